@@ -1,0 +1,202 @@
+"""Who is who: operator organizations and their staff, customers, drivers and their cards."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.uids import validate_uid
+
+
+class Organization(models.Model):
+    """A charge-point operator: owns sites, tariffs, customers and their cards."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), unique=True)
+    registration_number = models.CharField(_("company registration number"), max_length=40, blank=True)
+    vat_number = models.CharField(_("VAT number"), max_length=40, blank=True)
+    email = models.EmailField(_("contact email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    street = models.CharField(_("street address"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="SE", help_text=_("ISO 3166 code"))
+    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+    accepts_signups = models.BooleanField(
+        _("accepts driver sign-ups"), default=True,
+        help_text=_("Drivers can choose this operator when they create an account."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerAccount(models.Model):
+    """The party that pays: one person, or a company fleet with several drivers."""
+
+    class Kind(models.TextChoices):
+        PERSON = "person", _("Person")
+        FLEET = "fleet", _("Company fleet")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="customer_accounts",
+        verbose_name=_("operator"),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PERSON)
+    name = models.CharField(_("name"), max_length=200)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    billing_email = models.EmailField(_("billing email"))
+    street = models.CharField(_("street address"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="SE", help_text=_("ISO 3166 code"))
+    registration_number = models.CharField(_("company registration number"), max_length=40, blank=True)
+    vat_number = models.CharField(_("VAT number"), max_length=40, blank=True)
+    reference = models.CharField(_("invoice reference"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("customer account")
+        verbose_name_plural = _("customer accounts")
+        ordering = ["name"]
+        indexes = [models.Index(fields=["organization", "name"], name="customer_org_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        fields.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **fields)
+
+
+class User(AbstractUser):
+    """Everyone who logs in, by email.
+
+    Roles: a driver has a customer account; operator staff have ``is_staff`` and an
+    organization; a platform admin is a superuser. Nobody is both driver and staff.
+    """
+
+    username = None
+    email = models.EmailField(_("email address"), unique=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="staff",
+        verbose_name=_("operator organization"),
+        help_text=_("Operator staff see and change only this organization's data."),
+    )
+    customer_account = models.ForeignKey(
+        CustomerAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="drivers",
+        verbose_name=_("customer account"),
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE,
+    )
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+    objects = UserManager()
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(organization__isnull=True) | Q(customer_account__isnull=True),
+                name="user_is_staff_or_driver_not_both",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.email
+
+    @property
+    def is_operator_staff(self) -> bool:
+        return self.is_staff and self.organization_id is not None
+
+
+class AuthorizationStatus(models.TextChoices):
+    """The answer to "may this tag charge?", as OCPP 1.6 idTagInfo.status spells it."""
+
+    ACCEPTED = "Accepted", _("Accepted")
+    BLOCKED = "Blocked", _("Blocked")
+    EXPIRED = "Expired", _("Expired")
+    INVALID = "Invalid", _("Invalid")
+    CONCURRENT_TX = "ConcurrentTx", _("Already charging")
+
+
+class IdTag(models.Model):
+    """An RFID card (or another OCPP id token) a driver identifies with at a charger."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        BLOCKED = "blocked", _("Blocked")
+        LOST = "lost", _("Lost")
+
+    uid = models.CharField(
+        _("UID"), max_length=20, unique=True, validators=[validate_uid],
+        help_text=_("Upper-case hex without separators, 4, 7 or 10 bytes."),
+    )
+    label = models.CharField(_("label"), max_length=100, blank=True, help_text=_("Printed number or nickname."))
+    customer_account = models.ForeignKey(
+        CustomerAccount, on_delete=models.PROTECT, related_name="id_tags", verbose_name=_("customer account"),
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="id_tags", verbose_name=_("driver"),
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children",
+        verbose_name=_("group tag"), help_text=_("A fleet's group tag, sent to chargers as parentIdTag."),
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    max_concurrent_sessions = models.PositiveSmallIntegerField(
+        _("concurrent sessions allowed"), default=1, validators=[MinValueValidator(1)],
+    )
+    issued_at = models.DateTimeField(_("issued"), default=timezone.now)
+    blocked_at = models.DateTimeField(_("blocked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("RFID card")
+        verbose_name_plural = _("RFID cards")
+        ordering = ["uid"]
+        indexes = [models.Index(fields=["customer_account", "status"], name="idtag_account_status_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_concurrent_sessions__gte=1), name="idtag_concurrency_positive"),
+            models.CheckConstraint(
+                condition=Q(status="active") | Q(blocked_at__isnull=False), name="idtag_blocked_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.uid} ({self.label})" if self.label else self.uid

@@ -1,0 +1,53 @@
+"""Reads about accounts and cards: what a tag is allowed, which cards a driver sees."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from accounts.models import AuthorizationStatus, CustomerAccount, IdTag, Organization, User
+from accounts.uids import normalize_uid
+
+
+@dataclass(frozen=True)
+class TagVerdict:
+    """What accounts can tell about a tag; the charge point's side (concurrency) comes on top."""
+
+    status: AuthorizationStatus
+    id_tag: IdTag | None
+    expiry_date: datetime | None
+    parent_id_tag: str | None
+
+
+def id_tag_verdict(*, raw_uid: str, organization: Organization, at: datetime) -> TagVerdict:
+    """Judge a presented tag by itself: known here, not blocked or lost, account active, not expired.
+
+    A card is valid only at its own operator's stations. A fleet's group tag that is
+    blocked or expired blocks or expires every card under it.
+    """
+    tag = (
+        IdTag.objects.select_related("customer_account", "parent")
+        .filter(uid=normalize_uid(raw_uid))
+        .first()
+    )
+    if tag is None or tag.customer_account.organization_id != organization.pk:
+        return TagVerdict(AuthorizationStatus.INVALID, None, None, None)
+    parent = tag.parent
+    expiries = [moment for moment in (tag.expires_at, parent and parent.expires_at) if moment]
+    expiry_date = min(expiries) if expiries else None
+    parent_uid = parent.uid if parent else None
+
+    if tag.status != IdTag.Status.ACTIVE or (parent and parent.status != IdTag.Status.ACTIVE):
+        status = AuthorizationStatus.BLOCKED
+    elif tag.customer_account.status != CustomerAccount.Status.ACTIVE:
+        status = AuthorizationStatus.BLOCKED
+    elif expiry_date is not None and expiry_date <= at:
+        status = AuthorizationStatus.EXPIRED
+    else:
+        status = AuthorizationStatus.ACCEPTED
+    return TagVerdict(status, tag, expiry_date, parent_uid)
+
+
+def id_tags_for_driver(*, user: User) -> QuerySet[IdTag]:
+    """The cards a driver carries: those issued to them by name."""
+    return IdTag.objects.filter(owner=user).order_by("status", "uid")

@@ -1,0 +1,376 @@
+"""Where and how drivers charge: sites, charge points, connectors, sessions and what chargers report.
+
+Times are the charger's own timestamps (UTC); ``received_at`` is when the server heard
+of it. Energy is integer Wh. The 1.6 transactionId is the session's primary key.
+"""
+
+import zoneinfo
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import AuthorizationStatus, CustomerAccount, IdTag, Organization
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(_("%(value)s is not an IANA time zone."), params={"value": value}) from exc
+
+
+def _default_time_zone() -> str:
+    from django.conf import settings
+
+    return settings.TIME_ZONE
+
+
+class Site(models.Model):
+    """A place with chargers; its time zone is used for display, reports and tariff periods."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="sites", verbose_name=_("operator"),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    street = models.CharField(_("street address"), max_length=200)
+    postal_code = models.CharField(_("postal code"), max_length=20)
+    city = models.CharField(_("city"), max_length=100)
+    country = models.CharField(_("country"), max_length=2, default="SE", help_text=_("ISO 3166 code"))
+    latitude = models.DecimalField(
+        _("latitude"), max_digits=9, decimal_places=6,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    longitude = models.DecimalField(
+        _("longitude"), max_digits=9, decimal_places=6,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=_default_time_zone, validators=[validate_time_zone],
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="site_name_unique_per_org"),
+            models.CheckConstraint(condition=Q(latitude__gte=-90, latitude__lte=90), name="site_latitude_range"),
+            models.CheckConstraint(
+                condition=Q(longitude__gte=-180, longitude__lte=180), name="site_longitude_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class ChargePoint(models.Model):
+    """A charging station as OCPP knows it, by the identity in its websocket URL."""
+
+    class RegistrationStatus(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="charge_points", verbose_name=_("site"))
+    ocpp_id = models.CharField(
+        _("OCPP identity"), max_length=48, unique=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9*\-_=:+|@.]+$", _("Letters, digits and *-_=:+|@. only."))],
+        help_text=_("The charge point id at the end of the charger's websocket URL."),
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    vendor = models.CharField(_("vendor"), max_length=50, blank=True)
+    model = models.CharField(_("model"), max_length=50, blank=True)
+    serial_number = models.CharField(_("serial number"), max_length=50, blank=True)
+    firmware_version = models.CharField(_("firmware version"), max_length=50, blank=True)
+    registration_status = models.CharField(
+        _("registration"), max_length=10, choices=RegistrationStatus.choices, default=RegistrationStatus.PENDING,
+    )
+    password_hash = models.CharField(
+        _("password hash"), max_length=128, blank=True,
+        help_text=_("Salted hash of the HTTP Basic password the charger presents; empty for none."),
+    )
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("charge point")
+        verbose_name_plural = _("charge points")
+        ordering = ["ocpp_id"]
+
+    def __str__(self) -> str:
+        return self.name or self.ocpp_id
+
+    def set_password(self, raw_password: str | None) -> None:
+        """Store only a salted hash; ``None`` or empty removes the password."""
+        self.password_hash = make_password(raw_password) if raw_password else ""
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password_hash) and check_password(raw_password, self.password_hash)
+
+
+class ConnectorStatus(models.TextChoices):
+    """OCPP 1.6 ChargePointStatus, plus Unknown until the charger reports."""
+
+    UNKNOWN = "Unknown", _("Unknown")
+    AVAILABLE = "Available", _("Available")
+    PREPARING = "Preparing", _("Preparing")
+    CHARGING = "Charging", _("Charging")
+    SUSPENDED_EVSE = "SuspendedEVSE", _("Suspended by charger")
+    SUSPENDED_EV = "SuspendedEV", _("Suspended by vehicle")
+    FINISHING = "Finishing", _("Finishing")
+    RESERVED = "Reserved", _("Reserved")
+    UNAVAILABLE = "Unavailable", _("Unavailable")
+    FAULTED = "Faulted", _("Faulted")
+
+
+class ErrorCode(models.TextChoices):
+    """OCPP 1.6 ChargePointErrorCode."""
+
+    NO_ERROR = "NoError", _("No error")
+    CONNECTOR_LOCK_FAILURE = "ConnectorLockFailure", _("Connector lock failure")
+    EV_COMMUNICATION_ERROR = "EVCommunicationError", _("EV communication error")
+    GROUND_FAILURE = "GroundFailure", _("Ground failure")
+    HIGH_TEMPERATURE = "HighTemperature", _("High temperature")
+    INTERNAL_ERROR = "InternalError", _("Internal error")
+    LOCAL_LIST_CONFLICT = "LocalListConflict", _("Local list conflict")
+    OTHER_ERROR = "OtherError", _("Other error")
+    OVER_CURRENT_FAILURE = "OverCurrentFailure", _("Over-current failure")
+    OVER_VOLTAGE = "OverVoltage", _("Over-voltage")
+    POWER_METER_FAILURE = "PowerMeterFailure", _("Power meter failure")
+    POWER_SWITCH_FAILURE = "PowerSwitchFailure", _("Power switch failure")
+    READER_FAILURE = "ReaderFailure", _("Reader failure")
+    RESET_FAILURE = "ResetFailure", _("Reset failure")
+    UNDER_VOLTAGE = "UnderVoltage", _("Under-voltage")
+    WEAK_SIGNAL = "WeakSignal", _("Weak signal")
+
+
+class Connector(models.Model):
+    """One plug of a charge point, numbered from 1 as OCPP does."""
+
+    class ConnectorType(models.TextChoices):
+        TYPE2 = "type2", _("Type 2 socket")
+        TYPE2_CABLE = "type2_cable", _("Type 2 cable")
+        CCS2 = "ccs2", _("CCS Combo 2")
+        CHADEMO = "chademo", _("CHAdeMO")
+        TYPE1 = "type1", _("Type 1")
+        SCHUKO = "schuko", _("Schuko")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="connectors", verbose_name=_("charge point"),
+    )
+    number = models.PositiveSmallIntegerField(_("number"), validators=[MinValueValidator(1)])
+    connector_type = models.CharField(
+        _("connector type"), max_length=20, choices=ConnectorType.choices, default=ConnectorType.TYPE2,
+    )
+    max_power_kw = models.DecimalField(
+        _("maximum power (kW)"), max_digits=6, decimal_places=1, validators=[MinValueValidator(0)],
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=ConnectorStatus.choices, default=ConnectorStatus.UNKNOWN,
+    )
+    error_code = models.CharField(
+        _("error code"), max_length=30, choices=ErrorCode.choices, default=ErrorCode.NO_ERROR,
+    )
+    status_changed_at = models.DateTimeField(_("status since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("connector")
+        verbose_name_plural = _("connectors")
+        ordering = ["charge_point", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["charge_point", "number"], name="connector_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="connector_number_positive"),
+            models.CheckConstraint(condition=Q(max_power_kw__gte=0), name="connector_power_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point} #{self.number}"
+
+
+class StopReason(models.TextChoices):
+    """OCPP 1.6 Reason for StopTransaction."""
+
+    LOCAL = "Local", _("Stopped at the charger")
+    REMOTE = "Remote", _("Stopped remotely")
+    EV_DISCONNECTED = "EVDisconnected", _("Vehicle disconnected")
+    EMERGENCY_STOP = "EmergencyStop", _("Emergency stop")
+    HARD_RESET = "HardReset", _("Hard reset")
+    SOFT_RESET = "SoftReset", _("Soft reset")
+    REBOOT = "Reboot", _("Reboot")
+    POWER_LOSS = "PowerLoss", _("Power loss")
+    UNLOCK_COMMAND = "UnlockCommand", _("Unlock command")
+    DE_AUTHORIZED = "DeAuthorized", _("Card de-authorized")
+    OTHER = "Other", _("Other")
+
+
+class ChargingSession(models.Model):
+    """One transaction on one connector, from the charger's start to its stop."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Charging")
+        COMPLETED = "completed", _("Completed")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("charge point"),
+    )
+    connector = models.ForeignKey(
+        Connector, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("connector"),
+    )
+    id_tag = models.ForeignKey(
+        IdTag, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions",
+        verbose_name=_("card"), help_text=_("Empty when the charger sent a tag we do not know."),
+    )
+    id_tag_uid = models.CharField(_("id tag as sent"), max_length=20)
+    customer_account = models.ForeignKey(
+        CustomerAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions",
+        verbose_name=_("customer account"),
+    )
+    auth_status = models.CharField(
+        _("authorization"), max_length=20, choices=AuthorizationStatus.choices,
+        help_text=_("The tag's status when the session started (a charger may start offline)."),
+    )
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    started_at = models.DateTimeField(_("started"))
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    meter_start_wh = models.BigIntegerField(_("meter at start (Wh)"))
+    meter_stop_wh = models.BigIntegerField(_("meter at stop (Wh)"), null=True, blank=True)
+    energy_wh = models.BigIntegerField(_("energy (Wh)"), null=True, blank=True)
+    stop_reason = models.CharField(_("stop reason"), max_length=20, choices=StopReason.choices, blank=True)
+    created_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("charging session")
+        verbose_name_plural = _("charging sessions")
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+        indexes = [
+            models.Index(fields=["customer_account", "-started_at"], name="session_account_started_idx"),
+            models.Index(fields=["id_tag", "-started_at"], name="session_tag_started_idx"),
+            models.Index(fields=["connector", "started_at"], name="session_connector_started_idx"),
+            models.Index(fields=["charge_point", "started_at"], name="session_cp_started_idx"),
+            models.Index(fields=["started_at"], name="session_started_idx"),
+            models.Index(fields=["id_tag"], condition=Q(state="active"), name="session_active_tag_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state="active") | Q(stopped_at__isnull=False, meter_stop_wh__isnull=False),
+                name="session_completed_has_stop",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.charge_point} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self):
+        return (self.stopped_at - self.started_at) if self.stopped_at else None
+
+
+class SessionFlag(models.Model):
+    """Something odd a charger reported about a session, kept for an operator to review."""
+
+    class Code(models.TextChoices):
+        UNKNOWN_TRANSACTION = "unknown_transaction", _("Stop for an unknown transaction")
+        FOREIGN_STATION_STOP = "foreign_station_stop", _("Stop sent by another station")
+        METER_BACKWARDS = "meter_backwards", _("Meter went backwards")
+        FUTURE_TIMESTAMP = "future_timestamp", _("Timestamp in the future")
+        CONCURRENT_START = "concurrent_start", _("Second start on a busy connector")
+        UNAUTHORIZED_START = "unauthorized_start", _("Started with a tag that was not accepted")
+        ZERO_ENERGY = "zero_energy", _("No energy delivered")
+
+    session = models.ForeignKey(
+        ChargingSession, on_delete=models.CASCADE, related_name="flags", verbose_name=_("session"),
+    )
+    code = models.CharField(_("problem"), max_length=30, choices=Code.choices)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("flagged"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("review flag")
+        verbose_name_plural = _("review flags")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at"], condition=Q(resolved_at__isnull=True), name="flag_open_idx")]
+        constraints = [models.UniqueConstraint(fields=["session", "code"], name="flag_once_per_session_code")]
+
+    def __str__(self) -> str:
+        return f"{self.get_code_display()} ({self.session_id})"
+
+
+class MeterValue(models.Model):
+    """One sampled value as the charger sent it (any measurand, phase and unit)."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="meter_values", verbose_name=_("charge point"),
+    )
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="meter_values",
+        verbose_name=_("connector"), help_text=_("Empty for connector 0, the whole station."),
+    )
+    session = models.ForeignKey(
+        ChargingSession, on_delete=models.CASCADE, null=True, blank=True, related_name="meter_values",
+        verbose_name=_("session"),
+    )
+    timestamp = models.DateTimeField(_("time"))
+    measurand = models.CharField(_("measurand"), max_length=50, default="Energy.Active.Import.Register")
+    phase = models.CharField(_("phase"), max_length=10, blank=True)
+    value = models.DecimalField(_("value"), max_digits=20, decimal_places=6)
+    unit = models.CharField(_("unit"), max_length=20, default="Wh")
+    context = models.CharField(_("context"), max_length=30, default="Sample.Periodic")
+    location = models.CharField(_("location"), max_length=20, blank=True)
+
+    class Meta:
+        verbose_name = _("meter value")
+        verbose_name_plural = _("meter values")
+        ordering = ["timestamp"]
+        indexes = [
+            models.Index(fields=["session", "measurand", "timestamp"], name="meter_session_idx"),
+            models.Index(fields=["connector", "measurand", "timestamp"], name="meter_connector_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measurand} {self.value} {self.unit} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class StatusEvent(models.Model):
+    """A StatusNotification: the history behind each connector's current status."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="status_events", verbose_name=_("charge point"),
+    )
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="status_events",
+        verbose_name=_("connector"), help_text=_("Empty for connector 0, the whole station."),
+    )
+    status = models.CharField(_("status"), max_length=20, choices=ConnectorStatus.choices)
+    error_code = models.CharField(_("error code"), max_length=30, choices=ErrorCode.choices)
+    info = models.CharField(_("info"), max_length=50, blank=True)
+    vendor_id = models.CharField(_("vendor id"), max_length=255, blank=True)
+    vendor_error_code = models.CharField(_("vendor error code"), max_length=50, blank=True)
+    timestamp = models.DateTimeField(_("time"))
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("status event")
+        verbose_name_plural = _("status events")
+        ordering = ["-timestamp"]
+        get_latest_by = "timestamp"
+        indexes = [
+            models.Index(fields=["connector", "timestamp"], name="status_connector_idx"),
+            models.Index(fields=["charge_point", "timestamp"], name="status_cp_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status}/{self.error_code} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,55 @@
+"""Shared actors, made once per test: two operators, their staff, two drivers and a platform admin.
+
+Every permission test checks that the wrong actor is refused (alice vs bob, carol vs dave).
+"""
+
+from dataclasses import dataclass
+
+import pytest
+
+from accounts.models import IdTag, Organization, User
+from sessions_app.models import ChargePoint, Site
+from tests.factories import (
+    make_charge_point,
+    make_driver,
+    make_organization,
+    make_site,
+    make_staff,
+    make_tag,
+)
+
+PASSWORD = "correct horse 42"
+
+
+@dataclass
+class World:
+    org_a: Organization
+    org_b: Organization
+    site_a: Site
+    site_b: Site
+    cp_a: ChargePoint
+    cp_b: ChargePoint
+    alice: User  # driver at A
+    bob: User  # driver at A, another customer
+    carol: User  # operator staff of A
+    dave: User  # operator staff of B
+    admin: User  # platform admin
+    alice_card: IdTag
+    bob_card: IdTag
+
+
+@pytest.fixture
+def world(db) -> World:
+    org_a, org_b = make_organization("Alpha Charge"), make_organization("Beta Power")
+    site_a, site_b = make_site(org_a, "Alpha Depot"), make_site(org_b, "Beta Mall")
+    cp_a, cp_b = make_charge_point(site_a, "ALPHA-1"), make_charge_point(site_b, "BETA-1")
+    alice = make_driver(org_a, "alice@example.com")
+    bob = make_driver(org_a, "bob@example.com")
+    return World(
+        org_a=org_a, org_b=org_b, site_a=site_a, site_b=site_b, cp_a=cp_a, cp_b=cp_b,
+        alice=alice, bob=bob,
+        carol=make_staff(org_a, "carol@alpha.example"), dave=make_staff(org_b, "dave@beta.example"),
+        admin=User.objects.create_superuser(email="root@platform.example", password=PASSWORD),
+        alice_card=make_tag(alice.customer_account, alice, "04A1B2C3"),
+        bob_card=make_tag(bob.customer_account, bob, "04B0B0B0"),
+    )

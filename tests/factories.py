@@ -1,0 +1,81 @@
+"""Plain builders for test data; each takes only what a test cares about."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import count
+
+from django.utils import timezone
+
+from accounts.models import CustomerAccount, IdTag, Organization, User
+from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
+
+_seq = count(1)
+
+
+def make_organization(name: str = "Operator") -> Organization:
+    n = next(_seq)
+    return Organization.objects.create(name=f"{name} {n}", slug=f"{name.lower().replace(' ', '-')}-{n}")
+
+
+def make_site(organization: Organization, name: str | None = None, time_zone: str = "Europe/Stockholm") -> Site:
+    return Site.objects.create(
+        organization=organization, name=name or f"Site {next(_seq)}", street="Storgatan 1",
+        postal_code="111 22", city="Stockholm", latitude=Decimal("59.329300"),
+        longitude=Decimal("18.068600"), time_zone=time_zone,
+    )
+
+
+def make_charge_point(site: Site, ocpp_id: str | None = None, connectors: int = 2) -> ChargePoint:
+    cp = ChargePoint.objects.create(
+        site=site, ocpp_id=ocpp_id or f"CP-{next(_seq):04d}",
+        registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+    )
+    for number in range(1, connectors + 1):
+        Connector.objects.create(charge_point=cp, number=number, max_power_kw=Decimal("22.0"))
+    return cp
+
+
+def make_account(organization: Organization, name: str = "Customer", **fields) -> CustomerAccount:
+    return CustomerAccount.objects.create(
+        organization=organization, name=name, billing_email=f"billing{next(_seq)}@example.com", **fields,
+    )
+
+
+def make_driver(organization: Organization, email: str | None = None, password: str = "correct horse 42",
+                account: CustomerAccount | None = None) -> User:
+    account = account or make_account(organization)
+    return User.objects.create_user(
+        email=email or f"driver{next(_seq)}@example.com", password=password, customer_account=account,
+    )
+
+
+def make_staff(organization: Organization, email: str | None = None, password: str = "correct horse 42") -> User:
+    return User.objects.create_user(
+        email=email or f"staff{next(_seq)}@example.com", password=password, is_staff=True,
+        organization=organization,
+    )
+
+
+def make_tag(account: CustomerAccount, owner: User | None = None, uid: str | None = None, **fields) -> IdTag:
+    return IdTag.objects.create(
+        uid=uid or f"{next(_seq):08X}", customer_account=account, owner=owner, **fields,
+    )
+
+
+def make_session(connector: Connector, id_tag: IdTag | None, started_at: datetime | None = None,
+                 energy_wh: int | None = 12_000, minutes: int = 60) -> ChargingSession:
+    """A completed session by default; ``energy_wh=None`` leaves it charging."""
+    started_at = started_at or timezone.now() - timedelta(hours=3)
+    session = ChargingSession(
+        charge_point=connector.charge_point, connector=connector, id_tag=id_tag,
+        id_tag_uid=id_tag.uid if id_tag else "UNKNOWN", customer_account=id_tag.customer_account if id_tag else None,
+        auth_status="Accepted", started_at=started_at, meter_start_wh=1_000_000,
+    )
+    if energy_wh is not None:
+        session.state = ChargingSession.State.COMPLETED
+        session.stopped_at = started_at + timedelta(minutes=minutes)
+        session.meter_stop_wh = session.meter_start_wh + energy_wh
+        session.energy_wh = energy_wh
+        session.stop_reason = "EVDisconnected"
+    session.save()
+    return session
