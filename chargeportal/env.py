@@ -18,11 +18,11 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 def _raw(name: str) -> str | None:
     value = os.environ.get(name)
-    if value is not None:
+    if value:
         return value
     path = os.environ.get(f"{name}_FILE")
-    if path is None:
-        return None
+    if not path:
+        return value
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read().strip()

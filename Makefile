@@ -1,0 +1,48 @@
+# chargeportal: `make demo` to try it, `make test` to check it. See README.md.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_ENV := DEBUG=1
+
+.PHONY: demo serve test lint messages clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+## demo: install, migrate SQLite, load demo data once, serve on http://$(HOST):$(PORT)
+demo: $(VENV)/.installed
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
+	$(DEMO_ENV) $(PY) manage.py createcachetable
+	$(DEMO_ENV) $(PY) manage.py demo_data --seed 42 --if-empty
+	$(DEMO_ENV) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) chargeportal.asgi:application
+
+## serve: production-style start with the configured environment (DATABASE_URL, SECRET_KEY, ...)
+serve: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --noinput -v0
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) chargeportal.asgi:application
+
+## test: lint, migrations up to date, then the whole suite (PostgreSQL/Redis when their URLs are set)
+test: $(VENV)/.installed-test
+	bin/services-up
+	$(VENV)/bin/ruff check .
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1
+	$(VENV)/bin/pytest
+
+## messages: refresh the Swedish catalogue after changing user-visible text
+messages: $(VENV)/.installed
+	$(DEMO_ENV) $(PY) manage.py makemessages -l sv --ignore=.venv --ignore=var
+	$(DEMO_ENV) $(PY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 db.sqlite3-wal db.sqlite3-shm

@@ -1,0 +1,88 @@
+"""Settings come from the environment; a bad value stops start-up naming the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_KEY = "kZ3#vQ9!pL2@xW8$mN4%bR7^tY1&cF6*hJ0(gD5)sA" + "e" * 16
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": GOOD_KEY,
+    "ALLOWED_HOSTS": "portal.example.se",
+    "DATABASE_URL": "sqlite:////tmp/chargeportal-settings-test.sqlite3",
+}
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {*PRODUCTION, "REDIS_URL", "HTTPS_ONLY",
+                                                               "STATIC_MANIFEST", "TIME_ZONE"}}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )
+
+
+def _setup(**env: str) -> subprocess.CompletedProcess:
+    return _run(["-c", "import django; django.setup()"], DJANGO_SETTINGS_MODULE="chargeportal.settings", **env)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "0"}, "SECRET_KEY must be set"),
+        ({"DEBUG": "0", "SECRET_KEY": "short"}, "SECRET_KEY must be at least 50 characters"),
+        ({"DEBUG": "maybe"}, "DEBUG must be a boolean"),
+        ({"DEBUG": "1", "DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL"),
+        ({"DEBUG": "1", "DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+        ({"DEBUG": "1", "REDIS_URL": "localhost:6379"}, "REDIS_URL must start with"),
+        ({"DEBUG": "1", "TIME_ZONE": "Europe/Atlantis"}, "TIME_ZONE must be an IANA time zone"),
+        ({"DEBUG": "1", "DEFAULT_CURRENCY": "kronor"}, "DEFAULT_CURRENCY must be an ISO 4217 code"),
+        ({"DEBUG": "1", "DEFAULT_VAT_PERCENT": "125"}, "DEFAULT_VAT_PERCENT must be between 0 and 100"),
+        ({"DEBUG": "1", "EMAIL_PORT": "smtp"}, "EMAIL_PORT must be an integer"),
+        ({"DEBUG": "1", "SECRET_KEY_FILE": "/nonexistent/key"}, "SECRET_KEY_FILE: cannot read"),
+    ],
+)
+def test_bad_setting_stops_start_up_naming_the_variable(env, message):
+    result = _setup(**env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_good_settings_start_and_defaults_are_swedish():
+    result = _run(
+        ["-c", "import django; django.setup(); from django.conf import settings as s; "
+               "print(s.TIME_ZONE, s.DEFAULT_CURRENCY, s.DEFAULT_VAT_PERCENT, s.DATABASES['default']['ENGINE'])"],
+        DJANGO_SETTINGS_MODULE="chargeportal.settings", DEBUG="1", DATABASE_URL="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["Europe/Stockholm", "SEK", "25", "django.db.backends.sqlite3"]
+
+
+def test_secret_key_can_come_from_a_file(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(GOOD_KEY + "\n")
+    env = {**PRODUCTION, "SECRET_KEY": "", "SECRET_KEY_FILE": str(key_file)}
+    result = _run(["-c", "import django; django.setup(); from django.conf import settings; "
+                         "print(len(settings.SECRET_KEY))"], DJANGO_SETTINGS_MODULE="chargeportal.settings", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(len(GOOD_KEY))
+
+
+def test_redis_url_switches_cache_to_redis():
+    result = _run(
+        ["-c", "import django; django.setup(); from django.conf import settings; "
+               "print(settings.CACHES['default']['BACKEND'])"],
+        DJANGO_SETTINGS_MODULE="chargeportal.settings", DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_deploy_check_reports_nothing_with_production_settings():
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
