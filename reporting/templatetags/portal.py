@@ -1,0 +1,36 @@
+"""Display helpers for drivers' pages: times in a site's zone, energy in kWh, durations as h:mm."""
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import template
+from django.templatetags.tz import do_timezone
+from django.utils.formats import number_format
+
+from sessions_app.models import Site
+
+register = template.Library()
+
+
+@register.filter
+def local_time(value: datetime | None, site: Site) -> datetime | None:
+    """The moment as the clock at ``site`` showed it; chain with ``|date``."""
+    return do_timezone(value, site.tzinfo) if value else None
+
+
+@register.filter
+def kwh(wh: int | None) -> str:
+    """Integer Wh as kWh with two decimals, in the reader's number format."""
+    if wh is None:
+        return ""
+    # number_format truncates extra digits, so round first.
+    return number_format((Decimal(wh) / 1000).quantize(Decimal("0.01"), ROUND_HALF_UP), decimal_pos=2)
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """A timedelta as h:mm, rounded down to the minute."""
+    if value is None:
+        return ""
+    minutes = int(value.total_seconds()) // 60
+    return f"{minutes // 60}:{minutes % 60:02d}"
