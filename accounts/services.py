@@ -1,12 +1,21 @@
 """Writes about accounts and cards."""
 
-from datetime import datetime
+import csv
+import io
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import IO
 
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
+from accounts.roles import operator_group_ensure
+from accounts.uids import normalize_uid, validate_uid
 
 
 @transaction.atomic
@@ -52,3 +61,203 @@ def driver_register(*, user: User, organization: Organization, full_name: str) -
     user.customer_account = account
     user.save()
     return user
+
+
+@transaction.atomic
+def staff_create(*, email: str, password: str | None, organization: Organization,
+                 first_name: str = "", last_name: str = "") -> User:
+    """A new operator staff member: admin access to their organization's data only."""
+    user = User.objects.create_user(
+        email=email, password=password, is_staff=True, organization=organization,
+        first_name=first_name, last_name=last_name,
+    )
+    staff_role_sync(user=user)
+    return user
+
+
+def staff_role_sync(*, user: User) -> None:
+    """Operator staff belong to the operator staff group; nobody else does."""
+    group = operator_group_ensure()
+    if user.is_operator_staff and not user.is_superuser:
+        user.groups.add(group)
+    else:
+        user.groups.remove(group)
+
+
+CARD_IMPORT_COLUMNS = (
+    "uid", "label", "account_email", "owner_email", "expires_at", "max_concurrent_sessions", "parent_uid",
+)
+
+
+@dataclass(frozen=True)
+class CardImportError:
+    row: int  # line in the file, the header being line 1; 0 for the file as a whole
+    message: str
+
+
+@dataclass
+class CardImportResult:
+    created: list[IdTag] = field(default_factory=list)
+    errors: list[CardImportError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _read_card_rows(csv_file: IO[bytes] | IO[str]) -> tuple[list[tuple[int, dict[str, str]]], list[CardImportError]]:
+    raw = csv_file.read()
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return [], [CardImportError(0, _("The file is not UTF-8 text."))]
+    text = raw.removeprefix("\ufeff")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=";,")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [name.strip().lower() for name in next(reader, [])]
+    unknown = [name for name in header if name not in CARD_IMPORT_COLUMNS]
+    if "uid" not in header:
+        return [], [CardImportError(1, _("The first line must name the columns, among them uid."))]
+    if unknown:
+        return [], [CardImportError(1, _("Unknown columns: %(columns)s.") % {"columns": ", ".join(unknown)})]
+    rows = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
+            return [], [CardImportError(reader.line_num, _("More cells than columns."))]
+        rows.append((reader.line_num, {name: cell.strip() for name, cell in zip(header, cells, strict=False)}))
+    return rows, []
+
+
+def _parse_expiry(value: str) -> datetime:
+    """An ISO date (valid through that day) or date-time; naive ones are in settings.TIME_ZONE."""
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        moment = datetime.fromisoformat(value)
+        return moment if timezone.is_aware(moment) else moment.replace(tzinfo=zone)
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+
+
+def id_tags_import_csv(*, organization: Organization, csv_file: IO[bytes] | IO[str]) -> CardImportResult:
+    """Issue many cards at once from a CSV file; all of them or, on any error, none.
+
+    Columns (header line required, ``;`` or ``,``): uid, label, account_email (the
+    customer account's billing email), owner_email (a driver), expires_at,
+    max_concurrent_sessions, parent_uid (an existing card or one on an earlier line).
+    Each line needs account_email or owner_email; both must be of ``organization``.
+    """
+    result = CardImportResult()
+    rows, result.errors = _read_card_rows(csv_file)
+    if result.errors:
+        return result
+    if not rows:
+        result.errors.append(CardImportError(0, _("The file contains no cards.")))
+        return result
+
+    uids = [normalize_uid(row.get("uid", "")) for _line, row in rows]
+    parent_uids = [normalize_uid(row.get("parent_uid", "")) for _line, row in rows]
+    taken = set(IdTag.objects.filter(uid__in=uids).values_list("uid", flat=True))
+    parents = {
+        tag.uid: tag for tag in IdTag.objects.filter(
+            uid__in=[uid for uid in parent_uids if uid], customer_account__organization=organization,
+        )
+    }
+    accounts: dict[str, list[CustomerAccount]] = {}
+    for account in CustomerAccount.objects.filter(
+        organization=organization, billing_email__in=[row.get("account_email", "").lower() for _l, row in rows],
+    ):
+        accounts.setdefault(account.billing_email.lower(), []).append(account)
+    owners = {
+        user.email: user for user in User.objects.select_related("customer_account").filter(
+            email__in=[row.get("owner_email", "").lower() for _line, row in rows],
+            customer_account__organization=organization,
+        )
+    }
+
+    planned: list[tuple[IdTag, str]] = []
+    seen: set[str] = set()
+    for (line, row), uid, parent_uid in zip(rows, uids, parent_uids, strict=True):
+        problems: list[str] = []
+        try:
+            validate_uid(uid)
+        except ValidationError as exc:
+            problems.extend(exc.messages)
+        if uid in seen:
+            problems.append(_("Card %(uid)s appears twice in the file.") % {"uid": uid})
+        elif uid in taken:
+            problems.append(_("Card %(uid)s is already registered.") % {"uid": uid})
+        seen.add(uid)
+
+        account = owner = None
+        account_email = row.get("account_email", "").lower()
+        owner_email = row.get("owner_email", "").lower()
+        if account_email:
+            matches = accounts.get(account_email, [])
+            if len(matches) == 1:
+                account = matches[0]
+            elif matches:
+                problems.append(_("Several customer accounts have billing email %(email)s.") % {"email": account_email})
+            else:
+                problems.append(_("No customer account with billing email %(email)s.") % {"email": account_email})
+        if owner_email:
+            owner = owners.get(owner_email)
+            if owner is None:
+                problems.append(_("No driver with email %(email)s.") % {"email": owner_email})
+            elif account is None and not account_email:
+                account = owner.customer_account
+            elif account is not None and owner.customer_account_id != account.pk:
+                problems.append(_("Driver %(email)s belongs to another customer account.") % {"email": owner_email})
+        if not account_email and not owner_email:
+            problems.append(_("Give account_email or owner_email."))
+
+        expires_at = None
+        if row.get("expires_at"):
+            try:
+                expires_at = _parse_expiry(row["expires_at"])
+            except ValueError:
+                problems.append(
+                    _("expires_at is not an ISO date or date-time: %(value)s.") % {"value": row["expires_at"]},
+                )
+        max_concurrent = 1
+        if row.get("max_concurrent_sessions"):
+            try:
+                max_concurrent = int(row["max_concurrent_sessions"])
+            except ValueError:
+                max_concurrent = 0
+            if not 1 <= max_concurrent <= 32767:
+                problems.append(_("max_concurrent_sessions must be a whole number from 1."))
+        if parent_uid and parent_uid not in parents and parent_uid not in seen - {uid}:
+            problems.append(_("Group card %(uid)s is neither registered nor on an earlier line.") % {"uid": parent_uid})
+
+        label = row.get("label", "")
+        if len(label) > IdTag._meta.get_field("label").max_length:
+            problems.append(_("The label is too long."))
+        result.errors.extend(CardImportError(line, problem) for problem in problems)
+        if not problems:
+            planned.append((
+                IdTag(uid=uid, label=label, customer_account=account, owner=owner, expires_at=expires_at,
+                      max_concurrent_sessions=max_concurrent),
+                parent_uid,
+            ))
+
+    if result.errors:
+        return result
+    try:
+        with transaction.atomic():
+            for tag, parent_uid in planned:
+                tag.parent = parents.get(parent_uid) if parent_uid else None
+                tag.save()
+                parents[tag.uid] = tag
+                result.created.append(tag)
+    except IntegrityError:  # a card registered meanwhile by someone else
+        result.created.clear()
+        result.errors.append(CardImportError(0, _("Some cards were registered meanwhile; try again.")))
+    return result

@@ -7,6 +7,7 @@ from itertools import count
 from django.utils import timezone
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
+from accounts.services import staff_create
 from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
 
 _seq = count(1)
@@ -50,10 +51,8 @@ def make_driver(organization: Organization, email: str | None = None, password: 
 
 
 def make_staff(organization: Organization, email: str | None = None, password: str = "correct horse 42") -> User:
-    return User.objects.create_user(
-        email=email or f"staff{next(_seq)}@example.com", password=password, is_staff=True,
-        organization=organization,
-    )
+    """Operator staff, in the operator staff group as ``staff_create`` makes them."""
+    return staff_create(email=email or f"staff{next(_seq)}@example.com", password=password, organization=organization)
 
 
 def make_tag(account: CustomerAccount, owner: User | None = None, uid: str | None = None, **fields) -> IdTag:

@@ -1,0 +1,49 @@
+"""Roles as Django groups: what operator staff may do in the admin.
+
+Which rows they see is decided by ``chargeportal.admin_scoping`` (their organization
+only); this module decides which models and actions they get at all.
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+OPERATOR_GROUP_NAME = "Operator staff"
+
+# Charger-reported data is read-only; review flags may be resolved; the operator's own
+# organization may be viewed and changed but not created or deleted.
+OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("accounts", "organization"): ("view", "change"),
+    ("accounts", "customeraccount"): ("view", "add", "change", "delete"),
+    ("accounts", "idtag"): ("view", "add", "change", "delete"),
+    ("accounts", "user"): ("view", "add", "change"),
+    ("sessions_app", "site"): ("view", "add", "change", "delete"),
+    ("sessions_app", "chargepoint"): ("view", "add", "change", "delete"),
+    ("sessions_app", "connector"): ("view", "add", "change", "delete"),
+    ("sessions_app", "chargingsession"): ("view",),
+    ("sessions_app", "sessionflag"): ("view", "change"),
+    ("sessions_app", "metervalue"): ("view",),
+    ("sessions_app", "statusevent"): ("view",),
+}
+
+
+def operator_group_ensure() -> Group:
+    """Create the operator staff group if needed and give it exactly the permissions above.
+
+    Permissions that do not exist yet (an app not migrated so far) are skipped; running
+    again after every migration fills them in.
+    """
+    group, _created = Group.objects.get_or_create(name=OPERATOR_GROUP_NAME)
+    wanted = Q(pk__in=[])
+    for (app_label, model), actions in OPERATOR_PERMISSIONS.items():
+        wanted |= Q(
+            content_type__app_label=app_label, content_type__model=model,
+            codename__in=[f"{action}_{model}" for action in actions],
+        )
+    group.permissions.set(Permission.objects.filter(wanted))
+    return group
+
+
+def operator_group_on_post_migrate(sender, app_config, **kwargs) -> None:
+    """post_migrate receiver: runs after each of our apps has got its permissions."""
+    if app_config.label in {app_label for app_label, _model in OPERATOR_PERMISSIONS}:
+        operator_group_ensure()

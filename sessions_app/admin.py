@@ -1,0 +1,208 @@
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from chargeportal.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
+from sessions_app.models import ChargePoint, ChargingSession, Connector, MeterValue, SessionFlag, Site, StatusEvent
+
+# A charger heard from within this window counts as online (OCPP heartbeats come every few minutes).
+ONLINE_WINDOW = timedelta(minutes=15)
+
+
+class ReadOnlyAdminMixin:
+    """Charger-reported data: nobody adds or edits it in the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ChargePointInline(OrganizationScopedMixin, admin.TabularInline):
+    model = ChargePoint
+    fields = ["ocpp_id", "name", "registration_status", "last_seen_at"]
+    readonly_fields = ["last_seen_at"]
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Site)
+class SiteAdmin(OrganizationScopedAdmin):
+    organization_path = "organization"
+    list_display = ["name", "organization", "city", "country", "time_zone", "charge_point_count", "created_at"]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "country"]
+    list_select_related = ["organization"]
+    search_fields = ["name", "street", "city", "postal_code"]
+    date_hierarchy = "created_at"
+    inlines = [ChargePointInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(charge_point_count=Count("charge_points"))
+
+    @admin.display(description=_("charge points"), ordering="charge_point_count")
+    def charge_point_count(self, obj):
+        return obj.charge_point_count
+
+
+class ConnectorInline(admin.TabularInline):
+    model = Connector
+    fields = ["number", "connector_type", "max_power_kw", "status", "error_code", "status_changed_at"]
+    readonly_fields = ["status", "error_code", "status_changed_at"]
+    extra = 0
+
+
+class ChargePointForm(forms.ModelForm):
+    new_password = forms.CharField(
+        label=_("new password"), required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("The HTTP Basic password the charger presents. Leave empty to keep the current one."),
+    )
+    clear_password = forms.BooleanField(
+        label=_("remove password"), required=False,
+        help_text=_("The charger then connects without a password."),
+    )
+
+    class Meta:
+        model = ChargePoint
+        fields = ["site", "ocpp_id", "name", "vendor", "model", "serial_number", "firmware_version",
+                  "registration_status"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_password") and data.get("clear_password"):
+            raise forms.ValidationError(_("Either set a new password or remove it, not both."))
+        return data
+
+    def save(self, commit=True):
+        if self.cleaned_data.get("clear_password"):
+            self.instance.set_password(None)
+        elif self.cleaned_data.get("new_password"):
+            self.instance.set_password(self.cleaned_data["new_password"])
+        return super().save(commit)
+
+
+@admin.register(ChargePoint)
+class ChargePointAdmin(OrganizationScopedAdmin):
+    organization_path = "site__organization"
+    form = ChargePointForm
+    list_display = ["ocpp_id", "name", "site", "registration_status", "is_online", "last_seen_at",
+                    "connector_count", "vendor", "model", "firmware_version"]
+    list_filter = ["registration_status", ("site", admin.RelatedOnlyFieldListFilter), "vendor"]
+    list_select_related = ["site"]
+    search_fields = ["ocpp_id", "name", "serial_number", "site__name"]
+    autocomplete_fields = ["site"]
+    readonly_fields = ["has_password", "last_seen_at", "last_boot_at", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["site", "ocpp_id", "name", "registration_status"]}),
+        (_("Hardware"), {"fields": ["vendor", "model", "serial_number", "firmware_version"]}),
+        (_("Charger password"), {"fields": ["has_password", "new_password", "clear_password"]}),
+        (_("Connection"), {"fields": ["last_seen_at", "last_boot_at", "created_at"]}),
+    ]
+    inlines = [ConnectorInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(connector_count=Count("connectors"))
+
+    @admin.display(description=_("online"), boolean=True, ordering="last_seen_at")
+    def is_online(self, obj):
+        return obj.last_seen_at is not None and timezone.now() - obj.last_seen_at <= ONLINE_WINDOW
+
+    @admin.display(description=_("connectors"), ordering="connector_count")
+    def connector_count(self, obj):
+        return obj.connector_count
+
+    @admin.display(description=_("password set"), boolean=True)
+    def has_password(self, obj):
+        return bool(obj.password_hash)
+
+
+@admin.register(Connector)
+class ConnectorAdmin(OrganizationScopedAdmin):
+    organization_path = "charge_point__site__organization"
+    list_display = ["__str__", "charge_point", "number", "connector_type", "max_power_kw", "status", "error_code",
+                    "status_changed_at"]
+    list_filter = ["status", "error_code", "connector_type", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["charge_point"]
+    search_fields = ["charge_point__ocpp_id", "charge_point__name"]
+    autocomplete_fields = ["charge_point"]
+    readonly_fields = ["status", "error_code", "status_changed_at"]
+
+
+class SessionFlagInline(admin.TabularInline):
+    model = SessionFlag
+    fields = ["code", "detail", "created_at", "resolved_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChargingSession)
+class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    organization_path = "charge_point__site__organization"
+    list_display = ["id", "started_at", "stopped_at", "charge_point", "connector__number", "id_tag_uid",
+                    "customer_account", "state", "energy_kwh", "stop_reason", "auth_status"]
+    list_filter = ["state", "stop_reason", "auth_status", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["charge_point", "connector", "customer_account"]
+    search_fields = ["=id", "id_tag_uid", "charge_point__ocpp_id", "customer_account__name"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+    inlines = [SessionFlagInline]
+
+    @admin.display(description=_("energy (kWh)"), ordering="energy_wh")
+    def energy_kwh(self, obj):
+        return None if obj.energy_wh is None else f"{obj.energy_wh / 1000:.3f}"
+
+
+@admin.register(SessionFlag)
+class SessionFlagAdmin(OrganizationScopedAdmin):
+    organization_path = "session__charge_point__site__organization"
+    list_display = ["code", "session", "created_at", "resolved_at"]
+    list_filter = ["code", ("resolved_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["session__charge_point"]
+    search_fields = ["=session__id", "session__id_tag_uid", "session__charge_point__ocpp_id", "detail"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["session", "code", "detail", "created_at", "resolved_at"]
+    actions = ["mark_resolved"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Mark selected flags resolved"), permissions=["change"])
+    def mark_resolved(self, request, queryset):
+        count = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        self.message_user(request, ngettext(
+            "Resolved %(count)d flag.", "Resolved %(count)d flags.", count,
+        ) % {"count": count}, messages.SUCCESS)
+
+
+@admin.register(MeterValue)
+class MeterValueAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    organization_path = "charge_point__site__organization"
+    list_display = ["timestamp", "charge_point", "connector", "session", "measurand", "phase", "value", "unit",
+                    "context"]
+    list_filter = ["measurand", "context", "unit"]
+    list_select_related = ["charge_point", "connector__charge_point", "session__charge_point"]
+    search_fields = ["=session__id", "charge_point__ocpp_id"]
+    date_hierarchy = "timestamp"
+    show_full_result_count = False
+
+
+@admin.register(StatusEvent)
+class StatusEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    organization_path = "charge_point__site__organization"
+    list_display = ["timestamp", "charge_point", "connector", "status", "error_code", "info", "vendor_error_code",
+                    "received_at"]
+    list_filter = ["status", "error_code"]
+    list_select_related = ["charge_point", "connector__charge_point"]
+    search_fields = ["charge_point__ocpp_id", "info", "vendor_error_code"]
+    date_hierarchy = "timestamp"
+    show_full_result_count = False
