@@ -36,10 +36,16 @@ def is_logged_in(client) -> bool:
 
 
 def test_signup_creates_a_driver_with_a_person_account_at_the_chosen_operator(client, world):
-    response = client.post(reverse("account_signup"), {
-        "email": "erik@example.com", "password1": PASSWORD, "password2": PASSWORD,
-        "full_name": "Erik Ek", "operator": world.org_b.pk,
-    })
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "erik@example.com",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "full_name": "Erik Ek",
+            "operator": world.org_b.pk,
+        },
+    )
 
     assert response.status_code == 302
     assert response.url == reverse("account_email_verification_sent")
@@ -54,10 +60,16 @@ def test_signup_creates_a_driver_with_a_person_account_at_the_chosen_operator(cl
 
 
 def test_login_before_verifying_is_sent_to_verification_and_the_link_logs_in(client, world):
-    client.post(reverse("account_signup"), {
-        "email": "erik@example.com", "password1": PASSWORD, "password2": PASSWORD,
-        "full_name": "Erik Ek", "operator": world.org_a.pk,
-    })
+    client.post(
+        reverse("account_signup"),
+        {
+            "email": "erik@example.com",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "full_name": "Erik Ek",
+            "operator": world.org_a.pk,
+        },
+    )
     link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/\S+/)", mail.outbox[0].body).group(1)
 
     response = log_in(client, "erik@example.com")
