@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import IdTag
-from tests.factories import make_session
+from tests.factories import make_charge_point, make_session, make_site
 
 pytestmark = pytest.mark.django_db
 
@@ -30,16 +30,32 @@ def test_dashboard_shows_the_drivers_cards_and_sessions_but_not_another_drivers(
     assert "7.78" not in body
 
 
-def test_dashboard_shows_session_times_in_the_sites_local_time(client, world):
-    # 10:30 UTC is 12:30 in Stockholm in summer time.
-    started = datetime(2025, 6, 1, 10, 30, tzinfo=UTC)
+@pytest.mark.parametrize(
+    ("started", "local"),
+    [
+        (datetime(2025, 6, 1, 10, 30, tzinfo=UTC), "12:30"),  # summer time, UTC+2
+        (datetime(2025, 1, 15, 10, 30, tzinfo=UTC), "11:30"),  # winter time, UTC+1
+    ],
+)
+def test_dashboard_shows_session_times_in_the_sites_local_time(client, world, started, local):
     make_session(world.cp_a.connectors.first(), world.alice_card, started_at=started)
     client.force_login(world.alice)
 
     body = client.get(reverse("dashboard")).content.decode()
 
-    assert "12:30" in body
+    assert f"<td>{local}</td>" in body
     assert "10:30" not in body
+
+
+def test_dashboard_uses_the_stations_time_zone_not_the_servers(client, world):
+    london = make_charge_point(make_site(world.org_a, "London Depot", time_zone="Europe/London"))
+    make_session(london.connectors.first(), world.alice_card, started_at=datetime(2025, 6, 1, 10, 30, tzinfo=UTC))
+    client.force_login(world.alice)
+
+    body = client.get(reverse("dashboard")).content.decode()
+
+    assert "<td>11:30</td>" in body
+    assert "12:30" not in body
 
 
 def test_dashboard_sends_anonymous_visitors_to_login(client):
