@@ -1,6 +1,7 @@
 """The admin for accounts: operator staff see and change only their own organization."""
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -8,7 +9,8 @@ from django.urls import reverse
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import OPERATOR_GROUP_NAME
-from tests.factories import make_account, make_driver, make_tag
+from sessions_app.models import MeterValue, SessionFlag, StatusEvent
+from tests.factories import make_account, make_driver, make_session, make_tag
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +42,9 @@ def test_staff_see_only_their_organizations_rows(client, world, model):
     response = client.get(changelist(model))
     assert response.status_code == 200
     shown = {obj.pk for obj in response.context["cl"].result_list}
-    model_class = {"idtag": IdTag, "customeraccount": CustomerAccount, "user": User, "organization": Organization}[model]
+    model_class = {
+        "idtag": IdTag, "customeraccount": CustomerAccount, "user": User, "organization": Organization,
+    }[model]
     expected = {
         "idtag": IdTag.objects.filter(customer_account__organization=world.org_a),
         "customeraccount": CustomerAccount.objects.filter(organization=world.org_a),
@@ -263,3 +267,43 @@ def test_changelists_need_no_query_per_row(client, world, model):
     for i in range(30):
         ROW_BUILDERS[model](world.org_a, i + 3)
     assert count_queries() == few
+
+
+def test_autocomplete_offers_only_own_customer_accounts(client, world):
+    make_account(world.org_b, "Beta Fleet")
+    make_account(world.org_a, "Alpha Fleet")
+    client.force_login(world.carol)
+    response = client.get(reverse("admin:autocomplete"), {
+        "app_label": "accounts", "model_name": "idtag", "field_name": "customer_account", "term": "Fleet",
+    })
+    assert response.status_code == 200
+    assert [result["text"] for result in response.json()["results"]] == ["Alpha Fleet"]
+
+
+def test_admin_index_lists_operator_models_for_staff(client, world):
+    client.force_login(world.carol)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    models = {model["object_name"] for app in response.context["app_list"] for model in app["models"]}
+    assert {"Site", "ChargePoint", "IdTag", "CustomerAccount", "User", "ChargingSession"} <= models
+    assert "Group" not in models
+
+
+
+@pytest.mark.parametrize("user", ["carol", "admin"])
+def test_every_admin_page_renders(client, world, user):
+    session = make_session(world.cp_a.connectors.first(), world.alice_card)
+    SessionFlag.objects.create(session=session, code="zero_energy")
+    MeterValue.objects.create(charge_point=world.cp_a, session=session, timestamp=session.started_at, value=1)
+    StatusEvent.objects.create(charge_point=world.cp_a, status="Available", error_code="NoError",
+                               timestamp=session.started_at)
+    client.force_login(getattr(world, user))
+    for model in admin.site._registry:
+        info = model._meta.app_label, model._meta.model_name
+        if info[0] not in {"accounts", "sessions_app"}:
+            continue
+        response = client.get(reverse("admin:{}_{}_changelist".format(*info)))
+        assert response.status_code == 200, info
+        first = response.context["cl"].result_list[0]
+        assert client.get(reverse("admin:{}_{}_change".format(*info), args=[first.pk])).status_code == 200, info
+        assert client.get(reverse("admin:{}_{}_add".format(*info))).status_code in {200, 403}, info
