@@ -1,0 +1,891 @@
+"""A believable Swedish charge-point operator, built from a seed, for demos and screenshots.
+
+Everything is derived from ``random.Random(seed)`` and a fixed ``until`` instant, so the same
+seed and the same ``until`` give the same data. Times are UTC; the demand profiles read the
+local hour in Europe/Stockholm. The whole build runs in one transaction with bulk inserts.
+
+The plan is made in three passes:
+
+1. per connector, arrivals from an hourly demand profile (a Poisson process thinned by the
+   connector being busy or faulted) give plug-in intervals;
+2. all intervals, in time order, get a driver who is free and holds a valid card;
+3. per connector, in time order, each session is simulated minute by minute (constant power,
+   tapering at the end; DC follows the battery's state of charge), which gives the meter
+   register, the sampled meter values and the session's energy.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import unicodedata
+import zoneinfo
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import Q
+
+from accounts.models import CustomerAccount, IdTag, Organization, User
+from sessions_app.models import (
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    ConnectorStatus,
+    ErrorCode,
+    MeterValue,
+    SessionFlag,
+    Site,
+    StatusEvent,
+    StopReason,
+)
+
+MAIN_ORG_SLUG = "laddkraft"
+SECOND_ORG_SLUG = "norrsken"
+DEMO_ORG_SLUGS = (MAIN_ORG_SLUG, SECOND_ORG_SLUG)
+DRIVER_COUNT = 200
+SECOND_ORG_DRIVER_COUNT = 12
+STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
+BATCH_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    email: str
+    password: str
+
+
+DEMO_LOGINS = (
+    DemoLogin("platform admin", "admin@demo.chargeportal.se", "demo-admin-2026"),
+    DemoLogin("operator staff", "operator@demo.chargeportal.se", "demo-operator-2026"),
+    DemoLogin("driver", "driver@demo.chargeportal.se", "demo-driver-2026"),
+)
+DRIVER_PASSWORD = "demo-driver-2026"  # noqa: S105 - public demo password, shared by every demo driver
+
+
+# ---------------------------------------------------------------- static description
+
+def _luhn_digit(digits: str) -> str:
+    total = 0
+    for i, ch in enumerate(digits):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return str((10 - total % 10) % 10)
+
+
+def _org_number(nine: str) -> str:
+    """Swedish organisationsnummer NNNNNN-NNNC with its Luhn check digit."""
+    full = nine + _luhn_digit(nine)
+    return f"{full[:6]}-{full[6:]}"
+
+
+def _vat_number(org_number: str) -> str:
+    return "SE" + org_number.replace("-", "") + "01"
+
+
+@dataclass(frozen=True)
+class ChargePointModel:
+    vendor: str
+    model: str
+    firmware: str
+    serial: Callable[[random.Random], str]
+    dc: bool
+    max_kw: Decimal
+
+
+def _digits(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(n))
+
+
+ZAPTEC_PRO = ChargePointModel(
+    "Zaptec", "Zaptec Pro", "4.14.0.2", lambda r: "ZPR" + _digits(r, 6), False, Decimal("22.0"))
+ALFEN_EVE_DOUBLE = ChargePointModel(
+    "Alfen BV", "NG920-61023 Eve Double Pro-line", "6.5.1-4207", lambda r: "ACE0" + _digits(r, 6), False,
+    Decimal("22.0"))
+EASEE_CHARGE = ChargePointModel(
+    "Easee", "Easee Charge", "318", lambda r: "EH" + "".join(r.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+                                                              for _ in range(6)), False, Decimal("22.0"))
+KEMPOWER_SATELLITE = ChargePointModel(
+    "Kempower", "S-Series Satellite", "1.48.3", lambda r: "KP-S" + _digits(r, 8), True, Decimal("150.0"))
+WALLBOX_COMMANDER = ChargePointModel(
+    "Wall Box Chargers", "Commander 2", "6.7.23", lambda r: "WBC2" + _digits(r, 7), False, Decimal("22.0"))
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    code: str
+    name: str
+    street: str
+    postal_code: str
+    city: str
+    latitude: Decimal
+    longitude: Decimal
+    profile: str  # residential | workplace | retail
+    charge_points: tuple[tuple[ChargePointModel, int], ...]  # (model, how many)
+    prefix: str
+
+
+MAIN_SITES = (
+    SiteSpec("STH", "Stockholm Hammarby sjöstad", "Lugnets allé 36", "120 66", "Stockholm",
+             Decimal("59.304210"), Decimal("18.097530"), "residential", ((ZAPTEC_PRO, 10),), "LKS"),
+    SiteSpec("GOT", "Göteborg Lindholmen", "Lindholmspiren 3", "417 56", "Göteborg",
+             Decimal("57.706640"), Decimal("11.937660"), "workplace", ((ALFEN_EVE_DOUBLE, 8),), "LKS"),
+    SiteSpec("UPP", "Uppsala Boländerna", "Bolandsgatan 15", "753 23", "Uppsala",
+             Decimal("59.847120"), Decimal("17.680440"), "retail",
+             ((EASEE_CHARGE, 4), (KEMPOWER_SATELLITE, 4)), "LKS"),
+)
+SECOND_SITE = SiteSpec(
+    "LLA", "Luleå Storheden", "Kallkällevägen 7", "973 46", "Luleå",
+    Decimal("65.596180"), Decimal("22.087350"), "retail", ((WALLBOX_COMMANDER, 2),), "NRL")
+
+STREETS = {
+    "Stockholm": (("Hammarby allé", "120 63"), ("Sickla kanalgata", "120 67"), ("Lugnets allé", "120 66"),
+                  ("Heliosgången", "120 62"), ("Ljusslingan", "120 31"), ("Sjöviksbacken", "117 43")),
+    "Göteborg": (("Lindholmsallén", "417 55"), ("Karlavagnsgatan", "417 56"), ("Hisingsgatan", "417 03"),
+                 ("Vågmästaregatan", "417 04"), ("Kvillegatan", "417 05")),
+    "Uppsala": (("Kungsgatan", "753 21"), ("Svartbäcksgatan", "753 20"), ("Sysslomansgatan", "753 11"),
+                ("Luthagsesplanaden", "752 25"), ("Gamla Uppsalagatan", "754 25")),
+    "Luleå": (("Storgatan", "972 31"), ("Kungsgatan", "972 41"), ("Hertsövägen", "973 32")),
+}
+
+FIRST_NAMES = (
+    "Anna", "Eva", "Maria", "Karin", "Sara", "Emma", "Elin", "Ida", "Linnea", "Johanna", "Maja", "Elsa",
+    "Alice", "Frida", "Hanna", "Sofia", "Lisa", "Malin", "Ebba", "Klara", "Astrid", "Ingrid", "Matilda",
+    "Erik", "Lars", "Karl", "Anders", "Johan", "Per", "Mikael", "Nils", "Oskar", "Gustav", "Axel", "Viktor",
+    "Fredrik", "Magnus", "Henrik", "Jonas", "Emil", "Olof", "Björn", "Lukas", "Hugo", "Mattias", "Sven",
+    "Linus", "Filip",
+)
+LAST_NAMES = (
+    "Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson",
+    "Svensson", "Gustafsson", "Pettersson", "Jonsson", "Jansson", "Hansson", "Bengtsson", "Jönsson",
+    "Lindberg", "Jakobsson", "Magnusson", "Lindström", "Olofsson", "Lindqvist", "Lindgren", "Berg",
+    "Axelsson", "Bergström", "Lundberg", "Lind", "Lundgren", "Lundqvist", "Mattsson", "Berglund",
+    "Fredriksson", "Sandberg", "Henriksson", "Sjöberg", "Forsberg", "Wallin", "Engström", "Danielsson",
+    "Håkansson", "Ek", "Lundin", "Björk", "Holm", "Nyström", "Sundberg", "Åberg",
+)
+
+FLEETS = (
+    # name, nine digits of org number, drivers, home site, invoice reference
+    ("Taxi Stockholm AB", "556065822", 14, "STH", "Ekonomi / Laddning"),
+    ("Västkust Service & Logistik AB", "556712043", 8, "GOT", "KST 4410"),
+    ("Upplands Hemtjänst AB", "559023417", 6, "UPP", "Fordonsansvarig"),
+)
+PERSON_HOMES = (("STH", 70), ("GOT", 55), ("UPP", 47))  # 172 persons + 28 fleet drivers = 200
+
+
+@dataclass(frozen=True)
+class Car:
+    name: str
+    battery_kwh: float
+    ac_kw: float
+    dc_kw: float
+
+
+CARS = (
+    (Car("Tesla Model Y", 75, 11, 250), 14), (Car("Tesla Model 3", 60, 11, 170), 7),
+    (Car("Volvo XC40 Recharge", 75, 11, 150), 10), (Car("Volvo EX30", 64, 11, 153), 6),
+    (Car("Polestar 2", 78, 11, 205), 7), (Car("Volkswagen ID.4", 77, 11, 135), 9),
+    (Car("Kia EV6", 77, 11, 233), 5), (Car("Kia Niro EV", 64, 11, 80), 5),
+    (Car("Hyundai Ioniq 5", 77, 11, 233), 4), (Car("Škoda Enyaq", 77, 11, 135), 6),
+    (Car("Renault Zoe", 52, 22, 50), 3), (Car("Nissan Leaf", 40, 7.4, 50), 3),
+    (Car("BMW iX1", 65, 11, 130), 3), (Car("Mercedes EQA", 67, 11, 100), 3),
+    (Car("Toyota bZ4X", 64, 11, 150), 3), (Car("Audi Q4 e-tron", 77, 11, 175), 3),
+)
+FLEET_CARS = (Car("Tesla Model Y", 75, 11, 250), Car("Toyota bZ4X", 64, 11, 150),
+              Car("Kia Niro EV", 64, 11, 80), Car("Volkswagen ID.4", 77, 11, 135))
+
+# Expected arrivals per connector for each local hour (weekday, weekend).
+_PROFILES = {
+    "residential": (
+        (0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.5, 0.5, 0.4, 0.4, 0.5,
+         0.6, 0.6, 0.7, 0.9, 1.4, 2.2, 2.6, 2.3, 1.7, 1.2, 0.8, 0.4), 3.0,
+        (0.2, 0.1, 0.05, 0.05, 0.05, 0.05, 0.1, 0.3, 0.6, 0.9, 1.1, 1.2,
+         1.2, 1.2, 1.2, 1.2, 1.3, 1.5, 1.6, 1.4, 1.1, 0.8, 0.5, 0.3), 2.6),
+    "workplace": (
+        (0, 0, 0, 0, 0, 0.1, 0.6, 2.5, 3.0, 1.8, 0.9, 0.8,
+         1.2, 1.3, 0.9, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0, 0, 0), 4.0,
+        (0, 0, 0, 0, 0, 0, 0, 0.1, 0.2, 0.4, 0.5, 0.5,
+         0.5, 0.4, 0.4, 0.3, 0.3, 0.2, 0.1, 0.1, 0, 0, 0, 0), 1.0),
+    "retail": (
+        (0, 0, 0, 0, 0, 0, 0.05, 0.2, 0.5, 0.9, 1.3, 1.5,
+         1.6, 1.5, 1.4, 1.5, 1.7, 1.8, 1.6, 1.2, 0.8, 0.4, 0.1, 0.05), 3.4,
+        (0, 0, 0, 0, 0, 0, 0, 0.1, 0.4, 0.9, 1.4, 1.7,
+         1.8, 1.8, 1.7, 1.6, 1.5, 1.4, 1.2, 0.9, 0.6, 0.3, 0.1, 0.05), 4.0),
+    "dc": (
+        (0.1, 0.05, 0.05, 0.05, 0.1, 0.2, 0.5, 0.9, 1.1, 1.1, 1.2, 1.3,
+         1.4, 1.3, 1.3, 1.4, 1.6, 1.7, 1.5, 1.2, 0.9, 0.6, 0.4, 0.2), 7.0,
+        (0.1, 0.05, 0.05, 0.05, 0.05, 0.1, 0.2, 0.5, 0.9, 1.2, 1.4, 1.5,
+         1.5, 1.5, 1.5, 1.5, 1.5, 1.4, 1.2, 1.0, 0.8, 0.5, 0.3, 0.2), 7.5),
+}
+
+
+def _hourly_rates(profile: str) -> tuple[list[float], list[float]]:
+    weekday, weekday_total, weekend, weekend_total = _PROFILES[profile]
+    return ([w * weekday_total / sum(weekday) for w in weekday],
+            [w * weekend_total / sum(weekend) for w in weekend])
+
+
+FAULTS = (
+    # error code, vendor error code, info, minimum and maximum minutes
+    (ErrorCode.GROUND_FAILURE, "RCD-6mA-DC", "Residual current detected", 30, 360),
+    (ErrorCode.CONNECTOR_LOCK_FAILURE, "E-LOCK-02", "Socket lock motor timeout", 15, 180),
+    (ErrorCode.OVER_CURRENT_FAILURE, "OC-L2", "Overcurrent on L2", 5, 45),
+)
+
+
+# ---------------------------------------------------------------- plan
+
+@dataclass
+class _Card:
+    tag: IdTag
+    valid_from: datetime
+    valid_until: datetime | None
+
+
+@dataclass
+class _Driver:
+    user: User
+    account: CustomerAccount
+    car: Car
+    cards: list[_Card] = field(default_factory=list)
+    busy_until: datetime = datetime.min.replace(tzinfo=UTC)
+
+    def card_at(self, at: datetime) -> _Card | None:
+        for card in self.cards:
+            if card.valid_from <= at and (card.valid_until is None or at < card.valid_until):
+                return card
+        return None
+
+
+@dataclass
+class _Fault:
+    start: datetime
+    end: datetime | None
+    code: str
+    vendor_code: str
+    info: str
+
+
+@dataclass
+class _Conn:
+    connector: Connector
+    site_code: str
+    profile: str
+    dc: bool
+    max_kw: float
+    register_wh: int
+    faults: list[_Fault] = field(default_factory=list)
+    plans: list[_Plan] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    conn: _Conn
+    start: datetime
+    minutes: int  # plug-in duration (the charger may end it earlier, e.g. DC at target SoC)
+    zero: bool = False
+    stop_reason: str = ""
+    driver: _Driver | None = None
+    card: _Card | None = None
+    session: ChargingSession | None = None
+    samples: list[tuple] = field(default_factory=list)
+
+
+@dataclass
+class DemoSummary:
+    counts: dict[str, int]
+    logins: tuple[DemoLogin, ...] = DEMO_LOGINS
+    until: datetime | None = None
+
+
+def default_until(now: datetime) -> datetime:
+    """Today at midnight UTC: the anchor that keeps a seed's data the same all day."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def demo_data_exists() -> bool:
+    return (Organization.objects.filter(slug__in=DEMO_ORG_SLUGS).exists()
+            or User.objects.filter(email__in=[login.email for login in DEMO_LOGINS]).exists())
+
+
+@transaction.atomic
+def demo_data_delete() -> int:
+    """Remove the demo organizations, everything under them and the demo logins."""
+    orgs = Organization.objects.filter(slug__in=DEMO_ORG_SLUGS)
+    cps = ChargePoint.objects.filter(site__organization__in=orgs)
+    MeterValue.objects.filter(charge_point__in=cps).delete()
+    StatusEvent.objects.filter(charge_point__in=cps).delete()
+    SessionFlag.objects.filter(session__charge_point__in=cps).delete()
+    sessions = ChargingSession.objects.filter(
+        Q(charge_point__in=cps) | Q(customer_account__organization__in=orgs))
+    deleted = sessions.count()
+    sessions.delete()
+    Connector.objects.filter(charge_point__in=cps).delete()
+    cps.delete()
+    Site.objects.filter(organization__in=orgs).delete()
+    tags = IdTag.objects.filter(customer_account__organization__in=orgs)
+    tags.filter(parent__isnull=False).delete()
+    tags.delete()
+    User.objects.filter(
+        Q(customer_account__organization__in=orgs) | Q(organization__in=orgs)
+        | Q(email__in=[login.email for login in DEMO_LOGINS])
+    ).delete()
+    CustomerAccount.objects.filter(organization__in=orgs).delete()
+    orgs.delete()
+    return deleted
+
+
+def _ascii(name: str) -> str:
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+class _Builder:
+    def __init__(self, *, seed: int, days: int, until: datetime,
+                 progress: Callable[[Iterable, str, int], Iterable] | None = None) -> None:
+        self.rng = random.Random(seed)  # noqa: S311 - demo data, not security
+        self.days = days
+        self.until = until
+        self.start = until - timedelta(days=days)
+        self.progress = progress or (lambda it, desc, total: it)
+        self.uids: set[str] = set()
+        self.labels = 100_000
+        self.counts: dict[str, int] = {}
+
+    # ---- helpers
+    def uid(self) -> str:
+        while True:
+            uid = f"04{self.rng.getrandbits(48):012X}"
+            if uid not in self.uids:
+                self.uids.add(uid)
+                return uid
+
+    def label(self) -> str:
+        self.labels += self.rng.randint(1, 97)
+        return f"LK {self.labels}"
+
+    def at(self, days_before: float) -> datetime:
+        return (self.until - timedelta(days=days_before)).replace(microsecond=0)
+
+    # ---- organizations, sites, charge points
+    def organizations(self) -> tuple[Organization, Organization]:
+        main_nr, second_nr = _org_number("559112367"), _org_number("559287104")
+        main = Organization.objects.create(
+            name="Laddkraft Sverige AB", slug=MAIN_ORG_SLUG, registration_number=main_nr,
+            vat_number=_vat_number(main_nr), email="kundservice@laddkraft.example.se", phone="+46 8 120 450 00",
+            street="Hammarby allé 47", postal_code="120 63", city="Stockholm", country="SE", currency="SEK",
+            accepts_signups=True, created_at=self.at(720),
+        )
+        second = Organization.objects.create(
+            name="Norrsken Laddning AB", slug=SECOND_ORG_SLUG, registration_number=second_nr,
+            vat_number=_vat_number(second_nr), email="hej@norrskenladdning.example.se", phone="+46 920 155 80",
+            street="Storgatan 21", postal_code="972 31", city="Luleå", country="SE", currency="SEK",
+            accepts_signups=False, created_at=self.at(400),
+        )
+        return main, second
+
+    def site(self, org: Organization, spec: SiteSpec) -> tuple[Site, list[_Conn]]:
+        rng = self.rng
+        site = Site.objects.create(
+            organization=org, name=spec.name, street=spec.street, postal_code=spec.postal_code,
+            city=spec.city, country="SE", latitude=spec.latitude, longitude=spec.longitude,
+            time_zone="Europe/Stockholm", created_at=self.at(rng.randint(200, 600)),
+        )
+        conns: list[_Conn] = []
+        number = 0
+        for model, how_many in spec.charge_points:
+            for _ in range(how_many):
+                number += 1
+                ocpp_id = f"{spec.prefix}-{spec.code}-{number:02d}"
+                cp = ChargePoint(
+                    site=site, ocpp_id=ocpp_id,
+                    name=f"{spec.name.split()[-1]} {'DC' if model.dc else 'AC'} {number:02d}",
+                    vendor=model.vendor, model=model.model, serial_number=model.serial(rng),
+                    firmware_version=model.firmware,
+                    registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+                    last_seen_at=self.until - timedelta(seconds=rng.randint(5, 280)),
+                    last_boot_at=self.at(rng.uniform(3, 40)),
+                    created_at=site.created_at + timedelta(days=rng.randint(0, 20)),
+                )
+                cp.save()
+                for n in (1, 2):
+                    connector = Connector.objects.create(
+                        charge_point=cp, number=n,
+                        connector_type=(Connector.ConnectorType.CCS2 if model.dc
+                                        else Connector.ConnectorType.TYPE2),
+                        max_power_kw=model.max_kw,
+                    )
+                    conns.append(_Conn(
+                        connector=connector, site_code=spec.code,
+                        profile="dc" if model.dc else spec.profile, dc=model.dc, max_kw=float(model.max_kw),
+                        register_wh=rng.randint(20_000_000, 90_000_000) if model.dc
+                        else rng.randint(800_000, 9_000_000),
+                    ))
+        return site, conns
+
+    # ---- customers and cards
+    def drivers(self, main: Organization, second: Organization, password_hash: str
+                ) -> tuple[dict[str, list[_Driver]], list[_Driver]]:
+        rng = self.rng
+        car_list = [car for car, _ in CARS]
+        car_weights = [w for _, w in CARS]
+        city = {spec.code: spec.city for spec in (*MAIN_SITES, SECOND_SITE)}
+        people: list[tuple[str, str, CustomerAccount | None, str, Organization]] = []  # first, last, fleet, home
+        accounts: list[CustomerAccount] = []
+        fleet_accounts: list[tuple[CustomerAccount, int]] = []
+        for name, nine, n, home, reference in FLEETS:
+            org_nr = _org_number(nine)
+            street, postal = rng.choice(STREETS[city[home]])
+            account = CustomerAccount(
+                organization=main, kind=CustomerAccount.Kind.FLEET, name=name,
+                billing_email=f"faktura@{_ascii(name.split()[0])}.example.se",
+                street=f"{street} {rng.randint(1, 80)}", postal_code=postal, city=city[home],
+                registration_number=org_nr, vat_number=_vat_number(org_nr), reference=reference,
+                created_at=self.at(rng.randint(150, 500)),
+            )
+            accounts.append(account)
+            fleet_accounts.append((account, n))
+            people += [(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), account, home, main) for _ in range(n)]
+        persons = [("Maja", "Lindqvist", None, "STH", main)]  # the demo driver
+        for home, n in PERSON_HOMES:
+            persons += [(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), None, home, main)
+                        for _ in range(n - (1 if home == "STH" else 0))]
+        persons += [(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), None, SECOND_SITE.code, second)
+                    for _ in range(SECOND_ORG_DRIVER_COUNT)]
+        people = persons[:1] + people + persons[1:]
+
+        users: list[User] = []
+        homes: list[str] = []
+        for i, (first, last, fleet, home, org) in enumerate(people):
+            email = (DEMO_LOGINS[2].email if i == 0
+                     else f"{_ascii(first)}.{_ascii(last)}{i}@example.se")
+            new_customer = i > 0 and rng.random() < 0.1  # joined during the period
+            joined = self.at(rng.uniform(0.1 * self.days, 0.9 * self.days) if new_customer
+                             else rng.uniform(self.days + 1, self.days + 700))
+            if fleet is None:
+                street, postal = rng.choice(STREETS[city[home]])
+                account = CustomerAccount(
+                    organization=org, kind=CustomerAccount.Kind.PERSON, name=f"{first} {last}",
+                    billing_email=email, street=f"{street} {rng.randint(1, 120)}", postal_code=postal,
+                    city=city[home], created_at=joined,
+                )
+                accounts.append(account)
+            else:
+                account = fleet
+            users.append(User(
+                email=email, first_name=first, last_name=last, password=password_hash,
+                customer_account=account, date_joined=joined, language=rng.choice(("sv", "sv", "sv", "en")),
+            ))
+            homes.append(home)
+        CustomerAccount.objects.bulk_create(accounts, batch_size=BATCH_SIZE)
+        User.objects.bulk_create(users, batch_size=BATCH_SIZE)
+        EmailAddress.objects.bulk_create(
+            [EmailAddress(user=u, email=u.email, verified=True, primary=True) for u in users],
+            batch_size=BATCH_SIZE,
+        )
+
+        # Fleet group tags first: they are the parents of the fleet drivers' cards.
+        group_tags = {}
+        for account, n in fleet_accounts:
+            group_tags[account.pk] = IdTag(
+                uid=self.uid(), label=f"Gruppbricka {account.name}", customer_account=account,
+                max_concurrent_sessions=n, issued_at=account.created_at,
+            )
+        IdTag.objects.bulk_create(group_tags.values(), batch_size=BATCH_SIZE)
+
+        drivers: dict[str, list[_Driver]] = {}
+        everyone: list[_Driver] = []
+        tags: list[IdTag] = []
+        fleet_names = {a.pk: a.name for a, _ in fleet_accounts}
+        for user, home in zip(users, homes, strict=True):
+            account = user.customer_account
+            fleet = account.kind == CustomerAccount.Kind.FLEET
+            car = rng.choice(FLEET_CARS) if fleet else rng.choices(car_list, car_weights)[0]
+            driver = _Driver(user=user, account=account, car=car)
+            issued = user.date_joined + timedelta(minutes=rng.randint(5, 600))
+            tag = IdTag(uid=self.uid(), label=self.label(), customer_account=account, owner=user,
+                        parent=group_tags.get(account.pk), issued_at=issued)
+            tags.append(tag)
+            driver.cards.append(_Card(tag, issued, None))
+            drivers.setdefault(home, []).append(driver)
+            everyone.append(driver)
+            if fleet:
+                tag.label = f"{fleet_names[account.pk].split()[0]} {tag.label}"
+
+        # A few cards went wrong during the period: blocked, lost (and replaced), expired.
+        main_persons = [d for d in everyone[1:] if d.account.organization_id == main.pk
+                        and d.account.kind == CustomerAccount.Kind.PERSON]
+        unlucky = rng.sample(main_persons, 8)
+        for kind, driver in zip(("blocked",) * 3 + ("lost",) * 2 + ("expired",) * 3, unlucky, strict=True):
+            card = driver.cards[0]
+            when = self.at(rng.uniform(0.1, 0.9) * self.days)
+            when = max(when, card.valid_from + timedelta(hours=1))
+            card.valid_until = when
+            if kind == "expired":
+                card.tag.expires_at = when
+            else:
+                card.tag.status = IdTag.Status.BLOCKED if kind == "blocked" else IdTag.Status.LOST
+                card.tag.blocked_at = when
+            if kind == "lost":
+                issued = when + timedelta(days=rng.uniform(1, 4))
+                replacement = IdTag(uid=self.uid(), label=self.label(), customer_account=driver.account,
+                                    owner=driver.user, issued_at=issued)
+                tags.append(replacement)
+                driver.cards.append(_Card(replacement, issued, None))
+        IdTag.objects.bulk_create(tags, batch_size=BATCH_SIZE)
+        self.counts["customer accounts"] = len(accounts)
+        self.counts["drivers"] = len(users)
+        self.counts["RFID cards"] = len(tags) + len(group_tags)
+        return drivers, everyone
+
+    def logins(self, main: Organization, demo_driver: _Driver) -> None:
+        admin = User(email=DEMO_LOGINS[0].email, first_name="Plattform", last_name="Admin",
+                     is_staff=True, is_superuser=True, date_joined=self.at(720))
+        operator = User(email=DEMO_LOGINS[1].email, first_name="Oskar", last_name="Driftsson",
+                        is_staff=True, organization=main, date_joined=self.at(700))
+        for user, login in ((admin, DEMO_LOGINS[0]), (operator, DEMO_LOGINS[1])):
+            user.set_password(login.password)
+            user.save()
+            EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+        group = Group.objects.filter(name="Operator staff").first()
+        if group is not None:
+            operator.groups.add(group)
+        driver = demo_driver.user
+        driver.set_password(DEMO_LOGINS[2].password)
+        driver.save(update_fields=["password"])
+
+    # ---- the charging history
+    def faults(self, conns: list[_Conn]) -> None:
+        rng = self.rng
+        incidents = max(2, self.days // 12)
+        for _ in range(incidents):
+            conn = rng.choice(conns)
+            code, vendor_code, info, lo, hi = rng.choice(FAULTS)
+            start = self.at(rng.uniform(0.5, self.days - 0.5))
+            end = start + timedelta(minutes=rng.randint(lo, hi), seconds=rng.randint(0, 59))
+            if end < self.until and not any(f.start < end and (f.end is None or start < f.end)
+                                            for f in conn.faults):
+                conn.faults.append(_Fault(start, end, code, vendor_code, info))
+        # One connector is broken right now, after a day of failed starts (see _plan_sessions).
+        broken = next(c for c in conns if c.site_code == "GOT" and c.connector.number == 2)
+        broken.faults = [f for f in broken.faults if f.end < self.until - timedelta(days=2)]
+        code, vendor_code, info, _, _ = FAULTS[0]
+        broken.faults.append(_Fault(self.until - timedelta(hours=7, minutes=rng.randint(0, 50)), None,
+                                    code, vendor_code, info))
+        for conn in conns:
+            conn.faults.sort(key=lambda f: f.start)
+
+    def plan_sessions(self, conn: _Conn) -> None:
+        rng = self.rng
+        weekday_rates, weekend_rates = _hourly_rates(conn.profile)
+        free_at = self.start
+        hour = self.start
+        while hour < self.until:
+            local = hour.astimezone(STOCKHOLM)
+            rate = (weekend_rates if local.weekday() >= 5 else weekday_rates)[local.hour]
+            arrivals = sorted(hour + timedelta(seconds=rng.randint(0, 3599)) for _ in range(_poisson(rng, rate)))
+            for start in arrivals:
+                if start < free_at or start >= self.until:
+                    continue
+                if any(f.start <= start and (f.end is None or start < f.end) for f in conn.faults):
+                    continue
+                plan = _Plan(conn=conn, start=start, minutes=self._plug_minutes(conn.profile, local.hour))
+                if conn.profile == "residential" and local.hour >= 20 and rng.random() < 0.25:
+                    # Plugged in for the night, unplugged on the way to work.
+                    morning = (local + timedelta(days=1)).replace(hour=6, minute=30) + timedelta(
+                        minutes=rng.randint(0, 90))
+                    plan.minutes = int((morning.astimezone(UTC) - start).total_seconds() // 60)
+                soon_fault = next((f for f in conn.faults if f.start > start), None)
+                flaky = soon_fault is not None and soon_fault.start - start < timedelta(hours=30)
+                if rng.random() < (0.3 if flaky else 0.002):
+                    plan.zero = True
+                    plan.minutes = rng.randint(1, 4)
+                    plan.stop_reason = rng.choice((StopReason.EV_DISCONNECTED, StopReason.LOCAL))
+                else:
+                    plan.stop_reason = rng.choices(
+                        (StopReason.EV_DISCONNECTED, StopReason.LOCAL, StopReason.REMOTE),
+                        (35, 60, 5) if conn.dc else (70, 25, 5))[0]
+                end = start + timedelta(minutes=plan.minutes)
+                if soon_fault is not None and soon_fault.start < end:
+                    minutes = int((soon_fault.start - start).total_seconds() // 60)
+                    if minutes < 1:
+                        continue
+                    plan.minutes, plan.stop_reason = minutes, StopReason.OTHER
+                    end = start + timedelta(minutes=minutes)
+                conn.plans.append(plan)
+                free_at = end + timedelta(minutes=rng.randint(2, 12))
+            hour += timedelta(hours=1)
+
+    def charging_now(self, conns: list[_Conn], how_many: int = 5) -> None:
+        """Make sure a handful of connectors have a car plugged in at ``until``."""
+        rng = self.rng
+        idle = [c for c in conns if not (c.faults and c.faults[-1].end is None)]
+        for conn in rng.sample(idle, min(how_many, len(idle))):
+            start = self.until - timedelta(minutes=rng.randint(6, 25 if conn.dc else 110), seconds=rng.randint(0, 59))
+            last = conn.plans[-1] if conn.plans else None
+            if last is not None and last.start + timedelta(minutes=last.minutes + 5) > start:
+                continue
+            minutes = int((self.until - start).total_seconds() // 60) + rng.randint(10, 25 if conn.dc else 180)
+            conn.plans.append(_Plan(conn=conn, start=start, minutes=minutes, stop_reason=StopReason.LOCAL))
+
+    def _plug_minutes(self, profile: str, local_hour: int) -> int:
+        tri = self.rng.triangular
+        if profile == "dc":
+            return int(tri(14, 50, 28))
+        if profile == "residential":
+            return int(tri(60, 300, 150) if 16 <= local_hour <= 22 else tri(30, 180, 75))
+        if profile == "workplace":
+            return int(tri(90, 300, 180) if local_hour < 11 else tri(45, 240, 110))
+        return int(tri(25, 150, 60))
+
+    def assign_drivers(self, plans: list[_Plan], drivers: dict[str, list[_Driver]],
+                       everyone: list[_Driver]) -> list[_Plan]:
+        rng = self.rng
+        main_drivers = [d for d in everyone if d.account.organization_id == everyone[0].account.organization_id]
+        demo_driver = everyone[0]
+        kept = []
+        for plan in sorted(plans, key=lambda p: (p.start, p.conn.connector.pk)):
+            home = drivers[plan.conn.site_code]
+            if plan.conn.site_code == SECOND_SITE.code:
+                pool = home
+            elif plan.conn.dc or rng.random() < 0.12:
+                pool = main_drivers
+            else:
+                pool = home
+            candidates = ([demo_driver] if plan.conn.site_code == "STH" and rng.random() < 0.05 else [])
+            candidates += [rng.choice(pool) for _ in range(6)]
+            chosen = None
+            for driver in candidates:
+                if driver.busy_until <= plan.start and (card := driver.card_at(plan.start)):
+                    chosen = driver
+                    break
+            if chosen is None:
+                continue
+            plan.driver, plan.card = chosen, card
+            chosen.busy_until = plan.start + timedelta(minutes=plan.minutes + 15)
+            kept.append(plan)
+        return kept
+
+    def simulate(self, conn: _Conn) -> None:
+        """Charge each session minute by minute; fill meter register, samples and the session."""
+        rng = self.rng
+        for plan in conn.plans:
+            car = plan.driver.car
+            meter_start = conn.register_wh
+            limit = int((self.until - plan.start).total_seconds() // 60)  # minutes until "now"
+            minutes = min(plan.minutes, limit)
+            active = plan.minutes > limit
+            finished_early = False
+            cum = [0.0]
+            power = []
+            soc_track: list[float] = []
+            if plan.zero:
+                power = [0.0] * minutes
+                cum = [0.0] * (minutes + 1)
+                soc_track = [rng.uniform(8, 45)] * (minutes + 1)
+            elif conn.dc:
+                capacity = car.battery_kwh * 1000
+                soc = rng.uniform(8, 45)
+                target = rng.uniform(72, 93)
+                p_max = min(car.dc_kw, conn.max_kw) * rng.uniform(0.85, 0.98) * 1000
+                soc_track.append(soc)
+                done_at = None
+                for m in range(minutes):
+                    if done_at is not None:
+                        p = 0.0
+                        if m >= done_at:
+                            minutes, finished_early = m, True
+                            break
+                    elif soc >= target:
+                        done_at = m + rng.randint(1, 3)
+                        p = 0.0
+                    else:
+                        p = p_max if soc < 80 else p_max * max(0.15, 1 - (soc - 80) / 20 * 0.85)
+                        if m == 0:
+                            p *= 0.5
+                    e = p / 60
+                    soc = min(100.0, soc + e / capacity * 100)
+                    power.append(p)
+                    cum.append(cum[-1] + e)
+                    soc_track.append(soc)
+                if finished_early:
+                    plan.minutes, active = minutes, False
+            else:
+                p_max = min(car.ac_kw, conn.max_kw) * rng.uniform(0.92, 0.99) * 1000
+                need = {"residential": rng.uniform(6, 40), "workplace": rng.uniform(5, 32)}.get(
+                    conn.profile, rng.uniform(4, 22)) * 1000
+                taper = p_max / 6  # the last ten minutes' worth
+                for _ in range(minutes):
+                    remaining = need - cum[-1]
+                    if remaining <= 0:
+                        p = 0.0
+                    else:
+                        p = p_max if remaining > taper else max(p_max * remaining / taper, 1400.0)
+                    e = min(p / 60, max(remaining, 0.0))
+                    power.append(p if e > 0 else 0.0)
+                    cum.append(cum[-1] + e)
+            start = plan.start
+            energy = round(cum[minutes]) if not plan.zero else 0
+            stop = start + timedelta(minutes=minutes)
+            interval = 5 if conn.dc else 10
+            samples = plan.samples
+            ctx_begin, ctx_periodic, ctx_end = "Transaction.Begin", "Sample.Periodic", "Transaction.End"
+            reg = "Energy.Active.Import.Register"
+            samples.append((start, reg, meter_start, "Wh", ctx_begin, "Outlet"))
+            if conn.dc:
+                samples.append((start, "SoC", round(soc_track[0]), "Percent", ctx_begin, "EV"))
+            for m in range(interval, minutes + (1 if active else 0), interval):
+                at = start + timedelta(minutes=m)
+                samples.append((at, reg, meter_start + round(cum[m]), "Wh", ctx_periodic, "Outlet"))
+                samples.append((at, "Power.Active.Import", round(power[m - 1]), "W", ctx_periodic, "Outlet"))
+                if conn.dc:
+                    samples.append((at, "SoC", round(soc_track[m]), "Percent", ctx_periodic, "EV"))
+            session = ChargingSession(
+                charge_point_id=conn.connector.charge_point_id, connector=conn.connector,
+                id_tag=plan.card.tag, id_tag_uid=plan.card.tag.uid, customer_account=plan.driver.account,
+                auth_status="Accepted", started_at=start, meter_start_wh=meter_start,
+                created_at=start + timedelta(seconds=rng.randint(0, 3)),
+            )
+            if active:
+                session.state = ChargingSession.State.ACTIVE
+                conn.register_wh = meter_start + round(cum[minutes])
+            else:
+                session.state = ChargingSession.State.COMPLETED
+                session.stopped_at = stop
+                session.meter_stop_wh = meter_start + energy
+                session.energy_wh = energy
+                session.stop_reason = plan.stop_reason
+                samples.append((stop, reg, meter_start + energy, "Wh", ctx_end, "Outlet"))
+                if conn.dc:
+                    samples.append((stop, "SoC", round(soc_track[minutes]), "Percent", ctx_end, "EV"))
+                conn.register_wh = meter_start + energy
+            plan.session = session
+
+    def status_events(self, conns: list[_Conn]) -> list[StatusEvent]:
+        events = []
+        for conn in conns:
+            c = conn.connector
+            cp_id = c.charge_point_id
+
+            def event(status, at, code=ErrorCode.NO_ERROR, info="", vendor="", c=c, cp_id=cp_id):
+                return StatusEvent(charge_point_id=cp_id, connector=c, status=status, error_code=code,
+                                   info=info, vendor_error_code=vendor, timestamp=at, received_at=at)
+
+            events.append(event(ConnectorStatus.AVAILABLE, self.start))
+            for f in conn.faults:
+                events.append(event(ConnectorStatus.FAULTED, f.start, f.code, f.info, f.vendor_code))
+                if f.end is not None:
+                    events.append(event(ConnectorStatus.AVAILABLE, f.end))
+            last = conn.plans[-1] if conn.plans else None
+            status, since = ConnectorStatus.AVAILABLE, self.start
+            if conn.faults and conn.faults[-1].end is None:
+                status, since = ConnectorStatus.FAULTED, conn.faults[-1].start
+                c.error_code = conn.faults[-1].code
+            elif last is not None and last.session.state == ChargingSession.State.ACTIVE:
+                status, since = ConnectorStatus.CHARGING, last.start + timedelta(seconds=20)
+                events.append(event(ConnectorStatus.PREPARING, last.start - timedelta(seconds=30)))
+                events.append(event(ConnectorStatus.CHARGING, since))
+            else:
+                ends = [f.end for f in conn.faults if f.end] + ([last.session.stopped_at] if last else [])
+                since = max(ends, default=self.start)
+            c.status, c.status_changed_at = status, since
+        return events
+
+
+def build_demo(*, seed: int, days: int, until: datetime,
+               progress: Callable[[Iterable, str, int], Iterable] | None = None) -> DemoSummary:
+    """Create both demo organizations and ``days`` of charging history ending at ``until``."""
+    if until.tzinfo is None:
+        raise ValueError("until must be an aware datetime")
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    with transaction.atomic():
+        return _build(_Builder(seed=seed, days=days, until=until, progress=progress))
+
+
+def _build(b: _Builder) -> DemoSummary:
+    main, second = b.organizations()
+    conns: list[_Conn] = []
+    for spec in MAIN_SITES:
+        conns += b.site(main, spec)[1]
+    main_conns = list(conns)
+    conns += b.site(second, SECOND_SITE)[1]
+
+    drivers, everyone = b.drivers(main, second, make_password(DRIVER_PASSWORD))
+    b.logins(main, everyone[0])
+
+    b.faults(main_conns)
+    for conn in b.progress(conns, "planning", len(conns)):
+        b.plan_sessions(conn)
+    b.charging_now(main_conns)
+    plans = b.assign_drivers([p for c in conns for p in c.plans], drivers, everyone)
+    for conn in conns:
+        conn.plans = []
+    for plan in plans:
+        plan.conn.plans.append(plan)
+    for conn in b.progress(conns, "charging", len(conns)):
+        b.simulate(conn)
+
+    sessions = [p.session for p in plans]
+    ChargingSession.objects.bulk_create(sessions, batch_size=BATCH_SIZE)
+    flags = [
+        SessionFlag(session=p.session, code=SessionFlag.Code.ZERO_ENERGY,
+                    detail=f"The charger reported 0 Wh over {p.minutes} min.",
+                    created_at=p.session.stopped_at)
+        for p in plans if p.zero and p.session.stopped_at is not None
+    ]
+    SessionFlag.objects.bulk_create(flags, batch_size=BATCH_SIZE)
+
+    total = sum(len(p.samples) for p in plans)
+    decimals: dict[int, Decimal] = {}
+    batch: list[MeterValue] = []
+    for plan in b.progress(plans, "meter values", len(plans)):
+        s = plan.session
+        for at, measurand, value, unit, context, location in plan.samples:
+            dec = decimals.get(value)
+            if dec is None:
+                dec = decimals[value] = Decimal(value)
+            batch.append(MeterValue(
+                charge_point_id=s.charge_point_id, connector_id=s.connector_id, session_id=s.pk,
+                timestamp=at, measurand=measurand, value=dec, unit=unit, context=context,
+                location=location,
+            ))
+        if len(batch) >= 20_000:
+            MeterValue.objects.bulk_create(batch, batch_size=BATCH_SIZE)
+            batch = []
+            decimals.clear()
+    MeterValue.objects.bulk_create(batch, batch_size=BATCH_SIZE)
+
+    events = b.status_events(conns)
+    StatusEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
+    Connector.objects.bulk_update([c.connector for c in conns], ["status", "error_code", "status_changed_at"])
+
+    b.counts.update({
+        "organizations": 2,
+        "sites": len(MAIN_SITES) + 1,
+        "charge points": len({c.connector.charge_point_id for c in conns}),
+        "connectors": len(conns),
+        "charging sessions": len(sessions),
+        "active sessions": sum(1 for s in sessions if s.state == ChargingSession.State.ACTIVE),
+        "zero-energy sessions flagged": len(flags),
+        "meter values": total,
+        "status events": len(events),
+        "faults": sum(len(c.faults) for c in conns),
+        "energy delivered (kWh)": round(sum(s.energy_wh or 0 for s in sessions) / 1000),
+    })
+    return DemoSummary(counts=b.counts, until=b.until)
