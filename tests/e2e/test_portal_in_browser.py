@@ -1,0 +1,57 @@
+"""The driver's pages and the operator's admin, as a person sees them in headless chromium."""
+
+import re
+
+import pytest
+from allauth.account.models import EmailAddress
+
+from accounts.models import IdTag
+from tests.conftest import PASSWORD
+from tests.factories import make_session
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _log_in(page, live_server, user, next_url="/"):
+    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
+    page.goto(f"{live_server.url}/accounts/login/?next={next_url}")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form:has(input[name=password]) button[type=submit]")
+
+
+def test_driver_logs_in_sees_sessions_and_reports_a_card_lost(page, live_server, world):
+    make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=12_345, minutes=95)
+    make_session(world.cp_a.connectors.first(), world.bob_card, energy_wh=7_777)
+
+    _log_in(page, live_server, world.alice)
+
+    page.wait_for_url(f"{live_server.url}/")
+    body = page.inner_text("body")
+    assert world.alice_card.uid in body and "12.35" in body and "1:35" in body
+    assert world.bob_card.uid not in body
+
+    page.goto(f"{live_server.url}/cards/")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("form[action$='/lost/'] button")
+    page.wait_for_load_state()
+    assert IdTag.objects.get(pk=world.alice_card.pk).status == IdTag.Status.LOST
+    assert page.problems == []
+
+
+def test_driver_switches_the_portal_to_swedish(page, live_server, world):
+    _log_in(page, live_server, world.alice)
+    page.wait_for_url(f"{live_server.url}/")
+    page.click("form[action$='/i18n/setlang/'] button[value=sv]")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "sv"
+    assert re.search(r"Mina kort|Översikt", page.inner_text("body"))
+    assert page.problems == []
+
+
+def test_operator_sees_only_their_stations_in_the_admin(page, live_server, world):
+    _log_in(page, live_server, world.carol, next_url="/admin/sessions_app/chargepoint/")
+    page.wait_for_url(re.compile(r".*/admin/sessions_app/chargepoint/$"))
+    body = page.inner_text("#changelist")
+    assert "ALPHA-1" in body and "BETA-1" not in body
+    assert page.problems == []
