@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.templatetags.static import static
+from django.utils.functional import lazy
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
@@ -7,7 +8,7 @@ urlpatterns = [
     # Everyone logs in through allauth, so its rate limits and two-factor also guard the admin.
     path("admin/login/", RedirectView.as_view(url=reverse_lazy("account_login"), query_string=True)),
     path("admin/", admin.site.urls),
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"))),
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("cards/", include("accounts.urls")),

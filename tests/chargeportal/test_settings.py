@@ -19,7 +19,8 @@ PRODUCTION = {
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in {*PRODUCTION, "REDIS_URL", "HTTPS_ONLY",
-                                                               "STATIC_MANIFEST", "TIME_ZONE"}}
+                                                               "STATIC_MANIFEST", "TIME_ZONE",
+                                                               "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     return subprocess.run(  # noqa: S603
         [sys.executable, *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
     )

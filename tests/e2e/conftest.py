@@ -15,14 +15,17 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def browser():
     """Playwright's sync API runs an event loop in this thread, so the ORM must be told it is fine."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("Debian's chromium is required for the browser tests (make test installs it).")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture
