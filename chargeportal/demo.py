@@ -129,20 +129,24 @@ class SiteSpec:
     profile: str  # residential | workplace | retail
     charge_points: tuple[tuple[ChargePointModel, int], ...]  # (model, how many)
     prefix: str
+    short: str  # the charge points' names start with it
 
 
 MAIN_SITES = (
     SiteSpec("STH", "Stockholm Hammarby sjöstad", "Lugnets allé 36", "120 66", "Stockholm",
-             Decimal("59.304210"), Decimal("18.097530"), "residential", ((ZAPTEC_PRO, 10),), "LKS"),
+             Decimal("59.304210"), Decimal("18.097530"), "residential", ((ZAPTEC_PRO, 10),), "LKS",
+             "Hammarby"),
     SiteSpec("GOT", "Göteborg Lindholmen", "Lindholmspiren 3", "417 56", "Göteborg",
-             Decimal("57.706640"), Decimal("11.937660"), "workplace", ((ALFEN_EVE_DOUBLE, 8),), "LKS"),
+             Decimal("57.706640"), Decimal("11.937660"), "workplace", ((ALFEN_EVE_DOUBLE, 8),), "LKS",
+             "Lindholmen"),
     SiteSpec("UPP", "Uppsala Boländerna", "Bolandsgatan 15", "753 23", "Uppsala",
              Decimal("59.847120"), Decimal("17.680440"), "retail",
-             ((EASEE_CHARGE, 4), (KEMPOWER_SATELLITE, 4)), "LKS"),
+             ((EASEE_CHARGE, 4), (KEMPOWER_SATELLITE, 4)), "LKS", "Boländerna"),
 )
 SECOND_SITE = SiteSpec(
     "LLA", "Luleå Storheden", "Kallkällevägen 7", "973 46", "Luleå",
-    Decimal("65.596180"), Decimal("22.087350"), "retail", ((WALLBOX_COMMANDER, 2),), "NRL")
+    Decimal("65.596180"), Decimal("22.087350"), "retail", ((WALLBOX_COMMANDER, 2),), "NRL",
+    "Storheden")
 
 STREETS = {
     "Stockholm": (("Hammarby allé", "120 63"), ("Sickla kanalgata", "120 67"), ("Lugnets allé", "120 66"),
@@ -204,12 +208,12 @@ FLEET_CARS = (Car("Tesla Model Y", 75, 11, 250), Car("Toyota bZ4X", 64, 11, 150)
 _PROFILES = {
     "residential": (
         (0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.5, 0.5, 0.4, 0.4, 0.5,
-         0.6, 0.6, 0.7, 0.9, 1.4, 2.2, 2.6, 2.3, 1.7, 1.2, 0.8, 0.4), 3.0,
+         0.6, 0.6, 0.7, 0.9, 1.4, 2.2, 2.6, 2.3, 1.7, 1.2, 0.8, 0.4), 3.6,
         (0.2, 0.1, 0.05, 0.05, 0.05, 0.05, 0.1, 0.3, 0.6, 0.9, 1.1, 1.2,
          1.2, 1.2, 1.2, 1.2, 1.3, 1.5, 1.6, 1.4, 1.1, 0.8, 0.5, 0.3), 2.6),
     "workplace": (
         (0, 0, 0, 0, 0, 0.1, 0.6, 2.5, 3.0, 1.8, 0.9, 0.8,
-         1.2, 1.3, 0.9, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0, 0, 0), 4.0,
+         1.2, 1.3, 0.9, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0, 0, 0), 5.0,
         (0, 0, 0, 0, 0, 0, 0, 0.1, 0.2, 0.4, 0.5, 0.5,
          0.5, 0.4, 0.4, 0.3, 0.3, 0.2, 0.1, 0.1, 0, 0, 0, 0), 1.0),
     "retail": (
@@ -414,7 +418,7 @@ class _Builder:
                 ocpp_id = f"{spec.prefix}-{spec.code}-{number:02d}"
                 cp = ChargePoint(
                     site=site, ocpp_id=ocpp_id,
-                    name=f"{spec.name.split()[-1]} {'DC' if model.dc else 'AC'} {number:02d}",
+                    name=f"{spec.short} {'DC' if model.dc else 'AC'} {number:02d}",
                     vendor=model.vendor, model=model.model, serial_number=model.serial(rng),
                     firmware_version=model.firmware,
                     registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
@@ -667,7 +671,7 @@ class _Builder:
                 pool = main_drivers
             else:
                 pool = home
-            candidates = ([demo_driver] if plan.conn.site_code == "STH" and rng.random() < 0.05 else [])
+            candidates = ([demo_driver] if plan.conn.site_code == "STH" and rng.random() < 0.012 else [])
             candidates += [rng.choice(pool) for _ in range(6)]
             chosen = None
             for driver in candidates:
@@ -752,7 +756,8 @@ class _Builder:
             for m in range(interval, minutes + (1 if active else 0), interval):
                 at = start + timedelta(minutes=m)
                 samples.append((at, reg, meter_start + round(cum[m]), "Wh", ctx_periodic, "Outlet"))
-                samples.append((at, "Power.Active.Import", round(power[m - 1]), "W", ctx_periodic, "Outlet"))
+                watts = round(power[m - 1] * rng.uniform(0.985, 1.015)) if power[m - 1] else 0
+                samples.append((at, "Power.Active.Import", watts, "W", ctx_periodic, "Outlet"))
                 if conn.dc:
                     samples.append((at, "SoC", round(soc_track[m]), "Percent", ctx_periodic, "EV"))
             session = ChargingSession(

@@ -4,6 +4,7 @@ import time
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -53,7 +54,12 @@ class Command(BaseCommand):
                     "Demo data already exists (organization 'laddkraft' or a demo login). "
                     "Run with --reset to delete and rebuild it."
                 )
-            deleted = demo.demo_data_delete()
+            try:
+                deleted = demo.demo_data_delete()
+            except (ProtectedError, RestrictedError) as exc:
+                raise CommandError(
+                    f"Cannot delete the demo data, other records still refer to it: {exc.args[0]}"
+                ) from exc
             if verbosity:
                 self.stdout.write(f"Deleted the previous demo data ({deleted} sessions).")
 

@@ -1,0 +1,159 @@
+"""``manage.py demo_data``: a believable, deterministic demo operator whose numbers add up."""
+
+from collections import defaultdict
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+from django.db.models import Count, Sum
+
+from accounts.models import IdTag, Organization, User
+from chargeportal.demo import DEMO_LOGINS
+from sessions_app.models import (
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    ConnectorStatus,
+    MeterValue,
+    SessionFlag,
+    Site,
+)
+
+pytestmark = pytest.mark.django_db
+
+UNTIL = "2026-03-02"
+REGISTER = "Energy.Active.Import.Register"
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("demo_data", "--days", "3", "--until", UNTIL, *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def fingerprint() -> tuple:
+    main = Organization.objects.get(slug="laddkraft")
+    return (
+        ChargingSession.objects.count(),
+        ChargingSession.objects.aggregate(total=Sum("energy_wh"))["total"],
+        MeterValue.objects.count(),
+        list(IdTag.objects.filter(customer_account__organization=main).order_by("pk")
+             .values_list("uid", flat=True)[:10]),
+        list(ChargingSession.objects.order_by("started_at", "connector__charge_point__ocpp_id",
+                                              "connector__number")
+             .values_list("started_at", "connector__charge_point__ocpp_id", "energy_wh")[:20]),
+    )
+
+
+@pytest.fixture
+def demo(db):
+    run("--seed", "7", "-v", "0")
+
+
+def test_main_operator_has_three_sites_and_charge_points_with_two_connectors(demo):
+    main = Organization.objects.get(slug="laddkraft")
+    assert main.name == "Laddkraft Sverige AB" and main.registration_number and main.vat_number
+    assert Site.objects.filter(organization=main).count() == 3
+    assert set(Site.objects.filter(organization=main).values_list("time_zone", flat=True)) == {"Europe/Stockholm"}
+    cps = ChargePoint.objects.filter(site__organization=main).annotate(n=Count("connectors"))
+    assert cps.count() >= 24
+    assert {cp.n for cp in cps} == {2}
+    assert set(cps.values_list("registration_status", flat=True)) == {"accepted"}
+    second = Organization.objects.get(slug="norrsken")
+    assert ChargePoint.objects.filter(site__organization=second).count() == 2
+
+
+def test_two_hundred_drivers_each_with_a_card(demo):
+    drivers = User.objects.filter(customer_account__organization__slug="laddkraft")
+    assert drivers.count() == 200
+    assert not drivers.filter(id_tags__isnull=True).exists()
+    fleet_cards = IdTag.objects.filter(customer_account__kind="fleet", owner__isnull=False)
+    assert fleet_cards.exists() and not fleet_cards.filter(parent__isnull=True).exists()
+    assert IdTag.objects.exclude(status="active").exists()
+
+
+def test_same_seed_and_until_give_the_same_data(demo):
+    first = fingerprint()
+    run("--seed", "7", "--reset", "-v", "0")
+    assert fingerprint() == first
+    run("--seed", "8", "--reset", "-v", "0")
+    assert fingerprint() != first
+
+
+def test_sessions_never_overlap_and_the_meter_register_only_grows_per_connector(demo):
+    by_connector = defaultdict(list)
+    for s in ChargingSession.objects.order_by("started_at"):
+        by_connector[s.connector_id].append(s)
+    assert len(by_connector) > 24
+    for sessions in by_connector.values():
+        for before, after in zip(sessions, sessions[1:], strict=False):
+            assert before.state == ChargingSession.State.COMPLETED
+            assert before.stopped_at <= after.started_at
+            assert before.meter_stop_wh <= after.meter_start_wh
+        for s in sessions:
+            if s.state == ChargingSession.State.COMPLETED:
+                assert s.meter_stop_wh - s.meter_start_wh == s.energy_wh >= 0
+    assert ChargingSession.objects.filter(state="active").exists()
+
+
+def test_meter_values_lie_inside_their_session_and_match_its_meter(demo):
+    sessions = {s.pk: s for s in ChargingSession.objects.all()}
+    readings = defaultdict(list)
+    for mv in MeterValue.objects.order_by("timestamp", "pk"):
+        s = sessions[mv.session_id]
+        assert mv.connector_id == s.connector_id
+        assert s.started_at <= mv.timestamp
+        assert s.stopped_at is None or mv.timestamp <= s.stopped_at
+        if mv.measurand == REGISTER:
+            readings[s.pk].append((mv.context, int(mv.value)))
+    assert set(readings) == set(sessions)
+    for pk, values in readings.items():
+        s = sessions[pk]
+        registers = [v for _, v in values]
+        assert registers == sorted(registers)
+        assert values[0] == ("Transaction.Begin", s.meter_start_wh)
+        if s.stopped_at is not None:
+            assert values[-1] == ("Transaction.End", s.meter_stop_wh)
+    assert MeterValue.objects.filter(measurand="SoC").exists()
+    assert MeterValue.objects.filter(measurand="Power.Active.Import").exists()
+
+
+def test_connector_status_agrees_with_active_sessions_and_faults(demo):
+    charging = set(ChargingSession.objects.filter(state="active").values_list("connector_id", flat=True))
+    assert set(Connector.objects.filter(status=ConnectorStatus.CHARGING).values_list("pk", flat=True)) == charging
+    faulted = Connector.objects.get(status=ConnectorStatus.FAULTED)
+    assert faulted.error_code != "NoError"
+    assert faulted.status_events.filter(status=ConnectorStatus.FAULTED).exists()
+    assert not Connector.objects.filter(status=ConnectorStatus.UNKNOWN).exists()
+    for flag in SessionFlag.objects.select_related("session"):
+        assert flag.code == SessionFlag.Code.ZERO_ENERGY and flag.session.energy_wh == 0
+
+
+def test_demo_logins_authenticate_and_have_verified_email(demo):
+    for login in DEMO_LOGINS:
+        user = authenticate(email=login.email, password=login.password)
+        assert user is not None, login.email
+        assert user.emailaddress_set.filter(verified=True, primary=True).exists()
+    operator = User.objects.get(email="operator@demo.chargeportal.se")
+    assert operator.is_operator_staff and operator.organization.slug == "laddkraft"
+    driver = User.objects.get(email="driver@demo.chargeportal.se")
+    assert ChargingSession.objects.filter(customer_account=driver.customer_account).exists()
+
+
+def test_existing_demo_data_is_not_overwritten_without_reset(demo):
+    with pytest.raises(CommandError, match="--reset"):
+        run("--seed", "7")
+
+
+def test_if_empty_does_nothing_when_an_organization_exists(demo):
+    before = ChargingSession.objects.count()
+    out = run("--seed", "9", "--if-empty")
+    assert "not created" in out
+    assert ChargingSession.objects.count() == before
+
+
+def test_if_empty_builds_on_an_empty_database_and_prints_the_logins(db):
+    out = run("--seed", "1", "--if-empty", "--days", "1")
+    assert "operator@demo.chargeportal.se" in out and "charging sessions" in out
+    assert Organization.objects.filter(slug="laddkraft").exists()
