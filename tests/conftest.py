@@ -6,6 +6,7 @@ Every permission test checks that the wrong actor is refused (alice vs bob, caro
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 
 from accounts.models import IdTag, Organization, User
 from sessions_app.models import ChargePoint, Site
@@ -19,6 +20,14 @@ from tests.factories import (
 )
 
 PASSWORD = "correct horse 42"
+
+
+@pytest.fixture
+def empty_rate_limits():
+    """allauth keeps its rate limits in the cache, which outlives a test's transaction."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -2,18 +2,11 @@
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.core.cache import cache
 
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_rate_limits")]
 
-
-@pytest.fixture(autouse=True)
-def _empty_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def test_admin_login_sends_to_the_portal_login_and_back(client):

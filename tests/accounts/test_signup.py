@@ -5,21 +5,13 @@ import re
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
-from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.models import CustomerAccount, User
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_rate_limits")]
 
-
-@pytest.fixture(autouse=True)
-def _empty_rate_limits():
-    """allauth keeps its rate limits in the cache, which outlives a test's transaction."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def verified(user: User) -> User:

@@ -30,6 +30,16 @@ def _setup(**env: str) -> subprocess.CompletedProcess:
     return _run(["-c", "import django; django.setup()"], DJANGO_SETTINGS_MODULE="chargeportal.settings", **env)
 
 
+def _setting(expression: str, **env: str) -> str:
+    """What ``expression`` (over ``s``, the settings) prints once Django has started with ``env``."""
+    result = _run(
+        ["-c", f"import django; django.setup(); from django.conf import settings as s; print({expression})"],
+        DJANGO_SETTINGS_MODULE="chargeportal.settings", **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -54,33 +64,21 @@ def test_bad_setting_stops_start_up_naming_the_variable(env, message):
 
 
 def test_good_settings_start_and_defaults_are_swedish():
-    result = _run(
-        ["-c", "import django; django.setup(); from django.conf import settings as s; "
-               "print(s.TIME_ZONE, s.DEFAULT_CURRENCY, s.DEFAULT_VAT_PERCENT, s.DATABASES['default']['ENGINE'])"],
-        DJANGO_SETTINGS_MODULE="chargeportal.settings", DEBUG="1", DATABASE_URL="",
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["Europe/Stockholm", "SEK", "25", "django.db.backends.sqlite3"]
+    printed = _setting("s.TIME_ZONE, s.DEFAULT_CURRENCY, s.DEFAULT_VAT_PERCENT, s.DATABASES['default']['ENGINE']",
+                       DEBUG="1", DATABASE_URL="")
+    assert printed.split() == ["Europe/Stockholm", "SEK", "25", "django.db.backends.sqlite3"]
 
 
 def test_secret_key_can_come_from_a_file(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text(GOOD_KEY + "\n")
     env = {**PRODUCTION, "SECRET_KEY": "", "SECRET_KEY_FILE": str(key_file)}
-    result = _run(["-c", "import django; django.setup(); from django.conf import settings; "
-                         "print(len(settings.SECRET_KEY))"], DJANGO_SETTINGS_MODULE="chargeportal.settings", **env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(len(GOOD_KEY))
+    assert _setting("s.SECRET_KEY == " + repr(GOOD_KEY), **env) == "True"
 
 
 def test_redis_url_switches_cache_to_redis():
-    result = _run(
-        ["-c", "import django; django.setup(); from django.conf import settings; "
-               "print(settings.CACHES['default']['BACKEND'])"],
-        DJANGO_SETTINGS_MODULE="chargeportal.settings", DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3",
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "django.core.cache.backends.redis.RedisCache"
+    backend = _setting("s.CACHES['default']['BACKEND']", DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3")
+    assert backend == "django.core.cache.backends.redis.RedisCache"
 
 
 def test_deploy_check_reports_nothing_with_production_settings():
