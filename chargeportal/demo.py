@@ -304,13 +304,12 @@ class _Plan:
 @dataclass
 class DemoSummary:
     counts: dict[str, int]
-    logins: tuple[DemoLogin, ...] = DEMO_LOGINS
-    until: datetime | None = None
 
 
 def default_until(now: datetime) -> datetime:
-    """Today at midnight UTC: the anchor that keeps a seed's data the same all day."""
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    """The start of the current hour (UTC): recent enough that "charging now" is now, and the
+    same anchor, hence the same data for a seed, all through the hour."""
+    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def demo_data_exists() -> bool:
@@ -893,4 +892,4 @@ def _build(b: _Builder) -> DemoSummary:
         "faults": sum(len(c.faults) for c in conns),
         "energy delivered (kWh)": round(sum(s.energy_wh or 0 for s in sessions) / 1000),
     })
-    return DemoSummary(counts=b.counts, until=b.until)
+    return DemoSummary(counts=b.counts)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.templatetags.static import static
-from django.utils.functional import lazy
 from django.urls import include, path, reverse_lazy
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 urlpatterns = [

@@ -32,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=90, help="Days of history (default 90).")
         parser.add_argument(
             "--until", type=_until, default=None,
-            help="End of the history, ISO date or date-time, UTC if naive (default: today 00:00 UTC).",
+            help="End of the history, ISO date or date-time, UTC if naive (default: the current hour).",
         )
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--reset", action="store_true", help="Delete existing demo data first.")
@@ -47,6 +47,7 @@ class Command(BaseCommand):
             raise CommandError("--days must be at least 1.")
         if if_empty and Organization.objects.exists():
             self.stdout.write("Organizations already exist; demo data not created (--if-empty).")
+            self._print_logins()
             return
         if demo.demo_data_exists():
             if not reset:
@@ -83,8 +84,11 @@ class Command(BaseCommand):
         width = max(len(name) for name in summary.counts)
         for name, count in summary.counts.items():
             self.stdout.write(f"  {name:<{width}}  {count:>9,}")
-        self.stdout.write("Demo logins:")
-        for login in summary.logins:
+        self._print_logins()
+
+    def _print_logins(self) -> None:
+        self.stdout.write("Demo logins (http://127.0.0.1:8000/ and /admin/):")
+        for login in demo.DEMO_LOGINS:
             self.stdout.write(f"  {login.role:<15} {login.email:<32} {login.password}")
         self.stdout.write(
             f"  Every other demo driver (firstname.lastnameN@example.se) has the password "
