@@ -145,6 +145,7 @@ MFA_TOTP_ISSUER = "chargeportal"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("sv", _("Swedish"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["chargeportal.formats"]
 TIME_ZONE = env_time_zone("TIME_ZONE", "Europe/Stockholm")
 USE_I18N = True
 USE_TZ = True

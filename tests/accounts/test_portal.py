@@ -130,3 +130,12 @@ def test_dashboard_speaks_swedish(client, world, how):
     assert "Mina kort" in body
     assert "Senaste laddningar" in body
     assert "My cards" not in body
+
+
+def test_dates_are_written_the_swedish_way_in_english_too(client, world):
+    make_session(world.cp_a.connectors.first(), world.alice_card, started_at=datetime(2025, 6, 1, 21, 30, tzinfo=UTC))
+    client.force_login(world.alice)
+
+    body = client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "<td>2025-06-01</td>" in body and "<td>23:30</td>" in body
