@@ -34,7 +34,7 @@ serve: $(VENV)/.installed
 
 ## test: lint, migrations up to date, then the whole suite (PostgreSQL/Redis when their URLs are set)
 test: $(VENV)/.installed-test
-	bin/browser-up
+	bin/system-deps
 	bin/services-up
 	$(VENV)/bin/ruff check .
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1

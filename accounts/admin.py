@@ -67,6 +67,7 @@ class CustomerAccountAdmin(OrganizationScopedAdmin):
     list_select_related = ["organization"]
     search_fields = ["name", "billing_email", "registration_number", "reference"]
     date_hierarchy = "created_at"
+    ordering = ["name"]  # the counts group the query, which drops Meta.ordering
     inlines = [DriverInline, IdTagInline]
 
     def get_queryset(self, request):
