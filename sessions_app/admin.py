@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 
 from chargeportal.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
 from sessions_app.models import ChargePoint, ChargingSession, Connector, MeterValue, SessionFlag, Site, StatusEvent
+from sessions_app.services import session_flags_resolve
 
 # A charger heard from within this window counts as online (OCPP heartbeats come every few minutes).
 ONLINE_WINDOW = timedelta(minutes=15)
@@ -178,7 +179,7 @@ class SessionFlagAdmin(OrganizationScopedAdmin):
 
     @admin.action(description=_("Mark selected flags resolved"), permissions=["change"])
     def mark_resolved(self, request, queryset):
-        count = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        count = session_flags_resolve(flags=queryset, at=timezone.now())
         self.message_user(request, ngettext(
             "Resolved %(count)d flag.", "Resolved %(count)d flags.", count,
         ) % {"count": count}, messages.SUCCESS)

@@ -2,9 +2,11 @@
 
 from datetime import datetime
 
+from django.db.models import QuerySet
+
 from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict, id_tag_verdict
-from sessions_app.models import ChargePoint, ChargingSession
+from sessions_app.models import ChargePoint, ChargingSession, SessionFlag
 
 
 def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -> TagVerdict:
@@ -21,3 +23,8 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
     if running >= verdict.id_tag.max_concurrent_sessions:
         return TagVerdict(AuthorizationStatus.CONCURRENT_TX, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
     return verdict
+
+
+def session_flags_resolve(*, flags: QuerySet[SessionFlag], at: datetime) -> int:
+    """An operator has looked at these flags; already resolved ones keep their time. Returns how many."""
+    return flags.filter(resolved_at__isnull=True).update(resolved_at=at)
