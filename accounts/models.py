@@ -29,6 +29,11 @@ class Organization(models.Model):
         _("accepts driver sign-ups"), default=True,
         help_text=_("Drivers can choose this operator when they create an account."),
     )
+    auto_register_chargers = models.BooleanField(
+        _("auto-register new chargers"), default=False,
+        help_text=_("Unknown chargers connecting to /ocpp/<this slug>/<id> are added as pending "
+                    "until approved; otherwise they are refused."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:

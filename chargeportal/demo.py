@@ -321,7 +321,7 @@ def demo_data_exists() -> bool:
 def demo_data_delete() -> int:
     """Remove the demo organizations, everything under them and the demo logins."""
     orgs = Organization.objects.filter(slug__in=DEMO_ORG_SLUGS)
-    cps = ChargePoint.objects.filter(site__organization__in=orgs)
+    cps = ChargePoint.objects.filter(organization__in=orgs)
     MeterValue.objects.filter(charge_point__in=cps).delete()
     StatusEvent.objects.filter(charge_point__in=cps).delete()
     SessionFlag.objects.filter(session__charge_point__in=cps).delete()
@@ -416,7 +416,7 @@ class _Builder:
                 number += 1
                 ocpp_id = f"{spec.prefix}-{spec.code}-{number:02d}"
                 cp = ChargePoint(
-                    site=site, ocpp_id=ocpp_id,
+                    organization=site.organization, site=site, ocpp_id=ocpp_id,
                     name=f"{spec.short} {'DC' if model.dc else 'AC'} {number:02d}",
                     vendor=model.vendor, model=model.model, serial_number=model.serial(rng),
                     firmware_version=model.firmware,

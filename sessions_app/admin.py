@@ -90,7 +90,7 @@ class ChargePointForm(forms.ModelForm):
 
 @admin.register(ChargePoint)
 class ChargePointAdmin(OrganizationScopedAdmin):
-    organization_path = "site__organization"
+    organization_path = "organization"
     form = ChargePointForm
     list_display = ["ocpp_id", "name", "site", "registration_status", "is_online", "last_seen_at",
                     "connector_count", "vendor", "model", "firmware_version"]
@@ -125,7 +125,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
 
 @admin.register(Connector)
 class ConnectorAdmin(OrganizationScopedAdmin):
-    organization_path = "charge_point__site__organization"
+    organization_path = "charge_point__organization"
     list_display = ["__str__", "charge_point", "number", "connector_type", "max_power_kw", "status", "error_code",
                     "status_changed_at"]
     list_filter = ["status", "error_code", "connector_type", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
@@ -148,7 +148,7 @@ class SessionFlagInline(admin.TabularInline):
 
 @admin.register(ChargingSession)
 class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
-    organization_path = "charge_point__site__organization"
+    organization_path = "charge_point__organization"
     list_display = ["id", "started_at", "stopped_at", "charge_point", "connector__number", "id_tag_uid",
                     "customer_account", "state", "energy_kwh", "stop_reason", "auth_status"]
     list_filter = ["state", "stop_reason", "auth_status", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
@@ -165,7 +165,7 @@ class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 
 @admin.register(SessionFlag)
 class SessionFlagAdmin(OrganizationScopedAdmin):
-    organization_path = "session__charge_point__site__organization"
+    organization_path = "session__charge_point__organization"
     list_display = ["code", "session", "created_at", "resolved_at"]
     list_filter = ["code", ("resolved_at", admin.EmptyFieldListFilter)]
     list_select_related = ["session__charge_point"]
@@ -187,7 +187,7 @@ class SessionFlagAdmin(OrganizationScopedAdmin):
 
 @admin.register(MeterValue)
 class MeterValueAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
-    organization_path = "charge_point__site__organization"
+    organization_path = "charge_point__organization"
     list_display = ["timestamp", "charge_point", "connector", "session", "measurand", "phase", "value", "unit",
                     "context"]
     list_filter = ["measurand", "context", "unit"]
@@ -199,7 +199,7 @@ class MeterValueAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 
 @admin.register(StatusEvent)
 class StatusEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
-    organization_path = "charge_point__site__organization"
+    organization_path = "charge_point__organization"
     list_display = ["timestamp", "charge_point", "connector", "status", "error_code", "info", "vendor_error_code",
                     "received_at"]
     list_filter = ["status", "error_code"]

@@ -82,7 +82,13 @@ class ChargePoint(models.Model):
         ACCEPTED = "accepted", _("Accepted")
         REJECTED = "rejected", _("Rejected")
 
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="charge_points", verbose_name=_("site"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="charge_points", verbose_name=_("operator"),
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, null=True, blank=True, related_name="charge_points", verbose_name=_("site"),
+        help_text=_("Empty for a charger that registered itself and awaits approval."),
+    )
     ocpp_id = models.CharField(
         _("OCPP identity"), max_length=48, unique=True,
         validators=[RegexValidator(r"^[A-Za-z0-9*\-_=:+|@.]+$", _("Letters, digits and *-_=:+|@. only."))],
@@ -100,17 +106,45 @@ class ChargePoint(models.Model):
         _("password hash"), max_length=128, blank=True,
         help_text=_("Salted hash of the HTTP Basic password the charger presents; empty for none."),
     )
+    heartbeat_interval = models.PositiveIntegerField(
+        _("heartbeat interval (s)"), default=300, validators=[MinValueValidator(10)],
+        help_text=_("Sent to the charger at boot; it counts as offline after two intervals of silence."),
+    )
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
+    connected_at = models.DateTimeField(_("connected since"), null=True, blank=True)
+    channel_name = models.CharField(
+        _("connection"), max_length=200, blank=True, editable=False,
+        help_text=_("The channel of the server process holding the charger's socket; empty when disconnected."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         verbose_name = _("charge point")
         verbose_name_plural = _("charge points")
         ordering = ["ocpp_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(registration_status="accepted") | Q(site__isnull=False),
+                name="chargepoint_accepted_has_site",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.ocpp_id
+
+    def clean(self) -> None:
+        if self.site_id and self.organization_id and self.site.organization_id != self.organization_id:
+            raise ValidationError({"site": _("The site belongs to another operator.")})
+        if self.registration_status == self.RegistrationStatus.ACCEPTED and not self.site_id:
+            raise ValidationError({"site": _("Choose the site before accepting the charger.")})
+
+    def is_online(self, now) -> bool:
+        """Connected, and heard from within two heartbeat intervals (DOMAIN: offline rules)."""
+        return bool(
+            self.channel_name and self.last_seen_at
+            and (now - self.last_seen_at).total_seconds() <= 2 * self.heartbeat_interval
+        )
 
     def set_password(self, raw_password: str | None) -> None:
         """Store only a salted hash; ``None`` or empty removes the password."""
@@ -226,7 +260,8 @@ class ChargingSession(models.Model):
         ChargePoint, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("charge point"),
     )
     connector = models.ForeignKey(
-        Connector, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("connector"),
+        Connector, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions",
+        verbose_name=_("connector"), help_text=_("Empty only for a stop whose start the server never saw."),
     )
     id_tag = models.ForeignKey(
         IdTag, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions",
@@ -267,6 +302,10 @@ class ChargingSession(models.Model):
             models.CheckConstraint(
                 condition=Q(state="active") | Q(stopped_at__isnull=False, meter_stop_wh__isnull=False),
                 name="session_completed_has_stop",
+            ),
+            # A StartTransaction the charger repeats (no answer seen) finds its session again.
+            models.UniqueConstraint(
+                fields=["connector", "id_tag_uid", "meter_start_wh", "started_at"], name="session_start_once",
             ),
         ]
 
@@ -374,3 +413,38 @@ class StatusEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status}/{self.error_code} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class SecurityEvent(models.Model):
+    """Something an operator must know about who tried to connect as a charger."""
+
+    class Kind(models.TextChoices):
+        UNKNOWN_CHARGER = "unknown_charger", _("Unknown charger refused")
+        BAD_PASSWORD = "bad_password", _("Wrong or missing password")
+        HIJACK_REFUSED = "hijack_refused", _("Second connection refused")
+        CONNECTION_REPLACED = "connection_replaced", _("Connection replaced by a new one")
+        REGISTERED = "registered", _("New charger registered, pending")
+        FOREIGN_STOP = "foreign_stop", _("Stop for another station's transaction")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, null=True, blank=True, related_name="security_events",
+        verbose_name=_("charge point"),
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="security_events",
+        verbose_name=_("operator"), help_text=_("Empty when nobody could be told (an unknown charger)."),
+    )
+    ocpp_id = models.CharField(_("charge point id as sent"), max_length=255)
+    kind = models.CharField(_("event"), max_length=30, choices=Kind.choices)
+    remote_address = models.GenericIPAddressField(_("remote address"), null=True, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="security_org_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.ocpp_id}"

@@ -16,7 +16,7 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
     ``accounts.selectors.id_tag_verdict``); ConcurrentTx when the card already runs as
     many sessions as it is allowed.
     """
-    verdict = id_tag_verdict(raw_uid=raw_uid, organization=charge_point.site.organization, at=at)
+    verdict = id_tag_verdict(raw_uid=raw_uid, organization=charge_point.organization, at=at)
     if verdict.status != AuthorizationStatus.ACCEPTED:
         return verdict
     running = ChargingSession.objects.filter(id_tag=verdict.id_tag, state=ChargingSession.State.ACTIVE).count()

@@ -28,7 +28,7 @@ def make_site(organization: Organization, name: str | None = None, time_zone: st
 
 def make_charge_point(site: Site, ocpp_id: str | None = None, connectors: int = 2) -> ChargePoint:
     cp = ChargePoint.objects.create(
-        site=site, ocpp_id=ocpp_id or f"CP-{next(_seq):04d}",
+        organization=site.organization, site=site, ocpp_id=ocpp_id or f"CP-{next(_seq):04d}",
         registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
     )
     for number in range(1, connectors + 1):
