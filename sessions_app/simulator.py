@@ -1,0 +1,784 @@
+"""Simulated OCPP 1.6J chargers, for demos, tests and load.
+
+Each :class:`SimCharger` is a client of the ``ocpp`` package (``ocpp.v16.ChargePoint``) over ``websockets``:
+it boots, heartbeats, reports status, runs charging sessions on each connector (Authorize, StartTransaction,
+MeterValues, StopTransaction), now and then reports a fault or drops offline (queueing its transaction messages
+and delivering them in order, with their original timestamps, on reconnect), and answers the central system's
+commands (remote start/stop, reset, unlock, availability, configuration, trigger, data transfer).
+
+``speed`` multiplies simulated time: at ``speed=60`` an hour of charging takes a minute of wall time. Timestamps
+sent are wall-clock (the server must never see the future), so at high speed the energy per wall second is
+unrealistic by design. The physics lives in small pure functions at the top (:func:`charge_power_w`,
+:func:`advance_charge`) so it can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import websockets
+from ocpp.exceptions import OCPPError
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint as OcppChargePoint
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import (
+    AvailabilityStatus,
+    AvailabilityType,
+    ConfigurationStatus,
+    DataTransferStatus,
+    MessageTrigger,
+    RegistrationStatus,
+    RemoteStartStopStatus,
+    ResetStatus,
+    ResetType,
+    TriggerMessageStatus,
+    UnlockStatus,
+)
+
+logger = logging.getLogger(__name__)
+# The ocpp package logs every frame at INFO; the simulator's own lines are enough.
+logging.getLogger("ocpp.sim").setLevel(logging.WARNING)
+
+VENDOR = "ChargePortalSim"
+FAULT_CODES = ("GroundFailure", "ConnectorLockFailure", "OverCurrentFailure", "HighTemperature", "EVCommunicationError")
+AC_POWERS_W = (11_000.0, 22_000.0)
+DC_POWERS_W = (50_000.0, 150_000.0)
+
+
+# --------------------------------------------------------------------------- physics (pure)
+
+
+def charge_power_w(soc: float, max_power_w: float, *, taper_start: float = 0.8, min_fraction: float = 0.05) -> float:
+    """Power the vehicle draws at state of charge ``soc`` (0..1).
+
+    Constant ``max_power_w`` up to ``taper_start``, then falling linearly to ``min_fraction`` of it at 100 %, and
+    nothing once full (the usual CC/CV shape seen from the meter).
+    """
+    if soc >= 1.0 or max_power_w <= 0:
+        return 0.0
+    if soc <= taper_start:
+        return max_power_w
+    remaining = (1.0 - soc) / (1.0 - taper_start)
+    return max_power_w * max(min_fraction, remaining)
+
+
+def advance_charge(
+    soc: float, dt_s: float, *, max_power_w: float, capacity_wh: float, efficiency: float = 0.92, step_s: float = 10.0,
+) -> tuple[float, float, float]:
+    """Charge for ``dt_s`` seconds from ``soc``: return ``(new_soc, metered_wh, power_w_at_end)``.
+
+    Integrates in steps of at most ``step_s`` so the taper is followed; the meter counts the energy before the
+    vehicle's losses (``efficiency``). ``metered_wh`` is never negative and the power never exceeds the maximum.
+    """
+    metered = 0.0
+    remaining = max(0.0, dt_s)
+    while remaining > 1e-9 and soc < 1.0:
+        dt = min(step_s, remaining)
+        power = charge_power_w(soc, max_power_w)
+        energy_wh = power * dt / 3600.0
+        soc = min(1.0, soc + energy_wh * efficiency / capacity_wh)
+        metered += energy_wh
+        remaining -= dt
+    return soc, metered, charge_power_w(soc, max_power_w)
+
+
+def basic_auth_header(charge_point_id: str, password: str) -> str:
+    token = base64.b64encode(f"{charge_point_id}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def ocpp_timestamp(at: datetime | None = None) -> str:
+    at = at or datetime.now(UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def meter_value(register_wh: int, *, power_w: float | None = None, soc: float | None = None,
+                context: str = "Sample.Periodic", at: datetime | None = None) -> dict[str, Any]:
+    """One 1.6 ``MeterValue`` (snake_case; the ocpp package camel-cases it). Values are strings, as 1.6 wants."""
+    sampled = [{"value": str(int(register_wh)), "context": context, "measurand": "Energy.Active.Import.Register",
+                "location": "Outlet", "unit": "Wh"}]
+    if power_w is not None:
+        sampled.append({"value": f"{power_w:.0f}", "context": context, "measurand": "Power.Active.Import",
+                        "location": "Outlet", "unit": "W"})
+    if soc is not None:
+        sampled.append({"value": f"{soc * 100:.0f}", "context": context, "measurand": "SoC",
+                        "location": "EV", "unit": "Percent"})
+    return {"timestamp": ocpp_timestamp(at), "sampled_value": sampled}
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class ConnectorSpec:
+    number: int
+    max_power_w: float
+
+
+@dataclass
+class ChargerSpec:
+    ocpp_id: str
+    connectors: list[ConnectorSpec]
+    password: str | None = None
+    model: str = "SimAC22"
+    serial: str = ""
+
+
+@dataclass
+class SimOptions:
+    """Behaviour shared by all simulated chargers. Durations are simulated seconds (divided by ``speed``)."""
+
+    url: str = "ws://127.0.0.1:8000/ocpp/"
+    tags: list[str] = field(default_factory=list)
+    speed: float = 1.0
+    idle_s: tuple[float, float] = (120.0, 1800.0)
+    stay_s: tuple[float, float] = (900.0, 4 * 3600.0)  # how long a driver means to stay plugged in
+    sample_interval_s: int = 60
+    fault_probability: float = 0.02  # per idle period
+    fault_s: tuple[float, float] = (300.0, 1800.0)
+    offline_probability: float = 0.003  # per meter sample
+    offline_s: tuple[float, float] = (120.0, 900.0)
+    min_wait_s: float = 0.05  # floor on any scaled wait, so a huge speed cannot spin
+    reconnect_max_s: float = 30.0  # wall seconds; backoff is not scaled
+    response_timeout_s: float = 30.0
+
+    def scaled(self, sim_seconds: float) -> float:
+        return max(self.min_wait_s, sim_seconds / self.speed)
+
+
+def make_specs(ids: list[str], *, rng: random.Random, password: str | None = None) -> list[ChargerSpec]:
+    """Generated chargers: mostly 2-connector AC (11 or 22 kW), some 2-connector DC (50 or 150 kW)."""
+    specs = []
+    for ocpp_id in ids:
+        dc = rng.random() < 0.25
+        power = rng.choice(DC_POWERS_W if dc else AC_POWERS_W)
+        specs.append(ChargerSpec(
+            ocpp_id=ocpp_id, password=password, model=f"Sim{'DC' if dc else 'AC'}{int(power / 1000)}",
+            serial=f"SIM{rng.randrange(10**8):08d}",
+            connectors=[ConnectorSpec(number=n, max_power_w=power) for n in (1, 2)],
+        ))
+    return specs
+
+
+def make_tags(count: int, *, rng: random.Random) -> list[str]:
+    """Random 7-byte UIDs (upper-case hex), for runs without real cards; a server will likely reject them."""
+    return ["04" + "".join(f"{rng.randrange(256):02X}" for _ in range(6)) for _ in range(count)]
+
+
+# --------------------------------------------------------------------------- runtime state
+
+
+class Offline(Exception):
+    """The message could not be sent because the charger is not connected (and it is not queued)."""
+
+
+@dataclass
+class _Outgoing:
+    payload: Any
+    queued: bool  # kept across disconnections (transaction messages)
+    future: asyncio.Future
+    attempts: int = 0
+
+
+@dataclass
+class _Vehicle:
+    capacity_wh: float
+    soc: float
+    target_soc: float
+    max_power_w: float
+
+
+@dataclass
+class ConnectorState:
+    spec: ConnectorSpec
+    register_wh: float  # the meter register, only ever grows
+    status: str = "Available"
+    error_code: str = "NoError"
+    operative: bool = True
+    pending_operative: bool | None = None  # ChangeAvailability scheduled until the session ends
+    transaction_id: int | None = None
+    id_tag: str | None = None
+    power_w: float = 0.0
+    vehicle: _Vehicle | None = None
+    remote_start: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=1))
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_reason: str = "Local"
+    in_session: bool = False
+    session_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def number(self) -> int:
+        return self.spec.number
+
+    @property
+    def busy(self) -> bool:
+        return self.in_session or self.status not in ("Available",)
+
+
+class _Protocol(OcppChargePoint):
+    """The ocpp package's charge point, answering the central system's commands for a :class:`SimCharger`."""
+
+    def __init__(self, sim: SimCharger, connection):
+        super().__init__(sim.spec.ocpp_id, connection, response_timeout=sim.options.response_timeout_s,
+                         logger=logging.getLogger("ocpp.sim"))
+        self.sim = sim
+
+    # -- remote start / stop
+    @on("RemoteStartTransaction")
+    def on_remote_start(self, id_tag, connector_id=None, **_):
+        conn = self.sim.connector_for_remote_start(connector_id)
+        if conn is None:
+            return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
+        conn.remote_start.put_nowait(id_tag)
+        return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.accepted)
+
+    @on("RemoteStopTransaction")
+    def on_remote_stop(self, transaction_id, **_):
+        known = any(c.transaction_id == transaction_id for c in self.sim.connectors.values())
+        status = RemoteStartStopStatus.accepted if known else RemoteStartStopStatus.rejected
+        return call_result.RemoteStopTransaction(status=status)
+
+    @after("RemoteStopTransaction")
+    def after_remote_stop(self, transaction_id, **_):
+        for conn in self.sim.connectors.values():
+            if conn.transaction_id == transaction_id:
+                self.sim.request_stop(conn, "Remote")
+
+    # -- reset, unlock, availability
+    @on("Reset")
+    def on_reset(self, type, **_):  # noqa: A002 - the OCPP field name
+        return call_result.Reset(status=ResetStatus.accepted)
+
+    @after("Reset")
+    async def after_reset(self, type, **_):  # noqa: A002
+        await self.sim.reset(hard=type == ResetType.hard)
+
+    @on("UnlockConnector")
+    def on_unlock(self, connector_id, **_):
+        conn = self.sim.connectors.get(connector_id)
+        if conn is None:
+            return call_result.UnlockConnector(status=UnlockStatus.not_supported)
+        if conn.in_session:
+            self.sim.request_stop(conn, "UnlockCommand")
+        return call_result.UnlockConnector(status=UnlockStatus.unlocked)
+
+    @on("ChangeAvailability")
+    def on_change_availability(self, connector_id, type, **_):  # noqa: A002
+        operative = type == AvailabilityType.operative
+        targets = list(self.sim.connectors.values()) if connector_id == 0 else [self.sim.connectors.get(connector_id)]
+        if None in targets:
+            return call_result.ChangeAvailability(status=AvailabilityStatus.rejected)
+        scheduled = False
+        for conn in targets:
+            if conn.in_session:
+                conn.pending_operative = operative
+                scheduled = True
+            else:
+                conn.operative = operative
+        status = AvailabilityStatus.scheduled if scheduled else AvailabilityStatus.accepted
+        return call_result.ChangeAvailability(status=status)
+
+    @after("ChangeAvailability")
+    async def after_change_availability(self, connector_id, type, **_):  # noqa: A002
+        for conn in self.sim.connectors.values():
+            if connector_id in (0, conn.number) and not conn.in_session and conn.status in ("Available", "Unavailable"):
+                await self.sim.set_status(conn, "Available" if conn.operative else "Unavailable")
+
+    # -- configuration
+    @on("GetConfiguration")
+    def on_get_configuration(self, key=None, **_):
+        config = self.sim.configuration()
+        wanted = key or list(config)
+        known = [{"key": k, "readonly": config[k][1], "value": config[k][0]} for k in wanted if k in config]
+        unknown = [k for k in wanted if k not in config]
+        return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on("ChangeConfiguration")
+    def on_change_configuration(self, key, value, **_):
+        return call_result.ChangeConfiguration(status=self.sim.change_configuration(key, value))
+
+    # -- trigger, data transfer
+    @on("TriggerMessage")
+    def on_trigger(self, requested_message, connector_id=None, **_):
+        supported = {MessageTrigger.boot_notification, MessageTrigger.heartbeat, MessageTrigger.status_notification,
+                     MessageTrigger.meter_values}
+        if requested_message not in supported:
+            return call_result.TriggerMessage(status=TriggerMessageStatus.not_implemented)
+        if connector_id not in (None, 0) and connector_id not in self.sim.connectors:
+            return call_result.TriggerMessage(status=TriggerMessageStatus.rejected)
+        return call_result.TriggerMessage(status=TriggerMessageStatus.accepted)
+
+    @after("TriggerMessage")
+    async def after_trigger(self, requested_message, connector_id=None, **_):
+        with contextlib.suppress(Offline, OCPPError, TimeoutError):
+            await self.sim.triggered(requested_message, connector_id)
+
+    @on("DataTransfer")
+    def on_data_transfer(self, vendor_id, message_id=None, data=None, **_):
+        if vendor_id != VENDOR:
+            return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+        return call_result.DataTransfer(status=DataTransferStatus.accepted, data=data)
+
+
+class SimCharger:
+    """One simulated charge point: connection management, an ordered outbox, and one task per connector."""
+
+    def __init__(self, spec: ChargerSpec, options: SimOptions, *, rng: random.Random | None = None):
+        self.spec = spec
+        self.options = options
+        self.rng = rng or random.Random()  # noqa: S311 - simulation, not security
+        self.connectors = {
+            c.number: ConnectorState(spec=c, register_wh=float(self.rng.randrange(0, 5_000_000)))
+            for c in spec.connectors
+        }
+        self.config: dict[str, list] = {  # key -> [value, readonly]
+            "HeartbeatInterval": ["300", False],
+            "MeterValueSampleInterval": [str(options.sample_interval_s), False],
+            "MeterValuesSampledData": ["Energy.Active.Import.Register,Power.Active.Import,SoC", False],
+            "NumberOfConnectors": [str(len(spec.connectors)), True],
+            "AuthorizeRemoteTxRequests": ["false", False],
+            "StopTransactionOnInvalidId": ["true", False],
+            "ConnectionTimeOut": ["60", False],
+            "LocalAuthorizeOffline": ["false", False],
+        }
+        self.online = asyncio.Event()
+        self.booted_count = 0
+        self._outbox: deque[_Outgoing] = deque()
+        self._outbox_changed = asyncio.Event()
+        self._interrupt = asyncio.Event()
+        self._interrupt_wait_s = 0.0
+        self._boot_now = asyncio.Event()
+        self._lock = asyncio.Lock()  # one outstanding CALL per charger (the ocpp package also locks)
+        self._protocol: _Protocol | None = None
+
+    # ------------------------------------------------------------------ public
+
+    async def run(self) -> None:
+        """Run until cancelled: connection loop plus one task per connector."""
+        tasks = [asyncio.create_task(self._connector_loop(c)) for c in self.connectors.values()]
+        try:
+            await self._connection_loop()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def send(self, payload: Any, *, queued: bool = False, wait: bool = True) -> Any:
+        """Send a CALL in order with everything before it. ``queued`` messages survive disconnections.
+
+        Raises :class:`Offline` for an unqueued message while disconnected, ``OCPPError`` for a CALLERROR.
+        """
+        if not queued and not self.online.is_set():
+            raise Offline(type(payload).__name__)
+        entry = _Outgoing(payload, queued, asyncio.get_running_loop().create_future())
+        self._outbox.append(entry)
+        self._outbox_changed.set()
+        if wait:
+            return await entry.future
+        entry.future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return None
+
+    def request_stop(self, conn: ConnectorState, reason: str) -> None:
+        if conn.in_session:
+            conn.stop_reason = reason
+            conn.stop_requested.set()
+
+    def connector_for_remote_start(self, connector_id: int | None) -> ConnectorState | None:
+        candidates = [self.connectors.get(connector_id)] if connector_id else list(self.connectors.values())
+        for conn in candidates:
+            if conn and conn.operative and not conn.busy and conn.remote_start.empty():
+                return conn
+        return None
+
+    async def set_status(self, conn: ConnectorState | None, status: str, error_code: str = "NoError") -> None:
+        if conn is not None:
+            conn.status, conn.error_code = status, error_code
+        number = conn.number if conn else 0
+        with contextlib.suppress(Offline, OCPPError, TimeoutError):
+            await self.send(call.StatusNotification(connector_id=number, error_code=error_code, status=status,
+                                                    timestamp=ocpp_timestamp()), wait=False)
+
+    def configuration(self) -> dict[str, tuple[str, bool]]:
+        return {k: (v[0], v[1]) for k, v in self.config.items()}
+
+    def change_configuration(self, key: str, value: str) -> str:
+        if key not in self.config:
+            return ConfigurationStatus.not_supported
+        if self.config[key][1]:
+            return ConfigurationStatus.rejected
+        if key in ("HeartbeatInterval", "MeterValueSampleInterval", "ConnectionTimeOut"):
+            if not value.isdigit() or int(value) < 1:
+                return ConfigurationStatus.rejected
+        self.config[key][0] = value
+        return ConfigurationStatus.accepted
+
+    async def triggered(self, message: str, connector_id: int | None) -> None:
+        if message == MessageTrigger.boot_notification:
+            self._boot_now.set()
+            if self.online.is_set():
+                await self.send(self._boot_payload())
+        elif message == MessageTrigger.heartbeat:
+            await self.send(call.Heartbeat())
+        elif message == MessageTrigger.status_notification:
+            for conn in self._targets(connector_id, with_zero=True):
+                await self.set_status(conn, conn.status if conn else "Available",
+                                      conn.error_code if conn else "NoError")
+        elif message == MessageTrigger.meter_values:
+            for conn in self._targets(connector_id):
+                soc = conn.vehicle.soc if conn.vehicle else None
+                value = meter_value(int(conn.register_wh), power_w=conn.power_w, soc=soc, context="Trigger")
+                await self.send(call.MeterValues(connector_id=conn.number, meter_value=[value],
+                                                 transaction_id=conn.transaction_id), wait=False)
+
+    async def reset(self, *, hard: bool) -> None:
+        """Stop sessions (after the socket drops for a hard reset, so the stops are queued), then reboot."""
+        reason = "HardReset" if hard else "SoftReset"
+        active = [c for c in self.connectors.values() if c.in_session]
+        if hard:
+            self._request_interrupt(self.options.scaled(30))
+        for conn in active:
+            self.request_stop(conn, reason)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(c.session_done.wait() for c in active)), 10)
+        if not hard:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained(), 10)
+            self._request_interrupt(self.options.scaled(15))
+        logger.info("%s: %s reset", self.spec.ocpp_id, "hard" if hard else "soft")
+
+    # ------------------------------------------------------------------ connection
+
+    def _url(self) -> str:
+        return self.options.url.rstrip("/") + "/" + quote(self.spec.ocpp_id, safe="")
+
+    def _headers(self) -> dict[str, str]:
+        if self.spec.password:
+            return {"Authorization": basic_auth_header(self.spec.ocpp_id, self.spec.password)}
+        return {}
+
+    def _request_interrupt(self, wait_s: float) -> None:
+        self._interrupt_wait_s = wait_s
+        self._interrupt.set()
+
+    async def _drained(self) -> None:
+        while self._outbox:
+            await asyncio.sleep(0.01)
+
+    async def _connection_loop(self) -> None:
+        failures = 0
+        while True:
+            pause = 0.0
+            try:
+                async with websockets.connect(self._url(), subprotocols=["ocpp1.6"],
+                                              additional_headers=self._headers(), open_timeout=15,
+                                              max_size=2**20) as ws:
+                    failures = 0
+                    pause = await self._connected(ws)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, websockets.exceptions.WebSocketException, TimeoutError, OCPPError) as exc:
+                failures += 1
+                logger.debug("%s: connection failed or lost: %r", self.spec.ocpp_id, exc)
+            finally:
+                self._disconnected()
+            if not pause:
+                cap = self.options.reconnect_max_s
+                pause = min(cap, 0.5 * 2 ** min(failures, 10)) * (0.5 + self.rng.random() / 2)
+            await asyncio.sleep(pause)
+
+    async def _connected(self, ws) -> float:
+        """Boot, report status, flush the outbox and heartbeat until the socket closes or we are told to drop it.
+
+        Returns how long to stay away (0 for the usual backoff).
+        """
+        protocol = _Protocol(self, ws)
+        self._protocol = protocol
+        self._interrupt.clear()
+        listener = asyncio.create_task(protocol.start())
+        helpers: list[asyncio.Task] = []
+        try:
+            if not await self._boot(protocol, listener):
+                return 0.0
+            self.online.set()
+            await self.set_status(None, "Available")
+            for conn in self.connectors.values():
+                await self.set_status(conn, conn.status, conn.error_code)
+            helpers = [asyncio.create_task(self._deliver(protocol)), asyncio.create_task(self._heartbeat())]
+            interrupt = asyncio.create_task(self._interrupt.wait())
+            helpers.append(interrupt)
+            done, _ = await asyncio.wait([listener, *helpers], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not interrupt and not task.cancelled() and task.exception():
+                    logger.debug("%s: %r", self.spec.ocpp_id, task.exception())
+            return self._interrupt_wait_s if interrupt in done else 0.0
+        finally:
+            self.online.clear()
+            for task in [listener, *helpers]:
+                task.cancel()
+            await asyncio.gather(listener, *helpers, return_exceptions=True)
+
+    def _disconnected(self) -> None:
+        self.online.clear()
+        self._protocol = None
+        kept: deque[_Outgoing] = deque()
+        for entry in self._outbox:
+            if entry.queued:
+                kept.append(entry)
+            elif not entry.future.done():
+                entry.future.set_exception(Offline(type(entry.payload).__name__))
+        self._outbox = kept
+
+    def _boot_payload(self) -> call.BootNotification:
+        return call.BootNotification(charge_point_vendor=VENDOR, charge_point_model=self.spec.model,
+                                     charge_point_serial_number=self.spec.serial or None,
+                                     firmware_version="1.4.2-sim")
+
+    async def _call(self, protocol: _Protocol, payload: Any) -> Any:
+        async with self._lock:
+            return await protocol.call(payload, suppress=False)
+
+    async def _boot(self, protocol: _Protocol, listener: asyncio.Task) -> bool:
+        """BootNotification until Accepted (Pending/Rejected: retry after the interval given)."""
+        while not listener.done():
+            self._boot_now.clear()
+            result = await self._call(protocol, self._boot_payload())
+            interval = int(result.interval or 0)
+            if result.status == RegistrationStatus.accepted:
+                if interval > 0:
+                    self.config["HeartbeatInterval"][0] = str(interval)
+                self.booted_count += 1
+                logger.debug("%s: boot accepted, heartbeat %ss", self.spec.ocpp_id, interval)
+                return True
+            logger.info("%s: boot %s, retrying in %ss", self.spec.ocpp_id, result.status, interval or 60)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._boot_now.wait(), self.options.scaled(interval or 60))
+        return False
+
+    async def _deliver(self, protocol: _Protocol) -> None:
+        """Send the outbox head by head; a queued message stays until answered (or refused with a CALLERROR)."""
+        while True:
+            while not self._outbox:
+                self._outbox_changed.clear()
+                await self._outbox_changed.wait()
+            entry = self._outbox[0]
+            entry.attempts += 1
+            try:
+                result = await self._call(protocol, entry.payload)
+            except OCPPError as exc:
+                self._pop(entry).set_exception(exc)
+            except TimeoutError as exc:
+                if not entry.queued or entry.attempts >= 3:
+                    self._pop(entry).set_exception(exc)
+            else:
+                self._pop(entry).set_result(result)
+
+    def _pop(self, entry: _Outgoing) -> asyncio.Future:
+        if self._outbox and self._outbox[0] is entry:
+            self._outbox.popleft()
+        return entry.future if not entry.future.done() else asyncio.get_running_loop().create_future()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.scaled(int(self.config["HeartbeatInterval"][0])))
+            with contextlib.suppress(Offline, OCPPError, TimeoutError):
+                await self.send(call.Heartbeat())
+
+    def _targets(self, connector_id: int | None, *, with_zero: bool = False) -> list[ConnectorState | None]:
+        if connector_id:
+            return [self.connectors[connector_id]] if connector_id in self.connectors else []
+        return ([None] if with_zero else []) + list(self.connectors.values())
+
+    # ------------------------------------------------------------------ connectors
+
+    async def _wait_sim(self, sim_seconds: float, event: asyncio.Event | None = None) -> bool:
+        """Sleep simulated seconds; return True early if ``event`` is set."""
+        if event is None:
+            await asyncio.sleep(self.options.scaled(sim_seconds))
+            return False
+        try:
+            await asyncio.wait_for(event.wait(), self.options.scaled(sim_seconds))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _connector_loop(self, conn: ConnectorState) -> None:
+        opts = self.options
+        while True:
+            await self.online.wait()
+            try:
+                id_tag = await asyncio.wait_for(conn.remote_start.get(), opts.scaled(self.rng.uniform(*opts.idle_s)))
+                remote = True
+            except TimeoutError:
+                id_tag, remote = None, False
+            if not conn.operative or conn.status != "Available" or not self.online.is_set():
+                continue
+            if not remote and self.rng.random() < opts.fault_probability:
+                await self._fault(conn)
+                continue
+            if not remote:
+                if not opts.tags:
+                    continue
+                id_tag = self.rng.choice(opts.tags)
+            try:
+                await self._session(conn, id_tag, remote=remote)
+            except (Offline, OCPPError, TimeoutError) as exc:
+                logger.debug("%s/%s: session attempt ended: %r", self.spec.ocpp_id, conn.number, exc)
+                conn.in_session = False
+                conn.session_done.set()
+                if conn.status != "Available":
+                    await self.set_status(conn, "Available" if conn.operative else "Unavailable")
+
+    async def _fault(self, conn: ConnectorState) -> None:
+        code = self.rng.choice(FAULT_CODES)
+        logger.info("%s/%s: fault %s", self.spec.ocpp_id, conn.number, code)
+        await self.set_status(conn, "Faulted", code)
+        await self._wait_sim(self.rng.uniform(*self.options.fault_s))
+        await self.set_status(conn, "Available" if conn.operative else "Unavailable")
+
+    async def _session(self, conn: ConnectorState, id_tag: str, *, remote: bool) -> None:
+        await self.set_status(conn, "Preparing")
+        if not remote:
+            result = await self.send(call.Authorize(id_tag=id_tag))
+            if result.id_tag_info.get("status") != "Accepted":
+                logger.debug("%s/%s: %s not accepted", self.spec.ocpp_id, conn.number, id_tag)
+                await self.set_status(conn, "Available")
+                return
+        conn.in_session = True
+        conn.session_done.clear()
+        conn.stop_requested.clear()
+        conn.stop_reason = "Local"
+        conn.vehicle = self._new_vehicle(conn)
+        meter_start = int(conn.register_wh)
+        start = await self.send(call.StartTransaction(connector_id=conn.number, id_tag=id_tag,
+                                                      meter_start=meter_start, timestamp=ocpp_timestamp()),
+                                queued=True)
+        conn.transaction_id, conn.id_tag = start.transaction_id, id_tag
+        logger.info("%s/%s: start tx %s tag %s at %s Wh", self.spec.ocpp_id, conn.number, conn.transaction_id,
+                    id_tag, meter_start)
+        if start.id_tag_info.get("status") != "Accepted":
+            conn.stop_reason = "DeAuthorized"
+        else:
+            await self._charge(conn)
+        await self._stop(conn, meter_start)
+
+    def _new_vehicle(self, conn: ConnectorState) -> _Vehicle:
+        capacity = self.rng.choice((40_000.0, 60_000.0, 77_000.0, 100_000.0))
+        dc = conn.spec.max_power_w > 22_000
+        car_max = self.rng.choice((50_000.0, 100_000.0, 150_000.0, 250_000.0) if dc else (7_400.0, 11_000.0, 22_000.0))
+        return _Vehicle(capacity_wh=capacity, soc=self.rng.uniform(0.1, 0.6), target_soc=self.rng.uniform(0.8, 1.0),
+                        max_power_w=min(car_max, conn.spec.max_power_w))
+
+    async def _charge(self, conn: ConnectorState) -> None:
+        """Charge until the driver leaves, the vehicle is full, or a stop is requested; queue MeterValues."""
+        vehicle = conn.vehicle
+        assert vehicle is not None  # noqa: S101
+        await self.set_status(conn, "Charging")
+        stay = self.rng.uniform(*self.options.stay_s)
+        elapsed = 0.0
+        full_since: float | None = None
+        while not conn.stop_requested.is_set():
+            interval = max(1, int(self.config["MeterValueSampleInterval"][0]))
+            if await self._wait_sim(interval, conn.stop_requested):
+                break
+            elapsed += interval
+            vehicle.soc, metered, conn.power_w = advance_charge(vehicle.soc, interval, max_power_w=vehicle.max_power_w,
+                                                               capacity_wh=vehicle.capacity_wh)
+            if vehicle.soc >= vehicle.target_soc:
+                conn.power_w = 0.0
+            conn.register_wh += metered
+            await self.send(call.MeterValues(
+                connector_id=conn.number, transaction_id=conn.transaction_id,
+                meter_value=[meter_value(int(conn.register_wh), power_w=conn.power_w, soc=vehicle.soc)],
+            ), queued=True, wait=False)
+            if vehicle.soc >= vehicle.target_soc and full_since is None:
+                full_since = elapsed
+                await self.set_status(conn, "SuspendedEV")
+            if elapsed >= stay or (full_since is not None and elapsed - full_since >= 600):
+                conn.stop_reason = self.rng.choice(("EVDisconnected", "Local"))
+                break
+            if self.online.is_set() and self.rng.random() < self.options.offline_probability:
+                away = self.options.scaled(self.rng.uniform(*self.options.offline_s))
+                logger.info("%s: going offline for %.1fs", self.spec.ocpp_id, away)
+                self._request_interrupt(away)
+        conn.power_w = 0.0
+
+    async def _stop(self, conn: ConnectorState, meter_start: int) -> None:
+        meter_stop = int(conn.register_wh)
+        reason = conn.stop_reason
+        await self.set_status(conn, "Finishing")
+        data = [meter_value(meter_start, context="Transaction.Begin"),
+                meter_value(meter_stop, context="Transaction.End")]
+        await self.send(call.StopTransaction(meter_stop=meter_stop, timestamp=ocpp_timestamp(),
+                                             transaction_id=conn.transaction_id, reason=reason, id_tag=conn.id_tag,
+                                             transaction_data=data), queued=True, wait=False)
+        logger.info("%s/%s: stop tx %s (%s) %s Wh", self.spec.ocpp_id, conn.number, conn.transaction_id, reason,
+                    meter_stop - meter_start)
+        conn.transaction_id = conn.id_tag = conn.vehicle = None
+        conn.in_session = False
+        conn.session_done.set()
+        if conn.pending_operative is not None:
+            conn.operative, conn.pending_operative = conn.pending_operative, None
+        if reason not in ("HardReset", "SoftReset"):
+            await self._wait_sim(self.rng.uniform(10, 60))
+        await self.set_status(conn, "Available" if conn.operative else "Unavailable")
+
+
+async def run_chargers(specs: list[ChargerSpec], options: SimOptions, *, duration: float | None = None,
+                       seed: int | None = None) -> list[SimCharger]:
+    """Run the chargers (staggered start) for ``duration`` wall seconds, or until cancelled."""
+    master = random.Random(seed)  # noqa: S311 - simulation
+    chargers = [SimCharger(s, options, rng=random.Random(master.random())) for s in specs]  # noqa: S311
+
+    async def _staggered(i: int, charger: SimCharger) -> None:
+        await asyncio.sleep(min(5.0, len(chargers) / 200) * i / max(1, len(chargers)))
+        await charger.run()
+
+    tasks = [asyncio.create_task(_staggered(i, c)) for i, c in enumerate(chargers)]
+    try:
+        if duration is None:
+            await asyncio.gather(*tasks)
+        else:
+            await asyncio.wait(tasks, timeout=duration)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return chargers
+
+
+# --------------------------------------------------------------------------- database (sync; call outside the loop)
+
+
+def specs_from_db(*, password: str | None = None) -> list[ChargerSpec]:
+    """The accepted charge points and their connectors. Passwords are only stored hashed: pass the shared one."""
+    from sessions_app.models import ChargePoint
+
+    specs = []
+    points = ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
+    for cp in points.prefetch_related("connectors").order_by("ocpp_id"):
+        connectors = [ConnectorSpec(number=c.number, max_power_w=float(c.max_power_kw or 11) * 1000)
+                      for c in cp.connectors.all()] or [ConnectorSpec(number=1, max_power_w=11_000.0)]
+        specs.append(ChargerSpec(ocpp_id=cp.ocpp_id, connectors=connectors, password=password,
+                                 model=cp.model or "SimAC22", serial=cp.serial_number))
+    return specs
+
+
+def tags_from_db(*, limit: int = 500) -> list[str]:
+    """UIDs of active, unexpired RFID cards."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from accounts.models import IdTag
+
+    active = IdTag.objects.filter(status=IdTag.Status.ACTIVE).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    return list(active.order_by("uid").values_list("uid", flat=True)[:limit])

@@ -1,0 +1,269 @@
+"""The charger simulator: its charging curve, and whole chargers against a tiny OCPP 1.6 central system."""
+
+import asyncio
+import contextlib
+import random
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import pytest
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as OcppChargePoint
+from ocpp.v16 import call, call_result
+
+from sessions_app.simulator import (
+    ChargerSpec,
+    ConnectorSpec,
+    SimOptions,
+    advance_charge,
+    basic_auth_header,
+    charge_power_w,
+    make_specs,
+    meter_value,
+    run_chargers,
+)
+
+# --------------------------------------------------------------------------- charging curve
+
+
+@pytest.mark.parametrize("max_power_w", [11_000.0, 22_000.0, 150_000.0])
+def test_power_is_constant_below_80_percent_and_tapers_above(max_power_w):
+    assert charge_power_w(0.1, max_power_w) == max_power_w
+    assert charge_power_w(0.8, max_power_w) == max_power_w
+    above = [charge_power_w(soc / 100, max_power_w) for soc in range(80, 100)]
+    assert all(later < earlier for earlier, later in zip(above[1:], above[2:], strict=False))
+    assert charge_power_w(0.95, max_power_w) < 0.5 * max_power_w
+    assert charge_power_w(1.0, max_power_w) == 0.0
+
+
+def test_power_never_exceeds_the_maximum_or_goes_negative():
+    for soc in [i / 200 for i in range(0, 201)]:
+        power = charge_power_w(soc, 50_000.0)
+        assert 0.0 <= power <= 50_000.0
+
+
+def test_energy_register_only_grows_and_soc_reaches_full_in_finite_time():
+    soc, register, capacity = 0.1, 1_000_000.0, 60_000.0
+    registers = [register]
+    for _ in range(400):  # 400 minutes at 22 kW is far more than a 60 kWh battery needs
+        soc, metered, power = advance_charge(soc, 60, max_power_w=22_000.0, capacity_wh=capacity)
+        assert metered >= 0 and 0 <= power <= 22_000.0
+        register += metered
+        registers.append(register)
+    assert registers == sorted(registers)
+    assert soc == 1.0
+    # 90 % of the battery, plus the charging losses, went through the meter
+    assert 0.9 * capacity < registers[-1] - registers[0] < 0.9 * capacity / 0.85
+
+
+def test_one_hour_at_constant_power_meters_the_power_times_one_hour():
+    soc, metered, power = advance_charge(0.2, 3600, max_power_w=11_000.0, capacity_wh=100_000.0)
+    assert metered == pytest.approx(11_000.0)
+    assert power == 11_000.0
+    assert soc == pytest.approx(0.2 + 11_000 * 0.92 / 100_000)
+
+
+def test_meter_value_sends_strings_in_ocpp_units():
+    value = meter_value(1234567, power_w=10999.6, soc=0.805, at=datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
+    assert value["timestamp"] == "2026-01-02T03:04:05.006Z"
+    by_measurand = {v["measurand"]: v for v in value["sampled_value"]}
+    assert by_measurand["Energy.Active.Import.Register"]["value"] == "1234567"
+    assert by_measurand["Energy.Active.Import.Register"]["unit"] == "Wh"
+    assert by_measurand["Power.Active.Import"]["value"] == "11000"
+    assert by_measurand["SoC"]["unit"] == "Percent"
+    assert all(isinstance(v["value"], str) for v in value["sampled_value"])
+
+
+def test_generated_chargers_are_deterministic_for_a_seed():
+    first = make_specs(["A", "B", "C"], rng=random.Random(7))
+    second = make_specs(["A", "B", "C"], rng=random.Random(7))
+    assert first == second
+    assert all(c.max_power_w in (11_000.0, 22_000.0, 50_000.0, 150_000.0) for s in first for c in s.connectors)
+
+
+def test_basic_auth_header_uses_the_charge_point_id_as_username():
+    assert basic_auth_header("CP-1", "secret") == "Basic Q1AtMTpzZWNyZXQ="
+
+
+# --------------------------------------------------------------------------- a tiny central system
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class CentralSystem(OcppChargePoint):
+    """Answers everything with Accepted and records what it received."""
+
+    def __init__(self, cp_id, connection, log):
+        super().__init__(cp_id, connection)
+        self.log = log
+        self.next_transaction = 100
+
+    def _record(self, action, payload):
+        self.log[action].append(payload)
+
+    @on("BootNotification")
+    def boot(self, **payload):
+        self._record("BootNotification", payload)
+        return call_result.BootNotification(current_time=_now(), interval=10, status="Accepted")
+
+    @on("Heartbeat")
+    def heartbeat(self):
+        self._record("Heartbeat", {})
+        return call_result.Heartbeat(current_time=_now())
+
+    @on("StatusNotification")
+    def status(self, **payload):
+        self._record("StatusNotification", payload)
+        return call_result.StatusNotification()
+
+    @on("Authorize")
+    def authorize(self, id_tag):
+        self._record("Authorize", {"id_tag": id_tag})
+        return call_result.Authorize(id_tag_info={"status": "Accepted"})
+
+    @on("StartTransaction")
+    def start_transaction(self, **payload):
+        self.next_transaction += 1
+        self._record("StartTransaction", {**payload, "transaction_id": self.next_transaction})
+        return call_result.StartTransaction(transaction_id=self.next_transaction, id_tag_info={"status": "Accepted"})
+
+    @on("MeterValues")
+    def meter_values(self, **payload):
+        self._record("MeterValues", payload)
+        return call_result.MeterValues()
+
+    @on("StopTransaction")
+    def stop_transaction(self, **payload):
+        self._record("StopTransaction", payload)
+        return call_result.StopTransaction(id_tag_info={"status": "Accepted"})
+
+
+class Harness:
+    def __init__(self):
+        self.log = defaultdict(list)
+        self.connections: dict[str, CentralSystem] = {}
+        self.connects = 0
+        self.port = None
+
+    async def handler(self, ws):
+        cp_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
+        self.connects += 1
+        self.log["headers"].append(dict(ws.request.headers))
+        cs = CentralSystem(cp_id, ws, self.log)
+        self.connections[cp_id] = cs
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            await cs.start()
+
+    async def wait_for(self, predicate, timeout=8.0):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out; received {({k: len(v) for k, v in self.log.items()})}")
+            await asyncio.sleep(0.02)
+
+
+def _options(port, **overrides):
+    base = {
+        "url": f"ws://127.0.0.1:{port}/ocpp/", "tags": ["04A1B2C3D4E5F6"], "speed": 600.0,
+        "idle_s": (30.0, 60.0), "stay_s": (900.0, 1200.0), "sample_interval_s": 60,
+        "fault_probability": 0.0, "offline_probability": 0.0, "reconnect_max_s": 1.0,
+    }
+    return SimOptions(**{**base, **overrides})
+
+
+async def _run(scenario, options_overrides, *, connectors=1, password=None, seed=3):
+    harness = Harness()
+    async with websockets.serve(harness.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
+        harness.port = server.sockets[0].getsockname()[1]
+        plugs = [ConnectorSpec(number=n, max_power_w=150_000.0) for n in range(1, connectors + 1)]
+        spec = ChargerSpec(ocpp_id="SIM-T1", password=password, connectors=plugs)
+        sim = asyncio.create_task(run_chargers([spec], _options(harness.port, **options_overrides), seed=seed))
+        try:
+            await scenario(harness)
+        finally:
+            sim.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sim
+    return harness
+
+
+def _registers(meter_values):
+    out = []
+    for payload in meter_values:
+        for value in payload["meter_value"]:
+            for sample in value["sampled_value"]:
+                if sample["measurand"] == "Energy.Active.Import.Register":
+                    out.append(int(sample["value"]))
+    return out
+
+
+def test_a_simulated_charger_boots_charges_and_stops():
+    async def scenario(h):
+        await h.wait_for(lambda: h.log["StopTransaction"] and len(h.log["Heartbeat"]) >= 2)
+
+    h = asyncio.run(_run(scenario, {}, password="0123456789abcdef"))
+    boot = h.log["BootNotification"][0]
+    assert boot["charge_point_vendor"] == "ChargePortalSim" and boot["firmware_version"]
+    assert h.log["headers"][0]["authorization"] == basic_auth_header("SIM-T1", "0123456789abcdef")
+    statuses = [(s["connector_id"], s["status"]) for s in h.log["StatusNotification"]]
+    assert statuses[:2] == [(0, "Available"), (1, "Available")]
+    assert (1, "Preparing") in statuses and (1, "Charging") in statuses and (1, "Finishing") in statuses
+    assert h.log["Authorize"][0]["id_tag"] == "04A1B2C3D4E5F6"
+    start, stop = h.log["StartTransaction"][0], h.log["StopTransaction"][0]
+    assert start["id_tag"] == "04A1B2C3D4E5F6" and start["timestamp"].endswith("Z")
+    assert stop["transaction_id"] == start["transaction_id"]
+    assert stop["meter_stop"] > start["meter_start"]
+    assert stop["reason"] in ("EVDisconnected", "Local")
+    registers = _registers(v for v in h.log["MeterValues"] if v.get("transaction_id") == start["transaction_id"])
+    assert len(registers) >= 5
+    assert registers == sorted(registers) and registers[0] >= start["meter_start"]
+    assert registers[-1] <= stop["meter_stop"]
+    measurands = {s["measurand"] for s in h.log["MeterValues"][0]["meter_value"][0]["sampled_value"]}
+    assert measurands == {"Energy.Active.Import.Register", "Power.Active.Import", "SoC"}
+
+
+def test_remote_start_is_accepted_and_remote_stop_ends_the_session():
+    results = {}
+
+    async def scenario(h):
+        await h.wait_for(lambda: len(h.log["StatusNotification"]) >= 3)
+        cs = h.connections["SIM-T1"]
+        results["start"] = await cs.call(call.RemoteStartTransaction(id_tag="REMOTE01", connector_id=2))
+        await h.wait_for(lambda: h.log["StartTransaction"] and h.log["MeterValues"])
+        results["busy"] = await cs.call(call.RemoteStartTransaction(id_tag="REMOTE02", connector_id=2))
+        tx = h.log["StartTransaction"][0]["transaction_id"]
+        results["stop"] = await cs.call(call.RemoteStopTransaction(transaction_id=tx))
+        results["unknown"] = await cs.call(call.RemoteStopTransaction(transaction_id=999))
+        results["config"] = await cs.call(call.GetConfiguration(key=["HeartbeatInterval", "Nope"]))
+        await h.wait_for(lambda: h.log["StopTransaction"])
+
+    # idle for ever and no tags: only the central system starts sessions
+    h = asyncio.run(_run(scenario, {"idle_s": (1e9, 1e9), "tags": []}, connectors=2))
+    assert results["start"].status == "Accepted"
+    assert results["busy"].status == "Rejected"
+    assert results["stop"].status == "Accepted"
+    assert results["unknown"].status == "Rejected"
+    assert results["config"].configuration_key == [{"key": "HeartbeatInterval", "readonly": False, "value": "10"}]
+    assert results["config"].unknown_key == ["Nope"]
+    assert not h.log["Authorize"]  # AuthorizeRemoteTxRequests is false
+    start, stop = h.log["StartTransaction"][0], h.log["StopTransaction"][0]
+    assert (start["connector_id"], start["id_tag"]) == (2, "REMOTE01")
+    assert stop["reason"] == "Remote" and stop["transaction_id"] == start["transaction_id"]
+
+
+def test_offline_periods_deliver_queued_messages_in_order_on_reconnect():
+    async def scenario(h):
+        await h.wait_for(lambda: h.connects >= 2 and h.log["StopTransaction"], timeout=10)
+
+    h = asyncio.run(_run(scenario, {"offline_probability": 0.3, "offline_s": (120.0, 240.0), "stay_s": (1200, 1500)}))
+    assert h.connects >= 2 and len(h.log["BootNotification"]) >= 2
+    start, stop = h.log["StartTransaction"][0], h.log["StopTransaction"][0]
+    values = [v for v in h.log["MeterValues"] if v.get("transaction_id") == start["transaction_id"]]
+    registers = _registers(values)
+    assert registers == sorted(registers)
+    stamps = [v["meter_value"][0]["timestamp"] for v in values]
+    assert stamps == sorted(stamps) and stamps[-1] <= stop["timestamp"]
+    assert stop["meter_stop"] >= registers[-1]
