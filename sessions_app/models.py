@@ -328,6 +328,7 @@ class SessionFlag(models.Model):
         CONCURRENT_START = "concurrent_start", _("Second start on a busy connector")
         UNAUTHORIZED_START = "unauthorized_start", _("Started with a tag that was not accepted")
         ZERO_ENERGY = "zero_energy", _("No energy delivered")
+        STOP_BEFORE_START = "stop_before_start", _("Stopped before it started")
 
     session = models.ForeignKey(
         ChargingSession, on_delete=models.CASCADE, related_name="flags", verbose_name=_("session"),
@@ -448,3 +449,31 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.ocpp_id}"
+
+
+class ChargerEvent(models.Model):
+    """Notifications a charger sends outside sessions: vendor data, firmware and diagnostics progress."""
+
+    class Kind(models.TextChoices):
+        DATA_TRANSFER = "data_transfer", _("Vendor data transfer")
+        FIRMWARE_STATUS = "firmware_status", _("Firmware update status")
+        DIAGNOSTICS_STATUS = "diagnostics_status", _("Diagnostics upload status")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="events", verbose_name=_("charge point"),
+    )
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=50, blank=True)
+    vendor_id = models.CharField(_("vendor id"), max_length=255, blank=True)
+    message_id = models.CharField(_("message id"), max_length=50, blank=True)
+    data = models.TextField(_("data"), blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("charger event")
+        verbose_name_plural = _("charger events")
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["charge_point", "-received_at"], name="charger_event_cp_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.status}".strip()

@@ -1,12 +1,36 @@
-"""Writes and decisions about charging sessions."""
+"""Writes and decisions about chargers and charging sessions.
 
-from datetime import datetime
+Each function is what one OCPP message means to the domain. They never refuse a
+charger's report because it looks wrong: odd data is stored and flagged for review
+(DOMAIN.md, "Transactions"), so the charger always gets its answer and stops retrying.
+"""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
-from accounts.models import AuthorizationStatus
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+
+from accounts.models import AuthorizationStatus, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
-from sessions_app.models import ChargePoint, ChargingSession, SessionFlag
+from accounts.uids import normalize_uid
+from sessions_app.models import (
+    ChargePoint,
+    ChargerEvent,
+    ChargingSession,
+    Connector,
+    MeterValue,
+    SecurityEvent,
+    SessionFlag,
+    StatusEvent,
+)
+
+#: A charger clock this far ahead of ours is "in the future" (clocks drift; NTP is not universal).
+CLOCK_TOLERANCE = timedelta(minutes=5)
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+#: Units stored in their base form so sums need no conversion.
+_UNIT_SCALE = {"kWh": ("Wh", 1000), "kW": ("W", 1000), "kvarh": ("varh", 1000), "kvar": ("var", 1000)}
 
 
 def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -> TagVerdict:
@@ -14,8 +38,10 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
 
     Accepted, Blocked, Expired and Invalid come from the card itself (see
     ``accounts.selectors.id_tag_verdict``); ConcurrentTx when the card already runs as
-    many sessions as it is allowed.
+    many sessions as it is allowed. A charger not yet accepted learns nothing about cards.
     """
+    if charge_point.registration_status != ChargePoint.RegistrationStatus.ACCEPTED:
+        return TagVerdict(AuthorizationStatus.INVALID, None, None, None)
     verdict = id_tag_verdict(raw_uid=raw_uid, organization=charge_point.organization, at=at)
     if verdict.status != AuthorizationStatus.ACCEPTED:
         return verdict
@@ -28,3 +54,296 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
 def session_flags_resolve(*, flags: QuerySet[SessionFlag], at: datetime) -> int:
     """An operator has looked at these flags; already resolved ones keep their time. Returns how many."""
     return flags.filter(resolved_at__isnull=True).update(resolved_at=at)
+
+
+# --- connections -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The outcome of a charger's websocket handshake."""
+
+    charge_point: ChargePoint | None
+    replaced_channel: str = ""  # the older socket of the same charger, to be closed
+
+    @property
+    def accepted(self) -> bool:
+        return self.charge_point is not None
+
+
+def _security_event(kind: str, *, ocpp_id: str, remote_address: str | None, charge_point: ChargePoint | None = None,
+                    organization: Organization | None = None, detail: str = "") -> None:
+    SecurityEvent.objects.create(
+        kind=kind, ocpp_id=ocpp_id[:255], remote_address=remote_address, charge_point=charge_point,
+        organization=organization or (charge_point.organization if charge_point else None), detail=detail,
+    )
+
+
+@transaction.atomic
+def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, password: str | None,
+                         remote_address: str | None, channel_name: str, at: datetime) -> Connection:
+    """Decide whether a websocket handshake may become this charger's connection.
+
+    Refused: unknown ids (unless the operator named in the URL auto-registers chargers),
+    a known id under another operator's URL, a wrong or missing password where one is set
+    (security profile 1/2), and an unauthenticated newcomer while the charger's current
+    connection is alive. Every refusal and takeover is a security event.
+    """
+    known = ChargePoint.objects.select_for_update().select_related("organization").filter(ocpp_id=ocpp_id).first()
+    organization = Organization.objects.filter(slug=organization_slug).first() if organization_slug else None
+    if known is None or (organization_slug and known.organization != organization):
+        if known is None and organization is not None and organization.auto_register_chargers:
+            known = ChargePoint.objects.create(organization=organization, ocpp_id=ocpp_id, created_at=at)
+            _security_event(SecurityEvent.Kind.REGISTERED, ocpp_id=ocpp_id, remote_address=remote_address,
+                            charge_point=known)
+        else:
+            _security_event(SecurityEvent.Kind.UNKNOWN_CHARGER, ocpp_id=ocpp_id, remote_address=remote_address,
+                            organization=organization)
+            return Connection(None)
+
+    if known.password_hash and not (password and known.check_password(password)):
+        _security_event(SecurityEvent.Kind.BAD_PASSWORD, ocpp_id=ocpp_id, remote_address=remote_address,
+                        charge_point=known, detail="missing" if password is None else "wrong")
+        return Connection(None)
+
+    previous = known.channel_name
+    if previous and not known.password_hash and known.is_online(at):
+        _security_event(SecurityEvent.Kind.HIJACK_REFUSED, ocpp_id=ocpp_id, remote_address=remote_address,
+                        charge_point=known, detail="The charger's current connection is alive.")
+        return Connection(None)
+    if previous:
+        _security_event(SecurityEvent.Kind.CONNECTION_REPLACED, ocpp_id=ocpp_id, remote_address=remote_address,
+                        charge_point=known)
+    known.channel_name, known.connected_at, known.last_seen_at = channel_name, at, at
+    known.save(update_fields=["channel_name", "connected_at", "last_seen_at"])
+    return Connection(known, previous)
+
+
+def charge_point_disconnect(*, charge_point_id: int, channel_name: str) -> None:
+    """The socket closed; forget it unless a newer connection has already taken its place."""
+    ChargePoint.objects.filter(pk=charge_point_id, channel_name=channel_name).update(channel_name="")
+
+
+def charge_point_seen(*, charge_point_id: int, at: datetime) -> None:
+    ChargePoint.objects.filter(pk=charge_point_id).update(last_seen_at=at)
+
+
+def charge_point_boot(*, charge_point: ChargePoint, vendor: str, model: str, serial_number: str,
+                      firmware_version: str, at: datetime) -> ChargePoint:
+    """Record what the charger says it is; its registration status is the operator's decision."""
+    charge_point.vendor, charge_point.model = vendor, model
+    charge_point.serial_number, charge_point.firmware_version = serial_number, firmware_version
+    charge_point.last_boot_at = charge_point.last_seen_at = at
+    charge_point.save(update_fields=["vendor", "model", "serial_number", "firmware_version", "last_boot_at",
+                                     "last_seen_at"])
+    return charge_point
+
+
+# --- status --------------------------------------------------------------------------------
+
+
+def _connector(charge_point: ChargePoint, number: int) -> Connector | None:
+    """Connector 0 is the station itself; other numbers are created as the charger reports them."""
+    if number == 0:
+        return None
+    connector, _created = Connector.objects.get_or_create(
+        charge_point=charge_point, number=number, defaults={"max_power_kw": Decimal(0)},
+    )
+    return connector
+
+
+@transaction.atomic
+def connector_status_record(*, charge_point: ChargePoint, connector_id: int, status: str, error_code: str,
+                            timestamp: datetime, info: str = "", vendor_id: str = "",
+                            vendor_error_code: str = "") -> StatusEvent:
+    """Keep the status history; the connector's current status only moves forward in time."""
+    connector = _connector(charge_point, connector_id)
+    event = StatusEvent.objects.create(
+        charge_point=charge_point, connector=connector, status=status, error_code=error_code, info=info,
+        vendor_id=vendor_id, vendor_error_code=vendor_error_code, timestamp=timestamp,
+    )
+    if connector is not None:
+        Connector.objects.filter(pk=connector.pk).filter(
+            Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=timestamp)
+        ).update(status=status, error_code=error_code, status_changed_at=timestamp)
+    return event
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+def _flag(session: ChargingSession, code: str, detail: str = "") -> None:
+    SessionFlag.objects.get_or_create(session=session, code=code, defaults={"detail": detail})
+
+
+def _flag_if_future(session: ChargingSession, timestamp: datetime, now: datetime) -> None:
+    if timestamp > now + CLOCK_TOLERANCE:
+        _flag(session, SessionFlag.Code.FUTURE_TIMESTAMP, f"Charger time {timestamp.isoformat()}, "
+                                                          f"server time {now.isoformat()}.")
+
+
+def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str, meter_start_wh: int,
+                  timestamp: datetime, now: datetime) -> ChargingSession:
+    """Open a session from StartTransaction; a repeat of the same start returns the same session.
+
+    The session is recorded even when the tag is not accepted (the charger may have started
+    offline): it keeps the tag's real status and a flag, and the charger is told that status.
+    """
+    uid = normalize_uid(raw_uid)[:20]
+    connector = _connector(charge_point, connector_id)
+    key = {"connector": connector, "id_tag_uid": uid, "meter_start_wh": meter_start_wh, "started_at": timestamp}
+    existing = ChargingSession.objects.filter(charge_point=charge_point, **key).first()
+    if existing is not None:
+        return existing
+    verdict = id_tag_authorize(charge_point=charge_point, raw_uid=uid, at=timestamp)
+    try:
+        with transaction.atomic():
+            busy = ChargingSession.objects.filter(connector=connector, state=ChargingSession.State.ACTIVE).exists()
+            session = ChargingSession.objects.create(
+                charge_point=charge_point, id_tag=verdict.id_tag,
+                customer_account=verdict.id_tag.customer_account if verdict.id_tag else None,
+                auth_status=verdict.status, created_at=now, **key,
+            )
+            if verdict.status != AuthorizationStatus.ACCEPTED:
+                _flag(session, SessionFlag.Code.UNAUTHORIZED_START, f"The tag's status was {verdict.status}.")
+            if busy:
+                _flag(session, SessionFlag.Code.CONCURRENT_START, "Another session was still open on the connector.")
+            _flag_if_future(session, timestamp, now)
+    except IntegrityError:  # the same start, sent twice at once
+        return ChargingSession.objects.get(charge_point=charge_point, **key)
+    return session
+
+
+def _measurement(sampled: dict) -> tuple[str, Decimal, str] | None:
+    """(measurand, value, unit) in base units, or None for a value that is not a number."""
+    measurand = sampled.get("measurand") or ENERGY_REGISTER
+    unit = sampled.get("unit") or "Wh"
+    try:
+        value = Decimal(str(sampled["value"]))
+    except (InvalidOperation, KeyError):
+        return None
+    if not value.is_finite():
+        return None
+    if unit in _UNIT_SCALE:
+        unit, scale = _UNIT_SCALE[unit]
+        value *= scale
+    return measurand, value, unit
+
+
+def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, session: ChargingSession | None,
+                meter_value: list[dict]) -> list[MeterValue]:
+    rows = []
+    for reading in meter_value:
+        for sampled in reading.get("sampled_value", []):
+            measured = _measurement(sampled)
+            if measured is None:
+                continue
+            measurand, value, unit = measured
+            rows.append(MeterValue(
+                charge_point=charge_point, connector=connector, session=session, timestamp=reading["timestamp"],
+                measurand=measurand, value=value, unit=unit, phase=sampled.get("phase") or "",
+                context=sampled.get("context") or "Sample.Periodic", location=sampled.get("location") or "",
+            ))
+    return rows
+
+
+def _check_register(session: ChargingSession, rows: list[MeterValue]) -> None:
+    """Flag a session whose energy register reads lower than before (a meter fault or reset)."""
+    registers = sorted((row.timestamp, row.value) for row in rows if row.measurand == ENERGY_REGISTER)
+    if not registers:
+        return
+    previous = (
+        MeterValue.objects.filter(session=session, measurand=ENERGY_REGISTER, timestamp__lt=registers[0][0])
+        .order_by("-timestamp").values_list("value", flat=True).first()
+    )
+    floor = Decimal(session.meter_start_wh) if previous is None else previous
+    for _timestamp, value in registers:
+        if value < floor:
+            _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Register read {value} Wh after {floor} Wh.")
+            return
+        floor = value
+
+
+@transaction.atomic
+def meter_values_record(*, charge_point: ChargePoint, connector_id: int, transaction_id: int | None,
+                        meter_value: list[dict], now: datetime) -> int:
+    """Store every sampled value (Wh and kWh alike, in Wh), linked to its session when it is this station's."""
+    connector = _connector(charge_point, connector_id)
+    session = None
+    if transaction_id is not None:
+        session = ChargingSession.objects.filter(pk=transaction_id, charge_point=charge_point).first()
+    rows = MeterValue.objects.bulk_create(_meter_rows(
+        charge_point=charge_point, connector=connector, session=session, meter_value=meter_value,
+    ))
+    if session is not None:
+        _check_register(session, rows)
+        for reading in meter_value:
+            _flag_if_future(session, reading["timestamp"], now)
+    return len(rows)
+
+
+def _orphan_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str, meter_stop_wh: int,
+                 timestamp: datetime, reason: str, now: datetime, code: str) -> ChargingSession:
+    """A stop we cannot apply (unknown transaction, or another station's): keep it as a closed, flagged session."""
+    session, created = ChargingSession.objects.get_or_create(
+        charge_point=charge_point, connector=None, started_at=timestamp, stopped_at=timestamp,
+        meter_start_wh=meter_stop_wh, meter_stop_wh=meter_stop_wh,
+        defaults={
+            "id_tag_uid": normalize_uid(raw_uid)[:20], "auth_status": AuthorizationStatus.INVALID, "energy_wh": 0,
+            "state": ChargingSession.State.COMPLETED, "stop_reason": reason, "created_at": now,
+        },
+    )
+    if created:
+        _flag(session, code, f"StopTransaction for transaction {transaction_id}.")
+    return session
+
+
+@transaction.atomic
+def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str, meter_stop_wh: int,
+                 timestamp: datetime, reason: str, transaction_data: list[dict], now: datetime) -> ChargingSession:
+    """Close a session from StopTransaction. A repeated stop changes nothing.
+
+    Only the station that runs a transaction may stop it: a stop from another station is
+    kept as a flagged record on the sender and a security event, and the real session is
+    left alone.
+    """
+    session = ChargingSession.objects.select_for_update().filter(pk=transaction_id).first()
+    if session is None or session.charge_point_id != charge_point.pk:
+        foreign = session is not None
+        if foreign:
+            _security_event(SecurityEvent.Kind.FOREIGN_STOP, ocpp_id=charge_point.ocpp_id, remote_address=None,
+                            charge_point=charge_point,
+                            detail=f"Transaction {transaction_id} runs on {session.charge_point.ocpp_id}.")
+        code = SessionFlag.Code.FOREIGN_STATION_STOP if foreign else SessionFlag.Code.UNKNOWN_TRANSACTION
+        return _orphan_stop(charge_point=charge_point, transaction_id=transaction_id, raw_uid=raw_uid,
+                            meter_stop_wh=meter_stop_wh, timestamp=timestamp, reason=reason, now=now, code=code)
+    if session.state == ChargingSession.State.COMPLETED:
+        return session
+
+    session.state = ChargingSession.State.COMPLETED
+    session.stopped_at, session.meter_stop_wh = timestamp, meter_stop_wh
+    session.energy_wh = max(0, meter_stop_wh - session.meter_start_wh)
+    session.stop_reason = reason
+    session.save(update_fields=["state", "stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"])
+    rows = MeterValue.objects.bulk_create(_meter_rows(
+        charge_point=charge_point, connector=session.connector, session=session, meter_value=transaction_data,
+    ))
+    _check_register(session, rows)
+    if meter_stop_wh < session.meter_start_wh:
+        _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Meter stop {meter_stop_wh} Wh < start "
+                                                         f"{session.meter_start_wh} Wh.")
+    elif session.energy_wh == 0:
+        _flag(session, SessionFlag.Code.ZERO_ENERGY)
+    if timestamp < session.started_at:
+        _flag(session, SessionFlag.Code.STOP_BEFORE_START)
+    _flag_if_future(session, timestamp, now)
+    return session
+
+
+def charger_event_record(*, charge_point: ChargePoint, kind: str, status: str = "", vendor_id: str = "",
+                         message_id: str = "", data: str = "", at: datetime) -> ChargerEvent:
+    return ChargerEvent.objects.create(
+        charge_point=charge_point, kind=kind, status=status, vendor_id=vendor_id, message_id=message_id,
+        data=data, received_at=at,
+    )
+

@@ -22,6 +22,17 @@ from tests.factories import (
 PASSWORD = "correct horse 42"
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """An SQLite test database in a file, so the server process can open it too."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(settings.BASE_DIR / "var" / "test.sqlite3")
+        (settings.BASE_DIR / "var").mkdir(exist_ok=True)
+
+
 @pytest.fixture
 def empty_rate_limits():
     """allauth keeps its rate limits in the cache, which outlives a test's transaction."""

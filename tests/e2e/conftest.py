@@ -2,6 +2,11 @@
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -39,3 +44,51 @@ def page(browser):
     page.on("requestfailed", lambda request: page.problems.append(f"failed: {request.url}"))
     yield page
     context.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _database_url(database: dict) -> str:
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{database['NAME']}"
+    user = database.get("USER") or ""
+    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
+    host = database.get("HOST") or "127.0.0.1"
+    return f"postgres://{user}{password}@{host}:{database.get('PORT') or 5432}/{database['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup):
+    """The real ASGI server (daphne, as `make serve` runs it) in its own process, on the test database."""
+    from django.conf import settings
+    from django.db import connection
+
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "DEBUG": "0",
+           "DJANGO_SETTINGS_MODULE": "chargeportal.settings"}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    log_path = settings.BASE_DIR / "var" / "e2e-server.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = log_path.open("wb")
+    server = subprocess.Popen(  # noqa: S603
+        [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port),
+         "chargeportal.asgi:application"],
+        cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail("The ASGI server did not start:\n" + log_path.read_text(errors="replace"))
+        time.sleep(0.1)
+    yield f"ws://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(10)
+    log.close()

@@ -1,0 +1,60 @@
+"""Send an OCPP command to a charger from any process, and wait for its answer.
+
+The message goes through the channel layer to the channel of the server process that
+holds the charger's socket (``ChargePoint.channel_name``, never a group, so a reconnect
+overlap cannot deliver a command twice); the answer comes back on a fresh reply channel.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from sessions_app.models import ChargePoint
+
+#: What operators and drivers may send, by OCPP 1.6 action name.
+ACTIONS = (
+    "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "ChangeAvailability",
+    "GetConfiguration", "ChangeConfiguration", "TriggerMessage",
+)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """``outcome`` is answered, offline, timeout or error; ``payload`` is the charger's answer (snake_case)."""
+
+    outcome: str
+    payload: dict = field(default_factory=dict)
+    code: str = ""
+    description: str = ""
+
+    @property
+    def status(self) -> str:
+        """The charger's ``status`` answer (Accepted, Rejected, ...) when it gave one."""
+        return str(self.payload.get("status", ""))
+
+
+async def command_send_async(charge_point: ChargePoint, action: str, payload: dict,
+                             timeout: float = 30) -> CommandResult:
+    if action not in ACTIONS:
+        raise ValueError(f"Unknown command {action!r}.")
+    if not charge_point.channel_name:
+        return CommandResult("offline")
+    layer = get_channel_layer()
+    reply_channel = await layer.new_channel()
+    await layer.send(charge_point.channel_name, {
+        "type": "ocpp.command", "action": action, "payload": payload, "reply_channel": reply_channel,
+        "timeout": timeout,
+    })
+    try:
+        reply = await asyncio.wait_for(layer.receive(reply_channel), timeout + 2)
+    except TimeoutError:  # nobody holds that channel any more: the process or socket is gone
+        return CommandResult("offline")
+    return CommandResult(reply["outcome"], reply.get("payload", {}), reply.get("code", ""),
+                         reply.get("description", ""))
+
+
+def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout: float = 30) -> CommandResult:
+    """From synchronous code (views, admin, tasks)."""
+    return async_to_sync(command_send_async)(charge_point, action, payload, timeout)

@@ -1,0 +1,145 @@
+"""The OCPP websocket edge: handshake, charger authentication, frames in and out.
+
+No domain logic here: the handshake asks ``services.charge_point_connect``, frames go
+to the ``ocpp`` package's router and its handlers in ``v16``, and commands from other
+processes arrive on this connection's channel (see ``commands``).
+"""
+
+import asyncio
+import base64
+import binascii
+import dataclasses
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+from ocpp.exceptions import FormationViolationError, NotImplementedError, NotSupportedError, OCPPError
+from ocpp.messages import Call, unpack
+from ocpp.v16 import call
+from ocpp.v16.enums import Action
+
+from sessions_app import services
+from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16
+
+logger = logging.getLogger(__name__)
+#: How often "last seen" is written while a charger keeps talking (every message would be a write).
+SEEN_WRITE_EVERY = 30
+
+
+def basic_auth_password(headers: list[tuple[bytes, bytes]], username: str) -> str | None:
+    """The HTTP Basic password sent for ``username``; None when absent, unreadable or for another name."""
+    for name, value in headers:
+        if name.lower() != b"authorization":
+            continue
+        scheme, _, encoded = value.decode("latin-1").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password if user == username else None
+    return None
+
+
+def call_error_frame(raw: str, error: OCPPError) -> str:
+    """A CALLERROR for a frame the router could not read, reusing its message id when there is one."""
+    try:
+        frame = json.loads(raw)
+        unique_id = frame[1] if isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str) else "-1"
+    except (ValueError, TypeError):
+        unique_id = "-1"
+    if error.code == "FormatViolation":  # OCPP 1.6 spells it FormationViolation
+        error = FormationViolationError(description=error.description, details=error.details)
+    return json.dumps([4, unique_id, error.code, error.description or "", error.details or {}])
+
+
+def _unhandled(action: str) -> OCPPError:
+    """OCPP 1.6 (4.2.3): NotImplemented for an action we do not know, NotSupported for one we know but
+    do not take from a charger (the ``ocpp`` package has the two the other way round)."""
+    if action in {member.value for member in Action}:
+        return NotSupportedError(description=f"{action} is not accepted from a charge point")
+    return NotImplementedError(description=f"{action} is not an OCPP 1.6 action")
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    charge_point = None
+
+    async def connect(self):
+        if SUBPROTOCOL not in self.scope.get("subprotocols", []):
+            await self.close()
+            return
+        route = self.scope["url_route"]["kwargs"]
+        ocpp_id = route["ocpp_id"]
+        client = self.scope.get("client") or (None,)
+        connection = await database_sync_to_async(services.charge_point_connect)(
+            ocpp_id=ocpp_id, organization_slug=route.get("organization_slug"),
+            password=basic_auth_password(self.scope.get("headers", []), ocpp_id),
+            remote_address=client[0], channel_name=self.channel_name, at=timezone.now(),
+        )
+        if not connection.accepted:
+            logger.warning("Refused charger %r from %s", ocpp_id, client[0])
+            await self.close()
+            return
+        if connection.replaced_channel:
+            await self.channel_layer.send(connection.replaced_channel, {"type": "ocpp.replaced"})
+        self.charge_point = connection.charge_point
+        self.protocol = CentralSystem16(self.charge_point, self)
+        self.commands: set[asyncio.Task] = set()
+        self.seen_written = timezone.now()
+        await self.accept(subprotocol=SUBPROTOCOL)
+        logger.info("Charger %s connected from %s", ocpp_id, client[0])
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None:
+            error = FormationViolationError(description="OCPP-J frames are text, not binary")
+            await self.send(text_data=call_error_frame("", error))
+            return
+        try:
+            message = unpack(text_data)
+        except OCPPError as error:
+            await self.send(text_data=call_error_frame(text_data, error))
+            return
+        if isinstance(message, Call) and message.action not in self.protocol.route_map:
+            await self.send(text_data=message.create_call_error(_unhandled(message.action)).to_json())
+            return
+        now = timezone.now()
+        if (now - self.seen_written).total_seconds() >= SEEN_WRITE_EVERY:
+            self.seen_written = now
+            await database_sync_to_async(services.charge_point_seen)(charge_point_id=self.charge_point.pk, at=now)
+        await self.protocol.route_message(text_data)
+
+    async def disconnect(self, code):
+        if self.charge_point is None:
+            return
+        for task in self.commands:
+            task.cancel()
+        await database_sync_to_async(services.charge_point_disconnect)(
+            charge_point_id=self.charge_point.pk, channel_name=self.channel_name,
+        )
+        logger.info("Charger %s disconnected (%s)", self.charge_point.ocpp_id, code)
+
+    async def ocpp_replaced(self, event):
+        """A newer connection of this charger was accepted: this one is stale."""
+        await self.close(code=4000)
+
+    async def ocpp_command(self, event):
+        """Run the command as a task: awaiting it here would block the charger's own answer."""
+        task = asyncio.create_task(self._command(event))
+        self.commands.add(task)
+        task.add_done_callback(self.commands.discard)
+
+    async def _command(self, event):
+        try:
+            payload = getattr(call, event["action"])(**event["payload"])
+            result = await asyncio.wait_for(self.protocol.call(payload, suppress=False), event["timeout"])
+            reply = {"outcome": "answered", "payload": json.loads(json.dumps(dataclasses.asdict(result)))}
+        except TimeoutError:
+            reply = {"outcome": "timeout"}
+        except OCPPError as error:
+            reply = {"outcome": "error", "code": error.code, "description": error.description or ""}
+        except (TypeError, AttributeError) as error:
+            reply = {"outcome": "error", "code": "InvalidCommand", "description": str(error)}
+        await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.reply", **reply})

@@ -1,0 +1,153 @@
+"""OCPP 1.6J: one handler per action, each turning the checked payload into a service call.
+
+The ``ocpp`` package has validated every CALL against the official schema before a
+handler runs; a handler's exception becomes a CALLERROR, and its answer leaves only
+after the service's transaction has committed.
+"""
+
+from datetime import UTC, datetime
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+from ocpp.exceptions import TypeConstraintViolationError
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as OcppChargePoint
+from ocpp.v16 import call_result, datatypes
+from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
+
+from accounts.selectors import TagVerdict
+from sessions_app import services
+from sessions_app.models import ChargePoint, ChargerEvent, StopReason
+
+SUBPROTOCOL = "ocpp1.6"
+_REGISTRATION = {
+    ChargePoint.RegistrationStatus.ACCEPTED: RegistrationStatus.accepted,
+    ChargePoint.RegistrationStatus.PENDING: RegistrationStatus.pending,
+    ChargePoint.RegistrationStatus.REJECTED: RegistrationStatus.rejected,
+}
+
+
+def parse_time(value: str) -> datetime:
+    """A charger's timestamp as an aware UTC datetime (a zone-less one is taken as UTC)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeConstraintViolationError(details={"cause": f"{value!r} is not an ISO 8601 date-time"}) from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _id_tag_info(verdict: TagVerdict | None = None, status: str | None = None) -> datatypes.IdTagInfo:
+    if verdict is None:
+        return datatypes.IdTagInfo(status=status)
+    return datatypes.IdTagInfo(
+        status=verdict.status, parent_id_tag=verdict.parent_id_tag,
+        expiry_date=_iso(verdict.expiry_date) if verdict.expiry_date else None,
+    )
+
+
+def _readings(meter_value: list[dict]) -> list[dict]:
+    return [{**reading, "timestamp": parse_time(reading["timestamp"])} for reading in meter_value]
+
+
+db = database_sync_to_async
+
+
+class CentralSystem16(OcppChargePoint):
+    """The server's side of one charger's OCPP 1.6 conversation."""
+
+    def __init__(self, charge_point: ChargePoint, connection):
+        super().__init__(charge_point.ocpp_id, connection)
+        self.charge_point = charge_point
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **optional):
+        await db(self.charge_point.refresh_from_db)()  # the operator may have approved it meanwhile
+        cp = await db(services.charge_point_boot)(
+            charge_point=self.charge_point, vendor=charge_point_vendor, model=charge_point_model,
+            serial_number=optional.get("charge_point_serial_number") or optional.get("charge_box_serial_number", ""),
+            firmware_version=optional.get("firmware_version", ""), at=timezone.now(),
+        )
+        return call_result.BootNotification(
+            current_time=_iso(timezone.now()), interval=cp.heartbeat_interval,
+            status=_REGISTRATION[cp.registration_status],
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self):
+        return call_result.Heartbeat(current_time=_iso(timezone.now()))
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, connector_id: int, error_code: str, status: str, **optional):
+        await db(services.connector_status_record)(
+            charge_point=self.charge_point, connector_id=connector_id, status=status, error_code=error_code,
+            timestamp=parse_time(optional["timestamp"]) if "timestamp" in optional else timezone.now(),
+            info=optional.get("info", ""), vendor_id=optional.get("vendor_id", ""),
+            vendor_error_code=optional.get("vendor_error_code", ""),
+        )
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str):
+        verdict = await db(services.id_tag_authorize)(charge_point=self.charge_point, raw_uid=id_tag,
+                                                     at=timezone.now())
+        return call_result.Authorize(id_tag_info=_id_tag_info(verdict))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
+                                   **optional):
+        session = await db(services.session_start)(
+            charge_point=self.charge_point, connector_id=connector_id, raw_uid=id_tag, meter_start_wh=meter_start,
+            timestamp=parse_time(timestamp), now=timezone.now(),
+        )
+        return call_result.StartTransaction(transaction_id=session.pk, id_tag_info=_id_tag_info(
+            status=session.auth_status))
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, connector_id: int, meter_value: list, **optional):
+        await db(services.meter_values_record)(
+            charge_point=self.charge_point, connector_id=connector_id,
+            transaction_id=optional.get("transaction_id"), meter_value=_readings(meter_value), now=timezone.now(),
+        )
+        return call_result.MeterValues()
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, **optional):
+        id_tag = optional.get("id_tag")
+        await db(services.session_stop)(
+            charge_point=self.charge_point, transaction_id=transaction_id, raw_uid=id_tag or "",
+            meter_stop_wh=meter_stop, timestamp=parse_time(timestamp),
+            reason=optional.get("reason") or StopReason.LOCAL,  # the 1.6 default when absent
+            transaction_data=_readings(optional.get("transaction_data") or []), now=timezone.now(),
+        )
+        if not id_tag:
+            return call_result.StopTransaction()
+        verdict = await db(services.id_tag_authorize)(charge_point=self.charge_point, raw_uid=id_tag,
+                                                     at=timezone.now())
+        return call_result.StopTransaction(id_tag_info=_id_tag_info(verdict))
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **optional):
+        await db(services.charger_event_record)(
+            charge_point=self.charge_point, kind=ChargerEvent.Kind.DATA_TRANSFER, vendor_id=vendor_id,
+            message_id=optional.get("message_id", ""), data=optional.get("data", ""), at=timezone.now(),
+        )
+        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status: str):
+        await db(services.charger_event_record)(
+            charge_point=self.charge_point, kind=ChargerEvent.Kind.FIRMWARE_STATUS, status=status, at=timezone.now(),
+        )
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, status: str):
+        await db(services.charger_event_record)(
+            charge_point=self.charge_point, kind=ChargerEvent.Kind.DIAGNOSTICS_STATUS, status=status,
+            at=timezone.now(),
+        )
+        return call_result.DiagnosticsStatusNotification()

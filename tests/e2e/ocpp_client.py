@@ -1,0 +1,68 @@
+"""A charger for the tests: the ``ocpp`` package's 1.6 client over a real websocket."""
+
+import asyncio
+import base64
+import contextlib
+import json
+from datetime import UTC, datetime
+
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+
+def iso(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class TestCharger(ChargePoint):
+    """Answers the central system's commands the way a cooperative charger does, and remembers them."""
+
+    __test__ = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands: list[tuple[str, dict]] = []
+
+    @on(Action.reset)
+    async def on_reset(self, type):  # noqa: A002  (the OCPP field name)
+        self.commands.append(("Reset", {"type": type}))
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.remote_start_transaction)
+    async def on_remote_start(self, id_tag, **optional):
+        self.commands.append(("RemoteStartTransaction", {"id_tag": id_tag, **optional}))
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    @on(Action.remote_stop_transaction)
+    async def on_remote_stop(self, transaction_id):
+        self.commands.append(("RemoteStopTransaction", {"transaction_id": transaction_id}))
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    async def boot(self):
+        return await self.call(call.BootNotification(charge_point_vendor="Test", charge_point_model="E2E"),
+                               suppress=False)
+
+
+@contextlib.asynccontextmanager
+async def connected(url: str, ocpp_id: str, password: str | None = None, subprotocols=("ocpp1.6",)):
+    """Open the websocket and run the charger's receive loop for the duration of the block."""
+    headers = {}
+    if password is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()
+    async with websockets.connect(f"{url}/ocpp/{ocpp_id}", subprotocols=list(subprotocols),
+                                  additional_headers=headers) as ws:
+        charger = TestCharger(ocpp_id, ws, response_timeout=10)
+        loop = asyncio.create_task(charger.start())
+        try:
+            yield charger
+        finally:
+            loop.cancel()
+
+
+async def raw_exchange(url: str, ocpp_id: str, frame: str) -> list:
+    """Send one raw text frame and return the decoded answer (for malformed input)."""
+    async with websockets.connect(f"{url}/ocpp/{ocpp_id}", subprotocols=["ocpp1.6"]) as ws:
+        await ws.send(frame)
+        return json.loads(await asyncio.wait_for(ws.recv(), 10))
