@@ -76,6 +76,7 @@ def _refused(url, ocpp_id, **kwargs) -> bool:
                 return False
         except websockets.exceptions.InvalidStatus as refusal:
             return refusal.response.status_code == 403
+
     return run(attempt())
 
 
@@ -99,8 +100,11 @@ def test_charger_with_a_password_must_present_it(asgi_server, world, charger_pas
             return (await charger.boot()).status
 
     assert run(with_password()) == "Accepted"
-    assert list(SecurityEvent.objects.filter(kind=SecurityEvent.Kind.BAD_PASSWORD)
-                .order_by("created_at").values_list("detail", flat=True)) == ["missing", "wrong"]
+    assert list(
+        SecurityEvent.objects.filter(kind=SecurityEvent.Kind.BAD_PASSWORD)
+        .order_by("created_at")
+        .values_list("detail", flat=True)
+    ) == ["missing", "wrong"]
     assert "a-long-charger-secret" not in "".join(SecurityEvent.objects.values_list("detail", flat=True))
 
 
@@ -159,29 +163,68 @@ def test_a_whole_session_is_stored_as_the_charger_reports_it(asgi_server, world)
         async with connected(asgi_server, "ALPHA-1") as charger:
             await charger.boot()
             auth = await charger.call(call.Authorize(id_tag="04:a1:b2:c3"))
-            await charger.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging",
-                                                       timestamp=iso(start_at)))
-            start = await charger.call(call.StartTransaction(connector_id=1, id_tag="04A1B2C3", meter_start=1000,
-                                                             timestamp=iso(start_at)))
-            again = await charger.call(call.StartTransaction(connector_id=1, id_tag="04A1B2C3", meter_start=1000,
-                                                             timestamp=iso(start_at)))
+            await charger.call(
+                call.StatusNotification(
+                    connector_id=1, error_code="NoError", status="Charging", timestamp=iso(start_at)
+                )
+            )
+            start = await charger.call(
+                call.StartTransaction(connector_id=1, id_tag="04A1B2C3", meter_start=1000, timestamp=iso(start_at))
+            )
+            again = await charger.call(
+                call.StartTransaction(connector_id=1, id_tag="04A1B2C3", meter_start=1000, timestamp=iso(start_at))
+            )
             tx = start.transaction_id
-            await charger.call(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=[
-                {"timestamp": iso(start_at + timedelta(minutes=30)), "sampledValue": [
-                    {"value": "6000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-                    {"value": "11.04", "measurand": "Power.Active.Import", "unit": "kW"},
-                    {"value": "231.5", "measurand": "Voltage", "unit": "V", "phase": "L1-N"},
-                ]}]))
-            await charger.call(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=[
-                {"timestamp": iso(start_at + timedelta(minutes=45)),
-                 "sampledValue": [{"value": "8.5", "measurand": "Energy.Active.Import.Register", "unit": "kWh"}]}]))
-            stop = await charger.call(call.StopTransaction(
-                transaction_id=tx, id_tag="04A1B2C3", meter_stop=9500, timestamp=iso(start_at + timedelta(hours=1)),
-                reason="EVDisconnected", transaction_data=[{"timestamp": iso(start_at + timedelta(hours=1)),
-                                                            "sampledValue": [{"value": "9500",
-                                                                              "context": "Transaction.End"}]}]))
-            stop_again = await charger.call(call.StopTransaction(
-                transaction_id=tx, id_tag="04A1B2C3", meter_stop=9999, timestamp=iso(start_at + timedelta(hours=2))))
+            await charger.call(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=tx,
+                    meter_value=[
+                        {
+                            "timestamp": iso(start_at + timedelta(minutes=30)),
+                            "sampledValue": [
+                                {"value": "6000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                                {"value": "11.04", "measurand": "Power.Active.Import", "unit": "kW"},
+                                {"value": "231.5", "measurand": "Voltage", "unit": "V", "phase": "L1-N"},
+                            ],
+                        }
+                    ],
+                )
+            )
+            await charger.call(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=tx,
+                    meter_value=[
+                        {
+                            "timestamp": iso(start_at + timedelta(minutes=45)),
+                            "sampledValue": [
+                                {"value": "8.5", "measurand": "Energy.Active.Import.Register", "unit": "kWh"}
+                            ],
+                        }
+                    ],
+                )
+            )
+            stop = await charger.call(
+                call.StopTransaction(
+                    transaction_id=tx,
+                    id_tag="04A1B2C3",
+                    meter_stop=9500,
+                    timestamp=iso(start_at + timedelta(hours=1)),
+                    reason="EVDisconnected",
+                    transaction_data=[
+                        {
+                            "timestamp": iso(start_at + timedelta(hours=1)),
+                            "sampledValue": [{"value": "9500", "context": "Transaction.End"}],
+                        }
+                    ],
+                )
+            )
+            stop_again = await charger.call(
+                call.StopTransaction(
+                    transaction_id=tx, id_tag="04A1B2C3", meter_stop=9999, timestamp=iso(start_at + timedelta(hours=2))
+                )
+            )
             return auth, start, again, stop, stop_again
 
     auth, start, again, stop, stop_again = run(scenario())
@@ -211,8 +254,10 @@ def test_each_card_status_reaches_the_charger(asgi_server, world):
 
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as charger:
-            return [(await charger.call(call.Authorize(id_tag=uid))).id_tag_info
-                    for uid in (world.alice_card.uid, world.bob_card.uid, "DEADBEEF")]
+            return [
+                (await charger.call(call.Authorize(id_tag=uid))).id_tag_info
+                for uid in (world.alice_card.uid, world.bob_card.uid, "DEADBEEF")
+            ]
 
     alice, bob, unknown = run(scenario())
     assert alice["status"] == "Accepted" and alice["expiry_date"]
@@ -225,10 +270,18 @@ def test_sessions_that_happened_offline_are_recorded_at_their_own_times(asgi_ser
 
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as charger:
-            start = await charger.call(call.StartTransaction(connector_id=2, id_tag=world.bob_card.uid,
-                                                             meter_start=500, timestamp=iso(yesterday)))
-            await charger.call(call.StopTransaction(transaction_id=start.transaction_id, meter_stop=4500,
-                                                    timestamp=iso(yesterday + timedelta(minutes=40))))
+            start = await charger.call(
+                call.StartTransaction(
+                    connector_id=2, id_tag=world.bob_card.uid, meter_start=500, timestamp=iso(yesterday)
+                )
+            )
+            await charger.call(
+                call.StopTransaction(
+                    transaction_id=start.transaction_id,
+                    meter_stop=4500,
+                    timestamp=iso(yesterday + timedelta(minutes=40)),
+                )
+            )
             return start
 
     start = run(scenario())
@@ -243,14 +296,25 @@ def test_odd_reports_are_stored_and_flagged_never_dropped(asgi_server, world):
 
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as alpha_1:
-            unknown = await alpha_1.call(call.StopTransaction(transaction_id=999_999, meter_stop=100, timestamp=iso(now)))
+            unknown = await alpha_1.call(
+                call.StopTransaction(transaction_id=999_999, meter_stop=100, timestamp=iso(now))
+            )
             minus_one = await alpha_1.call(call.StopTransaction(transaction_id=-1, meter_stop=200, timestamp=iso(now)))
-            backwards = await alpha_1.call(call.StartTransaction(connector_id=1, id_tag=world.alice_card.uid,
-                                                                 meter_start=5000, timestamp=iso(now)))
-            await alpha_1.call(call.MeterValues(connector_id=1, transaction_id=backwards.transaction_id, meter_value=[
-                {"timestamp": iso(now + timedelta(minutes=5)), "sampledValue": [{"value": "4000"}]}]))
-            future = await alpha_1.call(call.StartTransaction(connector_id=2, id_tag=world.bob_card.uid,
-                                                              meter_start=0, timestamp=iso(now + timedelta(days=2))))
+            backwards = await alpha_1.call(
+                call.StartTransaction(connector_id=1, id_tag=world.alice_card.uid, meter_start=5000, timestamp=iso(now))
+            )
+            await alpha_1.call(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=backwards.transaction_id,
+                    meter_value=[{"timestamp": iso(now + timedelta(minutes=5)), "sampledValue": [{"value": "4000"}]}],
+                )
+            )
+            future = await alpha_1.call(
+                call.StartTransaction(
+                    connector_id=2, id_tag=world.bob_card.uid, meter_start=0, timestamp=iso(now + timedelta(days=2))
+                )
+            )
             return unknown, minus_one, backwards.transaction_id, future.transaction_id
 
     unknown, minus_one, backwards, future = run(scenario())
@@ -269,11 +333,15 @@ def test_a_station_cannot_stop_another_stations_transaction(asgi_server, world):
 
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as alpha_1:
-            start = await alpha_1.call(call.StartTransaction(connector_id=1, id_tag=world.alice_card.uid,
-                                                             meter_start=0, timestamp=iso(now)))
+            start = await alpha_1.call(
+                call.StartTransaction(connector_id=1, id_tag=world.alice_card.uid, meter_start=0, timestamp=iso(now))
+            )
         async with connected(asgi_server, "ALPHA-2") as alpha_2:
-            await alpha_2.call(call.StopTransaction(transaction_id=start.transaction_id, meter_stop=50_000,
-                                                    timestamp=iso(now + timedelta(minutes=1))))
+            await alpha_2.call(
+                call.StopTransaction(
+                    transaction_id=start.transaction_id, meter_stop=50_000, timestamp=iso(now + timedelta(minutes=1))
+                )
+            )
         return start.transaction_id
 
     tx = run(scenario())
@@ -289,11 +357,16 @@ def test_a_station_cannot_stop_another_stations_transaction(asgi_server, world):
     [
         ("this is not json", "FormationViolation"),
         ('{"not": "a list"}', "ProtocolError"),
-        ('[2, "m-1", "BootNotification", {"chargePointVendor": 42, "chargePointModel": "x"}]',
-         "TypeConstraintViolation"),
+        (
+            '[2, "m-1", "BootNotification", {"chargePointVendor": 42, "chargePointModel": "x"}]',
+            "TypeConstraintViolation",
+        ),
         ('[2, "m-2", "BootNotification", {"chargePointModel": "x"}]', "ProtocolError"),
-        ('[2, "m-3", "StartTransaction", {"connectorId": 1, "idTag": "04A1B2C3", "meterStart": 0, '
-         '"timestamp": "yesterday"}]', "TypeConstraintViolation"),
+        (
+            '[2, "m-3", "StartTransaction", {"connectorId": 1, "idTag": "04A1B2C3", "meterStart": 0, '
+            '"timestamp": "yesterday"}]',
+            "TypeConstraintViolation",
+        ),
         ('[2, "m-4", "FlyToTheMoon", {}]', "NotImplemented"),
     ],
 )
@@ -324,6 +397,7 @@ def test_an_action_a_charger_may_not_send_is_not_supported(asgi_server, world):
                 await charger.call(call.GetLocalListVersion(), suppress=False, skip_schema_validation=True)
             except OcppNotSupported:
                 return "NotSupported"
+
     assert run(scenario()) == "NotSupported"
 
 
@@ -337,5 +411,8 @@ def test_vendor_firmware_and_diagnostics_notifications_are_stored(asgi_server, w
 
     assert run(scenario()).status == "UnknownVendorId"
     events = {(e.kind, e.status, e.data) for e in ChargerEvent.objects.filter(charge_point=world.cp_a)}
-    assert events == {(ChargerEvent.Kind.DATA_TRANSFER, "", "41C"), (ChargerEvent.Kind.FIRMWARE_STATUS, "Installed", ""),
-                      (ChargerEvent.Kind.DIAGNOSTICS_STATUS, "Uploaded", "")}
+    assert events == {
+        (ChargerEvent.Kind.DATA_TRANSFER, "", "41C"),
+        (ChargerEvent.Kind.FIRMWARE_STATUS, "Installed", ""),
+        (ChargerEvent.Kind.DIAGNOSTICS_STATUS, "Uploaded", ""),
+    }
