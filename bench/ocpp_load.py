@@ -1,0 +1,329 @@
+"""OCPP 1.6J load benchmark: idle connections held, then a MeterValues-heavy CALL mix.
+
+Not a test: run it and read the table.
+
+    .venv/bin/python bench/ocpp_load.py                       # bare ocpp-package server, then our server
+    .venv/bin/python bench/ocpp_load.py --targets bare -k 2000  # only the ceiling
+    .venv/bin/python bench/ocpp_load.py --targets url --url ws://127.0.0.1:8000/ocpp/ --prefix LOAD-
+
+Targets:
+  bare  a central system built from the ``ocpp`` package alone (``websockets.serve``, handlers answer and store
+        nothing), started here in a subprocess: the ceiling for anything built on that package.
+  url   our server at ``--url``, started by the caller (daphne or uvicorn). The charge point ids must be known to
+        it: either ``--ids-from-db`` (the accepted charge points in the database this process is configured for,
+        with ``--password`` if they have one; the database holds only hashes) or generated ids
+        ``<prefix>00001`` ... that the server auto-registers (an organization with auto-registration on). A charger
+        the server leaves Pending or rejects still counts as held if its socket stays open.
+
+Phases, per target:
+  1. open K connections (default 10,000; the open-file limit is raised to the hard limit), each sends a
+     BootNotification, then holds; report how many are still open after ``--hold`` seconds;
+  2. the first C of them (default 200) send CALLs for D seconds (default 20), one outstanding per connection:
+     80 % MeterValues (register, power, SoC), 10 % Heartbeat, 10 % StatusNotification; report CALLs/s answered,
+     p50 and p99 latency, CALLERRORs and timeouts.
+
+The load clients are raw websockets with hand-built JSON frames, not the simulator, so the client is not the
+bottleneck. Calls the server makes to a load charger are answered with a CALLERROR NotImplemented.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import websockets
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1_048_576
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --------------------------------------------------------------------------- the bare server (subprocess)
+
+
+def serve_bare(port: int, sync_validation: bool) -> None:
+    import ocpp.messages
+    from ocpp.routing import on
+    from ocpp.v16 import ChargePoint, call_result
+
+    if sync_validation:
+        ocpp.messages.ASYNC_VALIDATION = False
+    accepted = {"status": "Accepted"}
+
+    class Bare(ChargePoint):
+        @on("BootNotification")
+        def boot(self, **_):
+            return call_result.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+
+        @on("Heartbeat")
+        def heartbeat(self):
+            return call_result.Heartbeat(current_time=now_iso())
+
+        @on("StatusNotification")
+        def status(self, **_):
+            return call_result.StatusNotification()
+
+        @on("MeterValues")
+        def meter_values(self, **_):
+            return call_result.MeterValues()
+
+        @on("Authorize")
+        def authorize(self, **_):
+            return call_result.Authorize(id_tag_info=accepted)
+
+        @on("StartTransaction")
+        def start_transaction(self, **_):
+            return call_result.StartTransaction(transaction_id=1, id_tag_info=accepted)
+
+        @on("StopTransaction")
+        def stop_transaction(self, **_):
+            return call_result.StopTransaction()
+
+    import logging
+
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+
+    async def handler(ws):
+        cp = Bare(ws.request.path.rsplit("/", 1)[-1], ws)
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            await cp.start()
+
+    async def main():
+        async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"], backlog=4096) as server:
+            print(server.sockets[0].getsockname()[1], flush=True)
+            await asyncio.Future()
+
+    raise_fd_limit()
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- raw clients
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    timeouts: int = 0
+    closed: int = 0
+
+
+class RawCharger:
+    """One websocket, one outstanding CALL, frames built by hand."""
+
+    def __init__(self, ocpp_id: str, ws):
+        self.ocpp_id = ocpp_id
+        self.ws = ws
+        self.seq = 0
+        self.register = random.randrange(1_000_000)  # noqa: S311 - load generator
+
+    async def call(self, action: str, payload: dict, timeout: float = 30.0) -> tuple[bool, float]:
+        self.seq += 1
+        unique_id = str(self.seq)
+        started = time.perf_counter()
+        await self.ws.send(json.dumps([2, unique_id, action, payload]))
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if frame[0] == 2:  # the server calls us: we implement nothing
+                    await self.ws.send(json.dumps([4, frame[1], "NotImplemented", "", {}]))
+                    continue
+                if frame[1] == unique_id:
+                    return frame[0] == 3, time.perf_counter() - started
+
+    def next_message(self, rng: random.Random) -> tuple[str, dict]:
+        roll = rng.random()
+        if roll < 0.8:
+            self.register += rng.randrange(50, 400)
+            sampled = [
+                {"value": str(self.register), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+                 "context": "Sample.Periodic", "location": "Outlet"},
+                {"value": str(rng.randrange(3000, 22000)), "measurand": "Power.Active.Import", "unit": "W",
+                 "context": "Sample.Periodic", "location": "Outlet"},
+                {"value": str(rng.randrange(10, 100)), "measurand": "SoC", "unit": "Percent",
+                 "context": "Sample.Periodic", "location": "EV"},
+            ]
+            return "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": sampled}]}
+        if roll < 0.9:
+            return "Heartbeat", {}
+        return "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
+                                      "timestamp": now_iso()}
+
+
+async def open_one(url: str, ocpp_id: str, password: str | None, sem: asyncio.Semaphore) -> RawCharger | None:
+    headers = {}
+    if password:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()
+    async with sem:
+        try:
+            ws = await websockets.connect(url.rstrip("/") + "/" + quote(ocpp_id, safe=""), subprotocols=["ocpp1.6"],
+                                          additional_headers=headers, open_timeout=60, ping_interval=None,
+                                          close_timeout=1, compression=None)
+        except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
+            return None
+        charger = RawCharger(ocpp_id, ws)
+        try:
+            await charger.call("BootNotification", {"chargePointVendor": "LoadBench", "chargePointModel": "Raw"},
+                               timeout=60)
+        except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
+            await ws.close()
+            return None
+        return charger
+
+
+async def load(charger: RawCharger, until: float, warmup_end: float, stats: Stats, rng: random.Random) -> None:
+    with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+        await charger.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
+                                                  "timestamp": now_iso()})
+    while time.perf_counter() < until:
+        action, payload = charger.next_message(rng)
+        try:
+            ok, latency = await charger.call(action, payload, timeout=30)
+        except TimeoutError:
+            stats.timeouts += 1
+            continue
+        except websockets.exceptions.ConnectionClosed:
+            stats.closed += 1
+            return
+        if time.perf_counter() < warmup_end:
+            continue
+        if ok:
+            stats.latencies.append(latency)
+        else:
+            stats.errors += 1
+
+
+async def run_target(name: str, url: str, ids: list[str], password: str | None, args) -> dict:
+    sem = asyncio.Semaphore(args.open_concurrency)
+    started = time.perf_counter()
+    opened = await asyncio.gather(*(open_one(url, i, password, sem) for i in ids))
+    chargers = [c for c in opened if c is not None]
+    open_s = time.perf_counter() - started
+    print(f"[{name}] opened {len(chargers)}/{len(ids)} in {open_s:.1f}s; holding {args.hold}s", flush=True)
+    await asyncio.sleep(args.hold)
+    held = [c for c in chargers if c.ws.state is websockets.protocol.State.OPEN]
+
+    workers = held[: args.concurrency]
+    stats = Stats()
+    rng = random.Random(1)  # noqa: S311 - load generator
+    start = time.perf_counter()
+    warmup_end = start + min(2.0, args.seconds / 5)
+    until = start + args.seconds + (warmup_end - start)
+    await asyncio.gather(*(load(c, until, warmup_end, stats, rng) for c in workers))
+    measured = max(1e-9, time.perf_counter() - warmup_end)
+    still_open = sum(1 for c in chargers if c.ws.state is websockets.protocol.State.OPEN)
+
+    await asyncio.gather(*(c.ws.close() for c in chargers), return_exceptions=True)
+    lat = sorted(stats.latencies)
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
+
+    return {
+        "target": name, "k": len(ids), "held": len(held), "open_s": open_s, "after_load": still_open,
+        "c": len(workers), "calls_s": len(lat) / measured, "p50": pct(0.5), "p99": pct(0.99),
+        "median_check": statistics.median(lat) * 1000 if lat else float("nan"),
+        "errors": stats.errors, "timeouts": stats.timeouts, "closed": stats.closed,
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    header = (f"{'target':<8} {'held/K':>13} {'open s':>7} {'C':>5} {'CALLs/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'CALLERR':>8} {'timeouts':>8} {'closed':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['target']:<8} {str(r['held']) + '/' + str(r['k']):>13} {r['open_s']:>7.1f} {r['c']:>5} "
+              f"{r['calls_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>8} {r['timeouts']:>8} "
+              f"{r['closed']:>6}")
+
+
+def ids_from_db() -> list[str]:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
+    import django
+
+    django.setup()
+    from sessions_app.models import ChargePoint
+
+    accepted = ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
+    return list(accepted.order_by("ocpp_id").values_list("ocpp_id", flat=True))
+
+
+def start_bare(sync_validation: bool) -> tuple[subprocess.Popen, int]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--serve-bare"]
+    if sync_validation:
+        cmd.append("--sync-validation")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)  # noqa: S603 - our own script
+    port = int(proc.stdout.readline())
+    return proc, port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", default="bare,url", help="Comma list of bare, url (default both).")
+    parser.add_argument("--url", default="ws://127.0.0.1:8000/ocpp/", help="Our server's base URL.")
+    parser.add_argument("-k", "--connections", type=int, default=10_000, help="Idle connections (default 10000).")
+    parser.add_argument("-c", "--concurrency", type=int, default=200, help="Chargers sending load (default 200).")
+    parser.add_argument("-d", "--seconds", type=float, default=20.0, help="Load duration (default 20).")
+    parser.add_argument("--hold", type=float, default=5.0, help="Seconds to hold idle before the load (default 5).")
+    parser.add_argument("--open-concurrency", type=int, default=200, help="Handshakes in flight (default 200).")
+    parser.add_argument("--prefix", default="LOAD-", help="Generated ids for url: <prefix>00001...")
+    parser.add_argument("--ids-from-db", action="store_true", help="url: the accepted charge points in the DB.")
+    parser.add_argument("--password", default=None, help="url: HTTP Basic password for every charger.")
+    parser.add_argument("--sync-validation", action="store_true",
+                        help="bare: ocpp.messages.ASYNC_VALIDATION = False (validate in the event loop).")
+    parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.serve_bare:
+        serve_bare(0, args.sync_validation)
+        return
+
+    limit = raise_fd_limit()
+    print(f"open-file limit {limit}", flush=True)
+    if args.connections + 100 > limit:
+        print(f"warning: K={args.connections} is close to the open-file limit {limit}", flush=True)
+    rows = []
+    for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
+        if target == "bare":
+            proc, port = start_bare(args.sync_validation)
+            try:
+                ids = [f"BARE-{i:05d}" for i in range(1, args.connections + 1)]
+                rows.append(asyncio.run(run_target("bare", f"ws://127.0.0.1:{port}/ocpp/", ids, None, args)))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+        elif target == "url":
+            ids = ids_from_db() if args.ids_from_db else [
+                f"{args.prefix}{i:05d}" for i in range(1, args.connections + 1)]
+            rows.append(asyncio.run(run_target("url", args.url, ids, args.password, args)))
+        else:
+            parser.error(f"unknown target {target!r}")
+    print()
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
