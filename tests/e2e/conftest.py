@@ -17,9 +17,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
-    """Playwright's sync API runs an event loop in this thread, so the ORM must be told it is fine."""
+    """Playwright's sync API runs an event loop in this thread while it lives (so per test: other tests
+    use asyncio.run), and the ORM must be told that is fine."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("Debian's chromium is required for the browser tests (make test installs it).")
