@@ -131,6 +131,7 @@ class ChargerSpec:
     password: str | None = None
     model: str = "SimAC22"
     serial: str = ""
+    tags: list[str] = field(default_factory=list)  # this charger's cards; SimOptions.tags when empty
 
 
 @dataclass
@@ -145,7 +146,7 @@ class SimOptions:
     sample_interval_s: int = 60
     fault_probability: float = 0.02  # per idle period
     fault_s: tuple[float, float] = (300.0, 1800.0)
-    offline_probability: float = 0.003  # per meter sample
+    offline_probability: float = 0.002  # per meter sample
     offline_s: tuple[float, float] = (120.0, 900.0)
     min_wait_s: float = 0.05  # floor on any scaled wait, so a huge speed cannot spin
     reconnect_max_s: float = 30.0  # wall seconds; backoff is not scaled
@@ -357,6 +358,7 @@ class SimCharger:
         self._interrupt = asyncio.Event()
         self._interrupt_wait_s = 0.0
         self._boot_now = asyncio.Event()
+        self._closing = False
         self._lock = asyncio.Lock()  # one outstanding CALL per charger (the ocpp package also locks)
         self._protocol: _Protocol | None = None
 
@@ -438,6 +440,19 @@ class SimCharger:
                 value = meter_value(int(conn.register_wh), power_w=conn.power_w, soc=soc, context="Trigger")
                 await self.send(call.MeterValues(connector_id=conn.number, meter_value=[value],
                                                  transaction_id=conn.transaction_id), wait=False)
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """End running sessions (reason Local) and deliver what is queued, if connected, within ``timeout``."""
+        if not self.online.is_set():
+            return
+        self._closing = True  # no new sessions; one starting now stops at once
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while any(c.in_session for c in self.connectors.values()):
+                    for conn in self.connectors.values():
+                        self.request_stop(conn, "Local")
+                    await asyncio.sleep(0.02)
+                await self._drained()
 
     async def reset(self, *, hard: bool) -> None:
         """Stop sessions (after the socket drops for a hard reset, so the stops are queued), then reboot."""
@@ -538,8 +553,9 @@ class SimCharger:
         self._outbox = kept
 
     def _boot_payload(self) -> call.BootNotification:
-        return call.BootNotification(charge_point_vendor=VENDOR, charge_point_model=self.spec.model,
-                                     charge_point_serial_number=self.spec.serial or None,
+        # 1.6 limits: model 20 characters, serial 25
+        return call.BootNotification(charge_point_vendor=VENDOR, charge_point_model=self.spec.model[:20],
+                                     charge_point_serial_number=self.spec.serial[:25] or None,
                                      firmware_version="1.4.2-sim")
 
     async def _call(self, protocol: _Protocol, payload: Any) -> Any:
@@ -619,15 +635,16 @@ class SimCharger:
                 remote = True
             except TimeoutError:
                 id_tag, remote = None, False
-            if not conn.operative or conn.status != "Available" or not self.online.is_set():
+            if not conn.operative or conn.status != "Available" or not self.online.is_set() or self._closing:
                 continue
             if not remote and self.rng.random() < opts.fault_probability:
                 await self._fault(conn)
                 continue
             if not remote:
-                if not opts.tags:
+                tags = self.spec.tags or opts.tags
+                if not tags:
                     continue
-                id_tag = self.rng.choice(opts.tags)
+                id_tag = self.rng.choice(tags)
             try:
                 await self._session(conn, id_tag, remote=remote)
             except (Offline, OCPPError, TimeoutError) as exc:
@@ -649,7 +666,7 @@ class SimCharger:
         if not remote:
             result = await self.send(call.Authorize(id_tag=id_tag))
             if result.id_tag_info.get("status") != "Accepted":
-                logger.debug("%s/%s: %s not accepted", self.spec.ocpp_id, conn.number, id_tag)
+                logger.debug("%s/%s: %s %s", self.spec.ocpp_id, conn.number, id_tag, result.id_tag_info.get("status"))
                 await self.set_status(conn, "Available")
                 return
         conn.in_session = True
@@ -666,7 +683,7 @@ class SimCharger:
                     id_tag, meter_start)
         if start.id_tag_info.get("status") != "Accepted":
             conn.stop_reason = "DeAuthorized"
-        else:
+        elif not self._closing:
             await self._charge(conn)
         await self._stop(conn, meter_start)
 
@@ -705,7 +722,8 @@ class SimCharger:
             if elapsed >= stay or (full_since is not None and elapsed - full_since >= 600):
                 conn.stop_reason = self.rng.choice(("EVDisconnected", "Local"))
                 break
-            if self.online.is_set() and self.rng.random() < self.options.offline_probability:
+            if (self.online.is_set() and not self._interrupt.is_set()
+                    and self.rng.random() < self.options.offline_probability):
                 away = self.options.scaled(self.rng.uniform(*self.options.offline_s))
                 logger.info("%s: going offline for %.1fs", self.spec.ocpp_id, away)
                 self._request_interrupt(away)
@@ -734,7 +752,10 @@ class SimCharger:
 
 async def run_chargers(specs: list[ChargerSpec], options: SimOptions, *, duration: float | None = None,
                        seed: int | None = None) -> list[SimCharger]:
-    """Run the chargers (staggered start) for ``duration`` wall seconds, or until cancelled."""
+    """Run the chargers (staggered start) for ``duration`` wall seconds, or until cancelled.
+
+    At the end of ``duration`` the running sessions are stopped and delivered, so the server is left tidy.
+    """
     master = random.Random(seed)  # noqa: S311 - simulation
     chargers = [SimCharger(s, options, rng=random.Random(master.random())) for s in specs]  # noqa: S311
 
@@ -748,6 +769,7 @@ async def run_chargers(specs: list[ChargerSpec], options: SimOptions, *, duratio
             await asyncio.gather(*tasks)
         else:
             await asyncio.wait(tasks, timeout=duration)
+            await asyncio.gather(*(c.shutdown() for c in chargers))
     finally:
         for task in tasks:
             task.cancel()
@@ -758,27 +780,38 @@ async def run_chargers(specs: list[ChargerSpec], options: SimOptions, *, duratio
 # --------------------------------------------------------------------------- database (sync; call outside the loop)
 
 
-def specs_from_db(*, password: str | None = None) -> list[ChargerSpec]:
-    """The accepted charge points and their connectors. Passwords are only stored hashed: pass the shared one."""
+def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> list[ChargerSpec]:
+    """The accepted charge points and their connectors, each with its operator's usable cards (``with_tags``).
+
+    Passwords are only stored hashed: pass the shared one, or the chargers connect without.
+    """
     from sessions_app.models import ChargePoint
 
     specs = []
+    tags_by_org: dict[int, list[str]] = {}
     points = ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
     for cp in points.prefetch_related("connectors").order_by("ocpp_id"):
         connectors = [ConnectorSpec(number=c.number, max_power_w=float(c.max_power_kw or 11) * 1000)
                       for c in cp.connectors.all()] or [ConnectorSpec(number=1, max_power_w=11_000.0)]
+        tags: list[str] = []
+        if with_tags:
+            if cp.organization_id not in tags_by_org:
+                tags_by_org[cp.organization_id] = tags_from_db(organization_id=cp.organization_id)
+            tags = tags_by_org[cp.organization_id]
         specs.append(ChargerSpec(ocpp_id=cp.ocpp_id, connectors=connectors, password=password,
-                                 model=cp.model or "SimAC22", serial=cp.serial_number))
+                                 model=cp.model or "SimAC22", serial=cp.serial_number, tags=tags))
     return specs
 
 
-def tags_from_db(*, limit: int = 500) -> list[str]:
-    """UIDs of active, unexpired RFID cards."""
+def tags_from_db(*, organization_id: int | None = None, limit: int = 500) -> list[str]:
+    """UIDs of active, unexpired RFID cards of active customer accounts (of one operator if given)."""
     from django.db.models import Q
     from django.utils import timezone
 
-    from accounts.models import IdTag
+    from accounts.models import CustomerAccount, IdTag
 
-    active = IdTag.objects.filter(status=IdTag.Status.ACTIVE).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    active = IdTag.objects.filter(status=IdTag.Status.ACTIVE, customer_account__status=CustomerAccount.Status.ACTIVE)
+    active = active.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    if organization_id is not None:
+        active = active.filter(customer_account__organization_id=organization_id)
     return list(active.order_by("uid").values_list("uid", flat=True)[:limit])

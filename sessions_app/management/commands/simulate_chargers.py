@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--password", default=None,
                             help="HTTP Basic password for every charger (the database only has hashes).")
         parser.add_argument("--tags", type=_csv, default=None,
-                            help="Comma-separated id tags; with --from-db the active cards by default.")
+                            help="Comma-separated id tags; with --from-db each operator's active cards by default.")
         parser.add_argument("--speed", type=float, default=1.0, help="Simulated time multiplier (default 1).")
         parser.add_argument("--duration", type=float, default=None, help="Wall seconds to run (default: forever).")
         parser.add_argument("--sample-interval", type=int, default=60,
@@ -43,21 +43,19 @@ class Command(BaseCommand):
             raise CommandError("--speed must be positive.")
         rng = random.Random(options["seed"])  # noqa: S311 - simulation
         if options["from_db"]:
-            specs = simulator.specs_from_db(password=options["password"])
+            specs = simulator.specs_from_db(password=options["password"], with_tags=options["tags"] is None)
             if not specs:
                 raise CommandError("No accepted charge points in the database.")
         else:
             ids = options["ids"] or [f"{options['prefix']}{i:04d}" for i in range(1, options["count"] + 1)]
             specs = simulator.make_specs(ids, rng=rng, password=options["password"])
         tags = options["tags"]
-        if tags is None and options["from_db"]:
-            tags = simulator.tags_from_db()
-        if not tags:
+        if not tags and not (options["from_db"] and any(s.tags for s in specs)):
             tags = simulator.make_tags(10, rng=rng)
             self.stderr.write("No --tags: using random UIDs the server will probably reject.")
 
         level = {0: logging.WARNING, 1: logging.INFO}.get(options["verbosity"], logging.DEBUG)
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger(simulator.__name__).setLevel(level)  # printed by the project's LOGGING (root console)
         for noisy in ("websockets", "ocpp"):
             logging.getLogger(noisy).setLevel(logging.DEBUG if options["verbosity"] > 2 else logging.WARNING)
 
