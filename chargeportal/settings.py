@@ -216,5 +216,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The ocpp package logs every frame at INFO: far too much for a fleet.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "ocpp": {"level": "WARNING"}},
 }
