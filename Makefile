@@ -18,12 +18,12 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-## demo: install, migrate SQLite, load demo data once, serve on http://$(HOST):$(PORT)
+## demo: install, migrate SQLite, load demo data once, serve on http://$(HOST):$(PORT) with simulated chargers
 demo: $(VENV)/.installed
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(PY) manage.py createcachetable
 	$(DEMO_ENV) $(PY) manage.py demo_data --seed 42 --if-empty
-	$(DEMO_ENV) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) chargeportal.asgi:application
+	$(DEMO_ENV) HOST=$(HOST) PORT=$(PORT) bin/demo-serve
 
 ## serve: production-style start with the configured environment (DATABASE_URL, SECRET_KEY, ...)
 serve: $(VENV)/.installed
