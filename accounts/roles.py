@@ -23,6 +23,8 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions_app", "sessionflag"): ("view", "change"),
     ("sessions_app", "metervalue"): ("view",),
     ("sessions_app", "statusevent"): ("view",),
+    ("sessions_app", "securityevent"): ("view",),
+    ("sessions_app", "chargerevent"): ("view",),
 }
 
 

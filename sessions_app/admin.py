@@ -1,18 +1,31 @@
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from chargeportal.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
-from sessions_app.models import ChargePoint, ChargingSession, Connector, MeterValue, SessionFlag, Site, StatusEvent
-from sessions_app.services import session_flags_resolve
-
-# A charger heard from within this window counts as online (OCPP heartbeats come every few minutes).
-ONLINE_WINDOW = timedelta(minutes=15)
+from sessions_app.forms import ChargerCommandForm
+from sessions_app.models import (
+    ChargePoint,
+    ChargerEvent,
+    ChargingSession,
+    Connector,
+    MeterValue,
+    SecurityEvent,
+    SessionFlag,
+    Site,
+    StatusEvent,
+)
+from sessions_app.ocpp import commands
+from sessions_app.services import charge_points_approve, session_flags_resolve
 
 
 class ReadOnlyAdminMixin:
@@ -71,7 +84,7 @@ class ChargePointForm(forms.ModelForm):
 
     class Meta:
         model = ChargePoint
-        fields = ["site", "ocpp_id", "name", "vendor", "model", "serial_number", "firmware_version",
+        fields = ["organization", "site", "ocpp_id", "name", "vendor", "model", "serial_number", "firmware_version",
                   "registration_status"]
 
     def clean(self):
@@ -88,31 +101,45 @@ class ChargePointForm(forms.ModelForm):
         return super().save(commit)
 
 
+#: How long the admin waits for a charger's answer to a command (seconds); tests lower it.
+COMMAND_TIMEOUT = 30
+
+
 @admin.register(ChargePoint)
 class ChargePointAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
     form = ChargePointForm
-    list_display = ["ocpp_id", "name", "site", "registration_status", "is_online", "last_seen_at",
-                    "connector_count", "vendor", "model", "firmware_version"]
-    list_filter = ["registration_status", ("site", admin.RelatedOnlyFieldListFilter), "vendor"]
-    list_select_related = ["site"]
+    list_display = ["ocpp_id", "name", "organization", "site", "registration_status", "is_online", "last_seen_at",
+                    "connected_at", "connector_count", "vendor", "model", "firmware_version"]
+    list_filter = ["registration_status", ("organization", admin.RelatedOnlyFieldListFilter),
+                   ("site", admin.RelatedOnlyFieldListFilter), "vendor"]
+    list_select_related = ["site", "organization"]
     search_fields = ["ocpp_id", "name", "serial_number", "site__name"]
     autocomplete_fields = ["site"]
-    readonly_fields = ["has_password", "last_seen_at", "last_boot_at", "created_at"]
+    readonly_fields = ["has_password", "is_online", "last_seen_at", "connected_at", "last_boot_at",
+                       "heartbeat_interval", "created_at"]
     fieldsets = [
-        (None, {"fields": ["site", "ocpp_id", "name", "registration_status"]}),
+        (None, {"fields": ["organization", "site", "ocpp_id", "name", "registration_status"]}),
         (_("Hardware"), {"fields": ["vendor", "model", "serial_number", "firmware_version"]}),
         (_("Charger password"), {"fields": ["has_password", "new_password", "clear_password"]}),
-        (_("Connection"), {"fields": ["last_seen_at", "last_boot_at", "created_at"]}),
+        (_("Connection"), {"fields": ["is_online", "last_seen_at", "connected_at", "last_boot_at", "heartbeat_interval",
+                                      "created_at"]}),
     ]
     inlines = [ConnectorInline]
+    actions = ["approve", "send_command"]
+    change_form_template = "admin/sessions_app/chargepoint/change_form.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(connector_count=Count("connectors"))
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        # A charger never moves to another operator; it is chosen once, when it is added.
+        return [*readonly, "organization"] if obj is not None else readonly
+
     @admin.display(description=_("online"), boolean=True, ordering="last_seen_at")
     def is_online(self, obj):
-        return obj.last_seen_at is not None and timezone.now() - obj.last_seen_at <= ONLINE_WINDOW
+        return obj.is_online(timezone.now())
 
     @admin.display(description=_("connectors"), ordering="connector_count")
     def connector_count(self, obj):
@@ -121,6 +148,57 @@ class ChargePointAdmin(OrganizationScopedAdmin):
     @admin.display(description=_("password set"), boolean=True)
     def has_password(self, obj):
         return bool(obj.password_hash)
+
+    @admin.action(description=_("Approve selected pending chargers"), permissions=["change"])
+    def approve(self, request, queryset):
+        approved = charge_points_approve(charge_points=queryset)
+        skipped = queryset.filter(registration_status=ChargePoint.RegistrationStatus.PENDING).count()
+        if approved:
+            self.message_user(request, ngettext(
+                "Approved %(count)d charger.", "Approved %(count)d chargers.", approved,
+            ) % {"count": approved}, messages.SUCCESS)
+        if skipped:
+            self.message_user(request, ngettext(
+                "%(count)d pending charger has no site yet: choose its site first.",
+                "%(count)d pending chargers have no site yet: choose their sites first.", skipped,
+            ) % {"count": skipped}, messages.WARNING)
+        if not approved and not skipped:
+            self.message_user(request, _("None of the selected chargers is pending."), messages.INFO)
+
+    @admin.action(description=_("Send a command to the selected charger"), permissions=["change"])
+    def send_command(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Select exactly one charger to send a command to."), messages.WARNING)
+            return None
+        return redirect("admin:sessions_app_chargepoint_commands", queryset.get().pk)
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/commands/", self.admin_site.admin_view(self.commands_view),
+                 name="sessions_app_chargepoint_commands"),
+            *super().get_urls(),
+        ]
+
+    def commands_view(self, request, object_id):
+        """Send one OCPP command to one of the operator's own chargers and show its answer."""
+        charge_point = self.get_object(request, unquote(object_id))  # the scoped queryset: others are 404
+        if charge_point is None:
+            raise Http404
+        if not self.has_change_permission(request, charge_point):
+            raise PermissionDenied
+        form = ChargerCommandForm(request.POST or None, charge_point=charge_point)
+        result = action = None
+        if request.method == "POST" and form.is_valid():
+            action = form.cleaned_data["action"]
+            result = commands.command_send(charge_point, action, form.payload(), timeout=COMMAND_TIMEOUT)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts, "original": charge_point, "charge_point": charge_point,
+            "title": _("Commands to %(charger)s") % {"charger": charge_point},
+            "form": form, "action": action, "result": result, "timeout": COMMAND_TIMEOUT,
+            "online": charge_point.is_online(timezone.now()),
+        }
+        return TemplateResponse(request, "admin/sessions_app/chargepoint/commands.html", context)
 
 
 @admin.register(Connector)
@@ -206,4 +284,28 @@ class StatusEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     list_select_related = ["charge_point", "connector__charge_point"]
     search_fields = ["charge_point__ocpp_id", "info", "vendor_error_code"]
     date_hierarchy = "timestamp"
+    show_full_result_count = False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    """Who tried to connect as a charger. Superusers also see attempts nobody could be told of."""
+
+    organization_path = "organization"
+    list_display = ["created_at", "kind", "ocpp_id", "charge_point", "organization", "remote_address", "detail"]
+    list_filter = ["kind", ("organization", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["charge_point", "organization"]
+    search_fields = ["ocpp_id", "remote_address", "detail"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(ChargerEvent)
+class ChargerEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    organization_path = "charge_point__organization"
+    list_display = ["received_at", "charge_point", "kind", "status", "vendor_id", "message_id"]
+    list_filter = ["kind", "status", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["charge_point"]
+    search_fields = ["charge_point__ocpp_id", "vendor_id", "message_id", "data"]
+    date_hierarchy = "received_at"
     show_full_result_count = False

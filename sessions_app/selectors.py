@@ -1,9 +1,20 @@
-"""Reads about charging sessions."""
+"""Reads about charging sessions, and what a driver may start or stop."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
-from accounts.models import User
-from sessions_app.models import ChargingSession
+from django.db.models import Q, QuerySet
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+from accounts.models import CustomerAccount, IdTag, User
+from sessions_app.models import ChargePoint, ChargingSession, Connector, ConnectorStatus, MeterValue
+from sessions_app.services import ENERGY_REGISTER
+
+POWER_IMPORT = "Power.Active.Import"
+#: A driver may start charging on a connector in one of these states.
+STARTABLE_STATUSES = (ConnectorStatus.AVAILABLE, ConnectorStatus.PREPARING)
 
 
 def sessions_for_driver(*, user: User) -> QuerySet[ChargingSession]:
@@ -13,3 +24,134 @@ def sessions_for_driver(*, user: User) -> QuerySet[ChargingSession]:
         .select_related("charge_point__site", "connector", "id_tag")
         .order_by("-started_at")
     )
+
+
+def active_session_for_driver(*, user: User, pk: int) -> ChargingSession | None:
+    """The driver's own running session ``pk``; None for anyone else's or a finished one."""
+    return sessions_for_driver(user=user).filter(pk=pk, state=ChargingSession.State.ACTIVE).first()
+
+
+# --- starting a session remotely ------------------------------------------------------------
+
+
+def _driver_organization_id(user: User) -> int | None:
+    account = user.customer_account if user.customer_account_id else None
+    return account.organization_id if account else None
+
+
+def stations_for_driver(*, user: User, now: datetime) -> list[ChargePoint]:
+    """Charge points of the driver's operator that are accepted and online now."""
+    organization_id = _driver_organization_id(user)
+    if organization_id is None:
+        return []
+    candidates = (
+        ChargePoint.objects.filter(
+            organization_id=organization_id, registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+            last_seen_at__isnull=False,
+        )
+        .exclude(channel_name="")
+        .select_related("site")
+    )
+    return [charge_point for charge_point in candidates if charge_point.is_online(now)]
+
+
+def connectors_for_driver_start(*, user: User, now: datetime) -> QuerySet[Connector]:
+    """Connectors free to start on (Available or Preparing) at the driver's online stations."""
+    stations = stations_for_driver(user=user, now=now)
+    return (
+        Connector.objects.filter(charge_point__in=stations, status__in=STARTABLE_STATUSES)
+        .select_related("charge_point__site")
+        .order_by("charge_point__site__name", "charge_point__ocpp_id", "number")
+    )
+
+
+def cards_for_charging(*, user: User) -> QuerySet[IdTag]:
+    """The driver's own active cards on an active account of their operator."""
+    organization_id = _driver_organization_id(user)
+    if organization_id is None:
+        return IdTag.objects.none()
+    return IdTag.objects.filter(
+        owner=user, status=IdTag.Status.ACTIVE, customer_account__organization_id=organization_id,
+        customer_account__status=CustomerAccount.Status.ACTIVE,
+    ).order_by("uid")
+
+
+@dataclass(frozen=True)
+class RemoteStart:
+    """What to send where, once a driver may start: RemoteStartTransaction for ``charge_point``."""
+
+    charge_point: ChargePoint
+    payload: dict
+
+
+def remote_start_decide(*, user: User, connector: Connector, id_tag: IdTag, now: datetime) -> RemoteStart | str:
+    """May this driver start on this connector with this card now? A ``RemoteStart``, or why not.
+
+    Only the driver's own active cards, at an online station of the card's operator, on a
+    free connector, and not on a card already running as many sessions as it is allowed.
+    """
+    if not cards_for_charging(user=user).filter(pk=id_tag.pk).exists():
+        return _("Choose one of your own active cards.")
+    if not connectors_for_driver_start(user=user, now=now).filter(pk=connector.pk).exists():
+        return _("That connector is not free at one of your operator's online stations.")
+    if connector.charge_point.organization_id != id_tag.customer_account.organization_id:
+        return _("That card is not valid at this station.")
+    running = ChargingSession.objects.filter(id_tag=id_tag, state=ChargingSession.State.ACTIVE).count()
+    if running >= id_tag.max_concurrent_sessions:
+        return _("This card is already charging.")
+    return RemoteStart(connector.charge_point, {"connector_id": connector.number, "id_tag": id_tag.uid})
+
+
+# --- live figures -----------------------------------------------------------------------------
+
+
+def _latest(session: ChargingSession, measurand: str) -> MeterValue | None:
+    """The newest reading of a measurand, preferring the all-phase total over per-phase values."""
+    readings = MeterValue.objects.filter(session=session, measurand=measurand)
+    return (
+        readings.filter(Q(phase="") | Q(phase="N")).order_by("-timestamp", "-pk").first()
+        or readings.order_by("-timestamp", "-pk").first()
+    )
+
+
+def _formatted(value: Decimal, places: int) -> str:
+    quantum = Decimal(1).scaleb(-places)
+    return number_format(value.quantize(quantum, ROUND_HALF_UP), decimal_pos=places)
+
+
+def _hours_minutes(elapsed: timedelta) -> str:
+    minutes = max(0, int(elapsed.total_seconds())) // 60
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def session_live_figures(*, session: ChargingSession, now: datetime) -> dict:
+    """Energy so far, current power, duration and state of a session, ready for JSON.
+
+    Energy is the newest energy register reading minus the meter at start (the stop meter
+    once the session is over); power is the newest Power.Active.Import reading. Values are
+    stored in base units (Wh, W). ``*_display`` strings are in the reader's number format.
+    """
+    energy_reading = _latest(session, ENERGY_REGISTER)
+    power_reading = _latest(session, POWER_IMPORT)
+    if session.state == ChargingSession.State.COMPLETED and session.energy_wh is not None:
+        energy_wh = session.energy_wh
+    elif energy_reading is not None:
+        energy_wh = max(0, int(energy_reading.value) - session.meter_start_wh)
+    else:
+        energy_wh = 0
+    active = session.state == ChargingSession.State.ACTIVE
+    power_w = power_reading.value if power_reading is not None and active else None
+    elapsed = (session.stopped_at or now) - session.started_at
+    readings = [reading.timestamp for reading in (energy_reading, power_reading) if reading is not None]
+    return {
+        "id": session.pk,
+        "state": session.state,
+        "state_display": str(session.get_state_display()),
+        "energy_wh": energy_wh,
+        "energy_kwh_display": _formatted(Decimal(energy_wh) / 1000, 2),
+        "power_w": None if power_w is None else float(power_w),
+        "power_kw_display": "–" if power_w is None else _formatted(power_w / 1000, 1),
+        "duration_seconds": max(0, int(elapsed.total_seconds())),
+        "duration_display": _hours_minutes(elapsed),
+        "measured_at": max(readings).isoformat() if readings else None,
+    }

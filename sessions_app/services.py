@@ -347,3 +347,10 @@ def charger_event_record(*, charge_point: ChargePoint, kind: str, status: str = 
         data=data, received_at=at,
     )
 
+
+
+def charge_points_approve(*, charge_points: QuerySet[ChargePoint]) -> int:
+    """An operator accepts pending chargers; only those with a site can be. Returns how many."""
+    return charge_points.filter(
+        registration_status=ChargePoint.RegistrationStatus.PENDING, site__isnull=False,
+    ).update(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)

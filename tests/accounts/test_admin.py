@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import OPERATOR_GROUP_NAME
-from sessions_app.models import MeterValue, SessionFlag, StatusEvent
+from sessions_app.models import ChargerEvent, MeterValue, SecurityEvent, SessionFlag, StatusEvent
 from tests.factories import make_account, make_driver, make_session, make_tag
 
 pytestmark = pytest.mark.django_db
@@ -297,6 +297,9 @@ def test_every_admin_page_renders(client, world, user):
     MeterValue.objects.create(charge_point=world.cp_a, session=session, timestamp=session.started_at, value=1)
     StatusEvent.objects.create(charge_point=world.cp_a, status="Available", error_code="NoError",
                                timestamp=session.started_at)
+    SecurityEvent.objects.create(charge_point=world.cp_a, organization=world.org_a, ocpp_id="ALPHA-1",
+                                 kind="connection_replaced")
+    ChargerEvent.objects.create(charge_point=world.cp_a, kind="data_transfer", vendor_id="Test")
     client.force_login(getattr(world, user))
     for model in admin.site._registry:
         info = model._meta.app_label, model._meta.model_name
