@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("cards/", include("accounts.urls")),
+    path("charging/", include("sessions_app.urls")),
     path("", include("reporting.urls")),
 ]

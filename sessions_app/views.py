@@ -1,0 +1,71 @@
+"""Driver pages: start charging at a station of their operator, stop their own session, live figures."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from sessions_app.forms import StartChargingForm
+from sessions_app.ocpp import commands
+from sessions_app.selectors import active_session_for_driver, session_live_figures, sessions_for_driver
+
+#: How long a driver's request waits for the charger's answer (seconds); tests lower it.
+COMMAND_TIMEOUT = 30
+
+
+def _tell(request, result: commands.CommandResult, accepted: str, rejected: str) -> None:
+    """Put the charger's answer to a driver's command into words."""
+    if result.outcome == "answered" and result.status == "Accepted":
+        messages.success(request, accepted)
+    elif result.outcome == "answered":
+        messages.error(request, rejected)
+    elif result.outcome == "offline":
+        messages.error(request, _("The charger is offline right now. Please try again later."))
+    elif result.outcome == "timeout":
+        messages.error(request, _("The charger did not answer within %(seconds)d seconds. Please try again.")
+                       % {"seconds": COMMAND_TIMEOUT})
+    else:
+        messages.error(request, _("The charger could not carry out the request (%(code)s).") % {"code": result.code})
+
+
+@login_required
+def charging_start(request):
+    form = StartChargingForm(request.POST or None, user=request.user, now=timezone.now())
+    if request.method == "POST" and form.is_valid():
+        start = form.start
+        result = commands.command_send(start.charge_point, "RemoteStartTransaction", start.payload,
+                                       timeout=COMMAND_TIMEOUT)
+        _tell(request, result,
+              accepted=_("%(station)s accepted: the charger will start when you plug in.")
+              % {"station": start.charge_point},
+              rejected=_("%(station)s declined to start charging (%(status)s).")
+              % {"station": start.charge_point, "status": result.status})
+        return redirect("dashboard")
+    return render(request, "sessions_app/start.html", {"form": form})
+
+
+@login_required
+@require_POST
+def charging_stop(request, pk: int):
+    session = active_session_for_driver(user=request.user, pk=pk)
+    if session is None:
+        raise Http404
+    result = commands.command_send(session.charge_point, "RemoteStopTransaction", {"transaction_id": session.pk},
+                                   timeout=COMMAND_TIMEOUT)
+    _tell(request, result,
+          accepted=_("%(station)s is stopping your session.") % {"station": session.charge_point},
+          rejected=_("%(station)s declined to stop the session (%(status)s).")
+          % {"station": session.charge_point, "status": result.status})
+    return redirect("dashboard")
+
+
+@login_required
+@require_GET
+def session_live(request, pk: int):
+    session = sessions_for_driver(user=request.user).filter(pk=pk).first()
+    if session is None:
+        raise Http404
+    return JsonResponse(session_live_figures(session=session, now=timezone.now()))
