@@ -53,7 +53,10 @@ def _readings(meter_value: list[dict]) -> list[dict]:
     return [{**reading, "timestamp": parse_time(reading["timestamp"])} for reading in meter_value]
 
 
-db = database_sync_to_async
+def db(function):
+    """Run a service in a worker thread. Not the one shared thread: chargers are independent, and one
+    consumer handles one message at a time, so each charger's messages stay in order."""
+    return database_sync_to_async(function, thread_sensitive=False)
 
 
 class CentralSystem16(OcppChargePoint):
