@@ -46,14 +46,15 @@ class TestCharger(ChargePoint):
 
 
 @contextlib.asynccontextmanager
-async def connected(url: str, ocpp_id: str, password: str | None = None, subprotocols=("ocpp1.6",)):
+async def connected(url: str, ocpp_id: str, password: str | None = None, subprotocols=("ocpp1.6",),
+                    charger_class: type[TestCharger] = TestCharger):
     """Open the websocket and run the charger's receive loop for the duration of the block."""
     headers = {}
     if password is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()
     async with websockets.connect(f"{url}/ocpp/{ocpp_id}", subprotocols=list(subprotocols),
                                   additional_headers=headers) as ws:
-        charger = TestCharger(ocpp_id, ws, response_timeout=10)
+        charger = charger_class(ocpp_id, ws, response_timeout=10)
         loop = asyncio.create_task(charger.start())
         try:
             yield charger
