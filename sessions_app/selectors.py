@@ -2,10 +2,8 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Q, QuerySet
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from accounts.models import CustomerAccount, IdTag, User
@@ -114,22 +112,12 @@ def _latest(session: ChargingSession, measurand: str) -> MeterValue | None:
     )
 
 
-def _formatted(value: Decimal, places: int) -> str:
-    quantum = Decimal(1).scaleb(-places)
-    return number_format(value.quantize(quantum, ROUND_HALF_UP), decimal_pos=places)
-
-
-def _hours_minutes(elapsed: timedelta) -> str:
-    minutes = max(0, int(elapsed.total_seconds())) // 60
-    return f"{minutes // 60}:{minutes % 60:02d}"
-
-
 def session_live_figures(*, session: ChargingSession, now: datetime) -> dict:
-    """Energy so far, current power, duration and state of a session, ready for JSON.
+    """Energy so far (Wh), current power (W), duration and state of a session.
 
     Energy is the newest energy register reading minus the meter at start (the stop meter
-    once the session is over); power is the newest Power.Active.Import reading. Values are
-    stored in base units (Wh, W). ``*_display`` strings are in the reader's number format.
+    once the session is over); power is the newest Power.Active.Import reading, while the
+    session runs. Values are stored in base units (Wh, W).
     """
     energy_reading = _latest(session, ENERGY_REGISTER)
     power_reading = _latest(session, POWER_IMPORT)
@@ -140,18 +128,13 @@ def session_live_figures(*, session: ChargingSession, now: datetime) -> dict:
     else:
         energy_wh = 0
     active = session.state == ChargingSession.State.ACTIVE
-    power_w = power_reading.value if power_reading is not None and active else None
-    elapsed = (session.stopped_at or now) - session.started_at
     readings = [reading.timestamp for reading in (energy_reading, power_reading) if reading is not None]
     return {
         "id": session.pk,
         "state": session.state,
         "state_display": str(session.get_state_display()),
         "energy_wh": energy_wh,
-        "energy_kwh_display": _formatted(Decimal(energy_wh) / 1000, 2),
-        "power_w": None if power_w is None else float(power_w),
-        "power_kw_display": "–" if power_w is None else _formatted(power_w / 1000, 1),
-        "duration_seconds": max(0, int(elapsed.total_seconds())),
-        "duration_display": _hours_minutes(elapsed),
-        "measured_at": max(readings).isoformat() if readings else None,
+        "power_w": power_reading.value if power_reading is not None and active else None,
+        "duration": max((session.stopped_at or now) - session.started_at, timedelta(0)),
+        "measured_at": max(readings) if readings else None,
     }

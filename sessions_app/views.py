@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from reporting.templatetags.portal import duration, kw, kwh
 from sessions_app.forms import StartChargingForm
 from sessions_app.ocpp import commands
 from sessions_app.selectors import active_session_for_driver, session_live_figures, sessions_for_driver
@@ -68,4 +69,15 @@ def session_live(request, pk: int):
     session = sessions_for_driver(user=request.user).filter(pk=pk).first()
     if session is None:
         raise Http404
-    return JsonResponse(session_live_figures(session=session, now=timezone.now()))
+    figures = session_live_figures(session=session, now=timezone.now())
+    measured_at = figures["measured_at"]
+    return JsonResponse({
+        "id": figures["id"], "state": figures["state"], "state_display": figures["state_display"],
+        "energy_wh": figures["energy_wh"],
+        "power_w": None if figures["power_w"] is None else float(figures["power_w"]),
+        "duration_seconds": int(figures["duration"].total_seconds()),
+        "measured_at": measured_at.isoformat() if measured_at else None,
+        # As the dashboard shows them, in the reader's language and number format.
+        "energy_kwh_display": kwh(figures["energy_wh"]), "power_kw_display": kw(figures["power_w"]),
+        "duration_display": duration(figures["duration"]),
+    })

@@ -28,6 +28,14 @@ def kwh(wh: int | None) -> str:
 
 
 @register.filter
+def kw(watts: Decimal | None) -> str:
+    """Power in W as kW with one decimal, in the reader's number format; a dash when unknown."""
+    if watts is None:
+        return "–"
+    return number_format((Decimal(watts) / 1000).quantize(Decimal("0.1"), ROUND_HALF_UP), decimal_pos=1)
+
+
+@register.filter
 def duration(value: timedelta | None) -> str:
     """A timedelta as h:mm, rounded down to the minute."""
     if value is None:

@@ -11,28 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app.models import ChargePoint, SecurityEvent
-from sessions_app.ocpp import commands
 from sessions_app.ocpp.commands import CommandResult
 from tests.factories import make_organization, make_session, make_tag
 
 pytestmark = pytest.mark.django_db
-
-
-class FakeTransport:
-    def __init__(self, result: CommandResult):
-        self.result = result
-        self.sent: list[tuple[str, str, dict, float]] = []
-
-    def __call__(self, charge_point, action, payload, timeout=30):
-        self.sent.append((charge_point.ocpp_id, action, payload, timeout))
-        return self.result
-
-
-@pytest.fixture
-def transport(monkeypatch):
-    fake = FakeTransport(CommandResult("answered", {"status": "Accepted"}))
-    monkeypatch.setattr(commands, "command_send", fake)
-    return fake
 
 
 def commands_url(cp: ChargePoint) -> str:
@@ -70,7 +52,7 @@ def test_each_command_form_sends_its_ocpp_payload(client, world, transport):
         response = client.post(commands_url(world.cp_a), data)
         assert response.status_code == 200
         assert response.context["form"].errors == {}, data
-        assert transport.sent[-1][:3] == ("ALPHA-1", data["action"], payload)
+        assert transport.sent[-1] == ("ALPHA-1", data["action"], payload)
     assert len(transport.sent) == len(forms)
 
 
@@ -111,7 +93,7 @@ def test_timeout_message_names_the_configured_wait(client, world, transport, mon
     transport.result = CommandResult("timeout")
     client.force_login(world.carol)
     response = client.post(commands_url(world.cp_a), {"action": "Reset", "reset_type": "Soft"})
-    assert transport.sent[-1][3] == 2
+    assert transport.timeouts[-1] == 2
     assert "within 2 s" in response.content.decode()
 
 

@@ -13,29 +13,11 @@ from django.utils import timezone
 
 from accounts.models import IdTag
 from sessions_app.models import ChargePoint, ChargingSession, Connector, MeterValue
-from sessions_app.ocpp import commands
 from sessions_app.ocpp.commands import CommandResult
 from sessions_app.selectors import session_live_figures
 from tests.factories import make_charge_point, make_session, make_site, make_tag
 
 pytestmark = pytest.mark.django_db
-
-
-class FakeTransport:
-    def __init__(self, result: CommandResult):
-        self.result = result
-        self.sent: list[tuple[str, str, dict]] = []
-
-    def __call__(self, charge_point, action, payload, timeout=30):
-        self.sent.append((charge_point.ocpp_id, action, payload))
-        return self.result
-
-
-@pytest.fixture
-def transport(monkeypatch):
-    fake = FakeTransport(CommandResult("answered", {"status": "Accepted"}))
-    monkeypatch.setattr(commands, "command_send", fake)
-    return fake
 
 
 def online(*charge_points: ChargePoint, status: str = "Available") -> None:
@@ -194,32 +176,36 @@ def test_live_figures_come_from_the_newest_readings(world):
 
     figures = session_live_figures(session=session, now=started + timedelta(minutes=75, seconds=30))
 
-    assert figures["energy_wh"] == 4250 and figures["energy_kwh_display"] == "4.25"
-    assert figures["power_w"] == 11040 and figures["power_kw_display"] == "11.0"
-    assert figures["duration_seconds"] == 75 * 60 + 30 and figures["duration_display"] == "1:15"
+    assert figures["energy_wh"] == 4250 and figures["power_w"] == 11040
+    assert figures["duration"] == timedelta(minutes=75, seconds=30)
     assert figures["state"] == "active" and figures["state_display"] == "Charging"
+    assert figures["measured_at"] == started + timedelta(minutes=10)
 
 
 def test_live_figures_before_any_reading_and_after_the_stop(world):
     session = make_session(connector(world.cp_a), world.alice_card, energy_wh=None)
     figures = session_live_figures(session=session, now=session.started_at + timedelta(minutes=5))
-    assert (figures["energy_wh"], figures["power_w"], figures["power_kw_display"]) == (0, None, "–")
+    assert (figures["energy_wh"], figures["power_w"], figures["measured_at"]) == (0, None, None)
 
     done = make_session(connector(world.cp_a, 2), world.alice_card, energy_wh=12_345, minutes=95)
     meter(done, 60, "7000", measurand="Power.Active.Import", unit="W")
     figures = session_live_figures(session=done, now=timezone.now())
-    assert figures["energy_kwh_display"] == "12.35" and figures["duration_display"] == "1:35"
+    assert figures["energy_wh"] == 12_345 and figures["duration"] == timedelta(minutes=95)
     assert figures["state"] == "completed" and figures["power_w"] is None
 
 
 def test_live_json_is_the_drivers_own(client, world):
     mine = make_session(connector(world.cp_a), world.alice_card, energy_wh=None)
     meter(mine, 60, "1002500")
+    meter(mine, 60, "7400", measurand="Power.Active.Import", unit="W")
     bobs = make_session(connector(world.cp_a, 2), world.bob_card, energy_wh=None)
     client.force_login(world.alice)
     response = client.get(reverse("session_live", args=[mine.pk]))
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
-    assert response.json()["energy_kwh_display"] == "2.50"
+    live = response.json()
+    assert (live["energy_wh"], live["energy_kwh_display"], live["power_w"], live["power_kw_display"]) == (
+        2500, "2.50", 7400.0, "7.4")
+    assert live["state"] == "active" and live["duration_seconds"] >= 3 * 3600
     assert client.get(reverse("session_live", args=[bobs.pk])).status_code == 404
     client.logout()
     assert client.get(reverse("session_live", args=[mine.pk])).status_code == 302
