@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import AuthorizationStatus, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
@@ -65,6 +65,7 @@ class Connection:
 
     charge_point: ChargePoint | None
     replaced_channel: str = ""  # the older socket of the same charger, to be closed
+    contested_channel: str = ""  # a connection that looks alive: ask it before deciding
 
     @property
     def accepted(self) -> bool:
@@ -81,13 +82,18 @@ def _security_event(kind: str, *, ocpp_id: str, remote_address: str | None, char
 
 @transaction.atomic
 def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, password: str | None,
-                         remote_address: str | None, channel_name: str, at: datetime) -> Connection:
+                         remote_address: str | None, channel_name: str, at: datetime,
+                         previous_alive: bool | None = None) -> Connection:
     """Decide whether a websocket handshake may become this charger's connection.
 
     Refused: unknown ids (unless the operator named in the URL auto-registers chargers),
     a known id under another operator's URL, a wrong or missing password where one is set
     (security profile 1/2), and an unauthenticated newcomer while the charger's current
     connection is alive. Every refusal and takeover is a security event.
+
+    Whether the current connection is alive the database cannot tell for sure (a server
+    process may have died holding it): when it looks alive, the answer is ``contested`` and
+    the caller asks the connection itself, then calls again with ``previous_alive``.
     """
     known = ChargePoint.objects.select_for_update().select_related("organization").filter(ocpp_id=ocpp_id).first()
     organization = Organization.objects.filter(slug=organization_slug).first() if organization_slug else None
@@ -107,7 +113,9 @@ def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, passwor
         return Connection(None)
 
     previous = known.channel_name
-    if previous and not known.password_hash and known.is_online(at):
+    if previous and not known.password_hash and known.is_online(at) and previous_alive is not False:
+        if previous_alive is None:
+            return Connection(None, contested_channel=previous)
         _security_event(SecurityEvent.Kind.HIJACK_REFUSED, ocpp_id=ocpp_id, remote_address=remote_address,
                         charge_point=known, detail="The charger's current connection is alive.")
         return Connection(None)
@@ -230,6 +238,16 @@ def _measurement(sampled: dict) -> tuple[str, Decimal, str] | None:
     return measurand, value, unit
 
 
+@dataclass(frozen=True)
+class MeterValuesReport:
+    """One MeterValues message (or a StopTransaction's transactionData), readings' times already parsed."""
+
+    charge_point: ChargePoint
+    connector_id: int
+    transaction_id: int | None
+    meter_value: list[dict]
+
+
 def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, session: ChargingSession | None,
                 meter_value: list[dict]) -> list[MeterValue]:
     rows = []
@@ -247,39 +265,66 @@ def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, sessi
     return rows
 
 
-def _check_register(session: ChargingSession, rows: list[MeterValue]) -> None:
-    """Flag a session whose energy register reads lower than before (a meter fault or reset)."""
-    registers = sorted((row.timestamp, row.value) for row in rows if row.measurand == ENERGY_REGISTER)
-    if not registers:
-        return
-    previous = (
-        MeterValue.objects.filter(session=session, measurand=ENERGY_REGISTER, timestamp__lt=registers[0][0])
-        .order_by("-timestamp").values_list("value", flat=True).first()
-    )
-    floor = Decimal(session.meter_start_wh) if previous is None else previous
-    for _timestamp, value in registers:
-        if value < floor:
-            _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Register read {value} Wh after {floor} Wh.")
+def _check_register(session: ChargingSession, floor: Decimal, rows: list[MeterValue]) -> None:
+    """Flag a session whose energy register reads lower than it did before (a meter fault or reset)."""
+    for row in sorted((row for row in rows if row.measurand == ENERGY_REGISTER), key=lambda row: row.timestamp):
+        if row.value < floor:
+            _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Register read {row.value} Wh after {floor} Wh.")
             return
-        floor = value
+        floor = row.value
+
+
+def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list[int]:
+    """Store many reports with a handful of queries, whatever their number; see ``meter_values_record_many``."""
+    charge_point_ids = {report.charge_point.pk for report in reports}
+    connectors = {
+        (c.charge_point_id, c.number): c for c in Connector.objects.filter(charge_point_id__in=charge_point_ids)
+    }
+    transaction_ids = {report.transaction_id for report in reports if report.transaction_id is not None}
+    sessions = {
+        session.pk: session
+        for session in ChargingSession.objects.filter(pk__in=transaction_ids).annotate(
+            last_register=Subquery(
+                MeterValue.objects.filter(session=OuterRef("pk"), measurand=ENERGY_REGISTER)
+                .order_by("-timestamp").values("value")[:1]
+            )
+        )
+    } if transaction_ids else {}
+
+    per_report = []
+    for report in reports:
+        cp = report.charge_point
+        connector = None
+        if report.connector_id:
+            connector = connectors.get((cp.pk, report.connector_id)) or _connector(cp, report.connector_id)
+            connectors[(cp.pk, report.connector_id)] = connector
+        session = sessions.get(report.transaction_id)
+        if session is not None and session.charge_point_id != cp.pk:
+            session = None  # another station's transaction: keep the values, not the link
+        per_report.append((report, session, _meter_rows(charge_point=cp, connector=connector, session=session,
+                                                         meter_value=report.meter_value)))
+    MeterValue.objects.bulk_create([row for _report, _session, rows in per_report for row in rows])
+
+    for report, session, rows in per_report:
+        if session is None:
+            continue
+        floor = session.last_register if session.last_register is not None else Decimal(session.meter_start_wh)
+        _check_register(session, floor, rows)
+        session.last_register = max([floor, *(r.value for r in rows if r.measurand == ENERGY_REGISTER)])
+        for reading in report.meter_value:
+            _flag_if_future(session, reading["timestamp"], now)
+    return [len(rows) for _report, _session, rows in per_report]
 
 
 @transaction.atomic
-def meter_values_record(*, charge_point: ChargePoint, connector_id: int, transaction_id: int | None,
-                        meter_value: list[dict], now: datetime) -> int:
-    """Store every sampled value (Wh and kWh alike, in Wh), linked to its session when it is this station's."""
-    connector = _connector(charge_point, connector_id)
-    session = None
-    if transaction_id is not None:
-        session = ChargingSession.objects.filter(pk=transaction_id, charge_point=charge_point).first()
-    rows = MeterValue.objects.bulk_create(_meter_rows(
-        charge_point=charge_point, connector=connector, session=session, meter_value=meter_value,
-    ))
-    if session is not None:
-        _check_register(session, rows)
-        for reading in meter_value:
-            _flag_if_future(session, reading["timestamp"], now)
-    return len(rows)
+def meter_values_record_many(*, reports: list[MeterValuesReport], now: datetime) -> list[int]:
+    """Store every sampled value of many MeterValues messages in one transaction; how many per report.
+
+    The server batches MeterValues from all chargers through here (``ocpp.batching``).
+    Values are kept as sent (any measurand), kWh/kW turned into Wh/W, linked to their session when it
+    is the sending station's; a session whose energy register goes backwards is flagged.
+    """
+    return _store_meter_values(reports, now)
 
 
 def _orphan_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str, meter_stop_wh: int,
@@ -325,10 +370,9 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     session.energy_wh = max(0, meter_stop_wh - session.meter_start_wh)
     session.stop_reason = reason
     session.save(update_fields=["state", "stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"])
-    rows = MeterValue.objects.bulk_create(_meter_rows(
-        charge_point=charge_point, connector=session.connector, session=session, meter_value=transaction_data,
-    ))
-    _check_register(session, rows)
+    if transaction_data:
+        connector_id = session.connector.number if session.connector else 0
+        _store_meter_values([MeterValuesReport(charge_point, connector_id, session.pk, transaction_data)], now)
     if meter_stop_wh < session.meter_start_wh:
         _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Meter stop {meter_stop_wh} Wh < start "
                                                          f"{session.meter_start_wh} Wh.")

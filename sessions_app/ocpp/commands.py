@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from sessions_app.models import ChargePoint
@@ -43,13 +44,13 @@ async def command_send_async(charge_point: ChargePoint, action: str, payload: di
         return CommandResult("offline")
     layer = get_channel_layer()
     reply_channel = await layer.new_channel()
-    await layer.send(charge_point.channel_name, {
-        "type": "ocpp.command", "action": action, "payload": payload, "reply_channel": reply_channel,
-        "timeout": timeout,
-    })
     try:
+        await layer.send(charge_point.channel_name, {
+            "type": "ocpp.command", "action": action, "payload": payload, "reply_channel": reply_channel,
+            "timeout": timeout,
+        })
         reply = await asyncio.wait_for(layer.receive(reply_channel), timeout + 2)
-    except TimeoutError:  # nobody holds that channel any more: the process or socket is gone
+    except (TimeoutError, ChannelFull):  # nobody holds that channel any more: the process or socket is gone
         return CommandResult("offline")
     return CommandResult(reply["outcome"], reply.get("payload", {}), reply.get("code", ""),
                          reply.get("description", ""))

@@ -18,6 +18,7 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 from accounts.selectors import TagVerdict
 from sessions_app import services
 from sessions_app.models import ChargePoint, ChargerEvent, StopReason
+from sessions_app.ocpp.batching import meter_values_submit
 
 SUBPROTOCOL = "ocpp1.6"
 _REGISTRATION = {
@@ -111,10 +112,9 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.meter_values)
     async def on_meter_values(self, connector_id: int, meter_value: list, **optional):
-        await db(services.meter_values_record)(
-            charge_point=self.charge_point, connector_id=connector_id,
-            transaction_id=optional.get("transaction_id"), meter_value=_readings(meter_value), now=timezone.now(),
-        )
+        await meter_values_submit(services.MeterValuesReport(
+            self.charge_point, connector_id, optional.get("transaction_id"), _readings(meter_value),
+        ))
         return call_result.MeterValues()
 
     @on(Action.stop_transaction)

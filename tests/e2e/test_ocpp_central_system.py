@@ -144,6 +144,20 @@ def test_a_second_connection_never_takes_over_a_live_unauthenticated_one(asgi_se
     assert SecurityEvent.objects.filter(kind=SecurityEvent.Kind.HIJACK_REFUSED, charge_point=world.cp_a).exists()
 
 
+def test_a_connection_left_behind_by_a_dead_server_process_does_not_lock_the_charger_out(asgi_server, world):
+    ChargePoint.objects.filter(pk=world.cp_a.pk).update(
+        channel_name="specific.deadprocess!gone", last_seen_at=timezone.now()
+    )
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1") as charger:
+            return (await charger.boot()).status
+
+    assert run(scenario()) == "Accepted"
+    assert SecurityEvent.objects.filter(kind=SecurityEvent.Kind.CONNECTION_REPLACED, charge_point=world.cp_a).exists()
+    assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.HIJACK_REFUSED).exists()
+
+
 def test_an_authenticated_reconnect_replaces_the_old_connection(asgi_server, world, charger_password):
     async def scenario():
         async with connected(asgi_server, "ALPHA-1", password="a-long-charger-secret-42") as first:

@@ -1,0 +1,66 @@
+"""MeterValues from many chargers are stored together, and one bad report cannot fail the others."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from sessions_app.models import MeterValue, SessionFlag
+from sessions_app.ocpp.batching import meter_values_submit
+from sessions_app.services import MeterValuesReport, meter_values_record_many
+from tests.factories import make_session
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def _reading(minutes: int, *sampled: dict) -> dict:
+    return {"timestamp": T0 + timedelta(minutes=minutes), "sampled_value": list(sampled)}
+
+
+def test_reports_of_several_chargers_are_stored_with_their_own_sessions(world):
+    session_a = make_session(world.cp_a.connectors.get(number=1), world.alice_card, started_at=T0, energy_wh=None)
+    session_b = make_session(world.cp_b.connectors.get(number=1), None, started_at=T0, energy_wh=None)
+
+    counts = meter_values_record_many(now=timezone.now(), reports=[
+        MeterValuesReport(world.cp_a, 1, session_a.pk, [_reading(5, {"value": "1000.5", "unit": "kWh"})]),
+        MeterValuesReport(world.cp_b, 1, session_b.pk, [_reading(5, {"value": "1002000"}),
+                                                        _reading(6, {"value": "7.4", "measurand": "Power.Active.Import",
+                                                                     "unit": "kW"})]),
+        MeterValuesReport(world.cp_b, 1, session_a.pk, [_reading(7, {"value": "5"})]),  # not B's transaction
+        MeterValuesReport(world.cp_a, 0, None, [_reading(8, {"value": "230", "measurand": "Voltage", "unit": "V"})]),
+    ])
+
+    assert counts == [1, 2, 1, 1]
+    assert MeterValue.objects.get(session=session_a).value == 1_000_500
+    assert MeterValue.objects.get(session=session_b, measurand="Power.Active.Import").value == 7400
+    assert MeterValue.objects.get(charge_point=world.cp_b, timestamp=T0 + timedelta(minutes=7)).session is None
+    assert MeterValue.objects.get(measurand="Voltage").connector is None  # connector 0 is the station
+
+
+def test_a_register_lower_than_the_last_stored_one_is_flagged(world):
+    session = make_session(world.cp_a.connectors.get(number=1), world.alice_card, started_at=T0, energy_wh=None)
+    report = MeterValuesReport(world.cp_a, 1, session.pk, [_reading(5, {"value": "1005000"})])
+    meter_values_record_many(reports=[report], now=timezone.now())
+    assert not SessionFlag.objects.filter(session=session).exists()
+
+    lower = MeterValuesReport(world.cp_a, 1, session.pk, [_reading(10, {"value": "1004000"})])
+    meter_values_record_many(reports=[lower], now=timezone.now())
+
+    assert SessionFlag.objects.get(session=session).code == SessionFlag.Code.METER_BACKWARDS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_bad_report_in_a_batch_fails_alone(world):
+    good = [MeterValuesReport(world.cp_a, 1, None, [_reading(i, {"value": str(1000 + i)})]) for i in range(5)]
+    bad = MeterValuesReport(world.cp_a, 1, None, [{"timestamp": "not a time", "sampled_value": [{"value": "1"}]}])
+
+    async def submit_all():
+        return await asyncio.gather(*(meter_values_submit(report) for report in [*good, bad]),
+                                    return_exceptions=True)
+
+    results = asyncio.run(submit_all())
+
+    assert results[:5] == [1, 1, 1, 1, 1]
+    assert isinstance(results[5], Exception)
+    assert MeterValue.objects.count() == 5
