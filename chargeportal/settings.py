@@ -114,7 +114,14 @@ else:
 # The channel layer carries commands to the process holding a charger's socket; in-memory
 # works only when one process serves everything (the demo).
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # redis-py 8 times reads out after 5 s by default, exactly as long as channels_redis blocks
+    # waiting for messages: give the socket more, or idle consumers die of "Timeout reading".
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -160,21 +160,59 @@ def _connector(charge_point: ChargePoint, number: int) -> Connector | None:
     return connector
 
 
+def _connectors_of(reports: list) -> dict[tuple[int, int], Connector | None]:
+    """The connectors the reports name, by (charge point id, number), in one query; new numbers are created."""
+    known = {
+        (c.charge_point_id, c.number): c
+        for c in Connector.objects.filter(charge_point_id__in={report.charge_point.pk for report in reports})
+    }
+    for report in reports:
+        key = (report.charge_point.pk, report.connector_id)
+        if key not in known:
+            known[key] = _connector(report.charge_point, report.connector_id)
+    return known
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One StatusNotification."""
+
+    charge_point: ChargePoint
+    connector_id: int
+    status: str
+    error_code: str
+    timestamp: datetime
+    info: str = ""
+    vendor_id: str = ""
+    vendor_error_code: str = ""
+
+
 @transaction.atomic
-def connector_status_record(*, charge_point: ChargePoint, connector_id: int, status: str, error_code: str,
-                            timestamp: datetime, info: str = "", vendor_id: str = "",
-                            vendor_error_code: str = "") -> StatusEvent:
-    """Keep the status history; the connector's current status only moves forward in time."""
-    connector = _connector(charge_point, connector_id)
-    event = StatusEvent.objects.create(
-        charge_point=charge_point, connector=connector, status=status, error_code=error_code, info=info,
-        vendor_id=vendor_id, vendor_error_code=vendor_error_code, timestamp=timestamp,
-    )
-    if connector is not None:
-        Connector.objects.filter(pk=connector.pk).filter(
-            Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=timestamp)
-        ).update(status=status, error_code=error_code, status_changed_at=timestamp)
-    return event
+def connector_status_record_many(*, reports: list[StatusReport], now: datetime) -> list[int]:
+    """Keep every status report in the history; a connector's current status only moves forward in time.
+
+    The server batches StatusNotifications from all chargers through here (``ocpp.batching``).
+    Returns the new events' ids.
+    """
+    connectors = _connectors_of(reports)
+    events = StatusEvent.objects.bulk_create([
+        StatusEvent(
+            charge_point=report.charge_point, connector=connectors[(report.charge_point.pk, report.connector_id)],
+            status=report.status, error_code=report.error_code, info=report.info, vendor_id=report.vendor_id,
+            vendor_error_code=report.vendor_error_code, timestamp=report.timestamp, received_at=now,
+        )
+        for report in reports
+    ])
+    latest: dict[int, StatusEvent] = {}
+    for event in events:
+        if event.connector is not None and (event.connector_id not in latest
+                                            or event.timestamp >= latest[event.connector_id].timestamp):
+            latest[event.connector_id] = event
+    for connector_id, event in latest.items():
+        Connector.objects.filter(pk=connector_id).filter(
+            Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=event.timestamp)
+        ).update(status=event.status, error_code=event.error_code, status_changed_at=event.timestamp)
+    return [event.pk for event in events]
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -276,10 +314,7 @@ def _check_register(session: ChargingSession, floor: Decimal, rows: list[MeterVa
 
 def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list[int]:
     """Store many reports with a handful of queries, whatever their number; see ``meter_values_record_many``."""
-    charge_point_ids = {report.charge_point.pk for report in reports}
-    connectors = {
-        (c.charge_point_id, c.number): c for c in Connector.objects.filter(charge_point_id__in=charge_point_ids)
-    }
+    connectors = _connectors_of(reports)
     transaction_ids = {report.transaction_id for report in reports if report.transaction_id is not None}
     sessions = {
         session.pk: session
@@ -294,10 +329,7 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
     per_report = []
     for report in reports:
         cp = report.charge_point
-        connector = None
-        if report.connector_id:
-            connector = connectors.get((cp.pk, report.connector_id)) or _connector(cp, report.connector_id)
-            connectors[(cp.pk, report.connector_id)] = connector
+        connector = connectors[(cp.pk, report.connector_id)]
         session = sessions.get(report.transaction_id)
         if session is not None and session.charge_point_id != cp.pk:
             session = None  # another station's transaction: keep the values, not the link

@@ -1,4 +1,4 @@
-"""Group the busiest message (MeterValues) from many chargers into one database transaction.
+"""Group the busiest messages (MeterValues, StatusNotification) of many chargers into one transaction.
 
 Each charger's handler awaits the commit of the batch holding its report, so its answer
 still leaves only once its data is stored. There is no added wait: while one batch is
@@ -14,8 +14,6 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
-
-from sessions_app import services
 
 #: Reports per transaction at most.
 MAX_BATCH = 500
@@ -68,13 +66,14 @@ def _settle(future: asyncio.Future, *, result: Any = None, error: Exception | No
         future.set_result(result)
 
 
-_meter_values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batcher] = weakref.WeakKeyDictionary()
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, Batcher]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-async def meter_values_submit(report: services.MeterValuesReport) -> int:
-    """Store one MeterValues report together with whatever other chargers sent meanwhile."""
-    loop = asyncio.get_running_loop()
-    batcher = _meter_values.get(loop)
-    if batcher is None:
-        batcher = _meter_values[loop] = Batcher(services.meter_values_record_many)
-    return await batcher.submit(report)
+async def submit(write_many: Callable[..., list[Any]], report: Any) -> Any:
+    """Store one report with ``write_many`` together with whatever other chargers sent meanwhile."""
+    batchers = _batchers.setdefault(asyncio.get_running_loop(), {})
+    if write_many not in batchers:
+        batchers[write_many] = Batcher(write_many)
+    return await batchers[write_many].submit(report)

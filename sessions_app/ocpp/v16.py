@@ -18,7 +18,7 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 from accounts.selectors import TagVerdict
 from sessions_app import services
 from sessions_app.models import ChargePoint, ChargerEvent, StopReason
-from sessions_app.ocpp.batching import meter_values_submit
+from sessions_app.ocpp import batching
 
 SUBPROTOCOL = "ocpp1.6"
 _REGISTRATION = {
@@ -86,12 +86,12 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.status_notification)
     async def on_status_notification(self, connector_id: int, error_code: str, status: str, **optional):
-        await db(services.connector_status_record)(
-            charge_point=self.charge_point, connector_id=connector_id, status=status, error_code=error_code,
-            timestamp=parse_time(optional["timestamp"]) if "timestamp" in optional else timezone.now(),
+        await batching.submit(services.connector_status_record_many, services.StatusReport(
+            self.charge_point, connector_id, status, error_code,
+            parse_time(optional["timestamp"]) if "timestamp" in optional else timezone.now(),
             info=optional.get("info", ""), vendor_id=optional.get("vendor_id", ""),
             vendor_error_code=optional.get("vendor_error_code", ""),
-        )
+        ))
         return call_result.StatusNotification()
 
     @on(Action.authorize)
@@ -112,7 +112,7 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.meter_values)
     async def on_meter_values(self, connector_id: int, meter_value: list, **optional):
-        await meter_values_submit(services.MeterValuesReport(
+        await batching.submit(services.meter_values_record_many, services.MeterValuesReport(
             self.charge_point, connector_id, optional.get("transaction_id"), _readings(meter_value),
         ))
         return call_result.MeterValues()

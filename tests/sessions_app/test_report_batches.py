@@ -1,4 +1,4 @@
-"""MeterValues from many chargers are stored together, and one bad report cannot fail the others."""
+"""MeterValues and StatusNotifications from many chargers are stored together; one bad report fails alone."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -6,9 +6,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from sessions_app.models import MeterValue, SessionFlag
-from sessions_app.ocpp.batching import meter_values_submit
-from sessions_app.services import MeterValuesReport, meter_values_record_many
+from sessions_app.models import Connector, MeterValue, SessionFlag, StatusEvent
+from sessions_app.ocpp import batching
+from sessions_app.services import (
+    MeterValuesReport,
+    StatusReport,
+    connector_status_record_many,
+    meter_values_record_many,
+)
 from tests.factories import make_session
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -56,7 +61,7 @@ def test_one_bad_report_in_a_batch_fails_alone(world):
     bad = MeterValuesReport(world.cp_a, 1, None, [{"timestamp": "not a time", "sampled_value": [{"value": "1"}]}])
 
     async def submit_all():
-        return await asyncio.gather(*(meter_values_submit(report) for report in [*good, bad]),
+        return await asyncio.gather(*(batching.submit(meter_values_record_many, report) for report in [*good, bad]),
                                     return_exceptions=True)
 
     results = asyncio.run(submit_all())
@@ -64,3 +69,20 @@ def test_one_bad_report_in_a_batch_fails_alone(world):
     assert results[:5] == [1, 1, 1, 1, 1]
     assert isinstance(results[5], Exception)
     assert MeterValue.objects.count() == 5
+
+
+def test_status_history_keeps_every_report_and_the_current_status_only_moves_forward(world):
+    def report(connector_id, status, minutes, error_code="NoError"):
+        return StatusReport(world.cp_a, connector_id, status, error_code, T0 + timedelta(minutes=minutes))
+
+    connector_status_record_many(now=timezone.now(), reports=[
+        report(1, "Preparing", 1), report(1, "Charging", 2), report(2, "Faulted", 3, "GroundFailure"),
+        report(0, "Available", 4), report(3, "Available", 5),  # a connector the charger reports first now
+    ])
+    connector_status_record_many(now=timezone.now(), reports=[report(1, "Available", 0)])  # late, older
+
+    one, two, three = Connector.objects.filter(charge_point=world.cp_a).order_by("number")
+    assert (one.status, two.status, two.error_code, three.status) == ("Charging", "Faulted", "GroundFailure",
+                                                                      "Available")
+    assert StatusEvent.objects.filter(charge_point=world.cp_a).count() == 6
+    assert StatusEvent.objects.get(connector=None).status == "Available"
