@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Server processes for `make serve`; more than one needs REDIS_URL (the channel layer joins them).
+WEB_WORKERS ?= 1
 DEMO_ENV := DEBUG=1
 
 .PHONY: demo serve test lint messages clean
@@ -30,7 +32,7 @@ serve: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput -v0
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) chargeportal.asgi:application
+	$(VENV)/bin/uvicorn chargeportal.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS)
 
 ## test: lint, migrations up to date, then the whole suite (PostgreSQL/Redis when their URLs are set)
 test: $(VENV)/.installed-test

@@ -9,7 +9,7 @@ Not a test: run it and read the table.
 Targets:
   bare  a central system built from the ``ocpp`` package alone (``websockets.serve``, handlers answer and store
         nothing), started here in a subprocess: the ceiling for anything built on that package.
-  url   our server at ``--url``, started by the caller (daphne or uvicorn). The charge point ids must be known to
+  url   our server at ``--url``, started by the caller (`make serve`). The charge point ids must be known to
         it: either ``--ids-from-db`` (the accepted charge points in the database this process is configured for,
         with ``--password`` if they have one; the database holds only hashes) or generated ids
         ``<prefix>00001`` ... that the server auto-registers (an organization with auto-registration on). A charger

@@ -64,7 +64,7 @@ def _database_url(database: dict) -> str:
 
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup):
-    """The real ASGI server (daphne, as `make serve` runs it) in its own process, on the test database."""
+    """The real ASGI server (uvicorn, as `make serve` runs it) in its own process, on the test database."""
     from django.conf import settings
     from django.db import connection
 
@@ -76,8 +76,8 @@ def asgi_server(django_db_setup):
     log_path.parent.mkdir(exist_ok=True)
     log = log_path.open("wb")
     server = subprocess.Popen(  # noqa: S603
-        [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port),
-         "chargeportal.asgi:application"],
+        [str(Path(sys.executable).with_name("uvicorn")), "chargeportal.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port)],
         cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30

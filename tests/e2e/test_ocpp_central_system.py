@@ -1,4 +1,4 @@
-"""OCPP 1.6J end to end: the `ocpp` package's client as the charger, daphne serving the real application."""
+"""OCPP 1.6J end to end: the `ocpp` package's client as the charger, uvicorn serving the real application."""
 
 import asyncio
 import json

@@ -1,6 +1,6 @@
 """Commands to a charger from another process: the test process holds no socket.
 
-The charger is connected to the daphne subprocess; the test sends through the channel
+The charger is connected to the server subprocess; the test sends through the channel
 layer (Redis, shared by both processes) with ``commands.command_send``, in a thread,
 because the test's event loop is busy running the charger.
 """
