@@ -119,9 +119,21 @@ def meter_value(register_wh: int, *, power_w: float | None = None, soc: float | 
 
 
 @dataclass
+class OpenTransaction:
+    """A session the server still has open on this connector (from the database): the charger resumes it."""
+
+    transaction_id: int
+    id_tag: str
+    meter_start_wh: int
+    started_at: datetime
+
+
+@dataclass
 class ConnectorSpec:
     number: int
     max_power_w: float
+    register_wh: float | None = None  # the meter as the server last saw it; random when unknown
+    open_transaction: OpenTransaction | None = None
 
 
 @dataclass
@@ -208,6 +220,7 @@ class ConnectorState:
     pending_operative: bool | None = None  # ChangeAvailability scheduled until the session ends
     transaction_id: int | None = None
     id_tag: str | None = None
+    started_at: datetime | None = None
     power_w: float = 0.0
     vehicle: _Vehicle | None = None
     remote_start: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=1))
@@ -338,7 +351,10 @@ class SimCharger:
         self.options = options
         self.rng = rng or random.Random()  # noqa: S311 - simulation, not security
         self.connectors = {
-            c.number: ConnectorState(spec=c, register_wh=float(self.rng.randrange(0, 5_000_000)))
+            c.number: ConnectorState(
+                spec=c,
+                register_wh=c.register_wh if c.register_wh is not None else float(self.rng.randrange(5_000_000)),
+            )
             for c in spec.connectors
         }
         self.config: dict[str, list] = {  # key -> [value, readonly]
@@ -628,6 +644,9 @@ class SimCharger:
 
     async def _connector_loop(self, conn: ConnectorState) -> None:
         opts = self.options
+        if conn.spec.open_transaction is not None:
+            await self.online.wait()
+            await self._resume(conn, conn.spec.open_transaction)
         while True:
             await self.online.wait()
             try:
@@ -678,7 +697,7 @@ class SimCharger:
         start = await self.send(call.StartTransaction(connector_id=conn.number, id_tag=id_tag,
                                                       meter_start=meter_start, timestamp=ocpp_timestamp()),
                                 queued=True)
-        conn.transaction_id, conn.id_tag = start.transaction_id, id_tag
+        conn.transaction_id, conn.id_tag, conn.started_at = start.transaction_id, id_tag, datetime.now(UTC)
         logger.info("%s/%s: start tx %s tag %s at %s Wh", self.spec.ocpp_id, conn.number, conn.transaction_id,
                     id_tag, meter_start)
         if start.id_tag_info.get("status") != "Accepted":
@@ -686,6 +705,19 @@ class SimCharger:
         elif not self._closing:
             await self._charge(conn)
         await self._stop(conn, meter_start)
+
+    async def _resume(self, conn: ConnectorState, open_tx: OpenTransaction) -> None:
+        """Carry on charging a session that was running before the simulator (re)started, then stop it."""
+        conn.in_session = True
+        conn.session_done.clear()
+        conn.stop_requested.clear()
+        conn.stop_reason = "Local"
+        conn.vehicle = self._new_vehicle(conn)
+        conn.transaction_id, conn.id_tag, conn.started_at = open_tx.transaction_id, open_tx.id_tag, open_tx.started_at
+        conn.register_wh = max(conn.register_wh, float(open_tx.meter_start_wh))
+        logger.info("%s/%s: resume tx %s", self.spec.ocpp_id, conn.number, conn.transaction_id)
+        await self._charge(conn)
+        await self._stop(conn, open_tx.meter_start_wh)
 
     def _new_vehicle(self, conn: ConnectorState) -> _Vehicle:
         capacity = self.rng.choice((40_000.0, 60_000.0, 77_000.0, 100_000.0))
@@ -733,14 +765,14 @@ class SimCharger:
         meter_stop = int(conn.register_wh)
         reason = conn.stop_reason
         await self.set_status(conn, "Finishing")
-        data = [meter_value(meter_start, context="Transaction.Begin"),
+        data = [meter_value(meter_start, context="Transaction.Begin", at=conn.started_at),
                 meter_value(meter_stop, context="Transaction.End")]
         await self.send(call.StopTransaction(meter_stop=meter_stop, timestamp=ocpp_timestamp(),
                                              transaction_id=conn.transaction_id, reason=reason, id_tag=conn.id_tag,
                                              transaction_data=data), queued=True, wait=False)
         logger.info("%s/%s: stop tx %s (%s) %s Wh", self.spec.ocpp_id, conn.number, conn.transaction_id, reason,
                     meter_stop - meter_start)
-        conn.transaction_id = conn.id_tag = conn.vehicle = None
+        conn.transaction_id = conn.id_tag = conn.vehicle = conn.started_at = None
         conn.in_session = False
         conn.session_done.set()
         if conn.pending_operative is not None:
@@ -785,14 +817,29 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
 
     Passwords are only stored hashed: pass the shared one, or the chargers connect without.
     """
-    from sessions_app.models import ChargePoint
+    from django.db.models import Max
+
+    from sessions_app.models import ChargePoint, ChargingSession
 
     specs = []
     tags_by_org: dict[int, list[str]] = {}
+    open_sessions = {
+        s.connector_id: OpenTransaction(s.pk, s.id_tag_uid, s.meter_start_wh, s.started_at)
+        for s in ChargingSession.objects.filter(state=ChargingSession.State.ACTIVE, connector__isnull=False)
+        .order_by("started_at")
+    }
+    last_meter = dict(
+        ChargingSession.objects.filter(connector__isnull=False).values("connector_id")
+        .annotate(last=Max("meter_stop_wh")).values_list("connector_id", "last")
+    )
     points = ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
     for cp in points.prefetch_related("connectors").order_by("ocpp_id"):
-        connectors = [ConnectorSpec(number=c.number, max_power_w=float(c.max_power_kw or 11) * 1000)
-                      for c in cp.connectors.all()] or [ConnectorSpec(number=1, max_power_w=11_000.0)]
+        connectors = [
+            ConnectorSpec(number=c.number, max_power_w=float(c.max_power_kw or 11) * 1000,
+                          register_wh=float(last_meter[c.pk]) if last_meter.get(c.pk) is not None else None,
+                          open_transaction=open_sessions.get(c.pk))
+            for c in cp.connectors.all()
+        ] or [ConnectorSpec(number=1, max_power_w=11_000.0)]
         tags: list[str] = []
         if with_tags:
             if cp.organization_id not in tags_by_org:

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import random
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import websockets
@@ -15,6 +15,7 @@ from ocpp.v16 import call, call_result
 from sessions_app.simulator import (
     ChargerSpec,
     ConnectorSpec,
+    OpenTransaction,
     SimOptions,
     advance_charge,
     basic_auth_header,
@@ -22,7 +23,9 @@ from sessions_app.simulator import (
     make_specs,
     meter_value,
     run_chargers,
+    specs_from_db,
 )
+from tests.factories import make_session
 
 # --------------------------------------------------------------------------- charging curve
 
@@ -174,11 +177,13 @@ def _options(port, **overrides):
     return SimOptions(**{**base, **overrides})
 
 
-async def _run(scenario, options_overrides, *, connectors=1, password=None, seed=3):
+async def _run(scenario, options_overrides, *, connectors=1, password=None, seed=3, open_transaction=None):
     harness = Harness()
     async with websockets.serve(harness.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
         harness.port = server.sockets[0].getsockname()[1]
-        plugs = [ConnectorSpec(number=n, max_power_w=150_000.0) for n in range(1, connectors + 1)]
+        plugs = [ConnectorSpec(number=n, max_power_w=150_000.0, register_wh=2_000_000.0,
+                               open_transaction=open_transaction if n == 1 else None)
+                 for n in range(1, connectors + 1)]
         spec = ChargerSpec(ocpp_id="SIM-T1", password=password, connectors=plugs)
         sim = asyncio.create_task(run_chargers([spec], _options(harness.port, **options_overrides), seed=seed))
         try:
@@ -267,3 +272,37 @@ def test_offline_periods_deliver_queued_messages_in_order_on_reconnect():
     stamps = [v["meter_value"][0]["timestamp"] for v in values]
     assert stamps == sorted(stamps) and stamps[-1] <= stop["timestamp"]
     assert stop["meter_stop"] >= registers[-1]
+
+
+def test_a_session_the_server_still_has_open_is_resumed_and_stopped_with_its_own_start():
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+    open_tx = OpenTransaction(transaction_id=4711, id_tag="04AAAAAAAAAAAA", meter_start_wh=1_990_000,
+                              started_at=started)
+
+    async def scenario(h):
+        await h.wait_for(lambda: any(stop["transaction_id"] == 4711 for stop in h.log["StopTransaction"]))
+
+    h = asyncio.run(_run(scenario, {"tags": []}, open_transaction=open_tx))
+    stop = next(stop for stop in h.log["StopTransaction"] if stop["transaction_id"] == 4711)
+    assert stop["id_tag"] == "04AAAAAAAAAAAA" and stop["meter_stop"] > 2_000_000
+    begin = stop["transaction_data"][0]
+    assert begin["sampled_value"][0]["context"] == "Transaction.Begin"
+    assert begin["sampled_value"][0]["value"] == "1990000"
+    assert begin["timestamp"].startswith(started.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert not h.log["StartTransaction"]
+    assert all(r >= 2_000_000 for r in _registers(h.log["MeterValues"]))
+
+
+@pytest.mark.django_db
+def test_chargers_from_the_database_continue_their_meters_and_open_sessions(world):
+    connector = world.cp_a.connectors.get(number=1)
+    make_session(connector, world.alice_card, energy_wh=12_000)  # meter 1,000,000 -> 1,012,000
+    running = make_session(world.cp_a.connectors.get(number=2), world.bob_card, energy_wh=None)
+
+    spec = next(spec for spec in specs_from_db() if spec.ocpp_id == "ALPHA-1")
+
+    one, two = spec.connectors
+    assert one.register_wh == 1_012_000 and one.open_transaction is None
+    assert two.open_transaction.transaction_id == running.pk
+    assert two.open_transaction.id_tag == world.bob_card.uid
+    assert world.alice_card.uid in spec.tags
