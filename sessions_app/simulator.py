@@ -812,22 +812,34 @@ async def run_chargers(specs: list[ChargerSpec], options: SimOptions, *, duratio
 # --------------------------------------------------------------------------- database (sync; call outside the loop)
 
 
+def _connector_from_db(connector, last_meter_stop, open_session) -> ConnectorSpec:
+    """A connector whose meter continues from the highest reading the server has of it."""
+    readings = [float(v) for v in (last_meter_stop, open_session and open_session.meter_start_wh,
+                                    open_session and open_session.last_register) if v is not None]
+    open_tx = open_session and OpenTransaction(open_session.pk, open_session.id_tag_uid, open_session.meter_start_wh,
+                                               open_session.started_at)
+    return ConnectorSpec(number=connector.number, max_power_w=float(connector.max_power_kw or 11) * 1000,
+                         register_wh=max(readings) if readings else None, open_transaction=open_tx)
+
+
 def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> list[ChargerSpec]:
     """The accepted charge points and their connectors, each with its operator's usable cards (``with_tags``).
 
     Passwords are only stored hashed: pass the shared one, or the chargers connect without.
     """
-    from django.db.models import Max
+    from django.db.models import Max, OuterRef, Subquery
 
-    from sessions_app.models import ChargePoint, ChargingSession
+    from sessions_app.models import ChargePoint, ChargingSession, MeterValue
 
     specs = []
     tags_by_org: dict[int, list[str]] = {}
-    open_sessions = {
-        s.connector_id: OpenTransaction(s.pk, s.id_tag_uid, s.meter_start_wh, s.started_at)
-        for s in ChargingSession.objects.filter(state=ChargingSession.State.ACTIVE, connector__isnull=False)
-        .order_by("started_at")
-    }
+    open_query = ChargingSession.objects.filter(state=ChargingSession.State.ACTIVE, connector__isnull=False).annotate(
+        last_register=Subquery(
+            MeterValue.objects.filter(session=OuterRef("pk"), measurand="Energy.Active.Import.Register")
+            .order_by("-timestamp").values("value")[:1]
+        )
+    )
+    open_sessions = {s.connector_id: s for s in open_query.order_by("started_at")}
     last_meter = dict(
         ChargingSession.objects.filter(connector__isnull=False).values("connector_id")
         .annotate(last=Max("meter_stop_wh")).values_list("connector_id", "last")
@@ -835,10 +847,7 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
     points = ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
     for cp in points.prefetch_related("connectors").order_by("ocpp_id"):
         connectors = [
-            ConnectorSpec(number=c.number, max_power_w=float(c.max_power_kw or 11) * 1000,
-                          register_wh=float(last_meter[c.pk]) if last_meter.get(c.pk) is not None else None,
-                          open_transaction=open_sessions.get(c.pk))
-            for c in cp.connectors.all()
+            _connector_from_db(c, last_meter.get(c.pk), open_sessions.get(c.pk)) for c in cp.connectors.all()
         ] or [ConnectorSpec(number=1, max_power_w=11_000.0)]
         tags: list[str] = []
         if with_tags:

@@ -12,6 +12,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call, call_result
 
+from sessions_app.models import MeterValue
 from sessions_app.simulator import (
     ChargerSpec,
     ConnectorSpec,
@@ -298,11 +299,13 @@ def test_chargers_from_the_database_continue_their_meters_and_open_sessions(worl
     connector = world.cp_a.connectors.get(number=1)
     make_session(connector, world.alice_card, energy_wh=12_000)  # meter 1,000,000 -> 1,012,000
     running = make_session(world.cp_a.connectors.get(number=2), world.bob_card, energy_wh=None)
+    MeterValue.objects.create(charge_point=world.cp_a, connector=running.connector, session=running,
+                              timestamp=running.started_at + timedelta(minutes=5), value=1_003_500)
 
     spec = next(spec for spec in specs_from_db() if spec.ocpp_id == "ALPHA-1")
 
     one, two = spec.connectors
     assert one.register_wh == 1_012_000 and one.open_transaction is None
-    assert two.open_transaction.transaction_id == running.pk
+    assert two.register_wh == 1_003_500 and two.open_transaction.transaction_id == running.pk
     assert two.open_transaction.id_tag == world.bob_card.uid
     assert world.alice_card.uid in spec.tags
