@@ -39,7 +39,7 @@ test: $(VENV)/.installed-test
 	bin/system-deps
 	bin/services-up
 	$(VENV)/bin/ruff check .
-	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run -v1
+	DEBUG=1 DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v1
 	$(VENV)/bin/pytest
 
 ## messages: refresh the Swedish catalogue after changing user-visible text
