@@ -651,9 +651,7 @@ def price_session(tariff: TariffSpec, timeline: SessionTimeline) -> PricedSessio
         if flat_mask[k]:
             price = unit[(k, "FLAT")]
             amount = price.quantize(quantum, ROUND_HALF_UP)
-            out.append(
-                PricedLine("FLAT", k, timeline.started_at, timeline.stopped_at, _ONE, price, amount)
-            )
+            out.append(PricedLine("FLAT", k, timeline.started_at, timeline.stopped_at, _ONE, price, amount))
             net_total += amount
             break
     lines.sort(key=_line_order)
