@@ -10,7 +10,8 @@ from django.db.models import Q
 OPERATOR_GROUP_NAME = "Operator staff"
 
 # Charger-reported data is read-only; review flags may be resolved; the operator's own
-# organization may be viewed and changed but not created or deleted.
+# organization may be viewed and changed but not created or deleted. Frozen session prices
+# are read-only; credit notes are issued, never changed.
 OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("accounts", "organization"): ("view", "change"),
     ("accounts", "customeraccount"): ("view", "add", "change", "delete"),
@@ -25,6 +26,14 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions_app", "statusevent"): ("view",),
     ("sessions_app", "securityevent"): ("view",),
     ("sessions_app", "chargerevent"): ("view",),
+    ("billing", "tariff"): ("view", "add", "change", "delete"),
+    ("billing", "tariffelement"): ("view", "add", "change", "delete"),
+    ("billing", "pricecomponent"): ("view", "add", "change", "delete"),
+    ("billing", "tariffassignment"): ("view", "add", "change", "delete"),
+    ("billing", "customergroup"): ("view", "add", "change", "delete"),
+    ("billing", "customergroupmembership"): ("view", "add", "change", "delete"),
+    ("billing", "sessionprice"): ("view",),
+    ("billing", "creditnote"): ("view", "add"),
 }
 
 

@@ -76,11 +76,11 @@ class Tariff(models.Model):
                                        help_text=_("Empty: until further notice."))
     min_price = models.DecimalField(
         _("minimum price"), max_digits=12, decimal_places=2, null=True, blank=True,
-        validators=[MinValueValidator(0)], help_text=_("The least a session costs, if any."),
+        validators=[MinValueValidator(0)], help_text=_("The least a session costs, excl. VAT, if any."),
     )
     max_price = models.DecimalField(
         _("maximum price"), max_digits=12, decimal_places=2, null=True, blank=True,
-        validators=[MinValueValidator(0)], help_text=_("The most a session costs, if any."),
+        validators=[MinValueValidator(0)], help_text=_("The most a session costs, excl. VAT, if any."),
     )
     parking_grace_minutes = models.PositiveIntegerField(
         _("parking grace (minutes)"), default=0,

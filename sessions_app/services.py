@@ -15,6 +15,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from accounts.models import AuthorizationStatus, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import normalize_uid
+from sessions_app import hooks
 from sessions_app.models import (
     ChargePoint,
     ChargerEvent,
@@ -402,6 +403,7 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     session.energy_wh = max(0, meter_stop_wh - session.meter_start_wh)
     session.stop_reason = reason
     session.save(update_fields=["state", "stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"])
+    transaction.on_commit(lambda: hooks.session_completed(session.pk))
     if transaction_data:
         connector_id = session.connector.number if session.connector else 0
         _store_meter_values([MeterValuesReport(charge_point, connector_id, session.pk, transaction_data)], now)

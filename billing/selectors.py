@@ -1,0 +1,273 @@
+"""Reads for billing: which tariff applies, the tariff as the pricing engine's data, a session's timeline."""
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q, QuerySet, Sum
+
+from accounts.models import CustomerAccount
+from billing import pricing
+from billing.models import CreditNote, SessionPrice, Tariff, TariffAssignment, days_of_week_parse
+from sessions_app.models import ChargingSession, Connector, ConnectorStatus, MeterValue, StatusEvent
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+SNAPSHOT_VERSION = 1
+
+# Assignment levels, most specific first.
+_CONNECTOR, _CHARGE_POINT, _SITE, _ORGANIZATION = range(4)
+
+
+def _valid_at(at: datetime) -> Q:
+    return Q(tariff__valid_from__lte=at) & (Q(tariff__valid_until__isnull=True) | Q(tariff__valid_until__gt=at))
+
+
+def _level(assignment: TariffAssignment) -> int:
+    if assignment.connector_id:
+        return _CONNECTOR
+    if assignment.charge_point_id:
+        return _CHARGE_POINT
+    if assignment.site_id:
+        return _SITE
+    return _ORGANIZATION
+
+
+def tariff_for(*, connector: Connector, customer_account: CustomerAccount | None, at: datetime) -> Tariff | None:
+    """The tariff for a session on this connector by this customer starting at ``at``.
+
+    The most specific assignment wins (connector > charge point > site > operator); at the same
+    level one for a customer group the customer is in beats a general one. Only tariffs
+    valid at ``at`` count.
+    """
+    charge_point = connector.charge_point
+    scope = (
+        Q(connector=connector)
+        | Q(charge_point=charge_point, connector__isnull=True, site__isnull=True)
+        | Q(site__isnull=True, charge_point__isnull=True, connector__isnull=True)
+    )
+    if charge_point.site_id:
+        scope |= Q(site_id=charge_point.site_id, charge_point__isnull=True, connector__isnull=True)
+    groups = Q(customer_group__isnull=True)
+    if customer_account is not None:
+        groups |= Q(customer_group__memberships__customer_account=customer_account)
+    candidates = list(
+        TariffAssignment.objects.filter(
+            scope, groups, _valid_at(at), tariff__organization_id=charge_point.organization_id,
+        ).select_related("tariff").distinct()
+    )
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda a: (_level(a), a.customer_group_id is None, -a.tariff.valid_from.timestamp(),
+                                          a.pk))
+    return best.tariff
+
+
+def tariff_assignment_overlaps(*, tariff: Tariff, site_id: int | None, charge_point_id: int | None,
+                               connector_id: int | None, customer_group_id: int | None,
+                               validity: tuple[datetime, datetime | None] | None = None,
+                               exclude_pk: int | None = None) -> QuerySet[TariffAssignment]:
+    """Other assignments to the same scope and customer group whose tariff's validity overlaps.
+
+    ``validity`` (from, until) defaults to the tariff's own; give it when the tariff's
+    validity is about to change.
+    """
+    valid_from, valid_until = validity if validity is not None else (tariff.valid_from, tariff.valid_until)
+    overlapping = Q(tariff__valid_until__isnull=True) | Q(tariff__valid_until__gt=valid_from)
+    if valid_until is not None:
+        overlapping &= Q(tariff__valid_from__lt=valid_until)
+    queryset = TariffAssignment.objects.filter(
+        overlapping, tariff__organization_id=tariff.organization_id, site_id=site_id,
+        charge_point_id=charge_point_id, connector_id=connector_id, customer_group_id=customer_group_id,
+    ).select_related("tariff")
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
+    return queryset
+
+
+# --- The tariff as the engine's data, and back from a frozen snapshot --------------------------------
+
+def _decimal_or_none(value) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def tariff_spec(tariff: Tariff, *, time_zone: str) -> pricing.TariffSpec:
+    """The tariff's rows as the pricing engine's immutable description."""
+    elements = []
+    for element in tariff.elements.prefetch_related("components").order_by("position", "pk"):
+        restrictions = pricing.Restrictions(
+            start_time=element.start_time, end_time=element.end_time,
+            days_of_week=days_of_week_parse(element.days_of_week),
+            min_kwh=element.min_kwh, max_kwh=element.max_kwh,
+            min_power_kw=element.min_power_kw, max_power_kw=element.max_power_kw,
+            min_duration=None if element.min_duration_minutes is None else timedelta(
+                minutes=element.min_duration_minutes),
+            max_duration=None if element.max_duration_minutes is None else timedelta(
+                minutes=element.max_duration_minutes),
+        )
+        components = tuple(
+            pricing.PriceComponent(type=c.type, price=c.price, step_size=c.step_size)
+            for c in sorted(element.components.all(), key=lambda c: c.pk)
+        )
+        elements.append(pricing.TariffElement(components=components, restrictions=restrictions))
+    return pricing.TariffSpec(
+        currency=tariff.currency, vat_rate=tariff.vat_rate, prices_include_vat=tariff.prices_include_vat,
+        elements=tuple(elements), time_zone=time_zone,
+        parking_grace=timedelta(minutes=tariff.parking_grace_minutes),
+        min_price=tariff.min_price, max_price=tariff.max_price,
+    )
+
+
+def _str_or_none(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _seconds_or_none(value: timedelta | None) -> int | None:
+    return None if value is None else int(value.total_seconds())
+
+
+def tariff_spec_to_snapshot(spec: pricing.TariffSpec) -> dict:
+    """A TariffSpec as JSON-safe data (decimals as strings, durations in seconds, times ISO)."""
+    return {
+        "version": SNAPSHOT_VERSION,
+        "currency": spec.currency,
+        "vat_rate": str(spec.vat_rate),
+        "prices_include_vat": spec.prices_include_vat,
+        "time_zone": spec.time_zone,
+        "parking_grace_seconds": _seconds_or_none(spec.parking_grace),
+        "min_price": _str_or_none(spec.min_price),
+        "max_price": _str_or_none(spec.max_price),
+        "elements": [
+            {
+                "components": [
+                    {"type": c.type, "price": str(c.price), "step_size": c.step_size} for c in element.components
+                ],
+                "restrictions": {
+                    "start_time": None if r.start_time is None else r.start_time.isoformat(),
+                    "end_time": None if r.end_time is None else r.end_time.isoformat(),
+                    "days_of_week": None if r.days_of_week is None else sorted(r.days_of_week),
+                    "min_kwh": _str_or_none(r.min_kwh), "max_kwh": _str_or_none(r.max_kwh),
+                    "min_power_kw": _str_or_none(r.min_power_kw), "max_power_kw": _str_or_none(r.max_power_kw),
+                    "min_duration_seconds": _seconds_or_none(r.min_duration),
+                    "max_duration_seconds": _seconds_or_none(r.max_duration),
+                },
+            }
+            for element in spec.elements
+            for r in (element.restrictions,)
+        ],
+    }
+
+
+def _timedelta_or_none(seconds) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+def _time_or_none(value) -> time | None:
+    return None if value is None else time.fromisoformat(value)
+
+
+def tariff_spec_from_snapshot(data: dict) -> pricing.TariffSpec:
+    """Read a frozen snapshot back into the engine's TariffSpec (the inverse of ``tariff_spec_to_snapshot``)."""
+    elements = []
+    for element in data["elements"]:
+        r = element["restrictions"]
+        elements.append(pricing.TariffElement(
+            components=tuple(
+                pricing.PriceComponent(type=c["type"], price=Decimal(c["price"]), step_size=int(c["step_size"]))
+                for c in element["components"]
+            ),
+            restrictions=pricing.Restrictions(
+                start_time=_time_or_none(r["start_time"]), end_time=_time_or_none(r["end_time"]),
+                days_of_week=None if r["days_of_week"] is None else frozenset(r["days_of_week"]),
+                min_kwh=_decimal_or_none(r["min_kwh"]), max_kwh=_decimal_or_none(r["max_kwh"]),
+                min_power_kw=_decimal_or_none(r["min_power_kw"]), max_power_kw=_decimal_or_none(r["max_power_kw"]),
+                min_duration=_timedelta_or_none(r["min_duration_seconds"]),
+                max_duration=_timedelta_or_none(r["max_duration_seconds"]),
+            ),
+        ))
+    return pricing.TariffSpec(
+        currency=data["currency"], vat_rate=Decimal(data["vat_rate"]),
+        prices_include_vat=data["prices_include_vat"], elements=tuple(elements), time_zone=data["time_zone"],
+        parking_grace=_timedelta_or_none(data["parking_grace_seconds"]) or timedelta(0),
+        min_price=_decimal_or_none(data["min_price"]), max_price=_decimal_or_none(data["max_price"]),
+    )
+
+
+def priced_lines_to_breakdown(priced: pricing.PricedSession) -> list[dict]:
+    """The engine's lines as JSON-safe data; ``element`` is the element's index in the snapshot."""
+    return [
+        {
+            "component": line.component,
+            "element": line.element,
+            "starts_at": line.starts_at.isoformat(),
+            "ends_at": line.ends_at.isoformat(),
+            "quantity": str(line.quantity),
+            "unit_price": str(line.unit_price),
+            "net_amount": str(line.net_amount),
+        }
+        for line in priced.lines
+    ]
+
+
+# --- What happened during a session ------------------------------------------------------------------
+
+def session_time_zone(session: ChargingSession) -> str:
+    """The time zone of the session's site (for tariff periods), else the default."""
+    site = session.charge_point.site
+    return site.time_zone if site is not None else settings.TIME_ZONE
+
+
+def _charging_intervals(session: ChargingSession) -> tuple[tuple[datetime, datetime], ...] | None:
+    """When the connector reported Charging between start and stop; None without any status reports then."""
+    start, stop = session.started_at, session.stopped_at
+    events = list(
+        StatusEvent.objects.filter(connector_id=session.connector_id, timestamp__gt=start, timestamp__lte=stop)
+        .order_by("timestamp", "pk").values_list("timestamp", "status")
+    )
+    if not events:
+        return None
+    before = (
+        StatusEvent.objects.filter(connector_id=session.connector_id, timestamp__lte=start)
+        .order_by("-timestamp", "-pk").values_list("status", flat=True).first()
+    )
+    intervals: list[tuple[datetime, datetime]] = []
+    charging_since = start if before == ConnectorStatus.CHARGING else None
+    for at, status in events:
+        if status == ConnectorStatus.CHARGING and charging_since is None:
+            charging_since = at
+        elif status != ConnectorStatus.CHARGING and charging_since is not None:
+            if at > charging_since:
+                intervals.append((charging_since, at))
+            charging_since = None
+    if charging_since is not None and stop > charging_since:
+        intervals.append((charging_since, stop))
+    return tuple(intervals)
+
+
+def session_timeline(session: ChargingSession) -> pricing.SessionTimeline:
+    """A completed session as the pricing engine sees it: times, meter, readings, charging intervals."""
+    rows = (
+        MeterValue.objects.filter(session=session, measurand=ENERGY_REGISTER, phase="", unit="Wh",
+                                  timestamp__gte=session.started_at, timestamp__lte=session.stopped_at)
+        .order_by("timestamp", "pk").values_list("timestamp", "value")
+    )
+    readings: list[pricing.MeterReading] = []
+    for at, value in rows:
+        if readings and readings[-1].at == at:
+            continue
+        readings.append(pricing.MeterReading(at=at, register_wh=int(value)))
+    return pricing.SessionTimeline(
+        started_at=session.started_at, stopped_at=session.stopped_at,
+        meter_start_wh=session.meter_start_wh, meter_stop_wh=session.meter_stop_wh,
+        readings=tuple(readings), charging=_charging_intervals(session),
+    )
+
+
+# --- Credits -----------------------------------------------------------------------------------------
+
+def session_credit_available(session: ChargingSession) -> Decimal:
+    """How much net amount may still be credited on a session: its net total less earlier credits."""
+    price = SessionPrice.objects.filter(session=session).only("net_total").first()
+    if price is None:
+        return Decimal("0.00")
+    credited = CreditNote.objects.filter(session=session).aggregate(total=Sum("net_amount"))["total"]
+    return price.net_total - (credited or Decimal("0.00"))

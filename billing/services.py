@@ -1,0 +1,144 @@
+"""Writes for billing: assign tariffs, freeze a session's price, issue credit notes."""
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization
+from billing.models import (
+    CreditNote,
+    CustomerGroup,
+    PriceComponent,
+    SessionPrice,
+    Tariff,
+    TariffAssignment,
+    TariffElement,
+)
+from billing.pricing import minor_unit, price_session
+from billing.selectors import (
+    priced_lines_to_breakdown,
+    session_credit_available,
+    session_time_zone,
+    session_timeline,
+    tariff_assignment_overlaps,
+    tariff_for,
+    tariff_spec,
+    tariff_spec_to_snapshot,
+)
+from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
+
+
+def _money(amount: Decimal, currency: str) -> Decimal:
+    """Rounded half-up to the currency's minor unit, as the pricing engine rounds."""
+    return Decimal(amount).quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
+
+
+def tariff_assignment_overlap_check(*, assignment: TariffAssignment,
+                                    validity: tuple[datetime, datetime | None] | None = None) -> None:
+    """Refuse two tariffs for the same scope and customer group with overlapping validity."""
+    clash = tariff_assignment_overlaps(
+        tariff=assignment.tariff, site_id=assignment.site_id, charge_point_id=assignment.charge_point_id,
+        connector_id=assignment.connector_id, customer_group_id=assignment.customer_group_id,
+        validity=validity, exclude_pk=assignment.pk,
+    ).first()
+    if clash is not None:
+        raise ValidationError(
+            _("%(other)s is already assigned here for an overlapping period."), params={"other": clash.tariff},
+            code="overlap",
+        )
+
+
+@transaction.atomic
+def tariff_assignment_create(*, tariff: Tariff, site: Site | None = None, charge_point: ChargePoint | None = None,
+                             connector: Connector | None = None,
+                             customer_group: CustomerGroup | None = None) -> TariffAssignment:
+    """Assign a tariff to one scope (none for the whole operator), optionally for one customer group."""
+    # One writer per operator at a time, so two overlapping assignments cannot both pass the check.
+    Organization.objects.select_for_update().get(pk=tariff.organization_id)
+    assignment = TariffAssignment(tariff=tariff, site=site, charge_point=charge_point, connector=connector,
+                                  customer_group=customer_group)
+    assignment.full_clean()
+    tariff_assignment_overlap_check(assignment=assignment)
+    assignment.save()
+    return assignment
+
+
+def tariff_element_components_set(*, element: TariffElement, prices: dict[str, tuple[Decimal, int] | None]) -> None:
+    """Make the element's components exactly ``prices`` (type -> (price, step size), None to remove)."""
+    for component_type, value in prices.items():
+        if value is None:
+            element.components.filter(type=component_type).delete()
+        else:
+            price, step_size = value
+            PriceComponent.objects.update_or_create(
+                element=element, type=component_type, defaults={"price": price, "step_size": step_size},
+            )
+
+
+def session_price_freeze(*, session: ChargingSession) -> SessionPrice | None:
+    """Price a completed session by the tariff valid at its start, and freeze that price.
+
+    Idempotent: a session priced already keeps its price. Returns None, and leaves the
+    session unpriced, when it is not completed or no tariff applies.
+    """
+    existing = SessionPrice.objects.filter(session_id=session.pk).first()
+    if existing is not None:
+        return existing
+    if session.state != ChargingSession.State.COMPLETED or session.connector_id is None:
+        return None
+    tariff = tariff_for(connector=session.connector, customer_account=session.customer_account, at=session.started_at)
+    if tariff is None:
+        return None
+    spec = tariff_spec(tariff, time_zone=session_time_zone(session))
+    priced = price_session(spec, session_timeline(session))
+    try:
+        with transaction.atomic():
+            return SessionPrice.objects.create(
+                session=session, tariff=tariff, tariff_snapshot=tariff_spec_to_snapshot(spec),
+                breakdown=priced_lines_to_breakdown(priced), currency=priced.currency,
+                energy_wh=priced.energy_wh, net_total=priced.net_total, vat_rate=priced.vat_rate,
+                vat_amount=priced.vat_amount, gross_total=priced.gross_total, adjustment=priced.adjustment,
+                priced_at=timezone.now(),
+            )
+    except IntegrityError:
+        # Priced by someone else meanwhile: theirs stands.
+        return SessionPrice.objects.get(session_id=session.pk)
+
+
+def session_price_freeze_by_id(session_id: int) -> None:
+    """The hook ``sessions_app`` calls after a session's stop has committed."""
+    session = (
+        ChargingSession.objects.select_related("connector", "charge_point__site", "customer_account")
+        .filter(pk=session_id).first()
+    )
+    if session is not None:
+        session_price_freeze(session=session)
+
+
+@transaction.atomic
+def credit_note_issue(*, session: ChargingSession, net_amount: Decimal, reason: str, user) -> CreditNote:
+    """Give money back on a priced session. Never more, in total, than the session's net price."""
+    price = SessionPrice.objects.select_for_update().filter(session_id=session.pk).first()
+    if price is None:
+        raise ValidationError(_("This session has no price to credit."), code="unpriced")
+    net_amount = _money(net_amount, price.currency)
+    if net_amount <= 0:
+        raise ValidationError(_("A credit note is for a positive amount."), code="not_positive")
+    if not reason.strip():
+        raise ValidationError(_("Say why the credit is given."), code="no_reason")
+    available = session_credit_available(session)
+    if net_amount > available:
+        raise ValidationError(
+            _("At most %(available)s %(currency)s net can still be credited on this session."),
+            params={"available": available, "currency": price.currency}, code="too_much",
+        )
+    vat_amount = _money(net_amount * price.vat_rate, price.currency)
+    return CreditNote.objects.create(
+        session=session, currency=price.currency, net_amount=net_amount, vat_rate=price.vat_rate,
+        vat_amount=vat_amount, gross_amount=net_amount + vat_amount, reason=reason.strip(),
+        created_by=user if getattr(user, "pk", None) else None,
+    )
