@@ -104,6 +104,8 @@ class TariffElementInline(admin.StackedInline):
     model = TariffElement
     form = TariffElementForm
     extra = 0
+    min_num = 1  # a tariff without a price element would price everything at nothing
+    validate_min = True
     fieldsets = [
         (None, {"fields": ["position"]}),
         (_("When it applies"), {"fields": [

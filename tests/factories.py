@@ -1,6 +1,6 @@
 """Plain builders for test data; each takes only what a test cares about."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 
@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import staff_create
+from billing.models import PriceComponent, Tariff, TariffElement
 from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
 
 _seq = count(1)
@@ -78,3 +79,18 @@ def make_session(connector: Connector, id_tag: IdTag | None, started_at: datetim
         session.stop_reason = "EVDisconnected"
     session.save()
     return session
+
+
+def make_tariff(organization: Organization, name: str | None = None, *, energy: str | None = "4.00",
+                time: str | None = None, parking: str | None = None, flat: str | None = None,
+                valid_from: datetime | None = None, valid_until: datetime | None = None, **fields) -> Tariff:
+    """A tariff with one unrestricted element holding the given prices (incl. VAT by default)."""
+    tariff = Tariff.objects.create(
+        organization=organization, name=name or f"Tariff {next(_seq)}",
+        valid_from=valid_from or datetime(2020, 1, 1, tzinfo=UTC), valid_until=valid_until, **fields,
+    )
+    element = TariffElement.objects.create(tariff=tariff, position=0)
+    for component_type, price in (("ENERGY", energy), ("TIME", time), ("PARKING_TIME", parking), ("FLAT", flat)):
+        if price is not None:
+            PriceComponent.objects.create(element=element, type=component_type, price=Decimal(price))
+    return tariff
