@@ -523,9 +523,10 @@ def price_session(tariff: TariffSpec, timeline: SessionTimeline) -> PricedSessio
             for dur in (el.min_dur, el.max_dur):
                 if dur is not None and start < start + dur < stop:
                     splits.add(start + dur)
-            for th in (el.min_wh, el.max_wh):
-                if th is None or th <= m0 or th > m1:
+            for rel in (el.min_wh, el.max_wh):
+                if rel is None or rel <= 0 or m0 + rel > m1:
                     continue
+                th = m0 + rel  # the register value at which the session energy reaches the threshold
                 j = bisect_right(pe, th - 1)  # first point with register >= th
                 t0, e0 = pt[j - 1], pe[j - 1]
                 t1, e1 = pt[j], pe[j]
@@ -536,6 +537,8 @@ def price_session(tariff: TariffSpec, timeline: SessionTimeline) -> PricedSessio
             splits.update(pt[1:-1])
 
     bounds = sorted(splits)
+    if len(bounds) == 1:  # a session of zero length: one empty period, which still carries any energy
+        bounds.append(stop)
 
     # Periods.
     by_energy = ct.by_type["ENERGY"]
@@ -622,11 +625,6 @@ def price_session(tariff: TariffSpec, timeline: SessionTimeline) -> PricedSessio
                     break
         e_a = e_b
 
-    if flat_mask is None:  # a session of zero length: restrictions at its start
-        flat_mask = segments[0][1] if not ct.time_restricted else segments[bisect_right(seg_starts, start) - 1][1]
-        if has_other:
-            flat_mask = active_mask(start, start, 0, flat_mask)
-
     # Steps: the total per (type, element) rounded up; the extra goes to the last line of that type and element.
     last_line: dict[tuple[str, int], list] = {}
     totals: dict[tuple[str, int], int] = {}
@@ -648,7 +646,7 @@ def price_session(tariff: TariffSpec, timeline: SessionTimeline) -> PricedSessio
     out: list[PricedLine] = []
     net_total = _ZERO
     for k in ct.flat:
-        if flat_mask[k]:
+        if flat_mask is not None and flat_mask[k]:
             price = unit[(k, "FLAT")]
             amount = price.quantize(quantum, ROUND_HALF_UP)
             out.append(PricedLine("FLAT", k, timeline.started_at, timeline.stopped_at, _ONE, price, amount))
