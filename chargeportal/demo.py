@@ -22,7 +22,7 @@ import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
@@ -32,6 +32,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
+from billing.models import CreditNote, CustomerGroup, CustomerGroupMembership, SessionPrice, Tariff, TariffElement
+from billing.services import tariff_assignment_create, tariff_element_components_set
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -317,11 +319,48 @@ def demo_data_exists() -> bool:
             or User.objects.filter(email__in=[login.email for login in DEMO_LOGINS]).exists())
 
 
+def _tariff(organization: Organization, name: str, valid_from: datetime, elements: list[tuple[dict, dict]],
+            **fields) -> Tariff:
+    tariff = Tariff.objects.create(organization=organization, name=name, valid_from=valid_from, **fields)
+    for position, (restrictions, prices) in enumerate(elements):
+        element = TariffElement.objects.create(tariff=tariff, position=position, **restrictions)
+        tariff_element_components_set(element=element, prices={
+            kind: (Decimal(price), step) for kind, (price, step) in prices.items()
+        })
+    return tariff
+
+
+def demo_tariffs(main: Organization, second: Organization, *, valid_from: datetime) -> int:
+    """Prices as a Swedish operator sets them (SEK incl. 25 % VAT): dearer on weekday daytime, a parking
+    fee after an hour of idling, and a cheaper contract price for the fleet customers."""
+    parking = {"PARKING_TIME": ("60.00", 60)}
+    standard = _tariff(main, "Laddkraft standard", valid_from, [
+        ({"start_time": time(7), "end_time": time(21), "days_of_week": "0,1,2,3,4"},
+         {"ENERGY": ("4.95", 1), **parking}),
+        ({}, {"ENERGY": ("3.45", 1), **parking}),
+    ], parking_grace_minutes=60)
+    tariff_assignment_create(tariff=standard)
+    fleets = CustomerGroup.objects.create(organization=main, name="Företagsavtal")
+    CustomerGroupMembership.objects.bulk_create(
+        CustomerGroupMembership(customer_group=fleets, customer_account=account)
+        for account in CustomerAccount.objects.filter(organization=main, kind=CustomerAccount.Kind.FLEET)
+    )
+    contract = _tariff(main, "Företagsavtal", valid_from, [({}, {"ENERGY": ("3.20", 1)})])
+    tariff_assignment_create(tariff=contract, customer_group=fleets)
+    norrsken = _tariff(second, "Norrsken", valid_from, [({}, {"ENERGY": ("4.20", 1), "FLAT": ("5.00", 1)})])
+    tariff_assignment_create(tariff=norrsken)
+    return 3
+
+
 @transaction.atomic
 def demo_data_delete() -> int:
     """Remove the demo organizations, everything under them and the demo logins."""
     orgs = Organization.objects.filter(slug__in=DEMO_ORG_SLUGS)
     cps = ChargePoint.objects.filter(organization__in=orgs)
+    CreditNote.objects.filter(session__charge_point__in=cps).delete()
+    SessionPrice.objects.filter(session__charge_point__in=cps).delete()
+    Tariff.objects.filter(organization__in=orgs).delete()
+    CustomerGroup.objects.filter(organization__in=orgs).delete()
     MeterValue.objects.filter(charge_point__in=cps).delete()
     StatusEvent.objects.filter(charge_point__in=cps).delete()
     SessionFlag.objects.filter(session__charge_point__in=cps).delete()
@@ -832,6 +871,7 @@ def _build(b: _Builder) -> DemoSummary:
 
     drivers, everyone = b.drivers(main, second, make_password(DRIVER_PASSWORD))
     b.logins(main, everyone[0])
+    b.counts["tariffs"] = demo_tariffs(main, second, valid_from=b.start)
 
     b.faults(main_conns)
     for conn in b.progress(conns, "planning", len(conns)):

@@ -7,8 +7,10 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db.models import Count, Sum
+from django.utils import timezone
 
-from accounts.models import IdTag, Organization, User
+from accounts.models import CustomerAccount, IdTag, Organization, User
+from billing.selectors import tariff_for
 from chargeportal.demo import DEMO_LOGINS
 from sessions_app.models import (
     ChargePoint,
@@ -157,3 +159,16 @@ def test_if_empty_builds_on_an_empty_database_and_prints_the_logins(db):
     out = run("--seed", "1", "--if-empty", "--days", "1")
     assert "operator@demo.chargeportal.se" in out and "charging sessions" in out
     assert Organization.objects.filter(slug="laddkraft").exists()
+
+
+def test_demo_operators_have_tariffs_and_fleets_their_contract_price(demo):
+    main = Organization.objects.get(slug="laddkraft")
+    connector = Connector.objects.filter(charge_point__organization=main).first()
+    fleet = CustomerAccount.objects.filter(organization=main, kind=CustomerAccount.Kind.FLEET).first()
+    person = CustomerAccount.objects.filter(organization=main, kind=CustomerAccount.Kind.PERSON).first()
+    now = timezone.now()
+
+    assert tariff_for(connector=connector, customer_account=fleet, at=now).name == "Företagsavtal"
+    assert tariff_for(connector=connector, customer_account=person, at=now).name == "Laddkraft standard"
+    second = Connector.objects.filter(charge_point__organization__slug="norrsken").first()
+    assert tariff_for(connector=second, customer_account=None, at=now).name == "Norrsken"
