@@ -1,0 +1,223 @@
+"""Admin pages: revenue and energy reconciliation for one operator and a period, as a table or CSV.
+
+Operator staff always get their own organization (whatever the query string says);
+superusers choose one. The pages are added in front of the admin site's own URLs
+(``admin:billing_revenue``, ``admin:billing_reconciliation``) when this module is imported.
+"""
+
+import csv
+import zoneinfo
+from datetime import date, datetime, time, timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _g
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organization
+from billing.reconciliation import reconciliation_report
+from billing.revenue import GROUP_BY, revenue_report
+from sessions_app.models import Site
+
+PERIODS = [("day", _("Day")), ("week", _("Week")), ("month", _("Month")), ("custom", _("Custom"))]
+
+
+def organization_time_zone(organization: Organization) -> str:
+    """The time zone of the operator's first site, else the project's."""
+    sites = Site.objects.filter(organization=organization).order_by("pk")
+    site_zone = sites.values_list("time_zone", flat=True).first()
+    return site_zone or settings.TIME_ZONE
+
+
+class ReportForm(forms.Form):
+    organization = forms.ModelChoiceField(Organization.objects.order_by("name"), label=_("operator"),
+                                          required=False)
+    period = forms.ChoiceField(label=_("period"), choices=PERIODS, initial="month", required=False)
+    day = forms.DateField(label=_("date"), required=False, help_text=_("A day in the period; empty: today."))
+    start = forms.DateField(label=_("from"), required=False)
+    end = forms.DateField(label=_("until (inclusive)"), required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if not user.is_superuser:
+            del self.fields["organization"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("period") == "custom":
+            start, end = cleaned.get("start"), cleaned.get("end")
+            if start is None or end is None:
+                raise forms.ValidationError(_("A custom period needs a start and an end date."))
+            if end < start:
+                raise forms.ValidationError(_("The end date is before the start date."))
+        return cleaned
+
+    def chosen_organization(self) -> Organization | None:
+        if self.user.is_superuser:
+            return self.cleaned_data.get("organization")
+        return getattr(self.user, "organization", None)
+
+    def local_dates(self, today: date) -> tuple[date, date]:
+        """First day and the day after the last, in local dates."""
+        period = self.cleaned_data.get("period") or "month"
+        anchor = self.cleaned_data.get("day") or today
+        if period == "custom":
+            return self.cleaned_data["start"], self.cleaned_data["end"] + timedelta(days=1)
+        if period == "day":
+            return anchor, anchor + timedelta(days=1)
+        if period == "week":
+            monday = anchor - timedelta(days=anchor.weekday())
+            return monday, monday + timedelta(days=7)
+        first = anchor.replace(day=1)
+        return first, (first + timedelta(days=32)).replace(day=1)
+
+
+class RevenueForm(ReportForm):
+    group_by = forms.ChoiceField(label=_("group by"), choices=[(key, label) for key, (label, _f) in GROUP_BY.items()],
+                                 initial="site", required=False)
+
+
+def _check_access(request) -> None:
+    user = request.user
+    if user.is_superuser:
+        return
+    if getattr(user, "organization", None) is None or not user.has_perm("billing.view_sessionprice"):
+        raise PermissionDenied
+
+
+def _period(form: ReportForm, time_zone: str) -> tuple[datetime, datetime, date, date]:
+    zone = zoneinfo.ZoneInfo(time_zone)
+    first, after_last = form.local_dates(timezone.localtime(timezone.now(), zone).date())
+    return (datetime.combine(first, time.min, tzinfo=zone), datetime.combine(after_last, time.min, tzinfo=zone),
+            first, after_last - timedelta(days=1))
+
+
+def _csv_response(filename: str, header: list, rows: list[list]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow([str(cell) for cell in header])
+    writer.writerows(rows)
+    return response
+
+
+def _prepare(request, form_class):
+    _check_access(request)
+    data = request.GET.copy()
+    data.pop("format", None)
+    form = form_class(data or None, user=request.user)
+    if not data:
+        form = form_class({"period": "month"}, user=request.user)
+    organization = form.chosen_organization() if form.is_valid() else None
+    return form, organization
+
+
+def _context(request, form, title, **extra):
+    return {
+        **admin.site.each_context(request), "title": title, "form": form, "app_label": "billing",
+        "query": request.GET.urlencode(), **extra,
+    }
+
+
+REVENUE_COLUMNS = [
+    _("Group"), _("Currency"), _("Sessions"), _("Energy (kWh)"), _("Net"), _("VAT"), _("Gross"),
+    _("Refunds net"), _("Refunds VAT"), _("Refunds gross"), _("Outstanding"), _("Average per kWh incl. VAT"),
+]
+
+
+def _revenue_cells(row) -> list:
+    per_kwh = row.gross_per_kwh
+    return [row.label, row.currency, row.sessions, row.energy_kwh, row.net, row.vat, row.gross, row.refund_net,
+            row.refund_vat, row.refund_gross, row.outstanding, "" if per_kwh is None else per_kwh]
+
+
+def revenue_view(request):
+    form, organization = _prepare(request, RevenueForm)
+    report = time_zone = first = last = None
+    if organization is not None:
+        time_zone = organization_time_zone(organization)
+        start, end, first, last = _period(form, time_zone)
+        report = revenue_report(organization=organization, start=start, end=end,
+                                group_by=form.cleaned_data.get("group_by") or "site", time_zone=time_zone)
+        if request.GET.get("format") == "csv":
+            return _csv_response(
+                f"revenue-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}.csv", REVENUE_COLUMNS,
+                [_revenue_cells(row) for row in [*report.rows, *report.totals]],
+            )
+    return TemplateResponse(request, "admin/billing/revenue.html", _context(
+        request, form, _g("Revenue"), organization=organization, report=report, time_zone=time_zone,
+        first=first, last=last, columns=REVENUE_COLUMNS,
+        rows=[_revenue_cells(row) for row in report.rows] if report else [],
+        totals=[_revenue_cells(row) for row in report.totals] if report else [],
+    ))
+
+
+RECONCILIATION_COLUMNS = [
+    _("Connector"), _("Energy billed (Wh)"), _("Energy metered (Wh)"), _("Metered from"), _("Difference (Wh)"),
+    _("Gap"), _("Time"), _("Session"), _("Energy (Wh)"), _("Detail"),
+]
+
+
+def _reconciliation_rows(report) -> list[list]:
+    """One row per gap (a connector without gaps gets one row with empty gap columns)."""
+    rows = []
+    for item in report:
+        source = _g("register") if item.metered_from_register else _g("sessions")
+        head = [str(item.connector), item.billed_wh, "" if item.metered_wh is None else item.metered_wh,
+                source if item.metered_wh is not None else "",
+                "" if item.difference_wh is None else item.difference_wh]
+        if not item.gaps:
+            rows.append([*head, "", "", "", "", ""])
+        for gap in item.gaps:
+            rows.append([*head, gap.label, gap.at.isoformat(), gap.session_id or "",
+                         "" if gap.energy_wh is None else gap.energy_wh, gap.detail])
+    return rows
+
+
+def reconciliation_view(request):
+    form, organization = _prepare(request, ReportForm)
+    report = time_zone = first = last = None
+    if organization is not None:
+        time_zone = organization_time_zone(organization)
+        start, end, first, last = _period(form, time_zone)
+        report = reconciliation_report(organization=organization, start=start, end=end)
+        if request.GET.get("format") == "csv":
+            return _csv_response(
+                f"reconciliation-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}.csv", RECONCILIATION_COLUMNS,
+                _reconciliation_rows(report),
+            )
+    return TemplateResponse(request, "admin/billing/reconciliation.html", _context(
+        request, form, _g("Energy reconciliation"), organization=organization, report=report,
+        time_zone=time_zone, first=first, last=last,
+    ))
+
+
+def report_urls() -> list:
+    return [
+        path("billing/reports/revenue/", admin.site.admin_view(revenue_view), name="billing_revenue"),
+        path("billing/reports/reconciliation/", admin.site.admin_view(reconciliation_view),
+             name="billing_reconciliation"),
+    ]
+
+
+def _install() -> None:
+    site = admin.site
+    if getattr(site, "_billing_reports_installed", False):
+        return
+    original = site.get_urls
+
+    def get_urls():
+        return [*report_urls(), *original()]
+
+    site.get_urls = get_urls
+    site._billing_reports_installed = True
+
+
+_install()

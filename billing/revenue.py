@@ -1,0 +1,179 @@
+"""Revenue by site, charger, connector, tariff, customer group or period, from the frozen session prices.
+
+Everything is summed in the database; Python only turns the grouped rows into report rows.
+A session counts in the period its charging *started* in (the moment its tariff was chosen).
+"""
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organization
+from billing.models import CreditNote, SessionPrice
+
+CENT = Decimal("0.01")
+PRICE_PER_KWH = Decimal("0.0001")
+KWH = Decimal("0.001")
+
+#: group_by -> (label, the fields that identify and name a group).
+GROUP_BY = {
+    "site": (_("Site"), ("session__charge_point__site_id", "session__charge_point__site__name")),
+    "charge_point": (_("Charge point"), ("session__charge_point_id", "session__charge_point__ocpp_id",
+                                         "session__charge_point__name")),
+    "connector": (_("Connector"), ("session__connector_id", "session__charge_point__ocpp_id",
+                                   "session__connector__number")),
+    "tariff": (_("Tariff"), ("tariff_id", "tariff__name")),
+    "customer_group": (_("Customer group"), (
+        "session__customer_account__customer_group_memberships__customer_group_id",
+        "session__customer_account__customer_group_memberships__customer_group__name",
+    )),
+    "day": (_("Day"), ("bucket",)),
+    "week": (_("Week"), ("bucket",)),
+    "month": (_("Month"), ("bucket",)),
+}
+_TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+
+
+@dataclass(frozen=True)
+class RevenueRow:
+    key: object  # the group's id, or its local start date for periods; None for "none" and totals
+    label: str
+    currency: str
+    sessions: int
+    energy_kwh: Decimal
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+    refund_net: Decimal
+    refund_vat: Decimal
+    refund_gross: Decimal
+    outstanding: Decimal
+
+    @property
+    def gross_per_kwh(self) -> Decimal | None:
+        """Average price per kWh incl. VAT, before refunds; None without energy."""
+        if not self.energy_kwh:
+            return None
+        return (self.gross / self.energy_kwh).quantize(PRICE_PER_KWH)
+
+
+@dataclass(frozen=True)
+class RevenueReport:
+    group_by: str
+    start: datetime
+    end: datetime
+    time_zone: str
+    rows: list[RevenueRow]
+    totals: list[RevenueRow]  # one per currency, usually one
+
+
+def _credit_sum(field: str) -> Coalesce:
+    credits = (
+        CreditNote.objects.filter(session_id=OuterRef("session_id")).order_by().values("session_id")
+        .annotate(total=Sum(field)).values("total")
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
+    return Coalesce(Subquery(credits, output_field=money), Value(Decimal("0.00")), output_field=money)
+
+
+def revenue_prices(*, organization: Organization, start: datetime, end: datetime) -> QuerySet[SessionPrice]:
+    """The frozen prices of the organization's sessions started in [start, end), with their credits."""
+    return (
+        SessionPrice.objects.filter(
+            session__charge_point__organization=organization,
+            session__started_at__gte=start, session__started_at__lt=end,
+        )
+        .order_by()
+        .annotate(
+            credit_net=_credit_sum("net_amount"), credit_vat=_credit_sum("vat_amount"),
+            credit_gross=_credit_sum("gross_amount"),
+        )
+    )
+
+
+_SUMS = {
+    "sessions": Count("pk"),
+    "energy_wh": Sum("energy_wh"),
+    "net": Sum("net_total"),
+    "vat": Sum("vat_amount"),
+    "gross": Sum("gross_total"),
+    "refund_net": Sum("credit_net"),
+    "refund_vat": Sum("credit_vat"),
+    "refund_gross": Sum("credit_gross"),
+}
+
+
+def _money(value) -> Decimal:
+    return Decimal(value or 0).quantize(CENT)
+
+
+def _row(values: dict, *, key, label: str) -> RevenueRow:
+    gross, refund_gross = _money(values["gross"]), _money(values["refund_gross"])
+    return RevenueRow(
+        key=key, label=label, currency=values["currency"], sessions=values["sessions"],
+        energy_kwh=(Decimal(values["energy_wh"] or 0) / 1000).quantize(KWH),
+        net=_money(values["net"]), vat=_money(values["vat"]), gross=gross,
+        refund_net=_money(values["refund_net"]), refund_vat=_money(values["refund_vat"]),
+        refund_gross=refund_gross, outstanding=gross - refund_gross,
+    )
+
+
+def _label(group_by: str, values: dict) -> tuple[object, str]:
+    fields = GROUP_BY[group_by][1]
+    if group_by in _TRUNC:
+        bucket = values["bucket"]
+        day = bucket.date() if isinstance(bucket, datetime) else bucket
+        if group_by == "month":
+            return day, f"{day:%Y-%m}"
+        if group_by == "week":
+            year, week, _weekday = day.isocalendar()
+            return day, f"{year}-W{week:02d}"
+        return day, day.isoformat()
+    key = values[fields[0]]
+    if key is None:
+        return None, str(_("(none)"))
+    if group_by == "charge_point":
+        return key, values[fields[2]] or values[fields[1]]
+    if group_by == "connector":
+        return key, f"{values[fields[1]]} #{values[fields[2]]}"
+    return key, values[fields[1]]
+
+
+def revenue_report(*, organization: Organization, start: datetime, end: datetime, group_by: str,
+                   time_zone: str | None = None) -> RevenueReport:
+    """Sessions, energy and money per group for the organization's sessions started in [start, end).
+
+    Money comes from the frozen ``SessionPrice`` rows (net, VAT, gross as priced); credit
+    notes on those sessions are shown separately as refunds, whenever they were issued.
+    There are no payments yet, so *outstanding* is gross minus refunds (incl. VAT); once
+    payments exist it becomes gross minus refunds minus payments. Unpriced sessions are not
+    revenue and are left out (the reconciliation report lists them).
+
+    Days, weeks (ISO, from Monday) and months are in ``time_zone`` (IANA; default the
+    project's), cut by the database. A customer in several customer groups counts in each
+    of them, so those rows may add up to more than the totals; the totals never double count.
+    Groups and totals are per currency.
+    """
+    if group_by not in GROUP_BY:
+        raise ValueError(f"Unknown group_by {group_by!r}")
+    time_zone = time_zone or settings.TIME_ZONE
+    prices = revenue_prices(organization=organization, start=start, end=end)
+    fields = GROUP_BY[group_by][1]
+    grouped = prices
+    if group_by in _TRUNC:
+        grouped = grouped.annotate(bucket=_TRUNC[group_by]("session__started_at",
+                                                           tzinfo=zoneinfo.ZoneInfo(time_zone)))
+    grouped_rows = grouped.values(*fields, "currency").annotate(**_SUMS).order_by(*fields, "currency")
+    rows = [_row(values, key=key, label=label)
+            for values in grouped_rows for key, label in [_label(group_by, values)]]
+    if group_by not in _TRUNC:
+        rows.sort(key=lambda row: (row.key is None, str(row.label).casefold(), row.currency))
+    total_rows = prices.values("currency").annotate(**_SUMS).order_by("currency")
+    totals = [_row(values, key=None, label=str(_("Total"))) for values in total_rows]
+    return RevenueReport(group_by=group_by, start=start, end=end, time_zone=time_zone, rows=rows, totals=totals)
