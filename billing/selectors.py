@@ -57,9 +57,35 @@ def tariff_for(*, connector: Connector, customer_account: CustomerAccount | None
     )
     if not candidates:
         return None
-    best = min(candidates, key=lambda a: (_level(a), a.customer_group_id is None, -a.tariff.valid_from.timestamp(),
-                                          a.pk))
-    return best.tariff
+    return min(candidates, key=_assignment_rank).tariff
+
+
+def _assignment_rank(assignment: TariffAssignment) -> tuple:
+    """Which of several applicable assignments wins: the smallest rank."""
+    return (_level(assignment), assignment.customer_group_id is None, -assignment.tariff.valid_from.timestamp(),
+            assignment.pk)
+
+
+def tariff_choose(assignments, *, connector: Connector, customer_group_ids, at: datetime) -> Tariff | None:
+    """``tariff_for`` over assignments already loaded (with their tariffs): the same rules, no query.
+
+    ``assignments`` may hold any operator's; ``customer_group_ids`` are the groups the customer is in.
+    """
+    charge_point = connector.charge_point
+    candidates = [
+        a for a in assignments
+        if a.tariff.organization_id == charge_point.organization_id
+        and a.tariff.valid_from <= at and (a.tariff.valid_until is None or a.tariff.valid_until > at)
+        and (a.customer_group_id is None or a.customer_group_id in customer_group_ids)
+        and (a.connector_id == connector.pk
+             or (a.connector_id is None and a.site_id is None and a.charge_point_id == charge_point.pk)
+             or (a.connector_id is None and a.charge_point_id is None and a.site_id is None)
+             or (charge_point.site_id is not None and a.site_id == charge_point.site_id
+                 and a.charge_point_id is None and a.connector_id is None))
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=_assignment_rank).tariff
 
 
 def tariff_assignment_overlaps(*, tariff: Tariff, site_id: int | None, charge_point_id: int | None,
@@ -216,6 +242,29 @@ def session_time_zone(session: ChargingSession) -> str:
     return site.time_zone if site is not None else settings.TIME_ZONE
 
 
+def charging_intervals_from_events(*, started_at: datetime, stopped_at: datetime, status_before: str | None,
+                                   events) -> tuple[tuple[datetime, datetime], ...] | None:
+    """When the connector reported Charging between start and stop, from its status reports.
+
+    ``events`` are the (timestamp, status) reports in (start, stop], in order; ``status_before`` the
+    last status reported at or before the start. None without any reports in between.
+    """
+    if not events:
+        return None
+    intervals: list[tuple[datetime, datetime]] = []
+    charging_since = started_at if status_before == ConnectorStatus.CHARGING else None
+    for at, status in events:
+        if status == ConnectorStatus.CHARGING and charging_since is None:
+            charging_since = at
+        elif status != ConnectorStatus.CHARGING and charging_since is not None:
+            if at > charging_since:
+                intervals.append((charging_since, at))
+            charging_since = None
+    if charging_since is not None and stopped_at > charging_since:
+        intervals.append((charging_since, stopped_at))
+    return tuple(intervals)
+
+
 def _charging_intervals(session: ChargingSession) -> tuple[tuple[datetime, datetime], ...] | None:
     """When the connector reported Charging between start and stop; None without any status reports then."""
     start, stop = session.started_at, session.stopped_at
@@ -229,18 +278,17 @@ def _charging_intervals(session: ChargingSession) -> tuple[tuple[datetime, datet
         StatusEvent.objects.filter(connector_id=session.connector_id, timestamp__lte=start)
         .order_by("-timestamp", "-pk").values_list("status", flat=True).first()
     )
-    intervals: list[tuple[datetime, datetime]] = []
-    charging_since = start if before == ConnectorStatus.CHARGING else None
-    for at, status in events:
-        if status == ConnectorStatus.CHARGING and charging_since is None:
-            charging_since = at
-        elif status != ConnectorStatus.CHARGING and charging_since is not None:
-            if at > charging_since:
-                intervals.append((charging_since, at))
-            charging_since = None
-    if charging_since is not None and stop > charging_since:
-        intervals.append((charging_since, stop))
-    return tuple(intervals)
+    return charging_intervals_from_events(started_at=start, stopped_at=stop, status_before=before, events=events)
+
+
+def meter_readings_from_rows(rows) -> tuple[pricing.MeterReading, ...]:
+    """Energy register (timestamp, value) rows, in order, as readings; the first of equal timestamps counts."""
+    readings: list[pricing.MeterReading] = []
+    for at, value in rows:
+        if readings and readings[-1].at == at:
+            continue
+        readings.append(pricing.MeterReading(at=at, register_wh=int(value)))
+    return tuple(readings)
 
 
 def session_timeline(session: ChargingSession) -> pricing.SessionTimeline:
@@ -250,15 +298,10 @@ def session_timeline(session: ChargingSession) -> pricing.SessionTimeline:
                                   timestamp__gte=session.started_at, timestamp__lte=session.stopped_at)
         .order_by("timestamp", "pk").values_list("timestamp", "value")
     )
-    readings: list[pricing.MeterReading] = []
-    for at, value in rows:
-        if readings and readings[-1].at == at:
-            continue
-        readings.append(pricing.MeterReading(at=at, register_wh=int(value)))
     return pricing.SessionTimeline(
         started_at=session.started_at, stopped_at=session.stopped_at,
         meter_start_wh=session.meter_start_wh, meter_stop_wh=session.meter_stop_wh,
-        readings=tuple(readings), charging=_charging_intervals(session),
+        readings=meter_readings_from_rows(rows), charging=_charging_intervals(session),
     )
 
 

@@ -142,3 +142,140 @@ def credit_note_issue(*, session: ChargingSession, net_amount: Decimal, reason: 
         vat_amount=vat_amount, gross_amount=net_amount + vat_amount, reason=reason.strip(),
         created_by=user if getattr(user, "pk", None) else None,
     )
+
+
+_FREEZE_MANY_CHUNK = 1000
+
+
+def session_prices_freeze_many(*, sessions) -> int:
+    """``session_price_freeze`` for many sessions at once, in a few queries per thousand sessions.
+
+    Prices each completed session without a price yet exactly as ``session_price_freeze`` would
+    (same tariff, snapshot and lines); skips the others. Returns how many prices it froze.
+    """
+    from bisect import bisect_right
+    from collections import defaultdict
+
+    from django.db.models import OuterRef, QuerySet, Subquery
+
+    from billing.models import CustomerGroupMembership
+    from billing.pricing import SessionTimeline
+    from billing.selectors import (
+        ENERGY_REGISTER,
+        charging_intervals_from_events,
+        meter_readings_from_rows,
+        tariff_choose,
+    )
+    from sessions_app.models import MeterValue, StatusEvent
+
+    if isinstance(sessions, QuerySet):
+        ids = list(sessions.values_list("pk", flat=True))
+    else:
+        ids = [s.pk for s in sessions]
+    pending: list[ChargingSession] = []
+    for i in range(0, len(ids), _FREEZE_MANY_CHUNK):
+        pending += (
+            ChargingSession.objects.filter(
+                pk__in=ids[i:i + _FREEZE_MANY_CHUNK], state=ChargingSession.State.COMPLETED,
+                connector__isnull=False, price__isnull=True,
+            ).select_related("connector__charge_point", "charge_point__site")
+        )
+    if not pending:
+        return 0
+    pending.sort(key=lambda s: (s.started_at, s.pk))
+
+    org_ids = {s.connector.charge_point.organization_id for s in pending}
+    assignments = list(TariffAssignment.objects.filter(tariff__organization_id__in=org_ids).select_related("tariff"))
+    groups_of: dict[int, set[int]] = defaultdict(set)
+    group_ids = {a.customer_group_id for a in assignments if a.customer_group_id is not None}
+    for account_id, group_id in CustomerGroupMembership.objects.filter(
+            customer_group_id__in=group_ids).values_list("customer_account_id", "customer_group_id"):
+        groups_of[account_id].add(group_id)
+    specs: dict[tuple[int, str], tuple] = {}
+    no_groups: set[int] = set()
+
+    priced_at = timezone.now()
+    created = 0
+    for i in range(0, len(pending), _FREEZE_MANY_CHUNK):
+        chunk = pending[i:i + _FREEZE_MANY_CHUNK]
+        chosen = []
+        for session in chunk:
+            groups = groups_of.get(session.customer_account_id, no_groups) if session.customer_account_id else no_groups
+            tariff = tariff_choose(assignments, connector=session.connector, customer_group_ids=groups,
+                                   at=session.started_at)
+            if tariff is not None:
+                chosen.append((session, tariff))
+        if not chosen:
+            continue
+
+        register: dict[int, list] = defaultdict(list)
+        for session_id, at, value in (
+            MeterValue.objects.filter(session_id__in=[s.pk for s, _t in chosen], measurand=ENERGY_REGISTER,
+                                      phase="", unit="Wh")
+            .order_by("session_id", "timestamp", "pk").values_list("session_id", "timestamp", "value")
+        ):
+            register[session_id].append((at, value))
+
+        # Status reports of the chunk's connectors from its first start to its last stop, and for each
+        # connector the last report at or before that first start.
+        connector_ids = {s.connector_id for s, _t in chosen}
+        first_start = min(s.started_at for s, _t in chosen)
+        last_stop = max(s.stopped_at for s, _t in chosen)
+        events: dict[int, list[tuple]] = defaultdict(list)
+        for connector_id, at, status in (
+            StatusEvent.objects.filter(connector_id__in=connector_ids, timestamp__gt=first_start,
+                                       timestamp__lte=last_stop)
+            .order_by("connector_id", "timestamp", "pk").values_list("connector_id", "timestamp", "status")
+        ):
+            events[connector_id].append((at, status))
+        boundary = dict(
+            Connector.objects.filter(pk__in=connector_ids).annotate(status_before=Subquery(
+                StatusEvent.objects.filter(connector_id=OuterRef("pk"), timestamp__lte=first_start)
+                .order_by("-timestamp", "-pk").values("status")[:1]
+            )).values_list("pk", "status_before")
+        )
+        times = {connector_id: [at for at, _ in rows] for connector_id, rows in events.items()}
+
+        prices = []
+        for session, tariff in chosen:
+            start, stop = session.started_at, session.stopped_at
+            rows = events.get(session.connector_id, [])
+            ts = times.get(session.connector_id, [])
+            lo, hi = bisect_right(ts, start), bisect_right(ts, stop)
+            before = rows[lo - 1][1] if lo > 0 else boundary.get(session.connector_id)
+            timeline = SessionTimeline(
+                started_at=start, stopped_at=stop,
+                meter_start_wh=session.meter_start_wh, meter_stop_wh=session.meter_stop_wh,
+                readings=meter_readings_from_rows(
+                    (at, value) for at, value in register.get(session.pk, ()) if start <= at <= stop),
+                charging=charging_intervals_from_events(started_at=start, stopped_at=stop, status_before=before,
+                                                        events=rows[lo:hi]),
+            )
+            key = (tariff.pk, session_time_zone(session))
+            if key not in specs:
+                spec = tariff_spec(tariff, time_zone=key[1])
+                specs[key] = (spec, tariff_spec_to_snapshot(spec))
+            spec, snapshot = specs[key]
+            priced = price_session(spec, timeline)
+            prices.append(SessionPrice(
+                session=session, tariff=tariff, tariff_snapshot=snapshot,
+                breakdown=priced_lines_to_breakdown(priced), currency=priced.currency,
+                energy_wh=priced.energy_wh, net_total=priced.net_total, vat_rate=priced.vat_rate,
+                vat_amount=priced.vat_amount, gross_total=priced.gross_total, adjustment=priced.adjustment,
+                priced_at=priced_at,
+            ))
+        try:
+            with transaction.atomic():
+                SessionPrice.objects.bulk_create(prices, batch_size=500)
+            created += len(prices)
+        except IntegrityError:
+            # Some priced by someone else meanwhile: theirs stand, the rest one by one.
+            for price in prices:
+                try:
+                    with transaction.atomic():
+                        price.pk = None
+                        price.save(force_insert=True)
+                    created += 1
+                except IntegrityError:
+                    pass
+    return created

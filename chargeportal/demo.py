@@ -33,7 +33,7 @@ from django.db.models import Q
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from billing.models import CreditNote, CustomerGroup, CustomerGroupMembership, SessionPrice, Tariff, TariffElement
-from billing.services import tariff_assignment_create, tariff_element_components_set
+from billing.services import session_prices_freeze_many, tariff_assignment_create, tariff_element_components_set
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -54,6 +54,7 @@ DRIVER_COUNT = 200
 SECOND_ORG_DRIVER_COUNT = 12
 STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
 BATCH_SIZE = 2000
+PRICING_CHUNK = 500  # sessions priced per call: a progress step
 
 
 @dataclass(frozen=True)
@@ -919,6 +920,12 @@ def _build(b: _Builder) -> DemoSummary:
     StatusEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
     Connector.objects.bulk_update([c.connector for c in conns], ["status", "error_code", "status_changed_at"])
 
+    completed = sorted((s for s in sessions if s.state == ChargingSession.State.COMPLETED),
+                       key=lambda s: (s.started_at, s.pk))
+    chunks = [completed[i:i + PRICING_CHUNK] for i in range(0, len(completed), PRICING_CHUNK)]
+    priced = sum(session_prices_freeze_many(sessions=chunk)
+                 for chunk in b.progress(chunks, "pricing", len(chunks)))
+
     b.counts.update({
         "organizations": 2,
         "sites": len(MAIN_SITES) + 1,
@@ -931,5 +938,6 @@ def _build(b: _Builder) -> DemoSummary:
         "status events": len(events),
         "faults": sum(len(c.faults) for c in conns),
         "energy delivered (kWh)": round(sum(s.energy_wh or 0 for s in sessions) / 1000),
+        "sessions priced": priced,
     })
     return DemoSummary(counts=b.counts)

@@ -10,6 +10,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
+from billing.models import SessionPrice
 from billing.selectors import tariff_for
 from chargeportal.demo import DEMO_LOGINS
 from sessions_app.models import (
@@ -172,3 +173,17 @@ def test_demo_operators_have_tariffs_and_fleets_their_contract_price(demo):
     assert tariff_for(connector=connector, customer_account=person, at=now).name == "Laddkraft standard"
     second = Connector.objects.filter(charge_point__organization__slug="norrsken").first()
     assert tariff_for(connector=second, customer_account=None, at=now).name == "Norrsken"
+
+
+def test_completed_sessions_with_a_tariff_carry_a_frozen_price(demo):
+    prices = SessionPrice.objects.all()
+    assert prices.count() > 0
+    assert all(p.gross_total == p.net_total + p.vat_amount and p.tariff_snapshot for p in prices)
+    assert prices.filter(gross_total__gt=0).exists()
+    assert not prices.filter(session__state=ChargingSession.State.ACTIVE).exists()
+    unpriced = ChargingSession.objects.filter(state=ChargingSession.State.COMPLETED, price__isnull=True)
+    for session in unpriced.select_related("connector__charge_point", "customer_account"):
+        assert tariff_for(connector=session.connector, customer_account=session.customer_account,
+                          at=session.started_at) is None
+    out = run("--seed", "8", "--reset")
+    assert "sessions priced" in out
