@@ -89,7 +89,13 @@ def asgi_server(django_db_setup):
             server.kill()
             pytest.fail("The ASGI server did not start:\n" + log_path.read_text(errors="replace"))
         time.sleep(0.1)
-    yield f"ws://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(10)
-    log.close()
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:  # still draining connections: it must not outlive the test database
+            server.kill()
+            server.wait()
+        log.close()
