@@ -1,8 +1,8 @@
 """Drivers' price pages: what charging costs at their operator's stations, and a running session's cost."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -33,9 +33,7 @@ def connector_prices(request):
 @login_required
 @require_GET
 def session_estimate(request, pk: int):
-    session = sessions_for_driver(user=request.user).filter(pk=pk).first()
-    if session is None:
-        raise Http404
+    session = get_object_or_404(sessions_for_driver(user=request.user), pk=pk)
     estimate = session_cost_estimate(session=session, now=timezone.now())
     if estimate is None:
         return JsonResponse({"id": session.pk, "gross": None, "currency": None, "final": False,

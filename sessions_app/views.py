@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -66,9 +66,7 @@ def charging_stop(request, pk: int):
 @login_required
 @require_GET
 def session_live(request, pk: int):
-    session = sessions_for_driver(user=request.user).filter(pk=pk).first()
-    if session is None:
-        raise Http404
+    session = get_object_or_404(sessions_for_driver(user=request.user), pk=pk)
     figures = session_live_figures(session=session, now=timezone.now())
     measured_at = figures["measured_at"]
     return JsonResponse({
