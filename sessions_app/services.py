@@ -304,13 +304,25 @@ def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, sessi
     return rows
 
 
-def _check_register(session: ChargingSession, floor: Decimal, rows: list[MeterValue]) -> None:
-    """Flag a session whose energy register reads lower than it did before (a meter fault or reset)."""
-    for row in sorted((row for row in rows if row.measurand == ENERGY_REGISTER), key=lambda row: row.timestamp):
+def _check_register(session: ChargingSession, floor: Decimal, floor_at: datetime | None,
+                    rows: list[MeterValue]) -> tuple[Decimal, datetime | None]:
+    """Flag a session whose energy register reads lower than an earlier reading (a meter fault or reset).
+
+    Readings older than the last one stored (e.g. a Transaction.Begin value in the stop's
+    transactionData) are history arriving late, not the meter going back. Returns the new
+    latest reading and its time.
+    """
+    registers = sorted((row for row in rows if row.measurand == ENERGY_REGISTER), key=lambda row: row.timestamp)
+    for row in registers:
+        if floor_at is not None and row.timestamp < floor_at:
+            continue
         if row.value < floor:
             _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Register read {row.value} Wh after {floor} Wh.")
-            return
-        floor = row.value
+        floor, floor_at = row.value, row.timestamp
+    return floor, floor_at
+
+
+_latest_register = MeterValue.objects.filter(session=OuterRef("pk"), measurand=ENERGY_REGISTER).order_by("-timestamp")
 
 
 def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list[int]:
@@ -320,10 +332,8 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
     sessions = {
         session.pk: session
         for session in ChargingSession.objects.filter(pk__in=transaction_ids).annotate(
-            last_register=Subquery(
-                MeterValue.objects.filter(session=OuterRef("pk"), measurand=ENERGY_REGISTER)
-                .order_by("-timestamp").values("value")[:1]
-            )
+            last_register=Subquery(_latest_register.values("value")[:1]),
+            last_register_at=Subquery(_latest_register.values("timestamp")[:1]),
         )
     } if transaction_ids else {}
 
@@ -342,8 +352,9 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
         if session is None:
             continue
         floor = session.last_register if session.last_register is not None else Decimal(session.meter_start_wh)
-        _check_register(session, floor, rows)
-        session.last_register = max([floor, *(r.value for r in rows if r.measurand == ENERGY_REGISTER)])
+        session.last_register, session.last_register_at = _check_register(
+            session, floor, session.last_register_at, rows,
+        )
         for reading in report.meter_value:
             _flag_if_future(session, reading["timestamp"], now)
     return [len(rows) for _report, _session, rows in per_report]

@@ -86,3 +86,17 @@ def test_status_history_keeps_every_report_and_the_current_status_only_moves_for
                                                                       "Available")
     assert StatusEvent.objects.filter(charge_point=world.cp_a).count() == 6
     assert StatusEvent.objects.get(connector=None).status == "Available"
+
+
+def test_an_older_reading_arriving_late_is_history_not_the_meter_going_back(world):
+    session = make_session(world.cp_a.connectors.get(number=1), world.alice_card, started_at=T0, energy_wh=None)
+    meter_values_record_many(now=timezone.now(), reports=[
+        MeterValuesReport(world.cp_a, 1, session.pk, [_reading(30, {"value": "1009000"})]),
+    ])
+    # The stop's transactionData repeats the start reading, stamped at the start.
+    begin = _reading(0, {"value": "1000000", "context": "Transaction.Begin"})
+    end = _reading(60, {"value": "1012000", "context": "Transaction.End"})
+    meter_values_record_many(now=timezone.now(), reports=[MeterValuesReport(world.cp_a, 1, session.pk, [begin, end])])
+
+    assert not SessionFlag.objects.filter(session=session).exists()
+    assert MeterValue.objects.filter(session=session).count() == 3
