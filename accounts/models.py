@@ -150,13 +150,14 @@ class User(AbstractUser):
 
 
 class AuthorizationStatus(models.TextChoices):
-    """The answer to "may this tag charge?", as OCPP 1.6 idTagInfo.status spells it."""
+    """The answer to "may this tag charge?", as OCPP idTagInfo.status spells it."""
 
     ACCEPTED = "Accepted", _("Accepted")
     BLOCKED = "Blocked", _("Blocked")
     EXPIRED = "Expired", _("Expired")
     INVALID = "Invalid", _("Invalid")
     CONCURRENT_TX = "ConcurrentTx", _("Already charging")
+    NO_CREDIT = "NoCredit", _("No credit left")  # OCPP 2.0.1; 1.6 chargers are told Blocked
 
 
 class IdTag(models.Model):

@@ -7,9 +7,17 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self) -> None:
+        from billing.balances import wallet_refusal
         from billing.services import session_price_freeze_by_id
+        from billing.terminal import TERMINAL_PAYMENT, terminal_payment_data_transfer
         from sessions_app import hooks
 
-        # A stopped session is priced once its stop has committed (sessions_app may not import billing).
+        # sessions_app may not import billing: it calls what billing registers here.
+        # A stopped session is priced and charged once its stop has committed;
         if session_price_freeze_by_id not in hooks.session_completed_handlers:
             hooks.session_completed_handlers.append(session_price_freeze_by_id)
+        # a card whose prepaid wallet is empty may not start;
+        if wallet_refusal not in hooks.authorization_checks:
+            hooks.authorization_checks.append(wallet_refusal)
+        # a charger's payment terminal reports what it was paid by DataTransfer.
+        hooks.data_transfer_handlers[TERMINAL_PAYMENT] = terminal_payment_data_transfer

@@ -1,4 +1,4 @@
-"""Writes for billing: assign tariffs, freeze a session's price, issue credit notes."""
+"""Writes for billing: assign tariffs, freeze and charge a session's price, issue credit notes."""
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,6 +18,7 @@ from billing.models import (
     TariffAssignment,
     TariffElement,
 )
+from billing.ledger import credit_note_book, session_charge_book, session_charges_book_many
 from billing.pricing import minor_unit, price_session
 from billing.selectors import (
     priced_lines_to_breakdown,
@@ -80,13 +81,14 @@ def tariff_element_components_set(*, element: TariffElement, prices: dict[str, t
 
 
 def session_price_freeze(*, session: ChargingSession) -> SessionPrice | None:
-    """Price a completed session by the tariff valid at its start, and freeze that price.
+    """Price a completed session by the tariff valid at its start, freeze that price and charge it.
 
     Idempotent: a session priced already keeps its price. Returns None, and leaves the
     session unpriced, when it is not completed or no tariff applies.
     """
     existing = SessionPrice.objects.filter(session_id=session.pk).first()
     if existing is not None:
+        session_charge_book(price=existing)  # in case the charge was not booked with it
         return existing
     if session.state != ChargingSession.State.COMPLETED or session.connector_id is None:
         return None
@@ -97,15 +99,17 @@ def session_price_freeze(*, session: ChargingSession) -> SessionPrice | None:
     priced = price_session(spec, session_timeline(session))
     try:
         with transaction.atomic():
-            return SessionPrice.objects.create(
+            price = SessionPrice.objects.create(
                 session=session, tariff=tariff, tariff_snapshot=tariff_spec_to_snapshot(spec),
                 breakdown=priced_lines_to_breakdown(priced), currency=priced.currency,
                 energy_wh=priced.energy_wh, net_total=priced.net_total, vat_rate=priced.vat_rate,
                 vat_amount=priced.vat_amount, gross_total=priced.gross_total, adjustment=priced.adjustment,
                 priced_at=timezone.now(),
             )
+            session_charge_book(price=price)
+            return price
     except IntegrityError:
-        # Priced by someone else meanwhile: theirs stands.
+        # Priced by someone else meanwhile: theirs stands (and they charge it).
         return SessionPrice.objects.get(session_id=session.pk)
 
 
@@ -121,7 +125,7 @@ def session_price_freeze_by_id(session_id: int) -> None:
 
 @transaction.atomic
 def credit_note_issue(*, session: ChargingSession, net_amount: Decimal, reason: str, user) -> CreditNote:
-    """Give money back on a priced session. Never more, in total, than the session's net price."""
+    """Give money back on a priced session, in the ledger too. Never more, in total, than its net price."""
     price = SessionPrice.objects.select_for_update().filter(session_id=session.pk).first()
     if price is None:
         raise ValidationError(_("This session has no price to credit."), code="unpriced")
@@ -137,11 +141,13 @@ def credit_note_issue(*, session: ChargingSession, net_amount: Decimal, reason: 
             params={"available": available, "currency": price.currency}, code="too_much",
         )
     vat_amount = _money(net_amount * price.vat_rate, price.currency)
-    return CreditNote.objects.create(
+    credit_note = CreditNote.objects.create(
         session=session, currency=price.currency, net_amount=net_amount, vat_rate=price.vat_rate,
         vat_amount=vat_amount, gross_amount=net_amount + vat_amount, reason=reason.strip(),
         created_by=user if getattr(user, "pk", None) else None,
     )
+    credit_note_book(credit_note=credit_note)
+    return credit_note
 
 
 _FREEZE_MANY_CHUNK = 1000
@@ -267,15 +273,18 @@ def session_prices_freeze_many(*, sessions) -> int:
         try:
             with transaction.atomic():
                 SessionPrice.objects.bulk_create(prices, batch_size=500)
-            created += len(prices)
+            frozen = prices
         except IntegrityError:
-            # Some priced by someone else meanwhile: theirs stand, the rest one by one.
+            # Some priced by someone else meanwhile: theirs stand (and they charge them), the rest one by one.
+            frozen = []
             for price in prices:
                 try:
                     with transaction.atomic():
                         price.pk = None
                         price.save(force_insert=True)
-                    created += 1
+                    frozen.append(price)
                 except IntegrityError:
                     pass
+        session_charges_book_many(prices=frozen)
+        created += len(frozen)
     return created

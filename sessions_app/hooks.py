@@ -1,11 +1,18 @@
 """Hooks higher apps register so this app can trigger their work without importing them.
 
-``billing`` registers a handler in its ``AppConfig.ready()`` that prices a session once it
-is completed (ARCHITECTURE.md: dependencies point one way).
+``billing`` registers, in its ``AppConfig.ready()``, a handler that prices a session once it
+is completed, a check that refuses cards whose prepaid wallet is empty, and the handler of
+terminal payments chargers report by DataTransfer (ARCHITECTURE.md: dependencies point one way).
 """
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from accounts.models import AuthorizationStatus, IdTag
+    from sessions_app.models import ChargePoint
 
 logger = logging.getLogger(__name__)
 
@@ -20,3 +27,26 @@ def session_completed(session_id: int) -> None:
             handler(session_id)
         except Exception:
             logger.exception("session_completed handler %r failed for session %s", handler, session_id)
+
+
+#: Called with an accepted card (and the moment); a handler that returns a status refuses it.
+authorization_checks: list[Callable[["IdTag", object], "AuthorizationStatus | None"]] = []
+
+
+def authorization_refusal(id_tag: "IdTag", at) -> "AuthorizationStatus | None":
+    """The first refusal of a registered check, or None when every check lets the card charge."""
+    for check in list(authorization_checks):
+        status = check(id_tag, at)
+        if status is not None:
+            return status
+    return None
+
+
+@dataclass(frozen=True)
+class DataTransferAnswer:
+    status: str  # OCPP DataTransferStatus: Accepted, Rejected, UnknownMessageId, UnknownVendorId
+    data: str | None = None
+
+
+#: (vendorId, messageId) -> handler(charge_point, data, now) for DataTransfer requests a higher app understands.
+data_transfer_handlers: dict[tuple[str, str], Callable[["ChargePoint", str | None, object], DataTransferAnswer]] = {}

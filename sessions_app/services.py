@@ -49,6 +49,9 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
     running = ChargingSession.objects.filter(id_tag=verdict.id_tag, state=ChargingSession.State.ACTIVE).count()
     if running >= verdict.id_tag.max_concurrent_sessions:
         return TagVerdict(AuthorizationStatus.CONCURRENT_TX, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
+    refusal = hooks.authorization_refusal(verdict.id_tag, at)
+    if refusal is not None:
+        return TagVerdict(refusal, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
     return verdict
 
 

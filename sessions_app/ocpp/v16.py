@@ -15,8 +15,9 @@ from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call_result, datatypes
 from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
+from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
-from sessions_app import services
+from sessions_app import hooks, services
 from sessions_app.models import ChargePoint, ChargerEvent, StopReason
 from sessions_app.ocpp import batching
 
@@ -41,11 +42,16 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _status_16(status: str) -> str:
+    """OCPP 1.6 knows no NoCredit: such a card is Blocked for now."""
+    return AuthorizationStatus.BLOCKED if status == AuthorizationStatus.NO_CREDIT else status
+
+
 def _id_tag_info(verdict: TagVerdict | None = None, status: str | None = None) -> datatypes.IdTagInfo:
     if verdict is None:
-        return datatypes.IdTagInfo(status=status)
+        return datatypes.IdTagInfo(status=_status_16(status))
     return datatypes.IdTagInfo(
-        status=verdict.status, parent_id_tag=verdict.parent_id_tag,
+        status=_status_16(verdict.status), parent_id_tag=verdict.parent_id_tag,
         expiry_date=_iso(verdict.expiry_date) if verdict.expiry_date else None,
     )
 
@@ -134,11 +140,18 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **optional):
+        message_id, data = optional.get("message_id", ""), optional.get("data")
         await db(services.charger_event_record)(
             charge_point=self.charge_point, kind=ChargerEvent.Kind.DATA_TRANSFER, vendor_id=vendor_id,
-            message_id=optional.get("message_id", ""), data=optional.get("data", ""), at=timezone.now(),
+            message_id=message_id, data=data or "", at=timezone.now(),
         )
-        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+        handler = hooks.data_transfer_handlers.get((vendor_id, message_id))
+        if handler is None:
+            known_vendor = any(vendor == vendor_id for vendor, _message in hooks.data_transfer_handlers)
+            return call_result.DataTransfer(status=DataTransferStatus.unknown_message_id if known_vendor
+                                            else DataTransferStatus.unknown_vendor_id)
+        answer = await db(handler)(self.charge_point, data, timezone.now())
+        return call_result.DataTransfer(status=answer.status, data=answer.data)
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status: str):

@@ -1,0 +1,115 @@
+"""Reads of the ledger: what a customer owes, what their wallet holds, what each session still owes."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from accounts.models import AuthorizationStatus, CustomerAccount, IdTag
+from billing.models import LedgerEntry, PaymentAccount
+
+ZERO = Decimal("0.00")
+_MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A customer account's position in one currency."""
+
+    currency: str
+    owed: Decimal  # for sessions, after credit notes and payments; negative is money in their favour
+    wallet: Decimal  # prepaid money not yet spent
+
+
+def _cents(value) -> Decimal:
+    """A summed amount to the cent (SQLite sums decimals as floats: 0.00999999999999801)."""
+    return Decimal(value or 0).quantize(ZERO)
+
+
+def _sum(queryset: QuerySet[LedgerEntry], field: str) -> Decimal:
+    return _cents(queryset.aggregate(total=Sum(field))["total"])
+
+
+def account_balance(customer_account: CustomerAccount, *, currency: str | None = None) -> Balance:
+    """The account's balance in ``currency`` (its operator's by default)."""
+    currency = currency or customer_account.organization.currency
+    entries = LedgerEntry.objects.filter(customer_account=customer_account, currency=currency)
+    totals = entries.aggregate(owed=Sum("receivable"), wallet=Sum("wallet"))
+    return Balance(currency=currency, owed=_cents(totals["owed"]), wallet=_cents(totals["wallet"]))
+
+
+def wallet_balance(customer_account_id: int, currency: str) -> Decimal:
+    return _sum(LedgerEntry.objects.filter(customer_account_id=customer_account_id, currency=currency), "wallet")
+
+
+def session_owed(session_id: int) -> Decimal:
+    """What a session still owes: its charge less credit notes and payments (negative when overpaid)."""
+    return _sum(LedgerEntry.objects.filter(session_id=session_id), "receivable")
+
+
+def session_paid_from_wallet(session_id: int) -> Decimal:
+    return -_sum(LedgerEntry.objects.filter(session_id=session_id, method=LedgerEntry.Method.WALLET), "wallet")
+
+
+def sessions_owing(customer_account_id: int, currency: str) -> list[tuple[int, Decimal]]:
+    """(session id, amount owed) of the account's sessions that still owe money, oldest first."""
+    rows = (
+        LedgerEntry.objects.filter(customer_account_id=customer_account_id, currency=currency, session__isnull=False)
+        .values("session_id", "session__started_at").order_by("session__started_at", "session_id")
+        .annotate(owed=Sum("receivable")).filter(owed__gt=Decimal("0.005"))
+    )
+    return [(row["session_id"], _cents(row["owed"])) for row in rows]
+
+
+def session_owed_subquery(session_ref: str = "pk") -> Coalesce:
+    """An annotation: what the session ``OuterRef(session_ref)`` still owes, 0 without ledger entries."""
+    owed = (
+        LedgerEntry.objects.filter(session_id=OuterRef(session_ref)).order_by().values("session_id")
+        .annotate(total=Sum("receivable")).values("total")
+    )
+    return Coalesce(Subquery(owed, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+
+
+def payment_method_of(customer_account_id: int | None) -> str:
+    """The account's payment method; an account nobody has set one for pays by invoice."""
+    if customer_account_id is None:
+        return PaymentAccount.Method.INVOICE
+    method = (
+        PaymentAccount.objects.filter(customer_account_id=customer_account_id).values_list("method", flat=True).first()
+    )
+    return method or PaymentAccount.Method.INVOICE
+
+
+def terminal_references(session_id: int) -> list[str]:
+    """The terminal receipts a session was paid with on site."""
+    return list(
+        LedgerEntry.objects.filter(session_id=session_id, kind=LedgerEntry.Kind.PAYMENT,
+                                   method=LedgerEntry.Method.TERMINAL)
+        .order_by("booked_at").values_list("reference", flat=True)
+    )
+
+
+def ledger_for_account(customer_account: CustomerAccount) -> QuerySet[LedgerEntry]:
+    """An account's entries, newest first, with what a statement line shows."""
+    return (
+        LedgerEntry.objects.filter(customer_account=customer_account)
+        .select_related("session__charge_point", "credit_note").order_by("-booked_at", "-pk")
+    )
+
+
+def wallet_refusal(id_tag: IdTag, at) -> AuthorizationStatus | None:
+    """NoCredit for a card whose account pays from a prepaid wallet holding no more than its minimum.
+
+    Registered as an authorization check with ``sessions_app.hooks``.
+    """
+    payment_account = (
+        PaymentAccount.objects.filter(customer_account_id=id_tag.customer_account_id)
+        .select_related("customer_account__organization").first()
+    )
+    if payment_account is None or payment_account.method != PaymentAccount.Method.WALLET:
+        return None
+    currency = payment_account.customer_account.organization.currency
+    if wallet_balance(id_tag.customer_account_id, currency) <= payment_account.wallet_minimum:
+        return AuthorizationStatus.NO_CREDIT
+    return None

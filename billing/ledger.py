@@ -1,0 +1,340 @@
+"""Writes to the ledger: charges, payments, top-ups, refunds, credit notes, and the wallet drawing on them.
+
+Every operation books its entries under one idempotency key (see ``billing.models.payments``).
+It first takes the customer's payment account row ``FOR UPDATE``, so balances read while
+deciding what to book cannot change underneath; then a key already booked returns the
+entries booked before instead of booking again. Derived movements (a wallet paying a
+session, an overpaid wallet session credited back) are lines of the operation that caused them.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import CustomerAccount
+from billing.balances import (
+    ZERO,
+    session_owed,
+    session_paid_from_wallet,
+    sessions_owing,
+    wallet_balance,
+)
+from billing.models import CreditNote, LedgerEntry, PaymentAccount, SessionPrice
+from sessions_app.models import ChargingSession
+
+Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
+
+
+@dataclass
+class _Line:
+    kind: str
+    receivable: Decimal = ZERO
+    wallet: Decimal = ZERO
+    method: str = ""
+    session_id: int | None = None
+    credit_note: CreditNote | None = None
+    reference: str = ""
+    note: str = ""
+
+
+@dataclass
+class _Booking:
+    """An operation's lines under its key, for one customer (or none: an anonymous terminal session)."""
+
+    key: str
+    organization_id: int
+    customer_account_id: int | None
+    currency: str
+    lines: list[_Line] = field(default_factory=list)
+
+
+def payment_account_of(customer_account: CustomerAccount, *, lock: bool = False) -> PaymentAccount:
+    """The account's payment settings, created (paying by invoice) on first use."""
+    account, _created = PaymentAccount.objects.get_or_create(customer_account=customer_account)
+    if lock:
+        account = PaymentAccount.objects.select_for_update().get(pk=account.pk)
+    return account
+
+
+def _lock(customer_account_id: int | None) -> PaymentAccount | None:
+    if customer_account_id is None:
+        return None
+    return payment_account_of(CustomerAccount.objects.get(pk=customer_account_id), lock=True)
+
+
+def _booked(key: str) -> list[LedgerEntry]:
+    return list(LedgerEntry.objects.filter(idempotency_key=key).order_by("line"))
+
+
+def _write(booking: _Booking, *, user=None, at: datetime | None = None) -> list[LedgerEntry]:
+    at = at or timezone.now()
+    entries = [
+        LedgerEntry(
+            organization_id=booking.organization_id, customer_account_id=booking.customer_account_id,
+            session_id=line.session_id, credit_note=line.credit_note, kind=line.kind, method=line.method,
+            currency=booking.currency, receivable=line.receivable, wallet=line.wallet, reference=line.reference[:255],
+            note=line.note[:255], idempotency_key=booking.key, line=number, booked_at=at,
+            booked_by=user if getattr(user, "pk", None) else None,
+        )
+        for number, line in enumerate(booking.lines)
+    ]
+    try:
+        with transaction.atomic():
+            return LedgerEntry.objects.bulk_create(entries)
+    except IntegrityError:
+        # Booked by a concurrent request under the same key: that booking stands.
+        return _booked(booking.key)
+
+
+def _wallet_draws(payment_account: PaymentAccount | None, currency: str, available: Decimal,
+                  owing: list[tuple[int, Decimal]]) -> list[_Line]:
+    """Lines paying owed sessions, oldest first, from a prepaid wallet holding ``available``."""
+    if payment_account is None or payment_account.method != PaymentAccount.Method.WALLET:
+        return []
+    if currency != payment_account.customer_account.organization.currency:
+        return []  # the wallet holds the operator's currency only
+    lines = []
+    for session_id, owed in owing:
+        amount = min(available, owed)
+        if amount <= 0:
+            break
+        lines.append(_Line(Kind.PAYMENT, receivable=-amount, wallet=-amount, method=Method.WALLET,
+                           session_id=session_id))
+        available -= amount
+    return lines
+
+
+def _wallet_credit_back(session_id: int, owed_after: Decimal, currency: str) -> list[_Line]:
+    """An overpaid session gives back to the wallet what the wallet paid for it (never more)."""
+    back = min(-owed_after, session_paid_from_wallet(session_id))
+    if owed_after >= 0 or back <= 0:
+        return []
+    return [_Line(Kind.WALLET_CREDIT, receivable=back, wallet=back, session_id=session_id)]
+
+
+def _book_once(booking_of, *, key: str, customer_account_id: int | None, user=None,
+               at: datetime | None = None) -> list[LedgerEntry]:
+    """Lock the customer, return an earlier booking of ``key`` or book what ``booking_of`` decides now."""
+    with transaction.atomic():
+        payment_account = _lock(customer_account_id)
+        earlier = _booked(key)
+        if earlier:
+            return earlier
+        booking = booking_of(payment_account)
+        if booking is None or not booking.lines:
+            return []
+        return _write(booking, user=user, at=at)
+
+
+def session_charge_book(*, price: SessionPrice) -> list[LedgerEntry]:
+    """Charge a priced session to its customer; a prepaid wallet pays it at once, as far as it holds."""
+    session = price.session
+    if price.gross_total <= 0:
+        return []
+    organization_id = session.charge_point.organization_id
+
+    def booking_of(payment_account):
+        owed = session_owed(session.pk) + price.gross_total  # a terminal may have paid already
+        booking = _Booking(f"charge:{session.pk}", organization_id, session.customer_account_id, price.currency,
+                           [_Line(Kind.CHARGE, receivable=price.gross_total, session_id=session.pk)])
+        if session.customer_account_id is not None and owed > 0:
+            available = wallet_balance(session.customer_account_id, price.currency)
+            booking.lines += _wallet_draws(payment_account, price.currency, available, [(session.pk, owed)])
+        return booking
+
+    return _book_once(booking_of, key=f"charge:{session.pk}", customer_account_id=session.customer_account_id,
+                      at=price.priced_at)
+
+
+def session_charges_book_many(*, prices: list[SessionPrice]) -> None:
+    """``session_charge_book`` for many prices at once: the charges in bulk, then each wallet pays what it can.
+
+    The prices' sessions must come with their charge points loaded.
+    """
+    charges = [
+        LedgerEntry(
+            organization_id=price.session.charge_point.organization_id,
+            customer_account_id=price.session.customer_account_id, session_id=price.session_id, kind=Kind.CHARGE,
+            currency=price.currency, receivable=price.gross_total, idempotency_key=f"charge:{price.session_id}",
+            line=0, booked_at=price.priced_at,
+        )
+        for price in prices if price.gross_total > 0
+    ]
+    LedgerEntry.objects.bulk_create(charges, batch_size=500, ignore_conflicts=True)
+    last_session = max((charge.session_id for charge in charges), default=0)
+    for payment_account in PaymentAccount.objects.filter(
+            method=PaymentAccount.Method.WALLET,
+            customer_account_id__in={charge.customer_account_id for charge in charges}).select_related(
+            "customer_account__organization"):
+        wallet_settle(customer_account=payment_account.customer_account,
+                      key=f"settle:{payment_account.customer_account_id}:{last_session}")
+
+
+def wallet_settle(*, customer_account: CustomerAccount, key: str) -> list[LedgerEntry]:
+    """Let a prepaid wallet pay the account's owing sessions, oldest first, as far as it holds."""
+    currency = customer_account.organization.currency
+
+    def booking_of(payment_account):
+        lines = _wallet_draws(payment_account, currency, wallet_balance(customer_account.pk, currency),
+                              sessions_owing(customer_account.pk, currency))
+        return _Booking(key, customer_account.organization_id, customer_account.pk, currency, lines)
+
+    return _book_once(booking_of, key=key, customer_account_id=customer_account.pk)
+
+
+def _positive_amount(amount) -> Decimal:
+    try:
+        amount = Decimal(amount)
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        raise ValidationError(_("The amount is not a number."), code="not_a_number") from exc
+    if not amount.is_finite() or amount <= 0:
+        raise ValidationError(_("The amount must be more than zero."), code="not_positive")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationError(_("The amount has more than two decimals."), code="too_precise")
+    return amount
+
+
+def terminal_payment_record(*, session: ChargingSession, reference: str, amount, currency: str | None = None,
+                            user=None, at: datetime | None = None) -> list[LedgerEntry]:
+    """A session paid by card at the station's terminal: paid, so never invoiced or drawn from a wallet.
+
+    Keyed by the charge point and the terminal's reference: the same receipt reported twice
+    books once. A wallet that already paid the session gets that money back.
+    """
+    reference = (reference or "").strip()
+    if not reference:
+        raise ValidationError(_("A terminal payment needs the terminal's payment reference."), code="no_reference")
+    amount = _positive_amount(amount)
+    price = SessionPrice.objects.filter(session_id=session.pk).first()
+    organization_currency = session.charge_point.organization.currency
+    currency = (currency or (price.currency if price else organization_currency)).upper()
+    if price is not None and currency != price.currency:
+        raise ValidationError(_("The session is priced in %(currency)s."), params={"currency": price.currency},
+                              code="currency")
+    key = f"terminal:{session.charge_point_id}:{reference}"
+
+    def booking_of(payment_account):
+        booking = _Booking(key, session.charge_point.organization_id, session.customer_account_id, currency, [
+            _Line(Kind.PAYMENT, receivable=-amount, method=Method.TERMINAL, session_id=session.pk,
+                  reference=reference),
+        ])
+        booking.lines += _wallet_credit_back(session.pk, session_owed(session.pk) - amount, currency)
+        return booking
+
+    return _book_once(booking_of, key=key, customer_account_id=session.customer_account_id, user=user, at=at)
+
+
+def credit_note_book(*, credit_note: CreditNote) -> list[LedgerEntry]:
+    """A credit note lowers what its session owes; a session the wallet paid returns the difference to it."""
+    session = credit_note.session
+    key = f"credit-note:{credit_note.pk}"
+
+    def booking_of(payment_account):
+        amount = credit_note.gross_amount
+        booking = _Booking(key, session.charge_point.organization_id, session.customer_account_id,
+                           credit_note.currency, [
+                               _Line(Kind.CREDIT_NOTE, receivable=-amount, session_id=session.pk,
+                                     credit_note=credit_note, note=credit_note.reason),
+                           ])
+        booking.lines += _wallet_credit_back(session.pk, session_owed(session.pk) - amount, credit_note.currency)
+        return booking
+
+    return _book_once(booking_of, key=key, customer_account_id=session.customer_account_id,
+                      user=credit_note.created_by, at=credit_note.created_at)
+
+
+def payment_record(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
+                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
+    """Money received for what the account owes (an invoice paid by bank transfer, or online).
+
+    It pays the account's owing sessions oldest first; what is left stays in the customer's favour.
+    """
+    amount = _positive_amount(amount)
+    if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
+        raise ValidationError(_("Not a way to pay an invoice."), code="method")
+    currency = customer_account.organization.currency
+
+    def booking_of(payment_account):
+        lines, left = [], amount
+        for session_id, owed in sessions_owing(customer_account.pk, currency):
+            paid = min(left, owed)
+            lines.append(_Line(Kind.PAYMENT, receivable=-paid, method=method, session_id=session_id,
+                               reference=reference))
+            left -= paid
+            if left == 0:
+                break
+        if left > 0:
+            lines.append(_Line(Kind.PAYMENT, receivable=-left, method=method, reference=reference))
+        return _Booking(key, customer_account.organization_id, customer_account.pk, currency, lines)
+
+    return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
+
+
+def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
+                  user=None, at: datetime | None = None) -> list[LedgerEntry]:
+    """Money into a prepaid wallet; sessions the wallet could not pay before are paid from it first."""
+    amount = _positive_amount(amount)
+    if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
+        raise ValidationError(_("Not a way to top up a wallet."), code="method")
+    currency = customer_account.organization.currency
+
+    def booking_of(payment_account):
+        if payment_account.method != PaymentAccount.Method.WALLET:
+            raise ValidationError(_("This account pays by invoice and has no prepaid wallet."), code="no_wallet")
+        booking = _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
+            _Line(Kind.TOP_UP, wallet=amount, method=method, reference=reference),
+        ])
+        available = wallet_balance(customer_account.pk, currency) + amount
+        booking.lines += _wallet_draws(payment_account, currency, available,
+                                       sessions_owing(customer_account.pk, currency))
+        return booking
+
+    return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
+
+
+def wallet_refund(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
+                  user=None, at: datetime | None = None) -> list[LedgerEntry]:
+    """Pay wallet money back to the customer; never more than the wallet holds."""
+    amount = _positive_amount(amount)
+    currency = customer_account.organization.currency
+
+    def booking_of(payment_account):
+        held = wallet_balance(customer_account.pk, currency)
+        if amount > held:
+            raise ValidationError(_("The wallet holds only %(held)s %(currency)s."),
+                                  params={"held": held, "currency": currency}, code="too_much")
+        return _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
+            _Line(Kind.REFUND, wallet=-amount, method=method, reference=reference),
+        ])
+
+    return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
+
+
+def payment_refund(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
+                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
+    """Give back money paid for what was owed (a card payment refunded): the account owes it again."""
+    amount = _positive_amount(amount)
+    currency = customer_account.organization.currency
+    return _book_once(
+        lambda payment_account: _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
+            _Line(Kind.REFUND, receivable=amount, method=method, reference=reference),
+        ]),
+        key=key, customer_account_id=customer_account.pk, user=user, at=at,
+    )
+
+
+def payment_method_set(*, customer_account: CustomerAccount, method: str, wallet_minimum=None) -> PaymentAccount:
+    """Switch how an account pays. A wallet left with money keeps it (refund it or switch back)."""
+    with transaction.atomic():
+        payment_account = payment_account_of(customer_account, lock=True)
+        payment_account.method = method
+        if wallet_minimum is not None:
+            payment_account.wallet_minimum = wallet_minimum
+        payment_account.full_clean()
+        payment_account.save()
+    return payment_account

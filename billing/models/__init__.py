@@ -1,0 +1,23 @@
+"""Billing's data: tariffs and frozen prices (``tariffs``), payment accounts and the ledger (``payments``)."""
+
+from billing.models.payments import LedgerEntry, PaymentAccount, StripeCheckout
+from billing.models.tariffs import (
+    WEEKDAYS,
+    CreditNote,
+    CustomerGroup,
+    CustomerGroupMembership,
+    PriceComponent,
+    SessionPrice,
+    Tariff,
+    TariffAssignment,
+    TariffElement,
+    days_of_week_format,
+    days_of_week_parse,
+    validate_days_of_week,
+)
+
+__all__ = [
+    "WEEKDAYS", "CreditNote", "CustomerGroup", "CustomerGroupMembership", "LedgerEntry", "PaymentAccount",
+    "PriceComponent", "SessionPrice", "StripeCheckout", "Tariff", "TariffAssignment", "TariffElement",
+    "days_of_week_format", "days_of_week_parse", "validate_days_of_week",
+]
