@@ -3,6 +3,7 @@
 Every permission test checks that the wrong actor is refused (alice vs bob, carol vs dave).
 """
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -24,12 +25,12 @@ PASSWORD = "correct horse 42"
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings):
-    """An SQLite test database in a file, so the server process can open it too."""
+    """An SQLite test database in a file, so the server process can open it too; one per test run."""
     from django.conf import settings
 
     database = settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.sqlite3":
-        database.setdefault("TEST", {})["NAME"] = str(settings.BASE_DIR / "var" / "test.sqlite3")
+        database.setdefault("TEST", {})["NAME"] = str(settings.BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")
         (settings.BASE_DIR / "var").mkdir(exist_ok=True)
 
 
