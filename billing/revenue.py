@@ -10,11 +10,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Case, Count, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
+from billing.balances import session_owed_subquery
 from billing.models import CreditNote, SessionPrice
 
 CENT = Decimal("0.01")
@@ -83,7 +84,7 @@ def _credit_sum(field: str) -> Coalesce:
 
 
 def revenue_prices(*, organization: Organization, start: datetime, end: datetime) -> QuerySet[SessionPrice]:
-    """The frozen prices of the organization's sessions started in [start, end), with their credits."""
+    """The frozen prices of the organization's sessions started in [start, end), with credits and what is unpaid."""
     return (
         SessionPrice.objects.filter(
             session__charge_point__organization=organization,
@@ -92,8 +93,10 @@ def revenue_prices(*, organization: Organization, start: datetime, end: datetime
         .order_by()
         .annotate(
             credit_net=_credit_sum("net_amount"), credit_vat=_credit_sum("vat_amount"),
-            credit_gross=_credit_sum("gross_amount"),
+            credit_gross=_credit_sum("gross_amount"), owed=session_owed_subquery("session_id"),
         )
+        .annotate(unpaid=Case(When(owed__gt=0, then=F("owed")), default=Value(Decimal("0.00")),
+                              output_field=DecimalField(max_digits=14, decimal_places=2)))
     )
 
 
@@ -106,6 +109,7 @@ _SUMS = {
     "refund_net": Sum("credit_net"),
     "refund_vat": Sum("credit_vat"),
     "refund_gross": Sum("credit_gross"),
+    "outstanding": Sum("unpaid"),
 }
 
 
@@ -120,7 +124,7 @@ def _row(values: dict, *, key, label: str) -> RevenueRow:
         energy_kwh=(Decimal(values["energy_wh"] or 0) / 1000).quantize(KWH),
         net=_money(values["net"]), vat=_money(values["vat"]), gross=gross,
         refund_net=_money(values["refund_net"]), refund_vat=_money(values["refund_vat"]),
-        refund_gross=refund_gross, outstanding=gross - refund_gross,
+        refund_gross=refund_gross, outstanding=_money(values["outstanding"]),
     )
 
 
@@ -151,9 +155,9 @@ def revenue_report(*, organization: Organization, start: datetime, end: datetime
 
     Money comes from the frozen ``SessionPrice`` rows (net, VAT, gross as priced); credit
     notes on those sessions are shown separately as refunds, whenever they were issued.
-    There are no payments yet, so *outstanding* is gross minus refunds (incl. VAT); once
-    payments exist it becomes gross minus refunds minus payments. Unpriced sessions are not
-    revenue and are left out (the reconciliation report lists them).
+    *Outstanding* is what the sessions still owe by the ledger, now: gross less refunds and
+    payments (invoice, wallet, terminal, Stripe), an overpaid session counting as zero.
+    Unpriced sessions are not revenue and are left out (the reconciliation report lists them).
 
     Days, weeks (ISO, from Monday) and months are in ``time_zone`` (IANA; default the
     project's), cut by the database. A customer in several customer groups counts in each

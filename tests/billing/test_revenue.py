@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from billing.ledger import credit_note_book, payment_record, session_charge_book, terminal_payment_record
 from billing.models import CreditNote, CustomerGroup, CustomerGroupMembership, SessionPrice
 from billing.revenue import revenue_report
 from tests.factories import make_charge_point, make_session, make_site, make_tariff
@@ -19,18 +20,22 @@ END = datetime(2026, 4, 1, tzinfo=UTC)
 def price(session, gross: str, tariff=None) -> SessionPrice:
     gross_total = Decimal(gross)
     net = (gross_total / Decimal("1.25")).quantize(Decimal("0.01"))
-    return SessionPrice.objects.create(
+    frozen = SessionPrice.objects.create(
         session=session, tariff=tariff, tariff_snapshot={}, breakdown=[], currency="SEK",
         energy_wh=session.energy_wh, net_total=net, vat_rate=Decimal("0.2500"), vat_amount=gross_total - net,
         gross_total=gross_total,
     )
+    session_charge_book(price=frozen)
+    return frozen
 
 
 def credit(session, gross: str) -> CreditNote:
     gross_amount = Decimal(gross)
     net = (gross_amount / Decimal("1.25")).quantize(Decimal("0.01"))
-    return CreditNote.objects.create(session=session, currency="SEK", net_amount=net, vat_rate=Decimal("0.2500"),
+    note = CreditNote.objects.create(session=session, currency="SEK", net_amount=net, vat_rate=Decimal("0.2500"),
                                      vat_amount=gross_amount - net, gross_amount=gross_amount, reason="test")
+    credit_note_book(credit_note=note)
+    return note
 
 
 def priced_session(connector, card, at, energy_wh, gross, tariff=None):
@@ -83,6 +88,23 @@ def test_revenue_per_site_with_totals_and_refunds(world, data):
     assert total.refund_gross == Decimal("20.00")
     assert total.outstanding == Decimal("145.00")
     assert sum(row.gross for row in report.rows) == total.gross
+
+
+def test_outstanding_is_what_the_sessions_still_owe_after_every_kind_of_payment(world, data):
+    terminal_payment_record(session=data["s1"], reference="T-1", amount="40.00")  # s1 paid on site
+    # Bob pays 50 of s2's 80 by bank; alice's s3 (25) stays unpaid.
+    payment_record(customer_account=world.bob.customer_account, amount="50.00", method="bank", reference="OCR",
+                   key="bank:1")
+
+    report = revenue_report(organization=world.org_a, start=START, end=END, group_by="site")
+    rows = {row.label: row.outstanding for row in report.rows}
+    assert rows == {"Alpha Depot": Decimal("30.00"), "Alpha Harbour": Decimal("25.00")}
+    assert report.totals[0].outstanding == Decimal("55.00")
+
+    # An overpaid session owes nothing; it never makes another session's debt smaller.
+    terminal_payment_record(session=data["s3"], reference="T-2", amount="30.00")
+    report = revenue_report(organization=world.org_a, start=START, end=END, group_by="site")
+    assert report.totals[0].outstanding == Decimal("30.00")
 
 
 @pytest.mark.parametrize(("group_by", "expected"), [
