@@ -20,6 +20,7 @@ import math
 import random
 import unicodedata
 import zoneinfo
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -32,7 +33,19 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
-from billing.models import CreditNote, CustomerGroup, CustomerGroupMembership, SessionPrice, Tariff, TariffElement
+from billing.balances import session_owed
+from billing.ledger import payment_method_set, payment_record, terminal_payment_record, wallet_top_up
+from billing.models import (
+    CreditNote,
+    CustomerGroup,
+    CustomerGroupMembership,
+    LedgerEntry,
+    PaymentAccount,
+    SessionPrice,
+    StripeCheckout,
+    Tariff,
+    TariffElement,
+)
 from billing.services import session_prices_freeze_many, tariff_assignment_create, tariff_element_components_set
 from sessions_app.models import (
     ChargePoint,
@@ -358,6 +371,8 @@ def demo_data_delete() -> int:
     """Remove the demo organizations, everything under them and the demo logins."""
     orgs = Organization.objects.filter(slug__in=DEMO_ORG_SLUGS)
     cps = ChargePoint.objects.filter(organization__in=orgs)
+    LedgerEntry.objects.filter(organization__in=orgs).delete()
+    StripeCheckout.objects.filter(customer_account__organization__in=orgs).delete()
     CreditNote.objects.filter(session__charge_point__in=cps).delete()
     SessionPrice.objects.filter(session__charge_point__in=cps).delete()
     Tariff.objects.filter(organization__in=orgs).delete()
@@ -611,6 +626,53 @@ class _Builder:
         driver = demo_driver.user
         driver.set_password(DEMO_LOGINS[2].password)
         driver.save(update_fields=["password"])
+
+    # ---- how customers pay
+    def wallets(self, everyone: list[_Driver], plans: list[_Plan]) -> None:
+        """A quarter of the private drivers (and the demo driver) prepay; each topped up for about their use."""
+        persons = sorted({d.account.pk: d.account for d in everyone
+                          if d.account.kind == CustomerAccount.Kind.PERSON}.values(), key=lambda a: a.pk)
+        chosen = {everyone[0].account.pk: everyone[0].account}
+        chosen.update((a.pk, a) for a in self.rng.sample(persons, len(persons) // 4))
+        kwh: dict[int, float] = defaultdict(float)
+        for plan in plans:
+            if plan.session.customer_account_id in chosen and plan.session.energy_wh:
+                kwh[plan.session.customer_account_id] += plan.session.energy_wh / 1000
+        for pk, account in sorted(chosen.items()):
+            payment_method_set(customer_account=account, method=PaymentAccount.Method.WALLET)
+            # Most wallets hold enough; about one in ten runs short and shows as owed (and refused).
+            amount = max(200, math.ceil(kwh[pk] * 5.5 * self.rng.choice((1.2, 1.2, 1.2, 1.2, 0.6)) / 100) * 100)
+            wallet_top_up(customer_account=account, amount=Decimal(amount), method=LedgerEntry.Method.STRIPE,
+                          reference=f"pi_demo{pk:08d}", key=f"demo-top-up:{pk}", at=self.start)
+        self.counts["prepaid wallets"] = len(chosen)
+
+    def payments(self, plans: list[_Plan]) -> None:
+        """Some sessions paid at the Centralstation terminals; invoices before this month paid by bank."""
+        priced = {p.session_id: p for p in SessionPrice.objects.filter(
+            session_id__in=[plan.session.pk for plan in plans])}
+        terminal = [plan.session for plan in plans
+                    if plan.conn.site_code == "STH" and plan.session.pk in priced and self.rng.random() < 0.05]
+        for number, session in enumerate(terminal, start=1):
+            terminal_payment_record(session=session, reference=f"T-{number:06d}",
+                                    amount=priced[session.pk].gross_total, at=session.stopped_at)
+        month_start = self.until.astimezone(STOCKHOLM).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        owed_before: dict[int, Decimal] = defaultdict(Decimal)
+        accounts: dict[int, CustomerAccount] = {}
+        wallets = set(PaymentAccount.objects.filter(method=PaymentAccount.Method.WALLET)
+                      .values_list("customer_account_id", flat=True))
+        for plan in plans:
+            session = plan.session
+            if (session.pk in priced and session.customer_account_id is not None
+                    and session.customer_account_id not in wallets and session.started_at < month_start):
+                owed_before[session.customer_account_id] += session_owed(session.pk)
+                accounts[session.customer_account_id] = plan.driver.account
+        for pk, amount in sorted(owed_before.items()):
+            if amount > 0:
+                payment_record(customer_account=accounts[pk], amount=amount, method=LedgerEntry.Method.BANK,
+                               reference=f"OCR {pk:010d}", key=f"demo-bank:{pk}",
+                               at=min(self.until, month_start + timedelta(days=self.rng.randint(8, 20))))
+        self.counts["terminal payments"] = len(terminal)
+        self.counts["invoice payments"] = sum(1 for amount in owed_before.values() if amount > 0)
 
     # ---- the charging history
     def faults(self, conns: list[_Conn]) -> None:
@@ -923,8 +985,10 @@ def _build(b: _Builder) -> DemoSummary:
     completed = sorted((s for s in sessions if s.state == ChargingSession.State.COMPLETED),
                        key=lambda s: (s.started_at, s.pk))
     chunks = [completed[i:i + PRICING_CHUNK] for i in range(0, len(completed), PRICING_CHUNK)]
+    b.wallets(everyone, plans)
     priced = sum(session_prices_freeze_many(sessions=chunk)
                  for chunk in b.progress(chunks, "pricing", len(chunks)))
+    b.payments([p for p in plans if p.session.state == ChargingSession.State.COMPLETED])
 
     b.counts.update({
         "organizations": 2,

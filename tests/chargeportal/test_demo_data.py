@@ -187,3 +187,21 @@ def test_completed_sessions_with_a_tariff_carry_a_frozen_price(demo):
                           at=session.started_at) is None
     out = run("--seed", "8", "--reset")
     assert "sessions priced" in out
+
+
+def test_customers_pay_by_wallet_invoice_and_terminal_and_every_priced_session_is_charged_once(demo):
+    from billing.balances import account_balance
+    from billing.models import LedgerEntry, PaymentAccount
+
+    charged = LedgerEntry.objects.filter(kind="charge")
+    assert charged.count() == SessionPrice.objects.filter(gross_total__gt=0).count()
+    assert charged.values("session_id").distinct().count() == charged.count()
+    demo_driver = User.objects.get(email=DEMO_LOGINS[2].email).customer_account
+    assert PaymentAccount.objects.get(customer_account=demo_driver).method == "wallet"
+    wallets = PaymentAccount.objects.filter(method="wallet")
+    assert wallets.count() > 20
+    assert all(account_balance(w.customer_account).wallet >= 0 for w in wallets)
+    assert LedgerEntry.objects.filter(method="wallet", kind="payment").exists()
+    assert LedgerEntry.objects.filter(method="terminal").exists()
+    for entry in LedgerEntry.objects.filter(method="terminal"):
+        assert entry.session.price.gross_total == -entry.receivable
