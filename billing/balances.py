@@ -23,8 +23,9 @@ class Balance:
 
 
 def _cents(value) -> Decimal:
-    """A summed amount to the cent (SQLite sums decimals as floats: 0.00999999999999801)."""
-    return Decimal(value or 0).quantize(ZERO)
+    """A summed amount to the cent (SQLite sums decimals as floats: 0.00999999999999801), never -0.00."""
+    amount = Decimal(value or 0).quantize(ZERO)
+    return amount if amount else ZERO
 
 
 def _sum(queryset: QuerySet[LedgerEntry], field: str) -> Decimal:

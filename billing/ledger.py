@@ -3,8 +3,10 @@
 Every operation books its entries under one idempotency key (see ``billing.models.payments``).
 It first takes the customer's payment account row ``FOR UPDATE``, so balances read while
 deciding what to book cannot change underneath; then a key already booked returns the
-entries booked before instead of booking again. Derived movements (a wallet paying a
-session, an overpaid wallet session credited back) are lines of the operation that caused them.
+entries booked before instead of booking again. Derived movements are lines of the
+operation that caused them: an overpaid session the wallet paid gets that money back, and
+after every operation a prepaid wallet pays what the account owes, oldest session first, as
+far as it holds.
 """
 
 from dataclasses import dataclass, field
@@ -71,7 +73,7 @@ def _booked(key: str) -> list[LedgerEntry]:
     return list(LedgerEntry.objects.filter(idempotency_key=key).order_by("line"))
 
 
-def _write(booking: _Booking, *, user=None, at: datetime | None = None) -> list[LedgerEntry]:
+def _write(booking: _Booking, *, user=None, at: datetime | None = None, first_line: int = 0) -> list[LedgerEntry]:
     at = at or timezone.now()
     entries = [
         LedgerEntry(
@@ -81,7 +83,7 @@ def _write(booking: _Booking, *, user=None, at: datetime | None = None) -> list[
             note=line.note[:255], idempotency_key=booking.key, line=number, booked_at=at,
             booked_by=user if getattr(user, "pk", None) else None,
         )
-        for number, line in enumerate(booking.lines)
+        for number, line in enumerate(booking.lines, start=first_line)
     ]
     try:
         with transaction.atomic():
@@ -119,16 +121,25 @@ def _wallet_credit_back(session_id: int, owed_after: Decimal, currency: str) -> 
 
 def _book_once(booking_of, *, key: str, customer_account_id: int | None, user=None,
                at: datetime | None = None) -> list[LedgerEntry]:
-    """Lock the customer, return an earlier booking of ``key`` or book what ``booking_of`` decides now."""
+    """Lock the customer, return an earlier booking of ``key`` or book what ``booking_of`` decides now.
+
+    Then a prepaid wallet pays what the account owes, in further lines under the same key.
+    """
     with transaction.atomic():
         payment_account = _lock(customer_account_id)
         earlier = _booked(key)
         if earlier:
             return earlier
         booking = booking_of(payment_account)
-        if booking is None or not booking.lines:
-            return []
-        return _write(booking, user=user, at=at)
+        entries = _write(booking, user=user, at=at) if booking.lines else []
+        if payment_account is not None:
+            currency = payment_account.customer_account.organization.currency
+            draws = _wallet_draws(payment_account, currency, wallet_balance(customer_account_id, currency),
+                                  sessions_owing(customer_account_id, currency))
+            if draws:
+                entries += _write(_Booking(key, booking.organization_id, customer_account_id, currency, draws),
+                                  user=user, at=at, first_line=len(entries))
+        return entries
 
 
 def session_charge_book(*, price: SessionPrice) -> list[LedgerEntry]:
@@ -138,17 +149,13 @@ def session_charge_book(*, price: SessionPrice) -> list[LedgerEntry]:
         return []
     organization_id = session.charge_point.organization_id
 
-    def booking_of(payment_account):
-        owed = session_owed(session.pk) + price.gross_total  # a terminal may have paid already
-        booking = _Booking(f"charge:{session.pk}", organization_id, session.customer_account_id, price.currency,
-                           [_Line(Kind.CHARGE, receivable=price.gross_total, session_id=session.pk)])
-        if session.customer_account_id is not None and owed > 0:
-            available = wallet_balance(session.customer_account_id, price.currency)
-            booking.lines += _wallet_draws(payment_account, price.currency, available, [(session.pk, owed)])
-        return booking
-
-    return _book_once(booking_of, key=f"charge:{session.pk}", customer_account_id=session.customer_account_id,
-                      at=price.priced_at)
+    key = f"charge:{session.pk}"
+    return _book_once(
+        lambda payment_account: _Booking(key, organization_id, session.customer_account_id, price.currency, [
+            _Line(Kind.CHARGE, receivable=price.gross_total, session_id=session.pk),
+        ]),
+        key=key, customer_account_id=session.customer_account_id, at=price.priced_at,
+    )
 
 
 def session_charges_book_many(*, prices: list[SessionPrice]) -> None:
@@ -177,14 +184,11 @@ def session_charges_book_many(*, prices: list[SessionPrice]) -> None:
 
 def wallet_settle(*, customer_account: CustomerAccount, key: str) -> list[LedgerEntry]:
     """Let a prepaid wallet pay the account's owing sessions, oldest first, as far as it holds."""
-    currency = customer_account.organization.currency
-
-    def booking_of(payment_account):
-        lines = _wallet_draws(payment_account, currency, wallet_balance(customer_account.pk, currency),
-                              sessions_owing(customer_account.pk, currency))
-        return _Booking(key, customer_account.organization_id, customer_account.pk, currency, lines)
-
-    return _book_once(booking_of, key=key, customer_account_id=customer_account.pk)
+    return _book_once(
+        lambda payment_account: _Booking(key, customer_account.organization_id, customer_account.pk,
+                                         customer_account.organization.currency),
+        key=key, customer_account_id=customer_account.pk,
+    )
 
 
 def _positive_amount(amount) -> Decimal:
@@ -277,7 +281,7 @@ def payment_record(*, customer_account: CustomerAccount, amount, method: str, re
 
 def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
-    """Money into a prepaid wallet; sessions the wallet could not pay before are paid from it first."""
+    """Money into a prepaid wallet; sessions the wallet could not pay before are paid from it at once."""
     amount = _positive_amount(amount)
     if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
         raise ValidationError(_("Not a way to top up a wallet."), code="method")
@@ -286,13 +290,9 @@ def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, ref
     def booking_of(payment_account):
         if payment_account.method != PaymentAccount.Method.WALLET:
             raise ValidationError(_("This account pays by invoice and has no prepaid wallet."), code="no_wallet")
-        booking = _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
+        return _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
             _Line(Kind.TOP_UP, wallet=amount, method=method, reference=reference),
         ])
-        available = wallet_balance(customer_account.pk, currency) + amount
-        booking.lines += _wallet_draws(payment_account, currency, available,
-                                       sessions_owing(customer_account.pk, currency))
-        return booking
 
     return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
 

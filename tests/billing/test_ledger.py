@@ -261,3 +261,15 @@ def test_a_terminal_amount_with_fractions_of_a_cent_is_rejected(world, priced):
     session = priced()
     status, why = transfer(world, {"transactionId": session.pk, "reference": "T-9", "amount": "39.999"})
     assert status == "Rejected" and "decimals" in why
+
+
+def test_money_back_into_a_wallet_first_pays_what_the_account_still_owes(world, priced):
+    account = wallet(world, top_up="40.00")
+    paid_by_wallet = priced()  # the wallet's 40.00
+    owed = priced()  # nothing left: owed
+    assert session_owed(owed.pk) == D("40.00")
+
+    terminal_payment_record(session=paid_by_wallet, reference="T-7", amount="40.00")  # paid on site after all
+
+    assert session_owed(paid_by_wallet.pk) == session_owed(owed.pk) == D("0.00")
+    assert account_balance(account) == account_balance(account).__class__("SEK", D("0.00"), D("0.00"))
