@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
+from billing.ledger import credit_note_book, session_charge_book, session_charges_book_many
 from billing.models import (
     CreditNote,
     CustomerGroup,
@@ -18,7 +19,6 @@ from billing.models import (
     TariffAssignment,
     TariffElement,
 )
-from billing.ledger import credit_note_book, session_charge_book, session_charges_book_many
 from billing.pricing import minor_unit, price_session
 from billing.selectors import (
     priced_lines_to_breakdown,
