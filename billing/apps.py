@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,6 +10,7 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from billing.balances import wallet_refusal
         from billing.services import session_price_freeze_by_id
+        from billing.stripe_payments import stripe_settings_check
         from billing.terminal import TERMINAL_PAYMENT, terminal_payment_data_transfer
         from sessions_app import hooks
 
@@ -21,3 +23,5 @@ class BillingConfig(AppConfig):
             hooks.authorization_checks.append(wallet_refusal)
         # a charger's payment terminal reports what it was paid by DataTransfer.
         hooks.data_transfer_handlers[TERMINAL_PAYMENT] = terminal_payment_data_transfer
+        # Stripe's secret key and webhook secret come together (billing.E001).
+        checks.register(stripe_settings_check)

@@ -198,6 +198,14 @@ EMAIL_BACKEND = (
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chargeportal <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Online card payment (Stripe Checkout) is offered only when STRIPE_SECRET_KEY is set; the webhook
+# secret must come with it (system check billing.E001). STRIPE_API_BASE is for tests' fake server.
+STRIPE_SECRET_KEY = (env_str("STRIPE_SECRET_KEY") or "").strip()
+STRIPE_WEBHOOK_SECRET = (env_str("STRIPE_WEBHOOK_SECRET") or "").strip()
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+if not STRIPE_API_BASE.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"STRIPE_API_BASE must be an http(s) URL, got {STRIPE_API_BASE!r}.")
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
