@@ -12,7 +12,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from billing import admin_reports  # noqa: F401  (the revenue and reconciliation pages)
+from billing import (
+    admin_payments,  # noqa: F401  (payment accounts, the ledger, booking by hand)
+    admin_reports,  # noqa: F401  (the revenue and reconciliation pages)
+)
 from billing.models import (
     WEEKDAYS,
     CreditNote,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import stripe_views, views
+from billing import payment_views, stripe_views, views
 
 urlpatterns = [
     path("", views.price_list, name="price_list"),
@@ -11,4 +11,5 @@ urlpatterns = [
     path("payments/top-up/", stripe_views.wallet_top_up_start, name="wallet_top_up_start"),
     path("payments/pay/", stripe_views.balance_pay_start, name="balance_pay_start"),
     path("payments/return/", stripe_views.checkout_return, name="checkout_return"),
+    path("payments/", payment_views.payments, name="payments"),
 ]
