@@ -34,6 +34,8 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("billing", "customergroupmembership"): ("view", "add", "change", "delete"),
     ("billing", "sessionprice"): ("view",),
     ("billing", "creditnote"): ("view", "add"),
+    ("billing", "paymentaccount"): ("view", "add", "change"),
+    ("billing", "ledgerentry"): ("view",),
 }
 
 

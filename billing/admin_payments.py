@@ -14,8 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import RegexValidator
-from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import DecimalField
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.balances import ZERO, account_balance, session_owed, terminal_references
+from billing.balances import account_balance, account_total_subquery, session_owed, terminal_references
 from billing.ledger import payment_method_set, payment_record, terminal_payment_record, wallet_refund, wallet_top_up
 from billing.models import LedgerEntry, PaymentAccount
 from billing.quotes import money_display
@@ -33,16 +32,6 @@ from sessions_app.models import ChargingSession
 Method = LedgerEntry.Method
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 BY_HAND = [(Method.BANK, Method.BANK.label), (Method.OTHER, Method.OTHER.label)]
-
-
-def _account_total(pocket: str) -> Coalesce:
-    """An annotation on payment accounts: ``pocket`` summed over the entries in the operator's currency."""
-    totals = (
-        LedgerEntry.objects.filter(customer_account_id=OuterRef("customer_account_id"),
-                                   currency=OuterRef("customer_account__organization__currency"))
-        .order_by().values("customer_account_id").annotate(total=Sum(pocket)).values("total")
-    )
-    return Coalesce(Subquery(totals, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
 
 
 def _organization(request):
@@ -97,8 +86,8 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
     ordering = ["customer_account__name"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(wallet_total=_account_total("wallet"),
-                                                      owed_total=_account_total("receivable"))
+        return super().get_queryset(request).annotate(wallet_total=account_total_subquery("wallet"),
+                                                      owed_total=account_total_subquery("receivable"))
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -10,7 +10,6 @@ import zoneinfo
 from datetime import date, datetime, time, timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -23,16 +22,9 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Organization
 from billing.reconciliation import reconciliation_report
 from billing.revenue import GROUP_BY, revenue_report
-from sessions_app.models import Site
+from billing.selectors import organization_time_zone
 
 PERIODS = [("day", _("Day")), ("week", _("Week")), ("month", _("Month")), ("custom", _("Custom"))]
-
-
-def organization_time_zone(organization: Organization) -> str:
-    """The time zone of the operator's first site, else the project's."""
-    sites = Site.objects.filter(organization=organization).order_by("pk")
-    site_zone = sites.values_list("time_zone", flat=True).first()
-    return site_zone or settings.TIME_ZONE
 
 
 class ReportForm(forms.Form):

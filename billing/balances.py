@@ -72,6 +72,16 @@ def session_owed_subquery(session_ref: str = "pk") -> Coalesce:
     return Coalesce(Subquery(owed, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
 
 
+def account_total_subquery(pocket: str) -> Coalesce:
+    """An annotation on payment accounts: ``pocket`` (receivable or wallet) summed in the operator's currency."""
+    totals = (
+        LedgerEntry.objects.filter(customer_account_id=OuterRef("customer_account_id"),
+                                   currency=OuterRef("customer_account__organization__currency"))
+        .order_by().values("customer_account_id").annotate(total=Sum(pocket)).values("total")
+    )
+    return Coalesce(Subquery(totals, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+
+
 def payment_method_of(customer_account_id: int | None) -> str:
     """The account's payment method; an account nobody has set one for pays by invoice."""
     if customer_account_id is None:

@@ -191,7 +191,8 @@ def wallet_settle(*, customer_account: CustomerAccount, key: str) -> list[Ledger
     )
 
 
-def _positive_amount(amount) -> Decimal:
+def positive_amount(amount) -> Decimal:
+    """A money amount from a form, a webhook or a charger: a finite Decimal above zero, to the cent."""
     try:
         amount = Decimal(amount)
     except (ArithmeticError, TypeError, ValueError) as exc:
@@ -213,7 +214,7 @@ def terminal_payment_record(*, session: ChargingSession, reference: str, amount,
     reference = (reference or "").strip()
     if not reference:
         raise ValidationError(_("A terminal payment needs the terminal's payment reference."), code="no_reference")
-    amount = _positive_amount(amount)
+    amount = positive_amount(amount)
     price = SessionPrice.objects.filter(session_id=session.pk).first()
     organization_currency = session.charge_point.organization.currency
     currency = (currency or (price.currency if price else organization_currency)).upper()
@@ -258,7 +259,7 @@ def payment_record(*, customer_account: CustomerAccount, amount, method: str, re
 
     It pays the account's owing sessions oldest first; what is left stays in the customer's favour.
     """
-    amount = _positive_amount(amount)
+    amount = positive_amount(amount)
     if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
         raise ValidationError(_("Not a way to pay an invoice."), code="method")
     currency = customer_account.organization.currency
@@ -282,7 +283,7 @@ def payment_record(*, customer_account: CustomerAccount, amount, method: str, re
 def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
     """Money into a prepaid wallet; sessions the wallet could not pay before are paid from it at once."""
-    amount = _positive_amount(amount)
+    amount = positive_amount(amount)
     if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
         raise ValidationError(_("Not a way to top up a wallet."), code="method")
     currency = customer_account.organization.currency
@@ -300,7 +301,7 @@ def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, ref
 def wallet_refund(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
     """Pay wallet money back to the customer; never more than the wallet holds."""
-    amount = _positive_amount(amount)
+    amount = positive_amount(amount)
     currency = customer_account.organization.currency
 
     def booking_of(payment_account):
@@ -318,7 +319,7 @@ def wallet_refund(*, customer_account: CustomerAccount, amount, method: str, ref
 def payment_refund(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
                    user=None, at: datetime | None = None) -> list[LedgerEntry]:
     """Give back money paid for what was owed (a card payment refunded): the account owes it again."""
-    amount = _positive_amount(amount)
+    amount = positive_amount(amount)
     currency = customer_account.organization.currency
     return _book_once(
         lambda payment_account: _Booking(key, customer_account.organization_id, customer_account.pk, currency, [

@@ -9,10 +9,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from billing.admin_reports import organization_time_zone
 from billing.balances import account_balance, ledger_for_account
 from billing.models import PaymentAccount
 from billing.quotes import money_display
+from billing.selectors import organization_time_zone
 from billing.stripe_payments import stripe_enabled
 
 ENTRIES_PER_PAGE = 25

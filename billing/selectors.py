@@ -6,10 +6,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 
-from accounts.models import CustomerAccount
+from accounts.models import CustomerAccount, Organization
 from billing import pricing
 from billing.models import CreditNote, SessionPrice, Tariff, TariffAssignment, days_of_week_parse
-from sessions_app.models import ChargingSession, Connector, ConnectorStatus, MeterValue, StatusEvent
+from sessions_app.models import ChargingSession, Connector, ConnectorStatus, MeterValue, Site, StatusEvent
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 SNAPSHOT_VERSION = 1
@@ -314,3 +314,10 @@ def session_credit_available(session: ChargingSession) -> Decimal:
         return Decimal("0.00")
     credited = CreditNote.objects.filter(session=session).aggregate(total=Sum("net_amount"))["total"]
     return price.net_total - (credited or Decimal("0.00"))
+
+
+def organization_time_zone(organization: Organization) -> str:
+    """The time zone of the operator's first site, else the project's."""
+    sites = Site.objects.filter(organization=organization).order_by("pk")
+    site_zone = sites.values_list("time_zone", flat=True).first()
+    return site_zone or settings.TIME_ZONE

@@ -26,10 +26,10 @@ from django.utils.translation import gettext as _
 from accounts.models import CustomerAccount
 from billing.balances import ZERO, account_balance, wallet_balance
 from billing.ledger import (
-    _positive_amount,
     payment_account_of,
     payment_record,
     payment_refund,
+    positive_amount,
     wallet_refund,
     wallet_top_up,
 )
@@ -53,6 +53,13 @@ class StripeUnavailable(Exception):
 
 class WebhookRejected(Exception):
     """The request is not a Stripe event signed with our webhook secret (the view answers 400)."""
+
+
+class WebhookTooEarly(Exception):
+    """A signed event refers to a payment not booked yet (Stripe does not keep events in order).
+
+    The view answers 503, so Stripe sends the event again later (it retries for up to three days).
+    """
 
 
 def stripe_enabled() -> bool:
@@ -106,12 +113,12 @@ def _checkout_amount(customer_account: CustomerAccount, purpose: str, amount) ->
     if purpose == Purpose.TOP_UP:
         if payment_account_of(customer_account).method != PaymentAccount.Method.WALLET:
             raise ValidationError(_("This account pays by invoice and has no prepaid wallet."), code="no_wallet")
-        return _positive_amount(amount)
+        return positive_amount(amount)
     if purpose == Purpose.PAY_BALANCE:
         owed = account_balance(customer_account).owed
         if owed <= 0:
             raise ValidationError(_("Nothing is owed."), code="nothing_owed")
-        if amount not in (None, "") and _positive_amount(amount) != owed:
+        if amount not in (None, "") and positive_amount(amount) != owed:
             raise ValidationError(
                 _("What you owe has changed: it is now %(owed)s %(currency)s. Please check and try again."),
                 params={"owed": owed, "currency": customer_account.organization.currency}, code="owed_changed",
@@ -133,7 +140,7 @@ def _checkout_row(*, customer_account: CustomerAccount, purpose: str, amount, re
             "created_by": user if getattr(user, "pk", None) else None,
         })
     if (earlier.customer_account_id != customer_account.pk or earlier.purpose != purpose
-            or (purpose == Purpose.TOP_UP and _positive_amount(amount) != earlier.amount)):
+            or (purpose == Purpose.TOP_UP and positive_amount(amount) != earlier.amount)):
         raise ValidationError(_("This form was used already. Please reload the page and try again."), code="used")
     if earlier.status == Status.PAID:
         raise ValidationError(_("This payment is made already."), code="paid")
@@ -305,9 +312,9 @@ def _charge_refunded(charge: dict) -> str:
                                       kind__in=[Kind.TOP_UP, Kind.PAYMENT], idempotency_key__startswith="stripe:")
     first = paid.select_related("customer_account__organization").order_by("line").first()
     if first is None or first.customer_account is None:
-        logger.warning("Stripe refunded charge %s of payment %s, which is not booked here: nothing booked.",
+        logger.warning("Stripe refunded charge %s of payment %s, which is not booked (yet): asking Stripe to retry.",
                        charge_id, payment_intent)
-        return "unknown payment"
+        raise WebhookTooEarly(f"payment {payment_intent} is not booked yet")
     account, currency = first.customer_account, first.currency
     if str(charge.get("currency") or "").upper() != currency:
         logger.error("Stripe refunded charge %s in %r, but payment %s was booked in %s: nothing booked.",

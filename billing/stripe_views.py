@@ -20,6 +20,7 @@ from billing.models import StripeCheckout
 from billing.stripe_payments import (
     StripeUnavailable,
     WebhookRejected,
+    WebhookTooEarly,
     checkout_start,
     stripe_enabled,
     webhook_handle,
@@ -38,6 +39,8 @@ def stripe_webhook(request):
     except WebhookRejected as exc:
         logger.warning("Stripe webhook rejected: %s", exc)
         return HttpResponseBadRequest("rejected", content_type="text/plain")
+    except WebhookTooEarly as exc:
+        return HttpResponse(f"retry later: {exc}", status=503, content_type="text/plain")
     return HttpResponse(outcome, content_type="text/plain")
 
 

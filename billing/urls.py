@@ -3,9 +3,9 @@ from django.urls import path
 from billing import payment_views, stripe_views, views
 
 urlpatterns = [
-    path("", views.price_list, name="price_list"),
-    path("connectors.json", views.connector_prices, name="connector_prices"),
-    path("sessions/<int:pk>/estimate.json", views.session_estimate, name="session_estimate"),
+    path("prices/", views.price_list, name="price_list"),
+    path("prices/connectors.json", views.connector_prices, name="connector_prices"),
+    path("prices/sessions/<int:pk>/estimate.json", views.session_estimate, name="session_estimate"),
     # Online card payment; the webhook is Stripe's (no login, no CSRF: its signature is checked).
     path("stripe/webhook/", stripe_views.stripe_webhook, name="stripe_webhook"),
     path("payments/top-up/", stripe_views.wallet_top_up_start, name="wallet_top_up_start"),

@@ -13,6 +13,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("cards/", include("accounts.urls")),
     path("charging/", include("sessions_app.urls")),
-    path("prices/", include("billing.urls")),
+    path("", include("billing.urls")),
     path("", include("reporting.urls")),
 ]

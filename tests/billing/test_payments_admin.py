@@ -22,16 +22,6 @@ Method = LedgerEntry.Method
 D = Decimal
 
 
-@pytest.fixture(autouse=True)
-def operator_payment_permissions(world):
-    """What operator staff need here, on top of the group ``staff_create`` set up (accounts.roles lacks it so far)."""
-    group, _created = Group.objects.get_or_create(name=OPERATOR_GROUP_NAME)
-    group.permissions.add(*Permission.objects.filter(
-        content_type__app_label="billing",
-        codename__in=["view_paymentaccount", "add_paymentaccount", "change_paymentaccount", "view_ledgerentry"],
-    ))
-
-
 @pytest.fixture
 def priced(world):
     """Completes and prices a session on a card (alice's by default): 10 kWh at 4.00 SEK, so 40.00."""

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 Method = LedgerEntry.Method
 D = Decimal
-URL = "/prices/payments/"
+URL = "/payments/"
 
 
 @pytest.fixture
