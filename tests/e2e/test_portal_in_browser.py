@@ -55,3 +55,23 @@ def test_operator_sees_only_their_stations_in_the_admin(page, live_server, world
     body = page.inner_text("#changelist")
     assert "ALPHA-1" in body and "BETA-1" not in body
     assert page.problems == []
+
+
+def test_driver_sees_their_wallet_and_what_it_paid_on_the_payments_page(page, live_server, world):
+    from billing.ledger import payment_method_set, wallet_top_up
+    from billing.models import LedgerEntry, PaymentAccount
+    from billing.services import session_price_freeze, tariff_assignment_create
+    from tests.factories import make_tariff
+
+    account = world.alice.customer_account
+    payment_method_set(customer_account=account, method=PaymentAccount.Method.WALLET)
+    wallet_top_up(customer_account=account, amount="300.00", method=LedgerEntry.Method.BANK, reference="BG 4711",
+                  key="browser:1")
+    tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
+    session_price_freeze(session=make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=10_000))
+
+    _log_in(page, live_server, world.alice, next_url="/payments/")
+    page.wait_for_url(f"{live_server.url}/payments/")
+    body = page.inner_text("body")
+    assert "Prepaid wallet" in body and "260.00" in body and "BG 4711" in body and "40.00" in body
+    assert page.problems == []
