@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
-from django.core.validators import MinValueValidator
+from django.core.validators import FileExtensionValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -25,6 +25,10 @@ class Organization(models.Model):
     city = models.CharField(_("city"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=2, default="SE", help_text=_("ISO 3166 code"))
     currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+    logo = models.FileField(
+        _("logo"), upload_to="logos/", blank=True, validators=[FileExtensionValidator(["png", "jpg", "jpeg", "svg"])],
+        help_text=_("PNG, JPEG or SVG; printed on statements."),
+    )
     accepts_signups = models.BooleanField(
         _("accepts driver sign-ups"), default=True,
         help_text=_("Drivers can choose this operator when they create an account."),

@@ -7,6 +7,7 @@ only in environment variables. Bad values stop start-up naming the variable.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -124,6 +125,21 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Celery: Redis is the broker; without it tasks run inline, in the process that enqueues them.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Hourly, so each operator's statements are built once its own month has ended (its time zone),
+    # and a missed run is caught up by the next.
+    "statements-monthly": {"task": "billing.statements_monthly", "schedule": crontab(minute=5)},
+}
+
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -231,5 +247,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # The ocpp package logs every frame at INFO: far too much for a fleet.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "ocpp": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"}, "ocpp": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"},
+    },
 }

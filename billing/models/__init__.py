@@ -1,6 +1,8 @@
-"""Billing's data: tariffs and frozen prices (``tariffs``), payment accounts and the ledger (``payments``)."""
+"""Billing's data: tariffs and frozen prices (``tariffs``), payment accounts and the ledger (``payments``),
+statements (``statements``)."""
 
 from billing.models.payments import LedgerEntry, PaymentAccount, StripeCheckout
+from billing.models.statements import Statement, StatementSequence
 from billing.models.tariffs import (
     WEEKDAYS,
     CreditNote,
@@ -18,6 +20,6 @@ from billing.models.tariffs import (
 
 __all__ = [
     "WEEKDAYS", "CreditNote", "CustomerGroup", "CustomerGroupMembership", "LedgerEntry", "PaymentAccount",
-    "PriceComponent", "SessionPrice", "StripeCheckout", "Tariff", "TariffAssignment", "TariffElement",
-    "days_of_week_format", "days_of_week_parse", "validate_days_of_week",
+    "PriceComponent", "SessionPrice", "Statement", "StatementSequence", "StripeCheckout", "Tariff",
+    "TariffAssignment", "TariffElement", "days_of_week_format", "days_of_week_parse", "validate_days_of_week",
 ]

@@ -1,0 +1,183 @@
+"""What a statement shows, read from the frozen prices and the ledger, as a JSON-ready snapshot.
+
+A session belongs to the statement of the period it was priced (and charged) in, so a session
+a charger reports late lands on the next statement instead of none. Credit notes, payments,
+refunds and wallet movements belong to the period they were booked in. Amounts are strings
+(Decimal as written), times ISO 8601 in UTC; the template shows them in the statement's time zone.
+
+The account's position: what was owed at the start of the period, plus sessions, less credit
+notes and payments, plus refunds, is what is owed at its end (the amount due, or in the
+customer's favour when negative); the same for the prepaid wallet.
+"""
+
+import zoneinfo
+from collections import defaultdict
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Sum
+
+from accounts.models import CustomerAccount, Organization, User
+from billing.balances import ZERO, payment_method_of
+from billing.models import CreditNote, LedgerEntry, SessionPrice
+from billing.selectors import organization_time_zone
+
+Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
+
+
+def month_period(month: date, time_zone: str) -> tuple[datetime, datetime]:
+    """The instants a calendar month starts and ends at in ``time_zone`` (DST-safe)."""
+    zone = zoneinfo.ZoneInfo(time_zone)
+    following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return (datetime.combine(month.replace(day=1), time(), zone), datetime.combine(following, time(), zone))
+
+
+def previous_month(now: datetime, time_zone: str) -> date:
+    """The first day of the month before the one ``now`` falls in, in ``time_zone``."""
+    local = now.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
+    return date(local.year - (local.month == 1), (local.month - 2) % 12 + 1, 1)
+
+
+def account_language(customer_account: CustomerAccount) -> str:
+    """The language of the account's first user (the one who signed up), else the site's."""
+    language = (
+        User.objects.filter(customer_account=customer_account).order_by("pk").values_list("language", flat=True)
+        .first()
+    )
+    return language or settings.LANGUAGE_CODE
+
+
+def _money(value) -> str:
+    return str(Decimal(value or 0).quantize(ZERO) or ZERO)
+
+
+def _address(party) -> dict:
+    return {field: getattr(party, field) for field in (
+        "name", "street", "postal_code", "city", "country", "registration_number", "vat_number")}
+
+
+def _operator(organization: Organization) -> dict:
+    return {**_address(organization), "email": organization.email, "phone": organization.phone,
+            "logo": organization.logo.name if organization.logo else ""}
+
+
+def _customer(account: CustomerAccount) -> dict:
+    return {**_address(account), "kind": account.kind, "billing_email": account.billing_email,
+            "reference": account.reference}
+
+
+def _position(entries, before: datetime) -> tuple[Decimal, Decimal]:
+    totals = entries.filter(booked_at__lt=before).aggregate(owed=Sum("receivable"), wallet=Sum("wallet"))
+    return Decimal(totals["owed"] or 0).quantize(ZERO), Decimal(totals["wallet"] or 0).quantize(ZERO)
+
+
+def statement_content(*, customer_account: CustomerAccount, start: datetime, end: datetime,
+                      time_zone: str | None = None) -> dict:
+    """Everything a statement of ``customer_account`` for [start, end) shows."""
+    organization = customer_account.organization
+    time_zone = time_zone or organization_time_zone(organization)
+    currency = organization.currency
+    prices = list(
+        SessionPrice.objects.filter(session__customer_account=customer_account, priced_at__gte=start,
+                                    priced_at__lt=end)
+        .select_related("session__charge_point__site", "session__connector", "session__id_tag")
+        .order_by("session__started_at", "session_id")
+    )
+    paid_by: dict[int, set[str]] = defaultdict(set)
+    references: dict[int, list[str]] = defaultdict(list)
+    for session_id, method, reference in LedgerEntry.objects.filter(
+            session_id__in=[p.session_id for p in prices], kind=Kind.PAYMENT).values_list(
+            "session_id", "method", "reference"):
+        paid_by[session_id].add(method)
+        if method == Method.TERMINAL:
+            references[session_id].append(reference)
+
+    vat: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"net": ZERO, "vat": ZERO, "gross": ZERO})
+    sessions = []
+    for price in prices:
+        session = price.session
+        station = session.charge_point.name or session.charge_point.ocpp_id
+        sessions.append({
+            "id": session.pk, "started_at": session.started_at.isoformat(),
+            "stopped_at": session.stopped_at.isoformat() if session.stopped_at else None,
+            "station": station, "site": session.charge_point.site.name if session.charge_point.site else "",
+            "connector": session.connector.number if session.connector else None,
+            "card": session.id_tag.label or session.id_tag.uid if session.id_tag else session.id_tag_uid,
+            "energy_wh": price.energy_wh, "currency": price.currency, "net": _money(price.net_total),
+            "vat_rate": str(price.vat_rate), "vat": _money(price.vat_amount), "gross": _money(price.gross_total),
+            "paid_by": sorted(paid_by.get(session.pk, ())), "terminal_references": references.get(session.pk, []),
+        })
+        line = vat[str(price.vat_rate)]
+        line["net"] += price.net_total
+        line["vat"] += price.vat_amount
+        line["gross"] += price.gross_total
+
+    credit_notes = []
+    for note in CreditNote.objects.filter(session__customer_account=customer_account, created_at__gte=start,
+                                          created_at__lt=end).order_by("created_at", "pk"):
+        credit_notes.append({
+            "id": note.pk, "session_id": note.session_id, "issued_at": note.created_at.isoformat(),
+            "reason": note.reason, "net": _money(note.net_amount), "vat_rate": str(note.vat_rate),
+            "vat": _money(note.vat_amount), "gross": _money(note.gross_amount),
+        })
+        line = vat[str(note.vat_rate)]
+        line["net"] -= note.net_amount
+        line["vat"] -= note.vat_amount
+        line["gross"] -= note.gross_amount
+
+    entries = LedgerEntry.objects.filter(customer_account=customer_account, currency=currency)
+    in_period = entries.filter(booked_at__gte=start, booked_at__lt=end)
+    movements = [
+        {"booked_at": entry.booked_at.isoformat(), "kind": entry.kind, "method": entry.method,
+         "reference": entry.reference, "session_id": entry.session_id,
+         "owed": _money(entry.receivable), "wallet": _money(entry.wallet)}
+        for entry in in_period.exclude(kind__in=[Kind.CHARGE, Kind.CREDIT_NOTE]).order_by("booked_at", "pk", "line")
+    ]
+    def owed(**filters) -> Decimal:
+        return Decimal(in_period.filter(**filters).aggregate(total=Sum("receivable"))["total"] or 0)
+
+    def wallet(**filters) -> Decimal:
+        return Decimal(in_period.filter(**filters).aggregate(total=Sum("wallet"))["total"] or 0)
+
+    owed_start, wallet_start = _position(entries, start)
+    owed_end, wallet_end = _position(entries, end)
+    return {
+        "operator": _operator(organization), "customer": _customer(customer_account),
+        "payment_method": payment_method_of(customer_account.pk), "currency": currency, "time_zone": time_zone,
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "sessions": sessions, "credit_notes": credit_notes, "movements": movements,
+        "vat": [{"rate": rate, **{k: _money(v) for k, v in amounts.items()}} for rate, amounts in sorted(vat.items())],
+        "totals": {
+            "energy_wh": sum(s["energy_wh"] for s in sessions),
+            "net": _money(sum((a["net"] for a in vat.values()), ZERO)),
+            "vat": _money(sum((a["vat"] for a in vat.values()), ZERO)),
+            "gross": _money(sum((a["gross"] for a in vat.values()), ZERO)),
+            # owed_end = owed_start + charges - credit_notes - paid - paid_from_wallet + refunds
+            "owed_start": _money(owed_start),
+            "charges": _money(owed(kind=Kind.CHARGE)),
+            "credit_notes": _money(-owed(kind=Kind.CREDIT_NOTE)),
+            "paid": _money(-owed(kind=Kind.PAYMENT, method__in=[Method.TERMINAL, Method.STRIPE, Method.BANK,
+                                                                 Method.OTHER])),
+            "paid_from_wallet": _money(-owed(kind=Kind.PAYMENT, method=Method.WALLET)
+                                       - owed(kind=Kind.WALLET_CREDIT)),
+            "refunds": _money(owed(kind=Kind.REFUND)),
+            "owed_end": _money(owed_end),
+            # wallet_end = wallet_start + top_ups - paid_from_wallet - wallet_refunds
+            "wallet_start": _money(wallet_start),
+            "top_ups": _money(wallet(kind=Kind.TOP_UP)),
+            "wallet_refunds": _money(-wallet(kind=Kind.REFUND)),
+            "wallet_end": _money(wallet_end),
+        },
+    }
+
+
+def accounts_with_activity(*, organization: Organization, start: datetime, end: datetime) -> set[int]:
+    """Customer accounts of the operator with a session priced or money booked in [start, end)."""
+    priced = SessionPrice.objects.filter(
+        session__customer_account__organization=organization, priced_at__gte=start, priced_at__lt=end,
+    ).values_list("session__customer_account_id", flat=True).distinct()
+    booked = LedgerEntry.objects.filter(
+        customer_account__organization=organization, booked_at__gte=start, booked_at__lt=end,
+    ).values_list("customer_account_id", flat=True).distinct()
+    return {pk for pk in priced if pk} | {pk for pk in booked if pk}

@@ -1,0 +1,36 @@
+"""Celery tasks for statements: they take ids and call services (billing.statements)."""
+
+from datetime import datetime
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import CustomerAccount
+from billing.statements import monthly_statements_due, statement_email_send, statement_issue
+
+
+@shared_task(name="billing.statements_monthly")
+def statements_monthly() -> int:
+    """Beat's hourly job: one task per customer account whose previous month has no statement yet."""
+    due = monthly_statements_due(now=timezone.now())
+    for account_id, start, end in due:
+        statement_build.delay(account_id, start.isoformat(), end.isoformat())
+    return len(due)
+
+
+@shared_task(name="billing.statement_build", acks_late=True, reject_on_worker_lost=True)
+def statement_build(customer_account_id: int, start: str, end: str) -> int:
+    statement = statement_issue(customer_account=CustomerAccount.objects.get(pk=customer_account_id),
+                                start=datetime.fromisoformat(start), end=datetime.fromisoformat(end))
+    transaction.on_commit(lambda: statement_email.delay(statement.pk))
+    return statement.pk
+
+
+@shared_task(name="billing.statement_email", bind=True, acks_late=True, max_retries=5)
+def statement_email(self, statement_id: int) -> str:
+    """Send once; an SMTP failure is retried after 1, 2, 4, 8 and 16 minutes (the state shows in the admin)."""
+    try:
+        return statement_email_send(statement_id=statement_id)
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=60 * 2 ** self.request.retries) from exc
