@@ -6,9 +6,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Server processes for `make serve`; more than one needs REDIS_URL (the channel layer joins them).
 WEB_WORKERS ?= 1
+# Worker processes for `make worker` (statements, emails).
+WORKER_CONCURRENCY ?= 2
 DEMO_ENV := DEBUG=1
 
-.PHONY: demo serve test lint messages clean
+.PHONY: demo serve worker test lint messages clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,10 +36,25 @@ serve: $(VENV)/.installed
 	$(PY) manage.py collectstatic --noinput -v0
 	$(VENV)/bin/uvicorn chargeportal.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS)
 
+## worker: Celery worker with beat embedded (small installs), WORKER_CONCURRENCY processes; needs REDIS_URL to share work
+worker: $(VENV)/.installed
+	@mkdir -p var
+	$(VENV)/bin/celery -A chargeportal worker -B -l info --concurrency $(WORKER_CONCURRENCY) \
+		--schedule var/celerybeat-schedule
+
+# `make test` must not skip the real-worker tests: without REDIS_URL it uses a local Redis (DB 1)
+# when one is installed or answering (bin/services-up starts it when it is down).
+ifeq ($(origin REDIS_URL),undefined)
+ifneq ($(shell command -v redis-server || redis-cli -h 127.0.0.1 ping 2>/dev/null),)
+test: export REDIS_URL := redis://127.0.0.1:6379/1
+endif
+endif
+
 ## test: lint, migrations up to date, then the whole suite (PostgreSQL/Redis when their URLs are set)
 test: $(VENV)/.installed-test
 	bin/system-deps
 	bin/services-up
+	@test -n "$$REDIS_URL" || echo "NOTE: no REDIS_URL and no local Redis: the real Celery worker tests are skipped."
 	$(VENV)/bin/ruff check .
 	DEBUG=1 DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v1
 	$(VENV)/bin/pytest

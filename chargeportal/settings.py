@@ -134,6 +134,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# A queue of its own lets several installs (or test runs) share one Redis.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+# A statement email that failed is retried after this many seconds, then twice as long each time.
+STATEMENT_EMAIL_RETRY_BASE_SECONDS = env_int("STATEMENT_EMAIL_RETRY_BASE_SECONDS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # Hourly, so each operator's statements are built once its own month has ended (its time zone),
     # and a missed run is caught up by the next.

@@ -1,12 +1,20 @@
-"""Headless Debian chromium driven by Playwright, against Django's live server."""
+"""Real parts for end-to-end tests: headless Debian chromium (Playwright), the ASGI server, Celery workers on
+Redis and an SMTP receiver, each in its own process or thread against the test database."""
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -62,16 +70,23 @@ def _database_url(database: dict) -> str:
     return f"postgres://{user}{password}@{host}:{database.get('PORT') or 5432}/{database['NAME']}"
 
 
+def _subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a server or worker process started by a test: this one's, on the test database."""
+    from django.db import connection
+
+    env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "DEBUG": "0",
+           "DJANGO_SETTINGS_MODULE": "chargeportal.settings", **extra}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
+
+
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup):
     """The real ASGI server (uvicorn, as `make serve` runs it) in its own process, on the test database."""
     from django.conf import settings
-    from django.db import connection
 
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "DEBUG": "0",
-           "DJANGO_SETTINGS_MODULE": "chargeportal.settings"}
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env = _subprocess_env()
     log_path = settings.BASE_DIR / "var" / "e2e-server.log"
     log_path.parent.mkdir(exist_ok=True)
     log = log_path.open("wb")
@@ -99,3 +114,170 @@ def asgi_server(django_db_setup):
             server.kill()
             server.wait()
         log.close()
+
+
+@dataclass
+class SmtpReceiver:
+    """A real SMTP server on loopback; set ``refuse`` (e.g. "451 ...") to answer every message with it."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    refused: int = 0
+    refuse: str | None = None
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.refuse:
+            self.refused += 1
+            return self.refuse
+        self.messages.append(message_from_bytes(envelope.content, policy=email_policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_receiver():
+    from aiosmtpd.controller import Controller
+
+    receiver = SmtpReceiver(host="127.0.0.1", port=_free_port())
+    controller = Controller(receiver, hostname=receiver.host, port=receiver.port)
+    controller.start()
+    try:
+        yield receiver
+    finally:
+        controller.stop()
+
+
+def _dedicated_redis_url(url: str) -> str:
+    """The same Redis, another database: the suite's own database is flushed by every ``cache.clear()``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return url
+    current = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{15 if current != 15 else 14}"))
+
+
+class CeleryWorkers:
+    """Real Celery worker processes (``celery -A chargeportal worker``, prefork) on the test database.
+
+    They share a queue of their own (``CELERY_QUEUE``) in a Redis database the rest of the suite does
+    not use, send mail to the test's SMTP receiver and store files under a temporary MEDIA_ROOT.
+    ``send(task name)`` enqueues there, as ``task.delay()`` does in a configured process.
+    """
+
+    def __init__(self, *, broker_url: str, queue: str, env: dict[str, str], log_dir: Path):
+        from celery import Celery
+
+        self.broker_url, self.queue, self.env, self.log_dir = broker_url, queue, env, log_dir
+        self.client = Celery("e2e-client", broker=broker_url, set_as_current=False)
+        self.client.conf.task_default_queue = queue
+        self.processes: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, count: int = 1, *, concurrency: int = 1) -> None:
+        """Start ``count`` worker processes with ``concurrency`` children each; return when all are ready."""
+        started = []
+        for _ in range(count):
+            node = f"{self.queue}-{len(self.processes) + 1}@e2e"
+            log_path = self.log_dir / f"worker-{len(self.processes) + 1}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(  # noqa: S603
+                    [str(Path(sys.executable).with_name("celery")), "-A", "chargeportal", "worker",
+                     "--pool=prefork", "-c", str(concurrency), "-l", "info", "-n", node,
+                     "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                    cwd=Path(__file__).resolve().parents[2], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its pool children go with it at teardown
+                )
+            self.processes.append((node, process, log_path))
+            started.append((node, process, log_path))
+        deadline = time.monotonic() + 60
+        for node, process, log_path in started:
+            while f"{node} ready." not in log_path.read_text(errors="replace"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"The Celery worker {node} did not start:\n{self.logs()}")
+                time.sleep(0.1)
+
+    def send(self, task_name: str, *args) -> None:
+        self.client.send_task(task_name, args=args)
+
+    def _queue(self, action: str):
+        """Act on the workers' queue (declared as Celery declares it, so ``delete`` removes its binding too)."""
+        from kombu import Exchange, Queue
+
+        with self.client.connection_for_write() as connection:
+            queue = Queue(self.queue, Exchange(self.queue), routing_key=self.queue)(connection.default_channel)
+            queue.declare()
+            return getattr(queue, action)()
+
+    def queued(self) -> int:
+        return self._queue("queue_declare").message_count
+
+    def idle(self) -> bool:
+        """Nothing queued, running, reserved or waiting for its retry time in any worker."""
+        if self.queued():
+            return False
+        inspect = self.client.control.inspect(destination=[node for node, _p, _l in self.processes], timeout=1.0)
+        for answer in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+            if answer is None or len(answer) < len(self.processes) or any(answer.values()):
+                return False
+        return not self.queued()
+
+    def wait_idle(self, timeout: float = 60) -> None:
+        """Until the workers have been idle twice in a row (a task may be between queue and worker)."""
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while calm < 2:
+            calm = calm + 1 if self.idle() else 0
+            if time.monotonic() > deadline:
+                pytest.fail(f"The Celery workers did not finish in {timeout} s:\n{self.logs()}")
+            time.sleep(0.2)
+
+    def log_texts(self) -> list[str]:
+        return [log_path.read_text(errors="replace") for _node, _p, log_path in self.processes]
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {node}\n{log_path.read_text(errors='replace')[-6000:]}"
+                         for node, _p, log_path in self.processes)
+
+    def stop(self) -> None:
+        for _node, process, _log in self.processes:
+            if process.poll() is None:
+                process.terminate()  # warm shutdown: unacknowledged tasks go back to the queue
+        for _node, process, _log in self.processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+
+@pytest.fixture
+def celery_workers(transactional_db, smtp_receiver, tmp_path, settings):
+    """Start real workers with ``celery_workers.start(...)``; stopped and their queue deleted after the test.
+
+    Needs Redis (REDIS_URL) and a test marked ``django_db(transaction=True)``: a worker sees only
+    committed data. Failed statement emails are retried after 1 s, 2 s, ... instead of minutes.
+    """
+    if not settings.REDIS_URL:
+        pytest.skip("Needs Redis for the real Celery worker: set REDIS_URL (make test does when Redis is installed).")
+    media = tmp_path / "media"
+    media.mkdir()
+    settings.MEDIA_ROOT = media  # this process reads the PDFs the workers store
+    queue = f"e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    broker_url = _dedicated_redis_url(settings.REDIS_URL)
+    env = _subprocess_env(
+        REDIS_URL=broker_url, CELERY_QUEUE=queue, MEDIA_ROOT=str(media),
+        EMAIL_HOST=smtp_receiver.host, EMAIL_PORT=str(smtp_receiver.port), EMAIL_USE_TLS="0", EMAIL_USE_SSL="0",
+        EMAIL_HOST_USER="", EMAIL_HOST_PASSWORD="", STATEMENT_EMAIL_RETRY_BASE_SECONDS="1",
+        DATABASE_CONN_MAX_AGE="0",
+    )
+    workers = CeleryWorkers(broker_url=broker_url, queue=queue, env=env, log_dir=tmp_path)
+    workers._queue("purge")
+    try:
+        yield workers
+    finally:
+        try:
+            workers.stop()
+        finally:
+            workers._queue("purge")
+            workers._queue("delete")
+            workers.client.close()
