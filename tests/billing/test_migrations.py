@@ -9,10 +9,12 @@ from django.db.migrations.executor import MigrationExecutor
 
 
 def migrate(target):
+    """Move ``target``'s app to that migration, every other app staying at its latest."""
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
+    targets = [target] + [leaf for leaf in executor.loader.graph.leaf_nodes() if leaf[0] != target[0]]
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
