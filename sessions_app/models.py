@@ -10,7 +10,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -477,3 +477,31 @@ class ChargerEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.status}".strip()
+
+
+class ChargerConnection(models.Model):
+    """One websocket connection of a charger, handshake to close: the gaps between them are offline time."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="connections", verbose_name=_("charge point"),
+    )
+    connected_at = models.DateTimeField(_("connected"))
+    disconnected_at = models.DateTimeField(
+        _("disconnected"), null=True, blank=True,
+        help_text=_("Empty while connected. A connection its server lost is closed at the charger's last message."),
+    )
+
+    class Meta:
+        verbose_name = _("charger connection")
+        verbose_name_plural = _("charger connections")
+        ordering = ["-connected_at"]
+        indexes = [models.Index(fields=["charge_point", "connected_at"], name="connection_cp_connected_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(disconnected_at__isnull=True) | Q(disconnected_at__gte=F("connected_at")),
+                name="connection_period_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} {self.connected_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,95 @@
+"""Rollups: the raw sessions, status events and connections summed per connector and hour, and per site.
+
+Operator reports read these instead of millions of raw rows. Every row is a pure function of the
+raw data (``reporting.rollups``): updating it as data arrives and rebuilding it from scratch give
+the same numbers. Hours are UTC; a site's local days, weeks and months are whole sets of them for
+time zones with whole-hour offsets (all of Europe), which is what the reports use.
+"""
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import CustomerAccount, Organization
+from sessions_app.models import ChargePoint, Connector, Site
+
+
+class ConnectorHour(models.Model):
+    """What one connector did in one hour."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("operator"))
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("charge point"))
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="hours",
+                                  verbose_name=_("connector"))
+    hour = models.DateTimeField(_("hour (UTC)"))
+    sessions = models.PositiveIntegerField(_("sessions started"), default=0)
+    energy_wh = models.BigIntegerField(_("energy of sessions started (Wh)"), default=0)
+    revenue = models.DecimalField(_("revenue of sessions started, incl. VAT"), max_digits=14, decimal_places=2,
+                                  default=Decimal("0.00"))
+    occupied_s = models.PositiveIntegerField(_("seconds with a session"), default=0)
+    charging_s = models.PositiveIntegerField(_("seconds charging"), default=0)
+    outage_s = models.PositiveIntegerField(_("seconds faulted or unavailable"), default=0)
+    offline_s = models.PositiveIntegerField(_("seconds offline"), default=0)
+    failed_starts = models.PositiveIntegerField(_("refused starts"), default=0)
+    zero_energy = models.PositiveIntegerField(_("zero-energy sessions"), default=0)
+
+    class Meta:
+        verbose_name = _("connector hour")
+        verbose_name_plural = _("connector hours")
+        constraints = [models.UniqueConstraint(fields=["connector", "hour"], name="connectorhour_unique")]
+        indexes = [
+            models.Index(fields=["organization", "hour"], name="connectorhour_org_idx"),
+            models.Index(fields=["site", "hour"], name="connectorhour_site_idx"),
+            models.Index(fields=["charge_point", "hour"], name="connectorhour_cp_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id} {self.hour:%Y-%m-%d %H}:00"
+
+
+class SiteHour(models.Model):
+    """A site's busiest moment in an hour: how many sessions ran at once."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("operator"))
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="hours", verbose_name=_("site"))
+    hour = models.DateTimeField(_("hour (UTC)"))
+    peak_sessions = models.PositiveSmallIntegerField(_("most sessions at once"), default=0)
+
+    class Meta:
+        verbose_name = _("site hour")
+        verbose_name_plural = _("site hours")
+        constraints = [models.UniqueConstraint(fields=["site", "hour"], name="sitehour_unique")]
+        indexes = [models.Index(fields=["organization", "hour"], name="sitehour_org_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.hour:%Y-%m-%d %H}:00"
+
+
+class DriverDay(models.Model):
+    """A customer account charged at a site on a (local) day: counts unique drivers without raw rows."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("operator"))
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("charge point"))
+    customer_account = models.ForeignKey(CustomerAccount, on_delete=models.CASCADE, related_name="+",
+                                         verbose_name=_("customer account"))
+    day = models.DateField(_("day (site time)"))
+
+    class Meta:
+        verbose_name = _("driver day")
+        verbose_name_plural = _("driver days")
+        constraints = [models.UniqueConstraint(fields=["charge_point", "customer_account", "day"],
+                                               name="driverday_unique")]
+        indexes = [models.Index(fields=["organization", "day"], name="driverday_org_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_account_id} {self.day}"
