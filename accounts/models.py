@@ -25,6 +25,14 @@ class Organization(models.Model):
     city = models.CharField(_("city"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=2, default="SE", help_text=_("ISO 3166 code"))
     currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+    report_recipients = models.TextField(
+        _("report recipients"), blank=True,
+        help_text=_("Email addresses, one per line, for the weekly summary and station alerts."),
+    )
+    alert_after_minutes = models.PositiveSmallIntegerField(
+        _("alert after (minutes)"), default=30,
+        help_text=_("Email the report recipients when a station is offline or faulted this long."),
+    )
     logo = models.FileField(
         _("logo"), upload_to="logos/", blank=True, validators=[FileExtensionValidator(["png", "jpg", "jpeg", "svg"])],
         help_text=_("PNG, JPEG or SVG; printed on statements."),

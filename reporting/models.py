@@ -93,3 +93,84 @@ class DriverDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_account_id} {self.day}"
+
+
+class RollupState(models.Model):
+    """Where the incremental rollup refresh got to (e.g. the last status event it summed)."""
+
+    key = models.CharField(_("key"), max_length=50, unique=True)
+    value = models.DateTimeField(_("value"))
+
+    class Meta:
+        verbose_name = _("rollup state")
+        verbose_name_plural = _("rollup states")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.value:%Y-%m-%d %H:%M:%S}"
+
+
+class OutageExclusion(models.Model):
+    """Time a station was down for a reason NEVI excludes from uptime (planned maintenance, grid, vandalism)."""
+
+    class Reason(models.TextChoices):
+        PLANNED_MAINTENANCE = "planned_maintenance", _("Planned maintenance")
+        GRID_OUTAGE = "grid_outage", _("Grid outage")
+        VANDALISM = "vandalism", _("Vandalism")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("operator"))
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="outage_exclusions",
+                                     verbose_name=_("charge point"))
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                                  verbose_name=_("connector"), help_text=_("Empty for every connector."))
+    start = models.DateTimeField(_("from"))
+    end = models.DateTimeField(_("until"))
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("excluded outage")
+        verbose_name_plural = _("excluded outages")
+        ordering = ["-start"]
+        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")),
+                                              name="outageexclusion_period_order")]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point} {self.get_reason_display()}"
+
+
+class AlertIncident(models.Model):
+    """A station offline or faulted for too long: the operator is emailed once per incident."""
+
+    class Kind(models.TextChoices):
+        OFFLINE = "offline", _("Offline")
+        FAULTED = "faulted", _("Faulted")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("operator"))
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="alert_incidents",
+                                     verbose_name=_("charge point"))
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                                  verbose_name=_("connector"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    started_at = models.DateTimeField(_("started"))
+    cleared_at = models.DateTimeField(_("cleared"), null=True, blank=True)
+    alerted_at = models.DateTimeField(_("operator alerted"), null=True, blank=True)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("alert incident")
+        verbose_name_plural = _("alert incidents")
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["charge_point", "connector", "kind"],
+                                    condition=models.Q(cleared_at__isnull=True, connector__isnull=False),
+                                    name="alertincident_one_open_per_connector"),
+            models.UniqueConstraint(fields=["charge_point", "kind"],
+                                    condition=models.Q(cleared_at__isnull=True, connector__isnull=True),
+                                    name="alertincident_one_open_per_station"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point} {self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M}"
