@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_organization_alert_after_minutes_and_more'),
+        ('accounts', '0004_organization_reports_and_alerts'),
         ('reporting', '0001_initial'),
         ('sessions_app', '0006_chargerconnection'),
     ]
