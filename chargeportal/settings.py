@@ -142,6 +142,8 @@ CELERY_BEAT_SCHEDULE = {
     # Hourly, so each operator's statements are built once its own month has ended (its time zone),
     # and a missed run is caught up by the next.
     "statements-monthly": {"task": "billing.statements_monthly", "schedule": crontab(minute=5)},
+    # Every minute: reporting rollups of what arrived since the last run and of the hours still open.
+    "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
 }
 
 AUTH_USER_MODEL = "accounts.User"

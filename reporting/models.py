@@ -35,6 +35,8 @@ class ConnectorHour(models.Model):
     charging_s = models.PositiveIntegerField(_("seconds charging"), default=0)
     outage_s = models.PositiveIntegerField(_("seconds faulted or unavailable"), default=0)
     offline_s = models.PositiveIntegerField(_("seconds offline"), default=0)
+    down_s = models.PositiveIntegerField(_("seconds faulted, unavailable or offline"), default=0,
+                                         help_text=_("The NEVI outage: each second once, however many causes."))
     failed_starts = models.PositiveIntegerField(_("refused starts"), default=0)
     zero_energy = models.PositiveIntegerField(_("zero-energy sessions"), default=0)
 

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
@@ -18,6 +19,7 @@ from accounts.uids import normalize_uid
 from sessions_app import hooks
 from sessions_app.models import (
     ChargePoint,
+    ChargerConnection,
     ChargerEvent,
     ChargingSession,
     Connector,
@@ -126,14 +128,33 @@ def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, passwor
     if previous:
         _security_event(SecurityEvent.Kind.CONNECTION_REPLACED, ocpp_id=ocpp_id, remote_address=remote_address,
                         charge_point=known)
+    # The connection history (offline time is the gaps between connections). A connection still open here
+    # is being replaced: one that looks alive ends now; one a dead server process left open (it never saw
+    # its socket close) ended with the charger's last message.
+    alive = bool(previous) and known.is_online(at) and previous_alive is not False
+    _connections_close(known, at=at if alive else min(known.last_seen_at or at, at))
+    ChargerConnection.objects.create(charge_point=known, connected_at=at)
     known.channel_name, known.connected_at, known.last_seen_at = channel_name, at, at
     known.save(update_fields=["channel_name", "connected_at", "last_seen_at"])
     return Connection(known, previous)
 
 
-def charge_point_disconnect(*, charge_point_id: int, channel_name: str) -> None:
-    """The socket closed; forget it unless a newer connection has already taken its place."""
-    ChargePoint.objects.filter(pk=charge_point_id, channel_name=channel_name).update(channel_name="")
+def _connections_close(charge_point: ChargePoint, *, at: datetime) -> None:
+    """End the charger's open connections at ``at`` (never before each one began)."""
+    for connection in ChargerConnection.objects.filter(charge_point=charge_point, disconnected_at__isnull=True):
+        connection.disconnected_at = max(at, connection.connected_at)
+        connection.save(update_fields=["disconnected_at"])
+
+
+@transaction.atomic
+def charge_point_disconnect(*, charge_point_id: int, channel_name: str, at: datetime | None = None) -> None:
+    """The socket closed; forget it unless a newer connection has already taken its place.
+
+    Its connection ends at ``at`` (now by default). Clearing the channel locks the charger's row, so a
+    newer connection being accepted at the same moment cannot have its own record closed here.
+    """
+    if ChargePoint.objects.filter(pk=charge_point_id, channel_name=channel_name).update(channel_name=""):
+        _connections_close(ChargePoint(pk=charge_point_id), at=at or timezone.now())
 
 
 def charge_point_seen(*, charge_point_id: int, at: datetime) -> None:

@@ -131,7 +131,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         for task in self.commands:
             task.cancel()
         await database_sync_to_async(services.charge_point_disconnect)(
-            charge_point_id=self.charge_point.pk, channel_name=self.channel_name,
+            charge_point_id=self.charge_point.pk, channel_name=self.channel_name, at=timezone.now(),
         )
         logger.info("Charger %s disconnected (%s)", self.charge_point.ocpp_id, code)
 
