@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class ReportingConfig(AppConfig):
     name = "reporting"
     verbose_name = _("Reporting")
+
+    def ready(self) -> None:
+        from reporting.rollups import rollups_session_completed
+        from sessions_app import hooks
+
+        # A completed session's hours are summed again once its stop has committed. Billing is installed
+        # before reporting, so its handler (registered first) has priced the session by then: the revenue
+        # is in the rollup.
+        if rollups_session_completed not in hooks.session_completed_handlers:
+            hooks.session_completed_handlers.append(rollups_session_completed)
