@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import payment_views, stripe_views, views
+from billing import payment_views, statement_views, stripe_views, views
 
 urlpatterns = [
     path("prices/", views.price_list, name="price_list"),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("payments/pay/", stripe_views.balance_pay_start, name="balance_pay_start"),
     path("payments/return/", stripe_views.checkout_return, name="checkout_return"),
     path("payments/", payment_views.payments, name="payments"),
+    path("statements/", statement_views.statements, name="statements"),
+    path("statements/<int:pk>.pdf", statement_views.statement_pdf, name="statement_pdf"),
 ]
