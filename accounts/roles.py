@@ -36,6 +36,7 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("billing", "creditnote"): ("view", "add"),
     ("billing", "paymentaccount"): ("view", "add", "change"),
     ("billing", "ledgerentry"): ("view",),
+    ("billing", "statement"): ("view", "add", "change"),
 }
 
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from billing import (
     admin_payments,  # noqa: F401  (payment accounts, the ledger, booking by hand)
     admin_reports,  # noqa: F401  (the revenue and reconciliation pages)
+    admin_statements,  # noqa: F401  (statements: the list, their PDFs, sending again, producing one)
 )
 from billing.models import (
     WEEKDAYS,
