@@ -30,7 +30,7 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from billing.balances import session_owed
@@ -42,11 +42,15 @@ from billing.models import (
     LedgerEntry,
     PaymentAccount,
     SessionPrice,
+    Statement,
     StripeCheckout,
     Tariff,
     TariffElement,
 )
+from billing.selectors import organization_time_zone
 from billing.services import session_prices_freeze_many, tariff_assignment_create, tariff_element_components_set
+from billing.statement_content import accounts_with_activity, month_period, previous_month
+from billing.statements import statement_create, statement_render
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -68,6 +72,7 @@ SECOND_ORG_DRIVER_COUNT = 12
 STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
 BATCH_SIZE = 2000
 PRICING_CHUNK = 500  # sessions priced per call: a progress step
+STATEMENT_SAMPLE_EVERY = 3  # the main operator's private accounts with a statement of last month: one in three
 
 
 @dataclass(frozen=True)
@@ -372,6 +377,10 @@ def demo_data_delete() -> int:
     orgs = Organization.objects.filter(slug__in=DEMO_ORG_SLUGS)
     cps = ChargePoint.objects.filter(organization__in=orgs)
     LedgerEntry.objects.filter(organization__in=orgs).delete()
+    statements = Statement.objects.filter(organization__in=orgs)
+    for statement in statements.exclude(pdf="").only("pk", "pdf"):
+        statement.pdf.delete(save=False)
+    statements.delete()
     StripeCheckout.objects.filter(customer_account__organization__in=orgs).delete()
     CreditNote.objects.filter(session__charge_point__in=cps).delete()
     SessionPrice.objects.filter(session__charge_point__in=cps).delete()
@@ -647,19 +656,25 @@ class _Builder:
         self.counts["prepaid wallets"] = len(chosen)
 
     def payments(self, plans: list[_Plan]) -> None:
-        """Some sessions paid at the Centralstation terminals; invoices before this month paid by bank."""
+        """Some sessions paid at the Centralstation terminals; invoices before this month paid by bank.
+
+        Prepaid customers never pay at a terminal: their wallet paid already, and the credit back
+        would pay their later sessions from a moment before those existed.
+        """
         priced = {p.session_id: p for p in SessionPrice.objects.filter(
             session_id__in=[plan.session.pk for plan in plans])}
+        wallets = set(PaymentAccount.objects.filter(method=PaymentAccount.Method.WALLET)
+                      .values_list("customer_account_id", flat=True))
         terminal = [plan.session for plan in plans
-                    if plan.conn.site_code == "STH" and plan.session.pk in priced and self.rng.random() < 0.05]
+                    if plan.conn.site_code == "STH" and plan.session.pk in priced and self.rng.random() < 0.05
+                    and priced[plan.session.pk].gross_total > 0  # a free session has nothing to pay
+                    and plan.session.customer_account_id not in wallets]
         for number, session in enumerate(terminal, start=1):
             terminal_payment_record(session=session, reference=f"T-{number:06d}",
                                     amount=priced[session.pk].gross_total, at=session.stopped_at)
         month_start = self.until.astimezone(STOCKHOLM).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         owed_before: dict[int, Decimal] = defaultdict(Decimal)
         accounts: dict[int, CustomerAccount] = {}
-        wallets = set(PaymentAccount.objects.filter(method=PaymentAccount.Method.WALLET)
-                      .values_list("customer_account_id", flat=True))
         for plan in plans:
             session = plan.session
             if (session.pk in priced and session.customer_account_id is not None
@@ -673,6 +688,51 @@ class _Builder:
                                at=min(self.until, month_start + timedelta(days=self.rng.randint(8, 20))))
         self.counts["terminal payments"] = len(terminal)
         self.counts["invoice payments"] = sum(1 for amount in owed_before.values() if amount > 0)
+
+    def backdate_prices(self, organizations: list[Organization]) -> None:
+        """Prices and charges as if each session had been priced when it stopped, as a live system does.
+
+        The bulk pricing freezes and charges everything "now" (the build); statements pick sessions
+        by when they were priced and money by when it was booked. Prices, charges and the wallet
+        payments drawn for them take their session's stop: two queryset updates, no per-row loop.
+        """
+        stopped = Subquery(ChargingSession.objects.filter(pk=OuterRef("session_id")).values("stopped_at")[:1])
+        SessionPrice.objects.filter(session__charge_point__organization__in=organizations).update(priced_at=stopped)
+        LedgerEntry.objects.filter(organization__in=organizations, session__isnull=False).filter(
+            Q(kind=LedgerEntry.Kind.CHARGE) | Q(kind=LedgerEntry.Kind.PAYMENT, method=LedgerEntry.Method.WALLET),
+        ).update(booked_at=stopped)
+
+    def statements(self, organizations: list[Organization], demo_account: CustomerAccount) -> None:
+        """Statements of the month before ``until``, as the monthly job would have issued them, for a sample.
+
+        Built and issued (numbered 1..N per operator, with their PDFs) just after that month ended,
+        but not emailed: their delivery stays "not sent", so no demo address ever gets mail.
+
+        Rendering a PDF takes WeasyPrint 0.15 s plus about 10 ms a session, some 70 s for every
+        account of a 90-day demo, so only a sample gets one: the demo driver, the fleets, the small
+        operator's accounts and every third private account of the main one (about 35 s). The others
+        have none for that month; the monthly job would build them when it next ran.
+        """
+        due = []
+        for organization in organizations:
+            time_zone = organization_time_zone(organization)
+            start, end = month_period(previous_month(self.until, time_zone), time_zone)
+            accounts = CustomerAccount.objects.filter(
+                pk__in=accounts_with_activity(organization=organization, start=start, end=end),
+            ).select_related("organization").order_by("pk")
+            persons = 0
+            for account in accounts:
+                if account.kind == CustomerAccount.Kind.PERSON and account.pk != demo_account.pk \
+                        and organization.slug == MAIN_ORG_SLUG:
+                    persons += 1
+                    if persons % STATEMENT_SAMPLE_EVERY != 1:
+                        continue
+                due.append((account, start, end))
+        for account, start, end in self.progress(due, "statements", len(due)):
+            at = min(self.until, end + timedelta(minutes=5))  # the hourly job, just after the month ended
+            statement = statement_create(customer_account=account, start=start, end=end, now=at)
+            statement_render(statement=statement, now=at)
+        self.counts["statements"] = len(due)
 
     # ---- the charging history
     def faults(self, conns: list[_Conn]) -> None:
@@ -988,7 +1048,9 @@ def _build(b: _Builder) -> DemoSummary:
     b.wallets(everyone, plans)
     priced = sum(session_prices_freeze_many(sessions=chunk)
                  for chunk in b.progress(chunks, "pricing", len(chunks)))
+    b.backdate_prices([main, second])
     b.payments([p for p in plans if p.session.state == ChargingSession.State.COMPLETED])
+    b.statements([main, second], everyone[0].account)
 
     b.counts.update({
         "organizations": 2,

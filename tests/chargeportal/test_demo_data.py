@@ -1,17 +1,24 @@
 """``manage.py demo_data``: a believable, deterministic demo operator whose numbers add up."""
 
+import io
 from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
+from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from django.utils import timezone
+from pypdf import PdfReader
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
-from billing.models import SessionPrice
+from billing.models import LedgerEntry, SessionPrice, Statement
 from billing.selectors import tariff_for
+from billing.statement_content import month_period
+from chargeportal import demo as demo_module
 from chargeportal.demo import DEMO_LOGINS
 from sessions_app.models import (
     ChargePoint,
@@ -47,6 +54,24 @@ def fingerprint() -> tuple:
                                               "connector__number")
              .values_list("started_at", "connector__charge_point__ocpp_id", "energy_wh")[:20]),
     )
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture
+def with_pdfs():
+    """Asked for by the tests that look at the demo's statements: only they render PDFs."""
+
+
+@pytest.fixture(autouse=True)
+def _no_statement_pdfs(request, monkeypatch):
+    """WeasyPrint takes about 10 s for the 3-day demo's statements: the other tests number them without PDFs."""
+    if "with_pdfs" not in request.fixturenames:
+        monkeypatch.setattr(demo_module, "statement_render", lambda *, statement, now=None: statement)
 
 
 @pytest.fixture
@@ -205,3 +230,42 @@ def test_customers_pay_by_wallet_invoice_and_terminal_and_every_priced_session_i
     assert LedgerEntry.objects.filter(method="terminal").exists()
     for entry in LedgerEntry.objects.filter(method="terminal"):
         assert entry.session.price.gross_total == -entry.receivable
+
+
+def test_prices_and_charges_are_dated_when_their_session_stopped(demo):
+    assert SessionPrice.objects.exists()
+    assert not SessionPrice.objects.exclude(priced_at=F("session__stopped_at")).exists()
+    drawn = LedgerEntry.objects.filter(kind="charge") | LedgerEntry.objects.filter(kind="payment", method="wallet")
+    assert drawn.filter(session__isnull=False).count() > 0
+    assert not drawn.exclude(booked_at=F("session__stopped_at")).exists()
+    assert not LedgerEntry.objects.filter(booked_at__lt=F("session__stopped_at")).exists()  # nothing paid early
+
+
+def test_the_demo_month_has_statements_numbered_per_operator_with_pdfs_and_none_emailed(db, with_pdfs):
+    run("--seed", "7", "-v", "0")
+    february = month_period(date(2026, 2, 1), "Europe/Stockholm")  # the month before --until 2026-03-02
+    statements = Statement.objects.select_related("customer_account", "organization")
+
+    for slug in ("laddkraft", "norrsken"):
+        numbers = list(statements.filter(organization__slug=slug).order_by("number")
+                       .values_list("number", flat=True))
+        assert numbers == list(range(1, len(numbers) + 1)) and numbers, slug
+    demo_driver = User.objects.get(email=DEMO_LOGINS[2].email).customer_account
+    assert statements.filter(customer_account=demo_driver).exists()
+    for statement in statements:
+        assert (statement.period_start, statement.period_end) == february
+        assert statement.kind == Statement.Kind.MONTHLY and statement.status == Statement.Status.ISSUED
+        assert statement.issued_at == february[1] + timedelta(minutes=5)
+        assert statement.delivery == Statement.Delivery.PENDING and statement.sent_at is None
+        with statement.pdf.open("rb") as pdf:
+            reader = PdfReader(io.BytesIO(pdf.read()))
+        assert statement.display_number in reader.pages[0].extract_text()
+        priced = SessionPrice.objects.filter(session__customer_account=statement.customer_account,
+                                             priced_at__gte=february[0], priced_at__lt=february[1])
+        assert [s["id"] for s in statement.content["sessions"]] == list(
+            priced.order_by("session__started_at", "session_id").values_list("session_id", flat=True))
+        totals = {key: Decimal(value) for key, value in statement.content["totals"].items()}
+        assert totals["owed_end"] == (totals["owed_start"] + totals["charges"] - totals["credit_notes"]
+                                      - totals["paid"] - totals["paid_from_wallet"] + totals["refunds"])
+    assert any(statement.content["sessions"] for statement in statements)
+    assert mail.outbox == []
