@@ -324,12 +324,14 @@ def _status_and_offline(plan: _Plan, selected: set[int], cps: set[int], hours: d
             station[cp_id].append((_us(timestamp), status))
         else:
             own[connector_id].append((_us(timestamp), status))
-    before = StatusEvent.objects.filter(timestamp__lt=start).order_by("-timestamp", "-pk").values("status")[:1]
+    def latest(**match):  # the status in force as the window starts
+        return Subquery(StatusEvent.objects.filter(timestamp__lt=start, **match).order_by("-timestamp", "-pk")
+                        .values("status")[:1])
+
     own_before = dict(Connector.objects.filter(pk__in=selected).annotate(
-        before=Subquery(before.filter(connector_id=OuterRef("pk")))).values_list("pk", "before"))
+        before=latest(connector_id=OuterRef("pk"))).values_list("pk", "before"))
     station_before = dict(ChargePoint.objects.filter(pk__in=cps).annotate(
-        before=Subquery(before.filter(charge_point_id=OuterRef("pk"), connector__isnull=True))
-    ).values_list("pk", "before"))
+        before=latest(charge_point_id=OuterRef("pk"), connector__isnull=True)).values_list("pk", "before"))
 
     station_outage: dict[int, list[tuple[int, int]]] = {}
     for cp_id in cps:
@@ -466,11 +468,9 @@ def rollups_refresh(*, now: datetime | None = None) -> int:
                 "charge_point_id", "connected_at", "disconnected_at", "before"):
             touch(of_charge_point[cp_id], min(t for t in (connected_at, disconnected_at, before) if t))
 
-        groups: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
-        for pk, (first, last) in dirty.items():  # late data: from the start of its day, so few groups
-            first = recent if first >= recent else first.astimezone(UTC).replace(hour=0, minute=0, second=0,
-                                                                                 microsecond=0)
-            groups[(first, hour_floor(last) + HOUR)].append(pk)
+        groups = _groups(dirty, recent, by=HOUR)
+        if len(groups) > 24:  # much late data: fewer, longer windows
+            groups = _groups(dirty, recent, by=timedelta(days=1))
         written = 0
         for (first, last), pks in sorted(groups.items()):
             for month_start, month_end in _months(first, last):
@@ -478,6 +478,17 @@ def rollups_refresh(*, now: datetime | None = None) -> int:
         state.value = max(state.value, now)
         state.save(update_fields=["value"])
     return written
+
+
+def _groups(dirty: dict[int, list[datetime]], recent: datetime, *, by: timedelta
+            ) -> dict[tuple[datetime, datetime], list[int]]:
+    """Connectors by the window to recompute: from ``recent``, or from earlier (floored to ``by``) for late data."""
+    groups: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
+    for pk, (first, last) in dirty.items():
+        if first < recent:
+            first = _at(_us(first) // (by // timedelta(microseconds=1)) * (by // timedelta(microseconds=1)))
+        groups[(min(first, recent), hour_floor(last) + HOUR)].append(pk)
+    return groups
 
 
 def _months(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
