@@ -1,7 +1,11 @@
 from django.urls import path
 
-from reporting import views
+from reporting import history_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("history/", history_views.history_list, name="history"),
+    path("history/<int:pk>/", history_views.history_session, name="history_session"),
+    path("history/export.csv", history_views.history_export_csv, name="history_export_csv"),
+    path("history/export.pdf", history_views.history_export_pdf, name="history_export_pdf"),
 ]
