@@ -1051,6 +1051,8 @@ def _build(b: _Builder) -> DemoSummary:
     b.backdate_prices([main, second])
     b.payments([p for p in plans if p.session.state == ChargingSession.State.COMPLETED])
     b.statements([main, second], everyone[0].account)
+    from reporting.rollups import rollups_rebuild  # the reports read rollups: build them from what is above
+    b.counts["rollup connector hours"] = sum(rollups_rebuild(organization=o).connector_hours for o in (main, second))
 
     b.counts.update({
         "organizations": 2,

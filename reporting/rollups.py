@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -397,7 +397,24 @@ def _insert(model, columns: list[str], rows: list[tuple]) -> None:
             for row in rows:
                 copy.write_row(row)
         return
-    model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000)
+    ops, adapters = connection.ops, []
+    for name in columns:
+        f = model._meta.get_field(name)
+        if isinstance(f, models.DateTimeField):
+            adapters.append(ops.adapt_datetimefield_value)
+        elif isinstance(f, models.DateField):
+            adapters.append(ops.adapt_datefield_value)
+        elif isinstance(f, models.DecimalField):
+            adapters.append(lambda v, f=f: ops.adapt_decimalfield_value(v, f.max_digits, f.decimal_places))
+        else:
+            adapters.append(None)
+    sql = (f"INSERT INTO {ops.quote_name(model._meta.db_table)} "  # noqa: S608 - our own names
+           f"({', '.join(ops.quote_name(model._meta.get_field(c).column) for c in columns)}) "
+           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), 5000):
+            cursor.executemany(sql, [[a(v) if a and v is not None else v for a, v in zip(adapters, row, strict=True)]
+                                     for row in rows[i:i + 5000]])
 
 
 # ---------------------------------------------------------------- keeping them current
