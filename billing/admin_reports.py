@@ -1,18 +1,16 @@
-"""Admin pages: revenue and energy reconciliation for one operator and a period, as a table or CSV.
+"""Admin pages: revenue and energy reconciliation for one operator and a period, as a table, CSV or XLSX.
 
 Operator staff always get their own organization (whatever the query string says);
 superusers choose one. The pages are added in front of the admin site's own URLs
 (``admin:billing_revenue``, ``admin:billing_reconciliation``) when this module is imported.
 """
 
-import csv
 import zoneinfo
 from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -23,6 +21,7 @@ from accounts.models import Organization
 from billing.reconciliation import reconciliation_report
 from billing.revenue import GROUP_BY, revenue_report
 from billing.selectors import organization_time_zone
+from chargeportal.exports import FORMATS, table_response
 
 PERIODS = [("day", _("Day")), ("week", _("Week")), ("month", _("Month")), ("custom", _("Custom"))]
 
@@ -91,15 +90,6 @@ def _period(form: ReportForm, time_zone: str) -> tuple[datetime, datetime, date,
             first, after_last - timedelta(days=1))
 
 
-def _csv_response(filename: str, header: list, rows: list[list]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow([str(cell) for cell in header])
-    writer.writerows(rows)
-    return response
-
-
 def _prepare(request, form_class):
     _check_access(request)
     data = request.GET.copy()
@@ -138,10 +128,11 @@ def revenue_view(request):
         start, end, first, last = _period(form, time_zone)
         report = revenue_report(organization=organization, start=start, end=end,
                                 group_by=form.cleaned_data.get("group_by") or "site", time_zone=time_zone)
-        if request.GET.get("format") == "csv":
-            return _csv_response(
-                f"revenue-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}.csv", REVENUE_COLUMNS,
-                [_revenue_cells(row) for row in [*report.rows, *report.totals]],
+        if request.GET.get("format") in FORMATS:
+            return table_response(
+                request.GET["format"], filename_stem=f"revenue-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
+                headers=REVENUE_COLUMNS, rows=[_revenue_cells(row) for row in [*report.rows, *report.totals]],
+                title=_g("Revenue"),
             )
     return TemplateResponse(request, "admin/billing/revenue.html", _context(
         request, form, _g("Revenue"), organization=organization, report=report, time_zone=time_zone,
@@ -180,10 +171,11 @@ def reconciliation_view(request):
         time_zone = organization_time_zone(organization)
         start, end, first, last = _period(form, time_zone)
         report = reconciliation_report(organization=organization, start=start, end=end)
-        if request.GET.get("format") == "csv":
-            return _csv_response(
-                f"reconciliation-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}.csv", RECONCILIATION_COLUMNS,
-                _reconciliation_rows(report),
+        if request.GET.get("format") in FORMATS:
+            return table_response(
+                request.GET["format"],
+                filename_stem=f"reconciliation-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
+                headers=RECONCILIATION_COLUMNS, rows=_reconciliation_rows(report), title=_g("Energy reconciliation"),
             )
     return TemplateResponse(request, "admin/billing/reconciliation.html", _context(
         request, form, _g("Energy reconciliation"), organization=organization, report=report,

@@ -1,0 +1,107 @@
+"""Tables as downloads: one helper turns headers and rows into a CSV or an XLSX response.
+
+Every operator table offers both. CSV cells are written as ``csv.writer`` writes them (``str``,
+``None`` empty); XLSX keeps numbers as numbers (``Decimal`` included), dates as dates, and shows
+aware datetimes in the current time zone (Excel has no time zones).
+"""
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from django.http import HttpResponse
+from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+FORMATS = ("csv", "xlsx")
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass
+class Table:
+    """A titled table: what a page shows and what its downloads hold."""
+
+    key: str
+    title: str
+    headers: Sequence
+    rows: list[list] = field(default_factory=list)
+
+
+def _attachment(response: HttpResponse, filename: str) -> HttpResponse:
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def csv_response(*, filename: str, headers: Sequence, rows: Sequence[Sequence]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    writer = csv.writer(response)
+    writer.writerow([str(cell) for cell in headers])
+    writer.writerows(rows)
+    return _attachment(response, filename)
+
+
+def _xlsx_value(value):
+    if value is None or isinstance(value, bool | int | float | Decimal):
+        return value
+    if isinstance(value, datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value).replace(tzinfo=None)
+        return value
+    if isinstance(value, date | time):
+        return value
+    return str(value)
+
+
+def _sheet_title(title: str, used: set[str]) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\, unique in the workbook."""
+    base = re.sub(r"[\[\]:*?/\\]", " ", str(title)).strip()[:31] or "Sheet"
+    candidate, n = base, 2
+    while candidate.lower() in used:
+        suffix = f" {n}"
+        candidate, n = base[:31 - len(suffix)] + suffix, n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def xlsx_bytes(tables: Sequence[Table]) -> bytes:
+    """A workbook with one sheet per table: a bold header row, then the rows."""
+    workbook = Workbook(write_only=True)
+    used: set[str] = set()
+    bold = Font(bold=True)
+    for table in tables:
+        sheet = workbook.create_sheet(_sheet_title(table.title, used))
+        header = []
+        for title in table.headers:
+            cell = WriteOnlyCell(sheet, value=str(title))
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        for row in table.rows:
+            sheet.append([_xlsx_value(value) for value in row])
+    if not tables:
+        workbook.create_sheet("Sheet")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def xlsx_response(*, filename: str, tables: Sequence[Table]) -> HttpResponse:
+    return _attachment(HttpResponse(xlsx_bytes(tables), content_type=XLSX_CONTENT_TYPE), filename)
+
+
+def table_response(fmt: str, *, filename_stem: str, headers: Sequence, rows: Sequence[Sequence],
+                   title: str = "") -> HttpResponse:
+    """``fmt`` "csv" or "xlsx": the table as ``<filename_stem>.<fmt>``."""
+    if fmt == "csv":
+        return csv_response(filename=f"{filename_stem}.csv", headers=headers, rows=rows)
+    if fmt == "xlsx":
+        return xlsx_response(filename=f"{filename_stem}.xlsx",
+                             tables=[Table(key="table", title=title or filename_stem, headers=headers,
+                                           rows=list(rows))])
+    raise ValueError(f"Unknown export format {fmt!r}")

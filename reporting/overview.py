@@ -1,0 +1,582 @@
+"""The operator overview: usage, demand, trends and call-outs for an organization, a site or a station.
+
+Read only from the rollups (``ConnectorHour``, ``SiteHour``, ``DriverDay``) and the small tables of
+sites, stations and connectors, never from raw sessions or meter values, so a month of a large
+operator costs a handful of grouped queries.
+
+Definitions (``reporting.models`` says what each rollup column holds):
+
+- **capacity** = connectors x seconds in the period (the period in UTC, so a day with a
+  daylight-saving change has 23 or 25 hours);
+- **utilization** = occupied seconds / capacity; **charging share** = charging seconds / capacity;
+- **idle** = occupied but not charging, per connector and hour (never below zero);
+- **average duration** = occupied seconds / sessions started; **energy per session** = energy of the
+  sessions started / sessions started;
+- **unique drivers** = distinct customer accounts with a ``DriverDay`` in the period's local days;
+- **demand heatmap** = sessions started per weekday and hour of day in each *site's* local time:
+  each UTC hour is converted on its own, so the hour that does not exist in spring gets nothing
+  and the hour that happens twice in autumn gets both;
+- **trends** compare with the same number of local days just before.
+
+Call-outs (the expand / relocate decisions):
+
+- a site **runs near full** when, in the period, its peak of simultaneous sessions reached at least
+  90 % of the site's connectors, or its busiest hour of the week (local weekday and hour of day) was
+  occupied more than 80 % of the connector time available in those hours;
+- a station is **rarely used** when its utilization is below 5 %, unless it was mostly down: faulted,
+  unavailable or offline (``down_s``, each second once) for half its connector time or more, which is
+  a maintenance matter rather than a location one.
+"""
+
+import zoneinfo
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from django.db.models import Count, DecimalField, F, IntegerField, Max, Q, QuerySet, Sum, Value
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, Greatest, TruncDate
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organization
+from chargeportal.exports import Table
+from reporting.models import ConnectorHour, DriverDay, SiteHour
+from sessions_app.models import ChargePoint, Connector, Site
+
+NEAR_FULL_PEAK_SHARE = Decimal("0.90")  # peak simultaneous sessions / the site's connectors
+NEAR_FULL_OCCUPANCY = Decimal("0.80")  # occupancy in the busiest hour of the week, above this
+RARELY_USED_UTILIZATION = Decimal("0.05")  # utilization below this
+MOSTLY_DOWN_SHARE = Decimal("0.50")  # down this share of the period or more: not "rarely used"
+
+WEEKDAYS = [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
+HOURS = [f"{hour:02d}" for hour in range(24)]
+RANKINGS = {
+    "top_utilization": _("Most used"), "bottom_utilization": _("Least used"),
+    "top_energy": _("Most energy"), "bottom_energy": _("Least energy"),
+}
+CALLOUT_KINDS = {"near_full": _("Runs near full: expand?"), "rarely_used": _("Rarely used: relocate?")}
+
+_ONE_DECIMAL = Decimal("0.1")
+CENT = Decimal("0.01")
+
+
+def percent(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
+    """``part`` as a percentage of ``whole``, to one decimal; None when there is no whole."""
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(_ONE_DECIMAL, ROUND_HALF_UP)
+
+
+def change_percent(current, previous) -> Decimal | None:
+    """Percent change from the previous value (ints, Decimals or exact Fractions), to one decimal; None when
+    there was nothing before to compare with."""
+    if current is None or previous is None or previous == 0:
+        return None
+    change = (Fraction(current) - Fraction(previous)) * 100 / Fraction(previous)
+    return (Decimal(change.numerator) / Decimal(change.denominator)).quantize(_ONE_DECIMAL, ROUND_HALF_UP)
+
+
+def _ratio(part: int, whole: int) -> Fraction | None:
+    return Fraction(part, whole) if whole else None
+
+
+def kwh(energy_wh: int) -> Decimal:
+    return (Decimal(energy_wh) / 1000).quantize(Decimal("0.001"))
+
+
+def hours(seconds: int) -> Decimal:
+    return (Decimal(seconds) / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole local days ``first`` to ``last`` (inclusive) in ``time_zone``, and their UTC bounds."""
+
+    first: date
+    last: date
+    time_zone: str
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time.min, tzinfo=zoneinfo.ZoneInfo(self.time_zone)).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time.min,
+                                tzinfo=zoneinfo.ZoneInfo(self.time_zone)).astimezone(UTC)
+
+    @property
+    def seconds(self) -> int:
+        return int((self.end - self.start).total_seconds())
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def previous(self) -> "Period":
+        """The same number of local days just before."""
+        return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.time_zone)
+
+    def utc_hours(self):
+        hour = self.start
+        while hour < self.end:
+            yield hour
+            hour += timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """An organization, optionally narrowed to one site or one station."""
+
+    organization: Organization
+    site: Site | None = None
+    charge_point: ChargePoint | None = None
+
+    def narrow(self, queryset: QuerySet, *, site_field: str = "site", charge_point_field: str = "charge_point"):
+        queryset = queryset.filter(organization=self.organization)
+        if self.site is not None:
+            queryset = queryset.filter(**{site_field: self.site.pk})
+        if self.charge_point is not None:
+            queryset = queryset.filter(**{charge_point_field: self.charge_point.pk})
+        return queryset
+
+    def stations(self) -> QuerySet:
+        """The stations in service (those with a site), each with its number of connectors."""
+        return self.narrow(ChargePoint.objects.filter(site__isnull=False), charge_point_field="pk") \
+            .select_related("site").annotate(connector_count=Count("connectors")).order_by("site__name", "ocpp_id")
+
+    def sites(self) -> QuerySet:
+        sites = Site.objects.filter(organization=self.organization)
+        if self.site is not None:
+            sites = sites.filter(pk=self.site.pk)
+        if self.charge_point is not None:
+            sites = sites.filter(pk=self.charge_point.site_id)
+        return sites.order_by("name")
+
+
+def _sums() -> dict:
+    """The rollup columns summed (as ``sum_<column>``), plus idle time per connector and hour."""
+    sums = {f"sum_{name}": Sum(name) for name in ("sessions", "energy_wh", "revenue", "occupied_s", "charging_s",
+                                                  "outage_s", "offline_s", "down_s", "failed_starts",
+                                                  "zero_energy")}
+    sums["sum_idle_s"] = Sum(Greatest(F("occupied_s") - F("charging_s"), Value(0), output_field=IntegerField()))
+    return sums
+
+
+_COUNTED = ("sessions", "energy_wh", "occupied_s", "charging_s", "outage_s", "offline_s", "failed_starts",
+            "zero_energy", "idle_s", "down_s")
+
+
+@dataclass
+class Usage:
+    """Sums over some connectors and hours, and the figures derived from them."""
+
+    label: str = ""
+    connectors: int = 0
+    capacity_s: int = 0
+    sessions: int = 0
+    energy_wh: int = 0
+    revenue: Decimal = Decimal("0.00")
+    occupied_s: int = 0
+    charging_s: int = 0
+    outage_s: int = 0
+    offline_s: int = 0
+    failed_starts: int = 0
+    zero_energy: int = 0
+    idle_s: int = 0
+    down_s: int = 0
+    unique_drivers: int | None = None
+    key: object = None
+    site_label: str = ""
+
+    def add(self, sums: dict) -> None:
+        for name in _COUNTED:
+            setattr(self, name, getattr(self, name) + int(sums.get(f"sum_{name}") or 0))
+        # (SQLite sums decimals as floats: back to cents, as the column stores them.)
+        self.revenue += Decimal(sums.get("sum_revenue") or 0).quantize(CENT, ROUND_HALF_UP)
+
+    @property
+    def energy_kwh(self) -> Decimal:
+        return kwh(self.energy_wh)
+
+    @property
+    def utilization(self) -> Decimal | None:
+        return percent(self.occupied_s, self.capacity_s)
+
+    @property
+    def charging_share(self) -> Decimal | None:
+        return percent(self.charging_s, self.capacity_s)
+
+    @property
+    def down_share(self) -> Decimal | None:
+        return percent(min(self.down_s, self.capacity_s), self.capacity_s)
+
+    @property
+    def idle_hours(self) -> Decimal:
+        return hours(self.idle_s)
+
+    @property
+    def occupied_hours(self) -> Decimal:
+        return hours(self.occupied_s)
+
+    @property
+    def average_duration_min(self) -> Decimal | None:
+        if not self.sessions:
+            return None
+        return (Decimal(self.occupied_s) / 60 / self.sessions).quantize(_ONE_DECIMAL, ROUND_HALF_UP)
+
+    @property
+    def energy_per_session_kwh(self) -> Decimal | None:
+        if not self.sessions:
+            return None
+        return (Decimal(self.energy_wh) / 1000 / self.sessions).quantize(Decimal("0.001"), ROUND_HALF_UP)
+
+    @property
+    def rarely_used(self) -> bool:
+        """Below 5 % utilization and not mostly down (compared exactly, before any rounding)."""
+        if not self.capacity_s:
+            return False
+        mostly_down = Decimal(min(self.down_s, self.capacity_s)) >= MOSTLY_DOWN_SHARE * self.capacity_s
+        return not mostly_down and Decimal(self.occupied_s) < RARELY_USED_UTILIZATION * self.capacity_s
+
+
+@dataclass
+class SiteDemand:
+    """A site's peak and its busiest hour of the week."""
+
+    site: Site
+    connectors: int  # all the site's connectors in service (the peak is the whole site's)
+    scope_connectors: int  # those in the chosen scope (the occupancy below is theirs)
+    peak_sessions: int = 0
+    busiest_weekday: int | None = None  # 0 = Monday
+    busiest_hour: int | None = None
+    busiest_occupied_s: int = 0
+    busiest_capacity_s: int = 0
+
+    @property
+    def peak_share(self) -> Decimal | None:
+        return percent(self.peak_sessions, self.connectors)
+
+    @property
+    def busiest_occupancy(self) -> Decimal | None:
+        return percent(self.busiest_occupied_s, self.busiest_capacity_s)
+
+    @property
+    def busiest_label(self) -> str:
+        if self.busiest_weekday is None:
+            return ""
+        return f"{WEEKDAYS[self.busiest_weekday]} {self.busiest_hour:02d}:00"
+
+    @property
+    def near_full_by_peak(self) -> bool:
+        return self.connectors > 0 and Decimal(self.peak_sessions) >= NEAR_FULL_PEAK_SHARE * self.connectors
+
+    @property
+    def near_full_by_occupancy(self) -> bool:
+        return self.busiest_capacity_s > 0 and \
+            Decimal(self.busiest_occupied_s) > NEAR_FULL_OCCUPANCY * self.busiest_capacity_s
+
+    @property
+    def near_full(self) -> bool:
+        return self.near_full_by_peak or self.near_full_by_occupancy
+
+
+@dataclass
+class Callout:
+    kind: str  # "near_full" or "rarely_used"
+    subject: str
+    reason: str
+
+
+@dataclass
+class Trend:
+    """A figure now and in the previous period; the change is computed from the exact values, not the
+    rounded ones shown."""
+
+    key: str
+    label: str
+    current: object
+    previous: object
+    exact_current: object = None
+    exact_previous: object = None
+
+    @property
+    def change(self) -> Decimal | None:
+        if self.exact_current is not None or self.exact_previous is not None:
+            return change_percent(self.exact_current, self.exact_previous)
+        return change_percent(self.current, self.previous)
+
+
+@dataclass
+class Overview:
+    scope: Scope
+    period: Period
+    previous_period: Period
+    currency: str
+    totals: Usage
+    previous: Usage
+    trends: list[Trend]
+    sites: list[Usage]
+    stations: list[Usage]
+    connectors: list[Usage]
+    demand: list[SiteDemand]
+    heatmap: list[list[int]]  # 7 weekdays (Monday first) x 24 hours, sessions started
+    series: list[tuple[str, int, int, Decimal]]  # (label, sessions, energy Wh, revenue) per day or hour
+    series_by_hour: bool
+    top_bottom: dict[str, list[Usage]] = field(default_factory=dict)
+    callouts: list[Callout] = field(default_factory=list)
+
+
+def _unique_drivers(scope: Scope, period: Period) -> int:
+    days = scope.narrow(DriverDay.objects.filter(day__gte=period.first, day__lte=period.last))
+    return days.values("customer_account_id").distinct().count()
+
+
+def _hours(scope: Scope, period: Period) -> QuerySet:
+    return scope.narrow(ConnectorHour.objects.filter(hour__gte=period.start, hour__lt=period.end))
+
+
+def _zone_slots(period: Period, zone: str) -> Counter:
+    """How many times each local (weekday, hour) occurs in the period: 0, 1 or 2 around DST changes."""
+    tz = zoneinfo.ZoneInfo(zone)
+    slots: Counter = Counter()
+    for hour in period.utc_hours():
+        local = hour.astimezone(tz)
+        slots[(local.weekday(), local.hour)] += 1
+    return slots
+
+
+def _week_hours(scope: Scope, period: Period, zones: set[str], operator_zone: str) -> dict:
+    """Sessions started and occupied seconds per (site, local weekday, local hour).
+
+    One query per time zone: the database converts each UTC hour to the zone (so the result is right
+    on both sides of a daylight-saving change). Hours of stations without a site count in the
+    operator's zone, under site None.
+    """
+    found: dict = defaultdict(lambda: [0, 0])
+    for zone in sorted(zones | {operator_zone}):
+        tz = zoneinfo.ZoneInfo(zone)
+        condition = Q(site__time_zone=zone)
+        if zone == operator_zone:
+            condition |= Q(site__isnull=True)
+        rows = _hours(scope, period).filter(condition).annotate(
+            weekday=ExtractIsoWeekDay("hour", tzinfo=tz), local_hour=ExtractHour("hour", tzinfo=tz),
+        ).values("site_id", "weekday", "local_hour").annotate(started=Sum("sessions"), occupied=Sum("occupied_s"))
+        for row in rows:
+            cell = found[(row["site_id"], row["weekday"] - 1, row["local_hour"])]
+            cell[0] += row["started"] or 0
+            cell[1] += row["occupied"] or 0
+    return found
+
+
+def _series(scope: Scope, period: Period) -> tuple[list[tuple[str, int, int, Decimal]], bool]:
+    """Sessions, energy and revenue per local day; per local hour of day for a one-day period."""
+    tz = zoneinfo.ZoneInfo(period.time_zone)
+    by_hour = period.days == 1
+    bucket = ExtractHour("hour", tzinfo=tz) if by_hour else TruncDate("hour", tzinfo=tz)
+    rows = _hours(scope, period).annotate(bucket=bucket).values("bucket").annotate(
+        started=Sum("sessions"), energy=Sum("energy_wh"),
+        money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=2)),
+    )
+    found = {row["bucket"]: row for row in rows}
+    keys = range(24) if by_hour else [period.first + timedelta(days=n) for n in range(period.days)]
+    series = []
+    for key in keys:
+        row = found.get(key, {})
+        label = f"{key:02d}:00" if by_hour else key.isoformat()
+        series.append((label, int(row.get("started") or 0), int(row.get("energy") or 0),
+                       Decimal(row.get("money") or 0).quantize(CENT, ROUND_HALF_UP)))
+    return series, by_hour
+
+
+def _trends(current: Usage, previous: Usage) -> list[Trend]:
+    figures = [
+        ("sessions", _("Sessions"), lambda u: u.sessions, None),
+        ("energy_kwh", _("Energy (kWh)"), lambda u: u.energy_kwh, lambda u: u.energy_wh),
+        ("revenue", _("Revenue incl. VAT"), lambda u: u.revenue, None),
+        ("unique_drivers", _("Unique drivers"), lambda u: u.unique_drivers, None),
+        ("average_duration_min", _("Average duration (min)"), lambda u: u.average_duration_min,
+         lambda u: _ratio(u.occupied_s, u.sessions)),
+        ("energy_per_session_kwh", _("Energy per session (kWh)"), lambda u: u.energy_per_session_kwh,
+         lambda u: _ratio(u.energy_wh, u.sessions)),
+        ("utilization", _("Utilization (%)"), lambda u: u.utilization, lambda u: _ratio(u.occupied_s, u.capacity_s)),
+        ("charging_share", _("Charging (% of time)"), lambda u: u.charging_share,
+         lambda u: _ratio(u.charging_s, u.capacity_s)),
+        ("idle_hours", _("Idle, plugged in but not charging (h)"), lambda u: u.idle_hours, lambda u: u.idle_s),
+    ]
+    trends = []
+    for key, label, shown, exact in figures:
+        trend = Trend(key, str(label), shown(current), shown(previous))
+        if exact is not None:
+            trend.exact_current, trend.exact_previous = exact(current), exact(previous)
+        trends.append(trend)
+    return trends
+
+
+def _ranked(stations: list[Usage], top: int) -> dict[str, list[Usage]]:
+    def by_utilization(usage: Usage):
+        return (usage.occupied_s / usage.capacity_s) if usage.capacity_s else 0
+
+    rankable = [usage for usage in stations if usage.capacity_s]
+    return {
+        "top_utilization": sorted(rankable, key=lambda u: (-by_utilization(u), u.label))[:top],
+        "bottom_utilization": sorted(rankable, key=lambda u: (by_utilization(u), u.label))[:top],
+        "top_energy": sorted(stations, key=lambda u: (-u.energy_wh, u.label))[:top],
+        "bottom_energy": sorted(stations, key=lambda u: (u.energy_wh, u.label))[:top],
+    }
+
+
+def _callouts(demand: list[SiteDemand], stations: list[Usage]) -> list[Callout]:
+    callouts = []
+    for site in demand:
+        reasons = []
+        if site.near_full_by_peak:
+            reasons.append(str(_("%(peak)s sessions at once on %(connectors)s connectors")
+                               % {"peak": site.peak_sessions, "connectors": site.connectors}))
+        if site.near_full_by_occupancy:
+            reasons.append(str(_("%(share)s %% occupied at its busiest hour (%(when)s)")
+                               % {"share": site.busiest_occupancy, "when": site.busiest_label}))
+        if reasons:
+            callouts.append(Callout("near_full", str(site.site), "; ".join(reasons)))
+    for station in stations:
+        if station.rarely_used:
+            callouts.append(Callout("rarely_used", station.label,
+                                    str(_("%(share)s %% utilization") % {"share": station.utilization})))
+    return callouts
+
+
+def operator_overview(*, organization: Organization, period: Period, site: Site | None = None,
+                      charge_point: ChargePoint | None = None, top: int = 5) -> Overview:
+    """Every figure of the overview page for the scope and period (reads rollups only)."""
+    scope = Scope(organization, site, charge_point)
+    seconds = period.seconds
+    stations = list(scope.stations())
+    connector_rows = list(Connector.objects.filter(charge_point__in=[s.pk for s in stations])
+                          .order_by("charge_point__ocpp_id", "number").values("pk", "number", "charge_point_id"))
+    station_by_pk = {station.pk: station for station in stations}
+
+    connectors = {
+        row["pk"]: Usage(label=f"{station_by_pk[row['charge_point_id']]} #{row['number']}", connectors=1,
+                         capacity_s=seconds, key=row["pk"],
+                         site_label=str(station_by_pk[row["charge_point_id"]].site))
+        for row in connector_rows
+    }
+    station_usage = {
+        station.pk: Usage(label=str(station), connectors=station.connector_count,
+                          capacity_s=station.connector_count * seconds, key=station.pk, site_label=str(station.site))
+        for station in stations
+    }
+    site_list = list(scope.sites())
+    site_usage = {s.pk: Usage(label=str(s), key=s.pk) for s in site_list}
+    for station in stations:
+        if station.site_id not in site_usage:
+            continue
+        site_usage[station.site_id].connectors += station.connector_count
+        site_usage[station.site_id].capacity_s += station.connector_count * seconds
+    totals = Usage(label=str(organization), connectors=sum(s.connector_count for s in stations),
+                   capacity_s=sum(s.connector_count for s in stations) * seconds)
+
+    per_connector = _hours(scope, period).values("connector_id", "charge_point_id", "site_id").annotate(**_sums())
+    for row in per_connector:
+        totals.add(row)
+        if row["connector_id"] in connectors:
+            connectors[row["connector_id"]].add(row)
+        if row["charge_point_id"] in station_usage:
+            station_usage[row["charge_point_id"]].add(row)
+        if row["site_id"] in site_usage:
+            site_usage[row["site_id"]].add(row)
+    totals.unique_drivers = _unique_drivers(scope, period)
+
+    previous_period = period.previous()
+    previous = Usage(connectors=totals.connectors, capacity_s=totals.connectors * previous_period.seconds)
+    previous.add(_hours(scope, previous_period).aggregate(**_sums()))
+    previous.unique_drivers = _unique_drivers(scope, previous_period)
+
+    # Peaks are the whole site's, against all of its connectors in service.
+    site_connectors = dict(
+        Connector.objects.filter(charge_point__site__in=site_list, charge_point__organization=organization)
+        .values_list("charge_point__site_id").annotate(n=Count("pk"))
+    )
+    peaks = dict(SiteHour.objects.filter(organization=organization, site__in=site_list, hour__gte=period.start,
+                                         hour__lt=period.end)
+                 .values_list("site_id").annotate(peak=Max("peak_sessions")))
+    operator_zone = period.time_zone
+    zones = {s.time_zone for s in site_list}
+    week_hours = _week_hours(scope, period, zones, operator_zone)
+    slots = {zone: _zone_slots(period, zone) for zone in zones | {operator_zone}}
+
+    heatmap = [[0] * 24 for _day in range(7)]
+    busiest: dict = {}
+    zone_of = {s.pk: s.time_zone for s in site_list}
+    for (site_id, weekday, hour), (started, occupied) in sorted(week_hours.items(),
+                                                                key=lambda item: (item[0][0] or 0, *item[0][1:])):
+        heatmap[weekday][hour] += started
+        if site_id not in site_usage:
+            continue
+        capacity = site_usage[site_id].connectors * 3600 * slots[zone_of[site_id]][(weekday, hour)]
+        if capacity and (site_id not in busiest or occupied * busiest[site_id][3] > busiest[site_id][2] * capacity):
+            busiest[site_id] = (weekday, hour, occupied, capacity)
+
+    demand = []
+    for s in site_list:
+        item = SiteDemand(site=s, connectors=site_connectors.get(s.pk, 0),
+                          scope_connectors=site_usage[s.pk].connectors, peak_sessions=peaks.get(s.pk, 0) or 0)
+        if s.pk in busiest:
+            item.busiest_weekday, item.busiest_hour, item.busiest_occupied_s, item.busiest_capacity_s = busiest[s.pk]
+        demand.append(item)
+
+    station_list = list(station_usage.values())
+    series, series_by_hour = _series(scope, period)
+    return Overview(
+        scope=scope, period=period, previous_period=previous_period, currency=organization.currency,
+        totals=totals, previous=previous, trends=_trends(totals, previous), sites=list(site_usage.values()),
+        stations=station_list, connectors=list(connectors.values()), demand=demand, heatmap=heatmap,
+        series=series, series_by_hour=series_by_hour, top_bottom=_ranked(station_list, top),
+        callouts=_callouts(demand, station_list),
+    )
+
+
+def overview_tables(overview: Overview) -> dict[str, Table]:
+    """Every table of the overview, as the page shows it and its CSV / XLSX downloads hold it."""
+    currency = overview.currency
+    demand = {item.site.pk: item for item in overview.demand}
+    tables = [
+        Table("trends", str(_("Key figures")),
+              [_("Figure"), _("This period"), _("Previous period"), _("Change (%)")],
+              [[trend.label, trend.current, trend.previous, trend.change] for trend in overview.trends]),
+        Table("series", str(_("Per hour") if overview.series_by_hour else _("Per day")),
+              [_("Hour") if overview.series_by_hour else _("Day"), _("Sessions"), _("Energy (kWh)"),
+               _("Revenue (%(currency)s)") % {"currency": currency}],
+              [[label, sessions, kwh(energy_wh), revenue] for label, sessions, energy_wh, revenue in overview.series]),
+        Table("sites", str(_("Sites")),
+              [_("Site"), _("Connectors"), _("Sessions"), _("Energy (kWh)"),
+               _("Revenue (%(currency)s)") % {"currency": currency}, _("Utilization (%)"), _("Charging (%)"),
+               _("Idle (h)"), _("Peak sessions at once"), _("Peak (% of connectors)"), _("Busiest hour of the week"),
+               _("Occupancy at the busiest hour (%)")],
+              [[u.label, u.connectors, u.sessions, u.energy_kwh, u.revenue, u.utilization, u.charging_share,
+                u.idle_hours, demand[u.key].peak_sessions, demand[u.key].peak_share, demand[u.key].busiest_label,
+                demand[u.key].busiest_occupancy] for u in overview.sites]),
+        Table("stations", str(_("Stations")),
+              [_("Station"), _("Site"), _("Connectors"), _("Sessions"), _("Energy (kWh)"),
+               _("Revenue (%(currency)s)") % {"currency": currency}, _("Average duration (min)"),
+               _("Energy per session (kWh)"), _("Utilization (%)"), _("Charging (%)"), _("Idle (h)"),
+               _("Down (% of time)"), _("Refused starts")],
+              [[u.label, u.site_label, u.connectors, u.sessions, u.energy_kwh, u.revenue, u.average_duration_min,
+                u.energy_per_session_kwh, u.utilization, u.charging_share, u.idle_hours, u.down_share,
+                u.failed_starts] for u in overview.stations]),
+        Table("connectors", str(_("Connectors")),
+              [_("Connector"), _("Site"), _("Sessions"), _("Energy (kWh)"), _("Utilization (%)"),
+               _("Charging (%)"), _("Idle (h)")],
+              [[u.label, u.site_label, u.sessions, u.energy_kwh, u.utilization, u.charging_share, u.idle_hours]
+               for u in overview.connectors]),
+        Table("heatmap", str(_("Sessions started by weekday and hour")), [_("Weekday"), *HOURS],
+              [[str(day), *row] for day, row in zip(WEEKDAYS, overview.heatmap, strict=True)]),
+        Table("ranking", str(_("Top and bottom stations")),
+              [_("Ranking"), _("Position"), _("Station"), _("Utilization (%)"), _("Energy (kWh)")],
+              [[str(RANKINGS[name]), position, u.label, u.utilization, u.energy_kwh]
+               for name, ranked in overview.top_bottom.items() for position, u in enumerate(ranked, start=1)]),
+        Table("callouts", str(_("Call-outs")), [_("Call-out"), _("Site or station"), _("Why")],
+              [[str(CALLOUT_KINDS[c.kind]), c.subject, c.reason] for c in overview.callouts]),
+    ]
+    return {table.key: table for table in tables}

@@ -1,0 +1,59 @@
+"""The operator overview as an operator sees it in headless chromium: charts, tables, downloads, no errors."""
+
+import csv
+import io
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from urllib.parse import urljoin
+
+import pytest
+from allauth.account.models import EmailAddress
+
+from reporting.models import ConnectorHour, SiteHour
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _log_in(page, live_server, user, next_url="/"):
+    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
+    page.goto(f"{live_server.url}/accounts/login/?next={next_url}")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form:has(input[name=password]) button[type=submit]")
+
+
+def test_operator_opens_the_overview_from_the_admin_index_and_downloads_a_table(page, live_server, world):
+    at = datetime(2026, 5, 5, 16, tzinfo=UTC)  # Tuesday 18:00 in Stockholm
+    for connector, sessions in zip(world.cp_a.connectors.order_by("number"), (3, 2), strict=True):
+        ConnectorHour.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a,
+                                     connector=connector, hour=at, sessions=sessions, energy_wh=12_345 * sessions,
+                                     revenue=Decimal("49.00") * sessions, occupied_s=3000, charging_s=2400)
+    SiteHour.objects.create(organization=world.org_a, site=world.site_a, hour=at, peak_sessions=2)
+    ConnectorHour.objects.create(organization=world.org_b, site=world.site_b, charge_point=world.cp_b,
+                                 connector=world.cp_b.connectors.first(), hour=at, sessions=9, energy_wh=98_765)
+
+    _log_in(page, live_server, world.carol, next_url="/admin/")
+    page.wait_for_url(re.compile(r".*/admin/$"))
+    page.click("#content-main a:has-text('Operator overview')")
+    page.wait_for_url(re.compile(r".*/admin/reporting/overview/"))
+    page.select_option("select[name=period]", "week")
+    page.fill("input[name=day]", "2026-05-06")
+    page.click("#report-form input[type=submit]")
+    page.wait_for_load_state()
+
+    assert page.locator("svg.chart").count() == 4
+    assert re.search(r"Sessions\s+5\s", page.inner_text("#key-figures"))
+    stations = page.inner_text("#table-stations")
+    assert "ALPHA-1" in stations and "61.725" in stations and "BETA-1" not in stations
+    assert "Runs near full" in page.inner_text("#table-callouts")  # both connectors at once
+    heatmap = page.locator("#table-heatmap tbody tr").nth(1).locator("td")
+    assert heatmap.nth(0).inner_text() == "Tue" and heatmap.nth(19).inner_text() == "5"
+
+    # The link's download, fetched with the page's session (a click would abort the page's request).
+    download = page.request.get(urljoin(page.url, page.get_attribute("#table-stations a.csv-link", "href")))
+    assert download.ok and download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(download.text())))
+    assert rows[1][:4] == ["ALPHA-1", "Alpha Depot", "2", "5"]
+    assert page.problems == []
