@@ -1,3 +1,6 @@
 """Operator admin for reporting: the report pages are installed in front of the admin site's URLs."""
 
-from reporting import admin_reports  # noqa: F401  (the operator overview, linked from the admin index)
+from reporting import (
+    admin_reports,  # noqa: F401  (the operator overview, linked from the admin index)
+    admin_uptime,  # noqa: F401  (uptime, fault log, needs attention; exclusions, incidents)
+)

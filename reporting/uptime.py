@@ -1,0 +1,375 @@
+"""Uptime per connector by the NEVI rule (23 CFR 680.116), per month in the site's time zone.
+
+    uptime = (minutes in period - (outage minutes - excluded minutes)) / minutes in period, target 97 %
+
+Outage is the time the connector could not charge for any of these reasons, each second counted once
+when several apply at the same moment:
+
+- the connector's own status was Faulted or Unavailable (a status holds from its event until the
+  connector's next status event; the last one holds until now);
+- its station's status (connector 0, a StatusEvent without connector) was Faulted or Unavailable, from
+  that event until the station's next status event;
+- the station was offline: after its first connection ever, a time no ChargerConnection covers (an open
+  connection counts as online).
+
+Excluded minutes are the outage minutes inside an ``OutageExclusion`` of the station (or of this
+connector): an exclusion over a time the connector was up excludes nothing.
+
+How it is computed, exactly and fast:
+
+- the outage of a period is the sum of the rollups' ``ConnectorHour.down_s`` over its hours: the
+  rollups keep, per connector and hour, the union of faulted/unavailable and offline time (adding
+  ``outage_s`` and ``offline_s`` would count a minute twice when a faulted connector's station is also
+  offline). Local months start and end on whole UTC hours in zones with whole-hour offsets (all of
+  Europe), so the sum is exact there; the running month counts up to the rollups' last refresh;
+- the excluded part is computed from the raw rows, and only inside the exclusion windows
+  (``connector_downtime``): the union of the intervals above intersected with the windows. It reads
+  only the Faulted/Unavailable events, each with the time of the next event on its connector (one
+  index probe), the event in force when the window starts, and the connections overlapping it;
+- ``connector_downtime`` is also the reference the tests hold the rollups to.
+
+Seconds are summed and the uptime is computed from seconds; the pages show whole minutes. The running
+month counts up to now; a month that has not started is not listed.
+"""
+
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from accounts.models import Organization
+from billing.statement_content import month_period
+from reporting.models import ConnectorHour, OutageExclusion
+from sessions_app.models import ChargePoint, ChargerConnection, Connector, ConnectorStatus, StatusEvent
+
+TARGET = Decimal("97")
+DOWN_STATUSES = (ConnectorStatus.FAULTED, ConnectorStatus.UNAVAILABLE)
+
+Interval = tuple[datetime, datetime]
+
+
+# --- intervals ----------------------------------------------------------------------------------
+
+
+def intervals_union(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, non-overlapping intervals covering the same time; empty ones are dropped."""
+    merged: list[Interval] = []
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def intervals_clip(intervals: Iterable[Interval], start: datetime, end: datetime) -> list[Interval]:
+    return [(max(a, start), min(b, end)) for a, b in intervals if min(b, end) > max(a, start)]
+
+
+def intervals_intersection(left: list[Interval], right: list[Interval]) -> list[Interval]:
+    """The time in both; each side sorted and non-overlapping (as ``intervals_union`` returns)."""
+    result, i, j = [], 0, 0
+    while i < len(left) and j < len(right):
+        start, end = max(left[i][0], right[j][0]), min(left[i][1], right[j][1])
+        if end > start:
+            result.append((start, end))
+        if left[i][1] < right[j][1]:
+            i += 1
+        else:
+            j += 1
+    return result
+
+
+def intervals_complement(covered: list[Interval], start: datetime, end: datetime) -> list[Interval]:
+    """The time in [start, end) that ``covered`` (sorted, non-overlapping) leaves out."""
+    gaps, cursor = [], start
+    for a, b in covered:
+        if a > cursor:
+            gaps.append((cursor, min(a, end)))
+        cursor = max(cursor, b)
+        if cursor >= end:
+            break
+    if cursor < end:
+        gaps.append((cursor, end))
+    return [(a, b) for a, b in gaps if b > a]
+
+
+def intervals_seconds(intervals: Iterable[Interval]) -> int:
+    return round(sum((b - a).total_seconds() for a, b in intervals))
+
+
+# --- raw rows to intervals ----------------------------------------------------------------------
+
+
+def _next_event_time(*, station: bool):
+    """The time of the next status event on the same connector (or of the same station, connector 0)."""
+    events = StatusEvent.objects.filter(
+        Q(timestamp__gt=OuterRef("timestamp")) | Q(pk__gt=OuterRef("pk")),
+        timestamp__gte=OuterRef("timestamp"),  # lets the (connector, timestamp) index bound the scan
+    )
+    if station:
+        events = events.filter(charge_point_id=OuterRef("charge_point_id"), connector__isnull=True)
+    else:
+        events = events.filter(connector_id=OuterRef("connector_id"))
+    return Subquery(events.order_by("timestamp", "pk").values("timestamp")[:1])
+
+
+def _status_down(*, charge_point_ids: list[int], start: datetime, end: datetime, now: datetime
+                 ) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
+    """Faulted/Unavailable time in [start, end): per connector id (own status) and per charge point (station's)."""
+    in_force_before = {
+        "connector": StatusEvent.objects.filter(connector_id=OuterRef("pk"), timestamp__lt=start)
+        .order_by("-timestamp", "-pk").values("pk")[:1],
+        "station": StatusEvent.objects.filter(charge_point_id=OuterRef("pk"), connector__isnull=True,
+                                              timestamp__lt=start).order_by("-timestamp", "-pk").values("pk")[:1],
+    }
+    first_ids = [
+        *Connector.objects.filter(charge_point_id__in=charge_point_ids)
+        .annotate(event_id=Subquery(in_force_before["connector"])).values_list("event_id", flat=True),
+        *ChargePoint.objects.filter(pk__in=charge_point_ids)
+        .annotate(event_id=Subquery(in_force_before["station"])).values_list("event_id", flat=True),
+    ]
+    events = StatusEvent.objects.filter(
+        Q(pk__in=[pk for pk in first_ids if pk is not None]) | Q(timestamp__gte=start, timestamp__lt=end),
+        charge_point_id__in=charge_point_ids, status__in=DOWN_STATUSES,
+    )
+    own: dict[int, list[Interval]] = defaultdict(list)
+    station: dict[int, list[Interval]] = defaultdict(list)
+    for is_station, target in ((False, own), (True, station)):
+        rows = (events.filter(connector__isnull=is_station)
+                .annotate(until=_next_event_time(station=is_station))
+                .values_list("connector_id", "charge_point_id", "timestamp", "until"))
+        for connector_id, charge_point_id, at, until in rows:
+            target[charge_point_id if is_station else connector_id].append((at, until or now))
+    clip_end = min(end, now)
+    return ({key: intervals_union(intervals_clip(value, start, clip_end)) for key, value in own.items()},
+            {key: intervals_union(intervals_clip(value, start, clip_end)) for key, value in station.items()})
+
+
+def _offline(*, charge_point_ids: list[int], start: datetime, end: datetime, now: datetime
+             ) -> dict[int, list[Interval]]:
+    """Per charge point: the time in [start, end) after its first connection that no connection covers."""
+    first = dict(ChargerConnection.objects.filter(charge_point_id__in=charge_point_ids)
+                 .values("charge_point_id").annotate(first=Min("connected_at")).values_list("charge_point_id", "first"))
+    covered: dict[int, list[Interval]] = defaultdict(list)
+    for charge_point_id, connected_at, disconnected_at in ChargerConnection.objects.filter(
+        Q(disconnected_at__isnull=True) | Q(disconnected_at__gt=start),
+        charge_point_id__in=charge_point_ids, connected_at__lt=end,
+    ).values_list("charge_point_id", "connected_at", "disconnected_at"):
+        covered[charge_point_id].append((connected_at, disconnected_at or max(now, end)))
+    clip_end = min(end, now)
+    return {
+        charge_point_id: intervals_complement(intervals_union(covered[charge_point_id]), max(start, since), clip_end)
+        for charge_point_id, since in first.items() if since < clip_end
+    }
+
+
+def _exclusions(*, charge_point_ids: list[int], start: datetime, end: datetime
+                ) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
+    """Excluded windows per charge point (whole station) and per connector id."""
+    per_station: dict[int, list[Interval]] = defaultdict(list)
+    per_connector: dict[int, list[Interval]] = defaultdict(list)
+    for charge_point_id, connector_id, a, b in OutageExclusion.objects.filter(
+        charge_point_id__in=charge_point_ids, start__lt=end, end__gt=start,
+    ).values_list("charge_point_id", "connector_id", "start", "end"):
+        if connector_id is None:
+            per_station[charge_point_id].append((a, b))
+        else:
+            per_connector[connector_id].append((a, b))
+    return per_station, per_connector
+
+
+@dataclass(frozen=True)
+class Downtime:
+    """A connector's outage and excluded time over one stretch of time (already within that stretch)."""
+
+    outage: list[Interval]
+    excluded: list[Interval]
+
+
+def connector_downtime(*, connectors: list[Connector], start: datetime, end: datetime,
+                       now: datetime | None = None) -> dict[int, Downtime]:
+    """Per connector id: the outage intervals in [start, min(end, now)) and the excluded part of them."""
+    now = now or timezone.now()
+    charge_point_ids = sorted({connector.charge_point_id for connector in connectors})
+    own, station = _status_down(charge_point_ids=charge_point_ids, start=start, end=end, now=now)
+    offline = _offline(charge_point_ids=charge_point_ids, start=start, end=end, now=now)
+    excluded_station, excluded_connector = _exclusions(charge_point_ids=charge_point_ids, start=start, end=end)
+    result = {}
+    for connector in connectors:
+        cp = connector.charge_point_id
+        outage = intervals_union([*own.get(connector.pk, []), *station.get(cp, []), *offline.get(cp, [])])
+        windows = intervals_union([*excluded_station.get(cp, []), *excluded_connector.get(connector.pk, [])])
+        result[connector.pk] = Downtime(outage=outage, excluded=intervals_intersection(outage, windows))
+    return result
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def _minutes(seconds: int) -> int:
+    return int((Decimal(seconds) / 60).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Uptime:
+    """One connector over one period (a local month, or any stretch for the attention list)."""
+
+    connector: Connector
+    start: datetime
+    end: datetime  # the period's end, or now for the running month
+    month: date | None
+    period_s: int
+    outage_s: int
+    excluded_s: int
+
+    @property
+    def counted_s(self) -> int:
+        return self.outage_s - self.excluded_s
+
+    @property
+    def uptime(self) -> Decimal:
+        """Percent, two decimals."""
+        ratio = Decimal(self.period_s - self.counted_s) / Decimal(self.period_s) * 100
+        return ratio.quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+    @property
+    def below_target(self) -> bool:
+        return Decimal(self.period_s - self.counted_s) * 100 < TARGET * self.period_s
+
+    @property
+    def period_minutes(self) -> int:
+        return _minutes(self.period_s)
+
+    @property
+    def outage_minutes(self) -> int:
+        return _minutes(self.outage_s)
+
+    @property
+    def excluded_minutes(self) -> int:
+        return _minutes(self.excluded_s)
+
+    @property
+    def counted_minutes(self) -> int:
+        return _minutes(self.counted_s)
+
+
+def _connectors(organization: Organization, charge_point: ChargePoint | None = None) -> list[Connector]:
+    connectors = Connector.objects.filter(charge_point__organization=organization, charge_point__site__isnull=False)
+    if charge_point is not None:
+        connectors = connectors.filter(charge_point=charge_point)
+    return list(connectors.select_related("charge_point__site").order_by("charge_point__ocpp_id", "number"))
+
+
+def _months(first: date, last: date) -> list[date]:
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return months
+
+
+Key = tuple[int, date | None]  # (connector id, first day of the local month, or None for any period)
+
+
+def _outage_by_month(connectors: list[Connector], start: datetime, end: datetime) -> dict[Key, int]:
+    """Down seconds per connector and local month of its site, summed by the database."""
+    by_zone: dict[str, list[int]] = defaultdict(list)
+    for connector in connectors:
+        by_zone[connector.charge_point.site.time_zone].append(connector.pk)
+    outage: dict[Key, int] = {}
+    for zone, ids in by_zone.items():
+        for connector_id, month, down in (
+            ConnectorHour.objects.filter(connector_id__in=ids, hour__gte=start, hour__lt=end, down_s__gt=0)
+            .annotate(month=TruncMonth("hour", tzinfo=zoneinfo.ZoneInfo(zone)))
+            .values("connector_id", "month").annotate(down=Sum("down_s")).values_list("connector_id", "month", "down")
+        ):
+            outage[(connector_id, month.date() if isinstance(month, datetime) else month)] = down
+    return outage
+
+
+def _outage_over(connectors: list[Connector], start: datetime, end: datetime) -> dict[Key, int]:
+    return {
+        (connector_id, None): down for connector_id, down in
+        ConnectorHour.objects.filter(connector_id__in=[c.pk for c in connectors], hour__gte=start, hour__lt=end,
+                                     down_s__gt=0)
+        .values("connector_id").annotate(down=Sum("down_s")).values_list("connector_id", "down")
+    }
+
+
+def _figures(connectors: list[Connector], periods: dict[Key, tuple[datetime, datetime]], outage: dict[Key, int],
+             now: datetime) -> dict[Key, Uptime]:
+    """Uptime of each (connector id, key) period: outage from the rollups, the excluded part from raw rows."""
+    if not periods:
+        return {}
+    span_start = min(start for start, _end in periods.values())
+    span_end = max(end for _start, end in periods.values())
+    of_connector: dict[int, list[tuple[date | None, datetime, datetime]]] = defaultdict(list)
+    for (connector_id, key), (start, end) in periods.items():
+        of_connector[connector_id].append((key, start, end))
+    excluded: dict[Key, int] = defaultdict(int)
+    windows = OutageExclusion.objects.filter(charge_point__in={c.charge_point_id for c in connectors},
+                                             start__lt=span_end, end__gt=span_start)
+    hull = windows.aggregate(first=Min("start"), last=Max("end"))
+    if hull["first"] is not None:
+        stations = set(windows.values_list("charge_point_id", flat=True))
+        affected = [connector for connector in connectors if connector.charge_point_id in stations]
+        downtime = connector_downtime(connectors=affected, start=max(span_start, hull["first"]),
+                                      end=min(span_end, hull["last"]), now=now)
+        for connector in affected:
+            for key, start, end in of_connector[connector.pk]:
+                seconds = intervals_seconds(intervals_clip(downtime[connector.pk].excluded, start, end))
+                # Never more than the outage the rollups hold (they may trail the raw rows by a refresh).
+                excluded[(connector.pk, key)] = min(seconds, outage.get((connector.pk, key), 0))
+    by_id = {connector.pk: connector for connector in connectors}
+    return {
+        (connector_id, key): Uptime(connector=by_id[connector_id], start=start, end=end, month=key,
+                                    period_s=round((end - start).total_seconds()),
+                                    outage_s=outage.get((connector_id, key), 0),
+                                    excluded_s=excluded[(connector_id, key)])
+        for (connector_id, key), (start, end) in periods.items()
+    }
+
+
+def uptime_by_month(*, organization: Organization, first_month: date, last_month: date,
+                    charge_point: ChargePoint | None = None, now: datetime | None = None) -> list[Uptime]:
+    """Every connector of the organization's sites x every month from ``first_month`` to ``last_month``.
+
+    Months are the site's local calendar months (DST-safe: March has 743 hours in Stockholm, October
+    745). Rows are ordered by station, connector and month; months not yet begun are left out.
+    """
+    now = now or timezone.now()
+    connectors = _connectors(organization, charge_point)
+    periods: dict[Key, tuple[datetime, datetime]] = {}
+    for connector in connectors:
+        for month in _months(first_month, last_month):
+            start, end = (moment.astimezone(UTC) for moment in
+                          month_period(month, connector.charge_point.site.time_zone))
+            if start < now:
+                periods[(connector.pk, month)] = (start, min(end, now))
+    if not periods:
+        return []
+    span = (min(start for start, _end in periods.values()), max(end for _start, end in periods.values()))
+    figures = _figures(connectors, periods, _outage_by_month(connectors, *span), now)
+    return [figures[key] for key in sorted(periods, key=lambda key: (
+        figures[key].connector.charge_point.ocpp_id, figures[key].connector.number, key[1]))]
+
+
+def uptime_over(*, connectors: list[Connector], start: datetime, end: datetime,
+                now: datetime | None = None) -> dict[int, Uptime]:
+    """Per connector id, the uptime over any stretch of whole hours (the attention list's period)."""
+    now = now or timezone.now()
+    # In UTC: subtracting two datetimes of the same zone would give wall-clock time across a DST change.
+    start, end = start.astimezone(UTC), min(end, now).astimezone(UTC)
+    if end <= start or not connectors:
+        return {}
+    figures = _figures(connectors, {(connector.pk, None): (start, end) for connector in connectors},
+                       _outage_over(connectors, start, end), now)
+    return {connector_id: figure for (connector_id, _key), figure in figures.items()}
