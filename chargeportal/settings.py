@@ -144,6 +144,8 @@ CELERY_BEAT_SCHEDULE = {
     "statements-monthly": {"task": "billing.statements_monthly", "schedule": crontab(minute=5)},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.
     "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
+    # Every 5 minutes: email operators about stations offline or faulted longer than they allow, once per incident.
+    "station-alerts": {"task": "reporting.station_alerts", "schedule": 300.0, "options": {"expires": 290}},
 }
 
 AUTH_USER_MODEL = "accounts.User"
