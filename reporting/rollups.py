@@ -58,6 +58,7 @@ HOUR_US = 3600 * US
 HOUR = timedelta(hours=1)
 OUTAGE = frozenset({ConnectorStatus.FAULTED, ConnectorStatus.UNAVAILABLE})
 ACCEPTED = AuthorizationStatus.ACCEPTED
+ZERO_MONEY = Decimal("0.00")
 #: The refresh looks this far behind its last run: rows committed late (a long transaction) are still found.
 REFRESH_OVERLAP = timedelta(minutes=5)
 REFRESH_STATE = "refresh"
@@ -115,7 +116,7 @@ def _per_hour(merged: list[list[int]], into: dict[int, list], column: int) -> No
 
 
 def _blank() -> list:
-    return [0, 0, Decimal("0.00"), 0, 0, 0, 0, 0, 0, 0]
+    return [0, 0, ZERO_MONEY, 0, 0, 0, 0, 0, 0, 0]
 
 
 def _complement(merged: list[list[int]], lo: int, hi: int) -> list[list[int]]:
