@@ -37,6 +37,8 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("billing", "paymentaccount"): ("view", "add", "change"),
     ("billing", "ledgerentry"): ("view",),
     ("billing", "statement"): ("view", "add", "change"),
+    ("reporting", "outageexclusion"): ("view", "add", "change", "delete"),
+    ("reporting", "alertincident"): ("view",),
 }
 
 

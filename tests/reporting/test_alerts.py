@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Permission
 from django.core import mail
 from django.urls import reverse
 
@@ -234,11 +233,6 @@ def test_stations_never_heard_from_or_not_accepted_are_not_alerted(world):
     assert not AlertIncident.objects.exists()
 
 
-def _view_incidents(user) -> None:
-    """The operator staff group does not carry the reporting permissions yet (accounts/roles.py)."""
-    user.user_permissions.add(Permission.objects.get(codename="view_alertincident"))
-
-
 def test_operators_see_only_their_own_incidents_in_the_admin(client, stations):
     w = stations
     disconnect(w.cp_a, minutes(0))
@@ -246,9 +240,6 @@ def test_operators_see_only_their_own_incidents_in_the_admin(client, stations):
     station_alerts_run(now=minutes(40))
     incident_a = AlertIncident.objects.get(charge_point=w.cp_a)
     incident_b = AlertIncident.objects.get(charge_point=w.cp_b)
-    for user in (w.carol, w.dave):
-        _view_incidents(user)
-
     client.force_login(w.carol)
     page = client.get(reverse("admin:reporting_alertincident_changelist"))
     assert page.status_code == 200

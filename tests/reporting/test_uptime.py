@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Permission
 from django.db.models import Sum
 from django.urls import reverse
 from openpyxl import load_workbook
@@ -227,9 +226,6 @@ def test_the_superuser_chooses_the_operator_and_drivers_are_kept_out(client, jun
 
 
 def test_an_operator_records_an_exclusion_for_its_own_station_only(client, june):
-    for user in (june.carol, june.dave):
-        user.user_permissions.add(*Permission.objects.filter(codename__in=["add_outageexclusion",
-                                                                           "view_outageexclusion"]))
     form = {"connector": "", "start_0": "2026-06-01", "start_1": "02:00:00", "end_0": "2026-06-01",
             "end_1": "04:00:00", "reason": "grid_outage", "note": "Grid work"}
     client.force_login(june.dave)
