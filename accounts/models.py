@@ -218,3 +218,29 @@ class IdTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.uid} ({self.label})" if self.label else self.uid
+
+
+class ApiToken(models.Model):
+    """A key for an operator's own system to call the API as one of its staff, for that operator only.
+
+    Only a hash of the key is stored; the key is shown once, when the token is created.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens",
+                                     verbose_name=_("operator"))
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="api_tokens",
+                             verbose_name=_("acts as"), help_text=_("Staff of the operator whose permissions apply."))
+    name = models.CharField(_("name"), max_length=100, help_text=_("What uses it, e.g. 'ERP export'."))
+    prefix = models.CharField(_("key starts with"), max_length=12, unique=True)
+    key_hash = models.CharField(_("key hash"), max_length=64)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -43,6 +43,11 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.headless",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "chargeportal.apps.ChargeportalConfig",
     "accounts.apps.AccountsConfig",
     "sessions_app.apps.SessionsAppConfig",
@@ -146,7 +151,46 @@ CELERY_BEAT_SCHEDULE = {
     "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: email operators about stations offline or faulted longer than they allow, once per incident.
     "station-alerts": {"task": "reporting.station_alerts", "schedule": 300.0, "options": {"expires": 290}},
+    # Mondays, hourly through the morning (UTC): each operator's summary goes once its own week has ended
+    # in its time zone; sent weeks are remembered, so the later runs only catch up.
+    "weekly-summaries": {"task": "reporting.weekly_summaries",
+                         "schedule": crontab(minute=30, hour="6-11", day_of_week="mon")},
 }
+
+# The REST API (/api/v1): the app logs in through allauth's headless API (X-Session-Token),
+# operators' systems with an API token (Authorization: Bearer cp_...); see chargeportal/api.py.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api_tokens.ApiTokenAuthentication",
+        "allauth.headless.contrib.rest_framework.authentication.XSessionTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "chargeportal.api.Pagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["chargeportal.api.ClientThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_RATE_ANON", "60/min"), "user": env_str("API_RATE_USER", "300/min"),
+        "token": env_str("API_RATE_TOKEN", "1200/min"),
+    },
+    "EXCEPTION_HANDLER": "chargeportal.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "chargeportal API",
+    "DESCRIPTION": "Drivers' app and operators' systems. Errors: {\"error\": {status, code, message, fields}}.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+HEADLESS_CLIENTS = ("app",)
+HEADLESS_SERVE_SPECIFICATION = True
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

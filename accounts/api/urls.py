@@ -1,0 +1,3 @@
+from accounts.api import driver, operator
+
+urlpatterns = driver.urlpatterns + operator.urlpatterns

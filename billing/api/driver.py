@@ -1,0 +1,3 @@
+"""driver endpoints of billing."""
+
+urlpatterns = []

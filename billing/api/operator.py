@@ -1,0 +1,3 @@
+"""operator endpoints of billing."""
+
+urlpatterns = []

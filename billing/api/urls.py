@@ -1,0 +1,3 @@
+from billing.api import driver, operator
+
+urlpatterns = driver.urlpatterns + operator.urlpatterns

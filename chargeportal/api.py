@@ -1,0 +1,101 @@
+"""What every /api/v1 endpoint shares: pagination, one error body, throttling per user and token, roles.
+
+Error body, for every 4xx/5xx the API answers::
+
+    {"error": {"status": 400, "code": "invalid", "message": "…", "fields": {"amount": ["…"]}}}
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, pagination, permissions, throttling
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _first_code(detail) -> str:
+    if isinstance(detail, dict):
+        return next((_first_code(value) for value in detail.values()), "invalid")
+    if isinstance(detail, list):
+        return _first_code(detail[0]) if detail else "invalid"
+    return getattr(detail, "code", None) or "invalid"
+
+
+def exception_handler(exc, context):
+    """DRF's handler, with Django's ValidationError understood and every error in one shape."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    fields = {}
+    if isinstance(detail, dict) and "detail" in detail and len(detail) == 1:
+        message = str(detail["detail"])
+    elif isinstance(detail, dict):
+        fields = {key: [str(item) for item in (value if isinstance(value, list) else [value])]
+                  for key, value in detail.items()}
+        message = str(next(iter(fields.values()))[0]) if fields else "Invalid input."
+    else:
+        message = " ".join(str(item) for item in detail) if isinstance(detail, list) else str(detail)
+    body = {"status": response.status_code, "code": getattr(exc, "default_code", "error"), "message": message}
+    if isinstance(exc, exceptions.ValidationError):
+        body["code"] = _first_code(exc.detail)
+    if fields:
+        body["fields"] = fields
+    return Response({"error": body}, status=response.status_code, headers=response.headers)
+
+
+class ClientThrottle(throttling.SimpleRateThrottle):
+    """One budget per API token, else per user, else per address (rates in REST_FRAMEWORK)."""
+
+    def __init__(self):  # the scope, and so the rate, depends on the request: see allow_request
+        pass
+
+    def allow_request(self, request, view) -> bool:
+        if request.auth is not None and hasattr(request.auth, "prefix"):
+            self.scope, self.ident = "token", f"token:{request.auth.pk}"
+        elif request.user and request.user.is_authenticated:
+            self.scope, self.ident = "user", f"user:{request.user.pk}"
+        else:
+            self.scope, self.ident = "anon", self.get_ident(request)
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.ident}
+
+
+class IsDriver(permissions.BasePermission):
+    """A person with a customer account (the app's user)."""
+
+    message = "This is for drivers with a customer account."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.customer_account_id)
+
+
+class IsOperatorStaff(permissions.BasePermission):
+    """Staff of one operator (by login or API token); the view then works only inside that operator.
+
+    Superusers without an organization are not operators here: the API never mixes operators.
+    """
+
+    message = "This is for operator staff."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.organization_id)

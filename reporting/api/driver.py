@@ -1,0 +1,3 @@
+"""driver endpoints of reporting."""
+
+urlpatterns = []

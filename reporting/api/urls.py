@@ -1,0 +1,3 @@
+from reporting.api import driver, operator
+
+urlpatterns = driver.urlpatterns + operator.urlpatterns
