@@ -1,4 +1,4 @@
-"""What every /api/v1 endpoint shares: pagination, one error body, throttling per user and token, roles.
+"""What every /api/v1 endpoint shares: pagination, one error body, roles (throttling: chargeportal.throttling).
 
 Error body, for every 4xx/5xx the API answers::
 
@@ -8,9 +8,8 @@ Error body, for every 4xx/5xx the API answers::
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, pagination, permissions, throttling
+from rest_framework import exceptions, pagination, permissions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class Pagination(pagination.PageNumberPagination):
@@ -29,6 +28,8 @@ def _first_code(detail) -> str:
 
 def exception_handler(exc, context):
     """DRF's handler, with Django's ValidationError understood and every error in one shape."""
+    from rest_framework.views import exception_handler as drf_exception_handler  # DRF's settings import us
+
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
@@ -55,27 +56,6 @@ def exception_handler(exc, context):
     if fields:
         body["fields"] = fields
     return Response({"error": body}, status=response.status_code, headers=response.headers)
-
-
-class ClientThrottle(throttling.SimpleRateThrottle):
-    """One budget per API token, else per user, else per address (rates in REST_FRAMEWORK)."""
-
-    def __init__(self):  # the scope, and so the rate, depends on the request: see allow_request
-        pass
-
-    def allow_request(self, request, view) -> bool:
-        if request.auth is not None and hasattr(request.auth, "prefix"):
-            self.scope, self.ident = "token", f"token:{request.auth.pk}"
-        elif request.user and request.user.is_authenticated:
-            self.scope, self.ident = "user", f"user:{request.user.pk}"
-        else:
-            self.scope, self.ident = "anon", self.get_ident(request)
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.ident}
 
 
 class IsDriver(permissions.BasePermission):

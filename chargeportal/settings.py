@@ -170,7 +170,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["chargeportal.api.ClientThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["chargeportal.throttling.ClientThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_RATE_ANON", "60/min"), "user": env_str("API_RATE_USER", "300/min"),
         "token": env_str("API_RATE_TOKEN", "1200/min"),

@@ -1,1 +1,1 @@
-"""accounts's part of /api/v1: `driver` (the app, under /me/) and `operator` (operators' systems, under /operator/)."""
+"""accounts in /api/v1: `driver` (the app, under me/) and `operator` (operators' systems, under operator/)."""

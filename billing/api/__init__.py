@@ -1,1 +1,1 @@
-"""billing's part of /api/v1: `driver` (the app, under /me/) and `operator` (operators' systems, under /operator/)."""
+"""billing in /api/v1: `driver` (the app, under me/) and `operator` (operators' systems, under operator/)."""

@@ -1,1 +1,1 @@
-"""reporting's part of /api/v1: `driver` (the app, under /me/) and `operator` (operators' systems, under /operator/)."""
+"""reporting in /api/v1: `driver` (the app, under me/) and `operator` (operators' systems, under operator/)."""

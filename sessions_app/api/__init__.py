@@ -1,1 +1,1 @@
-"""sessions_app's part of /api/v1: `driver` (the app, under /me/) and `operator` (operators' systems, under /operator/)."""
+"""sessions_app in /api/v1: `driver` (the app, under me/) and `operator` (operators' systems, under operator/)."""

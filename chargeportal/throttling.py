@@ -1,0 +1,24 @@
+"""The API's request budgets (REST_FRAMEWORK DEFAULT_THROTTLE_RATES: anon, user, token)."""
+
+from rest_framework import throttling
+
+
+class ClientThrottle(throttling.SimpleRateThrottle):
+    """One budget per API token, else per user, else per address (rates in REST_FRAMEWORK)."""
+
+    def __init__(self):  # the scope, and so the rate, depends on the request: see allow_request
+        pass
+
+    def allow_request(self, request, view) -> bool:
+        if request.auth is not None and hasattr(request.auth, "prefix"):
+            self.scope, self.ident = "token", f"token:{request.auth.pk}"
+        elif request.user and request.user.is_authenticated:
+            self.scope, self.ident = "user", f"user:{request.user.pk}"
+        else:
+            self.scope, self.ident = "anon", self.get_ident(request)
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.ident}
