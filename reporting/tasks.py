@@ -1,15 +1,34 @@
 """Celery tasks of the reporting app: they call services (reporting.rollups)."""
 
+from datetime import date
+
 from celery import shared_task
+from django.utils import timezone
 
 from reporting.alerts import station_alerts_run
 from reporting.rollups import rollups_refresh
+from reporting.weekly import weekly_summaries_due, weekly_summary_send
 
 
 @shared_task(name="reporting.rollups_refresh", acks_late=True)
 def rollups_refresh_task() -> int:
     """Beat's job every minute: rollups of what arrived since the last run, and of the hours still open."""
     return rollups_refresh()
+
+
+@shared_task(name="reporting.weekly_summaries")
+def weekly_summaries() -> int:
+    """Beat's Monday-morning job: one task per organization whose last week's summary is not sent yet."""
+    due = weekly_summaries_due(now=timezone.now())
+    for organization_id, week_start in due:
+        weekly_summary_email.delay(organization_id, week_start.isoformat())
+    return len(due)
+
+
+@shared_task(name="reporting.weekly_summary_email", acks_late=True)
+def weekly_summary_email(organization_id: int, week_start: str) -> str:
+    """Build and send one organization's weekly summary PDF, once (reporting.weekly)."""
+    return weekly_summary_send(organization_id=organization_id, week_start=date.fromisoformat(week_start))
 
 
 @shared_task(name="reporting.station_alerts", acks_late=True)
