@@ -82,20 +82,22 @@ def _form(request) -> OverviewForm:
 
 
 def _charts(overview, tables) -> list[dict]:
+    """Each chart with its title and the table holding its numbers."""
     labels = [label for label, *_rest in overview.series]
     per = _g("hour") if overview.series_by_hour else _g("day")
-    return [
-        {"table": tables["series"], "svg": bar_chart(labels, [row[1] for row in overview.series],
-                                                     title=_g("Sessions per %(per)s") % {"per": per})},
-        {"table": tables["series"], "svg": line_chart(labels, {_g("Energy (kWh)"): [row[2] / 1000 for row in
-                                                                                    overview.series]},
-                                                      title=_g("Energy per %(per)s") % {"per": per}, unit="kWh")},
-        {"table": tables["heatmap"], "svg": heatmap([str(day) for day in WEEKDAYS], HOURS, overview.heatmap,
-                                                    title=_g("Sessions started by weekday and hour (site time)"))},
-        {"table": tables["sites"], "svg": bar_chart([usage.label for usage in overview.sites],
-                                                    [usage.utilization or 0 for usage in overview.sites],
-                                                    title=_g("Utilization per site (%)"), unit="%")},
+    charts = [
+        (_g("Sessions per %(per)s") % {"per": per}, "series",
+         lambda title: bar_chart(labels, [row[1] for row in overview.series], title=title)),
+        (_g("Energy per %(per)s (kWh)") % {"per": per}, "series",
+         lambda title: line_chart(labels, {_g("Energy (kWh)"): [row[2] / 1000 for row in overview.series]},
+                                  title=title, unit="kWh")),
+        (_g("Sessions started by weekday and hour (site time)"), "heatmap",
+         lambda title: heatmap([str(day) for day in WEEKDAYS], HOURS, overview.heatmap, title=title)),
+        (_g("Utilization per site (%)"), "sites",
+         lambda title: bar_chart([usage.label for usage in overview.sites],
+                                 [usage.utilization or 0 for usage in overview.sites], title=title, unit="%")),
     ]
+    return [{"title": title, "table": tables[key], "svg": draw(title)} for title, key, draw in charts]
 
 
 def overview_view(request):

@@ -347,19 +347,25 @@ def _zone_slots(period: Period, zone: str) -> Counter:
     return slots
 
 
-def _week_hours(scope: Scope, period: Period, zones: set[str], operator_zone: str) -> dict:
+def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: str) -> dict:
     """Sessions started and occupied seconds per (site, local weekday, local hour).
 
     One query per time zone: the database converts each UTC hour to the zone (so the result is right
     on both sides of a daylight-saving change). Hours of stations without a site count in the
     operator's zone, under site None.
     """
+    zone_sites: dict[str, list[int]] = defaultdict(list)
+    for site in sites:
+        zone_sites[site.time_zone].append(site.pk)
     found: dict = defaultdict(lambda: [0, 0])
-    for zone in sorted(zones | {operator_zone}):
+    for zone in sorted(set(zone_sites) | {operator_zone}):
         tz = zoneinfo.ZoneInfo(zone)
-        condition = Q(site__time_zone=zone)
-        if zone == operator_zone:
-            condition |= Q(site__isnull=True)
+        if set(zone_sites) <= {operator_zone}:
+            condition = Q()  # one zone for all (the usual case): no condition to test
+        elif zone == operator_zone:
+            condition = Q(site_id__in=zone_sites[zone]) | Q(site__isnull=True)
+        else:
+            condition = Q(site_id__in=zone_sites[zone])
         rows = _hours(scope, period).filter(condition).annotate(
             weekday=ExtractIsoWeekDay("hour", tzinfo=tz), local_hour=ExtractHour("hour", tzinfo=tz),
         ).values("site_id", "weekday", "local_hour").annotate(started=Sum("sessions"), occupied=Sum("occupied_s"))
@@ -503,7 +509,7 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
                  .values_list("site_id").annotate(peak=Max("peak_sessions")))
     operator_zone = period.time_zone
     zones = {s.time_zone for s in site_list}
-    week_hours = _week_hours(scope, period, zones, operator_zone)
+    week_hours = _week_hours(scope, period, site_list, operator_zone)
     slots = {zone: _zone_slots(period, zone) for zone in zones | {operator_zone}}
 
     heatmap = [[0] * 24 for _day in range(7)]
