@@ -1,10 +1,33 @@
-"""The driver's own profile and cards, for the app."""
+"""The driver's own profile and cards, for the app; ``ApiErrorSerializer`` documents the error body."""
 
+from django.shortcuts import get_object_or_404
 from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.response import Response
 
-from accounts.models import User
+from accounts.models import IdTag, User
+from accounts.selectors import id_tags_for_driver
+from accounts.services import id_tag_mark_lost
 from chargeportal.api import IsDriver
+
+
+class ApiErrorBodySerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """The one error body of the API (chargeportal.api.exception_handler)."""
+
+    error = ApiErrorBodySerializer()
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """A documented error answer in the API's one error shape."""
+    return OpenApiResponse(ApiErrorSerializer, description=description)
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -28,6 +51,45 @@ class ProfileView(generics.RetrieveUpdateAPIView):
         return self.request.user
 
 
+class CardSerializer(serializers.ModelSerializer):
+    customer_account = serializers.CharField(source="customer_account.name", read_only=True)
+
+    class Meta:
+        model = IdTag
+        fields = ["id", "uid", "label", "status", "customer_account", "expires_at", "issued_at", "blocked_at"]
+        read_only_fields = fields
+
+
+class CardListView(generics.ListAPIView):
+    """The cards issued to the logged-in driver by name; filter by ``status``, order by uid, label, status, dates."""
+
+    serializer_class = CardSerializer
+    permission_classes = [IsDriver]
+    filterset_fields = ["status"]
+    ordering_fields = ["uid", "label", "status", "issued_at", "expires_at"]
+    ordering = ["status", "uid"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return IdTag.objects.none()
+        return id_tags_for_driver(user=self.request.user).select_related("customer_account")
+
+
+class CardMarkLostView(generics.GenericAPIView):
+    """Report one of one's own cards lost: it is blocked at once and can never charge again."""
+
+    serializer_class = CardSerializer
+    permission_classes = [IsDriver]
+
+    @extend_schema(request=None, responses={200: CardSerializer, 404: error_response("Not one of your cards.")})
+    def post(self, request, pk: int):
+        card = get_object_or_404(id_tags_for_driver(user=request.user), pk=pk)
+        card = id_tag_mark_lost(id_tag=card, user=request.user)
+        return Response(CardSerializer(card).data)
+
+
 urlpatterns = [
     path("me/", ProfileView.as_view(), name="profile"),
+    path("me/cards/", CardListView.as_view(), name="card_list"),
+    path("me/cards/<int:pk>/lost/", CardMarkLostView.as_view(), name="card_mark_lost"),
 ]
