@@ -8,6 +8,7 @@ Error body, for every 4xx/5xx the API answers::
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, pagination, permissions
 from rest_framework.response import Response
 
@@ -79,3 +80,51 @@ class IsOperatorStaff(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.organization_id)
+
+
+# The schema (drf-spectacular): how callers authenticate, and the error body every operation may answer.
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.api_tokens.ApiTokenAuthentication"
+    name = "operatorToken"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {"type": "http", "scheme": "bearer",
+                "description": "An operator's API token (admin, API tokens): `Authorization: Bearer cp_...`."}
+
+
+class AppSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "allauth.headless.contrib.rest_framework.authentication.XSessionTokenAuthentication"
+    name = "appSession"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {"type": "apiKey", "in": "header", "name": "X-Session-Token",
+                "description": "The app's session token from /_allauth/app/v1/auth/login (meta.session_token)."}
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["status", "code", "message"],
+        "properties": {
+            "status": {"type": "integer"},
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        },
+    }},
+}
+
+
+def document_errors(result: dict, generator, request, public) -> dict:
+    """SPECTACULAR_SETTINGS postprocessing hook: every /api/v1 operation's 4xx answers are the one error body."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    error = {"description": "Refused: the error body (status, code, message, fields).",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for path, item in result.get("paths", {}).items():
+        if path.startswith("/api/v1/"):
+            for operation in item.values():
+                operation.setdefault("responses", {}).setdefault("4XX", error)
+    return result

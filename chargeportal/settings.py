@@ -188,9 +188,24 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every /api/v1 operation documents its 4xx answers as chargeportal.api's one error body.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "chargeportal.api.document_errors"],
 }
 HEADLESS_CLIENTS = ("app",)
 HEADLESS_SERVE_SPECIFICATION = True
+HEADLESS_ADAPTER = "accounts.adapters.HeadlessAdapter"
+# Links in the emails the app's users get (verify the address, reset the password) open the app at
+# APP_LINK_URL (a universal link such as https://app.example.com or a scheme such as chargeportal://),
+# which sends the key to /_allauth/app/v1/...; without it they open the portal's pages, which work too.
+APP_LINK_URL = env_str("APP_LINK_URL", "").rstrip("/")
+if APP_LINK_URL and "://" not in APP_LINK_URL:
+    raise ImproperlyConfigured(f"APP_LINK_URL must be a URL with a scheme, got {APP_LINK_URL!r}.")
+HEADLESS_FRONTEND_URLS = {
+    "account_confirm_email": f"{APP_LINK_URL}/account/verify-email/{{key}}",
+    "account_reset_password": f"{APP_LINK_URL}/account/password/reset",
+    "account_reset_password_from_key": f"{APP_LINK_URL}/account/password/reset/key/{{key}}",
+    "account_signup": f"{APP_LINK_URL}/account/signup",
+} if APP_LINK_URL else {}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -214,7 +229,8 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
-ACCOUNT_FORMS = {"signup": "accounts.forms.DriverSignupForm"}
+# Name and operator, on the portal's sign-up page and in the app's (headless) sign-up alike.
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.DriverSignupFields"
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
