@@ -6,6 +6,7 @@ language and number format next to them.
 """
 
 import copy
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -169,20 +170,33 @@ def stations_with_prices_for_driver(*, user: User, at: datetime) -> list[dict]:
         .select_related("site").prefetch_related("connectors")
         .order_by("site__name", "ocpp_id")
     )
-    descriptions: dict[int, dict | None] = {}  # one description per tariff
-    stations = []
-    for charge_point in charge_points:
-        connectors = []
-        for connector in sorted(charge_point.connectors.all(), key=lambda c: c.number):
-            tariff = tariff_for(connector=connector, customer_account=account, at=at)
-            price = None
-            if tariff is not None:
-                if tariff.pk not in descriptions:
-                    descriptions[tariff.pk] = connector_price(connector=connector, customer_account=account, at=at)
-                price = descriptions[tariff.pk]
-            connectors.append({"connector": connector, "price": price})
-        stations.append({"charge_point": charge_point, "connectors": connectors})
-    return stations
+    charge_points = list(charge_points)
+    prices = connector_prices_for_driver(
+        user=user, connectors=[c for cp in charge_points for c in cp.connectors.all()], at=at)
+    return [
+        {"charge_point": charge_point,
+         "connectors": [{"connector": connector, "price": prices[connector.pk]}
+                        for connector in sorted(charge_point.connectors.all(), key=lambda c: c.number)]}
+        for charge_point in charge_points
+    ]
+
+
+def connector_prices_for_driver(*, user: User, connectors: Iterable[Connector], at: datetime) -> dict[int, dict | None]:
+    """Connector id -> the price this driver would pay there if starting at ``at`` (described), None where none.
+
+    The connectors come with their charge points and sites loaded; each tariff is described once.
+    """
+    account = _driver_account(user)
+    descriptions: dict[int, dict] = {}
+    prices: dict[int, dict | None] = {}
+    for connector in connectors:
+        tariff = tariff_for(connector=connector, customer_account=account, at=at) if account else None
+        if tariff is not None and tariff.pk not in descriptions:
+            site = connector.charge_point.site
+            descriptions[tariff.pk] = tariff_description(
+                tariff, time_zone=site.time_zone if site is not None else settings.TIME_ZONE)
+        prices[connector.pk] = descriptions[tariff.pk] if tariff is not None else None
+    return prices
 
 
 def connector_price_summaries_for_driver(*, user: User, at: datetime) -> dict[int, str]:

@@ -6,9 +6,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 
-from accounts.models import CustomerAccount, Organization
+from accounts.models import CustomerAccount, Organization, User
 from billing import pricing
-from billing.models import CreditNote, SessionPrice, Tariff, TariffAssignment, days_of_week_parse
+from billing.models import CreditNote, SessionPrice, Statement, Tariff, TariffAssignment, days_of_week_parse
 from sessions_app.models import ChargingSession, Connector, ConnectorStatus, MeterValue, Site, StatusEvent
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -321,3 +321,11 @@ def organization_time_zone(organization: Organization) -> str:
     sites = Site.objects.filter(organization=organization).order_by("pk")
     site_zone = sites.values_list("time_zone", flat=True).first()
     return site_zone or settings.TIME_ZONE
+
+
+def statements_for_driver(*, user: User) -> QuerySet[Statement]:
+    """The issued statements of the driver's own customer account, newest period first; none without one."""
+    if not user.customer_account_id:
+        return Statement.objects.none()
+    return Statement.objects.filter(customer_account_id=user.customer_account_id,
+                                    status=Statement.Status.ISSUED).order_by("-period_start", "-number")

@@ -1,5 +1,6 @@
 """Reads about charging sessions, and what a driver may start or stop."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -138,3 +139,70 @@ def session_live_figures(*, session: ChargingSession, now: datetime) -> dict:
         "duration": max((session.stopped_at or now) - session.started_at, timedelta(0)),
         "measured_at": max(readings) if readings else None,
     }
+
+
+# --- stations near a position -----------------------------------------------------------------
+
+#: Mean earth radius (m), for great-circle distances.
+EARTH_RADIUS_M = 6_371_008.8
+_METRES_PER_DEGREE_LATITUDE = 111_194.9
+
+
+def distance_m(latitude_a: float, longitude_a: float, latitude_b: float, longitude_b: float) -> int:
+    """The great-circle (haversine) distance between two positions, in whole metres."""
+    phi_a, phi_b = math.radians(latitude_a), math.radians(latitude_b)
+    d_phi, d_lambda = phi_b - phi_a, math.radians(longitude_b - longitude_a)
+    h = math.sin(d_phi / 2) ** 2 + math.cos(phi_a) * math.cos(phi_b) * math.sin(d_lambda / 2) ** 2
+    return round(2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h))))
+
+
+@dataclass(frozen=True)
+class NearbyStation:
+    """A station a driver may charge at, its distance from the position asked about (None without one)."""
+
+    charge_point: ChargePoint  # with its site and connectors loaded
+    distance_m: int | None
+    online: bool
+
+    @property
+    def available_connectors(self) -> list[Connector]:
+        """The connectors a driver could start on now: the station online and the connector free."""
+        if not self.online:
+            return []
+        return [c for c in self.charge_point.connectors.all() if c.status in STARTABLE_STATUSES]
+
+
+def stations_near_for_driver(*, user: User, now: datetime, latitude: float | None = None,
+                             longitude: float | None = None, radius_m: int | None = None,
+                             available_only: bool = False) -> list[NearbyStation]:
+    """The accepted stations of the driver's operator, nearest first from (latitude, longitude).
+
+    Without a position they come by site and station name, with no distance (and ``radius_m`` is
+    ignored). ``available_only`` keeps stations with a connector free to start on now.
+    """
+    organization_id = _driver_organization_id(user)
+    if organization_id is None:
+        return []
+    candidates = (
+        ChargePoint.objects.filter(organization_id=organization_id,
+                                   registration_status=ChargePoint.RegistrationStatus.ACCEPTED, site__isnull=False)
+        .select_related("site").prefetch_related("connectors").order_by("site__name", "ocpp_id")
+    )
+    located = latitude is not None and longitude is not None
+    if located and radius_m is not None:  # a band of latitude first; the exact distance below
+        band = radius_m / _METRES_PER_DEGREE_LATITUDE + 0.001
+        candidates = candidates.filter(site__latitude__gte=latitude - band, site__latitude__lte=latitude + band)
+    stations = []
+    for charge_point in candidates:
+        site = charge_point.site
+        distance = (distance_m(latitude, longitude, float(site.latitude), float(site.longitude))
+                    if located else None)
+        if distance is not None and radius_m is not None and distance > radius_m:
+            continue
+        station = NearbyStation(charge_point, distance, charge_point.is_online(now))
+        if available_only and not station.available_connectors:
+            continue
+        stations.append(station)
+    if located:
+        stations.sort(key=lambda station: station.distance_m)  # stable: equal distances stay by name
+    return stations
