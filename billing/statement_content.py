@@ -16,7 +16,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from accounts.models import CustomerAccount, Organization, User
 from billing.balances import ZERO, payment_method_of
@@ -67,9 +67,15 @@ def _customer(account: CustomerAccount) -> dict:
             "reference": account.reference}
 
 
-def _position(entries, before: datetime) -> tuple[Decimal, Decimal]:
-    totals = entries.filter(booked_at__lt=before).aggregate(owed=Sum("receivable"), wallet=Sum("wallet"))
-    return Decimal(totals["owed"] or 0).quantize(ZERO), Decimal(totals["wallet"] or 0).quantize(ZERO)
+def _positions(entries, start: datetime, end: datetime) -> dict[str, Decimal]:
+    """What was owed and in the wallet before ``start`` and before ``end``, in one query."""
+    totals = entries.aggregate(
+        owed_start=Sum("receivable", filter=Q(booked_at__lt=start)),
+        wallet_start=Sum("wallet", filter=Q(booked_at__lt=start)),
+        owed_end=Sum("receivable", filter=Q(booked_at__lt=end)),
+        wallet_end=Sum("wallet", filter=Q(booked_at__lt=end)),
+    )
+    return {key: Decimal(value or 0).quantize(ZERO) for key, value in totals.items()}
 
 
 def statement_content(*, customer_account: CustomerAccount, start: datetime, end: datetime,
@@ -134,14 +140,19 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
          "owed": _money(entry.receivable), "wallet": _money(entry.wallet)}
         for entry in in_period.exclude(kind__in=[Kind.CHARGE, Kind.CREDIT_NOTE]).order_by("booked_at", "pk", "line")
     ]
-    def owed(**filters) -> Decimal:
-        return Decimal(in_period.filter(**filters).aggregate(total=Sum("receivable"))["total"] or 0)
-
-    def wallet(**filters) -> Decimal:
-        return Decimal(in_period.filter(**filters).aggregate(total=Sum("wallet"))["total"] or 0)
-
-    owed_start, wallet_start = _position(entries, start)
-    owed_end, wallet_end = _position(entries, end)
+    # The period's sums by kind, in one query (each as its own filtered query would give it).
+    sums = {key: Decimal(value or 0) for key, value in in_period.aggregate(
+        charges=Sum("receivable", filter=Q(kind=Kind.CHARGE)),
+        credit_notes=Sum("receivable", filter=Q(kind=Kind.CREDIT_NOTE)),
+        paid=Sum("receivable", filter=Q(kind=Kind.PAYMENT, method__in=[Method.TERMINAL, Method.STRIPE, Method.BANK,
+                                                                        Method.OTHER])),
+        paid_from_wallet=Sum("receivable", filter=Q(kind=Kind.PAYMENT, method=Method.WALLET)),
+        wallet_credit=Sum("receivable", filter=Q(kind=Kind.WALLET_CREDIT)),
+        refunds=Sum("receivable", filter=Q(kind=Kind.REFUND)),
+        top_ups=Sum("wallet", filter=Q(kind=Kind.TOP_UP)),
+        wallet_refunds=Sum("wallet", filter=Q(kind=Kind.REFUND)),
+    ).items()}
+    positions = _positions(entries, start, end)
     return {
         "operator": _operator(organization), "customer": _customer(customer_account),
         "payment_method": payment_method_of(customer_account.pk), "currency": currency, "time_zone": time_zone,
@@ -154,20 +165,18 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
             "vat": _money(sum((a["vat"] for a in vat.values()), ZERO)),
             "gross": _money(sum((a["gross"] for a in vat.values()), ZERO)),
             # owed_end = owed_start + charges - credit_notes - paid - paid_from_wallet + refunds
-            "owed_start": _money(owed_start),
-            "charges": _money(owed(kind=Kind.CHARGE)),
-            "credit_notes": _money(-owed(kind=Kind.CREDIT_NOTE)),
-            "paid": _money(-owed(kind=Kind.PAYMENT, method__in=[Method.TERMINAL, Method.STRIPE, Method.BANK,
-                                                                 Method.OTHER])),
-            "paid_from_wallet": _money(-owed(kind=Kind.PAYMENT, method=Method.WALLET)
-                                       - owed(kind=Kind.WALLET_CREDIT)),
-            "refunds": _money(owed(kind=Kind.REFUND)),
-            "owed_end": _money(owed_end),
+            "owed_start": _money(positions["owed_start"]),
+            "charges": _money(sums["charges"]),
+            "credit_notes": _money(-sums["credit_notes"]),
+            "paid": _money(-sums["paid"]),
+            "paid_from_wallet": _money(-sums["paid_from_wallet"] - sums["wallet_credit"]),
+            "refunds": _money(sums["refunds"]),
+            "owed_end": _money(positions["owed_end"]),
             # wallet_end = wallet_start + top_ups - paid_from_wallet - wallet_refunds
-            "wallet_start": _money(wallet_start),
-            "top_ups": _money(wallet(kind=Kind.TOP_UP)),
-            "wallet_refunds": _money(-wallet(kind=Kind.REFUND)),
-            "wallet_end": _money(wallet_end),
+            "wallet_start": _money(positions["wallet_start"]),
+            "top_ups": _money(sums["top_ups"]),
+            "wallet_refunds": _money(-sums["wallet_refunds"]),
+            "wallet_end": _money(positions["wallet_end"]),
         },
     }
 

@@ -1,5 +1,6 @@
 """A statement's snapshot as a PDF: a Django template rendered by WeasyPrint, in the customer's language."""
 
+import threading
 import zoneinfo
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
 
 from billing.models import LedgerEntry, PaymentAccount, Statement
 from billing.quotes import money_display
@@ -69,8 +71,18 @@ def statement_context(statement: Statement) -> dict:
     }
 
 
+_fonts = threading.local()
+
+
+def _font_config() -> FontConfiguration:
+    """One per thread, kept: WeasyPrint would otherwise set up fontconfig and load the fonts for every PDF."""
+    if not hasattr(_fonts, "config"):
+        _fonts.config = FontConfiguration()
+    return _fonts.config
+
+
 def statement_pdf(statement: Statement) -> bytes:
     """Render the statement, in its language and time zone."""
     with translation.override(statement.language), timezone.override(zoneinfo.ZoneInfo(statement.time_zone)):
         html = render_to_string("billing/statement.html", statement_context(statement))
-    return HTML(string=html, base_url=str(settings.MEDIA_ROOT)).write_pdf()
+    return HTML(string=html, base_url=str(settings.MEDIA_ROOT)).write_pdf(font_config=_font_config())
