@@ -73,7 +73,8 @@ def test_a_driver_starts_charging_and_is_told_the_charger_accepted(world, transp
 
 
 @pytest.mark.parametrize(("result", "status", "code", "words"), [
-    (CommandResult("answered", {"status": "Rejected"}), 409, "charger_rejected", "declined to start charging (Rejected)"),
+    (CommandResult("answered", {"status": "Rejected"}), 409, "charger_rejected",
+     "declined to start charging (Rejected)"),
     (CommandResult("offline"), 503, "charger_offline", "offline"),
     (CommandResult("timeout"), 504, "charger_timeout", "did not answer within 30 seconds"),
     (CommandResult("error", code="InternalError"), 502, "charger_error", "(InternalError)"),
@@ -149,7 +150,8 @@ def test_a_charger_refusing_to_stop_is_a_conflict_and_an_offline_one_503(world, 
     session = make_session(connector(world.cp_a), world.alice_card, energy_wh=None)
     transport.result = CommandResult("answered", {"status": "Rejected"})
     response = as_driver(world.alice).post(reverse("api:session_stop", args=[session.pk]))
-    assert response.status_code == 409 and "declined to stop the session (Rejected)" in response.json()["error"]["message"]
+    assert response.status_code == 409
+    assert "declined to stop the session (Rejected)" in response.json()["error"]["message"]
     transport.result = CommandResult("offline")
     assert as_driver(world.alice).post(reverse("api:session_stop", args=[session.pk])).status_code == 503
 
