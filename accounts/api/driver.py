@@ -1,4 +1,4 @@
-"""The driver's own profile and cards, for the app; ``ApiErrorSerializer`` documents the error body."""
+"""The driver's own profile and cards, for the app; ``error_response`` documents an error answer."""
 
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -12,22 +12,9 @@ from accounts.services import id_tag_mark_lost
 from chargeportal.api import IsDriver
 
 
-class ApiErrorBodySerializer(serializers.Serializer):
-    status = serializers.IntegerField()
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """The one error body of the API (chargeportal.api.exception_handler)."""
-
-    error = ApiErrorBodySerializer()
-
-
 def error_response(description: str) -> OpenApiResponse:
-    """A documented error answer in the API's one error shape."""
-    return OpenApiResponse(ApiErrorSerializer, description=description)
+    """A documented error answer in the API's one error body (the ``Error`` component of the schema hook)."""
+    return OpenApiResponse({"$ref": "#/components/schemas/Error"}, description=description)
 
 
 class ProfileSerializer(serializers.ModelSerializer):
