@@ -188,6 +188,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models call a choice field "status" or "type": name each set of choices once.
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectorStatusEnum": "sessions_app.models.ConnectorStatus",
+        "CardStatusEnum": "accounts.models.IdTag.Status",
+        "CustomerAccountStatusEnum": "accounts.models.CustomerAccount.Status",
+        "PriceComponentTypeEnum": "billing.models.PriceComponent.Type",
+        "StatementStatusEnum": "billing.models.Statement.Status",
+        "RegistrationStatusEnum": "sessions_app.models.ChargePoint.RegistrationStatus",
+    },
     # Every /api/v1 operation documents its 4xx answers as chargeportal.api's one error body.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "chargeportal.api.document_errors"],
 }
