@@ -489,6 +489,7 @@ def rollups_refresh(*, now: datetime | None = None) -> int:
         groups = _groups(dirty, recent, by=HOUR)
         if len(groups) > 24:  # much late data: fewer, longer windows
             groups = _groups(dirty, recent, by=timedelta(days=1))
+        _lock(_plan(Q()))  # every site at once, in order: no deadlock with a rebuild taking them in order too
         written = 0
         for (first, last), pks in sorted(groups.items()):
             for month_start, month_end in _months(first, last):
