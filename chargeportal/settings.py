@@ -202,6 +202,7 @@ SPECTACULAR_SETTINGS = {
 }
 HEADLESS_CLIENTS = ("app",)
 HEADLESS_SERVE_SPECIFICATION = True
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = "headless/spec/redoc_local.html"  # Redoc from drf-spectacular-sidecar, no CDN
 HEADLESS_ADAPTER = "accounts.adapters.HeadlessAdapter"
 # Links in the emails the app's users get (verify the address, reset the password) open the app at
 # APP_LINK_URL (a universal link such as https://app.example.com or a scheme such as chargeportal://),

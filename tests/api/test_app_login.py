@@ -269,3 +269,9 @@ def test_a_session_token_has_the_users_request_budget(app, world):
         ClientThrottle.THROTTLE_RATES.update(rates)
 
     assert codes == [200, 200, 429]
+
+
+def test_the_app_login_api_is_documented_without_network(client):
+    assert "/auth/login" in str(client.get("/_allauth/openapi.json").json()["paths"])
+    page = client.get("/_allauth/openapi.html").content.decode()
+    assert "/static/drf_spectacular_sidecar/redoc/" in page and "cdn" not in page.lower()
