@@ -363,6 +363,18 @@ SELECT 'peak', site_id, NULL, max(running), NULL, NULL, NULL, NULL FROM (
 GROUP BY site_id
 """
 
+RAW_CHARGING = """
+SELECT connector_id, sum(extract(epoch FROM least(until, %(end)s) - greatest(timestamp, %(start)s)))
+FROM (
+  SELECT e.connector_id, e.status, e.timestamp,
+         lead(e.timestamp, 1, least(now(), %(end)s)) OVER (PARTITION BY e.connector_id ORDER BY e.timestamp, e.id)
+           AS until
+  FROM sessions_app_statusevent e JOIN sessions_app_chargepoint cp ON cp.id = e.charge_point_id
+  WHERE cp.organization_id = %(org)s AND e.connector_id IS NOT NULL AND e.timestamp < %(end)s
+    AND e.timestamp >= %(start)s - interval '2 days'
+) t WHERE status = 'Charging' AND until > %(start)s GROUP BY connector_id
+"""
+
 RAW_UPTIME = """
 WITH ev AS (
   SELECT e.connector_id, e.charge_point_id, e.status, e.timestamp,
@@ -461,9 +473,11 @@ def run_measurements(repeat: int) -> list[tuple[str, str, float | None, float | 
         period = Period(first, last, tz) if Period else None
         start = period.start if period else datetime.combine(first, datetime.min.time(), tzinfo=UTC)
         end = period.end if period else datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        current = {"org": org.pk, "start": start, "end": end, "tz": tz}
+        previous = {**current, "start": start - (end - start), "end": start}  # the trends' period
         add("operator overview", label,
             (lambda p=period: operator_overview(organization=org, period=p)) if operator_overview else None,
-            (RAW_OVERVIEW, {"org": org.pk, "start": start, "end": end, "tz": tz}))
+            (RAW_OVERVIEW, current), (RAW_CHARGING, current), (RAW_OVERVIEW, previous), (RAW_CHARGING, previous))
 
     uptime_by_month = _optional("reporting.uptime", "uptime_by_month")
     for label, first in (("month", month_first), ("12 months", year_first)):
