@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts import admin_api_tokens  # noqa: F401  (operators' API tokens: create, key shown once, revoke)
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import id_tag_block, id_tag_unblock, id_tags_import_csv, staff_role_sync
 from accounts.uids import normalize_uid

@@ -17,6 +17,7 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("accounts", "customeraccount"): ("view", "add", "change", "delete"),
     ("accounts", "idtag"): ("view", "add", "change", "delete"),
     ("accounts", "user"): ("view", "add", "change"),
+    ("accounts", "apitoken"): ("view", "add", "change"),
     ("sessions_app", "site"): ("view", "add", "change", "delete"),
     ("sessions_app", "chargepoint"): ("view", "add", "change", "delete"),
     ("sessions_app", "connector"): ("view", "add", "change", "delete"),

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.api_tokens import api_token_create
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import OPERATOR_GROUP_NAME
 from sessions_app.models import ChargerEvent, MeterValue, SecurityEvent, SessionFlag, StatusEvent
@@ -300,6 +301,7 @@ def test_every_admin_page_renders(client, world, user):
     SecurityEvent.objects.create(charge_point=world.cp_a, organization=world.org_a, ocpp_id="ALPHA-1",
                                  kind="connection_replaced")
     ChargerEvent.objects.create(charge_point=world.cp_a, kind="data_transfer", vendor_id="Test")
+    api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))
     for model in admin.site._registry:
         info = model._meta.app_label, model._meta.model_name
