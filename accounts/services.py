@@ -24,6 +24,8 @@ def id_tag_block(*, id_tag: IdTag, status: str = IdTag.Status.BLOCKED, at: datet
     if status not in (IdTag.Status.BLOCKED, IdTag.Status.LOST):
         raise ValueError(f"Cannot block a card with status {status!r}.")
     tag = IdTag.objects.select_for_update().get(pk=id_tag.pk)
+    if tag.status == IdTag.Status.LOST and status != IdTag.Status.LOST:
+        raise ValueError("A lost card stays lost (merely blocked, it could be unblocked).")
     tag.status = status
     tag.blocked_at = tag.blocked_at or at or timezone.now()
     tag.save(update_fields=["status", "blocked_at"])
@@ -35,6 +37,31 @@ def id_tag_mark_lost(*, id_tag: IdTag, user: User) -> IdTag:
     if id_tag.owner_id != user.pk:
         raise PermissionDenied("Only the card's driver can report it lost.")
     return id_tag_block(id_tag=id_tag, status=IdTag.Status.LOST)
+
+
+def id_tag_issue(*, customer_account: CustomerAccount, uid: str, label: str = "", owner: User | None = None,
+                 parent: IdTag | None = None, expires_at: datetime | None = None,
+                 max_concurrent_sessions: int = 1) -> IdTag:
+    """An operator issues one card to a customer account, optionally to one of its drivers, under a group card."""
+    tag = IdTag(uid=normalize_uid(uid), label=label, customer_account=customer_account, owner=owner, parent=parent,
+                expires_at=expires_at, max_concurrent_sessions=max_concurrent_sessions)
+    errors: dict[str, list[str]] = {}
+    if owner is not None and owner.customer_account_id != customer_account.pk:
+        errors["owner"] = [_("This driver belongs to another customer account.")]
+    if parent is not None and parent.customer_account.organization_id != customer_account.organization_id:
+        errors["parent"] = [_("The group card belongs to another operator.")]
+    try:
+        tag.full_clean()
+    except ValidationError as exc:
+        errors = {**exc.message_dict, **errors}
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            tag.save()
+    except IntegrityError as exc:  # the same UID registered meanwhile
+        raise ValidationError({"uid": [_("Card %(uid)s is already registered.") % {"uid": tag.uid}]}) from exc
+    return tag
 
 
 @transaction.atomic
@@ -113,25 +140,33 @@ def _read_card_rows(csv_file: IO[bytes] | IO[str]) -> tuple[list[tuple[int, dict
         except UnicodeDecodeError:
             return [], [CardImportError(0, _("The file is not UTF-8 text."))]
     text = raw.removeprefix("\ufeff")
+    if "\x00" in text:
+        return [], [CardImportError(0, _("The file is not UTF-8 text."))]
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=";,")
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [name.strip().lower() for name in next(reader, [])]
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+    except csv.Error as exc:
+        return [], [CardImportError(1, _("Not readable as CSV: %(error)s.") % {"error": exc})]
     unknown = [name for name in header if name not in CARD_IMPORT_COLUMNS]
     if "uid" not in header:
         return [], [CardImportError(1, _("The first line must name the columns, among them uid."))]
     if unknown:
         return [], [CardImportError(1, _("Unknown columns: %(columns)s.") % {"columns": ", ".join(unknown)})]
     rows = []
-    for cells in reader:
-        if not any(cell.strip() for cell in cells):
-            continue
-        if len(cells) > len(header):
-            return [], [CardImportError(reader.line_num, _("More cells than columns."))]
-        rows.append((reader.line_num, {name: cell.strip() for name, cell in zip(header, cells, strict=False)}))
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > len(header):
+                return [], [CardImportError(reader.line_num, _("More cells than columns."))]
+            rows.append((reader.line_num, {name: cell.strip() for name, cell in zip(header, cells, strict=False)}))
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        return [], [CardImportError(reader.line_num, _("Not readable as CSV: %(error)s.") % {"error": exc})]
     return rows, []
 
 
@@ -222,7 +257,7 @@ def id_tags_import_csv(*, organization: Organization, csv_file: IO[bytes] | IO[s
         if row.get("expires_at"):
             try:
                 expires_at = _parse_expiry(row["expires_at"])
-            except ValueError:
+            except (ValueError, OverflowError):
                 problems.append(
                     _("expires_at is not an ISO date or date-time: %(value)s.") % {"value": row["expires_at"]},
                 )

@@ -18,6 +18,8 @@ from billing.models import (
     Tariff,
     TariffAssignment,
     TariffElement,
+    days_of_week_format,
+    days_of_week_parse,
 )
 from billing.pricing import minor_unit, price_session
 from billing.selectors import (
@@ -78,6 +80,135 @@ def tariff_element_components_set(*, element: TariffElement, prices: dict[str, t
             PriceComponent.objects.update_or_create(
                 element=element, type=component_type, defaults={"price": price, "step_size": step_size},
             )
+
+
+TARIFF_FIELDS = ("name", "currency", "vat_rate", "prices_include_vat", "valid_from", "valid_until", "min_price",
+                 "max_price", "parking_grace_minutes")
+TARIFF_ELEMENT_FIELDS = ("position", "start_time", "end_time", "days_of_week", "min_kwh", "max_kwh",
+                         "min_duration_minutes", "max_duration_minutes", "min_power_kw", "max_power_kw")
+_RESTRICTIONS = TARIFF_ELEMENT_FIELDS[1:]
+
+
+def _restrictions(element: TariffElement) -> tuple:
+    days = days_of_week_parse(element.days_of_week)
+    return tuple(None if name == "days_of_week" and days in (None, frozenset(range(7)))
+                 else days if name == "days_of_week" else getattr(element, name) for name in _RESTRICTIONS)
+
+
+def _tariff_elements_build(elements: list[dict]) -> tuple[list[tuple[TariffElement, list[PriceComponent]]], list[str]]:
+    """Unsaved elements and components from ``elements`` (element fields, ``days_of_week`` as day numbers, and
+    ``components``: dicts of type, price, step_size), and what is wrong with them, element by element."""
+    built, errors = [], []
+    if not elements:
+        errors.append(_("A tariff needs at least one element with a price."))
+    for number, spec in enumerate(elements, start=1):
+        problems: list[str] = []
+        values = {name: spec[name] for name in TARIFF_ELEMENT_FIELDS if name in spec}
+        values.setdefault("position", number - 1)  # by default, the order given
+        values["days_of_week"] = days_of_week_format(spec.get("days_of_week") or ())
+        element = TariffElement(**values)
+        try:
+            element.full_clean(exclude=["tariff"])
+        except ValidationError as exc:
+            problems += [f"{name}: {message}" if name != "__all__" else message
+                         for name, messages in exc.message_dict.items() for message in messages]
+        components = []
+        for component_spec in spec.get("components") or ():
+            component = PriceComponent(type=component_spec["type"], price=component_spec["price"],
+                                       step_size=component_spec.get("step_size") or 1)
+            try:
+                component.full_clean(exclude=["element"])
+            except ValidationError as exc:
+                problems += [f"{component.type}: {message}" for messages in exc.message_dict.values()
+                             for message in messages]
+            components.append(component)
+        if not components:
+            problems.append(_("Give at least one price for this element."))
+        types = [component.type for component in components]
+        problems += [_("%(type)s is priced twice.") % {"type": kind} for kind in sorted(set(types))
+                     if types.count(kind) > 1]
+        errors += [_("Element %(number)d: %(problem)s") % {"number": number, "problem": problem}
+                   for problem in problems]
+        built.append((element, components))
+    positions = [element.position for element, _components in built]
+    for number, (element, _components) in enumerate(built, start=1):
+        if positions.index(element.position) != number - 1:
+            errors.append(_("Element %(number)d: position %(position)s is taken by element %(other)d.")
+                          % {"number": number, "position": element.position,
+                             "other": positions.index(element.position) + 1})
+    # The engine takes, per component type, the first element (by position) whose restrictions hold: a later
+    # element with the same restrictions, or after one without any, never prices that type.
+    ordered = sorted(range(len(built)), key=lambda index: built[index][0].position)
+    for later_at, later in enumerate(ordered):
+        for earlier in ordered[:later_at]:
+            earlier_restrictions = _restrictions(built[earlier][0])
+            if earlier_restrictions not in (_restrictions(built[later][0]), (None,) * len(_RESTRICTIONS)):
+                continue
+            shadowed = {c.type for c in built[earlier][1]} & {c.type for c in built[later][1]}
+            for kind in sorted(shadowed):
+                errors.append(_("Element %(number)d: its %(type)s price never applies, element %(other)d comes "
+                                "first with %(what)s.") % {
+                    "number": later + 1, "type": kind, "other": earlier + 1,
+                    "what": _("no restrictions") if earlier_restrictions == (None,) * len(_RESTRICTIONS)
+                    else _("the same restrictions"),
+                })
+    return built, errors
+
+
+def _tariff_save(*, tariff: Tariff, values: dict, elements: list[dict] | None) -> Tariff:
+    """Validate everything first (every problem at once, as ValidationError), then write."""
+    validity_before = (tariff.valid_from, tariff.valid_until) if tariff.pk else None
+    for name in TARIFF_FIELDS:
+        if name in values:
+            setattr(tariff, name, values[name])
+    errors: dict[str, list[str]] = {}
+    try:
+        tariff.full_clean()
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    built: list = []
+    if elements is not None:
+        built, element_errors = _tariff_elements_build(elements)
+        if element_errors:
+            errors["elements"] = element_errors
+    if not errors and validity_before and validity_before != (tariff.valid_from, tariff.valid_until):
+        # One writer per operator at a time, as for assignments, so the overlap check holds.
+        Organization.objects.select_for_update().get(pk=tariff.organization_id)
+        for assignment in tariff.assignments.select_related("tariff"):
+            try:
+                tariff_assignment_overlap_check(assignment=assignment,
+                                                validity=(tariff.valid_from, tariff.valid_until))
+            except ValidationError as exc:
+                errors.setdefault("valid_from", []).extend(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    tariff.save()
+    if elements is not None:
+        tariff.elements.all().delete()
+        for element, components in built:
+            element.tariff = tariff
+            element.save()
+            for component in components:
+                component.element = element
+            PriceComponent.objects.bulk_create(components)
+    return tariff
+
+
+@transaction.atomic
+def tariff_create(*, organization: Organization, values: dict, elements: list[dict]) -> Tariff:
+    """A new tariff of ``organization`` (in its currency unless given) with its elements and their prices; refused
+    whole (ValidationError, every problem named) when a value, an element or a price is invalid or contradicts
+    another. Elements are tried by position, by default their order in ``elements``."""
+    tariff = Tariff(organization=organization, currency=organization.currency)
+    return _tariff_save(tariff=tariff, values=values, elements=elements)
+
+
+@transaction.atomic
+def tariff_update(*, tariff: Tariff, values: dict, elements: list[dict] | None = None) -> Tariff:
+    """Change a tariff's ``values``; ``elements`` given replace all its elements. Session prices already frozen
+    keep their snapshot. A new validity may not overlap another tariff assigned to the same place and group."""
+    tariff = Tariff.objects.select_for_update().get(pk=tariff.pk)
+    return _tariff_save(tariff=tariff, values=values, elements=elements)
 
 
 def session_price_freeze(*, session: ChargingSession) -> SessionPrice | None:

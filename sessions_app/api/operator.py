@@ -1,3 +1,437 @@
-"""operator endpoints of sessions_app."""
+"""Operators' systems: sites, stations and connectors (read), OCPP commands to their chargers, sessions.
 
-urlpatterns = []
+A command goes to the charger through ``sessions_app.ocpp.commands.command_send`` and the request
+waits for the answer (``COMMAND_TIMEOUT``); the response says what happened: ``answered`` (with the
+charger's ``status``: Accepted, Rejected, ...), ``offline``, ``timeout`` or ``error``. Only the
+operator's own chargers, cards and sessions can be named (anything else is a 404 or a 400).
+"""
+
+from django.urls import path
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+
+from accounts.api.operator import IdFilter, MomentRangeFilter, OperatorAPIView, related_field
+from accounts.models import IdTag
+from sessions_app.models import (
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    ConnectorStatus,
+    ErrorCode,
+    Site,
+    StopReason,
+)
+from sessions_app.ocpp import commands
+
+#: How long a request waits for the charger's answer (seconds); tests lower it.
+COMMAND_TIMEOUT = 30
+
+VIEW_STATIONS = ("sessions_app.view_chargepoint",)
+COMMAND_PERMISSIONS = ("sessions_app.change_chargepoint",)  # as the admin's command page
+
+
+# --- output ------------------------------------------------------------------------------------------
+
+
+class OperatorSiteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Site
+        fields = ["id", "name", "street", "postal_code", "city", "country", "latitude", "longitude", "time_zone",
+                  "created_at"]
+        read_only_fields = fields
+
+
+class OperatorConnectorSerializer(serializers.ModelSerializer):
+    station_ocpp_id = serializers.CharField(source="charge_point.ocpp_id", read_only=True)
+
+    class Meta:
+        model = Connector
+        fields = ["id", "charge_point", "station_ocpp_id", "number", "connector_type", "max_power_kw", "status",
+                  "error_code", "status_changed_at"]
+        read_only_fields = fields
+
+
+class OperatorStationConnectorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Connector
+        fields = ["id", "number", "connector_type", "max_power_kw", "status", "error_code", "status_changed_at"]
+        read_only_fields = fields
+
+
+class OperatorStationSerializer(serializers.ModelSerializer):
+    site_name = serializers.CharField(source="site.name", read_only=True, allow_null=True, default=None)
+    online = serializers.SerializerMethodField()
+    connectors = OperatorStationConnectorSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ChargePoint
+        fields = ["id", "ocpp_id", "name", "site", "site_name", "registration_status", "vendor", "model",
+                  "serial_number", "firmware_version", "online", "last_seen_at", "connected_at", "last_boot_at",
+                  "heartbeat_interval", "connectors"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_online(self, obj: ChargePoint) -> bool:
+        return obj.is_online(self.context["now"])
+
+
+class OperatorSessionSerializer(serializers.ModelSerializer):
+    station_ocpp_id = serializers.CharField(source="charge_point.ocpp_id", read_only=True)
+    site = serializers.IntegerField(source="charge_point.site_id", read_only=True, allow_null=True)
+    connector_number = serializers.IntegerField(source="connector.number", read_only=True, allow_null=True,
+                                                default=None)
+    card = serializers.IntegerField(source="id_tag_id", read_only=True, allow_null=True)
+    card_uid = serializers.CharField(source="id_tag_uid", read_only=True)
+    stop_reason = serializers.ChoiceField(choices=StopReason.choices, allow_blank=True, read_only=True,
+                                          help_text="Empty while charging.")
+
+    class Meta:
+        model = ChargingSession
+        fields = ["id", "charge_point", "station_ocpp_id", "site", "connector", "connector_number", "card", "card_uid",
+                  "customer_account", "auth_status", "state", "started_at", "stopped_at", "meter_start_wh",
+                  "meter_stop_wh", "energy_wh", "stop_reason"]
+        read_only_fields = fields
+
+
+class OperatorCommandResultSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["answered", "offline", "timeout", "error"],
+                                      help_text="answered: see status; offline: not connected, nothing was sent; "
+                                                "timeout: no answer in time; error: the charger answered CALLERROR.")
+    status = serializers.CharField(help_text="The charger's status answer (Accepted, Rejected, ...), when it gave one.")
+    payload = serializers.DictField(help_text="The charger's whole answer, in snake_case.")
+    code = serializers.CharField(help_text="CALLERROR code, for outcome error.")
+    description = serializers.CharField()
+
+
+def _answer(charge_point: ChargePoint, action: str, payload: dict) -> Response:
+    result = commands.command_send(charge_point, action, payload, timeout=COMMAND_TIMEOUT)
+    return Response(OperatorCommandResultSerializer({
+        "action": action, "outcome": result.outcome, "status": result.status, "payload": result.payload,
+        "code": result.code, "description": result.description,
+    }).data)
+
+
+# --- sites -------------------------------------------------------------------------------------------
+
+
+class SiteFilter(filters.FilterSet):
+    name = filters.CharFilter(lookup_expr="icontains")
+    city = filters.CharFilter(lookup_expr="icontains")
+    country = filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = Site
+        fields = ["name", "city", "country"]
+
+
+class SitesMixin:
+    def get_queryset(self):
+        return Site.objects.filter(organization=self.organization)
+
+
+class SiteListView(SitesMixin, OperatorAPIView, generics.ListAPIView):
+    serializer_class = OperatorSiteSerializer
+    filterset_class = SiteFilter
+    ordering_fields = ["name", "city", "created_at"]
+    ordering = ["name"]
+    required_permissions = {"GET": ("sessions_app.view_site",)}
+
+
+class SiteDetailView(SitesMixin, OperatorAPIView, generics.RetrieveAPIView):
+    serializer_class = OperatorSiteSerializer
+    required_permissions = {"GET": ("sessions_app.view_site",)}
+
+
+# --- stations ----------------------------------------------------------------------------------------
+
+
+class StationFilter(filters.FilterSet):
+    ocpp_id = filters.CharFilter(lookup_expr="icontains")
+    site = IdFilter(field_name="site_id")
+    registration_status = filters.ChoiceFilter(choices=ChargePoint.RegistrationStatus.choices)
+    vendor = filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = ChargePoint
+        fields = ["ocpp_id", "site", "registration_status", "vendor"]
+
+
+class StationsMixin:
+    def get_queryset(self):
+        return ChargePoint.objects.filter(organization=self.organization).select_related("site") \
+            .prefetch_related("connectors")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+
+class StationListView(StationsMixin, OperatorAPIView, generics.ListAPIView):
+    """The operator's charge points, with their connectors and whether they are online now."""
+
+    serializer_class = OperatorStationSerializer
+    filterset_class = StationFilter
+    ordering_fields = ["ocpp_id", "name", "last_seen_at", "created_at"]
+    ordering = ["ocpp_id"]
+    required_permissions = {"GET": VIEW_STATIONS}
+
+
+class StationDetailView(StationsMixin, OperatorAPIView, generics.RetrieveAPIView):
+    serializer_class = OperatorStationSerializer
+    required_permissions = {"GET": VIEW_STATIONS}
+
+
+# --- connectors --------------------------------------------------------------------------------------
+
+
+class ConnectorFilter(filters.FilterSet):
+    station = IdFilter(field_name="charge_point_id")
+    site = IdFilter(field_name="charge_point__site_id")
+    status = filters.ChoiceFilter(choices=ConnectorStatus.choices)
+    error_code = filters.ChoiceFilter(choices=ErrorCode.choices)
+    connector_type = filters.ChoiceFilter(choices=Connector.ConnectorType.choices)
+
+    class Meta:
+        model = Connector
+        fields = ["station", "site", "status", "error_code", "connector_type"]
+
+
+class ConnectorsMixin:
+    def get_queryset(self):
+        return Connector.objects.filter(charge_point__organization=self.organization).select_related("charge_point")
+
+
+class ConnectorListView(ConnectorsMixin, OperatorAPIView, generics.ListAPIView):
+    serializer_class = OperatorConnectorSerializer
+    filterset_class = ConnectorFilter
+    ordering_fields = ["charge_point__ocpp_id", "number", "status", "status_changed_at"]
+    ordering = ["charge_point__ocpp_id", "number"]
+    required_permissions = {"GET": ("sessions_app.view_connector",)}
+
+
+class ConnectorDetailView(ConnectorsMixin, OperatorAPIView, generics.RetrieveAPIView):
+    serializer_class = OperatorConnectorSerializer
+    required_permissions = {"GET": ("sessions_app.view_connector",)}
+
+
+# --- commands ----------------------------------------------------------------------------------------
+
+class OperatorAvailabilityInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["Operative", "Inoperative"])
+
+
+class OperatorResetInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["Soft", "Hard"])
+
+
+class OperatorRemoteStartInput(serializers.Serializer):
+    card = related_field(queryset=IdTag.objects.none(), help_text="An active card of the operator's.")
+
+    def __init__(self, *args, organization=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["card"].queryset = IdTag.objects.filter(customer_account__organization=organization,
+                                                            status=IdTag.Status.ACTIVE)
+
+
+class OperatorConfigurationGetInput(serializers.Serializer):
+    keys = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list,
+                                 max_length=100, help_text="Empty: every key.")
+
+
+class OperatorConfigurationChangeInput(serializers.Serializer):
+    key = serializers.CharField(max_length=50)
+    value = serializers.CharField(max_length=500, allow_blank=True)
+
+
+class OperatorTriggerInput(serializers.Serializer):
+    requested_message = serializers.ChoiceField(choices=[
+        "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
+        "StatusNotification",
+    ])
+    connector = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True, default=None,
+                                         help_text="A connector number of the station; empty for the station.")
+
+
+class _StationCommandView(StationsMixin, OperatorAPIView):
+    serializer_class = OperatorCommandResultSerializer
+    required_permissions = {"POST": COMMAND_PERMISSIONS}
+
+
+class _ConnectorCommandView(ConnectorsMixin, OperatorAPIView):
+    serializer_class = OperatorCommandResultSerializer
+    required_permissions = {"POST": COMMAND_PERMISSIONS}
+
+
+class StationAvailabilityView(_StationCommandView):
+    """ChangeAvailability for the whole station (connector 0)."""
+
+    @extend_schema(request=OperatorAvailabilityInput, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        station = self.get_object()
+        data = OperatorAvailabilityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _answer(station, "ChangeAvailability", {"connector_id": 0, "type": data.validated_data["type"]})
+
+
+class StationResetView(_StationCommandView):
+    """Reset: Soft (after the running sessions stop) or Hard (at once)."""
+
+    @extend_schema(request=OperatorResetInput, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        station = self.get_object()
+        data = OperatorResetInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _answer(station, "Reset", {"type": data.validated_data["type"]})
+
+
+class StationConfigurationGetView(_StationCommandView):
+    """GetConfiguration: read configuration keys (all, or those named)."""
+
+    @extend_schema(request=OperatorConfigurationGetInput, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        station = self.get_object()
+        data = OperatorConfigurationGetInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        keys = data.validated_data["keys"]
+        return _answer(station, "GetConfiguration", {"key": keys} if keys else {})
+
+
+class StationConfigurationChangeView(_StationCommandView):
+    """ChangeConfiguration: set one configuration key."""
+
+    @extend_schema(request=OperatorConfigurationChangeInput, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        station = self.get_object()
+        data = OperatorConfigurationChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _answer(station, "ChangeConfiguration", dict(data.validated_data))
+
+
+class StationTriggerView(_StationCommandView):
+    """TriggerMessage: ask the station to send a message now."""
+
+    @extend_schema(request=OperatorTriggerInput, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        station = self.get_object()
+        data = OperatorTriggerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payload = {"requested_message": data.validated_data["requested_message"]}
+        if data.validated_data["connector"] is not None:
+            payload["connector_id"] = data.validated_data["connector"]
+        return _answer(station, "TriggerMessage", payload)
+
+
+class ConnectorAvailabilityView(_ConnectorCommandView):
+    """ChangeAvailability for one connector."""
+
+    @extend_schema(request=OperatorAvailabilityInput, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        connector = self.get_object()
+        data = OperatorAvailabilityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _answer(connector.charge_point, "ChangeAvailability",
+                       {"connector_id": connector.number, "type": data.validated_data["type"]})
+
+
+class ConnectorUnlockView(_ConnectorCommandView):
+    """UnlockConnector."""
+
+    @extend_schema(request=None, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        connector = self.get_object()
+        return _answer(connector.charge_point, "UnlockConnector", {"connector_id": connector.number})
+
+
+class ConnectorStartView(_ConnectorCommandView):
+    """RemoteStartTransaction on this connector with one of the operator's active cards."""
+
+    @extend_schema(request=OperatorRemoteStartInput, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        connector = self.get_object()
+        data = OperatorRemoteStartInput(data=request.data, organization=self.organization)
+        data.is_valid(raise_exception=True)
+        return _answer(connector.charge_point, "RemoteStartTransaction",
+                       {"connector_id": connector.number, "id_tag": data.validated_data["card"].uid})
+
+
+# --- sessions ----------------------------------------------------------------------------------------
+
+
+class SessionFilter(filters.FilterSet):
+    started = MomentRangeFilter(
+        field_name="started_at", label="Started from (started_after, inclusive) until (started_before, inclusive)")
+    station = IdFilter(field_name="charge_point_id")
+    site = IdFilter(field_name="charge_point__site_id")
+    connector = IdFilter(field_name="connector_id")
+    card = IdFilter(field_name="id_tag_id")
+    card_uid = filters.CharFilter(field_name="id_tag_uid", lookup_expr="iexact")
+    customer_account = IdFilter(field_name="customer_account_id")
+    state = filters.ChoiceFilter(choices=ChargingSession.State.choices)
+
+    class Meta:
+        model = ChargingSession
+        fields = ["started", "station", "site", "connector", "card", "card_uid", "customer_account", "state"]
+
+
+class SessionsMixin:
+    def get_queryset(self):
+        return ChargingSession.objects.filter(charge_point__organization=self.organization) \
+            .select_related("charge_point", "connector")
+
+
+class SessionListView(SessionsMixin, OperatorAPIView, generics.ListAPIView):
+    """Sessions at the operator's stations, newest first; by period, station, card and state."""
+
+    serializer_class = OperatorSessionSerializer
+    filterset_class = SessionFilter
+    ordering_fields = ["started_at", "stopped_at", "energy_wh", "id"]
+    ordering = ["-started_at", "-id"]
+    required_permissions = {"GET": ("sessions_app.view_chargingsession",)}
+
+
+class SessionDetailView(SessionsMixin, OperatorAPIView, generics.RetrieveAPIView):
+    serializer_class = OperatorSessionSerializer
+    required_permissions = {"GET": ("sessions_app.view_chargingsession",)}
+
+
+class SessionStopView(SessionsMixin, OperatorAPIView):
+    """RemoteStopTransaction for a running session (a finished one is a 404)."""
+
+    serializer_class = OperatorCommandResultSerializer
+    required_permissions = {"POST": COMMAND_PERMISSIONS}
+
+    def get_queryset(self):
+        return super().get_queryset().filter(state=ChargingSession.State.ACTIVE)
+
+    @extend_schema(request=None, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        session = self.get_object()
+        return _answer(session.charge_point, "RemoteStopTransaction", {"transaction_id": session.pk})
+
+
+urlpatterns = [
+    path("operator/sites/", SiteListView.as_view(), name="operator_sites"),
+    path("operator/sites/<int:pk>/", SiteDetailView.as_view(), name="operator_site"),
+    path("operator/stations/", StationListView.as_view(), name="operator_stations"),
+    path("operator/stations/<int:pk>/", StationDetailView.as_view(), name="operator_station"),
+    path("operator/stations/<int:pk>/availability/", StationAvailabilityView.as_view(),
+         name="operator_station_availability"),
+    path("operator/stations/<int:pk>/reset/", StationResetView.as_view(), name="operator_station_reset"),
+    path("operator/stations/<int:pk>/configuration/read/", StationConfigurationGetView.as_view(),
+         name="operator_station_configuration_read"),
+    path("operator/stations/<int:pk>/configuration/change/", StationConfigurationChangeView.as_view(),
+         name="operator_station_configuration_change"),
+    path("operator/stations/<int:pk>/trigger/", StationTriggerView.as_view(), name="operator_station_trigger"),
+    path("operator/connectors/", ConnectorListView.as_view(), name="operator_connectors"),
+    path("operator/connectors/<int:pk>/", ConnectorDetailView.as_view(), name="operator_connector"),
+    path("operator/connectors/<int:pk>/availability/", ConnectorAvailabilityView.as_view(),
+         name="operator_connector_availability"),
+    path("operator/connectors/<int:pk>/unlock/", ConnectorUnlockView.as_view(), name="operator_connector_unlock"),
+    path("operator/connectors/<int:pk>/start/", ConnectorStartView.as_view(), name="operator_connector_start"),
+    path("operator/sessions/", SessionListView.as_view(), name="operator_sessions"),
+    path("operator/sessions/<int:pk>/", SessionDetailView.as_view(), name="operator_session"),
+    path("operator/sessions/<int:pk>/stop/", SessionStopView.as_view(), name="operator_session_stop"),
+]
