@@ -281,7 +281,7 @@ def test_pages_of_25_keep_the_filters_and_read_a_bounded_number_of_queries(
 
     # a running session adds its live figures and estimate, a fixed number of queries
     make_session(connector, world.alice_card, started_at=NOW - timedelta(minutes=10), energy_wh=None)
-    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(14 + 12):
+    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(17 + 13):
         running_first = client.get(reverse("history"), {"station": world.cp_a.pk})
     assert running_first.context["rows"][0].running
 
