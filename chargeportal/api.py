@@ -7,6 +7,7 @@ Error body, for every 4xx/5xx the API answers::
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, pagination, permissions
@@ -35,6 +36,9 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
     elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DataError):
+        # A value the database cannot hold (an id beyond bigint in a path, say) names nothing that exists.
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -69,3 +69,9 @@ def test_the_openapi_schema_and_its_docs_page_are_served_without_network(client)
     assert schema.status_code == 200 and "/api/v1/me/" in schema.json()["paths"]
     docs = client.get(reverse("api_docs")).content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower()
+
+
+def test_an_id_the_database_cannot_hold_is_not_found_not_a_server_error(api, world):
+    api.force_authenticate(world.alice)
+    response = api.get(f"/api/v1/me/sessions/{10**30}/")
+    assert response.status_code == 404 and response.json()["error"]["status"] == 404
