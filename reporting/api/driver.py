@@ -4,6 +4,8 @@ Times are in each session's site's zone (with its offset), as the history page s
 running session carries its energy, duration and cost so far (``cost_estimated``).
 """
 
+from datetime import date
+
 from django.http import Http404
 from django.urls import path
 from django.utils import timezone
@@ -25,16 +27,24 @@ class SiteLocalDateTimeField(serializers.DateTimeField):
         return value if timezone.is_aware(value) else super().enforce_timezone(value)
 
 
+#: Days a history can be asked for, and the largest id the database holds: beyond them nothing exists.
+FIRST_DAY, LAST_DAY, MAX_ID = date(2000, 1, 1), date(2100, 12, 31), 2**63 - 1
+
+
 class HistoryQuery(serializers.Serializer):
     date_from = serializers.DateField(required=False, help_text="Started on or after this day (the site's time).")
     date_to = serializers.DateField(required=False, help_text="Started on or before this day (the site's time).")
-    station = serializers.IntegerField(required=False, min_value=1, help_text="A station id.")
-    card = serializers.IntegerField(required=False, min_value=1, help_text="One of your card ids.")
+    station = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="A station id.")
+    card = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="One of your card ids.")
     state = serializers.ChoiceField(choices=ChargingSession.State.choices, required=False)
     ordering = serializers.ChoiceField(choices=["-started_at", "started_at"], required=False,
                                        help_text="Newest first by default.")
 
     def validate(self, data):
+        for field in ("date_from", "date_to"):
+            if data.get(field) and not FIRST_DAY <= data[field] <= LAST_DAY:
+                raise serializers.ValidationError(
+                    {field: _("Give a day from %(first)s to %(last)s.") % {"first": FIRST_DAY, "last": LAST_DAY}})
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise serializers.ValidationError({"date_to": _("The last day is before the first.")})
         return data

@@ -145,3 +145,16 @@ def test_alice_never_sees_bobs_sessions(world):
     response = as_driver(world.alice).get(reverse("api:history_session", args=[bobs.pk]))
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     assert as_driver(world.alice).get(reverse("api:history_totals")).json()["sessions"] == 0
+
+
+@pytest.mark.parametrize("query", [
+    {"station": 10**20}, {"card": 10**20}, {"date_to": "9999-12-31"}, {"date_from": "0001-01-01"},
+])
+def test_history_filters_beyond_what_can_exist_are_a_400_not_a_server_error(query, world):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(world.alice)
+    for name in ("api:history", "api:history_totals"):
+        response = api.get(reverse(name), query)
+        assert response.status_code == 400 and set(response.json()["error"]["fields"]) == set(query)
