@@ -281,3 +281,30 @@ def celery_workers(transactional_db, smtp_receiver, tmp_path, settings):
             workers._queue("purge")
             workers._queue("delete")
             workers.client.close()
+
+
+@pytest.fixture(autouse=True)
+def _server_quiet_before_flush(request):
+    """Let the test server finish what a test's last messages started before the database is emptied.
+
+    A charger's disconnect, or the rollup update after a stop, may still be running in the server
+    when the test ends; PostgreSQL's TRUNCATE then deadlocks with it and every later test fails.
+    This fixture is set up after pytest-django's database fixture, so it is torn down before the flush.
+    """
+    yield
+    if "asgi_server" not in request.fixturenames:
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline, quiet = time.monotonic() + 15, 0
+    while time.monotonic() < deadline and quiet < 3:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'"
+            )
+            busy = cursor.fetchone()[0]
+        quiet = quiet + 1 if busy == 0 else 0
+        time.sleep(0.1)
