@@ -4,9 +4,10 @@ from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from accounts.models import IdTag, User
+from accounts.models import IdTag, Organization, User
 from accounts.selectors import id_tags_for_driver
 from accounts.services import id_tag_mark_lost
 from chargeportal.api import IsDriver
@@ -75,7 +76,26 @@ class CardMarkLostView(generics.GenericAPIView):
         return Response(CardSerializer(card).data)
 
 
+class OperatorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "city", "country", "currency"]
+
+
+class SignupOperatorListView(generics.ListAPIView):
+    """The operators a driver can sign up with (the ``organization`` of allauth's headless sign-up)."""
+
+    serializer_class = OperatorSerializer
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    filter_backends = []
+
+    def get_queryset(self):
+        return Organization.objects.filter(accepts_signups=True).order_by("name", "pk")
+
+
 urlpatterns = [
+    path("operators/", SignupOperatorListView.as_view(), name="signup_operators"),
     path("me/", ProfileView.as_view(), name="profile"),
     path("me/cards/", CardListView.as_view(), name="card_list"),
     path("me/cards/<int:pk>/lost/", CardMarkLostView.as_view(), name="card_mark_lost"),

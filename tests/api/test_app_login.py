@@ -275,3 +275,13 @@ def test_the_app_login_api_is_documented_without_network(client):
     assert "/auth/login" in str(client.get("/_allauth/openapi.json").json()["paths"])
     page = client.get("/_allauth/openapi.html").content.decode()
     assert "/static/drf_spectacular_sidecar/redoc/" in page and "cdn" not in page.lower()
+
+
+def test_the_app_lists_the_operators_it_can_sign_up_with_without_logging_in(world):
+    from rest_framework.test import APIClient
+
+    world.org_b.accepts_signups = False
+    world.org_b.save()
+    response = APIClient().get("/api/v1/operators/")
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()["results"]] == [world.org_a.pk]
