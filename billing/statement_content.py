@@ -84,16 +84,20 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
     organization = customer_account.organization
     time_zone = time_zone or organization_time_zone(organization)
     currency = organization.currency
+    # Plain values, not model instances: a statement run reads tens of thousands of these rows.
     prices = list(
         SessionPrice.objects.filter(session__customer_account=customer_account, priced_at__gte=start,
                                     priced_at__lt=end)
-        .select_related("session__charge_point__site", "session__connector", "session__id_tag")
         .order_by("session__started_at", "session_id")
+        .values("session_id", "session__started_at", "session__stopped_at", "session__charge_point__name",
+                "session__charge_point__ocpp_id", "session__charge_point__site__name", "session__connector__number",
+                "session__id_tag__label", "session__id_tag__uid", "session__id_tag_uid", "energy_wh", "currency",
+                "net_total", "vat_rate", "vat_amount", "gross_total")
     )
     paid_by: dict[int, set[str]] = defaultdict(set)
     references: dict[int, list[str]] = defaultdict(list)
     for session_id, method, reference in LedgerEntry.objects.filter(
-            session_id__in=[p.session_id for p in prices], kind=Kind.PAYMENT).values_list(
+            session_id__in=[p["session_id"] for p in prices], kind=Kind.PAYMENT).values_list(
             "session_id", "method", "reference"):
         paid_by[session_id].add(method)
         if method == Method.TERMINAL:
@@ -102,22 +106,23 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
     vat: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"net": ZERO, "vat": ZERO, "gross": ZERO})
     sessions = []
     for price in prices:
-        session = price.session
-        station = session.charge_point.name or session.charge_point.ocpp_id
+        session_id, stopped_at = price["session_id"], price["session__stopped_at"]
         sessions.append({
-            "id": session.pk, "started_at": session.started_at.isoformat(),
-            "stopped_at": session.stopped_at.isoformat() if session.stopped_at else None,
-            "station": station, "site": session.charge_point.site.name if session.charge_point.site else "",
-            "connector": session.connector.number if session.connector else None,
-            "card": session.id_tag.label or session.id_tag.uid if session.id_tag else session.id_tag_uid,
-            "energy_wh": price.energy_wh, "currency": price.currency, "net": _money(price.net_total),
-            "vat_rate": str(price.vat_rate), "vat": _money(price.vat_amount), "gross": _money(price.gross_total),
-            "paid_by": sorted(paid_by.get(session.pk, ())), "terminal_references": references.get(session.pk, []),
+            "id": session_id, "started_at": price["session__started_at"].isoformat(),
+            "stopped_at": stopped_at.isoformat() if stopped_at else None,
+            "station": price["session__charge_point__name"] or price["session__charge_point__ocpp_id"],
+            "site": price["session__charge_point__site__name"] or "",
+            "connector": price["session__connector__number"],
+            "card": price["session__id_tag__label"] or price["session__id_tag__uid"] or price["session__id_tag_uid"],
+            "energy_wh": price["energy_wh"], "currency": price["currency"], "net": _money(price["net_total"]),
+            "vat_rate": str(price["vat_rate"]), "vat": _money(price["vat_amount"]),
+            "gross": _money(price["gross_total"]),
+            "paid_by": sorted(paid_by.get(session_id, ())), "terminal_references": references.get(session_id, []),
         })
-        line = vat[str(price.vat_rate)]
-        line["net"] += price.net_total
-        line["vat"] += price.vat_amount
-        line["gross"] += price.gross_total
+        line = vat[str(price["vat_rate"])]
+        line["net"] += price["net_total"]
+        line["vat"] += price["vat_amount"]
+        line["gross"] += price["gross_total"]
 
     credit_notes = []
     for note in CreditNote.objects.filter(session__customer_account=customer_account, created_at__gte=start,
@@ -135,10 +140,11 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
     entries = LedgerEntry.objects.filter(customer_account=customer_account, currency=currency)
     in_period = entries.filter(booked_at__gte=start, booked_at__lt=end)
     movements = [
-        {"booked_at": entry.booked_at.isoformat(), "kind": entry.kind, "method": entry.method,
-         "reference": entry.reference, "session_id": entry.session_id,
-         "owed": _money(entry.receivable), "wallet": _money(entry.wallet)}
+        {"booked_at": entry["booked_at"].isoformat(), "kind": entry["kind"], "method": entry["method"],
+         "reference": entry["reference"], "session_id": entry["session_id"], "owed": _money(entry["receivable"]),
+         "wallet": _money(entry["wallet"])}
         for entry in in_period.exclude(kind__in=[Kind.CHARGE, Kind.CREDIT_NOTE]).order_by("booked_at", "pk", "line")
+        .values("booked_at", "kind", "method", "reference", "session_id", "receivable", "wallet")
     ]
     # The period's sums by kind, in one query (each as its own filtered query would give it).
     sums = {key: Decimal(value or 0) for key, value in in_period.aggregate(

@@ -22,7 +22,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from weasyprint import HTML
+from django.utils.translation import ngettext
+from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
 from billing.models import LedgerEntry, PaymentAccount, Statement
@@ -31,6 +32,8 @@ from billing.quotes import money_display
 #: Characters on a table line: DejaVu Sans Mono at 8 pt between the A4 page's side margins (statement.html).
 LINE_CHARS = 100
 GAP = "  "
+PARTY_CHARS = 50  # a line of the blocks at the top (9 pt DejaVu Sans in 60 % of the width)
+STYLESHEET = Path(__file__).with_name("statement.css")
 NARROWEST = 12  # a text column never gives way below this
 
 
@@ -87,11 +90,14 @@ class _Printer:
         self.zone = zoneinfo.ZoneInfo(statement.time_zone)
         self.currency = statement.currency
 
-    def day(self, moment: str) -> str:
-        return datetime.fromisoformat(moment).astimezone(self.zone).strftime("%Y-%m-%d")
+    def _local(self, moment: str | datetime) -> datetime:
+        return (datetime.fromisoformat(moment) if isinstance(moment, str) else moment).astimezone(self.zone)
 
-    def clock(self, moment: str) -> str:
-        return datetime.fromisoformat(moment).astimezone(self.zone).strftime("%H:%M")
+    def day(self, moment: str | datetime) -> str:
+        return self._local(moment).strftime("%Y-%m-%d")
+
+    def clock(self, moment: str | datetime) -> str:
+        return self._local(moment).strftime("%H:%M")
 
     def money(self, amount: str, *, minus: bool = False) -> str:
         return ("−" if minus and Decimal(amount) else "") + money_display(Decimal(amount), self.currency)
@@ -179,8 +185,42 @@ def _account_tables(totals: dict, p: _Printer, *, wallet: bool) -> list[dict]:
     return tables
 
 
+def _lines(*parts: str) -> str:
+    """The non-empty parts, each wrapped at PARTY_CHARS, as the lines of a block set with white-space: pre."""
+    return "\n".join(line for part in parts if part.strip() for line in textwrap.wrap(part, PARTY_CHARS))
+
+
+def _labelled(label: str, value: str) -> str:
+    return f"{label}: {value}" if value else ""
+
+
+def _header(statement: Statement, content: dict, p: _Printer) -> dict:
+    """The four blocks at the top: who sends, which statement, to whom, and how they pay."""
+    operator, customer = content["operator"], content["customer"]
+    sessions = len(content["sessions"])
+    return {
+        "operator_lines": _lines(
+            operator["street"], f"{operator['postal_code']} {operator['city']}",
+            _labelled(_("Company registration number"), operator["registration_number"]),
+            _labelled(_("VAT number"), operator["vat_number"]), f"{operator['email']} {operator['phone']}"),
+        "meta_lines": _lines(
+            _labelled(_("Number"), statement.display_number),
+            _labelled(_("Period"), f"{p.day(statement.period_start)} – "
+                                   f"{p.day(statement.period_end - timedelta(days=1))}"),
+            _labelled(_("Issued"), p.day(statement.created_at))),
+        "customer_lines": _lines(
+            customer["street"], f"{customer['postal_code']} {customer['city']}" if customer["city"] else "",
+            _labelled(_("VAT number"), customer["vat_number"]), _labelled(_("Your reference"), customer["reference"]),
+            customer["billing_email"]),
+        "terms_lines": _lines(
+            _labelled(_("Payment method"), str(PaymentAccount.Method(content["payment_method"]).label)),
+            ngettext("%(count)s charging session, %(kwh)s kWh", "%(count)s charging sessions, %(kwh)s kWh",
+                     sessions) % {"count": sessions, "kwh": p.kwh(content["totals"]["energy_wh"])}),
+    }
+
+
 def statement_context(statement: Statement) -> dict:
-    """What the template needs: the snapshot's parties, and its tables as lines ready to print."""
+    """What the template needs: the snapshot's parties and tables as lines ready to print."""
     content = statement.content
     p = _Printer(statement)
     wallet = content["payment_method"] == PaymentAccount.Method.WALLET
@@ -188,9 +228,7 @@ def statement_context(statement: Statement) -> dict:
     owed_end = Decimal(content["totals"]["owed_end"])
     return {
         "statement": statement, "operator": content["operator"], "customer": content["customer"],
-        "period_start": statement.period_start, "period_last_day": statement.period_end - timedelta(days=1),
-        "wallet": wallet, "payment_method_label": PaymentAccount.Method(content["payment_method"]).label,
-        "session_count": len(content["sessions"]), "energy_kwh": p.kwh(content["totals"]["energy_wh"]),
+        **_header(statement, content, p), "wallet": wallet,
         "sessions": _sessions_table(content["sessions"], p) if content["sessions"] else None,
         "credit_notes": _credit_notes_table(content["credit_notes"], p) if content["credit_notes"] else None,
         "movements": _movements_table(content["movements"], p, wallet=wallet) if content["movements"] else None,
@@ -200,18 +238,21 @@ def statement_context(statement: Statement) -> dict:
     }
 
 
-_fonts = threading.local()
+_kept = threading.local()
 
 
-def _font_config() -> FontConfiguration:
-    """One per thread, kept: WeasyPrint would otherwise set up fontconfig and load the fonts for every PDF."""
-    if not hasattr(_fonts, "config"):
-        _fonts.config = FontConfiguration()
-    return _fonts.config
+def _font_config_and_style() -> tuple[FontConfiguration, CSS]:
+    """One of each per thread, kept: WeasyPrint would otherwise set up fontconfig, load the fonts and parse
+    the stylesheet for every PDF."""
+    if not hasattr(_kept, "style"):
+        _kept.fonts = FontConfiguration()
+        _kept.style = CSS(filename=str(STYLESHEET), font_config=_kept.fonts)
+    return _kept.fonts, _kept.style
 
 
 def statement_pdf(statement: Statement) -> bytes:
     """Render the statement, in its language and time zone."""
     with translation.override(statement.language), timezone.override(zoneinfo.ZoneInfo(statement.time_zone)):
         html = render_to_string("billing/statement.html", statement_context(statement))
-    return HTML(string=html, base_url=str(settings.MEDIA_ROOT)).write_pdf(font_config=_font_config())
+    fonts, style = _font_config_and_style()
+    return HTML(string=html, base_url=str(settings.MEDIA_ROOT)).write_pdf(stylesheets=[style], font_config=fonts)

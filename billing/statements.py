@@ -2,9 +2,10 @@
 
 Exactly once, step by step:
 
-* **Create** takes the next number from the operator's ``StatementSequence`` row, locked
-  ``FOR UPDATE``, and inserts the statement with its content snapshot in the same
-  transaction. A second monthly statement for the same account and period violates a unique
+* **Create** reads the content snapshot, then takes the next number from the operator's
+  ``StatementSequence`` row, locked ``FOR UPDATE``, and inserts the statement in the same
+  transaction: the lock is held for the insert only, so workers do not queue behind each
+  other's reads. A second monthly statement for the same account and period violates a unique
   constraint and rolls back with its number, so numbers never skip or repeat, however many
   workers run.
 * **Render** turns the snapshot into the PDF outside that lock, stores it and issues the
@@ -70,15 +71,16 @@ def statement_create(*, customer_account: CustomerAccount, start: datetime, end:
         if existing is not None:
             return existing
     time_zone = organization_time_zone(organization)
+    # Read before the number is taken: the operator's number lock is held only for the insert.
+    content = statement_content(customer_account=customer_account, start=start, end=end, time_zone=time_zone)
+    language = account_language(customer_account)
     try:
         with transaction.atomic():
             number = _next_number(organization)
-            content = statement_content(customer_account=customer_account, start=start, end=end,
-                                        time_zone=time_zone)
             return Statement.objects.create(
                 organization=organization, customer_account=customer_account, number=number, kind=kind,
                 period_start=start, period_end=end, time_zone=time_zone,
-                language=account_language(customer_account), currency=content["currency"], content=content,
+                language=language, currency=content["currency"], content=content,
                 gross_total=content["totals"]["gross"], amount_due=content["totals"]["owed_end"],
                 created_at=now or timezone.now(), created_by=user if getattr(user, "pk", None) else None,
                 email_to=customer_account.billing_email,
