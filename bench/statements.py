@@ -54,7 +54,7 @@ def setup_django(database_url: str, media_root: str) -> None:
 
 def build_data(*, accounts: int, sessions: int, seed: int) -> tuple[int, datetime, datetime]:
     """A new operator with ``accounts`` customer accounts, each with ``sessions`` priced sessions last month."""
-    from django.db import transaction
+    from django.db import connection, transaction
     from django.db.models import OuterRef, Subquery
     from django.utils import timezone
 
@@ -128,6 +128,8 @@ def build_data(*, accounts: int, sessions: int, seed: int) -> tuple[int, datetim
     SessionPrice.objects.filter(session__charge_point__organization=organization).update(priced_at=Subquery(stopped))
     LedgerEntry.objects.filter(customer_account__organization=organization, session__isnull=False).update(
         booked_at=Subquery(stopped))
+    with connection.cursor() as cursor:  # planner statistics, as a database in use has them
+        cursor.execute("ANALYZE")
     return organization.pk, start, end
 
 

@@ -17,6 +17,7 @@ Exactly once, step by step:
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -48,8 +49,11 @@ MAX_DELIVERY_ATTEMPTS = 6
 
 
 def _next_number(organization: Organization) -> int:
-    sequence, _created = StatementSequence.objects.get_or_create(organization=organization)
-    sequence = StatementSequence.objects.select_for_update().get(pk=sequence.pk)
+    try:
+        sequence = StatementSequence.objects.select_for_update().get(organization=organization)
+    except StatementSequence.DoesNotExist:  # the operator's first statement
+        StatementSequence.objects.get_or_create(organization=organization)
+        sequence = StatementSequence.objects.select_for_update().get(organization=organization)
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
     return sequence.last_number
@@ -81,7 +85,7 @@ def statement_create(*, customer_account: CustomerAccount, start: datetime, end:
                 organization=organization, customer_account=customer_account, number=number, kind=kind,
                 period_start=start, period_end=end, time_zone=time_zone,
                 language=language, currency=content["currency"], content=content,
-                gross_total=content["totals"]["gross"], amount_due=content["totals"]["owed_end"],
+                gross_total=Decimal(content["totals"]["gross"]), amount_due=Decimal(content["totals"]["owed_end"]),
                 created_at=now or timezone.now(), created_by=user if getattr(user, "pk", None) else None,
                 email_to=customer_account.billing_email,
             )
@@ -99,12 +103,15 @@ def statement_render(*, statement: Statement, now: datetime | None = None) -> St
     name = Statement._meta.get_field("pdf").generate_filename(statement, "statement.pdf")
     statement.pdf.storage.delete(name)  # a render a killed worker left behind, never issued
     statement.pdf.save(name, ContentFile(pdf), save=False)
+    issued_at = now or timezone.now()
     issued = Statement.objects.filter(pk=statement.pk, status=Statement.Status.RENDERING).update(
-        pdf=statement.pdf.name, status=Statement.Status.ISSUED, issued_at=now or timezone.now(),
+        pdf=statement.pdf.name, status=Statement.Status.ISSUED, issued_at=issued_at,
     )
-    statement.refresh_from_db()
-    if not issued:
+    if issued:
+        statement.status, statement.issued_at = Statement.Status.ISSUED, issued_at
+    else:
         logger.info("Statement %s was issued by another worker meanwhile.", statement.pk)
+        statement.refresh_from_db()
     return statement
 
 

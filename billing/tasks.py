@@ -22,8 +22,9 @@ def statements_monthly() -> int:
 
 @shared_task(name="billing.statement_build", acks_late=True, reject_on_worker_lost=True)
 def statement_build(customer_account_id: int, start: str, end: str) -> int:
-    statement = statement_issue(customer_account=CustomerAccount.objects.get(pk=customer_account_id),
-                                start=datetime.fromisoformat(start), end=datetime.fromisoformat(end))
+    account = CustomerAccount.objects.select_related("organization").get(pk=customer_account_id)
+    statement = statement_issue(customer_account=account, start=datetime.fromisoformat(start),
+                                end=datetime.fromisoformat(end))
     transaction.on_commit(lambda: statement_email.delay(statement.pk))
     return statement.pk
 
