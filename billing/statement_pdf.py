@@ -49,18 +49,20 @@ def _wrapped(text: str, width: int) -> list[str]:
 
 
 def text_table(columns: list[Column], rows: list[list[str]], *, total: list[str] | None = None,
-               width: int = LINE_CHARS) -> dict:
-    """Rows as lines of ``width`` characters, columns aligned; the first flexible column fills the line.
+               width: int = LINE_CHARS, fill: bool = True) -> dict:
+    """Rows as lines of at most ``width`` characters, columns aligned; with ``fill`` the first flexible
+    column takes the spare width, so the figures end at the right margin. Without it, columns are as wide
+    as their texts and rows end with their last character (long tables: every character costs drawing).
 
     When the line is too short for every column, the widest flexible column gives way and its longer
     texts go on to continuation lines: nothing is cut. Returns the header line ("" when no column
-    has a title), the row lines and the total line ("" if none).
+    has a title, else ``width`` wide for its rule), the row lines and the total line ("" if none).
     """
     every = [[unicodedata.normalize("NFC", str(cell)) for cell in row] for row in [*rows, *([total] if total else [])]]
     widths = [max([len(column.title)] + [len(row[i]) for row in every]) for i, column in enumerate(columns)]
     spare = width - sum(widths) - len(GAP) * (len(columns) - 1)
     flexible = [i for i, column in enumerate(columns) if column.flexible]
-    if spare > 0 and flexible:
+    if spare > 0 and flexible and fill:
         widths[flexible[0]] += spare
     while spare < 0 and flexible:
         widest = max(flexible, key=widths.__getitem__)
@@ -78,8 +80,9 @@ def text_table(columns: list[Column], rows: list[list[str]], *, total: list[str]
                 for n in range(max(map(len, stacked)))]
 
     titled = any(column.title for column in columns)
-    return {"head": "\n".join(lines([column.title for column in columns])) if titled else "",
-            "lines": [line for row in every[: len(rows)] for line in lines(row)],
+    return {"head": "\n".join(line.ljust(width) for line in lines([column.title for column in columns]))
+            if titled else "",
+            "lines": [line if fill else line.rstrip() for row in every[: len(rows)] for line in lines(row)],
             "total": "\n".join(lines(every[-1])) if total else ""}
 
 
@@ -127,7 +130,7 @@ def _sessions_table(sessions: list[dict], p: _Printer) -> dict:
                      p.kwh(row["energy_wh"]), p.money(row["gross"]), paid])
     return text_table([Column(_("Date")), Column(_("Start")), Column(_("Station"), flexible=True),
                        Column(_("Duration"), right=True), Column("kWh", right=True), Column(_("Price"), right=True),
-                       Column(_("Paid"), flexible=True)], rows)
+                       Column(_("Paid"), flexible=True)], rows, fill=False)
 
 
 def _credit_notes_table(notes: list[dict], p: _Printer) -> dict:
@@ -190,6 +193,10 @@ def _lines(*parts: str) -> str:
     return "\n".join(line for part in parts if part.strip() for line in textwrap.wrap(part, PARTY_CHARS))
 
 
+def _joined(separator: str, *parts: str) -> str:
+    return separator.join(part for part in parts if part)
+
+
 def _labelled(label: str, value: str) -> str:
     return f"{label}: {value}" if value else ""
 
@@ -200,18 +207,19 @@ def _header(statement: Statement, content: dict, p: _Printer) -> dict:
     sessions = len(content["sessions"])
     return {
         "operator_lines": _lines(
-            operator["street"], f"{operator['postal_code']} {operator['city']}",
+            _joined(", ", operator["street"], f"{operator['postal_code']} {operator['city']}".strip()),
             _labelled(_("Company registration number"), operator["registration_number"]),
-            _labelled(_("VAT number"), operator["vat_number"]), f"{operator['email']} {operator['phone']}"),
+            _labelled(_("VAT number"), operator["vat_number"]),
+            _joined(" · ", operator["email"], operator["phone"])),
         "meta_lines": _lines(
-            _labelled(_("Number"), statement.display_number),
+            _joined(" · ", _labelled(_("Number"), statement.display_number),
+                    _labelled(_("Issued"), p.day(statement.created_at))),
             _labelled(_("Period"), f"{p.day(statement.period_start)} – "
-                                   f"{p.day(statement.period_end - timedelta(days=1))}"),
-            _labelled(_("Issued"), p.day(statement.created_at))),
+                                   f"{p.day(statement.period_end - timedelta(days=1))}")),
         "customer_lines": _lines(
-            customer["street"], f"{customer['postal_code']} {customer['city']}" if customer["city"] else "",
-            _labelled(_("VAT number"), customer["vat_number"]), _labelled(_("Your reference"), customer["reference"]),
-            customer["billing_email"]),
+            _joined(", ", customer["street"], f"{customer['postal_code']} {customer['city']}".strip()),
+            _labelled(_("VAT number"), customer["vat_number"]),
+            _joined(" · ", _labelled(_("Your reference"), customer["reference"]), customer["billing_email"])),
         "terms_lines": _lines(
             _labelled(_("Payment method"), str(PaymentAccount.Method(content["payment_method"]).label)),
             ngettext("%(count)s charging session, %(kwh)s kWh", "%(count)s charging sessions, %(kwh)s kWh",
