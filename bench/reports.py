@@ -556,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         result = rollups_rebuild(progress=lambda months, total: tqdm(months, total=total, unit="month",
                                                                      desc="rollups"))
         print(f"Rollups rebuilt in {time.perf_counter() - t0:.0f} s: {result.connector_hours:,} connector hours, "
-              f"{result.site_hours:,} site hours, {result.driver_days:,} driver days")
+              f"{result.connector_days:,} connector days, {result.site_hours:,} site hours, "
+              f"{result.driver_days:,} driver days")
     if args.load_only:
         return 0
 

@@ -1,4 +1,4 @@
-"""Rollups: the raw sessions, status events and connections summed per connector and hour, and per site.
+"""Rollups: the raw sessions, status events and connections summed per connector and hour (and day), and per site.
 
 Operator reports read these instead of millions of raw rows. Every row is a pure function of the
 raw data (``reporting.rollups``): updating it as data arrives and rebuilding it from scratch give
@@ -55,13 +55,18 @@ class ConnectorHour(models.Model):
 
 
 class SiteHour(models.Model):
-    """A site's busiest moment in an hour: how many sessions ran at once."""
+    """A site in one hour: its busiest moment (sessions at once), and what its connectors did, placed in the
+    site's week (local weekday and hour), for the demand heatmap over months without converting every row."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
                                      verbose_name=_("operator"))
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="hours", verbose_name=_("site"))
     hour = models.DateTimeField(_("hour (UTC)"))
     peak_sessions = models.PositiveSmallIntegerField(_("most sessions at once"), default=0)
+    sessions = models.PositiveIntegerField(_("sessions started"), default=0)
+    occupied_s = models.PositiveIntegerField(_("connector seconds with a session"), default=0)
+    local_weekday = models.PositiveSmallIntegerField(_("weekday (site time, Monday 0)"), default=0)
+    local_hour = models.PositiveSmallIntegerField(_("hour of day (site time)"), default=0)
 
     class Meta:
         verbose_name = _("site hour")
@@ -71,6 +76,47 @@ class SiteHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site_id} {self.hour:%Y-%m-%d %H}:00"
+
+
+class ConnectorDay(models.Model):
+    """A connector's hours summed over one day of its site's time zone (the operator's for a station without a
+    site): reports over months read a row per day instead of 24."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("operator"))
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("charge point"))
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="days",
+                                  verbose_name=_("connector"))
+    day = models.DateField(_("day (site time)"))
+    sessions = models.PositiveIntegerField(_("sessions started"), default=0)
+    energy_wh = models.BigIntegerField(_("energy of sessions started (Wh)"), default=0)
+    revenue = models.DecimalField(_("revenue of sessions started, incl. VAT"), max_digits=14, decimal_places=2,
+                                  default=Decimal("0.00"))
+    occupied_s = models.PositiveIntegerField(_("seconds with a session"), default=0)
+    charging_s = models.PositiveIntegerField(_("seconds charging"), default=0)
+    idle_s = models.PositiveIntegerField(_("seconds plugged in, not charging"), default=0,
+                                         help_text=_("Per hour, occupied less charging (never below zero), summed."))
+    outage_s = models.PositiveIntegerField(_("seconds faulted or unavailable"), default=0)
+    offline_s = models.PositiveIntegerField(_("seconds offline"), default=0)
+    down_s = models.PositiveIntegerField(_("seconds faulted, unavailable or offline"), default=0)
+    failed_starts = models.PositiveIntegerField(_("refused starts"), default=0)
+    zero_energy = models.PositiveIntegerField(_("zero-energy sessions"), default=0)
+
+    class Meta:
+        verbose_name = _("connector day")
+        verbose_name_plural = _("connector days")
+        constraints = [models.UniqueConstraint(fields=["connector", "day"], name="connectorday_unique")]
+        indexes = [
+            models.Index(fields=["organization", "day"], name="connectorday_org_idx"),
+            models.Index(fields=["site", "day"], name="connectorday_site_idx"),
+            models.Index(fields=["charge_point", "day"], name="connectorday_cp_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id} {self.day}"
 
 
 class DriverDay(models.Model):

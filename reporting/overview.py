@@ -35,13 +35,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from django.db.models import Count, DecimalField, F, IntegerField, Max, Q, QuerySet, Sum, Value
+from django.db.models import Count, DecimalField, F, IntegerField, Max, QuerySet, Sum, Value
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, Greatest, TruncDate
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
+from billing.selectors import organization_time_zone
 from chargeportal.exports import Table
-from reporting.models import ConnectorHour, DriverDay, SiteHour
+from reporting.models import ConnectorDay, ConnectorHour, DriverDay, SiteHour
 from sessions_app.models import ChargePoint, Connector, Site
 
 NEAR_FULL_PEAK_SHARE = Decimal("0.90")  # peak simultaneous sessions / the site's connectors
@@ -162,6 +163,13 @@ def _sums() -> dict:
                                                   "zero_energy")}
     sums["sum_idle_s"] = Sum(Greatest(F("occupied_s") - F("charging_s"), Value(0), output_field=IntegerField()))
     return sums
+
+
+def _day_sums() -> dict:
+    """The same sums over ConnectorDay rows (idle is summed per hour there already)."""
+    return {f"sum_{name}": Sum(name) for name in ("sessions", "energy_wh", "revenue", "occupied_s", "charging_s",
+                                                  "outage_s", "offline_s", "down_s", "failed_starts",
+                                                  "zero_energy", "idle_s")}
 
 
 _COUNTED = ("sessions", "energy_wh", "occupied_s", "charging_s", "outage_s", "offline_s", "failed_starts",
@@ -337,6 +345,35 @@ def _hours(scope: Scope, period: Period) -> QuerySet:
     return scope.narrow(ConnectorHour.objects.filter(hour__gte=period.start, hour__lt=period.end))
 
 
+def _days(scope: Scope, period: Period) -> QuerySet:
+    return scope.narrow(ConnectorDay.objects.filter(day__gte=period.first, day__lte=period.last))
+
+
+def _whole_days(scope: Scope, period: Period, sites: list[Site]) -> bool:
+    """Whether the period's days are the ConnectorDay days of everything in scope: every site (and, for the
+    whole operator, stations without a site, counted in the operator's zone) keeps the period's time zone.
+    Then sums over days equal sums over the period's hours; otherwise the hours are read."""
+    zones = {site.time_zone for site in sites}
+    if scope.charge_point is not None:
+        if scope.charge_point.site_id is None:
+            return False
+    elif scope.site is None:
+        zones.add(organization_time_zone(scope.organization))
+    return zones <= {period.time_zone}
+
+
+def _per_connector(scope: Scope, period: Period, whole_days: bool) -> QuerySet:
+    if whole_days:
+        return _days(scope, period).values("connector_id", "charge_point_id", "site_id").annotate(**_day_sums())
+    return _hours(scope, period).values("connector_id", "charge_point_id", "site_id").annotate(**_sums())
+
+
+def _in_all(scope: Scope, period: Period, whole_days: bool) -> dict:
+    if whole_days:
+        return _days(scope, period).aggregate(**_day_sums())
+    return _hours(scope, period).aggregate(**_sums())
+
+
 def _zone_slots(period: Period, zone: str) -> Counter:
     """How many times each local (weekday, hour) occurs in the period: 0, 1 or 2 around DST changes."""
     tz = zoneinfo.ZoneInfo(zone)
@@ -350,38 +387,48 @@ def _zone_slots(period: Period, zone: str) -> Counter:
 def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: str) -> dict:
     """Sessions started and occupied seconds per (site, local weekday, local hour).
 
-    One query per time zone: the database converts each UTC hour to the zone (so the result is right
-    on both sides of a daylight-saving change). Hours of stations without a site count in the
-    operator's zone, under site None.
+    For a site or the whole operator, from SiteHour, whose hours carry their place in the site's week
+    (so the result is right on both sides of a daylight-saving change without converting a row); hours of
+    stations without a site count in the operator's zone, under site None. For one station, from its
+    ConnectorHour rows, converted by the database.
     """
-    zone_sites: dict[str, list[int]] = defaultdict(list)
-    for site in sites:
-        zone_sites[site.time_zone].append(site.pk)
     found: dict = defaultdict(lambda: [0, 0])
-    for zone in sorted(set(zone_sites) | {operator_zone}):
-        tz = zoneinfo.ZoneInfo(zone)
-        if set(zone_sites) <= {operator_zone}:
-            condition = Q()  # one zone for all (the usual case): no condition to test
-        elif zone == operator_zone:
-            condition = Q(site_id__in=zone_sites[zone]) | Q(site__isnull=True)
-        else:
-            condition = Q(site_id__in=zone_sites[zone])
-        rows = _hours(scope, period).filter(condition).annotate(
-            weekday=ExtractIsoWeekDay("hour", tzinfo=tz), local_hour=ExtractHour("hour", tzinfo=tz),
-        ).values("site_id", "weekday", "local_hour").annotate(started=Sum("sessions"), occupied=Sum("occupied_s"))
-        for row in rows:
-            cell = found[(row["site_id"], row["weekday"] - 1, row["local_hour"])]
-            cell[0] += row["started"] or 0
-            cell[1] += row["occupied"] or 0
+    if scope.charge_point is None:
+        rows = SiteHour.objects.filter(site__in=[s.pk for s in sites], hour__gte=period.start,
+                                       hour__lt=period.end).values("site_id", "local_weekday", "local_hour").annotate(
+            started=Sum("sessions"), occupied=Sum("occupied_s")).values_list(
+            "site_id", "local_weekday", "local_hour", "started", "occupied")
+        for site_id, weekday, hour, started, occupied in rows:
+            cell = found[(site_id, weekday, hour)]
+            cell[0] += started or 0
+            cell[1] += occupied or 0
+        if scope.site is not None:
+            return found
+        hours, zone = _hours(scope, period).filter(site__isnull=True), zoneinfo.ZoneInfo(operator_zone)
+    else:
+        station_site = sites[0] if sites else None
+        hours = _hours(scope, period)
+        zone = zoneinfo.ZoneInfo(station_site.time_zone if station_site else operator_zone)
+    rows = hours.annotate(weekday=ExtractIsoWeekDay("hour", tzinfo=zone), local_hour=ExtractHour("hour", tzinfo=zone),
+                          ).values("site_id", "weekday", "local_hour").annotate(started=Sum("sessions"),
+                                                                               occupied=Sum("occupied_s"))
+    for row in rows:
+        cell = found[(row["site_id"], row["weekday"] - 1, row["local_hour"])]
+        cell[0] += row["started"] or 0
+        cell[1] += row["occupied"] or 0
     return found
 
 
-def _series(scope: Scope, period: Period) -> tuple[list[tuple[str, int, int, Decimal]], bool]:
+def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[str, int, int, Decimal]], bool]:
     """Sessions, energy and revenue per local day; per local hour of day for a one-day period."""
     tz = zoneinfo.ZoneInfo(period.time_zone)
     by_hour = period.days == 1
-    bucket = ExtractHour("hour", tzinfo=tz) if by_hour else TruncDate("hour", tzinfo=tz)
-    rows = _hours(scope, period).annotate(bucket=bucket).values("bucket").annotate(
+    if whole_days and not by_hour:
+        rows = _days(scope, period).annotate(bucket=F("day"))
+    else:
+        rows = _hours(scope, period).annotate(
+            bucket=ExtractHour("hour", tzinfo=tz) if by_hour else TruncDate("hour", tzinfo=tz))
+    rows = rows.values("bucket").annotate(
         started=Sum("sessions"), energy=Sum("energy_wh"),
         money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=2)),
     )
@@ -483,8 +530,8 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
     totals = Usage(label=str(organization), connectors=sum(s.connector_count for s in stations),
                    capacity_s=sum(s.connector_count for s in stations) * seconds)
 
-    per_connector = _hours(scope, period).values("connector_id", "charge_point_id", "site_id").annotate(**_sums())
-    for row in per_connector:
+    whole_days = _whole_days(scope, period, site_list)
+    for row in _per_connector(scope, period, whole_days):
         totals.add(row)
         if row["connector_id"] in connectors:
             connectors[row["connector_id"]].add(row)
@@ -496,7 +543,7 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
 
     previous_period = period.previous()
     previous = Usage(connectors=totals.connectors, capacity_s=totals.connectors * previous_period.seconds)
-    previous.add(_hours(scope, previous_period).aggregate(**_sums()))
+    previous.add(_in_all(scope, previous_period, whole_days))
     previous.unique_drivers = _unique_drivers(scope, previous_period)
 
     # Peaks are the whole site's, against all of its connectors in service.
@@ -533,7 +580,7 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
         demand.append(item)
 
     station_list = list(station_usage.values())
-    series, series_by_hour = _series(scope, period)
+    series, series_by_hour = _series(scope, period, whole_days)
     return Overview(
         scope=scope, period=period, previous_period=previous_period, currency=organization.currency,
         totals=totals, previous=previous, trends=_trends(totals, previous), sites=list(site_usage.values()),

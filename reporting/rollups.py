@@ -1,4 +1,4 @@
-"""Rollups: ConnectorHour, SiteHour and DriverDay recomputed from the raw rows.
+"""Rollups: ConnectorHour, ConnectorDay, SiteHour and DriverDay recomputed from the raw rows.
 
 Every rollup row is a pure function of the raw data and ``now`` (the end of what is open: running
 sessions, the latest status, a charger offline since its last connection). ``rollups_recompute`` deletes
@@ -21,7 +21,11 @@ Columns, per connector and UTC hour (``reporting.models``):
   one, until now); never before its first connection;
 - ``down_s``: the union of outage and offline (NEVI's outage: each second once).
 
-SiteHour.peak_sessions: most sessions of the site's connectors running at one moment of the hour.
+SiteHour.peak_sessions: most sessions of the site's connectors running at one moment of the hour; its
+``sessions`` and ``occupied_s`` are the hour's ConnectorHour rows of the site summed, ``local_weekday`` and
+``local_hour`` where the hour falls in the site's week (the hour that repeats in autumn appears twice).
+ConnectorDay: a connector's ConnectorHour rows summed per local day (site time; the operator's without a site),
+plus ``idle_s`` (occupied less charging per hour, never below zero).
 DriverDay: one row per (charge point, customer account, site-local date) with an accepted session started.
 Seconds are summed in microseconds and rounded once per hour, so any two windows agree to the second.
 """
@@ -32,17 +36,18 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection, models, transaction
-from django.db.models import Max, Min, OuterRef, Q, Subquery
+from django.db.models import F, Max, Min, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, Organization
 from billing.models import SessionPrice
 from billing.selectors import organization_time_zone
-from reporting.models import ConnectorHour, DriverDay, RollupState, SiteHour
+from reporting.models import ConnectorDay, ConnectorHour, DriverDay, RollupState, SiteHour
 from sessions_app.models import (
     ChargePoint,
     ChargerConnection,
@@ -220,9 +225,9 @@ def rollups_recompute(*, connector_ids: Sequence[int] | None = None, start: date
     """Recompute the rollups of the hours in [start, end) (widened to whole hours) from the raw rows.
 
     ``connector_ids`` None means every connector (of ``organization`` when given). The window's
-    ConnectorHour rows of those connectors, the SiteHour rows of their sites and the DriverDay rows of
-    their charge points for the local days the window touches are deleted and written again, in one
-    transaction. Returns how many ConnectorHour rows were written. A long window is worth splitting
+    ConnectorHour rows of those connectors, the SiteHour rows of their sites, and their ConnectorDay and
+    their charge points' DriverDay rows for the local days the window touches are deleted and written
+    again, in one transaction. Returns how many ConnectorHour rows were written. A long window is worth splitting
     (``rollups_rebuild`` goes a month at a time).
     """
     connector_filter = Q()
@@ -302,15 +307,85 @@ def _recompute(plan: _Plan, start: datetime, end: datetime, now: datetime) -> in
                             "energy_wh", "revenue", "occupied_s", "charging_s", "outage_s", "offline_s", "down_s",
                             "failed_starts", "zero_energy"], rows)
 
-    site_org = {site: org for org, site, _ in plan.charge_points.values() if site is not None}
-    site_rows = [(site_org[site], site, _at(h * HOUR_US), peak)
-                 for site, intervals in site_busy.items() for h, peak in _peaks(intervals).items()
-                 if lo <= h * HOUR_US < hi_window]
-    SiteHour.objects.filter(site_id__in=list(plan.site_connectors), hour__gte=start, hour__lt=end).delete()
-    _insert(SiteHour, ["organization_id", "site_id", "hour", "peak_sessions"], site_rows)
-
+    peaks = {(site, h): peak for site, intervals in site_busy.items() for h, peak in _peaks(intervals).items()}
+    _site_hours(plan, start, end, peaks)
+    _connector_days(plan, start, end)
     _driver_days(plan, start, end)
     return len(rows)
+
+
+def rollups_from_hours(*, connector_ids: Sequence[int], start: datetime, end: datetime,
+                       peaks: dict[tuple[int, datetime], int] | None = None) -> None:
+    """ConnectorDay and SiteHour written from the ConnectorHour rows as they stand (hours made by hand, as in
+    tests): the connectors' local days the window touches and their sites' hours in it. ``peaks`` sets the
+    sites' busiest moments, (site, hour) -> sessions at once; without it they are kept."""
+    start, end = hour_floor(start), hour_ceil(end)
+    with transaction.atomic():
+        plan = _plan(Q(pk__in=list(connector_ids)))
+        _site_hours(plan, start, end, None if peaks is None else {
+            (site, _us(hour) // HOUR_US): peak for (site, hour), peak in peaks.items()})
+        _connector_days(plan, start, end)
+
+
+def _site_hours(plan: _Plan, start: datetime, end: datetime, peaks: dict[tuple[int, int], int] | None) -> None:
+    """SiteHour of the plan's sites in the window: the peaks given ((site, hour index) -> peak; None keeps those
+    written), the sums from ConnectorHour (all the site's connectors, as written), each hour placed in the
+    site's week."""
+    lo, hi = _us(start), _us(end)
+    site_of = {site: (org, tz) for org, site, tz in plan.charge_points.values() if site is not None}
+    if peaks is None:
+        peaks = {(site, _us(hour) // HOUR_US): peak for site, hour, peak in SiteHour.objects.filter(
+            site_id__in=list(site_of), hour__gte=start, hour__lt=end).values_list("site_id", "hour", "peak_sessions")}
+    found: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])  # (site, hour) -> peak, started, busy
+    for (site, h), peak in peaks.items():
+        if site in site_of and lo <= h * HOUR_US < hi and peak:
+            found[(site, h)][0] = peak
+    for site, hour, started, occupied in ConnectorHour.objects.filter(
+            site_id__in=list(site_of), hour__gte=start, hour__lt=end).values("site_id", "hour").annotate(
+            started=Sum("sessions"), occupied=Sum("occupied_s")).values_list("site_id", "hour", "started", "occupied"):
+        if started or occupied:
+            found[(site, _us(hour) // HOUR_US)][1:] = [started or 0, occupied or 0]
+    rows = []
+    for (site, h), (peak, started, occupied) in sorted(found.items()):
+        org, tz = site_of[site]
+        local = _at(h * HOUR_US).astimezone(zoneinfo.ZoneInfo(tz))
+        rows.append((org, site, _at(h * HOUR_US), peak, started, occupied, local.weekday(), local.hour))
+    SiteHour.objects.filter(site_id__in=list(site_of), hour__gte=start, hour__lt=end).delete()
+    _insert(SiteHour, ["organization_id", "site_id", "hour", "peak_sessions", "sessions", "occupied_s",
+                       "local_weekday", "local_hour"], rows)
+
+
+#: ConnectorDay's columns, summed from ConnectorHour (idle per hour, as the reports count it).
+DAY_SUMS = {
+    **{name: Sum(name) for name in ("sessions", "energy_wh", "revenue", "occupied_s", "charging_s", "outage_s",
+                                    "offline_s", "down_s", "failed_starts", "zero_energy")},
+    "idle_s": Sum(Greatest(F("occupied_s") - F("charging_s"), Value(0), output_field=models.IntegerField())),
+}
+
+
+def _connector_days(plan: _Plan, start: datetime, end: datetime) -> None:
+    """ConnectorDay of the plan's connectors for every local day the window touches, from their ConnectorHour
+    rows of those whole days (hours outside the window were written by earlier recomputes)."""
+    by_zone: dict[str, list[_Conn]] = defaultdict(list)
+    for c in plan.connectors:
+        by_zone[plan.charge_points[c.charge_point_id][2]].append(c)
+    for tz, connectors in by_zone.items():
+        zone = zoneinfo.ZoneInfo(tz)
+        first_day, last_day = start.astimezone(zone).date(), (end - timedelta(microseconds=1)).astimezone(zone).date()
+        of = {c.id: c for c in connectors}
+        sums = ConnectorHour.objects.filter(
+            connector_id__in=list(of), hour__gte=datetime.combine(first_day, time(), zone),
+            hour__lt=datetime.combine(last_day + timedelta(days=1), time(), zone),
+        ).annotate(day=TruncDate("hour", tzinfo=zone)).values("connector_id", "day").annotate(
+            **{f"sum_{name}": total for name, total in DAY_SUMS.items()}).order_by()
+        rows = [(of[row["connector_id"]].organization_id, of[row["connector_id"]].site_id,
+                 of[row["connector_id"]].charge_point_id, row["connector_id"], row["day"],
+                 *(Decimal(row[f"sum_{name}"] or 0).quantize(ZERO_MONEY) if name == "revenue"
+                   else row[f"sum_{name}"] or 0 for name in DAY_SUMS))
+                for row in sums]
+        ConnectorDay.objects.filter(connector_id__in=list(of), day__gte=first_day, day__lte=last_day).delete()
+        _insert(ConnectorDay, ["organization_id", "site_id", "charge_point_id", "connector_id", "day", *DAY_SUMS],
+                rows)
 
 
 def _status_and_offline(plan: _Plan, selected: set[int], cps: set[int], hours: dict[int, dict[int, list]],
@@ -530,6 +605,7 @@ class RebuildResult:
     end: datetime | None
     connectors: int
     connector_hours: int
+    connector_days: int
     site_hours: int
     driver_days: int
 
@@ -560,10 +636,11 @@ def rollups_rebuild(*, organization: Organization | None = None, since: datetime
         org_scope = Q(organization=organization) if organization is not None else Q()
         with transaction.atomic():
             ConnectorHour.objects.filter(org_scope).delete()
+            ConnectorDay.objects.filter(org_scope).delete()
             SiteHour.objects.filter(org_scope).delete()
             DriverDay.objects.filter(org_scope).delete()
     months = _months(start, end) if connector_ids else []
-    result = RebuildResult(start, end, len(connector_ids), 0, 0, 0)
+    result = RebuildResult(start, end, len(connector_ids), 0, 0, 0, 0)
     for month_start, month_end in (progress(months, len(months)) if progress else months):
         result.connector_hours += rollups_recompute(start=month_start, end=month_end, now=now,
                                                     organization=organization)
@@ -571,6 +648,8 @@ def rollups_rebuild(*, organization: Organization | None = None, since: datetime
     hour_scope = Q(hour__gte=start) if since is not None else Q()
     result.site_hours = SiteHour.objects.filter(site_scope, hour_scope).count()
     day_scope = Q(day__gte=start.date()) if since is not None else Q()
+    result.connector_days = ConnectorDay.objects.filter(Q(organization=organization) if organization else Q(),
+                                                        day_scope).count()
     result.driver_days = DriverDay.objects.filter(Q(organization=organization) if organization else Q(),
                                                   day_scope).count()
     if organization is None or not RollupState.objects.filter(key=REFRESH_STATE).exists():

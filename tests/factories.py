@@ -94,3 +94,25 @@ def make_tariff(organization: Organization, name: str | None = None, *, energy: 
         if price is not None:
             PriceComponent.objects.create(element=element, type=component_type, price=Decimal(price))
     return tariff
+
+
+def make_connector_hour(connector: Connector, at: datetime, **columns):
+    """A hand-made reporting rollup hour, with the connector's day and its site's hour derived from it as the
+    rollups derive them."""
+    from reporting.models import ConnectorHour
+    from reporting.rollups import rollups_from_hours
+
+    cp = connector.charge_point
+    row = ConnectorHour.objects.create(organization=cp.organization, site=cp.site, charge_point=cp,
+                                       connector=connector, hour=at, **columns)
+    rollups_from_hours(connector_ids=[connector.pk], start=at, end=at + timedelta(hours=1))
+    return row
+
+
+def make_site_peak(site: Site, at: datetime, peak_sessions: int) -> None:
+    """A site's most sessions at once in the hour ``at``, as the rollups would have found it."""
+    from reporting.rollups import rollups_from_hours
+
+    connector_ids = list(Connector.objects.filter(charge_point__site=site).values_list("pk", flat=True))
+    rollups_from_hours(connector_ids=connector_ids, start=at, end=at + timedelta(hours=1),
+                       peaks={(site.pk, at): peak_sessions})

@@ -18,7 +18,7 @@ from billing.models import SessionPrice
 from reporting.models import ConnectorHour
 from reporting.rollups import rollups_rebuild
 from sessions_app.models import StatusEvent
-from tests.factories import make_session, make_tariff
+from tests.factories import make_connector_hour, make_session, make_tariff
 
 pytestmark = pytest.mark.django_db
 
@@ -119,9 +119,7 @@ def test_reconciliation_per_connector_with_its_gaps(api, march):
 
 
 def _hour(connector, at: datetime, **columns) -> ConnectorHour:
-    cp = connector.charge_point
-    return ConnectorHour.objects.create(organization=cp.organization, site=cp.site, charge_point=cp,
-                                        connector=connector, hour=at, **columns)
+    return make_connector_hour(connector, at, **columns)
 
 
 def test_the_overview_for_a_day_a_site_or_a_station(api, world):

@@ -10,8 +10,8 @@ from urllib.parse import urljoin
 import pytest
 from allauth.account.models import EmailAddress
 
-from reporting.models import ConnectorHour, SiteHour
 from tests.conftest import PASSWORD
+from tests.factories import make_connector_hour, make_site_peak
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,12 +27,10 @@ def _log_in(page, live_server, user, next_url="/"):
 def test_operator_opens_the_overview_from_the_admin_index_and_downloads_a_table(page, live_server, world):
     at = datetime(2026, 5, 5, 16, tzinfo=UTC)  # Tuesday 18:00 in Stockholm
     for connector, sessions in zip(world.cp_a.connectors.order_by("number"), (3, 2), strict=True):
-        ConnectorHour.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a,
-                                     connector=connector, hour=at, sessions=sessions, energy_wh=12_345 * sessions,
-                                     revenue=Decimal("49.00") * sessions, occupied_s=3000, charging_s=2400)
-    SiteHour.objects.create(organization=world.org_a, site=world.site_a, hour=at, peak_sessions=2)
-    ConnectorHour.objects.create(organization=world.org_b, site=world.site_b, charge_point=world.cp_b,
-                                 connector=world.cp_b.connectors.first(), hour=at, sessions=9, energy_wh=98_765)
+        make_connector_hour(connector, at, sessions=sessions, energy_wh=12_345 * sessions,
+                            revenue=Decimal("49.00") * sessions, occupied_s=3000, charging_s=2400)
+    make_site_peak(world.site_a, at, 2)
+    make_connector_hour(world.cp_b.connectors.first(), at, sessions=9, energy_wh=98_765)
 
     _log_in(page, live_server, world.carol, next_url="/admin/")
     page.wait_for_url(re.compile(r".*/admin/$"))

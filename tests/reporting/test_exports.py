@@ -11,9 +11,9 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from chargeportal.exports import XLSX_CONTENT_TYPE, Table, table_response, xlsx_bytes
-from reporting.models import ConnectorHour, DriverDay, SiteHour
+from reporting.models import DriverDay
 from reporting.overview import Period, operator_overview, overview_tables
-from tests.factories import make_charge_point
+from tests.factories import make_charge_point, make_connector_hour, make_site_peak
 
 URL_PARAMS = {"period": "week", "day": "2026-05-06"}
 WEEK = Period(date(2026, 5, 4), date(2026, 5, 10), "Europe/Stockholm")
@@ -48,14 +48,12 @@ def data(world):
     at = datetime(2026, 5, 5, 16, tzinfo=UTC)  # Tuesday 18:00 in Stockholm
     rows = [(one, 3, 31_415, "123.45", 3600), (two, 1, 2_000, "8.00", 900), (alpha_2.connectors.get(), 0, 0, "0", 0)]
     for connector, sessions, energy, revenue, occupied in rows:
-        ConnectorHour.objects.create(organization=world.org_a, site=world.site_a, charge_point=connector.charge_point,
-                                     connector=connector, hour=at, sessions=sessions, energy_wh=energy,
-                                     revenue=Decimal(revenue), occupied_s=occupied, charging_s=occupied // 2)
-    SiteHour.objects.create(organization=world.org_a, site=world.site_a, hour=at, peak_sessions=2)
+        make_connector_hour(connector, at, sessions=sessions, energy_wh=energy, revenue=Decimal(revenue),
+                            occupied_s=occupied, charging_s=occupied // 2)
+    make_site_peak(world.site_a, at, 2)
     DriverDay.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a,
                              customer_account=world.alice.customer_account, day=date(2026, 5, 5))
-    ConnectorHour.objects.create(organization=world.org_b, site=world.site_b, charge_point=world.cp_b,
-                                 connector=world.cp_b.connectors.first(), hour=at, sessions=5, energy_wh=77_777)
+    make_connector_hour(world.cp_b.connectors.first(), at, sessions=5, energy_wh=77_777)
     return world
 
 

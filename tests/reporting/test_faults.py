@@ -11,10 +11,10 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from reporting.faults import fault_log, needs_attention, start_figures
-from reporting.models import ConnectorHour, OutageExclusion
+from reporting.models import OutageExclusion
 from reporting.rollups import rollups_rebuild
 from sessions_app.models import StatusEvent
-from tests.factories import make_charge_point, make_session
+from tests.factories import make_charge_point, make_connector_hour, make_session
 
 NOW = datetime(2026, 4, 5, 12, 0, tzinfo=UTC)
 # March 2026 in Stockholm: 00:00 CET on 1 March to 00:00 CEST on 1 April.
@@ -117,9 +117,7 @@ def test_failed_starts_and_zero_energy_sessions_per_connector_from_the_rollups(w
 
 
 def _hour(connector, at: datetime, **columns) -> None:
-    cp = connector.charge_point
-    ConnectorHour.objects.create(organization=cp.organization, site=cp.site, charge_point=cp, connector=connector,
-                                 hour=at, **columns)
+    make_connector_hour(connector, at, **columns)
 
 
 @pytest.fixture

@@ -6,18 +6,16 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from reporting.models import ConnectorHour, DriverDay, SiteHour
+from reporting.models import ConnectorHour, DriverDay
 from reporting.overview import Period, SiteDemand, operator_overview, overview_tables
 from sessions_app.models import Site
-from tests.factories import make_charge_point, make_site, make_staff
+from tests.factories import make_charge_point, make_connector_hour, make_site, make_site_peak, make_staff
 
 STOCKHOLM = "Europe/Stockholm"
 
 
 def _hour(connector, at: datetime, **columns) -> ConnectorHour:
-    cp = connector.charge_point
-    return ConnectorHour.objects.create(organization=cp.organization, site=cp.site, charge_point=cp,
-                                        connector=connector, hour=at, **columns)
+    return make_connector_hour(connector, at, **columns)
 
 
 def _utc(*args) -> datetime:
@@ -143,9 +141,9 @@ def test_series_per_local_day_and_per_hour_for_one_day(world):
 
 
 def test_peak_simultaneous_sessions_is_the_sites_highest_in_the_period(world):
-    SiteHour.objects.create(organization=world.org_a, site=world.site_a, hour=_utc(2026, 5, 5, 8), peak_sessions=1)
-    SiteHour.objects.create(organization=world.org_a, site=world.site_a, hour=_utc(2026, 5, 5, 17), peak_sessions=2)
-    SiteHour.objects.create(organization=world.org_a, site=world.site_a, hour=_utc(2026, 5, 6, 17), peak_sessions=3)
+    make_site_peak(world.site_a, _utc(2026, 5, 5, 8), 1)
+    make_site_peak(world.site_a, _utc(2026, 5, 5, 17), 2)
+    make_site_peak(world.site_a, _utc(2026, 5, 6, 17), 3)
 
     overview = operator_overview(organization=world.org_a, period=_day(date(2026, 5, 5)))
     [demand] = overview.demand
@@ -203,9 +201,8 @@ def test_call_outs_name_the_full_sites_and_the_rarely_used_stations(world):
     full = make_charge_point(depot, "FULL-1", connectors=3)
     for n in (1, 2, 3):  # Monday 18:00 local, all three connectors, 50 min each: 83 % of that hour
         _hour(_connector(full, n), _utc(2026, 5, 4, 16), sessions=1, occupied_s=3000)
-    SiteHour.objects.create(organization=world.org_a, site=depot, hour=_utc(2026, 5, 4, 16), peak_sessions=2)
-    SiteHour.objects.create(organization=world.org_a, site=world.site_a, hour=_utc(2026, 5, 4, 16),
-                            peak_sessions=2)  # both of Alpha Depot's connectors at once
+    make_site_peak(depot, _utc(2026, 5, 4, 16), 2)
+    make_site_peak(world.site_a, _utc(2026, 5, 4, 16), 2)  # both of Alpha Depot's connectors at once
     _hour(_connector(world.cp_a), _utc(2026, 5, 4, 16), sessions=1, occupied_s=3600)
 
     lone = make_site(world.org_a, "Lone")

@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -11,8 +12,9 @@ from django.core.management import CommandError, call_command
 
 from billing.models import SessionPrice
 from billing.services import session_price_freeze_by_id, tariff_assignment_create
-from reporting.models import ConnectorHour, DriverDay, RollupState, SiteHour
+from reporting.models import ConnectorDay, ConnectorHour, DriverDay, RollupState, SiteHour
 from reporting.rollups import (
+    rollups_from_hours,
     rollups_rebuild,
     rollups_recompute,
     rollups_refresh,
@@ -52,13 +54,16 @@ def peaks(site) -> dict[datetime, int]:
     return dict(SiteHour.objects.filter(site=site).values_list("hour", "peak_sessions"))
 
 
-def snapshot() -> tuple[list, list, list]:
+def snapshot() -> tuple[list, list, list, list]:
     return (
         sorted(ConnectorHour.objects.values_list("organization_id", "site_id", "charge_point_id", "connector_id",
                                                  "hour", *COLUMNS)),
-        sorted(SiteHour.objects.values_list("organization_id", "site_id", "hour", "peak_sessions")),
+        sorted(SiteHour.objects.values_list("organization_id", "site_id", "hour", "peak_sessions", "sessions",
+                                            "occupied_s", "local_weekday", "local_hour")),
         sorted(DriverDay.objects.values_list("organization_id", "site_id", "charge_point_id", "customer_account_id",
                                              "day")),
+        sorted(ConnectorDay.objects.values_list("organization_id", "site_id", "charge_point_id", "connector_id",
+                                                "day", *COLUMNS, "idle_s")),
     )
 
 
@@ -229,6 +234,59 @@ def test_driver_days_are_site_local_dates_across_the_daylight_saving_change(worl
     assert set(DriverDay.objects.values_list("organization_id", "site_id")) == {(world.org_a.pk, world.site_a.pk)}
 
 
+def test_connector_days_are_the_hours_summed_per_site_local_day_across_the_autumn_change(world, c1, c2):
+    # Stockholm went from CEST back to CET at 01:00 UTC on 2026-10-25: that local day has 25 hours.
+    session(c1, at(2026, 10, 24, 21, 30), at(2026, 10, 24, 22, 30), gross=Decimal("10.00"))  # 23:30 CEST, the 24th
+    session(c1, at(2026, 10, 24, 22, 30), at(2026, 10, 24, 23, 0), gross=Decimal("20.00"))  # 00:30 CEST, the 25th
+    session(c2, at(2026, 10, 25, 22, 30), at(2026, 10, 25, 23, 30), energy_wh=0)  # 23:30 CET, still the 25th
+    session(c2, at(2026, 10, 25, 23, 15), at(2026, 10, 25, 23, 45), auth="Invalid")  # 00:15 CET, the 26th
+
+    rollups_rebuild(now=at(2026, 11, 1))
+
+    days = {(row["connector_id"], row["day"]): row for row in ConnectorDay.objects.values()}
+    assert sorted(days) == [(c1.pk, date(2026, 10, 24)), (c1.pk, date(2026, 10, 25)), (c2.pk, date(2026, 10, 25)),
+                            (c2.pk, date(2026, 10, 26))]
+    assert days[(c1.pk, date(2026, 10, 24))]["occupied_s"] == 1800  # until local midnight
+    assert days[(c1.pk, date(2026, 10, 25))]["occupied_s"] == 1800 + 1800
+    assert days[(c1.pk, date(2026, 10, 25))]["revenue"] == Decimal("20.00")
+    assert days[(c1.pk, date(2026, 10, 24))]["revenue"] == Decimal("10.00")
+    assert days[(c2.pk, date(2026, 10, 25))]["zero_energy"] == 1
+    assert days[(c2.pk, date(2026, 10, 26))]["failed_starts"] == 1
+    assert days[(c1.pk, date(2026, 10, 25))]["idle_s"] == 3600  # occupied, never charging
+    for connector in (c1, c2):  # every column, every day: the hours of that local day summed
+        hourly = ConnectorHour.objects.filter(connector=connector)
+        for (pk, day), row in days.items():
+            if pk != connector.pk:
+                continue
+            in_day = [h for h in hourly if h.hour.astimezone(ZoneInfo("Europe/Stockholm")).date() == day]
+            assert {k: row[k] for k in COLUMNS} == {k: sum(getattr(h, k) for h in in_day) for k in COLUMNS}
+
+
+def test_site_hours_sum_the_sites_connectors_and_sit_in_the_sites_week(world, c1, c2):
+    session(c1, at(2026, 10, 25, 0, 10), at(2026, 10, 25, 0, 40))  # 02:10 CEST, Sunday
+    session(c2, at(2026, 10, 25, 1, 10), at(2026, 10, 25, 1, 30))  # 02:10 CET: the same local hour, again
+    session(c2, at(2026, 10, 25, 0, 20), at(2026, 10, 25, 0, 30))
+
+    rollups_rebuild(now=at(2026, 11, 1))
+
+    rows = {row[0]: row[1:] for row in SiteHour.objects.filter(site=world.site_a).values_list(
+        "hour", "peak_sessions", "sessions", "occupied_s", "local_weekday", "local_hour")}
+    assert rows == {at(2026, 10, 25, 0): (2, 2, 2400, 6, 2), at(2026, 10, 25, 1): (1, 1, 1200, 6, 2)}
+
+
+def test_hand_made_hours_give_their_days_and_site_sums(world, c1):
+    ConnectorHour.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a, connector=c1,
+                                 hour=at(2026, 5, 5, 16), sessions=2, occupied_s=1800, charging_s=600)
+
+    rollups_from_hours(connector_ids=[c1.pk], start=at(2026, 5, 5, 16), end=at(2026, 5, 5, 17),
+                       peaks={(world.site_a.pk, at(2026, 5, 5, 16)): 2})
+
+    assert list(ConnectorDay.objects.values_list("day", "sessions", "occupied_s", "idle_s")) == [
+        (date(2026, 5, 5), 2, 1800, 1200)]
+    assert list(SiteHour.objects.values_list("peak_sessions", "sessions", "occupied_s", "local_weekday",
+                                             "local_hour")) == [(2, 2, 1800, 1, 18)]
+
+
 # --- windows, idempotence, isolation -----------------------------------------------------------------------
 
 
@@ -259,6 +317,7 @@ def test_a_window_recomputed_alone_gives_the_rows_of_a_full_rebuild(world, c1, c
     ConnectorHour.objects.filter(hour__gte=at(2026, 1, 31, 22), hour__lt=at(2026, 2, 1, 4)).update(occupied_s=7)
     SiteHour.objects.all().delete()
     DriverDay.objects.all().delete()
+    ConnectorDay.objects.all().delete()
     rollups_recompute(start=at(2026, 1, 1), end=at(2026, 2, 2), now=now)  # one window, not month by month
     assert snapshot() == full
 
@@ -272,7 +331,7 @@ def test_rebuilding_twice_changes_nothing(world, c1, c2):
     _mixed_history(world, c1, c2)
     rollups_rebuild(now=at(2026, 2, 1, 8, 20))
     first = snapshot()
-    assert first[0] and first[1] and first[2]
+    assert first[0] and first[1] and first[2] and first[3]
 
     rollups_rebuild(now=at(2026, 2, 1, 8, 20))
     rollups_refresh(now=at(2026, 2, 1, 8, 20))

@@ -10,9 +10,10 @@ from django.core import mail
 from pypdf import PdfReader
 
 from reporting import tasks
-from reporting.models import ConnectorHour, DriverDay, RollupState
+from reporting.models import DriverDay, RollupState
 from reporting.weekly import last_week, report_recipients, weekly_summaries_due, weekly_summary_send
 from sessions_app.models import StatusEvent
+from tests.factories import make_connector_hour
 
 MONDAY_MORNING = datetime(2026, 5, 11, 6, 30, tzinfo=UTC)
 WEEK = date(2026, 5, 4)
@@ -25,17 +26,15 @@ def data(world):
     one = world.cp_a.connectors.get(number=1)
     for at, sessions, energy, revenue in [(datetime(2026, 5, 5, 16, tzinfo=UTC), 6, 54_321, "432.10"),
                                           (datetime(2026, 4, 28, 16, tzinfo=UTC), 4, 20_000, "160.00")]:
-        ConnectorHour.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a,
-                                     connector=one, hour=at, sessions=sessions, energy_wh=energy,
-                                     revenue=Decimal(revenue), occupied_s=3000, charging_s=2000)
+        make_connector_hour(one, at, sessions=sessions, energy_wh=energy, revenue=Decimal(revenue), occupied_s=3000,
+                            charging_s=2000)
     DriverDay.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a,
                              customer_account=world.alice.customer_account, day=date(2026, 5, 5))
     StatusEvent.objects.create(charge_point=world.cp_a, connector=world.cp_a.connectors.get(number=2),
                                status="Faulted", error_code="GroundFailure",
                                timestamp=datetime(2026, 5, 8, 9, tzinfo=UTC))
-    ConnectorHour.objects.create(organization=world.org_b, site=world.site_b, charge_point=world.cp_b,
-                                 connector=world.cp_b.connectors.first(), hour=datetime(2026, 5, 5, 16, tzinfo=UTC),
-                                 sessions=99, energy_wh=99_999)
+    make_connector_hour(world.cp_b.connectors.first(), datetime(2026, 5, 5, 16, tzinfo=UTC), sessions=99,
+                        energy_wh=99_999)
     return world
 
 

@@ -52,5 +52,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Rollups rebuilt for {scope}, {result.connectors} connectors, {span}"
                 f"{' (from ' + since.isoformat() + ')' if since else ''}: "
-                f"{result.connector_hours} connector hours, {result.site_hours} site hours, "
+                f"{result.connector_hours} connector hours, {result.connector_days} connector days, "
+                f"{result.site_hours} site hours, "
                 f"{result.driver_days} driver days in {time.monotonic() - started:.1f} s.")
