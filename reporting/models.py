@@ -58,9 +58,11 @@ class SiteHour(models.Model):
     """A site in one hour: its busiest moment (sessions at once), and what its connectors did, placed in the
     site's week (local weekday and hour), for the demand heatmap over months without converting every row."""
 
+    # No index of their own: sitehour_org_idx and the unique (site, hour) lead with them.
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"))
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="hours", verbose_name=_("site"))
+                                     verbose_name=_("operator"), db_index=False)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="hours", verbose_name=_("site"),
+                             db_index=False)
     hour = models.DateTimeField(_("hour (UTC)"))
     peak_sessions = models.PositiveSmallIntegerField(_("most sessions at once"), default=0)
     sessions = models.PositiveIntegerField(_("sessions started"), default=0)
@@ -82,14 +84,15 @@ class ConnectorDay(models.Model):
     """A connector's hours summed over one day of its site's time zone (the operator's for a station without a
     site): reports over months read a row per day instead of 24."""
 
+    # No index of their own: the composite indexes below (and the unique constraint) lead with each of them.
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"))
+                                     verbose_name=_("operator"), db_index=False)
     site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
-                             verbose_name=_("site"))
+                             verbose_name=_("site"), db_index=False)
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("charge point"))
+                                     verbose_name=_("charge point"), db_index=False)
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="days",
-                                  verbose_name=_("connector"))
+                                  verbose_name=_("connector"), db_index=False)
     day = models.DateField(_("day (site time)"))
     sessions = models.PositiveIntegerField(_("sessions started"), default=0)
     energy_wh = models.BigIntegerField(_("energy of sessions started (Wh)"), default=0)

@@ -119,13 +119,6 @@ class Period:
         """The same number of local days just before."""
         return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.time_zone)
 
-    def utc_hours(self):
-        hour = self.start
-        while hour < self.end:
-            yield hour
-            hour += timedelta(hours=1)
-
-
 @dataclass(frozen=True)
 class Scope:
     """An organization, optionally narrowed to one site or one station."""
@@ -363,9 +356,10 @@ def _whole_days(scope: Scope, period: Period, sites: list[Site]) -> bool:
 
 
 def _per_connector(scope: Scope, period: Period, whole_days: bool) -> QuerySet:
+    """Sums per connector (grouped by the connector alone: PostgreSQL then hashes its few groups in memory)."""
     if whole_days:
-        return _days(scope, period).values("connector_id", "charge_point_id", "site_id").annotate(**_day_sums())
-    return _hours(scope, period).values("connector_id", "charge_point_id", "site_id").annotate(**_sums())
+        return _days(scope, period).values("connector_id").annotate(**_day_sums())
+    return _hours(scope, period).values("connector_id").annotate(**_sums())
 
 
 def _in_all(scope: Scope, period: Period, whole_days: bool) -> dict:
@@ -375,37 +369,57 @@ def _in_all(scope: Scope, period: Period, whole_days: bool) -> dict:
 
 
 def _zone_slots(period: Period, zone: str) -> Counter:
-    """How many times each local (weekday, hour) occurs in the period: 0, 1 or 2 around DST changes."""
+    """How many times each local (weekday, hour) occurs in the period: 0, 1 or 2 around DST changes.
+
+    A local day of 24 hours counts its 24 slots at once; the hours of other days (a daylight-saving change,
+    a first or last day the period only partly covers in this zone) are placed one by one.
+    """
     tz = zoneinfo.ZoneInfo(zone)
     slots: Counter = Counter()
-    for hour in period.utc_hours():
+    whole_days: Counter = Counter()  # weekday -> plain days
+    hour, end = period.start, period.end
+    while hour < end:
         local = hour.astimezone(tz)
+        if local.hour == 0 and local.minute == 0:
+            midnight = datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
+            if midnight - hour == timedelta(hours=24) and midnight <= end:
+                whole_days[local.weekday()] += 1
+                hour = midnight
+                continue
         slots[(local.weekday(), local.hour)] += 1
+        hour += timedelta(hours=1)
+    for weekday, days in whole_days.items():
+        for local_hour in range(24):
+            slots[(weekday, local_hour)] += days
     return slots
 
 
-def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: str) -> dict:
-    """Sessions started and occupied seconds per (site, local weekday, local hour).
+def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: str) -> tuple[dict, dict]:
+    """Sessions started and occupied seconds per (site, local weekday, local hour), and each site's peak of
+    sessions at once (the whole site's, whatever the scope).
 
     For a site or the whole operator, from SiteHour, whose hours carry their place in the site's week
-    (so the result is right on both sides of a daylight-saving change without converting a row); hours of
-    stations without a site count in the operator's zone, under site None. For one station, from its
-    ConnectorHour rows, converted by the database.
+    (so the result is right on both sides of a daylight-saving change without converting a row), peaks in
+    the same pass; hours of stations without a site count in the operator's zone, under site None. For one
+    station, from its ConnectorHour rows, converted by the database.
     """
     found: dict = defaultdict(lambda: [0, 0])
+    site_hours = SiteHour.objects.filter(site__in=[s.pk for s in sites], hour__gte=period.start, hour__lt=period.end)
     if scope.charge_point is None:
-        rows = SiteHour.objects.filter(site__in=[s.pk for s in sites], hour__gte=period.start,
-                                       hour__lt=period.end).values("site_id", "local_weekday", "local_hour").annotate(
-            started=Sum("sessions"), occupied=Sum("occupied_s")).values_list(
-            "site_id", "local_weekday", "local_hour", "started", "occupied")
-        for site_id, weekday, hour, started, occupied in rows:
+        peaks: dict = {}
+        for site_id, weekday, hour, started, occupied, peak in site_hours.values(
+                "site_id", "local_weekday", "local_hour").annotate(
+                started=Sum("sessions"), occupied=Sum("occupied_s"), peak=Max("peak_sessions")).values_list(
+                "site_id", "local_weekday", "local_hour", "started", "occupied", "peak"):
             cell = found[(site_id, weekday, hour)]
             cell[0] += started or 0
             cell[1] += occupied or 0
+            peaks[site_id] = max(peaks.get(site_id, 0), peak or 0)
         if scope.site is not None:
-            return found
+            return found, peaks
         hours, zone = _hours(scope, period).filter(site__isnull=True), zoneinfo.ZoneInfo(operator_zone)
     else:
+        peaks = dict(site_hours.values_list("site_id").annotate(peak=Max("peak_sessions")))
         station_site = sites[0] if sites else None
         hours = _hours(scope, period)
         zone = zoneinfo.ZoneInfo(station_site.time_zone if station_site else operator_zone)
@@ -416,7 +430,7 @@ def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: 
         cell = found[(row["site_id"], row["weekday"] - 1, row["local_hour"])]
         cell[0] += row["started"] or 0
         cell[1] += row["occupied"] or 0
-    return found
+    return found, peaks
 
 
 def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[str, int, int, Decimal]], bool]:
@@ -531,14 +545,16 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
                    capacity_s=sum(s.connector_count for s in stations) * seconds)
 
     whole_days = _whole_days(scope, period, site_list)
+    station_of = {row["pk"]: station_by_pk[row["charge_point_id"]] for row in connector_rows}
     for row in _per_connector(scope, period, whole_days):
         totals.add(row)
-        if row["connector_id"] in connectors:
-            connectors[row["connector_id"]].add(row)
-        if row["charge_point_id"] in station_usage:
-            station_usage[row["charge_point_id"]].add(row)
-        if row["site_id"] in site_usage:
-            site_usage[row["site_id"]].add(row)
+        station = station_of.get(row["connector_id"])
+        if station is None:  # a station without a site: in the totals only
+            continue
+        connectors[row["connector_id"]].add(row)
+        station_usage[station.pk].add(row)
+        if station.site_id in site_usage:
+            site_usage[station.site_id].add(row)
     totals.unique_drivers = _unique_drivers(scope, period)
 
     previous_period = period.previous()
@@ -551,12 +567,9 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
         Connector.objects.filter(charge_point__site__in=site_list, charge_point__organization=organization)
         .values_list("charge_point__site_id").annotate(n=Count("pk"))
     )
-    peaks = dict(SiteHour.objects.filter(organization=organization, site__in=site_list, hour__gte=period.start,
-                                         hour__lt=period.end)
-                 .values_list("site_id").annotate(peak=Max("peak_sessions")))
     operator_zone = period.time_zone
     zones = {s.time_zone for s in site_list}
-    week_hours = _week_hours(scope, period, site_list, operator_zone)
+    week_hours, peaks = _week_hours(scope, period, site_list, operator_zone)
     slots = {zone: _zone_slots(period, zone) for zone in zones | {operator_zone}}
 
     heatmap = [[0] * 24 for _day in range(7)]

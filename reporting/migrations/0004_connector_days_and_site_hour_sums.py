@@ -14,6 +14,16 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterField(
+            model_name='sitehour',
+            name='organization',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization', verbose_name='operator'),
+        ),
+        migrations.AlterField(
+            model_name='sitehour',
+            name='site',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='hours', to='sessions_app.site', verbose_name='site'),
+        ),
         migrations.AddField(
             model_name='sitehour',
             name='local_hour',
@@ -50,10 +60,10 @@ class Migration(migrations.Migration):
                 ('down_s', models.PositiveIntegerField(default=0, verbose_name='seconds faulted, unavailable or offline')),
                 ('failed_starts', models.PositiveIntegerField(default=0, verbose_name='refused starts')),
                 ('zero_energy', models.PositiveIntegerField(default=0, verbose_name='zero-energy sessions')),
-                ('charge_point', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sessions_app.chargepoint', verbose_name='charge point')),
-                ('connector', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='days', to='sessions_app.connector', verbose_name='connector')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization', verbose_name='operator')),
-                ('site', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sessions_app.site', verbose_name='site')),
+                ('charge_point', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sessions_app.chargepoint', verbose_name='charge point')),
+                ('connector', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='days', to='sessions_app.connector', verbose_name='connector')),
+                ('organization', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization', verbose_name='operator')),
+                ('site', models.ForeignKey(db_index=False, blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sessions_app.site', verbose_name='site')),
             ],
             options={
                 'verbose_name': 'connector day',
