@@ -296,6 +296,7 @@ class ChargingSession(models.Model):
             models.Index(fields=["connector", "started_at"], name="session_connector_started_idx"),
             models.Index(fields=["charge_point", "started_at"], name="session_cp_started_idx"),
             models.Index(fields=["started_at"], name="session_started_idx"),
+            models.Index(fields=["created_at"], name="session_created_idx"),  # the rollup refresh's "since"
             models.Index(fields=["id_tag"], condition=Q(state="active"), name="session_active_tag_idx"),
         ]
         constraints = [
@@ -387,12 +388,15 @@ class MeterValue(models.Model):
 class StatusEvent(models.Model):
     """A StatusNotification: the history behind each connector's current status."""
 
+    # No single-column indexes: status_cp_idx and status_connector_idx lead with these keys, and PostgreSQL
+    # took a lone charge_point index for "these stations, this month", reading every event they ever had.
     charge_point = models.ForeignKey(
         ChargePoint, on_delete=models.CASCADE, related_name="status_events", verbose_name=_("charge point"),
+        db_index=False,
     )
     connector = models.ForeignKey(
         Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="status_events",
-        verbose_name=_("connector"), help_text=_("Empty for connector 0, the whole station."),
+        verbose_name=_("connector"), help_text=_("Empty for connector 0, the whole station."), db_index=False,
     )
     status = models.CharField(_("status"), max_length=20, choices=ConnectorStatus.choices)
     error_code = models.CharField(_("error code"), max_length=30, choices=ErrorCode.choices)
@@ -410,6 +414,7 @@ class StatusEvent(models.Model):
         indexes = [
             models.Index(fields=["connector", "timestamp"], name="status_connector_idx"),
             models.Index(fields=["charge_point", "timestamp"], name="status_cp_idx"),
+            models.Index(fields=["received_at"], name="status_received_idx"),  # the rollup refresh's "since"
         ]
 
     def __str__(self) -> str:

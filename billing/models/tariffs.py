@@ -381,6 +381,7 @@ class SessionPrice(models.Model):
         verbose_name = _("session price")
         verbose_name_plural = _("session prices")
         ordering = ["-priced_at"]
+        indexes = [models.Index(fields=["priced_at"], name="sessionprice_priced_idx")]  # rollup refresh, revenue
         constraints = [
             models.CheckConstraint(
                 condition=Q(net_total__gte=0, vat_amount__gte=0, gross_total__gte=0),
