@@ -66,6 +66,9 @@ def ensure_database(url: str, *, drop: bool) -> None:
             exists = None
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
+        # The planner's cost of a random read on SSD storage (PostgreSQL's default, 4, is for spinning disks;
+        # README, Performance): with it, a fleet card's 8,000 prices are read by index, not by a full scan.
+        conn.execute(f'ALTER DATABASE "{name}" SET random_page_cost = 1.1')
 
 
 def setup_django(url: str) -> None:

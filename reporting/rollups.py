@@ -377,7 +377,7 @@ def _connector_days(plan: _Plan, start: datetime, end: datetime) -> None:
             connector_id__in=list(of), hour__gte=datetime.combine(first_day, time(), zone),
             hour__lt=datetime.combine(last_day + timedelta(days=1), time(), zone),
         ).annotate(day=TruncDate("hour", tzinfo=zone)).values("connector_id", "day").annotate(
-            **{f"sum_{name}": total for name, total in DAY_SUMS.items()}).order_by()
+            **{f"sum_{name}": total for name, total in DAY_SUMS.items()}).order_by("day", "connector_id")
         rows = [(of[row["connector_id"]].organization_id, of[row["connector_id"]].site_id,
                  of[row["connector_id"]].charge_point_id, row["connector_id"], row["day"],
                  *(Decimal(row[f"sum_{name}"] or 0).quantize(ZERO_MONEY) if name == "revenue"

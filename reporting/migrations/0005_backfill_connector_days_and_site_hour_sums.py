@@ -56,7 +56,7 @@ def backfill(apps, schema_editor):
     for zone_name, connectors in by_zone.items():
         days = ConnectorHour.objects.filter(connector_id__in=list(connectors)).annotate(
             day=TruncDate("hour", tzinfo=zoneinfo.ZoneInfo(zone_name))).values("connector_id", "day").annotate(
-            sum_idle_s=idle, **{f"sum_{name}": Sum(name) for name in COLUMNS}).order_by()
+            sum_idle_s=idle, **{f"sum_{name}": Sum(name) for name in COLUMNS}).order_by("day", "connector_id")
         batch = []
         for row in days.iterator(chunk_size=BATCH):
             org_id, site_id, cp_id = connectors[row["connector_id"]]
