@@ -337,3 +337,32 @@ def test_figures_from_rollups_recomputed_from_raw_sessions(world):
     assert overview.demand[0].peak_sessions == 2  # 08:30 to 09:00 both connectors
     assert overview.heatmap[1][10] == 2  # Tuesday, 10:00 in Stockholm
     assert [c.subject for c in overview.callouts if c.kind == "near_full"] == ["Alpha Depot"]
+
+
+def test_whole_days_and_hours_give_the_same_overview_and_a_site_in_another_zone_is_read_by_hours(world, monkeypatch):
+    from reporting import overview as module
+
+    one, two = _connector(world.cp_a, 1), _connector(world.cp_a, 2)
+    for hour, columns in [((2026, 5, 3, 22), {"sessions": 2, "energy_wh": 7_000, "revenue": Decimal("20.00"),
+                                              "occupied_s": 3600, "charging_s": 1200}),  # 4 May 00:00
+                          ((2026, 5, 6, 21), {"sessions": 1, "occupied_s": 900, "charging_s": 1800}),  # 6 May 23:00
+                          ((2026, 5, 10, 21), {"sessions": 5, "failed_starts": 2, "down_s": 600}),  # 10 May 23:00
+                          ((2026, 4, 30, 12), {"sessions": 3, "energy_wh": 1_000})]:  # the week before
+        _hour(one, _utc(*hour), **columns)
+        _hour(two, _utc(*hour), **{k: v for k, v in columns.items() if k != "revenue"})
+    week = Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM)
+
+    def figures(overview):
+        return (vars(overview.totals), vars(overview.previous), [vars(u) for u in overview.connectors],
+                [vars(u) for u in overview.stations], [vars(u) for u in overview.sites], overview.series,
+                overview.heatmap)
+
+    assert module._whole_days(module.Scope(world.org_a), week, list(module.Scope(world.org_a).sites()))
+    by_days = figures(operator_overview(organization=world.org_a, period=week))
+    monkeypatch.setattr(module, "_whole_days", lambda *args: False)
+    by_hours = figures(operator_overview(organization=world.org_a, period=week))
+    assert by_days == by_hours and by_days[0]["sessions"] == 16 and by_days[1]["sessions"] == 6
+    monkeypatch.undo()
+
+    make_site(world.org_a, "Helsinki", time_zone="Europe/Helsinki")  # days there are not the period's days
+    assert not module._whole_days(module.Scope(world.org_a), week, list(module.Scope(world.org_a).sites()))
