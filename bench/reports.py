@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
 
     call_command("migrate", verbosity=0)
     from accounts.models import Organization
-    from reporting.models import ConnectorHour
+    from reporting.models import ConnectorDay, ConnectorHour, DriverDay, SiteHour
     from reporting.rollups import rollups_rebuild, rollups_refresh, rollups_session_completed
     from sessions_app.models import ChargingSession, MeterValue
 
@@ -561,6 +561,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Rollups rebuilt in {time.perf_counter() - t0:.0f} s: {result.connector_hours:,} connector hours, "
               f"{result.connector_days:,} connector days, {result.site_hours:,} site hours, "
               f"{result.driver_days:,} driver days")
+        from django.db import connection
+
+        with connection.cursor() as cur:  # what autovacuum does to a table in use: statistics, visibility map
+            for model in (ConnectorHour, ConnectorDay, SiteHour, DriverDay):
+                cur.execute(f"VACUUM ANALYZE {model._meta.db_table}")
     if args.load_only:
         return 0
 
@@ -573,8 +578,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # The rollups hold the raw rows' numbers: totals over everything, both ways.
     from django.db.models import Count, Q, Sum
-
-    from reporting.models import SiteHour
 
     rolled = ConnectorHour.objects.aggregate(sessions=Sum("sessions"), failed=Sum("failed_starts"),
                                              energy=Sum("energy_wh"), revenue=Sum("revenue"), zero=Sum("zero_energy"))

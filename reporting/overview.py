@@ -404,7 +404,8 @@ def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: 
     station, from its ConnectorHour rows, converted by the database.
     """
     found: dict = defaultdict(lambda: [0, 0])
-    site_hours = SiteHour.objects.filter(site__in=[s.pk for s in sites], hour__gte=period.start, hour__lt=period.end)
+    site_hours = SiteHour.objects.filter(organization=scope.organization, site__in=[s.pk for s in sites],
+                                         hour__gte=period.start, hour__lt=period.end)
     if scope.charge_point is None:
         peaks: dict = {}
         for site_id, weekday, hour, started, occupied, peak in site_hours.values(
