@@ -15,18 +15,9 @@ from accounts.models import CustomerAccount, Organization
 from sessions_app.models import ChargePoint, Connector, Site
 
 
-class ConnectorHour(models.Model):
-    """What one connector did in one hour."""
+class ConnectorSums(models.Model):
+    """What a connector did over a span of time: the columns ConnectorHour and ConnectorDay share."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"))
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
-                             verbose_name=_("site"))
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("charge point"))
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="hours",
-                                  verbose_name=_("connector"))
-    hour = models.DateTimeField(_("hour (UTC)"))
     sessions = models.PositiveIntegerField(_("sessions started"), default=0)
     energy_wh = models.BigIntegerField(_("energy of sessions started (Wh)"), default=0)
     revenue = models.DecimalField(_("revenue of sessions started, incl. VAT"), max_digits=14, decimal_places=2,
@@ -39,6 +30,23 @@ class ConnectorHour(models.Model):
                                          help_text=_("The NEVI outage: each second once, however many causes."))
     failed_starts = models.PositiveIntegerField(_("refused starts"), default=0)
     zero_energy = models.PositiveIntegerField(_("zero-energy sessions"), default=0)
+
+    class Meta:
+        abstract = True
+
+
+class ConnectorHour(ConnectorSums):
+    """What one connector did in one hour."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("operator"))
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("charge point"))
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="hours",
+                                  verbose_name=_("connector"))
+    hour = models.DateTimeField(_("hour (UTC)"))
 
     class Meta:
         verbose_name = _("connector hour")
@@ -83,7 +91,7 @@ class SiteHour(models.Model):
         return f"{self.site_id} {self.hour:%Y-%m-%d %H}:00"
 
 
-class ConnectorDay(models.Model):
+class ConnectorDay(ConnectorSums):
     """A connector's hours summed over one day of its site's time zone (the operator's for a station without a
     site): reports over months read a row per day instead of 24."""
 
@@ -97,19 +105,8 @@ class ConnectorDay(models.Model):
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="days",
                                   verbose_name=_("connector"), db_index=False)
     day = models.DateField(_("day (site time)"))
-    sessions = models.PositiveIntegerField(_("sessions started"), default=0)
-    energy_wh = models.BigIntegerField(_("energy of sessions started (Wh)"), default=0)
-    revenue = models.DecimalField(_("revenue of sessions started, incl. VAT"), max_digits=14, decimal_places=2,
-                                  default=Decimal("0.00"))
-    occupied_s = models.PositiveIntegerField(_("seconds with a session"), default=0)
-    charging_s = models.PositiveIntegerField(_("seconds charging"), default=0)
     idle_s = models.PositiveIntegerField(_("seconds plugged in, not charging"), default=0,
                                          help_text=_("Per hour, occupied less charging (never below zero), summed."))
-    outage_s = models.PositiveIntegerField(_("seconds faulted or unavailable"), default=0)
-    offline_s = models.PositiveIntegerField(_("seconds offline"), default=0)
-    down_s = models.PositiveIntegerField(_("seconds faulted, unavailable or offline"), default=0)
-    failed_starts = models.PositiveIntegerField(_("refused starts"), default=0)
-    zero_energy = models.PositiveIntegerField(_("zero-energy sessions"), default=0)
 
     class Meta:
         verbose_name = _("connector day")

@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('idle_s', models.PositiveIntegerField(default=0, help_text='Per hour, occupied less charging (never below zero), summed.', verbose_name='seconds plugged in, not charging')),
                 ('outage_s', models.PositiveIntegerField(default=0, verbose_name='seconds faulted or unavailable')),
                 ('offline_s', models.PositiveIntegerField(default=0, verbose_name='seconds offline')),
-                ('down_s', models.PositiveIntegerField(default=0, verbose_name='seconds faulted, unavailable or offline')),
+                ('down_s', models.PositiveIntegerField(default=0, help_text='The NEVI outage: each second once, however many causes.', verbose_name='seconds faulted, unavailable or offline')),
                 ('failed_starts', models.PositiveIntegerField(default=0, verbose_name='refused starts')),
                 ('zero_energy', models.PositiveIntegerField(default=0, verbose_name='zero-energy sessions')),
                 ('charge_point', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sessions_app.chargepoint', verbose_name='charge point')),
