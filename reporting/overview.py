@@ -35,14 +35,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from django.db.models import Count, DecimalField, F, IntegerField, Max, QuerySet, Sum, Value
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, Greatest, TruncDate
+from django.db.models import Count, DecimalField, F, Max, QuerySet, Sum
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
 from billing.selectors import organization_time_zone
 from chargeportal.exports import Table
 from reporting.models import ConnectorDay, ConnectorHour, DriverDay, SiteHour
+from reporting.rollups import DAY_SUMS
 from sessions_app.models import ChargePoint, Connector, Site
 
 NEAR_FULL_PEAK_SHARE = Decimal("0.90")  # peak simultaneous sessions / the site's connectors
@@ -150,19 +151,13 @@ class Scope:
 
 
 def _sums() -> dict:
-    """The rollup columns summed (as ``sum_<column>``), plus idle time per connector and hour."""
-    sums = {f"sum_{name}": Sum(name) for name in ("sessions", "energy_wh", "revenue", "occupied_s", "charging_s",
-                                                  "outage_s", "offline_s", "down_s", "failed_starts",
-                                                  "zero_energy")}
-    sums["sum_idle_s"] = Sum(Greatest(F("occupied_s") - F("charging_s"), Value(0), output_field=IntegerField()))
-    return sums
+    """The rollup columns summed over ConnectorHour (as ``sum_<column>``), idle time per connector and hour."""
+    return {f"sum_{name}": total for name, total in DAY_SUMS.items()}
 
 
 def _day_sums() -> dict:
     """The same sums over ConnectorDay rows (idle is summed per hour there already)."""
-    return {f"sum_{name}": Sum(name) for name in ("sessions", "energy_wh", "revenue", "occupied_s", "charging_s",
-                                                  "outage_s", "offline_s", "down_s", "failed_starts",
-                                                  "zero_energy", "idle_s")}
+    return {f"sum_{name}": Sum(name) for name in DAY_SUMS}
 
 
 _COUNTED = ("sessions", "energy_wh", "occupied_s", "charging_s", "outage_s", "offline_s", "failed_starts",
