@@ -5,6 +5,7 @@ charger's report because it looks wrong: odd data is stored and flagged for revi
 (DOMAIN.md, "Transactions"), so the charger always gets its answer and stops retrying.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -28,6 +29,8 @@ from sessions_app.models import (
     SessionFlag,
     StatusEvent,
 )
+
+logger = logging.getLogger(__name__)
 
 #: A charger clock this far ahead of ours is "in the future" (clocks drift; NTP is not universal).
 CLOCK_TOLERANCE = timedelta(minutes=5)
@@ -411,6 +414,27 @@ def _orphan_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     return session
 
 
+def _foreign_stop_report(*, sender: ChargePoint, session: ChargingSession) -> bool:
+    """A security event for a stop sent by a station that does not run the session; True if both are one operator's.
+
+    Each operator learns only about its own stations. Between two operators, the session's owner
+    is told its transaction was targeted without naming the sender, and the sender's operator sees
+    only an unknown transaction (no event), exactly as if the number did not exist. The server log
+    keeps both sides for the platform's staff.
+    """
+    owner = session.charge_point
+    if owner.organization_id == sender.organization_id:
+        _security_event(SecurityEvent.Kind.FOREIGN_STOP, ocpp_id=sender.ocpp_id, remote_address=None,
+                        charge_point=sender, detail=f"Transaction {session.pk} runs on {owner.ocpp_id}.")
+        return True
+    _security_event(SecurityEvent.Kind.FOREIGN_STOP, ocpp_id=owner.ocpp_id, remote_address=None, charge_point=owner,
+                    detail=f"A charger of another operator sent a stop for transaction {session.pk}, which runs "
+                           f"on this station; the session was left running.")
+    logger.warning("Charger %s (operator %s) sent a stop for transaction %s of charger %s (operator %s).",
+                   sender.ocpp_id, sender.organization_id, session.pk, owner.ocpp_id, owner.organization_id)
+    return False
+
+
 @transaction.atomic
 def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str, meter_stop_wh: int,
                  timestamp: datetime, reason: str, transaction_data: list[dict], now: datetime) -> ChargingSession:
@@ -422,12 +446,8 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     """
     session = ChargingSession.objects.select_for_update().filter(pk=transaction_id).first()
     if session is None or session.charge_point_id != charge_point.pk:
-        foreign = session is not None
-        if foreign:
-            _security_event(SecurityEvent.Kind.FOREIGN_STOP, ocpp_id=charge_point.ocpp_id, remote_address=None,
-                            charge_point=charge_point,
-                            detail=f"Transaction {transaction_id} runs on {session.charge_point.ocpp_id}.")
-        code = SessionFlag.Code.FOREIGN_STATION_STOP if foreign else SessionFlag.Code.UNKNOWN_TRANSACTION
+        same_operator = session is not None and _foreign_stop_report(sender=charge_point, session=session)
+        code = SessionFlag.Code.FOREIGN_STATION_STOP if same_operator else SessionFlag.Code.UNKNOWN_TRANSACTION
         return _orphan_stop(charge_point=charge_point, transaction_id=transaction_id, raw_uid=raw_uid,
                             meter_stop_wh=meter_stop_wh, timestamp=timestamp, reason=reason, now=now, code=code)
     if session.state == ChargingSession.State.COMPLETED:
