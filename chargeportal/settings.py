@@ -16,6 +16,7 @@ from chargeportal.env import (
     env_currency,
     env_decimal,
     env_int,
+    env_ip_networks,
     env_list,
     env_str,
     env_time_zone,
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "chargeportal.json_limits.JSONDepthMiddleware",
 ]
 
 ROOT_URLCONF = "chargeportal.urls"
@@ -90,8 +92,10 @@ TEMPLATES = [
 
 
 def _database(url: str) -> dict:
+    conn_max_age = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
+    pool_size = env_int("DATABASE_POOL_SIZE", 10, minimum=0)  # PostgreSQL only
     try:
-        config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age)
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
     engine = config.get("ENGINE", "")
@@ -101,6 +105,21 @@ def _database(url: str) -> dict:
         # WAL and immediate transactions let the server and a worker share the demo file.
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
+        return config
+    # Under ASGI a request or a charger's message may run on any thread, and a persistent connection
+    # stays with its thread: connections pile up. A pool per process bounds them at DATABASE_POOL_SIZE;
+    # 0 turns it off (then DATABASE_CONN_MAX_AGE may keep connections, e.g. for batch scripts).
+    if pool_size and conn_max_age:
+        raise ImproperlyConfigured(
+            "DATABASE_CONN_MAX_AGE must be 0 while DATABASE_POOL_SIZE is set: the pool keeps the connections "
+            "(DATABASE_POOL_SIZE=0 turns the pool off)."
+        )
+    if pool_size:
+        config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": {"min_size": min(2, pool_size),
+                                                                   "max_size": pool_size}}
+        # Django then has the pool check each connection it hands out: one PostgreSQL dropped (a restart)
+        # is replaced instead of failing a request.
+        config["CONN_HEALTH_CHECKS"] = True
     return config
 
 
@@ -159,6 +178,31 @@ CELERY_BEAT_SCHEDULE = {
                          "schedule": crontab(minute=30, hour="6-11", day_of_week="mon")},
 }
 
+# Our own reverse proxies (addresses or networks): only when one of them is the peer does X-Forwarded-For
+# name the client, for API throttles, login rate limits and chargers' addresses (chargeportal/client_ip.py).
+# `make serve` gives uvicorn the same list. Empty (the default): the peer is the client.
+TRUSTED_PROXIES = env_ip_networks("TRUSTED_PROXIES")
+
+# Charger handshakes that fail (wrong or missing password; unknown id, counted for the address only): after
+# so many in the window, that charger id or address is refused before any password is hashed, for
+# OCPP_AUTH_LOCKOUT seconds, doubling with each lockout in a day up to OCPP_AUTH_LOCKOUT_MAX. A charger id's
+# lockout spares the address it last authenticated from (sessions_app/lockout.py).
+OCPP_AUTH_FAILURES_PER_ID = env_int("OCPP_AUTH_FAILURES_PER_ID", 5, minimum=1)
+OCPP_AUTH_FAILURES_PER_ADDRESS = env_int("OCPP_AUTH_FAILURES_PER_ADDRESS", 20, minimum=1)
+OCPP_AUTH_FAILURE_WINDOW = env_int("OCPP_AUTH_FAILURE_WINDOW", 300, minimum=1)
+OCPP_AUTH_LOCKOUT = env_int("OCPP_AUTH_LOCKOUT", 60, minimum=1)
+OCPP_AUTH_LOCKOUT_MAX = env_int("OCPP_AUTH_LOCKOUT_MAX", 900, minimum=1)
+# Equal security events (kind, operator, charger or address, detail) within this many seconds are one row
+# with a count, so a flood of refused handshakes writes a handful of rows.
+SECURITY_EVENT_WINDOW = env_int("SECURITY_EVENT_WINDOW", 300, minimum=1)
+
+# JSON from chargers, the API and the app's sign-in nested deeper than this is refused (a CALLERROR, HTTP 400)
+# before it is parsed (chargeportal/json_limits.py); OCPP payloads nest about 6 levels.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32, minimum=8)
+# A charger's DataTransfer data (and other event text) is stored up to this many bytes (UTF-8), the rest cut
+# off with a marker saying how much arrived; the charger's answer and any vendor handler see it whole.
+OCPP_EVENT_DATA_MAX_BYTES = env_int("OCPP_EVENT_DATA_MAX_BYTES", 65_536, minimum=1024)
+
 # The REST API (/api/v1): the app logs in through allauth's headless API (X-Session-Token),
 # operators' systems with an API token (Authorization: Bearer cp_...); see chargeportal/api.py.
 REST_FRAMEWORK = {
@@ -169,6 +213,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "chargeportal.api.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "chargeportal.json_limits.JSONParser", "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter",
     ],
@@ -324,11 +372,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Card UIDs never reach a log: the ocpp package logs failing CALLs whole (sessions_app/ocpp/log_redaction.py).
+    "filters": {"redact_id_tags": {"()": "sessions_app.ocpp.log_redaction.IdTagRedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_id_tags"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # The ocpp package logs every frame at INFO: far too much for a fleet.
     "loggers": {
-        "django.db.backends": {"level": "WARNING"}, "ocpp": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"}, "ocpp": {"level": "WARNING", "filters": ["redact_id_tags"]},
         "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"},
     },
 }

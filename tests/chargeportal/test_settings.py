@@ -54,6 +54,9 @@ def _setting(expression: str, **env: str) -> str:
         ({"DEBUG": "1", "DEFAULT_VAT_PERCENT": "125"}, "DEFAULT_VAT_PERCENT must be between 0 and 100"),
         ({"DEBUG": "1", "EMAIL_PORT": "smtp"}, "EMAIL_PORT must be an integer"),
         ({"DEBUG": "1", "SECRET_KEY_FILE": "/nonexistent/key"}, "SECRET_KEY_FILE: cannot read"),
+        ({"DEBUG": "1", "DATABASE_URL": "postgres://u@h/db", "DATABASE_CONN_MAX_AGE": "60"},
+         "DATABASE_CONN_MAX_AGE must be 0 while DATABASE_POOL_SIZE is set"),
+        ({"DEBUG": "1", "DATABASE_POOL_SIZE": "-1"}, "DATABASE_POOL_SIZE must be at least 0"),
     ],
 )
 def test_bad_setting_stops_start_up_naming_the_variable(env, message):
@@ -85,3 +88,20 @@ def test_deploy_check_reports_nothing_with_production_settings():
     result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+POOL = "s.DATABASES['default']['OPTIONS'].get('pool'), s.DATABASES['default']['CONN_MAX_AGE']"
+
+
+def test_postgresql_connections_come_from_a_bounded_pool_by_default():
+    printed = _setting(POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_CONN_MAX_AGE="",
+                       DATABASE_POOL_SIZE="")
+    assert printed == "{'min_size': 2, 'max_size': 10} 0"
+    assert _setting(POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_POOL_SIZE="25") == (
+        "{'min_size': 2, 'max_size': 25} 0")
+
+
+def test_pool_size_zero_turns_the_pool_off_and_allows_persistent_connections():
+    printed = _setting(POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_POOL_SIZE="0",
+                       DATABASE_CONN_MAX_AGE="600")
+    assert printed == "None 600"
