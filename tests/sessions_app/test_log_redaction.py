@@ -1,0 +1,108 @@
+"""Card UIDs never reach the logs: the ``ocpp`` package's log of a failing CALL is masked, the rest kept."""
+
+import asyncio
+import json
+import logging
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from channels.routing import URLRouter
+
+from sessions_app import services
+from sessions_app.ocpp.log_redaction import MASK, IdTagRedactingFilter, redact
+from sessions_app.ocpp.routing import websocket_urlpatterns
+
+LONG_UID = "04A1B2C3D4E5F60718293A4B"  # 24 characters: over OCPP 1.6's 20, a schema error
+
+
+def exchange(ocpp_id: str, frame: list) -> list:
+    """Connect as the charger through the real consumer, send one CALL and return the answer."""
+
+    async def scenario():
+        scope = {"type": "websocket", "path": f"/ocpp/{ocpp_id}", "subprotocols": ["ocpp1.6"], "headers": [],
+                 "client": ("127.0.0.1", 50000)}
+        communicator = ApplicationCommunicator(URLRouter(websocket_urlpatterns), scope)
+        await communicator.send_input({"type": "websocket.connect"})
+        assert (await communicator.receive_output(10))["type"] == "websocket.accept"
+        await communicator.send_input({"type": "websocket.receive", "text": json.dumps(frame)})
+        answer = json.loads((await communicator.receive_output(10))["text"])
+        await communicator.send_input({"type": "websocket.disconnect", "code": 1000})
+        await communicator.wait(10)
+        return answer
+
+    return asyncio.run(scenario())
+
+
+def ocpp_records(caplog) -> str:
+    return "\n".join(
+        f"{record.getMessage()}\n{record.exc_text or ''}" for record in caplog.records if record.name == "ocpp"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_handler_is_logged_with_its_action_but_not_the_card(world, caplog, monkeypatch):
+    def broken(**_kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "id_tag_authorize", broken)
+    with caplog.at_level(logging.WARNING, logger="ocpp"):
+        answer = exchange("ALPHA-1", [2, "m-1", "Authorize", {"idTag": world.alice_card.uid}])
+
+    assert answer[0] == 4 and answer[2] == "InternalError"
+    logged = ocpp_records(caplog)
+    assert "Error while handling request" in logged and "Authorize" in logged
+    assert "the database went away" in logged  # the traceback is kept
+    assert world.alice_card.uid not in logged
+    assert f"'idTag': '{MASK}'" in logged
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_schema_error_does_not_repeat_the_card_in_its_traceback(world, caplog):
+    with caplog.at_level(logging.WARNING, logger="ocpp"):
+        answer = exchange("ALPHA-1", [2, "m-2", "Authorize", {"idTag": LONG_UID}])
+
+    assert answer[2] == "TypeConstraintViolation"
+    logged = ocpp_records(caplog)
+    assert "Authorize" in logged and "is too long" in logged
+    assert LONG_UID not in logged
+
+
+@pytest.mark.parametrize(
+    ("text", "uid"),
+    [
+        ('[2, "1", "StartTransaction", {"connectorId": 1, "idTag": "04A1B2C3", "meterStart": 0}]', "04A1B2C3"),
+        ("<Call - payload={'idTagInfo': {'status': 'Accepted', 'parentIdTag': 'FLEET-77'}}>", "FLEET-77"),
+        ("RemoteStartTransaction(connector_id=1, id_tag='04B0B0B0', charging_profile=None)", "04B0B0B0"),
+        ('{"idToken": {"idToken": "DEADBEEF", "type": "ISO14443"}}', "DEADBEEF"),
+        ("session 7 for id_tag_uid='CAFE0001'", "CAFE0001"),
+    ],
+)
+def test_each_way_of_writing_an_id_tag_is_masked(text, uid):
+    (masked,) = redact(text)
+    assert uid not in masked and MASK in masked
+
+
+def test_the_rest_of_the_text_is_kept():
+    (masked,) = redact('[2, "m-9", "Authorize", {"idTag": "04A1B2C3"}] unique_id=m-9 status="Accepted"')
+    assert masked == f'[2, "m-9", "Authorize", {{"idTag": "{MASK}"}}] unique_id=m-9 status="Accepted"'
+
+
+def test_a_record_with_arguments_and_an_exception_is_masked_in_place():
+    try:
+        raise ValueError("On instance['idTag']: '04A1B2C3D4'")
+    except ValueError:
+        record = logging.LogRecord("ocpp", logging.ERROR, __file__, 1, "request %s", ({"idTag": "04A1B2C3D4"},),
+                                   exc_info=True)
+        record.exc_info = __import__("sys").exc_info()
+    assert IdTagRedactingFilter().filter(record) is True
+    assert record.getMessage() == f"request {{'idTag': '{MASK}'}}"
+    assert "04A1B2C3D4" not in record.exc_text and "ValueError" in record.exc_text
+
+
+def test_settings_install_the_filter_on_the_ocpp_logger_and_the_console_handler():
+    def has_filter(filterer) -> bool:
+        return any(isinstance(f, IdTagRedactingFilter) for f in filterer.filters)
+
+    assert has_filter(logging.getLogger("ocpp"))
+    console = [handler for handler in logging.getLogger().handlers if handler.get_name() == "console"]
+    assert console and has_filter(console[0])
