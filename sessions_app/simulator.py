@@ -685,7 +685,8 @@ class SimCharger:
         if not remote:
             result = await self.send(call.Authorize(id_tag=id_tag))
             if result.id_tag_info.get("status") != "Accepted":
-                logger.debug("%s/%s: %s %s", self.spec.ocpp_id, conn.number, id_tag, result.id_tag_info.get("status"))
+                logger.debug("%s/%s: id_tag=%r %s", self.spec.ocpp_id, conn.number, id_tag,
+                             result.id_tag_info.get("status"))
                 await self.set_status(conn, "Available")
                 return
         conn.in_session = True
@@ -698,7 +699,7 @@ class SimCharger:
                                                       meter_start=meter_start, timestamp=ocpp_timestamp()),
                                 queued=True)
         conn.transaction_id, conn.id_tag, conn.started_at = start.transaction_id, id_tag, datetime.now(UTC)
-        logger.info("%s/%s: start tx %s tag %s at %s Wh", self.spec.ocpp_id, conn.number, conn.transaction_id,
+        logger.info("%s/%s: start tx %s id_tag=%r at %s Wh", self.spec.ocpp_id, conn.number, conn.transaction_id,
                     id_tag, meter_start)
         if start.id_tag_info.get("status") != "Accepted":
             conn.stop_reason = "DeAuthorized"
