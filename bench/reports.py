@@ -77,6 +77,7 @@ def setup_django(url: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
     os.environ.setdefault("DEBUG", "0")  # DEBUG would record every query
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+    os.environ.setdefault("EMAIL_BACKEND", "dummy")  # no mail server: no mail
     os.environ.setdefault("DATABASE_CONN_MAX_AGE", "600")
     os.environ.setdefault("DATABASE_POOL_SIZE", "0")  # one thread per process: a kept connection is enough
     import django

@@ -43,6 +43,7 @@ def setup_django(database_url: str, media_root: str) -> None:
     os.environ["MEDIA_ROOT"] = media_root
     os.environ.pop("REDIS_URL", None)  # no broker, no shared cache: nothing outside this run is touched
     os.environ.pop("EMAIL_HOST", None)
+    os.environ["EMAIL_BACKEND"] = "dummy"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
     os.environ.setdefault("DEBUG", "0")  # DEBUG would record every query
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)

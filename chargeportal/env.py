@@ -96,3 +96,11 @@ def env_currency(name: str, default: str) -> str:
     if not re.fullmatch(r"[A-Z]{3}", value):
         raise ImproperlyConfigured(f"{name} must be an ISO 4217 code such as SEK, got {value!r}.")
     return value
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of a few named values; empty means the default."""
+    value = (_raw(name) or default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+    return value

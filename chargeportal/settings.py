@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from chargeportal.env import (
     env_bool,
+    env_choice,
     env_currency,
     env_decimal,
     env_int,
@@ -334,11 +335,17 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
-EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST
-    else "django.core.mail.backends.console.EmailBackend"
-)
+# Where mail goes: SMTP to EMAIL_HOST; the console (the log) by default only with DEBUG, because sign-up
+# and password-reset links would be readable there; locmem keeps it in memory (tests), dummy drops it.
+_email_backend = env_choice("EMAIL_BACKEND", ("smtp", "console", "locmem", "dummy"),
+                            "smtp" if EMAIL_HOST or not DEBUG else "console")
+if _email_backend == "smtp" and not EMAIL_HOST:
+    raise ImproperlyConfigured(
+        "EMAIL_HOST must be set when DEBUG is off (or EMAIL_BACKEND is smtp): mail is not written to the log "
+        "there, as sign-up and password-reset links would be readable in it. For a trial without a mail server "
+        "set EMAIL_BACKEND=console (mail and its links in the log) or EMAIL_BACKEND=dummy (no mail is sent)."
+    )
+EMAIL_BACKEND = f"django.core.mail.backends.{_email_backend}.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chargeportal <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -105,3 +105,39 @@ def test_pool_size_zero_turns_the_pool_off_and_allows_persistent_connections():
     printed = _setting(POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_POOL_SIZE="0",
                        DATABASE_CONN_MAX_AGE="600")
     assert printed == "None 600"
+
+
+NO_MAIL_SETTINGS = {"EMAIL_HOST": "", "EMAIL_BACKEND": ""}
+
+
+def test_without_debug_a_missing_mail_server_stops_start_up_instead_of_logging_reset_links():
+    result = _setup(**PRODUCTION, **NO_MAIL_SETTINGS)
+    assert result.returncode != 0 and "ImproperlyConfigured" in result.stderr
+    assert "EMAIL_HOST must be set when DEBUG is off" in result.stderr
+    assert "EMAIL_BACKEND=console" in result.stderr  # says how to opt in for a trial
+
+
+@pytest.mark.parametrize(
+    ("env", "backend"),
+    [
+        ({**PRODUCTION, **NO_MAIL_SETTINGS, "EMAIL_HOST": "smtp.example.se"}, "smtp"),
+        ({**PRODUCTION, **NO_MAIL_SETTINGS, "EMAIL_BACKEND": "console"}, "console"),  # an explicit choice
+        ({**PRODUCTION, **NO_MAIL_SETTINGS, "EMAIL_BACKEND": "dummy"}, "dummy"),
+        ({**NO_MAIL_SETTINGS, "DEBUG": "1"}, "console"),  # `make demo`: mail in the terminal
+        ({**NO_MAIL_SETTINGS, "DEBUG": "1", "EMAIL_HOST": "smtp.example.se"}, "smtp"),
+    ],
+)
+def test_mail_goes_to_the_chosen_backend(env, backend):
+    assert _setting("s.EMAIL_BACKEND", **env) == f"django.core.mail.backends.{backend}.EmailBackend"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"EMAIL_BACKEND": "carrier-pigeon"}, "EMAIL_BACKEND must be one of smtp, console, locmem, dummy"),
+        ({"EMAIL_BACKEND": "smtp"}, "EMAIL_HOST must be set"),
+    ],
+)
+def test_a_bad_mail_backend_stops_start_up(env, message):
+    result = _setup(DEBUG="1", **{**NO_MAIL_SETTINGS, **env})
+    assert result.returncode != 0 and message in result.stderr

@@ -266,7 +266,8 @@ def celery_workers(transactional_db, smtp_receiver, tmp_path, settings):
     broker_url = _dedicated_redis_url(settings.REDIS_URL)
     env = _subprocess_env(
         REDIS_URL=broker_url, CELERY_QUEUE=queue, MEDIA_ROOT=str(media),
-        EMAIL_HOST=smtp_receiver.host, EMAIL_PORT=str(smtp_receiver.port), EMAIL_USE_TLS="0", EMAIL_USE_SSL="0",
+        EMAIL_BACKEND="smtp", EMAIL_HOST=smtp_receiver.host, EMAIL_PORT=str(smtp_receiver.port), EMAIL_USE_TLS="0",
+        EMAIL_USE_SSL="0",
         EMAIL_HOST_USER="", EMAIL_HOST_PASSWORD="", STATEMENT_EMAIL_RETRY_BASE_SECONDS="1",
         DATABASE_CONN_MAX_AGE="0",
     )
