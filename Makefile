@@ -34,7 +34,8 @@ serve: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput -v0
-	$(VENV)/bin/uvicorn chargeportal.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS)
+	$(VENV)/bin/uvicorn chargeportal.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) \
+		--forwarded-allow-ips '$(TRUSTED_PROXIES)'
 
 ## worker: Celery worker with beat embedded (small installs), WORKER_CONCURRENCY processes; needs REDIS_URL to share work
 worker: $(VENV)/.installed

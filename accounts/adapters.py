@@ -4,6 +4,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.headless.adapter import DefaultHeadlessAdapter
 
 from accounts.services import driver_register
+from chargeportal.client_ip import request_client_address
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -13,6 +14,10 @@ class AccountAdapter(DefaultAccountAdapter):
             driver_register(user=user, organization=form.cleaned_data["operator"],
                             full_name=form.cleaned_data["full_name"])
         return user
+
+    def get_client_ip(self, request) -> str:
+        """Login and sign-up rate limits count the client: X-Forwarded-For only from TRUSTED_PROXIES."""
+        return request_client_address(request) or super().get_client_ip(request)
 
 
 class HeadlessAdapter(DefaultHeadlessAdapter):

@@ -5,6 +5,7 @@ start-up with a message an operator can act on. A secret may come from a file:
 ``SECRET_KEY_FILE=/run/secrets/key`` is read when ``SECRET_KEY`` is unset.
 """
 
+import ipaddress
 import os
 import re
 import zoneinfo
@@ -69,6 +70,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_ip_networks(name: str) -> list[str]:
+    """A comma-separated list of IP addresses or CIDR networks (``10.0.0.1, 10.1.0.0/16``), empty by default."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or networks, got {item!r}.") from exc
+    return networks
 
 
 def env_decimal(name: str, default: str, *, minimum: str, maximum: str) -> Decimal:

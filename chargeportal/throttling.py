@@ -2,6 +2,8 @@
 
 from rest_framework import throttling
 
+from chargeportal.client_ip import request_client_address
+
 
 class ClientThrottle(throttling.SimpleRateThrottle):
     """One budget per API token, else per user, else per address (rates in REST_FRAMEWORK)."""
@@ -19,6 +21,10 @@ class ClientThrottle(throttling.SimpleRateThrottle):
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
+
+    def get_ident(self, request) -> str:
+        """The client's address; X-Forwarded-For only from TRUSTED_PROXIES (DRF would believe anyone's)."""
+        return request_client_address(request) or ""
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.ident}

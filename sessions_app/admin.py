@@ -292,7 +292,8 @@ class SecurityEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     """Who tried to connect as a charger. Superusers also see attempts nobody could be told of."""
 
     organization_path = "organization"
-    list_display = ["created_at", "kind", "ocpp_id", "charge_point", "organization", "remote_address", "detail"]
+    list_display = ["created_at", "kind", "ocpp_id", "charge_point", "organization", "remote_address", "detail",
+                    "count", "last_at"]
     list_filter = ["kind", ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["charge_point", "organization"]
     search_fields = ["ocpp_id", "remote_address", "detail"]

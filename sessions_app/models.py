@@ -431,6 +431,7 @@ class SecurityEvent(models.Model):
         CONNECTION_REPLACED = "connection_replaced", _("Connection replaced by a new one")
         REGISTERED = "registered", _("New charger registered, pending")
         FOREIGN_STOP = "foreign_stop", _("Stop for another station's transaction")
+        LOCKED_OUT = "locked_out", _("Refused: locked out after failed attempts")
 
     charge_point = models.ForeignKey(
         ChargePoint, on_delete=models.CASCADE, null=True, blank=True, related_name="security_events",
@@ -445,6 +446,10 @@ class SecurityEvent(models.Model):
     remote_address = models.GenericIPAddressField(_("remote address"), null=True, blank=True)
     detail = models.TextField(_("detail"), blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
+    count = models.PositiveIntegerField(
+        _("count"), default=1, help_text=_("Equal events in a short time are one row, counted here."),
+    )
+    last_at = models.DateTimeField(_("last time"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("security event")

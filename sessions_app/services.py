@@ -5,19 +5,22 @@ charger's report because it looks wrong: odd data is stored and flagged for revi
 (DOMAIN.md, "Transactions"), so the charger always gets its answer and stops retrying.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import normalize_uid
-from sessions_app import hooks
+from sessions_app import hooks, lockout
 from sessions_app.models import (
     ChargePoint,
     ChargerConnection,
@@ -83,10 +86,24 @@ class Connection:
 
 def _security_event(kind: str, *, ocpp_id: str, remote_address: str | None, charge_point: ChargePoint | None = None,
                     organization: Organization | None = None, detail: str = "") -> None:
-    SecurityEvent.objects.create(
+    """Record it, or count it into an equal event of the last ``SECURITY_EVENT_WINDOW`` seconds, so a flood
+    is a handful of rows. Equal: kind, operator, detail and charger; or, without a charger, address (a
+    flood of unknown ids varies the id)."""
+    organization = organization or (charge_point.organization if charge_point else None)
+    subject = f"charger {charge_point.pk}" if charge_point else f"address {remote_address}"
+    key = "security-event:" + hashlib.sha256(
+        f"{kind}|{organization.pk if organization else ''}|{subject}|{detail}".encode()).hexdigest()
+    now = timezone.now()
+    window = timedelta(seconds=settings.SECURITY_EVENT_WINDOW)
+    pk = cache.get(key)
+    if pk and SecurityEvent.objects.filter(pk=pk, kind=kind, created_at__gte=now - window).update(
+            count=F("count") + 1, last_at=now):
+        return
+    event = SecurityEvent.objects.create(
         kind=kind, ocpp_id=ocpp_id[:255], remote_address=remote_address, charge_point=charge_point,
-        organization=organization or (charge_point.organization if charge_point else None), detail=detail,
+        organization=organization, detail=detail, created_at=now, last_at=now,
     )
+    cache.set(key, event.pk, window.total_seconds())
 
 
 @transaction.atomic
@@ -103,7 +120,15 @@ def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, passwor
     Whether the current connection is alive the database cannot tell for sure (a server
     process may have died holding it): when it looks alive, the answer is ``contested`` and
     the caller asks the connection itself, then calls again with ``previous_alive``.
+
+    Failed passwords and unknown ids lock the charger id or the address out for a while (``lockout``):
+    then the handshake is refused before any password is hashed.
     """
+    if locked := lockout.handshake_lock(ocpp_id=ocpp_id, remote_address=remote_address):
+        _security_event(SecurityEvent.Kind.LOCKED_OUT, ocpp_id=ocpp_id, remote_address=remote_address,
+                        charge_point=ChargePoint.objects.select_related("organization").filter(ocpp_id=ocpp_id).first(),
+                        detail=f"{locked} locked")
+        return Connection(None)
     known = ChargePoint.objects.select_for_update().select_related("organization").filter(ocpp_id=ocpp_id).first()
     organization = Organization.objects.filter(slug=organization_slug).first() if organization_slug else None
     if known is None or (organization_slug and known.organization != organization):
@@ -114,12 +139,16 @@ def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, passwor
         else:
             _security_event(SecurityEvent.Kind.UNKNOWN_CHARGER, ocpp_id=ocpp_id, remote_address=remote_address,
                             organization=organization)
+            lockout.handshake_failed(ocpp_id=None, remote_address=remote_address)
             return Connection(None)
 
     if known.password_hash and not (password and known.check_password(password)):
         _security_event(SecurityEvent.Kind.BAD_PASSWORD, ocpp_id=ocpp_id, remote_address=remote_address,
                         charge_point=known, detail="missing" if password is None else "wrong")
+        lockout.handshake_failed(ocpp_id=ocpp_id, remote_address=remote_address)
         return Connection(None)
+    if known.password_hash:
+        lockout.handshake_succeeded(ocpp_id=ocpp_id, remote_address=remote_address)
 
     previous = known.channel_name
     if previous and not known.password_hash and known.is_online(at) and previous_alive is not False:

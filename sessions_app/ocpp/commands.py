@@ -3,9 +3,13 @@
 The message goes through the channel layer to the channel of the server process that
 holds the charger's socket (``ChargePoint.channel_name``, never a group, so a reconnect
 overlap cannot deliver a command twice); the answer comes back on a fresh reply channel.
+That process first confirms it got the command: without that receipt within ``RECEIPT_TIMEOUT``
+seconds no process holds the charger any more (it died, or the charger is moving to another
+node), and the sender answers "offline" at once instead of waiting out the command's timeout.
 """
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync
@@ -19,6 +23,10 @@ ACTIONS = (
     "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "ChangeAvailability",
     "GetConfiguration", "ChangeConfiguration", "TriggerMessage",
 )
+#: Seconds the process holding the charger has to confirm receipt; a command it gets later it drops
+#: (its sender has answered "offline"). The sender allows a little more for the receipt's own way back.
+RECEIPT_TIMEOUT = 2
+RECEIPT_TRANSIT = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,9 @@ async def command_send_async(charge_point: ChargePoint, action: str, payload: di
     try:
         await layer.send(charge_point.channel_name, {
             "type": "ocpp.command", "action": action, "payload": payload, "reply_channel": reply_channel,
-            "timeout": timeout,
+            "timeout": timeout, "receipt_by": time.time() + RECEIPT_TIMEOUT,
         })
+        await asyncio.wait_for(layer.receive(reply_channel), RECEIPT_TIMEOUT + RECEIPT_TRANSIT)
         reply = await asyncio.wait_for(layer.receive(reply_channel), timeout + 2)
     except (TimeoutError, ChannelFull):  # nobody holds that channel any more: the process or socket is gone
         return CommandResult("offline")

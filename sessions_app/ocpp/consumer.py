@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 
 import ocpp.messages
 from channels.db import database_sync_to_async
@@ -23,6 +24,7 @@ from ocpp.messages import Call, unpack
 from ocpp.v16 import call
 from ocpp.v16.enums import Action
 
+from chargeportal.client_ip import scope_client_address
 from sessions_app import services
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16
 
@@ -81,11 +83,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         route = self.scope["url_route"]["kwargs"]
         ocpp_id = route["ocpp_id"]
-        client = self.scope.get("client") or (None,)
+        address = scope_client_address(self.scope)
         handshake = {
             "ocpp_id": ocpp_id, "organization_slug": route.get("organization_slug"),
             "password": basic_auth_password(self.scope.get("headers", []), ocpp_id),
-            "remote_address": client[0], "channel_name": self.channel_name,
+            "remote_address": address, "channel_name": self.channel_name,
         }
         connect = database_sync_to_async(services.charge_point_connect)
         connection = await connect(**handshake, at=timezone.now())
@@ -93,7 +95,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             alive = await self._answers(connection.contested_channel)
             connection = await connect(**handshake, at=timezone.now(), previous_alive=alive)
         if not connection.accepted:
-            logger.warning("Refused charger %r from %s", ocpp_id, client[0])
+            logger.warning("Refused charger %r from %s", ocpp_id, address)
             await self.close()
             return
         if connection.replaced_channel:
@@ -104,7 +106,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.commands: set[asyncio.Task] = set()
         self.seen_written = timezone.now()
         await self.accept(subprotocol=SUBPROTOCOL)
-        logger.info("Charger %s connected from %s", ocpp_id, client[0])
+        logger.info("Charger %s connected from %s", ocpp_id, address)
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
@@ -153,7 +155,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.close(code=4000)
 
     async def ocpp_command(self, event):
-        """Run the command as a task: awaiting it here would block the charger's own answer."""
+        """Confirm receipt, then run the command as a task: awaiting it here would block the charger's own
+        answer. One that comes after its sender stopped waiting for the receipt is dropped: the sender has
+        answered "offline" (``commands``)."""
+        if time.time() > event["receipt_by"]:
+            return
+        await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.received"})
         task = asyncio.create_task(self._command(event))
         self.commands.add(task)
         task.add_done_callback(self.commands.discard)

@@ -72,10 +72,13 @@ def _database_url(database: dict) -> str:
 
 def _subprocess_env(**extra: str) -> dict[str, str]:
     """The environment of a server or worker process started by a test: this one's, on the test database."""
+    from django.conf import settings
     from django.db import connection
 
+    # FORWARDED_ALLOW_IPS: uvicorn trusts X-Forwarded-For from the proxies `make serve` gives it, not 127.0.0.1.
     env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "DEBUG": "0",
-           "DJANGO_SETTINGS_MODULE": "chargeportal.settings", **extra}
+           "DJANGO_SETTINGS_MODULE": "chargeportal.settings",
+           "FORWARDED_ALLOW_IPS": ",".join(settings.TRUSTED_PROXIES), **extra}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return env
 
