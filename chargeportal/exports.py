@@ -3,6 +3,11 @@
 Every operator table offers both. CSV cells are written as ``csv.writer`` writes them (``str``,
 ``None`` empty); XLSX keeps numbers as numbers (``Decimal`` included), dates as dates, and shows
 aware datetimes in the current time zone (Excel has no time zones).
+
+Much of what a table shows comes from chargers and customers (a vendor error text, a card label):
+text a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+``, ``-``, ``@``, or a leading tab
+or carriage return) is made inert in both formats (``inert_text``); numbers, even negative ones, stay
+numbers. Every CSV download writes through ``csv_writer``.
 """
 
 import csv
@@ -17,6 +22,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 FORMATS = ("csv", "xlsx")
@@ -33,6 +39,39 @@ class Table:
     rows: list[list] = field(default_factory=list)
 
 
+#: How text that a spreadsheet would read as a formula (or strip and then read as one) begins.
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+#: Text that is a plain number ("-12.50" from a formatted figure) is no formula and keeps its sign.
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?")
+
+
+def inert_text(value):
+    """``value`` as a spreadsheet may show it: text that starts like a formula gets a leading apostrophe
+    (OWASP's advice for CSV injection); anything else, numbers included, is returned as it is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_LEADS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+class _InertCsvWriter:
+    """``csv.writer`` with every cell passed through ``inert_text``."""
+
+    def __init__(self, out):
+        self._writer = csv.writer(out)
+
+    def writerow(self, row):
+        return self._writer.writerow([inert_text(cell) for cell in row])
+
+    def writerows(self, rows):
+        for row in rows:
+            self.writerow(row)
+
+
+def csv_writer(out) -> _InertCsvWriter:
+    """The one way to write CSV downloads: as ``csv.writer(out)``, formula-leading text made inert."""
+    return _InertCsvWriter(out)
+
+
 def _attachment(response: HttpResponse, filename: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -40,7 +79,7 @@ def _attachment(response: HttpResponse, filename: str) -> HttpResponse:
 
 def csv_response(*, filename: str, headers: Sequence, rows: Sequence[Sequence]) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     writer.writerow([str(cell) for cell in headers])
     writer.writerows(rows)
     return _attachment(response, filename)
@@ -55,7 +94,8 @@ def _xlsx_value(value):
         return value
     if isinstance(value, date | time):
         return value
-    return str(value)
+    # openpyxl refuses control characters (an error for the whole download) and writes "=..." as a formula.
+    return inert_text(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
 
 
 def _sheet_title(title: str, used: set[str]) -> str:

@@ -4,7 +4,6 @@ Only the driver's own sessions (``sessions_for_driver``) are listed, shown or ex
 driver's session is a 404.
 """
 
-import csv
 import functools
 import threading
 from urllib.parse import urlencode
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_GET
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 
+from chargeportal.exports import csv_writer
 from reporting import history
 from reporting.charts import bar_chart, line_chart
 
@@ -168,7 +168,7 @@ def history_export_csv(request):
     _stations, _form, _filters, sessions = _read(request)
     totals = history.history_totals(sessions)
     now = timezone.now()
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
 
     def lines():
         yield writer.writerow(CSV_COLUMNS)
