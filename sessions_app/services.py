@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.cache import cache
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -317,20 +318,47 @@ def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str,
     return session
 
 
-def _measurement(sampled: dict) -> tuple[str, Decimal, str] | None:
-    """(measurand, value, unit) in base units, or None for a value that is not a number."""
-    measurand = sampled.get("measurand") or ENERGY_REGISTER
-    unit = sampled.get("unit") or "Wh"
+#: What MeterValue.value holds (20 digits, 6 after the point): a reading in base units stays below this.
+METER_VALUE_LIMIT = Decimal(10) ** 14
+
+
+def _number(sampled: dict) -> Decimal | None:
+    """The sampled value as a number; None for text that is none (signed data, say)."""
     try:
-        value = Decimal(str(sampled["value"]))
+        return Decimal(str(sampled["value"]))
     except (InvalidOperation, KeyError):
         return None
-    if not value.is_finite():
-        return None
+
+
+def _in_base_units(value: Decimal, unit: str) -> tuple[Decimal, str] | None:
+    """(value, unit) with kWh, kW... turned into Wh, W...; None for NaN, infinity or a value too large to store."""
+    scale = 1
     if unit in _UNIT_SCALE:
         unit, scale = _UNIT_SCALE[unit]
-        value *= scale
-    return measurand, value, unit
+    if not value.is_finite() or value.copy_abs() >= METER_VALUE_LIMIT / scale:
+        return None
+    return value * scale, unit
+
+
+def _measurement(sampled: dict) -> tuple[str, Decimal, str] | None:
+    """(measurand, value, unit) in base units, or None for a value that is not a number."""
+    value = _number(sampled)
+    based = None if value is None else _in_base_units(value, sampled.get("unit") or "Wh")
+    if based is None:
+        return None
+    return sampled.get("measurand") or ENERGY_REGISTER, *based
+
+
+def meter_value_unstorable(meter_value: list[dict]) -> str | None:
+    """Why a MeterValues message cannot be stored as sent: a reading written as a number that is NaN, infinite
+    or beyond any meter (1e400). The charger is told (a CALLERROR) rather than the reading silently dropped;
+    text that is no number at all (signed data) is still skipped."""
+    for reading in meter_value:
+        for sampled in reading.get("sampled_value", []):
+            value = _number(sampled)
+            if value is not None and _in_base_units(value, sampled.get("unit") or "Wh") is None:
+                return f"Sampled value {str(sampled['value'])[:40]!r} is not a finite number a meter can hold."
+    return None
 
 
 @dataclass(frozen=True)
@@ -502,11 +530,24 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     return session
 
 
+def _capped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` bytes of UTF-8, with a marker saying how much arrived."""
+    if len(text) * 4 <= limit:  # no character takes more than 4 bytes
+        return text
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    kept = encoded[:limit].decode(errors="ignore")
+    return f"{kept}\n[cut: {len(encoded)} bytes received, the first {limit} kept]"
+
+
 def charger_event_record(*, charge_point: ChargePoint, kind: str, status: str = "", vendor_id: str = "",
                          message_id: str = "", data: str = "", at: datetime) -> ChargerEvent:
+    """Keep what a charger reported; data beyond OCPP_EVENT_DATA_MAX_BYTES is cut off (with a marker), as a
+    charger may send megabytes in one DataTransfer."""
     return ChargerEvent.objects.create(
         charge_point=charge_point, kind=kind, status=status, vendor_id=vendor_id, message_id=message_id,
-        data=data, received_at=at,
+        data=_capped(data, settings.OCPP_EVENT_DATA_MAX_BYTES), received_at=at,
     )
 
 

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 import time
 
 import ocpp.messages
@@ -25,6 +26,7 @@ from ocpp.v16 import call
 from ocpp.v16.enums import Action
 
 from chargeportal.client_ip import scope_client_address
+from chargeportal.json_limits import JSONTooDeep, check_depth
 from sessions_app import services
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16
 
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 ocpp.messages.ASYNC_VALIDATION = False
 #: How often "last seen" is written while a charger keeps talking (every message would be a write).
 SEEN_WRITE_EVERY = 30
+#: The message id at the head of a frame, ``[2, "<id>", ...``, for one that cannot be parsed whole.
+_FRAME_HEAD = re.compile(r'\s*\[\s*\d+\s*,\s*"([^"\\]{1,64})"')
 #: How long a connection that looks alive has to prove it before a newcomer replaces it (seconds).
 PROBE_TIMEOUT = 3
 
@@ -57,8 +61,12 @@ def basic_auth_password(headers: list[tuple[bytes, bytes]], username: str) -> st
 def call_error_frame(raw: str, error: OCPPError) -> str:
     """A CALLERROR for a frame the router could not read, reusing its message id when there is one."""
     try:
+        check_depth(raw)
         frame = json.loads(raw)
         unique_id = frame[1] if isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str) else "-1"
+    except JSONTooDeep:  # not to be parsed: its id may still be readable at its head
+        head = _FRAME_HEAD.match(raw)
+        unique_id = head.group(1) if head else "-1"
     except (ValueError, TypeError):
         unique_id = "-1"
     if error.code == "FormatViolation":  # OCPP 1.6 spells it FormationViolation
@@ -114,7 +122,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=call_error_frame("", error))
             return
         try:
+            check_depth(text_data)  # json would recurse once per level: deep enough, and the consumer dies
             message = unpack(text_data)
+        except JSONTooDeep as exc:
+            await self.send(text_data=call_error_frame(text_data, FormationViolationError(description=str(exc))))
+            return
         except OCPPError as error:
             await self.send(text_data=call_error_frame(text_data, error))
             return

@@ -118,6 +118,8 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.meter_values)
     async def on_meter_values(self, connector_id: int, meter_value: list, **optional):
+        if problem := services.meter_value_unstorable(meter_value):
+            raise TypeConstraintViolationError(details={"cause": problem})
         await batching.submit(services.meter_values_record_many, services.MeterValuesReport(
             self.charge_point, connector_id, optional.get("transaction_id"), _readings(meter_value),
         ))

@@ -1,0 +1,122 @@
+"""Limits on JSON from outside (chargers, the API, the app's sign-in): one depth guard, one number rule.
+
+Python's ``json`` recurses once per nesting level: a few thousand ``[`` raise RecursionError, which
+is no ``ValueError`` and so escapes every "bad JSON" handler (a dropped websocket, an HTTP 500).
+``check_depth`` refuses such text before it is parsed, at C speed for ordinary input. Python's
+``json`` also reads ``NaN``, ``Infinity`` and numbers beyond float (``1e400`` becomes ``inf``), none
+of which JSON allows: ``loads`` refuses them.
+
+Used by the OCPP consumer, the API's JSON parser (``JSONParser``) and ``JSONDepthMiddleware`` for
+every other view that reads JSON (allauth's headless endpoints).
+"""
+
+import io
+import json
+import math
+import re
+
+from django.conf import settings
+from django.http import HttpResponseBadRequest
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
+
+# A string (escapes included) is skipped whole; only brackets outside strings count.
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_TOKENS_BYTES = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_OPENERS = frozenset(("[", "{", b"[", b"{"))
+_BIG_EXPONENT = re.compile(r"\d[eE]\+?\d{3}")
+
+
+class JSONTooDeep(ValueError):
+    """Arrays and objects nested deeper than ``JSON_MAX_DEPTH``."""
+
+
+class JSONNotFinite(ValueError):
+    """``NaN``, ``Infinity`` or a number too large for a float."""
+
+
+def max_depth() -> int:
+    return settings.JSON_MAX_DEPTH
+
+
+def check_depth(text: str | bytes, limit: int | None = None) -> None:
+    """Raise JSONTooDeep when ``text`` nests arrays/objects deeper than ``limit`` (default JSON_MAX_DEPTH).
+
+    Text with fewer brackets than the limit cannot be too deep: that common case costs two ``count``s.
+    """
+    limit = max_depth() if limit is None else limit
+    if isinstance(text, bytes):
+        openers, tokens = text.count(b"[") + text.count(b"{"), _TOKENS_BYTES
+    else:
+        openers, tokens = text.count("[") + text.count("{"), _TOKENS
+    if openers <= limit:
+        return
+    depth = 0
+    for match in tokens.finditer(text):
+        token = match.group()
+        if token in _OPENERS:
+            depth += 1
+            if depth > limit:
+                raise JSONTooDeep(f"JSON nested deeper than {limit} levels.")
+        elif len(token) == 1:
+            depth -= 1
+
+
+def _refuse_constant(name: str):
+    raise JSONNotFinite(f"{name} is not a JSON number.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JSONNotFinite(f"{text} is too large a number.")
+    return value
+
+
+def loads(text: str | bytes):
+    """``json.loads`` for untrusted text: depth checked first, no NaN/Infinity, no number beyond float."""
+    check_depth(text)
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def may_hold_non_finite(text: str) -> bool:
+    """Cheap test whether ``text`` might hold NaN, Infinity or a huge number (if not, ``loads`` cannot refuse
+    it for that); a False answer is certain, a True one needs ``loads``."""
+    return "NaN" in text or "Infinity" in text or bool(_BIG_EXPONENT.search(text))
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with too deeply nested bodies refused as a parse error (400), not a RecursionError."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read() if stream is not None else b""
+        try:
+            check_depth(raw)
+        except JSONTooDeep as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+        return super().parse(io.BytesIO(raw), media_type, parser_context)
+
+
+class JSONDepthMiddleware:
+    """Answer 400 to a JSON body nested too deeply for any view outside the API (there ``JSONParser`` answers
+    in the API's error body): allauth's headless views parse with plain ``json.loads``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        from rest_framework.views import APIView  # DRF's settings import this module
+
+        view_class = getattr(view_func, "cls", None)
+        if isinstance(view_class, type) and issubclass(view_class, APIView):
+            return None
+        if request.method in ("GET", "HEAD", "OPTIONS") or "json" not in request.content_type:
+            return None
+        try:
+            check_depth(request.body)
+        except JSONTooDeep:
+            return HttpResponseBadRequest()
+        return None

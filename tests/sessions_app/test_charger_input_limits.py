@@ -1,0 +1,58 @@
+"""What a charger sends is stored within bounds: readings that cannot be numbers in a meter are refused,
+not dropped silently, and vendor data is kept up to a size an operator can read."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.utils import timezone
+
+from sessions_app.models import ChargerEvent, MeterValue
+from sessions_app.services import (
+    MeterValuesReport,
+    charger_event_record,
+    meter_value_unstorable,
+    meter_values_record_many,
+)
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def _reading(*sampled: dict) -> list[dict]:
+    return [{"timestamp": T0, "sampled_value": list(sampled)}]
+
+
+@pytest.mark.parametrize("value", ["NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf", "1e400", "-1E+400",
+                                   "100000000000000", "1e999999999"])
+def test_a_reading_that_is_no_finite_storable_number_is_named(value):
+    problem = meter_value_unstorable(_reading({"value": "1000"}, {"value": value, "measurand": "Voltage"}))
+    assert problem is not None and value[:10] in problem
+
+
+def test_a_kwh_reading_is_judged_in_wh():
+    assert meter_value_unstorable(_reading({"value": "99999999999", "unit": "kWh"})) is None
+    assert meter_value_unstorable(_reading({"value": "100000000000", "unit": "kWh"})) is not None
+
+
+@pytest.mark.parametrize("value", ["1000.5", "-3.2", "0", "1e3", "OCMF|{...}|{...}", ""])
+def test_ordinary_numbers_and_text_that_is_no_number_at_all_pass(value):
+    assert meter_value_unstorable(_reading({"value": value, "format": "SignedData"})) is None
+
+
+def test_a_batch_with_a_huge_kwh_reading_stores_the_rest_and_does_not_fail(world):
+    counts = meter_values_record_many(now=timezone.now(), reports=[
+        MeterValuesReport(world.cp_a, 1, None, _reading({"value": "1e999999999", "unit": "kWh"}, {"value": "12"})),
+    ])
+    assert counts == [1] and MeterValue.objects.get().value == 12
+
+
+def test_vendor_data_beyond_the_limit_is_cut_with_a_marker_and_whole_below_it(world, settings):
+    settings.OCPP_EVENT_DATA_MAX_BYTES = 1024
+    small = charger_event_record(charge_point=world.cp_a, kind=ChargerEvent.Kind.DATA_TRANSFER, vendor_id="V",
+                                 data="x" * 1024, at=timezone.now())
+    big = charger_event_record(charge_point=world.cp_a, kind=ChargerEvent.Kind.DATA_TRANSFER, vendor_id="V",
+                               data="é" * (16 * 1024 * 1024 // 2), at=timezone.now())
+    assert ChargerEvent.objects.get(pk=small.pk).data == "x" * 1024
+    stored = ChargerEvent.objects.get(pk=big.pk).data
+    kept, marker = stored.split("\n")
+    assert kept == "é" * 512  # whole characters only
+    assert marker == "[cut: 16777216 bytes received, the first 1024 kept]"
