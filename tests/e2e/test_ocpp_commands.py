@@ -6,6 +6,7 @@ because the test's event loop is busy running the charger.
 """
 
 import asyncio
+import time
 
 import pytest
 from django.conf import settings
@@ -107,3 +108,29 @@ def test_a_charger_that_never_answers_gives_a_timeout(asgi_server, world):
     result = asyncio.run(scenario())
 
     assert result.outcome == "timeout"
+
+
+@needs_redis
+def test_a_command_while_the_charger_moves_to_another_node_answers_offline_at_once(asgi_server, world):
+    """The charger's row still names a channel of the node it left (here: one no process reads): no receipt comes,
+    so the sender answers "offline" within seconds instead of waiting out the command's 30 s."""
+
+    def leave_for_another_node():
+        try:
+            ChargePoint.objects.filter(pk=world.cp_a.pk).update(channel_name="specific.left!node")
+        finally:
+            connections.close_all()
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1") as charger:
+            await charger.boot()
+            await asyncio.to_thread(leave_for_another_node)
+            began = time.monotonic()
+            result = await send_from_thread("ALPHA-1", "Reset", {"type": "Soft"}, 30)
+            return result, time.monotonic() - began, charger.commands
+
+    result, took, received = asyncio.run(scenario())
+
+    assert result.outcome == "offline"
+    assert took < commands.RECEIPT_TIMEOUT + commands.RECEIPT_TRANSIT + 1
+    assert received == []

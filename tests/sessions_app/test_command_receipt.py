@@ -1,0 +1,128 @@
+"""A command reaches a charger only through the process that holds its socket, which confirms receipt at once: a
+command no process confirms answers "offline" within seconds, not after its whole timeout. Here the charger's
+consumer runs in the test's own event loop on the in-memory channel layer (the one-process demo)."""
+
+import asyncio
+import json
+import time
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from channels.layers import get_channel_layer
+from channels.routing import URLRouter
+
+from sessions_app.models import ChargePoint
+from sessions_app.ocpp import commands
+from sessions_app.ocpp.routing import websocket_urlpatterns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+class Charger(ApplicationCommunicator):
+    """The charger's end of a websocket to the consumer (channels' own communicator would need daphne)."""
+
+    def __init__(self, ocpp_id: str = "ALPHA-1"):
+        super().__init__(URLRouter(websocket_urlpatterns), {
+            "type": "websocket", "path": f"/ocpp/{ocpp_id}", "query_string": b"", "headers": [],
+            "subprotocols": ["ocpp1.6"], "client": ("127.0.0.1", 40000),
+        })
+
+    async def connect(self) -> bool:
+        await self.send_input({"type": "websocket.connect"})
+        return (await self.receive_output(5))["type"] == "websocket.accept"
+
+    async def receive_from(self) -> str:
+        return (await self.receive_output(5))["text"]
+
+    async def send_to(self, text: str) -> None:
+        await self.send_input({"type": "websocket.receive", "text": text})
+
+    async def disconnect(self) -> None:
+        await self.send_input({"type": "websocket.disconnect", "code": 1000})
+        await self.wait(5)
+
+
+async def answer_one_call(communicator: Charger, payload: dict) -> tuple[str, dict]:
+    """Act as the charger for one CALL from the server: answer it with ``payload``; returns its action and payload."""
+    _, unique_id, action, sent = json.loads(await communicator.receive_from())
+    await communicator.send_to(json.dumps([3, unique_id, payload]))
+    return action, sent
+
+
+def test_a_command_is_confirmed_run_and_answered_through_the_in_memory_layer(world):
+    async def scenario():
+        communicator = Charger()
+        assert await communicator.connect()
+        charge_point = await ChargePoint.objects.aget(pk=world.cp_a.pk)
+        sending = asyncio.create_task(commands.command_send_async(charge_point, "Reset", {"type": "Soft"}))
+        received = await answer_one_call(communicator, {"status": "Accepted"})
+        result = await sending
+        await communicator.disconnect()
+        return received, result
+
+    received, result = asyncio.run(scenario())
+
+    assert received == ("Reset", {"type": "Soft"})
+    assert (result.outcome, result.status) == ("answered", "Accepted")
+
+
+def test_a_command_to_a_channel_nobody_reads_answers_offline_at_once(world):
+    """A charger moving between nodes: its row still names the old process's channel, which nobody reads."""
+    ChargePoint.objects.filter(pk=world.cp_a.pk).update(channel_name="specific.gone!deadbeef")
+
+    began = time.monotonic()
+    result = commands.command_send(ChargePoint.objects.get(pk=world.cp_a.pk), "Reset", {"type": "Soft"}, timeout=30)
+
+    assert result.outcome == "offline"
+    assert time.monotonic() - began < commands.RECEIPT_TIMEOUT + commands.RECEIPT_TRANSIT + 1
+
+
+def test_a_command_that_arrives_after_its_sender_gave_up_is_not_run(world):
+    """The sender has answered "offline": running it now would surprise whoever was told so."""
+
+    async def scenario():
+        communicator = Charger()
+        assert await communicator.connect()
+        charge_point = await ChargePoint.objects.aget(pk=world.cp_a.pk)
+        layer = get_channel_layer()
+        reply_channel = await layer.new_channel()
+        await layer.send(charge_point.channel_name, {
+            "type": "ocpp.command", "action": "Reset", "payload": {"type": "Soft"}, "reply_channel": reply_channel,
+            "timeout": 5, "receipt_by": time.time() - 0.1,
+        })
+        nothing_sent = await communicator.receive_nothing(timeout=0.5)
+        await communicator.disconnect()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(reply_channel), 0.2)
+        return nothing_sent
+
+    assert asyncio.run(scenario())
+
+
+def test_the_consumer_confirms_receipt_before_the_charger_answers(world):
+    async def scenario():
+        communicator = Charger()
+        assert await communicator.connect()
+        charge_point = await ChargePoint.objects.aget(pk=world.cp_a.pk)
+        layer = get_channel_layer()
+        reply_channel = await layer.new_channel()
+        await layer.send(charge_point.channel_name, {
+            "type": "ocpp.command", "action": "Reset", "payload": {"type": "Soft"}, "reply_channel": reply_channel,
+            "timeout": 5, "receipt_by": time.time() + commands.RECEIPT_TIMEOUT,
+        })
+        receipt = await asyncio.wait_for(layer.receive(reply_channel), 2)
+        await answer_one_call(communicator, {"status": "Rejected"})
+        reply = await asyncio.wait_for(layer.receive(reply_channel), 2)
+        await communicator.disconnect()
+        return receipt, reply
+
+    receipt, reply = asyncio.run(scenario())
+
+    assert receipt == {"type": "ocpp.received"}
+    assert (reply["outcome"], reply["payload"]) == ("answered", {"status": "Rejected"})
+
