@@ -59,7 +59,9 @@ def id_tag_issue(*, customer_account: CustomerAccount, uid: str, label: str = ""
     try:
         with transaction.atomic():
             tag.save()
-    except IntegrityError as exc:  # the same UID registered meanwhile
+    except IntegrityError as exc:
+        if not IdTag.objects.filter(uid=tag.uid).exists():
+            raise  # not the same UID registered meanwhile: a real error
         raise ValidationError({"uid": [_("Card %(uid)s is already registered.") % {"uid": tag.uid}]}) from exc
     return tag
 
@@ -292,7 +294,9 @@ def id_tags_import_csv(*, organization: Organization, csv_file: IO[bytes] | IO[s
                 tag.save()
                 parents[tag.uid] = tag
                 result.created.append(tag)
-    except IntegrityError:  # a card registered meanwhile by someone else
+    except IntegrityError:
+        if not IdTag.objects.filter(uid__in=[tag.uid for tag, _parent in planned]).exists():
+            raise  # no card registered meanwhile by someone else: a real error
         result.created.clear()
         result.errors.append(CardImportError(0, _("Some cards were registered meanwhile; try again.")))
     return result

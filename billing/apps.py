@@ -9,6 +9,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.balances import wallet_refusal
+        from billing.selectors import session_billing_gaps
         from billing.services import session_price_freeze_by_id
         from billing.stripe_payments import stripe_settings_check
         from billing.terminal import TERMINAL_PAYMENT, terminal_payment_data_transfer
@@ -18,6 +19,9 @@ class BillingConfig(AppConfig):
         # A stopped session is priced and charged once its stop has committed;
         if session_price_freeze_by_id not in hooks.session_completed_handlers:
             hooks.session_completed_handlers.append(session_price_freeze_by_id)
+        # the post-stop sweeper asks which sessions a crash left unpriced or uncharged;
+        if session_billing_gaps not in hooks.post_stop_gap_finders:
+            hooks.post_stop_gap_finders.append(session_billing_gaps)
         # a card whose prepaid wallet is empty may not start;
         if wallet_refusal not in hooks.authorization_checks:
             hooks.authorization_checks.append(wallet_refusal)

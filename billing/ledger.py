@@ -89,8 +89,12 @@ def _write(booking: _Booking, *, user=None, at: datetime | None = None, first_li
         with transaction.atomic():
             return LedgerEntry.objects.bulk_create(entries)
     except IntegrityError:
-        # Booked by a concurrent request under the same key: that booking stands.
-        return _booked(booking.key)
+        # Booked by a concurrent request under the same key: that booking stands. Any other failure (a row
+        # breaking a check constraint, a missing reference) is an error, never "booked already".
+        booked = [entry for entry in _booked(booking.key) if entry.line >= first_line]
+        if not booked:
+            raise
+        return booked
 
 
 def _wallet_draws(payment_account: PaymentAccount | None, currency: str, available: Decimal,

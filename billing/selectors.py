@@ -4,12 +4,28 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 
 from accounts.models import CustomerAccount, Organization, User
 from billing import pricing
-from billing.models import CreditNote, SessionPrice, Statement, Tariff, TariffAssignment, days_of_week_parse
-from sessions_app.models import ChargingSession, Connector, ConnectorStatus, MeterValue, Site, StatusEvent
+from billing.models import (
+    CreditNote,
+    LedgerEntry,
+    SessionPrice,
+    Statement,
+    Tariff,
+    TariffAssignment,
+    days_of_week_parse,
+)
+from sessions_app.models import (
+    ChargingSession,
+    Connector,
+    ConnectorStatus,
+    MeterValue,
+    PostStopWork,
+    Site,
+    StatusEvent,
+)
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 SNAPSHOT_VERSION = 1
@@ -329,3 +345,22 @@ def statements_for_driver(*, user: User) -> QuerySet[Statement]:
         return Statement.objects.none()
     return Statement.objects.filter(customer_account_id=user.customer_account_id,
                                     status=Statement.Status.ISSUED).order_by("-period_start", "-number")
+
+
+def session_billing_gaps(*, since: datetime, limit: int) -> list[int]:
+    """Sessions a crash left unbilled since ``since``, for the post-stop sweeper (``hooks.post_stop_gap_finders``).
+
+    Completed on a connector, received since then, with neither a price nor a post-stop record (a record
+    means the work is pending, or billing has decided: no tariff applies); and priced since then above zero
+    without a charge in the ledger, their work not pending. At most ``limit`` of each, oldest first. The
+    time bounds keep the scan to recent rows (``session_created_idx``, ``sessionprice_priced_idx``).
+    """
+    unpriced = ChargingSession.objects.filter(
+        state=ChargingSession.State.COMPLETED, connector__isnull=False, created_at__gte=since,
+        price__isnull=True, post_stop_work__isnull=True,
+    ).order_by("pk").values_list("pk", flat=True)[:limit]
+    uncharged = SessionPrice.objects.filter(priced_at__gte=since, gross_total__gt=0).filter(
+        ~Exists(LedgerEntry.objects.filter(session_id=OuterRef("session_id"), kind=LedgerEntry.Kind.CHARGE)),
+        ~Exists(PostStopWork.objects.filter(session_id=OuterRef("session_id"), done_at__isnull=True)),
+    ).order_by("session_id").values_list("session_id", flat=True)[:limit]
+    return [*unpriced, *uncharged]

@@ -240,8 +240,11 @@ def session_price_freeze(*, session: ChargingSession) -> SessionPrice | None:
             session_charge_book(price=price)
             return price
     except IntegrityError:
-        # Priced by someone else meanwhile: theirs stands (and they charge it).
-        return SessionPrice.objects.get(session_id=session.pk)
+        # Priced by someone else meanwhile: theirs stands (and they charge it). Anything else is an error.
+        existing = SessionPrice.objects.filter(session_id=session.pk).first()
+        if existing is None:
+            raise
+        return existing
 
 
 def session_price_freeze_by_id(session_id: int) -> None:
@@ -415,7 +418,8 @@ def session_prices_freeze_many(*, sessions) -> int:
                         price.save(force_insert=True)
                     frozen.append(price)
                 except IntegrityError:
-                    pass
+                    if not SessionPrice.objects.filter(session_id=price.session_id).exists():
+                        raise  # not priced meanwhile: a price breaking a constraint
         session_charges_book_many(prices=frozen)
         created += len(frozen)
     return created

@@ -154,7 +154,8 @@ else:
 
 # Celery: Redis is the broker; without it tasks run inline, in the process that enqueues them.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# CELERY_EAGER=1 runs tasks inline even with Redis (a test server without a worker).
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -165,10 +166,19 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 # A statement email that failed is retried after this many seconds, then twice as long each time.
 STATEMENT_EMAIL_RETRY_BASE_SECONDS = env_int("STATEMENT_EMAIL_RETRY_BASE_SECONDS", 60, minimum=1)
+# A stopped session's post-stop work (price, charge, rollups) that failed is retried after this many seconds,
+# then twice as long each time (at most an hour); the sweeper looks this many days back for sessions a crash
+# left unpriced or uncharged; work still pending this many minutes after the stop shows in "Needs attention".
+POST_STOP_RETRY_BASE_SECONDS = env_int("POST_STOP_RETRY_BASE_SECONDS", 30, minimum=1)
+POST_STOP_SWEEP_DAYS = env_int("POST_STOP_SWEEP_DAYS", 7, minimum=1)
+POST_STOP_ATTENTION_MINUTES = env_int("POST_STOP_ATTENTION_MINUTES", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # Hourly, so each operator's statements are built once its own month has ended (its time zone),
     # and a missed run is caught up by the next.
     "statements-monthly": {"task": "billing.statements_monthly", "schedule": crontab(minute=5)},
+    # Every minute: stopped sessions' post-stop work that is due (a retry, or left by a crash), and the
+    # sessions a crash left unpriced or uncharged.
+    "post-stop-sweep": {"task": "sessions_app.post_stop_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.
     "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: email operators about stations offline or faulted longer than they allow, once per incident.

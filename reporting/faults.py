@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.conf import settings
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from reporting.models import AlertIncident, ConnectorHour
 from reporting.uptime import TARGET, uptime_over
-from sessions_app.models import ChargePoint, Connector, ConnectorStatus, ErrorCode, StatusEvent
+from sessions_app.models import ChargePoint, Connector, ConnectorStatus, ErrorCode, PostStopWork, StatusEvent
 
 IS_FAULT = Q(status=ConnectorStatus.FAULTED) | ~Q(error_code=ErrorCode.NO_ERROR)
 
@@ -195,6 +196,7 @@ POINTS_BELOW_TARGET = 5
 POINTS_FAILED_START = 1
 POINTS_ZERO_ENERGY = 2
 POINTS_FALLING_SUCCESS = 5
+POINTS_UNBILLED = 3
 MIN_ATTEMPTS = 5
 SUCCESS_DROP = Decimal(10)
 
@@ -228,7 +230,9 @@ def needs_attention(*, organization: Organization, start: datetime, end: datetim
     - each failed (refused) start: 1; each zero-energy session: 2;
     - each connector whose success rate (accepted starts that delivered energy, out of all start
       attempts) fell by 10 percentage points or more against the previous period, both periods with at
-      least 5 attempts: 5, plus 1 per whole 10 points of the drop beyond the first 10.
+      least 5 attempts: 5, plus 1 per whole 10 points of the drop beyond the first 10;
+    - each stopped session whose post-stop work (price, charge, rollups) still waits now, longer than
+      ``POST_STOP_ATTENTION_MINUTES`` after its stop: 3.
 
     Highest score first (ties by station id); each station lists its reasons with their points.
     """
@@ -297,7 +301,24 @@ def needs_attention(*, organization: Organization, start: datetime, end: datetim
                 add(cp, _("#%(number)d success rate %(before)s %% → %(now)s %%") % {
                     "number": figure.connector.number, "before": before.success_rate, "now": figure.success_rate},
                     POINTS_FALLING_SUCCESS + int((drop - SUCCESS_DROP) // 10))
+    for charge_point in _unbilled_waiting(organization=organization, now=now):
+        add(charge_point, _("%(count)d stopped session(s) not billed yet after %(minutes)d minutes") % {
+            "count": charge_point.unbilled, "minutes": settings.POST_STOP_ATTENTION_MINUTES},
+            POINTS_UNBILLED * charge_point.unbilled)
     return sorted(stations.values(), key=lambda station: (-station.score, station.charge_point.pk))
+
+
+def _unbilled_waiting(*, organization: Organization, now: datetime) -> list[ChargePoint]:
+    """The organization's stations with post-stop work pending too long (``unbilled``: how many), in one query.
+
+    It reads the pending records only (``post_stop_pending_idx``), few unless billing has stalled.
+    """
+    waiting = PostStopWork.objects.filter(
+        done_at__isnull=True, queued_at__lt=now - timedelta(minutes=settings.POST_STOP_ATTENTION_MINUTES),
+        session__charge_point=OuterRef("pk"),
+    ).order_by().values("session__charge_point").annotate(count=Count("pk")).values("count")
+    return list(ChargePoint.objects.filter(organization=organization).annotate(unbilled=Subquery(waiting))
+                .filter(unbilled__gt=0).select_related("site"))
 
 
 def _where(fault: Fault) -> str:

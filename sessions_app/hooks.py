@@ -1,8 +1,9 @@
 """Hooks higher apps register so this app can trigger their work without importing them.
 
 ``billing`` registers, in its ``AppConfig.ready()``, a handler that prices a session once it
-is completed, a check that refuses cards whose prepaid wallet is empty, and the handler of
-terminal payments chargers report by DataTransfer (ARCHITECTURE.md: dependencies point one way).
+is completed and a finder of sessions a crash left unpriced or uncharged, a check that refuses
+cards whose prepaid wallet is empty, and the handler of terminal payments chargers report by
+DataTransfer (ARCHITECTURE.md: dependencies point one way).
 """
 
 import logging
@@ -16,17 +17,27 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Called with a session's id after the transaction that completed it has committed.
+#: Called with a session's id after the transaction that completed it has committed, from its post-stop
+#: work (``sessions_app.post_stop``): until every handler has succeeded once, so each must be idempotent.
 session_completed_handlers: list[Callable[[int], None]] = []
 
 
-def session_completed(session_id: int) -> None:
-    """Run every handler; one that fails is logged and does not stop the others."""
+def session_completed(session_id: int) -> list[str]:
+    """Run every handler; one that fails is logged and does not stop the others. Returns the failures."""
+    failures = []
     for handler in list(session_completed_handlers):
         try:
             handler(session_id)
-        except Exception:
+        except Exception as exc:
             logger.exception("session_completed handler %r failed for session %s", handler, session_id)
+            failures.append(f"{getattr(handler, '__qualname__', handler)}: {exc!r}")
+    return failures
+
+
+#: Called by the post-stop sweeper with ``since`` and ``limit``: each returns ids of sessions completed or
+#: priced since then whose follow-up a crash cut short without a pending record (billing: completed without
+#: a price, priced without a charge); the sweeper queues their post-stop work again.
+post_stop_gap_finders: list[Callable[..., list[int]]] = []
 
 
 #: Called with an accepted card (and the moment); a handler that returns a status refuses it.

@@ -318,6 +318,41 @@ class ChargingSession(models.Model):
         return (self.stopped_at - self.started_at) if self.stopped_at else None
 
 
+class PostStopWork(models.Model):
+    """What must follow a session's completion (its price, its charge, its rollups), committed with the stop.
+
+    Higher apps do the work (``hooks.session_completed_handlers``); the record makes it survive a crash: it
+    stays pending, retried with back-off, until every handler has succeeded once (``sessions_app.post_stop``).
+    """
+
+    session = models.OneToOneField(
+        ChargingSession, on_delete=models.CASCADE, primary_key=True, related_name="post_stop_work",
+        verbose_name=_("session"),
+    )
+    queued_at = models.DateTimeField(_("queued"), default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"), default=timezone.now,
+        help_text=_("Due from then; a worker running it moves it on, so no other runs it meanwhile."),
+    )
+    last_error = models.TextField(_("last error"), blank=True)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("post-stop work")
+        verbose_name_plural = _("post-stop work")
+        ordering = ["queued_at"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(done_at__isnull=True), name="post_stop_pending_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(done_at__isnull=True) | Q(last_error=""), name="post_stop_done_clean"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {'done' if self.done_at else 'pending'}"
+
+
 class SessionFlag(models.Model):
     """Something odd a charger reported about a session, kept for an operator to review."""
 

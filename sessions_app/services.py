@@ -33,6 +33,7 @@ from sessions_app.models import (
     SessionFlag,
     StatusEvent,
 )
+from sessions_app.post_stop import post_stop_work_begin
 
 logger = logging.getLogger(__name__)
 
@@ -515,7 +516,7 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     session.energy_wh = max(0, meter_stop_wh - session.meter_start_wh)
     session.stop_reason = reason
     session.save(update_fields=["state", "stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"])
-    transaction.on_commit(lambda: hooks.session_completed(session.pk))
+    post_stop_work_begin(session=session, now=now)  # price, charge, rollups: after commit, crash-safe
     if transaction_data:
         connector_id = session.connector.number if session.connector else 0
         _store_meter_values([MeterValuesReport(charge_point, connector_id, session.pk, transaction_data)], now)

@@ -48,6 +48,17 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _celery_tasks_inline():
+    """Tasks run inline in the tests' process even when REDIS_URL is set (real workers: tests/e2e)."""
+    from chargeportal.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
 @dataclass
 class World:
     org_a: Organization

@@ -273,3 +273,29 @@ def test_money_back_into_a_wallet_first_pays_what_the_account_still_owes(world, 
 
     assert session_owed(paid_by_wallet.pk) == session_owed(owed.pk) == D("0.00")
     assert account_balance(account) == account_balance(account).__class__("SEK", D("0.00"), D("0.00"))
+
+
+# --- integrity errors ------------------------------------------------------------------------------
+
+
+def test_a_ledger_row_breaking_a_check_constraint_raises_instead_of_booking_nothing(world):
+    from django.db import IntegrityError
+
+    from billing.ledger import _Booking, _Line, _write
+
+    no_money = _Booking("broken:1", world.org_a.pk, None, "SEK", [_Line(LedgerEntry.Kind.CHARGE)])
+    with pytest.raises(IntegrityError):
+        _write(no_money)
+    assert not LedgerEntry.objects.filter(idempotency_key="broken:1").exists()
+
+
+def test_a_key_booked_meanwhile_returns_that_booking_instead_of_failing(world):
+    from billing.ledger import _Booking, _Line, _write
+
+    def booking(amount):
+        return _Booking("race:1", world.org_a.pk, None, "SEK", [_Line(LedgerEntry.Kind.CHARGE, receivable=D(amount))])
+
+    first = _write(booking("10.00"))
+    second = _write(booking("99.00"))  # the loser of a race under the same key
+    assert [entry.pk for entry in second] == [entry.pk for entry in first]
+    assert LedgerEntry.objects.get(idempotency_key="race:1").receivable == D("10.00")

@@ -89,7 +89,7 @@ def asgi_server(django_db_setup):
     from django.conf import settings
 
     port = _free_port()
-    env = _subprocess_env()
+    env = _subprocess_env(CELERY_EAGER="1")  # no worker here: a stop's price and rollups follow inline
     log_path = settings.BASE_DIR / "var" / "e2e-server.log"
     log_path.parent.mkdir(exist_ok=True)
     log = log_path.open("wb")

@@ -1,0 +1,31 @@
+"""Celery tasks of the sessions app: they take ids and call services (sessions_app.post_stop)."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from sessions_app.post_stop import post_stop_sweep, post_stop_work_run
+
+
+@shared_task(name="sessions_app.post_stop_work", bind=True, acks_late=True, max_retries=6)
+def post_stop_work(self, session_id: int) -> bool:
+    """A stopped session's price, charge and rollups, queued when its stop committed.
+
+    A failure is retried when the record says (30 s, 1, 2, 4, 8, 16 min by default); after the last retry,
+    or inline without a broker, the sweeper carries on. Returns whether this run finished it.
+    """
+    work = post_stop_work_run(session_id=session_id)
+    if work is None:  # done already, or another run holds it
+        return False
+    if work.done_at is not None:
+        return True
+    if self.request.is_eager or self.request.retries >= self.max_retries:
+        return False
+    wait = (work.next_attempt_at - timezone.now()).total_seconds()
+    raise self.retry(countdown=max(wait, 0) + 1)  # +1 s: due by then, whatever the rounding
+
+
+@shared_task(name="sessions_app.post_stop_sweep", acks_late=True)
+def post_stop_sweep_task() -> dict:
+    """Beat's job every minute: run the post-stop work due, and queue again what a crash left undone."""
+    sweep = post_stop_sweep()
+    return {"requeued": sweep.requeued, "done": sweep.done, "failed": sweep.failed}
