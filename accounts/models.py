@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.uids import validate_uid
+from chargeportal.moments import BoundedDateTimeField, validate_moment_in_range
 
 
 class Organization(models.Model):
@@ -197,7 +198,7 @@ class IdTag(models.Model):
         verbose_name=_("group tag"), help_text=_("A fleet's group tag, sent to chargers as parentIdTag."),
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
-    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    expires_at = BoundedDateTimeField(_("expires"), null=True, blank=True, validators=[validate_moment_in_range])
     max_concurrent_sessions = models.PositiveSmallIntegerField(
         _("concurrent sessions allowed"), default=1, validators=[MinValueValidator(1)],
     )

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import operator_group_ensure
 from accounts.uids import normalize_uid, validate_uid
+from chargeportal.moments import EARLIEST, LATEST, moment_in_range
 
 
 @transaction.atomic
@@ -259,10 +260,15 @@ def id_tags_import_csv(*, organization: Organization, csv_file: IO[bytes] | IO[s
         if row.get("expires_at"):
             try:
                 expires_at = _parse_expiry(row["expires_at"])
-            except (ValueError, OverflowError):
+            except ValueError:
                 problems.append(
                     _("expires_at is not an ISO date or date-time: %(value)s.") % {"value": row["expires_at"]},
                 )
+            except OverflowError:  # the day after 9999-12-31
+                expires_at = LATEST
+            if expires_at is not None and not moment_in_range(expires_at):
+                problems.append(_("expires_at must lie in the years %(first)s to %(last)s: %(value)s.") % {
+                    "first": EARLIEST.year, "last": LATEST.year - 1, "value": row["expires_at"]})
         max_concurrent = 1
         if row.get("max_concurrent_sessions"):
             try:

@@ -213,6 +213,11 @@ JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32, minimum=8)
 # A charger's DataTransfer data (and other event text) is stored up to this many bytes (UTF-8), the rest cut
 # off with a marker saying how much arrived; the charger's answer and any vendor handler see it whole.
 OCPP_EVENT_DATA_MAX_BYTES = env_int("OCPP_EVENT_DATA_MAX_BYTES", 65_536, minimum=1024)
+# A charger's clock is believed from its registration minus OCPP_TIME_BEFORE_REGISTRATION seconds to
+# OCPP_TIME_AHEAD seconds past the server's; a time outside (a start dated 2000, a stop dated 9999) is stored
+# as the time the server received it, the charger's own kept and flagged for review (sessions_app.services).
+OCPP_TIME_BEFORE_REGISTRATION = env_int("OCPP_TIME_BEFORE_REGISTRATION", 86_400, minimum=0)
+OCPP_TIME_AHEAD = env_int("OCPP_TIME_AHEAD", 300, minimum=0)
 
 # The REST API (/api/v1): the app logs in through allauth's headless API (X-Session-Token),
 # operators' systems with an API token (Authorization: Bearer cp_...); see chargeportal/api.py.

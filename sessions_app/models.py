@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuthorizationStatus, CustomerAccount, IdTag, Organization
+from chargeportal.moments import BoundedDateTimeField
 
 
 def validate_time_zone(value: str) -> None:
@@ -279,6 +280,14 @@ class ChargingSession(models.Model):
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
     started_at = models.DateTimeField(_("started"))
     stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    charger_started_at = BoundedDateTimeField(
+        _("start time as sent"), null=True, blank=True,
+        help_text=_("The charger's own start time when it was implausible; the time received is used instead."),
+    )
+    charger_stopped_at = BoundedDateTimeField(
+        _("stop time as sent"), null=True, blank=True,
+        help_text=_("The charger's own stop time when it was implausible; the time received is used instead."),
+    )
     meter_start_wh = models.BigIntegerField(_("meter at start (Wh)"))
     meter_stop_wh = models.BigIntegerField(_("meter at stop (Wh)"), null=True, blank=True)
     energy_wh = models.BigIntegerField(_("energy (Wh)"), null=True, blank=True)
@@ -307,6 +316,11 @@ class ChargingSession(models.Model):
             # A StartTransaction the charger repeats (no answer seen) finds its session again.
             models.UniqueConstraint(
                 fields=["connector", "id_tag_uid", "meter_start_wh", "started_at"], name="session_start_once",
+            ),
+            # The same for a start whose time was implausible: started_at is then the time it was received.
+            models.UniqueConstraint(
+                fields=["connector", "id_tag_uid", "meter_start_wh", "charger_started_at"],
+                condition=Q(charger_started_at__isnull=False), name="session_start_once_as_sent",
             ),
         ]
 
@@ -361,6 +375,7 @@ class SessionFlag(models.Model):
         FOREIGN_STATION_STOP = "foreign_station_stop", _("Stop sent by another station")
         METER_BACKWARDS = "meter_backwards", _("Meter went backwards")
         FUTURE_TIMESTAMP = "future_timestamp", _("Timestamp in the future")
+        PAST_TIMESTAMP = "past_timestamp", _("Timestamp before the charger was registered")
         CONCURRENT_START = "concurrent_start", _("Second start on a busy connector")
         UNAUTHORIZED_START = "unauthorized_start", _("Started with a tag that was not accepted")
         ZERO_ENERGY = "zero_energy", _("No energy delivered")
@@ -386,18 +401,25 @@ class SessionFlag(models.Model):
 
 
 class MeterValue(models.Model):
-    """One sampled value as the charger sent it (any measurand, phase and unit)."""
+    """One sampled value as the charger sent it (any measurand, phase and unit).
+
+    Stored once: a reading sent again (a MeterValues or StopTransaction whose answer was lost in a crash,
+    resent maybe under a new message id) has the same meter, instant, measurand, phase, location and context,
+    and two different values for all of these cannot both be true. Its unique index is also the connector's
+    reading index, so the table keeps the indexes it had. Units and values are not in the key.
+    """
 
     charge_point = models.ForeignKey(
         ChargePoint, on_delete=models.CASCADE, related_name="meter_values", verbose_name=_("charge point"),
     )
+    # No single-column indexes: meter_reading_once and meter_session_idx lead with these keys.
     connector = models.ForeignKey(
         Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="meter_values",
-        verbose_name=_("connector"), help_text=_("Empty for connector 0, the whole station."),
+        verbose_name=_("connector"), help_text=_("Empty for connector 0, the whole station."), db_index=False,
     )
     session = models.ForeignKey(
         ChargingSession, on_delete=models.CASCADE, null=True, blank=True, related_name="meter_values",
-        verbose_name=_("session"),
+        verbose_name=_("session"), db_index=False,
     )
     timestamp = models.DateTimeField(_("time"))
     measurand = models.CharField(_("measurand"), max_length=50, default="Energy.Active.Import.Register")
@@ -411,9 +433,17 @@ class MeterValue(models.Model):
         verbose_name = _("meter value")
         verbose_name_plural = _("meter values")
         ordering = ["timestamp"]
-        indexes = [
-            models.Index(fields=["session", "measurand", "timestamp"], name="meter_session_idx"),
-            models.Index(fields=["connector", "measurand", "timestamp"], name="meter_connector_idx"),
+        indexes = [models.Index(fields=["session", "measurand", "timestamp"], name="meter_session_idx")]
+        constraints = [
+            # Rows of connector 0 (no connector) are never equal here (NULL), and have the next one, small.
+            models.UniqueConstraint(
+                fields=["connector", "measurand", "timestamp", "phase", "location", "context"],
+                name="meter_reading_once",
+            ),
+            models.UniqueConstraint(
+                fields=["charge_point", "measurand", "timestamp", "phase", "location", "context"],
+                condition=Q(connector__isnull=True), name="meter_station_reading_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -421,9 +451,15 @@ class MeterValue(models.Model):
 
 
 class StatusEvent(models.Model):
-    """A StatusNotification: the history behind each connector's current status."""
+    """A StatusNotification: the history behind each connector's current status.
 
-    # No single-column indexes: status_cp_idx and status_connector_idx lead with these keys, and PostgreSQL
+    Stored once: the same status and error code of the same connector at the same charger time is the same
+    report sent again (its answer lost in a crash), whatever its message id; a charger reporting a change
+    again later does so with a later time. A report without a time gets the time received, so cannot be
+    recognised when sent again; neither can one whose implausible time was replaced.
+    """
+
+    # No single-column indexes: status_cp_idx and status_event_once lead with these keys, and PostgreSQL
     # took a lone charge_point index for "these stations, this month", reading every event they ever had.
     charge_point = models.ForeignKey(
         ChargePoint, on_delete=models.CASCADE, related_name="status_events", verbose_name=_("charge point"),
@@ -439,6 +475,10 @@ class StatusEvent(models.Model):
     vendor_id = models.CharField(_("vendor id"), max_length=255, blank=True)
     vendor_error_code = models.CharField(_("vendor error code"), max_length=50, blank=True)
     timestamp = models.DateTimeField(_("time"))
+    charger_timestamp = BoundedDateTimeField(
+        _("time as sent"), null=True, blank=True,
+        help_text=_("The charger's own time when it was implausible; the time received is used instead."),
+    )
     received_at = models.DateTimeField(_("received"), default=timezone.now)
 
     class Meta:
@@ -447,9 +487,15 @@ class StatusEvent(models.Model):
         ordering = ["-timestamp"]
         get_latest_by = "timestamp"
         indexes = [
-            models.Index(fields=["connector", "timestamp"], name="status_connector_idx"),
             models.Index(fields=["charge_point", "timestamp"], name="status_cp_idx"),
             models.Index(fields=["received_at"], name="status_received_idx"),  # the rollup refresh's "since"
+        ]
+        constraints = [
+            # Also the connector's history index. Rows of connector 0 (no connector) have the next one.
+            models.UniqueConstraint(fields=["connector", "timestamp", "status", "error_code"],
+                                    name="status_event_once"),
+            models.UniqueConstraint(fields=["charge_point", "timestamp", "status", "error_code"],
+                                    condition=Q(connector__isnull=True), name="status_station_event_once"),
         ]
 
     def __str__(self) -> str:

@@ -7,15 +7,17 @@ charger's report because it looks wrong: odd data is stored and flagged for revi
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, Organization
@@ -37,8 +39,6 @@ from sessions_app.post_stop import post_stop_work_begin
 
 logger = logging.getLogger(__name__)
 
-#: A charger clock this far ahead of ours is "in the future" (clocks drift; NTP is not universal).
-CLOCK_TOLERANCE = timedelta(minutes=5)
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 #: Units stored in their base form so sums need no conversion.
 _UNIT_SCALE = {"kWh": ("Wh", 1000), "kW": ("W", 1000), "kvarh": ("varh", 1000), "kvar": ("var", 1000)}
@@ -68,6 +68,50 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
 def session_flags_resolve(*, flags: QuerySet[SessionFlag], at: datetime) -> int:
     """An operator has looked at these flags; already resolved ones keep their time. Returns how many."""
     return flags.filter(resolved_at__isnull=True).update(resolved_at=at)
+
+
+# --- charger time and resent reports --------------------------------------------------------
+
+_M = TypeVar("_M", bound=Model)
+
+
+def charger_time(*, charge_point: ChargePoint, reported: datetime, received: datetime) -> datetime:
+    """The time to store for one a charger reported: its own when plausible, else the time it was received.
+
+    Plausible is from the charger's registration less OCPP_TIME_BEFORE_REGISTRATION (it may have
+    charged offline before an operator added it) to OCPP_TIME_AHEAD past the server's clock (clocks drift;
+    NTP is not universal). A clock outside that is wrong (reset to 2000, or a year 9999): its times would
+    sort, price and roll a session up decades away. Callers keep the charger's time and flag it.
+    """
+    earliest = charge_point.created_at - timedelta(seconds=settings.OCPP_TIME_BEFORE_REGISTRATION)
+    latest = received + timedelta(seconds=settings.OCPP_TIME_AHEAD)
+    return reported if earliest <= reported <= latest else received
+
+
+def _create_once(model: type[_M], rows: list[_M], *, key: Callable[[_M], tuple],
+                 stored: Callable[[list[_M]], Iterable[tuple]]) -> list[_M]:
+    """Insert the rows whose natural key is not stored yet; returns those inserted, with their ids.
+
+    A report sent again (its answer lost in a crash, resent under a new message id) must not be stored
+    twice: the model's unique constraints on that key decide. Rows equal among themselves count once.
+    When nothing was sent again (the usual case) this is one insert; only when the database refuses
+    one are the ``stored`` keys looked up, and a refusal with no stored key behind it is raised.
+    """
+    firsts: dict[tuple, _M] = {}
+    for row in rows:
+        firsts.setdefault(key(row), row)
+    unique = list(firsts.values())
+    try:
+        with transaction.atomic():
+            return model.objects.bulk_create(unique)
+    except IntegrityError:
+        for row in unique:  # a batch written before the refusal was rolled back with it
+            row.pk, row._state.adding = None, True
+        known = set(stored(unique))
+        new = [row for row in unique if key(row) not in known]
+        if len(new) == len(unique):
+            raise
+        return model.objects.bulk_create(new)
 
 
 # --- connections -------------------------------------------------------------------------
@@ -246,24 +290,43 @@ class StatusReport:
     vendor_error_code: str = ""
 
 
-@transaction.atomic
-def connector_status_record_many(*, reports: list[StatusReport], now: datetime) -> list[int]:
-    """Keep every status report in the history; a connector's current status only moves forward in time.
+def _status_key(event: StatusEvent) -> tuple:
+    return event.charge_point_id, event.connector_id, event.timestamp, event.status, event.error_code
 
-    The server batches StatusNotifications from all chargers through here (``ocpp.batching``).
-    Returns the new events' ids.
+
+def _status_keys_stored(events: list[StatusEvent]) -> Iterable[tuple]:
+    return StatusEvent.objects.filter(
+        charge_point_id__in={event.charge_point_id for event in events},
+        timestamp__in={event.timestamp for event in events},
+    ).values_list("charge_point_id", "connector_id", "timestamp", "status", "error_code")
+
+
+def _status_event(report: StatusReport, connector: Connector | None, now: datetime) -> StatusEvent:
+    at = charger_time(charge_point=report.charge_point, reported=report.timestamp, received=now)
+    return StatusEvent(
+        charge_point=report.charge_point, connector=connector, status=report.status, error_code=report.error_code,
+        info=report.info, vendor_id=report.vendor_id, vendor_error_code=report.vendor_error_code, timestamp=at,
+        charger_timestamp=None if at == report.timestamp else report.timestamp, received_at=now,
+    )
+
+
+@transaction.atomic
+def connector_status_record_many(*, reports: list[StatusReport], now: datetime) -> list[int | None]:
+    """Keep every status report in the history, once; a connector's current status only moves forward in time.
+
+    The server batches StatusNotifications from all chargers through here (``ocpp.batching``). A report
+    already stored (see ``StatusEvent``) changes nothing; an implausible time is replaced by ``now`` (see
+    ``charger_time``), so a clock at 9999 cannot hold a connector's status. Returns each report's new
+    event id, None for one stored before.
     """
     connectors = _connectors_of(reports)
-    events = StatusEvent.objects.bulk_create([
-        StatusEvent(
-            charge_point=report.charge_point, connector=connectors[(report.charge_point.pk, report.connector_id)],
-            status=report.status, error_code=report.error_code, info=report.info, vendor_id=report.vendor_id,
-            vendor_error_code=report.vendor_error_code, timestamp=report.timestamp, received_at=now,
-        )
-        for report in reports
-    ])
+    events = [_status_event(report, connectors[(report.charge_point.pk, report.connector_id)], now)
+              for report in reports]
+    created = {id(event) for event in _create_once(StatusEvent, events, key=_status_key,
+                                                   stored=_status_keys_stored)}
+    events = [event if id(event) in created else None for event in events]
     latest: dict[int, StatusEvent] = {}
-    for event in events:
+    for event in filter(None, events):
         if event.connector is not None and (event.connector_id not in latest
                                             or event.timestamp >= latest[event.connector_id].timestamp):
             latest[event.connector_id] = event
@@ -271,7 +334,7 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
         Connector.objects.filter(pk=connector_id).filter(
             Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=event.timestamp)
         ).update(status=event.status, error_code=event.error_code, status_changed_at=event.timestamp)
-    return [event.pk for event in events]
+    return [event and event.pk for event in events]
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -281,41 +344,51 @@ def _flag(session: ChargingSession, code: str, detail: str = "") -> None:
     SessionFlag.objects.get_or_create(session=session, code=code, defaults={"detail": detail})
 
 
-def _flag_if_future(session: ChargingSession, timestamp: datetime, now: datetime) -> None:
-    if timestamp > now + CLOCK_TOLERANCE:
-        _flag(session, SessionFlag.Code.FUTURE_TIMESTAMP, f"Charger time {timestamp.isoformat()}, "
-                                                          f"server time {now.isoformat()}.")
+def _flag_time(session: ChargingSession, reported: datetime, stored: datetime) -> None:
+    """Flag a session one of whose charger times was implausible and replaced (see ``charger_time``)."""
+    if reported != stored:
+        code = SessionFlag.Code.FUTURE_TIMESTAMP if reported > stored else SessionFlag.Code.PAST_TIMESTAMP
+        _flag(session, code, f"Charger time {reported.isoformat()}, server time {stored.isoformat()} used.")
 
 
 def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str, meter_start_wh: int,
                   timestamp: datetime, now: datetime) -> ChargingSession:
     """Open a session from StartTransaction; a repeat of the same start returns the same session.
 
+    An implausible start time (a clock reset to 2000) is replaced by ``now`` (see ``charger_time``),
+    kept in ``charger_started_at`` and flagged.
+
     The session is recorded even when the tag is not accepted (the charger may have started
     offline): it keeps the tag's real status and a flag, and the charger is told that status.
     """
     uid = normalize_uid(raw_uid)[:20]
     connector = _connector(charge_point, connector_id)
-    key = {"connector": connector, "id_tag_uid": uid, "meter_start_wh": meter_start_wh, "started_at": timestamp}
-    existing = ChargingSession.objects.filter(charge_point=charge_point, **key).first()
+    started_at = charger_time(charge_point=charge_point, reported=timestamp, received=now)
+    key = {"connector": connector, "id_tag_uid": uid, "meter_start_wh": meter_start_wh}
+    # Its time as sent identifies a repeat, whether it was used or replaced (session_start_once, ..._as_sent).
+    same = ChargingSession.objects.filter(Q(started_at=timestamp) | Q(charger_started_at=timestamp),
+                                          charge_point=charge_point, **key)
+    existing = same.first()
     if existing is not None:
         return existing
-    verdict = id_tag_authorize(charge_point=charge_point, raw_uid=uid, at=timestamp)
+    if started_at != timestamp:
+        key["charger_started_at"] = timestamp
+    verdict = id_tag_authorize(charge_point=charge_point, raw_uid=uid, at=started_at)
     try:
         with transaction.atomic():
             busy = ChargingSession.objects.filter(connector=connector, state=ChargingSession.State.ACTIVE).exists()
             session = ChargingSession.objects.create(
                 charge_point=charge_point, id_tag=verdict.id_tag,
                 customer_account=verdict.id_tag.customer_account if verdict.id_tag else None,
-                auth_status=verdict.status, created_at=now, **key,
+                auth_status=verdict.status, started_at=started_at, created_at=now, **key,
             )
             if verdict.status != AuthorizationStatus.ACCEPTED:
                 _flag(session, SessionFlag.Code.UNAUTHORIZED_START, f"The tag's status was {verdict.status}.")
             if busy:
                 _flag(session, SessionFlag.Code.CONCURRENT_START, "Another session was still open on the connector.")
-            _flag_if_future(session, timestamp, now)
+            _flag_time(session, timestamp, started_at)
     except IntegrityError:  # the same start, sent twice at once
-        return ChargingSession.objects.get(charge_point=charge_point, **key)
+        return same.get()
     return session
 
 
@@ -373,16 +446,19 @@ class MeterValuesReport:
 
 
 def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, session: ChargingSession | None,
-                meter_value: list[dict]) -> list[MeterValue]:
+                meter_value: list[dict], now: datetime) -> list[MeterValue]:
     rows = []
     for reading in meter_value:
+        at = charger_time(charge_point=charge_point, reported=reading["timestamp"], received=now)
+        if session is not None:
+            _flag_time(session, reading["timestamp"], at)
         for sampled in reading.get("sampled_value", []):
             measured = _measurement(sampled)
             if measured is None:
                 continue
             measurand, value, unit = measured
             rows.append(MeterValue(
-                charge_point=charge_point, connector=connector, session=session, timestamp=reading["timestamp"],
+                charge_point=charge_point, connector=connector, session=session, timestamp=at,
                 measurand=measurand, value=value, unit=unit, phase=sampled.get("phase") or "",
                 context=sampled.get("context") or "Sample.Periodic", location=sampled.get("location") or "",
             ))
@@ -407,6 +483,21 @@ def _check_register(session: ChargingSession, floor: Decimal, floor_at: datetime
     return floor, floor_at
 
 
+def _reading_key(row: MeterValue) -> tuple:
+    return (row.charge_point_id, row.connector_id, row.measurand, row.timestamp, row.phase, row.location,
+            row.context)
+
+
+def _reading_keys_stored(rows: list[MeterValue]) -> Iterable[tuple]:
+    """The keys among ``rows`` already stored: looked up by the unique indexes' leading columns."""
+    return MeterValue.objects.filter(
+        Q(connector_id__in={row.connector_id for row in rows if row.connector_id is not None})
+        | Q(connector__isnull=True, charge_point_id__in={row.charge_point_id for row in rows
+                                                          if row.connector_id is None}),
+        measurand__in={row.measurand for row in rows}, timestamp__in={row.timestamp for row in rows},
+    ).values_list("charge_point_id", "connector_id", "measurand", "timestamp", "phase", "location", "context")
+
+
 _latest_register = MeterValue.objects.filter(session=OuterRef("pk"), measurand=ENERGY_REGISTER).order_by("-timestamp")
 
 
@@ -429,20 +520,21 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
         session = sessions.get(report.transaction_id)
         if session is not None and session.charge_point_id != cp.pk:
             session = None  # another station's transaction: keep the values, not the link
-        per_report.append((report, session, _meter_rows(charge_point=cp, connector=connector, session=session,
-                                                         meter_value=report.meter_value)))
-    MeterValue.objects.bulk_create([row for _report, _session, rows in per_report for row in rows])
+        rows = _meter_rows(charge_point=cp, connector=connector, session=session, meter_value=report.meter_value,
+                           now=now)
+        per_report.append((session, rows))
+    created = {id(row) for row in _create_once(MeterValue, [row for _session, rows in per_report for row in rows],
+                                               key=_reading_key, stored=_reading_keys_stored)}
+    per_report = [(session, [row for row in rows if id(row) in created]) for session, rows in per_report]
 
-    for report, session, rows in per_report:
+    for session, rows in per_report:
         if session is None:
             continue
         floor = session.last_register if session.last_register is not None else Decimal(session.meter_start_wh)
         session.last_register, session.last_register_at = _check_register(
             session, floor, session.last_register_at, rows,
         )
-        for reading in report.meter_value:
-            _flag_if_future(session, reading["timestamp"], now)
-    return [len(rows) for _report, _session, rows in per_report]
+    return [len(rows) for _session, rows in per_report]
 
 
 @transaction.atomic
@@ -451,7 +543,10 @@ def meter_values_record_many(*, reports: list[MeterValuesReport], now: datetime)
 
     The server batches MeterValues from all chargers through here (``ocpp.batching``).
     Values are kept as sent (any measurand), kWh/kW turned into Wh/W, linked to their session when it
-    is the sending station's; a session whose energy register goes backwards is flagged.
+    is the sending station's; a session whose energy register goes backwards is flagged. A reading
+    already stored (see ``MeterValue``) is not stored again nor counted. A reading at an implausible time
+    gets the time received (see ``charger_time``) and its session a flag; such readings, sent again,
+    cannot be recognised.
     """
     return _store_meter_values(reports, now)
 
@@ -459,16 +554,20 @@ def meter_values_record_many(*, reports: list[MeterValuesReport], now: datetime)
 def _orphan_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str, meter_stop_wh: int,
                  timestamp: datetime, reason: str, now: datetime, code: str) -> ChargingSession:
     """A stop we cannot apply (unknown transaction, or another station's): keep it as a closed, flagged session."""
+    at = charger_time(charge_point=charge_point, reported=timestamp, received=now)
+    as_sent = {"started_at": at, "stopped_at": at} if at == timestamp else {"charger_stopped_at": timestamp}
     session, created = ChargingSession.objects.get_or_create(
-        charge_point=charge_point, connector=None, started_at=timestamp, stopped_at=timestamp,
-        meter_start_wh=meter_stop_wh, meter_stop_wh=meter_stop_wh,
+        charge_point=charge_point, connector=None, meter_start_wh=meter_stop_wh, meter_stop_wh=meter_stop_wh,
+        **as_sent,
         defaults={
             "id_tag_uid": normalize_uid(raw_uid)[:20], "auth_status": AuthorizationStatus.INVALID, "energy_wh": 0,
             "state": ChargingSession.State.COMPLETED, "stop_reason": reason, "created_at": now,
+            "started_at": at, "stopped_at": at,
         },
     )
     if created:
         _flag(session, code, f"StopTransaction for transaction {transaction_id}.")
+        _flag_time(session, timestamp, at)
     return session
 
 
@@ -496,7 +595,8 @@ def _foreign_stop_report(*, sender: ChargePoint, session: ChargingSession) -> bo
 @transaction.atomic
 def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str, meter_stop_wh: int,
                  timestamp: datetime, reason: str, transaction_data: list[dict], now: datetime) -> ChargingSession:
-    """Close a session from StopTransaction. A repeated stop changes nothing.
+    """Close a session from StopTransaction. A repeated stop changes nothing; an implausible stop time is
+    replaced by ``now`` (see ``charger_time``), kept and flagged.
 
     Only the station that runs a transaction may stop it: a stop from another station is
     kept as a flagged record on the sender and a security event, and the real session is
@@ -512,10 +612,13 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
         return session
 
     session.state = ChargingSession.State.COMPLETED
-    session.stopped_at, session.meter_stop_wh = timestamp, meter_stop_wh
+    session.stopped_at = charger_time(charge_point=charge_point, reported=timestamp, received=now)
+    session.charger_stopped_at = None if session.stopped_at == timestamp else timestamp
+    session.meter_stop_wh = meter_stop_wh
     session.energy_wh = max(0, meter_stop_wh - session.meter_start_wh)
     session.stop_reason = reason
-    session.save(update_fields=["state", "stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"])
+    session.save(update_fields=["state", "stopped_at", "charger_stopped_at", "meter_stop_wh", "energy_wh",
+                                "stop_reason"])
     post_stop_work_begin(session=session, now=now)  # price, charge, rollups: after commit, crash-safe
     if transaction_data:
         connector_id = session.connector.number if session.connector else 0
@@ -525,9 +628,9 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
                                                          f"{session.meter_start_wh} Wh.")
     elif session.energy_wh == 0:
         _flag(session, SessionFlag.Code.ZERO_ENERGY)
-    if timestamp < session.started_at:
+    if session.stopped_at < session.started_at:
         _flag(session, SessionFlag.Code.STOP_BEFORE_START)
-    _flag_if_future(session, timestamp, now)
+    _flag_time(session, timestamp, session.stopped_at)
     return session
 
 
@@ -542,13 +645,35 @@ def _capped(text: str, limit: int) -> str:
     return f"{kept}\n[cut: {len(encoded)} bytes received, the first {limit} kept]"
 
 
+#: A charger event equal to the charger's latest of its kind received this recently is that one sent again.
+EVENT_RESEND_WINDOW = timedelta(minutes=10)
+
+
+@transaction.atomic
 def charger_event_record(*, charge_point: ChargePoint, kind: str, status: str = "", vendor_id: str = "",
                          message_id: str = "", data: str = "", at: datetime) -> ChargerEvent:
-    """Keep what a charger reported; data beyond OCPP_EVENT_DATA_MAX_BYTES is cut off (with a marker), as a
-    charger may send megabytes in one DataTransfer."""
+    """Keep what a charger reported, once; data beyond OCPP_EVENT_DATA_MAX_BYTES is cut off (with a marker), as a
+    charger may send megabytes in one DataTransfer.
+
+    DataTransfer and firmware or diagnostics notifications carry no time of the charger's, and one resent
+    after a crash may carry a new message id, so no key tells a resend from a repeat. The rule: equal to the
+    charger's latest event of the same kind, vendor id and message id (status and data alike), received within
+    EVENT_RESEND_WINDOW, it is that one sent again and is returned instead. So a status reported again after
+    another one (Downloading, DownloadFailed, Downloading) is kept, and vendor data repeated unchanged within
+    the window is kept once. The charger's row is locked meanwhile: two connections of one charger (a node
+    taking over) cannot both store it.
+    """
+    data = _capped(data, settings.OCPP_EVENT_DATA_MAX_BYTES)
+    list(ChargePoint.objects.select_for_update().filter(pk=charge_point.pk).values_list("pk"))
+    latest = ChargerEvent.objects.filter(
+        charge_point=charge_point, received_at__gte=at - EVENT_RESEND_WINDOW, kind=kind, vendor_id=vendor_id,
+        message_id=message_id,
+    ).order_by("-received_at", "-pk").first()
+    if latest is not None and (latest.status, latest.data) == (status, data):
+        return latest
     return ChargerEvent.objects.create(
         charge_point=charge_point, kind=kind, status=status, vendor_id=vendor_id, message_id=message_id,
-        data=_capped(data, settings.OCPP_EVENT_DATA_MAX_BYTES), received_at=at,
+        data=data, received_at=at,
     )
 
 

@@ -8,7 +8,7 @@ Every object is looked up inside ``request.user.organization``: another operator
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django import forms
 from django.http import Http404
@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import id_tag_block, id_tag_issue, id_tag_unblock, id_tags_import_csv
 from chargeportal.api import IsOperatorStaff
+from chargeportal.moments import EARLIEST, LATEST, moment_in_range
 
 # --- shared by the operator endpoints of every app ---------------------------------------------------
 
@@ -61,12 +62,8 @@ def related_field(**kwargs) -> serializers.PrimaryKeyRelatedField:
                                               **kwargs)
 
 
-#: Moments the API takes: before 1900 time zones have odd local-mean-time offsets that RFC 3339 cannot write.
-EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
-
-
 def _in_range(value: datetime) -> None:
-    if not EARLIEST <= value < LATEST:
+    if not moment_in_range(value):
         raise serializers.ValidationError(_("Choose a moment from %(first)s to %(last)s.")
                                           % {"first": EARLIEST.year, "last": LATEST.year - 1})
 
@@ -81,7 +78,7 @@ class MomentField(filter_fields.IsoDateTimeField):
 
     def validate(self, value):
         super().validate(value)
-        if value is not None and not EARLIEST <= value < LATEST:
+        if value is not None and not moment_in_range(value):
             raise forms.ValidationError(_("Choose a moment from %(first)s to %(last)s.")
                                         % {"first": EARLIEST.year, "last": LATEST.year - 1}, code="out_of_range")
 

@@ -5,7 +5,7 @@ handler runs; a handler's exception becomes a CALLERROR, and its answer leaves o
 after the service's transaction has committed.
 """
 
-from datetime import UTC, datetime
+from datetime import MAXYEAR, UTC, datetime
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
@@ -30,12 +30,20 @@ _REGISTRATION = {
 
 
 def parse_time(value: str) -> datetime:
-    """A charger's timestamp as an aware UTC datetime (a zone-less one is taken as UTC)."""
+    """A charger's timestamp as an aware UTC datetime (a zone-less one is taken as UTC).
+
+    Whether it is plausible is the services' question (``services.charger_time``); one beyond Python's
+    years once in UTC (9999-12-31T23:00:00-05:00) is read as the last (or first) moment Python has.
+    """
     try:
         parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError) as exc:
         raise TypeConstraintViolationError(details={"cause": f"{value!r} is not an ISO 8601 date-time"}) from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return aware.astimezone(UTC)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if aware.year == MAXYEAR else datetime.min.replace(tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:

@@ -130,9 +130,10 @@ def test_a_failing_handler_neither_breaks_the_stop_nor_the_other_handlers(world,
 def test_the_timeline_has_the_register_readings_and_the_charging_intervals(world):
     session = make_session(world.cp_a.connectors.get(number=1), world.alice_card, started_at=START, minutes=120)
     connector = session.connector
-    for minutes, wh in ((30, 1_003_000), (60, 1_006_000), (60, 1_006_000)):
+    for minutes, wh, context in ((30, 1_003_000, "Sample.Periodic"), (60, 1_006_000, "Sample.Periodic"),
+                                 (60, 1_006_000, "Sample.Clock")):  # one reading twice, periodic and clock-aligned
         MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session,
-                                  timestamp=START + timedelta(minutes=minutes), value=Decimal(wh))
+                                  timestamp=START + timedelta(minutes=minutes), value=Decimal(wh), context=context)
     MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session, timestamp=START,
                               measurand="Power.Active.Import", unit="W", value=Decimal(11_000))
     assert session_timeline(session).charging is None
