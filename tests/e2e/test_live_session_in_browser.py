@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from allauth.account.models import EmailAddress
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from sessions_app.models import MeterValue
 from tests.conftest import PASSWORD
@@ -44,9 +45,7 @@ def test_running_session_figures_update_without_reloading(page, live_server, wor
     reading(session, 20, "1004750")
     reading(session, 20, "11000", measurand="Power.Active.Import", unit="W")
 
-    page.wait_for_function(
-        "document.querySelector('[data-live=\"energy_kwh_display\"]').textContent === '4.75'", timeout=15_000,
-    )
+    expect(energy).to_have_text("4.75", timeout=15_000)  # not wait_for_function: the page's CSP forbids eval
     assert power.inner_text() == "11.0"
     assert page.evaluate("window.loadedOnce") is True
     assert page.problems == []
