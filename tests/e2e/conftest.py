@@ -1,12 +1,14 @@
 """Real parts for end-to-end tests: headless Debian chromium (Playwright), the ASGI server, Celery workers on
 Redis and an SMTP receiver, each in its own process or thread against the test database."""
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -80,6 +82,9 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
            "DJANGO_SETTINGS_MODULE": "chargeportal.settings",
            "FORWARDED_ALLOW_IPS": ",".join(settings.TRUSTED_PROXIES), **extra}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    # uvicorn's limits as `make serve` sets them (Makefile): the largest charger frame, the seconds a stop may take.
+    env["UVICORN_WS_MAX_SIZE"] = env.get("OCPP_MAX_FRAME_BYTES", "1048576")
+    env.setdefault("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", "5")
     return env
 
 
@@ -312,3 +317,174 @@ def _server_quiet_before_flush(request):
             busy = cursor.fetchone()[0]
         quiet = quiet + 1 if busy == 0 else 0
         time.sleep(0.1)
+
+
+class ServerProcess:
+    """The ASGI server (uvicorn, as `make serve` runs it) as a process a test may crash with SIGKILL, stop with
+    SIGTERM and start again on the same port, as often as it likes; every run appends to one log."""
+
+    def __init__(self, *, env: dict[str, str], log_path: Path):
+        self.env, self.log_path = env, log_path
+        self.port = _free_port()
+        self.url = f"ws://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        """Start it and return once it accepts connections."""
+        from django.conf import settings
+
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                [str(Path(sys.executable).with_name("uvicorn")), "chargeportal.asgi:application", "--host",
+                 "127.0.0.1", "--port", str(self.port)],
+                cwd=settings.BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"The ASGI server did not start:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, nothing finishes."""
+        if self.alive():
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait()
+
+    def terminate(self, timeout: float = 10) -> float:
+        """A graceful stop (SIGTERM); killed if it takes longer than ``timeout``. Returns the seconds it took."""
+        began = time.monotonic()
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:  # it must not outlive the test database
+                self.kill()
+        return time.monotonic() - began
+
+    def log_tail(self, size: int = 8000) -> str:
+        return self.log_path.read_text(errors="replace")[-size:] if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def server_process(transactional_db, tmp_path):
+    """Make ``ServerProcess``es on the test database (``server_process(**env)``; call ``start()`` yourself).
+
+    Made after the test has set up its data, so a test that moves the database elsewhere first (see
+    ``private_postgres``) gets a server on that one. Each is stopped before the database is emptied.
+    """
+    servers: list[ServerProcess] = []
+
+    def make(**env: str) -> ServerProcess:
+        server = ServerProcess(env=_subprocess_env(**env), log_path=tmp_path / f"server-{len(servers) + 1}.log")
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.terminate()
+
+
+def _postgres_bindir() -> Path | None:
+    """The newest installed PostgreSQL's programs (Debian keeps them out of PATH)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of the test's own (initdb in a temporary directory, a free port on loopback).
+
+    A test may stop and restart it without touching the machine's cluster, where other tests (and other
+    test runs) keep their databases. As root, its programs run as the ``postgres`` user (initdb refuses root).
+    """
+
+    def __init__(self, bindir: Path):
+        self.bindir = bindir
+        self.port = _free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="cp-test-pg-"))
+        self.as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.directory / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                  "--no-sync")
+
+    def _run(self, program: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603 - our own programs and arguments
+            [*self.as_owner, str(self.bindir / program), *args], check=True, capture_output=True, **kwargs,
+        )
+
+    def _pg_ctl(self, action: str, *args: str) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", action, "-D", str(self.directory / "data"), "-l", str(self.directory / "log"),
+                  "-o", options, "-w", *args)
+
+    def start(self) -> None:
+        self._pg_ctl("start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` ends every session (a clean restart), ``immediate`` is a crash."""
+        self._pg_ctl("stop", "-m", mode)
+
+    def copy_database(self, settings_dict: dict) -> None:
+        """Copy the database ``settings_dict`` names (schema and rows) into a database of the same name here."""
+        source = {**os.environ, "PGPASSWORD": settings_dict.get("PASSWORD") or ""}
+        dump = subprocess.run(  # noqa: S603
+            [str(self.bindir / "pg_dump"), "--no-owner", "--no-privileges", "-h", settings_dict.get("HOST") or
+             "127.0.0.1", "-p", str(settings_dict.get("PORT") or 5432), "-U", settings_dict.get("USER") or "postgres",
+             settings_dict["NAME"]], check=True, capture_output=True, env=source,
+        ).stdout
+        here = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
+        self._run("psql", *here, "-d", "postgres", "-c", f'CREATE DATABASE "{settings_dict["NAME"]}"')
+        self._run("psql", *here, "-d", settings_dict["NAME"], input=dump)
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _disconnect(connection) -> None:
+    """Close this process's connection and its pool, if it has one, so the next query connects anew."""
+    connection.close()
+    if connection.settings_dict["OPTIONS"].get("pool"):
+        connection.close_pool()
+
+
+@pytest.fixture
+def private_postgres(transactional_db):
+    """Move the test's database, as it is now, to a PostgreSQL cluster of its own, for a test that restarts
+    PostgreSQL; yields the cluster. Call it after the data is made (``request.getfixturevalue`` or inside
+    the test); this process's connection points there until the test ends, then back to the test database.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("Restarts PostgreSQL: needs DATABASE_URL to point to PostgreSQL (CI runs it so).")
+    bindir = _postgres_bindir()
+    if bindir is None:
+        pytest.skip("Needs PostgreSQL's programs (initdb, pg_ctl, pg_dump) for a cluster of the test's own.")
+    cluster = PostgresCluster(bindir)
+    saved = dict(connection.settings_dict)
+    try:
+        cluster.start()
+        cluster.copy_database(saved)
+        _disconnect(connection)
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(cluster.port), USER="postgres", PASSWORD="")
+        yield cluster
+    finally:
+        _disconnect(connection)
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+        cluster.destroy()
