@@ -50,8 +50,13 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
     Accepted, Blocked, Expired and Invalid come from the card itself (see
     ``accounts.selectors.id_tag_verdict``); ConcurrentTx when the card already runs as
     many sessions as it is allowed. A charger not yet accepted learns nothing about cards.
+
+    The registration status is read from the database, not from ``charge_point``: the connection
+    holds that object from its handshake, and an operator who rejects the charger meanwhile must
+    not have to wait for it to reboot.
     """
-    if charge_point.registration_status != ChargePoint.RegistrationStatus.ACCEPTED:
+    status = ChargePoint.objects.filter(pk=charge_point.pk).values_list("registration_status", flat=True).first()
+    if status != ChargePoint.RegistrationStatus.ACCEPTED:
         return TagVerdict(AuthorizationStatus.INVALID, None, None, None)
     verdict = id_tag_verdict(raw_uid=raw_uid, organization=charge_point.organization, at=at)
     if verdict.status != AuthorizationStatus.ACCEPTED:

@@ -1,16 +1,13 @@
 """Card UIDs never reach the logs: the ``ocpp`` package's log of a failing CALL is masked, the rest kept."""
 
 import asyncio
-import json
 import logging
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
-from channels.routing import URLRouter
 
 from sessions_app import services
 from sessions_app.ocpp.log_redaction import MASK, IdTagRedactingFilter, redact
-from sessions_app.ocpp.routing import websocket_urlpatterns
+from tests.sessions_app.websocket import ChargerSocket
 
 LONG_UID = "04A1B2C3D4E5F60718293A4B"  # 24 characters: over OCPP 1.6's 20, a schema error
 
@@ -19,16 +16,8 @@ def exchange(ocpp_id: str, frame: list) -> list:
     """Connect as the charger through the real consumer, send one CALL and return the answer."""
 
     async def scenario():
-        scope = {"type": "websocket", "path": f"/ocpp/{ocpp_id}", "subprotocols": ["ocpp1.6"], "headers": [],
-                 "client": ("127.0.0.1", 50000)}
-        communicator = ApplicationCommunicator(URLRouter(websocket_urlpatterns), scope)
-        await communicator.send_input({"type": "websocket.connect"})
-        assert (await communicator.receive_output(10))["type"] == "websocket.accept"
-        await communicator.send_input({"type": "websocket.receive", "text": json.dumps(frame)})
-        answer = json.loads((await communicator.receive_output(10))["text"])
-        await communicator.send_input({"type": "websocket.disconnect", "code": 1000})
-        await communicator.wait(10)
-        return answer
+        async with ChargerSocket(ocpp_id) as charger:
+            return await charger.call(frame[2], frame[3])
 
     return asyncio.run(scenario())
 
