@@ -8,6 +8,11 @@ PORT ?= 8000
 WEB_WORKERS ?= 1
 # Worker processes for `make worker` (statements, emails).
 WORKER_CONCURRENCY ?= 2
+# A charger's largest OCPP frame in bytes, for uvicorn and the server alike (larger: closed with 1009), and
+# the seconds a stop (SIGTERM) lets connections close: chargers are told to reconnect, the port is free.
+export OCPP_MAX_FRAME_BYTES ?= 1048576
+export UVICORN_WS_MAX_SIZE := $(OCPP_MAX_FRAME_BYTES)
+export UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN ?= 5
 DEMO_ENV := DEBUG=1
 
 .PHONY: demo serve worker test lint messages clean

@@ -9,9 +9,27 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
 http_application = get_asgi_application()
 
-from sessions_app.ocpp.routing import websocket_urlpatterns  # noqa: E402  (needs the apps loaded)
+from sessions_app.ocpp.consumer import disconnect_all  # noqa: E402  (needs the apps loaded)
+from sessions_app.ocpp.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({"http": http_application, "websocket": URLRouter(websocket_urlpatterns)})
+
+async def lifespan(scope, receive, send):
+    """On a stop (SIGTERM) uvicorn closes every charger's socket with 1012 (service restart: it reconnects),
+    waits for their handlers at most --timeout-graceful-shutdown seconds, then sends lifespan.shutdown: the
+    connections whose disconnect was not stored by then are stored as ended here, all at once."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await disconnect_all()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+application = ProtocolTypeRouter({
+    "http": http_application, "websocket": URLRouter(websocket_urlpatterns), "lifespan": lifespan,
+})
 
 # Thousands of long-lived connections make full garbage collections slow (they showed as the slowest
 # answers under load): leave what start-up built out of them, and collect the youngest objects less often.

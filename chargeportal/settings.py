@@ -152,6 +152,9 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# A charger's largest OCPP frame (bytes); a larger one closes its connection with 1009 (message too big).
+# Give uvicorn the same as --ws-max-size (make serve does), so it stops reading one that large at once.
+OCPP_MAX_FRAME_BYTES = env_int("OCPP_MAX_FRAME_BYTES", 1_048_576, minimum=4096)
 
 # Celery: Redis is the broker; without it tasks run inline, in the process that enqueues them.
 CELERY_BROKER_URL = REDIS_URL or "memory://"

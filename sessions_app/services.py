@@ -15,9 +15,9 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Model, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, Organization
@@ -229,15 +229,44 @@ def _connections_close(charge_point: ChargePoint, *, at: datetime) -> None:
         connection.save(update_fields=["disconnected_at"])
 
 
-@transaction.atomic
 def charge_point_disconnect(*, charge_point_id: int, channel_name: str, at: datetime | None = None) -> None:
     """The socket closed; forget it unless a newer connection has already taken its place.
 
-    Its connection ends at ``at`` (now by default). Clearing the channel locks the charger's row, so a
-    newer connection being accepted at the same moment cannot have its own record closed here.
+    Its connection ends at ``at`` (now by default).
     """
-    if ChargePoint.objects.filter(pk=charge_point_id, channel_name=channel_name).update(channel_name=""):
-        _connections_close(ChargePoint(pk=charge_point_id), at=at or timezone.now())
+    charge_point_disconnect_many(reports=[Disconnect(charge_point_id, channel_name)], now=at or timezone.now())
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """One closed socket: the charger and the channel its connection had."""
+
+    charge_point_id: int
+    channel_name: str
+
+
+@transaction.atomic
+def charge_point_disconnect_many(*, reports: list[Disconnect], now: datetime) -> list[bool]:
+    """Sockets closed at ``now``; each charger is forgotten unless a newer connection has taken its place.
+
+    A server that stops closes thousands at once: the same few statements serve them all (the server
+    batches disconnects through ``ocpp.batching``). The chargers' rows are locked first, so a newer
+    connection being accepted at the same moment cannot have its own record closed here. Returns, per
+    report, whether the socket was still the charger's connection.
+    """
+    current = set(
+        ChargePoint.objects.select_for_update()
+        .filter(pk__in={r.charge_point_id for r in reports}, channel_name__in={r.channel_name for r in reports})
+        .values_list("pk", "channel_name")
+    )
+    held = [(r.charge_point_id, r.channel_name) in current for r in reports]
+    ids = [r.charge_point_id for r, still in zip(reports, held, strict=True) if still]
+    if ids:
+        ChargePoint.objects.filter(pk__in=ids).update(channel_name="")
+        ChargerConnection.objects.filter(charge_point_id__in=ids, disconnected_at__isnull=True).update(
+            disconnected_at=Greatest(Value(now), F("connected_at")),  # never before the connection began
+        )
+    return held
 
 
 def charge_point_seen(*, charge_point_id: int, at: datetime) -> None:

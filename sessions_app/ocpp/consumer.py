@@ -16,9 +16,9 @@ import re
 import time
 
 import ocpp.messages
-from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 from ocpp.exceptions import FormationViolationError, NotImplementedError, NotSupportedError, OCPPError
 from ocpp.messages import Call, unpack
@@ -28,7 +28,8 @@ from ocpp.v16.enums import Action
 from chargeportal.client_ip import scope_client_address
 from chargeportal.json_limits import JSONTooDeep, check_depth
 from sessions_app import services
-from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16
+from sessions_app.ocpp import batching
+from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16, db
 
 logger = logging.getLogger(__name__)
 # Validate payloads in the event loop: a schema check is cheaper than the hop to the thread pool the
@@ -40,6 +41,18 @@ SEEN_WRITE_EVERY = 30
 _FRAME_HEAD = re.compile(r'\s*\[\s*\d+\s*,\s*"([^"\\]{1,64})"')
 #: How long a connection that looks alive has to prove it before a newcomer replaces it (seconds).
 PROBE_TIMEOUT = 3
+#: The chargers this process holds (channel name -> charge point id), until their disconnect is stored.
+_held: dict[str, int] = {}
+
+
+async def disconnect_all() -> None:
+    """Store every connection this process still holds as ended: its last step when it stops, for the
+    sockets whose own disconnect handling the server's shutdown timeout cut short."""
+    held = [services.Disconnect(charge_point_id, channel) for channel, charge_point_id in _held.items()]
+    for start in range(0, len(held), batching.MAX_BATCH):
+        await db(services.charge_point_disconnect_many)(reports=held[start:start + batching.MAX_BATCH],
+                                                       now=timezone.now())
+    _held.clear()
 
 
 def basic_auth_password(headers: list[tuple[bytes, bytes]], username: str) -> str | None:
@@ -85,6 +98,14 @@ def _unhandled(action: str) -> OCPPError:
 class OcppConsumer(AsyncWebsocketConsumer):
     charge_point = None
 
+    async def __call__(self, scope, receive, send):
+        """However the connection ends (a close from either side, a dropped socket, an error in a handler,
+        the server stopping), its disconnect handling runs."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
+
     async def connect(self):
         if SUBPROTOCOL not in self.scope.get("subprotocols", []):
             await self.close()
@@ -97,7 +118,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             "password": basic_auth_password(self.scope.get("headers", []), ocpp_id),
             "remote_address": address, "channel_name": self.channel_name,
         }
-        connect = database_sync_to_async(services.charge_point_connect)
+        connect = db(services.charge_point_connect)  # not the one shared thread: handshakes run side by side
         connection = await connect(**handshake, at=timezone.now())
         if connection.contested_channel:
             alive = await self._answers(connection.contested_channel)
@@ -110,6 +131,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(ChannelFull):  # a full channel has no reader: that process is gone
                 await self.channel_layer.send(connection.replaced_channel, {"type": "ocpp.replaced"})
         self.charge_point = connection.charge_point
+        _held[self.channel_name] = self.charge_point.pk
         self.protocol = CentralSystem16(self.charge_point, self)
         self.commands: set[asyncio.Task] = set()
         self.seen_written = timezone.now()
@@ -117,6 +139,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         logger.info("Charger %s connected from %s", ocpp_id, address)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if len(text_data or bytes_data or "") > settings.OCPP_MAX_FRAME_BYTES:
+            await self.close(code=1009)  # Message Too Big (RFC 6455): the charger learns why; nothing is read
+            return
         if text_data is None:
             error = FormationViolationError(description="OCPP-J frames are text, not binary")
             await self.send(text_data=call_error_frame("", error))
@@ -136,18 +161,23 @@ class OcppConsumer(AsyncWebsocketConsumer):
         now = timezone.now()
         if (now - self.seen_written).total_seconds() >= SEEN_WRITE_EVERY:
             self.seen_written = now
-            await database_sync_to_async(services.charge_point_seen)(charge_point_id=self.charge_point.pk, at=now)
+            await db(services.charge_point_seen)(charge_point_id=self.charge_point.pk, at=now)
         await self.protocol.route_message(text_data)
 
     async def disconnect(self, code):
-        if self.charge_point is None:
+        await self._release(code)
+
+    async def _release(self, code: int | None = None) -> None:
+        """Store the disconnect, once, batched with other chargers' (a server stopping closes thousands)."""
+        if self.charge_point is None or self.channel_name not in _held:
             return
         for task in self.commands:
             task.cancel()
-        await database_sync_to_async(services.charge_point_disconnect)(
-            charge_point_id=self.charge_point.pk, channel_name=self.channel_name, at=timezone.now(),
-        )
-        logger.info("Charger %s disconnected (%s)", self.charge_point.ocpp_id, code)
+        await batching.submit(services.charge_point_disconnect_many,
+                              services.Disconnect(self.charge_point.pk, self.channel_name))
+        _held.pop(self.channel_name, None)  # only now: a stop cutting this short leaves it to disconnect_all
+        self.protocol = None  # it refers back to this consumer: no cycle left for the collector
+        logger.info("Charger %s disconnected (%s)", self.charge_point.ocpp_id, code or "dropped")
 
     async def _answers(self, channel: str) -> bool:
         """Whether the connection on ``channel`` still exists: its process answers for it, or none does."""
