@@ -1,9 +1,12 @@
 """MeterValues and StatusNotifications from many chargers are stored together; one bad report fails alone."""
 
 import asyncio
+import itertools
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import IntegrityError, OperationalError
 from django.utils import timezone
 
 from sessions_app.models import Connector, MeterValue, SessionFlag, StatusEvent
@@ -100,3 +103,82 @@ def test_an_older_reading_arriving_late_is_history_not_the_meter_going_back(worl
 
     assert not SessionFlag.objects.filter(session=session).exists()
     assert MeterValue.objects.filter(session=session).count() == 3
+
+
+class FakeDatabase:
+    """A ``write_many`` that records each call's reports and fails as the test says, in one transaction each."""
+
+    def __init__(self, *, down_for: int = 0, bad: frozenset = frozenset(), drop_once: list[int] | None = None):
+        self.down_for, self.bad, self.drop_once = down_for, bad, drop_once
+        self.calls: list[list[int]] = []
+        self.called_at: list[float] = []
+        self.committed: list[int] = []
+
+    def __call__(self, *, reports: list[int], now) -> list[int]:
+        self.calls.append(list(reports))
+        self.called_at.append(time.monotonic())
+        if len(self.calls) <= self.down_for:
+            raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+        if reports == self.drop_once:
+            self.drop_once = None
+            raise OperationalError("server closed the connection unexpectedly")
+        if self.bad & set(reports):
+            raise IntegrityError("new row violates check constraint")
+        self.committed += reports
+        return [report * 10 for report in reports]
+
+
+def submit_together(database: FakeDatabase, reports: list[int]) -> list:
+    """Submit the reports as concurrent chargers would; each gets its answer or its error."""
+    batcher = batching.Batcher(database)
+
+    async def submit_all():
+        return await asyncio.gather(*(batcher.submit(report) for report in reports), return_exceptions=True)
+
+    return asyncio.run(submit_all())
+
+
+@pytest.fixture
+def short_waits(monkeypatch):
+    monkeypatch.setattr(batching, "RETRY_WAITS", (0.01, 0.03, 0.06))
+
+
+def test_a_batch_the_database_refuses_is_retried_whole_after_growing_waits(short_waits):
+    database = FakeDatabase(down_for=3)
+
+    answers = submit_together(database, list(range(8)))
+
+    assert answers == [report * 10 for report in range(8)]  # each answered only after its data committed
+    assert database.calls == [list(range(8))] * 4  # never split while the database is down
+    gaps = [later - earlier for earlier, later in itertools.pairwise(database.called_at)]
+    assert all(gap >= wait for gap, wait in zip(gaps, batching.RETRY_WAITS, strict=True))
+    assert gaps[0] < gaps[1] < gaps[2]
+
+
+def test_when_the_database_stays_down_every_sender_gets_the_error(short_waits):
+    database = FakeDatabase(down_for=100)
+
+    answers = submit_together(database, list(range(8)))
+
+    assert all(isinstance(answer, OperationalError) for answer in answers)
+    assert len(database.calls) == 1 + len(batching.RETRY_WAITS) and database.committed == []
+
+
+def test_a_bad_report_is_isolated_by_halving_and_the_others_are_stored(short_waits):
+    database = FakeDatabase(bad=frozenset({7}))
+
+    answers = submit_together(database, list(range(8)))
+
+    assert answers[:7] == [report * 10 for report in range(7)] and isinstance(answers[7], IntegrityError)
+    assert sorted(database.committed) == list(range(7))
+    assert [len(call) for call in database.calls] == [8, 4, 4, 2, 2, 1, 1]  # not 1 + 8 single writes
+
+
+def test_a_database_outage_while_isolating_a_bad_report_is_waited_out_too(short_waits):
+    database = FakeDatabase(bad=frozenset({0}), drop_once=[4, 5, 6, 7])
+
+    answers = submit_together(database, list(range(8)))
+
+    assert isinstance(answers[0], IntegrityError)
+    assert answers[1:] == [report * 10 for report in range(1, 8)]
+    assert database.calls.count([4, 5, 6, 7]) == 2  # the dropped half tried again, not split
