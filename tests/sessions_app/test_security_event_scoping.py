@@ -29,10 +29,14 @@ def flag_codes(charge_point) -> set[str]:
     return set(SessionFlag.objects.filter(session__charge_point=charge_point).values_list("code", flat=True))
 
 
+REPORT_PAGES = ["reporting_overview", "reporting_uptime", "reporting_faults", "reporting_attention"]
+
+
 def changelist_pages(client):
-    """Every admin list the logged-in user may open, with its HTML."""
-    for model in admin.site._registry:
-        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    """Every admin list and report page the logged-in user may open, with its HTML."""
+    lists = [f"{model._meta.app_label}_{model._meta.model_name}_changelist" for model in admin.site._registry]
+    for name in [*lists, *REPORT_PAGES]:
+        url = reverse(f"admin:{name}")
         response = client.get(url)
         if response.status_code == 200:
             yield url, response.content.decode()
@@ -75,6 +79,7 @@ def test_no_admin_list_shows_an_operator_the_other_operators_station(client, wor
     dave_pages = dict(changelist_pages(client))
     assert reverse("admin:sessions_app_securityevent_changelist") in dave_pages
     assert reverse("admin:sessions_app_sessionflag_changelist") in dave_pages
+    assert reverse("admin:reporting_attention") in dave_pages
     for url, html in dave_pages.items():
         assert "ALPHA-1" not in html, url
         assert "Alpha Charge" not in html, url
