@@ -227,22 +227,23 @@ class IdTagAdmin(OrganizationScopedAdmin):
         if not request.user.is_superuser and request.user.organization is None:
             raise PermissionDenied
         form = CardImportForm(request.POST or None, request.FILES or None, user=request.user)
-        errors = []
+        summary = None
         if request.method == "POST" and form.is_valid():
             organization = form.cleaned_data.get("organization") or request.user.organization
             result = id_tags_import_csv(organization=organization, csv_file=form.cleaned_data["csv_file"])
             if result.ok:
                 self.message_user(request, ngettext(
-                    "Imported %(count)d card.", "Imported %(count)d cards.", len(result.created),
-                ) % {"count": len(result.created)}, messages.SUCCESS)
+                    "Imported %(count)d card.", "Imported %(count)d cards.", result.created,
+                ) % {"count": result.created}, messages.SUCCESS)
                 return redirect(reverse("admin:accounts_idtag_changelist"))
-            errors = result.errors
+            summary = result
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": gettext("Import cards from CSV"),
             "form": form,
-            "import_errors": errors,
+            "import_errors": summary.errors if summary else [],
+            "import_summary": summary,
         }
         return TemplateResponse(request, "admin/accounts/idtag/import_csv.html", context)
 

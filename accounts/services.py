@@ -2,7 +2,9 @@
 
 import csv
 import io
+import itertools
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import IO
@@ -117,6 +119,10 @@ def staff_role_sync(*, user: User) -> None:
 CARD_IMPORT_COLUMNS = (
     "uid", "label", "account_email", "owner_email", "expires_at", "max_concurrent_sessions", "parent_uid",
 )
+#: Lines checked and written together: one query per lookup and one INSERT per chunk, not per line.
+CARD_IMPORT_CHUNK = 1000
+#: Problems listed in the answer; the rest are only counted.
+CARD_IMPORT_ERRORS_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -127,50 +133,85 @@ class CardImportError:
 
 @dataclass
 class CardImportResult:
-    created: list[IdTag] = field(default_factory=list)
+    """What an import did: cards created (all or none), card lines read, and its problems (the first
+    CARD_IMPORT_ERRORS_SHOWN listed, all counted)."""
+
+    created: int = 0
+    lines: int = 0
     errors: list[CardImportError] = field(default_factory=list)
+    error_count: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.error_count
+
+    @property
+    def errors_not_shown(self) -> int:
+        return self.error_count - len(self.errors)
+
+    def refuse(self, error: CardImportError) -> None:
+        self.error_count += 1
+        if len(self.errors) < CARD_IMPORT_ERRORS_SHOWN:
+            self.errors.append(error)
 
 
-def _read_card_rows(csv_file: IO[bytes] | IO[str]) -> tuple[list[tuple[int, dict[str, str]]], list[CardImportError]]:
-    raw = csv_file.read()
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return [], [CardImportError(0, _("The file is not UTF-8 text."))]
-    text = raw.removeprefix("\ufeff")
-    if "\x00" in text:
-        return [], [CardImportError(0, _("The file is not UTF-8 text."))]
+class _Unreadable(Exception):
+    """The file as a whole cannot be read as a card list: this one error is the answer."""
+
+    def __init__(self, row: int, message: str):
+        super().__init__(message)
+        self.error = CardImportError(row, message)
+
+
+def _text_lines(csv_file: IO[bytes] | IO[str]) -> Iterator[str]:
+    """The file's lines, decoded as they are read (UTF-8, a BOM dropped); the file is never read whole."""
+    if isinstance(csv_file.read(0), str):
+        lines = iter(csv_file)
+    else:
+        lines = io.TextIOWrapper(csv_file, encoding="utf-8-sig", newline="")
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=";,")
-        delimiter = dialect.delimiter
+        for line in lines:
+            if "\x00" in line:
+                raise _Unreadable(0, _("The file is not UTF-8 text."))
+            yield line.removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(0, _("The file is not UTF-8 text.")) from exc
+    finally:
+        if isinstance(lines, io.TextIOWrapper):
+            lines.detach()  # the caller's file stays open
+
+
+def _card_rows(csv_file: IO[bytes] | IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, cells by column) for each non-blank line; raises _Unreadable for a file that is no card list."""
+    lines = _text_lines(csv_file)
+    head: list[str] = []
+    for line in lines:  # enough of the start to tell ; from ,
+        head.append(line)
+        if sum(map(len, head)) >= 4096:
+            break
+    try:
+        delimiter = csv.Sniffer().sniff("".join(head)[:4096], delimiters=";,").delimiter
     except csv.Error:
         delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(itertools.chain(head, lines), delimiter=delimiter)
     try:
         header = [name.strip().lower() for name in next(reader, [])]
     except csv.Error as exc:
-        return [], [CardImportError(1, _("Not readable as CSV: %(error)s.") % {"error": exc})]
+        raise _Unreadable(1, _("Not readable as CSV: %(error)s.") % {"error": exc}) from exc
     unknown = [name for name in header if name not in CARD_IMPORT_COLUMNS]
     if "uid" not in header:
-        return [], [CardImportError(1, _("The first line must name the columns, among them uid."))]
+        raise _Unreadable(1, _("The first line must name the columns, among them uid."))
     if unknown:
-        return [], [CardImportError(1, _("Unknown columns: %(columns)s.") % {"columns": ", ".join(unknown)})]
-    rows = []
+        raise _Unreadable(1, _("Unknown columns: %(columns)s.") % {"columns": ", ".join(unknown)})
     try:
         for cells in reader:
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) > len(header):
-                return [], [CardImportError(reader.line_num, _("More cells than columns."))]
-            rows.append((reader.line_num, {name: cell.strip() for name, cell in zip(header, cells, strict=False)}))
+                raise _Unreadable(reader.line_num, _("More cells than columns."))
+            yield reader.line_num, {name: cell.strip() for name, cell in zip(header, cells, strict=False)}
     except csv.Error as exc:  # e.g. a field longer than the csv module's limit
-        return [], [CardImportError(reader.line_num, _("Not readable as CSV: %(error)s.") % {"error": exc})]
-    return rows, []
+        raise _Unreadable(reader.line_num, _("Not readable as CSV: %(error)s.") % {"error": exc}) from exc
 
 
 def _parse_expiry(value: str) -> datetime:
@@ -184,55 +225,60 @@ def _parse_expiry(value: str) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
 
 
-def id_tags_import_csv(*, organization: Organization, csv_file: IO[bytes] | IO[str]) -> CardImportResult:
-    """Issue many cards at once from a CSV file; all of them or, on any error, none.
+class _Rollback(Exception):
+    """Some line was refused: nothing of the file is kept."""
 
-    Columns (header line required, ``;`` or ``,``): uid, label, account_email (the
-    customer account's billing email), owner_email (a driver), expires_at,
-    max_concurrent_sessions, parent_uid (an existing card or one on an earlier line).
-    Each line needs account_email or owner_email; both must be of ``organization``.
-    """
-    result = CardImportResult()
-    rows, result.errors = _read_card_rows(csv_file)
-    if result.errors:
-        return result
-    if not rows:
-        result.errors.append(CardImportError(0, _("The file contains no cards.")))
-        return result
 
-    uids = [normalize_uid(row.get("uid", "")) for _line, row in rows]
-    parent_uids = [normalize_uid(row.get("parent_uid", "")) for _line, row in rows]
-    taken = set(IdTag.objects.filter(uid__in=uids).values_list("uid", flat=True))
-    parents = {
-        tag.uid: tag for tag in IdTag.objects.filter(
-            uid__in=[uid for uid in parent_uids if uid], customer_account__organization=organization,
-        )
-    }
-    accounts: dict[str, list[CustomerAccount]] = {}
-    for account in CustomerAccount.objects.filter(
-        organization=organization, billing_email__in=[row.get("account_email", "").lower() for _l, row in rows],
-    ):
-        accounts.setdefault(account.billing_email.lower(), []).append(account)
-    owners = {
-        user.email: user for user in User.objects.select_related("customer_account").filter(
-            email__in=[row.get("owner_email", "").lower() for _line, row in rows],
+@dataclass
+class _CardImport:
+    """One import's state across its chunks: what the file has named so far and what is waiting to be written."""
+
+    organization: Organization
+    result: CardImportResult
+    seen: set[str] = field(default_factory=set)  # UIDs of the lines so far
+    parent_pks: dict[str, int] = field(default_factory=dict)  # group cards looked up so far
+    pending: list[IdTag] = field(default_factory=list)
+    pending_uids: set[str] = field(default_factory=set)
+
+    def chunk(self, rows: list[tuple[int, dict[str, str]]]) -> None:
+        """Check a chunk of lines against the database in one query per lookup; queue the good ones."""
+        organization = self.organization
+        uids = [normalize_uid(row.get("uid", "")) for _line, row in rows]
+        parent_uids = [normalize_uid(row.get("parent_uid", "")) for _line, row in rows]
+        taken = set(IdTag.objects.filter(uid__in=uids).values_list("uid", flat=True))
+        self.parent_pks.update(IdTag.objects.filter(
+            uid__in=[uid for uid in parent_uids if uid and uid not in self.parent_pks],
             customer_account__organization=organization,
-        )
-    }
+        ).values_list("uid", "pk"))
+        accounts: dict[str, list[CustomerAccount]] = {}
+        for account in CustomerAccount.objects.filter(
+            organization=organization, billing_email__in=[row.get("account_email", "").lower() for _l, row in rows],
+        ):
+            accounts.setdefault(account.billing_email.lower(), []).append(account)
+        owners = {
+            user.email: user for user in User.objects.select_related("customer_account").filter(
+                email__in=[row.get("owner_email", "").lower() for _line, row in rows],
+                customer_account__organization=organization,
+            )
+        }
+        for (line, row), uid, parent_uid in zip(rows, uids, parent_uids, strict=True):
+            tag = self._checked(line, row, uid, parent_uid, taken=taken, accounts=accounts, owners=owners)
+            if tag is not None and self.result.ok:
+                self._queue(tag, parent_uid)
 
-    planned: list[tuple[IdTag, str]] = []
-    seen: set[str] = set()
-    for (line, row), uid, parent_uid in zip(rows, uids, parent_uids, strict=True):
+    def _checked(self, line: int, row: dict[str, str], uid: str, parent_uid: str, *, taken: set[str],
+                 accounts: dict[str, list[CustomerAccount]], owners: dict[str, User]) -> IdTag | None:
+        """The card a line describes, or None with its problems recorded."""
         problems: list[str] = []
         try:
             validate_uid(uid)
         except ValidationError as exc:
             problems.extend(exc.messages)
-        if uid in seen:
+        if uid in self.seen:
             problems.append(_("Card %(uid)s appears twice in the file.") % {"uid": uid})
         elif uid in taken:
             problems.append(_("Card %(uid)s is already registered.") % {"uid": uid})
-        seen.add(uid)
+        self.seen.add(uid)
 
         account = owner = None
         account_email = row.get("account_email", "").lower()
@@ -277,32 +323,73 @@ def id_tags_import_csv(*, organization: Organization, csv_file: IO[bytes] | IO[s
                 max_concurrent = 0
             if not 1 <= max_concurrent <= 32767:
                 problems.append(_("max_concurrent_sessions must be a whole number from 1."))
-        if parent_uid and parent_uid not in parents and parent_uid not in seen - {uid}:
+        if parent_uid and parent_uid not in self.parent_pks and (parent_uid not in self.seen or parent_uid == uid):
             problems.append(_("Group card %(uid)s is neither registered nor on an earlier line.") % {"uid": parent_uid})
 
         label = row.get("label", "")
         if len(label) > IdTag._meta.get_field("label").max_length:
             problems.append(_("The label is too long."))
-        result.errors.extend(CardImportError(line, problem) for problem in problems)
-        if not problems:
-            planned.append((
-                IdTag(uid=uid, label=label, customer_account=account, owner=owner, expires_at=expires_at,
-                      max_concurrent_sessions=max_concurrent),
-                parent_uid,
-            ))
+        for problem in problems:
+            self.result.refuse(CardImportError(line, problem))
+        if problems:
+            return None
+        return IdTag(uid=uid, label=label, customer_account=account, owner=owner, expires_at=expires_at,
+                     max_concurrent_sessions=max_concurrent)
 
-    if result.errors:
-        return result
+    def _queue(self, tag: IdTag, parent_uid: str) -> None:
+        if parent_uid:
+            if parent_uid in self.pending_uids:  # its group card is still to be written: write it first
+                self.flush()
+            if parent_uid not in self.parent_pks:  # a group card of this file, written in an earlier chunk
+                self.parent_pks[parent_uid] = IdTag.objects.values_list("pk", flat=True).get(uid=parent_uid)
+            tag.parent_id = self.parent_pks[parent_uid]
+        self.pending.append(tag)
+        self.pending_uids.add(tag.uid)
+
+    def flush(self) -> None:
+        """Write the queued cards in one INSERT (in batches the database takes)."""
+        if not self.pending:
+            return
+        try:
+            with transaction.atomic():  # a savepoint: the check below must still be able to query
+                IdTag.objects.bulk_create(self.pending)
+        except IntegrityError:
+            if not IdTag.objects.filter(uid__in=self.pending_uids).exists():
+                raise  # no card registered meanwhile by someone else: a real error
+            self.result.refuse(CardImportError(0, _("Some cards were registered meanwhile; try again.")))
+            raise _Rollback from None
+        self.result.created += len(self.pending)
+        self.pending, self.pending_uids = [], set()
+
+
+def id_tags_import_csv(*, organization: Organization, csv_file: IO[bytes] | IO[str]) -> CardImportResult:
+    """Issue many cards at once from a CSV file; all of them or, on any error, none.
+
+    Columns (header line required, ``;`` or ``,``): uid, label, account_email (the
+    customer account's billing email), owner_email (a driver), expires_at,
+    max_concurrent_sessions, parent_uid (an existing card or one on an earlier line).
+    Each line needs account_email or owner_email; both must be of ``organization``.
+
+    The file is read and checked CARD_IMPORT_CHUNK lines at a time and the cards written with one
+    INSERT per chunk, in one transaction rolled back at the first refused line (the rest of the file
+    is still checked, so the answer counts every problem). The result is a summary, never the cards.
+    """
+    result = CardImportResult()
+    state = _CardImport(organization=organization, result=result)
     try:
         with transaction.atomic():
-            for tag, parent_uid in planned:
-                tag.parent = parents.get(parent_uid) if parent_uid else None
-                tag.save()
-                parents[tag.uid] = tag
-                result.created.append(tag)
-    except IntegrityError:
-        if not IdTag.objects.filter(uid__in=[tag.uid for tag, _parent in planned]).exists():
-            raise  # no card registered meanwhile by someone else: a real error
-        result.created.clear()
-        result.errors.append(CardImportError(0, _("Some cards were registered meanwhile; try again.")))
+            rows = _card_rows(csv_file)
+            while chunk := list(itertools.islice(rows, CARD_IMPORT_CHUNK)):
+                result.lines += len(chunk)
+                state.chunk(chunk)
+                if result.ok:
+                    state.flush()
+            if not result.lines:
+                result.refuse(CardImportError(0, _("The file contains no cards.")))
+            if not result.ok:
+                raise _Rollback
+    except _Unreadable as exc:
+        return CardImportResult(errors=[exc.error], error_count=1)
+    except _Rollback:
+        result.created = 0
     return result

@@ -14,6 +14,7 @@ from django import forms
 from django.http import Http404
 from django.urls import path
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_filters import fields as filter_fields
 from django_filters import rest_framework as filters
 from django_filters import widgets as filter_widgets
@@ -255,7 +256,8 @@ class OperatorCardImportSerializer(serializers.Serializer):
 
 
 class CardImportView(OperatorAPIView):
-    """Issue many cards from a CSV file: all of them, or none and every problem by line (400)."""
+    """Issue many cards from a CSV file: all of them (201, how many), or none and its problems by line (400:
+    the first 50, then how many more)."""
 
     parser_classes = [MultiPartParser]
     serializer_class = OperatorCardImportSerializer
@@ -263,19 +265,23 @@ class CardImportView(OperatorAPIView):
 
     @extend_schema(request={"multipart/form-data": OperatorCardImportSerializer}, responses={
         201: inline_serializer("CardImportResult", {"created": serializers.IntegerField(),
-                                                     "cards": OperatorCardSerializer(many=True)}),
+                                                     "lines": serializers.IntegerField()}),
     })
     def post(self, request):
         data = OperatorCardImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = id_tags_import_csv(organization=self.organization, csv_file=data.validated_data["csv_file"])
         if not result.ok:
-            raise serializers.ValidationError({"csv_file": [
+            problems = [
                 _("Line %(line)d: %(message)s") % {"line": error.row, "message": error.message} if error.row
                 else error.message for error in result.errors
-            ]})
-        cards = OperatorCardSerializer(result.created, many=True).data
-        return Response({"created": len(result.created), "cards": cards}, status=status.HTTP_201_CREATED)
+            ]
+            if result.errors_not_shown:
+                problems.append(ngettext("%(count)d more problem is not shown.",
+                                         "%(count)d more problems are not shown.", result.errors_not_shown)
+                                % {"count": result.errors_not_shown})
+            raise serializers.ValidationError({"csv_file": problems})
+        return Response({"created": result.created, "lines": result.lines}, status=status.HTTP_201_CREATED)
 
 
 urlpatterns = [

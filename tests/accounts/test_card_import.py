@@ -30,8 +30,8 @@ def test_happy_path_normalises_uids_and_links_accounts_owners_and_parents(world)
     )
     result = id_tags_import_csv(organization=world.org_a, csv_file=csv_bytes(text, bom=True))
     assert result.ok, result.errors
-    assert [tag.uid for tag in result.created] == ["0A0B0C0D0E0F10", "04A1B2C4", "04A1B2C5"]
-    group, card1, card2 = (IdTag.objects.get(uid=tag.uid) for tag in result.created)
+    assert (result.created, result.lines) == (3, 3)
+    group, card1, card2 = (IdTag.objects.get(uid=uid) for uid in ["0A0B0C0D0E0F10", "04A1B2C4", "04A1B2C5"])
     assert group.customer_account == fleet and group.max_concurrent_sessions == 5
     assert card1.owner == world.alice and card1.customer_account == world.alice.customer_account
     assert card1.parent == group
@@ -140,3 +140,75 @@ def test_drivers_cannot_reach_the_import(client, world):
     client.force_login(world.alice)
     response = client.get(reverse("admin:accounts_idtag_import"))
     assert response.status_code == 302 and response.url.startswith(reverse("admin:login"))
+
+
+# --- volume: chunks, a summary, bounded reading ---------------------------------------------------------
+
+def _cards(count: int, email: str, first: int = 0x04000000) -> str:
+    return "uid,owner_email\n" + "".join(f"{first + n:08X},{email}\n" for n in range(count))
+
+
+def test_a_large_file_is_written_in_chunks_not_a_query_per_line(world, django_assert_max_num_queries):
+    # 2,500 lines: 3 chunks of four lookups and one INSERT each (SQLite splits an INSERT at 999 parameters)
+    with django_assert_max_num_queries(60):
+        result = id_tags_import_csv(organization=world.org_a, csv_file=csv_bytes(_cards(2500, world.alice.email)))
+    assert result.ok and (result.created, result.lines) == (2500, 2500)
+    assert IdTag.objects.filter(owner=world.alice).count() == 2501  # with her own card
+
+
+def test_group_cards_on_earlier_lines_are_parents_across_chunks(world, monkeypatch):
+    monkeypatch.setattr("accounts.services.CARD_IMPORT_CHUNK", 2)
+    fleet = make_account(world.org_a, "Fleet AB", kind="fleet")
+    text = (f"uid,account_email,parent_uid\n0A0A0A0A,{fleet.billing_email},\n0B0B0B0B,{fleet.billing_email},0A0A0A0A\n"
+            f"0C0C0C0C,{fleet.billing_email},0A0A0A0A\n0D0D0D0D,{fleet.billing_email},0C0C0C0C\n")
+    result = id_tags_import_csv(organization=world.org_a, csv_file=csv_bytes(text))
+    assert result.ok and result.created == 4
+    parents = dict(IdTag.objects.filter(customer_account=fleet).values_list("uid", "parent__uid"))
+    assert parents == {"0A0A0A0A": None, "0B0B0B0B": "0A0A0A0A", "0C0C0C0C": "0A0A0A0A", "0D0D0D0D": "0C0C0C0C"}
+
+
+def test_a_bad_last_line_rolls_back_chunks_already_written(world, monkeypatch):
+    monkeypatch.setattr("accounts.services.CARD_IMPORT_CHUNK", 2)
+    text = _cards(5, world.alice.email) + "0E0E0E0E,nobody@example.com\n"
+    result = id_tags_import_csv(organization=world.org_a, csv_file=csv_bytes(text))
+    assert not result.ok and result.created == 0 and [error.row for error in result.errors] == [7]
+    assert not IdTag.objects.filter(uid__startswith="040000").exists()
+
+
+def test_many_bad_lines_list_the_first_fifty_and_count_the_rest(world):
+    result = id_tags_import_csv(organization=world.org_a, csv_file=csv_bytes(_cards(120, "nobody@example.com")))
+    assert (result.lines, result.error_count, len(result.errors), result.errors_not_shown) == (120, 120, 50, 70)
+    assert [error.row for error in result.errors] == list(range(2, 52))
+
+
+class _PieceReader(io.BytesIO):
+    """Remembers how much each read asked for."""
+
+    def __init__(self, content: bytes):
+        super().__init__(content)
+        self.sizes: list[int | None] = []
+
+    def read(self, size=-1):
+        self.sizes.append(size)
+        return super().read(size)
+
+    def read1(self, size=-1):
+        self.sizes.append(size)
+        return super().read1(size)
+
+
+def test_the_file_is_read_in_pieces_never_whole(world):
+    upload = _PieceReader(_cards(3000, world.alice.email).encode())
+    assert id_tags_import_csv(organization=world.org_a, csv_file=upload).created == 3000
+    assert len(upload.sizes) > 5 and all(size is not None and 0 <= size <= 65536 for size in upload.sizes)
+    assert not upload.closed
+
+
+def test_the_admin_page_shows_a_summary_not_every_line(client, world):
+    client.force_login(world.carol)
+    response = client.post(reverse("admin:accounts_idtag_import"),
+                           {"csv_file": upload(_cards(120, "nobody@example.com"))})
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "120 card lines read, 120 problems." in content and "70 more problems are not shown." in content
+    assert content.count("No driver with email") == 50
