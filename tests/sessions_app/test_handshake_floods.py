@@ -7,12 +7,14 @@ from unittest import mock
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from sessions_app.models import ChargePoint, SecurityEvent
 from sessions_app.services import charge_point_connect
 
 SECRET = "a-long-charger-secret-42"
+CONFIGURED_CACHES = django_settings.CACHES  # Redis when REDIS_URL is set, else the database
 HOME, ATTACKER = "198.51.100.10", "203.0.113.66"
 
 
@@ -183,3 +185,18 @@ def test_equal_refusals_under_two_operators_urls_stay_apart(world):
 
     assert sorted(SecurityEvent.objects.values_list("organization__slug", "count")) == sorted(
         [(world.org_a.slug, 3), (world.org_b.slug, 3)])
+
+
+def test_the_lockout_holds_on_the_configured_cache(world, settings):
+    """Redis or the database cache, as the server runs (a new id and addresses: the counts outlive a test there)."""
+    settings.CACHES = CONFIGURED_CACHES
+    ocpp_id, run = f"CP-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex[:4]
+    charge_point = ChargePoint.objects.create(organization=world.org_a, site=world.site_a, ocpp_id=ocpp_id)
+    charge_point.set_password(SECRET)
+    charge_point.save()
+
+    for number in range(5):
+        assert not handshake(ocpp_id, password="guess", address=f"2001:db8::{run}:{number}")
+    with mock.patch.object(ChargePoint, "check_password") as check:
+        assert not handshake(ocpp_id, password=SECRET, address=f"2001:db8::{run}:99")
+    check.assert_not_called()
