@@ -85,14 +85,17 @@ def post_stop_work_run(*, session_id: int, now: datetime | None = None) -> PostS
     work = PostStopWork.objects.filter(session_id=session_id).first()
     if work is None:  # the session was deleted meanwhile
         return None
+    if work.done_at is not None:  # a run that outlived its claim finished it meanwhile
+        return work
     finished = max(now, timezone.now())
+    pending = PostStopWork.objects.filter(session_id=session_id, done_at__isnull=True)
     if failures:
         work.last_error = "\n".join(failures)[:4000]
         work.next_attempt_at = finished + retry_delay(work.attempts)
+        pending.update(last_error=work.last_error, next_attempt_at=work.next_attempt_at)
     else:
         work.done_at, work.last_error = finished, ""
-    PostStopWork.objects.filter(session_id=session_id).update(
-        last_error=work.last_error, next_attempt_at=work.next_attempt_at, done_at=work.done_at)
+        pending.update(done_at=work.done_at, last_error="")
     return work
 
 
