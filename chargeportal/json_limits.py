@@ -4,7 +4,8 @@ Python's ``json`` recurses once per nesting level: a few thousand ``[`` raise Re
 is no ``ValueError`` and so escapes every "bad JSON" handler (a dropped websocket, an HTTP 500).
 ``check_depth`` refuses such text before it is parsed, at C speed for ordinary input. Python's
 ``json`` also reads ``NaN``, ``Infinity`` and numbers beyond float (``1e400`` becomes ``inf``), none
-of which JSON allows: ``loads`` refuses them.
+of which JSON allows: ``loads`` refuses them. And it reads integers of any size and strings with NUL
+characters or half surrogate pairs, which no database column takes: ``unstorable_value`` names them.
 
 Used by the OCPP consumer, the API's JSON parser (``JSONParser``) and ``JSONDepthMiddleware`` for
 every other view that reads JSON (allauth's headless endpoints).
@@ -85,8 +86,37 @@ def may_hold_non_finite(text: str) -> bool:
     return "NaN" in text or "Infinity" in text or bool(_BIG_EXPONENT.search(text))
 
 
+#: A digit run as long as 2**63, or a \u escape: only then can parsed JSON hold what ``unstorable_value`` finds.
+_MAY_BE_UNSTORABLE = re.compile(r"\d{19}|\\u")
+_MAY_BE_UNSTORABLE_BYTES = re.compile(rb"\d{19}|\\u")
+_INT64 = 2**63
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def unstorable_value(text: str | bytes, value) -> str | None:
+    """Why ``value`` (parsed from the JSON ``text``) cannot be stored as it is: an integer beyond 64 bits, or a
+    string with a NUL character or half a surrogate pair (which PostgreSQL and SQLite refuse); None if it can.
+    Ordinary text is passed over by one regular-expression search."""
+    if not (_MAY_BE_UNSTORABLE_BYTES if isinstance(text, bytes) else _MAY_BE_UNSTORABLE).search(text):
+        return None
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, int) and not -_INT64 <= item < _INT64:
+            return f"{str(item)[:20]}... is beyond a 64-bit integer."
+        elif isinstance(item, str) and ("\x00" in item or _SURROGATE.search(item)):
+            return "Text holds a NUL character or half a surrogate pair."
+    return None
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with too deeply nested bodies refused as a parse error (400), not a RecursionError."""
+    """DRF's JSON parser, with too deeply nested bodies refused as a parse error (400), not a RecursionError,
+    and values no database column takes (``unstorable_value``) refused as well, not a server error later."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         raw = stream.read() if stream is not None else b""
@@ -94,7 +124,10 @@ class JSONParser(parsers.JSONParser):
             check_depth(raw)
         except JSONTooDeep as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
-        return super().parse(io.BytesIO(raw), media_type, parser_context)
+        data = super().parse(io.BytesIO(raw), media_type, parser_context)
+        if problem := unstorable_value(raw, data):
+            raise ParseError(f"JSON parse error - {problem}")
+        return data
 
 
 class JSONDepthMiddleware:

@@ -20,13 +20,19 @@ from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
-from ocpp.exceptions import FormationViolationError, NotImplementedError, NotSupportedError, OCPPError
+from ocpp.exceptions import (
+    FormationViolationError,
+    NotImplementedError,
+    NotSupportedError,
+    OCPPError,
+    TypeConstraintViolationError,
+)
 from ocpp.messages import Call, unpack
 from ocpp.v16 import call
 from ocpp.v16.enums import Action
 
 from chargeportal.client_ip import scope_client_address
-from chargeportal.json_limits import JSONTooDeep, check_depth
+from chargeportal.json_limits import JSONTooDeep, check_depth, unstorable_value
 from sessions_app import services
 from sessions_app.ocpp import batching
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16, db
@@ -157,6 +163,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         if isinstance(message, Call) and message.action not in self.protocol.route_map:
             await self.send(text_data=message.create_call_error(_unhandled(message.action)).to_json())
+            return
+        if isinstance(message, Call) and (problem := unstorable_value(text_data, message.payload)):
+            error = TypeConstraintViolationError(details={"cause": problem})
+            await self.send(text_data=message.create_call_error(error).to_json())
             return
         now = timezone.now()
         if (now - self.seen_written).total_seconds() >= SEEN_WRITE_EVERY:

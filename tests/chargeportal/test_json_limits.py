@@ -2,6 +2,7 @@
 /ocpp/ are a 404 over HTTP and a refused handshake over websockets, never a server error."""
 
 import asyncio
+import json
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
@@ -11,7 +12,14 @@ from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
 from chargeportal.asgi import application
-from chargeportal.json_limits import JSONNotFinite, JSONTooDeep, check_depth, loads, may_hold_non_finite
+from chargeportal.json_limits import (
+    JSONNotFinite,
+    JSONTooDeep,
+    check_depth,
+    loads,
+    may_hold_non_finite,
+    unstorable_value,
+)
 
 DEEP = "[" * 5000 + "]" * 5000
 DEEP_OBJECT = '{"a":' * 5000 + "1" + "}" * 5000
@@ -40,6 +48,31 @@ def test_nan_infinity_and_numbers_beyond_float_are_refused_by_loads():
     assert not may_hold_non_finite('[2, "id", "Heartbeat", {}]')
     with pytest.raises(JSONTooDeep):
         loads(DEEP)
+
+
+@pytest.mark.parametrize(("text", "unstorable"), [
+    ('{"n": 9223372036854775807, "m": -9223372036854775808}', False),
+    ('{"n": 9223372036854775808}', True),
+    ('[{"n": [-' + "9" * 30 + "]}]", True),
+    ('{"s": "caf\\u00e9"}', False),
+    ('{"s": "a\\u0000b"}', True),
+    ('{"a\\u0000": 1}', True),
+    ('{"s": "\\ud800"}', True),
+    ('{"s": "\\ud83d\\ude00"}', False),  # a whole pair is one character
+])
+def test_integers_beyond_64_bits_nul_characters_and_half_surrogate_pairs_are_unstorable(text, unstorable):
+    assert (unstorable_value(text, json.loads(text)) is not None) is unstorable
+    assert (unstorable_value(text.encode(), json.loads(text)) is not None) is unstorable
+
+
+@pytest.mark.django_db
+def test_unstorable_text_to_the_api_is_a_400(world):
+    _token, key = api_token_create(user=world.carol, name="Card system")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    body = '{"uid": "04777777", "label": "\\ud800", "customer_account": ' + str(world.alice.customer_account.pk) + "}"
+    response = api.post(reverse("api:operator_cards"), body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "parse_error"
 
 
 @pytest.mark.django_db

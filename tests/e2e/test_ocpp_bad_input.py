@@ -88,3 +88,21 @@ def test_huge_vendor_data_is_answered_and_stored_cut_to_the_limit(asgi_server, w
     stored = ChargerEvent.objects.get(charge_point=world.cp_a).data
     limit = settings.OCPP_EVENT_DATA_MAX_BYTES
     assert stored == "x" * limit + f"\n[cut: 900000 bytes received, the first {limit} kept]"
+
+
+@pytest.mark.parametrize("frame", [
+    '[2, "x-1", "StartTransaction", {"connectorId": 1, "idTag": "04A1B2C3", "meterStart": ' + "9" * 30
+    + ', "timestamp": "2026-05-05T10:00:00Z"}]',
+    '[2, "x-1", "StatusNotification", {"connectorId": ' + "9" * 25 + ', "errorCode": "NoError", '
+    '"status": "Available"}]',
+    '[2, "x-1", "DataTransfer", {"vendorId": "a\\u0000b", "data": "x"}]',
+    '[2, "x-1", "DataTransfer", {"vendorId": "com.example", "data": "\\ud800"}]',
+])
+def test_values_no_database_column_takes_get_a_type_constraint_violation(asgi_server, world, frame):
+    async def scenario():
+        async with websockets.connect(f"{asgi_server}/ocpp/ALPHA-1", subprotocols=["ocpp1.6"]) as ws:
+            return await _exchange(ws, frame), await _exchange(ws, '[2, "hb-1", "Heartbeat", {}]')
+
+    answer, heartbeat = run(scenario())
+    assert answer[:3] == [4, "x-1", "TypeConstraintViolation"] and heartbeat[:2] == [3, "hb-1"]
+    assert not ChargerEvent.objects.exists()
