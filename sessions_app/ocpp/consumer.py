@@ -16,7 +16,8 @@ import re
 import time
 
 import ocpp.messages
-from channels.exceptions import ChannelFull
+from channels.consumer import get_handler_name
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -173,6 +174,20 @@ class OcppConsumer(AsyncWebsocketConsumer):
             self.seen_written = now
             await db(services.charge_point_seen)(charge_point_id=self.charge_point.pk, at=now)
         await self.protocol.route_message(text_data)
+
+    async def dispatch(self, message):
+        """Channels' own dispatch first tidies database connections on the one shared thread, for every
+        frame: a hop every charger's every message would queue on. This consumer never uses the database
+        outside ``db()`` threads, which tidy their own."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message):
+        """As Channels' (no groups here), without its hop to the shared thread."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code):
         await self._release(code)
