@@ -87,17 +87,18 @@ def may_hold_non_finite(text: str) -> bool:
 
 
 #: A digit run as long as 2**63, or a \u escape: only then can parsed JSON hold what ``unstorable_value`` finds.
-_MAY_BE_UNSTORABLE = re.compile(r"\d{19}|\\u")
-_MAY_BE_UNSTORABLE_BYTES = re.compile(rb"\d{19}|\\u")
+_MAY_BE_UNSTORABLE = {(str, True): re.compile(r"\d{19}|\\u"), (str, False): re.compile(r"\\u"),
+                      (bytes, True): re.compile(rb"\d{19}|\\u"), (bytes, False): re.compile(rb"\\u")}
 _INT64 = 2**63
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def unstorable_value(text: str | bytes, value) -> str | None:
-    """Why ``value`` (parsed from the JSON ``text``) cannot be stored as it is: an integer beyond 64 bits, or a
-    string with a NUL character or half a surrogate pair (which PostgreSQL and SQLite refuse); None if it can.
-    Ordinary text is passed over by one regular-expression search."""
-    if not (_MAY_BE_UNSTORABLE_BYTES if isinstance(text, bytes) else _MAY_BE_UNSTORABLE).search(text):
+def unstorable_value(text: str | bytes, value, *, integers: bool = True) -> str | None:
+    """Why ``value`` (parsed from the JSON ``text``) cannot be stored as it is: an integer beyond 64 bits (unless
+    ``integers`` is False: the API's fields judge their numbers), or a string with a NUL character or half a
+    surrogate pair (which PostgreSQL and SQLite refuse); None if it can. Ordinary text is passed over by one
+    regular-expression search."""
+    if not _MAY_BE_UNSTORABLE[type(text), integers].search(text):
         return None
     pending = [value]
     while pending:
@@ -107,7 +108,7 @@ def unstorable_value(text: str | bytes, value) -> str | None:
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-        elif isinstance(item, int) and not -_INT64 <= item < _INT64:
+        elif integers and isinstance(item, int) and not -_INT64 <= item < _INT64:
             return f"{str(item)[:20]}... is beyond a 64-bit integer."
         elif isinstance(item, str) and ("\x00" in item or _SURROGATE.search(item)):
             return "Text holds a NUL character or half a surrogate pair."
@@ -125,7 +126,7 @@ class JSONParser(parsers.JSONParser):
         except JSONTooDeep as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
         data = super().parse(io.BytesIO(raw), media_type, parser_context)
-        if problem := unstorable_value(raw, data):
+        if problem := unstorable_value(raw, data, integers=False):
             raise ParseError(f"JSON parse error - {problem}")
         return data
 
