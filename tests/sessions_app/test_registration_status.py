@@ -4,7 +4,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from sessions_app.models import ChargePoint, ChargingSession
 from tests.sessions_app.websocket import ChargerSocket
@@ -24,10 +24,10 @@ def test_a_charger_rejected_while_connected_stops_authorizing_cards_at_once(worl
     async def scenario():
         async with ChargerSocket("ALPHA-1") as charger:
             before = await charger.call("Authorize", {"idTag": uid})
-            await sync_to_async(set_status)(world.cp_a, status)  # as the operator does in the admin
+            await database_sync_to_async(set_status)(world.cp_a, status)  # as the operator does in the admin
             after = await charger.call("Authorize", {"idTag": uid})
             started = await charger.call("StartTransaction", start)
-            await sync_to_async(set_status)(world.cp_a, ChargePoint.RegistrationStatus.ACCEPTED)
+            await database_sync_to_async(set_status)(world.cp_a, ChargePoint.RegistrationStatus.ACCEPTED)
             again = await charger.call("Authorize", {"idTag": uid})
         return before, after, started, again
 
