@@ -32,6 +32,7 @@ from billing.services import tariff_assignment_create
 from reporting.models import ConnectorHour
 from sessions_app.models import (
     ChargePoint,
+    ChargerConnection,
     ChargerEvent,
     ChargingSession,
     MeterValue,
@@ -352,6 +353,10 @@ def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[
         for at, status in ((p.started_at, "Charging"), (p.stopped_at, "Available"))
     )
 
+    # No charger is left "connected", no connection open (the killed processes' ones ended on reconnect).
+    assert not ChargePoint.objects.filter(pk__in=[cp.pk for cp in fleet.charge_points]).exclude(channel_name="")
+    assert not ChargerConnection.objects.filter(charge_point__in=fleet.charge_points, disconnected_at=None)
+
     # Each DataTransfer once.
     notes = Counter(ChargerEvent.objects.filter(charge_point__in=fleet.charge_points).values_list(
         "charge_point__ocpp_id", "kind", "data"))
@@ -442,7 +447,7 @@ def test_a_server_outlives_postgresql_restarting_mid_storm_and_loses_nothing(fle
     run(latecomer.run())
     assert latecomer.resent == 0 and latecomer.failures == Counter()
     chargers[0].plan += latecomer.plan
-    _assert_every_acknowledged_message_stored_once(fleet, chargers)
     server.terminate()
+    _assert_every_acknowledged_message_stored_once(fleet, chargers)
     _post_stop_sweep()
     _assert_every_session_priced_and_charged_once(fleet, chargers)
