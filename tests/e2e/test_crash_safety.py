@@ -26,7 +26,7 @@ from django.utils import timezone
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
-from accounts.models import IdTag, Organization
+from accounts.models import IdTag
 from billing.models import LedgerEntry, SessionPrice
 from billing.services import tariff_assignment_create
 from reporting.models import ConnectorHour
@@ -73,7 +73,6 @@ def run(coroutine):
 class Fleet:
     """One operator's chargers, each with a driver's card, and a tariff of 4.00 per kWh on all of them."""
 
-    organization: Organization
     charge_points: list[ChargePoint]
     tags: list[IdTag]
 
@@ -84,7 +83,6 @@ def fleet(transactional_db) -> Fleet:
     site = make_site(organization)
     tariff_assignment_create(tariff=make_tariff(organization, energy=str(PRICE_PER_KWH)))
     return Fleet(
-        organization=organization,
         charge_points=[make_charge_point(site, f"STORM-{n:02d}") for n in range(CHARGERS)],
         tags=[make_tag(make_driver(organization).customer_account, uid=f"57A0{n:04X}") for n in range(CHARGERS)],
     )
@@ -131,13 +129,14 @@ class ConnectionLost(Exception):
 
 @dataclass
 class StormCharger:
+    """A charger working through its plan of sessions, one CALL at a time, with a record of every CALL sent."""
+
     url: str
     ocpp_id: str
     uid: str
     plan: list[PlannedSession]
     rng: random.Random
     sent: list[Sent] = field(default_factory=list)
-    connections: int = 0
     failures: Counter = field(default_factory=Counter)
     _client: TestCharger | None = None
     _receiving: asyncio.Task | None = None
@@ -155,7 +154,6 @@ class StormCharger:
                 continue
             self._client = TestCharger(self.ocpp_id, ws, response_timeout=RESPONSE_TIMEOUT)
             self._receiving = asyncio.create_task(self._client.start())
-            self.connections += 1
         return self._client
 
     async def _disconnect(self) -> None:
