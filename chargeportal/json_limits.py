@@ -120,7 +120,7 @@ class JSONParser(parsers.JSONParser):
     and values no database column takes (``unstorable_value``) refused as well, not a server error later."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        raw = stream.read() if stream is not None else b""
+        raw = stream.read() if stream is not None else b""  # DRF's request.body: Django's size limit applies
         try:
             check_depth(raw)
         except JSONTooDeep as exc:

@@ -90,6 +90,19 @@ def test_deeply_nested_json_to_the_api_is_a_400_in_the_error_body(world, body):
 
 
 @pytest.mark.django_db
+def test_a_json_body_over_the_upload_limit_is_a_413_unparsed(world, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    _token, key = api_token_create(user=world.carol, name="Card system")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    body = '{"uid": "04777777", "label": "' + "x" * 20_000 + '"}'
+    response = api.post(reverse("api:operator_cards"), body, content_type="application/json")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+    small = api.post(reverse("api:operator_cards"), '{"uid": "04777777"}', content_type="application/json")
+    assert small.status_code == 400 and "customer_account" in small.json()["error"]["fields"]
+
+
+@pytest.mark.django_db
 def test_deeply_nested_json_to_the_apps_sign_in_is_a_400(world):
     client = Client(raise_request_exception=False)
     response = client.post("/_allauth/app/v1/auth/login", DEEP, content_type="application/json")
