@@ -1,7 +1,9 @@
 """Where and how drivers charge: sites, charge points, connectors, sessions and what chargers report.
 
-Times are the charger's own timestamps (UTC); ``received_at`` is when the server heard
-of it. Energy is integer Wh. The 1.6 transactionId is the session's primary key.
+Times are the charger's own timestamps (UTC) when plausible, else when the server received
+them, the charger's own then kept beside (``charger_*``, see ``services.charger_time``);
+``received_at`` is when the server heard of it. Energy is integer Wh. The 1.6 transactionId is
+the session's primary key.
 """
 
 import zoneinfo
