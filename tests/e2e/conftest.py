@@ -349,6 +349,14 @@ class ServerProcess:
                 pytest.fail(f"The ASGI server did not start:\n{self.log_tail()}")
             time.sleep(0.05)
 
+    def manage(self, *args: str) -> None:
+        """Run a management command as this server would (same settings and database), e.g. ``createcachetable``
+        for a server without Redis whose cache is then a database table the test database may not have."""
+        from django.conf import settings
+
+        subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=self.env, check=True,  # noqa: S603
+                       capture_output=True)
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -41,6 +41,7 @@ from sessions_app.models import (
     StatusEvent,
 )
 from sessions_app.post_stop import CLAIM
+from tests.e2e.conftest import ServerProcess
 from tests.e2e.ocpp_client import TestCharger, iso
 from tests.factories import make_charge_point, make_driver, make_organization, make_site, make_tag, make_tariff
 
@@ -380,11 +381,19 @@ def _assert_every_session_priced_and_charged_once(fleet: Fleet, chargers: list[S
                                                            for p in c.plan), "revenue": sum(owed.values())}
 
 
+def _server_without_redis(server_process) -> ServerProcess:
+    """The server as started without Redis: a stop's follow-up work (price, charge, rollups) runs in the server
+    itself right after the stop commits, where a kill can cut it short. Its cache is then a database table."""
+    server = server_process(REDIS_URL="")
+    server.manage("createcachetable")
+    server.start()
+    return server
+
+
 def test_chargers_storming_a_server_killed_three_times_lose_nothing_and_nothing_is_billed_twice(
         fleet, server_process):
     rng = random.Random(20261203)
-    server = server_process(REDIS_URL="")  # without Redis the stop's follow-up work runs in the server itself
-    server.start()
+    server = _server_without_redis(server_process)
     chargers = _storm_chargers(server.url, fleet, rng)
 
     async def kill_three_times(storm: asyncio.Future) -> int:
@@ -416,8 +425,7 @@ def test_chargers_storming_a_server_killed_three_times_lose_nothing_and_nothing_
 
 def test_a_server_outlives_postgresql_restarting_mid_storm_and_loses_nothing(fleet, request):
     cluster = request.getfixturevalue("private_postgres")  # a copy of the fleet, on a cluster of this test's own
-    server = request.getfixturevalue("server_process")(REDIS_URL="")
-    server.start()
+    server = _server_without_redis(request.getfixturevalue("server_process"))
     rng = random.Random(20261204)
     chargers = _storm_chargers(server.url, fleet, rng)
 
