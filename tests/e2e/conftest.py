@@ -354,8 +354,10 @@ class ServerProcess:
         for a server without Redis whose cache is then a database table the test database may not have."""
         from django.conf import settings
 
-        subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=self.env, check=True,  # noqa: S603
-                       capture_output=True)
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=self.env,  # noqa: S603
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.fail(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
