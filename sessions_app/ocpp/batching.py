@@ -13,6 +13,7 @@ one bad report: the batch is halved until the bad one is alone, so the others ar
 """
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from channels.db import database_sync_to_async
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+logger = logging.getLogger(__name__)
 #: Reports per transaction at most.
 MAX_BATCH = 500
 #: Seconds to wait before each new try of a batch the database could not take (about 4 s in all).
@@ -54,6 +56,8 @@ class Batcher:
         try:
             results = await self._write_retrying([report for report, _future in batch])
         except DATABASE_UNAVAILABLE as error:
+            logger.warning("%d reports not stored: the database could not be reached in %d tries (%s).",
+                           len(batch), len(RETRY_WAITS) + 1, error)
             for _report, future in batch:
                 _settle(future, error=error)
             return

@@ -155,13 +155,14 @@ def test_a_batch_the_database_refuses_is_retried_whole_after_growing_waits(short
     assert gaps[0] < gaps[1] < gaps[2]
 
 
-def test_when_the_database_stays_down_every_sender_gets_the_error(short_waits):
+def test_when_the_database_stays_down_every_sender_gets_the_error(short_waits, caplog):
     database = FakeDatabase(down_for=100)
 
     answers = submit_together(database, list(range(8)))
 
     assert all(isinstance(answer, OperationalError) for answer in answers)
     assert len(database.calls) == 1 + len(batching.RETRY_WAITS) and database.committed == []
+    assert "8 reports not stored: the database could not be reached in 4 tries" in caplog.text
 
 
 def test_a_bad_report_is_isolated_by_halving_and_the_others_are_stored(short_waits):
