@@ -14,7 +14,8 @@ Phases, each printing what it measured:
   1. baseline: a few hundred connect/close cycles to warm up, a pause, then the server's memory (RSS of the
      process and its children);
   2. cycles: ``--cycles`` times connect, BootNotification, close, ``--open-concurrency`` at a time: connections
-     opened per second; memory after a pause;
+     opened per second and the server's CPU time for each (the rate depends on what else the machine runs, the
+     CPU time much less); memory after a pause;
   3. hold: ``--hold`` connections opened and kept: connections opened per second, memory at the peak; then all
      closed, a pause, memory after;
   4. stop: the same number connected again, SIGTERM: seconds until the process has exited, how many chargers
@@ -82,8 +83,8 @@ def still_connected(prefix: str) -> tuple[int, int]:
                                              disconnected_at__isnull=True).count())
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, in MB."""
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -91,16 +92,36 @@ def rss_mb(pid: int) -> float:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total_kb, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo.extend(children.get(current, []))
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB."""
+    total_kb = 0
+    for current in _tree(pid):
         try:
             status = Path(f"/proc/{current}/status").read_text()
         except OSError:
             continue
         total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
     return total_kb / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by ``pid`` and its descendants (user + system): a figure other load does not bend."""
+    ticks = 0
+    for current in _tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -137,6 +158,9 @@ class Server:
 
     def rss(self) -> float:
         return rss_mb(self.process.pid)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
@@ -219,10 +243,12 @@ def main() -> None:
         baseline = server.rss()
         print(f"1. baseline after 300 cycles:   RSS {baseline:7.0f} MB", flush=True)
 
+        cpu = server.cpu()
         rate, failures = asyncio.run(cycles(url, ids, args.cycles, args.open_concurrency))
+        cpu_ms = (server.cpu() - cpu) * 1000 / args.cycles
         time.sleep(args.pause)
-        print(f"2. {args.cycles} cycles:  {rate:6.0f} connections/s, {failures} failed; "
-              f"RSS after {server.rss():7.0f} MB", flush=True)
+        print(f"2. {args.cycles} cycles:  {rate:6.0f} connections/s ({cpu_ms:.1f} ms server CPU each), "
+              f"{failures} failed; RSS after {server.rss():7.0f} MB", flush=True)
 
         async def peak_then_release() -> tuple[int, float, float]:
             chargers, rate = await hold(url, ids, args.open_concurrency)
