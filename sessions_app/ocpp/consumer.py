@@ -14,7 +14,6 @@ import gc
 import json
 import logging
 import re
-import time
 
 import ocpp.messages
 from channels.consumer import get_handler_name
@@ -37,6 +36,7 @@ from chargeportal.client_ip import scope_client_address
 from chargeportal.json_limits import JSONTooDeep, check_depth, unstorable_value
 from sessions_app import services
 from sessions_app.ocpp import batching
+from sessions_app.ocpp.commands import GO_TIMEOUT
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16, db
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         _held[self.channel_name] = self.charge_point.pk
         self.protocol = CentralSystem16(self.charge_point, self)
         self.commands: set[asyncio.Task] = set()
+        self.commands_received: dict[str, asyncio.Future] = {}  # reply channel -> its sender's go
         self.seen_written = timezone.now()
         await self.accept(subprotocol=SUBPROTOCOL)
         logger.info("Charger %s connected from %s", ocpp_id, address)
@@ -238,17 +239,27 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.close(code=4000)
 
     async def ocpp_command(self, event):
-        """Confirm receipt, then run the command as a task: awaiting it here would block the charger's own
-        answer. One that comes after its sender stopped waiting for the receipt is dropped: the sender has
-        answered "offline" (``commands``)."""
-        if time.time() > event["receipt_by"]:
-            return
+        """Confirm receipt, then run the command as a task (awaiting it here would block the charger's own
+        answer) once its sender says go. A sender that got the receipt too late has answered "offline" and
+        says nothing: then the command is not run (``commands``)."""
+        go = self.commands_received[event["reply_channel"]] = asyncio.get_running_loop().create_future()
         await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.received"})
-        task = asyncio.create_task(self._command(event))
+        task = asyncio.create_task(self._command(event, go))
         self.commands.add(task)
         task.add_done_callback(self.commands.discard)
 
-    async def _command(self, event):
+    async def ocpp_go(self, event):
+        go = self.commands_received.pop(event["reply_channel"], None)
+        if go is not None and not go.done():
+            go.set_result(None)
+
+    async def _command(self, event, go: asyncio.Future):
+        try:
+            await asyncio.wait_for(go, GO_TIMEOUT)
+        except TimeoutError:
+            return
+        finally:
+            self.commands_received.pop(event["reply_channel"], None)
         try:
             payload = getattr(call, event["action"])(**event["payload"])
             result = await asyncio.wait_for(self.protocol.call(payload, suppress=False), event["timeout"])
