@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -5,3 +7,12 @@ from django.utils.translation import gettext_lazy as _
 class SessionsAppConfig(AppConfig):
     name = "sessions_app"
     verbose_name = _("Charging")
+
+    def ready(self) -> None:
+        from sessions_app.ocpp.log_redaction import IdTagRedactingFilter
+
+        # uvicorn configures its access log before Django starts, with handlers LOGGING does not reach:
+        # mask card UIDs in the query strings it writes (a logger's filters see every record it logs).
+        access_log = logging.getLogger("uvicorn.access")
+        if not any(isinstance(f, IdTagRedactingFilter) for f in access_log.filters):
+            access_log.addFilter(IdTagRedactingFilter())

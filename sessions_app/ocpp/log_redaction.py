@@ -9,7 +9,9 @@ same record repeats it (a schema error's "On instance" line). Everything else is
 
 Installed by ``LOGGING`` in settings on the ``ocpp`` logger (so every handler of it sees the masked
 record) and on the console handler (so whatever a child logger such as ``sessions_app.ocpp.*`` or
-``ocpp.sim`` propagates is masked before it is written).
+``ocpp.sim`` propagates is masked before it is written); and by ``SessionsAppConfig.ready`` on
+uvicorn's access log, which writes request paths with their query strings (``?uid=...``,
+``?card_uid=...``, the admin's search ``?q=...``) through handlers of its own.
 """
 
 import logging
@@ -23,6 +25,8 @@ _VALUE = re.compile(
     r"(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q)).)*)(?P=q)",
     re.IGNORECASE,
 )
+#: A query-string parameter that may carry a card UID: uid, card_uid, id_tag... and the admin's search q.
+_QUERY_VALUE = re.compile(r"(?P<key>[?&](?:q|" + _KEY + r")=)(?P<value>[^&\s\"']*)", re.IGNORECASE)
 #: Shorter values are masked only where they stand under their key: elsewhere they would hit other text.
 _MIN_REPEATED = 4
 _formatter = logging.Formatter()
@@ -32,6 +36,7 @@ def redact(*texts: str) -> list[str]:
     """The texts with every id tag value masked; values found in one text are masked in all of them."""
     values = {match["value"] for text in texts for match in _VALUE.finditer(text)}
     masked = [_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{m['q']}{MASK}{m['q']}", text) for text in texts]
+    masked = [_QUERY_VALUE.sub(lambda m: f"{m['key']}{MASK}" if m["value"] else m[0], text) for text in masked]
     for value in sorted(values, key=len, reverse=True):
         if len(value) >= _MIN_REPEATED:
             masked = [text.replace(value, MASK) for text in masked]

@@ -64,6 +64,9 @@ def test_a_schema_error_does_not_repeat_the_card_in_its_traceback(world, caplog)
         ("RemoteStartTransaction(connector_id=1, id_tag='04B0B0B0', charging_profile=None)", "04B0B0B0"),
         ('{"idToken": {"idToken": "DEADBEEF", "type": "ISO14443"}}', "DEADBEEF"),
         ("session 7 for id_tag_uid='CAFE0001'", "CAFE0001"),
+        ('"GET /api/v1/operator/cards/?uid=04C0FFEE&status=active HTTP/1.1" 200', "04C0FFEE"),
+        ('"GET /api/v1/operator/sessions/?page=2&card_uid=04D00D00 HTTP/1.1" 200', "04D00D00"),
+        ('"GET /admin/accounts/idtag/?q=04E1E2E3 HTTP/1.1" 200', "04E1E2E3"),
     ],
 )
 def test_each_way_of_writing_an_id_tag_is_masked(text, uid):
@@ -95,3 +98,14 @@ def test_settings_install_the_filter_on_the_ocpp_logger_and_the_console_handler(
     assert has_filter(logging.getLogger("ocpp"))
     console = [handler for handler in logging.getLogger().handlers if handler.get_name() == "console"]
     assert console and has_filter(console[0])
+
+
+def test_uvicorns_access_log_masks_card_uids_in_query_strings(caplog):
+    """uvicorn writes each request's path and query through handlers of its own: its logger masks them."""
+    access_log = logging.getLogger("uvicorn.access")
+    assert any(isinstance(f, IdTagRedactingFilter) for f in access_log.filters)
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        access_log.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+                        "/api/v1/operator/cards/?uid=04C0FFEE&ordering=uid", "1.1", 200)
+    [record] = [record for record in caplog.records if record.name == "uvicorn.access"]
+    assert record.getMessage() == f'127.0.0.1:5000 - "GET /api/v1/operator/cards/?uid={MASK}&ordering=uid HTTP/1.1" 200'
