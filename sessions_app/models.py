@@ -207,6 +207,8 @@ class Connector(models.Model):
     charge_point = models.ForeignKey(
         ChargePoint, on_delete=models.CASCADE, related_name="connectors", verbose_name=_("charge point"),
     )
+    #: The largest number the column holds (a station has a handful; a charger may send any).
+    MAX_NUMBER = 32767
     number = models.PositiveSmallIntegerField(_("number"), validators=[MinValueValidator(1)])
     connector_type = models.CharField(
         _("connector type"), max_length=20, choices=ConnectorType.choices, default=ConnectorType.TYPE2,

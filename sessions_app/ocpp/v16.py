@@ -9,7 +9,7 @@ from datetime import MAXYEAR, UTC, datetime
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
-from ocpp.exceptions import TypeConstraintViolationError
+from ocpp.exceptions import PropertyConstraintViolationError, TypeConstraintViolationError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call_result, datatypes
@@ -18,7 +18,7 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
 from sessions_app import hooks, services
-from sessions_app.models import ChargePoint, ChargerEvent, StopReason
+from sessions_app.models import ChargePoint, ChargerEvent, Connector, StopReason
 from sessions_app.ocpp import batching
 
 SUBPROTOCOL = "ocpp1.6"
@@ -64,6 +64,14 @@ def _id_tag_info(verdict: TagVerdict | None = None, status: str | None = None) -
     )
 
 
+def _connector_number(connector_id: int) -> int:
+    """The connectorId, if a connector can have that number (OCPP sets no upper bound; the column does)."""
+    if not 0 <= connector_id <= Connector.MAX_NUMBER:
+        raise PropertyConstraintViolationError(
+            details={"cause": f"connectorId {connector_id} is outside 0..{Connector.MAX_NUMBER}"})
+    return connector_id
+
+
 def _readings(meter_value: list[dict]) -> list[dict]:
     return [{**reading, "timestamp": parse_time(reading["timestamp"])} for reading in meter_value]
 
@@ -101,7 +109,7 @@ class CentralSystem16(OcppChargePoint):
     @on(Action.status_notification)
     async def on_status_notification(self, connector_id: int, error_code: str, status: str, **optional):
         await batching.submit(services.connector_status_record_many, services.StatusReport(
-            self.charge_point, connector_id, status, error_code,
+            self.charge_point, _connector_number(connector_id), status, error_code,
             parse_time(optional["timestamp"]) if "timestamp" in optional else timezone.now(),
             info=optional.get("info", ""), vendor_id=optional.get("vendor_id", ""),
             vendor_error_code=optional.get("vendor_error_code", ""),
@@ -118,8 +126,8 @@ class CentralSystem16(OcppChargePoint):
     async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
                                    **optional):
         session = await db(services.session_start)(
-            charge_point=self.charge_point, connector_id=connector_id, raw_uid=id_tag, meter_start_wh=meter_start,
-            timestamp=parse_time(timestamp), now=timezone.now(),
+            charge_point=self.charge_point, connector_id=_connector_number(connector_id), raw_uid=id_tag,
+            meter_start_wh=meter_start, timestamp=parse_time(timestamp), now=timezone.now(),
         )
         return call_result.StartTransaction(transaction_id=session.pk, id_tag_info=_id_tag_info(
             status=session.auth_status))
@@ -129,7 +137,7 @@ class CentralSystem16(OcppChargePoint):
         if problem := services.meter_value_unstorable(meter_value):
             raise TypeConstraintViolationError(details={"cause": problem})
         await batching.submit(services.meter_values_record_many, services.MeterValuesReport(
-            self.charge_point, connector_id, optional.get("transaction_id"), _readings(meter_value),
+            self.charge_point, _connector_number(connector_id), optional.get("transaction_id"), _readings(meter_value),
         ))
         return call_result.MeterValues()
 

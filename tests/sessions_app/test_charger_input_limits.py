@@ -1,18 +1,20 @@
 """What a charger sends is stored within bounds: readings that cannot be numbers in a meter are refused,
 not dropped silently, and vendor data is kept up to a size an operator can read."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 from django.utils import timezone
 
-from sessions_app.models import ChargerEvent, MeterValue
+from sessions_app.models import ChargerEvent, ChargingSession, Connector, MeterValue, StatusEvent
 from sessions_app.services import (
     MeterValuesReport,
     charger_event_record,
     meter_value_unstorable,
     meter_values_record_many,
 )
+from tests.sessions_app.websocket import ChargerSocket
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -56,3 +58,30 @@ def test_vendor_data_beyond_the_limit_is_cut_with_a_marker_and_whole_below_it(wo
     kept, marker = stored.split("\n")
     assert kept == "é" * 512  # whole characters only
     assert marker == "[cut: 16777216 bytes received, the first 1024 kept]"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connector_number_no_connector_can_have_is_a_property_constraint_violation(world):
+    """OCPP sets no upper bound on connectorId; the database does: the charger is told, nothing is stored."""
+    now = datetime.now(UTC).isoformat()
+    reading = [{"timestamp": now, "sampledValue": [{"value": "10"}]}]
+    calls = [
+        ("StatusNotification", {"connectorId": 40000, "errorCode": "NoError", "status": "Available"}),
+        ("StartTransaction", {"connectorId": 40000, "idTag": world.alice_card.uid, "meterStart": 0, "timestamp": now}),
+        ("MeterValues", {"connectorId": 2**31 - 1, "meterValue": reading}),
+    ]
+
+    async def scenario():
+        async with ChargerSocket("ALPHA-1") as charger:
+            answers = [await charger.call(action, payload) for action, payload in calls]
+            answers.append(await charger.call("StatusNotification", {
+                "connectorId": Connector.MAX_NUMBER, "errorCode": "NoError", "status": "Available"}))
+            return answers
+
+    *refused, accepted = asyncio.run(scenario())
+    assert [answer[0] for answer in refused] == [4, 4, 4]
+    assert {answer[2] for answer in refused} == {"PropertyConstraintViolation"}
+    assert "40000" in refused[0][4]["cause"]
+    assert accepted[0] == 3
+    assert not ChargingSession.objects.exists() and not MeterValue.objects.exists()
+    assert list(StatusEvent.objects.values_list("connector__number", flat=True)) == [Connector.MAX_NUMBER]
