@@ -13,6 +13,9 @@ WORKER_CONCURRENCY ?= 2
 export OCPP_MAX_FRAME_BYTES ?= 1048576
 export UVICORN_WS_MAX_SIZE := $(OCPP_MAX_FRAME_BYTES)
 export UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN ?= 5
+# The server on the C allocator: memory freed when chargers disconnect goes back to the system (the server
+# trims it); Python's own allocator keeps what it once held. Measured: no slower per connection.
+SERVER_ENV := PYTHONMALLOC=malloc
 DEMO_ENV := DEBUG=1
 
 .PHONY: demo serve worker test lint messages clean
@@ -39,7 +42,7 @@ serve: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput -v0
-	$(VENV)/bin/uvicorn chargeportal.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) \
+	$(SERVER_ENV) $(VENV)/bin/uvicorn chargeportal.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) \
 		--forwarded-allow-ips '$(TRUSTED_PROXIES)'
 
 ## worker: Celery worker with beat embedded (small installs), WORKER_CONCURRENCY processes; needs REDIS_URL to share work

@@ -134,6 +134,7 @@ class Server:
                     "chargeportal.settings", "SECRET_KEY": os.environ["SECRET_KEY"]}
         self.env.setdefault("UVICORN_WS_MAX_SIZE", self.env.get("OCPP_MAX_FRAME_BYTES", "1048576"))
         self.env.setdefault("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", "5")
+        self.env.setdefault("PYTHONMALLOC", "malloc")
         self.workers = workers
         self.process: subprocess.Popen | None = None
 

@@ -10,7 +10,6 @@ import base64
 import binascii
 import contextlib
 import dataclasses
-import gc
 import json
 import logging
 import re
@@ -35,7 +34,7 @@ from ocpp.v16.enums import Action
 from chargeportal.client_ip import scope_client_address
 from chargeportal.json_limits import JSONTooDeep, check_depth, unstorable_value
 from sessions_app import services
-from sessions_app.ocpp import batching
+from sessions_app.ocpp import batching, memory
 from sessions_app.ocpp.commands import GO_TIMEOUT
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16, db
 
@@ -51,21 +50,6 @@ _FRAME_HEAD = re.compile(r'\s*\[\s*\d+\s*,\s*"([^"\\]{1,64})"')
 PROBE_TIMEOUT = 3
 #: The chargers this process holds (channel name -> charge point id), until their disconnect is stored.
 _held: dict[str, int] = {}
-#: A closed connection leaves its objects (uvicorn's protocol and websocket state, this consumer, the ``ocpp``
-#: router) in reference cycles only the collector frees, and asgi.py makes full collections rare: each pauses
-#: every connection, for time in proportion to those open (0.15-0.2 s per 1,000 measured). One runs once this
-#: many have closed, or as many as are open if more: dead connections never outweigh live ones for long,
-#: and the pauses cost each closed connection the same however many are open.
-COLLECT_EVERY_CLOSED = 1000
-_closed_since_collection = 0
-
-
-def _collect_after_close() -> None:
-    global _closed_since_collection
-    _closed_since_collection += 1
-    if _closed_since_collection >= max(COLLECT_EVERY_CLOSED, len(_held)):
-        _closed_since_collection = 0
-        gc.collect()
 
 
 async def disconnect_all() -> None:
@@ -218,7 +202,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await batching.submit(services.charge_point_disconnect_many,
                               services.Disconnect(self.charge_point.pk, self.channel_name))
         _held.pop(self.channel_name, None)  # only now: a stop cutting this short leaves it to disconnect_all
-        _collect_after_close()
+        memory.connection_closed(still_open=len(_held))
         logger.info("Charger %s disconnected (%s)", self.charge_point.ocpp_id, code or "dropped")
 
     async def _answers(self, channel: str) -> bool:
