@@ -8,6 +8,7 @@ import time
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 
@@ -47,6 +48,11 @@ class Charger(ApplicationCommunicator):
         await self.wait(5)
 
 
+async def connected_charge_point(world) -> ChargePoint:
+    """Its row as the consumer left it (read the way the consumer reads: the thread's connection closed after)."""
+    return await database_sync_to_async(ChargePoint.objects.get)(pk=world.cp_a.pk)
+
+
 async def answer_one_call(communicator: Charger, payload: dict) -> tuple[str, dict]:
     """Act as the charger for one CALL from the server: answer it with ``payload``; returns its action and payload."""
     _, unique_id, action, sent = json.loads(await communicator.receive_from())
@@ -58,7 +64,7 @@ def test_a_command_is_confirmed_run_and_answered_through_the_in_memory_layer(wor
     async def scenario():
         communicator = Charger()
         assert await communicator.connect()
-        charge_point = await ChargePoint.objects.aget(pk=world.cp_a.pk)
+        charge_point = await connected_charge_point(world)
         sending = asyncio.create_task(commands.command_send_async(charge_point, "Reset", {"type": "Soft"}))
         received = await answer_one_call(communicator, {"status": "Accepted"})
         result = await sending
@@ -88,7 +94,7 @@ def test_a_command_whose_sender_gave_up_before_the_receipt_is_not_run(world):
     async def scenario():
         communicator = Charger()
         assert await communicator.connect()
-        charge_point = await ChargePoint.objects.aget(pk=world.cp_a.pk)
+        charge_point = await connected_charge_point(world)
         layer = get_channel_layer()
         reply_channel = await layer.new_channel()
         await layer.send(charge_point.channel_name, {
@@ -112,7 +118,7 @@ def test_the_consumer_confirms_receipt_and_asks_the_charger_only_after_go(world)
     async def scenario():
         communicator = Charger()
         assert await communicator.connect()
-        charge_point = await ChargePoint.objects.aget(pk=world.cp_a.pk)
+        charge_point = await connected_charge_point(world)
         layer = get_channel_layer()
         reply_channel = await layer.new_channel()
         await layer.send(charge_point.channel_name, {
