@@ -5,6 +5,7 @@ Not a test: run it and read the lines it prints. Loopback only; it stops by itse
     .venv/bin/python bench/soak.py                                      # throwaway SQLite, 20,000 cycles, 10,000 held
     .venv/bin/python bench/soak.py --database-url postgres://postgres@127.0.0.1:5432/cp_soak
     .venv/bin/python bench/soak.py --cycles 2000 --hold 1000             # a quick look
+    .venv/bin/python bench/soak.py --redis-url redis://127.0.0.1:6379/4  # the Redis channel layer (a DB of its own)
 
 The server is uvicorn as `make serve` runs it (one process unless ``--workers``, the Makefile's frame size and
 shutdown timeout), on a free port, on the database of ``--database-url`` (migrated first) or a new SQLite file in
@@ -127,9 +128,10 @@ def cpu_seconds(pid: int) -> float:
 class Server:
     """uvicorn serving chargeportal on ``port`` with `make serve`'s limits; its log goes to ``log_path``."""
 
-    def __init__(self, *, port: int, database_url: str, workers: int, log_path: Path):
+    def __init__(self, *, port: int, database_url: str, redis_url: str | None, workers: int, log_path: Path):
         self.port, self.log_path = port, log_path
-        self.env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "HTTPS_ONLY": "0",
+        self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url or "", "DEBUG": "0",
+                    "HTTPS_ONLY": "0",
                     "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE":
                     "chargeportal.settings", "SECRET_KEY": os.environ["SECRET_KEY"]}
         self.env.setdefault("UVICORN_WS_MAX_SIZE", self.env.get("OCPP_MAX_FRAME_BYTES", "1048576"))
@@ -219,7 +221,8 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=10_000, help="Connections held at once (default 10000).")
     parser.add_argument("--open-concurrency", type=int, default=200, help="Handshakes in flight (default 200).")
     parser.add_argument("--pause", type=float, default=10.0, help="Seconds before memory is read (default 10).")
-    parser.add_argument("--workers", type=int, default=1, help="Server processes (more need REDIS_URL).")
+    parser.add_argument("--redis-url", help="The server's channel layer and cache (needed for --workers > 1).")
+    parser.add_argument("--workers", type=int, default=1, help="Server processes (more need --redis-url).")
     args = parser.parse_args()
 
     limit = raise_fd_limit()  # the server inherits it
@@ -234,7 +237,8 @@ def main() -> None:
     call_command("createcachetable", verbosity=0)
     prefix = f"SOAK-{secrets.token_hex(3).upper()}-"
     ids = register(prefix, args.hold)
-    server = Server(port=free_port(), database_url=database_url, workers=args.workers, log_path=work / "server.log")
+    server = Server(port=free_port(), database_url=database_url, redis_url=args.redis_url, workers=args.workers,
+                    log_path=work / "server.log")
     url = f"ws://127.0.0.1:{server.port}/ocpp/"
     print(f"server log {server.log_path}; database {database_url.split('@')[-1]}; {len(ids)} chargers {prefix}*")
     server.start()

@@ -48,6 +48,8 @@ SEEN_WRITE_EVERY = 30
 _FRAME_HEAD = re.compile(r'\s*\[\s*\d+\s*,\s*"([^"\\]{1,64})"')
 #: How long a connection that looks alive has to prove it before a newcomer replaces it (seconds).
 PROBE_TIMEOUT = 3
+#: The close code uvicorn gives every socket when the server stops (service restart: the charger reconnects).
+SERVICE_RESTART = 1012
 #: The chargers this process holds (channel name -> charge point id), until their disconnect is stored.
 _held: dict[str, int] = {}
 
@@ -202,7 +204,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await batching.submit(services.charge_point_disconnect_many,
                               services.Disconnect(self.charge_point.pk, self.channel_name))
         _held.pop(self.channel_name, None)  # only now: a stop cutting this short leaves it to disconnect_all
-        memory.connection_closed(still_open=len(_held))
+        if code != SERVICE_RESTART:  # a stopping server does not tidy its memory on the way out
+            memory.connection_closed(still_open=len(_held))
         logger.info("Charger %s disconnected (%s)", self.charge_point.ocpp_id, code or "dropped")
 
     async def _answers(self, channel: str) -> bool:
