@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 from django.core.cache import cache
+from rest_framework.test import APIClient
 
+from accounts.api_tokens import api_token_create
 from accounts.models import IdTag, Organization, User
 from sessions_app.models import ChargePoint, Site
 from tests.factories import (
@@ -91,3 +93,12 @@ def world(db) -> World:
         alice_card=make_tag(alice.customer_account, alice, "04A1B2C3"),
         bob_card=make_tag(bob.customer_account, bob, "04B0B0B0"),
     )
+
+
+@pytest.fixture
+def carol_api(world) -> APIClient:
+    """Operator A's own system: an API client with an API token acting as carol."""
+    _token, key = api_token_create(user=world.carol, name="Operator system")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client

@@ -7,7 +7,6 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.api_tokens import api_token_create
 from accounts.models import IdTag
 from accounts.services import id_tags_import_csv
 
@@ -16,11 +15,8 @@ FAR = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)  # an hour east of UTC this
 
 
 @pytest.fixture
-def api(world) -> APIClient:
-    _token, key = api_token_create(user=world.carol, name="Card system")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
+def api(carol_api) -> APIClient:
+    return carol_api
 
 
 @pytest.mark.parametrize("expires_at", ["9999-12-31", "9999-12-31T23:59:59Z", "2200-01-01", "1999-12-31T12:00Z",

@@ -7,7 +7,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.api_tokens import api_token_create
 from accounts.models import IdTag
 from tests.factories import make_account, make_driver, make_tag
 
@@ -15,12 +14,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api(world) -> APIClient:
-    """Carol's system, by its API token."""
-    _token, key = api_token_create(user=world.carol, name="Card system")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
+def api(carol_api) -> APIClient:
+    return carol_api
 
 
 def _uids(response) -> list[str]:

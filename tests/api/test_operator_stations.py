@@ -12,7 +12,6 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.api_tokens import api_token_create
 from accounts.models import IdTag, User
 from sessions_app.api import operator as operator_api
 from sessions_app.models import ChargePoint, ConnectorStatus, Site
@@ -43,11 +42,8 @@ def transport(monkeypatch) -> FakeTransport:
 
 
 @pytest.fixture
-def api(world) -> APIClient:
-    _token, key = api_token_create(user=world.carol, name="Network control")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
+def api(carol_api) -> APIClient:
+    return carol_api
 
 
 def _results(response, key="id") -> list:

@@ -8,9 +8,7 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
-from accounts.api_tokens import api_token_create
 from chargeportal.asgi import application
 from chargeportal.json_limits import (
     JSONNotFinite,
@@ -68,10 +66,8 @@ def test_integers_beyond_64_bits_nul_characters_and_half_surrogate_pairs_are_uns
 
 
 @pytest.mark.django_db
-def test_unstorable_text_to_the_api_is_a_400(world):
-    _token, key = api_token_create(user=world.carol, name="Card system")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+def test_unstorable_text_to_the_api_is_a_400(world, carol_api):
+    api = carol_api
     body = '{"uid": "04777777", "label": "\\ud800", "customer_account": ' + str(world.alice.customer_account.pk) + "}"
     response = api.post(reverse("api:operator_cards"), body, content_type="application/json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "parse_error"
@@ -79,10 +75,8 @@ def test_unstorable_text_to_the_api_is_a_400(world):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT])
-def test_deeply_nested_json_to_the_api_is_a_400_in_the_error_body(world, body):
-    _token, key = api_token_create(user=world.carol, name="Card system")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+def test_deeply_nested_json_to_the_api_is_a_400_in_the_error_body(carol_api, body):
+    api = carol_api
     response = api.post(reverse("api:operator_cards"), body, content_type="application/json")
     assert response.status_code == 400
     error = response.json()["error"]
@@ -90,11 +84,9 @@ def test_deeply_nested_json_to_the_api_is_a_400_in_the_error_body(world, body):
 
 
 @pytest.mark.django_db
-def test_a_json_body_over_the_upload_limit_is_a_413_unparsed(world, settings):
+def test_a_json_body_over_the_upload_limit_is_a_413_unparsed(carol_api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
-    _token, key = api_token_create(user=world.carol, name="Card system")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    api = carol_api
     body = '{"uid": "04777777", "label": "' + "x" * 20_000 + '"}'
     response = api.post(reverse("api:operator_cards"), body, content_type="application/json")
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
