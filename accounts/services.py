@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import operator_group_ensure
 from accounts.uids import normalize_uid, validate_uid
-from chargeportal.moments import EARLIEST, LATEST, moment_in_range
+from chargeportal.moments import LATEST, validate_moment_in_range
 
 
 @transaction.atomic
@@ -312,9 +312,11 @@ class _CardImport:
                 )
             except OverflowError:  # the day after 9999-12-31
                 expires_at = LATEST
-            if expires_at is not None and not moment_in_range(expires_at):
-                problems.append(_("expires_at must lie in the years %(first)s to %(last)s: %(value)s.") % {
-                    "first": EARLIEST.year, "last": LATEST.year - 1, "value": row["expires_at"]})
+            try:
+                validate_moment_in_range(expires_at)
+            except ValidationError as exc:
+                problems.append(_("expires_at %(value)s: %(problem)s") % {"value": row["expires_at"],
+                                                                          "problem": exc.messages[0]})
         max_concurrent = 1
         if row.get("max_concurrent_sessions"):
             try:

@@ -8,7 +8,6 @@ Every object is looked up inside ``request.user.organization``: another operator
 """
 
 from collections.abc import Callable
-from datetime import datetime
 
 from django import forms
 from django.http import Http404
@@ -26,7 +25,7 @@ from rest_framework.response import Response
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import id_tag_block, id_tag_issue, id_tag_unblock, id_tags_import_csv
 from chargeportal.api import IsOperatorStaff
-from chargeportal.moments import EARLIEST, LATEST, moment_in_range
+from chargeportal.moments import validate_moment_in_range
 
 # --- shared by the operator endpoints of every app ---------------------------------------------------
 
@@ -63,15 +62,9 @@ def related_field(**kwargs) -> serializers.PrimaryKeyRelatedField:
                                               **kwargs)
 
 
-def _in_range(value: datetime) -> None:
-    if not moment_in_range(value):
-        raise serializers.ValidationError(_("Choose a moment from %(first)s to %(last)s.")
-                                          % {"first": EARLIEST.year, "last": LATEST.year - 1})
-
-
 def moment_field(**kwargs) -> serializers.DateTimeField:
     """An input date-time (ISO 8601 with an offset, or UTC), in the years 2000 to 2199."""
-    return serializers.DateTimeField(validators=[_in_range], **kwargs)
+    return serializers.DateTimeField(validators=[validate_moment_in_range], **kwargs)
 
 
 class MomentField(filter_fields.IsoDateTimeField):
@@ -79,9 +72,7 @@ class MomentField(filter_fields.IsoDateTimeField):
 
     def validate(self, value):
         super().validate(value)
-        if value is not None and not moment_in_range(value):
-            raise forms.ValidationError(_("Choose a moment from %(first)s to %(last)s.")
-                                        % {"first": EARLIEST.year, "last": LATEST.year - 1}, code="out_of_range")
+        validate_moment_in_range(value)
 
 
 class MomentRangeField(filter_fields.RangeField):

@@ -28,7 +28,7 @@ def test_an_imported_expiry_outside_the_years_2000_to_2199_is_refused_on_its_lin
     result = id_tags_import_csv(organization=world.org_a, csv_file=io.BytesIO(text.encode()))
 
     assert [(error.row, error.message) for error in result.errors] == [
-        (3, f"expires_at must lie in the years 2000 to 2199: {expires_at}."),
+        (3, f"expires_at {expires_at}: Choose a moment from 2000 to 2199."),
     ]
     assert not IdTag.objects.filter(uid__in=["0D0D0D0D", "0E0E0E0E"]).exists()
 

@@ -159,7 +159,7 @@ def test_an_expiry_beyond_the_calendar_is_a_line_error(api, world):
         format="multipart")
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["csv_file"] == [
-        "Line 2: expires_at must lie in the years 2000 to 2199: 9999-12-31."]
+        "Line 2: expires_at 9999-12-31: Choose a moment from 2000 to 2199."]
 
 
 def test_out_of_range_ids_and_moments_are_refused_not_server_errors(api, world):
