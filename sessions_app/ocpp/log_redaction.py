@@ -20,9 +20,13 @@ import re
 MASK = "***"
 #: idTag, parentIdTag, idToken (OCPP 2.x), their snake_case forms and our ``*_uid`` fields.
 _KEY = r"(?:parent_?id_?tag|id_?tag|id_?token|uid|\w+_uid)"
+#: A value is a quoted run, on one line, of escapes and other characters, each character readable one way
+#: only (a backslash is never "another character": two readings backtrack exponentially on an unclosed
+#: quote), and at most _MAX_VALUE long (a card UID is at most 36): an unclosed quote costs a bounded look.
+_MAX_VALUE = 256
 _VALUE = re.compile(
     r"(?P<key>(?P<kq>[\"']?)\b" + _KEY + r"(?P=kq))(?P<sep>\s*[:=]\s*)"
-    r"(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q)).)*)(?P=q)",
+    r"(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q))[^\\\n]){0," + str(_MAX_VALUE) + r"})(?P=q)",
     re.IGNORECASE,
 )
 #: A query-string parameter that may carry a card UID: uid, card_uid, id_tag... and the admin's search q.

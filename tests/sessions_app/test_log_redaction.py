@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 
 import pytest
 
@@ -109,3 +110,27 @@ def test_uvicorns_access_log_masks_card_uids_in_query_strings(caplog):
                         "/api/v1/operator/cards/?uid=04C0FFEE&ordering=uid", "1.1", 200)
     [record] = [record for record in caplog.records if record.name == "uvicorn.access"]
     assert record.getMessage() == f'127.0.0.1:5000 - "GET /api/v1/operator/cards/?uid={MASK}&ordering=uid HTTP/1.1" 200'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Not Found: /uid="' + "\\" * 64,  # Django's 404 log of a path: a quote opened, never closed
+        "Refused charger 'id_tag=\"" + "\\" * 64 + "'",  # the consumer's %r of a charger's own id
+        'idTag: "' + "\\\"" * 50_000,  # 100 KB of escaped quotes
+        ('uid="' + "\\" * 40) * 2_500,  # 100 KB of keys with unclosed values
+        "x" * 100_000 + "_uid='",
+        "/?uid=" + "a" * 100_000,
+    ],
+)
+def test_hostile_text_is_redacted_in_linear_time(text):
+    """Every log record is redacted, some on the event loop: no input may make the patterns backtrack
+    exponentially (the bound is generous: a guard against blowup, not a benchmark)."""
+    started = time.perf_counter()
+    redact(text, text)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_value_with_escaped_quotes_is_masked_whole_and_an_unclosed_quote_is_left_as_it_is():
+    (masked,) = redact('id_tag="04\\"A1\\\\" uid: \'' + "\\" * 41)
+    assert masked == f'id_tag="{MASK}" uid: \'' + "\\" * 41
