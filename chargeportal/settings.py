@@ -175,6 +175,8 @@ STATEMENT_EMAIL_RETRY_BASE_SECONDS = env_int("STATEMENT_EMAIL_RETRY_BASE_SECONDS
 # left unpriced or uncharged; work still pending this many minutes after the stop shows in "Needs attention".
 POST_STOP_RETRY_BASE_SECONDS = env_int("POST_STOP_RETRY_BASE_SECONDS", 30, minimum=1)
 POST_STOP_SWEEP_DAYS = env_int("POST_STOP_SWEEP_DAYS", 7, minimum=1)
+# Without a broker (eager tasks, no beat) each ASGI server sweeps post-stop work itself this often.
+POST_STOP_SWEEP_SECONDS = env_int("POST_STOP_SWEEP_SECONDS", 60, minimum=1)
 POST_STOP_ATTENTION_MINUTES = env_int("POST_STOP_ATTENTION_MINUTES", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # Hourly, so each operator's statements are built once its own month has ended (its time zone),

@@ -11,6 +11,7 @@ messages. Random choices come from a seeded generator, so a failure can be repla
 
 import asyncio
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,7 +44,15 @@ from sessions_app.models import (
 from sessions_app.post_stop import CLAIM
 from tests.e2e.conftest import ServerProcess
 from tests.e2e.ocpp_client import TestCharger, iso
-from tests.factories import make_charge_point, make_driver, make_organization, make_site, make_tag, make_tariff
+from tests.factories import (
+    make_charge_point,
+    make_driver,
+    make_organization,
+    make_session,
+    make_site,
+    make_tag,
+    make_tariff,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -381,10 +390,10 @@ def _assert_every_session_priced_and_charged_once(fleet: Fleet, chargers: list[S
                                                            for p in c.plan), "revenue": sum(owed.values())}
 
 
-def _server_without_redis(server_process) -> ServerProcess:
+def _server_without_redis(server_process, **env: str) -> ServerProcess:
     """The server as started without Redis: a stop's follow-up work (price, charge, rollups) runs in the server
     itself right after the stop commits, where a kill can cut it short. Its cache is then a database table."""
-    server = server_process(REDIS_URL="")
+    server = server_process(REDIS_URL="", **env)
     server.manage("createcachetable")
     server.start()
     return server
@@ -457,3 +466,23 @@ def test_a_server_outlives_postgresql_restarting_mid_storm_and_loses_nothing(fle
     _assert_every_acknowledged_message_stored_once(fleet, chargers)
     _post_stop_sweep()
     _assert_every_session_priced_and_charged_once(fleet, chargers)
+
+
+def test_a_server_without_redis_sweeps_itself_what_a_crash_left_unpriced(fleet, server_process):
+    """No broker, so no beat: the server's own sweeper prices and charges a session the crash left without its
+    work record, and one whose attempt is due, within its sweep interval, with no command run from cron."""
+    connector = fleet.charge_points[0].connectors.get(number=1)
+    unrecorded = make_session(connector, fleet.tags[0], energy_wh=12_000)
+    pending = make_session(connector, fleet.tags[1], energy_wh=5_000)
+    PostStopWork.objects.create(session=pending, attempts=1, next_attempt_at=timezone.now(), last_error="crash")
+    owed = {unrecorded.pk: Decimal("48.00"), pending.pk: Decimal("20.00")}
+
+    _server_without_redis(server_process, POST_STOP_SWEEP_SECONDS="1")
+    deadline = time.monotonic() + 20
+    charges = LedgerEntry.objects.filter(session__in=owed, kind=LedgerEntry.Kind.CHARGE)
+    while charges.count() < len(owed) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert dict(SessionPrice.objects.filter(session__in=owed).values_list("session_id", "gross_total")) == owed
+    assert Counter(charges.values_list("session_id", "receivable")) == Counter(owed.items())
+    assert PostStopWork.objects.filter(session__in=owed, done_at__isnull=False).count() == len(owed)

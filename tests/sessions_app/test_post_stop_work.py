@@ -181,6 +181,23 @@ def test_a_session_priced_without_its_charge_is_charged_once_by_the_sweeper(worl
     assert swept.requeued == 1 and billed_once(session)
 
 
+def test_work_opened_again_for_a_gap_counts_its_attempts_afresh(world, tariff, monkeypatch):
+    session = make_session(world.cp_a.connectors.get(number=1), world.alice_card)
+    monkeypatch.setattr(billing.services, "session_charges_book_many", lambda prices: None)  # the crash
+    assert session_prices_freeze_many(sessions=[session]) == 1
+    PostStopWork.objects.create(session=session, attempts=9, done_at=timezone.now())  # done after 8 failures
+
+    def ledger_down(session_id):
+        raise ConnectionError("ledger unavailable")
+
+    monkeypatch.setattr(hooks, "session_completed_handlers", [ledger_down])
+    swept = post_stop_sweep()  # the gap (no charge) opens the record again; its first attempt fails
+    work = PostStopWork.objects.get(session=session)
+    assert (swept.requeued, swept.failed, work.attempts) == (1, 1, 1)
+    assert "ledger unavailable" in work.last_error
+    assert work.next_attempt_at - timezone.now() < retry_delay(1) + timedelta(seconds=5)  # not an hour
+
+
 def test_old_gaps_are_left_to_a_sweep_that_looks_further_back(world, tariff):
     old = make_session(world.cp_a.connectors.get(number=1), world.alice_card)
     ChargingSession.objects.filter(pk=old.pk).update(
