@@ -88,9 +88,40 @@ def charger_time(*, charge_point: ChargePoint, reported: datetime, received: dat
     NTP is not universal). A clock outside that is wrong (reset to 2000, or a year 9999): its times would
     sort, price and roll a session up decades away. Callers keep the charger's time and flag it.
     """
-    earliest = charge_point.created_at - timedelta(seconds=settings.OCPP_TIME_BEFORE_REGISTRATION)
+    earliest = _earliest_plausible(charge_point)
     latest = received + timedelta(seconds=settings.OCPP_TIME_AHEAD)
     return reported if earliest <= reported <= latest else received
+
+
+def _earliest_plausible(charge_point: ChargePoint) -> datetime:
+    return charge_point.created_at - timedelta(seconds=settings.OCPP_TIME_BEFORE_REGISTRATION)
+
+
+def charger_times(*, charge_point: ChargePoint, reported: list[datetime], received: datetime) -> list[datetime]:
+    """The times to store for the readings of one message: ``charger_time`` each, but implausible ones keep
+    their order and spacing.
+
+    A charger whose clock was reset buffers readings 2000-01-01 10:00, 10:05, 10:10; all at the time received
+    they would be one instant, and all but one reading of a measurand dropped as sent again. So each is placed
+    at the time received less its distance from the latest implausible one of the message (which lands on the
+    time received). One that would land before the plausible window (the times span too long to be believed)
+    gets the time received, as does one alone.
+    """
+    stored = [charger_time(charge_point=charge_point, reported=at, received=received) for at in reported]
+    wrong = [at for at, used in zip(reported, stored, strict=True) if at != used]
+    if len(wrong) < 2:
+        return stored
+    last, earliest = max(wrong), _earliest_plausible(charge_point)
+    placed = []
+    for at, used in zip(reported, stored, strict=True):
+        if at != used:
+            try:
+                shifted = received - (last - at)
+            except OverflowError:  # a span of thousands of years, before the year 1
+                shifted = received
+            used = shifted if shifted >= earliest else received
+        placed.append(used)
+    return placed
 
 
 def _create_once(model: type[_M], rows: list[_M], *, key: Callable[[_M], tuple],
@@ -257,6 +288,7 @@ def charge_point_disconnect_many(*, reports: list[Disconnect], now: datetime) ->
     current = set(
         ChargePoint.objects.select_for_update()
         .filter(pk__in={r.charge_point_id for r in reports}, channel_name__in={r.channel_name for r in reports})
+        .order_by("pk")  # one locking order: two batches sharing chargers cannot deadlock
         .values_list("pk", "channel_name")
     )
     held = [(r.charge_point_id, r.channel_name) in current for r in reports]
@@ -378,11 +410,25 @@ def _flag(session: ChargingSession, code: str, detail: str = "") -> None:
     SessionFlag.objects.get_or_create(session=session, code=code, defaults={"detail": detail})
 
 
-def _flag_time(session: ChargingSession, reported: datetime, stored: datetime) -> None:
-    """Flag a session one of whose charger times was implausible and replaced (see ``charger_time``)."""
-    if reported != stored:
-        code = SessionFlag.Code.FUTURE_TIMESTAMP if reported > stored else SessionFlag.Code.PAST_TIMESTAMP
-        _flag(session, code, f"Charger time {reported.isoformat()}, server time {stored.isoformat()} used.")
+def _span(times: list[datetime]) -> str:
+    first, last = min(times).isoformat(), max(times).isoformat()
+    return first if first == last else f"{first} to {last}"
+
+
+def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, datetime]]) -> None:
+    """Flag a session whose charger times (reported, stored) were implausible and replaced (see ``charger_time``).
+
+    One flag per kind, whatever the number of readings, its detail naming the charger's times (the original
+    is kept there) and the ones used.
+    """
+    replaced: dict[str, list[tuple[datetime, datetime]]] = {}
+    for reported, stored in times:
+        if reported != stored:
+            code = SessionFlag.Code.FUTURE_TIMESTAMP if reported > stored else SessionFlag.Code.PAST_TIMESTAMP
+            replaced.setdefault(code, []).append((reported, stored))
+    for code, pairs in replaced.items():
+        _flag(session, code, f"Charger time {_span([reported for reported, _ in pairs])}, "
+                             f"server time {_span([stored for _, stored in pairs])} used.")
 
 
 def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str, meter_start_wh: int,
@@ -420,9 +466,12 @@ def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str,
                 _flag(session, SessionFlag.Code.UNAUTHORIZED_START, f"The tag's status was {verdict.status}.")
             if busy:
                 _flag(session, SessionFlag.Code.CONCURRENT_START, "Another session was still open on the connector.")
-            _flag_time(session, timestamp, started_at)
-    except IntegrityError:  # the same start, sent twice at once
-        return same.get()
+            _flag_times(session, [(timestamp, started_at)])
+    except IntegrityError:
+        existing = same.first()  # the same start, sent twice at once
+        if existing is None:
+            raise
+        return existing
     return session
 
 
@@ -480,12 +529,12 @@ class MeterValuesReport:
 
 
 def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, session: ChargingSession | None,
-                meter_value: list[dict], now: datetime) -> list[MeterValue]:
+                meter_value: list[dict], now: datetime) -> tuple[list[MeterValue], list[tuple[datetime, datetime]]]:
+    """The message's rows to store, and each reading's (reported, stored) time (see ``charger_times``)."""
     rows = []
-    for reading in meter_value:
-        at = charger_time(charge_point=charge_point, reported=reading["timestamp"], received=now)
-        if session is not None:
-            _flag_time(session, reading["timestamp"], at)
+    reported = [reading["timestamp"] for reading in meter_value]
+    times = charger_times(charge_point=charge_point, reported=reported, received=now)
+    for reading, at in zip(meter_value, times, strict=True):
         for sampled in reading.get("sampled_value", []):
             measured = _measurement(sampled)
             if measured is None:
@@ -496,7 +545,7 @@ def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, sessi
                 measurand=measurand, value=value, unit=unit, phase=sampled.get("phase") or "",
                 context=sampled.get("context") or "Sample.Periodic", location=sampled.get("location") or "",
             ))
-    return rows
+    return rows, list(zip(reported, times, strict=True))
 
 
 def _check_register(session: ChargingSession, floor: Decimal, floor_at: datetime | None,
@@ -548,15 +597,20 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
     } if transaction_ids else {}
 
     per_report = []
+    times_of: dict[int, list[tuple[datetime, datetime]]] = {}  # by session id: its readings' times in the batch
     for report in reports:
         cp = report.charge_point
         connector = connectors[(cp.pk, report.connector_id)]
         session = sessions.get(report.transaction_id)
         if session is not None and session.charge_point_id != cp.pk:
             session = None  # another station's transaction: keep the values, not the link
-        rows = _meter_rows(charge_point=cp, connector=connector, session=session, meter_value=report.meter_value,
-                           now=now)
+        rows, times = _meter_rows(charge_point=cp, connector=connector, session=session,
+                                  meter_value=report.meter_value, now=now)
+        if session is not None:
+            times_of.setdefault(session.pk, []).extend(times)
         per_report.append((session, rows))
+    for session_id, times in times_of.items():
+        _flag_times(sessions[session_id], times)  # once per session and batch, not per reading
     created = {id(row) for row in _create_once(MeterValue, [row for _session, rows in per_report for row in rows],
                                                key=_reading_key, stored=_reading_keys_stored)}
     per_report = [(session, [row for row in rows if id(row) in created]) for session, rows in per_report]
@@ -578,9 +632,9 @@ def meter_values_record_many(*, reports: list[MeterValuesReport], now: datetime)
     The server batches MeterValues from all chargers through here (``ocpp.batching``).
     Values are kept as sent (any measurand), kWh/kW turned into Wh/W, linked to their session when it
     is the sending station's; a session whose energy register goes backwards is flagged. A reading
-    already stored (see ``MeterValue``) is not stored again nor counted. A reading at an implausible time
-    gets the time received (see ``charger_time``) and its session a flag; such readings, sent again,
-    cannot be recognised.
+    already stored (see ``MeterValue``) is not stored again nor counted. Readings at implausible times
+    end at the time received, their spacing kept (see ``charger_times``), and their session gets a flag
+    naming the charger's times; such readings, sent again, cannot be recognised.
     """
     return _store_meter_values(reports, now)
 
@@ -601,7 +655,7 @@ def _orphan_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     )
     if created:
         _flag(session, code, f"StopTransaction for transaction {transaction_id}.")
-        _flag_time(session, timestamp, at)
+        _flag_times(session, [(timestamp, at)])
     return session
 
 
@@ -664,7 +718,7 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
         _flag(session, SessionFlag.Code.ZERO_ENERGY)
     if session.stopped_at < session.started_at:
         _flag(session, SessionFlag.Code.STOP_BEFORE_START)
-    _flag_time(session, timestamp, session.stopped_at)
+    _flag_times(session, [(timestamp, session.stopped_at)])
     return session
 
 

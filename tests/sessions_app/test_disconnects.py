@@ -2,6 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from sessions_app.models import ChargePoint, ChargerConnection
 from sessions_app.services import Disconnect, charge_point_connect, charge_point_disconnect_many
 
@@ -43,3 +46,13 @@ def test_a_disconnect_stored_twice_changes_nothing_the_second_time(world):
     assert charge_point_disconnect_many(reports=[report], now=T0 + timedelta(minutes=1)) == [True]
     assert charge_point_disconnect_many(reports=[report], now=T0 + timedelta(minutes=2)) == [False]
     assert ChargerConnection.objects.get(charge_point=world.cp_a).disconnected_at == T0 + timedelta(minutes=1)
+
+
+def test_a_batch_locks_its_chargers_in_id_order(world):
+    """Two batches locking the same chargers in different orders could deadlock each other."""
+    _connect(world.cp_a, "chan-a", T0)
+    with CaptureQueriesContext(connection) as queries:
+        charge_point_disconnect_many(reports=[Disconnect(world.cp_a.pk, "chan-a")], now=T0 + timedelta(minutes=1))
+
+    locking = next(q["sql"] for q in queries if q["sql"].startswith("SELECT") and "channel_name" in q["sql"])
+    assert "ORDER BY 1 ASC" in locking  # the first column selected: the id
