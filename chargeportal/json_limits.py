@@ -1,39 +1,37 @@
-"""Limits on JSON from outside (chargers, the API, the app's sign-in): one depth guard, one number rule.
+"""Limits on JSON from outside (chargers, the API, the app's sign-in): a depth guard and unstorable values.
 
 Python's ``json`` recurses once per nesting level: a few thousand ``[`` raise RecursionError, which
 is no ``ValueError`` and so escapes every "bad JSON" handler (a dropped websocket, an HTTP 500).
-``check_depth`` refuses such text before it is parsed, at C speed for ordinary input. Python's
-``json`` also reads ``NaN``, ``Infinity`` and numbers beyond float (``1e400`` becomes ``inf``), none
-of which JSON allows: ``loads`` refuses them. And it reads integers of any size and strings with NUL
-characters or half surrogate pairs, which no database column takes: ``unstorable_value`` names them.
+``check_depth`` refuses such text before it is parsed, in time linear in its length. Python's ``json``
+also reads integers of any size and strings with NUL characters or half surrogate pairs, which no
+database column takes: ``unstorable_value`` names them.
 
 Used by the OCPP consumer, the API's JSON parser (``JSONParser``) and ``JSONDepthMiddleware`` for
 every other view that reads JSON (allauth's headless endpoints).
 """
 
 import io
-import json
-import math
 import re
+from itertools import accumulate
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpResponseBadRequest
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-# A string (escapes included) is skipped whole; only brackets outside strings count.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_TOKENS_BYTES = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_OPENERS = frozenset(("[", "{", b"[", b"{"))
-_BIG_EXPONENT = re.compile(r"\d[eE]\+?\d{3}")
+#: A string, escapes included, or the rest of the text after a quote never closed (there json stops reading):
+#: each character can be read one way only, so no input makes it backtrack.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_STEP = [0] * 256  # by byte: one level in or out
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+_OPENERS = {str: ("[", "{"), bytes: (b"[", b"{")}
 
 
 class JSONTooDeep(ValueError):
     """Arrays and objects nested deeper than ``JSON_MAX_DEPTH``."""
-
-
-class JSONNotFinite(ValueError):
-    """``NaN``, ``Infinity`` or a number too large for a float."""
 
 
 def max_depth() -> int:
@@ -44,46 +42,17 @@ def check_depth(text: str | bytes, limit: int | None = None) -> None:
     """Raise JSONTooDeep when ``text`` nests arrays/objects deeper than ``limit`` (default JSON_MAX_DEPTH).
 
     Text with fewer brackets than the limit cannot be too deep: that common case costs two ``count``s.
+    Otherwise strings go (their brackets do not count), then all but the brackets, and the deepest level
+    is the largest running sum of their steps: one pass each, all in C builtins, linear in the length.
     """
     limit = max_depth() if limit is None else limit
-    if isinstance(text, bytes):
-        openers, tokens = text.count(b"[") + text.count(b"{"), _TOKENS_BYTES
-    else:
-        openers, tokens = text.count("[") + text.count("{"), _TOKENS
-    if openers <= limit:
+    if sum(map(text.count, _OPENERS[type(text)])) <= limit:
         return
-    depth = 0
-    for match in tokens.finditer(text):
-        token = match.group()
-        if token in _OPENERS:
-            depth += 1
-            if depth > limit:
-                raise JSONTooDeep(f"JSON nested deeper than {limit} levels.")
-        elif len(token) == 1:
-            depth -= 1
-
-
-def _refuse_constant(name: str):
-    raise JSONNotFinite(f"{name} is not a JSON number.")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise JSONNotFinite(f"{text} is too large a number.")
-    return value
-
-
-def loads(text: str | bytes):
-    """``json.loads`` for untrusted text: depth checked first, no NaN/Infinity, no number beyond float."""
-    check_depth(text)
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-
-
-def may_hold_non_finite(text: str) -> bool:
-    """Cheap test whether ``text`` might hold NaN, Infinity or a huge number (if not, ``loads`` cannot refuse
-    it for that); a False answer is certain, a True one needs ``loads``."""
-    return "NaN" in text or "Infinity" in text or bool(_BIG_EXPONENT.search(text))
+    if isinstance(text, str):
+        text = text.encode("utf-8", "surrogatepass")  # the ASCII quotes, backslashes and brackets stay as they are
+    brackets = _STRING.sub(b"", text).translate(None, _NOT_BRACKETS)
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit:
+        raise JSONTooDeep(f"JSON nested deeper than {limit} levels.")
 
 
 #: A digit run as long as 2**63, or a \u escape: only then can parsed JSON hold what ``unstorable_value`` finds.
@@ -133,13 +102,22 @@ class JSONParser(parsers.JSONParser):
 
 class JSONDepthMiddleware:
     """Answer 400 to a JSON body nested too deeply for any view outside the API (there ``JSONParser`` answers
-    in the API's error body): allauth's headless views parse with plain ``json.loads``."""
+    in the API's error body): allauth's headless views parse with plain ``json.loads``.
+
+    Sync and async: under ASGI the check runs on the event loop (the body is in memory, the check linear),
+    not on a hop to the one thread every sync middleware of every request would queue on."""
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+            self.process_view = self._process_view_async
 
     def __call__(self, request):
-        return self.get_response(request)
+        return self.get_response(request)  # a coroutine when async: awaited by the caller
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         from rest_framework.views import APIView  # DRF's settings import this module
@@ -154,3 +132,6 @@ class JSONDepthMiddleware:
         except JSONTooDeep:
             return HttpResponseBadRequest()
         return None
+
+    async def _process_view_async(self, request, view_func, view_args, view_kwargs):
+        return JSONDepthMiddleware.process_view(self, request, view_func, view_args, view_kwargs)

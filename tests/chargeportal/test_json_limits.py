@@ -2,22 +2,20 @@
 /ocpp/ are a 404 over HTTP and a refused handshake over websockets, never a server error."""
 
 import asyncio
+import contextlib
 import json
+import threading
+import time
 
 import pytest
+from asgiref.sync import iscoroutinefunction
 from asgiref.testing import ApplicationCommunicator
-from django.test import Client
+from django.core.handlers.asgi import ASGIHandler
+from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from chargeportal.asgi import application
-from chargeportal.json_limits import (
-    JSONNotFinite,
-    JSONTooDeep,
-    check_depth,
-    loads,
-    may_hold_non_finite,
-    unstorable_value,
-)
+from chargeportal.json_limits import JSONDepthMiddleware, JSONTooDeep, check_depth, unstorable_value
 
 DEEP = "[" * 5000 + "]" * 5000
 DEEP_OBJECT = '{"a":' * 5000 + "1" + "}" * 5000
@@ -37,15 +35,73 @@ def test_brackets_inside_strings_do_not_count(settings):
     check_depth('["' + "[{" * 100 + '\\"[[[[", {"k": "]]]]]]]]]]"}]')
 
 
-def test_nan_infinity_and_numbers_beyond_float_are_refused_by_loads():
-    for text in ('{"v": NaN}', '[Infinity]', '[-Infinity]', '[1e400]', '[-1E+400]'):
-        assert may_hold_non_finite(text)
-        with pytest.raises(JSONNotFinite):
-            loads(text)
-    assert loads('{"v": "NaN", "w": 1.5e10}') == {"v": "NaN", "w": 1.5e10}
-    assert not may_hold_non_finite('[2, "id", "Heartbeat", {}]')
+def nesting(value) -> int:
+    """The depth of a parsed JSON value, counted the slow sure way."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    return 1 + max(map(nesting, value), default=0) if isinstance(value, list) else 0
+
+
+@pytest.mark.parametrize("text", [
+    '[2, "m", "MeterValues", {"meterValue": [{"sampledValue": [{"value": "1"}, {"value": "2"}]}]}]',
+    '[[[[[[[[[[["\\\\"]]]]]]]]]], {"a": [{}, [], {"b": [[["]]]]}\\"{{{{"]]]}]}]',
+    '{"café 😀\\"[[[[[[[[[[": [[[[[[[[[[[[1]]]]]]]]]]]], "e": "\\\\", "f": [[[[[[[[[]]]]]]]]]}',
+])
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_the_depth_counted_is_the_parsed_depth(text, as_bytes):
+    depth = nesting(json.loads(text))
+    sent = text.encode() if as_bytes else text
+    check_depth(sent, limit=depth)
     with pytest.raises(JSONTooDeep):
-        loads(DEEP)
+        check_depth(sent, limit=depth - 1)
+
+
+def test_unclosed_brackets_and_an_unclosed_string_count_as_json_would_read_them(settings):
+    settings.JSON_MAX_DEPTH = 8
+    with pytest.raises(JSONTooDeep):
+        check_depth("[" * 9)  # json would recurse nine levels before finding the end
+    with pytest.raises(JSONTooDeep):
+        check_depth("[" * 9 + "\ud800")  # half a surrogate pair: still read, not a UnicodeEncodeError
+    with pytest.raises(JSONTooDeep):
+        check_depth("[[[[[" + "[[[[]]]]")
+    check_depth('[[["' + "[" * 100)  # inside a string that never closes: json stops reading there
+    check_depth('"' + "[" * 100 + '"')  # every bracket in a string
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 20 + '"' + '\\"' * 40_000 + "[" * 20,  # every quote escaped, the string never closed
+    "[" * 20 + '"' + '\\"' * 500_000 + "[" * 20,  # the same, 1 MB
+    "[" * 40 + '"' * 1_000_000,
+    "[" * 40 + '"' + "\\" * 1_000_000,
+    '["' + "[{" * 500_000 + '"]',
+    "[" + "[]," * 333_000 + "[]]",
+    "[" * 32 + "[{}]," * 200_000 + "]" * 32,
+    "[" * 500_000 + "]" * 500_000,
+])
+def test_hostile_text_up_to_a_megabyte_is_checked_in_linear_time(text):
+    """Run on the event loop for every charger frame: no input may cost more than a linear scan (the bound is
+    generous, a guard against quadratic blowup, not a benchmark)."""
+    for sent in (text, text.encode()):
+        started = time.perf_counter()
+        with contextlib.suppress(JSONTooDeep):
+            check_depth(sent, limit=32)
+        assert time.perf_counter() - started < 0.5
+
+
+def test_under_asgi_the_middleware_checks_on_the_event_loop_not_on_a_thread(monkeypatch):
+    threads = []
+
+    def recording(text, limit=None):
+        threads.append(threading.current_thread())
+        return check_depth(text, limit)
+
+    monkeypatch.setattr("chargeportal.json_limits.check_depth", recording)
+    response = asyncio.run(AsyncClient().post("/_allauth/app/v1/auth/login", DEEP, content_type="application/json"))
+    assert response.status_code == 400
+    assert threads == [threading.main_thread()]
+    view_middleware = ASGIHandler()._view_middleware
+    ours = [method for method in view_middleware if isinstance(getattr(method, "__self__", None), JSONDepthMiddleware)]
+    assert ours and iscoroutinefunction(ours[0])
 
 
 @pytest.mark.parametrize(("text", "unstorable"), [
