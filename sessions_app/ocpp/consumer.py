@@ -80,6 +80,17 @@ def basic_auth_password(headers: list[tuple[bytes, bytes]], username: str) -> st
     return None
 
 
+def _too_big(frame: str | bytes) -> bool:
+    """Whether a frame is over OCPP_MAX_FRAME_BYTES as sent (text in UTF-8, up to 4 bytes a character): text
+    is encoded only when its characters alone do not decide."""
+    limit = settings.OCPP_MAX_FRAME_BYTES
+    if len(frame) > limit:
+        return True
+    if isinstance(frame, str) and len(frame) > limit // 4:
+        return len(frame.encode("utf-8", "surrogatepass")) > limit
+    return False
+
+
 def call_error_frame(raw: str, error: OCPPError) -> str:
     """A CALLERROR for a frame the router could not read, reusing its message id when there is one."""
     try:
@@ -149,7 +160,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         logger.info("Charger %s connected from %s", ocpp_id, address)
 
     async def receive(self, text_data=None, bytes_data=None):
-        if len(text_data or bytes_data or "") > settings.OCPP_MAX_FRAME_BYTES:
+        if _too_big(text_data or bytes_data or b""):
             await self.close(code=1009)  # Message Too Big (RFC 6455): the charger learns why; nothing is read
             return
         if text_data is None:

@@ -2,6 +2,7 @@
 not dropped silently, and vendor data is kept up to a size an operator can read."""
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -85,3 +86,27 @@ def test_a_connector_number_no_connector_can_have_is_a_property_constraint_viola
     assert accepted[0] == 3
     assert not ChargingSession.objects.exists() and not MeterValue.objects.exists()
     assert list(StatusEvent.objects.values_list("connector__number", flat=True)) == [Connector.MAX_NUMBER]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_frame_limit_counts_bytes_not_characters(world, settings):
+    """OCPP_MAX_FRAME_BYTES is bytes on the wire: 1,100 four-byte characters are over 4096, though 1,100 < 4096
+    (the e2e test in tests/e2e/test_server_resources.py sends a frame over the limit in characters too)."""
+    settings.OCPP_MAX_FRAME_BYTES = 4096
+
+    def data_transfer(message_id: str, data: str) -> str:
+        return f'[2, "{message_id}", "DataTransfer", {{"vendorId": "Emoji", "data": "{data}"}}]'
+
+    async def scenario():
+        async with ChargerSocket("ALPHA-1") as charger:
+            await charger.communicator.send_input({"type": "websocket.receive",
+                                                   "text": data_transfer("fits", "é" * 2000)})  # 4000 bytes
+            fits = json.loads((await charger.communicator.receive_output(10))["text"])
+            await charger.communicator.send_input({"type": "websocket.receive",
+                                                   "text": data_transfer("over", "😀" * 1100)})
+            return fits, await charger.communicator.receive_output(10)
+
+    fits, over = asyncio.run(scenario())
+    assert fits[:2] == [3, "fits"]
+    assert over == {"type": "websocket.close", "code": 1009}
+    assert list(ChargerEvent.objects.values_list("data", flat=True)) == ["é" * 2000]
