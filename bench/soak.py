@@ -5,6 +5,7 @@ Not a test: run it and read the lines it prints. Loopback only; it stops by itse
     .venv/bin/python bench/soak.py                                      # throwaway SQLite, 20,000 cycles, 10,000 held
     .venv/bin/python bench/soak.py --database-url postgres://postgres@127.0.0.1:5432/cp_soak
     .venv/bin/python bench/soak.py --cycles 2000 --hold 1000             # a quick look
+    .venv/bin/python bench/soak.py --cycles 0 --hold 3000 --rounds 4     # memory after each of 4 holds: a leak grows
     .venv/bin/python bench/soak.py --redis-url redis://127.0.0.1:6379/4  # the Redis channel layer (a DB of its own)
 
 The server is uvicorn as `make serve` runs it (one process unless ``--workers``, the Makefile's frame size and
@@ -18,7 +19,8 @@ Phases, each printing what it measured:
      opened per second and the server's CPU time for each (the rate depends on what else the machine runs, the
      CPU time much less); memory after a pause;
   3. hold: ``--hold`` connections opened and kept: connections opened per second, memory at the peak; then all
-     closed, a pause, memory after;
+     closed, a pause, memory after; ``--rounds`` times (memory that stays after the first round but no longer
+     grows is a high-water mark; memory growing each round is a leak);
   4. stop: the same number connected again, SIGTERM: seconds until the process has exited, how many chargers
      were told to reconnect (close code 1012), how many the database still shows connected;
   5. restart: a new server on the same port, seconds until it accepts connections.
@@ -219,6 +221,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="An existing database (migrated here); default a new SQLite file.")
     parser.add_argument("--cycles", type=int, default=20_000, help="Connect/close cycles (default 20000).")
     parser.add_argument("--hold", type=int, default=10_000, help="Connections held at once (default 10000).")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="Times the hold phase is repeated, memory after each: a leak grows (default 1).")
     parser.add_argument("--open-concurrency", type=int, default=200, help="Handshakes in flight (default 200).")
     parser.add_argument("--pause", type=float, default=10.0, help="Seconds before memory is read (default 10).")
     parser.add_argument("--redis-url", help="The server's channel layer and cache (needed for --workers > 1).")
@@ -250,7 +254,7 @@ def main() -> None:
 
         cpu = server.cpu()
         rate, failures = asyncio.run(cycles(url, ids, args.cycles, args.open_concurrency))
-        cpu_ms = (server.cpu() - cpu) * 1000 / args.cycles
+        cpu_ms = (server.cpu() - cpu) * 1000 / max(args.cycles, 1)
         time.sleep(args.pause)
         print(f"2. {args.cycles} cycles:  {rate:6.0f} connections/s ({cpu_ms:.1f} ms server CPU each), "
               f"{failures} failed; RSS after {server.rss():7.0f} MB", flush=True)
@@ -262,10 +266,12 @@ def main() -> None:
             await release(chargers)
             return len(chargers), rate, peak
 
-        held, rate, peak = asyncio.run(peak_then_release())
-        time.sleep(args.pause)
-        print(f"3. {held} held: {rate:6.0f} connections/s; RSS at peak {peak:7.0f} MB, "
-              f"after closing {server.rss():7.0f} MB (baseline {baseline:.0f})", flush=True)
+        for round_number in range(1, args.rounds + 1):
+            held, rate, peak = asyncio.run(peak_then_release())
+            time.sleep(args.pause)
+            print(f"3. {held} held (round {round_number}/{args.rounds}): {rate:6.0f} connections/s; "
+                  f"RSS at peak {peak:7.0f} MB, after closing {server.rss():7.0f} MB (baseline {baseline:.0f})",
+                  flush=True)
 
         async def stop_holding() -> tuple[int, float, Counter]:
             chargers, _rate = await hold(url, ids, args.open_concurrency)
