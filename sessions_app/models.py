@@ -384,6 +384,7 @@ class SessionFlag(models.Model):
         UNAUTHORIZED_START = "unauthorized_start", _("Started with a tag that was not accepted")
         ZERO_ENERGY = "zero_energy", _("No energy delivered")
         STOP_BEFORE_START = "stop_before_start", _("Stopped before it started")
+        UNSTORABLE_READING = "unstorable_reading", _("Reading that is no number a meter can hold")
 
     session = models.ForeignKey(
         ChargingSession, on_delete=models.CASCADE, related_name="flags", verbose_name=_("session"),

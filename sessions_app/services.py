@@ -711,6 +711,9 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     if transaction_data:
         connector_id = session.connector.number if session.connector else 0
         _store_meter_values([MeterValuesReport(charge_point, connector_id, session.pk, transaction_data)], now)
+        # A stop is never refused (MeterValues would get a CALLERROR): what cannot be stored is flagged instead.
+        if problem := meter_value_unstorable(transaction_data):
+            _flag(session, SessionFlag.Code.UNSTORABLE_READING, problem)
     if meter_stop_wh < session.meter_start_wh:
         _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Meter stop {meter_stop_wh} Wh < start "
                                                          f"{session.meter_start_wh} Wh.")

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
-from sessions_app.models import ChargerEvent, ChargingSession, Connector, MeterValue, StatusEvent
+from sessions_app.models import ChargerEvent, ChargingSession, Connector, MeterValue, SessionFlag, StatusEvent
 from sessions_app.services import (
     MeterValuesReport,
     charger_event_record,
     meter_value_unstorable,
     meter_values_record_many,
+    session_start,
+    session_stop,
 )
 from tests.sessions_app.websocket import ChargerSocket
 
@@ -110,3 +112,18 @@ def test_the_frame_limit_counts_bytes_not_characters(world, settings):
     assert fits[:2] == [3, "fits"]
     assert over == {"type": "websocket.close", "code": 1009}
     assert list(ChargerEvent.objects.values_list("data", flat=True)) == ["é" * 2000]
+
+
+def test_a_stop_whose_transaction_data_holds_no_storable_number_is_stored_and_flagged(world):
+    """A stop is never refused, unlike MeterValues: the reading that cannot be stored is named in a flag."""
+    now = timezone.now()
+    session = session_start(charge_point=world.cp_a, connector_id=1, raw_uid=world.alice_card.uid,
+                            meter_start_wh=1000, timestamp=now, now=now)
+    data = [{"timestamp": now, "sampled_value": [{"value": "NaN"}, {"value": "1500"}]}]
+    stopped = session_stop(charge_point=world.cp_a, transaction_id=session.pk, raw_uid="", meter_stop_wh=1500,
+                           timestamp=now, reason="Local", transaction_data=data, now=now)
+
+    assert stopped.state == ChargingSession.State.COMPLETED and stopped.energy_wh == 500
+    assert MeterValue.objects.get(session=session).value == 1500
+    flag = SessionFlag.objects.get(session=session, code=SessionFlag.Code.UNSTORABLE_READING)
+    assert "'NaN'" in flag.detail
