@@ -12,7 +12,6 @@ import time_machine
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.api_tokens import api_token_create
 from billing.ledger import session_charge_book
 from billing.models import SessionPrice
 from reporting.models import ConnectorHour
@@ -27,11 +26,8 @@ MARCH = {"period": "custom", "start": "2026-03-01", "end": "2026-03-31"}
 
 
 @pytest.fixture
-def api(world) -> APIClient:
-    _token, key = api_token_create(user=world.carol, name="BI")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
+def api(carol_api) -> APIClient:
+    return carol_api
 
 
 def _priced(connector, card, at: datetime, energy_wh: int, gross: str, tariff=None) -> SessionPrice:

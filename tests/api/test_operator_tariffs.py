@@ -10,7 +10,6 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.api_tokens import api_token_create
 from billing.models import CustomerGroup, Tariff, TariffAssignment
 from billing.services import tariff_assignment_create
 from tests.factories import make_tariff
@@ -29,11 +28,8 @@ NIGHT_AND_DAY = {
 
 
 @pytest.fixture
-def api(world) -> APIClient:
-    _token, key = api_token_create(user=world.carol, name="Pricing system")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
+def api(carol_api) -> APIClient:
+    return carol_api
 
 
 def _errors(response) -> dict:

@@ -88,20 +88,26 @@ def test_a_command_to_a_channel_nobody_reads_answers_offline_at_once(world):
     assert time.monotonic() - began < commands.RECEIPT_TIMEOUT + 1
 
 
+async def reset_sent_to_the_holder(world):
+    """A connected charger, and a Reset sent to its consumer as ``command_send_async`` would; its receipt."""
+    communicator = Charger()
+    assert await communicator.connect()
+    charge_point = await connected_charge_point(world)
+    layer = get_channel_layer()
+    reply_channel = await layer.new_channel()
+    await layer.send(charge_point.channel_name, {
+        "type": "ocpp.command", "action": "Reset", "payload": {"type": "Soft"}, "reply_channel": reply_channel,
+        "timeout": 5,
+    })
+    receipt = await asyncio.wait_for(layer.receive(reply_channel), 2)
+    return communicator, charge_point, layer, reply_channel, receipt
+
+
 def test_a_command_whose_sender_gave_up_before_the_receipt_is_not_run(world):
     """The sender has answered "offline" (and so says no "go"): running it now would surprise whoever was told."""
 
     async def scenario():
-        communicator = Charger()
-        assert await communicator.connect()
-        charge_point = await connected_charge_point(world)
-        layer = get_channel_layer()
-        reply_channel = await layer.new_channel()
-        await layer.send(charge_point.channel_name, {
-            "type": "ocpp.command", "action": "Reset", "payload": {"type": "Soft"}, "reply_channel": reply_channel,
-            "timeout": 5,
-        })
-        receipt = await asyncio.wait_for(layer.receive(reply_channel), 2)
+        communicator, charge_point, layer, reply_channel, receipt = await reset_sent_to_the_holder(world)
         nothing_sent = await communicator.receive_nothing(timeout=commands.GO_TIMEOUT + 0.5)
         await communicator.disconnect()
         with pytest.raises(TimeoutError):
@@ -116,16 +122,7 @@ def test_a_command_whose_sender_gave_up_before_the_receipt_is_not_run(world):
 
 def test_the_consumer_confirms_receipt_and_asks_the_charger_only_after_go(world):
     async def scenario():
-        communicator = Charger()
-        assert await communicator.connect()
-        charge_point = await connected_charge_point(world)
-        layer = get_channel_layer()
-        reply_channel = await layer.new_channel()
-        await layer.send(charge_point.channel_name, {
-            "type": "ocpp.command", "action": "Reset", "payload": {"type": "Soft"}, "reply_channel": reply_channel,
-            "timeout": 5,
-        })
-        receipt = await asyncio.wait_for(layer.receive(reply_channel), 2)
+        communicator, charge_point, layer, reply_channel, receipt = await reset_sent_to_the_holder(world)
         before_go = await communicator.receive_nothing(timeout=0.3)
         await layer.send(charge_point.channel_name, {"type": "ocpp.go", "reply_channel": reply_channel})
         await answer_one_call(communicator, {"status": "Rejected"})
