@@ -4,7 +4,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.headless.adapter import DefaultHeadlessAdapter
 
 from accounts.services import driver_register
-from chargeportal.client_ip import request_client_address
+from core.client_ip import request_client_address
 
 
 class AccountAdapter(DefaultAccountAdapter):

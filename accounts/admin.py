@@ -14,7 +14,7 @@ from accounts import admin_api_tokens  # noqa: F401  (operators' API tokens: cre
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import id_tag_block, id_tag_unblock, id_tags_import_csv, staff_role_sync
 from accounts.uids import normalize_uid
-from chargeportal.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
+from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
 
 ORGANIZATION_FILTER = ("organization", admin.RelatedOnlyFieldListFilter)
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.api_tokens import api_token_create, api_token_revoke
 from accounts.models import ApiToken, User
-from chargeportal.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import OrganizationScopedAdmin
 
 
 class ApiTokenCreateForm(forms.ModelForm):

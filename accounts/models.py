@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.uids import validate_uid
-from chargeportal.moments import BoundedDateTimeField, validate_moment_in_range
+from core.moments import BoundedDateTimeField, validate_moment_in_range
 
 
 class Organization(models.Model):

@@ -1,6 +1,6 @@
 """Roles as Django groups: what operator staff may do in the admin.
 
-Which rows they see is decided by ``chargeportal.admin_scoping`` (their organization
+Which rows they see is decided by ``core.admin_scoping`` (their organization
 only); this module decides which models and actions they get at all.
 """
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import operator_group_ensure
 from accounts.uids import normalize_uid, validate_uid
-from chargeportal.moments import LATEST, validate_moment_in_range
+from core.moments import LATEST, validate_moment_in_range
 
 
 @transaction.atomic

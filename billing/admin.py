@@ -32,7 +32,7 @@ from billing.models import (
 )
 from billing.selectors import session_credit_available
 from billing.services import credit_note_issue, tariff_assignment_overlap_check, tariff_element_components_set
-from chargeportal.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
+from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
 
 ORGANIZATION_FILTER = ("organization", admin.RelatedOnlyFieldListFilter)
 

@@ -26,7 +26,7 @@ from billing.balances import account_balance, account_total_subquery, session_ow
 from billing.ledger import payment_method_set, payment_record, terminal_payment_record, wallet_refund, wallet_top_up
 from billing.models import LedgerEntry, PaymentAccount
 from billing.quotes import money_display
-from chargeportal.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import OrganizationScopedAdmin
 from sessions_app.models import ChargingSession
 
 Method = LedgerEntry.Method

@@ -21,7 +21,7 @@ from accounts.models import Organization
 from billing.reconciliation import reconciliation_report
 from billing.revenue import GROUP_BY, revenue_report
 from billing.selectors import organization_time_zone
-from chargeportal.exports import FORMATS, table_response
+from core.exports import FORMATS, table_response
 
 PERIODS = [("day", _("Day")), ("week", _("Week")), ("month", _("Month")), ("custom", _("Custom"))]
 

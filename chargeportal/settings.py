@@ -11,7 +11,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from chargeportal.env import (
+from core.env import (
     env_bool,
     env_choice,
     env_currency,
@@ -50,16 +50,18 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core.apps.CoreConfig",
     "chargeportal.apps.ChargeportalConfig",
     "accounts.apps.AccountsConfig",
     "sessions_app.apps.SessionsAppConfig",
     "billing.apps.BillingConfig",
     "reporting.apps.ReportingConfig",
+    "demo.apps.DemoConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "chargeportal.csp.ContentSecurityPolicyMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -69,7 +71,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "chargeportal.json_limits.JSONDepthMiddleware",
+    "core.json_limits.JSONDepthMiddleware",
 ]
 
 ROOT_URLCONF = "chargeportal.urls"
@@ -234,20 +236,20 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "chargeportal.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "DEFAULT_PARSER_CLASSES": [
-        "chargeportal.json_limits.JSONParser", "rest_framework.parsers.FormParser",
+        "core.json_limits.JSONParser", "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["chargeportal.throttling.ClientThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ClientThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_RATE_ANON", "60/min"), "user": env_str("API_RATE_USER", "300/min"),
         "token": env_str("API_RATE_TOKEN", "1200/min"),
     },
-    "EXCEPTION_HANDLER": "chargeportal.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -269,8 +271,8 @@ SPECTACULAR_SETTINGS = {
         "StatementStatusEnum": "billing.models.Statement.Status",
         "RegistrationStatusEnum": "sessions_app.models.ChargePoint.RegistrationStatus",
     },
-    # Every /api/v1 operation documents its 4xx answers as chargeportal.api's one error body.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "chargeportal.api.document_errors"],
+    # Every /api/v1 operation documents its 4xx answers as core.api's one error body.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.document_errors"],
 }
 HEADLESS_CLIENTS = ("app",)
 HEADLESS_SERVE_SPECIFICATION = True

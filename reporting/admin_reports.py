@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.admin_reports import ReportForm
 from billing.selectors import organization_time_zone
-from chargeportal.exports import FORMATS, table_response, xlsx_response
+from core.exports import FORMATS, table_response, xlsx_response
 from reporting.charts import bar_chart, heatmap, line_chart
 from reporting.overview import HOURS, WEEKDAYS, Period, operator_overview, overview_tables
 from sessions_app.models import ChargePoint, Site

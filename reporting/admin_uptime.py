@@ -27,8 +27,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Organization
 from billing.admin_reports import ReportForm
 from billing.selectors import organization_time_zone
-from chargeportal.admin_scoping import OrganizationScopedAdmin
-from chargeportal.exports import FORMATS, Table, table_response, xlsx_response
+from core.admin_scoping import OrganizationScopedAdmin
+from core.exports import FORMATS, Table, table_response, xlsx_response
 from reporting.admin_reports import REPORT_LINKS, ReportLink
 from reporting.charts import bar_chart
 from reporting.faults import fault_log, needs_attention, open_incidents, start_figures

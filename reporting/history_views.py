@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 
-from chargeportal.exports import csv_writer
+from core.exports import csv_writer
 from reporting import history
 from reporting.charts import bar_chart, line_chart
 

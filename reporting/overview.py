@@ -41,7 +41,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
 from billing.selectors import organization_time_zone
-from chargeportal.exports import Table
+from core.exports import Table
 from reporting.models import ConnectorDay, ConnectorHour, DriverDay, SiteHour
 from reporting.rollups import DAY_SUMS
 from sessions_app.models import ChargePoint, Connector, Site

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from chargeportal.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
+from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
 from sessions_app.forms import ChargerCommandForm
 from sessions_app.models import (
     ChargePoint,

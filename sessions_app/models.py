@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AuthorizationStatus, CustomerAccount, IdTag, Organization
-from chargeportal.moments import BoundedDateTimeField
+from core.moments import BoundedDateTimeField
 
 
 def validate_time_zone(value: str) -> None:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from reporting.templatetags.portal import duration, kw, kwh
+from core.templatetags.portal import duration, kw, kwh
 from sessions_app.forms import StartChargingForm
 from sessions_app.ocpp import commands
 from sessions_app.selectors import active_session_for_driver, session_live_figures, sessions_for_driver

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from accounts.models import IdTag, Organization, User
 from accounts.selectors import id_tags_for_driver
 from accounts.services import id_tag_mark_lost
-from chargeportal.api import IsDriver
+from core.api import IsDriver
 
 
 def error_response(description: str) -> OpenApiResponse:

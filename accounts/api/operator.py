@@ -24,8 +24,8 @@ from rest_framework.response import Response
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import id_tag_block, id_tag_issue, id_tag_unblock, id_tags_import_csv
-from chargeportal.api import IsOperatorStaff
-from chargeportal.moments import validate_moment_in_range
+from core.api import IsOperatorStaff
+from core.moments import validate_moment_in_range
 
 # --- shared by the operator endpoints of every app ---------------------------------------------------
 

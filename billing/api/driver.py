@@ -21,7 +21,7 @@ from billing.quotes import connector_prices_for_driver
 from billing.selectors import statements_for_driver
 from billing.statement_views import statement_filename, statement_local_dates, statement_period_label
 from billing.stripe_payments import StripeUnavailable, checkout_start, stripe_enabled
-from chargeportal.api import IsDriver
+from core.api import IsDriver
 from sessions_app.models import Connector, ConnectorStatus
 from sessions_app.selectors import STARTABLE_STATUSES, NearbyStation, stations_near_for_driver
 

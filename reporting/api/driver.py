@@ -15,7 +15,7 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 
 from accounts.api.driver import error_response
-from chargeportal.api import IsDriver
+from core.api import IsDriver
 from reporting import history
 from sessions_app.models import ChargingSession
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from accounts.api.driver import error_response
 from accounts.models import IdTag
-from chargeportal.api import IsDriver
+from core.api import IsDriver
 from sessions_app.models import ChargePoint, ChargingSession, Connector
 from sessions_app.ocpp import commands
 from sessions_app.selectors import remote_start_decide, session_live_figures, sessions_for_driver

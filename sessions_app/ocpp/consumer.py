@@ -31,8 +31,8 @@ from ocpp.messages import Call, unpack
 from ocpp.v16 import call
 from ocpp.v16.enums import Action
 
-from chargeportal.client_ip import scope_client_address
-from chargeportal.json_limits import JSONTooDeep, check_depth, unstorable_value
+from core.client_ip import scope_client_address
+from core.json_limits import JSONTooDeep, check_depth, unstorable_value
 from sessions_app import services
 from sessions_app.ocpp import batching, memory
 from sessions_app.ocpp.commands import GO_TIMEOUT

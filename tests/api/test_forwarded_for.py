@@ -4,7 +4,7 @@ the client, and a client cannot become many by rotating the header. The test cli
 import pytest
 from rest_framework.test import APIClient
 
-from chargeportal.throttling import ClientThrottle
+from core.throttling import ClientThrottle
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_rate_limits")]

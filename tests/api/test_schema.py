@@ -32,7 +32,7 @@ from accounts.models import ApiToken, IdTag
 from billing.models import Statement, Tariff
 from billing.statements import statement_create, statement_issue
 from chargeportal.celery import app as celery_app
-from chargeportal.throttling import ClientThrottle
+from core.throttling import ClientThrottle
 from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
 from tests.conftest import PASSWORD
 from tests.factories import make_driver, make_session, make_staff, make_tag, make_tariff

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from chargeportal.exports import XLSX_CONTENT_TYPE, Table, table_response, xlsx_bytes
+from core.exports import XLSX_CONTENT_TYPE, Table, table_response, xlsx_bytes
 from reporting.models import DriverDay
 from reporting.overview import Period, operator_overview, overview_tables
 from tests.factories import make_charge_point, make_connector_hour, make_site_peak

@@ -9,7 +9,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.models import Organization
-from chargeportal import demo
+from demo import builder as demo
 
 
 def _until(value: str) -> datetime:

@@ -8,8 +8,8 @@ from asgiref.testing import ApplicationCommunicator
 from channels.routing import URLRouter
 from django.core.exceptions import ImproperlyConfigured
 
-from chargeportal.client_ip import client_address
-from chargeportal.env import env_ip_networks
+from core.client_ip import client_address
+from core.env import env_ip_networks
 from sessions_app.models import SecurityEvent
 from sessions_app.ocpp.routing import websocket_urlpatterns
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create, api_token_revoke
-from chargeportal.throttling import ClientThrottle
+from core.throttling import ClientThrottle
 
 pytestmark = pytest.mark.django_db
 

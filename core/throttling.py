@@ -2,7 +2,7 @@
 
 from rest_framework import throttling
 
-from chargeportal.client_ip import request_client_address
+from core.client_ip import request_client_address
 
 
 class ClientThrottle(throttling.SimpleRateThrottle):

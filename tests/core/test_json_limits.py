@@ -15,7 +15,7 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from chargeportal.asgi import application
-from chargeportal.json_limits import JSONDepthMiddleware, JSONTooDeep, check_depth, unstorable_value
+from core.json_limits import JSONDepthMiddleware, JSONTooDeep, check_depth, unstorable_value
 
 DEEP = "[" * 5000 + "]" * 5000
 DEEP_OBJECT = '{"a":' * 5000 + "1" + "}" * 5000
@@ -95,7 +95,7 @@ def test_under_asgi_the_middleware_checks_on_the_event_loop_not_on_a_thread(monk
         threads.append(threading.current_thread())
         return check_depth(text, limit)
 
-    monkeypatch.setattr("chargeportal.json_limits.check_depth", recording)
+    monkeypatch.setattr("core.json_limits.check_depth", recording)
     response = asyncio.run(AsyncClient().post("/_allauth/app/v1/auth/login", DEEP, content_type="application/json"))
     assert response.status_code == 400
     assert threads == [threading.main_thread()]

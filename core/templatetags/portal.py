@@ -1,19 +1,24 @@
-"""Display helpers for drivers' pages: times in a site's zone, energy in kWh, durations as h:mm."""
+"""Display helpers for every page: times in a site's zone, energy in kWh, power in kW, durations as h:mm."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from django import template
 from django.templatetags.tz import do_timezone
 from django.utils.formats import number_format
 
-from sessions_app.models import Site
-
 register = template.Library()
 
 
+class Located(Protocol):
+    """Anything with a clock of its own, such as a site."""
+
+    tzinfo: tzinfo
+
+
 @register.filter
-def local_time(value: datetime | None, site: Site) -> datetime | None:
+def local_time(value: datetime | None, site: Located) -> datetime | None:
     """The moment as the clock at ``site`` showed it; chain with ``|date``."""
     return do_timezone(value, site.tzinfo) if value else None
 

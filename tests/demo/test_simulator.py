@@ -13,7 +13,7 @@ from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call, call_result
 
 from sessions_app.models import MeterValue
-from sessions_app.simulator import (
+from demo.simulator import (
     ChargerSpec,
     ConnectorSpec,
     OpenTransaction,

@@ -1,4 +1,4 @@
-"""What every /api/v1 endpoint shares: pagination, one error body, roles (throttling: chargeportal.throttling).
+"""What every /api/v1 endpoint shares: pagination, one error body, roles (throttling: core.throttling).
 
 Error body, for every 4xx/5xx the API answers::
 

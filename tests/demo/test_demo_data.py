@@ -18,8 +18,8 @@ from accounts.models import CustomerAccount, IdTag, Organization, User
 from billing.models import LedgerEntry, SessionPrice, Statement
 from billing.selectors import tariff_for
 from billing.statement_content import month_period
-from chargeportal import demo as demo_module
-from chargeportal.demo import DEMO_LOGINS
+from demo import builder as demo_module
+from demo.builder import DEMO_LOGINS
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,

@@ -11,7 +11,7 @@ import time_machine
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from chargeportal.exports import Table, inert_text, table_response, xlsx_bytes
+from core.exports import Table, inert_text, table_response, xlsx_bytes
 from sessions_app.models import StatusEvent
 from tests.factories import make_session
 
