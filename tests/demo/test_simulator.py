@@ -12,7 +12,6 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call, call_result
 
-from sessions_app.models import MeterValue
 from demo.simulator import (
     ChargerSpec,
     ConnectorSpec,
@@ -26,6 +25,7 @@ from demo.simulator import (
     run_chargers,
     specs_from_db,
 )
+from sessions_app.models import MeterValue
 from tests.factories import make_session
 
 # --------------------------------------------------------------------------- charging curve
