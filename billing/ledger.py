@@ -27,6 +27,7 @@ from billing.balances import (
     wallet_balance,
 )
 from billing.models import CreditNote, LedgerEntry, PaymentAccount, SessionPrice
+from core import money
 from sessions_app.models import ChargingSession
 
 Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
@@ -195,16 +196,17 @@ def wallet_settle(*, customer_account: CustomerAccount, key: str) -> list[Ledger
     )
 
 
-def positive_amount(amount) -> Decimal:
-    """A money amount from a form, a webhook or a charger: a finite Decimal above zero, to the cent."""
+def positive_amount(amount, currency: str) -> Decimal:
+    """A money amount from a form, a webhook or a charger: a finite Decimal above zero, in ``currency``'s minor unit."""
     try:
         amount = Decimal(amount)
     except (ArithmeticError, TypeError, ValueError) as exc:
         raise ValidationError(_("The amount is not a number."), code="not_a_number") from exc
     if not amount.is_finite() or amount <= 0:
         raise ValidationError(_("The amount must be more than zero."), code="not_positive")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValidationError(_("The amount has more than two decimals."), code="too_precise")
+    if amount != money.quantize(amount, currency):
+        raise ValidationError(_("%(currency)s amounts have at most %(places)s decimals."),
+                              params={"currency": currency, "places": money.minor_unit(currency)}, code="too_precise")
     return amount
 
 
@@ -218,13 +220,13 @@ def terminal_payment_record(*, session: ChargingSession, reference: str, amount,
     reference = (reference or "").strip()
     if not reference:
         raise ValidationError(_("A terminal payment needs the terminal's payment reference."), code="no_reference")
-    amount = positive_amount(amount)
     price = SessionPrice.objects.filter(session_id=session.pk).first()
     organization_currency = session.charge_point.organization.currency
     currency = (currency or (price.currency if price else organization_currency)).upper()
     if price is not None and currency != price.currency:
         raise ValidationError(_("The session is priced in %(currency)s."), params={"currency": price.currency},
                               code="currency")
+    amount = positive_amount(amount, currency)
     key = f"terminal:{session.charge_point_id}:{reference}"
 
     def booking_of(payment_account):
@@ -263,10 +265,10 @@ def payment_record(*, customer_account: CustomerAccount, amount, method: str, re
 
     It pays the account's owing sessions oldest first; what is left stays in the customer's favour.
     """
-    amount = positive_amount(amount)
+    currency = customer_account.organization.currency
+    amount = positive_amount(amount, currency)
     if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
         raise ValidationError(_("Not a way to pay an invoice."), code="method")
-    currency = customer_account.organization.currency
 
     def booking_of(payment_account):
         lines, left = [], amount
@@ -287,10 +289,10 @@ def payment_record(*, customer_account: CustomerAccount, amount, method: str, re
 def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
     """Money into a prepaid wallet; sessions the wallet could not pay before are paid from it at once."""
-    amount = positive_amount(amount)
+    currency = customer_account.organization.currency
+    amount = positive_amount(amount, currency)
     if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
         raise ValidationError(_("Not a way to top up a wallet."), code="method")
-    currency = customer_account.organization.currency
 
     def booking_of(payment_account):
         if payment_account.method != PaymentAccount.Method.WALLET:
@@ -305,8 +307,8 @@ def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, ref
 def wallet_refund(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
     """Pay wallet money back to the customer; never more than the wallet holds."""
-    amount = positive_amount(amount)
     currency = customer_account.organization.currency
+    amount = positive_amount(amount, currency)
 
     def booking_of(payment_account):
         held = wallet_balance(customer_account.pk, currency)
@@ -323,8 +325,8 @@ def wallet_refund(*, customer_account: CustomerAccount, amount, method: str, ref
 def payment_refund(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
                    user=None, at: datetime | None = None) -> list[LedgerEntry]:
     """Give back money paid for what was owed (a card payment refunded): the account owes it again."""
-    amount = positive_amount(amount)
     currency = customer_account.organization.currency
+    amount = positive_amount(amount, currency)
     return _book_once(
         lambda payment_account: _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
             _Line(Kind.REFUND, receivable=amount, method=method, reference=reference),

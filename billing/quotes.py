@@ -8,7 +8,7 @@ language and number format next to them.
 import copy
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils.formats import number_format
@@ -18,6 +18,7 @@ from accounts.models import CustomerAccount, User
 from billing import pricing
 from billing.models import SessionPrice, Tariff
 from billing.selectors import ENERGY_REGISTER, session_time_zone, session_timeline, tariff_for, tariff_spec
+from core import money
 from sessions_app.models import ChargePoint, ChargingSession, Connector, MeterValue
 
 _WEEKDAYS = frozenset(range(5))
@@ -26,14 +27,12 @@ _WEEKEND = frozenset({5, 6})
 
 def money_display(amount: Decimal, currency: str) -> str:
     """An amount with the currency's decimals, in the reader's number format, e.g. ``4.95 SEK``."""
-    places = pricing.minor_unit(currency)
-    quantized = amount.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
-    return f"{number_format(quantized, decimal_pos=places)} {currency}"
+    return f"{number_format(money.quantize(amount, currency), decimal_pos=money.minor_unit(currency))} {currency}"
 
 
 def _gross(price: Decimal, *, vat_rate: Decimal, includes_vat: bool, currency: str) -> Decimal:
     value = price if includes_vat else price * (1 + vat_rate)
-    return value.quantize(Decimal(1).scaleb(-pricing.minor_unit(currency)), ROUND_HALF_UP)
+    return money.quantize(value, currency)
 
 
 def _percent(rate: Decimal) -> str:

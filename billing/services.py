@@ -1,7 +1,7 @@
 """Writes for billing: assign tariffs, freeze and charge a session's price, issue credit notes."""
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -21,7 +21,7 @@ from billing.models import (
     days_of_week_format,
     days_of_week_parse,
 )
-from billing.pricing import minor_unit, price_session
+from billing.pricing import price_session
 from billing.selectors import (
     priced_lines_to_breakdown,
     session_credit_available,
@@ -32,12 +32,8 @@ from billing.selectors import (
     tariff_spec,
     tariff_spec_to_snapshot,
 )
+from core import money
 from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
-
-
-def _money(amount: Decimal, currency: str) -> Decimal:
-    """Rounded half-up to the currency's minor unit, as the pricing engine rounds."""
-    return Decimal(amount).quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
 
 
 def tariff_assignment_overlap_check(*, assignment: TariffAssignment,
@@ -263,7 +259,7 @@ def credit_note_issue(*, session: ChargingSession, net_amount: Decimal, reason: 
     price = SessionPrice.objects.select_for_update().filter(session_id=session.pk).first()
     if price is None:
         raise ValidationError(_("This session has no price to credit."), code="unpriced")
-    net_amount = _money(net_amount, price.currency)
+    net_amount = money.quantize(net_amount, price.currency)
     if net_amount <= 0:
         raise ValidationError(_("A credit note is for a positive amount."), code="not_positive")
     if not reason.strip():
@@ -274,7 +270,7 @@ def credit_note_issue(*, session: ChargingSession, net_amount: Decimal, reason: 
             _("At most %(available)s %(currency)s net can still be credited on this session."),
             params={"available": available, "currency": price.currency}, code="too_much",
         )
-    vat_amount = _money(net_amount * price.vat_rate, price.currency)
+    vat_amount = money.vat_on_net(net_amount, price.vat_rate, price.currency)
     credit_note = CreditNote.objects.create(
         session=session, currency=price.currency, net_amount=net_amount, vat_rate=price.vat_rate,
         vat_amount=vat_amount, gross_amount=net_amount + vat_amount, reason=reason.strip(),

@@ -34,15 +34,13 @@ from billing.ledger import (
     wallet_top_up,
 )
 from billing.models import LedgerEntry, PaymentAccount, StripeCheckout
+from core import money
 
 logger = logging.getLogger(__name__)
 
 Purpose, Status = StripeCheckout.Purpose, StripeCheckout.Status
 Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
 
-# Stripe counts these currencies in whole units, and these in thousandths; every other in hundredths.
-_ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
-_THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
 _REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")  # a form's one-time key, e.g. uuid4().hex
 _PAID_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 
@@ -91,37 +89,20 @@ def _client() -> stripe.StripeClient:
     )
 
 
-def _exponent(currency: str) -> int:
-    currency = currency.upper()
-    return 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
-
-
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    """``amount`` in the smallest unit Stripe counts ``currency`` in (öre, cents); exact or a ValidationError."""
-    minor = Decimal(amount).scaleb(_exponent(currency))
-    if minor != minor.to_integral_value():
-        raise ValidationError(_("%(currency)s is paid in whole units only."), params={"currency": currency.upper()},
-                              code="too_precise")
-    return int(minor)
-
-
-def from_minor_units(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-_exponent(currency)).quantize(ZERO)
-
-
 def _checkout_amount(customer_account: CustomerAccount, purpose: str, amount) -> Decimal:
+    currency = customer_account.organization.currency
     if purpose == Purpose.TOP_UP:
         if payment_account_of(customer_account).method != PaymentAccount.Method.WALLET:
             raise ValidationError(_("This account pays by invoice and has no prepaid wallet."), code="no_wallet")
-        return positive_amount(amount)
+        return positive_amount(amount, currency)
     if purpose == Purpose.PAY_BALANCE:
         owed = account_balance(customer_account).owed
         if owed <= 0:
             raise ValidationError(_("Nothing is owed."), code="nothing_owed")
-        if amount not in (None, "") and positive_amount(amount) != owed:
+        if amount not in (None, "") and positive_amount(amount, currency) != owed:
             raise ValidationError(
                 _("What you owe has changed: it is now %(owed)s %(currency)s. Please check and try again."),
-                params={"owed": owed, "currency": customer_account.organization.currency}, code="owed_changed",
+                params={"owed": owed, "currency": currency}, code="owed_changed",
             )
         return owed
     raise ValidationError(_("Not a purpose of an online payment."), code="purpose")
@@ -133,14 +114,14 @@ def _checkout_row(*, customer_account: CustomerAccount, purpose: str, amount, re
     earlier = StripeCheckout.objects.filter(request_key=request_key).first()
     if earlier is None:
         amount = _checkout_amount(customer_account, purpose, amount)
-        to_minor_units(amount, customer_account.organization.currency)
+        money.to_minor_units(amount, customer_account.organization.currency)
         earlier, _created = StripeCheckout.objects.get_or_create(request_key=request_key, defaults={
             "customer_account": customer_account, "purpose": purpose, "amount": amount,
             "currency": customer_account.organization.currency,
             "created_by": user if getattr(user, "pk", None) else None,
         })
     if (earlier.customer_account_id != customer_account.pk or earlier.purpose != purpose
-            or (purpose == Purpose.TOP_UP and positive_amount(amount) != earlier.amount)):
+            or (purpose == Purpose.TOP_UP and positive_amount(amount, earlier.currency) != earlier.amount)):
         raise ValidationError(_("This form was used already. Please reload the page and try again."), code="used")
     if earlier.status == Status.PAID:
         raise ValidationError(_("This payment is made already."), code="paid")
@@ -178,7 +159,7 @@ def checkout_start(*, customer_account: CustomerAccount, purpose: str, amount, r
             "mode": "payment",
             "line_items": [{"quantity": 1, "price_data": {
                 "currency": checkout.currency.lower(),
-                "unit_amount": to_minor_units(checkout.amount, checkout.currency),
+                "unit_amount": money.to_minor_units(checkout.amount, checkout.currency),
                 "product_data": {"name": f"{customer_account.organization.name}: {checkout.get_purpose_display()}"},
             }}],
             "client_reference_id": str(checkout.pk),
@@ -256,7 +237,7 @@ def _checkout_paid(session: dict) -> str:
         logger.warning("Stripe checkout session %r is not ours: nothing booked.", session_id)
         return "unknown checkout"
     currency = checkout.currency
-    if (session.get("amount_total") != to_minor_units(checkout.amount, currency)
+    if (session.get("amount_total") != money.to_minor_units(checkout.amount, currency)
             or str(session.get("currency") or "").upper() != currency
             or currency != checkout.customer_account.organization.currency
             or session.get("client_reference_id") not in (None, str(checkout.pk))):
@@ -320,9 +301,8 @@ def _charge_refunded(charge: dict) -> str:
         logger.error("Stripe refunded charge %s in %r, but payment %s was booked in %s: nothing booked.",
                      charge_id, charge.get("currency"), payment_intent, currency)
         return "mismatch"
-    refunded = from_minor_units(refunded_minor, currency)
-    paid_total = -(paid.aggregate(total=Sum(F("receivable") - F("wallet")))["total"] or ZERO)
-    paid_total = Decimal(paid_total).quantize(ZERO)
+    refunded = money.from_minor_units(refunded_minor, currency)
+    paid_total = -money.stored_amount(paid.aggregate(total=Sum(F("receivable") - F("wallet")))["total"])
     if refunded > paid_total:
         logger.error("Stripe refunded %s %s of payment %s, which booked only %s: refunding what was booked.",
                      refunded, currency, payment_intent, paid_total)
@@ -332,8 +312,7 @@ def _charge_refunded(charge: dict) -> str:
     with transaction.atomic():
         payment_account_of(account, lock=True)
         booked = LedgerEntry.objects.filter(reference=payment_intent, method=Method.STRIPE, kind=Kind.REFUND)
-        booked_total = Decimal(booked.aggregate(total=Sum(F("receivable") - F("wallet")))["total"] or ZERO)
-        due = refunded - booked_total.quantize(ZERO)
+        due = refunded - money.stored_amount(booked.aggregate(total=Sum(F("receivable") - F("wallet")))["total"])
         if due <= 0:
             return "booked already"
         if first.kind != Kind.TOP_UP:

@@ -32,11 +32,10 @@ from billing.services import session_price_freeze, tariff_assignment_create
 from billing.stripe_payments import (
     WebhookRejected,
     checkout_start,
-    from_minor_units,
     stripe_settings_check,
-    to_minor_units,
     webhook_handle,
 )
+from core.money import from_minor_units, to_minor_units
 from tests.factories import make_session, make_tariff
 
 pytestmark = pytest.mark.django_db
