@@ -11,22 +11,23 @@ http_application = get_asgi_application()
 
 from sessions_app.ocpp.consumer import disconnect_all  # noqa: E402  (needs the apps loaded)
 from sessions_app.ocpp.routing import websocket_urlpatterns  # noqa: E402
-from sessions_app.post_stop import post_stop_sweeper_start, post_stop_sweeper_stop  # noqa: E402
+from sessions_app.sweeper import sweeper_start, sweeper_stop  # noqa: E402
 
 
 async def lifespan(scope, receive, send):
     """On a stop (SIGTERM) uvicorn closes every charger's socket with 1012 (service restart: it reconnects),
     waits for their handlers at most --timeout-graceful-shutdown seconds, then sends lifespan.shutdown: the
     connections whose disconnect was not stored by then are stored as ended here, all at once.
-    Without a broker the server also sweeps post-stop work while it runs (there is no beat to do it)."""
+    Without a broker the server also sweeps while it runs (there is no beat to do it): post-stop work, and
+    connections a killed server process left open."""
     sweeper = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            sweeper = post_stop_sweeper_start()
+            sweeper = sweeper_start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await post_stop_sweeper_stop(sweeper)
+            await sweeper_stop(sweeper)
             await disconnect_all()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -187,6 +187,9 @@ CELERY_BEAT_SCHEDULE = {
     # Every minute: stopped sessions' post-stop work that is due (a retry, or left by a crash), and the
     # sessions a crash left unpriced or uncharged.
     "post-stop-sweep": {"task": "sessions_app.post_stop_sweep", "schedule": 60.0, "options": {"expires": 55}},
+    # Every minute: chargers silent for more than two heartbeat intervals lose the connection a killed server
+    # process left open (it ends at their last message).
+    "connection-sweep": {"task": "sessions_app.connection_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.
     "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: email operators about stations offline or faulted longer than they allow, once per incident.

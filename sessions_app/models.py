@@ -7,6 +7,7 @@ the session's primary key.
 """
 
 import zoneinfo
+from datetime import timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
@@ -77,6 +78,17 @@ class Site(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
+#: How often a charger's ``last_seen_at`` is written while it keeps talking (every message would be a write,
+#: so its last message can be up to this many seconds later than ``last_seen_at`` says).
+SEEN_WRITE_EVERY = 30
+
+
+def offline_after(heartbeat_interval: int) -> timedelta:
+    """How long after ``last_seen_at`` a connected charger counts as offline: two heartbeat intervals without a
+    message (DOMAIN: "Uptime"), plus the lag of the last-seen write, so a charger that kept talking never does."""
+    return timedelta(seconds=2 * heartbeat_interval + SEEN_WRITE_EVERY)
+
+
 class ChargePoint(models.Model):
     """A charging station as OCPP knows it, by the identity in its websocket URL."""
 
@@ -143,10 +155,11 @@ class ChargePoint(models.Model):
             raise ValidationError({"site": _("Choose the site before accepting the charger.")})
 
     def is_online(self, now) -> bool:
-        """Connected, and heard from within two heartbeat intervals (DOMAIN: offline rules)."""
+        """Connected, and heard from within two heartbeat intervals (``offline_after``); the connection sweep
+        (``services.charge_points_disconnect_silent``) ends the connections of the others."""
         return bool(
             self.channel_name and self.last_seen_at
-            and (now - self.last_seen_at).total_seconds() <= 2 * self.heartbeat_interval
+            and now - self.last_seen_at <= offline_after(self.heartbeat_interval)
         )
 
     def set_password(self, raw_password: str | None) -> None:

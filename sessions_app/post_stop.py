@@ -6,7 +6,7 @@ every handler higher apps registered (``hooks.session_completed_handlers``), eac
 leaves the record pending with its error and a next attempt, later each time (``POST_STOP_RETRY_BASE_SECONDS``,
 doubled per attempt, at most ``MAX_DELAY``). The sweeper (beat, every minute) runs what is due and queues
 again what a crash left without a pending record (the gaps higher apps find, ``hooks.post_stop_gap_finders``).
-Without a broker there is no beat: the ASGI server sweeps itself instead (``post_stop_sweep_loop``).
+Without a broker there is no beat: the ASGI server sweeps itself instead (``sweeper``).
 
 Two workers never run one record at once: a run first claims it with a conditional update that moves its
 next attempt ``CLAIM`` ahead, a lease (a worker killed mid-run leaves it due again once the lease is over).
@@ -15,13 +15,10 @@ booked once under its key, rollups recomputed. No row lock is held while the han
 rollup keeps no transaction open.
 """
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -110,6 +107,10 @@ class PostStopSweep:
     done: int  # records run to the end
     failed: int  # records that failed again (still pending)
 
+    def __bool__(self) -> bool:
+        """Whether the sweep found anything to do."""
+        return bool(self.requeued or self.done or self.failed)
+
 
 def post_stop_sweep(*, now: datetime | None = None, since: datetime | None = None,
                     batch: int = SWEEP_BATCH) -> PostStopSweep:
@@ -133,40 +134,3 @@ def post_stop_sweep(*, now: datetime | None = None, since: datetime | None = Non
         if work is not None:
             done, failed = (done + 1, failed) if work.done_at else (done, failed + 1)
     return PostStopSweep(requeued=len(gaps), done=done, failed=failed)
-
-
-#: The first in-server sweep runs this long after start-up, once the server is accepting connections.
-FIRST_SWEEP_DELAY = 1.0
-
-
-async def post_stop_sweep_loop() -> None:
-    """The sweeper of a server without a broker (no beat): a sweep every ``POST_STOP_SWEEP_SECONDS`` until
-    cancelled. A failed sweep is logged and the next one comes as usual. Servers sweeping at once are safe:
-    each record is claimed by a conditional update, so only one of them runs it."""
-    sweep = database_sync_to_async(post_stop_sweep, thread_sensitive=False)
-    await asyncio.sleep(min(FIRST_SWEEP_DELAY, settings.POST_STOP_SWEEP_SECONDS))
-    while True:
-        try:
-            result = await sweep()
-        except Exception:
-            logger.exception("The post-stop sweep failed; the next one runs in %s s.", settings.POST_STOP_SWEEP_SECONDS)
-        else:
-            if result.requeued or result.done or result.failed:
-                logger.info("Post-stop sweep: %s", result)
-        await asyncio.sleep(settings.POST_STOP_SWEEP_SECONDS)
-
-
-def post_stop_sweeper_start() -> asyncio.Task | None:
-    """At server start-up: the server's own sweeper when tasks run inline (no broker, so no beat), else None."""
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        return None
-    return asyncio.create_task(post_stop_sweep_loop(), name="post-stop-sweep")
-
-
-async def post_stop_sweeper_stop(sweeper: asyncio.Task | None) -> None:
-    """At server shutdown: cancel the sweeper (a sweep already in its thread finishes; its claims are leases)."""
-    if sweeper is None:
-        return
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper

@@ -34,6 +34,7 @@ from sessions_app.models import (
     SecurityEvent,
     SessionFlag,
     StatusEvent,
+    offline_after,
 )
 from sessions_app.post_stop import post_stop_work_begin
 
@@ -301,8 +302,53 @@ def charge_point_disconnect_many(*, reports: list[Disconnect], now: datetime) ->
     return held
 
 
-def charge_point_seen(*, charge_point_id: int, at: datetime) -> None:
-    ChargePoint.objects.filter(pk=charge_point_id).update(last_seen_at=at)
+@transaction.atomic
+def charge_point_seen(*, charge_point_id: int, at: datetime, channel_name: str | None = None) -> None:
+    """The charger sent a message at ``at`` on the connection with ``channel_name`` (without one, only the
+    time is written).
+
+    A connection the sweep ended for its silence (``charge_points_disconnect_silent``) is the charger's again:
+    it was offline meanwhile (DOMAIN: "Uptime"), so a new connection record begins now. The first update takes
+    the row's lock: a sweep waits for it and then finds the charger heard from, or one that ended the
+    connection first leaves nothing for it to update, and the connection is restored.
+    """
+    chargers = ChargePoint.objects.filter(pk=charge_point_id)
+    connected = chargers.exclude(channel_name="") if channel_name else chargers
+    if connected.update(last_seen_at=at) or not channel_name:
+        return
+    if chargers.filter(channel_name="").update(channel_name=channel_name, connected_at=at, last_seen_at=at):
+        ChargerConnection.objects.create(charge_point_id=charge_point_id, connected_at=at)
+
+
+def charge_points_disconnect_silent(*, now: datetime | None = None) -> int:
+    """End the connections of chargers silent for longer than ``offline_after`` their heartbeat interval.
+
+    A server process killed right after a socket closed never stored that disconnect: the charger stays
+    "connected" until it connects again, which one that is gone for good never does. Each connection ends at
+    the charger's last message (``last_seen_at``), not now. Returns how many were ended.
+    """
+    now = now or timezone.now()
+    connected = ChargePoint.objects.exclude(channel_name="").filter(last_seen_at__isnull=False)
+    intervals = set(connected.values_list("heartbeat_interval", flat=True))
+    silent = [
+        pk for interval in sorted(intervals)
+        for pk in connected.filter(heartbeat_interval=interval, last_seen_at__lt=now - offline_after(interval))
+        .order_by("pk").values_list("pk", flat=True)
+    ]
+    return sum(_charge_point_disconnect_silent(charge_point_id=pk, now=now) for pk in silent)
+
+
+@transaction.atomic
+def _charge_point_disconnect_silent(*, charge_point_id: int, now: datetime) -> bool:
+    """End one silent charger's connection, checked again under its row's lock: one that connected again,
+    sent a message or closed its socket meanwhile is left as it is."""
+    charge_point = ChargePoint.objects.select_for_update().filter(pk=charge_point_id).first()
+    if charge_point is None or not charge_point.channel_name or charge_point.is_online(now):
+        return False
+    _connections_close(charge_point, at=charge_point.last_seen_at)
+    charge_point.channel_name = ""
+    charge_point.save(update_fields=["channel_name"])
+    return True
 
 
 def charge_point_boot(*, charge_point: ChargePoint, vendor: str, model: str, serial_number: str,

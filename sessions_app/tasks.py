@@ -1,9 +1,10 @@
-"""Celery tasks of the sessions app: they take ids and call services (sessions_app.post_stop)."""
+"""Celery tasks of the sessions app: they take ids and call services (sessions_app.post_stop, .services)."""
 
 from celery import shared_task
 from django.utils import timezone
 
 from sessions_app.post_stop import post_stop_sweep, post_stop_work_run
+from sessions_app.services import charge_points_disconnect_silent
 
 
 @shared_task(name="sessions_app.post_stop_work", bind=True, acks_late=True, max_retries=6)
@@ -29,3 +30,10 @@ def post_stop_sweep_task() -> dict:
     """Beat's job every minute: run the post-stop work due, and queue again what a crash left undone."""
     sweep = post_stop_sweep()
     return {"requeued": sweep.requeued, "done": sweep.done, "failed": sweep.failed}
+
+
+@shared_task(name="sessions_app.connection_sweep", acks_late=True)
+def connection_sweep_task() -> int:
+    """Beat's job every minute: end the connections of chargers silent too long (a killed server process left
+    them open). Returns how many were ended."""
+    return charge_points_disconnect_silent()

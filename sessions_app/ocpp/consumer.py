@@ -34,6 +34,7 @@ from ocpp.v16.enums import Action
 from core.client_ip import scope_client_address
 from core.json_limits import JSONTooDeep, check_depth, unstorable_value
 from sessions_app import services
+from sessions_app.models import SEEN_WRITE_EVERY
 from sessions_app.ocpp import batching, memory
 from sessions_app.ocpp.commands import GO_TIMEOUT
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16, db
@@ -42,8 +43,6 @@ logger = logging.getLogger(__name__)
 # Validate payloads in the event loop: a schema check is cheaper than the hop to the thread pool the
 # ocpp package would use (STACK.md: about 1,750 -> 2,650 CALLs/s on one core).
 ocpp.messages.ASYNC_VALIDATION = False
-#: How often "last seen" is written while a charger keeps talking (every message would be a write).
-SEEN_WRITE_EVERY = 30
 #: The message id at the head of a frame, ``[2, "<id>", ...``, for one that cannot be parsed whole.
 _FRAME_HEAD = re.compile(r'\s*\[\s*\d+\s*,\s*"([^"\\]{1,64})"')
 #: How long a connection that looks alive has to prove it before a newcomer replaces it (seconds).
@@ -186,7 +185,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         now = timezone.now()
         if (now - self.seen_written).total_seconds() >= SEEN_WRITE_EVERY:
             self.seen_written = now
-            await db(services.charge_point_seen)(charge_point_id=self.charge_point.pk, at=now)
+            await db(services.charge_point_seen)(charge_point_id=self.charge_point.pk, at=now,
+                                                 channel_name=self.channel_name)
         await self.protocol.route_message(text_data)
 
     async def dispatch(self, message):
