@@ -6,20 +6,34 @@ choices are scoped by the related model's own admin, so a crafted POST naming an
 organization's object fails form validation; ``save_model`` checks once more.
 """
 
+from __future__ import annotations  # django-stubs' generic fields and form fields are not subscriptable at run time
+
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import ForeignKey, ManyToManyField, Model, QuerySet
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
+from django.http import HttpRequest
+
+if TYPE_CHECKING:  # the admin's classes are generic in django-stubs only
+    _AdminBase = admin.options.BaseModelAdmin[Any]
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+    _ModelAdmin = admin.ModelAdmin
 
 
-def _user_organization(request):
-    return getattr(request.user, "organization", None)
+def _user_organization(request: HttpRequest) -> Model | None:
+    organization: Model | None = getattr(request.user, "organization", None)
+    return organization
 
 
-class OrganizationScopedMixin:
+class OrganizationScopedMixin(_AdminBase):
     """For ModelAdmin and inlines: limit related-object choices to the user's organization."""
 
-    def _scoped_choices(self, model, request, db):
+    def _scoped_choices(self, model: type[Model], request: HttpRequest, db: str | None) -> QuerySet[Any] | None:
         if request.user.is_superuser:
             return None
         try:
@@ -30,7 +44,8 @@ class OrganizationScopedMixin:
             return None
         return related_admin.scope_queryset(model._default_manager.using(db).all(), _user_organization(request))
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(self, db_field: ForeignKey[Any, Any], request: HttpRequest,
+                                 **kwargs: Any) -> ModelChoiceField[Any] | None:
         if "queryset" not in kwargs:
             queryset = self._scoped_choices(db_field.remote_field.model, request, kwargs.get("using"))
             if queryset is not None:
@@ -39,7 +54,8 @@ class OrganizationScopedMixin:
                     kwargs.setdefault("initial", _user_organization(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
+    def formfield_for_manytomany(self, db_field: ManyToManyField[Any, Any], request: HttpRequest,
+                                 **kwargs: Any) -> ModelMultipleChoiceField[Any] | None:
         if "queryset" not in kwargs:
             queryset = self._scoped_choices(db_field.remote_field.model, request, kwargs.get("using"))
             if queryset is not None:
@@ -47,43 +63,44 @@ class OrganizationScopedMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
-class OrganizationScopedAdmin(OrganizationScopedMixin, admin.ModelAdmin):
+class OrganizationScopedAdmin(OrganizationScopedMixin, _ModelAdmin):
     #: Lookup path from the model to its Organization, e.g. ``"site__organization"``;
     #: empty for Organization itself.
     organization_path: str = ""
 
-    def scope_queryset(self, queryset: QuerySet, organization) -> QuerySet:
+    def scope_queryset(self, queryset: QuerySet[Any], organization: Model | None) -> QuerySet[Any]:
         if organization is None:
             return queryset.none()
         if not self.organization_path:
             return queryset.filter(pk=organization.pk)
         return queryset.filter(**{self.organization_path: organization})
 
-    def in_organization(self, obj: Model, organization) -> bool:
+    def in_organization(self, obj: Model, organization: Model | None) -> bool:
         """Whether an (unsaved) object belongs to the organization, by walking the path."""
         if organization is None:
             return False
         if not self.organization_path:
-            return obj.pk == organization.pk
+            return bool(obj.pk == organization.pk)
         *hops, last = self.organization_path.split("__")
+        current: Model | None = obj
         for hop in hops:
-            obj = getattr(obj, hop, None)
-            if obj is None:
+            current = getattr(current, hop, None)
+            if current is None:
                 return False
-        return getattr(obj, f"{last}_id", None) == organization.pk
+        return bool(getattr(current, f"{last}_id", None) == organization.pk)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
         return self.scope_queryset(queryset, _user_organization(request))
 
-    def has_module_permission(self, request):
+    def has_module_permission(self, request: HttpRequest) -> bool:
         if not request.user.is_superuser and _user_organization(request) is None:
             return False
         return super().has_module_permission(request)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
         if not request.user.is_superuser and not self.in_organization(obj, _user_organization(request)):
             raise PermissionDenied
         super().save_model(request, obj, form, change)

@@ -5,6 +5,10 @@ Error body, for every 4xx/5xx the API answers::
     {"error": {"status": 400, "code": "invalid", "message": "…", "fields": {"amount": ["…"]}}}
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
@@ -12,6 +16,10 @@ from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, pagination, permissions
 from rest_framework.response import Response
+
+if TYPE_CHECKING:  # DRF's settings import this module
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class Pagination(pagination.PageNumberPagination):
@@ -26,15 +34,16 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
-def _first_code(detail) -> str:
+def _first_code(detail: Any) -> str:
     if isinstance(detail, dict):
         return next((_first_code(value) for value in detail.values()), "invalid")
     if isinstance(detail, list):
         return _first_code(detail[0]) if detail else "invalid"
-    return getattr(detail, "code", None) or "invalid"
+    code: str | None = getattr(detail, "code", None)
+    return code or "invalid"
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, with Django's ValidationError understood and every error in one shape."""
     from rest_framework.views import exception_handler as drf_exception_handler  # DRF's settings import us
 
@@ -76,7 +85,7 @@ class IsDriver(permissions.BasePermission):
 
     message = "This is for drivers with a customer account."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.customer_account_id)
 
@@ -89,7 +98,7 @@ class IsOperatorStaff(permissions.BasePermission):
 
     message = "This is for operator staff."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.is_active and user.is_staff and user.organization_id)
 
@@ -100,7 +109,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.api_tokens.ApiTokenAuthentication"
     name = "operatorToken"
 
-    def get_security_definition(self, auto_schema) -> dict:
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer",
                 "description": "An operator's API token (admin, API tokens): `Authorization: Bearer cp_...`."}
 
@@ -109,7 +118,7 @@ class AppSessionScheme(OpenApiAuthenticationExtension):
     target_class = "allauth.headless.contrib.rest_framework.authentication.XSessionTokenAuthentication"
     name = "appSession"
 
-    def get_security_definition(self, auto_schema) -> dict:
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "apiKey", "in": "header", "name": "X-Session-Token",
                 "description": "The app's session token from /_allauth/app/v1/auth/login (meta.session_token)."}
 
@@ -130,7 +139,7 @@ ERROR_SCHEMA = {
 }
 
 
-def document_errors(result: dict, generator, request, public) -> dict:
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """SPECTACULAR_SETTINGS postprocessing hook: every /api/v1 operation's 4xx answers are the one error body."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     error = {"description": "Refused: the error body (status, code, message, fields).",

@@ -8,8 +8,10 @@ client. Without trusted proxies the peer is the client, whatever the header says
 
 import ipaddress
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,12 +49,12 @@ def client_address(peer: str | None, forwarded_for: str | None) -> str | None:
     return str(client)
 
 
-def request_client_address(request) -> str | None:
+def request_client_address(request: HttpRequest) -> str | None:
     """The client of a Django (or DRF) request."""
     return client_address(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
 
 
-def scope_client_address(scope: dict) -> str | None:
+def scope_client_address(scope: dict[str, Any]) -> str | None:
     """The client of an ASGI connection (a charger's websocket)."""
     peer = (scope.get("client") or (None,))[0]
     forwarded = b",".join(value for name, value in scope.get("headers", []) if name.lower() == b"x-forwarded-for")

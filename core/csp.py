@@ -7,8 +7,12 @@ our own origin: the templates have no inline ``<script>`` and no ``on...=`` hand
 A response that already carries the header (a view with a policy of its own) keeps it.
 """
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 
 HEADER = "Content-Security-Policy"
 
@@ -24,21 +28,21 @@ class ContentSecurityPolicyMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.header = policy_header(settings.SECURE_CSP)
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
-    def __call__(self, request):
-        if iscoroutinefunction(self):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if iscoroutinefunction(self.get_response):
             return self._acall(request)
         return self._add_header(self.get_response(request))
 
-    async def _acall(self, request):
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         return self._add_header(await self.get_response(request))
 
-    def _add_header(self, response):
+    def _add_header(self, response: HttpResponseBase) -> HttpResponseBase:
         if self.header and HEADER not in response.headers:
             response.headers[HEADER] = self.header
         return response

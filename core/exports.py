@@ -13,10 +13,11 @@ numbers. Every CSV download writes through ``csv_writer``.
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpResponse
 from django.utils import timezone
@@ -24,6 +25,9 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 FORMATS = ("csv", "xlsx")
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,8 +39,8 @@ class Table:
 
     key: str
     title: str
-    headers: Sequence
-    rows: list[list] = field(default_factory=list)
+    headers: Sequence[Any]
+    rows: list[list[Any]] = field(default_factory=list)
 
 
 #: How text that a spreadsheet would read as a formula (or strip and then read as one) begins.
@@ -45,7 +49,7 @@ _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?")
 
 
-def inert_text(value):
+def inert_text(value: Any) -> Any:
     """``value`` as a spreadsheet may show it: text that starts like a formula gets a leading apostrophe
     (OWASP's advice for CSV injection); anything else, numbers included, is returned as it is."""
     if isinstance(value, str) and value.startswith(_FORMULA_LEADS) and not _NUMBER.fullmatch(value):
@@ -56,18 +60,18 @@ def inert_text(value):
 class _InertCsvWriter:
     """``csv.writer`` with every cell passed through ``inert_text``."""
 
-    def __init__(self, out):
+    def __init__(self, out: "SupportsWrite[str]") -> None:
         self._writer = csv.writer(out)
 
-    def writerow(self, row):
+    def writerow(self, row: Iterable[Any]) -> Any:
         return self._writer.writerow([inert_text(cell) for cell in row])
 
-    def writerows(self, rows):
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:
             self.writerow(row)
 
 
-def csv_writer(out) -> _InertCsvWriter:
+def csv_writer(out: "SupportsWrite[str]") -> _InertCsvWriter:
     """The one way to write CSV downloads: as ``csv.writer(out)``, formula-leading text made inert."""
     return _InertCsvWriter(out)
 
@@ -77,7 +81,7 @@ def _attachment(response: HttpResponse, filename: str) -> HttpResponse:
     return response
 
 
-def csv_response(*, filename: str, headers: Sequence, rows: Sequence[Sequence]) -> HttpResponse:
+def csv_response(*, filename: str, headers: Sequence[Any], rows: Sequence[Sequence[Any]]) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     writer = csv_writer(response)
     writer.writerow([str(cell) for cell in headers])
@@ -85,7 +89,7 @@ def csv_response(*, filename: str, headers: Sequence, rows: Sequence[Sequence]) 
     return _attachment(response, filename)
 
 
-def _xlsx_value(value):
+def _xlsx_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | Decimal):
         return value
     if isinstance(value, datetime):
@@ -135,7 +139,7 @@ def xlsx_response(*, filename: str, tables: Sequence[Table]) -> HttpResponse:
     return _attachment(HttpResponse(xlsx_bytes(tables), content_type=XLSX_CONTENT_TYPE), filename)
 
 
-def table_response(fmt: str, *, filename_stem: str, headers: Sequence, rows: Sequence[Sequence],
+def table_response(fmt: str, *, filename_stem: str, headers: Sequence[Any], rows: Sequence[Sequence[Any]],
                    title: str = "") -> HttpResponse:
     """``fmt`` "csv" or "xlsx": the table as ``<filename_stem>.<fmt>``."""
     if fmt == "csv":
@@ -143,5 +147,5 @@ def table_response(fmt: str, *, filename_stem: str, headers: Sequence, rows: Seq
     if fmt == "xlsx":
         return xlsx_response(filename=f"{filename_stem}.xlsx",
                              tables=[Table(key="table", title=title or filename_stem, headers=headers,
-                                           rows=list(rows))])
+                                           rows=[list(row) for row in rows])])
     raise ValueError(f"Unknown export format {fmt!r}")

@@ -12,11 +12,13 @@ every other view that reads JSON (allauth's headless endpoints).
 
 import io
 import re
+from collections.abc import Callable, Mapping
 from itertools import accumulate
+from typing import IO, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseBase
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -27,7 +29,6 @@ _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
 _STEP = [0] * 256  # by byte: one level in or out
 _STEP[ord("[")] = _STEP[ord("{")] = 1
 _STEP[ord("]")] = _STEP[ord("}")] = -1
-_OPENERS = {str: ("[", "{"), bytes: (b"[", b"{")}
 
 
 class JSONTooDeep(ValueError):
@@ -46,23 +47,26 @@ def check_depth(text: str | bytes, limit: int | None = None) -> None:
     is the largest running sum of their steps: one pass each, all in C builtins, linear in the length.
     """
     limit = max_depth() if limit is None else limit
-    if sum(map(text.count, _OPENERS[type(text)])) <= limit:
-        return
     if isinstance(text, str):
+        if text.count("[") + text.count("{") <= limit:
+            return
         text = text.encode("utf-8", "surrogatepass")  # the ASCII quotes, backslashes and brackets stay as they are
+    elif text.count(b"[") + text.count(b"{") <= limit:
+        return
     brackets = _STRING.sub(b"", text).translate(None, _NOT_BRACKETS)
     if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit:
         raise JSONTooDeep(f"JSON nested deeper than {limit} levels.")
 
 
 #: A digit run as long as 2**63, or a \u escape: only then can parsed JSON hold what ``unstorable_value`` finds.
-_MAY_BE_UNSTORABLE = {(str, True): re.compile(r"\d{19}|\\u"), (str, False): re.compile(r"\\u"),
-                      (bytes, True): re.compile(rb"\d{19}|\\u"), (bytes, False): re.compile(rb"\\u")}
+_MAY_BE_UNSTORABLE: dict[tuple[type[str | bytes], bool], re.Pattern[Any]] = {
+    (str, True): re.compile(r"\d{19}|\\u"), (str, False): re.compile(r"\\u"),
+    (bytes, True): re.compile(rb"\d{19}|\\u"), (bytes, False): re.compile(rb"\\u")}
 _INT64 = 2**63
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def unstorable_value(text: str | bytes, value, *, integers: bool = True) -> str | None:
+def unstorable_value(text: str | bytes, value: Any, *, integers: bool = True) -> str | None:
     """Why ``value`` (parsed from the JSON ``text``) cannot be stored as it is: an integer beyond 64 bits (unless
     ``integers`` is False: the API's fields judge their numbers), or a string with a NUL character or half a
     surrogate pair (which PostgreSQL and SQLite refuse); None if it can. Ordinary text is passed over by one
@@ -88,7 +92,8 @@ class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, with too deeply nested bodies refused as a parse error (400), not a RecursionError,
     and values no database column takes (``unstorable_value``) refused as well, not a server error later."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(self, stream: IO[Any] | None, media_type: str | None = None,
+              parser_context: Mapping[str, Any] | None = None) -> Any:
         raw = stream.read() if stream is not None else b""  # DRF's request.body: Django's size limit applies
         try:
             check_depth(raw)
@@ -110,22 +115,23 @@ class JSONDepthMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
-            self.process_view = self._process_view_async
+            self.process_view = self._process_view_async  # type: ignore[method-assign,assignment]  # Django awaits it
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> Any:
         return self.get_response(request)  # a coroutine when async: awaited by the caller
 
-    def process_view(self, request, view_func, view_args, view_kwargs):
+    def process_view(self, request: HttpRequest, view_func: Callable[..., Any], view_args: tuple[Any, ...],
+                     view_kwargs: dict[str, Any]) -> HttpResponseBase | None:
         from rest_framework.views import APIView  # DRF's settings import this module
 
         view_class = getattr(view_func, "cls", None)
         if isinstance(view_class, type) and issubclass(view_class, APIView):
             return None
-        if request.method in ("GET", "HEAD", "OPTIONS") or "json" not in request.content_type:
+        if request.method in ("GET", "HEAD", "OPTIONS") or "json" not in (request.content_type or ""):
             return None
         try:
             check_depth(request.body)
@@ -133,5 +139,6 @@ class JSONDepthMiddleware:
             return HttpResponseBadRequest()
         return None
 
-    async def _process_view_async(self, request, view_func, view_args, view_kwargs):
+    async def _process_view_async(self, request: HttpRequest, view_func: Callable[..., Any],
+                                  view_args: tuple[Any, ...], view_kwargs: dict[str, Any]) -> HttpResponseBase | None:
         return JSONDepthMiddleware.process_view(self, request, view_func, view_args, view_kwargs)

@@ -7,6 +7,7 @@ charger sent it, for review) is read through ``BoundedDateTimeField``.
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -34,14 +35,14 @@ def validate_moment_in_range(value: datetime | None) -> None:
         )
 
 
-class BoundedDateTimeField(models.DateTimeField):
+class BoundedDateTimeField(models.DateTimeField):  # type: ignore[type-arg]  # not subscriptable at run time
     """A date-time read back within what Python can shift to any time zone.
 
     A value stored at the very edge (9999-12-31T23:59:59Z, 0001-01-01) reads as a week inside it,
     so the pages, the admin and the API show it instead of failing; nothing is changed in the database.
     """
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: datetime | None, expression: Any, connection: Any) -> datetime | None:
         if value is None:
             return value
         return min(max(value, _READABLE_MIN), _READABLE_MAX)
