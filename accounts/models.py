@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.uids import validate_uid
 from core.moments import BoundedDateTimeField, validate_moment_in_range
+from core.money import validate_storable_currency
 
 
 class Organization(models.Model):
@@ -25,7 +26,8 @@ class Organization(models.Model):
     postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=2, default="SE", help_text=_("ISO 3166 code"))
-    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY,
+                                validators=[validate_storable_currency])
     report_recipients = models.TextField(
         _("report recipients"), blank=True,
         help_text=_("Email addresses, one per line, for the weekly summary and station alerts."),

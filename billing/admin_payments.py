@@ -8,13 +8,11 @@ else is a 404). Booking needs the permission to change payment accounts.
 """
 
 import uuid
-from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import RegexValidator
-from django.db.models import DecimalField
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,11 +24,11 @@ from billing.balances import account_balance, account_total_subquery, session_ow
 from billing.ledger import payment_method_set, payment_record, terminal_payment_record, wallet_refund, wallet_top_up
 from billing.models import LedgerEntry, PaymentAccount
 from billing.quotes import money_display
+from core import money
 from core.admin_scoping import OrganizationScopedAdmin
 from sessions_app.models import ChargingSession
 
 Method = LedgerEntry.Method
-_MONEY = DecimalField(max_digits=14, decimal_places=2)
 BY_HAND = [(Method.BANK, Method.BANK.label), (Method.OTHER, Method.OTHER.label)]
 
 
@@ -41,11 +39,17 @@ def _organization(request):
 # --- forms ---------------------------------------------------------------------------------------------
 
 
+def _amount_field() -> forms.DecimalField:
+    """An amount above zero as money columns hold it; the ledger refuses what the currency cannot pay (half a yen)."""
+    return forms.DecimalField(label=_("amount"), max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES,
+                              min_value=money.STORED_QUANTUM)
+
+
 class BookingForm(forms.Form):
     """Money booked by hand. ``key`` is made when the form is shown and comes back with the post."""
 
     key = forms.CharField(widget=forms.HiddenInput, validators=[RegexValidator(r"^[0-9a-f]{32}$")])
-    amount = forms.DecimalField(label=_("amount"), max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+    amount = _amount_field()
     method = forms.ChoiceField(label=_("paid by"), choices=BY_HAND, initial=Method.BANK)
     reference = forms.CharField(label=_("reference"), max_length=255,
                                 help_text=_("The bank transfer's reference, a receipt number or what it was."))
@@ -58,7 +62,7 @@ class BookingForm(forms.Form):
 class TerminalPaymentForm(forms.Form):
     reference = forms.CharField(label=_("terminal reference"), max_length=255,
                                 help_text=_("The receipt's reference: the same reference at a station books once."))
-    amount = forms.DecimalField(label=_("amount"), max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+    amount = _amount_field()
 
 
 class SessionLookupForm(forms.Form):

@@ -8,9 +8,10 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import AuthorizationStatus, CustomerAccount, IdTag
 from billing.models import LedgerEntry, PaymentAccount
+from core import money
 
 ZERO = Decimal("0.00")
-_MONEY = DecimalField(max_digits=14, decimal_places=2)
+MONEY_FIELD = DecimalField(max_digits=14, decimal_places=money.STORED_DECIMAL_PLACES)  # sums of money columns
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,8 @@ class Balance:
     wallet: Decimal  # prepaid money not yet spent
 
 
-def _cents(value) -> Decimal:
-    """A summed amount to the cent (SQLite sums decimals as floats: 0.00999999999999801), never -0.00."""
-    amount = Decimal(value or 0).quantize(ZERO)
-    return amount if amount else ZERO
-
-
 def _sum(queryset: QuerySet[LedgerEntry], field: str) -> Decimal:
-    return _cents(queryset.aggregate(total=Sum(field))["total"])
+    return money.stored_amount(queryset.aggregate(total=Sum(field))["total"])
 
 
 def account_balance(customer_account: CustomerAccount, *, currency: str | None = None) -> Balance:
@@ -37,7 +32,8 @@ def account_balance(customer_account: CustomerAccount, *, currency: str | None =
     currency = currency or customer_account.organization.currency
     entries = LedgerEntry.objects.filter(customer_account=customer_account, currency=currency)
     totals = entries.aggregate(owed=Sum("receivable"), wallet=Sum("wallet"))
-    return Balance(currency=currency, owed=_cents(totals["owed"]), wallet=_cents(totals["wallet"]))
+    return Balance(currency=currency, owed=money.stored_amount(totals["owed"]),
+                   wallet=money.stored_amount(totals["wallet"]))
 
 
 def wallet_balance(customer_account_id: int, currency: str) -> Decimal:
@@ -58,9 +54,10 @@ def sessions_owing(customer_account_id: int, currency: str) -> list[tuple[int, D
     rows = (
         LedgerEntry.objects.filter(customer_account_id=customer_account_id, currency=currency, session__isnull=False)
         .values("session_id", "session__started_at").order_by("session__started_at", "session_id")
-        .annotate(owed=Sum("receivable")).filter(owed__gt=Decimal("0.005"))
+        .annotate(owed=Sum("receivable")).filter(owed__gt=0)
     )
-    return [(row["session_id"], _cents(row["owed"])) for row in rows]
+    owing = [(row["session_id"], money.stored_amount(row["owed"])) for row in rows]
+    return [(session_id, owed) for session_id, owed in owing if owed > 0]  # not SQLite's float dust
 
 
 def session_owed_subquery(session_ref: str = "pk") -> Coalesce:
@@ -69,7 +66,7 @@ def session_owed_subquery(session_ref: str = "pk") -> Coalesce:
         LedgerEntry.objects.filter(session_id=OuterRef(session_ref)).order_by().values("session_id")
         .annotate(total=Sum("receivable")).values("total")
     )
-    return Coalesce(Subquery(owed, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+    return Coalesce(Subquery(owed, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
 
 
 def account_total_subquery(pocket: str) -> Coalesce:
@@ -79,7 +76,7 @@ def account_total_subquery(pocket: str) -> Coalesce:
                                    currency=OuterRef("customer_account__organization__currency"))
         .order_by().values("customer_account_id").annotate(total=Sum(pocket)).values("total")
     )
-    return Coalesce(Subquery(totals, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
+    return Coalesce(Subquery(totals, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
 
 
 def payment_method_of(customer_account_id: int | None) -> str:

@@ -10,15 +10,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, Count, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
-from billing.balances import session_owed_subquery
+from billing.balances import MONEY_FIELD, ZERO, session_owed_subquery
 from billing.models import CreditNote, SessionPrice
+from core import money
 
-CENT = Decimal("0.01")
 PRICE_PER_KWH = Decimal("0.0001")
 KWH = Decimal("0.001")
 
@@ -79,8 +79,7 @@ def _credit_sum(field: str) -> Coalesce:
         CreditNote.objects.filter(session_id=OuterRef("session_id")).order_by().values("session_id")
         .annotate(total=Sum(field)).values("total")
     )
-    money = DecimalField(max_digits=14, decimal_places=2)
-    return Coalesce(Subquery(credits, output_field=money), Value(Decimal("0.00")), output_field=money)
+    return Coalesce(Subquery(credits, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
 
 
 def revenue_prices(*, organization: Organization, start: datetime, end: datetime) -> QuerySet[SessionPrice]:
@@ -95,8 +94,7 @@ def revenue_prices(*, organization: Organization, start: datetime, end: datetime
             credit_net=_credit_sum("net_amount"), credit_vat=_credit_sum("vat_amount"),
             credit_gross=_credit_sum("gross_amount"), owed=session_owed_subquery("session_id"),
         )
-        .annotate(unpaid=Case(When(owed__gt=0, then=F("owed")), default=Value(Decimal("0.00")),
-                              output_field=DecimalField(max_digits=14, decimal_places=2)))
+        .annotate(unpaid=Case(When(owed__gt=0, then=F("owed")), default=Value(ZERO), output_field=MONEY_FIELD))
     )
 
 
@@ -113,18 +111,14 @@ _SUMS = {
 }
 
 
-def _money(value) -> Decimal:
-    return Decimal(value or 0).quantize(CENT)
-
-
 def _row(values: dict, *, key, label: str) -> RevenueRow:
-    gross, refund_gross = _money(values["gross"]), _money(values["refund_gross"])
+    gross, refund_gross = money.stored_amount(values["gross"]), money.stored_amount(values["refund_gross"])
     return RevenueRow(
         key=key, label=label, currency=values["currency"], sessions=values["sessions"],
         energy_kwh=(Decimal(values["energy_wh"] or 0) / 1000).quantize(KWH),
-        net=_money(values["net"]), vat=_money(values["vat"]), gross=gross,
-        refund_net=_money(values["refund_net"]), refund_vat=_money(values["refund_vat"]),
-        refund_gross=refund_gross, outstanding=_money(values["outstanding"]),
+        net=money.stored_amount(values["net"]), vat=money.stored_amount(values["vat"]), gross=gross,
+        refund_net=money.stored_amount(values["refund_net"]), refund_vat=money.stored_amount(values["refund_vat"]),
+        refund_gross=refund_gross, outstanding=money.stored_amount(values["outstanding"]),
     )
 
 

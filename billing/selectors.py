@@ -17,6 +17,7 @@ from billing.models import (
     TariffAssignment,
     days_of_week_parse,
 )
+from core import money
 from sessions_app.models import (
     ChargingSession,
     Connector,
@@ -80,28 +81,6 @@ def _assignment_rank(assignment: TariffAssignment) -> tuple:
     """Which of several applicable assignments wins: the smallest rank."""
     return (_level(assignment), assignment.customer_group_id is None, -assignment.tariff.valid_from.timestamp(),
             assignment.pk)
-
-
-def tariff_choose(assignments, *, connector: Connector, customer_group_ids, at: datetime) -> Tariff | None:
-    """``tariff_for`` over assignments already loaded (with their tariffs): the same rules, no query.
-
-    ``assignments`` may hold any operator's; ``customer_group_ids`` are the groups the customer is in.
-    """
-    charge_point = connector.charge_point
-    candidates = [
-        a for a in assignments
-        if a.tariff.organization_id == charge_point.organization_id
-        and a.tariff.valid_from <= at and (a.tariff.valid_until is None or a.tariff.valid_until > at)
-        and (a.customer_group_id is None or a.customer_group_id in customer_group_ids)
-        and (a.connector_id == connector.pk
-             or (a.connector_id is None and a.site_id is None and a.charge_point_id == charge_point.pk)
-             or (a.connector_id is None and a.charge_point_id is None and a.site_id is None)
-             or (charge_point.site_id is not None and a.site_id == charge_point.site_id
-                 and a.charge_point_id is None and a.connector_id is None))
-    ]
-    if not candidates:
-        return None
-    return min(candidates, key=_assignment_rank).tariff
 
 
 def tariff_assignment_overlaps(*, tariff: Tariff, site_id: int | None, charge_point_id: int | None,
@@ -327,9 +306,9 @@ def session_credit_available(session: ChargingSession) -> Decimal:
     """How much net amount may still be credited on a session: its net total less earlier credits."""
     price = SessionPrice.objects.filter(session=session).only("net_total").first()
     if price is None:
-        return Decimal("0.00")
+        return money.stored_amount(0)
     credited = CreditNote.objects.filter(session=session).aggregate(total=Sum("net_amount"))["total"]
-    return price.net_total - (credited or Decimal("0.00"))
+    return price.net_total - money.stored_amount(credited)
 
 
 def organization_time_zone(organization: Organization) -> str:

@@ -22,6 +22,7 @@ from accounts.models import CustomerAccount, Organization, User
 from billing.balances import ZERO, payment_method_of
 from billing.models import CreditNote, LedgerEntry, SessionPrice
 from billing.selectors import organization_time_zone
+from core import money
 
 Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
 
@@ -49,7 +50,7 @@ def account_language(customer_account: CustomerAccount) -> str:
 
 
 def _money(value) -> str:
-    return str(Decimal(value or 0).quantize(ZERO) or ZERO)
+    return str(money.stored_amount(value))
 
 
 def _address(party) -> dict:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class CoreConfig(AppConfig):
@@ -6,3 +7,10 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "core"
+
+    def ready(self) -> None:
+        from core.money import default_currency_check, stored_currencies_check
+
+        # Money columns hold STORED_DECIMAL_PLACES: a currency with more is refused, never truncated.
+        checks.register(default_currency_check)
+        checks.register(stored_currencies_check, checks.Tags.database)

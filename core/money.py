@@ -11,13 +11,19 @@ cannot be stored without truncation and is refused (``validate_storable_currency
 check ``core.E001``) rather than rounded silently.
 """
 
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
+from django.apps import AppConfig, apps
+from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 from django.utils.translation import gettext_lazy as _
 
 STORED_DECIMAL_PLACES = 2  # what every money column (DecimalField decimal_places) holds
-_STORED_QUANTUM = Decimal(1).scaleb(-STORED_DECIMAL_PLACES)
+STORED_QUANTUM = Decimal(1).scaleb(-STORED_DECIMAL_PLACES)  # the smallest amount a money column holds
 _DEFAULT_MINOR_UNIT = 2
 
 # ISO 4217 (list one, current funds and currencies): every code not listed has 2 decimals.
@@ -58,7 +64,7 @@ def stored_amount(value: Decimal | float | int | None) -> Decimal:
 
     SQLite sums decimal columns as floats (0.00999999999999801); this restores what the rows hold.
     """
-    amount = Decimal(value or 0).quantize(_STORED_QUANTUM, ROUND_HALF_UP)
+    amount = Decimal(value or 0).quantize(STORED_QUANTUM, ROUND_HALF_UP)
     return amount if amount else abs(amount)
 
 
@@ -99,3 +105,42 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
 def from_minor_units(minor: int, currency: str) -> Decimal:
     """A payment provider's integer amount of ``currency`` back as a ``Decimal`` in the currency's minor unit."""
     return quantize(Decimal(minor).scaleb(-_stripe_exponent(currency)), currency)
+
+
+def default_currency_check(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """core.E001: DEFAULT_CURRENCY must be storable, or every new operator and tariff would be refused."""
+    if is_storable(settings.DEFAULT_CURRENCY):
+        return []
+    return [checks.Error(
+        f"DEFAULT_CURRENCY {settings.DEFAULT_CURRENCY} has {minor_unit(settings.DEFAULT_CURRENCY)} decimals, "
+        f"but money columns hold {STORED_DECIMAL_PLACES}.",
+        hint="Choose a currency with at most that many decimals (amounts would be truncated).", id="core.E001",
+    )]
+
+
+def stored_currencies_check(app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None,
+                            **kwargs: Any) -> list[checks.CheckMessage]:
+    """core.E002: no row holds a currency its money columns would truncate (KWD written before it was refused).
+
+    Looks at every model field validated with ``validate_storable_currency`` (operators, tariffs): the
+    currencies the other money rows take theirs from. A database check, so it runs with ``migrate`` and
+    ``check --database``.
+    """
+    errors: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        for model in apps.get_models():
+            for field in model._meta.get_fields():
+                if validate_storable_currency not in getattr(field, "validators", ()):
+                    continue
+                try:
+                    used = set(model._default_manager.using(alias).order_by()
+                               .values_list(field.name, flat=True).distinct())
+                except DatabaseError:  # not migrated yet
+                    continue
+                errors += [checks.Error(
+                    f"{model._meta.label}.{field.name} holds {currency}, which has {minor_unit(currency)} decimals; "
+                    f"money columns hold {STORED_DECIMAL_PLACES}.",
+                    hint="Amounts in it would be truncated: change the currency or keep it out of this portal.",
+                    obj=model, id="core.E002",
+                ) for currency in sorted(used) if not is_storable(currency)]
+    return errors

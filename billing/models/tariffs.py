@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CustomerAccount, Organization
+from core import money
 from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
 
 WEEKDAYS = [
@@ -62,7 +63,7 @@ class Tariff(models.Model):
     )
     name = models.CharField(_("name"), max_length=200)
     currency = models.CharField(_("currency"), max_length=3, default=_default_currency,
-                                help_text=_("ISO 4217 code"))
+                                validators=[money.validate_storable_currency], help_text=_("ISO 4217 code"))
     vat_rate = models.DecimalField(
         _("VAT rate"), max_digits=5, decimal_places=4, default=_default_vat_rate,
         validators=[MinValueValidator(0), MaxValueValidator(1)], help_text=_("0.25 for 25 %."),
@@ -119,6 +120,11 @@ class Tariff(models.Model):
             errors["valid_until"] = _("The end of validity must come after its start.")
         if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
             errors["max_price"] = _("The maximum price is below the minimum price.")
+        for name in ("min_price", "max_price"):
+            bound = getattr(self, name)
+            if isinstance(bound, Decimal) and self.currency and bound != money.quantize(bound, self.currency):
+                errors.setdefault(name, _("%(currency)s amounts have at most %(places)s decimals.") % {
+                    "currency": self.currency, "places": money.minor_unit(self.currency)})
         if errors:
             raise ValidationError(errors)
 
