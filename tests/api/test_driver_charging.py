@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import IdTag
-from sessions_app.models import ChargePoint, Connector, MeterValue
+from sessions_app.models import ChargePoint, Connector, MeterValue, offline_after
 from sessions_app.ocpp import commands
 from sessions_app.ocpp.commands import CommandResult
 from tests.factories import make_session, make_tag
@@ -91,7 +91,7 @@ def test_a_charger_that_refuses_or_is_unreachable_gives_a_clear_error(world, tra
 def test_a_station_not_connected_is_503_before_anything_is_sent(world, transport):
     response = start(as_driver(world.alice), world.cp_a, world.alice_card)
     assert response.status_code == 503 and response.json()["error"]["code"] == "charger_offline"
-    stale = timezone.now() - timedelta(seconds=2 * world.cp_a.heartbeat_interval + 1)
+    stale = timezone.now() - offline_after(world.cp_a.heartbeat_interval) - timedelta(seconds=1)
     online(world.cp_a)
     ChargePoint.objects.filter(pk=world.cp_a.pk).update(last_seen_at=stale)
     assert start(as_driver(world.alice), world.cp_a, world.alice_card).status_code == 503

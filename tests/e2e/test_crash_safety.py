@@ -40,6 +40,7 @@ from sessions_app.models import (
     PostStopWork,
     SessionFlag,
     StatusEvent,
+    offline_after,
 )
 from sessions_app.post_stop import CLAIM
 from tests.e2e.conftest import ServerProcess
@@ -322,6 +323,28 @@ def _post_stop_sweep() -> None:
         call_command("post_stop_sweep")
 
 
+def _connection_sweep(fleet: Fleet) -> dict[int, datetime]:
+    """The periodic connection sweep, once the chargers have been silent past their heartbeat rule: it ends the
+    connections a killed server process left open (a charger that closed its socket just before the kill, and
+    never came back). Returns the last message time of each charger it found still "connected"."""
+    left = dict(ChargePoint.objects.filter(pk__in=[cp.pk for cp in fleet.charge_points]).exclude(channel_name="")
+                .values_list("pk", "last_seen_at"))
+    silent = max(offline_after(cp.heartbeat_interval) for cp in fleet.charge_points)
+    with time_machine.travel(timezone.now() + silent + timedelta(seconds=1), tick=True):
+        call_command("connection_sweep")
+    return left
+
+
+def _assert_swept_connections_ended_at_the_last_message(left: dict[int, datetime]) -> None:
+    """Each charger the sweep found "connected" has its last connection ended at its last message (not when
+    the sweep ran: it was offline from then on)."""
+    last_ended = {
+        pk: max(ChargerConnection.objects.filter(charge_point_id=pk).values_list("disconnected_at", flat=True))
+        for pk in left
+    }
+    assert last_ended == left
+
+
 def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[StormCharger]) -> None:
     planned = {(charger.ocpp_id, p.transaction_id): p for charger in chargers for p in charger.plan}
     assert all(sent.answer is not None for charger in chargers for sent in charger.sent)
@@ -361,7 +384,8 @@ def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[
         for at, status in ((p.started_at, "Charging"), (p.stopped_at, "Available"))
     )
 
-    # No charger is left "connected", no connection open (the killed processes' ones ended on reconnect).
+    # No charger is left "connected", no connection open (the killed processes' ones ended on reconnect, or
+    # by the connection sweep for a charger that never came back).
     assert not ChargePoint.objects.filter(pk__in=[cp.pk for cp in fleet.charge_points]).exclude(channel_name="")
     assert not ChargerConnection.objects.filter(charge_point__in=fleet.charge_points, disconnected_at=None)
 
@@ -421,11 +445,13 @@ def test_chargers_storming_a_server_killed_three_times_lose_nothing_and_nothing_
 
     kills = run(_storm(chargers, kill_three_times))
     server.terminate()
+    left_connected = _connection_sweep(fleet)
 
     assert kills == 3, "the storm ended before the server was killed three times: make it longer"
     assert sum(charger.resent for charger in chargers) > 0, "no CALL went unanswered: the kills hit nothing"
     _assert_every_acknowledged_message_stored_once(fleet, chargers)
-    print(_storm_report(fleet, chargers))  # shown when the test fails
+    _assert_swept_connections_ended_at_the_last_message(left_connected)
+    print(_storm_report(fleet, chargers), f"connections swept: {len(left_connected)}")  # shown when the test fails
     _post_stop_sweep()
     _assert_every_session_priced_and_charged_once(fleet, chargers)
     _post_stop_sweep()  # a second sweep finds nothing left to do

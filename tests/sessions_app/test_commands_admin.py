@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions_app.models import ChargePoint, SecurityEvent
+from sessions_app.models import ChargePoint, SecurityEvent, offline_after
 from sessions_app.ocpp.commands import CommandResult
 from tests.factories import make_organization, make_session, make_tag
 
@@ -168,7 +168,7 @@ def test_change_page_links_to_commands_and_the_action_opens_them(client, world):
 
 def test_online_column_follows_the_heartbeat_rule(client, world):
     online(world.cp_a)
-    stale = timezone.now() - timedelta(seconds=2 * world.cp_b.heartbeat_interval + 5)
+    stale = timezone.now() - offline_after(world.cp_b.heartbeat_interval) - timedelta(seconds=5)
     ChargePoint.objects.filter(pk=world.cp_b.pk).update(channel_name="specific.old!1", last_seen_at=stale)
     client.force_login(world.admin)
     response = client.get(reverse("admin:sessions_app_chargepoint_changelist"))

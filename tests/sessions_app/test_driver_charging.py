@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import IdTag
-from sessions_app.models import ChargePoint, ChargingSession, Connector, MeterValue
+from sessions_app.models import ChargePoint, ChargingSession, Connector, MeterValue, offline_after
 from sessions_app.ocpp.commands import CommandResult
 from sessions_app.selectors import session_live_figures
 from tests.factories import make_charge_point, make_session, make_site, make_tag
@@ -80,7 +80,7 @@ def test_start_page_offers_only_free_connectors_at_online_stations_of_the_driver
 
 def test_a_stale_connection_does_not_count_as_online(client, world, transport):
     online(world.cp_a)
-    stale = timezone.now() - timedelta(seconds=2 * world.cp_a.heartbeat_interval + 1)
+    stale = timezone.now() - offline_after(world.cp_a.heartbeat_interval) - timedelta(seconds=1)
     ChargePoint.objects.filter(pk=world.cp_a.pk).update(last_seen_at=stale)
     client.force_login(world.alice)
     response = start(client, world.cp_a, world.alice_card)
