@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, OuterRef, Q, QuerySet
 
 #: An instant: an aware datetime, or an integer count (microseconds) where speed needs it.
 Instant = TypeVar("Instant", int, datetime)
@@ -128,6 +128,20 @@ def in_force(events: QuerySet[M], *, at: datetime | None = None, inclusive: bool
     if at is not None:
         events = events.filter(**{f"{field}__{'lte' if inclusive else 'lt'}": at})
     return events.order_by(f"-{field}", "-pk")
+
+
+def neighbour(events: QuerySet[M], *, before: bool, field: str = "timestamp") -> QuerySet[M]:
+    """For a subquery: ``events`` (narrowed to the outer row's connector, station, ...) just before the outer row
+    in that order (``before``), or just after it, the nearest first; the outer row itself is left out.
+
+    ``field >= outer`` as well lets an index on (holder, field) bound the scan.
+    """
+    outer_time, outer_pk = OuterRef(field), OuterRef("pk")
+    if before:
+        return events.filter(Q(**{f"{field}__lt": outer_time}) | Q(pk__lt=outer_pk),
+                             **{f"{field}__lte": outer_time}).order_by(f"-{field}", "-pk")
+    return events.filter(Q(**{f"{field}__gt": outer_time}) | Q(pk__gt=outer_pk),
+                         **{f"{field}__gte": outer_time}).order_by(field, "pk")
 
 
 # --- local months ------------------------------------------------------------------------------------------------

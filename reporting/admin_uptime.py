@@ -29,6 +29,7 @@ from billing.admin_reports import ReportForm
 from billing.selectors import organization_time_zone
 from core.admin_scoping import OrganizationScopedAdmin
 from core.exports import FORMATS, Table, table_response, xlsx_response
+from core.timeutil import months_back
 from reporting.admin_reports import REPORT_LINKS, ReportLink
 from reporting.charts import bar_chart
 from reporting.faults import fault_log, needs_attention, open_incidents, start_figures
@@ -46,14 +47,6 @@ def _check_access(request) -> None:
         return
     if getattr(user, "organization", None) is None or not user.has_perm(STATUS_PERMISSION):
         raise PermissionDenied
-
-
-def _months_back(today: date, count: int) -> list[date]:
-    months, month = [], today.replace(day=1)
-    for _i in range(count):
-        months.append(month)
-        month = (month - timedelta(days=1)).replace(day=1)
-    return months
 
 
 class StationChoiceMixin:
@@ -90,7 +83,7 @@ class UptimeForm(StationChoiceMixin, forms.Form):
         if not user.is_superuser:
             del self.fields["organization"]
         self._add_station_field(user)
-        months = _months_back(today, MONTHS_OFFERED)
+        months = months_back(today, MONTHS_OFFERED)
         choices = [(f"{month:%Y-%m}", date_format(month, "YEAR_MONTH_FORMAT")) for month in months]
         self.fields["first_month"].choices = choices
         self.fields["last_month"].choices = choices
@@ -168,7 +161,7 @@ def _uptime_cells(row) -> list:
 def uptime_view(request):
     _check_access(request)
     today = timezone.localtime(timezone.now()).date()
-    recent = _months_back(today, 3)  # by default the running month and the two before it
+    recent = months_back(today, 3)  # by default the running month and the two before it
     form = _bound(request, UptimeForm, {"first_month": f"{recent[-1]:%Y-%m}", "last_month": f"{recent[0]:%Y-%m}"},
                   today=today)
     organization = form.chosen_organization() if form.is_valid() else None

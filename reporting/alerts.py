@@ -34,6 +34,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
+from core.timeutil import in_force
 from reporting.models import AlertIncident
 from sessions_app.models import ChargePoint, ChargerConnection, Connector, ConnectorStatus, StatusEvent
 
@@ -60,7 +61,7 @@ class Problem:
 
 def _faulted_since(events, fallback: datetime) -> datetime:
     """The first event of the latest run of Faulted events in ``events`` (one connector's or station's)."""
-    last_ok = events.exclude(status=ConnectorStatus.FAULTED).order_by("-timestamp", "-pk").values("timestamp").first()
+    last_ok = in_force(events.exclude(status=ConnectorStatus.FAULTED)).values("timestamp").first()
     run = events.filter(status=ConnectorStatus.FAULTED)
     if last_ok is not None:
         run = run.filter(timestamp__gte=last_ok["timestamp"])
@@ -69,8 +70,7 @@ def _faulted_since(events, fallback: datetime) -> datetime:
 
 
 def _latest_station_event():
-    return StatusEvent.objects.filter(charge_point_id=OuterRef("pk"), connector__isnull=True).order_by(
-        "-timestamp", "-pk")
+    return in_force(StatusEvent.objects.filter(charge_point_id=OuterRef("pk"), connector__isnull=True))
 
 
 def station_problems(*, now: datetime) -> list[Problem]:

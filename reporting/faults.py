@@ -21,8 +21,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
+from core.timeutil import in_force
 from reporting.models import AlertIncident, ConnectorHour
-from reporting.uptime import TARGET, uptime_over
+from reporting.uptime import TARGET, status_neighbour, uptime_over
 from sessions_app.models import ChargePoint, Connector, ConnectorStatus, ErrorCode, PostStopWork, StatusEvent
 
 IS_FAULT = Q(status=ConnectorStatus.FAULTED) | ~Q(error_code=ErrorCode.NO_ERROR)
@@ -48,20 +49,6 @@ class Fault:
         return (self.cleared_at or now) - self.started_at
 
 
-def _neighbour(*, station: bool, before: bool):
-    """Subquery over the same connector's (or station's) events, just before or just after the outer event."""
-    outer_ts, outer_pk = OuterRef("timestamp"), OuterRef("pk")
-    if before:
-        events = StatusEvent.objects.filter(Q(timestamp__lt=outer_ts) | Q(pk__lt=outer_pk), timestamp__lte=outer_ts)
-        events = events.order_by("-timestamp", "-pk")
-    else:
-        events = StatusEvent.objects.filter(Q(timestamp__gt=outer_ts) | Q(pk__gt=outer_pk), timestamp__gte=outer_ts)
-        events = events.order_by("timestamp", "pk")
-    if station:
-        return events.filter(charge_point_id=OuterRef("charge_point_id"), connector__isnull=True)
-    return events.filter(connector_id=OuterRef("connector_id"))
-
-
 def _is_fault(status: str | None, error_code: str | None) -> bool:
     return status == ConnectorStatus.FAULTED or (error_code is not None and error_code != ErrorCode.NO_ERROR)
 
@@ -74,7 +61,7 @@ def _runs_in_force(*, charge_point_ids: list[int], at: datetime, station: bool) 
     else:
         holders = Connector.objects.filter(charge_point_id__in=charge_point_ids)
         match = {"connector_id": OuterRef("pk")}
-    latest = StatusEvent.objects.filter(timestamp__lt=at, **match).order_by("-timestamp", "-pk")
+    latest = in_force(StatusEvent.objects.filter(**match), at=at)
     in_fault = [
         pk for pk, status, error_code in holders.annotate(
             latest_status=Subquery(latest.values("status")[:1]), latest_error=Subquery(latest.values("error_code")[:1]),
@@ -85,7 +72,7 @@ def _runs_in_force(*, charge_point_ids: list[int], at: datetime, station: bool) 
     for pk in in_fault:  # few: only what is out of order at that moment
         events = StatusEvent.objects.filter(timestamp__lt=at, **({"charge_point_id": pk, "connector__isnull": True}
                                                                  if station else {"connector_id": pk}))
-        last_ok = events.exclude(IS_FAULT).order_by("-timestamp", "-pk").values("timestamp", "pk").first()
+        last_ok = in_force(events.exclude(IS_FAULT)).values("timestamp", "pk").first()
         run = events.filter(IS_FAULT)
         if last_ok is not None:
             run = run.filter(Q(timestamp__gt=last_ok["timestamp"]) | Q(timestamp=last_ok["timestamp"],
@@ -111,8 +98,8 @@ def fault_log(*, organization: Organization, start: datetime, end: datetime,
     charge_point_ids = list(stations.values_list("pk", flat=True))
     faults = []
     for station in (False, True):
-        previous = _neighbour(station=station, before=True)
-        cleared = _neighbour(station=station, before=False).exclude(IS_FAULT)
+        previous = status_neighbour(station=station, before=True)
+        cleared = status_neighbour(station=station, before=False).exclude(IS_FAULT)
         begun_before = _runs_in_force(charge_point_ids=charge_point_ids, at=start, station=station)
         # Fault reports in the period (first, alone: the neighbours are looked up for these only).
         in_period = list(StatusEvent.objects.filter(

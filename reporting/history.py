@@ -24,9 +24,10 @@ from django.utils.translation import gettext as _
 from accounts.models import IdTag, User
 from billing.balances import ZERO, terminal_references
 from billing.models import CreditNote, LedgerEntry, PaymentAccount, SessionPrice
-from billing.pricing import minor_unit
 from billing.quotes import money_display, session_cost_estimate
 from billing.selectors import organization_time_zone
+from core import money
+from core.timeutil import months_back, status_at
 from sessions_app.models import ChargePoint, ChargingSession, MeterValue
 from sessions_app.selectors import POWER_IMPORT, session_live_figures, sessions_for_driver
 from sessions_app.services import ENERGY_REGISTER
@@ -51,8 +52,7 @@ def payment_label(code: str) -> str:
 
 def _quantize(amount, currency: str) -> Decimal:
     """A summed amount in the currency's minor unit (SQLite sums decimals as floats), never -0."""
-    value = Decimal(str(amount or 0)).quantize(Decimal(1).scaleb(-minor_unit(currency)), ROUND_HALF_UP)
-    return value if value else abs(value)
+    return money.quantize(money.stored_amount(amount), currency)
 
 
 def _zone_name(charge_point: ChargePoint) -> str:
@@ -356,15 +356,6 @@ def history_totals(sessions: QuerySet[ChargingSession]) -> HistoryTotals:
     )
 
 
-def _month_starts(today: date, months: int) -> list[date]:
-    first = today.replace(day=1)
-    starts = []
-    for _i in range(months):
-        starts.append(first)
-        first = (first - timedelta(days=1)).replace(day=1)
-    return starts[::-1]
-
-
 def history_months(sessions: QuerySet[ChargingSession], *, stations: list[ChargePoint], time_zone: str,
                    now: datetime, months: int = CHART_MONTHS) -> dict:
     """Energy (completed sessions) and spend (frozen prices) per site-local month, the last ``months``.
@@ -373,7 +364,7 @@ def history_months(sessions: QuerySet[ChargingSession], *, stations: list[Charge
     clock. One query per time zone among the driver's stations.
     """
     today = now.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
-    starts = _month_starts(today, months)
+    starts = months_back(today, months)[::-1]
     energy = {month: 0 for month in starts}
     count = {month: 0 for month in starts}
     spend: dict[str, dict[date, Decimal]] = {}
@@ -459,13 +450,12 @@ def session_curve(session: ChargingSession, *, now: datetime, max_points: int = 
     count = max(2, min(max_points, distinct))
     step = (end - start) / (count - 1)
     grid = [start + step * i for i in range(count - 1)] + [end]  # the last exactly at the end
-    energy_times = [at for at, _v in energy]
     power_times = [at for at, _v in power]
     zone = zoneinfo.ZoneInfo(_zone_name(session.charge_point))
     points, previous, last_power = [], None, Decimal(0)
     for at in grid:
-        i = bisect.bisect_right(energy_times, at)
-        energy_wh = max(Decimal(0), energy[i - 1][1] - session.meter_start_wh) if i else Decimal(0)
+        register = status_at(energy, at)
+        energy_wh = max(Decimal(0), register - session.meter_start_wh) if register is not None else Decimal(0)
         lo = bisect.bisect_right(power_times, previous) if previous is not None else 0
         hi = bisect.bisect_right(power_times, at)
         if hi > lo:
@@ -491,7 +481,7 @@ def component_label(component: str) -> str:
 
 def _unit_price_display(price: Decimal, currency: str) -> str:
     """A unit price with the currency's decimals, or more when it has them (``0.1234 EUR``)."""
-    places = max(minor_unit(currency), -price.normalize().as_tuple().exponent)
+    places = max(money.minor_unit(currency), -price.normalize().as_tuple().exponent)
     return f"{number_format(price, decimal_pos=places)} {currency}"
 
 

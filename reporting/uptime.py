@@ -34,17 +34,26 @@ month counts up to now; a month that has not started is not listed.
 
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing.statement_content import month_period
+from core.timeutil import (
+    clip,
+    complement,
+    in_force,
+    intersection,
+    month_period,
+    months_between,
+    neighbour,
+    seconds,
+    union,
+)
 from reporting.models import ConnectorHour, OutageExclusion
 from sessions_app.models import ChargePoint, ChargerConnection, Connector, ConnectorStatus, StatusEvent
 
@@ -54,81 +63,26 @@ DOWN_STATUSES = (ConnectorStatus.FAULTED, ConnectorStatus.UNAVAILABLE)
 Interval = tuple[datetime, datetime]
 
 
-# --- intervals ----------------------------------------------------------------------------------
-
-
-def intervals_union(intervals: Iterable[Interval]) -> list[Interval]:
-    """Sorted, non-overlapping intervals covering the same time; empty ones are dropped."""
-    merged: list[Interval] = []
-    for start, end in sorted(i for i in intervals if i[1] > i[0]):
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def intervals_clip(intervals: Iterable[Interval], start: datetime, end: datetime) -> list[Interval]:
-    return [(max(a, start), min(b, end)) for a, b in intervals if min(b, end) > max(a, start)]
-
-
-def intervals_intersection(left: list[Interval], right: list[Interval]) -> list[Interval]:
-    """The time in both; each side sorted and non-overlapping (as ``intervals_union`` returns)."""
-    result, i, j = [], 0, 0
-    while i < len(left) and j < len(right):
-        start, end = max(left[i][0], right[j][0]), min(left[i][1], right[j][1])
-        if end > start:
-            result.append((start, end))
-        if left[i][1] < right[j][1]:
-            i += 1
-        else:
-            j += 1
-    return result
-
-
-def intervals_complement(covered: list[Interval], start: datetime, end: datetime) -> list[Interval]:
-    """The time in [start, end) that ``covered`` (sorted, non-overlapping) leaves out."""
-    gaps, cursor = [], start
-    for a, b in covered:
-        if a > cursor:
-            gaps.append((cursor, min(a, end)))
-        cursor = max(cursor, b)
-        if cursor >= end:
-            break
-    if cursor < end:
-        gaps.append((cursor, end))
-    return [(a, b) for a, b in gaps if b > a]
-
-
-def intervals_seconds(intervals: Iterable[Interval]) -> int:
-    return round(sum((b - a).total_seconds() for a, b in intervals))
-
-
 # --- raw rows to intervals ----------------------------------------------------------------------
 
 
-def _next_event_time(*, station: bool):
-    """The time of the next status event on the same connector (or of the same station, connector 0)."""
-    events = StatusEvent.objects.filter(
-        Q(timestamp__gt=OuterRef("timestamp")) | Q(pk__gt=OuterRef("pk")),
-        timestamp__gte=OuterRef("timestamp"),  # lets the (connector, timestamp) index bound the scan
-    )
+def status_neighbour(*, station: bool, before: bool) -> QuerySet[StatusEvent]:
+    """For a subquery: the outer status event's connector's (or station's, connector 0) events just before or
+    just after it, the nearest first."""
     if station:
-        events = events.filter(charge_point_id=OuterRef("charge_point_id"), connector__isnull=True)
+        events = StatusEvent.objects.filter(charge_point_id=OuterRef("charge_point_id"), connector__isnull=True)
     else:
-        events = events.filter(connector_id=OuterRef("connector_id"))
-    return Subquery(events.order_by("timestamp", "pk").values("timestamp")[:1])
+        events = StatusEvent.objects.filter(connector_id=OuterRef("connector_id"))
+    return neighbour(events, before=before)
 
 
 def _status_down(*, charge_point_ids: list[int], start: datetime, end: datetime, now: datetime
                  ) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
     """Faulted/Unavailable time in [start, end): per connector id (own status) and per charge point (station's)."""
     in_force_before = {
-        "connector": StatusEvent.objects.filter(connector_id=OuterRef("pk"), timestamp__lt=start)
-        .order_by("-timestamp", "-pk").values("pk")[:1],
-        "station": StatusEvent.objects.filter(charge_point_id=OuterRef("pk"), connector__isnull=True,
-                                              timestamp__lt=start).order_by("-timestamp", "-pk").values("pk")[:1],
+        "connector": in_force(StatusEvent.objects.filter(connector_id=OuterRef("pk")), at=start).values("pk")[:1],
+        "station": in_force(StatusEvent.objects.filter(charge_point_id=OuterRef("pk"), connector__isnull=True),
+                            at=start).values("pk")[:1],
     }
     first_ids = [
         *Connector.objects.filter(charge_point_id__in=charge_point_ids)
@@ -144,13 +98,13 @@ def _status_down(*, charge_point_ids: list[int], start: datetime, end: datetime,
     station: dict[int, list[Interval]] = defaultdict(list)
     for is_station, target in ((False, own), (True, station)):
         rows = (events.filter(connector__isnull=is_station)
-                .annotate(until=_next_event_time(station=is_station))
+                .annotate(until=Subquery(status_neighbour(station=is_station, before=False).values("timestamp")[:1]))
                 .values_list("connector_id", "charge_point_id", "timestamp", "until"))
         for connector_id, charge_point_id, at, until in rows:
             target[charge_point_id if is_station else connector_id].append((at, until or now))
     clip_end = min(end, now)
-    return ({key: intervals_union(intervals_clip(value, start, clip_end)) for key, value in own.items()},
-            {key: intervals_union(intervals_clip(value, start, clip_end)) for key, value in station.items()})
+    return ({key: union(clip(value, start, clip_end)) for key, value in own.items()},
+            {key: union(clip(value, start, clip_end)) for key, value in station.items()})
 
 
 def _offline(*, charge_point_ids: list[int], start: datetime, end: datetime, now: datetime
@@ -166,7 +120,7 @@ def _offline(*, charge_point_ids: list[int], start: datetime, end: datetime, now
         covered[charge_point_id].append((connected_at, disconnected_at or max(now, end)))
     clip_end = min(end, now)
     return {
-        charge_point_id: intervals_complement(intervals_union(covered[charge_point_id]), max(start, since), clip_end)
+        charge_point_id: complement(union(covered[charge_point_id]), max(start, since), clip_end)
         for charge_point_id, since in first.items() if since < clip_end
     }
 
@@ -205,9 +159,9 @@ def connector_downtime(*, connectors: list[Connector], start: datetime, end: dat
     result = {}
     for connector in connectors:
         cp = connector.charge_point_id
-        outage = intervals_union([*own.get(connector.pk, []), *station.get(cp, []), *offline.get(cp, [])])
-        windows = intervals_union([*excluded_station.get(cp, []), *excluded_connector.get(connector.pk, [])])
-        result[connector.pk] = Downtime(outage=outage, excluded=intervals_intersection(outage, windows))
+        outage = union([*own.get(connector.pk, []), *station.get(cp, []), *offline.get(cp, [])])
+        windows = union([*excluded_station.get(cp, []), *excluded_connector.get(connector.pk, [])])
+        result[connector.pk] = Downtime(outage=outage, excluded=intersection(outage, windows))
     return result
 
 
@@ -268,14 +222,6 @@ def _connectors(organization: Organization, charge_point: ChargePoint | None = N
     return list(connectors.select_related("charge_point__site").order_by("charge_point__ocpp_id", "number"))
 
 
-def _months(first: date, last: date) -> list[date]:
-    months, month = [], first.replace(day=1)
-    while month <= last:
-        months.append(month)
-        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return months
-
-
 Key = tuple[int, date | None]  # (connector id, first day of the local month, or None for any period)
 
 
@@ -325,9 +271,9 @@ def _figures(connectors: list[Connector], periods: dict[Key, tuple[datetime, dat
                                       end=min(span_end, hull["last"]), now=now)
         for connector in affected:
             for key, start, end in of_connector[connector.pk]:
-                seconds = intervals_seconds(intervals_clip(downtime[connector.pk].excluded, start, end))
+                excluded_s = seconds(clip(downtime[connector.pk].excluded, start, end))
                 # Never more than the outage the rollups hold (they may trail the raw rows by a refresh).
-                excluded[(connector.pk, key)] = min(seconds, outage.get((connector.pk, key), 0))
+                excluded[(connector.pk, key)] = min(excluded_s, outage.get((connector.pk, key), 0))
     by_id = {connector.pk: connector for connector in connectors}
     return {
         (connector_id, key): Uptime(connector=by_id[connector_id], start=start, end=end, month=key,
@@ -349,9 +295,8 @@ def uptime_by_month(*, organization: Organization, first_month: date, last_month
     connectors = _connectors(organization, charge_point)
     periods: dict[Key, tuple[datetime, datetime]] = {}
     for connector in connectors:
-        for month in _months(first_month, last_month):
-            start, end = (moment.astimezone(UTC) for moment in
-                          month_period(month, connector.charge_point.site.time_zone))
+        for month in months_between(first_month, last_month):
+            start, end = month_period(month, connector.charge_point.site.time_zone)
             if start < now:
                 periods[(connector.pk, month)] = (start, min(end, now))
     if not periods:

@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.db.models import OuterRef, Subquery
 
 from core.timeutil import (
     clip,
@@ -13,6 +14,7 @@ from core.timeutil import (
     month_period,
     months_back,
     months_between,
+    neighbour,
     previous_month,
     seconds,
     status_at,
@@ -129,6 +131,22 @@ def test_in_force_orders_the_one_in_force_first(world):
     assert in_force(events, at=at(10), inclusive=True).first() == faulted
     assert in_force(events, at=at(0)).first() is None
     assert charging in in_force(events, at=at(11))
+
+
+def test_neighbour_is_the_event_just_before_or_after_of_equal_times_by_the_order_stored(world):
+    connector = world.cp_a.connectors.get(number=1)
+    first, second, third, fourth = (
+        StatusEvent.objects.create(charge_point=world.cp_a, connector=connector, status=status, error_code="NoError",
+                                   timestamp=at(minutes))
+        for minutes, status in ((0, "Available"), (10, "Charging"), (10, "Faulted"), (20, "Available")))
+    same_connector = StatusEvent.objects.filter(connector_id=OuterRef("connector_id"))
+    rows = StatusEvent.objects.annotate(
+        previous=Subquery(neighbour(same_connector, before=True).values("pk")[:1]),
+        following=Subquery(neighbour(same_connector, before=False).values("pk")[:1]),
+    ).order_by("timestamp", "pk").values_list("pk", "previous", "following")
+
+    assert list(rows) == [(first.pk, None, second.pk), (second.pk, first.pk, third.pk),
+                          (third.pk, second.pk, fourth.pk), (fourth.pk, third.pk, None)]
 
 
 # --- local months ------------------------------------------------------------------------------------------------
