@@ -95,7 +95,7 @@ TEMPLATES = [
 ]
 
 
-def _database(url: str) -> dict:
+def _database(url: str) -> dj_database_url.DBConfig:
     conn_max_age = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
     pool_size = env_int("DATABASE_POOL_SIZE", 10, minimum=0)  # PostgreSQL only
     try:

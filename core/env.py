@@ -10,6 +10,7 @@ import os
 import re
 import zoneinfo
 from decimal import Decimal, InvalidOperation
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -31,6 +32,10 @@ def _raw(name: str) -> str | None:
         raise ImproperlyConfigured(f"{name}_FILE: cannot read {path!r} ({exc.strerror}).") from exc
 
 
+@overload
+def env_str(name: str, default: str, *, required: bool = False) -> str: ...
+@overload
+def env_str(name: str, default: None = None, *, required: bool = False) -> str | None: ...
 def env_str(name: str, default: str | None = None, *, required: bool = False) -> str | None:
     value = _raw(name)
     if value is None or value == "":

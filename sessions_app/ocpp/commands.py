@@ -12,10 +12,11 @@ that reached a slow process after its sender gave up is never run. No clocks are
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import cast
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 
 from sessions_app.models import ChargePoint
 
@@ -50,7 +51,7 @@ async def command_send_async(charge_point: ChargePoint, action: str, payload: di
         raise ValueError(f"Unknown command {action!r}.")
     if not charge_point.channel_name:
         return CommandResult("offline")
-    layer = get_channel_layer()
+    layer = cast(BaseChannelLayer, get_channel_layer())  # the settings always name a channel layer
     reply_channel = await layer.new_channel()
     try:
         await layer.send(charge_point.channel_name, {

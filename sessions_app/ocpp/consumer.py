@@ -179,8 +179,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=message.create_call_error(_unhandled(message.action)).to_json())
             return
         if isinstance(message, Call) and (problem := unstorable_value(text_data, message.payload)):
-            error = TypeConstraintViolationError(details={"cause": problem})
-            await self.send(text_data=message.create_call_error(error).to_json())
+            violation = TypeConstraintViolationError(details={"cause": problem})
+            await self.send(text_data=message.create_call_error(violation).to_json())
             return
         now = timezone.now()
         if (now - self.seen_written).total_seconds() >= SEEN_WRITE_EVERY:

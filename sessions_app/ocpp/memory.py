@@ -14,10 +14,12 @@ import asyncio
 import ctypes
 import ctypes.util
 import gc
+from collections.abc import Callable
 
 EVERY_CLOSED = 1000
 WHEN_QUIET = 5.0
 
+_malloc_trim: Callable[[int], int] | None
 try:
     _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
 except (OSError, AttributeError, TypeError):  # not glibc: nothing to hand back this way

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.urls import re_path
 
 from sessions_app.ocpp.consumer import OcppConsumer
@@ -13,7 +15,9 @@ async def refuse_websocket(scope, receive, send):
 
 
 # ws://HOST/ocpp/<charge point id>, or /ocpp/<operator slug>/<id> where the operator auto-registers chargers.
-websocket_urlpatterns = [
-    re_path(r"^ocpp/(?:(?P<organization_slug>[-a-zA-Z0-9_]+)/)?(?P<ocpp_id>[^/]+)/?$", OcppConsumer.as_asgi()),
+# django-stubs type re_path for views only; channels' URLRouter takes ASGI applications.
+websocket_urlpatterns: list[Any] = [
+    re_path(r"^ocpp/(?:(?P<organization_slug>[-a-zA-Z0-9_]+)/)?(?P<ocpp_id>[^/]+)/?$",
+            OcppConsumer.as_asgi()),  # type: ignore[arg-type]
     re_path(r"", refuse_websocket),
 ]

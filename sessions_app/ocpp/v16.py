@@ -50,7 +50,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _status_16(status: str) -> str:
+def _status_16(status: str | None) -> str | None:
     """OCPP 1.6 knows no NoCredit: such a card is Blocked for now."""
     return AuthorizationStatus.BLOCKED if status == AuthorizationStatus.NO_CREDIT else status
 
