@@ -215,8 +215,7 @@ class ConnectorAdmin(OrganizationScopedAdmin):
 
 class SessionFlagInline(admin.TabularInline):
     model = SessionFlag
-    fields = ["code", "detail", "created_at", "resolved_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("code", "detail", "created_at", "resolved_at")
     extra = 0
     can_delete = False
 

@@ -6,6 +6,7 @@ Each form turns what a person chose into the OCPP 1.6 payload, in the snake_case
 
 import re
 from datetime import datetime
+from typing import cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -74,10 +75,10 @@ class ChargerCommandForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.charge_point = charge_point
         # Only the charger's own operator's cards and this charger's running sessions.
-        self.fields["id_tag"].queryset = IdTag.objects.filter(
+        cast(forms.ModelChoiceField, self.fields["id_tag"]).queryset = IdTag.objects.filter(
             customer_account__organization_id=charge_point.organization_id, status=IdTag.Status.ACTIVE,
         ).order_by("uid")
-        self.fields["session"].queryset = ChargingSession.objects.filter(
+        cast(forms.ModelChoiceField, self.fields["session"]).queryset = ChargingSession.objects.filter(
             charge_point=charge_point, state=ChargingSession.State.ACTIVE,
         ).select_related("charge_point").order_by("-started_at")
 
@@ -134,8 +135,9 @@ class StartChargingForm(forms.Form):
     def __init__(self, *args, user: User, now: datetime, **kwargs):
         super().__init__(*args, **kwargs)
         self.user, self.now = user, now
-        self.fields["connector"].queryset = connectors_for_driver_start(user=user, now=now)
-        self.fields["card"].queryset = cards_for_charging(user=user)
+        cast(forms.ModelChoiceField, self.fields["connector"]).queryset = connectors_for_driver_start(
+            user=user, now=now)
+        cast(forms.ModelChoiceField, self.fields["card"]).queryset = cards_for_charging(user=user)
         self.start: RemoteStart | None = None
 
     def clean(self):

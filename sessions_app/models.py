@@ -149,7 +149,7 @@ class ChargePoint(models.Model):
         return self.name or self.ocpp_id
 
     def clean(self) -> None:
-        if self.site_id and self.organization_id and self.site.organization_id != self.organization_id:
+        if self.organization_id and self.site is not None and self.site.organization_id != self.organization_id:
             raise ValidationError({"site": _("The site belongs to another operator.")})
         if self.registration_status == self.RegistrationStatus.ACCEPTED and not self.site_id:
             raise ValidationError({"site": _("Choose the site before accepting the charger.")})

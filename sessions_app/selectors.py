@@ -3,12 +3,13 @@
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from accounts.models import CustomerAccount, IdTag, User
-from sessions_app.models import ChargePoint, ChargingSession, Connector, ConnectorStatus, MeterValue
+from sessions_app.models import ChargePoint, ChargingSession, Connector, ConnectorStatus, MeterValue, Site
 from sessions_app.services import ENERGY_REGISTER
 
 POWER_IMPORT = "Power.Active.Import"
@@ -193,21 +194,21 @@ def stations_near_for_driver(*, user: User, now: datetime, latitude: float | Non
                                    registration_status=ChargePoint.RegistrationStatus.ACCEPTED, site__isnull=False)
         .select_related("site").prefetch_related("connectors").order_by("site__name", "ocpp_id")
     )
-    located = latitude is not None and longitude is not None
-    if located and radius_m is not None:  # a band of latitude first; the exact distance below
+    position = (latitude, longitude) if latitude is not None and longitude is not None else None
+    if position is not None and radius_m is not None:  # a band of latitude first; the exact distance below
         band = radius_m / _METRES_PER_DEGREE_LATITUDE + 0.001
-        candidates = candidates.filter(site__latitude__gte=latitude - band, site__latitude__lte=latitude + band)
+        candidates = candidates.filter(site__latitude__gte=position[0] - band, site__latitude__lte=position[0] + band)
     stations = []
     for charge_point in candidates:
-        site = charge_point.site
-        distance = (distance_m(latitude, longitude, float(site.latitude), float(site.longitude))
-                    if located else None)
+        site = cast(Site, charge_point.site)  # filtered on site__isnull=False
+        distance = (distance_m(*position, float(site.latitude), float(site.longitude))
+                    if position is not None else None)
         if distance is not None and radius_m is not None and distance > radius_m:
             continue
         station = NearbyStation(charge_point, distance, charge_point.is_online(now))
         if available_only and not station.available_connectors:
             continue
         stations.append(station)
-    if located:
-        stations.sort(key=lambda station: station.distance_m)  # stable: equal distances stay by name
+    if position is not None:
+        stations.sort(key=lambda station: station.distance_m or 0)  # stable: equal distances stay by name
     return stations

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,7 +20,7 @@ from django.db.models import F, Model, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from accounts.models import AuthorizationStatus, Organization
+from accounts.models import AuthorizationStatus, IdTag, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import normalize_uid
 from sessions_app import hooks, lockout
@@ -62,10 +62,11 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
     verdict = id_tag_verdict(raw_uid=raw_uid, organization=charge_point.organization, at=at)
     if verdict.status != AuthorizationStatus.ACCEPTED:
         return verdict
-    running = ChargingSession.objects.filter(id_tag=verdict.id_tag, state=ChargingSession.State.ACTIVE).count()
-    if running >= verdict.id_tag.max_concurrent_sessions:
+    id_tag = cast(IdTag, verdict.id_tag)  # an accepted verdict names its tag
+    running = ChargingSession.objects.filter(id_tag=id_tag, state=ChargingSession.State.ACTIVE).count()
+    if running >= id_tag.max_concurrent_sessions:
         return TagVerdict(AuthorizationStatus.CONCURRENT_TX, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
-    refusal = hooks.authorization_refusal(verdict.id_tag, at)
+    refusal = hooks.authorization_refusal(id_tag, at)
     if refusal is not None:
         return TagVerdict(refusal, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
     return verdict
@@ -140,7 +141,7 @@ def _create_once(model: type[_M], rows: list[_M], *, key: Callable[[_M], tuple],
     unique = list(firsts.values())
     try:
         with transaction.atomic():
-            return model.objects.bulk_create(unique)
+            return model._default_manager.bulk_create(unique)
     except IntegrityError:
         for row in unique:  # a batch written before the refusal was rolled back with it
             row.pk, row._state.adding = None, True
@@ -148,7 +149,7 @@ def _create_once(model: type[_M], rows: list[_M], *, key: Callable[[_M], tuple],
         new = [row for row in unique if key(row) not in known]
         if len(new) == len(unique):
             raise
-        return model.objects.bulk_create(new)
+        return model._default_manager.bulk_create(new)
 
 
 # --- connections -------------------------------------------------------------------------
@@ -345,7 +346,7 @@ def _charge_point_disconnect_silent(*, charge_point_id: int, now: datetime) -> b
     charge_point = ChargePoint.objects.select_for_update().filter(pk=charge_point_id).first()
     if charge_point is None or not charge_point.channel_name or charge_point.is_online(now):
         return False
-    _connections_close(charge_point, at=charge_point.last_seen_at)
+    _connections_close(charge_point, at=charge_point.last_seen_at or now)
     charge_point.channel_name = ""
     charge_point.save(update_fields=["channel_name"])
     return True
@@ -377,7 +378,7 @@ def _connector(charge_point: ChargePoint, number: int) -> Connector | None:
 
 def _connectors_of(reports: list) -> dict[tuple[int, int], Connector | None]:
     """The connectors the reports name, by (charge point id, number), in one query; new numbers are created."""
-    known = {
+    known: dict[tuple[int, int], Connector | None] = {
         (c.charge_point_id, c.number): c
         for c in Connector.objects.filter(charge_point_id__in={report.charge_point.pk for report in reports})
     }
@@ -436,17 +437,17 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
               for report in reports]
     created = {id(event) for event in _create_once(StatusEvent, events, key=_status_key,
                                                    stored=_status_keys_stored)}
-    events = [event if id(event) in created else None for event in events]
+    stored_events = [event if id(event) in created else None for event in events]
     latest: dict[int, StatusEvent] = {}
-    for event in filter(None, events):
-        if event.connector is not None and (event.connector_id not in latest
+    for event in filter(None, stored_events):
+        if event.connector_id is not None and (event.connector_id not in latest
                                             or event.timestamp >= latest[event.connector_id].timestamp):
             latest[event.connector_id] = event
     for connector_id, event in latest.items():
         Connector.objects.filter(pk=connector_id).filter(
             Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=event.timestamp)
         ).update(status=event.status, error_code=event.error_code, status_changed_at=event.timestamp)
-    return [event and event.pk for event in events]
+    return [event.pk if event else None for event in stored_events]
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -470,7 +471,7 @@ def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, dateti
     replaced: dict[str, list[tuple[datetime, datetime]]] = {}
     for reported, stored in times:
         if reported != stored:
-            code = SessionFlag.Code.FUTURE_TIMESTAMP if reported > stored else SessionFlag.Code.PAST_TIMESTAMP
+            code: str = SessionFlag.Code.FUTURE_TIMESTAMP if reported > stored else SessionFlag.Code.PAST_TIMESTAMP
             replaced.setdefault(code, []).append((reported, stored))
     for code, pairs in replaced.items():
         _flag(session, code, f"Charger time {_span([reported for reported, _ in pairs])}, "
@@ -490,7 +491,7 @@ def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str,
     uid = normalize_uid(raw_uid)[:20]
     connector = _connector(charge_point, connector_id)
     started_at = charger_time(charge_point=charge_point, reported=timestamp, received=now)
-    key = {"connector": connector, "id_tag_uid": uid, "meter_start_wh": meter_start_wh}
+    key: dict[str, object] = {"connector": connector, "id_tag_uid": uid, "meter_start_wh": meter_start_wh}
     # Its time as sent identifies a repeat, whether it was used or replaced (session_start_once, ..._as_sent).
     same = ChargingSession.objects.filter(Q(started_at=timestamp) | Q(charger_started_at=timestamp),
                                           charge_point=charge_point, **key)
@@ -647,7 +648,7 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
     for report in reports:
         cp = report.charge_point
         connector = connectors[(cp.pk, report.connector_id)]
-        session = sessions.get(report.transaction_id)
+        session = sessions.get(report.transaction_id) if report.transaction_id is not None else None
         if session is not None and session.charge_point_id != cp.pk:
             session = None  # another station's transaction: keep the values, not the link
         rows, times = _meter_rows(charge_point=cp, connector=connector, session=session,

@@ -161,7 +161,7 @@ class SessionStopView(generics.GenericAPIView):
                                        timeout=COMMAND_TIMEOUT)
         _accepted_or_raise(result, station=station, refused=_("%(station)s declined to stop the session (%(status)s)."))
         body = {"status": result.status, "station": station.ocpp_id, "session": session.pk,
-                "connector": session.connector.number if session.connector_id else None,
+                "connector": session.connector.number if session.connector else None,
                 "message": _("%(station)s is stopping your session.") % {"station": station}}
         return Response(CommandAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
@@ -185,8 +185,8 @@ def _live(session: ChargingSession, now) -> dict:
     figures = session_live_figures(session=session, now=now)
     cp = session.charge_point
     return {
-        **figures, "station": cp.ocpp_id, "site": cp.site.name if cp.site_id else "",
-        "connector": session.connector.number if session.connector_id else None, "card": session.id_tag_uid,
+        **figures, "station": cp.ocpp_id, "site": cp.site.name if cp.site else "",
+        "connector": session.connector.number if session.connector else None, "card": session.id_tag_uid,
         "started_at": session.started_at,
         "power_w": None if figures["power_w"] is None else float(figures["power_w"]),
         "duration_seconds": int(figures["duration"].total_seconds()),
