@@ -8,12 +8,10 @@ from io import StringIO
 
 import pytest
 import time_machine
-from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from chargeportal.asgi import application
 from sessions_app import services
 from sessions_app.models import ChargePoint, ChargerConnection, offline_after
 from sessions_app.services import (
@@ -22,6 +20,7 @@ from sessions_app.services import (
     charge_points_disconnect_silent,
 )
 from sessions_app.tasks import connection_sweep_task
+from tests.sessions_app.websocket import ChargerSocket
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 LAST_SEEN = T0 + timedelta(minutes=10)
@@ -164,22 +163,14 @@ def test_beat_sweeps_connections_every_minute_and_the_command_sweeps_now(world):
 
 def test_a_live_charger_swept_while_silent_is_back_through_its_next_message(transactional_db, world):
     """Through the real consumer: its "seen" write names its connection, so the charger is online again."""
-    path = f"/ocpp/{world.cp_a.ocpp_id}"
-    scope = {"type": "websocket", "path": path, "raw_path": path.encode(), "query_string": b"", "headers": [],
-             "subprotocols": ["ocpp1.6"], "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
     start = timezone.now()
 
     async def silent_then_heartbeat() -> datetime:
-        communicator = ApplicationCommunicator(application, scope)
-        await communicator.send_input({"type": "websocket.connect"})
-        assert (await communicator.receive_output(5))["type"] == "websocket.accept"
-        with time_machine.travel(start + offline_after(300) + timedelta(minutes=1), tick=False):
-            back = timezone.now()
-            assert await asyncio.to_thread(charge_points_disconnect_silent) == 1
-            await communicator.send_input({"type": "websocket.receive", "text": '[2, "1", "Heartbeat", {}]'})
-            assert (await communicator.receive_output(5))["type"] == "websocket.send"
-        await communicator.send_input({"type": "websocket.disconnect", "code": 1000})
-        await communicator.wait(5)
+        async with ChargerSocket(world.cp_a.ocpp_id) as charger:
+            with time_machine.travel(start + offline_after(300) + timedelta(minutes=1), tick=False):
+                back = timezone.now()
+                assert await asyncio.to_thread(charge_points_disconnect_silent) == 1
+                assert (await charger.call("Heartbeat", {}))[0] == 3
         return back
 
     back = asyncio.run(silent_then_heartbeat())
