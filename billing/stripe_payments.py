@@ -135,7 +135,7 @@ def checkout_start(*, customer_account: CustomerAccount, purpose: str, amount, r
                    success_url: str, cancel_url: str) -> StripeCheckout:
     """Open (or, for a form key used before, reopen) a Stripe Checkout for a wallet top-up or the amount owed.
 
-    ``amount``: for a top-up (wallet accounts only) more than zero with at most two decimals; for paying
+    ``amount``: for a top-up (wallet accounts only) more than zero, in the currency's minor unit; for paying
     the balance it may be left out and must otherwise equal what the account owes now (the page the driver
     saw may be stale). The checkout row is saved first, then locked while Stripe is asked, and Stripe gets
     the form key as its ``Idempotency-Key``: double clicks get one Checkout Session. Raises

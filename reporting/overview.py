@@ -41,6 +41,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
 from billing.selectors import organization_time_zone
+from core import money
 from core.exports import Table
 from reporting.models import ConnectorDay, ConnectorHour, DriverDay, SiteHour
 from reporting.rollups import DAY_SUMS
@@ -60,7 +61,6 @@ RANKINGS = {
 CALLOUT_KINDS = {"near_full": _("Runs near full: expand?"), "rarely_used": _("Rarely used: relocate?")}
 
 _ONE_DECIMAL = Decimal("0.1")
-CENT = Decimal("0.01")
 
 
 def percent(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
@@ -190,7 +190,7 @@ class Usage:
         for name in _COUNTED:
             setattr(self, name, getattr(self, name) + int(sums.get(f"sum_{name}") or 0))
         # (SQLite sums decimals as floats: back to cents, as the column stores them.)
-        self.revenue += Decimal(sums.get("sum_revenue") or 0).quantize(CENT, ROUND_HALF_UP)
+        self.revenue += money.stored_amount(sums.get("sum_revenue"))
 
     @property
     def energy_kwh(self) -> Decimal:
@@ -440,7 +440,7 @@ def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[
             bucket=ExtractHour("hour", tzinfo=tz) if by_hour else TruncDate("hour", tzinfo=tz))
     rows = rows.values("bucket").annotate(
         started=Sum("sessions"), energy=Sum("energy_wh"),
-        money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=2)),
+        money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=money.STORED_DECIMAL_PLACES)),
     )
     found = {row["bucket"]: row for row in rows}
     keys = range(24) if by_hour else [period.first + timedelta(days=n) for n in range(period.days)]
@@ -449,7 +449,7 @@ def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[
         row = found.get(key, {})
         label = f"{key:02d}:00" if by_hour else key.isoformat()
         series.append((label, int(row.get("started") or 0), int(row.get("energy") or 0),
-                       Decimal(row.get("money") or 0).quantize(CENT, ROUND_HALF_UP)))
+                       money.stored_amount(row.get("money"))))
     return series, by_hour
 
 

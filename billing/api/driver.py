@@ -21,6 +21,7 @@ from billing.quotes import connector_prices_for_driver
 from billing.selectors import statements_for_driver
 from billing.statement_views import statement_filename, statement_local_dates, statement_period_label
 from billing.stripe_payments import StripeUnavailable, checkout_start, stripe_enabled
+from core import money
 from core.api import IsDriver
 from sessions_app.models import Connector, ConnectorStatus
 from sessions_app.selectors import STARTABLE_STATUSES, NearbyStation, stations_near_for_driver
@@ -280,8 +281,9 @@ _REQUEST_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 class TopUpInput(serializers.Serializer):
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"),
-                                      help_text="In your operator's currency.")
+    amount = serializers.DecimalField(max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES,
+                                      min_value=money.STORED_QUANTUM,
+                                      help_text="In your operator's currency, in its minor unit (whole yen).")
     request_key = serializers.RegexField(
         _REQUEST_KEY, required=False,
         help_text="16-64 letters, digits, - or _; the same key again returns the same checkout (no second "

@@ -31,6 +31,7 @@ from billing.reconciliation import reconciliation_report
 from billing.revenue import GROUP_BY, revenue_report
 from billing.selectors import organization_time_zone
 from billing.services import tariff_assignment_create, tariff_create, tariff_update
+from core import money
 from sessions_app.models import ChargePoint, Connector, Site
 
 TARIFF_VIEW = ("billing.view_tariff",)
@@ -110,10 +111,10 @@ class OperatorTariffInput(serializers.Serializer):
     prices_include_vat = serializers.BooleanField(required=False)
     valid_from = moment_field(required=False)
     valid_until = moment_field(required=False, allow_null=True)
-    min_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False,
-                                         allow_null=True)
-    max_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False,
-                                         allow_null=True)
+    min_price = serializers.DecimalField(max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES, min_value=0,
+                                         required=False, allow_null=True)
+    max_price = serializers.DecimalField(max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES, min_value=0,
+                                         required=False, allow_null=True)
     parking_grace_minutes = serializers.IntegerField(min_value=0, max_value=_MAX_INT, required=False)
     elements = OperatorTariffElementInput(many=True, max_length=100,
                                   help_text="Given on a change, they replace all of the tariff's elements.")
@@ -311,7 +312,7 @@ def report_period(*, form: ReportForm, time_zone: str) -> dict:
 
 
 def _money(**kwargs):
-    return serializers.DecimalField(max_digits=16, decimal_places=2, **kwargs)
+    return serializers.DecimalField(max_digits=16, decimal_places=money.STORED_DECIMAL_PLACES, **kwargs)
 
 
 class OperatorRevenueRowSerializer(serializers.Serializer):
