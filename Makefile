@@ -59,12 +59,13 @@ test: export REDIS_URL := redis://127.0.0.1:6379/1
 endif
 endif
 
-## test: lint, migrations up to date, then the whole suite (PostgreSQL/Redis when their URLs are set)
+## test: lint, type check, migrations up to date, then the whole suite (PostgreSQL/Redis when their URLs are set)
 test: $(VENV)/.installed-test
 	bin/system-deps
 	bin/services-up
 	@test -n "$$REDIS_URL" || echo "NOTE: no REDIS_URL and no local Redis: the real Celery worker tests are skipped."
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	DEBUG=1 DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v1
 	$(VENV)/bin/pytest
 
