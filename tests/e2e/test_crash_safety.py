@@ -458,6 +458,28 @@ def test_chargers_storming_a_server_killed_three_times_lose_nothing_and_nothing_
     _assert_every_session_priced_and_charged_once(fleet, chargers)
 
 
+def test_a_charger_gone_for_good_after_a_crash_is_offline_from_its_last_message(fleet, server_process):
+    """The process holding a charger's socket is killed and the charger never comes back: nobody stores its
+    disconnect, so it looks connected until the connection sweep ends its connection, at its last message."""
+    server = _server_without_redis(server_process)
+    charger = _storm_chargers(server.url, fleet, random.Random(1))[0]
+
+    async def boot_then_crash() -> None:
+        await charger.send(call.BootNotification(charge_point_vendor="Storm", charge_point_model="Crash"))
+        server.kill()
+        await charger._disconnect()
+
+    run(boot_then_crash())
+    gone = ChargePoint.objects.get(ocpp_id=charger.ocpp_id)
+    assert gone.channel_name and ChargerConnection.objects.filter(charge_point=gone, disconnected_at=None)
+
+    left_connected = _connection_sweep(fleet)
+
+    assert left_connected == {gone.pk: gone.last_seen_at}
+    _assert_swept_connections_ended_at_the_last_message(left_connected)
+    assert not ChargePoint.objects.filter(pk__in=[cp.pk for cp in fleet.charge_points]).exclude(channel_name="")
+
+
 def test_a_server_outlives_postgresql_restarting_mid_storm_and_loses_nothing(fleet, request):
     cluster = request.getfixturevalue("private_postgres")  # a copy of the fleet, on a cluster of this test's own
     server = _server_without_redis(request.getfixturevalue("server_process"))
