@@ -39,10 +39,10 @@ from billing import tasks
 from billing.models import Statement
 from billing.quotes import money_display
 from billing.selectors import organization_time_zone
-from billing.statement_content import month_period
 from billing.statement_views import statement_filename, statement_period_label
 from billing.statements import statement_create, statement_render, statement_resend
 from core.admin_scoping import OrganizationScopedAdmin
+from core.timeutil import month_period
 
 #: Months offered on the form: this many before the current one.
 MONTHS_OFFERED = 24

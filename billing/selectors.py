@@ -18,6 +18,7 @@ from billing.models import (
     days_of_week_parse,
 )
 from core import money
+from core.timeutil import held, in_force
 from sessions_app.models import (
     ChargingSession,
     Connector,
@@ -246,18 +247,7 @@ def charging_intervals_from_events(*, started_at: datetime, stopped_at: datetime
     """
     if not events:
         return None
-    intervals: list[tuple[datetime, datetime]] = []
-    charging_since = started_at if status_before == ConnectorStatus.CHARGING else None
-    for at, status in events:
-        if status == ConnectorStatus.CHARGING and charging_since is None:
-            charging_since = at
-        elif status != ConnectorStatus.CHARGING and charging_since is not None:
-            if at > charging_since:
-                intervals.append((charging_since, at))
-            charging_since = None
-    if charging_since is not None and stopped_at > charging_since:
-        intervals.append((charging_since, stopped_at))
-    return tuple(intervals)
+    return tuple(held(events, started_at, stopped_at, {ConnectorStatus.CHARGING}, before=status_before))
 
 
 def _charging_intervals(session: ChargingSession) -> tuple[tuple[datetime, datetime], ...] | None:
@@ -269,10 +259,8 @@ def _charging_intervals(session: ChargingSession) -> tuple[tuple[datetime, datet
     )
     if not events:
         return None
-    before = (
-        StatusEvent.objects.filter(connector_id=session.connector_id, timestamp__lte=start)
-        .order_by("-timestamp", "-pk").values_list("status", flat=True).first()
-    )
+    before = in_force(StatusEvent.objects.filter(connector_id=session.connector_id), at=start, inclusive=True
+                      ).values_list("status", flat=True).first()
     return charging_intervals_from_events(started_at=start, stopped_at=stop, status_before=before, events=events)
 
 

@@ -32,14 +32,9 @@ from django.utils.translation import gettext as _
 from accounts.models import CustomerAccount, Organization
 from billing.models import Statement, StatementSequence
 from billing.selectors import organization_time_zone
-from billing.statement_content import (
-    account_language,
-    accounts_with_activity,
-    month_period,
-    previous_month,
-    statement_content,
-)
+from billing.statement_content import account_language, accounts_with_activity, statement_content
 from billing.statement_pdf import statement_pdf
+from core.timeutil import month_period, previous_month
 
 logger = logging.getLogger(__name__)
 

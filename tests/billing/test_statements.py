@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from billing.ledger import payment_method_set, payment_record, terminal_payment_record, wallet_top_up
 from billing.models import LedgerEntry, PaymentAccount, SessionPrice, Statement
 from billing.services import credit_note_issue, session_price_freeze, tariff_assignment_create
-from billing.statement_content import month_period, previous_month, statement_content
+from billing.statement_content import statement_content
 from billing.statements import (
     monthly_statements_due,
     statement_create,
@@ -21,6 +21,7 @@ from billing.statements import (
     statement_render,
     statement_resend,
 )
+from core.timeutil import month_period, previous_month
 from tests.factories import make_account, make_driver, make_session, make_tag, make_tariff
 
 pytestmark = pytest.mark.django_db

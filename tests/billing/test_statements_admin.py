@@ -12,8 +12,8 @@ from django.urls import reverse
 from billing import admin_statements
 from billing.models import LedgerEntry, SessionPrice, Statement
 from billing.services import session_price_freeze, tariff_assignment_create
-from billing.statement_content import month_period
 from billing.statements import statement_create, statement_issue
+from core.timeutil import month_period
 from tests.factories import make_account, make_driver, make_session, make_tag, make_tariff
 
 pytestmark = pytest.mark.django_db

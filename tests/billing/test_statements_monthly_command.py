@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 
 from billing.models import LedgerEntry, SessionPrice, Statement
 from billing.services import session_price_freeze, tariff_assignment_create
-from billing.statement_content import month_period
 from billing.statements import statement_issue
+from core.timeutil import month_period
 from tests.factories import make_session, make_tariff
 
 pytestmark = pytest.mark.django_db

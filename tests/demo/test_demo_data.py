@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from billing.models import LedgerEntry, SessionPrice, Statement
 from billing.selectors import tariff_for
-from billing.statement_content import month_period
+from core.timeutil import month_period
 from demo import builder as demo_module
 from demo.builder import DEMO_LOGINS
 from sessions_app.models import (

@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from accounts.models import CustomerAccount, Organization
 from billing.models import LedgerEntry, SessionPrice, Statement, StatementSequence
 from billing.services import session_price_freeze, tariff_assignment_create
-from billing.statement_content import month_period, previous_month
+from core.timeutil import month_period, previous_month
 from tests.factories import (
     make_account,
     make_charge_point,
