@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from billing.models import SessionPrice
 from core.timeutil import in_force, utc_months
-from reporting.models import ConnectorDay, DriverDay, RollupState, SiteHour
+from reporting.models import ConnectorDay, ConnectorHour, DriverDay, RollupState, SiteHour
 from reporting.rollups import storage
 from reporting.rollups.intervals import HOUR, floor_to, hour_ceil, hour_floor
 from reporting.rollups.recompute import OUTAGE, rollups_recompute
@@ -58,9 +58,10 @@ def rollups_refresh(*, now: datetime | None = None) -> int:
     """Bring the rollups up to ``now``: what arrived since the last run, and what is still open.
 
     A connector's hours from the last run's hour on are recomputed when something of it was open since then
-    (a session running, a status that counts in force, its charger offline: these grow until now) or arrived
-    since. Further back: from the earliest status event received, session received, price frozen, or
-    connection opened or closed since the last run (``REFRESH_OVERLAP`` before it, for rows committed late).
+    (a session running, a status that counts in force, its charger offline: these grow until now), when it has
+    rows there (what was open then may have closed) or when something of it arrived since. Further back: from
+    the earliest status event received, session received, price frozen, or connection opened or closed since
+    the last run (``REFRESH_OVERLAP`` before it, for rows committed late).
     Only those connectors' sites are locked. Returns how many ConnectorHour rows were written.
     """
     now = now or timezone.now()
@@ -81,6 +82,9 @@ def rollups_refresh(*, now: datetime | None = None) -> int:
                 window[1] = max(window[1], last or window[1])
 
         touch(_open_since(since, now, of_charge_point))
+        touch(ConnectorHour.objects.filter(  # what the last runs wrote lately may have been open then (a late stop)
+            organization_id__in=list(Organization.objects.values_list("pk", flat=True)), hour__gte=recent,
+        ).order_by().values_list("connector_id", flat=True).distinct())
         _arrived_since(since, of_charge_point, touch)
         groups = _groups(dirty, recent, by=HOUR)
         if len(groups) > 24:  # much late data: fewer, longer windows
