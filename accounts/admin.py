@@ -47,8 +47,7 @@ class IdTagInline(OrganizationScopedMixin, admin.TabularInline):
 class DriverInline(admin.TabularInline):
     model = User
     fk_name = "customer_account"
-    fields = ["email", "first_name", "last_name", "is_active", "last_login"]
-    readonly_fields = fields
+    fields = readonly_fields = ("email", "first_name", "last_name", "is_active", "last_login")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -122,7 +121,7 @@ class UserAdmin(DjangoUserAdmin, OrganizationScopedAdmin):
     search_fields = ["email", "first_name", "last_name", "customer_account__name"]
     date_hierarchy = "date_joined"
     raw_id_fields = ["customer_account"]
-    _role_fields = ["organization", "customer_account", "is_active", "is_staff"]
+    _role_fields = ("organization", "customer_account", "is_active", "is_staff")
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         (_("Personal info"), {"fields": ["first_name", "last_name", "language"]}),

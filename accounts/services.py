@@ -7,7 +7,7 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import IO
+from typing import IO, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -165,10 +165,11 @@ class _Unreadable(Exception):
 
 def _text_lines(csv_file: IO[bytes] | IO[str]) -> Iterator[str]:
     """The file's lines, decoded as they are read (UTF-8, a BOM dropped); the file is never read whole."""
+    lines: Iterator[str]
     if isinstance(csv_file.read(0), str):
-        lines = iter(csv_file)
+        lines = iter(cast(IO[str], csv_file))
     else:
-        lines = io.TextIOWrapper(csv_file, encoding="utf-8-sig", newline="")
+        lines = io.TextIOWrapper(cast(IO[bytes], csv_file), encoding="utf-8-sig", newline="")
     try:
         for line in lines:
             if "\x00" in line:
@@ -329,7 +330,7 @@ class _CardImport:
             problems.append(_("Group card %(uid)s is neither registered nor on an earlier line.") % {"uid": parent_uid})
 
         label = row.get("label", "")
-        if len(label) > IdTag._meta.get_field("label").max_length:
+        if len(label) > cast(int, IdTag._meta.get_field("label").max_length):  # a CharField with a max_length
             problems.append(_("The label is too long."))
         for problem in problems:
             self.result.refuse(CardImportError(line, problem))

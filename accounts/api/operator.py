@@ -8,8 +8,10 @@ Every object is looked up inside ``request.user.organization``: another operator
 """
 
 from collections.abc import Callable
+from typing import Any, cast
 
 from django import forms
+from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import path
 from django.utils.translation import gettext as _
@@ -62,6 +64,12 @@ def related_field(**kwargs) -> serializers.PrimaryKeyRelatedField:
                                               **kwargs)
 
 
+def related_limit(field: serializers.Field, queryset: QuerySet[Any]) -> None:
+    """Limit a ``related_field`` input to ``queryset``: the objects of the operator a request works for."""
+    # The stubs type RelatedField.queryset with Manager, which mypy then takes for a descriptor (django-stubs#3666).
+    cast(serializers.RelatedField, field).queryset = queryset  # type: ignore[arg-type]
+
+
 def moment_field(**kwargs) -> serializers.DateTimeField:
     """An input date-time (ISO 8601 with an offset, or UTC), in the years 2000 to 2199."""
     return serializers.DateTimeField(validators=[validate_moment_in_range], **kwargs)
@@ -89,13 +97,13 @@ class MomentFilter(filters.IsoDateTimeFilter):
 class MomentRangeFilter(filters.IsoDateTimeFromToRangeFilter):
     """``<name>_after`` and ``<name>_before`` (both inclusive), ISO 8601 date-times."""
 
-    field_class = MomentRangeField
+    field_class = MomentRangeField  # type: ignore[assignment]  # django-filter takes any RangeField; the stubs don't
 
 
 class IdFilter(filters.NumberFilter):
     """Objects related to this id (a whole number the database can hold)."""
 
-    field_class = forms.IntegerField
+    field_class = forms.IntegerField  # type: ignore[assignment]  # any number field will do; the stubs want Decimal
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, min_value=1, max_value=MAX_ID, **kwargs)
@@ -141,20 +149,21 @@ class OperatorCardSerializer(serializers.ModelSerializer):
 
 class OperatorCardCreateSerializer(serializers.Serializer):
     uid = serializers.CharField(max_length=40, help_text="Hex, 4, 7 or 10 bytes; separators and case are ignored.")
-    label = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    # Declared fields, which DRF's metaclass takes out of the class; the stubs see Field.label and .parent overridden.
+    label = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)  # type: ignore[assignment]
     customer_account = related_field(queryset=CustomerAccount.objects.none())
     owner = related_field(queryset=User.objects.none(), required=False, allow_null=True, default=None,
                           help_text="A driver of the customer account.")
-    parent = related_field(queryset=IdTag.objects.none(), required=False, allow_null=True, default=None,
+    parent = related_field(queryset=IdTag.objects.none(), required=False, allow_null=True, default=None,  # type: ignore[assignment]
                            help_text="A fleet's group card.")
     expires_at = moment_field(required=False, allow_null=True, default=None)
     max_concurrent_sessions = serializers.IntegerField(min_value=1, max_value=32767, required=False, default=1)
 
     def __init__(self, *args, organization: Organization | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["customer_account"].queryset = CustomerAccount.objects.filter(organization=organization)
-        self.fields["owner"].queryset = User.objects.filter(customer_account__organization=organization)
-        self.fields["parent"].queryset = IdTag.objects.filter(customer_account__organization=organization)
+        related_limit(self.fields["customer_account"], CustomerAccount.objects.filter(organization=organization))
+        related_limit(self.fields["owner"], User.objects.filter(customer_account__organization=organization))
+        related_limit(self.fields["parent"], IdTag.objects.filter(customer_account__organization=organization))
 
 
 class CardFilter(filters.FilterSet):
