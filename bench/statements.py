@@ -11,8 +11,8 @@ each in under 2 minutes on a 2-core machine).
 The database is a throwaway: by default a new SQLite file in a temporary directory, else the (existing,
 empty or not) database of ``--database-url``, migrated first; a new operator is made in it each run. Each
 account gets ``--sessions`` completed sessions spread over last month (seeded), priced by the operator's
-tariff as a StopTransaction would price them (``session_prices_freeze_many``) and charged in that month.
-Building the data is not timed.
+tariff by the service a StopTransaction runs (``session_price_freeze``, a thousand sessions per transaction)
+and charged in that month. Building the data is not timed.
 
 Timed: ``billing.statements.statement_issue`` for every account, exactly what the Celery task
 ``billing.statement_build`` runs, in ``--workers`` processes of a multiprocessing pool (forked after
@@ -62,8 +62,8 @@ def build_data(*, accounts: int, sessions: int, seed: int) -> tuple[int, datetim
 
     from accounts.models import CustomerAccount, IdTag, Organization
     from billing.models import LedgerEntry, PriceComponent, SessionPrice, Tariff, TariffElement
-    from billing.services import session_prices_freeze_many, tariff_assignment_create
-    from billing.statement_content import month_period, previous_month
+    from billing.services import session_price_freeze, tariff_assignment_create
+    from core.timeutil import month_period, previous_month
     from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
 
     rng = random.Random(seed)  # noqa: S311 - a benchmark, not cryptography
@@ -123,8 +123,11 @@ def build_data(*, accounts: int, sessions: int, seed: int) -> tuple[int, datetim
     ChargingSession.objects.bulk_create(rows, batch_size=1000)
     session_ids = list(ChargingSession.objects.filter(charge_point__organization=organization)
                        .values_list("pk", flat=True))
-    for i in range(0, len(session_ids), 10_000):
-        session_prices_freeze_many(sessions=ChargingSession.objects.filter(pk__in=session_ids[i:i + 10_000]))
+    for i in range(0, len(session_ids), 1000):
+        with transaction.atomic():  # one commit per thousand sessions, not one per session
+            for session in ChargingSession.objects.filter(pk__in=session_ids[i:i + 1000]).select_related(
+                    "connector__charge_point", "charge_point__site", "customer_account"):
+                session_price_freeze(session=session)
     # Priced and charged when they stopped, as a StopTransaction would have done.
     stopped = ChargingSession.objects.filter(pk=OuterRef("session_id")).values("stopped_at")[:1]
     SessionPrice.objects.filter(session__charge_point__organization=organization).update(priced_at=Subquery(stopped))

@@ -98,13 +98,8 @@ def _write(booking: _Booking, *, user=None, at: datetime | None = None, first_li
         return booked
 
 
-def _wallet_draws(payment_account: PaymentAccount | None, currency: str, available: Decimal,
-                  owing: list[tuple[int, Decimal]]) -> list[_Line]:
+def _wallet_draws(available: Decimal, owing: list[tuple[int, Decimal]]) -> list[_Line]:
     """Lines paying owed sessions, oldest first, from a prepaid wallet holding ``available``."""
-    if payment_account is None or payment_account.method != PaymentAccount.Method.WALLET:
-        return []
-    if currency != payment_account.customer_account.organization.currency:
-        return []  # the wallet holds the operator's currency only
     lines = []
     for session_id, owed in owing:
         amount = min(available, owed)
@@ -137,9 +132,10 @@ def _book_once(booking_of, *, key: str, customer_account_id: int | None, user=No
             return earlier
         booking = booking_of(payment_account)
         entries = _write(booking, user=user, at=at) if booking.lines else []
-        if payment_account is not None:
-            currency = payment_account.customer_account.organization.currency
-            draws = _wallet_draws(payment_account, currency, wallet_balance(customer_account_id, currency),
+        if payment_account is not None and payment_account.method == PaymentAccount.Method.WALLET:
+            # Only a wallet reads the account's balances: a charge to an invoice account sums nothing.
+            currency = payment_account.customer_account.organization.currency  # the only one a wallet holds
+            draws = _wallet_draws(wallet_balance(customer_account_id, currency),
                                   sessions_owing(customer_account_id, currency))
             if draws:
                 entries += _write(_Booking(key, booking.organization_id, customer_account_id, currency, draws),
@@ -160,39 +156,6 @@ def session_charge_book(*, price: SessionPrice) -> list[LedgerEntry]:
             _Line(Kind.CHARGE, receivable=price.gross_total, session_id=session.pk),
         ]),
         key=key, customer_account_id=session.customer_account_id, at=price.priced_at,
-    )
-
-
-def session_charges_book_many(*, prices: list[SessionPrice]) -> None:
-    """``session_charge_book`` for many prices at once: the charges in bulk, then each wallet pays what it can.
-
-    The prices' sessions must come with their charge points loaded.
-    """
-    charges = [
-        LedgerEntry(
-            organization_id=price.session.charge_point.organization_id,
-            customer_account_id=price.session.customer_account_id, session_id=price.session_id, kind=Kind.CHARGE,
-            currency=price.currency, receivable=price.gross_total, idempotency_key=f"charge:{price.session_id}",
-            line=0, booked_at=price.priced_at,
-        )
-        for price in prices if price.gross_total > 0
-    ]
-    LedgerEntry.objects.bulk_create(charges, batch_size=500, ignore_conflicts=True)
-    last_session = max((charge.session_id for charge in charges), default=0)
-    for payment_account in PaymentAccount.objects.filter(
-            method=PaymentAccount.Method.WALLET,
-            customer_account_id__in={charge.customer_account_id for charge in charges}).select_related(
-            "customer_account__organization"):
-        wallet_settle(customer_account=payment_account.customer_account,
-                      key=f"settle:{payment_account.customer_account_id}:{last_session}")
-
-
-def wallet_settle(*, customer_account: CustomerAccount, key: str) -> list[LedgerEntry]:
-    """Let a prepaid wallet pay the account's owing sessions, oldest first, as far as it holds."""
-    return _book_once(
-        lambda payment_account: _Booking(key, customer_account.organization_id, customer_account.pk,
-                                         customer_account.organization.currency),
-        key=key, customer_account_id=customer_account.pk,
     )
 
 

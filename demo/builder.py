@@ -2,7 +2,9 @@
 
 Everything is derived from ``random.Random(seed)`` and a fixed ``until`` instant, so the same
 seed and the same ``until`` give the same data. Times are UTC; the demand profiles read the
-local hour in Europe/Stockholm. The whole build runs in one transaction with bulk inserts.
+local hour in Europe/Stockholm. The whole build runs in one transaction: the charging history goes in
+with bulk inserts, while prices, charges, payments and statements go through the real services, one
+session or account at a time, exactly as a live system makes them.
 
 The plan is made in three passes:
 
@@ -48,9 +50,10 @@ from billing.models import (
     TariffElement,
 )
 from billing.selectors import organization_time_zone
-from billing.services import session_prices_freeze_many, tariff_assignment_create, tariff_element_components_set
-from billing.statement_content import accounts_with_activity, month_period, previous_month
+from billing.services import session_price_freeze, tariff_assignment_create, tariff_element_components_set
+from billing.statement_content import accounts_with_activity
 from billing.statements import statement_create, statement_render
+from core.timeutil import month_period, previous_month
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -63,6 +66,7 @@ from sessions_app.models import (
     StatusEvent,
     StopReason,
 )
+from sessions_app.services import StatusReport, connector_status_record_many
 
 MAIN_ORG_SLUG = "laddkraft"
 SECOND_ORG_SLUG = "norrsken"
@@ -71,7 +75,7 @@ DRIVER_COUNT = 200
 SECOND_ORG_DRIVER_COUNT = 12
 STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
 BATCH_SIZE = 2000
-PRICING_CHUNK = 500  # sessions priced per call: a progress step
+UNPLUGGED = timedelta(seconds=30)  # from a session's stop to the connector reporting Available
 STATEMENT_SAMPLE_EVERY = 3  # the main operator's private accounts with a statement of last month: one in three
 
 
@@ -692,7 +696,7 @@ class _Builder:
     def backdate_prices(self, organizations: list[Organization]) -> None:
         """Prices and charges as if each session had been priced when it stopped, as a live system does.
 
-        The bulk pricing freezes and charges everything "now" (the build); statements pick sessions
+        Pricing freezes and charges everything "now" (the build); statements pick sessions
         by when they were priced and money by when it was booked. Prices, charges and the wallet
         payments drawn for them take their session's stop: two queryset updates, no per-row loop.
         """
@@ -922,7 +926,7 @@ class _Builder:
                 if conn.dc:
                     samples.append((at, "SoC", round(soc_track[m]), "Percent", ctx_periodic, "EV"))
             session = ChargingSession(
-                charge_point_id=conn.connector.charge_point_id, connector=conn.connector,
+                charge_point=conn.connector.charge_point, connector=conn.connector,
                 id_tag=plan.card.tag, id_tag_uid=plan.card.tag.uid, customer_account=plan.driver.account,
                 auth_status="Accepted", started_at=start, meter_start_wh=meter_start,
                 created_at=start + timedelta(seconds=rng.randint(0, 3)),
@@ -942,35 +946,30 @@ class _Builder:
                 conn.register_wh = meter_start + energy
             plan.session = session
 
-    def status_events(self, conns: list[_Conn]) -> list[StatusEvent]:
-        events = []
+    def status_reports(self, conns: list[_Conn]) -> list[StatusReport]:
+        """What each connector reported: available from the start, its faults, then charging now, or available
+        again once the last car was unplugged (after its session stopped, so no session's price reads it)."""
+        reports = []
         for conn in conns:
-            c = conn.connector
-            cp_id = c.charge_point_id
 
-            def event(status, at, code=ErrorCode.NO_ERROR, info="", vendor="", c=c, cp_id=cp_id):
-                return StatusEvent(charge_point_id=cp_id, connector=c, status=status, error_code=code,
-                                   info=info, vendor_error_code=vendor, timestamp=at, received_at=at)
+            def report(status, at, code=ErrorCode.NO_ERROR, info="", vendor="", connector=conn.connector):
+                return StatusReport(charge_point=connector.charge_point, connector_id=connector.number, status=status,
+                                    error_code=code, timestamp=at, info=info, vendor_error_code=vendor)
 
-            events.append(event(ConnectorStatus.AVAILABLE, self.start))
+            reports.append(report(ConnectorStatus.AVAILABLE, self.start))
             for f in conn.faults:
-                events.append(event(ConnectorStatus.FAULTED, f.start, f.code, f.info, f.vendor_code))
+                reports.append(report(ConnectorStatus.FAULTED, f.start, f.code, f.info, f.vendor_code))
                 if f.end is not None:
-                    events.append(event(ConnectorStatus.AVAILABLE, f.end))
-            last = conn.plans[-1] if conn.plans else None
-            status, since = ConnectorStatus.AVAILABLE, self.start
+                    reports.append(report(ConnectorStatus.AVAILABLE, f.end))
+            last = conn.plans[-1].session if conn.plans else None
             if conn.faults and conn.faults[-1].end is None:
-                status, since = ConnectorStatus.FAULTED, conn.faults[-1].start
-                c.error_code = conn.faults[-1].code
-            elif last is not None and last.session.state == ChargingSession.State.ACTIVE:
-                status, since = ConnectorStatus.CHARGING, last.start + timedelta(seconds=20)
-                events.append(event(ConnectorStatus.PREPARING, last.start - timedelta(seconds=30)))
-                events.append(event(ConnectorStatus.CHARGING, since))
-            else:
-                ends = [f.end for f in conn.faults if f.end] + ([last.session.stopped_at] if last else [])
-                since = max(ends, default=self.start)
-            c.status, c.status_changed_at = status, since
-        return events
+                continue
+            if last is not None and last.state == ChargingSession.State.ACTIVE:
+                reports.append(report(ConnectorStatus.PREPARING, last.started_at - timedelta(seconds=30)))
+                reports.append(report(ConnectorStatus.CHARGING, last.started_at + timedelta(seconds=20)))
+            elif last is not None and not (conn.faults and conn.faults[-1].end > last.stopped_at):
+                reports.append(report(ConnectorStatus.AVAILABLE, last.stopped_at + UNPLUGGED))
+        return reports
 
 
 def build_demo(*, seed: int, days: int, until: datetime,
@@ -1038,16 +1037,15 @@ def _build(b: _Builder) -> DemoSummary:
             decimals.clear()
     MeterValue.objects.bulk_create(batch, batch_size=BATCH_SIZE)
 
-    events = b.status_events(conns)
-    StatusEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
-    Connector.objects.bulk_update([c.connector for c in conns], ["status", "error_code", "status_changed_at"])
+    reports = b.status_reports(conns)
+    for report in reports:  # each received when sent, as a live server stores it; it sets the connector's status
+        connector_status_record_many(reports=[report], now=report.timestamp)
 
     completed = sorted((s for s in sessions if s.state == ChargingSession.State.COMPLETED),
                        key=lambda s: (s.started_at, s.pk))
-    chunks = [completed[i:i + PRICING_CHUNK] for i in range(0, len(completed), PRICING_CHUNK)]
     b.wallets(everyone, plans)
-    priced = sum(session_prices_freeze_many(sessions=chunk)
-                 for chunk in b.progress(chunks, "pricing", len(chunks)))
+    priced = sum(session_price_freeze(session=session) is not None
+                 for session in b.progress(completed, "pricing", len(completed)))
     b.backdate_prices([main, second])
     b.payments([p for p in plans if p.session.state == ChargingSession.State.COMPLETED])
     b.statements([main, second], everyone[0].account)
@@ -1063,7 +1061,7 @@ def _build(b: _Builder) -> DemoSummary:
         "active sessions": sum(1 for s in sessions if s.state == ChargingSession.State.ACTIVE),
         "zero-energy sessions flagged": len(flags),
         "meter values": total,
-        "status events": len(events),
+        "status events": len(reports),
         "faults": sum(len(c.faults) for c in conns),
         "energy delivered (kWh)": round(sum(s.energy_wh or 0 for s in sessions) / 1000),
         "sessions priced": priced,

@@ -831,12 +831,13 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
     from django.db.models import Max, OuterRef, Subquery
 
     from sessions_app.models import ChargePoint, ChargingSession, MeterValue
+    from sessions_app.services import ENERGY_REGISTER
 
     specs = []
     tags_by_org: dict[int, list[str]] = {}
     open_query = ChargingSession.objects.filter(state=ChargingSession.State.ACTIVE, connector__isnull=False).annotate(
         last_register=Subquery(
-            MeterValue.objects.filter(session=OuterRef("pk"), measurand="Energy.Active.Import.Register")
+            MeterValue.objects.filter(session=OuterRef("pk"), measurand=ENERGY_REGISTER)
             .order_by("-timestamp").values("value")[:1]
         )
     )
@@ -861,14 +862,21 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
 
 
 def tags_from_db(*, organization_id: int | None = None, limit: int = 500) -> list[str]:
-    """UIDs of active, unexpired RFID cards of active customer accounts (of one operator if given)."""
-    from django.db.models import Q
+    """UIDs of the cards the server accepts now (``id_tag_verdict``, its own rule), of one operator if given."""
     from django.utils import timezone
 
-    from accounts.models import CustomerAccount, IdTag
+    from accounts.models import AuthorizationStatus, IdTag
+    from accounts.selectors import id_tag_verdict
 
-    active = IdTag.objects.filter(status=IdTag.Status.ACTIVE, customer_account__status=CustomerAccount.Status.ACTIVE)
-    active = active.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    now = timezone.now()
+    tags = IdTag.objects.select_related("customer_account__organization").order_by("uid")
     if organization_id is not None:
-        active = active.filter(customer_account__organization_id=organization_id)
-    return list(active.order_by("uid").values_list("uid", flat=True)[:limit])
+        tags = tags.filter(customer_account__organization_id=organization_id)
+    usable: list[str] = []
+    for tag in tags.iterator(chunk_size=limit):
+        verdict = id_tag_verdict(raw_uid=tag.uid, organization=tag.customer_account.organization, at=now)
+        if verdict.status == AuthorizationStatus.ACCEPTED:
+            usable.append(tag.uid)
+            if len(usable) == limit:
+                break
+    return usable

@@ -9,7 +9,7 @@ from django.db import IntegrityError
 import billing.services
 from billing.models import LedgerEntry, SessionPrice
 from billing.pricing import price_session
-from billing.services import session_price_freeze, session_prices_freeze_many, tariff_assignment_create
+from billing.services import session_price_freeze, tariff_assignment_create
 from tests.factories import make_session, make_tariff
 
 pytestmark = pytest.mark.django_db
@@ -33,26 +33,18 @@ def test_a_price_breaking_a_check_constraint_raises(negative_prices):
     assert not SessionPrice.objects.exists() and not LedgerEntry.objects.exists()
 
 
-def test_a_price_breaking_a_check_constraint_in_bulk_pricing_raises(negative_prices):
-    with pytest.raises(IntegrityError):
-        session_prices_freeze_many(sessions=[negative_prices])
-    assert not SessionPrice.objects.exists()
-
-
-def test_a_session_priced_meanwhile_keeps_that_price_in_bulk_pricing(world, monkeypatch):
+def test_a_session_priced_meanwhile_keeps_that_price_and_is_charged_once(world, monkeypatch):
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
-    connector = world.cp_a.connectors.get(number=1)
-    first, second = make_session(connector, world.alice_card), make_session(connector, world.alice_card)
+    session = make_session(world.cp_a.connectors.get(number=1), world.alice_card)
     raced = []
 
     def racing(spec, timeline):
-        if not raced:  # another worker prices the first session between the bulk's read and its write
+        if not raced:  # another worker prices the session between this one's read and its write
             raced.append(None)
-            raced[0] = session_price_freeze(session=first)
+            raced[0] = session_price_freeze(session=session)
         return price_session(spec, timeline)
 
     monkeypatch.setattr(billing.services, "price_session", racing)
-    assert session_prices_freeze_many(sessions=[first, second]) == 1
-    assert SessionPrice.objects.get(session=first).pk == raced[0].pk
-    assert SessionPrice.objects.filter(session=second).exists()
-    assert LedgerEntry.objects.filter(session=first, kind=LedgerEntry.Kind.CHARGE).count() == 1
+    assert session_price_freeze(session=session).pk == raced[0].pk
+    assert SessionPrice.objects.get(session=session).pk == raced[0].pk
+    assert LedgerEntry.objects.filter(session=session, kind=LedgerEntry.Kind.CHARGE).count() == 1

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import websockets
+from django.core.management import CommandError, call_command
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call, call_result
 
+from accounts.models import CustomerAccount, IdTag
 from demo.simulator import (
     ChargerSpec,
     ConnectorSpec,
@@ -24,9 +26,10 @@ from demo.simulator import (
     meter_value,
     run_chargers,
     specs_from_db,
+    tags_from_db,
 )
 from sessions_app.models import MeterValue
-from tests.factories import make_session
+from tests.factories import make_account, make_session, make_tag
 
 # --------------------------------------------------------------------------- charging curve
 
@@ -309,3 +312,26 @@ def test_chargers_from_the_database_continue_their_meters_and_open_sessions(worl
     assert two.register_wh == 1_003_500 and two.open_transaction.transaction_id == running.pk
     assert two.open_transaction.id_tag == world.bob_card.uid
     assert world.alice_card.uid in spec.tags
+
+
+@pytest.mark.django_db
+def test_chargers_from_the_database_present_only_cards_the_server_accepts(world):
+    """The card rule is the server's (``id_tag_verdict``): a card under a blocked fleet group tag is refused too."""
+    now = datetime.now(UTC)
+    fleet = make_account(world.org_a, "Fleet AB", kind=CustomerAccount.Kind.FLEET)
+    group = make_tag(fleet, uid="04F1EE70", status=IdTag.Status.BLOCKED, blocked_at=now)
+    make_tag(fleet, uid="04F1EE71", parent=group)
+    make_tag(world.alice.customer_account, uid="04E0E0E0", expires_at=now - timedelta(days=1))
+    make_tag(world.bob.customer_account, uid="04105710", status=IdTag.Status.LOST, blocked_at=now)
+    suspended = make_account(world.org_a, "Suspended", status=CustomerAccount.Status.SUSPENDED)
+    make_tag(suspended, uid="04555555")
+    make_tag(make_account(world.org_b), uid="04BBBBBB")
+
+    assert tags_from_db(organization_id=world.org_a.pk) == [world.alice_card.uid, world.bob_card.uid]
+    assert tags_from_db() == [world.alice_card.uid, world.bob_card.uid, "04BBBBBB"]
+    assert tags_from_db(limit=1) == [world.alice_card.uid]
+
+
+def test_simulate_chargers_command_loads_and_refuses_a_speed_that_is_not_positive():
+    with pytest.raises(CommandError, match="--speed must be positive"):
+        call_command("simulate_chargers", "--speed", "0")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 import billing.services
 from billing.models import LedgerEntry, SessionPrice
-from billing.services import session_prices_freeze_many, tariff_assignment_create
+from billing.services import session_price_freeze, tariff_assignment_create
 from chargeportal.celery import app as celery_app
 from reporting.faults import _unbilled_waiting, needs_attention
 from sessions_app import hooks
@@ -171,8 +171,9 @@ def test_a_session_a_crash_left_unpriced_without_a_record_is_priced_and_charged_
 
 def test_a_session_priced_without_its_charge_is_charged_once_by_the_sweeper(world, tariff, monkeypatch):
     session = make_session(world.cp_a.connectors.get(number=1), world.alice_card)
-    monkeypatch.setattr(billing.services, "session_charges_book_many", lambda prices: None)  # the crash
-    assert session_prices_freeze_many(sessions=[session]) == 1
+    with monkeypatch.context() as crash:
+        crash.setattr(billing.services, "session_charge_book", lambda price: [])  # a crash between price and charge
+        assert session_price_freeze(session=session) is not None
     PostStopWork.objects.create(session=session, done_at=timezone.now())
     assert charges(session) == 0
 
@@ -183,8 +184,9 @@ def test_a_session_priced_without_its_charge_is_charged_once_by_the_sweeper(worl
 
 def test_work_opened_again_for_a_gap_counts_its_attempts_afresh(world, tariff, monkeypatch):
     session = make_session(world.cp_a.connectors.get(number=1), world.alice_card)
-    monkeypatch.setattr(billing.services, "session_charges_book_many", lambda prices: None)  # the crash
-    assert session_prices_freeze_many(sessions=[session]) == 1
+    with monkeypatch.context() as crash:
+        crash.setattr(billing.services, "session_charge_book", lambda price: [])  # a crash between price and charge
+        assert session_price_freeze(session=session) is not None
     PostStopWork.objects.create(session=session, attempts=9, done_at=timezone.now())  # done after 8 failures
 
     def ledger_down(session_id):

@@ -6,7 +6,7 @@ import random
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sessions_app import simulator
+from demo import simulator
 
 
 def _csv(value: str) -> list[str]:
