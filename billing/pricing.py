@@ -3,18 +3,40 @@
 No Django model or database access here: the caller turns a tariff snapshot and a session's meter readings
 into the dataclasses below and stores the ``PricedSession`` it gets back. Money is ``Decimal``, energy is
 integer Wh, time arithmetic is done in integer microseconds since the Unix epoch (UTC); the site's local time
-is only used to evaluate time-of-day and day-of-week restrictions.
+is only used to evaluate time-of-day and day-of-week restrictions. The tariff and its compiled form live in
+``billing.pricing_tariff``; this module prices one session with it, in the steps ``price_session`` names.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
-from typing import Literal
-from zoneinfo import ZoneInfo
+from itertools import accumulate, groupby
+from operator import attrgetter
+
+from billing.pricing_tariff import (
+    COMPONENT_TYPES,
+    CompiledComponent,
+    CompiledTariff,
+    ComponentType,
+    DaySegment,
+    PriceComponent,
+    Restrictions,
+    Slope,
+    TariffElement,
+    TariffSpec,
+    as_duration,
+    compiled,
+    day_segments,
+    duration_us,
+    instant,
+    instant_us,
+    minor_unit,
+    since_epoch,
+)
+from core.timeutil import clip, complement, union
 
 __all__ = [
     "ComponentType",
@@ -29,46 +51,6 @@ __all__ = [
     "minor_unit",
     "price_session",
 ]
-
-ComponentType = Literal["ENERGY", "TIME", "PARKING_TIME", "FLAT"]
-
-
-@dataclass(frozen=True)
-class PriceComponent:
-    type: ComponentType
-    price: Decimal  # per kWh (ENERGY), per hour (TIME, PARKING_TIME), per session (FLAT); see prices_include_vat
-    step_size: int = 1  # Wh for ENERGY, seconds for TIME/PARKING_TIME; ignored for FLAT
-
-
-@dataclass(frozen=True)
-class Restrictions:
-    start_time: time | None = None  # local time of day at the site; start_time > end_time wraps midnight
-    end_time: time | None = None
-    days_of_week: frozenset[int] | None = None  # 0 = Monday ... 6 = Sunday, local
-    min_kwh: Decimal | None = None  # session energy so far (OCPI semantics)
-    max_kwh: Decimal | None = None
-    min_duration: timedelta | None = None  # session duration so far
-    max_duration: timedelta | None = None
-    min_power_kw: Decimal | None = None
-    max_power_kw: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class TariffElement:
-    components: tuple[PriceComponent, ...]
-    restrictions: Restrictions = Restrictions()
-
-
-@dataclass(frozen=True)
-class TariffSpec:
-    currency: str  # ISO 4217, e.g. "SEK"
-    vat_rate: Decimal  # 0.25 for 25 %
-    prices_include_vat: bool
-    elements: tuple[TariffElement, ...]
-    time_zone: str = "Europe/Stockholm"  # the site's IANA zone, for time-of-day and day-of-week restrictions
-    parking_grace: timedelta = timedelta(0)  # PARKING_TIME starts counting only after this much idle time in total
-    min_price: Decimal | None = None  # bounds on the net (excl. VAT) total
-    max_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -110,271 +92,340 @@ class PricedSession:
     adjustment: Decimal  # net change made by min_price/max_price (0 when none)
 
 
-# ISO 4217 currencies whose minor unit is not 2 decimals; every other code has 2.
-_MINOR_UNITS = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0,
-    "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    "CLF": 4, "UYW": 4,
-}  # fmt: skip
-
-UNIT_PRICE_DECIMALS = 6
-_UNIT_PRICE_QUANTUM = Decimal(1).scaleb(-UNIT_PRICE_DECIMALS)
 _HOURS_QUANTUM = Decimal("0.0001")
-_KWH_QUANTUM = Decimal("0.001")
-_US_PER_S = 1_000_000
-_US_PER_H = 3_600 * _US_PER_S
-_D_US_PER_H = Decimal(_US_PER_H)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ZERO = Decimal(0)
+_US_PER_HOUR = Decimal(3_600_000_000)
 _ONE = Decimal(1)
-_MIDNIGHT = time(0)
-_PERIOD_TYPES: tuple[ComponentType, ...] = ("ENERGY", "TIME", "PARKING_TIME")
-_TYPE_ORDER = {"FLAT": 0, "ENERGY": 1, "TIME": 2, "PARKING_TIME": 3}
-
-
-def minor_unit(currency: str) -> int:
-    """The number of decimals of ``currency``'s minor unit (ISO 4217), 2 unless listed otherwise."""
-    return _MINOR_UNITS.get(currency.upper(), 2)
-
-
-def _us(dt: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"naive datetime {dt!r}: the pricing engine needs aware datetimes")
-    d = dt - _EPOCH
-    return (d.days * 86_400 + d.seconds) * _US_PER_S + d.microseconds
-
-
-def _dt(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def _td_us(td: timedelta) -> int:
-    return (td.days * 86_400 + td.seconds) * _US_PER_S + td.microseconds
-
-
-def _ceil_wh(kwh: Decimal) -> int:
-    """The smallest integer number of Wh that is >= ``kwh`` kWh (register values are integers)."""
-    return int((kwh * 1000).to_integral_value(rounding="ROUND_CEILING"))
-
-
-def _ratio(value: Decimal) -> tuple[int, int]:
-    num, den = value.as_integer_ratio()
-    return num, den
+_ONE_DAY = timedelta(days=1)
+_LINE_ORDER = {component_type: order for order, component_type in enumerate(COMPONENT_TYPES)}
+_METERED_TYPES: tuple[ComponentType, ...] = ("ENERGY", "TIME", "PARKING_TIME")
+_energy_priced_by = attrgetter("energy_priced_by")
+_time_priced_by = attrgetter("time_priced_by")
+_energy_wh = attrgetter("energy_wh")
+_ONE_US = timedelta(microseconds=1)
+_NO_SLOPE = Slope(0, 1)  # no energy over no time: zero power
+_NO_MORE_CHARGING = (2**63, 2**63)  # a charging stretch after every instant priced
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The tariff, compiled once: integer thresholds, net unit prices, and a cache of local-day segments.
+# The session as integers: instants, a monotone register, charging intervals.
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class _Element:
-    start_time: time | None
-    end_time: time | None
-    days: frozenset[int] | None
-    min_wh: int | None
-    max_wh: int | None
-    min_dur: int | None  # microseconds
-    max_dur: int | None
-    min_pw: tuple[int, int] | None  # kW as an integer ratio
-    max_pw: tuple[int, int] | None
-    has_time_of_day: bool
-    has_other: bool  # any restriction besides time of day / day of week
+@dataclass(frozen=True, slots=True)
+class _Register:
+    """The energy register through the session: linear between readings, never falling, within the meter's
+    start and stop values. ``since_epoch`` and ``wh`` are parallel: the session's start, each reading strictly
+    inside it in time order, and its stop. (Times stay timedeltas: a session has many readings, and converting
+    each to microseconds would cost more than converting the few that pricing looks at.)"""
 
-    def local_ok(self, local: datetime) -> bool:
-        if self.days is not None and local.weekday() not in self.days:
-            return False
-        s, e = self.start_time, self.end_time
-        if s is None and e is None:
-            return True
-        tod = local.time()
-        if s is not None and e is not None:
-            if s < e:
-                return s <= tod < e
-            if s > e:  # wraps midnight
-                return tod >= s or tod < e
-            return True  # start == end: the whole day
-        if s is not None:
-            return tod >= s
-        return tod < e  # type: ignore[operator]
+    since_epoch: tuple[timedelta, ...]
+    wh: tuple[int, ...]
+
+    def at(self, at_us: int) -> int:
+        """The register at ``at_us``, interpolated and rounded down to whole Wh."""
+        times, wh = self.since_epoch, self.wh
+        i = bisect_right(times, at_us * _ONE_US) - 1
+        if i >= len(times) - 1:
+            return wh[-1]
+        before = wh[i]
+        rise = wh[i + 1] - before
+        if rise == 0:
+            return before
+        reading_us = times[i] // _ONE_US
+        return before + rise * (at_us - reading_us) // (times[i + 1] // _ONE_US - reading_us)
+
+    def first_instant_reaching(self, register_wh: int) -> int:
+        """The first instant the register is at ``register_wh`` or above, rounded up to the microsecond (it must
+        be above the start value and not above the stop value)."""
+        j = bisect_right(self.wh, register_wh - 1)  # the first point at or above it
+        t0, e0 = duration_us(self.since_epoch[j - 1]), self.wh[j - 1]
+        t1, e1 = duration_us(self.since_epoch[j]), self.wh[j]
+        return t0 + -((-(register_wh - e0) * (t1 - t0)) // (e1 - e0))
+
+    def slope_at(self, at_us: int) -> Slope:
+        """The power between the readings on either side of ``at_us`` (none in a session of zero length)."""
+        times, wh = self.since_epoch, self.wh
+        i = min(bisect_right(times, as_duration(at_us)) - 1, len(times) - 2)
+        if times[i + 1] > times[i]:
+            return Slope(wh[i + 1] - wh[i], duration_us(times[i + 1] - times[i]))
+        return _NO_SLOPE
+
+    def reading_instants(self) -> list[int]:
+        """The times of the readings inside the session, in microseconds."""
+        return [duration_us(t) for t in self.since_epoch[1:-1]]
 
 
-@dataclass(eq=False)
-class _Compiled:
-    tz: ZoneInfo
-    elements: list[_Element]
-    time_restricted: bool  # any element restricted by time of day or day of week
-    tods: tuple[time, ...]  # every time-of-day boundary, with midnight
-    by_type: dict[str, tuple[int, ...]]  # component type -> indices of the elements that have it, in order
-    flat: tuple[int, ...]
-    unit: dict[tuple[int, str], Decimal]  # (element, type) -> net unit price
-    step: dict[tuple[int, str], int]  # (element, type) -> step in Wh or microseconds
-    has_other: bool
-    has_power: bool
-    grace_us: int
-    quantum: Decimal
-    min_price: Decimal | None
-    max_price: Decimal | None
-    days: dict[int, list[tuple[int, tuple[bool, ...]]]] = field(default_factory=dict)
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """A session's timeline in integers, checked."""
 
-    def day_segments(self, day: date) -> list[tuple[int, tuple[bool, ...]]]:
-        """Segments of one local day: (UTC start in microseconds, time/day mask per element), sorted.
+    start_us: int
+    stop_us: int
+    meter_start_wh: int
+    meter_stop_wh: int
+    register: _Register
+    charging: list[tuple[int, int]]  # (start, end) of each stretch of charging: clipped, sorted, disjoint
 
-        A segment starts at local midnight, at each restriction's time of day (both folds, so a repeated hour
-        in autumn counts twice; a time that does not exist in spring yields a harmless extra boundary) and at a
-        DST transition. Restrictions of time and day cannot change inside a segment, so they are evaluated
-        once, at its start, and cached per local day.
-        """
-        key = day.toordinal()
-        cached = self.days.get(key)
-        if cached is not None:
-            return cached
-        tz = self.tz
-        day_start = _us(datetime.combine(day, _MIDNIGHT, tzinfo=tz))
-        day_end = _us(datetime.combine(day + timedelta(days=1), _MIDNIGHT, tzinfo=tz))
-        points = {day_start}
-        for tod in self.tods:
-            for fold in (0, 1):
-                u = _us(datetime.combine(day, tod, tzinfo=tz).replace(fold=fold))
-                if day_start < u < day_end:
-                    points.add(u)
-        # DST transitions: bisect on whole seconds between two instants with different UTC offsets.
-        sorted_points = sorted(points | {day_end})
-        for lo, hi in zip(sorted_points, sorted_points[1:], strict=False):
-            off_lo = _dt(lo).astimezone(tz).utcoffset()
-            if _dt(hi - 1).astimezone(tz).utcoffset() == off_lo:
+    @classmethod
+    def of(cls, timeline: SessionTimeline) -> _Session:
+        start, stop = instant_us(timeline.started_at), instant_us(timeline.stopped_at)
+        if stop < start:
+            raise ValueError("stopped_at is before started_at")
+        if timeline.meter_stop_wh < timeline.meter_start_wh:
+            raise ValueError("meter_stop_wh is below meter_start_wh")
+        if timeline.charging is None:
+            charging = [(start, stop)]
+        else:
+            charging = union(clip([(instant_us(a), instant_us(b)) for a, b in timeline.charging], start, stop))
+        return cls(start, stop, timeline.meter_start_wh, timeline.meter_stop_wh, _register(timeline, start, stop),
+                   charging)
+
+
+def _register(timeline: SessionTimeline, start_us: int, stop_us: int) -> _Register:
+    """The register through the session's meter start and stop and the readings strictly inside it, in time
+    order (equal times in the order given); each reading is raised to the highest before it and lowered to the
+    meter's stop value, so the register never falls and ends where the meter stopped."""
+    meter_start, meter_stop = timeline.meter_start_wh, timeline.meter_stop_wh
+    start, stop = as_duration(start_us), as_duration(stop_us)
+    times = since_epoch([r.at for r in timeline.readings])
+    registers = [r.register_wh for r in timeline.readings]
+    if times != sorted(times):
+        order = sorted(range(len(times)), key=times.__getitem__)  # stable: equal times keep their order
+        times = [times[i] for i in order]
+        registers = [registers[i] for i in order]
+    inside = slice(bisect_right(times, start), bisect_left(times, stop))
+    wh = [meter_start, *registers[inside]]
+    if wh != sorted(wh):
+        wh = list(accumulate(wh, max))
+    if wh[-1] > meter_stop:
+        wh = [register if register < meter_stop else meter_stop for register in wh]
+    wh.append(meter_stop)
+    return _Register(since_epoch=(start, *times[inside], stop), wh=tuple(wh))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The steps of pricing one session.
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    """A stretch of the session between two consecutive split points: nothing that prices it changes inside."""
+
+    starts_us: int
+    ends_us: int
+    energy_wh: int  # the register's rise over the period
+    open_elements: tuple[bool, ...]  # per tariff element: whether all its restrictions hold at the period's start
+    energy_priced_by: CompiledComponent | None  # the first open element's ENERGY component
+    time_priced_by: CompiledComponent | None  # its TIME while charging, PARKING_TIME once the grace is used up
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Consecutive periods priced by one component: one line."""
+
+    component: CompiledComponent
+    starts_us: int
+    ends_us: int
+    quantity: int  # Wh for ENERGY, microseconds for TIME and PARKING_TIME
+
+
+def _local_segments(tariff: CompiledTariff, timeline: SessionTimeline, session: _Session) -> list[DaySegment]:
+    """The segments of the local days the session touches (one open segment when no element has a time or day
+    restriction)."""
+    if not tariff.local_restricted:
+        return [tariff.all_open(session.start_us)]
+    zone = tariff.time_zone
+    day = timeline.started_at.astimezone(zone).date()
+    last_day = timeline.stopped_at.astimezone(zone).date()
+    segments: list[DaySegment] = []
+    while day <= last_day:
+        segments.extend(day_segments(tariff, day))
+        day += _ONE_DAY
+    return segments
+
+
+def _grace_end(session: _Session, grace_us: int) -> int | None:
+    """The instant the idle time (outside charging) adds up to the parking grace; None: not within the session."""
+    if grace_us == 0:
+        return session.start_us
+    idle = 0
+    for idle_start, idle_end in complement(session.charging, session.start_us, session.stop_us):
+        if idle + (idle_end - idle_start) >= grace_us:
+            return idle_start + (grace_us - idle)
+        idle += idle_end - idle_start
+    return None
+
+
+def _split_points(tariff: CompiledTariff, session: _Session, segments: list[DaySegment],
+                  grace_end: int | None) -> list[int]:
+    """The period boundaries, sorted: the session's start and stop and every instant inside it where the pricing
+    may change (see ``price_session``). A session of zero length has one empty period."""
+    start, stop = session.start_us, session.stop_us
+    splits = {start, stop}
+    splits.update(s.starts_us for s in segments if start < s.starts_us < stop)
+    for charging_start, charging_end in session.charging:
+        splits.add(charging_start)
+        splits.add(charging_end)
+    if grace_end is not None:
+        splits.add(grace_end)
+    if tariff.session_restricted:
+        splits.update(_restriction_edges(tariff, session))
+    bounds = sorted(splits)
+    if len(bounds) == 1:
+        bounds.append(stop)
+    return bounds
+
+
+def _restriction_edges(tariff: CompiledTariff, session: _Session) -> list[int]:
+    """The instants inside the session where its duration or energy reaches an element's minimum or maximum, and
+    the reading times when some element is restricted by power."""
+    start, stop = session.start_us, session.stop_us
+    edges = []
+    for element in tariff.elements:
+        for duration in (element.min_duration_us, element.max_duration_us):
+            if duration is not None and start < start + duration < stop:
+                edges.append(start + duration)
+        for energy in (element.min_wh, element.max_wh):
+            if energy is None or energy <= 0 or session.meter_start_wh + energy > session.meter_stop_wh:
                 continue
-            lo_s, hi_s = lo // _US_PER_S, (hi - 1) // _US_PER_S + 1
-            while hi_s - lo_s > 1:
-                mid = (lo_s + hi_s) // 2
-                if _dt(mid * _US_PER_S).astimezone(tz).utcoffset() == off_lo:
-                    lo_s = mid
-                else:
-                    hi_s = mid
-            points.add(hi_s * _US_PER_S)
-        segments = []
-        for u in sorted(points):
-            local = _dt(u).astimezone(tz)
-            segments.append((u, tuple(el.local_ok(local) for el in self.elements)))
-        self.days[key] = segments
-        return segments
+            at = session.register.first_instant_reaching(session.meter_start_wh + energy)
+            if start < at < stop:
+                edges.append(at)
+    if tariff.power_restricted:
+        edges.extend(session.register.reading_instants())
+    return edges
 
 
-def _compile(tariff: TariffSpec) -> _Compiled:
-    if not tariff.elements:
-        raise ValueError("a tariff needs at least one element")
-    vat = Decimal(tariff.vat_rate)
-    if vat < 0:
-        raise ValueError("vat_rate must not be negative")
-    divisor = _ONE + vat
-    elements: list[_Element] = []
-    by_type: dict[str, list[int]] = {t: [] for t in _PERIOD_TYPES}
-    flat: list[int] = []
-    unit: dict[tuple[int, str], Decimal] = {}
-    step: dict[tuple[int, str], int] = {}
-    tods = {_MIDNIGHT}
-    for i, element in enumerate(tariff.elements):
-        r = element.restrictions
-        for t in (r.start_time, r.end_time):
-            if t is not None:
-                if t.tzinfo is not None:
-                    raise ValueError("restriction times are local times of day, without a time zone")
-                tods.add(t)
-        for lo, hi, what in (
-            (r.min_kwh, r.max_kwh, "kwh"),
-            (r.min_duration, r.max_duration, "duration"),
-            (r.min_power_kw, r.max_power_kw, "power_kw"),
-        ):
-            if lo is not None and hi is not None and lo > hi:
-                raise ValueError(f"element {i}: min_{what} is above max_{what}")
-        el = _Element(
-            start_time=r.start_time,
-            end_time=r.end_time,
-            days=frozenset(r.days_of_week) if r.days_of_week is not None else None,
-            min_wh=_ceil_wh(r.min_kwh) if r.min_kwh is not None else None,
-            max_wh=_ceil_wh(r.max_kwh) if r.max_kwh is not None else None,
-            min_dur=_td_us(r.min_duration) if r.min_duration is not None else None,
-            max_dur=_td_us(r.max_duration) if r.max_duration is not None else None,
-            min_pw=_ratio(r.min_power_kw) if r.min_power_kw is not None else None,
-            max_pw=_ratio(r.max_power_kw) if r.max_power_kw is not None else None,
-            has_time_of_day=r.start_time is not None or r.end_time is not None or r.days_of_week is not None,
-            has_other=any(
-                v is not None
-                for v in (r.min_kwh, r.max_kwh, r.min_duration, r.max_duration, r.min_power_kw, r.max_power_kw)
-            ),
-        )
-        elements.append(el)
-        seen: set[str] = set()
-        for c in element.components:
-            if c.type not in _TYPE_ORDER:
-                raise ValueError(f"element {i}: unknown component type {c.type!r}")
-            if c.type in seen:  # OCPI: one component per type per element; the first one counts
-                continue
-            seen.add(c.type)
-            price = Decimal(c.price)
-            if price < 0:
-                raise ValueError(f"element {i}: negative {c.type} price")
-            if c.step_size < 1:
-                raise ValueError(f"element {i}: {c.type} step_size must be at least 1")
-            net = (price / divisor).quantize(_UNIT_PRICE_QUANTUM, ROUND_HALF_UP) if tariff.prices_include_vat else price
-            unit[(i, c.type)] = net
-            if c.type == "FLAT":
-                flat.append(i)
-            else:
-                by_type[c.type].append(i)
-                step[(i, c.type)] = c.step_size * (_US_PER_S if c.type != "ENERGY" else 1)
-    places = minor_unit(tariff.currency)
-    quantum = Decimal(1).scaleb(-places)
-    min_price = Decimal(tariff.min_price).quantize(quantum, ROUND_HALF_UP) if tariff.min_price is not None else None
-    max_price = Decimal(tariff.max_price).quantize(quantum, ROUND_HALF_UP) if tariff.max_price is not None else None
-    if (min_price is not None and min_price < 0) or (max_price is not None and max_price < 0):
-        raise ValueError("min_price and max_price must not be negative")
-    if min_price is not None and max_price is not None and min_price > max_price:
-        raise ValueError("min_price is above max_price")
-    if tariff.parking_grace < timedelta(0):
-        raise ValueError("parking_grace must not be negative")
-    return _Compiled(
-        tz=ZoneInfo(tariff.time_zone),
-        elements=elements,
-        time_restricted=any(el.has_time_of_day for el in elements),
-        tods=tuple(sorted(tods)),
-        by_type={t: tuple(v) for t, v in by_type.items()},
-        flat=tuple(flat),
-        unit=unit,
-        step=step,
-        has_other=any(el.has_other for el in elements),
-        has_power=any(el.min_pw is not None or el.max_pw is not None for el in elements),
-        grace_us=_td_us(tariff.parking_grace),
-        quantum=quantum,
-        min_price=min_price,
-        max_price=max_price,
+def _periods(tariff: CompiledTariff, session: _Session, bounds: list[int], segments: list[DaySegment],
+             grace_end: int | None) -> list[_Period]:
+    """The periods between consecutive ``bounds``: their energy share, which elements hold, and the components
+    that price their energy and their time (the first open element with one, OCPI)."""
+    energy, time, parking = (tariff.components[t] for t in _METERED_TYPES)
+    register_at = session.register.at
+    periods = []
+    segment, last_segment = 0, len(segments) - 1
+    stretches = iter(session.charging)
+    charging_start, charging_end = next(stretches, _NO_MORE_CHARGING)
+    energy_before = session.meter_start_wh
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        while segment < last_segment and segments[segment + 1].starts_us <= a:
+            segment += 1
+        open_elements = segments[segment].open_elements
+        if tariff.session_restricted:
+            open_elements = _open_so_far(tariff, session, a, energy_before - session.meter_start_wh, open_elements)
+        while charging_end <= a:
+            charging_start, charging_end = next(stretches, _NO_MORE_CHARGING)
+        time_priced_by = None
+        if charging_start <= a:
+            time_priced_by = _first_open(time, open_elements)
+        elif grace_end is not None and a >= grace_end:
+            time_priced_by = _first_open(parking, open_elements)
+        energy_after = register_at(b)
+        periods.append(_Period(a, b, energy_after - energy_before, open_elements, _first_open(energy, open_elements),
+                               time_priced_by))
+        energy_before = energy_after
+    return periods
+
+
+def _open_so_far(tariff: CompiledTariff, session: _Session, at_us: int, energy_wh: int,
+                 open_locally: tuple[bool, ...]) -> tuple[bool, ...]:
+    """Which elements hold at ``at_us``: open at that local time, and with their energy, duration and power
+    restrictions met by the session so far."""
+    duration = at_us - session.start_us
+    slope = session.register.slope_at(at_us) if tariff.power_restricted else _NO_SLOPE
+    return tuple(
+        is_open and (not element.session_restricted or element.allows_so_far(energy_wh, duration, slope))
+        for is_open, element in zip(open_locally, tariff.elements, strict=True)
     )
 
 
-@lru_cache(maxsize=512)
-def _compiled(tariff: TariffSpec) -> _Compiled:
-    return _compile(tariff)
+def _runs(periods: list[_Period]) -> list[_Run]:
+    """Consecutive periods whose energy (or time) is priced by the same component form one run: one line."""
+    runs = []
+    for component, group in groupby(periods, key=_energy_priced_by):
+        if component is not None:
+            stretch = list(group)
+            runs.append(_Run(component, stretch[0].starts_us, stretch[-1].ends_us, sum(map(_energy_wh, stretch))))
+    for component, group in groupby(periods, key=_time_priced_by):
+        if component is not None:
+            stretch = list(group)
+            starts, ends = stretch[0].starts_us, stretch[-1].ends_us
+            runs.append(_Run(component, starts, ends, ends - starts))
+    return runs
 
 
-# --------------------------------------------------------------------------------------------------------------
-# The timeline: integer instants, a monotone register, charging intervals.
-# --------------------------------------------------------------------------------------------------------------
+def _first_open(candidates: tuple[CompiledComponent, ...], open_elements: tuple[bool, ...]) -> CompiledComponent | None:
+    """The first of ``candidates`` (in element order) whose element holds: it prices its type (OCPI)."""
+    for component in candidates:
+        if open_elements[component.element]:
+            return component
+    return None
 
 
-def _merge(intervals: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
-    """Clip intervals to [lo, hi], drop empty ones, sort and merge overlapping or touching ones."""
-    out: list[tuple[int, int]] = []
-    for a, b in sorted((max(a, lo), min(b, hi)) for a, b in intervals):
-        if a >= b:
-            continue
-        if out and a <= out[-1][1]:
-            if b > out[-1][1]:
-                out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
+def _rounded_up_to_steps(runs: list[_Run]) -> list[_Run]:
+    """Each component's total quantity rounded up to a multiple of its step; the extra goes to its last run."""
+    total: dict[CompiledComponent, int] = {}
+    last: dict[CompiledComponent, int] = {}  # the index of the component's last run
+    for index, run in enumerate(runs):
+        total[run.component] = total.get(run.component, 0) + run.quantity
+        last[run.component] = index
+    rounded = list(runs)
+    for component, quantity in total.items():
+        extra = -quantity % component.step
+        if extra:
+            run = rounded[last[component]]
+            rounded[last[component]] = _Run(component, run.starts_us, run.ends_us, run.quantity + extra)
+    return rounded
+
+
+def _flat_line(tariff: CompiledTariff, timeline: SessionTimeline, first: _Period) -> list[PricedLine]:
+    """The FLAT fee of the first element with one that holds at the start of the session, if any."""
+    component = _first_open(tariff.components["FLAT"], first.open_elements)
+    if component is None:
+        return []
+    price = component.unit_price
+    return [PricedLine("FLAT", component.element, timeline.started_at, timeline.stopped_at, _ONE, price,
+                       price.quantize(tariff.quantum, ROUND_HALF_UP))]
+
+
+def _metered_line(tariff: CompiledTariff, run: _Run) -> PricedLine:
+    """A run as a line: kWh or hours times the net unit price, rounded to the currency's minor unit."""
+    component = run.component
+    if component.type == "ENERGY":
+        quantity = Decimal(run.quantity).scaleb(-3)
+    else:
+        quantity = (Decimal(run.quantity) / _US_PER_HOUR).quantize(_HOURS_QUANTUM, ROUND_HALF_UP)
+    amount = (quantity * component.unit_price).quantize(tariff.quantum, ROUND_HALF_UP)
+    return PricedLine(component.type, component.element, instant(run.starts_us), instant(run.ends_us), quantity,
+                      component.unit_price, amount)
+
+
+def _line_order(run: _Run) -> tuple[int, int]:
+    return run.starts_us, _LINE_ORDER[run.component.type]
+
+
+def _priced(spec: TariffSpec, tariff: CompiledTariff, timeline: SessionTimeline, lines: list[PricedLine]
+            ) -> PricedSession:
+    """The totals: lines summed, bounded by min_price and max_price, VAT once on the net total."""
+    summed = sum((line.net_amount for line in lines), Decimal(0)).quantize(tariff.quantum)
+    net_total = summed
+    if tariff.min_price is not None and net_total < tariff.min_price:
+        net_total = tariff.min_price
+    if tariff.max_price is not None and net_total > tariff.max_price:
+        net_total = tariff.max_price
+    vat_rate = Decimal(spec.vat_rate)
+    vat_amount = (net_total * vat_rate).quantize(tariff.quantum, ROUND_HALF_UP)
+    return PricedSession(
+        currency=spec.currency,
+        energy_wh=timeline.meter_stop_wh - timeline.meter_start_wh,
+        lines=tuple(lines),
+        net_total=net_total,
+        vat_rate=vat_rate,
+        vat_amount=vat_amount,
+        gross_total=net_total + vat_amount,
+        adjustment=net_total - summed,
+    )
 
 
 def price_session(tariff: TariffSpec, timeline: SessionTimeline) -> PricedSession:
@@ -432,263 +483,13 @@ def price_session(tariff: TariffSpec, timeline: SessionTimeline) -> PricedSessio
     Zero-energy sessions still pay FLAT, TIME and PARKING_TIME as applicable. ValueError is raised for naive
     datetimes, stopped_at before started_at, meter_stop_wh below meter_start_wh, or an invalid tariff.
     """
-    ct = _compiled(tariff)
-    start = _us(timeline.started_at)
-    stop = _us(timeline.stopped_at)
-    if stop < start:
-        raise ValueError("stopped_at is before started_at")
-    m0, m1 = timeline.meter_start_wh, timeline.meter_stop_wh
-    if m1 < m0:
-        raise ValueError("meter_stop_wh is below meter_start_wh")
-
-    # The register: points strictly inside the session, monotone and within [m0, m1].
-    pt = [start]
-    pe = [m0]
-    if timeline.readings:
-        last = m0
-        for r in sorted(timeline.readings, key=_reading_at):
-            u = _us(r.at)
-            if u <= start or u >= stop:
-                continue
-            e = r.register_wh
-            if e < last:
-                e = last
-            elif e > m1:
-                e = m1
-            pt.append(u)
-            pe.append(e)
-            last = e
-    pt.append(stop)
-    pe.append(m1)
-    n_points = len(pt)
-
-    def energy_at(u: int) -> int:
-        i = bisect_right(pt, u) - 1
-        if i >= n_points - 1:
-            return m1
-        t0 = pt[i]
-        e0 = pe[i]
-        de = pe[i + 1] - e0
-        if de == 0 or u == t0:
-            return e0
-        return e0 + de * (u - t0) // (pt[i + 1] - t0)
-
-    # Split points.
-    splits = {start, stop}
-    if ct.time_restricted:
-        tz = ct.tz
-        d0 = timeline.started_at.astimezone(tz).date()
-        d1 = timeline.stopped_at.astimezone(tz).date()
-        segments: list[tuple[int, tuple[bool, ...]]] = []
-        d = d0
-        while d <= d1:
-            segments.extend(ct.day_segments(d))
-            d += timedelta(days=1)
-        seg_starts = [s[0] for s in segments]
-        for u in seg_starts:
-            if start < u < stop:
-                splits.add(u)
-    else:
-        segments = [(start, (True,) * len(ct.elements))]
-        seg_starts = [start]
-
-    if timeline.charging is None:
-        charging = [(start, stop)]
-    else:
-        charging = _merge([(_us(a), _us(b)) for a, b in timeline.charging], start, stop)
-    for a, b in charging:
-        splits.add(a)
-        splits.add(b)
-
-    # The instant the parking grace is used up (None: never within the session).
-    grace = ct.grace_us
-    grace_end: int | None = start
-    if grace > 0:
-        grace_end = None
-        idle_so_far = 0
-        cursor = start
-        for a, b in [*charging, (stop, stop)]:
-            gap = a - cursor
-            if gap > 0:
-                if idle_so_far + gap >= grace:
-                    grace_end = cursor + (grace - idle_so_far)
-                    break
-                idle_so_far += gap
-            cursor = b
-        if grace_end is not None:
-            splits.add(grace_end)
-
-    if ct.has_other:
-        for el in ct.elements:
-            for dur in (el.min_dur, el.max_dur):
-                if dur is not None and start < start + dur < stop:
-                    splits.add(start + dur)
-            for rel in (el.min_wh, el.max_wh):
-                if rel is None or rel <= 0 or m0 + rel > m1:
-                    continue
-                th = m0 + rel  # the register value at which the session energy reaches the threshold
-                j = bisect_right(pe, th - 1)  # first point with register >= th
-                t0, e0 = pt[j - 1], pe[j - 1]
-                t1, e1 = pt[j], pe[j]
-                u = t0 + -((-(th - e0) * (t1 - t0)) // (e1 - e0))  # ceil: the first instant with energy >= th
-                if start < u < stop:
-                    splits.add(u)
-        if ct.has_power:
-            splits.update(pt[1:-1])
-
-    bounds = sorted(splits)
-    if len(bounds) == 1:  # a session of zero length: one empty period, which still carries any energy
-        bounds.append(stop)
-
-    # Periods.
-    by_energy = ct.by_type["ENERGY"]
-    by_time = ct.by_type["TIME"]
-    by_parking = ct.by_type["PARKING_TIME"]
-    elements = ct.elements
-    n_el = len(elements)
-    has_other = ct.has_other
-    has_power = ct.has_power
-    lines: list[list] = []  # [type, element, starts, ends, quantity]
-    open_run: dict[str, list] = {}
-    seg_i = 0
-    n_seg = len(segments)
-    ch_i = 0
-    n_ch = len(charging)
-    e_a = m0
-    flat_mask: tuple[bool, ...] | None = None
-
-    def active_mask(a: int, b: int, e_a: int, mask: tuple[bool, ...]) -> tuple[bool, ...]:
-        dur = a - start
-        if has_power:
-            i = bisect_right(pt, a) - 1
-            if i >= n_points - 1:
-                i = n_points - 2
-            dw, dt_ = (pe[i + 1] - pe[i], pt[i + 1] - pt[i]) if n_points > 1 and pt[i + 1] > pt[i] else (0, 1)
-        out = []
-        for k in range(n_el):
-            ok = mask[k]
-            el = elements[k]
-            if ok and el.has_other:
-                if el.min_wh is not None and e_a < el.min_wh:
-                    ok = False
-                elif el.max_wh is not None and e_a >= el.max_wh:
-                    ok = False
-                elif el.min_dur is not None and dur < el.min_dur:
-                    ok = False
-                elif el.max_dur is not None and dur >= el.max_dur:
-                    ok = False
-                elif el.min_pw is not None and dw * 3_600_000 * el.min_pw[1] < el.min_pw[0] * dt_:
-                    ok = False
-                elif el.max_pw is not None and dw * 3_600_000 * el.max_pw[1] >= el.max_pw[0] * dt_:
-                    ok = False
-            out.append(ok)
-        return tuple(out)
-
-    def add(kind: str, el: int, a: int, b: int, qty: int) -> None:
-        run = open_run.get(kind)
-        if run is not None and run[1] == el and run[3] == a:
-            run[3] = b
-            run[4] += qty
-        else:
-            run = [kind, el, a, b, qty]
-            lines.append(run)
-            open_run[kind] = run
-
-    for p in range(len(bounds) - 1):
-        a = bounds[p]
-        b = bounds[p + 1]
-        while seg_i + 1 < n_seg and seg_starts[seg_i + 1] <= a:
-            seg_i += 1
-        mask = segments[seg_i][1]
-        e_b = energy_at(b)
-        if has_other:
-            mask = active_mask(a, b, e_a - m0, mask)
-        if flat_mask is None:
-            flat_mask = mask
-        # ENERGY
-        for k in by_energy:
-            if mask[k]:
-                add("ENERGY", k, a, b, e_b - e_a)
-                break
-        # TIME / PARKING_TIME
-        while ch_i < n_ch and charging[ch_i][1] <= a:
-            ch_i += 1
-        if ch_i < n_ch and charging[ch_i][0] <= a:
-            for k in by_time:
-                if mask[k]:
-                    add("TIME", k, a, b, b - a)
-                    break
-        elif grace_end is not None and a >= grace_end:
-            for k in by_parking:
-                if mask[k]:
-                    add("PARKING_TIME", k, a, b, b - a)
-                    break
-        e_a = e_b
-
-    # Steps: the total per (type, element) rounded up; the extra goes to the last line of that type and element.
-    last_line: dict[tuple[str, int], list] = {}
-    totals: dict[tuple[str, int], int] = {}
-    for line in lines:
-        key = (line[0], line[1])
-        totals[key] = totals.get(key, 0) + line[4]
-        last_line[key] = line
-    step = ct.step
-    for key, total in totals.items():
-        s = step[(key[1], key[0])]
-        if s > 1:
-            extra = -total % s
-            if extra:
-                last_line[key][4] += extra
-
-    # Money.
-    unit = ct.unit
-    quantum = ct.quantum
-    out: list[PricedLine] = []
-    net_total = _ZERO
-    for k in ct.flat:
-        if flat_mask is not None and flat_mask[k]:
-            price = unit[(k, "FLAT")]
-            amount = price.quantize(quantum, ROUND_HALF_UP)
-            out.append(PricedLine("FLAT", k, timeline.started_at, timeline.stopped_at, _ONE, price, amount))
-            net_total += amount
-            break
-    lines.sort(key=_line_order)
-    for kind, k, a, b, qty in lines:
-        if qty == 0:
-            continue
-        if kind == "ENERGY":
-            quantity = Decimal(qty).scaleb(-3)
-        else:
-            quantity = (Decimal(qty) / _D_US_PER_H).quantize(_HOURS_QUANTUM, ROUND_HALF_UP)
-        price = unit[(k, kind)]
-        amount = (quantity * price).quantize(quantum, ROUND_HALF_UP)
-        out.append(PricedLine(kind, k, _dt(a), _dt(b), quantity, price, amount))  # type: ignore[arg-type]
-        net_total += amount
-
-    net_total = net_total.quantize(quantum)
-    bounded = net_total
-    if ct.min_price is not None and bounded < ct.min_price:
-        bounded = ct.min_price
-    if ct.max_price is not None and bounded > ct.max_price:
-        bounded = ct.max_price
-    adjustment = bounded - net_total
-    vat_rate = Decimal(tariff.vat_rate)
-    vat_amount = (bounded * vat_rate).quantize(quantum, ROUND_HALF_UP)
-    return PricedSession(
-        currency=tariff.currency,
-        energy_wh=m1 - m0,
-        lines=tuple(out),
-        net_total=bounded,
-        vat_rate=vat_rate,
-        vat_amount=vat_amount,
-        gross_total=bounded + vat_amount,
-        adjustment=adjustment,
-    )
-
-
-def _reading_at(r: MeterReading) -> datetime:
-    return r.at
-
-
-def _line_order(line: list) -> tuple[int, int]:
-    return line[2], _TYPE_ORDER[line[0]]
+    compiled_tariff = compiled(tariff)
+    session = _Session.of(timeline)
+    segments = _local_segments(compiled_tariff, timeline, session)
+    grace_end = _grace_end(session, compiled_tariff.parking_grace_us)
+    bounds = _split_points(compiled_tariff, session, segments, grace_end)
+    periods = _periods(compiled_tariff, session, bounds, segments, grace_end)
+    runs = _rounded_up_to_steps(_runs(periods))
+    lines = _flat_line(compiled_tariff, timeline, periods[0])
+    lines += [_metered_line(compiled_tariff, run) for run in sorted(runs, key=_line_order) if run.quantity]
+    return _priced(tariff, compiled_tariff, timeline, lines)
