@@ -429,7 +429,7 @@ def _poisson(rng: random.Random, lam: float) -> int:
 class _Builder:
     def __init__(self, *, seed: int, days: int, until: datetime,
                  progress: Callable[[Iterable, str, int], Iterable] | None = None) -> None:
-        self.rng = random.Random(seed)  # noqa: S311 - demo data, not security
+        self.rng = random.Random(seed)
         self.days = days
         self.until = until
         self.start = until - timedelta(days=days)

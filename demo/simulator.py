@@ -349,7 +349,7 @@ class SimCharger:
     def __init__(self, spec: ChargerSpec, options: SimOptions, *, rng: random.Random | None = None):
         self.spec = spec
         self.options = options
-        self.rng = rng or random.Random()  # noqa: S311 - simulation, not security
+        self.rng = rng or random.Random()
         self.connectors = {
             c.number: ConnectorState(
                 spec=c,
@@ -789,8 +789,8 @@ async def run_chargers(specs: list[ChargerSpec], options: SimOptions, *, duratio
 
     At the end of ``duration`` the running sessions are stopped and delivered, so the server is left tidy.
     """
-    master = random.Random(seed)  # noqa: S311 - simulation
-    chargers = [SimCharger(s, options, rng=random.Random(master.random())) for s in specs]  # noqa: S311
+    master = random.Random(seed)
+    chargers = [SimCharger(s, options, rng=random.Random(master.random())) for s in specs]
 
     async def _staggered(i: int, charger: SimCharger) -> None:
         await asyncio.sleep(min(5.0, len(chargers) / 200) * i / max(1, len(chargers)))

@@ -41,7 +41,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["speed"] <= 0:
             raise CommandError("--speed must be positive.")
-        rng = random.Random(options["seed"])  # noqa: S311 - simulation
+        rng = random.Random(options["seed"])
         if options["from_db"]:
             specs = simulator.specs_from_db(password=options["password"], with_tags=options["tags"] is None)
             if not specs:
