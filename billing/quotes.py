@@ -164,12 +164,11 @@ def stations_with_prices_for_driver(*, user: User, at: datetime) -> list[dict]:
     account = _driver_account(user)
     if account is None:
         return []
-    charge_points = (
+    charge_points = list(
         ChargePoint.objects.filter(organization_id=account.organization_id)
         .select_related("site").prefetch_related("connectors")
         .order_by("site__name", "ocpp_id")
     )
-    charge_points = list(charge_points)
     prices = connector_prices_for_driver(
         user=user, connectors=[c for cp in charge_points for c in cp.connectors.all()], at=at)
     return [
@@ -234,7 +233,7 @@ def session_cost_estimate(*, session: ChargingSession, now: datetime) -> dict | 
             return None
         return {"session_id": session.pk, "gross": frozen.gross_total, "currency": frozen.currency,
                 "energy_wh": frozen.energy_wh, "final": True}
-    if session.state != ChargingSession.State.ACTIVE or session.connector_id is None:
+    if session.state != ChargingSession.State.ACTIVE or session.connector is None:
         return None
     tariff = tariff_for(connector=session.connector, customer_account=session.customer_account,
                         at=session.started_at)

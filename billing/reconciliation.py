@@ -11,6 +11,7 @@ energy would need more power than the connector has.
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.db.models import (
     Case,
@@ -33,6 +34,9 @@ from accounts.models import Organization
 from billing.models import SessionPrice
 from billing.selectors import ENERGY_REGISTER
 from sessions_app.models import ChargingSession, Connector, MeterValue
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 _WH = DecimalField(max_digits=24, decimal_places=6)
 
@@ -79,12 +83,24 @@ class ConnectorReconciliation:
         return None if self.metered_wh is None else self.metered_wh - self.billed_wh
 
 
+class _RegisterWh(TypedDict):
+    wh: Decimal
+
+
+class _ConnectorEnergy(TypedDict):
+    billed_wh: int
+    register_first: Decimal | None
+    register_last: Decimal | None
+    sessions_first: int | None
+    sessions_last: int | None
+
+
 def _register_wh() -> Case:
     """A register reading in Wh, whatever unit the charger sent."""
     return Case(When(unit__iexact="kWh", then=F("value") * 1000), default=F("value"), output_field=_WH)
 
 
-def _registers(*, start: datetime, end: datetime) -> QuerySet[MeterValue]:
+def _registers(*, start: datetime, end: datetime) -> "QuerySet[WithAnnotations[MeterValue, _RegisterWh]]":
     # Phase-less readings only: per-phase registers would not add up to the connector's energy.
     return MeterValue.objects.filter(
         measurand=ENERGY_REGISTER, phase="", timestamp__gte=start, timestamp__lt=end,
@@ -98,7 +114,8 @@ def _completed_sessions(*, organization: Organization, start: datetime, end: dat
     )
 
 
-def reconciliation_connectors(*, organization: Organization, start: datetime, end: datetime) -> QuerySet[Connector]:
+def reconciliation_connectors(*, organization: Organization, start: datetime, end: datetime,
+                              ) -> "QuerySet[WithAnnotations[Connector, _ConnectorEnergy]]":
     """The organization's connectors, each annotated with billed and metered energy in [start, end)."""
     registers = _registers(start=start, end=end).filter(connector=OuterRef("pk"))
     sessions = ChargingSession.objects.filter(
@@ -124,10 +141,15 @@ def reconciliation_connectors(*, organization: Organization, start: datetime, en
     )
 
 
+def _session_gap(kind: str, session: ChargingSession, energy_wh: int | None, detail: str) -> Gap:
+    """A gap found on a session of ``_completed_sessions``, which are all on a connector."""
+    return Gap(kind, cast(int, session.connector_id), session.started_at, session.pk, energy_wh, detail)
+
+
 def _gaps_unpriced(sessions: QuerySet[ChargingSession]) -> list[Gap]:
     return [
-        Gap(GapKind.UNPRICED, s.connector_id, s.started_at, s.pk, s.energy_wh,
-            str(_("Session %(session)s has no price.") % {"session": s.pk}))
+        _session_gap(GapKind.UNPRICED, s, s.energy_wh,
+                     str(_("Session %(session)s has no price.") % {"session": s.pk}))
         for s in sessions.filter(price__isnull=True).order_by("started_at", "pk")
     ]
 
@@ -141,9 +163,9 @@ def _gaps_meter_jumps(sessions: QuerySet[ChargingSession]) -> list[Gap]:
         .order_by("started_at", "pk")
     )
     return [
-        Gap(GapKind.METER_JUMP, s.connector_id, s.started_at, s.pk, s.meter_start_wh - s.previous_stop,
-            str(_("The meter moved by %(wh)s Wh between the previous session's stop and session %(session)s's start.")
-                % {"wh": s.meter_start_wh - s.previous_stop, "session": s.pk}))
+        _session_gap(GapKind.METER_JUMP, s, s.meter_start_wh - s.previous_stop,
+                     str(_("The meter moved by %(wh)s Wh between the previous session's stop and session "
+                           "%(session)s's start.") % {"wh": s.meter_start_wh - s.previous_stop, "session": s.pk}))
         for s in jumps
     ]
 
@@ -161,7 +183,8 @@ def _gaps_register_down(*, organization: Organization, start: datetime, end: dat
     for reading in readings:
         drop = None if reading.previous_wh is None else int(reading.wh - reading.previous_wh)
         gaps.append(Gap(
-            GapKind.REGISTER_DOWN, reading.connector_id, reading.timestamp, reading.session_id, drop,
+            GapKind.REGISTER_DOWN, cast(int, reading.connector_id),  # filtered through the connector
+            reading.timestamp, reading.session_id, drop,
             str(_("Register read %(wh)s Wh after %(previous)s Wh.")
                 % {"wh": reading.wh.normalize(), "previous": "—" if reading.previous_wh is None
                    else reading.previous_wh.normalize()}),
@@ -185,12 +208,13 @@ def _gaps_implausible_power(sessions: QuerySet[ChargingSession]) -> list[Gap]:
     gaps = []
     # The comparison with the duration is made here: a duration in milliseconds is not portable SQL.
     for s in candidates:
-        duration_ms = Decimal((s.stopped_at - s.started_at).total_seconds() * 1000).quantize(Decimal(1))
+        stopped_at, connector = cast(datetime, s.stopped_at), cast(Connector, s.connector)  # completed, on one
+        duration_ms = Decimal((stopped_at - s.started_at).total_seconds() * 1000).quantize(Decimal(1))
         if s.shortest_ms > duration_ms:
-            gaps.append(Gap(
-                GapKind.IMPLAUSIBLE_POWER, s.connector_id, s.started_at, s.pk, s.energy_wh,
+            gaps.append(_session_gap(
+                GapKind.IMPLAUSIBLE_POWER, s, s.energy_wh,
                 str(_("%(wh)s Wh in %(minutes)s minutes needs more than the connector's %(kw)s kW.")
-                    % {"wh": s.energy_wh, "minutes": round(duration_ms / 60_000, 1), "kw": s.connector.max_power_kw}),
+                    % {"wh": s.energy_wh, "minutes": round(duration_ms / 60_000, 1), "kw": connector.max_power_kw}),
             ))
     return gaps
 
@@ -206,16 +230,16 @@ def reconciliation_report(*, organization: Organization, start: datetime, end: d
     gaps.sort(key=lambda gap: (gap.at, gap.kind))
     report = []
     for connector in reconciliation_connectors(organization=organization, start=start, end=end):
-        from_register = connector.register_first is not None
-        if from_register:
+        metered: int | None
+        if connector.register_first is not None and connector.register_last is not None:
             metered = int(connector.register_last - connector.register_first)
-        elif connector.sessions_first is not None:
+        elif connector.sessions_first is not None and connector.sessions_last is not None:
             metered = connector.sessions_last - connector.sessions_first
         else:
             metered = None if not connector.billed_wh else 0
         report.append(ConnectorReconciliation(
             connector=connector, billed_wh=int(connector.billed_wh), metered_wh=metered,
-            metered_from_register=from_register,
+            metered_from_register=connector.register_first is not None,
             gaps=[gap for gap in gaps if gap.connector_id == connector.pk],
         ))
     return report

@@ -5,9 +5,11 @@ A session counts in the period its charging *started* in (the moment its tariff 
 """
 
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Sum, Value, When
@@ -111,7 +113,7 @@ _SUMS = {
 }
 
 
-def _row(values: dict, *, key, label: str) -> RevenueRow:
+def _row(values: Mapping[str, Any], *, key, label: str) -> RevenueRow:
     gross, refund_gross = money.stored_amount(values["gross"]), money.stored_amount(values["refund_gross"])
     return RevenueRow(
         key=key, label=label, currency=values["currency"], sessions=values["sessions"],

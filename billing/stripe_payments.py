@@ -14,6 +14,7 @@ Amounts are ``Decimal`` in the operator's currency; minor units only in what Str
 import logging
 import re
 from decimal import Decimal
+from typing import TypedDict, cast
 
 import stripe
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils.translation import gettext as _
+from stripe.params.checkout import SessionCreateParams
 
 from accounts.models import CustomerAccount
 from billing.balances import ZERO, account_balance, wallet_balance
@@ -155,7 +157,7 @@ def checkout_start(*, customer_account: CustomerAccount, purpose: str, amount, r
             return checkout
         metadata = {"checkout_id": str(checkout.pk), "customer_account_id": str(customer_account.pk),
                     "purpose": checkout.purpose}
-        params = {
+        params: SessionCreateParams = {
             "mode": "payment",
             "line_items": [{"quantity": 1, "price_data": {
                 "currency": checkout.currency.lower(),
@@ -175,7 +177,7 @@ def checkout_start(*, customer_account: CustomerAccount, purpose: str, amount, r
         except stripe.StripeError as exc:
             logger.warning("Stripe did not open checkout %s: %s", checkout.pk, exc)
             raise StripeUnavailable(_("The card payment could not be started. Please try again later.")) from exc
-        checkout.stripe_session_id, checkout.url = session.id, session.url
+        checkout.stripe_session_id, checkout.url = session.id, cast(str, session.url)  # hosted: it has a page
         checkout.save(update_fields=["stripe_session_id", "url"])
     return checkout
 
@@ -261,18 +263,25 @@ def _checkout_paid(session: dict) -> str:
     return "booked already" if booked_before else "booked"
 
 
+class _StripeBooking(TypedDict):
+    """What every booking of a Stripe event says besides its amount and key."""
+
+    customer_account: CustomerAccount
+    method: str
+    reference: str
+
+
 def _book_paid(checkout: StripeCheckout, *, reference: str, key: str) -> None:
     """A top-up goes into the wallet; an account that stopped paying by wallet meanwhile gets it as a payment."""
     account = checkout.customer_account
-    common = {"customer_account": account, "amount": checkout.amount, "method": Method.STRIPE,
-              "reference": reference, "key": key}
+    common = _StripeBooking(customer_account=account, method=Method.STRIPE, reference=reference)
     if checkout.purpose == Purpose.TOP_UP:
         if payment_account_of(account).method == PaymentAccount.Method.WALLET:
-            wallet_top_up(**common)
+            wallet_top_up(amount=checkout.amount, key=key, **common)
             return
         logger.warning("Checkout %s topped up the wallet of %s, which now pays by invoice: booked as a payment "
                        "in the customer's favour.", checkout.pk, account.pk)
-    payment_record(**common)
+    payment_record(amount=checkout.amount, key=key, **common)
 
 
 def _charge_refunded(charge: dict) -> str:
@@ -308,7 +317,7 @@ def _charge_refunded(charge: dict) -> str:
                      refunded, currency, payment_intent, paid_total)
         refunded = paid_total
     key = f"stripe-refund:{charge_id}:{refunded_minor}"
-    common = {"customer_account": account, "method": Method.STRIPE, "reference": payment_intent}
+    common = _StripeBooking(customer_account=account, method=Method.STRIPE, reference=payment_intent)
     with transaction.atomic():
         payment_account_of(account, lock=True)
         booked = LedgerEntry.objects.filter(reference=payment_intent, method=Method.STRIPE, kind=Kind.REFUND)

@@ -9,6 +9,7 @@ DataTransfer (ARCHITECTURE.md: dependencies point one way).
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 #: Called with a session's id after the transaction that completed it has committed, from its post-stop
 #: work (``sessions_app.post_stop``): until every handler has succeeded once, so each must be idempotent.
-session_completed_handlers: list[Callable[[int], None]] = []
+session_completed_handlers: list[Callable[[int], object]] = []  # what a handler returns is not used
 
 
 def session_completed(session_id: int) -> list[str]:
@@ -60,4 +61,4 @@ class DataTransferAnswer:
 
 
 #: (vendorId, messageId) -> handler(charge_point, data, now) for DataTransfer requests a higher app understands.
-data_transfer_handlers: dict[tuple[str, str], Callable[["ChargePoint", str | None, object], DataTransferAnswer]] = {}
+data_transfer_handlers: dict[tuple[str, str], Callable[["ChargePoint", str | None, datetime], DataTransferAnswer]] = {}

@@ -116,8 +116,9 @@ class OperatorTariffInput(serializers.Serializer):
     max_price = serializers.DecimalField(max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES, min_value=0,
                                          required=False, allow_null=True)
     parking_grace_minutes = serializers.IntegerField(min_value=0, max_value=_MAX_INT, required=False)
-    elements = OperatorTariffElementInput(many=True, max_length=100,
-                                  help_text="Given on a change, they replace all of the tariff's elements.")
+    # many=True hands max_length to the ListSerializer; the stubs list only the child's arguments.
+    elements = OperatorTariffElementInput(many=True, max_length=100,  # type: ignore[call-arg]
+                                          help_text="Given on a change, they replace all of the tariff's elements.")
 
 
 def _tariff_values(validated: dict) -> tuple[dict, list[dict] | None]:
@@ -318,7 +319,7 @@ def _money(**kwargs):
 class OperatorRevenueRowSerializer(serializers.Serializer):
     key = serializers.SerializerMethodField(help_text="The group's id, or its first local day for periods; "
                                                       "empty for no group and the totals.")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label (DRF pops it)
     currency = serializers.CharField()
     sessions = serializers.IntegerField()
     energy_kwh = serializers.DecimalField(max_digits=16, decimal_places=3)
@@ -365,7 +366,7 @@ class RevenueReportView(OperatorAPIView):
 
 class OperatorGapSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["unpriced", "meter_jump", "register_down", "implausible_power"])
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label (DRF pops it)
     at = serializers.DateTimeField()
     session_id = serializers.IntegerField(allow_null=True)
     energy_wh = serializers.IntegerField(allow_null=True)

@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CustomerAccount, Organization
@@ -115,7 +116,7 @@ class Tariff(models.Model):
         return self.name
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, str | Promise] = {}
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             errors["valid_until"] = _("The end of validity must come after its start.")
         if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
@@ -329,7 +330,7 @@ class TariffAssignment(models.Model):
         return f"{self.tariff} → {scope}{group}"
 
     @property
-    def scope_label(self) -> str:
+    def scope_label(self) -> str | Promise:
         if self.connector_id:
             return _("connector")
         if self.charge_point_id:
@@ -346,15 +347,15 @@ class TariffAssignment(models.Model):
             return
         organization_id = self.tariff.organization_id
         owners = {
-            "site": lambda: self.site.organization_id,
-            "charge_point": lambda: self.charge_point.organization_id,
-            "connector": lambda: self.connector.charge_point.organization_id,
-            "customer_group": lambda: self.customer_group.organization_id,
+            "site": self.site.organization_id if self.site else None,
+            "charge_point": self.charge_point.organization_id if self.charge_point else None,
+            "connector": self.connector.charge_point.organization_id if self.connector else None,
+            "customer_group": self.customer_group.organization_id if self.customer_group else None,
         }
         errors = {
             name: _("This belongs to another operator than the tariff.")
             for name, owner in owners.items()
-            if getattr(self, f"{name}_id") and owner() != organization_id
+            if owner is not None and owner != organization_id
         }
         if errors:
             raise ValidationError(errors)
