@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Max, Sum
 from django.utils import timezone
 from pypdf import PdfReader
 
@@ -156,6 +156,18 @@ def test_connector_status_agrees_with_active_sessions_and_faults(demo):
     assert not Connector.objects.filter(status=ConnectorStatus.UNKNOWN).exists()
     for flag in SessionFlag.objects.select_related("session"):
         assert flag.code == SessionFlag.Code.ZERO_ENERGY and flag.session.energy_wh == 0
+
+
+def test_each_connector_shows_the_status_it_reported_last(demo):
+    """The demo reports statuses through the server's service, which alone sets a connector's status."""
+    last_stop = dict(ChargingSession.objects.filter(state=ChargingSession.State.COMPLETED).values("connector_id")
+                     .annotate(last=Max("stopped_at")).values_list("connector_id", "last"))
+    for connector in Connector.objects.all():
+        reported = connector.status_events.order_by("-timestamp", "-pk").first()
+        assert (connector.status, connector.error_code, connector.status_changed_at) == (
+            reported.status, reported.error_code, reported.timestamp)
+        if connector.status == ConnectorStatus.AVAILABLE and connector.pk in last_stop:
+            assert connector.status_changed_at > last_stop[connector.pk]  # available since the last car left
 
 
 def test_demo_logins_authenticate_and_have_verified_email(demo):
