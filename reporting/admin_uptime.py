@@ -12,6 +12,7 @@ read from them).
 
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 
 from django import forms
 from django.contrib import admin
@@ -35,7 +36,7 @@ from reporting.charts import bar_chart
 from reporting.faults import fault_log, needs_attention, open_incidents, start_figures
 from reporting.models import AlertIncident, OutageExclusion
 from reporting.uptime import TARGET, uptime_by_month
-from sessions_app.models import ChargePoint
+from sessions_app.models import ChargePoint, Site
 
 MONTHS_OFFERED = 24
 STATUS_PERMISSION = "sessions_app.view_statusevent"
@@ -49,7 +50,7 @@ def _check_access(request) -> None:
         raise PermissionDenied
 
 
-class StationChoiceMixin:
+class StationChoiceMixin(forms.Form):
     """A station filter limited to the user's organization (any station for a superuser)."""
 
     def _add_station_field(self, user) -> None:
@@ -85,8 +86,8 @@ class UptimeForm(StationChoiceMixin, forms.Form):
         self._add_station_field(user)
         months = months_back(today, MONTHS_OFFERED)
         choices = [(f"{month:%Y-%m}", date_format(month, "YEAR_MONTH_FORMAT")) for month in months]
-        self.fields["first_month"].choices = choices
-        self.fields["last_month"].choices = choices
+        cast(forms.ChoiceField, self.fields["first_month"]).choices = choices
+        cast(forms.ChoiceField, self.fields["last_month"]).choices = choices
         self.fields["first_month"].initial = f"{months[2]:%Y-%m}"  # used when a field is left empty
         self.fields["last_month"].initial = f"{months[0]:%Y-%m}"
 
@@ -196,14 +197,15 @@ STARTS_COLUMNS = [_("Station"), _("Connector"), _("Sessions"), _("Failed starts"
                   _("Success rate %")]
 
 
-def _local_text(at: datetime | None, charge_point: ChargePoint) -> str:
-    return f"{timezone.localtime(at, charge_point.site.tzinfo):%Y-%m-%d %H:%M}" if at else ""
+def _local_text(at: datetime | None, site: Site) -> str:
+    return f"{timezone.localtime(at, site.tzinfo):%Y-%m-%d %H:%M}" if at else ""
 
 
 def _fault_cells(fault, now: datetime) -> list:
     return [str(fault.charge_point), fault.connector.number if fault.connector else _g("station"),
             fault.error_code, fault.vendor_error_code, fault.info, fault.status,
-            _local_text(fault.started_at, fault.charge_point), _local_text(fault.cleared_at, fault.charge_point),
+            _local_text(fault.started_at, fault.charge_point.site),
+            _local_text(fault.cleared_at, fault.charge_point.site),
             round(fault.duration(now).total_seconds() / 60), _g("yes") if fault.is_open else ""]
 
 
@@ -256,8 +258,8 @@ def _attention_cells(rank: int, station) -> list:
 def _incident_cells(incident) -> list:
     cp = incident.charge_point
     return [str(cp), incident.connector.number if incident.connector else "", incident.get_kind_display(),
-            _local_text(incident.started_at, cp) if cp.site else incident.started_at.isoformat(),
-            _local_text(incident.alerted_at, cp) if cp.site else "", incident.detail]
+            _local_text(incident.started_at, cp.site) if cp.site else incident.started_at.isoformat(),
+            _local_text(incident.alerted_at, cp.site) if cp.site else "", incident.detail]
 
 
 def attention_view(request):
@@ -302,8 +304,9 @@ def _install() -> None:
     def get_urls():
         return [*report_urls(), *original()]
 
-    site.get_urls = get_urls
-    site._reporting_uptime_installed = True
+    # The default site gains the report pages in place (mypy sees a method replaced and an unknown attribute).
+    site.get_urls = get_urls  # type: ignore[method-assign]
+    site._reporting_uptime_installed = True  # type: ignore[attr-defined]
 
 
 _install()

@@ -11,12 +11,14 @@ Failed starts and zero-energy sessions come from the hourly rollups (``Connector
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +27,9 @@ from core.timeutil import in_force
 from reporting.models import AlertIncident, ConnectorHour
 from reporting.uptime import TARGET, status_neighbour, uptime_over
 from sessions_app.models import ChargePoint, Connector, ConnectorStatus, ErrorCode, PostStopWork, StatusEvent
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 IS_FAULT = Q(status=ConnectorStatus.FAULTED) | ~Q(error_code=ErrorCode.NO_ERROR)
 
@@ -55,6 +60,7 @@ def _is_fault(status: str | None, error_code: str | None) -> bool:
 
 def _runs_in_force(*, charge_point_ids: list[int], at: datetime, station: bool) -> list[int]:
     """The first events of the faults in force at ``at`` (begun before it), one per connector or station."""
+    holders: QuerySet[ChargePoint] | QuerySet[Connector]
     if station:
         holders = ChargePoint.objects.filter(pk__in=charge_point_ids)
         match = {"charge_point_id": OuterRef("pk"), "connector__isnull": True}
@@ -169,7 +175,7 @@ def start_figures(*, organization: Organization, start: datetime, end: datetime,
     }
     figures = []
     for connector in connectors.select_related("charge_point__site").order_by("charge_point__ocpp_id", "number"):
-        row = sums.get(connector.pk, {})
+        row: Mapping[str, Any] = sums.get(connector.pk, {})
         figures.append(StartFigures(connector=connector, sessions=row.get("sessions_sum") or 0,
                                     failed_starts=row.get("failed_sum") or 0, zero_energy=row.get("zero_sum") or 0))
     return figures
@@ -260,12 +266,12 @@ def needs_attention(*, organization: Organization, start: datetime, end: datetim
     connectors = list(Connector.objects.filter(charge_point__organization=organization,
                                                charge_point__site__isnull=False)
                       .select_related("charge_point__site").order_by("charge_point__ocpp_id", "number"))
-    for figure in uptime_over(connectors=connectors, start=start, end=end, now=now).values():
-        if figure.below_target:
-            below = int(TARGET - figure.uptime)
-            add(figure.connector.charge_point,
-                _("#%(number)d uptime %(uptime)s %% (target 97 %%)") % {"number": figure.connector.number,
-                                                                        "uptime": figure.uptime},
+    for uptime in uptime_over(connectors=connectors, start=start, end=end, now=now).values():
+        if uptime.below_target:
+            below = int(TARGET - uptime.uptime)
+            add(uptime.connector.charge_point,
+                _("#%(number)d uptime %(uptime)s %% (target 97 %%)") % {"number": uptime.connector.number,
+                                                                        "uptime": uptime.uptime},
                 POINTS_BELOW_TARGET + below)
 
     current = start_figures(organization=organization, start=start, end=end)
@@ -282,11 +288,13 @@ def needs_attention(*, organization: Organization, start: datetime, end: datetim
                                                                           "count": figure.zero_energy},
                 POINTS_ZERO_ENERGY * figure.zero_energy)
         before = previous.get(figure.connector.pk)
-        if before and before.attempts >= MIN_ATTEMPTS and figure.attempts >= MIN_ATTEMPTS:
-            drop = before.success_rate - figure.success_rate
+        rate_before = before.success_rate if before and before.attempts >= MIN_ATTEMPTS else None
+        rate_now = figure.success_rate if figure.attempts >= MIN_ATTEMPTS else None
+        if rate_before is not None and rate_now is not None:
+            drop = rate_before - rate_now
             if drop >= SUCCESS_DROP:
                 add(cp, _("#%(number)d success rate %(before)s %% → %(now)s %%") % {
-                    "number": figure.connector.number, "before": before.success_rate, "now": figure.success_rate},
+                    "number": figure.connector.number, "before": rate_before, "now": rate_now},
                     POINTS_FALLING_SUCCESS + int((drop - SUCCESS_DROP) // 10))
     for charge_point in _unbilled_waiting(organization=organization, now=now):
         add(charge_point, _("%(count)d stopped session(s) not billed yet after %(minutes)d minutes") % {
@@ -295,7 +303,11 @@ def needs_attention(*, organization: Organization, start: datetime, end: datetim
     return sorted(stations.values(), key=lambda station: (-station.score, station.charge_point.pk))
 
 
-def _unbilled_waiting(*, organization: Organization, now: datetime) -> list[ChargePoint]:
+class _Unbilled(TypedDict):
+    unbilled: int
+
+
+def _unbilled_waiting(*, organization: Organization, now: datetime) -> "list[WithAnnotations[ChargePoint, _Unbilled]]":
     """The organization's stations with post-stop work pending too long (``unbilled``: how many), in one query.
 
     It reads the pending records only (``post_stop_pending_idx``), few unless billing has stalled.

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import cast
 
 from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
@@ -56,11 +57,11 @@ def _quantize(amount, currency: str) -> Decimal:
 
 
 def _zone_name(charge_point: ChargePoint) -> str:
-    return charge_point.site.time_zone if charge_point.site_id else settings.TIME_ZONE
+    return charge_point.site.time_zone if charge_point.site else settings.TIME_ZONE
 
 
 def _address(charge_point: ChargePoint) -> str:
-    site = charge_point.site if charge_point.site_id else None
+    site = charge_point.site
     if site is None:
         return ""
     return ", ".join(part for part in (site.street, f"{site.postal_code} {site.city}".strip()) if part)
@@ -83,7 +84,7 @@ def history_stations(*, user: User) -> list[ChargePoint]:
     """The stations the driver charged at (with their sites), by name: the station filter's choices."""
     used = sessions_for_driver(user=user).order_by().values("charge_point_id")
     return sorted(ChargePoint.objects.filter(pk__in=used).select_related("site"),
-                  key=lambda cp: (cp.site.name if cp.site_id else "", str(cp)))
+                  key=lambda cp: (cp.site.name if cp.site else "", str(cp)))
 
 
 def history_cards(*, user: User) -> QuerySet[IdTag]:
@@ -292,8 +293,8 @@ def history_rows(sessions: Iterable[ChargingSession], *, now: datetime) -> list[
             id=session.pk, state=session.state,
             started_at=session.started_at.astimezone(zone),
             stopped_at=session.stopped_at.astimezone(zone) if session.stopped_at else None,
-            time_zone=_zone_name(cp), station=str(cp), site=cp.site.name if cp.site_id else "",
-            address=_address(cp), connector=session.connector.number if session.connector_id else None,
+            time_zone=_zone_name(cp), station=str(cp), site=cp.site.name if cp.site else "",
+            address=_address(cp), connector=session.connector.number if session.connector else None,
             card=tag.uid if tag else session.id_tag_uid, card_label=tag.label if tag else "",
             duration=duration, energy_wh=energy_wh, average_power_kw=average_power_kw(energy_wh, duration),
             cost=cost, currency=currency, cost_estimated=estimated, payment=payments.get(session.pk, ()),
@@ -481,7 +482,7 @@ def component_label(component: str) -> str:
 
 def _unit_price_display(price: Decimal, currency: str) -> str:
     """A unit price with the currency's decimals, or more when it has them (``0.1234 EUR``)."""
-    places = max(money.minor_unit(currency), -price.normalize().as_tuple().exponent)
+    places = max(money.minor_unit(currency), -cast(int, price.normalize().as_tuple().exponent))  # a finite price
     return f"{number_format(price, decimal_pos=places)} {currency}"
 
 

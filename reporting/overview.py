@@ -146,7 +146,7 @@ class Scope:
         if self.site is not None:
             sites = sites.filter(pk=self.site.pk)
         if self.charge_point is not None:
-            sites = sites.filter(pk=self.charge_point.site_id)
+            sites = sites.filter(charge_points=self.charge_point)
         return sites.order_by("name")
 
 
@@ -183,7 +183,7 @@ class Usage:
     idle_s: int = 0
     down_s: int = 0
     unique_drivers: int | None = None
-    key: object = None
+    key: int | None = None  # the connector's, station's or site's pk
     site_label: str = ""
 
     def add(self, sums: dict) -> None:
@@ -443,11 +443,13 @@ def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[
         money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=money.STORED_DECIMAL_PLACES)),
     )
     found = {row["bucket"]: row for row in rows}
-    keys = range(24) if by_hour else [period.first + timedelta(days=n) for n in range(period.days)]
+    buckets: list[tuple[object, str]] = (
+        [(hour, f"{hour:02d}:00") for hour in range(24)] if by_hour
+        else [(day, day.isoformat()) for day in (period.first + timedelta(days=n) for n in range(period.days))]
+    )
     series = []
-    for key in keys:
+    for key, label in buckets:
         row = found.get(key, {})
-        label = f"{key:02d}:00" if by_hour else key.isoformat()
         series.append((label, int(row.get("started") or 0), int(row.get("energy") or 0),
                        money.stored_amount(row.get("money"))))
     return series, by_hour
@@ -602,7 +604,7 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
 def overview_tables(overview: Overview) -> dict[str, Table]:
     """Every table of the overview, as the page shows it and its CSV / XLSX downloads hold it."""
     currency = overview.currency
-    demand = {item.site.pk: item for item in overview.demand}
+    demand: dict[int | None, SiteDemand] = {item.site.pk: item for item in overview.demand}
     tables = [
         Table("trends", str(_("Key figures")),
               [_("Figure"), _("This period"), _("Previous period"), _("Change (%)")],

@@ -21,10 +21,11 @@ def driver_dashboard(*, user: User, recent: int = 10, now: datetime | None = Non
     sessions = sessions_for_driver(user=user)
     now = now or timezone.now()
     active = list(sessions.filter(state="active"))
-    recent_sessions = list(sessions.exclude(state="active").select_related("price")[:recent])
-    for session in recent_sessions:  # the frozen price, incl. VAT, as the table shows it
-        price = getattr(session, "price", None)
-        session.cost_display = money_display(price.gross_total, price.currency) if price else ""
+    recent_sessions = []
+    for session in sessions.exclude(state="active").select_related("price")[:recent]:
+        price = getattr(session, "price", None)  # the frozen price, incl. VAT, as the table shows it
+        recent_sessions.append({"session": session,
+                                "cost_display": money_display(price.gross_total, price.currency) if price else ""})
     return {
         "cards": id_tags_for_driver(user=user),
         "active_sessions": active,

@@ -37,6 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import cast
 
 from django.db.models import Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncMonth
@@ -55,7 +56,7 @@ from core.timeutil import (
     union,
 )
 from reporting.models import ConnectorHour, OutageExclusion
-from sessions_app.models import ChargePoint, ChargerConnection, Connector, ConnectorStatus, StatusEvent
+from sessions_app.models import ChargePoint, ChargerConnection, Connector, ConnectorStatus, Site, StatusEvent
 
 TARGET = Decimal("97")
 DOWN_STATUSES = (ConnectorStatus.FAULTED, ConnectorStatus.UNAVAILABLE)
@@ -222,6 +223,11 @@ def _connectors(organization: Organization, charge_point: ChargePoint | None = N
     return list(connectors.select_related("charge_point__site").order_by("charge_point__ocpp_id", "number"))
 
 
+def _time_zone(connector: Connector) -> str:
+    """The time zone of the connector's site: uptime is reported for connectors on a site only."""
+    return cast(Site, connector.charge_point.site).time_zone
+
+
 Key = tuple[int, date | None]  # (connector id, first day of the local month, or None for any period)
 
 
@@ -229,7 +235,7 @@ def _outage_by_month(connectors: list[Connector], start: datetime, end: datetime
     """Down seconds per connector and local month of its site, summed by the database."""
     by_zone: dict[str, list[int]] = defaultdict(list)
     for connector in connectors:
-        by_zone[connector.charge_point.site.time_zone].append(connector.pk)
+        by_zone[_time_zone(connector)].append(connector.pk)
     outage: dict[Key, int] = {}
     for zone, ids in by_zone.items():
         for connector_id, month, down in (
@@ -296,7 +302,7 @@ def uptime_by_month(*, organization: Organization, first_month: date, last_month
     periods: dict[Key, tuple[datetime, datetime]] = {}
     for connector in connectors:
         for month in months_between(first_month, last_month):
-            start, end = month_period(month, connector.charge_point.site.time_zone)
+            start, end = month_period(month, _time_zone(connector))
             if start < now:
                 periods[(connector.pk, month)] = (start, min(end, now))
     if not periods:

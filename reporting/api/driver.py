@@ -149,7 +149,7 @@ class HistoryTotalsView(generics.GenericAPIView):
 
 class PriceLineSerializer(serializers.Serializer):
     component = serializers.CharField(help_text="ENERGY, TIME, PARKING_TIME or FLAT.")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label (DRF pops it)
     starts_at = SiteLocalDateTimeField()
     ends_at = SiteLocalDateTimeField()
     quantity = serializers.DecimalField(max_digits=20, decimal_places=6)

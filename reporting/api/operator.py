@@ -41,7 +41,7 @@ def _percent(**kwargs):
 
 class OperatorUsageSerializer(serializers.Serializer):
     key = serializers.IntegerField(allow_null=True, help_text="The site's, station's or connector's id.")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label (DRF pops it)
     site_label = serializers.CharField()
     connectors = serializers.IntegerField()
     capacity_s = serializers.IntegerField(help_text="Connectors x seconds in the period.")
@@ -67,7 +67,7 @@ class OperatorUsageSerializer(serializers.Serializer):
 
 class OperatorTrendSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label (DRF pops it)
     current = serializers.SerializerMethodField()
     previous = serializers.SerializerMethodField()
     change = _percent(help_text="Percent change from the previous period.")
@@ -94,7 +94,7 @@ class OperatorSiteDemandSerializer(serializers.Serializer):
 
 
 class OperatorSeriesPointSerializer(serializers.Serializer):
-    label = serializers.CharField(help_text="Local day, or hour of day for a one-day period.")
+    label = serializers.CharField(help_text="Local day, or hour of day for a one-day period.")  # type: ignore[assignment]
     sessions = serializers.IntegerField()
     energy_wh = serializers.IntegerField()
     revenue = serializers.DecimalField(max_digits=16, decimal_places=2)
