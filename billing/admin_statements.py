@@ -15,6 +15,7 @@ import uuid
 import zoneinfo
 from datetime import date, datetime, time, timedelta
 from functools import partial
+from typing import cast
 
 from django import forms
 from django.conf import settings
@@ -115,10 +116,11 @@ class StatementAdmin(OrganizationScopedAdmin):
     search_help_text = _("A statement number (000042 or 42), or the customer's name or billing email.")
     show_full_result_count = False
     actions = ["send_again"]
-    fields = ["organization", "customer_account", "number_display", "kind", "period", "time_zone", "language",
-              "currency", "session_count", "total", "amount_due_display", "status", "pdf_link", "created_at",
-              "created_by", "issued_at", "email_to", "delivery_state", "delivery_changed_at", "sent_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "organization", "customer_account", "number_display", "kind", "period", "time_zone", "language", "currency",
+        "session_count", "total", "amount_due_display", "status", "pdf_link", "created_at", "created_by",
+        "issued_at", "email_to", "delivery_state", "delivery_changed_at", "sent_at",
+    )
 
     def get_queryset(self, request):
         # The snapshot can be large; only a statement's own page reads it.
@@ -318,9 +320,9 @@ class StatementProduceForm(forms.Form):
     def __init__(self, *args, accounts, time_zone: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.time_zone = time_zone
-        self.fields["customer_account"].queryset = accounts
+        cast(forms.ModelChoiceField, self.fields["customer_account"]).queryset = accounts
         today = timezone.now().astimezone(zoneinfo.ZoneInfo(time_zone)).date()
-        self.fields["month"].choices = [("", "–")] + [
+        cast(forms.ChoiceField, self.fields["month"]).choices = [("", "–")] + [
             (f"{month:%Y-%m}", date_format(month, "YEAR_MONTH_FORMAT"))
             for month in _months_before(today, MONTHS_OFFERED)
         ]

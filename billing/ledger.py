@@ -9,6 +9,7 @@ after every operation a prepaid wallet pays what the account owes, oldest sessio
 far as it holds.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import CustomerAccount
+from accounts.models import CustomerAccount, User
 from billing.balances import (
     ZERO,
     session_owed,
@@ -31,6 +32,9 @@ from core import money
 from sessions_app.models import ChargingSession
 
 Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
+
+#: An amount as it comes: a Decimal, or the text of a form field, a webhook or a charger's report.
+Amount = Decimal | int | str
 
 
 @dataclass
@@ -74,7 +78,8 @@ def _booked(key: str) -> list[LedgerEntry]:
     return list(LedgerEntry.objects.filter(idempotency_key=key).order_by("line"))
 
 
-def _write(booking: _Booking, *, user=None, at: datetime | None = None, first_line: int = 0) -> list[LedgerEntry]:
+def _write(booking: _Booking, *, user: User | None = None, at: datetime | None = None,
+           first_line: int = 0) -> list[LedgerEntry]:
     at = at or timezone.now()
     entries = [
         LedgerEntry(
@@ -119,8 +124,8 @@ def _wallet_credit_back(session_id: int, owed_after: Decimal, currency: str) -> 
     return [_Line(Kind.WALLET_CREDIT, receivable=back, wallet=back, session_id=session_id)]
 
 
-def _book_once(booking_of, *, key: str, customer_account_id: int | None, user=None,
-               at: datetime | None = None) -> list[LedgerEntry]:
+def _book_once(booking_of: Callable[[PaymentAccount | None], _Booking], *, key: str, customer_account_id: int | None,
+               user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
     """Lock the customer, return an earlier booking of ``key`` or book what ``booking_of`` decides now.
 
     Then a prepaid wallet pays what the account owes, in further lines under the same key.
@@ -135,10 +140,10 @@ def _book_once(booking_of, *, key: str, customer_account_id: int | None, user=No
         if payment_account is not None and payment_account.method == PaymentAccount.Method.WALLET:
             # Only a wallet reads the account's balances: a charge to an invoice account sums nothing.
             currency = payment_account.customer_account.organization.currency  # the only one a wallet holds
-            draws = _wallet_draws(wallet_balance(customer_account_id, currency),
-                                  sessions_owing(customer_account_id, currency))
+            account_id = payment_account.customer_account_id
+            draws = _wallet_draws(wallet_balance(account_id, currency), sessions_owing(account_id, currency))
             if draws:
-                entries += _write(_Booking(key, booking.organization_id, customer_account_id, currency, draws),
+                entries += _write(_Booking(key, booking.organization_id, account_id, currency, draws),
                                   user=user, at=at, first_line=len(entries))
         return entries
 
@@ -159,22 +164,22 @@ def session_charge_book(*, price: SessionPrice) -> list[LedgerEntry]:
     )
 
 
-def positive_amount(amount, currency: str) -> Decimal:
+def positive_amount(amount: Amount, currency: str) -> Decimal:
     """A money amount from a form, a webhook or a charger: a finite Decimal above zero, in ``currency``'s minor unit."""
     try:
-        amount = Decimal(amount)
+        value = Decimal(amount)
     except (ArithmeticError, TypeError, ValueError) as exc:
         raise ValidationError(_("The amount is not a number."), code="not_a_number") from exc
-    if not amount.is_finite() or amount <= 0:
+    if not value.is_finite() or value <= 0:
         raise ValidationError(_("The amount must be more than zero."), code="not_positive")
-    if amount != money.quantize(amount, currency):
+    if value != money.quantize(value, currency):
         raise ValidationError(_("%(currency)s amounts have at most %(places)s decimals."),
                               params={"currency": currency, "places": money.minor_unit(currency)}, code="too_precise")
-    return amount
+    return value
 
 
-def terminal_payment_record(*, session: ChargingSession, reference: str, amount, currency: str | None = None,
-                            user=None, at: datetime | None = None) -> list[LedgerEntry]:
+def terminal_payment_record(*, session: ChargingSession, reference: str, amount: Amount, currency: str | None = None,
+                            user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
     """A session paid by card at the station's terminal: paid, so never invoiced or drawn from a wallet.
 
     Keyed by the charge point and the terminal's reference: the same receipt reported twice
@@ -192,7 +197,7 @@ def terminal_payment_record(*, session: ChargingSession, reference: str, amount,
     amount = positive_amount(amount, currency)
     key = f"terminal:{session.charge_point_id}:{reference}"
 
-    def booking_of(payment_account):
+    def booking_of(payment_account: PaymentAccount | None) -> _Booking:
         booking = _Booking(key, session.charge_point.organization_id, session.customer_account_id, currency, [
             _Line(Kind.PAYMENT, receivable=-amount, method=Method.TERMINAL, session_id=session.pk,
                   reference=reference),
@@ -208,7 +213,7 @@ def credit_note_book(*, credit_note: CreditNote) -> list[LedgerEntry]:
     session = credit_note.session
     key = f"credit-note:{credit_note.pk}"
 
-    def booking_of(payment_account):
+    def booking_of(payment_account: PaymentAccount | None) -> _Booking:
         amount = credit_note.gross_amount
         booking = _Booking(key, session.charge_point.organization_id, session.customer_account_id,
                            credit_note.currency, [
@@ -222,8 +227,8 @@ def credit_note_book(*, credit_note: CreditNote) -> list[LedgerEntry]:
                       user=credit_note.created_by, at=credit_note.created_at)
 
 
-def payment_record(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
-                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
+def payment_record(*, customer_account: CustomerAccount, amount: Amount, method: str, reference: str, key: str,
+                   user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
     """Money received for what the account owes (an invoice paid by bank transfer, or online).
 
     It pays the account's owing sessions oldest first; what is left stays in the customer's favour.
@@ -233,8 +238,9 @@ def payment_record(*, customer_account: CustomerAccount, amount, method: str, re
     if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
         raise ValidationError(_("Not a way to pay an invoice."), code="method")
 
-    def booking_of(payment_account):
-        lines, left = [], amount
+    def booking_of(payment_account: PaymentAccount | None) -> _Booking:
+        lines: list[_Line] = []
+        left = amount
         for session_id, owed in sessions_owing(customer_account.pk, currency):
             paid = min(left, owed)
             lines.append(_Line(Kind.PAYMENT, receivable=-paid, method=method, session_id=session_id,
@@ -249,16 +255,16 @@ def payment_record(*, customer_account: CustomerAccount, amount, method: str, re
     return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
 
 
-def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
-                  user=None, at: datetime | None = None) -> list[LedgerEntry]:
+def wallet_top_up(*, customer_account: CustomerAccount, amount: Amount, method: str, reference: str, key: str,
+                  user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
     """Money into a prepaid wallet; sessions the wallet could not pay before are paid from it at once."""
     currency = customer_account.organization.currency
     amount = positive_amount(amount, currency)
     if method not in {Method.BANK, Method.STRIPE, Method.OTHER}:
         raise ValidationError(_("Not a way to top up a wallet."), code="method")
 
-    def booking_of(payment_account):
-        if payment_account.method != PaymentAccount.Method.WALLET:
+    def booking_of(payment_account: PaymentAccount | None) -> _Booking:
+        if payment_account is None or payment_account.method != PaymentAccount.Method.WALLET:
             raise ValidationError(_("This account pays by invoice and has no prepaid wallet."), code="no_wallet")
         return _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
             _Line(Kind.TOP_UP, wallet=amount, method=method, reference=reference),
@@ -267,13 +273,13 @@ def wallet_top_up(*, customer_account: CustomerAccount, amount, method: str, ref
     return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
 
 
-def wallet_refund(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
-                  user=None, at: datetime | None = None) -> list[LedgerEntry]:
+def wallet_refund(*, customer_account: CustomerAccount, amount: Amount, method: str, reference: str, key: str,
+                  user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
     """Pay wallet money back to the customer; never more than the wallet holds."""
     currency = customer_account.organization.currency
     amount = positive_amount(amount, currency)
 
-    def booking_of(payment_account):
+    def booking_of(payment_account: PaymentAccount | None) -> _Booking:
         held = wallet_balance(customer_account.pk, currency)
         if amount > held:
             raise ValidationError(_("The wallet holds only %(held)s %(currency)s."),
@@ -285,8 +291,8 @@ def wallet_refund(*, customer_account: CustomerAccount, amount, method: str, ref
     return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
 
 
-def payment_refund(*, customer_account: CustomerAccount, amount, method: str, reference: str, key: str,
-                   user=None, at: datetime | None = None) -> list[LedgerEntry]:
+def payment_refund(*, customer_account: CustomerAccount, amount: Amount, method: str, reference: str, key: str,
+                   user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
     """Give back money paid for what was owed (a card payment refunded): the account owes it again."""
     currency = customer_account.organization.currency
     amount = positive_amount(amount, currency)
@@ -298,7 +304,8 @@ def payment_refund(*, customer_account: CustomerAccount, amount, method: str, re
     )
 
 
-def payment_method_set(*, customer_account: CustomerAccount, method: str, wallet_minimum=None) -> PaymentAccount:
+def payment_method_set(*, customer_account: CustomerAccount, method: str,
+                       wallet_minimum: Decimal | None = None) -> PaymentAccount:
     """Switch how an account pays. A wallet left with money keeps it (refund it or switch back)."""
     with transaction.atomic():
         payment_account = payment_account_of(customer_account, lock=True)

@@ -2,6 +2,7 @@
 
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from typing import cast
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
@@ -97,7 +98,8 @@ def tariff_assignment_overlaps(*, tariff: Tariff, site_id: int | None, charge_po
     overlapping = Q(tariff__valid_until__isnull=True) | Q(tariff__valid_until__gt=valid_from)
     if valid_until is not None:
         overlapping &= Q(tariff__valid_from__lt=valid_until)
-    queryset = TariffAssignment.objects.filter(
+    # A None scope is matched by IS NULL (Django's exact lookup with None); the plugin wants a value.
+    queryset = TariffAssignment.objects.filter(  # type: ignore[misc]
         overlapping, tariff__organization_id=tariff.organization_id, site_id=site_id,
         charge_point_id=charge_point_id, connector_id=connector_id, customer_group_id=customer_group_id,
     ).select_related("tariff")
@@ -127,7 +129,8 @@ def tariff_spec(tariff: Tariff, *, time_zone: str) -> pricing.TariffSpec:
                 minutes=element.max_duration_minutes),
         )
         components = tuple(
-            pricing.PriceComponent(type=c.type, price=c.price, step_size=c.step_size)
+            pricing.PriceComponent(type=cast(pricing.ComponentType, c.type),  # the model's choices are these
+                                   price=c.price, step_size=c.step_size)
             for c in sorted(element.components.all(), key=lambda c: c.pk)
         )
         elements.append(pricing.TariffElement(components=components, restrictions=restrictions))
@@ -250,16 +253,16 @@ def charging_intervals_from_events(*, started_at: datetime, stopped_at: datetime
     return tuple(held(events, started_at, stopped_at, {ConnectorStatus.CHARGING}, before=status_before))
 
 
-def _charging_intervals(session: ChargingSession) -> tuple[tuple[datetime, datetime], ...] | None:
+def _charging_intervals(connector_id: int, start: datetime, stop: datetime,
+                        ) -> tuple[tuple[datetime, datetime], ...] | None:
     """When the connector reported Charging between start and stop; None without any status reports then."""
-    start, stop = session.started_at, session.stopped_at
     events = list(
-        StatusEvent.objects.filter(connector_id=session.connector_id, timestamp__gt=start, timestamp__lte=stop)
+        StatusEvent.objects.filter(connector_id=connector_id, timestamp__gt=start, timestamp__lte=stop)
         .order_by("timestamp", "pk").values_list("timestamp", "status")
     )
     if not events:
         return None
-    before = in_force(StatusEvent.objects.filter(connector_id=session.connector_id), at=start, inclusive=True
+    before = in_force(StatusEvent.objects.filter(connector_id=connector_id), at=start, inclusive=True
                       ).values_list("status", flat=True).first()
     return charging_intervals_from_events(started_at=start, stopped_at=stop, status_before=before, events=events)
 
@@ -276,15 +279,17 @@ def meter_readings_from_rows(rows) -> tuple[pricing.MeterReading, ...]:
 
 def session_timeline(session: ChargingSession) -> pricing.SessionTimeline:
     """A completed session as the pricing engine sees it: times, meter, readings, charging intervals."""
+    # Stopped (or, for a quote, a copy stopped now) and on a connector: the only sessions that are priced.
+    stopped_at, meter_stop_wh = cast(datetime, session.stopped_at), cast(int, session.meter_stop_wh)
     rows = (
         MeterValue.objects.filter(session=session, measurand=ENERGY_REGISTER, phase="", unit="Wh",
-                                  timestamp__gte=session.started_at, timestamp__lte=session.stopped_at)
+                                  timestamp__gte=session.started_at, timestamp__lte=stopped_at)
         .order_by("timestamp", "pk").values_list("timestamp", "value")
     )
     return pricing.SessionTimeline(
-        started_at=session.started_at, stopped_at=session.stopped_at,
-        meter_start_wh=session.meter_start_wh, meter_stop_wh=session.meter_stop_wh,
-        readings=meter_readings_from_rows(rows), charging=_charging_intervals(session),
+        started_at=session.started_at, stopped_at=stopped_at,
+        meter_start_wh=session.meter_start_wh, meter_stop_wh=meter_stop_wh, readings=meter_readings_from_rows(rows),
+        charging=_charging_intervals(cast(int, session.connector_id), session.started_at, stopped_at),
     )
 
 

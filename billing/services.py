@@ -217,7 +217,7 @@ def session_price_freeze(*, session: ChargingSession) -> SessionPrice | None:
     if existing is not None:
         session_charge_book(price=existing)  # in case the charge was not booked with it
         return existing
-    if session.state != ChargingSession.State.COMPLETED or session.connector_id is None:
+    if session.state != ChargingSession.State.COMPLETED or session.connector is None:
         return None
     tariff = tariff_for(connector=session.connector, customer_account=session.customer_account, at=session.started_at)
     if tariff is None:
