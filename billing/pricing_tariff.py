@@ -16,6 +16,8 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from core import money
+
 ComponentType = Literal["ENERGY", "TIME", "PARKING_TIME", "FLAT"]
 #: The order of a session's lines that start at the same instant.
 COMPONENT_TYPES: tuple[ComponentType, ...] = ("FLAT", "ENERGY", "TIME", "PARKING_TIME")
@@ -70,20 +72,6 @@ class TariffSpec:
     parking_grace: timedelta = timedelta(0)  # PARKING_TIME starts counting only after this much idle time in total
     min_price: Decimal | None = None  # bounds on the net (excl. VAT) total
     max_price: Decimal | None = None
-
-
-# ISO 4217 currencies whose minor unit is not 2 decimals; every other code has 2.
-_MINOR_UNITS = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0,
-    "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    "CLF": 4, "UYW": 4,
-}  # fmt: skip
-
-
-def minor_unit(currency: str) -> int:
-    """The number of decimals of ``currency``'s minor unit (ISO 4217), 2 unless listed otherwise."""
-    return _MINOR_UNITS.get(currency.upper(), 2)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -234,7 +222,6 @@ class CompiledTariff:
     parking_grace_us: int
     min_price: Decimal | None  # net, in the currency's minor unit
     max_price: Decimal | None
-    quantum: Decimal  # the currency's minor unit
 
     def all_open(self, starts_us: int) -> DaySegment:
         """The one segment of a tariff without time or day restrictions."""
@@ -296,8 +283,8 @@ def _components(index: int, element: TariffElement, tariff: TariffSpec) -> list[
     return list(by_type.values())
 
 
-def _money_bound(amount: Decimal | None, quantum: Decimal) -> Decimal | None:
-    return Decimal(amount).quantize(quantum, ROUND_HALF_UP) if amount is not None else None
+def _money_bound(amount: Decimal | None, currency: str) -> Decimal | None:
+    return money.quantize(amount, currency) if amount is not None else None
 
 
 def compile_tariff(tariff: TariffSpec) -> CompiledTariff:
@@ -312,9 +299,8 @@ def compile_tariff(tariff: TariffSpec) -> CompiledTariff:
         elements.append(_element(index, element.restrictions))
         for component in _components(index, element, tariff):
             components[component.type].append(component)
-    quantum = Decimal(1).scaleb(-minor_unit(tariff.currency))
-    min_price = _money_bound(tariff.min_price, quantum)
-    max_price = _money_bound(tariff.max_price, quantum)
+    min_price = _money_bound(tariff.min_price, tariff.currency)
+    max_price = _money_bound(tariff.max_price, tariff.currency)
     if (min_price is not None and min_price < 0) or (max_price is not None and max_price < 0):
         raise ValueError("min_price and max_price must not be negative")
     if min_price is not None and max_price is not None and min_price > max_price:
@@ -335,7 +321,6 @@ def compile_tariff(tariff: TariffSpec) -> CompiledTariff:
         parking_grace_us=duration_us(tariff.parking_grace),
         min_price=min_price,
         max_price=max_price,
-        quantum=quantum,
     )
 
 

@@ -13,6 +13,7 @@ check ``core.E001``) rather than rounded silently.
 
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.apps import AppConfig, apps
@@ -44,6 +45,7 @@ def minor_unit(currency: str) -> int:
     return _MINOR_UNITS.get(currency.upper(), _DEFAULT_MINOR_UNIT)
 
 
+@lru_cache(maxsize=256)  # pricing rounds every line through here: a lookup instead of building the Decimal
 def quantum(currency: str) -> Decimal:
     """The smallest amount of ``currency``: Decimal("0.01") for SEK, Decimal("1") for JPY."""
     return Decimal(1).scaleb(-minor_unit(currency))

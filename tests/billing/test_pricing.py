@@ -24,9 +24,9 @@ from billing.pricing import (
     SessionTimeline,
     TariffElement,
     TariffSpec,
-    minor_unit,
     price_session,
 )
+from core.money import minor_unit
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 D = Decimal
