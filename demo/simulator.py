@@ -43,6 +43,7 @@ from ocpp.v16.enums import (
     TriggerMessageStatus,
     UnlockStatus,
 )
+from websockets.typing import Subprotocol
 
 logger = logging.getLogger(__name__)
 # The ocpp package logs every frame at INFO; the simulator's own lines are enough.
@@ -447,7 +448,8 @@ class SimCharger:
         elif message == MessageTrigger.heartbeat:
             await self.send(call.Heartbeat())
         elif message == MessageTrigger.status_notification:
-            for conn in self._targets(connector_id, with_zero=True):
+            station: list[ConnectorState | None] = [] if connector_id else [None]  # None: the station itself
+            for conn in [*station, *self._targets(connector_id)]:
                 await self.set_status(conn, conn.status if conn else "Available",
                                       conn.error_code if conn else "NoError")
         elif message == MessageTrigger.meter_values:
@@ -509,7 +511,7 @@ class SimCharger:
         while True:
             pause = 0.0
             try:
-                async with websockets.connect(self._url(), subprotocols=["ocpp1.6"],
+                async with websockets.connect(self._url(), subprotocols=[Subprotocol("ocpp1.6")],
                                               additional_headers=self._headers(), open_timeout=15,
                                               max_size=2**20) as ws:
                     failures = 0
@@ -624,10 +626,10 @@ class SimCharger:
             with contextlib.suppress(Offline, OCPPError, TimeoutError):
                 await self.send(call.Heartbeat())
 
-    def _targets(self, connector_id: int | None, *, with_zero: bool = False) -> list[ConnectorState | None]:
+    def _targets(self, connector_id: int | None) -> list[ConnectorState]:
         if connector_id:
             return [self.connectors[connector_id]] if connector_id in self.connectors else []
-        return ([None] if with_zero else []) + list(self.connectors.values())
+        return list(self.connectors.values())
 
     # ------------------------------------------------------------------ connectors
 
