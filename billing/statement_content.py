@@ -10,9 +10,8 @@ notes and payments, plus refunds, is what is owed at its end (the amount due, or
 customer's favour when negative); the same for the prepaid wallet.
 """
 
-import zoneinfo
 from collections import defaultdict
-from datetime import date, datetime, time
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -25,19 +24,6 @@ from billing.selectors import organization_time_zone
 from core import money
 
 Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
-
-
-def month_period(month: date, time_zone: str) -> tuple[datetime, datetime]:
-    """The instants a calendar month starts and ends at in ``time_zone`` (DST-safe)."""
-    zone = zoneinfo.ZoneInfo(time_zone)
-    following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return (datetime.combine(month.replace(day=1), time(), zone), datetime.combine(following, time(), zone))
-
-
-def previous_month(now: datetime, time_zone: str) -> date:
-    """The first day of the month before the one ``now`` falls in, in ``time_zone``."""
-    local = now.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
-    return date(local.year - (local.month == 1), (local.month - 2) % 12 + 1, 1)
 
 
 def account_language(customer_account: CustomerAccount) -> str:
