@@ -277,6 +277,10 @@ class _Card:
     valid_until: datetime | None
 
 
+#: A driver to create: first name, last name, fleet account (None: a private customer), home site, organization.
+_Person = tuple[str, str, CustomerAccount | None, str, Organization]
+
+
 @dataclass
 class _Driver:
     user: User
@@ -324,6 +328,19 @@ class _Plan:
     card: _Card | None = None
     session: ChargingSession | None = None
     samples: list[tuple] = field(default_factory=list)
+
+    def chosen(self) -> tuple[_Driver, _Card]:
+        """The driver and card ``assign_drivers`` chose: it keeps only the plans it found them for."""
+        if self.driver is None or self.card is None:
+            raise LookupError("assign_drivers has not chosen a driver for this plan")
+        return self.driver, self.card
+
+    @property
+    def charged(self) -> ChargingSession:
+        """The session ``simulate`` made of this plan."""
+        if self.session is None:
+            raise LookupError("simulate has not charged this plan yet")
+        return self.session
 
 
 @dataclass
@@ -516,7 +533,7 @@ class _Builder:
         car_list = [car for car, _ in CARS]
         car_weights = [w for _, w in CARS]
         city = {spec.code: spec.city for spec in (*MAIN_SITES, SECOND_SITE)}
-        people: list[tuple[str, str, CustomerAccount | None, str, Organization]] = []  # first, last, fleet, home
+        people: list[_Person] = []
         accounts: list[CustomerAccount] = []
         fleet_accounts: list[tuple[CustomerAccount, int]] = []
         for name, nine, n, home, reference in FLEETS:
@@ -532,7 +549,7 @@ class _Builder:
             accounts.append(account)
             fleet_accounts.append((account, n))
             people += [(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), account, home, main) for _ in range(n)]
-        persons = [("Maja", "Lindqvist", None, "STH", main)]  # the demo driver
+        persons: list[_Person] = [("Maja", "Lindqvist", None, "STH", main)]  # the demo driver
         for home, n in PERSON_HOMES:
             persons += [(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), None, home, main)
                         for _ in range(n - (1 if home == "STH" else 0))]
@@ -541,7 +558,7 @@ class _Builder:
         people = persons[:1] + people + persons[1:]
 
         users: list[User] = []
-        homes: list[str] = []
+        homes: list[tuple[str, CustomerAccount]] = []  # each user's home site and customer account
         for i, (first, last, fleet, home, org) in enumerate(people):
             email = (DEMO_LOGINS[2].email if i == 0
                      else f"{_ascii(first)}.{_ascii(last)}{i}@example.se")
@@ -562,7 +579,7 @@ class _Builder:
                 email=email, first_name=first, last_name=last, password=password_hash,
                 customer_account=account, date_joined=joined, language=rng.choice(("sv", "sv", "sv", "en")),
             ))
-            homes.append(home)
+            homes.append((home, account))
         CustomerAccount.objects.bulk_create(accounts, batch_size=BATCH_SIZE)
         User.objects.bulk_create(users, batch_size=BATCH_SIZE)
         EmailAddress.objects.bulk_create(
@@ -583,10 +600,9 @@ class _Builder:
         everyone: list[_Driver] = []
         tags: list[IdTag] = []
         fleet_names = {a.pk: a.name for a, _ in fleet_accounts}
-        for user, home in zip(users, homes, strict=True):
-            account = user.customer_account
-            fleet = account.kind == CustomerAccount.Kind.FLEET
-            car = rng.choice(FLEET_CARS) if fleet else rng.choices(car_list, car_weights)[0]
+        for user, (home, account) in zip(users, homes, strict=True):
+            in_fleet = account.kind == CustomerAccount.Kind.FLEET
+            car = rng.choice(FLEET_CARS) if in_fleet else rng.choices(car_list, car_weights)[0]
             driver = _Driver(user=user, account=account, car=car)
             issued = user.date_joined + timedelta(minutes=rng.randint(5, 600))
             tag = IdTag(uid=self.uid(), label=self.label(), customer_account=account, owner=user,
@@ -595,7 +611,7 @@ class _Builder:
             driver.cards.append(_Card(tag, issued, None))
             drivers.setdefault(home, []).append(driver)
             everyone.append(driver)
-            if fleet:
+            if in_fleet:
                 tag.label = f"{fleet_names[account.pk].split()[0]} {tag.label}"
 
         # A few cards went wrong during the period: blocked, lost (and replaced), expired.
@@ -649,8 +665,8 @@ class _Builder:
         chosen.update((a.pk, a) for a in self.rng.sample(persons, len(persons) // 4))
         kwh: dict[int, float] = defaultdict(float)
         for plan in plans:
-            if plan.session.customer_account_id in chosen and plan.session.energy_wh:
-                kwh[plan.session.customer_account_id] += plan.session.energy_wh / 1000
+            if plan.charged.customer_account_id in chosen and plan.charged.energy_wh:
+                kwh[plan.charged.customer_account_id] += plan.charged.energy_wh / 1000
         for pk, account in sorted(chosen.items()):
             payment_method_set(customer_account=account, method=PaymentAccount.Method.WALLET)
             # Most wallets hold enough; about one in ten runs short and shows as owed (and refused).
@@ -666,13 +682,13 @@ class _Builder:
         would pay their later sessions from a moment before those existed.
         """
         priced = {p.session_id: p for p in SessionPrice.objects.filter(
-            session_id__in=[plan.session.pk for plan in plans])}
+            session_id__in=[plan.charged.pk for plan in plans])}
         wallets = set(PaymentAccount.objects.filter(method=PaymentAccount.Method.WALLET)
                       .values_list("customer_account_id", flat=True))
-        terminal = [plan.session for plan in plans
-                    if plan.conn.site_code == "STH" and plan.session.pk in priced and self.rng.random() < 0.05
-                    and priced[plan.session.pk].gross_total > 0  # a free session has nothing to pay
-                    and plan.session.customer_account_id not in wallets]
+        terminal = [plan.charged for plan in plans
+                    if plan.conn.site_code == "STH" and plan.charged.pk in priced and self.rng.random() < 0.05
+                    and priced[plan.charged.pk].gross_total > 0  # a free session has nothing to pay
+                    and plan.charged.customer_account_id not in wallets]
         for number, session in enumerate(terminal, start=1):
             terminal_payment_record(session=session, reference=f"T-{number:06d}",
                                     amount=priced[session.pk].gross_total, at=session.stopped_at)
@@ -680,11 +696,11 @@ class _Builder:
         owed_before: dict[int, Decimal] = defaultdict(Decimal)
         accounts: dict[int, CustomerAccount] = {}
         for plan in plans:
-            session = plan.session
+            session = plan.charged
             if (session.pk in priced and session.customer_account_id is not None
                     and session.customer_account_id not in wallets and session.started_at < month_start):
                 owed_before[session.customer_account_id] += session_owed(session.pk)
-                accounts[session.customer_account_id] = plan.driver.account
+                accounts[session.customer_account_id] = plan.chosen()[0].account
         for pk, amount in sorted(owed_before.items()):
             if amount > 0:
                 payment_record(customer_account=accounts[pk], amount=amount, method=LedgerEntry.Method.BANK,
@@ -752,7 +768,7 @@ class _Builder:
                 conn.faults.append(_Fault(start, end, code, vendor_code, info))
         # One connector is broken right now, after a day of failed starts (see _plan_sessions).
         broken = next(c for c in conns if c.site_code == "GOT" and c.connector.number == 2)
-        broken.faults = [f for f in broken.faults if f.end < self.until - timedelta(days=2)]
+        broken.faults = [f for f in broken.faults if f.end is not None and f.end < self.until - timedelta(days=2)]
         code, vendor_code, info, _, _ = FAULTS[0]
         broken.faults.append(_Fault(self.until - timedelta(hours=7, minutes=rng.randint(0, 50)), None,
                                     code, vendor_code, info))
@@ -854,7 +870,8 @@ class _Builder:
         """Charge each session minute by minute; fill meter register, samples and the session."""
         rng = self.rng
         for plan in conn.plans:
-            car = plan.driver.car
+            driver, card = plan.chosen()
+            car = driver.car
             meter_start = conn.register_wh
             limit = int((self.until - plan.start).total_seconds() // 60)  # minutes until "now"
             minutes = min(plan.minutes, limit)
@@ -927,7 +944,7 @@ class _Builder:
                     samples.append((at, "SoC", round(soc_track[m]), "Percent", ctx_periodic, "EV"))
             session = ChargingSession(
                 charge_point=conn.connector.charge_point, connector=conn.connector,
-                id_tag=plan.card.tag, id_tag_uid=plan.card.tag.uid, customer_account=plan.driver.account,
+                id_tag=card.tag, id_tag_uid=card.tag.uid, customer_account=driver.account,
                 auth_status="Accepted", started_at=start, meter_start_wh=meter_start,
                 created_at=start + timedelta(seconds=rng.randint(0, 3)),
             )
@@ -962,12 +979,14 @@ class _Builder:
                 if f.end is not None:
                     reports.append(report(ConnectorStatus.AVAILABLE, f.end))
             last = conn.plans[-1].session if conn.plans else None
-            if conn.faults and conn.faults[-1].end is None:
+            repaired_at = conn.faults[-1].end if conn.faults else None
+            if conn.faults and repaired_at is None:
                 continue
             if last is not None and last.state == ChargingSession.State.ACTIVE:
                 reports.append(report(ConnectorStatus.PREPARING, last.started_at - timedelta(seconds=30)))
                 reports.append(report(ConnectorStatus.CHARGING, last.started_at + timedelta(seconds=20)))
-            elif last is not None and not (conn.faults and conn.faults[-1].end > last.stopped_at):
+            elif (last is not None and last.stopped_at is not None
+                  and not (repaired_at is not None and repaired_at > last.stopped_at)):
                 reports.append(report(ConnectorStatus.AVAILABLE, last.stopped_at + UNPLUGGED))
         return reports
 
@@ -1007,13 +1026,13 @@ def _build(b: _Builder) -> DemoSummary:
     for conn in b.progress(conns, "charging", len(conns)):
         b.simulate(conn)
 
-    sessions = [p.session for p in plans]
+    sessions = [p.charged for p in plans]
     ChargingSession.objects.bulk_create(sessions, batch_size=BATCH_SIZE)
     flags = [
-        SessionFlag(session=p.session, code=SessionFlag.Code.ZERO_ENERGY,
+        SessionFlag(session=p.charged, code=SessionFlag.Code.ZERO_ENERGY,
                     detail=f"The charger reported 0 Wh over {p.minutes} min.",
-                    created_at=p.session.stopped_at)
-        for p in plans if p.zero and p.session.stopped_at is not None
+                    created_at=p.charged.stopped_at)
+        for p in plans if p.zero and p.charged.stopped_at is not None
     ]
     SessionFlag.objects.bulk_create(flags, batch_size=BATCH_SIZE)
 
@@ -1021,7 +1040,7 @@ def _build(b: _Builder) -> DemoSummary:
     decimals: dict[int, Decimal] = {}
     batch: list[MeterValue] = []
     for plan in b.progress(plans, "meter values", len(plans)):
-        s = plan.session
+        s = plan.charged
         for at, measurand, value, unit, context, location in plan.samples:
             dec = decimals.get(value)
             if dec is None:
@@ -1047,7 +1066,7 @@ def _build(b: _Builder) -> DemoSummary:
     priced = sum(session_price_freeze(session=session) is not None
                  for session in b.progress(completed, "pricing", len(completed)))
     b.backdate_prices([main, second])
-    b.payments([p for p in plans if p.session.state == ChargingSession.State.COMPLETED])
+    b.payments([p for p in plans if p.charged.state == ChargingSession.State.COMPLETED])
     b.statements([main, second], everyone[0].account)
     from reporting.rollups import rollups_rebuild  # the reports read rollups: build them from what is above
     b.counts["rollup connector hours"] = sum(rollups_rebuild(organization=o).connector_hours for o in (main, second))
