@@ -11,8 +11,10 @@ customer's favour when negative); the same for the prepaid wallet.
 """
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Sum
@@ -57,7 +59,7 @@ def _customer(account: CustomerAccount) -> dict:
 _PAID_BY_CARD_OR_BANK = {Method.TERMINAL, Method.STRIPE, Method.BANK, Method.OTHER}
 
 
-def _period_sums(entries: list[dict]) -> dict[str, Decimal]:
+def _period_sums(entries: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
     """The period's ledger entries summed by what they were (counted in Python: one query fewer to build)."""
     sums = dict.fromkeys(("charges", "credit_notes", "paid", "paid_from_wallet", "wallet_credit", "refunds",
                           "top_ups", "wallet_refunds"), ZERO)
