@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +21,7 @@ from accounts.models import Organization
 from billing.reconciliation import reconciliation_report
 from billing.revenue import GROUP_BY, revenue_report
 from billing.selectors import organization_time_zone
+from core.admin_pages import admin_urls_add
 from core.exports import FORMATS, table_response
 
 PERIODS = [("day", _("Day")), ("week", _("Week")), ("month", _("Month")), ("custom", _("Custom"))]
@@ -183,7 +184,7 @@ def reconciliation_view(request):
     ))
 
 
-def report_urls() -> list:
+def report_urls() -> list[URLPattern]:
     return [
         path("billing/reports/revenue/", admin.site.admin_view(revenue_view), name="billing_revenue"),
         path("billing/reports/reconciliation/", admin.site.admin_view(reconciliation_view),
@@ -191,18 +192,4 @@ def report_urls() -> list:
     ]
 
 
-def _install() -> None:
-    site = admin.site
-    if getattr(site, "_billing_reports_installed", False):
-        return
-    original = site.get_urls
-
-    def get_urls():
-        return [*report_urls(), *original()]
-
-    # The default site gains the report pages in place (mypy sees a method replaced and an unknown attribute).
-    site.get_urls = get_urls  # type: ignore[method-assign]
-    site._billing_reports_installed = True  # type: ignore[attr-defined]
-
-
-_install()
+admin_urls_add("billing_reports", report_urls)

@@ -16,7 +16,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _g
@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.admin_reports import ReportForm
 from billing.selectors import organization_time_zone
+from core.admin_pages import admin_urls_add
 from core.exports import FORMATS, table_response, xlsx_response
 from reporting.charts import bar_chart, heatmap, line_chart
 from reporting.overview import HOURS, WEEKDAYS, Period, operator_overview, overview_tables
@@ -164,7 +165,7 @@ def _report_entries(request) -> list[dict]:
     return entries
 
 
-def report_urls() -> list:
+def report_urls() -> list[URLPattern]:
     return [path("reporting/overview/", admin.site.admin_view(overview_view), name="reporting_overview")]
 
 
@@ -172,10 +173,8 @@ def _install() -> None:
     site = admin.site
     if getattr(site, "_reporting_reports_installed", False):
         return
-    original_urls, original_app_list = site.get_urls, site.get_app_list
-
-    def get_urls():
-        return [*report_urls(), *original_urls()]
+    admin_urls_add("reporting_reports", report_urls)
+    original_app_list = site.get_app_list
 
     def get_app_list(request, app_label=None):
         """The index and the side bar list the reporting pages, as if they were models of the app."""
@@ -193,8 +192,7 @@ def _install() -> None:
                          "has_module_perms": True, "models": entries})
         return sorted(app_list, key=lambda app: app["name"].lower())
 
-    # The default site gains the report pages in place (mypy sees methods replaced and an unknown attribute).
-    site.get_urls = get_urls  # type: ignore[method-assign]
+    # The default site lists the report pages in place (mypy sees a method replaced and an unknown attribute).
     site.get_app_list = get_app_list  # type: ignore[method-assign]
     site._reporting_reports_installed = True  # type: ignore[attr-defined]
 

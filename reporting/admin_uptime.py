@@ -19,7 +19,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _g
@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Organization
 from billing.admin_reports import ReportForm
 from billing.selectors import organization_time_zone
+from core.admin_pages import admin_urls_add
 from core.admin_scoping import OrganizationScopedAdmin
 from core.exports import FORMATS, Table, table_response, xlsx_response
 from core.timeutil import months_back
@@ -287,7 +288,7 @@ def attention_view(request):
     ))
 
 
-def report_urls() -> list:
+def report_urls() -> list[URLPattern]:
     return [
         path("reporting/uptime/", admin.site.admin_view(uptime_view), name="reporting_uptime"),
         path("reporting/faults/", admin.site.admin_view(faults_view), name="reporting_faults"),
@@ -295,21 +296,7 @@ def report_urls() -> list:
     ]
 
 
-def _install() -> None:
-    site = admin.site
-    if getattr(site, "_reporting_uptime_installed", False):
-        return
-    original = site.get_urls
-
-    def get_urls():
-        return [*report_urls(), *original()]
-
-    # The default site gains the report pages in place (mypy sees a method replaced and an unknown attribute).
-    site.get_urls = get_urls  # type: ignore[method-assign]
-    site._reporting_uptime_installed = True  # type: ignore[attr-defined]
-
-
-_install()
+admin_urls_add("reporting_uptime", report_urls)
 REPORT_LINKS.extend(ReportLink(url_name, label, permissions=(STATUS_PERMISSION,)) for url_name, label in (
     ("admin:reporting_uptime", _("Uptime")),
     ("admin:reporting_faults", _("Fault log")),
