@@ -32,7 +32,7 @@ from billing.models import (
 )
 from billing.selectors import session_credit_available
 from billing.services import credit_note_issue, tariff_assignment_overlap_check, tariff_element_components_set
-from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
+from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin, OrganizationScopedMixin
 
 ORGANIZATION_FILTER = ("organization", admin.RelatedOnlyFieldListFilter)
 
@@ -247,7 +247,7 @@ class CustomerGroupAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(SessionPrice)
-class SessionPriceAdmin(OrganizationScopedAdmin):
+class SessionPriceAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
     """Frozen prices: looked at, never changed."""
 
     organization_path = "session__charge_point__organization"
@@ -259,14 +259,6 @@ class SessionPriceAdmin(OrganizationScopedAdmin):
     date_hierarchy = "priced_at"
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("energy (kWh)"), ordering="energy_wh")
     def energy_kwh(self, obj):

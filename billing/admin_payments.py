@@ -25,7 +25,7 @@ from billing.ledger import payment_method_set, payment_record, terminal_payment_
 from billing.models import LedgerEntry, PaymentAccount
 from billing.quotes import money_display
 from core import money
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin
 from sessions_app.models import ChargingSession
 
 Method = LedgerEntry.Method
@@ -197,7 +197,7 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(OrganizationScopedAdmin):
+class LedgerEntryAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
     """Every money movement: read-only for everyone."""
 
     organization_path = "organization"
@@ -212,14 +212,6 @@ class LedgerEntryAdmin(OrganizationScopedAdmin):
     fields = ["booked_at", "organization", "customer_account", "session", "credit_note", "kind", "method",
               "currency", "receivable", "wallet", "reference", "note", "idempotency_key", "line", "booked_by"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def may_book(self, request) -> bool:
         """Booking a terminal payment takes the same right as booking on a payment account."""

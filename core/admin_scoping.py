@@ -104,3 +104,20 @@ class OrganizationScopedAdmin(OrganizationScopedMixin, _ModelAdmin):
         if not request.user.is_superuser and not self.in_organization(obj, _user_organization(request)):
             raise PermissionDenied
         super().save_model(request, obj, form, change)
+
+
+class ReadOnlyAdminMixin(_AdminBase):
+    """Rows the system writes (charger data, alert incidents): nobody adds or edits them in the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class ImmutableAdminMixin(ReadOnlyAdminMixin):
+    """Records that must outlive any mistake (frozen prices, ledger lines, incidents): not deleted either."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

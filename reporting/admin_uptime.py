@@ -29,7 +29,7 @@ from accounts.models import Organization
 from billing.admin_reports import ReportForm
 from billing.selectors import organization_time_zone
 from core.admin_pages import admin_urls_add
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin
 from core.exports import FORMATS, Table, table_response, xlsx_response
 from core.timeutil import months_back
 from reporting.admin_reports import REPORT_LINKS, ReportLink
@@ -356,7 +356,7 @@ class OpenListFilter(admin.SimpleListFilter):
 
 
 @admin.register(AlertIncident)
-class AlertIncidentAdmin(OrganizationScopedAdmin):
+class AlertIncidentAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
     """Incidents are opened and cleared by the alert job: read only."""
 
     organization_path = "organization"
@@ -370,11 +370,3 @@ class AlertIncidentAdmin(OrganizationScopedAdmin):
     def connector_number(self, obj: AlertIncident):
         return obj.connector.number if obj.connector else "–"
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
+from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin, ReadOnlyAdminMixin
 from sessions_app.forms import ChargerCommandForm
 from sessions_app.models import (
     ChargePoint,
@@ -26,16 +26,6 @@ from sessions_app.models import (
 )
 from sessions_app.ocpp import commands
 from sessions_app.services import charge_points_approve, session_flags_resolve
-
-
-class ReadOnlyAdminMixin:
-    """Charger-reported data: nobody adds or edits it in the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class ChargePointInline(OrganizationScopedMixin, admin.TabularInline):
