@@ -25,7 +25,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import RegexValidator
 from django.db import transaction
 from django.db.models import Q
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -40,7 +39,7 @@ from billing import tasks
 from billing.models import Statement
 from billing.quotes import money_display
 from billing.selectors import organization_time_zone
-from billing.statement_views import statement_filename, statement_period_label
+from billing.statement_views import statement_pdf_response, statement_period_label
 from billing.statements import statement_create, statement_render, statement_resend
 from core.admin_scoping import OrganizationScopedAdmin
 from core.timeutil import month_period
@@ -236,12 +235,7 @@ class StatementAdmin(OrganizationScopedAdmin):
                                       .exclude(pdf=""), pk=pk)
         if not self.has_view_permission(request, statement):
             raise PermissionDenied
-        try:
-            pdf = statement.pdf.open("rb")
-        except FileNotFoundError as exc:
-            raise Http404("The statement's PDF is missing.") from exc
-        return FileResponse(pdf, as_attachment=True, filename=statement_filename(statement),
-                            content_type="application/pdf")
+        return statement_pdf_response(statement)
 
     def _accounts(self, request):
         accounts = CustomerAccount.objects.select_related("organization").order_by("name", "pk")

@@ -44,6 +44,15 @@ def statement_filename(statement: Statement) -> str:
     return gettext("statement-%(number)s.pdf") % {"number": statement.display_number}
 
 
+def statement_pdf_response(statement: Statement) -> FileResponse:
+    """The statement's stored PDF as a download (404 when the file has gone from MEDIA_ROOT)."""
+    try:
+        pdf = statement.pdf.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The statement's PDF is missing.") from exc
+    return FileResponse(pdf, as_attachment=True, filename=statement_filename(statement), content_type="application/pdf")
+
+
 def _issued_statements(user):
     if not user.customer_account_id:
         return Statement.objects.none()
@@ -79,10 +88,4 @@ def statements(request):
 @require_GET
 @cache_control(private=True, no_store=True)
 def statement_pdf(request, pk: int):
-    statement = get_object_or_404(_issued_statements(request.user).exclude(pdf=""), pk=pk)
-    try:
-        pdf = statement.pdf.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404("The statement's PDF is missing.") from exc
-    return FileResponse(pdf, as_attachment=True, filename=statement_filename(statement),
-                        content_type="application/pdf")
+    return statement_pdf_response(get_object_or_404(_issued_statements(request.user).exclude(pdf=""), pk=pk))

@@ -525,3 +525,22 @@ def session_price_details(session: ChargingSession) -> dict | None:
 def local_today(time_zone: str, *, now: datetime | None = None) -> date:
     """Today in ``time_zone`` (the driver's, for the period presets)."""
     return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(time_zone)).date()
+
+
+@dataclass(frozen=True)
+class SessionDetail:
+    """One of the driver's sessions as its page and the app show it."""
+
+    session: ChargingSession
+    row: HistoryRow
+    curve: dict
+    price: dict | None
+
+
+def session_detail(*, user: User, pk: int, now: datetime) -> SessionDetail | None:
+    """The driver's own session ``pk`` with its history row, curve and price breakdown (None for anyone else's)."""
+    session = history_session(user=user, pk=pk)
+    if session is None:
+        return None
+    return SessionDetail(session=session, row=history_rows([session], now=now)[0],
+                         curve=session_curve(session, now=now), price=session_price_details(session))

@@ -116,13 +116,10 @@ def history_list(request):
 
 @_drivers_only
 def history_session(request, pk: int):
-    session = history.history_session(user=request.user, pk=pk)
-    if session is None:
+    detail = history.session_detail(user=request.user, pk=pk, now=timezone.now())
+    if detail is None:
         raise Http404
-    now = timezone.now()
-    row = history.history_rows([session], now=now)[0]
-    curve = history.session_curve(session, now=now)
-    points = curve["points"]
+    points = detail.curve["points"]
     chart = None
     if points:
         every = -(-len(points) // 8)  # about eight times along the axis, not one per point
@@ -132,8 +129,7 @@ def history_session(request, pk: int):
             _("Power (kW)"): [point["power_kw"] for point in points],
         }, title=_("Energy and power over the session"), unit="kWh / kW")
     return render(request, "reporting/session_detail.html", {
-        "session": session, "row": row, "curve": curve, "chart": chart,
-        "price": history.session_price_details(session),
+        "session": detail.session, "row": detail.row, "curve": detail.curve, "chart": chart, "price": detail.price,
     })
 
 

@@ -216,14 +216,11 @@ class HistorySessionView(generics.GenericAPIView):
 
     @extend_schema(responses={200: SessionDetailSerializer, 404: error_response("Not your session.")})
     def get(self, request, pk: int):
-        session = history.history_session(user=request.user, pk=pk)
-        if session is None:
+        detail = history.session_detail(user=request.user, pk=pk, now=timezone.now())
+        if detail is None:
             raise Http404
-        now = timezone.now()
-        row = history.history_rows([session], now=now)[0]
-        curve = history.session_curve(session, now=now)
         return Response(SessionDetailSerializer({
-            **_row(row), "price": _price(history.session_price_details(session)), "curve": curve["points"],
+            **_row(detail.row), "price": _price(detail.price), "curve": detail.curve["points"],
         }).data)
 
 
