@@ -62,16 +62,28 @@ class _Booking:
 
 def payment_account_of(customer_account: CustomerAccount, *, lock: bool = False) -> PaymentAccount:
     """The account's payment settings, created (paying by invoice) on first use."""
-    account, _created = PaymentAccount.objects.get_or_create(customer_account=customer_account)
     if lock:
-        account = PaymentAccount.objects.select_for_update().get(pk=account.pk)
+        return payment_account_lock(customer_account.pk)
+    account, _created = PaymentAccount.objects.get_or_create(customer_account=customer_account)
     return account
 
 
+def payment_account_lock(customer_account_id: int) -> PaymentAccount:
+    """The account's payment settings taken ``FOR UPDATE``, with its customer and operator, in one query.
+
+    Every booking takes this lock, so it reads nothing else; only an account's first booking creates the row.
+    """
+    locked = (PaymentAccount.objects.select_for_update(of=("self",))
+              .select_related("customer_account__organization").filter(customer_account_id=customer_account_id))
+    try:
+        return locked.get()
+    except PaymentAccount.DoesNotExist:
+        PaymentAccount.objects.get_or_create(customer_account_id=customer_account_id)
+        return locked.get()
+
+
 def _lock(customer_account_id: int | None) -> PaymentAccount | None:
-    if customer_account_id is None:
-        return None
-    return payment_account_of(CustomerAccount.objects.get(pk=customer_account_id), lock=True)
+    return None if customer_account_id is None else payment_account_lock(customer_account_id)
 
 
 def _booked(key: str) -> list[LedgerEntry]:
