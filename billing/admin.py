@@ -31,7 +31,12 @@ from billing.models import (
     days_of_week_parse,
 )
 from billing.selectors import session_credit_available
-from billing.services import credit_note_issue, tariff_assignment_overlap_check, tariff_element_components_set
+from billing.services import (
+    credit_note_issue,
+    tariff_assignment_overlap_check,
+    tariff_element_components_set,
+    tariff_revise,
+)
 from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin, OrganizationScopedMixin
 
 ORGANIZATION_FILTER = ("organization", admin.RelatedOnlyFieldListFilter)
@@ -165,6 +170,10 @@ class TariffAdmin(OrganizationScopedAdmin):
         return super().get_queryset(request).annotate(
             element_count=Count("elements", distinct=True), assignment_count=Count("assignments", distinct=True),
         )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        tariff_revise(tariff_id=form.instance.pk)  # elements may have changed or gone, and its fields with them
 
     @admin.display(description=_("elements"), ordering="element_count")
     def element_count(self, obj):

@@ -2,7 +2,9 @@
 
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import cast
+from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
@@ -16,6 +18,7 @@ from billing.models import (
     Statement,
     Tariff,
     TariffAssignment,
+    TariffElement,
     days_of_week_parse,
 )
 from core import money
@@ -115,9 +118,22 @@ def _decimal_or_none(value) -> Decimal | None:
 
 
 def tariff_spec(tariff: Tariff, *, time_zone: str) -> pricing.TariffSpec:
-    """The tariff's rows as the pricing engine's immutable description."""
+    """The tariff's rows as the pricing engine's immutable description; its elements as read for its revision."""
+    return pricing.TariffSpec(
+        currency=tariff.currency, vat_rate=tariff.vat_rate, prices_include_vat=tariff.prices_include_vat,
+        elements=_tariff_elements(tariff.pk, tariff.revision), time_zone=time_zone,
+        parking_grace=timedelta(minutes=tariff.parking_grace_minutes),
+        min_price=tariff.min_price, max_price=tariff.max_price,
+    )
+
+
+@lru_cache(maxsize=256)
+def _tariff_elements(tariff_id: int, revision: UUID) -> tuple[pricing.TariffElement, ...]:
+    """A tariff's elements and prices, read once per revision: every session priced needs them, and every change
+    to them makes a new revision (``billing.services.tariff_revise``), so a copy is never served stale."""
     elements = []
-    for element in tariff.elements.prefetch_related("components").order_by("position", "pk"):
+    for element in TariffElement.objects.filter(tariff_id=tariff_id).prefetch_related("components").order_by(
+            "position", "pk"):
         restrictions = pricing.Restrictions(
             start_time=element.start_time, end_time=element.end_time,
             days_of_week=days_of_week_parse(element.days_of_week),
@@ -134,12 +150,7 @@ def tariff_spec(tariff: Tariff, *, time_zone: str) -> pricing.TariffSpec:
             for c in sorted(element.components.all(), key=lambda c: c.pk)
         )
         elements.append(pricing.TariffElement(components=components, restrictions=restrictions))
-    return pricing.TariffSpec(
-        currency=tariff.currency, vat_rate=tariff.vat_rate, prices_include_vat=tariff.prices_include_vat,
-        elements=tuple(elements), time_zone=time_zone,
-        parking_grace=timedelta(minutes=tariff.parking_grace_minutes),
-        min_price=tariff.min_price, max_price=tariff.max_price,
-    )
+    return tuple(elements)
 
 
 def _str_or_none(value) -> str | None:

@@ -1,5 +1,6 @@
 """Writes for billing: assign tariffs, freeze and charge a session's price, issue credit notes."""
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -66,6 +67,15 @@ def tariff_assignment_create(*, tariff: Tariff, site: Site | None = None, charge
     return assignment
 
 
+def tariff_revise(*, tariff_id: int) -> None:
+    """The tariff's elements or prices changed: a new revision, so that no process prices by its old elements.
+
+    Pricing keeps each tariff's elements as read, by tariff and revision (``billing.selectors.tariff_spec``).
+    Whatever writes elements or components outside ``tariff_create`` and ``tariff_update`` calls this.
+    """
+    Tariff.objects.filter(pk=tariff_id).update(revision=uuid.uuid4())
+
+
 def tariff_element_components_set(*, element: TariffElement, prices: dict[str, tuple[Decimal, int] | None]) -> None:
     """Make the element's components exactly ``prices`` (type -> (price, step size), None to remove)."""
     for component_type, value in prices.items():
@@ -76,6 +86,7 @@ def tariff_element_components_set(*, element: TariffElement, prices: dict[str, t
             PriceComponent.objects.update_or_create(
                 element=element, type=component_type, defaults={"price": price, "step_size": step_size},
             )
+    tariff_revise(tariff_id=element.tariff_id)
 
 
 TARIFF_FIELDS = ("name", "currency", "vat_rate", "prices_include_vat", "valid_from", "valid_until", "min_price",
@@ -178,6 +189,7 @@ def _tariff_save(*, tariff: Tariff, values: dict, elements: list[dict] | None) -
                 errors.setdefault("valid_from", []).extend(exc.messages)
     if errors:
         raise ValidationError(errors)
+    tariff.revision = uuid.uuid4()  # no process prices by its elements as read before
     tariff.save()
     if elements is not None:
         tariff.elements.all().delete()
@@ -246,7 +258,7 @@ def session_price_freeze(*, session: ChargingSession) -> SessionPrice | None:
 def session_price_freeze_by_id(session_id: int) -> None:
     """The hook ``sessions_app`` calls after a session's stop has committed."""
     session = (
-        ChargingSession.objects.select_related("connector", "charge_point__site", "customer_account")
+        ChargingSession.objects.select_related("connector__charge_point", "charge_point__site", "customer_account")
         .filter(pk=session_id).first()
     )
     if session is not None:

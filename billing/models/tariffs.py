@@ -6,6 +6,7 @@ point, site or the whole organization, optionally for one customer group). A ses
 price is frozen with a snapshot of the tariff; corrections are credit notes, never edits.
 """
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -89,6 +90,10 @@ class Tariff(models.Model):
         help_text=_("Minutes connected but not charging before parking time is charged."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    revision = models.UUIDField(
+        _("revision"), default=uuid.uuid4, editable=False,
+        help_text=_("New whenever the tariff, its elements or their prices change: pricing keeps tariffs read by it."),
+    )
 
     class Meta:
         verbose_name = _("tariff")
