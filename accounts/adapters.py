@@ -11,8 +11,9 @@ class AccountAdapter(DefaultAccountAdapter):
     def save_user(self, request, user, form, commit=True):
         user = super().save_user(request, user, form, commit=False)
         if commit:
-            driver_register(user=user, organization=form.cleaned_data["operator"],
-                            full_name=form.cleaned_data["full_name"])
+            driver_register(
+                user=user, organization=form.cleaned_data["operator"], full_name=form.cleaned_data["full_name"]
+            )
         return user
 
     def get_client_ip(self, request) -> str:

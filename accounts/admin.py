@@ -61,8 +61,16 @@ class DriverInline(admin.TabularInline):
 @admin.register(CustomerAccount)
 class CustomerAccountAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
-    list_display = ["name", "kind", "status", "billing_email", "organization", "driver_count", "card_count",
-                    "created_at"]
+    list_display = [
+        "name",
+        "kind",
+        "status",
+        "billing_email",
+        "organization",
+        "driver_count",
+        "card_count",
+        "created_at",
+    ]
     list_filter = ["kind", "status", ORGANIZATION_FILTER]
     list_select_related = ["organization"]
     search_fields = ["name", "billing_email", "registration_number", "reference"]
@@ -71,8 +79,13 @@ class CustomerAccountAdmin(OrganizationScopedAdmin):
     inlines = [DriverInline, IdTagInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            driver_count=Count("drivers", distinct=True), card_count=Count("id_tags", distinct=True),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                driver_count=Count("drivers", distinct=True),
+                card_count=Count("id_tags", distinct=True),
+            )
         )
 
     @admin.display(description=_("drivers"), ordering="driver_count")
@@ -114,8 +127,16 @@ class UserAdmin(DjangoUserAdmin, OrganizationScopedAdmin):
     form = UserEditForm
     add_form = UserCreateForm
     ordering = ["email"]
-    list_display = ["email", "first_name", "last_name", "organization", "customer_account", "is_staff",
-                    "is_active", "last_login"]
+    list_display = [
+        "email",
+        "first_name",
+        "last_name",
+        "organization",
+        "customer_account",
+        "is_staff",
+        "is_active",
+        "last_login",
+    ]
     list_filter = ["is_staff", "is_active", ORGANIZATION_FILTER]
     list_select_related = ["organization", "customer_account"]
     search_fields = ["email", "first_name", "last_name", "customer_account__name"]
@@ -174,16 +195,26 @@ class UidField(forms.CharField):
 class IdTagForm(forms.ModelForm):
     class Meta:
         model = IdTag
-        fields = ["uid", "label", "customer_account", "owner", "parent", "expires_at", "max_concurrent_sessions",
-                  "issued_at"]
+        fields = [
+            "uid",
+            "label",
+            "customer_account",
+            "owner",
+            "parent",
+            "expires_at",
+            "max_concurrent_sessions",
+            "issued_at",
+        ]
         field_classes = {"uid": UidField}
 
 
 class CardImportForm(forms.Form):
     csv_file = forms.FileField(
         label=_("CSV file"),
-        help_text=_("Columns: uid, label, account_email, owner_email, expires_at, max_concurrent_sessions, "
-                    "parent_uid. The first line names the columns; ; or , separates them."),
+        help_text=_(
+            "Columns: uid, label, account_email, owner_email, expires_at, max_concurrent_sessions, "
+            "parent_uid. The first line names the columns; ; or , separates them."
+        ),
     )
     organization = forms.ModelChoiceField(queryset=Organization.objects.all(), label=_("operator"))
 
@@ -231,9 +262,16 @@ class IdTagAdmin(OrganizationScopedAdmin):
             organization = form.cleaned_data.get("organization") or request.user.organization
             result = id_tags_import_csv(organization=organization, csv_file=form.cleaned_data["csv_file"])
             if result.ok:
-                self.message_user(request, ngettext(
-                    "Imported %(count)d card.", "Imported %(count)d cards.", result.created,
-                ) % {"count": result.created}, messages.SUCCESS)
+                self.message_user(
+                    request,
+                    ngettext(
+                        "Imported %(count)d card.",
+                        "Imported %(count)d cards.",
+                        result.created,
+                    )
+                    % {"count": result.created},
+                    messages.SUCCESS,
+                )
                 return redirect(reverse("admin:accounts_idtag_changelist"))
             summary = result
         context = {
@@ -258,7 +296,9 @@ class IdTagAdmin(OrganizationScopedAdmin):
         self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
         if refused:
             self.message_user(
-                request, gettext("Not changed: %(uids)s.") % {"uids": ", ".join(refused)}, messages.WARNING,
+                request,
+                gettext("Not changed: %(uids)s.") % {"uids": ", ".join(refused)},
+                messages.WARNING,
             )
 
     @admin.action(description=_("Block selected cards"), permissions=["change"])
@@ -267,8 +307,12 @@ class IdTagAdmin(OrganizationScopedAdmin):
 
     @admin.action(description=_("Mark selected cards lost"), permissions=["change"])
     def mark_cards_lost(self, request, queryset):
-        self._run(request, queryset, lambda tag: id_tag_block(id_tag=tag, status=IdTag.Status.LOST),
-                  gettext("Marked %(count)d cards lost."))
+        self._run(
+            request,
+            queryset,
+            lambda tag: id_tag_block(id_tag=tag, status=IdTag.Status.LOST),
+            gettext("Marked %(count)d cards lost."),
+        )
 
     @admin.action(description=_("Unblock selected cards"), permissions=["change"])
     def unblock_cards(self, request, queryset):

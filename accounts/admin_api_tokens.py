@@ -36,16 +36,28 @@ class ApiTokenCreateForm(forms.ModelForm):
     def clean_user(self):
         user = self.cleaned_data["user"]
         if not self.creator.is_superuser and not user.get_all_permissions() <= self.creator.get_all_permissions():
-            raise forms.ValidationError(_("This staff member may do things you may not: a token acting as them "
-                                          "would give you more rights than you have."))
+            raise forms.ValidationError(
+                _(
+                    "This staff member may do things you may not: a token acting as them "
+                    "would give you more rights than you have."
+                )
+            )
         return user
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
-    list_display = ["name", "prefix_shown", "user", "organization", "created_at", "last_used_at", "revoked_at",
-                    "active"]
+    list_display = [
+        "name",
+        "prefix_shown",
+        "user",
+        "organization",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "active",
+    ]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["user", "organization"]
     search_fields = ["name", "prefix", "user__email"]
@@ -103,10 +115,17 @@ class ApiTokenAdmin(OrganizationScopedAdmin):
         key = getattr(request, "_api_token_key", None)
         if key is None:
             return super().response_add(request, obj, post_url_continue)
-        response = TemplateResponse(request, "admin/accounts/apitoken/created.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": gettext("New API token"),
-            "token": obj, "key": key,
-        })
+        response = TemplateResponse(
+            request,
+            "admin/accounts/apitoken/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": gettext("New API token"),
+                "token": obj,
+                "key": key,
+            },
+        )
         add_never_cache_headers(response)
         return response
 
@@ -116,5 +135,8 @@ class ApiTokenAdmin(OrganizationScopedAdmin):
         active = list(queryset.filter(revoked_at__isnull=True))
         for token in active:
             api_token_revoke(token=token, at=now)
-        self.message_user(request, ngettext("Revoked %(count)d token.", "Revoked %(count)d tokens.", len(active))
-                          % {"count": len(active)}, messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d token.", "Revoked %(count)d tokens.", len(active)) % {"count": len(active)},
+            messages.SUCCESS,
+        )

@@ -27,8 +27,9 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
         raise ValidationError(_("Name the system that will use the token."), code="no_name")
     secret = secrets.token_urlsafe(32)
     key = f"{KEY_PREFIX}{secret}"
-    token = ApiToken.objects.create(organization_id=user.organization_id, user=user, name=name.strip(),
-                                    prefix=key[:12], key_hash=_hash(key))
+    token = ApiToken.objects.create(
+        organization_id=user.organization_id, user=user, name=name.strip(), prefix=key[:12], key_hash=_hash(key)
+    )
     return token, key
 
 

@@ -28,28 +28,38 @@ class Organization(models.Model):
     postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=2, default="SE", help_text=_("ISO 3166 code"))
-    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY,
-                                validators=[validate_storable_currency])
+    currency = models.CharField(
+        _("currency"), max_length=3, default=settings.DEFAULT_CURRENCY, validators=[validate_storable_currency]
+    )
     report_recipients = models.TextField(
-        _("report recipients"), blank=True,
+        _("report recipients"),
+        blank=True,
         help_text=_("Email addresses, one per line, for the weekly summary and station alerts."),
     )
     alert_after_minutes = models.PositiveSmallIntegerField(
-        _("alert after (minutes)"), default=30,
+        _("alert after (minutes)"),
+        default=30,
         help_text=_("Email the report recipients when a station is offline or faulted this long."),
     )
     logo = models.FileField(
-        _("logo"), upload_to="logos/", blank=True, validators=[FileExtensionValidator(["png", "jpg", "jpeg", "svg"])],
+        _("logo"),
+        upload_to="logos/",
+        blank=True,
+        validators=[FileExtensionValidator(["png", "jpg", "jpeg", "svg"])],
         help_text=_("PNG, JPEG or SVG; printed on statements."),
     )
     accepts_signups = models.BooleanField(
-        _("accepts driver sign-ups"), default=True,
+        _("accepts driver sign-ups"),
+        default=True,
         help_text=_("Drivers can choose this operator when they create an account."),
     )
     auto_register_chargers = models.BooleanField(
-        _("auto-register new chargers"), default=False,
-        help_text=_("Unknown chargers connecting to /ocpp/<this slug>/<id> are added as pending "
-                    "until approved; otherwise they are refused."),
+        _("auto-register new chargers"),
+        default=False,
+        help_text=_(
+            "Unknown chargers connecting to /ocpp/<this slug>/<id> are added as pending "
+            "until approved; otherwise they are refused."
+        ),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -74,7 +84,9 @@ class CustomerAccount(models.Model):
         SUSPENDED = "suspended", _("Suspended")
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="customer_accounts",
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="customer_accounts",
         verbose_name=_("operator"),
     )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PERSON)
@@ -131,16 +143,27 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]  # Django drops an inherited field set to None; the stubs don't
     email = models.EmailField(_("email address"), unique=True)
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="staff",
+        Organization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
         verbose_name=_("operator organization"),
         help_text=_("Operator staff see and change only this organization's data."),
     )
     customer_account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="drivers",
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="drivers",
         verbose_name=_("customer account"),
     )
     language = models.CharField(
-        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE,
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
     )
 
     USERNAME_FIELD = "email"
@@ -187,25 +210,42 @@ class IdTag(models.Model):
         LOST = "lost", _("Lost")
 
     uid = models.CharField(
-        _("UID"), max_length=20, unique=True, validators=[validate_uid],
+        _("UID"),
+        max_length=20,
+        unique=True,
+        validators=[validate_uid],
         help_text=_("Upper-case hex without separators, 4, 7 or 10 bytes."),
     )
     label = models.CharField(_("label"), max_length=100, blank=True, help_text=_("Printed number or nickname."))
     customer_account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, related_name="id_tags", verbose_name=_("customer account"),
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        related_name="id_tags",
+        verbose_name=_("customer account"),
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="id_tags", verbose_name=_("driver"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="id_tags",
+        verbose_name=_("driver"),
     )
     parent = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children",
-        verbose_name=_("group tag"), help_text=_("A fleet's group tag, sent to chargers as parentIdTag."),
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("group tag"),
+        help_text=_("A fleet's group tag, sent to chargers as parentIdTag."),
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
     expires_at = BoundedDateTimeField(_("expires"), null=True, blank=True, validators=[validate_moment_in_range])
     max_concurrent_sessions = models.PositiveSmallIntegerField(
-        _("concurrent sessions allowed"), default=1, validators=[MinValueValidator(1)],
+        _("concurrent sessions allowed"),
+        default=1,
+        validators=[MinValueValidator(1)],
     )
     issued_at = models.DateTimeField(_("issued"), default=timezone.now)
     blocked_at = models.DateTimeField(_("blocked"), null=True, blank=True)
@@ -218,7 +258,8 @@ class IdTag(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(max_concurrent_sessions__gte=1), name="idtag_concurrency_positive"),
             models.CheckConstraint(
-                condition=Q(status="active") | Q(blocked_at__isnull=False), name="idtag_blocked_has_time",
+                condition=Q(status="active") | Q(blocked_at__isnull=False),
+                name="idtag_blocked_has_time",
             ),
         ]
 
@@ -232,10 +273,16 @@ class ApiToken(models.Model):
     Only a hash of the key is stored; the key is shown once, when the token is created.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens",
-                                     verbose_name=_("operator"))
-    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="api_tokens",
-                             verbose_name=_("acts as"), help_text=_("Staff of the operator whose permissions apply."))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("operator")
+    )
+    user = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("acts as"),
+        help_text=_("Staff of the operator whose permissions apply."),
+    )
     name = models.CharField(_("name"), max_length=100, help_text=_("What uses it, e.g. 'ERP export'."))
     prefix = models.CharField(_("key starts with"), max_length=12, unique=True)
     key_hash = models.CharField(_("key hash"), max_length=64)

@@ -53,7 +53,8 @@ def operator_group_ensure() -> Group:
     wanted = Q(pk__in=[])
     for (app_label, model), actions in OPERATOR_PERMISSIONS.items():
         wanted |= Q(
-            content_type__app_label=app_label, content_type__model=model,
+            content_type__app_label=app_label,
+            content_type__model=model,
             codename__in=[f"{action}_{model}" for action in actions],
         )
     group.permissions.set(Permission.objects.filter(wanted))

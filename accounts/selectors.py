@@ -25,11 +25,7 @@ def id_tag_verdict(*, raw_uid: str, organization: Organization, at: datetime) ->
     A card is valid only at its own operator's stations. A fleet's group tag that is
     blocked or expired blocks or expires every card under it.
     """
-    tag = (
-        IdTag.objects.select_related("customer_account", "parent")
-        .filter(uid=normalize_uid(raw_uid))
-        .first()
-    )
+    tag = IdTag.objects.select_related("customer_account", "parent").filter(uid=normalize_uid(raw_uid)).first()
     if tag is None or tag.customer_account.organization_id != organization.pk:
         return TagVerdict(AuthorizationStatus.INVALID, None, None, None)
     parent = tag.parent

@@ -42,12 +42,26 @@ def id_tag_mark_lost(*, id_tag: IdTag, user: User) -> IdTag:
     return id_tag_block(id_tag=id_tag, status=IdTag.Status.LOST)
 
 
-def id_tag_issue(*, customer_account: CustomerAccount, uid: str, label: str = "", owner: User | None = None,
-                 parent: IdTag | None = None, expires_at: datetime | None = None,
-                 max_concurrent_sessions: int = 1) -> IdTag:
+def id_tag_issue(
+    *,
+    customer_account: CustomerAccount,
+    uid: str,
+    label: str = "",
+    owner: User | None = None,
+    parent: IdTag | None = None,
+    expires_at: datetime | None = None,
+    max_concurrent_sessions: int = 1,
+) -> IdTag:
     """An operator issues one card to a customer account, optionally to one of its drivers, under a group card."""
-    tag = IdTag(uid=normalize_uid(uid), label=label, customer_account=customer_account, owner=owner, parent=parent,
-                expires_at=expires_at, max_concurrent_sessions=max_concurrent_sessions)
+    tag = IdTag(
+        uid=normalize_uid(uid),
+        label=label,
+        customer_account=customer_account,
+        owner=owner,
+        parent=parent,
+        expires_at=expires_at,
+        max_concurrent_sessions=max_concurrent_sessions,
+    )
     errors: dict[str, list[str]] = {}
     if owner is not None and owner.customer_account_id != customer_account.pk:
         errors["owner"] = [_("This driver belongs to another customer account.")]
@@ -87,7 +101,9 @@ def driver_register(*, user: User, organization: Organization, full_name: str) -
     first, _, last = full_name.strip().partition(" ")
     user.first_name, user.last_name = first, last.strip()
     account = CustomerAccount.objects.create(
-        organization=organization, kind=CustomerAccount.Kind.PERSON, name=full_name.strip(),
+        organization=organization,
+        kind=CustomerAccount.Kind.PERSON,
+        name=full_name.strip(),
         billing_email=user.email,
     )
     user.customer_account = account
@@ -96,12 +112,17 @@ def driver_register(*, user: User, organization: Organization, full_name: str) -
 
 
 @transaction.atomic
-def staff_create(*, email: str, password: str | None, organization: Organization,
-                 first_name: str = "", last_name: str = "") -> User:
+def staff_create(
+    *, email: str, password: str | None, organization: Organization, first_name: str = "", last_name: str = ""
+) -> User:
     """A new operator staff member: admin access to their organization's data only."""
     user = User.objects.create_user(
-        email=email, password=password, is_staff=True, organization=organization,
-        first_name=first_name, last_name=last_name,
+        email=email,
+        password=password,
+        is_staff=True,
+        organization=organization,
+        first_name=first_name,
+        last_name=last_name,
     )
     staff_role_sync(user=user)
     return user
@@ -117,7 +138,13 @@ def staff_role_sync(*, user: User) -> None:
 
 
 CARD_IMPORT_COLUMNS = (
-    "uid", "label", "account_email", "owner_email", "expires_at", "max_concurrent_sessions", "parent_uid",
+    "uid",
+    "label",
+    "account_email",
+    "owner_email",
+    "expires_at",
+    "max_concurrent_sessions",
+    "parent_uid",
 )
 #: Lines checked and written together: one query per lookup and one INSERT per chunk, not per line.
 CARD_IMPORT_CHUNK = 1000
@@ -247,17 +274,21 @@ class _CardImport:
         uids = [normalize_uid(row.get("uid", "")) for _line, row in rows]
         parent_uids = [normalize_uid(row.get("parent_uid", "")) for _line, row in rows]
         taken = set(IdTag.objects.filter(uid__in=uids).values_list("uid", flat=True))
-        self.parent_pks.update(IdTag.objects.filter(
-            uid__in=[uid for uid in parent_uids if uid and uid not in self.parent_pks],
-            customer_account__organization=organization,
-        ).values_list("uid", "pk"))
+        self.parent_pks.update(
+            IdTag.objects.filter(
+                uid__in=[uid for uid in parent_uids if uid and uid not in self.parent_pks],
+                customer_account__organization=organization,
+            ).values_list("uid", "pk")
+        )
         accounts: dict[str, list[CustomerAccount]] = {}
         for account in CustomerAccount.objects.filter(
-            organization=organization, billing_email__in=[row.get("account_email", "").lower() for _l, row in rows],
+            organization=organization,
+            billing_email__in=[row.get("account_email", "").lower() for _l, row in rows],
         ):
             accounts.setdefault(account.billing_email.lower(), []).append(account)
         owners = {
-            user.email: user for user in User.objects.select_related("customer_account").filter(
+            user.email: user
+            for user in User.objects.select_related("customer_account").filter(
                 email__in=[row.get("owner_email", "").lower() for _line, row in rows],
                 customer_account__organization=organization,
             )
@@ -267,8 +298,17 @@ class _CardImport:
             if tag is not None and self.result.ok:
                 self._queue(tag, parent_uid)
 
-    def _checked(self, line: int, row: dict[str, str], uid: str, parent_uid: str, *, taken: set[str],
-                 accounts: dict[str, list[CustomerAccount]], owners: dict[str, User]) -> IdTag | None:
+    def _checked(
+        self,
+        line: int,
+        row: dict[str, str],
+        uid: str,
+        parent_uid: str,
+        *,
+        taken: set[str],
+        accounts: dict[str, list[CustomerAccount]],
+        owners: dict[str, User],
+    ) -> IdTag | None:
         """The card a line describes, or None with its problems recorded."""
         problems: list[str] = []
         try:
@@ -316,8 +356,9 @@ class _CardImport:
             try:
                 validate_moment_in_range(expires_at)
             except ValidationError as exc:
-                problems.append(_("expires_at %(value)s: %(problem)s") % {"value": row["expires_at"],
-                                                                          "problem": exc.messages[0]})
+                problems.append(
+                    _("expires_at %(value)s: %(problem)s") % {"value": row["expires_at"], "problem": exc.messages[0]}
+                )
         max_concurrent = 1
         if row.get("max_concurrent_sessions"):
             try:
@@ -336,8 +377,14 @@ class _CardImport:
             self.result.refuse(CardImportError(line, problem))
         if problems:
             return None
-        return IdTag(uid=uid, label=label, customer_account=account, owner=owner, expires_at=expires_at,
-                     max_concurrent_sessions=max_concurrent)
+        return IdTag(
+            uid=uid,
+            label=label,
+            customer_account=account,
+            owner=owner,
+            expires_at=expires_at,
+            max_concurrent_sessions=max_concurrent,
+        )
 
     def _queue(self, tag: IdTag, parent_uid: str) -> None:
         if parent_uid:

@@ -61,16 +61,19 @@ def main() -> None:
         account = CustomerAccount.objects.create(organization=organization, name="Fleet", billing_email=f"{run}@b.se")
         driver = User.objects.create_user(email=f"d{run}@b.se", password=None, customer_account=account)
         first = int(run[:4], 16) << 16  # 8 hex digits, distinct per run
-        content = ("uid,owner_email\n" + "".join(
-            f"{(first + n) % 2**32:08X},{driver.email}\n" for n in range(args.rows))).encode()
+        content = (
+            "uid,owner_email\n" + "".join(f"{(first + n) % 2**32:08X},{driver.email}\n" for n in range(args.rows))
+        ).encode()
 
         started = time.perf_counter()
         result = id_tags_import_csv(organization=organization, csv_file=io.BytesIO(content))
         elapsed = time.perf_counter() - started
         if not result.ok:
             sys.exit(f"The import was refused: {result.errors[:3]}")
-        print(f"card import: {result.created:,} cards from {len(content) / 1e6:.1f} MB in {elapsed:.1f} s "
-              f"= {result.created / elapsed:,.0f} cards/s ({'PostgreSQL' if args.database_url else 'SQLite'})")
+        print(
+            f"card import: {result.created:,} cards from {len(content) / 1e6:.1f} MB in {elapsed:.1f} s "
+            f"= {result.created / elapsed:,.0f} cards/s ({'PostgreSQL' if args.database_url else 'SQLite'})"
+        )
 
 
 if __name__ == "__main__":

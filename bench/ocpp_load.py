@@ -157,18 +157,37 @@ class RawCharger:
         if roll < 0.8:
             self.register += rng.randrange(50, 400)
             sampled = [
-                {"value": str(self.register), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
-                 "context": "Sample.Periodic", "location": "Outlet"},
-                {"value": str(rng.randrange(3000, 22000)), "measurand": "Power.Active.Import", "unit": "W",
-                 "context": "Sample.Periodic", "location": "Outlet"},
-                {"value": str(rng.randrange(10, 100)), "measurand": "SoC", "unit": "Percent",
-                 "context": "Sample.Periodic", "location": "EV"},
+                {
+                    "value": str(self.register),
+                    "measurand": "Energy.Active.Import.Register",
+                    "unit": "Wh",
+                    "context": "Sample.Periodic",
+                    "location": "Outlet",
+                },
+                {
+                    "value": str(rng.randrange(3000, 22000)),
+                    "measurand": "Power.Active.Import",
+                    "unit": "W",
+                    "context": "Sample.Periodic",
+                    "location": "Outlet",
+                },
+                {
+                    "value": str(rng.randrange(10, 100)),
+                    "measurand": "SoC",
+                    "unit": "Percent",
+                    "context": "Sample.Periodic",
+                    "location": "EV",
+                },
             ]
             return "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": sampled}]}
         if roll < 0.9:
             return "Heartbeat", {}
-        return "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
-                                      "timestamp": now_iso()}
+        return "StatusNotification", {
+            "connectorId": 1,
+            "errorCode": "NoError",
+            "status": "Charging",
+            "timestamp": now_iso(),
+        }
 
 
 async def open_one(url: str, ocpp_id: str, password: str | None, sem: asyncio.Semaphore) -> RawCharger | None:
@@ -177,15 +196,22 @@ async def open_one(url: str, ocpp_id: str, password: str | None, sem: asyncio.Se
         headers["Authorization"] = "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()
     async with sem:
         try:
-            ws = await websockets.connect(url.rstrip("/") + "/" + quote(ocpp_id, safe=""), subprotocols=["ocpp1.6"],
-                                          additional_headers=headers, open_timeout=60, ping_interval=None,
-                                          close_timeout=1, compression=None)
+            ws = await websockets.connect(
+                url.rstrip("/") + "/" + quote(ocpp_id, safe=""),
+                subprotocols=["ocpp1.6"],
+                additional_headers=headers,
+                open_timeout=60,
+                ping_interval=None,
+                close_timeout=1,
+                compression=None,
+            )
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
             return None
         charger = RawCharger(ocpp_id, ws)
         try:
-            await charger.call("BootNotification", {"chargePointVendor": "LoadBench", "chargePointModel": "Raw"},
-                               timeout=60)
+            await charger.call(
+                "BootNotification", {"chargePointVendor": "LoadBench", "chargePointModel": "Raw"}, timeout=60
+            )
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
             await ws.close()
             return None
@@ -194,8 +220,10 @@ async def open_one(url: str, ocpp_id: str, password: str | None, sem: asyncio.Se
 
 async def load(charger: RawCharger, until: float, warmup_end: float, stats: Stats, rng: random.Random) -> None:
     with contextlib.suppress(websockets.exceptions.ConnectionClosed):
-        await charger.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
-                                                  "timestamp": now_iso()})
+        await charger.call(
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": now_iso()},
+        )
     while time.perf_counter() < until:
         action, payload = charger.next_message(rng)
         try:
@@ -241,22 +269,35 @@ async def run_target(name: str, url: str, ids: list[str], password: str | None, 
         return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
 
     return {
-        "target": name, "k": len(ids), "held": len(held), "open_s": open_s, "after_load": still_open,
-        "c": len(workers), "calls_s": len(lat) / measured, "p50": pct(0.5), "p99": pct(0.99),
+        "target": name,
+        "k": len(ids),
+        "held": len(held),
+        "open_s": open_s,
+        "after_load": still_open,
+        "c": len(workers),
+        "calls_s": len(lat) / measured,
+        "p50": pct(0.5),
+        "p99": pct(0.99),
         "median_check": statistics.median(lat) * 1000 if lat else float("nan"),
-        "errors": stats.errors, "timeouts": stats.timeouts, "closed": stats.closed,
+        "errors": stats.errors,
+        "timeouts": stats.timeouts,
+        "closed": stats.closed,
     }
 
 
 def print_table(rows: list[dict]) -> None:
-    header = (f"{'target':<8} {'held/K':>13} {'open s':>7} {'C':>5} {'CALLs/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'CALLERR':>8} {'timeouts':>8} {'closed':>6}")
+    header = (
+        f"{'target':<8} {'held/K':>13} {'open s':>7} {'C':>5} {'CALLs/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CALLERR':>8} {'timeouts':>8} {'closed':>6}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['target']:<8} {str(r['held']) + '/' + str(r['k']):>13} {r['open_s']:>7.1f} {r['c']:>5} "
-              f"{r['calls_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>8} {r['timeouts']:>8} "
-              f"{r['closed']:>6}")
+        print(
+            f"{r['target']:<8} {str(r['held']) + '/' + str(r['k']):>13} {r['open_s']:>7.1f} {r['c']:>5} "
+            f"{r['calls_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>8} {r['timeouts']:>8} "
+            f"{r['closed']:>6}"
+        )
 
 
 def ids_from_db() -> list[str]:
@@ -292,8 +333,11 @@ def main() -> None:
     parser.add_argument("--prefix", default="LOAD-", help="Generated ids for url: <prefix>00001...")
     parser.add_argument("--ids-from-db", action="store_true", help="url: the accepted charge points in the DB.")
     parser.add_argument("--password", default=None, help="url: HTTP Basic password for every charger.")
-    parser.add_argument("--sync-validation", action="store_true",
-                        help="bare: ocpp.messages.ASYNC_VALIDATION = False (validate in the event loop).")
+    parser.add_argument(
+        "--sync-validation",
+        action="store_true",
+        help="bare: ocpp.messages.ASYNC_VALIDATION = False (validate in the event loop).",
+    )
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -316,8 +360,9 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=10)
         elif target == "url":
-            ids = ids_from_db() if args.ids_from_db else [
-                f"{args.prefix}{i:05d}" for i in range(1, args.connections + 1)]
+            ids = (
+                ids_from_db() if args.ids_from_db else [f"{args.prefix}{i:05d}" for i in range(1, args.connections + 1)]
+            )
             rows.append(asyncio.run(run_target("url", args.url, ids, args.password, args)))
         else:
             parser.error(f"unknown target {target!r}")

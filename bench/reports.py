@@ -46,8 +46,13 @@ ZONES = ["Europe/Stockholm"] * 8 + ["Europe/Helsinki", "Europe/London"]
 SLUG = "bench-op-{}"
 #: Demand by hour of day (local time, roughly): a morning and an evening peak.
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 4, 8, 9, 7, 6, 6, 7, 6, 6, 7, 9, 10, 9, 7, 5, 4, 2, 1]
-BIG_TABLES = ["sessions_app_chargingsession", "billing_sessionprice", "sessions_app_metervalue",
-              "sessions_app_statusevent", "sessions_app_chargerconnection"]
+BIG_TABLES = [
+    "sessions_app_chargingsession",
+    "billing_sessionprice",
+    "sessions_app_metervalue",
+    "sessions_app_statusevent",
+    "sessions_app_chargerconnection",
+]
 
 
 # ---------------------------------------------------------------- database
@@ -109,31 +114,59 @@ def load(*, url: str, sessions: int, seed: int) -> dict[str, int]:
     start = end - timedelta(days=DAYS)
 
     with transaction.atomic():
-        operators = [Organization.objects.create(name=f"Bänk {i} Laddning AB", slug=SLUG.format(i), currency="SEK")
-                     for i in range(OPERATORS)]
+        operators = [
+            Organization.objects.create(name=f"Bänk {i} Laddning AB", slug=SLUG.format(i), currency="SEK")
+            for i in range(OPERATORS)
+        ]
         stations: list[tuple[ChargePoint, list[Connector], str]] = []
         for i, org in enumerate(operators):
             for s in range(SITES_PER_OPERATOR):
-                site = Site.objects.create(organization=org, name=f"Plats {i}-{s}", street=f"Gatan {s}",
-                                           postal_code="111 22", city="Stockholm", latitude=Decimal("59.33"),
-                                           longitude=Decimal("18.07"), time_zone=ZONES[i], created_at=start)
+                site = Site.objects.create(
+                    organization=org,
+                    name=f"Plats {i}-{s}",
+                    street=f"Gatan {s}",
+                    postal_code="111 22",
+                    city="Stockholm",
+                    latitude=Decimal("59.33"),
+                    longitude=Decimal("18.07"),
+                    time_zone=ZONES[i],
+                    created_at=start,
+                )
                 for c in range(STATIONS_PER_SITE):
                     cp = ChargePoint.objects.create(
-                        organization=org, site=site, ocpp_id=f"BENCH-{i}-{s}-{c}", name=f"Laddare {i}-{s}-{c}",
-                        registration_status=ChargePoint.RegistrationStatus.ACCEPTED, created_at=start)
-                    connectors = [Connector.objects.create(charge_point=cp, number=n + 1, max_power_kw=Decimal("22"))
-                                  for n in range(CONNECTORS_PER_STATION)]
+                        organization=org,
+                        site=site,
+                        ocpp_id=f"BENCH-{i}-{s}-{c}",
+                        name=f"Laddare {i}-{s}-{c}",
+                        registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+                        created_at=start,
+                    )
+                    connectors = [
+                        Connector.objects.create(charge_point=cp, number=n + 1, max_power_kw=Decimal("22"))
+                        for n in range(CONNECTORS_PER_STATION)
+                    ]
                     stations.append((cp, connectors, ZONES[i]))
         accounts: dict[int, list[int]] = {}
         tags: dict[int, int] = {}
         for org in operators:
-            made = CustomerAccount.objects.bulk_create([
-                CustomerAccount(organization=org, name=f"Kund {org.pk}-{n}", created_at=start,
-                                billing_email=f"k{org.pk}-{n}@bench.example") for n in range(ACCOUNTS_PER_OPERATOR)])
+            made = CustomerAccount.objects.bulk_create(
+                [
+                    CustomerAccount(
+                        organization=org,
+                        name=f"Kund {org.pk}-{n}",
+                        created_at=start,
+                        billing_email=f"k{org.pk}-{n}@bench.example",
+                    )
+                    for n in range(ACCOUNTS_PER_OPERATOR)
+                ]
+            )
             accounts[org.pk] = [a.pk for a in made]
-            for tag in IdTag.objects.bulk_create([
+            for tag in IdTag.objects.bulk_create(
+                [
                     IdTag(uid=f"B{org.pk:03X}{n:08X}", customer_account_id=a.pk, issued_at=start)
-                    for n, a in enumerate(made)]):
+                    for n, a in enumerate(made)
+                ]
+            ):
                 tags[tag.customer_account_id] = tag.pk
         # Drivers who log in: the operator's heaviest card (a fleet car, thousands of sessions) and a typical one.
         password = make_password("bench-password-2026")
@@ -141,12 +174,15 @@ def load(*, url: str, sessions: int, seed: int) -> dict[str, int]:
             account_id = accounts[operators[0].pk][index]
             user = User.objects.create(email=f"{who}@bench.example", password=password, customer_account_id=account_id)
             IdTag.objects.filter(pk=tags[account_id]).update(owner=user)
-        staff_create(email="staff@bench.example", password="bench-password-2026",  # noqa: S106 - a bench login
-                     organization=operators[0])
+        staff_create(
+            email="staff@bench.example",
+            password="bench-password-2026",  # noqa: S106 - a bench login
+            organization=operators[0],
+        )
 
     weights = [rng.lognormvariate(0, 0.7) for _ in range(len(stations) * CONNECTORS_PER_STATION)]
     scale = sessions * 1.0095 / sum(weights)  # about 1 % fall out (a connector busy at that moment)
-    hour_cum = [sum(HOUR_WEIGHTS[:h + 1]) for h in range(24)]
+    hour_cum = [sum(HOUR_WEIGHTS[: h + 1]) for h in range(24)]
     span_days = (end - start).days
     counts = dict.fromkeys(["sessions", "prices", "meter values", "status events", "connections"], 0)
 
@@ -157,8 +193,11 @@ def load(*, url: str, sessions: int, seed: int) -> dict[str, int]:
         cur.execute("SET maintenance_work_mem = '512MB'")
         index_defs = []
         for table in ("sessions_app_metervalue", "sessions_app_statusevent", "sessions_app_chargingsession"):
-            cur.execute("SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s AND NOT EXISTS ("
-                        "SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)", [table])
+            cur.execute(
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s AND NOT EXISTS ("
+                "SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+                [table],
+            )
             for name, definition in cur.fetchall():
                 index_defs.append(definition)
                 cur.execute(f'DROP INDEX "{name}"')
@@ -218,15 +257,17 @@ def load(*, url: str, sessions: int, seed: int) -> dict[str, int]:
                 starts = []
                 for _ in range(n):
                     hour = next(h for h, c in enumerate(hour_cum) if c > rng.random() * hour_cum[-1])
-                    starts.append(start + timedelta(days=rng.randrange(span_days), hours=hour,
-                                                    seconds=rng.randrange(3600)))
+                    starts.append(
+                        start + timedelta(days=rng.randrange(span_days), hours=hour, seconds=rng.randrange(3600))
+                    )
                 starts.sort()
                 meter = rng.randrange(1_000_000)
                 for k, begun in enumerate(starts):
                     following = starts[k + 1] if k + 1 < len(starts) else end + timedelta(days=1)
                     refused = rng.random() < 0.03
-                    minutes = (rng.uniform(1, 2) if refused
-                               else min(720, max(10, rng.lognormvariate(math.log(120), 0.7))))
+                    minutes = (
+                        rng.uniform(1, 2) if refused else min(720, max(10, rng.lognormvariate(math.log(120), 0.7)))
+                    )
                     stopped = min(begun + timedelta(minutes=minutes), following - timedelta(minutes=2))
                     if stopped <= begun + timedelta(seconds=30):
                         continue
@@ -244,20 +285,66 @@ def load(*, url: str, sessions: int, seed: int) -> dict[str, int]:
                     owner = None if auth == "Invalid" else account
                     uid = "UNKNOWN0" if auth == "Invalid" else f"B{cp.organization_id:03X}"
                     if running:
-                        batch["sessions_app_chargingsession"].append((
-                            sid, uid, auth, "active", begun, None, meter, None, None, "", begun, cp.pk, owner,
-                            tags.get(owner), connector.pk))
+                        batch["sessions_app_chargingsession"].append(
+                            (
+                                sid,
+                                uid,
+                                auth,
+                                "active",
+                                begun,
+                                None,
+                                meter,
+                                None,
+                                None,
+                                "",
+                                begun,
+                                cp.pk,
+                                owner,
+                                tags.get(owner),
+                                connector.pk,
+                            )
+                        )
                     else:
-                        batch["sessions_app_chargingsession"].append((
-                            sid, uid, auth, "completed", begun, stopped, meter, meter + energy, energy,
-                            "EVDisconnected" if not refused else "DeAuthorized", stopped, cp.pk, owner,
-                            tags.get(owner), connector.pk))
+                        batch["sessions_app_chargingsession"].append(
+                            (
+                                sid,
+                                uid,
+                                auth,
+                                "completed",
+                                begun,
+                                stopped,
+                                meter,
+                                meter + energy,
+                                energy,
+                                "EVDisconnected" if not refused else "DeAuthorized",
+                                stopped,
+                                cp.pk,
+                                owner,
+                                tags.get(owner),
+                                connector.pk,
+                            )
+                        )
                     counts["sessions"] += 1
                     if auth == "Accepted" and not running:
                         gross = (Decimal(energy) * Decimal("0.00449") + Decimal("5.00")).quantize(Decimal("0.01"))
                         net = (gross / Decimal("1.25")).quantize(Decimal("0.01"))
-                        batch["billing_sessionprice"].append((price_id, "{}", "[]", "SEK", energy, net, "0.2500",
-                                                              gross - net, gross, "0.00", stopped, sid, None))
+                        batch["billing_sessionprice"].append(
+                            (
+                                price_id,
+                                "{}",
+                                "[]",
+                                "SEK",
+                                energy,
+                                net,
+                                "0.2500",
+                                gross - net,
+                                gross,
+                                "0.00",
+                                stopped,
+                                sid,
+                                None,
+                            )
+                        )
                         price_id += 1
                         counts["prices"] += 1
                     readings = 2 if refused else rng.randint(10, 31)
@@ -267,9 +354,21 @@ def load(*, url: str, sessions: int, seed: int) -> dict[str, int]:
                     for r in range(1, readings + 1):
                         at = begun + step * r
                         done = min(1.0, (at - begun).total_seconds() / charge_s) if energy else 0.0
-                        batch["sessions_app_metervalue"].append((
-                            mv_id, at, "Energy.Active.Import.Register", "", meter + int(energy * done), "Wh",
-                            "Sample.Periodic", "", cp.pk, connector.pk, sid))
+                        batch["sessions_app_metervalue"].append(
+                            (
+                                mv_id,
+                                at,
+                                "Energy.Active.Import.Register",
+                                "",
+                                meter + int(energy * done),
+                                "Wh",
+                                "Sample.Periodic",
+                                "",
+                                cp.pk,
+                                connector.pk,
+                                sid,
+                            )
+                        )
                         mv_id += 1
                     counts["meter values"] += readings
                     status(cp.pk, connector.pk, "Preparing", begun - timedelta(seconds=30))
@@ -296,8 +395,10 @@ def load(*, url: str, sessions: int, seed: int) -> dict[str, int]:
         for definition in tqdm(index_defs, desc="indexes", unit="index"):
             cur.execute(definition)
         for table in BIG_TABLES:
-            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - our own names
-                        f"(SELECT coalesce(max(id), 1) FROM {table}))")
+            cur.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - our own names
+                f"(SELECT coalesce(max(id), 1) FROM {table}))"
+            )
         conn.commit()
         conn.autocommit = True
         for table in BIG_TABLES:
@@ -480,32 +581,54 @@ def run_measurements(repeat: int) -> list[tuple[str, str, float | None, float | 
         end = period.end if period else datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         current = {"org": org.pk, "start": start, "end": end, "tz": tz}
         previous = {**current, "start": start - (end - start), "end": start}  # the trends' period
-        add("operator overview", label,
+        add(
+            "operator overview",
+            label,
             (lambda p=period: operator_overview(organization=org, period=p)) if operator_overview else None,
-            (RAW_OVERVIEW, current), (RAW_CHARGING, current), (RAW_OVERVIEW, previous), (RAW_CHARGING, previous))
+            (RAW_OVERVIEW, current),
+            (RAW_CHARGING, current),
+            (RAW_OVERVIEW, previous),
+            (RAW_CHARGING, previous),
+        )
 
     uptime_by_month = _optional("reporting.uptime", "uptime_by_month")
     for label, first in (("month", month_first), ("12 months", year_first)):
         start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
         end = datetime.combine(month_last + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-        add("uptime by connector and month", label,
+        add(
+            "uptime by connector and month",
+            label,
             (lambda f=first: uptime_by_month(organization=org, first_month=f, last_month=month_last))
-            if uptime_by_month else None,
-            (RAW_UPTIME, {"org": org.pk, "start": start, "end": end}))
+            if uptime_by_month
+            else None,
+            (RAW_UPTIME, {"org": org.pk, "start": start, "end": end}),
+        )
 
     fault_log = _optional("reporting.faults", "fault_log")
     needs_attention = _optional("reporting.faults", "needs_attention")
     start = datetime.combine(month_first, datetime.min.time(), tzinfo=UTC)
     end = datetime.combine(month_last + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     window = {"org": org.pk, "start": start, "end": end}
-    add("fault log", "month", (lambda: fault_log(organization=org, start=start, end=end)) if fault_log else None,
-        (RAW_FAULTS, window))
-    add("needs attention", "month",
+    add(
+        "fault log",
+        "month",
+        (lambda: fault_log(organization=org, start=start, end=end)) if fault_log else None,
+        (RAW_FAULTS, window),
+    )
+    add(
+        "needs attention",
+        "month",
         (lambda: needs_attention(organization=org, start=start, end=end)) if needs_attention else None,
-        (RAW_UPTIME, window), (RAW_STARTS, window), (RAW_FAULTS, window))
+        (RAW_UPTIME, window),
+        (RAW_STARTS, window),
+        (RAW_FAULTS, window),
+    )
 
-    history = __import__("reporting.history", fromlist=["history_queryset"]) if _optional(
-        "reporting.history", "history_queryset") else None
+    history = (
+        __import__("reporting.history", fromlist=["history_queryset"])
+        if _optional("reporting.history", "history_queryset")
+        else None
+    )
     for who in ("heavy", "typical"):
         user = User.objects.get(email=f"{who}@bench.example")
         sessions = None
@@ -522,11 +645,19 @@ def run_measurements(repeat: int) -> list[tuple[str, str, float | None, float | 
                 return history.history_months(qs, stations=stations, time_zone=tz, now=now)
 
             sessions = history.history_queryset(user=user, filters=filters).count()
-        add(f"driver history ({who}, {sessions or '?'} sessions)", "first page + totals",
-            first_page if history else None, (RAW_HISTORY, {"user": user.pk}),
-            (RAW_HISTORY_TOTALS, {"user": user.pk, "tz": tz}))
-        add(f"driver history ({who})", "monthly energy and spend", months if history else None,
-            (RAW_HISTORY_TOTALS, {"user": user.pk, "tz": tz}))
+        add(
+            f"driver history ({who}, {sessions or '?'} sessions)",
+            "first page + totals",
+            first_page if history else None,
+            (RAW_HISTORY, {"user": user.pk}),
+            (RAW_HISTORY_TOTALS, {"user": user.pk, "tz": tz}),
+        )
+        add(
+            f"driver history ({who})",
+            "monthly energy and spend",
+            months if history else None,
+            (RAW_HISTORY_TOTALS, {"user": user.pk, "tz": tz}),
+        )
     return results
 
 
@@ -558,11 +689,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Loaded in {time.perf_counter() - t0:.0f} s: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     if args.rebuild or not ConnectorHour.objects.exists():
         t0 = time.perf_counter()
-        result = rollups_rebuild(progress=lambda months, total: tqdm(months, total=total, unit="month",
-                                                                     desc="rollups"))
-        print(f"Rollups rebuilt in {time.perf_counter() - t0:.0f} s: {result.connector_hours:,} connector hours, "
-              f"{result.connector_days:,} connector days, {result.site_hours:,} site hours, "
-              f"{result.driver_days:,} driver days")
+        result = rollups_rebuild(progress=lambda months, total: tqdm(months, total=total, unit="month", desc="rollups"))
+        print(
+            f"Rollups rebuilt in {time.perf_counter() - t0:.0f} s: {result.connector_hours:,} connector hours, "
+            f"{result.connector_days:,} connector days, {result.site_hours:,} site hours, "
+            f"{result.driver_days:,} driver days"
+        )
         from django.db import connection
 
         with connection.cursor() as cur:  # what autovacuum does to a table in use: statistics, visibility map
@@ -572,32 +704,55 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sessions = ChargingSession.objects.count()
-    meter_values = MeterValue.objects.count() if sessions < 200_000 else "~{:,}".format(
-        __import__("django.db", fromlist=["connection"]).connection.cursor().execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE relname = 'sessions_app_metervalue'").fetchone()[0])
-    print(f"Database: {sessions:,} sessions, {meter_values} meter values, "
-          f"{ConnectorHour.objects.count():,} connector hours.")
+    meter_values = (
+        MeterValue.objects.count()
+        if sessions < 200_000
+        else "~{:,}".format(
+            __import__("django.db", fromlist=["connection"])
+            .connection.cursor()
+            .execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'sessions_app_metervalue'")
+            .fetchone()[0]
+        )
+    )
+    print(
+        f"Database: {sessions:,} sessions, {meter_values} meter values, "
+        f"{ConnectorHour.objects.count():,} connector hours."
+    )
 
     # The rollups hold the raw rows' numbers: totals over everything, both ways.
     from django.db.models import Count, Q, Sum
 
-    rolled = ConnectorHour.objects.aggregate(sessions=Sum("sessions"), failed=Sum("failed_starts"),
-                                             energy=Sum("energy_wh"), revenue=Sum("revenue"), zero=Sum("zero_energy"))
+    rolled = ConnectorHour.objects.aggregate(
+        sessions=Sum("sessions"),
+        failed=Sum("failed_starts"),
+        energy=Sum("energy_wh"),
+        revenue=Sum("revenue"),
+        zero=Sum("zero_energy"),
+    )
     accepted = Q(auth_status="Accepted")
     done = accepted & Q(state="completed")
     raw = ChargingSession.objects.filter(connector__isnull=False).aggregate(
-        sessions=Count("pk", filter=accepted), failed=Count("pk", filter=~accepted),
-        energy=Sum("energy_wh", filter=done), revenue=Sum("price__gross_total", filter=done),
-        zero=Count("pk", filter=done & Q(energy_wh=0)))
-    print("Rollups vs raw rows: " + ", ".join(f"{k} {rolled[k]:,} / {raw[k]:,}" for k in rolled)
-          + f"; {SiteHour.objects.count():,} site hours")
+        sessions=Count("pk", filter=accepted),
+        failed=Count("pk", filter=~accepted),
+        energy=Sum("energy_wh", filter=done),
+        revenue=Sum("price__gross_total", filter=done),
+        zero=Count("pk", filter=done & Q(energy_wh=0)),
+    )
+    print(
+        "Rollups vs raw rows: "
+        + ", ".join(f"{k} {rolled[k]:,} / {raw[k]:,}" for k in rolled)
+        + f"; {SiteHour.objects.count():,} site hours"
+    )
 
     # Keeping them current: the per-minute refresh and the hook after a stop.
     t0 = time.perf_counter()
     rollups_refresh()
     refresh_ms = (time.perf_counter() - t0) * 1000
-    recent = list(ChargingSession.objects.filter(state="completed", connector__isnull=False)
-                  .order_by("-started_at").values_list("pk", flat=True)[:50:5])
+    recent = list(
+        ChargingSession.objects.filter(state="completed", connector__isnull=False)
+        .order_by("-started_at")
+        .values_list("pk", flat=True)[:50:5]
+    )
     hook = measure(lambda: [rollups_session_completed(pk) for pk in recent[:1]], 5)
     print(f"Refresh (every minute): {refresh_ms:.0f} ms; hook after a stop: p50 {hook[0]:.0f} ms, p95 {hook[1]:.0f} ms")
 

@@ -66,12 +66,27 @@ def register(prefix: str, count: int) -> list[str]:
     from sessions_app.models import ChargePoint, Site
 
     organization = Organization.objects.create(name=f"Soak {prefix}", slug=prefix.lower().strip("-"))
-    site = Site.objects.create(organization=organization, name="Soak", street="Storgatan 1", postal_code="111 22",
-                               city="Stockholm", latitude=59.3293, longitude=18.0686, time_zone="Europe/Stockholm")
+    site = Site.objects.create(
+        organization=organization,
+        name="Soak",
+        street="Storgatan 1",
+        postal_code="111 22",
+        city="Stockholm",
+        latitude=59.3293,
+        longitude=18.0686,
+        time_zone="Europe/Stockholm",
+    )
     ids = [f"{prefix}{number:05d}" for number in range(1, count + 1)]
     ChargePoint.objects.bulk_create(
-        [ChargePoint(organization=organization, site=site, ocpp_id=ocpp_id,
-                     registration_status=ChargePoint.RegistrationStatus.ACCEPTED) for ocpp_id in ids],
+        [
+            ChargePoint(
+                organization=organization,
+                site=site,
+                ocpp_id=ocpp_id,
+                registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+            )
+            for ocpp_id in ids
+        ],
         batch_size=1000,
     )
     return ids
@@ -81,9 +96,12 @@ def still_connected(prefix: str) -> tuple[int, int]:
     """Chargers the database shows with a channel, and connection records left open."""
     from sessions_app.models import ChargePoint, ChargerConnection
 
-    return (ChargePoint.objects.filter(ocpp_id__startswith=prefix).exclude(channel_name="").count(),
-            ChargerConnection.objects.filter(charge_point__ocpp_id__startswith=prefix,
-                                             disconnected_at__isnull=True).count())
+    return (
+        ChargePoint.objects.filter(ocpp_id__startswith=prefix).exclude(channel_name="").count(),
+        ChargerConnection.objects.filter(
+            charge_point__ocpp_id__startswith=prefix, disconnected_at__isnull=True
+        ).count(),
+    )
 
 
 def _tree(pid: int) -> list[int]:
@@ -132,10 +150,17 @@ class Server:
 
     def __init__(self, *, port: int, database_url: str, redis_url: str | None, workers: int, log_path: Path):
         self.port, self.log_path = port, log_path
-        self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url or "", "DEBUG": "0",
-                    "HTTPS_ONLY": "0",
-                    "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE":
-                    "chargeportal.settings", "SECRET_KEY": os.environ["SECRET_KEY"]}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url or "",
+            "DEBUG": "0",
+            "HTTPS_ONLY": "0",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "chargeportal.settings",
+            "SECRET_KEY": os.environ["SECRET_KEY"],
+        }
         self.env.setdefault("UVICORN_WS_MAX_SIZE", self.env.get("OCPP_MAX_FRAME_BYTES", "1048576"))
         self.env.setdefault("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", "5")
         self.env.setdefault("PYTHONMALLOC", "malloc")
@@ -147,9 +172,22 @@ class Server:
         began = time.monotonic()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own server
-                [str(Path(sys.executable).with_name("uvicorn")), "chargeportal.asgi:application", "--host",
-                 "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(Path(sys.executable).with_name("uvicorn")),
+                    "chargeportal.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         while time.monotonic() - began < timeout:
             with socket.socket() as probe:
@@ -221,8 +259,12 @@ def main() -> None:
     parser.add_argument("--database-url", help="An existing database (migrated here); default a new SQLite file.")
     parser.add_argument("--cycles", type=int, default=20_000, help="Connect/close cycles (default 20000).")
     parser.add_argument("--hold", type=int, default=10_000, help="Connections held at once (default 10000).")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="Times the hold phase is repeated, memory after each: a leak grows (default 1).")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Times the hold phase is repeated, memory after each: a leak grows (default 1).",
+    )
     parser.add_argument("--open-concurrency", type=int, default=200, help="Handshakes in flight (default 200).")
     parser.add_argument("--pause", type=float, default=10.0, help="Seconds before memory is read (default 10).")
     parser.add_argument("--redis-url", help="The server's channel layer and cache (needed for --workers > 1).")
@@ -241,8 +283,13 @@ def main() -> None:
     call_command("createcachetable", verbosity=0)
     prefix = f"SOAK-{secrets.token_hex(3).upper()}-"
     ids = register(prefix, args.hold)
-    server = Server(port=free_port(), database_url=database_url, redis_url=args.redis_url, workers=args.workers,
-                    log_path=work / "server.log")
+    server = Server(
+        port=free_port(),
+        database_url=database_url,
+        redis_url=args.redis_url,
+        workers=args.workers,
+        log_path=work / "server.log",
+    )
     url = f"ws://127.0.0.1:{server.port}/ocpp/"
     print(f"server log {server.log_path}; database {database_url.split('@')[-1]}; {len(ids)} chargers {prefix}*")
     server.start()
@@ -256,8 +303,11 @@ def main() -> None:
         rate, failures = asyncio.run(cycles(url, ids, args.cycles, args.open_concurrency))
         cpu_ms = (server.cpu() - cpu) * 1000 / max(args.cycles, 1)
         time.sleep(args.pause)
-        print(f"2. {args.cycles} cycles:  {rate:6.0f} connections/s ({cpu_ms:.1f} ms server CPU each), "
-              f"{failures} failed; RSS after {server.rss():7.0f} MB", flush=True)
+        print(
+            f"2. {args.cycles} cycles:  {rate:6.0f} connections/s ({cpu_ms:.1f} ms server CPU each), "
+            f"{failures} failed; RSS after {server.rss():7.0f} MB",
+            flush=True,
+        )
 
         async def peak_then_release() -> tuple[int, float, float]:
             chargers, rate = await hold(url, ids, args.open_concurrency)
@@ -269,9 +319,11 @@ def main() -> None:
         for round_number in range(1, args.rounds + 1):
             held, rate, peak = asyncio.run(peak_then_release())
             time.sleep(args.pause)
-            print(f"3. {held} held (round {round_number}/{args.rounds}): {rate:6.0f} connections/s; "
-                  f"RSS at peak {peak:7.0f} MB, after closing {server.rss():7.0f} MB (baseline {baseline:.0f})",
-                  flush=True)
+            print(
+                f"3. {held} held (round {round_number}/{args.rounds}): {rate:6.0f} connections/s; "
+                f"RSS at peak {peak:7.0f} MB, after closing {server.rss():7.0f} MB (baseline {baseline:.0f})",
+                flush=True,
+            )
 
         async def stop_holding() -> tuple[int, float, Counter]:
             chargers, _rate = await hold(url, ids, args.open_concurrency)
@@ -286,9 +338,12 @@ def main() -> None:
         held, took, codes = asyncio.run(stop_holding())
         exited = server.process.poll() is not None
         channels, records = still_connected(prefix)
-        print(f"4. SIGTERM with {held} connected: {'exited' if exited else 'STILL RUNNING'} after {took:.1f} s; "
-              f"close codes {dict(codes)}; still connected in the database: {channels} chargers, "
-              f"{records} connection records", flush=True)
+        print(
+            f"4. SIGTERM with {held} connected: {'exited' if exited else 'STILL RUNNING'} after {took:.1f} s; "
+            f"close codes {dict(codes)}; still connected in the database: {channels} chargers, "
+            f"{records} connection records",
+            flush=True,
+        )
         server.kill()
         print(f"5. restart on the same port: accepting after {server.start():.1f} s", flush=True)
     finally:

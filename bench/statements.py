@@ -71,37 +71,74 @@ def build_data(*, accounts: int, sessions: int, seed: int) -> tuple[int, datetim
     stamp = f"{time.time_ns():x}"
     with transaction.atomic():
         organization = Organization.objects.create(
-            name="Bänk Laddning AB", slug=f"bench-{stamp}", street="Storgatan 1", postal_code="111 22",
-            city="Stockholm", registration_number="556000-0000", vat_number="SE556000000001",
-            email="faktura@bench.example", phone="+46 8 000 00 00",
+            name="Bänk Laddning AB",
+            slug=f"bench-{stamp}",
+            street="Storgatan 1",
+            postal_code="111 22",
+            city="Stockholm",
+            registration_number="556000-0000",
+            vat_number="SE556000000001",
+            email="faktura@bench.example",
+            phone="+46 8 000 00 00",
         )
-        sites = [Site.objects.create(
-            organization=organization, name=f"Bänk {n}", street="Storgatan 1", postal_code="111 22", city="Stockholm",
-            latitude=Decimal("59.329300"), longitude=Decimal("18.068600"), time_zone=ZONE) for n in range(3)]
+        sites = [
+            Site.objects.create(
+                organization=organization,
+                name=f"Bänk {n}",
+                street="Storgatan 1",
+                postal_code="111 22",
+                city="Stockholm",
+                latitude=Decimal("59.329300"),
+                longitude=Decimal("18.068600"),
+                time_zone=ZONE,
+            )
+            for n in range(3)
+        ]
         connectors = []
         for n in range(30):
             charge_point = ChargePoint.objects.create(
-                organization=organization, site=sites[n % 3], ocpp_id=f"BENCH-{stamp}-{n:02d}", name=f"Laddare {n + 1}",
-                registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
-            connectors += [Connector.objects.create(charge_point=charge_point, number=number,
-                                                    max_power_kw=Decimal("22.0")) for number in (1, 2)]
-        tariff = Tariff.objects.create(organization=organization, name="Standard",
-                                       valid_from=datetime(2020, 1, 1, tzinfo=UTC))
+                organization=organization,
+                site=sites[n % 3],
+                ocpp_id=f"BENCH-{stamp}-{n:02d}",
+                name=f"Laddare {n + 1}",
+                registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+            )
+            connectors += [
+                Connector.objects.create(charge_point=charge_point, number=number, max_power_kw=Decimal("22.0"))
+                for number in (1, 2)
+            ]
+        tariff = Tariff.objects.create(
+            organization=organization, name="Standard", valid_from=datetime(2020, 1, 1, tzinfo=UTC)
+        )
         element = TariffElement.objects.create(tariff=tariff, position=0)
         PriceComponent.objects.create(element=element, type="ENERGY", price=Decimal("4.49"))
         PriceComponent.objects.create(element=element, type="FLAT", price=Decimal("5.00"))
         tariff_assignment_create(tariff=tariff)
 
-        account_rows = CustomerAccount.objects.bulk_create([
-            CustomerAccount(organization=organization, name=f"Kund {i + 1:05d} Andersson", street=f"Vägen {i + 1}",
-                            postal_code="123 45", city="Solna", billing_email=f"kund{i + 1}@bench.example",
-                            reference=f"REF-{i + 1}")
-            for i in range(accounts)], batch_size=500)
+        account_rows = CustomerAccount.objects.bulk_create(
+            [
+                CustomerAccount(
+                    organization=organization,
+                    name=f"Kund {i + 1:05d} Andersson",
+                    street=f"Vägen {i + 1}",
+                    postal_code="123 45",
+                    city="Solna",
+                    billing_email=f"kund{i + 1}@bench.example",
+                    reference=f"REF-{i + 1}",
+                )
+                for i in range(accounts)
+            ],
+            batch_size=500,
+        )
         if account_rows[0].pk is None:  # backends that do not return ids from bulk_create
             account_rows = list(CustomerAccount.objects.filter(organization=organization).order_by("pk"))
-        tags = IdTag.objects.bulk_create([
-            IdTag(uid=f"B{stamp[-7:]}{i:06d}", label=f"Kort {i + 1}", customer_account=account)
-            for i, account in enumerate(account_rows)], batch_size=500)
+        tags = IdTag.objects.bulk_create(
+            [
+                IdTag(uid=f"B{stamp[-7:]}{i:06d}", label=f"Kort {i + 1}", customer_account=account)
+                for i, account in enumerate(account_rows)
+            ],
+            batch_size=500,
+        )
         if tags[0].pk is None:
             tags = list(IdTag.objects.filter(customer_account__organization=organization).order_by("pk"))
 
@@ -114,25 +151,39 @@ def build_data(*, accounts: int, sessions: int, seed: int) -> tuple[int, datetim
             minutes = rng.randrange(20, 600)
             energy = rng.randrange(3_000, 60_000)
             meter_start = rng.randrange(0, 10_000_000)
-            rows.append(ChargingSession(
-                charge_point_id=connector.charge_point_id, connector=connector, id_tag=tag, id_tag_uid=tag.uid,
-                customer_account=account, auth_status="Accepted", started_at=started,
-                stopped_at=started + timedelta(minutes=minutes), meter_start_wh=meter_start,
-                meter_stop_wh=meter_start + energy, energy_wh=energy, state=ChargingSession.State.COMPLETED,
-                stop_reason="EVDisconnected"))
+            rows.append(
+                ChargingSession(
+                    charge_point_id=connector.charge_point_id,
+                    connector=connector,
+                    id_tag=tag,
+                    id_tag_uid=tag.uid,
+                    customer_account=account,
+                    auth_status="Accepted",
+                    started_at=started,
+                    stopped_at=started + timedelta(minutes=minutes),
+                    meter_start_wh=meter_start,
+                    meter_stop_wh=meter_start + energy,
+                    energy_wh=energy,
+                    state=ChargingSession.State.COMPLETED,
+                    stop_reason="EVDisconnected",
+                )
+            )
     ChargingSession.objects.bulk_create(rows, batch_size=1000)
-    session_ids = list(ChargingSession.objects.filter(charge_point__organization=organization)
-                       .values_list("pk", flat=True))
+    session_ids = list(
+        ChargingSession.objects.filter(charge_point__organization=organization).values_list("pk", flat=True)
+    )
     for i in range(0, len(session_ids), 1000):
         with transaction.atomic():  # one commit per thousand sessions, not one per session
-            for session in ChargingSession.objects.filter(pk__in=session_ids[i:i + 1000]).select_related(
-                    "connector__charge_point", "charge_point__site", "customer_account"):
+            for session in ChargingSession.objects.filter(pk__in=session_ids[i : i + 1000]).select_related(
+                "connector__charge_point", "charge_point__site", "customer_account"
+            ):
                 session_price_freeze(session=session)
     # Priced and charged when they stopped, as a StopTransaction would have done.
     stopped = ChargingSession.objects.filter(pk=OuterRef("session_id")).values("stopped_at")[:1]
     SessionPrice.objects.filter(session__charge_point__organization=organization).update(priced_at=Subquery(stopped))
     LedgerEntry.objects.filter(customer_account__organization=organization, session__isnull=False).update(
-        booked_at=Subquery(stopped))
+        booked_at=Subquery(stopped)
+    )
     with connection.cursor() as cursor:  # planner statistics, as a database in use has them
         cursor.execute("ANALYZE")
     return organization.pk, start, end
@@ -157,8 +208,9 @@ def _issue(account_id: int) -> tuple[int, float, float, float]:
 
     cpu = time.process_time()
     t0 = time.perf_counter()
-    statement = statement_create(customer_account=CustomerAccount.objects.get(pk=account_id),
-                                 start=_PERIOD[0], end=_PERIOD[1])
+    statement = statement_create(
+        customer_account=CustomerAccount.objects.get(pk=account_id), start=_PERIOD[0], end=_PERIOD[1]
+    )
     t1 = time.perf_counter()
     statement = statement_render(statement=statement)
     return statement.pdf.size, t1 - t0, time.perf_counter() - t1, time.process_time() - cpu
@@ -186,10 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0)
     organization_id, start, end = build_data(accounts=args.accounts, sessions=args.sessions, seed=args.seed)
-    account_ids = list(CustomerAccount.objects.filter(organization_id=organization_id).order_by("pk")
-                       .values_list("pk", flat=True))
-    print(f"{connection.vendor}: {len(account_ids):,} accounts x {args.sessions} priced sessions in "
-          f"{start:%Y-%m} built in {time.perf_counter() - t0:.1f} s (not timed)")
+    account_ids = list(
+        CustomerAccount.objects.filter(organization_id=organization_id).order_by("pk").values_list("pk", flat=True)
+    )
+    print(
+        f"{connection.vendor}: {len(account_ids):,} accounts x {args.sessions} priced sessions in "
+        f"{start:%Y-%m} built in {time.perf_counter() - t0:.1f} s (not timed)"
+    )
 
     if args.profile:
         import cProfile
@@ -216,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     if numbers != list(range(1, len(account_ids) + 1)):
         print(f"ERROR: {len(numbers)} statements issued for {len(account_ids)} accounts, or numbers with gaps.")
         return 1
+
     def median_ms(values) -> float:
         values = sorted(values)
         return values[len(values) // 2] * 1000

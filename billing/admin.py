@@ -60,8 +60,12 @@ def _step_field(label, help_text):
 
 class TariffElementForm(forms.ModelForm):
     days_of_week = forms.TypedMultipleChoiceField(
-        label=_("days of week"), choices=WEEKDAYS, coerce=int, required=False,
-        widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: every day."),
+        label=_("days of week"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every day."),
     )
     energy_price = _price_field(_("price per kWh"))
     energy_step = _step_field(_("energy step (Wh)"), _("Empty: 1 Wh."))
@@ -73,8 +77,18 @@ class TariffElementForm(forms.ModelForm):
 
     class Meta:
         model = TariffElement
-        fields = ["position", "start_time", "end_time", "days_of_week", "min_kwh", "max_kwh",
-                  "min_duration_minutes", "max_duration_minutes", "min_power_kw", "max_power_kw"]
+        fields = [
+            "position",
+            "start_time",
+            "end_time",
+            "days_of_week",
+            "min_kwh",
+            "max_kwh",
+            "min_duration_minutes",
+            "max_duration_minutes",
+            "min_power_kw",
+            "max_power_kw",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -118,14 +132,29 @@ class TariffElementInline(admin.StackedInline):
     validate_min = True
     fieldsets = [
         (None, {"fields": ["position"]}),
-        (_("When it applies"), {"fields": [
-            ("start_time", "end_time"), "days_of_week", ("min_kwh", "max_kwh"),
-            ("min_duration_minutes", "max_duration_minutes"), ("min_power_kw", "max_power_kw"),
-        ]}),
-        (_("Prices"), {"fields": [
-            ("energy_price", "energy_step"), ("time_price", "time_step"), ("parking_price", "parking_step"),
-            "flat_price",
-        ]}),
+        (
+            _("When it applies"),
+            {
+                "fields": [
+                    ("start_time", "end_time"),
+                    "days_of_week",
+                    ("min_kwh", "max_kwh"),
+                    ("min_duration_minutes", "max_duration_minutes"),
+                    ("min_power_kw", "max_power_kw"),
+                ]
+            },
+        ),
+        (
+            _("Prices"),
+            {
+                "fields": [
+                    ("energy_price", "energy_step"),
+                    ("time_price", "time_step"),
+                    ("parking_price", "parking_step"),
+                    "flat_price",
+                ]
+            },
+        ),
     ]
 
     def get_queryset(self, request):
@@ -135,8 +164,18 @@ class TariffElementInline(admin.StackedInline):
 class TariffForm(forms.ModelForm):
     class Meta:
         model = Tariff
-        fields = ["organization", "name", "valid_from", "valid_until", "currency", "vat_rate", "prices_include_vat",
-                  "min_price", "max_price", "parking_grace_minutes"]
+        fields = [
+            "organization",
+            "name",
+            "valid_from",
+            "valid_until",
+            "currency",
+            "vat_rate",
+            "prices_include_vat",
+            "min_price",
+            "max_price",
+            "parking_grace_minutes",
+        ]
 
     def clean(self):
         cleaned = super().clean()
@@ -151,8 +190,16 @@ class TariffForm(forms.ModelForm):
 class TariffAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
     form = TariffForm
-    list_display = ["name", "organization", "currency", "prices_include_vat", "valid_from", "valid_until",
-                    "element_count", "assignment_count"]
+    list_display = [
+        "name",
+        "organization",
+        "currency",
+        "prices_include_vat",
+        "valid_from",
+        "valid_until",
+        "element_count",
+        "assignment_count",
+    ]
     list_filter = [ORGANIZATION_FILTER, "currency", "prices_include_vat"]
     list_select_related = ["organization"]
     search_fields = ["name"]
@@ -161,14 +208,29 @@ class TariffAdmin(OrganizationScopedAdmin):
     fieldsets = [
         (None, {"fields": ["organization", "name"]}),
         (_("Validity"), {"fields": [("valid_from", "valid_until")]}),
-        (_("Money"), {"fields": ["currency", "vat_rate", "prices_include_vat", ("min_price", "max_price"),
-                                 "parking_grace_minutes"]}),
+        (
+            _("Money"),
+            {
+                "fields": [
+                    "currency",
+                    "vat_rate",
+                    "prices_include_vat",
+                    ("min_price", "max_price"),
+                    "parking_grace_minutes",
+                ]
+            },
+        ),
     ]
     inlines = [TariffElementInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            element_count=Count("elements", distinct=True), assignment_count=Count("assignments", distinct=True),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                element_count=Count("elements", distinct=True),
+                assignment_count=Count("assignments", distinct=True),
+            )
         )
 
     def save_related(self, request, form, formsets, change):
@@ -202,16 +264,31 @@ class TariffAssignmentForm(forms.ModelForm):
 class TariffAssignmentAdmin(OrganizationScopedAdmin):
     organization_path = "tariff__organization"
     form = TariffAssignmentForm
-    list_display = ["tariff", "scope", "site", "charge_point", "connector", "customer_group", "valid_from",
-                    "valid_until"]
-    list_filter = [("tariff__organization", admin.RelatedOnlyFieldListFilter),
-                   ("customer_group", admin.RelatedOnlyFieldListFilter)]
+    list_display = [
+        "tariff",
+        "scope",
+        "site",
+        "charge_point",
+        "connector",
+        "customer_group",
+        "valid_from",
+        "valid_until",
+    ]
+    list_filter = [
+        ("tariff__organization", admin.RelatedOnlyFieldListFilter),
+        ("customer_group", admin.RelatedOnlyFieldListFilter),
+    ]
     list_select_related = ["tariff", "site", "charge_point", "connector__charge_point", "customer_group"]
     search_fields = ["tariff__name", "site__name", "charge_point__ocpp_id", "customer_group__name"]
     fieldsets = [
         (None, {"fields": ["tariff"]}),
-        (_("Where"), {"fields": ["site", "charge_point", "connector"],
-                      "description": _("Choose one of these, or none for all of the operator's chargers.")}),
+        (
+            _("Where"),
+            {
+                "fields": ["site", "charge_point", "connector"],
+                "description": _("Choose one of these, or none for all of the operator's chargers."),
+            },
+        ),
         (_("Who"), {"fields": ["customer_group"]}),
     ]
 
@@ -260,14 +337,21 @@ class SessionPriceAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
     """Frozen prices: looked at, never changed."""
 
     organization_path = "session__charge_point__organization"
-    list_display = ["session", "gross_total", "net_total", "vat_amount", "currency", "energy_kwh", "tariff",
-                    "priced_at"]
+    list_display = [
+        "session",
+        "gross_total",
+        "net_total",
+        "vat_amount",
+        "currency",
+        "energy_kwh",
+        "tariff",
+        "priced_at",
+    ]
     list_filter = ["currency", ("tariff", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["session__charge_point", "tariff"]
     search_fields = ["=session__id", "session__id_tag_uid", "session__charge_point__ocpp_id"]
     date_hierarchy = "priced_at"
     show_full_result_count = False
-
 
     @admin.display(description=_("energy (kWh)"), ordering="energy_wh")
     def energy_kwh(self, obj):
@@ -287,7 +371,8 @@ class CreditNoteForm(forms.ModelForm):
             if net_amount > available:
                 raise ValidationError(
                     _("At most %(available)s net can still be credited on this session."),
-                    params={"available": available}, code="too_much",
+                    params={"available": available},
+                    code="too_much",
                 )
         return cleaned
 
@@ -307,8 +392,17 @@ class CreditNoteAdmin(OrganizationScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["session", "net_amount", "reason"]
-        return ["session", "currency", "net_amount", "vat_rate", "vat_amount", "gross_amount", "reason",
-                "created_by", "created_at"]
+        return [
+            "session",
+            "currency",
+            "net_amount",
+            "vat_rate",
+            "vat_amount",
+            "gross_amount",
+            "reason",
+            "created_by",
+            "created_at",
+        ]
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -319,8 +413,12 @@ class CreditNoteAdmin(OrganizationScopedAdmin):
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser and not self.in_organization(obj, getattr(request.user, "organization", None)):
             raise PermissionDenied
-        note = credit_note_issue(session=form.cleaned_data["session"], net_amount=form.cleaned_data["net_amount"],
-                                 reason=form.cleaned_data["reason"], user=request.user)
+        note = credit_note_issue(
+            session=form.cleaned_data["session"],
+            net_amount=form.cleaned_data["net_amount"],
+            reason=form.cleaned_data["reason"],
+            user=request.user,
+        )
         for field in note._meta.concrete_fields:
             setattr(obj, field.attname, getattr(note, field.attname))
         obj._state.adding = False

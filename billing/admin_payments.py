@@ -41,8 +41,9 @@ def _organization(request):
 
 def _amount_field() -> forms.DecimalField:
     """An amount above zero as money columns hold it; the ledger refuses what the currency cannot pay (half a yen)."""
-    return forms.DecimalField(label=_("amount"), max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES,
-                              min_value=money.STORED_QUANTUM)
+    return forms.DecimalField(
+        label=_("amount"), max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES, min_value=money.STORED_QUANTUM
+    )
 
 
 class BookingForm(forms.Form):
@@ -51,8 +52,11 @@ class BookingForm(forms.Form):
     key = forms.CharField(widget=forms.HiddenInput, validators=[RegexValidator(r"^[0-9a-f]{32}$")])
     amount = _amount_field()
     method = forms.ChoiceField(label=_("paid by"), choices=BY_HAND, initial=Method.BANK)
-    reference = forms.CharField(label=_("reference"), max_length=255,
-                                help_text=_("The bank transfer's reference, a receipt number or what it was."))
+    reference = forms.CharField(
+        label=_("reference"),
+        max_length=255,
+        help_text=_("The bank transfer's reference, a receipt number or what it was."),
+    )
 
     @classmethod
     def fresh(cls, **initial):
@@ -60,8 +64,11 @@ class BookingForm(forms.Form):
 
 
 class TerminalPaymentForm(forms.Form):
-    reference = forms.CharField(label=_("terminal reference"), max_length=255,
-                                help_text=_("The receipt's reference: the same reference at a station books once."))
+    reference = forms.CharField(
+        label=_("terminal reference"),
+        max_length=255,
+        help_text=_("The receipt's reference: the same reference at a station books once."),
+    )
     amount = _amount_field()
 
 
@@ -90,8 +97,11 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
     ordering = ["customer_account__name"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(wallet_total=account_total_subquery("wallet"),
-                                                      owed_total=account_total_subquery("receivable"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(wallet_total=account_total_subquery("wallet"), owed_total=account_total_subquery("receivable"))
+        )
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -120,16 +130,19 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
     def balance(self, obj):
         balance = account_balance(obj.customer_account)
         return format_html(
-            "{}: {} · {}: {}", gettext("owed (negative: in the customer's favour)"),
-            money_display(balance.owed, balance.currency), gettext("wallet"),
+            "{}: {} · {}: {}",
+            gettext("owed (negative: in the customer's favour)"),
+            money_display(balance.owed, balance.currency),
+            gettext("wallet"),
             money_display(balance.wallet, balance.currency),
         )
 
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser and not self.in_organization(obj, _organization(request)):
             raise PermissionDenied
-        saved = payment_method_set(customer_account=obj.customer_account, method=obj.method,
-                                   wallet_minimum=obj.wallet_minimum)
+        saved = payment_method_set(
+            customer_account=obj.customer_account, method=obj.method, wallet_minimum=obj.wallet_minimum
+        )
         obj.pk, obj.created_at = saved.pk, saved.created_at
         obj._state.adding = False
 
@@ -145,16 +158,31 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
         ]
 
     def payment_view(self, request, pk):
-        return self._booking_view(request, pk, book=payment_record, title=gettext("Record an invoice payment"),
-                                  done=gettext("Booked a payment of %(amount)s."))
+        return self._booking_view(
+            request,
+            pk,
+            book=payment_record,
+            title=gettext("Record an invoice payment"),
+            done=gettext("Booked a payment of %(amount)s."),
+        )
 
     def top_up_view(self, request, pk):
-        return self._booking_view(request, pk, book=wallet_top_up, title=gettext("Top up the wallet"),
-                                  done=gettext("Booked a wallet top-up of %(amount)s."))
+        return self._booking_view(
+            request,
+            pk,
+            book=wallet_top_up,
+            title=gettext("Top up the wallet"),
+            done=gettext("Booked a wallet top-up of %(amount)s."),
+        )
 
     def wallet_refund_view(self, request, pk):
-        return self._booking_view(request, pk, book=wallet_refund, title=gettext("Refund wallet money"),
-                                  done=gettext("Booked a wallet refund of %(amount)s."))
+        return self._booking_view(
+            request,
+            pk,
+            book=wallet_refund,
+            title=gettext("Refund wallet money"),
+            done=gettext("Booked a wallet refund of %(amount)s."),
+        )
 
     def _booking_view(self, request, pk, *, book, title, done):
         payment_account = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -168,29 +196,45 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
             key = f"admin:{account.pk}:{data['key']}"
             submitted_before = LedgerEntry.objects.filter(idempotency_key=key).exists()
             try:
-                book(customer_account=account, amount=data["amount"], method=data["method"],
-                     reference=data["reference"], key=key, user=request.user)
+                book(
+                    customer_account=account,
+                    amount=data["amount"],
+                    method=data["method"],
+                    reference=data["reference"],
+                    key=key,
+                    user=request.user,
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
                 if submitted_before:
-                    self.message_user(request, gettext("This form was sent before: nothing was booked again."),
-                                      messages.WARNING)
+                    self.message_user(
+                        request, gettext("This form was sent before: nothing was booked again."), messages.WARNING
+                    )
                 else:
-                    self.message_user(request, done % {"amount": money_display(data["amount"], currency)},
-                                      messages.SUCCESS)
+                    self.message_user(
+                        request, done % {"amount": money_display(data["amount"], currency)}, messages.SUCCESS
+                    )
                 return redirect(reverse("admin:billing_paymentaccount_change", args=[payment_account.pk]))
         balance = account_balance(account)
-        return TemplateResponse(request, "admin/billing/booking_form.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": title, "form": form,
-            "original": payment_account, "subject": account,
-            "facts": [
-                (gettext("Payment method"), payment_account.get_method_display()),
-                (gettext("Owed"), money_display(balance.owed, balance.currency)),
-                (gettext("Wallet"), money_display(balance.wallet, balance.currency)),
-                (gettext("Currency"), currency),
-            ],
-        })
+        return TemplateResponse(
+            request,
+            "admin/billing/booking_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": title,
+                "form": form,
+                "original": payment_account,
+                "subject": account,
+                "facts": [
+                    (gettext("Payment method"), payment_account.get_method_display()),
+                    (gettext("Owed"), money_display(balance.owed, balance.currency)),
+                    (gettext("Wallet"), money_display(balance.wallet, balance.currency)),
+                    (gettext("Currency"), currency),
+                ],
+            },
+        )
 
 
 # --- the ledger ----------------------------------------------------------------------------------------
@@ -201,17 +245,46 @@ class LedgerEntryAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
     """Every money movement: read-only for everyone."""
 
     organization_path = "organization"
-    list_display = ["booked_at", "customer_account", "kind", "method", "receivable", "wallet", "currency",
-                    "session", "reference", "booked_by"]
+    list_display = [
+        "booked_at",
+        "customer_account",
+        "kind",
+        "method",
+        "receivable",
+        "wallet",
+        "currency",
+        "session",
+        "reference",
+        "booked_by",
+    ]
     list_filter = ["kind", "method", "booked_at", ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["customer_account", "session__charge_point", "booked_by"]
-    search_fields = ["reference", "idempotency_key", "customer_account__name", "customer_account__billing_email",
-                     "=session__id"]
+    search_fields = [
+        "reference",
+        "idempotency_key",
+        "customer_account__name",
+        "customer_account__billing_email",
+        "=session__id",
+    ]
     date_hierarchy = "booked_at"
     show_full_result_count = False
-    fields = ["booked_at", "organization", "customer_account", "session", "credit_note", "kind", "method",
-              "currency", "receivable", "wallet", "reference", "note", "idempotency_key", "line", "booked_by"]
-
+    fields = [
+        "booked_at",
+        "organization",
+        "customer_account",
+        "session",
+        "credit_note",
+        "kind",
+        "method",
+        "currency",
+        "receivable",
+        "wallet",
+        "reference",
+        "note",
+        "idempotency_key",
+        "line",
+        "booked_by",
+    ]
 
     def may_book(self, request) -> bool:
         """Booking a terminal payment takes the same right as booking on a payment account."""
@@ -226,8 +299,11 @@ class LedgerEntryAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("terminal-payment/", wrap(self.terminal_lookup_view), name="billing_ledgerentry_terminal_payment"),
-            path("terminal-payment/<int:session_id>/", wrap(self.terminal_payment_view),
-                 name="billing_ledgerentry_terminal_payment_session"),
+            path(
+                "terminal-payment/<int:session_id>/",
+                wrap(self.terminal_payment_view),
+                name="billing_ledgerentry_terminal_payment_session",
+            ),
             *super().get_urls(),
         ]
 
@@ -243,12 +319,21 @@ class LedgerEntryAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
             raise PermissionDenied
         form = SessionLookupForm(request.GET or None)
         if form.is_valid():
-            return redirect(reverse("admin:billing_ledgerentry_terminal_payment_session",
-                                    args=[form.cleaned_data["session"]]))
-        return TemplateResponse(request, "admin/billing/booking_form.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "form": form, "method": "get",
-            "title": gettext("Record a terminal payment"), "submit_label": gettext("Next"),
-        })
+            return redirect(
+                reverse("admin:billing_ledgerentry_terminal_payment_session", args=[form.cleaned_data["session"]])
+            )
+        return TemplateResponse(
+            request,
+            "admin/billing/booking_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "form": form,
+                "method": "get",
+                "title": gettext("Record a terminal payment"),
+                "submit_label": gettext("Next"),
+            },
+        )
 
     def terminal_payment_view(self, request, session_id):
         if not self.may_book(request):
@@ -263,32 +348,51 @@ class LedgerEntryAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
         if form.is_valid():
             reference, amount = form.cleaned_data["reference"].strip(), form.cleaned_data["amount"]
             try:
-                entries = terminal_payment_record(session=session, reference=reference, amount=amount,
-                                                  user=request.user)
+                entries = terminal_payment_record(
+                    session=session, reference=reference, amount=amount, user=request.user
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
                 if entries and entries[0].session_id != session.pk:
-                    form.add_error("reference", gettext(
-                        "This reference was booked on session %(session)s at this station already.",
-                    ) % {"session": entries[0].session_id})
+                    form.add_error(
+                        "reference",
+                        gettext(
+                            "This reference was booked on session %(session)s at this station already.",
+                        )
+                        % {"session": entries[0].session_id},
+                    )
                 else:
                     if reference in references:
-                        self.message_user(request, gettext(
-                            "This terminal payment was booked before: nothing was booked again."), messages.WARNING)
+                        self.message_user(
+                            request,
+                            gettext("This terminal payment was booked before: nothing was booked again."),
+                            messages.WARNING,
+                        )
                     else:
-                        self.message_user(request, gettext("Booked a terminal payment of %(amount)s.") % {
-                            "amount": money_display(amount, entries[0].currency)}, messages.SUCCESS)
+                        self.message_user(
+                            request,
+                            gettext("Booked a terminal payment of %(amount)s.")
+                            % {"amount": money_display(amount, entries[0].currency)},
+                            messages.SUCCESS,
+                        )
                     changelist = reverse("admin:billing_ledgerentry_changelist")
                     return redirect(f"{changelist}?session__id__exact={session.pk}")
         currency = session.charge_point.organization.currency
-        return TemplateResponse(request, "admin/billing/booking_form.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "form": form,
-            "title": gettext("Record a terminal payment"), "subject": session,
-            "facts": [
-                (gettext("Station"), session.charge_point),
-                (gettext("Customer account"), session.customer_account or "–"),
-                (gettext("Owed"), money_display(owed, currency)),
-                (gettext("Terminal references"), ", ".join(references) or "–"),
-            ],
-        })
+        return TemplateResponse(
+            request,
+            "admin/billing/booking_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "form": form,
+                "title": gettext("Record a terminal payment"),
+                "subject": session,
+                "facts": [
+                    (gettext("Station"), session.charge_point),
+                    (gettext("Customer account"), session.customer_account or "–"),
+                    (gettext("Owed"), money_display(owed, currency)),
+                    (gettext("Terminal references"), ", ".join(references) or "–"),
+                ],
+            },
+        )

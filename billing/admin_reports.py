@@ -28,8 +28,7 @@ PERIODS = [("day", _("Day")), ("week", _("Week")), ("month", _("Month")), ("cust
 
 
 class ReportForm(forms.Form):
-    organization = forms.ModelChoiceField(Organization.objects.order_by("name"), label=_("operator"),
-                                          required=False)
+    organization = forms.ModelChoiceField(Organization.objects.order_by("name"), label=_("operator"), required=False)
     period = forms.ChoiceField(label=_("period"), choices=PERIODS, initial="month", required=False)
     day = forms.DateField(label=_("date"), required=False, help_text=_("A day in the period; empty: today."))
     start = forms.DateField(label=_("from"), required=False)
@@ -72,8 +71,12 @@ class ReportForm(forms.Form):
 
 
 class RevenueForm(ReportForm):
-    group_by = forms.ChoiceField(label=_("group by"), choices=[(key, label) for key, (label, _f) in GROUP_BY.items()],
-                                 initial="site", required=False)
+    group_by = forms.ChoiceField(
+        label=_("group by"),
+        choices=[(key, label) for key, (label, _f) in GROUP_BY.items()],
+        initial="site",
+        required=False,
+    )
 
 
 def _check_access(request) -> None:
@@ -87,8 +90,12 @@ def _check_access(request) -> None:
 def _period(form: ReportForm, time_zone: str) -> tuple[datetime, datetime, date, date]:
     zone = zoneinfo.ZoneInfo(time_zone)
     first, after_last = form.local_dates(timezone.localtime(timezone.now(), zone).date())
-    return (datetime.combine(first, time.min, tzinfo=zone), datetime.combine(after_last, time.min, tzinfo=zone),
-            first, after_last - timedelta(days=1))
+    return (
+        datetime.combine(first, time.min, tzinfo=zone),
+        datetime.combine(after_last, time.min, tzinfo=zone),
+        first,
+        after_last - timedelta(days=1),
+    )
 
 
 def _prepare(request, form_class):
@@ -104,21 +111,47 @@ def _prepare(request, form_class):
 
 def _context(request, form, title, **extra):
     return {
-        **admin.site.each_context(request), "title": title, "form": form, "app_label": "billing",
-        "query": request.GET.urlencode(), **extra,
+        **admin.site.each_context(request),
+        "title": title,
+        "form": form,
+        "app_label": "billing",
+        "query": request.GET.urlencode(),
+        **extra,
     }
 
 
 REVENUE_COLUMNS = [
-    _("Group"), _("Currency"), _("Sessions"), _("Energy (kWh)"), _("Net"), _("VAT"), _("Gross"),
-    _("Refunds net"), _("Refunds VAT"), _("Refunds gross"), _("Outstanding"), _("Average per kWh incl. VAT"),
+    _("Group"),
+    _("Currency"),
+    _("Sessions"),
+    _("Energy (kWh)"),
+    _("Net"),
+    _("VAT"),
+    _("Gross"),
+    _("Refunds net"),
+    _("Refunds VAT"),
+    _("Refunds gross"),
+    _("Outstanding"),
+    _("Average per kWh incl. VAT"),
 ]
 
 
 def _revenue_cells(row) -> list:
     per_kwh = row.gross_per_kwh
-    return [row.label, row.currency, row.sessions, row.energy_kwh, row.net, row.vat, row.gross, row.refund_net,
-            row.refund_vat, row.refund_gross, row.outstanding, "" if per_kwh is None else per_kwh]
+    return [
+        row.label,
+        row.currency,
+        row.sessions,
+        row.energy_kwh,
+        row.net,
+        row.vat,
+        row.gross,
+        row.refund_net,
+        row.refund_vat,
+        row.refund_gross,
+        row.outstanding,
+        "" if per_kwh is None else per_kwh,
+    ]
 
 
 def revenue_view(request):
@@ -127,25 +160,51 @@ def revenue_view(request):
     if organization is not None:
         time_zone = organization_time_zone(organization)
         start, end, first, last = _period(form, time_zone)
-        report = revenue_report(organization=organization, start=start, end=end,
-                                group_by=form.cleaned_data.get("group_by") or "site", time_zone=time_zone)
+        report = revenue_report(
+            organization=organization,
+            start=start,
+            end=end,
+            group_by=form.cleaned_data.get("group_by") or "site",
+            time_zone=time_zone,
+        )
         if request.GET.get("format") in FORMATS:
             return table_response(
-                request.GET["format"], filename_stem=f"revenue-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
-                headers=REVENUE_COLUMNS, rows=[_revenue_cells(row) for row in [*report.rows, *report.totals]],
+                request.GET["format"],
+                filename_stem=f"revenue-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
+                headers=REVENUE_COLUMNS,
+                rows=[_revenue_cells(row) for row in [*report.rows, *report.totals]],
                 title=_g("Revenue"),
             )
-    return TemplateResponse(request, "admin/billing/revenue.html", _context(
-        request, form, _g("Revenue"), organization=organization, report=report, time_zone=time_zone,
-        first=first, last=last, columns=REVENUE_COLUMNS,
-        rows=[_revenue_cells(row) for row in report.rows] if report else [],
-        totals=[_revenue_cells(row) for row in report.totals] if report else [],
-    ))
+    return TemplateResponse(
+        request,
+        "admin/billing/revenue.html",
+        _context(
+            request,
+            form,
+            _g("Revenue"),
+            organization=organization,
+            report=report,
+            time_zone=time_zone,
+            first=first,
+            last=last,
+            columns=REVENUE_COLUMNS,
+            rows=[_revenue_cells(row) for row in report.rows] if report else [],
+            totals=[_revenue_cells(row) for row in report.totals] if report else [],
+        ),
+    )
 
 
 RECONCILIATION_COLUMNS = [
-    _("Connector"), _("Energy billed (Wh)"), _("Energy metered (Wh)"), _("Metered from"), _("Difference (Wh)"),
-    _("Gap"), _("Time"), _("Session"), _("Energy (Wh)"), _("Detail"),
+    _("Connector"),
+    _("Energy billed (Wh)"),
+    _("Energy metered (Wh)"),
+    _("Metered from"),
+    _("Difference (Wh)"),
+    _("Gap"),
+    _("Time"),
+    _("Session"),
+    _("Energy (Wh)"),
+    _("Detail"),
 ]
 
 
@@ -154,14 +213,26 @@ def _reconciliation_rows(report) -> list[list]:
     rows = []
     for item in report:
         source = _g("register") if item.metered_from_register else _g("sessions")
-        head = [str(item.connector), item.billed_wh, "" if item.metered_wh is None else item.metered_wh,
-                source if item.metered_wh is not None else "",
-                "" if item.difference_wh is None else item.difference_wh]
+        head = [
+            str(item.connector),
+            item.billed_wh,
+            "" if item.metered_wh is None else item.metered_wh,
+            source if item.metered_wh is not None else "",
+            "" if item.difference_wh is None else item.difference_wh,
+        ]
         if not item.gaps:
             rows.append([*head, "", "", "", "", ""])
         for gap in item.gaps:
-            rows.append([*head, gap.label, gap.at.isoformat(), gap.session_id or "",
-                         "" if gap.energy_wh is None else gap.energy_wh, gap.detail])
+            rows.append(
+                [
+                    *head,
+                    gap.label,
+                    gap.at.isoformat(),
+                    gap.session_id or "",
+                    "" if gap.energy_wh is None else gap.energy_wh,
+                    gap.detail,
+                ]
+            )
     return rows
 
 
@@ -176,19 +247,32 @@ def reconciliation_view(request):
             return table_response(
                 request.GET["format"],
                 filename_stem=f"reconciliation-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
-                headers=RECONCILIATION_COLUMNS, rows=_reconciliation_rows(report), title=_g("Energy reconciliation"),
+                headers=RECONCILIATION_COLUMNS,
+                rows=_reconciliation_rows(report),
+                title=_g("Energy reconciliation"),
             )
-    return TemplateResponse(request, "admin/billing/reconciliation.html", _context(
-        request, form, _g("Energy reconciliation"), organization=organization, report=report,
-        time_zone=time_zone, first=first, last=last,
-    ))
+    return TemplateResponse(
+        request,
+        "admin/billing/reconciliation.html",
+        _context(
+            request,
+            form,
+            _g("Energy reconciliation"),
+            organization=organization,
+            report=report,
+            time_zone=time_zone,
+            first=first,
+            last=last,
+        ),
+    )
 
 
 def report_urls() -> list[URLPattern]:
     return [
         path("billing/reports/revenue/", admin.site.admin_view(revenue_view), name="billing_revenue"),
-        path("billing/reports/reconciliation/", admin.site.admin_view(reconciliation_view),
-             name="billing_reconciliation"),
+        path(
+            "billing/reports/reconciliation/", admin.site.admin_view(reconciliation_view), name="billing_reconciliation"
+        ),
     ]
 
 

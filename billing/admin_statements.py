@@ -83,8 +83,9 @@ class PeriodFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         months = set()
-        for start, zone in model_admin.get_queryset(request).order_by().values_list(
-                "period_start", "time_zone").distinct():
+        for start, zone in (
+            model_admin.get_queryset(request).order_by().values_list("period_start", "time_zone").distinct()
+        ):
             months.add(start.astimezone(zoneinfo.ZoneInfo(zone)).date().replace(day=1))
         return [(f"{month:%Y-%m}", date_format(month, "YEAR_MONTH_FORMAT")) for month in sorted(months, reverse=True)]
 
@@ -106,8 +107,18 @@ class StatementAdmin(OrganizationScopedAdmin):
     """Statements as issued: looked at, downloaded and sent again, never changed or deleted."""
 
     organization_path = "organization"
-    list_display = ["number_display", "customer_account", "period", "kind", "status", "delivery_state",
-                    "sent_at", "total", "amount_due_display", "pdf_link"]
+    list_display = [
+        "number_display",
+        "customer_account",
+        "period",
+        "kind",
+        "status",
+        "delivery_state",
+        "sent_at",
+        "total",
+        "amount_due_display",
+        "pdf_link",
+    ]
     list_display_links = ["number_display"]
     list_filter = ["delivery", "status", "kind", PeriodFilter, ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["organization", "customer_account"]
@@ -116,9 +127,26 @@ class StatementAdmin(OrganizationScopedAdmin):
     show_full_result_count = False
     actions = ["send_again"]
     fields = readonly_fields = (
-        "organization", "customer_account", "number_display", "kind", "period", "time_zone", "language", "currency",
-        "session_count", "total", "amount_due_display", "status", "pdf_link", "created_at", "created_by",
-        "issued_at", "email_to", "delivery_state", "delivery_changed_at", "sent_at",
+        "organization",
+        "customer_account",
+        "number_display",
+        "kind",
+        "period",
+        "time_zone",
+        "language",
+        "currency",
+        "session_count",
+        "total",
+        "amount_due_display",
+        "status",
+        "pdf_link",
+        "created_at",
+        "created_by",
+        "issued_at",
+        "email_to",
+        "delivery_state",
+        "delivery_changed_at",
+        "sent_at",
     )
 
     def get_queryset(self, request):
@@ -183,19 +211,22 @@ class StatementAdmin(OrganizationScopedAdmin):
         else:
             label = obj.get_delivery_display()
         if obj.delivery_attempts:
-            label = ngettext("%(state)s (%(count)d attempt)", "%(state)s (%(count)d attempts)",
-                             obj.delivery_attempts) % {"state": label, "count": obj.delivery_attempts}
+            label = ngettext(
+                "%(state)s (%(count)d attempt)", "%(state)s (%(count)d attempts)", obj.delivery_attempts
+            ) % {"state": label, "count": obj.delivery_attempts}
         if obj.delivery_error:
-            return format_html('{}<br><span class="help" title="{}">{}</span>', label, obj.delivery_error,
-                               obj.delivery_error[:120])
+            return format_html(
+                '{}<br><span class="help" title="{}">{}</span>', label, obj.delivery_error, obj.delivery_error[:120]
+            )
         return label
 
     @admin.display(description=_("PDF"))
     def pdf_link(self, obj):
         if obj.status != Statement.Status.ISSUED or not obj.pdf:
             return "–"
-        return format_html('<a href="{}">{}</a>', reverse("admin:billing_statement_pdf", args=[obj.pk]),
-                           gettext("Download"))
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:billing_statement_pdf", args=[obj.pk]), gettext("Download")
+        )
 
     # Sending again.
 
@@ -209,16 +240,29 @@ class StatementAdmin(OrganizationScopedAdmin):
             transaction.on_commit(partial(tasks.statement_email.delay, statement.pk))
             queued += 1
         if queued:
-            self.message_user(request, ngettext(
-                "%(count)d statement will be sent again.", "%(count)d statements will be sent again.", queued,
-            ) % {"count": queued}, messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d statement will be sent again.",
+                    "%(count)d statements will be sent again.",
+                    queued,
+                )
+                % {"count": queued},
+                messages.SUCCESS,
+            )
         if skipped:
-            self.message_user(request, ngettext(
-                "%(count)d statement was not sent again: not issued yet, being sent right now, or its customer "
-                "account has no billing email.",
-                "%(count)d statements were not sent again: not issued yet, being sent right now, or their customer "
-                "account has no billing email.", skipped,
-            ) % {"count": skipped}, messages.WARNING)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d statement was not sent again: not issued yet, being sent right now, or its customer "
+                    "account has no billing email.",
+                    "%(count)d statements were not sent again: not issued yet, being sent right now, or their customer "
+                    "account has no billing email.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
 
     # The PDF and producing one.
 
@@ -231,8 +275,9 @@ class StatementAdmin(OrganizationScopedAdmin):
         ]
 
     def pdf_view(self, request, pk):
-        statement = get_object_or_404(self.get_queryset(request).filter(status=Statement.Status.ISSUED)
-                                      .exclude(pdf=""), pk=pk)
+        statement = get_object_or_404(
+            self.get_queryset(request).filter(status=Statement.Status.ISSUED).exclude(pdf=""), pk=pk
+        )
         if not self.has_view_permission(request, statement):
             raise PermissionDenied
         return statement_pdf_response(statement)
@@ -252,16 +297,23 @@ class StatementAdmin(OrganizationScopedAdmin):
         if request.method == "POST":
             form = StatementProduceForm(request.POST, accounts=accounts, time_zone=time_zone)
         else:
-            form = StatementProduceForm.fresh(accounts=accounts, time_zone=time_zone,
-                                              customer_account=request.GET.get("customer_account"))
+            form = StatementProduceForm.fresh(
+                accounts=accounts, time_zone=time_zone, customer_account=request.GET.get("customer_account")
+            )
         if form.is_valid():
             done = self._produce(request, form)
             if done is not None:
                 return done
-        return TemplateResponse(request, "admin/billing/statement_produce.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "form": form,
-            "title": gettext("Produce a statement"),
-        })
+        return TemplateResponse(
+            request,
+            "admin/billing/statement_produce.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "form": form,
+                "title": gettext("Produce a statement"),
+            },
+        )
 
     def _produce(self, request, form):
         """Produce the statement once per form key; None (errors added to the form) when it cannot be."""
@@ -270,8 +322,9 @@ class StatementAdmin(OrganizationScopedAdmin):
         key = f"billing:statement-produce:{request.user.pk}:{data['key']}"
         if not cache.add(key, 0, FORM_KEY_SECONDS):
             earlier = cache.get(key)
-            self.message_user(request, gettext("This form was sent before: no second statement was produced."),
-                              messages.WARNING)
+            self.message_user(
+                request, gettext("This form was sent before: no second statement was produced."), messages.WARNING
+            )
             if earlier:
                 statement = Statement.objects.filter(pk=earlier).first()
                 if statement is not None and statement.status != Statement.Status.ISSUED:
@@ -279,8 +332,9 @@ class StatementAdmin(OrganizationScopedAdmin):
                 return redirect(reverse("admin:billing_statement_change", args=[earlier]))
             return redirect(reverse("admin:billing_statement_changelist"))
         try:
-            statement = statement_create(customer_account=account, start=start, end=end,
-                                         kind=Statement.Kind.ON_DEMAND, user=request.user)
+            statement = statement_create(
+                customer_account=account, start=start, end=end, kind=Statement.Kind.ON_DEMAND, user=request.user
+            )
         except ValidationError as exc:
             cache.delete(key)
             form.add_error(None, exc)
@@ -296,8 +350,9 @@ class StatementAdmin(OrganizationScopedAdmin):
             done = gettext("Statement %(number)s is produced and will be emailed to %(email)s.")
         else:
             done = gettext("Statement %(number)s is produced; it was not emailed.")
-        self.message_user(request, done % {"number": statement.display_number, "email": statement.email_to},
-                          messages.SUCCESS)
+        self.message_user(
+            request, done % {"number": statement.display_number, "email": statement.email_to}, messages.SUCCESS
+        )
         return redirect(reverse("admin:billing_statement_change", args=[statement.pk]))
 
 
@@ -344,8 +399,7 @@ class StatementProduceForm(forms.Form):
             cleaned["period"] = month_period(_parse_month(month), time_zone)
         else:
             if not start or not end:
-                raise ValidationError(_("Choose a month, or give both the first and the last day."),
-                                      code="no_period")
+                raise ValidationError(_("Choose a month, or give both the first and the last day."), code="no_period")
             if end < start:
                 self.add_error("end", ValidationError(_("The last day comes before the first."), code="order"))
                 return cleaned
@@ -355,9 +409,15 @@ class StatementProduceForm(forms.Form):
             if end - start >= LONGEST_PERIOD:
                 self.add_error("end", ValidationError(_("A statement covers at most a year."), code="too_long"))
                 return cleaned
-            cleaned["period"] = (datetime.combine(start, time(), zone),
-                                 datetime.combine(end + timedelta(days=1), time(), zone))
+            cleaned["period"] = (
+                datetime.combine(start, time(), zone),
+                datetime.combine(end + timedelta(days=1), time(), zone),
+            )
         if cleaned.get("email") and not account.billing_email:
-            self.add_error("email", ValidationError(
-                _("This customer account has no billing email: produce it without emailing."), code="no_email"))
+            self.add_error(
+                "email",
+                ValidationError(
+                    _("This customer account has no billing email: produce it without emailing."), code="no_email"
+                ),
+            )
         return cleaned

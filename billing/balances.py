@@ -32,8 +32,9 @@ def account_balance(customer_account: CustomerAccount, *, currency: str | None =
     currency = currency or customer_account.organization.currency
     entries = LedgerEntry.objects.filter(customer_account=customer_account, currency=currency)
     totals = entries.aggregate(owed=Sum("receivable"), wallet=Sum("wallet"))
-    return Balance(currency=currency, owed=money.stored_amount(totals["owed"]),
-                   wallet=money.stored_amount(totals["wallet"]))
+    return Balance(
+        currency=currency, owed=money.stored_amount(totals["owed"]), wallet=money.stored_amount(totals["wallet"])
+    )
 
 
 def wallet_balance(customer_account_id: int, currency: str) -> Decimal:
@@ -53,8 +54,10 @@ def sessions_owing(customer_account_id: int, currency: str) -> list[tuple[int, D
     """(session id, amount owed) of the account's sessions that still owe money, oldest first."""
     rows = (
         LedgerEntry.objects.filter(customer_account_id=customer_account_id, currency=currency, session__isnull=False)
-        .values("session_id", "session__started_at").order_by("session__started_at", "session_id")
-        .annotate(owed=Sum("receivable")).filter(owed__gt=0)
+        .values("session_id", "session__started_at")
+        .order_by("session__started_at", "session_id")
+        .annotate(owed=Sum("receivable"))
+        .filter(owed__gt=0)
     )
     owing = [(row["session_id"], money.stored_amount(row["owed"])) for row in rows]
     return [(session_id, owed) for session_id, owed in owing if owed > 0]  # not SQLite's float dust
@@ -63,8 +66,11 @@ def sessions_owing(customer_account_id: int, currency: str) -> list[tuple[int, D
 def session_owed_subquery(session_ref: str = "pk") -> Coalesce:
     """An annotation: what the session ``OuterRef(session_ref)`` still owes, 0 without ledger entries."""
     owed = (
-        LedgerEntry.objects.filter(session_id=OuterRef(session_ref)).order_by().values("session_id")
-        .annotate(total=Sum("receivable")).values("total")
+        LedgerEntry.objects.filter(session_id=OuterRef(session_ref))
+        .order_by()
+        .values("session_id")
+        .annotate(total=Sum("receivable"))
+        .values("total")
     )
     return Coalesce(Subquery(owed, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
 
@@ -72,9 +78,14 @@ def session_owed_subquery(session_ref: str = "pk") -> Coalesce:
 def account_total_subquery(pocket: str) -> Coalesce:
     """An annotation on payment accounts: ``pocket`` (receivable or wallet) summed in the operator's currency."""
     totals = (
-        LedgerEntry.objects.filter(customer_account_id=OuterRef("customer_account_id"),
-                                   currency=OuterRef("customer_account__organization__currency"))
-        .order_by().values("customer_account_id").annotate(total=Sum(pocket)).values("total")
+        LedgerEntry.objects.filter(
+            customer_account_id=OuterRef("customer_account_id"),
+            currency=OuterRef("customer_account__organization__currency"),
+        )
+        .order_by()
+        .values("customer_account_id")
+        .annotate(total=Sum(pocket))
+        .values("total")
     )
     return Coalesce(Subquery(totals, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
 
@@ -92,9 +103,11 @@ def payment_method_of(customer_account_id: int | None) -> str:
 def terminal_references(session_id: int) -> list[str]:
     """The terminal receipts a session was paid with on site."""
     return list(
-        LedgerEntry.objects.filter(session_id=session_id, kind=LedgerEntry.Kind.PAYMENT,
-                                   method=LedgerEntry.Method.TERMINAL)
-        .order_by("booked_at").values_list("reference", flat=True)
+        LedgerEntry.objects.filter(
+            session_id=session_id, kind=LedgerEntry.Kind.PAYMENT, method=LedgerEntry.Method.TERMINAL
+        )
+        .order_by("booked_at")
+        .values_list("reference", flat=True)
     )
 
 
@@ -102,7 +115,8 @@ def ledger_for_account(customer_account: CustomerAccount) -> QuerySet[LedgerEntr
     """An account's entries, newest first, with what a statement line shows."""
     return (
         LedgerEntry.objects.filter(customer_account=customer_account)
-        .select_related("session__charge_point", "credit_note").order_by("-booked_at", "-pk")
+        .select_related("session__charge_point", "credit_note")
+        .order_by("-booked_at", "-pk")
     )
 
 
@@ -113,7 +127,8 @@ def wallet_refusal(id_tag: IdTag, at) -> AuthorizationStatus | None:
     """
     payment_account = (
         PaymentAccount.objects.filter(customer_account_id=id_tag.customer_account_id)
-        .select_related("customer_account__organization").first()
+        .select_related("customer_account__organization")
+        .first()
     )
     if payment_account is None or payment_account.method != PaymentAccount.Method.WALLET:
         return None

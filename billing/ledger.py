@@ -73,8 +73,11 @@ def payment_account_lock(customer_account_id: int) -> PaymentAccount:
 
     Every booking takes this lock, so it reads nothing else; only an account's first booking creates the row.
     """
-    locked = (PaymentAccount.objects.select_for_update(of=("self",))
-              .select_related("customer_account__organization").filter(customer_account_id=customer_account_id))
+    locked = (
+        PaymentAccount.objects.select_for_update(of=("self",))
+        .select_related("customer_account__organization")
+        .filter(customer_account_id=customer_account_id)
+    )
     try:
         return locked.get()
     except PaymentAccount.DoesNotExist:
@@ -90,15 +93,26 @@ def _booked(key: str) -> list[LedgerEntry]:
     return list(LedgerEntry.objects.filter(idempotency_key=key).order_by("line"))
 
 
-def _write(booking: _Booking, *, user: User | None = None, at: datetime | None = None,
-           first_line: int = 0) -> list[LedgerEntry]:
+def _write(
+    booking: _Booking, *, user: User | None = None, at: datetime | None = None, first_line: int = 0
+) -> list[LedgerEntry]:
     at = at or timezone.now()
     entries = [
         LedgerEntry(
-            organization_id=booking.organization_id, customer_account_id=booking.customer_account_id,
-            session_id=line.session_id, credit_note=line.credit_note, kind=line.kind, method=line.method,
-            currency=booking.currency, receivable=line.receivable, wallet=line.wallet, reference=line.reference[:255],
-            note=line.note[:255], idempotency_key=booking.key, line=number, booked_at=at,
+            organization_id=booking.organization_id,
+            customer_account_id=booking.customer_account_id,
+            session_id=line.session_id,
+            credit_note=line.credit_note,
+            kind=line.kind,
+            method=line.method,
+            currency=booking.currency,
+            receivable=line.receivable,
+            wallet=line.wallet,
+            reference=line.reference[:255],
+            note=line.note[:255],
+            idempotency_key=booking.key,
+            line=number,
+            booked_at=at,
             booked_by=user if getattr(user, "pk", None) else None,
         )
         for number, line in enumerate(booking.lines, start=first_line)
@@ -122,8 +136,9 @@ def _wallet_draws(available: Decimal, owing: list[tuple[int, Decimal]]) -> list[
         amount = min(available, owed)
         if amount <= 0:
             break
-        lines.append(_Line(Kind.PAYMENT, receivable=-amount, wallet=-amount, method=Method.WALLET,
-                           session_id=session_id))
+        lines.append(
+            _Line(Kind.PAYMENT, receivable=-amount, wallet=-amount, method=Method.WALLET, session_id=session_id)
+        )
         available -= amount
     return lines
 
@@ -136,8 +151,14 @@ def _wallet_credit_back(session_id: int, owed_after: Decimal, currency: str) -> 
     return [_Line(Kind.WALLET_CREDIT, receivable=back, wallet=back, session_id=session_id)]
 
 
-def _book_once(booking_of: Callable[[PaymentAccount | None], _Booking], *, key: str, customer_account_id: int | None,
-               user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
+def _book_once(
+    booking_of: Callable[[PaymentAccount | None], _Booking],
+    *,
+    key: str,
+    customer_account_id: int | None,
+    user: User | None = None,
+    at: datetime | None = None,
+) -> list[LedgerEntry]:
     """Lock the customer, return an earlier booking of ``key`` or book what ``booking_of`` decides now.
 
     Then a prepaid wallet pays what the account owes, in further lines under the same key.
@@ -155,8 +176,12 @@ def _book_once(booking_of: Callable[[PaymentAccount | None], _Booking], *, key: 
             account_id = payment_account.customer_account_id
             draws = _wallet_draws(wallet_balance(account_id, currency), sessions_owing(account_id, currency))
             if draws:
-                entries += _write(_Booking(key, booking.organization_id, account_id, currency, draws),
-                                  user=user, at=at, first_line=len(entries))
+                entries += _write(
+                    _Booking(key, booking.organization_id, account_id, currency, draws),
+                    user=user,
+                    at=at,
+                    first_line=len(entries),
+                )
         return entries
 
 
@@ -169,10 +194,18 @@ def session_charge_book(*, price: SessionPrice) -> list[LedgerEntry]:
 
     key = f"charge:{session.pk}"
     return _book_once(
-        lambda payment_account: _Booking(key, organization_id, session.customer_account_id, price.currency, [
-            _Line(Kind.CHARGE, receivable=price.gross_total, session_id=session.pk),
-        ]),
-        key=key, customer_account_id=session.customer_account_id, at=price.priced_at,
+        lambda payment_account: _Booking(
+            key,
+            organization_id,
+            session.customer_account_id,
+            price.currency,
+            [
+                _Line(Kind.CHARGE, receivable=price.gross_total, session_id=session.pk),
+            ],
+        ),
+        key=key,
+        customer_account_id=session.customer_account_id,
+        at=price.priced_at,
     )
 
 
@@ -185,13 +218,23 @@ def positive_amount(amount: Amount, currency: str) -> Decimal:
     if not value.is_finite() or value <= 0:
         raise ValidationError(_("The amount must be more than zero."), code="not_positive")
     if value != money.quantize(value, currency):
-        raise ValidationError(_("%(currency)s amounts have at most %(places)s decimals."),
-                              params={"currency": currency, "places": money.minor_unit(currency)}, code="too_precise")
+        raise ValidationError(
+            _("%(currency)s amounts have at most %(places)s decimals."),
+            params={"currency": currency, "places": money.minor_unit(currency)},
+            code="too_precise",
+        )
     return value
 
 
-def terminal_payment_record(*, session: ChargingSession, reference: str, amount: Amount, currency: str | None = None,
-                            user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
+def terminal_payment_record(
+    *,
+    session: ChargingSession,
+    reference: str,
+    amount: Amount,
+    currency: str | None = None,
+    user: User | None = None,
+    at: datetime | None = None,
+) -> list[LedgerEntry]:
     """A session paid by card at the station's terminal: paid, so never invoiced or drawn from a wallet.
 
     Keyed by the charge point and the terminal's reference: the same receipt reported twice
@@ -204,16 +247,24 @@ def terminal_payment_record(*, session: ChargingSession, reference: str, amount:
     organization_currency = session.charge_point.organization.currency
     currency = (currency or (price.currency if price else organization_currency)).upper()
     if price is not None and currency != price.currency:
-        raise ValidationError(_("The session is priced in %(currency)s."), params={"currency": price.currency},
-                              code="currency")
+        raise ValidationError(
+            _("The session is priced in %(currency)s."), params={"currency": price.currency}, code="currency"
+        )
     amount = positive_amount(amount, currency)
     key = f"terminal:{session.charge_point_id}:{reference}"
 
     def booking_of(payment_account: PaymentAccount | None) -> _Booking:
-        booking = _Booking(key, session.charge_point.organization_id, session.customer_account_id, currency, [
-            _Line(Kind.PAYMENT, receivable=-amount, method=Method.TERMINAL, session_id=session.pk,
-                  reference=reference),
-        ])
+        booking = _Booking(
+            key,
+            session.charge_point.organization_id,
+            session.customer_account_id,
+            currency,
+            [
+                _Line(
+                    Kind.PAYMENT, receivable=-amount, method=Method.TERMINAL, session_id=session.pk, reference=reference
+                ),
+            ],
+        )
         booking.lines += _wallet_credit_back(session.pk, session_owed(session.pk) - amount, currency)
         return booking
 
@@ -227,20 +278,43 @@ def credit_note_book(*, credit_note: CreditNote) -> list[LedgerEntry]:
 
     def booking_of(payment_account: PaymentAccount | None) -> _Booking:
         amount = credit_note.gross_amount
-        booking = _Booking(key, session.charge_point.organization_id, session.customer_account_id,
-                           credit_note.currency, [
-                               _Line(Kind.CREDIT_NOTE, receivable=-amount, session_id=session.pk,
-                                     credit_note=credit_note, note=credit_note.reason),
-                           ])
+        booking = _Booking(
+            key,
+            session.charge_point.organization_id,
+            session.customer_account_id,
+            credit_note.currency,
+            [
+                _Line(
+                    Kind.CREDIT_NOTE,
+                    receivable=-amount,
+                    session_id=session.pk,
+                    credit_note=credit_note,
+                    note=credit_note.reason,
+                ),
+            ],
+        )
         booking.lines += _wallet_credit_back(session.pk, session_owed(session.pk) - amount, credit_note.currency)
         return booking
 
-    return _book_once(booking_of, key=key, customer_account_id=session.customer_account_id,
-                      user=credit_note.created_by, at=credit_note.created_at)
+    return _book_once(
+        booking_of,
+        key=key,
+        customer_account_id=session.customer_account_id,
+        user=credit_note.created_by,
+        at=credit_note.created_at,
+    )
 
 
-def payment_record(*, customer_account: CustomerAccount, amount: Amount, method: str, reference: str, key: str,
-                   user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
+def payment_record(
+    *,
+    customer_account: CustomerAccount,
+    amount: Amount,
+    method: str,
+    reference: str,
+    key: str,
+    user: User | None = None,
+    at: datetime | None = None,
+) -> list[LedgerEntry]:
     """Money received for what the account owes (an invoice paid by bank transfer, or online).
 
     It pays the account's owing sessions oldest first; what is left stays in the customer's favour.
@@ -255,8 +329,9 @@ def payment_record(*, customer_account: CustomerAccount, amount: Amount, method:
         left = amount
         for session_id, owed in sessions_owing(customer_account.pk, currency):
             paid = min(left, owed)
-            lines.append(_Line(Kind.PAYMENT, receivable=-paid, method=method, session_id=session_id,
-                               reference=reference))
+            lines.append(
+                _Line(Kind.PAYMENT, receivable=-paid, method=method, session_id=session_id, reference=reference)
+            )
             left -= paid
             if left == 0:
                 break
@@ -267,8 +342,16 @@ def payment_record(*, customer_account: CustomerAccount, amount: Amount, method:
     return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
 
 
-def wallet_top_up(*, customer_account: CustomerAccount, amount: Amount, method: str, reference: str, key: str,
-                  user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
+def wallet_top_up(
+    *,
+    customer_account: CustomerAccount,
+    amount: Amount,
+    method: str,
+    reference: str,
+    key: str,
+    user: User | None = None,
+    at: datetime | None = None,
+) -> list[LedgerEntry]:
     """Money into a prepaid wallet; sessions the wallet could not pay before are paid from it at once."""
     currency = customer_account.organization.currency
     amount = positive_amount(amount, currency)
@@ -278,15 +361,29 @@ def wallet_top_up(*, customer_account: CustomerAccount, amount: Amount, method: 
     def booking_of(payment_account: PaymentAccount | None) -> _Booking:
         if payment_account is None or payment_account.method != PaymentAccount.Method.WALLET:
             raise ValidationError(_("This account pays by invoice and has no prepaid wallet."), code="no_wallet")
-        return _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
-            _Line(Kind.TOP_UP, wallet=amount, method=method, reference=reference),
-        ])
+        return _Booking(
+            key,
+            customer_account.organization_id,
+            customer_account.pk,
+            currency,
+            [
+                _Line(Kind.TOP_UP, wallet=amount, method=method, reference=reference),
+            ],
+        )
 
     return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
 
 
-def wallet_refund(*, customer_account: CustomerAccount, amount: Amount, method: str, reference: str, key: str,
-                  user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
+def wallet_refund(
+    *,
+    customer_account: CustomerAccount,
+    amount: Amount,
+    method: str,
+    reference: str,
+    key: str,
+    user: User | None = None,
+    at: datetime | None = None,
+) -> list[LedgerEntry]:
     """Pay wallet money back to the customer; never more than the wallet holds."""
     currency = customer_account.organization.currency
     amount = positive_amount(amount, currency)
@@ -294,30 +391,57 @@ def wallet_refund(*, customer_account: CustomerAccount, amount: Amount, method: 
     def booking_of(payment_account: PaymentAccount | None) -> _Booking:
         held = wallet_balance(customer_account.pk, currency)
         if amount > held:
-            raise ValidationError(_("The wallet holds only %(held)s %(currency)s."),
-                                  params={"held": held, "currency": currency}, code="too_much")
-        return _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
-            _Line(Kind.REFUND, wallet=-amount, method=method, reference=reference),
-        ])
+            raise ValidationError(
+                _("The wallet holds only %(held)s %(currency)s."),
+                params={"held": held, "currency": currency},
+                code="too_much",
+            )
+        return _Booking(
+            key,
+            customer_account.organization_id,
+            customer_account.pk,
+            currency,
+            [
+                _Line(Kind.REFUND, wallet=-amount, method=method, reference=reference),
+            ],
+        )
 
     return _book_once(booking_of, key=key, customer_account_id=customer_account.pk, user=user, at=at)
 
 
-def payment_refund(*, customer_account: CustomerAccount, amount: Amount, method: str, reference: str, key: str,
-                   user: User | None = None, at: datetime | None = None) -> list[LedgerEntry]:
+def payment_refund(
+    *,
+    customer_account: CustomerAccount,
+    amount: Amount,
+    method: str,
+    reference: str,
+    key: str,
+    user: User | None = None,
+    at: datetime | None = None,
+) -> list[LedgerEntry]:
     """Give back money paid for what was owed (a card payment refunded): the account owes it again."""
     currency = customer_account.organization.currency
     amount = positive_amount(amount, currency)
     return _book_once(
-        lambda payment_account: _Booking(key, customer_account.organization_id, customer_account.pk, currency, [
-            _Line(Kind.REFUND, receivable=amount, method=method, reference=reference),
-        ]),
-        key=key, customer_account_id=customer_account.pk, user=user, at=at,
+        lambda payment_account: _Booking(
+            key,
+            customer_account.organization_id,
+            customer_account.pk,
+            currency,
+            [
+                _Line(Kind.REFUND, receivable=amount, method=method, reference=reference),
+            ],
+        ),
+        key=key,
+        customer_account_id=customer_account.pk,
+        user=user,
+        at=at,
     )
 
 
-def payment_method_set(*, customer_account: CustomerAccount, method: str,
-                       wallet_minimum: Decimal | None = None) -> PaymentAccount:
+def payment_method_set(
+    *, customer_account: CustomerAccount, method: str, wallet_minimum: Decimal | None = None
+) -> PaymentAccount:
     """Switch how an account pays. A wallet left with money keeps it (refund it or switch back)."""
     with transaction.atomic():
         payment_account = payment_account_of(customer_account, lock=True)

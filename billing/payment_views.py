@@ -36,27 +36,32 @@ def payments(request):
     payment_account = _payment_settings(account)
     balance = account_balance(account)
     is_wallet = payment_account.method == PaymentAccount.Method.WALLET
-    page = Paginator(ledger_for_account(account).select_related("session__charge_point__site"),
-                     ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(
+        ledger_for_account(account).select_related("session__charge_point__site"), ENTRIES_PER_PAGE
+    ).get_page(request.GET.get("page"))
     account_zone = zoneinfo.ZoneInfo(organization_time_zone(account.organization))
     for entry in page:
         site = entry.session.charge_point.site if entry.session else None
         entry.local_booked_at = timezone.localtime(entry.booked_at, site.tzinfo if site else account_zone)
         entry.amount_display = money_display(entry.amount, entry.currency)
-    return render(request, "billing/payments.html", {
-        "account": account,
-        "payment_account": payment_account,
-        "is_wallet": is_wallet,
-        "balance": balance,
-        "wallet_display": money_display(balance.wallet, balance.currency),
-        "minimum_display": money_display(payment_account.wallet_minimum, balance.currency),
-        "wallet_blocked": is_wallet and balance.wallet <= payment_account.wallet_minimum,
-        "owed_display": money_display(abs(balance.owed), balance.currency),
-        "page": page,
-        "stripe_enabled": stripe_enabled(),
-        "top_up_choices": TOP_UP_CHOICES.get(balance.currency, DEFAULT_TOP_UP_CHOICES),
-        # One-time keys: a double click opens one checkout.
-        "top_up_choice_key": uuid.uuid4().hex,
-        "top_up_key": uuid.uuid4().hex,
-        "pay_key": uuid.uuid4().hex,
-    })
+    return render(
+        request,
+        "billing/payments.html",
+        {
+            "account": account,
+            "payment_account": payment_account,
+            "is_wallet": is_wallet,
+            "balance": balance,
+            "wallet_display": money_display(balance.wallet, balance.currency),
+            "minimum_display": money_display(payment_account.wallet_minimum, balance.currency),
+            "wallet_blocked": is_wallet and balance.wallet <= payment_account.wallet_minimum,
+            "owed_display": money_display(abs(balance.owed), balance.currency),
+            "page": page,
+            "stripe_enabled": stripe_enabled(),
+            "top_up_choices": TOP_UP_CHOICES.get(balance.currency, DEFAULT_TOP_UP_CHOICES),
+            # One-time keys: a double click opens one checkout.
+            "top_up_choice_key": uuid.uuid4().hex,
+            "top_up_key": uuid.uuid4().hex,
+            "pay_key": uuid.uuid4().hex,
+        },
+    )

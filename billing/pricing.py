@@ -179,8 +179,9 @@ class _Session:
             charging = [(start, stop)]
         else:
             charging = union(clip([(instant_us(a), instant_us(b)) for a, b in timeline.charging], start, stop))
-        return cls(start, stop, timeline.meter_start_wh, timeline.meter_stop_wh, _register(timeline, start, stop),
-                   charging)
+        return cls(
+            start, stop, timeline.meter_start_wh, timeline.meter_stop_wh, _register(timeline, start, stop), charging
+        )
 
 
 def _register(timeline: SessionTimeline, start_us: int, stop_us: int) -> _Register:
@@ -260,8 +261,9 @@ def _grace_end(session: _Session, grace_us: int) -> int | None:
     return None
 
 
-def _split_points(tariff: CompiledTariff, session: _Session, segments: list[DaySegment],
-                  grace_end: int | None) -> list[int]:
+def _split_points(
+    tariff: CompiledTariff, session: _Session, segments: list[DaySegment], grace_end: int | None
+) -> list[int]:
     """The period boundaries, sorted: the session's start and stop and every instant inside it where the pricing
     may change (see ``price_session``). A session of zero length has one empty period."""
     start, stop = session.start_us, session.stop_us
@@ -300,8 +302,9 @@ def _restriction_edges(tariff: CompiledTariff, session: _Session) -> list[int]:
     return edges
 
 
-def _periods(tariff: CompiledTariff, session: _Session, bounds: list[int], segments: list[DaySegment],
-             grace_end: int | None) -> list[_Period]:
+def _periods(
+    tariff: CompiledTariff, session: _Session, bounds: list[int], segments: list[DaySegment], grace_end: int | None
+) -> list[_Period]:
     """The periods between consecutive ``bounds``: their energy share, which elements hold, and the components
     that price their energy and their time (the first open element with one, OCPI)."""
     energy, time, parking = (tariff.components[t] for t in _METERED_TYPES)
@@ -325,14 +328,18 @@ def _periods(tariff: CompiledTariff, session: _Session, bounds: list[int], segme
         elif grace_end is not None and a >= grace_end:
             time_priced_by = _first_open(parking, open_elements)
         energy_after = register_at(b)
-        periods.append(_Period(a, b, energy_after - energy_before, open_elements, _first_open(energy, open_elements),
-                               time_priced_by))
+        periods.append(
+            _Period(
+                a, b, energy_after - energy_before, open_elements, _first_open(energy, open_elements), time_priced_by
+            )
+        )
         energy_before = energy_after
     return periods
 
 
-def _open_so_far(tariff: CompiledTariff, session: _Session, at_us: int, energy_wh: int,
-                 open_locally: tuple[bool, ...]) -> tuple[bool, ...]:
+def _open_so_far(
+    tariff: CompiledTariff, session: _Session, at_us: int, energy_wh: int, open_locally: tuple[bool, ...]
+) -> tuple[bool, ...]:
     """Which elements hold at ``at_us``: open at that local time, and with their energy, duration and power
     restrictions met by the session so far."""
     duration = at_us - session.start_us
@@ -388,8 +395,17 @@ def _flat_line(tariff: CompiledTariff, timeline: SessionTimeline, first: _Period
     if component is None:
         return []
     price = component.unit_price
-    return [PricedLine("FLAT", component.element, timeline.started_at, timeline.stopped_at, _ONE, price,
-                       money.quantize(price, tariff.currency))]
+    return [
+        PricedLine(
+            "FLAT",
+            component.element,
+            timeline.started_at,
+            timeline.stopped_at,
+            _ONE,
+            price,
+            money.quantize(price, tariff.currency),
+        )
+    ]
 
 
 def _metered_line(tariff: CompiledTariff, run: _Run) -> PricedLine:
@@ -400,16 +416,24 @@ def _metered_line(tariff: CompiledTariff, run: _Run) -> PricedLine:
     else:
         quantity = (Decimal(run.quantity) / _US_PER_HOUR).quantize(_HOURS_QUANTUM, ROUND_HALF_UP)
     amount = money.quantize(quantity * component.unit_price, tariff.currency)
-    return PricedLine(component.type, component.element, instant(run.starts_us), instant(run.ends_us), quantity,
-                      component.unit_price, amount)
+    return PricedLine(
+        component.type,
+        component.element,
+        instant(run.starts_us),
+        instant(run.ends_us),
+        quantity,
+        component.unit_price,
+        amount,
+    )
 
 
 def _line_order(run: _Run) -> tuple[int, int]:
     return run.starts_us, _LINE_ORDER[run.component.type]
 
 
-def _priced(spec: TariffSpec, tariff: CompiledTariff, timeline: SessionTimeline, lines: list[PricedLine]
-            ) -> PricedSession:
+def _priced(
+    spec: TariffSpec, tariff: CompiledTariff, timeline: SessionTimeline, lines: list[PricedLine]
+) -> PricedSession:
     """The totals: lines summed, bounded by min_price and max_price, VAT once on the net total."""
     summed = money.quantize(sum([line.net_amount for line in lines], _ZERO), tariff.currency)
     net_total = summed

@@ -120,10 +120,12 @@ def tariff_description(tariff: Tariff, *, time_zone: str) -> dict:
     for element in spec.elements:
         condition = _condition(element.restrictions, fallback=restricted_before)
         restricted_before = restricted_before or element.restrictions != pricing.Restrictions()
-        for component in sorted(element.components, key=lambda c: ("ENERGY", "TIME", "PARKING_TIME", "FLAT")
-                                .index(c.type)):
-            text = _component_text(component.type, money_display(gross(component.price), currency),
-                                   grace_minutes=grace_minutes)
+        for component in sorted(
+            element.components, key=lambda c: ("ENERGY", "TIME", "PARKING_TIME", "FLAT").index(c.type)
+        ):
+            text = _component_text(
+                component.type, money_display(gross(component.price), currency), grace_minutes=grace_minutes
+            )
             if component.type in uniform:
                 if component.type in shown_uniform:
                     continue
@@ -131,11 +133,19 @@ def tariff_description(tariff: Tariff, *, time_zone: str) -> dict:
             elif condition:
                 text = f"{text} {condition}"
             lines.append(text)
-    for amount, words in ((spec.min_price, _("Minimum price %(price)s per session")),
-                          (spec.max_price, _("Maximum price %(price)s per session"))):
+    for amount, words in (
+        (spec.min_price, _("Minimum price %(price)s per session")),
+        (spec.max_price, _("Maximum price %(price)s per session")),
+    ):
         if amount is not None:
-            lines.append(words % {"price": money_display(
-                _gross(amount, vat_rate=spec.vat_rate, includes_vat=False, currency=currency), currency)})
+            lines.append(
+                words
+                % {
+                    "price": money_display(
+                        _gross(amount, vat_rate=spec.vat_rate, includes_vat=False, currency=currency), currency
+                    )
+                }
+            )
     return {
         "tariff_id": tariff.pk,
         "name": tariff.name,
@@ -166,15 +176,21 @@ def stations_with_prices_for_driver(*, user: User, at: datetime) -> list[dict]:
         return []
     charge_points = list(
         ChargePoint.objects.filter(organization_id=account.organization_id)
-        .select_related("site").prefetch_related("connectors")
+        .select_related("site")
+        .prefetch_related("connectors")
         .order_by("site__name", "ocpp_id")
     )
     prices = connector_prices_for_driver(
-        user=user, connectors=[c for cp in charge_points for c in cp.connectors.all()], at=at)
+        user=user, connectors=[c for cp in charge_points for c in cp.connectors.all()], at=at
+    )
     return [
-        {"charge_point": charge_point,
-         "connectors": [{"connector": connector, "price": prices[connector.pk]}
-                        for connector in sorted(charge_point.connectors.all(), key=lambda c: c.number)]}
+        {
+            "charge_point": charge_point,
+            "connectors": [
+                {"connector": connector, "price": prices[connector.pk]}
+                for connector in sorted(charge_point.connectors.all(), key=lambda c: c.number)
+            ],
+        }
         for charge_point in charge_points
     ]
 
@@ -192,7 +208,8 @@ def connector_prices_for_driver(*, user: User, connectors: Iterable[Connector], 
         if tariff is not None and tariff.pk not in descriptions:
             site = connector.charge_point.site
             descriptions[tariff.pk] = tariff_description(
-                tariff, time_zone=site.time_zone if site is not None else settings.TIME_ZONE)
+                tariff, time_zone=site.time_zone if site is not None else settings.TIME_ZONE
+            )
         prices[connector.pk] = descriptions[tariff.pk] if tariff is not None else None
     return prices
 
@@ -203,9 +220,7 @@ def connector_price_summaries_for_driver(*, user: User, at: datetime) -> dict[in
     for station in stations_with_prices_for_driver(user=user, at=at):
         for item in station["connectors"]:
             price = item["price"]
-            summaries[item["connector"].pk] = (
-                "; ".join(price["lines"]) if price else _("No price set")
-            )
+            summaries[item["connector"].pk] = "; ".join(price["lines"]) if price else _("No price set")
     return summaries
 
 
@@ -214,9 +229,17 @@ def connector_price_summaries_for_driver(*, user: User, at: datetime) -> dict[in
 
 def _latest_register_wh(session: ChargingSession, now: datetime) -> int:
     value = (
-        MeterValue.objects.filter(session=session, measurand=ENERGY_REGISTER, phase="", unit="Wh",
-                                  timestamp__gte=session.started_at, timestamp__lte=now)
-        .order_by("-timestamp", "-pk").values_list("value", flat=True).first()
+        MeterValue.objects.filter(
+            session=session,
+            measurand=ENERGY_REGISTER,
+            phase="",
+            unit="Wh",
+            timestamp__gte=session.started_at,
+            timestamp__lte=now,
+        )
+        .order_by("-timestamp", "-pk")
+        .values_list("value", flat=True)
+        .first()
     )
     return session.meter_start_wh if value is None else max(session.meter_start_wh, int(value))
 
@@ -231,21 +254,29 @@ def session_cost_estimate(*, session: ChargingSession, now: datetime) -> dict | 
         frozen = SessionPrice.objects.filter(session=session).first()
         if frozen is None:
             return None
-        return {"session_id": session.pk, "gross": frozen.gross_total, "currency": frozen.currency,
-                "energy_wh": frozen.energy_wh, "final": True}
+        return {
+            "session_id": session.pk,
+            "gross": frozen.gross_total,
+            "currency": frozen.currency,
+            "energy_wh": frozen.energy_wh,
+            "final": True,
+        }
     if session.state != ChargingSession.State.ACTIVE or session.connector is None:
         return None
-    tariff = tariff_for(connector=session.connector, customer_account=session.customer_account,
-                        at=session.started_at)
+    tariff = tariff_for(connector=session.connector, customer_account=session.customer_account, at=session.started_at)
     if tariff is None:
         return None
     so_far = copy.copy(session)
     so_far.stopped_at = max(now, session.started_at)
     so_far.meter_stop_wh = _latest_register_wh(session, so_far.stopped_at)
-    priced = pricing.price_session(tariff_spec(tariff, time_zone=session_time_zone(session)),
-                                   session_timeline(so_far))
-    return {"session_id": session.pk, "gross": priced.gross_total, "currency": priced.currency,
-            "energy_wh": priced.energy_wh, "final": False}
+    priced = pricing.price_session(tariff_spec(tariff, time_zone=session_time_zone(session)), session_timeline(so_far))
+    return {
+        "session_id": session.pk,
+        "gross": priced.gross_total,
+        "currency": priced.currency,
+        "energy_wh": priced.energy_wh,
+        "final": False,
+    }
 
 
 def session_cost_label(estimate: dict) -> str:

@@ -103,29 +103,48 @@ def _register_wh() -> Case:
 def _registers(*, start: datetime, end: datetime) -> "QuerySet[WithAnnotations[MeterValue, _RegisterWh]]":
     # Phase-less readings only: per-phase registers would not add up to the connector's energy.
     return MeterValue.objects.filter(
-        measurand=ENERGY_REGISTER, phase="", timestamp__gte=start, timestamp__lt=end,
+        measurand=ENERGY_REGISTER,
+        phase="",
+        timestamp__gte=start,
+        timestamp__lt=end,
     ).annotate(wh=_register_wh())
 
 
 def _completed_sessions(*, organization: Organization, start: datetime, end: datetime) -> QuerySet[ChargingSession]:
     return ChargingSession.objects.filter(
-        charge_point__organization=organization, connector__isnull=False,
-        state=ChargingSession.State.COMPLETED, started_at__gte=start, started_at__lt=end,
+        charge_point__organization=organization,
+        connector__isnull=False,
+        state=ChargingSession.State.COMPLETED,
+        started_at__gte=start,
+        started_at__lt=end,
     )
 
 
-def reconciliation_connectors(*, organization: Organization, start: datetime, end: datetime,
-                              ) -> "QuerySet[WithAnnotations[Connector, _ConnectorEnergy]]":
+def reconciliation_connectors(
+    *,
+    organization: Organization,
+    start: datetime,
+    end: datetime,
+) -> "QuerySet[WithAnnotations[Connector, _ConnectorEnergy]]":
     """The organization's connectors, each annotated with billed and metered energy in [start, end)."""
     registers = _registers(start=start, end=end).filter(connector=OuterRef("pk"))
     sessions = ChargingSession.objects.filter(
-        connector=OuterRef("pk"), state=ChargingSession.State.COMPLETED, started_at__gte=start, started_at__lt=end,
+        connector=OuterRef("pk"),
+        state=ChargingSession.State.COMPLETED,
+        started_at__gte=start,
+        started_at__lt=end,
     )
     billed = (
         SessionPrice.objects.filter(
-            session__connector=OuterRef("pk"), session__state=ChargingSession.State.COMPLETED,
-            session__started_at__gte=start, session__started_at__lt=end,
-        ).order_by().values("session__connector").annotate(total=Sum("energy_wh")).values("total")
+            session__connector=OuterRef("pk"),
+            session__state=ChargingSession.State.COMPLETED,
+            session__started_at__gte=start,
+            session__started_at__lt=end,
+        )
+        .order_by()
+        .values("session__connector")
+        .annotate(total=Sum("energy_wh"))
+        .values("total")
     )
     return (
         Connector.objects.filter(charge_point__organization=organization)
@@ -148,24 +167,32 @@ def _session_gap(kind: str, session: ChargingSession, energy_wh: int | None, det
 
 def _gaps_unpriced(sessions: QuerySet[ChargingSession]) -> list[Gap]:
     return [
-        _session_gap(GapKind.UNPRICED, s, s.energy_wh,
-                     str(_("Session %(session)s has no price.") % {"session": s.pk}))
+        _session_gap(GapKind.UNPRICED, s, s.energy_wh, str(_("Session %(session)s has no price.") % {"session": s.pk}))
         for s in sessions.filter(price__isnull=True).order_by("started_at", "pk")
     ]
 
 
 def _gaps_meter_jumps(sessions: QuerySet[ChargingSession]) -> list[Gap]:
     jumps = (
-        sessions.annotate(previous_stop=Window(Lag("meter_stop_wh"), partition_by=[F("connector_id")],
-                                               order_by=[F("started_at").asc(), F("pk").asc()]))
+        sessions.annotate(
+            previous_stop=Window(
+                Lag("meter_stop_wh"), partition_by=[F("connector_id")], order_by=[F("started_at").asc(), F("pk").asc()]
+            )
+        )
         .filter(previous_stop__isnull=False)
         .exclude(meter_start_wh=F("previous_stop"))
         .order_by("started_at", "pk")
     )
     return [
-        _session_gap(GapKind.METER_JUMP, s, s.meter_start_wh - s.previous_stop,
-                     str(_("The meter moved by %(wh)s Wh between the previous session's stop and session "
-                           "%(session)s's start.") % {"wh": s.meter_start_wh - s.previous_stop, "session": s.pk}))
+        _session_gap(
+            GapKind.METER_JUMP,
+            s,
+            s.meter_start_wh - s.previous_stop,
+            str(
+                _("The meter moved by %(wh)s Wh between the previous session's stop and session %(session)s's start.")
+                % {"wh": s.meter_start_wh - s.previous_stop, "session": s.pk}
+            ),
+        )
         for s in jumps
     ]
 
@@ -174,21 +201,36 @@ def _gaps_register_down(*, organization: Organization, start: datetime, end: dat
     readings = (
         _registers(start=start, end=end)
         .filter(connector__charge_point__organization=organization)
-        .annotate(previous_wh=Window(Lag(_register_wh()), partition_by=[F("connector_id")],
-                                     order_by=[F("timestamp").asc(), F("pk").asc()], output_field=_WH))
+        .annotate(
+            previous_wh=Window(
+                Lag(_register_wh()),
+                partition_by=[F("connector_id")],
+                order_by=[F("timestamp").asc(), F("pk").asc()],
+                output_field=_WH,
+            )
+        )
         .filter(Q(wh__lt=0) | Q(wh__lt=F("previous_wh")))
         .order_by("timestamp", "pk")
     )
     gaps = []
     for reading in readings:
         drop = None if reading.previous_wh is None else int(reading.wh - reading.previous_wh)
-        gaps.append(Gap(
-            GapKind.REGISTER_DOWN, cast(int, reading.connector_id),  # filtered through the connector
-            reading.timestamp, reading.session_id, drop,
-            str(_("Register read %(wh)s Wh after %(previous)s Wh.")
-                % {"wh": reading.wh.normalize(), "previous": "—" if reading.previous_wh is None
-                   else reading.previous_wh.normalize()}),
-        ))
+        gaps.append(
+            Gap(
+                GapKind.REGISTER_DOWN,
+                cast(int, reading.connector_id),  # filtered through the connector
+                reading.timestamp,
+                reading.session_id,
+                drop,
+                str(
+                    _("Register read %(wh)s Wh after %(previous)s Wh.")
+                    % {
+                        "wh": reading.wh.normalize(),
+                        "previous": "—" if reading.previous_wh is None else reading.previous_wh.normalize(),
+                    }
+                ),
+            )
+        )
     return gaps
 
 
@@ -211,21 +253,33 @@ def _gaps_implausible_power(sessions: QuerySet[ChargingSession]) -> list[Gap]:
         stopped_at, connector = cast(datetime, s.stopped_at), cast(Connector, s.connector)  # completed, on one
         duration_ms = Decimal((stopped_at - s.started_at).total_seconds() * 1000).quantize(Decimal(1))
         if s.shortest_ms > duration_ms:
-            gaps.append(_session_gap(
-                GapKind.IMPLAUSIBLE_POWER, s, s.energy_wh,
-                str(_("%(wh)s Wh in %(minutes)s minutes needs more than the connector's %(kw)s kW.")
-                    % {"wh": s.energy_wh, "minutes": round(duration_ms / 60_000, 1), "kw": connector.max_power_kw}),
-            ))
+            gaps.append(
+                _session_gap(
+                    GapKind.IMPLAUSIBLE_POWER,
+                    s,
+                    s.energy_wh,
+                    str(
+                        _("%(wh)s Wh in %(minutes)s minutes needs more than the connector's %(kw)s kW.")
+                        % {"wh": s.energy_wh, "minutes": round(duration_ms / 60_000, 1), "kw": connector.max_power_kw}
+                    ),
+                )
+            )
     return gaps
 
 
-def reconciliation_report(*, organization: Organization, start: datetime, end: datetime,
-                          ) -> list[ConnectorReconciliation]:
+def reconciliation_report(
+    *,
+    organization: Organization,
+    start: datetime,
+    end: datetime,
+) -> list[ConnectorReconciliation]:
     """Per connector of the organization: billed and metered energy in [start, end), and the gaps."""
     sessions = _completed_sessions(organization=organization, start=start, end=end)
     gaps = (
-        _gaps_unpriced(sessions) + _gaps_meter_jumps(sessions)
-        + _gaps_register_down(organization=organization, start=start, end=end) + _gaps_implausible_power(sessions)
+        _gaps_unpriced(sessions)
+        + _gaps_meter_jumps(sessions)
+        + _gaps_register_down(organization=organization, start=start, end=end)
+        + _gaps_implausible_power(sessions)
     )
     gaps.sort(key=lambda gap: (gap.at, gap.kind))
     report = []
@@ -237,9 +291,13 @@ def reconciliation_report(*, organization: Organization, start: datetime, end: d
             metered = connector.sessions_last - connector.sessions_first
         else:
             metered = None if not connector.billed_wh else 0
-        report.append(ConnectorReconciliation(
-            connector=connector, billed_wh=int(connector.billed_wh), metered_wh=metered,
-            metered_from_register=connector.register_first is not None,
-            gaps=[gap for gap in gaps if gap.connector_id == connector.pk],
-        ))
+        report.append(
+            ConnectorReconciliation(
+                connector=connector,
+                billed_wh=int(connector.billed_wh),
+                metered_wh=metered,
+                metered_from_register=connector.register_first is not None,
+                gaps=[gap for gap in gaps if gap.connector_id == connector.pk],
+            )
+        )
     return report

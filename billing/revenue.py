@@ -27,15 +27,22 @@ KWH = Decimal("0.001")
 #: group_by -> (label, the fields that identify and name a group).
 GROUP_BY = {
     "site": (_("Site"), ("session__charge_point__site_id", "session__charge_point__site__name")),
-    "charge_point": (_("Charge point"), ("session__charge_point_id", "session__charge_point__ocpp_id",
-                                         "session__charge_point__name")),
-    "connector": (_("Connector"), ("session__connector_id", "session__charge_point__ocpp_id",
-                                   "session__connector__number")),
+    "charge_point": (
+        _("Charge point"),
+        ("session__charge_point_id", "session__charge_point__ocpp_id", "session__charge_point__name"),
+    ),
+    "connector": (
+        _("Connector"),
+        ("session__connector_id", "session__charge_point__ocpp_id", "session__connector__number"),
+    ),
     "tariff": (_("Tariff"), ("tariff_id", "tariff__name")),
-    "customer_group": (_("Customer group"), (
-        "session__customer_account__customer_group_memberships__customer_group_id",
-        "session__customer_account__customer_group_memberships__customer_group__name",
-    )),
+    "customer_group": (
+        _("Customer group"),
+        (
+            "session__customer_account__customer_group_memberships__customer_group_id",
+            "session__customer_account__customer_group_memberships__customer_group__name",
+        ),
+    ),
     "day": (_("Day"), ("bucket",)),
     "week": (_("Week"), ("bucket",)),
     "month": (_("Month"), ("bucket",)),
@@ -78,8 +85,11 @@ class RevenueReport:
 
 def _credit_sum(field: str) -> Coalesce:
     credits = (
-        CreditNote.objects.filter(session_id=OuterRef("session_id")).order_by().values("session_id")
-        .annotate(total=Sum(field)).values("total")
+        CreditNote.objects.filter(session_id=OuterRef("session_id"))
+        .order_by()
+        .values("session_id")
+        .annotate(total=Sum(field))
+        .values("total")
     )
     return Coalesce(Subquery(credits, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
 
@@ -89,12 +99,15 @@ def revenue_prices(*, organization: Organization, start: datetime, end: datetime
     return (
         SessionPrice.objects.filter(
             session__charge_point__organization=organization,
-            session__started_at__gte=start, session__started_at__lt=end,
+            session__started_at__gte=start,
+            session__started_at__lt=end,
         )
         .order_by()
         .annotate(
-            credit_net=_credit_sum("net_amount"), credit_vat=_credit_sum("vat_amount"),
-            credit_gross=_credit_sum("gross_amount"), owed=session_owed_subquery("session_id"),
+            credit_net=_credit_sum("net_amount"),
+            credit_vat=_credit_sum("vat_amount"),
+            credit_gross=_credit_sum("gross_amount"),
+            owed=session_owed_subquery("session_id"),
         )
         .annotate(unpaid=Case(When(owed__gt=0, then=F("owed")), default=Value(ZERO), output_field=MONEY_FIELD))
     )
@@ -116,11 +129,18 @@ _SUMS = {
 def _row(values: Mapping[str, Any], *, key, label: str) -> RevenueRow:
     gross, refund_gross = money.stored_amount(values["gross"]), money.stored_amount(values["refund_gross"])
     return RevenueRow(
-        key=key, label=label, currency=values["currency"], sessions=values["sessions"],
+        key=key,
+        label=label,
+        currency=values["currency"],
+        sessions=values["sessions"],
         energy_kwh=(Decimal(values["energy_wh"] or 0) / 1000).quantize(KWH),
-        net=money.stored_amount(values["net"]), vat=money.stored_amount(values["vat"]), gross=gross,
-        refund_net=money.stored_amount(values["refund_net"]), refund_vat=money.stored_amount(values["refund_vat"]),
-        refund_gross=refund_gross, outstanding=money.stored_amount(values["outstanding"]),
+        net=money.stored_amount(values["net"]),
+        vat=money.stored_amount(values["vat"]),
+        gross=gross,
+        refund_net=money.stored_amount(values["refund_net"]),
+        refund_vat=money.stored_amount(values["refund_vat"]),
+        refund_gross=refund_gross,
+        outstanding=money.stored_amount(values["outstanding"]),
     )
 
 
@@ -145,8 +165,9 @@ def _label(group_by: str, values: dict) -> tuple[object, str]:
     return key, values[fields[1]]
 
 
-def revenue_report(*, organization: Organization, start: datetime, end: datetime, group_by: str,
-                   time_zone: str | None = None) -> RevenueReport:
+def revenue_report(
+    *, organization: Organization, start: datetime, end: datetime, group_by: str, time_zone: str | None = None
+) -> RevenueReport:
     """Sessions, energy and money per group for the organization's sessions started in [start, end).
 
     Money comes from the frozen ``SessionPrice`` rows (net, VAT, gross as priced); credit
@@ -167,11 +188,9 @@ def revenue_report(*, organization: Organization, start: datetime, end: datetime
     fields = GROUP_BY[group_by][1]
     grouped = prices
     if group_by in _TRUNC:
-        grouped = grouped.annotate(bucket=_TRUNC[group_by]("session__started_at",
-                                                           tzinfo=zoneinfo.ZoneInfo(time_zone)))
+        grouped = grouped.annotate(bucket=_TRUNC[group_by]("session__started_at", tzinfo=zoneinfo.ZoneInfo(time_zone)))
     grouped_rows = grouped.values(*fields, "currency").annotate(**_SUMS).order_by(*fields, "currency")
-    rows = [_row(values, key=key, label=label)
-            for values in grouped_rows for key, label in [_label(group_by, values)]]
+    rows = [_row(values, key=key, label=label) for values in grouped_rows for key, label in [_label(group_by, values)]]
     if group_by not in _TRUNC:
         rows.sort(key=lambda row: (row.key is None, str(row.label).casefold(), row.currency))
     total_rows = prices.values("currency").annotate(**_SUMS).order_by("currency")

@@ -65,8 +65,11 @@ def tariff_for(*, connector: Connector, customer_account: CustomerAccount | None
     # constraint), so each place is one condition; a customer is in a group once (a unique constraint), so the
     # join to the memberships yields each assignment once and needs no DISTINCT.
     charge_point = connector.charge_point
-    scope = (Q(connector_id=connector.pk) | Q(charge_point_id=charge_point.pk)
-             | Q(site_id=None, charge_point_id=None, connector_id=None))
+    scope = (
+        Q(connector_id=connector.pk)
+        | Q(charge_point_id=charge_point.pk)
+        | Q(site_id=None, charge_point_id=None, connector_id=None)
+    )
     if charge_point.site_id:
         scope |= Q(site_id=charge_point.site_id)
     groups = Q(customer_group_id=None)
@@ -74,8 +77,13 @@ def tariff_for(*, connector: Connector, customer_account: CustomerAccount | None
         groups |= Q(customer_group__memberships__customer_account_id=customer_account.pk)
     candidates = list(
         TariffAssignment.objects.filter(
-            scope, groups, _valid_at(at), tariff__organization_id=charge_point.organization_id,
-        ).select_related("tariff").order_by()
+            scope,
+            groups,
+            _valid_at(at),
+            tariff__organization_id=charge_point.organization_id,
+        )
+        .select_related("tariff")
+        .order_by()
     )
     if not candidates:
         return None
@@ -84,14 +92,24 @@ def tariff_for(*, connector: Connector, customer_account: CustomerAccount | None
 
 def _assignment_rank(assignment: TariffAssignment) -> tuple:
     """Which of several applicable assignments wins: the smallest rank."""
-    return (_level(assignment), assignment.customer_group_id is None, -assignment.tariff.valid_from.timestamp(),
-            assignment.pk)
+    return (
+        _level(assignment),
+        assignment.customer_group_id is None,
+        -assignment.tariff.valid_from.timestamp(),
+        assignment.pk,
+    )
 
 
-def tariff_assignment_overlaps(*, tariff: Tariff, site_id: int | None, charge_point_id: int | None,
-                               connector_id: int | None, customer_group_id: int | None,
-                               validity: tuple[datetime, datetime | None] | None = None,
-                               exclude_pk: int | None = None) -> QuerySet[TariffAssignment]:
+def tariff_assignment_overlaps(
+    *,
+    tariff: Tariff,
+    site_id: int | None,
+    charge_point_id: int | None,
+    connector_id: int | None,
+    customer_group_id: int | None,
+    validity: tuple[datetime, datetime | None] | None = None,
+    exclude_pk: int | None = None,
+) -> QuerySet[TariffAssignment]:
     """Other assignments to the same scope and customer group whose tariff's validity overlaps.
 
     ``validity`` (from, until) defaults to the tariff's own; give it when the tariff's
@@ -103,8 +121,12 @@ def tariff_assignment_overlaps(*, tariff: Tariff, site_id: int | None, charge_po
         overlapping &= Q(tariff__valid_from__lt=valid_until)
     # A None scope is matched by IS NULL (Django's exact lookup with None); the plugin wants a value.
     queryset = TariffAssignment.objects.filter(  # type: ignore[misc]
-        overlapping, tariff__organization_id=tariff.organization_id, site_id=site_id,
-        charge_point_id=charge_point_id, connector_id=connector_id, customer_group_id=customer_group_id,
+        overlapping,
+        tariff__organization_id=tariff.organization_id,
+        site_id=site_id,
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        customer_group_id=customer_group_id,
     ).select_related("tariff")
     if exclude_pk is not None:
         queryset = queryset.exclude(pk=exclude_pk)
@@ -113,6 +135,7 @@ def tariff_assignment_overlaps(*, tariff: Tariff, site_id: int | None, charge_po
 
 # --- The tariff as the engine's data, and back from a frozen snapshot --------------------------------
 
+
 def _decimal_or_none(value) -> Decimal | None:
     return None if value is None else Decimal(value)
 
@@ -120,10 +143,14 @@ def _decimal_or_none(value) -> Decimal | None:
 def tariff_spec(tariff: Tariff, *, time_zone: str) -> pricing.TariffSpec:
     """The tariff's rows as the pricing engine's immutable description; its elements as read for its revision."""
     return pricing.TariffSpec(
-        currency=tariff.currency, vat_rate=tariff.vat_rate, prices_include_vat=tariff.prices_include_vat,
-        elements=_tariff_elements(tariff.pk, tariff.revision), time_zone=time_zone,
+        currency=tariff.currency,
+        vat_rate=tariff.vat_rate,
+        prices_include_vat=tariff.prices_include_vat,
+        elements=_tariff_elements(tariff.pk, tariff.revision),
+        time_zone=time_zone,
         parking_grace=timedelta(minutes=tariff.parking_grace_minutes),
-        min_price=tariff.min_price, max_price=tariff.max_price,
+        min_price=tariff.min_price,
+        max_price=tariff.max_price,
     )
 
 
@@ -132,21 +159,30 @@ def _tariff_elements(tariff_id: int, revision: UUID) -> tuple[pricing.TariffElem
     """A tariff's elements and prices, read once per revision: every session priced needs them, and every change
     to them makes a new revision (``billing.services.tariff_revise``), so a copy is never served stale."""
     elements = []
-    for element in TariffElement.objects.filter(tariff_id=tariff_id).prefetch_related("components").order_by(
-            "position", "pk"):
+    for element in (
+        TariffElement.objects.filter(tariff_id=tariff_id).prefetch_related("components").order_by("position", "pk")
+    ):
         restrictions = pricing.Restrictions(
-            start_time=element.start_time, end_time=element.end_time,
+            start_time=element.start_time,
+            end_time=element.end_time,
             days_of_week=days_of_week_parse(element.days_of_week),
-            min_kwh=element.min_kwh, max_kwh=element.max_kwh,
-            min_power_kw=element.min_power_kw, max_power_kw=element.max_power_kw,
-            min_duration=None if element.min_duration_minutes is None else timedelta(
-                minutes=element.min_duration_minutes),
-            max_duration=None if element.max_duration_minutes is None else timedelta(
-                minutes=element.max_duration_minutes),
+            min_kwh=element.min_kwh,
+            max_kwh=element.max_kwh,
+            min_power_kw=element.min_power_kw,
+            max_power_kw=element.max_power_kw,
+            min_duration=None
+            if element.min_duration_minutes is None
+            else timedelta(minutes=element.min_duration_minutes),
+            max_duration=None
+            if element.max_duration_minutes is None
+            else timedelta(minutes=element.max_duration_minutes),
         )
         components = tuple(
-            pricing.PriceComponent(type=cast(pricing.ComponentType, c.type),  # the model's choices are these
-                                   price=c.price, step_size=c.step_size)
+            pricing.PriceComponent(
+                type=cast(pricing.ComponentType, c.type),  # the model's choices are these
+                price=c.price,
+                step_size=c.step_size,
+            )
             for c in sorted(element.components.all(), key=lambda c: c.pk)
         )
         elements.append(pricing.TariffElement(components=components, restrictions=restrictions))
@@ -181,8 +217,10 @@ def tariff_spec_to_snapshot(spec: pricing.TariffSpec) -> dict:
                     "start_time": None if r.start_time is None else r.start_time.isoformat(),
                     "end_time": None if r.end_time is None else r.end_time.isoformat(),
                     "days_of_week": None if r.days_of_week is None else sorted(r.days_of_week),
-                    "min_kwh": _str_or_none(r.min_kwh), "max_kwh": _str_or_none(r.max_kwh),
-                    "min_power_kw": _str_or_none(r.min_power_kw), "max_power_kw": _str_or_none(r.max_power_kw),
+                    "min_kwh": _str_or_none(r.min_kwh),
+                    "max_kwh": _str_or_none(r.max_kwh),
+                    "min_power_kw": _str_or_none(r.min_power_kw),
+                    "max_power_kw": _str_or_none(r.max_power_kw),
                     "min_duration_seconds": _seconds_or_none(r.min_duration),
                     "max_duration_seconds": _seconds_or_none(r.max_duration),
                 },
@@ -206,25 +244,34 @@ def tariff_spec_from_snapshot(data: dict) -> pricing.TariffSpec:
     elements = []
     for element in data["elements"]:
         r = element["restrictions"]
-        elements.append(pricing.TariffElement(
-            components=tuple(
-                pricing.PriceComponent(type=c["type"], price=Decimal(c["price"]), step_size=int(c["step_size"]))
-                for c in element["components"]
-            ),
-            restrictions=pricing.Restrictions(
-                start_time=_time_or_none(r["start_time"]), end_time=_time_or_none(r["end_time"]),
-                days_of_week=None if r["days_of_week"] is None else frozenset(r["days_of_week"]),
-                min_kwh=_decimal_or_none(r["min_kwh"]), max_kwh=_decimal_or_none(r["max_kwh"]),
-                min_power_kw=_decimal_or_none(r["min_power_kw"]), max_power_kw=_decimal_or_none(r["max_power_kw"]),
-                min_duration=_timedelta_or_none(r["min_duration_seconds"]),
-                max_duration=_timedelta_or_none(r["max_duration_seconds"]),
-            ),
-        ))
+        elements.append(
+            pricing.TariffElement(
+                components=tuple(
+                    pricing.PriceComponent(type=c["type"], price=Decimal(c["price"]), step_size=int(c["step_size"]))
+                    for c in element["components"]
+                ),
+                restrictions=pricing.Restrictions(
+                    start_time=_time_or_none(r["start_time"]),
+                    end_time=_time_or_none(r["end_time"]),
+                    days_of_week=None if r["days_of_week"] is None else frozenset(r["days_of_week"]),
+                    min_kwh=_decimal_or_none(r["min_kwh"]),
+                    max_kwh=_decimal_or_none(r["max_kwh"]),
+                    min_power_kw=_decimal_or_none(r["min_power_kw"]),
+                    max_power_kw=_decimal_or_none(r["max_power_kw"]),
+                    min_duration=_timedelta_or_none(r["min_duration_seconds"]),
+                    max_duration=_timedelta_or_none(r["max_duration_seconds"]),
+                ),
+            )
+        )
     return pricing.TariffSpec(
-        currency=data["currency"], vat_rate=Decimal(data["vat_rate"]),
-        prices_include_vat=data["prices_include_vat"], elements=tuple(elements), time_zone=data["time_zone"],
+        currency=data["currency"],
+        vat_rate=Decimal(data["vat_rate"]),
+        prices_include_vat=data["prices_include_vat"],
+        elements=tuple(elements),
+        time_zone=data["time_zone"],
         parking_grace=_timedelta_or_none(data["parking_grace_seconds"]) or timedelta(0),
-        min_price=_decimal_or_none(data["min_price"]), max_price=_decimal_or_none(data["max_price"]),
+        min_price=_decimal_or_none(data["min_price"]),
+        max_price=_decimal_or_none(data["max_price"]),
     )
 
 
@@ -246,14 +293,16 @@ def priced_lines_to_breakdown(priced: pricing.PricedSession) -> list[dict]:
 
 # --- What happened during a session ------------------------------------------------------------------
 
+
 def session_time_zone(session: ChargingSession) -> str:
     """The time zone of the session's site (for tariff periods), else the default."""
     site = session.charge_point.site
     return site.time_zone if site is not None else settings.TIME_ZONE
 
 
-def charging_intervals_from_events(*, started_at: datetime, stopped_at: datetime, status_before: str | None,
-                                   events) -> tuple[tuple[datetime, datetime], ...] | None:
+def charging_intervals_from_events(
+    *, started_at: datetime, stopped_at: datetime, status_before: str | None, events
+) -> tuple[tuple[datetime, datetime], ...] | None:
     """When the connector reported Charging between start and stop, from its status reports.
 
     ``events`` are the (timestamp, status) reports in (start, stop], in order; ``status_before`` the
@@ -264,17 +313,24 @@ def charging_intervals_from_events(*, started_at: datetime, stopped_at: datetime
     return tuple(held(events, started_at, stopped_at, {ConnectorStatus.CHARGING}, before=status_before))
 
 
-def _charging_intervals(connector_id: int, start: datetime, stop: datetime,
-                        ) -> tuple[tuple[datetime, datetime], ...] | None:
+def _charging_intervals(
+    connector_id: int,
+    start: datetime,
+    stop: datetime,
+) -> tuple[tuple[datetime, datetime], ...] | None:
     """When the connector reported Charging between start and stop; None without any status reports then."""
     events = list(
         StatusEvent.objects.filter(connector_id=connector_id, timestamp__gt=start, timestamp__lte=stop)
-        .order_by("timestamp", "pk").values_list("timestamp", "status")
+        .order_by("timestamp", "pk")
+        .values_list("timestamp", "status")
     )
     if not events:
         return None
-    before = in_force(StatusEvent.objects.filter(connector_id=connector_id), at=start, inclusive=True
-                      ).values_list("status", flat=True).first()
+    before = (
+        in_force(StatusEvent.objects.filter(connector_id=connector_id), at=start, inclusive=True)
+        .values_list("status", flat=True)
+        .first()
+    )
     return charging_intervals_from_events(started_at=start, stopped_at=stop, status_before=before, events=events)
 
 
@@ -293,18 +349,29 @@ def session_timeline(session: ChargingSession) -> pricing.SessionTimeline:
     # Stopped (or, for a quote, a copy stopped now) and on a connector: the only sessions that are priced.
     stopped_at, meter_stop_wh = cast(datetime, session.stopped_at), cast(int, session.meter_stop_wh)
     rows = (
-        MeterValue.objects.filter(session=session, measurand=ENERGY_REGISTER, phase="", unit="Wh",
-                                  timestamp__gte=session.started_at, timestamp__lte=stopped_at)
-        .order_by("timestamp", "pk").values_list("timestamp", "value")
+        MeterValue.objects.filter(
+            session=session,
+            measurand=ENERGY_REGISTER,
+            phase="",
+            unit="Wh",
+            timestamp__gte=session.started_at,
+            timestamp__lte=stopped_at,
+        )
+        .order_by("timestamp", "pk")
+        .values_list("timestamp", "value")
     )
     return pricing.SessionTimeline(
-        started_at=session.started_at, stopped_at=stopped_at,
-        meter_start_wh=session.meter_start_wh, meter_stop_wh=meter_stop_wh, readings=meter_readings_from_rows(rows),
+        started_at=session.started_at,
+        stopped_at=stopped_at,
+        meter_start_wh=session.meter_start_wh,
+        meter_stop_wh=meter_stop_wh,
+        readings=meter_readings_from_rows(rows),
         charging=_charging_intervals(cast(int, session.connector_id), session.started_at, stopped_at),
     )
 
 
 # --- Credits -----------------------------------------------------------------------------------------
+
 
 def session_credit_available(session: ChargingSession) -> Decimal:
     """How much net amount may still be credited on a session: its net total less earlier credits."""
@@ -326,8 +393,9 @@ def statements_for_driver(*, user: User) -> QuerySet[Statement]:
     """The issued statements of the driver's own customer account, newest period first; none without one."""
     if not user.customer_account_id:
         return Statement.objects.none()
-    return Statement.objects.filter(customer_account_id=user.customer_account_id,
-                                    status=Statement.Status.ISSUED).order_by("-period_start", "-number")
+    return Statement.objects.filter(
+        customer_account_id=user.customer_account_id, status=Statement.Status.ISSUED
+    ).order_by("-period_start", "-number")
 
 
 def session_billing_gaps(*, since: datetime, limit: int) -> list[int]:
@@ -338,12 +406,24 @@ def session_billing_gaps(*, since: datetime, limit: int) -> list[int]:
     without a charge in the ledger, their work not pending. At most ``limit`` of each, oldest first. The
     time bounds keep the scan to recent rows (``session_created_idx``, ``sessionprice_priced_idx``).
     """
-    unpriced = ChargingSession.objects.filter(
-        state=ChargingSession.State.COMPLETED, connector__isnull=False, created_at__gte=since,
-        price__isnull=True, post_stop_work__isnull=True,
-    ).order_by("pk").values_list("pk", flat=True)[:limit]
-    uncharged = SessionPrice.objects.filter(priced_at__gte=since, gross_total__gt=0).filter(
-        ~Exists(LedgerEntry.objects.filter(session_id=OuterRef("session_id"), kind=LedgerEntry.Kind.CHARGE)),
-        ~Exists(PostStopWork.objects.filter(session_id=OuterRef("session_id"), done_at__isnull=True)),
-    ).order_by("session_id").values_list("session_id", flat=True)[:limit]
+    unpriced = (
+        ChargingSession.objects.filter(
+            state=ChargingSession.State.COMPLETED,
+            connector__isnull=False,
+            created_at__gte=since,
+            price__isnull=True,
+            post_stop_work__isnull=True,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    uncharged = (
+        SessionPrice.objects.filter(priced_at__gte=since, gross_total__gt=0)
+        .filter(
+            ~Exists(LedgerEntry.objects.filter(session_id=OuterRef("session_id"), kind=LedgerEntry.Kind.CHARGE)),
+            ~Exists(PostStopWork.objects.filter(session_id=OuterRef("session_id"), done_at__isnull=True)),
+        )
+        .order_by("session_id")
+        .values_list("session_id", flat=True)[:limit]
+    )
     return [*unpriced, *uncharged]

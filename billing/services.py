@@ -37,30 +37,42 @@ from core import money
 from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
 
 
-def tariff_assignment_overlap_check(*, assignment: TariffAssignment,
-                                    validity: tuple[datetime, datetime | None] | None = None) -> None:
+def tariff_assignment_overlap_check(
+    *, assignment: TariffAssignment, validity: tuple[datetime, datetime | None] | None = None
+) -> None:
     """Refuse two tariffs for the same scope and customer group with overlapping validity."""
     clash = tariff_assignment_overlaps(
-        tariff=assignment.tariff, site_id=assignment.site_id, charge_point_id=assignment.charge_point_id,
-        connector_id=assignment.connector_id, customer_group_id=assignment.customer_group_id,
-        validity=validity, exclude_pk=assignment.pk,
+        tariff=assignment.tariff,
+        site_id=assignment.site_id,
+        charge_point_id=assignment.charge_point_id,
+        connector_id=assignment.connector_id,
+        customer_group_id=assignment.customer_group_id,
+        validity=validity,
+        exclude_pk=assignment.pk,
     ).first()
     if clash is not None:
         raise ValidationError(
-            _("%(other)s is already assigned here for an overlapping period."), params={"other": clash.tariff},
+            _("%(other)s is already assigned here for an overlapping period."),
+            params={"other": clash.tariff},
             code="overlap",
         )
 
 
 @transaction.atomic
-def tariff_assignment_create(*, tariff: Tariff, site: Site | None = None, charge_point: ChargePoint | None = None,
-                             connector: Connector | None = None,
-                             customer_group: CustomerGroup | None = None) -> TariffAssignment:
+def tariff_assignment_create(
+    *,
+    tariff: Tariff,
+    site: Site | None = None,
+    charge_point: ChargePoint | None = None,
+    connector: Connector | None = None,
+    customer_group: CustomerGroup | None = None,
+) -> TariffAssignment:
     """Assign a tariff to one scope (none for the whole operator), optionally for one customer group."""
     # One writer per operator at a time, so two overlapping assignments cannot both pass the check.
     Organization.objects.select_for_update().get(pk=tariff.organization_id)
-    assignment = TariffAssignment(tariff=tariff, site=site, charge_point=charge_point, connector=connector,
-                                  customer_group=customer_group)
+    assignment = TariffAssignment(
+        tariff=tariff, site=site, charge_point=charge_point, connector=connector, customer_group=customer_group
+    )
     assignment.full_clean()
     tariff_assignment_overlap_check(assignment=assignment)
     assignment.save()
@@ -84,22 +96,49 @@ def tariff_element_components_set(*, element: TariffElement, prices: dict[str, t
         else:
             price, step_size = value
             PriceComponent.objects.update_or_create(
-                element=element, type=component_type, defaults={"price": price, "step_size": step_size},
+                element=element,
+                type=component_type,
+                defaults={"price": price, "step_size": step_size},
             )
     tariff_revise(tariff_id=element.tariff_id)
 
 
-TARIFF_FIELDS = ("name", "currency", "vat_rate", "prices_include_vat", "valid_from", "valid_until", "min_price",
-                 "max_price", "parking_grace_minutes")
-TARIFF_ELEMENT_FIELDS = ("position", "start_time", "end_time", "days_of_week", "min_kwh", "max_kwh",
-                         "min_duration_minutes", "max_duration_minutes", "min_power_kw", "max_power_kw")
+TARIFF_FIELDS = (
+    "name",
+    "currency",
+    "vat_rate",
+    "prices_include_vat",
+    "valid_from",
+    "valid_until",
+    "min_price",
+    "max_price",
+    "parking_grace_minutes",
+)
+TARIFF_ELEMENT_FIELDS = (
+    "position",
+    "start_time",
+    "end_time",
+    "days_of_week",
+    "min_kwh",
+    "max_kwh",
+    "min_duration_minutes",
+    "max_duration_minutes",
+    "min_power_kw",
+    "max_power_kw",
+)
 _RESTRICTIONS = TARIFF_ELEMENT_FIELDS[1:]
 
 
 def _restrictions(element: TariffElement) -> tuple:
     days = days_of_week_parse(element.days_of_week)
-    return tuple(None if name == "days_of_week" and days in (None, frozenset(range(7)))
-                 else days if name == "days_of_week" else getattr(element, name) for name in _RESTRICTIONS)
+    return tuple(
+        None
+        if name == "days_of_week" and days in (None, frozenset(range(7)))
+        else days
+        if name == "days_of_week"
+        else getattr(element, name)
+        for name in _RESTRICTIONS
+    )
 
 
 def _tariff_elements_build(elements: list[dict]) -> tuple[list[tuple[TariffElement, list[PriceComponent]]], list[str]]:
@@ -117,32 +156,42 @@ def _tariff_elements_build(elements: list[dict]) -> tuple[list[tuple[TariffEleme
         try:
             element.full_clean(exclude=["tariff"])
         except ValidationError as exc:
-            problems += [f"{name}: {message}" if name != "__all__" else message
-                         for name, messages in exc.message_dict.items() for message in messages]
+            problems += [
+                f"{name}: {message}" if name != "__all__" else message
+                for name, messages in exc.message_dict.items()
+                for message in messages
+            ]
         components = []
         for component_spec in spec.get("components") or ():
-            component = PriceComponent(type=component_spec["type"], price=component_spec["price"],
-                                       step_size=component_spec.get("step_size") or 1)
+            component = PriceComponent(
+                type=component_spec["type"],
+                price=component_spec["price"],
+                step_size=component_spec.get("step_size") or 1,
+            )
             try:
                 component.full_clean(exclude=["element"])
             except ValidationError as exc:
-                problems += [f"{component.type}: {message}" for messages in exc.message_dict.values()
-                             for message in messages]
+                problems += [
+                    f"{component.type}: {message}" for messages in exc.message_dict.values() for message in messages
+                ]
             components.append(component)
         if not components:
             problems.append(_("Give at least one price for this element."))
         types = [component.type for component in components]
-        problems += [_("%(type)s is priced twice.") % {"type": kind} for kind in sorted(set(types))
-                     if types.count(kind) > 1]
-        errors += [_("Element %(number)d: %(problem)s") % {"number": number, "problem": problem}
-                   for problem in problems]
+        problems += [
+            _("%(type)s is priced twice.") % {"type": kind} for kind in sorted(set(types)) if types.count(kind) > 1
+        ]
+        errors += [
+            _("Element %(number)d: %(problem)s") % {"number": number, "problem": problem} for problem in problems
+        ]
         built.append((element, components))
     positions = [element.position for element, _components in built]
     for number, (element, _components) in enumerate(built, start=1):
         if positions.index(element.position) != number - 1:
-            errors.append(_("Element %(number)d: position %(position)s is taken by element %(other)d.")
-                          % {"number": number, "position": element.position,
-                             "other": positions.index(element.position) + 1})
+            errors.append(
+                _("Element %(number)d: position %(position)s is taken by element %(other)d.")
+                % {"number": number, "position": element.position, "other": positions.index(element.position) + 1}
+            )
     # The engine takes, per component type, the first element (by position) whose restrictions hold: a later
     # element with the same restrictions, or after one without any, never prices that type.
     ordered = sorted(range(len(built)), key=lambda index: built[index][0].position)
@@ -153,12 +202,20 @@ def _tariff_elements_build(elements: list[dict]) -> tuple[list[tuple[TariffEleme
                 continue
             shadowed = {c.type for c in built[earlier][1]} & {c.type for c in built[later][1]}
             for kind in sorted(shadowed):
-                errors.append(_("Element %(number)d: its %(type)s price never applies, element %(other)d comes "
-                                "first with %(what)s.") % {
-                    "number": later + 1, "type": kind, "other": earlier + 1,
-                    "what": _("no restrictions") if earlier_restrictions == (None,) * len(_RESTRICTIONS)
-                    else _("the same restrictions"),
-                })
+                errors.append(
+                    _(
+                        "Element %(number)d: its %(type)s price never applies, element %(other)d comes "
+                        "first with %(what)s."
+                    )
+                    % {
+                        "number": later + 1,
+                        "type": kind,
+                        "other": earlier + 1,
+                        "what": _("no restrictions")
+                        if earlier_restrictions == (None,) * len(_RESTRICTIONS)
+                        else _("the same restrictions"),
+                    }
+                )
     return built, errors
 
 
@@ -183,8 +240,7 @@ def _tariff_save(*, tariff: Tariff, values: dict, elements: list[dict] | None) -
         Organization.objects.select_for_update().get(pk=tariff.organization_id)
         for assignment in tariff.assignments.select_related("tariff"):
             try:
-                tariff_assignment_overlap_check(assignment=assignment,
-                                                validity=(tariff.valid_from, tariff.valid_until))
+                tariff_assignment_overlap_check(assignment=assignment, validity=(tariff.valid_from, tariff.valid_until))
             except ValidationError as exc:
                 errors.setdefault("valid_from", []).extend(exc.messages)
     if errors:
@@ -239,10 +295,17 @@ def session_price_freeze(*, session: ChargingSession) -> SessionPrice | None:
     try:
         with transaction.atomic():
             price = SessionPrice.objects.create(
-                session=session, tariff=tariff, tariff_snapshot=tariff_spec_to_snapshot(spec),
-                breakdown=priced_lines_to_breakdown(priced), currency=priced.currency,
-                energy_wh=priced.energy_wh, net_total=priced.net_total, vat_rate=priced.vat_rate,
-                vat_amount=priced.vat_amount, gross_total=priced.gross_total, adjustment=priced.adjustment,
+                session=session,
+                tariff=tariff,
+                tariff_snapshot=tariff_spec_to_snapshot(spec),
+                breakdown=priced_lines_to_breakdown(priced),
+                currency=priced.currency,
+                energy_wh=priced.energy_wh,
+                net_total=priced.net_total,
+                vat_rate=priced.vat_rate,
+                vat_amount=priced.vat_amount,
+                gross_total=priced.gross_total,
+                adjustment=priced.adjustment,
                 priced_at=timezone.now(),
             )
             session_charge_book(price=price)
@@ -259,7 +322,8 @@ def session_price_freeze_by_id(session_id: int) -> None:
     """The hook ``sessions_app`` calls after a session's stop has committed."""
     session = (
         ChargingSession.objects.select_related("connector__charge_point", "charge_point__site", "customer_account")
-        .filter(pk=session_id).first()
+        .filter(pk=session_id)
+        .first()
     )
     if session is not None:
         session_price_freeze(session=session)
@@ -280,12 +344,18 @@ def credit_note_issue(*, session: ChargingSession, net_amount: Decimal, reason: 
     if net_amount > available:
         raise ValidationError(
             _("At most %(available)s %(currency)s net can still be credited on this session."),
-            params={"available": available, "currency": price.currency}, code="too_much",
+            params={"available": available, "currency": price.currency},
+            code="too_much",
         )
     vat_amount = money.vat_on_net(net_amount, price.vat_rate, price.currency)
     credit_note = CreditNote.objects.create(
-        session=session, currency=price.currency, net_amount=net_amount, vat_rate=price.vat_rate,
-        vat_amount=vat_amount, gross_amount=net_amount + vat_amount, reason=reason.strip(),
+        session=session,
+        currency=price.currency,
+        net_amount=net_amount,
+        vat_rate=price.vat_rate,
+        vat_amount=vat_amount,
+        gross_amount=net_amount + vat_amount,
+        reason=reason.strip(),
         created_by=user if getattr(user, "pk", None) else None,
     )
     credit_note_book(credit_note=credit_note)

@@ -31,8 +31,7 @@ Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
 def account_language(customer_account: CustomerAccount) -> str:
     """The language of the account's first user (the one who signed up), else the site's."""
     language = (
-        User.objects.filter(customer_account=customer_account).order_by("pk").values_list("language", flat=True)
-        .first()
+        User.objects.filter(customer_account=customer_account).order_by("pk").values_list("language", flat=True).first()
     )
     return language or settings.LANGUAGE_CODE
 
@@ -42,18 +41,28 @@ def _money(value) -> str:
 
 
 def _address(party) -> dict:
-    return {field: getattr(party, field) for field in (
-        "name", "street", "postal_code", "city", "country", "registration_number", "vat_number")}
+    return {
+        field: getattr(party, field)
+        for field in ("name", "street", "postal_code", "city", "country", "registration_number", "vat_number")
+    }
 
 
 def _operator(organization: Organization) -> dict:
-    return {**_address(organization), "email": organization.email, "phone": organization.phone,
-            "logo": organization.logo.name if organization.logo else ""}
+    return {
+        **_address(organization),
+        "email": organization.email,
+        "phone": organization.phone,
+        "logo": organization.logo.name if organization.logo else "",
+    }
 
 
 def _customer(account: CustomerAccount) -> dict:
-    return {**_address(account), "kind": account.kind, "billing_email": account.billing_email,
-            "reference": account.reference}
+    return {
+        **_address(account),
+        "kind": account.kind,
+        "billing_email": account.billing_email,
+        "reference": account.reference,
+    }
 
 
 _PAID_BY_CARD_OR_BANK = {Method.TERMINAL, Method.STRIPE, Method.BANK, Method.OTHER}
@@ -61,10 +70,25 @@ _PAID_BY_CARD_OR_BANK = {Method.TERMINAL, Method.STRIPE, Method.BANK, Method.OTH
 
 def _period_sums(entries: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
     """The period's ledger entries summed by what they were (counted in Python: one query fewer to build)."""
-    sums = dict.fromkeys(("charges", "credit_notes", "paid", "paid_from_wallet", "wallet_credit", "refunds",
-                          "top_ups", "wallet_refunds"), ZERO)
-    receivable_of = {Kind.CHARGE: "charges", Kind.CREDIT_NOTE: "credit_notes", Kind.WALLET_CREDIT: "wallet_credit",
-                     Kind.REFUND: "refunds"}
+    sums = dict.fromkeys(
+        (
+            "charges",
+            "credit_notes",
+            "paid",
+            "paid_from_wallet",
+            "wallet_credit",
+            "refunds",
+            "top_ups",
+            "wallet_refunds",
+        ),
+        ZERO,
+    )
+    receivable_of = {
+        Kind.CHARGE: "charges",
+        Kind.CREDIT_NOTE: "credit_notes",
+        Kind.WALLET_CREDIT: "wallet_credit",
+        Kind.REFUND: "refunds",
+    }
     for entry in entries:
         kind, method = entry["kind"], entry["method"]
         if kind in receivable_of:
@@ -80,27 +104,41 @@ def _period_sums(entries: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
     return sums
 
 
-def statement_content(*, customer_account: CustomerAccount, start: datetime, end: datetime,
-                      time_zone: str | None = None) -> dict:
+def statement_content(
+    *, customer_account: CustomerAccount, start: datetime, end: datetime, time_zone: str | None = None
+) -> dict:
     """Everything a statement of ``customer_account`` for [start, end) shows."""
     organization = customer_account.organization
     time_zone = time_zone or organization_time_zone(organization)
     currency = organization.currency
     # Plain values, not model instances: a statement run reads tens of thousands of these rows.
     prices = list(
-        SessionPrice.objects.filter(session__customer_account=customer_account, priced_at__gte=start,
-                                    priced_at__lt=end)
+        SessionPrice.objects.filter(session__customer_account=customer_account, priced_at__gte=start, priced_at__lt=end)
         .order_by("session__started_at", "session_id")
-        .values("session_id", "session__started_at", "session__stopped_at", "session__charge_point__name",
-                "session__charge_point__ocpp_id", "session__charge_point__site__name", "session__connector__number",
-                "session__id_tag__label", "session__id_tag__uid", "session__id_tag_uid", "energy_wh", "currency",
-                "net_total", "vat_rate", "vat_amount", "gross_total")
+        .values(
+            "session_id",
+            "session__started_at",
+            "session__stopped_at",
+            "session__charge_point__name",
+            "session__charge_point__ocpp_id",
+            "session__charge_point__site__name",
+            "session__connector__number",
+            "session__id_tag__label",
+            "session__id_tag__uid",
+            "session__id_tag_uid",
+            "energy_wh",
+            "currency",
+            "net_total",
+            "vat_rate",
+            "vat_amount",
+            "gross_total",
+        )
     )
     paid_by: dict[int, set[str]] = defaultdict(set)
     references: dict[int, list[str]] = defaultdict(list)
     for session_id, method, reference in LedgerEntry.objects.filter(
-            session_id__in=[p["session_id"] for p in prices], kind=Kind.PAYMENT).values_list(
-            "session_id", "method", "reference"):
+        session_id__in=[p["session_id"] for p in prices], kind=Kind.PAYMENT
+    ).values_list("session_id", "method", "reference"):
         paid_by[session_id].add(method)
         if method == Method.TERMINAL:
             references[session_id].append(reference)
@@ -109,31 +147,48 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
     sessions = []
     for price in prices:
         session_id, stopped_at = price["session_id"], price["session__stopped_at"]
-        sessions.append({
-            "id": session_id, "started_at": price["session__started_at"].isoformat(),
-            "stopped_at": stopped_at.isoformat() if stopped_at else None,
-            "station": price["session__charge_point__name"] or price["session__charge_point__ocpp_id"],
-            "site": price["session__charge_point__site__name"] or "",
-            "connector": price["session__connector__number"],
-            "card": price["session__id_tag__label"] or price["session__id_tag__uid"] or price["session__id_tag_uid"],
-            "energy_wh": price["energy_wh"], "currency": price["currency"], "net": _money(price["net_total"]),
-            "vat_rate": str(price["vat_rate"]), "vat": _money(price["vat_amount"]),
-            "gross": _money(price["gross_total"]),
-            "paid_by": sorted(paid_by.get(session_id, ())), "terminal_references": references.get(session_id, []),
-        })
+        sessions.append(
+            {
+                "id": session_id,
+                "started_at": price["session__started_at"].isoformat(),
+                "stopped_at": stopped_at.isoformat() if stopped_at else None,
+                "station": price["session__charge_point__name"] or price["session__charge_point__ocpp_id"],
+                "site": price["session__charge_point__site__name"] or "",
+                "connector": price["session__connector__number"],
+                "card": price["session__id_tag__label"]
+                or price["session__id_tag__uid"]
+                or price["session__id_tag_uid"],
+                "energy_wh": price["energy_wh"],
+                "currency": price["currency"],
+                "net": _money(price["net_total"]),
+                "vat_rate": str(price["vat_rate"]),
+                "vat": _money(price["vat_amount"]),
+                "gross": _money(price["gross_total"]),
+                "paid_by": sorted(paid_by.get(session_id, ())),
+                "terminal_references": references.get(session_id, []),
+            }
+        )
         line = vat[str(price["vat_rate"])]
         line["net"] += price["net_total"]
         line["vat"] += price["vat_amount"]
         line["gross"] += price["gross_total"]
 
     credit_notes = []
-    for note in CreditNote.objects.filter(session__customer_account=customer_account, created_at__gte=start,
-                                          created_at__lt=end).order_by("created_at", "pk"):
-        credit_notes.append({
-            "id": note.pk, "session_id": note.session_id, "issued_at": note.created_at.isoformat(),
-            "reason": note.reason, "net": _money(note.net_amount), "vat_rate": str(note.vat_rate),
-            "vat": _money(note.vat_amount), "gross": _money(note.gross_amount),
-        })
+    for note in CreditNote.objects.filter(
+        session__customer_account=customer_account, created_at__gte=start, created_at__lt=end
+    ).order_by("created_at", "pk"):
+        credit_notes.append(
+            {
+                "id": note.pk,
+                "session_id": note.session_id,
+                "issued_at": note.created_at.isoformat(),
+                "reason": note.reason,
+                "net": _money(note.net_amount),
+                "vat_rate": str(note.vat_rate),
+                "vat": _money(note.vat_amount),
+                "gross": _money(note.gross_amount),
+            }
+        )
         line = vat[str(note.vat_rate)]
         line["net"] -= note.net_amount
         line["vat"] -= note.vat_amount
@@ -141,14 +196,22 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
 
     entries = LedgerEntry.objects.filter(customer_account=customer_account, currency=currency)
     in_period = list(
-        entries.filter(booked_at__gte=start, booked_at__lt=end).order_by("booked_at", "pk", "line")
+        entries.filter(booked_at__gte=start, booked_at__lt=end)
+        .order_by("booked_at", "pk", "line")
         .values("booked_at", "kind", "method", "reference", "session_id", "receivable", "wallet")
     )
     movements = [
-        {"booked_at": entry["booked_at"].isoformat(), "kind": entry["kind"], "method": entry["method"],
-         "reference": entry["reference"], "session_id": entry["session_id"], "owed": _money(entry["receivable"]),
-         "wallet": _money(entry["wallet"])}
-        for entry in in_period if entry["kind"] not in (Kind.CHARGE, Kind.CREDIT_NOTE)
+        {
+            "booked_at": entry["booked_at"].isoformat(),
+            "kind": entry["kind"],
+            "method": entry["method"],
+            "reference": entry["reference"],
+            "session_id": entry["session_id"],
+            "owed": _money(entry["receivable"]),
+            "wallet": _money(entry["wallet"]),
+        }
+        for entry in in_period
+        if entry["kind"] not in (Kind.CHARGE, Kind.CREDIT_NOTE)
     ]
     before = entries.filter(booked_at__lt=start).aggregate(owed=Sum("receivable"), wallet=Sum("wallet"))
     sums = _period_sums(in_period)
@@ -156,10 +219,15 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
     sums["owed_end"] = sums["owed_start"] + sum((entry["receivable"] for entry in in_period), ZERO)
     sums["wallet_end"] = sums["wallet_start"] + sum((entry["wallet"] for entry in in_period), ZERO)
     return {
-        "operator": _operator(organization), "customer": _customer(customer_account),
-        "payment_method": payment_method_of(customer_account.pk), "currency": currency, "time_zone": time_zone,
+        "operator": _operator(organization),
+        "customer": _customer(customer_account),
+        "payment_method": payment_method_of(customer_account.pk),
+        "currency": currency,
+        "time_zone": time_zone,
         "period": {"start": start.isoformat(), "end": end.isoformat()},
-        "sessions": sessions, "credit_notes": credit_notes, "movements": movements,
+        "sessions": sessions,
+        "credit_notes": credit_notes,
+        "movements": movements,
         "vat": [{"rate": rate, **{k: _money(v) for k, v in amounts.items()}} for rate, amounts in sorted(vat.items())],
         "totals": {
             "energy_wh": sum(s["energy_wh"] for s in sessions),
@@ -185,10 +253,22 @@ def statement_content(*, customer_account: CustomerAccount, start: datetime, end
 
 def accounts_with_activity(*, organization: Organization, start: datetime, end: datetime) -> set[int]:
     """Customer accounts of the operator with a session priced or money booked in [start, end)."""
-    priced = SessionPrice.objects.filter(
-        session__customer_account__organization=organization, priced_at__gte=start, priced_at__lt=end,
-    ).values_list("session__customer_account_id", flat=True).distinct()
-    booked = LedgerEntry.objects.filter(
-        customer_account__organization=organization, booked_at__gte=start, booked_at__lt=end,
-    ).values_list("customer_account_id", flat=True).distinct()
+    priced = (
+        SessionPrice.objects.filter(
+            session__customer_account__organization=organization,
+            priced_at__gte=start,
+            priced_at__lt=end,
+        )
+        .values_list("session__customer_account_id", flat=True)
+        .distinct()
+    )
+    booked = (
+        LedgerEntry.objects.filter(
+            customer_account__organization=organization,
+            booked_at__gte=start,
+            booked_at__lt=end,
+        )
+        .values_list("customer_account_id", flat=True)
+        .distinct()
+    )
     return {pk for pk in priced if pk} | {pk for pk in booked if pk}

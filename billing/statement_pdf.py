@@ -48,8 +48,14 @@ def _wrapped(text: str, width: int) -> list[str]:
     return (textwrap.wrap(text, width) or [""]) if len(text) > width else [text]
 
 
-def text_table(columns: list[Column], rows: list[list[str]], *, total: list[str] | None = None,
-               width: int = LINE_CHARS, fill: bool = True) -> dict:
+def text_table(
+    columns: list[Column],
+    rows: list[list[str]],
+    *,
+    total: list[str] | None = None,
+    width: int = LINE_CHARS,
+    fill: bool = True,
+) -> dict:
     """Rows as lines of at most ``width`` characters, columns aligned; with ``fill`` the first flexible
     column takes the spare width, so the figures end at the right margin. Without it, columns are as wide
     as their texts and rows end with their last character (long tables: every character costs drawing).
@@ -74,16 +80,22 @@ def text_table(columns: list[Column], rows: list[list[str]], *, total: list[str]
 
     def lines(cells: list[str]) -> list[str]:
         stacked = [_wrapped(cell, w) for cell, w in zip(cells, widths, strict=True)]
-        return [GAP.join((part[n] if n < len(part) else "").rjust(w) if column.right
-                         else (part[n] if n < len(part) else "").ljust(w)
-                         for column, part, w in zip(columns, stacked, widths, strict=True))
-                for n in range(max(map(len, stacked)))]
+        return [
+            GAP.join(
+                (part[n] if n < len(part) else "").rjust(w)
+                if column.right
+                else (part[n] if n < len(part) else "").ljust(w)
+                for column, part, w in zip(columns, stacked, widths, strict=True)
+            )
+            for n in range(max(map(len, stacked)))
+        ]
 
     titled = any(column.title for column in columns)
-    return {"head": "\n".join(line.ljust(width) for line in lines([column.title for column in columns]))
-            if titled else "",
-            "lines": [line if fill else line.rstrip() for row in every[: len(rows)] for line in lines(row)],
-            "total": "\n".join(lines(every[-1])) if total else ""}
+    return {
+        "head": "\n".join(line.ljust(width) for line in lines([column.title for column in columns])) if titled else "",
+        "lines": [line if fill else line.rstrip() for row in every[: len(rows)] for line in lines(row)],
+        "total": "\n".join(lines(every[-1])) if total else "",
+    }
 
 
 class _Printer:
@@ -125,18 +137,37 @@ def _sessions_table(sessions: list[dict], p: _Printer) -> dict:
         paid = ", ".join(str(LedgerEntry.Method(method).label) for method in row["paid_by"])
         if row["terminal_references"]:
             paid += f" ({', '.join(row['terminal_references'])})"
-        rows.append([p.day(row["started_at"]), p.clock(row["started_at"]),
-                     station + (f" · {row['site']}" if row.get("site") else ""), _duration(row),
-                     p.kwh(row["energy_wh"]), p.money(row["gross"]), paid])
-    return text_table([Column(_("Date")), Column(_("Start")), Column(_("Station"), flexible=True),
-                       Column(_("Duration"), right=True), Column("kWh", right=True), Column(_("Price"), right=True),
-                       Column(_("Paid"), flexible=True)], rows, fill=False)
+        rows.append(
+            [
+                p.day(row["started_at"]),
+                p.clock(row["started_at"]),
+                station + (f" · {row['site']}" if row.get("site") else ""),
+                _duration(row),
+                p.kwh(row["energy_wh"]),
+                p.money(row["gross"]),
+                paid,
+            ]
+        )
+    return text_table(
+        [
+            Column(_("Date")),
+            Column(_("Start")),
+            Column(_("Station"), flexible=True),
+            Column(_("Duration"), right=True),
+            Column("kWh", right=True),
+            Column(_("Price"), right=True),
+            Column(_("Paid"), flexible=True),
+        ],
+        rows,
+        fill=False,
+    )
 
 
 def _credit_notes_table(notes: list[dict], p: _Printer) -> dict:
     return text_table(
         [Column(_("Date")), Column(_("Session")), Column(_("Reason"), flexible=True), Column(_("Amount"), right=True)],
-        [[p.day(n["issued_at"]), f"#{n['session_id']}", n["reason"], p.money(n["gross"], minus=True)] for n in notes])
+        [[p.day(n["issued_at"]), f"#{n['session_id']}", n["reason"], p.money(n["gross"], minus=True)] for n in notes],
+    )
 
 
 def _movements_table(movements: list[dict], p: _Printer, *, wallet: bool) -> dict:
@@ -147,10 +178,22 @@ def _movements_table(movements: list[dict], p: _Printer, *, wallet: bool) -> dic
             what.append(str(LedgerEntry.Method(m["method"]).label))
         if m["session_id"]:
             what.append(f"#{m['session_id']}")
-        rows.append([p.day(m["booked_at"]), " · ".join(what), m["reference"], p.money(m["owed"]),
-                     *([p.money(m["wallet"])] if wallet else [])])
-    columns = [Column(_("Date")), Column(_("What"), flexible=True), Column(_("Reference"), flexible=True),
-               Column(_("Owed"), right=True), *([Column(_("Wallet"), right=True)] if wallet else [])]
+        rows.append(
+            [
+                p.day(m["booked_at"]),
+                " · ".join(what),
+                m["reference"],
+                p.money(m["owed"]),
+                *([p.money(m["wallet"])] if wallet else []),
+            ]
+        )
+    columns = [
+        Column(_("Date")),
+        Column(_("What"), flexible=True),
+        Column(_("Reference"), flexible=True),
+        Column(_("Owed"), right=True),
+        *([Column(_("Wallet"), right=True)] if wallet else []),
+    ]
     return text_table(columns, rows)
 
 
@@ -160,31 +203,46 @@ def _vat_table(content: dict, p: _Printer) -> dict:
 
     totals = content["totals"]
     return text_table(
-        [Column(_("VAT rate"), flexible=True), Column(_("Net"), right=True), Column(_("VAT"), right=True),
-         Column(_("Total incl. VAT"), right=True)],
-        [[percent(line["rate"]), p.money(line["net"]), p.money(line["vat"]), p.money(line["gross"])]
-         for line in content["vat"]],
-        total=[_("Total"), p.money(totals["net"]), p.money(totals["vat"]), p.money(totals["gross"])])
+        [
+            Column(_("VAT rate"), flexible=True),
+            Column(_("Net"), right=True),
+            Column(_("VAT"), right=True),
+            Column(_("Total incl. VAT"), right=True),
+        ],
+        [
+            [percent(line["rate"]), p.money(line["net"]), p.money(line["vat"]), p.money(line["gross"])]
+            for line in content["vat"]
+        ],
+        total=[_("Total"), p.money(totals["net"]), p.money(totals["vat"]), p.money(totals["gross"])],
+    )
 
 
 def _account_tables(totals: dict, p: _Printer, *, wallet: bool) -> list[dict]:
     """What was owed (and in the wallet) at the start, what moved, and at the end: the amount due."""
     columns = [Column("", flexible=True), Column("", right=True)]
     from_wallet = [_("Paid from your prepaid wallet"), p.money(totals["paid_from_wallet"], minus=True)]
-    owed = [[_("Owed at the start of the period"), p.money(totals["owed_start"])],
-            [_("Charging sessions"), p.money(totals["charges"])],
-            [_("Credit notes"), p.money(totals["credit_notes"], minus=True)],
-            [_("Paid by card, terminal or bank transfer"), p.money(totals["paid"], minus=True)],
-            *([from_wallet] if wallet else []),
-            [_("Refunds"), p.money(totals["refunds"])]]
+    owed = [
+        [_("Owed at the start of the period"), p.money(totals["owed_start"])],
+        [_("Charging sessions"), p.money(totals["charges"])],
+        [_("Credit notes"), p.money(totals["credit_notes"], minus=True)],
+        [_("Paid by card, terminal or bank transfer"), p.money(totals["paid"], minus=True)],
+        *([from_wallet] if wallet else []),
+        [_("Refunds"), p.money(totals["refunds"])],
+    ]
     tables = [text_table(columns, owed, total=[_("Owed at the end of the period"), p.money(totals["owed_end"])])]
     if wallet:
-        tables.append(text_table(columns, [
-            [_("Wallet at the start of the period"), p.money(totals["wallet_start"])],
-            [_("Top-ups"), p.money(totals["top_ups"])],
-            from_wallet,
-            [_("Paid back to you"), p.money(totals["wallet_refunds"], minus=True)],
-        ], total=[_("Wallet at the end of the period"), p.money(totals["wallet_end"])]))
+        tables.append(
+            text_table(
+                columns,
+                [
+                    [_("Wallet at the start of the period"), p.money(totals["wallet_start"])],
+                    [_("Top-ups"), p.money(totals["top_ups"])],
+                    from_wallet,
+                    [_("Paid back to you"), p.money(totals["wallet_refunds"], minus=True)],
+                ],
+                total=[_("Wallet at the end of the period"), p.money(totals["wallet_end"])],
+            )
+        )
     return tables
 
 
@@ -210,20 +268,28 @@ def _header(statement: Statement, content: dict, p: _Printer) -> dict:
             _joined(", ", operator["street"], f"{operator['postal_code']} {operator['city']}".strip()),
             _labelled(_("Company registration number"), operator["registration_number"]),
             _labelled(_("VAT number"), operator["vat_number"]),
-            _joined(" · ", operator["email"], operator["phone"])),
+            _joined(" · ", operator["email"], operator["phone"]),
+        ),
         "meta_lines": _lines(
-            _joined(" · ", _labelled(_("Number"), statement.display_number),
-                    _labelled(_("Issued"), p.day(statement.created_at))),
-            _labelled(_("Period"), f"{p.day(statement.period_start)} – "
-                                   f"{p.day(statement.period_end - timedelta(days=1))}")),
+            _joined(
+                " · ",
+                _labelled(_("Number"), statement.display_number),
+                _labelled(_("Issued"), p.day(statement.created_at)),
+            ),
+            _labelled(
+                _("Period"), f"{p.day(statement.period_start)} – {p.day(statement.period_end - timedelta(days=1))}"
+            ),
+        ),
         "customer_lines": _lines(
             _joined(", ", customer["street"], f"{customer['postal_code']} {customer['city']}".strip()),
             _labelled(_("VAT number"), customer["vat_number"]),
-            _joined(" · ", _labelled(_("Your reference"), customer["reference"]), customer["billing_email"])),
+            _joined(" · ", _labelled(_("Your reference"), customer["reference"]), customer["billing_email"]),
+        ),
         "terms_lines": _lines(
             _labelled(_("Payment method"), str(PaymentAccount.Method(content["payment_method"]).label)),
-            ngettext("%(count)s charging session, %(kwh)s kWh", "%(count)s charging sessions, %(kwh)s kWh",
-                     sessions) % {"count": sessions, "kwh": p.kwh(content["totals"]["energy_wh"])}),
+            ngettext("%(count)s charging session, %(kwh)s kWh", "%(count)s charging sessions, %(kwh)s kWh", sessions)
+            % {"count": sessions, "kwh": p.kwh(content["totals"]["energy_wh"])},
+        ),
     }
 
 
@@ -235,13 +301,19 @@ def statement_context(statement: Statement) -> dict:
     logo = content["operator"].get("logo")
     owed_end = Decimal(content["totals"]["owed_end"])
     return {
-        "statement": statement, "operator": content["operator"], "customer": content["customer"],
-        **_header(statement, content, p), "wallet": wallet,
+        "statement": statement,
+        "operator": content["operator"],
+        "customer": content["customer"],
+        **_header(statement, content, p),
+        "wallet": wallet,
         "sessions": _sessions_table(content["sessions"], p) if content["sessions"] else None,
         "credit_notes": _credit_notes_table(content["credit_notes"], p) if content["credit_notes"] else None,
         "movements": _movements_table(content["movements"], p, wallet=wallet) if content["movements"] else None,
-        "vat": _vat_table(content, p), "account": _account_tables(content["totals"], p, wallet=wallet),
-        "owed_end": owed_end, "amount_due": p.money(str(owed_end)), "in_favour": p.money(str(-owed_end)),
+        "vat": _vat_table(content, p),
+        "account": _account_tables(content["totals"], p, wallet=wallet),
+        "owed_end": owed_end,
+        "amount_due": p.money(str(owed_end)),
+        "in_favour": p.money(str(-owed_end)),
         "logo_url": Path(settings.MEDIA_ROOT, logo).as_uri() if logo else "",
     }
 

@@ -77,11 +77,18 @@ def _row(statement: Statement) -> dict:
 @require_GET
 def statements(request):
     account = request.user.customer_account if request.user.customer_account_id else None
-    page = Paginator(_issued_statements(request.user).order_by("-period_start", "-number"),
-                     STATEMENTS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "billing/statements.html", {
-        "account": account, "page": page, "rows": [_row(statement) for statement in page],
-    })
+    page = Paginator(
+        _issued_statements(request.user).order_by("-period_start", "-number"), STATEMENTS_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "billing/statements.html",
+        {
+            "account": account,
+            "page": page,
+            "rows": [_row(statement) for statement in page],
+        },
+    )
 
 
 @login_required

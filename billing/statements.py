@@ -54,8 +54,15 @@ def _next_number(organization: Organization) -> int:
     return sequence.last_number
 
 
-def statement_create(*, customer_account: CustomerAccount, start: datetime, end: datetime,
-                     kind: str = Statement.Kind.MONTHLY, user=None, now: datetime | None = None) -> Statement:
+def statement_create(
+    *,
+    customer_account: CustomerAccount,
+    start: datetime,
+    end: datetime,
+    kind: str = Statement.Kind.MONTHLY,
+    user=None,
+    now: datetime | None = None,
+) -> Statement:
     """Number a statement of the account for [start, end) and freeze what it shows.
 
     A monthly statement that exists already is returned as it is (re-running the job builds
@@ -65,8 +72,9 @@ def statement_create(*, customer_account: CustomerAccount, start: datetime, end:
         raise ValidationError(_("The period must end after it starts."), code="period")
     organization = customer_account.organization
     if kind == Statement.Kind.MONTHLY:
-        existing = Statement.objects.filter(customer_account=customer_account, kind=kind, period_start=start,
-                                            period_end=end).first()
+        existing = Statement.objects.filter(
+            customer_account=customer_account, kind=kind, period_start=start, period_end=end
+        ).first()
         if existing is not None:
             return existing
     time_zone = organization_time_zone(organization)
@@ -77,17 +85,25 @@ def statement_create(*, customer_account: CustomerAccount, start: datetime, end:
         with transaction.atomic():
             number = _next_number(organization)
             return Statement.objects.create(
-                organization=organization, customer_account=customer_account, number=number, kind=kind,
-                period_start=start, period_end=end, time_zone=time_zone,
-                language=language, currency=content["currency"], content=content,
-                gross_total=Decimal(content["totals"]["gross"]), amount_due=Decimal(content["totals"]["owed_end"]),
-                created_at=now or timezone.now(), created_by=user if getattr(user, "pk", None) else None,
+                organization=organization,
+                customer_account=customer_account,
+                number=number,
+                kind=kind,
+                period_start=start,
+                period_end=end,
+                time_zone=time_zone,
+                language=language,
+                currency=content["currency"],
+                content=content,
+                gross_total=Decimal(content["totals"]["gross"]),
+                amount_due=Decimal(content["totals"]["owed_end"]),
+                created_at=now or timezone.now(),
+                created_by=user if getattr(user, "pk", None) else None,
                 email_to=customer_account.billing_email,
             )
     except IntegrityError:
         # Another worker created this month's statement meanwhile; our number went back with the rollback.
-        return Statement.objects.get(customer_account=customer_account, kind=kind, period_start=start,
-                                     period_end=end)
+        return Statement.objects.get(customer_account=customer_account, kind=kind, period_start=start, period_end=end)
 
 
 def statement_render(*, statement: Statement, now: datetime | None = None) -> Statement:
@@ -100,7 +116,9 @@ def statement_render(*, statement: Statement, now: datetime | None = None) -> St
     statement.pdf.save(name, ContentFile(pdf), save=False)
     issued_at = now or timezone.now()
     issued = Statement.objects.filter(pk=statement.pk, status=Statement.Status.RENDERING).update(
-        pdf=statement.pdf.name, status=Statement.Status.ISSUED, issued_at=issued_at,
+        pdf=statement.pdf.name,
+        status=Statement.Status.ISSUED,
+        issued_at=issued_at,
     )
     if issued:
         statement.status, statement.issued_at = Statement.Status.ISSUED, issued_at
@@ -110,10 +128,12 @@ def statement_render(*, statement: Statement, now: datetime | None = None) -> St
     return statement
 
 
-def statement_issue(*, customer_account: CustomerAccount, start: datetime, end: datetime,
-                    kind: str = Statement.Kind.MONTHLY, user=None) -> Statement:
-    return statement_render(statement=statement_create(customer_account=customer_account, start=start, end=end,
-                                                       kind=kind, user=user))
+def statement_issue(
+    *, customer_account: CustomerAccount, start: datetime, end: datetime, kind: str = Statement.Kind.MONTHLY, user=None
+) -> Statement:
+    return statement_render(
+        statement=statement_create(customer_account=customer_account, start=start, end=end, kind=kind, user=user)
+    )
 
 
 def monthly_statements_due(*, now: datetime) -> list[tuple[int, datetime, datetime]]:
@@ -127,10 +147,15 @@ def monthly_statements_due(*, now: datetime) -> list[tuple[int, datetime, dateti
     for organization in Organization.objects.order_by("pk"):
         time_zone = organization_time_zone(organization)
         start, end = month_period(previous_month(now, time_zone), time_zone)
-        done = set(Statement.objects.filter(
-            organization=organization, kind=Statement.Kind.MONTHLY, period_start=start, period_end=end,
-            status=Statement.Status.ISSUED,
-        ).values_list("customer_account_id", flat=True))
+        done = set(
+            Statement.objects.filter(
+                organization=organization,
+                kind=Statement.Kind.MONTHLY,
+                period_start=start,
+                period_end=end,
+                status=Statement.Status.ISSUED,
+            ).values_list("customer_account_id", flat=True)
+        )
         accounts = accounts_with_activity(organization=organization, start=start, end=end) - done
         due += [(account_id, start, end) for account_id in sorted(accounts)]
     return due
@@ -139,27 +164,43 @@ def monthly_statements_due(*, now: datetime) -> list[tuple[int, datetime, dateti
 def statement_email_claim(*, statement_id: int, now: datetime) -> Statement | None:
     """Claim an issued statement for sending; None when it is sent, being sent, or given up."""
     stale = now - SENDING_TIMEOUT
-    claimed = Statement.objects.filter(
-        Q(delivery__in=[Statement.Delivery.PENDING, Statement.Delivery.FAILED])
-        | Q(delivery=Statement.Delivery.SENDING, delivery_changed_at__lt=stale),
-        pk=statement_id, status=Statement.Status.ISSUED,
-    ).exclude(email_to="").update(delivery=Statement.Delivery.SENDING, delivery_changed_at=now,
-                                  delivery_attempts=F("delivery_attempts") + 1)
-    return Statement.objects.select_related("organization", "customer_account").get(pk=statement_id) \
-        if claimed else None
+    claimed = (
+        Statement.objects.filter(
+            Q(delivery__in=[Statement.Delivery.PENDING, Statement.Delivery.FAILED])
+            | Q(delivery=Statement.Delivery.SENDING, delivery_changed_at__lt=stale),
+            pk=statement_id,
+            status=Statement.Status.ISSUED,
+        )
+        .exclude(email_to="")
+        .update(
+            delivery=Statement.Delivery.SENDING, delivery_changed_at=now, delivery_attempts=F("delivery_attempts") + 1
+        )
+    )
+    return (
+        Statement.objects.select_related("organization", "customer_account").get(pk=statement_id) if claimed else None
+    )
 
 
 def _message(statement: Statement) -> EmailMessage:
     with translation.override(statement.language):
-        context = {"statement": statement, "customer": statement.content["customer"],
-                   "operator": statement.content["operator"]}
+        context = {
+            "statement": statement,
+            "customer": statement.content["customer"],
+            "operator": statement.content["operator"],
+        }
         subject = _("Your charging statement %(number)s from %(operator)s") % {
-            "number": statement.display_number, "operator": statement.organization.name}
+            "number": statement.display_number,
+            "operator": statement.organization.name,
+        }
         body = render_to_string("billing/statement_email.txt", context)
         filename = _("statement-%(number)s.pdf") % {"number": statement.display_number}
-    message = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
-                           to=[statement.email_to], reply_to=[statement.organization.email]
-                           if statement.organization.email else None)
+    message = EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[statement.email_to],
+        reply_to=[statement.organization.email] if statement.organization.email else None,
+    )
     with statement.pdf.open("rb") as pdf:
         message.attach(filename, pdf.read(), "application/pdf")
     return message
@@ -177,11 +218,14 @@ def statement_email_send(*, statement_id: int, now: datetime | None = None) -> s
         gave_up = statement.delivery_attempts >= MAX_DELIVERY_ATTEMPTS
         Statement.objects.filter(pk=statement.pk).update(
             delivery=Statement.Delivery.GAVE_UP if gave_up else Statement.Delivery.FAILED,
-            delivery_error=f"{type(exc).__name__}: {exc}"[:2000], delivery_changed_at=timezone.now(),
+            delivery_error=f"{type(exc).__name__}: {exc}"[:2000],
+            delivery_changed_at=timezone.now(),
         )
         raise
     Statement.objects.filter(pk=statement.pk).update(
-        delivery=Statement.Delivery.SENT, sent_at=timezone.now(), delivery_error="",
+        delivery=Statement.Delivery.SENT,
+        sent_at=timezone.now(),
+        delivery_error="",
         delivery_changed_at=timezone.now(),
     )
     return "sent"
@@ -189,7 +233,16 @@ def statement_email_send(*, statement_id: int, now: datetime | None = None) -> s
 
 def statement_resend(*, statement: Statement) -> bool:
     """An operator asks for a statement to be sent again (to the account's current billing email)."""
-    return bool(Statement.objects.filter(pk=statement.pk, status=Statement.Status.ISSUED).exclude(
-        delivery=Statement.Delivery.SENDING,
-    ).update(delivery=Statement.Delivery.PENDING, delivery_attempts=0, delivery_error="",
-             email_to=statement.customer_account.billing_email, delivery_changed_at=timezone.now()))
+    return bool(
+        Statement.objects.filter(pk=statement.pk, status=Statement.Status.ISSUED)
+        .exclude(
+            delivery=Statement.Delivery.SENDING,
+        )
+        .update(
+            delivery=Statement.Delivery.PENDING,
+            delivery_attempts=0,
+            delivery_error="",
+            email_to=statement.customer_account.billing_email,
+            delivery_changed_at=timezone.now(),
+        )
+    )

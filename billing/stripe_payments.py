@@ -75,19 +75,23 @@ def stripe_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessag
     missing, given = (
         ("STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY") if has_key else ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
     )
-    return [checks.Error(
-        f"{given} is set but {missing} is not.",
-        hint="Set both to offer online card payment (payments are booked only by Stripe's signed webhook), "
-             "or neither.",
-        id="billing.E001",
-    )]
+    return [
+        checks.Error(
+            f"{given} is set but {missing} is not.",
+            hint="Set both to offer online card payment (payments are booked only by Stripe's signed webhook), "
+            "or neither.",
+            id="billing.E001",
+        )
+    ]
 
 
 def _client() -> stripe.StripeClient:
     if not stripe_enabled():
         raise StripeUnavailable(_("Online card payment is not available."))
     return stripe.StripeClient(
-        settings.STRIPE_SECRET_KEY, base_addresses={"api": settings.STRIPE_API_BASE}, max_network_retries=2,
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        max_network_retries=2,
     )
 
 
@@ -104,37 +108,52 @@ def _checkout_amount(customer_account: CustomerAccount, purpose: str, amount) ->
         if amount not in (None, "") and positive_amount(amount, currency) != owed:
             raise ValidationError(
                 _("What you owe has changed: it is now %(owed)s %(currency)s. Please check and try again."),
-                params={"owed": owed, "currency": currency}, code="owed_changed",
+                params={"owed": owed, "currency": currency},
+                code="owed_changed",
             )
         return owed
     raise ValidationError(_("Not a purpose of an online payment."), code="purpose")
 
 
-def _checkout_row(*, customer_account: CustomerAccount, purpose: str, amount, request_key: str,
-                  user) -> StripeCheckout:
+def _checkout_row(*, customer_account: CustomerAccount, purpose: str, amount, request_key: str, user) -> StripeCheckout:
     """The form key's checkout, made now (amount validated) or earlier by the same form (same account and purpose)."""
     earlier = StripeCheckout.objects.filter(request_key=request_key).first()
     if earlier is None:
         amount = _checkout_amount(customer_account, purpose, amount)
         money.to_minor_units(amount, customer_account.organization.currency)
-        earlier, _created = StripeCheckout.objects.get_or_create(request_key=request_key, defaults={
-            "customer_account": customer_account, "purpose": purpose, "amount": amount,
-            "currency": customer_account.organization.currency,
-            "created_by": user if getattr(user, "pk", None) else None,
-        })
-    if (earlier.customer_account_id != customer_account.pk or earlier.purpose != purpose
-            or (purpose == Purpose.TOP_UP and positive_amount(amount, earlier.currency) != earlier.amount)):
+        earlier, _created = StripeCheckout.objects.get_or_create(
+            request_key=request_key,
+            defaults={
+                "customer_account": customer_account,
+                "purpose": purpose,
+                "amount": amount,
+                "currency": customer_account.organization.currency,
+                "created_by": user if getattr(user, "pk", None) else None,
+            },
+        )
+    if (
+        earlier.customer_account_id != customer_account.pk
+        or earlier.purpose != purpose
+        or (purpose == Purpose.TOP_UP and positive_amount(amount, earlier.currency) != earlier.amount)
+    ):
         raise ValidationError(_("This form was used already. Please reload the page and try again."), code="used")
     if earlier.status == Status.PAID:
         raise ValidationError(_("This payment is made already."), code="paid")
     if earlier.status == Status.EXPIRED:
-        raise ValidationError(_("This payment page has expired. Please reload the page and try again."),
-                              code="expired")
+        raise ValidationError(_("This payment page has expired. Please reload the page and try again."), code="expired")
     return earlier
 
 
-def checkout_start(*, customer_account: CustomerAccount, purpose: str, amount, request_key: str, user,
-                   success_url: str, cancel_url: str) -> StripeCheckout:
+def checkout_start(
+    *,
+    customer_account: CustomerAccount,
+    purpose: str,
+    amount,
+    request_key: str,
+    user,
+    success_url: str,
+    cancel_url: str,
+) -> StripeCheckout:
     """Open (or, for a form key used before, reopen) a Stripe Checkout for a wallet top-up or the amount owed.
 
     ``amount``: for a top-up (wallet accounts only) more than zero, in the currency's minor unit; for paying
@@ -149,21 +168,32 @@ def checkout_start(*, customer_account: CustomerAccount, purpose: str, amount, r
     request_key = (request_key or "").strip()
     if not _REQUEST_KEY.fullmatch(request_key):
         raise ValidationError(_("This form has expired. Please reload the page and try again."), code="request_key")
-    checkout = _checkout_row(customer_account=customer_account, purpose=purpose, amount=amount,
-                             request_key=request_key, user=user)
+    checkout = _checkout_row(
+        customer_account=customer_account, purpose=purpose, amount=amount, request_key=request_key, user=user
+    )
     with transaction.atomic():
         checkout = StripeCheckout.objects.select_for_update().get(pk=checkout.pk)
         if checkout.stripe_session_id:
             return checkout
-        metadata = {"checkout_id": str(checkout.pk), "customer_account_id": str(customer_account.pk),
-                    "purpose": checkout.purpose}
+        metadata = {
+            "checkout_id": str(checkout.pk),
+            "customer_account_id": str(customer_account.pk),
+            "purpose": checkout.purpose,
+        }
         params: SessionCreateParams = {
             "mode": "payment",
-            "line_items": [{"quantity": 1, "price_data": {
-                "currency": checkout.currency.lower(),
-                "unit_amount": money.to_minor_units(checkout.amount, checkout.currency),
-                "product_data": {"name": f"{customer_account.organization.name}: {checkout.get_purpose_display()}"},
-            }}],
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": checkout.currency.lower(),
+                        "unit_amount": money.to_minor_units(checkout.amount, checkout.currency),
+                        "product_data": {
+                            "name": f"{customer_account.organization.name}: {checkout.get_purpose_display()}"
+                        },
+                    },
+                }
+            ],
             "client_reference_id": str(checkout.pk),
             "metadata": metadata,
             "payment_intent_data": {"metadata": metadata},
@@ -195,8 +225,9 @@ def webhook_handle(*, payload: bytes, signature: str) -> str:
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise WebhookRejected("No webhook secret is configured.")
     try:
-        event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET,
-                                               api_key=settings.STRIPE_SECRET_KEY or None)
+        event = stripe.Webhook.construct_event(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET, api_key=settings.STRIPE_SECRET_KEY or None
+        )
         data = event.to_dict()
         event_type, obj = data["type"], data["data"]["object"]
     except stripe.SignatureVerificationError as exc:
@@ -209,7 +240,8 @@ def webhook_handle(*, payload: bytes, signature: str) -> str:
         outcome = _checkout_paid(obj)
     elif event_type == "checkout.session.expired":
         updated = StripeCheckout.objects.filter(stripe_session_id=obj.get("id") or "-", status=Status.OPEN).update(
-            status=Status.EXPIRED)
+            status=Status.EXPIRED
+        )
         outcome = "expired" if updated else "ignored"
     elif event_type == "charge.refunded":
         outcome = _charge_refunded(obj)
@@ -233,27 +265,41 @@ def _checkout_paid(session: dict) -> str:
     session_id = _id(session)
     checkout = (
         StripeCheckout.objects.select_related("customer_account__organization")
-        .filter(stripe_session_id=session_id).first() if session_id else None
+        .filter(stripe_session_id=session_id)
+        .first()
+        if session_id
+        else None
     )
     if checkout is None:
         logger.warning("Stripe checkout session %r is not ours: nothing booked.", session_id)
         return "unknown checkout"
     currency = checkout.currency
-    if (session.get("amount_total") != money.to_minor_units(checkout.amount, currency)
-            or str(session.get("currency") or "").upper() != currency
-            or currency != checkout.customer_account.organization.currency
-            or session.get("client_reference_id") not in (None, str(checkout.pk))):
+    if (
+        session.get("amount_total") != money.to_minor_units(checkout.amount, currency)
+        or str(session.get("currency") or "").upper() != currency
+        or currency != checkout.customer_account.organization.currency
+        or session.get("client_reference_id") not in (None, str(checkout.pk))
+    ):
         logger.error(
             "Stripe checkout session %s paid %r %r, but checkout %s is for %s %s (client reference %r): "
-            "nothing booked, check it in Stripe.", session_id, session.get("amount_total"), session.get("currency"),
-            checkout.pk, checkout.amount, currency, session.get("client_reference_id"),
+            "nothing booked, check it in Stripe.",
+            session_id,
+            session.get("amount_total"),
+            session.get("currency"),
+            checkout.pk,
+            checkout.amount,
+            currency,
+            session.get("client_reference_id"),
         )
         return "mismatch"
     key = f"stripe:{session_id}"
     reference = _id(session.get("payment_intent")) or session_id
     with transaction.atomic():
-        checkout = StripeCheckout.objects.select_for_update().select_related("customer_account__organization").get(
-            pk=checkout.pk)
+        checkout = (
+            StripeCheckout.objects.select_for_update()
+            .select_related("customer_account__organization")
+            .get(pk=checkout.pk)
+        )
         booked_before = LedgerEntry.objects.filter(idempotency_key=key).exists()
         if not booked_before:
             _book_paid(checkout, reference=reference, key=key)
@@ -279,8 +325,12 @@ def _book_paid(checkout: StripeCheckout, *, reference: str, key: str) -> None:
         if payment_account_of(account).method == PaymentAccount.Method.WALLET:
             wallet_top_up(amount=checkout.amount, key=key, **common)
             return
-        logger.warning("Checkout %s topped up the wallet of %s, which now pays by invoice: booked as a payment "
-                       "in the customer's favour.", checkout.pk, account.pk)
+        logger.warning(
+            "Checkout %s topped up the wallet of %s, which now pays by invoice: booked as a payment "
+            "in the customer's favour.",
+            checkout.pk,
+            account.pk,
+        )
     payment_record(amount=checkout.amount, key=key, **common)
 
 
@@ -298,23 +348,40 @@ def _charge_refunded(charge: dict) -> str:
     refunded_minor = charge.get("amount_refunded")
     if not charge_id or not payment_intent or not isinstance(refunded_minor, int) or refunded_minor <= 0:
         return "ignored"
-    paid = LedgerEntry.objects.filter(reference=payment_intent, method=Method.STRIPE,
-                                      kind__in=[Kind.TOP_UP, Kind.PAYMENT], idempotency_key__startswith="stripe:")
+    paid = LedgerEntry.objects.filter(
+        reference=payment_intent,
+        method=Method.STRIPE,
+        kind__in=[Kind.TOP_UP, Kind.PAYMENT],
+        idempotency_key__startswith="stripe:",
+    )
     first = paid.select_related("customer_account__organization").order_by("line").first()
     if first is None or first.customer_account is None:
-        logger.warning("Stripe refunded charge %s of payment %s, which is not booked (yet): asking Stripe to retry.",
-                       charge_id, payment_intent)
+        logger.warning(
+            "Stripe refunded charge %s of payment %s, which is not booked (yet): asking Stripe to retry.",
+            charge_id,
+            payment_intent,
+        )
         raise WebhookTooEarly(f"payment {payment_intent} is not booked yet")
     account, currency = first.customer_account, first.currency
     if str(charge.get("currency") or "").upper() != currency:
-        logger.error("Stripe refunded charge %s in %r, but payment %s was booked in %s: nothing booked.",
-                     charge_id, charge.get("currency"), payment_intent, currency)
+        logger.error(
+            "Stripe refunded charge %s in %r, but payment %s was booked in %s: nothing booked.",
+            charge_id,
+            charge.get("currency"),
+            payment_intent,
+            currency,
+        )
         return "mismatch"
     refunded = money.from_minor_units(refunded_minor, currency)
     paid_total = -money.stored_amount(paid.aggregate(total=Sum(F("receivable") - F("wallet")))["total"])
     if refunded > paid_total:
-        logger.error("Stripe refunded %s %s of payment %s, which booked only %s: refunding what was booked.",
-                     refunded, currency, payment_intent, paid_total)
+        logger.error(
+            "Stripe refunded %s %s of payment %s, which booked only %s: refunding what was booked.",
+            refunded,
+            currency,
+            payment_intent,
+            paid_total,
+        )
         refunded = paid_total
     key = f"stripe-refund:{charge_id}:{refunded_minor}"
     common = _StripeBooking(customer_account=account, method=Method.STRIPE, reference=payment_intent)
@@ -331,7 +398,13 @@ def _charge_refunded(charge: dict) -> str:
         if from_wallet > 0:
             wallet_refund(amount=from_wallet, key=key, **common)
         if due > from_wallet:
-            logger.warning("Stripe refunded %s %s of top-up %s, but the wallet of %s held only %s: the rest is owed.",
-                           due, currency, payment_intent, account.pk, from_wallet)
+            logger.warning(
+                "Stripe refunded %s %s of top-up %s, but the wallet of %s held only %s: the rest is owed.",
+                due,
+                currency,
+                payment_intent,
+                account.pk,
+                from_wallet,
+            )
             payment_refund(amount=due - from_wallet, key=f"{key}:owed", **common)
     return "refunded"

@@ -51,9 +51,13 @@ def _start(request, purpose: str):
     back = request.build_absolute_uri(reverse("checkout_return"))
     try:
         checkout = checkout_start(
-            customer_account=account, purpose=purpose, amount=request.POST.get("amount"),
-            request_key=request.POST.get("request_key", ""), user=request.user,
-            success_url=f"{back}?result=paid", cancel_url=f"{back}?result=cancelled",
+            customer_account=account,
+            purpose=purpose,
+            amount=request.POST.get("amount"),
+            request_key=request.POST.get("request_key", ""),
+            user=request.user,
+            success_url=f"{back}?result=paid",
+            cancel_url=f"{back}?result=cancelled",
         )
     except ValidationError as exc:
         for message in exc.messages:

@@ -23,8 +23,9 @@ def statements_monthly() -> int:
 @shared_task(name="billing.statement_build", acks_late=True, reject_on_worker_lost=True)
 def statement_build(customer_account_id: int, start: str, end: str) -> int:
     account = CustomerAccount.objects.select_related("organization").get(pk=customer_account_id)
-    statement = statement_issue(customer_account=account, start=datetime.fromisoformat(start),
-                                end=datetime.fromisoformat(end))
+    statement = statement_issue(
+        customer_account=account, start=datetime.fromisoformat(start), end=datetime.fromisoformat(end)
+    )
     transaction.on_commit(lambda: statement_email.delay(statement.pk))
     return statement.pk
 
@@ -38,5 +39,5 @@ def statement_email(self, statement_id: int) -> str:
     try:
         return statement_email_send(statement_id=statement_id)
     except Exception as exc:
-        countdown = settings.STATEMENT_EMAIL_RETRY_BASE_SECONDS * 2 ** self.request.retries
+        countdown = settings.STATEMENT_EMAIL_RETRY_BASE_SECONDS * 2**self.request.retries
         raise self.retry(exc=exc, countdown=countdown) from exc

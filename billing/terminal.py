@@ -45,14 +45,14 @@ def terminal_payment_data_transfer(charge_point: ChargePoint, data: str | None, 
         return _rejected("currency must be an ISO 4217 code")
     session = (
         ChargingSession.objects.select_related("charge_point__organization")
-        .filter(pk=transaction_id, charge_point=charge_point).first()
+        .filter(pk=transaction_id, charge_point=charge_point)
+        .first()
     )
     if session is None:
         return _rejected("unknown transactionId")
     try:
         with transaction.atomic():
-            terminal_payment_record(session=session, reference=reference, amount=str(amount), currency=currency,
-                                    at=now)
+            terminal_payment_record(session=session, reference=reference, amount=str(amount), currency=currency, at=now)
     except ValidationError as exc:
         return _rejected(" ".join(exc.messages))
     return DataTransferAnswer("Accepted")

@@ -36,12 +36,17 @@ def session_estimate(request, pk: int):
     session = get_object_or_404(sessions_for_driver(user=request.user), pk=pk)
     estimate = session_cost_estimate(session=session, now=timezone.now())
     if estimate is None:
-        return JsonResponse({"id": session.pk, "gross": None, "currency": None, "final": False,
-                             "cost_display": "–", "cost_label": None})
-    return JsonResponse({
-        "id": session.pk, "gross": str(estimate["gross"]), "currency": estimate["currency"],
-        "final": estimate["final"],
-        # As the dashboard shows it, in the reader's language and number format.
-        "cost_display": money_display(estimate["gross"], estimate["currency"]),
-        "cost_label": session_cost_label(estimate),
-    })
+        return JsonResponse(
+            {"id": session.pk, "gross": None, "currency": None, "final": False, "cost_display": "–", "cost_label": None}
+        )
+    return JsonResponse(
+        {
+            "id": session.pk,
+            "gross": str(estimate["gross"]),
+            "currency": estimate["currency"],
+            "final": estimate["final"],
+            # As the dashboard shows it, in the reader's language and number format.
+            "cost_display": money_display(estimate["gross"], estimate["currency"]),
+            "cost_label": session_cost_label(estimate),
+        }
+    )

@@ -33,9 +33,13 @@ async def lifespan(scope, receive, send):
             return
 
 
-application = ProtocolTypeRouter({
-    "http": http_application, "websocket": URLRouter(websocket_urlpatterns), "lifespan": lifespan,
-})
+application = ProtocolTypeRouter(
+    {
+        "http": http_application,
+        "websocket": URLRouter(websocket_urlpatterns),
+        "lifespan": lifespan,
+    }
+)
 
 # Thousands of long-lived connections make full garbage collections slow (they showed as the slowest
 # answers under load): leave what start-up built out of them, and collect the youngest objects less often.

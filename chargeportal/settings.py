@@ -119,8 +119,10 @@ def _database(url: str) -> dj_database_url.DBConfig:
             "(DATABASE_POOL_SIZE=0 turns the pool off)."
         )
     if pool_size:
-        config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": {"min_size": min(2, pool_size),
-                                                                   "max_size": pool_size}}
+        config["OPTIONS"] = {
+            **config.get("OPTIONS", {}),
+            "pool": {"min_size": min(2, pool_size), "max_size": pool_size},
+        }
         # Django then has the pool check each connection it hands out: one PostgreSQL dropped (a restart)
         # is replaced instead of failing a request.
         config["CONN_HEALTH_CHECKS"] = True
@@ -196,8 +198,10 @@ CELERY_BEAT_SCHEDULE = {
     "station-alerts": {"task": "reporting.station_alerts", "schedule": 300.0, "options": {"expires": 290}},
     # Mondays, hourly through the morning (UTC): each operator's summary goes once its own week has ended
     # in its time zone; sent weeks are remembered, so the later runs only catch up.
-    "weekly-summaries": {"task": "reporting.weekly_summaries",
-                         "schedule": crontab(minute=30, hour="6-11", day_of_week="mon")},
+    "weekly-summaries": {
+        "task": "reporting.weekly_summaries",
+        "schedule": crontab(minute=30, hour="6-11", day_of_week="mon"),
+    },
 }
 
 # Our own reverse proxies (addresses or networks): only when one of them is the peer does X-Forwarded-For
@@ -241,15 +245,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "DEFAULT_PARSER_CLASSES": [
-        "core.json_limits.JSONParser", "rest_framework.parsers.FormParser",
+        "core.json_limits.JSONParser",
+        "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter",
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ClientThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env_str("API_RATE_ANON", "60/min"), "user": env_str("API_RATE_USER", "300/min"),
+        "anon": env_str("API_RATE_ANON", "60/min"),
+        "user": env_str("API_RATE_USER", "300/min"),
         "token": env_str("API_RATE_TOKEN", "1200/min"),
     },
     "EXCEPTION_HANDLER": "core.api.exception_handler",
@@ -287,12 +294,16 @@ HEADLESS_ADAPTER = "accounts.adapters.HeadlessAdapter"
 APP_LINK_URL = env_str("APP_LINK_URL", "").rstrip("/")
 if APP_LINK_URL and "://" not in APP_LINK_URL:
     raise ImproperlyConfigured(f"APP_LINK_URL must be a URL with a scheme, got {APP_LINK_URL!r}.")
-HEADLESS_FRONTEND_URLS = {
-    "account_confirm_email": f"{APP_LINK_URL}/account/verify-email/{{key}}",
-    "account_reset_password": f"{APP_LINK_URL}/account/password/reset",
-    "account_reset_password_from_key": f"{APP_LINK_URL}/account/password/reset/key/{{key}}",
-    "account_signup": f"{APP_LINK_URL}/account/signup",
-} if APP_LINK_URL else {}
+HEADLESS_FRONTEND_URLS = (
+    {
+        "account_confirm_email": f"{APP_LINK_URL}/account/verify-email/{{key}}",
+        "account_reset_password": f"{APP_LINK_URL}/account/password/reset",
+        "account_reset_password_from_key": f"{APP_LINK_URL}/account/password/reset/key/{{key}}",
+        "account_signup": f"{APP_LINK_URL}/account/signup",
+    }
+    if APP_LINK_URL
+    else {}
+)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -363,8 +374,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
 # Where mail goes: SMTP to EMAIL_HOST; the console (the log) by default only with DEBUG, because sign-up
 # and password-reset links would be readable there; locmem keeps it in memory (tests), dummy drops it.
-_email_backend = env_choice("EMAIL_BACKEND", ("smtp", "console", "locmem", "dummy"),
-                            "smtp" if EMAIL_HOST or not DEBUG else "console")
+_email_backend = env_choice(
+    "EMAIL_BACKEND", ("smtp", "console", "locmem", "dummy"), "smtp" if EMAIL_HOST or not DEBUG else "console"
+)
 if _email_backend == "smtp" and not EMAIL_HOST:
     raise ImproperlyConfigured(
         "EMAIL_HOST must be set when DEBUG is off (or EMAIL_BACKEND is smtp): mail is not written to the log "
@@ -424,7 +436,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # The ocpp package logs every frame at INFO: far too much for a fleet.
     "loggers": {
-        "django.db.backends": {"level": "WARNING"}, "ocpp": {"level": "WARNING", "filters": ["redact_id_tags"]},
-        "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+        "ocpp": {"level": "WARNING", "filters": ["redact_id_tags"]},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

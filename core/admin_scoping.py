@@ -44,8 +44,9 @@ class OrganizationScopedMixin(_AdminBase):
             return None
         return related_admin.scope_queryset(model._default_manager.using(db).all(), _user_organization(request))
 
-    def formfield_for_foreignkey(self, db_field: ForeignKey[Any, Any], request: HttpRequest,
-                                 **kwargs: Any) -> ModelChoiceField[Any] | None:
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField[Any] | None:
         if "queryset" not in kwargs:
             queryset = self._scoped_choices(db_field.remote_field.model, request, kwargs.get("using"))
             if queryset is not None:
@@ -54,8 +55,9 @@ class OrganizationScopedMixin(_AdminBase):
                     kwargs.setdefault("initial", _user_organization(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def formfield_for_manytomany(self, db_field: ManyToManyField[Any, Any], request: HttpRequest,
-                                 **kwargs: Any) -> ModelMultipleChoiceField[Any] | None:
+    def formfield_for_manytomany(
+        self, db_field: ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelMultipleChoiceField[Any] | None:
         if "queryset" not in kwargs:
             queryset = self._scoped_choices(db_field.remote_field.model, request, kwargs.get("using"))
             if queryset is not None:

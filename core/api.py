@@ -49,7 +49,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DataError):
@@ -67,8 +68,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(detail, dict) and "detail" in detail and len(detail) == 1:
         message = str(detail["detail"])
     elif isinstance(detail, dict):
-        fields = {key: [str(item) for item in (value if isinstance(value, list) else [value])]
-                  for key, value in detail.items()}
+        fields = {
+            key: [str(item) for item in (value if isinstance(value, list) else [value])]
+            for key, value in detail.items()
+        }
         message = str(next(iter(fields.values()))[0]) if fields else "Invalid input."
     else:
         message = " ".join(str(item) for item in detail) if isinstance(detail, list) else str(detail)
@@ -105,13 +108,17 @@ class IsOperatorStaff(permissions.BasePermission):
 
 # The schema (drf-spectacular): how callers authenticate, and the error body every operation may answer.
 
+
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.api_tokens.ApiTokenAuthentication"
     name = "operatorToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer",
-                "description": "An operator's API token (admin, API tokens): `Authorization: Bearer cp_...`."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An operator's API token (admin, API tokens): `Authorization: Bearer cp_...`.",
+        }
 
 
 class AppSessionScheme(OpenApiAuthenticationExtension):
@@ -119,31 +126,39 @@ class AppSessionScheme(OpenApiAuthenticationExtension):
     name = "appSession"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "apiKey", "in": "header", "name": "X-Session-Token",
-                "description": "The app's session token from /_allauth/app/v1/auth/login (meta.session_token)."}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Session-Token",
+            "description": "The app's session token from /_allauth/app/v1/auth/login (meta.session_token).",
+        }
 
 
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {
-        "type": "object",
-        "required": ["status", "code", "message"],
-        "properties": {
-            "status": {"type": "integer"},
-            "code": {"type": "string"},
-            "message": {"type": "string"},
-            "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-        },
-    }},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            },
+        }
+    },
 }
 
 
 def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """SPECTACULAR_SETTINGS postprocessing hook: every /api/v1 operation's 4xx answers are the one error body."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
-    error = {"description": "Refused: the error body (status, code, message, fields).",
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    error = {
+        "description": "Refused: the error body (status, code, message, fields).",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     for path, item in result.get("paths", {}).items():
         if path.startswith("/api/v1/"):
             for operation in item.values():

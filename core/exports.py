@@ -108,7 +108,7 @@ def _sheet_title(title: str, used: set[str]) -> str:
     candidate, n = base, 2
     while candidate.lower() in used:
         suffix = f" {n}"
-        candidate, n = base[:31 - len(suffix)] + suffix, n + 1
+        candidate, n = base[: 31 - len(suffix)] + suffix, n + 1
     used.add(candidate.lower())
     return candidate
 
@@ -139,13 +139,17 @@ def xlsx_response(*, filename: str, tables: Sequence[Table]) -> HttpResponse:
     return _attachment(HttpResponse(xlsx_bytes(tables), content_type=XLSX_CONTENT_TYPE), filename)
 
 
-def table_response(fmt: str, *, filename_stem: str, headers: Sequence[Any], rows: Sequence[Sequence[Any]],
-                   title: str = "") -> HttpResponse:
+def table_response(
+    fmt: str, *, filename_stem: str, headers: Sequence[Any], rows: Sequence[Sequence[Any]], title: str = ""
+) -> HttpResponse:
     """``fmt`` "csv" or "xlsx": the table as ``<filename_stem>.<fmt>``."""
     if fmt == "csv":
         return csv_response(filename=f"{filename_stem}.csv", headers=headers, rows=rows)
     if fmt == "xlsx":
-        return xlsx_response(filename=f"{filename_stem}.xlsx",
-                             tables=[Table(key="table", title=title or filename_stem, headers=headers,
-                                           rows=[list(row) for row in rows])])
+        return xlsx_response(
+            filename=f"{filename_stem}.xlsx",
+            tables=[
+                Table(key="table", title=title or filename_stem, headers=headers, rows=[list(row) for row in rows])
+            ],
+        )
     raise ValueError(f"Unknown export format {fmt!r}")

@@ -60,8 +60,11 @@ def check_depth(text: str | bytes, limit: int | None = None) -> None:
 
 #: A digit run as long as 2**63, or a \u escape: only then can parsed JSON hold what ``unstorable_value`` finds.
 _MAY_BE_UNSTORABLE: dict[tuple[type[str | bytes], bool], re.Pattern[Any]] = {
-    (str, True): re.compile(r"\d{19}|\\u"), (str, False): re.compile(r"\\u"),
-    (bytes, True): re.compile(rb"\d{19}|\\u"), (bytes, False): re.compile(rb"\\u")}
+    (str, True): re.compile(r"\d{19}|\\u"),
+    (str, False): re.compile(r"\\u"),
+    (bytes, True): re.compile(rb"\d{19}|\\u"),
+    (bytes, False): re.compile(rb"\\u"),
+}
 _INT64 = 2**63
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -92,8 +95,9 @@ class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, with too deeply nested bodies refused as a parse error (400), not a RecursionError,
     and values no database column takes (``unstorable_value``) refused as well, not a server error later."""
 
-    def parse(self, stream: IO[Any] | None, media_type: str | None = None,
-              parser_context: Mapping[str, Any] | None = None) -> Any:
+    def parse(
+        self, stream: IO[Any] | None, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         raw = stream.read() if stream is not None else b""  # DRF's request.body: Django's size limit applies
         try:
             check_depth(raw)
@@ -124,8 +128,13 @@ class JSONDepthMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         return self.get_response(request)  # a coroutine when async: awaited by the caller
 
-    def process_view(self, request: HttpRequest, view_func: Callable[..., Any], view_args: tuple[Any, ...],
-                     view_kwargs: dict[str, Any]) -> HttpResponseBase | None:
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponseBase | None:
         from rest_framework.views import APIView  # DRF's settings import this module
 
         view_class = getattr(view_func, "cls", None)
@@ -139,6 +148,11 @@ class JSONDepthMiddleware:
             return HttpResponseBadRequest()
         return None
 
-    async def _process_view_async(self, request: HttpRequest, view_func: Callable[..., Any],
-                                  view_args: tuple[Any, ...], view_kwargs: dict[str, Any]) -> HttpResponseBase | None:
+    async def _process_view_async(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponseBase | None:
         return JSONDepthMiddleware.process_view(self, request, view_func, view_args, view_kwargs)

@@ -30,7 +30,8 @@ def validate_moment_in_range(value: datetime | None) -> None:
     """A model validator: the moment lies in ``EARLIEST``..``LATEST`` (years 2000 to 2199)."""
     if value is not None and not moment_in_range(value):
         raise ValidationError(
-            _("Choose a moment from %(first)s to %(last)s."), code="out_of_range",
+            _("Choose a moment from %(first)s to %(last)s."),
+            code="out_of_range",
             params={"first": EARLIEST.year, "last": LATEST.year - 1},
         )
 

@@ -79,8 +79,10 @@ def validate_storable_currency(currency: str) -> None:
     """Refuse a currency whose amounts would be truncated in money columns (KWD has 3 decimals, they hold 2)."""
     if not is_storable(currency):
         raise ValidationError(
-            _("%(currency)s has %(places)s decimals, but amounts are stored with %(stored)s: "
-              "this currency is not supported."),
+            _(
+                "%(currency)s has %(places)s decimals, but amounts are stored with %(stored)s: "
+                "this currency is not supported."
+            ),
             params={"currency": currency.upper(), "places": minor_unit(currency), "stored": STORED_DECIMAL_PLACES},
             code="currency_not_storable",
         )
@@ -99,8 +101,9 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     """
     whole = Decimal(amount).scaleb(min(minor_unit(currency), _stripe_exponent(currency)))
     if whole != whole.to_integral_value():
-        raise ValidationError(_("%(currency)s is paid in whole units only."), params={"currency": currency.upper()},
-                              code="too_precise")
+        raise ValidationError(
+            _("%(currency)s is paid in whole units only."), params={"currency": currency.upper()}, code="too_precise"
+        )
     return int(Decimal(amount).scaleb(_stripe_exponent(currency)))
 
 
@@ -113,15 +116,19 @@ def default_currency_check(app_configs: Sequence[AppConfig] | None = None, **kwa
     """core.E001: DEFAULT_CURRENCY must be storable, or every new operator and tariff would be refused."""
     if is_storable(settings.DEFAULT_CURRENCY):
         return []
-    return [checks.Error(
-        f"DEFAULT_CURRENCY {settings.DEFAULT_CURRENCY} has {minor_unit(settings.DEFAULT_CURRENCY)} decimals, "
-        f"but money columns hold {STORED_DECIMAL_PLACES}.",
-        hint="Choose a currency with at most that many decimals (amounts would be truncated).", id="core.E001",
-    )]
+    return [
+        checks.Error(
+            f"DEFAULT_CURRENCY {settings.DEFAULT_CURRENCY} has {minor_unit(settings.DEFAULT_CURRENCY)} decimals, "
+            f"but money columns hold {STORED_DECIMAL_PLACES}.",
+            hint="Choose a currency with at most that many decimals (amounts would be truncated).",
+            id="core.E001",
+        )
+    ]
 
 
-def stored_currencies_check(app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None,
-                            **kwargs: Any) -> list[checks.CheckMessage]:
+def stored_currencies_check(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """core.E002: no row holds a currency its money columns would truncate (KWD written before it was refused).
 
     Looks at every model field validated with ``validate_storable_currency`` (operators, tariffs): the
@@ -135,14 +142,20 @@ def stored_currencies_check(app_configs: Sequence[AppConfig] | None = None, data
                 if validate_storable_currency not in getattr(field, "validators", ()):
                     continue
                 try:
-                    used = set(model._default_manager.using(alias).order_by()
-                               .values_list(field.name, flat=True).distinct())
+                    used = set(
+                        model._default_manager.using(alias).order_by().values_list(field.name, flat=True).distinct()
+                    )
                 except DatabaseError:  # not migrated yet
                     continue
-                errors += [checks.Error(
-                    f"{model._meta.label}.{field.name} holds {currency}, which has {minor_unit(currency)} decimals; "
-                    f"money columns hold {STORED_DECIMAL_PLACES}.",
-                    hint="Amounts in it would be truncated: change the currency or keep it out of this portal.",
-                    obj=model, id="core.E002",
-                ) for currency in sorted(used) if not is_storable(currency)]
+                errors += [
+                    checks.Error(
+                        f"{model._meta.label}.{field.name} holds {currency}, which has {minor_unit(currency)} "
+                        f"decimals; money columns hold {STORED_DECIMAL_PLACES}.",
+                        hint="Amounts in it would be truncated: change the currency or keep it out of this portal.",
+                        obj=model,
+                        id="core.E002",
+                    )
+                    for currency in sorted(used)
+                    if not is_storable(currency)
+                ]
     return errors

@@ -45,8 +45,9 @@ def clip(intervals: Iterable[tuple[Instant, Instant]], start: Instant, end: Inst
     return [(max(a, start), min(b, end)) for a, b in intervals if min(b, end) > max(a, start)]
 
 
-def intersection(left: Sequence[tuple[Instant, Instant]], right: Sequence[tuple[Instant, Instant]]
-                 ) -> list[tuple[Instant, Instant]]:
+def intersection(
+    left: Sequence[tuple[Instant, Instant]], right: Sequence[tuple[Instant, Instant]]
+) -> list[tuple[Instant, Instant]]:
     """The time in both; each side sorted and disjoint (as ``union`` returns)."""
     result: list[tuple[Instant, Instant]] = []
     i = j = 0
@@ -61,8 +62,9 @@ def intersection(left: Sequence[tuple[Instant, Instant]], right: Sequence[tuple[
     return result
 
 
-def complement(covered: Iterable[tuple[Instant, Instant]], start: Instant, end: Instant
-               ) -> list[tuple[Instant, Instant]]:
+def complement(
+    covered: Iterable[tuple[Instant, Instant]], start: Instant, end: Instant
+) -> list[tuple[Instant, Instant]]:
     """The time in [start, end) that ``covered`` (sorted and disjoint, as ``union`` returns) leaves out."""
     gaps: list[tuple[Instant, Instant]] = []
     cursor = start
@@ -85,16 +87,16 @@ def seconds(intervals: Iterable[tuple[datetime, datetime]]) -> int:
 # --- the status in force -----------------------------------------------------------------------------------------
 
 
-def status_at(events: Sequence[tuple[Instant, Status]], at: Instant, *, before: Status | None = None
-              ) -> Status | None:
+def status_at(events: Sequence[tuple[Instant, Status]], at: Instant, *, before: Status | None = None) -> Status | None:
     """The status in force at ``at``: that of the last event at or before it (``events`` sorted by time),
     else ``before`` (the one in force when ``events`` begin)."""
     index = bisect_right(events, at, key=lambda event: event[0])
     return events[index - 1][1] if index else before
 
 
-def stretches(events: Iterable[tuple[Instant, Status]], start: Instant, end: Instant, *,
-              before: Status | None = None) -> list[tuple[Instant, Instant, Status]]:
+def stretches(
+    events: Iterable[tuple[Instant, Status]], start: Instant, end: Instant, *, before: Status | None = None
+) -> list[tuple[Instant, Instant, Status]]:
     """[start, end) split into the stretches each status held, in order.
 
     ``events`` are (time, status), sorted by time (equal times in the order stored); each holds from its time
@@ -112,14 +114,21 @@ def stretches(events: Iterable[tuple[Instant, Status]], start: Instant, end: Ins
     return result
 
 
-def held(events: Iterable[tuple[Instant, Status]], start: Instant, end: Instant, statuses: Collection[Status], *,
-         before: Status | None = None) -> list[tuple[Instant, Instant]]:
+def held(
+    events: Iterable[tuple[Instant, Status]],
+    start: Instant,
+    end: Instant,
+    statuses: Collection[Status],
+    *,
+    before: Status | None = None,
+) -> list[tuple[Instant, Instant]]:
     """When one of ``statuses`` was in force in [start, end) (see ``stretches``), as a union."""
     return union((a, b) for a, b, status in stretches(events, start, end, before=before) if status in statuses)
 
 
-def in_force(events: QuerySet[M], *, at: datetime | None = None, inclusive: bool = False,
-             field: str = "timestamp") -> QuerySet[M]:
+def in_force(
+    events: QuerySet[M], *, at: datetime | None = None, inclusive: bool = False, field: str = "timestamp"
+) -> QuerySet[M]:
     """``events`` (of one connector, station, ...) ordered so the first is the one in force at ``at``.
 
     That is the latest begun before ``at`` (at or before it with ``inclusive``; without ``at``, the latest);
@@ -138,10 +147,12 @@ def neighbour(events: QuerySet[M], *, before: bool, field: str = "timestamp") ->
     """
     outer_time, outer_pk = OuterRef(field), OuterRef("pk")
     if before:
-        return events.filter(Q(**{f"{field}__lt": outer_time}) | Q(pk__lt=outer_pk),
-                             **{f"{field}__lte": outer_time}).order_by(f"-{field}", "-pk")
-    return events.filter(Q(**{f"{field}__gt": outer_time}) | Q(pk__gt=outer_pk),
-                         **{f"{field}__gte": outer_time}).order_by(field, "pk")
+        return events.filter(
+            Q(**{f"{field}__lt": outer_time}) | Q(pk__lt=outer_pk), **{f"{field}__lte": outer_time}
+        ).order_by(f"-{field}", "-pk")
+    return events.filter(
+        Q(**{f"{field}__gt": outer_time}) | Q(pk__gt=outer_pk), **{f"{field}__gte": outer_time}
+    ).order_by(field, "pk")
 
 
 # --- local months ------------------------------------------------------------------------------------------------
@@ -158,8 +169,9 @@ def next_month(month: date) -> date:
 
 def months_back(today: date, count: int) -> list[date]:
     """The first days of ``today``'s month and the ``count - 1`` before it, latest first."""
-    return [date(today.year + (today.month - 1 - back) // 12, (today.month - 1 - back) % 12 + 1, 1)
-            for back in range(count)]
+    return [
+        date(today.year + (today.month - 1 - back) // 12, (today.month - 1 - back) % 12 + 1, 1) for back in range(count)
+    ]
 
 
 def months_between(first: date, last: date) -> list[date]:
@@ -174,8 +186,10 @@ def months_between(first: date, last: date) -> list[date]:
 def month_period(month: date, time_zone: str) -> tuple[datetime, datetime]:
     """The UTC instants the calendar month of ``month`` starts and ends at in ``time_zone`` (DST-safe)."""
     zone = zoneinfo.ZoneInfo(time_zone)
-    return (datetime.combine(month_start(month), time(), zone).astimezone(UTC),
-            datetime.combine(next_month(month), time(), zone).astimezone(UTC))
+    return (
+        datetime.combine(month_start(month), time(), zone).astimezone(UTC),
+        datetime.combine(next_month(month), time(), zone).astimezone(UTC),
+    )
 
 
 def local_month(moment: datetime, time_zone: str) -> date:

@@ -96,6 +96,7 @@ DRIVER_PASSWORD = "demo-driver-2026"  # noqa: S105 - public demo password, share
 
 # ---------------------------------------------------------------- static description
 
+
 def _luhn_digit(digits: str) -> str:
     total = 0
     for i, ch in enumerate(digits):
@@ -129,17 +130,30 @@ def _digits(rng: random.Random, n: int) -> str:
 
 
 ZAPTEC_PRO = ChargePointModel(
-    "Zaptec", "Zaptec Pro", "4.14.0.2", lambda r: "ZPR" + _digits(r, 6), False, Decimal("22.0"))
+    "Zaptec", "Zaptec Pro", "4.14.0.2", lambda r: "ZPR" + _digits(r, 6), False, Decimal("22.0")
+)
 ALFEN_EVE_DOUBLE = ChargePointModel(
-    "Alfen BV", "NG920-61023 Eve Double Pro-line", "6.5.1-4207", lambda r: "ACE0" + _digits(r, 6), False,
-    Decimal("22.0"))
+    "Alfen BV",
+    "NG920-61023 Eve Double Pro-line",
+    "6.5.1-4207",
+    lambda r: "ACE0" + _digits(r, 6),
+    False,
+    Decimal("22.0"),
+)
 EASEE_CHARGE = ChargePointModel(
-    "Easee", "Easee Charge", "318", lambda r: "EH" + "".join(r.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-                                                              for _ in range(6)), False, Decimal("22.0"))
+    "Easee",
+    "Easee Charge",
+    "318",
+    lambda r: "EH" + "".join(r.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6)),
+    False,
+    Decimal("22.0"),
+)
 KEMPOWER_SATELLITE = ChargePointModel(
-    "Kempower", "S-Series Satellite", "1.48.3", lambda r: "KP-S" + _digits(r, 8), True, Decimal("150.0"))
+    "Kempower", "S-Series Satellite", "1.48.3", lambda r: "KP-S" + _digits(r, 8), True, Decimal("150.0")
+)
 WALLBOX_COMMANDER = ChargePointModel(
-    "Wall Box Chargers", "Commander 2", "6.7.23", lambda r: "WBC2" + _digits(r, 7), False, Decimal("22.0"))
+    "Wall Box Chargers", "Commander 2", "6.7.23", lambda r: "WBC2" + _digits(r, 7), False, Decimal("22.0")
+)
 
 
 @dataclass(frozen=True)
@@ -158,45 +172,185 @@ class SiteSpec:
 
 
 MAIN_SITES = (
-    SiteSpec("STH", "Stockholm Hammarby sjöstad", "Lugnets allé 36", "120 66", "Stockholm",
-             Decimal("59.304210"), Decimal("18.097530"), "residential", ((ZAPTEC_PRO, 10),), "LKS",
-             "Hammarby"),
-    SiteSpec("GOT", "Göteborg Lindholmen", "Lindholmspiren 3", "417 56", "Göteborg",
-             Decimal("57.706640"), Decimal("11.937660"), "workplace", ((ALFEN_EVE_DOUBLE, 8),), "LKS",
-             "Lindholmen"),
-    SiteSpec("UPP", "Uppsala Boländerna", "Bolandsgatan 15", "753 23", "Uppsala",
-             Decimal("59.847120"), Decimal("17.680440"), "retail",
-             ((EASEE_CHARGE, 4), (KEMPOWER_SATELLITE, 4)), "LKS", "Boländerna"),
+    SiteSpec(
+        "STH",
+        "Stockholm Hammarby sjöstad",
+        "Lugnets allé 36",
+        "120 66",
+        "Stockholm",
+        Decimal("59.304210"),
+        Decimal("18.097530"),
+        "residential",
+        ((ZAPTEC_PRO, 10),),
+        "LKS",
+        "Hammarby",
+    ),
+    SiteSpec(
+        "GOT",
+        "Göteborg Lindholmen",
+        "Lindholmspiren 3",
+        "417 56",
+        "Göteborg",
+        Decimal("57.706640"),
+        Decimal("11.937660"),
+        "workplace",
+        ((ALFEN_EVE_DOUBLE, 8),),
+        "LKS",
+        "Lindholmen",
+    ),
+    SiteSpec(
+        "UPP",
+        "Uppsala Boländerna",
+        "Bolandsgatan 15",
+        "753 23",
+        "Uppsala",
+        Decimal("59.847120"),
+        Decimal("17.680440"),
+        "retail",
+        ((EASEE_CHARGE, 4), (KEMPOWER_SATELLITE, 4)),
+        "LKS",
+        "Boländerna",
+    ),
 )
 SECOND_SITE = SiteSpec(
-    "LLA", "Luleå Storheden", "Kallkällevägen 7", "973 46", "Luleå",
-    Decimal("65.596180"), Decimal("22.087350"), "retail", ((WALLBOX_COMMANDER, 2),), "NRL",
-    "Storheden")
+    "LLA",
+    "Luleå Storheden",
+    "Kallkällevägen 7",
+    "973 46",
+    "Luleå",
+    Decimal("65.596180"),
+    Decimal("22.087350"),
+    "retail",
+    ((WALLBOX_COMMANDER, 2),),
+    "NRL",
+    "Storheden",
+)
 
 STREETS = {
-    "Stockholm": (("Hammarby allé", "120 63"), ("Sickla kanalgata", "120 67"), ("Lugnets allé", "120 66"),
-                  ("Heliosgången", "120 62"), ("Ljusslingan", "120 31"), ("Sjöviksbacken", "117 43")),
-    "Göteborg": (("Lindholmsallén", "417 55"), ("Karlavagnsgatan", "417 56"), ("Hisingsgatan", "417 03"),
-                 ("Vågmästaregatan", "417 04"), ("Kvillegatan", "417 05")),
-    "Uppsala": (("Kungsgatan", "753 21"), ("Svartbäcksgatan", "753 20"), ("Sysslomansgatan", "753 11"),
-                ("Luthagsesplanaden", "752 25"), ("Gamla Uppsalagatan", "754 25")),
+    "Stockholm": (
+        ("Hammarby allé", "120 63"),
+        ("Sickla kanalgata", "120 67"),
+        ("Lugnets allé", "120 66"),
+        ("Heliosgången", "120 62"),
+        ("Ljusslingan", "120 31"),
+        ("Sjöviksbacken", "117 43"),
+    ),
+    "Göteborg": (
+        ("Lindholmsallén", "417 55"),
+        ("Karlavagnsgatan", "417 56"),
+        ("Hisingsgatan", "417 03"),
+        ("Vågmästaregatan", "417 04"),
+        ("Kvillegatan", "417 05"),
+    ),
+    "Uppsala": (
+        ("Kungsgatan", "753 21"),
+        ("Svartbäcksgatan", "753 20"),
+        ("Sysslomansgatan", "753 11"),
+        ("Luthagsesplanaden", "752 25"),
+        ("Gamla Uppsalagatan", "754 25"),
+    ),
     "Luleå": (("Storgatan", "972 31"), ("Kungsgatan", "972 41"), ("Hertsövägen", "973 32")),
 }
 
 FIRST_NAMES = (
-    "Anna", "Eva", "Maria", "Karin", "Sara", "Emma", "Elin", "Ida", "Linnea", "Johanna", "Maja", "Elsa",
-    "Alice", "Frida", "Hanna", "Sofia", "Lisa", "Malin", "Ebba", "Klara", "Astrid", "Ingrid", "Matilda",
-    "Erik", "Lars", "Karl", "Anders", "Johan", "Per", "Mikael", "Nils", "Oskar", "Gustav", "Axel", "Viktor",
-    "Fredrik", "Magnus", "Henrik", "Jonas", "Emil", "Olof", "Björn", "Lukas", "Hugo", "Mattias", "Sven",
-    "Linus", "Filip",
+    "Anna",
+    "Eva",
+    "Maria",
+    "Karin",
+    "Sara",
+    "Emma",
+    "Elin",
+    "Ida",
+    "Linnea",
+    "Johanna",
+    "Maja",
+    "Elsa",
+    "Alice",
+    "Frida",
+    "Hanna",
+    "Sofia",
+    "Lisa",
+    "Malin",
+    "Ebba",
+    "Klara",
+    "Astrid",
+    "Ingrid",
+    "Matilda",
+    "Erik",
+    "Lars",
+    "Karl",
+    "Anders",
+    "Johan",
+    "Per",
+    "Mikael",
+    "Nils",
+    "Oskar",
+    "Gustav",
+    "Axel",
+    "Viktor",
+    "Fredrik",
+    "Magnus",
+    "Henrik",
+    "Jonas",
+    "Emil",
+    "Olof",
+    "Björn",
+    "Lukas",
+    "Hugo",
+    "Mattias",
+    "Sven",
+    "Linus",
+    "Filip",
 )
 LAST_NAMES = (
-    "Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson",
-    "Svensson", "Gustafsson", "Pettersson", "Jonsson", "Jansson", "Hansson", "Bengtsson", "Jönsson",
-    "Lindberg", "Jakobsson", "Magnusson", "Lindström", "Olofsson", "Lindqvist", "Lindgren", "Berg",
-    "Axelsson", "Bergström", "Lundberg", "Lind", "Lundgren", "Lundqvist", "Mattsson", "Berglund",
-    "Fredriksson", "Sandberg", "Henriksson", "Sjöberg", "Forsberg", "Wallin", "Engström", "Danielsson",
-    "Håkansson", "Ek", "Lundin", "Björk", "Holm", "Nyström", "Sundberg", "Åberg",
+    "Andersson",
+    "Johansson",
+    "Karlsson",
+    "Nilsson",
+    "Eriksson",
+    "Larsson",
+    "Olsson",
+    "Persson",
+    "Svensson",
+    "Gustafsson",
+    "Pettersson",
+    "Jonsson",
+    "Jansson",
+    "Hansson",
+    "Bengtsson",
+    "Jönsson",
+    "Lindberg",
+    "Jakobsson",
+    "Magnusson",
+    "Lindström",
+    "Olofsson",
+    "Lindqvist",
+    "Lindgren",
+    "Berg",
+    "Axelsson",
+    "Bergström",
+    "Lundberg",
+    "Lind",
+    "Lundgren",
+    "Lundqvist",
+    "Mattsson",
+    "Berglund",
+    "Fredriksson",
+    "Sandberg",
+    "Henriksson",
+    "Sjöberg",
+    "Forsberg",
+    "Wallin",
+    "Engström",
+    "Danielsson",
+    "Håkansson",
+    "Ek",
+    "Lundin",
+    "Björk",
+    "Holm",
+    "Nyström",
+    "Sundberg",
+    "Åberg",
 )
 
 FLEETS = (
@@ -217,47 +371,162 @@ class Car:
 
 
 CARS = (
-    (Car("Tesla Model Y", 75, 11, 250), 14), (Car("Tesla Model 3", 60, 11, 170), 7),
-    (Car("Volvo XC40 Recharge", 75, 11, 150), 10), (Car("Volvo EX30", 64, 11, 153), 6),
-    (Car("Polestar 2", 78, 11, 205), 7), (Car("Volkswagen ID.4", 77, 11, 135), 9),
-    (Car("Kia EV6", 77, 11, 233), 5), (Car("Kia Niro EV", 64, 11, 80), 5),
-    (Car("Hyundai Ioniq 5", 77, 11, 233), 4), (Car("Škoda Enyaq", 77, 11, 135), 6),
-    (Car("Renault Zoe", 52, 22, 50), 3), (Car("Nissan Leaf", 40, 7.4, 50), 3),
-    (Car("BMW iX1", 65, 11, 130), 3), (Car("Mercedes EQA", 67, 11, 100), 3),
-    (Car("Toyota bZ4X", 64, 11, 150), 3), (Car("Audi Q4 e-tron", 77, 11, 175), 3),
+    (Car("Tesla Model Y", 75, 11, 250), 14),
+    (Car("Tesla Model 3", 60, 11, 170), 7),
+    (Car("Volvo XC40 Recharge", 75, 11, 150), 10),
+    (Car("Volvo EX30", 64, 11, 153), 6),
+    (Car("Polestar 2", 78, 11, 205), 7),
+    (Car("Volkswagen ID.4", 77, 11, 135), 9),
+    (Car("Kia EV6", 77, 11, 233), 5),
+    (Car("Kia Niro EV", 64, 11, 80), 5),
+    (Car("Hyundai Ioniq 5", 77, 11, 233), 4),
+    (Car("Škoda Enyaq", 77, 11, 135), 6),
+    (Car("Renault Zoe", 52, 22, 50), 3),
+    (Car("Nissan Leaf", 40, 7.4, 50), 3),
+    (Car("BMW iX1", 65, 11, 130), 3),
+    (Car("Mercedes EQA", 67, 11, 100), 3),
+    (Car("Toyota bZ4X", 64, 11, 150), 3),
+    (Car("Audi Q4 e-tron", 77, 11, 175), 3),
 )
-FLEET_CARS = (Car("Tesla Model Y", 75, 11, 250), Car("Toyota bZ4X", 64, 11, 150),
-              Car("Kia Niro EV", 64, 11, 80), Car("Volkswagen ID.4", 77, 11, 135))
+FLEET_CARS = (
+    Car("Tesla Model Y", 75, 11, 250),
+    Car("Toyota bZ4X", 64, 11, 150),
+    Car("Kia Niro EV", 64, 11, 80),
+    Car("Volkswagen ID.4", 77, 11, 135),
+)
 
 # Expected arrivals per connector for each local hour (weekday, weekend).
 _PROFILES = {
     "residential": (
-        (0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.5, 0.5, 0.4, 0.4, 0.5,
-         0.6, 0.6, 0.7, 0.9, 1.4, 2.2, 2.6, 2.3, 1.7, 1.2, 0.8, 0.4), 3.6,
-        (0.2, 0.1, 0.05, 0.05, 0.05, 0.05, 0.1, 0.3, 0.6, 0.9, 1.1, 1.2,
-         1.2, 1.2, 1.2, 1.2, 1.3, 1.5, 1.6, 1.4, 1.1, 0.8, 0.5, 0.3), 2.6),
+        (
+            0.2,
+            0.1,
+            0.05,
+            0.05,
+            0.05,
+            0.1,
+            0.3,
+            0.5,
+            0.5,
+            0.4,
+            0.4,
+            0.5,
+            0.6,
+            0.6,
+            0.7,
+            0.9,
+            1.4,
+            2.2,
+            2.6,
+            2.3,
+            1.7,
+            1.2,
+            0.8,
+            0.4,
+        ),
+        3.6,
+        (
+            0.2,
+            0.1,
+            0.05,
+            0.05,
+            0.05,
+            0.05,
+            0.1,
+            0.3,
+            0.6,
+            0.9,
+            1.1,
+            1.2,
+            1.2,
+            1.2,
+            1.2,
+            1.2,
+            1.3,
+            1.5,
+            1.6,
+            1.4,
+            1.1,
+            0.8,
+            0.5,
+            0.3,
+        ),
+        2.6,
+    ),
     "workplace": (
-        (0, 0, 0, 0, 0, 0.1, 0.6, 2.5, 3.0, 1.8, 0.9, 0.8,
-         1.2, 1.3, 0.9, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0, 0, 0), 5.0,
-        (0, 0, 0, 0, 0, 0, 0, 0.1, 0.2, 0.4, 0.5, 0.5,
-         0.5, 0.4, 0.4, 0.3, 0.3, 0.2, 0.1, 0.1, 0, 0, 0, 0), 1.0),
+        (0, 0, 0, 0, 0, 0.1, 0.6, 2.5, 3.0, 1.8, 0.9, 0.8, 1.2, 1.3, 0.9, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0, 0, 0),
+        5.0,
+        (0, 0, 0, 0, 0, 0, 0, 0.1, 0.2, 0.4, 0.5, 0.5, 0.5, 0.4, 0.4, 0.3, 0.3, 0.2, 0.1, 0.1, 0, 0, 0, 0),
+        1.0,
+    ),
     "retail": (
-        (0, 0, 0, 0, 0, 0, 0.05, 0.2, 0.5, 0.9, 1.3, 1.5,
-         1.6, 1.5, 1.4, 1.5, 1.7, 1.8, 1.6, 1.2, 0.8, 0.4, 0.1, 0.05), 3.4,
-        (0, 0, 0, 0, 0, 0, 0, 0.1, 0.4, 0.9, 1.4, 1.7,
-         1.8, 1.8, 1.7, 1.6, 1.5, 1.4, 1.2, 0.9, 0.6, 0.3, 0.1, 0.05), 4.0),
+        (0, 0, 0, 0, 0, 0, 0.05, 0.2, 0.5, 0.9, 1.3, 1.5, 1.6, 1.5, 1.4, 1.5, 1.7, 1.8, 1.6, 1.2, 0.8, 0.4, 0.1, 0.05),
+        3.4,
+        (0, 0, 0, 0, 0, 0, 0, 0.1, 0.4, 0.9, 1.4, 1.7, 1.8, 1.8, 1.7, 1.6, 1.5, 1.4, 1.2, 0.9, 0.6, 0.3, 0.1, 0.05),
+        4.0,
+    ),
     "dc": (
-        (0.1, 0.05, 0.05, 0.05, 0.1, 0.2, 0.5, 0.9, 1.1, 1.1, 1.2, 1.3,
-         1.4, 1.3, 1.3, 1.4, 1.6, 1.7, 1.5, 1.2, 0.9, 0.6, 0.4, 0.2), 7.0,
-        (0.1, 0.05, 0.05, 0.05, 0.05, 0.1, 0.2, 0.5, 0.9, 1.2, 1.4, 1.5,
-         1.5, 1.5, 1.5, 1.5, 1.5, 1.4, 1.2, 1.0, 0.8, 0.5, 0.3, 0.2), 7.5),
+        (
+            0.1,
+            0.05,
+            0.05,
+            0.05,
+            0.1,
+            0.2,
+            0.5,
+            0.9,
+            1.1,
+            1.1,
+            1.2,
+            1.3,
+            1.4,
+            1.3,
+            1.3,
+            1.4,
+            1.6,
+            1.7,
+            1.5,
+            1.2,
+            0.9,
+            0.6,
+            0.4,
+            0.2,
+        ),
+        7.0,
+        (
+            0.1,
+            0.05,
+            0.05,
+            0.05,
+            0.05,
+            0.1,
+            0.2,
+            0.5,
+            0.9,
+            1.2,
+            1.4,
+            1.5,
+            1.5,
+            1.5,
+            1.5,
+            1.5,
+            1.5,
+            1.4,
+            1.2,
+            1.0,
+            0.8,
+            0.5,
+            0.3,
+            0.2,
+        ),
+        7.5,
+    ),
 }
 
 
 def _hourly_rates(profile: str) -> tuple[list[float], list[float]]:
     weekday, weekday_total, weekend, weekend_total = _PROFILES[profile]
-    return ([w * weekday_total / sum(weekday) for w in weekday],
-            [w * weekend_total / sum(weekend) for w in weekend])
+    return ([w * weekday_total / sum(weekday) for w in weekday], [w * weekend_total / sum(weekend) for w in weekend])
 
 
 FAULTS = (
@@ -269,6 +538,7 @@ FAULTS = (
 
 
 # ---------------------------------------------------------------- plan
+
 
 @dataclass
 class _Card:
@@ -355,18 +625,21 @@ def default_until(now: datetime) -> datetime:
 
 
 def demo_data_exists() -> bool:
-    return (Organization.objects.filter(slug__in=DEMO_ORG_SLUGS).exists()
-            or User.objects.filter(email__in=[login.email for login in DEMO_LOGINS]).exists())
+    return (
+        Organization.objects.filter(slug__in=DEMO_ORG_SLUGS).exists()
+        or User.objects.filter(email__in=[login.email for login in DEMO_LOGINS]).exists()
+    )
 
 
-def _tariff(organization: Organization, name: str, valid_from: datetime, elements: list[tuple[dict, dict]],
-            **fields) -> Tariff:
+def _tariff(
+    organization: Organization, name: str, valid_from: datetime, elements: list[tuple[dict, dict]], **fields
+) -> Tariff:
     tariff = Tariff.objects.create(organization=organization, name=name, valid_from=valid_from, **fields)
     for position, (restrictions, prices) in enumerate(elements):
         element = TariffElement.objects.create(tariff=tariff, position=position, **restrictions)
-        tariff_element_components_set(element=element, prices={
-            kind: (Decimal(price), step) for kind, (price, step) in prices.items()
-        })
+        tariff_element_components_set(
+            element=element, prices={kind: (Decimal(price), step) for kind, (price, step) in prices.items()}
+        )
     return tariff
 
 
@@ -374,11 +647,19 @@ def demo_tariffs(main: Organization, second: Organization, *, valid_from: dateti
     """Prices as a Swedish operator sets them (SEK incl. 25 % VAT): dearer on weekday daytime, a parking
     fee after an hour of idling, and a cheaper contract price for the fleet customers."""
     parking = {"PARKING_TIME": ("60.00", 60)}
-    standard = _tariff(main, "Laddkraft standard", valid_from, [
-        ({"start_time": time(7), "end_time": time(21), "days_of_week": "0,1,2,3,4"},
-         {"ENERGY": ("4.95", 1), **parking}),
-        ({}, {"ENERGY": ("3.45", 1), **parking}),
-    ], parking_grace_minutes=60)
+    standard = _tariff(
+        main,
+        "Laddkraft standard",
+        valid_from,
+        [
+            (
+                {"start_time": time(7), "end_time": time(21), "days_of_week": "0,1,2,3,4"},
+                {"ENERGY": ("4.95", 1), **parking},
+            ),
+            ({}, {"ENERGY": ("3.45", 1), **parking}),
+        ],
+        parking_grace_minutes=60,
+    )
     tariff_assignment_create(tariff=standard)
     fleets = CustomerGroup.objects.create(organization=main, name="Företagsavtal")
     CustomerGroupMembership.objects.bulk_create(
@@ -410,8 +691,7 @@ def demo_data_delete() -> int:
     MeterValue.objects.filter(charge_point__in=cps).delete()
     StatusEvent.objects.filter(charge_point__in=cps).delete()
     SessionFlag.objects.filter(session__charge_point__in=cps).delete()
-    sessions = ChargingSession.objects.filter(
-        Q(charge_point__in=cps) | Q(customer_account__organization__in=orgs))
+    sessions = ChargingSession.objects.filter(Q(charge_point__in=cps) | Q(customer_account__organization__in=orgs))
     deleted = sessions.count()
     sessions.delete()
     Connector.objects.filter(charge_point__in=cps).delete()
@@ -421,7 +701,8 @@ def demo_data_delete() -> int:
     tags.filter(parent__isnull=False).delete()
     tags.delete()
     User.objects.filter(
-        Q(customer_account__organization__in=orgs) | Q(organization__in=orgs)
+        Q(customer_account__organization__in=orgs)
+        | Q(organization__in=orgs)
         | Q(email__in=[login.email for login in DEMO_LOGINS])
     ).delete()
     CustomerAccount.objects.filter(organization__in=orgs).delete()
@@ -444,8 +725,9 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 class _Builder:
-    def __init__(self, *, seed: int, days: int, until: datetime,
-                 progress: Callable[[Iterable, str, int], Iterable] | None = None) -> None:
+    def __init__(
+        self, *, seed: int, days: int, until: datetime, progress: Callable[[Iterable, str, int], Iterable] | None = None
+    ) -> None:
         self.rng = random.Random(seed)
         self.days = days
         self.until = until
@@ -474,25 +756,50 @@ class _Builder:
     def organizations(self) -> tuple[Organization, Organization]:
         main_nr, second_nr = _org_number("559112367"), _org_number("559287104")
         main = Organization.objects.create(
-            name="Laddkraft Sverige AB", slug=MAIN_ORG_SLUG, registration_number=main_nr,
-            vat_number=_vat_number(main_nr), email="kundservice@laddkraft.example.se", phone="+46 8 120 450 00",
-            street="Hammarby allé 47", postal_code="120 63", city="Stockholm", country="SE", currency="SEK",
-            accepts_signups=True, created_at=self.at(720),
+            name="Laddkraft Sverige AB",
+            slug=MAIN_ORG_SLUG,
+            registration_number=main_nr,
+            vat_number=_vat_number(main_nr),
+            email="kundservice@laddkraft.example.se",
+            phone="+46 8 120 450 00",
+            street="Hammarby allé 47",
+            postal_code="120 63",
+            city="Stockholm",
+            country="SE",
+            currency="SEK",
+            accepts_signups=True,
+            created_at=self.at(720),
         )
         second = Organization.objects.create(
-            name="Norrsken Laddning AB", slug=SECOND_ORG_SLUG, registration_number=second_nr,
-            vat_number=_vat_number(second_nr), email="hej@norrskenladdning.example.se", phone="+46 920 155 80",
-            street="Storgatan 21", postal_code="972 31", city="Luleå", country="SE", currency="SEK",
-            accepts_signups=False, created_at=self.at(400),
+            name="Norrsken Laddning AB",
+            slug=SECOND_ORG_SLUG,
+            registration_number=second_nr,
+            vat_number=_vat_number(second_nr),
+            email="hej@norrskenladdning.example.se",
+            phone="+46 920 155 80",
+            street="Storgatan 21",
+            postal_code="972 31",
+            city="Luleå",
+            country="SE",
+            currency="SEK",
+            accepts_signups=False,
+            created_at=self.at(400),
         )
         return main, second
 
     def site(self, org: Organization, spec: SiteSpec) -> tuple[Site, list[_Conn]]:
         rng = self.rng
         site = Site.objects.create(
-            organization=org, name=spec.name, street=spec.street, postal_code=spec.postal_code,
-            city=spec.city, country="SE", latitude=spec.latitude, longitude=spec.longitude,
-            time_zone="Europe/Stockholm", created_at=self.at(rng.randint(200, 600)),
+            organization=org,
+            name=spec.name,
+            street=spec.street,
+            postal_code=spec.postal_code,
+            city=spec.city,
+            country="SE",
+            latitude=spec.latitude,
+            longitude=spec.longitude,
+            time_zone="Europe/Stockholm",
+            created_at=self.at(rng.randint(200, 600)),
         )
         conns: list[_Conn] = []
         number = 0
@@ -501,9 +808,13 @@ class _Builder:
                 number += 1
                 ocpp_id = f"{spec.prefix}-{spec.code}-{number:02d}"
                 cp = ChargePoint(
-                    organization=site.organization, site=site, ocpp_id=ocpp_id,
+                    organization=site.organization,
+                    site=site,
+                    ocpp_id=ocpp_id,
                     name=f"{spec.short} {'DC' if model.dc else 'AC'} {number:02d}",
-                    vendor=model.vendor, model=model.model, serial_number=model.serial(rng),
+                    vendor=model.vendor,
+                    model=model.model,
+                    serial_number=model.serial(rng),
                     firmware_version=model.firmware,
                     registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
                     last_seen_at=self.until - timedelta(seconds=rng.randint(5, 280)),
@@ -513,22 +824,29 @@ class _Builder:
                 cp.save()
                 for n in (1, 2):
                     connector = Connector.objects.create(
-                        charge_point=cp, number=n,
-                        connector_type=(Connector.ConnectorType.CCS2 if model.dc
-                                        else Connector.ConnectorType.TYPE2),
+                        charge_point=cp,
+                        number=n,
+                        connector_type=(Connector.ConnectorType.CCS2 if model.dc else Connector.ConnectorType.TYPE2),
                         max_power_kw=model.max_kw,
                     )
-                    conns.append(_Conn(
-                        connector=connector, site_code=spec.code,
-                        profile="dc" if model.dc else spec.profile, dc=model.dc, max_kw=float(model.max_kw),
-                        register_wh=rng.randint(20_000_000, 90_000_000) if model.dc
-                        else rng.randint(800_000, 9_000_000),
-                    ))
+                    conns.append(
+                        _Conn(
+                            connector=connector,
+                            site_code=spec.code,
+                            profile="dc" if model.dc else spec.profile,
+                            dc=model.dc,
+                            max_kw=float(model.max_kw),
+                            register_wh=rng.randint(20_000_000, 90_000_000)
+                            if model.dc
+                            else rng.randint(800_000, 9_000_000),
+                        )
+                    )
         return site, conns
 
     # ---- customers and cards
-    def drivers(self, main: Organization, second: Organization, password_hash: str
-                ) -> tuple[dict[str, list[_Driver]], list[_Driver]]:
+    def drivers(
+        self, main: Organization, second: Organization, password_hash: str
+    ) -> tuple[dict[str, list[_Driver]], list[_Driver]]:
         rng = self.rng
         car_list = [car for car, _ in CARS]
         car_weights = [w for _, w in CARS]
@@ -540,10 +858,16 @@ class _Builder:
             org_nr = _org_number(nine)
             street, postal = rng.choice(STREETS[city[home]])
             account = CustomerAccount(
-                organization=main, kind=CustomerAccount.Kind.FLEET, name=name,
+                organization=main,
+                kind=CustomerAccount.Kind.FLEET,
+                name=name,
                 billing_email=f"faktura@{_ascii(name.split()[0])}.example.se",
-                street=f"{street} {rng.randint(1, 80)}", postal_code=postal, city=city[home],
-                registration_number=org_nr, vat_number=_vat_number(org_nr), reference=reference,
+                street=f"{street} {rng.randint(1, 80)}",
+                postal_code=postal,
+                city=city[home],
+                registration_number=org_nr,
+                vat_number=_vat_number(org_nr),
+                reference=reference,
                 created_at=self.at(rng.randint(150, 500)),
             )
             accounts.append(account)
@@ -551,34 +875,52 @@ class _Builder:
             people += [(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), account, home, main) for _ in range(n)]
         persons: list[_Person] = [("Maja", "Lindqvist", None, "STH", main)]  # the demo driver
         for home, n in PERSON_HOMES:
-            persons += [(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), None, home, main)
-                        for _ in range(n - (1 if home == "STH" else 0))]
-        persons += [(rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), None, SECOND_SITE.code, second)
-                    for _ in range(SECOND_ORG_DRIVER_COUNT)]
+            persons += [
+                (rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), None, home, main)
+                for _ in range(n - (1 if home == "STH" else 0))
+            ]
+        persons += [
+            (rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), None, SECOND_SITE.code, second)
+            for _ in range(SECOND_ORG_DRIVER_COUNT)
+        ]
         people = persons[:1] + people + persons[1:]
 
         users: list[User] = []
         homes: list[tuple[str, CustomerAccount]] = []  # each user's home site and customer account
         for i, (first, last, fleet, home, org) in enumerate(people):
-            email = (DEMO_LOGINS[2].email if i == 0
-                     else f"{_ascii(first)}.{_ascii(last)}{i}@example.se")
+            email = DEMO_LOGINS[2].email if i == 0 else f"{_ascii(first)}.{_ascii(last)}{i}@example.se"
             new_customer = i > 0 and rng.random() < 0.1  # joined during the period
-            joined = self.at(rng.uniform(0.1 * self.days, 0.9 * self.days) if new_customer
-                             else rng.uniform(self.days + 1, self.days + 700))
+            joined = self.at(
+                rng.uniform(0.1 * self.days, 0.9 * self.days)
+                if new_customer
+                else rng.uniform(self.days + 1, self.days + 700)
+            )
             if fleet is None:
                 street, postal = rng.choice(STREETS[city[home]])
                 account = CustomerAccount(
-                    organization=org, kind=CustomerAccount.Kind.PERSON, name=f"{first} {last}",
-                    billing_email=email, street=f"{street} {rng.randint(1, 120)}", postal_code=postal,
-                    city=city[home], created_at=joined,
+                    organization=org,
+                    kind=CustomerAccount.Kind.PERSON,
+                    name=f"{first} {last}",
+                    billing_email=email,
+                    street=f"{street} {rng.randint(1, 120)}",
+                    postal_code=postal,
+                    city=city[home],
+                    created_at=joined,
                 )
                 accounts.append(account)
             else:
                 account = fleet
-            users.append(User(
-                email=email, first_name=first, last_name=last, password=password_hash,
-                customer_account=account, date_joined=joined, language=rng.choice(("sv", "sv", "sv", "en")),
-            ))
+            users.append(
+                User(
+                    email=email,
+                    first_name=first,
+                    last_name=last,
+                    password=password_hash,
+                    customer_account=account,
+                    date_joined=joined,
+                    language=rng.choice(("sv", "sv", "sv", "en")),
+                )
+            )
             homes.append((home, account))
         CustomerAccount.objects.bulk_create(accounts, batch_size=BATCH_SIZE)
         User.objects.bulk_create(users, batch_size=BATCH_SIZE)
@@ -591,8 +933,11 @@ class _Builder:
         group_tags = {}
         for account, n in fleet_accounts:
             group_tags[account.pk] = IdTag(
-                uid=self.uid(), label=f"Gruppbricka {account.name}", customer_account=account,
-                max_concurrent_sessions=n, issued_at=account.created_at,
+                uid=self.uid(),
+                label=f"Gruppbricka {account.name}",
+                customer_account=account,
+                max_concurrent_sessions=n,
+                issued_at=account.created_at,
             )
         IdTag.objects.bulk_create(group_tags.values(), batch_size=BATCH_SIZE)
 
@@ -605,8 +950,14 @@ class _Builder:
             car = rng.choice(FLEET_CARS) if in_fleet else rng.choices(car_list, car_weights)[0]
             driver = _Driver(user=user, account=account, car=car)
             issued = user.date_joined + timedelta(minutes=rng.randint(5, 600))
-            tag = IdTag(uid=self.uid(), label=self.label(), customer_account=account, owner=user,
-                        parent=group_tags.get(account.pk), issued_at=issued)
+            tag = IdTag(
+                uid=self.uid(),
+                label=self.label(),
+                customer_account=account,
+                owner=user,
+                parent=group_tags.get(account.pk),
+                issued_at=issued,
+            )
             tags.append(tag)
             driver.cards.append(_Card(tag, issued, None))
             drivers.setdefault(home, []).append(driver)
@@ -615,8 +966,11 @@ class _Builder:
                 tag.label = f"{fleet_names[account.pk].split()[0]} {tag.label}"
 
         # A few cards went wrong during the period: blocked, lost (and replaced), expired.
-        main_persons = [d for d in everyone[1:] if d.account.organization_id == main.pk
-                        and d.account.kind == CustomerAccount.Kind.PERSON]
+        main_persons = [
+            d
+            for d in everyone[1:]
+            if d.account.organization_id == main.pk and d.account.kind == CustomerAccount.Kind.PERSON
+        ]
         unlucky = rng.sample(main_persons, 8)
         for kind, driver in zip(("blocked",) * 3 + ("lost",) * 2 + ("expired",) * 3, unlucky, strict=True):
             card = driver.cards[0]
@@ -630,8 +984,13 @@ class _Builder:
                 card.tag.blocked_at = when
             if kind == "lost":
                 issued = when + timedelta(days=rng.uniform(1, 4))
-                replacement = IdTag(uid=self.uid(), label=self.label(), customer_account=driver.account,
-                                    owner=driver.user, issued_at=issued)
+                replacement = IdTag(
+                    uid=self.uid(),
+                    label=self.label(),
+                    customer_account=driver.account,
+                    owner=driver.user,
+                    issued_at=issued,
+                )
                 tags.append(replacement)
                 driver.cards.append(_Card(replacement, issued, None))
         IdTag.objects.bulk_create(tags, batch_size=BATCH_SIZE)
@@ -641,10 +1000,22 @@ class _Builder:
         return drivers, everyone
 
     def logins(self, main: Organization, demo_driver: _Driver) -> None:
-        admin = User(email=DEMO_LOGINS[0].email, first_name="Plattform", last_name="Admin",
-                     is_staff=True, is_superuser=True, date_joined=self.at(720))
-        operator = User(email=DEMO_LOGINS[1].email, first_name="Oskar", last_name="Driftsson",
-                        is_staff=True, organization=main, date_joined=self.at(700))
+        admin = User(
+            email=DEMO_LOGINS[0].email,
+            first_name="Plattform",
+            last_name="Admin",
+            is_staff=True,
+            is_superuser=True,
+            date_joined=self.at(720),
+        )
+        operator = User(
+            email=DEMO_LOGINS[1].email,
+            first_name="Oskar",
+            last_name="Driftsson",
+            is_staff=True,
+            organization=main,
+            date_joined=self.at(700),
+        )
         for user, login in ((admin, DEMO_LOGINS[0]), (operator, DEMO_LOGINS[1])):
             user.set_password(login.password)
             user.save()
@@ -659,8 +1030,10 @@ class _Builder:
     # ---- how customers pay
     def wallets(self, everyone: list[_Driver], plans: list[_Plan]) -> None:
         """A quarter of the private drivers (and the demo driver) prepay; each topped up for about their use."""
-        persons = sorted({d.account.pk: d.account for d in everyone
-                          if d.account.kind == CustomerAccount.Kind.PERSON}.values(), key=lambda a: a.pk)
+        persons = sorted(
+            {d.account.pk: d.account for d in everyone if d.account.kind == CustomerAccount.Kind.PERSON}.values(),
+            key=lambda a: a.pk,
+        )
         chosen = {everyone[0].account.pk: everyone[0].account}
         chosen.update((a.pk, a) for a in self.rng.sample(persons, len(persons) // 4))
         kwh: dict[int, float] = defaultdict(float)
@@ -671,8 +1044,14 @@ class _Builder:
             payment_method_set(customer_account=account, method=PaymentAccount.Method.WALLET)
             # Most wallets hold enough; about one in ten runs short and shows as owed (and refused).
             amount = max(200, math.ceil(kwh[pk] * 5.5 * self.rng.choice((1.2, 1.2, 1.2, 1.2, 0.6)) / 100) * 100)
-            wallet_top_up(customer_account=account, amount=Decimal(amount), method=LedgerEntry.Method.STRIPE,
-                          reference=f"pi_demo{pk:08d}", key=f"demo-top-up:{pk}", at=self.start)
+            wallet_top_up(
+                customer_account=account,
+                amount=Decimal(amount),
+                method=LedgerEntry.Method.STRIPE,
+                reference=f"pi_demo{pk:08d}",
+                key=f"demo-top-up:{pk}",
+                at=self.start,
+            )
         self.counts["prepaid wallets"] = len(chosen)
 
     def payments(self, plans: list[_Plan]) -> None:
@@ -681,31 +1060,53 @@ class _Builder:
         Prepaid customers never pay at a terminal: their wallet paid already, and the credit back
         would pay their later sessions from a moment before those existed.
         """
-        priced = {p.session_id: p for p in SessionPrice.objects.filter(
-            session_id__in=[plan.charged.pk for plan in plans])}
-        wallets = set(PaymentAccount.objects.filter(method=PaymentAccount.Method.WALLET)
-                      .values_list("customer_account_id", flat=True))
-        terminal = [plan.charged for plan in plans
-                    if plan.conn.site_code == "STH" and plan.charged.pk in priced and self.rng.random() < 0.05
-                    and priced[plan.charged.pk].gross_total > 0  # a free session has nothing to pay
-                    and plan.charged.customer_account_id not in wallets]
+        priced = {
+            p.session_id: p for p in SessionPrice.objects.filter(session_id__in=[plan.charged.pk for plan in plans])
+        }
+        wallets = set(
+            PaymentAccount.objects.filter(method=PaymentAccount.Method.WALLET).values_list(
+                "customer_account_id", flat=True
+            )
+        )
+        terminal = [
+            plan.charged
+            for plan in plans
+            if plan.conn.site_code == "STH"
+            and plan.charged.pk in priced
+            and self.rng.random() < 0.05
+            and priced[plan.charged.pk].gross_total > 0  # a free session has nothing to pay
+            and plan.charged.customer_account_id not in wallets
+        ]
         for number, session in enumerate(terminal, start=1):
-            terminal_payment_record(session=session, reference=f"T-{number:06d}",
-                                    amount=priced[session.pk].gross_total, at=session.stopped_at)
+            terminal_payment_record(
+                session=session,
+                reference=f"T-{number:06d}",
+                amount=priced[session.pk].gross_total,
+                at=session.stopped_at,
+            )
         month_start = self.until.astimezone(STOCKHOLM).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         owed_before: dict[int, Decimal] = defaultdict(Decimal)
         accounts: dict[int, CustomerAccount] = {}
         for plan in plans:
             session = plan.charged
-            if (session.pk in priced and session.customer_account_id is not None
-                    and session.customer_account_id not in wallets and session.started_at < month_start):
+            if (
+                session.pk in priced
+                and session.customer_account_id is not None
+                and session.customer_account_id not in wallets
+                and session.started_at < month_start
+            ):
                 owed_before[session.customer_account_id] += session_owed(session.pk)
                 accounts[session.customer_account_id] = plan.chosen()[0].account
         for pk, amount in sorted(owed_before.items()):
             if amount > 0:
-                payment_record(customer_account=accounts[pk], amount=amount, method=LedgerEntry.Method.BANK,
-                               reference=f"OCR {pk:010d}", key=f"demo-bank:{pk}",
-                               at=min(self.until, month_start + timedelta(days=self.rng.randint(8, 20))))
+                payment_record(
+                    customer_account=accounts[pk],
+                    amount=amount,
+                    method=LedgerEntry.Method.BANK,
+                    reference=f"OCR {pk:010d}",
+                    key=f"demo-bank:{pk}",
+                    at=min(self.until, month_start + timedelta(days=self.rng.randint(8, 20))),
+                )
         self.counts["terminal payments"] = len(terminal)
         self.counts["invoice payments"] = sum(1 for amount in owed_before.values() if amount > 0)
 
@@ -737,13 +1138,20 @@ class _Builder:
         for organization in organizations:
             time_zone = organization_time_zone(organization)
             start, end = month_period(previous_month(self.until, time_zone), time_zone)
-            accounts = CustomerAccount.objects.filter(
-                pk__in=accounts_with_activity(organization=organization, start=start, end=end),
-            ).select_related("organization").order_by("pk")
+            accounts = (
+                CustomerAccount.objects.filter(
+                    pk__in=accounts_with_activity(organization=organization, start=start, end=end),
+                )
+                .select_related("organization")
+                .order_by("pk")
+            )
             persons = 0
             for account in accounts:
-                if account.kind == CustomerAccount.Kind.PERSON and account.pk != demo_account.pk \
-                        and organization.slug == MAIN_ORG_SLUG:
+                if (
+                    account.kind == CustomerAccount.Kind.PERSON
+                    and account.pk != demo_account.pk
+                    and organization.slug == MAIN_ORG_SLUG
+                ):
                     persons += 1
                     if persons % STATEMENT_SAMPLE_EVERY != 1:
                         continue
@@ -763,15 +1171,15 @@ class _Builder:
             code, vendor_code, info, lo, hi = rng.choice(FAULTS)
             start = self.at(rng.uniform(0.5, self.days - 0.5))
             end = start + timedelta(minutes=rng.randint(lo, hi), seconds=rng.randint(0, 59))
-            if end < self.until and not any(f.start < end and (f.end is None or start < f.end)
-                                            for f in conn.faults):
+            if end < self.until and not any(f.start < end and (f.end is None or start < f.end) for f in conn.faults):
                 conn.faults.append(_Fault(start, end, code, vendor_code, info))
         # One connector is broken right now, after a day of failed starts (see _plan_sessions).
         broken = next(c for c in conns if c.site_code == "GOT" and c.connector.number == 2)
         broken.faults = [f for f in broken.faults if f.end is not None and f.end < self.until - timedelta(days=2)]
         code, vendor_code, info, _, _ = FAULTS[0]
-        broken.faults.append(_Fault(self.until - timedelta(hours=7, minutes=rng.randint(0, 50)), None,
-                                    code, vendor_code, info))
+        broken.faults.append(
+            _Fault(self.until - timedelta(hours=7, minutes=rng.randint(0, 50)), None, code, vendor_code, info)
+        )
         for conn in conns:
             conn.faults.sort(key=lambda f: f.start)
 
@@ -793,7 +1201,8 @@ class _Builder:
                 if conn.profile == "residential" and local.hour >= 20 and rng.random() < 0.25:
                     # Plugged in for the night, unplugged on the way to work.
                     morning = (local + timedelta(days=1)).replace(hour=6, minute=30) + timedelta(
-                        minutes=rng.randint(0, 90))
+                        minutes=rng.randint(0, 90)
+                    )
                     plan.minutes = int((morning.astimezone(UTC) - start).total_seconds() // 60)
                 soon_fault = next((f for f in conn.faults if f.start > start), None)
                 flaky = soon_fault is not None and soon_fault.start - start < timedelta(hours=30)
@@ -804,7 +1213,8 @@ class _Builder:
                 else:
                     plan.stop_reason = rng.choices(
                         (StopReason.EV_DISCONNECTED, StopReason.LOCAL, StopReason.REMOTE),
-                        (35, 60, 5) if conn.dc else (70, 25, 5))[0]
+                        (35, 60, 5) if conn.dc else (70, 25, 5),
+                    )[0]
                 end = start + timedelta(minutes=plan.minutes)
                 if soon_fault is not None and soon_fault.start < end:
                     minutes = int((soon_fault.start - start).total_seconds() // 60)
@@ -838,8 +1248,9 @@ class _Builder:
             return int(tri(90, 300, 180) if local_hour < 11 else tri(45, 240, 110))
         return int(tri(25, 150, 60))
 
-    def assign_drivers(self, plans: list[_Plan], drivers: dict[str, list[_Driver]],
-                       everyone: list[_Driver]) -> list[_Plan]:
+    def assign_drivers(
+        self, plans: list[_Plan], drivers: dict[str, list[_Driver]], everyone: list[_Driver]
+    ) -> list[_Plan]:
         rng = self.rng
         main_drivers = [d for d in everyone if d.account.organization_id == everyone[0].account.organization_id]
         demo_driver = everyone[0]
@@ -852,7 +1263,7 @@ class _Builder:
                 pool = main_drivers
             else:
                 pool = home
-            candidates = ([demo_driver] if plan.conn.site_code == "STH" and rng.random() < 0.012 else [])
+            candidates = [demo_driver] if plan.conn.site_code == "STH" and rng.random() < 0.012 else []
             candidates += [rng.choice(pool) for _ in range(6)]
             chosen = None
             for driver in candidates:
@@ -914,7 +1325,8 @@ class _Builder:
             else:
                 p_max = min(car.ac_kw, conn.max_kw) * rng.uniform(0.92, 0.99) * 1000
                 need = {"residential": rng.uniform(6, 40), "workplace": rng.uniform(5, 32)}.get(
-                    conn.profile, rng.uniform(4, 22)) * 1000
+                    conn.profile, rng.uniform(4, 22)
+                ) * 1000
                 taper = p_max / 6  # the last ten minutes' worth
                 for _ in range(minutes):
                     remaining = need - cum[-1]
@@ -943,9 +1355,14 @@ class _Builder:
                 if conn.dc:
                     samples.append((at, "SoC", round(soc_track[m]), "Percent", ctx_periodic, "EV"))
             session = ChargingSession(
-                charge_point=conn.connector.charge_point, connector=conn.connector,
-                id_tag=card.tag, id_tag_uid=card.tag.uid, customer_account=driver.account,
-                auth_status="Accepted", started_at=start, meter_start_wh=meter_start,
+                charge_point=conn.connector.charge_point,
+                connector=conn.connector,
+                id_tag=card.tag,
+                id_tag_uid=card.tag.uid,
+                customer_account=driver.account,
+                auth_status="Accepted",
+                started_at=start,
+                meter_start_wh=meter_start,
                 created_at=start + timedelta(seconds=rng.randint(0, 3)),
             )
             if active:
@@ -970,8 +1387,15 @@ class _Builder:
         for conn in conns:
 
             def report(status, at, code=ErrorCode.NO_ERROR, info="", vendor="", connector=conn.connector):
-                return StatusReport(charge_point=connector.charge_point, connector_id=connector.number, status=status,
-                                    error_code=code, timestamp=at, info=info, vendor_error_code=vendor)
+                return StatusReport(
+                    charge_point=connector.charge_point,
+                    connector_id=connector.number,
+                    status=status,
+                    error_code=code,
+                    timestamp=at,
+                    info=info,
+                    vendor_error_code=vendor,
+                )
 
             reports.append(report(ConnectorStatus.AVAILABLE, self.start))
             for f in conn.faults:
@@ -985,14 +1409,18 @@ class _Builder:
             if last is not None and last.state == ChargingSession.State.ACTIVE:
                 reports.append(report(ConnectorStatus.PREPARING, last.started_at - timedelta(seconds=30)))
                 reports.append(report(ConnectorStatus.CHARGING, last.started_at + timedelta(seconds=20)))
-            elif (last is not None and last.stopped_at is not None
-                  and not (repaired_at is not None and repaired_at > last.stopped_at)):
+            elif (
+                last is not None
+                and last.stopped_at is not None
+                and not (repaired_at is not None and repaired_at > last.stopped_at)
+            ):
                 reports.append(report(ConnectorStatus.AVAILABLE, last.stopped_at + UNPLUGGED))
         return reports
 
 
-def build_demo(*, seed: int, days: int, until: datetime,
-               progress: Callable[[Iterable, str, int], Iterable] | None = None) -> DemoSummary:
+def build_demo(
+    *, seed: int, days: int, until: datetime, progress: Callable[[Iterable, str, int], Iterable] | None = None
+) -> DemoSummary:
     """Create both demo organizations and ``days`` of charging history ending at ``until``."""
     if until.tzinfo is None:
         raise ValueError("until must be an aware datetime")
@@ -1029,10 +1457,14 @@ def _build(b: _Builder) -> DemoSummary:
     sessions = [p.charged for p in plans]
     ChargingSession.objects.bulk_create(sessions, batch_size=BATCH_SIZE)
     flags = [
-        SessionFlag(session=p.charged, code=SessionFlag.Code.ZERO_ENERGY,
-                    detail=f"The charger reported 0 Wh over {p.minutes} min.",
-                    created_at=p.charged.stopped_at)
-        for p in plans if p.zero and p.charged.stopped_at is not None
+        SessionFlag(
+            session=p.charged,
+            code=SessionFlag.Code.ZERO_ENERGY,
+            detail=f"The charger reported 0 Wh over {p.minutes} min.",
+            created_at=p.charged.stopped_at,
+        )
+        for p in plans
+        if p.zero and p.charged.stopped_at is not None
     ]
     SessionFlag.objects.bulk_create(flags, batch_size=BATCH_SIZE)
 
@@ -1045,11 +1477,19 @@ def _build(b: _Builder) -> DemoSummary:
             dec = decimals.get(value)
             if dec is None:
                 dec = decimals[value] = Decimal(value)
-            batch.append(MeterValue(
-                charge_point_id=s.charge_point_id, connector_id=s.connector_id, session_id=s.pk,
-                timestamp=at, measurand=measurand, value=dec, unit=unit, context=context,
-                location=location,
-            ))
+            batch.append(
+                MeterValue(
+                    charge_point_id=s.charge_point_id,
+                    connector_id=s.connector_id,
+                    session_id=s.pk,
+                    timestamp=at,
+                    measurand=measurand,
+                    value=dec,
+                    unit=unit,
+                    context=context,
+                    location=location,
+                )
+            )
         if len(batch) >= 20_000:
             MeterValue.objects.bulk_create(batch, batch_size=BATCH_SIZE)
             batch = []
@@ -1060,29 +1500,35 @@ def _build(b: _Builder) -> DemoSummary:
     for report in reports:  # each received when sent, as a live server stores it; it sets the connector's status
         connector_status_record_many(reports=[report], now=report.timestamp)
 
-    completed = sorted((s for s in sessions if s.state == ChargingSession.State.COMPLETED),
-                       key=lambda s: (s.started_at, s.pk))
+    completed = sorted(
+        (s for s in sessions if s.state == ChargingSession.State.COMPLETED), key=lambda s: (s.started_at, s.pk)
+    )
     b.wallets(everyone, plans)
-    priced = sum(session_price_freeze(session=session) is not None
-                 for session in b.progress(completed, "pricing", len(completed)))
+    priced = sum(
+        session_price_freeze(session=session) is not None
+        for session in b.progress(completed, "pricing", len(completed))
+    )
     b.backdate_prices([main, second])
     b.payments([p for p in plans if p.charged.state == ChargingSession.State.COMPLETED])
     b.statements([main, second], everyone[0].account)
     from reporting.rollups import rollups_rebuild  # the reports read rollups: build them from what is above
+
     b.counts["rollup connector hours"] = sum(rollups_rebuild(organization=o).connector_hours for o in (main, second))
 
-    b.counts.update({
-        "organizations": 2,
-        "sites": len(MAIN_SITES) + 1,
-        "charge points": len({c.connector.charge_point_id for c in conns}),
-        "connectors": len(conns),
-        "charging sessions": len(sessions),
-        "active sessions": sum(1 for s in sessions if s.state == ChargingSession.State.ACTIVE),
-        "zero-energy sessions flagged": len(flags),
-        "meter values": total,
-        "status events": len(reports),
-        "faults": sum(len(c.faults) for c in conns),
-        "energy delivered (kWh)": round(sum(s.energy_wh or 0 for s in sessions) / 1000),
-        "sessions priced": priced,
-    })
+    b.counts.update(
+        {
+            "organizations": 2,
+            "sites": len(MAIN_SITES) + 1,
+            "charge points": len({c.connector.charge_point_id for c in conns}),
+            "connectors": len(conns),
+            "charging sessions": len(sessions),
+            "active sessions": sum(1 for s in sessions if s.state == ChargingSession.State.ACTIVE),
+            "zero-energy sessions flagged": len(flags),
+            "meter values": total,
+            "status events": len(reports),
+            "faults": sum(len(c.faults) for c in conns),
+            "energy delivered (kWh)": round(sum(s.energy_wh or 0 for s in sessions) / 1000),
+            "sessions priced": priced,
+        }
+    )
     return DemoSummary(counts=b.counts)

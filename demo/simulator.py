@@ -73,7 +73,13 @@ def charge_power_w(soc: float, max_power_w: float, *, taper_start: float = 0.8, 
 
 
 def advance_charge(
-    soc: float, dt_s: float, *, max_power_w: float, capacity_wh: float, efficiency: float = 0.92, step_s: float = 10.0,
+    soc: float,
+    dt_s: float,
+    *,
+    max_power_w: float,
+    capacity_wh: float,
+    efficiency: float = 0.92,
+    step_s: float = 10.0,
 ) -> tuple[float, float, float]:
     """Charge for ``dt_s`` seconds from ``soc``: return ``(new_soc, metered_wh, power_w_at_end)``.
 
@@ -102,17 +108,38 @@ def ocpp_timestamp(at: datetime | None = None) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
-def meter_value(register_wh: int, *, power_w: float | None = None, soc: float | None = None,
-                context: str = "Sample.Periodic", at: datetime | None = None) -> dict[str, Any]:
+def meter_value(
+    register_wh: int,
+    *,
+    power_w: float | None = None,
+    soc: float | None = None,
+    context: str = "Sample.Periodic",
+    at: datetime | None = None,
+) -> dict[str, Any]:
     """One 1.6 ``MeterValue`` (snake_case; the ocpp package camel-cases it). Values are strings, as 1.6 wants."""
-    sampled = [{"value": str(int(register_wh)), "context": context, "measurand": "Energy.Active.Import.Register",
-                "location": "Outlet", "unit": "Wh"}]
+    sampled = [
+        {
+            "value": str(int(register_wh)),
+            "context": context,
+            "measurand": "Energy.Active.Import.Register",
+            "location": "Outlet",
+            "unit": "Wh",
+        }
+    ]
     if power_w is not None:
-        sampled.append({"value": f"{power_w:.0f}", "context": context, "measurand": "Power.Active.Import",
-                        "location": "Outlet", "unit": "W"})
+        sampled.append(
+            {
+                "value": f"{power_w:.0f}",
+                "context": context,
+                "measurand": "Power.Active.Import",
+                "location": "Outlet",
+                "unit": "W",
+            }
+        )
     if soc is not None:
-        sampled.append({"value": f"{soc * 100:.0f}", "context": context, "measurand": "SoC",
-                        "location": "EV", "unit": "Percent"})
+        sampled.append(
+            {"value": f"{soc * 100:.0f}", "context": context, "measurand": "SoC", "location": "EV", "unit": "Percent"}
+        )
     return {"timestamp": ocpp_timestamp(at), "sampled_value": sampled}
 
 
@@ -175,11 +202,15 @@ def make_specs(ids: list[str], *, rng: random.Random, password: str | None = Non
     for ocpp_id in ids:
         dc = rng.random() < 0.25
         power = rng.choice(DC_POWERS_W if dc else AC_POWERS_W)
-        specs.append(ChargerSpec(
-            ocpp_id=ocpp_id, password=password, model=f"Sim{'DC' if dc else 'AC'}{int(power / 1000)}",
-            serial=f"SIM{rng.randrange(10**8):08d}",
-            connectors=[ConnectorSpec(number=n, max_power_w=power) for n in (1, 2)],
-        ))
+        specs.append(
+            ChargerSpec(
+                ocpp_id=ocpp_id,
+                password=password,
+                model=f"Sim{'DC' if dc else 'AC'}{int(power / 1000)}",
+                serial=f"SIM{rng.randrange(10**8):08d}",
+                connectors=[ConnectorSpec(number=n, max_power_w=power) for n in (1, 2)],
+            )
+        )
     return specs
 
 
@@ -243,8 +274,12 @@ class _Protocol(OcppChargePoint):
     """The ocpp package's charge point, answering the central system's commands for a :class:`SimCharger`."""
 
     def __init__(self, sim: SimCharger, connection):
-        super().__init__(sim.spec.ocpp_id, connection, response_timeout=sim.options.response_timeout_s,
-                         logger=logging.getLogger("ocpp.sim"))
+        super().__init__(
+            sim.spec.ocpp_id,
+            connection,
+            response_timeout=sim.options.response_timeout_s,
+            logger=logging.getLogger("ocpp.sim"),
+        )
         self.sim = sim
 
     # -- remote start / stop
@@ -324,8 +359,12 @@ class _Protocol(OcppChargePoint):
     # -- trigger, data transfer
     @on("TriggerMessage")
     def on_trigger(self, requested_message, connector_id=None, **_):
-        supported = {MessageTrigger.boot_notification, MessageTrigger.heartbeat, MessageTrigger.status_notification,
-                     MessageTrigger.meter_values}
+        supported = {
+            MessageTrigger.boot_notification,
+            MessageTrigger.heartbeat,
+            MessageTrigger.status_notification,
+            MessageTrigger.meter_values,
+        }
         if requested_message not in supported:
             return call_result.TriggerMessage(status=TriggerMessageStatus.not_implemented)
         if connector_id not in (None, 0) and connector_id not in self.sim.connectors:
@@ -423,8 +462,12 @@ class SimCharger:
             conn.status, conn.error_code = status, error_code
         number = conn.number if conn else 0
         with contextlib.suppress(Offline, OCPPError, TimeoutError):
-            await self.send(call.StatusNotification(connector_id=number, error_code=error_code, status=status,
-                                                    timestamp=ocpp_timestamp()), wait=False)
+            await self.send(
+                call.StatusNotification(
+                    connector_id=number, error_code=error_code, status=status, timestamp=ocpp_timestamp()
+                ),
+                wait=False,
+            )
 
     def configuration(self) -> dict[str, tuple[str, bool]]:
         return {k: (v[0], v[1]) for k, v in self.config.items()}
@@ -450,14 +493,17 @@ class SimCharger:
         elif message == MessageTrigger.status_notification:
             station: list[ConnectorState | None] = [] if connector_id else [None]  # None: the station itself
             for conn in [*station, *self._targets(connector_id)]:
-                await self.set_status(conn, conn.status if conn else "Available",
-                                      conn.error_code if conn else "NoError")
+                await self.set_status(
+                    conn, conn.status if conn else "Available", conn.error_code if conn else "NoError"
+                )
         elif message == MessageTrigger.meter_values:
             for conn in self._targets(connector_id):
                 soc = conn.vehicle.soc if conn.vehicle else None
                 value = meter_value(int(conn.register_wh), power_w=conn.power_w, soc=soc, context="Trigger")
-                await self.send(call.MeterValues(connector_id=conn.number, meter_value=[value],
-                                                 transaction_id=conn.transaction_id), wait=False)
+                await self.send(
+                    call.MeterValues(connector_id=conn.number, meter_value=[value], transaction_id=conn.transaction_id),
+                    wait=False,
+                )
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """End running sessions (reason Local) and deliver what is queued, if connected, within ``timeout``."""
@@ -511,9 +557,13 @@ class SimCharger:
         while True:
             pause = 0.0
             try:
-                async with websockets.connect(self._url(), subprotocols=[Subprotocol("ocpp1.6")],
-                                              additional_headers=self._headers(), open_timeout=15,
-                                              max_size=2**20) as ws:
+                async with websockets.connect(
+                    self._url(),
+                    subprotocols=[Subprotocol("ocpp1.6")],
+                    additional_headers=self._headers(),
+                    open_timeout=15,
+                    max_size=2**20,
+                ) as ws:
                     failures = 0
                     pause = await self._connected(ws)
             except asyncio.CancelledError:
@@ -572,9 +622,12 @@ class SimCharger:
 
     def _boot_payload(self) -> call.BootNotification:
         # 1.6 limits: model 20 characters, serial 25
-        return call.BootNotification(charge_point_vendor=VENDOR, charge_point_model=self.spec.model[:20],
-                                     charge_point_serial_number=self.spec.serial[:25] or None,
-                                     firmware_version="1.4.2-sim")
+        return call.BootNotification(
+            charge_point_vendor=VENDOR,
+            charge_point_model=self.spec.model[:20],
+            charge_point_serial_number=self.spec.serial[:25] or None,
+            firmware_version="1.4.2-sim",
+        )
 
     async def _call(self, protocol: _Protocol, payload: Any) -> Any:
         async with self._lock:
@@ -687,8 +740,9 @@ class SimCharger:
         if not remote:
             result = await self.send(call.Authorize(id_tag=id_tag))
             if result.id_tag_info.get("status") != "Accepted":
-                logger.debug("%s/%s: id_tag=%r %s", self.spec.ocpp_id, conn.number, id_tag,
-                             result.id_tag_info.get("status"))
+                logger.debug(
+                    "%s/%s: id_tag=%r %s", self.spec.ocpp_id, conn.number, id_tag, result.id_tag_info.get("status")
+                )
                 await self.set_status(conn, "Available")
                 return
         conn.in_session = True
@@ -697,12 +751,21 @@ class SimCharger:
         conn.stop_reason = "Local"
         conn.vehicle = self._new_vehicle(conn)
         meter_start = int(conn.register_wh)
-        start = await self.send(call.StartTransaction(connector_id=conn.number, id_tag=id_tag,
-                                                      meter_start=meter_start, timestamp=ocpp_timestamp()),
-                                queued=True)
+        start = await self.send(
+            call.StartTransaction(
+                connector_id=conn.number, id_tag=id_tag, meter_start=meter_start, timestamp=ocpp_timestamp()
+            ),
+            queued=True,
+        )
         conn.transaction_id, conn.id_tag, conn.started_at = start.transaction_id, id_tag, datetime.now(UTC)
-        logger.info("%s/%s: start tx %s id_tag=%r at %s Wh", self.spec.ocpp_id, conn.number, conn.transaction_id,
-                    id_tag, meter_start)
+        logger.info(
+            "%s/%s: start tx %s id_tag=%r at %s Wh",
+            self.spec.ocpp_id,
+            conn.number,
+            conn.transaction_id,
+            id_tag,
+            meter_start,
+        )
         if start.id_tag_info.get("status") != "Accepted":
             conn.stop_reason = "DeAuthorized"
         elif not self._closing:
@@ -726,8 +789,12 @@ class SimCharger:
         capacity = self.rng.choice((40_000.0, 60_000.0, 77_000.0, 100_000.0))
         dc = conn.spec.max_power_w > 22_000
         car_max = self.rng.choice((50_000.0, 100_000.0, 150_000.0, 250_000.0) if dc else (7_400.0, 11_000.0, 22_000.0))
-        return _Vehicle(capacity_wh=capacity, soc=self.rng.uniform(0.1, 0.6), target_soc=self.rng.uniform(0.8, 1.0),
-                        max_power_w=min(car_max, conn.spec.max_power_w))
+        return _Vehicle(
+            capacity_wh=capacity,
+            soc=self.rng.uniform(0.1, 0.6),
+            target_soc=self.rng.uniform(0.8, 1.0),
+            max_power_w=min(car_max, conn.spec.max_power_w),
+        )
 
     async def _charge(self, conn: ConnectorState) -> None:
         """Charge until the driver leaves, the vehicle is full, or a stop is requested; queue MeterValues."""
@@ -742,23 +809,32 @@ class SimCharger:
             if await self._wait_sim(interval, conn.stop_requested):
                 break
             elapsed += interval
-            vehicle.soc, metered, conn.power_w = advance_charge(vehicle.soc, interval, max_power_w=vehicle.max_power_w,
-                                                               capacity_wh=vehicle.capacity_wh)
+            vehicle.soc, metered, conn.power_w = advance_charge(
+                vehicle.soc, interval, max_power_w=vehicle.max_power_w, capacity_wh=vehicle.capacity_wh
+            )
             if vehicle.soc >= vehicle.target_soc:
                 conn.power_w = 0.0
             conn.register_wh += metered
-            await self.send(call.MeterValues(
-                connector_id=conn.number, transaction_id=conn.transaction_id,
-                meter_value=[meter_value(int(conn.register_wh), power_w=conn.power_w, soc=vehicle.soc)],
-            ), queued=True, wait=False)
+            await self.send(
+                call.MeterValues(
+                    connector_id=conn.number,
+                    transaction_id=conn.transaction_id,
+                    meter_value=[meter_value(int(conn.register_wh), power_w=conn.power_w, soc=vehicle.soc)],
+                ),
+                queued=True,
+                wait=False,
+            )
             if vehicle.soc >= vehicle.target_soc and full_since is None:
                 full_since = elapsed
                 await self.set_status(conn, "SuspendedEV")
             if elapsed >= stay or (full_since is not None and elapsed - full_since >= 600):
                 conn.stop_reason = self.rng.choice(("EVDisconnected", "Local"))
                 break
-            if (self.online.is_set() and not self._interrupt.is_set()
-                    and self.rng.random() < self.options.offline_probability):
+            if (
+                self.online.is_set()
+                and not self._interrupt.is_set()
+                and self.rng.random() < self.options.offline_probability
+            ):
                 away = self.options.scaled(self.rng.uniform(*self.options.offline_s))
                 logger.info("%s: going offline for %.1fs", self.spec.ocpp_id, away)
                 self._request_interrupt(away)
@@ -768,13 +844,30 @@ class SimCharger:
         meter_stop = int(conn.register_wh)
         reason = conn.stop_reason
         await self.set_status(conn, "Finishing")
-        data = [meter_value(meter_start, context="Transaction.Begin", at=conn.started_at),
-                meter_value(meter_stop, context="Transaction.End")]
-        await self.send(call.StopTransaction(meter_stop=meter_stop, timestamp=ocpp_timestamp(),
-                                             transaction_id=conn.transaction_id, reason=reason, id_tag=conn.id_tag,
-                                             transaction_data=data), queued=True, wait=False)
-        logger.info("%s/%s: stop tx %s (%s) %s Wh", self.spec.ocpp_id, conn.number, conn.transaction_id, reason,
-                    meter_stop - meter_start)
+        data = [
+            meter_value(meter_start, context="Transaction.Begin", at=conn.started_at),
+            meter_value(meter_stop, context="Transaction.End"),
+        ]
+        await self.send(
+            call.StopTransaction(
+                meter_stop=meter_stop,
+                timestamp=ocpp_timestamp(),
+                transaction_id=conn.transaction_id,
+                reason=reason,
+                id_tag=conn.id_tag,
+                transaction_data=data,
+            ),
+            queued=True,
+            wait=False,
+        )
+        logger.info(
+            "%s/%s: stop tx %s (%s) %s Wh",
+            self.spec.ocpp_id,
+            conn.number,
+            conn.transaction_id,
+            reason,
+            meter_stop - meter_start,
+        )
         conn.transaction_id = conn.id_tag = conn.vehicle = conn.started_at = None
         conn.in_session = False
         conn.session_done.set()
@@ -785,8 +878,9 @@ class SimCharger:
         await self.set_status(conn, "Available" if conn.operative else "Unavailable")
 
 
-async def run_chargers(specs: list[ChargerSpec], options: SimOptions, *, duration: float | None = None,
-                       seed: int | None = None) -> list[SimCharger]:
+async def run_chargers(
+    specs: list[ChargerSpec], options: SimOptions, *, duration: float | None = None, seed: int | None = None
+) -> list[SimCharger]:
     """Run the chargers (staggered start) for ``duration`` wall seconds, or until cancelled.
 
     At the end of ``duration`` the running sessions are stopped and delivered, so the server is left tidy.
@@ -817,12 +911,24 @@ async def run_chargers(specs: list[ChargerSpec], options: SimOptions, *, duratio
 
 def _connector_from_db(connector, last_meter_stop, open_session) -> ConnectorSpec:
     """A connector whose meter continues from the highest reading the server has of it."""
-    readings = [float(v) for v in (last_meter_stop, open_session and open_session.meter_start_wh,
-                                    open_session and open_session.last_register) if v is not None]
-    open_tx = open_session and OpenTransaction(open_session.pk, open_session.id_tag_uid, open_session.meter_start_wh,
-                                               open_session.started_at)
-    return ConnectorSpec(number=connector.number, max_power_w=float(connector.max_power_kw or 11) * 1000,
-                         register_wh=max(readings) if readings else None, open_transaction=open_tx)
+    readings = [
+        float(v)
+        for v in (
+            last_meter_stop,
+            open_session and open_session.meter_start_wh,
+            open_session and open_session.last_register,
+        )
+        if v is not None
+    ]
+    open_tx = open_session and OpenTransaction(
+        open_session.pk, open_session.id_tag_uid, open_session.meter_start_wh, open_session.started_at
+    )
+    return ConnectorSpec(
+        number=connector.number,
+        max_power_w=float(connector.max_power_kw or 11) * 1000,
+        register_wh=max(readings) if readings else None,
+        open_transaction=open_tx,
+    )
 
 
 def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> list[ChargerSpec]:
@@ -840,13 +946,16 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
     open_query = ChargingSession.objects.filter(state=ChargingSession.State.ACTIVE, connector__isnull=False).annotate(
         last_register=Subquery(
             MeterValue.objects.filter(session=OuterRef("pk"), measurand=ENERGY_REGISTER)
-            .order_by("-timestamp").values("value")[:1]
+            .order_by("-timestamp")
+            .values("value")[:1]
         )
     )
     open_sessions = {s.connector_id: s for s in open_query.order_by("started_at")}
     last_meter = dict(
-        ChargingSession.objects.filter(connector__isnull=False).values("connector_id")
-        .annotate(last=Max("meter_stop_wh")).values_list("connector_id", "last")
+        ChargingSession.objects.filter(connector__isnull=False)
+        .values("connector_id")
+        .annotate(last=Max("meter_stop_wh"))
+        .values_list("connector_id", "last")
     )
     points = ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
     for cp in points.prefetch_related("connectors").order_by("ocpp_id"):
@@ -858,8 +967,16 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
             if cp.organization_id not in tags_by_org:
                 tags_by_org[cp.organization_id] = tags_from_db(organization_id=cp.organization_id)
             tags = tags_by_org[cp.organization_id]
-        specs.append(ChargerSpec(ocpp_id=cp.ocpp_id, connectors=connectors, password=password,
-                                 model=cp.model or "SimAC22", serial=cp.serial_number, tags=tags))
+        specs.append(
+            ChargerSpec(
+                ocpp_id=cp.ocpp_id,
+                connectors=connectors,
+                password=password,
+                model=cp.model or "SimAC22",
+                serial=cp.serial_number,
+                tags=tags,
+            )
+        )
     return specs
 
 

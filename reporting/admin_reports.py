@@ -77,8 +77,11 @@ def _form(request) -> OverviewForm:
     for key in ("format", "table"):
         data.pop(key, None)
     form = OverviewForm(data or {"period": "week"}, user=request.user)
-    if not form.is_valid() and not request.user.is_superuser and ("site" in form.errors
-                                                                  or "charge_point" in form.errors):
+    if (
+        not form.is_valid()
+        and not request.user.is_superuser
+        and ("site" in form.errors or "charge_point" in form.errors)
+    ):
         raise Http404  # staff naming another operator's site or station: not theirs to know about
     return form
 
@@ -88,16 +91,33 @@ def _charts(overview, tables) -> list[dict]:
     labels = [label for label, *_rest in overview.series]
     per = _g("hour") if overview.series_by_hour else _g("day")
     charts = [
-        (_g("Sessions per %(per)s") % {"per": per}, "series",
-         lambda title: bar_chart(labels, [row[1] for row in overview.series], title=title)),
-        (_g("Energy per %(per)s (kWh)") % {"per": per}, "series",
-         lambda title: line_chart(labels, {_g("Energy (kWh)"): [row[2] / 1000 for row in overview.series]},
-                                  title=title, unit="kWh")),
-        (_g("Sessions started by weekday and hour (site time)"), "heatmap",
-         lambda title: heatmap([str(day) for day in WEEKDAYS], HOURS, overview.heatmap, title=title)),
-        (_g("Utilization per site (%)"), "sites",
-         lambda title: bar_chart([usage.label for usage in overview.sites],
-                                 [usage.utilization or 0 for usage in overview.sites], title=title, unit="%")),
+        (
+            _g("Sessions per %(per)s") % {"per": per},
+            "series",
+            lambda title: bar_chart(labels, [row[1] for row in overview.series], title=title),
+        ),
+        (
+            _g("Energy per %(per)s (kWh)") % {"per": per},
+            "series",
+            lambda title: line_chart(
+                labels, {_g("Energy (kWh)"): [row[2] / 1000 for row in overview.series]}, title=title, unit="kWh"
+            ),
+        ),
+        (
+            _g("Sessions started by weekday and hour (site time)"),
+            "heatmap",
+            lambda title: heatmap([str(day) for day in WEEKDAYS], HOURS, overview.heatmap, title=title),
+        ),
+        (
+            _g("Utilization per site (%)"),
+            "sites",
+            lambda title: bar_chart(
+                [usage.label for usage in overview.sites],
+                [usage.utilization or 0 for usage in overview.sites],
+                title=title,
+                unit="%",
+            ),
+        ),
     ]
     return [{"title": title, "table": tables[key], "svg": draw(title)} for title, key, draw in charts]
 
@@ -106,31 +126,48 @@ def overview_view(request):
     _check_access(request)
     form = _form(request)
     organization = form.chosen_organization() if form.is_valid() else None
-    context = {**admin.site.each_context(request), "title": _g("Operator overview"), "form": form,
-               "app_label": "reporting", "organization": organization, "query": request.GET.urlencode()}
+    context = {
+        **admin.site.each_context(request),
+        "title": _g("Operator overview"),
+        "form": form,
+        "app_label": "reporting",
+        "organization": organization,
+        "query": request.GET.urlencode(),
+    }
     if organization is not None:
         time_zone = organization_time_zone(organization)
         first, after = form.local_dates(timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(time_zone)).date())
         period = Period(first, after - timedelta(days=1), time_zone)
-        overview = operator_overview(organization=organization, period=period,
-                                     site=form.cleaned_data.get("site"),
-                                     charge_point=form.cleaned_data.get("charge_point"))
+        overview = operator_overview(
+            organization=organization,
+            period=period,
+            site=form.cleaned_data.get("site"),
+            charge_point=form.cleaned_data.get("charge_point"),
+        )
         tables = overview_tables(overview)
         stem = f"overview-{organization.slug}-{period.first:%Y%m%d}-{period.last:%Y%m%d}"
         fmt, key = request.GET.get("format"), request.GET.get("table")
         if fmt in FORMATS:
             if key in tables:
                 table = tables[key]
-                return table_response(fmt, filename_stem=f"{stem}-{key}", headers=table.headers, rows=table.rows,
-                                      title=table.title)
+                return table_response(
+                    fmt, filename_stem=f"{stem}-{key}", headers=table.headers, rows=table.rows, title=table.title
+                )
             if fmt == "xlsx" and not key:
                 return xlsx_response(filename=f"{stem}.xlsx", tables=list(tables.values()))
             raise Http404
         query = request.GET.copy()
         for name in ("format", "table"):
             query.pop(name, None)
-        context.update(overview=overview, tables=tables, charts=_charts(overview, tables), time_zone=time_zone,
-                       first=period.first, last=period.last, query=query.urlencode())
+        context.update(
+            overview=overview,
+            tables=tables,
+            charts=_charts(overview, tables),
+            time_zone=time_zone,
+            first=period.first,
+            last=period.last,
+            query=query.urlencode(),
+        )
     return TemplateResponse(request, "admin/reporting/overview.html", context)
 
 
@@ -144,8 +181,9 @@ class ReportLink:
 
     def allowed(self, request) -> bool:
         user = request.user
-        return user.is_superuser or (getattr(user, "organization", None) is not None
-                                     and user.has_perms(self.permissions))
+        return user.is_superuser or (
+            getattr(user, "organization", None) is not None and user.has_perms(self.permissions)
+        )
 
 
 REPORT_LINKS: list[ReportLink] = [ReportLink("admin:reporting_overview", _("Operator overview"))]
@@ -160,8 +198,17 @@ def _report_entries(request) -> list[dict]:
             url = reverse(link.url_name)
         except NoReverseMatch:
             continue
-        entries.append({"name": link.label, "object_name": link.url_name.rsplit(":", 1)[-1], "admin_url": url,
-                        "add_url": None, "view_only": True, "perms": {"view": True}, "model": None})
+        entries.append(
+            {
+                "name": link.label,
+                "object_name": link.url_name.rsplit(":", 1)[-1],
+                "admin_url": url,
+                "add_url": None,
+                "view_only": True,
+                "perms": {"view": True},
+                "model": None,
+            }
+        )
     return entries
 
 
@@ -188,8 +235,15 @@ def _install() -> None:
             if app["app_label"] == "reporting":
                 app["models"] = [*entries, *app["models"]]
                 return app_list
-        app_list.append({"name": str(_("Reporting")), "app_label": "reporting", "app_url": entries[0]["admin_url"],
-                         "has_module_perms": True, "models": entries})
+        app_list.append(
+            {
+                "name": str(_("Reporting")),
+                "app_label": "reporting",
+                "app_url": entries[0]["admin_url"],
+                "has_module_perms": True,
+                "models": entries,
+            }
+        )
         return sorted(app_list, key=lambda app: app["name"].lower())
 
     # The default site lists the report pages in place (mypy sees a method replaced and an unknown attribute).

@@ -73,8 +73,7 @@ class StationChoiceMixin(forms.Form):
 
 
 class UptimeForm(StationChoiceMixin, forms.Form):
-    organization = forms.ModelChoiceField(Organization.objects.order_by("name"), label=_("operator"),
-                                          required=False)
+    organization = forms.ModelChoiceField(Organization.objects.order_by("name"), label=_("operator"), required=False)
     first_month = forms.ChoiceField(label=_("from month"), required=False)
     last_month = forms.ChoiceField(label=_("until month"), required=False)
     below_target = forms.BooleanField(label=_("only below the 97 % target"), required=False)
@@ -94,8 +93,10 @@ class UptimeForm(StationChoiceMixin, forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        for name, default in (("first_month", self.fields["first_month"].initial),
-                              ("last_month", self.fields["last_month"].initial)):
+        for name, default in (
+            ("first_month", self.fields["first_month"].initial),
+            ("last_month", self.fields["last_month"].initial),
+        ):
             cleaned[name] = date.fromisoformat(f"{cleaned.get(name) or default}-01")
         if cleaned["last_month"] < cleaned["first_month"]:
             raise ValidationError(_("The last month is before the first."))
@@ -126,13 +127,24 @@ def _bound(request, form_class, defaults: dict, **kwargs):
 def _local_period(form: ReportForm, time_zone: str) -> tuple[datetime, datetime, date, date]:
     zone = zoneinfo.ZoneInfo(time_zone)
     first, after_last = form.local_dates(timezone.localtime(timezone.now(), zone).date())
-    return (datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC),
-            datetime.combine(after_last, time.min, tzinfo=zone).astimezone(UTC), first, after_last - timedelta(days=1))
+    return (
+        datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC),
+        datetime.combine(after_last, time.min, tzinfo=zone).astimezone(UTC),
+        first,
+        after_last - timedelta(days=1),
+    )
 
 
 def _context(request, form, title, **extra) -> dict:
-    return {**admin.site.each_context(request), "title": title, "form": form, "app_label": "reporting",
-            "query": request.GET.urlencode(), "formats": FORMATS, **extra}
+    return {
+        **admin.site.each_context(request),
+        "title": title,
+        "form": form,
+        "app_label": "reporting",
+        "query": request.GET.urlencode(),
+        "formats": FORMATS,
+        **extra,
+    }
 
 
 def _export(request, stem: str, tables: list[Table]):
@@ -143,59 +155,114 @@ def _export(request, stem: str, tables: list[Table]):
     if fmt == "xlsx":
         return xlsx_response(filename=f"{stem}.xlsx", tables=tables)
     table = next((t for t in tables if t.key == request.GET.get("table")), tables[0])
-    return table_response("csv", filename_stem=f"{stem}-{table.key}" if len(tables) > 1 else stem,
-                          headers=table.headers, rows=table.rows)
+    return table_response(
+        "csv", filename_stem=f"{stem}-{table.key}" if len(tables) > 1 else stem, headers=table.headers, rows=table.rows
+    )
 
 
 # --- uptime -----------------------------------------------------------------------------------------
 
-UPTIME_COLUMNS = [_("Station"), _("Connector"), _("Site"), _("Month"), _("Minutes in period"),
-                  _("Outage minutes"), _("Excluded minutes"), _("Counted outage minutes"), _("Uptime %"),
-                  _("Below 97 %")]
+UPTIME_COLUMNS = [
+    _("Station"),
+    _("Connector"),
+    _("Site"),
+    _("Month"),
+    _("Minutes in period"),
+    _("Outage minutes"),
+    _("Excluded minutes"),
+    _("Counted outage minutes"),
+    _("Uptime %"),
+    _("Below 97 %"),
+]
 
 
 def _uptime_cells(row) -> list:
-    return [str(row.connector.charge_point), row.connector.number, row.connector.charge_point.site.name,
-            f"{row.month:%Y-%m}", row.period_minutes, row.outage_minutes, row.excluded_minutes,
-            row.counted_minutes, row.uptime, _g("yes") if row.below_target else ""]
+    return [
+        str(row.connector.charge_point),
+        row.connector.number,
+        row.connector.charge_point.site.name,
+        f"{row.month:%Y-%m}",
+        row.period_minutes,
+        row.outage_minutes,
+        row.excluded_minutes,
+        row.counted_minutes,
+        row.uptime,
+        _g("yes") if row.below_target else "",
+    ]
 
 
 def uptime_view(request):
     _check_access(request)
     today = timezone.localtime(timezone.now()).date()
     recent = months_back(today, 3)  # by default the running month and the two before it
-    form = _bound(request, UptimeForm, {"first_month": f"{recent[-1]:%Y-%m}", "last_month": f"{recent[0]:%Y-%m}"},
-                  today=today)
+    form = _bound(
+        request, UptimeForm, {"first_month": f"{recent[-1]:%Y-%m}", "last_month": f"{recent[0]:%Y-%m}"}, today=today
+    )
     organization = form.chosen_organization() if form.is_valid() else None
     rows, chart = [], None
     if organization is not None:
-        rows = uptime_by_month(organization=organization, first_month=form.cleaned_data["first_month"],
-                               last_month=form.cleaned_data["last_month"],
-                               charge_point=form.chosen_station(organization))
+        rows = uptime_by_month(
+            organization=organization,
+            first_month=form.cleaned_data["first_month"],
+            last_month=form.cleaned_data["last_month"],
+            charge_point=form.chosen_station(organization),
+        )
         if form.cleaned_data.get("below_target"):
             rows = [row for row in rows if row.below_target]
         first, last = form.cleaned_data["first_month"], form.cleaned_data["last_month"]
-        response = _export(request, f"uptime-{organization.slug}-{first:%Y%m}-{last:%Y%m}", [
-            Table(key="uptime", title=_g("Uptime"), headers=UPTIME_COLUMNS, rows=[_uptime_cells(r) for r in rows])])
+        response = _export(
+            request,
+            f"uptime-{organization.slug}-{first:%Y%m}-{last:%Y%m}",
+            [Table(key="uptime", title=_g("Uptime"), headers=UPTIME_COLUMNS, rows=[_uptime_cells(r) for r in rows])],
+        )
         if response is not None:
             return response
         months = sorted({row.month for row in rows})
-        chart = bar_chart([f"{month:%Y-%m}" for month in months],
-                          [sum(row.counted_minutes for row in rows if row.month == month) for month in months],
-                          title=_g("Counted outage minutes per month, all connectors"), unit="min")
-    return TemplateResponse(request, "admin/reporting/uptime.html", _context(
-        request, form, _g("Uptime"), organization=organization, columns=UPTIME_COLUMNS, target=TARGET,
-        rows=[(row.below_target, _uptime_cells(row)) for row in rows], chart=chart,
-        below=sum(row.below_target for row in rows),
-    ))
+        chart = bar_chart(
+            [f"{month:%Y-%m}" for month in months],
+            [sum(row.counted_minutes for row in rows if row.month == month) for month in months],
+            title=_g("Counted outage minutes per month, all connectors"),
+            unit="min",
+        )
+    return TemplateResponse(
+        request,
+        "admin/reporting/uptime.html",
+        _context(
+            request,
+            form,
+            _g("Uptime"),
+            organization=organization,
+            columns=UPTIME_COLUMNS,
+            target=TARGET,
+            rows=[(row.below_target, _uptime_cells(row)) for row in rows],
+            chart=chart,
+            below=sum(row.below_target for row in rows),
+        ),
+    )
 
 
 # --- fault log ---------------------------------------------------------------------------------------
 
-FAULT_COLUMNS = [_("Station"), _("Connector"), _("Error code"), _("Vendor error code"), _("Info"), _("Status"),
-                 _("Started"), _("Cleared"), _("Time to repair (minutes)"), _("Open")]
-STARTS_COLUMNS = [_("Station"), _("Connector"), _("Sessions"), _("Failed starts"), _("Zero-energy sessions"),
-                  _("Success rate %")]
+FAULT_COLUMNS = [
+    _("Station"),
+    _("Connector"),
+    _("Error code"),
+    _("Vendor error code"),
+    _("Info"),
+    _("Status"),
+    _("Started"),
+    _("Cleared"),
+    _("Time to repair (minutes)"),
+    _("Open"),
+]
+STARTS_COLUMNS = [
+    _("Station"),
+    _("Connector"),
+    _("Sessions"),
+    _("Failed starts"),
+    _("Zero-energy sessions"),
+    _("Success rate %"),
+]
 
 
 def _local_text(at: datetime | None, site: Site) -> str:
@@ -203,17 +270,30 @@ def _local_text(at: datetime | None, site: Site) -> str:
 
 
 def _fault_cells(fault, now: datetime) -> list:
-    return [str(fault.charge_point), fault.connector.number if fault.connector else _g("station"),
-            fault.error_code, fault.vendor_error_code, fault.info, fault.status,
-            _local_text(fault.started_at, fault.charge_point.site),
-            _local_text(fault.cleared_at, fault.charge_point.site),
-            round(fault.duration(now).total_seconds() / 60), _g("yes") if fault.is_open else ""]
+    return [
+        str(fault.charge_point),
+        fault.connector.number if fault.connector else _g("station"),
+        fault.error_code,
+        fault.vendor_error_code,
+        fault.info,
+        fault.status,
+        _local_text(fault.started_at, fault.charge_point.site),
+        _local_text(fault.cleared_at, fault.charge_point.site),
+        round(fault.duration(now).total_seconds() / 60),
+        _g("yes") if fault.is_open else "",
+    ]
 
 
 def _starts_cells(figure) -> list:
     rate = figure.success_rate
-    return [str(figure.connector.charge_point), figure.connector.number, figure.sessions, figure.failed_starts,
-            figure.zero_energy, "" if rate is None else rate]
+    return [
+        str(figure.connector.charge_point),
+        figure.connector.number,
+        figure.sessions,
+        figure.failed_starts,
+        figure.zero_energy,
+        "" if rate is None else rate,
+    ]
 
 
 def faults_view(request):
@@ -228,20 +308,43 @@ def faults_view(request):
         station = form.chosen_station(organization)
         faults = fault_log(organization=organization, start=start, end=end, charge_point=station)
         starts = start_figures(organization=organization, start=start, end=end, charge_point=station)
-        response = _export(request, f"faults-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}", [
-            Table(key="faults", title=_g("Fault log"), headers=FAULT_COLUMNS,
-                  rows=[_fault_cells(fault, now) for fault in faults]),
-            Table(key="starts", title=_g("Starts"), headers=STARTS_COLUMNS,
-                  rows=[_starts_cells(figure) for figure in starts]),
-        ])
+        response = _export(
+            request,
+            f"faults-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
+            [
+                Table(
+                    key="faults",
+                    title=_g("Fault log"),
+                    headers=FAULT_COLUMNS,
+                    rows=[_fault_cells(fault, now) for fault in faults],
+                ),
+                Table(
+                    key="starts",
+                    title=_g("Starts"),
+                    headers=STARTS_COLUMNS,
+                    rows=[_starts_cells(figure) for figure in starts],
+                ),
+            ],
+        )
         if response is not None:
             return response
-    return TemplateResponse(request, "admin/reporting/faults.html", _context(
-        request, form, _g("Fault log"), organization=organization, time_zone=time_zone, first=first, last=last,
-        fault_columns=FAULT_COLUMNS, starts_columns=STARTS_COLUMNS,
-        faults=[(fault.is_open, _fault_cells(fault, now)) for fault in faults or []],
-        starts=[_starts_cells(figure) for figure in starts or []],
-    ))
+    return TemplateResponse(
+        request,
+        "admin/reporting/faults.html",
+        _context(
+            request,
+            form,
+            _g("Fault log"),
+            organization=organization,
+            time_zone=time_zone,
+            first=first,
+            last=last,
+            fault_columns=FAULT_COLUMNS,
+            starts_columns=STARTS_COLUMNS,
+            faults=[(fault.is_open, _fault_cells(fault, now)) for fault in faults or []],
+            starts=[_starts_cells(figure) for figure in starts or []],
+        ),
+    )
 
 
 # --- needs attention ---------------------------------------------------------------------------------
@@ -252,15 +355,25 @@ INCIDENT_COLUMNS = [_("Station"), _("Connector"), _("Kind"), _("Since"), _("Oper
 
 def _attention_cells(rank: int, station) -> list:
     cp = station.charge_point
-    return [rank, str(cp), cp.site.name if cp.site else "", station.score,
-            "; ".join(f"{reason.text} ({reason.points})" for reason in station.reasons)]
+    return [
+        rank,
+        str(cp),
+        cp.site.name if cp.site else "",
+        station.score,
+        "; ".join(f"{reason.text} ({reason.points})" for reason in station.reasons),
+    ]
 
 
 def _incident_cells(incident) -> list:
     cp = incident.charge_point
-    return [str(cp), incident.connector.number if incident.connector else "", incident.get_kind_display(),
-            _local_text(incident.started_at, cp.site) if cp.site else incident.started_at.isoformat(),
-            _local_text(incident.alerted_at, cp.site) if cp.site else "", incident.detail]
+    return [
+        str(cp),
+        incident.connector.number if incident.connector else "",
+        incident.get_kind_display(),
+        _local_text(incident.started_at, cp.site) if cp.site else incident.started_at.isoformat(),
+        _local_text(incident.alerted_at, cp.site) if cp.site else "",
+        incident.detail,
+    ]
 
 
 def attention_view(request):
@@ -273,19 +386,42 @@ def attention_view(request):
         start, end, first, last = _local_period(form, time_zone)
         stations = needs_attention(organization=organization, start=start, end=end)
         incidents = open_incidents(organization=organization)
-        response = _export(request, f"attention-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}", [
-            Table(key="attention", title=_g("Needs attention"), headers=ATTENTION_COLUMNS,
-                  rows=[_attention_cells(rank, s) for rank, s in enumerate(stations, 1)]),
-            Table(key="incidents", title=_g("Open incidents"), headers=INCIDENT_COLUMNS,
-                  rows=[_incident_cells(incident) for incident in incidents]),
-        ])
+        response = _export(
+            request,
+            f"attention-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
+            [
+                Table(
+                    key="attention",
+                    title=_g("Needs attention"),
+                    headers=ATTENTION_COLUMNS,
+                    rows=[_attention_cells(rank, s) for rank, s in enumerate(stations, 1)],
+                ),
+                Table(
+                    key="incidents",
+                    title=_g("Open incidents"),
+                    headers=INCIDENT_COLUMNS,
+                    rows=[_incident_cells(incident) for incident in incidents],
+                ),
+            ],
+        )
         if response is not None:
             return response
-    return TemplateResponse(request, "admin/reporting/attention.html", _context(
-        request, form, _g("Needs attention"), organization=organization, time_zone=time_zone, first=first,
-        last=last, stations=stations, incidents=[_incident_cells(incident) for incident in incidents or []],
-        incident_columns=INCIDENT_COLUMNS,
-    ))
+    return TemplateResponse(
+        request,
+        "admin/reporting/attention.html",
+        _context(
+            request,
+            form,
+            _g("Needs attention"),
+            organization=organization,
+            time_zone=time_zone,
+            first=first,
+            last=last,
+            stations=stations,
+            incidents=[_incident_cells(incident) for incident in incidents or []],
+            incident_columns=INCIDENT_COLUMNS,
+        ),
+    )
 
 
 def report_urls() -> list[URLPattern]:
@@ -297,11 +433,14 @@ def report_urls() -> list[URLPattern]:
 
 
 admin_urls_add("reporting_uptime", report_urls)
-REPORT_LINKS.extend(ReportLink(url_name, label, permissions=(STATUS_PERMISSION,)) for url_name, label in (
-    ("admin:reporting_uptime", _("Uptime")),
-    ("admin:reporting_faults", _("Fault log")),
-    ("admin:reporting_attention", _("Needs attention")),
-))
+REPORT_LINKS.extend(
+    ReportLink(url_name, label, permissions=(STATUS_PERMISSION,))
+    for url_name, label in (
+        ("admin:reporting_uptime", _("Uptime")),
+        ("admin:reporting_faults", _("Fault log")),
+        ("admin:reporting_attention", _("Needs attention")),
+    )
+)
 
 
 # --- models ---------------------------------------------------------------------------------------
@@ -369,4 +508,3 @@ class AlertIncidentAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
     @admin.display(description=_("connector"), ordering="connector__number")
     def connector_number(self, obj: AlertIncident):
         return obj.connector.number if obj.connector else "–"
-

@@ -80,9 +80,12 @@ def station_problems(*, now: datetime) -> list[Problem]:
         ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
         .select_related("organization", "site")
         .annotate(
-            last_disconnected_at=Subquery(ChargerConnection.objects.filter(charge_point_id=OuterRef("pk"))
-                                          .values("charge_point_id").annotate(last=Max("disconnected_at"))
-                                          .values("last")[:1]),
+            last_disconnected_at=Subquery(
+                ChargerConnection.objects.filter(charge_point_id=OuterRef("pk"))
+                .values("charge_point_id")
+                .annotate(last=Max("disconnected_at"))
+                .values("last")[:1]
+            ),
             station_status=Subquery(_latest_station_event().values("status")[:1]),
             station_error=Subquery(_latest_station_event().values("error_code")[:1]),
             station_status_at=Subquery(_latest_station_event().values("timestamp")[:1]),
@@ -90,29 +93,51 @@ def station_problems(*, now: datetime) -> list[Problem]:
     )
     for station in stations:
         if not station.is_online(now):
-            heard = [at for at in (station.last_seen_at, None if station.channel_name else station.last_disconnected_at)
-                     if at is not None]
+            heard = [
+                at
+                for at in (station.last_seen_at, None if station.channel_name else station.last_disconnected_at)
+                if at is not None
+            ]
             if heard:
                 since = max(heard)
-                problems.append(Problem(charge_point=station, connector=None, kind=AlertIncident.Kind.OFFLINE,
-                                        since=since, detail=_("Last heard from at %(time)s.") % {
-                                            "time": _local(since, station)}))
+                problems.append(
+                    Problem(
+                        charge_point=station,
+                        connector=None,
+                        kind=AlertIncident.Kind.OFFLINE,
+                        since=since,
+                        detail=_("Last heard from at %(time)s.") % {"time": _local(since, station)},
+                    )
+                )
         if station.station_status == ConnectorStatus.FAULTED:
-            since = _faulted_since(StatusEvent.objects.filter(charge_point=station, connector__isnull=True),
-                                   station.station_status_at)
-            problems.append(Problem(charge_point=station, connector=None, kind=AlertIncident.Kind.FAULTED,
-                                    since=since, detail=_("Station faulted: %(code)s") % {
-                                        "code": station.station_error}))
+            since = _faulted_since(
+                StatusEvent.objects.filter(charge_point=station, connector__isnull=True), station.station_status_at
+            )
+            problems.append(
+                Problem(
+                    charge_point=station,
+                    connector=None,
+                    kind=AlertIncident.Kind.FAULTED,
+                    since=since,
+                    detail=_("Station faulted: %(code)s") % {"code": station.station_error},
+                )
+            )
     faulted = Connector.objects.filter(
-        status=ConnectorStatus.FAULTED, charge_point__registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+        status=ConnectorStatus.FAULTED,
+        charge_point__registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
     ).select_related("charge_point__organization", "charge_point__site")
     for connector in faulted:
-        since = _faulted_since(StatusEvent.objects.filter(connector=connector),
-                               connector.status_changed_at or now)
-        problems.append(Problem(charge_point=connector.charge_point, connector=connector,
-                                kind=AlertIncident.Kind.FAULTED, since=since,
-                                detail=_("Connector %(number)d faulted: %(code)s") % {
-                                    "number": connector.number, "code": connector.error_code}))
+        since = _faulted_since(StatusEvent.objects.filter(connector=connector), connector.status_changed_at or now)
+        problems.append(
+            Problem(
+                charge_point=connector.charge_point,
+                connector=connector,
+                kind=AlertIncident.Kind.FAULTED,
+                since=since,
+                detail=_("Connector %(number)d faulted: %(code)s")
+                % {"number": connector.number, "code": connector.error_code},
+            )
+        )
     return problems
 
 
@@ -126,8 +151,11 @@ def incident_open(*, problem: Problem) -> AlertIncident | None:
     try:
         with transaction.atomic():
             return AlertIncident.objects.create(
-                organization=problem.charge_point.organization, charge_point=problem.charge_point,
-                connector=problem.connector, kind=problem.kind, started_at=problem.since,
+                organization=problem.charge_point.organization,
+                charge_point=problem.charge_point,
+                connector=problem.connector,
+                kind=problem.kind,
+                started_at=problem.since,
                 detail=problem.detail[:255],
             )
     except IntegrityError:
@@ -137,31 +165,54 @@ def incident_open(*, problem: Problem) -> AlertIncident | None:
 def _message(incident: AlertIncident, recipients: list[str]) -> EmailMessage:
     charge_point = incident.charge_point
     with translation.override(settings.LANGUAGE_CODE):
-        what = (_("offline") if incident.kind == AlertIncident.Kind.OFFLINE
-                else _("faulted") if incident.connector is None
-                else _("connector %(number)d faulted") % {"number": incident.connector.number})
+        what = (
+            _("offline")
+            if incident.kind == AlertIncident.Kind.OFFLINE
+            else _("faulted")
+            if incident.connector is None
+            else _("connector %(number)d faulted") % {"number": incident.connector.number}
+        )
         subject = _("Station %(station)s %(what)s since %(since)s") % {
-            "station": charge_point, "what": what, "since": _local(incident.started_at, charge_point)}
-        body = render_to_string("reporting/alert_email.txt", {
-            "incident": incident, "charge_point": charge_point, "site": charge_point.site, "what": what,
-            "since": _local(incident.started_at, charge_point), "organization": incident.organization,
-        })
+            "station": charge_point,
+            "what": what,
+            "since": _local(incident.started_at, charge_point),
+        }
+        body = render_to_string(
+            "reporting/alert_email.txt",
+            {
+                "incident": incident,
+                "charge_point": charge_point,
+                "site": charge_point.site,
+                "what": what,
+                "since": _local(incident.started_at, charge_point),
+                "organization": incident.organization,
+            },
+        )
     organization = incident.organization
-    return EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=recipients,
-                        reply_to=[organization.email] if organization.email else None)
+    return EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+        reply_to=[organization.email] if organization.email else None,
+    )
 
 
 def incident_alert_send(*, incident_id: int, now: datetime) -> str:
     """Email the incident to the organization's recipients, once: "sent", "no recipients", "not due" or "failed"."""
-    incident = (AlertIncident.objects.select_related("organization", "charge_point__site", "connector")
-                .filter(pk=incident_id).first())
+    incident = (
+        AlertIncident.objects.select_related("organization", "charge_point__site", "connector")
+        .filter(pk=incident_id)
+        .first()
+    )
     if incident is None:
         return "not due"
     recipients = report_recipients(incident.organization)
     if not recipients:
         return "no recipients"
     claimed = AlertIncident.objects.filter(pk=incident_id, alerted_at__isnull=True, cleared_at__isnull=True).update(
-        alerted_at=now)
+        alerted_at=now
+    )
     if claimed != 1:
         return "not due"
     try:
@@ -198,6 +249,7 @@ def station_alerts_run(*, now: datetime | None = None) -> AlertRun:
             opened += 1
     sent = 0
     for incident_id in AlertIncident.objects.filter(cleared_at__isnull=True, alerted_at__isnull=True).values_list(
-            "pk", flat=True):
+        "pk", flat=True
+    ):
         sent += incident_alert_send(incident_id=incident_id, now=now) == "sent"
     return AlertRun(opened=opened, sent=sent, cleared=cleared)

@@ -42,19 +42,26 @@ def _axis(top: float) -> tuple[list[str], float]:
     for i in range(5):
         value = top * i / 4
         y = HEIGHT - PAD_BOTTOM - (HEIGHT - PAD_TOP - PAD_BOTTOM) * i / 4
-        parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
-                     f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{TEXT}">{_tick(value)}</text>')
+        parts.append(
+            f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
+            f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{TEXT}">{_tick(value)}</text>'
+        )
     return parts, top
 
 
 def _x_labels(labels: Sequence[str], positions: Sequence[float]) -> list[str]:
     every = max(1, len(labels) // 12)  # at most about a dozen labels
-    return [f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="middle" fill="{TEXT}">{escape(str(label))}'
-            f"</text>" for i, (label, x) in enumerate(zip(labels, positions, strict=True)) if i % every == 0]
+    return [
+        f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="middle" fill="{TEXT}">{escape(str(label))}'
+        f"</text>"
+        for i, (label, x) in enumerate(zip(labels, positions, strict=True))
+        if i % every == 0
+    ]
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float | int | Decimal], *, title: str,
-              unit: str = "") -> SafeString:
+def bar_chart(
+    labels: Sequence[str], values: Sequence[float | int | Decimal], *, title: str, unit: str = ""
+) -> SafeString:
     """Vertical bars, one per label."""
     numbers = [_number(v) for v in values]
     parts, top = _axis(max(numbers, default=0))
@@ -64,14 +71,17 @@ def bar_chart(labels: Sequence[str], values: Sequence[float | int | Decimal], *,
         height = (HEIGHT - PAD_TOP - PAD_BOTTOM) * value / top
         x = PAD_LEFT + i * span + span * 0.15
         positions.append(x + span * 0.35)
-        parts.append(f'<rect x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM - height:.1f}" width="{span * 0.7:.1f}" '
-                     f'height="{height:.1f}" fill="{ACCENT}"><title>{escape(str(label))}: {value:g} {escape(unit)}'
-                     f"</title></rect>")
+        parts.append(
+            f'<rect x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM - height:.1f}" width="{span * 0.7:.1f}" '
+            f'height="{height:.1f}" fill="{ACCENT}"><title>{escape(str(label))}: {value:g} {escape(unit)}'
+            f"</title></rect>"
+        )
     return _svg("".join(parts + _x_labels(labels, positions)), title)
 
 
-def line_chart(labels: Sequence[str], series: dict[str, Sequence[float | int | Decimal]], *, title: str,
-               unit: str = "") -> SafeString:
+def line_chart(
+    labels: Sequence[str], series: dict[str, Sequence[float | int | Decimal]], *, title: str, unit: str = ""
+) -> SafeString:
     """One line per named series over the same labels (e.g. power and energy over a session)."""
     colours = [ACCENT, "#d1495b", "#66a182", "#edae49"]
     all_numbers = [_number(v) for values in series.values() for v in values]
@@ -82,16 +92,25 @@ def line_chart(labels: Sequence[str], series: dict[str, Sequence[float | int | D
     for n, (name, values) in enumerate(series.items()):
         points = " ".join(
             f"{PAD_LEFT + i * step:.1f},{HEIGHT - PAD_BOTTOM - (HEIGHT - PAD_TOP - PAD_BOTTOM) * _number(v) / top:.1f}"
-            for i, v in enumerate(values))
+            for i, v in enumerate(values)
+        )
         colour = colours[n % len(colours)]
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2">'
-                     f"<title>{escape(name)} ({escape(unit)})</title></polyline>"
-                     f'<text x="{PAD_LEFT + 8 + 110 * n}" y="{PAD_TOP + 10}" fill="{colour}">{escape(name)}</text>')
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2">'
+            f"<title>{escape(name)} ({escape(unit)})</title></polyline>"
+            f'<text x="{PAD_LEFT + 8 + 110 * n}" y="{PAD_TOP + 10}" fill="{colour}">{escape(name)}</text>'
+        )
     return _svg("".join(parts + _x_labels(labels[:count], positions)), title)
 
 
-def heatmap(rows: Sequence[str], columns: Sequence[str], values: Sequence[Sequence[float | int | Decimal]], *,
-            title: str, unit: str = "") -> SafeString:
+def heatmap(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    values: Sequence[Sequence[float | int | Decimal]],
+    *,
+    title: str,
+    unit: str = "",
+) -> SafeString:
     """A grid of cells shaded by value (e.g. weekday x hour of day), darker for more."""
     numbers = [[_number(v) for v in row] for row in values]
     top = max((v for row in numbers for v in row), default=0) or 1.0
@@ -101,14 +120,21 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], values: Sequence[Sequen
     parts = []
     for r, (row_label, row) in enumerate(zip(rows, numbers, strict=True)):
         y = PAD_TOP + r * cell_h
-        parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" fill="{TEXT}">{escape(str(row_label))}'
-                     f"</text>")
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" fill="{TEXT}">{escape(str(row_label))}</text>'
+        )
         for c, value in enumerate(row):
             shade = value / top
-            parts.append(f'<rect x="{left + c * cell_w:.1f}" y="{y}" width="{cell_w - 1:.1f}" height="{cell_h - 1}" '
-                         f'fill="{ACCENT}" fill-opacity="{0.06 + 0.94 * shade:.2f}"><title>{escape(str(row_label))} '
-                         f"{escape(str(columns[c]))}: {value:g} {escape(unit)}</title></rect>")
+            parts.append(
+                f'<rect x="{left + c * cell_w:.1f}" y="{y}" width="{cell_w - 1:.1f}" height="{cell_h - 1}" '
+                f'fill="{ACCENT}" fill-opacity="{0.06 + 0.94 * shade:.2f}"><title>{escape(str(row_label))} '
+                f"{escape(str(columns[c]))}: {value:g} {escape(unit)}</title></rect>"
+            )
     every = max(1, len(columns) // 12)
-    parts += [f'<text x="{left + c * cell_w + cell_w / 2:.1f}" y="{height - 8}" text-anchor="middle" fill="{TEXT}">'
-              f"{escape(str(label))}</text>" for c, label in enumerate(columns) if c % every == 0]
+    parts += [
+        f'<text x="{left + c * cell_w + cell_w / 2:.1f}" y="{height - 8}" text-anchor="middle" fill="{TEXT}">'
+        f"{escape(str(label))}</text>"
+        for c, label in enumerate(columns)
+        if c % every == 0
+    ]
     return _svg("".join(parts), title, height=height)

@@ -69,28 +69,34 @@ def _runs_in_force(*, charge_point_ids: list[int], at: datetime, station: bool) 
         match = {"connector_id": OuterRef("pk")}
     latest = in_force(StatusEvent.objects.filter(**match), at=at)
     in_fault = [
-        pk for pk, status, error_code in holders.annotate(
-            latest_status=Subquery(latest.values("status")[:1]), latest_error=Subquery(latest.values("error_code")[:1]),
+        pk
+        for pk, status, error_code in holders.annotate(
+            latest_status=Subquery(latest.values("status")[:1]),
+            latest_error=Subquery(latest.values("error_code")[:1]),
         ).values_list("pk", "latest_status", "latest_error")
         if _is_fault(status, error_code)
     ]
     firsts = []
     for pk in in_fault:  # few: only what is out of order at that moment
-        events = StatusEvent.objects.filter(timestamp__lt=at, **({"charge_point_id": pk, "connector__isnull": True}
-                                                                 if station else {"connector_id": pk}))
+        events = StatusEvent.objects.filter(
+            timestamp__lt=at,
+            **({"charge_point_id": pk, "connector__isnull": True} if station else {"connector_id": pk}),
+        )
         last_ok = in_force(events.exclude(IS_FAULT)).values("timestamp", "pk").first()
         run = events.filter(IS_FAULT)
         if last_ok is not None:
-            run = run.filter(Q(timestamp__gt=last_ok["timestamp"]) | Q(timestamp=last_ok["timestamp"],
-                                                                       pk__gt=last_ok["pk"]))
+            run = run.filter(
+                Q(timestamp__gt=last_ok["timestamp"]) | Q(timestamp=last_ok["timestamp"], pk__gt=last_ok["pk"])
+            )
         first = run.order_by("timestamp", "pk").values_list("pk", flat=True).first()
         if first is not None:
             firsts.append(first)
     return firsts
 
 
-def fault_log(*, organization: Organization, start: datetime, end: datetime,
-              charge_point: ChargePoint | None = None) -> list[Fault]:
+def fault_log(
+    *, organization: Organization, start: datetime, end: datetime, charge_point: ChargePoint | None = None
+) -> list[Fault]:
     """The faults of the organization's stations that were open at some moment in [start, end).
 
     Open faults first (oldest first), then the cleared ones, latest first. Only the period's status
@@ -108,10 +114,15 @@ def fault_log(*, organization: Organization, start: datetime, end: datetime,
         cleared = status_neighbour(station=station, before=False).exclude(IS_FAULT)
         begun_before = _runs_in_force(charge_point_ids=charge_point_ids, at=start, station=station)
         # Fault reports in the period (first, alone: the neighbours are looked up for these only).
-        in_period = list(StatusEvent.objects.filter(
-            IS_FAULT, charge_point_id__in=charge_point_ids, connector__isnull=station, timestamp__gte=start,
-            timestamp__lt=end,
-        ).values_list("pk", flat=True))
+        in_period = list(
+            StatusEvent.objects.filter(
+                IS_FAULT,
+                charge_point_id__in=charge_point_ids,
+                connector__isnull=station,
+                timestamp__gte=start,
+                timestamp__lt=end,
+            ).values_list("pk", flat=True)
+        )
         starts = (
             StatusEvent.objects.filter(pk__in=[*begun_before, *in_period])
             .annotate(
@@ -129,9 +140,16 @@ def fault_log(*, organization: Organization, start: datetime, end: datetime,
             .select_related("charge_point", "connector")
         )
         faults += [
-            Fault(charge_point=event.charge_point, connector=event.connector, started_at=event.timestamp,
-                  cleared_at=event.cleared_at, status=event.status, error_code=event.error_code,
-                  vendor_error_code=event.vendor_error_code, info=event.info)
+            Fault(
+                charge_point=event.charge_point,
+                connector=event.connector,
+                started_at=event.timestamp,
+                cleared_at=event.cleared_at,
+                status=event.status,
+                error_code=event.error_code,
+                vendor_error_code=event.vendor_error_code,
+                info=event.info,
+            )
             for event in starts
         ]
     open_faults = sorted((f for f in faults if f.is_open), key=lambda f: f.started_at)
@@ -161,8 +179,9 @@ class StartFigures:
         return rate.quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
-def start_figures(*, organization: Organization, start: datetime, end: datetime,
-                  charge_point: ChargePoint | None = None) -> list[StartFigures]:
+def start_figures(
+    *, organization: Organization, start: datetime, end: datetime, charge_point: ChargePoint | None = None
+) -> list[StartFigures]:
     """Per connector of the organization's sites (all of them, zeros included), ordered by station and number."""
     connectors = Connector.objects.filter(charge_point__organization=organization, charge_point__site__isnull=False)
     hours = ConnectorHour.objects.filter(organization=organization, hour__gte=start, hour__lt=end)
@@ -171,13 +190,20 @@ def start_figures(*, organization: Organization, start: datetime, end: datetime,
     sums = {
         row["connector_id"]: row
         for row in hours.values("connector_id").annotate(
-            sessions_sum=Sum("sessions"), failed_sum=Sum("failed_starts"), zero_sum=Sum("zero_energy"))
+            sessions_sum=Sum("sessions"), failed_sum=Sum("failed_starts"), zero_sum=Sum("zero_energy")
+        )
     }
     figures = []
     for connector in connectors.select_related("charge_point__site").order_by("charge_point__ocpp_id", "number"):
         row: Mapping[str, Any] = sums.get(connector.pk, {})
-        figures.append(StartFigures(connector=connector, sessions=row.get("sessions_sum") or 0,
-                                    failed_starts=row.get("failed_sum") or 0, zero_energy=row.get("zero_sum") or 0))
+        figures.append(
+            StartFigures(
+                connector=connector,
+                sessions=row.get("sessions_sum") or 0,
+                failed_starts=row.get("failed_sum") or 0,
+                zero_energy=row.get("zero_sum") or 0,
+            )
+        )
     return figures
 
 
@@ -210,8 +236,9 @@ class StationAttention:
         return sum(reason.points for reason in self.reasons)
 
 
-def needs_attention(*, organization: Organization, start: datetime, end: datetime,
-                    now: datetime | None = None) -> list[StationAttention]:
+def needs_attention(
+    *, organization: Organization, start: datetime, end: datetime, now: datetime | None = None
+) -> list[StationAttention]:
     """Stations ranked by how urgently they need a technician; stations without any signal are left out.
 
     The period is [start, end); the previous period is the same length just before it. Points:
@@ -235,7 +262,8 @@ def needs_attention(*, organization: Organization, start: datetime, end: datetim
 
     def add(charge_point: ChargePoint, text: str, points: int) -> None:
         stations.setdefault(charge_point.pk, StationAttention(charge_point=charge_point)).reasons.append(
-            Reason(text=text, points=points))
+            Reason(text=text, points=points)
+        )
 
     open_per_station: dict[int, list[Fault]] = defaultdict(list)
     codes: dict[int, Counter] = defaultdict(Counter)
@@ -252,54 +280,78 @@ def needs_attention(*, organization: Organization, start: datetime, end: datetim
         if start <= fault.started_at and fault.error_code != ErrorCode.NO_ERROR:
             codes[fault.charge_point.pk][fault.error_code] += 1
     for cp_id, open_faults in open_per_station.items():
-        labels = ", ".join(_where(fault) + " " + (fault.error_code if fault.error_code != ErrorCode.NO_ERROR
-                                                   else fault.status) for fault in open_faults)
-        add(charge_points[cp_id], _("%(count)d open fault(s): %(where)s") % {"count": len(open_faults),
-                                                                             "where": labels},
-            POINTS_OPEN_FAULT * len(open_faults))
+        labels = ", ".join(
+            _where(fault) + " " + (fault.error_code if fault.error_code != ErrorCode.NO_ERROR else fault.status)
+            for fault in open_faults
+        )
+        add(
+            charge_points[cp_id],
+            _("%(count)d open fault(s): %(where)s") % {"count": len(open_faults), "where": labels},
+            POINTS_OPEN_FAULT * len(open_faults),
+        )
     for cp_id, counter in codes.items():
         for code, count in sorted(counter.items()):
             if count >= 2:
-                add(charge_points[cp_id], _("%(code)s %(count)d times") % {"code": code, "count": count},
-                    POINTS_REPEATED_CODE * (count - 1))
+                add(
+                    charge_points[cp_id],
+                    _("%(code)s %(count)d times") % {"code": code, "count": count},
+                    POINTS_REPEATED_CODE * (count - 1),
+                )
 
-    connectors = list(Connector.objects.filter(charge_point__organization=organization,
-                                               charge_point__site__isnull=False)
-                      .select_related("charge_point__site").order_by("charge_point__ocpp_id", "number"))
+    connectors = list(
+        Connector.objects.filter(charge_point__organization=organization, charge_point__site__isnull=False)
+        .select_related("charge_point__site")
+        .order_by("charge_point__ocpp_id", "number")
+    )
     for uptime in uptime_over(connectors=connectors, start=start, end=end, now=now).values():
         if uptime.below_target:
             below = int(TARGET - uptime.uptime)
-            add(uptime.connector.charge_point,
-                _("#%(number)d uptime %(uptime)s %% (target 97 %%)") % {"number": uptime.connector.number,
-                                                                        "uptime": uptime.uptime},
-                POINTS_BELOW_TARGET + below)
+            add(
+                uptime.connector.charge_point,
+                _("#%(number)d uptime %(uptime)s %% (target 97 %%)")
+                % {"number": uptime.connector.number, "uptime": uptime.uptime},
+                POINTS_BELOW_TARGET + below,
+            )
 
     current = start_figures(organization=organization, start=start, end=end)
-    previous = {f.connector.pk: f for f in start_figures(organization=organization, start=start - (end - start),
-                                                          end=start)}
+    previous = {
+        f.connector.pk: f for f in start_figures(organization=organization, start=start - (end - start), end=start)
+    }
     for figure in current:
         cp = figure.connector.charge_point
         if figure.failed_starts:
-            add(cp, _("#%(number)d %(count)d failed start(s)") % {"number": figure.connector.number,
-                                                                   "count": figure.failed_starts},
-                POINTS_FAILED_START * figure.failed_starts)
+            add(
+                cp,
+                _("#%(number)d %(count)d failed start(s)")
+                % {"number": figure.connector.number, "count": figure.failed_starts},
+                POINTS_FAILED_START * figure.failed_starts,
+            )
         if figure.zero_energy:
-            add(cp, _("#%(number)d %(count)d zero-energy session(s)") % {"number": figure.connector.number,
-                                                                          "count": figure.zero_energy},
-                POINTS_ZERO_ENERGY * figure.zero_energy)
+            add(
+                cp,
+                _("#%(number)d %(count)d zero-energy session(s)")
+                % {"number": figure.connector.number, "count": figure.zero_energy},
+                POINTS_ZERO_ENERGY * figure.zero_energy,
+            )
         before = previous.get(figure.connector.pk)
         rate_before = before.success_rate if before and before.attempts >= MIN_ATTEMPTS else None
         rate_now = figure.success_rate if figure.attempts >= MIN_ATTEMPTS else None
         if rate_before is not None and rate_now is not None:
             drop = rate_before - rate_now
             if drop >= SUCCESS_DROP:
-                add(cp, _("#%(number)d success rate %(before)s %% → %(now)s %%") % {
-                    "number": figure.connector.number, "before": rate_before, "now": rate_now},
-                    POINTS_FALLING_SUCCESS + int((drop - SUCCESS_DROP) // 10))
+                add(
+                    cp,
+                    _("#%(number)d success rate %(before)s %% → %(now)s %%")
+                    % {"number": figure.connector.number, "before": rate_before, "now": rate_now},
+                    POINTS_FALLING_SUCCESS + int((drop - SUCCESS_DROP) // 10),
+                )
     for charge_point in _unbilled_waiting(organization=organization, now=now):
-        add(charge_point, _("%(count)d stopped session(s) not billed yet after %(minutes)d minutes") % {
-            "count": charge_point.unbilled, "minutes": settings.POST_STOP_ATTENTION_MINUTES},
-            POINTS_UNBILLED * charge_point.unbilled)
+        add(
+            charge_point,
+            _("%(count)d stopped session(s) not billed yet after %(minutes)d minutes")
+            % {"count": charge_point.unbilled, "minutes": settings.POST_STOP_ATTENTION_MINUTES},
+            POINTS_UNBILLED * charge_point.unbilled,
+        )
     return sorted(stations.values(), key=lambda station: (-station.score, station.charge_point.pk))
 
 
@@ -312,12 +364,23 @@ def _unbilled_waiting(*, organization: Organization, now: datetime) -> "list[Wit
 
     It reads the pending records only (``post_stop_pending_idx``), few unless billing has stalled.
     """
-    waiting = PostStopWork.objects.filter(
-        done_at__isnull=True, queued_at__lt=now - timedelta(minutes=settings.POST_STOP_ATTENTION_MINUTES),
-        session__charge_point=OuterRef("pk"),
-    ).order_by().values("session__charge_point").annotate(count=Count("pk")).values("count")
-    return list(ChargePoint.objects.filter(organization=organization).annotate(unbilled=Subquery(waiting))
-                .filter(unbilled__gt=0).select_related("site"))
+    waiting = (
+        PostStopWork.objects.filter(
+            done_at__isnull=True,
+            queued_at__lt=now - timedelta(minutes=settings.POST_STOP_ATTENTION_MINUTES),
+            session__charge_point=OuterRef("pk"),
+        )
+        .order_by()
+        .values("session__charge_point")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return list(
+        ChargePoint.objects.filter(organization=organization)
+        .annotate(unbilled=Subquery(waiting))
+        .filter(unbilled__gt=0)
+        .select_related("site")
+    )
 
 
 def _where(fault: Fault) -> str:
@@ -326,5 +389,8 @@ def _where(fault: Fault) -> str:
 
 def open_incidents(*, organization: Organization) -> list[AlertIncident]:
     """Alerts still open (the station is still offline or faulted), oldest first."""
-    return list(AlertIncident.objects.filter(organization=organization, cleared_at__isnull=True)
-                .select_related("charge_point", "connector").order_by("started_at"))
+    return list(
+        AlertIncident.objects.filter(organization=organization, cleared_at__isnull=True)
+        .select_related("charge_point", "connector")
+        .order_by("started_at")
+    )

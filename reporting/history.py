@@ -46,8 +46,14 @@ PAYMENT_ORDER = ("terminal", "wallet", "stripe", "bank", "other", "invoice", "ow
 
 def payment_label(code: str) -> str:
     return {
-        "terminal": _("Terminal"), "wallet": _("Wallet"), "stripe": _("Card online"), "bank": _("Bank transfer"),
-        "other": _("Other"), "invoice": _("Invoice (owed)"), "owed": _("Owed"), "credited": _("Credited"),
+        "terminal": _("Terminal"),
+        "wallet": _("Wallet"),
+        "stripe": _("Card online"),
+        "bank": _("Bank transfer"),
+        "other": _("Other"),
+        "invoice": _("Invoice (owed)"),
+        "owed": _("Owed"),
+        "credited": _("Credited"),
     }[code]
 
 
@@ -83,8 +89,10 @@ class HistoryFilters:
 def history_stations(*, user: User) -> list[ChargePoint]:
     """The stations the driver charged at (with their sites), by name: the station filter's choices."""
     used = sessions_for_driver(user=user).order_by().values("charge_point_id")
-    return sorted(ChargePoint.objects.filter(pk__in=used).select_related("site"),
-                  key=lambda cp: (cp.site.name if cp.site else "", str(cp)))
+    return sorted(
+        ChargePoint.objects.filter(pk__in=used).select_related("site"),
+        key=lambda cp: (cp.site.name if cp.site else "", str(cp)),
+    )
 
 
 def history_cards(*, user: User) -> QuerySet[IdTag]:
@@ -130,8 +138,9 @@ def _period_q(date_from: date | None, date_to: date | None, zones: list[str]) ->
     return any_zone
 
 
-def history_queryset(*, user: User, filters: HistoryFilters, stations: list[ChargePoint] | None = None,
-                     period: bool = True) -> QuerySet[ChargingSession]:
+def history_queryset(
+    *, user: User, filters: HistoryFilters, stations: list[ChargePoint] | None = None, period: bool = True
+) -> QuerySet[ChargingSession]:
     """The driver's sessions matching ``filters``, newest first; ``period=False`` ignores the dates.
 
     ``stations`` are the driver's stations (``history_stations``), passed in when already read.
@@ -153,8 +162,12 @@ def period_presets(*, today: date) -> list[dict]:
     last_month_end = month_start - timedelta(days=1)
     return [
         {"key": "this_month", "label": _("This month"), "date_from": month_start, "date_to": today},
-        {"key": "last_month", "label": _("Last month"), "date_from": last_month_end.replace(day=1),
-         "date_to": last_month_end},
+        {
+            "key": "last_month",
+            "label": _("Last month"),
+            "date_from": last_month_end.replace(day=1),
+            "date_to": last_month_end,
+        },
         {"key": "this_year", "label": _("This year"), "date_from": today.replace(month=1, day=1), "date_to": today},
     ]
 
@@ -241,8 +254,10 @@ def session_payments(session_ids: list[int]) -> dict[int, tuple[str, ...]]:
     credited: set[int] = set()
     accounts: dict[int, int | None] = {}
     for session_id, kind, method, receivable, account_id in (
-            LedgerEntry.objects.filter(session_id__in=session_ids).order_by()
-            .values_list("session_id", "kind", "method", "receivable", "customer_account_id")):
+        LedgerEntry.objects.filter(session_id__in=session_ids)
+        .order_by()
+        .values_list("session_id", "kind", "method", "receivable", "customer_account_id")
+    ):
         owed[session_id] += receivable
         accounts[session_id] = account_id
         if kind == Kind.PAYMENT and method:
@@ -250,11 +265,15 @@ def session_payments(session_ids: list[int]) -> dict[int, tuple[str, ...]]:
         elif kind == Kind.CREDIT_NOTE:
             credited.add(session_id)
     owing = {sid for sid, amount in owed.items() if amount > Decimal("0.005")}
-    wallet_accounts = set(
-        PaymentAccount.objects.filter(customer_account_id__in={accounts[sid] for sid in owing} - {None},
-                                      method=PaymentAccount.Method.WALLET)
-        .values_list("customer_account_id", flat=True)
-    ) if owing else set()
+    wallet_accounts = (
+        set(
+            PaymentAccount.objects.filter(
+                customer_account_id__in={accounts[sid] for sid in owing} - {None}, method=PaymentAccount.Method.WALLET
+            ).values_list("customer_account_id", flat=True)
+        )
+        if owing
+        else set()
+    )
     result = {}
     for session_id in accounts:
         codes = set(methods[session_id])
@@ -289,16 +308,28 @@ def history_rows(sessions: Iterable[ChargingSession], *, now: datetime) -> list[
             if estimate is not None:
                 cost, currency, estimated = estimate["gross"], estimate["currency"], True
         tag = session.id_tag
-        rows.append(HistoryRow(
-            id=session.pk, state=session.state,
-            started_at=session.started_at.astimezone(zone),
-            stopped_at=session.stopped_at.astimezone(zone) if session.stopped_at else None,
-            time_zone=_zone_name(cp), station=str(cp), site=cp.site.name if cp.site else "",
-            address=_address(cp), connector=session.connector.number if session.connector else None,
-            card=tag.uid if tag else session.id_tag_uid, card_label=tag.label if tag else "",
-            duration=duration, energy_wh=energy_wh, average_power_kw=average_power_kw(energy_wh, duration),
-            cost=cost, currency=currency, cost_estimated=estimated, payment=payments.get(session.pk, ()),
-        ))
+        rows.append(
+            HistoryRow(
+                id=session.pk,
+                state=session.state,
+                started_at=session.started_at.astimezone(zone),
+                stopped_at=session.stopped_at.astimezone(zone) if session.stopped_at else None,
+                time_zone=_zone_name(cp),
+                station=str(cp),
+                site=cp.site.name if cp.site else "",
+                address=_address(cp),
+                connector=session.connector.number if session.connector else None,
+                card=tag.uid if tag else session.id_tag_uid,
+                card_label=tag.label if tag else "",
+                duration=duration,
+                energy_wh=energy_wh,
+                average_power_kw=average_power_kw(energy_wh, duration),
+                cost=cost,
+                currency=currency,
+                cost_estimated=estimated,
+                payment=payments.get(session.pk, ()),
+            )
+        )
     return rows
 
 
@@ -348,17 +379,28 @@ def history_totals(sessions: QuerySet[ChargingSession]) -> HistoryTotals:
         energy=Sum("energy_wh", filter=Q(state=ChargingSession.State.COMPLETED)),
         duration=Sum(_DURATION, filter=Q(state=ChargingSession.State.COMPLETED)),
     )
-    costs = (plain.filter(price__isnull=False).values("price__currency").annotate(total=Sum("price__gross_total"))
-             .order_by("price__currency"))
+    costs = (
+        plain.filter(price__isnull=False)
+        .values("price__currency")
+        .annotate(total=Sum("price__gross_total"))
+        .order_by("price__currency")
+    )
     return HistoryTotals(
-        sessions=figures["sessions"], energy_wh=int(figures["energy"] or 0),
+        sessions=figures["sessions"],
+        energy_wh=int(figures["energy"] or 0),
         duration=figures["duration"] or timedelta(0),
         costs=tuple((row["price__currency"], _quantize(row["total"], row["price__currency"])) for row in costs),
     )
 
 
-def history_months(sessions: QuerySet[ChargingSession], *, stations: list[ChargePoint], time_zone: str,
-                   now: datetime, months: int = CHART_MONTHS) -> dict:
+def history_months(
+    sessions: QuerySet[ChargingSession],
+    *,
+    stations: list[ChargePoint],
+    time_zone: str,
+    now: datetime,
+    months: int = CHART_MONTHS,
+) -> dict:
     """Energy (completed sessions) and spend (frozen prices) per site-local month, the last ``months``.
 
     The months are the driver's (``time_zone``); each session falls in the month of its own site's
@@ -375,8 +417,11 @@ def history_months(sessions: QuerySet[ChargingSession], *, stations: list[Charge
             plain.filter(_in_zone(zone), started_at__gte=_local_midnight(starts[0], zone))
             .annotate(month=TruncMonth("started_at", tzinfo=zoneinfo.ZoneInfo(zone)))
             .values("month", "price__currency")
-            .annotate(sessions=Count("pk"), energy=Sum("energy_wh", filter=Q(state=ChargingSession.State.COMPLETED)),
-                      spend=Sum("price__gross_total"))
+            .annotate(
+                sessions=Count("pk"),
+                energy=Sum("energy_wh", filter=Q(state=ChargingSession.State.COMPLETED)),
+                spend=Sum("price__gross_total"),
+            )
         )
         for row in rows:
             month = date(row["month"].year, row["month"].month, 1)
@@ -389,12 +434,23 @@ def history_months(sessions: QuerySet[ChargingSession], *, stations: list[Charge
                 per_month = spend.setdefault(currency, {m: ZERO for m in starts})
                 per_month[month] += Decimal(str(row["spend"] or 0))
     return {
-        "months": [{"month": month, "label": date_format(month, "M Y"), "sessions": count[month],
-                    "energy_wh": energy[month],
-                    "spend": [{"currency": currency, "amount": _quantize(per_month[month], currency),
-                               "display": money_display(_quantize(per_month[month], currency), currency)}
-                              for currency, per_month in sorted(spend.items())]}
-                   for month in starts],
+        "months": [
+            {
+                "month": month,
+                "label": date_format(month, "M Y"),
+                "sessions": count[month],
+                "energy_wh": energy[month],
+                "spend": [
+                    {
+                        "currency": currency,
+                        "amount": _quantize(per_month[month], currency),
+                        "display": money_display(_quantize(per_month[month], currency), currency),
+                    }
+                    for currency, per_month in sorted(spend.items())
+                ],
+            }
+            for month in starts
+        ],
         "currencies": sorted(spend),
     }
 
@@ -412,8 +468,9 @@ _TO_BASE = {"Wh": Decimal(1), "kWh": Decimal(1000), "W": Decimal(1), "kW": Decim
 
 def _readings(measurand: str, rows: list[tuple]) -> list[tuple[datetime, Decimal]]:
     """(time, value in Wh or W) of one measurand: the all-phase values, else the phases summed per time."""
-    mine = [(at, phase, value * _TO_BASE[unit]) for m, at, phase, value, unit in rows
-            if m == measurand and unit in _TO_BASE]
+    mine = [
+        (at, phase, value * _TO_BASE[unit]) for m, at, phase, value, unit in rows if m == measurand and unit in _TO_BASE
+    ]
     totals = [(at, value) for at, phase, value in mine if phase == ""]
     if not totals:
         summed: dict[datetime, Decimal] = defaultdict(Decimal)
@@ -436,7 +493,8 @@ def session_curve(session: ChargingSession, *, now: datetime, max_points: int = 
     """
     rows = list(
         MeterValue.objects.filter(session=session, measurand__in=(ENERGY_REGISTER, POWER_IMPORT))
-        .order_by("timestamp", "pk").values_list("measurand", "timestamp", "phase", "value", "unit")
+        .order_by("timestamp", "pk")
+        .values_list("measurand", "timestamp", "phase", "value", "unit")
     )
     energy = _readings(ENERGY_REGISTER, rows)
     power = _readings(POWER_IMPORT, rows)
@@ -463,11 +521,13 @@ def session_curve(session: ChargingSession, *, now: datetime, max_points: int = 
             last_power = sum((value for _at, value in power[lo:hi]), Decimal(0)) / (hi - lo)
         elif hi == 0:
             last_power = Decimal(0)
-        points.append({
-            "at": at.astimezone(zone),
-            "energy_kwh": (energy_wh / 1000).quantize(Decimal("0.001"), ROUND_HALF_UP),
-            "power_kw": (last_power / 1000).quantize(Decimal("0.01"), ROUND_HALF_UP),
-        })
+        points.append(
+            {
+                "at": at.astimezone(zone),
+                "energy_kwh": (energy_wh / 1000).quantize(Decimal("0.001"), ROUND_HALF_UP),
+                "power_kw": (last_power / 1000).quantize(Decimal("0.01"), ROUND_HALF_UP),
+            }
+        )
         previous = at
     return {"points": points, "has_energy": bool(energy), "has_power": bool(power)}
 
@@ -476,8 +536,12 @@ _UNITS = {"ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h", "FLAT": ""}
 
 
 def component_label(component: str) -> str:
-    return {"ENERGY": _("Energy"), "TIME": _("Charging time"), "PARKING_TIME": _("Parking"),
-            "FLAT": _("Start fee")}.get(component, component)
+    return {
+        "ENERGY": _("Energy"),
+        "TIME": _("Charging time"),
+        "PARKING_TIME": _("Parking"),
+        "FLAT": _("Start fee"),
+    }.get(component, component)
 
 
 def _unit_price_display(price: Decimal, currency: str) -> str:
@@ -493,29 +557,43 @@ def session_price_details(session: ChargingSession) -> dict | None:
         return None
     zone = zoneinfo.ZoneInfo(_zone_name(session.charge_point))
     currency = price.currency
-    lines = [{
-        "component": line["component"], "label": component_label(line["component"]),
-        "starts_at": datetime.fromisoformat(line["starts_at"]).astimezone(zone),
-        "ends_at": datetime.fromisoformat(line["ends_at"]).astimezone(zone),
-        "quantity": Decimal(line["quantity"]), "unit": _UNITS.get(line["component"], ""),
-        "quantity_display": f"{Decimal(line['quantity']).normalize():f}",
-        "unit_price": Decimal(line["unit_price"]), "amount": Decimal(line["net_amount"]),
-        "unit_price_display": _unit_price_display(Decimal(line["unit_price"]), currency),
-        "amount_display": money_display(Decimal(line["net_amount"]), currency),
-    } for line in price.breakdown]
+    lines = [
+        {
+            "component": line["component"],
+            "label": component_label(line["component"]),
+            "starts_at": datetime.fromisoformat(line["starts_at"]).astimezone(zone),
+            "ends_at": datetime.fromisoformat(line["ends_at"]).astimezone(zone),
+            "quantity": Decimal(line["quantity"]),
+            "unit": _UNITS.get(line["component"], ""),
+            "quantity_display": f"{Decimal(line['quantity']).normalize():f}",
+            "unit_price": Decimal(line["unit_price"]),
+            "amount": Decimal(line["net_amount"]),
+            "unit_price_display": _unit_price_display(Decimal(line["unit_price"]), currency),
+            "amount_display": money_display(Decimal(line["net_amount"]), currency),
+        }
+        for line in price.breakdown
+    ]
     notes = list(CreditNote.objects.filter(session=session).order_by("created_at", "pk"))
     credited = sum((note.gross_amount for note in notes), ZERO)
     return {
-        "price": price, "currency": currency, "lines": lines,
+        "price": price,
+        "currency": currency,
+        "lines": lines,
         "vat_percent": (price.vat_rate * 100).quantize(Decimal("0.01")).normalize(),
         "net_display": money_display(price.net_total, currency),
         "adjustment_display": money_display(price.adjustment, currency) if price.adjustment else "",
         "vat_display": money_display(price.vat_amount, currency),
         "gross_display": money_display(price.gross_total, currency),
-        "credit_notes": [{"note": note, "issued_at": note.created_at.astimezone(zone),
-                          "net_display": money_display(note.net_amount, currency),
-                          "vat_display": money_display(note.vat_amount, currency),
-                          "gross_display": money_display(note.gross_amount, currency)} for note in notes],
+        "credit_notes": [
+            {
+                "note": note,
+                "issued_at": note.created_at.astimezone(zone),
+                "net_display": money_display(note.net_amount, currency),
+                "vat_display": money_display(note.vat_amount, currency),
+                "gross_display": money_display(note.gross_amount, currency),
+            }
+            for note in notes
+        ],
         "after_credit": price.gross_total - credited,
         "after_credit_display": money_display(price.gross_total - credited, currency),
         "terminal_references": terminal_references(session.pk),
@@ -542,5 +620,9 @@ def session_detail(*, user: User, pk: int, now: datetime) -> SessionDetail | Non
     session = history_session(user=user, pk=pk)
     if session is None:
         return None
-    return SessionDetail(session=session, row=history_rows([session], now=now)[0],
-                         curve=session_curve(session, now=now), price=session_price_details(session))
+    return SessionDetail(
+        session=session,
+        row=history_rows([session], now=now)[0],
+        curve=session_curve(session, now=now),
+        price=session_price_details(session),
+    )

@@ -30,10 +30,10 @@ from reporting.charts import bar_chart, line_chart
 class HistoryFilterForm(forms.Form):
     """The history's filters, from the query string; an invalid one is ignored (and shown as an error)."""
 
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False,
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=gettext_lazy("To"), required=False,
-                              widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     station = forms.TypedChoiceField(label=gettext_lazy("Station"), required=False, coerce=int, empty_value=None)
     card = forms.TypedChoiceField(label=gettext_lazy("Card"), required=False, coerce=int, empty_value=None)
 
@@ -41,9 +41,11 @@ class HistoryFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         everything = [("", _("All"))]
         self.fields["station"].choices = everything + [
-            (cp.pk, f"{cp} · {cp.site}" if cp.site_id else str(cp)) for cp in stations]
+            (cp.pk, f"{cp} · {cp.site}" if cp.site_id else str(cp)) for cp in stations
+        ]
         self.fields["card"].choices = everything + [
-            (card.pk, f"{card.uid} · {card.label}" if card.label else card.uid) for card in cards]
+            (card.pk, f"{card.uid} · {card.label}" if card.label else card.uid) for card in cards
+        ]
 
     def clean(self):
         data = super().clean()
@@ -54,13 +56,22 @@ class HistoryFilterForm(forms.Form):
     def filters(self) -> history.HistoryFilters:
         self.is_valid()
         data = self.cleaned_data
-        return history.HistoryFilters(date_from=data.get("date_from"), date_to=data.get("date_to"),
-                                      station_id=data.get("station"), card_id=data.get("card"))
+        return history.HistoryFilters(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            station_id=data.get("station"),
+            card_id=data.get("card"),
+        )
 
 
 def _query(filters: history.HistoryFilters, **extra) -> str:
-    params = {"date_from": filters.date_from, "date_to": filters.date_to, "station": filters.station_id,
-              "card": filters.card_id, **extra}
+    params = {
+        "date_from": filters.date_from,
+        "date_to": filters.date_to,
+        "station": filters.station_id,
+        "card": filters.card_id,
+        **extra,
+    }
     return urlencode({key: value for key, value in params.items() if value not in (None, "")})
 
 
@@ -76,11 +87,13 @@ def _read(request):
 
 def _drivers_only(view):
     """Logged-in drivers, GET only; operator staff have the admin instead."""
+
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
         if request.user.is_staff:
             return redirect("admin:index")
         return view(request, *args, **kwargs)
+
     return login_required(require_GET(wrapped))
 
 
@@ -92,26 +105,59 @@ def history_list(request):
     page = Paginator(sessions, history.PAGE_SIZE).get_page(request.GET.get("page"))
     months = history.history_months(
         history.history_queryset(user=request.user, filters=filters, stations=stations, period=False),
-        stations=stations, time_zone=zone, now=now)
+        stations=stations,
+        time_zone=zone,
+        now=now,
+    )
     labels = [month["label"] for month in months["months"]]
-    spend_charts = [{
-        "currency": currency,
-        "chart": bar_chart(labels, [spend["amount"] for month in months["months"]
-                                   for spend in month["spend"] if spend["currency"] == currency],
-                           title=_("Spend per month (%(currency)s)") % {"currency": currency}, unit=currency),
-    } for currency in months["currencies"]]
-    presets = [{**preset, "query": _query(history.HistoryFilters(
-        preset["date_from"], preset["date_to"], filters.station_id, filters.card_id))}
-        for preset in history.period_presets(today=history.local_today(zone, now=now))]
-    return render(request, "reporting/history.html", {
-        "form": form, "page": page, "rows": history.history_rows(page.object_list, now=now),
-        "totals": history.history_totals(sessions), "months": months["months"],
-        "currencies": months["currencies"],
-        "energy_chart": bar_chart(labels, [month["energy_wh"] / 1000 for month in months["months"]],
-                                  title=_("Energy per month (kWh)"), unit="kWh"),
-        "spend_charts": spend_charts, "presets": presets, "filter_query": _query(filters),
-        "filtered": filters != history.HistoryFilters(),
-    })
+    spend_charts = [
+        {
+            "currency": currency,
+            "chart": bar_chart(
+                labels,
+                [
+                    spend["amount"]
+                    for month in months["months"]
+                    for spend in month["spend"]
+                    if spend["currency"] == currency
+                ],
+                title=_("Spend per month (%(currency)s)") % {"currency": currency},
+                unit=currency,
+            ),
+        }
+        for currency in months["currencies"]
+    ]
+    presets = [
+        {
+            **preset,
+            "query": _query(
+                history.HistoryFilters(preset["date_from"], preset["date_to"], filters.station_id, filters.card_id)
+            ),
+        }
+        for preset in history.period_presets(today=history.local_today(zone, now=now))
+    ]
+    return render(
+        request,
+        "reporting/history.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": history.history_rows(page.object_list, now=now),
+            "totals": history.history_totals(sessions),
+            "months": months["months"],
+            "currencies": months["currencies"],
+            "energy_chart": bar_chart(
+                labels,
+                [month["energy_wh"] / 1000 for month in months["months"]],
+                title=_("Energy per month (kWh)"),
+                unit="kWh",
+            ),
+            "spend_charts": spend_charts,
+            "presets": presets,
+            "filter_query": _query(filters),
+            "filtered": filters != history.HistoryFilters(),
+        },
+    )
 
 
 @_drivers_only
@@ -123,19 +169,48 @@ def history_session(request, pk: int):
     chart = None
     if points:
         every = -(-len(points) // 8)  # about eight times along the axis, not one per point
-        chart = line_chart([point["at"].strftime("%H:%M") if i % every == 0 else ""
-                            for i, point in enumerate(points)], {
-            _("Energy (kWh)"): [point["energy_kwh"] for point in points],
-            _("Power (kW)"): [point["power_kw"] for point in points],
-        }, title=_("Energy and power over the session"), unit="kWh / kW")
-    return render(request, "reporting/session_detail.html", {
-        "session": detail.session, "row": detail.row, "curve": detail.curve, "chart": chart, "price": detail.price,
-    })
+        chart = line_chart(
+            [point["at"].strftime("%H:%M") if i % every == 0 else "" for i, point in enumerate(points)],
+            {
+                _("Energy (kWh)"): [point["energy_kwh"] for point in points],
+                _("Power (kW)"): [point["power_kw"] for point in points],
+            },
+            title=_("Energy and power over the session"),
+            unit="kWh / kW",
+        )
+    return render(
+        request,
+        "reporting/session_detail.html",
+        {
+            "session": detail.session,
+            "row": detail.row,
+            "curve": detail.curve,
+            "chart": chart,
+            "price": detail.price,
+        },
+    )
 
 
-CSV_COLUMNS = ("session", "state", "date", "start", "end", "time_zone", "station", "site", "address", "connector",
-               "card", "duration_min", "energy_kwh", "average_power_kw", "cost", "currency", "cost_estimated",
-               "payment")
+CSV_COLUMNS = (
+    "session",
+    "state",
+    "date",
+    "start",
+    "end",
+    "time_zone",
+    "station",
+    "site",
+    "address",
+    "connector",
+    "card",
+    "duration_min",
+    "energy_kwh",
+    "average_power_kw",
+    "cost",
+    "currency",
+    "cost_estimated",
+    "payment",
+)
 
 
 def _plain(value) -> str:
@@ -145,11 +220,23 @@ def _plain(value) -> str:
 def csv_values(row: history.HistoryRow) -> list:
     """A row as the CSV holds it: ISO times with their offset, decimal numbers with a point."""
     return [
-        row.id, row.state, row.date.isoformat(), row.started_at.isoformat(),
-        row.stopped_at.isoformat() if row.stopped_at else "", row.time_zone, row.station, row.site, row.address,
-        row.connector if row.connector is not None else "", row.card,
-        _plain(row.duration_minutes), _plain(row.energy_kwh),
-        _plain(row.average_power_kw), _plain(row.cost), row.currency, "yes" if row.cost_estimated else "",
+        row.id,
+        row.state,
+        row.date.isoformat(),
+        row.started_at.isoformat(),
+        row.stopped_at.isoformat() if row.stopped_at else "",
+        row.time_zone,
+        row.station,
+        row.site,
+        row.address,
+        row.connector if row.connector is not None else "",
+        row.card,
+        _plain(row.duration_minutes),
+        _plain(row.energy_kwh),
+        _plain(row.average_power_kw),
+        _plain(row.cost),
+        row.currency,
+        "yes" if row.cost_estimated else "",
         "; ".join(row.payment),
     ]
 
@@ -196,10 +283,17 @@ def _font_config() -> FontConfiguration:
 def history_export_pdf(request):
     _stations, _form, filters, sessions = _read(request)
     now = timezone.now()
-    html = render_to_string("reporting/history_pdf.html", {
-        "rows": list(history.history_rows_all(sessions, now=now)), "totals": history.history_totals(sessions),
-        "filters": filters, "driver": request.user, "now": now,
-    }, request=request)
+    html = render_to_string(
+        "reporting/history_pdf.html",
+        {
+            "rows": list(history.history_rows_all(sessions, now=now)),
+            "totals": history.history_totals(sessions),
+            "filters": filters,
+            "driver": request.user,
+            "now": now,
+        },
+        request=request,
+    )
     pdf = HTML(string=html, base_url=str(settings.MEDIA_ROOT)).write_pdf(font_config=_font_config())
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = 'attachment; filename="charging-history.pdf"'

@@ -20,14 +20,18 @@ class ConnectorSums(models.Model):
 
     sessions = models.PositiveIntegerField(_("sessions started"), default=0)
     energy_wh = models.BigIntegerField(_("energy of sessions started (Wh)"), default=0)
-    revenue = models.DecimalField(_("revenue of sessions started, incl. VAT"), max_digits=14, decimal_places=2,
-                                  default=Decimal("0.00"))
+    revenue = models.DecimalField(
+        _("revenue of sessions started, incl. VAT"), max_digits=14, decimal_places=2, default=Decimal("0.00")
+    )
     occupied_s = models.PositiveIntegerField(_("seconds with a session"), default=0)
     charging_s = models.PositiveIntegerField(_("seconds charging"), default=0)
     outage_s = models.PositiveIntegerField(_("seconds faulted or unavailable"), default=0)
     offline_s = models.PositiveIntegerField(_("seconds offline"), default=0)
-    down_s = models.PositiveIntegerField(_("seconds faulted, unavailable or offline"), default=0,
-                                         help_text=_("The NEVI outage: each second once, however many causes."))
+    down_s = models.PositiveIntegerField(
+        _("seconds faulted, unavailable or offline"),
+        default=0,
+        help_text=_("The NEVI outage: each second once, however many causes."),
+    )
     failed_starts = models.PositiveIntegerField(_("refused starts"), default=0)
     zero_energy = models.PositiveIntegerField(_("zero-energy sessions"), default=0)
 
@@ -38,14 +42,18 @@ class ConnectorSums(models.Model):
 class ConnectorHour(ConnectorSums):
     """What one connector did in one hour."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"))
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
-                             verbose_name=_("site"))
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("charge point"))
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="hours",
-                                  verbose_name=_("connector"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("operator")
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("site")
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="+", verbose_name=_("charge point")
+    )
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, related_name="hours", verbose_name=_("connector")
+    )
     hour = models.DateTimeField(_("hour (UTC)"))
 
     class Meta:
@@ -67,10 +75,12 @@ class SiteHour(models.Model):
     site's week (local weekday and hour), for the demand heatmap over months without converting every row."""
 
     # No index of their own: sitehour_org_idx and the unique (site, hour) lead with them.
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"), db_index=False)
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="hours", verbose_name=_("site"),
-                             db_index=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("operator"), db_index=False
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, related_name="hours", verbose_name=_("site"), db_index=False
+    )
     hour = models.DateTimeField(_("hour (UTC)"))
     peak_sessions = models.PositiveSmallIntegerField(_("most sessions at once"), default=0)
     sessions = models.PositiveIntegerField(_("sessions started"), default=0)
@@ -83,9 +93,13 @@ class SiteHour(models.Model):
         verbose_name_plural = _("site hours")
         constraints = [models.UniqueConstraint(fields=["site", "hour"], name="sitehour_unique")]
         # Covering (PostgreSQL): the heatmap over a year reads the index alone, not a heap page per hour.
-        indexes = [models.Index(fields=["organization", "hour"], name="sitehour_org_idx",
-                                include=["site_id", "local_weekday", "local_hour", "sessions", "occupied_s",
-                                         "peak_sessions"])]
+        indexes = [
+            models.Index(
+                fields=["organization", "hour"],
+                name="sitehour_org_idx",
+                include=["site_id", "local_weekday", "local_hour", "sessions", "occupied_s", "peak_sessions"],
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.site_id} {self.hour:%Y-%m-%d %H}:00"
@@ -96,17 +110,24 @@ class ConnectorDay(ConnectorSums):
     site): reports over months read a row per day instead of 24."""
 
     # No index of their own: the composite indexes below (and the unique constraint) lead with each of them.
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"), db_index=False)
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
-                             verbose_name=_("site"), db_index=False)
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("charge point"), db_index=False)
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="days",
-                                  verbose_name=_("connector"), db_index=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("operator"), db_index=False
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("site"), db_index=False
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="+", verbose_name=_("charge point"), db_index=False
+    )
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, related_name="days", verbose_name=_("connector"), db_index=False
+    )
     day = models.DateField(_("day (site time)"))
-    idle_s = models.PositiveIntegerField(_("seconds plugged in, not charging"), default=0,
-                                         help_text=_("Per hour, occupied less charging (never below zero), summed."))
+    idle_s = models.PositiveIntegerField(
+        _("seconds plugged in, not charging"),
+        default=0,
+        help_text=_("Per hour, occupied less charging (never below zero), summed."),
+    )
 
     class Meta:
         verbose_name = _("connector day")
@@ -114,9 +135,24 @@ class ConnectorDay(ConnectorSums):
         constraints = [models.UniqueConstraint(fields=["connector", "day"], name="connectorday_unique")]
         indexes = [
             # Covering (PostgreSQL): an operator's year of days is read from the index alone.
-            models.Index(fields=["organization", "day"], name="connectorday_org_idx",
-                         include=["connector_id", "sessions", "energy_wh", "revenue", "occupied_s", "charging_s",
-                                  "idle_s", "outage_s", "offline_s", "down_s", "failed_starts", "zero_energy"]),
+            models.Index(
+                fields=["organization", "day"],
+                name="connectorday_org_idx",
+                include=[
+                    "connector_id",
+                    "sessions",
+                    "energy_wh",
+                    "revenue",
+                    "occupied_s",
+                    "charging_s",
+                    "idle_s",
+                    "outage_s",
+                    "offline_s",
+                    "down_s",
+                    "failed_starts",
+                    "zero_energy",
+                ],
+            ),
             models.Index(fields=["site", "day"], name="connectorday_site_idx"),
             models.Index(fields=["charge_point", "day"], name="connectorday_cp_idx"),
         ]
@@ -128,23 +164,29 @@ class ConnectorDay(ConnectorSums):
 class DriverDay(models.Model):
     """A customer account charged at a site on a (local) day: counts unique drivers without raw rows."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"))
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
-                             verbose_name=_("site"))
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("charge point"))
-    customer_account = models.ForeignKey(CustomerAccount, on_delete=models.CASCADE, related_name="+",
-                                         verbose_name=_("customer account"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("operator")
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("site")
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="+", verbose_name=_("charge point")
+    )
+    customer_account = models.ForeignKey(
+        CustomerAccount, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer account")
+    )
     day = models.DateField(_("day (site time)"))
 
     class Meta:
         verbose_name = _("driver day")
         verbose_name_plural = _("driver days")
-        constraints = [models.UniqueConstraint(fields=["charge_point", "customer_account", "day"],
-                                               name="driverday_unique")]
-        indexes = [models.Index(fields=["organization", "day"], name="driverday_org_idx",
-                                include=["customer_account_id"])]  # unique drivers from the index alone
+        constraints = [
+            models.UniqueConstraint(fields=["charge_point", "customer_account", "day"], name="driverday_unique")
+        ]
+        indexes = [
+            models.Index(fields=["organization", "day"], name="driverday_org_idx", include=["customer_account_id"])
+        ]  # unique drivers from the index alone
 
     def __str__(self) -> str:
         return f"{self.customer_account_id} {self.day}"
@@ -172,12 +214,21 @@ class OutageExclusion(models.Model):
         GRID_OUTAGE = "grid_outage", _("Grid outage")
         VANDALISM = "vandalism", _("Vandalism")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"))
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="outage_exclusions",
-                                     verbose_name=_("charge point"))
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
-                                  verbose_name=_("connector"), help_text=_("Empty for every connector."))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("operator")
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="outage_exclusions", verbose_name=_("charge point")
+    )
+    connector = models.ForeignKey(
+        Connector,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("connector"),
+        help_text=_("Empty for every connector."),
+    )
     start = models.DateTimeField(_("from"))
     end = models.DateTimeField(_("until"))
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
@@ -188,8 +239,9 @@ class OutageExclusion(models.Model):
         verbose_name = _("excluded outage")
         verbose_name_plural = _("excluded outages")
         ordering = ["-start"]
-        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")),
-                                              name="outageexclusion_period_order")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="outageexclusion_period_order")
+        ]
 
     def __str__(self) -> str:
         return f"{self.charge_point} {self.get_reason_display()}"
@@ -202,12 +254,15 @@ class AlertIncident(models.Model):
         OFFLINE = "offline", _("Offline")
         FAULTED = "faulted", _("Faulted")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
-                                     verbose_name=_("operator"))
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="alert_incidents",
-                                     verbose_name=_("charge point"))
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
-                                  verbose_name=_("connector"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("operator")
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="alert_incidents", verbose_name=_("charge point")
+    )
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("connector")
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     started_at = models.DateTimeField(_("started"))
     cleared_at = models.DateTimeField(_("cleared"), null=True, blank=True)
@@ -219,12 +274,16 @@ class AlertIncident(models.Model):
         verbose_name_plural = _("alert incidents")
         ordering = ["-started_at"]
         constraints = [
-            models.UniqueConstraint(fields=["charge_point", "connector", "kind"],
-                                    condition=models.Q(cleared_at__isnull=True, connector__isnull=False),
-                                    name="alertincident_one_open_per_connector"),
-            models.UniqueConstraint(fields=["charge_point", "kind"],
-                                    condition=models.Q(cleared_at__isnull=True, connector__isnull=True),
-                                    name="alertincident_one_open_per_station"),
+            models.UniqueConstraint(
+                fields=["charge_point", "connector", "kind"],
+                condition=models.Q(cleared_at__isnull=True, connector__isnull=False),
+                name="alertincident_one_open_per_connector",
+            ),
+            models.UniqueConstraint(
+                fields=["charge_point", "kind"],
+                condition=models.Q(cleared_at__isnull=True, connector__isnull=True),
+                name="alertincident_one_open_per_station",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -55,8 +55,10 @@ MOSTLY_DOWN_SHARE = Decimal("0.50")  # down this share of the period or more: no
 WEEKDAYS = [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
 HOURS = [f"{hour:02d}" for hour in range(24)]
 RANKINGS = {
-    "top_utilization": _("Most used"), "bottom_utilization": _("Least used"),
-    "top_energy": _("Most energy"), "bottom_energy": _("Least energy"),
+    "top_utilization": _("Most used"),
+    "bottom_utilization": _("Least used"),
+    "top_energy": _("Most energy"),
+    "bottom_energy": _("Least energy"),
 }
 CALLOUT_KINDS = {"near_full": _("Runs near full: expand?"), "rarely_used": _("Rarely used: relocate?")}
 
@@ -105,8 +107,9 @@ class Period:
 
     @property
     def end(self) -> datetime:
-        return datetime.combine(self.last + timedelta(days=1), time.min,
-                                tzinfo=zoneinfo.ZoneInfo(self.time_zone)).astimezone(UTC)
+        return datetime.combine(
+            self.last + timedelta(days=1), time.min, tzinfo=zoneinfo.ZoneInfo(self.time_zone)
+        ).astimezone(UTC)
 
     @property
     def seconds(self) -> int:
@@ -119,6 +122,7 @@ class Period:
     def previous(self) -> "Period":
         """The same number of local days just before."""
         return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.time_zone)
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -138,8 +142,12 @@ class Scope:
 
     def stations(self) -> QuerySet:
         """The stations in service (those with a site), each with its number of connectors."""
-        return self.narrow(ChargePoint.objects.filter(site__isnull=False), charge_point_field="pk") \
-            .select_related("site").annotate(connector_count=Count("connectors")).order_by("site__name", "ocpp_id")
+        return (
+            self.narrow(ChargePoint.objects.filter(site__isnull=False), charge_point_field="pk")
+            .select_related("site")
+            .annotate(connector_count=Count("connectors"))
+            .order_by("site__name", "ocpp_id")
+        )
 
     def sites(self) -> QuerySet:
         sites = Site.objects.filter(organization=self.organization)
@@ -160,8 +168,18 @@ def _day_sums() -> dict:
     return {f"sum_{name}": Sum(name) for name in DAY_SUMS}
 
 
-_COUNTED = ("sessions", "energy_wh", "occupied_s", "charging_s", "outage_s", "offline_s", "failed_starts",
-            "zero_energy", "idle_s", "down_s")
+_COUNTED = (
+    "sessions",
+    "energy_wh",
+    "occupied_s",
+    "charging_s",
+    "outage_s",
+    "offline_s",
+    "failed_starts",
+    "zero_energy",
+    "idle_s",
+    "down_s",
+)
 
 
 @dataclass
@@ -270,8 +288,10 @@ class SiteDemand:
 
     @property
     def near_full_by_occupancy(self) -> bool:
-        return self.busiest_capacity_s > 0 and \
-            Decimal(self.busiest_occupied_s) > NEAR_FULL_OCCUPANCY * self.busiest_capacity_s
+        return (
+            self.busiest_capacity_s > 0
+            and Decimal(self.busiest_occupied_s) > NEAR_FULL_OCCUPANCY * self.busiest_capacity_s
+        )
 
     @property
     def near_full(self) -> bool:
@@ -399,14 +419,16 @@ def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: 
     station, from its ConnectorHour rows, converted by the database.
     """
     found: dict = defaultdict(lambda: [0, 0])
-    site_hours = SiteHour.objects.filter(organization=scope.organization, site__in=[s.pk for s in sites],
-                                         hour__gte=period.start, hour__lt=period.end)
+    site_hours = SiteHour.objects.filter(
+        organization=scope.organization, site__in=[s.pk for s in sites], hour__gte=period.start, hour__lt=period.end
+    )
     if scope.charge_point is None:
         peaks: dict = {}
-        for site_id, weekday, hour, started, occupied, peak in site_hours.values(
-                "site_id", "local_weekday", "local_hour").annotate(
-                started=Sum("sessions"), occupied=Sum("occupied_s"), peak=Max("peak_sessions")).values_list(
-                "site_id", "local_weekday", "local_hour", "started", "occupied", "peak"):
+        for site_id, weekday, hour, started, occupied, peak in (
+            site_hours.values("site_id", "local_weekday", "local_hour")
+            .annotate(started=Sum("sessions"), occupied=Sum("occupied_s"), peak=Max("peak_sessions"))
+            .values_list("site_id", "local_weekday", "local_hour", "started", "occupied", "peak")
+        ):
             cell = found[(site_id, weekday, hour)]
             cell[0] += started or 0
             cell[1] += occupied or 0
@@ -419,9 +441,14 @@ def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: 
         station_site = sites[0] if sites else None
         hours = _hours(scope, period)
         zone = zoneinfo.ZoneInfo(station_site.time_zone if station_site else operator_zone)
-    rows = hours.annotate(weekday=ExtractIsoWeekDay("hour", tzinfo=zone), local_hour=ExtractHour("hour", tzinfo=zone),
-                          ).values("site_id", "weekday", "local_hour").annotate(started=Sum("sessions"),
-                                                                               occupied=Sum("occupied_s"))
+    rows = (
+        hours.annotate(
+            weekday=ExtractIsoWeekDay("hour", tzinfo=zone),
+            local_hour=ExtractHour("hour", tzinfo=zone),
+        )
+        .values("site_id", "weekday", "local_hour")
+        .annotate(started=Sum("sessions"), occupied=Sum("occupied_s"))
+    )
     for row in rows:
         cell = found[(row["site_id"], row["weekday"] - 1, row["local_hour"])]
         cell[0] += row["started"] or 0
@@ -437,21 +464,25 @@ def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[
         rows = _days(scope, period).annotate(bucket=F("day"))
     else:
         rows = _hours(scope, period).annotate(
-            bucket=ExtractHour("hour", tzinfo=tz) if by_hour else TruncDate("hour", tzinfo=tz))
+            bucket=ExtractHour("hour", tzinfo=tz) if by_hour else TruncDate("hour", tzinfo=tz)
+        )
     rows = rows.values("bucket").annotate(
-        started=Sum("sessions"), energy=Sum("energy_wh"),
+        started=Sum("sessions"),
+        energy=Sum("energy_wh"),
         money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=money.STORED_DECIMAL_PLACES)),
     )
     found = {row["bucket"]: row for row in rows}
     buckets: list[tuple[object, str]] = (
-        [(hour, f"{hour:02d}:00") for hour in range(24)] if by_hour
+        [(hour, f"{hour:02d}:00") for hour in range(24)]
+        if by_hour
         else [(day, day.isoformat()) for day in (period.first + timedelta(days=n) for n in range(period.days))]
     )
     series = []
     for key, label in buckets:
         row = found.get(key, {})
-        series.append((label, int(row.get("started") or 0), int(row.get("energy") or 0),
-                       money.stored_amount(row.get("money"))))
+        series.append(
+            (label, int(row.get("started") or 0), int(row.get("energy") or 0), money.stored_amount(row.get("money")))
+        )
     return series, by_hour
 
 
@@ -461,13 +492,25 @@ def _trends(current: Usage, previous: Usage) -> list[Trend]:
         ("energy_kwh", _("Energy (kWh)"), lambda u: u.energy_kwh, lambda u: u.energy_wh),
         ("revenue", _("Revenue incl. VAT"), lambda u: u.revenue, None),
         ("unique_drivers", _("Unique drivers"), lambda u: u.unique_drivers, None),
-        ("average_duration_min", _("Average duration (min)"), lambda u: u.average_duration_min,
-         lambda u: _ratio(u.occupied_s, u.sessions)),
-        ("energy_per_session_kwh", _("Energy per session (kWh)"), lambda u: u.energy_per_session_kwh,
-         lambda u: _ratio(u.energy_wh, u.sessions)),
+        (
+            "average_duration_min",
+            _("Average duration (min)"),
+            lambda u: u.average_duration_min,
+            lambda u: _ratio(u.occupied_s, u.sessions),
+        ),
+        (
+            "energy_per_session_kwh",
+            _("Energy per session (kWh)"),
+            lambda u: u.energy_per_session_kwh,
+            lambda u: _ratio(u.energy_wh, u.sessions),
+        ),
         ("utilization", _("Utilization (%)"), lambda u: u.utilization, lambda u: _ratio(u.occupied_s, u.capacity_s)),
-        ("charging_share", _("Charging (% of time)"), lambda u: u.charging_share,
-         lambda u: _ratio(u.charging_s, u.capacity_s)),
+        (
+            "charging_share",
+            _("Charging (% of time)"),
+            lambda u: u.charging_share,
+            lambda u: _ratio(u.charging_s, u.capacity_s),
+        ),
         ("idle_hours", _("Idle, plugged in but not charging (h)"), lambda u: u.idle_hours, lambda u: u.idle_s),
     ]
     trends = []
@@ -497,39 +540,68 @@ def _callouts(demand: list[SiteDemand], stations: list[Usage]) -> list[Callout]:
     for site in demand:
         reasons = []
         if site.near_full_by_peak:
-            reasons.append(str(_("%(peak)s sessions at once on %(connectors)s connectors")
-                               % {"peak": site.peak_sessions, "connectors": site.connectors}))
+            reasons.append(
+                str(
+                    _("%(peak)s sessions at once on %(connectors)s connectors")
+                    % {"peak": site.peak_sessions, "connectors": site.connectors}
+                )
+            )
         if site.near_full_by_occupancy:
-            reasons.append(str(_("%(share)s %% occupied at its busiest hour (%(when)s)")
-                               % {"share": site.busiest_occupancy, "when": site.busiest_label}))
+            reasons.append(
+                str(
+                    _("%(share)s %% occupied at its busiest hour (%(when)s)")
+                    % {"share": site.busiest_occupancy, "when": site.busiest_label}
+                )
+            )
         if reasons:
             callouts.append(Callout("near_full", str(site.site), "; ".join(reasons)))
     for station in stations:
         if station.rarely_used:
-            callouts.append(Callout("rarely_used", station.label,
-                                    str(_("%(share)s %% utilization") % {"share": station.utilization})))
+            callouts.append(
+                Callout(
+                    "rarely_used", station.label, str(_("%(share)s %% utilization") % {"share": station.utilization})
+                )
+            )
     return callouts
 
 
-def operator_overview(*, organization: Organization, period: Period, site: Site | None = None,
-                      charge_point: ChargePoint | None = None, top: int = 5) -> Overview:
+def operator_overview(
+    *,
+    organization: Organization,
+    period: Period,
+    site: Site | None = None,
+    charge_point: ChargePoint | None = None,
+    top: int = 5,
+) -> Overview:
     """Every figure of the overview page for the scope and period (reads rollups only)."""
     scope = Scope(organization, site, charge_point)
     seconds = period.seconds
     stations = list(scope.stations())
-    connector_rows = list(Connector.objects.filter(charge_point__in=[s.pk for s in stations])
-                          .order_by("charge_point__ocpp_id", "number").values("pk", "number", "charge_point_id"))
+    connector_rows = list(
+        Connector.objects.filter(charge_point__in=[s.pk for s in stations])
+        .order_by("charge_point__ocpp_id", "number")
+        .values("pk", "number", "charge_point_id")
+    )
     station_by_pk = {station.pk: station for station in stations}
 
     connectors = {
-        row["pk"]: Usage(label=f"{station_by_pk[row['charge_point_id']]} #{row['number']}", connectors=1,
-                         capacity_s=seconds, key=row["pk"],
-                         site_label=str(station_by_pk[row["charge_point_id"]].site))
+        row["pk"]: Usage(
+            label=f"{station_by_pk[row['charge_point_id']]} #{row['number']}",
+            connectors=1,
+            capacity_s=seconds,
+            key=row["pk"],
+            site_label=str(station_by_pk[row["charge_point_id"]].site),
+        )
         for row in connector_rows
     }
     station_usage = {
-        station.pk: Usage(label=str(station), connectors=station.connector_count,
-                          capacity_s=station.connector_count * seconds, key=station.pk, site_label=str(station.site))
+        station.pk: Usage(
+            label=str(station),
+            connectors=station.connector_count,
+            capacity_s=station.connector_count * seconds,
+            key=station.pk,
+            site_label=str(station.site),
+        )
         for station in stations
     }
     site_list = list(scope.sites())
@@ -539,8 +611,11 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
             continue
         site_usage[station.site_id].connectors += station.connector_count
         site_usage[station.site_id].capacity_s += station.connector_count * seconds
-    totals = Usage(label=str(organization), connectors=sum(s.connector_count for s in stations),
-                   capacity_s=sum(s.connector_count for s in stations) * seconds)
+    totals = Usage(
+        label=str(organization),
+        connectors=sum(s.connector_count for s in stations),
+        capacity_s=sum(s.connector_count for s in stations) * seconds,
+    )
 
     whole_days = _whole_days(scope, period, site_list)
     station_of = {row["pk"]: station_by_pk[row["charge_point_id"]] for row in connector_rows}
@@ -563,7 +638,8 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
     # Peaks are the whole site's, against all of its connectors in service.
     site_connectors = dict(
         Connector.objects.filter(charge_point__site__in=site_list, charge_point__organization=organization)
-        .values_list("charge_point__site_id").annotate(n=Count("pk"))
+        .values_list("charge_point__site_id")
+        .annotate(n=Count("pk"))
     )
     operator_zone = period.time_zone
     zones = {s.time_zone for s in site_list}
@@ -573,8 +649,9 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
     heatmap = [[0] * 24 for _day in range(7)]
     busiest: dict = {}
     zone_of = {s.pk: s.time_zone for s in site_list}
-    for (site_id, weekday, hour), (started, occupied) in sorted(week_hours.items(),
-                                                                key=lambda item: (item[0][0] or 0, *item[0][1:])):
+    for (site_id, weekday, hour), (started, occupied) in sorted(
+        week_hours.items(), key=lambda item: (item[0][0] or 0, *item[0][1:])
+    ):
         heatmap[weekday][hour] += started
         if site_id not in site_usage:
             continue
@@ -584,8 +661,12 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
 
     demand = []
     for s in site_list:
-        item = SiteDemand(site=s, connectors=site_connectors.get(s.pk, 0),
-                          scope_connectors=site_usage[s.pk].connectors, peak_sessions=peaks.get(s.pk, 0) or 0)
+        item = SiteDemand(
+            site=s,
+            connectors=site_connectors.get(s.pk, 0),
+            scope_connectors=site_usage[s.pk].connectors,
+            peak_sessions=peaks.get(s.pk, 0) or 0,
+        )
         if s.pk in busiest:
             item.busiest_weekday, item.busiest_hour, item.busiest_occupied_s, item.busiest_capacity_s = busiest[s.pk]
         demand.append(item)
@@ -593,10 +674,21 @@ def operator_overview(*, organization: Organization, period: Period, site: Site 
     station_list = list(station_usage.values())
     series, series_by_hour = _series(scope, period, whole_days)
     return Overview(
-        scope=scope, period=period, previous_period=previous_period, currency=organization.currency,
-        totals=totals, previous=previous, trends=_trends(totals, previous), sites=list(site_usage.values()),
-        stations=station_list, connectors=list(connectors.values()), demand=demand, heatmap=heatmap,
-        series=series, series_by_hour=series_by_hour, top_bottom=_ranked(station_list, top),
+        scope=scope,
+        period=period,
+        previous_period=previous_period,
+        currency=organization.currency,
+        totals=totals,
+        previous=previous,
+        trends=_trends(totals, previous),
+        sites=list(site_usage.values()),
+        stations=station_list,
+        connectors=list(connectors.values()),
+        demand=demand,
+        heatmap=heatmap,
+        series=series,
+        series_by_hour=series_by_hour,
+        top_bottom=_ranked(station_list, top),
         callouts=_callouts(demand, station_list),
     )
 
@@ -606,41 +698,133 @@ def overview_tables(overview: Overview) -> dict[str, Table]:
     currency = overview.currency
     demand: dict[int | None, SiteDemand] = {item.site.pk: item for item in overview.demand}
     tables = [
-        Table("trends", str(_("Key figures")),
-              [_("Figure"), _("This period"), _("Previous period"), _("Change (%)")],
-              [[trend.label, trend.current, trend.previous, trend.change] for trend in overview.trends]),
-        Table("series", str(_("Per hour") if overview.series_by_hour else _("Per day")),
-              [_("Hour") if overview.series_by_hour else _("Day"), _("Sessions"), _("Energy (kWh)"),
-               _("Revenue (%(currency)s)") % {"currency": currency}],
-              [[label, sessions, kwh(energy_wh), revenue] for label, sessions, energy_wh, revenue in overview.series]),
-        Table("sites", str(_("Sites")),
-              [_("Site"), _("Connectors"), _("Sessions"), _("Energy (kWh)"),
-               _("Revenue (%(currency)s)") % {"currency": currency}, _("Utilization (%)"), _("Charging (%)"),
-               _("Idle (h)"), _("Peak sessions at once"), _("Peak (% of connectors)"), _("Busiest hour of the week"),
-               _("Occupancy at the busiest hour (%)")],
-              [[u.label, u.connectors, u.sessions, u.energy_kwh, u.revenue, u.utilization, u.charging_share,
-                u.idle_hours, demand[u.key].peak_sessions, demand[u.key].peak_share, demand[u.key].busiest_label,
-                demand[u.key].busiest_occupancy] for u in overview.sites]),
-        Table("stations", str(_("Stations")),
-              [_("Station"), _("Site"), _("Connectors"), _("Sessions"), _("Energy (kWh)"),
-               _("Revenue (%(currency)s)") % {"currency": currency}, _("Average duration (min)"),
-               _("Energy per session (kWh)"), _("Utilization (%)"), _("Charging (%)"), _("Idle (h)"),
-               _("Down (% of time)"), _("Refused starts")],
-              [[u.label, u.site_label, u.connectors, u.sessions, u.energy_kwh, u.revenue, u.average_duration_min,
-                u.energy_per_session_kwh, u.utilization, u.charging_share, u.idle_hours, u.down_share,
-                u.failed_starts] for u in overview.stations]),
-        Table("connectors", str(_("Connectors")),
-              [_("Connector"), _("Site"), _("Sessions"), _("Energy (kWh)"), _("Utilization (%)"),
-               _("Charging (%)"), _("Idle (h)")],
-              [[u.label, u.site_label, u.sessions, u.energy_kwh, u.utilization, u.charging_share, u.idle_hours]
-               for u in overview.connectors]),
-        Table("heatmap", str(_("Sessions started by weekday and hour")), [_("Weekday"), *HOURS],
-              [[str(day), *row] for day, row in zip(WEEKDAYS, overview.heatmap, strict=True)]),
-        Table("ranking", str(_("Top and bottom stations")),
-              [_("Ranking"), _("Position"), _("Station"), _("Utilization (%)"), _("Energy (kWh)")],
-              [[str(RANKINGS[name]), position, u.label, u.utilization, u.energy_kwh]
-               for name, ranked in overview.top_bottom.items() for position, u in enumerate(ranked, start=1)]),
-        Table("callouts", str(_("Call-outs")), [_("Call-out"), _("Site or station"), _("Why")],
-              [[str(CALLOUT_KINDS[c.kind]), c.subject, c.reason] for c in overview.callouts]),
+        Table(
+            "trends",
+            str(_("Key figures")),
+            [_("Figure"), _("This period"), _("Previous period"), _("Change (%)")],
+            [[trend.label, trend.current, trend.previous, trend.change] for trend in overview.trends],
+        ),
+        Table(
+            "series",
+            str(_("Per hour") if overview.series_by_hour else _("Per day")),
+            [
+                _("Hour") if overview.series_by_hour else _("Day"),
+                _("Sessions"),
+                _("Energy (kWh)"),
+                _("Revenue (%(currency)s)") % {"currency": currency},
+            ],
+            [[label, sessions, kwh(energy_wh), revenue] for label, sessions, energy_wh, revenue in overview.series],
+        ),
+        Table(
+            "sites",
+            str(_("Sites")),
+            [
+                _("Site"),
+                _("Connectors"),
+                _("Sessions"),
+                _("Energy (kWh)"),
+                _("Revenue (%(currency)s)") % {"currency": currency},
+                _("Utilization (%)"),
+                _("Charging (%)"),
+                _("Idle (h)"),
+                _("Peak sessions at once"),
+                _("Peak (% of connectors)"),
+                _("Busiest hour of the week"),
+                _("Occupancy at the busiest hour (%)"),
+            ],
+            [
+                [
+                    u.label,
+                    u.connectors,
+                    u.sessions,
+                    u.energy_kwh,
+                    u.revenue,
+                    u.utilization,
+                    u.charging_share,
+                    u.idle_hours,
+                    demand[u.key].peak_sessions,
+                    demand[u.key].peak_share,
+                    demand[u.key].busiest_label,
+                    demand[u.key].busiest_occupancy,
+                ]
+                for u in overview.sites
+            ],
+        ),
+        Table(
+            "stations",
+            str(_("Stations")),
+            [
+                _("Station"),
+                _("Site"),
+                _("Connectors"),
+                _("Sessions"),
+                _("Energy (kWh)"),
+                _("Revenue (%(currency)s)") % {"currency": currency},
+                _("Average duration (min)"),
+                _("Energy per session (kWh)"),
+                _("Utilization (%)"),
+                _("Charging (%)"),
+                _("Idle (h)"),
+                _("Down (% of time)"),
+                _("Refused starts"),
+            ],
+            [
+                [
+                    u.label,
+                    u.site_label,
+                    u.connectors,
+                    u.sessions,
+                    u.energy_kwh,
+                    u.revenue,
+                    u.average_duration_min,
+                    u.energy_per_session_kwh,
+                    u.utilization,
+                    u.charging_share,
+                    u.idle_hours,
+                    u.down_share,
+                    u.failed_starts,
+                ]
+                for u in overview.stations
+            ],
+        ),
+        Table(
+            "connectors",
+            str(_("Connectors")),
+            [
+                _("Connector"),
+                _("Site"),
+                _("Sessions"),
+                _("Energy (kWh)"),
+                _("Utilization (%)"),
+                _("Charging (%)"),
+                _("Idle (h)"),
+            ],
+            [
+                [u.label, u.site_label, u.sessions, u.energy_kwh, u.utilization, u.charging_share, u.idle_hours]
+                for u in overview.connectors
+            ],
+        ),
+        Table(
+            "heatmap",
+            str(_("Sessions started by weekday and hour")),
+            [_("Weekday"), *HOURS],
+            [[str(day), *row] for day, row in zip(WEEKDAYS, overview.heatmap, strict=True)],
+        ),
+        Table(
+            "ranking",
+            str(_("Top and bottom stations")),
+            [_("Ranking"), _("Position"), _("Station"), _("Utilization (%)"), _("Energy (kWh)")],
+            [
+                [str(RANKINGS[name]), position, u.label, u.utilization, u.energy_kwh]
+                for name, ranked in overview.top_bottom.items()
+                for position, u in enumerate(ranked, start=1)
+            ],
+        ),
+        Table(
+            "callouts",
+            str(_("Call-outs")),
+            [_("Call-out"), _("Site or station"), _("Why")],
+            [[str(CALLOUT_KINDS[c.kind]), c.subject, c.reason] for c in overview.callouts],
+        ),
     ]
     return {table.key: table for table in tables}

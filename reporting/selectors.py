@@ -24,13 +24,15 @@ def driver_dashboard(*, user: User, recent: int = 10, now: datetime | None = Non
     recent_sessions = []
     for session in sessions.exclude(state="active").select_related("price")[:recent]:
         price = getattr(session, "price", None)  # the frozen price, incl. VAT, as the table shows it
-        recent_sessions.append({"session": session,
-                                "cost_display": money_display(price.gross_total, price.currency) if price else ""})
+        recent_sessions.append(
+            {"session": session, "cost_display": money_display(price.gross_total, price.currency) if price else ""}
+        )
     return {
         "cards": id_tags_for_driver(user=user),
         "active_sessions": active,
-        "charging_now": [{"session": session, "live": session_live_figures(session=session, now=now),
-                          "cost": _cost(session, now)}
-                         for session in active],
+        "charging_now": [
+            {"session": session, "live": session_live_figures(session=session, now=now), "cost": _cost(session, now)}
+            for session in active
+        ],
         "recent_sessions": recent_sessions,
     }

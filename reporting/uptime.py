@@ -77,62 +77,81 @@ def status_neighbour(*, station: bool, before: bool) -> QuerySet[StatusEvent]:
     return neighbour(events, before=before)
 
 
-def _status_down(*, charge_point_ids: list[int], start: datetime, end: datetime, now: datetime
-                 ) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
+def _status_down(
+    *, charge_point_ids: list[int], start: datetime, end: datetime, now: datetime
+) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
     """Faulted/Unavailable time in [start, end): per connector id (own status) and per charge point (station's)."""
     in_force_before = {
         "connector": in_force(StatusEvent.objects.filter(connector_id=OuterRef("pk")), at=start).values("pk")[:1],
-        "station": in_force(StatusEvent.objects.filter(charge_point_id=OuterRef("pk"), connector__isnull=True),
-                            at=start).values("pk")[:1],
+        "station": in_force(
+            StatusEvent.objects.filter(charge_point_id=OuterRef("pk"), connector__isnull=True), at=start
+        ).values("pk")[:1],
     }
     first_ids = [
         *Connector.objects.filter(charge_point_id__in=charge_point_ids)
-        .annotate(event_id=Subquery(in_force_before["connector"])).values_list("event_id", flat=True),
+        .annotate(event_id=Subquery(in_force_before["connector"]))
+        .values_list("event_id", flat=True),
         *ChargePoint.objects.filter(pk__in=charge_point_ids)
-        .annotate(event_id=Subquery(in_force_before["station"])).values_list("event_id", flat=True),
+        .annotate(event_id=Subquery(in_force_before["station"]))
+        .values_list("event_id", flat=True),
     ]
     events = StatusEvent.objects.filter(
         Q(pk__in=[pk for pk in first_ids if pk is not None]) | Q(timestamp__gte=start, timestamp__lt=end),
-        charge_point_id__in=charge_point_ids, status__in=DOWN_STATUSES,
+        charge_point_id__in=charge_point_ids,
+        status__in=DOWN_STATUSES,
     )
     own: dict[int, list[Interval]] = defaultdict(list)
     station: dict[int, list[Interval]] = defaultdict(list)
     for is_station, target in ((False, own), (True, station)):
-        rows = (events.filter(connector__isnull=is_station)
-                .annotate(until=Subquery(status_neighbour(station=is_station, before=False).values("timestamp")[:1]))
-                .values_list("connector_id", "charge_point_id", "timestamp", "until"))
+        rows = (
+            events.filter(connector__isnull=is_station)
+            .annotate(until=Subquery(status_neighbour(station=is_station, before=False).values("timestamp")[:1]))
+            .values_list("connector_id", "charge_point_id", "timestamp", "until")
+        )
         for connector_id, charge_point_id, at, until in rows:
             target[charge_point_id if is_station else connector_id].append((at, until or now))
     clip_end = min(end, now)
-    return ({key: union(clip(value, start, clip_end)) for key, value in own.items()},
-            {key: union(clip(value, start, clip_end)) for key, value in station.items()})
+    return (
+        {key: union(clip(value, start, clip_end)) for key, value in own.items()},
+        {key: union(clip(value, start, clip_end)) for key, value in station.items()},
+    )
 
 
-def _offline(*, charge_point_ids: list[int], start: datetime, end: datetime, now: datetime
-             ) -> dict[int, list[Interval]]:
+def _offline(
+    *, charge_point_ids: list[int], start: datetime, end: datetime, now: datetime
+) -> dict[int, list[Interval]]:
     """Per charge point: the time in [start, end) after its first connection that no connection covers."""
-    first = dict(ChargerConnection.objects.filter(charge_point_id__in=charge_point_ids)
-                 .values("charge_point_id").annotate(first=Min("connected_at")).values_list("charge_point_id", "first"))
+    first = dict(
+        ChargerConnection.objects.filter(charge_point_id__in=charge_point_ids)
+        .values("charge_point_id")
+        .annotate(first=Min("connected_at"))
+        .values_list("charge_point_id", "first")
+    )
     covered: dict[int, list[Interval]] = defaultdict(list)
     for charge_point_id, connected_at, disconnected_at in ChargerConnection.objects.filter(
         Q(disconnected_at__isnull=True) | Q(disconnected_at__gt=start),
-        charge_point_id__in=charge_point_ids, connected_at__lt=end,
+        charge_point_id__in=charge_point_ids,
+        connected_at__lt=end,
     ).values_list("charge_point_id", "connected_at", "disconnected_at"):
         covered[charge_point_id].append((connected_at, disconnected_at or max(now, end)))
     clip_end = min(end, now)
     return {
         charge_point_id: complement(union(covered[charge_point_id]), max(start, since), clip_end)
-        for charge_point_id, since in first.items() if since < clip_end
+        for charge_point_id, since in first.items()
+        if since < clip_end
     }
 
 
-def _exclusions(*, charge_point_ids: list[int], start: datetime, end: datetime
-                ) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
+def _exclusions(
+    *, charge_point_ids: list[int], start: datetime, end: datetime
+) -> tuple[dict[int, list[Interval]], dict[int, list[Interval]]]:
     """Excluded windows per charge point (whole station) and per connector id."""
     per_station: dict[int, list[Interval]] = defaultdict(list)
     per_connector: dict[int, list[Interval]] = defaultdict(list)
     for charge_point_id, connector_id, a, b in OutageExclusion.objects.filter(
-        charge_point_id__in=charge_point_ids, start__lt=end, end__gt=start,
+        charge_point_id__in=charge_point_ids,
+        start__lt=end,
+        end__gt=start,
     ).values_list("charge_point_id", "connector_id", "start", "end"):
         if connector_id is None:
             per_station[charge_point_id].append((a, b))
@@ -149,8 +168,9 @@ class Downtime:
     excluded: list[Interval]
 
 
-def connector_downtime(*, connectors: list[Connector], start: datetime, end: datetime,
-                       now: datetime | None = None) -> dict[int, Downtime]:
+def connector_downtime(
+    *, connectors: list[Connector], start: datetime, end: datetime, now: datetime | None = None
+) -> dict[int, Downtime]:
     """Per connector id: the outage intervals in [start, min(end, now)) and the excluded part of them."""
     now = now or timezone.now()
     charge_point_ids = sorted({connector.charge_point_id for connector in connectors})
@@ -241,7 +261,9 @@ def _outage_by_month(connectors: list[Connector], start: datetime, end: datetime
         for connector_id, month, down in (
             ConnectorHour.objects.filter(connector_id__in=ids, hour__gte=start, hour__lt=end, down_s__gt=0)
             .annotate(month=TruncMonth("hour", tzinfo=zoneinfo.ZoneInfo(zone)))
-            .values("connector_id", "month").annotate(down=Sum("down_s")).values_list("connector_id", "month", "down")
+            .values("connector_id", "month")
+            .annotate(down=Sum("down_s"))
+            .values_list("connector_id", "month", "down")
         ):
             outage[(connector_id, month.date() if isinstance(month, datetime) else month)] = down
     return outage
@@ -249,15 +271,19 @@ def _outage_by_month(connectors: list[Connector], start: datetime, end: datetime
 
 def _outage_over(connectors: list[Connector], start: datetime, end: datetime) -> dict[Key, int]:
     return {
-        (connector_id, None): down for connector_id, down in
-        ConnectorHour.objects.filter(connector_id__in=[c.pk for c in connectors], hour__gte=start, hour__lt=end,
-                                     down_s__gt=0)
-        .values("connector_id").annotate(down=Sum("down_s")).values_list("connector_id", "down")
+        (connector_id, None): down
+        for connector_id, down in ConnectorHour.objects.filter(
+            connector_id__in=[c.pk for c in connectors], hour__gte=start, hour__lt=end, down_s__gt=0
+        )
+        .values("connector_id")
+        .annotate(down=Sum("down_s"))
+        .values_list("connector_id", "down")
     }
 
 
-def _figures(connectors: list[Connector], periods: dict[Key, tuple[datetime, datetime]], outage: dict[Key, int],
-             now: datetime) -> dict[Key, Uptime]:
+def _figures(
+    connectors: list[Connector], periods: dict[Key, tuple[datetime, datetime]], outage: dict[Key, int], now: datetime
+) -> dict[Key, Uptime]:
     """Uptime of each (connector id, key) period: outage from the rollups, the excluded part from raw rows."""
     if not periods:
         return {}
@@ -267,14 +293,16 @@ def _figures(connectors: list[Connector], periods: dict[Key, tuple[datetime, dat
     for (connector_id, key), (start, end) in periods.items():
         of_connector[connector_id].append((key, start, end))
     excluded: dict[Key, int] = defaultdict(int)
-    windows = OutageExclusion.objects.filter(charge_point__in={c.charge_point_id for c in connectors},
-                                             start__lt=span_end, end__gt=span_start)
+    windows = OutageExclusion.objects.filter(
+        charge_point__in={c.charge_point_id for c in connectors}, start__lt=span_end, end__gt=span_start
+    )
     hull = windows.aggregate(first=Min("start"), last=Max("end"))
     if hull["first"] is not None:
         stations = set(windows.values_list("charge_point_id", flat=True))
         affected = [connector for connector in connectors if connector.charge_point_id in stations]
-        downtime = connector_downtime(connectors=affected, start=max(span_start, hull["first"]),
-                                      end=min(span_end, hull["last"]), now=now)
+        downtime = connector_downtime(
+            connectors=affected, start=max(span_start, hull["first"]), end=min(span_end, hull["last"]), now=now
+        )
         for connector in affected:
             for key, start, end in of_connector[connector.pk]:
                 excluded_s = seconds(clip(downtime[connector.pk].excluded, start, end))
@@ -282,16 +310,27 @@ def _figures(connectors: list[Connector], periods: dict[Key, tuple[datetime, dat
                 excluded[(connector.pk, key)] = min(excluded_s, outage.get((connector.pk, key), 0))
     by_id = {connector.pk: connector for connector in connectors}
     return {
-        (connector_id, key): Uptime(connector=by_id[connector_id], start=start, end=end, month=key,
-                                    period_s=round((end - start).total_seconds()),
-                                    outage_s=outage.get((connector_id, key), 0),
-                                    excluded_s=excluded[(connector_id, key)])
+        (connector_id, key): Uptime(
+            connector=by_id[connector_id],
+            start=start,
+            end=end,
+            month=key,
+            period_s=round((end - start).total_seconds()),
+            outage_s=outage.get((connector_id, key), 0),
+            excluded_s=excluded[(connector_id, key)],
+        )
         for (connector_id, key), (start, end) in periods.items()
     }
 
 
-def uptime_by_month(*, organization: Organization, first_month: date, last_month: date,
-                    charge_point: ChargePoint | None = None, now: datetime | None = None) -> list[Uptime]:
+def uptime_by_month(
+    *,
+    organization: Organization,
+    first_month: date,
+    last_month: date,
+    charge_point: ChargePoint | None = None,
+    now: datetime | None = None,
+) -> list[Uptime]:
     """Every connector of the organization's sites x every month from ``first_month`` to ``last_month``.
 
     Months are the site's local calendar months (DST-safe: March has 743 hours in Stockholm, October
@@ -309,18 +348,28 @@ def uptime_by_month(*, organization: Organization, first_month: date, last_month
         return []
     span = (min(start for start, _end in periods.values()), max(end for _start, end in periods.values()))
     figures = _figures(connectors, periods, _outage_by_month(connectors, *span), now)
-    return [figures[key] for key in sorted(periods, key=lambda key: (
-        figures[key].connector.charge_point.ocpp_id, figures[key].connector.number, key[1]))]
+    return [
+        figures[key]
+        for key in sorted(
+            periods,
+            key=lambda key: (figures[key].connector.charge_point.ocpp_id, figures[key].connector.number, key[1]),
+        )
+    ]
 
 
-def uptime_over(*, connectors: list[Connector], start: datetime, end: datetime,
-                now: datetime | None = None) -> dict[int, Uptime]:
+def uptime_over(
+    *, connectors: list[Connector], start: datetime, end: datetime, now: datetime | None = None
+) -> dict[int, Uptime]:
     """Per connector id, the uptime over any stretch of whole hours (the attention list's period)."""
     now = now or timezone.now()
     # In UTC: subtracting two datetimes of the same zone would give wall-clock time across a DST change.
     start, end = start.astimezone(UTC), min(end, now).astimezone(UTC)
     if end <= start or not connectors:
         return {}
-    figures = _figures(connectors, {(connector.pk, None): (start, end) for connector in connectors},
-                       _outage_over(connectors, start, end), now)
+    figures = _figures(
+        connectors,
+        {(connector.pk, None): (start, end) for connector in connectors},
+        _outage_over(connectors, start, end),
+        now,
+    )
     return {connector_id: figure for (connector_id, _key), figure in figures.items()}

@@ -87,12 +87,14 @@ class WeeklySummary:
         return week_label(self.week_start)
 
 
-def weekly_summary_build(*, organization: Organization, week_start: date, now: datetime | None = None,
-                         attention_limit: int = 10) -> WeeklySummary:
+def weekly_summary_build(
+    *, organization: Organization, week_start: date, now: datetime | None = None, attention_limit: int = 10
+) -> WeeklySummary:
     period = week_period(week_start, organization_time_zone(organization))
     overview = operator_overview(organization=organization, period=period)
-    attention = needs_attention(organization=organization, start=period.start, end=period.end,
-                                now=now or timezone.now())[:attention_limit]
+    attention = needs_attention(
+        organization=organization, start=period.start, end=period.end, now=now or timezone.now()
+    )[:attention_limit]
     return WeeklySummary(organization=organization, week_start=week_start, overview=overview, attention=attention)
 
 
@@ -100,10 +102,16 @@ def weekly_summary_pdf(summary: WeeklySummary) -> bytes:
     overview = summary.overview
     tables = overview_tables(overview)
     context = {
-        "summary": summary, "organization": summary.organization, "overview": overview, "tables": tables,
+        "summary": summary,
+        "organization": summary.organization,
+        "overview": overview,
+        "tables": tables,
         "revenue": money_display(overview.totals.revenue, overview.currency),
-        "chart": bar_chart([label[5:] for label, *_rest in overview.series], [row[1] for row in overview.series],
-                           title=_("Sessions per day")),
+        "chart": bar_chart(
+            [label[5:] for label, *_rest in overview.series],
+            [row[1] for row in overview.series],
+            title=_("Sessions per day"),
+        ),
     }
     with timezone.override(zoneinfo.ZoneInfo(overview.period.time_zone)):
         html = render_to_string("admin/reporting/weekly_summary.html", context)
@@ -113,20 +121,30 @@ def weekly_summary_pdf(summary: WeeklySummary) -> bytes:
 def _message(summary: WeeklySummary, recipients: list[str], pdf: bytes) -> EmailMessage:
     organization, totals = summary.organization, summary.overview.totals
     subject = _("Weekly charging summary for %(organization)s, week %(week)s") % {
-        "organization": organization.name, "week": summary.week_label}
+        "organization": organization.name,
+        "week": summary.week_label,
+    }
     lines = [
-        _("Attached: the charging summary of %(organization)s for %(first)s to %(last)s.") % {
-            "organization": organization.name, "first": summary.overview.period.first.isoformat(),
-            "last": summary.overview.period.last.isoformat()},
+        _("Attached: the charging summary of %(organization)s for %(first)s to %(last)s.")
+        % {
+            "organization": organization.name,
+            "first": summary.overview.period.first.isoformat(),
+            "last": summary.overview.period.last.isoformat(),
+        },
         "",
         _("Sessions: %(n)s") % {"n": totals.sessions},
         _("Energy: %(kwh)s kWh") % {"kwh": totals.energy_kwh},
         _("Revenue incl. VAT: %(revenue)s") % {"revenue": money_display(totals.revenue, summary.overview.currency)},
-        _("Call-outs: %(n)s; stations needing attention: %(m)s") % {"n": len(summary.overview.callouts),
-                                                                   "m": len(summary.attention)},
+        _("Call-outs: %(n)s; stations needing attention: %(m)s")
+        % {"n": len(summary.overview.callouts), "m": len(summary.attention)},
     ]
-    message = EmailMessage(subject=subject, body="\n".join(lines) + "\n", from_email=settings.DEFAULT_FROM_EMAIL,
-                           to=recipients, reply_to=[organization.email] if organization.email else None)
+    message = EmailMessage(
+        subject=subject,
+        body="\n".join(lines) + "\n",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+        reply_to=[organization.email] if organization.email else None,
+    )
     message.attach(f"weekly-summary-{organization.slug}-{summary.week_label}.pdf", pdf, "application/pdf")
     return message
 

@@ -63,19 +63,31 @@ class ConnectorInline(admin.TabularInline):
 
 class ChargePointForm(forms.ModelForm):
     new_password = forms.CharField(
-        label=_("new password"), required=False, strip=False,
+        label=_("new password"),
+        required=False,
+        strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_("The HTTP Basic password the charger presents. Leave empty to keep the current one."),
     )
     clear_password = forms.BooleanField(
-        label=_("remove password"), required=False,
+        label=_("remove password"),
+        required=False,
         help_text=_("The charger then connects without a password."),
     )
 
     class Meta:
         model = ChargePoint
-        fields = ["organization", "site", "ocpp_id", "name", "vendor", "model", "serial_number", "firmware_version",
-                  "registration_status"]
+        fields = [
+            "organization",
+            "site",
+            "ocpp_id",
+            "name",
+            "vendor",
+            "model",
+            "serial_number",
+            "firmware_version",
+            "registration_status",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -99,21 +111,55 @@ COMMAND_TIMEOUT = 30
 class ChargePointAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
     form = ChargePointForm
-    list_display = ["ocpp_id", "name", "organization", "site", "registration_status", "is_online", "last_seen_at",
-                    "connected_at", "connector_count", "vendor", "model", "firmware_version"]
-    list_filter = ["registration_status", ("organization", admin.RelatedOnlyFieldListFilter),
-                   ("site", admin.RelatedOnlyFieldListFilter), "vendor"]
+    list_display = [
+        "ocpp_id",
+        "name",
+        "organization",
+        "site",
+        "registration_status",
+        "is_online",
+        "last_seen_at",
+        "connected_at",
+        "connector_count",
+        "vendor",
+        "model",
+        "firmware_version",
+    ]
+    list_filter = [
+        "registration_status",
+        ("organization", admin.RelatedOnlyFieldListFilter),
+        ("site", admin.RelatedOnlyFieldListFilter),
+        "vendor",
+    ]
     list_select_related = ["site", "organization"]
     search_fields = ["ocpp_id", "name", "serial_number", "site__name"]
     autocomplete_fields = ["site"]
-    readonly_fields = ["has_password", "is_online", "last_seen_at", "connected_at", "last_boot_at",
-                       "heartbeat_interval", "created_at"]
+    readonly_fields = [
+        "has_password",
+        "is_online",
+        "last_seen_at",
+        "connected_at",
+        "last_boot_at",
+        "heartbeat_interval",
+        "created_at",
+    ]
     fieldsets = [
         (None, {"fields": ["organization", "site", "ocpp_id", "name", "registration_status"]}),
         (_("Hardware"), {"fields": ["vendor", "model", "serial_number", "firmware_version"]}),
         (_("Charger password"), {"fields": ["has_password", "new_password", "clear_password"]}),
-        (_("Connection"), {"fields": ["is_online", "last_seen_at", "connected_at", "last_boot_at", "heartbeat_interval",
-                                      "created_at"]}),
+        (
+            _("Connection"),
+            {
+                "fields": [
+                    "is_online",
+                    "last_seen_at",
+                    "connected_at",
+                    "last_boot_at",
+                    "heartbeat_interval",
+                    "created_at",
+                ]
+            },
+        ),
     ]
     inlines = [ConnectorInline]
     actions = ["approve", "send_command"]
@@ -144,14 +190,27 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         approved = charge_points_approve(charge_points=queryset)
         skipped = queryset.filter(registration_status=ChargePoint.RegistrationStatus.PENDING).count()
         if approved:
-            self.message_user(request, ngettext(
-                "Approved %(count)d charger.", "Approved %(count)d chargers.", approved,
-            ) % {"count": approved}, messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "Approved %(count)d charger.",
+                    "Approved %(count)d chargers.",
+                    approved,
+                )
+                % {"count": approved},
+                messages.SUCCESS,
+            )
         if skipped:
-            self.message_user(request, ngettext(
-                "%(count)d pending charger has no site yet: choose its site first.",
-                "%(count)d pending chargers have no site yet: choose their sites first.", skipped,
-            ) % {"count": skipped}, messages.WARNING)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d pending charger has no site yet: choose its site first.",
+                    "%(count)d pending chargers have no site yet: choose their sites first.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
         if not approved and not skipped:
             self.message_user(request, _("None of the selected chargers is pending."), messages.INFO)
 
@@ -164,8 +223,11 @@ class ChargePointAdmin(OrganizationScopedAdmin):
 
     def get_urls(self):
         return [
-            path("<path:object_id>/commands/", self.admin_site.admin_view(self.commands_view),
-                 name="sessions_app_chargepoint_commands"),
+            path(
+                "<path:object_id>/commands/",
+                self.admin_site.admin_view(self.commands_view),
+                name="sessions_app_chargepoint_commands",
+            ),
             *super().get_urls(),
         ]
 
@@ -183,9 +245,14 @@ class ChargePointAdmin(OrganizationScopedAdmin):
             result = commands.command_send(charge_point, action, form.payload(), timeout=COMMAND_TIMEOUT)
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.opts, "original": charge_point, "charge_point": charge_point,
+            "opts": self.opts,
+            "original": charge_point,
+            "charge_point": charge_point,
             "title": _("Commands to %(charger)s") % {"charger": charge_point},
-            "form": form, "action": action, "result": result, "timeout": COMMAND_TIMEOUT,
+            "form": form,
+            "action": action,
+            "result": result,
+            "timeout": COMMAND_TIMEOUT,
             "online": charge_point.is_online(timezone.now()),
         }
         return TemplateResponse(request, "admin/sessions_app/chargepoint/commands.html", context)
@@ -194,8 +261,16 @@ class ChargePointAdmin(OrganizationScopedAdmin):
 @admin.register(Connector)
 class ConnectorAdmin(OrganizationScopedAdmin):
     organization_path = "charge_point__organization"
-    list_display = ["__str__", "charge_point", "number", "connector_type", "max_power_kw", "status", "error_code",
-                    "status_changed_at"]
+    list_display = [
+        "__str__",
+        "charge_point",
+        "number",
+        "connector_type",
+        "max_power_kw",
+        "status",
+        "error_code",
+        "status_changed_at",
+    ]
     list_filter = ["status", "error_code", "connector_type", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["charge_point"]
     search_fields = ["charge_point__ocpp_id", "charge_point__name"]
@@ -216,8 +291,19 @@ class SessionFlagInline(admin.TabularInline):
 @admin.register(ChargingSession)
 class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     organization_path = "charge_point__organization"
-    list_display = ["id", "started_at", "stopped_at", "charge_point", "connector__number", "id_tag_uid",
-                    "customer_account", "state", "energy_kwh", "stop_reason", "auth_status"]
+    list_display = [
+        "id",
+        "started_at",
+        "stopped_at",
+        "charge_point",
+        "connector__number",
+        "id_tag_uid",
+        "customer_account",
+        "state",
+        "energy_kwh",
+        "stop_reason",
+        "auth_status",
+    ]
     list_filter = ["state", "stop_reason", "auth_status", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["charge_point", "connector", "customer_account"]
     search_fields = ["=id", "id_tag_uid", "charge_point__ocpp_id", "customer_account__name"]
@@ -247,16 +333,32 @@ class SessionFlagAdmin(OrganizationScopedAdmin):
     @admin.action(description=_("Mark selected flags resolved"), permissions=["change"])
     def mark_resolved(self, request, queryset):
         count = session_flags_resolve(flags=queryset, at=timezone.now())
-        self.message_user(request, ngettext(
-            "Resolved %(count)d flag.", "Resolved %(count)d flags.", count,
-        ) % {"count": count}, messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "Resolved %(count)d flag.",
+                "Resolved %(count)d flags.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(MeterValue)
 class MeterValueAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     organization_path = "charge_point__organization"
-    list_display = ["timestamp", "charge_point", "connector", "session", "measurand", "phase", "value", "unit",
-                    "context"]
+    list_display = [
+        "timestamp",
+        "charge_point",
+        "connector",
+        "session",
+        "measurand",
+        "phase",
+        "value",
+        "unit",
+        "context",
+    ]
     list_filter = ["measurand", "context", "unit"]
     list_select_related = ["charge_point", "connector__charge_point", "session__charge_point"]
     search_fields = ["=session__id", "charge_point__ocpp_id"]
@@ -267,8 +369,16 @@ class MeterValueAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
 @admin.register(StatusEvent)
 class StatusEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     organization_path = "charge_point__organization"
-    list_display = ["timestamp", "charge_point", "connector", "status", "error_code", "info", "vendor_error_code",
-                    "received_at"]
+    list_display = [
+        "timestamp",
+        "charge_point",
+        "connector",
+        "status",
+        "error_code",
+        "info",
+        "vendor_error_code",
+        "received_at",
+    ]
     list_filter = ["status", "error_code"]
     list_select_related = ["charge_point", "connector__charge_point"]
     search_fields = ["charge_point__ocpp_id", "info", "vendor_error_code"]
@@ -281,8 +391,17 @@ class SecurityEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     """Who tried to connect as a charger. Superusers also see attempts nobody could be told of."""
 
     organization_path = "organization"
-    list_display = ["created_at", "kind", "ocpp_id", "charge_point", "organization", "remote_address", "detail",
-                    "count", "last_at"]
+    list_display = [
+        "created_at",
+        "kind",
+        "ocpp_id",
+        "charge_point",
+        "organization",
+        "remote_address",
+        "detail",
+        "count",
+        "last_at",
+    ]
     list_filter = ["kind", ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["charge_point", "organization"]
     search_fields = ["ocpp_id", "remote_address", "detail"]

@@ -43,32 +43,49 @@ class ChargerCommandForm(forms.Form):
 
     action = forms.ChoiceField(label=_("command"), choices=ACTION_CHOICES)
     connector_id = forms.IntegerField(
-        label=_("connector"), required=False, min_value=0,
+        label=_("connector"),
+        required=False,
+        min_value=0,
         help_text=_("0 means the whole station (ChangeAvailability only)."),
     )
     id_tag = forms.ModelChoiceField(label=_("card"), queryset=IdTag.objects.none(), required=False)
     session = forms.ModelChoiceField(
-        label=_("running session"), queryset=ChargingSession.objects.none(), required=False,
+        label=_("running session"),
+        queryset=ChargingSession.objects.none(),
+        required=False,
     )
     reset_type = forms.ChoiceField(
-        label=_("reset type"), required=False, choices=[("Soft", _("Soft")), ("Hard", _("Hard"))],
+        label=_("reset type"),
+        required=False,
+        choices=[("Soft", _("Soft")), ("Hard", _("Hard"))],
     )
     availability_type = forms.ChoiceField(
-        label=_("availability"), required=False,
+        label=_("availability"),
+        required=False,
         choices=[("Operative", _("Operative")), ("Inoperative", _("Inoperative"))],
     )
     keys = forms.CharField(
-        label=_("configuration keys"), required=False, max_length=2000,
+        label=_("configuration keys"),
+        required=False,
+        max_length=2000,
         help_text=_("Separated by commas or spaces; empty for all keys."),
     )
     key = forms.CharField(label=_("key"), required=False, max_length=50)
     value = forms.CharField(label=_("value"), required=False, max_length=500)
     requested_message = forms.ChoiceField(
-        label=_("requested message"), required=False,
-        choices=[(name, name) for name in (
-            "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat",
-            "MeterValues", "StatusNotification",
-        )],
+        label=_("requested message"),
+        required=False,
+        choices=[
+            (name, name)
+            for name in (
+                "BootNotification",
+                "DiagnosticsStatusNotification",
+                "FirmwareStatusNotification",
+                "Heartbeat",
+                "MeterValues",
+                "StatusNotification",
+            )
+        ],
     )
 
     def __init__(self, *args, charge_point: ChargePoint, **kwargs):
@@ -76,11 +93,17 @@ class ChargerCommandForm(forms.Form):
         self.charge_point = charge_point
         # Only the charger's own operator's cards and this charger's running sessions.
         cast(forms.ModelChoiceField, self.fields["id_tag"]).queryset = IdTag.objects.filter(
-            customer_account__organization_id=charge_point.organization_id, status=IdTag.Status.ACTIVE,
+            customer_account__organization_id=charge_point.organization_id,
+            status=IdTag.Status.ACTIVE,
         ).order_by("uid")
-        cast(forms.ModelChoiceField, self.fields["session"]).queryset = ChargingSession.objects.filter(
-            charge_point=charge_point, state=ChargingSession.State.ACTIVE,
-        ).select_related("charge_point").order_by("-started_at")
+        cast(forms.ModelChoiceField, self.fields["session"]).queryset = (
+            ChargingSession.objects.filter(
+                charge_point=charge_point,
+                state=ChargingSession.State.ACTIVE,
+            )
+            .select_related("charge_point")
+            .order_by("-started_at")
+        )
 
     def clean(self):
         data = super().clean()
@@ -120,7 +143,9 @@ class ConnectorChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Connector) -> str:
         charge_point = obj.charge_point
         return _("%(station)s · %(site)s · connector %(number)s (%(status)s)") % {
-            "station": charge_point, "site": charge_point.site, "number": obj.number,
+            "station": charge_point,
+            "site": charge_point.site,
+            "number": obj.number,
             "status": obj.get_status_display(),
         }
 
@@ -128,23 +153,26 @@ class ConnectorChoiceField(forms.ModelChoiceField):
 class StartChargingForm(forms.Form):
     """A driver starts charging: a free connector at an online station of their operator, and their card."""
 
-    connector = ConnectorChoiceField(label=_("station and connector"), queryset=Connector.objects.none(),
-                                     empty_label=None)
+    connector = ConnectorChoiceField(
+        label=_("station and connector"), queryset=Connector.objects.none(), empty_label=None
+    )
     card = forms.ModelChoiceField(label=_("card"), queryset=IdTag.objects.none(), empty_label=None)
 
     def __init__(self, *args, user: User, now: datetime, **kwargs):
         super().__init__(*args, **kwargs)
         self.user, self.now = user, now
         cast(forms.ModelChoiceField, self.fields["connector"]).queryset = connectors_for_driver_start(
-            user=user, now=now)
+            user=user, now=now
+        )
         cast(forms.ModelChoiceField, self.fields["card"]).queryset = cards_for_charging(user=user)
         self.start: RemoteStart | None = None
 
     def clean(self):
         data = super().clean()
         if data.get("connector") and data.get("card"):
-            decision = remote_start_decide(user=self.user, connector=data["connector"], id_tag=data["card"],
-                                           now=self.now)
+            decision = remote_start_decide(
+                user=self.user, connector=data["connector"], id_tag=data["card"], now=self.now
+            )
             if isinstance(decision, str):
                 raise forms.ValidationError(decision)
             self.start = decision

@@ -44,8 +44,10 @@ def handshake_lock(*, ocpp_id: str, remote_address: str | None) -> str:
 
 def handshake_failed(*, ocpp_id: str | None, remote_address: str | None) -> None:
     """Count a failed handshake; ``ocpp_id`` None for an unknown id (counted for the address only)."""
-    limits = ((ID, ocpp_id, settings.OCPP_AUTH_FAILURES_PER_ID),
-              (ADDRESS, remote_address, settings.OCPP_AUTH_FAILURES_PER_ADDRESS))
+    limits = (
+        (ID, ocpp_id, settings.OCPP_AUTH_FAILURES_PER_ID),
+        (ADDRESS, remote_address, settings.OCPP_AUTH_FAILURES_PER_ADDRESS),
+    )
     for subject, ident, attempts in limits:
         if ident and _count(_key("failures", subject, ident), settings.OCPP_AUTH_FAILURE_WINDOW) >= attempts:
             _lock(subject, ident)

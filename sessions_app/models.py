@@ -38,7 +38,10 @@ class Site(models.Model):
     """A place with chargers; its time zone is used for display, reports and tariff periods."""
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="sites", verbose_name=_("operator"),
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="sites",
+        verbose_name=_("operator"),
     )
     name = models.CharField(_("name"), max_length=200)
     street = models.CharField(_("street address"), max_length=200)
@@ -46,15 +49,22 @@ class Site(models.Model):
     city = models.CharField(_("city"), max_length=100)
     country = models.CharField(_("country"), max_length=2, default="SE", help_text=_("ISO 3166 code"))
     latitude = models.DecimalField(
-        _("latitude"), max_digits=9, decimal_places=6,
+        _("latitude"),
+        max_digits=9,
+        decimal_places=6,
         validators=[MinValueValidator(-90), MaxValueValidator(90)],
     )
     longitude = models.DecimalField(
-        _("longitude"), max_digits=9, decimal_places=6,
+        _("longitude"),
+        max_digits=9,
+        decimal_places=6,
         validators=[MinValueValidator(-180), MaxValueValidator(180)],
     )
     time_zone = models.CharField(
-        _("time zone"), max_length=64, default=_default_time_zone, validators=[validate_time_zone],
+        _("time zone"),
+        max_length=64,
+        default=_default_time_zone,
+        validators=[validate_time_zone],
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -66,7 +76,8 @@ class Site(models.Model):
             models.UniqueConstraint(fields=["organization", "name"], name="site_name_unique_per_org"),
             models.CheckConstraint(condition=Q(latitude__gte=-90, latitude__lte=90), name="site_latitude_range"),
             models.CheckConstraint(
-                condition=Q(longitude__gte=-180, longitude__lte=180), name="site_longitude_range",
+                condition=Q(longitude__gte=-180, longitude__lte=180),
+                name="site_longitude_range",
             ),
         ]
 
@@ -98,14 +109,24 @@ class ChargePoint(models.Model):
         REJECTED = "rejected", _("Rejected")
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="charge_points", verbose_name=_("operator"),
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="charge_points",
+        verbose_name=_("operator"),
     )
     site = models.ForeignKey(
-        Site, on_delete=models.PROTECT, null=True, blank=True, related_name="charge_points", verbose_name=_("site"),
+        Site,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="charge_points",
+        verbose_name=_("site"),
         help_text=_("Empty for a charger that registered itself and awaits approval."),
     )
     ocpp_id = models.CharField(
-        _("OCPP identity"), max_length=48, unique=True,
+        _("OCPP identity"),
+        max_length=48,
+        unique=True,
         validators=[RegexValidator(r"^[A-Za-z0-9*\-_=:+|@.]+$", _("Letters, digits and *-_=:+|@. only."))],
         help_text=_("The charge point id at the end of the charger's websocket URL."),
     )
@@ -115,21 +136,31 @@ class ChargePoint(models.Model):
     serial_number = models.CharField(_("serial number"), max_length=50, blank=True)
     firmware_version = models.CharField(_("firmware version"), max_length=50, blank=True)
     registration_status = models.CharField(
-        _("registration"), max_length=10, choices=RegistrationStatus.choices, default=RegistrationStatus.PENDING,
+        _("registration"),
+        max_length=10,
+        choices=RegistrationStatus.choices,
+        default=RegistrationStatus.PENDING,
     )
     password_hash = models.CharField(
-        _("password hash"), max_length=128, blank=True,
+        _("password hash"),
+        max_length=128,
+        blank=True,
         help_text=_("Salted hash of the HTTP Basic password the charger presents; empty for none."),
     )
     heartbeat_interval = models.PositiveIntegerField(
-        _("heartbeat interval (s)"), default=300, validators=[MinValueValidator(10)],
+        _("heartbeat interval (s)"),
+        default=300,
+        validators=[MinValueValidator(10)],
         help_text=_("Sent to the charger at boot; it counts as offline after two intervals of silence."),
     )
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
     connected_at = models.DateTimeField(_("connected since"), null=True, blank=True)
     channel_name = models.CharField(
-        _("connection"), max_length=200, blank=True, editable=False,
+        _("connection"),
+        max_length=200,
+        blank=True,
+        editable=False,
         help_text=_("The channel of the server process holding the charger's socket; empty when disconnected."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -158,7 +189,8 @@ class ChargePoint(models.Model):
         """Connected, and heard from within two heartbeat intervals (``offline_after``); the connection sweep
         (``services.charge_points_disconnect_silent``) ends the connections of the others."""
         return bool(
-            self.channel_name and self.last_seen_at
+            self.channel_name
+            and self.last_seen_at
             and now - self.last_seen_at <= offline_after(self.heartbeat_interval)
         )
 
@@ -218,22 +250,37 @@ class Connector(models.Model):
         SCHUKO = "schuko", _("Schuko")
 
     charge_point = models.ForeignKey(
-        ChargePoint, on_delete=models.CASCADE, related_name="connectors", verbose_name=_("charge point"),
+        ChargePoint,
+        on_delete=models.CASCADE,
+        related_name="connectors",
+        verbose_name=_("charge point"),
     )
     #: The largest number the column holds (a station has a handful; a charger may send any).
     MAX_NUMBER = 32767
     number = models.PositiveSmallIntegerField(_("number"), validators=[MinValueValidator(1)])
     connector_type = models.CharField(
-        _("connector type"), max_length=20, choices=ConnectorType.choices, default=ConnectorType.TYPE2,
+        _("connector type"),
+        max_length=20,
+        choices=ConnectorType.choices,
+        default=ConnectorType.TYPE2,
     )
     max_power_kw = models.DecimalField(
-        _("maximum power (kW)"), max_digits=6, decimal_places=1, validators=[MinValueValidator(0)],
+        _("maximum power (kW)"),
+        max_digits=6,
+        decimal_places=1,
+        validators=[MinValueValidator(0)],
     )
     status = models.CharField(
-        _("status"), max_length=20, choices=ConnectorStatus.choices, default=ConnectorStatus.UNKNOWN,
+        _("status"),
+        max_length=20,
+        choices=ConnectorStatus.choices,
+        default=ConnectorStatus.UNKNOWN,
     )
     error_code = models.CharField(
-        _("error code"), max_length=30, choices=ErrorCode.choices, default=ErrorCode.NO_ERROR,
+        _("error code"),
+        max_length=30,
+        choices=ErrorCode.choices,
+        default=ErrorCode.NO_ERROR,
     )
     status_changed_at = models.DateTimeField(_("status since"), null=True, blank=True)
 
@@ -275,34 +322,57 @@ class ChargingSession(models.Model):
         COMPLETED = "completed", _("Completed")
 
     charge_point = models.ForeignKey(
-        ChargePoint, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("charge point"),
+        ChargePoint,
+        on_delete=models.PROTECT,
+        related_name="sessions",
+        verbose_name=_("charge point"),
     )
     connector = models.ForeignKey(
-        Connector, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions",
-        verbose_name=_("connector"), help_text=_("Empty only for a stop whose start the server never saw."),
+        Connector,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sessions",
+        verbose_name=_("connector"),
+        help_text=_("Empty only for a stop whose start the server never saw."),
     )
     id_tag = models.ForeignKey(
-        IdTag, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions",
-        verbose_name=_("card"), help_text=_("Empty when the charger sent a tag we do not know."),
+        IdTag,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sessions",
+        verbose_name=_("card"),
+        help_text=_("Empty when the charger sent a tag we do not know."),
     )
     id_tag_uid = models.CharField(_("id tag as sent"), max_length=20)
     customer_account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions",
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sessions",
         verbose_name=_("customer account"),
     )
     auth_status = models.CharField(
-        _("authorization"), max_length=20, choices=AuthorizationStatus.choices,
+        _("authorization"),
+        max_length=20,
+        choices=AuthorizationStatus.choices,
         help_text=_("The tag's status when the session started (a charger may start offline)."),
     )
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
     started_at = models.DateTimeField(_("started"))
     stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
     charger_started_at = BoundedDateTimeField(
-        _("start time as sent"), null=True, blank=True,
+        _("start time as sent"),
+        null=True,
+        blank=True,
         help_text=_("The charger's own start time when it was implausible; the time received is used instead."),
     )
     charger_stopped_at = BoundedDateTimeField(
-        _("stop time as sent"), null=True, blank=True,
+        _("stop time as sent"),
+        null=True,
+        blank=True,
         help_text=_("The charger's own stop time when it was implausible; the time received is used instead."),
     )
     meter_start_wh = models.BigIntegerField(_("meter at start (Wh)"))
@@ -332,12 +402,14 @@ class ChargingSession(models.Model):
             ),
             # A StartTransaction the charger repeats (no answer seen) finds its session again.
             models.UniqueConstraint(
-                fields=["connector", "id_tag_uid", "meter_start_wh", "started_at"], name="session_start_once",
+                fields=["connector", "id_tag_uid", "meter_start_wh", "started_at"],
+                name="session_start_once",
             ),
             # The same for a start whose time was implausible: started_at is then the time it was received.
             models.UniqueConstraint(
                 fields=["connector", "id_tag_uid", "meter_start_wh", "charger_started_at"],
-                condition=Q(charger_started_at__isnull=False), name="session_start_once_as_sent",
+                condition=Q(charger_started_at__isnull=False),
+                name="session_start_once_as_sent",
             ),
         ]
 
@@ -357,13 +429,17 @@ class PostStopWork(models.Model):
     """
 
     session = models.OneToOneField(
-        ChargingSession, on_delete=models.CASCADE, primary_key=True, related_name="post_stop_work",
+        ChargingSession,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="post_stop_work",
         verbose_name=_("session"),
     )
     queued_at = models.DateTimeField(_("queued"), default=timezone.now)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(
-        _("next attempt"), default=timezone.now,
+        _("next attempt"),
+        default=timezone.now,
         help_text=_("Due from then; a worker running it moves it on, so no other runs it meanwhile."),
     )
     last_error = models.TextField(_("last error"), blank=True)
@@ -400,7 +476,10 @@ class SessionFlag(models.Model):
         UNSTORABLE_READING = "unstorable_reading", _("Reading that is no number a meter can hold")
 
     session = models.ForeignKey(
-        ChargingSession, on_delete=models.CASCADE, related_name="flags", verbose_name=_("session"),
+        ChargingSession,
+        on_delete=models.CASCADE,
+        related_name="flags",
+        verbose_name=_("session"),
     )
     code = models.CharField(_("problem"), max_length=30, choices=Code.choices)
     detail = models.TextField(_("detail"), blank=True)
@@ -428,16 +507,30 @@ class MeterValue(models.Model):
     """
 
     charge_point = models.ForeignKey(
-        ChargePoint, on_delete=models.CASCADE, related_name="meter_values", verbose_name=_("charge point"),
+        ChargePoint,
+        on_delete=models.CASCADE,
+        related_name="meter_values",
+        verbose_name=_("charge point"),
     )
     # No single-column indexes: meter_reading_once and meter_session_idx lead with these keys.
     connector = models.ForeignKey(
-        Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="meter_values",
-        verbose_name=_("connector"), help_text=_("Empty for connector 0, the whole station."), db_index=False,
+        Connector,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="meter_values",
+        verbose_name=_("connector"),
+        help_text=_("Empty for connector 0, the whole station."),
+        db_index=False,
     )
     session = models.ForeignKey(
-        ChargingSession, on_delete=models.CASCADE, null=True, blank=True, related_name="meter_values",
-        verbose_name=_("session"), db_index=False,
+        ChargingSession,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="meter_values",
+        verbose_name=_("session"),
+        db_index=False,
     )
     timestamp = models.DateTimeField(_("time"))
     measurand = models.CharField(_("measurand"), max_length=50, default="Energy.Active.Import.Register")
@@ -460,7 +553,8 @@ class MeterValue(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["charge_point", "measurand", "timestamp", "phase", "location", "context"],
-                condition=Q(connector__isnull=True), name="meter_station_reading_once",
+                condition=Q(connector__isnull=True),
+                name="meter_station_reading_once",
             ),
         ]
 
@@ -480,12 +574,21 @@ class StatusEvent(models.Model):
     # No single-column indexes: status_cp_idx and status_event_once lead with these keys, and PostgreSQL
     # took a lone charge_point index for "these stations, this month", reading every event they ever had.
     charge_point = models.ForeignKey(
-        ChargePoint, on_delete=models.CASCADE, related_name="status_events", verbose_name=_("charge point"),
+        ChargePoint,
+        on_delete=models.CASCADE,
+        related_name="status_events",
+        verbose_name=_("charge point"),
         db_index=False,
     )
     connector = models.ForeignKey(
-        Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="status_events",
-        verbose_name=_("connector"), help_text=_("Empty for connector 0, the whole station."), db_index=False,
+        Connector,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="status_events",
+        verbose_name=_("connector"),
+        help_text=_("Empty for connector 0, the whole station."),
+        db_index=False,
     )
     status = models.CharField(_("status"), max_length=20, choices=ConnectorStatus.choices)
     error_code = models.CharField(_("error code"), max_length=30, choices=ErrorCode.choices)
@@ -494,7 +597,9 @@ class StatusEvent(models.Model):
     vendor_error_code = models.CharField(_("vendor error code"), max_length=50, blank=True)
     timestamp = models.DateTimeField(_("time"))
     charger_timestamp = BoundedDateTimeField(
-        _("time as sent"), null=True, blank=True,
+        _("time as sent"),
+        null=True,
+        blank=True,
         help_text=_("The charger's own time when it was implausible; the time received is used instead."),
     )
     received_at = models.DateTimeField(_("received"), default=timezone.now)
@@ -510,10 +615,14 @@ class StatusEvent(models.Model):
         ]
         constraints = [
             # Also the connector's history index. Rows of connector 0 (no connector) have the next one.
-            models.UniqueConstraint(fields=["connector", "timestamp", "status", "error_code"],
-                                    name="status_event_once"),
-            models.UniqueConstraint(fields=["charge_point", "timestamp", "status", "error_code"],
-                                    condition=Q(connector__isnull=True), name="status_station_event_once"),
+            models.UniqueConstraint(
+                fields=["connector", "timestamp", "status", "error_code"], name="status_event_once"
+            ),
+            models.UniqueConstraint(
+                fields=["charge_point", "timestamp", "status", "error_code"],
+                condition=Q(connector__isnull=True),
+                name="status_station_event_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -533,12 +642,21 @@ class SecurityEvent(models.Model):
         LOCKED_OUT = "locked_out", _("Refused: locked out after failed attempts")
 
     charge_point = models.ForeignKey(
-        ChargePoint, on_delete=models.CASCADE, null=True, blank=True, related_name="security_events",
+        ChargePoint,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="security_events",
         verbose_name=_("charge point"),
     )
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="security_events",
-        verbose_name=_("operator"), help_text=_("Empty when nobody could be told (an unknown charger)."),
+        Organization,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="security_events",
+        verbose_name=_("operator"),
+        help_text=_("Empty when nobody could be told (an unknown charger)."),
     )
     ocpp_id = models.CharField(_("charge point id as sent"), max_length=255)
     kind = models.CharField(_("event"), max_length=30, choices=Kind.choices)
@@ -546,7 +664,9 @@ class SecurityEvent(models.Model):
     detail = models.TextField(_("detail"), blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
     count = models.PositiveIntegerField(
-        _("count"), default=1, help_text=_("Equal events in a short time are one row, counted here."),
+        _("count"),
+        default=1,
+        help_text=_("Equal events in a short time are one row, counted here."),
     )
     last_at = models.DateTimeField(_("last time"), null=True, blank=True)
 
@@ -569,7 +689,10 @@ class ChargerEvent(models.Model):
         DIAGNOSTICS_STATUS = "diagnostics_status", _("Diagnostics upload status")
 
     charge_point = models.ForeignKey(
-        ChargePoint, on_delete=models.CASCADE, related_name="events", verbose_name=_("charge point"),
+        ChargePoint,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("charge point"),
     )
     kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
     status = models.CharField(_("status"), max_length=50, blank=True)
@@ -592,11 +715,16 @@ class ChargerConnection(models.Model):
     """One websocket connection of a charger, handshake to close: the gaps between them are offline time."""
 
     charge_point = models.ForeignKey(
-        ChargePoint, on_delete=models.CASCADE, related_name="connections", verbose_name=_("charge point"),
+        ChargePoint,
+        on_delete=models.CASCADE,
+        related_name="connections",
+        verbose_name=_("charge point"),
     )
     connected_at = models.DateTimeField(_("connected"))
     disconnected_at = models.DateTimeField(
-        _("disconnected"), null=True, blank=True,
+        _("disconnected"),
+        null=True,
+        blank=True,
         help_text=_("Empty while connected. A connection its server lost is closed at the charger's last message."),
     )
 

@@ -52,7 +52,8 @@ def post_stop_work_queue(*, session_ids: list[int], now: datetime) -> None:
         ignore_conflicts=True,
     )
     PostStopWork.objects.filter(session_id__in=session_ids, done_at__isnull=False).update(
-        done_at=None, queued_at=now, next_attempt_at=due, attempts=0, last_error="")
+        done_at=None, queued_at=now, next_attempt_at=due, attempts=0, last_error=""
+    )
 
 
 def post_stop_work_enqueue(*, session_id: int) -> None:
@@ -79,7 +80,9 @@ def post_stop_work_run(*, session_id: int, now: datetime | None = None) -> PostS
     """
     now = now or timezone.now()
     claimed = PostStopWork.objects.filter(
-        session_id=session_id, done_at__isnull=True, next_attempt_at__lte=now,
+        session_id=session_id,
+        done_at__isnull=True,
+        next_attempt_at__lte=now,
     ).update(next_attempt_at=now + CLAIM, attempts=F("attempts") + 1)
     if not claimed:
         return None
@@ -112,8 +115,9 @@ class PostStopSweep:
         return bool(self.requeued or self.done or self.failed)
 
 
-def post_stop_sweep(*, now: datetime | None = None, since: datetime | None = None,
-                    batch: int = SWEEP_BATCH) -> PostStopSweep:
+def post_stop_sweep(
+    *, now: datetime | None = None, since: datetime | None = None, batch: int = SWEEP_BATCH
+) -> PostStopSweep:
     """One sweep: queue again the gaps found since ``since`` (``POST_STOP_SWEEP_DAYS`` ago by default),
     then run up to ``batch`` due records, the longest due first.
 
@@ -126,7 +130,8 @@ def post_stop_sweep(*, now: datetime | None = None, since: datetime | None = Non
     post_stop_work_queue(session_ids=gaps, now=now)
     due = list(
         PostStopWork.objects.filter(done_at__isnull=True, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "session_id").values_list("session_id", flat=True)[:batch]
+        .order_by("next_attempt_at", "session_id")
+        .values_list("session_id", flat=True)[:batch]
     )
     done = failed = 0
     for session_id in due:

@@ -51,7 +51,8 @@ def stations_for_driver(*, user: User, now: datetime) -> list[ChargePoint]:
         return []
     candidates = (
         ChargePoint.objects.filter(
-            organization_id=organization_id, registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+            organization_id=organization_id,
+            registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
             last_seen_at__isnull=False,
         )
         .exclude(channel_name="")
@@ -76,7 +77,9 @@ def cards_for_charging(*, user: User) -> QuerySet[IdTag]:
     if organization_id is None:
         return IdTag.objects.none()
     return IdTag.objects.filter(
-        owner=user, status=IdTag.Status.ACTIVE, customer_account__organization_id=organization_id,
+        owner=user,
+        status=IdTag.Status.ACTIVE,
+        customer_account__organization_id=organization_id,
         customer_account__status=CustomerAccount.Status.ACTIVE,
     ).order_by("uid")
 
@@ -178,9 +181,15 @@ class NearbyStation:
         return [c for c in self.charge_point.connectors.all() if c.status in STARTABLE_STATUSES]
 
 
-def stations_near_for_driver(*, user: User, now: datetime, latitude: float | None = None,
-                             longitude: float | None = None, radius_m: int | None = None,
-                             available_only: bool = False) -> list[NearbyStation]:
+def stations_near_for_driver(
+    *,
+    user: User,
+    now: datetime,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    radius_m: int | None = None,
+    available_only: bool = False,
+) -> list[NearbyStation]:
     """The accepted stations of the driver's operator, nearest first from (latitude, longitude).
 
     Without a position they come by site and station name, with no distance (and ``radius_m`` is
@@ -190,9 +199,14 @@ def stations_near_for_driver(*, user: User, now: datetime, latitude: float | Non
     if organization_id is None:
         return []
     candidates = (
-        ChargePoint.objects.filter(organization_id=organization_id,
-                                   registration_status=ChargePoint.RegistrationStatus.ACCEPTED, site__isnull=False)
-        .select_related("site").prefetch_related("connectors").order_by("site__name", "ocpp_id")
+        ChargePoint.objects.filter(
+            organization_id=organization_id,
+            registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+            site__isnull=False,
+        )
+        .select_related("site")
+        .prefetch_related("connectors")
+        .order_by("site__name", "ocpp_id")
     )
     position = (latitude, longitude) if latitude is not None and longitude is not None else None
     if position is not None and radius_m is not None:  # a band of latitude first; the exact distance below
@@ -201,8 +215,7 @@ def stations_near_for_driver(*, user: User, now: datetime, latitude: float | Non
     stations = []
     for charge_point in candidates:
         site = cast(Site, charge_point.site)  # filtered on site__isnull=False
-        distance = (distance_m(*position, float(site.latitude), float(site.longitude))
-                    if position is not None else None)
+        distance = distance_m(*position, float(site.latitude), float(site.longitude)) if position is not None else None
         if distance is not None and radius_m is not None and distance > radius_m:
             continue
         station = NearbyStation(charge_point, distance, charge_point.is_online(now))

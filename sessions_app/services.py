@@ -126,8 +126,9 @@ def charger_times(*, charge_point: ChargePoint, reported: list[datetime], receiv
     return placed
 
 
-def _create_once(model: type[_M], rows: list[_M], *, key: Callable[[_M], tuple],
-                 stored: Callable[[list[_M]], Iterable[tuple]]) -> list[_M]:
+def _create_once(
+    model: type[_M], rows: list[_M], *, key: Callable[[_M], tuple], stored: Callable[[list[_M]], Iterable[tuple]]
+) -> list[_M]:
     """Insert the rows whose natural key is not stored yet; returns those inserted, with their ids.
 
     A report sent again (its answer lost in a crash, resent under a new message id) must not be stored
@@ -168,32 +169,55 @@ class Connection:
         return self.charge_point is not None
 
 
-def _security_event(kind: str, *, ocpp_id: str, remote_address: str | None, charge_point: ChargePoint | None = None,
-                    organization: Organization | None = None, detail: str = "") -> None:
+def _security_event(
+    kind: str,
+    *,
+    ocpp_id: str,
+    remote_address: str | None,
+    charge_point: ChargePoint | None = None,
+    organization: Organization | None = None,
+    detail: str = "",
+) -> None:
     """Record it, or count it into an equal event of the last ``SECURITY_EVENT_WINDOW`` seconds, so a flood
     is a handful of rows. Equal: kind, operator, detail and charger; or, without a charger, address (a
     flood of unknown ids varies the id)."""
     organization = organization or (charge_point.organization if charge_point else None)
     subject = f"charger {charge_point.pk}" if charge_point else f"address {remote_address}"
-    key = "security-event:" + hashlib.sha256(
-        f"{kind}|{organization.pk if organization else ''}|{subject}|{detail}".encode()).hexdigest()
+    key = (
+        "security-event:"
+        + hashlib.sha256(f"{kind}|{organization.pk if organization else ''}|{subject}|{detail}".encode()).hexdigest()
+    )
     now = timezone.now()
     window = timedelta(seconds=settings.SECURITY_EVENT_WINDOW)
     pk = cache.get(key)
     if pk and SecurityEvent.objects.filter(pk=pk, kind=kind, created_at__gte=now - window).update(
-            count=F("count") + 1, last_at=now):
+        count=F("count") + 1, last_at=now
+    ):
         return
     event = SecurityEvent.objects.create(
-        kind=kind, ocpp_id=ocpp_id[:255], remote_address=remote_address, charge_point=charge_point,
-        organization=organization, detail=detail, created_at=now, last_at=now,
+        kind=kind,
+        ocpp_id=ocpp_id[:255],
+        remote_address=remote_address,
+        charge_point=charge_point,
+        organization=organization,
+        detail=detail,
+        created_at=now,
+        last_at=now,
     )
     cache.set(key, event.pk, window.total_seconds())
 
 
 @transaction.atomic
-def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, password: str | None,
-                         remote_address: str | None, channel_name: str, at: datetime,
-                         previous_alive: bool | None = None) -> Connection:
+def charge_point_connect(
+    *,
+    ocpp_id: str,
+    organization_slug: str | None,
+    password: str | None,
+    remote_address: str | None,
+    channel_name: str,
+    at: datetime,
+    previous_alive: bool | None = None,
+) -> Connection:
     """Decide whether a websocket handshake may become this charger's connection.
 
     Refused: unknown ids (unless the operator named in the URL auto-registers chargers),
@@ -209,26 +233,40 @@ def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, passwor
     then the handshake is refused before any password is hashed.
     """
     if locked := lockout.handshake_lock(ocpp_id=ocpp_id, remote_address=remote_address):
-        _security_event(SecurityEvent.Kind.LOCKED_OUT, ocpp_id=ocpp_id, remote_address=remote_address,
-                        charge_point=ChargePoint.objects.select_related("organization").filter(ocpp_id=ocpp_id).first(),
-                        detail=f"{locked} locked")
+        _security_event(
+            SecurityEvent.Kind.LOCKED_OUT,
+            ocpp_id=ocpp_id,
+            remote_address=remote_address,
+            charge_point=ChargePoint.objects.select_related("organization").filter(ocpp_id=ocpp_id).first(),
+            detail=f"{locked} locked",
+        )
         return Connection(None)
     known = ChargePoint.objects.select_for_update().select_related("organization").filter(ocpp_id=ocpp_id).first()
     organization = Organization.objects.filter(slug=organization_slug).first() if organization_slug else None
     if known is None or (organization_slug and known.organization != organization):
         if known is None and organization is not None and organization.auto_register_chargers:
             known = ChargePoint.objects.create(organization=organization, ocpp_id=ocpp_id, created_at=at)
-            _security_event(SecurityEvent.Kind.REGISTERED, ocpp_id=ocpp_id, remote_address=remote_address,
-                            charge_point=known)
+            _security_event(
+                SecurityEvent.Kind.REGISTERED, ocpp_id=ocpp_id, remote_address=remote_address, charge_point=known
+            )
         else:
-            _security_event(SecurityEvent.Kind.UNKNOWN_CHARGER, ocpp_id=ocpp_id, remote_address=remote_address,
-                            organization=organization)
+            _security_event(
+                SecurityEvent.Kind.UNKNOWN_CHARGER,
+                ocpp_id=ocpp_id,
+                remote_address=remote_address,
+                organization=organization,
+            )
             lockout.handshake_failed(ocpp_id=None, remote_address=remote_address)
             return Connection(None)
 
     if known.password_hash and not (password and known.check_password(password)):
-        _security_event(SecurityEvent.Kind.BAD_PASSWORD, ocpp_id=ocpp_id, remote_address=remote_address,
-                        charge_point=known, detail="missing" if password is None else "wrong")
+        _security_event(
+            SecurityEvent.Kind.BAD_PASSWORD,
+            ocpp_id=ocpp_id,
+            remote_address=remote_address,
+            charge_point=known,
+            detail="missing" if password is None else "wrong",
+        )
         lockout.handshake_failed(ocpp_id=ocpp_id, remote_address=remote_address)
         return Connection(None)
     if known.password_hash:
@@ -238,12 +276,18 @@ def charge_point_connect(*, ocpp_id: str, organization_slug: str | None, passwor
     if previous and not known.password_hash and known.is_online(at) and previous_alive is not False:
         if previous_alive is None:
             return Connection(None, contested_channel=previous)
-        _security_event(SecurityEvent.Kind.HIJACK_REFUSED, ocpp_id=ocpp_id, remote_address=remote_address,
-                        charge_point=known, detail="The charger's current connection is alive.")
+        _security_event(
+            SecurityEvent.Kind.HIJACK_REFUSED,
+            ocpp_id=ocpp_id,
+            remote_address=remote_address,
+            charge_point=known,
+            detail="The charger's current connection is alive.",
+        )
         return Connection(None)
     if previous:
-        _security_event(SecurityEvent.Kind.CONNECTION_REPLACED, ocpp_id=ocpp_id, remote_address=remote_address,
-                        charge_point=known)
+        _security_event(
+            SecurityEvent.Kind.CONNECTION_REPLACED, ocpp_id=ocpp_id, remote_address=remote_address, charge_point=known
+        )
     # The connection history (offline time is the gaps between connections). A connection still open here
     # is being replaced: one that looks alive ends now; one a dead server process left open (it never saw
     # its socket close) ended with the charger's last message.
@@ -332,9 +376,11 @@ def charge_points_disconnect_silent(*, now: datetime | None = None) -> int:
     connected = ChargePoint.objects.exclude(channel_name="").filter(last_seen_at__isnull=False)
     intervals = set(connected.values_list("heartbeat_interval", flat=True))
     silent = [
-        pk for interval in sorted(intervals)
+        pk
+        for interval in sorted(intervals)
         for pk in connected.filter(heartbeat_interval=interval, last_seen_at__lt=now - offline_after(interval))
-        .order_by("pk").values_list("pk", flat=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     ]
     return sum(_charge_point_disconnect_silent(charge_point_id=pk, now=now) for pk in silent)
 
@@ -352,14 +398,16 @@ def _charge_point_disconnect_silent(*, charge_point_id: int, now: datetime) -> b
     return True
 
 
-def charge_point_boot(*, charge_point: ChargePoint, vendor: str, model: str, serial_number: str,
-                      firmware_version: str, at: datetime) -> ChargePoint:
+def charge_point_boot(
+    *, charge_point: ChargePoint, vendor: str, model: str, serial_number: str, firmware_version: str, at: datetime
+) -> ChargePoint:
     """Record what the charger says it is; its registration status is the operator's decision."""
     charge_point.vendor, charge_point.model = vendor, model
     charge_point.serial_number, charge_point.firmware_version = serial_number, firmware_version
     charge_point.last_boot_at = charge_point.last_seen_at = at
-    charge_point.save(update_fields=["vendor", "model", "serial_number", "firmware_version", "last_boot_at",
-                                     "last_seen_at"])
+    charge_point.save(
+        update_fields=["vendor", "model", "serial_number", "firmware_version", "last_boot_at", "last_seen_at"]
+    )
     return charge_point
 
 
@@ -371,7 +419,9 @@ def _connector(charge_point: ChargePoint, number: int) -> Connector | None:
     if number == 0:
         return None
     connector, _created = Connector.objects.get_or_create(
-        charge_point=charge_point, number=number, defaults={"max_power_kw": Decimal(0)},
+        charge_point=charge_point,
+        number=number,
+        defaults={"max_power_kw": Decimal(0)},
     )
     return connector
 
@@ -417,9 +467,16 @@ def _status_keys_stored(events: list[StatusEvent]) -> Iterable[tuple]:
 def _status_event(report: StatusReport, connector: Connector | None, now: datetime) -> StatusEvent:
     at = charger_time(charge_point=report.charge_point, reported=report.timestamp, received=now)
     return StatusEvent(
-        charge_point=report.charge_point, connector=connector, status=report.status, error_code=report.error_code,
-        info=report.info, vendor_id=report.vendor_id, vendor_error_code=report.vendor_error_code, timestamp=at,
-        charger_timestamp=None if at == report.timestamp else report.timestamp, received_at=now,
+        charge_point=report.charge_point,
+        connector=connector,
+        status=report.status,
+        error_code=report.error_code,
+        info=report.info,
+        vendor_id=report.vendor_id,
+        vendor_error_code=report.vendor_error_code,
+        timestamp=at,
+        charger_timestamp=None if at == report.timestamp else report.timestamp,
+        received_at=now,
     )
 
 
@@ -433,15 +490,16 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
     event id, None for one stored before.
     """
     connectors = _connectors_of(reports)
-    events = [_status_event(report, connectors[(report.charge_point.pk, report.connector_id)], now)
-              for report in reports]
-    created = {id(event) for event in _create_once(StatusEvent, events, key=_status_key,
-                                                   stored=_status_keys_stored)}
+    events = [
+        _status_event(report, connectors[(report.charge_point.pk, report.connector_id)], now) for report in reports
+    ]
+    created = {id(event) for event in _create_once(StatusEvent, events, key=_status_key, stored=_status_keys_stored)}
     stored_events = [event if id(event) in created else None for event in events]
     latest: dict[int, StatusEvent] = {}
     for event in filter(None, stored_events):
-        if event.connector_id is not None and (event.connector_id not in latest
-                                            or event.timestamp >= latest[event.connector_id].timestamp):
+        if event.connector_id is not None and (
+            event.connector_id not in latest or event.timestamp >= latest[event.connector_id].timestamp
+        ):
             latest[event.connector_id] = event
     for connector_id, event in latest.items():
         Connector.objects.filter(pk=connector_id).filter(
@@ -474,12 +532,23 @@ def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, dateti
             code: str = SessionFlag.Code.FUTURE_TIMESTAMP if reported > stored else SessionFlag.Code.PAST_TIMESTAMP
             replaced.setdefault(code, []).append((reported, stored))
     for code, pairs in replaced.items():
-        _flag(session, code, f"Charger time {_span([reported for reported, _ in pairs])}, "
-                             f"server time {_span([stored for _, stored in pairs])} used.")
+        _flag(
+            session,
+            code,
+            f"Charger time {_span([reported for reported, _ in pairs])}, "
+            f"server time {_span([stored for _, stored in pairs])} used.",
+        )
 
 
-def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str, meter_start_wh: int,
-                  timestamp: datetime, now: datetime) -> ChargingSession:
+def session_start(
+    *,
+    charge_point: ChargePoint,
+    connector_id: int,
+    raw_uid: str,
+    meter_start_wh: int,
+    timestamp: datetime,
+    now: datetime,
+) -> ChargingSession:
     """Open a session from StartTransaction; a repeat of the same start returns the same session.
 
     An implausible start time (a clock reset to 2000) is replaced by ``now`` (see ``charger_time``),
@@ -493,8 +562,9 @@ def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str,
     started_at = charger_time(charge_point=charge_point, reported=timestamp, received=now)
     key: dict[str, object] = {"connector": connector, "id_tag_uid": uid, "meter_start_wh": meter_start_wh}
     # Its time as sent identifies a repeat, whether it was used or replaced (session_start_once, ..._as_sent).
-    same = ChargingSession.objects.filter(Q(started_at=timestamp) | Q(charger_started_at=timestamp),
-                                          charge_point=charge_point, **key)
+    same = ChargingSession.objects.filter(
+        Q(started_at=timestamp) | Q(charger_started_at=timestamp), charge_point=charge_point, **key
+    )
     existing = same.first()
     if existing is not None:
         return existing
@@ -505,9 +575,13 @@ def session_start(*, charge_point: ChargePoint, connector_id: int, raw_uid: str,
         with transaction.atomic():
             busy = ChargingSession.objects.filter(connector=connector, state=ChargingSession.State.ACTIVE).exists()
             session = ChargingSession.objects.create(
-                charge_point=charge_point, id_tag=verdict.id_tag,
+                charge_point=charge_point,
+                id_tag=verdict.id_tag,
                 customer_account=verdict.id_tag.customer_account if verdict.id_tag else None,
-                auth_status=verdict.status, started_at=started_at, created_at=now, **key,
+                auth_status=verdict.status,
+                started_at=started_at,
+                created_at=now,
+                **key,
             )
             if verdict.status != AuthorizationStatus.ACCEPTED:
                 _flag(session, SessionFlag.Code.UNAUTHORIZED_START, f"The tag's status was {verdict.status}.")
@@ -575,8 +649,14 @@ class MeterValuesReport:
     meter_value: list[dict]
 
 
-def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, session: ChargingSession | None,
-                meter_value: list[dict], now: datetime) -> tuple[list[MeterValue], list[tuple[datetime, datetime]]]:
+def _meter_rows(
+    *,
+    charge_point: ChargePoint,
+    connector: Connector | None,
+    session: ChargingSession | None,
+    meter_value: list[dict],
+    now: datetime,
+) -> tuple[list[MeterValue], list[tuple[datetime, datetime]]]:
     """The message's rows to store, and each reading's (reported, stored) time (see ``charger_times``)."""
     rows = []
     reported = [reading["timestamp"] for reading in meter_value]
@@ -587,16 +667,26 @@ def _meter_rows(*, charge_point: ChargePoint, connector: Connector | None, sessi
             if measured is None:
                 continue
             measurand, value, unit = measured
-            rows.append(MeterValue(
-                charge_point=charge_point, connector=connector, session=session, timestamp=at,
-                measurand=measurand, value=value, unit=unit, phase=sampled.get("phase") or "",
-                context=sampled.get("context") or "Sample.Periodic", location=sampled.get("location") or "",
-            ))
+            rows.append(
+                MeterValue(
+                    charge_point=charge_point,
+                    connector=connector,
+                    session=session,
+                    timestamp=at,
+                    measurand=measurand,
+                    value=value,
+                    unit=unit,
+                    phase=sampled.get("phase") or "",
+                    context=sampled.get("context") or "Sample.Periodic",
+                    location=sampled.get("location") or "",
+                )
+            )
     return rows, list(zip(reported, times, strict=True))
 
 
-def _check_register(session: ChargingSession, floor: Decimal, floor_at: datetime | None,
-                    rows: list[MeterValue]) -> tuple[Decimal, datetime | None]:
+def _check_register(
+    session: ChargingSession, floor: Decimal, floor_at: datetime | None, rows: list[MeterValue]
+) -> tuple[Decimal, datetime | None]:
     """Flag a session whose energy register reads lower than an earlier reading (a meter fault or reset).
 
     Readings older than the last one stored (e.g. a Transaction.Begin value in the stop's
@@ -614,17 +704,19 @@ def _check_register(session: ChargingSession, floor: Decimal, floor_at: datetime
 
 
 def _reading_key(row: MeterValue) -> tuple:
-    return (row.charge_point_id, row.connector_id, row.measurand, row.timestamp, row.phase, row.location,
-            row.context)
+    return (row.charge_point_id, row.connector_id, row.measurand, row.timestamp, row.phase, row.location, row.context)
 
 
 def _reading_keys_stored(rows: list[MeterValue]) -> Iterable[tuple]:
     """The keys among ``rows`` already stored: looked up by the unique indexes' leading columns."""
     return MeterValue.objects.filter(
         Q(connector_id__in={row.connector_id for row in rows if row.connector_id is not None})
-        | Q(connector__isnull=True, charge_point_id__in={row.charge_point_id for row in rows
-                                                          if row.connector_id is None}),
-        measurand__in={row.measurand for row in rows}, timestamp__in={row.timestamp for row in rows},
+        | Q(
+            connector__isnull=True,
+            charge_point_id__in={row.charge_point_id for row in rows if row.connector_id is None},
+        ),
+        measurand__in={row.measurand for row in rows},
+        timestamp__in={row.timestamp for row in rows},
     ).values_list("charge_point_id", "connector_id", "measurand", "timestamp", "phase", "location", "context")
 
 
@@ -635,13 +727,17 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
     """Store many reports with a handful of queries, whatever their number; see ``meter_values_record_many``."""
     connectors = _connectors_of(reports)
     transaction_ids = {report.transaction_id for report in reports if report.transaction_id is not None}
-    sessions = {
-        session.pk: session
-        for session in ChargingSession.objects.filter(pk__in=transaction_ids).annotate(
-            last_register=Subquery(_latest_register.values("value")[:1]),
-            last_register_at=Subquery(_latest_register.values("timestamp")[:1]),
-        )
-    } if transaction_ids else {}
+    sessions = (
+        {
+            session.pk: session
+            for session in ChargingSession.objects.filter(pk__in=transaction_ids).annotate(
+                last_register=Subquery(_latest_register.values("value")[:1]),
+                last_register_at=Subquery(_latest_register.values("timestamp")[:1]),
+            )
+        }
+        if transaction_ids
+        else {}
+    )
 
     per_report = []
     times_of: dict[int, list[tuple[datetime, datetime]]] = {}  # by session id: its readings' times in the batch
@@ -651,15 +747,23 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
         session = sessions.get(report.transaction_id) if report.transaction_id is not None else None
         if session is not None and session.charge_point_id != cp.pk:
             session = None  # another station's transaction: keep the values, not the link
-        rows, times = _meter_rows(charge_point=cp, connector=connector, session=session,
-                                  meter_value=report.meter_value, now=now)
+        rows, times = _meter_rows(
+            charge_point=cp, connector=connector, session=session, meter_value=report.meter_value, now=now
+        )
         if session is not None:
             times_of.setdefault(session.pk, []).extend(times)
         per_report.append((session, rows))
     for session_id, times in times_of.items():
         _flag_times(sessions[session_id], times)  # once per session and batch, not per reading
-    created = {id(row) for row in _create_once(MeterValue, [row for _session, rows in per_report for row in rows],
-                                               key=_reading_key, stored=_reading_keys_stored)}
+    created = {
+        id(row)
+        for row in _create_once(
+            MeterValue,
+            [row for _session, rows in per_report for row in rows],
+            key=_reading_key,
+            stored=_reading_keys_stored,
+        )
+    }
     per_report = [(session, [row for row in rows if id(row) in created]) for session, rows in per_report]
 
     for session, rows in per_report:
@@ -667,7 +771,10 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
             continue
         floor = session.last_register if session.last_register is not None else Decimal(session.meter_start_wh)
         session.last_register, session.last_register_at = _check_register(
-            session, floor, session.last_register_at, rows,
+            session,
+            floor,
+            session.last_register_at,
+            rows,
         )
     return [len(rows) for _session, rows in per_report]
 
@@ -686,18 +793,35 @@ def meter_values_record_many(*, reports: list[MeterValuesReport], now: datetime)
     return _store_meter_values(reports, now)
 
 
-def _orphan_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str, meter_stop_wh: int,
-                 timestamp: datetime, reason: str, now: datetime, code: str) -> ChargingSession:
+def _orphan_stop(
+    *,
+    charge_point: ChargePoint,
+    transaction_id: int,
+    raw_uid: str,
+    meter_stop_wh: int,
+    timestamp: datetime,
+    reason: str,
+    now: datetime,
+    code: str,
+) -> ChargingSession:
     """A stop we cannot apply (unknown transaction, or another station's): keep it as a closed, flagged session."""
     at = charger_time(charge_point=charge_point, reported=timestamp, received=now)
     as_sent = {"started_at": at, "stopped_at": at} if at == timestamp else {"charger_stopped_at": timestamp}
     session, created = ChargingSession.objects.get_or_create(
-        charge_point=charge_point, connector=None, meter_start_wh=meter_stop_wh, meter_stop_wh=meter_stop_wh,
+        charge_point=charge_point,
+        connector=None,
+        meter_start_wh=meter_stop_wh,
+        meter_stop_wh=meter_stop_wh,
         **as_sent,
         defaults={
-            "id_tag_uid": normalize_uid(raw_uid)[:20], "auth_status": AuthorizationStatus.INVALID, "energy_wh": 0,
-            "state": ChargingSession.State.COMPLETED, "stop_reason": reason, "created_at": now,
-            "started_at": at, "stopped_at": at,
+            "id_tag_uid": normalize_uid(raw_uid)[:20],
+            "auth_status": AuthorizationStatus.INVALID,
+            "energy_wh": 0,
+            "state": ChargingSession.State.COMPLETED,
+            "stop_reason": reason,
+            "created_at": now,
+            "started_at": at,
+            "stopped_at": at,
         },
     )
     if created:
@@ -716,20 +840,45 @@ def _foreign_stop_report(*, sender: ChargePoint, session: ChargingSession) -> bo
     """
     owner = session.charge_point
     if owner.organization_id == sender.organization_id:
-        _security_event(SecurityEvent.Kind.FOREIGN_STOP, ocpp_id=sender.ocpp_id, remote_address=None,
-                        charge_point=sender, detail=f"Transaction {session.pk} runs on {owner.ocpp_id}.")
+        _security_event(
+            SecurityEvent.Kind.FOREIGN_STOP,
+            ocpp_id=sender.ocpp_id,
+            remote_address=None,
+            charge_point=sender,
+            detail=f"Transaction {session.pk} runs on {owner.ocpp_id}.",
+        )
         return True
-    _security_event(SecurityEvent.Kind.FOREIGN_STOP, ocpp_id=owner.ocpp_id, remote_address=None, charge_point=owner,
-                    detail=f"A charger of another operator sent a stop for transaction {session.pk}, which runs "
-                           f"on this station; the session was left running.")
-    logger.warning("Charger %s (operator %s) sent a stop for transaction %s of charger %s (operator %s).",
-                   sender.ocpp_id, sender.organization_id, session.pk, owner.ocpp_id, owner.organization_id)
+    _security_event(
+        SecurityEvent.Kind.FOREIGN_STOP,
+        ocpp_id=owner.ocpp_id,
+        remote_address=None,
+        charge_point=owner,
+        detail=f"A charger of another operator sent a stop for transaction {session.pk}, which runs "
+        f"on this station; the session was left running.",
+    )
+    logger.warning(
+        "Charger %s (operator %s) sent a stop for transaction %s of charger %s (operator %s).",
+        sender.ocpp_id,
+        sender.organization_id,
+        session.pk,
+        owner.ocpp_id,
+        owner.organization_id,
+    )
     return False
 
 
 @transaction.atomic
-def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str, meter_stop_wh: int,
-                 timestamp: datetime, reason: str, transaction_data: list[dict], now: datetime) -> ChargingSession:
+def session_stop(
+    *,
+    charge_point: ChargePoint,
+    transaction_id: int,
+    raw_uid: str,
+    meter_stop_wh: int,
+    timestamp: datetime,
+    reason: str,
+    transaction_data: list[dict],
+    now: datetime,
+) -> ChargingSession:
     """Close a session from StopTransaction. A repeated stop changes nothing; an implausible stop time is
     replaced by ``now`` (see ``charger_time``), kept and flagged.
 
@@ -741,8 +890,16 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     if session is None or session.charge_point_id != charge_point.pk:
         same_operator = session is not None and _foreign_stop_report(sender=charge_point, session=session)
         code = SessionFlag.Code.FOREIGN_STATION_STOP if same_operator else SessionFlag.Code.UNKNOWN_TRANSACTION
-        return _orphan_stop(charge_point=charge_point, transaction_id=transaction_id, raw_uid=raw_uid,
-                            meter_stop_wh=meter_stop_wh, timestamp=timestamp, reason=reason, now=now, code=code)
+        return _orphan_stop(
+            charge_point=charge_point,
+            transaction_id=transaction_id,
+            raw_uid=raw_uid,
+            meter_stop_wh=meter_stop_wh,
+            timestamp=timestamp,
+            reason=reason,
+            now=now,
+            code=code,
+        )
     if session.state == ChargingSession.State.COMPLETED:
         return session
 
@@ -752,8 +909,9 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
     session.meter_stop_wh = meter_stop_wh
     session.energy_wh = max(0, meter_stop_wh - session.meter_start_wh)
     session.stop_reason = reason
-    session.save(update_fields=["state", "stopped_at", "charger_stopped_at", "meter_stop_wh", "energy_wh",
-                                "stop_reason"])
+    session.save(
+        update_fields=["state", "stopped_at", "charger_stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"]
+    )
     post_stop_work_begin(session=session, now=now)  # price, charge, rollups: after commit, crash-safe
     if transaction_data:
         connector_id = session.connector.number if session.connector else 0
@@ -762,8 +920,11 @@ def session_stop(*, charge_point: ChargePoint, transaction_id: int, raw_uid: str
         if problem := meter_value_unstorable(transaction_data):
             _flag(session, SessionFlag.Code.UNSTORABLE_READING, problem)
     if meter_stop_wh < session.meter_start_wh:
-        _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Meter stop {meter_stop_wh} Wh < start "
-                                                         f"{session.meter_start_wh} Wh.")
+        _flag(
+            session,
+            SessionFlag.Code.METER_BACKWARDS,
+            f"Meter stop {meter_stop_wh} Wh < start {session.meter_start_wh} Wh.",
+        )
     elif session.energy_wh == 0:
         _flag(session, SessionFlag.Code.ZERO_ENERGY)
     if session.stopped_at < session.started_at:
@@ -788,8 +949,16 @@ EVENT_RESEND_WINDOW = timedelta(minutes=10)
 
 
 @transaction.atomic
-def charger_event_record(*, charge_point: ChargePoint, kind: str, status: str = "", vendor_id: str = "",
-                         message_id: str = "", data: str = "", at: datetime) -> ChargerEvent:
+def charger_event_record(
+    *,
+    charge_point: ChargePoint,
+    kind: str,
+    status: str = "",
+    vendor_id: str = "",
+    message_id: str = "",
+    data: str = "",
+    at: datetime,
+) -> ChargerEvent:
     """Keep what a charger reported, once; data beyond OCPP_EVENT_DATA_MAX_BYTES is cut off (with a marker), as a
     charger may send megabytes in one DataTransfer.
 
@@ -803,21 +972,33 @@ def charger_event_record(*, charge_point: ChargePoint, kind: str, status: str = 
     """
     data = _capped(data, settings.OCPP_EVENT_DATA_MAX_BYTES)
     list(ChargePoint.objects.select_for_update().filter(pk=charge_point.pk).values_list("pk"))
-    latest = ChargerEvent.objects.filter(
-        charge_point=charge_point, received_at__gte=at - EVENT_RESEND_WINDOW, kind=kind, vendor_id=vendor_id,
-        message_id=message_id,
-    ).order_by("-received_at", "-pk").first()
+    latest = (
+        ChargerEvent.objects.filter(
+            charge_point=charge_point,
+            received_at__gte=at - EVENT_RESEND_WINDOW,
+            kind=kind,
+            vendor_id=vendor_id,
+            message_id=message_id,
+        )
+        .order_by("-received_at", "-pk")
+        .first()
+    )
     if latest is not None and (latest.status, latest.data) == (status, data):
         return latest
     return ChargerEvent.objects.create(
-        charge_point=charge_point, kind=kind, status=status, vendor_id=vendor_id, message_id=message_id,
-        data=data, received_at=at,
+        charge_point=charge_point,
+        kind=kind,
+        status=status,
+        vendor_id=vendor_id,
+        message_id=message_id,
+        data=data,
+        received_at=at,
     )
-
 
 
 def charge_points_approve(*, charge_points: QuerySet[ChargePoint]) -> int:
     """An operator accepts pending chargers; only those with a site can be. Returns how many."""
     return charge_points.filter(
-        registration_status=ChargePoint.RegistrationStatus.PENDING, site__isnull=False,
+        registration_status=ChargePoint.RegistrationStatus.PENDING,
+        site__isnull=False,
     ).update(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)

@@ -31,8 +31,7 @@ async def _sweep_all() -> None:
         try:
             result = await database_sync_to_async(sweep, thread_sensitive=False)()
         except Exception:
-            logger.exception("The %s sweep failed; the next one runs in %s s.", name,
-                             settings.POST_STOP_SWEEP_SECONDS)
+            logger.exception("The %s sweep failed; the next one runs in %s s.", name, settings.POST_STOP_SWEEP_SECONDS)
         else:
             if result:
                 logger.info("%s sweep: %s", name.capitalize(), result)

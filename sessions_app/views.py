@@ -26,8 +26,11 @@ def _tell(request, result: commands.CommandResult, accepted: str, rejected: str)
     elif result.outcome == "offline":
         messages.error(request, _("The charger is offline right now. Please try again later."))
     elif result.outcome == "timeout":
-        messages.error(request, _("The charger did not answer within %(seconds)d seconds. Please try again.")
-                       % {"seconds": COMMAND_TIMEOUT})
+        messages.error(
+            request,
+            _("The charger did not answer within %(seconds)d seconds. Please try again.")
+            % {"seconds": COMMAND_TIMEOUT},
+        )
     else:
         messages.error(request, _("The charger could not carry out the request (%(code)s).") % {"code": result.code})
 
@@ -37,13 +40,17 @@ def charging_start(request):
     form = StartChargingForm(request.POST or None, user=request.user, now=timezone.now())
     if request.method == "POST" and form.is_valid():
         start = form.start
-        result = commands.command_send(start.charge_point, "RemoteStartTransaction", start.payload,
-                                       timeout=COMMAND_TIMEOUT)
-        _tell(request, result,
-              accepted=_("%(station)s accepted: the charger will start when you plug in.")
-              % {"station": start.charge_point},
-              rejected=_("%(station)s declined to start charging (%(status)s).")
-              % {"station": start.charge_point, "status": result.status})
+        result = commands.command_send(
+            start.charge_point, "RemoteStartTransaction", start.payload, timeout=COMMAND_TIMEOUT
+        )
+        _tell(
+            request,
+            result,
+            accepted=_("%(station)s accepted: the charger will start when you plug in.")
+            % {"station": start.charge_point},
+            rejected=_("%(station)s declined to start charging (%(status)s).")
+            % {"station": start.charge_point, "status": result.status},
+        )
         return redirect("dashboard")
     return render(request, "sessions_app/start.html", {"form": form})
 
@@ -54,12 +61,16 @@ def charging_stop(request, pk: int):
     session = active_session_for_driver(user=request.user, pk=pk)
     if session is None:
         raise Http404
-    result = commands.command_send(session.charge_point, "RemoteStopTransaction", {"transaction_id": session.pk},
-                                   timeout=COMMAND_TIMEOUT)
-    _tell(request, result,
-          accepted=_("%(station)s is stopping your session.") % {"station": session.charge_point},
-          rejected=_("%(station)s declined to stop the session (%(status)s).")
-          % {"station": session.charge_point, "status": result.status})
+    result = commands.command_send(
+        session.charge_point, "RemoteStopTransaction", {"transaction_id": session.pk}, timeout=COMMAND_TIMEOUT
+    )
+    _tell(
+        request,
+        result,
+        accepted=_("%(station)s is stopping your session.") % {"station": session.charge_point},
+        rejected=_("%(station)s declined to stop the session (%(status)s).")
+        % {"station": session.charge_point, "status": result.status},
+    )
     return redirect("dashboard")
 
 
@@ -69,13 +80,18 @@ def session_live(request, pk: int):
     session = get_object_or_404(sessions_for_driver(user=request.user), pk=pk)
     figures = session_live_figures(session=session, now=timezone.now())
     measured_at = figures["measured_at"]
-    return JsonResponse({
-        "id": figures["id"], "state": figures["state"], "state_display": figures["state_display"],
-        "energy_wh": figures["energy_wh"],
-        "power_w": None if figures["power_w"] is None else float(figures["power_w"]),
-        "duration_seconds": int(figures["duration"].total_seconds()),
-        "measured_at": measured_at.isoformat() if measured_at else None,
-        # As the dashboard shows them, in the reader's language and number format.
-        "energy_kwh_display": kwh(figures["energy_wh"]), "power_kw_display": kw(figures["power_w"]),
-        "duration_display": duration(figures["duration"]),
-    })
+    return JsonResponse(
+        {
+            "id": figures["id"],
+            "state": figures["state"],
+            "state_display": figures["state_display"],
+            "energy_wh": figures["energy_wh"],
+            "power_w": None if figures["power_w"] is None else float(figures["power_w"]),
+            "duration_seconds": int(figures["duration"].total_seconds()),
+            "measured_at": measured_at.isoformat() if measured_at else None,
+            # As the dashboard shows them, in the reader's language and number format.
+            "energy_kwh_display": kwh(figures["energy_wh"]),
+            "power_kw_display": kw(figures["power_w"]),
+            "duration_display": duration(figures["duration"]),
+        }
+    )

@@ -86,9 +86,16 @@ def world(db) -> World:
     alice = make_driver(org_a, "alice@example.com")
     bob = make_driver(org_a, "bob@example.com")
     return World(
-        org_a=org_a, org_b=org_b, site_a=site_a, site_b=site_b, cp_a=cp_a, cp_b=cp_b,
-        alice=alice, bob=bob,
-        carol=make_staff(org_a, "carol@alpha.example"), dave=make_staff(org_b, "dave@beta.example"),
+        org_a=org_a,
+        org_b=org_b,
+        site_a=site_a,
+        site_b=site_b,
+        cp_a=cp_a,
+        cp_b=cp_b,
+        alice=alice,
+        bob=bob,
+        carol=make_staff(org_a, "carol@alpha.example"),
+        dave=make_staff(org_b, "dave@beta.example"),
         admin=User.objects.create_superuser(email="root@platform.example", password=PASSWORD),
         alice_card=make_tag(alice.customer_account, alice, "04A1B2C3"),
         bob_card=make_tag(bob.customer_account, bob, "04B0B0B0"),

@@ -23,15 +23,22 @@ def make_organization(name: str = "Operator") -> Organization:
 
 def make_site(organization: Organization, name: str | None = None, time_zone: str = "Europe/Stockholm") -> Site:
     return Site.objects.create(
-        organization=organization, name=name or f"Site {next(_seq)}", street="Storgatan 1",
-        postal_code="111 22", city="Stockholm", latitude=Decimal("59.329300"),
-        longitude=Decimal("18.068600"), time_zone=time_zone,
+        organization=organization,
+        name=name or f"Site {next(_seq)}",
+        street="Storgatan 1",
+        postal_code="111 22",
+        city="Stockholm",
+        latitude=Decimal("59.329300"),
+        longitude=Decimal("18.068600"),
+        time_zone=time_zone,
     )
 
 
 def make_charge_point(site: Site, ocpp_id: str | None = None, connectors: int = 2) -> ChargePoint:
     cp = ChargePoint.objects.create(
-        organization=site.organization, site=site, ocpp_id=ocpp_id or f"CP-{next(_seq):04d}",
+        organization=site.organization,
+        site=site,
+        ocpp_id=ocpp_id or f"CP-{next(_seq):04d}",
         registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
         created_at=REGISTERED_AT,  # long ago, so the times tests report are plausible (services.charger_time)
     )
@@ -42,15 +49,24 @@ def make_charge_point(site: Site, ocpp_id: str | None = None, connectors: int = 
 
 def make_account(organization: Organization, name: str = "Customer", **fields) -> CustomerAccount:
     return CustomerAccount.objects.create(
-        organization=organization, name=name, billing_email=f"billing{next(_seq)}@example.com", **fields,
+        organization=organization,
+        name=name,
+        billing_email=f"billing{next(_seq)}@example.com",
+        **fields,
     )
 
 
-def make_driver(organization: Organization, email: str | None = None, password: str = "correct horse 42",
-                account: CustomerAccount | None = None) -> User:
+def make_driver(
+    organization: Organization,
+    email: str | None = None,
+    password: str = "correct horse 42",
+    account: CustomerAccount | None = None,
+) -> User:
     account = account or make_account(organization)
     return User.objects.create_user(
-        email=email or f"driver{next(_seq)}@example.com", password=password, customer_account=account,
+        email=email or f"driver{next(_seq)}@example.com",
+        password=password,
+        customer_account=account,
     )
 
 
@@ -61,18 +77,31 @@ def make_staff(organization: Organization, email: str | None = None, password: s
 
 def make_tag(account: CustomerAccount, owner: User | None = None, uid: str | None = None, **fields) -> IdTag:
     return IdTag.objects.create(
-        uid=uid or f"{next(_seq):08X}", customer_account=account, owner=owner, **fields,
+        uid=uid or f"{next(_seq):08X}",
+        customer_account=account,
+        owner=owner,
+        **fields,
     )
 
 
-def make_session(connector: Connector, id_tag: IdTag | None, started_at: datetime | None = None,
-                 energy_wh: int | None = 12_000, minutes: int = 60) -> ChargingSession:
+def make_session(
+    connector: Connector,
+    id_tag: IdTag | None,
+    started_at: datetime | None = None,
+    energy_wh: int | None = 12_000,
+    minutes: int = 60,
+) -> ChargingSession:
     """A completed session by default; ``energy_wh=None`` leaves it charging."""
     started_at = started_at or timezone.now() - timedelta(hours=3)
     session = ChargingSession(
-        charge_point=connector.charge_point, connector=connector, id_tag=id_tag,
-        id_tag_uid=id_tag.uid if id_tag else "UNKNOWN", customer_account=id_tag.customer_account if id_tag else None,
-        auth_status="Accepted", started_at=started_at, meter_start_wh=1_000_000,
+        charge_point=connector.charge_point,
+        connector=connector,
+        id_tag=id_tag,
+        id_tag_uid=id_tag.uid if id_tag else "UNKNOWN",
+        customer_account=id_tag.customer_account if id_tag else None,
+        auth_status="Accepted",
+        started_at=started_at,
+        meter_start_wh=1_000_000,
     )
     if energy_wh is not None:
         session.state = ChargingSession.State.COMPLETED
@@ -84,13 +113,25 @@ def make_session(connector: Connector, id_tag: IdTag | None, started_at: datetim
     return session
 
 
-def make_tariff(organization: Organization, name: str | None = None, *, energy: str | None = "4.00",
-                time: str | None = None, parking: str | None = None, flat: str | None = None,
-                valid_from: datetime | None = None, valid_until: datetime | None = None, **fields) -> Tariff:
+def make_tariff(
+    organization: Organization,
+    name: str | None = None,
+    *,
+    energy: str | None = "4.00",
+    time: str | None = None,
+    parking: str | None = None,
+    flat: str | None = None,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    **fields,
+) -> Tariff:
     """A tariff with one unrestricted element holding the given prices (incl. VAT by default)."""
     tariff = Tariff.objects.create(
-        organization=organization, name=name or f"Tariff {next(_seq)}",
-        valid_from=valid_from or datetime(2020, 1, 1, tzinfo=UTC), valid_until=valid_until, **fields,
+        organization=organization,
+        name=name or f"Tariff {next(_seq)}",
+        valid_from=valid_from or datetime(2020, 1, 1, tzinfo=UTC),
+        valid_until=valid_until,
+        **fields,
     )
     element = TariffElement.objects.create(tariff=tariff, position=0)
     for component_type, price in (("ENERGY", energy), ("TIME", time), ("PARKING_TIME", parking), ("FLAT", flat)):
@@ -106,8 +147,9 @@ def make_connector_hour(connector: Connector, at: datetime, **columns):
     from reporting.rollups import rollups_from_hours
 
     cp = connector.charge_point
-    row = ConnectorHour.objects.create(organization=cp.organization, site=cp.site, charge_point=cp,
-                                       connector=connector, hour=at, **columns)
+    row = ConnectorHour.objects.create(
+        organization=cp.organization, site=cp.site, charge_point=cp, connector=connector, hour=at, **columns
+    )
     rollups_from_hours(connector_ids=[connector.pk], start=at, end=at + timedelta(hours=1))
     return row
 
@@ -117,5 +159,6 @@ def make_site_peak(site: Site, at: datetime, peak_sessions: int) -> None:
     from reporting.rollups import rollups_from_hours
 
     connector_ids = list(Connector.objects.filter(charge_point__site=site).values_list("pk", flat=True))
-    rollups_from_hours(connector_ids=connector_ids, start=at, end=at + timedelta(hours=1),
-                       peaks={(site.pk, at): peak_sessions})
+    rollups_from_hours(
+        connector_ids=connector_ids, start=at, end=at + timedelta(hours=1), peaks={(site.pk, at): peak_sessions}
+    )

@@ -14,14 +14,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOORS = {
-    "core": 0, "accounts": 1, "sessions_app": 2, "billing": 3, "reporting": 4, "roaming": 4,
-    "demo": 5, "chargeportal": 5,
+    "core": 0,
+    "accounts": 1,
+    "sessions_app": 2,
+    "billing": 3,
+    "reporting": 4,
+    "roaming": 4,
+    "demo": 5,
+    "chargeportal": 5,
 }
 
 
 def _modules() -> list[Path]:
-    return sorted(path for package in FLOORS if (ROOT / package).is_dir()
-                  for path in (ROOT / package).rglob("*.py"))
+    return sorted(path for package in FLOORS if (ROOT / package).is_dir() for path in (ROOT / package).rglob("*.py"))
 
 
 def _imported_packages(path: Path) -> set[str]:
@@ -37,12 +42,14 @@ def _imported_packages(path: Path) -> set[str]:
 
 def test_the_floors_are_known_packages():
     assert {"core", "accounts", "sessions_app", "billing", "reporting", "demo", "chargeportal"} <= {
-        package for package in FLOORS if (ROOT / package).is_dir()}
+        package for package in FLOORS if (ROOT / package).is_dir()
+    }
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda path: str(path.relative_to(ROOT)))
 def test_a_module_imports_only_its_own_package_and_lower_floors(path: Path):
     package = path.relative_to(ROOT).parts[0]
-    against = sorted(other for other in _imported_packages(path)
-                     if other != package and FLOORS[other] >= FLOORS[package])
+    against = sorted(
+        other for other in _imported_packages(path) if other != package and FLOORS[other] >= FLOORS[package]
+    )
     assert not against, f"{package} (floor {FLOORS[package]}) imports {against}"

@@ -60,8 +60,9 @@ MAX_ID = 2**63 - 1
 
 def related_field(**kwargs) -> serializers.PrimaryKeyRelatedField:
     """An input naming an object by id (its queryset limited to the operator's); an out-of-range id is a 400."""
-    return serializers.PrimaryKeyRelatedField(pk_field=serializers.IntegerField(min_value=1, max_value=MAX_ID),
-                                              **kwargs)
+    return serializers.PrimaryKeyRelatedField(
+        pk_field=serializers.IntegerField(min_value=1, max_value=MAX_ID), **kwargs
+    )
 
 
 def related_limit(field: serializers.Field, queryset: QuerySet[Any]) -> None:
@@ -142,8 +143,22 @@ class OperatorCardSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = IdTag
-        fields = ["id", "uid", "label", "status", "customer_account", "customer_account_name", "owner", "owner_email",
-                  "parent", "parent_uid", "expires_at", "max_concurrent_sessions", "issued_at", "blocked_at"]
+        fields = [
+            "id",
+            "uid",
+            "label",
+            "status",
+            "customer_account",
+            "customer_account_name",
+            "owner",
+            "owner_email",
+            "parent",
+            "parent_uid",
+            "expires_at",
+            "max_concurrent_sessions",
+            "issued_at",
+            "blocked_at",
+        ]
         read_only_fields = fields
 
 
@@ -152,10 +167,20 @@ class OperatorCardCreateSerializer(serializers.Serializer):
     # Declared fields, which DRF's metaclass takes out of the class; the stubs see Field.label and .parent overridden.
     label = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)  # type: ignore[assignment]
     customer_account = related_field(queryset=CustomerAccount.objects.none())
-    owner = related_field(queryset=User.objects.none(), required=False, allow_null=True, default=None,
-                          help_text="A driver of the customer account.")
-    parent = related_field(queryset=IdTag.objects.none(), required=False, allow_null=True, default=None,  # type: ignore[assignment]
-                           help_text="A fleet's group card.")
+    owner = related_field(
+        queryset=User.objects.none(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A driver of the customer account.",
+    )
+    parent = related_field(
+        queryset=IdTag.objects.none(),
+        required=False,
+        allow_null=True,
+        default=None,  # type: ignore[assignment]
+        help_text="A fleet's group card.",
+    )
     expires_at = moment_field(required=False, allow_null=True, default=None)
     max_concurrent_sessions = serializers.IntegerField(min_value=1, max_value=32767, required=False, default=1)
 
@@ -182,7 +207,8 @@ class CardFilter(filters.FilterSet):
 class CardsMixin:
     def get_queryset(self):
         return IdTag.objects.filter(customer_account__organization=self.organization).select_related(
-            "customer_account", "owner", "parent")
+            "customer_account", "owner", "parent"
+        )
 
 
 class CardListCreateView(CardsMixin, OperatorAPIView, generics.ListAPIView):
@@ -245,9 +271,12 @@ class CardUnblockView(_CardChangeView):
 class OperatorCardImportSerializer(serializers.Serializer):
     MAX_BYTES = 2 * 1024 * 1024
 
-    csv_file = serializers.FileField(help_text=(
-        "UTF-8 CSV, at most 2 MB; the first line names the columns among uid, label, account_email, owner_email, "
-        "expires_at, max_concurrent_sessions, parent_uid (separated by ; or ,)."))
+    csv_file = serializers.FileField(
+        help_text=(
+            "UTF-8 CSV, at most 2 MB; the first line names the columns among uid, label, account_email, owner_email, "
+            "expires_at, max_concurrent_sessions, parent_uid (separated by ; or ,)."
+        )
+    )
 
     def validate_csv_file(self, csv_file):
         if csv_file.size > self.MAX_BYTES:
@@ -263,23 +292,34 @@ class CardImportView(OperatorAPIView):
     serializer_class = OperatorCardImportSerializer
     required_permissions = {"POST": ("accounts.add_idtag",)}
 
-    @extend_schema(request={"multipart/form-data": OperatorCardImportSerializer}, responses={
-        201: inline_serializer("CardImportResult", {"created": serializers.IntegerField(),
-                                                     "lines": serializers.IntegerField()}),
-    })
+    @extend_schema(
+        request={"multipart/form-data": OperatorCardImportSerializer},
+        responses={
+            201: inline_serializer(
+                "CardImportResult", {"created": serializers.IntegerField(), "lines": serializers.IntegerField()}
+            ),
+        },
+    )
     def post(self, request):
         data = OperatorCardImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = id_tags_import_csv(organization=self.organization, csv_file=data.validated_data["csv_file"])
         if not result.ok:
             problems = [
-                _("Line %(line)d: %(message)s") % {"line": error.row, "message": error.message} if error.row
-                else error.message for error in result.errors
+                _("Line %(line)d: %(message)s") % {"line": error.row, "message": error.message}
+                if error.row
+                else error.message
+                for error in result.errors
             ]
             if result.errors_not_shown:
-                problems.append(ngettext("%(count)d more problem is not shown.",
-                                         "%(count)d more problems are not shown.", result.errors_not_shown)
-                                % {"count": result.errors_not_shown})
+                problems.append(
+                    ngettext(
+                        "%(count)d more problem is not shown.",
+                        "%(count)d more problems are not shown.",
+                        result.errors_not_shown,
+                    )
+                    % {"count": result.errors_not_shown}
+                )
             raise serializers.ValidationError({"csv_file": problems})
         return Response({"created": result.created, "lines": result.lines}, status=status.HTTP_201_CREATED)
 

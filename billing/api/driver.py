@@ -32,13 +32,20 @@ from sessions_app.selectors import STARTABLE_STATUSES, NearbyStation, stations_n
 class StationQuery(serializers.Serializer):
     lat = serializers.FloatField(required=False, min_value=-90, max_value=90, help_text="Latitude (WGS 84).")
     lon = serializers.FloatField(required=False, min_value=-180, max_value=180, help_text="Longitude (WGS 84).")
-    radius_m = serializers.IntegerField(required=False, min_value=1, max_value=20_000_000,
-                                        help_text="Only stations this close (metres); needs lat and lon.")
-    available = serializers.BooleanField(required=False, default=False,
-                                         help_text="Only stations with a connector free to start on now.")
+    radius_m = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=20_000_000,
+        help_text="Only stations this close (metres); needs lat and lon.",
+    )
+    available = serializers.BooleanField(
+        required=False, default=False, help_text="Only stations with a connector free to start on now."
+    )
     ordering = serializers.ChoiceField(
-        choices=["distance", "-distance", "name", "-name"], required=False,
-        help_text="By distance (the default with a position) or by site and station name (the default without).")
+        choices=["distance", "-distance", "name", "-name"],
+        required=False,
+        help_text="By distance (the default with a position) or by site and station name (the default without).",
+    )
 
     def validate(self, data):
         if ("lat" in data) != ("lon" in data):
@@ -95,13 +102,25 @@ class StationSerializer(serializers.Serializer):
 def _station(station: NearbyStation, prices: dict[int, dict | None]) -> dict:
     cp = station.charge_point
     return {
-        "id": cp.pk, "ocpp_id": cp.ocpp_id, "name": str(cp), "site": cp.site, "distance_m": station.distance_m,
-        "online": station.online, "available_connectors": len(station.available_connectors),
-        "connectors": [{
-            "id": c.pk, "number": c.number, "connector_type": c.connector_type, "max_power_kw": c.max_power_kw,
-            "status": c.status, "available": station.online and c.status in STARTABLE_STATUSES,
-            "price": prices.get(c.pk),
-        } for c in sorted(cp.connectors.all(), key=lambda c: c.number)],
+        "id": cp.pk,
+        "ocpp_id": cp.ocpp_id,
+        "name": str(cp),
+        "site": cp.site,
+        "distance_m": station.distance_m,
+        "online": station.online,
+        "available_connectors": len(station.available_connectors),
+        "connectors": [
+            {
+                "id": c.pk,
+                "number": c.number,
+                "connector_type": c.connector_type,
+                "max_power_kw": c.max_power_kw,
+                "status": c.status,
+                "available": station.online and c.status in STARTABLE_STATUSES,
+                "price": prices.get(c.pk),
+            }
+            for c in sorted(cp.connectors.all(), key=lambda c: c.number)
+        ],
     }
 
 
@@ -123,8 +142,14 @@ class StationListView(generics.ListAPIView):
         query = StationQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         q, now = query.validated_data, timezone.now()
-        stations = stations_near_for_driver(user=request.user, now=now, latitude=q.get("lat"), longitude=q.get("lon"),
-                                            radius_m=q.get("radius_m"), available_only=q["available"])
+        stations = stations_near_for_driver(
+            user=request.user,
+            now=now,
+            latitude=q.get("lat"),
+            longitude=q.get("lon"),
+            radius_m=q.get("radius_m"),
+            available_only=q["available"],
+        )
         ordering = q.get("ordering", "")
         if ordering.endswith("name"):
             stations.sort(key=lambda s: (s.charge_point.site.name, s.charge_point.ocpp_id))
@@ -132,7 +157,8 @@ class StationListView(generics.ListAPIView):
             stations.reverse()
         page = self.paginate_queryset(stations)
         prices = connector_prices_for_driver(
-            user=request.user, connectors=[c for s in page for c in s.charge_point.connectors.all()], at=now)
+            user=request.user, connectors=[c for s in page for c in s.charge_point.connectors.all()], at=now
+        )
         return self.get_paginated_response(StationSerializer([_station(s, prices) for s in page], many=True).data)
 
 
@@ -153,8 +179,9 @@ class StatementSerializer(serializers.Serializer):
     sessions = serializers.IntegerField(help_text="How many sessions it lists.")
     gross_total = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="Its sessions incl. VAT.")
     paid = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="Paid in the period, incl. wallet.")
-    amount_due = serializers.DecimalField(max_digits=12, decimal_places=2,
-                                          help_text="Owed at the end of the period; negative is in your favour.")
+    amount_due = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Owed at the end of the period; negative is in your favour."
+    )
     issued_at = serializers.DateTimeField()
     pdf_url = serializers.CharField()
 
@@ -163,13 +190,21 @@ def _statement(statement: Statement) -> dict:
     totals = statement.content.get("totals", {})
     first_day, last_day = statement_local_dates(statement)
     return {
-        "id": statement.pk, "number": statement.display_number, "kind": statement.kind,
-        "period": statement_period_label(statement), "first_day": first_day, "last_day": last_day,
-        "period_start": statement.period_start, "period_end": statement.period_end, "time_zone": statement.time_zone,
-        "currency": statement.currency, "sessions": len(statement.content.get("sessions", ())),
+        "id": statement.pk,
+        "number": statement.display_number,
+        "kind": statement.kind,
+        "period": statement_period_label(statement),
+        "first_day": first_day,
+        "last_day": last_day,
+        "period_start": statement.period_start,
+        "period_end": statement.period_end,
+        "time_zone": statement.time_zone,
+        "currency": statement.currency,
+        "sessions": len(statement.content.get("sessions", ())),
         "gross_total": statement.gross_total,
         "paid": Decimal(str(totals.get("paid", 0))) + Decimal(str(totals.get("paid_from_wallet", 0))),
-        "amount_due": statement.amount_due, "issued_at": statement.issued_at,
+        "amount_due": statement.amount_due,
+        "issued_at": statement.issued_at,
         "pdf_url": reverse("api:statement_pdf", args=[statement.pk]),
     }
 
@@ -222,8 +257,12 @@ class StatementPdfView(generics.GenericAPIView):
             response.accepted_renderer, response.accepted_media_type = renderers.JSONRenderer(), "application/json"
         return response
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY,
-                              (404, "application/json"): error_response("Not one of your issued statements.")})
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            (404, "application/json"): error_response("Not one of your issued statements."),
+        }
+    )
     def get(self, request, pk: int):
         statement = self.get_queryset().exclude(pdf="").filter(pk=pk).first()
         if statement is None:
@@ -232,8 +271,9 @@ class StatementPdfView(generics.GenericAPIView):
             pdf = statement.pdf.open("rb")
         except FileNotFoundError as exc:
             raise Http404 from exc
-        response = FileResponse(pdf, as_attachment=True, filename=statement_filename(statement),
-                                content_type="application/pdf")
+        response = FileResponse(
+            pdf, as_attachment=True, filename=statement_filename(statement), content_type="application/pdf"
+        )
         response["Cache-Control"] = "private, no-store"
         return response
 
@@ -246,9 +286,11 @@ class WalletSerializer(serializers.Serializer):
     payment_method = serializers.ChoiceField(choices=PaymentAccount.Method.choices)
     wallet = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Prepaid money not yet spent.")
     wallet_minimum = serializers.DecimalField(
-        max_digits=12, decimal_places=2, help_text="The wallet must hold more than this to start charging.")
-    owed = serializers.DecimalField(max_digits=14, decimal_places=2,
-                                    help_text="Owed for sessions; negative is money in your favour.")
+        max_digits=12, decimal_places=2, help_text="The wallet must hold more than this to start charging."
+    )
+    owed = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Owed for sessions; negative is money in your favour."
+    )
     can_charge = serializers.BooleanField(help_text="False when a prepaid wallet is at or below its minimum.")
     top_up_available = serializers.BooleanField(help_text="Whether me/wallet/top-up/ can take a card payment.")
 
@@ -269,25 +311,37 @@ class WalletView(generics.GenericAPIView):
         balance = account_balance(account)
         settings_ = _payment_settings(account)
         is_wallet = settings_.method == PaymentAccount.Method.WALLET
-        return Response(WalletSerializer({
-            "currency": balance.currency, "payment_method": settings_.method, "wallet": balance.wallet,
-            "wallet_minimum": settings_.wallet_minimum, "owed": balance.owed,
-            "can_charge": not is_wallet or balance.wallet > settings_.wallet_minimum,
-            "top_up_available": is_wallet and stripe_enabled(),
-        }).data)
+        return Response(
+            WalletSerializer(
+                {
+                    "currency": balance.currency,
+                    "payment_method": settings_.method,
+                    "wallet": balance.wallet,
+                    "wallet_minimum": settings_.wallet_minimum,
+                    "owed": balance.owed,
+                    "can_charge": not is_wallet or balance.wallet > settings_.wallet_minimum,
+                    "top_up_available": is_wallet and stripe_enabled(),
+                }
+            ).data
+        )
 
 
 _REQUEST_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 class TopUpInput(serializers.Serializer):
-    amount = serializers.DecimalField(max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES,
-                                      min_value=money.STORED_QUANTUM,
-                                      help_text="In your operator's currency, in its minor unit (whole yen).")
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=money.STORED_DECIMAL_PLACES,
+        min_value=money.STORED_QUANTUM,
+        help_text="In your operator's currency, in its minor unit (whole yen).",
+    )
     request_key = serializers.RegexField(
-        _REQUEST_KEY, required=False,
+        _REQUEST_KEY,
+        required=False,
         help_text="16-64 letters, digits, - or _; the same key again returns the same checkout (no second "
-                  "payment). Without one, each request opens a new checkout.")
+        "payment). Without one, each request opens a new checkout.",
+    )
 
 
 class TopUpSerializer(serializers.Serializer):
@@ -322,13 +376,16 @@ class WalletTopUpView(generics.GenericAPIView):
     permission_classes = [IsDriver]
     serializer_class = TopUpInput
 
-    @extend_schema(request=TopUpInput, responses={
-        201: TopUpSerializer,
-        400: error_response("The amount or the request key is not valid."),
-        404: error_response("Online card payment is not configured."),
-        409: error_response("The account pays by invoice, or the request key was used for another payment."),
-        503: error_response("Stripe could not open the checkout now; try again."),
-    })
+    @extend_schema(
+        request=TopUpInput,
+        responses={
+            201: TopUpSerializer,
+            400: error_response("The amount or the request key is not valid."),
+            404: error_response("Online card payment is not configured."),
+            409: error_response("The account pays by invoice, or the request key was used for another payment."),
+            503: error_response("Stripe could not open the checkout now; try again."),
+        },
+    )
     def post(self, request):
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -338,9 +395,13 @@ class WalletTopUpView(generics.GenericAPIView):
         back = request.build_absolute_uri(reverse("checkout_return"))
         try:
             checkout = checkout_start(
-                customer_account=request.user.customer_account, purpose=StripeCheckout.Purpose.TOP_UP,
-                amount=data.validated_data["amount"], request_key=key, user=request.user,
-                success_url=f"{back}?result=paid", cancel_url=f"{back}?result=cancelled",
+                customer_account=request.user.customer_account,
+                purpose=StripeCheckout.Purpose.TOP_UP,
+                amount=data.validated_data["amount"],
+                request_key=key,
+                user=request.user,
+                success_url=f"{back}?result=paid",
+                cancel_url=f"{back}?result=cancelled",
             )
         except ValidationError as exc:
             if exc.code in ("no_wallet", "used", "paid", "expired"):
@@ -350,10 +411,19 @@ class WalletTopUpView(generics.GenericAPIView):
             raise serializers.ValidationError({"amount": exc.messages}) from exc
         except StripeUnavailable as exc:
             raise PaymentUnavailable(str(exc)) from exc
-        return Response(TopUpSerializer({
-            "checkout_id": checkout.pk, "url": checkout.url, "amount": checkout.amount,
-            "currency": checkout.currency, "status": checkout.status, "request_key": checkout.request_key,
-        }).data, status=status.HTTP_201_CREATED)
+        return Response(
+            TopUpSerializer(
+                {
+                    "checkout_id": checkout.pk,
+                    "url": checkout.url,
+                    "amount": checkout.amount,
+                    "currency": checkout.currency,
+                    "status": checkout.status,
+                    "request_key": checkout.request_key,
+                }
+            ).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 urlpatterns = [

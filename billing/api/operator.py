@@ -53,8 +53,19 @@ class OperatorTariffElementSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TariffElement
-        fields = ["position", "start_time", "end_time", "days_of_week", "min_kwh", "max_kwh", "min_duration_minutes",
-                  "max_duration_minutes", "min_power_kw", "max_power_kw", "components"]
+        fields = [
+            "position",
+            "start_time",
+            "end_time",
+            "days_of_week",
+            "min_kwh",
+            "max_kwh",
+            "min_duration_minutes",
+            "max_duration_minutes",
+            "min_power_kw",
+            "max_power_kw",
+            "components",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
@@ -67,8 +78,20 @@ class OperatorTariffSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Tariff
-        fields = ["id", "name", "currency", "vat_rate", "prices_include_vat", "valid_from", "valid_until", "min_price",
-                  "max_price", "parking_grace_minutes", "created_at", "elements"]
+        fields = [
+            "id",
+            "name",
+            "currency",
+            "vat_rate",
+            "prices_include_vat",
+            "valid_from",
+            "valid_until",
+            "min_price",
+            "max_price",
+            "parking_grace_minutes",
+            "created_at",
+            "elements",
+        ]
         read_only_fields = fields
 
 
@@ -79,46 +102,71 @@ _MAX_INT = 2_147_483_647
 
 class OperatorPriceComponentInput(serializers.Serializer):
     type = serializers.ChoiceField(choices=PriceComponent.Type.choices)
-    price = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=0,
-                                     help_text="Per kWh, per hour or per session; gross or net as the tariff says.")
-    step_size = serializers.IntegerField(min_value=1, max_value=_MAX_INT, required=False, default=1,
-                                         help_text="Wh for ENERGY, seconds for TIME and PARKING_TIME.")
+    price = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        min_value=0,
+        help_text="Per kWh, per hour or per session; gross or net as the tariff says.",
+    )
+    step_size = serializers.IntegerField(
+        min_value=1,
+        max_value=_MAX_INT,
+        required=False,
+        default=1,
+        help_text="Wh for ENERGY, seconds for TIME and PARKING_TIME.",
+    )
 
 
 class OperatorTariffElementInput(serializers.Serializer):
-    position = serializers.IntegerField(min_value=0, max_value=32767, required=False,
-                                        help_text="Elements are tried by position; default: their order here.")
+    position = serializers.IntegerField(
+        min_value=0,
+        max_value=32767,
+        required=False,
+        help_text="Elements are tried by position; default: their order here.",
+    )
     start_time = serializers.TimeField(required=False, allow_null=True)
     end_time = serializers.TimeField(required=False, allow_null=True)
-    days_of_week = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), required=False,
-                                         max_length=7, help_text="0 = Monday ... 6 = Sunday; empty: every day.")
+    days_of_week = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        required=False,
+        max_length=7,
+        help_text="0 = Monday ... 6 = Sunday; empty: every day.",
+    )
     min_kwh = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=0, required=False, allow_null=True)
     max_kwh = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=0, required=False, allow_null=True)
     min_duration_minutes = serializers.IntegerField(min_value=0, max_value=_MAX_INT, required=False, allow_null=True)
     max_duration_minutes = serializers.IntegerField(min_value=0, max_value=_MAX_INT, required=False, allow_null=True)
-    min_power_kw = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0, required=False,
-                                            allow_null=True)
-    max_power_kw = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0, required=False,
-                                            allow_null=True)
+    min_power_kw = serializers.DecimalField(
+        max_digits=8, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    max_power_kw = serializers.DecimalField(
+        max_digits=8, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
     components = OperatorPriceComponentInput(many=True, help_text="At most one of each type.")
 
 
 class OperatorTariffInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     currency = serializers.RegexField(r"^[A-Z]{3}\Z", required=False, help_text="ISO 4217; default the operator's.")
-    vat_rate = serializers.DecimalField(max_digits=5, decimal_places=4, min_value=0, max_value=1, required=False,
-                                        help_text="0.25 for 25 %.")
+    vat_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, min_value=0, max_value=1, required=False, help_text="0.25 for 25 %."
+    )
     prices_include_vat = serializers.BooleanField(required=False)
     valid_from = moment_field(required=False)
     valid_until = moment_field(required=False, allow_null=True)
-    min_price = serializers.DecimalField(max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES, min_value=0,
-                                         required=False, allow_null=True)
-    max_price = serializers.DecimalField(max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES, min_value=0,
-                                         required=False, allow_null=True)
+    min_price = serializers.DecimalField(
+        max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES, min_value=0, required=False, allow_null=True
+    )
+    max_price = serializers.DecimalField(
+        max_digits=12, decimal_places=money.STORED_DECIMAL_PLACES, min_value=0, required=False, allow_null=True
+    )
     parking_grace_minutes = serializers.IntegerField(min_value=0, max_value=_MAX_INT, required=False)
     # many=True hands max_length to the ListSerializer; the stubs list only the child's arguments.
-    elements = OperatorTariffElementInput(many=True, max_length=100,  # type: ignore[call-arg]
-                                          help_text="Given on a change, they replace all of the tariff's elements.")
+    elements = OperatorTariffElementInput(
+        many=True,
+        max_length=100,  # type: ignore[call-arg]
+        help_text="Given on a change, they replace all of the tariff's elements.",
+    )
 
 
 def _tariff_values(validated: dict) -> tuple[dict, list[dict] | None]:
@@ -154,8 +202,10 @@ class TariffListCreateView(TariffsMixin, OperatorAPIView, generics.ListAPIView):
     filterset_class = TariffFilter
     ordering_fields = ["name", "valid_from", "valid_until", "created_at"]
     ordering = ["name", "-valid_from"]
-    required_permissions = {"GET": TARIFF_VIEW,
-                            "POST": ("billing.add_tariff", "billing.add_tariffelement", "billing.add_pricecomponent")}
+    required_permissions = {
+        "GET": TARIFF_VIEW,
+        "POST": ("billing.add_tariff", "billing.add_tariffelement", "billing.add_pricecomponent"),
+    }
 
     @extend_schema(request=OperatorTariffInput, responses={201: OperatorTariffSerializer})
     def post(self, request):
@@ -172,10 +222,16 @@ class TariffDetailView(TariffsMixin, OperatorAPIView, generics.RetrieveAPIView):
 
     serializer_class = OperatorTariffSerializer
     http_method_names = ["get", "patch", "head", "options"]
-    required_permissions = {"GET": TARIFF_VIEW, "PATCH": (
-        "billing.change_tariff", "billing.add_tariffelement", "billing.delete_tariffelement",
-        "billing.add_pricecomponent", "billing.delete_pricecomponent",
-    )}
+    required_permissions = {
+        "GET": TARIFF_VIEW,
+        "PATCH": (
+            "billing.change_tariff",
+            "billing.add_tariffelement",
+            "billing.delete_tariffelement",
+            "billing.add_pricecomponent",
+            "billing.delete_pricecomponent",
+        ),
+    }
 
     @extend_schema(request=OperatorTariffInput, responses={200: OperatorTariffSerializer})
     def patch(self, request, pk: int):
@@ -196,8 +252,17 @@ class OperatorTariffAssignmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TariffAssignment
-        fields = ["id", "tariff", "tariff_name", "scope", "site", "charge_point", "connector", "customer_group",
-                  "created_at"]
+        fields = [
+            "id",
+            "tariff",
+            "tariff_name",
+            "scope",
+            "site",
+            "charge_point",
+            "connector",
+            "customer_group",
+            "created_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ChoiceField(choices=["operator", "site", "charge_point", "connector"]))
@@ -210,8 +275,13 @@ class OperatorTariffAssignmentInput(serializers.Serializer):
     site = related_field(queryset=Site.objects.none(), required=False, allow_null=True, default=None)
     charge_point = related_field(queryset=ChargePoint.objects.none(), required=False, allow_null=True, default=None)
     connector = related_field(queryset=Connector.objects.none(), required=False, allow_null=True, default=None)
-    customer_group = related_field(queryset=CustomerGroup.objects.none(), required=False, allow_null=True,
-                                   default=None, help_text="Empty: for every customer.")
+    customer_group = related_field(
+        queryset=CustomerGroup.objects.none(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Empty: for every customer.",
+    )
 
     def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -307,9 +377,13 @@ def report_period(*, form: ReportForm, time_zone: str) -> dict:
     """The local days the admin page would show for the form's parameters, and their bounds in ``time_zone``."""
     zone = zoneinfo.ZoneInfo(time_zone)
     first, after_last = form.local_dates(timezone.localtime(timezone.now(), zone).date())
-    return {"first": first, "last": after_last - timedelta(days=1), "time_zone": time_zone,
-            "start": datetime.combine(first, time.min, tzinfo=zone),
-            "end": datetime.combine(after_last, time.min, tzinfo=zone)}
+    return {
+        "first": first,
+        "last": after_last - timedelta(days=1),
+        "time_zone": time_zone,
+        "start": datetime.combine(first, time.min, tzinfo=zone),
+        "end": datetime.combine(after_last, time.min, tzinfo=zone),
+    }
 
 
 def _money(**kwargs):
@@ -317,8 +391,9 @@ def _money(**kwargs):
 
 
 class OperatorRevenueRowSerializer(serializers.Serializer):
-    key = serializers.SerializerMethodField(help_text="The group's id, or its first local day for periods; "
-                                                      "empty for no group and the totals.")
+    key = serializers.SerializerMethodField(
+        help_text="The group's id, or its first local day for periods; empty for no group and the totals."
+    )
     label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label (DRF pops it)
     currency = serializers.CharField()
     sessions = serializers.IntegerField()
@@ -330,8 +405,9 @@ class OperatorRevenueRowSerializer(serializers.Serializer):
     refund_vat = _money()
     refund_gross = _money()
     outstanding = _money(help_text="What the sessions still owe by the ledger, now.")
-    gross_per_kwh = serializers.DecimalField(max_digits=16, decimal_places=4, allow_null=True,
-                                             help_text="Average price per kWh incl. VAT, before refunds.")
+    gross_per_kwh = serializers.DecimalField(
+        max_digits=16, decimal_places=4, allow_null=True, help_text="Average price per kWh incl. VAT, before refunds."
+    )
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_key(self, row) -> str | None:
@@ -357,11 +433,23 @@ class RevenueReportView(OperatorAPIView):
         query.is_valid(raise_exception=True)
         form = admin_report_form(RevenueForm, query=query.validated_data, user=request.user)
         period = report_period(form=form, time_zone=organization_time_zone(self.organization))
-        report = revenue_report(organization=self.organization, start=period["start"], end=period["end"],
-                                group_by=query.validated_data["group_by"], time_zone=period["time_zone"])
-        return Response(OperatorRevenueReportSerializer({
-            "period": period, "group_by": report.group_by, "rows": report.rows, "totals": report.totals,
-        }).data)
+        report = revenue_report(
+            organization=self.organization,
+            start=period["start"],
+            end=period["end"],
+            group_by=query.validated_data["group_by"],
+            time_zone=period["time_zone"],
+        )
+        return Response(
+            OperatorRevenueReportSerializer(
+                {
+                    "period": period,
+                    "group_by": report.group_by,
+                    "rows": report.rows,
+                    "totals": report.totals,
+                }
+            ).data
+        )
 
 
 class OperatorGapSerializer(serializers.Serializer):
@@ -409,8 +497,7 @@ class ReconciliationReportView(OperatorAPIView):
 urlpatterns = [
     path("operator/tariffs/", TariffListCreateView.as_view(), name="operator_tariffs"),
     path("operator/tariffs/<int:pk>/", TariffDetailView.as_view(), name="operator_tariff"),
-    path("operator/tariff-assignments/", TariffAssignmentListCreateView.as_view(),
-         name="operator_tariff_assignments"),
+    path("operator/tariff-assignments/", TariffAssignmentListCreateView.as_view(), name="operator_tariff_assignments"),
     path("operator/reports/revenue/", RevenueReportView.as_view(), name="operator_revenue"),
     path("operator/reports/reconciliation/", ReconciliationReportView.as_view(), name="operator_reconciliation"),
 ]

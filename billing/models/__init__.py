@@ -19,7 +19,21 @@ from billing.models.tariffs import (
 )
 
 __all__ = [
-    "WEEKDAYS", "CreditNote", "CustomerGroup", "CustomerGroupMembership", "LedgerEntry", "PaymentAccount",
-    "PriceComponent", "SessionPrice", "Statement", "StatementSequence", "StripeCheckout", "Tariff",
-    "TariffAssignment", "TariffElement", "days_of_week_format", "days_of_week_parse", "validate_days_of_week",
+    "WEEKDAYS",
+    "CreditNote",
+    "CustomerGroup",
+    "CustomerGroupMembership",
+    "LedgerEntry",
+    "PaymentAccount",
+    "PriceComponent",
+    "SessionPrice",
+    "Statement",
+    "StatementSequence",
+    "StripeCheckout",
+    "Tariff",
+    "TariffAssignment",
+    "TariffElement",
+    "days_of_week_format",
+    "days_of_week_parse",
+    "validate_days_of_week",
 ]

@@ -35,12 +35,17 @@ class PaymentAccount(models.Model):
         WALLET = "wallet", _("Prepaid wallet")
 
     customer_account = models.OneToOneField(
-        CustomerAccount, on_delete=models.CASCADE, related_name="payment_account",
+        CustomerAccount,
+        on_delete=models.CASCADE,
+        related_name="payment_account",
         verbose_name=_("customer account"),
     )
     method = models.CharField(_("payment method"), max_length=10, choices=Method.choices, default=Method.INVOICE)
     wallet_minimum = models.DecimalField(
-        _("wallet minimum"), max_digits=12, decimal_places=2, default=Decimal("0.00"),
+        _("wallet minimum"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
         help_text=_("A prepaid wallet must hold more than this for a card to start charging."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -76,33 +81,56 @@ class LedgerEntry(models.Model):
         OTHER = "other", _("Other")
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="ledger_entries", verbose_name=_("operator"),
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        verbose_name=_("operator"),
     )
     customer_account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries",
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
         verbose_name=_("customer account"),
     )
     session = models.ForeignKey(
-        ChargingSession, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries",
+        ChargingSession,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
         verbose_name=_("session"),
     )
     credit_note = models.ForeignKey(
-        CreditNote, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries",
+        CreditNote,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
         verbose_name=_("credit note"),
     )
     kind = models.CharField(_("kind"), max_length=15, choices=Kind.choices)
     method = models.CharField(_("paid by"), max_length=10, choices=Method.choices, blank=True)
     currency = models.CharField(_("currency"), max_length=3)
     receivable = models.DecimalField(
-        _("owed"), max_digits=12, decimal_places=2, default=Decimal("0.00"),
+        _("owed"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
         help_text=_("Change of what the customer owes for sessions."),
     )
     wallet = models.DecimalField(
-        _("wallet"), max_digits=12, decimal_places=2, default=Decimal("0.00"),
+        _("wallet"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
         help_text=_("Change of the prepaid wallet's balance."),
     )
     reference = models.CharField(
-        _("reference"), max_length=255, blank=True,
+        _("reference"),
+        max_length=255,
+        blank=True,
         help_text=_("The payment's reference outside: terminal receipt, Stripe payment, bank transfer."),
     )
     note = models.CharField(_("note"), max_length=255, blank=True)
@@ -110,8 +138,12 @@ class LedgerEntry(models.Model):
     line = models.PositiveSmallIntegerField(_("line"), default=0)
     booked_at = models.DateTimeField(_("booked"), default=timezone.now)
     booked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="ledger_entries", verbose_name=_("booked by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        verbose_name=_("booked by"),
     )
 
     class Meta:
@@ -162,21 +194,30 @@ class StripeCheckout(models.Model):
         EXPIRED = "expired", _("Expired")
 
     customer_account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, related_name="stripe_checkouts",
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        related_name="stripe_checkouts",
         verbose_name=_("customer account"),
     )
     purpose = models.CharField(_("purpose"), max_length=12, choices=Purpose.choices)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)
     request_key = models.CharField(
-        _("request key"), max_length=64, unique=True, help_text=_("The form's one-time key: one checkout per click."),
+        _("request key"),
+        max_length=64,
+        unique=True,
+        help_text=_("The form's one-time key: one checkout per click."),
     )
     stripe_session_id = models.CharField(_("Stripe checkout session"), max_length=255, blank=True)
     url = models.URLField(_("payment page"), max_length=2000, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="stripe_checkouts", verbose_name=_("created by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stripe_checkouts",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -187,7 +228,8 @@ class StripeCheckout(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="stripecheckout_amount_positive"),
             models.UniqueConstraint(
-                fields=["stripe_session_id"], condition=~Q(stripe_session_id=""),
+                fields=["stripe_session_id"],
+                condition=~Q(stripe_session_id=""),
                 name="stripecheckout_session_unique",
             ),
         ]

@@ -19,7 +19,10 @@ class StatementSequence(models.Model):
     """The last statement number an operator used; its row is locked while a number is taken."""
 
     organization = models.OneToOneField(
-        Organization, on_delete=models.CASCADE, related_name="statement_sequence", verbose_name=_("operator"),
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="statement_sequence",
+        verbose_name=_("operator"),
     )
     last_number = models.PositiveIntegerField(_("last number"), default=0)
 
@@ -52,10 +55,16 @@ class Statement(models.Model):
         GAVE_UP = "gave_up", _("Failed")
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="statements", verbose_name=_("operator"),
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="statements",
+        verbose_name=_("operator"),
     )
     customer_account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, related_name="statements", verbose_name=_("customer account"),
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        related_name="statements",
+        verbose_name=_("customer account"),
     )
     number = models.PositiveIntegerField(_("number"))
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MONTHLY)
@@ -67,7 +76,9 @@ class Statement(models.Model):
     content = models.JSONField(_("content"), help_text=_("Everything the statement shows, as it was when issued."))
     gross_total = models.DecimalField(_("sessions incl. VAT"), max_digits=12, decimal_places=2)
     amount_due = models.DecimalField(
-        _("amount due"), max_digits=12, decimal_places=2,
+        _("amount due"),
+        max_digits=12,
+        decimal_places=2,
         help_text=_("What the customer owed at the end of the period; negative is in their favour."),
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RENDERING)
@@ -75,8 +86,12 @@ class Statement(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     issued_at = models.DateTimeField(_("issued"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="statements_created", verbose_name=_("produced by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="statements_created",
+        verbose_name=_("produced by"),
     )
     email_to = models.EmailField(_("sent to"), blank=True)
     delivery = models.CharField(_("delivery"), max_length=10, choices=Delivery.choices, default=Delivery.PENDING)
@@ -96,7 +111,8 @@ class Statement(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organization", "number"], name="statement_number_unique"),
             models.UniqueConstraint(
-                fields=["customer_account", "period_start", "period_end"], condition=Q(kind="monthly"),
+                fields=["customer_account", "period_start", "period_end"],
+                condition=Q(kind="monthly"),
                 name="statement_one_monthly_per_period",
             ),
             models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="statement_period_order"),

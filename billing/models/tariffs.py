@@ -23,8 +23,13 @@ from core import money
 from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
 
 WEEKDAYS = [
-    (0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thursday")),
-    (4, _("Friday")), (5, _("Saturday")), (6, _("Sunday")),
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
 ]
 
 
@@ -61,37 +66,64 @@ class Tariff(models.Model):
     """What charging costs: price elements, valid from one moment until another."""
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="tariffs", verbose_name=_("operator"),
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="tariffs",
+        verbose_name=_("operator"),
     )
     name = models.CharField(_("name"), max_length=200)
-    currency = models.CharField(_("currency"), max_length=3, default=_default_currency,
-                                validators=[money.validate_storable_currency], help_text=_("ISO 4217 code"))
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default=_default_currency,
+        validators=[money.validate_storable_currency],
+        help_text=_("ISO 4217 code"),
+    )
     vat_rate = models.DecimalField(
-        _("VAT rate"), max_digits=5, decimal_places=4, default=_default_vat_rate,
-        validators=[MinValueValidator(0), MaxValueValidator(1)], help_text=_("0.25 for 25 %."),
+        _("VAT rate"),
+        max_digits=5,
+        decimal_places=4,
+        default=_default_vat_rate,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("0.25 for 25 %."),
     )
     prices_include_vat = models.BooleanField(
-        _("prices include VAT"), default=True,
+        _("prices include VAT"),
+        default=True,
         help_text=_("Whether the component prices below are gross (as drivers see them) or net."),
     )
     valid_from = models.DateTimeField(_("valid from"), default=timezone.now)
-    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True,
-                                       help_text=_("Empty: until further notice."))
+    valid_until = models.DateTimeField(
+        _("valid until"), null=True, blank=True, help_text=_("Empty: until further notice.")
+    )
     min_price = models.DecimalField(
-        _("minimum price"), max_digits=12, decimal_places=2, null=True, blank=True,
-        validators=[MinValueValidator(0)], help_text=_("The least a session costs, excl. VAT, if any."),
+        _("minimum price"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("The least a session costs, excl. VAT, if any."),
     )
     max_price = models.DecimalField(
-        _("maximum price"), max_digits=12, decimal_places=2, null=True, blank=True,
-        validators=[MinValueValidator(0)], help_text=_("The most a session costs, excl. VAT, if any."),
+        _("maximum price"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("The most a session costs, excl. VAT, if any."),
     )
     parking_grace_minutes = models.PositiveIntegerField(
-        _("parking grace (minutes)"), default=0,
+        _("parking grace (minutes)"),
+        default=0,
         help_text=_("Minutes connected but not charging before parking time is charged."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revision = models.UUIDField(
-        _("revision"), default=uuid.uuid4, editable=False,
+        _("revision"),
+        default=uuid.uuid4,
+        editable=False,
         help_text=_("New whenever the tariff, its elements or their prices change: pricing keeps tariffs read by it."),
     )
 
@@ -129,8 +161,11 @@ class Tariff(models.Model):
         for name in ("min_price", "max_price"):
             bound = getattr(self, name)
             if isinstance(bound, Decimal) and self.currency and bound != money.quantize(bound, self.currency):
-                errors.setdefault(name, _("%(currency)s amounts have at most %(places)s decimals.") % {
-                    "currency": self.currency, "places": money.minor_unit(self.currency)})
+                errors.setdefault(
+                    name,
+                    _("%(currency)s amounts have at most %(places)s decimals.")
+                    % {"currency": self.currency, "places": money.minor_unit(self.currency)},
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -143,25 +178,58 @@ class TariffElement(models.Model):
 
     tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="elements", verbose_name=_("tariff"))
     position = models.PositiveSmallIntegerField(
-        _("position"), default=0, help_text=_("Elements are tried in this order; the first that applies wins."),
+        _("position"),
+        default=0,
+        help_text=_("Elements are tried in this order; the first that applies wins."),
     )
     start_time = models.TimeField(_("from time of day"), null=True, blank=True)
-    end_time = models.TimeField(_("until time of day"), null=True, blank=True,
-                                help_text=_("May be earlier than the start, for a period across midnight."))
+    end_time = models.TimeField(
+        _("until time of day"),
+        null=True,
+        blank=True,
+        help_text=_("May be earlier than the start, for a period across midnight."),
+    )
     days_of_week = models.CharField(
-        _("days of week"), max_length=13, blank=True, validators=[validate_days_of_week],
+        _("days of week"),
+        max_length=13,
+        blank=True,
+        validators=[validate_days_of_week],
         help_text=_("0 = Monday to 6 = Sunday, separated by commas; empty for every day."),
     )
-    min_kwh = models.DecimalField(_("minimum energy (kWh)"), max_digits=10, decimal_places=3, null=True,
-                                  blank=True, validators=[MinValueValidator(0)])
-    max_kwh = models.DecimalField(_("maximum energy (kWh)"), max_digits=10, decimal_places=3, null=True,
-                                  blank=True, validators=[MinValueValidator(0)])
+    min_kwh = models.DecimalField(
+        _("minimum energy (kWh)"),
+        max_digits=10,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    max_kwh = models.DecimalField(
+        _("maximum energy (kWh)"),
+        max_digits=10,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     min_duration_minutes = models.PositiveIntegerField(_("minimum duration (minutes)"), null=True, blank=True)
     max_duration_minutes = models.PositiveIntegerField(_("maximum duration (minutes)"), null=True, blank=True)
-    min_power_kw = models.DecimalField(_("minimum power (kW)"), max_digits=8, decimal_places=2, null=True,
-                                       blank=True, validators=[MinValueValidator(0)])
-    max_power_kw = models.DecimalField(_("maximum power (kW)"), max_digits=8, decimal_places=2, null=True,
-                                       blank=True, validators=[MinValueValidator(0)])
+    min_power_kw = models.DecimalField(
+        _("minimum power (kW)"),
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    max_power_kw = models.DecimalField(
+        _("maximum power (kW)"),
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
 
     class Meta:
         verbose_name = _("tariff element")
@@ -177,12 +245,14 @@ class TariffElement(models.Model):
                 name="tariffelement_kwh_range",
             ),
             models.CheckConstraint(
-                condition=Q(min_duration_minutes__isnull=True) | Q(max_duration_minutes__isnull=True)
+                condition=Q(min_duration_minutes__isnull=True)
+                | Q(max_duration_minutes__isnull=True)
                 | Q(min_duration_minutes__lte=F("max_duration_minutes")),
                 name="tariffelement_duration_range",
             ),
             models.CheckConstraint(
-                condition=Q(min_power_kw__isnull=True) | Q(max_power_kw__isnull=True)
+                condition=Q(min_power_kw__isnull=True)
+                | Q(max_power_kw__isnull=True)
                 | Q(min_power_kw__lte=F("max_power_kw")),
                 name="tariffelement_power_range",
             ),
@@ -217,12 +287,17 @@ class PriceComponent(models.Model):
         FLAT = "FLAT", _("Flat fee (per session)")
 
     element = models.ForeignKey(
-        TariffElement, on_delete=models.CASCADE, related_name="components", verbose_name=_("tariff element"),
+        TariffElement,
+        on_delete=models.CASCADE,
+        related_name="components",
+        verbose_name=_("tariff element"),
     )
     type = models.CharField(_("type"), max_length=12, choices=Type.choices)
     price = models.DecimalField(_("price"), max_digits=12, decimal_places=4, validators=[MinValueValidator(0)])
     step_size = models.PositiveIntegerField(
-        _("step size"), default=1, validators=[MinValueValidator(1)],
+        _("step size"),
+        default=1,
+        validators=[MinValueValidator(1)],
         help_text=_("Billed in steps of this many Wh (energy) or seconds (time); 1 for a flat fee."),
     )
 
@@ -244,12 +319,18 @@ class CustomerGroup(models.Model):
     """Customers who get their own price: a fleet, subscribers, staff."""
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="customer_groups", verbose_name=_("operator"),
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="customer_groups",
+        verbose_name=_("operator"),
     )
     name = models.CharField(_("name"), max_length=200)
     customer_accounts = models.ManyToManyField(
-        CustomerAccount, through="CustomerGroupMembership", related_name="customer_groups",
-        verbose_name=_("customer accounts"), blank=True,
+        CustomerAccount,
+        through="CustomerGroupMembership",
+        related_name="customer_groups",
+        verbose_name=_("customer accounts"),
+        blank=True,
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -267,10 +348,15 @@ class CustomerGroup(models.Model):
 
 class CustomerGroupMembership(models.Model):
     customer_group = models.ForeignKey(
-        CustomerGroup, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("customer group"),
+        CustomerGroup,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("customer group"),
     )
     customer_account = models.ForeignKey(
-        CustomerAccount, on_delete=models.CASCADE, related_name="customer_group_memberships",
+        CustomerAccount,
+        on_delete=models.CASCADE,
+        related_name="customer_group_memberships",
         verbose_name=_("customer account"),
     )
     created_at = models.DateTimeField(_("added"), default=timezone.now)
@@ -287,8 +373,11 @@ class CustomerGroupMembership(models.Model):
         return f"{self.customer_account} in {self.customer_group}"
 
     def clean(self) -> None:
-        if (self.customer_group_id and self.customer_account_id
-                and self.customer_group.organization_id != self.customer_account.organization_id):
+        if (
+            self.customer_group_id
+            and self.customer_account_id
+            and self.customer_group.organization_id != self.customer_account.organization_id
+        ):
             raise ValidationError({"customer_account": _("The customer belongs to another operator.")})
 
 
@@ -299,17 +388,34 @@ class TariffAssignment(models.Model):
     the driver's customer group beats a general one. Validity is the tariff's.
     """
 
-    tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="assignments",
-                               verbose_name=_("tariff"))
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True,
-                             related_name="tariff_assignments", verbose_name=_("site"))
-    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, null=True, blank=True,
-                                     related_name="tariff_assignments", verbose_name=_("charge point"))
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, null=True, blank=True,
-                                  related_name="tariff_assignments", verbose_name=_("connector"))
+    tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("tariff"))
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, null=True, blank=True, related_name="tariff_assignments", verbose_name=_("site")
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tariff_assignments",
+        verbose_name=_("charge point"),
+    )
+    connector = models.ForeignKey(
+        Connector,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tariff_assignments",
+        verbose_name=_("connector"),
+    )
     customer_group = models.ForeignKey(
-        CustomerGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="tariff_assignments",
-        verbose_name=_("customer group"), help_text=_("Empty: for every customer."),
+        CustomerGroup,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tariff_assignments",
+        verbose_name=_("customer group"),
+        help_text=_("Empty: for every customer."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -370,10 +476,17 @@ class SessionPrice(models.Model):
     """A session's price, frozen at pricing with a snapshot of the tariff. Never changed afterwards."""
 
     session = models.OneToOneField(
-        ChargingSession, on_delete=models.PROTECT, related_name="price", verbose_name=_("session"),
+        ChargingSession,
+        on_delete=models.PROTECT,
+        related_name="price",
+        verbose_name=_("session"),
     )
     tariff = models.ForeignKey(
-        Tariff, on_delete=models.SET_NULL, null=True, blank=True, related_name="session_prices",
+        Tariff,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="session_prices",
         verbose_name=_("tariff"),
     )
     tariff_snapshot = models.JSONField(_("tariff as applied"))
@@ -385,7 +498,10 @@ class SessionPrice(models.Model):
     vat_amount = models.DecimalField(_("VAT"), max_digits=12, decimal_places=2)
     gross_total = models.DecimalField(_("total incl. VAT"), max_digits=12, decimal_places=2)
     adjustment = models.DecimalField(
-        _("minimum/maximum price adjustment"), max_digits=12, decimal_places=2, default=Decimal("0.00"),
+        _("minimum/maximum price adjustment"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
     )
     priced_at = models.DateTimeField(_("priced"), default=timezone.now)
 
@@ -409,7 +525,10 @@ class CreditNote(models.Model):
     """A correction of a session's price: money given back, never an edit of the price."""
 
     session = models.ForeignKey(
-        ChargingSession, on_delete=models.PROTECT, related_name="credit_notes", verbose_name=_("session"),
+        ChargingSession,
+        on_delete=models.PROTECT,
+        related_name="credit_notes",
+        verbose_name=_("session"),
     )
     currency = models.CharField(_("currency"), max_length=3)
     net_amount = models.DecimalField(_("net amount"), max_digits=12, decimal_places=2)
@@ -418,8 +537,12 @@ class CreditNote(models.Model):
     gross_amount = models.DecimalField(_("amount incl. VAT"), max_digits=12, decimal_places=2)
     reason = models.TextField(_("reason"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="credit_notes", verbose_name=_("issued by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="credit_notes",
+        verbose_name=_("issued by"),
     )
     created_at = models.DateTimeField(_("issued"), default=timezone.now)
 

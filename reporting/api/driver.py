@@ -37,14 +37,16 @@ class HistoryQuery(serializers.Serializer):
     station = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="A station id.")
     card = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="One of your card ids.")
     state = serializers.ChoiceField(choices=ChargingSession.State.choices, required=False)
-    ordering = serializers.ChoiceField(choices=["-started_at", "started_at"], required=False,
-                                       help_text="Newest first by default.")
+    ordering = serializers.ChoiceField(
+        choices=["-started_at", "started_at"], required=False, help_text="Newest first by default."
+    )
 
     def validate(self, data):
         for field in ("date_from", "date_to"):
             if data.get(field) and not FIRST_DAY <= data[field] <= LAST_DAY:
                 raise serializers.ValidationError(
-                    {field: _("Give a day from %(first)s to %(last)s.") % {"first": FIRST_DAY, "last": LAST_DAY}})
+                    {field: _("Give a day from %(first)s to %(last)s.") % {"first": FIRST_DAY, "last": LAST_DAY}}
+                )
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise serializers.ValidationError({"date_to": _("The last day is before the first.")})
         return data
@@ -54,8 +56,9 @@ def _history(request) -> tuple[dict, object]:
     query = HistoryQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     q = query.validated_data
-    filters = history.HistoryFilters(date_from=q.get("date_from"), date_to=q.get("date_to"),
-                                     station_id=q.get("station"), card_id=q.get("card"))
+    filters = history.HistoryFilters(
+        date_from=q.get("date_from"), date_to=q.get("date_to"), station_id=q.get("station"), card_id=q.get("card")
+    )
     sessions = history.history_queryset(user=request.user, filters=filters)
     if q.get("state"):
         sessions = sessions.filter(state=q["state"])
@@ -79,20 +82,43 @@ class HistoryRowSerializer(serializers.Serializer):
     duration_seconds = serializers.IntegerField(allow_null=True, help_text="So far, for a running session.")
     energy_wh = serializers.IntegerField(allow_null=True, help_text="So far, for a running session.")
     average_power_kw = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
-    cost = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True,
-                                    help_text="Incl. VAT: the frozen price, or the cost so far while running.")
+    cost = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Incl. VAT: the frozen price, or the cost so far while running.",
+    )
     currency = serializers.CharField(allow_blank=True)
     cost_estimated = serializers.BooleanField(help_text="True while the session runs (the cost so far).")
     payment = serializers.ListField(
         child=serializers.ChoiceField(choices=history.PAYMENT_ORDER),
-        help_text="How it was paid: terminal, wallet, stripe, bank, other; invoice or owed while owed; credited.")
+        help_text="How it was paid: terminal, wallet, stripe, bank, other; invoice or owed while owed; credited.",
+    )
 
 
 def _row(row: history.HistoryRow) -> dict:
     return {
-        **{name: getattr(row, name) for name in (
-            "id", "state", "started_at", "stopped_at", "time_zone", "station", "site", "address", "connector",
-            "card", "card_label", "energy_wh", "average_power_kw", "cost", "currency", "cost_estimated")},
+        **{
+            name: getattr(row, name)
+            for name in (
+                "id",
+                "state",
+                "started_at",
+                "stopped_at",
+                "time_zone",
+                "station",
+                "site",
+                "address",
+                "connector",
+                "card",
+                "card_label",
+                "energy_wh",
+                "average_power_kw",
+                "cost",
+                "currency",
+                "cost_estimated",
+            )
+        },
         "duration_seconds": int(row.duration.total_seconds()) if row.duration is not None else None,
         "payment": list(row.payment),
     }
@@ -140,11 +166,16 @@ class HistoryTotalsView(generics.GenericAPIView):
     def get(self, request):
         _q, sessions = _history(request)
         totals = history.history_totals(sessions)
-        return Response(HistoryTotalsSerializer({
-            "sessions": totals.sessions, "energy_wh": totals.energy_wh,
-            "duration_seconds": int(totals.duration.total_seconds()),
-            "costs": [{"currency": currency, "amount": amount} for currency, amount in totals.costs],
-        }).data)
+        return Response(
+            HistoryTotalsSerializer(
+                {
+                    "sessions": totals.sessions,
+                    "energy_wh": totals.energy_wh,
+                    "duration_seconds": int(totals.duration.total_seconds()),
+                    "costs": [{"currency": currency, "amount": amount} for currency, amount in totals.costs],
+                }
+            ).data
+        )
 
 
 class PriceLineSerializer(serializers.Serializer):
@@ -171,8 +202,9 @@ class PriceDetailsSerializer(serializers.Serializer):
     currency = serializers.CharField()
     lines = PriceLineSerializer(many=True)
     net_total = serializers.DecimalField(max_digits=12, decimal_places=2)
-    adjustment = serializers.DecimalField(max_digits=12, decimal_places=2,
-                                          help_text="To the tariff's minimum or maximum price (net).")
+    adjustment = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="To the tariff's minimum or maximum price (net)."
+    )
     vat_rate = serializers.DecimalField(max_digits=5, decimal_places=4)
     vat_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     gross_total = serializers.DecimalField(max_digits=12, decimal_places=2)
@@ -183,8 +215,9 @@ class PriceDetailsSerializer(serializers.Serializer):
 
 class CurvePointSerializer(serializers.Serializer):
     at = SiteLocalDateTimeField()
-    energy_kwh = serializers.DecimalField(max_digits=14, decimal_places=3, coerce_to_string=False,
-                                          help_text="Since the start.")
+    energy_kwh = serializers.DecimalField(
+        max_digits=14, decimal_places=3, coerce_to_string=False, help_text="Since the start."
+    )
     power_kw = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=False)
 
 
@@ -198,12 +231,25 @@ def _price(details: dict | None) -> dict | None:
         return None
     price = details["price"]
     return {
-        "currency": details["currency"], "lines": details["lines"], "net_total": price.net_total,
-        "adjustment": price.adjustment, "vat_rate": price.vat_rate, "vat_amount": price.vat_amount,
-        "gross_total": price.gross_total, "after_credit": details["after_credit"],
-        "credit_notes": [{"id": item["note"].pk, "issued_at": item["issued_at"], "reason": item["note"].reason,
-                          "net_amount": item["note"].net_amount, "vat_amount": item["note"].vat_amount,
-                          "gross_amount": item["note"].gross_amount} for item in details["credit_notes"]],
+        "currency": details["currency"],
+        "lines": details["lines"],
+        "net_total": price.net_total,
+        "adjustment": price.adjustment,
+        "vat_rate": price.vat_rate,
+        "vat_amount": price.vat_amount,
+        "gross_total": price.gross_total,
+        "after_credit": details["after_credit"],
+        "credit_notes": [
+            {
+                "id": item["note"].pk,
+                "issued_at": item["issued_at"],
+                "reason": item["note"].reason,
+                "net_amount": item["note"].net_amount,
+                "vat_amount": item["note"].vat_amount,
+                "gross_amount": item["note"].gross_amount,
+            }
+            for item in details["credit_notes"]
+        ],
         "terminal_references": list(details["terminal_references"]),
     }
 
@@ -219,9 +265,15 @@ class HistorySessionView(generics.GenericAPIView):
         detail = history.session_detail(user=request.user, pk=pk, now=timezone.now())
         if detail is None:
             raise Http404
-        return Response(SessionDetailSerializer({
-            **_row(detail.row), "price": _price(detail.price), "curve": detail.curve["points"],
-        }).data)
+        return Response(
+            SessionDetailSerializer(
+                {
+                    **_row(detail.row),
+                    "price": _price(detail.price),
+                    "curve": detail.curve["points"],
+                }
+            ).data
+        )
 
 
 urlpatterns = [

@@ -29,10 +29,12 @@ from reporting.uptime import TARGET, uptime_by_month
 
 class OperatorOverviewQuery(OperatorReportQuery):
     period = serializers.ChoiceField(choices=["day", "week", "month", "custom"], required=False, default="week")
-    site = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
-                                    help_text="Only this site of the operator's.")
-    charge_point = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
-                                            help_text="Only this station of the operator's.")
+    site = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Only this site of the operator's."
+    )
+    charge_point = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Only this station of the operator's."
+    )
 
 
 def _percent(**kwargs):
@@ -126,8 +128,10 @@ class OperatorOverviewSerializer(serializers.Serializer):
     stations = OperatorUsageSerializer(many=True)
     connectors = OperatorUsageSerializer(many=True)
     demand = OperatorSiteDemandSerializer(many=True)
-    heatmap = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
-                                    help_text="Sessions started: 7 weekdays (Monday first) x 24 hours, site time.")
+    heatmap = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="Sessions started: 7 weekdays (Monday first) x 24 hours, site time.",
+    )
     series = OperatorSeriesPointSerializer(many=True)
     series_by_hour = serializers.BooleanField()
     top_bottom = OperatorRankingsSerializer()
@@ -135,8 +139,13 @@ class OperatorOverviewSerializer(serializers.Serializer):
 
 
 def _period(period: Period) -> dict:
-    return {"first": period.first, "last": period.last, "time_zone": period.time_zone, "start": period.start,
-            "end": period.end}
+    return {
+        "first": period.first,
+        "last": period.last,
+        "time_zone": period.time_zone,
+        "start": period.start,
+        "end": period.end,
+    }
 
 
 class OverviewView(OperatorAPIView):
@@ -153,8 +162,11 @@ class OverviewView(OperatorAPIView):
         data = query.validated_data
         form = OverviewForm(dict(data), user=request.user)
         if not form.is_valid():
-            if any(error.code == "invalid_choice" for name in ("site", "charge_point")
-                   for error in form.errors.as_data().get(name, [])):
+            if any(
+                error.code == "invalid_choice"
+                for name in ("site", "charge_point")
+                for error in form.errors.as_data().get(name, [])
+            ):
                 raise Http404  # not one of the operator's: as on the admin page, nothing to know about it
             raise serializers.ValidationError(form.errors)
         time_zone = organization_time_zone(self.organization)
@@ -162,31 +174,51 @@ class OverviewView(OperatorAPIView):
         period = Period(bounds["first"], bounds["last"], time_zone)
         site, station = form.cleaned_data.get("site"), form.cleaned_data.get("charge_point")
         overview = operator_overview(organization=self.organization, period=period, site=site, charge_point=station)
-        series = [{"label": label, "sessions": sessions, "energy_wh": energy_wh, "revenue": revenue}
-                  for label, sessions, energy_wh, revenue in overview.series]
-        return Response(OperatorOverviewSerializer({
-            "period": _period(period), "previous_period": _period(overview.previous_period),
-            "site": site.pk if site else None, "charge_point": station.pk if station else None,
-            "currency": overview.currency, "totals": overview.totals, "previous": overview.previous,
-            "trends": overview.trends, "sites": overview.sites, "stations": overview.stations,
-            "connectors": overview.connectors, "demand": overview.demand, "heatmap": overview.heatmap,
-            "series": series, "series_by_hour": overview.series_by_hour, "top_bottom": overview.top_bottom,
-            "callouts": overview.callouts,
-        }).data)
+        series = [
+            {"label": label, "sessions": sessions, "energy_wh": energy_wh, "revenue": revenue}
+            for label, sessions, energy_wh, revenue in overview.series
+        ]
+        return Response(
+            OperatorOverviewSerializer(
+                {
+                    "period": _period(period),
+                    "previous_period": _period(overview.previous_period),
+                    "site": site.pk if site else None,
+                    "charge_point": station.pk if station else None,
+                    "currency": overview.currency,
+                    "totals": overview.totals,
+                    "previous": overview.previous,
+                    "trends": overview.trends,
+                    "sites": overview.sites,
+                    "stations": overview.stations,
+                    "connectors": overview.connectors,
+                    "demand": overview.demand,
+                    "heatmap": overview.heatmap,
+                    "series": series,
+                    "series_by_hour": overview.series_by_hour,
+                    "top_bottom": overview.top_bottom,
+                    "callouts": overview.callouts,
+                }
+            ).data
+        )
 
 
 # --- uptime ------------------------------------------------------------------------------------------
 
 
 class OperatorUptimeQuery(serializers.Serializer):
-    first_month = serializers.RegexField(r"^\d{4}-\d{2}\Z", required=False,
-                                         help_text="YYYY-MM, one of the last 24 months; default two months ago.")
-    last_month = serializers.RegexField(r"^\d{4}-\d{2}\Z", required=False,
-                                        help_text="YYYY-MM, one of the last 24 months; default this month.")
-    charge_point = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
-                                            help_text="Only this station.")
-    below_target = serializers.BooleanField(required=False, default=False,
-                                            help_text="Only connector months below the 97 % target.")
+    first_month = serializers.RegexField(
+        r"^\d{4}-\d{2}\Z", required=False, help_text="YYYY-MM, one of the last 24 months; default two months ago."
+    )
+    last_month = serializers.RegexField(
+        r"^\d{4}-\d{2}\Z", required=False, help_text="YYYY-MM, one of the last 24 months; default this month."
+    )
+    charge_point = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Only this station."
+    )
+    below_target = serializers.BooleanField(
+        required=False, default=False, help_text="Only connector months below the 97 % target."
+    )
 
 
 class OperatorUptimeRowSerializer(serializers.Serializer):
@@ -233,15 +265,24 @@ class UptimeView(OperatorAPIView):
             if "charge_point" in form.errors:
                 raise Http404
             raise serializers.ValidationError(form.errors)
-        rows = uptime_by_month(organization=self.organization, first_month=form.cleaned_data["first_month"],
-                               last_month=form.cleaned_data["last_month"],
-                               charge_point=form.chosen_station(self.organization))
+        rows = uptime_by_month(
+            organization=self.organization,
+            first_month=form.cleaned_data["first_month"],
+            last_month=form.cleaned_data["last_month"],
+            charge_point=form.chosen_station(self.organization),
+        )
         if form.cleaned_data.get("below_target"):
             rows = [row for row in rows if row.below_target]
-        return Response(OperatorUptimeSerializer({
-            "first_month": form.cleaned_data["first_month"], "last_month": form.cleaned_data["last_month"],
-            "target": TARGET, "rows": rows,
-        }).data)
+        return Response(
+            OperatorUptimeSerializer(
+                {
+                    "first_month": form.cleaned_data["first_month"],
+                    "last_month": form.cleaned_data["last_month"],
+                    "target": TARGET,
+                    "rows": rows,
+                }
+            ).data
+        )
 
 
 urlpatterns = [

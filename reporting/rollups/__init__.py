@@ -39,5 +39,14 @@ from reporting.rollups.jobs import (
 from reporting.rollups.recompute import rollups_from_hours, rollups_recompute
 from reporting.rollups.storage import DAY_SUMS
 
-__all__ = ["DAY_SUMS", "REFRESH_OVERLAP", "REFRESH_STATE", "RebuildResult", "rollups_from_hours", "rollups_rebuild",
-           "rollups_recompute", "rollups_refresh", "rollups_session_completed"]
+__all__ = [
+    "DAY_SUMS",
+    "REFRESH_OVERLAP",
+    "REFRESH_STATE",
+    "RebuildResult",
+    "rollups_from_hours",
+    "rollups_rebuild",
+    "rollups_recompute",
+    "rollups_refresh",
+    "rollups_session_completed",
+]

@@ -37,14 +37,19 @@ def rollups_session_completed(session_id: int, *, now: datetime | None = None) -
 
     Up to now, not only to its stop: while it ran, the refresh counted it as occupying until then.
     """
-    session = ChargingSession.objects.filter(pk=session_id).values_list(
-        "connector_id", "started_at", "stopped_at").first()
+    session = (
+        ChargingSession.objects.filter(pk=session_id).values_list("connector_id", "started_at", "stopped_at").first()
+    )
     if session is None or session[0] is None:
         return 0
     connector_id, started_at, stopped_at = session
     now = now or timezone.now()
-    return rollups_recompute(connector_ids=[connector_id], start=min(started_at, stopped_at or started_at),
-                             end=max(now, stopped_at or now, started_at + HOUR), now=now)
+    return rollups_recompute(
+        connector_ids=[connector_id],
+        start=min(started_at, stopped_at or started_at),
+        end=max(now, stopped_at or now, started_at + HOUR),
+        now=now,
+    )
 
 
 # ---------------------------------------------------------------- refresh
@@ -82,9 +87,15 @@ def rollups_refresh(*, now: datetime | None = None) -> int:
                 window[1] = max(window[1], last or window[1])
 
         touch(_open_since(since, now, of_charge_point))
-        touch(ConnectorHour.objects.filter(  # what the last runs wrote lately may have been open then (a late stop)
-            organization_id__in=list(Organization.objects.values_list("pk", flat=True)), hour__gte=recent,
-        ).order_by().values_list("connector_id", flat=True).distinct())
+        touch(
+            ConnectorHour.objects.filter(  # what the last runs wrote lately may have been open then (a late stop)
+                organization_id__in=list(Organization.objects.values_list("pk", flat=True)),
+                hour__gte=recent,
+            )
+            .order_by()
+            .values_list("connector_id", flat=True)
+            .distinct()
+        )
         _arrived_since(since, of_charge_point, touch)
         groups = _groups(dirty, recent, by=HOUR)
         if len(groups) > 24:  # much late data: fewer, longer windows
@@ -104,21 +115,29 @@ def _open_since(since: datetime, now: datetime, of_charge_point: dict[int, list[
     """The connectors whose rows may have grown after ``since`` though nothing arrived: a session running then
     or later, a status that counts in force then or one timed later (its own, or its station's outage), or its
     charger offline then (connected once, no connection open since before it)."""
-    found = set(ChargingSession.objects.filter(connector__isnull=False, started_at__lt=now).filter(
-        Q(stopped_at__isnull=True) | Q(stopped_at__gt=since)).order_by().values_list("connector_id", flat=True)
-        .distinct())
+    found = set(
+        ChargingSession.objects.filter(connector__isnull=False, started_at__lt=now)
+        .filter(Q(stopped_at__isnull=True) | Q(stopped_at__gt=since))
+        .order_by()
+        .values_list("connector_id", flat=True)
+        .distinct()
+    )
     own = {"connector_id": OuterRef("pk")}
     for pk, status, at in Connector.objects.annotate(
-            last_status=_latest("status", own), last_at=_latest("timestamp", own)).values_list(
-            "pk", "last_status", "last_at"):
+        last_status=_latest("status", own), last_at=_latest("timestamp", own)
+    ).values_list("pk", "last_status", "last_at"):
         if at is not None and (at >= since or status in COUNTED):
             found.add(pk)
     station = {"charge_point_id": OuterRef("pk"), "connector__isnull": True}
     for cp_id, status, at, ever, online in ChargePoint.objects.annotate(
-            last_status=_latest("status", station), last_at=_latest("timestamp", station),
-            ever=Exists(ChargerConnection.objects.filter(charge_point_id=OuterRef("pk"))),
-            online=Exists(ChargerConnection.objects.filter(charge_point_id=OuterRef("pk"), connected_at__lte=since,
-                                                           disconnected_at__isnull=True)),
+        last_status=_latest("status", station),
+        last_at=_latest("timestamp", station),
+        ever=Exists(ChargerConnection.objects.filter(charge_point_id=OuterRef("pk"))),
+        online=Exists(
+            ChargerConnection.objects.filter(
+                charge_point_id=OuterRef("pk"), connected_at__lte=since, disconnected_at__isnull=True
+            )
+        ),
     ).values_list("pk", "last_status", "last_at", "ever", "online"):
         if (at is not None and (at >= since or status in OUTAGE)) or (ever and not online):
             found.update(of_charge_point[cp_id])
@@ -130,30 +149,46 @@ def _latest(field: str, match: Mapping[str, object]) -> Subquery:
     return Subquery(in_force(StatusEvent.objects.filter(**match)).values(field)[:1])
 
 
-def _arrived_since(since: datetime, of_charge_point: dict[int, list[int]],
-                   touch: Callable[[Iterable[int], datetime | None, datetime | None], None]) -> None:
+def _arrived_since(
+    since: datetime,
+    of_charge_point: dict[int, list[int]],
+    touch: Callable[[Iterable[int], datetime | None, datetime | None], None],
+) -> None:
     """Widen the windows of the connectors something arrived for since ``since``, back to its earliest moment."""
-    for connector_id, cp_id, first in StatusEvent.objects.filter(received_at__gte=since).values(
-            "connector_id", "charge_point_id").annotate(first=Min("timestamp")).values_list(
-            "connector_id", "charge_point_id", "first"):
+    for connector_id, cp_id, first in (
+        StatusEvent.objects.filter(received_at__gte=since)
+        .values("connector_id", "charge_point_id")
+        .annotate(first=Min("timestamp"))
+        .values_list("connector_id", "charge_point_id", "first")
+    ):
         touch([connector_id] if connector_id else of_charge_point[cp_id], first, None)
-    for connector_id, first, last, last_stop in ChargingSession.objects.filter(
-            created_at__gte=since, connector__isnull=False).values("connector_id").annotate(
-            first=Min("started_at"), last=Max("started_at"), last_stop=Max("stopped_at")).values_list(
-            "connector_id", "first", "last", "last_stop"):
+    for connector_id, first, last, last_stop in (
+        ChargingSession.objects.filter(created_at__gte=since, connector__isnull=False)
+        .values("connector_id")
+        .annotate(first=Min("started_at"), last=Max("started_at"), last_stop=Max("stopped_at"))
+        .values_list("connector_id", "first", "last", "last_stop")
+    ):
         touch([connector_id], first, max(last + HOUR, last_stop or last))
-    for connector_id, first, last in SessionPrice.objects.filter(
-            priced_at__gte=since, session__connector__isnull=False).values("session__connector_id").annotate(
-            first=Min("session__started_at"), last=Max("session__started_at")).values_list(
-            "session__connector_id", "first", "last"):
+    for connector_id, first, last in (
+        SessionPrice.objects.filter(priced_at__gte=since, session__connector__isnull=False)
+        .values("session__connector_id")
+        .annotate(first=Min("session__started_at"), last=Max("session__started_at"))
+        .values_list("session__connector_id", "first", "last")
+    ):
         touch([connector_id], first, last + HOUR)
-    previous_end = ChargerConnection.objects.filter(
-        charge_point_id=OuterRef("charge_point_id"), connected_at__lt=OuterRef("connected_at"),
-    ).order_by("-connected_at").values("disconnected_at")[:1]
-    for cp_id, connected_at, disconnected_at, before in ChargerConnection.objects.filter(
-            Q(connected_at__gte=since) | Q(disconnected_at__gte=since)).annotate(
-            before=Subquery(previous_end)).values_list(
-            "charge_point_id", "connected_at", "disconnected_at", "before"):
+    previous_end = (
+        ChargerConnection.objects.filter(
+            charge_point_id=OuterRef("charge_point_id"),
+            connected_at__lt=OuterRef("connected_at"),
+        )
+        .order_by("-connected_at")
+        .values("disconnected_at")[:1]
+    )
+    for cp_id, connected_at, disconnected_at, before in (
+        ChargerConnection.objects.filter(Q(connected_at__gte=since) | Q(disconnected_at__gte=since))
+        .annotate(before=Subquery(previous_end))
+        .values_list("charge_point_id", "connected_at", "disconnected_at", "before")
+    ):
         touch(of_charge_point[cp_id], min(t for t in (connected_at, disconnected_at, before) if t), None)
 
 
@@ -184,8 +219,13 @@ class RebuildResult:
 Progress = Callable[[list[tuple[datetime, datetime]], int], Iterable[tuple[datetime, datetime]]]
 
 
-def rollups_rebuild(*, organization: Organization | None = None, since: datetime | None = None,
-                    now: datetime | None = None, progress: Progress | None = None) -> RebuildResult:
+def rollups_rebuild(
+    *,
+    organization: Organization | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> RebuildResult:
     """Rebuild the rollups from the raw rows, a month at a time: each month's rows are replaced in one transaction,
     so the reports show the old month or the new one while it runs, never none.
 
@@ -202,22 +242,28 @@ def rollups_rebuild(*, organization: Organization | None = None, since: datetime
         ChargerConnection.objects.filter(scope).aggregate(t=Min("connected_at"))["t"],
     ]
     raw_last = ChargingSession.objects.filter(scope, connector__isnull=False).aggregate(
-        a=Max("started_at"), b=Max("stopped_at"))
+        a=Max("started_at"), b=Max("stopped_at")
+    )
     firsts = [t for t in raw_first if t is not None]
     start = hour_floor(max(since, min(firsts)) if since and firsts else since or min(firsts, default=now))
     end = hour_ceil(max([now, *(t for t in raw_last.values() if t is not None)]) + timedelta(microseconds=1))
-    organization_ids = ([organization.pk] if organization is not None
-                        else list(Organization.objects.values_list("pk", flat=True)))
+    organization_ids = (
+        [organization.pk] if organization is not None else list(Organization.objects.values_list("pk", flat=True))
+    )
     months = utc_months(start, end) if connector_ids else [(start, end)]
     result = RebuildResult(start, end, len(connector_ids), 0, 0, 0, 0)
-    for month_start, month_end in (progress(months, len(months)) if progress else months):
+    for month_start, month_end in progress(months, len(months)) if progress else months:
         with transaction.atomic():
             lock(plan_of(scope))
-            storage.scope_clear(organization_ids, None if month_start == start and since is None else month_start,
-                                None if month_end == end else month_end)
+            storage.scope_clear(
+                organization_ids,
+                None if month_start == start and since is None else month_start,
+                None if month_end == end else month_end,
+            )
             if connector_ids:
-                result.connector_hours += rollups_recompute(start=month_start, end=month_end, now=now,
-                                                            organization=organization)
+                result.connector_hours += rollups_recompute(
+                    start=month_start, end=month_end, now=now, organization=organization
+                )
     org_scope = Q(organization=organization) if organization is not None else Q()
     hour_scope = Q(hour__gte=start) if since is not None else Q()
     day_scope = Q(day__gte=start.date()) if since is not None else Q()

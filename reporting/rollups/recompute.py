@@ -80,8 +80,14 @@ def _spread(hours: Hours, disjoint: Iterable[Interval], column: str) -> None:
         setattr(sums, column, getattr(sums, column) + us)
 
 
-def rollups_recompute(*, connector_ids: Sequence[int] | None = None, start: datetime, end: datetime,
-                      now: datetime | None = None, organization: Organization | None = None) -> int:
+def rollups_recompute(
+    *,
+    connector_ids: Sequence[int] | None = None,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+    organization: Organization | None = None,
+) -> int:
     """Recompute the rollups of the hours in [start, end) (widened to whole hours) from the raw rows.
 
     ``connector_ids`` None means every connector (of ``organization`` when given). The window's
@@ -107,16 +113,25 @@ def rollups_recompute(*, connector_ids: Sequence[int] | None = None, start: date
         return _recompute(plan, start, end, now)
 
 
-def rollups_from_hours(*, connector_ids: Sequence[int], start: datetime, end: datetime,
-                       peaks: dict[tuple[int, datetime], int] | None = None) -> None:
+def rollups_from_hours(
+    *,
+    connector_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    peaks: dict[tuple[int, datetime], int] | None = None,
+) -> None:
     """ConnectorDay and SiteHour written from the ConnectorHour rows as they stand (hours made by hand, as in
     tests): the connectors' local days the window touches and their sites' hours in it. ``peaks`` sets the
     sites' busiest moments, (site, hour) -> sessions at once; without it they are kept."""
     start, end = hour_floor(start), hour_ceil(end)
     with transaction.atomic():
         plan = plan_of(Q(pk__in=list(connector_ids)))
-        storage.site_hours_write(plan, start, end, None if peaks is None else {
-            (site, hour_index(to_us(hour))): peak for (site, hour), peak in peaks.items()})
+        storage.site_hours_write(
+            plan,
+            start,
+            end,
+            None if peaks is None else {(site, hour_index(to_us(hour))): peak for (site, hour), peak in peaks.items()},
+        )
         storage.connector_days_write(plan, start, end)
 
 
@@ -136,16 +151,18 @@ def _recompute(plan: Plan, start: datetime, end: datetime, now: datetime) -> int
             if row is not None:
                 rows.append((c.organization_id, c.site_id, c.charge_point_id, c.id, hour_start(index), *row))
     storage.connector_hours_replace(selected, start, end, rows)
-    peaks = {(site, index): peak for site, intervals in site_busy.items()
-             for index, peak in hourly_peaks(intervals).items()}
+    peaks = {
+        (site, index): peak for site, intervals in site_busy.items() for index, peak in hourly_peaks(intervals).items()
+    }
     storage.site_hours_write(plan, start, end, peaks)
     storage.connector_days_write(plan, start, end)
     storage.driver_days_write(plan, start, end)
     return len(rows)
 
 
-def _sessions(plan: Plan, hours: dict[int, Hours], start: datetime, end: datetime, now: datetime
-              ) -> dict[int, list[Interval]]:
+def _sessions(
+    plan: Plan, hours: dict[int, Hours], start: datetime, end: datetime, now: datetime
+) -> dict[int, list[Interval]]:
     """Sessions into the selected connectors' hours (counts where they start, occupied time where they run);
     returns each site's busy intervals (all its connectors), for its peaks."""
     lo, hi_window = to_us(start), to_us(end)
@@ -155,10 +172,16 @@ def _sessions(plan: Plan, hours: dict[int, Hours], start: datetime, end: datetim
     site_of_connector = {pk: site for site, pks in plan.site_connectors.items() for pk in pks}
     occupied: dict[int, list[Interval]] = defaultdict(list)
     site_busy: dict[int, list[Interval]] = defaultdict(list)
-    sessions = ChargingSession.objects.filter(
-        connector_id__in=selected.union(*plan.site_connectors.values()), started_at__lt=end,
-    ).filter(Q(started_at__gte=start) | Q(stopped_at__gt=start) | Q(stopped_at__isnull=True)).values_list(
-        "connector_id", "auth_status", "state", "started_at", "stopped_at", "energy_wh", "price__gross_total")
+    sessions = (
+        ChargingSession.objects.filter(
+            connector_id__in=selected.union(*plan.site_connectors.values()),
+            started_at__lt=end,
+        )
+        .filter(Q(started_at__gte=start) | Q(stopped_at__gt=start) | Q(stopped_at__isnull=True))
+        .values_list(
+            "connector_id", "auth_status", "state", "started_at", "stopped_at", "energy_wh", "price__gross_total"
+        )
+    )
     for connector_id, auth, state, started_at, stopped_at, energy_wh, gross in sessions.iterator(chunk_size=5000):
         a = to_us(started_at)
         busy = (max(a, lo), min(to_us(stopped_at) if stopped_at is not None else now_us, hi))
@@ -191,9 +214,14 @@ def _statuses_and_offline(plan: Plan, hours: dict[int, Hours], lo: int, hi: int)
     selected, cps = plan.connector_ids, set(plan.charge_points)
     own: dict[int, list[tuple[int, str]]] = defaultdict(list)
     station: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    events = StatusEvent.objects.filter(charge_point_id__in=cps, timestamp__gte=start, timestamp__lt=until).filter(
-        Q(connector_id__in=selected) | Q(connector__isnull=True),
-    ).order_by("timestamp", "pk").values_list("connector_id", "charge_point_id", "timestamp", "status")
+    events = (
+        StatusEvent.objects.filter(charge_point_id__in=cps, timestamp__gte=start, timestamp__lt=until)
+        .filter(
+            Q(connector_id__in=selected) | Q(connector__isnull=True),
+        )
+        .order_by("timestamp", "pk")
+        .values_list("connector_id", "charge_point_id", "timestamp", "status")
+    )
     for connector_id, cp_id, timestamp, status in events.iterator(chunk_size=10000):
         if connector_id is None:
             station[cp_id].append((to_us(timestamp), status))
@@ -203,14 +231,24 @@ def _statuses_and_offline(plan: Plan, hours: dict[int, Hours], lo: int, hi: int)
     def before(**match: Any) -> Subquery:  # the status in force as the window starts
         return Subquery(in_force(StatusEvent.objects.filter(**match), at=start).values("status")[:1])
 
-    own_before = dict(Connector.objects.filter(pk__in=selected).annotate(
-        before=before(connector_id=OuterRef("pk"))).values_list("pk", "before"))
-    station_before = dict(ChargePoint.objects.filter(pk__in=cps).annotate(
-        before=before(charge_point_id=OuterRef("pk"), connector__isnull=True)).values_list("pk", "before"))
-    station_outage = {cp_id: [(a, b) for a, b, status in stretches(station.get(cp_id, []), lo, hi,
-                                                                  before=station_before.get(cp_id))
-                              if status in OUTAGE]
-                      for cp_id in cps}
+    own_before = dict(
+        Connector.objects.filter(pk__in=selected)
+        .annotate(before=before(connector_id=OuterRef("pk")))
+        .values_list("pk", "before")
+    )
+    station_before = dict(
+        ChargePoint.objects.filter(pk__in=cps)
+        .annotate(before=before(charge_point_id=OuterRef("pk"), connector__isnull=True))
+        .values_list("pk", "before")
+    )
+    station_outage = {
+        cp_id: [
+            (a, b)
+            for a, b, status in stretches(station.get(cp_id, []), lo, hi, before=station_before.get(cp_id))
+            if status in OUTAGE
+        ]
+        for cp_id in cps
+    }
     offline = _offline(cps, lo, hi)
 
     for c in plan.connectors:
@@ -232,13 +270,18 @@ def _offline(cps: set[int], lo: int, hi: int) -> dict[int, list[Interval]]:
     """Each charger's time in [lo, hi) between a connection's end and its next connection (after its last,
     until ``hi``); never before its first connection."""
     start, until = from_us(lo), from_us(hi)
-    first_connection = dict(ChargerConnection.objects.filter(charge_point_id__in=cps).values(
-        "charge_point_id").annotate(first=Min("connected_at")).values_list("charge_point_id", "first"))
+    first_connection = dict(
+        ChargerConnection.objects.filter(charge_point_id__in=cps)
+        .values("charge_point_id")
+        .annotate(first=Min("connected_at"))
+        .values_list("charge_point_id", "first")
+    )
     online: dict[int, list[Interval]] = defaultdict(list)
-    for cp_id, connected_at, disconnected_at in ChargerConnection.objects.filter(
-            charge_point_id__in=cps, connected_at__lt=until).filter(
-            Q(disconnected_at__isnull=True) | Q(disconnected_at__gt=start)).values_list(
-            "charge_point_id", "connected_at", "disconnected_at"):
+    for cp_id, connected_at, disconnected_at in (
+        ChargerConnection.objects.filter(charge_point_id__in=cps, connected_at__lt=until)
+        .filter(Q(disconnected_at__isnull=True) | Q(disconnected_at__gt=start))
+        .values_list("charge_point_id", "connected_at", "disconnected_at")
+    ):
         online[cp_id].append((to_us(connected_at), to_us(disconnected_at) if disconnected_at else hi))
     offline: dict[int, list[Interval]] = {}
     for cp_id in cps:

@@ -47,17 +47,22 @@ class Plan:
 
 
 def plan_of(connector_filter: Q) -> Plan:
-    rows = Connector.objects.filter(connector_filter).order_by("pk").values_list(
-        "pk", "charge_point_id", "charge_point__organization_id", "charge_point__site_id")
+    rows = (
+        Connector.objects.filter(connector_filter)
+        .order_by("pk")
+        .values_list("pk", "charge_point_id", "charge_point__organization_id", "charge_point__site_id")
+    )
     plan = Plan([ConnectorRef(*row) for row in rows])
     sites = {c.site_id for c in plan.connectors if c.site_id is not None}
     for pk, site_id in Connector.objects.filter(charge_point__site_id__in=sites).values_list(
-            "pk", "charge_point__site_id"):
+        "pk", "charge_point__site_id"
+    ):
         plan.site_connectors.setdefault(site_id, []).append(pk)
     charge_points = {c.charge_point_id for c in plan.connectors}
     fallback: dict[int, str] = {}
     for cp_id, org_id, site_id, tz in ChargePoint.objects.filter(pk__in=charge_points).values_list(
-            "pk", "organization_id", "site_id", "site__time_zone"):
+        "pk", "organization_id", "site_id", "site__time_zone"
+    ):
         if tz is None:  # a charger without a site yet: its operator's time zone
             if org_id not in fallback:
                 fallback[org_id] = organization_time_zone(Organization.objects.get(pk=org_id))
@@ -71,8 +76,10 @@ def lock(plan: Plan) -> None:
     the transaction ends (PostgreSQL; SQLite has one writer at a time anyway)."""
     if connection.vendor != "postgresql":
         return
-    keys = sorted({(SITE_LOCKS, site) for site in plan.site_connectors}
-                  | {(CHARGER_LOCKS, cp) for cp, ref in plan.charge_points.items() if ref.site_id is None})
+    keys = sorted(
+        {(SITE_LOCKS, site) for site in plan.site_connectors}
+        | {(CHARGER_LOCKS, cp) for cp, ref in plan.charge_points.items() if ref.site_id is None}
+    )
     with connection.cursor() as cursor:
         for namespace, key in keys:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [namespace, key])

@@ -23,13 +23,40 @@ from reporting.rollups.scope import ConnectorRef, Plan
 from sessions_app.models import ChargingSession
 
 ZERO_MONEY = Decimal("0.00")
-CONNECTOR_HOUR_COLUMNS = ["organization_id", "site_id", "charge_point_id", "connector_id", "hour", "sessions",
-                          "energy_wh", "revenue", "occupied_s", "charging_s", "outage_s", "offline_s", "down_s",
-                          "failed_starts", "zero_energy"]
+CONNECTOR_HOUR_COLUMNS = [
+    "organization_id",
+    "site_id",
+    "charge_point_id",
+    "connector_id",
+    "hour",
+    "sessions",
+    "energy_wh",
+    "revenue",
+    "occupied_s",
+    "charging_s",
+    "outage_s",
+    "offline_s",
+    "down_s",
+    "failed_starts",
+    "zero_energy",
+]
 #: ConnectorDay's columns, summed from ConnectorHour (idle per hour, as the reports count it).
 DAY_SUMS: dict[str, Sum] = {
-    **{name: Sum(name) for name in ("sessions", "energy_wh", "revenue", "occupied_s", "charging_s", "outage_s",
-                                    "offline_s", "down_s", "failed_starts", "zero_energy")},
+    **{
+        name: Sum(name)
+        for name in (
+            "sessions",
+            "energy_wh",
+            "revenue",
+            "occupied_s",
+            "charging_s",
+            "outage_s",
+            "offline_s",
+            "down_s",
+            "failed_starts",
+            "zero_energy",
+        )
+    },
     "idle_s": Sum(Greatest(F("occupied_s") - F("charging_s"), Value(0), output_field=models.IntegerField())),
 }
 #: Site peaks by (site, hour index).
@@ -44,20 +71,26 @@ def bulk_insert(model: type[models.Model], columns: list[str], rows: Sequence[tu
     table = model._meta.db_table
     if connection.vendor == "postgresql":
         names = ", ".join(str(f.column) for f in fields)
-        with connection.cursor() as cursor, cursor.cursor.copy(
-                f"COPY {table} ({names}) FROM STDIN") as copy:  # noqa: S608 - our own names
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # noqa: S608 - our own names
             for row in rows:
                 copy.write_row(row)
         return
     adapters = [_adapter(f) for f in fields]
     ops = connection.ops
-    sql = (f"INSERT INTO {ops.quote_name(table)} "  # noqa: S608 - our own names
-           f"({', '.join(ops.quote_name(str(f.column)) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    sql = (
+        f"INSERT INTO {ops.quote_name(table)} "  # noqa: S608 - our own names
+        f"({', '.join(ops.quote_name(str(f.column)) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
     with connection.cursor() as cursor:
         for i in range(0, len(rows), 5000):
-            cursor.executemany(sql, [[a(v) if a and v is not None else v for a, v in zip(adapters, row, strict=True)]
-                                     for row in rows[i:i + 5000]])
+            cursor.executemany(
+                sql,
+                [
+                    [a(v) if a and v is not None else v for a, v in zip(adapters, row, strict=True)]
+                    for row in rows[i : i + 5000]
+                ],
+            )
 
 
 def _adapter(f: "models.Field[Any, Any]") -> Callable[[Any], Any] | None:
@@ -71,8 +104,9 @@ def _adapter(f: "models.Field[Any, Any]") -> Callable[[Any], Any] | None:
     return None
 
 
-def connector_hours_replace(connector_ids: set[int], start: datetime, end: datetime,
-                            rows: Sequence[tuple[Any, ...]]) -> None:
+def connector_hours_replace(
+    connector_ids: set[int], start: datetime, end: datetime, rows: Sequence[tuple[Any, ...]]
+) -> None:
     """The connectors' ConnectorHour rows in [start, end) become ``rows`` (in CONNECTOR_HOUR_COLUMNS order)."""
     ConnectorHour.objects.filter(connector_id__in=connector_ids, hour__gte=start, hour__lt=end).delete()
     bulk_insert(ConnectorHour, CONNECTOR_HOUR_COLUMNS, rows)
@@ -85,15 +119,20 @@ def site_hours_write(plan: Plan, start: datetime, end: datetime, peaks: Peaks | 
     site_of = {ref.site_id: ref for ref in plan.charge_points.values() if ref.site_id is not None}
     in_window = SiteHour.objects.filter(site_id__in=list(site_of), hour__gte=start, hour__lt=end)
     if peaks is None:
-        peaks = {(site, hour_index(to_us(hour))): peak
-                 for site, hour, peak in in_window.values_list("site_id", "hour", "peak_sessions")}
+        peaks = {
+            (site, hour_index(to_us(hour))): peak
+            for site, hour, peak in in_window.values_list("site_id", "hour", "peak_sessions")
+        }
     found: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])  # (site, hour) -> peak, started, busy
     for (site, h), peak in peaks.items():
         if site in site_of and lo <= h * HOUR_US < hi and peak:
             found[(site, h)][0] = peak
-    for site, hour, started, occupied in ConnectorHour.objects.filter(
-            site_id__in=list(site_of), hour__gte=start, hour__lt=end).values("site_id", "hour").annotate(
-            started=Sum("sessions"), occupied=Sum("occupied_s")).values_list("site_id", "hour", "started", "occupied"):
+    for site, hour, started, occupied in (
+        ConnectorHour.objects.filter(site_id__in=list(site_of), hour__gte=start, hour__lt=end)
+        .values("site_id", "hour")
+        .annotate(started=Sum("sessions"), occupied=Sum("occupied_s"))
+        .values_list("site_id", "hour", "started", "occupied")
+    ):
         if started or occupied:
             found[(site, hour_index(to_us(hour)))][1:] = [started or 0, occupied or 0]
     rows = []
@@ -102,8 +141,20 @@ def site_hours_write(plan: Plan, start: datetime, end: datetime, peaks: Peaks | 
         local = hour_start(h).astimezone(zoneinfo.ZoneInfo(ref.time_zone))
         rows.append((ref.organization_id, site, hour_start(h), peak, started, occupied, local.weekday(), local.hour))
     in_window.delete()
-    bulk_insert(SiteHour, ["organization_id", "site_id", "hour", "peak_sessions", "sessions", "occupied_s",
-                           "local_weekday", "local_hour"], rows)
+    bulk_insert(
+        SiteHour,
+        [
+            "organization_id",
+            "site_id",
+            "hour",
+            "peak_sessions",
+            "sessions",
+            "occupied_s",
+            "local_weekday",
+            "local_hour",
+        ],
+        rows,
+    )
 
 
 def _local_days(start: datetime, end: datetime, zone: zoneinfo.ZoneInfo) -> tuple[date, date]:
@@ -121,19 +172,36 @@ def connector_days_write(plan: Plan, start: datetime, end: datetime) -> None:
         zone = zoneinfo.ZoneInfo(tz)
         first_day, last_day = _local_days(start, end, zone)
         of = {c.id: c for c in connectors}
-        sums = ConnectorHour.objects.filter(
-            connector_id__in=list(of), hour__gte=datetime.combine(first_day, time(), zone),
-            hour__lt=datetime.combine(last_day + timedelta(days=1), time(), zone),
-        ).annotate(day=TruncDate("hour", tzinfo=zone)).values("connector_id", "day").annotate(
-            **{f"sum_{name}": total for name, total in DAY_SUMS.items()}).order_by("day", "connector_id").values_list(
-            "connector_id", "day", *(f"sum_{name}" for name in DAY_SUMS))
-        rows = [(of[pk].organization_id, of[pk].site_id, of[pk].charge_point_id, pk, day,
-                 *(Decimal(total or 0).quantize(ZERO_MONEY) if name == "revenue" else total or 0
-                   for name, total in zip(DAY_SUMS, totals, strict=True)))
-                for pk, day, *totals in sums]
+        sums = (
+            ConnectorHour.objects.filter(
+                connector_id__in=list(of),
+                hour__gte=datetime.combine(first_day, time(), zone),
+                hour__lt=datetime.combine(last_day + timedelta(days=1), time(), zone),
+            )
+            .annotate(day=TruncDate("hour", tzinfo=zone))
+            .values("connector_id", "day")
+            .annotate(**{f"sum_{name}": total for name, total in DAY_SUMS.items()})
+            .order_by("day", "connector_id")
+            .values_list("connector_id", "day", *(f"sum_{name}" for name in DAY_SUMS))
+        )
+        rows = [
+            (
+                of[pk].organization_id,
+                of[pk].site_id,
+                of[pk].charge_point_id,
+                pk,
+                day,
+                *(
+                    Decimal(total or 0).quantize(ZERO_MONEY) if name == "revenue" else total or 0
+                    for name, total in zip(DAY_SUMS, totals, strict=True)
+                ),
+            )
+            for pk, day, *totals in sums
+        ]
         ConnectorDay.objects.filter(connector_id__in=list(of), day__gte=first_day, day__lte=last_day).delete()
-        bulk_insert(ConnectorDay, ["organization_id", "site_id", "charge_point_id", "connector_id", "day", *DAY_SUMS],
-                    rows)
+        bulk_insert(
+            ConnectorDay, ["organization_id", "site_id", "charge_point_id", "connector_id", "day", *DAY_SUMS], rows
+        )
 
 
 def driver_days_write(plan: Plan, start: datetime, end: datetime) -> int:
@@ -146,17 +214,29 @@ def driver_days_write(plan: Plan, start: datetime, end: datetime) -> int:
         zone = zoneinfo.ZoneInfo(tz)
         first_day, last_day = _local_days(start, end, zone)
         days: set[tuple[int, int, date]] = set()
-        for cp_id, account_id, started_at in ChargingSession.objects.filter(
-                charge_point_id__in=cp_ids, auth_status=AuthorizationStatus.ACCEPTED, customer_account__isnull=False,
-                started_at__gte=start - timedelta(days=2), started_at__lt=end + timedelta(days=2),
-        ).values_list("charge_point_id", "customer_account_id", "started_at").iterator(chunk_size=5000):
+        for cp_id, account_id, started_at in (
+            ChargingSession.objects.filter(
+                charge_point_id__in=cp_ids,
+                auth_status=AuthorizationStatus.ACCEPTED,
+                customer_account__isnull=False,
+                started_at__gte=start - timedelta(days=2),
+                started_at__lt=end + timedelta(days=2),
+            )
+            .values_list("charge_point_id", "customer_account_id", "started_at")
+            .iterator(chunk_size=5000)
+        ):
             day = started_at.astimezone(zone).date()
             if first_day <= day <= last_day:
                 days.add((cp_id, account_id, day))
         DriverDay.objects.filter(charge_point_id__in=cp_ids, day__gte=first_day, day__lte=last_day).delete()
-        bulk_insert(DriverDay, ["organization_id", "site_id", "charge_point_id", "customer_account_id", "day"],
-                    [(plan.charge_points[cp].organization_id, plan.charge_points[cp].site_id, cp, account, day)
-                     for cp, account, day in sorted(days)])
+        bulk_insert(
+            DriverDay,
+            ["organization_id", "site_id", "charge_point_id", "customer_account_id", "day"],
+            [
+                (plan.charge_points[cp].organization_id, plan.charge_points[cp].site_id, cp, account, day)
+                for cp, account, day in sorted(days)
+            ],
+        )
         written += len(days)
     return written
 

@@ -65,8 +65,9 @@ def _accepted_or_raise(result: commands.CommandResult, *, station: ChargePoint, 
     if result.outcome == "offline":
         raise ChargerOffline(_("The charger is offline right now. Please try again later."))
     if result.outcome == "timeout":
-        raise ChargerTimeout(_("The charger did not answer within %(seconds)d seconds. Please try again.")
-                             % {"seconds": COMMAND_TIMEOUT})
+        raise ChargerTimeout(
+            _("The charger did not answer within %(seconds)d seconds. Please try again.") % {"seconds": COMMAND_TIMEOUT}
+        )
     raise ChargerError(_("The charger could not carry out the request (%(code)s).") % {"code": result.code or "?"})
 
 
@@ -80,7 +81,8 @@ _COMMAND_ERRORS = {
 
 class StartInput(serializers.Serializer):
     connector = serializers.PrimaryKeyRelatedField(
-        queryset=Connector.objects.none(), help_text="A connector id (from stations/).")
+        queryset=Connector.objects.none(), help_text="A connector id (from stations/)."
+    )
     card = serializers.PrimaryKeyRelatedField(queryset=IdTag.objects.none(), help_text="One of your card ids.")
 
     def __init__(self, *args, user=None, **kwargs):
@@ -124,8 +126,13 @@ class SessionStartView(generics.GenericAPIView):
         station = decision.charge_point
         result = commands.command_send(station, "RemoteStartTransaction", decision.payload, timeout=COMMAND_TIMEOUT)
         _accepted_or_raise(result, station=station, refused=_("%(station)s declined to start charging (%(status)s)."))
-        body = {"status": result.status, "station": station.ocpp_id, "connector": connector.number, "session": None,
-                "message": _("%(station)s accepted: the charger will start when you plug in.") % {"station": station}}
+        body = {
+            "status": result.status,
+            "station": station.ocpp_id,
+            "connector": connector.number,
+            "session": None,
+            "message": _("%(station)s accepted: the charger will start when you plug in.") % {"station": station},
+        }
         return Response(CommandAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
     def _input(self, request) -> dict:
@@ -150,19 +157,26 @@ class SessionStopView(generics.GenericAPIView):
     permission_classes = [IsDriver]
     serializer_class = CommandAcceptedSerializer
 
-    @extend_schema(request=None, responses={202: CommandAcceptedSerializer, 404: error_response("Not your session."),
-                                            **_COMMAND_ERRORS})
+    @extend_schema(
+        request=None,
+        responses={202: CommandAcceptedSerializer, 404: error_response("Not your session."), **_COMMAND_ERRORS},
+    )
     def post(self, request, pk: int):
         session = _own_session(request, pk)
         if session.state != ChargingSession.State.ACTIVE:
             raise SessionEnded(_("This session has ended already."))
         station = session.charge_point
-        result = commands.command_send(station, "RemoteStopTransaction", {"transaction_id": session.pk},
-                                       timeout=COMMAND_TIMEOUT)
+        result = commands.command_send(
+            station, "RemoteStopTransaction", {"transaction_id": session.pk}, timeout=COMMAND_TIMEOUT
+        )
         _accepted_or_raise(result, station=station, refused=_("%(station)s declined to stop the session (%(status)s)."))
-        body = {"status": result.status, "station": station.ocpp_id, "session": session.pk,
-                "connector": session.connector.number if session.connector else None,
-                "message": _("%(station)s is stopping your session.") % {"station": station}}
+        body = {
+            "status": result.status,
+            "station": station.ocpp_id,
+            "session": session.pk,
+            "connector": session.connector.number if session.connector else None,
+            "message": _("%(station)s is stopping your session.") % {"station": station},
+        }
         return Response(CommandAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -185,8 +199,11 @@ def _live(session: ChargingSession, now) -> dict:
     figures = session_live_figures(session=session, now=now)
     cp = session.charge_point
     return {
-        **figures, "station": cp.ocpp_id, "site": cp.site.name if cp.site else "",
-        "connector": session.connector.number if session.connector else None, "card": session.id_tag_uid,
+        **figures,
+        "station": cp.ocpp_id,
+        "site": cp.site.name if cp.site else "",
+        "connector": session.connector.number if session.connector else None,
+        "card": session.id_tag_uid,
         "started_at": session.started_at,
         "power_w": None if figures["power_w"] is None else float(figures["power_w"]),
         "duration_seconds": int(figures["duration"].total_seconds()),

@@ -39,8 +39,18 @@ COMMAND_PERMISSIONS = ("sessions_app.change_chargepoint",)  # as the admin's com
 class OperatorSiteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Site
-        fields = ["id", "name", "street", "postal_code", "city", "country", "latitude", "longitude", "time_zone",
-                  "created_at"]
+        fields = [
+            "id",
+            "name",
+            "street",
+            "postal_code",
+            "city",
+            "country",
+            "latitude",
+            "longitude",
+            "time_zone",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -49,8 +59,17 @@ class OperatorConnectorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Connector
-        fields = ["id", "charge_point", "station_ocpp_id", "number", "connector_type", "max_power_kw", "status",
-                  "error_code", "status_changed_at"]
+        fields = [
+            "id",
+            "charge_point",
+            "station_ocpp_id",
+            "number",
+            "connector_type",
+            "max_power_kw",
+            "status",
+            "error_code",
+            "status_changed_at",
+        ]
         read_only_fields = fields
 
 
@@ -68,9 +87,24 @@ class OperatorStationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ChargePoint
-        fields = ["id", "ocpp_id", "name", "site", "site_name", "registration_status", "vendor", "model",
-                  "serial_number", "firmware_version", "online", "last_seen_at", "connected_at", "last_boot_at",
-                  "heartbeat_interval", "connectors"]
+        fields = [
+            "id",
+            "ocpp_id",
+            "name",
+            "site",
+            "site_name",
+            "registration_status",
+            "vendor",
+            "model",
+            "serial_number",
+            "firmware_version",
+            "online",
+            "last_seen_at",
+            "connected_at",
+            "last_boot_at",
+            "heartbeat_interval",
+            "connectors",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.BooleanField())
@@ -81,26 +115,46 @@ class OperatorStationSerializer(serializers.ModelSerializer):
 class OperatorSessionSerializer(serializers.ModelSerializer):
     station_ocpp_id = serializers.CharField(source="charge_point.ocpp_id", read_only=True)
     site = serializers.IntegerField(source="charge_point.site_id", read_only=True, allow_null=True)
-    connector_number = serializers.IntegerField(source="connector.number", read_only=True, allow_null=True,
-                                                default=None)
+    connector_number = serializers.IntegerField(
+        source="connector.number", read_only=True, allow_null=True, default=None
+    )
     card = serializers.IntegerField(source="id_tag_id", read_only=True, allow_null=True)
     card_uid = serializers.CharField(source="id_tag_uid", read_only=True)
-    stop_reason = serializers.ChoiceField(choices=StopReason.choices, allow_blank=True, read_only=True,
-                                          help_text="Empty while charging.")
+    stop_reason = serializers.ChoiceField(
+        choices=StopReason.choices, allow_blank=True, read_only=True, help_text="Empty while charging."
+    )
 
     class Meta:
         model = ChargingSession
-        fields = ["id", "charge_point", "station_ocpp_id", "site", "connector", "connector_number", "card", "card_uid",
-                  "customer_account", "auth_status", "state", "started_at", "stopped_at", "meter_start_wh",
-                  "meter_stop_wh", "energy_wh", "stop_reason"]
+        fields = [
+            "id",
+            "charge_point",
+            "station_ocpp_id",
+            "site",
+            "connector",
+            "connector_number",
+            "card",
+            "card_uid",
+            "customer_account",
+            "auth_status",
+            "state",
+            "started_at",
+            "stopped_at",
+            "meter_start_wh",
+            "meter_stop_wh",
+            "energy_wh",
+            "stop_reason",
+        ]
         read_only_fields = fields
 
 
 class OperatorCommandResultSerializer(serializers.Serializer):
     action = serializers.CharField()
-    outcome = serializers.ChoiceField(choices=["answered", "offline", "timeout", "error"],
-                                      help_text="answered: see status; offline: not connected, nothing was sent; "
-                                                "timeout: no answer in time; error: the charger answered CALLERROR.")
+    outcome = serializers.ChoiceField(
+        choices=["answered", "offline", "timeout", "error"],
+        help_text="answered: see status; offline: not connected, nothing was sent; "
+        "timeout: no answer in time; error: the charger answered CALLERROR.",
+    )
     status = serializers.CharField(help_text="The charger's status answer (Accepted, Rejected, ...), when it gave one.")
     payload = serializers.DictField(help_text="The charger's whole answer, in snake_case.")
     code = serializers.CharField(help_text="CALLERROR code, for outcome error.")
@@ -109,10 +163,18 @@ class OperatorCommandResultSerializer(serializers.Serializer):
 
 def _answer(charge_point: ChargePoint, action: str, payload: dict) -> Response:
     result = commands.command_send(charge_point, action, payload, timeout=COMMAND_TIMEOUT)
-    return Response(OperatorCommandResultSerializer({
-        "action": action, "outcome": result.outcome, "status": result.status, "payload": result.payload,
-        "code": result.code, "description": result.description,
-    }).data)
+    return Response(
+        OperatorCommandResultSerializer(
+            {
+                "action": action,
+                "outcome": result.outcome,
+                "status": result.status,
+                "payload": result.payload,
+                "code": result.code,
+                "description": result.description,
+            }
+        ).data
+    )
 
 
 # --- sites -------------------------------------------------------------------------------------------
@@ -162,8 +224,11 @@ class StationFilter(filters.FilterSet):
 
 class StationsMixin:
     def get_queryset(self):
-        return ChargePoint.objects.filter(organization=self.organization).select_related("site") \
+        return (
+            ChargePoint.objects.filter(organization=self.organization)
+            .select_related("site")
             .prefetch_related("connectors")
+        )
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}
@@ -219,6 +284,7 @@ class ConnectorDetailView(ConnectorsMixin, OperatorAPIView, generics.RetrieveAPI
 
 # --- commands ----------------------------------------------------------------------------------------
 
+
 class OperatorAvailabilityInput(serializers.Serializer):
     type = serializers.ChoiceField(choices=["Operative", "Inoperative"])
 
@@ -232,13 +298,19 @@ class OperatorRemoteStartInput(serializers.Serializer):
 
     def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["card"].queryset = IdTag.objects.filter(customer_account__organization=organization,
-                                                            status=IdTag.Status.ACTIVE)
+        self.fields["card"].queryset = IdTag.objects.filter(
+            customer_account__organization=organization, status=IdTag.Status.ACTIVE
+        )
 
 
 class OperatorConfigurationGetInput(serializers.Serializer):
-    keys = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list,
-                                 max_length=100, help_text="Empty: every key.")
+    keys = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        default=list,
+        max_length=100,
+        help_text="Empty: every key.",
+    )
 
 
 class OperatorConfigurationChangeInput(serializers.Serializer):
@@ -247,12 +319,24 @@ class OperatorConfigurationChangeInput(serializers.Serializer):
 
 
 class OperatorTriggerInput(serializers.Serializer):
-    requested_message = serializers.ChoiceField(choices=[
-        "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
-        "StatusNotification",
-    ])
-    connector = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True, default=None,
-                                         help_text="A connector number of the station; empty for the station.")
+    requested_message = serializers.ChoiceField(
+        choices=[
+            "BootNotification",
+            "DiagnosticsStatusNotification",
+            "FirmwareStatusNotification",
+            "Heartbeat",
+            "MeterValues",
+            "StatusNotification",
+        ]
+    )
+    connector = serializers.IntegerField(
+        min_value=1,
+        max_value=1000,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A connector number of the station; empty for the station.",
+    )
 
 
 class _StationCommandView(StationsMixin, OperatorAPIView):
@@ -332,8 +416,11 @@ class ConnectorAvailabilityView(_ConnectorCommandView):
         connector = self.get_object()
         data = OperatorAvailabilityInput(data=request.data)
         data.is_valid(raise_exception=True)
-        return _answer(connector.charge_point, "ChangeAvailability",
-                       {"connector_id": connector.number, "type": data.validated_data["type"]})
+        return _answer(
+            connector.charge_point,
+            "ChangeAvailability",
+            {"connector_id": connector.number, "type": data.validated_data["type"]},
+        )
 
 
 class ConnectorUnlockView(_ConnectorCommandView):
@@ -353,8 +440,11 @@ class ConnectorStartView(_ConnectorCommandView):
         connector = self.get_object()
         data = OperatorRemoteStartInput(data=request.data, organization=self.organization)
         data.is_valid(raise_exception=True)
-        return _answer(connector.charge_point, "RemoteStartTransaction",
-                       {"connector_id": connector.number, "id_tag": data.validated_data["card"].uid})
+        return _answer(
+            connector.charge_point,
+            "RemoteStartTransaction",
+            {"connector_id": connector.number, "id_tag": data.validated_data["card"].uid},
+        )
 
 
 # --- sessions ----------------------------------------------------------------------------------------
@@ -362,7 +452,8 @@ class ConnectorStartView(_ConnectorCommandView):
 
 class SessionFilter(filters.FilterSet):
     started = MomentRangeFilter(
-        field_name="started_at", label="Started from (started_after, inclusive) until (started_before, inclusive)")
+        field_name="started_at", label="Started from (started_after, inclusive) until (started_before, inclusive)"
+    )
     station = IdFilter(field_name="charge_point_id")
     site = IdFilter(field_name="charge_point__site_id")
     connector = IdFilter(field_name="connector_id")
@@ -378,8 +469,9 @@ class SessionFilter(filters.FilterSet):
 
 class SessionsMixin:
     def get_queryset(self):
-        return ChargingSession.objects.filter(charge_point__organization=self.organization) \
-            .select_related("charge_point", "connector")
+        return ChargingSession.objects.filter(charge_point__organization=self.organization).select_related(
+            "charge_point", "connector"
+        )
 
 
 class SessionListView(SessionsMixin, OperatorAPIView, generics.ListAPIView):
@@ -417,18 +509,30 @@ urlpatterns = [
     path("operator/sites/<int:pk>/", SiteDetailView.as_view(), name="operator_site"),
     path("operator/stations/", StationListView.as_view(), name="operator_stations"),
     path("operator/stations/<int:pk>/", StationDetailView.as_view(), name="operator_station"),
-    path("operator/stations/<int:pk>/availability/", StationAvailabilityView.as_view(),
-         name="operator_station_availability"),
+    path(
+        "operator/stations/<int:pk>/availability/",
+        StationAvailabilityView.as_view(),
+        name="operator_station_availability",
+    ),
     path("operator/stations/<int:pk>/reset/", StationResetView.as_view(), name="operator_station_reset"),
-    path("operator/stations/<int:pk>/configuration/read/", StationConfigurationGetView.as_view(),
-         name="operator_station_configuration_read"),
-    path("operator/stations/<int:pk>/configuration/change/", StationConfigurationChangeView.as_view(),
-         name="operator_station_configuration_change"),
+    path(
+        "operator/stations/<int:pk>/configuration/read/",
+        StationConfigurationGetView.as_view(),
+        name="operator_station_configuration_read",
+    ),
+    path(
+        "operator/stations/<int:pk>/configuration/change/",
+        StationConfigurationChangeView.as_view(),
+        name="operator_station_configuration_change",
+    ),
     path("operator/stations/<int:pk>/trigger/", StationTriggerView.as_view(), name="operator_station_trigger"),
     path("operator/connectors/", ConnectorListView.as_view(), name="operator_connectors"),
     path("operator/connectors/<int:pk>/", ConnectorDetailView.as_view(), name="operator_connector"),
-    path("operator/connectors/<int:pk>/availability/", ConnectorAvailabilityView.as_view(),
-         name="operator_connector_availability"),
+    path(
+        "operator/connectors/<int:pk>/availability/",
+        ConnectorAvailabilityView.as_view(),
+        name="operator_connector_availability",
+    ),
     path("operator/connectors/<int:pk>/unlock/", ConnectorUnlockView.as_view(), name="operator_connector_unlock"),
     path("operator/connectors/<int:pk>/start/", ConnectorStartView.as_view(), name="operator_connector_start"),
     path("operator/sessions/", SessionListView.as_view(), name="operator_sessions"),

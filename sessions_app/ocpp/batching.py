@@ -56,8 +56,12 @@ class Batcher:
         try:
             results = await self._write_retrying([report for report, _future in batch])
         except DATABASE_UNAVAILABLE as error:
-            logger.warning("%d reports not stored: the database could not be reached in %d tries (%s).",
-                           len(batch), len(RETRY_WAITS) + 1, error)
+            logger.warning(
+                "%d reports not stored: the database could not be reached in %d tries (%s).",
+                len(batch),
+                len(RETRY_WAITS) + 1,
+                error,
+            )
             for _report, future in batch:
                 _settle(future, error=error)
             return
@@ -96,9 +100,7 @@ def _settle(future: asyncio.Future, *, result: Any = None, error: Exception | No
         future.set_result(result)
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, Batcher]] = (
-    weakref.WeakKeyDictionary()
-)
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, Batcher]] = weakref.WeakKeyDictionary()
 
 
 async def submit(write_many: Callable[..., list[Any]], report: Any) -> Any:

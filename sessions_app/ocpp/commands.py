@@ -22,8 +22,14 @@ from sessions_app.models import ChargePoint
 
 #: What operators and drivers may send, by OCPP 1.6 action name.
 ACTIONS = (
-    "RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "ChangeAvailability",
-    "GetConfiguration", "ChangeConfiguration", "TriggerMessage",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "Reset",
+    "UnlockConnector",
+    "ChangeAvailability",
+    "GetConfiguration",
+    "ChangeConfiguration",
+    "TriggerMessage",
 )
 #: Seconds the sender waits for the receipt; the holder then waits longer than that for "go".
 RECEIPT_TIMEOUT = 2.5
@@ -45,8 +51,9 @@ class CommandResult:
         return str(self.payload.get("status", ""))
 
 
-async def command_send_async(charge_point: ChargePoint, action: str, payload: dict,
-                             timeout: float = 30) -> CommandResult:
+async def command_send_async(
+    charge_point: ChargePoint, action: str, payload: dict, timeout: float = 30
+) -> CommandResult:
     if action not in ACTIONS:
         raise ValueError(f"Unknown command {action!r}.")
     if not charge_point.channel_name:
@@ -54,17 +61,24 @@ async def command_send_async(charge_point: ChargePoint, action: str, payload: di
     layer = cast(BaseChannelLayer, get_channel_layer())  # the settings always name a channel layer
     reply_channel = await layer.new_channel()
     try:
-        await layer.send(charge_point.channel_name, {
-            "type": "ocpp.command", "action": action, "payload": payload, "reply_channel": reply_channel,
-            "timeout": timeout,
-        })
+        await layer.send(
+            charge_point.channel_name,
+            {
+                "type": "ocpp.command",
+                "action": action,
+                "payload": payload,
+                "reply_channel": reply_channel,
+                "timeout": timeout,
+            },
+        )
         await asyncio.wait_for(layer.receive(reply_channel), RECEIPT_TIMEOUT)
         await layer.send(charge_point.channel_name, {"type": "ocpp.go", "reply_channel": reply_channel})
         reply = await asyncio.wait_for(layer.receive(reply_channel), timeout + 2)
     except (TimeoutError, ChannelFull):  # nobody holds that channel any more: the process or socket is gone
         return CommandResult("offline")
-    return CommandResult(reply["outcome"], reply.get("payload", {}), reply.get("code", ""),
-                         reply.get("description", ""))
+    return CommandResult(
+        reply["outcome"], reply.get("payload", {}), reply.get("code", ""), reply.get("description", "")
+    )
 
 
 def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout: float = 30) -> CommandResult:

@@ -58,8 +58,9 @@ async def disconnect_all() -> None:
     sockets whose own disconnect handling the server's shutdown timeout cut short."""
     held = [services.Disconnect(charge_point_id, channel) for channel, charge_point_id in _held.items()]
     for start in range(0, len(held), batching.MAX_BATCH):
-        await db(services.charge_point_disconnect_many)(reports=held[start:start + batching.MAX_BATCH],
-                                                       now=timezone.now())
+        await db(services.charge_point_disconnect_many)(
+            reports=held[start : start + batching.MAX_BATCH], now=timezone.now()
+        )
     _held.clear()
 
 
@@ -133,9 +134,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
         ocpp_id = route["ocpp_id"]
         address = scope_client_address(self.scope)
         handshake = {
-            "ocpp_id": ocpp_id, "organization_slug": route.get("organization_slug"),
+            "ocpp_id": ocpp_id,
+            "organization_slug": route.get("organization_slug"),
             "password": basic_auth_password(self.scope.get("headers", []), ocpp_id),
-            "remote_address": address, "channel_name": self.channel_name,
+            "remote_address": address,
+            "channel_name": self.channel_name,
         }
         connect = db(services.charge_point_connect)  # not the one shared thread: handshakes run side by side
         connection = await connect(**handshake, at=timezone.now())
@@ -185,8 +188,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         now = timezone.now()
         if (now - self.seen_written).total_seconds() >= SEEN_WRITE_EVERY:
             self.seen_written = now
-            await db(services.charge_point_seen)(charge_point_id=self.charge_point.pk, at=now,
-                                                 channel_name=self.channel_name)
+            await db(services.charge_point_seen)(
+                charge_point_id=self.charge_point.pk, at=now, channel_name=self.channel_name
+            )
         await self.protocol.route_message(text_data)
 
     async def dispatch(self, message):
@@ -212,8 +216,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         for task in self.commands:
             task.cancel()
-        await batching.submit(services.charge_point_disconnect_many,
-                              services.Disconnect(self.charge_point.pk, self.channel_name))
+        await batching.submit(
+            services.charge_point_disconnect_many, services.Disconnect(self.charge_point.pk, self.channel_name)
+        )
         _held.pop(self.channel_name, None)  # only now: a stop cutting this short leaves it to disconnect_all
         if code != SERVICE_RESTART:  # a stopping server does not tidy its memory on the way out
             memory.connection_closed(still_open=len(_held))

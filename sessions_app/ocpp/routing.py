@@ -17,7 +17,6 @@ async def refuse_websocket(scope, receive, send):
 # ws://HOST/ocpp/<charge point id>, or /ocpp/<operator slug>/<id> where the operator auto-registers chargers.
 # django-stubs type re_path for views only; channels' URLRouter takes ASGI applications.
 websocket_urlpatterns: list[Any] = [
-    re_path(r"^ocpp/(?:(?P<organization_slug>[-a-zA-Z0-9_]+)/)?(?P<ocpp_id>[^/]+)/?$",
-            OcppConsumer.as_asgi()),  # type: ignore[arg-type]
+    re_path(r"^ocpp/(?:(?P<organization_slug>[-a-zA-Z0-9_]+)/)?(?P<ocpp_id>[^/]+)/?$", OcppConsumer.as_asgi()),  # type: ignore[arg-type]
     re_path(r"", refuse_websocket),
 ]

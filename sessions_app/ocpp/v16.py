@@ -59,7 +59,8 @@ def _id_tag_info(verdict: TagVerdict | None = None, status: str | None = None) -
     if verdict is None:
         return datatypes.IdTagInfo(status=_status_16(status))
     return datatypes.IdTagInfo(
-        status=_status_16(verdict.status), parent_id_tag=verdict.parent_id_tag,
+        status=_status_16(verdict.status),
+        parent_id_tag=verdict.parent_id_tag,
         expiry_date=_iso(verdict.expiry_date) if verdict.expiry_date else None,
     )
 
@@ -68,7 +69,8 @@ def _connector_number(connector_id: int) -> int:
     """The connectorId, if a connector can have that number (OCPP sets no upper bound; the column does)."""
     if not 0 <= connector_id <= Connector.MAX_NUMBER:
         raise PropertyConstraintViolationError(
-            details={"cause": f"connectorId {connector_id} is outside 0..{Connector.MAX_NUMBER}"})
+            details={"cause": f"connectorId {connector_id} is outside 0..{Connector.MAX_NUMBER}"}
+        )
     return connector_id
 
 
@@ -93,12 +95,16 @@ class CentralSystem16(OcppChargePoint):
     async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **optional):
         await db(self.charge_point.refresh_from_db)()  # the operator may have approved it meanwhile
         cp = await db(services.charge_point_boot)(
-            charge_point=self.charge_point, vendor=charge_point_vendor, model=charge_point_model,
+            charge_point=self.charge_point,
+            vendor=charge_point_vendor,
+            model=charge_point_model,
             serial_number=optional.get("charge_point_serial_number") or optional.get("charge_box_serial_number", ""),
-            firmware_version=optional.get("firmware_version", ""), at=timezone.now(),
+            firmware_version=optional.get("firmware_version", ""),
+            at=timezone.now(),
         )
         return call_result.BootNotification(
-            current_time=_iso(timezone.now()), interval=cp.heartbeat_interval,
+            current_time=_iso(timezone.now()),
+            interval=cp.heartbeat_interval,
             status=_REGISTRATION[cp.registration_status],
         )
 
@@ -108,80 +114,109 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.status_notification)
     async def on_status_notification(self, connector_id: int, error_code: str, status: str, **optional):
-        await batching.submit(services.connector_status_record_many, services.StatusReport(
-            self.charge_point, _connector_number(connector_id), status, error_code,
-            parse_time(optional["timestamp"]) if "timestamp" in optional else timezone.now(),
-            info=optional.get("info", ""), vendor_id=optional.get("vendor_id", ""),
-            vendor_error_code=optional.get("vendor_error_code", ""),
-        ))
+        await batching.submit(
+            services.connector_status_record_many,
+            services.StatusReport(
+                self.charge_point,
+                _connector_number(connector_id),
+                status,
+                error_code,
+                parse_time(optional["timestamp"]) if "timestamp" in optional else timezone.now(),
+                info=optional.get("info", ""),
+                vendor_id=optional.get("vendor_id", ""),
+                vendor_error_code=optional.get("vendor_error_code", ""),
+            ),
+        )
         return call_result.StatusNotification()
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str):
-        verdict = await db(services.id_tag_authorize)(charge_point=self.charge_point, raw_uid=id_tag,
-                                                     at=timezone.now())
+        verdict = await db(services.id_tag_authorize)(charge_point=self.charge_point, raw_uid=id_tag, at=timezone.now())
         return call_result.Authorize(id_tag_info=_id_tag_info(verdict))
 
     @on(Action.start_transaction)
-    async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
-                                   **optional):
+    async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **optional):
         session = await db(services.session_start)(
-            charge_point=self.charge_point, connector_id=_connector_number(connector_id), raw_uid=id_tag,
-            meter_start_wh=meter_start, timestamp=parse_time(timestamp), now=timezone.now(),
+            charge_point=self.charge_point,
+            connector_id=_connector_number(connector_id),
+            raw_uid=id_tag,
+            meter_start_wh=meter_start,
+            timestamp=parse_time(timestamp),
+            now=timezone.now(),
         )
-        return call_result.StartTransaction(transaction_id=session.pk, id_tag_info=_id_tag_info(
-            status=session.auth_status))
+        return call_result.StartTransaction(
+            transaction_id=session.pk, id_tag_info=_id_tag_info(status=session.auth_status)
+        )
 
     @on(Action.meter_values)
     async def on_meter_values(self, connector_id: int, meter_value: list, **optional):
         if problem := services.meter_value_unstorable(meter_value):
             raise TypeConstraintViolationError(details={"cause": problem})
-        await batching.submit(services.meter_values_record_many, services.MeterValuesReport(
-            self.charge_point, _connector_number(connector_id), optional.get("transaction_id"), _readings(meter_value),
-        ))
+        await batching.submit(
+            services.meter_values_record_many,
+            services.MeterValuesReport(
+                self.charge_point,
+                _connector_number(connector_id),
+                optional.get("transaction_id"),
+                _readings(meter_value),
+            ),
+        )
         return call_result.MeterValues()
 
     @on(Action.stop_transaction)
     async def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, **optional):
         id_tag = optional.get("id_tag")
         await db(services.session_stop)(
-            charge_point=self.charge_point, transaction_id=transaction_id, raw_uid=id_tag or "",
-            meter_stop_wh=meter_stop, timestamp=parse_time(timestamp),
+            charge_point=self.charge_point,
+            transaction_id=transaction_id,
+            raw_uid=id_tag or "",
+            meter_stop_wh=meter_stop,
+            timestamp=parse_time(timestamp),
             reason=optional.get("reason") or StopReason.LOCAL,  # the 1.6 default when absent
-            transaction_data=_readings(optional.get("transaction_data") or []), now=timezone.now(),
+            transaction_data=_readings(optional.get("transaction_data") or []),
+            now=timezone.now(),
         )
         if not id_tag:
             return call_result.StopTransaction()
-        verdict = await db(services.id_tag_authorize)(charge_point=self.charge_point, raw_uid=id_tag,
-                                                     at=timezone.now())
+        verdict = await db(services.id_tag_authorize)(charge_point=self.charge_point, raw_uid=id_tag, at=timezone.now())
         return call_result.StopTransaction(id_tag_info=_id_tag_info(verdict))
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **optional):
         message_id, data = optional.get("message_id", ""), optional.get("data")
         await db(services.charger_event_record)(
-            charge_point=self.charge_point, kind=ChargerEvent.Kind.DATA_TRANSFER, vendor_id=vendor_id,
-            message_id=message_id, data=data or "", at=timezone.now(),
+            charge_point=self.charge_point,
+            kind=ChargerEvent.Kind.DATA_TRANSFER,
+            vendor_id=vendor_id,
+            message_id=message_id,
+            data=data or "",
+            at=timezone.now(),
         )
         handler = hooks.data_transfer_handlers.get((vendor_id, message_id))
         if handler is None:
             known_vendor = any(vendor == vendor_id for vendor, _message in hooks.data_transfer_handlers)
-            return call_result.DataTransfer(status=DataTransferStatus.unknown_message_id if known_vendor
-                                            else DataTransferStatus.unknown_vendor_id)
+            return call_result.DataTransfer(
+                status=DataTransferStatus.unknown_message_id if known_vendor else DataTransferStatus.unknown_vendor_id
+            )
         answer = await db(handler)(self.charge_point, data, timezone.now())
         return call_result.DataTransfer(status=answer.status, data=answer.data)
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status: str):
         await db(services.charger_event_record)(
-            charge_point=self.charge_point, kind=ChargerEvent.Kind.FIRMWARE_STATUS, status=status, at=timezone.now(),
+            charge_point=self.charge_point,
+            kind=ChargerEvent.Kind.FIRMWARE_STATUS,
+            status=status,
+            at=timezone.now(),
         )
         return call_result.FirmwareStatusNotification()
 
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, status: str):
         await db(services.charger_event_record)(
-            charge_point=self.charge_point, kind=ChargerEvent.Kind.DIAGNOSTICS_STATUS, status=status,
+            charge_point=self.charge_point,
+            kind=ChargerEvent.Kind.DIAGNOSTICS_STATUS,
+            status=status,
             at=timezone.now(),
         )
         return call_result.DiagnosticsStatusNotification()

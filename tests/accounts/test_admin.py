@@ -44,7 +44,10 @@ def test_staff_see_only_their_organizations_rows(client, world, model):
     assert response.status_code == 200
     shown = {obj.pk for obj in response.context["cl"].result_list}
     model_class = {
-        "idtag": IdTag, "customeraccount": CustomerAccount, "user": User, "organization": Organization,
+        "idtag": IdTag,
+        "customeraccount": CustomerAccount,
+        "user": User,
+        "organization": Organization,
     }[model]
     expected = {
         "idtag": IdTag.objects.filter(customer_account__organization=world.org_a),
@@ -77,8 +80,10 @@ def test_superuser_sees_both_organizations(client, world):
 def test_other_organizations_objects_are_not_shown_by_url(client, world, model):
     beta_account = make_account(world.org_b, "Beta Fleet")
     beta = {
-        "idtag": make_tag(beta_account, uid="0B0B0B0B"), "customeraccount": beta_account,
-        "user": world.dave, "organization": world.org_b,
+        "idtag": make_tag(beta_account, uid="0B0B0B0B"),
+        "customeraccount": beta_account,
+        "user": world.dave,
+        "organization": world.org_b,
     }[model]
     client.force_login(world.carol)
     response = client.get(change(model, beta.pk), follow=True)
@@ -86,8 +91,12 @@ def test_other_organizations_objects_are_not_shown_by_url(client, world, model):
     assert "doesn’t exist" in str(list(response.context["messages"])[0])
     # and symmetric: dave cannot open A's objects
     client.force_login(world.dave)
-    alpha = {"idtag": world.alice_card, "customeraccount": world.alice.customer_account, "user": world.carol,
-             "organization": world.org_a}[model]
+    alpha = {
+        "idtag": world.alice_card,
+        "customeraccount": world.alice.customer_account,
+        "user": world.carol,
+        "organization": world.org_a,
+    }[model]
     assert client.get(change(model, alpha.pk)).status_code == 302
     client.force_login(world.admin)
     assert client.get(change(model, beta.pk)).status_code == 200
@@ -109,10 +118,16 @@ def test_drivers_are_sent_to_the_admin_login(client, world):
 
 def card_post(tag: IdTag, **overrides) -> dict:
     data = {
-        "uid": tag.uid, "label": tag.label, "customer_account": tag.customer_account_id,
-        "owner": tag.owner_id or "", "parent": "", "expires_at_0": "", "expires_at_1": "",
+        "uid": tag.uid,
+        "label": tag.label,
+        "customer_account": tag.customer_account_id,
+        "owner": tag.owner_id or "",
+        "parent": "",
+        "expires_at_0": "",
+        "expires_at_1": "",
         "max_concurrent_sessions": tag.max_concurrent_sessions,
-        "issued_at_0": tag.issued_at.strftime("%Y-%m-%d"), "issued_at_1": tag.issued_at.strftime("%H:%M:%S"),
+        "issued_at_0": tag.issued_at.strftime("%Y-%m-%d"),
+        "issued_at_1": tag.issued_at.strftime("%H:%M:%S"),
     }
     return data | overrides
 
@@ -120,8 +135,9 @@ def card_post(tag: IdTag, **overrides) -> dict:
 def test_staff_cannot_give_a_card_to_another_organizations_account(client, world):
     beta_account = make_account(world.org_b, "Beta Fleet")
     client.force_login(world.carol)
-    response = client.post(change("idtag", world.alice_card.pk),
-                           card_post(world.alice_card, customer_account=beta_account.pk, owner=""))
+    response = client.post(
+        change("idtag", world.alice_card.pk), card_post(world.alice_card, customer_account=beta_account.pk, owner="")
+    )
     assert response.status_code == 200
     assert "customer_account" in response.context["adminform"].form.errors
     world.alice_card.refresh_from_db()
@@ -139,8 +155,16 @@ def test_staff_can_change_their_card_and_uid_is_normalised(client, world):
 def test_staff_cannot_create_a_card_for_another_organization(client, world):
     beta_account = make_account(world.org_b, "Beta Fleet")
     client.force_login(world.carol)
-    data = {"uid": "0C0C0C0C", "label": "", "customer_account": beta_account.pk, "owner": "", "parent": "",
-            "max_concurrent_sessions": 1, "issued_at_0": "2026-01-01", "issued_at_1": "10:00:00"}
+    data = {
+        "uid": "0C0C0C0C",
+        "label": "",
+        "customer_account": beta_account.pk,
+        "owner": "",
+        "parent": "",
+        "max_concurrent_sessions": 1,
+        "issued_at_0": "2026-01-01",
+        "issued_at_1": "10:00:00",
+    }
     response = client.post(reverse("admin:accounts_idtag_add"), data)
     assert response.status_code == 200
     assert not IdTag.objects.filter(uid="0C0C0C0C").exists()
@@ -148,10 +172,17 @@ def test_staff_cannot_create_a_card_for_another_organization(client, world):
 
 def user_post(user: User, **overrides) -> dict:
     data = {
-        "email": user.email, "first_name": user.first_name, "last_name": user.last_name, "language": "en",
-        "organization": user.organization_id or "", "customer_account": user.customer_account_id or "",
-        "is_active": "on", "last_login_0": "", "last_login_1": "",
-        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"), "date_joined_1": "10:00:00",
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "language": "en",
+        "organization": user.organization_id or "",
+        "customer_account": user.customer_account_id or "",
+        "is_active": "on",
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": "10:00:00",
     }
     if user.is_staff:
         data["is_staff"] = "on"
@@ -164,8 +195,9 @@ def test_staff_cannot_make_anyone_superuser_or_grant_groups(client, world):
     assert "is_superuser" not in response.context["adminform"].form.fields
     assert "groups" not in response.context["adminform"].form.fields
     group = Group.objects.create(name="Secret")
-    response = client.post(change("user", world.alice.pk),
-                           user_post(world.alice, is_superuser="on", groups=[group.pk], first_name="Alice"))
+    response = client.post(
+        change("user", world.alice.pk), user_post(world.alice, is_superuser="on", groups=[group.pk], first_name="Alice")
+    )
     assert response.status_code == 302
     world.alice.refresh_from_db()
     assert world.alice.first_name == "Alice"
@@ -191,8 +223,15 @@ def test_a_driver_cannot_be_given_staff_status(client, world):
 
 def test_staff_create_colleagues_in_their_organization_only(client, world):
     client.force_login(world.carol)
-    data = {"email": "erin@alpha.example", "usable_password": "true", "password1": "another horse 43",
-            "password2": "another horse 43", "organization": world.org_b.pk, "is_staff": "on", "is_active": "on"}
+    data = {
+        "email": "erin@alpha.example",
+        "usable_password": "true",
+        "password1": "another horse 43",
+        "password2": "another horse 43",
+        "organization": world.org_b.pk,
+        "is_staff": "on",
+        "is_active": "on",
+    }
     response = client.post(reverse("admin:accounts_user_add"), data)
     assert response.status_code == 200
     assert not User.objects.filter(email="erin@alpha.example").exists()
@@ -274,9 +313,15 @@ def test_autocomplete_offers_only_own_customer_accounts(client, world):
     make_account(world.org_b, "Beta Fleet")
     make_account(world.org_a, "Alpha Fleet")
     client.force_login(world.carol)
-    response = client.get(reverse("admin:autocomplete"), {
-        "app_label": "accounts", "model_name": "idtag", "field_name": "customer_account", "term": "Fleet",
-    })
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "accounts",
+            "model_name": "idtag",
+            "field_name": "customer_account",
+            "term": "Fleet",
+        },
+    )
     assert response.status_code == 200
     assert [result["text"] for result in response.json()["results"]] == ["Alpha Fleet"]
 
@@ -290,16 +335,17 @@ def test_admin_index_lists_operator_models_for_staff(client, world):
     assert "Group" not in models
 
 
-
 @pytest.mark.parametrize("user", ["carol", "admin"])
 def test_every_admin_page_renders(client, world, user):
     session = make_session(world.cp_a.connectors.first(), world.alice_card)
     SessionFlag.objects.create(session=session, code="zero_energy")
     MeterValue.objects.create(charge_point=world.cp_a, session=session, timestamp=session.started_at, value=1)
-    StatusEvent.objects.create(charge_point=world.cp_a, status="Available", error_code="NoError",
-                               timestamp=session.started_at)
-    SecurityEvent.objects.create(charge_point=world.cp_a, organization=world.org_a, ocpp_id="ALPHA-1",
-                                 kind="connection_replaced")
+    StatusEvent.objects.create(
+        charge_point=world.cp_a, status="Available", error_code="NoError", timestamp=session.started_at
+    )
+    SecurityEvent.objects.create(
+        charge_point=world.cp_a, organization=world.org_a, ocpp_id="ALPHA-1", kind="connection_replaced"
+    )
     ChargerEvent.objects.create(charge_point=world.cp_a, kind="data_transfer", vendor_id="Test")
     api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))

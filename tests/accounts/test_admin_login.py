@@ -8,7 +8,6 @@ from tests.conftest import PASSWORD
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_rate_limits")]
 
 
-
 def test_admin_login_sends_to_the_portal_login_and_back(client):
     response = client.get("/admin/login/?next=/admin/")
     assert response.status_code == 302

@@ -13,6 +13,7 @@ from tests.factories import make_staff
 
 pytestmark = pytest.mark.django_db
 
+
 def _add_url() -> str:
     return reverse("admin:accounts_apitoken_add")
 
@@ -37,8 +38,10 @@ def test_staff_create_a_token_and_see_its_key_once(client, world):
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert api.get(reverse("api:operator_cards")).status_code == 200
     # ...and is never shown again.
-    for url in (reverse("admin:accounts_apitoken_changelist"),
-                reverse("admin:accounts_apitoken_change", args=[token.pk])):
+    for url in (
+        reverse("admin:accounts_apitoken_changelist"),
+        reverse("admin:accounts_apitoken_change", args=[token.pk]),
+    ):
         page = client.get(url)
         assert page.status_code == 200 and key not in page.content.decode()
         assert token.prefix in page.content.decode()
@@ -48,8 +51,11 @@ def test_revoking_stops_the_token_at_once(client, world):
     token, key = api_token_create(user=world.carol, name="ERP")
     other, other_key = api_token_create(user=world.carol, name="BI")
     client.force_login(world.carol)
-    response = client.post(reverse("admin:accounts_apitoken_changelist"),
-                           {"action": "revoke_tokens", "_selected_action": [token.pk]}, follow=True)
+    response = client.post(
+        reverse("admin:accounts_apitoken_changelist"),
+        {"action": "revoke_tokens", "_selected_action": [token.pk]},
+        follow=True,
+    )
     assert response.status_code == 200 and "Revoked 1 token." in response.content.decode()
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -67,8 +73,9 @@ def test_tokens_are_listed_and_revoked_per_operator(client, world):
     listing = client.get(reverse("admin:accounts_apitoken_changelist")).content.decode()
     assert "Alpha ERP" in listing and "Beta ERP" not in listing
     assert client.get(reverse("admin:accounts_apitoken_change", args=[beta.pk])).status_code == 302  # not found
-    client.post(reverse("admin:accounts_apitoken_changelist"),
-                {"action": "revoke_tokens", "_selected_action": [beta.pk]})
+    client.post(
+        reverse("admin:accounts_apitoken_changelist"), {"action": "revoke_tokens", "_selected_action": [beta.pk]}
+    )
     beta.refresh_from_db()
     assert beta.revoked_at is None
 

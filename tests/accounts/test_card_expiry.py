@@ -19,11 +19,14 @@ def api(carol_api) -> APIClient:
     return carol_api
 
 
-@pytest.mark.parametrize("expires_at", ["9999-12-31", "9999-12-31T23:59:59Z", "2200-01-01", "1999-12-31T12:00Z",
-                                        "0001-01-01"])
+@pytest.mark.parametrize(
+    "expires_at", ["9999-12-31", "9999-12-31T23:59:59Z", "2200-01-01", "1999-12-31T12:00Z", "0001-01-01"]
+)
 def test_an_imported_expiry_outside_the_years_2000_to_2199_is_refused_on_its_line(world, expires_at):
-    text = f"uid,owner_email,expires_at\n0D0D0D0D,{world.alice.email},2030-06-30\n0E0E0E0E,{world.alice.email}," \
-           f"{expires_at}\n"
+    text = (
+        f"uid,owner_email,expires_at\n0D0D0D0D,{world.alice.email},2030-06-30\n0E0E0E0E,{world.alice.email},"
+        f"{expires_at}\n"
+    )
 
     result = id_tags_import_csv(organization=world.org_a, csv_file=io.BytesIO(text.encode()))
 
@@ -39,13 +42,22 @@ def test_an_imported_expiry_inside_the_range_is_kept(world):
     assert IdTag.objects.get(uid="0D0D0D0D").expires_at == datetime(2199, 12, 30, 12, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("expires_at", "message"), [
-    ("2300-01-01T00:00:00Z", "Choose a moment from 2000 to 2199."), ("9999-12-31T23:59:59Z", "out of range"),
-])
+@pytest.mark.parametrize(
+    ("expires_at", "message"),
+    [
+        ("2300-01-01T00:00:00Z", "Choose a moment from 2000 to 2199."),
+        ("9999-12-31T23:59:59Z", "out of range"),
+    ],
+)
 def test_the_api_refuses_to_issue_a_card_expiring_out_of_range(api, world, expires_at, message):
-    response = api.post(reverse("api:operator_cards"), {
-        "uid": "04AABBCC", "customer_account": world.alice.customer_account_id, "expires_at": expires_at,
-    })
+    response = api.post(
+        reverse("api:operator_cards"),
+        {
+            "uid": "04AABBCC",
+            "customer_account": world.alice.customer_account_id,
+            "expires_at": expires_at,
+        },
+    )
     assert response.status_code == 400
     assert message in str(response.json()["error"]["fields"]["expires_at"])
     assert not IdTag.objects.filter(uid="04AABBCC").exists()
@@ -69,9 +81,18 @@ def test_a_card_stored_with_expiry_9999_shows_in_the_admin_and_must_be_corrected
 
     assert client.get(reverse("admin:accounts_idtag_changelist")).status_code == 200
     assert client.get(change).status_code == 200
-    response = client.post(change, {"uid": world.alice_card.uid, "label": "", "owner": world.alice.pk,
-                                    "status": "active", "expires_at_0": "2300-01-01", "expires_at_1": "00:00:00",
-                                    "max_concurrent_sessions": 1})
+    response = client.post(
+        change,
+        {
+            "uid": world.alice_card.uid,
+            "label": "",
+            "owner": world.alice.pk,
+            "status": "active",
+            "expires_at_0": "2300-01-01",
+            "expires_at_1": "00:00:00",
+            "max_concurrent_sessions": 1,
+        },
+    )
 
     assert response.status_code == 200  # the form again, with the error
     assert "Choose a moment from 2000 to 2199." in response.content.decode()

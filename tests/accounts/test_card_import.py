@@ -48,23 +48,27 @@ def test_a_replacement_card_uid_is_normalised_with_comma_delimiter(world):
     assert result.ok and IdTag.objects.get(owner=world.alice).uid == "04A1B2C3"
 
 
-@pytest.mark.parametrize(("bad_line", "message"), [
-    ("04:A1:B2,{alice}", "4, 7 or 10 bytes"),
-    ("04A1B2C3,{alice}", "already registered"),
-    ("0D0D0D0D,{alice}", "appears twice"),
-    ("0E0E0E0E,nobody@example.com", "No driver"),
-    ("0E0E0E0E,", "account_email or owner_email"),
-    ("0E0E0E0E,{alice},,not-a-date", "ISO date"),
-    ("0E0E0E0E,{alice},,,0", "max_concurrent_sessions"),
-    ("0E0E0E0E,{alice},,,,FFFFFFFF", "neither registered"),
-    ("0E0E0E0E,{alice},nobody@example.com", "No customer account"),
-    ("0E0E0E0E,{alice},{bob_billing}", "another customer account"),
-])
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("04:A1:B2,{alice}", "4, 7 or 10 bytes"),
+        ("04A1B2C3,{alice}", "already registered"),
+        ("0D0D0D0D,{alice}", "appears twice"),
+        ("0E0E0E0E,nobody@example.com", "No driver"),
+        ("0E0E0E0E,", "account_email or owner_email"),
+        ("0E0E0E0E,{alice},,not-a-date", "ISO date"),
+        ("0E0E0E0E,{alice},,,0", "max_concurrent_sessions"),
+        ("0E0E0E0E,{alice},,,,FFFFFFFF", "neither registered"),
+        ("0E0E0E0E,{alice},nobody@example.com", "No customer account"),
+        ("0E0E0E0E,{alice},{bob_billing}", "another customer account"),
+    ],
+)
 def test_any_bad_line_rolls_back_the_whole_file(world, bad_line, message):
     text = (
         "uid,owner_email,account_email,expires_at,max_concurrent_sessions,parent_uid\n"
         f"0D0D0D0D,{world.alice.email}\n"
-        + bad_line.format(alice=world.alice.email, bob_billing=world.bob.customer_account.billing_email) + "\n"
+        + bad_line.format(alice=world.alice.email, bob_billing=world.bob.customer_account.billing_email)
+        + "\n"
     )
     result = id_tags_import_csv(organization=world.org_a, csv_file=csv_bytes(text))
     assert not result.ok
@@ -88,12 +92,15 @@ def test_an_existing_card_of_another_organization_is_no_parent(world):
     assert not id_tags_import_csv(organization=world.org_a, csv_file=csv_bytes(text)).ok
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"label\nx\n", "uid"),
-    (b"uid,colour\n0F0F0F0F,red\n", "Unknown columns"),
-    (b"uid\n", "no cards"),
-    (b"uid\n\xff\xfe\n", "UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"label\nx\n", "uid"),
+        (b"uid,colour\n0F0F0F0F,red\n", "Unknown columns"),
+        (b"uid\n", "no cards"),
+        (b"uid\n\xff\xfe\n", "UTF-8"),
+    ],
+)
 def test_malformed_files_are_refused(world, content, message):
     result = id_tags_import_csv(organization=world.org_a, csv_file=io.BytesIO(content))
     assert not result.ok and message in result.errors[0].message
@@ -129,9 +136,13 @@ def test_admin_import_shows_errors_with_line_numbers_and_saves_nothing(client, w
 def test_superuser_chooses_the_organization_to_import_into(client, world):
     beta_driver = make_driver(world.org_b, "erik@beta.example")
     client.force_login(world.admin)
-    response = client.post(reverse("admin:accounts_idtag_import"), {
-        "csv_file": upload(f"uid,owner_email\n0F0F0F0F,{beta_driver.email}\n"), "organization": world.org_b.pk,
-    })
+    response = client.post(
+        reverse("admin:accounts_idtag_import"),
+        {
+            "csv_file": upload(f"uid,owner_email\n0F0F0F0F,{beta_driver.email}\n"),
+            "organization": world.org_b.pk,
+        },
+    )
     assert response.status_code == 302
     assert IdTag.objects.get(uid="0F0F0F0F").customer_account.organization == world.org_b
 
@@ -143,6 +154,7 @@ def test_drivers_cannot_reach_the_import(client, world):
 
 
 # --- volume: chunks, a summary, bounded reading ---------------------------------------------------------
+
 
 def _cards(count: int, email: str, first: int = 0x04000000) -> str:
     return "uid,owner_email\n" + "".join(f"{first + n:08X},{email}\n" for n in range(count))
@@ -159,8 +171,10 @@ def test_a_large_file_is_written_in_chunks_not_a_query_per_line(world, django_as
 def test_group_cards_on_earlier_lines_are_parents_across_chunks(world, monkeypatch):
     monkeypatch.setattr("accounts.services.CARD_IMPORT_CHUNK", 2)
     fleet = make_account(world.org_a, "Fleet AB", kind="fleet")
-    text = (f"uid,account_email,parent_uid\n0A0A0A0A,{fleet.billing_email},\n0B0B0B0B,{fleet.billing_email},0A0A0A0A\n"
-            f"0C0C0C0C,{fleet.billing_email},0A0A0A0A\n0D0D0D0D,{fleet.billing_email},0C0C0C0C\n")
+    text = (
+        f"uid,account_email,parent_uid\n0A0A0A0A,{fleet.billing_email},\n0B0B0B0B,{fleet.billing_email},0A0A0A0A\n"
+        f"0C0C0C0C,{fleet.billing_email},0A0A0A0A\n0D0D0D0D,{fleet.billing_email},0C0C0C0C\n"
+    )
     result = id_tags_import_csv(organization=world.org_a, csv_file=csv_bytes(text))
     assert result.ok and result.created == 4
     parents = dict(IdTag.objects.filter(customer_account=fleet).values_list("uid", "parent__uid"))
@@ -206,8 +220,9 @@ def test_the_file_is_read_in_pieces_never_whole(world):
 
 def test_the_admin_page_shows_a_summary_not_every_line(client, world):
     client.force_login(world.carol)
-    response = client.post(reverse("admin:accounts_idtag_import"),
-                           {"csv_file": upload(_cards(120, "nobody@example.com"))})
+    response = client.post(
+        reverse("admin:accounts_idtag_import"), {"csv_file": upload(_cards(120, "nobody@example.com"))}
+    )
     assert response.status_code == 200
     content = response.content.decode()
     assert "120 card lines read, 120 problems." in content and "70 more problems are not shown." in content

@@ -32,8 +32,9 @@ def test_an_import_the_database_refuses_for_another_reason_raises(world, monkeyp
 
     monkeypatch.setattr(IdTag.objects, "bulk_create", refused)
     with pytest.raises(IntegrityError):
-        id_tags_import_csv(organization=world.org_a,
-                           csv_file=io.BytesIO(f"uid;owner_email\n04FFEE02;{world.alice.email}\n".encode()))
+        id_tags_import_csv(
+            organization=world.org_a, csv_file=io.BytesIO(f"uid;owner_email\n04FFEE02;{world.alice.email}\n".encode())
+        )
 
 
 def test_an_import_racing_a_card_registered_meanwhile_asks_to_try_again(world, monkeypatch):
@@ -46,6 +47,7 @@ def test_an_import_racing_a_card_registered_meanwhile_asks_to_try_again(world, m
         queue(self, tag, parent_uid)
 
     monkeypatch.setattr(_CardImport, "_queue", racing)
-    result = id_tags_import_csv(organization=world.org_a,
-                                csv_file=io.BytesIO(f"uid;owner_email\n04FFEE03;{world.alice.email}\n".encode()))
+    result = id_tags_import_csv(
+        organization=world.org_a, csv_file=io.BytesIO(f"uid;owner_email\n04FFEE03;{world.alice.email}\n".encode())
+    )
     assert not result.created and "registered meanwhile" in str(result.errors[0].message)

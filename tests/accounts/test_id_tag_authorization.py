@@ -64,9 +64,7 @@ def test_blocked_or_lost_card_is_blocked(world, status):
 
 
 def test_card_of_a_suspended_customer_is_blocked(world):
-    CustomerAccount.objects.filter(pk=world.alice.customer_account_id).update(
-        status=CustomerAccount.Status.SUSPENDED
-    )
+    CustomerAccount.objects.filter(pk=world.alice.customer_account_id).update(status=CustomerAccount.Status.SUSPENDED)
     assert _authorize(world, world.alice_card.uid).status == AuthorizationStatus.BLOCKED
 
 

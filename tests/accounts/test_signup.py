@@ -13,7 +13,6 @@ from tests.conftest import PASSWORD
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_rate_limits")]
 
 
-
 def verified(user: User) -> User:
     EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
     return user

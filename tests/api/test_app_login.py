@@ -111,10 +111,16 @@ def test_without_an_app_link_the_verification_email_opens_the_portal(app, world)
 
 
 def test_signing_up_on_the_portal_keeps_the_portal_link_when_the_app_has_its_own(client, world, app_links):
-    client.post(reverse("account_signup"), {
-        "email": "erik@example.com", "password1": PASSWORD, "password2": PASSWORD,
-        "full_name": "Erik Ek", "operator": world.org_a.pk,
-    })
+    client.post(
+        reverse("account_signup"),
+        {
+            "email": "erik@example.com",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "full_name": "Erik Ek",
+            "operator": world.org_a.pk,
+        },
+    )
 
     assert "/accounts/confirm-email/" in mail.outbox[0].body
     assert "app.example.com" not in mail.outbox[0].body

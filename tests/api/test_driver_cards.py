@@ -26,15 +26,21 @@ def test_a_driver_lists_their_own_cards_only(alice, world):
     assert body["count"] == 2
     assert [card["uid"] for card in body["results"]] == ["04A1A1A1", "04A1B2C3"]
     assert body["results"][0] == {
-        "id": spare.pk, "uid": "04A1A1A1", "label": "Spare", "status": "active",
-        "customer_account": world.alice.customer_account.name, "expires_at": None,
-        "issued_at": body["results"][0]["issued_at"], "blocked_at": None,
+        "id": spare.pk,
+        "uid": "04A1A1A1",
+        "label": "Spare",
+        "status": "active",
+        "customer_account": world.alice.customer_account.name,
+        "expires_at": None,
+        "issued_at": body["results"][0]["issued_at"],
+        "blocked_at": None,
     }
 
 
 def test_cards_filter_by_status_and_order(alice, world):
-    lost = make_tag(world.alice.customer_account, world.alice, "04FFFFFF", status="lost",
-                    blocked_at="2026-01-01T00:00Z")
+    lost = make_tag(
+        world.alice.customer_account, world.alice, "04FFFFFF", status="lost", blocked_at="2026-01-01T00:00Z"
+    )
     assert [c["id"] for c in alice.get(reverse("api:card_list"), {"status": "lost"}).json()["results"]] == [lost.pk]
     ordered = alice.get(reverse("api:card_list"), {"ordering": "-uid"}).json()["results"]
     assert [c["uid"] for c in ordered] == ["04FFFFFF", "04A1B2C3"]

@@ -66,19 +66,29 @@ def test_a_driver_starts_charging_and_is_told_the_charger_accepted(world, transp
     response = start(as_driver(world.alice), world.cp_a, world.alice_card, number=2)
     assert response.status_code == 202
     assert response.json() == {
-        "status": "Accepted", "station": "ALPHA-1", "connector": 2, "session": None,
+        "status": "Accepted",
+        "station": "ALPHA-1",
+        "connector": 2,
+        "session": None,
         "message": "ALPHA-1 accepted: the charger will start when you plug in.",
     }
     assert transport.sent == [("ALPHA-1", "RemoteStartTransaction", {"connector_id": 2, "id_tag": "04A1B2C3"})]
 
 
-@pytest.mark.parametrize(("result", "status", "code", "words"), [
-    (CommandResult("answered", {"status": "Rejected"}), 409, "charger_rejected",
-     "declined to start charging (Rejected)"),
-    (CommandResult("offline"), 503, "charger_offline", "offline"),
-    (CommandResult("timeout"), 504, "charger_timeout", "did not answer within 30 seconds"),
-    (CommandResult("error", code="InternalError"), 502, "charger_error", "(InternalError)"),
-])
+@pytest.mark.parametrize(
+    ("result", "status", "code", "words"),
+    [
+        (
+            CommandResult("answered", {"status": "Rejected"}),
+            409,
+            "charger_rejected",
+            "declined to start charging (Rejected)",
+        ),
+        (CommandResult("offline"), 503, "charger_offline", "offline"),
+        (CommandResult("timeout"), 504, "charger_timeout", "did not answer within 30 seconds"),
+        (CommandResult("error", code="InternalError"), 502, "charger_error", "(InternalError)"),
+    ],
+)
 def test_a_charger_that_refuses_or_is_unreachable_gives_a_clear_error(world, transport, result, status, code, words):
     online(world.cp_a)
     transport.result = result
@@ -169,14 +179,21 @@ def test_nobody_stops_another_drivers_session_and_an_ended_one_is_a_conflict(wor
 
 
 def _reading(session, measurand, value, unit, seconds):
-    MeterValue.objects.create(charge_point=session.charge_point, connector=session.connector, session=session,
-                              timestamp=session.started_at + timedelta(seconds=seconds), measurand=measurand,
-                              value=Decimal(value), unit=unit)
+    MeterValue.objects.create(
+        charge_point=session.charge_point,
+        connector=session.connector,
+        session=session,
+        timestamp=session.started_at + timedelta(seconds=seconds),
+        measurand=measurand,
+        value=Decimal(value),
+        unit=unit,
+    )
 
 
 def test_the_running_sessions_live_figures(world):
-    session = make_session(connector(world.cp_a), world.alice_card, energy_wh=None,
-                           started_at=timezone.now() - timedelta(minutes=30))
+    session = make_session(
+        connector(world.cp_a), world.alice_card, energy_wh=None, started_at=timezone.now() - timedelta(minutes=30)
+    )
     _reading(session, "Energy.Active.Import.Register", "1004500", "Wh", 900)
     _reading(session, "Power.Active.Import", "11000", "W", 900)
     body = as_driver(world.alice).get(reverse("api:session_live", args=[session.pk])).json()
@@ -201,8 +218,9 @@ def test_live_figures_of_another_drivers_session_are_not_found(world):
 def test_the_active_list_holds_the_drivers_running_sessions_only(world):
     spare = make_tag(world.alice.customer_account, world.alice, "04A1A1A1")
     running = make_session(connector(world.cp_a), world.alice_card, energy_wh=None)
-    other = make_session(connector(world.cp_a, 2), spare, energy_wh=None,
-                         started_at=timezone.now() - timedelta(hours=1))
+    other = make_session(
+        connector(world.cp_a, 2), spare, energy_wh=None, started_at=timezone.now() - timedelta(hours=1)
+    )
     make_session(connector(world.cp_a, 2), world.alice_card)  # completed
     make_session(connector(world.cp_b), world.bob_card, energy_wh=None)  # bob's
     body = as_driver(world.alice).get(reverse("api:session_active")).json()

@@ -37,17 +37,34 @@ def ids(response) -> list[int]:
 
 
 def test_a_session_in_the_history_with_site_local_times_and_its_price(world, priced):
-    session = make_session(world.cp_a.connectors.get(number=2), world.alice_card, started_at=_at(2024, 3, 31, 0, 30),
-                           minutes=60, energy_wh=6_000)
+    session = make_session(
+        world.cp_a.connectors.get(number=2),
+        world.alice_card,
+        started_at=_at(2024, 3, 31, 0, 30),
+        minutes=60,
+        energy_wh=6_000,
+    )
     priced(session)
     (row,) = as_driver(world.alice).get(reverse("api:history")).json()["results"]
     assert row == {
-        "id": session.pk, "state": "completed",
-        "started_at": "2024-03-31T01:30:00+01:00", "stopped_at": "2024-03-31T03:30:00+02:00",  # DST change
-        "time_zone": "Europe/Stockholm", "station": "ALPHA-1", "site": "Alpha Depot",
-        "address": "Storgatan 1, 111 22 Stockholm", "connector": 2, "card": "04A1B2C3", "card_label": "",
-        "duration_seconds": 3600, "energy_wh": 6_000, "average_power_kw": "6.00", "cost": "24.00",
-        "currency": "SEK", "cost_estimated": False, "payment": ["invoice"],
+        "id": session.pk,
+        "state": "completed",
+        "started_at": "2024-03-31T01:30:00+01:00",
+        "stopped_at": "2024-03-31T03:30:00+02:00",  # DST change
+        "time_zone": "Europe/Stockholm",
+        "station": "ALPHA-1",
+        "site": "Alpha Depot",
+        "address": "Storgatan 1, 111 22 Stockholm",
+        "connector": 2,
+        "card": "04A1B2C3",
+        "card_label": "",
+        "duration_seconds": 3600,
+        "energy_wh": 6_000,
+        "average_power_kw": "6.00",
+        "cost": "24.00",
+        "currency": "SEK",
+        "cost_estimated": False,
+        "payment": ["invoice"],
     }
 
 
@@ -66,7 +83,10 @@ def test_the_history_filters_by_site_local_days_station_card_and_state(world):
     assert ids(api.get(url, {"card": spare.pk})) == [running.pk, with_spare.pk]
     assert ids(api.get(url, {"state": "active"})) == [running.pk]
     assert ids(api.get(url, {"ordering": "started_at", "state": "completed"})) == [
-        late_evening.pk, at_harbour.pk, with_spare.pk]
+        late_evening.pk,
+        at_harbour.pk,
+        with_spare.pk,
+    ]
     page = api.get(url, {"page_size": 3, "page": 2}).json()
     assert page["count"] == 4 and [r["id"] for r in page["results"]] == [late_evening.pk]
 
@@ -85,17 +105,26 @@ def test_the_totals_follow_the_same_filters(world, priced):
         priced(make_session(connector, world.alice_card, started_at=_at(2024, 4, day, 9), energy_wh=kwh * 1000))
     make_session(connector, world.bob_card, started_at=_at(2024, 4, 3, 9))
     totals = as_driver(world.alice).get(reverse("api:history_totals"), {"date_to": "2024-04-05"}).json()
-    assert totals == {"sessions": 2, "energy_wh": 15_000, "duration_seconds": 7200,
-                      "costs": [{"currency": "SEK", "amount": "60.00"}]}
+    assert totals == {
+        "sessions": 2,
+        "energy_wh": 15_000,
+        "duration_seconds": 7200,
+        "costs": [{"currency": "SEK", "amount": "60.00"}],
+    }
 
 
 def test_a_running_session_shows_its_cost_so_far(world, priced):
     connector = world.cp_a.connectors.first()
-    running = make_session(connector, world.alice_card, started_at=timezone.now() - timedelta(minutes=30),
-                           energy_wh=None)
-    MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=running,
-                              timestamp=timezone.now() - timedelta(minutes=1),
-                              value=Decimal(running.meter_start_wh + 5_000))
+    running = make_session(
+        connector, world.alice_card, started_at=timezone.now() - timedelta(minutes=30), energy_wh=None
+    )
+    MeterValue.objects.create(
+        charge_point=world.cp_a,
+        connector=connector,
+        session=running,
+        timestamp=timezone.now() - timedelta(minutes=1),
+        value=Decimal(running.meter_start_wh + 5_000),
+    )
     body = as_driver(world.alice).get(reverse("api:history_session", args=[running.pk])).json()
     assert body["state"] == "active" and body["energy_wh"] == 5_000
     assert body["cost"] == "20.00" and body["cost_estimated"] is True and body["price"] is None
@@ -105,28 +134,56 @@ def test_one_session_with_its_price_breakdown_credit_notes_and_meter_curve(world
     connector = world.cp_a.connectors.first()
     session = make_session(connector, world.alice_card, started_at=_at(2024, 4, 2, 8), minutes=60, energy_wh=11_000)
     for minute in range(0, 61, 10):
-        MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session,
-                                  timestamp=session.started_at + timedelta(minutes=minute),
-                                  value=Decimal(session.meter_start_wh + minute * 11_000 // 60))
-        MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session,
-                                  timestamp=session.started_at + timedelta(minutes=minute),
-                                  measurand="Power.Active.Import", value=Decimal(11_000), unit="W")
+        MeterValue.objects.create(
+            charge_point=world.cp_a,
+            connector=connector,
+            session=session,
+            timestamp=session.started_at + timedelta(minutes=minute),
+            value=Decimal(session.meter_start_wh + minute * 11_000 // 60),
+        )
+        MeterValue.objects.create(
+            charge_point=world.cp_a,
+            connector=connector,
+            session=session,
+            timestamp=session.started_at + timedelta(minutes=minute),
+            measurand="Power.Active.Import",
+            value=Decimal(11_000),
+            unit="W",
+        )
     priced(session)
     note = credit_note_issue(session=session, net_amount=Decimal("8.00"), reason="Slow charging", user=world.carol)
     body = as_driver(world.alice).get(reverse("api:history_session", args=[session.pk])).json()
     assert body["id"] == session.pk and body["cost"] == "44.00" and body["payment"] == ["invoice"]
     price = body["price"]
-    assert price["lines"] == [{
-        "component": "ENERGY", "label": "Energy", "starts_at": "2024-04-02T10:00:00+02:00",
-        "ends_at": "2024-04-02T11:00:00+02:00", "quantity": "11.000000", "unit": "kWh",
-        "unit_price": "3.2000", "amount": "35.20",
-    }]
+    assert price["lines"] == [
+        {
+            "component": "ENERGY",
+            "label": "Energy",
+            "starts_at": "2024-04-02T10:00:00+02:00",
+            "ends_at": "2024-04-02T11:00:00+02:00",
+            "quantity": "11.000000",
+            "unit": "kWh",
+            "unit_price": "3.2000",
+            "amount": "35.20",
+        }
+    ]
     assert (price["net_total"], price["vat_amount"], price["gross_total"], price["after_credit"]) == (
-        "35.20", "8.80", "44.00", "34.00")
+        "35.20",
+        "8.80",
+        "44.00",
+        "34.00",
+    )
     assert price["vat_rate"] == "0.2500" and price["adjustment"] == "0.00" and price["currency"] == "SEK"
-    assert price["credit_notes"] == [{
-        "id": note.pk, "issued_at": price["credit_notes"][0]["issued_at"], "reason": "Slow charging",
-        "net_amount": "8.00", "vat_amount": "2.00", "gross_amount": "10.00"}]
+    assert price["credit_notes"] == [
+        {
+            "id": note.pk,
+            "issued_at": price["credit_notes"][0]["issued_at"],
+            "reason": "Slow charging",
+            "net_amount": "8.00",
+            "vat_amount": "2.00",
+            "gross_amount": "10.00",
+        }
+    ]
     curve = body["curve"]
     assert curve[0] == {"at": "2024-04-02T10:00:00+02:00", "energy_kwh": 0.0, "power_kw": 11.0}
     assert curve[-1]["energy_kwh"] == 11.0 and len(curve) == 7
@@ -147,9 +204,15 @@ def test_alice_never_sees_bobs_sessions(world):
     assert as_driver(world.alice).get(reverse("api:history_totals")).json()["sessions"] == 0
 
 
-@pytest.mark.parametrize("query", [
-    {"station": 10**20}, {"card": 10**20}, {"date_to": "9999-12-31"}, {"date_from": "0001-01-01"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"station": 10**20},
+        {"card": 10**20},
+        {"date_to": "9999-12-31"},
+        {"date_from": "0001-01-01"},
+    ],
+)
 def test_history_filters_beyond_what_can_exist_are_a_400_not_a_server_error(query, world):
     from rest_framework.test import APIClient
 

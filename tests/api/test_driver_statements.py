@@ -79,12 +79,15 @@ def test_statements_are_ordered_and_filtered(world, statements):
 def test_a_driver_downloads_their_statement_pdf(world, statements):
     response = as_driver(world.alice).get(reverse("api:statement_pdf", args=[statements["march"].pk]))
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
-    assert "attachment" in response["Content-Disposition"] and statements["march"].display_number in response[
-        "Content-Disposition"]
+    assert (
+        "attachment" in response["Content-Disposition"]
+        and statements["march"].display_number in response["Content-Disposition"]
+    )
     assert b"".join(response.streaming_content).startswith(b"%PDF")
     assert response["Cache-Control"] == "private, no-store"
-    asked_for_pdf = as_driver(world.alice).get(reverse("api:statement_pdf", args=[statements["march"].pk]),
-                                               HTTP_ACCEPT="application/pdf")
+    asked_for_pdf = as_driver(world.alice).get(
+        reverse("api:statement_pdf", args=[statements["march"].pk]), HTTP_ACCEPT="application/pdf"
+    )
     assert asked_for_pdf.status_code == 200
 
 
@@ -95,7 +98,8 @@ def test_nobody_gets_another_accounts_pdf_nor_one_not_issued(world, statements):
         assert response.status_code == 404 and response["Content-Type"] == "application/json"
         assert response.json()["error"]["code"] == "not_found"
     assert [s["id"] for s in as_driver(world.bob).get(reverse("api:statement_list")).json()["results"]] == [
-        statements["bob"].pk]
+        statements["bob"].pk
+    ]
 
 
 def test_a_statement_whose_file_is_missing_is_not_found(world, statements):

@@ -88,22 +88,27 @@ def test_each_connector_shows_its_live_status_and_whether_it_is_free_now(world, 
     alpha, ups = body
     assert alpha["online"] is True and alpha["available_connectors"] == 1
     assert [(c["number"], c["status"], c["available"]) for c in alpha["connectors"]] == [
-        (1, "Charging", False), (2, "Available", True)]
+        (1, "Charging", False),
+        (2, "Available", True),
+    ]
     assert alpha["connectors"][0]["id"] == world.cp_a.connectors.get(number=1).pk
     assert alpha["connectors"][0]["max_power_kw"] == "22.0"
     assert alpha["site"]["name"] == "Alpha Depot" and alpha["site"]["city"] == "Stockholm"
     # An offline station's connectors are never free, whatever they last reported.
     Connector.objects.filter(charge_point=uppsala).update(status="Available")
     assert ups["online"] is False
-    assert as_driver(world.alice).get(reverse("api:stations"), STOCKHOLM).json()["results"][1]["connectors"][0][
-        "available"] is False
+    assert (
+        as_driver(world.alice)
+        .get(reverse("api:stations"), STOCKHOLM)
+        .json()["results"][1]["connectors"][0]["available"]
+        is False
+    )
 
 
 def test_available_keeps_stations_with_a_free_connector(world, uppsala):
     online(world.cp_a, status="Faulted")
     online(uppsala)
-    assert ids(as_driver(world.alice).get(reverse("api:stations"), {**STOCKHOLM, "available": "true"})) == [
-        "ALPHA-UPS"]
+    assert ids(as_driver(world.alice).get(reverse("api:stations"), {**STOCKHOLM, "available": "true"})) == ["ALPHA-UPS"]
 
 
 def test_each_connector_carries_the_price_that_applies_to_the_caller(world):
@@ -122,10 +127,18 @@ def test_a_connector_without_a_tariff_has_no_price(world):
     assert as_driver(world.alice).get(reverse("api:stations")).json()["results"][0]["connectors"][0]["price"] is None
 
 
-@pytest.mark.parametrize("query", [
-    {"lat": "59.3"}, {"lat": "91", "lon": "0"}, {"lat": "x", "lon": "0"}, {"radius_m": "100"},
-    {"ordering": "distance"}, {"ordering": "price"}, {**STOCKHOLM, "radius_m": "0"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"lat": "59.3"},
+        {"lat": "91", "lon": "0"},
+        {"lat": "x", "lon": "0"},
+        {"radius_m": "100"},
+        {"ordering": "distance"},
+        {"ordering": "price"},
+        {**STOCKHOLM, "radius_m": "0"},
+    ],
+)
 def test_a_bad_position_or_ordering_is_a_400_naming_the_parameter(world, query):
     response = as_driver(world.alice).get(reverse("api:stations"), query)
     assert response.status_code == 400 and response.json()["error"]["fields"]

@@ -19,7 +19,10 @@ KEY = "app-top-up-0123456789"
 def fake_stripe(settings):
     fake = FakeStripe()
     settings.STRIPE_SECRET_KEY, settings.STRIPE_WEBHOOK_SECRET, settings.STRIPE_API_BASE = (
-        SECRET_KEY, WEBHOOK_SECRET, fake.url)
+        SECRET_KEY,
+        WEBHOOK_SECRET,
+        fake.url,
+    )
     yield fake
     fake.stop()
 
@@ -43,14 +46,22 @@ def top_up(user, **body):
 
 def test_the_wallet_balance_of_an_invoice_account(world):
     body = as_driver(world.alice).get(reverse("api:wallet")).json()
-    assert body == {"currency": "SEK", "payment_method": "invoice", "wallet": "0.00", "wallet_minimum": "0.00",
-                    "owed": "0.00", "can_charge": True, "top_up_available": False}
+    assert body == {
+        "currency": "SEK",
+        "payment_method": "invoice",
+        "wallet": "0.00",
+        "wallet_minimum": "0.00",
+        "owed": "0.00",
+        "can_charge": True,
+        "top_up_available": False,
+    }
     assert not PaymentAccount.objects.exists()  # reading creates nothing
 
 
 def test_the_wallet_balance_of_a_prepaid_account(world, alice_wallet, fake_stripe):
-    wallet_top_up(customer_account=alice_wallet, amount="25.50", method=LedgerEntry.Method.OTHER, reference="r",
-                  key="test-top-up")
+    wallet_top_up(
+        customer_account=alice_wallet, amount="25.50", method=LedgerEntry.Method.OTHER, reference="r", key="test-top-up"
+    )
     body = as_driver(world.alice).get(reverse("api:wallet")).json()
     assert body["wallet"] == "25.50" and body["wallet_minimum"] == "10.00" and body["payment_method"] == "wallet"
     assert body["can_charge"] is True and body["top_up_available"] is True
@@ -62,8 +73,14 @@ def test_a_top_up_opens_a_stripe_checkout_and_books_nothing_yet(world, alice_wal
     assert response.status_code == 201
     body = response.json()
     checkout = StripeCheckout.objects.get()
-    assert body == {"checkout_id": checkout.pk, "url": checkout.url, "amount": "125.50", "currency": "SEK",
-                    "status": "open", "request_key": KEY}
+    assert body == {
+        "checkout_id": checkout.pk,
+        "url": checkout.url,
+        "amount": "125.50",
+        "currency": "SEK",
+        "status": "open",
+        "request_key": KEY,
+    }
     assert body["url"].startswith("https://checkout.stripe.com/")
     assert checkout.customer_account == alice_wallet and checkout.purpose == StripeCheckout.Purpose.TOP_UP
     assert fake_stripe.requests[0]["form"]["line_items[0][price_data][unit_amount]"] == "12550"
@@ -110,10 +127,17 @@ def test_stripe_failing_is_a_503(world, alice_wallet, fake_stripe):
     assert response.status_code == 503 and response.json()["error"]["code"] == "payment_unavailable"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"amount": "0"}, "amount"), ({"amount": "-5"}, "amount"), ({"amount": "1.234"}, "amount"),
-    ({"amount": "abc"}, "amount"), ({}, "amount"), ({"amount": "5", "request_key": "short"}, "request_key"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-5"}, "amount"),
+        ({"amount": "1.234"}, "amount"),
+        ({"amount": "abc"}, "amount"),
+        ({}, "amount"),
+        ({"amount": "5", "request_key": "short"}, "request_key"),
+    ],
+)
 def test_a_bad_amount_or_key_is_a_400_naming_the_field(world, alice_wallet, fake_stripe, body, field):
     response = top_up(world.alice, **body)
     assert response.status_code == 400 and field in response.json()["error"]["fields"]

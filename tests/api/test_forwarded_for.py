@@ -41,7 +41,8 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(world, 
 
 
 def test_behind_a_trusted_proxy_what_the_client_wrote_before_the_proxy_does_not_count(
-        world, anon_budget_of_three, settings):
+    world, anon_budget_of_three, settings
+):
     """The proxy appends the address it saw; entries to its left are the client's own words."""
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
 
@@ -55,8 +56,12 @@ def failed_login_codes(count: int) -> list[str]:
     new address claimed in X-Forwarded-For."""
     client = APIClient()
     return [
-        client.post(LOGIN, {"email": f"nobody{n}@example.com", "password": PASSWORD}, format="json",
-                    HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").json()["errors"][0]["code"]
+        client.post(
+            LOGIN,
+            {"email": f"nobody{n}@example.com", "password": PASSWORD},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        ).json()["errors"][0]["code"]
         for n in range(1, count + 1)
     ]
 

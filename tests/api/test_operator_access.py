@@ -69,7 +69,10 @@ BODIES = {
 def objects(world) -> dict[str, int]:
     connector = world.cp_a.connectors.get(number=1)
     return {
-        "card": world.alice_card.pk, "site": world.site_a.pk, "station": world.cp_a.pk, "connector": connector.pk,
+        "card": world.alice_card.pk,
+        "site": world.site_a.pk,
+        "station": world.cp_a.pk,
+        "connector": connector.pk,
         "session": make_session(connector, world.alice_card, energy_wh=None).pk,
         "tariff": make_tariff(world.org_a).pk,
     }
@@ -125,11 +128,13 @@ def test_staff_without_the_admins_permissions_are_refused(method, name, target, 
     assert transport == []
 
 
-@pytest.mark.parametrize(("method", "name", "target"),
-                         [endpoint for endpoint in OPERATOR_ENDPOINTS if endpoint[2] is not None])
+@pytest.mark.parametrize(
+    ("method", "name", "target"), [endpoint for endpoint in OPERATOR_ENDPOINTS if endpoint[2] is not None]
+)
 @pytest.mark.parametrize("actor", ["dave", "dave_token"])
-def test_another_operators_objects_are_404_by_login_and_by_token(method, name, target, actor, world, objects,
-                                                                 transport):
+def test_another_operators_objects_are_404_by_login_and_by_token(
+    method, name, target, actor, world, objects, transport
+):
     api = APIClient()
     if actor == "dave_token":
         _token, key = api_token_create(user=world.dave, name="Beta ERP")
@@ -142,8 +147,9 @@ def test_another_operators_objects_are_404_by_login_and_by_token(method, name, t
     assert transport == []  # no command ever reaches the other operator's charger
 
 
-@pytest.mark.parametrize(("method", "name", "target"),
-                         [endpoint for endpoint in OPERATOR_ENDPOINTS if endpoint[0] == "get"])
+@pytest.mark.parametrize(
+    ("method", "name", "target"), [endpoint for endpoint in OPERATOR_ENDPOINTS if endpoint[0] == "get"]
+)
 def test_an_operators_api_token_reads_what_its_staff_member_may(method, name, target, world, objects):
     _token, key = api_token_create(user=world.carol, name="ERP")
     api = APIClient()
@@ -172,12 +178,28 @@ def test_lists_hold_only_the_callers_operator(world, objects):
     make_tariff(world.org_b)
     api = APIClient()
     api.force_authenticate(world.dave)
-    for name in ("api:operator_cards", "api:operator_sites", "api:operator_stations", "api:operator_connectors",
-                 "api:operator_sessions", "api:operator_tariffs"):
+    for name in (
+        "api:operator_cards",
+        "api:operator_sites",
+        "api:operator_stations",
+        "api:operator_connectors",
+        "api:operator_sessions",
+        "api:operator_tariffs",
+    ):
         ids = {row["id"] for row in api.get(reverse(name)).json()["results"]}
-        assert objects[{"api:operator_cards": "card", "api:operator_sites": "site",
-                        "api:operator_stations": "station", "api:operator_connectors": "connector",
-                        "api:operator_sessions": "session", "api:operator_tariffs": "tariff"}[name]] not in ids, name
+        assert (
+            objects[
+                {
+                    "api:operator_cards": "card",
+                    "api:operator_sites": "site",
+                    "api:operator_stations": "station",
+                    "api:operator_connectors": "connector",
+                    "api:operator_sessions": "session",
+                    "api:operator_tariffs": "tariff",
+                }[name]
+            ]
+            not in ids
+        ), name
     stations = api.get(reverse("api:operator_stations")).json()["results"]
     assert [station["ocpp_id"] for station in stations] == ["BETA-1"]
 

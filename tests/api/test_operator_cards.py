@@ -43,39 +43,51 @@ def test_the_list_holds_the_operators_cards_with_filters_ordering_and_pages(api,
 
 
 def test_an_operator_issues_a_card_to_a_driver_of_its_customer(api, world):
-    response = api.post(reverse("api:operator_cards"), {
-        "uid": "04:aa:bb:cc", "label": "Alice's second", "customer_account": world.alice.customer_account_id,
-        "owner": world.alice.pk, "parent": world.bob_card.pk, "expires_at": "2030-01-01T00:00:00Z",
-        "max_concurrent_sessions": 2,
-    })
+    response = api.post(
+        reverse("api:operator_cards"),
+        {
+            "uid": "04:aa:bb:cc",
+            "label": "Alice's second",
+            "customer_account": world.alice.customer_account_id,
+            "owner": world.alice.pk,
+            "parent": world.bob_card.pk,
+            "expires_at": "2030-01-01T00:00:00Z",
+            "max_concurrent_sessions": 2,
+        },
+    )
     assert response.status_code == 201, response.content
     card = IdTag.objects.get(uid="04AABBCC")
     assert (card.owner, card.parent, card.max_concurrent_sessions) == (world.alice, world.bob_card, 2)
     assert response.json()["id"] == card.pk and response.json()["parent_uid"] == "04B0B0B0"
 
 
-@pytest.mark.parametrize(("case", "field"), [
-    ("bad uid", "uid"),
-    ("uid taken", "uid"),
-    ("another customer's driver", "owner"),
-    ("another operator's customer", "customer_account"),
-    ("another operator's driver", "owner"),
-    ("another operator's card as parent", "parent"),
-    ("no concurrency", "max_concurrent_sessions"),
-])
+@pytest.mark.parametrize(
+    ("case", "field"),
+    [
+        ("bad uid", "uid"),
+        ("uid taken", "uid"),
+        ("another customer's driver", "owner"),
+        ("another operator's customer", "customer_account"),
+        ("another operator's driver", "owner"),
+        ("another operator's card as parent", "parent"),
+        ("no concurrency", "max_concurrent_sessions"),
+    ],
+)
 def test_a_card_that_cannot_be_issued_is_refused_naming_the_field(api, world, case, field):
     beta_account = make_account(world.org_b)
     beta_driver = make_driver(world.org_b, account=beta_account)
     body = {"uid": "04CCCCCC", "customer_account": world.alice.customer_account_id, "owner": world.alice.pk}
-    body.update({
-        "bad uid": {"uid": "XYZ"},
-        "uid taken": {"uid": "04a1b2c3"},
-        "another customer's driver": {"owner": world.bob.pk},
-        "another operator's customer": {"customer_account": beta_account.pk, "owner": None},
-        "another operator's driver": {"owner": beta_driver.pk},
-        "another operator's card as parent": {"parent": make_tag(beta_account, beta_driver).pk},
-        "no concurrency": {"max_concurrent_sessions": 0},
-    }[case])
+    body.update(
+        {
+            "bad uid": {"uid": "XYZ"},
+            "uid taken": {"uid": "04a1b2c3"},
+            "another customer's driver": {"owner": world.bob.pk},
+            "another operator's customer": {"customer_account": beta_account.pk, "owner": None},
+            "another operator's driver": {"owner": beta_driver.pk},
+            "another operator's card as parent": {"parent": make_tag(beta_account, beta_driver).pk},
+            "no concurrency": {"max_concurrent_sessions": 0},
+        }[case]
+    )
     response = api.post(reverse("api:operator_cards"), body)
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["fields"]
@@ -114,11 +126,17 @@ def _csv(text: str) -> SimpleUploadedFile:
 
 def test_a_csv_file_issues_every_card_at_once(api, world):
     account = world.alice.customer_account
-    response = api.post(reverse("api:operator_cards_import"), {"csv_file": _csv(
-        f"uid;label;account_email;owner_email\n"
-        f"04111111;One;{account.billing_email};alice@example.com\n"
-        f"04222222;Two;{account.billing_email};\n"
-    )}, format="multipart")
+    response = api.post(
+        reverse("api:operator_cards_import"),
+        {
+            "csv_file": _csv(
+                f"uid;label;account_email;owner_email\n"
+                f"04111111;One;{account.billing_email};alice@example.com\n"
+                f"04222222;Two;{account.billing_email};\n"
+            )
+        },
+        format="multipart",
+    )
     assert response.status_code == 201, response.content
     assert response.json() == {"created": 2, "lines": 2}
     assert IdTag.objects.filter(uid__in=["04111111", "04222222"]).count() == 2
@@ -127,9 +145,15 @@ def test_a_csv_file_issues_every_card_at_once(api, world):
 
 def test_a_csv_file_with_a_bad_line_issues_nothing_and_names_the_lines(api, world):
     beta = make_account(world.org_b)
-    response = api.post(reverse("api:operator_cards_import"), {"csv_file": _csv(
-        f"uid,account_email\n04333333,{world.alice.customer_account.billing_email}\n04444444,{beta.billing_email}\n"
-    )}, format="multipart")
+    response = api.post(
+        reverse("api:operator_cards_import"),
+        {
+            "csv_file": _csv(
+                f"uid,account_email\n04333333,{world.alice.customer_account.billing_email}\n04444444,{beta.billing_email}\n"
+            )
+        },
+        format="multipart",
+    )
     assert response.status_code == 400
     messages = response.json()["error"]["fields"]["csv_file"]
     assert messages == [f"Line 3: No customer account with billing email {beta.billing_email}."]
@@ -141,25 +165,36 @@ def test_a_csv_import_needs_a_file(api):
     assert response.status_code == 400 and "csv_file" in response.json()["error"]["fields"]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"uid,label\n04555555,a\x00b\n", "The file is not UTF-8 text."),
-    (b"\xff\xfe\x00u", "The file is not UTF-8 text."),
-    (b"uid,label\n04555555," + b"x" * 140_000 + b"\n", "Not readable as CSV"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"uid,label\n04555555,a\x00b\n", "The file is not UTF-8 text."),
+        (b"\xff\xfe\x00u", "The file is not UTF-8 text."),
+        (b"uid,label\n04555555," + b"x" * 140_000 + b"\n", "Not readable as CSV"),
+    ],
+)
 def test_an_unreadable_csv_file_is_refused(api, content, message):
-    response = api.post(reverse("api:operator_cards_import"),
-                        {"csv_file": SimpleUploadedFile("cards.csv", content)}, format="multipart")
+    response = api.post(
+        reverse("api:operator_cards_import"), {"csv_file": SimpleUploadedFile("cards.csv", content)}, format="multipart"
+    )
     assert response.status_code == 400
     assert message in response.json()["error"]["fields"]["csv_file"][0]
 
 
 def test_an_expiry_beyond_the_calendar_is_a_line_error(api, world):
-    response = api.post(reverse("api:operator_cards_import"), {"csv_file": _csv(
-        f"uid,account_email,expires_at\n04666666,{world.alice.customer_account.billing_email},9999-12-31\n")},
-        format="multipart")
+    response = api.post(
+        reverse("api:operator_cards_import"),
+        {
+            "csv_file": _csv(
+                f"uid,account_email,expires_at\n04666666,{world.alice.customer_account.billing_email},9999-12-31\n"
+            )
+        },
+        format="multipart",
+    )
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["csv_file"] == [
-        "Line 2: expires_at 9999-12-31: Choose a moment from 2000 to 2199."]
+        "Line 2: expires_at 9999-12-31: Choose a moment from 2000 to 2199."
+    ]
 
 
 def test_out_of_range_ids_and_moments_are_refused_not_server_errors(api, world):
@@ -168,8 +203,10 @@ def test_out_of_range_ids_and_moments_are_refused_not_server_errors(api, world):
     assert api.get(reverse("api:operator_cards"), {"issued_after": "0001-01-01T00:00:00+23:59"}).status_code == 400
     response = api.post(reverse("api:operator_cards"), {"uid": "04777777", "customer_account": 2**70})
     assert response.status_code == 400 and "customer_account" in response.json()["error"]["fields"]
-    response = api.post(reverse("api:operator_cards"), {
-        "uid": "04777777", "customer_account": world.alice.customer_account_id, "expires_at": "0742-04-02T09:13:36Z"})
+    response = api.post(
+        reverse("api:operator_cards"),
+        {"uid": "04777777", "customer_account": world.alice.customer_account_id, "expires_at": "0742-04-02T09:13:36Z"},
+    )
     assert response.status_code == 400 and "expires_at" in response.json()["error"]["fields"]
 
 

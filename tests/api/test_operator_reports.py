@@ -35,8 +35,17 @@ def _priced(connector, card, at: datetime, energy_wh: int, gross: str, tariff=No
     gross_total = Decimal(gross)
     net = (gross_total / Decimal("1.25")).quantize(Decimal("0.01"))
     price = SessionPrice.objects.create(
-        session=session, tariff=tariff, tariff_snapshot={}, breakdown=[], currency="SEK", energy_wh=energy_wh,
-        net_total=net, vat_rate=Decimal("0.2500"), vat_amount=gross_total - net, gross_total=gross_total)
+        session=session,
+        tariff=tariff,
+        tariff_snapshot={},
+        breakdown=[],
+        currency="SEK",
+        energy_wh=energy_wh,
+        net_total=net,
+        vat_rate=Decimal("0.2500"),
+        vat_amount=gross_total - net,
+        gross_total=gross_total,
+    )
     session_charge_book(price=price)
     return price
 
@@ -62,38 +71,49 @@ def test_revenue_by_group_for_a_custom_period(api, march):
     assert body["period"]["first"] == "2026-03-01" and body["period"]["last"] == "2026-03-31"
     assert body["period"]["time_zone"] == "Europe/Stockholm"
     assert [(row["label"], row["sessions"], row["gross"]) for row in body["rows"]] == [
-        ("ALPHA-1 #1", 1, "40.00"), ("ALPHA-1 #2", 1, "100.00")]
+        ("ALPHA-1 #1", 1, "40.00"),
+        ("ALPHA-1 #2", 1, "100.00"),
+    ]
     [total] = body["totals"]
     assert (total["currency"], total["sessions"], total["energy_kwh"], total["gross"], total["net"]) == (
-        "SEK", 2, "30.000", "140.00", "112.00")
+        "SEK",
+        2,
+        "30.000",
+        "140.00",
+        "112.00",
+    )
     assert total["gross_per_kwh"] == "4.6667" and total["key"] is None
 
 
 def test_revenue_by_day_uses_local_days(api, march):
     body = api.get(reverse("api:operator_revenue"), {**MARCH, "group_by": "day"}).json()
     assert [(row["key"], row["label"]) for row in body["rows"]] == [
-        ("2026-03-02", "2026-03-02"), ("2026-03-20", "2026-03-20")]
+        ("2026-03-02", "2026-03-02"),
+        ("2026-03-20", "2026-03-20"),
+    ]
 
 
 @time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=UTC), tick=False)
 def test_the_default_period_is_the_running_month_as_on_the_admin_page(api, march):
     body = api.get(reverse("api:operator_revenue")).json()
-    assert (body["period"]["first"], body["period"]["last"], body["group_by"]) == ("2026-03-01", "2026-03-31",
-                                                                                   "site")
+    assert (body["period"]["first"], body["period"]["last"], body["group_by"]) == ("2026-03-01", "2026-03-31", "site")
     day = api.get(reverse("api:operator_revenue"), {"period": "day", "day": "2026-03-02"}).json()
     assert day["totals"][0]["gross"] == "40.00"
     week = api.get(reverse("api:operator_revenue"), {"period": "week"}).json()["period"]
     assert (week["first"], week["last"]) == ("2026-03-16", "2026-03-22")
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"period": "custom", "start": "2026-03-01"}, "non_field_errors"),
-    ({"period": "custom", "start": "2026-03-10", "end": "2026-03-01"}, "non_field_errors"),
-    ({"period": "custom", "start": "2020-01-01", "end": "2026-03-01"}, "non_field_errors"),
-    ({"period": "year"}, "period"),
-    ({"day": "9999-12-31", "period": "day"}, "day"),
-    ({"group_by": "colour"}, "group_by"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"period": "custom", "start": "2026-03-01"}, "non_field_errors"),
+        ({"period": "custom", "start": "2026-03-10", "end": "2026-03-01"}, "non_field_errors"),
+        ({"period": "custom", "start": "2020-01-01", "end": "2026-03-01"}, "non_field_errors"),
+        ({"period": "year"}, "period"),
+        ({"day": "9999-12-31", "period": "day"}, "day"),
+        ({"group_by": "colour"}, "group_by"),
+    ],
+)
 def test_report_parameters_are_checked(api, world, params, field):
     response = api.get(reverse("api:operator_revenue"), params)
     assert response.status_code == 400, response.content
@@ -120,16 +140,22 @@ def _hour(connector, at: datetime, **columns) -> ConnectorHour:
 
 def test_the_overview_for_a_day_a_site_or_a_station(api, world):
     one = world.cp_a.connectors.get(number=1)
-    _hour(one, datetime(2026, 5, 4, 22, tzinfo=UTC), sessions=1, energy_wh=9_000, revenue=Decimal("30.00"),
-          occupied_s=3600, charging_s=2400)
+    _hour(
+        one,
+        datetime(2026, 5, 4, 22, tzinfo=UTC),
+        sessions=1,
+        energy_wh=9_000,
+        revenue=Decimal("30.00"),
+        occupied_s=3600,
+        charging_s=2400,
+    )
     _hour(world.cp_b.connectors.first(), datetime(2026, 5, 5, 10, tzinfo=UTC), sessions=7, occupied_s=3600)
     day = {"period": "day", "day": "2026-05-05"}
     response = api.get(reverse("api:operator_overview"), day)
     assert response.status_code == 200, response.content
     body = response.json()
     totals = body["totals"]
-    assert (totals["sessions"], totals["energy_wh"], totals["revenue"], totals["idle_s"]) == (1, 9_000, "30.00",
-                                                                                                1_200)
+    assert (totals["sessions"], totals["energy_wh"], totals["revenue"], totals["idle_s"]) == (1, 9_000, "30.00", 1_200)
     assert totals["connectors"] == 2 and totals["utilization"] == "2.1"
     assert body["series_by_hour"] is True and len(body["series"]) == 24 and body["series"][0]["sessions"] == 1
     assert len(body["heatmap"]) == 7 and body["heatmap"][1][0] == 1  # Tuesday, midnight in Stockholm
@@ -153,10 +179,12 @@ def test_the_overview_refuses_another_operators_site_or_station(api, world):
 
 def _fault(cp, number: int, start: datetime, end: datetime) -> None:
     connector = cp.connectors.get(number=number)
-    StatusEvent.objects.create(charge_point=cp, connector=connector, status="Faulted", error_code="GroundFailure",
-                               timestamp=start)
-    StatusEvent.objects.create(charge_point=cp, connector=connector, status="Available", error_code="NoError",
-                               timestamp=end)
+    StatusEvent.objects.create(
+        charge_point=cp, connector=connector, status="Faulted", error_code="GroundFailure", timestamp=start
+    )
+    StatusEvent.objects.create(
+        charge_point=cp, connector=connector, status="Available", error_code="NoError", timestamp=end
+    )
 
 
 @pytest.fixture
@@ -173,11 +201,13 @@ def test_uptime_per_connector_and_month(api, june):
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["first_month"], body["last_month"], body["target"]) == ("2026-06-01", "2026-06-01", "97.00")
-    assert [(row["station_ocpp_id"], row["number"], row["month"], row["outage_minutes"], row["uptime"],
-             row["below_target"]) for row in body["rows"]] == [
-        ("ALPHA-1", 1, "2026-06-01", 1440, "96.67", True), ("ALPHA-1", 2, "2026-06-01", 0, "100.00", False)]
-    below = api.get(reverse("api:operator_uptime"), {"first_month": "2026-06", "last_month": "2026-06",
-                                                     "below_target": "true"}).json()
+    assert [
+        (row["station_ocpp_id"], row["number"], row["month"], row["outage_minutes"], row["uptime"], row["below_target"])
+        for row in body["rows"]
+    ] == [("ALPHA-1", 1, "2026-06-01", 1440, "96.67", True), ("ALPHA-1", 2, "2026-06-01", 0, "100.00", False)]
+    below = api.get(
+        reverse("api:operator_uptime"), {"first_month": "2026-06", "last_month": "2026-06", "below_target": "true"}
+    ).json()
     assert [row["number"] for row in below["rows"]] == [1]
 
 

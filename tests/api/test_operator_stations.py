@@ -90,8 +90,7 @@ def test_connectors_by_station_site_and_status(api, world):
     assert _results(api.get(url, {"station": world.cp_a.pk}), "number") == [1, 2]
     assert _results(api.get(url, {"site": world.site_a.pk}), "number") == [1, 2]
     faulted = api.get(url, {"status": "Faulted"}).json()["results"]
-    assert [(c["station_ocpp_id"], c["number"], c["error_code"]) for c in faulted] == [
-        ("ALPHA-1", 2, "GroundFailure")]
+    assert [(c["station_ocpp_id"], c["number"], c["error_code"]) for c in faulted] == [("ALPHA-1", 2, "GroundFailure")]
     connector = world.cp_a.connectors.get(number=1)
     assert api.get(reverse("api:operator_connector", args=[connector.pk])).json()["station_ocpp_id"] == "ALPHA-1"
 
@@ -105,8 +104,9 @@ def test_sessions_by_period_station_card_and_state(api, world):
     make_session(world.cp_b.connectors.first(), None)  # another operator's
     url = reverse("api:operator_sessions")
     assert _results(api.get(url)) == [running.pk, late.pk, early.pk]
-    assert _results(api.get(url, {"started_after": "2025-03-01T00:00:00Z",
-                                  "started_before": "2025-03-02T00:00:00Z"})) == [early.pk]
+    assert _results(
+        api.get(url, {"started_after": "2025-03-01T00:00:00Z", "started_before": "2025-03-02T00:00:00Z"})
+    ) == [early.pk]
     assert _results(api.get(url, {"station": other.charge_point_id})) == [late.pk]
     assert _results(api.get(url, {"card": world.bob_card.pk})) == [running.pk, late.pk]
     assert _results(api.get(url, {"card_uid": "04a1b2c3"})) == [early.pk]
@@ -114,7 +114,11 @@ def test_sessions_by_period_station_card_and_state(api, world):
     assert _results(api.get(url, {"ordering": "started_at"})) == [early.pk, late.pk, running.pk]
     detail = api.get(reverse("api:operator_session", args=[early.pk])).json()
     assert (detail["station_ocpp_id"], detail["connector_number"], detail["card_uid"], detail["energy_wh"]) == (
-        "ALPHA-1", 1, "04A1B2C3", 12_000)
+        "ALPHA-1",
+        1,
+        "04A1B2C3",
+        12_000,
+    )
     bad = api.get(url, {"started_after": "yesterday"})
     assert bad.status_code == 400 and "started" in str(bad.json()["error"]["fields"])
 
@@ -127,42 +131,88 @@ def test_each_command_sends_its_ocpp_payload_to_the_operators_charger(api, world
     session = make_session(connector, world.alice_card, energy_wh=None)
     station = world.cp_a.pk
     calls = [
-        ("api:operator_station_availability", station, {"type": "Inoperative"},
-         "ChangeAvailability", {"connector_id": 0, "type": "Inoperative"}),
-        ("api:operator_connector_availability", connector.pk, {"type": "Operative"},
-         "ChangeAvailability", {"connector_id": 2, "type": "Operative"}),
+        (
+            "api:operator_station_availability",
+            station,
+            {"type": "Inoperative"},
+            "ChangeAvailability",
+            {"connector_id": 0, "type": "Inoperative"},
+        ),
+        (
+            "api:operator_connector_availability",
+            connector.pk,
+            {"type": "Operative"},
+            "ChangeAvailability",
+            {"connector_id": 2, "type": "Operative"},
+        ),
         ("api:operator_station_reset", station, {"type": "Hard"}, "Reset", {"type": "Hard"}),
         ("api:operator_connector_unlock", connector.pk, {}, "UnlockConnector", {"connector_id": 2}),
-        ("api:operator_connector_start", connector.pk, {"card": world.bob_card.pk},
-         "RemoteStartTransaction", {"connector_id": 2, "id_tag": "04B0B0B0"}),
+        (
+            "api:operator_connector_start",
+            connector.pk,
+            {"card": world.bob_card.pk},
+            "RemoteStartTransaction",
+            {"connector_id": 2, "id_tag": "04B0B0B0"},
+        ),
         ("api:operator_session_stop", session.pk, {}, "RemoteStopTransaction", {"transaction_id": session.pk}),
-        ("api:operator_station_configuration_read", station, {"keys": ["HeartbeatInterval"]},
-         "GetConfiguration", {"key": ["HeartbeatInterval"]}),
+        (
+            "api:operator_station_configuration_read",
+            station,
+            {"keys": ["HeartbeatInterval"]},
+            "GetConfiguration",
+            {"key": ["HeartbeatInterval"]},
+        ),
         ("api:operator_station_configuration_read", station, {}, "GetConfiguration", {}),
-        ("api:operator_station_configuration_change", station, {"key": "HeartbeatInterval", "value": "120"},
-         "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}),
-        ("api:operator_station_trigger", station, {"requested_message": "StatusNotification", "connector": 1},
-         "TriggerMessage", {"requested_message": "StatusNotification", "connector_id": 1}),
-        ("api:operator_station_trigger", station, {"requested_message": "Heartbeat"},
-         "TriggerMessage", {"requested_message": "Heartbeat"}),
+        (
+            "api:operator_station_configuration_change",
+            station,
+            {"key": "HeartbeatInterval", "value": "120"},
+            "ChangeConfiguration",
+            {"key": "HeartbeatInterval", "value": "120"},
+        ),
+        (
+            "api:operator_station_trigger",
+            station,
+            {"requested_message": "StatusNotification", "connector": 1},
+            "TriggerMessage",
+            {"requested_message": "StatusNotification", "connector_id": 1},
+        ),
+        (
+            "api:operator_station_trigger",
+            station,
+            {"requested_message": "Heartbeat"},
+            "TriggerMessage",
+            {"requested_message": "Heartbeat"},
+        ),
     ]
     for name, pk, body, action, payload in calls:
         response = api.post(reverse(name, args=[pk]), body, format="json")
         assert response.status_code == 200, (name, response.content)
-        assert response.json() == {"action": action, "outcome": "answered", "status": "Accepted",
-                                   "payload": {"status": "Accepted"}, "code": "", "description": ""}
+        assert response.json() == {
+            "action": action,
+            "outcome": "answered",
+            "status": "Accepted",
+            "payload": {"status": "Accepted"},
+            "code": "",
+            "description": "",
+        }
         assert transport.sent[-1] == ("ALPHA-1", action, payload)
     assert len(transport.sent) == len(calls)
     assert set(transport.timeouts) == {operator_api.COMMAND_TIMEOUT}
 
 
-@pytest.mark.parametrize(("result", "expected"), [
-    (CommandResult("answered", {"status": "Rejected"}), {"outcome": "answered", "status": "Rejected"}),
-    (CommandResult("offline"), {"outcome": "offline", "status": ""}),
-    (CommandResult("timeout"), {"outcome": "timeout", "status": ""}),
-    (CommandResult("error", {}, "NotSupported", "no reset here"),
-     {"outcome": "error", "code": "NotSupported", "description": "no reset here"}),
-])
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (CommandResult("answered", {"status": "Rejected"}), {"outcome": "answered", "status": "Rejected"}),
+        (CommandResult("offline"), {"outcome": "offline", "status": ""}),
+        (CommandResult("timeout"), {"outcome": "timeout", "status": ""}),
+        (
+            CommandResult("error", {}, "NotSupported", "no reset here"),
+            {"outcome": "error", "code": "NotSupported", "description": "no reset here"},
+        ),
+    ],
+)
 def test_the_answer_says_what_became_of_the_command(api, world, transport, result, expected):
     transport.result = result
     response = api.post(reverse("api:operator_station_reset", args=[world.cp_a.pk]), {"type": "Soft"})
@@ -176,13 +226,16 @@ def test_an_offline_charger_is_reported_without_waiting(api, world):
     assert response.status_code == 200 and response.json()["outcome"] == "offline"
 
 
-@pytest.mark.parametrize(("name", "body", "field"), [
-    ("api:operator_station_availability", {"type": "Sleepy"}, "type"),
-    ("api:operator_station_reset", {}, "type"),
-    ("api:operator_station_configuration_change", {"value": "1"}, "key"),
-    ("api:operator_station_trigger", {"requested_message": "Authorize"}, "requested_message"),
-    ("api:operator_station_trigger", {"requested_message": "Heartbeat", "connector": 0}, "connector"),
-])
+@pytest.mark.parametrize(
+    ("name", "body", "field"),
+    [
+        ("api:operator_station_availability", {"type": "Sleepy"}, "type"),
+        ("api:operator_station_reset", {}, "type"),
+        ("api:operator_station_configuration_change", {"value": "1"}, "key"),
+        ("api:operator_station_trigger", {"requested_message": "Authorize"}, "requested_message"),
+        ("api:operator_station_trigger", {"requested_message": "Heartbeat", "connector": 0}, "connector"),
+    ],
+)
 def test_a_malformed_command_is_refused_and_not_sent(api, world, transport, name, body, field):
     response = api.post(reverse(name, args=[world.cp_a.pk]), body, format="json")
     assert response.status_code == 400 and field in response.json()["error"]["fields"]
@@ -191,12 +244,14 @@ def test_a_malformed_command_is_refused_and_not_sent(api, world, transport, name
 
 @pytest.mark.parametrize("card", ["blocked", "other operator's", "missing"])
 def test_a_remote_start_takes_only_an_active_card_of_the_operators(api, world, transport, card):
-    blocked = make_tag(world.alice.customer_account, world.alice, status=IdTag.Status.BLOCKED,
-                       blocked_at=timezone.now())
+    blocked = make_tag(
+        world.alice.customer_account, world.alice, status=IdTag.Status.BLOCKED, blocked_at=timezone.now()
+    )
     beta = make_tag(make_account(world.org_b))
     pk = {"blocked": blocked.pk, "other operator's": beta.pk, "missing": None}[card]
-    response = api.post(reverse("api:operator_connector_start", args=[world.cp_a.connectors.first().pk]),
-                        {"card": pk}, format="json")
+    response = api.post(
+        reverse("api:operator_connector_start", args=[world.cp_a.connectors.first().pk]), {"card": pk}, format="json"
+    )
     assert response.status_code == 400 and "card" in response.json()["error"]["fields"]
     assert transport.sent == []
 

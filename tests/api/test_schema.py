@@ -125,27 +125,32 @@ def callers(request, world, unthrottled, inline_tasks, empty_rate_limits, settin
         statement_create(customer_account=world.bob.customer_account, **january)
 
     EmailAddress.objects.create(user=world.alice, email=world.alice.email, primary=True, verified=True)
-    login = APIClient().post("/_allauth/app/v1/auth/login", {"email": world.alice.email, "password": PASSWORD},
-                             format="json")
+    login = APIClient().post(
+        "/_allauth/app/v1/auth/login", {"email": world.alice.email, "password": PASSWORD}, format="json"
+    )
     assert login.status_code == 200, login.content
     _token, key = api_token_create(user=world.carol, name="schemathesis")
 
     alice_account, org_a = world.alice.customer_account, world.org_a
     driver = Caller(headers={"X-Session-Token": login.json()["meta"]["session_token"]})
-    for word, model, mine in (("cards", IdTag, {"customer_account": alice_account}),
-                              ("sessions", ChargingSession, {"customer_account": alice_account}),
-                              ("statements", Statement, {"customer_account": alice_account})):
+    for word, model, mine in (
+        ("cards", IdTag, {"customer_account": alice_account}),
+        ("sessions", ChargingSession, {"customer_account": alice_account}),
+        ("statements", Statement, {"customer_account": alice_account}),
+    ):
         driver.own[word] = _ids(model.objects.filter(**mine))
         driver.foreign[word] = _ids(model.objects.exclude(**mine))
     driver.own["stations"] = _ids(ChargePoint.objects.filter(site__organization=org_a))
     operator = Caller(headers={"Authorization": f"Bearer {key}"})
-    for word, model, mine in (("cards", IdTag, {"customer_account__organization": org_a}),
-                              ("sessions", ChargingSession, {"charge_point__site__organization": org_a}),
-                              ("statements", Statement, {"organization": org_a}),
-                              ("stations", ChargePoint, {"site__organization": org_a}),
-                              ("sites", Site, {"organization": org_a}),
-                              ("connectors", Connector, {"charge_point__site__organization": org_a}),
-                              ("tokens", ApiToken, {"organization": org_a})):
+    for word, model, mine in (
+        ("cards", IdTag, {"customer_account__organization": org_a}),
+        ("sessions", ChargingSession, {"charge_point__site__organization": org_a}),
+        ("statements", Statement, {"organization": org_a}),
+        ("stations", ChargePoint, {"site__organization": org_a}),
+        ("sites", Site, {"organization": org_a}),
+        ("connectors", Connector, {"charge_point__site__organization": org_a}),
+        ("tokens", ApiToken, {"organization": org_a}),
+    ):
         operator.own[word] = _ids(model.objects.filter(**mine))
         operator.foreign[word] = _ids(model.objects.exclude(**mine))
     operator.own["tariffs"] = _ids(Tariff.objects.filter(organization=org_a))
@@ -176,7 +181,8 @@ def _use_real_ids(case, caller: Caller) -> bool:
 def no_server_error(ctx, response, case):
     """not_a_server_error, except the charger answers an operation documents (502/503/504)."""
     if response.status_code in CHARGER_ANSWERS and str(response.status_code) in case.operation.definition.raw.get(
-            "responses", {}):
+        "responses", {}
+    ):
         return None
     return not_a_server_error(ctx, response, case)
 

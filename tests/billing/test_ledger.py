@@ -38,8 +38,12 @@ def priced(world):
 
     def session(energy_wh=10_000, card=None, terminal=None):
         card = card or world.alice_card
-        session = make_session(world.cp_a.connectors.get(number=1), card, energy_wh=energy_wh,
-                               started_at=timezone.now() - timedelta(hours=next(hours)))
+        session = make_session(
+            world.cp_a.connectors.get(number=1),
+            card,
+            energy_wh=energy_wh,
+            started_at=timezone.now() - timedelta(hours=next(hours)),
+        )
         if terminal:
             terminal_payment_record(session=session, reference="T-ON-SITE", amount=terminal)
         session_price_freeze(session=session)
@@ -72,8 +76,7 @@ def test_an_invoice_customer_owes_each_priced_session_until_paid(world, priced):
     assert authorize(world) == AuthorizationStatus.ACCEPTED  # an invoice customer is trusted to pay later
 
 
-def test_an_invoice_payment_pays_the_oldest_sessions_first_and_keeps_the_rest_in_the_customers_favour(
-        world, priced):
+def test_an_invoice_payment_pays_the_oldest_sessions_first_and_keeps_the_rest_in_the_customers_favour(world, priced):
     first, second = priced(), priced()
     account = world.alice.customer_account
 
@@ -89,8 +92,9 @@ def test_the_same_payment_posted_twice_is_booked_once(world, priced):
     priced()
     account = world.alice.customer_account
     for _ in range(2):
-        entries = payment_record(customer_account=account, amount="40.00", method=Method.BANK, reference="OCR",
-                                 key="bank:same")
+        entries = payment_record(
+            customer_account=account, amount="40.00", method=Method.BANK, reference="OCR", key="bank:same"
+        )
     assert len(entries) == 1
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PAYMENT).count() == 1
     assert account_balance(account).owed == D("0.00")
@@ -105,8 +109,13 @@ def test_pricing_a_session_again_charges_it_once(world, priced):
 @pytest.mark.parametrize("amount", ["0", "-5", "1.234", "abc", "NaN", "Infinity"])
 def test_a_payment_needs_a_positive_amount_in_cents(world, amount):
     with pytest.raises(ValidationError):
-        payment_record(customer_account=world.alice.customer_account, amount=amount, method=Method.BANK,
-                       reference="x", key=f"bad:{amount}")
+        payment_record(
+            customer_account=world.alice.customer_account,
+            amount=amount,
+            method=Method.BANK,
+            reference="x",
+            key=f"bad:{amount}",
+        )
     assert not LedgerEntry.objects.exists()
 
 
@@ -156,8 +165,9 @@ def test_a_wallet_minimum_refuses_before_the_wallet_is_empty(world):
 
 def test_an_invoice_account_has_no_wallet_to_top_up(world):
     with pytest.raises(ValidationError):
-        wallet_top_up(customer_account=world.alice.customer_account, amount="10", method=Method.BANK,
-                      reference="x", key="t")
+        wallet_top_up(
+            customer_account=world.alice.customer_account, amount="10", method=Method.BANK, reference="x", key="t"
+        )
 
 
 def test_a_wallet_refund_never_pays_back_more_than_it_holds(world):
@@ -215,8 +225,9 @@ def test_an_invoice_session_paid_at_the_terminal_is_not_invoiced_again(world, pr
 
 
 def transfer(world, data):
-    answer = terminal_payment_data_transfer(world.cp_a, data if isinstance(data, str) else json.dumps(data),
-                                            timezone.now())
+    answer = terminal_payment_data_transfer(
+        world.cp_a, data if isinstance(data, str) else json.dumps(data), timezone.now()
+    )
     return answer.status, json.loads(answer.data)["error"] if answer.data else None
 
 
@@ -231,14 +242,20 @@ def test_a_charger_reports_its_terminal_payment_once_however_often_it_repeats_it
     assert LedgerEntry.objects.filter(method=Method.TERMINAL).aggregate(paid=Sum("receivable"))["paid"] == D("-40.00")
 
 
-@pytest.mark.parametrize("data, why", [
-    ("not json", "data is not JSON"),
-    ([1, 2], "data is not a JSON object"),
-    ({"transactionId": "7", "reference": "T", "amount": "1"}, "transactionId must be an integer"),
-    ({"transactionId": 7}, "reference and amount are required"),
-    ({"transactionId": 7, "reference": "T", "amount": "1", "currency": "kronor"}, "currency must be an ISO 4217 code"),
-    ({"transactionId": 99_999, "reference": "T", "amount": "1"}, "unknown transactionId"),
-])
+@pytest.mark.parametrize(
+    "data, why",
+    [
+        ("not json", "data is not JSON"),
+        ([1, 2], "data is not a JSON object"),
+        ({"transactionId": "7", "reference": "T", "amount": "1"}, "transactionId must be an integer"),
+        ({"transactionId": 7}, "reference and amount are required"),
+        (
+            {"transactionId": 7, "reference": "T", "amount": "1", "currency": "kronor"},
+            "currency must be an ISO 4217 code",
+        ),
+        ({"transactionId": 99_999, "reference": "T", "amount": "1"}, "unknown transactionId"),
+    ],
+)
 def test_a_bad_terminal_report_is_rejected_with_the_reason(world, data, why):
     assert transfer(world, data) == ("Rejected", why)
     assert not LedgerEntry.objects.exists()
@@ -247,7 +264,9 @@ def test_a_bad_terminal_report_is_rejected_with_the_reason(world, data, why):
 def test_a_charger_cannot_book_a_payment_on_another_chargers_session(world, priced):
     other = make_session(world.cp_b.connectors.get(number=1), world.bob_card)
     assert transfer(world, {"transactionId": other.pk, "reference": "T", "amount": "1.00"}) == (
-        "Rejected", "unknown transactionId")
+        "Rejected",
+        "unknown transactionId",
+    )
 
 
 def test_a_terminal_amount_is_read_as_written_never_through_a_float(world, priced):

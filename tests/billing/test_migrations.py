@@ -31,25 +31,48 @@ def test_sessions_priced_before_the_ledger_are_charged_once(back_to_latest):
     apps = migrate(("billing", "0002_payments_ledger"))
     Organization = apps.get_model("accounts", "Organization")
     org = Organization.objects.create(name="Op", slug="op")
-    account = apps.get_model("accounts", "CustomerAccount").objects.create(organization=org, name="C",
-                                                                           billing_email="c@example.com")
+    account = apps.get_model("accounts", "CustomerAccount").objects.create(
+        organization=org, name="C", billing_email="c@example.com"
+    )
     cp = apps.get_model("sessions_app", "ChargePoint").objects.create(organization=org, ocpp_id="CP-1")
     Session = apps.get_model("sessions_app", "ChargingSession")
     SessionPrice = apps.get_model("billing", "SessionPrice")
     at = datetime(2026, 1, 5, 10, tzinfo=UTC)
     for gross in ("40.00", "0.00"):
-        session = Session.objects.create(charge_point=cp, customer_account=account, id_tag_uid="T",
-                                         auth_status="Accepted", state="completed", started_at=at, stopped_at=at,
-                                         meter_start_wh=0, meter_stop_wh=1, energy_wh=1)
-        SessionPrice.objects.create(session=session, tariff_snapshot={}, breakdown=[], currency="SEK", energy_wh=1,
-                                    net_total=Decimal(gross), vat_rate=Decimal("0.25"), vat_amount=0,
-                                    gross_total=Decimal(gross), priced_at=at)
+        session = Session.objects.create(
+            charge_point=cp,
+            customer_account=account,
+            id_tag_uid="T",
+            auth_status="Accepted",
+            state="completed",
+            started_at=at,
+            stopped_at=at,
+            meter_start_wh=0,
+            meter_stop_wh=1,
+            energy_wh=1,
+        )
+        SessionPrice.objects.create(
+            session=session,
+            tariff_snapshot={},
+            breakdown=[],
+            currency="SEK",
+            energy_wh=1,
+            net_total=Decimal(gross),
+            vat_rate=Decimal("0.25"),
+            vat_amount=0,
+            gross_total=Decimal(gross),
+            priced_at=at,
+        )
 
     apps = migrate(("billing", "0003_charge_priced_sessions"))
 
     [charge] = apps.get_model("billing", "LedgerEntry").objects.all()
     assert (charge.kind, charge.receivable, charge.customer_account_id, charge.idempotency_key) == (
-        "charge", Decimal("40.00"), account.pk, f"charge:{charge.session_id}")
+        "charge",
+        Decimal("40.00"),
+        account.pk,
+        f"charge:{charge.session_id}",
+    )
     migrate(("billing", "0002_payments_ledger"))
     apps = migrate(("billing", "0003_charge_priced_sessions"))
     assert apps.get_model("billing", "LedgerEntry").objects.count() == 1

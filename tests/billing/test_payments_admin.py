@@ -29,8 +29,12 @@ def priced(world):
     hours = iter(range(100, 0, -1))
 
     def session(card=None):
-        session = make_session(world.cp_a.connectors.get(number=1), card or world.alice_card, energy_wh=10_000,
-                               started_at=timezone.now() - timedelta(hours=next(hours)))
+        session = make_session(
+            world.cp_a.connectors.get(number=1),
+            card or world.alice_card,
+            energy_wh=10_000,
+            started_at=timezone.now() - timedelta(hours=next(hours)),
+        )
         session_price_freeze(session=session)
         return session
 
@@ -56,10 +60,12 @@ def form_key(response) -> str:
 
 def test_staff_list_their_organizations_payment_accounts_with_balances(client, world, priced):
     priced()
-    wallet_account = payment_method_set(customer_account=world.bob.customer_account,
-                                        method=PaymentAccount.Method.WALLET)
-    wallet_top_up(customer_account=world.bob.customer_account, amount="25.00", method=Method.BANK, reference="b",
-                  key="t")
+    wallet_account = payment_method_set(
+        customer_account=world.bob.customer_account, method=PaymentAccount.Method.WALLET
+    )
+    wallet_top_up(
+        customer_account=world.bob.customer_account, amount="25.00", method=Method.BANK, reference="b", key="t"
+    )
     beta = payment_account_of(make_account(world.org_b, "Beta Fleet"))
     client.force_login(world.carol)
 
@@ -84,9 +90,18 @@ def test_staff_of_another_organization_see_none_of_its_accounts(client, world):
     assert change.status_code == 302 and change["Location"] == reverse("admin:index")
     for name in ("paymentaccount_payment", "paymentaccount_top_up", "paymentaccount_wallet_refund"):
         assert client.get(url(name, alice_account.pk)).status_code == 404
-        assert client.post(url(name, alice_account.pk), {
-            "key": "a" * 32, "amount": "10.00", "method": Method.BANK, "reference": "x",
-        }).status_code == 404
+        assert (
+            client.post(
+                url(name, alice_account.pk),
+                {
+                    "key": "a" * 32,
+                    "amount": "10.00",
+                    "method": Method.BANK,
+                    "reference": "x",
+                },
+            ).status_code
+            == 404
+        )
     assert not LedgerEntry.objects.exists()
 
 
@@ -96,8 +111,11 @@ def test_accounts_are_found_by_name_and_email(client, world):
 
     found = client.get(url("paymentaccount_changelist"), {"q": "alice@example"}).context["cl"].result_list
     assert [obj.customer_account for obj in found] == [world.alice.customer_account]
-    by_billing_email = client.get(url("paymentaccount_changelist"),
-                                  {"q": world.bob.customer_account.billing_email}).context["cl"].result_list
+    by_billing_email = (
+        client.get(url("paymentaccount_changelist"), {"q": world.bob.customer_account.billing_email})
+        .context["cl"]
+        .result_list
+    )
     assert [obj.customer_account for obj in by_billing_email] == [world.bob.customer_account]
 
 
@@ -108,14 +126,21 @@ def test_staff_switch_an_account_to_a_wallet_with_a_minimum(client, world):
     for name in ("paymentaccount_payment", "paymentaccount_top_up", "paymentaccount_wallet_refund"):
         assert f'href="{url(name, payment_account.pk)}"' in page
 
-    response = client.post(url("paymentaccount_change", payment_account.pk),
-                           {"method": PaymentAccount.Method.WALLET, "wallet_minimum": "20.00"})
+    response = client.post(
+        url("paymentaccount_change", payment_account.pk),
+        {"method": PaymentAccount.Method.WALLET, "wallet_minimum": "20.00"},
+    )
 
     assert response.status_code == 302
     payment_account.refresh_from_db()
     assert payment_account.method == PaymentAccount.Method.WALLET and payment_account.wallet_minimum == D("20.00")
-    assert client.post(url("paymentaccount_change", payment_account.pk),
-                       {"method": PaymentAccount.Method.WALLET, "wallet_minimum": "-1"}).status_code == 200
+    assert (
+        client.post(
+            url("paymentaccount_change", payment_account.pk),
+            {"method": PaymentAccount.Method.WALLET, "wallet_minimum": "-1"},
+        ).status_code
+        == 200
+    )
     payment_account.refresh_from_db()
     assert payment_account.wallet_minimum == D("20.00")
 
@@ -124,14 +149,26 @@ def test_staff_set_up_payment_for_their_own_customers_only(client, world):
     beta_account = make_account(world.org_b, "Beta Fleet")
     client.force_login(world.carol)
 
-    refused = client.post(url("paymentaccount_add"), {
-        "customer_account": beta_account.pk, "method": PaymentAccount.Method.WALLET, "wallet_minimum": "0",
-    })
+    refused = client.post(
+        url("paymentaccount_add"),
+        {
+            "customer_account": beta_account.pk,
+            "method": PaymentAccount.Method.WALLET,
+            "wallet_minimum": "0",
+        },
+    )
     assert refused.status_code == 200 and "customer_account" in refused.context["adminform"].form.errors
-    assert client.post(url("paymentaccount_add"), {
-        "customer_account": world.bob.customer_account.pk, "method": PaymentAccount.Method.WALLET,
-        "wallet_minimum": "5.00",
-    }).status_code == 302
+    assert (
+        client.post(
+            url("paymentaccount_add"),
+            {
+                "customer_account": world.bob.customer_account.pk,
+                "method": PaymentAccount.Method.WALLET,
+                "wallet_minimum": "5.00",
+            },
+        ).status_code
+        == 302
+    )
 
     created = PaymentAccount.objects.get(customer_account=world.bob.customer_account)
     assert created.method == PaymentAccount.Method.WALLET and created.wallet_minimum == D("5.00")
@@ -174,8 +211,12 @@ def test_a_manual_top_up_pays_what_the_wallet_could_not_and_books_once(client, w
     session = priced()  # the empty wallet could not pay it
     payment_account = account_of(world.alice)
     client.force_login(world.carol)
-    data = {"key": form_key(client.get(url("paymentaccount_top_up", payment_account.pk))), "amount": "100.00",
-            "method": Method.OTHER, "reference": "cash at the desk"}
+    data = {
+        "key": form_key(client.get(url("paymentaccount_top_up", payment_account.pk))),
+        "amount": "100.00",
+        "method": Method.OTHER,
+        "reference": "cash at the desk",
+    }
 
     for _attempt in range(2):
         assert client.post(url("paymentaccount_top_up", payment_account.pk), data).status_code == 302
@@ -190,21 +231,28 @@ def test_booking_errors_are_shown_on_the_form_and_nothing_is_booked(client, worl
     client.force_login(world.carol)
     key = form_key(client.get(url("paymentaccount_top_up", payment_account.pk)))
 
-    top_up = client.post(url("paymentaccount_top_up", payment_account.pk),
-                         {"key": key, "amount": "10.00", "method": Method.BANK, "reference": "r"})
+    top_up = client.post(
+        url("paymentaccount_top_up", payment_account.pk),
+        {"key": key, "amount": "10.00", "method": Method.BANK, "reference": "r"},
+    )
     assert top_up.status_code == 200
     assert "This account pays by invoice and has no prepaid wallet." in top_up.content.decode()
     assert form_key(top_up) == key  # a corrected post is still the same single booking
 
     payment_method_set(customer_account=world.alice.customer_account, method=PaymentAccount.Method.WALLET)
-    wallet_top_up(customer_account=world.alice.customer_account, amount="5.00", method=Method.BANK, reference="r",
-                  key="t")
-    refund = client.post(url("paymentaccount_wallet_refund", payment_account.pk),
-                         {"key": key, "amount": "6.00", "method": Method.BANK, "reference": "back"})
+    wallet_top_up(
+        customer_account=world.alice.customer_account, amount="5.00", method=Method.BANK, reference="r", key="t"
+    )
+    refund = client.post(
+        url("paymentaccount_wallet_refund", payment_account.pk),
+        {"key": key, "amount": "6.00", "method": Method.BANK, "reference": "back"},
+    )
     assert refund.status_code == 200 and "The wallet holds only 5.00 SEK." in refund.content.decode()
 
-    invalid = client.post(url("paymentaccount_payment", payment_account.pk),
-                          {"key": "not-a-key", "amount": "0", "method": "stripe", "reference": ""})
+    invalid = client.post(
+        url("paymentaccount_payment", payment_account.pk),
+        {"key": "not-a-key", "amount": "0", "method": "stripe", "reference": ""},
+    )
     assert invalid.status_code == 200
     assert set(invalid.context["form"].errors) == {"key", "amount", "method", "reference"}
     assert LedgerEntry.objects.count() == 1  # the top-up above, by the service
@@ -216,8 +264,12 @@ def test_wallet_money_is_refunded_once(client, world):
     wallet_top_up(customer_account=account, amount="30.00", method=Method.BANK, reference="in", key="t")
     payment_account = account_of(world.alice)
     client.force_login(world.carol)
-    data = {"key": form_key(client.get(url("paymentaccount_wallet_refund", payment_account.pk))),
-            "amount": "30.00", "method": Method.BANK, "reference": "paid back"}
+    data = {
+        "key": form_key(client.get(url("paymentaccount_wallet_refund", payment_account.pk))),
+        "amount": "30.00",
+        "method": Method.BANK,
+        "reference": "paid back",
+    }
 
     for _attempt in range(2):
         assert client.post(url("paymentaccount_wallet_refund", payment_account.pk), data).status_code == 302
@@ -249,8 +301,9 @@ def test_a_terminal_reference_used_on_another_session_is_refused(client, world, 
     client.force_login(world.carol)
     client.post(url("ledgerentry_terminal_payment_session", first.pk), {"reference": "RCPT-1", "amount": "40.00"})
 
-    response = client.post(url("ledgerentry_terminal_payment_session", second.pk),
-                           {"reference": "RCPT-1", "amount": "40.00"})
+    response = client.post(
+        url("ledgerentry_terminal_payment_session", second.pk), {"reference": "RCPT-1", "amount": "40.00"}
+    )
 
     assert response.status_code == 200 and "reference" in response.context["form"].errors
     assert session_owed(second.pk) == D("40.00")
@@ -261,8 +314,12 @@ def test_staff_cannot_book_a_terminal_payment_on_another_organizations_session(c
     client.force_login(world.dave)
 
     assert client.get(url("ledgerentry_terminal_payment_session", session.pk)).status_code == 404
-    assert client.post(url("ledgerentry_terminal_payment_session", session.pk),
-                       {"reference": "RCPT-X", "amount": "40.00"}).status_code == 404
+    assert (
+        client.post(
+            url("ledgerentry_terminal_payment_session", session.pk), {"reference": "RCPT-X", "amount": "40.00"}
+        ).status_code
+        == 404
+    )
     assert terminal_references(session.pk) == []
 
 
@@ -272,11 +329,16 @@ def test_drivers_and_staff_without_booking_rights_cannot_book(client, world, pri
     client.force_login(world.alice)
     assert client.get(url("paymentaccount_payment", payment_account.pk)).status_code == 302  # to the login
     Group.objects.get(name=OPERATOR_GROUP_NAME).permissions.remove(
-        *Permission.objects.filter(codename="change_paymentaccount"))
+        *Permission.objects.filter(codename="change_paymentaccount")
+    )
     client.force_login(world.carol)
     assert client.get(url("paymentaccount_payment", payment_account.pk)).status_code == 403
-    assert client.post(url("ledgerentry_terminal_payment_session", session.pk),
-                       {"reference": "R", "amount": "1.00"}).status_code == 403
+    assert (
+        client.post(
+            url("ledgerentry_terminal_payment_session", session.pk), {"reference": "R", "amount": "1.00"}
+        ).status_code
+        == 403
+    )
 
 
 # --- the ledger ------------------------------------------------------------------------------------------
@@ -303,8 +365,13 @@ def test_staff_see_only_their_organizations_ledger(client, world, priced):
 
 def test_the_ledger_is_searched_by_reference_key_and_account_and_filtered(client, world, priced):
     priced()
-    payment_record(customer_account=world.alice.customer_account, amount="40.00", method=Method.BANK,
-                   reference="OCR 4711", key="bank:abc")
+    payment_record(
+        customer_account=world.alice.customer_account,
+        amount="40.00",
+        method=Method.BANK,
+        reference="OCR 4711",
+        key="bank:abc",
+    )
     client.force_login(world.carol)
 
     def found(**params):
@@ -329,11 +396,17 @@ def test_ledger_entries_cannot_be_added_changed_or_deleted_by_anyone(client, wor
         assert client.post(url("ledgerentry_change", entry.pk), {"reference": "forged"}).status_code == 403
         assert client.post(url("ledgerentry_delete", entry.pk), {"post": "yes"}).status_code == 403
         changelist = client.get(url("ledgerentry_changelist"))
-        assert "delete_selected" not in (changelist.context["action_form"].fields["action"].choices
-                                         if changelist.context["action_form"] else [])
-        assert client.post(url("ledgerentry_changelist"), {
-            "action": "delete_selected", "_selected_action": [entry.pk], "post": "yes",
-        }).status_code in (200, 302)
+        assert "delete_selected" not in (
+            changelist.context["action_form"].fields["action"].choices if changelist.context["action_form"] else []
+        )
+        assert client.post(
+            url("ledgerentry_changelist"),
+            {
+                "action": "delete_selected",
+                "_selected_action": [entry.pk],
+                "post": "yes",
+            },
+        ).status_code in (200, 302)
     entry.refresh_from_db()
     assert entry.reference == "" and LedgerEntry.objects.count() == 1
 
@@ -345,8 +418,10 @@ def test_the_changelists_read_a_bounded_number_of_queries(client, world, priced,
     for number in range(12):
         driver = make_driver(world.org_a, f"driver{number}@example.com")
         card = make_tag(driver.customer_account, driver, f"0C{number:06d}")
-        payment_method_set(customer_account=driver.customer_account,
-                           method=PaymentAccount.Method.WALLET if number % 2 else PaymentAccount.Method.INVOICE)
+        payment_method_set(
+            customer_account=driver.customer_account,
+            method=PaymentAccount.Method.WALLET if number % 2 else PaymentAccount.Method.INVOICE,
+        )
         priced(card=card)
     client.force_login(world.carol)
 

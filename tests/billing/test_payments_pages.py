@@ -28,8 +28,12 @@ def priced(world):
     hours = iter(range(100, 0, -1))
 
     def session(card=None, energy_wh=10_000):
-        session = make_session(world.cp_a.connectors.get(number=1), card or world.alice_card, energy_wh=energy_wh,
-                               started_at=timezone.now() - timedelta(hours=next(hours)))
+        session = make_session(
+            world.cp_a.connectors.get(number=1),
+            card or world.alice_card,
+            energy_wh=energy_wh,
+            started_at=timezone.now() - timedelta(hours=next(hours)),
+        )
         session_price_freeze(session=session)
         return session
 
@@ -76,8 +80,13 @@ def test_a_login_without_a_customer_account_is_told_there_is_nothing_to_pay(clie
 
 def test_an_invoice_customer_sees_what_they_owe_and_each_movement(client, world, priced, stripe_off):
     first, second = priced(), priced(energy_wh=5_000)
-    payment_record(customer_account=world.alice.customer_account, amount="50.00", method=Method.BANK,
-                   reference="OCR 4711", key="bank:1")
+    payment_record(
+        customer_account=world.alice.customer_account,
+        amount="50.00",
+        method=Method.BANK,
+        reference="OCR 4711",
+        key="bank:1",
+    )
 
     response = page(client, world.alice)
     content = response.content.decode()
@@ -95,8 +104,13 @@ def test_an_invoice_customer_sees_what_they_owe_and_each_movement(client, world,
 
 def test_money_paid_beyond_what_is_owed_is_shown_in_the_customers_favour(client, world, priced):
     priced()
-    payment_record(customer_account=world.alice.customer_account, amount="55.00", method=Method.BANK,
-                   reference="OCR 1", key="bank:1")
+    payment_record(
+        customer_account=world.alice.customer_account,
+        amount="55.00",
+        method=Method.BANK,
+        reference="OCR 1",
+        key="bank:1",
+    )
 
     response = page(client, world.alice)
 
@@ -107,10 +121,17 @@ def test_money_paid_beyond_what_is_owed_is_shown_in_the_customers_favour(client,
 def test_history_shows_times_in_the_stations_local_time(client, world, priced):
     session = priced()
     # 23:30 UTC in January is 00:30 the next day in Stockholm.
-    terminal_payment_record(session=session, reference="RCPT-9", amount="40.00",
-                            at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC))
-    payment_record(customer_account=world.alice.customer_account, amount="5.00", method=Method.OTHER,
-                   reference="cash", key="cash:1", at=datetime(2026, 7, 1, 21, 5, tzinfo=UTC))
+    terminal_payment_record(
+        session=session, reference="RCPT-9", amount="40.00", at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC)
+    )
+    payment_record(
+        customer_account=world.alice.customer_account,
+        amount="5.00",
+        method=Method.OTHER,
+        reference="cash",
+        key="cash:1",
+        at=datetime(2026, 7, 1, 21, 5, tzinfo=UTC),
+    )
 
     content = page(client, world.alice).content.decode()
 
@@ -140,8 +161,13 @@ def test_a_wallet_customer_sees_the_wallet_and_is_warned_at_or_below_the_minimum
 
 def test_a_driver_sees_only_their_own_accounts_entries(client, world, priced):
     priced(card=world.bob_card)
-    payment_record(customer_account=world.bob.customer_account, amount="40.00", method=Method.BANK,
-                   reference="BOB-SECRET", key="bob:1")
+    payment_record(
+        customer_account=world.bob.customer_account,
+        amount="40.00",
+        method=Method.BANK,
+        reference="BOB-SECRET",
+        key="bob:1",
+    )
     priced()
 
     response = page(client, world.alice)
@@ -155,8 +181,14 @@ def test_a_driver_sees_only_their_own_accounts_entries(client, world, priced):
 def test_the_history_is_paginated(client, world):
     account = world.alice.customer_account
     for number in range(30):
-        payment_record(customer_account=account, amount="1.00", method=Method.BANK, reference=f"R{number:02d}",
-                       key=f"bank:{number}", at=timezone.now() - timedelta(minutes=number))
+        payment_record(
+            customer_account=account,
+            amount="1.00",
+            method=Method.BANK,
+            reference=f"R{number:02d}",
+            key=f"bank:{number}",
+            at=timezone.now() - timedelta(minutes=number),
+        )
 
     first = page(client, world.alice)
     second = page(client, world.alice, page=2)

@@ -24,14 +24,27 @@ NOW = STOP + timedelta(seconds=1)
 
 
 def start(world, at=START, meter_wh=100_000):
-    return session_start(charge_point=world.cp_a, connector_id=1, raw_uid=world.alice_card.uid,
-                         meter_start_wh=meter_wh, timestamp=at, now=at)
+    return session_start(
+        charge_point=world.cp_a,
+        connector_id=1,
+        raw_uid=world.alice_card.uid,
+        meter_start_wh=meter_wh,
+        timestamp=at,
+        now=at,
+    )
 
 
 def stop(world, session, meter_wh=130_000, at=STOP):
-    return session_stop(charge_point=world.cp_a, transaction_id=session.pk, raw_uid=world.alice_card.uid,
-                        meter_stop_wh=meter_wh, timestamp=at, reason="EVDisconnected", transaction_data=[],
-                        now=at + timedelta(seconds=1))
+    return session_stop(
+        charge_point=world.cp_a,
+        transaction_id=session.pk,
+        raw_uid=world.alice_card.uid,
+        meter_stop_wh=meter_wh,
+        timestamp=at,
+        reason="EVDisconnected",
+        transaction_data=[],
+        now=at + timedelta(seconds=1),
+    )
 
 
 def test_a_stopped_session_is_priced_by_the_tariff_valid_at_its_start(world, django_capture_on_commit_callbacks):
@@ -40,8 +53,13 @@ def test_a_stopped_session_is_priced_by_the_tariff_valid_at_its_start(world, dja
     tariff_assignment_create(tariff=old, site=world.site_a)
     tariff_assignment_create(tariff=new, site=world.site_a)
     session = start(world)
-    MeterValue.objects.create(charge_point=world.cp_a, connector=session.connector, session=session,
-                              timestamp=START + timedelta(hours=1), value=Decimal(120_000))
+    MeterValue.objects.create(
+        charge_point=world.cp_a,
+        connector=session.connector,
+        session=session,
+        timestamp=START + timedelta(hours=1),
+        value=Decimal(120_000),
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         stop(world, session)
@@ -51,7 +69,9 @@ def test_a_stopped_session_is_priced_by_the_tariff_valid_at_its_start(world, dja
     expected = price_session(tariff_spec(old, time_zone="Europe/Stockholm"), session_timeline(session))
     assert price.tariff == old
     assert (price.net_total, price.vat_amount, price.gross_total) == (
-        expected.net_total, expected.vat_amount, expected.gross_total,
+        expected.net_total,
+        expected.vat_amount,
+        expected.gross_total,
     )
     assert price.energy_wh == 30_000 and price.currency == "SEK" and price.vat_rate == Decimal("0.25")
     # 30 kWh at 4.00 incl. VAT plus a 5.00 flat fee: 125.00 incl. VAT.
@@ -113,8 +133,9 @@ def test_a_session_still_charging_is_not_priced(world):
     assert session_price_freeze(session=session) is None
 
 
-def test_a_failing_handler_neither_breaks_the_stop_nor_the_other_handlers(world, monkeypatch,
-                                                                           django_capture_on_commit_callbacks):
+def test_a_failing_handler_neither_breaks_the_stop_nor_the_other_handlers(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
     seen = []
 
     def broken(session_id):
@@ -130,22 +151,49 @@ def test_a_failing_handler_neither_breaks_the_stop_nor_the_other_handlers(world,
 def test_the_timeline_has_the_register_readings_and_the_charging_intervals(world):
     session = make_session(world.cp_a.connectors.get(number=1), world.alice_card, started_at=START, minutes=120)
     connector = session.connector
-    for minutes, wh, context in ((30, 1_003_000, "Sample.Periodic"), (60, 1_006_000, "Sample.Periodic"),
-                                 (60, 1_006_000, "Sample.Clock")):  # one reading twice, periodic and clock-aligned
-        MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session,
-                                  timestamp=START + timedelta(minutes=minutes), value=Decimal(wh), context=context)
-    MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session, timestamp=START,
-                              measurand="Power.Active.Import", unit="W", value=Decimal(11_000))
+    for minutes, wh, context in (
+        (30, 1_003_000, "Sample.Periodic"),
+        (60, 1_006_000, "Sample.Periodic"),
+        (60, 1_006_000, "Sample.Clock"),
+    ):  # one reading twice, periodic and clock-aligned
+        MeterValue.objects.create(
+            charge_point=world.cp_a,
+            connector=connector,
+            session=session,
+            timestamp=START + timedelta(minutes=minutes),
+            value=Decimal(wh),
+            context=context,
+        )
+    MeterValue.objects.create(
+        charge_point=world.cp_a,
+        connector=connector,
+        session=session,
+        timestamp=START,
+        measurand="Power.Active.Import",
+        unit="W",
+        value=Decimal(11_000),
+    )
     assert session_timeline(session).charging is None
 
-    for minutes, status in ((-1, "Preparing"), (1, "Charging"), (50, "SuspendedEV"), (70, "Charging"),
-                            (100, "Finishing")):
-        StatusEvent.objects.create(charge_point=world.cp_a, connector=connector, status=status,
-                                   error_code="NoError", timestamp=START + timedelta(minutes=minutes))
+    for minutes, status in (
+        (-1, "Preparing"),
+        (1, "Charging"),
+        (50, "SuspendedEV"),
+        (70, "Charging"),
+        (100, "Finishing"),
+    ):
+        StatusEvent.objects.create(
+            charge_point=world.cp_a,
+            connector=connector,
+            status=status,
+            error_code="NoError",
+            timestamp=START + timedelta(minutes=minutes),
+        )
     timeline = session_timeline(session)
 
     assert [(r.at - START, r.register_wh) for r in timeline.readings] == [
-        (timedelta(minutes=30), 1_003_000), (timedelta(minutes=60), 1_006_000),
+        (timedelta(minutes=30), 1_003_000),
+        (timedelta(minutes=60), 1_006_000),
     ]
     assert timeline.charging == (
         (START + timedelta(minutes=1), START + timedelta(minutes=50)),
@@ -155,6 +203,7 @@ def test_the_timeline_has_the_register_readings_and_the_charging_intervals(world
 
 
 # --- Credit notes ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def priced_session(world, django_capture_on_commit_callbacks):
@@ -166,10 +215,14 @@ def priced_session(world, django_capture_on_commit_callbacks):
 
 
 def test_credit_notes_never_exceed_the_sessions_net_total(world, priced_session):
-    note = credit_note_issue(session=priced_session, net_amount=Decimal("40.00"), reason="Slow charging",
-                             user=world.carol)
+    note = credit_note_issue(
+        session=priced_session, net_amount=Decimal("40.00"), reason="Slow charging", user=world.carol
+    )
     assert (note.net_amount, note.vat_amount, note.gross_amount, note.currency) == (
-        Decimal("40.00"), Decimal("10.00"), Decimal("50.00"), "SEK",
+        Decimal("40.00"),
+        Decimal("10.00"),
+        Decimal("50.00"),
+        "SEK",
     )
     assert note.created_by == world.carol
     with pytest.raises(ValidationError):
@@ -182,8 +235,7 @@ def test_credit_notes_never_exceed_the_sessions_net_total(world, priced_session)
     assert priced_session.price.net_total == Decimal("96.00")
 
 
-@pytest.mark.parametrize("amount, reason", [(Decimal("0"), "Zero"), (Decimal("-5"), "Negative"),
-                                            (Decimal("5"), "  ")])
+@pytest.mark.parametrize("amount, reason", [(Decimal("0"), "Zero"), (Decimal("-5"), "Negative"), (Decimal("5"), "  ")])
 def test_a_credit_note_needs_a_positive_amount_and_a_reason(world, priced_session, amount, reason):
     with pytest.raises(ValidationError):
         credit_note_issue(session=priced_session, net_amount=amount, reason=reason, user=world.carol)
@@ -196,7 +248,8 @@ def test_an_unpriced_session_cannot_be_credited(world):
 
 
 def test_staff_issue_credit_notes_in_the_admin_within_the_limit_and_only_on_their_own_sessions(
-        client, world, priced_session):
+    client, world, priced_session
+):
     url = reverse("admin:billing_creditnote_add")
     client.force_login(world.carol)
     response = client.post(url, {"session": priced_session.pk, "net_amount": "100.00", "reason": "Too much"})

@@ -65,11 +65,22 @@ def _by_components_set(client, world, tariff: Tariff) -> None:
 def _admin_post(client, world, tariff: Tariff, *elements: dict) -> None:
     client.force_login(world.carol)
     data = {
-        "organization": world.org_a.pk, "name": tariff.name, "valid_from_0": "2020-01-01",
-        "valid_from_1": "00:00:00", "valid_until_0": "", "valid_until_1": "", "currency": "SEK",
-        "vat_rate": "0.25", "prices_include_vat": "on", "min_price": "", "max_price": "",
-        "parking_grace_minutes": "0", "elements-TOTAL_FORMS": str(len(elements)),
-        "elements-INITIAL_FORMS": str(len(elements)), "elements-MIN_NUM_FORMS": "0", "elements-MAX_NUM_FORMS": "1000",
+        "organization": world.org_a.pk,
+        "name": tariff.name,
+        "valid_from_0": "2020-01-01",
+        "valid_from_1": "00:00:00",
+        "valid_until_0": "",
+        "valid_until_1": "",
+        "currency": "SEK",
+        "vat_rate": "0.25",
+        "prices_include_vat": "on",
+        "min_price": "",
+        "max_price": "",
+        "parking_grace_minutes": "0",
+        "elements-TOTAL_FORMS": str(len(elements)),
+        "elements-INITIAL_FORMS": str(len(elements)),
+        "elements-MIN_NUM_FORMS": "0",
+        "elements-MAX_NUM_FORMS": "1000",
     }
     for index, element in enumerate(elements):
         data.update({f"elements-{index}-{name}": value for name, value in element.items()})
@@ -78,27 +89,45 @@ def _admin_post(client, world, tariff: Tariff, *elements: dict) -> None:
 
 
 def _by_admin(client, world, tariff: Tariff) -> None:
-    _admin_post(client, world, tariff, {"id": tariff.elements.get().pk, "tariff": tariff.pk, "position": "0",
-                                        "energy_price": "9.00"})
+    _admin_post(
+        client,
+        world,
+        tariff,
+        {"id": tariff.elements.get().pk, "tariff": tariff.pk, "position": "0", "energy_price": "9.00"},
+    )
 
 
 def _by_admin_deleting_an_element(client, world, tariff: Tariff) -> None:
     """Only the tariff's form is saved, and the element deleted: no price is set anywhere."""
     first, second = tariff.elements.order_by("position")
-    _admin_post(client, world, tariff,
-                {"id": first.pk, "tariff": tariff.pk, "position": "0", "max_kwh": "1000", "energy_price": "4.00",
-                 "DELETE": "on"},
-                {"id": second.pk, "tariff": tariff.pk, "position": "1", "energy_price": "9.00"})
+    _admin_post(
+        client,
+        world,
+        tariff,
+        {
+            "id": first.pk,
+            "tariff": tariff.pk,
+            "position": "0",
+            "max_kwh": "1000",
+            "energy_price": "4.00",
+            "DELETE": "on",
+        },
+        {"id": second.pk, "tariff": tariff.pk, "position": "1", "energy_price": "9.00"},
+    )
 
 
 @pytest.mark.parametrize("change", [_by_update, _by_components_set, _by_admin, _by_admin_deleting_an_element])
 def test_a_session_after_a_tariff_change_is_priced_by_the_changed_tariff(client, world, change):
     tariff = make_tariff(world.org_a, energy="4.00")
     if change is _by_admin_deleting_an_element:  # up to 1,000 kWh at 4.00, else (never, now always) at 9.00
-        tariff = tariff_update(tariff=tariff, values={}, elements=[
-            {"max_kwh": Decimal(1000), "components": [{"type": "ENERGY", "price": "4.00"}]},
-            {"components": [{"type": "ENERGY", "price": "9.00"}]},
-        ])
+        tariff = tariff_update(
+            tariff=tariff,
+            values={},
+            elements=[
+                {"max_kwh": Decimal(1000), "components": [{"type": "ENERGY", "price": "4.00"}]},
+                {"components": [{"type": "ENERGY", "price": "9.00"}]},
+            ],
+        )
     tariff_assignment_create(tariff=tariff)
     connector = world.cp_a.connectors.first()
     before = session_price_freeze(session=make_session(connector, world.alice_card, energy_wh=10_000))

@@ -38,8 +38,9 @@ def test_each_element_is_described_with_when_it_applies_and_the_vat(world):
     PriceComponent.objects.create(element=tariff.elements.get(position=0), type="FLAT", price=Decimal("5.00"))
     tariff_assignment_create(tariff=tariff)
 
-    price = connector_price(connector=world.cp_a.connectors.first(), customer_account=world.alice.customer_account,
-                            at=NOW)
+    price = connector_price(
+        connector=world.cp_a.connectors.first(), customer_account=world.alice.customer_account, at=NOW
+    )
 
     assert price["name"] == "Standard" and price["currency"] == "SEK"
     assert price["lines"] == [
@@ -52,8 +53,9 @@ def test_each_element_is_described_with_when_it_applies_and_the_vat(world):
 
 
 def test_prices_entered_without_vat_are_shown_with_vat(world):
-    tariff = make_tariff(world.org_a, "Net", energy="4.00", flat="2.00", prices_include_vat=False,
-                         vat_rate=Decimal("0.25"))
+    tariff = make_tariff(
+        world.org_a, "Net", energy="4.00", flat="2.00", prices_include_vat=False, vat_rate=Decimal("0.25")
+    )
     tariff_assignment_create(tariff=tariff)
 
     price = connector_price(connector=world.cp_a.connectors.first(), customer_account=None, at=NOW)
@@ -114,8 +116,13 @@ def running_session(world, started_at):
     connector = world.cp_a.connectors.first()
     session = make_session(connector, world.alice_card, started_at=started_at, energy_wh=None)
     for minutes, register in ((20, 1_004_000), (45, 1_009_500)):
-        MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session,
-                                  timestamp=started_at + timedelta(minutes=minutes), value=Decimal(register))
+        MeterValue.objects.create(
+            charge_point=world.cp_a,
+            connector=connector,
+            session=session,
+            timestamp=started_at + timedelta(minutes=minutes),
+            value=Decimal(register),
+        )
     return session
 
 
@@ -159,8 +166,13 @@ def test_the_frozen_price_is_used_once_the_session_has_stopped(world):
 
     estimate = session_cost_estimate(session=session, now=NOW)
 
-    assert estimate == {"session_id": session.pk, "gross": Decimal("39.00"), "currency": "SEK",
-                        "energy_wh": 10_000, "final": True}
+    assert estimate == {
+        "session_id": session.pk,
+        "gross": Decimal("39.00"),
+        "currency": "SEK",
+        "energy_wh": 10_000,
+        "final": True,
+    }
 
 
 def test_an_unpriced_stopped_session_has_no_estimate(world):

@@ -24,8 +24,14 @@ def session_on(connector, card, at, meter_start, energy_wh, minutes=60, priced=T
     session.save(update_fields=["meter_start_wh", "meter_stop_wh"])
     if priced:
         SessionPrice.objects.create(
-            session=session, tariff_snapshot={}, breakdown=[], currency="SEK", energy_wh=energy_wh,
-            net_total=Decimal("1.00"), vat_rate=Decimal("0.2500"), vat_amount=Decimal("0.25"),
+            session=session,
+            tariff_snapshot={},
+            breakdown=[],
+            currency="SEK",
+            energy_wh=energy_wh,
+            net_total=Decimal("1.00"),
+            vat_rate=Decimal("0.2500"),
+            vat_amount=Decimal("0.25"),
             gross_total=Decimal("1.25"),
         )
     if readings:
@@ -36,8 +42,15 @@ def session_on(connector, card, at, meter_start, energy_wh, minutes=60, priced=T
 
 def reading(connector, at, wh, session=None, unit="Wh"):
     value = Decimal(wh) / 1000 if unit == "kWh" else Decimal(wh)
-    return MeterValue.objects.create(charge_point=connector.charge_point, connector=connector, session=session,
-                                     timestamp=at, measurand=ENERGY_REGISTER, value=value, unit=unit)
+    return MeterValue.objects.create(
+        charge_point=connector.charge_point,
+        connector=connector,
+        session=session,
+        timestamp=at,
+        measurand=ENERGY_REGISTER,
+        value=value,
+        unit=unit,
+    )
 
 
 def for_connector(report, connector):
@@ -164,14 +177,17 @@ def test_admin_staff_never_see_the_other_organization(client, world, connector):
     b_connector = world.cp_b.connectors.get(number=1)
     session_on(b_connector, None, at(2), 5_000_000, 10_000)
     client.force_login(world.carol)
-    rows = _csv(client.get(reverse("admin:billing_reconciliation"),
-                           {**PARAMS, "organization": world.org_b.pk, "format": "csv"}))
+    rows = _csv(
+        client.get(reverse("admin:billing_reconciliation"), {**PARAMS, "organization": world.org_b.pk, "format": "csv"})
+    )
     assert {row[0] for row in rows[1:]} == {str(c) for c in world.cp_a.connectors.all()}
     client.force_login(world.dave)
-    rows = _csv(client.get(reverse("admin:billing_reconciliation"),
-                           {**PARAMS, "organization": world.org_a.pk, "format": "csv"}))
+    rows = _csv(
+        client.get(reverse("admin:billing_reconciliation"), {**PARAMS, "organization": world.org_a.pk, "format": "csv"})
+    )
     assert {row[0] for row in rows[1:]} == {str(c) for c in world.cp_b.connectors.all()}
     client.force_login(world.admin)
-    rows = _csv(client.get(reverse("admin:billing_reconciliation"),
-                           {**PARAMS, "organization": world.org_b.pk, "format": "csv"}))
+    rows = _csv(
+        client.get(reverse("admin:billing_reconciliation"), {**PARAMS, "organization": world.org_b.pk, "format": "csv"})
+    )
     assert ["10000", "10000"] == rows[1 + [r[0] for r in rows[1:]].index(str(b_connector))][1:3]

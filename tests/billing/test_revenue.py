@@ -21,8 +21,15 @@ def price(session, gross: str, tariff=None) -> SessionPrice:
     gross_total = Decimal(gross)
     net = (gross_total / Decimal("1.25")).quantize(Decimal("0.01"))
     frozen = SessionPrice.objects.create(
-        session=session, tariff=tariff, tariff_snapshot={}, breakdown=[], currency="SEK",
-        energy_wh=session.energy_wh, net_total=net, vat_rate=Decimal("0.2500"), vat_amount=gross_total - net,
+        session=session,
+        tariff=tariff,
+        tariff_snapshot={},
+        breakdown=[],
+        currency="SEK",
+        energy_wh=session.energy_wh,
+        net_total=net,
+        vat_rate=Decimal("0.2500"),
+        vat_amount=gross_total - net,
         gross_total=gross_total,
     )
     session_charge_book(price=frozen)
@@ -32,8 +39,15 @@ def price(session, gross: str, tariff=None) -> SessionPrice:
 def credit(session, gross: str) -> CreditNote:
     gross_amount = Decimal(gross)
     net = (gross_amount / Decimal("1.25")).quantize(Decimal("0.01"))
-    note = CreditNote.objects.create(session=session, currency="SEK", net_amount=net, vat_rate=Decimal("0.2500"),
-                                     vat_amount=gross_amount - net, gross_amount=gross_amount, reason="test")
+    note = CreditNote.objects.create(
+        session=session,
+        currency="SEK",
+        net_amount=net,
+        vat_rate=Decimal("0.2500"),
+        vat_amount=gross_amount - net,
+        gross_amount=gross_amount,
+        reason="test",
+    )
     credit_note_book(credit_note=note)
     return note
 
@@ -61,13 +75,22 @@ def data(world):
     make_session(c1, world.alice_card, started_at=datetime(2026, 3, 5, 10, tzinfo=UTC), energy_wh=3_000)
     cb = world.cp_b.connectors.get(number=1)
     b_session = priced_session(cb, None, datetime(2026, 3, 2, 12, tzinfo=UTC), 50_000, "500.00")
-    return {"site_a2": site_a2, "cp_a2": cp_a2, "s1": s1, "s2": s2, "s3": s3, "cheap": cheap, "dear": dear,
-            "b_session": b_session}
+    return {
+        "site_a2": site_a2,
+        "cp_a2": cp_a2,
+        "s1": s1,
+        "s2": s2,
+        "s3": s3,
+        "cheap": cheap,
+        "dear": dear,
+        "b_session": b_session,
+    }
 
 
 def test_revenue_per_site_with_totals_and_refunds(world, data):
-    report = revenue_report(organization=world.org_a, start=START, end=END, group_by="site",
-                            time_zone="Europe/Stockholm")
+    report = revenue_report(
+        organization=world.org_a, start=START, end=END, group_by="site", time_zone="Europe/Stockholm"
+    )
     rows = {row.label: row for row in report.rows}
     assert set(rows) == {"Alpha Depot", "Alpha Harbour"}
     depot = rows["Alpha Depot"]
@@ -93,8 +116,9 @@ def test_revenue_per_site_with_totals_and_refunds(world, data):
 def test_outstanding_is_what_the_sessions_still_owe_after_every_kind_of_payment(world, data):
     terminal_payment_record(session=data["s1"], reference="T-1", amount="40.00")  # s1 paid on site
     # Bob pays 50 of s2's 80 by bank; alice's s3 (25) stays unpaid.
-    payment_record(customer_account=world.bob.customer_account, amount="50.00", method="bank", reference="OCR",
-                   key="bank:1")
+    payment_record(
+        customer_account=world.bob.customer_account, amount="50.00", method="bank", reference="OCR", key="bank:1"
+    )
 
     report = revenue_report(organization=world.org_a, start=START, end=END, group_by="site")
     rows = {row.label: row.outstanding for row in report.rows}
@@ -107,11 +131,17 @@ def test_outstanding_is_what_the_sessions_still_owe_after_every_kind_of_payment(
     assert report.totals[0].outstanding == Decimal("30.00")
 
 
-@pytest.mark.parametrize(("group_by", "expected"), [
-    ("tariff", {"Cheap": Decimal("40.00"), "Dear": Decimal("125.00")}),
-    ("charge_point", {"ALPHA-1": Decimal("140.00"), "ALPHA-2": Decimal("25.00")}),
-    ("connector", {"ALPHA-1 #1": Decimal("40.00"), "ALPHA-1 #2": Decimal("100.00"), "ALPHA-2 #1": Decimal("25.00")}),
-])
+@pytest.mark.parametrize(
+    ("group_by", "expected"),
+    [
+        ("tariff", {"Cheap": Decimal("40.00"), "Dear": Decimal("125.00")}),
+        ("charge_point", {"ALPHA-1": Decimal("140.00"), "ALPHA-2": Decimal("25.00")}),
+        (
+            "connector",
+            {"ALPHA-1 #1": Decimal("40.00"), "ALPHA-1 #2": Decimal("100.00"), "ALPHA-2 #1": Decimal("25.00")},
+        ),
+    ],
+)
 def test_revenue_per_group(world, data, group_by, expected):
     report = revenue_report(organization=world.org_a, start=START, end=END, group_by=group_by)
     assert {row.label: row.gross for row in report.rows} == expected
@@ -135,10 +165,12 @@ def test_days_are_cut_at_stockholm_midnight_not_utc(world):
     priced_session(connector, world.alice_card, datetime(2026, 3, 9, 22, 30, tzinfo=UTC), 1_000, "4.00")
     priced_session(connector, world.alice_card, datetime(2026, 3, 9, 23, 30, tzinfo=UTC), 2_000, "8.00")
     priced_session(connector, world.alice_card, datetime(2026, 3, 10, 12, 0, tzinfo=UTC), 3_000, "12.00")
-    report = revenue_report(organization=world.org_a, start=START, end=END, group_by="day",
-                            time_zone="Europe/Stockholm")
+    report = revenue_report(
+        organization=world.org_a, start=START, end=END, group_by="day", time_zone="Europe/Stockholm"
+    )
     assert [(row.key, row.sessions, row.gross) for row in report.rows] == [
-        (date(2026, 3, 9), 1, Decimal("4.00")), (date(2026, 3, 10), 2, Decimal("20.00")),
+        (date(2026, 3, 9), 1, Decimal("4.00")),
+        (date(2026, 3, 10), 2, Decimal("20.00")),
     ]
     utc = revenue_report(organization=world.org_a, start=START, end=END, group_by="day", time_zone="UTC")
     assert [row.sessions for row in utc.rows] == [2, 1]
@@ -150,7 +182,8 @@ def test_weeks_and_months_are_labelled(world, data):
     priced_session(connector, world.alice_card, datetime(2026, 3, 1, 11, tzinfo=UTC), 1_000, "4.00")
     weeks = revenue_report(organization=world.org_a, start=START, end=END, group_by="week")
     assert [(row.label, row.key, row.sessions) for row in weeks.rows] == [
-        ("2026-W09", date(2026, 2, 23), 1), ("2026-W10", date(2026, 3, 2), 3),
+        ("2026-W09", date(2026, 2, 23), 1),
+        ("2026-W10", date(2026, 3, 2), 3),
     ]
     months = revenue_report(organization=world.org_a, start=START, end=END, group_by="month")
     assert [(row.label, row.sessions) for row in months.rows] == [("2026-03", 4)]
@@ -192,15 +225,23 @@ def test_csv_export_round_trips(client, world, data):
         line = parsed[row.label]
         assert int(line[2]) == row.sessions
         assert Decimal(line[3]) == row.energy_kwh
-        assert [Decimal(cell) for cell in line[4:11]] == [row.net, row.vat, row.gross, row.refund_net,
-                                                          row.refund_vat, row.refund_gross, row.outstanding]
+        assert [Decimal(cell) for cell in line[4:11]] == [
+            row.net,
+            row.vat,
+            row.gross,
+            row.refund_net,
+            row.refund_vat,
+            row.refund_gross,
+            row.outstanding,
+        ]
     assert Decimal(parsed["Total"][6]) == Decimal("165.00")
 
 
 def test_carol_sees_only_her_organization_even_when_asking_for_b(client, world, data):
     client.force_login(world.carol)
-    response = client.get(reverse("admin:billing_revenue"),
-                          {**URL_PARAMS, "organization": world.org_b.pk, "format": "csv"})
+    response = client.get(
+        reverse("admin:billing_revenue"), {**URL_PARAMS, "organization": world.org_b.pk, "format": "csv"}
+    )
     labels = [row[0] for row in _csv(response)[1:]]
     assert "Beta Mall" not in labels and "Alpha Depot" in labels
     page = client.get(reverse("admin:billing_revenue"), {**URL_PARAMS, "organization": world.org_b.pk})
@@ -209,8 +250,9 @@ def test_carol_sees_only_her_organization_even_when_asking_for_b(client, world, 
 
 def test_dave_sees_only_his_organization(client, world, data):
     client.force_login(world.dave)
-    response = client.get(reverse("admin:billing_revenue"),
-                          {**URL_PARAMS, "organization": world.org_a.pk, "format": "csv"})
+    response = client.get(
+        reverse("admin:billing_revenue"), {**URL_PARAMS, "organization": world.org_a.pk, "format": "csv"}
+    )
     body = _csv(response)[1:]
     assert [row[0] for row in body] == ["Beta Mall", "Total"]
     assert "Alpha Depot" not in response.content.decode()
@@ -220,10 +262,12 @@ def test_superuser_chooses_the_organization(client, world, data):
     client.force_login(world.admin)
     nothing = client.get(reverse("admin:billing_revenue"), URL_PARAMS)
     assert nothing.status_code == 200 and nothing.context["report"] is None
-    a = _csv(client.get(reverse("admin:billing_revenue"),
-                        {**URL_PARAMS, "organization": world.org_a.pk, "format": "csv"}))
-    b = _csv(client.get(reverse("admin:billing_revenue"),
-                        {**URL_PARAMS, "organization": world.org_b.pk, "format": "csv"}))
+    a = _csv(
+        client.get(reverse("admin:billing_revenue"), {**URL_PARAMS, "organization": world.org_a.pk, "format": "csv"})
+    )
+    b = _csv(
+        client.get(reverse("admin:billing_revenue"), {**URL_PARAMS, "organization": world.org_b.pk, "format": "csv"})
+    )
     assert {row[0] for row in a[1:]} == {"Alpha Depot", "Alpha Harbour", "Total"}
     assert {row[0] for row in b[1:]} == {"Beta Mall", "Total"}
 

@@ -103,10 +103,17 @@ def test_a_statement_in_swedish_for_a_swedish_customer(world, march):
 def test_wallet_credit_notes_and_terminal_payments_appear_with_how_each_was_paid(world, march):
     account = world.alice.customer_account
     payment_method_set(customer_account=account, method=PaymentAccount.Method.WALLET)
-    wallet_top_up(customer_account=account, amount="100.00", method=LedgerEntry.Method.BANK, reference="BG 1",
-                  key="t1", at=datetime(2026, 3, 20, tzinfo=UTC))
-    terminal_payment_record(session=march[2], reference="T-000042", amount="80.00",
-                            at=datetime(2026, 3, 31, 10, tzinfo=UTC))
+    wallet_top_up(
+        customer_account=account,
+        amount="100.00",
+        method=LedgerEntry.Method.BANK,
+        reference="BG 1",
+        key="t1",
+        at=datetime(2026, 3, 20, tzinfo=UTC),
+    )
+    terminal_payment_record(
+        session=march[2], reference="T-000042", amount="80.00", at=datetime(2026, 3, 31, 10, tzinfo=UTC)
+    )
     credit_note_issue(session=march[1], net_amount=D("4.00"), reason="Slow charger", user=world.carol)
     statement = statement_issue(customer_account=account, start=MARCH[0], end=MARCH[1])
     text = pdf_text(statement)
@@ -116,8 +123,9 @@ def test_wallet_credit_notes_and_terminal_payments_appear_with_how_each_was_paid
 
 
 def test_numbers_run_in_sequence_per_operator_and_a_month_is_built_once(world, march):
-    bob_session = make_session(world.cp_a.connectors.get(number=2), world.bob_card,
-                               started_at=datetime(2026, 3, 10, tzinfo=UTC))
+    bob_session = make_session(
+        world.cp_a.connectors.get(number=2), world.bob_card, started_at=datetime(2026, 3, 10, tzinfo=UTC)
+    )
     session_price_freeze(session=bob_session)
     SessionPrice.objects.filter(session=bob_session).update(priced_at=bob_session.stopped_at)
     other_operator = make_account(world.org_b)
@@ -129,8 +137,9 @@ def test_numbers_run_in_sequence_per_operator_and_a_month_is_built_once(world, m
     elsewhere = statement_issue(customer_account=other_operator, start=MARCH[0], end=MARCH[1])
 
     assert (first.number, second.number, again.pk, elsewhere.number) == (1, 2, first.pk, 1)
-    on_demand = statement_issue(customer_account=world.alice.customer_account, start=MARCH[0], end=MARCH[1],
-                                kind=Statement.Kind.ON_DEMAND)
+    on_demand = statement_issue(
+        customer_account=world.alice.customer_account, start=MARCH[0], end=MARCH[1], kind=Statement.Kind.ON_DEMAND
+    )
     assert on_demand.number == 3 and on_demand.pk != first.pk
 
 
@@ -143,8 +152,9 @@ def test_an_issued_statement_never_changes_and_corrections_go_to_the_next(world,
     statement.pdf.open("rb")
     assert statement.pdf.read() == pdf_before
     assert statement.content["totals"]["owed_end"] == "140.00"
-    content = statement_content(customer_account=world.alice.customer_account, start=MARCH[1],
-                                end=datetime.now(UTC) + timedelta(days=1))  # the next statement, with the note
+    content = statement_content(
+        customer_account=world.alice.customer_account, start=MARCH[1], end=datetime.now(UTC) + timedelta(days=1)
+    )  # the next statement, with the note
     assert [note["reason"] for note in content["credit_notes"]] == ["Meter fault"]
     assert content["totals"]["credit_notes"] == "10.00"
 
@@ -203,6 +213,12 @@ def test_customers_without_activity_get_no_statement(world, march):
     quiet = make_account(world.org_a, "Quiet")
     make_tag(quiet)
     assert quiet.pk not in {account for account, _s, _e in monthly_statements_due(now=NOW)}
-    payment_record(customer_account=world.alice.customer_account, amount="10.00", method="bank", reference="x",
-                   key="k", at=datetime(2026, 3, 5, tzinfo=UTC))
+    payment_record(
+        customer_account=world.alice.customer_account,
+        amount="10.00",
+        method="bank",
+        reference="x",
+        key="k",
+        at=datetime(2026, 3, 5, tzinfo=UTC),
+    )
     assert len(monthly_statements_due(now=NOW)) == 1

@@ -43,8 +43,12 @@ def march(world):
     beta = make_driver(world.org_b, "frank@beta.example", account=make_account(world.org_b, "Beta Customer"))
     cards = {"alice": world.alice_card, "bob": world.bob_card, "beta": make_tag(beta.customer_account, beta)}
     for name, cp, day, kwh in (("alice", world.cp_a, 3, 10), ("bob", world.cp_a, 4, 5), ("beta", world.cp_b, 5, 8)):
-        session = make_session(cp.connectors.get(number=1), cards[name], energy_wh=kwh * 1000,
-                               started_at=datetime(2026, 3, day, 8, tzinfo=UTC))
+        session = make_session(
+            cp.connectors.get(number=1),
+            cards[name],
+            energy_wh=kwh * 1000,
+            started_at=datetime(2026, 3, day, 8, tzinfo=UTC),
+        )
         session_price_freeze(session=session)
         SessionPrice.objects.filter(session=session).update(priced_at=session.stopped_at)
         LedgerEntry.objects.filter(session=session).update(booked_at=session.stopped_at)
@@ -76,7 +80,8 @@ def form_key(response) -> str:
 
 def test_staff_list_their_operators_statements_with_delivery_and_totals(client, world, issued):
     Statement.objects.filter(pk=issued["bob"].pk).update(
-        delivery=Statement.Delivery.FAILED, delivery_attempts=2, delivery_error="SMTPServerDisconnected: gone")
+        delivery=Statement.Delivery.FAILED, delivery_attempts=2, delivery_error="SMTPServerDisconnected: gone"
+    )
     client.force_login(world.carol)
 
     response = client.get(url("changelist"))
@@ -155,8 +160,9 @@ def test_filters_by_delivery_status_and_period_and_search_by_number_or_account(c
 
 def test_the_list_takes_a_bounded_number_of_queries(client, world, march, django_assert_max_num_queries):
     for _ in range(12):
-        statement_issue(customer_account=world.alice.customer_account, start=MARCH[0], end=MARCH[1],
-                        kind=Statement.Kind.ON_DEMAND)
+        statement_issue(
+            customer_account=world.alice.customer_account, start=MARCH[0], end=MARCH[1], kind=Statement.Kind.ON_DEMAND
+        )
     client.force_login(world.carol)
     with django_assert_max_num_queries(10):  # 9: session, user, permissions, periods, operators, count, rows
         response = client.get(url("changelist"))
@@ -167,9 +173,11 @@ def test_the_list_takes_a_bounded_number_of_queries(client, world, march, django
 
 
 def test_send_again_resets_delivery_and_queues_the_email_after_commit(
-        client, world, issued, delay, django_capture_on_commit_callbacks):
+    client, world, issued, delay, django_capture_on_commit_callbacks
+):
     Statement.objects.filter(pk=issued["alice"].pk).update(
-        delivery=Statement.Delivery.GAVE_UP, delivery_attempts=6, delivery_error="SMTPException: no")
+        delivery=Statement.Delivery.GAVE_UP, delivery_attempts=6, delivery_error="SMTPException: no"
+    )
     client.force_login(world.carol)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -181,23 +189,26 @@ def test_send_again_resets_delivery_and_queues_the_email_after_commit(
     assert (statement.delivery, statement.delivery_attempts, statement.delivery_error) == ("pending", 0, "")
 
 
-def test_send_again_skips_accounts_without_billing_email(client, world, issued, delay,
-                                                         django_capture_on_commit_callbacks):
+def test_send_again_skips_accounts_without_billing_email(
+    client, world, issued, delay, django_capture_on_commit_callbacks
+):
     account = world.bob.customer_account
     account.billing_email = ""
     account.save()
     client.force_login(world.carol)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url("changelist"), {"action": "send_again", "_selected_action": [issued["bob"].pk]},
-                               follow=True)
+        response = client.post(
+            url("changelist"), {"action": "send_again", "_selected_action": [issued["bob"].pk]}, follow=True
+        )
 
     delay.assert_not_called()
     assert "was not sent again" in response.content.decode()
 
 
-def test_staff_of_another_operator_cannot_send_its_statements(client, world, issued, delay,
-                                                               django_capture_on_commit_callbacks):
+def test_staff_of_another_operator_cannot_send_its_statements(
+    client, world, issued, delay, django_capture_on_commit_callbacks
+):
     Statement.objects.filter(pk=issued["alice"].pk).update(delivery=Statement.Delivery.SENT)
     client.force_login(world.dave)
 
@@ -230,8 +241,7 @@ def april():
 
 
 def produce_data(key: str, account, **fields) -> dict:
-    return {"key": key, "customer_account": account.pk, "month": "", "start": "", "end": "", "email": "on",
-            **fields}
+    return {"key": key, "customer_account": account.pk, "month": "", "start": "", "end": "", "email": "on", **fields}
 
 
 def test_the_form_offers_the_operators_accounts_only(client, world, march, april):
@@ -248,7 +258,8 @@ def test_the_form_offers_the_operators_accounts_only(client, world, march, april
 
 
 def test_a_month_is_produced_once_per_form_and_emailed_after_commit(
-        client, world, march, april, delay, django_capture_on_commit_callbacks):
+    client, world, march, april, delay, django_capture_on_commit_callbacks
+):
     client.force_login(world.carol)
     key = form_key(client.get(url("produce")))
     data = produce_data(key, world.alice.customer_account, month="2026-03")
@@ -268,14 +279,17 @@ def test_a_month_is_produced_once_per_form_and_emailed_after_commit(
     delay.assert_called_once_with(statement.pk)
 
 
-def test_days_in_the_operators_time_zone_without_email(client, world, march, april, delay,
-                                                       django_capture_on_commit_callbacks):
+def test_days_in_the_operators_time_zone_without_email(
+    client, world, march, april, delay, django_capture_on_commit_callbacks
+):
     client.force_login(world.carol)
     key = form_key(client.get(url("produce")))
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url("produce"), produce_data(key, world.bob.customer_account, start="2026-03-04",
-                                                            end="2026-03-04", email=""))
+        response = client.post(
+            url("produce"),
+            produce_data(key, world.bob.customer_account, start="2026-03-04", end="2026-03-04", email=""),
+        )
 
     assert response.status_code == 302
     statement = Statement.objects.get()
@@ -285,15 +299,18 @@ def test_days_in_the_operators_time_zone_without_email(client, world, march, apr
     delay.assert_not_called()
 
 
-@pytest.mark.parametrize(("fields", "error"), [
-    ({"month": "2026-03", "start": "2026-03-01", "end": "2026-03-02"}, "not both"),
-    ({}, "Choose a month, or give both"),
-    ({"start": "2026-03-01"}, "Choose a month, or give both"),
-    ({"start": "2026-03-10", "end": "2026-03-01"}, "comes before the first"),
-    ({"start": "2026-04-01", "end": "2026-04-11"}, "cannot end in the future"),
-    ({"start": "2025-01-01", "end": "2026-03-01"}, "at most a year"),
-    ({"month": "2026-04"}, "Select a valid choice"),
-])
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"month": "2026-03", "start": "2026-03-01", "end": "2026-03-02"}, "not both"),
+        ({}, "Choose a month, or give both"),
+        ({"start": "2026-03-01"}, "Choose a month, or give both"),
+        ({"start": "2026-03-10", "end": "2026-03-01"}, "comes before the first"),
+        ({"start": "2026-04-01", "end": "2026-04-11"}, "cannot end in the future"),
+        ({"start": "2025-01-01", "end": "2026-03-01"}, "at most a year"),
+        ({"month": "2026-04"}, "Select a valid choice"),
+    ],
+)
 def test_a_period_that_does_not_make_sense_produces_nothing(client, world, march, april, delay, fields, error):
     client.force_login(world.carol)
     key = form_key(client.get(url("produce")))
@@ -340,15 +357,16 @@ def test_a_platform_admin_produces_for_any_operators_account(client, world, marc
     assert statement.organization == world.org_b and statement.number == 1
 
 
-def test_a_submit_that_died_before_the_pdf_is_finished_by_sending_the_form_again(client, world, march, april,
-                                                                                 delay):
+def test_a_submit_that_died_before_the_pdf_is_finished_by_sending_the_form_again(client, world, march, april, delay):
     real_render = admin_statements.statement_render
     client.force_login(world.carol)
     key = form_key(client.get(url("produce")))
     data = produce_data(key, world.alice.customer_account, month="2026-03", email="")
 
-    with mock.patch.object(admin_statements, "statement_render", side_effect=RuntimeError("worker killed")), \
-            pytest.raises(RuntimeError):
+    with (
+        mock.patch.object(admin_statements, "statement_render", side_effect=RuntimeError("worker killed")),
+        pytest.raises(RuntimeError),
+    ):
         client.post(url("produce"), data)
     assert Statement.objects.get().status == Statement.Status.RENDERING
     with mock.patch.object(admin_statements, "statement_render", side_effect=real_render):

@@ -29,8 +29,10 @@ def media(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def no_broker():
     """The command uses no Celery; should it ever try, the test fails instead of reaching a broker."""
-    with mock.patch("billing.tasks.statement_email.delay") as email, \
-            mock.patch("billing.tasks.statement_build.delay") as build:
+    with (
+        mock.patch("billing.tasks.statement_email.delay") as email,
+        mock.patch("billing.tasks.statement_build.delay") as build,
+    ):
         yield
     email.assert_not_called()
     build.assert_not_called()
@@ -41,8 +43,12 @@ def march(world):
     """Alice and Bob each charged once at A in March 2026."""
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
     for card, day in ((world.alice_card, 3), (world.bob_card, 9)):
-        session = make_session(world.cp_a.connectors.get(number=1), card, energy_wh=10_000,
-                               started_at=datetime(2026, 3, day, 8, tzinfo=UTC))
+        session = make_session(
+            world.cp_a.connectors.get(number=1),
+            card,
+            energy_wh=10_000,
+            started_at=datetime(2026, 3, day, 8, tzinfo=UTC),
+        )
         session_price_freeze(session=session)
         SessionPrice.objects.filter(session=session).update(priced_at=session.stopped_at)
         LedgerEntry.objects.filter(session=session).update(booked_at=session.stopped_at)
@@ -59,10 +65,13 @@ def test_builds_issues_and_emails_every_due_statement_once(world, march):
 
     statements = Statement.objects.order_by("number")
     assert [(s.customer_account, s.number, s.status, s.delivery) for s in statements] == [
-        (world.alice.customer_account, 1, "issued", "sent"), (world.bob.customer_account, 2, "issued", "sent")]
+        (world.alice.customer_account, 1, "issued", "sent"),
+        (world.bob.customer_account, 2, "issued", "sent"),
+    ]
     assert all((s.period_start, s.period_end) == MARCH for s in statements)
     assert sorted(m.to[0] for m in mail.outbox) == sorted(
-        [world.alice.customer_account.billing_email, world.bob.customer_account.billing_email])
+        [world.alice.customer_account.billing_email, world.bob.customer_account.billing_email]
+    )
 
     assert run("--now", AFTER_MARCH) == "Statements built: 0 of 0 due. Emails sent: 0.\n"
     assert len(mail.outbox) == 2 and Statement.objects.count() == 2
@@ -87,8 +96,12 @@ def test_a_failed_email_is_recorded_and_sent_by_the_next_run(world, march, setti
 
 
 def test_statements_never_meant_to_be_sent_are_left_alone(world, march):
-    on_demand = statement_issue(customer_account=world.alice.customer_account, start=MARCH[0],
-                                end=MARCH[0] + timedelta(days=5), kind=Statement.Kind.ON_DEMAND)
+    on_demand = statement_issue(
+        customer_account=world.alice.customer_account,
+        start=MARCH[0],
+        end=MARCH[0] + timedelta(days=5),
+        kind=Statement.Kind.ON_DEMAND,
+    )
     bob = world.bob.customer_account
     bob.billing_email = ""
     bob.save()
@@ -109,12 +122,15 @@ def test_a_statement_that_cannot_be_built_is_reported_and_the_others_still_are(w
             raise RuntimeError("WeasyPrint fell over")
         return real(customer_account=customer_account, **kwargs)
 
-    with mock.patch("billing.management.commands.statements_monthly.statement_issue", failing), \
-            pytest.raises(CommandError, match="WeasyPrint fell over"):
+    with (
+        mock.patch("billing.management.commands.statements_monthly.statement_issue", failing),
+        pytest.raises(CommandError, match="WeasyPrint fell over"),
+    ):
         run("--now", AFTER_MARCH)
 
     assert list(Statement.objects.values_list("customer_account", "delivery")) == [
-        (world.bob.customer_account.pk, Statement.Delivery.SENT)]
+        (world.bob.customer_account.pk, Statement.Delivery.SENT)
+    ]
 
 
 def test_now_must_be_an_iso_moment():

@@ -43,8 +43,9 @@ def statements(world):
     charge(connector, world.bob_card, datetime(2026, 3, 4, 8, tzinfo=UTC), 7)
     return {
         "alice": statement_issue(customer_account=world.alice.customer_account, start=MARCH[0], end=MARCH[1]),
-        "alice_unissued": statement_create(customer_account=world.alice.customer_account, start=FEBRUARY[0],
-                                           end=FEBRUARY[1]),
+        "alice_unissued": statement_create(
+            customer_account=world.alice.customer_account, start=FEBRUARY[0], end=FEBRUARY[1]
+        ),
         "bob": statement_issue(customer_account=world.bob.customer_account, start=MARCH[0], end=MARCH[1]),
     }
 
@@ -127,11 +128,16 @@ def test_amounts_in_the_customers_favour_and_on_demand_periods_are_shown_as_such
     driver = make_driver(world.org_a, account=account)
     connector = world.cp_a.connectors.get(number=2)
     charge(connector, make_tag(account, driver), datetime(2026, 3, 5, 8, tzinfo=UTC), 2)
-    payment_record(customer_account=account, amount="20.00", method="bank", reference="x", key="over",
-                   at=datetime(2026, 3, 6, tzinfo=UTC))
+    payment_record(
+        customer_account=account,
+        amount="20.00",
+        method="bank",
+        reference="x",
+        key="over",
+        at=datetime(2026, 3, 6, tzinfo=UTC),
+    )
     start = MARCH[0] + timedelta(days=4)
-    statement_issue(customer_account=account, start=start, end=start + timedelta(days=3),
-                    kind=Statement.Kind.ON_DEMAND)
+    statement_issue(customer_account=account, start=start, end=start + timedelta(days=3), kind=Statement.Kind.ON_DEMAND)
     client.force_login(driver)
 
     response = client.get(reverse("statements"))

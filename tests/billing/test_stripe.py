@@ -94,15 +94,26 @@ class FakeStripe:
         session_id = f"cs_test_a1{next(_ids):06d}Zx"
         unit_amount = int(form["line_items[0][price_data][unit_amount]"])
         session = {
-            "id": session_id, "object": "checkout.session", "mode": "payment", "status": "open",
-            "payment_status": "unpaid", "amount_subtotal": unit_amount, "amount_total": unit_amount,
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_subtotal": unit_amount,
+            "amount_total": unit_amount,
             "currency": form["line_items[0][price_data][currency]"],
             "client_reference_id": form.get("client_reference_id"),
-            "customer_email": form.get("customer_email"), "customer_details": None,
-            "metadata": {name[len("metadata["):-1]: value for name, value in form.items()
-                         if name.startswith("metadata[")},
-            "payment_intent": None, "success_url": form["success_url"], "cancel_url": form["cancel_url"],
-            "created": int(time.time()), "expires_at": int(time.time()) + 86_400, "livemode": False,
+            "customer_email": form.get("customer_email"),
+            "customer_details": None,
+            "metadata": {
+                name[len("metadata[") : -1]: value for name, value in form.items() if name.startswith("metadata[")
+            },
+            "payment_intent": None,
+            "success_url": form["success_url"],
+            "cancel_url": form["cancel_url"],
+            "created": int(time.time()),
+            "expires_at": int(time.time()) + 86_400,
+            "livemode": False,
             "url": f"https://checkout.stripe.com/c/pay/{session_id}#fidkdWxOYHwnPyd1blpxYHZxWjA0",
         }
         self.sessions[session_id] = session
@@ -129,11 +140,19 @@ def fake_stripe(settings):
 
 
 def event_payload(event_type: str, obj: dict) -> bytes:
-    return json.dumps({
-        "id": f"evt_1Q{next(_ids):08d}", "object": "event", "api_version": "2025-09-30.clover",
-        "created": int(time.time()), "livemode": False, "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None}, "type": event_type, "data": {"object": obj},
-    }).encode()
+    return json.dumps(
+        {
+            "id": f"evt_1Q{next(_ids):08d}",
+            "object": "event",
+            "api_version": "2025-09-30.clover",
+            "created": int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": event_type,
+            "data": {"object": obj},
+        }
+    ).encode()
 
 
 def signature(payload: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
@@ -148,17 +167,30 @@ def post_event(client, payload: bytes, sig: str | None = "sign"):
 
 
 def paid_session(fake: FakeStripe, checkout: StripeCheckout, payment_intent: str = "pi_3Q0paid", **changes) -> dict:
-    session = dict(fake.sessions[checkout.stripe_session_id], status="complete", payment_status="paid",
-                   payment_intent=payment_intent,
-                   customer_details={"email": checkout.customer_account.billing_email, "name": "Alice"})
+    session = dict(
+        fake.sessions[checkout.stripe_session_id],
+        status="complete",
+        payment_status="paid",
+        payment_intent=payment_intent,
+        customer_details={"email": checkout.customer_account.billing_email, "name": "Alice"},
+    )
     session.update(changes)
     return session
 
 
 def refunded_charge(payment_intent: str, amount: int, refunded: int, charge: str = "ch_3Q0charge") -> dict:
-    return {"id": charge, "object": "charge", "amount": amount, "amount_captured": amount,
-            "amount_refunded": refunded, "currency": "sek", "paid": True, "payment_intent": payment_intent,
-            "refunded": refunded == amount, "status": "succeeded"}
+    return {
+        "id": charge,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": refunded,
+        "currency": "sek",
+        "paid": True,
+        "payment_intent": payment_intent,
+        "refunded": refunded == amount,
+        "status": "succeeded",
+    }
 
 
 # --- actors and money -------------------------------------------------------------------------
@@ -175,8 +207,12 @@ def alice_wallet(world):
 def owed_session(world):
     """One of alice's sessions priced at 40.00 SEK and owed (she pays by invoice)."""
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
-    session = make_session(world.cp_a.connectors.get(number=1), world.alice_card,
-                           started_at=timezone.now() - timedelta(hours=5), energy_wh=10_000)
+    session = make_session(
+        world.cp_a.connectors.get(number=1),
+        world.alice_card,
+        started_at=timezone.now() - timedelta(hours=5),
+        energy_wh=10_000,
+    )
     session_price_freeze(session=session)
     assert account_balance(world.alice.customer_account).owed == D("40.00")
     return session
@@ -199,14 +235,20 @@ def stripe_entries():
 
 
 def test_a_top_up_opens_a_stripe_checkout_in_minor_units_with_our_reference_and_the_form_key(
-        client, world, alice_wallet, fake_stripe):
+    client, world, alice_wallet, fake_stripe
+):
     response = start_top_up(client, world.alice, amount="125.50")
 
     checkout = StripeCheckout.objects.get()
     assert response.status_code == 303
     assert response["Location"] == checkout.url and checkout.url.startswith("https://checkout.stripe.com/")
     assert (checkout.customer_account, checkout.purpose, checkout.amount, checkout.currency, checkout.status) == (
-        alice_wallet, StripeCheckout.Purpose.TOP_UP, D("125.50"), "SEK", StripeCheckout.Status.OPEN)
+        alice_wallet,
+        StripeCheckout.Purpose.TOP_UP,
+        D("125.50"),
+        "SEK",
+        StripeCheckout.Status.OPEN,
+    )
     assert checkout.created_by == world.alice and checkout.stripe_session_id.startswith("cs_test_")
     [request] = fake_stripe.requests
     form, headers = request["form"], request["headers"]
@@ -228,7 +270,8 @@ def test_a_top_up_opens_a_stripe_checkout_in_minor_units_with_our_reference_and_
 
 
 def test_a_double_click_with_the_same_form_key_opens_one_checkout_and_asks_stripe_once(
-        client, world, alice_wallet, fake_stripe):
+    client, world, alice_wallet, fake_stripe
+):
     first = start_top_up(client, world.alice)
     second = start_top_up(client, world.alice)
 
@@ -239,7 +282,8 @@ def test_a_double_click_with_the_same_form_key_opens_one_checkout_and_asks_strip
 
 
 def test_a_checkout_whose_stripe_call_failed_is_retried_with_the_same_stripe_idempotency_key(
-        client, world, alice_wallet, fake_stripe):
+    client, world, alice_wallet, fake_stripe
+):
     fake_stripe.fail_next = True
     failed = start_top_up(client, world.alice)
 
@@ -255,7 +299,8 @@ def test_a_checkout_whose_stripe_call_failed_is_retried_with_the_same_stripe_ide
 
 @pytest.mark.parametrize("amount", ["", "abc", "0", "-5", "10.001", "NaN", "Infinity"])
 def test_a_bad_top_up_amount_is_refused_with_a_message_and_stripe_is_not_asked(
-        client, world, alice_wallet, fake_stripe, amount):
+    client, world, alice_wallet, fake_stripe, amount
+):
     response = start_top_up(client, world.alice, amount=amount)
 
     assert response.status_code == 302 and response["Location"] == reverse("payments")
@@ -315,21 +360,24 @@ def test_paying_the_balance_with_a_stale_amount_or_nothing_owed_is_refused(clien
 
 
 def test_a_driver_acts_only_for_their_own_account_and_cannot_take_over_anothers_form_key(
-        client, world, alice_wallet, fake_stripe):
+    client, world, alice_wallet, fake_stripe
+):
     payment_method_set(customer_account=world.bob.customer_account, method=PaymentAccount.Method.WALLET)
     start_top_up(client, world.alice)
     alices = StripeCheckout.objects.get()
 
     bob = Client()
     bob.force_login(world.bob)
-    stolen = bob.post(reverse("wallet_top_up_start"), {"amount": "125.50", "request_key": KEY,
-                                                       "customer_account": alice_wallet.pk})
+    stolen = bob.post(
+        reverse("wallet_top_up_start"), {"amount": "125.50", "request_key": KEY, "customer_account": alice_wallet.pk}
+    )
     assert stolen.status_code == 302 and stolen["Location"] == reverse("payments")
     assert alices.url not in stolen["Location"]
     assert messages_of(stolen) == ["This form was used already. Please reload the page and try again."]
 
-    own = bob.post(reverse("wallet_top_up_start"), {"amount": "20", "request_key": "b" * 32,
-                                                    "customer_account": alice_wallet.pk})
+    own = bob.post(
+        reverse("wallet_top_up_start"), {"amount": "20", "request_key": "b" * 32, "customer_account": alice_wallet.pk}
+    )
     assert own.status_code == 303
     assert StripeCheckout.objects.get(request_key="b" * 32).customer_account == world.bob.customer_account
 
@@ -343,8 +391,11 @@ def test_staff_without_a_customer_account_get_404(client, world, fake_stripe):
 
 def test_the_payment_views_need_a_login_and_the_start_views_a_post(client, world, alice_wallet, fake_stripe):
     for name in ("wallet_top_up_start", "balance_pay_start", "checkout_return"):
-        response = client.post(reverse(name), {"amount": "10", "request_key": KEY}) if name != "checkout_return" \
+        response = (
+            client.post(reverse(name), {"amount": "10", "request_key": KEY})
+            if name != "checkout_return"
             else client.get(reverse(name))
+        )
         assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
     client.force_login(world.alice)
     assert client.get(reverse("wallet_top_up_start")).status_code == 405
@@ -367,13 +418,13 @@ def test_with_stripe_not_configured_the_start_views_and_the_webhook_answer_404(c
 
 
 def test_coming_back_from_stripe_books_nothing_and_only_says_the_payment_appears_once_confirmed(
-        client, world, alice_wallet, fake_stripe):
+    client, world, alice_wallet, fake_stripe
+):
     start_top_up(client, world.alice)
 
     response = client.get(reverse("checkout_return"), {"result": "paid", "session_id": "cs_test_forged"})
     assert response.status_code == 302 and response["Location"] == reverse("payments")
-    assert messages_of(response) == [
-        "Thank you: your payment was received. It appears here once Stripe confirms it."]
+    assert messages_of(response) == ["Thank you: your payment was received. It appears here once Stripe confirms it."]
     elsewhere = Client()
     elsewhere.force_login(world.alice)
     cancelled = elsewhere.get(reverse("checkout_return"), {"result": "cancelled"})
@@ -393,13 +444,19 @@ def top_up(client, world, alice_wallet, fake_stripe):
 
 
 def test_a_signed_completed_event_tops_up_the_wallet_and_marks_the_checkout_paid(client, fake_stripe, top_up):
-    response = post_event(Client(enforce_csrf_checks=True),
-                          event_payload("checkout.session.completed", paid_session(fake_stripe, top_up)))
+    response = post_event(
+        Client(enforce_csrf_checks=True), event_payload("checkout.session.completed", paid_session(fake_stripe, top_up))
+    )
 
     assert response.status_code == 200 and response.content == b"booked"
     [entry] = stripe_entries()
     assert (entry.kind, entry.wallet, entry.receivable, entry.reference, entry.idempotency_key) == (
-        LedgerEntry.Kind.TOP_UP, D("125.50"), D("0.00"), "pi_3Q0paid", f"stripe:{top_up.stripe_session_id}")
+        LedgerEntry.Kind.TOP_UP,
+        D("125.50"),
+        D("0.00"),
+        "pi_3Q0paid",
+        f"stripe:{top_up.stripe_session_id}",
+    )
     assert account_balance(top_up.customer_account).wallet == D("125.50")
     top_up.refresh_from_db()
     assert top_up.status == StripeCheckout.Status.PAID
@@ -438,11 +495,15 @@ def test_a_paid_balance_pays_the_owed_session(client, world, owed_session, fake_
     assert session_owed(owed_session.pk) == D("0.00")
     [payment] = stripe_entries()
     assert (payment.kind, payment.receivable, payment.session_id) == (
-        LedgerEntry.Kind.PAYMENT, D("-40.00"), owed_session.pk)
+        LedgerEntry.Kind.PAYMENT,
+        D("-40.00"),
+        owed_session.pk,
+    )
 
 
 def test_a_top_up_paid_after_the_account_switched_to_invoice_is_booked_as_a_payment_in_its_favour(
-        client, fake_stripe, top_up):
+    client, fake_stripe, top_up
+):
     payment_method_set(customer_account=top_up.customer_account, method=PaymentAccount.Method.INVOICE)
 
     post_event(client, event_payload("checkout.session.completed", paid_session(fake_stripe, top_up)))
@@ -451,14 +512,17 @@ def test_a_top_up_paid_after_the_account_switched_to_invoice_is_booked_as_a_paym
     assert stripe_entries().get().kind == LedgerEntry.Kind.PAYMENT
 
 
-@pytest.mark.parametrize("sig", [
-    None,  # no header
-    "",
-    "t=123,v1=deadbeef",  # not the signature
-    "garbage",
-    "wrong secret",
-    "stale",  # signed correctly, 10 minutes ago (Stripe's tolerance is 5)
-])
+@pytest.mark.parametrize(
+    "sig",
+    [
+        None,  # no header
+        "",
+        "t=123,v1=deadbeef",  # not the signature
+        "garbage",
+        "wrong secret",
+        "stale",  # signed correctly, 10 minutes ago (Stripe's tolerance is 5)
+    ],
+)
 def test_an_unverified_event_is_refused_with_400_and_books_nothing(client, fake_stripe, top_up, sig):
     payload = event_payload("checkout.session.completed", paid_session(fake_stripe, top_up))
     if sig == "wrong secret":
@@ -494,14 +558,18 @@ def test_the_webhook_answers_only_post(client, fake_stripe):
     assert client.get(reverse("stripe_webhook")).status_code == 405
 
 
-@pytest.mark.parametrize("changes", [
-    {"amount_total": 1255},  # ten times too little
-    {"currency": "eur"},
-    {"client_reference_id": "999999"},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"amount_total": 1255},  # ten times too little
+        {"currency": "eur"},
+        {"client_reference_id": "999999"},
+    ],
+)
 def test_a_paid_session_that_does_not_match_our_checkout_books_nothing(client, fake_stripe, top_up, changes):
-    response = post_event(client, event_payload("checkout.session.completed",
-                                                paid_session(fake_stripe, top_up, **changes)))
+    response = post_event(
+        client, event_payload("checkout.session.completed", paid_session(fake_stripe, top_up, **changes))
+    )
 
     assert response.status_code == 200 and response.content == b"mismatch"
     assert not LedgerEntry.objects.exists()
@@ -519,7 +587,8 @@ def test_a_paid_session_we_did_not_open_is_answered_200_and_books_nothing(client
 
 
 def test_an_expired_session_marks_the_checkout_expired_and_its_form_cannot_reopen_it(
-        client, world, fake_stripe, top_up):
+    client, world, fake_stripe, top_up
+):
     expired = dict(fake_stripe.sessions[top_up.stripe_session_id], status="expired", url=None)
 
     assert post_event(client, event_payload("checkout.session.expired", expired)).content == b"expired"
@@ -542,12 +611,17 @@ def test_other_event_types_are_answered_200_and_ignored(client, fake_stripe, top
 
 
 def refunds_booked(payment_intent: str) -> list[Decimal]:
-    return [entry.amount for entry in LedgerEntry.objects.filter(
-        kind=LedgerEntry.Kind.REFUND, reference=payment_intent).order_by("booked_at", "pk")]
+    return [
+        entry.amount
+        for entry in LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND, reference=payment_intent).order_by(
+            "booked_at", "pk"
+        )
+    ]
 
 
 def test_partial_then_full_refunds_of_a_top_up_are_booked_once_each_however_often_and_in_whatever_order(
-        client, fake_stripe, top_up):
+    client, fake_stripe, top_up
+):
     post_event(client, event_payload("checkout.session.completed", paid_session(fake_stripe, top_up)))
     account = top_up.customer_account
     partial = event_payload("charge.refunded", refunded_charge("pi_3Q0paid", 12550, 5000))
@@ -577,7 +651,8 @@ def test_a_full_refund_arriving_before_the_partial_one_books_the_whole_amount_on
 
 
 def test_a_refunded_top_up_the_wallet_partly_spent_empties_the_wallet_and_the_rest_is_owed(
-        client, world, fake_stripe, top_up):
+    client, world, fake_stripe, top_up
+):
     post_event(client, event_payload("checkout.session.completed", paid_session(fake_stripe, top_up)))
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
     session = make_session(world.cp_a.connectors.get(number=1), world.alice_card, energy_wh=10_000)
@@ -597,8 +672,12 @@ def test_a_refunded_balance_payment_is_owed_again_once(client, world, owed_sessi
     client.force_login(world.alice)
     client.post(reverse("balance_pay_start"), {"request_key": KEY})
     checkout = StripeCheckout.objects.get()
-    post_event(client, event_payload("checkout.session.completed",
-                                     paid_session(fake_stripe, checkout, payment_intent="pi_3Q0balance")))
+    post_event(
+        client,
+        event_payload(
+            "checkout.session.completed", paid_session(fake_stripe, checkout, payment_intent="pi_3Q0balance")
+        ),
+    )
 
     for _ in range(2):
         post_event(client, event_payload("charge.refunded", refunded_charge("pi_3Q0balance", 4000, 4000)))
@@ -607,8 +686,7 @@ def test_a_refunded_balance_payment_is_owed_again_once(client, world, owed_sessi
     assert account_balance(world.alice.customer_account).owed == D("40.00")
 
 
-def test_a_refund_of_a_payment_not_booked_yet_is_sent_again_by_stripe_and_books_nothing(client, fake_stripe,
-                                                                                          top_up):
+def test_a_refund_of_a_payment_not_booked_yet_is_sent_again_by_stripe_and_books_nothing(client, fake_stripe, top_up):
     response = post_event(client, event_payload("charge.refunded", refunded_charge("pi_3Q0unknown", 1000, 1000)))
 
     assert response.status_code == 503  # Stripe retries any answer that is not 2xx
@@ -619,19 +697,31 @@ def test_a_refund_of_a_payment_not_booked_yet_is_sent_again_by_stripe_and_books_
 
 
 def test_checkout_start_is_idempotent_by_its_form_key(world, alice_wallet, fake_stripe):
-    arguments = dict(customer_account=alice_wallet, purpose=StripeCheckout.Purpose.TOP_UP, amount="20",
-                     request_key=KEY, user=world.alice, success_url="https://x.example/ok",
-                     cancel_url="https://x.example/cancel")
+    arguments = dict(
+        customer_account=alice_wallet,
+        purpose=StripeCheckout.Purpose.TOP_UP,
+        amount="20",
+        request_key=KEY,
+        user=world.alice,
+        success_url="https://x.example/ok",
+        cancel_url="https://x.example/cancel",
+    )
     assert checkout_start(**arguments) == checkout_start(**arguments)
     assert len(fake_stripe.requests) == 1
     with pytest.raises(ValidationError):
         checkout_start(**{**arguments, "purpose": "gift_card", "request_key": "z" * 32})
 
 
-@pytest.mark.parametrize(("amount", "currency", "minor"), [
-    ("125.50", "SEK", 12550), ("0.01", "eur", 1), ("19.99", "USD", 1999), ("1000", "JPY", 1000),
-    ("12.34", "KWD", 12340),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("125.50", "SEK", 12550),
+        ("0.01", "eur", 1),
+        ("19.99", "USD", 1999),
+        ("1000", "JPY", 1000),
+        ("12.34", "KWD", 12340),
+    ],
+)
 def test_minor_units_are_exact_decimal_arithmetic(amount, currency, minor):
     assert to_minor_units(D(amount), currency) == minor
     assert from_minor_units(minor, currency) == D(amount).quantize(D("0.01"))

@@ -39,6 +39,7 @@ def group_with(organization, *accounts, name="Fleet") -> CustomerGroup:
 
 # --- Which tariff applies ---------------------------------------------------------------------------
 
+
 def test_the_most_specific_assignment_wins(world):
     connector = world.cp_a.connectors.get(number=1)
     other_connector = world.cp_a.connectors.get(number=2)
@@ -108,29 +109,35 @@ def test_a_specific_tariff_out_of_validity_falls_back_to_the_wider_one(world):
     connector = world.cp_a.connectors.first()
     general = make_tariff(world.org_a, "General")
     tariff_assignment_create(tariff=general)
-    tariff_assignment_create(tariff=make_tariff(world.org_a, "Campaign", valid_from=JAN, valid_until=MAR),
-                             connector=connector)
+    tariff_assignment_create(
+        tariff=make_tariff(world.org_a, "Campaign", valid_from=JAN, valid_until=MAR), connector=connector
+    )
     assert tariff_for(connector=connector, customer_account=None, at=JUN) == general
 
 
 # --- Contradictions refused ---------------------------------------------------------------------------
 
+
 def test_overlapping_tariffs_for_the_same_scope_and_group_are_refused(world):
-    tariff_assignment_create(tariff=make_tariff(world.org_a, "Winter", valid_from=JAN, valid_until=MAR),
-                             site=world.site_a)
+    tariff_assignment_create(
+        tariff=make_tariff(world.org_a, "Winter", valid_from=JAN, valid_until=MAR), site=world.site_a
+    )
     with pytest.raises(ValidationError):
-        tariff_assignment_create(tariff=make_tariff(world.org_a, "Overlap", valid_from=MAR - timedelta(days=1)),
-                                 site=world.site_a)
+        tariff_assignment_create(
+            tariff=make_tariff(world.org_a, "Overlap", valid_from=MAR - timedelta(days=1)), site=world.site_a
+        )
     with pytest.raises(ValidationError):
-        tariff_assignment_create(tariff=make_tariff(world.org_a, "Open ended", valid_from=datetime(2025, 1, 1,
-                                                                                                    tzinfo=UTC)),
-                                 site=world.site_a)
+        tariff_assignment_create(
+            tariff=make_tariff(world.org_a, "Open ended", valid_from=datetime(2025, 1, 1, tzinfo=UTC)),
+            site=world.site_a,
+        )
     # Back to back, another scope, or another customer group: all fine.
     tariff_assignment_create(tariff=make_tariff(world.org_a, "Spring", valid_from=MAR), site=world.site_a)
     tariff_assignment_create(tariff=make_tariff(world.org_a, "Winter too", valid_from=JAN, valid_until=MAR))
     fleet = group_with(world.org_a, world.alice.customer_account)
-    tariff_assignment_create(tariff=make_tariff(world.org_a, "Fleet", valid_from=JAN), site=world.site_a,
-                             customer_group=fleet)
+    tariff_assignment_create(
+        tariff=make_tariff(world.org_a, "Fleet", valid_from=JAN), site=world.site_a, customer_group=fleet
+    )
     assert TariffAssignment.objects.count() == 4
 
 
@@ -151,11 +158,14 @@ def test_an_assignment_has_at_most_one_scope_and_stays_within_the_operator(world
         TariffAssignment.objects.create(tariff=tariff, site=world.site_a, connector=world.cp_a.connectors.first())
 
 
-@pytest.mark.parametrize("fields", [
-    {"valid_from": MAR, "valid_until": MAR},
-    {"valid_from": MAR, "valid_until": JAN},
-    {"min_price": Decimal("10"), "max_price": Decimal("5")},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"valid_from": MAR, "valid_until": MAR},
+        {"valid_from": MAR, "valid_until": JAN},
+        {"min_price": Decimal("10"), "max_price": Decimal("5")},
+    ],
+)
 def test_contradictory_tariffs_are_refused(world, fields):
     tariff = Tariff(organization=world.org_a, name="Odd", **fields)
     with pytest.raises(ValidationError):
@@ -164,12 +174,15 @@ def test_contradictory_tariffs_are_refused(world, fields):
         tariff.save()
 
 
-@pytest.mark.parametrize("fields", [
-    {"start_time": time(8), "end_time": time(8)},
-    {"min_kwh": Decimal("10"), "max_kwh": Decimal("5")},
-    {"min_duration_minutes": 60, "max_duration_minutes": 30},
-    {"min_power_kw": Decimal("50"), "max_power_kw": Decimal("11")},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"start_time": time(8), "end_time": time(8)},
+        {"min_kwh": Decimal("10"), "max_kwh": Decimal("5")},
+        {"min_duration_minutes": 60, "max_duration_minutes": 30},
+        {"min_power_kw": Decimal("50"), "max_power_kw": Decimal("11")},
+    ],
+)
 def test_contradictory_restrictions_are_refused(world, fields):
     element = TariffElement(tariff=make_tariff(world.org_a), position=1, **fields)
     with pytest.raises(ValidationError):
@@ -188,14 +201,31 @@ def test_days_of_week_are_0_to_6(world):
 
 # --- The tariff as data, and its snapshot -------------------------------------------------------------
 
+
 def test_a_tariff_snapshot_reads_back_as_the_same_spec(world):
-    tariff = make_tariff(world.org_a, energy="3.1250", time="12.00", parking="60.00", flat="5.00",
-                         min_price=Decimal("2.00"), max_price=Decimal("500.00"), parking_grace_minutes=15,
-                         prices_include_vat=False)
+    tariff = make_tariff(
+        world.org_a,
+        energy="3.1250",
+        time="12.00",
+        parking="60.00",
+        flat="5.00",
+        min_price=Decimal("2.00"),
+        max_price=Decimal("500.00"),
+        parking_grace_minutes=15,
+        prices_include_vat=False,
+    )
     night = TariffElement.objects.create(
-        tariff=tariff, position=1, start_time=time(22), end_time=time(6), days_of_week="0,1,2,3,4",
-        min_kwh=Decimal("1.5"), max_kwh=Decimal("80"), min_duration_minutes=10, max_duration_minutes=600,
-        min_power_kw=Decimal("0"), max_power_kw=Decimal("22.5"),
+        tariff=tariff,
+        position=1,
+        start_time=time(22),
+        end_time=time(6),
+        days_of_week="0,1,2,3,4",
+        min_kwh=Decimal("1.5"),
+        max_kwh=Decimal("80"),
+        min_duration_minutes=10,
+        max_duration_minutes=600,
+        min_power_kw=Decimal("0"),
+        max_power_kw=Decimal("22.5"),
     )
     PriceComponent.objects.create(element=night, type="ENERGY", price=Decimal("1.9900"), step_size=100)
     spec = tariff_spec(tariff, time_zone="Europe/Stockholm")
@@ -212,30 +242,53 @@ def test_a_tariff_snapshot_reads_back_as_the_same_spec(world):
 
 # --- Admin ------------------------------------------------------------------------------------------
 
+
 def admin_objects(world) -> dict[str, tuple]:
     """One object of each billing model per organization: (A's, B's)."""
     tariffs = (make_tariff(world.org_a), make_tariff(world.org_b))
-    groups = (CustomerGroup.objects.create(organization=world.org_a, name="Fleet A"),
-              CustomerGroup.objects.create(organization=world.org_b, name="Fleet B"))
+    groups = (
+        CustomerGroup.objects.create(organization=world.org_a, name="Fleet A"),
+        CustomerGroup.objects.create(organization=world.org_b, name="Fleet B"),
+    )
     assignments = tuple(tariff_assignment_create(tariff=tariff) for tariff in tariffs)
-    sessions = (make_session(world.cp_a.connectors.first(), world.alice_card),
-                make_session(world.cp_b.connectors.first(), None))
+    sessions = (
+        make_session(world.cp_a.connectors.first(), world.alice_card),
+        make_session(world.cp_b.connectors.first(), None),
+    )
     prices = tuple(
         SessionPrice.objects.create(
-            session=session, tariff=tariff, tariff_snapshot={}, breakdown=[], currency="SEK", energy_wh=12_000,
-            net_total=Decimal("40.00"), vat_rate=Decimal("0.25"), vat_amount=Decimal("10.00"),
+            session=session,
+            tariff=tariff,
+            tariff_snapshot={},
+            breakdown=[],
+            currency="SEK",
+            energy_wh=12_000,
+            net_total=Decimal("40.00"),
+            vat_rate=Decimal("0.25"),
+            vat_amount=Decimal("10.00"),
             gross_total=Decimal("50.00"),
         )
         for session, tariff in zip(sessions, tariffs, strict=True)
     )
     notes = tuple(
-        CreditNote.objects.create(session=session, currency="SEK", net_amount=Decimal("4.00"),
-                                  vat_rate=Decimal("0.25"), vat_amount=Decimal("1.00"), gross_amount=Decimal("5.00"),
-                                  reason="Cable fault")
+        CreditNote.objects.create(
+            session=session,
+            currency="SEK",
+            net_amount=Decimal("4.00"),
+            vat_rate=Decimal("0.25"),
+            vat_amount=Decimal("1.00"),
+            gross_amount=Decimal("5.00"),
+            reason="Cable fault",
+        )
         for session in sessions
     )
-    return {"tariff": tariffs, "customergroup": groups, "tariffassignment": assignments, "sessionprice": prices,
-            "creditnote": notes}
+    return {
+        "tariff": tariffs,
+        "customergroup": groups,
+        "tariffassignment": assignments,
+        "sessionprice": prices,
+        "creditnote": notes,
+    }
 
 
 MODELS = ["tariff", "customergroup", "tariffassignment", "sessionprice", "creditnote"]
@@ -268,12 +321,22 @@ def test_session_prices_cannot_be_changed_in_the_admin(client, world):
 
 def tariff_post(organization, *elements, **fields) -> dict:
     data = {
-        "organization": organization.pk, "name": "Day and night", "valid_from_0": "2026-01-01",
-        "valid_from_1": "00:00:00", "valid_until_0": "", "valid_until_1": "", "currency": "SEK",
-        "vat_rate": "0.25", "prices_include_vat": "on", "min_price": "", "max_price": "",
+        "organization": organization.pk,
+        "name": "Day and night",
+        "valid_from_0": "2026-01-01",
+        "valid_from_1": "00:00:00",
+        "valid_until_0": "",
+        "valid_until_1": "",
+        "currency": "SEK",
+        "vat_rate": "0.25",
+        "prices_include_vat": "on",
+        "min_price": "",
+        "max_price": "",
         "parking_grace_minutes": "0",
-        "elements-TOTAL_FORMS": str(len(elements)), "elements-INITIAL_FORMS": "0",
-        "elements-MIN_NUM_FORMS": "0", "elements-MAX_NUM_FORMS": "1000",
+        "elements-TOTAL_FORMS": str(len(elements)),
+        "elements-INITIAL_FORMS": "0",
+        "elements-MIN_NUM_FORMS": "0",
+        "elements-MAX_NUM_FORMS": "1000",
     }
     data.update(fields)
     for index, element in enumerate(elements):
@@ -283,33 +346,53 @@ def tariff_post(organization, *elements, **fields) -> dict:
 
 def test_staff_define_a_tariff_with_elements_and_prices_on_one_page(client, world):
     client.force_login(world.carol)
-    response = client.post(reverse("admin:billing_tariff_add"), tariff_post(
-        world.org_a,
-        {"position": "0", "start_time": "22:00", "end_time": "06:00", "days_of_week": ["0", "1"],
-         "energy_price": "2.50", "energy_step": "100"},
-        {"position": "1", "energy_price": "4.00", "time_price": "", "parking_price": "30", "parking_step": "60",
-         "flat_price": "5"},
-    ))
+    response = client.post(
+        reverse("admin:billing_tariff_add"),
+        tariff_post(
+            world.org_a,
+            {
+                "position": "0",
+                "start_time": "22:00",
+                "end_time": "06:00",
+                "days_of_week": ["0", "1"],
+                "energy_price": "2.50",
+                "energy_step": "100",
+            },
+            {
+                "position": "1",
+                "energy_price": "4.00",
+                "time_price": "",
+                "parking_price": "30",
+                "parking_step": "60",
+                "flat_price": "5",
+            },
+        ),
+    )
     assert response.status_code == 302, response.context["errors"]
     tariff = Tariff.objects.get(name="Day and night")
     night, day = tariff.elements.order_by("position")
     assert night.days_of_week == "0,1"
     assert {(c.type, c.price, c.step_size) for c in night.components.all()} == {("ENERGY", Decimal("2.5"), 100)}
     assert {(c.type, c.price, c.step_size) for c in day.components.all()} == {
-        ("ENERGY", Decimal("4"), 1), ("PARKING_TIME", Decimal("30"), 60), ("FLAT", Decimal("5"), 1),
+        ("ENERGY", Decimal("4"), 1),
+        ("PARKING_TIME", Decimal("30"), 60),
+        ("FLAT", Decimal("5"), 1),
     }
 
 
-@pytest.mark.parametrize("tariff_fields, element", [
-    ({}, {"position": "0", "energy_price": ""}),  # no element at all
-    ({}, {"position": "0", "start_time": "08:00", "end_time": "09:00"}),  # an element with no price
-    ({}, {"position": "0", "start_time": "08:00", "end_time": "08:00", "energy_price": "1"}),
-    ({}, {"position": "0", "min_kwh": "10", "max_kwh": "5", "energy_price": "1"}),
-    ({}, {"position": "0", "min_duration_minutes": "60", "max_duration_minutes": "5", "energy_price": "1"}),
-    ({}, {"position": "0", "min_power_kw": "50", "max_power_kw": "11", "energy_price": "1"}),
-    ({"valid_until_0": "2025-12-31", "valid_until_1": "00:00:00"}, {"position": "0", "energy_price": "1"}),
-    ({"min_price": "10", "max_price": "5"}, {"position": "0", "energy_price": "1"}),
-])
+@pytest.mark.parametrize(
+    "tariff_fields, element",
+    [
+        ({}, {"position": "0", "energy_price": ""}),  # no element at all
+        ({}, {"position": "0", "start_time": "08:00", "end_time": "09:00"}),  # an element with no price
+        ({}, {"position": "0", "start_time": "08:00", "end_time": "08:00", "energy_price": "1"}),
+        ({}, {"position": "0", "min_kwh": "10", "max_kwh": "5", "energy_price": "1"}),
+        ({}, {"position": "0", "min_duration_minutes": "60", "max_duration_minutes": "5", "energy_price": "1"}),
+        ({}, {"position": "0", "min_power_kw": "50", "max_power_kw": "11", "energy_price": "1"}),
+        ({"valid_until_0": "2025-12-31", "valid_until_1": "00:00:00"}, {"position": "0", "energy_price": "1"}),
+        ({"min_price": "10", "max_price": "5"}, {"position": "0", "energy_price": "1"}),
+    ],
+)
 def test_the_admin_refuses_contradictory_tariffs(client, world, tariff_fields, element):
     client.force_login(world.carol)
     response = client.post(reverse("admin:billing_tariff_add"), tariff_post(world.org_a, element, **tariff_fields))
@@ -336,9 +419,13 @@ def test_the_admin_refuses_moving_a_tariffs_validity_onto_another_on_the_same_sc
     tariff_assignment_create(tariff=spring)
     client.force_login(world.carol)
     element = spring.elements.get()
-    data = tariff_post(world.org_a, {"id": element.pk, "tariff": spring.pk, "position": "0", "energy_price": "4"},
-                       name="Spring", valid_from_0="2026-02-01",
-                       **{"elements-INITIAL_FORMS": "1"})
+    data = tariff_post(
+        world.org_a,
+        {"id": element.pk, "tariff": spring.pk, "position": "0", "energy_price": "4"},
+        name="Spring",
+        valid_from_0="2026-02-01",
+        **{"elements-INITIAL_FORMS": "1"},
+    )
     response = client.post(reverse("admin:billing_tariff_change", args=[spring.pk]), data)
     assert response.status_code == 200 and "overlapping" in response.content.decode()
     spring.refresh_from_db()

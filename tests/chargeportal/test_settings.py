@@ -18,11 +18,19 @@ PRODUCTION = {
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {*PRODUCTION, "REDIS_URL", "HTTPS_ONLY",
-                                                               "STATIC_MANIFEST", "TIME_ZONE",
-                                                               "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {*PRODUCTION, "REDIS_URL", "HTTPS_ONLY", "STATIC_MANIFEST", "TIME_ZONE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
     return subprocess.run(  # noqa: S603
-        [sys.executable, *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -34,7 +42,8 @@ def _setting(expression: str, **env: str) -> str:
     """What ``expression`` (over ``s``, the settings) prints once Django has started with ``env``."""
     result = _run(
         ["-c", f"import django; django.setup(); from django.conf import settings as s; print({expression})"],
-        DJANGO_SETTINGS_MODULE="chargeportal.settings", **env,
+        DJANGO_SETTINGS_MODULE="chargeportal.settings",
+        **env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -54,8 +63,10 @@ def _setting(expression: str, **env: str) -> str:
         ({"DEBUG": "1", "DEFAULT_VAT_PERCENT": "125"}, "DEFAULT_VAT_PERCENT must be between 0 and 100"),
         ({"DEBUG": "1", "EMAIL_PORT": "smtp"}, "EMAIL_PORT must be an integer"),
         ({"DEBUG": "1", "SECRET_KEY_FILE": "/nonexistent/key"}, "SECRET_KEY_FILE: cannot read"),
-        ({"DEBUG": "1", "DATABASE_URL": "postgres://u@h/db", "DATABASE_CONN_MAX_AGE": "60"},
-         "DATABASE_CONN_MAX_AGE must be 0 while DATABASE_POOL_SIZE is set"),
+        (
+            {"DEBUG": "1", "DATABASE_URL": "postgres://u@h/db", "DATABASE_CONN_MAX_AGE": "60"},
+            "DATABASE_CONN_MAX_AGE must be 0 while DATABASE_POOL_SIZE is set",
+        ),
         ({"DEBUG": "1", "DATABASE_POOL_SIZE": "-1"}, "DATABASE_POOL_SIZE must be at least 0"),
     ],
 )
@@ -67,8 +78,11 @@ def test_bad_setting_stops_start_up_naming_the_variable(env, message):
 
 
 def test_good_settings_start_and_defaults_are_swedish():
-    printed = _setting("s.TIME_ZONE, s.DEFAULT_CURRENCY, s.DEFAULT_VAT_PERCENT, s.DATABASES['default']['ENGINE']",
-                       DEBUG="1", DATABASE_URL="")
+    printed = _setting(
+        "s.TIME_ZONE, s.DEFAULT_CURRENCY, s.DEFAULT_VAT_PERCENT, s.DATABASES['default']['ENGINE']",
+        DEBUG="1",
+        DATABASE_URL="",
+    )
     assert printed.split() == ["Europe/Stockholm", "SEK", "25", "django.db.backends.sqlite3"]
 
 
@@ -94,16 +108,19 @@ POOL = "s.DATABASES['default']['OPTIONS'].get('pool'), s.DATABASES['default']['C
 
 
 def test_postgresql_connections_come_from_a_bounded_pool_by_default():
-    printed = _setting(POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_CONN_MAX_AGE="",
-                       DATABASE_POOL_SIZE="")
+    printed = _setting(
+        POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_CONN_MAX_AGE="", DATABASE_POOL_SIZE=""
+    )
     assert printed == "{'min_size': 2, 'max_size': 10} 0"
     assert _setting(POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_POOL_SIZE="25") == (
-        "{'min_size': 2, 'max_size': 25} 0")
+        "{'min_size': 2, 'max_size': 25} 0"
+    )
 
 
 def test_pool_size_zero_turns_the_pool_off_and_allows_persistent_connections():
-    printed = _setting(POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_POOL_SIZE="0",
-                       DATABASE_CONN_MAX_AGE="600")
+    printed = _setting(
+        POOL, DEBUG="1", DATABASE_URL="postgres://u@h/db", DATABASE_POOL_SIZE="0", DATABASE_CONN_MAX_AGE="600"
+    )
     assert printed == "None 600"
 
 

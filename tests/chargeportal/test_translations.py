@@ -19,12 +19,17 @@ def test_every_message_has_a_swedish_translation(tmp_path):
         shutil.copy2(ROOT / name, tmp_path / name)
     subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", "makemessages", "-l", "sv", "--no-obsolete"],
-        cwd=tmp_path, env={"DEBUG": "1", "PATH": "/usr/bin:/bin"}, check=True, capture_output=True,
+        cwd=tmp_path,
+        env={"DEBUG": "1", "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
     )
     catalogue = tmp_path / "locale/sv/LC_MESSAGES/django.po"
     stats = subprocess.run(  # noqa: S603
         ["msgfmt", "--statistics", "-o", tmp_path / "django.mo", catalogue],  # noqa: S607
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stderr
     assert "untranslated" not in stats and "fuzzy" not in stats, stats
 
@@ -32,6 +37,8 @@ def test_every_message_has_a_swedish_translation(tmp_path):
 def test_compiled_catalogue_is_newer_than_its_source():
     messages = ROOT / "locale/sv/LC_MESSAGES"
     compiled = subprocess.run(  # noqa: S603
-        ["msgfmt", "-o", "-", messages / "django.po"], capture_output=True, check=True,  # noqa: S607
+        ["msgfmt", "-o", "-", messages / "django.po"],  # noqa: S607
+        capture_output=True,
+        check=True,
     ).stdout
     assert compiled == (messages / "django.mo").read_bytes(), "run `make messages` and commit django.mo"

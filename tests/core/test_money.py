@@ -19,10 +19,22 @@ from core.money import (
 )
 
 
-@pytest.mark.parametrize(("currency", "places"), [
-    ("SEK", 2), ("EUR", 2), ("sek", 2), ("JPY", 0), ("ISK", 0), ("KRW", 0), ("KWD", 3), ("BHD", 3), ("CLF", 4),
-    ("MGA", 2), ("XYZ", 2),
-])
+@pytest.mark.parametrize(
+    ("currency", "places"),
+    [
+        ("SEK", 2),
+        ("EUR", 2),
+        ("sek", 2),
+        ("JPY", 0),
+        ("ISK", 0),
+        ("KRW", 0),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("CLF", 4),
+        ("MGA", 2),
+        ("XYZ", 2),
+    ],
+)
 def test_minor_unit_follows_iso_4217_and_defaults_to_two(currency, places):
     assert minor_unit(currency) == places
 
@@ -34,19 +46,22 @@ def test_quantum_is_the_smallest_amount_of_the_currency():
     assert str(quantum("JPY")) == "1"
 
 
-@pytest.mark.parametrize(("amount", "currency", "expected"), [
-    ("12.345", "SEK", "12.35"),  # tie: half-up, not banker's 12.34
-    ("12.344", "SEK", "12.34"),
-    ("0.005", "SEK", "0.01"),
-    ("-0.005", "SEK", "-0.01"),  # ties go away from zero on both sides
-    ("-12.344", "SEK", "-12.34"),
-    ("2.5", "JPY", "3"),  # banker's rounding would give 2
-    ("3.5", "JPY", "4"),
-    ("-2.5", "JPY", "-3"),
-    ("1234.4999", "JPY", "1234"),
-    ("1.0005", "KWD", "1.001"),
-    ("1.0004", "KWD", "1.000"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        ("12.345", "SEK", "12.35"),  # tie: half-up, not banker's 12.34
+        ("12.344", "SEK", "12.34"),
+        ("0.005", "SEK", "0.01"),
+        ("-0.005", "SEK", "-0.01"),  # ties go away from zero on both sides
+        ("-12.344", "SEK", "-12.34"),
+        ("2.5", "JPY", "3"),  # banker's rounding would give 2
+        ("3.5", "JPY", "4"),
+        ("-2.5", "JPY", "-3"),
+        ("1234.4999", "JPY", "1234"),
+        ("1.0005", "KWD", "1.001"),
+        ("1.0004", "KWD", "1.000"),
+    ],
+)
 def test_quantize_rounds_half_up_to_the_minor_unit(amount, currency, expected):
     result = quantize(Decimal(amount), currency)
     assert result == Decimal(expected)
@@ -87,15 +102,18 @@ def test_three_decimal_currencies_are_not_storable():
     assert "KWD has 3 decimals" in caught.value.messages[0]
 
 
-@pytest.mark.parametrize(("amount", "currency", "minor"), [
-    ("149.50", "SEK", 14950),
-    ("-0.01", "SEK", -1),
-    ("1500", "JPY", 1500),
-    ("1500.00", "JPY", 1500),
-    ("5", "ISK", 500),  # Stripe keeps ISK two-decimal: 100 is 1 krona
-    ("1200", "MGA", 1200),  # zero-decimal in Stripe, two-decimal in ISO 4217
-    ("1.25", "KWD", 1250),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("149.50", "SEK", 14950),
+        ("-0.01", "SEK", -1),
+        ("1500", "JPY", 1500),
+        ("1500.00", "JPY", 1500),
+        ("5", "ISK", 500),  # Stripe keeps ISK two-decimal: 100 is 1 krona
+        ("1200", "MGA", 1200),  # zero-decimal in Stripe, two-decimal in ISO 4217
+        ("1.25", "KWD", 1250),
+    ],
+)
 def test_minor_units_round_trip(amount, currency, minor):
     assert to_minor_units(Decimal(amount), currency) == minor
     assert from_minor_units(minor, currency) == Decimal(amount)

@@ -75,8 +75,7 @@ def test_seconds_adds_the_lengths_and_rounds_once():
 # --- the status in force -----------------------------------------------------------------------------------------
 
 
-EVENTS = [(at(10), "Charging"), (at(20), "Available"), (at(30), "Charging"), (at(40), "Charging"),
-          (at(50), "Faulted")]
+EVENTS = [(at(10), "Charging"), (at(20), "Available"), (at(30), "Charging"), (at(40), "Charging"), (at(50), "Faulted")]
 
 
 def test_status_at_is_the_last_event_at_or_before_the_moment_else_the_one_before_the_events():
@@ -95,11 +94,15 @@ def test_of_two_events_at_the_same_time_the_later_stored_is_in_force():
 
 def test_stretches_split_the_window_the_last_status_holding_until_its_end():
     assert stretches(EVENTS, at(15), at(45), before="Preparing") == [
-        (at(15), at(20), "Charging"), (at(20), at(30), "Available"), (at(30), at(40), "Charging"),
+        (at(15), at(20), "Charging"),
+        (at(20), at(30), "Available"),
+        (at(30), at(40), "Charging"),
         (at(40), at(45), "Charging"),
     ]
-    assert stretches(EVENTS, at(0), at(12), before="Available") == [(at(0), at(10), "Available"),
-                                                                   (at(10), at(12), "Charging")]
+    assert stretches(EVENTS, at(0), at(12), before="Available") == [
+        (at(0), at(10), "Available"),
+        (at(10), at(12), "Charging"),
+    ]
 
 
 def test_without_a_status_before_the_window_the_time_until_the_first_event_is_in_no_stretch():
@@ -110,16 +113,19 @@ def test_without_a_status_before_the_window_the_time_until_the_first_event_is_in
 
 def test_held_is_the_union_of_the_stretches_with_one_of_the_statuses():
     assert held(EVENTS, at(0), at(60), {"Charging"}) == [(at(10), at(20)), (at(30), at(50))]
-    assert held(EVENTS, at(0), at(60), {"Charging", "Faulted"}, before="Charging") == [(at(0), at(20)),
-                                                                                        (at(30), at(60))]
+    assert held(EVENTS, at(0), at(60), {"Charging", "Faulted"}, before="Charging") == [
+        (at(0), at(20)),
+        (at(30), at(60)),
+    ]
 
 
 def test_in_force_orders_the_one_in_force_first(world):
     connector = world.cp_a.connectors.get(number=1)
 
     def event(minutes: int, status: str) -> StatusEvent:
-        return StatusEvent.objects.create(charge_point=world.cp_a, connector=connector, status=status,
-                                          error_code="NoError", timestamp=at(minutes))
+        return StatusEvent.objects.create(
+            charge_point=world.cp_a, connector=connector, status=status, error_code="NoError", timestamp=at(minutes)
+        )
 
     event(0, "Available")
     charging = event(10, "Charging")
@@ -136,27 +142,40 @@ def test_in_force_orders_the_one_in_force_first(world):
 def test_neighbour_is_the_event_just_before_or_after_of_equal_times_by_the_order_stored(world):
     connector = world.cp_a.connectors.get(number=1)
     first, second, third, fourth = (
-        StatusEvent.objects.create(charge_point=world.cp_a, connector=connector, status=status, error_code="NoError",
-                                   timestamp=at(minutes))
-        for minutes, status in ((0, "Available"), (10, "Charging"), (10, "Faulted"), (20, "Available")))
+        StatusEvent.objects.create(
+            charge_point=world.cp_a, connector=connector, status=status, error_code="NoError", timestamp=at(minutes)
+        )
+        for minutes, status in ((0, "Available"), (10, "Charging"), (10, "Faulted"), (20, "Available"))
+    )
     same_connector = StatusEvent.objects.filter(connector_id=OuterRef("connector_id"))
-    rows = StatusEvent.objects.annotate(
-        previous=Subquery(neighbour(same_connector, before=True).values("pk")[:1]),
-        following=Subquery(neighbour(same_connector, before=False).values("pk")[:1]),
-    ).order_by("timestamp", "pk").values_list("pk", "previous", "following")
+    rows = (
+        StatusEvent.objects.annotate(
+            previous=Subquery(neighbour(same_connector, before=True).values("pk")[:1]),
+            following=Subquery(neighbour(same_connector, before=False).values("pk")[:1]),
+        )
+        .order_by("timestamp", "pk")
+        .values_list("pk", "previous", "following")
+    )
 
-    assert list(rows) == [(first.pk, None, second.pk), (second.pk, first.pk, third.pk),
-                          (third.pk, second.pk, fourth.pk), (fourth.pk, third.pk, None)]
+    assert list(rows) == [
+        (first.pk, None, second.pk),
+        (second.pk, first.pk, third.pk),
+        (third.pk, second.pk, fourth.pk),
+        (fourth.pk, third.pk, None),
+    ]
 
 
 # --- local months ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("month", "start", "end", "hours"), [
-    (date(2026, 3, 1), datetime(2026, 2, 28, 23, tzinfo=UTC), datetime(2026, 3, 31, 22, tzinfo=UTC), 743),
-    (date(2026, 10, 17), datetime(2026, 9, 30, 22, tzinfo=UTC), datetime(2026, 10, 31, 23, tzinfo=UTC), 745),
-    (date(2026, 12, 31), datetime(2026, 11, 30, 23, tzinfo=UTC), datetime(2026, 12, 31, 23, tzinfo=UTC), 744),
-])
+@pytest.mark.parametrize(
+    ("month", "start", "end", "hours"),
+    [
+        (date(2026, 3, 1), datetime(2026, 2, 28, 23, tzinfo=UTC), datetime(2026, 3, 31, 22, tzinfo=UTC), 743),
+        (date(2026, 10, 17), datetime(2026, 9, 30, 22, tzinfo=UTC), datetime(2026, 10, 31, 23, tzinfo=UTC), 745),
+        (date(2026, 12, 31), datetime(2026, 11, 30, 23, tzinfo=UTC), datetime(2026, 12, 31, 23, tzinfo=UTC), 744),
+    ],
+)
 def test_a_local_month_in_stockholm_starts_and_ends_at_local_midnight_as_utc_instants(month, start, end, hours):
     period = month_period(month, "Europe/Stockholm")
 
@@ -174,8 +193,11 @@ def test_the_previous_month_is_the_local_one():
 
 def test_months_back_and_between_cross_the_new_year():
     assert months_back(date(2026, 2, 14), 3) == [date(2026, 2, 1), date(2026, 1, 1), date(2025, 12, 1)]
-    assert months_between(date(2025, 11, 30), date(2026, 1, 1)) == [date(2025, 11, 1), date(2025, 12, 1),
-                                                                      date(2026, 1, 1)]
+    assert months_between(date(2025, 11, 30), date(2026, 1, 1)) == [
+        date(2025, 11, 1),
+        date(2025, 12, 1),
+        date(2026, 1, 1),
+    ]
     assert months_between(date(2026, 2, 1), date(2026, 1, 1)) == []
 
 

@@ -48,11 +48,14 @@ def fingerprint() -> tuple:
         ChargingSession.objects.count(),
         ChargingSession.objects.aggregate(total=Sum("energy_wh"))["total"],
         MeterValue.objects.count(),
-        list(IdTag.objects.filter(customer_account__organization=main).order_by("pk")
-             .values_list("uid", flat=True)[:10]),
-        list(ChargingSession.objects.order_by("started_at", "connector__charge_point__ocpp_id",
-                                              "connector__number")
-             .values_list("started_at", "connector__charge_point__ocpp_id", "energy_wh")[:20]),
+        list(
+            IdTag.objects.filter(customer_account__organization=main).order_by("pk").values_list("uid", flat=True)[:10]
+        ),
+        list(
+            ChargingSession.objects.order_by(
+                "started_at", "connector__charge_point__ocpp_id", "connector__number"
+            ).values_list("started_at", "connector__charge_point__ocpp_id", "energy_wh")[:20]
+        ),
     )
 
 
@@ -160,12 +163,19 @@ def test_connector_status_agrees_with_active_sessions_and_faults(demo):
 
 def test_each_connector_shows_the_status_it_reported_last(demo):
     """The demo reports statuses through the server's service, which alone sets a connector's status."""
-    last_stop = dict(ChargingSession.objects.filter(state=ChargingSession.State.COMPLETED).values("connector_id")
-                     .annotate(last=Max("stopped_at")).values_list("connector_id", "last"))
+    last_stop = dict(
+        ChargingSession.objects.filter(state=ChargingSession.State.COMPLETED)
+        .values("connector_id")
+        .annotate(last=Max("stopped_at"))
+        .values_list("connector_id", "last")
+    )
     for connector in Connector.objects.all():
         reported = connector.status_events.order_by("-timestamp", "-pk").first()
         assert (connector.status, connector.error_code, connector.status_changed_at) == (
-            reported.status, reported.error_code, reported.timestamp)
+            reported.status,
+            reported.error_code,
+            reported.timestamp,
+        )
         if connector.status == ConnectorStatus.AVAILABLE and connector.pk in last_stop:
             assert connector.status_changed_at > last_stop[connector.pk]  # available since the last car left
 
@@ -220,8 +230,10 @@ def test_completed_sessions_with_a_tariff_carry_a_frozen_price(demo):
     assert not prices.filter(session__state=ChargingSession.State.ACTIVE).exists()
     unpriced = ChargingSession.objects.filter(state=ChargingSession.State.COMPLETED, price__isnull=True)
     for session in unpriced.select_related("connector__charge_point", "customer_account"):
-        assert tariff_for(connector=session.connector, customer_account=session.customer_account,
-                          at=session.started_at) is None
+        assert (
+            tariff_for(connector=session.connector, customer_account=session.customer_account, at=session.started_at)
+            is None
+        )
     out = run("--seed", "8", "--reset")
     assert "sessions priced" in out
 
@@ -259,8 +271,7 @@ def test_the_demo_month_has_statements_numbered_per_operator_with_pdfs_and_none_
     statements = Statement.objects.select_related("customer_account", "organization")
 
     for slug in ("laddkraft", "norrsken"):
-        numbers = list(statements.filter(organization__slug=slug).order_by("number")
-                       .values_list("number", flat=True))
+        numbers = list(statements.filter(organization__slug=slug).order_by("number").values_list("number", flat=True))
         assert numbers == list(range(1, len(numbers) + 1)) and numbers, slug
     demo_driver = User.objects.get(email=DEMO_LOGINS[2].email).customer_account
     assert statements.filter(customer_account=demo_driver).exists()
@@ -272,12 +283,20 @@ def test_the_demo_month_has_statements_numbered_per_operator_with_pdfs_and_none_
         with statement.pdf.open("rb") as pdf:
             reader = PdfReader(io.BytesIO(pdf.read()))
         assert statement.display_number in reader.pages[0].extract_text()
-        priced = SessionPrice.objects.filter(session__customer_account=statement.customer_account,
-                                             priced_at__gte=february[0], priced_at__lt=february[1])
+        priced = SessionPrice.objects.filter(
+            session__customer_account=statement.customer_account, priced_at__gte=february[0], priced_at__lt=february[1]
+        )
         assert [s["id"] for s in statement.content["sessions"]] == list(
-            priced.order_by("session__started_at", "session_id").values_list("session_id", flat=True))
+            priced.order_by("session__started_at", "session_id").values_list("session_id", flat=True)
+        )
         totals = {key: Decimal(value) for key, value in statement.content["totals"].items()}
-        assert totals["owed_end"] == (totals["owed_start"] + totals["charges"] - totals["credit_notes"]
-                                      - totals["paid"] - totals["paid_from_wallet"] + totals["refunds"])
+        assert totals["owed_end"] == (
+            totals["owed_start"]
+            + totals["charges"]
+            - totals["credit_notes"]
+            - totals["paid"]
+            - totals["paid_from_wallet"]
+            + totals["refunds"]
+        )
     assert any(statement.content["sessions"] for statement in statements)
     assert mail.outbox == []

@@ -168,15 +168,21 @@ class Harness:
         deadline = asyncio.get_running_loop().time() + timeout
         while not predicate():
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out; received {({k: len(v) for k, v in self.log.items()})}")
+                raise AssertionError(f"timed out; received { ({k: len(v) for k, v in self.log.items()}) }")
             await asyncio.sleep(0.02)
 
 
 def _options(port, **overrides):
     base = {
-        "url": f"ws://127.0.0.1:{port}/ocpp/", "tags": ["04A1B2C3D4E5F6"], "speed": 600.0,
-        "idle_s": (30.0, 60.0), "stay_s": (900.0, 1200.0), "sample_interval_s": 60,
-        "fault_probability": 0.0, "offline_probability": 0.0, "reconnect_max_s": 1.0,
+        "url": f"ws://127.0.0.1:{port}/ocpp/",
+        "tags": ["04A1B2C3D4E5F6"],
+        "speed": 600.0,
+        "idle_s": (30.0, 60.0),
+        "stay_s": (900.0, 1200.0),
+        "sample_interval_s": 60,
+        "fault_probability": 0.0,
+        "offline_probability": 0.0,
+        "reconnect_max_s": 1.0,
     }
     return SimOptions(**{**base, **overrides})
 
@@ -185,9 +191,15 @@ async def _run(scenario, options_overrides, *, connectors=1, password=None, seed
     harness = Harness()
     async with websockets.serve(harness.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
         harness.port = server.sockets[0].getsockname()[1]
-        plugs = [ConnectorSpec(number=n, max_power_w=150_000.0, register_wh=2_000_000.0,
-                               open_transaction=open_transaction if n == 1 else None)
-                 for n in range(1, connectors + 1)]
+        plugs = [
+            ConnectorSpec(
+                number=n,
+                max_power_w=150_000.0,
+                register_wh=2_000_000.0,
+                open_transaction=open_transaction if n == 1 else None,
+            )
+            for n in range(1, connectors + 1)
+        ]
         spec = ChargerSpec(ocpp_id="SIM-T1", password=password, connectors=plugs)
         sim = asyncio.create_task(run_chargers([spec], _options(harness.port, **options_overrides), seed=seed))
         try:
@@ -280,8 +292,9 @@ def test_offline_periods_deliver_queued_messages_in_order_on_reconnect():
 
 def test_a_session_the_server_still_has_open_is_resumed_and_stopped_with_its_own_start():
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
-    open_tx = OpenTransaction(transaction_id=4711, id_tag="04AAAAAAAAAAAA", meter_start_wh=1_990_000,
-                              started_at=started)
+    open_tx = OpenTransaction(
+        transaction_id=4711, id_tag="04AAAAAAAAAAAA", meter_start_wh=1_990_000, started_at=started
+    )
 
     async def scenario(h):
         await h.wait_for(lambda: any(stop["transaction_id"] == 4711 for stop in h.log["StopTransaction"]))
@@ -302,8 +315,13 @@ def test_chargers_from_the_database_continue_their_meters_and_open_sessions(worl
     connector = world.cp_a.connectors.get(number=1)
     make_session(connector, world.alice_card, energy_wh=12_000)  # meter 1,000,000 -> 1,012,000
     running = make_session(world.cp_a.connectors.get(number=2), world.bob_card, energy_wh=None)
-    MeterValue.objects.create(charge_point=world.cp_a, connector=running.connector, session=running,
-                              timestamp=running.started_at + timedelta(minutes=5), value=1_003_500)
+    MeterValue.objects.create(
+        charge_point=world.cp_a,
+        connector=running.connector,
+        session=running,
+        timestamp=running.started_at + timedelta(minutes=5),
+        value=1_003_500,
+    )
 
     spec = next(spec for spec in specs_from_db() if spec.ocpp_id == "ALPHA-1")
 

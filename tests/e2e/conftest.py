@@ -22,8 +22,13 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -78,9 +83,14 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
     from django.db import connection
 
     # FORWARDED_ALLOW_IPS: uvicorn trusts X-Forwarded-For from the proxies `make serve` gives it, not 127.0.0.1.
-    env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "DEBUG": "0",
-           "DJANGO_SETTINGS_MODULE": "chargeportal.settings",
-           "FORWARDED_ALLOW_IPS": ",".join(settings.TRUSTED_PROXIES), **extra}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "DEBUG": "0",
+        "DJANGO_SETTINGS_MODULE": "chargeportal.settings",
+        "FORWARDED_ALLOW_IPS": ",".join(settings.TRUSTED_PROXIES),
+        **extra,
+    }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     # uvicorn's limits as `make serve` sets them (Makefile): the largest charger frame, the seconds a stop may take.
     env["UVICORN_WS_MAX_SIZE"] = env.get("OCPP_MAX_FRAME_BYTES", "1048576")
@@ -100,9 +110,18 @@ def asgi_server(django_db_setup):
     log_path.parent.mkdir(exist_ok=True)
     log = log_path.open("wb")
     server = subprocess.Popen(  # noqa: S603
-        [str(Path(sys.executable).with_name("uvicorn")), "chargeportal.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(Path(sys.executable).with_name("uvicorn")),
+            "chargeportal.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -189,10 +208,26 @@ class CeleryWorkers:
             log_path = self.log_dir / f"worker-{len(self.processes) + 1}.log"
             with log_path.open("wb") as log:
                 process = subprocess.Popen(  # noqa: S603
-                    [str(Path(sys.executable).with_name("celery")), "-A", "chargeportal", "worker",
-                     "--pool=prefork", "-c", str(concurrency), "-l", "info", "-n", node,
-                     "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                    cwd=Path(__file__).resolve().parents[2], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                    [
+                        str(Path(sys.executable).with_name("celery")),
+                        "-A",
+                        "chargeportal",
+                        "worker",
+                        "--pool=prefork",
+                        "-c",
+                        str(concurrency),
+                        "-l",
+                        "info",
+                        "-n",
+                        node,
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                    ],
+                    cwd=Path(__file__).resolve().parents[2],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,  # its pool children go with it at teardown
                 )
             self.processes.append((node, process, log_path))
@@ -243,8 +278,9 @@ class CeleryWorkers:
         return [log_path.read_text(errors="replace") for _node, _p, log_path in self.processes]
 
     def logs(self) -> str:
-        return "\n".join(f"--- {node}\n{log_path.read_text(errors='replace')[-6000:]}"
-                         for node, _p, log_path in self.processes)
+        return "\n".join(
+            f"--- {node}\n{log_path.read_text(errors='replace')[-6000:]}" for node, _p, log_path in self.processes
+        )
 
     def stop(self) -> None:
         for _node, process, _log in self.processes:
@@ -274,10 +310,17 @@ def celery_workers(transactional_db, smtp_receiver, tmp_path, settings):
     queue = f"e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     broker_url = _dedicated_redis_url(settings.REDIS_URL)
     env = _subprocess_env(
-        REDIS_URL=broker_url, CELERY_QUEUE=queue, MEDIA_ROOT=str(media),
-        EMAIL_BACKEND="smtp", EMAIL_HOST=smtp_receiver.host, EMAIL_PORT=str(smtp_receiver.port), EMAIL_USE_TLS="0",
+        REDIS_URL=broker_url,
+        CELERY_QUEUE=queue,
+        MEDIA_ROOT=str(media),
+        EMAIL_BACKEND="smtp",
+        EMAIL_HOST=smtp_receiver.host,
+        EMAIL_PORT=str(smtp_receiver.port),
+        EMAIL_USE_TLS="0",
         EMAIL_USE_SSL="0",
-        EMAIL_HOST_USER="", EMAIL_HOST_PASSWORD="", STATEMENT_EMAIL_RETRY_BASE_SECONDS="1",
+        EMAIL_HOST_USER="",
+        EMAIL_HOST_PASSWORD="",
+        STATEMENT_EMAIL_RETRY_BASE_SECONDS="1",
         DATABASE_CONN_MAX_AGE="0",
     )
     workers = CeleryWorkers(broker_url=broker_url, queue=queue, env=env, log_dir=tmp_path)
@@ -336,9 +379,18 @@ class ServerProcess:
 
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603
-                [str(Path(sys.executable).with_name("uvicorn")), "chargeportal.asgi:application", "--host",
-                 "127.0.0.1", "--port", str(self.port)],
-                cwd=settings.BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(Path(sys.executable).with_name("uvicorn")),
+                    "chargeportal.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=settings.BASE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -355,8 +407,13 @@ class ServerProcess:
         for a server without Redis whose cache is then a database table the test database may not have."""
         from django.conf import settings
 
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=self.env,  # noqa: S603
-                              capture_output=True, text=True)
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode:
             pytest.fail(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
@@ -428,18 +485,32 @@ class PostgresCluster:
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
             self.as_owner = ["runuser", "-u", "postgres", "--"]
-        self._run("initdb", "-D", str(self.directory / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                  "--no-sync")
+        self._run(
+            "initdb", "-D", str(self.directory / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"
+        )
 
     def _run(self, program: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(  # noqa: S603 - our own programs and arguments
-            [*self.as_owner, str(self.bindir / program), *args], check=True, capture_output=True, **kwargs,
+            [*self.as_owner, str(self.bindir / program), *args],
+            check=True,
+            capture_output=True,
+            **kwargs,
         )
 
     def _pg_ctl(self, action: str, *args: str) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", action, "-D", str(self.directory / "data"), "-l", str(self.directory / "log"),
-                  "-o", options, "-w", *args)
+        self._run(
+            "pg_ctl",
+            action,
+            "-D",
+            str(self.directory / "data"),
+            "-l",
+            str(self.directory / "log"),
+            "-o",
+            options,
+            "-w",
+            *args,
+        )
 
     def start(self) -> None:
         self._pg_ctl("start")
@@ -452,9 +523,21 @@ class PostgresCluster:
         """Copy the database ``settings_dict`` names (schema and rows) into a database of the same name here."""
         source = {**os.environ, "PGPASSWORD": settings_dict.get("PASSWORD") or ""}
         dump = subprocess.run(  # noqa: S603
-            [str(self.bindir / "pg_dump"), "--no-owner", "--no-privileges", "-h", settings_dict.get("HOST") or
-             "127.0.0.1", "-p", str(settings_dict.get("PORT") or 5432), "-U", settings_dict.get("USER") or "postgres",
-             settings_dict["NAME"]], check=True, capture_output=True, env=source,
+            [
+                str(self.bindir / "pg_dump"),
+                "--no-owner",
+                "--no-privileges",
+                "-h",
+                settings_dict.get("HOST") or "127.0.0.1",
+                "-p",
+                str(settings_dict.get("PORT") or 5432),
+                "-U",
+                settings_dict.get("USER") or "postgres",
+                settings_dict["NAME"],
+            ],
+            check=True,
+            capture_output=True,
+            env=source,
         ).stdout
         here = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
         self._run("psql", *here, "-d", "postgres", "-c", f'CREATE DATABASE "{settings_dict["NAME"]}"')

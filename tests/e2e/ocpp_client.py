@@ -41,19 +41,26 @@ class TestCharger(ChargePoint):
         return call_result.RemoteStopTransaction(status="Accepted")
 
     async def boot(self):
-        return await self.call(call.BootNotification(charge_point_vendor="Test", charge_point_model="E2E"),
-                               suppress=False)
+        return await self.call(
+            call.BootNotification(charge_point_vendor="Test", charge_point_model="E2E"), suppress=False
+        )
 
 
 @contextlib.asynccontextmanager
-async def connected(url: str, ocpp_id: str, password: str | None = None, subprotocols=("ocpp1.6",),
-                    charger_class: type[TestCharger] = TestCharger):
+async def connected(
+    url: str,
+    ocpp_id: str,
+    password: str | None = None,
+    subprotocols=("ocpp1.6",),
+    charger_class: type[TestCharger] = TestCharger,
+):
     """Open the websocket and run the charger's receive loop for the duration of the block."""
     headers = {}
     if password is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()
-    async with websockets.connect(f"{url}/ocpp/{ocpp_id}", subprotocols=list(subprotocols),
-                                  additional_headers=headers) as ws:
+    async with websockets.connect(
+        f"{url}/ocpp/{ocpp_id}", subprotocols=list(subprotocols), additional_headers=headers
+    ) as ws:
         charger = charger_class(ocpp_id, ws, response_timeout=10)
         loop = asyncio.create_task(charger.start())
         try:

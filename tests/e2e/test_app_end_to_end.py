@@ -58,22 +58,37 @@ class ChargingCharger(TestCharger):
 
     async def _start(self, connector_id: int, id_tag: str) -> None:
         await self.call(call.StatusNotification(connector_id=connector_id, error_code="NoError", status="Preparing"))
-        start = await self.call(call.StartTransaction(connector_id=connector_id, id_tag=id_tag,
-                                                      meter_start=METER_START_WH, timestamp=iso()))
+        start = await self.call(
+            call.StartTransaction(connector_id=connector_id, id_tag=id_tag, meter_start=METER_START_WH, timestamp=iso())
+        )
         self.transaction_id, self.connector_id = start.transaction_id, connector_id
         await self.call(call.StatusNotification(connector_id=connector_id, error_code="NoError", status="Charging"))
-        await self.call(call.MeterValues(connector_id=connector_id, transaction_id=self.transaction_id, meter_value=[{
-            "timestamp": iso(), "sampledValue": [
-                {"value": str(METER_NOW_WH), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-                {"value": "11.0", "measurand": "Power.Active.Import", "unit": "kW"},
-            ]}]))
+        await self.call(
+            call.MeterValues(
+                connector_id=connector_id,
+                transaction_id=self.transaction_id,
+                meter_value=[
+                    {
+                        "timestamp": iso(),
+                        "sampledValue": [
+                            {"value": str(METER_NOW_WH), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                            {"value": "11.0", "measurand": "Power.Active.Import", "unit": "kW"},
+                        ],
+                    }
+                ],
+            )
+        )
         self.charging.set()
 
     async def _stop(self, transaction_id: int) -> None:
-        await self.call(call.StopTransaction(transaction_id=transaction_id, meter_stop=METER_STOP_WH, timestamp=iso(),
-                                             reason="Remote"))
-        await self.call(call.StatusNotification(connector_id=self.connector_id, error_code="NoError",
-                                                status="Available"))
+        await self.call(
+            call.StopTransaction(
+                transaction_id=transaction_id, meter_stop=METER_STOP_WH, timestamp=iso(), reason="Remote"
+            )
+        )
+        await self.call(
+            call.StatusNotification(connector_id=self.connector_id, error_code="NoError", status="Available")
+        )
         self.stopped.set()
 
 
@@ -87,8 +102,9 @@ class App:
 
     def request(self, method: str, path: str, body: dict | None = None, **params) -> requests.Response:
         headers = {"X-Session-Token": self.token} if self.token else {}
-        return self.http.request(method, self.base + path, json=body, params=params or None, headers=headers,
-                                 timeout=40)
+        return self.http.request(
+            method, self.base + path, json=body, params=params or None, headers=headers, timeout=40
+        )
 
     async def in_thread(self, method: str, path: str, body: dict | None = None, **params) -> requests.Response:
         """While the charger runs in this thread's event loop (the server waits for its answers)."""
@@ -108,8 +124,11 @@ def test_the_app_signs_up_charges_at_a_simulated_charger_and_finds_the_session_p
     app = App(base=asgi_server.replace("ws://", "http://"))
 
     # Sign up at the operator of the station and verify the address from the email.
-    signup = app.request("POST", "/_allauth/app/v1/auth/signup",
-                         {"email": EMAIL, "password": PASSWORD, "full_name": "Ebba Ek", "operator": world.org_a.pk})
+    signup = app.request(
+        "POST",
+        "/_allauth/app/v1/auth/signup",
+        {"email": EMAIL, "password": PASSWORD, "full_name": "Ebba Ek", "operator": world.org_a.pk},
+    )
     assert signup.status_code == 401, signup.text
     assert [f["id"] for f in signup.json()["data"]["flows"] if f.get("is_pending")] == ["verify_email"]
     app.token = signup.json()["meta"]["session_token"]
@@ -127,9 +146,12 @@ def test_the_app_signs_up_charges_at_a_simulated_charger_and_finds_the_session_p
     # The operator's own system issues the new driver a card (operator API, API token).
     driver = User.objects.get(email=EMAIL)
     _token, key = api_token_create(user=world.carol, name="CRM")
-    issued = requests.post(f"{app.base}/api/v1/operator/cards/", timeout=10, headers={"Authorization": f"Bearer {key}"},
-                           json={"uid": "04EBBA01", "customer_account": driver.customer_account_id,
-                                 "owner": driver.pk})
+    issued = requests.post(
+        f"{app.base}/api/v1/operator/cards/",
+        timeout=10,
+        headers={"Authorization": f"Bearer {key}"},
+        json={"uid": "04EBBA01", "customer_account": driver.customer_account_id, "owner": driver.pk},
+    )
     assert issued.status_code == 201, issued.text
     card = app.request("GET", "/api/v1/me/cards/").json()["results"][0]
     assert card["uid"] == "04EBBA01"
@@ -138,16 +160,21 @@ def test_the_app_signs_up_charges_at_a_simulated_charger_and_finds_the_session_p
         async with connected(asgi_server, "ALPHA-1", charger_class=ChargingCharger) as charger:
             await charger.boot()
             for connector_id in (1, 2):
-                await charger.call(call.StatusNotification(connector_id=connector_id, error_code="NoError",
-                                                           status="Available"))
-            stations = (await app.in_thread("GET", "/api/v1/stations/", lat="59.3293", lon="18.0686",
-                                            radius_m="1000", available="true")).json()["results"]
+                await charger.call(
+                    call.StatusNotification(connector_id=connector_id, error_code="NoError", status="Available")
+                )
+            stations = (
+                await app.in_thread(
+                    "GET", "/api/v1/stations/", lat="59.3293", lon="18.0686", radius_m="1000", available="true"
+                )
+            ).json()["results"]
             station = next(s for s in stations if s["ocpp_id"] == "ALPHA-1")
             assert station["online"] and station["available_connectors"] == 2
             connector = station["connectors"][0]
 
-            start = await app.in_thread("POST", "/api/v1/me/sessions/start/",
-                                        {"connector": connector["id"], "card": card["id"]})
+            start = await app.in_thread(
+                "POST", "/api/v1/me/sessions/start/", {"connector": connector["id"], "card": card["id"]}
+            )
             assert start.status_code == 202, start.text
             await asyncio.wait_for(charger.charging.wait(), 15)
             active = (await app.in_thread("GET", "/api/v1/me/sessions/active/")).json()["results"]

@@ -72,8 +72,10 @@ def _postgresql_only():
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        pytest.skip("The crash tests run against PostgreSQL (as CI does): set DATABASE_URL to a PostgreSQL "
-                    "database. SQLite is for the one-command demo, with one server process.")
+        pytest.skip(
+            "The crash tests run against PostgreSQL (as CI does): set DATABASE_URL to a PostgreSQL "
+            "database. SQLite is for the one-command demo, with one server process."
+        )
 
 
 def run(coroutine):
@@ -156,8 +158,9 @@ class StormCharger:
         backoff = BACKOFF[0]
         while self._client is None:
             try:
-                ws = await websockets.connect(f"{self.url}/ocpp/{self.ocpp_id}", subprotocols=["ocpp1.6"],
-                                              open_timeout=RESPONSE_TIMEOUT)
+                ws = await websockets.connect(
+                    f"{self.url}/ocpp/{self.ocpp_id}", subprotocols=["ocpp1.6"], open_timeout=RESPONSE_TIMEOUT
+                )
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as error:
                 self.failures[f"connect: {type(error).__name__}"] += 1
                 await asyncio.sleep(backoff * self.rng.uniform(0.5, 1.5))
@@ -213,24 +216,47 @@ class StormCharger:
         """Authorize, start, report the meter while charging, stop, with the connector's status on the way."""
         connector = planned.connector
         await self.send(call.Authorize(id_tag=self.uid))
-        start = await self.send(call.StartTransaction(connector_id=connector, id_tag=self.uid,
-                                                      meter_start=planned.meter_start,
-                                                      timestamp=iso(planned.started_at)))
+        start = await self.send(
+            call.StartTransaction(
+                connector_id=connector,
+                id_tag=self.uid,
+                meter_start=planned.meter_start,
+                timestamp=iso(planned.started_at),
+            )
+        )
         planned.transaction_id = start.transaction_id
-        await self.send(call.StatusNotification(connector_id=connector, error_code="NoError", status="Charging",
-                                                timestamp=iso(planned.started_at)))
+        await self.send(
+            call.StatusNotification(
+                connector_id=connector, error_code="NoError", status="Charging", timestamp=iso(planned.started_at)
+            )
+        )
         await self.send(call.DataTransfer(vendor_id="org.storm", message_id="Session", data=planned.note))
         for n in range(1, READINGS + 1):
-            await self.send(call.MeterValues(connector_id=connector, transaction_id=planned.transaction_id,
-                                             meter_value=[_reading(planned, n)]))
-        await self.send(call.StopTransaction(
-            transaction_id=planned.transaction_id, id_tag=self.uid, meter_stop=planned.meter_stop,
-            timestamp=iso(planned.stopped_at), reason="EVDisconnected",
-            transaction_data=[{"timestamp": iso(planned.stopped_at), "sampledValue": [
-                {"value": str(planned.meter_stop), "context": "Transaction.End"}]}],
-        ))
-        await self.send(call.StatusNotification(connector_id=connector, error_code="NoError", status="Available",
-                                                timestamp=iso(planned.stopped_at)))
+            await self.send(
+                call.MeterValues(
+                    connector_id=connector, transaction_id=planned.transaction_id, meter_value=[_reading(planned, n)]
+                )
+            )
+        await self.send(
+            call.StopTransaction(
+                transaction_id=planned.transaction_id,
+                id_tag=self.uid,
+                meter_stop=planned.meter_stop,
+                timestamp=iso(planned.stopped_at),
+                reason="EVDisconnected",
+                transaction_data=[
+                    {
+                        "timestamp": iso(planned.stopped_at),
+                        "sampledValue": [{"value": str(planned.meter_stop), "context": "Transaction.End"}],
+                    }
+                ],
+            )
+        )
+        await self.send(
+            call.StatusNotification(
+                connector_id=connector, error_code="NoError", status="Available", timestamp=iso(planned.stopped_at)
+            )
+        )
 
     async def run(self) -> None:
         await self.send(call.BootNotification(charge_point_vendor="Storm", charge_point_model="Crash"))
@@ -244,21 +270,33 @@ class StormCharger:
 
 
 def _reading(planned: PlannedSession, n: int) -> dict:
-    return {"timestamp": iso(planned.reading_at(n)), "sampledValue": [
-        {"value": str(planned.meter_start + 1000 * n), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-        {"value": "11.0", "measurand": "Power.Active.Import", "unit": "kW"},
-    ]}
+    return {
+        "timestamp": iso(planned.reading_at(n)),
+        "sampledValue": [
+            {"value": str(planned.meter_start + 1000 * n), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": "11.0", "measurand": "Power.Active.Import", "unit": "kW"},
+        ],
+    }
 
 
 def _storm_chargers(url: str, fleet: Fleet, rng: random.Random) -> list[StormCharger]:
     """Every charger's sessions, in the past hours (charger clocks are right), 20 minutes apart."""
     first = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     return [
-        StormCharger(url=url, ocpp_id=cp.ocpp_id, uid=tag.uid, rng=random.Random(rng.random()), plan=[
-            PlannedSession(connector=1 + k % 2, started_at=first + timedelta(minutes=20 * k + n),
-                           meter_start=1_000_000 * (n + 1) + 10_000 * k)
-            for k in range(SESSIONS)
-        ])
+        StormCharger(
+            url=url,
+            ocpp_id=cp.ocpp_id,
+            uid=tag.uid,
+            rng=random.Random(rng.random()),
+            plan=[
+                PlannedSession(
+                    connector=1 + k % 2,
+                    started_at=first + timedelta(minutes=20 * k + n),
+                    meter_start=1_000_000 * (n + 1) + 10_000 * k,
+                )
+                for k in range(SESSIONS)
+            ],
+        )
         for n, (cp, tag) in enumerate(zip(fleet.charge_points, fleet.tags, strict=True))
     ]
 
@@ -275,8 +313,12 @@ async def _storm(chargers: list[StormCharger], disrupt) -> Any:
             await storm
             return await disruption
     except TimeoutError:
-        unanswered = [(charger.ocpp_id, sent.action, sent.attempts)
-                      for charger in chargers for sent in charger.sent if sent.answer is None]
+        unanswered = [
+            (charger.ocpp_id, sent.action, sent.attempts)
+            for charger in chargers
+            for sent in charger.sent
+            if sent.answer is None
+        ]
         pytest.fail(f"The chargers did not finish in {STORM_LIMIT} s; still unanswered: {unanswered}")
     finally:
         storm.cancel()
@@ -297,6 +339,7 @@ async def _answers_after(chargers: list[StormCharger], count: int, storm: asynci
 
 async def _stop_in_flight(chargers: list[StormCharger], storm: asyncio.Future) -> None:
     """Wait until some charger has sent a StopTransaction and waits for its answer (or the storm is over)."""
+
     def waiting(charger: StormCharger) -> bool:
         last = charger.sent[-1] if charger.sent else None
         return last is not None and last.action == "StopTransaction" and last.attempts and last.answer is None
@@ -327,8 +370,11 @@ def _connection_sweep(fleet: Fleet) -> dict[int, datetime]:
     """The periodic connection sweep, once the chargers have been silent past their heartbeat rule: it ends the
     connections a killed server process left open (a charger that closed its socket just before the kill, and
     never came back). Returns the last message time of each charger it found still "connected"."""
-    left = dict(ChargePoint.objects.filter(pk__in=[cp.pk for cp in fleet.charge_points]).exclude(channel_name="")
-                .values_list("pk", "last_seen_at"))
+    left = dict(
+        ChargePoint.objects.filter(pk__in=[cp.pk for cp in fleet.charge_points])
+        .exclude(channel_name="")
+        .values_list("pk", "last_seen_at")
+    )
     silent = max(offline_after(cp.heartbeat_interval) for cp in fleet.charge_points)
     with time_machine.travel(timezone.now() + silent + timedelta(seconds=1), tick=True):
         call_command("connection_sweep")
@@ -355,8 +401,15 @@ def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[
     assert {
         (ocpp_id, pk): (connector, started_at, meter_start, state, stopped_at, meter_stop)
         for ocpp_id, pk, connector, started_at, meter_start, state, stopped_at, meter_stop in sessions.values_list(
-            "charge_point__ocpp_id", "pk", "connector__number", "started_at", "meter_start_wh", "state",
-            "stopped_at", "meter_stop_wh")
+            "charge_point__ocpp_id",
+            "pk",
+            "connector__number",
+            "started_at",
+            "meter_start_wh",
+            "state",
+            "stopped_at",
+            "meter_stop_wh",
+        )
     } == {
         key: (p.connector, p.started_at, p.meter_start, ChargingSession.State.COMPLETED, p.stopped_at, p.meter_stop)
         for key, p in planned.items()
@@ -364,8 +417,11 @@ def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[
     assert not SessionFlag.objects.filter(session__in=sessions).exists()  # e.g. a second start on a busy connector
 
     # Each reading once: per (session, time, measurand), the MeterValues' and the stop's transaction data.
-    readings = Counter(MeterValue.objects.filter(charge_point__in=fleet.charge_points).values_list(
-        "session_id", "timestamp", "measurand"))
+    readings = Counter(
+        MeterValue.objects.filter(charge_point__in=fleet.charge_points).values_list(
+            "session_id", "timestamp", "measurand"
+        )
+    )
     expected = Counter()
     for (_ocpp_id, tx), p in planned.items():
         for n in range(1, READINGS + 1):
@@ -376,11 +432,15 @@ def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[
     assert readings == expected
 
     # Each StatusNotification once.
-    statuses = Counter(StatusEvent.objects.filter(charge_point__in=fleet.charge_points).values_list(
-        "charge_point__ocpp_id", "connector__number", "timestamp", "status"))
+    statuses = Counter(
+        StatusEvent.objects.filter(charge_point__in=fleet.charge_points).values_list(
+            "charge_point__ocpp_id", "connector__number", "timestamp", "status"
+        )
+    )
     assert {key: count for key, count in statuses.items() if count > 1} == {}, "statuses stored more than once"
     assert statuses == Counter(
-        (ocpp_id, p.connector, at, status) for (ocpp_id, _tx), p in planned.items()
+        (ocpp_id, p.connector, at, status)
+        for (ocpp_id, _tx), p in planned.items()
         for at, status in ((p.started_at, "Charging"), (p.stopped_at, "Available"))
     )
 
@@ -390,15 +450,19 @@ def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[
     assert not ChargerConnection.objects.filter(charge_point__in=fleet.charge_points, disconnected_at=None)
 
     # Each DataTransfer once.
-    notes = Counter(ChargerEvent.objects.filter(charge_point__in=fleet.charge_points).values_list(
-        "charge_point__ocpp_id", "kind", "data"))
+    notes = Counter(
+        ChargerEvent.objects.filter(charge_point__in=fleet.charge_points).values_list(
+            "charge_point__ocpp_id", "kind", "data"
+        )
+    )
     assert notes == Counter((ocpp_id, ChargerEvent.Kind.DATA_TRANSFER, p.note) for (ocpp_id, _tx), p in planned.items())
 
 
 def _assert_every_session_priced_and_charged_once(fleet: Fleet, chargers: list[StormCharger]) -> None:
     owed = {
         p.transaction_id: (PRICE_PER_KWH * (p.meter_stop - p.meter_start) / 1000).quantize(Decimal("0.01"))
-        for charger in chargers for p in charger.plan
+        for charger in chargers
+        for p in charger.plan
     }
     sessions = ChargingSession.objects.filter(charge_point__in=fleet.charge_points)
     assert not PostStopWork.objects.filter(session__in=sessions, done_at=None).exists()
@@ -409,9 +473,13 @@ def _assert_every_session_priced_and_charged_once(fleet: Fleet, chargers: list[S
     )
     # The rollups count each session once, with its revenue (they are summed again after pricing).
     rolled = ConnectorHour.objects.filter(charge_point__in=fleet.charge_points).aggregate(
-        sessions=Sum("sessions"), energy=Sum("energy_wh"), revenue=Sum("revenue"))
-    assert rolled == {"sessions": len(owed), "energy": sum(p.meter_stop - p.meter_start for c in chargers
-                                                           for p in c.plan), "revenue": sum(owed.values())}
+        sessions=Sum("sessions"), energy=Sum("energy_wh"), revenue=Sum("revenue")
+    )
+    assert rolled == {
+        "sessions": len(owed),
+        "energy": sum(p.meter_stop - p.meter_start for c in chargers for p in c.plan),
+        "revenue": sum(owed.values()),
+    }
 
 
 def _server_without_redis(server_process, **env: str) -> ServerProcess:
@@ -423,8 +491,7 @@ def _server_without_redis(server_process, **env: str) -> ServerProcess:
     return server
 
 
-def test_chargers_storming_a_server_killed_three_times_lose_nothing_and_nothing_is_billed_twice(
-        fleet, server_process):
+def test_chargers_storming_a_server_killed_three_times_lose_nothing_and_nothing_is_billed_twice(fleet, server_process):
     rng = random.Random(20261203)
     server = _server_without_redis(server_process)
     chargers = _storm_chargers(server.url, fleet, rng)
@@ -505,8 +572,13 @@ def test_a_server_outlives_postgresql_restarting_mid_storm_and_loses_nothing(fle
     assert server.alive(), f"the server died:\n{server.log_tail()}"
     # And new messages go through at once on a new connection: one more session on the first charger.
     [latecomer] = _storm_chargers(server.url, fleet, random.Random(1))[:1]
-    latecomer.plan = [PlannedSession(connector=1, started_at=datetime.now(UTC).replace(microsecond=0)
-                                     - timedelta(minutes=30), meter_start=9_000_000)]
+    latecomer.plan = [
+        PlannedSession(
+            connector=1,
+            started_at=datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30),
+            meter_start=9_000_000,
+        )
+    ]
     run(latecomer.run())
     assert latecomer.resent == 0 and latecomer.failures == Counter()
     chargers[0].plan += latecomer.plan

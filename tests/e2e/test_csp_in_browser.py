@@ -24,8 +24,9 @@ def test_the_api_docs_render_swagger_ui_and_the_app_login_docs_render_redoc(page
 
 
 def test_the_admin_change_form_and_the_two_factor_set_up_work(page, live_server, world):
-    _log_in(page, live_server, world.carol, next_url=reverse("admin:sessions_app_chargepoint_change",
-                                                             args=[world.cp_a.pk]))
+    _log_in(
+        page, live_server, world.carol, next_url=reverse("admin:sessions_app_chargepoint_change", args=[world.cp_a.pk])
+    )
     page.wait_for_url(re.compile(r".*/admin/sessions_app/chargepoint/\d+/change/$"))
     page.wait_for_load_state("networkidle")
     assert page.locator("#chargepoint_form").is_visible()

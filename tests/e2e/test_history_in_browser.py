@@ -31,10 +31,22 @@ def test_driver_reads_their_history_and_a_sessions_curve(page, live_server, worl
     session = make_session(connector, world.alice_card, started_at=started, minutes=90, energy_wh=15_000)
     for minute in range(0, 91, 5):
         at = started + timedelta(minutes=minute)
-        MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session, timestamp=at,
-                                  value=Decimal(session.meter_start_wh + minute * 15_000 // 90))
-        MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session, timestamp=at,
-                                  measurand="Power.Active.Import", value=Decimal(10_000), unit="W")
+        MeterValue.objects.create(
+            charge_point=world.cp_a,
+            connector=connector,
+            session=session,
+            timestamp=at,
+            value=Decimal(session.meter_start_wh + minute * 15_000 // 90),
+        )
+        MeterValue.objects.create(
+            charge_point=world.cp_a,
+            connector=connector,
+            session=session,
+            timestamp=at,
+            measurand="Power.Active.Import",
+            value=Decimal(10_000),
+            unit="W",
+        )
     session_price_freeze(session=session)
     make_session(connector, world.alice_card, started_at=started - timedelta(days=30), energy_wh=4_000)
     bobs = make_session(connector, world.bob_card, started_at=started, energy_wh=7_777)

@@ -15,18 +15,27 @@ from tests.factories import make_session
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def reading(session, minutes: int, value: str, measurand: str = "Energy.Active.Import.Register",
-            unit: str = "Wh") -> None:
+def reading(
+    session, minutes: int, value: str, measurand: str = "Energy.Active.Import.Register", unit: str = "Wh"
+) -> None:
     MeterValue.objects.create(
-        charge_point=session.charge_point, connector=session.connector, session=session,
-        timestamp=session.started_at + timedelta(minutes=minutes), measurand=measurand, value=Decimal(value),
+        charge_point=session.charge_point,
+        connector=session.connector,
+        session=session,
+        timestamp=session.started_at + timedelta(minutes=minutes),
+        measurand=measurand,
+        value=Decimal(value),
         unit=unit,
     )
 
 
 def test_running_session_figures_update_without_reloading(page, live_server, world):
-    session = make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=None,
-                           started_at=timezone.now() - timedelta(minutes=30))
+    session = make_session(
+        world.cp_a.connectors.first(),
+        world.alice_card,
+        energy_wh=None,
+        started_at=timezone.now() - timedelta(minutes=30),
+    )
     reading(session, 10, "1001500")
     reading(session, 10, "7200", measurand="Power.Active.Import", unit="W")
     EmailAddress.objects.create(user=world.alice, email=world.alice.email, primary=True, verified=True)

@@ -32,7 +32,8 @@ def test_deeply_nested_frames_get_a_formation_violation_and_the_connection_goes_
             without_id = await _exchange(ws, DEEP)
             heartbeat = await _exchange(ws, '[2, "hb-1", "Heartbeat", {}]')
             connected_meanwhile = await asyncio.to_thread(
-                lambda: ChargePoint.objects.get(pk=world.cp_a.pk).channel_name)
+                lambda: ChargePoint.objects.get(pk=world.cp_a.pk).channel_name
+            )
             return with_id, without_id, heartbeat, connected_meanwhile
 
     with_id, without_id, heartbeat, channel = run(scenario())
@@ -65,8 +66,10 @@ def test_odd_paths_under_ocpp_are_a_404_over_http_and_a_refused_handshake_over_w
 @pytest.mark.parametrize("value", ['"NaN"', '"Infinity"', '"-Infinity"', '"1e400"', "NaN", "Infinity", "1e400"])
 def test_a_meter_value_that_is_no_finite_number_gets_a_type_constraint_violation(asgi_server, world, value):
     sampled = '[{"value": "1000"}, {"value": ' + value + ', "measurand": "Voltage"}]'
-    frame = f'[2, "mv-1", "MeterValues", {{"connectorId": 1, "meterValue": [{{"timestamp": "{iso()}", ' \
-            f'"sampledValue": {sampled}}}]}}]'
+    frame = (
+        f'[2, "mv-1", "MeterValues", {{"connectorId": 1, "meterValue": [{{"timestamp": "{iso()}", '
+        f'"sampledValue": {sampled}}}]}}]'
+    )
 
     async def scenario():
         async with websockets.connect(f"{asgi_server}/ocpp/ALPHA-1", subprotocols=["ocpp1.6"]) as ws:
@@ -90,14 +93,18 @@ def test_huge_vendor_data_is_answered_and_stored_cut_to_the_limit(asgi_server, w
     assert stored == "x" * limit + f"\n[cut: 900000 bytes received, the first {limit} kept]"
 
 
-@pytest.mark.parametrize("frame", [
-    '[2, "x-1", "StartTransaction", {"connectorId": 1, "idTag": "04A1B2C3", "meterStart": ' + "9" * 30
-    + ', "timestamp": "2026-05-05T10:00:00Z"}]',
-    '[2, "x-1", "StatusNotification", {"connectorId": ' + "9" * 25 + ', "errorCode": "NoError", '
-    '"status": "Available"}]',
-    '[2, "x-1", "DataTransfer", {"vendorId": "a\\u0000b", "data": "x"}]',
-    '[2, "x-1", "DataTransfer", {"vendorId": "com.example", "data": "\\ud800"}]',
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '[2, "x-1", "StartTransaction", {"connectorId": 1, "idTag": "04A1B2C3", "meterStart": '
+        + "9" * 30
+        + ', "timestamp": "2026-05-05T10:00:00Z"}]',
+        '[2, "x-1", "StatusNotification", {"connectorId": ' + "9" * 25 + ', "errorCode": "NoError", '
+        '"status": "Available"}]',
+        '[2, "x-1", "DataTransfer", {"vendorId": "a\\u0000b", "data": "x"}]',
+        '[2, "x-1", "DataTransfer", {"vendorId": "com.example", "data": "\\ud800"}]',
+    ],
+)
 def test_values_no_database_column_takes_get_a_type_constraint_violation(asgi_server, world, frame):
     async def scenario():
         async with websockets.connect(f"{asgi_server}/ocpp/ALPHA-1", subprotocols=["ocpp1.6"]) as ws:

@@ -21,7 +21,8 @@ from tests.e2e.ocpp_client import TestCharger, connected
 
 pytestmark = pytest.mark.django_db(transaction=True)
 needs_redis = pytest.mark.skipif(
-    not settings.REDIS_URL, reason="Commands cross processes through the Redis channel layer (set REDIS_URL).",
+    not settings.REDIS_URL,
+    reason="Commands cross processes through the Redis channel layer (set REDIS_URL).",
 )
 
 
@@ -60,8 +61,9 @@ def test_a_command_from_another_process_reaches_the_charger_and_brings_back_its_
         async with connected(asgi_server, "ALPHA-1") as charger:
             await charger.boot()
             reset = await send_from_thread("ALPHA-1", "Reset", {"type": "Soft"})
-            start = await send_from_thread("ALPHA-1", "RemoteStartTransaction",
-                                           {"connector_id": 1, "id_tag": world.alice_card.uid})
+            start = await send_from_thread(
+                "ALPHA-1", "RemoteStartTransaction", {"connector_id": 1, "id_tag": world.alice_card.uid}
+            )
             return reset, start, charger.commands
 
     reset, start, received = asyncio.run(scenario())

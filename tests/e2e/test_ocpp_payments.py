@@ -33,23 +33,36 @@ def wallet_account(world):
 
 def session_of(charger, start_at, kwh: int, terminal: dict | None = None):
     """Start, optionally pay at the terminal, and stop a session of ``kwh``; returns the answers."""
+
     async def scenario():
-        start = await charger.call(call.StartTransaction(connector_id=1, id_tag="04A1B2C3", meter_start=0,
-                                                         timestamp=iso(start_at)))
+        start = await charger.call(
+            call.StartTransaction(connector_id=1, id_tag="04A1B2C3", meter_start=0, timestamp=iso(start_at))
+        )
         paid = None
         if terminal is not None:
-            paid = await charger.call(call.DataTransfer(
-                vendor_id="org.chargeportal", message_id="TerminalPayment",
-                data=json.dumps({"transactionId": start.transaction_id, **terminal})))
-        await charger.call(call.StopTransaction(transaction_id=start.transaction_id, meter_stop=kwh * 1000,
-                                                timestamp=iso(start_at + timedelta(hours=1)),
-                                                reason="EVDisconnected"))
+            paid = await charger.call(
+                call.DataTransfer(
+                    vendor_id="org.chargeportal",
+                    message_id="TerminalPayment",
+                    data=json.dumps({"transactionId": start.transaction_id, **terminal}),
+                )
+            )
+        await charger.call(
+            call.StopTransaction(
+                transaction_id=start.transaction_id,
+                meter_stop=kwh * 1000,
+                timestamp=iso(start_at + timedelta(hours=1)),
+                reason="EVDisconnected",
+            )
+        )
         return start, paid
+
     return scenario()
 
 
-def test_an_empty_wallet_is_blocked_at_authorize_and_a_topped_up_one_pays_its_sessions(asgi_server, world,
-                                                                                         wallet_account):
+def test_an_empty_wallet_is_blocked_at_authorize_and_a_topped_up_one_pays_its_sessions(
+    asgi_server, world, wallet_account
+):
     start_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 
     async def scenario():
@@ -58,8 +71,14 @@ def test_an_empty_wallet_is_blocked_at_authorize_and_a_topped_up_one_pays_its_se
             empty = await charger.call(call.Authorize(id_tag="04A1B2C3"))
             # A charger that goes on regardless delivered 1 kWh: it is owed, and paid by the next top-up.
             refused_start, _ = await session_of(charger, start_at - timedelta(hours=3), kwh=1)
-            await asyncio.to_thread(wallet_top_up, customer_account=wallet_account, amount="50.00",
-                                    method=LedgerEntry.Method.BANK, reference="manual", key="top-up:1")
+            await asyncio.to_thread(
+                wallet_top_up,
+                customer_account=wallet_account,
+                amount="50.00",
+                method=LedgerEntry.Method.BANK,
+                reference="manual",
+                key="top-up:1",
+            )
             topped_up = await charger.call(call.Authorize(id_tag="04A1B2C3"))
             start, _ = await session_of(charger, start_at, kwh=10)  # 40.00 of the 46.00 left
             # Stops commit before the answer; pricing follows right after: wait for the wallet to pay.
@@ -82,8 +101,13 @@ def test_an_empty_wallet_is_blocked_at_authorize_and_a_topped_up_one_pays_its_se
 
 
 def test_a_terminal_payment_reported_by_the_charger_settles_its_session_once(asgi_server, world, wallet_account):
-    wallet_top_up(customer_account=wallet_account, amount="100.00", method=LedgerEntry.Method.BANK,
-                  reference="manual", key="top-up:1")
+    wallet_top_up(
+        customer_account=wallet_account,
+        amount="100.00",
+        method=LedgerEntry.Method.BANK,
+        reference="manual",
+        key="top-up:1",
+    )
     start_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     terminal = {"reference": "T-000123", "amount": "40.00", "currency": "SEK"}
 
@@ -91,16 +115,25 @@ def test_a_terminal_payment_reported_by_the_charger_settles_its_session_once(asg
         async with connected(asgi_server, "ALPHA-1") as charger:
             await charger.boot()
             start, paid = await session_of(charger, start_at, kwh=10, terminal=terminal)
-            replay = await charger.call(call.DataTransfer(
-                vendor_id="org.chargeportal", message_id="TerminalPayment",
-                data=json.dumps({"transactionId": start.transaction_id, **terminal})))
-            wrong = await charger.call(call.DataTransfer(
-                vendor_id="org.chargeportal", message_id="TerminalPayment",
-                data=json.dumps({"transactionId": start.transaction_id + 1000, **terminal})))
+            replay = await charger.call(
+                call.DataTransfer(
+                    vendor_id="org.chargeportal",
+                    message_id="TerminalPayment",
+                    data=json.dumps({"transactionId": start.transaction_id, **terminal}),
+                )
+            )
+            wrong = await charger.call(
+                call.DataTransfer(
+                    vendor_id="org.chargeportal",
+                    message_id="TerminalPayment",
+                    data=json.dumps({"transactionId": start.transaction_id + 1000, **terminal}),
+                )
+            )
             unknown = await charger.call(call.DataTransfer(vendor_id="org.chargeportal", message_id="Nope"))
             for _ in range(50):
                 if await asyncio.to_thread(
-                        LedgerEntry.objects.filter(session_id=start.transaction_id, kind="charge").exists):
+                    LedgerEntry.objects.filter(session_id=start.transaction_id, kind="charge").exists
+                ):
                     break
                 await asyncio.sleep(0.1)
             return start, paid, replay, wrong, unknown

@@ -23,20 +23,32 @@ async def _send_on_a_new_connection(url: str, ocpp_id: str, message_id: str, act
 
 def test_meter_values_status_and_data_transfer_resent_under_new_message_ids_are_stored_once(asgi_server, world):
     now = datetime.now(UTC).replace(microsecond=0)
-    meter_values = {"connectorId": 1, "meterValue": [{"timestamp": iso(now), "sampledValue": [
-        {"value": "6000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-        {"value": "11.04", "measurand": "Power.Active.Import", "unit": "kW"},
-    ]}]}
+    meter_values = {
+        "connectorId": 1,
+        "meterValue": [
+            {
+                "timestamp": iso(now),
+                "sampledValue": [
+                    {"value": "6000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                    {"value": "11.04", "measurand": "Power.Active.Import", "unit": "kW"},
+                ],
+            }
+        ],
+    }
     status = {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": iso(now)}
     transfer = {"vendorId": "com.example", "messageId": "temp", "data": "41C"}
 
     async def scenario():
         answers = []
         for attempt in ("first", "resent"):
-            for action, payload in (("MeterValues", meter_values), ("StatusNotification", status),
-                                    ("DataTransfer", transfer)):
-                answers.append(await _send_on_a_new_connection(asgi_server, "ALPHA-1", f"{action}-{attempt}", action,
-                                                               payload))
+            for action, payload in (
+                ("MeterValues", meter_values),
+                ("StatusNotification", status),
+                ("DataTransfer", transfer),
+            ):
+                answers.append(
+                    await _send_on_a_new_connection(asgi_server, "ALPHA-1", f"{action}-{attempt}", action, payload)
+                )
         return answers
 
     answers = asyncio.run(scenario())
@@ -52,14 +64,24 @@ def test_times_from_a_wrong_clock_are_replaced_by_the_time_received(asgi_server,
 
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as charger:
-            start = await charger.call(call.StartTransaction(connector_id=1, id_tag=world.alice_card.uid,
-                                                             meter_start=1000, timestamp="2000-01-01T00:00:00Z"))
-            await charger.call(call.StatusNotification(connector_id=2, error_code="NoError", status="Available",
-                                                       timestamp="9999-12-31T23:59:59Z"))
-            await charger.call(call.StatusNotification(connector_id=2, error_code="GroundFailure", status="Faulted",
-                                                       timestamp=iso()))
-            stop = await charger.call(call.StopTransaction(transaction_id=start.transaction_id, meter_stop=9000,
-                                                           timestamp="9999-12-31T23:59:59Z"))
+            start = await charger.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag=world.alice_card.uid, meter_start=1000, timestamp="2000-01-01T00:00:00Z"
+                )
+            )
+            await charger.call(
+                call.StatusNotification(
+                    connector_id=2, error_code="NoError", status="Available", timestamp="9999-12-31T23:59:59Z"
+                )
+            )
+            await charger.call(
+                call.StatusNotification(connector_id=2, error_code="GroundFailure", status="Faulted", timestamp=iso())
+            )
+            stop = await charger.call(
+                call.StopTransaction(
+                    transaction_id=start.transaction_id, meter_stop=9000, timestamp="9999-12-31T23:59:59Z"
+                )
+            )
             return start, stop
 
     start, stop = asyncio.run(scenario())
@@ -69,6 +91,8 @@ def test_times_from_a_wrong_clock_are_replaced_by_the_time_received(asgi_server,
     assert now - timedelta(seconds=5) <= session.started_at <= session.stopped_at <= now + timedelta(minutes=1)
     assert (session.charger_started_at.year, session.charger_stopped_at.year) == (2000, 9999)
     assert set(SessionFlag.objects.filter(session=session).values_list("code", flat=True)) == {
-        SessionFlag.Code.PAST_TIMESTAMP, SessionFlag.Code.FUTURE_TIMESTAMP}
+        SessionFlag.Code.PAST_TIMESTAMP,
+        SessionFlag.Code.FUTURE_TIMESTAMP,
+    }
     assert session.energy_wh == 8000
     assert Connector.objects.get(charge_point=world.cp_a, number=2).status == "Faulted"

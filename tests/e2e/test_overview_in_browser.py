@@ -27,8 +27,15 @@ def _log_in(page, live_server, user, next_url="/"):
 def test_operator_opens_the_overview_from_the_admin_index_and_downloads_a_table(page, live_server, world):
     at = datetime(2026, 5, 5, 16, tzinfo=UTC)  # Tuesday 18:00 in Stockholm
     for connector, sessions in zip(world.cp_a.connectors.order_by("number"), (3, 2), strict=True):
-        make_connector_hour(connector, at, sessions=sessions, energy_wh=12_345 * sessions,
-                            revenue=Decimal("49.00") * sessions, occupied_s=3000, charging_s=2400)
+        make_connector_hour(
+            connector,
+            at,
+            sessions=sessions,
+            energy_wh=12_345 * sessions,
+            revenue=Decimal("49.00") * sessions,
+            occupied_s=3000,
+            charging_s=2400,
+        )
     make_site_peak(world.site_a, at, 2)
     make_connector_hour(world.cp_b.connectors.first(), at, sessions=9, energy_wh=98_765)
 

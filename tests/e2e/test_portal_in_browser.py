@@ -65,8 +65,9 @@ def test_driver_sees_their_wallet_and_what_it_paid_on_the_payments_page(page, li
 
     account = world.alice.customer_account
     payment_method_set(customer_account=account, method=PaymentAccount.Method.WALLET)
-    wallet_top_up(customer_account=account, amount="300.00", method=LedgerEntry.Method.BANK, reference="BG 4711",
-                  key="browser:1")
+    wallet_top_up(
+        customer_account=account, amount="300.00", method=LedgerEntry.Method.BANK, reference="BG 4711", key="browser:1"
+    )
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
     session_price_freeze(session=make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=10_000))
 

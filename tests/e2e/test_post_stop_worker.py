@@ -16,13 +16,17 @@ from tests.factories import make_tariff
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis for the real Celery worker: set "
-                       "REDIS_URL (make test sets it when a local Redis is installed)"),
+    pytest.mark.skipif(
+        not os.environ.get("REDIS_URL"),
+        reason="needs Redis for the real Celery worker: set "
+        "REDIS_URL (make test sets it when a local Redis is installed)",
+    ),
 ]
 
 
-def test_the_stop_is_answered_before_pricing_and_the_worker_prices_and_charges_it_once(world, celery_workers,
-                                                                                          server_process):
+def test_the_stop_is_answered_before_pricing_and_the_worker_prices_and_charges_it_once(
+    world, celery_workers, server_process
+):
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
     server = server_process(REDIS_URL=celery_workers.broker_url, CELERY_QUEUE=celery_workers.queue)
     server.start()
@@ -31,11 +35,20 @@ def test_the_stop_is_answered_before_pricing_and_the_worker_prices_and_charges_i
     async def charge():
         async with connected(server.url, "ALPHA-1") as charger:
             await charger.boot()
-            start = await charger.call(call.StartTransaction(connector_id=1, id_tag=world.alice_card.uid,
-                                                             meter_start=0, timestamp=iso(start_at)))
-            await charger.call(call.StopTransaction(transaction_id=start.transaction_id, meter_stop=10_000,
-                                                    timestamp=iso(start_at + timedelta(minutes=50)),
-                                                    reason="EVDisconnected"), suppress=False)
+            start = await charger.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag=world.alice_card.uid, meter_start=0, timestamp=iso(start_at)
+                )
+            )
+            await charger.call(
+                call.StopTransaction(
+                    transaction_id=start.transaction_id,
+                    meter_stop=10_000,
+                    timestamp=iso(start_at + timedelta(minutes=50)),
+                    reason="EVDisconnected",
+                ),
+                suppress=False,
+            )
             return start.transaction_id
 
     session_id = asyncio.run(charge())

@@ -20,15 +20,23 @@ SERVER_APP_NAME = "cp-test-pooled-server"
 
 def _chargers(count: int, prefix: str = "RES") -> list[ChargePoint]:
     site = make_site(make_organization("Resources"))
-    return ChargePoint.objects.bulk_create([
-        ChargePoint(organization=site.organization, site=site, ocpp_id=f"{prefix}-{n:04d}",
-                    registration_status=ChargePoint.RegistrationStatus.ACCEPTED) for n in range(count)
-    ])
+    return ChargePoint.objects.bulk_create(
+        [
+            ChargePoint(
+                organization=site.organization,
+                site=site,
+                ocpp_id=f"{prefix}-{n:04d}",
+                registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+            )
+            for n in range(count)
+        ]
+    )
 
 
 async def _open(server_url: str, ocpp_id: str, **options) -> websockets.ClientConnection:
-    return await websockets.connect(f"{server_url}/ocpp/{ocpp_id}", subprotocols=["ocpp1.6"], ping_interval=None,
-                                    **options)
+    return await websockets.connect(
+        f"{server_url}/ocpp/{ocpp_id}", subprotocols=["ocpp1.6"], ping_interval=None, **options
+    )
 
 
 def _call(unique_id: str, action: str, payload: dict) -> str:
@@ -47,16 +55,20 @@ def _wait_until(condition, timeout: float = 30) -> bool:
 def _connected(charge_points: list[ChargePoint]) -> tuple[int, int]:
     """Chargers with a channel, and connection records still open."""
     ids = [cp.pk for cp in charge_points]
-    return (ChargePoint.objects.filter(pk__in=ids).exclude(channel_name="").count(),
-            ChargerConnection.objects.filter(charge_point_id__in=ids, disconnected_at__isnull=True).count())
+    return (
+        ChargePoint.objects.filter(pk__in=ids).exclude(channel_name="").count(),
+        ChargerConnection.objects.filter(charge_point_id__in=ids, disconnected_at__isnull=True).count(),
+    )
 
 
 def _server_connections() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND application_name = %s", [SERVER_APP_NAME])
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [SERVER_APP_NAME],
+        )
         return cursor.fetchone()[0]
 
 
@@ -65,8 +77,7 @@ def test_database_connections_stay_within_the_pool_under_many_requests(server_pr
 
     if connection.vendor != "postgresql":
         pytest.skip("Counts PostgreSQL's connections: set DATABASE_URL to a PostgreSQL database (CI does).")
-    server = server_process(DATABASE_POOL_SIZE=str(POOL_SIZE), PGAPPNAME=SERVER_APP_NAME,
-                            API_RATE_ANON="100000/min")
+    server = server_process(DATABASE_POOL_SIZE=str(POOL_SIZE), PGAPPNAME=SERVER_APP_NAME, API_RATE_ANON="100000/min")
     server.start()
     url = server.url.replace("ws://", "http://") + reverse("api:signup_operators")
 
@@ -104,7 +115,8 @@ def test_disconnect_is_stored_when_a_charger_goes_in_the_middle_of_many_pipeline
 
     asyncio.run(pipeline_then_go())
     assert _wait_until(lambda: _connected([charge_point]) == (0, 0)), (
-        f"still connected: {_connected([charge_point])}\n{server.log_tail()}")
+        f"still connected: {_connected([charge_point])}\n{server.log_tail()}"
+    )
 
 
 @pytest.mark.parametrize("refused_by", ["uvicorn", "consumer"])
@@ -131,7 +143,8 @@ def test_a_frame_over_the_limit_is_closed_with_1009_and_nothing_is_stored(server
 
 
 def test_a_stop_with_hundreds_connected_tells_them_to_reconnect_ends_their_connections_and_frees_the_port(
-        server_process):
+    server_process,
+):
     charge_points = _chargers(300, prefix="STOP")
     server = server_process()
     server.start()

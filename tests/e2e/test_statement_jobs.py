@@ -32,8 +32,11 @@ from tests.factories import (
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis for the real Celery worker: set "
-                       "REDIS_URL (make test sets it when a local Redis is installed)"),
+    pytest.mark.skipif(
+        not os.environ.get("REDIS_URL"),
+        reason="needs Redis for the real Celery worker: set "
+        "REDIS_URL (make test sets it when a local Redis is installed)",
+    ),
 ]
 
 MONTHLY = "billing.statements_monthly"
@@ -82,8 +85,9 @@ def wait_until(condition, *, what: str, workers, timeout: float = 90):
 
 
 def all_sent(organization: Organization, expected: int):
-    return lambda: Statement.objects.filter(organization=organization, delivery=Statement.Delivery.SENT).count() \
-        == expected
+    return lambda: (
+        Statement.objects.filter(organization=organization, delivery=Statement.Delivery.SENT).count() == expected
+    )
 
 
 def pdf_attachment(message) -> str:
@@ -94,8 +98,7 @@ def pdf_attachment(message) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
 
 
-def test_the_monthly_job_emails_each_account_one_statement_with_its_sessions_and_totals(
-        celery_workers, smtp_receiver):
+def test_the_monthly_job_emails_each_account_one_statement_with_its_sessions_and_totals(celery_workers, smtp_receiver):
     organization, customers = priced_last_month(3)
     celery_workers.start(concurrency=2)
 
@@ -120,7 +123,10 @@ def test_the_monthly_job_emails_each_account_one_statement_with_its_sessions_and
             assert f"{amount:.2f} SEK" in text
         assert f"Amount due: {customer.gross:.2f} SEK" in " ".join(text.split())
         assert (statement.status, statement.delivery_attempts, statement.gross_total) == (
-            Statement.Status.ISSUED, 1, customer.gross)
+            Statement.Status.ISSUED,
+            1,
+            customer.gross,
+        )
         with statement.pdf.open("rb") as stored:  # what was sent is what is kept
             assert stored.read() == next(message.iter_attachments()).get_content()
 
@@ -138,8 +144,9 @@ def test_running_the_job_twice_and_concurrently_sends_one_statement_per_account(
 
     recipients = sorted(message["To"] for message in smtp_receiver.messages)
     assert recipients == sorted(c.account.billing_email for c in customers)
-    assert sorted(Statement.objects.filter(organization=organization).values_list("customer_account", flat=True)) \
-        == sorted(c.account.pk for c in customers)
+    assert sorted(
+        Statement.objects.filter(organization=organization).values_list("customer_account", flat=True)
+    ) == sorted(c.account.pk for c in customers)
     assert sorted(Statement.objects.values_list("number", flat=True)) == [1, 2, 3, 4, 5, 6]
     assert set(Statement.objects.values_list("delivery_attempts", flat=True)) == {1}
 
@@ -162,8 +169,7 @@ def test_two_workers_number_thirty_statements_one_to_thirty_without_gaps(celery_
         assert "Task billing.statement_build[" in log and "succeeded" in log
 
 
-def test_a_refused_email_is_retried_its_failure_shown_and_sent_once_the_receiver_accepts(
-        celery_workers, smtp_receiver):
+def test_a_refused_email_is_retried_its_failure_shown_and_sent_once_the_receiver_accepts(celery_workers, smtp_receiver):
     organization, [customer] = priced_last_month(1)
     smtp_receiver.refuse = "451 4.3.0 Mailbox busy, try again later"
     celery_workers.start()
@@ -171,9 +177,12 @@ def test_a_refused_email_is_retried_its_failure_shown_and_sent_once_the_receiver
     celery_workers.send(MONTHLY)
 
     statement = wait_until(
-        lambda: Statement.objects.filter(organization=organization, delivery=Statement.Delivery.FAILED,
-                                         delivery_attempts__gte=2).first(),
-        what="a second failed attempt", workers=celery_workers)
+        lambda: Statement.objects.filter(
+            organization=organization, delivery=Statement.Delivery.FAILED, delivery_attempts__gte=2
+        ).first(),
+        what="a second failed attempt",
+        workers=celery_workers,
+    )
     assert "451" in statement.delivery_error and "SMTP" in statement.delivery_error
     assert statement.status == Statement.Status.ISSUED and statement.sent_at is None
     assert smtp_receiver.messages == [] and smtp_receiver.refused >= 2
@@ -187,4 +196,3 @@ def test_a_refused_email_is_retried_its_failure_shown_and_sent_once_the_receiver
     [message] = smtp_receiver.messages
     assert message["To"] == customer.account.billing_email
     assert statement.display_number in pdf_attachment(message)
-

@@ -38,8 +38,7 @@ def heartbeat(cp, at: datetime) -> None:
 
 def status(cp, number: int | None, value: str, at: datetime, error_code: str = "NoError") -> None:
     connector = cp.connectors.get(number=number) if number else None
-    StatusEvent.objects.create(charge_point=cp, connector=connector, status=value, error_code=error_code,
-                               timestamp=at)
+    StatusEvent.objects.create(charge_point=cp, connector=connector, status=value, error_code=error_code, timestamp=at)
     if connector is not None:
         connector.status, connector.error_code, connector.status_changed_at = value, error_code, at
         connector.save(update_fields=["status", "error_code", "status_changed_at"])

@@ -14,13 +14,23 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def connect(cp: ChargePoint, channel: str, at: datetime, previous_alive: bool | None = None):
-    return charge_point_connect(ocpp_id=cp.ocpp_id, organization_slug=None, password=None, remote_address="10.0.0.9",
-                                channel_name=channel, at=at, previous_alive=previous_alive)
+    return charge_point_connect(
+        ocpp_id=cp.ocpp_id,
+        organization_slug=None,
+        password=None,
+        remote_address="10.0.0.9",
+        channel_name=channel,
+        at=at,
+        previous_alive=previous_alive,
+    )
 
 
 def history(cp: ChargePoint) -> list[tuple[datetime, datetime | None]]:
-    return list(ChargerConnection.objects.filter(charge_point=cp).order_by("connected_at")
-                .values_list("connected_at", "disconnected_at"))
+    return list(
+        ChargerConnection.objects.filter(charge_point=cp)
+        .order_by("connected_at")
+        .values_list("connected_at", "disconnected_at")
+    )
 
 
 def test_an_accepted_connection_is_recorded_open_and_closed_when_its_socket_closes(world):
@@ -47,8 +57,14 @@ def test_a_stale_socket_closing_after_its_replacement_leaves_the_new_connection_
     world.cp_a.save()
 
     def connect_with_password(channel, at):
-        return charge_point_connect(ocpp_id="ALPHA-1", organization_slug=None, password="a-long-charger-secret-42",
-                                    remote_address=None, channel_name=channel, at=at)
+        return charge_point_connect(
+            ocpp_id="ALPHA-1",
+            organization_slug=None,
+            password="a-long-charger-secret-42",
+            remote_address=None,
+            channel_name=channel,
+            at=at,
+        )
 
     connect_with_password("chan-1", T0)
     charge_point_seen(charge_point_id=world.cp_a.pk, at=T0 + timedelta(minutes=9))
@@ -131,5 +147,5 @@ def test_a_real_websocket_connection_is_recorded_and_closed(asgi_server, world):
         if history(world.cp_a)[0][1] is not None:
             break
         asyncio.run(asyncio.sleep(0.1))
-    (connected_at, disconnected_at), = history(world.cp_a)
+    ((connected_at, disconnected_at),) = history(world.cp_a)
     assert connected_at == while_connected[0][0] and disconnected_at >= connected_at

@@ -48,11 +48,23 @@ def data(world):
     at = datetime(2026, 5, 5, 16, tzinfo=UTC)  # Tuesday 18:00 in Stockholm
     rows = [(one, 3, 31_415, "123.45", 3600), (two, 1, 2_000, "8.00", 900), (alpha_2.connectors.get(), 0, 0, "0", 0)]
     for connector, sessions, energy, revenue, occupied in rows:
-        make_connector_hour(connector, at, sessions=sessions, energy_wh=energy, revenue=Decimal(revenue),
-                            occupied_s=occupied, charging_s=occupied // 2)
+        make_connector_hour(
+            connector,
+            at,
+            sessions=sessions,
+            energy_wh=energy,
+            revenue=Decimal(revenue),
+            occupied_s=occupied,
+            charging_s=occupied // 2,
+        )
     make_site_peak(world.site_a, at, 2)
-    DriverDay.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a,
-                             customer_account=world.alice.customer_account, day=date(2026, 5, 5))
+    DriverDay.objects.create(
+        organization=world.org_a,
+        site=world.site_a,
+        charge_point=world.cp_a,
+        customer_account=world.alice.customer_account,
+        day=date(2026, 5, 5),
+    )
     make_connector_hour(world.cp_b.connectors.first(), at, sessions=5, energy_wh=77_777)
     return world
 
@@ -81,12 +93,20 @@ def test_every_overview_table_round_trips_through_csv_and_xlsx(client, data):
 
 def test_the_figures_in_the_exports_are_the_operators_own(client, data):
     client.force_login(data.carol)
-    rows = _csv(client.get(reverse("admin:reporting_overview"), {**URL_PARAMS, "table": "stations", "format": "csv",
-                                                                 "organization": data.org_b.pk}))
+    rows = _csv(
+        client.get(
+            reverse("admin:reporting_overview"),
+            {**URL_PARAMS, "table": "stations", "format": "csv", "organization": data.org_b.pk},
+        )
+    )
     assert [row[0] for row in rows[1:]] == ["ALPHA-1", "ALPHA-2"]
     assert rows[1][3:6] == ["4", "33.415", "131.45"]  # sessions, kWh, revenue of ALPHA-1
-    trends = {row[0]: row for row in _csv(client.get(reverse("admin:reporting_overview"),
-                                                      {**URL_PARAMS, "table": "trends", "format": "csv"}))}
+    trends = {
+        row[0]: row
+        for row in _csv(
+            client.get(reverse("admin:reporting_overview"), {**URL_PARAMS, "table": "trends", "format": "csv"})
+        )
+    }
     assert trends["Sessions"][1:] == ["4", "0", ""]
     assert trends["Unique drivers"][1] == "1"
 
@@ -130,8 +150,12 @@ def test_billing_revenue_and_reconciliation_also_export_xlsx_with_the_csv_rows(c
 def test_xlsx_cells_keep_numbers_and_dates_and_show_aware_times_in_the_current_zone(settings):
     settings.TIME_ZONE = "Europe/Stockholm"
     moment = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # 03:30 CEST
-    table = Table("t", "Odd: name/with [chars]*?", ["When", "Day", "Amount", "Count", "Note", "Empty"],
-                  [[moment, date(2026, 3, 29), Decimal("12.34"), 7, "text", None]])
+    table = Table(
+        "t",
+        "Odd: name/with [chars]*?",
+        ["When", "Day", "Amount", "Count", "Note", "Empty"],
+        [[moment, date(2026, 3, 29), Decimal("12.34"), 7, "text", None]],
+    )
     sheets = _xlsx(xlsx_bytes([table, Table("u", table.title, ["x"], [])]))
     assert list(sheets) == ["Odd  name with  chars", "Odd  name with  chars 2"]  # Excel's rules, unique
     naive = moment.astimezone(ZoneInfo("Europe/Stockholm")).replace(tzinfo=None)

@@ -27,8 +27,9 @@ def utc(*args) -> datetime:
 
 def status(cp, number: int | None, value: str, at: datetime, error_code: str = "NoError", **fields) -> None:
     connector = cp.connectors.get(number=number) if number else None
-    StatusEvent.objects.create(charge_point=cp, connector=connector, status=value, error_code=error_code,
-                               timestamp=at, **fields)
+    StatusEvent.objects.create(
+        charge_point=cp, connector=connector, status=value, error_code=error_code, timestamp=at, **fields
+    )
 
 
 def test_a_fault_runs_from_its_first_report_until_a_report_that_is_neither_faulted_nor_an_error(world):
@@ -82,10 +83,13 @@ def test_only_the_chosen_station_and_never_another_operators(world):
     status(world.cp_a, 1, "Faulted", utc(2026, 3, 2), "GroundFailure")
     status(other, 1, "Faulted", utc(2026, 3, 3), "ReaderFailure")
     status(world.cp_b, 1, "Faulted", utc(2026, 3, 4), "OtherError")
-    assert [f.error_code for f in fault_log(organization=world.org_a, start=MARCH[0], end=MARCH[1],
-                                            charge_point=other)] == ["ReaderFailure"]
-    assert {f.charge_point.ocpp_id for f in fault_log(organization=world.org_a, start=MARCH[0],
-                                                       end=MARCH[1])} == {"ALPHA-1", "ALPHA-2"}
+    assert [
+        f.error_code for f in fault_log(organization=world.org_a, start=MARCH[0], end=MARCH[1], charge_point=other)
+    ] == ["ReaderFailure"]
+    assert {f.charge_point.ocpp_id for f in fault_log(organization=world.org_a, start=MARCH[0], end=MARCH[1])} == {
+        "ALPHA-1",
+        "ALPHA-2",
+    }
 
 
 def _session(connector, at: datetime, *, energy_wh: int | None = 5000, auth: str = "Accepted"):
@@ -105,8 +109,7 @@ def test_failed_starts_and_zero_energy_sessions_per_connector_from_the_rollups(w
     _session(one, utc(2026, 2, 27, 11), auth="Invalid")  # February
     _session(world.cp_b.connectors.first(), utc(2026, 3, 3, 8), auth="Blocked")
     rollups_rebuild(now=NOW)
-    figures = {f.connector.number: f for f in start_figures(organization=world.org_a, start=MARCH[0],
-                                                             end=MARCH[1])}
+    figures = {f.connector.number: f for f in start_figures(organization=world.org_a, start=MARCH[0], end=MARCH[1])}
     assert (figures[1].sessions, figures[1].failed_starts, figures[1].zero_energy) == (2, 2, 1)
     assert figures[1].success_rate == Decimal("25.0")  # 1 of 4 attempts delivered energy
     assert (figures[2].sessions, figures[2].failed_starts, figures[2].success_rate) == (0, 0, None)
@@ -161,8 +164,13 @@ def test_stations_are_ranked_by_their_signals_with_the_reasons_shown(troubled):
 
 
 def test_an_excluded_outage_does_not_count_against_uptime_in_the_ranking(troubled):
-    OutageExclusion.objects.create(organization=troubled.org_a, charge_point=troubled.cp_a,
-                                   start=utc(2026, 3, 20, 9), end=utc(2026, 4, 1), reason="planned_maintenance")
+    OutageExclusion.objects.create(
+        organization=troubled.org_a,
+        charge_point=troubled.cp_a,
+        start=utc(2026, 3, 20, 9),
+        end=utc(2026, 4, 1),
+        reason="planned_maintenance",
+    )
     stations = needs_attention(organization=troubled.org_a, start=MARCH[0], end=MARCH[1], now=NOW)
     assert [s.charge_point.ocpp_id for s in stations] == ["ALPHA-2", "ALPHA-1"]  # 14 points against 13 now
     alpha1 = stations[1]
@@ -211,8 +219,9 @@ def test_the_fault_log_page_and_its_exports(client, troubled, at_now):
     ]
     starts = _csv(client.get(reverse("admin:reporting_faults"), {**PARAMS, "format": "csv", "table": "starts"}))
     assert ["ALPHA-2", "1", "4", "3", "1", "42.9"] in starts
-    book = load_workbook(io.BytesIO(client.get(reverse("admin:reporting_faults"),
-                                               {**PARAMS, "format": "xlsx"}).content))
+    book = load_workbook(
+        io.BytesIO(client.get(reverse("admin:reporting_faults"), {**PARAMS, "format": "xlsx"}).content)
+    )
     assert [sheet.title for sheet in book.worksheets] == ["Fault log", "Starts"]
     assert book.worksheets[0].max_row == 3
 
@@ -225,14 +234,17 @@ def test_the_attention_page_shows_the_ranking_and_why(client, troubled, at_now):
     assert content.index("ALPHA-1") < content.index("ALPHA-2") and "ALPHA-3" not in content
     assert "GroundFailure 2 times (3)" in content and "BETA-1" not in content
     rows = _csv(client.get(reverse("admin:reporting_attention"), {**PARAMS, "format": "csv"}))
-    assert [row[:4] for row in rows[1:]] == [["1", "ALPHA-1", "Alpha Depot", "52"], ["2", "ALPHA-2", "Alpha Depot",
-                                                                                     "14"]]
+    assert [row[:4] for row in rows[1:]] == [
+        ["1", "ALPHA-1", "Alpha Depot", "52"],
+        ["2", "ALPHA-2", "Alpha Depot", "14"],
+    ]
 
 
 def test_dave_sees_beta_only_and_gets_a_404_for_an_alpha_station(client, troubled, at_now):
     client.force_login(troubled.dave)
-    assert client.get(reverse("admin:reporting_faults"),
-                      {**PARAMS, "charge_point": troubled.cp_a.pk}).status_code == 404
+    assert (
+        client.get(reverse("admin:reporting_faults"), {**PARAMS, "charge_point": troubled.cp_a.pk}).status_code == 404
+    )
     faults = _csv(client.get(reverse("admin:reporting_faults"), {**PARAMS, "format": "csv"}))
     assert [row[:3] for row in faults[1:]] == [["BETA-1", "1", "OtherError"]]
     rows = _csv(client.get(reverse("admin:reporting_attention"), {**PARAMS, "format": "csv"}))
@@ -241,11 +253,13 @@ def test_dave_sees_beta_only_and_gets_a_404_for_an_alpha_station(client, trouble
 
 def test_carol_cannot_ask_for_beta(client, troubled, at_now):
     client.force_login(troubled.carol)
-    faults = _csv(client.get(reverse("admin:reporting_faults"),
-                             {**PARAMS, "organization": troubled.org_b.pk, "format": "csv"}))
+    faults = _csv(
+        client.get(reverse("admin:reporting_faults"), {**PARAMS, "organization": troubled.org_b.pk, "format": "csv"})
+    )
     assert {row[0] for row in faults[1:]} == {"ALPHA-1"}
-    assert client.get(reverse("admin:reporting_faults"),
-                      {**PARAMS, "charge_point": troubled.cp_b.pk}).status_code == 404
+    assert (
+        client.get(reverse("admin:reporting_faults"), {**PARAMS, "charge_point": troubled.cp_b.pk}).status_code == 404
+    )
 
 
 def test_the_admin_index_lists_the_maintenance_pages_for_operators(client, world):

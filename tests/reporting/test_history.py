@@ -48,8 +48,7 @@ def _login(client, user):
 def test_times_are_shown_on_the_site_clock_across_the_spring_daylight_saving_change(client, world):
     # Stockholm: 2024-03-31 02:00 CET became 03:00 CEST (01:00 UTC).
     connector = world.cp_a.connectors.first()
-    session = make_session(connector, world.alice_card, started_at=_at(2024, 3, 31, 0, 30), minutes=60,
-                           energy_wh=6_000)
+    session = make_session(connector, world.alice_card, started_at=_at(2024, 3, 31, 0, 30), minutes=60, energy_wh=6_000)
 
     (row,) = _rows(world.alice)
 
@@ -95,9 +94,10 @@ def test_average_power_is_energy_over_duration(world):
 
 def test_totals_cover_only_the_filtered_sessions(world, priced):
     connector = world.cp_a.connectors.first()
-    march = [make_session(connector, world.alice_card, started_at=_at(2024, 3, day, 9), minutes=minutes,
-                          energy_wh=energy)
-             for day, minutes, energy in ((4, 60, 10_000), (12, 30, 5_500), (28, 95, 20_250))]
+    march = [
+        make_session(connector, world.alice_card, started_at=_at(2024, 3, day, 9), minutes=minutes, energy_wh=energy)
+        for day, minutes, energy in ((4, 60, 10_000), (12, 30, 5_500), (28, 95, 20_250))
+    ]
     for session in march:
         priced(session)
     priced(make_session(connector, world.alice_card, started_at=_at(2024, 4, 2, 9), minutes=60, energy_wh=7_000))
@@ -112,8 +112,11 @@ def test_totals_cover_only_the_filtered_sessions(world, priced):
     assert totals.duration == timedelta(minutes=185)
     assert totals.costs == (("SEK", Decimal("143.00")),)  # 35.75 kWh x 4.00 incl. VAT
     everything = history.history_totals(history.history_queryset(user=world.alice, filters=HistoryFilters()))
-    assert everything.sessions == 5 and everything.energy_wh == 42_750 and everything.costs == (
-        ("SEK", Decimal("171.00")),)
+    assert (
+        everything.sessions == 5
+        and everything.energy_wh == 42_750
+        and everything.costs == (("SEK", Decimal("171.00")),)
+    )
 
 
 def test_a_period_is_in_local_days_of_each_sessions_site(world):
@@ -122,8 +125,9 @@ def test_a_period_is_in_local_days_of_each_sessions_site(world):
     connector = world.cp_a.connectors.first()
     # 2024-03-09 23:30 UTC is the 10th in Stockholm; 2024-03-10 04:30 UTC is still the 9th in New York.
     stockholm_10th = make_session(connector, world.alice_card, started_at=_at(2024, 3, 9, 23, 30), minutes=20)
-    new_york_9th = make_session(cp_ny.connectors.get(), world.alice_card, started_at=_at(2024, 3, 10, 4, 30),
-                                minutes=20)
+    new_york_9th = make_session(
+        cp_ny.connectors.get(), world.alice_card, started_at=_at(2024, 3, 10, 4, 30), minutes=20
+    )
 
     ninth = HistoryFilters(date_from=date(2024, 3, 9), date_to=date(2024, 3, 9))
     tenth = HistoryFilters(date_from=date(2024, 3, 10), date_to=date(2024, 3, 10))
@@ -136,26 +140,38 @@ def test_how_each_session_was_paid_comes_from_the_ledger(world, priced):
     connector = world.cp_a.connectors.first()
     paid_by_bank, owed, at_terminal, credited = (
         make_session(connector, world.alice_card, started_at=_at(2024, 4, day, 9), energy_wh=10_000)
-        for day in (1, 2, 3, 4))
+        for day in (1, 2, 3, 4)
+    )
     for session in (paid_by_bank, owed, at_terminal, credited):
         priced(session)
-    payment_record(customer_account=world.alice.customer_account, amount="40.00", method=LedgerEntry.Method.BANK,
-                   reference="BG 1", key="test:bank")  # pays the oldest owed session
+    payment_record(
+        customer_account=world.alice.customer_account,
+        amount="40.00",
+        method=LedgerEntry.Method.BANK,
+        reference="BG 1",
+        key="test:bank",
+    )  # pays the oldest owed session
     terminal_payment_record(session=at_terminal, reference="RCPT-77", amount="40.00")
     credit_note_issue(session=credited, net_amount=Decimal("32.00"), reason="Broken cable", user=world.carol)
     # bob pays from a prepaid wallet that holds enough for one session and a half
     bob_account = world.bob.customer_account
     payment_method_set(customer_account=bob_account, method=PaymentAccount.Method.WALLET)
-    wallet_top_up(customer_account=bob_account, amount="60.00", method=LedgerEntry.Method.BANK, reference="BG 2",
-                  key="test:top-up")
+    wallet_top_up(
+        customer_account=bob_account,
+        amount="60.00",
+        method=LedgerEntry.Method.BANK,
+        reference="BG 2",
+        key="test:top-up",
+    )
     from_wallet = make_session(connector, world.bob_card, started_at=_at(2024, 4, 5, 9), energy_wh=10_000)
     partly = make_session(connector, world.bob_card, started_at=_at(2024, 4, 6, 9), energy_wh=10_000)
     priced(from_wallet)
     priced(partly)
     running = make_session(connector, world.alice_card, started_at=_at(2024, 4, 20, 11), energy_wh=None)
 
-    paid = history.session_payments([s.pk for s in (paid_by_bank, owed, at_terminal, credited, from_wallet, partly,
-                                                    running)])
+    paid = history.session_payments(
+        [s.pk for s in (paid_by_bank, owed, at_terminal, credited, from_wallet, partly, running)]
+    )
 
     assert paid[paid_by_bank.pk] == ("bank",)
     assert paid[owed.pk] == ("invoice",)
@@ -173,16 +189,22 @@ def test_how_each_session_was_paid_comes_from_the_ledger(world, priced):
 def test_a_running_session_shows_its_estimate_or_running(world, priced):
     connector = world.cp_a.connectors.first()
     running = make_session(connector, world.alice_card, started_at=NOW - timedelta(minutes=30), energy_wh=None)
-    MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=running,
-                              timestamp=NOW - timedelta(minutes=1), value=Decimal(running.meter_start_wh + 5_000))
+    MeterValue.objects.create(
+        charge_point=world.cp_a,
+        connector=connector,
+        session=running,
+        timestamp=NOW - timedelta(minutes=1),
+        value=Decimal(running.meter_start_wh + 5_000),
+    )
 
     (row,) = _rows(world.alice)
     assert row.running and row.energy_wh == 5_000 and row.duration == timedelta(minutes=30)
     assert row.cost == Decimal("20.00") and row.cost_estimated
     assert row.cost_display == "20.00 SEK so far"
 
-    bobs = make_session(world.cp_b.connectors.first(), world.bob_card, started_at=NOW - timedelta(minutes=5),
-                        energy_wh=None)  # operator B has no tariff
+    bobs = make_session(
+        world.cp_b.connectors.first(), world.bob_card, started_at=NOW - timedelta(minutes=5), energy_wh=None
+    )  # operator B has no tariff
     (bob_row,) = _rows(world.bob)
     assert bob_row.id == bobs.pk and bob_row.cost is None and bob_row.cost_display == "running"
 
@@ -197,8 +219,12 @@ def test_monthly_energy_and_spend_fall_in_the_sites_local_month(world, priced):
     make_session(connector, world.bob_card, started_at=_at(2024, 4, 3, 9), energy_wh=50_000)  # not alice's
 
     stations = history.history_stations(user=world.alice)
-    months = history.history_months(history.history_queryset(user=world.alice, filters=HistoryFilters()),
-                                    stations=stations, time_zone="Europe/Stockholm", now=NOW)["months"]
+    months = history.history_months(
+        history.history_queryset(user=world.alice, filters=HistoryFilters()),
+        stations=stations,
+        time_zone="Europe/Stockholm",
+        now=NOW,
+    )["months"]
 
     assert [m["month"] for m in months] == [date(2023, 5, 1) + _months(i) for i in range(12)]
     by_month = {m["month"]: m for m in months}
@@ -242,9 +268,11 @@ def test_station_card_and_period_filters_narrow_the_list(client, world):
 
 def test_period_presets_are_this_month_last_month_and_this_year(client, world):
     presets = {p["key"]: (p["date_from"], p["date_to"]) for p in history.period_presets(today=date(2024, 3, 15))}
-    assert presets == {"this_month": (date(2024, 3, 1), date(2024, 3, 15)),
-                       "last_month": (date(2024, 2, 1), date(2024, 2, 29)),
-                       "this_year": (date(2024, 1, 1), date(2024, 3, 15))}
+    assert presets == {
+        "this_month": (date(2024, 3, 1), date(2024, 3, 15)),
+        "last_month": (date(2024, 2, 1), date(2024, 2, 29)),
+        "this_year": (date(2024, 1, 1), date(2024, 3, 15)),
+    }
     assert history.period_presets(today=date(2024, 1, 10))[1]["date_from"] == date(2023, 12, 1)
 
     make_session(world.cp_a.connectors.first(), world.alice_card, started_at=_at(2024, 3, 31, 22, 30))  # April 1st
@@ -259,10 +287,19 @@ def test_period_presets_are_this_month_last_month_and_this_year(client, world):
 
 
 def test_pages_of_25_keep_the_filters_and_read_a_bounded_number_of_queries(
-        client, world, priced, django_assert_max_num_queries):
+    client, world, priced, django_assert_max_num_queries
+):
     connector = world.cp_a.connectors.first()
-    sessions = [make_session(connector, world.alice_card, started_at=_at(2024, 1, 1) + timedelta(hours=5 * i),
-                             minutes=40, energy_wh=1_000 + i) for i in range(60)]
+    sessions = [
+        make_session(
+            connector,
+            world.alice_card,
+            started_at=_at(2024, 1, 1) + timedelta(hours=5 * i),
+            minutes=40,
+            energy_wh=1_000 + i,
+        )
+        for i in range(60)
+    ]
     for session in sessions[:30]:
         priced(session)
     _login(client, world.alice)
@@ -293,11 +330,25 @@ def test_a_session_page_shows_its_curve_and_price_breakdown(client, world, price
     for minute in range(0, 61, 10):
         at = session.started_at + timedelta(minutes=minute)
         # energy register in kWh, power per phase in W: both are shown as kWh/kW
-        MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session, timestamp=at,
-                                  value=Decimal(start + minute * 11_000 // 60) / 1000, unit="kWh")
+        MeterValue.objects.create(
+            charge_point=world.cp_a,
+            connector=connector,
+            session=session,
+            timestamp=at,
+            value=Decimal(start + minute * 11_000 // 60) / 1000,
+            unit="kWh",
+        )
         for phase in ("L1", "L2", "L3"):
-            MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session, timestamp=at,
-                                      measurand="Power.Active.Import", phase=phase, value=Decimal(3_667), unit="W")
+            MeterValue.objects.create(
+                charge_point=world.cp_a,
+                connector=connector,
+                session=session,
+                timestamp=at,
+                measurand="Power.Active.Import",
+                phase=phase,
+                value=Decimal(3_667),
+                unit="W",
+            )
     priced(session)
     credit_note_issue(session=session, net_amount=Decimal("8.00"), reason="Slow charging", user=world.carol)
     _login(client, world.alice)
@@ -312,7 +363,8 @@ def test_a_session_page_shows_its_curve_and_price_breakdown(client, world, price
     assert '<svg class="chart"' in html and "<polyline" in html
     price = page.context["price"]
     assert [(line["component"], line["quantity"], line["amount"]) for line in price["lines"]] == [
-        ("ENERGY", Decimal("11.000"), Decimal("35.20"))]
+        ("ENERGY", Decimal("11.000"), Decimal("35.20"))
+    ]
     assert price["net_display"] == "35.20 SEK" and price["vat_display"] == "8.80 SEK"
     assert price["gross_display"] == "44.00 SEK" and price["after_credit_display"] == "34.00 SEK"
     assert "Slow charging" in html and "34.00 SEK" in html and "3.20 SEK/kWh" in html
@@ -320,19 +372,32 @@ def test_a_session_page_shows_its_curve_and_price_breakdown(client, world, price
 
 def test_a_long_session_is_drawn_with_a_few_hundred_points(world):
     connector = world.cp_a.connectors.first()
-    session = make_session(connector, world.alice_card, started_at=_at(2024, 4, 2, 8), minutes=2_000,
-                           energy_wh=40_000)
-    MeterValue.objects.bulk_create([
-        MeterValue(charge_point=world.cp_a, connector=connector, session=session,
-                   timestamp=session.started_at + timedelta(minutes=minute), unit="Wh",
-                   value=Decimal(session.meter_start_wh + minute * 20))
-        for minute in range(2_001)
-    ] + [
-        MeterValue(charge_point=world.cp_a, connector=connector, session=session, measurand="Power.Active.Import",
-                   timestamp=session.started_at + timedelta(minutes=minute), value=Decimal(1_200 if minute % 2 else
-                                                                                            1_300), unit="W")
-        for minute in range(2_001)
-    ])
+    session = make_session(connector, world.alice_card, started_at=_at(2024, 4, 2, 8), minutes=2_000, energy_wh=40_000)
+    MeterValue.objects.bulk_create(
+        [
+            MeterValue(
+                charge_point=world.cp_a,
+                connector=connector,
+                session=session,
+                timestamp=session.started_at + timedelta(minutes=minute),
+                unit="Wh",
+                value=Decimal(session.meter_start_wh + minute * 20),
+            )
+            for minute in range(2_001)
+        ]
+        + [
+            MeterValue(
+                charge_point=world.cp_a,
+                connector=connector,
+                session=session,
+                measurand="Power.Active.Import",
+                timestamp=session.started_at + timedelta(minutes=minute),
+                value=Decimal(1_200 if minute % 2 else 1_300),
+                unit="W",
+            )
+            for minute in range(2_001)
+        ]
+    )
 
     points = history.session_curve(session, now=NOW)["points"]
 
@@ -373,8 +438,9 @@ def test_alice_never_sees_bobs_sessions_by_list_id_or_export(client, world):
     by_bobs_card = client.get(reverse("history"), {"card": world.bob_card.pk})
     assert "card" in by_bobs_card.context["form"].errors
     assert [row.id for row in by_bobs_card.context["rows"]] == [mine.pk]
-    csv_text = b"".join(client.get(reverse("history_export_csv"), {"card": world.bob_card.pk})
-                        .streaming_content).decode()
+    csv_text = b"".join(
+        client.get(reverse("history_export_csv"), {"card": world.bob_card.pk}).streaming_content
+    ).decode()
     ids = [line["session"] for line in csv.DictReader(io.StringIO(csv_text.split("\r\n\r\n")[0]))]
     assert ids == [str(mine.pk)]
     pdf = _pdf_text(client.get(reverse("history_export_pdf"), {"station": bob_cp.pk}).content)
@@ -397,8 +463,9 @@ def _history_with_money(world, priced):
     cp_ny = make_charge_point(new_york, "NY-1", connectors=1)
     sessions = [
         make_session(connector, world.alice_card, started_at=_at(2024, 3, 31, 0, 30), minutes=75, energy_wh=12_345),
-        make_session(cp_ny.connectors.get(), world.alice_card, started_at=_at(2024, 3, 10, 4, 30), minutes=41,
-                     energy_wh=7_001),
+        make_session(
+            cp_ny.connectors.get(), world.alice_card, started_at=_at(2024, 3, 10, 4, 30), minutes=41, energy_wh=7_001
+        ),
         make_session(connector, world.alice_card, started_at=_at(2024, 2, 29, 12), minutes=7, energy_wh=333),
     ]
     for session in sessions[::2]:
@@ -419,8 +486,7 @@ def test_the_csv_export_round_trips_to_the_selectors_rows(client, world, priced)
     body, _blank, footer = b"".join(response.streaming_content).decode().partition("\r\n\r\n")
     parsed = list(csv.DictReader(io.StringIO(body)))
     expected = _rows(world.alice, HistoryFilters(date_from=date(2024, 3, 1), date_to=date(2024, 3, 31)))
-    assert [int(line["session"]) for line in parsed] == [row.id for row in expected] == [sessions[0].pk,
-                                                                                          sessions[1].pk]
+    assert [int(line["session"]) for line in parsed] == [row.id for row in expected] == [sessions[0].pk, sessions[1].pk]
     assert list(parsed[0]) == list(CSV_COLUMNS)
     for line, row in zip(parsed, expected, strict=True):
         assert datetime.fromisoformat(line["start"]) == row.started_at
@@ -432,7 +498,11 @@ def test_the_csv_export_round_trips_to_the_selectors_rows(client, world, priced)
         assert Decimal(line["average_power_kw"]) == row.average_power_kw
         assert (Decimal(line["cost"]) if line["cost"] else None) == row.cost
         assert (line["station"], line["site"], line["card"], line["time_zone"]) == (
-            row.station, row.site, row.card, row.time_zone)
+            row.station,
+            row.site,
+            row.card,
+            row.time_zone,
+        )
         assert tuple(filter(None, line["payment"].split("; "))) == row.payment
         assert line == dict(zip(CSV_COLUMNS, map(str, csv_values(row)), strict=True))
     assert parsed[0]["start"] == "2024-03-31T01:30:00+01:00" and parsed[0]["end"] == "2024-03-31T03:45:00+02:00"

@@ -42,11 +42,25 @@ def test_a_period_is_whole_local_days_in_utc_even_across_daylight_saving():
 def test_utilization_charging_share_idle_duration_and_energy_per_session(world):
     one, two = _connector(world.cp_a, 1), _connector(world.cp_a, 2)
     # 2026-05-05 in Stockholm is 2026-05-04 22:00 to 2026-05-05 22:00 UTC.
-    _hour(one, _utc(2026, 5, 4, 22), sessions=1, energy_wh=9_000, revenue=Decimal("30.00"), occupied_s=3600,
-          charging_s=2400)
+    _hour(
+        one,
+        _utc(2026, 5, 4, 22),
+        sessions=1,
+        energy_wh=9_000,
+        revenue=Decimal("30.00"),
+        occupied_s=3600,
+        charging_s=2400,
+    )
     _hour(one, _utc(2026, 5, 4, 23), occupied_s=1800, charging_s=1800)
-    _hour(two, _utc(2026, 5, 5, 10), sessions=1, energy_wh=3_000, revenue=Decimal("12.50"), occupied_s=1200,
-          charging_s=1500)  # more charging than session time: no negative idle
+    _hour(
+        two,
+        _utc(2026, 5, 5, 10),
+        sessions=1,
+        energy_wh=3_000,
+        revenue=Decimal("12.50"),
+        occupied_s=1200,
+        charging_s=1500,
+    )  # more charging than session time: no negative idle
     _hour(one, _utc(2026, 5, 4, 21), sessions=5, occupied_s=3600)  # 23:00 the day before: not counted
     _hour(one, _utc(2026, 5, 5, 22), sessions=5, occupied_s=3600)  # 00:00 the day after: not counted
     _hour(_connector(world.cp_b), _utc(2026, 5, 5, 10), sessions=7, occupied_s=3600)  # another operator
@@ -72,11 +86,16 @@ def test_utilization_charging_share_idle_duration_and_energy_per_session(world):
 def test_unique_drivers_are_distinct_accounts_over_the_local_days(world):
     alice, bob = world.alice.customer_account, world.bob.customer_account
     other_cp = make_charge_point(world.site_a, "ALPHA-2")
-    for cp, account, day in [(world.cp_a, alice, date(2026, 5, 4)), (other_cp, alice, date(2026, 5, 6)),
-                             (world.cp_a, bob, date(2026, 5, 10)), (world.cp_a, bob, date(2026, 5, 11)),
-                             (world.cp_a, alice, date(2026, 4, 30))]:
-        DriverDay.objects.create(organization=world.org_a, site=cp.site, charge_point=cp, customer_account=account,
-                                 day=day)
+    for cp, account, day in [
+        (world.cp_a, alice, date(2026, 5, 4)),
+        (other_cp, alice, date(2026, 5, 6)),
+        (world.cp_a, bob, date(2026, 5, 10)),
+        (world.cp_a, bob, date(2026, 5, 11)),
+        (world.cp_a, alice, date(2026, 4, 30)),
+    ]:
+        DriverDay.objects.create(
+            organization=world.org_a, site=cp.site, charge_point=cp, customer_account=account, day=day
+        )
 
     week = Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM)
     overview = operator_overview(organization=world.org_a, period=week)
@@ -129,11 +148,13 @@ def test_series_per_local_day_and_per_hour_for_one_day(world):
     one = _connector(world.cp_a)
     _hour(one, _utc(2026, 5, 4, 22), sessions=2, energy_wh=5_000, revenue=Decimal("10.00"))  # 5 May 00:00
     _hour(one, _utc(2026, 5, 6, 21), sessions=1, energy_wh=1_000, revenue=Decimal("2.00"))  # 6 May 23:00
-    week = operator_overview(organization=world.org_a, period=Period(date(2026, 5, 4), date(2026, 5, 10),
-                                                                        STOCKHOLM))
+    week = operator_overview(organization=world.org_a, period=Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM))
     assert not week.series_by_hour
-    assert week.series[:3] == [("2026-05-04", 0, 0, Decimal("0.00")), ("2026-05-05", 2, 5_000, Decimal("10.00")),
-                               ("2026-05-06", 1, 1_000, Decimal("2.00"))]
+    assert week.series[:3] == [
+        ("2026-05-04", 0, 0, Decimal("0.00")),
+        ("2026-05-05", 2, 5_000, Decimal("10.00")),
+        ("2026-05-06", 1, 1_000, Decimal("2.00")),
+    ]
     assert len(week.series) == 7
     day = operator_overview(organization=world.org_a, period=_day(date(2026, 5, 6)))
     assert day.series_by_hour and len(day.series) == 24
@@ -157,11 +178,15 @@ def test_trends_compare_with_the_same_number_of_days_before(world):
     _hour(one, _utc(2026, 4, 28, 8), sessions=8, energy_wh=50_000, occupied_s=1800)
     _hour(one, _utc(2026, 4, 20, 8), sessions=99)  # two weeks before: in neither
 
-    overview = operator_overview(organization=world.org_a,
-                                 period=Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM))
+    overview = operator_overview(
+        organization=world.org_a, period=Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM)
+    )
     trends = {trend.key: trend for trend in overview.trends}
-    assert (trends["sessions"].current, trends["sessions"].previous, trends["sessions"].change) == \
-        (10, 8, Decimal("25.0"))
+    assert (trends["sessions"].current, trends["sessions"].previous, trends["sessions"].change) == (
+        10,
+        8,
+        Decimal("25.0"),
+    )
     assert trends["energy_kwh"].change == Decimal("0.0")
     assert trends["energy_per_session_kwh"].change == Decimal("-20.0")  # 5 kWh against 6.25 kWh
     assert trends["utilization"].change == Decimal("100.0")
@@ -189,8 +214,16 @@ def test_near_full_rule_peak_at_ninety_percent_of_connectors_or_busiest_hour_abo
     assert not SiteDemand(site, connectors=10, scope_connectors=10, peak_sessions=8).near_full
     assert SiteDemand(site, connectors=2, scope_connectors=2, peak_sessions=2).near_full_by_peak
     assert not SiteDemand(site, connectors=0, scope_connectors=0, peak_sessions=0).near_full
-    by_occupancy = SiteDemand(site, connectors=4, scope_connectors=4, peak_sessions=1, busiest_weekday=0,
-                              busiest_hour=18, busiest_occupied_s=8_641, busiest_capacity_s=10_800)
+    by_occupancy = SiteDemand(
+        site,
+        connectors=4,
+        scope_connectors=4,
+        peak_sessions=1,
+        busiest_weekday=0,
+        busiest_hour=18,
+        busiest_occupied_s=8_641,
+        busiest_capacity_s=10_800,
+    )
     assert by_occupancy.near_full and not by_occupancy.near_full_by_peak
     by_occupancy.busiest_occupied_s = 8_640  # exactly 80 %: not above
     assert not by_occupancy.near_full
@@ -226,8 +259,7 @@ def test_call_outs_name_the_full_sites_and_the_rarely_used_stations(world):
     assert stations["BROKEN-1"].down_share == Decimal("50.0")
     assert stations["FLAKY-1"].down_share == Decimal("25.0")
 
-    week = operator_overview(organization=world.org_a, period=Period(date(2026, 5, 4), date(2026, 5, 10),
-                                                                        STOCKHOLM))
+    week = operator_overview(organization=world.org_a, period=Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM))
     full_sites = {c.subject: c.reason for c in week.callouts if c.kind == "near_full"}
     assert set(full_sites) == {"Alpha Depot", "Depot"}
     assert "83.3" in full_sites["Depot"] and "Mon 18:00" in full_sites["Depot"]
@@ -276,8 +308,10 @@ def test_staff_get_404_for_another_operators_site_or_station(client, rollups):
     url = reverse("admin:reporting_overview")
     assert client.get(url, {**URL_PARAMS, "charge_point": world.cp_a.pk}).status_code == 404
     assert client.get(url, {**URL_PARAMS, "site": world.site_a.pk}).status_code == 404
-    assert client.get(url, {**URL_PARAMS, "site": world.site_a.pk, "format": "csv", "table": "stations"}) \
-        .status_code == 404
+    assert (
+        client.get(url, {**URL_PARAMS, "site": world.site_a.pk, "format": "csv", "table": "stations"}).status_code
+        == 404
+    )
     own = client.get(url, URL_PARAMS).content.decode()
     assert "BETA-1" in own and "98.765" in own and "ALPHA-1" not in own
 
@@ -323,10 +357,11 @@ def test_figures_from_rollups_recomputed_from_raw_sessions(world):
 
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
     one, two = _connector(world.cp_a, 1), _connector(world.cp_a, 2)
-    for connector, card, start, energy, minutes in [(one, world.alice_card, _utc(2026, 5, 5, 8), 12_000, 90),
-                                                    (two, world.bob_card, _utc(2026, 5, 5, 8, 30), 6_000, 30)]:
-        session_price_freeze(session=make_session(connector, card, started_at=start, energy_wh=energy,
-                                                  minutes=minutes))
+    for connector, card, start, energy, minutes in [
+        (one, world.alice_card, _utc(2026, 5, 5, 8), 12_000, 90),
+        (two, world.bob_card, _utc(2026, 5, 5, 8, 30), 6_000, 30),
+    ]:
+        session_price_freeze(session=make_session(connector, card, started_at=start, energy_wh=energy, minutes=minutes))
     rollups_recompute(start=_utc(2026, 5, 4), end=_utc(2026, 5, 7), now=_utc(2026, 5, 7))
 
     overview = operator_overview(organization=world.org_a, period=_day(date(2026, 5, 5)))
@@ -343,19 +378,29 @@ def test_whole_days_and_hours_give_the_same_overview_and_a_site_in_another_zone_
     from reporting import overview as module
 
     one, two = _connector(world.cp_a, 1), _connector(world.cp_a, 2)
-    for hour, columns in [((2026, 5, 3, 22), {"sessions": 2, "energy_wh": 7_000, "revenue": Decimal("20.00"),
-                                              "occupied_s": 3600, "charging_s": 1200}),  # 4 May 00:00
-                          ((2026, 5, 6, 21), {"sessions": 1, "occupied_s": 900, "charging_s": 1800}),  # 6 May 23:00
-                          ((2026, 5, 10, 21), {"sessions": 5, "failed_starts": 2, "down_s": 600}),  # 10 May 23:00
-                          ((2026, 4, 30, 12), {"sessions": 3, "energy_wh": 1_000})]:  # the week before
+    for hour, columns in [
+        (
+            (2026, 5, 3, 22),
+            {"sessions": 2, "energy_wh": 7_000, "revenue": Decimal("20.00"), "occupied_s": 3600, "charging_s": 1200},
+        ),  # 4 May 00:00
+        ((2026, 5, 6, 21), {"sessions": 1, "occupied_s": 900, "charging_s": 1800}),  # 6 May 23:00
+        ((2026, 5, 10, 21), {"sessions": 5, "failed_starts": 2, "down_s": 600}),  # 10 May 23:00
+        ((2026, 4, 30, 12), {"sessions": 3, "energy_wh": 1_000}),
+    ]:  # the week before
         _hour(one, _utc(*hour), **columns)
         _hour(two, _utc(*hour), **{k: v for k, v in columns.items() if k != "revenue"})
     week = Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM)
 
     def figures(overview):
-        return (vars(overview.totals), vars(overview.previous), [vars(u) for u in overview.connectors],
-                [vars(u) for u in overview.stations], [vars(u) for u in overview.sites], overview.series,
-                overview.heatmap)
+        return (
+            vars(overview.totals),
+            vars(overview.previous),
+            [vars(u) for u in overview.connectors],
+            [vars(u) for u in overview.stations],
+            [vars(u) for u in overview.sites],
+            overview.series,
+            overview.heatmap,
+        )
 
     assert module._whole_days(module.Scope(world.org_a), week, list(module.Scope(world.org_a).sites()))
     by_days = figures(operator_overview(organization=world.org_a, period=week))

@@ -34,8 +34,18 @@ from sessions_app.services import (
 )
 from tests.factories import make_charge_point, make_tariff
 
-COLUMNS = ("sessions", "energy_wh", "revenue", "occupied_s", "charging_s", "outage_s", "offline_s", "down_s",
-           "failed_starts", "zero_energy")
+COLUMNS = (
+    "sessions",
+    "energy_wh",
+    "revenue",
+    "occupied_s",
+    "charging_s",
+    "outage_s",
+    "offline_s",
+    "down_s",
+    "failed_starts",
+    "zero_energy",
+)
 
 
 def at(*args) -> datetime:
@@ -56,38 +66,83 @@ def peaks(site) -> dict[datetime, int]:
 
 def snapshot() -> tuple[list, list, list, list]:
     return (
-        sorted(ConnectorHour.objects.values_list("organization_id", "site_id", "charge_point_id", "connector_id",
-                                                 "hour", *COLUMNS)),
-        sorted(SiteHour.objects.values_list("organization_id", "site_id", "hour", "peak_sessions", "sessions",
-                                            "occupied_s", "local_weekday", "local_hour")),
-        sorted(DriverDay.objects.values_list("organization_id", "site_id", "charge_point_id", "customer_account_id",
-                                             "day")),
-        sorted(ConnectorDay.objects.values_list("organization_id", "site_id", "charge_point_id", "connector_id",
-                                                "day", *COLUMNS, "idle_s")),
+        sorted(
+            ConnectorHour.objects.values_list(
+                "organization_id", "site_id", "charge_point_id", "connector_id", "hour", *COLUMNS
+            )
+        ),
+        sorted(
+            SiteHour.objects.values_list(
+                "organization_id",
+                "site_id",
+                "hour",
+                "peak_sessions",
+                "sessions",
+                "occupied_s",
+                "local_weekday",
+                "local_hour",
+            )
+        ),
+        sorted(
+            DriverDay.objects.values_list("organization_id", "site_id", "charge_point_id", "customer_account_id", "day")
+        ),
+        sorted(
+            ConnectorDay.objects.values_list(
+                "organization_id", "site_id", "charge_point_id", "connector_id", "day", *COLUMNS, "idle_s"
+            )
+        ),
     )
 
 
 def session(connector, start, stop=None, *, card=None, energy_wh=10_000, auth="Accepted", gross=None):
     s = ChargingSession.objects.create(
-        charge_point=connector.charge_point, connector=connector, id_tag=card,
-        id_tag_uid=card.uid if card else "DEADBEEF", customer_account=card.customer_account if card else None,
-        auth_status=auth, started_at=start, meter_start_wh=1_000, created_at=start,
-        **({"state": "completed", "stopped_at": stop, "meter_stop_wh": 1_000 + energy_wh, "energy_wh": energy_wh,
-            "stop_reason": "EVDisconnected"} if stop else {}),
+        charge_point=connector.charge_point,
+        connector=connector,
+        id_tag=card,
+        id_tag_uid=card.uid if card else "DEADBEEF",
+        customer_account=card.customer_account if card else None,
+        auth_status=auth,
+        started_at=start,
+        meter_start_wh=1_000,
+        created_at=start,
+        **(
+            {
+                "state": "completed",
+                "stopped_at": stop,
+                "meter_stop_wh": 1_000 + energy_wh,
+                "energy_wh": energy_wh,
+                "stop_reason": "EVDisconnected",
+            }
+            if stop
+            else {}
+        ),
     )
     if gross is not None:
-        SessionPrice.objects.create(session=s, tariff_snapshot={}, breakdown=[], currency="SEK", energy_wh=energy_wh,
-                                    net_total=(gross / Decimal("1.25")).quantize(Decimal("0.01")),
-                                    vat_rate=Decimal("0.25"), vat_amount=Decimal("0"), gross_total=gross)
+        SessionPrice.objects.create(
+            session=s,
+            tariff_snapshot={},
+            breakdown=[],
+            currency="SEK",
+            energy_wh=energy_wh,
+            net_total=(gross / Decimal("1.25")).quantize(Decimal("0.01")),
+            vat_rate=Decimal("0.25"),
+            vat_amount=Decimal("0"),
+            gross_total=gross,
+        )
     return s
 
 
 def status(connector_or_cp, timestamp, value, *, received=None):
     connector = connector_or_cp if hasattr(connector_or_cp, "number") else None
     cp = connector.charge_point if connector else connector_or_cp
-    return StatusEvent.objects.create(charge_point=cp, connector=connector, status=value,
-                                      error_code="GroundFailure" if value == "Faulted" else "NoError",
-                                      timestamp=timestamp, received_at=received or timestamp)
+    return StatusEvent.objects.create(
+        charge_point=cp,
+        connector=connector,
+        status=value,
+        error_code="GroundFailure" if value == "Faulted" else "NoError",
+        timestamp=timestamp,
+        received_at=received or timestamp,
+    )
 
 
 def connection(cp, start, end=None):
@@ -108,8 +163,14 @@ def c2(world):
 
 
 def test_a_session_counts_where_it_started_and_occupies_each_hour_it_spans_across_midnight(world, c1, c2):
-    session(c1, at(2026, 1, 31, 23, 30), at(2026, 2, 1, 1, 15), card=world.alice_card, energy_wh=10_000,
-            gross=Decimal("45.50"))
+    session(
+        c1,
+        at(2026, 1, 31, 23, 30),
+        at(2026, 2, 1, 1, 15),
+        card=world.alice_card,
+        energy_wh=10_000,
+        gross=Decimal("45.50"),
+    )
 
     rollups_rebuild(now=at(2026, 2, 2))
 
@@ -122,14 +183,14 @@ def test_a_session_counts_where_it_started_and_occupies_each_hour_it_spans_acros
     assert peaks(world.site_a) == {at(2026, 1, 31, 23): 1, at(2026, 2, 1, 0): 1, at(2026, 2, 1, 1): 1}
     # 00:30 in Stockholm: the driver's day is the 1st of February.
     assert list(DriverDay.objects.values_list("charge_point_id", "customer_account_id", "day")) == [
-        (world.cp_a.pk, world.alice.customer_account_id, date(2026, 2, 1))]
+        (world.cp_a.pk, world.alice.customer_account_id, date(2026, 2, 1))
+    ]
 
 
 def test_running_sessions_occupy_until_now_refused_starts_fail_and_zero_energy_is_counted(world, c1, c2):
     session(c1, at(2026, 4, 1, 10, 20), card=world.alice_card)  # still charging
     session(c2, at(2026, 4, 1, 10, 5), at(2026, 4, 1, 10, 6), card=world.bob_card, energy_wh=0, auth="Blocked")
-    session(c2, at(2026, 4, 1, 11, 0), at(2026, 4, 1, 11, 10), card=world.bob_card, energy_wh=0,
-            gross=Decimal("0.00"))
+    session(c2, at(2026, 4, 1, 11, 0), at(2026, 4, 1, 11, 10), card=world.bob_card, energy_wh=0, gross=Decimal("0.00"))
 
     rollups_rebuild(now=at(2026, 4, 1, 12, 30))
 
@@ -145,7 +206,9 @@ def test_running_sessions_occupy_until_now_refused_starts_fail_and_zero_energy_i
     assert peaks(world.site_a) == {at(2026, 4, 1, 10): 1, at(2026, 4, 1, 11): 2, at(2026, 4, 1, 12): 1}
     # Unique drivers come from accepted sessions: bob's refused start is not a visit.
     assert set(DriverDay.objects.values_list("customer_account_id", "day")) == {
-        (world.alice.customer_account_id, date(2026, 4, 1)), (world.bob.customer_account_id, date(2026, 4, 1))}
+        (world.alice.customer_account_id, date(2026, 4, 1)),
+        (world.bob.customer_account_id, date(2026, 4, 1)),
+    }
     DriverDay.objects.all().delete()
     SessionPrice.objects.all().delete()
     ChargingSession.objects.filter(auth_status="Accepted").delete()
@@ -197,8 +260,10 @@ def test_offline_is_the_gaps_between_connections_never_before_the_first(world, c
         at(2026, 6, 1, 9): {"outage_s": 1800, "offline_s": 2700, "down_s": 3600},
         at(2026, 6, 1, 10): {"offline_s": 2700, "down_s": 2700},
     }
-    assert hours(c2) == {at(2026, 6, 1, 9): {"offline_s": 2700, "down_s": 2700},
-                         at(2026, 6, 1, 10): {"offline_s": 2700, "down_s": 2700}}
+    assert hours(c2) == {
+        at(2026, 6, 1, 9): {"offline_s": 2700, "down_s": 2700},
+        at(2026, 6, 1, 10): {"offline_s": 2700, "down_s": 2700},
+    }
     for connector in world.cp_b.connectors.all():
         assert hours(connector) == {
             at(2026, 6, 1, 8): {"offline_s": 1800, "down_s": 1800},
@@ -228,9 +293,13 @@ def test_driver_days_are_site_local_dates_across_the_daylight_saving_change(worl
 
     rollups_rebuild(now=at(2026, 4, 1))
 
-    assert sorted(DriverDay.objects.values_list("customer_account_id", "day")) == sorted([
-        (world.alice.customer_account_id, date(2026, 3, 29)), (world.alice.customer_account_id, date(2026, 3, 30)),
-        (world.bob.customer_account_id, date(2026, 3, 28))])
+    assert sorted(DriverDay.objects.values_list("customer_account_id", "day")) == sorted(
+        [
+            (world.alice.customer_account_id, date(2026, 3, 29)),
+            (world.alice.customer_account_id, date(2026, 3, 30)),
+            (world.bob.customer_account_id, date(2026, 3, 28)),
+        ]
+    )
     assert set(DriverDay.objects.values_list("organization_id", "site_id")) == {(world.org_a.pk, world.site_a.pk)}
 
 
@@ -244,8 +313,12 @@ def test_connector_days_are_the_hours_summed_per_site_local_day_across_the_autum
     rollups_rebuild(now=at(2026, 11, 1))
 
     days = {(row["connector_id"], row["day"]): row for row in ConnectorDay.objects.values()}
-    assert sorted(days) == [(c1.pk, date(2026, 10, 24)), (c1.pk, date(2026, 10, 25)), (c2.pk, date(2026, 10, 25)),
-                            (c2.pk, date(2026, 10, 26))]
+    assert sorted(days) == [
+        (c1.pk, date(2026, 10, 24)),
+        (c1.pk, date(2026, 10, 25)),
+        (c2.pk, date(2026, 10, 25)),
+        (c2.pk, date(2026, 10, 26)),
+    ]
     assert days[(c1.pk, date(2026, 10, 24))]["occupied_s"] == 1800  # until local midnight
     assert days[(c1.pk, date(2026, 10, 25))]["occupied_s"] == 1800 + 1800
     assert days[(c1.pk, date(2026, 10, 25))]["revenue"] == Decimal("20.00")
@@ -269,22 +342,40 @@ def test_site_hours_sum_the_sites_connectors_and_sit_in_the_sites_week(world, c1
 
     rollups_rebuild(now=at(2026, 11, 1))
 
-    rows = {row[0]: row[1:] for row in SiteHour.objects.filter(site=world.site_a).values_list(
-        "hour", "peak_sessions", "sessions", "occupied_s", "local_weekday", "local_hour")}
+    rows = {
+        row[0]: row[1:]
+        for row in SiteHour.objects.filter(site=world.site_a).values_list(
+            "hour", "peak_sessions", "sessions", "occupied_s", "local_weekday", "local_hour"
+        )
+    }
     assert rows == {at(2026, 10, 25, 0): (2, 2, 2400, 6, 2), at(2026, 10, 25, 1): (1, 1, 1200, 6, 2)}
 
 
 def test_hand_made_hours_give_their_days_and_site_sums(world, c1):
-    ConnectorHour.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a, connector=c1,
-                                 hour=at(2026, 5, 5, 16), sessions=2, occupied_s=1800, charging_s=600)
+    ConnectorHour.objects.create(
+        organization=world.org_a,
+        site=world.site_a,
+        charge_point=world.cp_a,
+        connector=c1,
+        hour=at(2026, 5, 5, 16),
+        sessions=2,
+        occupied_s=1800,
+        charging_s=600,
+    )
 
-    rollups_from_hours(connector_ids=[c1.pk], start=at(2026, 5, 5, 16), end=at(2026, 5, 5, 17),
-                       peaks={(world.site_a.pk, at(2026, 5, 5, 16)): 2})
+    rollups_from_hours(
+        connector_ids=[c1.pk],
+        start=at(2026, 5, 5, 16),
+        end=at(2026, 5, 5, 17),
+        peaks={(world.site_a.pk, at(2026, 5, 5, 16)): 2},
+    )
 
     assert list(ConnectorDay.objects.values_list("day", "sessions", "occupied_s", "idle_s")) == [
-        (date(2026, 5, 5), 2, 1800, 1200)]
-    assert list(SiteHour.objects.values_list("peak_sessions", "sessions", "occupied_s", "local_weekday",
-                                             "local_hour")) == [(2, 2, 1800, 1, 18)]
+        (date(2026, 5, 5), 2, 1800, 1200)
+    ]
+    assert list(
+        SiteHour.objects.values_list("peak_sessions", "sessions", "occupied_s", "local_weekday", "local_hour")
+    ) == [(2, 2, 1800, 1, 18)]
 
 
 # --- windows, idempotence, isolation -----------------------------------------------------------------------
@@ -354,9 +445,12 @@ def test_an_operators_rebuild_leaves_other_operators_rollups_alone(world, c1, c2
     assert result.connectors == 2
     a_rows = ConnectorHour.objects.exclude(organization=world.org_b)
     assert set(a_rows.values_list("organization_id", "site_id", "charge_point_id")) == {
-        (world.org_a.pk, world.site_a.pk, world.cp_a.pk)}
+        (world.org_a.pk, world.site_a.pk, world.cp_a.pk)
+    }
     assert set(SiteHour.objects.values_list("organization_id", "site_id")) == {
-        (world.org_a.pk, world.site_a.pk), (world.org_b.pk, world.site_b.pk)}
+        (world.org_a.pk, world.site_a.pk),
+        (world.org_b.pk, world.site_b.pk),
+    }
 
 
 def test_since_rebuilds_only_the_later_hours(world, c1, c2):
@@ -370,7 +464,8 @@ def test_since_rebuilds_only_the_later_hours(world, c1, c2):
     assert set(ConnectorHour.objects.filter(hour__lt=at(2026, 2, 1)).values_list("occupied_s", flat=True)) == {1}
     restored = ConnectorHour.objects.filter(hour__gte=at(2026, 2, 1))
     assert sorted(restored.values_list("connector_id", "hour", *COLUMNS)) == sorted(
-        (r[3], *r[4:]) for r in full[0] if r[4] >= at(2026, 2, 1))
+        (r[3], *r[4:]) for r in full[0] if r[4] >= at(2026, 2, 1)
+    )
 
 
 def test_rollups_rebuild_command_prints_what_it_did(world, c1, c2):
@@ -417,17 +512,25 @@ def test_the_refresh_completes_the_hour_it_left_open(world, c1):
     rollups_refresh(now=at(2026, 6, 1, 10, 30))
     rollups_refresh(now=at(2026, 6, 1, 11, 10))
 
-    assert hours(c1) == {at(2026, 6, 1, 10): {"sessions": 1, "occupied_s": 2400},
-                         at(2026, 6, 1, 11): {"occupied_s": 600}}
+    assert hours(c1) == {
+        at(2026, 6, 1, 10): {"sessions": 1, "occupied_s": 2400},
+        at(2026, 6, 1, 11): {"occupied_s": 600},
+    }
 
 
 def _report(cp, number, value, timestamp):
-    return StatusReport(charge_point=cp, connector_id=number, status=value,
-                        error_code="GroundFailure" if value == "Faulted" else "NoError", timestamp=timestamp)
+    return StatusReport(
+        charge_point=cp,
+        connector_id=number,
+        status=value,
+        error_code="GroundFailure" if value == "Faulted" else "NoError",
+        timestamp=timestamp,
+    )
 
 
-def test_updating_as_data_arrives_gives_the_rows_of_a_rebuild_from_scratch(world, c1, c2,
-                                                                          django_capture_on_commit_callbacks):
+def test_updating_as_data_arrives_gives_the_rows_of_a_rebuild_from_scratch(
+    world, c1, c2, django_capture_on_commit_callbacks
+):
     """A day of one charger through the services: statuses, sessions (one started offline and sent late), a
     refused start, a disconnect, a status sent late, a server process that died, refresh runs skipped."""
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
@@ -442,16 +545,36 @@ def test_updating_as_data_arrives_gives_the_rows_of_a_rebuild_from_scratch(world
 
     def stop(session_id, when, meter_stop, uid):
         with time_machine.travel(when, tick=False), django_capture_on_commit_callbacks(execute=True):
-            session_stop(charge_point=cp, transaction_id=session_id, raw_uid=uid, meter_stop_wh=meter_stop,
-                         timestamp=when, reason="Local", transaction_data=[], now=when)
+            session_stop(
+                charge_point=cp,
+                transaction_id=session_id,
+                raw_uid=uid,
+                meter_stop_wh=meter_stop,
+                timestamp=when,
+                reason="Local",
+                transaction_data=[],
+                now=when,
+            )
 
-    charge_point_connect(ocpp_id=cp.ocpp_id, organization_slug=None, password=None, remote_address=None,
-                         channel_name="chan-1", at=t(7, 50))
+    charge_point_connect(
+        ocpp_id=cp.ocpp_id,
+        organization_slug=None,
+        password=None,
+        remote_address=None,
+        channel_name="chan-1",
+        at=t(7, 50),
+    )
     statuses(t(7, 50), (1, "Available", t(7, 50)), (2, "Available", t(7, 50)))
     rollups_refresh(now=t(8))
 
-    alice = session_start(charge_point=cp, connector_id=1, raw_uid=world.alice_card.uid, meter_start_wh=5_000,
-                          timestamp=t(8, 10), now=t(8, 10))
+    alice = session_start(
+        charge_point=cp,
+        connector_id=1,
+        raw_uid=world.alice_card.uid,
+        meter_start_wh=5_000,
+        timestamp=t(8, 10),
+        now=t(8, 10),
+    )
     statuses(t(8, 11), (1, "Preparing", t(8, 10)), (1, "Charging", t(8, 11)))
     rollups_refresh(now=t(8, 30))
 
@@ -461,28 +584,53 @@ def test_updating_as_data_arrives_gives_the_rows_of_a_rebuild_from_scratch(world
     charge_point_seen(charge_point_id=cp.pk, at=t(9, 40))
     charge_point_disconnect(charge_point_id=cp.pk, channel_name="chan-1", at=t(9, 40))
     # No refresh while the charger is away. It comes back with what it could not send:
-    charge_point_connect(ocpp_id=cp.ocpp_id, organization_slug=None, password=None, remote_address=None,
-                         channel_name="chan-2", at=t(10, 50))
+    charge_point_connect(
+        ocpp_id=cp.ocpp_id,
+        organization_slug=None,
+        password=None,
+        remote_address=None,
+        channel_name="chan-2",
+        at=t(10, 50),
+    )
     statuses(t(10, 50), (0, "Unavailable", t(9, 50)), (0, "Available", t(10, 5)))
-    offline_start = session_start(charge_point=cp, connector_id=2, raw_uid=world.bob_card.uid,
-                                  meter_start_wh=9_000, timestamp=t(9, 45), now=t(10, 55))
+    offline_start = session_start(
+        charge_point=cp,
+        connector_id=2,
+        raw_uid=world.bob_card.uid,
+        meter_start_wh=9_000,
+        timestamp=t(9, 45),
+        now=t(10, 55),
+    )
     stop(offline_start.pk, t(10, 58), 9_000, world.bob_card.uid)  # 0 Wh
     rollups_refresh(now=t(11, 5))
 
     stop(alice.pk, t(11, 30), 25_000, world.alice_card.uid)
     # With them, a status connector 2 had not managed to send hours ago:
     statuses(t(11, 31), (1, "Finishing", t(11, 30)), (1, "Available", t(11, 31)), (2, "Charging", t(7, 55)))
-    refused = session_start(charge_point=cp, connector_id=2, raw_uid="DEADBEEF", meter_start_wh=9_000,
-                            timestamp=t(11, 40), now=t(11, 40))
+    refused = session_start(
+        charge_point=cp, connector_id=2, raw_uid="DEADBEEF", meter_start_wh=9_000, timestamp=t(11, 40), now=t(11, 40)
+    )
     stop(refused.pk, t(11, 41), 9_000, "DEADBEEF")
     charge_point_seen(charge_point_id=cp.pk, at=t(11, 45))
     # The process holding chan-2 dies without a word (its connection still looks open at the next run);
     # the charger reconnects three quarters of an hour after its last message.
     rollups_refresh(now=t(12, 10))
-    charge_point_connect(ocpp_id=cp.ocpp_id, organization_slug=None, password=None, remote_address=None,
-                         channel_name="chan-3", at=t(12, 30))
-    running = session_start(charge_point=cp, connector_id=1, raw_uid=world.alice_card.uid, meter_start_wh=25_000,
-                            timestamp=t(12, 35), now=t(12, 35))
+    charge_point_connect(
+        ocpp_id=cp.ocpp_id,
+        organization_slug=None,
+        password=None,
+        remote_address=None,
+        channel_name="chan-3",
+        at=t(12, 30),
+    )
+    running = session_start(
+        charge_point=cp,
+        connector_id=1,
+        raw_uid=world.alice_card.uid,
+        meter_start_wh=25_000,
+        timestamp=t(12, 35),
+        now=t(12, 35),
+    )
     rollups_refresh(now=t(12, 50))
     incremental = snapshot()
 
@@ -492,34 +640,68 @@ def test_updating_as_data_arrives_gives_the_rows_of_a_rebuild_from_scratch(world
     # And the day is what happened (not an empty agreement):
     assert ChargingSession.objects.get(pk=alice.pk).price.gross_total == Decimal("80.00")
     assert running.state == "active"
-    assert hours(c1)[t(8)] == {"sessions": 1, "energy_wh": 20_000, "revenue": Decimal("80.00"), "occupied_s": 3000,
-                               "charging_s": 2940}
-    assert hours(c1)[t(9)] == {"occupied_s": 3600, "charging_s": 3600, "outage_s": 600, "offline_s": 1200,
-                               "down_s": 1200}
+    assert hours(c1)[t(8)] == {
+        "sessions": 1,
+        "energy_wh": 20_000,
+        "revenue": Decimal("80.00"),
+        "occupied_s": 3000,
+        "charging_s": 2940,
+    }
+    assert hours(c1)[t(9)] == {
+        "occupied_s": 3600,
+        "charging_s": 3600,
+        "outage_s": 600,
+        "offline_s": 1200,
+        "down_s": 1200,
+    }
     assert hours(c1)[t(11)] == {"occupied_s": 1800, "charging_s": 1800, "offline_s": 900, "down_s": 900}
     assert hours(c1)[t(12)] == {"sessions": 1, "occupied_s": 900, "offline_s": 1800, "down_s": 1800}
     assert hours(c2)[t(7)] == {"charging_s": 300}  # the late status from before the refreshes
-    assert hours(c2)[t(9)] == {"sessions": 1, "zero_energy": 1, "occupied_s": 900, "charging_s": 1200,
-                               "outage_s": 2400, "offline_s": 1200, "down_s": 2400}  # the station's 09:50 inside
-    assert hours(c2)[t(11)] == {"failed_starts": 1, "outage_s": 3600, "offline_s": 900, "occupied_s": 60,
-                                "down_s": 3600}
+    assert hours(c2)[t(9)] == {
+        "sessions": 1,
+        "zero_energy": 1,
+        "occupied_s": 900,
+        "charging_s": 1200,
+        "outage_s": 2400,
+        "offline_s": 1200,
+        "down_s": 2400,
+    }  # the station's 09:50 inside
+    assert hours(c2)[t(11)] == {
+        "failed_starts": 1,
+        "outage_s": 3600,
+        "offline_s": 900,
+        "occupied_s": 60,
+        "down_s": 3600,
+    }
     assert DriverDay.objects.count() == 2
 
 
-def test_the_session_hook_writes_the_completed_sessions_hours_with_its_price(world, c1,
-                                                                            django_capture_on_commit_callbacks):
+def test_the_session_hook_writes_the_completed_sessions_hours_with_its_price(
+    world, c1, django_capture_on_commit_callbacks
+):
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
     cp = world.cp_a
     begin = at(2026, 7, 1, 9, 40)
-    started = session_start(charge_point=cp, connector_id=1, raw_uid=world.alice_card.uid, meter_start_wh=0,
-                            timestamp=begin, now=begin)
+    started = session_start(
+        charge_point=cp, connector_id=1, raw_uid=world.alice_card.uid, meter_start_wh=0, timestamp=begin, now=begin
+    )
     rollups_refresh(now=begin + timedelta(hours=3))  # still running then: occupied until 12:40
 
     end = begin + timedelta(minutes=50)  # the stop arrives late, with its own (earlier) time
-    with time_machine.travel(end + timedelta(hours=3, minutes=30), tick=False), \
-            django_capture_on_commit_callbacks(execute=True):
-        session_stop(charge_point=cp, transaction_id=started.pk, raw_uid=world.alice_card.uid, meter_stop_wh=12_000,
-                     timestamp=end, reason="Local", transaction_data=[], now=end + timedelta(hours=3, minutes=30))
+    with (
+        time_machine.travel(end + timedelta(hours=3, minutes=30), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        session_stop(
+            charge_point=cp,
+            transaction_id=started.pk,
+            raw_uid=world.alice_card.uid,
+            meter_stop_wh=12_000,
+            timestamp=end,
+            reason="Local",
+            transaction_data=[],
+            now=end + timedelta(hours=3, minutes=30),
+        )
 
     assert hours(c1) == {
         at(2026, 7, 1, 9): {"sessions": 1, "energy_wh": 12_000, "revenue": Decimal("48.00"), "occupied_s": 1200},
@@ -535,13 +717,24 @@ def test_the_refresh_picks_up_sessions_and_prices_that_arrive_late(world, c1, c2
     ChargingSession.objects.filter(pk=done.pk).update(created_at=at(2026, 6, 1, 10, 1))  # its stop came with it
     rollups_refresh(now=at(2026, 6, 1, 10, 10))
     assert hours(c2) == {at(2026, 6, 1, 5): {"sessions": 1, "energy_wh": 7_000, "occupied_s": 1800}}
-    SessionPrice.objects.create(session=done, tariff_snapshot={}, breakdown=[], currency="SEK", energy_wh=7_000,
-                                net_total=Decimal("22.40"), vat_rate=Decimal("0.25"), vat_amount=Decimal("5.60"),
-                                gross_total=Decimal("28.00"), priced_at=at(2026, 6, 1, 10, 25))
+    SessionPrice.objects.create(
+        session=done,
+        tariff_snapshot={},
+        breakdown=[],
+        currency="SEK",
+        energy_wh=7_000,
+        net_total=Decimal("22.40"),
+        vat_rate=Decimal("0.25"),
+        vat_amount=Decimal("5.60"),
+        gross_total=Decimal("28.00"),
+        priced_at=at(2026, 6, 1, 10, 25),
+    )
 
     rollups_refresh(now=at(2026, 6, 1, 10, 30))
 
-    assert hours(c1) == {at(2026, 6, 1, 6): {"sessions": 1, "occupied_s": 3000},
-                         **{at(2026, 6, 1, h): {"occupied_s": 3600} for h in (7, 8, 9)},
-                         at(2026, 6, 1, 10): {"occupied_s": 1800}}
+    assert hours(c1) == {
+        at(2026, 6, 1, 6): {"sessions": 1, "occupied_s": 3000},
+        **{at(2026, 6, 1, h): {"occupied_s": 3600} for h in (7, 8, 9)},
+        at(2026, 6, 1, 10): {"occupied_s": 1800},
+    }
     assert hours(c2)[at(2026, 6, 1, 5)]["revenue"] == Decimal("28.00")

@@ -25,8 +25,11 @@ def at(*args: int) -> datetime:
 
 def month_rows(connector: Any, month: datetime) -> list[tuple]:
     following = (month + timedelta(days=32)).replace(day=1)
-    return sorted(ConnectorHour.objects.filter(connector=connector, hour__gte=month, hour__lt=following)
-                  .values_list("hour", "sessions", "occupied_s"))
+    return sorted(
+        ConnectorHour.objects.filter(connector=connector, hour__gte=month, hour__lt=following).values_list(
+            "hour", "sessions", "occupied_s"
+        )
+    )
 
 
 def elsewhere(work: Callable[[], Any]) -> Any:
@@ -50,8 +53,9 @@ def elsewhere(work: Callable[[], Any]) -> Any:
     return outcome["value"]
 
 
-postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql",
-                                     reason="needs a second connection and row locks: set DATABASE_URL to PostgreSQL")
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs a second connection and row locks: set DATABASE_URL to PostgreSQL"
+)
 
 
 @pytest.fixture
@@ -85,8 +89,7 @@ def _spy_inside_each_month(monkeypatch, look: Callable[[datetime], None]) -> Non
     monkeypatch.setattr(storage, "driver_days_write", spied)
 
 
-def test_a_rebuild_replaces_a_month_in_one_transaction_while_the_other_months_keep_their_rows(world, c1,
-                                                                                              monkeypatch):
+def test_a_rebuild_replaces_a_month_in_one_transaction_while_the_other_months_keep_their_rows(world, c1, monkeypatch):
     _three_months(world, c1)
     before = {month: month_rows(c1, month) for month in (JAN, FEB, MAR)}
     assert all(before.values())
@@ -109,10 +112,22 @@ def test_a_rebuild_replaces_a_month_in_one_transaction_while_the_other_months_ke
 def test_a_rebuild_clears_rows_outside_the_history_with_its_first_and_last_month(world, c1):
     _three_months(world, c1)
     kept = snapshot()
-    ConnectorHour.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a, connector=c1,
-                                 hour=at(2025, 6, 1, 10), sessions=3)  # no raw row explains these
-    ConnectorHour.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a, connector=c1,
-                                 hour=at(2026, 5, 1, 10), sessions=4)
+    ConnectorHour.objects.create(
+        organization=world.org_a,
+        site=world.site_a,
+        charge_point=world.cp_a,
+        connector=c1,
+        hour=at(2025, 6, 1, 10),
+        sessions=3,
+    )  # no raw row explains these
+    ConnectorHour.objects.create(
+        organization=world.org_a,
+        site=world.site_a,
+        charge_point=world.cp_a,
+        connector=c1,
+        hour=at(2026, 5, 1, 10),
+        sessions=4,
+    )
 
     rollups_rebuild(now=at(2026, 4, 1))
 
@@ -121,8 +136,7 @@ def test_a_rebuild_clears_rows_outside_the_history_with_its_first_and_last_month
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_another_connection_sees_the_old_month_or_the_new_never_none_while_a_rebuild_runs(world, c1,
-                                                                                        monkeypatch):
+def test_another_connection_sees_the_old_month_or_the_new_never_none_while_a_rebuild_runs(world, c1, monkeypatch):
     _three_months(world, c1)
     before = {month: month_rows(c1, month) for month in (JAN, FEB, MAR)}
     session(c1, at(2026, 2, 20, 12), at(2026, 2, 20, 13), card=world.bob_card)
@@ -145,6 +159,7 @@ def test_another_connection_sees_the_old_month_or_the_new_never_none_while_a_reb
 
 def _waits_for_a_lock(work: Callable[[], Any]) -> bool:
     """Whether ``work`` on another connection has to wait for a lock held here (it gives up after 300 ms)."""
+
     def bounded() -> Any:
         with transaction.atomic():
             with connection.cursor() as cursor:
@@ -162,8 +177,7 @@ def _waits_for_a_lock(work: Callable[[], Any]) -> bool:
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("holder", ["refresh", "hook"])
-def test_writers_of_different_sites_do_not_wait_on_each_other_and_of_the_same_site_take_turns(world, c1, c2,
-                                                                                             holder):
+def test_writers_of_different_sites_do_not_wait_on_each_other_and_of_the_same_site_take_turns(world, c1, c2, holder):
     t0 = at(2026, 6, 1, 12)
     rollups_refresh(now=t0)
     running = session(c1, t0 - timedelta(hours=1), card=world.alice_card)  # open: the refresh takes site A
@@ -193,8 +207,9 @@ def test_the_refresh_keeps_what_is_open_growing_and_leaves_idle_connectors_alone
     status(c2, t0 - timedelta(hours=3), "Charging")  # the connector's own status in force
     status(charging.connectors.get(number=1), t0 - timedelta(hours=3), "Charging")
     status(faulted, t0 - timedelta(hours=3), "Faulted")  # the station's outage: both its connectors
-    ChargerConnection.objects.create(charge_point=offline, connected_at=t0 - timedelta(hours=5),
-                                     disconnected_at=t0 - timedelta(hours=4))
+    ChargerConnection.objects.create(
+        charge_point=offline, connected_at=t0 - timedelta(hours=5), disconnected_at=t0 - timedelta(hours=4)
+    )
     ChargerConnection.objects.create(charge_point=idle, connected_at=t0 - timedelta(hours=5))
     status(idle.connectors.get(number=1), t0 - timedelta(hours=3), "Available")
     rollups_rebuild(now=t0)
@@ -203,8 +218,11 @@ def test_the_refresh_keeps_what_is_open_growing_and_leaves_idle_connectors_alone
     with CaptureQueriesContext(connection) as queries:
         rollups_refresh(now=later)
 
-    locked = {lock for q in queries.captured_queries for lock in re.findall(r"pg_advisory_xact_lock\((\d+), (\d+)\)",
-                                                                             q["sql"])}
+    locked = {
+        lock
+        for q in queries.captured_queries
+        for lock in re.findall(r"pg_advisory_xact_lock\((\d+), (\d+)\)", q["sql"])
+    }
     if connection.vendor == "postgresql":  # the idle site is not waited for
         assert locked == {(str(SITE_LOCKS), str(world.site_a.pk))}
     incremental = snapshot()

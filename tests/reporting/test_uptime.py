@@ -27,8 +27,7 @@ def utc(*args) -> datetime:
 
 def status(cp, number: int | None, value: str, at: datetime, error_code: str = "NoError") -> None:
     connector = cp.connectors.get(number=number) if number else None
-    StatusEvent.objects.create(charge_point=cp, connector=connector, status=value, error_code=error_code,
-                               timestamp=at)
+    StatusEvent.objects.create(charge_point=cp, connector=connector, status=value, error_code=error_code, timestamp=at)
 
 
 def fault(cp, number: int | None, start: datetime, end: datetime | None, value: str = "Faulted") -> None:
@@ -45,9 +44,10 @@ def connected(cp, *periods: tuple[datetime, datetime | None]) -> None:
 def figures(organization, first: date, last: date, now: datetime = NOW, **kwargs) -> dict:
     """(connector number, "YYYY-MM") -> Uptime, after rebuilding the rollups from the raw rows."""
     rollups_rebuild(organization=organization, now=now)
-    return {(row.connector.number, f"{row.month:%Y-%m}"): row
-            for row in uptime_by_month(organization=organization, first_month=first, last_month=last, now=now,
-                                       **kwargs)}
+    return {
+        (row.connector.number, f"{row.month:%Y-%m}"): row
+        for row in uptime_by_month(organization=organization, first_month=first, last_month=last, now=now, **kwargs)
+    }
 
 
 def test_an_outage_across_midnight_and_the_month_end_is_split_between_the_local_months(world):
@@ -66,14 +66,16 @@ def test_an_outage_across_midnight_and_the_month_end_is_split_between_the_local_
     assert rows[(2, "2026-03")].outage_minutes == 0 and rows[(2, "2026-03")].uptime == Decimal("100.00")
 
 
-@pytest.mark.parametrize(("month", "hours", "start", "end"), [
-    # 01:30 CET to 03:30 CEST on 29 March: the clock jumps an hour, one hour passes.
-    (date(2026, 3, 1), 743, utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 1, 30)),
-    # 02:30 CEST to 02:30 CET on 25 October: the clock shows the same time, one hour passes.
-    (date(2026, 10, 1), 745, utc(2026, 10, 25, 0, 30), utc(2026, 10, 25, 1, 30)),
-])
-def test_daylight_saving_months_have_their_real_length_and_outages_their_real_duration(world, month, hours, start,
-                                                                                        end):
+@pytest.mark.parametrize(
+    ("month", "hours", "start", "end"),
+    [
+        # 01:30 CET to 03:30 CEST on 29 March: the clock jumps an hour, one hour passes.
+        (date(2026, 3, 1), 743, utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 1, 30)),
+        # 02:30 CEST to 02:30 CET on 25 October: the clock shows the same time, one hour passes.
+        (date(2026, 10, 1), 745, utc(2026, 10, 25, 0, 30), utc(2026, 10, 25, 1, 30)),
+    ],
+)
+def test_daylight_saving_months_have_their_real_length_and_outages_their_real_duration(world, month, hours, start, end):
     fault(world.cp_a, 1, start, end)
     row = figures(world.org_a, month, month)[(1, f"{month:%Y-%m}")]
     assert row.period_minutes == hours * 60
@@ -84,10 +86,21 @@ def test_daylight_saving_months_have_their_real_length_and_outages_their_real_du
 def test_excluded_minutes_count_only_where_the_connector_was_down(world):
     cp = world.cp_a
     fault(cp, 1, utc(2026, 6, 10, 10), utc(2026, 6, 10, 12))
-    OutageExclusion.objects.create(organization=world.org_a, charge_point=cp, start=utc(2026, 6, 10, 11),
-                                   end=utc(2026, 6, 10, 13), reason="planned_maintenance")
-    OutageExclusion.objects.create(organization=world.org_a, charge_point=cp, connector=cp.connectors.get(number=2),
-                                   start=utc(2026, 6, 10, 9), end=utc(2026, 6, 10, 12), reason="vandalism")
+    OutageExclusion.objects.create(
+        organization=world.org_a,
+        charge_point=cp,
+        start=utc(2026, 6, 10, 11),
+        end=utc(2026, 6, 10, 13),
+        reason="planned_maintenance",
+    )
+    OutageExclusion.objects.create(
+        organization=world.org_a,
+        charge_point=cp,
+        connector=cp.connectors.get(number=2),
+        start=utc(2026, 6, 10, 9),
+        end=utc(2026, 6, 10, 12),
+        reason="vandalism",
+    )
     rows = figures(world.org_a, date(2026, 6, 1), date(2026, 6, 1))
     one, two = rows[(1, "2026-06")], rows[(2, "2026-06")]
     assert (one.outage_minutes, one.excluded_minutes, one.counted_minutes) == (120, 60, 60)
@@ -105,7 +118,8 @@ def test_a_faulted_connector_on_an_offline_station_is_not_counted_twice(world):
     assert rows[(1, "2026-07")].outage_minutes == 180
     assert rows[(2, "2026-07")].outage_minutes == 120
     hours = ConnectorHour.objects.filter(connector__number=1, charge_point=cp).aggregate(
-        outage=Sum("outage_s"), offline=Sum("offline_s"))
+        outage=Sum("outage_s"), offline=Sum("offline_s")
+    )
     assert hours["outage"] + hours["offline"] == 240 * 60  # what adding the two columns would have said
 
 
@@ -136,8 +150,12 @@ def test_the_running_month_counts_up_to_now_and_later_months_are_left_out(world)
 
 def test_the_rollups_give_the_same_outage_as_the_raw_intervals(world):
     cp = world.cp_a
-    connected(cp, (utc(2026, 5, 2), utc(2026, 5, 3, 10, 17)), (utc(2026, 5, 3, 12, 41), utc(2026, 5, 20)),
-              (utc(2026, 5, 21, 6, 5), None))
+    connected(
+        cp,
+        (utc(2026, 5, 2), utc(2026, 5, 3, 10, 17)),
+        (utc(2026, 5, 3, 12, 41), utc(2026, 5, 20)),
+        (utc(2026, 5, 21, 6, 5), None),
+    )
     fault(cp, 1, utc(2026, 5, 3, 9, 59, 30), utc(2026, 5, 3, 11, 0, 10))
     status(cp, 1, "Faulted", utc(2026, 5, 19, 23, 50), "OverCurrentFailure")
     status(cp, 1, "Unavailable", utc(2026, 5, 20, 1, 2))
@@ -156,10 +174,12 @@ def test_other_organizations_stations_never_count(world):
     fault(world.cp_b, 1, utc(2026, 6, 1), utc(2026, 6, 20))
     make_charge_point(world.site_a, "ALPHA-2", connectors=1)
     rollups_rebuild(now=NOW)
-    rows = uptime_by_month(organization=world.org_a, first_month=date(2026, 6, 1), last_month=date(2026, 6, 1),
-                           now=NOW)
+    rows = uptime_by_month(organization=world.org_a, first_month=date(2026, 6, 1), last_month=date(2026, 6, 1), now=NOW)
     assert sorted((str(row.connector.charge_point), row.connector.number) for row in rows) == [
-        ("ALPHA-1", 1), ("ALPHA-1", 2), ("ALPHA-2", 1)]
+        ("ALPHA-1", 1),
+        ("ALPHA-1", 2),
+        ("ALPHA-2", 1),
+    ]
     assert all(row.outage_s == 0 for row in rows)
 
 
@@ -192,20 +212,30 @@ def test_the_uptime_page_flags_connectors_under_target_and_exports_the_same_numb
         ["ALPHA-1", "1", "Alpha Depot", "2026-06", "43200", "1440", "0", "1440", "96.67", "yes"],
         ["ALPHA-1", "2", "Alpha Depot", "2026-06", "43200", "0", "0", "0", "100.00", ""],
     ]
-    book = load_workbook(io.BytesIO(client.get(reverse("admin:reporting_uptime"),
-                                               {**PARAMS, "format": "xlsx"}).content))
+    book = load_workbook(
+        io.BytesIO(client.get(reverse("admin:reporting_uptime"), {**PARAMS, "format": "xlsx"}).content)
+    )
     sheet = book.worksheets[0]
-    assert [cell.value for cell in sheet[2]][:9] == ["ALPHA-1", 1, "Alpha Depot", "2026-06", 43200, 1440, 0, 1440,
-                                                     96.67]
-    only_below = _csv(client.get(reverse("admin:reporting_uptime"), {**PARAMS, "below_target": "on",
-                                                                    "format": "csv"}))
+    assert [cell.value for cell in sheet[2]][:9] == [
+        "ALPHA-1",
+        1,
+        "Alpha Depot",
+        "2026-06",
+        43200,
+        1440,
+        0,
+        1440,
+        96.67,
+    ]
+    only_below = _csv(client.get(reverse("admin:reporting_uptime"), {**PARAMS, "below_target": "on", "format": "csv"}))
     assert [row[1] for row in only_below[1:]] == ["1"]
 
 
 def test_carol_sees_only_her_stations_whatever_she_asks_for(client, june):
     client.force_login(june.carol)
-    rows = _csv(client.get(reverse("admin:reporting_uptime"),
-                           {**PARAMS, "organization": june.org_b.pk, "format": "csv"}))
+    rows = _csv(
+        client.get(reverse("admin:reporting_uptime"), {**PARAMS, "organization": june.org_b.pk, "format": "csv"})
+    )
     assert {row[0] for row in rows[1:]} == {"ALPHA-1"}
     assert client.get(reverse("admin:reporting_uptime"), {**PARAMS, "charge_point": june.cp_b.pk}).status_code == 404
 
@@ -219,23 +249,33 @@ def test_dave_gets_a_404_for_an_alpha_station_and_sees_only_beta(client, june):
 
 def test_the_superuser_chooses_the_operator_and_drivers_are_kept_out(client, june):
     client.force_login(june.admin)
-    rows = _csv(client.get(reverse("admin:reporting_uptime"),
-                           {**PARAMS, "organization": june.org_b.pk, "format": "csv"}))
+    rows = _csv(
+        client.get(reverse("admin:reporting_uptime"), {**PARAMS, "organization": june.org_b.pk, "format": "csv"})
+    )
     assert {row[0] for row in rows[1:]} == {"BETA-1"}
     client.force_login(june.alice)
     assert client.get(reverse("admin:reporting_uptime"), PARAMS).status_code == 302  # to the login page
 
 
 def test_an_operator_records_an_exclusion_for_its_own_station_only(client, june):
-    form = {"connector": "", "start_0": "2026-06-01", "start_1": "02:00:00", "end_0": "2026-06-01",
-            "end_1": "04:00:00", "reason": "grid_outage", "note": "Grid work"}
+    form = {
+        "connector": "",
+        "start_0": "2026-06-01",
+        "start_1": "02:00:00",
+        "end_0": "2026-06-01",
+        "end_1": "04:00:00",
+        "reason": "grid_outage",
+        "note": "Grid work",
+    }
     client.force_login(june.dave)
     refused = client.post(reverse("admin:reporting_outageexclusion_add"), {**form, "charge_point": june.cp_a.pk})
     assert refused.status_code == 200 and not OutageExclusion.objects.exists()  # not a choice for dave
 
     client.force_login(june.carol)
-    wrong_connector = client.post(reverse("admin:reporting_outageexclusion_add"), {
-        **form, "charge_point": june.cp_a.pk, "connector": june.cp_b.connectors.first().pk})
+    wrong_connector = client.post(
+        reverse("admin:reporting_outageexclusion_add"),
+        {**form, "charge_point": june.cp_a.pk, "connector": june.cp_b.connectors.first().pk},
+    )
     assert wrong_connector.status_code == 200 and not OutageExclusion.objects.exists()
     done = client.post(reverse("admin:reporting_outageexclusion_add"), {**form, "charge_point": june.cp_a.pk})
     assert done.status_code == 302

@@ -24,17 +24,30 @@ def data(world):
     world.org_a.report_recipients = "ops@alpha.example\n\n  boss@alpha.example \nops@alpha.example\n"
     world.org_a.save()
     one = world.cp_a.connectors.get(number=1)
-    for at, sessions, energy, revenue in [(datetime(2026, 5, 5, 16, tzinfo=UTC), 6, 54_321, "432.10"),
-                                          (datetime(2026, 4, 28, 16, tzinfo=UTC), 4, 20_000, "160.00")]:
-        make_connector_hour(one, at, sessions=sessions, energy_wh=energy, revenue=Decimal(revenue), occupied_s=3000,
-                            charging_s=2000)
-    DriverDay.objects.create(organization=world.org_a, site=world.site_a, charge_point=world.cp_a,
-                             customer_account=world.alice.customer_account, day=date(2026, 5, 5))
-    StatusEvent.objects.create(charge_point=world.cp_a, connector=world.cp_a.connectors.get(number=2),
-                               status="Faulted", error_code="GroundFailure",
-                               timestamp=datetime(2026, 5, 8, 9, tzinfo=UTC))
-    make_connector_hour(world.cp_b.connectors.first(), datetime(2026, 5, 5, 16, tzinfo=UTC), sessions=99,
-                        energy_wh=99_999)
+    for at, sessions, energy, revenue in [
+        (datetime(2026, 5, 5, 16, tzinfo=UTC), 6, 54_321, "432.10"),
+        (datetime(2026, 4, 28, 16, tzinfo=UTC), 4, 20_000, "160.00"),
+    ]:
+        make_connector_hour(
+            one, at, sessions=sessions, energy_wh=energy, revenue=Decimal(revenue), occupied_s=3000, charging_s=2000
+        )
+    DriverDay.objects.create(
+        organization=world.org_a,
+        site=world.site_a,
+        charge_point=world.cp_a,
+        customer_account=world.alice.customer_account,
+        day=date(2026, 5, 5),
+    )
+    StatusEvent.objects.create(
+        charge_point=world.cp_a,
+        connector=world.cp_a.connectors.get(number=2),
+        status="Faulted",
+        error_code="GroundFailure",
+        timestamp=datetime(2026, 5, 8, 9, tzinfo=UTC),
+    )
+    make_connector_hour(
+        world.cp_b.connectors.first(), datetime(2026, 5, 5, 16, tzinfo=UTC), sessions=99, energy_wh=99_999
+    )
     return world
 
 
@@ -54,14 +67,12 @@ def test_only_organizations_with_recipients_are_due_and_only_until_sent(data):
     assert weekly_summaries_due(now=MONDAY_MORNING) == [(data.org_a.pk, WEEK)]
     assert weekly_summary_send(organization_id=data.org_a.pk, week_start=WEEK, now=MONDAY_MORNING) == "sent"
     assert weekly_summaries_due(now=MONDAY_MORNING) == []
-    assert weekly_summary_send(organization_id=data.org_b.pk, week_start=WEEK, now=MONDAY_MORNING) == \
-        "no recipients"
+    assert weekly_summary_send(organization_id=data.org_b.pk, week_start=WEEK, now=MONDAY_MORNING) == "no recipients"
 
 
 def test_the_summary_is_emailed_once_with_a_pdf_holding_the_figures(data):
     assert weekly_summary_send(organization_id=data.org_a.pk, week_start=WEEK, now=MONDAY_MORNING) == "sent"
-    assert weekly_summary_send(organization_id=data.org_a.pk, week_start=WEEK, now=MONDAY_MORNING) == \
-        "already sent"
+    assert weekly_summary_send(organization_id=data.org_a.pk, week_start=WEEK, now=MONDAY_MORNING) == "already sent"
 
     [message] = mail.outbox
     assert message.to == ["ops@alpha.example", "boss@alpha.example"]
@@ -81,8 +92,10 @@ def test_the_summary_is_emailed_once_with_a_pdf_holding_the_figures(data):
 
 
 def test_a_failed_send_is_forgotten_so_the_next_run_retries(data):
-    with mock.patch("django.core.mail.EmailMessage.send", side_effect=ConnectionRefusedError("smtp down")), \
-            pytest.raises(ConnectionRefusedError):
+    with (
+        mock.patch("django.core.mail.EmailMessage.send", side_effect=ConnectionRefusedError("smtp down")),
+        pytest.raises(ConnectionRefusedError),
+    ):
         weekly_summary_send(organization_id=data.org_a.pk, week_start=WEEK, now=MONDAY_MORNING)
     assert weekly_summaries_due(now=MONDAY_MORNING) == [(data.org_a.pk, WEEK)]
     assert weekly_summary_send(organization_id=data.org_a.pk, week_start=WEEK, now=MONDAY_MORNING) == "sent"
@@ -90,8 +103,10 @@ def test_a_failed_send_is_forgotten_so_the_next_run_retries(data):
 
 
 def test_the_beat_job_enqueues_one_email_task_per_due_organization(data):
-    with mock.patch("reporting.tasks.timezone.now", return_value=MONDAY_MORNING), \
-            mock.patch.object(tasks.weekly_summary_email, "delay") as delay:
+    with (
+        mock.patch("reporting.tasks.timezone.now", return_value=MONDAY_MORNING),
+        mock.patch.object(tasks.weekly_summary_email, "delay") as delay,
+    ):
         assert tasks.weekly_summaries() == 1
     delay.assert_called_once_with(data.org_a.pk, "2026-05-04")
     with mock.patch("reporting.weekly.timezone.now", return_value=MONDAY_MORNING):

@@ -35,8 +35,9 @@ def beta_and_alpha_objects(world) -> dict[str, tuple]:
         "chargingsession": (session_a, session_b),
         "sessionflag": tuple(SessionFlag.objects.create(session=s, code="zero_energy") for s in (session_a, session_b)),
         "metervalue": tuple(
-            MeterValue.objects.create(charge_point=s.charge_point, connector=s.connector, session=s,
-                                      timestamp=now, value=Decimal(1000))
+            MeterValue.objects.create(
+                charge_point=s.charge_point, connector=s.connector, session=s, timestamp=now, value=Decimal(1000)
+            )
             for s in (session_a, session_b)
         ),
         "statusevent": tuple(
@@ -83,10 +84,19 @@ def test_drivers_are_sent_to_the_admin_login(client, world):
 
 def site_post(organization_id: int, name: str) -> dict:
     return {
-        "organization": organization_id, "name": name, "street": "Torget 1", "postal_code": "111 22",
-        "city": "Uppsala", "country": "SE", "latitude": "59.8", "longitude": "17.6", "time_zone": "Europe/Stockholm",
-        "created_at_0": "2026-01-01", "created_at_1": "10:00:00",
-        "charge_points-TOTAL_FORMS": "0", "charge_points-INITIAL_FORMS": "0",
+        "organization": organization_id,
+        "name": name,
+        "street": "Torget 1",
+        "postal_code": "111 22",
+        "city": "Uppsala",
+        "country": "SE",
+        "latitude": "59.8",
+        "longitude": "17.6",
+        "time_zone": "Europe/Stockholm",
+        "created_at_0": "2026-01-01",
+        "created_at_1": "10:00:00",
+        "charge_points-TOTAL_FORMS": "0",
+        "charge_points-INITIAL_FORMS": "0",
     }
 
 
@@ -107,8 +117,13 @@ def test_staff_create_sites_only_for_their_organization(client, world):
 
 def test_staff_cannot_move_a_charger_to_another_organizations_site(client, world):
     client.force_login(world.carol)
-    data = {"site": world.site_b.pk, "ocpp_id": "ALPHA-1", "registration_status": "accepted",
-            "connectors-TOTAL_FORMS": "0", "connectors-INITIAL_FORMS": "0"}
+    data = {
+        "site": world.site_b.pk,
+        "ocpp_id": "ALPHA-1",
+        "registration_status": "accepted",
+        "connectors-TOTAL_FORMS": "0",
+        "connectors-INITIAL_FORMS": "0",
+    }
     response = client.post(change("chargepoint", world.cp_a.pk), data)
     assert response.status_code == 200
     world.cp_a.refresh_from_db()
@@ -116,8 +131,14 @@ def test_staff_cannot_move_a_charger_to_another_organizations_site(client, world
 
 
 def charge_point_post(cp: ChargePoint, **overrides) -> dict:
-    data = {"site": cp.site_id, "ocpp_id": cp.ocpp_id, "name": cp.name, "registration_status": cp.registration_status,
-            "connectors-TOTAL_FORMS": "0", "connectors-INITIAL_FORMS": "0"}
+    data = {
+        "site": cp.site_id,
+        "ocpp_id": cp.ocpp_id,
+        "name": cp.name,
+        "registration_status": cp.registration_status,
+        "connectors-TOTAL_FORMS": "0",
+        "connectors-INITIAL_FORMS": "0",
+    }
     return data | overrides
 
 
@@ -177,11 +198,21 @@ def add_rows(world, model: str, count: int) -> None:
         if model == "sessionflag":
             SessionFlag.objects.create(session=session, code="zero_energy")
         elif model == "metervalue":
-            MeterValue.objects.create(charge_point=world.cp_a, connector=connector, session=session,
-                                      timestamp=now - timedelta(minutes=i), value=Decimal(i))
+            MeterValue.objects.create(
+                charge_point=world.cp_a,
+                connector=connector,
+                session=session,
+                timestamp=now - timedelta(minutes=i),
+                value=Decimal(i),
+            )
         elif model == "statusevent":
-            StatusEvent.objects.create(charge_point=world.cp_a, connector=connector, status="Charging",
-                                       error_code="NoError", timestamp=now - timedelta(minutes=i))
+            StatusEvent.objects.create(
+                charge_point=world.cp_a,
+                connector=connector,
+                status="Charging",
+                error_code="NoError",
+                timestamp=now - timedelta(minutes=i),
+            )
 
 
 @pytest.mark.parametrize("model", MODELS)

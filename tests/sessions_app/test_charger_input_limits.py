@@ -26,8 +26,10 @@ def _reading(*sampled: dict) -> list[dict]:
     return [{"timestamp": T0, "sampled_value": list(sampled)}]
 
 
-@pytest.mark.parametrize("value", ["NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf", "1e400", "-1E+400",
-                                   "100000000000000", "1e999999999"])
+@pytest.mark.parametrize(
+    "value",
+    ["NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf", "1e400", "-1E+400", "100000000000000", "1e999999999"],
+)
 def test_a_reading_that_is_no_finite_storable_number_is_named(value):
     problem = meter_value_unstorable(_reading({"value": "1000"}, {"value": value, "measurand": "Voltage"}))
     assert problem is not None and value[:10] in problem
@@ -44,18 +46,27 @@ def test_ordinary_numbers_and_text_that_is_no_number_at_all_pass(value):
 
 
 def test_a_batch_with_a_huge_kwh_reading_stores_the_rest_and_does_not_fail(world):
-    counts = meter_values_record_many(now=timezone.now(), reports=[
-        MeterValuesReport(world.cp_a, 1, None, _reading({"value": "1e999999999", "unit": "kWh"}, {"value": "12"})),
-    ])
+    counts = meter_values_record_many(
+        now=timezone.now(),
+        reports=[
+            MeterValuesReport(world.cp_a, 1, None, _reading({"value": "1e999999999", "unit": "kWh"}, {"value": "12"})),
+        ],
+    )
     assert counts == [1] and MeterValue.objects.get().value == 12
 
 
 def test_vendor_data_beyond_the_limit_is_cut_with_a_marker_and_whole_below_it(world, settings):
     settings.OCPP_EVENT_DATA_MAX_BYTES = 1024
-    small = charger_event_record(charge_point=world.cp_a, kind=ChargerEvent.Kind.DATA_TRANSFER, vendor_id="V",
-                                 data="x" * 1024, at=timezone.now())
-    big = charger_event_record(charge_point=world.cp_a, kind=ChargerEvent.Kind.DATA_TRANSFER, vendor_id="V",
-                               data="é" * (16 * 1024 * 1024 // 2), at=timezone.now())
+    small = charger_event_record(
+        charge_point=world.cp_a, kind=ChargerEvent.Kind.DATA_TRANSFER, vendor_id="V", data="x" * 1024, at=timezone.now()
+    )
+    big = charger_event_record(
+        charge_point=world.cp_a,
+        kind=ChargerEvent.Kind.DATA_TRANSFER,
+        vendor_id="V",
+        data="é" * (16 * 1024 * 1024 // 2),
+        at=timezone.now(),
+    )
     assert ChargerEvent.objects.get(pk=small.pk).data == "x" * 1024
     stored = ChargerEvent.objects.get(pk=big.pk).data
     kept, marker = stored.split("\n")
@@ -77,8 +88,12 @@ def test_a_connector_number_no_connector_can_have_is_a_property_constraint_viola
     async def scenario():
         async with ChargerSocket("ALPHA-1") as charger:
             answers = [await charger.call(action, payload) for action, payload in calls]
-            answers.append(await charger.call("StatusNotification", {
-                "connectorId": Connector.MAX_NUMBER, "errorCode": "NoError", "status": "Available"}))
+            answers.append(
+                await charger.call(
+                    "StatusNotification",
+                    {"connectorId": Connector.MAX_NUMBER, "errorCode": "NoError", "status": "Available"},
+                )
+            )
             return answers
 
     *refused, accepted = asyncio.run(scenario())
@@ -101,11 +116,13 @@ def test_the_frame_limit_counts_bytes_not_characters(world, settings):
 
     async def scenario():
         async with ChargerSocket("ALPHA-1") as charger:
-            await charger.communicator.send_input({"type": "websocket.receive",
-                                                   "text": data_transfer("fits", "é" * 2000)})  # 4000 bytes
+            await charger.communicator.send_input(
+                {"type": "websocket.receive", "text": data_transfer("fits", "é" * 2000)}
+            )  # 4000 bytes
             fits = json.loads((await charger.communicator.receive_output(10))["text"])
-            await charger.communicator.send_input({"type": "websocket.receive",
-                                                   "text": data_transfer("over", "😀" * 1100)})
+            await charger.communicator.send_input(
+                {"type": "websocket.receive", "text": data_transfer("over", "😀" * 1100)}
+            )
             return fits, await charger.communicator.receive_output(10)
 
     fits, over = asyncio.run(scenario())
@@ -117,11 +134,25 @@ def test_the_frame_limit_counts_bytes_not_characters(world, settings):
 def test_a_stop_whose_transaction_data_holds_no_storable_number_is_stored_and_flagged(world):
     """A stop is never refused, unlike MeterValues: the reading that cannot be stored is named in a flag."""
     now = timezone.now()
-    session = session_start(charge_point=world.cp_a, connector_id=1, raw_uid=world.alice_card.uid,
-                            meter_start_wh=1000, timestamp=now, now=now)
+    session = session_start(
+        charge_point=world.cp_a,
+        connector_id=1,
+        raw_uid=world.alice_card.uid,
+        meter_start_wh=1000,
+        timestamp=now,
+        now=now,
+    )
     data = [{"timestamp": now, "sampled_value": [{"value": "NaN"}, {"value": "1500"}]}]
-    stopped = session_stop(charge_point=world.cp_a, transaction_id=session.pk, raw_uid="", meter_stop_wh=1500,
-                           timestamp=now, reason="Local", transaction_data=data, now=now)
+    stopped = session_stop(
+        charge_point=world.cp_a,
+        transaction_id=session.pk,
+        raw_uid="",
+        meter_stop_wh=1500,
+        timestamp=now,
+        reason="Local",
+        transaction_data=data,
+        now=now,
+    )
 
     assert stopped.state == ChargingSession.State.COMPLETED and stopped.energy_wh == 500
     assert MeterValue.objects.get(session=session).value == 1500

@@ -28,10 +28,17 @@ class Charger(ApplicationCommunicator):
     """The charger's end of a websocket to the consumer (channels' own communicator would need daphne)."""
 
     def __init__(self, ocpp_id: str = "ALPHA-1"):
-        super().__init__(URLRouter(websocket_urlpatterns), {
-            "type": "websocket", "path": f"/ocpp/{ocpp_id}", "query_string": b"", "headers": [],
-            "subprotocols": ["ocpp1.6"], "client": ("127.0.0.1", 40000),
-        })
+        super().__init__(
+            URLRouter(websocket_urlpatterns),
+            {
+                "type": "websocket",
+                "path": f"/ocpp/{ocpp_id}",
+                "query_string": b"",
+                "headers": [],
+                "subprotocols": ["ocpp1.6"],
+                "client": ("127.0.0.1", 40000),
+            },
+        )
 
     async def connect(self) -> bool:
         await self.send_input({"type": "websocket.connect"})
@@ -95,10 +102,16 @@ async def reset_sent_to_the_holder(world):
     charge_point = await connected_charge_point(world)
     layer = get_channel_layer()
     reply_channel = await layer.new_channel()
-    await layer.send(charge_point.channel_name, {
-        "type": "ocpp.command", "action": "Reset", "payload": {"type": "Soft"}, "reply_channel": reply_channel,
-        "timeout": 5,
-    })
+    await layer.send(
+        charge_point.channel_name,
+        {
+            "type": "ocpp.command",
+            "action": "Reset",
+            "payload": {"type": "Soft"},
+            "reply_channel": reply_channel,
+            "timeout": 5,
+        },
+    )
     receipt = await asyncio.wait_for(layer.receive(reply_channel), 2)
     return communicator, charge_point, layer, reply_channel, receipt
 

@@ -32,20 +32,30 @@ def test_each_command_form_sends_its_ocpp_payload(client, world, transport):
     session = make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=None)
     client.force_login(world.carol)
     forms = [
-        ({"action": "RemoteStartTransaction", "connector_id": 1, "id_tag": world.alice_card.pk},
-         {"connector_id": 1, "id_tag": "04A1B2C3"}),
+        (
+            {"action": "RemoteStartTransaction", "connector_id": 1, "id_tag": world.alice_card.pk},
+            {"connector_id": 1, "id_tag": "04A1B2C3"},
+        ),
         ({"action": "RemoteStopTransaction", "session": session.pk}, {"transaction_id": session.pk}),
         ({"action": "Reset", "reset_type": "Hard"}, {"type": "Hard"}),
         ({"action": "UnlockConnector", "connector_id": 2}, {"connector_id": 2}),
-        ({"action": "ChangeAvailability", "connector_id": 0, "availability_type": "Inoperative"},
-         {"connector_id": 0, "type": "Inoperative"}),
-        ({"action": "GetConfiguration", "keys": "HeartbeatInterval, MeterValueSampleInterval"},
-         {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]}),
+        (
+            {"action": "ChangeAvailability", "connector_id": 0, "availability_type": "Inoperative"},
+            {"connector_id": 0, "type": "Inoperative"},
+        ),
+        (
+            {"action": "GetConfiguration", "keys": "HeartbeatInterval, MeterValueSampleInterval"},
+            {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]},
+        ),
         ({"action": "GetConfiguration", "keys": ""}, {}),
-        ({"action": "ChangeConfiguration", "key": "HeartbeatInterval", "value": "120"},
-         {"key": "HeartbeatInterval", "value": "120"}),
-        ({"action": "TriggerMessage", "requested_message": "StatusNotification", "connector_id": 1},
-         {"requested_message": "StatusNotification", "connector_id": 1}),
+        (
+            {"action": "ChangeConfiguration", "key": "HeartbeatInterval", "value": "120"},
+            {"key": "HeartbeatInterval", "value": "120"},
+        ),
+        (
+            {"action": "TriggerMessage", "requested_message": "StatusNotification", "connector_id": 1},
+            {"requested_message": "StatusNotification", "connector_id": 1},
+        ),
         ({"action": "TriggerMessage", "requested_message": "Heartbeat"}, {"requested_message": "Heartbeat"}),
     ]
     for data, payload in forms:
@@ -56,14 +66,17 @@ def test_each_command_form_sends_its_ocpp_payload(client, world, transport):
     assert len(transport.sent) == len(forms)
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ({"action": "RemoteStartTransaction", "connector_id": 1}, "id_tag"),
-    ({"action": "RemoteStartTransaction", "id_tag": "x", "connector_id": 0}, "connector_id"),
-    ({"action": "RemoteStopTransaction"}, "session"),
-    ({"action": "ChangeAvailability", "availability_type": "Operative"}, "connector_id"),
-    ({"action": "ChangeConfiguration", "key": "HeartbeatInterval"}, "value"),
-    ({"action": "Reset", "reset_type": "Gentle"}, "reset_type"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"action": "RemoteStartTransaction", "connector_id": 1}, "id_tag"),
+        ({"action": "RemoteStartTransaction", "id_tag": "x", "connector_id": 0}, "connector_id"),
+        ({"action": "RemoteStopTransaction"}, "session"),
+        ({"action": "ChangeAvailability", "availability_type": "Operative"}, "connector_id"),
+        ({"action": "ChangeConfiguration", "key": "HeartbeatInterval"}, "value"),
+        ({"action": "Reset", "reset_type": "Gentle"}, "reset_type"),
+    ],
+)
 def test_incomplete_command_is_not_sent(client, world, transport, data, field):
     client.force_login(world.carol)
     response = client.post(commands_url(world.cp_a), data)
@@ -71,14 +84,19 @@ def test_incomplete_command_is_not_sent(client, world, transport, data, field):
     assert transport.sent == []
 
 
-@pytest.mark.parametrize(("result", "shown"), [
-    (CommandResult("answered", {"status": "Accepted"}), "The charger answered: Accepted."),
-    (CommandResult("answered", {"status": "Rejected"}), "The charger answered: Rejected."),
-    (CommandResult("offline"), "The charger is offline: the command was not delivered."),
-    (CommandResult("timeout"), "No answer from the charger within 30 s."),
-    (CommandResult("error", code="NotSupported", description="no resets here"),
-     "The charger returned an error: NotSupported no resets here"),
-])
+@pytest.mark.parametrize(
+    ("result", "shown"),
+    [
+        (CommandResult("answered", {"status": "Accepted"}), "The charger answered: Accepted."),
+        (CommandResult("answered", {"status": "Rejected"}), "The charger answered: Rejected."),
+        (CommandResult("offline"), "The charger is offline: the command was not delivered."),
+        (CommandResult("timeout"), "No answer from the charger within 30 s."),
+        (
+            CommandResult("error", code="NotSupported", description="no resets here"),
+            "The charger returned an error: NotSupported no resets here",
+        ),
+    ],
+)
 def test_each_outcome_is_shown(client, world, transport, result, shown):
     transport.result = result
     client.force_login(world.carol)
@@ -98,17 +116,20 @@ def test_timeout_message_names_the_configured_wait(client, world, transport, mon
 
 
 def test_get_configuration_answer_is_shown_as_a_table(client, world, transport):
-    transport.result = CommandResult("answered", {
-        "configuration_key": [
-            {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
-            {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
-        ],
-        "unknown_key": ["Bogus"],
-    })
+    transport.result = CommandResult(
+        "answered",
+        {
+            "configuration_key": [
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+            ],
+            "unknown_key": ["Bogus"],
+        },
+    )
     client.force_login(world.carol)
     response = client.post(commands_url(world.cp_a), {"action": "GetConfiguration", "keys": ""})
     page = response.content.decode()
-    table = page[page.index('id="configuration-keys"'):]
+    table = page[page.index('id="configuration-keys"') :]
     assert "HeartbeatInterval" in table and "300" in table and "NumberOfConnectors" in table
     assert "Bogus" in page
 
@@ -128,15 +149,23 @@ def test_staff_command_only_their_own_chargers(client, world, transport):
 
 
 def test_staff_can_only_use_their_organizations_cards_and_this_chargers_sessions(client, world, transport):
-    other_card = make_tag(make_organization("Gamma").customer_accounts.create(
-        name="Gamma Fleet", billing_email="fleet@gamma.example"), None, "04C0C0C0")
+    other_card = make_tag(
+        make_organization("Gamma").customer_accounts.create(name="Gamma Fleet", billing_email="fleet@gamma.example"),
+        None,
+        "04C0C0C0",
+    )
     beta_session = make_session(world.cp_b.connectors.first(), None, energy_wh=None)
     client.force_login(world.carol)
     form = client.get(commands_url(world.cp_a)).context["form"]
     assert set(form.fields["id_tag"].queryset) == {world.alice_card, world.bob_card}
-    response = client.post(commands_url(world.cp_a), {
-        "action": "RemoteStartTransaction", "connector_id": 1, "id_tag": other_card.pk,
-    })
+    response = client.post(
+        commands_url(world.cp_a),
+        {
+            "action": "RemoteStartTransaction",
+            "connector_id": 1,
+            "id_tag": other_card.pk,
+        },
+    )
     assert "id_tag" in response.context["form"].errors
     response = client.post(commands_url(world.cp_a), {"action": "RemoteStopTransaction", "session": beta_session.pk})
     assert "session" in response.context["form"].errors
@@ -161,8 +190,9 @@ def test_change_page_links_to_commands_and_the_action_opens_them(client, world):
     response = client.post(changelist, {"action": "send_command", "_selected_action": [world.cp_a.pk]})
     assert response.status_code == 302 and response.url == commands_url(world.cp_a)
     second = ChargePoint.objects.create(organization=world.org_a, site=world.site_a, ocpp_id="ALPHA-2")
-    response = client.post(changelist, {"action": "send_command", "_selected_action": [world.cp_a.pk, second.pk]},
-                           follow=True)
+    response = client.post(
+        changelist, {"action": "send_command", "_selected_action": [world.cp_a.pk, second.pk]}, follow=True
+    )
     assert "exactly one" in str(list(response.context["messages"])[0])
 
 
@@ -183,11 +213,17 @@ def test_approve_accepts_pending_chargers_with_a_site_only(client, world):
     without_site = ChargePoint.objects.create(organization=world.org_a, ocpp_id="NEW-2")
     theirs = ChargePoint.objects.create(organization=world.org_b, site=world.site_b, ocpp_id="NEW-3")
     client.force_login(world.carol)
-    response = client.post(reverse("admin:sessions_app_chargepoint_changelist"), {
-        "action": "approve", "_selected_action": [with_site.pk, without_site.pk, theirs.pk],
-    }, follow=True)
-    statuses = dict(ChargePoint.objects.filter(ocpp_id__startswith="NEW-").values_list("ocpp_id",
-                                                                                         "registration_status"))
+    response = client.post(
+        reverse("admin:sessions_app_chargepoint_changelist"),
+        {
+            "action": "approve",
+            "_selected_action": [with_site.pk, without_site.pk, theirs.pk],
+        },
+        follow=True,
+    )
+    statuses = dict(
+        ChargePoint.objects.filter(ocpp_id__startswith="NEW-").values_list("ocpp_id", "registration_status")
+    )
     assert statuses == {"NEW-1": "accepted", "NEW-2": "pending", "NEW-3": "pending"}
     shown = " ".join(str(message) for message in response.context["messages"])
     assert "Approved 1 charger." in shown and "no site yet" in shown
@@ -196,14 +232,16 @@ def test_approve_accepts_pending_chargers_with_a_site_only(client, world):
 def test_registration_status_is_a_list_filter(client, world):
     ChargePoint.objects.create(organization=world.org_a, ocpp_id="NEW-1")
     client.force_login(world.carol)
-    response = client.get(reverse("admin:sessions_app_chargepoint_changelist"), {"registration_status__exact":
-                                                                                  "pending"})
+    response = client.get(
+        reverse("admin:sessions_app_chargepoint_changelist"), {"registration_status__exact": "pending"}
+    )
     assert [cp.ocpp_id for cp in response.context["cl"].result_list] == ["NEW-1"]
 
 
 def test_security_events_are_scoped_and_superusers_see_unattributed_ones(client, world):
-    mine = SecurityEvent.objects.create(organization=world.org_a, charge_point=world.cp_a, ocpp_id="ALPHA-1",
-                                        kind="bad_password")
+    mine = SecurityEvent.objects.create(
+        organization=world.org_a, charge_point=world.cp_a, ocpp_id="ALPHA-1", kind="bad_password"
+    )
     theirs = SecurityEvent.objects.create(organization=world.org_b, ocpp_id="BETA-1", kind="bad_password")
     nobodys = SecurityEvent.objects.create(ocpp_id="STRANGER", kind="unknown_charger")
     url = reverse("admin:sessions_app_securityevent_changelist")

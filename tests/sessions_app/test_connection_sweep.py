@@ -27,8 +27,9 @@ LAST_SEEN = T0 + timedelta(minutes=10)
 
 
 def _connect(cp: ChargePoint, channel: str, at: datetime) -> None:
-    assert charge_point_connect(ocpp_id=cp.ocpp_id, organization_slug=None, password=None, remote_address=None,
-                                channel_name=channel, at=at).accepted
+    assert charge_point_connect(
+        ocpp_id=cp.ocpp_id, organization_slug=None, password=None, remote_address=None, channel_name=channel, at=at
+    ).accepted
 
 
 def _silent_since(cp: ChargePoint, at: datetime, channel: str = "chan-1") -> None:
@@ -38,8 +39,11 @@ def _silent_since(cp: ChargePoint, at: datetime, channel: str = "chan-1") -> Non
 
 
 def history(cp: ChargePoint) -> list[tuple[datetime, datetime | None]]:
-    return list(ChargerConnection.objects.filter(charge_point=cp).order_by("connected_at")
-                .values_list("connected_at", "disconnected_at"))
+    return list(
+        ChargerConnection.objects.filter(charge_point=cp)
+        .order_by("connected_at")
+        .values_list("connected_at", "disconnected_at")
+    )
 
 
 def test_a_silent_chargers_connection_ends_at_its_last_message_not_at_the_sweep(world):
@@ -53,8 +57,9 @@ def test_a_silent_chargers_connection_ends_at_its_last_message_not_at_the_sweep(
     assert charge_points_disconnect_silent(now=sweep_at + timedelta(minutes=1)) == 0  # nothing left to end
 
 
-@pytest.mark.parametrize("silence", [timedelta(seconds=-1), timedelta(0), timedelta(seconds=1)],
-                         ids=["before", "at", "after"])
+@pytest.mark.parametrize(
+    "silence", [timedelta(seconds=-1), timedelta(0), timedelta(seconds=1)], ids=["before", "at", "after"]
+)
 def test_the_sweep_ends_exactly_the_connections_is_online_calls_offline(world, silence):
     """One rule: two heartbeat intervals, plus the lag of the last-seen write."""
     _silent_since(world.cp_a, LAST_SEEN)

@@ -16,8 +16,16 @@ def test_an_error_while_handling_a_frame_still_stores_the_disconnect(transaction
 
     monkeypatch.setattr(CentralSystem16, "route_message", broken)
     path = f"/ocpp/{world.cp_a.ocpp_id}"
-    scope = {"type": "websocket", "path": path, "raw_path": path.encode(), "query_string": b"", "headers": [],
-             "subprotocols": ["ocpp1.6"], "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "websocket",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [],
+        "subprotocols": ["ocpp1.6"],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
 
     async def connect_then_fail() -> str:
         communicator = ApplicationCommunicator(application, scope)

@@ -12,8 +12,9 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def _connect(cp: ChargePoint, channel: str, at: datetime) -> None:
-    assert charge_point_connect(ocpp_id=cp.ocpp_id, organization_slug=None, password=None, remote_address=None,
-                                channel_name=channel, at=at).accepted
+    assert charge_point_connect(
+        ocpp_id=cp.ocpp_id, organization_slug=None, password=None, remote_address=None, channel_name=channel, at=at
+    ).accepted
 
 
 def test_one_batch_ends_every_charger_still_on_its_channel_and_leaves_a_newer_connection_open(world):
@@ -21,8 +22,9 @@ def test_one_batch_ends_every_charger_still_on_its_channel_and_leaves_a_newer_co
     _connect(world.cp_b, "chan-b", T0)
     ChargePoint.objects.filter(pk=world.cp_b.pk).update(channel_name="chan-b2")  # cp_b moved on meanwhile
 
-    held = charge_point_disconnect_many(reports=[Disconnect(world.cp_a.pk, "chan-a"),
-                                                 Disconnect(world.cp_b.pk, "chan-b")], now=T0 + timedelta(hours=1))
+    held = charge_point_disconnect_many(
+        reports=[Disconnect(world.cp_a.pk, "chan-a"), Disconnect(world.cp_b.pk, "chan-b")], now=T0 + timedelta(hours=1)
+    )
 
     assert held == [True, False]
     assert ChargePoint.objects.get(pk=world.cp_a.pk).channel_name == ""

@@ -48,12 +48,15 @@ def test_driver_starts_charging_with_their_card_at_a_free_connector(client, worl
     assert "will start when you plug in" in messages_of(client.get(reverse("dashboard")))
 
 
-@pytest.mark.parametrize(("result", "shown"), [
-    (CommandResult("answered", {"status": "Rejected"}), "declined to start charging (Rejected)"),
-    (CommandResult("offline"), "The charger is offline right now"),
-    (CommandResult("timeout"), "did not answer within 30 seconds"),
-    (CommandResult("error", code="InternalError"), "could not carry out the request (InternalError)"),
-])
+@pytest.mark.parametrize(
+    ("result", "shown"),
+    [
+        (CommandResult("answered", {"status": "Rejected"}), "declined to start charging (Rejected)"),
+        (CommandResult("offline"), "The charger is offline right now"),
+        (CommandResult("timeout"), "did not answer within 30 seconds"),
+        (CommandResult("error", code="InternalError"), "could not carry out the request (InternalError)"),
+    ],
+)
 def test_each_answer_to_a_start_is_told_to_the_driver(client, world, transport, result, shown):
     online(world.cp_a)
     transport.result = result
@@ -155,12 +158,23 @@ def test_stop_told_when_the_charger_is_offline(client, world, transport):
     assert "offline" in messages_of(client.get(response.url))
 
 
-def meter(session: ChargingSession, seconds: int, value: str, measurand: str = "Energy.Active.Import.Register",
-          unit: str = "Wh", phase: str = "") -> MeterValue:
+def meter(
+    session: ChargingSession,
+    seconds: int,
+    value: str,
+    measurand: str = "Energy.Active.Import.Register",
+    unit: str = "Wh",
+    phase: str = "",
+) -> MeterValue:
     return MeterValue.objects.create(
-        charge_point=session.charge_point, connector=session.connector, session=session,
-        timestamp=session.started_at + timedelta(seconds=seconds), measurand=measurand, value=Decimal(value),
-        unit=unit, phase=phase,
+        charge_point=session.charge_point,
+        connector=session.connector,
+        session=session,
+        timestamp=session.started_at + timedelta(seconds=seconds),
+        measurand=measurand,
+        value=Decimal(value),
+        unit=unit,
+        phase=phase,
     )
 
 
@@ -204,7 +218,11 @@ def test_live_json_is_the_drivers_own(client, world):
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     live = response.json()
     assert (live["energy_wh"], live["energy_kwh_display"], live["power_w"], live["power_kw_display"]) == (
-        2500, "2.50", 7400.0, "7.4")
+        2500,
+        "2.50",
+        7400.0,
+        "7.4",
+    )
     assert live["state"] == "active" and live["duration_seconds"] >= 3 * 3600
     assert client.get(reverse("session_live", args=[bobs.pk])).status_code == 404
     client.logout()

@@ -21,8 +21,9 @@ HOME, ATTACKER = "198.51.100.10", "203.0.113.66"
 @pytest.fixture(autouse=True)
 def limits(settings):
     """The production defaults, on a cache of this test's own (the counts outlive a test in Redis)."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": f"floods-{uuid.uuid4()}"}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"floods-{uuid.uuid4()}"}
+    }
     settings.OCPP_AUTH_FAILURES_PER_ID = 5
     settings.OCPP_AUTH_FAILURES_PER_ADDRESS = 20
     settings.OCPP_AUTH_FAILURE_WINDOW = 300
@@ -38,11 +39,18 @@ def cp(world) -> ChargePoint:
     return world.cp_a
 
 
-def handshake(ocpp_id: str = "ALPHA-1", *, password: str | None = None, address: str | None = HOME,
-              slug: str | None = None) -> bool:
+def handshake(
+    ocpp_id: str = "ALPHA-1", *, password: str | None = None, address: str | None = HOME, slug: str | None = None
+) -> bool:
     """Whether the server would accept this charger's websocket."""
-    return charge_point_connect(ocpp_id=ocpp_id, organization_slug=slug, password=password, remote_address=address,
-                                channel_name=f"test.{uuid.uuid4().hex}", at=timezone.now()).accepted
+    return charge_point_connect(
+        ocpp_id=ocpp_id,
+        organization_slug=slug,
+        password=password,
+        remote_address=address,
+        channel_name=f"test.{uuid.uuid4().hex}",
+        at=timezone.now(),
+    ).accepted
 
 
 def address(number: int) -> str:
@@ -66,8 +74,12 @@ def test_five_wrong_passwords_lock_the_charger_id_and_then_no_password_is_even_c
         assert not handshake(password="guess", address="192.0.2.201")
     check.assert_not_called()
     locked = SecurityEvent.objects.get(kind=SecurityEvent.Kind.LOCKED_OUT)
-    assert (locked.charge_point, locked.organization, locked.detail, locked.count) == (cp, cp.organization,
-                                                                                        "id locked", 2)
+    assert (locked.charge_point, locked.organization, locked.detail, locked.count) == (
+        cp,
+        cp.organization,
+        "id locked",
+        2,
+    )
 
 
 def test_four_wrong_passwords_do_not_lock_the_charger(cp):
@@ -143,7 +155,11 @@ def test_a_thousand_unknown_ids_from_one_address_are_one_event_counted_a_thousan
 
     event = SecurityEvent.objects.get()
     assert (event.kind, event.remote_address, event.ocpp_id, event.count) == (
-        SecurityEvent.Kind.UNKNOWN_CHARGER, ATTACKER, "SCAN-0", 1000)
+        SecurityEvent.Kind.UNKNOWN_CHARGER,
+        ATTACKER,
+        "SCAN-0",
+        1000,
+    )
     assert event.last_at >= event.created_at
 
 
@@ -164,7 +180,11 @@ def test_wrong_passwords_from_rotating_addresses_are_one_event_per_charger(cp, s
 
     event = SecurityEvent.objects.get()
     assert (event.kind, event.charge_point, event.detail, event.count) == (
-        SecurityEvent.Kind.BAD_PASSWORD, cp, "wrong", 100)
+        SecurityEvent.Kind.BAD_PASSWORD,
+        cp,
+        "wrong",
+        100,
+    )
 
 
 def test_events_after_the_window_start_a_new_row(world):
@@ -174,7 +194,9 @@ def test_events_after_the_window_start_a_new_row(world):
         assert not handshake("NOBODY-3", address=ATTACKER)
 
     assert list(SecurityEvent.objects.order_by("created_at").values_list("ocpp_id", "count")) == [
-        ("NOBODY-1", 2), ("NOBODY-3", 1)]
+        ("NOBODY-1", 2),
+        ("NOBODY-3", 1),
+    ]
 
 
 def test_equal_refusals_under_two_operators_urls_stay_apart(world):
@@ -184,7 +206,8 @@ def test_equal_refusals_under_two_operators_urls_stay_apart(world):
         assert not handshake("NOBODY-B", address=ATTACKER, slug=world.org_b.slug)
 
     assert sorted(SecurityEvent.objects.values_list("organization__slug", "count")) == sorted(
-        [(world.org_a.slug, 3), (world.org_b.slug, 3)])
+        [(world.org_a.slug, 3), (world.org_b.slug, 3)]
+    )
 
 
 def test_the_lockout_holds_on_the_configured_cache(world, settings):

@@ -84,8 +84,9 @@ def test_a_record_with_arguments_and_an_exception_is_masked_in_place():
     try:
         raise ValueError("On instance['idTag']: '04A1B2C3D4'")
     except ValueError:
-        record = logging.LogRecord("ocpp", logging.ERROR, __file__, 1, "request %s", ({"idTag": "04A1B2C3D4"},),
-                                   exc_info=True)
+        record = logging.LogRecord(
+            "ocpp", logging.ERROR, __file__, 1, "request %s", ({"idTag": "04A1B2C3D4"},), exc_info=True
+        )
         record.exc_info = __import__("sys").exc_info()
     assert IdTagRedactingFilter().filter(record) is True
     assert record.getMessage() == f"request {{'idTag': '{MASK}'}}"
@@ -106,8 +107,14 @@ def test_uvicorns_access_log_masks_card_uids_in_query_strings(caplog):
     access_log = logging.getLogger("uvicorn.access")
     assert any(isinstance(f, IdTagRedactingFilter) for f in access_log.filters)
     with caplog.at_level(logging.INFO, logger="uvicorn.access"):
-        access_log.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
-                        "/api/v1/operator/cards/?uid=04C0FFEE&ordering=uid", "1.1", 200)
+        access_log.info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5000",
+            "GET",
+            "/api/v1/operator/cards/?uid=04C0FFEE&ordering=uid",
+            "1.1",
+            200,
+        )
     [record] = [record for record in caplog.records if record.name == "uvicorn.access"]
     assert record.getMessage() == f'127.0.0.1:5000 - "GET /api/v1/operator/cards/?uid={MASK}&ordering=uid HTTP/1.1" 200'
 
@@ -117,7 +124,7 @@ def test_uvicorns_access_log_masks_card_uids_in_query_strings(caplog):
     [
         'Not Found: /uid="' + "\\" * 64,  # Django's 404 log of a path: a quote opened, never closed
         "Refused charger 'id_tag=\"" + "\\" * 64 + "'",  # the consumer's %r of a charger's own id
-        'idTag: "' + "\\\"" * 50_000,  # 100 KB of escaped quotes
+        'idTag: "' + '\\"' * 50_000,  # 100 KB of escaped quotes
         ('uid="' + "\\" * 40) * 2_500,  # 100 KB of keys with unclosed values
         "x" * 100_000 + "_uid='",
         "/?uid=" + "a" * 100_000,

@@ -57,8 +57,16 @@ def test_a_flag_is_raised_once_per_session_and_problem(world):
 
 
 def test_site_time_zone_and_coordinates_are_validated(world):
-    site = Site(organization=world.org_a, name="Nowhere", street="x", postal_code="1", city="y",
-                latitude=Decimal("91"), longitude=Decimal("18"), time_zone="Mars/Olympus")
+    site = Site(
+        organization=world.org_a,
+        name="Nowhere",
+        street="x",
+        postal_code="1",
+        city="y",
+        latitude=Decimal("91"),
+        longitude=Decimal("18"),
+        time_zone="Mars/Olympus",
+    )
     with pytest.raises(ValidationError) as error:
         site.full_clean()
     assert {"latitude", "time_zone"} <= set(error.value.message_dict)

@@ -41,22 +41,35 @@ def _flags(session) -> dict[str, str]:
 
 
 def _start(cp, world, at, now=NOW, meter_wh=1000):
-    return session_start(charge_point=cp, connector_id=1, raw_uid=world.alice_card.uid, meter_start_wh=meter_wh,
-                         timestamp=at, now=now)
+    return session_start(
+        charge_point=cp, connector_id=1, raw_uid=world.alice_card.uid, meter_start_wh=meter_wh, timestamp=at, now=now
+    )
 
 
 def _stop(cp, world, session, at, now, meter_wh=31_000):
-    return session_stop(charge_point=cp, transaction_id=session.pk, raw_uid=world.alice_card.uid,
-                        meter_stop_wh=meter_wh, timestamp=at, reason="EVDisconnected", transaction_data=[], now=now)
+    return session_stop(
+        charge_point=cp,
+        transaction_id=session.pk,
+        raw_uid=world.alice_card.uid,
+        meter_stop_wh=meter_wh,
+        timestamp=at,
+        reason="EVDisconnected",
+        transaction_data=[],
+        now=now,
+    )
 
 
-@pytest.mark.parametrize(("reported", "believed"), [
-    (REGISTERED - timedelta(hours=23), True),  # charged offline the day before it was added
-    (REGISTERED - timedelta(hours=25), False),
-    (NOW + timedelta(minutes=4), True),  # a clock a little fast
-    (NOW + timedelta(minutes=6), False),
-    (Y2K, False), (FAR, False),
-])
+@pytest.mark.parametrize(
+    ("reported", "believed"),
+    [
+        (REGISTERED - timedelta(hours=23), True),  # charged offline the day before it was added
+        (REGISTERED - timedelta(hours=25), False),
+        (NOW + timedelta(minutes=4), True),  # a clock a little fast
+        (NOW + timedelta(minutes=6), False),
+        (Y2K, False),
+        (FAR, False),
+    ],
+)
 def test_the_window_runs_from_a_day_before_registration_to_five_minutes_ahead(cp, reported, believed):
     assert charger_time(charge_point=cp, reported=reported, received=NOW) == (reported if believed else NOW)
 
@@ -65,7 +78,8 @@ def test_the_window_is_configurable(cp, settings):
     settings.OCPP_TIME_BEFORE_REGISTRATION, settings.OCPP_TIME_AHEAD = 0, 3600
     assert charger_time(charge_point=cp, reported=REGISTERED - timedelta(hours=1), received=NOW) == NOW
     assert charger_time(charge_point=cp, reported=NOW + timedelta(minutes=50), received=NOW) == NOW + timedelta(
-        minutes=50)
+        minutes=50
+    )
 
 
 def test_a_start_dated_2000_is_stored_at_its_received_time_with_the_original_kept_and_flagged(cp, world):
@@ -121,23 +135,32 @@ def test_a_session_whose_charger_sent_9999_shows_on_every_page(cp, world, client
         ChargingSession.objects.filter(pk=session.pk).update(charger_started_at=FAR)  # exactly as sent, no margin
 
         client.force_login(world.alice)
-        for url in (reverse("history"), reverse("history_session", args=[session.pk]),
-                    reverse("history_export_csv"), reverse("history_export_pdf"),
-                    reverse("api:history"), reverse("api:history_session", args=[session.pk])):
+        for url in (
+            reverse("history"),
+            reverse("history_session", args=[session.pk]),
+            reverse("history_export_csv"),
+            reverse("history_export_pdf"),
+            reverse("api:history"),
+            reverse("api:history_session", args=[session.pk]),
+        ):
             assert client.get(url).status_code == 200, url
         client.force_login(world.carol)
-        for url in (reverse("admin:sessions_app_chargingsession_changelist"),
-                    reverse("admin:sessions_app_chargingsession_change", args=[session.pk]),
-                    reverse("admin:sessions_app_statusevent_changelist"),
-                    reverse("admin:sessions_app_statusevent_change", args=[StatusEvent.objects.get().pk]),
-                    reverse("admin:sessions_app_sessionflag_changelist")):
+        for url in (
+            reverse("admin:sessions_app_chargingsession_changelist"),
+            reverse("admin:sessions_app_chargingsession_change", args=[session.pk]),
+            reverse("admin:sessions_app_statusevent_changelist"),
+            reverse("admin:sessions_app_statusevent_change", args=[StatusEvent.objects.get().pk]),
+            reverse("admin:sessions_app_sessionflag_changelist"),
+        ):
             assert client.get(url).status_code == 200, url
 
 
 def test_a_status_dated_9999_does_not_hold_the_connector_against_a_later_fault(cp):
     connector_status_record_many(reports=[StatusReport(cp, 1, "Available", "NoError", FAR)], now=NOW)
-    connector_status_record_many(reports=[StatusReport(cp, 1, "Faulted", "GroundFailure", NOW + timedelta(minutes=1))],
-                                 now=NOW + timedelta(minutes=1))
+    connector_status_record_many(
+        reports=[StatusReport(cp, 1, "Faulted", "GroundFailure", NOW + timedelta(minutes=1))],
+        now=NOW + timedelta(minutes=1),
+    )
 
     assert Connector.objects.get(charge_point=cp, number=1).status == "Faulted"
     stored = StatusEvent.objects.get(status="Available")
@@ -156,11 +179,14 @@ def test_meter_values_dated_2000_get_their_received_time_and_flag_the_session(cp
     assert SessionFlag.Code.PAST_TIMESTAMP in _flags(session)
 
 
-@pytest.mark.parametrize(("sent", "parsed"), [
-    ("9999-12-31T23:59:59Z", FAR),
-    ("9999-12-31T23:59:59-05:00", datetime.max.replace(tzinfo=UTC)),  # past Python's last year once in UTC
-    ("0001-01-01T00:00:00+05:00", datetime.min.replace(tzinfo=UTC)),
-    ("2026-11-20T13:00:00+01:00", NOW),
-])
+@pytest.mark.parametrize(
+    ("sent", "parsed"),
+    [
+        ("9999-12-31T23:59:59Z", FAR),
+        ("9999-12-31T23:59:59-05:00", datetime.max.replace(tzinfo=UTC)),  # past Python's last year once in UTC
+        ("0001-01-01T00:00:00+05:00", datetime.min.replace(tzinfo=UTC)),
+        ("2026-11-20T13:00:00+01:00", NOW),
+    ],
+)
 def test_any_iso_time_a_charger_sends_parses_to_a_utc_moment(sent, parsed):
     assert parse_time(sent) == parsed

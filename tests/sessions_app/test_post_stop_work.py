@@ -33,14 +33,27 @@ def tariff(world):
 
 
 def start(world, at=START):
-    return session_start(charge_point=world.cp_a, connector_id=1, raw_uid=world.alice_card.uid,
-                         meter_start_wh=100_000, timestamp=at, now=at)
+    return session_start(
+        charge_point=world.cp_a,
+        connector_id=1,
+        raw_uid=world.alice_card.uid,
+        meter_start_wh=100_000,
+        timestamp=at,
+        now=at,
+    )
 
 
 def stop(world, session):
-    return session_stop(charge_point=world.cp_a, transaction_id=session.pk, raw_uid=world.alice_card.uid,
-                        meter_stop_wh=130_000, timestamp=STOP, reason="EVDisconnected", transaction_data=[],
-                        now=STOP + timedelta(seconds=1))
+    return session_stop(
+        charge_point=world.cp_a,
+        transaction_id=session.pk,
+        raw_uid=world.alice_card.uid,
+        meter_stop_wh=130_000,
+        timestamp=STOP,
+        reason="EVDisconnected",
+        transaction_data=[],
+        now=STOP + timedelta(seconds=1),
+    )
 
 
 def charges(session) -> int:
@@ -51,8 +64,7 @@ def billed_once(session) -> bool:
     return SessionPrice.objects.filter(session=session).count() == 1 and charges(session) == 1
 
 
-def test_the_stop_commits_its_pending_work_in_the_same_transaction(world, tariff,
-                                                                  django_capture_on_commit_callbacks):
+def test_the_stop_commits_its_pending_work_in_the_same_transaction(world, tariff, django_capture_on_commit_callbacks):
     session = start(world)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         stop(world, session)
@@ -69,8 +81,7 @@ def test_the_stop_commits_its_pending_work_in_the_same_transaction(world, tariff
     assert not PostStopWork.objects.filter(session=other).exists()
 
 
-def test_with_a_broker_the_stop_only_queues_the_work(world, tariff, monkeypatch,
-                                                     django_capture_on_commit_callbacks):
+def test_with_a_broker_the_stop_only_queues_the_work(world, tariff, monkeypatch, django_capture_on_commit_callbacks):
     queued = []
     celery_app.conf.task_always_eager = False  # a broker (the autouse fixture of tests/conftest.py restores it)
     monkeypatch.setattr(post_stop_work, "delay", queued.append)
@@ -93,7 +104,8 @@ def test_without_a_broker_the_work_runs_inline_after_the_commit(world, tariff, d
 
 
 def test_a_failing_handler_leaves_the_work_pending_and_the_sweeper_finishes_it_once(
-        world, tariff, monkeypatch, django_capture_on_commit_callbacks):
+    world, tariff, monkeypatch, django_capture_on_commit_callbacks
+):
     book = billing.services.session_charge_book
 
     def ledger_down(**kwargs):
@@ -143,9 +155,13 @@ def test_work_claimed_by_one_run_is_not_run_by_another_meanwhile(world, monkeypa
     session = make_session(world.cp_a.connectors.get(number=1), world.alice_card)
     PostStopWork.objects.create(session=session)
     second_runs = []
-    monkeypatch.setattr(hooks, "session_completed_handlers", [
-        lambda session_id: second_runs.append(post_stop_work_run(session_id=session_id)),
-    ])
+    monkeypatch.setattr(
+        hooks,
+        "session_completed_handlers",
+        [
+            lambda session_id: second_runs.append(post_stop_work_run(session_id=session_id)),
+        ],
+    )
     work = post_stop_work_run(session_id=session.pk)
     assert second_runs == [None]  # a second worker, while the first runs it: nothing to do
     assert work.done_at is not None and work.attempts == 1
@@ -203,7 +219,8 @@ def test_work_opened_again_for_a_gap_counts_its_attempts_afresh(world, tariff, m
 def test_old_gaps_are_left_to_a_sweep_that_looks_further_back(world, tariff):
     old = make_session(world.cp_a.connectors.get(number=1), world.alice_card)
     ChargingSession.objects.filter(pk=old.pk).update(
-        created_at=timezone.now() - timedelta(days=settings.POST_STOP_SWEEP_DAYS + 1))
+        created_at=timezone.now() - timedelta(days=settings.POST_STOP_SWEEP_DAYS + 1)
+    )
     assert post_stop_sweep().requeued == 0
 
     out = StringIO()
@@ -227,18 +244,22 @@ def test_the_beat_sweeps_every_minute_through_the_task(world, tariff):
     assert billed_once(session)
 
 
-def test_needs_attention_lists_a_station_whose_session_waits_too_long_for_billing(world, settings,
-                                                                                 django_assert_num_queries):
+def test_needs_attention_lists_a_station_whose_session_waits_too_long_for_billing(
+    world, settings, django_assert_num_queries
+):
     settings.POST_STOP_ATTENTION_MINUTES = 15
     now = timezone.now()
     connector = world.cp_a.connectors.get(number=1)
     for minutes in (20, 30, 5):  # two waiting too long, one just stopped
-        PostStopWork.objects.create(session=make_session(connector, world.alice_card),
-                                    queued_at=now - timedelta(minutes=minutes))
-    PostStopWork.objects.create(session=make_session(connector, world.alice_card),
-                                queued_at=now - timedelta(hours=2), done_at=now)
-    PostStopWork.objects.create(session=make_session(world.cp_b.connectors.get(number=1), None),
-                                queued_at=now - timedelta(hours=1))  # another operator's
+        PostStopWork.objects.create(
+            session=make_session(connector, world.alice_card), queued_at=now - timedelta(minutes=minutes)
+        )
+    PostStopWork.objects.create(
+        session=make_session(connector, world.alice_card), queued_at=now - timedelta(hours=2), done_at=now
+    )
+    PostStopWork.objects.create(
+        session=make_session(world.cp_b.connectors.get(number=1), None), queued_at=now - timedelta(hours=1)
+    )  # another operator's
 
     with django_assert_num_queries(1):
         waiting = _unbilled_waiting(organization=world.org_a, now=now)
@@ -246,5 +267,6 @@ def test_needs_attention_lists_a_station_whose_session_waits_too_long_for_billin
 
     [station] = needs_attention(organization=world.org_a, start=now - timedelta(days=1), end=now, now=now)
     assert station.charge_point == world.cp_a
-    assert any("2 stopped session(s) not billed yet after 15 minutes" in r.text and r.points == 6
-               for r in station.reasons)
+    assert any(
+        "2 stopped session(s) not billed yet after 15 minutes" in r.text and r.points == 6 for r in station.reasons
+    )

@@ -21,8 +21,16 @@ pytestmark = pytest.mark.django_db
 
 def stop(charge_point, transaction_id: int) -> ChargingSession:
     now = timezone.now()
-    return session_stop(charge_point=charge_point, transaction_id=transaction_id, raw_uid="", meter_stop_wh=9,
-                        timestamp=now - timedelta(minutes=1), reason="Local", transaction_data=[], now=now)
+    return session_stop(
+        charge_point=charge_point,
+        transaction_id=transaction_id,
+        raw_uid="",
+        meter_stop_wh=9,
+        timestamp=now - timedelta(minutes=1),
+        reason="Local",
+        transaction_data=[],
+        now=now,
+    )
 
 
 def flag_codes(charge_point) -> set[str]:
@@ -86,8 +94,10 @@ def test_no_admin_list_shows_an_operator_the_other_operators_station(client, wor
 
     client.force_login(world.carol)
     carol_pages = dict(changelist_pages(client))
-    assert "A charger of another operator sent a stop" in carol_pages[
-        reverse("admin:sessions_app_securityevent_changelist")]
+    assert (
+        "A charger of another operator sent a stop"
+        in carol_pages[reverse("admin:sessions_app_securityevent_changelist")]
+    )
     for url, html in carol_pages.items():
         assert "BETA-1" not in html, url
         assert "Beta Power" not in html, url

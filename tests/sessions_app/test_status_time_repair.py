@@ -25,18 +25,32 @@ def test_status_times_far_ahead_become_the_latest_plausible_event_or_none(back_t
     cp = apps.get_model("sessions_app", "ChargePoint").objects.create(organization=org, ocpp_id="CP-1")
     Connector_, Event = apps.get_model("sessions_app", "Connector"), apps.get_model("sessions_app", "StatusEvent")
     status_times = {1: FAR, 2: FAR, 3: now + timedelta(hours=2), 4: now - timedelta(days=3), 5: None}
-    connectors = {number: Connector_.objects.create(charge_point=cp, number=number, max_power_kw=Decimal("22"),
-                                                    status="Faulted", status_changed_at=at)
-                  for number, at in status_times.items()}
+    connectors = {
+        number: Connector_.objects.create(
+            charge_point=cp, number=number, max_power_kw=Decimal("22"), status="Faulted", status_changed_at=at
+        )
+        for number, at in status_times.items()
+    }
     for connector, at in [(1, now - timedelta(hours=5)), (1, now - timedelta(hours=1)), (1, FAR), (2, FAR)]:
-        Event.objects.create(charge_point=cp, connector=connectors[connector], status="Faulted",
-                             error_code="GroundFailure", timestamp=at, received_at=now)
+        Event.objects.create(
+            charge_point=cp,
+            connector=connectors[connector],
+            status="Faulted",
+            error_code="GroundFailure",
+            timestamp=at,
+            received_at=now,
+        )
 
     apps = migrate(AFTER)
 
     repaired = dict(apps.get_model("sessions_app", "Connector").objects.values_list("number", "status_changed_at"))
-    assert repaired == {1: now - timedelta(hours=1), 2: None, 3: now + timedelta(hours=2),
-                        4: now - timedelta(days=3), 5: None}
+    assert repaired == {
+        1: now - timedelta(hours=1),
+        2: None,
+        3: now + timedelta(hours=2),
+        4: now - timedelta(days=3),
+        5: None,
+    }
 
     call_command("migrate", verbosity=0)  # the services need every app's latest tables
     charge_point = ChargePoint.objects.get(pk=cp.pk)

@@ -12,8 +12,13 @@ class ChargerSocket:
     """``async with ChargerSocket("CP-1") as charger: answer = await charger.call("Heartbeat", {})``."""
 
     def __init__(self, ocpp_id: str):
-        scope = {"type": "websocket", "path": f"/ocpp/{ocpp_id}", "subprotocols": ["ocpp1.6"], "headers": [],
-                 "client": ("127.0.0.1", 50000)}
+        scope = {
+            "type": "websocket",
+            "path": f"/ocpp/{ocpp_id}",
+            "subprotocols": ["ocpp1.6"],
+            "headers": [],
+            "client": ("127.0.0.1", 50000),
+        }
         self.communicator = ApplicationCommunicator(URLRouter(websocket_urlpatterns), scope)
         self.sent = 0
 
@@ -29,6 +34,7 @@ class ChargerSocket:
     async def call(self, action: str, payload: dict) -> list:
         """Send a CALL and return the whole answer frame (CALLRESULT or CALLERROR)."""
         self.sent += 1
-        await self.communicator.send_input({"type": "websocket.receive",
-                                            "text": json.dumps([2, f"m-{self.sent}", action, payload])})
+        await self.communicator.send_input(
+            {"type": "websocket.receive", "text": json.dumps([2, f"m-{self.sent}", action, payload])}
+        )
         return json.loads((await self.communicator.receive_output(10))["text"])

@@ -34,8 +34,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--now", type=_moment, default=None,
-                            help="Run as if it were this moment (ISO date or date-time, UTC if naive).")
+        parser.add_argument(
+            "--now",
+            type=_moment,
+            default=None,
+            help="Run as if it were this moment (ISO date or date-time, UTC if naive).",
+        )
 
     def handle(self, *args, now: datetime | None, verbosity: int, **options):
         now = now or timezone.now()
@@ -51,8 +55,12 @@ class Command(BaseCommand):
             built += 1
             to_send.append(statement.pk)
         # Emails that failed before (a run without Celery has nobody else to retry them).
-        to_send += Statement.objects.filter(status=Statement.Status.ISSUED, delivery=Statement.Delivery.FAILED) \
-            .exclude(pk__in=to_send).order_by("pk").values_list("pk", flat=True)
+        to_send += (
+            Statement.objects.filter(status=Statement.Status.ISSUED, delivery=Statement.Delivery.FAILED)
+            .exclude(pk__in=to_send)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
 
         sent, not_sent, no_email = 0, 0, 0
         for statement_id in to_send:
@@ -69,6 +77,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Statements built: {built} of {len(due)} due. Emails sent: {sent}"
                 + (f", not sent (no billing email or sent already): {no_email}" if no_email else "")
-                + (f", failed: {not_sent} (tried again next run)." if not_sent else "."))
+                + (f", failed: {not_sent} (tried again next run)." if not_sent else ".")
+            )
         if failed:
             raise CommandError("Some statements could not be built:\n" + "\n".join(failed))

@@ -31,18 +31,30 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
         parser.add_argument("--days", type=int, default=90, help="Days of history (default 90).")
         parser.add_argument(
-            "--until", type=_until, default=None,
+            "--until",
+            type=_until,
+            default=None,
             help="End of the history, ISO date or date-time, UTC if naive (default: the current hour).",
         )
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--reset", action="store_true", help="Delete existing demo data first.")
         group.add_argument(
-            "--if-empty", action="store_true",
+            "--if-empty",
+            action="store_true",
             help="Do nothing if any organization exists (for `make demo`).",
         )
 
-    def handle(self, *args, seed: int, days: int, until: datetime | None, reset: bool, if_empty: bool,
-               verbosity: int, **options):
+    def handle(
+        self,
+        *args,
+        seed: int,
+        days: int,
+        until: datetime | None,
+        reset: bool,
+        if_empty: bool,
+        verbosity: int,
+        **options,
+    ):
         if days < 1:
             raise CommandError("--days must be at least 1.")
         if if_empty and Organization.objects.exists():
@@ -68,8 +80,7 @@ class Command(BaseCommand):
         show = verbosity > 0
 
         def progress(iterable, desc, total):
-            return tqdm(iterable, desc=desc, total=total, unit="", leave=False, disable=not show,
-                        file=self.stderr._out)
+            return tqdm(iterable, desc=desc, total=total, unit="", leave=False, disable=not show, file=self.stderr._out)
 
         began = time.monotonic()
         summary = demo.build_demo(seed=seed, days=days, until=until, progress=progress)
@@ -77,10 +88,11 @@ class Command(BaseCommand):
 
         if not show:
             return
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo data for seed {seed}: {days} days until {until:%Y-%m-%d %H:%M} UTC, "
-            f"built in {elapsed:.1f} s."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data for seed {seed}: {days} days until {until:%Y-%m-%d %H:%M} UTC, built in {elapsed:.1f} s."
+            )
+        )
         width = max(len(name) for name in summary.counts)
         for name, count in summary.counts.items():
             self.stdout.write(f"  {name:<{width}}  {count:>9,}")
@@ -91,6 +103,5 @@ class Command(BaseCommand):
         for login in demo.DEMO_LOGINS:
             self.stdout.write(f"  {login.role:<15} {login.email:<32} {login.password}")
         self.stdout.write(
-            f"  Every other demo driver (firstname.lastnameN@example.se) has the password "
-            f"{demo.DRIVER_PASSWORD}."
+            f"  Every other demo driver (firstname.lastnameN@example.se) has the password {demo.DRIVER_PASSWORD}."
         )

@@ -20,22 +20,33 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", default="ws://127.0.0.1:8000/ocpp/",
-                            help="Base websocket URL; the charge point id is appended.")
+        parser.add_argument(
+            "--url", default="ws://127.0.0.1:8000/ocpp/", help="Base websocket URL; the charge point id is appended."
+        )
         who = parser.add_mutually_exclusive_group()
         who.add_argument("--ids", type=_csv, help="Comma-separated charge point ids.")
-        who.add_argument("--from-db", action="store_true",
-                         help="The accepted charge points in the database, with their connectors.")
+        who.add_argument(
+            "--from-db", action="store_true", help="The accepted charge points in the database, with their connectors."
+        )
         parser.add_argument("--count", type=int, default=1, help="Generated chargers (without --ids/--from-db).")
         parser.add_argument("--prefix", default="SIM-", help="Prefix of generated ids (default SIM-).")
-        parser.add_argument("--password", default=None,
-                            help="HTTP Basic password for every charger (the database only has hashes).")
-        parser.add_argument("--tags", type=_csv, default=None,
-                            help="Comma-separated id tags; with --from-db each operator's active cards by default.")
+        parser.add_argument(
+            "--password", default=None, help="HTTP Basic password for every charger (the database only has hashes)."
+        )
+        parser.add_argument(
+            "--tags",
+            type=_csv,
+            default=None,
+            help="Comma-separated id tags; with --from-db each operator's active cards by default.",
+        )
         parser.add_argument("--speed", type=float, default=1.0, help="Simulated time multiplier (default 1).")
         parser.add_argument("--duration", type=float, default=None, help="Wall seconds to run (default: forever).")
-        parser.add_argument("--sample-interval", type=int, default=60,
-                            help="MeterValueSampleInterval in simulated seconds (default 60).")
+        parser.add_argument(
+            "--sample-interval",
+            type=int,
+            default=60,
+            help="MeterValueSampleInterval in simulated seconds (default 60).",
+        )
         parser.add_argument("--seed", type=int, default=None, help="Random seed.")
 
     def handle(self, *args, **options):
@@ -59,12 +70,14 @@ class Command(BaseCommand):
         for noisy in ("websockets", "ocpp"):
             logging.getLogger(noisy).setLevel(logging.DEBUG if options["verbosity"] > 2 else logging.WARNING)
 
-        sim_options = simulator.SimOptions(url=options["url"], tags=tags, speed=options["speed"],
-                                           sample_interval_s=options["sample_interval"])
+        sim_options = simulator.SimOptions(
+            url=options["url"], tags=tags, speed=options["speed"], sample_interval_s=options["sample_interval"]
+        )
         self.stdout.write(f"Simulating {len(specs)} charger(s) against {options['url']} at speed {options['speed']}")
         try:
-            chargers = asyncio.run(simulator.run_chargers(specs, sim_options, duration=options["duration"],
-                                                          seed=options["seed"]))
+            chargers = asyncio.run(
+                simulator.run_chargers(specs, sim_options, duration=options["duration"], seed=options["seed"])
+            )
         except KeyboardInterrupt:
             return
         booted = sum(1 for c in chargers if c.booted_count)

@@ -29,8 +29,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--organization", metavar="SLUG", help="Only this operator's chargers.")
-        parser.add_argument("--since", type=_moment, metavar="DATE",
-                            help="Only the hours from this day (UTC midnight) or moment on.")
+        parser.add_argument(
+            "--since", type=_moment, metavar="DATE", help="Only the hours from this day (UTC midnight) or moment on."
+        )
 
     def handle(self, *args, organization: str | None, since: datetime | None, verbosity: int, **options):
         org = None
@@ -41,17 +42,22 @@ class Command(BaseCommand):
         started = time.monotonic()
 
         def progress(months, total):
-            return tqdm(months, total=total, unit="month", desc="rollups", disable=verbosity == 0,
-                        file=self.stderr._out)
+            return tqdm(
+                months, total=total, unit="month", desc="rollups", disable=verbosity == 0, file=self.stderr._out
+            )
 
         result = rollups_rebuild(organization=org, since=since, progress=progress)
         if verbosity:
             scope = f"operator {org.slug}" if org else "all operators"
-            span = (f"{result.start:%Y-%m-%d %H:00} to {result.end:%Y-%m-%d %H:00} UTC" if result.connectors
-                    else "nothing (no connectors)")
+            span = (
+                f"{result.start:%Y-%m-%d %H:00} to {result.end:%Y-%m-%d %H:00} UTC"
+                if result.connectors
+                else "nothing (no connectors)"
+            )
             self.stdout.write(
                 f"Rollups rebuilt for {scope}, {result.connectors} connectors, {span}"
                 f"{' (from ' + since.isoformat() + ')' if since else ''}: "
                 f"{result.connector_hours} connector hours, {result.connector_days} connector days, "
                 f"{result.site_hours} site hours, "
-                f"{result.driver_days} driver days in {time.monotonic() - started:.1f} s.")
+                f"{result.driver_days} driver days in {time.monotonic() - started:.1f} s."
+            )

@@ -21,8 +21,9 @@ class Command(BaseCommand):
     help = "Run the post-stop work (price, charge, rollups) that is due, and what a crash left undone."
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=int, metavar="N",
-                            help="Look this many days back for sessions left unpriced or uncharged.")
+        parser.add_argument(
+            "--days", type=int, metavar="N", help="Look this many days back for sessions left unpriced or uncharged."
+        )
 
     def handle(self, *args, days: int | None, **options):
         since = timezone.now() - timedelta(days=days) if days else None
