@@ -65,6 +65,7 @@ test: $(VENV)/.installed-test
 	bin/services-up
 	@test -n "$$REDIS_URL" || echo "NOTE: no REDIS_URL and no local Redis: the real Celery worker tests are skipped."
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	DEBUG=1 DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v1
 	$(VENV)/bin/pytest
