@@ -32,6 +32,7 @@ from billing.models import (
 )
 from billing.selectors import session_credit_available
 from billing.services import (
+    TARIFF_ELEMENT_FIELDS,
     credit_note_issue,
     tariff_assignment_overlap_check,
     tariff_element_components_set,
@@ -77,18 +78,7 @@ class TariffElementForm(forms.ModelForm):
 
     class Meta:
         model = TariffElement
-        fields = [
-            "position",
-            "start_time",
-            "end_time",
-            "days_of_week",
-            "min_kwh",
-            "max_kwh",
-            "min_duration_minutes",
-            "max_duration_minutes",
-            "min_power_kw",
-            "max_power_kw",
-        ]
+        fields = list(TARIFF_ELEMENT_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -30,7 +30,7 @@ from billing.models import (
 from billing.reconciliation import reconciliation_report
 from billing.revenue import GROUP_BY, revenue_report
 from billing.selectors import organization_time_zone
-from billing.services import tariff_assignment_create, tariff_create, tariff_update
+from billing.services import TARIFF_ELEMENT_FIELDS, tariff_assignment_create, tariff_create, tariff_update
 from core import money
 from sessions_app.models import ChargePoint, Connector, Site
 
@@ -53,19 +53,7 @@ class OperatorTariffElementSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TariffElement
-        fields = [
-            "position",
-            "start_time",
-            "end_time",
-            "days_of_week",
-            "min_kwh",
-            "max_kwh",
-            "min_duration_minutes",
-            "max_duration_minutes",
-            "min_power_kw",
-            "max_power_kw",
-            "components",
-        ]
+        fields = [*TARIFF_ELEMENT_FIELDS, "components"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
