@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -15,6 +17,7 @@ from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin,
 from sessions_app.forms import ChargerCommandForm
 from sessions_app.models import (
     ChargePoint,
+    ChargerCommand,
     ChargerEvent,
     ChargingSession,
     Connector,
@@ -243,6 +246,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         if request.method == "POST" and form.is_valid():
             action = form.cleaned_data["action"]
             result = commands.command_send(charge_point, action, form.payload(), timeout=COMMAND_TIMEOUT)
+        details = {key: value for key, value in (result.payload if result else {}).items() if key != "status"}
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -254,6 +258,8 @@ class ChargePointAdmin(OrganizationScopedAdmin):
             "result": result,
             "timeout": COMMAND_TIMEOUT,
             "online": charge_point.is_online(timezone.now()),
+            "answer_details": json.dumps(details, indent=2) if details else "",
+            "history": charge_point.commands.all()[:10],
         }
         return TemplateResponse(request, "admin/sessions_app/chargepoint/commands.html", context)
 
@@ -406,6 +412,17 @@ class SecurityEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     list_select_related = ["charge_point", "organization"]
     search_fields = ["ocpp_id", "remote_address", "detail"]
     date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(ChargerCommand)
+class ChargerCommandAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
+    organization_path = "charge_point__organization"
+    list_display = ["sent_at", "charge_point", "action", "outcome", "status"]
+    list_filter = ["action", "outcome", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["charge_point"]
+    search_fields = ["charge_point__ocpp_id", "action", "status"]
+    date_hierarchy = "sent_at"
     show_full_result_count = False
 
 

@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import cast
 
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import IdTag, User
 from sessions_app.models import ChargePoint, ChargingSession, Connector
+from sessions_app.ocpp import command_payloads
 from sessions_app.selectors import RemoteStart, cards_for_charging, connectors_for_driver_start, remote_start_decide
 
 ACTION_CHOICES = [
@@ -24,8 +26,13 @@ ACTION_CHOICES = [
     ("GetConfiguration", _("Read configuration (GetConfiguration)")),
     ("ChangeConfiguration", _("Change a configuration key (ChangeConfiguration)")),
     ("TriggerMessage", _("Ask for a message (TriggerMessage)")),
+    ("ClearCache", _("Clear the authorization cache (ClearCache)")),
+    ("GetLocalListVersion", _("Read the local list version (GetLocalListVersion)")),
+    ("DataTransfer", _("Send vendor data (DataTransfer)")),
+    ("GetCompositeSchedule", _("Read the charging schedule (GetCompositeSchedule)")),
+    ("ClearChargingProfile", _("Clear charging profiles (ClearChargingProfile)")),
 ]
-#: Which form fields each action needs (``connector_id`` optional for TriggerMessage, ``keys`` for GetConfiguration).
+#: Which form fields each action needs.
 REQUIRED_FIELDS = {
     "RemoteStartTransaction": ["connector_id", "id_tag"],
     "RemoteStopTransaction": ["session"],
@@ -35,18 +42,52 @@ REQUIRED_FIELDS = {
     "GetConfiguration": [],
     "ChangeConfiguration": ["key", "value"],
     "TriggerMessage": ["requested_message"],
+    "ClearCache": [],
+    "GetLocalListVersion": [],
+    "DataTransfer": ["vendor_id"],
+    "GetCompositeSchedule": ["connector_id", "duration"],
+    "ClearChargingProfile": [],
+}
+#: Fields an action may take besides its required ones.
+OPTIONAL_FIELDS = {
+    "GetConfiguration": ["keys"],
+    "TriggerMessage": ["connector_id"],
+    "DataTransfer": ["message_id", "data"],
+    "GetCompositeSchedule": ["charging_rate_unit"],
+    "ClearChargingProfile": ["profile_id", "connector_id", "charging_profile_purpose", "stack_level"],
+}
+#: The new commands, each built by its typed builder from the form fields of the same names.
+BUILDERS = {
+    "ClearCache": command_payloads.clear_cache,
+    "GetLocalListVersion": command_payloads.get_local_list_version,
+    "DataTransfer": command_payloads.data_transfer,
+    "GetCompositeSchedule": command_payloads.get_composite_schedule,
+    "ClearChargingProfile": command_payloads.clear_charging_profile,
 }
 
 
+def commands_using(field_name: str) -> list[str]:
+    """The actions that take a form field, in the order of the action list."""
+    return [
+        action
+        for action, _label in ACTION_CHOICES
+        if field_name in REQUIRED_FIELDS[action] or field_name in OPTIONAL_FIELDS.get(action, [])
+    ]
+
+
 class ChargerCommandForm(forms.Form):
-    """One command to one charge point; ``payload()`` after validation."""
+    """One command to one charge point; ``payload()`` after validation.
+
+    Every field but ``action`` says in its help which commands use it (``commands_using``), and its row
+    carries them for the page's script, which shows only the chosen command's fields.
+    """
 
     action = forms.ChoiceField(label=_("command"), choices=ACTION_CHOICES)
     connector_id = forms.IntegerField(
         label=_("connector"),
         required=False,
         min_value=0,
-        help_text=_("0 means the whole station (ChangeAvailability only)."),
+        help_text=_("0 means the whole station, where the command allows it."),
     )
     id_tag = forms.ModelChoiceField(label=_("card"), queryset=IdTag.objects.none(), required=False)
     session = forms.ModelChoiceField(
@@ -87,6 +128,33 @@ class ChargerCommandForm(forms.Form):
             )
         ],
     )
+    vendor_id = forms.CharField(
+        label=_("vendor id"), required=False, help_text=_("Identifies the vendor the data is meant for.")
+    )
+    message_id = forms.CharField(label=_("message id"), required=False)
+    # A field named as OCPP names it; the form metaclass takes it off the class, so ``self.data`` stays the input.
+    data = forms.CharField(  # type: ignore[assignment]
+        label=_("data"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    duration = forms.IntegerField(
+        label=_("duration (seconds)"), required=False, help_text=_("How far ahead the schedule reaches.")
+    )
+    charging_rate_unit = forms.ChoiceField(
+        label=_("charging rate unit"),
+        required=False,
+        choices=[("", _("the charger's choice")), ("W", _("watts (W)")), ("A", _("amperes (A)"))],
+    )
+    profile_id = forms.IntegerField(
+        label=_("charging profile id"),
+        required=False,
+        help_text=_("ClearChargingProfile clears the profiles matching every field given; none given clears all."),
+    )
+    charging_profile_purpose = forms.ChoiceField(
+        label=_("charging profile purpose"),
+        required=False,
+        choices=[("", _("any")), *((purpose, purpose) for purpose in command_payloads.PROFILE_PURPOSES)],
+    )
+    stack_level = forms.IntegerField(label=_("stack level"), required=False)
 
     def __init__(self, *args, charge_point: ChargePoint, **kwargs):
         super().__init__(*args, **kwargs)
@@ -104,6 +172,11 @@ class ChargerCommandForm(forms.Form):
             .select_related("charge_point")
             .order_by("-started_at")
         )
+        for name, field in self.fields.items():
+            if name != "action":
+                field.widget.attrs["data-commands"] = " ".join(commands_using(name))
+                used_by = _("Used by: %(commands)s.") % {"commands": ", ".join(commands_using(name))}
+                field.help_text = format_lazy("{} {}", field.help_text, used_by) if field.help_text else used_by
 
     def clean(self):
         data = super().clean()
@@ -114,10 +187,21 @@ class ChargerCommandForm(forms.Form):
         connector_id = data.get("connector_id")
         if connector_id == 0 and action in {"RemoteStartTransaction", "UnlockConnector", "TriggerMessage"}:
             self.add_error("connector_id", _("Choose a connector from 1 up."))
+        if action in BUILDERS and not self.errors:
+            try:
+                self.ocpp_call = BUILDERS[action](**{name: data[name] for name in self._fields_of(action)})
+            except command_payloads.CommandPayloadError as error:
+                self.add_error(error.field if error.field in self.fields else None, error.message)
         return data
+
+    @staticmethod
+    def _fields_of(action: str) -> list[str]:
+        return REQUIRED_FIELDS[action] + OPTIONAL_FIELDS.get(action, [])
 
     def payload(self) -> dict:
         data, action = self.cleaned_data, self.cleaned_data["action"]
+        if action in BUILDERS:
+            return command_payloads.command_payload(self.ocpp_call)[1]
         if action == "RemoteStartTransaction":
             return {"connector_id": data["connector_id"], "id_tag": data["id_tag"].uid}
         if action == "RemoteStopTransaction":

@@ -711,6 +711,39 @@ class ChargerEvent(models.Model):
         return f"{self.get_kind_display()} {self.status}".strip()
 
 
+class ChargerCommand(models.Model):
+    """A command sent to a charger and what came of it: the charger's history of what it was asked to do."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        on_delete=models.CASCADE,
+        related_name="commands",
+        verbose_name=_("charge point"),
+    )
+    action = models.CharField(_("command"), max_length=40)
+    request = models.JSONField(_("sent"), default=dict, blank=True)
+    outcome = models.CharField(
+        _("outcome"),
+        max_length=20,
+        help_text=_("answered, offline, timeout (no answer in time) or error (the charger said error)."),
+    )
+    status = models.CharField(_("status"), max_length=50, blank=True)
+    answer = models.JSONField(_("answer"), default=dict, blank=True)
+    error_code = models.CharField(_("error code"), max_length=50, blank=True)
+    error_description = models.CharField(_("error description"), max_length=255, blank=True)
+    sent_at = models.DateTimeField(_("sent"))
+    finished_at = models.DateTimeField(_("finished"))
+
+    class Meta:
+        verbose_name = _("charger command")
+        verbose_name_plural = _("charger commands")
+        ordering = ["-sent_at"]
+        indexes = [models.Index(fields=["charge_point", "-sent_at"], name="charger_command_cp_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.status or self.outcome}"
+
+
 class ChargerConnection(models.Model):
     """One websocket connection of a charger, handshake to close: the gaps between them are offline time."""
 

@@ -26,6 +26,7 @@ from accounts.uids import normalize_uid
 from sessions_app import hooks, lockout
 from sessions_app.models import (
     ChargePoint,
+    ChargerCommand,
     ChargerConnection,
     ChargerEvent,
     ChargingSession,
@@ -993,6 +994,33 @@ def charger_event_record(
         message_id=message_id,
         data=data,
         received_at=at,
+    )
+
+
+def charger_command_record(
+    *,
+    charge_point: ChargePoint,
+    action: str,
+    request: dict,
+    outcome: str,
+    answer: dict,
+    error_code: str = "",
+    error_description: str = "",
+    sent_at: datetime,
+    finished_at: datetime,
+) -> ChargerCommand:
+    """Keep a command sent to a charger and what came of it on the charger's history."""
+    return ChargerCommand.objects.create(
+        charge_point=charge_point,
+        action=action,
+        request=request,
+        outcome=outcome,
+        status=str(answer.get("status", ""))[:50],
+        answer=answer,
+        error_code=error_code[:50],
+        error_description=error_description[:255],
+        sent_at=sent_at,
+        finished_at=finished_at,
     )
 
 

@@ -9,7 +9,7 @@ operator's own chargers, cards and sessions can be named (anything else is a 404
 from django.urls import path
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
@@ -24,7 +24,7 @@ from sessions_app.models import (
     Site,
     StopReason,
 )
-from sessions_app.ocpp import commands
+from sessions_app.ocpp import command_payloads, commands
 
 #: How long a request waits for the charger's answer (seconds); tests lower it.
 COMMAND_TIMEOUT = 30
@@ -339,6 +339,46 @@ class OperatorTriggerInput(serializers.Serializer):
     )
 
 
+class OperatorDataTransferInput(serializers.Serializer):
+    vendor_id = serializers.CharField(help_text="Identifies the vendor the data is meant for (up to 255 characters).")
+    message_id = serializers.CharField(required=False, default="", allow_blank=True, help_text="Up to 50 characters.")
+    # Named as OCPP names it; the serializer metaclass takes it off the class, so ``self.data`` stays the output.
+    data = serializers.CharField(  # type: ignore[assignment]
+        required=False, default="", allow_blank=True, trim_whitespace=False
+    )
+
+
+class OperatorCompositeScheduleInput(serializers.Serializer):
+    connector = serializers.IntegerField(
+        source="connector_id", help_text="A connector number of the station; 0 for the whole station."
+    )
+    duration = serializers.IntegerField(help_text="Seconds from now the schedule covers (up to one week).")
+    charging_rate_unit = serializers.ChoiceField(
+        choices=command_payloads.CHARGING_RATE_UNITS,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Empty: the station's choice.",
+    )
+
+
+class OperatorChargingProfileClearInput(serializers.Serializer):
+    """Every field narrows what is cleared; with none given the station clears all its charging profiles."""
+
+    id = serializers.IntegerField(source="profile_id", required=False, allow_null=True, default=None)
+    connector = serializers.IntegerField(
+        source="connector_id",
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A connector number; 0 for the whole station.",
+    )
+    charging_profile_purpose = serializers.ChoiceField(
+        choices=command_payloads.PROFILE_PURPOSES, required=False, default="", allow_blank=True
+    )
+    stack_level = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
 class _StationCommandView(StationsMixin, OperatorAPIView):
     serializer_class = OperatorCommandResultSerializer
     required_permissions = {"POST": COMMAND_PERMISSIONS}
@@ -406,6 +446,74 @@ class StationTriggerView(_StationCommandView):
         if data.validated_data["connector"] is not None:
             payload["connector_id"] = data.validated_data["connector"]
         return _answer(station, "TriggerMessage", payload)
+
+
+class _StationBuiltCommandView(_StationCommandView):
+    """A command made by its typed builder from the fields of ``input_class`` (None: the command has none).
+
+    A field the builder refuses is a 400 naming the field as the request named it.
+    """
+
+    builder: staticmethod
+    input_class: type[serializers.Serializer] | None = None
+
+    def post(self, request, pk: int):
+        station = self.get_object()
+        fields: dict = {}
+        names: dict[str, str] = {}
+        if self.input_class is not None:
+            data = self.input_class(data=request.data)
+            data.is_valid(raise_exception=True)
+            fields = dict(data.validated_data)
+            names = {str(field.source): name for name, field in data.fields.items()}
+        try:
+            built = self.builder(**fields)
+        except command_payloads.CommandPayloadError as error:
+            raise serializers.ValidationError({names.get(error.field, error.field): [error.message]}) from error
+        action, payload = command_payloads.command_payload(built)
+        return _answer(station, action, payload)
+
+
+def _command_schema(input_class: type[serializers.Serializer] | None):
+    return extend_schema_view(post=extend_schema(request=input_class, responses=OperatorCommandResultSerializer))
+
+
+@_command_schema(None)
+class StationCacheClearView(_StationBuiltCommandView):
+    """ClearCache: the station forgets the id tags it cached from earlier authorizations."""
+
+    builder = staticmethod(command_payloads.clear_cache)
+
+
+@_command_schema(None)
+class StationLocalListVersionView(_StationBuiltCommandView):
+    """GetLocalListVersion: the payload's list_version is -1 without local list support, 0 for an empty list."""
+
+    builder = staticmethod(command_payloads.get_local_list_version)
+
+
+@_command_schema(OperatorDataTransferInput)
+class StationDataTransferView(_StationBuiltCommandView):
+    """DataTransfer: vendor-specific data; the station's answer data is in the payload."""
+
+    builder = staticmethod(command_payloads.data_transfer)
+    input_class = OperatorDataTransferInput
+
+
+@_command_schema(OperatorCompositeScheduleInput)
+class StationCompositeScheduleView(_StationBuiltCommandView):
+    """GetCompositeSchedule: the schedule the station would follow; see the payload's charging_schedule."""
+
+    builder = staticmethod(command_payloads.get_composite_schedule)
+    input_class = OperatorCompositeScheduleInput
+
+
+@_command_schema(OperatorChargingProfileClearInput)
+class StationChargingProfileClearView(_StationBuiltCommandView):
+    """ClearChargingProfile: clears the profiles matching every field given (none given: all of them)."""
+
+    builder = staticmethod(command_payloads.clear_charging_profile)
+    input_class = OperatorChargingProfileClearInput
 
 
 class ConnectorAvailabilityView(_ConnectorCommandView):
@@ -526,6 +634,31 @@ urlpatterns = [
         name="operator_station_configuration_change",
     ),
     path("operator/stations/<int:pk>/trigger/", StationTriggerView.as_view(), name="operator_station_trigger"),
+    path(
+        "operator/stations/<int:pk>/cache/clear/",
+        StationCacheClearView.as_view(),
+        name="operator_station_cache_clear",
+    ),
+    path(
+        "operator/stations/<int:pk>/local-list/version/",
+        StationLocalListVersionView.as_view(),
+        name="operator_station_local_list_version",
+    ),
+    path(
+        "operator/stations/<int:pk>/data-transfer/",
+        StationDataTransferView.as_view(),
+        name="operator_station_data_transfer",
+    ),
+    path(
+        "operator/stations/<int:pk>/composite-schedule/",
+        StationCompositeScheduleView.as_view(),
+        name="operator_station_composite_schedule",
+    ),
+    path(
+        "operator/stations/<int:pk>/charging-profiles/clear/",
+        StationChargingProfileClearView.as_view(),
+        name="operator_station_charging_profiles_clear",
+    ),
     path("operator/connectors/", ConnectorListView.as_view(), name="operator_connectors"),
     path("operator/connectors/<int:pk>/", ConnectorDetailView.as_view(), name="operator_connector"),
     path(

@@ -17,8 +17,10 @@ from typing import cast
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.utils import timezone
 
 from sessions_app.models import ChargePoint
+from sessions_app.services import charger_command_record
 
 #: What operators and drivers may send, by OCPP 1.6 action name.
 ACTIONS = (
@@ -30,6 +32,11 @@ ACTIONS = (
     "GetConfiguration",
     "ChangeConfiguration",
     "TriggerMessage",
+    "ClearCache",
+    "GetLocalListVersion",
+    "DataTransfer",
+    "GetCompositeSchedule",
+    "ClearChargingProfile",
 )
 #: Seconds the sender waits for the receipt; the holder then waits longer than that for "go".
 RECEIPT_TIMEOUT = 2.5
@@ -82,5 +89,18 @@ async def command_send_async(
 
 
 def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout: float = 30) -> CommandResult:
-    """From synchronous code (views, admin, tasks)."""
-    return async_to_sync(command_send_async)(charge_point, action, payload, timeout)
+    """From synchronous code (views, admin, tasks); the command and its outcome go on the charger's history."""
+    sent_at = timezone.now()
+    result = async_to_sync(command_send_async)(charge_point, action, payload, timeout)
+    charger_command_record(
+        charge_point=charge_point,
+        action=action,
+        request=payload,
+        outcome=result.outcome,
+        answer=result.payload,
+        error_code=result.code,
+        error_description=result.description,
+        sent_at=sent_at,
+        finished_at=timezone.now(),
+    )
+    return result
