@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import admin_api_tokens  # noqa: F401  (operators' API tokens: create, key shown once, revoke)
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import id_tag_block, id_tag_unblock, id_tags_import_csv, staff_role_sync
-from accounts.uids import normalize_uid
+from accounts.uids import ID_TAG_MAX_LENGTH, id_tag_normalize
 from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
 
 ORGANIZATION_FILTER = ("organization", admin.RelatedOnlyFieldListFilter)
@@ -34,10 +34,42 @@ class OrganizationAdmin(OrganizationScopedAdmin):
         return self.prepopulated_fields if request.user.is_superuser else {}
 
 
+class IdTagForm(forms.ModelForm):
+    """The UID is stored as its kind wants it (an RFID UID normalised); the model checks it for that kind."""
+
+    # Longer than stored: an RFID UID may come with separators (04:A1:B2:...), which normalising removes.
+    uid = forms.CharField(
+        label=IdTag._meta.get_field("uid").verbose_name,
+        max_length=3 * ID_TAG_MAX_LENGTH,
+        help_text=IdTag._meta.get_field("uid").help_text,
+    )
+
+    class Meta:
+        model = IdTag
+        fields = [
+            "kind",
+            "uid",
+            "label",
+            "customer_account",
+            "owner",
+            "parent",
+            "expires_at",
+            "max_concurrent_sessions",
+            "issued_at",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("uid") and cleaned.get("kind"):
+            cleaned["uid"] = id_tag_normalize(cleaned["uid"], cleaned["kind"])
+        return cleaned
+
+
 class IdTagInline(OrganizationScopedMixin, admin.TabularInline):
     model = IdTag
     fk_name = "customer_account"
-    fields = ["uid", "label", "owner", "status", "expires_at", "max_concurrent_sessions"]
+    form = IdTagForm
+    fields = ["kind", "uid", "label", "owner", "status", "expires_at", "max_concurrent_sessions"]
     readonly_fields = ["status"]
     raw_id_fields = ["owner"]
     extra = 0
@@ -187,33 +219,13 @@ class UserAdmin(DjangoUserAdmin, OrganizationScopedAdmin):
         staff_role_sync(user=form.instance)
 
 
-class UidField(forms.CharField):
-    def to_python(self, value):
-        return normalize_uid(super().to_python(value))
-
-
-class IdTagForm(forms.ModelForm):
-    class Meta:
-        model = IdTag
-        fields = [
-            "uid",
-            "label",
-            "customer_account",
-            "owner",
-            "parent",
-            "expires_at",
-            "max_concurrent_sessions",
-            "issued_at",
-        ]
-        field_classes = {"uid": UidField}
-
-
 class CardImportForm(forms.Form):
     csv_file = forms.FileField(
         label=_("CSV file"),
         help_text=_(
-            "Columns: uid, label, account_email, owner_email, expires_at, max_concurrent_sessions, "
-            "parent_uid. The first line names the columns; ; or , separates them."
+            "Columns: uid, kind (rfid, app_token, key_code, emaid or roaming; rfid if left out), label, "
+            "account_email, owner_email, expires_at, max_concurrent_sessions, parent_uid. The first line names "
+            "the columns; ; or , separates them."
         ),
     )
     organization = forms.ModelChoiceField(queryset=Organization.objects.all(), label=_("operator"))
@@ -236,8 +248,8 @@ class CardImportForm(forms.Form):
 class IdTagAdmin(OrganizationScopedAdmin):
     organization_path = "customer_account__organization"
     form = IdTagForm
-    list_display = ["uid", "label", "customer_account", "owner", "status", "expires_at", "issued_at"]
-    list_filter = ["status", ("customer_account__organization", admin.RelatedOnlyFieldListFilter)]
+    list_display = ["uid", "kind", "label", "customer_account", "owner", "status", "expires_at", "issued_at"]
+    list_filter = ["kind", "status", ("customer_account__organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["customer_account", "owner"]
     search_fields = ["uid", "label", "customer_account__name", "owner__email"]
     autocomplete_fields = ["customer_account", "owner", "parent"]

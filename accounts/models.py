@@ -1,16 +1,19 @@
 """Who is who: operator organizations and their staff, customers, drivers and their cards."""
 
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import FileExtensionValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.uids import validate_uid
+from accounts.uids import ID_TAG_MAX_LENGTH, IdTagKind, validate_id_tag
 from core.moments import BoundedDateTimeField, validate_moment_in_range
 from core.money import validate_storable_currency
 
@@ -209,12 +212,17 @@ class IdTag(models.Model):
         BLOCKED = "blocked", _("Blocked")
         LOST = "lost", _("Lost")
 
+    Kind = IdTagKind
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.RFID)
     uid = models.CharField(
         _("UID"),
-        max_length=20,
-        unique=True,
-        validators=[validate_uid],
-        help_text=_("Upper-case hex without separators, 4, 7 or 10 bytes."),
+        max_length=ID_TAG_MAX_LENGTH,
+        db_index=True,
+        help_text=_(
+            "An RFID card UID: hex of 4, 7 or 10 bytes, stored upper-case without separators. Any other kind: "
+            "up to 20 printable ASCII characters, stored as given and matched regardless of case."
+        ),
     )
     label = models.CharField(_("label"), max_length=100, blank=True, help_text=_("Printed number or nickname."))
     customer_account = models.ForeignKey(
@@ -256,6 +264,13 @@ class IdTag(models.Model):
         ordering = ["uid"]
         indexes = [models.Index(fields=["customer_account", "status"], name="idtag_account_status_idx")]
         constraints = [
+            # OCPP compares id tags regardless of case: so do uniqueness and the lookup at Authorize (one index).
+            models.UniqueConstraint(
+                Upper("uid"),
+                name="idtag_uid_unique_ci",
+                violation_error_code="uid_taken",
+                violation_error_message=_("This id tag is already registered (letter case does not count)."),
+            ),
             models.CheckConstraint(condition=Q(max_concurrent_sessions__gte=1), name="idtag_concurrency_positive"),
             models.CheckConstraint(
                 condition=Q(status="active") | Q(blocked_at__isnull=False),
@@ -265,6 +280,33 @@ class IdTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.uid} ({self.label})" if self.label else self.uid
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """The UID's rules depend on the kind (see ``validate_id_tag``), one message for each problem."""
+        errors: dict[str, list[ValidationError]] = {}
+        try:
+            super().clean_fields(exclude={*(exclude or ()), "uid"})
+        except ValidationError as exc:
+            errors = exc.error_dict
+        if "kind" not in errors and "uid" not in (exclude or ()):
+            try:
+                validate_id_tag(self.uid, self.kind)
+            except ValidationError as exc:
+                errors["uid"] = exc.error_list
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
+        """A UID taken in another letter case is reported on the UID, as a plain unique field's would be."""
+        try:
+            super().validate_constraints(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict({})
+            general = errors.pop(NON_FIELD_ERRORS, [])
+            errors.setdefault("uid", []).extend(error for error in general if error.code == "uid_taken")
+            if others := [error for error in general if error.code != "uid_taken"]:
+                errors[NON_FIELD_ERRORS] = others
+            raise ValidationError({field: found for field, found in errors.items() if found}) from exc
 
 
 class ApiToken(models.Model):

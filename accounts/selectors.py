@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Upper
 
 from accounts.models import AuthorizationStatus, CustomerAccount, IdTag, Organization, User
-from accounts.uids import normalize_uid
+from accounts.uids import id_tag_lookup_keys
 
 
 @dataclass(frozen=True)
@@ -19,13 +20,32 @@ class TagVerdict:
     parent_id_tag: str | None
 
 
+def id_tag_find(*, raw_uid: str) -> IdTag | None:
+    """The tag a charger presented, compared regardless of case (OCPP CiString20) through the unique index on
+    upper(uid): a tag of any kind as given, else an RFID card by its normalised UID (``04:a1:b2:c3``)."""
+    keys = id_tag_lookup_keys(raw_uid)
+    if not keys:
+        return None
+    match = Q(key=keys[0])
+    if len(keys) > 1:
+        match |= Q(key=keys[1], kind=IdTag.Kind.RFID)
+    found = IdTag.objects.select_related("customer_account", "parent").alias(key=Upper("uid")).filter(match).order_by()
+    return min(found, key=lambda tag: keys.index(tag.uid.upper()), default=None)
+
+
+def id_tags_taken(*, uids: list[str]) -> set[str]:
+    """Which of these UIDs are registered, in any letter case (upper-cased, as the unique index compares them)."""
+    keys = {uid.upper() for uid in uids}
+    return set(IdTag.objects.alias(key=Upper("uid")).filter(key__in=keys).values_list(Upper("uid"), flat=True))
+
+
 def id_tag_verdict(*, raw_uid: str, organization: Organization, at: datetime) -> TagVerdict:
     """Judge a presented tag by itself: known here, not blocked or lost, account active, not expired.
 
     A card is valid only at its own operator's stations. A fleet's group tag that is
     blocked or expired blocks or expires every card under it.
     """
-    tag = IdTag.objects.select_related("customer_account", "parent").filter(uid=normalize_uid(raw_uid)).first()
+    tag = id_tag_find(raw_uid=raw_uid)
     if tag is None or tag.customer_account.organization_id != organization.pk:
         return TagVerdict(AuthorizationStatus.INVALID, None, None, None)
     parent = tag.parent

@@ -12,12 +12,14 @@ from typing import IO, cast
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import operator_group_ensure
-from accounts.uids import normalize_uid, validate_uid
+from accounts.selectors import id_tags_taken
+from accounts.uids import IdTagKind, id_tag_normalize, id_tag_presented, validate_id_tag
 from core.moments import LATEST, validate_moment_in_range
 
 
@@ -46,15 +48,18 @@ def id_tag_issue(
     *,
     customer_account: CustomerAccount,
     uid: str,
+    kind: str = IdTagKind.RFID,
     label: str = "",
     owner: User | None = None,
     parent: IdTag | None = None,
     expires_at: datetime | None = None,
     max_concurrent_sessions: int = 1,
 ) -> IdTag:
-    """An operator issues one card to a customer account, optionally to one of its drivers, under a group card."""
+    """An operator issues one card (or another kind of id tag) to a customer account, optionally to one of its
+    drivers, under a group card."""
     tag = IdTag(
-        uid=normalize_uid(uid),
+        kind=kind,
+        uid=id_tag_normalize(uid, kind),
         label=label,
         customer_account=customer_account,
         owner=owner,
@@ -77,7 +82,7 @@ def id_tag_issue(
         with transaction.atomic():
             tag.save()
     except IntegrityError as exc:
-        if not IdTag.objects.filter(uid=tag.uid).exists():
+        if not id_tags_taken(uids=[tag.uid]):
             raise  # not the same UID registered meanwhile: a real error
         raise ValidationError({"uid": [_("Card %(uid)s is already registered.") % {"uid": tag.uid}]}) from exc
     return tag
@@ -139,6 +144,7 @@ def staff_role_sync(*, user: User) -> None:
 
 CARD_IMPORT_COLUMNS = (
     "uid",
+    "kind",
     "label",
     "account_email",
     "owner_email",
@@ -263,22 +269,26 @@ class _CardImport:
 
     organization: Organization
     result: CardImportResult
-    seen: set[str] = field(default_factory=set)  # UIDs of the lines so far
-    parent_pks: dict[str, int] = field(default_factory=dict)  # group cards looked up so far
+    seen: set[str] = field(default_factory=set)  # UIDs of the lines so far, upper case (as uniqueness compares)
+    parent_pks: dict[str, int] = field(default_factory=dict)  # group cards looked up so far, by upper-case UID
     pending: list[IdTag] = field(default_factory=list)
     pending_uids: set[str] = field(default_factory=set)
 
     def chunk(self, rows: list[tuple[int, dict[str, str]]]) -> None:
         """Check a chunk of lines against the database in one query per lookup; queue the good ones."""
         organization = self.organization
-        uids = [normalize_uid(row.get("uid", "")) for _line, row in rows]
-        parent_uids = [normalize_uid(row.get("parent_uid", "")) for _line, row in rows]
-        taken = set(IdTag.objects.filter(uid__in=uids).values_list("uid", flat=True))
+        kinds = [row.get("kind", "").lower() or IdTagKind.RFID for _line, row in rows]
+        uids = [id_tag_normalize(row.get("uid", ""), kind) for (_line, row), kind in zip(rows, kinds, strict=True)]
+        # A group card is named as a charger would present it: an RFID UID in any notation, another tag as it is.
+        parent_uids = [id_tag_presented(row.get("parent_uid", "")).upper() for _line, row in rows]
+        taken = id_tags_taken(uids=uids)
         self.parent_pks.update(
-            IdTag.objects.filter(
-                uid__in=[uid for uid in parent_uids if uid and uid not in self.parent_pks],
+            IdTag.objects.alias(key=Upper("uid"))
+            .filter(
+                key__in=[uid for uid in parent_uids if uid and uid not in self.parent_pks],
                 customer_account__organization=organization,
-            ).values_list("uid", "pk")
+            )
+            .values_list(Upper("uid"), "pk")
         )
         accounts: dict[str, list[CustomerAccount]] = {}
         for account in CustomerAccount.objects.filter(
@@ -293,8 +303,8 @@ class _CardImport:
                 customer_account__organization=organization,
             )
         }
-        for (line, row), uid, parent_uid in zip(rows, uids, parent_uids, strict=True):
-            tag = self._checked(line, row, uid, parent_uid, taken=taken, accounts=accounts, owners=owners)
+        for (line, row), kind, uid, parent_uid in zip(rows, kinds, uids, parent_uids, strict=True):
+            tag = self._checked(line, row, kind, uid, parent_uid, taken=taken, accounts=accounts, owners=owners)
             if tag is not None and self.result.ok:
                 self._queue(tag, parent_uid)
 
@@ -302,6 +312,7 @@ class _CardImport:
         self,
         line: int,
         row: dict[str, str],
+        kind: str,
         uid: str,
         parent_uid: str,
         *,
@@ -311,15 +322,21 @@ class _CardImport:
     ) -> IdTag | None:
         """The card a line describes, or None with its problems recorded."""
         problems: list[str] = []
-        try:
-            validate_uid(uid)
-        except ValidationError as exc:
-            problems.extend(exc.messages)
-        if uid in self.seen:
+        if kind in IdTagKind.values:
+            try:
+                validate_id_tag(uid, kind)
+            except ValidationError as exc:
+                problems.extend(exc.messages)
+        else:
+            problems.append(
+                _("Unknown kind %(kind)s; use one of %(kinds)s.") % {"kind": kind, "kinds": ", ".join(IdTagKind.values)}
+            )
+        key = uid.upper()
+        if key in self.seen:
             problems.append(_("Card %(uid)s appears twice in the file.") % {"uid": uid})
-        elif uid in taken:
+        elif key in taken:
             problems.append(_("Card %(uid)s is already registered.") % {"uid": uid})
-        self.seen.add(uid)
+        self.seen.add(key)
 
         account = owner = None
         account_email = row.get("account_email", "").lower()
@@ -367,7 +384,7 @@ class _CardImport:
                 max_concurrent = 0
             if not 1 <= max_concurrent <= 32767:
                 problems.append(_("max_concurrent_sessions must be a whole number from 1."))
-        if parent_uid and parent_uid not in self.parent_pks and (parent_uid not in self.seen or parent_uid == uid):
+        if parent_uid and parent_uid not in self.parent_pks and (parent_uid not in self.seen or parent_uid == key):
             problems.append(_("Group card %(uid)s is neither registered nor on an earlier line.") % {"uid": parent_uid})
 
         label = row.get("label", "")
@@ -378,6 +395,7 @@ class _CardImport:
         if problems:
             return None
         return IdTag(
+            kind=kind,
             uid=uid,
             label=label,
             customer_account=account,
@@ -391,10 +409,11 @@ class _CardImport:
             if parent_uid in self.pending_uids:  # its group card is still to be written: write it first
                 self.flush()
             if parent_uid not in self.parent_pks:  # a group card of this file, written in an earlier chunk
-                self.parent_pks[parent_uid] = IdTag.objects.values_list("pk", flat=True).get(uid=parent_uid)
+                written = IdTag.objects.alias(key=Upper("uid")).values_list("pk", flat=True)
+                self.parent_pks[parent_uid] = written.get(key=parent_uid)
             tag.parent_id = self.parent_pks[parent_uid]
         self.pending.append(tag)
-        self.pending_uids.add(tag.uid)
+        self.pending_uids.add(tag.uid.upper())
 
     def flush(self) -> None:
         """Write the queued cards in one INSERT (in batches the database takes)."""
@@ -404,7 +423,7 @@ class _CardImport:
             with transaction.atomic():  # a savepoint: the check below must still be able to query
                 IdTag.objects.bulk_create(self.pending)
         except IntegrityError:
-            if not IdTag.objects.filter(uid__in=self.pending_uids).exists():
+            if not id_tags_taken(uids=list(self.pending_uids)):
                 raise  # no card registered meanwhile by someone else: a real error
             self.result.refuse(CardImportError(0, _("Some cards were registered meanwhile; try again.")))
             raise _Rollback from None
@@ -415,7 +434,8 @@ class _CardImport:
 def id_tags_import_csv(*, organization: Organization, csv_file: IO[bytes] | IO[str]) -> CardImportResult:
     """Issue many cards at once from a CSV file; all of them or, on any error, none.
 
-    Columns (header line required, ``;`` or ``,``): uid, label, account_email (the
+    Columns (header line required, ``;`` or ``,``): uid, kind (an IdTagKind value, rfid when
+    empty or absent), label, account_email (the
     customer account's billing email), owner_email (a driver), expires_at,
     max_concurrent_sessions, parent_uid (an existing card or one on an earlier line).
     Each line needs account_email or owner_email; both must be of ``organization``.

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, IdTag, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
-from accounts.uids import normalize_uid
+from accounts.uids import id_tag_presented
 from sessions_app import hooks, lockout
 from sessions_app.models import (
     ChargePoint,
@@ -558,7 +558,7 @@ def session_start(
     The session is recorded even when the tag is not accepted (the charger may have started
     offline): it keeps the tag's real status and a flag, and the charger is told that status.
     """
-    uid = normalize_uid(raw_uid)[:20]
+    uid = id_tag_presented(raw_uid)
     connector = _connector(charge_point, connector_id)
     started_at = charger_time(charge_point=charge_point, reported=timestamp, received=now)
     key: dict[str, object] = {"connector": connector, "id_tag_uid": uid, "meter_start_wh": meter_start_wh}
@@ -571,7 +571,7 @@ def session_start(
         return existing
     if started_at != timestamp:
         key["charger_started_at"] = timestamp
-    verdict = id_tag_authorize(charge_point=charge_point, raw_uid=uid, at=started_at)
+    verdict = id_tag_authorize(charge_point=charge_point, raw_uid=raw_uid, at=started_at)
     try:
         with transaction.atomic():
             busy = ChargingSession.objects.filter(connector=connector, state=ChargingSession.State.ACTIVE).exists()
@@ -815,7 +815,7 @@ def _orphan_stop(
         meter_stop_wh=meter_stop_wh,
         **as_sent,
         defaults={
-            "id_tag_uid": normalize_uid(raw_uid)[:20],
+            "id_tag_uid": id_tag_presented(raw_uid),
             "auth_status": AuthorizationStatus.INVALID,
             "energy_wh": 0,
             "state": ChargingSession.State.COMPLETED,

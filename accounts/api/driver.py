@@ -46,7 +46,7 @@ class CardSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = IdTag
-        fields = ["id", "uid", "label", "status", "customer_account", "expires_at", "issued_at", "blocked_at"]
+        fields = ["id", "uid", "kind", "label", "status", "customer_account", "expires_at", "issued_at", "blocked_at"]
         read_only_fields = fields
 
 

@@ -146,6 +146,7 @@ class OperatorCardSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "uid",
+            "kind",
             "label",
             "status",
             "customer_account",
@@ -163,7 +164,12 @@ class OperatorCardSerializer(serializers.ModelSerializer):
 
 
 class OperatorCardCreateSerializer(serializers.Serializer):
-    uid = serializers.CharField(max_length=40, help_text="Hex, 4, 7 or 10 bytes; separators and case are ignored.")
+    uid = serializers.CharField(
+        max_length=60,
+        help_text="For kind rfid: hex, 4, 7 or 10 bytes; separators and case are ignored. Any other kind: 1 to 20 "
+        "printable ASCII characters (OCPP CiString20), stored as given and matched regardless of case.",
+    )
+    kind = serializers.ChoiceField(choices=IdTag.Kind.choices, required=False, default=IdTag.Kind.RFID)
     # Declared fields, which DRF's metaclass takes out of the class; the stubs see Field.label and .parent overridden.
     label = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)  # type: ignore[assignment]
     customer_account = related_field(queryset=CustomerAccount.objects.none())
@@ -195,13 +201,14 @@ class CardFilter(filters.FilterSet):
     uid = filters.CharFilter(lookup_expr="icontains")
     label = filters.CharFilter(lookup_expr="icontains")
     status = filters.ChoiceFilter(choices=IdTag.Status.choices)
+    kind = filters.ChoiceFilter(choices=IdTag.Kind.choices)
     customer_account = IdFilter(field_name="customer_account_id")
     owner = IdFilter(field_name="owner_id")
     issued = MomentRangeFilter(field_name="issued_at")
 
     class Meta:
         model = IdTag
-        fields = ["uid", "label", "status", "customer_account", "owner", "issued"]
+        fields = ["uid", "kind", "label", "status", "customer_account", "owner", "issued"]
 
 
 class CardsMixin:

@@ -118,6 +118,7 @@ def test_drivers_are_sent_to_the_admin_login(client, world):
 
 def card_post(tag: IdTag, **overrides) -> dict:
     data = {
+        "kind": tag.kind,
         "uid": tag.uid,
         "label": tag.label,
         "customer_account": tag.customer_account_id,

@@ -28,6 +28,7 @@ def test_a_driver_lists_their_own_cards_only(alice, world):
     assert body["results"][0] == {
         "id": spare.pk,
         "uid": "04A1A1A1",
+        "kind": "rfid",
         "label": "Spare",
         "status": "active",
         "customer_account": world.alice.customer_account.name,
