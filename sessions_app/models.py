@@ -640,6 +640,7 @@ class SecurityEvent(models.Model):
         REGISTERED = "registered", _("New charger registered, pending")
         FOREIGN_STOP = "foreign_stop", _("Stop for another station's transaction")
         LOCKED_OUT = "locked_out", _("Refused: locked out after failed attempts")
+        SUBPROTOCOL_REFUSED = "subprotocol_refused", _("Refused: does not speak OCPP 1.6")
 
     charge_point = models.ForeignKey(
         ChargePoint,

@@ -208,6 +208,18 @@ def _security_event(
     cache.set(key, event.pk, window.total_seconds())
 
 
+def charge_point_subprotocol_refused(*, ocpp_id: str, remote_address: str | None, offered: list[str]) -> None:
+    """A handshake that offers no OCPP version we speak is refused before anything else: the operator of a
+    known charger learns which versions it offered (a misconfigured charger, or someone probing)."""
+    _security_event(
+        SecurityEvent.Kind.SUBPROTOCOL_REFUSED,
+        ocpp_id=ocpp_id,
+        remote_address=remote_address,
+        charge_point=ChargePoint.objects.select_related("organization").filter(ocpp_id=ocpp_id).first(),
+        detail=("offered: " + ", ".join(offered) if offered else "offered: none")[:200],
+    )
+
+
 @transaction.atomic
 def charge_point_connect(
     *,

@@ -115,21 +115,36 @@ def _unhandled(action: str) -> OCPPError:
     return NotImplementedError(description=f"{action} is not an OCPP 1.6 action")
 
 
+async def _refuse_subprotocol(scope, receive, send) -> None:
+    """Refuse a handshake that offers no OCPP 1.6 (HTTP 403), logged and recorded as a security event."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    ocpp_id, address = scope["url_route"]["kwargs"]["ocpp_id"], scope_client_address(scope)
+    offered = scope.get("subprotocols", [])
+    logger.warning("Refused charger %r from %s: it offers %r, not %s", ocpp_id, address, offered, SUBPROTOCOL)
+    await db(services.charge_point_subprotocol_refused)(ocpp_id=ocpp_id, remote_address=address, offered=offered)
+    await send({"type": "websocket.close", "code": 1000})
+
+
 class OcppConsumer(AsyncWebsocketConsumer):
     charge_point = None
 
     async def __call__(self, scope, receive, send):
         """However the connection ends (a close from either side, a dropped socket, an error in a handler,
-        the server stopping), its disconnect handling runs."""
+        the server stopping), its disconnect handling runs.
+
+        A handshake offering no OCPP 1.6 is refused before the consumer takes a channel on the channel layer:
+        a consumer stopped while its first channel read was starting waited for that read (Redis: up to 5 s),
+        and held a stopping server at "Waiting for background tasks"."""
+        if SUBPROTOCOL not in scope.get("subprotocols", []):
+            await _refuse_subprotocol(scope, receive, send)
+            return
         try:
             await super().__call__(scope, receive, send)
         finally:
             await self._release()
 
     async def connect(self):
-        if SUBPROTOCOL not in self.scope.get("subprotocols", []):
-            await self.close()
-            return
         route = self.scope["url_route"]["kwargs"]
         ocpp_id = route["ocpp_id"]
         address = scope_client_address(self.scope)
