@@ -164,6 +164,7 @@ class Connection:
     charge_point: ChargePoint | None
     replaced_channel: str = ""  # the older socket of the same charger, to be closed
     contested_channel: str = ""  # a connection that looks alive: ask it before deciding
+    unauthorized: bool = False  # refused for its credentials (unknown id, wrong or missing password, locked out)
 
     @property
     def accepted(self) -> bool:
@@ -253,7 +254,7 @@ def charge_point_connect(
             charge_point=ChargePoint.objects.select_related("organization").filter(ocpp_id=ocpp_id).first(),
             detail=f"{locked} locked",
         )
-        return Connection(None)
+        return Connection(None, unauthorized=True)
     known = ChargePoint.objects.select_for_update().select_related("organization").filter(ocpp_id=ocpp_id).first()
     organization = Organization.objects.filter(slug=organization_slug).first() if organization_slug else None
     if known is None or (organization_slug and known.organization != organization):
@@ -270,7 +271,7 @@ def charge_point_connect(
                 organization=organization,
             )
             lockout.handshake_failed(ocpp_id=None, remote_address=remote_address)
-            return Connection(None)
+            return Connection(None, unauthorized=True)
 
     if known.password_hash and not (password and known.check_password(password)):
         _security_event(
@@ -281,7 +282,7 @@ def charge_point_connect(
             detail="missing" if password is None else "wrong",
         )
         lockout.handshake_failed(ocpp_id=ocpp_id, remote_address=remote_address)
-        return Connection(None)
+        return Connection(None, unauthorized=True)
     if known.password_hash:
         lockout.handshake_succeeded(ocpp_id=ocpp_id, remote_address=remote_address)
 

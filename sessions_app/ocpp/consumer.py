@@ -15,6 +15,7 @@ import logging
 import re
 
 import ocpp.messages
+from asgiref.typing import WebSocketResponseBodyEvent, WebSocketResponseStartEvent
 from channels.consumer import get_handler_name
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -162,7 +163,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             connection = await connect(**handshake, at=timezone.now(), previous_alive=alive)
         if not connection.accepted:
             logger.warning("Refused charger %r from %s", ocpp_id, address)
-            await self.close()
+            await self._refuse(unauthorized=connection.unauthorized)
             return
         if connection.replaced_channel:
             with contextlib.suppress(ChannelFull):  # a full channel has no reader: that process is gone
@@ -175,6 +176,27 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.seen_written = timezone.now()
         await self.accept(subprotocol=SUBPROTOCOL)
         logger.info("Charger %s connected from %s", ocpp_id, address)
+
+    async def _refuse(self, *, unauthorized: bool) -> None:
+        """Refuse the handshake: a refusal for the charger's credentials is HTTP 401 with a Basic challenge (OCPP
+        1.6 security whitepaper) where the server can answer with a status of our choosing (the ASGI
+        websocket.http.response extension, which uvicorn's implementations offer); otherwise HTTP 403."""
+        if not (unauthorized and "websocket.http.response" in (self.scope.get("extensions") or {})):
+            await self.close()
+            return
+        challenge = [(b"www-authenticate", b'Basic realm="OCPP"'), (b"content-type", b"text/plain; charset=utf-8")]
+        start: WebSocketResponseStartEvent = {
+            "type": "websocket.http.response.start",
+            "status": 401,
+            "headers": challenge,
+        }
+        body: WebSocketResponseBodyEvent = {
+            "type": "websocket.http.response.body",
+            "body": b"Unauthorized\n",
+            "more_body": False,
+        }
+        await self.base_send(start)
+        await self.base_send(body)
 
     async def receive(self, text_data=None, bytes_data=None):
         if _too_big(text_data or bytes_data or b""):

@@ -69,19 +69,19 @@ def test_accepted_charger_boots_with_the_servers_interval_and_its_connection_is_
     assert ChargePoint.objects.get(pk=world.cp_a.pk).channel_name == ""
 
 
-def _refused(url, ocpp_id, **kwargs) -> bool:
+def _refused(url, ocpp_id, status: int = 401, **kwargs) -> bool:
     async def attempt():
         try:
             async with connected(url, ocpp_id, **kwargs):
                 return False
         except websockets.exceptions.InvalidStatus as refusal:
-            return refusal.response.status_code == 403
+            return refusal.response.status_code == status
 
     return run(attempt())
 
 
 def test_handshake_without_the_ocpp16_subprotocol_is_refused(asgi_server, world):
-    assert _refused(asgi_server, "ALPHA-1", subprotocols=("ocpp2.0.1",))
+    assert _refused(asgi_server, "ALPHA-1", status=403, subprotocols=("ocpp2.0.1",))
 
 
 def test_unknown_charger_is_refused_and_logged(asgi_server, world):

@@ -223,3 +223,17 @@ def test_the_lockout_holds_on_the_configured_cache(world, settings):
     with mock.patch.object(ChargePoint, "check_password") as check:
         assert not handshake(ocpp_id, password=SECRET, address=f"2001:db8::{run}:99")
     check.assert_not_called()
+
+
+def test_a_locked_out_handshake_is_refused_for_its_credentials_so_the_charger_gets_401(cp):
+    fail_from_many_addresses(5)
+
+    refusal = charge_point_connect(
+        ocpp_id="ALPHA-1",
+        organization_slug=None,
+        password=SECRET,
+        remote_address="192.0.2.200",
+        channel_name="test.locked",
+        at=timezone.now(),
+    )
+    assert (refusal.accepted, refusal.unauthorized) == (False, True)
