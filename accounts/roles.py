@@ -27,6 +27,7 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions_app", "statusevent"): ("view",),
     ("sessions_app", "securityevent"): ("view",),
     ("sessions_app", "chargerevent"): ("view",),
+    ("sessions_app", "chargercommand"): ("view",),
     ("billing", "tariff"): ("view", "add", "change", "delete"),
     ("billing", "tariffelement"): ("view", "add", "change", "delete"),
     ("billing", "pricecomponent"): ("view", "add", "change", "delete"),

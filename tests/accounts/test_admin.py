@@ -10,7 +10,7 @@ from django.urls import reverse
 from accounts.api_tokens import api_token_create
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import OPERATOR_GROUP_NAME
-from sessions_app.models import ChargerEvent, MeterValue, SecurityEvent, SessionFlag, StatusEvent
+from sessions_app.models import ChargerCommand, ChargerEvent, MeterValue, SecurityEvent, SessionFlag, StatusEvent
 from tests.factories import make_account, make_driver, make_session, make_tag
 
 pytestmark = pytest.mark.django_db
@@ -348,6 +348,14 @@ def test_every_admin_page_renders(client, world, user):
         charge_point=world.cp_a, organization=world.org_a, ocpp_id="ALPHA-1", kind="connection_replaced"
     )
     ChargerEvent.objects.create(charge_point=world.cp_a, kind="data_transfer", vendor_id="Test")
+    ChargerCommand.objects.create(
+        charge_point=world.cp_a,
+        action="ClearCache",
+        outcome="answered",
+        status="Accepted",
+        sent_at=session.started_at,
+        finished_at=session.started_at,
+    )
     api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))
     for model in admin.site._registry:
