@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
@@ -48,6 +49,13 @@ def empty_rate_limits():
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness is no use in tests."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """A page asked for in Swedish leaves Swedish active in the test's thread: the next test starts in English."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
