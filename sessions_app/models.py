@@ -726,7 +726,10 @@ class ChargerCommand(models.Model):
     outcome = models.CharField(
         _("outcome"),
         max_length=20,
-        help_text=_("answered, offline, timeout (no answer in time) or error (the charger said error)."),
+        help_text=_(
+            "answered, offline (nothing was sent), timeout (no answer in time), no_answer (sent, but the connection"
+            " ended before an answer came) or error (the charger said error)."
+        ),
     )
     status = models.CharField(_("status"), max_length=50, blank=True)
     answer = models.JSONField(_("answer"), default=dict, blank=True)

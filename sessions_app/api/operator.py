@@ -2,7 +2,7 @@
 
 A command goes to the charger through ``sessions_app.ocpp.commands.command_send`` and the request
 waits for the answer (``COMMAND_TIMEOUT``); the response says what happened: ``answered`` (with the
-charger's ``status``: Accepted, Rejected, ...), ``offline``, ``timeout`` or ``error``. Only the
+charger's ``status``: Accepted, Rejected, ...), ``offline``, ``timeout``, ``no_answer`` or ``error``. Only the
 operator's own chargers, cards and sessions can be named (anything else is a 404 or a 400).
 """
 
@@ -151,9 +151,10 @@ class OperatorSessionSerializer(serializers.ModelSerializer):
 class OperatorCommandResultSerializer(serializers.Serializer):
     action = serializers.CharField()
     outcome = serializers.ChoiceField(
-        choices=["answered", "offline", "timeout", "error"],
+        choices=commands.OUTCOMES,
         help_text="answered: see status; offline: not connected, nothing was sent; "
-        "timeout: no answer in time; error: the charger answered CALLERROR.",
+        "timeout: no answer in time; no_answer: sent, but the charger's connection ended before it answered "
+        "(it may have carried the command out); error: the charger answered CALLERROR.",
     )
     status = serializers.CharField(help_text="The charger's status answer (Accepted, Rejected, ...), when it gave one.")
     payload = serializers.DictField(help_text="The charger's whole answer, in snake_case.")

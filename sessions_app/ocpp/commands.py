@@ -8,6 +8,10 @@ seconds no process holds the charger any more (it died, or the charger is moving
 node), and the sender answers "offline" at once instead of waiting out the command's timeout.
 A receipt in time is answered with "go", and only then is the command sent to the charger: one
 that reached a slow process after its sender gave up is never run. No clocks are compared.
+
+Once told "go" the command may have reached the charger, so a connection that ends before the charger
+answers is ``no_answer`` (sent, no answer: it may have been carried out), never "offline" (nothing sent):
+the holder replies so as its connection closes, and a sender hearing nothing from the holder says the same.
 """
 
 import asyncio
@@ -41,11 +45,14 @@ ACTIONS = (
 #: Seconds the sender waits for the receipt; the holder then waits longer than that for "go".
 RECEIPT_TIMEOUT = 2.5
 GO_TIMEOUT = RECEIPT_TIMEOUT + 1
+#: answered (see the status); offline: nothing was sent; timeout: the charger, still connected, did not answer in
+#: time; no_answer: sent, but the connection ended before an answer came; error: the charger answered CALLERROR.
+OUTCOMES = ("answered", "offline", "timeout", "no_answer", "error")
 
 
 @dataclass(frozen=True)
 class CommandResult:
-    """``outcome`` is answered, offline, timeout or error; ``payload`` is the charger's answer (snake_case)."""
+    """``outcome`` is one of ``OUTCOMES``; ``payload`` is the charger's answer (snake_case)."""
 
     outcome: str
     payload: dict = field(default_factory=dict)
@@ -80,9 +87,12 @@ async def command_send_async(
         )
         await asyncio.wait_for(layer.receive(reply_channel), RECEIPT_TIMEOUT)
         await layer.send(charge_point.channel_name, {"type": "ocpp.go", "reply_channel": reply_channel})
-        reply = await asyncio.wait_for(layer.receive(reply_channel), timeout + 2)
     except (TimeoutError, ChannelFull):  # nobody holds that channel any more: the process or socket is gone
         return CommandResult("offline")
+    try:
+        reply = await asyncio.wait_for(layer.receive(reply_channel), timeout + 2)
+    except TimeoutError:  # the holder had the go, then stopped without a word: the command may have gone out
+        return CommandResult("no_answer")
     return CommandResult(
         reply["outcome"], reply.get("payload", {}), reply.get("code", ""), reply.get("description", "")
     )

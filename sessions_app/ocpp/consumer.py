@@ -294,20 +294,32 @@ class OcppConsumer(AsyncWebsocketConsumer):
             go.set_result(None)
 
     async def _command(self, event, go: asyncio.Future):
+        """Cancelled by the connection closing (``_release``), it still replies: "offline" while nothing was sent,
+        "no_answer" once the sender said go (the command may have reached the charger), at once either way."""
         try:
             await asyncio.wait_for(go, GO_TIMEOUT)
         except TimeoutError:
             return
+        except asyncio.CancelledError:
+            await self._reply(event, {"outcome": "offline"})
+            raise
         finally:
             self.commands_received.pop(event["reply_channel"], None)
         try:
             payload = getattr(call, event["action"])(**event["payload"])
             result = await asyncio.wait_for(self.protocol.call(payload, suppress=False), event["timeout"])
             reply = {"outcome": "answered", "payload": json.loads(json.dumps(dataclasses.asdict(result)))}
+        except asyncio.CancelledError:
+            await self._reply(event, {"outcome": "no_answer"})
+            raise
         except TimeoutError:
             reply = {"outcome": "timeout"}
         except OCPPError as error:
             reply = {"outcome": "error", "code": error.code, "description": error.description or ""}
         except (TypeError, AttributeError) as error:
             reply = {"outcome": "error", "code": "InvalidCommand", "description": str(error)}
-        await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.reply", **reply})
+        await self._reply(event, reply)
+
+    async def _reply(self, event, reply: dict) -> None:
+        with contextlib.suppress(ChannelFull):  # a full reply channel has no reader: its sender gave up
+            await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.reply", **reply})

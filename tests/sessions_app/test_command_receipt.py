@@ -148,3 +148,56 @@ def test_the_consumer_confirms_receipt_and_asks_the_charger_only_after_go(world)
     assert receipt == {"type": "ocpp.received"}
     assert before_go
     assert (reply["outcome"], reply["payload"]) == ("answered", {"status": "Rejected"})
+
+
+def test_a_charger_that_leaves_before_answering_is_no_answer_at_once_not_offline(world):
+    """The command reached the charger's socket: "offline" (nothing was sent) would be untrue."""
+
+    async def scenario():
+        communicator = Charger()
+        assert await communicator.connect()
+        charge_point = await connected_charge_point(world)
+        began = time.monotonic()
+        sending = asyncio.create_task(commands.command_send_async(charge_point, "Reset", {"type": "Soft"}, 30))
+        _, _, action, _ = json.loads(await communicator.receive_from())
+        await communicator.disconnect()
+        return action, await sending, time.monotonic() - began
+
+    action, result, took = asyncio.run(scenario())
+
+    assert action == "Reset"
+    assert result.outcome == "no_answer"
+    assert took < 5
+
+
+def test_a_charger_that_leaves_before_go_is_offline_at_once(world):
+    async def scenario():
+        communicator, charge_point, layer, reply_channel, receipt = await reset_sent_to_the_holder(world)
+        await communicator.disconnect()
+        return await asyncio.wait_for(layer.receive(reply_channel), 1)
+
+    reply = asyncio.run(scenario())
+
+    assert reply == {"type": "ocpp.reply", "outcome": "offline"}
+
+
+def test_a_holder_that_confirms_then_stays_silent_is_no_answer(world):
+    """Its process died after the go: the command may have gone out, so the sender cannot say "offline"."""
+    ChargePoint.objects.filter(pk=world.cp_a.pk).update(channel_name="specific.holder!silent")
+
+    async def holder():
+        layer = get_channel_layer()
+        command = await layer.receive("specific.holder!silent")
+        await layer.send(command["reply_channel"], {"type": "ocpp.received"})
+        return (await layer.receive("specific.holder!silent"))["type"]
+
+    async def scenario():
+        charge_point = await connected_charge_point(world)
+        holding = asyncio.create_task(holder())
+        result = await commands.command_send_async(charge_point, "Reset", {"type": "Soft"}, timeout=0.1)
+        return result, await holding
+
+    result, last_heard = asyncio.run(scenario())
+
+    assert last_heard == "ocpp.go"
+    assert result.outcome == "no_answer"

@@ -92,6 +92,11 @@ def test_incomplete_command_is_not_sent(client, world, transport, data, field):
         (CommandResult("offline"), "The charger is offline: the command was not delivered."),
         (CommandResult("timeout"), "No answer from the charger within 30 s."),
         (
+            CommandResult("no_answer"),
+            "The command was sent, but the charger's connection ended before it answered: "
+            "it may have carried the command out.",
+        ),
+        (
             CommandResult("error", code="NotSupported", description="no resets here"),
             "The charger returned an error: NotSupported no resets here",
         ),
