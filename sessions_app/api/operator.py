@@ -3,13 +3,20 @@
 A command goes to the charger through ``sessions_app.ocpp.commands.command_send`` and the request
 waits for the answer (``COMMAND_TIMEOUT``); the response says what happened: ``answered`` (with the
 charger's ``status``: Accepted, Rejected, ...), ``offline``, ``timeout``, ``no_answer`` or ``error``. Only the
-operator's own chargers, cards and sessions can be named (anything else is a 404 or a 400).
+operator's own chargers, cards and sessions can be named (anything else is a 404 or a 400); on its own
+station, a remote start, remote stop and unlock may also name what OCPP allows but this system may not know (no
+connector, a connector number or transaction id without a row here), their risks stated on each field.
 """
+
+import re
 
 from django.urls import path
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.messages import MessageType, get_validator
+from ocpp.v16 import call
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
@@ -296,12 +303,78 @@ class OperatorResetInput(serializers.Serializer):
 
 class OperatorRemoteStartInput(serializers.Serializer):
     card = related_field(queryset=IdTag.objects.none(), help_text="An active card of the operator's.")
+    charging_profile = serializers.JSONField(
+        required=False,
+        default=None,
+        help_text="Optional: OCPP 1.6's ChargingProfile for this transaction, its fields in snake_case "
+        "(charging_profile_purpose TxProfile). The station may refuse a start with a profile it cannot follow.",
+    )
 
     def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["card"].queryset = IdTag.objects.filter(
             customer_account__organization=organization, status=IdTag.Status.ACTIVE
         )
+
+    def validate_charging_profile(self, profile):
+        """Checked against OCPP 1.6's own schema here, so a malformed profile is a 400, never sent."""
+        if profile is None:
+            return None
+        if not isinstance(profile, dict) or profile.get("charging_profile_purpose") != "TxProfile":
+            raise serializers.ValidationError("An object with charging_profile_purpose TxProfile.")
+        errors = _REMOTE_START_SCHEMA.iter_errors({"idTag": "-", "chargingProfile": snake_to_camel_case(profile)})
+        if (error := next(iter(errors), None)) is not None:
+            where = ".".join(str(part) for part in list(error.absolute_path)[1:])
+            raise serializers.ValidationError(_snake_words(f"{where}: {error.message}" if where else error.message))
+        return profile
+
+    def payload(self, connector_id: int | None) -> dict:
+        """RemoteStartTransaction's fields; without ``connector_id`` the station picks the connector."""
+        payload = {"id_tag": self.validated_data["card"].uid}
+        if connector_id is not None:
+            payload["connector_id"] = connector_id
+        if self.validated_data["charging_profile"] is not None:
+            payload["charging_profile"] = self.validated_data["charging_profile"]
+        return payload
+
+
+_REMOTE_START_SCHEMA = get_validator(MessageType.Call, "RemoteStartTransaction", "1.6")
+
+
+def _snake_words(text: str) -> str:
+    """The schema's messages name OCPP's camelCase fields; this API names them in snake_case."""
+    return re.sub(r"\b[a-z]+(?:[A-Z][a-z0-9]*)+\b", lambda word: re.sub(r"(?=[A-Z])", "_", word[0]).lower(), text)
+
+
+def _station_connector(**options) -> serializers.IntegerField:
+    """A connector of the station by number, known to this system or not: the station may have more."""
+    return serializers.IntegerField(min_value=1, max_value=command_payloads.CONNECTOR_MAX_ID, **options)
+
+
+class OperatorStationRemoteStartInput(OperatorRemoteStartInput):
+    connector = _station_connector(
+        help_text="Optional connector number, sent as given even when this system does not know it. Empty: the "
+        "station picks the connector (OCPP 1.6 allows it), which need not be the one the driver stands at.",
+        required=False,
+        allow_null=True,
+        default=None,
+    )
+
+
+class OperatorStationStopInput(serializers.Serializer):
+    transaction_id = serializers.IntegerField(
+        help_text="Any transaction id, also one this system holds no session for (the station may run a "
+        "transaction it has not reported yet). Sent unchecked: the station stops only its own transactions and "
+        "answers Rejected for one it does not know; nothing checks whose card started it."
+    )
+
+
+class OperatorStationUnlockInput(serializers.Serializer):
+    connector = _station_connector(
+        source="connector_id",
+        help_text="A connector number, sent as given even when this system does not know it. A transaction running "
+        "on that connector is stopped by the station before it unlocks (OCPP 1.6).",
+    )
 
 
 class OperatorConfigurationGetInput(serializers.Serializer):
@@ -549,11 +622,34 @@ class ConnectorStartView(_ConnectorCommandView):
         connector = self.get_object()
         data = OperatorRemoteStartInput(data=request.data, organization=self.organization)
         data.is_valid(raise_exception=True)
-        return _answer(
-            connector.charge_point,
-            "RemoteStartTransaction",
-            {"connector_id": connector.number, "id_tag": data.validated_data["card"].uid},
-        )
+        return _answer(connector.charge_point, "RemoteStartTransaction", data.payload(connector.number))
+
+
+class StationStartView(_StationCommandView):
+    """RemoteStartTransaction with one of the operator's active cards, on a connector or the station's choice."""
+
+    @extend_schema(request=OperatorStationRemoteStartInput, responses=OperatorCommandResultSerializer)
+    def post(self, request, pk: int):
+        station = self.get_object()
+        data = OperatorStationRemoteStartInput(data=request.data, organization=self.organization)
+        data.is_valid(raise_exception=True)
+        return _answer(station, "RemoteStartTransaction", data.payload(data.validated_data["connector"]))
+
+
+@_command_schema(OperatorStationStopInput)
+class StationStopView(_StationBuiltCommandView):
+    """RemoteStopTransaction by transaction id, for a transaction this system may not know (see the field)."""
+
+    builder = staticmethod(call.RemoteStopTransaction)
+    input_class = OperatorStationStopInput
+
+
+@_command_schema(OperatorStationUnlockInput)
+class StationUnlockView(_StationBuiltCommandView):
+    """UnlockConnector by connector number, for a connector this system may not know (see the field)."""
+
+    builder = staticmethod(call.UnlockConnector)
+    input_class = OperatorStationUnlockInput
 
 
 # --- sessions ----------------------------------------------------------------------------------------
@@ -660,6 +756,9 @@ urlpatterns = [
         StationChargingProfileClearView.as_view(),
         name="operator_station_charging_profiles_clear",
     ),
+    path("operator/stations/<int:pk>/start/", StationStartView.as_view(), name="operator_station_start"),
+    path("operator/stations/<int:pk>/stop/", StationStopView.as_view(), name="operator_station_stop"),
+    path("operator/stations/<int:pk>/unlock/", StationUnlockView.as_view(), name="operator_station_unlock"),
     path("operator/connectors/", ConnectorListView.as_view(), name="operator_connectors"),
     path("operator/connectors/<int:pk>/", ConnectorDetailView.as_view(), name="operator_connector"),
     path(

@@ -46,3 +46,30 @@ def test_a_charger_that_leaves_after_receiving_a_command_is_sent_no_answer_not_o
     assert took < 10  # told as the connection closed, not after the command's 20 s
     row = ChargerCommand.objects.get(charge_point=world.cp_a)
     assert (row.action, row.outcome, row.request) == ("Reset", "no_answer", {"type": "Soft"})
+
+
+@needs_redis
+def test_a_remote_start_without_a_connector_and_with_a_charging_profile_reaches_the_charger(asgi_server, world):
+    """What the operator API's station start sends: OCPP lets the charger pick the connector."""
+    profile = {
+        "charging_profile_id": 7,
+        "stack_level": 0,
+        "charging_profile_purpose": "TxProfile",
+        "charging_profile_kind": "Relative",
+        "charging_schedule": {
+            "charging_rate_unit": "A",
+            "charging_schedule_period": [{"start_period": 0, "limit": 16}],
+        },
+    }
+    payload = {"id_tag": world.alice_card.uid, "charging_profile": profile}
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1") as charger:
+            await charger.boot()
+            result = await send_from_thread("ALPHA-1", "RemoteStartTransaction", payload)
+            return result, charger.commands
+
+    result, received = asyncio.run(scenario())
+
+    assert (result.outcome, result.status) == ("answered", "Accepted")
+    assert received == [("RemoteStartTransaction", payload)]
