@@ -4,22 +4,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from sessions_app.models import MeterValue
-from tests.conftest import PASSWORD
+from tests.e2e.browser import log_in
 from tests.factories import make_session, make_tariff
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _log_in(page, live_server, user, next_url):
-    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
-    page.goto(f"{live_server.url}/accounts/login/?next={next_url}")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form:has(input[name=password]) button[type=submit]")
 
 
 def test_driver_reads_their_history_and_a_sessions_curve(page, live_server, world):
@@ -51,7 +42,7 @@ def test_driver_reads_their_history_and_a_sessions_curve(page, live_server, worl
     make_session(connector, world.alice_card, started_at=started - timedelta(days=30), energy_wh=4_000)
     bobs = make_session(connector, world.bob_card, started_at=started, energy_wh=7_777)
 
-    _log_in(page, live_server, world.alice, next_url="/history/")
+    log_in(page, live_server, world.alice, next_url="/history/")
     page.wait_for_url(f"{live_server.url}/history/")
     table = page.inner_text("#history-table")
     assert "15.00" in table and "10.00" in table and "60.00 SEK" in table and "1:30" in table

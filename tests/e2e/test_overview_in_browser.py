@@ -8,20 +8,11 @@ from decimal import Decimal
 from urllib.parse import urljoin
 
 import pytest
-from allauth.account.models import EmailAddress
 
-from tests.conftest import PASSWORD
+from tests.e2e.browser import log_in
 from tests.factories import make_connector_hour, make_site_peak
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _log_in(page, live_server, user, next_url="/"):
-    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
-    page.goto(f"{live_server.url}/accounts/login/?next={next_url}")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form:has(input[name=password]) button[type=submit]")
 
 
 def test_operator_opens_the_overview_from_the_admin_index_and_downloads_a_table(page, live_server, world):
@@ -39,7 +30,7 @@ def test_operator_opens_the_overview_from_the_admin_index_and_downloads_a_table(
     make_site_peak(world.site_a, at, 2)
     make_connector_hour(world.cp_b.connectors.first(), at, sessions=9, energy_wh=98_765)
 
-    _log_in(page, live_server, world.carol, next_url="/admin/")
+    log_in(page, live_server, world.carol, next_url="/admin/")
     page.wait_for_url(re.compile(r".*/admin/$"))
     page.click("#content-main a:has-text('Operator overview')")
     page.wait_for_url(re.compile(r".*/admin/reporting/overview/"))

@@ -3,28 +3,19 @@
 import re
 
 import pytest
-from allauth.account.models import EmailAddress
 
 from accounts.models import IdTag
-from tests.conftest import PASSWORD
+from tests.e2e.browser import log_in
 from tests.factories import make_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _log_in(page, live_server, user, next_url="/"):
-    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
-    page.goto(f"{live_server.url}/accounts/login/?next={next_url}")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form:has(input[name=password]) button[type=submit]")
 
 
 def test_driver_logs_in_sees_sessions_and_reports_a_card_lost(page, live_server, world):
     make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=12_345, minutes=95)
     make_session(world.cp_a.connectors.first(), world.bob_card, energy_wh=7_777)
 
-    _log_in(page, live_server, world.alice)
+    log_in(page, live_server, world.alice)
 
     page.wait_for_url(f"{live_server.url}/")
     body = page.inner_text("body")
@@ -40,7 +31,7 @@ def test_driver_logs_in_sees_sessions_and_reports_a_card_lost(page, live_server,
 
 
 def test_driver_switches_the_portal_to_swedish(page, live_server, world):
-    _log_in(page, live_server, world.alice)
+    log_in(page, live_server, world.alice)
     page.wait_for_url(f"{live_server.url}/")
     page.click("form[action$='/i18n/setlang/'] button[value=sv]")
     page.wait_for_load_state()
@@ -50,7 +41,7 @@ def test_driver_switches_the_portal_to_swedish(page, live_server, world):
 
 
 def test_operator_sees_only_their_stations_in_the_admin(page, live_server, world):
-    _log_in(page, live_server, world.carol, next_url="/admin/sessions_app/chargepoint/")
+    log_in(page, live_server, world.carol, next_url="/admin/sessions_app/chargepoint/")
     page.wait_for_url(re.compile(r".*/admin/sessions_app/chargepoint/$"))
     body = page.inner_text("#changelist")
     assert "ALPHA-1" in body and "BETA-1" not in body
@@ -71,7 +62,7 @@ def test_driver_sees_their_wallet_and_what_it_paid_on_the_payments_page(page, li
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
     session_price_freeze(session=make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=10_000))
 
-    _log_in(page, live_server, world.alice, next_url="/payments/")
+    log_in(page, live_server, world.alice, next_url="/payments/")
     page.wait_for_url(f"{live_server.url}/payments/")
     body = page.inner_text("body")
     assert "Prepaid wallet" in body and "260.00" in body and "BG 4711" in body and "40.00" in body
