@@ -280,6 +280,7 @@ SPECTACULAR_SETTINGS = {
         "PriceComponentTypeEnum": "billing.models.PriceComponent.Type",
         "StatementStatusEnum": "billing.models.Statement.Status",
         "RegistrationStatusEnum": "sessions_app.models.ChargePoint.RegistrationStatus",
+        "IdTagKindEnum": "accounts.uids.IdTagKind",
     },
     # Every /api/v1 operation documents its 4xx answers as core.api's one error body.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.document_errors"],
