@@ -58,6 +58,21 @@ DC_POWERS_W = (50_000.0, 150_000.0)
 # --------------------------------------------------------------------------- physics (pure)
 
 
+async def _cancelled(tasks: list[asyncio.Task]) -> None:
+    """Cancel the tasks and wait until they are done, cancelling again while any runs on: on Python 3.11
+    ``asyncio.wait_for`` can swallow a cancellation that arrives as its awaitable finishes, and a charger's
+    loop would then go on for ever (the run never returned, seen under load)."""
+    pending = [task for task in tasks if not task.done()]
+    while pending:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=1)
+        pending = [task for task in pending if not task.done()]
+    for task in tasks:  # their errors were logged where they matter; taken here, asyncio does not warn of them
+        if not task.cancelled():
+            task.exception()
+
+
 def charge_power_w(soc: float, max_power_w: float, *, taper_start: float = 0.8, min_fraction: float = 0.05) -> float:
     """Power the vehicle draws at state of charge ``soc`` (0..1).
 
@@ -426,9 +441,7 @@ class SimCharger:
         try:
             await self._connection_loop()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancelled(tasks)
 
     async def send(self, payload: Any, *, queued: bool = False, wait: bool = True) -> Any:
         """Send a CALL in order with everything before it. ``queued`` messages survive disconnections.
@@ -605,9 +618,7 @@ class SimCharger:
             return self._interrupt_wait_s if interrupt in done else 0.0
         finally:
             self.online.clear()
-            for task in [listener, *helpers]:
-                task.cancel()
-            await asyncio.gather(listener, *helpers, return_exceptions=True)
+            await _cancelled([listener, *helpers])
 
     def _disconnected(self) -> None:
         self.online.clear()
@@ -900,9 +911,7 @@ async def run_chargers(
             await asyncio.wait(tasks, timeout=duration)
             await asyncio.gather(*(c.shutdown() for c in chargers))
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancelled(tasks)
     return chargers
 
 
