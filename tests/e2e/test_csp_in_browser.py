@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
-from tests.e2e.test_portal_in_browser import _log_in
+from tests.e2e.browser import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +24,7 @@ def test_the_api_docs_render_swagger_ui_and_the_app_login_docs_render_redoc(page
 
 
 def test_the_admin_change_form_and_the_two_factor_set_up_work(page, live_server, world):
-    _log_in(
+    log_in(
         page, live_server, world.carol, next_url=reverse("admin:sessions_app_chargepoint_change", args=[world.cp_a.pk])
     )
     page.wait_for_url(re.compile(r".*/admin/sessions_app/chargepoint/\d+/change/$"))
@@ -41,7 +41,7 @@ def test_the_admin_change_form_and_the_two_factor_set_up_work(page, live_server,
 
 
 def test_the_start_page_shows_the_connector_price_from_its_script(page, live_server, world):
-    _log_in(page, live_server, world.alice, next_url=reverse("charging_start"))
+    log_in(page, live_server, world.alice, next_url=reverse("charging_start"))
     page.wait_for_url(re.compile(r".*/charging/start/$"))
     page.wait_for_load_state("networkidle")
     assert page.problems == []
