@@ -17,18 +17,15 @@ from django.db.models import F, Q, Sum, Value
 from django.db.models.functions import Greatest, TruncDate
 
 from accounts.models import AuthorizationStatus
+from core import money
 from reporting.models import ConnectorDay, ConnectorHour, DriverDay, SiteHour
 from reporting.rollups.intervals import HOUR_US, hour_index, hour_start, to_us
 from reporting.rollups.scope import ConnectorRef, Plan
 from sessions_app.models import ChargingSession
 
 ZERO_MONEY = Decimal("0.00")
-CONNECTOR_HOUR_COLUMNS = [
-    "organization_id",
-    "site_id",
-    "charge_point_id",
-    "connector_id",
-    "hour",
+#: What each ConnectorHour counts (summed into days, sites and reports).
+HOUR_SUMS = (
     "sessions",
     "energy_wh",
     "revenue",
@@ -39,24 +36,11 @@ CONNECTOR_HOUR_COLUMNS = [
     "down_s",
     "failed_starts",
     "zero_energy",
-]
+)
+CONNECTOR_HOUR_COLUMNS = ["organization_id", "site_id", "charge_point_id", "connector_id", "hour", *HOUR_SUMS]
 #: ConnectorDay's columns, summed from ConnectorHour (idle per hour, as the reports count it).
 DAY_SUMS: dict[str, Sum] = {
-    **{
-        name: Sum(name)
-        for name in (
-            "sessions",
-            "energy_wh",
-            "revenue",
-            "occupied_s",
-            "charging_s",
-            "outage_s",
-            "offline_s",
-            "down_s",
-            "failed_starts",
-            "zero_energy",
-        )
-    },
+    **{name: Sum(name) for name in HOUR_SUMS},
     "idle_s": Sum(Greatest(F("occupied_s") - F("charging_s"), Value(0), output_field=models.IntegerField())),
 }
 #: Site peaks by (site, hour index).
@@ -192,7 +176,7 @@ def connector_days_write(plan: Plan, start: datetime, end: datetime) -> None:
                 pk,
                 day,
                 *(
-                    Decimal(total or 0).quantize(ZERO_MONEY) if name == "revenue" else total or 0
+                    money.stored_amount(total) if name == "revenue" else total or 0
                     for name, total in zip(DAY_SUMS, totals, strict=True)
                 ),
             )

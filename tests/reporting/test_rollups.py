@@ -20,6 +20,7 @@ from reporting.rollups import (
     rollups_refresh,
     rollups_session_completed,
 )
+from reporting.rollups.storage import HOUR_SUMS
 from reporting.tasks import rollups_refresh_task
 from sessions_app import hooks
 from sessions_app.models import ChargerConnection, ChargingSession, StatusEvent
@@ -34,18 +35,7 @@ from sessions_app.services import (
 )
 from tests.factories import make_charge_point, make_tariff
 
-COLUMNS = (
-    "sessions",
-    "energy_wh",
-    "revenue",
-    "occupied_s",
-    "charging_s",
-    "outage_s",
-    "offline_s",
-    "down_s",
-    "failed_starts",
-    "zero_energy",
-)
+COLUMNS = HOUR_SUMS
 
 
 def at(*args) -> datetime:
