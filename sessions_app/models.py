@@ -9,6 +9,7 @@ the session's primary key.
 import zoneinfo
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -29,8 +30,6 @@ def validate_time_zone(value: str) -> None:
 
 
 def _default_time_zone() -> str:
-    from django.conf import settings
-
     return settings.TIME_ZONE
 
 
@@ -65,6 +64,14 @@ class Site(models.Model):
         max_length=64,
         default=_default_time_zone,
         validators=[validate_time_zone],
+    )
+    local_auth_list = models.BooleanField(
+        _("local authorization list"),
+        default=False,
+        help_text=_(
+            "Chargers here keep a list of the cards allowed to charge, so drivers can start while the charger is"
+            " offline (a charger may say otherwise)."
+        ),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -107,6 +114,14 @@ class ChargePoint(models.Model):
         PENDING = "pending", _("Pending")
         ACCEPTED = "accepted", _("Accepted")
         REJECTED = "rejected", _("Rejected")
+
+    class SecurityProfile(models.IntegerChoices):
+        """OCPP 1.6 security whitepaper profiles; 0 is a charger without credentials (not recommended)."""
+
+        UNSECURED = 0, _("0: no credentials")
+        BASIC = 1, _("1: password")
+        BASIC_TLS = 2, _("2: password over TLS")
+        CLIENT_CERTIFICATE = 3, _("3: TLS client certificate")
 
     organization = models.ForeignKey(
         Organization,
@@ -152,6 +167,36 @@ class ChargePoint(models.Model):
         default=300,
         validators=[MinValueValidator(10)],
         help_text=_("Sent to the charger at boot; it counts as offline after two intervals of silence."),
+    )
+    security_profile = models.PositiveSmallIntegerField(
+        _("security profile"),
+        choices=SecurityProfile.choices,
+        default=SecurityProfile.UNSECURED,
+        help_text=_("What the charger must present to connect; never lowered by the charger itself."),
+    )
+    password_changed_at = models.DateTimeField(_("password changed"), null=True, blank=True)
+    local_auth_list = models.BooleanField(
+        _("local authorization list"),
+        null=True,
+        blank=True,
+        help_text=_("Keep a local list of allowed cards on this charger; empty: as its site says."),
+    )
+    local_list_max_length = models.PositiveIntegerField(
+        _("local list capacity"),
+        null=True,
+        blank=True,
+        help_text=_("LocalAuthListMaxLength, read from the charger at boot."),
+    )
+    send_local_list_max_length = models.PositiveIntegerField(
+        _("local list entries per message"),
+        null=True,
+        blank=True,
+        help_text=_("SendLocalListMaxLength, read from the charger at boot."),
+    )
+    meter_public_key = models.TextField(
+        _("meter public key"),
+        blank=True,
+        help_text=_("The public key of the charger's signing meter (hex or PEM), to verify signed meter values."),
     )
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
@@ -641,6 +686,8 @@ class SecurityEvent(models.Model):
         FOREIGN_STOP = "foreign_stop", _("Stop for another station's transaction")
         LOCKED_OUT = "locked_out", _("Refused: locked out after failed attempts")
         SUBPROTOCOL_REFUSED = "subprotocol_refused", _("Refused: does not speak OCPP 1.6")
+        CHARGER_REPORTED = "charger_reported", _("Reported by the charger")
+        CERTIFICATE_REFUSED = "certificate_refused", _("Refused: client certificate missing or not ours")
 
     charge_point = models.ForeignKey(
         ChargePoint,
@@ -662,6 +709,12 @@ class SecurityEvent(models.Model):
     ocpp_id = models.CharField(_("charge point id as sent"), max_length=255)
     kind = models.CharField(_("event"), max_length=30, choices=Kind.choices)
     remote_address = models.GenericIPAddressField(_("remote address"), null=True, blank=True)
+    event_type = models.CharField(
+        _("charger's event type"),
+        max_length=50,
+        blank=True,
+        help_text=_("For events the charger reported (SecurityEventNotification), their type."),
+    )
     detail = models.TextField(_("detail"), blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
     count = models.PositiveIntegerField(
@@ -688,6 +741,8 @@ class ChargerEvent(models.Model):
         DATA_TRANSFER = "data_transfer", _("Vendor data transfer")
         FIRMWARE_STATUS = "firmware_status", _("Firmware update status")
         DIAGNOSTICS_STATUS = "diagnostics_status", _("Diagnostics upload status")
+        LOG_STATUS = "log_status", _("Log upload status")
+        SIGNED_FIRMWARE_STATUS = "signed_firmware_status", _("Signed firmware update status")
 
     charge_point = models.ForeignKey(
         ChargePoint,
@@ -779,3 +834,370 @@ class ChargerConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.charge_point_id} {self.connected_at:%Y-%m-%d %H:%M}"
+
+
+class LocalAuthList(models.Model):
+    """The local authorization list a charger holds, as far as it confirmed: what differential updates start from.
+
+    ``entries`` maps each id tag to the idTagInfo the charger accepted (status, expiry, parent) at ``version``;
+    ``full_needed`` asks for the whole list again (first time, VersionMismatch, Failed, a charger reset).
+    """
+
+    class State(models.TextChoices):
+        IN_SYNC = "in_sync", _("Up to date")
+        PENDING = "pending", _("Update waiting")
+        FAILED = "failed", _("Update failed")
+        UNSUPPORTED = "unsupported", _("Charger has no local list")
+
+    charge_point = models.OneToOneField(
+        ChargePoint,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="local_auth_list_state",
+        verbose_name=_("charge point"),
+    )
+    version = models.PositiveIntegerField(_("version"), default=0)
+    entries = models.JSONField(_("entries on the charger"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=12, choices=State.choices, default=State.PENDING)
+    full_needed = models.BooleanField(_("full list needed"), default=True)
+    last_status = models.CharField(
+        _("last answer"), max_length=20, blank=True, help_text=_("Accepted, Failed, NotSupported or VersionMismatch.")
+    )
+    last_sent_at = models.DateTimeField(_("last sent"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("failed attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("local authorization list")
+        verbose_name_plural = _("local authorization lists")
+        ordering = ["charge_point"]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} v{self.version} {self.state}"
+
+
+class Reservation(models.Model):
+    """A connector (or any connector of a charger) held for one id tag until it starts, expires or is cancelled.
+
+    The reservation's primary key is OCPP's reservationId; a StartTransaction naming it links the session.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Being sent")
+        ACTIVE = "active", _("Reserved")
+        REFUSED = "refused", _("Refused by the charger")
+        USED = "used", _("Used")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAULTED = "faulted", _("Ended: connector faulted")
+
+    OPEN = (Status.REQUESTED, Status.ACTIVE)
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="reservations", verbose_name=_("charge point")
+    )
+    connector = models.ForeignKey(
+        Connector,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="reservations",
+        verbose_name=_("connector"),
+        help_text=_("Empty: any connector of the charger (connector 0)."),
+    )
+    id_tag = models.ForeignKey(IdTag, on_delete=models.PROTECT, related_name="reservations", verbose_name=_("card"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reserved by"),
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    charger_answer = models.CharField(
+        _("charger's answer"),
+        max_length=20,
+        blank=True,
+        help_text=_("Accepted, Faulted, Occupied, Rejected or Unavailable."),
+    )
+    created_at = models.DateTimeField(_("reserved at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    session = models.OneToOneField(
+        ChargingSession,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reservation",
+        verbose_name=_("session"),
+    )
+
+    class Meta:
+        verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status__in=["requested", "active"]), name="reservation_open_idx"
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector"],
+                condition=Q(status__in=["requested", "active"], connector__isnull=False),
+                name="reservation_one_open_per_connector",
+            ),
+            models.UniqueConstraint(
+                fields=["charge_point"],
+                condition=Q(status__in=["requested", "active"], connector__isnull=True),
+                name="reservation_one_open_per_station",
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="reservation_expires_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.charge_point_id} {self.get_status_display()}"
+
+
+def firmware_upload_to(instance: "Firmware", filename: str) -> str:
+    return f"firmware/{instance.organization_id}/{filename}"
+
+
+class Firmware(models.Model):
+    """A firmware image an operator may install on chargers: a file served here or a URL elsewhere.
+
+    With a signature and signing certificate it goes out as SignedUpdateFirmware (security extension).
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="firmware", verbose_name=_("operator")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    version = models.CharField(_("version"), max_length=50)
+    file = models.FileField(_("file"), upload_to=firmware_upload_to, blank=True)
+    url = models.URLField(
+        _("URL"), max_length=512, blank=True, help_text=_("Where chargers download it, if not the file above.")
+    )
+    signature = models.TextField(
+        _("signature"), blank=True, help_text=_("Base64 signature of the image, for signed updates.")
+    )
+    signing_certificate = models.TextField(
+        _("signing certificate"), blank=True, help_text=_("PEM, for signed updates.")
+    )
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("firmware")
+        verbose_name_plural = _("firmware")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name", "version"], name="firmware_version_unique"),
+            models.CheckConstraint(condition=~Q(file="") | ~Q(url=""), name="firmware_file_or_url"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class FirmwareCampaign(models.Model):
+    """Firmware scheduled for one charger or many; each charger's progress is a ``FirmwareUpdate``."""
+
+    firmware = models.ForeignKey(
+        Firmware, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("firmware")
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="firmware_campaigns", verbose_name=_("operator")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    retrieve_at = models.DateTimeField(_("download from"), help_text=_("Chargers download the firmware from then."))
+    retries = models.PositiveSmallIntegerField(_("retries"), null=True, blank=True)
+    retry_interval = models.PositiveIntegerField(_("retry interval (s)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("firmware campaign")
+        verbose_name_plural = _("firmware campaigns")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.firmware} @ {self.retrieve_at:%Y-%m-%d %H:%M}"
+
+
+class FirmwareUpdate(models.Model):
+    """One charger in a firmware campaign: the command's outcome, then FirmwareStatusNotification's progress."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENT = "sent", _("Sent")
+        REFUSED = "refused", _("Refused or not sent")
+        DOWNLOADING = "downloading", _("Downloading")
+        DOWNLOADED = "downloaded", _("Downloaded")
+        DOWNLOAD_FAILED = "download_failed", _("Download failed")
+        INSTALLING = "installing", _("Installing")
+        INSTALLED = "installed", _("Installed")
+        INSTALLATION_FAILED = "installation_failed", _("Installation failed")
+        SIGNATURE_FAILED = "signature_failed", _("Signature or certificate refused")
+
+    campaign = models.ForeignKey(
+        FirmwareCampaign, on_delete=models.CASCADE, related_name="updates", verbose_name=_("campaign")
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="firmware_updates", verbose_name=_("charge point")
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.SCHEDULED)
+    charger_status = models.CharField(_("charger's last report"), max_length=40, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("firmware update")
+        verbose_name_plural = _("firmware updates")
+        ordering = ["campaign", "charge_point"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "charge_point"], name="firmware_update_once")]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id}: {self.get_status_display()}"
+
+
+def charger_upload_to(instance: "ChargerUpload", filename: str) -> str:
+    return f"charger-uploads/{instance.charge_point_id}/{instance.pk}-{filename}"
+
+
+class ChargerUpload(models.Model):
+    """A file a charger was asked to upload (GetDiagnostics, GetLog) to this system's upload address.
+
+    The address carries ``token``, a secret valid for this one upload; the file is kept here for operators.
+    """
+
+    class Kind(models.TextChoices):
+        DIAGNOSTICS = "diagnostics", _("Diagnostics")
+        DIAGNOSTICS_LOG = "diagnostics_log", _("Diagnostics log")
+        SECURITY_LOG = "security_log", _("Security log")
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        REFUSED = "refused", _("Refused or not sent")
+        UPLOADING = "uploading", _("Uploading")
+        UPLOADED = "uploaded", _("Uploaded")
+        FAILED = "failed", _("Upload failed")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="uploads", verbose_name=_("charge point")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    token = models.CharField(_("upload token"), max_length=64, unique=True, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    charger_status = models.CharField(_("charger's last report"), max_length=40, blank=True)
+    file = models.FileField(_("file"), upload_to=charger_upload_to, blank=True, max_length=255)
+    file_name = models.CharField(_("file name"), max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("charger upload")
+        verbose_name_plural = _("charger uploads")
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["charge_point", "-requested_at"], name="charger_upload_cp_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.charge_point_id} {self.get_status_display()}"
+
+
+class ChargerCertificate(models.Model):
+    """A certificate this system issued to a charger (SignCertificate -> CertificateSigned) from the operator's CA."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", _("Issued")
+        ACCEPTED = "accepted", _("Installed by the charger")
+        REJECTED = "rejected", _("Refused by the charger")
+        NOT_SENT = "not_sent", _("Not delivered")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="certificates", verbose_name=_("charge point")
+    )
+    serial_number = models.CharField(_("serial number"), max_length=64, unique=True)
+    subject = models.CharField(_("subject"), max_length=255)
+    certificate_pem = models.TextField(_("certificate (PEM)"))
+    not_before = models.DateTimeField(_("valid from"))
+    not_after = models.DateTimeField(_("valid until"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
+    issued_at = models.DateTimeField(_("issued"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("charger certificate")
+        verbose_name_plural = _("charger certificates")
+        ordering = ["-issued_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.serial_number})"
+
+
+class SignedMeterValue(models.Model):
+    """A signed reading (``format: SignedData``) kept exactly as the charger sent it, with what verifying it found.
+
+    ``value_wh`` is the reading the signed data states, when it could be read; drivers' exports carry ``data``
+    so transparency software can check it independently.
+    """
+
+    class Verification(models.TextChoices):
+        VERIFIED = "verified", _("Verified")
+        NOT_VERIFIED = "not_verified", _("Not verified")
+        MISMATCH = "mismatch", _("Does not match")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="signed_meter_values", verbose_name=_("charge point")
+    )
+    connector = models.ForeignKey(
+        Connector,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="signed_meter_values",
+        verbose_name=_("connector"),
+    )
+    session = models.ForeignKey(
+        ChargingSession,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="signed_meter_values",
+        verbose_name=_("session"),
+    )
+    timestamp = models.DateTimeField(_("time"))
+    measurand = models.CharField(_("measurand"), max_length=50, default="Energy.Active.Import.Register")
+    context = models.CharField(_("context"), max_length=30, default="Sample.Periodic")
+    encoding = models.CharField(_("format"), max_length=20, help_text=_("OCMF, EDL, ALFEN, ... as detected."))
+    data = models.TextField(_("signed data"))
+    data_digest = models.CharField(_("digest"), max_length=64, editable=False)
+    value_wh = models.DecimalField(_("signed reading (Wh)"), max_digits=20, decimal_places=6, null=True, blank=True)
+    verification = models.CharField(_("verification"), max_length=12, choices=Verification.choices)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("signed meter value")
+        verbose_name_plural = _("signed meter values")
+        ordering = ["timestamp"]
+        indexes = [models.Index(fields=["session", "timestamp"], name="signed_meter_session_idx")]
+        constraints = [
+            # Sent again (answer lost), the same signed data is the same reading.
+            models.UniqueConstraint(fields=["charge_point", "data_digest"], name="signed_meter_value_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.encoding} {self.get_verification_display()} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
