@@ -198,6 +198,13 @@ class ChargePoint(models.Model):
         blank=True,
         help_text=_("The public key of the charger's signing meter (hex or PEM), to verify signed meter values."),
     )
+    clock_wrong_at = models.DateTimeField(
+        _("clock wrong"),
+        null=True,
+        blank=True,
+        help_text=_("When the charger last sent a time outside the plausible window (it was replaced), for review."),
+    )
+    clock_wrong_sent = BoundedDateTimeField(_("wrong time as sent"), null=True, blank=True)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
     connected_at = models.DateTimeField(_("connected since"), null=True, blank=True)
@@ -584,6 +591,12 @@ class MeterValue(models.Model):
     unit = models.CharField(_("unit"), max_length=20, default="Wh")
     context = models.CharField(_("context"), max_length=30, default="Sample.Periodic")
     location = models.CharField(_("location"), max_length=20, blank=True)
+    charger_timestamp = BoundedDateTimeField(
+        _("time as sent"),
+        null=True,
+        blank=True,
+        help_text=_("The charger's own time when it was implausible; the time received is used instead."),
+    )
 
     class Meta:
         verbose_name = _("meter value")
