@@ -202,7 +202,7 @@ class ChargePoint(models.Model):
         _("clock wrong"),
         null=True,
         blank=True,
-        help_text=_("When the charger last sent a time outside the plausible window (it was replaced), for review."),
+        help_text=_("When the charger last sent an implausible time (replaced by the time received)."),
     )
     clock_wrong_sent = BoundedDateTimeField(_("wrong time as sent"), null=True, blank=True)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)

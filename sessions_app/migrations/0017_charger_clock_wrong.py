@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             name="clock_wrong_at",
             field=models.DateTimeField(
                 blank=True,
-                help_text="When the charger last sent a time outside the plausible window (it was replaced), for review.",
+                help_text="When the charger last sent an implausible time (replaced by the time received).",
                 null=True,
                 verbose_name="clock wrong",
             ),
