@@ -233,6 +233,15 @@ OCPP_EVENT_DATA_MAX_BYTES = env_int("OCPP_EVENT_DATA_MAX_BYTES", 65_536, minimum
 # as the time the server received it, the charger's own kept and flagged for review (sessions_app.services).
 OCPP_TIME_BEFORE_REGISTRATION = env_int("OCPP_TIME_BEFORE_REGISTRATION", 86_400, minimum=0)
 OCPP_TIME_AHEAD = env_int("OCPP_TIME_AHEAD", 300, minimum=0)
+# Diagnostics and logs chargers upload (GetDiagnostics, GetLog) come to <OCPP_UPLOAD_BASE_URL>/ocpp-uploads/<token>/
+# by HTTP PUT or POST (sessions_app/uploads.py): the address chargers reach this server at, e.g.
+# https://cp.example.com; empty: the address the operator's request came to. Each upload address takes one file of
+# at most OCPP_UPLOAD_MAX_BYTES, within OCPP_UPLOAD_WINDOW seconds of the request.
+OCPP_UPLOAD_BASE_URL = env_str("OCPP_UPLOAD_BASE_URL", "").rstrip("/")
+if OCPP_UPLOAD_BASE_URL and not OCPP_UPLOAD_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"OCPP_UPLOAD_BASE_URL must be an http(s) URL, got {OCPP_UPLOAD_BASE_URL!r}.")
+OCPP_UPLOAD_MAX_BYTES = env_int("OCPP_UPLOAD_MAX_BYTES", 100 * 1024 * 1024, minimum=1024)
+OCPP_UPLOAD_WINDOW = env_int("OCPP_UPLOAD_WINDOW", 86_400, minimum=60)
 
 # The REST API (/api/v1): the app logs in through allauth's headless API (X-Session-Token),
 # operators' systems with an API token (Authorization: Bearer cp_...); see chargeportal/api.py.
