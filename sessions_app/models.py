@@ -701,6 +701,7 @@ class SecurityEvent(models.Model):
         SUBPROTOCOL_REFUSED = "subprotocol_refused", _("Refused: does not speak OCPP 1.6")
         CHARGER_REPORTED = "charger_reported", _("Reported by the charger")
         CERTIFICATE_REFUSED = "certificate_refused", _("Refused: client certificate missing or not ours")
+        TLS_REQUIRED = "tls_required", _("Refused: not over TLS, as its security profile requires")
 
     charge_point = models.ForeignKey(
         ChargePoint,
