@@ -7,6 +7,7 @@ through the channel layer: the action name and the snake_case dict the consumer 
 """
 
 import dataclasses
+from datetime import UTC, datetime
 
 from django.utils.translation import gettext_lazy as _
 from ocpp.v16 import call
@@ -21,6 +22,9 @@ DATA_MAX_LENGTH = 10_000
 SCHEDULE_MAX_DURATION = 7 * 24 * 3600
 #: Connector ids a command may name; 0 is the whole charge point.
 CONNECTOR_MAX_ID = 1000
+#: OCPP 1.6 IdToken is a CiString20; a reservationId is a JSON integer, which chargers hold in 32 bits.
+ID_TAG_MAX_LENGTH = 20
+RESERVATION_MAX_ID = 2**31 - 1
 CHARGING_RATE_UNITS = tuple(unit.value for unit in ChargingRateUnitType)
 PROFILE_PURPOSES = tuple(purpose.value for purpose in ChargingProfilePurposeType)
 
@@ -93,6 +97,43 @@ def clear_charging_profile(
         charging_profile_purpose=charging_profile_purpose or None,
         stack_level=stack_level,
     )
+
+
+def reserve_now(
+    *, connector_id: int, expiry_date: datetime, id_tag: str, reservation_id: int, parent_id_tag: str | None = None
+) -> call.ReserveNow:
+    """Hold a connector (0: any connector of the charger) for ``id_tag`` until ``expiry_date`` (aware, sent in UTC).
+
+    Drivers and operators reserve through ``sessions_app.reservations``, which keeps the reservation whose
+    primary key is ``reservation_id``; this builder only checks the fields OCPP 1.6 limits.
+    """
+    _check_connector(connector_id)
+    if expiry_date.tzinfo is None:
+        raise CommandPayloadError("expiry_date", str(_("Give the time with its time zone.")))
+    _require(id_tag, "id_tag")
+    _check_length(id_tag, ID_TAG_MAX_LENGTH, "id_tag")
+    _check_length(parent_id_tag or "", ID_TAG_MAX_LENGTH, "parent_id_tag")
+    _check_reservation_id(reservation_id)
+    return call.ReserveNow(
+        connector_id=connector_id,
+        expiry_date=expiry_date.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        id_tag=id_tag,
+        reservation_id=reservation_id,
+        parent_id_tag=parent_id_tag or None,
+    )
+
+
+def cancel_reservation(*, reservation_id: int) -> call.CancelReservation:
+    """End a reservation the charger holds; it answers Rejected for an id it does not know (any more)."""
+    _check_reservation_id(reservation_id)
+    return call.CancelReservation(reservation_id=reservation_id)
+
+
+def _check_reservation_id(reservation_id: int) -> None:
+    if not 0 <= reservation_id <= RESERVATION_MAX_ID:
+        raise CommandPayloadError(
+            "reservation_id", str(_("Give a reservation id from 0 to %(max)s.") % {"max": RESERVATION_MAX_ID})
+        )
 
 
 def _require(value: str, field: str) -> None:

@@ -41,6 +41,8 @@ ACTIONS = (
     "DataTransfer",
     "GetCompositeSchedule",
     "ClearChargingProfile",
+    "ReserveNow",  # drivers and operators reserve through sessions_app.reservations
+    "CancelReservation",
 )
 #: Seconds the sender waits for the receipt; the holder then waits longer than that for "go".
 RECEIPT_TIMEOUT = 2.5
