@@ -4,6 +4,10 @@
 is completed and a finder of sessions a crash left unpriced or uncharged, a check that refuses
 cards whose prepaid wallet is empty, and the handler of terminal payments chargers report by
 DataTransfer (ARCHITECTURE.md: dependencies point one way).
+
+``reservation_ended_handlers`` are called with a reservation's id once the transaction that ended it has
+committed, whatever the end (``Reservation.Status``: refused, used, expired, cancelled, faulted); a handler
+reads the reservation's status, times and session itself (a reservation fee, say, for reserved time).
 """
 
 import logging
@@ -31,6 +35,23 @@ def session_completed(session_id: int) -> list[str]:
             handler(session_id)
         except Exception as exc:
             logger.exception("session_completed handler %r failed for session %s", handler, session_id)
+            failures.append(f"{getattr(handler, '__qualname__', handler)}: {exc!r}")
+    return failures
+
+
+#: Called with a reservation's id after the transaction that ended it has committed (any end status, see
+#: ``sessions_app.reservations``); once per end, not retried: a handler that fails is logged.
+reservation_ended_handlers: list[Callable[[int], object]] = []  # what a handler returns is not used
+
+
+def reservation_ended(reservation_id: int) -> list[str]:
+    """Run every reservation-ended handler; one that fails is logged and does not stop the others."""
+    failures = []
+    for handler in list(reservation_ended_handlers):
+        try:
+            handler(reservation_id)
+        except Exception as exc:
+            logger.exception("reservation_ended handler %r failed for reservation %s", handler, reservation_id)
             failures.append(f"{getattr(handler, '__qualname__', handler)}: {exc!r}")
     return failures
 
