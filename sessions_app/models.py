@@ -1033,6 +1033,12 @@ class FirmwareCampaign(models.Model):
     retrieve_at = models.DateTimeField(_("download from"), help_text=_("Chargers download the firmware from then."))
     retries = models.PositiveSmallIntegerField(_("retries"), null=True, blank=True)
     retry_interval = models.PositiveIntegerField(_("retry interval (s)"), null=True, blank=True)
+    location = models.CharField(
+        _("download address"),
+        max_length=512,
+        blank=True,
+        help_text=_("What chargers are given: the firmware's URL, or the address this system serves its file at."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
