@@ -216,6 +216,7 @@ POINTS_FAILED_START = 1
 POINTS_ZERO_ENERGY = 2
 POINTS_FALLING_SUCCESS = 5
 POINTS_UNBILLED = 3
+POINTS_CLOCK_WRONG = 2
 MIN_ATTEMPTS = 5
 SUCCESS_DROP = Decimal(10)
 
@@ -253,6 +254,8 @@ def needs_attention(
       least 5 attempts: 5, plus 1 per whole 10 points of the drop beyond the first 10;
     - each stopped session whose post-stop work (price, charge, rollups) still waits now, longer than
       ``POST_STOP_ATTENTION_MINUTES`` after its stop: 3.
+    - a charger that sent a time outside the plausible window in the period (its clock is wrong; the time
+      received was stored instead): 2.
 
     Highest score first (ties by station id); each station lists its reasons with their points.
     """
@@ -351,6 +354,15 @@ def needs_attention(
             _("%(count)d stopped session(s) not billed yet after %(minutes)d minutes")
             % {"count": charge_point.unbilled, "minutes": settings.POST_STOP_ATTENTION_MINUTES},
             POINTS_UNBILLED * charge_point.unbilled,
+        )
+    for charge_point in ChargePoint.objects.filter(
+        organization=organization, clock_wrong_at__gte=start, clock_wrong_at__lt=end
+    ).select_related("site"):
+        add(
+            charge_point,
+            _("Clock wrong: sent %(sent)s (replaced by the time received)")
+            % {"sent": charge_point.clock_wrong_sent.isoformat() if charge_point.clock_wrong_sent else "?"},
+            POINTS_CLOCK_WRONG,
         )
     return sorted(stations.values(), key=lambda station: (-station.score, station.charge_point.pk))
 

@@ -364,8 +364,9 @@ class MeterValueAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         "value",
         "unit",
         "context",
+        "charger_timestamp",
     ]
-    list_filter = ["measurand", "context", "unit"]
+    list_filter = ["measurand", "context", "unit", ("charger_timestamp", admin.EmptyFieldListFilter)]
     list_select_related = ["charge_point", "connector__charge_point", "session__charge_point"]
     search_fields = ["=session__id", "charge_point__ocpp_id"]
     date_hierarchy = "timestamp"
@@ -384,8 +385,9 @@ class StatusEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         "info",
         "vendor_error_code",
         "received_at",
+        "charger_timestamp",
     ]
-    list_filter = ["status", "error_code"]
+    list_filter = ["status", "error_code", ("charger_timestamp", admin.EmptyFieldListFilter)]
     list_select_related = ["charge_point", "connector__charge_point"]
     search_fields = ["charge_point__ocpp_id", "info", "vendor_error_code"]
     date_hierarchy = "timestamp"

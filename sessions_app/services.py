@@ -507,6 +507,8 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
     events = [
         _status_event(report, connectors[(report.charge_point.pk, report.connector_id)], now) for report in reports
     ]
+    for report, event in zip(reports, events, strict=True):
+        _clock_wrong_note(report.charge_point.pk, [(report.timestamp, event.timestamp)], now)
     created = {id(event) for event in _create_once(StatusEvent, events, key=_status_key, stored=_status_keys_stored)}
     stored_events = [event if id(event) in created else None for event in events]
     latest: dict[int, StatusEvent] = {}
@@ -534,12 +536,22 @@ def _span(times: list[datetime]) -> str:
     return first if first == last else f"{first} to {last}"
 
 
-def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, datetime]]) -> None:
+def _clock_wrong_note(charge_point_id: int, times: Iterable[tuple[datetime, datetime]], now: datetime) -> None:
+    """Mark a charger for review when any of its times (reported, stored) was implausible and replaced: the
+    operator's "needs attention" lists it, with the latest wrong time it sent."""
+    wrong = [reported for reported, stored in times if reported != stored]
+    if wrong:
+        ChargePoint.objects.filter(pk=charge_point_id).update(clock_wrong_at=now, clock_wrong_sent=max(wrong))
+
+
+def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, datetime]], now: datetime) -> None:
     """Flag a session whose charger times (reported, stored) were implausible and replaced (see ``charger_time``).
 
     One flag per kind, whatever the number of readings, its detail naming the charger's times (the original
-    is kept there) and the ones used.
+    is kept there) and the ones used; the charger is marked for review too (``_clock_wrong_note``).
     """
+    times = list(times)
+    _clock_wrong_note(session.charge_point_id, times, now)
     replaced: dict[str, list[tuple[datetime, datetime]]] = {}
     for reported, stored in times:
         if reported != stored:
@@ -601,7 +613,7 @@ def session_start(
                 _flag(session, SessionFlag.Code.UNAUTHORIZED_START, f"The tag's status was {verdict.status}.")
             if busy:
                 _flag(session, SessionFlag.Code.CONCURRENT_START, "Another session was still open on the connector.")
-            _flag_times(session, [(timestamp, started_at)])
+            _flag_times(session, [(timestamp, started_at)], now)
     except IntegrityError:
         existing = same.first()  # the same start, sent twice at once
         if existing is None:
@@ -675,7 +687,7 @@ def _meter_rows(
     rows = []
     reported = [reading["timestamp"] for reading in meter_value]
     times = charger_times(charge_point=charge_point, reported=reported, received=now)
-    for reading, at in zip(meter_value, times, strict=True):
+    for reading, sent, at in zip(meter_value, reported, times, strict=True):
         for sampled in reading.get("sampled_value", []):
             measured = _measurement(sampled)
             if measured is None:
@@ -693,6 +705,7 @@ def _meter_rows(
                     phase=sampled.get("phase") or "",
                     context=sampled.get("context") or "Sample.Periodic",
                     location=sampled.get("location") or "",
+                    charger_timestamp=None if at == sent else sent,
                 )
             )
     return rows, list(zip(reported, times, strict=True))
@@ -766,9 +779,11 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
         )
         if session is not None:
             times_of.setdefault(session.pk, []).extend(times)
+        else:
+            _clock_wrong_note(cp.pk, times, now)
         per_report.append((session, rows))
     for session_id, times in times_of.items():
-        _flag_times(sessions[session_id], times)  # once per session and batch, not per reading
+        _flag_times(sessions[session_id], times, now)  # once per session and batch, not per reading
     created = {
         id(row)
         for row in _create_once(
@@ -840,7 +855,7 @@ def _orphan_stop(
     )
     if created:
         _flag(session, code, f"StopTransaction for transaction {transaction_id}.")
-        _flag_times(session, [(timestamp, at)])
+        _flag_times(session, [(timestamp, at)], now)
     return session
 
 
@@ -943,7 +958,7 @@ def session_stop(
         _flag(session, SessionFlag.Code.ZERO_ENERGY)
     if session.stopped_at < session.started_at:
         _flag(session, SessionFlag.Code.STOP_BEFORE_START)
-    _flag_times(session, [(timestamp, session.stopped_at)])
+    _flag_times(session, [(timestamp, session.stopped_at)], now)
     return session
 
 

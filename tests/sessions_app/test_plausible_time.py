@@ -190,3 +190,66 @@ def test_meter_values_dated_2000_get_their_received_time_and_flag_the_session(cp
 )
 def test_any_iso_time_a_charger_sends_parses_to_a_utc_moment(sent, parsed):
     assert parse_time(sent) == parsed
+
+
+def test_a_reading_outside_any_session_keeps_the_time_its_charger_sent(cp):
+    reading = {"timestamp": Y2K, "sampled_value": [{"value": "230", "measurand": "Voltage"}]}
+    later = NOW + timedelta(minutes=10)
+
+    meter_values_record_many(reports=[MeterValuesReport(cp, 0, None, [reading])], now=later)
+
+    stored = MeterValue.objects.get(charge_point=cp, measurand="Voltage")
+    assert (stored.timestamp, stored.charger_timestamp) == (later, Y2K)
+
+
+@pytest.mark.parametrize("source", ["status", "station reading", "session reading", "start", "stop"])
+def test_a_wrong_clock_marks_its_charger_for_review_whatever_sent_it(cp, world, source):
+    later = NOW + timedelta(minutes=10)
+    if source == "status":
+        connector_status_record_many(reports=[StatusReport(cp, 1, "Available", "NoError", Y2K)], now=later)
+    elif source == "station reading":
+        reading = {"timestamp": Y2K, "sampled_value": [{"value": "230", "measurand": "Voltage"}]}
+        meter_values_record_many(reports=[MeterValuesReport(cp, 0, None, [reading])], now=later)
+    elif source == "session reading":
+        session = _start(cp, world, NOW)
+        reading = {"timestamp": Y2K, "sampled_value": [{"value": "2000"}]}
+        meter_values_record_many(reports=[MeterValuesReport(cp, 1, session.pk, [reading])], now=later)
+    elif source == "start":
+        _start(cp, world, Y2K, now=later)
+    else:
+        _stop(cp, world, _start(cp, world, NOW), Y2K, now=later)
+
+    cp.refresh_from_db()
+    assert (cp.clock_wrong_at, cp.clock_wrong_sent) == (later, Y2K)
+
+
+def test_plausible_times_mark_no_charger(cp, world):
+    session = _start(cp, world, NOW)
+    connector_status_record_many(reports=[StatusReport(cp, 1, "Charging", "NoError", NOW)], now=NOW)
+    _stop(cp, world, session, NOW + timedelta(hours=1), now=NOW + timedelta(hours=1))
+
+    cp.refresh_from_db()
+    assert cp.clock_wrong_at is None
+
+
+def test_needs_attention_lists_a_charger_whose_clock_was_wrong_in_the_period(cp, world):
+    from reporting.faults import needs_attention
+
+    connector_status_record_many(reports=[StatusReport(cp, 1, "Available", "NoError", Y2K)], now=NOW)
+
+    def reasons(start, end):
+        stations = needs_attention(organization=world.org_a, start=start, end=end, now=NOW + timedelta(days=40))
+        return [reason.text for station in stations if station.charge_point == cp for reason in station.reasons]
+
+    assert any(
+        "Clock wrong" in text and "2000-01-01" in text
+        for text in reasons(NOW - timedelta(days=1), NOW + timedelta(days=1))
+    )
+    assert not any("Clock wrong" in text for text in reasons(NOW + timedelta(days=1), NOW + timedelta(days=30)))
+    assert not any(
+        "Clock wrong" in text
+        for station in needs_attention(
+            organization=world.org_b, start=NOW - timedelta(days=1), end=NOW + timedelta(days=1)
+        )
+        for text in [reason.text for reason in station.reasons]
+    )
