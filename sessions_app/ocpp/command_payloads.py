@@ -6,8 +6,11 @@ package's call dataclass. ``command_payload`` turns that into what ``commands.co
 through the channel layer: the action name and the snake_case dict the consumer rebuilds the call from.
 """
 
+import base64
+import binascii
 import dataclasses
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from django.utils.translation import gettext_lazy as _
 from ocpp.v16 import call
@@ -25,6 +28,15 @@ CONNECTOR_MAX_ID = 1000
 #: OCPP 1.6 IdToken is a CiString20; a reservationId is a JSON integer, which chargers hold in 32 bits.
 ID_TAG_MAX_LENGTH = 20
 RESERVATION_MAX_ID = 2**31 - 1
+#: Firmware: SignedUpdateFirmware.req's limits (location, certificate, signature); the schemes chargers download
+#: with; download attempts and seconds between them, bounded only for sanity (OCPP sets no limit).
+FIRMWARE_LOCATION_MAX_LENGTH = 512
+SIGNING_CERTIFICATE_MAX_LENGTH = 5500
+SIGNATURE_MAX_LENGTH = 800
+FIRMWARE_SCHEMES = ["http", "https", "ftp", "ftps"]
+FIRMWARE_MAX_RETRIES = 100
+FIRMWARE_MAX_RETRY_INTERVAL = 86_400
+REQUEST_MAX_ID = 2**31 - 1
 CHARGING_RATE_UNITS = tuple(unit.value for unit in ChargingRateUnitType)
 PROFILE_PURPOSES = tuple(purpose.value for purpose in ChargingProfilePurposeType)
 
@@ -127,6 +139,109 @@ def cancel_reservation(*, reservation_id: int) -> call.CancelReservation:
     """End a reservation the charger holds; it answers Rejected for an id it does not know (any more)."""
     _check_reservation_id(reservation_id)
     return call.CancelReservation(reservation_id=reservation_id)
+
+
+def update_firmware(
+    *, location: str, retrieve_date: datetime, retries: int | None = None, retry_interval: int | None = None
+) -> call.UpdateFirmware:
+    """Download the firmware at ``location`` (an http, https, ftp or ftps URI) from ``retrieve_date`` on and install it.
+
+    The charger answers with no status; its FirmwareStatusNotifications tell how it goes
+    (``sessions_app.firmware`` runs campaigns of these).
+    """
+    _check_firmware_location(location)
+    return call.UpdateFirmware(
+        location=location,
+        retrieve_date=_firmware_time(retrieve_date, "retrieve_date"),
+        retries=_check_firmware_retries(retries),
+        retry_interval=_check_firmware_retry_interval(retry_interval),
+    )
+
+
+def signed_update_firmware(
+    *,
+    request_id: int,
+    location: str,
+    retrieve_date_time: datetime,
+    signing_certificate: str,
+    signature: str,
+    retries: int | None = None,
+    retry_interval: int | None = None,
+    install_date_time: datetime | None = None,
+) -> call.SignedUpdateFirmware:
+    """The security extension's update: the charger checks ``signature`` (base64) of the image with the PEM
+    ``signing_certificate`` before installing; its SignedFirmwareStatusNotifications carry ``request_id``."""
+    _check_request_id(request_id)
+    _check_firmware_location(location)
+    retrieve = _firmware_time(retrieve_date_time, "retrieve_date_time")
+    install = None
+    if install_date_time is not None:
+        install = _firmware_time(install_date_time, "install_date_time")
+        if install_date_time < retrieve_date_time:
+            raise CommandPayloadError("install_date_time", str(_("The installation cannot come before the download.")))
+    _require(signing_certificate, "signing_certificate")
+    _check_length(signing_certificate, SIGNING_CERTIFICATE_MAX_LENGTH, "signing_certificate")
+    if "-----BEGIN CERTIFICATE-----" not in signing_certificate:
+        raise CommandPayloadError("signing_certificate", str(_("Give the certificate in PEM.")))
+    _require(signature, "signature")
+    _check_length(signature, SIGNATURE_MAX_LENGTH, "signature")
+    try:
+        base64.b64decode(signature, validate=True)
+    except binascii.Error as error:
+        raise CommandPayloadError("signature", str(_("Give the signature in base64."))) from error
+    return call.SignedUpdateFirmware(
+        request_id=request_id,
+        firmware={
+            "location": location,
+            "retrieve_date_time": retrieve,
+            "signing_certificate": signing_certificate,
+            "signature": signature,
+            **({"install_date_time": install} if install else {}),
+        },
+        retries=_check_firmware_retries(retries),
+        retry_interval=_check_firmware_retry_interval(retry_interval),
+    )
+
+
+def _check_firmware_location(location: str) -> None:
+    _require(location, "location")
+    _check_length(location, FIRMWARE_LOCATION_MAX_LENGTH, "location")
+    # A host name without a domain is fine (chargers on a private network); a URI has no spaces.
+    parts = urlsplit(location)
+    if parts.scheme.lower() not in FIRMWARE_SCHEMES or not parts.hostname or any(c.isspace() for c in location):
+        raise CommandPayloadError(
+            "location", str(_("Give a URL starting with %(schemes)s.") % {"schemes": ", ".join(FIRMWARE_SCHEMES)})
+        )
+
+
+def _firmware_time(moment: datetime, field: str) -> str:
+    if moment.tzinfo is None:
+        raise CommandPayloadError(field, str(_("Give the time with its time zone.")))
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _check_firmware_retries(retries: int | None) -> int | None:
+    if retries is not None and not 0 <= retries <= FIRMWARE_MAX_RETRIES:
+        raise CommandPayloadError(
+            "retries", str(_("Give from 0 to %(max)s download attempts.") % {"max": FIRMWARE_MAX_RETRIES})
+        )
+    return retries
+
+
+def _check_firmware_retry_interval(retry_interval: int | None) -> int | None:
+    if retry_interval is not None and not 0 <= retry_interval <= FIRMWARE_MAX_RETRY_INTERVAL:
+        raise CommandPayloadError(
+            "retry_interval",
+            str(_("Give from 0 to %(max)s seconds between attempts.") % {"max": FIRMWARE_MAX_RETRY_INTERVAL}),
+        )
+    return retry_interval
+
+
+def _check_request_id(request_id: int) -> None:
+    if not 0 <= request_id <= REQUEST_MAX_ID:
+        raise CommandPayloadError(
+            "request_id", str(_("Give a request id from 0 to %(max)s.") % {"max": REQUEST_MAX_ID})
+        )
 
 
 def _check_reservation_id(reservation_id: int) -> None:

@@ -43,6 +43,8 @@ ACTIONS = (
     "ClearChargingProfile",
     "ReserveNow",  # drivers and operators reserve through sessions_app.reservations
     "CancelReservation",
+    "UpdateFirmware",  # operators' firmware campaigns go through sessions_app.firmware
+    "SignedUpdateFirmware",
 )
 #: Seconds the sender waits for the receipt; the holder then waits longer than that for "go".
 RECEIPT_TIMEOUT = 2.5
