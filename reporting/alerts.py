@@ -159,7 +159,15 @@ def incident_open(*, problem: Problem) -> AlertIncident | None:
                 detail=problem.detail[:255],
             )
     except IntegrityError:
-        return None
+        open_already = AlertIncident.objects.filter(
+            charge_point=problem.charge_point,
+            connector=problem.connector,
+            kind=problem.kind,
+            cleared_at__isnull=True,
+        ).exists()
+        if open_already:
+            return None
+        raise  # another constraint broke: a real error, not a race
 
 
 def _message(incident: AlertIncident, recipients: list[str]) -> EmailMessage:

@@ -161,7 +161,9 @@ def weekly_summary_send(*, organization_id: int, week_start: date, now: datetime
         with transaction.atomic():
             RollupState.objects.create(key=key, value=now)
     except IntegrityError:
-        return "already sent"
+        if RollupState.objects.filter(key=key).exists():
+            return "already sent"
+        raise  # another constraint broke: a real error, not a second sender
     try:
         with translation.override(settings.LANGUAGE_CODE):
             summary = weekly_summary_build(organization=organization, week_start=week_start, now=now)

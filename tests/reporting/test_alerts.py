@@ -1,13 +1,15 @@
 """Station alerts: one email per incident, none for short outages, each operator only about its own stations."""
 
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 import time_machine
 from django.core import mail
+from django.db import IntegrityError
 from django.urls import reverse
 
-from reporting.alerts import incident_alert_send, station_alerts_run
+from reporting.alerts import Problem, incident_alert_send, incident_open, station_alerts_run
 from reporting.models import AlertIncident
 from reporting.tasks import station_alerts
 from sessions_app.models import ChargerConnection, StatusEvent
@@ -276,3 +278,16 @@ def test_the_beat_task_runs_the_alerts_and_is_scheduled_every_five_minutes(stati
         assert station_alerts() == {"opened": 1, "sent": 1, "cleared": 0}  # called in-process, never enqueued
         assert station_alerts() == {"opened": 0, "sent": 0, "cleared": 0}
     assert len(mail.outbox) == 1
+
+
+def test_opening_an_incident_raises_when_a_constraint_breaks_without_an_open_one(stations):
+    problem = Problem(stations.cp_a, None, AlertIncident.Kind.OFFLINE, minutes(0), "offline")
+    assert incident_open(problem=problem) is not None
+    assert incident_open(problem=problem) is None  # open already: another worker was quicker
+
+    AlertIncident.objects.update(cleared_at=minutes(5))
+    with (
+        mock.patch.object(AlertIncident.objects, "create", side_effect=IntegrityError("a check constraint")),
+        pytest.raises(IntegrityError),
+    ):
+        incident_open(problem=problem)  # nothing open: not a race but a bug, and it is not hidden

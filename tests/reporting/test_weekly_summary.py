@@ -120,3 +120,14 @@ def test_the_beat_schedule_runs_the_job_on_monday_mornings(settings):
     assert entry["task"] == tasks.weekly_summaries.name
     schedule = entry["schedule"]
     assert schedule.day_of_week == {1} and min(schedule.hour) >= 5 and max(schedule.hour) <= 12
+
+
+def test_a_constraint_breaking_for_another_reason_is_an_error_not_already_sent(data):
+    from django.db import IntegrityError
+
+    with (
+        mock.patch.object(RollupState.objects, "create", side_effect=IntegrityError("a check constraint")),
+        pytest.raises(IntegrityError),
+    ):
+        weekly_summary_send(organization_id=data.org_a.pk, week_start=WEEK, now=MONDAY_MORNING)
+    assert mail.outbox == []
