@@ -168,6 +168,8 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers keep the LOGGING below (its filter masks card UIDs) instead of replacing the root logger's handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 # A queue of its own lets several installs (or test runs) share one Redis.
@@ -182,6 +184,15 @@ POST_STOP_SWEEP_DAYS = env_int("POST_STOP_SWEEP_DAYS", 7, minimum=1)
 # Without a broker (eager tasks, no beat) each ASGI server sweeps post-stop work itself this often.
 POST_STOP_SWEEP_SECONDS = env_int("POST_STOP_SWEEP_SECONDS", 60, minimum=1)
 POST_STOP_ATTENTION_MINUTES = env_int("POST_STOP_ATTENTION_MINUTES", 15, minimum=1)
+# Reservations (sessions_app.reservations): a driver's lasts RESERVATION_MINUTES unless they choose otherwise;
+# none, a driver's or an operator's, may last longer than RESERVATION_MAX_MINUTES.
+RESERVATION_MINUTES = env_int("RESERVATION_MINUTES", 15, minimum=1)
+RESERVATION_MAX_MINUTES = env_int("RESERVATION_MAX_MINUTES", 60, minimum=1)
+if RESERVATION_MINUTES > RESERVATION_MAX_MINUTES:
+    raise ImproperlyConfigured(
+        f"RESERVATION_MINUTES ({RESERVATION_MINUTES}) must not exceed "
+        f"RESERVATION_MAX_MINUTES ({RESERVATION_MAX_MINUTES})."
+    )
 CELERY_BEAT_SCHEDULE = {
     # Hourly, so each operator's statements are built once its own month has ended (its time zone),
     # and a missed run is caught up by the next.
@@ -192,6 +203,8 @@ CELERY_BEAT_SCHEDULE = {
     # Every minute: chargers silent for more than two heartbeat intervals lose the connection a killed server
     # process left open (it ends at their last message).
     "connection-sweep": {"task": "sessions_app.connection_sweep", "schedule": 60.0, "options": {"expires": 55}},
+    # Every 30 seconds: reservations past their expiry end (the charger ends its own at the same time).
+    "reservations-expire": {"task": "sessions_app.reservations_expire", "schedule": 30.0, "options": {"expires": 25}},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.
     "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: email operators about stations offline or faulted longer than they allow, once per incident.
@@ -290,6 +303,7 @@ SPECTACULAR_SETTINGS = {
         "StatementStatusEnum": "billing.models.Statement.Status",
         "RegistrationStatusEnum": "sessions_app.models.ChargePoint.RegistrationStatus",
         "IdTagKindEnum": "accounts.uids.IdTagKind",
+        "ReservationStatusEnum": "sessions_app.models.Reservation.Status",
     },
     # Every /api/v1 operation documents its 4xx answers as core.api's one error body.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.document_errors"],

@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import AuthorizationStatus, IdTag, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import id_tag_presented
-from sessions_app import hooks, lockout
+from sessions_app import hooks, lockout, signed_meter
 from sessions_app.models import (
     ChargePoint,
     ChargerCommand,
@@ -521,6 +521,13 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
         Connector.objects.filter(pk=connector_id).filter(
             Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=event.timestamp)
         ).update(status=event.status, error_code=event.error_code, status_changed_at=event.timestamp)
+    from sessions_app.reservations import ENDING_STATUSES, reservations_end_on_status  # it imports this module
+
+    for event in filter(None, stored_events):
+        if event.status in ENDING_STATUSES:  # a faulted or unavailable connector (0: charger) ends its reservations
+            reservations_end_on_status(
+                charge_point_id=event.charge_point_id, connector_id=event.connector_id, at=event.timestamp, now=now
+            )
     return [event.pk if event else None for event in stored_events]
 
 
@@ -574,8 +581,12 @@ def session_start(
     meter_start_wh: int,
     timestamp: datetime,
     now: datetime,
+    reservation_id: int | None = None,
 ) -> ChargingSession:
     """Open a session from StartTransaction; a repeat of the same start returns the same session.
+
+    The reservation it used (``reservation_id``, or the card's own on that connector) ends, linked to it
+    (``reservations.reservation_use``).
 
     An implausible start time (a clock reset to 2000) is replaced by ``now`` (see ``charger_time``),
     kept in ``charger_started_at`` and flagged.
@@ -614,6 +625,9 @@ def session_start(
             if busy:
                 _flag(session, SessionFlag.Code.CONCURRENT_START, "Another session was still open on the connector.")
             _flag_times(session, [(timestamp, started_at)], now)
+            from sessions_app.reservations import reservation_use  # it imports this module
+
+            reservation_use(session=session, reservation_id=reservation_id, now=now)
     except IntegrityError:
         existing = same.first()  # the same start, sent twice at once
         if existing is None:
@@ -656,9 +670,12 @@ def _measurement(sampled: dict) -> tuple[str, Decimal, str] | None:
 def meter_value_unstorable(meter_value: list[dict]) -> str | None:
     """Why a MeterValues message cannot be stored as sent: a reading written as a number that is NaN, infinite
     or beyond any meter (1e400). The charger is told (a CALLERROR) rather than the reading silently dropped;
-    text that is no number at all (signed data) is still skipped."""
+    text that is no number at all is still skipped, and signed data (``format: SignedData``) is never a number
+    here: it is kept as sent (``signed_meter``)."""
     for reading in meter_value:
         for sampled in reading.get("sampled_value", []):
+            if signed_meter.is_signed(sampled):
+                continue
             value = _number(sampled)
             if value is not None and _in_base_units(value, sampled.get("unit") or "Wh") is None:
                 return f"Sampled value {str(sampled['value'])[:40]!r} is not a finite number a meter can hold."
@@ -689,7 +706,7 @@ def _meter_rows(
     times = charger_times(charge_point=charge_point, reported=reported, received=now)
     for reading, sent, at in zip(meter_value, reported, times, strict=True):
         for sampled in reading.get("sampled_value", []):
-            measured = _measurement(sampled)
+            measured = None if signed_meter.is_signed(sampled) else _measurement(sampled)
             if measured is None:
                 continue
             measurand, value, unit = measured
@@ -767,6 +784,7 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
     )
 
     per_report = []
+    signed: list[signed_meter.SignedSample] = []
     times_of: dict[int, list[tuple[datetime, datetime]]] = {}  # by session id: its readings' times in the batch
     for report in reports:
         cp = report.charge_point
@@ -776,6 +794,13 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
             session = None  # another station's transaction: keep the values, not the link
         rows, times = _meter_rows(
             charge_point=cp, connector=connector, session=session, meter_value=report.meter_value, now=now
+        )
+        signed += signed_meter.signed_samples(
+            charge_point=cp,
+            connector=connector,
+            session=session,
+            meter_value=report.meter_value,
+            times=[at for _reported, at in times],
         )
         if session is not None:
             times_of.setdefault(session.pk, []).extend(times)
@@ -794,6 +819,7 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
         )
     }
     per_report = [(session, [row for row in rows if id(row) in created]) for session, rows in per_report]
+    signed_meter.signed_meter_values_store(signed)  # after the plain readings, which they are compared with
 
     for session, rows in per_report:
         if session is None:

@@ -2,7 +2,8 @@
 each ASGI server process runs them itself every ``POST_STOP_SWEEP_SECONDS`` while it serves:
 
 - post-stop work that is due, or that a crash left undone (``post_stop.post_stop_sweep``);
-- connections a killed server process left open (``services.charge_points_disconnect_silent``).
+- connections a killed server process left open (``services.charge_points_disconnect_silent``);
+- reservations past their expiry (``reservations.reservations_expire``).
 
 Servers sweeping at once are safe: a post-stop record is claimed by a conditional update before it runs, and
 a connection is ended only after a second look under its charger's row lock.
@@ -14,8 +15,10 @@ import logging
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from sessions_app.post_stop import post_stop_sweep
+from sessions_app.reservations import reservations_expire
 from sessions_app.services import charge_points_disconnect_silent
 
 logger = logging.getLogger(__name__)
@@ -27,7 +30,12 @@ FIRST_SWEEP_DELAY = 1.0
 async def _sweep_all() -> None:
     """Every sweep once, each in a worker thread; one failing is logged and does not keep the other from
     running, and the next round comes as usual. A result that is false means a sweep found nothing to do."""
-    for name, sweep in (("post-stop", post_stop_sweep), ("connection", charge_points_disconnect_silent)):
+    sweeps = (
+        ("post-stop", post_stop_sweep),
+        ("connection", charge_points_disconnect_silent),
+        ("reservation", lambda: reservations_expire(now=timezone.now())),
+    )
+    for name, sweep in sweeps:
         try:
             result = await database_sync_to_async(sweep, thread_sensitive=False)()
         except Exception:

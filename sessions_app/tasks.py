@@ -4,6 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from sessions_app.post_stop import post_stop_sweep, post_stop_work_run
+from sessions_app.reservations import reservations_expire
 from sessions_app.services import charge_points_disconnect_silent
 
 
@@ -37,3 +38,9 @@ def connection_sweep_task() -> int:
     """Beat's job every minute: end the connections of chargers silent too long (a killed server process left
     them open). Returns how many were ended."""
     return charge_points_disconnect_silent()
+
+
+@shared_task(name="sessions_app.reservations_expire", acks_late=True)
+def reservations_expire_task() -> int:
+    """Beat's job every 30 seconds: reservations past their expiry end (EXPIRED). Returns how many."""
+    return reservations_expire(now=timezone.now())

@@ -143,6 +143,7 @@ class CentralSystem16(OcppChargePoint):
             meter_start_wh=meter_start,
             timestamp=parse_time(timestamp),
             now=timezone.now(),
+            reservation_id=optional.get("reservation_id"),
         )
         return call_result.StartTransaction(
             transaction_id=session.pk, id_tag_info=_id_tag_info(status=session.auth_status)
