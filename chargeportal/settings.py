@@ -235,6 +235,20 @@ OCPP_AUTH_LOCKOUT_MAX = env_int("OCPP_AUTH_LOCKOUT_MAX", 900, minimum=1)
 # with a count, so a flood of refused handshakes writes a handful of rows.
 SECURITY_EVENT_WINDOW = env_int("SECURITY_EVENT_WINDOW", 300, minimum=1)
 
+# TLS for chargers (security profiles 2 and 3; README "TLS for chargers"): uvicorn serves it itself with the
+# server's certificate (PEM, its chain after it) and key; `make serve` passes them, and OCPP_CA_CERT_FILE, the
+# operator's CA (PEM), as the CA client certificates must come from (profile 3: the certificate's CN is the
+# charge point id). The same CA, with OCPP_CA_KEY_FILE, signs chargers' certificates (SignCertificate).
+OCPP_TLS_CERT_FILE = env_str("OCPP_TLS_CERT_FILE", "")
+OCPP_TLS_KEY_FILE = env_str("OCPP_TLS_KEY_FILE", "")
+if bool(OCPP_TLS_CERT_FILE) != bool(OCPP_TLS_KEY_FILE):
+    raise ImproperlyConfigured("OCPP_TLS_CERT_FILE and OCPP_TLS_KEY_FILE go together: set both or neither.")
+OCPP_CA_CERT_FILE = env_str("OCPP_CA_CERT_FILE", "")
+# Behind a reverse proxy that ends TLS (one of TRUSTED_PROXIES): the header in which it forwards the client
+# certificate it verified, URL-encoded PEM (nginx: `proxy_set_header X-Client-Cert $ssl_client_escaped_cert;`).
+# Empty (the default): no header is believed.
+OCPP_TLS_PROXY_CERT_HEADER = env_str("OCPP_TLS_PROXY_CERT_HEADER", "")
+
 # JSON from chargers, the API and the app's sign-in nested deeper than this is refused (a CALLERROR, HTTP 400)
 # before it is parsed (chargeportal/json_limits.py); OCPP payloads nest about 6 levels.
 JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32, minimum=8)
