@@ -141,3 +141,21 @@ def test_hostile_text_is_redacted_in_linear_time(text):
 def test_a_value_with_escaped_quotes_is_masked_whole_and_an_unclosed_quote_is_left_as_it_is():
     (masked,) = redact('id_tag="04\\"A1\\\\" uid: \'' + "\\" * 41)
     assert masked == f'id_tag="{MASK}" uid: \'' + "\\" * 41
+
+
+def test_a_celery_worker_keeps_the_masking_log_handlers():
+    """A worker sets its logging up at start; by default Celery then replaces the root logger's handlers."""
+    import subprocess
+    import sys
+
+    script = (
+        "import django, logging; django.setup()\n"
+        "from chargeportal.celery import app\n"
+        "app.log.setup(loglevel='INFO')  # what a worker does as it starts\n"
+        "logging.getLogger('billing.tasks').error('charge failed for {\"idTag\": \"04A1B2C3D4E5F6\"}')\n"
+    )
+    run = subprocess.run(  # noqa: S603  (our own interpreter and script)
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "charge failed" in run.stderr
+    assert "04A1B2C3D4E5F6" not in run.stderr + run.stdout
