@@ -10,14 +10,14 @@ from datetime import MAXYEAR, UTC, datetime
 from channels.db import database_sync_to_async
 from django.utils import timezone
 from ocpp.exceptions import PropertyConstraintViolationError, TypeConstraintViolationError
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call_result, datatypes
 from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
 from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
-from sessions_app import hooks, services
+from sessions_app import firmware, hooks, services
 from sessions_app.models import ChargePoint, ChargerEvent, Connector, StopReason
 from sessions_app.ocpp import batching
 
@@ -107,6 +107,13 @@ class CentralSystem16(OcppChargePoint):
             interval=cp.heartbeat_interval,
             status=_REGISTRATION[cp.registration_status],
         )
+
+    @after(Action.boot_notification)
+    async def after_boot_notification(self, **_payload):
+        """Once the boot is answered (the ``ocpp`` package runs this as a task of its own, so the charger's
+        messages and the answers to what is sent here keep flowing): firmware that did not reach the charger is
+        sent again, and an update it rebooted into is counted installed (sessions_app.firmware)."""
+        await db(firmware.firmware_charger_booted)(charge_point=self.charge_point, now=timezone.now())
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
@@ -204,13 +211,21 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status: str):
-        await db(services.charger_event_record)(
+        """Kept as an event and applied to the charger's current firmware update (sessions_app.firmware)."""
+        await db(firmware.firmware_status_record)(charge_point=self.charge_point, status=status, at=timezone.now())
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(self, status: str, **optional):
+        """Security extension: a signed update's progress; requestId is the update's id (sessions_app.firmware)."""
+        await db(firmware.firmware_status_record)(
             charge_point=self.charge_point,
-            kind=ChargerEvent.Kind.FIRMWARE_STATUS,
             status=status,
+            request_id=optional.get("request_id"),
+            signed=True,
             at=timezone.now(),
         )
-        return call_result.FirmwareStatusNotification()
+        return call_result.SignedFirmwareStatusNotification()
 
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, status: str):
