@@ -12,6 +12,7 @@ http_application = get_asgi_application()
 from sessions_app.ocpp.consumer import disconnect_all  # noqa: E402  (needs the apps loaded)
 from sessions_app.ocpp.routing import websocket_urlpatterns  # noqa: E402
 from sessions_app.sweeper import sweeper_start, sweeper_stop  # noqa: E402
+from sessions_app.upload_asgi import upload_body_limit  # noqa: E402
 
 
 async def lifespan(scope, receive, send):
@@ -35,7 +36,7 @@ async def lifespan(scope, receive, send):
 
 application = ProtocolTypeRouter(
     {
-        "http": http_application,
+        "http": upload_body_limit(http_application),  # chargers' uploads: 413 before a too large body is read
         "websocket": URLRouter(websocket_urlpatterns),
         "lifespan": lifespan,
     }

@@ -318,6 +318,8 @@ SPECTACULAR_SETTINGS = {
         "RegistrationStatusEnum": "sessions_app.models.ChargePoint.RegistrationStatus",
         "IdTagKindEnum": "accounts.uids.IdTagKind",
         "ReservationStatusEnum": "sessions_app.models.Reservation.Status",
+        "ChargerUploadKindEnum": "sessions_app.models.ChargerUpload.Kind",
+        "ChargerUploadStatusEnum": "sessions_app.models.ChargerUpload.Status",
     },
     # Every /api/v1 operation documents its 4xx answers as core.api's one error body.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.document_errors"],

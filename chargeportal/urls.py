@@ -19,6 +19,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("cards/", include("accounts.urls")),
     path("charging/", include("sessions_app.urls")),
+    # Chargers upload diagnostics and logs here (HTTP PUT/POST; the websocket route /ocpp/ is another protocol).
+    path("ocpp-uploads/", include("sessions_app.upload_urls")),
     # Firmware files for chargers (no sign-in: the address carries a secret token; sessions_app/firmware.py).
     path("firmware/", include("sessions_app.firmware_urls")),
     path("", include("billing.urls")),

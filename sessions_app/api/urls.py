@@ -1,3 +1,3 @@
-from sessions_app.api import driver, operator
+from sessions_app.api import driver, operator, operator_uploads
 
-urlpatterns = driver.urlpatterns + operator.urlpatterns
+urlpatterns = driver.urlpatterns + operator.urlpatterns + operator_uploads.urlpatterns

@@ -39,6 +39,12 @@ FIRMWARE_MAX_RETRY_INTERVAL = 86_400
 REQUEST_MAX_ID = 2**31 - 1
 CHARGING_RATE_UNITS = tuple(unit.value for unit in ChargingRateUnitType)
 PROFILE_PURPOSES = tuple(purpose.value for purpose in ChargingProfilePurposeType)
+#: GetDiagnostics and GetLog: where a charger may upload (GetLog's remoteLocation is a string of at most 512).
+LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
+UPLOAD_SCHEMES = ("https", "http", "ftps", "ftp")
+UPLOAD_LOCATION_MAX_LENGTH = 512
+UPLOAD_MAX_RETRIES = 100
+UPLOAD_MAX_RETRY_INTERVAL = 24 * 3600
 
 
 class CommandPayloadError(ValueError):
@@ -249,6 +255,92 @@ def _check_reservation_id(reservation_id: int) -> None:
         raise CommandPayloadError(
             "reservation_id", str(_("Give a reservation id from 0 to %(max)s.") % {"max": RESERVATION_MAX_ID})
         )
+
+
+def get_diagnostics(
+    *,
+    location: str,
+    retries: int | None = None,
+    retry_interval: int | None = None,
+    start_time: datetime | None = None,
+    stop_time: datetime | None = None,
+) -> call.GetDiagnostics:
+    """The charger uploads its diagnostics file to the directory ``location`` (from ``start_time`` to ``stop_time``).
+
+    Operators ask through ``sessions_app.uploads.upload_request``, which makes a one-time upload address here.
+    """
+    _check_upload_location(location, "location")
+    _check_retries(retries, retry_interval)
+    _check_window(start_time, stop_time, "start_time", "stop_time")
+    return call.GetDiagnostics(
+        location=location,
+        retries=retries,
+        retry_interval=retry_interval,
+        start_time=_utc(start_time),
+        stop_time=_utc(stop_time),
+    )
+
+
+def get_log(
+    *,
+    log_type: str,
+    request_id: int,
+    remote_location: str,
+    oldest_timestamp: datetime | None = None,
+    latest_timestamp: datetime | None = None,
+    retries: int | None = None,
+    retry_interval: int | None = None,
+) -> call.GetLog:
+    """GetLog (security extension): the charger uploads its ``log_type`` log to ``remote_location``; its
+    LogStatusNotifications carry ``request_id``. The ``log`` object is built from the three fields of its own."""
+    _require(log_type, "log_type")
+    _check_choice(log_type, LOG_TYPES, "log_type")
+    if not 0 <= request_id <= REQUEST_MAX_ID:
+        raise CommandPayloadError(
+            "request_id", str(_("Give a request id from 0 to %(max)s.") % {"max": REQUEST_MAX_ID})
+        )
+    _check_upload_location(remote_location, "remote_location")
+    _check_retries(retries, retry_interval)
+    _check_window(oldest_timestamp, latest_timestamp, "oldest_timestamp", "latest_timestamp")
+    log = {"remote_location": remote_location}
+    if oldest_timestamp is not None:
+        log["oldest_timestamp"] = _utc(oldest_timestamp)
+    if latest_timestamp is not None:
+        log["latest_timestamp"] = _utc(latest_timestamp)
+    return call.GetLog(
+        log=log, log_type=log_type, request_id=request_id, retries=retries, retry_interval=retry_interval
+    )
+
+
+def _check_upload_location(location: str, field: str) -> None:
+    _require(location, field)
+    _check_length(location, UPLOAD_LOCATION_MAX_LENGTH, field)
+    scheme, _sep, rest = location.partition("://")
+    if scheme.lower() not in UPLOAD_SCHEMES or not rest:
+        raise CommandPayloadError(
+            field, str(_("Give an address starting with %(schemes)s.") % {"schemes": ", ".join(UPLOAD_SCHEMES)})
+        )
+
+
+def _check_retries(retries: int | None, retry_interval: int | None) -> None:
+    if retries is not None and not 0 <= retries <= UPLOAD_MAX_RETRIES:
+        raise CommandPayloadError("retries", str(_("From 0 to %(max)s.") % {"max": UPLOAD_MAX_RETRIES}))
+    if retry_interval is not None and not 0 <= retry_interval <= UPLOAD_MAX_RETRY_INTERVAL:
+        raise CommandPayloadError(
+            "retry_interval", str(_("From 0 to %(max)s seconds.") % {"max": UPLOAD_MAX_RETRY_INTERVAL})
+        )
+
+
+def _check_window(start: datetime | None, stop: datetime | None, start_field: str, stop_field: str) -> None:
+    for value, field in ((start, start_field), (stop, stop_field)):
+        if value is not None and value.tzinfo is None:
+            raise CommandPayloadError(field, str(_("Give the time with its time zone.")))
+    if start is not None and stop is not None and stop < start:
+        raise CommandPayloadError(stop_field, str(_("The end of the period comes before its start.")))
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _require(value: str, field: str) -> None:

@@ -45,6 +45,8 @@ ACTIONS = (
     "CancelReservation",
     "UpdateFirmware",  # operators' firmware campaigns go through sessions_app.firmware
     "SignedUpdateFirmware",
+    "GetDiagnostics",  # operators ask through sessions_app.uploads, which makes the upload address
+    "GetLog",
 )
 #: Seconds the sender waits for the receipt; the holder then waits longer than that for "go".
 RECEIPT_TIMEOUT = 2.5

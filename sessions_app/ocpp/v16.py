@@ -17,7 +17,7 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
 from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
-from sessions_app import firmware, hooks, services
+from sessions_app import firmware, hooks, services, uploads
 from sessions_app.models import ChargePoint, ChargerEvent, Connector, StopReason
 from sessions_app.ocpp import batching
 
@@ -229,10 +229,17 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, status: str):
-        await db(services.charger_event_record)(
+        """Kept as an event and applied to the charger's latest diagnostics upload (sessions_app.uploads)."""
+        await db(uploads.diagnostics_status_record)(charge_point=self.charge_point, status=status, at=timezone.now())
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, status: str, **optional):
+        """Security extension: a GetLog upload's progress; requestId is the upload's id (sessions_app.uploads)."""
+        await db(uploads.log_status_record)(
             charge_point=self.charge_point,
-            kind=ChargerEvent.Kind.DIAGNOSTICS_STATUS,
             status=status,
+            request_id=optional.get("request_id"),
             at=timezone.now(),
         )
-        return call_result.DiagnosticsStatusNotification()
+        return call_result.LogStatusNotification()
