@@ -48,6 +48,12 @@ def id_tag_verdict(*, raw_uid: str, organization: Organization, at: datetime) ->
     tag = id_tag_find(raw_uid=raw_uid)
     if tag is None or tag.customer_account.organization_id != organization.pk:
         return TagVerdict(AuthorizationStatus.INVALID, None, None, None)
+    return id_tag_judge(tag=tag, at=at)
+
+
+def id_tag_judge(*, tag: IdTag, at: datetime) -> TagVerdict:
+    """The verdict on a known card of the operator (``id_tag_verdict``'s rules), for whoever already holds it:
+    its ``customer_account`` and ``parent`` are read, so select them with it."""
     parent = tag.parent
     expiries = [moment for moment in (tag.expires_at, parent and parent.expires_at) if moment]
     expiry_date = min(expiries) if expiries else None

@@ -16,6 +16,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.hooks import id_tags_changed
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import operator_group_ensure
 from accounts.selectors import id_tags_taken
@@ -34,6 +35,7 @@ def id_tag_block(*, id_tag: IdTag, status: str = IdTag.Status.BLOCKED, at: datet
     tag.status = status
     tag.blocked_at = tag.blocked_at or at or timezone.now()
     tag.save(update_fields=["status", "blocked_at"])
+    id_tags_changed(id_tag_ids=[tag.pk, *tag.children.values_list("pk", flat=True)])
     return tag
 
 
@@ -85,6 +87,7 @@ def id_tag_issue(
         if not id_tags_taken(uids=[tag.uid]):
             raise  # not the same UID registered meanwhile: a real error
         raise ValidationError({"uid": [_("Card %(uid)s is already registered.") % {"uid": tag.uid}]}) from exc
+    id_tags_changed(id_tag_ids=[tag.pk])
     return tag
 
 
@@ -97,6 +100,7 @@ def id_tag_unblock(*, id_tag: IdTag) -> IdTag:
     tag.status = IdTag.Status.ACTIVE
     tag.blocked_at = None
     tag.save(update_fields=["status", "blocked_at"])
+    id_tags_changed(id_tag_ids=[tag.pk, *tag.children.values_list("pk", flat=True)])
     return tag
 
 
@@ -422,6 +426,7 @@ class _CardImport:
         try:
             with transaction.atomic():  # a savepoint: the check below must still be able to query
                 IdTag.objects.bulk_create(self.pending)
+            id_tags_changed(id_tag_ids=[tag.pk for tag in self.pending])  # told only if the import commits
         except IntegrityError:
             if not id_tags_taken(uids=list(self.pending_uids)):
                 raise  # no card registered meanwhile by someone else: a real error

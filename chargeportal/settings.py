@@ -188,6 +188,9 @@ POST_STOP_ATTENTION_MINUTES = env_int("POST_STOP_ATTENTION_MINUTES", 15, minimum
 # none, a driver's or an operator's, may last longer than RESERVATION_MAX_MINUTES.
 RESERVATION_MINUTES = env_int("RESERVATION_MINUTES", 15, minimum=1)
 RESERVATION_MAX_MINUTES = env_int("RESERVATION_MAX_MINUTES", 60, minimum=1)
+# Local authorization lists (sessions_app.local_list): a list the charger refused (Failed, no answer) is sent again
+# after this many seconds, doubled per failed attempt (at most 6 hours).
+LOCAL_LIST_RETRY_BASE_SECONDS = env_int("LOCAL_LIST_RETRY_BASE_SECONDS", 60, minimum=1)
 if RESERVATION_MINUTES > RESERVATION_MAX_MINUTES:
     raise ImproperlyConfigured(
         f"RESERVATION_MINUTES ({RESERVATION_MINUTES}) must not exceed "
@@ -205,6 +208,8 @@ CELERY_BEAT_SCHEDULE = {
     "connection-sweep": {"task": "sessions_app.connection_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every 30 seconds: reservations past their expiry end (the charger ends its own at the same time).
     "reservations-expire": {"task": "sessions_app.reservations_expire", "schedule": 30.0, "options": {"expires": 25}},
+    # Every minute: local authorization lists that are pending, failed and due again, or out of date (a card expired).
+    "local-list-sweep": {"task": "sessions_app.local_list_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.
     "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: email operators about stations offline or faulted longer than they allow, once per incident.

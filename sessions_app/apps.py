@@ -16,3 +16,10 @@ class SessionsAppConfig(AppConfig):
         access_log = logging.getLogger("uvicorn.access")
         if not any(isinstance(f, IdTagRedactingFilter) for f in access_log.filters):
             access_log.addFilter(IdTagRedactingFilter())
+
+        from accounts import hooks as account_hooks
+        from sessions_app.local_list import local_list_cards_changed
+
+        # accounts may not import this app: when cards change, it calls what is registered here (local lists).
+        if local_list_cards_changed not in account_hooks.id_tag_changed_handlers:
+            account_hooks.id_tag_changed_handlers.append(local_list_cards_changed)

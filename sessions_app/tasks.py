@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
+from sessions_app.local_list import local_list_boot, local_list_sweep, local_list_sync
 from sessions_app.post_stop import post_stop_sweep, post_stop_work_run
 from sessions_app.reservations import reservations_expire
 from sessions_app.services import charge_points_disconnect_silent
@@ -44,3 +45,22 @@ def connection_sweep_task() -> int:
 def reservations_expire_task() -> int:
     """Beat's job every 30 seconds: reservations past their expiry end (EXPIRED). Returns how many."""
     return reservations_expire(now=timezone.now())
+
+
+@shared_task(name="sessions_app.local_list_sync", acks_late=True)
+def local_list_sync_task(charge_point_id: int, full: bool = False) -> str:
+    """Bring one charger's local authorization list up to date (``local_list.local_list_sync``); its outcome."""
+    return local_list_sync(charge_point_id=charge_point_id, full=full).outcome
+
+
+@shared_task(name="sessions_app.local_list_boot", acks_late=True)
+def local_list_boot_task(charge_point_id: int) -> str:
+    """After a charger's boot: read its list settings and versions, then sync (``local_list.local_list_boot``)."""
+    return local_list_boot(charge_point_id=charge_point_id).outcome
+
+
+@shared_task(name="sessions_app.local_list_sweep", acks_late=True)
+def local_list_sweep_task() -> int:
+    """Beat's job every minute: queue a sync for the lists pending, failed and due, or out of date (an expiry).
+    Returns how many were queued."""
+    return local_list_sweep()

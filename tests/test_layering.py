@@ -3,8 +3,9 @@
     core < accounts < sessions_app < billing < reporting, roaming < demo, chargeportal
 
 Packages on one floor do not import each other either. A lower floor reaches a higher one only through
-the registration points in ``sessions_app/hooks.py`` (the higher app registers itself there), never by
-importing it; ``tests`` and ``bench`` may import anything.
+the registration points in ``sessions_app/hooks.py`` and ``accounts/hooks.py`` (the higher app registers
+itself there: billing in the first, sessions_app's local lists in the second, for cards that changed), never
+by importing it; ``tests`` and ``bench`` may import anything.
 """
 
 import ast

@@ -343,6 +343,88 @@ def _utc(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+#: SendLocalList: its update types, the idTagInfo statuses OCPP 1.6 has, and at most this many entries in one message
+#: (the charger's own limit, SendLocalListMaxLength, is usually far lower; ``sessions_app.local_list`` keeps to it).
+LOCAL_LIST_UPDATE_TYPES = ("Full", "Differential")
+LOCAL_LIST_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+LOCAL_LIST_MAX_ENTRIES = 10_000
+
+
+def send_local_list(*, list_version: int, update_type: str, local_authorization_list: list[dict]) -> call.SendLocalList:
+    """The charger's local authorization list (OCPP 1.6 5.15): ``Full`` replaces it, ``Differential`` changes it.
+
+    Each entry is ``{"id_tag": ..., "id_tag_info": {"status": ..., "expiry_date": ..., "parent_id_tag": ...}}``
+    (expiry and parent optional; the expiry a datetime or an ISO 8601 string). In a Full update every entry
+    carries its idTagInfo; in a Differential one an entry without it removes that id tag from the list.
+    """
+    if not 0 <= list_version <= REQUEST_MAX_ID:
+        raise CommandPayloadError(
+            "list_version", str(_("Give a list version from 0 to %(max)s.") % {"max": REQUEST_MAX_ID})
+        )
+    _require(update_type, "update_type")
+    _check_choice(update_type, LOCAL_LIST_UPDATE_TYPES, "update_type")
+    field = "local_authorization_list"
+    if len(local_authorization_list) > LOCAL_LIST_MAX_ENTRIES:
+        raise CommandPayloadError(field, str(_("At most %(max)s entries.") % {"max": LOCAL_LIST_MAX_ENTRIES}))
+    entries: list[dict] = []
+    seen: set[str] = set()
+    for entry in local_authorization_list:
+        id_tag = _local_list_id_tag(entry.get("id_tag") or "", field)
+        if id_tag.upper() in seen:
+            raise CommandPayloadError(field, str(_("Id tag %(id_tag)s appears twice.") % {"id_tag": id_tag}))
+        seen.add(id_tag.upper())
+        info = entry.get("id_tag_info")
+        if not info:
+            if update_type == "Full":
+                raise CommandPayloadError(
+                    field, str(_("Id tag %(id_tag)s: a full list gives every id tag its status.") % {"id_tag": id_tag})
+                )
+            entries.append({"id_tag": id_tag})
+            continue
+        status = info.get("status") or ""
+        if status not in LOCAL_LIST_STATUSES:
+            raise CommandPayloadError(
+                field,
+                str(
+                    _("Id tag %(id_tag)s: the status is one of %(choices)s.")
+                    % {"id_tag": id_tag, "choices": ", ".join(LOCAL_LIST_STATUSES)}
+                ),
+            )
+        checked: dict = {"status": status}
+        if info.get("expiry_date"):
+            checked["expiry_date"] = _local_list_expiry(info["expiry_date"], id_tag, field)
+        if info.get("parent_id_tag"):
+            checked["parent_id_tag"] = _local_list_id_tag(info["parent_id_tag"], field)
+        entries.append({"id_tag": id_tag, "id_tag_info": checked})
+    return call.SendLocalList(list_version=list_version, update_type=update_type, local_authorization_list=entries)
+
+
+def _local_list_id_tag(value: str, field: str) -> str:
+    """An OCPP 1.6 IdToken: a CiString20, printable ASCII."""
+    if not value or len(value) > ID_TAG_MAX_LENGTH or not all(" " <= char <= "~" for char in value):
+        raise CommandPayloadError(
+            field,
+            str(
+                _("%(id_tag)r is no id tag: 1 to %(max)s printable ASCII characters.")
+                % {"id_tag": value, "max": ID_TAG_MAX_LENGTH}
+            ),
+        )
+    return value
+
+
+def _local_list_expiry(value: datetime | str, id_tag: str, field: str) -> str:
+    moment: datetime | None = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CommandPayloadError(
+            field, str(_("Id tag %(id_tag)s: give the expiry as a date-time with its time zone.") % {"id_tag": id_tag})
+        )
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
 def _require(value: str, field: str) -> None:
     if not value:
         raise CommandPayloadError(field, str(_("Required for this command.")))

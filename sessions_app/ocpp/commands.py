@@ -41,6 +41,7 @@ ACTIONS = (
     "DataTransfer",
     "GetCompositeSchedule",
     "ClearChargingProfile",
+    "SendLocalList",  # the local list feature sends it through sessions_app.local_list
     "ReserveNow",  # drivers and operators reserve through sessions_app.reservations
     "CancelReservation",
     "UpdateFirmware",  # operators' firmware campaigns go through sessions_app.firmware

@@ -18,6 +18,7 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
 from sessions_app import firmware, hooks, services, uploads
+from sessions_app.local_list import local_list_boot_enqueue
 from sessions_app.models import ChargePoint, ChargerEvent, Connector, StopReason
 from sessions_app.ocpp import batching
 
@@ -114,6 +115,8 @@ class CentralSystem16(OcppChargePoint):
         messages and the answers to what is sent here keep flowing): firmware that did not reach the charger is
         sent again, and an update it rebooted into is counted installed (sessions_app.firmware)."""
         await db(firmware.firmware_charger_booted)(charge_point=self.charge_point, now=timezone.now())
+        # Its local authorization list: settings read, versions compared, the list sent (sessions_app.local_list).
+        await db(local_list_boot_enqueue)(charge_point_id=self.charge_point.pk)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
