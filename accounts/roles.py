@@ -28,6 +28,7 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions_app", "securityevent"): ("view",),
     ("sessions_app", "chargerevent"): ("view",),
     ("sessions_app", "chargercommand"): ("view",),
+    ("sessions_app", "reservation"): ("view", "add", "change"),
     ("sessions_app", "chargerupload"): ("view",),
     ("billing", "tariff"): ("view", "add", "change", "delete"),
     ("billing", "tariffelement"): ("view", "add", "change", "delete"),

@@ -1,3 +1,3 @@
-from sessions_app.api import driver, operator, operator_uploads
+from sessions_app.api import driver, operator, operator_uploads, reservations
 
-urlpatterns = driver.urlpatterns + operator.urlpatterns + operator_uploads.urlpatterns
+urlpatterns = driver.urlpatterns + operator.urlpatterns + operator_uploads.urlpatterns + reservations.urlpatterns
