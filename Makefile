@@ -16,6 +16,13 @@ export UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN ?= 5
 # The server on the C allocator: memory freed when chargers disconnect goes back to the system (the server
 # trims it); Python's own allocator keeps what it once held. Measured: no slower per connection.
 SERVER_ENV := PYTHONMALLOC=malloc
+# TLS for chargers (README "TLS for chargers"): with OCPP_TLS_CERT_FILE and OCPP_TLS_KEY_FILE set the server speaks
+# TLS itself (https://, wss://); with OCPP_CA_CERT_FILE too it asks for a client certificate from that CA, optional
+# (--ssl-cert-reqs 1: profile-2 chargers have none; profile 3 is refused without one, by the server). The websocket
+# protocol class passes the verified client certificate to the application (chargeportal/uvicorn_tls.py).
+TLS_ARGS = --ws chargeportal.uvicorn_tls:WebSocketProtocol \
+	$(if $(OCPP_TLS_CERT_FILE),--ssl-certfile '$(OCPP_TLS_CERT_FILE)' --ssl-keyfile '$(OCPP_TLS_KEY_FILE)') \
+	$(if $(and $(OCPP_TLS_CERT_FILE),$(OCPP_CA_CERT_FILE)),--ssl-ca-certs '$(OCPP_CA_CERT_FILE)' --ssl-cert-reqs 1)
 DEMO_ENV := DEBUG=1
 
 .PHONY: demo serve worker test lint messages clean
@@ -43,7 +50,7 @@ serve: $(VENV)/.installed
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput -v0
 	$(SERVER_ENV) $(VENV)/bin/uvicorn chargeportal.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS) \
-		--forwarded-allow-ips '$(TRUSTED_PROXIES)'
+		--forwarded-allow-ips '$(TRUSTED_PROXIES)' $(TLS_ARGS)
 
 ## worker: Celery worker with beat embedded (small installs), WORKER_CONCURRENCY processes; needs REDIS_URL to share work
 worker: $(VENV)/.installed

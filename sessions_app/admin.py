@@ -91,12 +91,25 @@ class ChargePointForm(forms.ModelForm):
             "serial_number",
             "firmware_version",
             "registration_status",
+            "security_profile",
         ]
+        help_texts = {
+            "security_profile": _(
+                "What the charger must present to connect; it is never let in with less. 0: nothing (not "
+                "recommended). 1: the HTTP Basic password below. 2: the password, over TLS only (wss://; the server "
+                "needs OCPP_TLS_CERT_FILE and OCPP_TLS_KEY_FILE). 3: TLS with a client certificate issued by the "
+                "operator's CA (OCPP_CA_CERT_FILE) for the OCPP identity as its CN; no password."
+            )
+        }
 
     def clean(self):
         data = super().clean()
         if data.get("new_password") and data.get("clear_password"):
             raise forms.ValidationError(_("Either set a new password or remove it, not both."))
+        keeps_password = data.get("new_password") or (self.instance.password_hash and not data.get("clear_password"))
+        needs_password = (ChargePoint.SecurityProfile.BASIC, ChargePoint.SecurityProfile.BASIC_TLS)
+        if data.get("security_profile") in needs_password and not keeps_password:
+            self.add_error("security_profile", _("Security profiles 1 and 2 need a password: set one."))
         return data
 
     def save(self, commit=True):
@@ -150,7 +163,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
     fieldsets = [
         (None, {"fields": ["organization", "site", "ocpp_id", "name", "registration_status"]}),
         (_("Hardware"), {"fields": ["vendor", "model", "serial_number", "firmware_version"]}),
-        (_("Charger password"), {"fields": ["has_password", "new_password", "clear_password"]}),
+        (_("Charger password"), {"fields": ["security_profile", "has_password", "new_password", "clear_password"]}),
         (
             _("Connection"),
             {

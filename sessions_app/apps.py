@@ -9,7 +9,13 @@ class SessionsAppConfig(AppConfig):
     verbose_name = _("Charging")
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from sessions_app.charger_auth import tls_files_check, tls_profiles_check
         from sessions_app.ocpp.log_redaction import IdTagRedactingFilter
+
+        checks.register(tls_files_check)
+        checks.register(tls_profiles_check, checks.Tags.database)
 
         # uvicorn configures its access log before Django starts, with handlers LOGGING does not reach:
         # mask card UIDs in the query strings it writes (a logger's filters see every record it logs).

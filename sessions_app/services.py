@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import AuthorizationStatus, IdTag, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import id_tag_presented
-from sessions_app import hooks, lockout, signed_meter
+from sessions_app import charger_auth, hooks, lockout, signed_meter
 from sessions_app.models import (
     ChargePoint,
     ChargerCommand,
@@ -231,12 +231,14 @@ def charge_point_connect(
     channel_name: str,
     at: datetime,
     previous_alive: bool | None = None,
+    transport: charger_auth.Transport = charger_auth.PLAIN,
 ) -> Connection:
     """Decide whether a websocket handshake may become this charger's connection.
 
     Refused: unknown ids (unless the operator named in the URL auto-registers chargers),
-    a known id under another operator's URL, a wrong or missing password where one is set
-    (security profile 1/2), and an unauthenticated newcomer while the charger's current
+    a known id under another operator's URL, a handshake short of the charger's security profile
+    (``charger_auth``: a wrong or missing password, no TLS, a missing or wrong client certificate),
+    and an unauthenticated newcomer while the charger's current
     connection is alive. Every refusal and takeover is a security event.
 
     Whether the current connection is alive the database cannot tell for sure (a server
@@ -273,21 +275,20 @@ def charge_point_connect(
             lockout.handshake_failed(ocpp_id=None, remote_address=remote_address)
             return Connection(None, unauthorized=True)
 
-    if known.password_hash and not (password and known.check_password(password)):
+    refusal = charger_auth.handshake_refusal(charge_point=known, password=password, transport=transport, at=at)
+    if refusal is not None:
         _security_event(
-            SecurityEvent.Kind.BAD_PASSWORD,
-            ocpp_id=ocpp_id,
-            remote_address=remote_address,
-            charge_point=known,
-            detail="missing" if password is None else "wrong",
+            refusal.kind, ocpp_id=ocpp_id, remote_address=remote_address, charge_point=known, detail=refusal.detail
         )
-        lockout.handshake_failed(ocpp_id=ocpp_id, remote_address=remote_address)
+        if refusal.failed_attempt:
+            lockout.handshake_failed(ocpp_id=ocpp_id, remote_address=remote_address)
         return Connection(None, unauthorized=True)
-    if known.password_hash:
+    authenticated = charger_auth.authenticated(known)
+    if authenticated:
         lockout.handshake_succeeded(ocpp_id=ocpp_id, remote_address=remote_address)
 
     previous = known.channel_name
-    if previous and not known.password_hash and known.is_online(at) and previous_alive is not False:
+    if previous and not authenticated and known.is_online(at) and previous_alive is not False:
         if previous_alive is None:
             return Connection(None, contested_channel=previous)
         _security_event(

@@ -38,6 +38,7 @@ from sessions_app import services
 from sessions_app.models import SEEN_WRITE_EVERY
 from sessions_app.ocpp import batching, memory
 from sessions_app.ocpp.commands import GO_TIMEOUT
+from sessions_app.ocpp.tls import handshake_transport
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16, db
 
 logger = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             "password": basic_auth_password(self.scope.get("headers", []), ocpp_id),
             "remote_address": address,
             "channel_name": self.channel_name,
+            "transport": handshake_transport(self.scope),  # TLS, the client certificate (security profiles 2, 3)
         }
         connect = db(services.charge_point_connect)  # not the one shared thread: handshakes run side by side
         connection = await connect(**handshake, at=timezone.now())

@@ -136,6 +136,7 @@ def charge_point_post(cp: ChargePoint, **overrides) -> dict:
         "ocpp_id": cp.ocpp_id,
         "name": cp.name,
         "registration_status": cp.registration_status,
+        "security_profile": cp.security_profile,
         "connectors-TOTAL_FORMS": "0",
         "connectors-INITIAL_FORMS": "0",
     }
