@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin, ReadOnlyAdminMixin
+from sessions_app.admin_firmware import update_firmware
 from sessions_app.admin_uploads import ChargerUploadInline
 from sessions_app.forms import ChargerCommandForm
 from sessions_app.models import (
@@ -179,7 +180,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         ),
     ]
     inlines = [ConnectorInline, ChargerUploadInline]
-    actions = ["approve", "send_command"]
+    actions = ["approve", "send_command", update_firmware]
     change_form_template = "admin/sessions_app/chargepoint/change_form.html"
 
     def get_queryset(self, request):

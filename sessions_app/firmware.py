@@ -187,6 +187,13 @@ def firmware_campaign_send(*, campaign_id: int, now: datetime) -> int:
     return sum(1 for update in updates if firmware_update_send(update_id=update.pk, now=now) is not None)
 
 
+def firmware_campaign_send_later(*, campaign_id: int) -> None:
+    """Send the campaign from a worker once the transaction that made it has committed (inline without one)."""
+    from sessions_app import tasks  # the tasks module imports this one
+
+    transaction.on_commit(lambda: tasks.firmware_campaign_send_task.delay(campaign_id))
+
+
 def _claimable(now: datetime) -> Q:
     """Updates that may be sent now: never tried or not delivered, within the window; or a sender's lapsed claim."""
     undelivered = Q(status__in=[Status.SCHEDULED, Status.REFUSED], charger_status__in=["", *UNDELIVERED])

@@ -31,6 +31,8 @@ ACTION_CHOICES = [
     ("DataTransfer", _("Send vendor data (DataTransfer)")),
     ("GetCompositeSchedule", _("Read the charging schedule (GetCompositeSchedule)")),
     ("ClearChargingProfile", _("Clear charging profiles (ClearChargingProfile)")),
+    ("UpdateFirmware", _("Update the firmware (UpdateFirmware)")),
+    ("SignedUpdateFirmware", _("Update the firmware, signed (SignedUpdateFirmware)")),
 ]
 #: Which form fields each action needs.
 REQUIRED_FIELDS = {
@@ -47,6 +49,8 @@ REQUIRED_FIELDS = {
     "DataTransfer": ["vendor_id"],
     "GetCompositeSchedule": ["connector_id", "duration"],
     "ClearChargingProfile": [],
+    "UpdateFirmware": ["location", "retrieve_date"],
+    "SignedUpdateFirmware": ["request_id", "location", "retrieve_date_time", "signing_certificate", "signature"],
 }
 #: Fields an action may take besides its required ones.
 OPTIONAL_FIELDS = {
@@ -55,6 +59,8 @@ OPTIONAL_FIELDS = {
     "DataTransfer": ["message_id", "data"],
     "GetCompositeSchedule": ["charging_rate_unit"],
     "ClearChargingProfile": ["profile_id", "connector_id", "charging_profile_purpose", "stack_level"],
+    "UpdateFirmware": ["retries", "retry_interval"],
+    "SignedUpdateFirmware": ["retries", "retry_interval", "install_date_time"],
 }
 #: The new commands, each built by its typed builder from the form fields of the same names.
 BUILDERS = {
@@ -63,6 +69,8 @@ BUILDERS = {
     "DataTransfer": command_payloads.data_transfer,
     "GetCompositeSchedule": command_payloads.get_composite_schedule,
     "ClearChargingProfile": command_payloads.clear_charging_profile,
+    "UpdateFirmware": command_payloads.update_firmware,
+    "SignedUpdateFirmware": command_payloads.signed_update_firmware,
 }
 
 
@@ -155,6 +163,26 @@ class ChargerCommandForm(forms.Form):
         choices=[("", _("any")), *((purpose, purpose) for purpose in command_payloads.PROFILE_PURPOSES)],
     )
     stack_level = forms.IntegerField(label=_("stack level"), required=False)
+    location = forms.CharField(
+        label=_("location (URL)"),
+        required=False,
+        max_length=512,
+        help_text=_("For firmware: where the charger downloads it (http, https, ftp or ftps). Campaigns give it."),
+    )
+    retrieve_date = forms.DateTimeField(label=_("download from"), required=False)
+    retrieve_date_time = forms.DateTimeField(label=_("download from"), required=False)
+    install_date_time = forms.DateTimeField(label=_("install from"), required=False)
+    retries = forms.IntegerField(label=_("retries"), required=False, help_text=_("How often the charger tries again."))
+    retry_interval = forms.IntegerField(label=_("retry interval (s)"), required=False)
+    request_id = forms.IntegerField(
+        label=_("request id"), required=False, help_text=_("The charger's status notifications name it.")
+    )
+    signing_certificate = forms.CharField(
+        label=_("signing certificate (PEM)"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    signature = forms.CharField(
+        label=_("firmware signature (base64)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def __init__(self, *args, charge_point: ChargePoint, **kwargs):
         super().__init__(*args, **kwargs)

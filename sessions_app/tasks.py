@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
+from sessions_app.firmware import firmware_campaign_send, firmware_resend_due
 from sessions_app.local_list import local_list_boot, local_list_sweep, local_list_sync
 from sessions_app.post_stop import post_stop_sweep, post_stop_work_run
 from sessions_app.reservations import reservations_expire
@@ -64,3 +65,17 @@ def local_list_sweep_task() -> int:
     """Beat's job every minute: queue a sync for the lists pending, failed and due, or out of date (an expiry).
     Returns how many were queued."""
     return local_list_sweep()
+
+
+@shared_task(name="sessions_app.firmware_campaign_send", acks_late=True)
+def firmware_campaign_send_task(campaign_id: int) -> int:
+    """A new firmware campaign: each charger is sent the firmware (claimed one by one, so a second run sends
+    nothing twice). Returns how many were sent to."""
+    return firmware_campaign_send(campaign_id=campaign_id, now=timezone.now())
+
+
+@shared_task(name="sessions_app.firmware_resend", acks_late=True)
+def firmware_resend_task() -> int:
+    """Beat's job every 5 minutes: firmware that did not reach its charger (offline, no answer) is sent again to
+    the chargers connected now, within the campaign's window. Returns how many were sent to."""
+    return firmware_resend_due(now=timezone.now())

@@ -453,6 +453,34 @@ class OperatorChargingProfileClearInput(serializers.Serializer):
     stack_level = serializers.IntegerField(required=False, allow_null=True, default=None)
 
 
+class OperatorUpdateFirmwareInput(serializers.Serializer):
+    location = serializers.CharField(
+        help_text="Where the station downloads the firmware: an http, https, ftp or ftps URL (up to 512 characters)."
+    )
+    retrieve_date = serializers.DateTimeField(help_text="The station downloads the firmware from then.")
+    retries = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Download attempts (0 to 100)."
+    )
+    retry_interval = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Seconds between attempts (up to a day)."
+    )
+
+
+class OperatorSignedUpdateFirmwareInput(serializers.Serializer):
+    request_id = serializers.IntegerField(help_text="The station's SignedFirmwareStatusNotifications carry it.")
+    location = serializers.CharField(help_text="An http, https, ftp or ftps URL (up to 512 characters).")
+    retrieve_date_time = serializers.DateTimeField(help_text="The station downloads the firmware from then.")
+    install_date_time = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="The station installs it from then."
+    )
+    signing_certificate = serializers.CharField(
+        trim_whitespace=False, help_text="PEM certificate whose key signed the firmware (up to 5500 characters)."
+    )
+    signature = serializers.CharField(help_text="Base64 signature of the firmware image (up to 800 characters).")
+    retries = serializers.IntegerField(required=False, allow_null=True, default=None)
+    retry_interval = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
 class _StationCommandView(StationsMixin, OperatorAPIView):
     serializer_class = OperatorCommandResultSerializer
     required_permissions = {"POST": COMMAND_PERMISSIONS}
@@ -588,6 +616,24 @@ class StationChargingProfileClearView(_StationBuiltCommandView):
 
     builder = staticmethod(command_payloads.clear_charging_profile)
     input_class = OperatorChargingProfileClearInput
+
+
+@_command_schema(OperatorUpdateFirmwareInput)
+class StationUpdateFirmwareView(_StationBuiltCommandView):
+    """UpdateFirmware: the station downloads and installs the firmware at the location; it answers with no status,
+    and reports its progress with FirmwareStatusNotification. Campaigns for many stations are in the admin."""
+
+    builder = staticmethod(command_payloads.update_firmware)
+    input_class = OperatorUpdateFirmwareInput
+
+
+@_command_schema(OperatorSignedUpdateFirmwareInput)
+class StationSignedUpdateFirmwareView(_StationBuiltCommandView):
+    """SignedUpdateFirmware (security extension): the station checks the signature with the signing certificate;
+    status Accepted, Rejected, AcceptedCanceled, InvalidCertificate or RevokedCertificate."""
+
+    builder = staticmethod(command_payloads.signed_update_firmware)
+    input_class = OperatorSignedUpdateFirmwareInput
 
 
 class ConnectorAvailabilityView(_ConnectorCommandView):
@@ -755,6 +801,16 @@ urlpatterns = [
         "operator/stations/<int:pk>/charging-profiles/clear/",
         StationChargingProfileClearView.as_view(),
         name="operator_station_charging_profiles_clear",
+    ),
+    path(
+        "operator/stations/<int:pk>/firmware/update/",
+        StationUpdateFirmwareView.as_view(),
+        name="operator_station_firmware_update",
+    ),
+    path(
+        "operator/stations/<int:pk>/firmware/signed-update/",
+        StationSignedUpdateFirmwareView.as_view(),
+        name="operator_station_firmware_signed_update",
     ),
     path("operator/stations/<int:pk>/start/", StationStartView.as_view(), name="operator_station_start"),
     path("operator/stations/<int:pk>/stop/", StationStopView.as_view(), name="operator_station_stop"),
