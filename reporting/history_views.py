@@ -25,6 +25,8 @@ from weasyprint.text.fonts import FontConfiguration
 from core.exports import csv_writer
 from reporting import history
 from reporting.charts import bar_chart, line_chart
+from sessions_app import signed_meter
+from sessions_app.models import ChargingSession
 
 
 class HistoryFilterForm(forms.Form):
@@ -187,6 +189,7 @@ def history_session(request, pk: int):
             "curve": detail.curve,
             "chart": chart,
             "price": detail.price,
+            "signed_values": signed_meter.session_signed_values(detail.session),
         },
     )
 
@@ -267,6 +270,38 @@ def history_export_csv(request):
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="charging-history.csv"'
     return response
+
+
+def _signed_values_csv(sessions, filename: str) -> StreamingHttpResponse:
+    """The signed meter values of ``sessions`` as the chargers sent them, with each charger's registered public
+    key: what transparency software (the S.A.F.E. Transparenzsoftware, for OCMF) takes to check them."""
+    writer = csv_writer(_Echo())
+
+    def lines():
+        yield writer.writerow(signed_meter.EXPORT_COLUMNS)
+        for row in signed_meter.signed_values_export_rows(sessions):
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@_drivers_only
+def history_signed_values_csv(request):
+    """The signed meter values of the sessions the history's filters select."""
+    _stations, _form, _filters, sessions = _read(request)
+    return _signed_values_csv(sessions, "signed-meter-values.csv")
+
+
+@_drivers_only
+def history_session_signed_values_csv(request, pk: int):
+    session = history.history_session(user=request.user, pk=pk)
+    if session is None:
+        raise Http404
+    return _signed_values_csv(
+        ChargingSession.objects.filter(pk=session.pk), f"session-{session.pk}-signed-meter-values.csv"
+    )
 
 
 _fonts = threading.local()

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin, ReadOnlyAdminMixin
+from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
 from sessions_app.admin_firmware import update_firmware
 from sessions_app.admin_uploads import ChargerUploadInline
 from sessions_app.forms import ChargerCommandForm
@@ -31,6 +32,7 @@ from sessions_app.models import (
 )
 from sessions_app.ocpp import commands
 from sessions_app.services import charge_points_approve, session_flags_resolve
+from sessions_app.signed_meter import signed_meter_values_verify
 
 
 class ChargePointInline(OrganizationScopedMixin, admin.TabularInline):
@@ -93,6 +95,7 @@ class ChargePointForm(forms.ModelForm):
             "firmware_version",
             "registration_status",
             "security_profile",
+            "meter_public_key",
         ]
         help_texts = {
             "security_profile": _(
@@ -102,6 +105,9 @@ class ChargePointForm(forms.ModelForm):
                 "operator's CA (OCPP_CA_CERT_FILE) for the OCPP identity as its CN; no password."
             )
         }
+
+    def clean_meter_public_key(self):
+        return meter_public_key_clean(self.cleaned_data.get("meter_public_key") or "")
 
     def clean(self):
         data = super().clean()
@@ -163,7 +169,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["organization", "site", "ocpp_id", "name", "registration_status"]}),
-        (_("Hardware"), {"fields": ["vendor", "model", "serial_number", "firmware_version"]}),
+        (_("Hardware"), {"fields": ["vendor", "model", "serial_number", "firmware_version", "meter_public_key"]}),
         (_("Charger password"), {"fields": ["security_profile", "has_password", "new_password", "clear_password"]}),
         (
             _("Connection"),
@@ -185,6 +191,11 @@ class ChargePointAdmin(OrganizationScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(connector_count=Count("connectors"))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "meter_public_key" in form.changed_data:  # what was kept is verified with the new key
+            signed_meter_values_verify(charge_point=obj)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
@@ -330,7 +341,7 @@ class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     search_fields = ["=id", "id_tag_uid", "charge_point__ocpp_id", "customer_account__name"]
     date_hierarchy = "started_at"
     show_full_result_count = False
-    inlines = [SessionFlagInline]
+    inlines = [SessionFlagInline, SignedMeterValueInline]
 
     @admin.display(description=_("energy (kWh)"), ordering="energy_wh")
     def energy_kwh(self, obj):

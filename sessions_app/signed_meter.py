@@ -452,7 +452,7 @@ def signed_values_export_rows(sessions: QuerySet[ChargingSession]) -> Iterable[l
     """One CSV row per signed value of ``sessions``: the data as the charger sent it and the registered
     public key, so transparency software can check it."""
     values = (
-        SignedMeterValue.objects.filter(session__in=sessions)
+        SignedMeterValue.objects.filter(session__in=sessions.order_by().values("pk"))
         .select_related("charge_point", "connector")
         .order_by("session_id", "timestamp", "pk")
     )

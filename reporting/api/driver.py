@@ -17,6 +17,8 @@ from rest_framework.response import Response
 from accounts.api.driver import error_response
 from core.api import IsDriver
 from reporting import history
+from sessions_app import signed_meter
+from sessions_app.api.signed_meter import SignedMeterValueSerializer
 from sessions_app.models import ChargingSession
 
 
@@ -224,6 +226,9 @@ class CurvePointSerializer(serializers.Serializer):
 class SessionDetailSerializer(HistoryRowSerializer):
     price = PriceDetailsSerializer(allow_null=True, help_text="The frozen price; null while running or unpriced.")
     curve = CurvePointSerializer(many=True, help_text="Energy and power over the session (at most 300 points).")
+    signed_meter_values = SignedMeterValueSerializer(
+        many=True, help_text="The meter's signed readings (Eichrecht), as sent, with their verification."
+    )
 
 
 def _price(details: dict | None) -> dict | None:
@@ -271,6 +276,7 @@ class HistorySessionView(generics.GenericAPIView):
                     **_row(detail.row),
                     "price": _price(detail.price),
                     "curve": detail.curve["points"],
+                    "signed_meter_values": signed_meter.session_signed_values(detail.session),
                 }
             ).data
         )

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from accounts.api.operator import IdFilter, MomentRangeFilter, OperatorAPIView, related_field
 from accounts.models import IdTag
+from sessions_app.api.signed_meter import SignedMeterValueSerializer
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -735,8 +736,22 @@ class SessionListView(SessionsMixin, OperatorAPIView, generics.ListAPIView):
     required_permissions = {"GET": ("sessions_app.view_chargingsession",)}
 
 
+class OperatorSessionDetailSerializer(OperatorSessionSerializer):
+    signed_meter_values = SignedMeterValueSerializer(
+        many=True,
+        read_only=True,
+        help_text="The meter's signed readings (Eichrecht), as sent, with their verification.",
+    )
+
+    class Meta(OperatorSessionSerializer.Meta):
+        fields = [*OperatorSessionSerializer.Meta.fields, "signed_meter_values"]
+        read_only_fields = fields
+
+
 class SessionDetailView(SessionsMixin, OperatorAPIView, generics.RetrieveAPIView):
-    serializer_class = OperatorSessionSerializer
+    """One session at the operator's stations, with its signed meter values."""
+
+    serializer_class = OperatorSessionDetailSerializer
     required_permissions = {"GET": ("sessions_app.view_chargingsession",)}
 
 

@@ -10,7 +10,15 @@ from django.urls import reverse
 from accounts.api_tokens import api_token_create
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import OPERATOR_GROUP_NAME
-from sessions_app.models import ChargerCommand, ChargerEvent, MeterValue, SecurityEvent, SessionFlag, StatusEvent
+from sessions_app.models import (
+    ChargerCommand,
+    ChargerEvent,
+    MeterValue,
+    SecurityEvent,
+    SessionFlag,
+    SignedMeterValue,
+    StatusEvent,
+)
 from tests.factories import make_account, make_driver, make_session, make_tag
 
 pytestmark = pytest.mark.django_db
@@ -355,6 +363,15 @@ def test_every_admin_page_renders(client, world, user):
         status="Accepted",
         sent_at=session.started_at,
         finished_at=session.started_at,
+    )
+    SignedMeterValue.objects.create(
+        charge_point=world.cp_a,
+        session=session,
+        timestamp=session.started_at,
+        encoding="OCMF",
+        data="OCMF|{}|{}",
+        data_digest="0" * 64,
+        verification="not_verified",
     )
     api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))
