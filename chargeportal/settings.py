@@ -210,6 +210,8 @@ CELERY_BEAT_SCHEDULE = {
     "reservations-expire": {"task": "sessions_app.reservations_expire", "schedule": 30.0, "options": {"expires": 25}},
     # Every minute: local authorization lists that are pending, failed and due again, or out of date (a card expired).
     "local-list-sweep": {"task": "sessions_app.local_list_sweep", "schedule": 60.0, "options": {"expires": 55}},
+    # Every 5 minutes: firmware that did not reach its charger (offline, no answer) goes again to those connected now.
+    "firmware-resend": {"task": "sessions_app.firmware_resend", "schedule": 300.0, "options": {"expires": 290}},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.
     "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: email operators about stations offline or faulted longer than they allow, once per incident.
