@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin, ReadOnlyAdminMixin
+from sessions_app import admin_reservations  # noqa: F401 - registers ReservationAdmin
 from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
 from sessions_app.admin_firmware import update_firmware
 from sessions_app.admin_uploads import ChargerUploadInline

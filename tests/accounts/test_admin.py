@@ -14,6 +14,7 @@ from sessions_app.models import (
     ChargerCommand,
     ChargerEvent,
     MeterValue,
+    Reservation,
     SecurityEvent,
     SessionFlag,
     SignedMeterValue,
@@ -372,6 +373,14 @@ def test_every_admin_page_renders(client, world, user):
         data="OCMF|{}|{}",
         data_digest="0" * 64,
         verification="not_verified",
+    )
+    Reservation.objects.create(
+        charge_point=world.cp_a,
+        id_tag=world.alice_card,
+        status="expired",
+        created_at=session.started_at,
+        expires_at=session.stopped_at,
+        ended_at=session.stopped_at,
     )
     api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))
