@@ -28,6 +28,7 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions_app", "securityevent"): ("view",),
     ("sessions_app", "chargerevent"): ("view",),
     ("sessions_app", "chargercommand"): ("view",),
+    ("sessions_app", "chargercertificate"): ("view",),
     ("sessions_app", "firmware"): ("view", "add", "change", "delete"),
     ("sessions_app", "firmwarecampaign"): ("view", "add"),
     ("sessions_app", "firmwareupdate"): ("view",),

@@ -251,6 +251,12 @@ OCPP_TLS_KEY_FILE = env_str("OCPP_TLS_KEY_FILE", "")
 if bool(OCPP_TLS_CERT_FILE) != bool(OCPP_TLS_KEY_FILE):
     raise ImproperlyConfigured("OCPP_TLS_CERT_FILE and OCPP_TLS_KEY_FILE go together: set both or neither.")
 OCPP_CA_CERT_FILE = env_str("OCPP_CA_CERT_FILE", "")
+# The CA's private key (PEM; OCPP_CA_KEY_PASSWORD if it is encrypted, which may come from a *_FILE secret):
+# chargers' certificate requests (SignCertificate) are signed with it, valid OCPP_CHARGER_CERT_DAYS days (never
+# beyond the CA). Without it they are refused (system checks ocpp_ca.E001 / W001).
+OCPP_CA_KEY_FILE = env_str("OCPP_CA_KEY_FILE", "")
+OCPP_CA_KEY_PASSWORD = env_str("OCPP_CA_KEY_PASSWORD", "")
+OCPP_CHARGER_CERT_DAYS = env_int("OCPP_CHARGER_CERT_DAYS", 365, minimum=1)
 # Behind a reverse proxy that ends TLS (one of TRUSTED_PROXIES): the header in which it forwards the client
 # certificate it verified, URL-encoded PEM (nginx: `proxy_set_header X-Client-Cert $ssl_client_escaped_cert;`).
 # Empty (the default): no header is believed.

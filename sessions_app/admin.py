@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin, ReadOnlyAdminMixin
 from sessions_app import admin_reservations  # noqa: F401 - registers ReservationAdmin
+from sessions_app.admin_security import AlertingFilter, alerting, rotate_password
 from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
 from sessions_app.admin_firmware import update_firmware
 from sessions_app.admin_uploads import ChargerUploadInline
@@ -187,7 +188,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         ),
     ]
     inlines = [ConnectorInline, ChargerUploadInline]
-    actions = ["approve", "send_command", update_firmware]
+    actions = ["approve", "send_command", rotate_password, update_firmware]
     change_form_template = "admin/sessions_app/chargepoint/change_form.html"
 
     def get_queryset(self, request):
@@ -429,6 +430,8 @@ class SecurityEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     list_display = [
         "created_at",
         "kind",
+        "event_type",
+        alerting,
         "ocpp_id",
         "charge_point",
         "organization",
@@ -437,9 +440,9 @@ class SecurityEventAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         "count",
         "last_at",
     ]
-    list_filter = ["kind", ("organization", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["kind", AlertingFilter, "event_type", ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["charge_point", "organization"]
-    search_fields = ["ocpp_id", "remote_address", "detail"]
+    search_fields = ["ocpp_id", "remote_address", "event_type", "detail"]
     date_hierarchy = "created_at"
     show_full_result_count = False
 

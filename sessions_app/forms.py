@@ -13,6 +13,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import IdTag, User
+from sessions_app.charger_security import authorization_key_refusal, extended_trigger_call, install_certificate_call
 from sessions_app.models import ChargePoint, ChargingSession, Connector
 from sessions_app.ocpp import command_payloads
 from sessions_app.selectors import RemoteStart, cards_for_charging, connectors_for_driver_start, remote_start_decide
@@ -31,6 +32,10 @@ ACTION_CHOICES = [
     ("DataTransfer", _("Send vendor data (DataTransfer)")),
     ("GetCompositeSchedule", _("Read the charging schedule (GetCompositeSchedule)")),
     ("ClearChargingProfile", _("Clear charging profiles (ClearChargingProfile)")),
+    ("ExtendedTriggerMessage", _("Ask for a message, security extension (ExtendedTriggerMessage)")),
+    ("InstallCertificate", _("Install a root certificate (InstallCertificate)")),
+    ("GetInstalledCertificateIds", _("List installed root certificates (GetInstalledCertificateIds)")),
+    ("DeleteCertificate", _("Delete a root certificate (DeleteCertificate)")),
     ("UpdateFirmware", _("Update the firmware (UpdateFirmware)")),
     ("SignedUpdateFirmware", _("Update the firmware, signed (SignedUpdateFirmware)")),
 ]
@@ -49,6 +54,10 @@ REQUIRED_FIELDS = {
     "DataTransfer": ["vendor_id"],
     "GetCompositeSchedule": ["connector_id", "duration"],
     "ClearChargingProfile": [],
+    "ExtendedTriggerMessage": ["extended_message"],
+    "InstallCertificate": ["certificate_type"],
+    "GetInstalledCertificateIds": ["certificate_type"],
+    "DeleteCertificate": ["hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number"],
     "UpdateFirmware": ["location", "retrieve_date"],
     "SignedUpdateFirmware": ["request_id", "location", "retrieve_date_time", "signing_certificate", "signature"],
 }
@@ -59,6 +68,7 @@ OPTIONAL_FIELDS = {
     "DataTransfer": ["message_id", "data"],
     "GetCompositeSchedule": ["charging_rate_unit"],
     "ClearChargingProfile": ["profile_id", "connector_id", "charging_profile_purpose", "stack_level"],
+    "InstallCertificate": ["certificate", "use_operator_ca"],
     "UpdateFirmware": ["retries", "retry_interval"],
     "SignedUpdateFirmware": ["retries", "retry_interval", "install_date_time"],
 }
@@ -69,6 +79,10 @@ BUILDERS = {
     "DataTransfer": command_payloads.data_transfer,
     "GetCompositeSchedule": command_payloads.get_composite_schedule,
     "ClearChargingProfile": command_payloads.clear_charging_profile,
+    "ExtendedTriggerMessage": extended_trigger_call,
+    "InstallCertificate": install_certificate_call,
+    "GetInstalledCertificateIds": command_payloads.get_installed_certificate_ids,
+    "DeleteCertificate": command_payloads.delete_certificate,
     "UpdateFirmware": command_payloads.update_firmware,
     "SignedUpdateFirmware": command_payloads.signed_update_firmware,
 }
@@ -183,6 +197,42 @@ class ChargerCommandForm(forms.Form):
     signature = forms.CharField(
         label=_("firmware signature (base64)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
+    extended_message = forms.ChoiceField(
+        label=_("requested message (extended)"),
+        required=False,
+        choices=[(name, name) for name in command_payloads.EXTENDED_TRIGGER_MESSAGES],
+        help_text=_(
+            "SignChargePointCertificate: the charger sends a new certificate signing request, answered with a "
+            "certificate from the operator's CA."
+        ),
+    )
+    certificate_type = forms.ChoiceField(
+        label=_("certificate type"),
+        required=False,
+        choices=[(name, name) for name in command_payloads.CERTIFICATE_TYPES],
+        help_text=_("CentralSystemRootCertificate: the root the charger checks this server's TLS certificate with."),
+    )
+    certificate = forms.CharField(
+        label=_("certificate (PEM)"), required=False, widget=forms.Textarea(attrs={"rows": 6})
+    )
+    use_operator_ca = forms.BooleanField(
+        label=_("install the operator's CA"),
+        required=False,
+        help_text=_(
+            "Instead of a pasted certificate: the root of the operator's CA (OCPP_CA_CERT_FILE), the right "
+            "CentralSystemRootCertificate when that CA also issued this server's TLS certificate."
+        ),
+    )
+    hash_algorithm = forms.ChoiceField(
+        label=_("hash algorithm"), required=False, choices=[(name, name) for name in command_payloads.HASH_ALGORITHMS]
+    )
+    issuer_name_hash = forms.CharField(label=_("issuer name hash"), required=False)
+    issuer_key_hash = forms.CharField(label=_("issuer key hash"), required=False)
+    serial_number = forms.CharField(
+        label=_("certificate serial number"),
+        required=False,
+        help_text=_("As GetInstalledCertificateIds reported it, like the hashes."),
+    )
 
     def __init__(self, *args, charge_point: ChargePoint, **kwargs):
         super().__init__(*args, **kwargs)
@@ -215,6 +265,8 @@ class ChargerCommandForm(forms.Form):
         connector_id = data.get("connector_id")
         if connector_id == 0 and action in {"RemoteStartTransaction", "UnlockConnector", "TriggerMessage"}:
             self.add_error("connector_id", _("Choose a connector from 1 up."))
+        if action == "ChangeConfiguration" and (refusal := authorization_key_refusal(data.get("key") or "")):
+            self.add_error("key", refusal)
         if action in BUILDERS and not self.errors:
             try:
                 self.ocpp_call = BUILDERS[action](**{name: data[name] for name in self._fields_of(action)})

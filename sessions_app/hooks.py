@@ -56,6 +56,24 @@ def reservation_ended(reservation_id: int) -> list[str]:
     return failures
 
 
+#: Called with a SecurityEvent's id after the commit that stored a charger's report the operator must hear of at
+#: once (tampering, an invalid firmware signature, ...: ``charger_security.ALERT_EVENT_TYPES``); reporting emails
+#: the operator's report recipients. Once per stored event, not retried here: a handler that fails is logged.
+security_alert_handlers: list[Callable[[int], object]] = []  # what a handler returns is not used
+
+
+def security_alert(event_id: int) -> list[str]:
+    """Run every security-alert handler; one that fails is logged and does not stop the others."""
+    failures = []
+    for handler in list(security_alert_handlers):
+        try:
+            handler(event_id)
+        except Exception as exc:
+            logger.exception("security_alert handler %r failed for security event %s", handler, event_id)
+            failures.append(f"{getattr(handler, '__qualname__', handler)}: {exc!r}")
+    return failures
+
+
 #: Called by the post-stop sweeper with ``since`` and ``limit``: each returns ids of sessions completed or
 #: priced since then whose follow-up a crash cut short without a pending record (billing: completed without
 #: a price, priced without a charge); the sweeper queues their post-stop work again.

@@ -37,6 +37,7 @@ from sessions_app.models import (
     StatusEvent,
     offline_after,
 )
+from sessions_app.ocpp.log_redaction import command_redacted
 from sessions_app.post_stop import post_stop_work_begin
 
 logger = logging.getLogger(__name__)
@@ -179,34 +180,37 @@ def _security_event(
     charge_point: ChargePoint | None = None,
     organization: Organization | None = None,
     detail: str = "",
-) -> None:
+    event_type: str = "",
+) -> SecurityEvent | None:
     """Record it, or count it into an equal event of the last ``SECURITY_EVENT_WINDOW`` seconds, so a flood
-    is a handful of rows. Equal: kind, operator, detail and charger; or, without a charger, address (a
-    flood of unknown ids varies the id)."""
+    is a handful of rows. Equal: kind, operator, detail, the charger's ``event_type`` and charger; or, without a
+    charger, address (a flood of unknown ids varies the id). Returns the new event; None when it was counted."""
     organization = organization or (charge_point.organization if charge_point else None)
     subject = f"charger {charge_point.pk}" if charge_point else f"address {remote_address}"
-    key = (
-        "security-event:"
-        + hashlib.sha256(f"{kind}|{organization.pk if organization else ''}|{subject}|{detail}".encode()).hexdigest()
+    equal = f"{kind}|{organization.pk if organization else ''}|{subject}|{detail}" + (
+        f"|{event_type}" if event_type else ""
     )
+    key = "security-event:" + hashlib.sha256(equal.encode()).hexdigest()
     now = timezone.now()
     window = timedelta(seconds=settings.SECURITY_EVENT_WINDOW)
     pk = cache.get(key)
     if pk and SecurityEvent.objects.filter(pk=pk, kind=kind, created_at__gte=now - window).update(
         count=F("count") + 1, last_at=now
     ):
-        return
+        return None
     event = SecurityEvent.objects.create(
         kind=kind,
         ocpp_id=ocpp_id[:255],
         remote_address=remote_address,
         charge_point=charge_point,
         organization=organization,
+        event_type=event_type,
         detail=detail,
         created_at=now,
         last_at=now,
     )
     cache.set(key, event.pk, window.total_seconds())
+    return event
 
 
 def charge_point_subprotocol_refused(*, ocpp_id: str, remote_address: str | None, offered: list[str]) -> None:
@@ -1064,7 +1068,9 @@ def charger_command_record(
     sent_at: datetime,
     finished_at: datetime,
 ) -> ChargerCommand:
-    """Keep a command sent to a charger and what came of it on the charger's history."""
+    """Keep a command sent to a charger and what came of it on the charger's history; never a charger's password
+    (``log_redaction.command_redacted``)."""
+    request, answer = command_redacted(action, request, answer)
     return ChargerCommand.objects.create(
         charge_point=charge_point,
         action=action,

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from accounts.api.operator import IdFilter, MomentRangeFilter, OperatorAPIView, related_field
 from accounts.models import IdTag
 from sessions_app.api.signed_meter import SignedMeterValueSerializer
+from sessions_app.charger_security import authorization_key_refusal
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -389,8 +390,16 @@ class OperatorConfigurationGetInput(serializers.Serializer):
 
 
 class OperatorConfigurationChangeInput(serializers.Serializer):
-    key = serializers.CharField(max_length=50)
+    key = serializers.CharField(
+        max_length=50,
+        help_text="Not AuthorizationKey: the station's password is changed with stations/<id>/password/rotate/.",
+    )
     value = serializers.CharField(max_length=500, allow_blank=True)
+
+    def validate_key(self, key: str) -> str:
+        if refusal := authorization_key_refusal(key):
+            raise serializers.ValidationError(refusal)
+        return key
 
 
 class OperatorTriggerInput(serializers.Serializer):

@@ -16,6 +16,8 @@ from django.utils.translation import gettext_lazy as _
 from ocpp.v16 import call
 from ocpp.v16.enums import ChargingProfilePurposeType, ChargingRateUnitType
 
+from sessions_app.ocpp.certificates import CertificateError, certificate_load, certificate_pem
+
 #: OCPP 1.6 CiString lengths of DataTransfer.req.
 VENDOR_ID_MAX_LENGTH = 255
 MESSAGE_ID_MAX_LENGTH = 50
@@ -424,6 +426,81 @@ def _local_list_expiry(value: datetime | str, id_tag: str, field: str) -> str:
             field, str(_("Id tag %(id_tag)s: give the expiry as a date-time with its time zone.") % {"id_tag": id_tag})
         )
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+# --- security extension (OCPP 1.6 security whitepaper; sessions_app.charger_security) ---------------------------
+
+CERTIFICATE_TYPES = ("CentralSystemRootCertificate", "ManufacturerRootCertificate")
+HASH_ALGORITHMS = ("SHA256", "SHA384", "SHA512")
+#: InstallCertificate.req's certificate; CertificateHashDataType's hashes and serial number.
+CERTIFICATE_MAX_LENGTH = 5500
+CERTIFICATE_HASH_MAX_LENGTH = 128
+CERTIFICATE_SERIAL_MAX_LENGTH = 40
+HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+#: ExtendedTriggerMessage.req's requestedMessage.
+EXTENDED_TRIGGER_MESSAGES = (
+    "BootNotification",
+    "LogStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "SignChargePointCertificate",
+    "StatusNotification",
+)
+
+
+def extended_trigger_message(*, requested_message: str, connector_id: int | None = None) -> call.ExtendedTriggerMessage:
+    """Ask the charger to send a message now; SignChargePointCertificate: a new certificate signing request."""
+    _require(requested_message, "requested_message")
+    _check_choice(requested_message, EXTENDED_TRIGGER_MESSAGES, "requested_message")
+    if connector_id is not None:
+        _check_connector(connector_id)
+    return call.ExtendedTriggerMessage(requested_message=requested_message, connector_id=connector_id)
+
+
+def install_certificate(*, certificate_type: str, certificate: str) -> call.InstallCertificate:
+    """Install a root certificate on the charger: one PEM certificate, sent as read (PEM, nothing around it)."""
+    _require(certificate_type, "certificate_type")
+    _check_choice(certificate_type, CERTIFICATE_TYPES, "certificate_type")
+    _require(certificate.strip(), "certificate")
+    _check_length(certificate.strip(), CERTIFICATE_MAX_LENGTH, "certificate")
+    try:
+        parsed = certificate_load(certificate)
+    except CertificateError as error:
+        raise CommandPayloadError(
+            "certificate", str(_("Give exactly one PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE-----)."))
+        ) from error
+    pem = certificate_pem(parsed)
+    _check_length(pem, CERTIFICATE_MAX_LENGTH, "certificate")
+    return call.InstallCertificate(certificate_type=certificate_type, certificate=pem)
+
+
+def get_installed_certificate_ids(*, certificate_type: str) -> call.GetInstalledCertificateIds:
+    """The hash data of the root certificates of one type the charger holds (for DeleteCertificate)."""
+    _require(certificate_type, "certificate_type")
+    _check_choice(certificate_type, CERTIFICATE_TYPES, "certificate_type")
+    return call.GetInstalledCertificateIds(certificate_type=certificate_type)
+
+
+def delete_certificate(
+    *, hash_algorithm: str, issuer_name_hash: str, issuer_key_hash: str, serial_number: str
+) -> call.DeleteCertificate:
+    """Delete the certificate these hash data name (as GetInstalledCertificateIds reported them)."""
+    _require(hash_algorithm, "hash_algorithm")
+    _check_choice(hash_algorithm, HASH_ALGORITHMS, "hash_algorithm")
+    hashes = {}
+    for field, value, limit in (
+        ("issuer_name_hash", issuer_name_hash, CERTIFICATE_HASH_MAX_LENGTH),
+        ("issuer_key_hash", issuer_key_hash, CERTIFICATE_HASH_MAX_LENGTH),
+        ("serial_number", serial_number, CERTIFICATE_SERIAL_MAX_LENGTH),
+    ):
+        value = value.strip()
+        _require(value, field)
+        _check_length(value, limit, field)
+        if not set(value) <= HEX_DIGITS:
+            raise CommandPayloadError(field, str(_("Hexadecimal digits only.")))
+        hashes[field] = value
+    return call.DeleteCertificate(certificate_hash_data={"hash_algorithm": hash_algorithm, **hashes})
+
 
 def _require(value: str, field: str) -> None:
     if not value:

@@ -15,6 +15,7 @@ the holder replies so as its connection closes, and a sender hearing nothing fro
 """
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -24,6 +25,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.utils import timezone
 
 from sessions_app.models import ChargePoint
+from sessions_app.ocpp.log_redaction import command_redacted
 from sessions_app.services import charger_command_record
 
 #: What operators and drivers may send, by OCPP 1.6 action name.
@@ -46,6 +48,12 @@ ACTIONS = (
     "CancelReservation",
     "UpdateFirmware",  # operators' firmware campaigns go through sessions_app.firmware
     "SignedUpdateFirmware",
+    # security extension (sessions_app.charger_security): CertificateSigned answers a charger's SignCertificate
+    "CertificateSigned",
+    "ExtendedTriggerMessage",
+    "InstallCertificate",
+    "GetInstalledCertificateIds",
+    "DeleteCertificate",
     "GetDiagnostics",  # operators ask through sessions_app.uploads, which makes the upload address
     "GetLog",
 )
@@ -106,9 +114,11 @@ async def command_send_async(
 
 
 def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout: float = 30) -> CommandResult:
-    """From synchronous code (views, admin, tasks); the command and its outcome go on the charger's history."""
+    """From synchronous code (views, admin, tasks); the command and its outcome go on the charger's history.
+    A charger's password in its answer (GetConfiguration AuthorizationKey, write-only in OCPP) is masked."""
     sent_at = timezone.now()
     result = async_to_sync(command_send_async)(charge_point, action, payload, timeout)
+    result = dataclasses.replace(result, payload=command_redacted(action, payload, result.payload)[1])
     charger_command_record(
         charge_point=charge_point,
         action=action,

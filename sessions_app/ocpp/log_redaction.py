@@ -1,4 +1,4 @@
-"""Card UIDs never reach the logs.
+"""Card UIDs and chargers' passwords never reach the logs.
 
 The ``ocpp`` package logs a failing CALL whole (``Error while handling request '<Call ... payload=...>'``,
 with the traceback of a schema error that repeats the value), and frames in and out at INFO. This
@@ -6,6 +6,10 @@ filter rewrites a record's message and exception text with every id tag value re
 written as JSON (``"idTag": "04A1"``), as a Python dict (``'idTag': '04A1'``) or as keyword
 arguments (``id_tag='04A1'``); a value found once under such a key is also masked wherever else the
 same record repeats it (a schema error's "On instance" line). Everything else is kept.
+
+A charger's password does not reach them either (OCPP 1.6 security whitepaper): the value beside the
+configuration key ``AuthorizationKey`` (a ChangeConfiguration, a GetConfiguration answer) is masked the
+same way; ``command_redacted`` masks it in what a command's history keeps.
 
 Installed by ``LOGGING`` in settings on the ``ocpp`` logger (so every handler of it sees the masked
 record) and on the console handler (so whatever a child logger such as ``sessions_app.ocpp.*`` or
@@ -31,14 +35,41 @@ _VALUE = re.compile(
 )
 #: A query-string parameter that may carry a card UID: uid, card_uid, id_tag... and the admin's search q.
 _QUERY_VALUE = re.compile(r"(?P<key>[?&](?:q|" + _KEY + r")=)(?P<value>[^&\s\"']*)", re.IGNORECASE)
+#: Configuration keys whose value is a secret (compared in lower case: OCPP keys are case-insensitive).
+SECRET_CONFIGURATION_KEYS = frozenset({"authorizationkey"})
+_QUOTED = r"(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q))[^\\\n]){0," + str(_MAX_VALUE) + r"})(?P=q)"
+_AUTH_KEY_FIELD = r"(?:[\"']?)\bkey(?:[\"']?)\s*[:=]\s*[\"']AuthorizationKey[\"']"
+_VALUE_FIELD = r"(?:[\"']?)\bvalue(?:[\"']?)\s*[:=]\s*"
+#: The value field of an object (JSON, a dict or keyword arguments) whose key field is a secret key, after it or
+#: before it, with no other object between them.
+_SECRET_AFTER = re.compile(
+    r"(?P<head>" + _AUTH_KEY_FIELD + r"[^{}]{0,200}?" + _VALUE_FIELD + r")" + _QUOTED, re.IGNORECASE
+)
+_SECRET_BEFORE = re.compile(
+    r"(?P<head>" + _VALUE_FIELD + r")" + _QUOTED + r"(?=[^{}]{0,200}?" + _AUTH_KEY_FIELD + r")", re.IGNORECASE
+)
 #: Shorter values are masked only where they stand under their key: elsewhere they would hit other text.
 _MIN_REPEATED = 4
 _formatter = logging.Formatter()
 
 
 def redact(*texts: str) -> list[str]:
-    """The texts with every id tag value masked; values found in one text are masked in all of them."""
+    """The texts with every id tag value and charger password masked; values found in one text are masked in all
+    of them."""
     values = {match["value"] for text in texts for match in _VALUE.finditer(text)}
+    values |= {
+        match["value"]
+        for text in texts
+        for pattern in (_SECRET_AFTER, _SECRET_BEFORE)
+        for match in pattern.finditer(text)
+    }
+    texts = tuple(
+        _SECRET_BEFORE.sub(
+            lambda m: f"{m['head']}{m['q']}{MASK}{m['q']}",
+            _SECRET_AFTER.sub(lambda m: f"{m['head']}{m['q']}{MASK}{m['q']}", text),
+        )
+        for text in texts
+    )
     masked = [_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{m['q']}{MASK}{m['q']}", text) for text in texts]
     masked = [_QUERY_VALUE.sub(lambda m: f"{m['key']}{MASK}" if m["value"] else m[0], text) for text in masked]
     for value in sorted(values, key=len, reverse=True):
@@ -62,3 +93,29 @@ class IdTagRedactingFilter(logging.Filter):
             # exc_info goes: a handler formatting it again would print the unmasked values.
             record.exc_text, record.exc_info = masked_exception, None
         return True
+
+
+def configuration_key_secret(key: object) -> bool:
+    """Whether a configuration key's value is a secret never kept or shown (the charger's password)."""
+    return isinstance(key, str) and key.strip().lower() in SECRET_CONFIGURATION_KEYS
+
+
+def command_redacted(action: str, request: dict, answer: dict) -> tuple[dict, dict]:
+    """A command's request and answer (snake_case) as its history keeps them: a secret configuration key's value
+    masked in a ChangeConfiguration and in a GetConfiguration answer (a charger should never send it back)."""
+    if action == "ChangeConfiguration" and configuration_key_secret(request.get("key")) and "value" in request:
+        request = {**request, "value": MASK}
+    entries = answer.get("configuration_key") if action == "GetConfiguration" else None
+    if isinstance(entries, list) and any(
+        isinstance(entry, dict) and configuration_key_secret(entry.get("key")) for entry in entries
+    ):
+        answer = {
+            **answer,
+            "configuration_key": [
+                {**entry, "value": MASK}
+                if isinstance(entry, dict) and configuration_key_secret(entry.get("key")) and "value" in entry
+                else entry
+                for entry in entries
+            ],
+        }
+    return request, answer

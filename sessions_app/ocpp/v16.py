@@ -17,7 +17,7 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
 from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
-from sessions_app import firmware, hooks, services, uploads
+from sessions_app import charger_security, firmware, hooks, services, uploads
 from sessions_app.local_list import local_list_boot_enqueue
 from sessions_app.models import ChargePoint, ChargerEvent, Connector, StopReason
 from sessions_app.ocpp import batching
@@ -211,6 +211,31 @@ class CentralSystem16(OcppChargePoint):
             )
         answer = await db(handler)(self.charge_point, data, timezone.now())
         return call_result.DataTransfer(status=answer.status, data=answer.data)
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, timestamp: str, **fields):
+        """Security extension: kept as a security event; the alarming types alert the operator (charger_security)."""
+        await db(charger_security.security_event_report)(
+            charge_point=self.charge_point,
+            event_type=fields["type"],
+            timestamp=parse_time(timestamp),
+            tech_info=fields.get("tech_info") or "",
+            now=timezone.now(),
+        )
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr: str):
+        """Security extension: Accepted when a CA is configured and the CSR is this charger's (CN its id, O its
+        operator); the certificate follows with CertificateSigned once this answer has gone."""
+        accepted = await db(charger_security.sign_certificate_accepts)(charge_point=self.charge_point, csr=csr)
+        return call_result.SignCertificate(status="Accepted" if accepted else "Rejected")
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, csr: str):
+        await db(charger_security.certificate_sign_followup)(
+            charge_point=self.charge_point, csr=csr, now=timezone.now()
+        )
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status: str):
