@@ -14,11 +14,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin, ReadOnlyAdminMixin
-from sessions_app import admin_reservations  # noqa: F401 - registers ReservationAdmin
+from sessions_app import (
+    admin_reservations,  # noqa: F401 - registers ReservationAdmin
+    admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
+)
 from sessions_app.admin_security import AlertingFilter, alerting, rotate_password
 from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
 from sessions_app.admin_firmware import update_firmware
-from sessions_app.admin_uploads import ChargerUploadInline
 from sessions_app.forms import ChargerCommandForm
 from sessions_app.models import (
     ChargePoint,
@@ -187,7 +189,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
             },
         ),
     ]
-    inlines = [ConnectorInline, ChargerUploadInline]
+    inlines = [ConnectorInline]
     actions = ["approve", "send_command", rotate_password, update_firmware]
     change_form_template = "admin/sessions_app/chargepoint/change_form.html"
 

@@ -1,8 +1,9 @@
 """Diagnostics and logs chargers upload, in the admin (``sessions_app.uploads``).
 
-On the charge point's page: its uploads (status, size, a download link) and a button to the page where the
-operator asks for diagnostics, the security log or the diagnostics log, for an optional period. The uploads'
-own list is read-only; a file is downloaded through the scoped list, so another operator's is a 404.
+On the charge point's page (its template, not an inline, so the page's form stays as it was): its latest uploads
+(status, size, a download link) and a button to the page where the operator asks for diagnostics, the security log
+or the diagnostics log, for an optional period. The uploads' own list is read-only; a file is downloaded through the
+scoped list, so another operator's is a 404.
 """
 
 from django import forms
@@ -42,42 +43,6 @@ def _download_link(upload: ChargerUpload):
         return ""
     url = reverse("admin:sessions_app_chargerupload_download", args=[upload.pk])
     return format_html('<a href="{}">{}</a>', url, upload.file_name or _("download"))
-
-
-class ChargerUploadInline(admin.TabularInline):
-    """The charger's uploads on its page (the newest first), read-only."""
-
-    model = ChargerUpload
-    fields = readonly_fields = [
-        "requested_at",
-        "kind",
-        "status",
-        "charger_status",
-        "size_bytes",
-        "received_at",
-        "download",
-    ]
-    extra = 0
-    can_delete = False
-    show_change_link = False
-    verbose_name_plural = _("diagnostics and logs uploaded")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("sessions_app.view_chargerupload")
-
-    @admin.display(description=_("size (bytes)"))
-    def size_bytes(self, obj):
-        return _size(obj)
-
-    @admin.display(description=_("file"))
-    def download(self, obj):
-        return _download_link(obj)
 
 
 class UploadRequestForm(forms.Form):

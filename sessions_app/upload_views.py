@@ -8,6 +8,7 @@ multipart form (the first file, whatever its field's name) or as the body. Under
 
 from email.message import Message
 
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
@@ -28,13 +29,16 @@ def charger_upload(request: HttpRequest, token: str, file_name: str = "") -> Htt
         upload_check_size(_declared_length(request))
         if request.method == "POST" and request.content_type == "multipart/form-data":
             try:
-                files = list(request.FILES.values())
+                fields = list(request.FILES)
             except MultiPartParserError:
                 return _text("The multipart form could not be read.", 400)
-            if not files:
+            if not fields:
                 return _text("The form holds no file.", 400)
-            upload_check_size(files[0].size)
-            upload_receive(token=token, content=files[0], file_name=file_name or files[0].name or "", now=now)
+            sent = request.FILES.get(fields[0])
+            if not isinstance(sent, UploadedFile):
+                return _text("The form holds no file.", 400)
+            upload_check_size(sent.size)
+            upload_receive(token=token, content=sent, file_name=file_name or sent.name or "", now=now)
         else:
             name = file_name or _disposition_name(request.headers.get("Content-Disposition", ""))
             upload_receive(token=token, content=request, file_name=name, now=now)

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
-from typing import IO
+from typing import IO, Protocol, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -199,6 +199,12 @@ def _progress_apply(*, pk: int, status: str) -> ChargerUpload:
 # --- the upload itself ---------------------------------------------------------------------------------------
 
 
+class Readable(Protocol):
+    """A request body or an uploaded file: read in chunks."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
 class UploadRefused(Exception):
     """The upload address takes nothing: ``status`` is the HTTP status to answer (404, 410, 413)."""
 
@@ -229,7 +235,7 @@ def upload_check_size(size: int | None) -> None:
         raise UploadRefused(413, f"At most {settings.OCPP_UPLOAD_MAX_BYTES} bytes.")
 
 
-def upload_receive(*, token: str, content: IO[bytes], file_name: str, now: datetime) -> ChargerUpload:
+def upload_receive(*, token: str, content: Readable, file_name: str, now: datetime) -> ChargerUpload:
     """Keep the file ``content`` (read to its end, in chunks) for the upload of ``token``, once.
 
     The file is stored first, then the upload claimed with a conditional update: of two uploads to one address
@@ -238,7 +244,9 @@ def upload_receive(*, token: str, content: IO[bytes], file_name: str, now: datet
     upload = upload_for_token(token=token, now=now)
     name = _safe_name(file_name) or upload.file_name or "upload.bin"
     counted = _CountingReader(content)
-    stored = upload.file.storage.save(upload.file.field.generate_filename(upload, name), File(counted, name=name))
+    stored = upload.file.storage.save(
+        upload.file.field.generate_filename(upload, name), File(cast(IO[bytes], counted), name=name)
+    )
     try:
         upload_check_size(counted.size)
         claimed = ChargerUpload.objects.filter(pk=upload.pk, status__in=OPEN, received_at=None).update(
@@ -258,7 +266,7 @@ class _CountingReader:
     """A file-like reader that counts what passes and stops once more than OCPP_UPLOAD_MAX_BYTES went through (so a
     body without a declared length cannot fill the disk); ``upload_receive`` then refuses it."""
 
-    def __init__(self, content: IO[bytes]):
+    def __init__(self, content: Readable):
         self.content, self.size = content, 0
         self.limit = settings.OCPP_UPLOAD_MAX_BYTES
 

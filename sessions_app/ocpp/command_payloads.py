@@ -304,7 +304,7 @@ def get_log(
     _check_upload_location(remote_location, "remote_location")
     _check_retries(retries, retry_interval)
     _check_window(oldest_timestamp, latest_timestamp, "oldest_timestamp", "latest_timestamp")
-    log = {"remote_location": remote_location}
+    log: dict[str, str | None] = {"remote_location": remote_location}
     if oldest_timestamp is not None:
         log["oldest_timestamp"] = _utc(oldest_timestamp)
     if latest_timestamp is not None:
