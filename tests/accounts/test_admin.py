@@ -13,6 +13,9 @@ from accounts.roles import OPERATOR_GROUP_NAME
 from sessions_app.models import (
     ChargerCommand,
     ChargerEvent,
+    Firmware,
+    FirmwareCampaign,
+    FirmwareUpdate,
     MeterValue,
     Reservation,
     SecurityEvent,
@@ -382,6 +385,11 @@ def test_every_admin_page_renders(client, world, user):
         expires_at=session.stopped_at,
         ended_at=session.stopped_at,
     )
+    firmware = Firmware.objects.create(organization=world.org_a, name="AC", version="2", url="https://fw.example/a")
+    campaign = FirmwareCampaign.objects.create(
+        firmware=firmware, organization=world.org_a, retrieve_at=session.started_at, location=firmware.url
+    )
+    FirmwareUpdate.objects.create(campaign=campaign, charge_point=world.cp_a)
     api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))
     for model in admin.site._registry:
