@@ -6,9 +6,6 @@ from sessions_app.models import SignedMeterValue
 
 
 class SignedMeterValueSerializer(serializers.ModelSerializer):
-    data = serializers.CharField(
-        read_only=True, help_text="The signed data exactly as the charger sent it (OCMF: 'OCMF|{...}|{...}')."
-    )
     value_wh = serializers.DecimalField(
         max_digits=20,
         decimal_places=6,
@@ -28,3 +25,7 @@ class SignedMeterValueSerializer(serializers.ModelSerializer):
         model = SignedMeterValue
         fields = ["id", "timestamp", "measurand", "context", "encoding", "data", "value_wh", "verification", "detail"]
         read_only_fields = fields
+        # "data" is declared here: as a class attribute it would hide the serializer's own ``data``.
+        extra_kwargs = {
+            "data": {"help_text": "The signed data exactly as the charger sent it (OCMF: 'OCMF|{...}|{...}')."}
+        }
