@@ -9,7 +9,15 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from accounts.models import CustomerAccount, IdTag, User
-from sessions_app.models import ChargePoint, ChargingSession, Connector, ConnectorStatus, MeterValue, Site
+from sessions_app.models import (
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    ConnectorStatus,
+    MeterValue,
+    Reservation,
+    Site,
+)
 from sessions_app.services import ENERGY_REGISTER
 
 POWER_IMPORT = "Power.Active.Import"
@@ -62,10 +70,15 @@ def stations_for_driver(*, user: User, now: datetime) -> list[ChargePoint]:
 
 
 def connectors_for_driver_start(*, user: User, now: datetime) -> QuerySet[Connector]:
-    """Connectors free to start on (Available or Preparing) at the driver's online stations."""
+    """Connectors free to start on (Available or Preparing) at the driver's online stations; a connector reserved
+    for one of the driver's cards also when the charger says Reserved, one reserved for anyone else's not."""
     stations = stations_for_driver(user=user, now=now)
+    reserved = Reservation.objects.filter(status__in=Reservation.OPEN, expires_at__gt=now, connector__isnull=False)
+    mine = reserved.filter(id_tag__owner=user).values("connector_id")
     return (
-        Connector.objects.filter(charge_point__in=stations, status__in=STARTABLE_STATUSES)
+        Connector.objects.filter(charge_point__in=stations)
+        .filter(Q(status__in=STARTABLE_STATUSES) | Q(status=ConnectorStatus.RESERVED, pk__in=mine))
+        .exclude(pk__in=reserved.exclude(id_tag__owner=user).values("connector_id"))
         .select_related("charge_point__site")
         .order_by("charge_point__site__name", "charge_point__ocpp_id", "number")
     )

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.templatetags.portal import duration, kw, kwh
 from sessions_app.forms import StartChargingForm
 from sessions_app.ocpp import commands
+from sessions_app.reservations import reservations_open_for_driver
 from sessions_app.selectors import active_session_for_driver, session_live_figures, sessions_for_driver
 
 #: How long a driver's request waits for the charger's answer (seconds); tests lower it.
@@ -52,7 +53,8 @@ def charging_start(request):
             % {"station": start.charge_point, "status": result.status},
         )
         return redirect("dashboard")
-    return render(request, "sessions_app/start.html", {"form": form})
+    open_reservations = reservations_open_for_driver(user=request.user, now=timezone.now())
+    return render(request, "sessions_app/start.html", {"form": form, "open_reservations": open_reservations})
 
 
 @login_required
