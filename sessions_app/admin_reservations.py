@@ -93,7 +93,7 @@ class ReservationAdmin(OrganizationScopedAdmin):
         "ended_at",
         "session",
     ]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
     actions = ["cancel"]
 
     def has_delete_permission(self, request, obj=None):

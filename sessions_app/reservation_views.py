@@ -15,10 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
+from accounts.models import IdTag, User
 from sessions_app import views
 from sessions_app.forms import ConnectorChoiceField
-from sessions_app.models import Reservation
+from sessions_app.models import Connector, Reservation
 from sessions_app.reservations import (
     ReservationRefused,
     connectors_for_driver_reservation,
@@ -34,8 +34,10 @@ from sessions_app.selectors import cards_for_charging
 class ReserveForm(forms.Form):
     """A free connector at an online station of the driver's operator, their card, and for how long."""
 
-    connector = ConnectorChoiceField(label=gettext_lazy("station and connector"), queryset=None, empty_label=None)
-    card = forms.ModelChoiceField(label=gettext_lazy("card"), queryset=None, empty_label=None)
+    connector = ConnectorChoiceField(
+        label=gettext_lazy("station and connector"), queryset=Connector.objects.none(), empty_label=None
+    )
+    card = forms.ModelChoiceField(label=gettext_lazy("card"), queryset=IdTag.objects.none(), empty_label=None)
 
     def __init__(self, *args, user: User, now: datetime, **kwargs):
         super().__init__(*args, **kwargs)

@@ -202,7 +202,7 @@ def reservation_create(
         expiry_date=expiry,
         id_tag=id_tag.uid,
         reservation_id=reservation.pk,
-        parent_id_tag=id_tag.parent.uid if id_tag.parent_id else None,
+        parent_id_tag=id_tag.parent.uid if id_tag.parent is not None else None,
     )
     action, payload = command_payloads.command_payload(built)
     result = commands.command_send(charge_point, action, payload, timeout=timeout)
