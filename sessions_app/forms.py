@@ -18,6 +18,9 @@ from sessions_app.models import ChargePoint, ChargingSession, Connector
 from sessions_app.ocpp import command_payloads
 from sessions_app.selectors import RemoteStart, cards_for_charging, connectors_for_driver_start, remote_start_decide
 
+#: ReserveNow and CancelReservation are left out on purpose: a reservation sent as a bare command would be held by
+#: the charger without a Reservation here to expire, link to its session or cancel. Operators reserve and cancel
+#: in the admin's Reservations (sessions_app.admin_reservations) and the operator API's reservations/.
 ACTION_CHOICES = [
     ("RemoteStartTransaction", _("Start a session (RemoteStartTransaction)")),
     ("RemoteStopTransaction", _("Stop a session (RemoteStopTransaction)")),
