@@ -319,3 +319,19 @@ def test_the_builders_refuse_what_ocpp_does_not_allow():
     with pytest.raises(command_payloads.CommandPayloadError) as error:
         command_payloads.cancel_reservation(reservation_id=2**31)
     assert error.value.field == "reservation_id"
+
+
+def test_without_a_broker_the_servers_own_sweeper_expires_them(monkeypatch):
+    import asyncio
+
+    from sessions_app import sweeper
+
+    asked: list[datetime] = []
+    monkeypatch.setattr(sweeper, "post_stop_sweep", lambda: None)
+    monkeypatch.setattr(sweeper, "charge_points_disconnect_silent", lambda: 0)
+    monkeypatch.setattr(sweeper, "reservations_expire", lambda *, now: asked.append(now) or 0)
+    before = datetime.now(UTC)
+
+    asyncio.run(sweeper._sweep_all())
+
+    assert len(asked) == 1 and asked[0] >= before
