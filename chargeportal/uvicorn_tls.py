@@ -11,21 +11,21 @@ other implementations the same way.
 
 Behind a reverse proxy that terminates TLS, the proxy verifies the client certificate and may forward it,
 URL-encoded PEM as nginx's ``$ssl_client_escaped_cert`` is, in the header ``OCPP_TLS_PROXY_CERT_HEADER``
-names. That header counts only on a plain connection whose peer is one of uvicorn's trusted proxies
-(``--forwarded-allow-ips``: ``make serve`` gives it TRUSTED_PROXIES); it is read here, where the peer is still
-the socket's other end (uvicorn's proxy middleware later replaces ``scope["client"]`` with the forwarded one).
+names. That header counts only on a plain connection whose peer is one of TRUSTED_PROXIES; it is read here,
+where the peer is still the socket's other end (uvicorn's proxy middleware later replaces ``scope["client"]``
+with the forwarded address).
 
 Imported by uvicorn before Django is set up: Django's settings are read only when a connection arrives.
 """
 
 import functools
+import ipaddress
 import ssl
 from typing import Any
 from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 #: TLS versions as the ASGI TLS extension spells them (the TLS wire numbers).
@@ -84,9 +84,13 @@ def proxy_tls_extension(headers: list[tuple[bytes, bytes]], header: str) -> dict
     }
 
 
-@functools.lru_cache(maxsize=4)
-def _trusted(forwarded_allow_ips: tuple[str, ...] | str) -> _TrustedHosts:
-    return _TrustedHosts(list(forwarded_allow_ips) if isinstance(forwarded_allow_ips, tuple) else forwarded_allow_ips)
+def _trusted_proxy(peer: str | None, proxies: list[str]) -> bool:
+    """Whether the socket's peer is one of TRUSTED_PROXIES (addresses or networks)."""
+    try:
+        address = ipaddress.ip_address(peer or "")
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
 class TLSScopeMixin:
@@ -106,9 +110,8 @@ class TLSScopeMixin:
         from django.conf import settings
 
         header = getattr(settings, "OCPP_TLS_PROXY_CERT_HEADER", "")
-        allowed = self.config.forwarded_allow_ips
         peer = self.client[0] if self.client else None
-        if header and peer and peer in _trusted(tuple(allowed) if isinstance(allowed, list) else allowed):
+        if header and _trusted_proxy(peer, getattr(settings, "TRUSTED_PROXIES", [])):
             proxied = proxy_tls_extension(self.scope.get("headers", []), header)
             if proxied is not None:
                 extensions["tls"] = proxied

@@ -295,9 +295,9 @@ def test_the_protocol_puts_the_verified_client_certificate_into_the_scope(ca, tm
     assert uvicorn_tls.tls_extension(without, None)["client_cert_chain"] == []
 
 
-def _protocol(peer: str, headers: list, *, trusted: str, ssl_object=None) -> SimpleNamespace:
+def _protocol(peer: str, headers: list, *, ssl_object=None) -> SimpleNamespace:
     protocol = SimpleNamespace(
-        config=SimpleNamespace(forwarded_allow_ips=trusted, ssl_certfile=None),
+        config=SimpleNamespace(forwarded_allow_ips="*", ssl_certfile=None),  # uvicorn's own list does not count
         scope={"headers": headers, "extensions": {"websocket.http.response": {}}},
         transport=SimpleNamespace(get_extra_info=lambda name: ssl_object if name == "ssl_object" else None),
         client=(peer, 40000),
@@ -310,12 +310,15 @@ def test_a_forwarded_client_certificate_counts_only_from_a_trusted_proxy_with_th
     pem = make_client_certificate(ca, "ALPHA-1").pem
     headers = [(b"x-client-cert", quote(pem).encode())]
     settings.OCPP_TLS_PROXY_CERT_HEADER = "X-Client-Cert"
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
 
-    forwarded = _protocol("10.0.0.2", headers, trusted="10.0.0.0/8").scope["extensions"]["tls"]
+    forwarded = _protocol("10.0.0.2", headers).scope["extensions"]["tls"]
     assert forwarded["client_cert_chain"] == [pem.strip()]
-    assert "tls" not in _protocol("203.0.113.9", headers, trusted="10.0.0.0/8").scope["extensions"]
+    assert forwarded["client_cert_name"] == "CN=ALPHA-1,O=Test Operator"
+    assert "tls" not in _protocol("203.0.113.9", headers).scope["extensions"]
+    assert "tls" not in _protocol("10.0.0.2", [(b"x-client-cert", b"not a certificate")]).scope["extensions"]
     settings.OCPP_TLS_PROXY_CERT_HEADER = ""
-    assert "tls" not in _protocol("10.0.0.2", headers, trusted="10.0.0.0/8").scope["extensions"]
+    assert "tls" not in _protocol("10.0.0.2", headers).scope["extensions"]
 
 
 # --- the admin and the system checks -------------------------------------------------------------------------
