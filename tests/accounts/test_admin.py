@@ -13,6 +13,7 @@ from accounts.roles import OPERATOR_GROUP_NAME
 from sessions_app.models import (
     ChargerCommand,
     ChargerEvent,
+    ChargerUpload,
     Firmware,
     FirmwareCampaign,
     FirmwareUpdate,
@@ -390,6 +391,7 @@ def test_every_admin_page_renders(client, world, user):
         firmware=firmware, organization=world.org_a, retrieve_at=session.started_at, location=firmware.url
     )
     FirmwareUpdate.objects.create(campaign=campaign, charge_point=world.cp_a)
+    ChargerUpload.objects.create(charge_point=world.cp_a, kind="diagnostics", token="every-page")
     api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))
     for model in admin.site._registry:
