@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Subquery
@@ -36,7 +37,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization
 from core.timeutil import in_force
 from reporting.models import AlertIncident
-from sessions_app.models import ChargePoint, ChargerConnection, Connector, ConnectorStatus, StatusEvent
+from sessions_app.models import ChargePoint, ChargerConnection, Connector, ConnectorStatus, SecurityEvent, StatusEvent
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,50 @@ def incident_alert_send(*, incident_id: int, now: datetime) -> str:
     except Exception:
         logger.exception("Alert email for incident %s failed; the next run tries again.", incident_id)
         AlertIncident.objects.filter(pk=incident_id, alerted_at=now).update(alerted_at=None)
+        return "failed"
+    return "sent"
+
+
+def security_alert_send(*, event_id: int) -> str:
+    """Email a security event a charger reported that alerts the operator (``hooks.security_alert``) to its
+    organization's report recipients, once: "sent", "no recipients", "not due" (gone, or sent already) or
+    "failed" (given back, for a retry)."""
+    event = SecurityEvent.objects.select_related("organization", "charge_point__site").filter(pk=event_id).first()
+    if event is None or event.organization is None or event.charge_point is None:
+        return "not due"
+    recipients = report_recipients(event.organization)
+    if not recipients:
+        return "no recipients"
+    claim = f"security-alert-sent:{event_id}"
+    if not cache.add(claim, 1, 7 * 86_400):
+        return "not due"
+    charge_point, organization = event.charge_point, event.organization
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("Station %(station)s: security event %(event_type)s") % {
+            "station": charge_point,
+            "event_type": event.event_type,
+        }
+        body = render_to_string(
+            "reporting/security_alert_email.txt",
+            {
+                "event": event,
+                "charge_point": charge_point,
+                "site": charge_point.site,
+                "when": _local(event.created_at, charge_point),
+                "organization": organization,
+            },
+        )
+    try:
+        EmailMessage(
+            subject=subject,
+            body=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=recipients,
+            reply_to=[organization.email] if organization.email else None,
+        ).send()
+    except Exception:
+        logger.exception("Security alert email for event %s failed", event_id)
+        cache.delete(claim)
         return "failed"
     return "sent"
 

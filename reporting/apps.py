@@ -15,3 +15,8 @@ class ReportingConfig(AppConfig):
         # is in the rollup.
         if rollups_session_completed not in hooks.session_completed_handlers:
             hooks.session_completed_handlers.append(rollups_session_completed)
+        # A charger's alarming security event (tampering, an invalid firmware signature...) is emailed at once.
+        from reporting.tasks import security_alert_enqueue
+
+        if security_alert_enqueue not in hooks.security_alert_handlers:
+            hooks.security_alert_handlers.append(security_alert_enqueue)

@@ -26,6 +26,7 @@ from accounts.models import Organization
 from core.timeutil import in_force
 from reporting.models import AlertIncident, ConnectorHour
 from reporting.uptime import TARGET, status_neighbour, uptime_over
+from sessions_app.charger_security import security_alerts_between
 from sessions_app.models import ChargePoint, Connector, ConnectorStatus, ErrorCode, PostStopWork, StatusEvent
 
 if TYPE_CHECKING:
@@ -217,6 +218,7 @@ POINTS_ZERO_ENERGY = 2
 POINTS_FALLING_SUCCESS = 5
 POINTS_UNBILLED = 3
 POINTS_CLOCK_WRONG = 2
+POINTS_SECURITY_ALERT = 10
 MIN_ATTEMPTS = 5
 SUCCESS_DROP = Decimal(10)
 
@@ -256,6 +258,8 @@ def needs_attention(
       ``POST_STOP_ATTENTION_MINUTES`` after its stop: 3.
     - a charger that sent a time outside the plausible window in the period (its clock is wrong; the time
       received was stored instead): 2.
+    - each security event a charger reported in the period whose type alerts the operator (tampering, an
+      invalid firmware signature...: ``charger_security.ALERT_EVENT_TYPES``), repeats counted: 10.
 
     Highest score first (ties by station id); each station lists its reasons with their points.
     """
@@ -363,6 +367,18 @@ def needs_attention(
             _("Clock wrong: sent %(sent)s (replaced by the time received)")
             % {"sent": charge_point.clock_wrong_sent.isoformat() if charge_point.clock_wrong_sent else "?"},
             POINTS_CLOCK_WRONG,
+        )
+    # Security events the chargers reported that alert the operator (tampering, an invalid firmware signature...).
+    alerts: dict[int, Counter] = defaultdict(Counter)
+    for event in security_alerts_between(organization=organization, start=start, end=end):
+        charge_points[event.charge_point.pk] = event.charge_point
+        alerts[event.charge_point.pk][event.event_type] += event.count
+    for cp_id, counter in alerts.items():
+        add(
+            charge_points[cp_id],
+            _("Security events: %(events)s")
+            % {"events": ", ".join(f"{event_type} ×{count}" for event_type, count in sorted(counter.items()))},
+            POINTS_SECURITY_ALERT * sum(counter.values()),
         )
     return sorted(stations.values(), key=lambda station: (-station.score, station.charge_point.pk))
 

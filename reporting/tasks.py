@@ -5,7 +5,7 @@ from datetime import date
 from celery import shared_task
 from django.utils import timezone
 
-from reporting.alerts import station_alerts_run
+from reporting.alerts import security_alert_send, station_alerts_run
 from reporting.rollups import rollups_refresh
 from reporting.weekly import weekly_summaries_due, weekly_summary_send
 
@@ -29,6 +29,21 @@ def weekly_summaries() -> int:
 def weekly_summary_email(organization_id: int, week_start: str) -> str:
     """Build and send one organization's weekly summary PDF, once (reporting.weekly)."""
     return weekly_summary_send(organization_id=organization_id, week_start=date.fromisoformat(week_start))
+
+
+@shared_task(name="reporting.security_alert", bind=True, acks_late=True, max_retries=5)
+def security_alert_email(self, event_id: int) -> str:
+    """Email one alerting security event a charger reported (queued by hooks.security_alert after its commit);
+    a failed send is tried again 1, 2, 4, 8, 16 minutes later (not inline, without a broker)."""
+    outcome = security_alert_send(event_id=event_id)
+    if outcome == "failed" and not self.request.is_eager and self.request.retries < self.max_retries:
+        raise self.retry(countdown=60 * 2**self.request.retries)
+    return outcome
+
+
+def security_alert_enqueue(event_id: int) -> None:
+    """The handler reporting registers in ``sessions_app.hooks.security_alert_handlers``."""
+    security_alert_email.delay(event_id)
 
 
 @shared_task(name="reporting.station_alerts", acks_late=True)

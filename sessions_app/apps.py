@@ -12,10 +12,12 @@ class SessionsAppConfig(AppConfig):
         from django.core import checks
 
         from sessions_app.charger_auth import tls_files_check, tls_profiles_check
+        from sessions_app.ocpp.certificates import ca_settings_check
         from sessions_app.ocpp.log_redaction import IdTagRedactingFilter
 
         checks.register(tls_files_check)
         checks.register(tls_profiles_check, checks.Tags.database)
+        checks.register(ca_settings_check)  # the CA that signs chargers' certificates (SignCertificate)
 
         # uvicorn configures its access log before Django starts, with handlers LOGGING does not reach:
         # mask card UIDs in the query strings it writes (a logger's filters see every record it logs).
