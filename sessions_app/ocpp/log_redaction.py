@@ -10,6 +10,7 @@ same record repeats it (a schema error's "On instance" line). Everything else is
 A charger's password does not reach them either (OCPP 1.6 security whitepaper): the value beside the
 configuration key ``AuthorizationKey`` (a ChangeConfiguration, a GetConfiguration answer) is masked the
 same way; ``command_redacted`` masks it in what a command's history keeps.
+The secret token of a charger's upload address (``/ocpp-uploads/<token>/``) is masked too.
 
 Installed by ``LOGGING`` in settings on the ``ocpp`` logger (so every handler of it sees the masked
 record) and on the console handler (so whatever a child logger such as ``sessions_app.ocpp.*`` or
@@ -48,6 +49,9 @@ _SECRET_AFTER = re.compile(
 _SECRET_BEFORE = re.compile(
     r"(?P<head>" + _VALUE_FIELD + r")" + _QUOTED + r"(?=[^{}]{0,200}?" + _AUTH_KEY_FIELD + r")", re.IGNORECASE
 )
+#: The secret token of a charger's upload address (sessions_app.uploads), in a GetDiagnostics/GetLog frame or an
+#: access log line: whoever reads it could upload in the charger's place.
+_UPLOAD_TOKEN = re.compile(r"(?P<head>/ocpp-uploads/)[A-Za-z0-9_-]{8,}")
 #: Shorter values are masked only where they stand under their key: elsewhere they would hit other text.
 _MIN_REPEATED = 4
 _formatter = logging.Formatter()
@@ -72,6 +76,7 @@ def redact(*texts: str) -> list[str]:
     )
     masked = [_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{m['q']}{MASK}{m['q']}", text) for text in texts]
     masked = [_QUERY_VALUE.sub(lambda m: f"{m['key']}{MASK}" if m["value"] else m[0], text) for text in masked]
+    masked = [_UPLOAD_TOKEN.sub(lambda m: f"{m['head']}{MASK}", text) for text in masked]
     for value in sorted(values, key=len, reverse=True):
         if len(value) >= _MIN_REPEATED:
             masked = [text.replace(value, MASK) for text in masked]

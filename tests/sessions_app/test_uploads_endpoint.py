@@ -297,3 +297,16 @@ def test_the_asgi_guard_stops_reading_an_undeclared_body_past_the_limit(settings
     sent = _asgi_call(upload_body_limit(app), [], [b"x" * 1000, b"x" * 1000, b"x" * 1000])
 
     assert len(read) == 1 and [message.get("status") for message in sent][0] == 413
+
+
+def test_the_upload_token_never_reaches_the_logs(world, transport):
+    from sessions_app.ocpp.log_redaction import redact
+
+    upload = ask(world, transport)
+    frame = f'[2,"1","GetDiagnostics",{{"location":"{BASE}/ocpp-uploads/{upload.token}/"}}]'
+    access = f'127.0.0.1:5000 - "PUT /ocpp-uploads/{upload.token}/diag.zip HTTP/1.1" 201'
+
+    masked = redact(frame, access)
+
+    assert all(upload.token not in text for text in masked)
+    assert masked[1] == '127.0.0.1:5000 - "PUT /ocpp-uploads/***/diag.zip HTTP/1.1" 201'
