@@ -53,7 +53,7 @@ class UploadRequestForm(forms.Form):
         label=_("from"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text=_("Optional: the oldest entries wanted (the site's time zone)."),
+        help_text=_("Optional: the oldest entries wanted (in the portal's time zone)."),
     )
     stop = forms.DateTimeField(
         label=_("until"),

@@ -63,7 +63,7 @@ def test_the_request_page_asks_with_an_address_of_this_server_and_lists_the_uplo
     [(_id, action, payload)] = transport.sent
     assert action == "GetDiagnostics"
     assert payload["location"] == f"http://testserver/ocpp-uploads/{upload.token}/"
-    # the form's times are the site's (Europe/Stockholm, UTC+1 in December), sent in UTC
+    # the form's times are the portal's (TIME_ZONE Europe/Stockholm, UTC+1 in December), sent in UTC
     assert (payload["start_time"], payload["stop_time"]) == ("2026-12-01T07:00:00Z", "2026-12-02T07:00:00Z")
     assert (upload.requested_by, upload.status, upload.file_name) == (world.carol, "requested", "diag.zip")
     page = client.get(request_url(world.cp_a))
