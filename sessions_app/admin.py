@@ -18,9 +18,10 @@ from sessions_app import (
     admin_reservations,  # noqa: F401 - registers ReservationAdmin
     admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
 )
+from sessions_app.admin_firmware import update_firmware
 from sessions_app.admin_security import AlertingFilter, alerting, rotate_password
 from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
-from sessions_app.admin_firmware import update_firmware
+from sessions_app.admin_local_list import local_list_status_display, resend_local_list
 from sessions_app.forms import ChargerCommandForm
 from sessions_app.models import (
     ChargePoint,
@@ -98,6 +99,7 @@ class ChargePointForm(forms.ModelForm):
             "serial_number",
             "firmware_version",
             "registration_status",
+            "local_auth_list",
             "security_profile",
             "meter_public_key",
         ]
@@ -170,11 +172,18 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         "last_boot_at",
         "heartbeat_interval",
         "created_at",
+        "local_list_status",
+        "local_list_max_length",
+        "send_local_list_max_length",
     ]
     fieldsets = [
         (None, {"fields": ["organization", "site", "ocpp_id", "name", "registration_status"]}),
         (_("Hardware"), {"fields": ["vendor", "model", "serial_number", "firmware_version", "meter_public_key"]}),
         (_("Charger password"), {"fields": ["security_profile", "has_password", "new_password", "clear_password"]}),
+        (
+            _("Local authorization list"),
+            {"fields": ["local_auth_list", "local_list_status", "local_list_max_length", "send_local_list_max_length"]},
+        ),
         (
             _("Connection"),
             {
@@ -192,6 +201,9 @@ class ChargePointAdmin(OrganizationScopedAdmin):
     inlines = [ConnectorInline]
     actions = ["approve", "send_command", rotate_password, update_firmware]
     change_form_template = "admin/sessions_app/chargepoint/change_form.html"
+    # The local authorization list (sessions_app.admin_local_list): its state on the page, and "send it again".
+    actions = [*actions, resend_local_list]
+    local_list_status = local_list_status_display
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(connector_count=Count("connectors"))

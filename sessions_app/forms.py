@@ -39,6 +39,7 @@ ACTION_CHOICES = [
     ("InstallCertificate", _("Install a root certificate (InstallCertificate)")),
     ("GetInstalledCertificateIds", _("List installed root certificates (GetInstalledCertificateIds)")),
     ("DeleteCertificate", _("Delete a root certificate (DeleteCertificate)")),
+    ("SendLocalList", _("Send a local authorization list (SendLocalList)")),
     ("UpdateFirmware", _("Update the firmware (UpdateFirmware)")),
     ("SignedUpdateFirmware", _("Update the firmware, signed (SignedUpdateFirmware)")),
 ]
@@ -61,6 +62,7 @@ REQUIRED_FIELDS = {
     "InstallCertificate": ["certificate_type"],
     "GetInstalledCertificateIds": ["certificate_type"],
     "DeleteCertificate": ["hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number"],
+    "SendLocalList": ["list_version", "update_type"],
     "UpdateFirmware": ["location", "retrieve_date"],
     "SignedUpdateFirmware": ["request_id", "location", "retrieve_date_time", "signing_certificate", "signature"],
 }
@@ -72,6 +74,7 @@ OPTIONAL_FIELDS = {
     "GetCompositeSchedule": ["charging_rate_unit"],
     "ClearChargingProfile": ["profile_id", "connector_id", "charging_profile_purpose", "stack_level"],
     "InstallCertificate": ["certificate", "use_operator_ca"],
+    "SendLocalList": ["local_authorization_list"],
     "UpdateFirmware": ["retries", "retry_interval"],
     "SignedUpdateFirmware": ["retries", "retry_interval", "install_date_time"],
 }
@@ -86,6 +89,7 @@ BUILDERS = {
     "InstallCertificate": install_certificate_call,
     "GetInstalledCertificateIds": command_payloads.get_installed_certificate_ids,
     "DeleteCertificate": command_payloads.delete_certificate,
+    "SendLocalList": command_payloads.send_local_list,
     "UpdateFirmware": command_payloads.update_firmware,
     "SignedUpdateFirmware": command_payloads.signed_update_firmware,
 }
@@ -98,6 +102,23 @@ def commands_using(field_name: str) -> list[str]:
         for action, _label in ACTION_CHOICES
         if field_name in REQUIRED_FIELDS[action] or field_name in OPTIONAL_FIELDS.get(action, [])
     ]
+
+
+class LocalListField(forms.CharField):
+    """SendLocalList's entries as a person types them: one per line, ``id tag, status, expiry, parent id tag``
+    (commas or semicolons; everything after the id tag optional: an id tag alone is removed by a Differential
+    update). The builder checks them (``command_payloads.send_local_list``)."""
+
+    def to_python(self, value):
+        entries = []
+        for line in (super().to_python(value) or "").splitlines():
+            cells = [cell.strip() for cell in re.split(r"[;,]", line)]
+            if not any(cells):
+                continue
+            id_tag, status, expiry, parent = (cells + ["", "", ""])[:4]
+            info = {"status": status, "expiry_date": expiry, "parent_id_tag": parent} if status else None
+            entries.append({"id_tag": id_tag, "id_tag_info": info})
+        return entries
 
 
 class ChargerCommandForm(forms.Form):
@@ -180,6 +201,26 @@ class ChargerCommandForm(forms.Form):
         choices=[("", _("any")), *((purpose, purpose) for purpose in command_payloads.PROFILE_PURPOSES)],
     )
     stack_level = forms.IntegerField(label=_("stack level"), required=False)
+    list_version = forms.IntegerField(
+        label=_("list version"),
+        required=False,
+        min_value=0,
+        help_text=_("Higher than the charger's (GetLocalListVersion). Lists the system keeps are sent by itself."),
+    )
+    update_type = forms.ChoiceField(
+        label=_("update type"),
+        required=False,
+        choices=[("", "---------"), ("Full", _("Full: replaces the list")), ("Differential", _("Differential"))],
+    )
+    local_authorization_list = LocalListField(
+        label=_("entries"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "One per line: id tag, status (Accepted, Blocked, Expired, Invalid), expiry (ISO 8601 with time zone),"
+            " group id tag; all but the id tag optional. An id tag alone is removed by a differential update."
+        ),
+    )
     location = forms.CharField(
         label=_("location (URL)"),
         required=False,

@@ -1,9 +1,10 @@
-from sessions_app.api import charger_security, driver, operator, operator_uploads, reservations
+from sessions_app.api import charger_security, driver, local_list, operator, operator_uploads, reservations
 
 urlpatterns = (
     driver.urlpatterns
     + operator.urlpatterns
     + operator_uploads.urlpatterns
     + reservations.urlpatterns
+    + local_list.urlpatterns
     + charger_security.urlpatterns
 )

@@ -211,6 +211,7 @@ def test_version_mismatch_brings_the_full_list_at_once(asgi_server, keeping):
 
 def test_failed_is_sent_again_later_by_the_servers_own_sweep(server_process, keeping):
     server = server_process(REDIS_URL="", POST_STOP_SWEEP_SECONDS="1", LOCAL_LIST_RETRY_BASE_SECONDS="1")
+    server.manage("createcachetable")  # without Redis the cache is a table the test database may lack
     server.start()
 
     class FailingOnceCharger(ListCharger):
