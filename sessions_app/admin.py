@@ -19,9 +19,9 @@ from sessions_app import (
     admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
 )
 from sessions_app.admin_firmware import update_firmware
+from sessions_app.admin_local_list import local_list_status_display, resend_local_list
 from sessions_app.admin_security import AlertingFilter, alerting, rotate_password
 from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
-from sessions_app.admin_local_list import local_list_status_display, resend_local_list
 from sessions_app.forms import ChargerCommandForm
 from sessions_app.models import (
     ChargePoint,
