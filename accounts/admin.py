@@ -11,6 +11,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_api_tokens  # noqa: F401  (operators' API tokens: create, key shown once, revoke)
+from accounts.hooks import id_tags_changed
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import id_tag_block, id_tag_unblock, id_tags_import_csv, staff_role_sync
 from accounts.uids import ID_TAG_MAX_LENGTH, id_tag_normalize
@@ -127,6 +128,11 @@ class CustomerAccountAdmin(OrganizationScopedAdmin):
     @admin.display(description=_("cards"), ordering="card_count")
     def card_count(self, obj):
         return obj.card_count
+
+    def save_related(self, request, form, formsets, change):
+        """The account's status and its cards (inline) decide what its cards may do: higher apps hear of it."""
+        super().save_related(request, form, formsets, change)
+        id_tags_changed(id_tag_ids=form.instance.id_tags.values_list("pk", flat=True))
 
 
 class UserCreateForm(AdminUserCreationForm):
@@ -256,6 +262,11 @@ class IdTagAdmin(OrganizationScopedAdmin):
     readonly_fields = ["status", "blocked_at"]
     date_hierarchy = "issued_at"
     actions = ["block_cards", "mark_cards_lost", "unblock_cards"]
+
+    def save_model(self, request, obj, form, change):
+        """An edited card (its expiry, group card, account): higher apps hear of it, e.g. chargers' local lists."""
+        super().save_model(request, obj, form, change)
+        id_tags_changed(id_tag_ids=[obj.pk, *obj.children.values_list("pk", flat=True)])
 
     def get_urls(self):
         return [

@@ -199,3 +199,31 @@ def test_another_operators_station_is_not_found_and_drivers_are_refused(world, c
     driver.force_authenticate(world.alice)
     assert getattr(driver, method)(reverse(name, args=[world.cp_a.pk]), {}, format="json").status_code == 403
     assert charger.sent == []
+
+
+def test_a_card_edited_in_the_admin_reaches_the_list(client, world, charger, django_capture_on_commit_callbacks):
+    local_list.local_list_sync(charge_point_id=world.cp_a.pk)
+    client.force_login(world.carol)
+    card = world.bob_card
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:accounts_idtag_change", args=[card.pk]),
+            {
+                "kind": card.kind,
+                "uid": card.uid,
+                "label": "",
+                "customer_account": card.customer_account_id,
+                "owner": card.owner_id,
+                "parent": "",
+                "expires_at_0": "2030-01-01",
+                "expires_at_1": "00:00:00",
+                "max_concurrent_sessions": 1,
+                "issued_at_0": "2026-01-01",
+                "issued_at_1": "00:00:00",
+            },
+        )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    last = charger.lists()[-1]
+    assert last["update_type"] == "Differential"
+    assert [entry["id_tag"] for entry in last["local_authorization_list"]] == [card.uid]
+    assert last["local_authorization_list"][0]["id_tag_info"]["expiry_date"].startswith("2029-12-31T23:00:00")
