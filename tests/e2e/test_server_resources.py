@@ -1,10 +1,12 @@
 """Bounded resources, against the real server (uvicorn in its own process): database connections from the pool,
-disconnect handling however a charger's socket ends, a stop (SIGTERM) with hundreds connected, the largest frame."""
+disconnect handling however a charger's socket ends, a stop (SIGTERM) with hundreds connected, the largest frame,
+memory back within its budget after thousands of connections, and a stop that still works after them."""
 
 import asyncio
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
@@ -12,6 +14,8 @@ import websockets
 from django.urls import reverse
 
 from sessions_app.models import ChargePoint, ChargerConnection, ChargerEvent
+from sessions_app.ocpp import memory
+from tests.e2e.conftest import ServerProcess
 from tests.factories import make_organization, make_site
 
 POOL_SIZE = 4
@@ -179,6 +183,117 @@ def test_a_stop_with_hundreds_connected_tells_them_to_reconnect_ends_their_conne
 
     async def reconnects() -> None:
         ws = await _open(server.url, charge_points[0].ocpp_id)
+        await ws.close()
+
+    asyncio.run(reconnects())
+
+
+def _rss_mb(pid: int) -> float:
+    """The server process's resident memory (VmRSS), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+
+
+async def _booted(server_url: str, ocpp_id: str, limit: asyncio.Semaphore) -> websockets.ClientConnection:
+    """A charger's connection after its BootNotification was answered (the server's whole state for it is built)."""
+    async with limit:
+        ws = await _open(server_url, ocpp_id, close_timeout=2, compression=None)
+        await ws.send(_call("boot", "BootNotification", {"chargePointVendor": "Soak", "chargePointModel": "E2E"}))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert answer[:2] == [3, "boot"], answer
+        return ws
+
+
+async def _hold(server_url: str, ids: list[str], concurrency: int = 50) -> list[websockets.ClientConnection]:
+    limit = asyncio.Semaphore(concurrency)
+    return list(await asyncio.gather(*(_booted(server_url, ocpp_id, limit) for ocpp_id in ids)))
+
+
+async def _close(sockets: list[websockets.ClientConnection]) -> None:
+    await asyncio.gather(*(ws.close() for ws in sockets))
+
+
+async def _close_codes(sockets: list[websockets.ClientConnection]) -> list[int | None]:
+    await asyncio.wait_for(asyncio.gather(*(ws.wait_closed() for ws in sockets)), 10)
+    return [ws.close_code for ws in sockets]
+
+
+async def _cycles(server_url: str, ids: list[str], count: int, concurrency: int = 50) -> None:
+    """``count`` times: connect, BootNotification, close."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(number: int) -> None:
+        ws = await _booted(server_url, ids[number % len(ids)], limit)
+        await ws.close()
+
+    await asyncio.gather(*(one(number) for number in range(count)))
+
+
+def _settled_rss(server: ServerProcess, charge_points: list[ChargePoint]) -> float:
+    """The server's memory once every disconnect is stored and the collector's quiet time has passed (what a
+    burst of closes left is collected and trimmed then)."""
+    assert _wait_until(lambda: _connected(charge_points) == (0, 0)), _connected(charge_points)
+    time.sleep(memory.WHEN_QUIET + 1.5)
+    return _rss_mb(server.process.pid)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc (Linux)")
+def test_memory_returns_within_budget_after_thousands_of_connections_close_and_a_stop_still_takes_seconds(
+    server_process,
+):
+    """A small soak (bench/soak.py is the large one): the server on the C allocator as `make serve` runs it,
+    ``HELD`` chargers connected at once then closed, then ``CYCLES`` connect/close cycles; its memory against the
+    budgets in ``sessions_app.ocpp.memory``. Then, after those thousands of closed connections (the original
+    failure: the server no longer stopped), a stop with chargers connected, and a restart on the same port."""
+    held, cycles, at_the_stop = 1000, 1000, 200
+    charge_points = _chargers(held, prefix="MEM")
+    ids = [cp.ocpp_id for cp in charge_points]
+    server = server_process()
+    assert server.env["PYTHONMALLOC"] == "malloc"
+    server.start()
+    pid = server.process.pid
+
+    loop = asyncio.new_event_loop()  # one loop for the held sockets; the database is read between its runs
+    try:
+        loop.run_until_complete(_cycles(server.url, ids, 200))  # warm-up: the thread pool, database connections
+        baseline = _settled_rss(server, charge_points)
+
+        sockets = loop.run_until_complete(_hold(server.url, ids))
+        assert _connected(charge_points) == (held, held)
+        peak = _rss_mb(pid)
+        loop.run_until_complete(_close(sockets))
+        del sockets
+        after_held = _settled_rss(server, charge_points)
+
+        began = time.monotonic()
+        loop.run_until_complete(_cycles(server.url, ids, cycles, concurrency=100))
+        cycle_rate = cycles / (time.monotonic() - began)
+        after_cycles = _settled_rss(server, charge_points)
+
+        sockets = loop.run_until_complete(_hold(server.url, ids[:at_the_stop]))
+        took = server.terminate(20)
+        codes = loop.run_until_complete(_close_codes(sockets))
+    finally:
+        loop.close()
+    print(  # the figures, for README's soak section (pytest -s)
+        f"baseline {baseline:.0f} MB; {held} held: peak {peak:.0f} MB ({(peak - baseline) * 1024 / held:.0f} KB "
+        f"each), after closing {after_held:.0f} MB; {cycles} cycles at {cycle_rate:.0f}/s: after {after_cycles:.0f} "
+        f"MB; stop with {at_the_stop} connected: {took:.1f} s"
+    )
+
+    assert (peak - baseline) * 1024 <= held * memory.CONNECTION_BUDGET_KB, f"{peak - baseline:.0f} MB for {held}"
+    assert after_held - baseline <= memory.AFTER_CLOSE_ALLOWANCE_MB, f"{after_held - baseline:.0f} MB left"
+    assert after_cycles - baseline <= memory.AFTER_CLOSE_ALLOWANCE_MB, f"{after_cycles - baseline:.0f} MB left"
+    assert after_cycles - after_held <= memory.CYCLES_GROWTH_ALLOWANCE_MB, "connections coming and going leak"
+
+    assert server.process.returncode != -9, f"killed: it did not stop by itself\n{server.log_tail()}"
+    assert took < 8, f"the stop took {took:.1f} s"
+    assert codes == [1012] * at_the_stop  # service restart: come back
+    assert _connected(charge_points) == (0, 0)
+    server.start()  # the same port, at once
+
+    async def reconnects() -> None:
+        ws = await _booted(server.url, ids[0], asyncio.Semaphore(1))
         await ws.close()
 
     asyncio.run(reconnects())
