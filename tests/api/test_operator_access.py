@@ -35,6 +35,8 @@ OPERATOR_ENDPOINTS = [
     ("post", "api:operator_station_configuration_read", "station"),
     ("post", "api:operator_station_configuration_change", "station"),
     ("post", "api:operator_station_trigger", "station"),
+    ("post", "api:operator_station_firmware_update", "station"),
+    ("post", "api:operator_station_firmware_signed_update", "station"),
     ("get", "api:operator_connectors", None),
     ("get", "api:operator_connector", "connector"),
     ("post", "api:operator_connector_availability", "connector"),
@@ -61,6 +63,17 @@ BODIES = {
     "api:operator_station_reset": {"type": "Soft"},
     "api:operator_station_configuration_change": {"key": "HeartbeatInterval", "value": "60"},
     "api:operator_station_trigger": {"requested_message": "Heartbeat"},
+    "api:operator_station_firmware_update": {
+        "location": "https://fw.example/a.bin",
+        "retrieve_date": "2026-12-04T12:00Z",
+    },
+    "api:operator_station_firmware_signed_update": {
+        "request_id": 1,
+        "location": "https://fw.example/a.bin",
+        "retrieve_date_time": "2026-12-04T12:00Z",
+        "signing_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "signature": "c2lnbmF0dXJl",
+    },
     "api:operator_connector_availability": {"type": "Inoperative"},
 }
 
