@@ -91,6 +91,7 @@ class ReservationAdmin(OrganizationScopedAdmin):
         "created_at",
         "expires_at",
         "ended_at",
+        "cancelled_by",
         "session",
     ]
     fields = tuple(readonly_fields)
@@ -154,7 +155,9 @@ class ReservationAdmin(OrganizationScopedAdmin):
         cancelled = 0
         for reservation in queryset.filter(status__in=Reservation.OPEN).select_related("charge_point"):
             try:
-                reservation_cancel(reservation=reservation, now=timezone.now(), timeout=COMMAND_TIMEOUT)
+                reservation_cancel(
+                    reservation=reservation, now=timezone.now(), timeout=COMMAND_TIMEOUT, cancelled_by=request.user
+                )
             except ReservationRefused:  # it ended meanwhile
                 continue
             cancelled += 1

@@ -927,6 +927,15 @@ class Reservation(models.Model):
         related_name="+",
         verbose_name=_("reserved by"),
     )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("cancelled by"),
+        help_text=_("Who cancelled it: the driver, or an operator (a reservation fee is billed to drivers only)."),
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
     charger_answer = models.CharField(
         _("charger's answer"),

@@ -110,7 +110,9 @@ def reservation_cancel_view(request, pk: int):
     if reservation is None:
         raise Http404
     try:
-        result = reservation_cancel(reservation=reservation, now=timezone.now(), timeout=views.COMMAND_TIMEOUT)
+        result = reservation_cancel(
+            reservation=reservation, now=timezone.now(), timeout=views.COMMAND_TIMEOUT, cancelled_by=request.user
+        )
     except ReservationRefused as refused:
         messages.error(request, refused.message)
     else:

@@ -217,8 +217,12 @@ def reservation_create(
     return reservation
 
 
-def reservation_cancel(*, reservation: Reservation, now: datetime, timeout: float = 30) -> commands.CommandResult:
+def reservation_cancel(
+    *, reservation: Reservation, now: datetime, timeout: float = 30, cancelled_by: User | None = None
+) -> commands.CommandResult:
     """End an open reservation at the driver's or an operator's wish, and tell the charger (CancelReservation).
+
+    ``cancelled_by`` (kept on the reservation) is who asked: a reservation fee is billed for a driver's cancel only.
 
     The reservation is cancelled whatever the charger answers: Rejected means it holds no such reservation
     (any more); offline or no answer means it may hold the connector until the expiry. The charger's
@@ -229,7 +233,8 @@ def reservation_cancel(*, reservation: Reservation, now: datetime, timeout: floa
     built = command_payloads.cancel_reservation(reservation_id=reservation.pk)
     action, payload = command_payloads.command_payload(built)
     result = commands.command_send(reservation.charge_point, action, payload, timeout=timeout)
-    _end(reservation, Reservation.Status.CANCELLED, now)
+    by = cancelled_by if getattr(cancelled_by, "pk", None) else None
+    _end(reservation, Reservation.Status.CANCELLED, now, cancelled_by=by)
     return result
 
 

@@ -185,7 +185,12 @@ class DriverReservationCancelView(generics.GenericAPIView):
         if reservation is None:
             raise exceptions.NotFound()
         try:
-            reservation_cancel(reservation=reservation, now=timezone.now(), timeout=driver.COMMAND_TIMEOUT)
+            reservation_cancel(
+                reservation=reservation,
+                now=timezone.now(),
+                timeout=driver.COMMAND_TIMEOUT,
+                cancelled_by=request.user,
+            )
         except ReservationRefused as refused:
             raise CannotReserve(refused.message) from refused
         return Response(DriverReservationSerializer(reservation).data)
@@ -325,7 +330,12 @@ class OperatorReservationCancelView(_OperatorReservations):
     def post(self, request, pk: int):
         reservation = self.get_object()
         try:
-            reservation_cancel(reservation=reservation, now=timezone.now(), timeout=driver.COMMAND_TIMEOUT)
+            reservation_cancel(
+                reservation=reservation,
+                now=timezone.now(),
+                timeout=driver.COMMAND_TIMEOUT,
+                cancelled_by=request.user,
+            )
         except ReservationRefused as refused:
             raise CannotReserve(refused.message) from refused
         return Response(OperatorReservationSerializer(reservation).data)
