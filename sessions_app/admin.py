@@ -23,6 +23,7 @@ from sessions_app.admin_local_list import local_list_status_display, resend_loca
 from sessions_app.admin_security import AlertingFilter, alerting, rotate_password
 from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
 from sessions_app.forms import ChargerCommandForm
+from sessions_app.local_list import local_list_sent_by_hand
 from sessions_app.models import (
     ChargePoint,
     ChargerCommand,
@@ -288,6 +289,8 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         if request.method == "POST" and form.is_valid():
             action = form.cleaned_data["action"]
             result = commands.command_send(charge_point, action, form.payload(), timeout=COMMAND_TIMEOUT)
+            if action == "SendLocalList" and result.outcome != "offline":
+                local_list_sent_by_hand(charge_point_id=charge_point.pk)
         details = {key: value for key, value in (result.payload if result else {}).items() if key != "status"}
         context = {
             **self.admin_site.each_context(request),

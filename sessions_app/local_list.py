@@ -449,6 +449,14 @@ def local_list_resend(*, charge_point: ChargePoint) -> None:
     local_list_sync_enqueue(charge_point_ids=[charge_point.pk], full=True)
 
 
+def local_list_sent_by_hand(*, charge_point_id: int) -> None:
+    """Someone sent a SendLocalList of their own (command form, operator API): the list the system tracks may no
+    longer be the charger's, so its next update is the full list."""
+    LocalAuthList.objects.filter(charge_point_id=charge_point_id).exclude(state=LocalAuthList.State.UNSUPPORTED).update(
+        full_needed=True, state=LocalAuthList.State.PENDING
+    )
+
+
 def local_list_sweep(*, now: datetime | None = None) -> int:
     """Every minute: queue a sync for each online charger whose list is pending, failed and due again, or no longer
     what it should be (a card expired, a wallet ran dry, an edit no service announced). Returns how many."""

@@ -21,7 +21,7 @@ from sessions_app.api.operator import (
     _command_schema,
     _StationBuiltCommandView,
 )
-from sessions_app.local_list import local_list_resend, local_list_summary
+from sessions_app.local_list import local_list_resend, local_list_sent_by_hand, local_list_summary
 from sessions_app.models import ChargePoint, LocalAuthList
 from sessions_app.ocpp import command_payloads
 
@@ -127,9 +127,7 @@ class StationSendLocalListView(_StationBuiltCommandView):
     def post(self, request, pk: int):
         response = super().post(request, pk)
         if response.data.get("outcome") != "offline":  # the list the system tracks may no longer be the station's
-            LocalAuthList.objects.filter(charge_point_id=pk).exclude(state=LocalAuthList.State.UNSUPPORTED).update(
-                full_needed=True, state=LocalAuthList.State.PENDING
-            )
+            local_list_sent_by_hand(charge_point_id=pk)
         return response
 
 

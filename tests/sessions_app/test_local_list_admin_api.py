@@ -76,6 +76,7 @@ def test_another_operator_cannot_resend_or_see_the_list(client, world, charger):
 
 
 def test_the_command_form_sends_a_local_list_as_typed(client, world, transport):
+    LocalAuthList.objects.create(charge_point=world.cp_a, version=3, state="in_sync", full_needed=False)
     client.force_login(world.carol)
     response = client.post(
         reverse("admin:sessions_app_chargepoint_commands", args=[world.cp_a.pk]),
@@ -108,6 +109,8 @@ def test_the_command_form_sends_a_local_list_as_typed(client, world, transport):
             },
         )
     ]
+    state = LocalAuthList.objects.get(charge_point=world.cp_a)  # the tracked list goes in full next time
+    assert (state.full_needed, state.state) == (True, "pending")
 
 
 def test_the_command_form_refuses_a_full_list_entry_without_status(client, world, transport):
