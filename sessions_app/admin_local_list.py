@@ -29,7 +29,10 @@ def local_list_status_display(model_admin, obj) -> str:
             sent = date_format(timezone.localtime(state.last_sent_at), "SHORT_DATETIME_FORMAT")
             parts.append(gettext("sent %(when)s") % {"when": sent})
         if state.attempts:
-            parts.append(gettext("%(count)s failed attempts") % {"count": state.attempts})
+            parts.append(
+                ngettext("%(count)s failed attempt", "%(count)s failed attempts", state.attempts)
+                % {"count": state.attempts}
+            )
     if summary.left_out:
         parts.append(
             gettext(
