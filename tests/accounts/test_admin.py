@@ -11,6 +11,7 @@ from accounts.api_tokens import api_token_create
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.roles import OPERATOR_GROUP_NAME
 from sessions_app.models import (
+    ChargerCertificate,
     ChargerCommand,
     ChargerEvent,
     ChargerUpload,
@@ -392,6 +393,14 @@ def test_every_admin_page_renders(client, world, user):
     )
     FirmwareUpdate.objects.create(campaign=campaign, charge_point=world.cp_a)
     ChargerUpload.objects.create(charge_point=world.cp_a, kind="diagnostics", token="every-page")
+    ChargerCertificate.objects.create(
+        charge_point=world.cp_a,
+        serial_number="1f",
+        subject="O=Alpha,CN=ALPHA-1",
+        certificate_pem="-----BEGIN CERTIFICATE-----",
+        not_before=session.started_at,
+        not_after=session.stopped_at,
+    )
     api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))
     for model in admin.site._registry:
