@@ -253,7 +253,11 @@ def security_alerts_between(*, organization: Organization, start: datetime, end:
 
 def csr_problem(*, charge_point: ChargePoint, csr: str) -> str:
     """Why a charger's SignCertificate is refused ("" when it is accepted): no usable CA, or a CSR not for this
-    charger of this operator (``ocpp.certificates.csr_check``)."""
+    charger of this operator (``ocpp.certificates.csr_check``), or a charger the operator has not accepted (read
+    from the database: the connection's copy may be older than the operator's decision)."""
+    status = ChargePoint.objects.filter(pk=charge_point.pk).values_list("registration_status", flat=True).first()
+    if status != ChargePoint.RegistrationStatus.ACCEPTED:
+        return f"the charger is not accepted (registration {status or 'unknown'})"
     try:
         certificates.operator_ca()
         certificates.csr_check(csr, ocpp_id=charge_point.ocpp_id, organization_name=charge_point.organization.name)

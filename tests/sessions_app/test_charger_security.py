@@ -321,6 +321,15 @@ def test_without_a_ca_sign_certificate_is_rejected_with_the_reason_logged(world,
     assert "OCPP_CA_CERT_FILE and OCPP_CA_KEY_FILE" in caplog.text
 
 
+def test_a_charger_not_accepted_gets_no_certificate(world, operator_ca):
+    world.cp_a.registration_status = ChargePoint.RegistrationStatus.PENDING
+    world.cp_a.save()
+    csr = make_csr("ALPHA-1", world.org_a.name)
+    assert "not accepted" in charger_security.csr_problem(charge_point=world.cp_a, csr=csr)
+    assert charger_security.certificate_sign_and_send(charge_point=world.cp_a, csr=csr, now=datetime.now(UTC)) is None
+    assert not ChargerCertificate.objects.exists()
+
+
 def test_ca_settings_check(settings, tmp_path, operator_ca):
     assert certificates.ca_settings_check() == []
     settings.OCPP_CA_KEY_FILE = ""
