@@ -371,8 +371,9 @@ def needs_attention(
     # Security events the chargers reported that alert the operator (tampering, an invalid firmware signature...).
     alerts: dict[int, Counter] = defaultdict(Counter)
     for event in security_alerts_between(organization=organization, start=start, end=end):
-        charge_points[event.charge_point.pk] = event.charge_point
-        alerts[event.charge_point.pk][event.event_type] += event.count
+        reporter = cast(ChargePoint, event.charge_point)  # the selector keeps events with a charger only
+        charge_points[reporter.pk] = reporter
+        alerts[reporter.pk][event.event_type] += event.count
     for cp_id, counter in alerts.items():
         add(
             charge_points[cp_id],
