@@ -390,3 +390,37 @@ def test_another_operators_card_change_does_not_touch_this_operators_chargers(
     with django_capture_on_commit_callbacks(execute=True):
         id_tag_block(id_tag=other)
     assert len(keeping.lists()) == 1
+
+
+# --- the registration point in accounts ------------------------------------------------------------------------------
+
+
+def test_card_changes_are_told_after_the_commit_only_and_a_failing_handler_stops_no_other(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    from accounts import hooks as account_hooks
+
+    heard: list[list[int]] = []
+
+    def failing(ids):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(account_hooks, "id_tag_changed_handlers", [failing, heard.append])
+
+    with django_capture_on_commit_callbacks(execute=True) as rolled_back:
+        with pytest.raises(RuntimeError, match="rolled back"), transaction.atomic():
+            id_tag_block(id_tag=world.alice_card)
+            raise RuntimeError("rolled back")
+    assert rolled_back == [] and heard == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        id_tag_block(id_tag=world.bob_card)
+    assert heard == [[world.bob_card.pk]]
+
+
+def test_the_sessions_app_registers_its_handler():
+    from accounts import hooks as account_hooks
+
+    assert local_list.local_list_cards_changed in account_hooks.id_tag_changed_handlers
