@@ -6,6 +6,7 @@ Each form turns what a person chose into the OCPP 1.6 payload, in the snake_case
 
 import re
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import cast
 
 from django import forms
@@ -35,6 +36,7 @@ ACTION_CHOICES = [
     ("DataTransfer", _("Send vendor data (DataTransfer)")),
     ("GetCompositeSchedule", _("Read the charging schedule (GetCompositeSchedule)")),
     ("ClearChargingProfile", _("Clear charging profiles (ClearChargingProfile)")),
+    ("SetChargingProfile", _("Set a charging profile (SetChargingProfile)")),
     ("ExtendedTriggerMessage", _("Ask for a message, security extension (ExtendedTriggerMessage)")),
     ("InstallCertificate", _("Install a root certificate (InstallCertificate)")),
     ("GetInstalledCertificateIds", _("List installed root certificates (GetInstalledCertificateIds)")),
@@ -58,6 +60,15 @@ REQUIRED_FIELDS = {
     "DataTransfer": ["vendor_id"],
     "GetCompositeSchedule": ["connector_id", "duration"],
     "ClearChargingProfile": [],
+    "SetChargingProfile": [
+        "connector_id",
+        "charging_profile_id",
+        "stack_level",
+        "charging_profile_purpose",
+        "charging_profile_kind",
+        "charging_rate_unit",
+        "schedule_periods",
+    ],
     "ExtendedTriggerMessage": ["extended_message"],
     "InstallCertificate": ["certificate_type"],
     "GetInstalledCertificateIds": ["certificate_type"],
@@ -73,6 +84,15 @@ OPTIONAL_FIELDS = {
     "DataTransfer": ["message_id", "data"],
     "GetCompositeSchedule": ["charging_rate_unit"],
     "ClearChargingProfile": ["profile_id", "connector_id", "charging_profile_purpose", "stack_level"],
+    "SetChargingProfile": [
+        "recurrency_kind",
+        "valid_from",
+        "valid_to",
+        "transaction_id",
+        "duration",
+        "start_schedule",
+        "min_charging_rate",
+    ],
     "InstallCertificate": ["certificate", "use_operator_ca"],
     "SendLocalList": ["local_authorization_list"],
     "UpdateFirmware": ["retries", "retry_interval"],
@@ -85,6 +105,7 @@ BUILDERS = {
     "DataTransfer": command_payloads.data_transfer,
     "GetCompositeSchedule": command_payloads.get_composite_schedule,
     "ClearChargingProfile": command_payloads.clear_charging_profile,
+    "SetChargingProfile": command_payloads.set_charging_profile,
     "ExtendedTriggerMessage": extended_trigger_call,
     "InstallCertificate": install_certificate_call,
     "GetInstalledCertificateIds": command_payloads.get_installed_certificate_ids,
@@ -119,6 +140,42 @@ class LocalListField(forms.CharField):
             info = {"status": status, "expiry_date": expiry, "parent_id_tag": parent} if status else None
             entries.append({"id_tag": id_tag, "id_tag_info": info})
         return entries
+
+
+class SchedulePeriodsField(forms.CharField):
+    """SetChargingProfile's periods as a person types them: one per line, ``start limit [phases]`` (the start in
+    seconds from the schedule's start, the limit in the profile's unit, a decimal comma allowed), e.g. ``0 16``
+    then ``3600 10.5 3``. Each line is read here; the builder checks the periods together
+    (``command_payloads.set_charging_profile``)."""
+
+    def to_python(self, value):
+        periods, errors = [], []
+        for number, line in enumerate((super().to_python(value) or "").splitlines(), 1):
+            cells = line.replace(";", " ").split()
+            if not cells:
+                continue
+            if len(cells) not in (2, 3):
+                errors.append(
+                    _("Line %(line)s: give the start in seconds, the limit and maybe the phases, e.g. 3600 10.5 3.")
+                    % {"line": number}
+                )
+                continue
+            start, limit, phases = (cells + [""])[:3]
+            if not (start.isascii() and start.isdigit()):
+                errors.append(_("Line %(line)s: the start is a whole number of seconds.") % {"line": number})
+                continue
+            try:
+                amount = Decimal(limit.replace(",", "."))
+            except InvalidOperation:
+                errors.append(_("Line %(line)s: the limit is a number, e.g. 16 or 7.5.") % {"line": number})
+                continue
+            if phases and phases not in ("1", "2", "3"):
+                errors.append(_("Line %(line)s: the phases are 1, 2 or 3.") % {"line": number})
+                continue
+            periods.append((int(start), amount, int(phases) if phases else None))
+        if errors:
+            raise forms.ValidationError(errors)
+        return periods
 
 
 class ChargerCommandForm(forms.Form):
@@ -201,6 +258,55 @@ class ChargerCommandForm(forms.Form):
         choices=[("", _("any")), *((purpose, purpose) for purpose in command_payloads.PROFILE_PURPOSES)],
     )
     stack_level = forms.IntegerField(label=_("stack level"), required=False)
+    charging_profile_id = forms.IntegerField(
+        label=_("profile id"),
+        required=False,
+        min_value=0,
+        help_text=_("A profile with the same id on the charger is replaced."),
+    )
+    charging_profile_kind = forms.ChoiceField(
+        label=_("profile kind"),
+        required=False,
+        choices=[
+            ("", "---------"),
+            ("Absolute", _("Absolute: the periods count from the schedule's start")),
+            ("Recurring", _("Recurring: repeats daily or weekly from the schedule's start")),
+            ("Relative", _("Relative: the periods count from the transaction's start")),
+        ],
+    )
+    recurrency_kind = forms.ChoiceField(
+        label=_("recurrence"),
+        required=False,
+        choices=[("", _("none")), ("Daily", _("daily")), ("Weekly", _("weekly"))],
+        help_text=_("For a Recurring profile only, and required there."),
+    )
+    transaction_id = forms.IntegerField(
+        label=_("transaction id"),
+        required=False,
+        help_text=_("For a TxProfile only, and required there: the running transaction it limits (the session id)."),
+    )
+    valid_from = forms.DateTimeField(label=_("valid from"), required=False)
+    valid_to = forms.DateTimeField(label=_("valid to"), required=False)
+    start_schedule = forms.DateTimeField(
+        label=_("schedule start"),
+        required=False,
+        help_text=_("Where the periods count from: required for a Recurring profile, empty for a Relative one."),
+    )
+    schedule_periods = SchedulePeriodsField(
+        label=_("schedule periods"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "One period per line: its start in seconds from the schedule's start, its limit in the unit chosen "
+            "(A or W, at most one decimal) and optionally the number of phases (1 to 3), e.g. 0 16 then 3600 10.5 3. "
+            "The first period starts at 0."
+        ),
+    )
+    min_charging_rate = forms.DecimalField(
+        label=_("minimum charging rate"),
+        required=False,
+        help_text=_("The lowest rate the vehicle charges at, in the unit chosen (at most one decimal)."),
+    )
     list_version = forms.IntegerField(
         label=_("list version"),
         required=False,
@@ -304,7 +410,7 @@ class ChargerCommandForm(forms.Form):
         data = super().clean()
         action = data.get("action")
         for name in REQUIRED_FIELDS.get(action, []):
-            if data.get(name) in (None, ""):
+            if data.get(name) in (None, "") and name not in self.errors:  # not "required" on top of why it is not
                 self.add_error(name, _("Required for this command."))
         connector_id = data.get("connector_id")
         if connector_id == 0 and action in {"RemoteStartTransaction", "UnlockConnector", "TriggerMessage"}:

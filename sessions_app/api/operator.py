@@ -8,7 +8,9 @@ station, a remote start, remote stop and unlock may also name what OCPP allows b
 connector, a connector number or transaction id without a row here), their risks stated on each field.
 """
 
+import json
 import re
+from decimal import Decimal
 
 from django.urls import path
 from django.utils import timezone
@@ -324,10 +326,16 @@ class OperatorRemoteStartInput(serializers.Serializer):
             return None
         if not isinstance(profile, dict) or profile.get("charging_profile_purpose") != "TxProfile":
             raise serializers.ValidationError("An object with charging_profile_purpose TxProfile.")
-        errors = _REMOTE_START_SCHEMA.iter_errors({"idTag": "-", "chargingProfile": snake_to_camel_case(profile)})
+        # Numbers as decimals, as the ocpp package validates them: a float 7.1 is no "multiple of 0.1".
+        exact = json.loads(json.dumps(snake_to_camel_case(profile)), parse_float=Decimal)
+        errors = _REMOTE_START_SCHEMA.iter_errors({"idTag": "-", "chargingProfile": exact})
         if (error := next(iter(errors), None)) is not None:
             where = ".".join(str(part) for part in list(error.absolute_path)[1:])
             raise serializers.ValidationError(_snake_words(f"{where}: {error.message}" if where else error.message))
+        try:  # then OCPP 1.6's rules beyond the schema, as SetChargingProfile's (periods, limits, times, ...)
+            command_payloads.charging_profile_check(profile)
+        except command_payloads.CommandPayloadError as refused:
+            raise serializers.ValidationError(f"{refused.field}: {refused.message}") from refused
         return profile
 
     def payload(self, connector_id: int | None) -> dict:
@@ -340,7 +348,7 @@ class OperatorRemoteStartInput(serializers.Serializer):
         return payload
 
 
-_REMOTE_START_SCHEMA = get_validator(MessageType.Call, "RemoteStartTransaction", "1.6")
+_REMOTE_START_SCHEMA = get_validator(MessageType.Call, "RemoteStartTransaction", "1.6", parse_float=Decimal)
 
 
 def _snake_words(text: str) -> str:
@@ -461,6 +469,77 @@ class OperatorChargingProfileClearInput(serializers.Serializer):
         choices=command_payloads.PROFILE_PURPOSES, required=False, default="", allow_blank=True
     )
     stack_level = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class OperatorSchedulePeriodInput(serializers.Serializer):
+    start_period = serializers.IntegerField(
+        help_text="Seconds from the schedule's start: the first period starts at 0, each later one after the one "
+        "before."
+    )
+    limit = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,
+        coerce_to_string=False,
+        help_text="In the profile's charging_rate_unit (A or W): more than 0, at most one decimal.",
+    )
+    number_phases = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="1 to 3; empty: the station's default (3)."
+    )
+
+
+class OperatorChargingProfileSetInput(serializers.Serializer):
+    """OCPP 1.6's SetChargingProfile: a ChargingProfile and its ChargingSchedule in one object."""
+
+    connector = serializers.IntegerField(
+        source="connector_id",
+        help_text="A connector number of the station; 0 for the whole station (ChargePointMaxProfile only there, "
+        "TxDefaultProfile there for every connector, TxProfile never there).",
+    )
+    charging_profile_id = serializers.IntegerField(help_text="A profile with the same id on the station is replaced.")
+    stack_level = serializers.IntegerField(help_text="0 or more; a higher level prevails over a lower one.")
+    charging_profile_purpose = serializers.ChoiceField(choices=command_payloads.PROFILE_PURPOSES)
+    charging_profile_kind = serializers.ChoiceField(
+        choices=command_payloads.PROFILE_KINDS,
+        help_text="Absolute: the periods count from start_schedule; Recurring: repeats daily or weekly from "
+        "start_schedule; Relative: the periods count from the transaction's start.",
+    )
+    recurrency_kind = serializers.ChoiceField(
+        choices=command_payloads.RECURRENCY_KINDS,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Required for a Recurring profile, and only there.",
+    )
+    valid_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    valid_to = serializers.DateTimeField(required=False, allow_null=True, default=None, help_text="After valid_from.")
+    transaction_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Required for a TxProfile, and only there: the running transaction it limits (sent as given).",
+    )
+    charging_rate_unit = serializers.ChoiceField(choices=command_payloads.CHARGING_RATE_UNITS)
+    periods = OperatorSchedulePeriodInput(
+        many=True, source="schedule_periods", help_text="The schedule's periods in order (chargingSchedulePeriod)."
+    )
+    duration = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Seconds the schedule lasts; empty: no end."
+    )
+    start_schedule = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Where the periods count from: required for Recurring, absent for Relative.",
+    )
+    min_charging_rate = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,
+        coerce_to_string=False,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The lowest rate the vehicle charges at, in the unit (at most one decimal).",
+    )
 
 
 class OperatorUpdateFirmwareInput(serializers.Serializer):
@@ -626,6 +705,15 @@ class StationChargingProfileClearView(_StationBuiltCommandView):
 
     builder = staticmethod(command_payloads.clear_charging_profile)
     input_class = OperatorChargingProfileClearInput
+
+
+@_command_schema(OperatorChargingProfileSetInput)
+class StationChargingProfileSetView(_StationBuiltCommandView):
+    """SetChargingProfile: a charging profile on a connector or the station (status Accepted, Rejected or
+    NotSupported); refused with a 400 naming the field where OCPP 1.6 does not allow it."""
+
+    builder = staticmethod(command_payloads.set_charging_profile)
+    input_class = OperatorChargingProfileSetInput
 
 
 @_command_schema(OperatorUpdateFirmwareInput)
@@ -820,6 +908,11 @@ urlpatterns = [
         "operator/stations/<int:pk>/composite-schedule/",
         StationCompositeScheduleView.as_view(),
         name="operator_station_composite_schedule",
+    ),
+    path(
+        "operator/stations/<int:pk>/charging-profiles/",
+        StationChargingProfileSetView.as_view(),
+        name="operator_station_charging_profiles",
     ),
     path(
         "operator/stations/<int:pk>/charging-profiles/clear/",

@@ -9,12 +9,15 @@ through the channel layer: the action name and the snake_case dict the consumer 
 import base64
 import binascii
 import dataclasses
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from django.utils.translation import gettext_lazy as _
-from ocpp.v16 import call
-from ocpp.v16.enums import ChargingProfilePurposeType, ChargingRateUnitType
+from ocpp.charge_point import remove_nones
+from ocpp.v16 import call, datatypes
+from ocpp.v16.enums import ChargingProfileKindType, ChargingProfilePurposeType, ChargingRateUnitType, RecurrencyKind
 
 from sessions_app.ocpp.certificates import CertificateError, certificate_load, certificate_pem
 
@@ -58,9 +61,9 @@ class CommandPayloadError(ValueError):
 
 
 def command_payload(request) -> tuple[str, dict]:
-    """The action name and the snake_case fields of a call dataclass, absent optional fields left out."""
-    fields = {name: value for name, value in dataclasses.asdict(request).items() if value is not None}
-    return type(request).__name__, fields
+    """The action name and the snake_case fields of a call dataclass, absent optional fields left out (also
+    inside nested objects such as a charging profile, as the ``ocpp`` package leaves them out of the message)."""
+    return type(request).__name__, remove_nones(dataclasses.asdict(request))
 
 
 def clear_cache() -> call.ClearCache:
@@ -117,6 +120,288 @@ def clear_charging_profile(
         charging_profile_purpose=charging_profile_purpose or None,
         stack_level=stack_level,
     )
+
+
+#: SetChargingProfile (OCPP 1.6 3.13, 5.16): the kinds and recurrences a profile has; a recurring schedule repeats
+#: after a day or a week, so its periods and duration fit in one. Chargers hold few periods (their
+#: ChargingScheduleMaxPeriods, often 24 or fewer); this bound only keeps a message sane.
+PROFILE_KINDS = tuple(kind.value for kind in ChargingProfileKindType)
+RECURRENCY_KINDS = tuple(kind.value for kind in RecurrencyKind)
+RECURRENCY_SECONDS = {"Daily": 24 * 3600, "Weekly": 7 * 24 * 3600}
+SCHEDULE_MAX_PERIODS = 1000
+PROFILE_MAX_ID = 2**31 - 1
+PHASES_MAX = 3
+#: A schedule period as the builder takes it: ``(start_period, limit)``, ``(start_period, limit, number_phases)``
+#: or a mapping with those keys (the operator API's objects, OCPP's JSON in snake_case).
+SchedulePeriod = tuple | Mapping
+
+
+def set_charging_profile(
+    *,
+    connector_id: int,
+    charging_profile_id: int,
+    stack_level: int,
+    charging_profile_purpose: str,
+    charging_profile_kind: str,
+    charging_rate_unit: str,
+    schedule_periods: Sequence[SchedulePeriod],
+    recurrency_kind: str | None = None,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+    transaction_id: int | None = None,
+    duration: int | None = None,
+    start_schedule: datetime | None = None,
+    min_charging_rate: Decimal | float | None = None,
+) -> call.SetChargingProfile:
+    """Set a charging profile on a connector (0: the whole charger).
+
+    ChargePointMaxProfile limits the whole charger, so only on connector 0; TxDefaultProfile applies to the
+    transactions that start afterwards (on connector 0: to those of every connector); TxProfile limits one
+    running transaction, so it names it and its connector. The profile's own rules: ``charging_profile``.
+    """
+    _check_connector(connector_id)
+    _require(charging_profile_purpose, "charging_profile_purpose")
+    _check_choice(charging_profile_purpose, PROFILE_PURPOSES, "charging_profile_purpose")
+    if charging_profile_purpose == "ChargePointMaxProfile" and connector_id != 0:
+        raise CommandPayloadError(
+            "connector_id", str(_("A ChargePointMaxProfile limits the whole charger: set it on connector 0."))
+        )
+    if charging_profile_purpose == "TxProfile":
+        if connector_id == 0:
+            raise CommandPayloadError(
+                "connector_id", str(_("A TxProfile is set on the connector of its transaction, not on 0."))
+            )
+        if transaction_id is None:
+            raise CommandPayloadError("transaction_id", str(_("A TxProfile names the running transaction it limits.")))
+    profile = charging_profile(
+        charging_profile_id=charging_profile_id,
+        stack_level=stack_level,
+        charging_profile_purpose=charging_profile_purpose,
+        charging_profile_kind=charging_profile_kind,
+        charging_rate_unit=charging_rate_unit,
+        schedule_periods=schedule_periods,
+        recurrency_kind=recurrency_kind,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        transaction_id=transaction_id,
+        duration=duration,
+        start_schedule=start_schedule,
+        min_charging_rate=min_charging_rate,
+    )
+    return call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=profile)
+
+
+def charging_profile(
+    *,
+    charging_profile_id: int,
+    stack_level: int,
+    charging_profile_purpose: str,
+    charging_profile_kind: str,
+    charging_rate_unit: str,
+    schedule_periods: Sequence[SchedulePeriod],
+    recurrency_kind: str | None = None,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+    transaction_id: int | None = None,
+    duration: int | None = None,
+    start_schedule: datetime | None = None,
+    min_charging_rate: Decimal | float | None = None,
+) -> datatypes.ChargingProfile:
+    """A ChargingProfile as OCPP 1.6 allows it, wherever it is sent (SetChargingProfile, RemoteStartTransaction).
+
+    The periods start at 0 and each after the one before, within the schedule's duration (and a recurrence's day
+    or week); limits are more than 0 with at most one decimal (sent as JSON numbers), in A or W per
+    ``charging_rate_unit``; a recurrence (Daily, Weekly) exactly for a Recurring profile, which needs its
+    ``start_schedule``; a Relative one has none (it starts when the transaction does); a transaction id only for
+    a TxProfile; times with their time zone, sent in UTC, ``valid_to`` after ``valid_from``.
+    """
+    if not 0 <= charging_profile_id <= PROFILE_MAX_ID:
+        raise CommandPayloadError(
+            "charging_profile_id", str(_("Give a profile id from 0 to %(max)s.") % {"max": PROFILE_MAX_ID})
+        )
+    if stack_level < 0:
+        raise CommandPayloadError("stack_level", str(_("A stack level is 0 or more.")))
+    _require(charging_profile_purpose, "charging_profile_purpose")
+    _check_choice(charging_profile_purpose, PROFILE_PURPOSES, "charging_profile_purpose")
+    _require(charging_profile_kind, "charging_profile_kind")
+    _check_choice(charging_profile_kind, PROFILE_KINDS, "charging_profile_kind")
+    _check_choice(recurrency_kind or "", RECURRENCY_KINDS, "recurrency_kind")
+    if charging_profile_kind == "Recurring" and not recurrency_kind:
+        raise CommandPayloadError("recurrency_kind", str(_("A Recurring profile repeats Daily or Weekly: choose one.")))
+    if recurrency_kind and charging_profile_kind != "Recurring":
+        raise CommandPayloadError("recurrency_kind", str(_("Only a Recurring profile has a recurrence.")))
+    if transaction_id is not None and charging_profile_purpose != "TxProfile":
+        raise CommandPayloadError("transaction_id", str(_("Only a TxProfile names a transaction.")))
+    valid_from_utc = None if valid_from is None else _firmware_time(valid_from, "valid_from")
+    valid_to_utc = None if valid_to is None else _firmware_time(valid_to, "valid_to")
+    if valid_from is not None and valid_to is not None and valid_to <= valid_from:
+        raise CommandPayloadError("valid_to", str(_("The profile must end after it becomes valid.")))
+    _require(charging_rate_unit, "charging_rate_unit")
+    _check_choice(charging_rate_unit, CHARGING_RATE_UNITS, "charging_rate_unit")
+    if charging_profile_kind == "Relative" and start_schedule is not None:
+        raise CommandPayloadError(
+            "start_schedule", str(_("A Relative schedule starts with the transaction: leave its start empty."))
+        )
+    if charging_profile_kind == "Recurring" and start_schedule is None:
+        raise CommandPayloadError("start_schedule", str(_("A Recurring schedule repeats from its start: give it.")))
+    start_schedule_utc = None if start_schedule is None else _firmware_time(start_schedule, "start_schedule")
+    recurrence = RECURRENCY_SECONDS.get(recurrency_kind or "")
+    if duration is not None:
+        if duration <= 0:
+            raise CommandPayloadError("duration", str(_("Give the schedule's duration in seconds, more than 0.")))
+        if recurrence is not None and duration > recurrence:
+            raise CommandPayloadError(
+                "duration",
+                str(_("A %(kind)s schedule lasts at most %(max)s s.") % {"kind": recurrency_kind, "max": recurrence}),
+            )
+    min_rate = None
+    if min_charging_rate is not None:
+        min_rate = _rate(
+            min_charging_rate,
+            "min_charging_rate",
+            str(_("The minimum charging rate is a number more than 0.")),
+            str(_("The minimum charging rate has at most one decimal, e.g. 7.5.")),
+        )
+    periods = _schedule_periods(schedule_periods, duration if duration is not None else recurrence)
+    return datatypes.ChargingProfile(
+        charging_profile_id=charging_profile_id,
+        stack_level=stack_level,
+        charging_profile_purpose=charging_profile_purpose,
+        charging_profile_kind=charging_profile_kind,
+        charging_schedule=datatypes.ChargingSchedule(
+            charging_rate_unit=charging_rate_unit,
+            charging_schedule_period=periods,
+            duration=duration,
+            start_schedule=start_schedule_utc,
+            min_charging_rate=min_rate,
+        ),
+        transaction_id=transaction_id,
+        recurrency_kind=recurrency_kind or None,
+        valid_from=valid_from_utc,
+        valid_to=valid_to_utc,
+    )
+
+
+#: Where a field of ``charging_profile`` sits in OCPP's ChargingProfile JSON (snake_case), for its errors.
+_PROFILE_JSON_FIELDS = {
+    "schedule_periods": "charging_schedule.charging_schedule_period",
+    "charging_rate_unit": "charging_schedule.charging_rate_unit",
+    "duration": "charging_schedule.duration",
+    "start_schedule": "charging_schedule.start_schedule",
+    "min_charging_rate": "charging_schedule.min_charging_rate",
+}
+
+
+def charging_profile_check(profile: Mapping) -> None:
+    """OCPP's ChargingProfile JSON in snake_case, already valid against OCPP 1.6's schema (the operator API's
+    remote start takes one): ``charging_profile``'s rules, the error naming the field by its path in the JSON."""
+    schedule = profile.get("charging_schedule") or {}
+    try:
+        charging_profile(
+            charging_profile_id=profile["charging_profile_id"],
+            stack_level=profile["stack_level"],
+            charging_profile_purpose=profile["charging_profile_purpose"],
+            charging_profile_kind=profile["charging_profile_kind"],
+            charging_rate_unit=schedule.get("charging_rate_unit") or "",
+            schedule_periods=schedule.get("charging_schedule_period") or [],
+            recurrency_kind=profile.get("recurrency_kind"),
+            valid_from=_json_time(profile.get("valid_from"), "valid_from"),
+            valid_to=_json_time(profile.get("valid_to"), "valid_to"),
+            transaction_id=profile.get("transaction_id"),
+            duration=schedule.get("duration"),
+            start_schedule=_json_time(schedule.get("start_schedule"), "start_schedule"),
+            min_charging_rate=schedule.get("min_charging_rate"),
+        )
+    except CommandPayloadError as error:
+        raise CommandPayloadError(_PROFILE_JSON_FIELDS.get(error.field, error.field), error.message) from error
+
+
+def _json_time(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError) as error:
+        raise CommandPayloadError(field, str(_("Give the time in ISO 8601 with its time zone."))) from error
+
+
+def _schedule_periods(periods: Sequence[SchedulePeriod], within: int | None) -> list[datatypes.ChargingSchedulePeriod]:
+    """The periods checked in order; ``within``: the seconds every period must start within (duration, recurrence)."""
+    field = "schedule_periods"
+    if not periods:
+        raise CommandPayloadError(field, str(_("Give at least one period, the first starting at 0 s.")))
+    if len(periods) > SCHEDULE_MAX_PERIODS:
+        raise CommandPayloadError(field, str(_("At most %(max)s periods.") % {"max": SCHEDULE_MAX_PERIODS}))
+    checked: list[datatypes.ChargingSchedulePeriod] = []
+    for number, period in enumerate(periods, 1):
+        start, limit, phases = _period_fields(period, number)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise CommandPayloadError(
+                field, str(_("Period %(number)s: its start is a whole number of seconds.") % {"number": number})
+            )
+        if number == 1 and start != 0:
+            raise CommandPayloadError(
+                field, str(_("The first period starts at 0 s, not %(start)s.") % {"start": start})
+            )
+        if checked and start <= checked[-1].start_period:
+            raise CommandPayloadError(
+                field,
+                str(
+                    _("Period %(number)s starts at %(start)s s, not after the one before it (%(before)s s).")
+                    % {"number": number, "start": start, "before": checked[-1].start_period}
+                ),
+            )
+        if within is not None and start >= within:
+            raise CommandPayloadError(
+                field,
+                str(
+                    _("Period %(number)s starts at %(start)s s, after the schedule's %(within)s s are over.")
+                    % {"number": number, "start": start, "within": within}
+                ),
+            )
+        rate = _rate(
+            limit,
+            field,
+            str(_("Period %(number)s: the limit is a number more than 0.") % {"number": number}),
+            str(_("Period %(number)s: the limit has at most one decimal, e.g. 7.5.") % {"number": number}),
+        )
+        if phases is not None and (
+            isinstance(phases, bool) or not isinstance(phases, int) or not 1 <= phases <= PHASES_MAX
+        ):
+            raise CommandPayloadError(
+                field,
+                str(_("Period %(number)s: from 1 to %(max)s phases.") % {"number": number, "max": PHASES_MAX}),
+            )
+        checked.append(datatypes.ChargingSchedulePeriod(start_period=start, limit=rate, number_phases=phases))
+    return checked
+
+
+def _period_fields(period: SchedulePeriod, number: int) -> tuple:
+    if isinstance(period, Mapping):
+        return period.get("start_period"), period.get("limit"), period.get("number_phases")
+    if isinstance(period, tuple | list) and len(period) in (2, 3):
+        return period[0], period[1], period[2] if len(period) == 3 else None
+    raise CommandPayloadError(
+        "schedule_periods",
+        str(
+            _("Period %(number)s: give its start in seconds, its limit and optionally its phases.") % {"number": number}
+        ),
+    )
+
+
+def _rate(value: Decimal | float | int | None, field: str, not_positive: str, too_precise: str) -> float:
+    """A limit or rate: a number more than 0 with at most one decimal (OCPP 1.6: "at most one digit fraction"),
+    sent as a JSON number; ``not_positive`` and ``too_precise`` say what is wrong with it."""
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError) as error:
+        raise CommandPayloadError(field, not_positive) from error
+    if isinstance(value, bool) or not amount.is_finite() or amount <= 0:
+        raise CommandPayloadError(field, not_positive)
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -1:
+        raise CommandPayloadError(field, too_precise)
+    return float(amount)
 
 
 def reserve_now(
@@ -426,6 +711,7 @@ def _local_list_expiry(value: datetime | str, id_tag: str, field: str) -> str:
             field, str(_("Id tag %(id_tag)s: give the expiry as a date-time with its time zone.") % {"id_tag": id_tag})
         )
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
 
 # --- security extension (OCPP 1.6 security whitepaper; sessions_app.charger_security) ---------------------------
 

@@ -43,6 +43,7 @@ ACTIONS = (
     "DataTransfer",
     "GetCompositeSchedule",
     "ClearChargingProfile",
+    "SetChargingProfile",
     "SendLocalList",  # the local list feature sends it through sessions_app.local_list
     "ReserveNow",  # drivers and operators reserve through sessions_app.reservations
     "CancelReservation",

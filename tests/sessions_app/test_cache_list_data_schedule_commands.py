@@ -95,7 +95,7 @@ def test_each_field_says_which_commands_use_it_and_carries_them_for_the_script(c
     assert str(form.fields["vendor_id"].help_text).endswith("Used by: DataTransfer.")
     assert form.fields["connector_id"].widget.attrs["data-commands"] == (
         "RemoteStartTransaction UnlockConnector ChangeAvailability TriggerMessage "
-        "GetCompositeSchedule ClearChargingProfile"
+        "GetCompositeSchedule ClearChargingProfile SetChargingProfile"
     )
     assert "data-commands" not in form.fields["action"].widget.attrs
 
