@@ -251,7 +251,24 @@ class ChargePoint(models.Model):
         self.password_hash = make_password(raw_password) if raw_password else ""
 
     def check_password(self, raw_password: str) -> bool:
-        return bool(self.password_hash) and check_password(raw_password, self.password_hash)
+        """The password, or its hex encoding: a rotated password reaches the charger hex-encoded as its
+        AuthorizationKey (1.6 security whitepaper), and some chargers present that value as it is."""
+        if not self.password_hash:
+            return False
+        if check_password(raw_password, self.password_hash):
+            return True
+        decoded = _hex_decoded(raw_password)
+        return decoded is not None and check_password(decoded, self.password_hash)
+
+
+def _hex_decoded(value: str) -> str | None:
+    """An AuthorizationKey's hex digits (16 to 40 bytes' worth) as the text they encode; None for anything else."""
+    if not 32 <= len(value) <= 80 or len(value) % 2:
+        return None
+    try:
+        return bytes.fromhex(value).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 class ConnectorStatus(models.TextChoices):

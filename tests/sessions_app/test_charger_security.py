@@ -79,6 +79,19 @@ def test_an_accepted_rotation_stores_the_new_password_and_raises_profile_0_to_1(
     assert world.cp_a.security_profile == ChargePoint.SecurityProfile.BASIC
 
 
+def test_a_charger_may_present_its_rotated_password_decoded_or_as_the_hex_value_it_was_sent(world, transport):
+    rotation = charger_security.charge_point_password_rotate(
+        charge_point=world.cp_a, by=world.carol, now=datetime(2026, 5, 1, 12, tzinfo=UTC)
+    )
+    sent = transport.sent[0][2]["value"]
+    world.cp_a.refresh_from_db()
+
+    assert world.cp_a.check_password(rotation.password)
+    assert world.cp_a.check_password(sent) and world.cp_a.check_password(sent.lower())
+    assert not world.cp_a.check_password(sent[:-2] + "00")
+    assert not world.cp_a.check_password("zz" * 20)
+
+
 @pytest.mark.parametrize(
     ("result", "shown"),
     [
