@@ -95,6 +95,8 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
     # uvicorn's limits as `make serve` sets them (Makefile): the largest charger frame, the seconds a stop may take.
     env["UVICORN_WS_MAX_SIZE"] = env.get("OCPP_MAX_FRAME_BYTES", "1048576")
     env.setdefault("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", "5")
+    # and its websocket protocol: uvicorn's own plus the TLS extension (--ws in the Makefile; a test may choose another)
+    env.setdefault("UVICORN_WS", "chargeportal.uvicorn_tls:WebSocketProtocol")
     env.setdefault("PYTHONMALLOC", "malloc")  # as the Makefile starts the server (a worker does not mind)
     return env
 

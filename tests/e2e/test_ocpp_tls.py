@@ -44,8 +44,8 @@ def tls_server(server_process, pki):
         OCPP_TLS_CERT_FILE=str(pki["cert"]),
         OCPP_TLS_KEY_FILE=str(pki["key"]),
         OCPP_CA_CERT_FILE=str(pki["ca_file"]),
-        # uvicorn's options from the environment: --ws, --ssl-certfile, --ssl-keyfile, --ssl-ca-certs, --ssl-cert-reqs
-        UVICORN_WS="chargeportal.uvicorn_tls:WebSocketProtocol",
+        # uvicorn's options from the environment: --ssl-certfile, --ssl-keyfile, --ssl-ca-certs, --ssl-cert-reqs (and
+        # --ws, as every test server has it: conftest)
         UVICORN_SSL_CERTFILE=str(pki["cert"]),
         UVICORN_SSL_KEYFILE=str(pki["key"]),
         UVICORN_SSL_CA_CERTS=str(pki["ca_file"]),
