@@ -42,6 +42,7 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("billing", "customergroup"): ("view", "add", "change", "delete"),
     ("billing", "customergroupmembership"): ("view", "add", "change", "delete"),
     ("billing", "sessionprice"): ("view",),
+    ("billing", "reservationprice"): ("view",),
     ("billing", "creditnote"): ("view", "add"),
     ("billing", "paymentaccount"): ("view", "add", "change"),
     ("billing", "ledgerentry"): ("view",),

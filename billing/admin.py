@@ -18,11 +18,13 @@ from billing import (
     admin_statements,  # noqa: F401  (statements: the list, their PDFs, sending again, producing one)
 )
 from billing.models import (
+    RESERVATION_COMPONENT_TYPES,
     WEEKDAYS,
     CreditNote,
     CustomerGroup,
     CustomerGroupMembership,
     PriceComponent,
+    ReservationPrice,
     SessionPrice,
     Tariff,
     TariffAssignment,
@@ -97,6 +99,13 @@ class TariffElementForm(forms.ModelForm):
         cleaned = super().clean()
         if all(cleaned.get(price_field) is None for price_field, _step in COMPONENT_FIELDS.values()):
             raise ValidationError(_("Give at least one price for this element."), code="no_components")
+        if cleaned.get("reservation"):
+            for component_type, (price_field, _step) in COMPONENT_FIELDS.items():
+                if component_type not in RESERVATION_COMPONENT_TYPES and cleaned.get(price_field) is not None:
+                    self.add_error(
+                        price_field,
+                        _("A reservation element has a flat fee and a price per hour reserved only."),
+                    )
         return cleaned
 
     def component_prices(self) -> dict:
@@ -121,7 +130,7 @@ class TariffElementInline(admin.StackedInline):
     min_num = 1  # a tariff without a price element would price everything at nothing
     validate_min = True
     fieldsets = [
-        (None, {"fields": ["position"]}),
+        (None, {"fields": ["position", "reservation"]}),
         (
             _("When it applies"),
             {
@@ -346,6 +355,30 @@ class SessionPriceAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
     @admin.display(description=_("energy (kWh)"), ordering="energy_wh")
     def energy_kwh(self, obj):
         return f"{obj.energy_wh / 1000:.3f}"
+
+
+@admin.register(ReservationPrice)
+class ReservationPriceAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
+    """Frozen reservation fees: looked at, never changed."""
+
+    organization_path = "reservation__charge_point__organization"
+    list_display = [
+        "reservation",
+        "customer_account",
+        "gross_total",
+        "net_total",
+        "vat_amount",
+        "currency",
+        "reserved_from",
+        "reserved_until",
+        "tariff",
+        "priced_at",
+    ]
+    list_filter = ["currency", ("tariff", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["reservation__charge_point", "customer_account", "tariff"]
+    search_fields = ["=reservation__id", "reservation__id_tag__uid", "reservation__charge_point__ocpp_id"]
+    date_hierarchy = "priced_at"
+    show_full_result_count = False
 
 
 class CreditNoteForm(forms.ModelForm):

@@ -9,6 +9,11 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.balances import wallet_refusal
+        from billing.reservation_fees import (
+            reservation_fee_by_id,
+            reservation_fee_offers_for_driver,
+            reservation_fees_charged_text,
+        )
         from billing.selectors import session_billing_gaps
         from billing.services import session_price_freeze_by_id
         from billing.stripe_payments import stripe_settings_check
@@ -22,6 +27,14 @@ class BillingConfig(AppConfig):
         # the post-stop sweeper asks which sessions a crash left unpriced or uncharged;
         if session_billing_gaps not in hooks.post_stop_gap_finders:
             hooks.post_stop_gap_finders.append(session_billing_gaps)
+        # a reservation that ended is priced (its reservation fee) and charged once the end has committed;
+        if reservation_fee_by_id not in hooks.reservation_ended_handlers:
+            hooks.reservation_ended_handlers.append(reservation_fee_by_id)
+        # drivers see a reservation fee on the reserve page before reserving, and the fee charged afterwards;
+        if reservation_fee_offers_for_driver not in hooks.reservation_fee_offer_handlers:
+            hooks.reservation_fee_offer_handlers.append(reservation_fee_offers_for_driver)
+        if reservation_fees_charged_text not in hooks.reservation_fee_charged_handlers:
+            hooks.reservation_fee_charged_handlers.append(reservation_fees_charged_text)
         # a card whose prepaid wallet is empty may not start;
         if wallet_refusal not in hooks.authorization_checks:
             hooks.authorization_checks.append(wallet_refusal)

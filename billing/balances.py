@@ -63,6 +63,33 @@ def sessions_owing(customer_account_id: int, currency: str) -> list[tuple[int, D
     return [(session_id, owed) for session_id, owed in owing if owed > 0]  # not SQLite's float dust
 
 
+def reservations_owing(customer_account_id: int, currency: str) -> list[tuple[int, Decimal]]:
+    """(reservation id, amount owed) of the account's reservation fees that still owe money, oldest first."""
+    rows = (
+        LedgerEntry.objects.filter(
+            customer_account_id=customer_account_id, currency=currency, reservation__isnull=False
+        )
+        .values("reservation_id", "reservation__created_at")
+        .order_by("reservation__created_at", "reservation_id")
+        .annotate(owed=Sum("receivable"))
+        .filter(owed__gt=0)
+    )
+    owing = [(row["reservation_id"], money.stored_amount(row["owed"])) for row in rows]
+    return [(reservation_id, owed) for reservation_id, owed in owing if owed > 0]
+
+
+def reservation_owed_subquery(reservation_ref: str = "reservation_id") -> Coalesce:
+    """An annotation: what the reservation ``OuterRef(reservation_ref)`` still owes for its fee, 0 without entries."""
+    owed = (
+        LedgerEntry.objects.filter(reservation_id=OuterRef(reservation_ref))
+        .order_by()
+        .values("reservation_id")
+        .annotate(total=Sum("receivable"))
+        .values("total")
+    )
+    return Coalesce(Subquery(owed, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
+
+
 def session_owed_subquery(session_ref: str = "pk") -> Coalesce:
     """An annotation: what the session ``OuterRef(session_ref)`` still owes, 0 without ledger entries."""
     owed = (

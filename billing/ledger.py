@@ -22,12 +22,13 @@ from django.utils.translation import gettext as _
 from accounts.models import CustomerAccount, User
 from billing.balances import (
     ZERO,
+    reservations_owing,
     session_owed,
     session_paid_from_wallet,
     sessions_owing,
     wallet_balance,
 )
-from billing.models import CreditNote, LedgerEntry, PaymentAccount, SessionPrice
+from billing.models import CreditNote, LedgerEntry, PaymentAccount, ReservationPrice, SessionPrice
 from core import money
 from sessions_app.models import ChargingSession
 
@@ -44,6 +45,7 @@ class _Line:
     wallet: Decimal = ZERO
     method: str = ""
     session_id: int | None = None
+    reservation_id: int | None = None
     credit_note: CreditNote | None = None
     reference: str = ""
     note: str = ""
@@ -102,6 +104,7 @@ def _write(
             organization_id=booking.organization_id,
             customer_account_id=booking.customer_account_id,
             session_id=line.session_id,
+            reservation_id=line.reservation_id,
             credit_note=line.credit_note,
             kind=line.kind,
             method=line.method,
@@ -129,15 +132,26 @@ def _write(
         return booked
 
 
-def _wallet_draws(available: Decimal, owing: list[tuple[int, Decimal]]) -> list[_Line]:
-    """Lines paying owed sessions, oldest first, from a prepaid wallet holding ``available``."""
-    lines = []
+def _wallet_draws(
+    available: Decimal, owing: list[tuple[int, Decimal]], owing_reservations: list[tuple[int, Decimal]] | None = None
+) -> list[_Line]:
+    """Lines paying owed sessions, oldest first, then owed reservation fees, oldest first, from a prepaid wallet
+    holding ``available``."""
+    lines: list[_Line] = []
     for session_id, owed in owing:
+        amount = min(available, owed)
+        if amount <= 0:
+            return lines
+        lines.append(
+            _Line(Kind.PAYMENT, receivable=-amount, wallet=-amount, method=Method.WALLET, session_id=session_id)
+        )
+        available -= amount
+    for reservation_id, owed in owing_reservations or ():
         amount = min(available, owed)
         if amount <= 0:
             break
         lines.append(
-            _Line(Kind.PAYMENT, receivable=-amount, wallet=-amount, method=Method.WALLET, session_id=session_id)
+            _Line(Kind.PAYMENT, receivable=-amount, wallet=-amount, method=Method.WALLET, reservation_id=reservation_id)
         )
         available -= amount
     return lines
@@ -174,7 +188,11 @@ def _book_once(
             # Only a wallet reads the account's balances: a charge to an invoice account sums nothing.
             currency = payment_account.customer_account.organization.currency  # the only one a wallet holds
             account_id = payment_account.customer_account_id
-            draws = _wallet_draws(wallet_balance(account_id, currency), sessions_owing(account_id, currency))
+            draws = _wallet_draws(
+                wallet_balance(account_id, currency),
+                sessions_owing(account_id, currency),
+                reservations_owing(account_id, currency),
+            )
             if draws:
                 entries += _write(
                     _Booking(key, booking.organization_id, account_id, currency, draws),
@@ -205,6 +223,28 @@ def session_charge_book(*, price: SessionPrice) -> list[LedgerEntry]:
         ),
         key=key,
         customer_account_id=session.customer_account_id,
+        at=price.priced_at,
+    )
+
+
+def reservation_charge_book(*, price: ReservationPrice) -> list[LedgerEntry]:
+    """Charge a reservation fee to the card's customer account, once (key ``reservation-charge:<id>``); a prepaid
+    wallet pays it at once, as far as it holds, as for a session. An invoice account owes it until paid."""
+    if price.gross_total <= 0:
+        return []
+    reservation = price.reservation
+    organization_id = reservation.charge_point.organization_id
+    key = f"reservation-charge:{reservation.pk}"
+    return _book_once(
+        lambda payment_account: _Booking(
+            key,
+            organization_id,
+            price.customer_account_id,
+            price.currency,
+            [_Line(Kind.CHARGE, receivable=price.gross_total, reservation_id=reservation.pk)],
+        ),
+        key=key,
+        customer_account_id=price.customer_account_id,
         at=price.priced_at,
     )
 
@@ -331,6 +371,14 @@ def payment_record(
             paid = min(left, owed)
             lines.append(
                 _Line(Kind.PAYMENT, receivable=-paid, method=method, session_id=session_id, reference=reference)
+            )
+            left -= paid
+            if left == 0:
+                break
+        for reservation_id, owed in reservations_owing(customer_account.pk, currency) if left > 0 else ():
+            paid = min(left, owed)
+            lines.append(
+                _Line(Kind.PAYMENT, receivable=-paid, method=method, reservation_id=reservation_id, reference=reference)
             )
             left -= paid
             if left == 0:

@@ -54,6 +54,9 @@ class Restrictions:
     max_duration: timedelta | None = None
     min_power_kw: Decimal | None = None
     max_power_kw: Decimal | None = None
+    #: OCPI 2.2.1 ReservationRestrictionType: "RESERVATION" or "RESERVATION_EXPIRES" for an element that prices
+    #: reserved time (``billing.pricing_reservation``) and never charging; None for a charging element.
+    reservation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,11 +279,17 @@ def _components(index: int, element: TariffElement, tariff: TariffSpec) -> list[
             raise ValueError(f"element {index}: negative {c.type} price")
         if c.step_size < 1:
             raise ValueError(f"element {index}: {c.type} step_size must be at least 1")
-        if tariff.prices_include_vat:
-            price = (price / (1 + Decimal(tariff.vat_rate))).quantize(_UNIT_PRICE_QUANTUM, ROUND_HALF_UP)
+        price = net_unit_price(price, tariff)
         step = 1 if c.type == "FLAT" else c.step_size * (1 if c.type == "ENERGY" else _US_PER_S)
         by_type[c.type] = CompiledComponent(c.type, index, price, step)
     return list(by_type.values())
+
+
+def net_unit_price(price: Decimal, tariff: TariffSpec) -> Decimal:
+    """A component's price excl. VAT: as entered, or (entered incl. VAT) divided by 1 + VAT, half-up to 6 decimals."""
+    if tariff.prices_include_vat:
+        return (price / (1 + Decimal(tariff.vat_rate))).quantize(_UNIT_PRICE_QUANTUM, ROUND_HALF_UP)
+    return price
 
 
 def _money_bound(amount: Decimal | None, currency: str) -> Decimal | None:
@@ -297,6 +306,8 @@ def compile_tariff(tariff: TariffSpec) -> CompiledTariff:
     components: dict[ComponentType, list[CompiledComponent]] = {t: [] for t in COMPONENT_TYPES}
     for index, element in enumerate(tariff.elements):
         elements.append(_element(index, element.restrictions))
+        if element.restrictions.reservation:
+            continue  # it prices reserved time, never charging
         for component in _components(index, element, tariff):
             components[component.type].append(component)
     min_price = _money_bound(tariff.min_price, tariff.currency)

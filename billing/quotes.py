@@ -96,6 +96,34 @@ def _component_text(component_type: str, price: str, *, grace_minutes: int) -> s
     return _("Start fee %(price)s") % {"price": price}
 
 
+def reservation_fee_lines(spec: pricing.TariffSpec, *, gross) -> list[str]:
+    """A tariff's reservation elements in a driver's words (incl. VAT), e.g. ``Reservation fee 10.00 SEK``."""
+    lines = []
+    for element in spec.elements:
+        kind = element.restrictions.reservation
+        if not kind:
+            continue
+        condition = _condition(element.restrictions, fallback=False)
+        for component in sorted(element.components, key=lambda c: c.type != "FLAT"):
+            price = money_display(gross(component.price), spec.currency)
+            if component.type == "FLAT":
+                text = (
+                    _("Reservation fee %(price)s if it expires unused")
+                    if kind == "RESERVATION_EXPIRES"
+                    else _("Reservation fee %(price)s")
+                ) % {"price": price}
+            elif component.type == "TIME":
+                text = (
+                    _("Reserved time %(price)s/h if it expires unused")
+                    if kind == "RESERVATION_EXPIRES"
+                    else _("Reserved time %(price)s/h")
+                ) % {"price": price}
+            else:
+                continue
+            lines.append(f"{text} {condition}" if condition else text)
+    return lines
+
+
 def tariff_description(tariff: Tariff, *, time_zone: str) -> dict:
     """A tariff in a driver's words: one line per price (incl. VAT) with when it applies, and the VAT."""
     spec = tariff_spec(tariff, time_zone=time_zone)
@@ -105,19 +133,20 @@ def tariff_description(tariff: Tariff, *, time_zone: str) -> dict:
     def gross(price: Decimal) -> Decimal:
         return _gross(price, vat_rate=spec.vat_rate, includes_vat=spec.prices_include_vat, currency=currency)
 
+    charging = [element for element in spec.elements if not element.restrictions.reservation]
     # A price the same in every element that has its type is shown once, without a condition.
     by_type: dict[str, set[Decimal]] = {}
     elements_with: dict[str, int] = {}
-    for element in spec.elements:
+    for element in charging:
         for component in element.components:
             by_type.setdefault(component.type, set()).add(gross(component.price))
             elements_with[component.type] = elements_with.get(component.type, 0) + 1
-    uniform = {t for t, prices in by_type.items() if len(prices) == 1 and elements_with[t] == len(spec.elements)}
+    uniform = {t for t, prices in by_type.items() if len(prices) == 1 and elements_with[t] == len(charging)}
 
     lines: list[str] = []
     shown_uniform: set[str] = set()
     restricted_before = False
-    for element in spec.elements:
+    for element in charging:
         condition = _condition(element.restrictions, fallback=restricted_before)
         restricted_before = restricted_before or element.restrictions != pricing.Restrictions()
         for component in sorted(
@@ -146,12 +175,14 @@ def tariff_description(tariff: Tariff, *, time_zone: str) -> dict:
                     )
                 }
             )
+    reservation_lines = reservation_fee_lines(spec, gross=gross)
     return {
         "tariff_id": tariff.pk,
         "name": tariff.name,
         "currency": currency,
         "vat_rate": spec.vat_rate,
-        "lines": lines,
+        "lines": lines + reservation_lines,
+        "reservation_lines": reservation_lines,
         "vat_note": _("Prices include %(rate)s %% VAT.") % {"rate": _percent(spec.vat_rate)},
     }
 

@@ -17,8 +17,8 @@ from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
-from billing.balances import MONEY_FIELD, ZERO, session_owed_subquery
-from billing.models import CreditNote, SessionPrice
+from billing.balances import MONEY_FIELD, ZERO, reservation_owed_subquery, session_owed_subquery
+from billing.models import CreditNote, ReservationPrice, SessionPrice
 from core import money
 
 PRICE_PER_KWH = Decimal("0.0001")
@@ -64,6 +64,8 @@ class RevenueRow:
     refund_vat: Decimal
     refund_gross: Decimal
     outstanding: Decimal
+    reservations: int = 0  # reservation fees above zero, counted in net, vat, gross and outstanding too
+    reservation_gross: Decimal = ZERO
 
     @property
     def gross_per_kwh(self) -> Decimal | None:
@@ -165,6 +167,87 @@ def _label(group_by: str, values: dict) -> tuple[object, str]:
     return key, values[fields[1]]
 
 
+def _reservation_field(field: str) -> str:
+    """A session price's group field, read on a reservation fee instead."""
+    if field.startswith("session__customer_account__"):
+        return field.removeprefix("session__")
+    return field.replace("session__", "reservation__", 1)
+
+
+def revenue_reservation_fees(*, organization: Organization, start: datetime, end: datetime) -> QuerySet:
+    """The fees above zero of the organization's reservations made in [start, end), with what is unpaid."""
+    return (
+        ReservationPrice.objects.filter(
+            reservation__charge_point__organization=organization,
+            reservation__created_at__gte=start,
+            reservation__created_at__lt=end,
+            gross_total__gt=0,
+        )
+        .order_by()
+        .annotate(owed=reservation_owed_subquery("reservation_id"))
+        .annotate(unpaid=Case(When(owed__gt=0, then=F("owed")), default=Value(ZERO), output_field=MONEY_FIELD))
+    )
+
+
+_RESERVATION_SUMS = {
+    "reservations": Count("pk"),
+    "net": Sum("net_total"),
+    "vat": Sum("vat_amount"),
+    "gross": Sum("gross_total"),
+    "outstanding": Sum("unpaid"),
+}
+
+
+def _with_fees(row: RevenueRow | None, values: Mapping[str, Any], *, key, label: str) -> RevenueRow:
+    """``row`` (or an empty one) with the reservation fees in ``values`` added."""
+    gross = money.stored_amount(values["gross"])
+    base = row or RevenueRow(
+        key=key,
+        label=label,
+        currency=values["currency"],
+        sessions=0,
+        energy_kwh=Decimal(0).quantize(KWH),
+        net=ZERO,
+        vat=ZERO,
+        gross=ZERO,
+        refund_net=ZERO,
+        refund_vat=ZERO,
+        refund_gross=ZERO,
+        outstanding=ZERO,
+    )
+    return RevenueRow(
+        key=base.key,
+        label=base.label,
+        currency=base.currency,
+        sessions=base.sessions,
+        energy_kwh=base.energy_kwh,
+        net=base.net + money.stored_amount(values["net"]),
+        vat=base.vat + money.stored_amount(values["vat"]),
+        gross=base.gross + gross,
+        refund_net=base.refund_net,
+        refund_vat=base.refund_vat,
+        refund_gross=base.refund_gross,
+        outstanding=base.outstanding + money.stored_amount(values["outstanding"]),
+        reservations=base.reservations + values["reservations"],
+        reservation_gross=base.reservation_gross + gross,
+    )
+
+
+def _add_fees(rows: list[RevenueRow], fee_rows, keyed) -> list[RevenueRow]:
+    """Merge the grouped reservation fees into the rows of the same group and currency (new rows for others)."""
+    by_key = {(row.key, row.currency): index for index, row in enumerate(rows)}
+    rows = list(rows)
+    for values in fee_rows:
+        key, label = keyed(values)
+        index = by_key.get((key, values["currency"]))
+        if index is None:
+            by_key[(key, values["currency"])] = len(rows)
+            rows.append(_with_fees(None, values, key=key, label=label))
+        else:
+            rows[index] = _with_fees(rows[index], values, key=key, label=label)
+    return rows
+
+
 def revenue_report(
     *, organization: Organization, start: datetime, end: datetime, group_by: str, time_zone: str | None = None
 ) -> RevenueReport:
@@ -180,6 +263,11 @@ def revenue_report(
     project's), cut by the database. A customer in several customer groups counts in each
     of them, so those rows may add up to more than the totals; the totals never double count.
     Groups and totals are per currency.
+
+    Reservation fees (``billing.reservation_fees``) count in the period their reservation was *made* in, in the
+    group of its site, charger, connector (none for a whole-charger reservation), tariff or customer group:
+    ``reservations`` and ``reservation_gross`` name them, and they are included in net, VAT, gross and
+    outstanding (not in sessions, energy or the price per kWh).
     """
     if group_by not in GROUP_BY:
         raise ValueError(f"Unknown group_by {group_by!r}")
@@ -191,8 +279,29 @@ def revenue_report(
         grouped = grouped.annotate(bucket=_TRUNC[group_by]("session__started_at", tzinfo=zoneinfo.ZoneInfo(time_zone)))
     grouped_rows = grouped.values(*fields, "currency").annotate(**_SUMS).order_by(*fields, "currency")
     rows = [_row(values, key=key, label=label) for values in grouped_rows for key, label in [_label(group_by, values)]]
+    fees = revenue_reservation_fees(organization=organization, start=start, end=end)
+    fee_fields = tuple(_reservation_field(field) for field in fields)
+    if group_by in _TRUNC:
+        fees_grouped = fees.annotate(
+            bucket=_TRUNC[group_by]("reservation__created_at", tzinfo=zoneinfo.ZoneInfo(time_zone))
+        )
+    else:
+        fees_grouped = fees
+    fee_rows = fees_grouped.values(*fee_fields, "currency").annotate(**_RESERVATION_SUMS).order_by(*fee_fields)
+    rows = _add_fees(
+        rows,
+        fee_rows,
+        lambda values: _label(group_by, {field: values[fee] for field, fee in zip(fields, fee_fields, strict=True)}),
+    )
+    if group_by in _TRUNC:
+        rows.sort(key=lambda row: (str(row.key), row.currency))
     if group_by not in _TRUNC:
         rows.sort(key=lambda row: (row.key is None, str(row.label).casefold(), row.currency))
     total_rows = prices.values("currency").annotate(**_SUMS).order_by("currency")
     totals = [_row(values, key=None, label=str(_("Total"))) for values in total_rows]
+    totals = _add_fees(
+        totals,
+        fees.values("currency").annotate(**_RESERVATION_SUMS).order_by("currency"),
+        lambda values: (None, str(_("Total"))),
+    )
     return RevenueReport(group_by=group_by, start=start, end=end, time_zone=time_zone, rows=rows, totals=totals)

@@ -176,6 +176,7 @@ def _tariff_elements(tariff_id: int, revision: UUID) -> tuple[pricing.TariffElem
             max_duration=None
             if element.max_duration_minutes is None
             else timedelta(minutes=element.max_duration_minutes),
+            reservation=element.reservation or None,
         )
         components = tuple(
             pricing.PriceComponent(
@@ -223,6 +224,7 @@ def tariff_spec_to_snapshot(spec: pricing.TariffSpec) -> dict:
                     "max_power_kw": _str_or_none(r.max_power_kw),
                     "min_duration_seconds": _seconds_or_none(r.min_duration),
                     "max_duration_seconds": _seconds_or_none(r.max_duration),
+                    "reservation": r.reservation,
                 },
             }
             for element in spec.elements
@@ -260,6 +262,7 @@ def tariff_spec_from_snapshot(data: dict) -> pricing.TariffSpec:
                     max_power_kw=_decimal_or_none(r["max_power_kw"]),
                     min_duration=_timedelta_or_none(r["min_duration_seconds"]),
                     max_duration=_timedelta_or_none(r["max_duration_seconds"]),
+                    reservation=r.get("reservation"),  # absent from snapshots taken before reservation fees
                 ),
             )
         )

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization
 from billing.ledger import credit_note_book, session_charge_book
 from billing.models import (
+    RESERVATION_COMPONENT_TYPES,
     CreditNote,
     CustomerGroup,
     PriceComponent,
@@ -125,8 +126,9 @@ TARIFF_ELEMENT_FIELDS = (
     "max_duration_minutes",
     "min_power_kw",
     "max_power_kw",
+    "reservation",
 )
-_RESTRICTIONS = TARIFF_ELEMENT_FIELDS[1:]
+_RESTRICTIONS = TARIFF_ELEMENT_FIELDS[1:-1]  # what restricts when an element applies (``reservation``: to what)
 
 
 def _restrictions(element: TariffElement) -> tuple:
@@ -152,6 +154,7 @@ def _tariff_elements_build(elements: list[dict]) -> tuple[list[tuple[TariffEleme
         values = {name: spec[name] for name in TARIFF_ELEMENT_FIELDS if name in spec}
         values.setdefault("position", number - 1)  # by default, the order given
         values["days_of_week"] = days_of_week_format(spec.get("days_of_week") or ())
+        values["reservation"] = spec.get("reservation") or ""  # none: a charging element
         element = TariffElement(**values)
         try:
             element.full_clean(exclude=["tariff"])
@@ -177,6 +180,13 @@ def _tariff_elements_build(elements: list[dict]) -> tuple[list[tuple[TariffEleme
             components.append(component)
         if not components:
             problems.append(_("Give at least one price for this element."))
+        if element.reservation:
+            problems += [
+                _("%(type)s: a reservation element has a flat fee and a price per hour reserved only.")
+                % {"type": component.type}
+                for component in components
+                if component.type not in RESERVATION_COMPONENT_TYPES
+            ]
         types = [component.type for component in components]
         problems += [
             _("%(type)s is priced twice.") % {"type": kind} for kind in sorted(set(types)) if types.count(kind) > 1
@@ -197,6 +207,8 @@ def _tariff_elements_build(elements: list[dict]) -> tuple[list[tuple[TariffEleme
     ordered = sorted(range(len(built)), key=lambda index: built[index][0].position)
     for later_at, later in enumerate(ordered):
         for earlier in ordered[:later_at]:
+            if built[earlier][0].reservation != built[later][0].reservation:
+                continue  # charging and reserved time (used or expired) are priced by different elements
             earlier_restrictions = _restrictions(built[earlier][0])
             if earlier_restrictions not in (_restrictions(built[later][0]), (None,) * len(_RESTRICTIONS)):
                 continue

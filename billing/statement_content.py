@@ -1,7 +1,8 @@
 """What a statement shows, read from the frozen prices and the ledger, as a JSON-ready snapshot.
 
 A session belongs to the statement of the period it was priced (and charged) in, so a session
-a charger reports late lands on the next statement instead of none. Credit notes, payments,
+a charger reports late lands on the next statement instead of none; a reservation fee likewise (a line
+"Reservation fee" per reservation billed, ``billing.reservation_fees``). Credit notes, payments,
 refunds and wallet movements belong to the period they were booked in. Amounts are strings
 (Decimal as written), times ISO 8601 in UTC; the template shows them in the statement's time zone.
 
@@ -21,7 +22,7 @@ from django.db.models import Sum
 
 from accounts.models import CustomerAccount, Organization, User
 from billing.balances import ZERO, payment_method_of
-from billing.models import CreditNote, LedgerEntry, SessionPrice
+from billing.models import CreditNote, LedgerEntry, ReservationPrice, SessionPrice
 from billing.selectors import organization_time_zone
 from core import money
 
@@ -73,6 +74,7 @@ def _period_sums(entries: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
     sums = dict.fromkeys(
         (
             "charges",
+            "reservation_fees",
             "credit_notes",
             "paid",
             "paid_from_wallet",
@@ -91,7 +93,9 @@ def _period_sums(entries: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
     }
     for entry in entries:
         kind, method = entry["kind"], entry["method"]
-        if kind in receivable_of:
+        if kind == Kind.CHARGE and entry.get("reservation_id"):
+            sums["reservation_fees"] += entry["receivable"]
+        elif kind in receivable_of:
             sums[receivable_of[kind]] += entry["receivable"]
         elif kind == Kind.PAYMENT and method == Method.WALLET:
             sums["paid_from_wallet"] += entry["receivable"]
@@ -173,6 +177,38 @@ def statement_content(
         line["vat"] += price["vat_amount"]
         line["gross"] += price["gross_total"]
 
+    reservation_fees = []
+    for fee in (
+        ReservationPrice.objects.filter(
+            customer_account=customer_account, priced_at__gte=start, priced_at__lt=end, gross_total__gt=0
+        )
+        .select_related("reservation__charge_point__site", "reservation__connector", "reservation__id_tag")
+        .order_by("reserved_from", "reservation_id")
+    ):
+        reservation = fee.reservation
+        reservation_fees.append(
+            {
+                "id": reservation.pk,
+                "label": "Reservation fee",  # translated when shown (``statement_pdf``)
+                "status": reservation.status,
+                "reserved_from": fee.reserved_from.isoformat(),
+                "reserved_until": fee.reserved_until.isoformat(),
+                "station": reservation.charge_point.name or reservation.charge_point.ocpp_id,
+                "site": reservation.charge_point.site.name if reservation.charge_point.site else "",
+                "connector": reservation.connector.number if reservation.connector else None,
+                "card": reservation.id_tag.label or reservation.id_tag.uid,
+                "currency": fee.currency,
+                "net": _money(fee.net_total),
+                "vat_rate": str(fee.vat_rate),
+                "vat": _money(fee.vat_amount),
+                "gross": _money(fee.gross_total),
+            }
+        )
+        line = vat[str(fee.vat_rate)]
+        line["net"] += fee.net_total
+        line["vat"] += fee.vat_amount
+        line["gross"] += fee.gross_total
+
     credit_notes = []
     for note in CreditNote.objects.filter(
         session__customer_account=customer_account, created_at__gte=start, created_at__lt=end
@@ -198,7 +234,7 @@ def statement_content(
     in_period = list(
         entries.filter(booked_at__gte=start, booked_at__lt=end)
         .order_by("booked_at", "pk", "line")
-        .values("booked_at", "kind", "method", "reference", "session_id", "receivable", "wallet")
+        .values("booked_at", "kind", "method", "reference", "session_id", "reservation_id", "receivable", "wallet")
     )
     movements = [
         {
@@ -207,6 +243,7 @@ def statement_content(
             "method": entry["method"],
             "reference": entry["reference"],
             "session_id": entry["session_id"],
+            "reservation_id": entry["reservation_id"],
             "owed": _money(entry["receivable"]),
             "wallet": _money(entry["wallet"]),
         }
@@ -226,6 +263,7 @@ def statement_content(
         "time_zone": time_zone,
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "sessions": sessions,
+        "reservation_fees": reservation_fees,
         "credit_notes": credit_notes,
         "movements": movements,
         "vat": [{"rate": rate, **{k: _money(v) for k, v in amounts.items()}} for rate, amounts in sorted(vat.items())],
@@ -234,9 +272,10 @@ def statement_content(
             "net": _money(sum((a["net"] for a in vat.values()), ZERO)),
             "vat": _money(sum((a["vat"] for a in vat.values()), ZERO)),
             "gross": _money(sum((a["gross"] for a in vat.values()), ZERO)),
-            # owed_end = owed_start + charges - credit_notes - paid - paid_from_wallet + refunds
+            # owed_end = owed_start + charges + reservation_fees - credit_notes - paid - paid_from_wallet + refunds
             "owed_start": _money(sums["owed_start"]),
             "charges": _money(sums["charges"]),
+            "reservation_fees": _money(sums["reservation_fees"]),
             "credit_notes": _money(-sums["credit_notes"]),
             "paid": _money(-sums["paid"]),
             "paid_from_wallet": _money(-sums["paid_from_wallet"] - sums["wallet_credit"]),

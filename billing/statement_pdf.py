@@ -163,6 +163,37 @@ def _sessions_table(sessions: list[dict], p: _Printer) -> dict:
     )
 
 
+def _reservation_fees_table(fees: list[dict], p: _Printer) -> dict:
+    rows = []
+    for fee in fees:
+        station = fee["station"] + (f" #{fee['connector']}" if fee.get("connector") else "")
+        what = _("Reservation fee")
+        if fee["status"] == "expired":
+            what = _("Reservation fee (expired unused)")
+        rows.append(
+            [
+                p.day(fee["reserved_from"]),
+                p.clock(fee["reserved_from"]),
+                station + (f" · {fee['site']}" if fee.get("site") else ""),
+                _duration({"started_at": fee["reserved_from"], "stopped_at": fee["reserved_until"]}),
+                what,
+                p.money(fee["gross"]),
+            ]
+        )
+    return text_table(
+        [
+            Column(_("Date")),
+            Column(_("Start")),
+            Column(_("Station"), flexible=True),
+            Column(_("Reserved"), right=True),
+            Column(_("What"), flexible=True),
+            Column(_("Price"), right=True),
+        ],
+        rows,
+        fill=False,
+    )
+
+
 def _credit_notes_table(notes: list[dict], p: _Printer) -> dict:
     return text_table(
         [Column(_("Date")), Column(_("Session")), Column(_("Reason"), flexible=True), Column(_("Amount"), right=True)],
@@ -178,6 +209,8 @@ def _movements_table(movements: list[dict], p: _Printer, *, wallet: bool) -> dic
             what.append(str(LedgerEntry.Method(m["method"]).label))
         if m["session_id"]:
             what.append(f"#{m['session_id']}")
+        elif m.get("reservation_id"):
+            what.append(_("reservation #%(id)s") % {"id": m["reservation_id"]})
         rows.append(
             [
                 p.day(m["booked_at"]),
@@ -224,6 +257,11 @@ def _account_tables(totals: dict, p: _Printer, *, wallet: bool) -> list[dict]:
     owed = [
         [_("Owed at the start of the period"), p.money(totals["owed_start"])],
         [_("Charging sessions"), p.money(totals["charges"])],
+        *(
+            [[_("Reservation fees"), p.money(totals["reservation_fees"])]]
+            if Decimal(totals.get("reservation_fees", 0))
+            else []
+        ),
         [_("Credit notes"), p.money(totals["credit_notes"], minus=True)],
         [_("Paid by card, terminal or bank transfer"), p.money(totals["paid"], minus=True)],
         *([from_wallet] if wallet else []),
@@ -307,6 +345,9 @@ def statement_context(statement: Statement) -> dict:
         **_header(statement, content, p),
         "wallet": wallet,
         "sessions": _sessions_table(content["sessions"], p) if content["sessions"] else None,
+        "reservation_fees": _reservation_fees_table(content["reservation_fees"], p)
+        if content.get("reservation_fees")
+        else None,
         "credit_notes": _credit_notes_table(content["credit_notes"], p) if content["credit_notes"] else None,
         "movements": _movements_table(content["movements"], p, wallet=wallet) if content["movements"] else None,
         "vat": _vat_table(content, p),

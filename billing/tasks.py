@@ -1,4 +1,5 @@
-"""Celery tasks for statements: they take ids and call services (billing.statements)."""
+"""Celery tasks for statements and reservation fees: they take ids and call services (billing.statements,
+billing.reservation_fees)."""
 
 from datetime import datetime
 
@@ -8,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import CustomerAccount
+from billing.reservation_fees import reservation_fees_sweep
 from billing.statements import monthly_statements_due, statement_email_send, statement_issue
 
 
@@ -41,3 +43,9 @@ def statement_email(self, statement_id: int) -> str:
     except Exception as exc:
         countdown = settings.STATEMENT_EMAIL_RETRY_BASE_SECONDS * 2**self.request.retries
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(name="billing.reservation_fees_sweep", acks_late=True)
+def reservation_fees_sweep_task() -> int:
+    """Beat's job: price and charge the reservation fees a crash or a failing handler left undone."""
+    return reservation_fees_sweep(now=timezone.now())

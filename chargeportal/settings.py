@@ -208,6 +208,12 @@ CELERY_BEAT_SCHEDULE = {
     "connection-sweep": {"task": "sessions_app.connection_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every 30 seconds: reservations past their expiry end (the charger ends its own at the same time).
     "reservations-expire": {"task": "sessions_app.reservations_expire", "schedule": 30.0, "options": {"expires": 25}},
+    # Every 5 minutes: reservation fees a crash or a failing handler left unpriced or uncharged.
+    "reservation-fees-sweep": {
+        "task": "billing.reservation_fees_sweep",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     # Every minute: local authorization lists that are pending, failed and due again, or out of date (a card expired).
     "local-list-sweep": {"task": "sessions_app.local_list_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: firmware that did not reach its charger (offline, no answer) goes again to those connected now.

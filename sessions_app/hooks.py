@@ -56,6 +56,27 @@ def reservation_ended(reservation_id: int) -> list[str]:
     return failures
 
 
+#: Reservation fees in a driver's words, from billing: each handler is called with ``user``, ``connectors`` and
+#: ``now`` and returns connector id -> what reserving it costs the driver now (absent: free), and with
+#: ``reservation_ids`` -> reservation id -> the fee charged for it (absent: none). The portal's reserve page shows them.
+reservation_fee_offer_handlers: list[Callable[..., dict[int, str]]] = []
+reservation_fee_charged_handlers: list[Callable[..., dict[int, str]]] = []
+
+
+def reservation_fee_offers(*, user, connectors, now) -> dict[int, str]:
+    texts: dict[int, str] = {}
+    for handler in list(reservation_fee_offer_handlers):
+        texts.update(handler(user=user, connectors=connectors, now=now))
+    return texts
+
+
+def reservation_fees_charged(*, reservation_ids) -> dict[int, str]:
+    texts: dict[int, str] = {}
+    for handler in list(reservation_fee_charged_handlers):
+        texts.update(handler(reservation_ids=reservation_ids))
+    return texts
+
+
 #: Called with a SecurityEvent's id after the commit that stored a charger's report the operator must hear of at
 #: once (tampering, an invalid firmware signature, ...: ``charger_security.ALERT_EVENT_TYPES``); reporting emails
 #: the operator's report recipients. Once per stored event, not retried here: a handler that fails is logged.

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.models import IdTag, User
-from sessions_app import views
+from sessions_app import hooks, views
 from sessions_app.forms import ConnectorChoiceField
 from sessions_app.models import Connector, Reservation
 from sessions_app.reservations import (
@@ -92,12 +92,24 @@ def reservation_list(request):
             else:
                 messages.error(request, _("Not reserved: %(reason)s") % {"reason": refusal_reason(reservation)})
             return redirect("reservations")
+    ended = list(
+        reservations_for_driver(user=request.user).exclude(status__in=Reservation.OPEN).order_by("-created_at")[:5]
+    )
+    fees_charged = hooks.reservation_fees_charged(reservation_ids=[reservation.pk for reservation in ended])
+    for reservation in ended:
+        reservation.fee_text = fees_charged.get(reservation.pk, "")
+    connectors = list(
+        connectors_for_driver_reservation(user=request.user, now=now).select_related("charge_point__site")
+    )
+    fees = hooks.reservation_fee_offers(user=request.user, connectors=connectors, now=now)
     context = {
         "form": form,
         "open_reservations": reservations_open_for_driver(user=request.user, now=now),
-        "ended_reservations": reservations_for_driver(user=request.user)
-        .exclude(status__in=Reservation.OPEN)
-        .order_by("-created_at")[:5],
+        "ended_reservations": ended,
+        "any_fee_charged": bool(fees_charged),
+        "reservation_fees": [
+            {"connector": connector, "fee": fees[connector.pk]} for connector in connectors if connector.pk in fees
+        ],
         "max_minutes": settings.RESERVATION_MAX_MINUTES,
     }
     return render(request, "sessions_app/reservations.html", context)

@@ -63,6 +63,10 @@ class PriceSerializer(serializers.Serializer):
     currency = serializers.CharField()
     vat_rate = serializers.DecimalField(max_digits=5, decimal_places=4)
     lines = serializers.ListField(child=serializers.CharField(), help_text="Each price incl. VAT, in words.")
+    reservation_lines = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What reserving this connector costs (incl. VAT, in words; also among lines); empty: free.",
+    )
     vat_note = serializers.CharField()
 
 

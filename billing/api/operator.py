@@ -49,6 +49,10 @@ class OperatorPriceComponentSerializer(serializers.ModelSerializer):
 
 class OperatorTariffElementSerializer(serializers.ModelSerializer):
     days_of_week = serializers.SerializerMethodField(help_text="0 = Monday ... 6 = Sunday; empty: every day.")
+    reservation = serializers.SerializerMethodField(
+        help_text="Set: the element prices reserved time (RESERVATION: used or cancelled by the driver; "
+        "RESERVATION_EXPIRES: expired), never charging; null for a charging element."
+    )
     components = OperatorPriceComponentSerializer(many=True, read_only=True)
 
     class Meta:
@@ -59,6 +63,10 @@ class OperatorTariffElementSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
     def get_days_of_week(self, obj: TariffElement) -> list[int]:
         return sorted(days_of_week_parse(obj.days_of_week) or ())
+
+    @extend_schema_field(serializers.ChoiceField(choices=TariffElement.Reservation.choices, allow_null=True))
+    def get_reservation(self, obj: TariffElement) -> str | None:
+        return obj.reservation or None
 
 
 class OperatorTariffSerializer(serializers.ModelSerializer):
@@ -129,6 +137,15 @@ class OperatorTariffElementInput(serializers.Serializer):
     )
     max_power_kw = serializers.DecimalField(
         max_digits=8, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    reservation = serializers.ChoiceField(
+        choices=TariffElement.Reservation.choices,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="OCPI 2.2.1 reservation restriction: set, the element prices reserved time (FLAT per reservation, "
+        "TIME per hour reserved), never charging. RESERVATION: a reservation used or cancelled by the driver; "
+        "RESERVATION_EXPIRES: one that expired. Empty or null: a charging element.",
     )
     components = OperatorPriceComponentInput(many=True, help_text="At most one of each type.")
 
@@ -392,7 +409,9 @@ class OperatorRevenueRowSerializer(serializers.Serializer):
     refund_net = _money()
     refund_vat = _money()
     refund_gross = _money()
-    outstanding = _money(help_text="What the sessions still owe by the ledger, now.")
+    outstanding = _money(help_text="What the sessions (and reservation fees) still owe by the ledger, now.")
+    reservations = serializers.IntegerField(help_text="Reservation fees above zero (reservations made in the period).")
+    reservation_gross = _money(help_text="Those reservation fees incl. VAT; included in net, vat and gross.")
     gross_per_kwh = serializers.DecimalField(
         max_digits=16, decimal_places=4, allow_null=True, help_text="Average price per kWh incl. VAT, before refunds."
     )

@@ -4,11 +4,14 @@ statements (``statements``)."""
 from billing.models.payments import LedgerEntry, PaymentAccount, StripeCheckout
 from billing.models.statements import Statement, StatementSequence
 from billing.models.tariffs import (
+    RESERVATION_COMPONENT_TYPES,
+    RESERVATION_UNRESTRICTABLE,
     WEEKDAYS,
     CreditNote,
     CustomerGroup,
     CustomerGroupMembership,
     PriceComponent,
+    ReservationPrice,
     SessionPrice,
     Tariff,
     TariffAssignment,
@@ -19,6 +22,8 @@ from billing.models.tariffs import (
 )
 
 __all__ = [
+    "RESERVATION_COMPONENT_TYPES",
+    "RESERVATION_UNRESTRICTABLE",
     "WEEKDAYS",
     "CreditNote",
     "CustomerGroup",
@@ -26,6 +31,7 @@ __all__ = [
     "LedgerEntry",
     "PaymentAccount",
     "PriceComponent",
+    "ReservationPrice",
     "SessionPrice",
     "Statement",
     "StatementSequence",

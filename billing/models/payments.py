@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CustomerAccount, Organization
 from billing.models.tariffs import CreditNote
-from sessions_app.models import ChargingSession
+from sessions_app.models import ChargingSession, Reservation
 
 
 class PaymentAccount(models.Model):
@@ -110,6 +110,15 @@ class LedgerEntry(models.Model):
         related_name="ledger_entries",
         verbose_name=_("credit note"),
     )
+    reservation = models.ForeignKey(
+        Reservation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        verbose_name=_("reservation"),
+        help_text=_("A reservation fee's charge, and what paid it."),
+    )
     kind = models.CharField(_("kind"), max_length=15, choices=Kind.choices)
     method = models.CharField(_("paid by"), max_length=10, choices=Method.choices, blank=True)
     currency = models.CharField(_("currency"), max_length=3)
@@ -153,6 +162,7 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["customer_account", "booked_at"], name="ledger_account_booked_idx"),
             models.Index(fields=["session"], name="ledger_session_idx"),
+            models.Index(fields=["reservation"], name="ledger_reservation_idx"),
             models.Index(fields=["organization", "booked_at"], name="ledger_org_booked_idx"),
             models.Index(fields=["reference"], name="ledger_reference_idx"),
         ]

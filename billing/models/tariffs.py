@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CustomerAccount, Organization
 from core import money
-from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
+from sessions_app.models import ChargePoint, ChargingSession, Connector, Reservation, Site
 
 WEEKDAYS = [
     (0, _("Monday")),
@@ -174,7 +174,15 @@ class Tariff(models.Model):
 
 
 class TariffElement(models.Model):
-    """A group of price components that applies while all its restrictions hold."""
+    """A group of price components that applies while all its restrictions hold.
+
+    An element with ``reservation`` set (OCPI 2.2.1 ``ReservationRestrictionType``) prices reserved time only,
+    never charging: FLAT per reservation and TIME per hour reserved (``billing.reservation_fees``).
+    """
+
+    class Reservation(models.TextChoices):
+        RESERVATION = "RESERVATION", _("Reservation (used, or cancelled by the driver)")
+        RESERVATION_EXPIRES = "RESERVATION_EXPIRES", _("Reservation that expired")
 
     tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="elements", verbose_name=_("tariff"))
     position = models.PositiveSmallIntegerField(
@@ -230,6 +238,16 @@ class TariffElement(models.Model):
         blank=True,
         validators=[MinValueValidator(0)],
     )
+    reservation = models.CharField(
+        _("reservation"),
+        max_length=19,
+        choices=Reservation.choices,
+        blank=True,
+        help_text=_(
+            "Set: this element prices reserved time, not charging (a flat fee per reservation and a price per hour "
+            "reserved only; time of day and days of week are read at the reservation's start)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("tariff element")
@@ -273,8 +291,25 @@ class TariffElement(models.Model):
             low_value, high_value = getattr(self, low), getattr(self, high)
             if low_value is not None and high_value is not None and low_value > high_value:
                 errors[high] = message
+        if self.reservation:
+            for name in RESERVATION_UNRESTRICTABLE:
+                if getattr(self, name) is not None:
+                    errors.setdefault(name, _("A reservation element is restricted by time of day and days only."))
         if errors:
             raise ValidationError(errors)
+
+
+#: Restrictions a reservation element may not have: reserved time has no energy or power, and its length is priced.
+RESERVATION_UNRESTRICTABLE = (
+    "min_kwh",
+    "max_kwh",
+    "min_duration_minutes",
+    "max_duration_minutes",
+    "min_power_kw",
+    "max_power_kw",
+)
+#: The component types a reservation element may have (OCPI 2.2.1: FLAT and TIME).
+RESERVATION_COMPONENT_TYPES = ("FLAT", "TIME")
 
 
 class PriceComponent(models.Model):
@@ -519,6 +554,64 @@ class SessionPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id}: {self.gross_total} {self.currency}"
+
+
+class ReservationPrice(models.Model):
+    """A reservation's fee, frozen once it ended with a snapshot of the tariff; never changed afterwards.
+
+    Kept for every reservation billing has decided on (used, expired, cancelled by the driver), a zero fee too
+    (no tariff, or no reservation element): the sweep then knows it is done. Refused, faulted and
+    operator-cancelled reservations get none.
+    """
+
+    reservation = models.OneToOneField(
+        Reservation,
+        on_delete=models.PROTECT,
+        related_name="price",
+        verbose_name=_("reservation"),
+    )
+    customer_account = models.ForeignKey(
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        related_name="reservation_prices",
+        verbose_name=_("customer account"),
+    )
+    tariff = models.ForeignKey(
+        Tariff,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reservation_prices",
+        verbose_name=_("tariff"),
+    )
+    tariff_snapshot = models.JSONField(_("tariff as applied"), null=True, blank=True)
+    breakdown = models.JSONField(_("price lines"), default=list)
+    reserved_from = models.DateTimeField(_("reserved from"))
+    reserved_until = models.DateTimeField(_("reserved until"))
+    currency = models.CharField(_("currency"), max_length=3)
+    net_total = models.DecimalField(_("net total"), max_digits=12, decimal_places=2)
+    vat_rate = models.DecimalField(_("VAT rate"), max_digits=5, decimal_places=4)
+    vat_amount = models.DecimalField(_("VAT"), max_digits=12, decimal_places=2)
+    gross_total = models.DecimalField(_("total incl. VAT"), max_digits=12, decimal_places=2)
+    priced_at = models.DateTimeField(_("priced"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("reservation fee")
+        verbose_name_plural = _("reservation fees")
+        ordering = ["-priced_at"]
+        indexes = [models.Index(fields=["priced_at"], name="reservationprice_priced_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(net_total__gte=0, vat_amount__gte=0, gross_total__gte=0),
+                name="reservationprice_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved_until__gte=F("reserved_from")), name="reservationprice_until_after_from"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reservation_id}: {self.gross_total} {self.currency}"
 
 
 class CreditNote(models.Model):
