@@ -7,75 +7,117 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0008_id_tag_kinds_case_insensitive_uid'),
-        ('billing', '0007_tariff_revision'),
-        ('sessions_app', '0020_reservation_cancelled_by'),
+        ("accounts", "0008_id_tag_kinds_case_insensitive_uid"),
+        ("billing", "0007_tariff_revision"),
+        ("sessions_app", "0020_reservation_cancelled_by"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReservationPrice',
+            name="ReservationPrice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tariff_snapshot', models.JSONField(blank=True, null=True, verbose_name='tariff as applied')),
-                ('breakdown', models.JSONField(default=list, verbose_name='price lines')),
-                ('reserved_from', models.DateTimeField(verbose_name='reserved from')),
-                ('reserved_until', models.DateTimeField(verbose_name='reserved until')),
-                ('currency', models.CharField(max_length=3, verbose_name='currency')),
-                ('net_total', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='net total')),
-                ('vat_rate', models.DecimalField(decimal_places=4, max_digits=5, verbose_name='VAT rate')),
-                ('vat_amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='VAT')),
-                ('gross_total', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='total incl. VAT')),
-                ('priced_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='priced')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("tariff_snapshot", models.JSONField(blank=True, null=True, verbose_name="tariff as applied")),
+                ("breakdown", models.JSONField(default=list, verbose_name="price lines")),
+                ("reserved_from", models.DateTimeField(verbose_name="reserved from")),
+                ("reserved_until", models.DateTimeField(verbose_name="reserved until")),
+                ("currency", models.CharField(max_length=3, verbose_name="currency")),
+                ("net_total", models.DecimalField(decimal_places=2, max_digits=12, verbose_name="net total")),
+                ("vat_rate", models.DecimalField(decimal_places=4, max_digits=5, verbose_name="VAT rate")),
+                ("vat_amount", models.DecimalField(decimal_places=2, max_digits=12, verbose_name="VAT")),
+                ("gross_total", models.DecimalField(decimal_places=2, max_digits=12, verbose_name="total incl. VAT")),
+                ("priced_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="priced")),
             ],
             options={
-                'verbose_name': 'reservation fee',
-                'verbose_name_plural': 'reservation fees',
-                'ordering': ['-priced_at'],
+                "verbose_name": "reservation fee",
+                "verbose_name_plural": "reservation fees",
+                "ordering": ["-priced_at"],
             },
         ),
         migrations.AddField(
-            model_name='ledgerentry',
-            name='reservation',
-            field=models.ForeignKey(blank=True, help_text="A reservation fee's charge, and what paid it.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ledger_entries', to='sessions_app.reservation', verbose_name='reservation'),
+            model_name="ledgerentry",
+            name="reservation",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="A reservation fee's charge, and what paid it.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="ledger_entries",
+                to="sessions_app.reservation",
+                verbose_name="reservation",
+            ),
         ),
         migrations.AddField(
-            model_name='tariffelement',
-            name='reservation',
-            field=models.CharField(blank=True, choices=[('RESERVATION', 'Reservation (used, or cancelled by the driver)'), ('RESERVATION_EXPIRES', 'Reservation that expired')], help_text="Set: this element prices reserved time, not charging (a flat fee per reservation and a price per hour reserved only; time of day and days of week are read at the reservation's start).", max_length=19, verbose_name='reservation'),
+            model_name="tariffelement",
+            name="reservation",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("RESERVATION", "Reservation (used, or cancelled by the driver)"),
+                    ("RESERVATION_EXPIRES", "Reservation that expired"),
+                ],
+                help_text=(
+                    "Set: this element prices reserved time, not charging (a flat fee per reservation and a price per "
+                    "hour reserved only; time of day and days of week are read at the reservation's start)."
+                ),
+                max_length=19,
+                verbose_name="reservation",
+            ),
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['reservation'], name='ledger_reservation_idx'),
+            model_name="ledgerentry",
+            index=models.Index(fields=["reservation"], name="ledger_reservation_idx"),
         ),
         migrations.AddField(
-            model_name='reservationprice',
-            name='customer_account',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reservation_prices', to='accounts.customeraccount', verbose_name='customer account'),
+            model_name="reservationprice",
+            name="customer_account",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reservation_prices",
+                to="accounts.customeraccount",
+                verbose_name="customer account",
+            ),
         ),
         migrations.AddField(
-            model_name='reservationprice',
-            name='reservation',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='price', to='sessions_app.reservation', verbose_name='reservation'),
+            model_name="reservationprice",
+            name="reservation",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="price",
+                to="sessions_app.reservation",
+                verbose_name="reservation",
+            ),
         ),
         migrations.AddField(
-            model_name='reservationprice',
-            name='tariff',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='reservation_prices', to='billing.tariff', verbose_name='tariff'),
+            model_name="reservationprice",
+            name="tariff",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="reservation_prices",
+                to="billing.tariff",
+                verbose_name="tariff",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reservationprice',
-            index=models.Index(fields=['priced_at'], name='reservationprice_priced_idx'),
+            model_name="reservationprice",
+            index=models.Index(fields=["priced_at"], name="reservationprice_priced_idx"),
         ),
         migrations.AddConstraint(
-            model_name='reservationprice',
-            constraint=models.CheckConstraint(condition=models.Q(('gross_total__gte', 0), ('net_total__gte', 0), ('vat_amount__gte', 0)), name='reservationprice_not_negative'),
+            model_name="reservationprice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("gross_total__gte", 0), ("net_total__gte", 0), ("vat_amount__gte", 0)),
+                name="reservationprice_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reservationprice',
-            constraint=models.CheckConstraint(condition=models.Q(('reserved_until__gte', models.F('reserved_from'))), name='reservationprice_until_after_from'),
+            model_name="reservationprice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reserved_until__gte", models.F("reserved_from"))),
+                name="reservationprice_until_after_from",
+            ),
         ),
     ]
