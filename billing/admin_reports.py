@@ -133,6 +133,8 @@ REVENUE_COLUMNS = [
     _("Refunds gross"),
     _("Outstanding"),
     _("Average per kWh incl. VAT"),
+    _("Reservation fees"),
+    _("Reservation fees incl. VAT"),
 ]
 
 
@@ -151,6 +153,8 @@ def _revenue_cells(row) -> list:
         row.refund_gross,
         row.outstanding,
         "" if per_kwh is None else per_kwh,
+        row.reservations,
+        row.reservation_gross,
     ]
 
 

@@ -19,6 +19,7 @@ from accounts.api.driver import error_response
 from accounts.api.operator import IdFilter, OperatorAPIView, moment_field, related_field, related_limit
 from accounts.models import IdTag
 from core.api import IsDriver
+from sessions_app import hooks
 from sessions_app.api import driver
 from sessions_app.api.driver import ChargerError, ChargerOffline, ChargerRejected, ChargerTimeout
 from sessions_app.models import ChargePoint, Connector, Reservation
@@ -72,6 +73,9 @@ class DriverReservationSerializer(_ReasonMixin, serializers.ModelSerializer):
     )
     card = serializers.CharField(source="id_tag.uid", read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    fee = serializers.SerializerMethodField(
+        help_text="The reservation fee charged once it ended (incl. VAT, in words); empty: none."
+    )
 
     class Meta:
         model = Reservation
@@ -89,8 +93,14 @@ class DriverReservationSerializer(_ReasonMixin, serializers.ModelSerializer):
             "expires_at",
             "ended_at",
             "session",
+            "fee",
         ]
         read_only_fields = fields
+
+    def get_fee(self, obj: Reservation) -> str:
+        if obj.status in Reservation.OPEN:
+            return ""
+        return hooks.reservation_fees_charged(reservation_ids=[obj.pk]).get(obj.pk, "")
 
 
 class DriverReservationInput(serializers.Serializer):

@@ -390,3 +390,43 @@ def test_the_admin_lists_reservation_fees_to_their_operator_only(world, client):
     listed = client.get(url)
     assert listed.status_code == 200 and str(price.reservation) not in listed.content.decode()
     assert client.get(reverse("admin:billing_reservationprice_change", args=[price.pk])).status_code in (302, 404)
+
+
+def test_the_app_api_shows_the_fee_before_reserving_and_on_the_ended_reservation(world):
+    from rest_framework.test import APIClient
+
+    fee_tariff(world)
+    expired = reservation(world)
+    reservation_price_freeze(reservation=expired)
+    api = APIClient()
+    api.force_authenticate(world.alice)
+
+    stations = api.get(reverse("api:stations")).json()
+    prices = [
+        connector["price"]
+        for site in stations["results"]
+        for station in site.get("stations", [site])
+        for connector in station.get("connectors", [])
+        if connector.get("price")
+    ]
+    listed = api.get(reverse("api:reservations")).json()["results"]
+
+    assert prices and prices[0]["reservation_lines"] == ["Reservation fee 10.00 SEK", "Reserved time 12.00 SEK/h"]
+    assert [(item["id"], item["fee"]) for item in listed] == [(expired.pk, "16.00 SEK")]
+
+
+def test_the_revenue_page_and_its_csv_show_the_reservation_fees(world, client):
+    import csv
+    import io
+
+    fee_tariff(world)
+    reservation_price_freeze(reservation=reservation(world))
+    client.force_login(world.carol)
+    params = {"organization": world.org_a.pk, "period": "month", "day": timezone.localdate().isoformat()}
+
+    response = client.get(reverse("admin:billing_revenue"), {**params, "format": "csv"})
+    header, *body = list(csv.reader(io.StringIO(response.content.decode())))
+    total = next(row for row in body if row[0] == "Total")
+
+    assert header[-2:] == ["Reservation fees", "Reservation fees incl. VAT"]
+    assert (total[6], total[-2], total[-1]) == ("16.00", "1", "16.00")

@@ -4,6 +4,7 @@ beat runs them); one used by the charger's StartTransaction is charged for the m
 the server process, after the start's commit)."""
 
 import asyncio
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -104,7 +105,7 @@ def test_a_reservation_used_by_the_start_charges_the_minutes_reserved_until_it(a
         time.sleep(0.1)
     price = ReservationPrice.objects.get(reservation=reservation)
     reserved = reservation.session.started_at - reservation.created_at
-    minutes = -(-int(reserved.total_seconds()) // 60)  # per started minute
+    minutes = math.ceil(reserved / timedelta(minutes=1))  # per started minute
     assert 3 <= minutes <= 5
     assert (price.reserved_from, price.reserved_until) == (reservation.created_at, reservation.session.started_at)
     assert price.gross_total == D("5.00") + minutes * D("1.00")
