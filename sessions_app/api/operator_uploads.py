@@ -75,14 +75,14 @@ class OperatorUploadRequestInput(serializers.Serializer):
     start = moment_field(required=False, allow_null=True, default=None, help_text="Optional: the oldest entries.")
     stop = moment_field(required=False, allow_null=True, default=None, help_text="Optional: the newest entries.")
     retries = serializers.IntegerField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=command_payloads.UPLOAD_MAX_RETRIES
+        required=False, allow_null=True, default=None, min_value=0, max_value=command_payloads.MAX_RETRIES
     )
     retry_interval = serializers.IntegerField(
         required=False,
         allow_null=True,
         default=None,
         min_value=0,
-        max_value=command_payloads.UPLOAD_MAX_RETRY_INTERVAL,
+        max_value=command_payloads.MAX_RETRY_INTERVAL,
         help_text="Seconds between the station's attempts.",
     )
 

@@ -30,26 +30,24 @@ DATA_MAX_LENGTH = 10_000
 SCHEDULE_MAX_DURATION = 7 * 24 * 3600
 #: Connector ids a command may name; 0 is the whole charge point.
 CONNECTOR_MAX_ID = 1000
-#: OCPP 1.6 IdToken is a CiString20; a reservationId is a JSON integer, which chargers hold in 32 bits.
+#: OCPP 1.6 IdToken is a CiString20.
 ID_TAG_MAX_LENGTH = 20
-RESERVATION_MAX_ID = 2**31 - 1
-#: Firmware: SignedUpdateFirmware.req's limits (location, certificate, signature); the schemes chargers download
-#: with; download attempts and seconds between them, bounded only for sanity (OCPP sets no limit).
-FIRMWARE_LOCATION_MAX_LENGTH = 512
+#: Ids and versions the server numbers (reservationId, requestId, listVersion, chargingProfileId) are JSON
+#: integers, which chargers hold in 32 bits.
+REQUEST_MAX_ID = 2**31 - 1
+#: Files a charger downloads (firmware) or uploads (diagnostics, logs): the schemes it may use, the longest
+#: address (SignedUpdateFirmware's and GetLog's limit), attempts and seconds between them (bounded for sanity).
+TRANSFER_SCHEMES = ("http", "https", "ftp", "ftps")
+LOCATION_MAX_LENGTH = 512
+MAX_RETRIES = 100
+MAX_RETRY_INTERVAL = 24 * 3600
+#: SignedUpdateFirmware.req's limits of the signing certificate and the signature.
 SIGNING_CERTIFICATE_MAX_LENGTH = 5500
 SIGNATURE_MAX_LENGTH = 800
-FIRMWARE_SCHEMES = ["http", "https", "ftp", "ftps"]
-FIRMWARE_MAX_RETRIES = 100
-FIRMWARE_MAX_RETRY_INTERVAL = 86_400
-REQUEST_MAX_ID = 2**31 - 1
 CHARGING_RATE_UNITS = tuple(unit.value for unit in ChargingRateUnitType)
 PROFILE_PURPOSES = tuple(purpose.value for purpose in ChargingProfilePurposeType)
-#: GetDiagnostics and GetLog: where a charger may upload (GetLog's remoteLocation is a string of at most 512).
+#: GetLog's log types.
 LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
-UPLOAD_SCHEMES = ("https", "http", "ftps", "ftp")
-UPLOAD_LOCATION_MAX_LENGTH = 512
-UPLOAD_MAX_RETRIES = 100
-UPLOAD_MAX_RETRY_INTERVAL = 24 * 3600
 
 
 class CommandPayloadError(ValueError):
@@ -129,7 +127,6 @@ PROFILE_KINDS = tuple(kind.value for kind in ChargingProfileKindType)
 RECURRENCY_KINDS = tuple(kind.value for kind in RecurrencyKind)
 RECURRENCY_SECONDS = {"Daily": 24 * 3600, "Weekly": 7 * 24 * 3600}
 SCHEDULE_MAX_PERIODS = 1000
-PROFILE_MAX_ID = 2**31 - 1
 PHASES_MAX = 3
 #: A schedule period as the builder takes it: ``(start_period, limit)``, ``(start_period, limit, number_phases)``
 #: or a mapping with those keys (the operator API's objects, OCPP's JSON in snake_case).
@@ -215,10 +212,7 @@ def charging_profile(
     ``start_schedule``; a Relative one has none (it starts when the transaction does); a transaction id only for
     a TxProfile; times with their time zone, sent in UTC, ``valid_to`` after ``valid_from``.
     """
-    if not 0 <= charging_profile_id <= PROFILE_MAX_ID:
-        raise CommandPayloadError(
-            "charging_profile_id", str(_("Give a profile id from 0 to %(max)s.") % {"max": PROFILE_MAX_ID})
-        )
+    _check_id(charging_profile_id, "charging_profile_id", _("Give a profile id from 0 to %(max)s."))
     if stack_level < 0:
         raise CommandPayloadError("stack_level", str(_("A stack level is 0 or more.")))
     _require(charging_profile_purpose, "charging_profile_purpose")
@@ -232,8 +226,8 @@ def charging_profile(
         raise CommandPayloadError("recurrency_kind", str(_("Only a Recurring profile has a recurrence.")))
     if transaction_id is not None and charging_profile_purpose != "TxProfile":
         raise CommandPayloadError("transaction_id", str(_("Only a TxProfile names a transaction.")))
-    valid_from_utc = None if valid_from is None else _firmware_time(valid_from, "valid_from")
-    valid_to_utc = None if valid_to is None else _firmware_time(valid_to, "valid_to")
+    valid_from_utc = None if valid_from is None else _utc_text(valid_from, "valid_from")
+    valid_to_utc = None if valid_to is None else _utc_text(valid_to, "valid_to")
     if valid_from is not None and valid_to is not None and valid_to <= valid_from:
         raise CommandPayloadError("valid_to", str(_("The profile must end after it becomes valid.")))
     _require(charging_rate_unit, "charging_rate_unit")
@@ -244,7 +238,7 @@ def charging_profile(
         )
     if charging_profile_kind == "Recurring" and start_schedule is None:
         raise CommandPayloadError("start_schedule", str(_("A Recurring schedule repeats from its start: give it.")))
-    start_schedule_utc = None if start_schedule is None else _firmware_time(start_schedule, "start_schedule")
+    start_schedule_utc = None if start_schedule is None else _utc_text(start_schedule, "start_schedule")
     recurrence = RECURRENCY_SECONDS.get(recurrency_kind or "")
     if duration is not None:
         if duration <= 0:
@@ -413,15 +407,14 @@ def reserve_now(
     primary key is ``reservation_id``; this builder only checks the fields OCPP 1.6 limits.
     """
     _check_connector(connector_id)
-    if expiry_date.tzinfo is None:
-        raise CommandPayloadError("expiry_date", str(_("Give the time with its time zone.")))
+    expiry = _utc_text(expiry_date, "expiry_date")
     _require(id_tag, "id_tag")
     _check_length(id_tag, ID_TAG_MAX_LENGTH, "id_tag")
     _check_length(parent_id_tag or "", ID_TAG_MAX_LENGTH, "parent_id_tag")
-    _check_reservation_id(reservation_id)
+    _check_id(reservation_id, "reservation_id", _("Give a reservation id from 0 to %(max)s."))
     return call.ReserveNow(
         connector_id=connector_id,
-        expiry_date=expiry_date.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        expiry_date=expiry,
         id_tag=id_tag,
         reservation_id=reservation_id,
         parent_id_tag=parent_id_tag or None,
@@ -430,7 +423,7 @@ def reserve_now(
 
 def cancel_reservation(*, reservation_id: int) -> call.CancelReservation:
     """End a reservation the charger holds; it answers Rejected for an id it does not know (any more)."""
-    _check_reservation_id(reservation_id)
+    _check_id(reservation_id, "reservation_id", _("Give a reservation id from 0 to %(max)s."))
     return call.CancelReservation(reservation_id=reservation_id)
 
 
@@ -442,12 +435,13 @@ def update_firmware(
     The charger answers with no status; its FirmwareStatusNotifications tell how it goes
     (``sessions_app.firmware`` runs campaigns of these).
     """
-    _check_firmware_location(location)
+    _check_location(location, "location")
+    _check_retries(retries, retry_interval)
     return call.UpdateFirmware(
         location=location,
-        retrieve_date=_firmware_time(retrieve_date, "retrieve_date"),
-        retries=_check_firmware_retries(retries),
-        retry_interval=_check_firmware_retry_interval(retry_interval),
+        retrieve_date=_utc_text(retrieve_date, "retrieve_date"),
+        retries=retries,
+        retry_interval=retry_interval,
     )
 
 
@@ -464,12 +458,13 @@ def signed_update_firmware(
 ) -> call.SignedUpdateFirmware:
     """The security extension's update: the charger checks ``signature`` (base64) of the image with the PEM
     ``signing_certificate`` before installing; its SignedFirmwareStatusNotifications carry ``request_id``."""
-    _check_request_id(request_id)
-    _check_firmware_location(location)
-    retrieve = _firmware_time(retrieve_date_time, "retrieve_date_time")
+    _check_id(request_id, "request_id", _("Give a request id from 0 to %(max)s."))
+    _check_location(location, "location")
+    _check_retries(retries, retry_interval)
+    retrieve = _utc_text(retrieve_date_time, "retrieve_date_time")
     install = None
     if install_date_time is not None:
-        install = _firmware_time(install_date_time, "install_date_time")
+        install = _utc_text(install_date_time, "install_date_time")
         if install_date_time < retrieve_date_time:
             raise CommandPayloadError("install_date_time", str(_("The installation cannot come before the download.")))
     _require(signing_certificate, "signing_certificate")
@@ -491,57 +486,44 @@ def signed_update_firmware(
             "signature": signature,
             **({"install_date_time": install} if install else {}),
         },
-        retries=_check_firmware_retries(retries),
-        retry_interval=_check_firmware_retry_interval(retry_interval),
+        retries=retries,
+        retry_interval=retry_interval,
     )
 
 
-def _check_firmware_location(location: str) -> None:
-    _require(location, "location")
-    _check_length(location, FIRMWARE_LOCATION_MAX_LENGTH, "location")
-    # A host name without a domain is fine (chargers on a private network); a URI has no spaces.
+def _check_location(location: str, field: str) -> None:
+    """An address a charger downloads from or uploads to: one of ``TRANSFER_SCHEMES`` with a host (one without a
+    domain is fine on a private network), no spaces."""
+    _require(location, field)
+    _check_length(location, LOCATION_MAX_LENGTH, field)
     parts = urlsplit(location)
-    if parts.scheme.lower() not in FIRMWARE_SCHEMES or not parts.hostname or any(c.isspace() for c in location):
+    if parts.scheme.lower() not in TRANSFER_SCHEMES or not parts.hostname or any(c.isspace() for c in location):
         raise CommandPayloadError(
-            "location", str(_("Give a URL starting with %(schemes)s.") % {"schemes": ", ".join(FIRMWARE_SCHEMES)})
+            field, str(_("Give a URL starting with %(schemes)s.") % {"schemes": ", ".join(TRANSFER_SCHEMES)})
         )
 
 
-def _firmware_time(moment: datetime, field: str) -> str:
+def _check_retries(retries: int | None, retry_interval: int | None) -> None:
+    if retries is not None and not 0 <= retries <= MAX_RETRIES:
+        raise CommandPayloadError("retries", str(_("Give from 0 to %(max)s attempts.") % {"max": MAX_RETRIES}))
+    if retry_interval is not None and not 0 <= retry_interval <= MAX_RETRY_INTERVAL:
+        raise CommandPayloadError(
+            "retry_interval",
+            str(_("Give from 0 to %(max)s seconds between attempts.") % {"max": MAX_RETRY_INTERVAL}),
+        )
+
+
+def _check_id(value: int, field: str, message) -> None:
+    """An id or version the server numbers, within ``REQUEST_MAX_ID``; ``message`` names it, with %(max)s."""
+    if not 0 <= value <= REQUEST_MAX_ID:
+        raise CommandPayloadError(field, str(message % {"max": REQUEST_MAX_ID}))
+
+
+def _utc_text(moment: datetime, field: str) -> str:
+    """An aware moment as OCPP's UTC text; a naive one is refused (whose local time would it be?)."""
     if moment.tzinfo is None:
         raise CommandPayloadError(field, str(_("Give the time with its time zone.")))
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _check_firmware_retries(retries: int | None) -> int | None:
-    if retries is not None and not 0 <= retries <= FIRMWARE_MAX_RETRIES:
-        raise CommandPayloadError(
-            "retries", str(_("Give from 0 to %(max)s download attempts.") % {"max": FIRMWARE_MAX_RETRIES})
-        )
-    return retries
-
-
-def _check_firmware_retry_interval(retry_interval: int | None) -> int | None:
-    if retry_interval is not None and not 0 <= retry_interval <= FIRMWARE_MAX_RETRY_INTERVAL:
-        raise CommandPayloadError(
-            "retry_interval",
-            str(_("Give from 0 to %(max)s seconds between attempts.") % {"max": FIRMWARE_MAX_RETRY_INTERVAL}),
-        )
-    return retry_interval
-
-
-def _check_request_id(request_id: int) -> None:
-    if not 0 <= request_id <= REQUEST_MAX_ID:
-        raise CommandPayloadError(
-            "request_id", str(_("Give a request id from 0 to %(max)s.") % {"max": REQUEST_MAX_ID})
-        )
-
-
-def _check_reservation_id(reservation_id: int) -> None:
-    if not 0 <= reservation_id <= RESERVATION_MAX_ID:
-        raise CommandPayloadError(
-            "reservation_id", str(_("Give a reservation id from 0 to %(max)s.") % {"max": RESERVATION_MAX_ID})
-        )
 
 
 def get_diagnostics(
@@ -556,7 +538,7 @@ def get_diagnostics(
 
     Operators ask through ``sessions_app.uploads.upload_request``, which makes a one-time upload address here.
     """
-    _check_upload_location(location, "location")
+    _check_location(location, "location")
     _check_retries(retries, retry_interval)
     _check_window(start_time, stop_time, "start_time", "stop_time")
     return call.GetDiagnostics(
@@ -582,11 +564,8 @@ def get_log(
     LogStatusNotifications carry ``request_id``. The ``log`` object is built from the three fields of its own."""
     _require(log_type, "log_type")
     _check_choice(log_type, LOG_TYPES, "log_type")
-    if not 0 <= request_id <= REQUEST_MAX_ID:
-        raise CommandPayloadError(
-            "request_id", str(_("Give a request id from 0 to %(max)s.") % {"max": REQUEST_MAX_ID})
-        )
-    _check_upload_location(remote_location, "remote_location")
+    _check_id(request_id, "request_id", _("Give a request id from 0 to %(max)s."))
+    _check_location(remote_location, "remote_location")
     _check_retries(retries, retry_interval)
     _check_window(oldest_timestamp, latest_timestamp, "oldest_timestamp", "latest_timestamp")
     log: dict[str, str | None] = {"remote_location": remote_location}
@@ -599,35 +578,16 @@ def get_log(
     )
 
 
-def _check_upload_location(location: str, field: str) -> None:
-    _require(location, field)
-    _check_length(location, UPLOAD_LOCATION_MAX_LENGTH, field)
-    scheme, _sep, rest = location.partition("://")
-    if scheme.lower() not in UPLOAD_SCHEMES or not rest:
-        raise CommandPayloadError(
-            field, str(_("Give an address starting with %(schemes)s.") % {"schemes": ", ".join(UPLOAD_SCHEMES)})
-        )
-
-
-def _check_retries(retries: int | None, retry_interval: int | None) -> None:
-    if retries is not None and not 0 <= retries <= UPLOAD_MAX_RETRIES:
-        raise CommandPayloadError("retries", str(_("From 0 to %(max)s.") % {"max": UPLOAD_MAX_RETRIES}))
-    if retry_interval is not None and not 0 <= retry_interval <= UPLOAD_MAX_RETRY_INTERVAL:
-        raise CommandPayloadError(
-            "retry_interval", str(_("From 0 to %(max)s seconds.") % {"max": UPLOAD_MAX_RETRY_INTERVAL})
-        )
-
-
 def _check_window(start: datetime | None, stop: datetime | None, start_field: str, stop_field: str) -> None:
     for value, field in ((start, start_field), (stop, stop_field)):
-        if value is not None and value.tzinfo is None:
-            raise CommandPayloadError(field, str(_("Give the time with its time zone.")))
+        if value is not None:
+            _utc_text(value, field)
     if start is not None and stop is not None and stop < start:
         raise CommandPayloadError(stop_field, str(_("The end of the period comes before its start.")))
 
 
 def _utc(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else _utc_text(moment, "")
 
 
 #: SendLocalList: its update types, the idTagInfo statuses OCPP 1.6 has, and at most this many entries in one message
@@ -644,10 +604,7 @@ def send_local_list(*, list_version: int, update_type: str, local_authorization_
     (expiry and parent optional; the expiry a datetime or an ISO 8601 string). In a Full update every entry
     carries its idTagInfo; in a Differential one an entry without it removes that id tag from the list.
     """
-    if not 0 <= list_version <= REQUEST_MAX_ID:
-        raise CommandPayloadError(
-            "list_version", str(_("Give a list version from 0 to %(max)s.") % {"max": REQUEST_MAX_ID})
-        )
+    _check_id(list_version, "list_version", _("Give a list version from 0 to %(max)s."))
     _require(update_type, "update_type")
     _check_choice(update_type, LOCAL_LIST_UPDATE_TYPES, "update_type")
     field = "local_authorization_list"

@@ -9,10 +9,25 @@ from django.db.migrations.executor import MigrationExecutor
 
 
 def migrate(target):
-    """Move ``target``'s app to that migration, every other app staying at its latest."""
+    """Move ``target``'s app to that migration, every other app to its latest one that does not need a later
+    migration of ``target``'s app (a billing migration may depend on a later sessions_app one)."""
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    targets = [target] + [leaf for leaf in executor.loader.graph.leaf_nodes() if leaf[0] != target[0]]
+    graph = executor.loader.graph
+    later = {
+        node
+        for child in graph.node_map[target].children
+        if child.key[0] == target[0]
+        for node in graph.backwards_plan(child.key)
+    }
+    targets = [target]
+    for leaf in graph.leaf_nodes():
+        node: tuple[str, str] | None = leaf
+        while node is not None and node in later:
+            parents = [parent.key for parent in graph.node_map[node].parents if parent.key[0] == node[0]]
+            node = max(parents) if parents else None
+        if leaf[0] != target[0] and node is not None:
+            targets.append(node)
     executor.migrate(targets)
     return executor.loader.project_state(targets).apps
 
