@@ -27,16 +27,22 @@ logger = logging.getLogger(__name__)
 session_completed_handlers: list[Callable[[int], object]] = []  # what a handler returns is not used
 
 
-def session_completed(session_id: int) -> list[str]:
-    """Run every handler; one that fails is logged and does not stop the others. Returns the failures."""
+def _run_each(handlers: list[Callable[[int], object]], subject_id: int, what: str) -> list[str]:
+    """Run every handler with ``subject_id``; one that fails is logged and does not stop the others.
+    Returns the failures."""
     failures = []
-    for handler in list(session_completed_handlers):
+    for handler in list(handlers):
         try:
-            handler(session_id)
+            handler(subject_id)
         except Exception as exc:
-            logger.exception("session_completed handler %r failed for session %s", handler, session_id)
+            logger.exception("%s handler %r failed for %s", what, handler, subject_id)
             failures.append(f"{getattr(handler, '__qualname__', handler)}: {exc!r}")
     return failures
+
+
+def session_completed(session_id: int) -> list[str]:
+    """Run every session-completed handler (see ``_run_each``)."""
+    return _run_each(session_completed_handlers, session_id, "session_completed")
 
 
 #: Called with a reservation's id after the transaction that ended it has committed (any end status, see
@@ -45,15 +51,8 @@ reservation_ended_handlers: list[Callable[[int], object]] = []  # what a handler
 
 
 def reservation_ended(reservation_id: int) -> list[str]:
-    """Run every reservation-ended handler; one that fails is logged and does not stop the others."""
-    failures = []
-    for handler in list(reservation_ended_handlers):
-        try:
-            handler(reservation_id)
-        except Exception as exc:
-            logger.exception("reservation_ended handler %r failed for reservation %s", handler, reservation_id)
-            failures.append(f"{getattr(handler, '__qualname__', handler)}: {exc!r}")
-    return failures
+    """Run every reservation-ended handler (see ``_run_each``)."""
+    return _run_each(reservation_ended_handlers, reservation_id, "reservation_ended")
 
 
 #: Reservation fees in a driver's words, from billing: each handler is called with ``user``, ``connectors`` and
@@ -84,15 +83,8 @@ security_alert_handlers: list[Callable[[int], object]] = []  # what a handler re
 
 
 def security_alert(event_id: int) -> list[str]:
-    """Run every security-alert handler; one that fails is logged and does not stop the others."""
-    failures = []
-    for handler in list(security_alert_handlers):
-        try:
-            handler(event_id)
-        except Exception as exc:
-            logger.exception("security_alert handler %r failed for security event %s", handler, event_id)
-            failures.append(f"{getattr(handler, '__qualname__', handler)}: {exc!r}")
-    return failures
+    """Run every security-alert handler (see ``_run_each``)."""
+    return _run_each(security_alert_handlers, event_id, "security_alert")
 
 
 #: Called by the post-stop sweeper with ``since`` and ``limit``: each returns ids of sessions completed or
