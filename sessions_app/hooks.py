@@ -62,18 +62,20 @@ reservation_fee_offer_handlers: list[Callable[..., dict[int, str]]] = []
 reservation_fee_charged_handlers: list[Callable[..., dict[int, str]]] = []
 
 
-def reservation_fee_offers(*, user, connectors, now) -> dict[int, str]:
+def _texts(handlers: list[Callable[..., dict[int, str]]], **arguments) -> dict[int, str]:
+    """Every handler's texts by id, merged (a later handler's text for an id wins)."""
     texts: dict[int, str] = {}
-    for handler in list(reservation_fee_offer_handlers):
-        texts.update(handler(user=user, connectors=connectors, now=now))
+    for handler in list(handlers):
+        texts.update(handler(**arguments))
     return texts
+
+
+def reservation_fee_offers(*, user, connectors, now) -> dict[int, str]:
+    return _texts(reservation_fee_offer_handlers, user=user, connectors=connectors, now=now)
 
 
 def reservation_fees_charged(*, reservation_ids) -> dict[int, str]:
-    texts: dict[int, str] = {}
-    for handler in list(reservation_fee_charged_handlers):
-        texts.update(handler(reservation_ids=reservation_ids))
-    return texts
+    return _texts(reservation_fee_charged_handlers, reservation_ids=reservation_ids)
 
 
 #: Called with a SecurityEvent's id after the commit that stored a charger's report the operator must hear of at
