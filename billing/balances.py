@@ -50,56 +50,52 @@ def session_paid_from_wallet(session_id: int) -> Decimal:
     return -_sum(LedgerEntry.objects.filter(session_id=session_id, method=LedgerEntry.Method.WALLET), "wallet")
 
 
-def sessions_owing(customer_account_id: int, currency: str) -> list[tuple[int, Decimal]]:
-    """(session id, amount owed) of the account's sessions that still owe money, oldest first."""
+def _owing(customer_account_id: int, currency: str, item: str) -> list[tuple[int, Decimal]]:
+    """(id, amount owed) of the account's ``item``s (session or reservation) that still owe money, oldest first
+    (sessions by their start, reservations by when they were made)."""
+    started = "started_at" if item == "session" else "created_at"
     rows = (
-        LedgerEntry.objects.filter(customer_account_id=customer_account_id, currency=currency, session__isnull=False)
-        .values("session_id", "session__started_at")
-        .order_by("session__started_at", "session_id")
+        LedgerEntry.objects.filter(
+            customer_account_id=customer_account_id, currency=currency, **{f"{item}__isnull": False}
+        )
+        .values(f"{item}_id", f"{item}__{started}")
+        .order_by(f"{item}__{started}", f"{item}_id")
         .annotate(owed=Sum("receivable"))
         .filter(owed__gt=0)
     )
-    owing = [(row["session_id"], money.stored_amount(row["owed"])) for row in rows]
-    return [(session_id, owed) for session_id, owed in owing if owed > 0]  # not SQLite's float dust
+    owing = [(row[f"{item}_id"], money.stored_amount(row["owed"])) for row in rows]
+    return [(pk, owed) for pk, owed in owing if owed > 0]  # not SQLite's float dust
+
+
+def sessions_owing(customer_account_id: int, currency: str) -> list[tuple[int, Decimal]]:
+    """(session id, amount owed) of the account's sessions that still owe money, oldest first."""
+    return _owing(customer_account_id, currency, "session")
 
 
 def reservations_owing(customer_account_id: int, currency: str) -> list[tuple[int, Decimal]]:
     """(reservation id, amount owed) of the account's reservation fees that still owe money, oldest first."""
-    rows = (
-        LedgerEntry.objects.filter(
-            customer_account_id=customer_account_id, currency=currency, reservation__isnull=False
-        )
-        .values("reservation_id", "reservation__created_at")
-        .order_by("reservation__created_at", "reservation_id")
-        .annotate(owed=Sum("receivable"))
-        .filter(owed__gt=0)
+    return _owing(customer_account_id, currency, "reservation")
+
+
+def _owed_subquery(item: str, ref: str) -> Coalesce:
+    owed = (
+        LedgerEntry.objects.filter(**{f"{item}_id": OuterRef(ref)})
+        .order_by()
+        .values(f"{item}_id")
+        .annotate(total=Sum("receivable"))
+        .values("total")
     )
-    owing = [(row["reservation_id"], money.stored_amount(row["owed"])) for row in rows]
-    return [(reservation_id, owed) for reservation_id, owed in owing if owed > 0]
+    return Coalesce(Subquery(owed, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
 
 
 def reservation_owed_subquery(reservation_ref: str = "reservation_id") -> Coalesce:
     """An annotation: what the reservation ``OuterRef(reservation_ref)`` still owes for its fee, 0 without entries."""
-    owed = (
-        LedgerEntry.objects.filter(reservation_id=OuterRef(reservation_ref))
-        .order_by()
-        .values("reservation_id")
-        .annotate(total=Sum("receivable"))
-        .values("total")
-    )
-    return Coalesce(Subquery(owed, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
+    return _owed_subquery("reservation", reservation_ref)
 
 
 def session_owed_subquery(session_ref: str = "pk") -> Coalesce:
     """An annotation: what the session ``OuterRef(session_ref)`` still owes, 0 without ledger entries."""
-    owed = (
-        LedgerEntry.objects.filter(session_id=OuterRef(session_ref))
-        .order_by()
-        .values("session_id")
-        .annotate(total=Sum("receivable"))
-        .values("total")
-    )
-    return Coalesce(Subquery(owed, output_field=MONEY_FIELD), Value(ZERO), output_field=MONEY_FIELD)
+    return _owed_subquery("session", session_ref)
 
 
 def account_total_subquery(pocket: str) -> Coalesce:

@@ -132,28 +132,29 @@ def _write(
         return booked
 
 
-def _wallet_draws(
-    available: Decimal, owing: list[tuple[int, Decimal]], owing_reservations: list[tuple[int, Decimal]] | None = None
+def _paying_owed(
+    available: Decimal, customer_account_id: int, currency: str, *, method: str, reference: str = ""
 ) -> list[_Line]:
-    """Lines paying owed sessions, oldest first, then owed reservation fees, oldest first, from a prepaid wallet
-    holding ``available``."""
+    """Payment lines for what the account owes, as far as ``available`` goes: its sessions oldest first, then its
+    reservation fees oldest first. Paid from a prepaid wallet (method WALLET), each line takes the money out of the
+    wallet too."""
+    from_wallet = method == Method.WALLET
     lines: list[_Line] = []
-    for session_id, owed in owing:
-        amount = min(available, owed)
-        if amount <= 0:
-            return lines
-        lines.append(
-            _Line(Kind.PAYMENT, receivable=-amount, wallet=-amount, method=Method.WALLET, session_id=session_id)
-        )
-        available -= amount
-    for reservation_id, owed in owing_reservations or ():
-        amount = min(available, owed)
-        if amount <= 0:
+    for is_session, owing in ((True, sessions_owing), (False, reservations_owing)):
+        if available <= 0:
             break
-        lines.append(
-            _Line(Kind.PAYMENT, receivable=-amount, wallet=-amount, method=Method.WALLET, reservation_id=reservation_id)
-        )
-        available -= amount
+        for pk, owed in owing(customer_account_id, currency):
+            amount = min(available, owed)
+            if amount <= 0:
+                break
+            wallet = -amount if from_wallet else ZERO
+            line = _Line(Kind.PAYMENT, receivable=-amount, wallet=wallet, method=method, reference=reference)
+            if is_session:
+                line.session_id = pk
+            else:
+                line.reservation_id = pk
+            lines.append(line)
+            available -= amount
     return lines
 
 
@@ -188,11 +189,7 @@ def _book_once(
             # Only a wallet reads the account's balances: a charge to an invoice account sums nothing.
             currency = payment_account.customer_account.organization.currency  # the only one a wallet holds
             account_id = payment_account.customer_account_id
-            draws = _wallet_draws(
-                wallet_balance(account_id, currency),
-                sessions_owing(account_id, currency),
-                reservations_owing(account_id, currency),
-            )
+            draws = _paying_owed(wallet_balance(account_id, currency), account_id, currency, method=Method.WALLET)
             if draws:
                 entries += _write(
                     _Booking(key, booking.organization_id, account_id, currency, draws),
@@ -357,7 +354,8 @@ def payment_record(
 ) -> list[LedgerEntry]:
     """Money received for what the account owes (an invoice paid by bank transfer, or online).
 
-    It pays the account's owing sessions oldest first; what is left stays in the customer's favour.
+    It pays the account's owing sessions oldest first, then its owing reservation fees; what is left stays in the
+    customer's favour.
     """
     currency = customer_account.organization.currency
     amount = positive_amount(amount, currency)
@@ -365,24 +363,8 @@ def payment_record(
         raise ValidationError(_("Not a way to pay an invoice."), code="method")
 
     def booking_of(payment_account: PaymentAccount | None) -> _Booking:
-        lines: list[_Line] = []
-        left = amount
-        for session_id, owed in sessions_owing(customer_account.pk, currency):
-            paid = min(left, owed)
-            lines.append(
-                _Line(Kind.PAYMENT, receivable=-paid, method=method, session_id=session_id, reference=reference)
-            )
-            left -= paid
-            if left == 0:
-                break
-        for reservation_id, owed in reservations_owing(customer_account.pk, currency) if left > 0 else ():
-            paid = min(left, owed)
-            lines.append(
-                _Line(Kind.PAYMENT, receivable=-paid, method=method, reservation_id=reservation_id, reference=reference)
-            )
-            left -= paid
-            if left == 0:
-                break
+        lines = _paying_owed(amount, customer_account.pk, currency, method=method, reference=reference)
+        left = amount + sum((line.receivable for line in lines), ZERO)
         if left > 0:
             lines.append(_Line(Kind.PAYMENT, receivable=-left, method=method, reference=reference))
         return _Booking(key, customer_account.organization_id, customer_account.pk, currency, lines)
