@@ -430,3 +430,17 @@ def test_the_revenue_page_and_its_csv_show_the_reservation_fees(world, client):
 
     assert header[-2:] == ["Reservation fees", "Reservation fees incl. VAT"]
     assert (total[6], total[-2], total[-1]) == ("16.00", "1", "16.00")
+
+
+@pytest.mark.parametrize("group_by", ["site", "charge_point", "connector", "tariff", "customer_group", "week", "month"])
+def test_every_revenue_grouping_counts_the_fee_once_in_its_group(world, group_by):
+    fee_tariff(world)
+    reservation_price_freeze(reservation=reservation(world))
+    start, end = timezone.now() - timedelta(days=40), timezone.now() + timedelta(days=1)
+
+    report = revenue_report(organization=world.org_a, start=start, end=end, group_by=group_by, time_zone="UTC")
+
+    assert [(row.reservations, row.reservation_gross, row.gross) for row in report.rows] == [
+        (1, D("16.00"), D("16.00"))
+    ]
+    assert report.rows[0].label
