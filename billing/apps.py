@@ -13,6 +13,7 @@ class BillingConfig(AppConfig):
             reservation_fee_by_id,
             reservation_fee_offers_for_driver,
             reservation_fees_charged_text,
+            reservation_fees_sweep,
         )
         from billing.selectors import session_billing_gaps
         from billing.services import session_price_freeze_by_id
@@ -30,6 +31,9 @@ class BillingConfig(AppConfig):
         # a reservation that ended is priced (its reservation fee) and charged once the end has committed;
         if reservation_fee_by_id not in hooks.reservation_ended_handlers:
             hooks.reservation_ended_handlers.append(reservation_fee_by_id)
+        # a server without a broker (no beat) prices and charges the fees a crash left behind itself;
+        if ("reservation fee", reservation_fees_sweep) not in hooks.server_sweeps:
+            hooks.server_sweeps.append(("reservation fee", reservation_fees_sweep))
         # drivers see a reservation fee on the reserve page before reserving, and the fee charged afterwards;
         if reservation_fee_offers_for_driver not in hooks.reservation_fee_offer_handlers:
             hooks.reservation_fee_offer_handlers.append(reservation_fee_offers_for_driver)

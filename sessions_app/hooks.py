@@ -78,6 +78,11 @@ def reservation_fees_charged(*, reservation_ids) -> dict[int, str]:
     return _texts(reservation_fee_charged_handlers, reservation_ids=reservation_ids)
 
 
+#: (name, sweep) pairs higher apps add to the sweeps a server without a broker runs itself (``sessions_app.sweeper``;
+#: with a broker, beat runs their tasks): each sweep takes no arguments and is safe to run on many servers at once.
+server_sweeps: list[tuple[str, Callable[[], object]]] = []
+
+
 #: Called with a SecurityEvent's id after the commit that stored a charger's report the operator must hear of at
 #: once (tampering, an invalid firmware signature, ...: ``charger_security.ALERT_EVENT_TYPES``); reporting emails
 #: the operator's report recipients. Once per stored event, not retried here: a handler that fails is logged.

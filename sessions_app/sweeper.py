@@ -5,7 +5,8 @@ each ASGI server process runs them itself every ``POST_STOP_SWEEP_SECONDS`` whil
 - connections a killed server process left open (``services.charge_points_disconnect_silent``);
 - reservations past their expiry (``reservations.reservations_expire``);
 - local authorization lists to send or send again (``local_list.local_list_sweep``; the syncs run inline);
-- firmware that did not reach chargers connected now (``firmware.firmware_resend_due``).
+- firmware that did not reach chargers connected now (``firmware.firmware_resend_due``);
+- what higher apps registered in ``hooks.server_sweeps`` (billing: reservation fees a crash left unpriced).
 
 Servers sweeping at once are safe: a post-stop record is claimed by a conditional update before it runs, and
 a connection is ended only after a second look under its charger's row lock.
@@ -19,6 +20,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from sessions_app import hooks
 from sessions_app.firmware import firmware_resend_due
 from sessions_app.local_list import local_list_sweep
 from sessions_app.post_stop import post_stop_sweep
@@ -40,6 +42,7 @@ async def _sweep_all() -> None:
         ("reservation", lambda: reservations_expire(now=timezone.now())),
         ("local list", local_list_sweep),
         ("firmware", lambda: firmware_resend_due(now=timezone.now())),
+        *hooks.server_sweeps,
     )
     for name, sweep in sweeps:
         try:

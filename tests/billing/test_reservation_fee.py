@@ -444,3 +444,20 @@ def test_every_revenue_grouping_counts_the_fee_once_in_its_group(world, group_by
         (1, D("16.00"), D("16.00"))
     ]
     assert report.rows[0].label
+
+
+def test_without_a_broker_the_servers_own_sweeper_runs_the_reservation_fee_sweep(monkeypatch):
+    """The sweep itself: the tests above; here, that a server without beat runs it (in its worker thread)."""
+    import asyncio
+
+    from sessions_app import sweeper
+
+    assert ("reservation fee", reservation_fees_sweep) in hooks.server_sweeps
+    ran: list[str] = []
+    monkeypatch.setattr(sweeper, "post_stop_sweep", lambda: None)
+    monkeypatch.setattr(sweeper, "charge_points_disconnect_silent", lambda: 0)
+    monkeypatch.setattr(hooks, "server_sweeps", [("reservation fee", lambda: ran.append("fees"))])
+
+    asyncio.run(sweeper._sweep_all())
+
+    assert ran == ["fees"]
