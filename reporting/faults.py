@@ -359,13 +359,13 @@ def needs_attention(
             % {"count": charge_point.unbilled, "minutes": settings.POST_STOP_ATTENTION_MINUTES},
             POINTS_UNBILLED * charge_point.unbilled,
         )
-    for charge_point in ChargePoint.objects.filter(
+    for wrong_clock in ChargePoint.objects.filter(
         organization=organization, clock_wrong_at__gte=start, clock_wrong_at__lt=end
     ).select_related("site"):
         add(
-            charge_point,
+            wrong_clock,
             _("Clock wrong: sent %(sent)s (replaced by the time received)")
-            % {"sent": charge_point.clock_wrong_sent.isoformat() if charge_point.clock_wrong_sent else "?"},
+            % {"sent": wrong_clock.clock_wrong_sent.isoformat() if wrong_clock.clock_wrong_sent else "?"},
             POINTS_CLOCK_WRONG,
         )
     # Security events the chargers reported that alert the operator (tampering, an invalid firmware signature...).
