@@ -15,6 +15,7 @@ a connection is ended only after a second look under its charger's row lock.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -36,7 +37,7 @@ FIRST_SWEEP_DELAY = 1.0
 async def _sweep_all() -> None:
     """Every sweep once, each in a worker thread; one failing is logged and does not keep the other from
     running, and the next round comes as usual. A result that is false means a sweep found nothing to do."""
-    sweeps = (
+    sweeps: tuple[tuple[str, Callable[[], object]], ...] = (
         ("post-stop", post_stop_sweep),
         ("connection", charge_points_disconnect_silent),
         ("reservation", lambda: reservations_expire(now=timezone.now())),
