@@ -2,5 +2,6 @@
 
 from reporting import (
     admin_reports,  # noqa: F401  (the operator overview, linked from the admin index)
+    admin_session,  # noqa: F401  (the curve and price on the admin's session page)
     admin_uptime,  # noqa: F401  (uptime, fault log, needs attention; exclusions, incidents)
 )

@@ -18,6 +18,7 @@ from sessions_app import (
     admin_reservations,  # noqa: F401 - registers ReservationAdmin
     admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
 )
+from sessions_app import admin_session_page as session_page
 from sessions_app.admin_firmware import update_firmware
 from sessions_app.admin_local_list import local_list_status_display, resend_local_list
 from sessions_app.admin_security import AlertingFilter, alerting, rotate_password
@@ -361,10 +362,89 @@ class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     date_hierarchy = "started_at"
     show_full_result_count = False
     inlines = [SessionFlagInline, SignedMeterValueInline]
+    # The page (sessions_app.admin_session_page): local times with the zone, kWh, the parts higher apps add
+    # (curve, price) and a stop button while the session runs.
+    fields = readonly_fields = tuple(session_page.SESSION_FIELDS)
+    change_form_template = "admin/sessions_app/chargingsession/change_form.html"
 
     @admin.display(description=_("energy (kWh)"), ordering="energy_wh")
     def energy_kwh(self, obj):
         return None if obj.energy_wh is None else f"{obj.energy_wh / 1000:.3f}"
+
+    @admin.display(description=_("started"))
+    def started_local(self, obj):
+        return session_page.local_time_display(obj.started_at, obj)
+
+    @admin.display(description=_("stopped"))
+    def stopped_local(self, obj):
+        return session_page.local_time_display(obj.stopped_at, obj)
+
+    @admin.display(description=_("start time as sent"))
+    def charger_started_local(self, obj):
+        return session_page.local_time_display(obj.charger_started_at, obj)
+
+    @admin.display(description=_("stop time as sent"))
+    def charger_stopped_local(self, obj):
+        return session_page.local_time_display(obj.charger_stopped_at, obj)
+
+    @admin.display(description=_("received"))
+    def created_local(self, obj):
+        return session_page.local_time_display(obj.created_at, obj)
+
+    @admin.display(description=_("energy"))
+    def energy_display(self, obj):
+        return session_page.kwh_display(obj.energy_wh)
+
+    @admin.display(description=_("meter at start"))
+    def meter_start_display(self, obj):
+        return session_page.kwh_display(obj.meter_start_wh)
+
+    @admin.display(description=_("meter at stop"))
+    def meter_stop_display(self, obj):
+        return session_page.kwh_display(obj.meter_stop_wh)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        session = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if session is not None:
+            label = session_page.session_label(session)
+            extra.update(
+                subtitle=label,
+                session_label=label,
+                session_panels=session_page.session_panels(request, session),
+                can_stop=session_page.stop_allowed(request, session),
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/stop/",
+                self.admin_site.admin_view(self.stop_view),
+                name="sessions_app_chargingsession_stop",
+            ),
+            *super().get_urls(),
+        ]
+
+    def stop_view(self, request, object_id):
+        """RemoteStopTransaction for one of the operator's own running sessions (POST only)."""
+        session = self.get_object(request, unquote(object_id))  # the scoped queryset: others are 404
+        if session is None:
+            raise Http404
+        if request.method != "POST" or not session_page.stop_allowed(request, session):
+            raise PermissionDenied
+        station = session.charge_point
+        result = commands.command_send(
+            station, "RemoteStopTransaction", {"transaction_id": session.pk}, timeout=COMMAND_TIMEOUT
+        )
+        if result.outcome == "answered":
+            level = messages.SUCCESS if result.status == "Accepted" else messages.WARNING
+            self.message_user(request, session_page.STOP_SENT % {"station": station, "status": result.status}, level)
+        else:
+            self.message_user(
+                request, session_page.STOP_FAILED % {"station": station, "outcome": result.outcome}, messages.ERROR
+            )
+        return redirect("admin:sessions_app_chargingsession_change", session.pk)
 
 
 @admin.register(SessionFlag)
