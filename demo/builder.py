@@ -1350,7 +1350,8 @@ class _Builder:
             for m in range(interval, minutes + (1 if active else 0), interval):
                 at = start + timedelta(minutes=m)
                 samples.append((at, reg, meter_start + round(cum[m]), "Wh", ctx_periodic, "Outlet"))
-                watts = round(power[m - 1] * rng.uniform(0.985, 1.015)) if power[m - 1] else 0
+                # (the jitter of a reading, never above what the connector can give)
+                watts = round(min(power[m - 1] * rng.uniform(0.985, 1.015), conn.max_kw * 1000)) if power[m - 1] else 0
                 samples.append((at, "Power.Active.Import", watts, "W", ctx_periodic, "Outlet"))
                 if conn.dc:
                     samples.append((at, "SoC", round(soc_track[m]), "Percent", ctx_periodic, "EV"))

@@ -6,10 +6,11 @@ MeterValues, StopTransaction), now and then reports a fault or drops offline (qu
 and delivering them in order, with their original timestamps, on reconnect), and answers the central system's
 commands (remote start/stop, reset, unlock, availability, configuration, trigger, data transfer).
 
-``speed`` multiplies simulated time: at ``speed=60`` an hour of charging takes a minute of wall time. Timestamps
-sent are wall-clock (the server must never see the future), so at high speed the energy per wall second is
-unrealistic by design. The physics lives in small pure functions at the top (:func:`charge_power_w`,
-:func:`advance_charge`) so it can be tested on its own.
+``speed`` multiplies simulated time: at ``speed=60`` a driver's hour-long stay takes a minute of wall time.
+Timestamps sent are wall-clock (the server must never see the future), and the meter advances by power x the
+real time charged, as a charger would report it: a faster simulation gives shorter sessions with less energy,
+never a session whose average power is above its connector's maximum. The physics lives in small pure
+functions at the top (:func:`charge_power_w`, :func:`advance_charge`) so it can be tested on its own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import base64
 import contextlib
 import logging
 import random
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -817,15 +819,21 @@ class SimCharger:
         full_since: float | None = None
         while not conn.stop_requested.is_set():
             interval = max(1, int(self.config["MeterValueSampleInterval"][0]))
-            if await self._wait_sim(interval, conn.stop_requested):
-                break
-            elapsed += interval
-            vehicle.soc, metered, conn.power_w = advance_charge(
-                vehicle.soc, interval, max_power_w=vehicle.max_power_w, capacity_wh=vehicle.capacity_wh
-            )
+            began = time.monotonic()
+            stopped = await self._wait_sim(interval, conn.stop_requested)
+            # The meter counts the real time that passed (the timestamps the server sees are wall-clock), so
+            # energy / duration stays within the connector's power at any speed; the speed only shortens stays.
+            charged_s = time.monotonic() - began
+            if vehicle.soc < vehicle.target_soc:
+                vehicle.soc, metered, conn.power_w = advance_charge(
+                    vehicle.soc, charged_s, max_power_w=vehicle.max_power_w, capacity_wh=vehicle.capacity_wh
+                )
+                conn.register_wh += metered
             if vehicle.soc >= vehicle.target_soc:
                 conn.power_w = 0.0
-            conn.register_wh += metered
+            if stopped:
+                break
+            elapsed += charged_s * self.options.speed
             await self.send(
                 call.MeterValues(
                     connector_id=conn.number,

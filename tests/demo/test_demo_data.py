@@ -128,6 +128,19 @@ def test_sessions_never_overlap_and_the_meter_register_only_grows_per_connector(
     assert ChargingSession.objects.filter(state="active").exists()
 
 
+def test_no_generated_session_averages_or_reads_more_than_its_connector_power(demo):
+    checked = 0
+    for s in ChargingSession.objects.filter(state=ChargingSession.State.COMPLETED).select_related("connector"):
+        hours = (s.stopped_at - s.started_at).total_seconds() / 3600
+        assert hours > 0 or s.energy_wh == 0
+        if hours:
+            assert s.energy_wh / hours <= float(s.connector.max_power_kw) * 1000, s.pk
+            checked += 1
+    assert checked > 100
+    for mv in MeterValue.objects.filter(measurand="Power.Active.Import").select_related("connector"):
+        assert 0 <= float(mv.value) <= float(mv.connector.max_power_kw) * 1000, mv.pk
+
+
 def test_meter_values_lie_inside_their_session_and_match_its_meter(demo):
     sessions = {s.pk: s for s in ChargingSession.objects.all()}
     readings = defaultdict(list)

@@ -187,14 +187,16 @@ def _options(port, **overrides):
     return SimOptions(**{**base, **overrides})
 
 
-async def _run(scenario, options_overrides, *, connectors=1, password=None, seed=3, open_transaction=None):
+async def _run(
+    scenario, options_overrides, *, connectors=1, password=None, seed=3, open_transaction=None, max_power_w=150_000.0
+):
     harness = Harness()
     async with websockets.serve(harness.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
         harness.port = server.sockets[0].getsockname()[1]
         plugs = [
             ConnectorSpec(
                 number=n,
-                max_power_w=150_000.0,
+                max_power_w=max_power_w,
                 register_wh=2_000_000.0,
                 open_transaction=open_transaction if n == 1 else None,
             )
@@ -244,6 +246,51 @@ def test_a_simulated_charger_boots_charges_and_stops():
     assert registers[-1] <= stop["meter_stop"]
     measurands = {s["measurand"] for s in h.log["MeterValues"][0]["meter_value"][0]["sampled_value"]}
     assert measurands == {"Energy.Active.Import.Register", "Power.Active.Import", "SoC"}
+
+
+def _at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("speed", [1.0, 10.0, 60.0])
+def test_at_any_speed_a_session_never_averages_more_than_the_connector_power(speed):
+    """The meter advances by power x the real time charged: the 10x demo's 7.4 kW connector averaging 67.88 kW
+    cannot happen at any speed, and the register only grows."""
+    max_power_w = 7_400.0
+
+    async def scenario(h):
+        await h.wait_for(lambda: len(h.log["StopTransaction"]) >= 2, timeout=15.0)
+
+    stay = 1.2 * speed  # simulated seconds: 1.2 s of wall time whatever the speed
+    options = {
+        "speed": speed,
+        "idle_s": (0.1 * speed, 0.2 * speed),
+        "stay_s": (stay, stay),
+        "sample_interval_s": max(1, int(0.2 * speed)),
+    }
+    h = asyncio.run(_run(scenario, options, connectors=2, max_power_w=max_power_w))
+    starts = {s["transaction_id"]: s for s in h.log["StartTransaction"]}
+    stops = h.log["StopTransaction"]
+    assert len(stops) >= 2
+    for stop in stops:
+        start = starts[stop["transaction_id"]]
+        energy_wh = stop["meter_stop"] - start["meter_start"]
+        hours = (_at(stop["timestamp"]) - _at(start["timestamp"])).total_seconds() / 3600
+        assert energy_wh > 0 and hours > 0
+        assert energy_wh / hours <= max_power_w, (speed, energy_wh, hours)
+        registers = _registers(v for v in h.log["MeterValues"] if v.get("transaction_id") == stop["transaction_id"])
+        assert registers, "no meter values during the session"
+        assert registers == sorted(registers) and start["meter_start"] <= registers[0]
+        assert registers[-1] <= stop["meter_stop"]
+        powers = [
+            float(sample["value"])
+            for payload in h.log["MeterValues"]
+            if payload.get("transaction_id") == stop["transaction_id"]
+            for value in payload["meter_value"]
+            for sample in value["sampled_value"]
+            if sample["measurand"] == "Power.Active.Import"
+        ]
+        assert powers and max(powers) <= max_power_w
 
 
 def test_remote_start_is_accepted_and_remote_stop_ends_the_session():
