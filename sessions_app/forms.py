@@ -472,12 +472,14 @@ class StartChargingForm(forms.Form):
     )
     card = forms.ModelChoiceField(label=_("card"), queryset=IdTag.objects.none(), empty_label=None)
 
-    def __init__(self, *args, user: User, now: datetime, **kwargs):
+    def __init__(self, *args, user: User, now: datetime, charge_point: ChargePoint | None = None, **kwargs):
+        """With ``charge_point`` (the station the driver picked) only its connectors are offered."""
         super().__init__(*args, **kwargs)
         self.user, self.now = user, now
-        cast(forms.ModelChoiceField, self.fields["connector"]).queryset = connectors_for_driver_start(
-            user=user, now=now
-        )
+        connectors = connectors_for_driver_start(user=user, now=now)
+        if charge_point is not None:
+            connectors = connectors.filter(charge_point=charge_point)
+        cast(forms.ModelChoiceField, self.fields["connector"]).queryset = connectors
         cast(forms.ModelChoiceField, self.fields["card"]).queryset = cards_for_charging(user=user)
         self.start: RemoteStart | None = None
 

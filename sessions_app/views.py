@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from core.templatetags.portal import duration, kw, kwh
+from sessions_app import station_finder
 from sessions_app.forms import StartChargingForm
 from sessions_app.ocpp import commands
 from sessions_app.reservations import reservations_open_for_driver
@@ -38,7 +39,12 @@ def _tell(request, result: commands.CommandResult, accepted: str, rejected: str)
 
 @login_required
 def charging_start(request):
-    form = StartChargingForm(request.POST or None, user=request.user, now=timezone.now())
+    """The station first (``station``; found by ``q``, by the browser's ``lat``/``lon`` or among recent ones),
+    then its connector and the card: nothing is preselected before the driver picks a station."""
+    now = timezone.now()
+    params = request.POST if request.method == "POST" else request.GET
+    station = station_finder.station_for_driver(user=request.user, now=now, pk=params.get("station"))
+    form = StartChargingForm(request.POST or None, user=request.user, now=now, charge_point=station)
     if request.method == "POST" and form.is_valid():
         start = form.start
         result = commands.command_send(
@@ -53,8 +59,18 @@ def charging_start(request):
             % {"station": start.charge_point, "status": result.status},
         )
         return redirect("dashboard")
-    open_reservations = reservations_open_for_driver(user=request.user, now=timezone.now())
-    return render(request, "sessions_app/start.html", {"form": form, "open_reservations": open_reservations})
+    open_reservations = reservations_open_for_driver(user=request.user, now=now)
+    context = {"form": form, "open_reservations": open_reservations, "station": station}
+    if station is None:
+        query = request.GET.get("q", "").strip()
+        position = station_finder.coordinates(request.GET.get("lat"), request.GET.get("lon"))
+        context.update(
+            query=query,
+            position=position,
+            recent_stations=station_finder.recent_stations(user=request.user, now=now),
+            found_stations=station_finder.stations_found(user=request.user, now=now, query=query, position=position),
+        )
+    return render(request, "sessions_app/start.html", context)
 
 
 @login_required
