@@ -137,7 +137,8 @@ def overview_view(request):
     if organization is not None:
         time_zone = organization_time_zone(organization)
         first, after = form.local_dates(timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(time_zone)).date())
-        period = Period(first, after - timedelta(days=1), time_zone)
+        # A period not over yet counts its elapsed part and is compared with the same part of the one before.
+        period = Period(first, after - timedelta(days=1), time_zone).up_to(timezone.now())
         overview = operator_overview(
             organization=organization,
             period=period,

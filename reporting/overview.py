@@ -16,7 +16,12 @@ Definitions (``reporting.models`` says what each rollup column holds):
 - **demand heatmap** = sessions started per weekday and hour of day in each *site's* local time:
   each UTC hour is converted on its own, so the hour that does not exist in spring gets nothing
   and the hour that happens twice in autumn gets both;
-- **trends** compare with the same number of local days just before.
+- **trends** compare with the same number of local days just before; for a period not over yet
+  (``Period.up_to``), only its elapsed part counts, to the last whole hour, and it is compared with the same
+  elapsed part of the period before (the same number of local days and the same local time of day: Monday
+  to Thursday 14:00 against Monday to Thursday 14:00 of the week before); days and hours still to come are
+  left out of every figure, capacity and series. Unique drivers count whole local days (``DriverDay``), the
+  day in progress included on both sides.
 
 Call-outs (the expand / relocate decisions):
 
@@ -95,11 +100,37 @@ def hours(seconds: int) -> Decimal:
 
 @dataclass(frozen=True)
 class Period:
-    """Whole local days ``first`` to ``last`` (inclusive) in ``time_zone``, and their UTC bounds."""
+    """Whole local days ``first`` to ``last`` (inclusive) in ``time_zone``, and their UTC bounds.
+
+    ``as_of`` (UTC, within the period) when the period is not over: only ``start`` to ``as_of`` is counted.
+    """
 
     first: date
     last: date
     time_zone: str
+    as_of: datetime | None = None
+
+    def up_to(self, now: datetime) -> "Period":
+        """This period as far as it has gone at ``now``: itself when it is over, else cut at the last whole hour
+        (the rollups' grain; the hour in progress would compare a part with a whole)."""
+        if now >= self.end:
+            return Period(self.first, self.last, self.time_zone)
+        cut = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        return Period(self.first, self.last, self.time_zone, as_of=min(max(cut, self.start), self.end))
+
+    @property
+    def in_progress(self) -> bool:
+        return self.as_of is not None
+
+    @property
+    def until(self) -> datetime:
+        """The end of what is counted: ``as_of`` for a period in progress, else the period's end."""
+        return self.as_of if self.as_of is not None else self.end
+
+    @property
+    def counted_last(self) -> date:
+        """The last local day with counted time (the day before ``first`` when nothing is counted yet)."""
+        return (self.until - timedelta(microseconds=1)).astimezone(zoneinfo.ZoneInfo(self.time_zone)).date()
 
     @property
     def start(self) -> datetime:
@@ -113,15 +144,24 @@ class Period:
 
     @property
     def seconds(self) -> int:
-        return int((self.end - self.start).total_seconds())
+        """Seconds counted: the whole period, or its elapsed part."""
+        return int((self.until - self.start).total_seconds())
 
     @property
     def days(self) -> int:
         return (self.last - self.first).days + 1
 
     def previous(self) -> "Period":
-        """The same number of local days just before."""
-        return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.time_zone)
+        """The same number of local days just before; for a period in progress, cut at the same elapsed part
+        (the same number of local days, then the same local time of day)."""
+        before = Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.time_zone)
+        if self.as_of is None:
+            return before
+        zone = zoneinfo.ZoneInfo(self.time_zone)
+        local = self.as_of.astimezone(zone)
+        day = before.first + (local.date() - self.first)
+        cut = datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=zone).astimezone(UTC)
+        return Period(before.first, before.last, self.time_zone, as_of=min(max(cut, before.start), before.end))
 
 
 @dataclass(frozen=True)
@@ -345,12 +385,12 @@ class Overview:
 
 
 def _unique_drivers(scope: Scope, period: Period) -> int:
-    days = scope.narrow(DriverDay.objects.filter(day__gte=period.first, day__lte=period.last))
+    days = scope.narrow(DriverDay.objects.filter(day__gte=period.first, day__lte=period.counted_last))
     return days.values("customer_account_id").distinct().count()
 
 
 def _hours(scope: Scope, period: Period) -> QuerySet:
-    return scope.narrow(ConnectorHour.objects.filter(hour__gte=period.start, hour__lt=period.end))
+    return scope.narrow(ConnectorHour.objects.filter(hour__gte=period.start, hour__lt=period.until))
 
 
 def _days(scope: Scope, period: Period) -> QuerySet:
@@ -360,7 +400,10 @@ def _days(scope: Scope, period: Period) -> QuerySet:
 def _whole_days(scope: Scope, period: Period, sites: list[Site]) -> bool:
     """Whether the period's days are the ConnectorDay days of everything in scope: every site (and, for the
     whole operator, stations without a site, counted in the operator's zone) keeps the period's time zone.
-    Then sums over days equal sums over the period's hours; otherwise the hours are read."""
+    Then sums over days equal sums over the period's hours; otherwise the hours are read (so also for a period
+    in progress, whose last day is only partly counted)."""
+    if period.in_progress:
+        return False
     zones = {site.time_zone for site in sites}
     if scope.charge_point is not None:
         if scope.charge_point.site_id is None:
@@ -392,7 +435,7 @@ def _zone_slots(period: Period, zone: str) -> Counter:
     tz = zoneinfo.ZoneInfo(zone)
     slots: Counter = Counter()
     whole_days: Counter = Counter()  # weekday -> plain days
-    hour, end = period.start, period.end
+    hour, end = period.start, period.until
     while hour < end:
         local = hour.astimezone(tz)
         if local.hour == 0 and local.minute == 0:
@@ -420,7 +463,7 @@ def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: 
     """
     found: dict = defaultdict(lambda: [0, 0])
     site_hours = SiteHour.objects.filter(
-        organization=scope.organization, site__in=[s.pk for s in sites], hour__gte=period.start, hour__lt=period.end
+        organization=scope.organization, site__in=[s.pk for s in sites], hour__gte=period.start, hour__lt=period.until
     )
     if scope.charge_point is None:
         peaks: dict = {}
@@ -457,7 +500,8 @@ def _week_hours(scope: Scope, period: Period, sites: list[Site], operator_zone: 
 
 
 def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[str, int, int, Decimal]], bool]:
-    """Sessions, energy and revenue per local day; per local hour of day for a one-day period."""
+    """Sessions, energy and revenue per local day; per local hour of day for a one-day period. Days and hours
+    still to come (a period in progress) are left out, not drawn as zero."""
     tz = zoneinfo.ZoneInfo(period.time_zone)
     by_hour = period.days == 1
     if whole_days and not by_hour:
@@ -472,11 +516,14 @@ def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[
         money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=money.STORED_DECIMAL_PLACES)),
     )
     found = {row["bucket"]: row for row in rows}
-    buckets: list[tuple[object, str]] = (
-        [(hour, f"{hour:02d}:00") for hour in range(24)]
-        if by_hour
-        else [(day, day.isoformat()) for day in (period.first + timedelta(days=n) for n in range(period.days))]
-    )
+    if by_hour:
+        hours_counted = 24
+        if period.in_progress:
+            hours_counted = 0 if period.until <= period.start else period.until.astimezone(tz).hour or 24
+        buckets: list[tuple[object, str]] = [(hour, f"{hour:02d}:00") for hour in range(hours_counted)]
+    else:
+        days_counted = (period.counted_last - period.first).days + 1
+        buckets = [(day, day.isoformat()) for day in (period.first + timedelta(days=n) for n in range(days_counted))]
     series = []
     for key, label in buckets:
         row = found.get(key, {})

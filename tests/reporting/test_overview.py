@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from reporting.models import ConnectorHour, DriverDay
@@ -411,3 +412,84 @@ def test_whole_days_and_hours_give_the_same_overview_and_a_site_in_another_zone_
 
     make_site(world.org_a, "Helsinki", time_zone="Europe/Helsinki")  # days there are not the period's days
     assert not module._whole_days(module.Scope(world.org_a), week, list(module.Scope(world.org_a).sites()))
+
+
+# --------------------------------------------------------------------------- a period not over yet
+
+
+def _week_in_progress() -> Period:
+    """The week of 4 May 2026 seen on Thursday 7 May at 16:25 in Stockholm (14:25 UTC)."""
+    return Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM).up_to(_utc(2026, 5, 7, 14, 25))
+
+
+def test_a_period_in_progress_is_cut_at_the_last_whole_hour_and_its_previous_at_the_same_elapsed_part():
+    week = _week_in_progress()
+    assert week.in_progress and week.as_of == _utc(2026, 5, 7, 14) and week.counted_last == date(2026, 5, 7)
+    assert week.seconds == (3 * 24 + 16) * 3600  # Monday 00:00 to Thursday 16:00, local
+    before = week.previous()
+    assert (before.first, before.last, before.as_of) == (date(2026, 4, 27), date(2026, 5, 3), _utc(2026, 4, 30, 14))
+    assert before.seconds == week.seconds
+    # Across the spring change the same local time of day is kept: Thursday 16:00 in both weeks.
+    spring = Period(date(2026, 3, 30), date(2026, 4, 5), STOCKHOLM).up_to(_utc(2026, 4, 2, 14, 5))
+    assert spring.previous().as_of == _utc(2026, 3, 26, 15)  # 16:00 CET
+    finished = Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM).up_to(_utc(2026, 5, 11, 9))
+    assert not finished.in_progress and finished.previous() == Period(date(2026, 4, 27), date(2026, 5, 3), STOCKHOLM)
+
+
+def test_a_week_in_progress_compares_like_with_like_and_leaves_the_days_to_come_out(world):
+    one = _connector(world.cp_a)
+    connectors = world.cp_a.connectors.count()
+    for at, sessions in [
+        ((2026, 5, 4, 8), 4),  # Monday
+        ((2026, 5, 7, 13), 1),  # Thursday 15:00 local: counted
+        ((2026, 5, 7, 14), 50),  # Thursday 16:00 local, the hour in progress: not counted
+        ((2026, 4, 27, 8), 4),  # the Monday before
+        ((2026, 4, 30, 13), 1),  # the Thursday before, 15:00: counted
+        ((2026, 4, 30, 14), 7),  # the Thursday before, 16:00: after the same elapsed part
+        ((2026, 5, 2, 10), 9),  # the Saturday before: after the same elapsed part
+    ]:
+        _hour(one, _utc(*at), sessions=sessions, occupied_s=1800)
+    DriverDay.objects.create(
+        organization=world.org_a,
+        site=world.site_a,
+        charge_point=world.cp_a,
+        customer_account=world.alice.customer_account,
+        day=date(2026, 5, 2),
+    )
+
+    overview = operator_overview(organization=world.org_a, period=_week_in_progress())
+    trends = {trend.key: trend for trend in overview.trends}
+    assert (trends["sessions"].current, trends["sessions"].previous, trends["sessions"].change) == (
+        5,
+        5,
+        Decimal("0.0"),
+    )
+    assert trends["utilization"].change == Decimal("0.0")
+    assert overview.totals.capacity_s == overview.previous.capacity_s == connectors * 88 * 3600
+    assert overview.previous.unique_drivers == 0  # Saturday is after the elapsed part
+    assert [label for label, *_rest in overview.series] == ["2026-05-04", "2026-05-05", "2026-05-06", "2026-05-07"]
+    assert sum(sum(row) for row in overview.heatmap) == 5
+
+    whole = operator_overview(organization=world.org_a, period=Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM))
+    assert (whole.totals.sessions, whole.previous.sessions, whole.previous.unique_drivers) == (55, 21, 1)
+    assert len(whole.series) == 7
+
+
+def test_a_day_in_progress_draws_only_its_hours_so_far(world):
+    one = _connector(world.cp_a)
+    _hour(one, _utc(2026, 5, 6, 22), sessions=2)  # 7 May 00:00
+    _hour(one, _utc(2026, 5, 7, 13), sessions=1)  # 15:00
+    day = operator_overview(organization=world.org_a, period=_day(date(2026, 5, 7)).up_to(_utc(2026, 5, 7, 14, 25)))
+    assert day.series_by_hour and [label for label, *_rest in day.series][-1] == "15:00" and len(day.series) == 16
+    assert day.series[0][1] == 2 and day.series[15][1] == 1
+
+
+def test_the_page_says_the_week_is_compared_with_the_same_part_of_the_week_before(client, rollups):
+    client.force_login(rollups.carol)
+    with time_machine.travel(_utc(2026, 5, 7, 14, 25), tick=False):
+        body = client.get(reverse("admin:reporting_overview"), {"period": "week"}).content.decode()
+    assert 'id="period-so-far"' in body and "compared with the same part of the previous period" in body
+    assert "2026-05-07" in body and "2026-05-08" not in body
+    with time_machine.travel(_utc(2026, 5, 11, 9), tick=False):
+        body = client.get(reverse("admin:reporting_overview"), {"period": "week", "day": "2026-05-05"}).content
+    assert b'id="period-so-far"' not in body and b"2026-05-10" in body
