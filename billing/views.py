@@ -6,12 +6,12 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from billing.price_groups import sites_with_prices_for_driver
 from billing.quotes import (
     connector_price_summaries_for_driver,
     money_display,
     session_cost_estimate,
     session_cost_label,
-    stations_with_prices_for_driver,
 )
 from sessions_app.selectors import sessions_for_driver
 
@@ -19,8 +19,8 @@ from sessions_app.selectors import sessions_for_driver
 @login_required
 @require_GET
 def price_list(request):
-    stations = stations_with_prices_for_driver(user=request.user, at=timezone.now())
-    return render(request, "billing/prices.html", {"stations": stations})
+    sites = sites_with_prices_for_driver(user=request.user, at=timezone.now())
+    return render(request, "billing/prices.html", {"sites": sites})
 
 
 @login_required
