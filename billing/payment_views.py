@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing.balances import account_balance, ledger_for_account
+from billing.card_status import card_statuses_for_driver
 from billing.models import PaymentAccount
 from billing.quotes import money_display
 from billing.selectors import organization_time_zone
@@ -58,6 +59,11 @@ def payments(request):
             "owed_display": money_display(abs(balance.owed), balance.currency),
             "page": page,
             "stripe_enabled": stripe_enabled(),
+            # Without Stripe a wallet is topped up by bank transfer: the operator books it by hand, finding the
+            # account by this number (no bank details are stored here: the page shows how to reach the operator).
+            "operator": account.organization,
+            "payment_reference": str(account.pk),
+            "card_statuses": card_statuses_for_driver(user=request.user, at=timezone.now()),
             "top_up_choices": TOP_UP_CHOICES.get(balance.currency, DEFAULT_TOP_UP_CHOICES),
             # One-time keys: a double click opens one checkout.
             "top_up_choice_key": uuid.uuid4().hex,
