@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin, ReadOnlyAdminMixin
 from sessions_app import (
+    admin_charge_point_list,
     admin_reservations,  # noqa: F401 - registers ReservationAdmin
     admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
 )
@@ -143,20 +144,11 @@ COMMAND_TIMEOUT = 30
 class ChargePointAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
     form = ChargePointForm
-    list_display = [
-        "ocpp_id",
-        "name",
-        "organization",
-        "site",
-        "registration_status",
-        "is_online",
-        "last_seen_at",
-        "connected_at",
-        "connector_count",
-        "vendor",
-        "model",
-        "firmware_version",
-    ]
+    # Compact columns (sessions_app.admin_charge_point_list): online, last seen and connectors fit 1366 px.
+    list_display = admin_charge_point_list.LIST_DISPLAY
+    last_seen = admin_charge_point_list.last_seen
+    connectors = admin_charge_point_list.connectors
+    hardware = admin_charge_point_list.hardware
     list_filter = [
         "registration_status",
         ("organization", admin.RelatedOnlyFieldListFilter),
@@ -208,7 +200,13 @@ class ChargePointAdmin(OrganizationScopedAdmin):
     local_list_status = local_list_status_display
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(connector_count=Count("connectors"))
+        return (
+            super().get_queryset(request).annotate(connector_count=Count("connectors")).prefetch_related("connectors")
+        )
+
+    def get_list_display(self, request):
+        shown = list(super().get_list_display(request))
+        return [*shown[:2], "organization", *shown[2:]] if request.user.is_superuser else shown
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
