@@ -31,3 +31,5 @@ class SessionsAppConfig(AppConfig):
         # accounts may not import this app: when cards change, it calls what is registered here (local lists).
         if local_list_cards_changed not in account_hooks.id_tag_changed_handlers:
             account_hooks.id_tag_changed_handlers.append(local_list_cards_changed)
+
+        from sessions_app import admin_board  # noqa: F401 - the live operations board's admin pages and index entry

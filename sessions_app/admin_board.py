@@ -1,0 +1,197 @@
+"""The live operations board in the admin (``admin:sessions_app_board``): the operator's stations now.
+
+The page polls ``admin:sessions_app_board_rows`` (static/js/board.js) and swaps in the rows it renders, so
+it follows the chargers without a reload. Operator staff see their own organization only; superusers see
+every operator's. From a row a command goes to the charger as the charger's command page sends it.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _g
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from core.admin_pages import admin_urls_add
+from sessions_app.board import OFFLINE, ONLINE, board_counts, board_map, board_sites, board_stations
+from sessions_app.models import ChargePoint, ChargingSession, ConnectorStatus
+from sessions_app.ocpp import commands
+
+#: Seconds a command from the board waits for the charger's answer.
+BOARD_COMMAND_TIMEOUT = 15
+#: How often the page asks for fresh rows (milliseconds): a change shows within two seconds.
+POLL_INTERVAL_MS = 1000
+
+
+def _organization(request: HttpRequest):
+    """The user's organization; None for a superuser (every operator). Others are refused."""
+    user = request.user
+    if user.is_superuser:
+        return None
+    organization = getattr(user, "organization", None)
+    if organization is None or not user.has_perm("sessions_app.view_chargepoint"):
+        raise PermissionDenied
+    return organization
+
+
+class BoardFilterForm(forms.Form):
+    site: forms.ModelChoiceField = forms.ModelChoiceField(
+        queryset=None, label=_("site"), required=False, empty_label=_("All sites")
+    )
+    status = forms.ChoiceField(label=_("status"), required=False)
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        site_field = self.fields["site"]
+        assert isinstance(site_field, forms.ModelChoiceField)  # noqa: S101  (declared just above)
+        site_field.queryset = board_sites(organization=organization)
+        status_field = self.fields["status"]
+        assert isinstance(status_field, forms.ChoiceField)  # noqa: S101
+        status_field.choices = [
+            ("", _("All")),
+            (ONLINE, _("Online")),
+            (OFFLINE, _("Offline")),
+            *ConnectorStatus.choices,
+        ]
+
+
+def _board_context(request: HttpRequest) -> dict:
+    organization = _organization(request)
+    form = BoardFilterForm(request.GET or None, organization=organization)
+    site = status = None
+    if form.is_valid():
+        site, status = form.cleaned_data.get("site"), form.cleaned_data.get("status")
+    now = timezone.now()
+    stations = board_stations(
+        organization=organization, now=now, site_id=site.pk if site else None, status=status or ""
+    )
+    return {
+        "form": form,
+        "stations": stations,
+        "counts": board_counts(stations),
+        "map": board_map(stations),
+        "now": now,
+        "query": request.GET.urlencode(),
+        "can_command": request.user.has_perm("sessions_app.change_chargepoint"),
+    }
+
+
+def board_view(request: HttpRequest) -> TemplateResponse:
+    context = {
+        **admin.site.each_context(request),
+        **_board_context(request),
+        "title": _g("Live operations board"),
+        "rows_url": reverse("admin:sessions_app_board_rows"),
+        "poll_ms": POLL_INTERVAL_MS,
+    }
+    return TemplateResponse(request, "admin/sessions_app/board.html", context)
+
+
+def board_rows_view(request: HttpRequest) -> TemplateResponse:
+    """The board's rows, map and counts alone, for the page to swap in (never cached)."""
+    response = TemplateResponse(request, "admin/sessions_app/board_rows.html", _board_context(request))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+COMMANDS = {
+    "stop": _("Stop"),
+    "unlock": _("Unlock"),
+    "reset": _("Reset"),
+}
+
+
+@require_POST
+def board_command_view(request: HttpRequest, charge_point_id: int) -> HttpResponse:
+    """Stop a running session, unlock a connector or soft-reset a station, then back to the board."""
+    organization = _organization(request)
+    if not request.user.has_perm("sessions_app.change_chargepoint"):
+        raise PermissionDenied
+    stations = (
+        ChargePoint.objects.all() if organization is None else ChargePoint.objects.filter(organization=organization)
+    )
+    charge_point = get_object_or_404(stations, pk=charge_point_id)
+    command = request.POST.get("command", "")
+    payload: dict[str, object]
+    if command == "stop":
+        session = get_object_or_404(
+            ChargingSession,
+            pk=request.POST.get("session"),
+            charge_point=charge_point,
+            state=ChargingSession.State.ACTIVE,
+        )
+        action, payload = "RemoteStopTransaction", {"transaction_id": session.pk}
+    elif command == "unlock":
+        connector = get_object_or_404(charge_point.connectors, pk=request.POST.get("connector"))
+        action, payload = "UnlockConnector", {"connector_id": connector.number}
+    elif command == "reset":
+        action, payload = "Reset", {"type": "Soft"}
+    else:
+        raise PermissionDenied
+    result = commands.command_send(charge_point, action, payload, timeout=BOARD_COMMAND_TIMEOUT)
+    text = _g("%(command)s to %(charger)s: %(outcome)s") % {
+        "command": COMMANDS[command],
+        "charger": charge_point,
+        "outcome": result.status or result.outcome,
+    }
+    accepted = result.outcome == "answered" and result.status in ("Accepted", "Unlocked")
+    messages.add_message(request, messages.SUCCESS if accepted else messages.WARNING, text)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("admin:sessions_app_board")
+    return redirect(back)
+
+
+def board_urls() -> list[URLPattern]:
+    return [
+        path("sessions_app/board/", admin.site.admin_view(board_view), name="sessions_app_board"),
+        path("sessions_app/board/rows/", admin.site.admin_view(board_rows_view), name="sessions_app_board_rows"),
+        path(
+            "sessions_app/board/<int:charge_point_id>/command/",
+            admin.site.admin_view(board_command_view),
+            name="sessions_app_board_command",
+        ),
+    ]
+
+
+def _install() -> None:
+    """Serve the pages and list the board first under the sessions app on the index and the side bar."""
+    site = admin.site
+    if getattr(site, "_sessions_board_installed", False):
+        return
+    admin_urls_add("sessions_app_board", board_urls)
+    original_app_list = site.get_app_list
+
+    def get_app_list(request, app_label=None):
+        app_list = original_app_list(request, app_label)
+        user = request.user
+        allowed = user.is_superuser or (
+            getattr(user, "organization", None) is not None and user.has_perm("sessions_app.view_chargepoint")
+        )
+        if not allowed:
+            return app_list
+        entry = {
+            "name": _g("Live operations board"),
+            "object_name": "board",
+            "admin_url": reverse("admin:sessions_app_board"),
+            "add_url": None,
+            "view_only": True,
+            "perms": {"view": True},
+            "model": None,
+        }
+        for app in app_list:
+            if app["app_label"] == "sessions_app":
+                app["models"] = [entry, *app["models"]]
+        return app_list
+
+    site.get_app_list = get_app_list  # type: ignore[method-assign]  # the default site lists the board in place
+    site._sessions_board_installed = True  # type: ignore[attr-defined]
+
+
+_install()
