@@ -115,9 +115,17 @@ class OperatorRankingsSerializer(serializers.Serializer):
     bottom_energy = OperatorUsageSerializer(many=True)
 
 
+class OverviewPeriodSerializer(OperatorPeriodSerializer):
+    as_of = serializers.DateTimeField(
+        allow_null=True,
+        help_text="For a period not over yet: the end of what is counted (the last whole hour); the previous "
+        "period is then cut at the same elapsed part. Null for a period that is over.",
+    )
+
+
 class OperatorOverviewSerializer(serializers.Serializer):
-    period = OperatorPeriodSerializer()
-    previous_period = OperatorPeriodSerializer()
+    period = OverviewPeriodSerializer()
+    previous_period = OverviewPeriodSerializer()
     site = serializers.IntegerField(allow_null=True)
     charge_point = serializers.IntegerField(allow_null=True)
     currency = serializers.CharField()
@@ -145,6 +153,7 @@ def _period(period: Period) -> dict:
         "time_zone": period.time_zone,
         "start": period.start,
         "end": period.end,
+        "as_of": period.as_of,
     }
 
 
@@ -171,7 +180,7 @@ class OverviewView(OperatorAPIView):
             raise serializers.ValidationError(form.errors)
         time_zone = organization_time_zone(self.organization)
         bounds = report_period(form=form, time_zone=time_zone)
-        period = Period(bounds["first"], bounds["last"], time_zone)
+        period = Period(bounds["first"], bounds["last"], time_zone).up_to(timezone.now())
         site, station = form.cleaned_data.get("site"), form.cleaned_data.get("charge_point")
         overview = operator_overview(organization=self.organization, period=period, site=site, charge_point=station)
         series = [

@@ -138,6 +138,22 @@ def _hour(connector, at: datetime, **columns) -> ConnectorHour:
     return make_connector_hour(connector, at, **columns)
 
 
+def test_the_overview_of_a_week_in_progress_counts_and_compares_the_same_elapsed_part(api, world):
+    one = world.cp_a.connectors.get(number=1)
+    _hour(one, datetime(2026, 5, 5, 8, tzinfo=UTC), sessions=3)  # this Tuesday
+    _hour(one, datetime(2026, 4, 28, 8, tzinfo=UTC), sessions=3)  # last Tuesday
+    _hour(one, datetime(2026, 5, 1, 8, tzinfo=UTC), sessions=9)  # last Friday: after the same elapsed part
+    with time_machine.travel(datetime(2026, 5, 7, 14, 25, tzinfo=UTC), tick=False):
+        body = api.get(reverse("api:operator_overview"), {"period": "week"}).json()
+    assert datetime.fromisoformat(body["period"]["as_of"]) == datetime(2026, 5, 7, 14, tzinfo=UTC)
+    assert datetime.fromisoformat(body["previous_period"]["as_of"]) == datetime(2026, 4, 30, 14, tzinfo=UTC)
+    assert (body["totals"]["sessions"], body["previous"]["sessions"]) == (3, 3)
+    assert [row["label"] for row in body["series"]] == ["2026-05-04", "2026-05-05", "2026-05-06", "2026-05-07"]
+    with time_machine.travel(datetime(2026, 5, 12, 9, tzinfo=UTC), tick=False):
+        over = api.get(reverse("api:operator_overview"), {"period": "week", "day": "2026-05-05"}).json()
+    assert over["period"]["as_of"] is None and over["previous"]["sessions"] == 12 and len(over["series"]) == 7
+
+
 def test_the_overview_for_a_day_a_site_or_a_station(api, world):
     one = world.cp_a.connectors.get(number=1)
     _hour(
