@@ -187,7 +187,12 @@ class ReportLink:
         )
 
 
-REPORT_LINKS: list[ReportLink] = [ReportLink("admin:reporting_overview", _("Operator overview"))]
+REPORT_LINKS: list[ReportLink] = [
+    ReportLink("admin:reporting_overview", _("Operator overview")),
+    # billing's report pages (billing.admin_reports) are listed here too: every report under one heading.
+    ReportLink("admin:billing_revenue", _("Revenue"), permissions=("billing.view_sessionprice",)),
+    ReportLink("admin:billing_reconciliation", _("Energy reconciliation"), permissions=("billing.view_sessionprice",)),
+]
 
 
 def _report_entries(request) -> list[dict]:
