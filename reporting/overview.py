@@ -400,10 +400,8 @@ def _days(scope: Scope, period: Period) -> QuerySet:
 def _whole_days(scope: Scope, period: Period, sites: list[Site]) -> bool:
     """Whether the period's days are the ConnectorDay days of everything in scope: every site (and, for the
     whole operator, stations without a site, counted in the operator's zone) keeps the period's time zone.
-    Then sums over days equal sums over the period's hours; otherwise the hours are read (so also for a period
-    in progress, whose last day is only partly counted)."""
-    if period.in_progress:
-        return False
+    Then sums over days equal sums over the period's hours; otherwise the hours are read. (A period in progress
+    reads its whole days by days and the day in progress by hours: ``_parts``.)"""
     zones = {site.time_zone for site in sites}
     if scope.charge_point is not None:
         if scope.charge_point.site_id is None:
@@ -413,17 +411,39 @@ def _whole_days(scope: Scope, period: Period, sites: list[Site]) -> bool:
     return zones <= {period.time_zone}
 
 
-def _per_connector(scope: Scope, period: Period, whole_days: bool) -> QuerySet:
-    """Sums per connector (grouped by the connector alone: PostgreSQL then hashes its few groups in memory)."""
-    if whole_days:
-        return _days(scope, period).values("connector_id").annotate(**_day_sums())
-    return _hours(scope, period).values("connector_id").annotate(**_sums())
+def _parts(period: Period, whole_days: bool) -> tuple[Period | None, Period | None]:
+    """The part read from ConnectorDay and the part read from ConnectorHour: all by days when whole days can be
+    read and the period is over; for a period in progress its days before ``as_of``'s local day by days and
+    that day up to ``as_of`` by hours; otherwise all by hours."""
+    if not whole_days:
+        return None, period
+    if period.as_of is None:
+        return period, None
+    today = period.as_of.astimezone(zoneinfo.ZoneInfo(period.time_zone)).date()
+    days = Period(period.first, today - timedelta(days=1), period.time_zone) if today > period.first else None
+    return days, Period(today, today, period.time_zone, as_of=period.as_of)
 
 
-def _in_all(scope: Scope, period: Period, whole_days: bool) -> dict:
-    if whole_days:
-        return _days(scope, period).aggregate(**_day_sums())
-    return _hours(scope, period).aggregate(**_sums())
+def _per_connector(scope: Scope, period: Period, whole_days: bool) -> list[dict]:
+    """Sums per connector (grouped by the connector alone: PostgreSQL then hashes its few groups in memory); a
+    connector may have a row from the days and one from the hours (``Usage.add`` adds them up)."""
+    by_days, by_hours = _parts(period, whole_days)
+    rows: list[dict] = []
+    if by_days is not None:
+        rows += _days(scope, by_days).values("connector_id").annotate(**_day_sums())
+    if by_hours is not None:
+        rows += _hours(scope, by_hours).values("connector_id").annotate(**_sums())
+    return rows
+
+
+def _in_all(scope: Scope, period: Period, whole_days: bool) -> list[dict]:
+    by_days, by_hours = _parts(period, whole_days)
+    sums = []
+    if by_days is not None:
+        sums.append(_days(scope, by_days).aggregate(**_day_sums()))
+    if by_hours is not None:
+        sums.append(_hours(scope, by_hours).aggregate(**_sums()))
+    return sums
 
 
 def _zone_slots(period: Period, zone: str) -> Counter:
@@ -504,18 +524,24 @@ def _series(scope: Scope, period: Period, whole_days: bool) -> tuple[list[tuple[
     still to come (a period in progress) are left out, not drawn as zero."""
     tz = zoneinfo.ZoneInfo(period.time_zone)
     by_hour = period.days == 1
-    if whole_days and not by_hour:
-        rows = _days(scope, period).annotate(bucket=F("day"))
-    else:
-        rows = _hours(scope, period).annotate(
-            bucket=ExtractHour("hour", tzinfo=tz) if by_hour else TruncDate("hour", tzinfo=tz)
+    by_days, by_hours = _parts(period, whole_days and not by_hour)
+    parts = []
+    if by_days is not None:
+        parts.append(_days(scope, by_days).annotate(bucket=F("day")))
+    if by_hours is not None:
+        parts.append(
+            _hours(scope, by_hours).annotate(
+                bucket=ExtractHour("hour", tzinfo=tz) if by_hour else TruncDate("hour", tzinfo=tz)
+            )
         )
-    rows = rows.values("bucket").annotate(
-        started=Sum("sessions"),
-        energy=Sum("energy_wh"),
-        money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=money.STORED_DECIMAL_PLACES)),
-    )
-    found = {row["bucket"]: row for row in rows}
+    found = {}  # the parts never share a bucket: days before the day in progress, then that day
+    for rows in parts:
+        for row in rows.values("bucket").annotate(
+            started=Sum("sessions"),
+            energy=Sum("energy_wh"),
+            money=Sum("revenue", output_field=DecimalField(max_digits=16, decimal_places=money.STORED_DECIMAL_PLACES)),
+        ):
+            found[row["bucket"]] = row
     if by_hour:
         hours_counted = 24
         if period.in_progress:
@@ -679,7 +705,8 @@ def operator_overview(
 
     previous_period = period.previous()
     previous = Usage(connectors=totals.connectors, capacity_s=totals.connectors * previous_period.seconds)
-    previous.add(_in_all(scope, previous_period, whole_days))
+    for sums in _in_all(scope, previous_period, whole_days):
+        previous.add(sums)
     previous.unique_drivers = _unique_drivers(scope, previous_period)
 
     # Peaks are the whole site's, against all of its connectors in service.

@@ -436,7 +436,7 @@ def test_a_period_in_progress_is_cut_at_the_last_whole_hour_and_its_previous_at_
     assert not finished.in_progress and finished.previous() == Period(date(2026, 4, 27), date(2026, 5, 3), STOCKHOLM)
 
 
-def test_a_week_in_progress_compares_like_with_like_and_leaves_the_days_to_come_out(world):
+def test_a_week_in_progress_compares_like_with_like_and_leaves_the_days_to_come_out(world, monkeypatch):
     one = _connector(world.cp_a)
     connectors = world.cp_a.connectors.count()
     for at, sessions in [
@@ -473,6 +473,23 @@ def test_a_week_in_progress_compares_like_with_like_and_leaves_the_days_to_come_
     whole = operator_overview(organization=world.org_a, period=Period(date(2026, 5, 4), date(2026, 5, 10), STOCKHOLM))
     assert (whole.totals.sessions, whole.previous.sessions, whole.previous.unique_drivers) == (55, 21, 1)
     assert len(whole.series) == 7
+
+    # Its whole days are read from the day rollups, the day in progress from the hours: the same as all by hours.
+    from reporting import overview as module
+
+    def figures(overview):
+        return (
+            vars(overview.totals),
+            vars(overview.previous),
+            [vars(u) for u in overview.connectors],
+            overview.series,
+            overview.heatmap,
+        )
+
+    assert module._whole_days(module.Scope(world.org_a), _week_in_progress(), list(module.Scope(world.org_a).sites()))
+    by_days = figures(overview)
+    monkeypatch.setattr(module, "_whole_days", lambda *args: False)
+    assert figures(operator_overview(organization=world.org_a, period=_week_in_progress())) == by_days
 
 
 def test_a_day_in_progress_draws_only_its_hours_so_far(world):
