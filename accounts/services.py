@@ -120,6 +120,15 @@ def driver_register(*, user: User, organization: Organization, full_name: str) -
     return user
 
 
+def user_profile_update(*, user: User, first_name: str, last_name: str, language: str) -> User:
+    """What a person changes on their own profile: their name and the language of pages and statements."""
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationError(_("Not a language of this site."), code="language")
+    user.first_name, user.last_name, user.language = first_name.strip(), last_name.strip(), language
+    user.save(update_fields=["first_name", "last_name", "language"])
+    return user
+
+
 @transaction.atomic
 def staff_create(
     *, email: str, password: str | None, organization: Organization, first_name: str = "", last_name: str = ""

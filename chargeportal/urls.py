@@ -5,6 +5,8 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import profile_views
+
 urlpatterns = [
     # Everyone logs in through allauth, so its rate limits and two-factor also guard the admin.
     path("admin/login/", RedirectView.as_view(url=reverse_lazy("account_login"), query_string=True)),
@@ -18,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("cards/", include("accounts.urls")),
+    path("profile/", profile_views.profile, name="profile"),
     path("charging/", include("sessions_app.urls")),
     # Chargers upload diagnostics and logs here (HTTP PUT/POST; the websocket route /ocpp/ is another protocol).
     path("ocpp-uploads/", include("sessions_app.upload_urls")),
