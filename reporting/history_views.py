@@ -5,25 +5,20 @@ driver's session is a 404.
 """
 
 import functools
-import threading
 from urllib.parse import urlencode
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
-from weasyprint import HTML
-from weasyprint.text.fonts import FontConfiguration
 
 from core.exports import csv_writer
-from reporting import history
+from reporting import history, history_pdf
 from reporting.charts import bar_chart, line_chart
 from sessions_app import signed_meter
 from sessions_app.models import ChargingSession
@@ -304,32 +299,16 @@ def history_session_signed_values_csv(request, pk: int):
     )
 
 
-_fonts = threading.local()
-
-
-def _font_config() -> FontConfiguration:
-    """One per thread, kept: WeasyPrint would otherwise load the fonts for every PDF."""
-    if not hasattr(_fonts, "config"):
-        _fonts.config = FontConfiguration()
-    return _fonts.config
-
-
 @_drivers_only
 def history_export_pdf(request):
     _stations, _form, filters, sessions = _read(request)
     now = timezone.now()
-    html = render_to_string(
-        "reporting/history_pdf.html",
-        {
-            "rows": list(history.history_rows_all(sessions, now=now)),
-            "totals": history.history_totals(sessions),
-            "filters": filters,
-            "driver": request.user,
-            "now": now,
-        },
+    pdf = history_pdf.history_pdf(
+        rows=history.history_rows(sessions, now=now),  # one query for the sessions, one for their payments
+        totals=history.history_totals(sessions),
+        context={"filters": filters, "driver": request.user, "now": now},
         request=request,
     )
-    pdf = HTML(string=html, base_url=str(settings.MEDIA_ROOT)).write_pdf(font_config=_font_config())
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = 'attachment; filename="charging-history.pdf"'
     return response
