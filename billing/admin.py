@@ -17,6 +17,7 @@ from billing import (
     admin_reports,  # noqa: F401  (the revenue and reconciliation pages)
     admin_statements,  # noqa: F401  (statements: the list, their PDFs, sending again, producing one)
 )
+from billing.admin_tariff_form import VatPercentField, lead_to_assignment
 from billing.models import (
     RESERVATION_COMPONENT_TYPES,
     WEEKDAYS,
@@ -161,6 +162,9 @@ class TariffElementInline(admin.StackedInline):
 
 
 class TariffForm(forms.ModelForm):
+    # Entered in per cent (billing.admin_tariff_form); the model keeps the rate (0.25).
+    vat_rate = VatPercentField()
+
     class Meta:
         model = Tariff
         fields = [
@@ -235,6 +239,18 @@ class TariffAdmin(OrganizationScopedAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         tariff_revise(tariff_id=form.instance.pk)  # elements may have changed or gone, and its fields with them
+
+    def response_add(self, request, obj, post_url_continue=None):
+        plain_save = not {"_continue", "_addanother", "_popup"} & set(request.POST)
+        if plain_save and self.has_view_or_change_permission(request, obj):
+            redirect_to = lead_to_assignment(request, obj, added=True)
+            if redirect_to is not None:
+                return redirect_to
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        lead_to_assignment(request, obj, added=False)
+        return super().response_change(request, obj)
 
     @admin.display(description=_("elements"), ordering="element_count")
     def element_count(self, obj):

@@ -162,7 +162,7 @@ def test_a_tariff_minimum_price_finer_than_the_currency_is_refused(world):
             "name": "Yen",
             "valid_from": "2026-01-01 00:00",
             "currency": "JPY",
-            "vat_rate": "0.10",
+            "vat_rate": "10",
             "prices_include_vat": "on",
             "min_price": "10.50",
             "parking_grace_minutes": "0",

@@ -72,7 +72,7 @@ def _admin_post(client, world, tariff: Tariff, *elements: dict) -> None:
         "valid_until_0": "",
         "valid_until_1": "",
         "currency": "SEK",
-        "vat_rate": "0.25",
+        "vat_rate": "25",
         "prices_include_vat": "on",
         "min_price": "",
         "max_price": "",

@@ -328,7 +328,7 @@ def tariff_post(organization, *elements, **fields) -> dict:
         "valid_until_0": "",
         "valid_until_1": "",
         "currency": "SEK",
-        "vat_rate": "0.25",
+        "vat_rate": "25",
         "prices_include_vat": "on",
         "min_price": "",
         "max_price": "",
