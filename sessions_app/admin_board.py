@@ -79,6 +79,11 @@ def _board_context(request: HttpRequest) -> dict:
         "now": now,
         "query": request.GET.urlencode(),
         "can_command": request.user.has_perm("sessions_app.change_chargepoint"),
+        "urls": {  # reversed once: the rows add the ids (a url tag per row costs more than the rest of it)
+            "board": reverse("admin:sessions_app_board"),
+            "charge_points": reverse("admin:sessions_app_chargepoint_changelist"),
+            "sessions": reverse("admin:sessions_app_chargingsession_changelist"),
+        },
     }
 
 
@@ -117,18 +122,19 @@ def board_command_view(request: HttpRequest, charge_point_id: int) -> HttpRespon
         ChargePoint.objects.all() if organization is None else ChargePoint.objects.filter(organization=organization)
     )
     charge_point = get_object_or_404(stations, pk=charge_point_id)
-    command = request.POST.get("command", "")
+    # The row's button: "stop:<session id>", "unlock:<connector id>" or "reset".
+    command, _sep, target = request.POST.get("target", "").partition(":")
     payload: dict[str, object]
-    if command == "stop":
+    if command == "stop" and target.isdigit():
         session = get_object_or_404(
             ChargingSession,
-            pk=request.POST.get("session"),
+            pk=int(target),
             charge_point=charge_point,
             state=ChargingSession.State.ACTIVE,
         )
         action, payload = "RemoteStopTransaction", {"transaction_id": session.pk}
-    elif command == "unlock":
-        connector = get_object_or_404(charge_point.connectors, pk=request.POST.get("connector"))
+    elif command == "unlock" and target.isdigit():
+        connector = get_object_or_404(charge_point.connectors, pk=int(target))
         action, payload = "UnlockConnector", {"connector_id": connector.number}
     elif command == "reset":
         action, payload = "Reset", {"type": "Soft"}

@@ -101,9 +101,14 @@ def _reading(measurand: str) -> Subquery:
     return Subquery(readings)
 
 
-def _last_error(column: str) -> Subquery:
+#: How far back the board looks for a connector's last reported error (bounds the look-up per connector).
+LAST_ERROR_WINDOW = timedelta(days=30)
+
+
+def _last_error(column: str, since: datetime) -> Subquery:
+    """The newest error the connector reported since ``since`` (walks its history index backwards)."""
     events = (
-        StatusEvent.objects.filter(connector=OuterRef("pk"))
+        StatusEvent.objects.filter(connector=OuterRef("pk"), timestamp__gte=since)
         .exclude(error_code=ErrorCode.NO_ERROR)
         .order_by("-timestamp", "-pk")
         .values(column)[:1]
@@ -120,7 +125,8 @@ def board_stations(
     ``ConnectorStatus`` (stations without one are left out). Three queries in all.
     """
     connectors = Connector.objects.annotate(
-        last_error_code=_last_error("error_code"), last_error_at=_last_error("timestamp")
+        last_error_code=_last_error("error_code", now - LAST_ERROR_WINDOW),
+        last_error_at=_last_error("timestamp", now - LAST_ERROR_WINDOW),
     ).order_by("number")
     stations = (
         ChargePoint.objects.select_related("site")

@@ -29,9 +29,10 @@
       .then(function () { busy = false; });
   }
 
-  live.addEventListener("submit", function (event) {
-    var form = event.target;
-    var kind = form.getAttribute("data-board-confirm");
+  var commandForm = document.getElementById("board-command");
+  commandForm.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var kind = button ? button.getAttribute("data-board-confirm") : null;
     if (kind && !window.confirm(board.getAttribute("data-" + kind + "-confirm"))) {
       event.preventDefault();
       return;

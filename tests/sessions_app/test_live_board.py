@@ -81,7 +81,7 @@ def test_drivers_and_staff_without_an_organization_are_refused(client, world, dj
     loose = django_user_model.objects.create_user(email="loose@example.com", password="x", is_staff=True)
     client.force_login(loose)
     assert client.get(ROWS).status_code == 403
-    assert client.post(command_url(world.cp_a), {"command": "reset"}).status_code == 403
+    assert client.post(command_url(world.cp_a), {"target": "reset"}).status_code == 403
 
 
 def test_the_board_is_on_the_admin_index(client, world):
@@ -93,7 +93,7 @@ def test_a_stop_from_the_board_sends_remote_stop_for_the_running_session(client,
     session = make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=None)
     client.force_login(world.carol)
     response = client.post(
-        command_url(world.cp_a), {"command": "stop", "session": session.pk, "next": BOARD + "?status=Charging"}
+        command_url(world.cp_a), {"target": f"stop:{session.pk}", "next": BOARD + "?status=Charging"}
     )
     assert response.status_code == 302 and response["Location"] == BOARD + "?status=Charging"
     assert transport.sent == [("ALPHA-1", "RemoteStopTransaction", {"transaction_id": session.pk})]
@@ -102,8 +102,8 @@ def test_a_stop_from_the_board_sends_remote_stop_for_the_running_session(client,
 def test_unlock_and_reset_from_the_board(client, world, transport):
     connector = world.cp_a.connectors.get(number=2)
     client.force_login(world.carol)
-    client.post(command_url(world.cp_a), {"command": "unlock", "connector": connector.pk})
-    client.post(command_url(world.cp_a), {"command": "reset", "next": "https://elsewhere.example/"})
+    client.post(command_url(world.cp_a), {"target": f"unlock:{connector.pk}"})
+    client.post(command_url(world.cp_a), {"target": "reset", "next": "https://elsewhere.example/"})
     assert transport.sent == [
         ("ALPHA-1", "UnlockConnector", {"connector_id": 2}),
         ("ALPHA-1", "Reset", {"type": "Soft"}),
@@ -113,8 +113,8 @@ def test_unlock_and_reset_from_the_board(client, world, transport):
 def test_no_command_reaches_another_operators_station_or_session(client, world, transport):
     other = make_session(world.cp_b.connectors.first(), None, energy_wh=None)
     client.force_login(world.carol)
-    assert client.post(command_url(world.cp_b), {"command": "reset"}).status_code == 404
-    assert client.post(command_url(world.cp_a), {"command": "stop", "session": other.pk}).status_code == 404
+    assert client.post(command_url(world.cp_b), {"target": "reset"}).status_code == 404
+    assert client.post(command_url(world.cp_a), {"target": f"stop:{other.pk}"}).status_code == 404
     assert transport.sent == []
 
 
