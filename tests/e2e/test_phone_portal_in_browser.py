@@ -48,6 +48,7 @@ OUTSIDE_JS = """element => {
     if (box.width === 0 || box.height === 0) return "not shown";
     const inside = (outer) => box.left >= outer.left - 0.5 && box.right <= outer.right + 0.5;
     if (!inside({left: 0, right: document.documentElement.clientWidth})) return "outside the viewport";
+    if (element.clientWidth > 0 && element.scrollWidth > element.clientWidth + 1) return "its text runs out of it";
     for (let parent = element.parentElement; parent; parent = parent.parentElement) {
         if (getComputedStyle(parent).overflowX !== "visible" && !inside(parent.getBoundingClientRect())) {
             return "hidden in a scroll box";
@@ -97,7 +98,11 @@ def test_key_cells_of_the_drivers_tables_are_on_the_screen(page, live_server, wo
     for path, selectors in PAGES.items():
         page.goto(f"{live_server.url}{path}")
         assert page.locator(selectors[0]).count() == 1, path
+        key_cells = page.locator("table.stack tbody tr:first-child td.key")
         assert _off_screen(page, selectors) == [], path
+        assert [key_cells.nth(n).evaluate(OUTSIDE_JS) for n in range(key_cells.count())] == [""] * key_cells.count(), (
+            path
+        )
         assert _document_width(page) <= viewport["width"], path
     # The labels a phone shows come with the cells; the figures are the ones the laptop shows.
     page.goto(f"{live_server.url}/history/")
