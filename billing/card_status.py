@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AuthorizationStatus, IdTag, User
 from accounts.selectors import id_tag_judge
-from sessions_app import hooks
+from sessions_app import card_refusals, hooks
 from sessions_app.models import ChargingSession
 
 
@@ -20,6 +20,8 @@ class CardStatus:
     card: IdTag
     status: str  # AuthorizationStatus
     reason: str
+    #: The last time a station refused the card (``sessions_app.card_refusals``): status, its label, station, at.
+    last_refusal: dict | None = None
 
     @property
     def refused(self) -> bool:
@@ -45,10 +47,18 @@ def _reason(status: str, card: IdTag) -> str:
     return _("Refused: this card is not valid at your operator's stations.")
 
 
+def _label(status: str) -> str:
+    try:
+        return str(AuthorizationStatus(status).label)
+    except ValueError:
+        return status
+
+
 def card_statuses_for_driver(*, user: User, at: datetime) -> list[CardStatus]:
     """Each of the driver's own cards with what a station would answer it now, and why."""
     cards = IdTag.objects.filter(owner=user).select_related("customer_account", "parent").order_by("status", "uid")
     statuses = []
+    refusals = card_refusals.last_refusals([card.pk for card in cards])
     for card in cards:
         status = id_tag_judge(tag=card, at=at).status
         if status == AuthorizationStatus.ACCEPTED:
@@ -57,5 +67,9 @@ def card_statuses_for_driver(*, user: User, at: datetime) -> list[CardStatus]:
                 status = AuthorizationStatus.CONCURRENT_TX
             else:
                 status = hooks.authorization_refusal(card, at) or AuthorizationStatus.ACCEPTED
-        statuses.append(CardStatus(card, str(status), _reason(status, card)))
+        last = refusals.get(card.pk)
+        if last is not None:
+            last["label"] = _label(last["status"])
+            last["reason"] = _reason(last["status"], card)
+        statuses.append(CardStatus(card, str(status), _reason(status, card), last))
     return statuses

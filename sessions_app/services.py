@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import AuthorizationStatus, IdTag, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import id_tag_presented
-from sessions_app import charger_auth, hooks, lockout, signed_meter
+from sessions_app import card_refusals, charger_auth, hooks, lockout, signed_meter
 from sessions_app.models import (
     ChargePoint,
     ChargerCommand,
@@ -47,6 +47,7 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 _UNIT_SCALE = {"kWh": ("Wh", 1000), "kW": ("W", 1000), "kvarh": ("varh", 1000), "kvar": ("var", 1000)}
 
 
+@card_refusals.remembered
 def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -> TagVerdict:
     """May this tag charge at this station now? The one answer the OCPP Authorize handler gives.
 

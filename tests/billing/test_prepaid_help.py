@@ -18,6 +18,11 @@ pytestmark = pytest.mark.django_db
 URL = "/payments/"
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_refusals(empty_rate_limits):
+    """Last refusals live in the cache, which outlives a test's transaction (and a test database's card ids)."""
+
+
 @pytest.fixture
 def stripe_off(settings):
     settings.STRIPE_SECRET_KEY = settings.STRIPE_WEBHOOK_SECRET = ""
@@ -91,3 +96,23 @@ def test_another_driver_sees_neither_the_balance_nor_the_cards(client, world, pr
     assert "04A1B2C3" not in page and "30.00 SEK" not in page and f"Customer no. {prepaid.pk}" not in page
     assert 'data-card="04B0B0B0" data-status="Accepted"' in page
     assert 'id="top-up-by-transfer"' not in page  # Bob is invoiced
+
+
+def test_the_last_refusal_at_a_station_is_shown_to_its_driver_only(client, world, prepaid, stripe_off):
+    at = timezone.now()
+    id_tag_authorize(charge_point=world.cp_a, raw_uid=world.alice_card.uid, at=at)  # NoCredit
+    wallet_top_up(customer_account=prepaid, amount="100.00", method=LedgerEntry.Method.BANK, reference="r2", key="k2")
+
+    [status] = card_statuses_for_driver(user=world.alice, at=timezone.now())
+    page = body(client, world.alice)
+
+    assert status.status == "Accepted" and status.last_refusal["status"] == "NoCredit"
+    assert status.last_refusal["station"] == "ALPHA-1" and status.last_refusal["at"] == at
+    assert "Last refused at ALPHA-1" in page and "No credit left" in page and "Refused for lack of credit" in page
+    assert "Last refused" not in body(client, world.bob)
+
+
+def test_an_accepted_card_records_no_refusal(world, stripe_off):
+    id_tag_authorize(charge_point=world.cp_a, raw_uid=world.alice_card.uid, at=timezone.now())
+    [status] = card_statuses_for_driver(user=world.alice, at=timezone.now())
+    assert status.last_refusal is None and not status.refused
