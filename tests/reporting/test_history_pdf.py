@@ -112,3 +112,13 @@ def test_the_pdf_reads_the_same_number_of_queries_for_10_and_150_sessions(client
     assert first.status_code == second.status_code == 200
     assert "Total: 10 sessions" in _pages(first.content)[-1] and "Total: 150 sessions" in _pages(second.content)[-1]
     assert len(many.captured_queries) == len(few.captured_queries), [q["sql"][:120] for q in many.captured_queries]
+
+
+def test_a_history_without_sessions_says_so_under_the_header(client, world):
+    client.force_login(world.alice)
+
+    pages = _pages(client.get(reverse("history_export_pdf")).content)
+
+    assert len(pages) == 1
+    assert "No sessions match these filters." in pages[0] and "Total: 0 sessions" in pages[0]
+    assert pages[0].index("Date") < pages[0].index("No sessions match")
