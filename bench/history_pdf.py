@@ -69,8 +69,10 @@ def build_data(*, sessions: int, seed: int):
             c for n in (1, 2) for c in make_charge_point(site, f"BENCH-{stamp[-6:]}-{n}").connectors.order_by("number")
         ]
         driver = make_driver(organization, f"driver-{stamp}@bench.example")
-        tag = make_tag(driver.customer_account, driver, f"B{stamp[-7:]}".upper())
         account = driver.customer_account
+        if account is None:
+            raise SystemExit("the factory's driver has no customer account")
+        tag = make_tag(account, driver, f"B{stamp[-7:]}".upper())
         tariff_assignment_create(tariff=make_tariff(organization, energy="4.00"))
         start = now - timedelta(days=365)
         step = timedelta(days=365) / sessions
