@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin, ReadOnlyAdminMixin
 from sessions_app import (
+    admin_card_search,
     admin_charge_point_list,
     admin_reservations,  # noqa: F401 - registers ReservationAdmin
     admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
@@ -284,6 +285,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         if not self.has_change_permission(request, charge_point):
             raise PermissionDenied
         form = ChargerCommandForm(request.POST or None, charge_point=charge_point)
+        admin_card_search.card_search(form)  # a search box, not a drop-down of every card
         result = action = None
         if request.method == "POST" and form.is_valid():
             action = form.cleaned_data["action"]
