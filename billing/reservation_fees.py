@@ -30,16 +30,15 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from billing.ledger import reservation_charge_book
-from billing.models import LedgerEntry, ReservationPrice, Tariff
+from billing.models import LedgerEntry, ReservationPrice
 from billing.pricing_reservation import (
     RESERVATION,
     RESERVATION_EXPIRES,
     ReservationKind,
     ReservationTimeline,
-    has_reservation_elements,
     price_reservation,
 )
-from billing.quotes import money_display, reservation_fee_lines
+from billing.quotes import connector_prices_for_driver, money_display
 from billing.selectors import priced_lines_to_breakdown, tariff_for, tariff_spec, tariff_spec_to_snapshot
 from core import money
 from sessions_app.models import ChargePoint, Connector, Reservation
@@ -105,16 +104,6 @@ def _connector_for_tariff(reservation: Reservation) -> Connector | None:
 def _time_zone(charge_point: ChargePoint) -> str:
     site = charge_point.site
     return site.time_zone if site is not None else settings.TIME_ZONE
-
-
-def reservation_fee_tariff(
-    *, charge_point: ChargePoint, connector: Connector | None, customer_account, at: datetime
-) -> Tariff | None:
-    """The tariff a reservation made at ``at`` is priced by (None: none applies)."""
-    connector = connector or charge_point.connectors.order_by("number").first()
-    if connector is None:
-        return None
-    return tariff_for(connector=connector, customer_account=customer_account, at=at)
 
 
 def reservation_price_freeze(*, reservation: Reservation, now: datetime | None = None) -> ReservationPrice | None:
@@ -233,42 +222,15 @@ def reservation_fees_sweep(*, now: datetime | None = None, batch: int = SWEEP_BA
     return handled
 
 
-def reservation_fee_offer(
-    *, charge_point: ChargePoint, connector: Connector | None, customer_account, at: datetime
-) -> Tariff | None:
-    """The tariff whose reservation elements a driver reserving now would pay by; None when reserving is free."""
-    tariff = reservation_fee_tariff(
-        charge_point=charge_point, connector=connector, customer_account=customer_account, at=at
-    )
-    if tariff is None:
-        return None
-    spec = tariff_spec(tariff, time_zone=_time_zone(charge_point))
-    return tariff if has_reservation_elements(spec) else None
-
-
 def reservation_fee_offers_for_driver(*, user, connectors, now: datetime) -> dict[int, str]:
     """Connector id -> what reserving it now costs this driver, in words (incl. VAT); connectors without a fee are
     left out. Registered as ``hooks.reservation_fee_offer_handlers`` (the portal's reserve page)."""
-    account = user.customer_account if getattr(user, "customer_account_id", None) else None
-    if account is None:
-        return {}
-    texts: dict[int, str] = {}
-    described: dict[int, str] = {}
-    for connector in connectors:
-        tariff = tariff_for(connector=connector, customer_account=account, at=now)
-        if tariff is None:
-            continue
-        if tariff.pk not in described:
-            spec = tariff_spec(tariff, time_zone=_time_zone(connector.charge_point))
-
-            def gross(price, spec=spec):
-                value = price if spec.prices_include_vat else price * (1 + spec.vat_rate)
-                return money.quantize(value, spec.currency)
-
-            described[tariff.pk] = "; ".join(reservation_fee_lines(spec, gross=gross))
-        if described[tariff.pk]:
-            texts[connector.pk] = described[tariff.pk]
-    return texts
+    prices = connector_prices_for_driver(user=user, connectors=connectors, at=now)
+    return {
+        pk: "; ".join(price["reservation_lines"])
+        for pk, price in prices.items()
+        if price and price["reservation_lines"]
+    }
 
 
 def reservation_fees_charged_text(*, reservation_ids) -> dict[int, str]:
