@@ -7,7 +7,8 @@ charger's report because it looks wrong: odd data is stored and flagged for revi
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -513,8 +514,10 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
     events = [
         _status_event(report, connectors[(report.charge_point.pk, report.connector_id)], now) for report in reports
     ]
+    status_times: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     for report, event in zip(reports, events, strict=True):
-        _clock_wrong_note(report.charge_point.pk, [(report.timestamp, event.timestamp)], now)
+        status_times[report.charge_point.pk].append((report.timestamp, event.timestamp))
+    _clock_wrong_note(status_times, now)
     created = {id(event) for event in _create_once(StatusEvent, events, key=_status_key, stored=_status_keys_stored)}
     stored_events = [event if id(event) in created else None for event in events]
     latest: dict[int, StatusEvent] = {}
@@ -549,12 +552,14 @@ def _span(times: list[datetime]) -> str:
     return first if first == last else f"{first} to {last}"
 
 
-def _clock_wrong_note(charge_point_id: int, times: Iterable[tuple[datetime, datetime]], now: datetime) -> None:
-    """Mark a charger for review when any of its times (reported, stored) was implausible and replaced: the
-    operator's "needs attention" lists it, with the latest wrong time it sent."""
-    wrong = [reported for reported, stored in times if reported != stored]
-    if wrong:
-        ChargePoint.objects.filter(pk=charge_point_id).update(clock_wrong_at=now, clock_wrong_sent=max(wrong))
+def _clock_wrong_note(times_by_charger: Mapping[int, Iterable[tuple[datetime, datetime]]], now: datetime) -> None:
+    """Mark chargers for review when any of their times (reported, stored) was implausible and replaced: the
+    operator's "needs attention" lists them, with the latest wrong time each sent. One write per such charger,
+    whatever the number of reports in the batch."""
+    for charge_point_id, times in times_by_charger.items():
+        wrong = [reported for reported, stored in times if reported != stored]
+        if wrong:
+            ChargePoint.objects.filter(pk=charge_point_id).update(clock_wrong_at=now, clock_wrong_sent=max(wrong))
 
 
 def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, datetime]], now: datetime) -> None:
@@ -564,7 +569,7 @@ def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, dateti
     is kept there) and the ones used; the charger is marked for review too (``_clock_wrong_note``).
     """
     times = list(times)
-    _clock_wrong_note(session.charge_point_id, times, now)
+    _clock_wrong_note({session.charge_point_id: times}, now)
     replaced: dict[str, list[tuple[datetime, datetime]]] = {}
     for reported, stored in times:
         if reported != stored:
@@ -792,6 +797,9 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
     per_report = []
     signed: list[signed_meter.SignedSample] = []
     times_of: dict[int, list[tuple[datetime, datetime]]] = {}  # by session id: its readings' times in the batch
+    station_times: dict[int, list[tuple[datetime, datetime]]] = defaultdict(
+        list
+    )  # by charger: readings outside sessions
     for report in reports:
         cp = report.charge_point
         connector = connectors[(cp.pk, report.connector_id)]
@@ -811,8 +819,9 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
         if session is not None:
             times_of.setdefault(session.pk, []).extend(times)
         else:
-            _clock_wrong_note(cp.pk, times, now)
+            station_times[cp.pk].extend(times)
         per_report.append((session, rows))
+    _clock_wrong_note(station_times, now)
     for session_id, times in times_of.items():
         _flag_times(sessions[session_id], times, now)  # once per session and batch, not per reading
     created = {

@@ -253,3 +253,31 @@ def test_needs_attention_lists_a_charger_whose_clock_was_wrong_in_the_period(cp,
         )
         for text in [reason.text for reason in station.reasons]
     )
+
+
+def test_a_batch_from_a_wrong_clock_writes_its_charger_once(cp):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    later = NOW + timedelta(minutes=10)
+    statuses = [
+        StatusReport(cp, 1, status, "NoError", Y2K + timedelta(minutes=n))
+        for n, status in enumerate(["Available", "Preparing", "Charging", "SuspendedEV", "Finishing"])
+    ]
+    readings = [
+        MeterValuesReport(
+            cp,
+            0,
+            None,
+            [{"timestamp": Y2K + timedelta(minutes=n), "sampled_value": [{"value": "230", "measurand": "Voltage"}]}],
+        )
+        for n in range(5)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        connector_status_record_many(reports=statuses, now=later)
+        meter_values_record_many(reports=readings, now=later)
+
+    charger_writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "clock_wrong_at" in q["sql"]]
+    assert len(charger_writes) == 2  # one per batch, not one per report
+    cp.refresh_from_db()
+    assert cp.clock_wrong_at == later
