@@ -324,7 +324,6 @@ def firmware_status_record(
 def firmware_charger_booted(*, charge_point: ChargePoint, now: datetime) -> int:
     """After a charger's BootNotification was answered: an update it was installing whose version it now reports
     is installed; what did not reach it is sent again. Returns how many were sent."""
-    charge_point = ChargePoint.objects.get(pk=charge_point.pk)  # as the boot stored it
     if charge_point.firmware_version:
         FirmwareUpdate.objects.filter(
             charge_point=charge_point,

@@ -463,8 +463,8 @@ def local_list_sweep(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     desired: dict[int, DesiredList] = {}
     due = []
-    for charge_point in local_list_charge_points().exclude(channel_name=""):
-        state = LocalAuthList.objects.filter(charge_point=charge_point).first()
+    for charge_point in local_list_charge_points().exclude(channel_name="").select_related("local_auth_list_state"):
+        state = getattr(charge_point, "local_auth_list_state", None)
         if state is None:
             due.append(charge_point.pk)
             continue
@@ -491,8 +491,7 @@ def local_list_sweep(*, now: datetime | None = None) -> int:
         )
         if plan.update_type is not None:
             due.append(charge_point.pk)
-    for charge_point_id in due:
-        _enqueue("local_list_sync_task", [charge_point_id])
+    _enqueue("local_list_sync_task", due)
     return len(due)
 
 

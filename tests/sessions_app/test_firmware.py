@@ -339,6 +339,7 @@ def test_a_charger_that_reboots_into_the_campaigns_version_counts_it_installed(w
     firmware.firmware_campaign_send(campaign_id=campaign.pk, now=NOW)
     firmware.firmware_status_record(charge_point=world.cp_a, status="Installing", at=NOW)
     ChargePoint.objects.filter(pk=world.cp_a.pk).update(firmware_version="2.0")
+    world.cp_a.refresh_from_db()  # as BootNotification leaves the charger it hands on
 
     firmware.firmware_charger_booted(charge_point=world.cp_a, now=NOW)
 
