@@ -337,20 +337,34 @@ def signed_samples(
     ]
 
 
-def _unsigned_wh(value: SignedMeterValue, *, location: str = "") -> Decimal | None:
-    """The charger's plain reading for the signed value's time and measurand, else the session's start or
-    stop register for a transaction's begin or end."""
-    if value.measurand not in ENERGY_REGISTERS:
-        return None
-    plain = MeterValue.objects.filter(
-        charge_point_id=value.charge_point_id,
-        connector=value.connector_id,
-        timestamp=value.timestamp,
-        measurand=value.measurand,
+#: A signed value's plain readings, by location: keyed by charger, connector, time and measurand.
+PlainReadings = dict[tuple[int, int | None, datetime, str], dict[str, Decimal]]
+
+
+def _plain_readings(values: Iterable[SignedMeterValue]) -> PlainReadings:
+    """The charger's plain energy-register readings at the signed values' times, in one query for them all."""
+    wanted = [value for value in values if value.measurand in ENERGY_REGISTERS]
+    found: PlainReadings = {}
+    if not wanted:
+        return found
+    rows = MeterValue.objects.filter(
+        charge_point_id__in={value.charge_point_id for value in wanted},
+        timestamp__in={value.timestamp for value in wanted},
+        measurand__in={value.measurand for value in wanted},
         unit="Wh",
         phase="",
-    ).values_list("location", "value")
-    readings = dict(plain)
+    ).values_list("charge_point_id", "connector_id", "timestamp", "measurand", "location", "value")
+    for charge_point_id, connector_id, timestamp, measurand, location, reading in rows:
+        found.setdefault((charge_point_id, connector_id, timestamp, measurand), {})[location] = reading
+    return found
+
+
+def _unsigned_wh(value: SignedMeterValue, plain: PlainReadings, *, location: str = "") -> Decimal | None:
+    """The charger's plain reading for the signed value's time and measurand (from ``_plain_readings``), else
+    the session's start or stop register for a transaction's begin or end."""
+    if value.measurand not in ENERGY_REGISTERS:
+        return None
+    readings = plain.get((value.charge_point_id, value.connector_id, value.timestamp, value.measurand), {})
     if readings:
         return readings.get(location, next(iter(readings.values())))
     session = value.session
@@ -362,14 +376,14 @@ def _unsigned_wh(value: SignedMeterValue, *, location: str = "") -> Decimal | No
     return None
 
 
-def _verify_into(value: SignedMeterValue, *, location: str = "") -> None:
+def _verify_into(value: SignedMeterValue, plain: PlainReadings, *, location: str = "") -> None:
     value.encoding, verdict = signed_value_verify(
         data=value.data,
         key=value.charge_point.meter_public_key,
         measurand=value.measurand,
         context=value.context,
         at=value.timestamp,
-        unsigned_wh=_unsigned_wh(value, location=location),
+        unsigned_wh=_unsigned_wh(value, plain, location=location),
     )
     value.verification, value.value_wh, value.detail = verdict.verification, verdict.value_wh, verdict.detail
 
@@ -401,11 +415,11 @@ def signed_meter_values_store(samples: Iterable[SignedSample]) -> list[SignedMet
             charge_point_id__in={cp for cp, _digest in new}, data_digest__in={digest for _cp, digest in new}
         ).values_list("charge_point_id", "data_digest")
     )
+    fresh = [(value, location) for key, (value, location) in new.items() if key not in stored]
+    plain = _plain_readings(value for value, _location in fresh)
     values = []
-    for key, (value, location) in new.items():
-        if key in stored:
-            continue
-        _verify_into(value, location=location)
+    for value, location in fresh:
+        _verify_into(value, plain, location=location)
         values.append(value)
     # Another server process may store the same data meanwhile: the unique constraint keeps it once.
     SignedMeterValue.objects.bulk_create(values, ignore_conflicts=True)
@@ -415,10 +429,12 @@ def signed_meter_values_store(samples: Iterable[SignedSample]) -> list[SignedMet
 def signed_meter_values_verify(*, charge_point: ChargePoint) -> int:
     """Verify a charger's signed values again (its public key changed); how many changed verdict."""
     changed = []
-    for value in SignedMeterValue.objects.filter(charge_point=charge_point).select_related("charge_point", "session"):
+    kept = list(SignedMeterValue.objects.filter(charge_point=charge_point).select_related("session"))
+    plain = _plain_readings(kept)
+    for value in kept:
         value.charge_point = charge_point
         before = (value.verification, value.value_wh, value.detail)
-        _verify_into(value)
+        _verify_into(value, plain)
         if (value.verification, value.value_wh, value.detail) != before:
             changed.append(value)
     SignedMeterValue.objects.bulk_update(changed, ["encoding", "verification", "value_wh", "detail"])

@@ -225,3 +225,31 @@ def test_received_at_is_set(world, meter):
     before = timezone.now()
     _record(world.cp_a, _sampled(None, meter.ocmf((T0, "T", "1"))))
     assert SignedMeterValue.objects.get().received_at >= before
+
+
+def test_a_batch_of_signed_readings_costs_the_same_queries_whatever_its_size(world, meter):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cp = _registered(world.cp_a, meter.public_der_hex)
+
+    def batch(start: int, count: int) -> int:
+        reports = []
+        for n in range(start, start + count):
+            at = T0 + timedelta(minutes=n)
+            wh = str(12_000 + n)
+            reading = [
+                {"value": wh, "measurand": REGISTER, "unit": "Wh"},
+                {
+                    "value": meter.ocmf((at, "T", f"{(12_000 + n) / 1000:.3f}")),
+                    "measurand": REGISTER,
+                    "format": "SignedData",
+                },
+            ]
+            reports.append(MeterValuesReport(cp, 1, None, [{"timestamp": at, "sampled_value": reading}]))
+        with CaptureQueriesContext(connection) as queries:
+            meter_values_record_many(reports=reports, now=T0 + timedelta(hours=2))
+        return len(queries)
+
+    assert batch(0, 2) == batch(10, 20)
+    assert set(SignedMeterValue.objects.values_list("verification", flat=True)) == {V.VERIFIED}
