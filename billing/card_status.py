@@ -7,12 +7,14 @@ concurrent sessions, then every registered authorization check (the prepaid wall
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
 from accounts.models import AuthorizationStatus, IdTag, User
 from accounts.selectors import id_tag_judge
-from sessions_app import card_refusals, hooks
+from sessions_app import card_refusals
 from sessions_app.models import ChargingSession
+from sessions_app.services import id_tag_refusal_now
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,18 @@ def _label(status: str) -> str:
 
 def card_statuses_for_driver(*, user: User, at: datetime) -> list[CardStatus]:
     """Each of the driver's own cards with what a station would answer it now, and why."""
-    cards = IdTag.objects.filter(owner=user).select_related("customer_account", "parent").order_by("status", "uid")
+    cards = (
+        IdTag.objects.filter(owner=user)
+        .select_related("customer_account", "parent")
+        .annotate(running=Count("sessions", filter=Q(sessions__state=ChargingSession.State.ACTIVE)))
+        .order_by("status", "uid")
+    )
     statuses = []
     refusals = card_refusals.last_refusals([card.pk for card in cards])
     for card in cards:
         status = id_tag_judge(tag=card, at=at).status
         if status == AuthorizationStatus.ACCEPTED:
-            running = ChargingSession.objects.filter(id_tag=card, state=ChargingSession.State.ACTIVE).count()
-            if running >= card.max_concurrent_sessions:
-                status = AuthorizationStatus.CONCURRENT_TX
-            else:
-                status = hooks.authorization_refusal(card, at) or AuthorizationStatus.ACCEPTED
+            status = id_tag_refusal_now(id_tag=card, at=at, running=card.running) or AuthorizationStatus.ACCEPTED
         last = refusals.get(card.pk)
         if last is not None:
             last["label"] = _label(last["status"])

@@ -66,14 +66,21 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
     verdict = id_tag_verdict(raw_uid=raw_uid, organization=charge_point.organization, at=at)
     if verdict.status != AuthorizationStatus.ACCEPTED:
         return verdict
-    id_tag = cast(IdTag, verdict.id_tag)  # an accepted verdict names its tag
-    running = ChargingSession.objects.filter(id_tag=id_tag, state=ChargingSession.State.ACTIVE).count()
-    if running >= id_tag.max_concurrent_sessions:
-        return TagVerdict(AuthorizationStatus.CONCURRENT_TX, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
-    refusal = hooks.authorization_refusal(id_tag, at)
+    refusal = id_tag_refusal_now(id_tag=cast(IdTag, verdict.id_tag), at=at)  # an accepted verdict names its tag
     if refusal is not None:
         return TagVerdict(refusal, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
     return verdict
+
+
+def id_tag_refusal_now(*, id_tag: IdTag, at: datetime, running: int | None = None) -> AuthorizationStatus | None:
+    """What refuses a card valid in itself at ``at``: ConcurrentTx when it runs as many sessions as it may, or a
+    registered check (an empty prepaid wallet: NoCredit); None when it may charge. Authorize's rule, and the
+    driver's card page's (which counts the ``running`` sessions of all its cards in one query)."""
+    if running is None:
+        running = ChargingSession.objects.filter(id_tag=id_tag, state=ChargingSession.State.ACTIVE).count()
+    if running >= id_tag.max_concurrent_sessions:
+        return AuthorizationStatus.CONCURRENT_TX
+    return hooks.authorization_refusal(id_tag, at)
 
 
 def session_flags_resolve(*, flags: QuerySet[SessionFlag], at: datetime) -> int:
