@@ -14,9 +14,7 @@ its issuer, validity and CN are checked here again, so a server started with the
 let a certificate for another name in.
 """
 
-import functools
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +29,7 @@ from django.core import checks
 from django.db import DatabaseError
 
 from sessions_app.models import ChargePoint, SecurityEvent
+from sessions_app.ocpp.certificates import CertificateError, ca_certificates
 
 logger = logging.getLogger(__name__)
 Profile = ChargePoint.SecurityProfile
@@ -113,25 +112,12 @@ def _issued_by(certificate: x509.Certificate, authority: x509.Certificate) -> bo
 def operator_ca_certificates() -> list[x509.Certificate] | None:
     """The certificates in ``OCPP_CA_CERT_FILE`` (a CA, or a CA and its intermediates); None when it is not
     set (then the TLS layer's verification is all). An unreadable file trusts nothing (a system check says so)."""
-    path = settings.OCPP_CA_CERT_FILE
-    if not path:
+    if not settings.OCPP_CA_CERT_FILE:
         return None
     try:
-        modified = os.stat(path).st_mtime_ns
-    except OSError:
-        logger.error("OCPP_CA_CERT_FILE %s cannot be read: no client certificate is accepted", path)
-        return []
-    return _load_certificates(path, modified)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_certificates(path: str, modified: int) -> list[x509.Certificate]:
-    """The file's certificates, read again when it changes (``modified``: its mtime)."""
-    try:
-        with open(path, "rb") as handle:
-            return x509.load_pem_x509_certificates(handle.read())
-    except (OSError, ValueError):
-        logger.error("OCPP_CA_CERT_FILE %s holds no PEM certificate: no client certificate is accepted", path)
+        return ca_certificates()
+    except CertificateError as error:
+        logger.error("%s: no client certificate is accepted", error)
         return []
 
 

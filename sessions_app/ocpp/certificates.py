@@ -68,14 +68,35 @@ def operator_ca() -> OperatorCA:
     return _load_ca(cert_path, key_path, settings.OCPP_CA_KEY_PASSWORD or "", stamps)
 
 
+def ca_certificates() -> list[x509.Certificate]:
+    """The certificates in ``OCPP_CA_CERT_FILE`` (the operator's CA, maybe with intermediates), read again only when
+    the file changes: the one reader for signing, installing the root and checking client certificates."""
+    path = settings.OCPP_CA_CERT_FILE
+    if not path:
+        raise CertificateError("OCPP_CA_CERT_FILE is not set.")
+    try:
+        modified = os.stat(path).st_mtime_ns
+    except OSError as exc:
+        raise CertificateError(f"OCPP_CA_CERT_FILE {path} cannot be read ({exc.strerror}).") from exc
+    return _ca_file_certificates(path, modified)
+
+
+@functools.lru_cache(maxsize=4)
+def _ca_file_certificates(path: str, modified: int) -> list[x509.Certificate]:
+    """The file's certificates (``modified``: its mtime, so a changed file is read again)."""
+    try:
+        with open(path, "rb") as handle:
+            return x509.load_pem_x509_certificates(handle.read())
+    except OSError as exc:
+        raise CertificateError(f"OCPP_CA_CERT_FILE {path} cannot be read ({exc.strerror}).") from exc
+    except ValueError as exc:
+        raise CertificateError(f"OCPP_CA_CERT_FILE {path} holds no PEM certificate.") from exc
+
+
 @functools.lru_cache(maxsize=4)
 def _load_ca(cert_path: str, key_path: str, password: str, stamps: tuple[int, int]) -> OperatorCA:
     """Read again when either file changes (``stamps``: their modification times)."""
-    try:
-        with open(cert_path, "rb") as handle:
-            certificates = x509.load_pem_x509_certificates(handle.read())
-    except (OSError, ValueError) as exc:
-        raise CertificateError(f"OCPP_CA_CERT_FILE {cert_path} holds no PEM certificate.") from exc
+    certificates = _ca_file_certificates(cert_path, stamps[0])
     try:
         with open(key_path, "rb") as handle:
             key = serialization.load_pem_private_key(handle.read(), password.encode() or None)
@@ -96,16 +117,7 @@ def _load_ca(cert_path: str, key_path: str, password: str, stamps: tuple[int, in
 def operator_root_pem() -> str:
     """The root of the operator's CA (the self-signed certificate in OCPP_CA_CERT_FILE, else its first one), PEM:
     what a charger installs to trust the CA. Needs no key."""
-    path = settings.OCPP_CA_CERT_FILE
-    if not path:
-        raise CertificateError("OCPP_CA_CERT_FILE is not set.")
-    try:
-        with open(path, "rb") as handle:
-            found = x509.load_pem_x509_certificates(handle.read())
-    except OSError as exc:
-        raise CertificateError(f"OCPP_CA_CERT_FILE {path} cannot be read ({exc.strerror}).") from exc
-    except ValueError as exc:
-        raise CertificateError(f"OCPP_CA_CERT_FILE {path} holds no PEM certificate.") from exc
+    found = ca_certificates()
     return certificate_pem(next((cert for cert in found if _self_signed(cert)), found[0]))
 
 
