@@ -6,7 +6,7 @@ A session counts in the period its charging *started* in (the moment its tariff 
 
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -215,18 +215,11 @@ def _with_fees(row: RevenueRow | None, values: Mapping[str, Any], *, key, label:
         refund_gross=ZERO,
         outstanding=ZERO,
     )
-    return RevenueRow(
-        key=base.key,
-        label=base.label,
-        currency=base.currency,
-        sessions=base.sessions,
-        energy_kwh=base.energy_kwh,
+    return replace(
+        base,
         net=base.net + money.stored_amount(values["net"]),
         vat=base.vat + money.stored_amount(values["vat"]),
         gross=base.gross + gross,
-        refund_net=base.refund_net,
-        refund_vat=base.refund_vat,
-        refund_gross=base.refund_gross,
         outstanding=base.outstanding + money.stored_amount(values["outstanding"]),
         reservations=base.reservations + values["reservations"],
         reservation_gross=base.reservation_gross + gross,
