@@ -173,20 +173,21 @@ class OperatorCommandResultSerializer(serializers.Serializer):
     description = serializers.CharField()
 
 
+def command_result_data(action: str, result: commands.CommandResult) -> dict:
+    """What ``OperatorCommandResultSerializer`` shows of a command's result."""
+    return {
+        "action": action,
+        "outcome": result.outcome,
+        "status": result.status,
+        "payload": result.payload,
+        "code": result.code,
+        "description": result.description,
+    }
+
+
 def _answer(charge_point: ChargePoint, action: str, payload: dict) -> Response:
     result = commands.command_send(charge_point, action, payload, timeout=COMMAND_TIMEOUT)
-    return Response(
-        OperatorCommandResultSerializer(
-            {
-                "action": action,
-                "outcome": result.outcome,
-                "status": result.status,
-                "payload": result.payload,
-                "code": result.code,
-                "description": result.description,
-            }
-        ).data
-    )
+    return Response(OperatorCommandResultSerializer(command_result_data(action, result)).data)
 
 
 # --- sites -------------------------------------------------------------------------------------------

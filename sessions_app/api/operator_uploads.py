@@ -21,6 +21,7 @@ from sessions_app.api.operator import (
     COMMAND_TIMEOUT,
     OperatorCommandResultSerializer,
     StationsMixin,
+    command_result_data,
 )
 from sessions_app.models import ChargerUpload
 from sessions_app.ocpp import command_payloads
@@ -127,15 +128,8 @@ class StationUploadRequestView(StationsMixin, OperatorAPIView):
         except command_payloads.CommandPayloadError as error:
             name = _INPUT_NAMES.get(error.field, error.field)
             raise serializers.ValidationError({name: [error.message]}) from error
-        result = asked.result
-        command = {
-            "action": "GetDiagnostics" if asked.upload.kind == ChargerUpload.Kind.DIAGNOSTICS else "GetLog",
-            "outcome": result.outcome,
-            "status": result.status,
-            "payload": result.payload,
-            "code": result.code,
-            "description": result.description,
-        }
+        action = "GetDiagnostics" if asked.upload.kind == ChargerUpload.Kind.DIAGNOSTICS else "GetLog"
+        command = command_result_data(action, asked.result)
         return Response(
             OperatorUploadRequestResultSerializer({"upload": asked.upload, "command": command}).data,
             status=status.HTTP_201_CREATED,
