@@ -95,6 +95,9 @@ class FirmwareUpdateInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("charge_point")
+
     @admin.display(description=_("detail"))
     def explained(self, obj: FirmwareUpdate) -> str:
         return firmware_service.firmware_update_explained(obj)

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -369,7 +369,3 @@ def firmware_update_explained(update: FirmwareUpdate) -> str:
         SENDING: _("being sent"),
     }
     return str(reasons.get(update.charger_status, update.charger_status))
-
-
-def firmware_updates_of(*, campaign: FirmwareCampaign) -> QuerySet[FirmwareUpdate]:
-    return campaign.updates.select_related("charge_point").order_by("charge_point__ocpp_id")

@@ -522,3 +522,23 @@ def test_a_driver_cannot_use_the_operator_firmware_commands(world, chargers):
     response = api.post(url, {"location": "https://fw.example/a.bin", "retrieve_date": "2026-12-04T12:00:00Z"})
     assert response.status_code == 403
     assert chargers.sent == []
+
+
+def test_a_campaigns_page_reads_the_same_queries_for_two_chargers_or_eight(client, world, chargers):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    fw = uploaded(world)
+    client.force_login(world.carol)
+
+    def page_queries(count: int, prefix: str) -> int:
+        stations = [make_charge_point(world.site_a, f"{prefix}-{n}") for n in range(count)]
+        campaign = campaign_for(fw, stations)
+        with CaptureQueriesContext(connection) as queries:
+            assert (
+                client.get(reverse("admin:sessions_app_firmwarecampaign_change", args=[campaign.pk])).status_code == 200
+            )
+        return len(queries)
+
+    page_queries(1, "WARM")  # the first request of a test reads what later ones find cached
+    assert page_queries(2, "FEW") == page_queries(8, "MANY")
