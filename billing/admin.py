@@ -41,7 +41,7 @@ from billing.services import (
     tariff_element_components_set,
     tariff_revise,
 )
-from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin, OrganizationScopedMixin
+from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin, OrganizationScopedMixin, user_organization
 
 ORGANIZATION_FILTER = ("organization", admin.RelatedOnlyFieldListFilter)
 
@@ -450,7 +450,7 @@ class CreditNoteAdmin(OrganizationScopedAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser and not self.in_organization(obj, getattr(request.user, "organization", None)):
+        if not request.user.is_superuser and not self.in_organization(obj, user_organization(request)):
             raise PermissionDenied
         note = credit_note_issue(
             session=form.cleaned_data["session"],

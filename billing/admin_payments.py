@@ -25,15 +25,11 @@ from billing.ledger import payment_method_set, payment_record, terminal_payment_
 from billing.models import LedgerEntry, PaymentAccount
 from billing.quotes import money_display
 from core import money
-from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin
+from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin, user_organization
 from sessions_app.models import ChargingSession
 
 Method = LedgerEntry.Method
 BY_HAND = [(Method.BANK, Method.BANK.label), (Method.OTHER, Method.OTHER.label)]
-
-
-def _organization(request):
-    return getattr(request.user, "organization", None)
 
 
 # --- forms ---------------------------------------------------------------------------------------------
@@ -138,7 +134,7 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser and not self.in_organization(obj, _organization(request)):
+        if not request.user.is_superuser and not self.in_organization(obj, user_organization(request)):
             raise PermissionDenied
         saved = payment_method_set(
             customer_account=obj.customer_account, method=obj.method, wallet_minimum=obj.wallet_minimum
@@ -288,7 +284,7 @@ class LedgerEntryAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
 
     def may_book(self, request) -> bool:
         """Booking a terminal payment takes the same right as booking on a payment account."""
-        if not request.user.is_superuser and _organization(request) is None:
+        if not request.user.is_superuser and user_organization(request) is None:
             return False
         return request.user.has_perm("billing.change_paymentaccount")
 
@@ -311,7 +307,7 @@ class LedgerEntryAdmin(ImmutableAdminMixin, OrganizationScopedAdmin):
         sessions = ChargingSession.objects.select_related("charge_point__organization", "customer_account")
         if request.user.is_superuser:
             return sessions
-        return sessions.filter(charge_point__organization=_organization(request))
+        return sessions.filter(charge_point__organization=user_organization(request))
 
     def terminal_lookup_view(self, request):
         """Which session was paid at the terminal: its number leads to the booking form."""

@@ -41,7 +41,7 @@ from billing.quotes import money_display
 from billing.selectors import organization_time_zone
 from billing.statement_views import statement_pdf_response, statement_period_label
 from billing.statements import statement_create, statement_render, statement_resend
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import OrganizationScopedAdmin, user_organization
 from core.timeutil import month_period
 
 #: Months offered on the form: this many before the current one.
@@ -51,10 +51,6 @@ LONGEST_PERIOD = timedelta(days=366)
 #: How long a form's one-time key is remembered (a form older than this produces again).
 FORM_KEY_SECONDS = 24 * 3600
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-def _organization(request):
-    return getattr(request.user, "organization", None)
 
 
 def _parse_month(value: str) -> date | None:
@@ -171,7 +167,7 @@ class StatementAdmin(OrganizationScopedAdmin):
         return False
 
     def _in_scope(self, request) -> bool:
-        return request.user.is_superuser or _organization(request) is not None
+        return request.user.is_superuser or user_organization(request) is not None
 
     def has_resend_permission(self, request) -> bool:
         return self._in_scope(request) and request.user.has_perm("billing.change_statement")
@@ -286,12 +282,12 @@ class StatementAdmin(OrganizationScopedAdmin):
         accounts = CustomerAccount.objects.select_related("organization").order_by("name", "pk")
         if request.user.is_superuser:
             return accounts
-        return accounts.filter(organization=_organization(request))
+        return accounts.filter(organization=user_organization(request))
 
     def produce_view(self, request):
         if not self.may_produce(request):
             raise PermissionDenied
-        organization = _organization(request)
+        organization = user_organization(request)
         time_zone = organization_time_zone(organization) if organization else settings.TIME_ZONE
         accounts = self._accounts(request)
         if request.method == "POST":

@@ -25,7 +25,8 @@ else:
     _ModelAdmin = admin.ModelAdmin
 
 
-def _user_organization(request: HttpRequest) -> Model | None:
+def user_organization(request: HttpRequest) -> Model | None:
+    """The organization the signed-in staff member works for (None for superusers and drivers)."""
     organization: Model | None = getattr(request.user, "organization", None)
     return organization
 
@@ -42,7 +43,7 @@ class OrganizationScopedMixin(_AdminBase):
             return None
         if not isinstance(related_admin, OrganizationScopedAdmin):
             return None
-        return related_admin.scope_queryset(model._default_manager.using(db).all(), _user_organization(request))
+        return related_admin.scope_queryset(model._default_manager.using(db).all(), user_organization(request))
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
@@ -51,8 +52,8 @@ class OrganizationScopedMixin(_AdminBase):
             queryset = self._scoped_choices(db_field.remote_field.model, request, kwargs.get("using"))
             if queryset is not None:
                 kwargs["queryset"] = queryset
-                if db_field.remote_field.model is type(_user_organization(request)):
-                    kwargs.setdefault("initial", _user_organization(request))
+                if db_field.remote_field.model is type(user_organization(request)):
+                    kwargs.setdefault("initial", user_organization(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(
@@ -95,15 +96,15 @@ class OrganizationScopedAdmin(OrganizationScopedMixin, _ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return self.scope_queryset(queryset, _user_organization(request))
+        return self.scope_queryset(queryset, user_organization(request))
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        if not request.user.is_superuser and _user_organization(request) is None:
+        if not request.user.is_superuser and user_organization(request) is None:
             return False
         return super().has_module_permission(request)
 
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
-        if not request.user.is_superuser and not self.in_organization(obj, _user_organization(request)):
+        if not request.user.is_superuser and not self.in_organization(obj, user_organization(request)):
             raise PermissionDenied
         super().save_model(request, obj, form, change)
 

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,14 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import OrganizationScopedAdmin, user_organization
 from sessions_app import firmware as firmware_service
 from sessions_app.models import ChargePoint, Firmware, FirmwareCampaign, FirmwareUpdate
 from sessions_app.ocpp.command_payloads import SIGNATURE_MAX_LENGTH, SIGNING_CERTIFICATE_MAX_LENGTH, CommandPayloadError
-
-
-def _organization_of(request: HttpRequest):
-    return getattr(request.user, "organization", None)
 
 
 class FirmwareForm(forms.ModelForm):
@@ -184,7 +180,7 @@ class FirmwareCampaignAdmin(OrganizationScopedAdmin):
         """Schedule firmware for chargers of the user's operator (``?ids=`` preselects them)."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        organization = None if request.user.is_superuser else _organization_of(request)
+        organization = None if request.user.is_superuser else user_organization(request)
         firmware = (
             Firmware.objects.all() if request.user.is_superuser else Firmware.objects.filter(organization=organization)
         )

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.models import IdTag, Organization
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import OrganizationScopedAdmin, user_organization
 from sessions_app.models import ChargePoint, Connector, Reservation
 from sessions_app.reservations import ReservationRefused, refusal_reason, reservation_cancel, reservation_create
 
@@ -114,7 +114,7 @@ class ReservationAdmin(OrganizationScopedAdmin):
             raise PermissionDenied
         form = ReserveForm(
             request.POST or None,
-            organization=getattr(request.user, "organization", None),
+            organization=user_organization(request),
             superuser=request.user.is_superuser,
         )
         if request.method == "POST" and form.is_valid():
