@@ -5,6 +5,7 @@ handler runs; a handler's exception becomes a CALLERROR, and its answer leaves o
 after the service's transaction has committed.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import MAXYEAR, UTC, datetime
 
 from channels.db import database_sync_to_async
@@ -85,6 +86,17 @@ def db(function):
     return database_sync_to_async(function, thread_sensitive=False)
 
 
+#: Threads for the work after an answer that sends commands to the charger and waits for its replies (after a
+#: boot, a signed certificate): a boot storm, or chargers slow to answer, must not hold the few threads of the
+#: loop's default pool that every handler's ``db`` call needs.
+FOLLOW_UP_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ocpp-follow-up")
+
+
+def follow_up(function):
+    """Run a service that talks to the charger in a ``FOLLOW_UP_THREADS`` thread."""
+    return database_sync_to_async(function, thread_sensitive=False, executor=FOLLOW_UP_THREADS)
+
+
 class CentralSystem16(OcppChargePoint):
     """The server's side of one charger's OCPP 1.6 conversation."""
 
@@ -114,9 +126,9 @@ class CentralSystem16(OcppChargePoint):
         """Once the boot is answered (the ``ocpp`` package runs this as a task of its own, so the charger's
         messages and the answers to what is sent here keep flowing): firmware that did not reach the charger is
         sent again, and an update it rebooted into is counted installed (sessions_app.firmware)."""
-        await db(firmware.firmware_charger_booted)(charge_point=self.charge_point, now=timezone.now())
+        await follow_up(firmware.firmware_charger_booted)(charge_point=self.charge_point, now=timezone.now())
         # Its local authorization list: settings read, versions compared, the list sent (sessions_app.local_list).
-        await db(local_list_boot_enqueue)(charge_point_id=self.charge_point.pk)
+        await follow_up(local_list_boot_enqueue)(charge_point_id=self.charge_point.pk)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
@@ -233,7 +245,7 @@ class CentralSystem16(OcppChargePoint):
 
     @after(Action.sign_certificate)
     async def after_sign_certificate(self, csr: str):
-        await db(charger_security.certificate_sign_followup)(
+        await follow_up(charger_security.certificate_sign_followup)(
             charge_point=self.charge_point, csr=csr, now=timezone.now()
         )
 

@@ -85,3 +85,34 @@ def test_a_boot_into_the_campaigns_version_after_installing_counts_it_installed(
     assert update.status == Status.INSTALLED
     world.cp_a.refresh_from_db()
     assert world.cp_a.firmware_version == "2.0"
+
+
+def test_the_after_boot_work_runs_in_its_own_threads_not_the_handlers_pool(world, monkeypatch):
+    """It sends commands and waits for the charger: in the loop's default pool a boot storm would starve every
+    handler's database work."""
+    import threading
+
+    from sessions_app import firmware
+    from sessions_app.ocpp import v16
+
+    threads: list[str] = []
+
+    def booted(*, charge_point, now):
+        threads.append(threading.current_thread().name)
+        return 0
+
+    monkeypatch.setattr(firmware, "firmware_charger_booted", booted)
+    monkeypatch.setattr(v16, "local_list_boot_enqueue", lambda *, charge_point_id: threads.append("list"))
+    boot = {"chargePointVendor": "Test", "chargePointModel": "AC"}
+
+    async def scenario():
+        async with ChargerSocket("ALPHA-1") as charger:
+            await charger.call("BootNotification", boot)
+            for _ in range(100):
+                if len(threads) == 2:
+                    break
+                await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+
+    assert threads[0].startswith("ocpp-follow-up") and threads[1] == "list"
