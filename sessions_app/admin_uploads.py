@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from sessions_app.models import ChargePoint, ChargerUpload
+from sessions_app.ocpp import commands
 from sessions_app.ocpp.command_payloads import CommandPayloadError
 from sessions_app.uploads import upload_request
 
@@ -175,7 +176,7 @@ class ChargerUploadAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         return TemplateResponse(request, "admin/sessions_app/chargepoint/uploads.html", context)
 
 
-def _request_message(upload: ChargerUpload, result) -> tuple[int, str]:
+def _request_message(upload: ChargerUpload, result: commands.CommandResult) -> tuple[int, str]:
     kind = upload.get_kind_display()
     if upload.status != ChargerUpload.Status.REFUSED:
         if upload.file_name:
@@ -186,20 +187,8 @@ def _request_message(upload: ChargerUpload, result) -> tuple[int, str]:
         else:
             text = _("%(kind)s: the charger accepted.") % {"kind": kind}
         return messages.SUCCESS, str(text)
-    if result.outcome == "offline":
-        text = _("%(kind)s: the charger is offline; nothing was sent.") % {"kind": kind}
-    elif result.outcome == "timeout":
-        text = _("%(kind)s: no answer from the charger in time.") % {"kind": kind}
-    elif result.outcome == "no_answer":
-        text = _("%(kind)s: the charger's connection ended before it answered.") % {"kind": kind}
-    elif result.outcome == "error":
-        text = _("%(kind)s: the charger returned an error: %(code)s %(description)s") % {
-            "kind": kind,
-            "code": result.code,
-            "description": result.description,
-        }
-    elif upload.kind == ChargerUpload.Kind.DIAGNOSTICS:
+    if result.outcome == "answered" and upload.kind == ChargerUpload.Kind.DIAGNOSTICS:
         text = _("%(kind)s: the charger has no diagnostics to upload.") % {"kind": kind}
     else:
-        text = _("%(kind)s: the charger answered %(status)s.") % {"kind": kind, "status": result.status}
+        text = _("%(kind)s: %(outcome)s.") % {"kind": kind, "outcome": commands.outcome_text(result)}
     return messages.WARNING, str(text)

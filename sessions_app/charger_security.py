@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from ocpp.v16 import call
 
@@ -95,17 +96,13 @@ class PasswordRotation:
             return _("The charger accepted its new password; it is stored, and the charger reconnects with it.")
         if self.outcome == "busy":
             return _("A password rotation of this charger is running already.")
-        if self.outcome == "answered":
-            return _("The charger answered %(status)s: its password is unchanged.") % {"status": self.status or "-"}
-        if self.outcome == "offline":
-            return _("The charger is offline: its password is unchanged.")
+        said = capfirst(commands.outcome_text(commands.CommandResult(self.outcome, {"status": self.status}, self.code)))
         if self.outcome in PASSWORD_UNCERTAIN:
             return _(
-                "The charger did not answer: the stored password is unchanged, but the charger may have taken the "
-                "new one. If it cannot connect again, enter this password as its new password in the charge "
-                "point's form."
-            )
-        return _("The charger returned an error (%(code)s): its password is unchanged.") % {"code": self.code or "-"}
+                "%(outcome)s. The stored password is unchanged, but the charger may have taken the new one. If it "
+                "cannot connect again, enter this password as its new password in the charge point's form."
+            ) % {"outcome": said}
+        return _("%(outcome)s. Its password is unchanged.") % {"outcome": said}
 
 
 def charge_point_password_rotate(

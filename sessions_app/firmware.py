@@ -362,10 +362,9 @@ def firmware_campaign_progress(*, campaign: FirmwareCampaign) -> CampaignProgres
 
 def firmware_update_explained(update: FirmwareUpdate) -> str:
     """What the operator reads beside an update's status: why it was not delivered, or the charger's report."""
-    reasons = {
-        "offline": _("the charger was offline; it is sent again when the charger connects"),
-        "timeout": _("no answer in time; sent again when the charger connects"),
-        "no_answer": _("the connection ended before an answer; sent again when the charger connects"),
-        SENDING: _("being sent"),
-    }
-    return str(reasons.get(update.charger_status, update.charger_status))
+    if update.charger_status in UNDELIVERED:
+        said = commands.outcome_text(commands.CommandResult(update.charger_status))
+        return str(_("%(outcome)s; it is sent again when the charger connects") % {"outcome": said})
+    if update.charger_status == SENDING:
+        return str(_("being sent"))
+    return update.charger_status

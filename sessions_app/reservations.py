@@ -5,7 +5,7 @@ ReserveNow goes to the charger through ``commands.command_send`` (so it is on th
 the answer decides: Accepted holds it (ACTIVE); Faulted, Occupied, Rejected or Unavailable refuse it
 (REFUSED, the answer kept in ``charger_answer``); a charger offline, or not answering in time, refuses it
 too, ``charger_answer`` then saying ``offline``, ``timeout``, ``no_answer`` or ``error`` (see
-``REFUSAL_REASONS``). A charger that accepted after its answer timed out holds the connector until the
+``refusal_reason``). A charger that accepted after its answer timed out holds the connector until the
 expiry at the latest: it ends its reservations itself then.
 
 An open reservation ends (``ended_at``) by the card's start on it (USED, its session linked: a
@@ -27,6 +27,7 @@ from functools import partial
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -39,12 +40,8 @@ from sessions_app.services import id_tag_authorize
 
 logger = logging.getLogger(__name__)
 
-#: What ``charger_answer`` holds for a reservation the charger never answered, in words.
+#: The charger's refusals (``charger_answer``) in words; an outcome kept there instead is told by ``outcome_text``.
 REFUSAL_REASONS = {
-    "offline": gettext_lazy("The charger was offline: nothing was reserved."),
-    "timeout": gettext_lazy("The charger did not answer in time."),
-    "no_answer": gettext_lazy("The charger's connection ended before it answered."),
-    "error": gettext_lazy("The charger answered with an error."),
     "Faulted": gettext_lazy("The charger says the connector is faulted."),
     "Occupied": gettext_lazy("The charger says the connector is in use."),
     "Rejected": gettext_lazy("The charger does not take reservations (for this connector)."),
@@ -68,8 +65,11 @@ def refusal_reason(reservation: Reservation) -> str:
     """A refused reservation's reason in words (empty for any other)."""
     if reservation.status != Reservation.Status.REFUSED:
         return ""
-    reason = REFUSAL_REASONS.get(reservation.charger_answer)
-    return str(reason) if reason else reservation.charger_answer
+    answer = reservation.charger_answer
+    if answer in commands.OUTCOMES:
+        return f"{capfirst(commands.outcome_text(commands.CommandResult(answer)))}."
+    reason = REFUSAL_REASONS.get(answer)
+    return str(reason) if reason else answer
 
 
 def _ended(reservation_id: int) -> None:

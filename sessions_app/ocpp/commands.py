@@ -23,6 +23,7 @@ from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions_app.models import ChargePoint
 from sessions_app.ocpp.log_redaction import command_redacted
@@ -79,6 +80,27 @@ class CommandResult:
     def status(self) -> str:
         """The charger's ``status`` answer (Accepted, Rejected, ...) when it gave one."""
         return str(self.payload.get("status", ""))
+
+
+def outcome_text(result: CommandResult) -> str:
+    """A command's outcome in the reader's language, as a clause ("the charger was offline, so nothing was sent")
+    that a page puts in its own sentence: every page that reports a command says it in the same words."""
+    if result.outcome == "answered":
+        if result.status:
+            return _("the charger answered %(status)s") % {"status": result.status}
+        return _("the charger answered")
+    if result.outcome == "offline":
+        return _("the charger was offline, so nothing was sent")
+    if result.outcome == "timeout":
+        return _("the charger did not answer in time")
+    if result.outcome == "no_answer":
+        return _("the charger's connection ended before it answered")
+    if result.outcome == "error":
+        error = " ".join(part for part in (result.code, result.description) if part)
+        if error:
+            return _("the charger returned an error: %(error)s") % {"error": error}
+        return _("the charger returned an error")
+    raise ValueError(f"Unknown command outcome {result.outcome!r}.")
 
 
 async def command_send_async(

@@ -93,17 +93,17 @@ def test_a_charger_may_present_its_rotated_password_decoded_or_as_the_hex_value_
 
 
 @pytest.mark.parametrize(
-    ("result", "shown"),
+    ("result", "shown", "told"),
     [
-        (CommandResult("answered", {"status": "Rejected"}), False),
-        (CommandResult("answered", {"status": "NotSupported"}), False),
-        (CommandResult("offline"), False),
-        (CommandResult("error", code="InternalError"), False),
-        (CommandResult("timeout"), True),
-        (CommandResult("no_answer"), True),
+        (CommandResult("answered", {"status": "Rejected"}), False, "The charger answered Rejected. Its password"),
+        (CommandResult("answered", {"status": "NotSupported"}), False, "The charger answered NotSupported. Its"),
+        (CommandResult("offline"), False, "The charger was offline, so nothing was sent. Its password is unchanged."),
+        (CommandResult("error", code="InternalError"), False, "The charger returned an error: InternalError. Its"),
+        (CommandResult("timeout"), True, "The charger did not answer in time. The stored password is unchanged"),
+        (CommandResult("no_answer"), True, "The charger's connection ended before it answered. The stored"),
     ],
 )
-def test_a_rotation_not_accepted_keeps_the_old_password(world, transport, result, shown):
+def test_a_rotation_not_accepted_keeps_the_old_password(world, transport, result, shown, told):
     world.cp_a.set_password("the-old-password-16")
     world.cp_a.save()
     transport.result = result
@@ -116,7 +116,7 @@ def test_a_rotation_not_accepted_keeps_the_old_password(world, transport, result
     world.cp_a.refresh_from_db()
     assert world.cp_a.check_password("the-old-password-16")
     assert world.cp_a.password_changed_at is None
-    assert "unchanged" in rotation.message
+    assert rotation.message.startswith(told) and "unchanged" in rotation.message  # the words of every outcome
 
 
 def test_reboot_required_stores_the_password_and_says_to_restart(world, transport):

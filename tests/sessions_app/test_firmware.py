@@ -312,6 +312,9 @@ def test_an_offline_charger_is_sent_the_firmware_when_it_connects_within_the_win
     chargers.answers = {"ALPHA-1": CommandResult("offline")}
     campaign = campaign_for(uploaded(world), [world.cp_a])
     firmware.firmware_campaign_send(campaign_id=campaign.pk, now=NOW)
+    assert firmware.firmware_update_explained(campaign.updates.get()) == (
+        "the charger was offline, so nothing was sent; it is sent again when the charger connects"
+    )
     assert firmware.firmware_resend_due(now=NOW) == 0  # still not connected: nothing to try
 
     online(world.cp_a)
