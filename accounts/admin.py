@@ -1,8 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -11,6 +12,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_api_tokens  # noqa: F401  (operators' API tokens: create, key shown once, revoke)
+from accounts.bank import payment_reference_account_id, reference_digits
 from accounts.hooks import id_tags_changed
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from accounts.services import id_tag_block, id_tag_unblock, id_tags_import_csv, staff_role_sync
@@ -20,6 +22,27 @@ from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin
 ORGANIZATION_FILTER = ("organization", admin.RelatedOnlyFieldListFilter)
 
 
+class PaymentReferenceSearchMixin:
+    """The admin's search also finds the customer account a payment reference (``accounts.bank``) stands for,
+    typed as a bank transfer shows it; a reference with a wrong check digit that finds nothing is reported as
+    mistyped. ``payment_reference_path`` leads from the listed model to the customer account's id."""
+
+    payment_reference_path = "pk"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if reference_digits(search_term.strip()) is None:
+            return results, may_have_duplicates
+        try:
+            account_id = payment_reference_account_id(search_term.strip())
+        except ValidationError as exc:
+            # Told on the list's search (not in an autocomplete's answer, where a message would wait for a page).
+            if exc.code == "mistyped_reference" and SEARCH_VAR in request.GET and not results.exists():
+                messages.warning(request, exc.messages[0])
+            return results, may_have_duplicates
+        return results | queryset.filter(**{self.payment_reference_path: account_id}), may_have_duplicates
+
+
 @admin.register(Organization)
 class OrganizationAdmin(OrganizationScopedAdmin):
     list_display = ["name", "slug", "city", "email", "currency", "accepts_signups", "created_at"]
@@ -27,6 +50,49 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "slug", "registration_number", "email"]
     prepopulated_fields = {"slug": ["name"]}
     date_hierarchy = "created_at"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "slug",
+                    "registration_number",
+                    "vat_number",
+                    "email",
+                    "phone",
+                    "street",
+                    "postal_code",
+                    "city",
+                    "country",
+                    "currency",
+                    "logo",
+                ]
+            },
+        ),
+        (
+            _("Bank transfer"),
+            {
+                "fields": ["bank_account_holder", "iban", "bic", "other_bank_account"],
+                "description": _(
+                    "Where drivers and fleets transfer money to: shown on their payments page, in the app and on "
+                    "statements with each customer's payment reference. Enter an IBAN, another account or both."
+                ),
+            },
+        ),
+        (
+            _("Drivers, chargers and alerts"),
+            {
+                "fields": [
+                    "accepts_signups",
+                    "auto_register_chargers",
+                    "report_recipients",
+                    "alert_after_minutes",
+                    "created_at",
+                ]
+            },
+        ),
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if request.user.is_superuser else ["slug", "created_at"]
@@ -92,13 +158,14 @@ class DriverInline(admin.TabularInline):
 
 
 @admin.register(CustomerAccount)
-class CustomerAccountAdmin(OrganizationScopedAdmin):
+class CustomerAccountAdmin(PaymentReferenceSearchMixin, OrganizationScopedAdmin):
     organization_path = "organization"
     list_display = [
         "name",
         "kind",
         "status",
         "billing_email",
+        "payment_reference",
         "organization",
         "driver_count",
         "card_count",
@@ -110,6 +177,7 @@ class CustomerAccountAdmin(OrganizationScopedAdmin):
     date_hierarchy = "created_at"
     ordering = ["name"]  # the counts group the query, which drops Meta.ordering
     inlines = [DriverInline, IdTagInline]
+    readonly_fields = ["payment_reference"]
 
     def get_queryset(self, request):
         return (
@@ -120,6 +188,10 @@ class CustomerAccountAdmin(OrganizationScopedAdmin):
                 card_count=Count("id_tags", distinct=True),
             )
         )
+
+    @admin.display(description=_("payment reference"))
+    def payment_reference(self, obj):
+        return obj.payment_reference if obj.pk else "–"
 
     @admin.display(description=_("drivers"), ordering="driver_count")
     def driver_count(self, obj):

@@ -13,6 +13,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.bank import IBAN_MAX_LENGTH, CompactCodeField, payment_reference, validate_bic, validate_iban
 from accounts.uids import ID_TAG_MAX_LENGTH, IdTagKind, validate_id_tag
 from core.moments import BoundedDateTimeField, validate_moment_in_range
 from core.money import validate_storable_currency
@@ -64,6 +65,24 @@ class Organization(models.Model):
             "until approved; otherwise they are refused."
         ),
     )
+    # Where customers transfer money to (accounts.bank): shown on the payments page, in the app and on statements.
+    bank_account_holder = models.CharField(
+        _("account holder"), max_length=200, blank=True, help_text=_("The name the account is in; blank: this name.")
+    )
+    iban = CompactCodeField(
+        _("IBAN"),
+        max_length=IBAN_MAX_LENGTH,
+        blank=True,
+        validators=[validate_iban],
+        help_text=_("Spaces are allowed when typing; it is stored without them and shown in groups of four."),
+    )
+    bic = CompactCodeField(_("BIC"), max_length=11, blank=True, validators=[validate_bic])
+    other_bank_account = models.CharField(
+        _("other account"),
+        max_length=100,
+        blank=True,
+        help_text=_("A domestic account, shown as written, e.g. “Bankgiro 123-4567” or “Plusgiro 12 34 56-7”."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
@@ -73,6 +92,10 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.bic and not self.iban:
+            raise ValidationError({"bic": _("A BIC goes with an IBAN: enter the IBAN too.")})
 
 
 class CustomerAccount(models.Model):
@@ -113,6 +136,11 @@ class CustomerAccount(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def payment_reference(self) -> str:
+        """What a bank transfer to the operator for this account carries (``accounts.bank``)."""
+        return payment_reference(self.pk)
 
 
 class UserManager(BaseUserManager["User"]):
