@@ -22,6 +22,7 @@ from core.admin_scoping import OrganizationScopedAdmin, user_organization
 from sessions_app import firmware as firmware_service
 from sessions_app.models import ChargePoint, Firmware, FirmwareCampaign, FirmwareUpdate
 from sessions_app.ocpp.command_payloads import SIGNATURE_MAX_LENGTH, SIGNING_CERTIFICATE_MAX_LENGTH, CommandPayloadError
+from sessions_app.server_address import charger_base_url
 
 
 class FirmwareForm(forms.ModelForm):
@@ -200,7 +201,7 @@ class FirmwareCampaignAdmin(OrganizationScopedAdmin):
                         retries=data["retries"],
                         retry_interval=data["retry_interval"],
                         created_by=request.user,
-                        base_url=firmware_service.firmware_base_url(request),
+                        base_url=charger_base_url(request),
                     )
                     firmware_service.firmware_campaign_send_later(campaign_id=campaign.pk)
             except CommandPayloadError as error:

@@ -22,6 +22,7 @@ from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from sessions_app.models import ChargePoint, ChargerUpload
 from sessions_app.ocpp import commands
 from sessions_app.ocpp.command_payloads import CommandPayloadError
+from sessions_app.server_address import charger_base_url
 from sessions_app.uploads import upload_request
 
 #: How long the admin waits for the charger's answer (seconds); tests lower it.
@@ -151,7 +152,7 @@ class ChargerUploadAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
                     start=form.cleaned_data["start"],
                     stop=form.cleaned_data["stop"],
                     now=timezone.now(),
-                    base_url=request.build_absolute_uri("/"),
+                    base_url=charger_base_url(request),
                     timeout=REQUEST_TIMEOUT,
                 )
             except CommandPayloadError as error:

@@ -6,9 +6,9 @@ campaign, each charger's progress kept on its ``FirmwareUpdate``.
   1.6 gives them only a URI, so the address itself is the key. The token is an HMAC of the campaign and the file
   with the server's secret (``firmware_download_token``): nobody can guess or enumerate it from campaign numbers,
   it needs no column, and it stops working when the campaign is deleted or its firmware file replaced. The base is
-  ``OCPP_UPLOAD_BASE_URL`` (the address chargers reach this server at, shared with diagnostics uploads) or else
-  the address the operator's request came to; the whole address is kept on the campaign (``location``) so a
-  charger sent the firmware later gets the same one.
+  the address chargers reach this server at (``server_address.charger_base_url``, shared with diagnostics
+  uploads); the whole address is kept on the campaign (``location``) so a charger sent the firmware later gets
+  the same one.
 - **Sending.** Each charger gets UpdateFirmware, or SignedUpdateFirmware when the firmware has a signature and a
   signing certificate (its ``request_id`` is the ``FirmwareUpdate``'s id), through ``commands.command_send`` so
   the command is on the charger's history. The outcome goes on the update: ``sent`` (UpdateFirmware's answer has
@@ -32,10 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -97,16 +95,6 @@ def firmware_download_token(campaign: FirmwareCampaign) -> str:
     """The secret part of the campaign's download address (see the module's docstring)."""
     message = f"{campaign.pk}:{campaign.firmware_id}:{campaign.firmware.file.name}"
     return salted_hmac(_DOWNLOAD_SALT, message, algorithm="sha256").hexdigest()[:40]
-
-
-def firmware_base_url(request: HttpRequest | None = None) -> str:
-    """The address chargers reach this server at: the setting, else the one the operator's request came to."""
-    configured = getattr(settings, "OCPP_UPLOAD_BASE_URL", "")
-    if configured:
-        return str(configured).rstrip("/")
-    if request is None:
-        raise FirmwareError(_("Set OCPP_UPLOAD_BASE_URL: there is no request to take this server's address from."))
-    return request.build_absolute_uri("/").rstrip("/")
 
 
 def firmware_location(*, campaign: FirmwareCampaign, base_url: str) -> str:

@@ -1,7 +1,8 @@
 """Files chargers upload to this system: diagnostics (GetDiagnostics) and logs (GetLog, security extension).
 
 An operator asks (``upload_request``): a ``ChargerUpload`` is made with a secret token, and the charger is
-told to upload to ``<OCPP_UPLOAD_BASE_URL>/ocpp-uploads/<token>/``, a directory address as OCPP 1.6 wants it.
+told to upload to ``<base>/ocpp-uploads/<token>/``, a directory address as OCPP 1.6 wants it (the base: the
+address chargers reach this server at, ``server_address.charger_base_url``).
 The charger sends its file there by HTTP PUT (to that address or a file name under it) or POST (multipart, or
 the raw file): ``upload_receive`` keeps it. The token is the only credential; it takes one file, of at most
 OCPP_UPLOAD_MAX_BYTES, within OCPP_UPLOAD_WINDOW seconds of the request, while the upload is still expected.
@@ -24,6 +25,7 @@ from django.utils.text import get_valid_filename
 from accounts.models import User
 from sessions_app.models import ChargePoint, ChargerEvent, ChargerUpload
 from sessions_app.ocpp import command_payloads, commands
+from sessions_app.server_address import charger_base_url
 from sessions_app.services import charger_event_record
 
 #: GetLog's logType for each kind of upload that is a log.
@@ -50,9 +52,9 @@ class UploadRequest:
 
 
 def upload_location(*, upload: ChargerUpload, base_url: str = "") -> str:
-    """The directory address the charger uploads to: OCPP_UPLOAD_BASE_URL, else ``base_url`` (the operator's
-    request's own address), then the upload path with the token."""
-    base = settings.OCPP_UPLOAD_BASE_URL or base_url.rstrip("/")
+    """The directory address the charger uploads to: ``base_url`` (``charger_base_url`` of the operator's request;
+    empty: the configured OCPP_UPLOAD_BASE_URL), then the upload path with the token."""
+    base = base_url.rstrip("/") or charger_base_url()
     return f"{base}{reverse('ocpp_upload', args=[upload.token])}"
 
 

@@ -25,6 +25,7 @@ from sessions_app.api.operator import (
 )
 from sessions_app.models import ChargerUpload
 from sessions_app.ocpp import command_payloads
+from sessions_app.server_address import charger_base_url
 from sessions_app.uploads import upload_request
 
 VIEW_UPLOADS = ("sessions_app.view_chargerupload",)
@@ -120,7 +121,7 @@ class StationUploadRequestView(StationsMixin, OperatorAPIView):
                 start=fields["start"],
                 stop=fields["stop"],
                 now=timezone.now(),
-                base_url=request.build_absolute_uri("/"),
+                base_url=charger_base_url(request),
                 retries=fields["retries"],
                 retry_interval=fields["retry_interval"],
                 timeout=COMMAND_TIMEOUT,
