@@ -26,7 +26,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sessions_app.models import ChargePoint
-from sessions_app.ocpp.log_redaction import command_redacted
 from sessions_app.services import charger_command_record
 
 #: What operators and drivers may send, by OCPP 1.6 action name.
@@ -138,11 +137,11 @@ async def command_send_async(
 
 def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout: float = 30) -> CommandResult:
     """From synchronous code (views, admin, tasks); the command and its outcome go on the charger's history.
-    A charger's password in its answer (GetConfiguration AuthorizationKey, write-only in OCPP) is masked."""
+    The answer returned is the one the history keeps, a charger's password in it (GetConfiguration AuthorizationKey,
+    write-only in OCPP) masked there once."""
     sent_at = timezone.now()
     result = async_to_sync(command_send_async)(charge_point, action, payload, timeout)
-    result = dataclasses.replace(result, payload=command_redacted(action, payload, result.payload)[1])
-    charger_command_record(
+    kept = charger_command_record(
         charge_point=charge_point,
         action=action,
         request=payload,
@@ -153,4 +152,4 @@ def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout:
         sent_at=sent_at,
         finished_at=timezone.now(),
     )
-    return result
+    return dataclasses.replace(result, payload=kept.answer)

@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from django.core.cache import cache
 from django.urls import reverse
 
-from sessions_app import charger_security, hooks
+from sessions_app import charger_security, hooks, services
 from sessions_app.models import ChargePoint, ChargerCertificate, ChargerCommand, SecurityEvent
 from sessions_app.ocpp import certificates, command_payloads, commands
 from sessions_app.ocpp.command_payloads import CommandPayloadError
@@ -170,6 +170,30 @@ def test_the_password_is_never_kept_in_the_command_history_nor_logged(world, cap
     with caplog.at_level(logging.INFO):
         logging.getLogger("ocpp").info("ALPHA-1: send %s", frame)
     assert "5365637265745365637265745365637265743132" not in caplog.text
+
+
+def test_a_password_in_a_chargers_answer_is_masked_once_and_returned_as_the_history_keeps_it(world, monkeypatch):
+    secret = "5365637265745365637265745365637265743132"
+    answer = {"configuration_key": [{"key": "AuthorizationKey", "readonly": False, "value": secret}]}
+
+    async def charger_answers(charge_point, action, payload, timeout=30):
+        return CommandResult("answered", answer)
+
+    masked: list[str] = []
+
+    def counted(action, request, answer):
+        masked.append(action)
+        return command_redacted(action, request, answer)
+
+    monkeypatch.setattr(commands, "command_send_async", charger_answers)
+    monkeypatch.setattr(services, "command_redacted", counted)
+
+    result = commands.command_send(world.cp_a, "GetConfiguration", {"key": ["AuthorizationKey"]})
+
+    kept = ChargerCommand.objects.get()
+    assert result.payload == kept.answer
+    assert kept.answer["configuration_key"][0]["value"] == MASK and secret not in str(result)
+    assert masked == ["GetConfiguration"]
 
 
 def test_changing_authorization_key_by_hand_is_refused_in_the_form_and_the_api(client, world, transport, carol_api):
