@@ -1,25 +1,27 @@
-"""``manage.py demo_data``: a believable, deterministic demo operator whose numbers add up."""
+"""``manage.py demo_data``: a believable, deterministic demo operator whose numbers add up.
 
-import io
+The demo is built once for the module (``demo``); each test runs in its own savepoint inside that build, so a
+test that rebuilds or deletes is rolled back before the next. The tests that need an empty database are in
+test_demo_data_fresh.py.
+"""
+
+import zoneinfo
 from collections import defaultdict
-from datetime import date, timedelta
-from decimal import Decimal
-from io import StringIO
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core import mail
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
+from django.db import transaction
 from django.db.models import Count, F, Max, Sum
 from django.utils import timezone
-from pypdf import PdfReader
 
 from accounts.models import CustomerAccount, IdTag, Organization, User
-from billing.models import LedgerEntry, SessionPrice, Statement
-from billing.selectors import tariff_for
-from core.timeutil import month_period
-from demo import builder as demo_module
-from demo.builder import DEMO_LOGINS
+from billing.models import LedgerEntry, SessionPrice
+from billing.reconciliation import reconciliation_report
+from billing.selectors import ENERGY_REGISTER, tariff_for
+from demo.builder import DEMO_LOGINS, DEMO_ORG_SLUGS
+from reporting.overview import Period, operator_overview
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -29,17 +31,36 @@ from sessions_app.models import (
     SessionFlag,
     Site,
 )
+from tests.demo.demo_command import demo_environment, run
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_settings")]
 
-UNTIL = "2026-03-02"
 REGISTER = "Energy.Active.Import.Register"
+STOCKHOLM = "Europe/Stockholm"
+DEMO_DAYS = [date(2026, 2, 27), date(2026, 2, 28), date(2026, 3, 1)]  # the local days of the 3 days until UNTIL
 
 
-def run(*args: str) -> str:
-    out = StringIO()
-    call_command("demo_data", "--days", "3", "--until", UNTIL, *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The 3-day demo of seed 7, built once for the module's tests in a transaction rolled back after the last.
+
+    Every test here also has pytest-django's per-test savepoint (``django_db``) inside this transaction, as in a
+    Django ``TestCase`` with ``setUpTestData``: what a test changes is undone before the next one, and the
+    database is left as it was found for the modules after this one, on SQLite and PostgreSQL alike.
+    """
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            with demo_environment(tmp_path_factory.mktemp("demo-media")):
+                run("--seed", "7", "-v", "0")
+        except BaseException as exc:
+            outer.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+    yield
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
 
 
 def fingerprint() -> tuple:
@@ -57,29 +78,6 @@ def fingerprint() -> tuple:
             ).values_list("started_at", "connector__charge_point__ocpp_id", "energy_wh")[:20]
         ),
     )
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-
-@pytest.fixture
-def with_pdfs():
-    """Asked for by the tests that look at the demo's statements: only they render PDFs."""
-
-
-@pytest.fixture(autouse=True)
-def _no_statement_pdfs(request, monkeypatch):
-    """WeasyPrint takes about 10 s for the 3-day demo's statements: the other tests number them without PDFs."""
-    if "with_pdfs" not in request.fixturenames:
-        monkeypatch.setattr(demo_module, "statement_render", lambda *, statement, now=None: statement)
-
-
-@pytest.fixture
-def demo(db):
-    run("--seed", "7", "-v", "0")
 
 
 def test_main_operator_has_three_sites_and_charge_points_with_two_connectors(demo):
@@ -108,8 +106,9 @@ def test_same_seed_and_until_give_the_same_data(demo):
     first = fingerprint()
     run("--seed", "7", "--reset", "-v", "0")
     assert fingerprint() == first
-    run("--seed", "8", "--reset", "-v", "0")
+    out = run("--seed", "8", "--reset")
     assert fingerprint() != first
+    assert "sessions priced" in out  # a rebuild's summary counts the sessions it priced
 
 
 def test_sessions_never_overlap_and_the_meter_register_only_grows_per_connector(demo):
@@ -216,12 +215,6 @@ def test_if_empty_does_nothing_when_an_organization_exists(demo):
     assert ChargingSession.objects.count() == before
 
 
-def test_if_empty_builds_on_an_empty_database_and_prints_the_logins(db):
-    out = run("--seed", "1", "--if-empty", "--days", "1")
-    assert "operator@demo.chargeportal.se" in out and "charging sessions" in out
-    assert Organization.objects.filter(slug="laddkraft").exists()
-
-
 def test_demo_operators_have_tariffs_and_fleets_their_contract_price(demo):
     main = Organization.objects.get(slug="laddkraft")
     connector = Connector.objects.filter(charge_point__organization=main).first()
@@ -247,8 +240,6 @@ def test_completed_sessions_with_a_tariff_carry_a_frozen_price(demo):
             tariff_for(connector=session.connector, customer_account=session.customer_account, at=session.started_at)
             is None
         )
-    out = run("--seed", "8", "--reset")
-    assert "sessions priced" in out
 
 
 def test_customers_pay_by_wallet_invoice_and_terminal_and_every_priced_session_is_charged_once(demo):
@@ -278,38 +269,53 @@ def test_prices_and_charges_are_dated_when_their_session_stopped(demo):
     assert not LedgerEntry.objects.filter(booked_at__lt=F("session__stopped_at")).exists()  # nothing paid early
 
 
-def test_the_demo_month_has_statements_numbered_per_operator_with_pdfs_and_none_emailed(db, with_pdfs):
-    run("--seed", "7", "-v", "0")
-    february = month_period(date(2026, 2, 1), "Europe/Stockholm")  # the month before --until 2026-03-02
-    statements = Statement.objects.select_related("customer_account", "organization")
+def _local_days(first: date, last: date) -> tuple[datetime, datetime]:
+    zone = zoneinfo.ZoneInfo(STOCKHOLM)
+    return datetime.combine(first, time.min, tzinfo=zone), datetime.combine(
+        last + timedelta(days=1), time.min, tzinfo=zone
+    )
 
-    for slug in ("laddkraft", "norrsken"):
-        numbers = list(statements.filter(organization__slug=slug).order_by("number").values_list("number", flat=True))
-        assert numbers == list(range(1, len(numbers) + 1)) and numbers, slug
-    demo_driver = User.objects.get(email=DEMO_LOGINS[2].email).customer_account
-    assert statements.filter(customer_account=demo_driver).exists()
-    for statement in statements:
-        assert (statement.period_start, statement.period_end) == february
-        assert statement.kind == Statement.Kind.MONTHLY and statement.status == Statement.Status.ISSUED
-        assert statement.issued_at == february[1] + timedelta(minutes=5)
-        assert statement.delivery == Statement.Delivery.PENDING and statement.sent_at is None
-        with statement.pdf.open("rb") as pdf:
-            reader = PdfReader(io.BytesIO(pdf.read()))
-        assert statement.display_number in reader.pages[0].extract_text()
-        priced = SessionPrice.objects.filter(
-            session__customer_account=statement.customer_account, priced_at__gte=february[0], priced_at__lt=february[1]
-        )
-        assert [s["id"] for s in statement.content["sessions"]] == list(
-            priced.order_by("session__started_at", "session_id").values_list("session_id", flat=True)
-        )
-        totals = {key: Decimal(value) for key, value in statement.content["totals"].items()}
-        assert totals["owed_end"] == (
-            totals["owed_start"]
-            + totals["charges"]
-            - totals["credit_notes"]
-            - totals["paid"]
-            - totals["paid_from_wallet"]
-            + totals["refunds"]
-        )
-    assert any(statement.content["sessions"] for statement in statements)
-    assert mail.outbox == []
+
+def test_the_reconciliation_finds_no_gap_and_differs_only_by_what_is_charging_now(demo):
+    """The demo plants faults, zero-energy sessions and cars charging at ``until``, no billing fault: every
+    completed session is priced, meters continue from session to session and no session beats its connector's
+    power. Metered and billed differ only on the connectors charging now, by what their meter has counted."""
+    start, end = _local_days(DEMO_DAYS[0], DEMO_DAYS[-1] + timedelta(days=1))
+    charging_now = 0
+    for organization in Organization.objects.filter(slug__in=DEMO_ORG_SLUGS):
+        running = {
+            s.connector_id: s
+            for s in ChargingSession.objects.filter(charge_point__organization=organization, state="active")
+        }
+        report = reconciliation_report(organization=organization, start=start, end=end)
+        assert len(report) == Connector.objects.filter(charge_point__organization=organization).count()
+        for item in report:
+            assert item.gaps == [], [gap.detail for gap in item.gaps]
+            session = running.get(item.connector.pk)
+            counted = 0
+            if session is not None:
+                last = session.meter_values.filter(measurand=ENERGY_REGISTER).order_by("-timestamp", "-pk").first()
+                counted = int(last.value) - session.meter_start_wh
+                charging_now += counted > 0
+            assert (item.difference_wh or 0) == counted, item.connector
+            assert item.metered_from_register or item.metered_wh is None
+        for day in DEMO_DAYS:  # nor in any one day of it
+            day_start, day_end = _local_days(day, day)
+            report = reconciliation_report(organization=organization, start=day_start, end=day_end)
+            assert [gap.detail for item in report for gap in item.gaps] == [], (organization.slug, day)
+    assert charging_now
+
+
+def test_no_site_is_called_near_full_while_one_of_its_stations_is_called_rarely_used(demo):
+    """Over the demo's days and each day of it, the overview's call-outs do not contradict one another."""
+    callouts = 0
+    for organization in Organization.objects.filter(slug__in=DEMO_ORG_SLUGS):
+        for first, last in [(DEMO_DAYS[0], DEMO_DAYS[-1]), *((day, day) for day in DEMO_DAYS)]:
+            overview = operator_overview(organization=organization, period=Period(first, last, STOCKHOLM))
+            site_of = {station.label: station.site_label for station in overview.stations}
+            near_full = {c.subject for c in overview.callouts if c.kind == "near_full"}
+            rarely_used = {c.subject for c in overview.callouts if c.kind == "rarely_used"}
+            assert not near_full & rarely_used, (organization.slug, first, last)
+            assert not near_full & {site_of[station] for station in rarely_used}, (organization.slug, first, last)
+            callouts += len(overview.callouts)
+    assert callouts
