@@ -159,6 +159,11 @@ else:
 # A charger's largest OCPP frame (bytes); a larger one closes its connection with 1009 (message too big).
 # Give uvicorn the same as --ws-max-size (make serve does), so it stops reading one that large at once.
 OCPP_MAX_FRAME_BYTES = env_int("OCPP_MAX_FRAME_BYTES", 1_048_576, minimum=4096)
+# Where the admin's live board opens its websocket when websockets are served apart from the pages (another
+# host or port, e.g. ws://127.0.0.1:8001/ws/board/); empty: /ws/board/ on the page's own host.
+BOARD_WEBSOCKET_URL = env_str("BOARD_WEBSOCKET_URL", "")
+if BOARD_WEBSOCKET_URL and not BOARD_WEBSOCKET_URL.startswith(("ws://", "wss://")):
+    raise ImproperlyConfigured(f"BOARD_WEBSOCKET_URL must start with ws:// or wss://, got {BOARD_WEBSOCKET_URL!r}.")
 
 # Celery: Redis is the broker; without it tasks run inline, in the process that enqueues them.
 CELERY_BROKER_URL = REDIS_URL or "memory://"

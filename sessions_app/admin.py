@@ -25,7 +25,7 @@ from sessions_app.admin_firmware import update_firmware
 from sessions_app.admin_local_list import local_list_status_display, resend_local_list
 from sessions_app.admin_security import AlertingFilter, alerting, rotate_password
 from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
-from sessions_app.forms import ChargerCommandForm
+from sessions_app.forms import ChargerCommandForm, command_form_initial
 from sessions_app.local_list import local_list_sent_by_hand
 from sessions_app.models import (
     ChargePoint,
@@ -284,7 +284,9 @@ class ChargePointAdmin(OrganizationScopedAdmin):
             raise Http404
         if not self.has_change_permission(request, charge_point):
             raise PermissionDenied
-        form = ChargerCommandForm(request.POST or None, charge_point=charge_point)
+        form = ChargerCommandForm(
+            request.POST or None, charge_point=charge_point, initial=command_form_initial(request.GET)
+        )
         admin_card_search.card_search(form)  # a search box, not a drop-down of every card
         result = action = None
         if request.method == "POST" and form.is_valid():

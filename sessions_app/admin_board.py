@@ -1,11 +1,15 @@
 """The live operations board in the admin (``admin:sessions_app_board``): the operator's stations now.
 
-The page polls ``admin:sessions_app_board_rows`` (static/js/board.js) and swaps in the rows it renders, so
-it follows the chargers without a reload. Operator staff see their own organization only; superusers see
-every operator's. From a row a command goes to the charger as the charger's command page sends it.
+The page (static/js/board.js) listens on the board's websocket (``board_consumer``) for the stations that
+changed and fetches just their rows from ``admin:sessions_app_board_rows`` (``?only=<ids>``, with the counts
+and the map of the whole board), so it follows the chargers without a reload; every minute, and every
+``POLL_INTERVAL_MS`` while the websocket is down, it fetches all rows. Operator staff see their own
+organization only; superusers see every operator's. From a row a command goes to the charger as the charger's
+command page sends it; a start goes to that page with the connector chosen, for the operator to pick a card.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -19,25 +23,42 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from core.admin_pages import admin_urls_add
-from sessions_app.board import OFFLINE, ONLINE, board_counts, board_map, board_sites, board_stations
+from sessions_app.board import (
+    OFFLINE,
+    ONLINE,
+    board_counts,
+    board_map,
+    board_organization,
+    board_overview,
+    board_sites,
+    board_stations,
+)
 from sessions_app.models import ChargePoint, ChargingSession, ConnectorStatus
 from sessions_app.ocpp import commands
 
 #: Seconds a command from the board waits for the charger's answer.
 BOARD_COMMAND_TIMEOUT = 15
-#: How often the page asks for fresh rows (milliseconds): a change shows within two seconds.
-POLL_INTERVAL_MS = 1000
+#: How often the page fetches all rows while its websocket is down (milliseconds): a change shows within 2 s.
+POLL_INTERVAL_MS = 2000
+#: The least time between two fetches of pushed changes (milliseconds): changes meanwhile are fetched together.
+PUSH_BATCH_MS = 500
+#: How often the page fetches all rows anyway (milliseconds): the durations ("for 5 minutes") move on.
+FULL_REFRESH_MS = 60_000
+#: At most this many stations are fetched by id; more changes at once fetch all rows.
+ONLY_MAX = 50
 
 
 def _organization(request: HttpRequest):
     """The user's organization; None for a superuser (every operator). Others are refused."""
-    user = request.user
-    if user.is_superuser:
+    return board_organization(request.user)
+
+
+def _only(request: HttpRequest) -> list[int] | None:
+    """The station ids of ``?only=1,2,3`` (a partial refresh), None without it; what is no id is left out."""
+    if "only" not in request.GET:
         return None
-    organization = getattr(user, "organization", None)
-    if organization is None or not user.has_perm("sessions_app.view_chargepoint"):
-        raise PermissionDenied
-    return organization
+    ids = [int(part) for part in request.GET["only"].split(",") if part.isascii() and part.isdigit()]
+    return ids[:ONLY_MAX]
 
 
 class BoardFilterForm(forms.Form):
@@ -61,23 +82,27 @@ class BoardFilterForm(forms.Form):
         ]
 
 
-def _board_context(request: HttpRequest) -> dict:
+def _board_context(request: HttpRequest, only: list[int] | None = None) -> dict:
+    """What the page and its fragments show; with ``only`` the rows of just those stations, with the counts
+    and the map of the whole (filtered) board."""
     organization = _organization(request)
     form = BoardFilterForm(request.GET or None, organization=organization)
     site = status = None
     if form.is_valid():
         site, status = form.cleaned_data.get("site"), form.cleaned_data.get("status")
     now = timezone.now()
-    stations = board_stations(
-        organization=organization, now=now, site_id=site.pk if site else None, status=status or ""
-    )
+    filters = {"organization": organization, "now": now, "site_id": site.pk if site else None, "status": status or ""}
+    stations = board_stations(**filters, only=only)
+    overview = stations if only is None else board_overview(**filters)
+    query = request.GET.copy()
+    query.pop("only", None)
     return {
         "form": form,
         "stations": stations,
-        "counts": board_counts(stations),
-        "map": board_map(stations),
+        "counts": board_counts(overview),
+        "map": board_map(overview),
         "now": now,
-        "query": request.GET.urlencode(),
+        "query": query.urlencode(),
         "can_command": request.user.has_perm("sessions_app.change_chargepoint"),
         "urls": {  # reversed once: the rows add the ids (a url tag per row costs more than the rest of it)
             "board": reverse("admin:sessions_app_board"),
@@ -93,14 +118,24 @@ def board_view(request: HttpRequest) -> TemplateResponse:
         **_board_context(request),
         "title": _g("Live operations board"),
         "rows_url": reverse("admin:sessions_app_board_rows"),
-        "poll_ms": POLL_INTERVAL_MS,
+        "websocket_url": settings.BOARD_WEBSOCKET_URL,
+        "timing": {
+            "poll_ms": POLL_INTERVAL_MS,
+            "poll_seconds": POLL_INTERVAL_MS // 1000,
+            "batch_ms": PUSH_BATCH_MS,
+            "full_ms": FULL_REFRESH_MS,
+        },
+        "only_max": ONLY_MAX,
     }
     return TemplateResponse(request, "admin/sessions_app/board.html", context)
 
 
 def board_rows_view(request: HttpRequest) -> TemplateResponse:
-    """The board's rows, map and counts alone, for the page to swap in (never cached)."""
-    response = TemplateResponse(request, "admin/sessions_app/board_rows.html", _board_context(request))
+    """The board's rows, map and counts alone, for the page to swap in (never cached); with ``?only=<ids>``
+    the rows of just those stations (those the filters keep) and the whole board's counts and map."""
+    only = _only(request)
+    template = "board_rows.html" if only is None else "board_part.html"
+    response = TemplateResponse(request, f"admin/sessions_app/{template}", _board_context(request, only))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -176,11 +211,9 @@ def _install() -> None:
 
     def get_app_list(request, app_label=None):
         app_list = original_app_list(request, app_label)
-        user = request.user
-        allowed = user.is_superuser or (
-            getattr(user, "organization", None) is not None and user.has_perm("sessions_app.view_chargepoint")
-        )
-        if not allowed:
+        try:
+            board_organization(request.user)
+        except PermissionDenied:
             return app_list
         entry = {
             "name": _g("Live operations board"),

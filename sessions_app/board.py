@@ -2,14 +2,17 @@
 
 A fixed number of queries whatever the fleet's size: the stations with their sites, their connectors (each
 with its newest reported error), the running sessions (each with its card, driver and newest energy and
-power readings).
+power readings). A pushed change re-reads only the stations it names (``only``); the counts and the map of
+the whole board come from ``board_overview``, two light queries without the sessions and their readings.
 """
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 
 from accounts.models import Organization
@@ -28,6 +31,8 @@ from sessions_app.services import ENERGY_REGISTER
 
 #: The status filter's values besides the connector statuses.
 ONLINE, OFFLINE = "online", "offline"
+#: The statuses in which the board offers a remote start on a connector.
+STARTABLE = (ConnectorStatus.AVAILABLE, ConnectorStatus.PREPARING)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,11 @@ class BoardConnector:
     last_error_at: datetime | None
 
     @property
+    def startable(self) -> bool:
+        """Free for a remote start: nothing runs on it, and it is available or has a car plugged in waiting."""
+        return self.session is None and self.connector.status in STARTABLE
+
+    @property
     def last_error_display(self) -> str:
         return str(ErrorCode(self.last_error_code).label) if self.last_error_code in ErrorCode.values else ""
 
@@ -79,6 +89,39 @@ class BoardStation:
     online: bool
     since: datetime | None  # connected since while online, last heard from while offline
     connectors: list[BoardConnector] = field(default_factory=list)
+
+    @property
+    def site(self) -> Site | None:
+        return self.charge_point.site
+
+    @property
+    def statuses(self) -> list[str]:
+        return [row.connector.status for row in self.connectors]
+
+
+@dataclass(frozen=True)
+class StationState:
+    """What the counts and the map need of a station: no session, reading or error."""
+
+    site: Site | None
+    online: bool
+    statuses: list[str]
+
+
+def board_organization(user) -> Organization | None:
+    """The organization whose stations ``user`` may watch on the board: None for a superuser (every operator's).
+
+    Anyone else but active operator staff allowed to view chargers is refused (``PermissionDenied``): the
+    admin's pages check staff themselves, the board's websocket relies on this alone.
+    """
+    if not (user.is_active and user.is_staff):
+        raise PermissionDenied
+    if user.is_superuser:
+        return None
+    organization = getattr(user, "organization", None)
+    if organization is None or not user.has_perm("sessions_app.view_chargepoint"):
+        raise PermissionDenied
+    return organization
 
 
 def board_sites(*, organization: Organization | None) -> QuerySet[Site]:
@@ -116,29 +159,50 @@ def _last_error(column: str, since: datetime) -> Subquery:
     return Subquery(events)
 
 
+def _board_charge_points(
+    *, organization: Organization | None, site_id: int | None, status: str, only: Iterable[int] | None
+) -> QuerySet[ChargePoint]:
+    """The board's stations in its order, as the filters (and ``only``, some station ids) narrow them down."""
+    stations = ChargePoint.objects.order_by("site__name", "ocpp_id")
+    if organization is not None:
+        stations = stations.filter(organization=organization)
+    if site_id is not None:
+        stations = stations.filter(site_id=site_id)
+    if only is not None:
+        stations = stations.filter(pk__in=list(only))
+    if status in ConnectorStatus.values:
+        stations = stations.filter(connectors__status=status).distinct()
+    return stations
+
+
+def _shown(online: bool, status: str) -> bool:
+    """Whether the status filter keeps a station that is ``online`` (or not)."""
+    return not ((status == ONLINE and not online) or (status == OFFLINE and online))
+
+
 def board_stations(
-    *, organization: Organization | None, now: datetime, site_id: int | None = None, status: str = ""
+    *,
+    organization: Organization | None,
+    now: datetime,
+    site_id: int | None = None,
+    status: str = "",
+    only: Iterable[int] | None = None,
 ) -> list[BoardStation]:
     """The operator's stations (all operators' for ``organization=None``), by site and id, with their connectors.
 
     ``status`` keeps the stations online or offline (``ONLINE``/``OFFLINE``), or the connectors in one
-    ``ConnectorStatus`` (stations without one are left out). Three queries in all.
+    ``ConnectorStatus`` (stations without one are left out); ``only`` keeps the stations with those ids (the
+    ones a push named). Three queries in all.
     """
     connectors = Connector.objects.annotate(
         last_error_code=_last_error("error_code", now - LAST_ERROR_WINDOW),
         last_error_at=_last_error("timestamp", now - LAST_ERROR_WINDOW),
     ).order_by("number")
     stations = (
-        ChargePoint.objects.select_related("site")
+        _board_charge_points(organization=organization, site_id=site_id, status=status, only=only)
+        .select_related("site")
         .prefetch_related(Prefetch("connectors", queryset=connectors))
-        .order_by("site__name", "ocpp_id")
     )
-    if organization is not None:
-        stations = stations.filter(organization=organization)
-    if site_id is not None:
-        stations = stations.filter(site_id=site_id)
-    if status in ConnectorStatus.values:
-        stations = stations.filter(connectors__status=status).distinct()
     charge_points = list(stations)
     sessions = (
         ChargingSession.objects.filter(
@@ -155,7 +219,7 @@ def board_stations(
     board = []
     for charge_point in charge_points:
         online = charge_point.is_online(now)
-        if (status == ONLINE and not online) or (status == OFFLINE and online):
+        if not _shown(online, status):
             continue
         rows = []
         for connector in charge_point.connectors.all():
@@ -186,14 +250,46 @@ def _board_session(session: ChargingSession, now: datetime) -> BoardSession:
     )
 
 
-def board_counts(stations: list[BoardStation]) -> dict[str, int]:
+def board_overview(
+    *, organization: Organization | None, now: datetime, site_id: int | None = None, status: str = ""
+) -> list[StationState]:
+    """The stations ``board_stations`` would show, as much as the counts and the map need of them, for a
+    partial refresh: two queries (stations with their sites, their connectors' statuses), no session."""
+    stations = _board_charge_points(organization=organization, site_id=site_id, status=status, only=None)
+    charge_points = list(
+        stations.select_related("site").only(
+            "site__name",
+            "site__latitude",
+            "site__longitude",
+            "channel_name",
+            "last_seen_at",
+            "heartbeat_interval",
+        )
+    )
+    statuses: dict[int, list[str]] = {}
+    connectors = Connector.objects.filter(charge_point__in=[cp.pk for cp in charge_points]).order_by("number")
+    if status in ConnectorStatus.values:
+        connectors = connectors.filter(status=status)
+    for charge_point_id, connector_status in (
+        connectors.values_list("charge_point_id", "status") if charge_points else []
+    ):
+        statuses.setdefault(charge_point_id, []).append(connector_status)
+    overview = []
+    for charge_point in charge_points:
+        online = charge_point.is_online(now)
+        if _shown(online, status):
+            overview.append(StationState(charge_point.site, online, statuses.get(charge_point.pk, [])))
+    return overview
+
+
+def board_counts(stations: Sequence[BoardStation | StationState]) -> dict[str, int]:
     """How many stations are online and offline, and how many connectors charge or are faulted."""
-    connectors = [row.connector for station in stations for row in station.connectors]
+    statuses = [status for station in stations for status in station.statuses]
     return {
         "online": sum(1 for station in stations if station.online),
         "offline": sum(1 for station in stations if not station.online),
-        "charging": sum(1 for c in connectors if c.status == ConnectorStatus.CHARGING),
-        "faulted": sum(1 for c in connectors if c.status == ConnectorStatus.FAULTED),
+        "charging": statuses.count(ConnectorStatus.CHARGING),
+        "faulted": statuses.count(ConnectorStatus.FAULTED),
     }
 
 
@@ -210,12 +306,12 @@ class MapPoint:
 MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 600, 360, 24
 
 
-def board_map(stations: list[BoardStation]) -> list[MapPoint]:
+def board_map(stations: Sequence[BoardStation | StationState]) -> list[MapPoint]:
     """The sites of the board's stations placed by their coordinates (equirectangular, scaled to fit)."""
-    by_site: dict[int, list[BoardStation]] = {}
+    by_site: dict[int, list[BoardStation | StationState]] = {}
     sites: dict[int, Site] = {}
     for station in stations:
-        site = station.charge_point.site
+        site = station.site
         if site is None or site.latitude is None or site.longitude is None:
             continue
         sites[site.pk] = site
@@ -231,7 +327,7 @@ def board_map(stations: list[BoardStation]) -> list[MapPoint]:
     points = []
     for pk, site in sites.items():
         own = by_site[pk]
-        statuses = {row.connector.status for station in own for row in station.connectors}
+        statuses = {status for station in own for status in station.statuses}
         if ConnectorStatus.FAULTED in statuses:
             state = "faulted"
         elif not all(station.online for station in own):

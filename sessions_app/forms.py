@@ -5,6 +5,7 @@ Each form turns what a person chose into the OCPP 1.6 payload, in the snake_case
 """
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import cast
@@ -176,6 +177,18 @@ class SchedulePeriodsField(forms.CharField):
         if errors:
             raise forms.ValidationError(errors)
         return periods
+
+
+def command_form_initial(query: Mapping[str, str]) -> dict[str, object]:
+    """The command and connector a link chose for the command form (``?action=RemoteStartTransaction&connector_id=1``
+    from the live board's Start), what of them is valid; the operator still picks the rest and sends it."""
+    initial: dict[str, object] = {}
+    if query.get("action") in {action for action, _label in ACTION_CHOICES}:
+        initial["action"] = query["action"]
+    connector = query.get("connector_id", "")
+    if connector.isascii() and connector.isdigit():
+        initial["connector_id"] = int(connector)
+    return initial
 
 
 class ChargerCommandForm(forms.Form):

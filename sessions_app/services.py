@@ -25,6 +25,7 @@ from accounts.models import AuthorizationStatus, IdTag, Organization
 from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import id_tag_presented
 from sessions_app import card_refusals, charger_auth, hooks, lockout, signed_meter
+from sessions_app.board_push import board_changed
 from sessions_app.models import (
     ChargePoint,
     ChargerCommand,
@@ -324,6 +325,7 @@ def charge_point_connect(
     ChargerConnection.objects.create(charge_point=known, connected_at=at)
     known.channel_name, known.connected_at, known.last_seen_at = channel_name, at, at
     known.save(update_fields=["channel_name", "connected_at", "last_seen_at"])
+    board_changed([known])
     return Connection(known, previous)
 
 
@@ -359,19 +361,22 @@ def charge_point_disconnect_many(*, reports: list[Disconnect], now: datetime) ->
     connection being accepted at the same moment cannot have its own record closed here. Returns, per
     report, whether the socket was still the charger's connection.
     """
-    current = set(
-        ChargePoint.objects.select_for_update()
+    current = {
+        (pk, channel): organization_id
+        for pk, channel, organization_id in ChargePoint.objects.select_for_update()
         .filter(pk__in={r.charge_point_id for r in reports}, channel_name__in={r.channel_name for r in reports})
         .order_by("pk")  # one locking order: two batches sharing chargers cannot deadlock
-        .values_list("pk", "channel_name")
-    )
-    held = [(r.charge_point_id, r.channel_name) in current for r in reports]
-    ids = [r.charge_point_id for r, still in zip(reports, held, strict=True) if still]
+        .values_list("pk", "channel_name", "organization_id")
+    }
+    ended = [(r.charge_point_id, r.channel_name) for r in reports if (r.charge_point_id, r.channel_name) in current]
+    ids = [pk for pk, _channel in ended]
     if ids:
         ChargePoint.objects.filter(pk__in=ids).update(channel_name="")
         ChargerConnection.objects.filter(charge_point_id__in=ids, disconnected_at__isnull=True).update(
             disconnected_at=Greatest(Value(now), F("connected_at")),  # never before the connection began
         )
+        board_changed(ChargePoint(pk=key[0], organization_id=current[key]) for key in ended)
+    held = [(r.charge_point_id, r.channel_name) in current for r in reports]
     return held
 
 
@@ -391,6 +396,7 @@ def charge_point_seen(*, charge_point_id: int, at: datetime, channel_name: str |
         return
     if chargers.filter(channel_name="").update(channel_name=channel_name, connected_at=at, last_seen_at=at):
         ChargerConnection.objects.create(charge_point_id=charge_point_id, connected_at=at)
+        board_changed(chargers.only("organization_id"))
 
 
 def charge_points_disconnect_silent(*, now: datetime | None = None) -> int:
@@ -423,6 +429,7 @@ def _charge_point_disconnect_silent(*, charge_point_id: int, now: datetime) -> b
     _connections_close(charge_point, at=charge_point.last_seen_at or now)
     charge_point.channel_name = ""
     charge_point.save(update_fields=["channel_name"])
+    board_changed([charge_point])
     return True
 
 
@@ -544,6 +551,7 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
             reservations_end_on_status(
                 charge_point_id=event.charge_point_id, connector_id=event.connector_id, at=event.timestamp, now=now
             )
+    board_changed(report.charge_point for report, event in zip(reports, stored_events, strict=True) if event)
     return [event.pk if event else None for event in stored_events]
 
 
@@ -651,6 +659,7 @@ def session_start(
         if existing is None:
             raise
         return existing
+    board_changed([charge_point])
     return session
 
 
@@ -867,7 +876,12 @@ def meter_values_record_many(*, reports: list[MeterValuesReport], now: datetime)
     end at the time received, their spacing kept (see ``charger_times``), and their session gets a flag
     naming the charger's times; such readings, sent again, cannot be recognised.
     """
-    return _store_meter_values(reports, now)
+    stored = _store_meter_values(reports, now)
+    board_changed(
+        (r.charge_point for r, count in zip(reports, stored, strict=True) if count and r.transaction_id is not None),
+        readings_only=True,
+    )
+    return stored
 
 
 def _orphan_stop(
@@ -1007,6 +1021,7 @@ def session_stop(
     if session.stopped_at < session.started_at:
         _flag(session, SessionFlag.Code.STOP_BEFORE_START)
     _flag_times(session, [(timestamp, session.stopped_at)], now)
+    board_changed([charge_point])
     return session
 
 

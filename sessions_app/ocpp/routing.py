@@ -1,8 +1,11 @@
 from typing import Any
 
 from asgiref.typing import WebSocketResponseBodyEvent, WebSocketResponseStartEvent
+from channels.auth import AuthMiddlewareStack
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import re_path
 
+from sessions_app.board_consumer import BoardConsumer
 from sessions_app.ocpp.consumer import OcppConsumer
 
 
@@ -37,6 +40,8 @@ async def refuse_websocket(scope, receive, send):
 # A charge point id is any one path segment except "." and ".." (a path like /ocpp/%2e%2e is no charger's).
 # django-stubs type re_path for views only; channels' URLRouter takes ASGI applications.
 websocket_urlpatterns: list[Any] = [
+    # The admin's live board: a browser's, so its session cookie signs it in and its Origin must be ours.
+    re_path(r"^ws/board/$", AllowedHostsOriginValidator(AuthMiddlewareStack(BoardConsumer.as_asgi()))),
     re_path(
         r"^ocpp/(?:(?P<organization_slug>[-a-zA-Z0-9_]+)/)?(?!\.\.?/?$)(?P<ocpp_id>[^/]+)/?$",
         OcppConsumer.as_asgi(),  # type: ignore[arg-type]
