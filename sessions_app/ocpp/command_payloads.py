@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.utils.translation import gettext_lazy as _
@@ -133,59 +134,29 @@ PHASES_MAX = 3
 SchedulePeriod = tuple | Mapping
 
 
-def set_charging_profile(
-    *,
-    connector_id: int,
-    charging_profile_id: int,
-    stack_level: int,
-    charging_profile_purpose: str,
-    charging_profile_kind: str,
-    charging_rate_unit: str,
-    schedule_periods: Sequence[SchedulePeriod],
-    recurrency_kind: str | None = None,
-    valid_from: datetime | None = None,
-    valid_to: datetime | None = None,
-    transaction_id: int | None = None,
-    duration: int | None = None,
-    start_schedule: datetime | None = None,
-    min_charging_rate: Decimal | float | None = None,
-) -> call.SetChargingProfile:
-    """Set a charging profile on a connector (0: the whole charger).
+def set_charging_profile(*, connector_id: int, **profile: Any) -> call.SetChargingProfile:
+    """Set a charging profile (``profile``: the fields of ``charging_profile``, which checks them) on a connector
+    (0: the whole charger).
 
     ChargePointMaxProfile limits the whole charger, so only on connector 0; TxDefaultProfile applies to the
     transactions that start afterwards (on connector 0: to those of every connector); TxProfile limits one
-    running transaction, so it names it and its connector. The profile's own rules: ``charging_profile``.
+    running transaction, so it names it and its connector.
     """
     _check_connector(connector_id)
-    _require(charging_profile_purpose, "charging_profile_purpose")
-    _check_choice(charging_profile_purpose, PROFILE_PURPOSES, "charging_profile_purpose")
-    if charging_profile_purpose == "ChargePointMaxProfile" and connector_id != 0:
+    built = charging_profile(**profile)
+    purpose = built.charging_profile_purpose
+    if purpose == "ChargePointMaxProfile" and connector_id != 0:
         raise CommandPayloadError(
             "connector_id", str(_("A ChargePointMaxProfile limits the whole charger: set it on connector 0."))
         )
-    if charging_profile_purpose == "TxProfile":
+    if purpose == "TxProfile":
         if connector_id == 0:
             raise CommandPayloadError(
                 "connector_id", str(_("A TxProfile is set on the connector of its transaction, not on 0."))
             )
-        if transaction_id is None:
+        if built.transaction_id is None:
             raise CommandPayloadError("transaction_id", str(_("A TxProfile names the running transaction it limits.")))
-    profile = charging_profile(
-        charging_profile_id=charging_profile_id,
-        stack_level=stack_level,
-        charging_profile_purpose=charging_profile_purpose,
-        charging_profile_kind=charging_profile_kind,
-        charging_rate_unit=charging_rate_unit,
-        schedule_periods=schedule_periods,
-        recurrency_kind=recurrency_kind,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        transaction_id=transaction_id,
-        duration=duration,
-        start_schedule=start_schedule,
-        min_charging_rate=min_charging_rate,
-    )
-    return call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=profile)
+    return call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=built)
 
 
 def charging_profile(

@@ -112,6 +112,15 @@ def test_a_charge_point_max_profile_is_set_on_connector_0_and_a_tx_default_profi
         assert request.connector_id == connector_id
 
 
+def test_the_profile_set_is_the_one_charging_profile_builds_and_checks_from_the_same_fields():
+    profile = {name: value for name, value in DEFAULT.items() if name != "connector_id"}
+    assert set_charging_profile(connector_id=1, **profile).cs_charging_profiles == command_payloads.charging_profile(
+        **profile
+    )
+    with pytest.raises(TypeError):  # a field charging_profile does not take is not taken here either
+        set_charging_profile(connector_id=1, **profile, limit=16)
+
+
 def test_a_recurring_profile_repeats_daily_or_weekly_from_its_start():
     request = set_charging_profile(
         **{
