@@ -311,8 +311,9 @@ def certificate_sign_and_send(
 
 
 def certificate_sign_followup(*, charge_point: ChargePoint, csr: str, now: datetime) -> ChargerCertificate | None:
-    """``certificate_sign_and_send`` as the step after SignCertificate's answer, which nobody awaits: a failure is
-    logged (the charger asks again: its SignCertificate retries, or the operator's ExtendedTriggerMessage)."""
+    """``certificate_sign_and_send`` as the step after an Accepted SignCertificate's answer (a Rejected one has
+    none), which nobody awaits: a failure is logged (the charger asks again: its SignCertificate retries, or the
+    operator's ExtendedTriggerMessage)."""
     try:
         return certificate_sign_and_send(charge_point=charge_point, csr=csr, now=now)
     except Exception:

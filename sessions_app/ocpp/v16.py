@@ -103,6 +103,8 @@ class CentralSystem16(OcppChargePoint):
     def __init__(self, charge_point: ChargePoint, connection):
         super().__init__(charge_point.ocpp_id, connection)
         self.charge_point = charge_point
+        #: The SignCertificate calls (by message id) answered Accepted whose certificate is still to be sent.
+        self._certificates_due: set[str] = set()
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **optional):
@@ -237,14 +239,19 @@ class CentralSystem16(OcppChargePoint):
         return call_result.SecurityEventNotification()
 
     @on(Action.sign_certificate)
-    async def on_sign_certificate(self, csr: str):
+    async def on_sign_certificate(self, csr: str, call_unique_id: str):
         """Security extension: Accepted when a CA is configured and the CSR is this charger's (CN its id, O its
-        operator); the certificate follows with CertificateSigned once this answer has gone."""
+        operator); the certificate follows with CertificateSigned once this answer has gone, only if Accepted."""
         accepted = await db(charger_security.sign_certificate_accepts)(charge_point=self.charge_point, csr=csr)
+        if accepted:
+            self._certificates_due.add(call_unique_id)
         return call_result.SignCertificate(status="Accepted" if accepted else "Rejected")
 
     @after(Action.sign_certificate)
-    async def after_sign_certificate(self, csr: str):
+    async def after_sign_certificate(self, csr: str, call_unique_id: str):
+        if call_unique_id not in self._certificates_due:  # answered Rejected: nothing to sign or send
+            return
+        self._certificates_due.discard(call_unique_id)
         await follow_up(charger_security.certificate_sign_followup)(
             charge_point=self.charge_point, csr=csr, now=timezone.now()
         )

@@ -413,6 +413,27 @@ def test_sign_certificate_is_answered_then_certificate_signed_follows(world, ope
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_rejected_sign_certificate_schedules_no_follow_up(world, operator_ca, monkeypatch):
+    followed: list[str] = []
+    monkeypatch.setattr(
+        charger_security, "certificate_sign_followup", lambda *, charge_point, csr, now: followed.append(csr)
+    )
+
+    async def scenario():
+        async with ChargerSocket("ALPHA-1") as charger:
+            answer = await charger.call("SignCertificate", {"csr": make_csr("BETA-1", world.org_a.name)})
+            # the after-handler is scheduled as the answer goes: by the next answer it has run
+            heartbeat = await charger.call("Heartbeat", {})
+            return answer, heartbeat
+
+    answer, heartbeat = asyncio.run(scenario())
+
+    assert answer[2] == {"status": "Rejected"} and heartbeat[0] == 3
+    assert followed == []
+    assert not ChargerCertificate.objects.exists() and not ChargerCommand.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_security_events_are_kept_counted_and_the_alarming_ones_alert(world, monkeypatch):
     alerted = []
     monkeypatch.setattr(hooks, "security_alert_handlers", [alerted.append])
