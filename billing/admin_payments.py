@@ -20,6 +20,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import PaymentReferenceSearchMixin
+from accounts.bank import payment_reference_account_id, reference_digits
 from billing.balances import account_balance, account_total_subquery, session_owed, terminal_references
 from billing.ledger import payment_method_set, payment_record, terminal_payment_record, wallet_refund, wallet_top_up
 from billing.models import LedgerEntry, PaymentAccount
@@ -54,9 +56,33 @@ class BookingForm(forms.Form):
         help_text=_("The bank transfer's reference, a receipt number or what it was."),
     )
 
+    def __init__(self, *args, payment_reference: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.payment_reference = payment_reference
+
     @classmethod
     def fresh(cls, **initial):
         return cls(initial={"key": uuid.uuid4().hex, **initial})
+
+    def clean(self):
+        """With ``payment_reference`` (a wallet top-up), a bank transfer's reference that is digits only is taken
+        for a payment reference: a mistyped one, or another account's, is refused instead of booked here."""
+        data = super().clean()
+        reference = data.get("reference", "")
+        if self.payment_reference is None or data.get("method") != Method.BANK or reference_digits(reference) is None:
+            return data
+        try:
+            payment_reference_account_id(reference)
+        except ValidationError as exc:
+            self.add_error("reference", exc)
+        else:
+            if reference_digits(reference) != self.payment_reference:
+                self.add_error(
+                    "reference",
+                    gettext("%(reference)s is not this account's payment reference, %(own)s.")
+                    % {"reference": reference, "own": self.payment_reference},
+                )
+        return data
 
 
 class TerminalPaymentForm(forms.Form):
@@ -82,8 +108,9 @@ class PaymentAccountForm(forms.ModelForm):
 
 
 @admin.register(PaymentAccount)
-class PaymentAccountAdmin(OrganizationScopedAdmin):
+class PaymentAccountAdmin(PaymentReferenceSearchMixin, OrganizationScopedAdmin):
     organization_path = "customer_account__organization"
+    payment_reference_path = "customer_account_id"
     form = PaymentAccountForm
     list_display = ["customer_account", "organization", "method", "wallet_minimum", "wallet_balance", "owed"]
     list_filter = ["method", ("customer_account__organization", admin.RelatedOnlyFieldListFilter)]
@@ -102,10 +129,14 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["customer_account", "method", "wallet_minimum"]
-        return ["customer_account", "method", "wallet_minimum", "balance", "created_at"]
+        return ["customer_account", "payment_reference", "method", "wallet_minimum", "balance", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["customer_account", "balance", "created_at"]
+        return [] if obj is None else ["customer_account", "payment_reference", "balance", "created_at"]
+
+    @admin.display(description=_("payment reference"))
+    def payment_reference(self, obj):
+        return obj.customer_account.payment_reference
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -169,6 +200,7 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
             book=wallet_top_up,
             title=gettext("Top up the wallet"),
             done=gettext("Booked a wallet top-up of %(amount)s."),
+            check_payment_reference=True,
         )
 
     def wallet_refund_view(self, request, pk):
@@ -180,13 +212,18 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
             done=gettext("Booked a wallet refund of %(amount)s."),
         )
 
-    def _booking_view(self, request, pk, *, book, title, done):
+    def _booking_view(self, request, pk, *, book, title, done, check_payment_reference=False):
         payment_account = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_change_permission(request, payment_account):
             raise PermissionDenied
         account = payment_account.customer_account
         currency = account.organization.currency
-        form = BookingForm(request.POST) if request.method == "POST" else BookingForm.fresh()
+        if request.method == "POST":
+            form = BookingForm(
+                request.POST, payment_reference=account.payment_reference if check_payment_reference else None
+            )
+        else:
+            form = BookingForm.fresh()
         if form.is_valid():
             data = form.cleaned_data
             key = f"admin:{account.pk}:{data['key']}"
@@ -225,6 +262,7 @@ class PaymentAccountAdmin(OrganizationScopedAdmin):
                 "subject": account,
                 "facts": [
                     (gettext("Payment method"), payment_account.get_method_display()),
+                    (gettext("Payment reference"), account.payment_reference),
                     (gettext("Owed"), money_display(balance.owed, balance.currency)),
                     (gettext("Wallet"), money_display(balance.wallet, balance.currency)),
                     (gettext("Currency"), currency),

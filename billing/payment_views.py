@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accounts.bank import bank_transfer_for
 from billing.balances import account_balance, ledger_for_account
 from billing.card_status import card_statuses_for_driver
 from billing.models import PaymentAccount
@@ -37,6 +38,7 @@ def payments(request):
     payment_account = _payment_settings(account)
     balance = account_balance(account)
     is_wallet = payment_account.method == PaymentAccount.Method.WALLET
+    with_stripe = stripe_enabled()
     page = Paginator(
         ledger_for_account(account).select_related("session__charge_point__site"), ENTRIES_PER_PAGE
     ).get_page(request.GET.get("page"))
@@ -58,11 +60,14 @@ def payments(request):
             "wallet_blocked": is_wallet and balance.wallet <= payment_account.wallet_minimum,
             "owed_display": money_display(abs(balance.owed), balance.currency),
             "page": page,
-            "stripe_enabled": stripe_enabled(),
-            # Without Stripe a wallet is topped up by bank transfer: the operator books it by hand, finding the
-            # account by this number (no bank details are stored here: the page shows how to reach the operator).
+            "stripe_enabled": with_stripe,
+            # An invoice is paid, and a wallet without Stripe topped up, by bank transfer that the operator books
+            # by hand, finding the account by its payment reference; with no bank account entered, the page says
+            # how to reach the operator.
+            "show_bank_transfer": not is_wallet or not with_stripe,
+            "bank_transfer": bank_transfer_for(account),
             "operator": account.organization,
-            "payment_reference": str(account.pk),
+            "payment_reference": account.payment_reference,
             "card_statuses": card_statuses_for_driver(user=request.user, at=timezone.now()),
             "top_up_choices": TOP_UP_CHOICES.get(balance.currency, DEFAULT_TOP_UP_CHOICES),
             # One-time keys: a double click opens one checkout.

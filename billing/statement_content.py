@@ -13,6 +13,7 @@ customer's favour when negative); the same for the prepaid wallet.
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Sum
 
+from accounts.bank import bank_transfer_for
 from accounts.models import CustomerAccount, Organization, User
 from billing.balances import ZERO, payment_method_of
 from billing.models import CreditNote, LedgerEntry, ReservationPrice, SessionPrice
@@ -255,9 +257,12 @@ def statement_content(
     sums["owed_start"], sums["wallet_start"] = Decimal(before["owed"] or 0), Decimal(before["wallet"] or 0)
     sums["owed_end"] = sums["owed_start"] + sum((entry["receivable"] for entry in in_period), ZERO)
     sums["wallet_end"] = sums["wallet_start"] + sum((entry["wallet"] for entry in in_period), ZERO)
+    bank_transfer = bank_transfer_for(customer_account)
     return {
         "operator": _operator(organization),
         "customer": _customer(customer_account),
+        # Where to transfer to and with which reference, as the operator had entered it (None: not entered).
+        "bank_transfer": asdict(bank_transfer) if bank_transfer else None,
         "payment_method": payment_method_of(customer_account.pk),
         "currency": currency,
         "time_zone": time_zone,

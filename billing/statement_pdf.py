@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
+from accounts.bank import iban_grouped
 from billing.models import LedgerEntry, PaymentAccount, Statement
 from billing.quotes import money_display
 
@@ -331,6 +332,20 @@ def _header(statement: Statement, content: dict, p: _Printer) -> dict:
     }
 
 
+def _how_to_pay(content: dict) -> str:
+    """An invoice account's bank transfer: to whom, which account, which reference ("" when none was entered)."""
+    transfer = content.get("bank_transfer")  # statements made before bank details were stored have none
+    if not transfer or content["payment_method"] != PaymentAccount.Method.INVOICE:
+        return ""
+    return _lines(
+        _labelled(_("Bank transfer to"), transfer["holder"]),
+        _labelled("IBAN", iban_grouped(transfer["iban"]) if transfer["iban"] else ""),
+        _labelled("BIC", transfer["bic"]),
+        transfer["other_account"],
+        _labelled(_("Payment reference"), transfer["reference"]),
+    )
+
+
 def statement_context(statement: Statement) -> dict:
     """What the template needs: the snapshot's parties and tables as lines ready to print."""
     content = statement.content
@@ -355,6 +370,7 @@ def statement_context(statement: Statement) -> dict:
         "owed_end": owed_end,
         "amount_due": p.money(str(owed_end)),
         "in_favour": p.money(str(-owed_end)),
+        "how_to_pay": _how_to_pay(content) if owed_end > 0 else "",
         "logo_url": Path(settings.MEDIA_ROOT, logo).as_uri() if logo else "",
     }
 

@@ -34,6 +34,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 
+from accounts.bank import luhn_check_digit
 from accounts.models import CustomerAccount, IdTag, Organization, User
 from billing.balances import session_owed
 from billing.ledger import payment_method_set, payment_record, terminal_payment_record, wallet_top_up
@@ -97,17 +98,9 @@ DRIVER_PASSWORD = "demo-driver-2026"  # noqa: S105 - public demo password, share
 # ---------------------------------------------------------------- static description
 
 
-def _luhn_digit(digits: str) -> str:
-    total = 0
-    for i, ch in enumerate(digits):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return str((10 - total % 10) % 10)
-
-
 def _org_number(nine: str) -> str:
     """Swedish organisationsnummer NNNNNN-NNNC with its Luhn check digit."""
-    full = nine + _luhn_digit(nine)
+    full = nine + luhn_check_digit(nine)
     return f"{full[:6]}-{full[6:]}"
 
 
@@ -768,6 +761,10 @@ class _Builder:
             country="SE",
             currency="SEK",
             accepts_signups=True,
+            # A test IBAN (SEB) and a bankgiro, both with valid check digits.
+            iban="SE4550000000058398257466",
+            bic="ESSESESS",
+            other_bank_account="Bankgiro 5306-1214",
             created_at=self.at(720),
         )
         second = Organization.objects.create(
@@ -783,6 +780,10 @@ class _Builder:
             country="SE",
             currency="SEK",
             accepts_signups=False,
+            bank_account_holder="Norrsken Laddning AB (kundreskontra)",
+            iban="SE8780000832790004713551",
+            bic="SWEDSESS",
+            other_bank_account="Bankgiro 7792-1393",
             created_at=self.at(400),
         )
         return main, second

@@ -15,6 +15,7 @@ from rest_framework import exceptions, generics, renderers, serializers, status
 from rest_framework.response import Response
 
 from accounts.api.driver import error_response
+from accounts.bank import bank_transfer_for
 from billing.balances import account_balance
 from billing.models import PaymentAccount, Statement, StripeCheckout
 from billing.quotes import connector_prices_for_driver
@@ -285,6 +286,21 @@ class StatementPdfView(generics.GenericAPIView):
 # --- wallet ---------------------------------------------------------------------------------------
 
 
+class BankTransferSerializer(serializers.Serializer):
+    holder = serializers.CharField(help_text="The payee: the name the account is in.")
+    iban = serializers.CharField(
+        allow_blank=True, help_text="Without spaces (show it in groups of four); may be empty."
+    )
+    bic = serializers.CharField(allow_blank=True, help_text="May be empty.")
+    other_account = serializers.CharField(
+        allow_blank=True,
+        help_text="A domestic account as the operator wrote it, e.g. 'Bankgiro 123-4567'; may be empty.",
+    )
+    reference = serializers.CharField(
+        help_text="Write it on the transfer: your account's number and a Luhn check digit, digits only."
+    )
+
+
 class WalletSerializer(serializers.Serializer):
     currency = serializers.CharField()
     payment_method = serializers.ChoiceField(choices=PaymentAccount.Method.choices)
@@ -297,6 +313,16 @@ class WalletSerializer(serializers.Serializer):
     )
     can_charge = serializers.BooleanField(help_text="False when a prepaid wallet is at or below its minimum.")
     top_up_available = serializers.BooleanField(help_text="Whether me/wallet/top-up/ can take a card payment.")
+    bank_transfer = BankTransferSerializer(
+        allow_null=True,
+        help_text=(
+            "Where to transfer money to (a wallet top-up, or what is owed): the operator books the transfer by hand, "
+            "and the wallet is credited then. Null when the operator has entered no bank account: ask them "
+            "(operator_email, operator_phone)."
+        ),
+    )
+    operator_email = serializers.CharField(allow_blank=True)
+    operator_phone = serializers.CharField(allow_blank=True)
 
 
 def _payment_settings(account) -> PaymentAccount:
@@ -325,6 +351,9 @@ class WalletView(generics.GenericAPIView):
                     "owed": balance.owed,
                     "can_charge": not is_wallet or balance.wallet > settings_.wallet_minimum,
                     "top_up_available": is_wallet and stripe_enabled(),
+                    "bank_transfer": bank_transfer_for(account),
+                    "operator_email": account.organization.email,
+                    "operator_phone": account.organization.phone,
                 }
             ).data
         )

@@ -54,6 +54,9 @@ def test_the_wallet_balance_of_an_invoice_account(world):
         "owed": "0.00",
         "can_charge": True,
         "top_up_available": False,
+        "bank_transfer": None,  # the operator entered no bank account: the app says to ask them
+        "operator_email": world.org_a.email,
+        "operator_phone": world.org_a.phone,
     }
     assert not PaymentAccount.objects.exists()  # reading creates nothing
 

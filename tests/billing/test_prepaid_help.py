@@ -53,15 +53,15 @@ def body(client, user) -> str:
 def test_without_stripe_the_driver_is_told_to_transfer_with_a_reference(client, world, prepaid, stripe_off):
     page = body(client, world.alice)
     assert 'id="wallet-balance">30.00 SEK' in page
-    assert 'id="top-up-by-transfer"' in page and f"Customer no. {prepaid.pk}" in page
+    assert 'id="pay-by-transfer"' in page and f'id="payment-reference">{prepaid.payment_reference}<' in page
     assert world.org_a.name in page and "billing@alpha.example" in page and "+46 8 123 45" in page
-    assert 'id="no-bank-details"' in page  # no bank account is stored: the page says so
+    assert 'id="no-bank-details"' in page  # the operator entered no bank account: the page says so
     assert "wallet_top_up_start" not in page and "/payments/top-up/" not in page
 
 
 def test_with_stripe_the_top_up_is_a_card_payment(client, world, prepaid, stripe_on):
     page = body(client, world.alice)
-    assert "/payments/top-up/" in page and 'id="top-up-by-transfer"' not in page
+    assert "/payments/top-up/" in page and 'id="pay-by-transfer"' not in page
 
 
 def test_the_refusal_reason_is_the_one_a_charger_gets(client, world, prepaid, stripe_off):
@@ -93,9 +93,10 @@ def test_a_card_that_can_charge_says_so(world, prepaid):
 
 def test_another_driver_sees_neither_the_balance_nor_the_cards(client, world, prepaid, stripe_off):
     page = body(client, world.bob)
-    assert "04A1B2C3" not in page and "30.00 SEK" not in page and f"Customer no. {prepaid.pk}" not in page
+    assert "04A1B2C3" not in page and "30.00 SEK" not in page
+    assert f">{prepaid.payment_reference}<" not in page
     assert 'data-card="04B0B0B0" data-status="Accepted"' in page
-    assert 'id="top-up-by-transfer"' not in page  # Bob is invoiced
+    assert f'id="payment-reference">{world.bob.customer_account.payment_reference}<' in page  # his own
 
 
 def test_the_last_refusal_at_a_station_is_shown_to_its_driver_only(client, world, prepaid, stripe_off):

@@ -17,12 +17,20 @@ LAPTOP = {"width": 1366, "height": 768}
 
 
 def _portal_data(world):
+    from accounts.models import Organization
     from billing.ledger import payment_record
     from billing.models import Statement
     from billing.services import session_price_freeze, tariff_assignment_create
     from billing.statements import statement_create
 
     tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"))
+    # Alice pays by invoice: the payments page shows where to transfer to, with long names and numbers.
+    Organization.objects.filter(pk=world.org_a.pk).update(
+        bank_account_holder="Alpha Charge Kundreskontra och Fakturering AB",
+        iban="SE4550000000058398257466",
+        bic="ESSESESS",
+        other_bank_account="Bankgiro 5050-1055 (OCR-nummer krävs, annars Plusgiro 12 34 56-7)",
+    )
     connector = world.cp_a.connectors.first()
     now = timezone.now().replace(microsecond=0)
     for days in (3, 2, 1):
@@ -85,6 +93,10 @@ PAGES = {
     "/payments/": [
         "#ledger tbody tr:first-child td.key >> nth=0",  # date
         "#ledger tbody tr:first-child td.num",  # amount
+        "#bank-holder",  # the bank transfer's details
+        "#bank-iban",
+        "#bank-other-account",
+        "#payment-reference",
     ],
 }
 
@@ -111,6 +123,7 @@ def test_key_cells_of_the_drivers_tables_are_on_the_screen(page, live_server, wo
     page.goto(f"{live_server.url}/payments/")
     ledger = page.inner_text("#ledger")
     assert "Bankgiro 5050-1055" in ledger and "60.00 SEK" in ledger
+    assert page.inner_text("#bank-iban") == "SE45 5000 0000 0583 9825 7466"
     if viewport is PHONE:  # a row is a card: the date comes first, labelled
         first = page.locator("#ledger tbody tr:first-child td").first
         assert first.get_attribute("data-label") == "Date"
