@@ -20,6 +20,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page
 
 from tests.e2e.browser import chromium, submit_login
+from tests.e2e.conftest import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # The demo's own logins (demo/builder.py DEMO_LOGINS, printed by demo_data and listed in the README).
@@ -32,12 +33,6 @@ MAX_BYTES = 400_000
 
 def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)  # noqa: S603
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _listening(port: int) -> bool:
@@ -136,9 +131,15 @@ def main() -> None:
         _manage(env, "createcachetable")
         if not options.from_db:
             _manage(env, "demo_data", "--seed", "42", "--days", str(options.days))
-        with demo_server(env, Path(tmp) / "serve.log") as base_url, chromium() as browser:
-            time.sleep(options.settle)  # the chargers boot, resume their sessions and report meter values
-            take(browser, base_url, options.out.resolve())
+        log_path = Path(tmp) / "serve.log"
+        try:
+            with demo_server(env, log_path) as base_url, chromium() as browser:
+                time.sleep(options.settle)  # the chargers boot, resume their sessions and report meter values
+                take(browser, base_url, options.out.resolve())
+        except Exception:
+            tail = log_path.read_text(errors="replace").splitlines()[-40:] if log_path.exists() else []
+            print("The server and simulator's last lines:", *tail, sep="\n", file=sys.stderr)
+            raise
 
 
 if __name__ == "__main__":
