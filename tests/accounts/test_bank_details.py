@@ -21,6 +21,13 @@ from tests.factories import make_account
 TEST_IBAN = "SE45 5000 0000 0583 9825 7466"
 
 
+def mistyped(reference: str, position: int = -1) -> str:
+    """``reference`` with the digit at ``position`` typed one higher."""
+    digits = list(reference)
+    digits[position] = str((int(digits[position]) + 1) % 10)
+    return "".join(digits)
+
+
 # --- IBAN and BIC ------------------------------------------------------------------------------------
 
 
@@ -101,11 +108,11 @@ def test_a_payment_reference_leads_back_to_its_account(account_id):
 
 def test_a_mistyped_reference_is_refused_not_read_as_another_account():
     reference = payment_reference(1234)  # 12344
-    one_digit_wrong = reference[:2] + str((int(reference[2]) + 1) % 10) + reference[3:]
+    one_digit_wrong = mistyped(reference, 2)
     neighbours_swapped = reference[1] + reference[0] + reference[2:]
-    for mistyped in (one_digit_wrong, neighbours_swapped):
+    for wrong in (one_digit_wrong, neighbours_swapped):
         with pytest.raises(ValidationError) as refused:
-            payment_reference_account_id(mistyped)
+            payment_reference_account_id(wrong)
         assert refused.value.code == "mistyped_reference"
 
 
@@ -203,10 +210,9 @@ def test_the_customer_account_admin_finds_an_account_by_its_payment_reference(cl
 
 def test_a_mistyped_reference_in_the_admin_search_is_reported(client, world):
     reference = payment_reference(987_654_321)  # long: no e-mail address or name of the test data holds it
-    mistyped = reference[:-1] + str((int(reference[-1]) + 1) % 10)
     client.force_login(world.carol)
 
-    response = _search(client, mistyped)
+    response = _search(client, mistyped(reference))
 
     assert list(response.context["cl"].result_list) == []
     assert any("check digit does not match" in str(message) for message in response.context["messages"])

@@ -13,7 +13,9 @@ from accounts.models import CustomerAccount, Organization, User
 from billing.ledger import payment_account_of, payment_method_set
 from billing.models import LedgerEntry, PaymentAccount
 from billing.statements import statement_issue
+from tests.accounts.test_bank_details import mistyped
 from tests.billing.test_payments_admin import form_key
+from tests.billing.test_prepaid_help import _no_remembered_refusals, stripe_off, stripe_on  # noqa: F401  (fixtures)
 from tests.billing.test_statements import MARCH, march, media, pdf_text  # noqa: F401  (fixtures used by name)
 from tests.factories import make_account
 
@@ -21,21 +23,6 @@ pytestmark = pytest.mark.django_db
 
 IBAN = "SE4550000000058398257466"
 IBAN_SHOWN = "SE45 5000 0000 0583 9825 7466"
-
-
-@pytest.fixture(autouse=True)
-def _no_remembered_refusals(empty_rate_limits):
-    """The payments page reads cards' last refusals from the cache, which outlives a test's transaction."""
-
-
-@pytest.fixture
-def stripe_off(settings):
-    settings.STRIPE_SECRET_KEY = settings.STRIPE_WEBHOOK_SECRET = ""
-
-
-@pytest.fixture
-def stripe_on(settings):
-    settings.STRIPE_SECRET_KEY, settings.STRIPE_WEBHOOK_SECRET = "sk_test_123", "whsec_123"
 
 
 @pytest.fixture
@@ -62,8 +49,9 @@ def payments_page(client, user) -> str:
 # --- the driver's payments page ----------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("stripe_off")
 def test_without_stripe_a_prepaid_driver_sees_where_to_transfer_and_the_reference(
-    client, world, bank_details, alice_prepaid, stripe_off
+    client, world, bank_details, alice_prepaid
 ):
     page = payments_page(client, world.alice)
 
@@ -76,26 +64,30 @@ def test_without_stripe_a_prepaid_driver_sees_where_to_transfer_and_the_referenc
     assert 'id="no-bank-details"' not in page
 
 
-def test_with_stripe_a_prepaid_driver_tops_up_by_card_only(client, world, bank_details, alice_prepaid, stripe_on):
+@pytest.mark.usefixtures("stripe_on")
+def test_with_stripe_a_prepaid_driver_tops_up_by_card_only(client, world, bank_details, alice_prepaid):
     page = payments_page(client, world.alice)
     assert "/payments/top-up/" in page and 'id="pay-by-transfer"' not in page
 
 
-def test_a_driver_paying_by_invoice_sees_the_bank_details_also_with_stripe(client, world, bank_details, stripe_on):
+@pytest.mark.usefixtures("stripe_on")
+def test_a_driver_paying_by_invoice_sees_the_bank_details_also_with_stripe(client, world, bank_details):
     page = payments_page(client, world.bob)
     assert f'id="bank-iban">{IBAN_SHOWN}<' in page
     assert f'id="payment-reference">{world.bob.customer_account.payment_reference}<' in page
     assert "counts as paid when your operator books the transfer" in page
 
 
-def test_the_account_holder_is_the_operators_name_when_left_blank(client, world, bank_details, stripe_off):
+@pytest.mark.usefixtures("stripe_off")
+def test_the_account_holder_is_the_operators_name_when_left_blank(client, world, bank_details):
     Organization.objects.filter(pk=world.org_a.pk).update(bank_account_holder="", iban="", bic="")
     page = payments_page(client, world.bob)
     assert f'id="bank-holder">{world.org_a.name}<' in page and 'id="bank-iban"' not in page
     assert 'id="bank-other-account">Bankgiro 5050-1055<' in page
 
 
-def test_without_bank_details_the_driver_is_told_to_ask_the_operator(client, world, alice_prepaid, stripe_off):
+@pytest.mark.usefixtures("stripe_off")
+def test_without_bank_details_the_driver_is_told_to_ask_the_operator(client, world, alice_prepaid):
     Organization.objects.filter(pk=world.org_a.pk).update(email="billing@alpha.example", phone="+46 8 123 45")
     page = payments_page(client, world.alice)
     assert 'id="no-bank-details"' in page and "mailto:billing@alpha.example" in page and "tel:+46 8 123 45" in page
@@ -114,7 +106,8 @@ def wallet(user) -> dict:
     return response.json()
 
 
-def test_the_apps_wallet_gives_the_bank_transfer(world, bank_details, alice_prepaid, stripe_off):
+@pytest.mark.usefixtures("stripe_off")
+def test_the_apps_wallet_gives_the_bank_transfer(world, bank_details, alice_prepaid):
     body = wallet(world.alice)
     assert body["bank_transfer"] == {
         "holder": "Alpha Kundreskontra AB",
@@ -177,10 +170,9 @@ def test_the_payment_account_admin_finds_an_account_by_its_reference(client, wor
     found = client.get(changelist, {"q": world.bob.customer_account.payment_reference}).context["cl"].result_list
 
     assert [obj.pk for obj in found] == [bob.pk] and alice.pk != bob.pk
-    reference = payment_reference(987_654_321)
-    mistyped = client.get(changelist, {"q": reference[:-1] + str((int(reference[-1]) + 1) % 10)}, follow=True)
-    assert list(mistyped.context["cl"].result_list) == []
-    assert any("check digit does not match" in str(message) for message in mistyped.context["messages"])
+    wrong = client.get(changelist, {"q": mistyped(payment_reference(987_654_321))}, follow=True)
+    assert list(wrong.context["cl"].result_list) == []
+    assert any("check digit does not match" in str(message) for message in wrong.context["messages"])
     change = client.get(reverse("admin:billing_paymentaccount_change", args=[bob.pk])).content.decode()
     assert world.bob.customer_account.payment_reference in change
 
@@ -197,10 +189,9 @@ def _top_up(client, payment_account, reference: str):
 def test_a_top_up_with_a_mistyped_or_another_accounts_reference_is_refused(client, world, alice_prepaid):
     payment_account = payment_account_of(alice_prepaid)
     own = alice_prepaid.payment_reference
-    mistyped = own[:-1] + str((int(own[-1]) + 1) % 10)
     client.force_login(world.carol)
 
-    for wrong in (mistyped, world.bob.customer_account.payment_reference):
+    for wrong in (mistyped(own), world.bob.customer_account.payment_reference):
         refused = _top_up(client, payment_account, wrong)
         assert refused.status_code == 200 and "reference" in refused.context["form"].errors, wrong
     assert not LedgerEntry.objects.exists()
