@@ -8,6 +8,8 @@ organization only; superusers see every operator's. From a row a command goes to
 command page sends it; a start goes to that page with the connector chosen, for the operator to pick a card.
 """
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -22,6 +24,7 @@ from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from core import csp
 from core.admin_pages import admin_urls_add
 from sessions_app.board import (
     OFFLINE,
@@ -127,7 +130,13 @@ def board_view(request: HttpRequest) -> TemplateResponse:
         },
         "only_max": ONLY_MAX,
     }
-    return TemplateResponse(request, "admin/sessions_app/board.html", context)
+    response = TemplateResponse(request, "admin/sessions_app/board.html", context)
+    if settings.BOARD_WEBSOCKET_URL:  # served apart from the pages: the page's policy lets it connect there
+        parts = urlsplit(settings.BOARD_WEBSOCKET_URL)
+        policy = dict(settings.SECURE_CSP)
+        policy["connect-src"] = [*policy.get("connect-src", ["'self'"]), f"{parts.scheme}://{parts.netloc}"]
+        response[csp.HEADER] = csp.policy_header(policy)
+    return response
 
 
 def board_rows_view(request: HttpRequest) -> TemplateResponse:

@@ -117,33 +117,45 @@
     if (pollTimer === null) { pollTimer = window.setInterval(refreshAll, pollMs); }
   }
 
+  function lost(lostSocket) {
+    if (socket !== lostSocket) { return; }
+    socket = null;
+    startPolling();
+    window.setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 30000);
+  }
+
   function connect() {
     var address = board.getAttribute("data-websocket-url") ||
       (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + "/ws/board/";
+    var ws;
     try {
-      socket = new WebSocket(address);
+      ws = socket = new WebSocket(address);
     } catch (error) {
+      socket = null;
       startPolling();
       return;
     }
-    socket.onopen = function () {
+    var giveUp = window.setTimeout(function () {  // a handshake that neither opens nor fails (blocked, hanging)
+      if (ws.readyState !== WebSocket.OPEN) { ws.close(); lost(ws); }
+    }, 5000);
+    ws.onopen = function () {
+      window.clearTimeout(giveUp);
       retryMs = 1000;
       if (pollTimer !== null) { window.clearInterval(pollTimer); pollTimer = null; }
       setMode("live");
       refreshAll();  // whatever changed while it was not connected
     };
-    socket.onmessage = function (event) {
+    ws.onmessage = function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (error) { refreshAll(); return; }
       if (!message || !Array.isArray(message.changed)) { refreshAll(); return; }
       message.changed.forEach(function (id) { pending.add(String(parseInt(id, 10))); });
       schedule();
     };
-    socket.onclose = function () {
-      socket = null;
-      startPolling();
-      window.setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 30000);
+    ws.onclose = function () {
+      window.clearTimeout(giveUp);
+      lost(ws);
     };
   }
 

@@ -1,13 +1,19 @@
 """The live operations board in headless chromium next to a real charger on the real server: a connector's
-new state shows within two seconds of its StatusNotification without a reload, and Stop reaches the charger.
+new state shows within two seconds of its StatusNotification without a reload, pushed over the board's
+websocket (the page says "live" and does not poll); with the websocket unavailable, the page says "polling"
+and still follows; and Stop reaches the charger.
 
-The charger runs in its own thread and event loop (Playwright's sync API holds this thread's loop); the
-board's command goes from the live server through the Redis channel layer to the server holding the socket.
+The charger runs in its own thread and event loop (Playwright's sync API holds this thread's loop). The page
+comes from the test's live server, its websocket from the ASGI server holding the charger (BOARD_WEBSOCKET_URL:
+the same host, so the session cookie signs it in); the push and the board's command cross between the two
+through the Redis channel layer.
 """
 
 import asyncio
+import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -21,7 +27,7 @@ from tests.e2e.ocpp_client import connected, iso
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
-        not settings.REDIS_URL, reason="The board's command crosses processes through the Redis channel layer."
+        not settings.REDIS_URL, reason="The board's push and command cross processes through the Redis channel layer."
     ),
 ]
 
@@ -52,36 +58,57 @@ def status(connector_id: int, state: str, error_code: str = "NoError"):
     return call.StatusNotification(connector_id=connector_id, error_code=error_code, status=state, timestamp=iso())
 
 
-def test_the_board_follows_the_charger_and_its_stop_reaches_the_charger(page, live_server, asgi_server, world):
+def _charging_on_one(charger: ChargerThread, world) -> ChargingSession:
+    charger.run(charger.charger.boot())
+    for connector_id in (1, 2):
+        charger.run(charger.charger.call(status(connector_id, "Available"), suppress=False))
+    started = charger.run(
+        charger.charger.call(
+            call.StartTransaction(connector_id=1, id_tag=world.alice_card.uid, meter_start=1000, timestamp=iso()),
+            suppress=False,
+        )
+    )
+    charger.run(charger.charger.call(status(1, "Charging"), suppress=False))
+    return ChargingSession.objects.get(pk=started.transaction_id)
+
+
+def _open_board(page, live_server, world) -> None:
+    log_in(page, live_server, world.carol, next_url="/admin/sessions_app/board/")
+    page.wait_for_url(f"{live_server.url}/admin/sessions_app/board/")
+    page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+
+
+def _faulted_shows_within(page, charger: ChargerThread, connector, seconds: float) -> None:
+    state = page.locator(f'tr[data-connector="{connector.pk}"] [data-status]')
+    expect(state).to_have_attribute("data-status", "Available")
+    charger.run(charger.charger.call(status(connector.number, "Faulted", "GroundFailure"), suppress=False))
+    answered = time.monotonic()
+    expect(state).to_have_attribute("data-status", "Faulted", timeout=seconds * 1000)
+    assert time.monotonic() - answered < seconds
+    expect(page.locator(f'tr[data-connector="{connector.pk}"]')).to_contain_text("Ground failure")
+    assert page.evaluate("window.loadedOnce") is True
+
+
+def test_the_board_follows_the_charger_by_push_and_its_stop_reaches_the_charger(
+    page, live_server, asgi_server, world, settings
+):
+    # The live server's host, so the browser sends the session cookie it got there (cookies ignore the port).
+    settings.BOARD_WEBSOCKET_URL = f"{asgi_server}/ws/board/".replace("127.0.0.1", urlsplit(live_server.url).hostname)
     first, second = world.cp_a.connectors.get(number=1), world.cp_a.connectors.get(number=2)
     charger = ChargerThread(asgi_server, "ALPHA-1")
     try:
-        charger.run(charger.charger.boot())
-        for connector_id in (1, 2):
-            charger.run(charger.charger.call(status(connector_id, "Available"), suppress=False))
-        started = charger.run(
-            charger.charger.call(
-                call.StartTransaction(connector_id=1, id_tag=world.alice_card.uid, meter_start=1000, timestamp=iso()),
-                suppress=False,
-            )
+        session = _charging_on_one(charger, world)
+        rows = []
+        page.on("request", lambda request: "/board/rows/" in request.url and rows.append(request.url))
+        _open_board(page, live_server, world)
+        expect(page.locator("#board-updated")).to_have_attribute("data-mode", "live")
+        expect(page.locator(f'tr[data-connector="{first.pk}"] [data-status]')).to_have_attribute(
+            "data-status", "Charging"
         )
-        charger.run(charger.charger.call(status(1, "Charging"), suppress=False))
-        session = ChargingSession.objects.get(pk=started.transaction_id)
-
-        log_in(page, live_server, world.carol, next_url="/admin/sessions_app/board/")
-        page.wait_for_url(f"{live_server.url}/admin/sessions_app/board/")
-        first_state = page.locator(f'tr[data-connector="{first.pk}"] [data-status]')
-        second_state = page.locator(f'tr[data-connector="{second.pk}"] [data-status]')
-        expect(first_state).to_have_attribute("data-status", "Charging")
-        expect(second_state).to_have_attribute("data-status", "Available")
-        page.evaluate("window.loadedOnce = true")  # gone if the page reloads
-
-        charger.run(charger.charger.call(status(2, "Faulted", "GroundFailure"), suppress=False))
-        answered = time.monotonic()
-        expect(second_state).to_have_attribute("data-status", "Faulted", timeout=2_000)
-        assert time.monotonic() - answered < 2
-        expect(page.locator(f'tr[data-connector="{second.pk}"]')).to_contain_text("Ground failure")
-        assert page.evaluate("window.loadedOnce") is True
+        rows.clear()
+        _faulted_shows_within(page, charger, second, 2)
+        assert rows and all(f"only={world.cp_a.pk}" in url for url in rows)  # pushed: just this station fetched
+        expect(page.locator("#board-updated")).to_have_attribute("data-mode", "live")
 
         page.once("dialog", lambda dialog: dialog.accept())
         page.locator(f'tr[data-connector="{first.pk}"] button.board-stop').click()
@@ -90,3 +117,22 @@ def test_the_board_follows_the_charger_and_its_stop_reaches_the_charger(page, li
     finally:
         charger.close()
     assert page.problems == []
+
+
+def test_without_its_websocket_the_board_polls_and_still_follows_the_charger(
+    page, live_server, asgi_server, world, settings
+):
+    with socket.socket() as closed:  # a port nothing listens on: the websocket cannot connect
+        closed.bind(("127.0.0.1", 0))
+        settings.BOARD_WEBSOCKET_URL = f"ws://127.0.0.1:{closed.getsockname()[1]}/ws/board/"
+    charger = ChargerThread(asgi_server, "ALPHA-1")
+    try:
+        _charging_on_one(charger, world)
+        _open_board(page, live_server, world)
+        expect(page.locator("#board-updated")).to_have_attribute("data-mode", "polling")
+        expect(page.locator("#board-updated")).to_contain_text("Polling")
+        # a poll every 2 s: the change shows by the next one, its fetch included
+        _faulted_shows_within(page, charger, world.cp_a.connectors.get(number=2), 4)
+    finally:
+        charger.close()
+    assert [problem for problem in page.problems if "WebSocket" not in problem] == []
