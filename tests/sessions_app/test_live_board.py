@@ -1,6 +1,8 @@
 """The live operations board in the admin: scoped to the operator, staff only, a fixed number of queries,
 and commands from a row reach the transport (``commands.command_send``, replaced by the ``transport`` fixture)."""
 
+import html
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app.board import board_stations
-from sessions_app.models import ChargePoint, ConnectorStatus, MeterValue, StatusEvent
-from tests.factories import make_charge_point, make_session, make_site
+from sessions_app.models import ChargePoint, Connector, ConnectorStatus, MeterValue, StatusEvent
+from tests.factories import make_charge_point, make_organization, make_session, make_site, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +143,83 @@ def test_the_board_page_answers_for_fifty_stations_within_a_bounded_number_of_qu
     with CaptureQueriesContext(connection) as queries:
         assert client.get(ROWS).status_code == 200
     assert len(queries) <= 10
+
+
+# --- partial refresh (a push named some stations) ------------------------------------------------------
+
+
+def _station_ids(html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'<tbody data-station="(\d+)"', html)]
+
+
+def test_a_partial_refresh_has_the_stations_asked_for_with_the_whole_boards_counts_and_map(client, world):
+    other = make_charge_point(world.site_a, "ALPHA-2")
+    connector = other.connectors.get(number=1)
+    connector.status = ConnectorStatus.CHARGING
+    connector.save()
+    client.force_login(world.carol)
+    full = client.get(ROWS).content.decode()
+    part = client.get(ROWS, {"only": f"{world.cp_a.pk},{other.pk},x"}).content.decode()
+    alone = client.get(ROWS, {"only": str(other.pk)}).content.decode()
+    assert _station_ids(full) == _station_ids(part) == [world.cp_a.pk, other.pk]
+    assert _station_ids(alone) == [other.pk]
+    # the counts and the map are the whole board's, in a partial refresh too
+    summary = full[full.index('<ul class="counts"') : full.index("<table")].strip()
+    assert all(summary in fragment for fragment in (part, alone))
+    assert "<strong>2</strong>stations offline" in alone and "<strong>1</strong>connectors charging" in alone
+
+
+def test_a_partial_refresh_leaves_out_other_operators_and_filtered_out_stations(client, world):
+    client.force_login(world.carol)
+    assert _station_ids(client.get(ROWS, {"only": str(world.cp_b.pk)}).content.decode()) == []
+    assert _station_ids(client.get(ROWS, {"only": str(world.cp_a.pk), "status": "Faulted"}).content.decode()) == []
+    client.force_login(world.admin)
+    assert _station_ids(client.get(ROWS, {"only": f"{world.cp_a.pk},{world.cp_b.pk}"}).content.decode()) == [
+        world.cp_a.pk,
+        world.cp_b.pk,
+    ]
+
+
+def _partial_queries(client, stations: int) -> int:
+    site = make_site(make_organization("Sized"), "Sized Depot")
+    staff = make_staff(site.organization)
+    charge_points = [make_charge_point(site, f"SIZED-{stations}-{n:02d}") for n in range(stations)]
+    for cp in charge_points:
+        make_session(cp.connectors.first(), None, energy_wh=None)
+    client.force_login(staff)
+    only = {"only": ",".join(str(cp.pk) for cp in charge_points[:2])}
+    client.get(ROWS, only)  # the session and permission caches warm up
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(ROWS, only).content.decode()
+    assert len(_station_ids(html)) == 2 and f"<strong>{stations}</strong>stations offline" in html
+    return len(queries)
+
+
+def test_a_partial_refresh_costs_the_same_queries_for_a_small_and_a_large_board(client, db):
+    assert _partial_queries(client, 3) == _partial_queries(client, 40) <= 12
+
+
+# --- start from a row ----------------------------------------------------------------------------------
+
+
+def test_a_free_connector_offers_a_start_that_opens_the_command_page_with_the_connector_chosen(client, world):
+    first, second = world.cp_a.connectors.get(number=1), world.cp_a.connectors.get(number=2)
+    Connector.objects.filter(pk__in=[first.pk, second.pk]).update(status=ConnectorStatus.AVAILABLE)
+    make_session(first, world.alice_card, energy_wh=None)
+    client.force_login(world.carol)
+    rows = client.get(ROWS).content.decode()
+    starts = re.findall(r'<a href="([^"]+)" class="board-start button">', rows)
+    assert starts == [
+        f"/admin/sessions_app/chargepoint/{world.cp_a.pk}/commands/?action=RemoteStartTransaction&amp;connector_id=2"
+    ]  # not on the connector that charges
+    page = client.get(html.unescape(starts[0])).content.decode()
+    assert re.search(r'<option value="RemoteStartTransaction" selected>', page)
+    assert re.search(r'<input type="number" name="connector_id" value="2"', page)
+
+
+def test_the_command_page_ignores_a_prefill_that_is_no_command_or_connector(client, world):
+    client.force_login(world.carol)
+    url = reverse("admin:sessions_app_chargepoint_commands", args=[world.cp_a.pk])
+    page = client.get(url, {"action": "DropDatabase", "connector_id": "1; x"}).content.decode()
+    assert "DropDatabase" not in page and " selected>" not in page.split('name="action"')[1].split("</select>")[0]
+    assert 'name="connector_id" value=' not in page
