@@ -107,7 +107,7 @@ def build_data(*, stations: int, readings: int):
                 registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
                 created_at=now - timedelta(days=100),
                 channel_name=f"bench.{n}",
-                connected_at=now - timedelta(hours=5),
+                connected_at=now - timedelta(minutes=30 + 11 * n % 3000),  # ages spread as in a real fleet
                 last_seen_at=now,
             )
             for n in range(stations)
@@ -118,9 +118,9 @@ def build_data(*, stations: int, readings: int):
                 number=number,
                 max_power_kw=Decimal("22.0"),
                 status=ConnectorStatus.AVAILABLE,
-                status_changed_at=now - timedelta(hours=2),
+                status_changed_at=now - timedelta(minutes=1 + (7 * n + 3 * number) % 900),
             )
-            for cp in charge_points
+            for n, cp in enumerate(charge_points)
             for number in (1, 2)
         )
         charging = [c for i, c in enumerate(connectors) if i % 5 < 3]

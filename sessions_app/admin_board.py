@@ -107,6 +107,15 @@ def _board_context(request: HttpRequest, only: list[int] | None = None) -> dict:
         "now": now,
         "query": query.urlencode(),
         "can_command": request.user.has_perm("sessions_app.change_chargepoint"),
+        "labels": {  # translated once, not once per row
+            "online": _g("Online"),
+            "offline": _g("Offline"),
+            "start": _g("Start"),
+            "stop": _g("Stop"),
+            "unlock": _g("Unlock"),
+            "reset": _g("Reset"),
+            "commands": _g("Commands"),
+        },
         "urls": {  # reversed once: the rows add the ids (a url tag per row costs more than the rest of it)
             "board": reverse("admin:sessions_app_board"),
             "charge_points": reverse("admin:sessions_app_chargepoint_changelist"),

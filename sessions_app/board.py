@@ -9,11 +9,14 @@ the whole board come from ``board_overview``, two light queries without the sess
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.utils.timesince import timesince
+from django.utils.translation import get_language, gettext
 
 from accounts.models import Organization
 from sessions_app.models import (
@@ -72,6 +75,8 @@ class BoardConnector:
     session: BoardSession | None
     last_error_code: str
     last_error_at: datetime | None
+    status_label: str = ""  # its status in words
+    status_for: str = ""  # how long it has been in it ("for 5 minutes")
 
     @property
     def startable(self) -> bool:
@@ -89,6 +94,7 @@ class BoardStation:
     online: bool
     since: datetime | None  # connected since while online, last heard from while offline
     connectors: list[BoardConnector] = field(default_factory=list)
+    since_for: str = ""  # how long it has been online or offline ("for 2 hours")
 
     @property
     def site(self) -> Site | None:
@@ -212,6 +218,7 @@ def board_stations(
         .annotate(energy_register=_reading(ENERGY_REGISTER), power=_reading(POWER_IMPORT))
         .order_by("started_at")
     )
+    labels = {value: str(label) for value, label in ConnectorStatus.choices}
     running: dict[int, ChargingSession] = {}
     for session in sessions if charge_points else []:
         if session.connector_id is not None:
@@ -232,11 +239,42 @@ def board_stations(
                     session=_board_session(running_session, now) if running_session is not None else None,
                     last_error_code=getattr(connector, "last_error_code", None) or "",
                     last_error_at=getattr(connector, "last_error_at", None),
+                    status_label=labels.get(connector.status, connector.status),
+                    status_for=_for(connector.status_changed_at, now),
                 )
             )
         since = charge_point.connected_at if online else charge_point.last_seen_at
-        board.append(BoardStation(charge_point=charge_point, online=online, since=since, connectors=rows))
+        board.append(
+            BoardStation(
+                charge_point=charge_point,
+                online=online,
+                since=since,
+                connectors=rows,
+                since_for=_for(since, now),
+            )
+        )
     return board
+
+
+#: Ages up to this read the same whatever the dates (beyond, timesince counts calendar months).
+_SAME_WORDS = timedelta(days=28)
+
+
+def _for(since: datetime | None, now: datetime) -> str:
+    """ "for 2 hours, 5 minutes" (timesince's words), the wording of each age kept (``_for_age``): timesince and
+    its translation were most of a row's cost, and a board's rows, refresh after refresh, share few ages."""
+    if since is None:
+        return ""
+    if now - since < _SAME_WORDS:
+        return _for_age(int((now - since).total_seconds()) // 60, get_language())
+    return gettext("for %(since)s") % {"since": timesince(since, now)}
+
+
+@lru_cache(maxsize=8192)
+def _for_age(minutes: int, language: str) -> str:
+    """The words for an age under ``_SAME_WORDS`` in ``language`` (the active one, part of the cache's key)."""
+    moment = datetime(2000, 1, 1, tzinfo=UTC)  # any: such an age reads the same from any moment
+    return gettext("for %(since)s") % {"since": timesince(moment - timedelta(minutes=minutes), moment)}
 
 
 def _board_session(session: ChargingSession, now: datetime) -> BoardSession:

@@ -4,8 +4,8 @@
    fetched (rows URL ?only=<ids> with the page's filters) and each station's own <tbody data-station> is
    swapped in, with the whole board's counts and map. A station that joins or leaves the filtered board, too
    many at once, or anything unexpected fetches all rows instead; so does every data-full-ms (durations move on).
-   Polling: while the websocket cannot connect or has dropped, all rows every data-poll-ms, and the websocket
-   is tried again with a growing wait. The help line says which of the two the page is in.
+   Polling: while the websocket cannot connect or has dropped, all rows every data-poll-ms (or twice as long
+   as they take to come, on a large board), and the websocket is tried again with a growing wait. The help line says which of the two the page is in.
    Commands from a row ask first when their button says so (data-board-confirm). */
 (function () {
   "use strict";
@@ -26,6 +26,7 @@
   var timer = null;          // the next flush
   var lastFetch = 0;
   var socket = null, pollTimer = null, retryMs = 1000;
+  var fullTook = 0;          // how long the last fetch of all rows took (ms): polling never waits less than twice that
 
   function query() {
     var params = new URLSearchParams(window.location.search);
@@ -57,7 +58,11 @@
   function full() {
     needFull = false;
     pending.clear();
-    return get(query()).then(function (html) { live.innerHTML = html; });
+    var started = Date.now();
+    return get(query()).then(function (html) {
+      live.innerHTML = html;
+      fullTook = Date.now() - started;
+    });
   }
 
   function partial(ids) {
@@ -112,9 +117,13 @@
     schedule();
   }
 
+  function poll() {
+    pollTimer = window.setTimeout(function () { refreshAll(); poll(); }, Math.max(pollMs, 2 * fullTook));
+  }
+
   function startPolling() {
     setMode("polling");
-    if (pollTimer === null) { pollTimer = window.setInterval(refreshAll, pollMs); }
+    if (pollTimer === null) { poll(); }
   }
 
   function lost(lostSocket) {
@@ -142,7 +151,7 @@
     ws.onopen = function () {
       window.clearTimeout(giveUp);
       retryMs = 1000;
-      if (pollTimer !== null) { window.clearInterval(pollTimer); pollTimer = null; }
+      if (pollTimer !== null) { window.clearTimeout(pollTimer); pollTimer = null; }
       setMode("live");
       refreshAll();  // whatever changed while it was not connected
     };
