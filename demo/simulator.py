@@ -763,6 +763,10 @@ class SimCharger:
         conn.stop_requested.clear()
         conn.stop_reason = "Local"
         conn.vehicle = self._new_vehicle(conn)
+        # The register shows whole Wh: the session starts from the reading it reports, leaving behind the fraction
+        # of a Wh metered before, so its energy (stop minus start) is never more than was metered in its own time.
+        # (Carried over, that fraction could make a session stopped after a moment count 1 Wh in 50 ms: 72 kW.)
+        conn.register_wh = float(int(conn.register_wh))
         meter_start = int(conn.register_wh)
         start = await self.send(
             call.StartTransaction(

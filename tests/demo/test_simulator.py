@@ -188,7 +188,15 @@ def _options(port, **overrides):
 
 
 async def _run(
-    scenario, options_overrides, *, connectors=1, password=None, seed=3, open_transaction=None, max_power_w=150_000.0
+    scenario,
+    options_overrides,
+    *,
+    connectors=1,
+    password=None,
+    seed=3,
+    open_transaction=None,
+    max_power_w=150_000.0,
+    register_wh=2_000_000.0,
 ):
     harness = Harness()
     async with websockets.serve(harness.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
@@ -197,7 +205,7 @@ async def _run(
             ConnectorSpec(
                 number=n,
                 max_power_w=max_power_w,
-                register_wh=2_000_000.0,
+                register_wh=register_wh,
                 open_transaction=open_transaction if n == 1 else None,
             )
             for n in range(1, connectors + 1)
@@ -291,6 +299,25 @@ def test_at_any_speed_a_session_never_averages_more_than_the_connector_power(spe
             if sample["measurand"] == "Power.Active.Import"
         ]
         assert powers and max(powers) <= max_power_w
+
+
+def test_a_session_meters_only_its_own_energy_not_the_fraction_of_a_wh_before_it():
+    """The register reports whole Wh: 0.9 Wh metered before a short session must not make its energy 1 Wh in a
+    tenth of a second, 36 kW on a 7.4 kW connector (the real server's reconciliation flagged such a session)."""
+
+    async def scenario(h):
+        await h.wait_for(lambda: len(h.log["StatusNotification"]) >= 2)
+        cs = h.connections["SIM-T1"]
+        await cs.call(call.RemoteStartTransaction(id_tag="REMOTE01", connector_id=1))
+        await h.wait_for(lambda: h.log["MeterValues"])
+        await cs.call(call.RemoteStopTransaction(transaction_id=h.log["StartTransaction"][0]["transaction_id"]))
+        await h.wait_for(lambda: h.log["StopTransaction"])
+
+    h = asyncio.run(_run(scenario, {"idle_s": (1e9, 1e9), "tags": []}, max_power_w=7_400.0, register_wh=2_000_000.9))
+    start, stop = h.log["StartTransaction"][0], h.log["StopTransaction"][0]
+    assert start["meter_start"] == 2_000_000
+    hours = (_at(stop["timestamp"]) - _at(start["timestamp"])).total_seconds() / 3600
+    assert 0 <= stop["meter_stop"] - start["meter_start"] <= 7_400.0 * hours
 
 
 def test_remote_start_is_accepted_and_remote_stop_ends_the_session():
