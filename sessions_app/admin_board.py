@@ -197,7 +197,7 @@ def board_command_view(request: HttpRequest, charge_point_id: int) -> HttpRespon
     text = _g("%(command)s to %(charger)s: %(outcome)s") % {
         "command": COMMANDS[command],
         "charger": charge_point,
-        "outcome": result.status or result.outcome,
+        "outcome": commands.outcome_text(result),
     }
     accepted = result.outcome == "answered" and result.status in ("Accepted", "Unlocked")
     messages.add_message(request, messages.SUCCESS if accepted else messages.WARNING, text)

@@ -99,6 +99,8 @@ def test_a_stop_from_the_board_sends_remote_stop_for_the_running_session(client,
     )
     assert response.status_code == 302 and response["Location"] == BOARD + "?status=Charging"
     assert transport.sent == [("ALPHA-1", "RemoteStopTransaction", {"transaction_id": session.pk})]
+    said = [str(message) for message in client.get(BOARD).context["messages"]]
+    assert said == ["Stop to ALPHA-1: the charger answered Accepted"]  # commands.outcome_text's words
 
 
 def test_unlock_and_reset_from_the_board(client, world, transport):
