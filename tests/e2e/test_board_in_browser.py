@@ -100,7 +100,8 @@ def test_the_board_follows_the_charger_by_push_and_its_stop_reaches_the_charger(
         session = _charging_on_one(charger, world)
         rows = []
         page.on("request", lambda request: "/board/rows/" in request.url and rows.append(request.url))
-        _open_board(page, live_server, world)
+        with page.expect_response(lambda response: "/board/rows/" in response.url):  # all rows, as it opens
+            _open_board(page, live_server, world)
         expect(page.locator("#board-updated")).to_have_attribute("data-mode", "live")
         expect(page.locator(f'tr[data-connector="{first.pk}"] [data-status]')).to_have_attribute(
             "data-status", "Charging"

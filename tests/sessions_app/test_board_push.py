@@ -30,12 +30,14 @@ ARRIVES, ABSENT = 5.0, 0.2
 
 @pytest.fixture(autouse=True)
 def layer(settings):
-    """A fresh in-memory channel layer, pushes not paused by an earlier test's failure nor held back by the
-    readings' throttle."""
+    """A fresh in-memory channel layer, pushes not paused by a test's failure nor held back by the readings'
+    throttle."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     board_push._paused_until = 0.0
     board_push._readings_pushed.clear()
-    return get_channel_layer()
+    yield get_channel_layer()
+    board_push._paused_until = 0.0  # nor does a failure here pause the pushes of the tests after it
+    board_push._readings_pushed.clear()
 
 
 def _pushed(layer, action, *organizations) -> list[list[int]]:
