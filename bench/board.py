@@ -9,18 +9,16 @@ the page).
     .venv/bin/python bench/board.py --profile rows                   # cProfile of one full rows fragment
 
 The database is a throwaway: by default a new SQLite file in a temporary directory, else the (existing)
-database of ``--database-url``, migrated first; a new operator is made in it each run, with the largest
-``--stations`` count of stations (two connectors each) over 25 sites, all online. Three in five connectors
-charge, each session with ``--readings`` energy and power readings a minute apart; one connector in fifty is
-faulted with its error in the history. Building the data is not timed.
+database of ``--database-url``, migrated first. Each size gets an operator of its own, with that many stations
+(two connectors each) over 25 sites, all online, their ages (connected, in their status) spread over hours.
+Three in five connectors charge, each session with ``--readings`` energy and power readings a minute apart; one
+connector in fifty is faulted with its error in the history. Building the data is not timed.
 
-Timed, warm (one request first), through Django's test client logged in as the operator's staff, for the
-first N stations of the operator (a filter by site when N is smaller than the whole board would need sites of
-that size: the operator simply has N stations, one run per size):
+Timed, warm (one request first), through Django's test client logged in as the operator's staff:
 
 - the board page itself (``admin:sessions_app_board``);
-- the full rows fragment the page swaps in every minute and while it polls (``..._board_rows``);
-- a partial fragment for 5 stations, what a pushed change costs (``..._board_rows?only=...``).
+- all rows, what the page fetches on opening, every minute and while it polls (``..._board_rows``);
+- a partial refresh of 5 stations, what a pushed change costs (``..._board_rows?only=...``).
 
 Each with its median and best time, its size, and the queries it made.
 """
@@ -79,11 +77,13 @@ def build_data(*, stations: int, readings: int):
     stamp = f"{time.time_ns():x}"[-8:]
     now = timezone.now()
     with transaction.atomic():
-        organization = make_organization("Board Bench")
+        organization = make_organization(f"Board Bench {stamp}")  # a slug of its own in a reused database
         staff = make_staff(organization, f"staff-{stamp}@bench.example")
         account = make_account(organization)
         cards = [
-            make_tag(account, make_driver(organization, f"d{n}-{stamp}@bench.example", account=account))
+            make_tag(
+                account, make_driver(organization, f"d{n}-{stamp}@bench.example", account=account), f"B{stamp}{n:02d}"
+            )
             for n in range(20)
         ]
         sites = Site.objects.bulk_create(
