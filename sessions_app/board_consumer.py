@@ -6,6 +6,8 @@ rows over HTTP, where the admin checks the user again, so a socket that outlives
 which ids changed.
 """
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import PermissionDenied
@@ -20,7 +22,13 @@ def _board_groups(user) -> list[str]:
     return [ALL_GROUP] if organization is None else [board_group(organization.pk)]
 
 
+#: Seconds between two joins of the board's groups: the Redis layer forgets a member after a day (group_expiry).
+REJOIN_EVERY = 3600
+
+
 class BoardConsumer(AsyncJsonWebsocketConsumer):
+    rejoin: asyncio.Task | None = None
+
     async def connect(self):
         try:
             groups = await database_sync_to_async(_board_groups)(self.scope["user"])
@@ -28,9 +36,23 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accepting: the handshake is refused (HTTP 403)
             return
         self.groups = groups  # left again by the consumer's own disconnect handling
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await self._join()
+        self.rejoin = asyncio.create_task(self._join_every_hour())
         await self.accept()
+
+    async def _join(self) -> None:
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _join_every_hour(self) -> None:
+        """A board left open for days keeps hearing of changes."""
+        while True:
+            await asyncio.sleep(REJOIN_EVERY)
+            await self._join()
+
+    async def disconnect(self, code):
+        if self.rejoin is not None:
+            self.rejoin.cancel()
 
     async def receive_json(self, content, **kwargs):
         """The page sends nothing; what it might is ignored."""

@@ -35,9 +35,8 @@ PAUSE_AFTER_FAILURE = 30.0
 
 _readings_pushed: dict[int, float] = {}  # charge point id -> when its readings were last pushed (monotonic)
 _paused_until = 0.0
-_tasks: set[asyncio.Future | concurrent.futures.Future] = (
-    set()
-)  # pushes under way (a task nobody holds may be collected mid-way)
+#: Pushes under way (a task nobody holds may be collected mid-way).
+_tasks: set[asyncio.Future | concurrent.futures.Future] = set()
 _lock = threading.Lock()
 
 
