@@ -72,6 +72,12 @@ def _charging_on_one(charger: ChargerThread, world) -> ChargingSession:
     return ChargingSession.objects.get(pk=started.transaction_id)
 
 
+def _board_websocket(live_server, asgi_server: str) -> str:
+    """The ASGI server's board websocket under the live server's host name, so the browser sends it the session
+    cookie it got from the live server (cookies ignore the port)."""
+    return f"{asgi_server}/ws/board/".replace("127.0.0.1", urlsplit(live_server.url).hostname)
+
+
 def _open_board(page, live_server, world) -> None:
     log_in(page, live_server, world.carol, next_url="/admin/sessions_app/board/")
     page.wait_for_url(f"{live_server.url}/admin/sessions_app/board/")
@@ -92,8 +98,7 @@ def _faulted_shows_within(page, charger: ChargerThread, connector, seconds: floa
 def test_the_board_follows_the_charger_by_push_and_its_stop_reaches_the_charger(
     page, live_server, asgi_server, world, settings
 ):
-    # The live server's host, so the browser sends the session cookie it got there (cookies ignore the port).
-    settings.BOARD_WEBSOCKET_URL = f"{asgi_server}/ws/board/".replace("127.0.0.1", urlsplit(live_server.url).hostname)
+    settings.BOARD_WEBSOCKET_URL = _board_websocket(live_server, asgi_server)
     first, second = world.cp_a.connectors.get(number=1), world.cp_a.connectors.get(number=2)
     charger = ChargerThread(asgi_server, "ALPHA-1")
     try:
@@ -137,3 +142,29 @@ def test_without_its_websocket_the_board_polls_and_still_follows_the_charger(
     finally:
         charger.close()
     assert [problem for problem in page.problems if "WebSocket" not in problem] == []
+
+
+def test_a_station_that_joins_the_filtered_board_by_a_push_shows_without_a_reload(
+    page, live_server, asgi_server, world, settings
+):
+    settings.BOARD_WEBSOCKET_URL = _board_websocket(live_server, asgi_server)
+    second = world.cp_a.connectors.get(number=2)
+    charger = ChargerThread(asgi_server, "ALPHA-1")
+    try:
+        _charging_on_one(charger, world)
+        with page.expect_response(lambda response: "/board/rows/" in response.url):  # all rows, as it opens
+            log_in(page, live_server, world.carol, next_url="/admin/sessions_app/board/?status=Faulted")
+        expect(page.locator("#board-updated")).to_have_attribute("data-mode", "live")
+        expect(page.locator("#board-table")).to_contain_text("No station matches.")
+        page.evaluate("window.loadedOnce = true")
+        charger.run(charger.charger.call(status(2, "Faulted", "GroundFailure"), suppress=False))
+        # not among the rows shown: the page fetches the whole filtered board to put it in its place
+        expect(page.locator(f'tr[data-connector="{second.pk}"] [data-status]')).to_have_attribute(
+            "data-status", "Faulted", timeout=2_000
+        )
+        expect(page.locator("#board-table")).not_to_contain_text("No station matches.")
+        expect(page.locator("#board-counts")).to_contain_text("1connectors faulted")
+        assert page.evaluate("window.loadedOnce") is True
+    finally:
+        charger.close()
+    assert page.problems == []
