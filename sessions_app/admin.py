@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -295,6 +296,15 @@ class ChargePointAdmin(OrganizationScopedAdmin):
             if action == "SendLocalList" and result.outcome != "offline":
                 local_list_sent_by_hand(charge_point_id=charge_point.pk)
         details = {key: value for key, value in (result.payload if result else {}).items() if key != "status"}
+        history = [
+            (
+                sent,
+                commands.outcome_text(
+                    commands.CommandResult(sent.outcome, sent.answer, sent.error_code, sent.error_description)
+                ),
+            )
+            for sent in charge_point.commands.all()[:10]
+        ]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -304,10 +314,11 @@ class ChargePointAdmin(OrganizationScopedAdmin):
             "form": form,
             "action": action,
             "result": result,
-            "timeout": COMMAND_TIMEOUT,
+            # the outcome in commands.outcome_text's words, the same as every other page that reports a command
+            "outcome": f"{capfirst(commands.outcome_text(result))}." if result else "",
             "online": charge_point.is_online(timezone.now()),
             "answer_details": json.dumps(details, indent=2) if details else "",
-            "history": charge_point.commands.all()[:10],
+            "history": history,
         }
         return TemplateResponse(request, "admin/sessions_app/chargepoint/commands.html", context)
 
