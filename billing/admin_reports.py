@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
@@ -177,7 +177,7 @@ def revenue_view(request):
                 filename_stem=f"revenue-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
                 headers=REVENUE_COLUMNS,
                 rows=[_revenue_cells(row) for row in [*report.rows, *report.totals]],
-                title=_g("Revenue"),
+                title=gettext("Revenue"),
             )
     return TemplateResponse(
         request,
@@ -185,7 +185,7 @@ def revenue_view(request):
         _context(
             request,
             form,
-            _g("Revenue"),
+            gettext("Revenue"),
             organization=organization,
             report=report,
             time_zone=time_zone,
@@ -216,7 +216,7 @@ def _reconciliation_rows(report) -> list[list]:
     """One row per gap (a connector without gaps gets one row with empty gap columns)."""
     rows = []
     for item in report:
-        source = _g("register") if item.metered_from_register else _g("sessions")
+        source = gettext("register") if item.metered_from_register else gettext("sessions")
         head = [
             str(item.connector),
             item.billed_wh,
@@ -253,7 +253,7 @@ def reconciliation_view(request):
                 filename_stem=f"reconciliation-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
                 headers=RECONCILIATION_COLUMNS,
                 rows=_reconciliation_rows(report),
-                title=_g("Energy reconciliation"),
+                title=gettext("Energy reconciliation"),
             )
     return TemplateResponse(
         request,
@@ -261,7 +261,7 @@ def reconciliation_view(request):
         _context(
             request,
             form,
-            _g("Energy reconciliation"),
+            gettext("Energy reconciliation"),
             organization=organization,
             report=report,
             time_zone=time_zone,

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin_reports import ReportForm
@@ -89,27 +89,27 @@ def _form(request) -> OverviewForm:
 def _charts(overview, tables) -> list[dict]:
     """Each chart with its title and the table holding its numbers."""
     labels = [label for label, *_rest in overview.series]
-    per = _g("hour") if overview.series_by_hour else _g("day")
+    per = gettext("hour") if overview.series_by_hour else gettext("day")
     charts = [
         (
-            _g("Sessions per %(per)s") % {"per": per},
+            gettext("Sessions per %(per)s") % {"per": per},
             "series",
             lambda title: bar_chart(labels, [row[1] for row in overview.series], title=title),
         ),
         (
-            _g("Energy per %(per)s (kWh)") % {"per": per},
+            gettext("Energy per %(per)s (kWh)") % {"per": per},
             "series",
             lambda title: line_chart(
-                labels, {_g("Energy (kWh)"): [row[2] / 1000 for row in overview.series]}, title=title, unit="kWh"
+                labels, {gettext("Energy (kWh)"): [row[2] / 1000 for row in overview.series]}, title=title, unit="kWh"
             ),
         ),
         (
-            _g("Sessions started by weekday and hour (site time)"),
+            gettext("Sessions started by weekday and hour (site time)"),
             "heatmap",
             lambda title: heatmap([str(day) for day in WEEKDAYS], HOURS, overview.heatmap, title=title),
         ),
         (
-            _g("Utilization per site (%)"),
+            gettext("Utilization per site (%)"),
             "sites",
             lambda title: bar_chart(
                 [usage.label for usage in overview.sites],
@@ -128,7 +128,7 @@ def overview_view(request):
     organization = form.chosen_organization() if form.is_valid() else None
     context = {
         **admin.site.each_context(request),
-        "title": _g("Operator overview"),
+        "title": gettext("Operator overview"),
         "form": form,
         "app_label": "reporting",
         "organization": organization,

@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
@@ -187,7 +187,7 @@ def _uptime_cells(row) -> list:
         row.excluded_minutes,
         row.counted_minutes,
         row.uptime,
-        _g("yes") if row.below_target else "",
+        gettext("yes") if row.below_target else "",
     ]
 
 
@@ -213,7 +213,11 @@ def uptime_view(request):
         response = _export(
             request,
             f"uptime-{organization.slug}-{first:%Y%m}-{last:%Y%m}",
-            [Table(key="uptime", title=_g("Uptime"), headers=UPTIME_COLUMNS, rows=[_uptime_cells(r) for r in rows])],
+            [
+                Table(
+                    key="uptime", title=gettext("Uptime"), headers=UPTIME_COLUMNS, rows=[_uptime_cells(r) for r in rows]
+                )
+            ],
         )
         if response is not None:
             return response
@@ -221,7 +225,7 @@ def uptime_view(request):
         chart = bar_chart(
             [f"{month:%Y-%m}" for month in months],
             [sum(row.counted_minutes for row in rows if row.month == month) for month in months],
-            title=_g("Counted outage minutes per month, all connectors"),
+            title=gettext("Counted outage minutes per month, all connectors"),
             unit="min",
         )
     return TemplateResponse(
@@ -230,7 +234,7 @@ def uptime_view(request):
         _context(
             request,
             form,
-            _g("Uptime"),
+            gettext("Uptime"),
             organization=organization,
             columns=UPTIME_COLUMNS,
             target=TARGET,
@@ -272,7 +276,7 @@ def _local_text(at: datetime | None, site: Site) -> str:
 def _fault_cells(fault, now: datetime) -> list:
     return [
         str(fault.charge_point),
-        fault.connector.number if fault.connector else _g("station"),
+        fault.connector.number if fault.connector else gettext("station"),
         fault.error_code,
         fault.vendor_error_code,
         fault.info,
@@ -280,7 +284,7 @@ def _fault_cells(fault, now: datetime) -> list:
         _local_text(fault.started_at, fault.charge_point.site),
         _local_text(fault.cleared_at, fault.charge_point.site),
         round(fault.duration(now).total_seconds() / 60),
-        _g("yes") if fault.is_open else "",
+        gettext("yes") if fault.is_open else "",
     ]
 
 
@@ -314,13 +318,13 @@ def faults_view(request):
             [
                 Table(
                     key="faults",
-                    title=_g("Fault log"),
+                    title=gettext("Fault log"),
                     headers=FAULT_COLUMNS,
                     rows=[_fault_cells(fault, now) for fault in faults],
                 ),
                 Table(
                     key="starts",
-                    title=_g("Starts"),
+                    title=gettext("Starts"),
                     headers=STARTS_COLUMNS,
                     rows=[_starts_cells(figure) for figure in starts],
                 ),
@@ -334,7 +338,7 @@ def faults_view(request):
         _context(
             request,
             form,
-            _g("Fault log"),
+            gettext("Fault log"),
             organization=organization,
             time_zone=time_zone,
             first=first,
@@ -392,13 +396,13 @@ def attention_view(request):
             [
                 Table(
                     key="attention",
-                    title=_g("Needs attention"),
+                    title=gettext("Needs attention"),
                     headers=ATTENTION_COLUMNS,
                     rows=[_attention_cells(rank, s) for rank, s in enumerate(stations, 1)],
                 ),
                 Table(
                     key="incidents",
-                    title=_g("Open incidents"),
+                    title=gettext("Open incidents"),
                     headers=INCIDENT_COLUMNS,
                     rows=[_incident_cells(incident) for incident in incidents],
                 ),
@@ -412,7 +416,7 @@ def attention_view(request):
         _context(
             request,
             form,
-            _g("Needs attention"),
+            gettext("Needs attention"),
             organization=organization,
             time_zone=time_zone,
             first=first,

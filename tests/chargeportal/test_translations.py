@@ -1,5 +1,6 @@
 """Every message shown to people exists in Swedish, and the compiled catalogue is current."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -42,3 +43,20 @@ def test_compiled_catalogue_is_newer_than_its_source():
         check=True,
     ).stdout
     assert compiled == (messages / "django.mo").read_bytes(), "run `make messages` and commit django.mo"
+
+
+#: The names xgettext looks for (Django's makemessages keywords): a translation function imported under any other
+#: name hides its strings from the catalogue, and they show in English on Swedish pages.
+EXTRACTED_NAMES = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy"}
+ALIASED_IMPORT = re.compile(r"from django\.utils\.translation import .*\b(\w*gettext\w*) as (\w+)")
+
+
+def test_translation_functions_are_imported_under_names_makemessages_extracts():
+    hidden = [
+        f"{name}: {match.group(1)} as {match.group(2)}"
+        for name in _tracked_files()
+        if name.endswith(".py")
+        for match in ALIASED_IMPORT.finditer((ROOT / name).read_text())
+        if match.group(2) not in EXTRACTED_NAMES
+    ]
+    assert not hidden, hidden
