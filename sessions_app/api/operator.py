@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.urls import path
 from django.utils import timezone
+from django.utils.text import capfirst
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from ocpp.charge_point import snake_to_camel_case
@@ -171,6 +172,7 @@ class OperatorCommandResultSerializer(serializers.Serializer):
     payload = serializers.DictField(help_text="The charger's whole answer, in snake_case.")
     code = serializers.CharField(help_text="CALLERROR code, for outcome error.")
     description = serializers.CharField()
+    detail = serializers.CharField(help_text="What happened, for people, in the words the admin's pages use.")
 
 
 def command_result_data(action: str, result: commands.CommandResult) -> dict:
@@ -182,6 +184,7 @@ def command_result_data(action: str, result: commands.CommandResult) -> dict:
         "payload": result.payload,
         "code": result.code,
         "description": result.description,
+        "detail": f"{capfirst(commands.outcome_text(result))}.",
     }
 
 

@@ -195,6 +195,7 @@ def test_each_command_sends_its_ocpp_payload_to_the_operators_charger(api, world
             "payload": {"status": "Accepted"},
             "code": "",
             "description": "",
+            "detail": "The charger answered Accepted.",
         }
         assert transport.sent[-1] == ("ALPHA-1", action, payload)
     assert len(transport.sent) == len(calls)
@@ -204,12 +205,30 @@ def test_each_command_sends_its_ocpp_payload_to_the_operators_charger(api, world
 @pytest.mark.parametrize(
     ("result", "expected"),
     [
-        (CommandResult("answered", {"status": "Rejected"}), {"outcome": "answered", "status": "Rejected"}),
-        (CommandResult("offline"), {"outcome": "offline", "status": ""}),
-        (CommandResult("timeout"), {"outcome": "timeout", "status": ""}),
+        (
+            CommandResult("answered", {"status": "Rejected"}),
+            {"outcome": "answered", "status": "Rejected", "detail": "The charger answered Rejected."},
+        ),
+        (
+            CommandResult("offline"),
+            {"outcome": "offline", "status": "", "detail": "The charger was offline, so nothing was sent."},
+        ),
+        (
+            CommandResult("timeout"),
+            {"outcome": "timeout", "status": "", "detail": "The charger did not answer in time."},
+        ),
+        (
+            CommandResult("no_answer"),
+            {"outcome": "no_answer", "detail": "The charger's connection ended before it answered."},
+        ),
         (
             CommandResult("error", {}, "NotSupported", "no reset here"),
-            {"outcome": "error", "code": "NotSupported", "description": "no reset here"},
+            {
+                "outcome": "error",
+                "code": "NotSupported",
+                "description": "no reset here",
+                "detail": "The charger returned an error: NotSupported no reset here.",
+            },
         ),
     ],
 )
