@@ -5,6 +5,7 @@ only in environment variables. Bad values stop start-up naming the variable.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -164,6 +165,26 @@ OCPP_MAX_FRAME_BYTES = env_int("OCPP_MAX_FRAME_BYTES", 1_048_576, minimum=4096)
 BOARD_WEBSOCKET_URL = env_str("BOARD_WEBSOCKET_URL", "")
 if BOARD_WEBSOCKET_URL and not BOARD_WEBSOCKET_URL.startswith(("ws://", "wss://")):
     raise ImproperlyConfigured(f"BOARD_WEBSOCKET_URL must start with ws:// or wss://, got {BOARD_WEBSOCKET_URL!r}.")
+# A tile server under the live board's site map ({z}/{x}/{y} template, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png)
+# and the attribution its terms ask for; empty: the map draws country outlines only, from the repository.
+BOARD_MAP_TILES_URL = env_str("BOARD_MAP_TILES_URL", "")
+BOARD_MAP_ATTRIBUTION = env_str("BOARD_MAP_ATTRIBUTION", "")
+if BOARD_MAP_TILES_URL:
+    _tiles = urlsplit(BOARD_MAP_TILES_URL)
+    if _tiles.scheme not in ("http", "https") or not _tiles.netloc or "{" in _tiles.netloc:
+        raise ImproperlyConfigured(f"BOARD_MAP_TILES_URL must be an http(s) URL, got {BOARD_MAP_TILES_URL!r}.")
+    if any(part not in BOARD_MAP_TILES_URL for part in ("{z}", "{x}", "{y}")):
+        raise ImproperlyConfigured(
+            f"BOARD_MAP_TILES_URL must contain {{z}}, {{x}} and {{y}}, got {BOARD_MAP_TILES_URL!r}."
+        )
+    try:
+        BOARD_MAP_TILES_URL.format(z=0, x=0, y=0)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ImproperlyConfigured(
+            f"BOARD_MAP_TILES_URL may hold no braces but {{z}}, {{x}} and {{y}}, got {BOARD_MAP_TILES_URL!r}."
+        ) from error
+    if not BOARD_MAP_ATTRIBUTION:
+        raise ImproperlyConfigured("BOARD_MAP_ATTRIBUTION must be set with BOARD_MAP_TILES_URL (the tiles' terms).")
 
 # Celery: Redis is the broker; without it tasks run inline, in the process that enqueues them.
 CELERY_BROKER_URL = REDIS_URL or "memory://"

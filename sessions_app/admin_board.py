@@ -103,7 +103,7 @@ def _board_context(request: HttpRequest, only: list[int] | None = None) -> dict:
         "form": form,
         "stations": stations,
         "counts": board_counts(overview),
-        "map": board_map(overview),
+        "map": board_map(overview, tiles_url=settings.BOARD_MAP_TILES_URL, attribution=settings.BOARD_MAP_ATTRIBUTION),
         "now": now,
         "query": query.urlencode(),
         "can_command": request.user.has_perm("sessions_app.change_chargepoint"),
@@ -140,12 +140,27 @@ def board_view(request: HttpRequest) -> TemplateResponse:
         "only_max": ONLY_MAX,
     }
     response = TemplateResponse(request, "admin/sessions_app/board.html", context)
-    if settings.BOARD_WEBSOCKET_URL:  # served apart from the pages: the page's policy lets it connect there
-        parts = urlsplit(settings.BOARD_WEBSOCKET_URL)
-        policy = dict(settings.SECURE_CSP)
-        policy["connect-src"] = [*policy.get("connect-src", ["'self'"]), f"{parts.scheme}://{parts.netloc}"]
+    policy = board_policy()
+    if policy != settings.SECURE_CSP:
         response[csp.HEADER] = csp.policy_header(policy)
     return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def board_policy() -> dict[str, list[str]]:
+    """The page's Content-Security-Policy: the site's, letting it connect to the board's websocket when that is
+    served apart from the pages (``BOARD_WEBSOCKET_URL``) and load the map's tiles (``BOARD_MAP_TILES_URL``).
+    The rows fetched later land in this page, so its policy is the one their map's tiles meet."""
+    policy = dict(settings.SECURE_CSP)
+    if settings.BOARD_WEBSOCKET_URL:
+        policy["connect-src"] = [*policy.get("connect-src", ["'self'"]), _origin(settings.BOARD_WEBSOCKET_URL)]
+    if settings.BOARD_MAP_TILES_URL:
+        policy["img-src"] = [*policy.get("img-src", ["'self'"]), _origin(settings.BOARD_MAP_TILES_URL)]
+    return policy
 
 
 def board_rows_view(request: HttpRequest) -> TemplateResponse:

@@ -6,7 +6,6 @@ power readings). A pushed change re-reads only the stations it names (``only``);
 the whole board come from ``board_overview``, two light queries without the sessions and their readings.
 """
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import get_language, gettext
 
 from accounts.models import Organization
+from sessions_app import basemap
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -338,14 +338,49 @@ class MapPoint:
     y: float
     state: str  # "faulted", "offline", "charging" or "available": the worst of its stations first
     stations: int
+    label_before: bool = False  # its name goes left of the dot (near the drawing's right edge)
+
+
+@dataclass(frozen=True)
+class SiteMap:
+    """The board's map: the sites' dots over the country outlines (and tiles, when a tile server is set)."""
+
+    width: int
+    height: int
+    points: list[MapPoint]
+    outlines: tuple[tuple[str, str], ...] = ()  # (country, SVG path data)
+    tiles: list[basemap.Tile] = field(default_factory=list)
+    attribution: str = ""
+
+    @property
+    def labelled(self) -> bool:
+        """Few enough sites for their names beside the dots (else the names are in the dots' tooltips)."""
+        return len(self.points) <= MAP_LABELS_MAX
 
 
 #: The map's drawing size (SVG user units) and margin.
-MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 600, 360, 24
+MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 600, 360, 32
+#: Up to this many sites the map names them beside their dots.
+MAP_LABELS_MAX = 12
 
 
-def board_map(stations: Sequence[BoardStation | StationState]) -> list[MapPoint]:
-    """The sites of the board's stations placed by their coordinates (equirectangular, scaled to fit)."""
+def _map_state(stations: Sequence[BoardStation | StationState]) -> str:
+    """The worst of a site's stations: a faulted connector, a station offline, charging, else all well."""
+    statuses = {status for station in stations for status in station.statuses}
+    if ConnectorStatus.FAULTED in statuses:
+        return "faulted"
+    if not all(station.online for station in stations):
+        return "offline"
+    if ConnectorStatus.CHARGING in statuses:
+        return "charging"
+    return "available"
+
+
+def board_map(
+    stations: Sequence[BoardStation | StationState], *, tiles_url: str = "", attribution: str = ""
+) -> SiteMap:
+    """The sites of the board's stations placed by their coordinates in Web Mercator, fitted to the drawing,
+    over the outlines of the countries around them; with ``tiles_url`` (``{z}/{x}/{y}``) over its tiles too."""
     by_site: dict[int, list[BoardStation | StationState]] = {}
     sites: dict[int, Site] = {}
     for station in stations:
@@ -355,28 +390,27 @@ def board_map(stations: Sequence[BoardStation | StationState]) -> list[MapPoint]
         sites[site.pk] = site
         by_site.setdefault(site.pk, []).append(station)
     if not sites:
-        return []
-    lats = [float(site.latitude) for site in sites.values()]
-    lons = [float(site.longitude) for site in sites.values()]
-    scale_x = math.cos(math.radians((min(lats) + max(lats)) / 2))
-    span_x = max((max(lons) - min(lons)) * scale_x, 1e-6)
-    span_y = max(max(lats) - min(lats), 1e-6)
-    unit = min((MAP_WIDTH - 2 * MAP_MARGIN) / span_x, (MAP_HEIGHT - 2 * MAP_MARGIN) / span_y)
+        return SiteMap(width=MAP_WIDTH, height=MAP_HEIGHT, points=[])
+    world = {pk: basemap.mercator(float(site.latitude), float(site.longitude)) for pk, site in sites.items()}
+    view = basemap.View.fitting(list(world.values()), width=MAP_WIDTH, height=MAP_HEIGHT, margin=MAP_MARGIN)
     points = []
     for pk, site in sites.items():
-        own = by_site[pk]
-        statuses = {status for station in own for status in station.statuses}
-        if ConnectorStatus.FAULTED in statuses:
-            state = "faulted"
-        elif not all(station.online for station in own):
-            state = "offline"
-        elif ConnectorStatus.CHARGING in statuses:
-            state = "charging"
-        else:
-            state = "available"
-        x = MAP_MARGIN + (float(site.longitude) - min(lons)) * scale_x * unit
-        y = MAP_MARGIN + (max(lats) - float(site.latitude)) * unit
-        if len(sites) == 1:
-            x, y = MAP_WIDTH / 2, MAP_HEIGHT / 2
-        points.append(MapPoint(site=site, x=round(x, 1), y=round(y, 1), state=state, stations=len(own)))
-    return points
+        x, y = view.place(world[pk])
+        points.append(
+            MapPoint(
+                site=site,
+                x=round(x, 1),
+                y=round(y, 1),
+                state=_map_state(by_site[pk]),
+                stations=len(by_site[pk]),
+                label_before=x > MAP_WIDTH * 0.7,
+            )
+        )
+    return SiteMap(
+        width=MAP_WIDTH,
+        height=MAP_HEIGHT,
+        points=points,
+        outlines=basemap.outlines(view),
+        tiles=basemap.tiles(view, tiles_url) if tiles_url else [],
+        attribution=attribution if tiles_url else "",
+    )
