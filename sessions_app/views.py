@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -20,21 +21,15 @@ COMMAND_TIMEOUT = 30
 
 
 def _tell(request, result: commands.CommandResult, accepted: str, rejected: str) -> None:
-    """Put the charger's answer to a driver's command into words."""
+    """Put the charger's answer to a driver's command into words: a refusal in the page's own, anything else in
+    ``commands.outcome_text``'s, as every page that reports a command says it."""
     if result.outcome == "answered" and result.status == "Accepted":
         messages.success(request, accepted)
     elif result.outcome == "answered":
         messages.error(request, rejected)
-    elif result.outcome == "offline":
-        messages.error(request, _("The charger is offline right now. Please try again later."))
-    elif result.outcome == "timeout":
-        messages.error(
-            request,
-            _("The charger did not answer within %(seconds)d seconds. Please try again.")
-            % {"seconds": COMMAND_TIMEOUT},
-        )
     else:
-        messages.error(request, _("The charger could not carry out the request (%(code)s).") % {"code": result.code})
+        said = capfirst(commands.outcome_text(result))
+        messages.error(request, _("%(outcome)s. Please try again later.") % {"outcome": said})
 
 
 @login_required

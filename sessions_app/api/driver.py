@@ -8,6 +8,7 @@ answer in time 504 and a charger error 502, each in the API's one error body.
 from django.http import Http404
 from django.urls import path
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers, status
@@ -57,18 +58,19 @@ class ChargerError(exceptions.APIException):
 
 
 def _accepted_or_raise(result: commands.CommandResult, *, station: ChargePoint, refused: str) -> None:
-    """Turn a charger's answer other than Accepted into the matching error; ``refused`` has %(station)s, %(status)s."""
+    """Turn a charger's answer other than Accepted into the matching error; ``refused`` has %(station)s, %(status)s.
+    Any other outcome is told in ``commands.outcome_text``'s words; one sent but not answered is a 504, as a
+    reservation's is."""
     if result.outcome == "answered" and result.status == "Accepted":
         return
     if result.outcome == "answered":
         raise ChargerRejected(refused % {"station": station, "status": result.status or "?"})
+    said = _("%(outcome)s. Please try again later.") % {"outcome": capfirst(commands.outcome_text(result))}
     if result.outcome == "offline":
-        raise ChargerOffline(_("The charger is offline right now. Please try again later."))
-    if result.outcome == "timeout":
-        raise ChargerTimeout(
-            _("The charger did not answer within %(seconds)d seconds. Please try again.") % {"seconds": COMMAND_TIMEOUT}
-        )
-    raise ChargerError(_("The charger could not carry out the request (%(code)s).") % {"code": result.code or "?"})
+        raise ChargerOffline(said)
+    if result.outcome in ("timeout", "no_answer"):
+        raise ChargerTimeout(said)
+    raise ChargerError(said)
 
 
 _COMMAND_ERRORS = {

@@ -84,9 +84,30 @@ def test_a_driver_starts_charging_and_is_told_the_charger_accepted(world, transp
             "charger_rejected",
             "declined to start charging (Rejected)",
         ),
-        (CommandResult("offline"), 503, "charger_offline", "offline"),
-        (CommandResult("timeout"), 504, "charger_timeout", "did not answer within 30 seconds"),
-        (CommandResult("error", code="InternalError"), 502, "charger_error", "(InternalError)"),
+        (
+            CommandResult("offline"),
+            503,
+            "charger_offline",
+            "The charger was offline, so nothing was sent. Please try again later.",
+        ),
+        (
+            CommandResult("timeout"),
+            504,
+            "charger_timeout",
+            "The charger did not answer in time. Please try again later.",
+        ),
+        (
+            CommandResult("no_answer"),
+            504,
+            "charger_timeout",
+            "The charger's connection ended before it answered. Please try again later.",
+        ),
+        (
+            CommandResult("error", code="InternalError"),
+            502,
+            "charger_error",
+            "The charger returned an error: InternalError. Please try again later.",
+        ),
     ],
 )
 def test_a_charger_that_refuses_or_is_unreachable_gives_a_clear_error(world, transport, result, status, code, words):

@@ -52,9 +52,13 @@ def test_driver_starts_charging_with_their_card_at_a_free_connector(client, worl
     ("result", "shown"),
     [
         (CommandResult("answered", {"status": "Rejected"}), "declined to start charging (Rejected)"),
-        (CommandResult("offline"), "The charger is offline right now"),
-        (CommandResult("timeout"), "did not answer within 30 seconds"),
-        (CommandResult("error", code="InternalError"), "could not carry out the request (InternalError)"),
+        (CommandResult("offline"), "The charger was offline, so nothing was sent. Please try again later."),
+        (CommandResult("timeout"), "The charger did not answer in time. Please try again later."),
+        (CommandResult("no_answer"), "The charger's connection ended before it answered. Please try again later."),
+        (
+            CommandResult("error", code="InternalError"),
+            "The charger returned an error: InternalError. Please try again later.",
+        ),
     ],
 )
 def test_each_answer_to_a_start_is_told_to_the_driver(client, world, transport, result, shown):
