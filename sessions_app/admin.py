@@ -452,11 +452,10 @@ class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
         )
         if result.outcome == "answered":
             level = messages.SUCCESS if result.status == "Accepted" else messages.WARNING
-            self.message_user(request, session_page.STOP_SENT % {"station": station, "status": result.status}, level)
         else:
-            self.message_user(
-                request, session_page.STOP_FAILED % {"station": station, "outcome": result.outcome}, messages.ERROR
-            )
+            level = messages.ERROR
+        told = session_page.STOP_TOLD % {"station": station, "outcome": commands.outcome_text(result)}
+        self.message_user(request, told, level)
         return redirect("admin:sessions_app_chargingsession_change", session.pk)
 
 

@@ -77,5 +77,5 @@ SESSION_FIELDS = [
     "created_local",
 ]
 
-STOP_SENT = _("Stop sent to %(station)s: %(status)s.")
-STOP_FAILED = _("The stop did not reach %(station)s (%(outcome)s).")
+#: What became of the stop button's RemoteStopTransaction, the outcome in ``commands.outcome_text``'s words.
+STOP_TOLD = _("Stop to %(station)s: %(outcome)s.")

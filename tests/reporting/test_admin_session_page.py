@@ -91,7 +91,23 @@ def test_a_running_session_has_a_stop_button_that_sends_remote_stop(client, worl
     assert response.status_code == 302 and response["Location"] == page_url(running)
     assert transport.sent == [("ALPHA-1", "RemoteStopTransaction", {"transaction_id": running.pk})]
     messages = [str(m) for m in response.wsgi_request._messages]
-    assert any("Accepted" in m for m in messages)
+    assert messages == ["Stop to ALPHA-1: the charger answered Accepted."]
+
+
+@pytest.mark.parametrize(
+    ("result", "told"),
+    [
+        (CommandResult("offline"), "Stop to ALPHA-1: the charger was offline, so nothing was sent."),
+        (CommandResult("timeout"), "Stop to ALPHA-1: the charger did not answer in time."),
+        (CommandResult("answered", {"status": "Rejected"}), "Stop to ALPHA-1: the charger answered Rejected."),
+    ],
+)
+def test_the_stop_is_told_in_outcome_texts_words(client, world, transport, result, told):
+    running = make_session(world.cp_a.connectors.first(), world.alice_card, energy_wh=None)
+    transport.result = result
+    client.force_login(world.carol)
+    response = client.post(stop_url(running))
+    assert [str(m) for m in response.wsgi_request._messages] == [told]
 
 
 def test_a_finished_session_cannot_be_stopped(client, world, completed, transport):
