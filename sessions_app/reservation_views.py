@@ -19,6 +19,7 @@ from accounts.models import IdTag, User
 from sessions_app import hooks, views
 from sessions_app.forms import ConnectorChoiceField
 from sessions_app.models import Connector, Reservation
+from sessions_app.ocpp import commands
 from sessions_app.reservations import (
     ReservationRefused,
     connectors_for_driver_reservation,
@@ -98,6 +99,7 @@ def reservation_list(request):
     fees_charged = hooks.reservation_fees_charged(reservation_ids=[reservation.pk for reservation in ended])
     for reservation in ended:
         reservation.fee_text = fees_charged.get(reservation.pk, "")
+        reservation.refusal = refusal_reason(reservation)  # in words: an outcome in commands.outcome_text's
     connectors = list(
         connectors_for_driver_reservation(user=request.user, now=now).select_related("charge_point__site")
     )
@@ -133,10 +135,7 @@ def reservation_cancel_view(request, pk: int):
         else:
             messages.warning(
                 request,
-                _(
-                    "Your reservation is cancelled, but the charger could not be told: it may hold the connector"
-                    " until %(time)s."
-                )
-                % {"time": _local_time(reservation)},
+                _("Your reservation is cancelled, but %(outcome)s: it may hold the connector until %(time)s.")
+                % {"outcome": commands.outcome_text(result), "time": _local_time(reservation)},
             )
     return redirect("reservations")

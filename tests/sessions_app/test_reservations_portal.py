@@ -97,3 +97,29 @@ def test_a_driver_cancels_their_own_reservation_but_not_another_drivers(client, 
     assert reservation.status == Reservation.Status.CANCELLED
     assert "Your reservation is cancelled." in messages_of(page)
     assert transport.sent[-1] == ("ALPHA-1", "CancelReservation", {"reservation_id": reservation.pk})
+
+
+def test_a_reservation_the_charger_never_got_is_listed_with_the_outcome_in_words(client, world, transport):
+    online(world.cp_a)
+    transport.result = CommandResult("timeout")
+    client.force_login(world.alice)
+
+    page = client.get(reserve(client, world).url)
+
+    told = "The charger did not answer in time."  # commands.outcome_text's words, not the code "timeout"
+    assert f"Not reserved: {told}" in messages_of(page)
+    assert f"Refused by the charger: {told}".encode() in page.content
+
+
+def test_a_cancel_the_charger_was_not_told_of_says_why_in_outcome_texts_words(client, world, transport):
+    online(world.cp_a)
+    client.force_login(world.alice)
+    reserve(client, world)
+    transport.result = CommandResult("offline")
+
+    page = client.post(reverse("reservation_cancel", args=[Reservation.objects.get().pk]), follow=True)
+
+    assert (
+        "Your reservation is cancelled, but the charger was offline, so nothing was sent: it may hold the connector"
+        " until" in messages_of(page)
+    )
