@@ -1,4 +1,5 @@
-"""The admin's command form in headless chromium: only the chosen command's fields show, and it sends."""
+"""The admin's command form in headless chromium: only the chosen command's fields show, and it sends and tells
+the outcome in ``commands.outcome_text``'s words."""
 
 import re
 
@@ -31,6 +32,9 @@ def test_the_command_form_shows_only_the_fields_of_the_chosen_command(page, live
 
     page.click("input[type=submit]")  # the charger is offline: the page says so, the form comes back as chosen
     page.wait_for_load_state()
+    # commands.outcome_text's words, as every page that reports a command says it
+    assert page.locator("#command-outcome").inner_text() == "The charger was offline, so nothing was sent."
+    assert "The charger was offline, so nothing was sent" in page.locator("#command-history").inner_text()
     assert page.locator("#id_action").input_value() == "ClearCache"
     assert not page.locator(".form-row.field-vendor_id").is_visible()
     assert page.problems == []
