@@ -2,11 +2,11 @@
 
 A command goes to the charger through ``sessions_app.ocpp.commands.command_send`` and the request
 waits for the answer (``COMMAND_TIMEOUT``); the response says what happened: ``answered`` (with the
-charger's ``status``: Accepted, Rejected, ...), ``offline``, ``timeout``, ``no_answer`` or ``error``, and ``detail``
-says it in ``commands.outcome_text``'s words. Only the
-operator's own chargers, cards and sessions can be named (anything else is a 404 or a 400); on its own
-station, a remote start, remote stop and unlock may also name what OCPP allows but this system may not know (no
-connector, a connector number or transaction id without a row here), their risks stated on each field.
+charger's ``status``: Accepted, Rejected, ...), ``offline``, ``timeout``, ``no_answer`` or ``error``, and
+``detail`` says it in ``commands.outcome_text``'s words. Only the operator's own chargers, cards and sessions can be
+named (anything else is a 404 or a 400); on its own station, a remote start, remote stop and unlock may also name what
+OCPP allows but this system may not know (no connector, a connector number or transaction id without a row here),
+their risks stated on each field.
 """
 
 import json
