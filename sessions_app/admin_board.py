@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -108,13 +108,13 @@ def _board_context(request: HttpRequest, only: list[int] | None = None) -> dict:
         "query": query.urlencode(),
         "can_command": request.user.has_perm("sessions_app.change_chargepoint"),
         "labels": {  # translated once, not once per row
-            "online": _g("Online"),
-            "offline": _g("Offline"),
-            "start": _g("Start"),
-            "stop": _g("Stop"),
-            "unlock": _g("Unlock"),
-            "reset": _g("Reset"),
-            "commands": _g("Commands"),
+            "online": gettext("Online"),
+            "offline": gettext("Offline"),
+            "start": gettext("Start"),
+            "stop": gettext("Stop"),
+            "unlock": gettext("Unlock"),
+            "reset": gettext("Reset"),
+            "commands": gettext("Commands"),
         },
         "urls": {  # reversed once: the rows add the ids (a url tag per row costs more than the rest of it)
             "board": reverse("admin:sessions_app_board"),
@@ -128,7 +128,7 @@ def board_view(request: HttpRequest) -> TemplateResponse:
     context = {
         **admin.site.each_context(request),
         **_board_context(request),
-        "title": _g("Live operations board"),
+        "title": gettext("Live operations board"),
         "rows_url": reverse("admin:sessions_app_board_rows"),
         "websocket_url": settings.BOARD_WEBSOCKET_URL,
         "timing": {
@@ -209,7 +209,7 @@ def board_command_view(request: HttpRequest, charge_point_id: int) -> HttpRespon
     else:
         raise PermissionDenied
     result = commands.command_send(charge_point, action, payload, timeout=BOARD_COMMAND_TIMEOUT)
-    text = _g("%(command)s to %(charger)s: %(outcome)s") % {
+    text = gettext("%(command)s to %(charger)s: %(outcome)s") % {
         "command": COMMANDS[command],
         "charger": charge_point,
         "outcome": commands.outcome_text(result),
@@ -249,7 +249,7 @@ def _install() -> None:
         except PermissionDenied:
             return app_list
         entry = {
-            "name": _g("Live operations board"),
+            "name": gettext("Live operations board"),
             "object_name": "board",
             "admin_url": reverse("admin:sessions_app_board"),
             "add_url": None,
