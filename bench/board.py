@@ -37,23 +37,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.django_setup import setup_django  # noqa: E402
+
 #: Sites the stations are spread over, and where (around Stockholm).
 SITES = 25
-
-
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.pop("REDIS_URL", None)
-    os.environ.pop("EMAIL_HOST", None)
-    os.environ["EMAIL_BACKEND"] = "dummy"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    os.environ.setdefault("STATIC_MANIFEST", "0")
-    import django
-
-    django.setup()
 
 
 def build_data(*, stations: int, readings: int):

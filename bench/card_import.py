@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import tempfile
 import time
@@ -27,18 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
-    os.environ.setdefault("DEBUG", "0")  # DEBUG would record every query
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault("EMAIL_BACKEND", "dummy")
-    os.environ.setdefault("DATABASE_POOL_SIZE", "0")
-    import django
-
-    django.setup()
+from bench.django_setup import setup_django  # noqa: E402
 
 
 def main() -> None:

@@ -32,20 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def setup_django(database_url: str, media_root: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["MEDIA_ROOT"] = media_root
-    os.environ.pop("REDIS_URL", None)
-    os.environ.pop("EMAIL_HOST", None)
-    os.environ["EMAIL_BACKEND"] = "dummy"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    import django
-
-    django.setup()
+from bench.django_setup import setup_django  # noqa: E402
 
 
 def build_data(*, sessions: int, seed: int):
@@ -119,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(set(args.sessions or [1500]))
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-history-pdf-")
-    setup_django(args.database_url or f"sqlite:///{tmp.name}/bench.sqlite3", f"{tmp.name}/media")
+    setup_django(args.database_url or f"sqlite:///{tmp.name}/bench.sqlite3", media_root=f"{tmp.name}/media")
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import statistics
 import sys
@@ -37,6 +36,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.django_setup import setup_django  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/chargeportal_bench"
 OPERATORS, SITES_PER_OPERATOR, STATIONS_PER_SITE, CONNECTORS_PER_STATION = 10, 10, 5, 2
@@ -74,20 +75,6 @@ def ensure_database(url: str, *, drop: bool) -> None:
         # The planner's cost of a random read on SSD storage (PostgreSQL's default, 4, is for spinning disks;
         # README, Performance): with it, a fleet card's 8,000 prices are read by index, not by a full scan.
         conn.execute(f'ALTER DATABASE "{name}" SET random_page_cost = 1.1')
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.pop("REDIS_URL", None)  # no broker: nothing outside this run is touched
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
-    os.environ.setdefault("DEBUG", "0")  # DEBUG would record every query
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault("EMAIL_BACKEND", "dummy")  # no mail server: no mail
-    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "600")
-    os.environ.setdefault("DATABASE_POOL_SIZE", "0")  # one thread per process: a kept connection is enough
-    import django
-
-    django.setup()
 
 
 # ---------------------------------------------------------------- loading

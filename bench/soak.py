@@ -46,18 +46,7 @@ from ocpp_load import RawCharger, open_one, raise_fd_limit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def setup_django(database_url: str) -> None:
-    """This process reads and writes the server's database directly (registration, the counts after a stop)."""
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault("EMAIL_BACKEND", "dummy")  # no mail server on a bench
-    import django
-
-    django.setup()
+from bench.django_setup import setup_django  # noqa: E402
 
 
 def register(prefix: str, count: int) -> list[str]:

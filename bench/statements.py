@@ -35,23 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.django_setup import setup_django  # noqa: E402
+
 ZONE = "Europe/Stockholm"
-
-
-def setup_django(database_url: str, media_root: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["MEDIA_ROOT"] = media_root
-    os.environ.pop("REDIS_URL", None)  # no broker, no shared cache: nothing outside this run is touched
-    os.environ.pop("EMAIL_HOST", None)
-    os.environ["EMAIL_BACKEND"] = "dummy"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
-    os.environ.setdefault("DEBUG", "0")  # DEBUG would record every query
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "600")
-    os.environ.setdefault("DATABASE_POOL_SIZE", "0")  # one thread per process: a kept connection is enough
-    import django
-
-    django.setup()
 
 
 def build_data(*, accounts: int, sessions: int, seed: int) -> tuple[int, datetime, datetime]:
@@ -228,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-statements-")
     database_url = args.database_url or f"sqlite:///{tmp.name}/bench.sqlite3"
-    setup_django(database_url, f"{tmp.name}/media")
+    setup_django(database_url, media_root=f"{tmp.name}/media")
     from django.core.management import call_command
     from django.db import connection, connections
 
