@@ -361,6 +361,7 @@ SPECTACULAR_SETTINGS = {
         "PriceComponentTypeEnum": "billing.models.PriceComponent.Type",
         "StatementStatusEnum": "billing.models.Statement.Status",
         "RegistrationStatusEnum": "sessions_app.models.ChargePoint.RegistrationStatus",
+        "OcppProtocolEnum": "sessions_app.models.ChargePoint.OcppProtocol",
         "IdTagKindEnum": "accounts.uids.IdTagKind",
         "ReservationStatusEnum": "sessions_app.models.Reservation.Status",
         "ChargerUploadKindEnum": "sessions_app.models.ChargerUpload.Kind",

@@ -30,7 +30,17 @@ BADGE_STYLE = (
     "font-size:11px;line-height:1.6;text-align:center;background:{};color:{}"
 )
 #: The list's columns (the organization is added for superusers, who see every operator's chargers).
-LIST_DISPLAY = ("ocpp_id", "name", "site", "registration_status", "is_online", "last_seen", "connectors", "hardware")
+LIST_DISPLAY = (
+    "ocpp_id",
+    "name",
+    "site",
+    "registration_status",
+    "is_online",
+    "last_seen",
+    "ocpp_protocol",
+    "connectors",
+    "hardware",
+)
 
 
 @admin.display(description=_("connectors"), ordering="connector_count")

@@ -123,6 +123,12 @@ class ChargePoint(models.Model):
         BASIC_TLS = 2, _("2: password over TLS")
         CLIENT_CERTIFICATE = 3, _("3: TLS client certificate")
 
+    class OcppProtocol(models.TextChoices):
+        """The OCPP-J websocket subprotocols the server speaks, as negotiated at the handshake."""
+
+        OCPP16 = "ocpp1.6", _("OCPP 1.6")
+        OCPP201 = "ocpp2.0.1", _("OCPP 2.0.1")
+
     organization = models.ForeignKey(
         Organization,
         on_delete=models.PROTECT,
@@ -161,6 +167,13 @@ class ChargePoint(models.Model):
         max_length=128,
         blank=True,
         help_text=_("Salted hash of the HTTP Basic password the charger presents; empty for none."),
+    )
+    ocpp_protocol = models.CharField(
+        _("OCPP version"),
+        max_length=10,
+        choices=OcppProtocol.choices,
+        default=OcppProtocol.OCPP16,
+        help_text=_("The version agreed at the charger's latest connection."),
     )
     heartbeat_interval = models.PositiveIntegerField(
         _("heartbeat interval (s)"),
@@ -715,7 +728,7 @@ class SecurityEvent(models.Model):
         REGISTERED = "registered", _("New charger registered, pending")
         FOREIGN_STOP = "foreign_stop", _("Stop for another station's transaction")
         LOCKED_OUT = "locked_out", _("Refused: locked out after failed attempts")
-        SUBPROTOCOL_REFUSED = "subprotocol_refused", _("Refused: does not speak OCPP 1.6")
+        SUBPROTOCOL_REFUSED = "subprotocol_refused", _("Refused: offers no OCPP version the server speaks")
         CHARGER_REPORTED = "charger_reported", _("Reported by the charger")
         CERTIFICATE_REFUSED = "certificate_refused", _("Refused: client certificate missing or not ours")
         TLS_REQUIRED = "tls_required", _("Refused: not over TLS, as its security profile requires")

@@ -246,6 +246,7 @@ def charge_point_connect(
     at: datetime,
     previous_alive: bool | None = None,
     transport: charger_auth.Transport = charger_auth.PLAIN,
+    protocol: str = ChargePoint.OcppProtocol.OCPP16,
 ) -> Connection:
     """Decide whether a websocket handshake may become this charger's connection.
 
@@ -324,7 +325,8 @@ def charge_point_connect(
     _connections_close(known, at=at if alive else min(known.last_seen_at or at, at))
     ChargerConnection.objects.create(charge_point=known, connected_at=at)
     known.channel_name, known.connected_at, known.last_seen_at = channel_name, at, at
-    known.save(update_fields=["channel_name", "connected_at", "last_seen_at"])
+    known.ocpp_protocol = protocol  # the subprotocol agreed at this handshake (the consumer's choice)
+    known.save(update_fields=["channel_name", "connected_at", "last_seen_at", "ocpp_protocol"])
     board_changed([known])
     return Connection(known, previous)
 

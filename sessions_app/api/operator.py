@@ -114,6 +114,7 @@ class OperatorStationSerializer(serializers.ModelSerializer):
             "online",
             "last_seen_at",
             "connected_at",
+            "ocpp_protocol",
             "last_boot_at",
             "heartbeat_interval",
             "connectors",

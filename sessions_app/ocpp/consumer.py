@@ -1,8 +1,9 @@
 """The OCPP websocket edge: handshake, charger authentication, frames in and out.
 
 No domain logic here: the handshake asks ``services.charge_point_connect``, frames go
-to the ``ocpp`` package's router and its handlers in ``v16``, and commands from other
-processes arrive on this connection's channel (see ``commands``).
+to the ``ocpp`` package's router and the handlers of the OCPP version agreed at the
+handshake (``v16``, ``v201``), and commands from other processes arrive on this
+connection's channel (see ``commands``).
 """
 
 import asyncio
@@ -13,6 +14,9 @@ import dataclasses
 import json
 import logging
 import re
+from dataclasses import dataclass
+from enum import Enum
+from types import ModuleType
 
 import ocpp.messages
 from asgiref.typing import WebSocketResponseBodyEvent, WebSocketResponseStartEvent
@@ -23,14 +27,17 @@ from django.conf import settings
 from django.utils import timezone
 from ocpp.exceptions import (
     FormationViolationError,
+    FormatViolationError,
     NotImplementedError,
     NotSupportedError,
     OCPPError,
     TypeConstraintViolationError,
 )
 from ocpp.messages import Call, unpack
-from ocpp.v16 import call
-from ocpp.v16.enums import Action
+from ocpp.v16 import call as call16
+from ocpp.v16.enums import Action as Action16
+from ocpp.v201 import call as call201
+from ocpp.v201.enums import Action as Action201
 
 from core.client_ip import scope_client_address
 from core.json_limits import JSONTooDeep, check_depth, unstorable_value
@@ -40,6 +47,8 @@ from sessions_app.ocpp import batching, memory
 from sessions_app.ocpp.commands import GO_TIMEOUT
 from sessions_app.ocpp.tls import handshake_transport
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16, db
+from sessions_app.ocpp.v201 import SUBPROTOCOL as SUBPROTOCOL_201
+from sessions_app.ocpp.v201 import CentralSystem201
 
 logger = logging.getLogger(__name__)
 # Validate payloads in the event loop: a schema check is cheaper than the hop to the thread pool the
@@ -53,6 +62,29 @@ PROBE_TIMEOUT = 3
 SERVICE_RESTART = 1012
 #: The chargers this process holds (channel name -> charge point id), until their disconnect is stored.
 _held: dict[str, int] = {}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One OCPP version the server speaks: its handler table, its CALL payloads and its actions."""
+
+    subprotocol: str
+    handlers: type
+    calls: ModuleType
+    actions: type[Enum]
+    version: str
+
+
+#: Newest first: a charger offering several gets the newest of them (``negotiate``).
+PROTOCOLS = (
+    Protocol(SUBPROTOCOL_201, CentralSystem201, call201, Action201, "2.0.1"),
+    Protocol(SUBPROTOCOL, CentralSystem16, call16, Action16, "1.6"),
+)
+
+
+def negotiate(offered: list[str]) -> Protocol | None:
+    """The newest OCPP version both sides speak, whatever order the charger lists them in; None for none."""
+    return next((protocol for protocol in PROTOCOLS if protocol.subprotocol in offered), None)
 
 
 async def disconnect_all() -> None:
@@ -93,7 +125,7 @@ def _too_big(frame: str | bytes) -> bool:
     return False
 
 
-def call_error_frame(raw: str, error: OCPPError) -> str:
+def call_error_frame(raw: str, error: OCPPError, subprotocol: str = SUBPROTOCOL) -> str:
     """A CALLERROR for a frame the router could not read, reusing its message id when there is one."""
     try:
         check_depth(raw)
@@ -104,26 +136,29 @@ def call_error_frame(raw: str, error: OCPPError) -> str:
         unique_id = head.group(1) if head else "-1"
     except (ValueError, TypeError):
         unique_id = "-1"
-    if error.code == "FormatViolation":  # OCPP 1.6 spells it FormationViolation
+    if error.code == "FormatViolation" and subprotocol == SUBPROTOCOL:  # OCPP 1.6 spells it FormationViolation
         error = FormationViolationError(description=error.description, details=error.details)
+    elif error.code == "FormationViolation" and subprotocol != SUBPROTOCOL:  # and 2.0.1 FormatViolation
+        error = FormatViolationError(description=error.description, details=error.details)
     return json.dumps([4, unique_id, error.code, error.description or "", error.details or {}])
 
 
-def _unhandled(action: str) -> OCPPError:
-    """OCPP 1.6 (4.2.3): NotImplemented for an action we do not know, NotSupported for one we know but
-    do not take from a charger (the ``ocpp`` package has the two the other way round)."""
-    if action in {member.value for member in Action}:
+def _unhandled(action: str, protocol: Protocol) -> OCPPError:
+    """OCPP 1.6 (4.2.3), and 2.0.1 alike: NotImplemented for an action we do not know, NotSupported for one we
+    know but do not take from a charge point (the ``ocpp`` package has the two the other way round)."""
+    if action in {member.value for member in protocol.actions}:
         return NotSupportedError(description=f"{action} is not accepted from a charge point")
-    return NotImplementedError(description=f"{action} is not an OCPP 1.6 action")
+    return NotImplementedError(description=f"{action} is not an OCPP {protocol.version} action")
 
 
 async def _refuse_subprotocol(scope, receive, send) -> None:
-    """Refuse a handshake that offers no OCPP 1.6 (HTTP 403), logged and recorded as a security event."""
+    """Refuse a handshake that offers no OCPP version we speak (HTTP 403), logged and recorded as a security event."""
     if (await receive())["type"] != "websocket.connect":
         return
     ocpp_id, address = scope["url_route"]["kwargs"]["ocpp_id"], scope_client_address(scope)
     offered = scope.get("subprotocols", [])
-    logger.warning("Refused charger %r from %s: it offers %r, not %s", ocpp_id, address, offered, SUBPROTOCOL)
+    ours = ", ".join(protocol.subprotocol for protocol in PROTOCOLS)
+    logger.warning("Refused charger %r from %s: it offers %r, none of %s", ocpp_id, address, offered, ours)
     await db(services.charge_point_subprotocol_refused)(ocpp_id=ocpp_id, remote_address=address, offered=offered)
     await send({"type": "websocket.close", "code": 1000})
 
@@ -135,12 +170,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """However the connection ends (a close from either side, a dropped socket, an error in a handler,
         the server stopping), its disconnect handling runs.
 
-        A handshake offering no OCPP 1.6 is refused before the consumer takes a channel on the channel layer:
-        a consumer stopped while its first channel read was starting waited for that read (Redis: up to 5 s),
-        and held a stopping server at "Waiting for background tasks"."""
-        if SUBPROTOCOL not in scope.get("subprotocols", []):
+        A handshake offering no OCPP version we speak is refused before the consumer takes a channel on the
+        channel layer: a consumer stopped while its first channel read was starting waited for that read
+        (Redis: up to 5 s), and held a stopping server at "Waiting for background tasks"."""
+        ocpp = negotiate(scope.get("subprotocols", []))
+        if ocpp is None:
             await _refuse_subprotocol(scope, receive, send)
             return
+        self.ocpp = ocpp
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -157,6 +194,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             "remote_address": address,
             "channel_name": self.channel_name,
             "transport": handshake_transport(self.scope),  # TLS, the client certificate (security profiles 2, 3)
+            "protocol": self.ocpp.subprotocol,
         }
         connect = db(services.charge_point_connect)  # not the one shared thread: handshakes run side by side
         connection = await connect(**handshake, at=timezone.now())
@@ -172,12 +210,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.send(connection.replaced_channel, {"type": "ocpp.replaced"})
         self.charge_point = connection.charge_point
         _held[self.channel_name] = self.charge_point.pk
-        self.protocol = CentralSystem16(self.charge_point, self)
+        self.protocol = self.ocpp.handlers(self.charge_point, self)
         self.commands: set[asyncio.Task] = set()
         self.commands_received: dict[str, asyncio.Future] = {}  # reply channel -> its sender's go
         self.seen_written = timezone.now()
-        await self.accept(subprotocol=SUBPROTOCOL)
-        logger.info("Charger %s connected from %s", ocpp_id, address)
+        await self.accept(subprotocol=self.ocpp.subprotocol)
+        logger.info("Charger %s connected from %s (OCPP %s)", ocpp_id, address, self.ocpp.version)
 
     async def _refuse(self, *, unauthorized: bool) -> None:
         """Refuse the handshake: a refusal for the charger's credentials is HTTP 401 with a Basic challenge (OCPP
@@ -206,19 +244,23 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         if text_data is None:
             error = FormationViolationError(description="OCPP-J frames are text, not binary")
-            await self.send(text_data=call_error_frame("", error))
+            await self.send(text_data=call_error_frame("", error, self.ocpp.subprotocol))
             return
         try:
             check_depth(text_data)  # json would recurse once per level: deep enough, and the consumer dies
             message = unpack(text_data)
         except JSONTooDeep as exc:
-            await self.send(text_data=call_error_frame(text_data, FormationViolationError(description=str(exc))))
+            await self.send(
+                text_data=call_error_frame(
+                    text_data, FormationViolationError(description=str(exc)), self.ocpp.subprotocol
+                )
+            )
             return
         except OCPPError as error:
-            await self.send(text_data=call_error_frame(text_data, error))
+            await self.send(text_data=call_error_frame(text_data, error, self.ocpp.subprotocol))
             return
         if isinstance(message, Call) and message.action not in self.protocol.route_map:
-            await self.send(text_data=message.create_call_error(_unhandled(message.action)).to_json())
+            await self.send(text_data=message.create_call_error(_unhandled(message.action, self.ocpp)).to_json())
             return
         if isinstance(message, Call) and (problem := unstorable_value(text_data, message.payload)):
             violation = TypeConstraintViolationError(details={"cause": problem})
@@ -308,7 +350,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         finally:
             self.commands_received.pop(event["reply_channel"], None)
         try:
-            payload = getattr(call, event["action"])(**event["payload"])
+            payload = getattr(self.ocpp.calls, event["action"])(**event["payload"])
             result = await asyncio.wait_for(self.protocol.call(payload, suppress=False), event["timeout"])
             reply = {"outcome": "answered", "payload": json.loads(json.dumps(dataclasses.asdict(result)))}
         except asyncio.CancelledError:

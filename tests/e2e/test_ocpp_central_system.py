@@ -80,8 +80,8 @@ def _refused(url, ocpp_id, status: int = 401, **kwargs) -> bool:
     return run(attempt())
 
 
-def test_handshake_without_the_ocpp16_subprotocol_is_refused(asgi_server, world):
-    assert _refused(asgi_server, "ALPHA-1", status=403, subprotocols=("ocpp2.0.1",))
+def test_handshake_offering_no_ocpp_version_of_ours_is_refused(asgi_server, world):
+    assert _refused(asgi_server, "ALPHA-1", status=403, subprotocols=("ocpp2.0", "ocpp1.5"))
 
 
 def test_unknown_charger_is_refused_and_logged(asgi_server, world):

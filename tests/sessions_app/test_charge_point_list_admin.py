@@ -27,9 +27,11 @@ def test_the_list_shows_online_last_seen_and_connector_badges(client, world):
         "registration_status",
         "is_online",
         "last_seen",
+        "ocpp_protocol",
         "connectors",
         "hardware",
     ]
+    assert '<td class="field-ocpp_protocol">OCPP 1.6</td>' in html
     assert 'class="connector-badge connector-charging"' in html
     assert 'title="2: Faulted (GroundFailure)"' in html
     assert timezone.localtime(now).strftime("%H:%M") in html  # last seen today: the time only

@@ -11,20 +11,23 @@ from sessions_app.ocpp.routing import websocket_urlpatterns
 class ChargerSocket:
     """``async with ChargerSocket("CP-1") as charger: answer = await charger.call("Heartbeat", {})``."""
 
-    def __init__(self, ocpp_id: str):
+    def __init__(self, ocpp_id: str, subprotocols: tuple[str, ...] = ("ocpp1.6",)):
         scope = {
             "type": "websocket",
             "path": f"/ocpp/{ocpp_id}",
-            "subprotocols": ["ocpp1.6"],
+            "subprotocols": list(subprotocols),
             "headers": [],
             "client": ("127.0.0.1", 50000),
         }
         self.communicator = ApplicationCommunicator(URLRouter(websocket_urlpatterns), scope)
         self.sent = 0
+        self.subprotocol: str | None = None  # the one the server chose
 
     async def __aenter__(self) -> "ChargerSocket":
         await self.communicator.send_input({"type": "websocket.connect"})
-        assert (await self.communicator.receive_output(10))["type"] == "websocket.accept"
+        accept = await self.communicator.receive_output(10)
+        assert accept["type"] == "websocket.accept"
+        self.subprotocol = accept.get("subprotocol")
         return self
 
     async def __aexit__(self, *exc_info) -> None:

@@ -1,0 +1,140 @@
+"""OCPP 2.0.1: the first slice of the handler table, beside ``v16`` and calling the same services.
+
+Handled: BootNotification, Heartbeat, StatusNotification, Authorize. Any other 2.0.1 action a charger
+sends gets a CALLERROR (NotSupported for a 2.0.1 action, NotImplemented for an unknown one) and the
+connection stays open. Commands to a 2.0.1 charger are not translated yet.
+
+What 2.0.1 says differently, translated here and nowhere below:
+
+- EVSE and connector: 2.0.1 numbers connectors within an EVSE (``evseId`` from 1, ``connectorId`` from 1 within
+  it); our ``Connector.number`` is one number per station, as in 1.6. An EVSE with one connector (the usual
+  case) is our connector number ``evseId``; ``evseId`` 0 is the station itself (1.6's connector 0). A second
+  connector on one EVSE (``connectorId`` > 1) has no number of ours yet: its status is refused with
+  NotSupported rather than written over its sibling's.
+- Connector status: Available, Reserved, Unavailable and Faulted are 1.6's; Occupied (a vehicle plugged in,
+  charging or not: 2.0.1 tells charging through TransactionEvent) is 1.6's Preparing. 2.0.1 sends no error
+  code with a status: Faulted is stored with OtherError, the others with NoError.
+- Authorize: every IdToken type (ISO14443, ISO15693, eMAID, KeyCode, Central, MacAddress, Local,
+  NoAuthorization) is looked up as the one id tag it carries, by ``services.id_tag_authorize``; the verdict's
+  status is 2.0.1's own (NoCredit included), a card's expiry is ``cacheExpiryDateTime``, its parent (a fleet's
+  group tag) ``groupIdToken``.
+- Registration: Accepted, Pending and Rejected on the operator's decision, as in 1.6.
+"""
+
+import logging
+
+from django.utils import timezone
+from ocpp.exceptions import NotSupportedError, PropertyConstraintViolationError
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint as OcppChargePoint
+from ocpp.v201 import call_result, datatypes
+from ocpp.v201.enums import (
+    Action,
+    ConnectorStatusEnumType,
+    IdTokenEnumType,
+    RegistrationStatusEnumType,
+)
+
+from accounts.selectors import TagVerdict
+from sessions_app import services
+from sessions_app.models import ChargePoint, ConnectorStatus, ErrorCode
+from sessions_app.ocpp import batching
+from sessions_app.ocpp.v16 import _connector_number, _iso, db, parse_time
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp2.0.1"
+_REGISTRATION = {
+    ChargePoint.RegistrationStatus.ACCEPTED: RegistrationStatusEnumType.accepted,
+    ChargePoint.RegistrationStatus.PENDING: RegistrationStatusEnumType.pending,
+    ChargePoint.RegistrationStatus.REJECTED: RegistrationStatusEnumType.rejected,
+}
+CONNECTOR_STATUS = {
+    ConnectorStatusEnumType.available: ConnectorStatus.AVAILABLE,
+    ConnectorStatusEnumType.occupied: ConnectorStatus.PREPARING,
+    ConnectorStatusEnumType.reserved: ConnectorStatus.RESERVED,
+    ConnectorStatusEnumType.unavailable: ConnectorStatus.UNAVAILABLE,
+    ConnectorStatusEnumType.faulted: ConnectorStatus.FAULTED,
+}
+
+
+def connector_number(evse_id: int, connector_id: int) -> int:
+    """Our connector number for a 2.0.1 (evseId, connectorId): see the module's docstring."""
+    if evse_id == 0:
+        return 0
+    if connector_id > 1:
+        raise NotSupportedError(
+            description="EVSEs with more than one connector are not supported yet",
+            details={"evseId": evse_id, "connectorId": connector_id},
+        )
+    if connector_id < 0:
+        raise PropertyConstraintViolationError(details={"cause": f"connectorId {connector_id} is negative"})
+    return _connector_number(evse_id)
+
+
+def id_token_info(verdict: TagVerdict) -> datatypes.IdTokenInfoType:
+    """The 2.0.1 idTokenInfo for ``services.id_tag_authorize``'s verdict (the fields 1.6's idTagInfo has)."""
+    return datatypes.IdTokenInfoType(
+        status=verdict.status,
+        cache_expiry_date_time=_iso(verdict.expiry_date) if verdict.expiry_date else None,
+        group_id_token=(
+            datatypes.IdTokenType(id_token=verdict.parent_id_tag, type=IdTokenEnumType.central)
+            if verdict.parent_id_tag
+            else None
+        ),
+    )
+
+
+class CentralSystem201(OcppChargePoint):
+    """The server's side of one charger's OCPP 2.0.1 conversation."""
+
+    def __init__(self, charge_point: ChargePoint, connection):
+        super().__init__(charge_point.ocpp_id, connection)
+        self.charge_point = charge_point
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charging_station: dict, reason: str, **_optional):
+        """As 1.6's boot; the reason (PowerUp, FirmwareUpdate, RemoteReset, ...) is logged, no column keeps it."""
+        await db(self.charge_point.refresh_from_db)()  # the operator may have approved it meanwhile
+        logger.info("Charger %s booted (OCPP 2.0.1, reason %s)", self.charge_point.ocpp_id, reason)
+        cp = await db(services.charge_point_boot)(
+            charge_point=self.charge_point,
+            vendor=charging_station["vendor_name"],
+            model=charging_station["model"],
+            serial_number=charging_station.get("serial_number", ""),
+            firmware_version=charging_station.get("firmware_version", ""),
+            at=timezone.now(),
+        )
+        return call_result.BootNotification(
+            current_time=_iso(timezone.now()),
+            interval=cp.heartbeat_interval,
+            status=_REGISTRATION[cp.registration_status],
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **_optional):
+        return call_result.Heartbeat(current_time=_iso(timezone.now()))
+
+    @on(Action.status_notification)
+    async def on_status_notification(
+        self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **_optional
+    ):
+        status = CONNECTOR_STATUS[ConnectorStatusEnumType(connector_status)]
+        await batching.submit(
+            services.connector_status_record_many,
+            services.StatusReport(
+                self.charge_point,
+                connector_number(evse_id, connector_id),
+                status,
+                ErrorCode.OTHER_ERROR if status == ConnectorStatus.FAULTED else ErrorCode.NO_ERROR,
+                parse_time(timestamp),
+            ),
+        )
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_token: dict, **_optional):
+        verdict = await db(services.id_tag_authorize)(
+            charge_point=self.charge_point, raw_uid=id_token["id_token"], at=timezone.now()
+        )
+        return call_result.Authorize(id_token_info=id_token_info(verdict))
