@@ -83,8 +83,16 @@ PROTOCOLS = (
 
 
 def negotiate(offered: list[str]) -> Protocol | None:
-    """The newest OCPP version both sides speak, whatever order the charger lists them in; None for none."""
-    return next((protocol for protocol in PROTOCOLS if protocol.subprotocol in offered), None)
+    """The newest OCPP version both sides speak, whatever order the charger lists them in; None for none.
+
+    2.0.1 only with ``OCPP_201_ENABLED``: until its transactions are recorded, a 2.0.1 charger is better refused
+    (the operator sees why) than let charge unbilled."""
+    return next((protocol for protocol in served_protocols() if protocol.subprotocol in offered), None)
+
+
+def served_protocols() -> list[Protocol]:
+    """The versions this server offers now, newest first."""
+    return [p for p in PROTOCOLS if p.subprotocol != SUBPROTOCOL_201 or settings.OCPP_201_ENABLED]
 
 
 async def disconnect_all() -> None:
@@ -157,7 +165,7 @@ async def _refuse_subprotocol(scope, receive, send) -> None:
         return
     ocpp_id, address = scope["url_route"]["kwargs"]["ocpp_id"], scope_client_address(scope)
     offered = scope.get("subprotocols", [])
-    ours = ", ".join(protocol.subprotocol for protocol in PROTOCOLS)
+    ours = ", ".join(protocol.subprotocol for protocol in served_protocols())
     logger.warning("Refused charger %r from %s: it offers %r, none of %s", ocpp_id, address, offered, ours)
     await db(services.charge_point_subprotocol_refused)(ocpp_id=ocpp_id, remote_address=address, offered=offered)
     await send({"type": "websocket.close", "code": 1000})
