@@ -12,7 +12,6 @@ import textwrap
 import threading
 import unicodedata
 import zoneinfo
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,24 +28,13 @@ from weasyprint.text.fonts import FontConfiguration
 from accounts.bank import iban_grouped
 from billing.models import LedgerEntry, PaymentAccount, Statement
 from billing.quotes import money_display
+from core.text_table import Column, give_way, row_lines
 
 #: Characters on a table line: DejaVu Sans Mono at 8 pt between the A4 page's side margins (statement.html).
 LINE_CHARS = 100
-GAP = "  "
 PARTY_CHARS = 50  # a line of the blocks at the top (9 pt DejaVu Sans in 60 % of the width)
 STYLESHEET = Path(__file__).with_name("statement.css")
 NARROWEST = 12  # a text column never gives way below this
-
-
-@dataclass(frozen=True)
-class Column:
-    title: str
-    right: bool = False  # amounts and other figures
-    flexible: bool = False  # text that takes the line's spare width, or wraps onto a next line when it is full
-
-
-def _wrapped(text: str, width: int) -> list[str]:
-    return (textwrap.wrap(text, width) or [""]) if len(text) > width else [text]
 
 
 def text_table(
@@ -67,29 +55,13 @@ def text_table(
     """
     every = [[unicodedata.normalize("NFC", str(cell)) for cell in row] for row in [*rows, *([total] if total else [])]]
     widths = [max([len(column.title)] + [len(row[i]) for row in every]) for i, column in enumerate(columns)]
-    spare = width - sum(widths) - len(GAP) * (len(columns) - 1)
-    flexible = [i for i, column in enumerate(columns) if column.flexible]
-    if spare > 0 and flexible and fill:
-        widths[flexible[0]] += spare
-    while spare < 0 and flexible:
-        widest = max(flexible, key=widths.__getitem__)
-        cut = min(-spare, widths[widest] - NARROWEST)
-        if cut <= 0:
-            break
-        widths[widest] -= cut
-        spare += cut
+    spare = give_way(columns, widths, width=width, narrowest=NARROWEST)
+    flexible = next((i for i, column in enumerate(columns) if column.flexible), None)
+    if spare > 0 and flexible is not None and fill:
+        widths[flexible] += spare
 
     def lines(cells: list[str]) -> list[str]:
-        stacked = [_wrapped(cell, w) for cell, w in zip(cells, widths, strict=True)]
-        return [
-            GAP.join(
-                (part[n] if n < len(part) else "").rjust(w)
-                if column.right
-                else (part[n] if n < len(part) else "").ljust(w)
-                for column, part, w in zip(columns, stacked, widths, strict=True)
-            )
-            for n in range(max(map(len, stacked)))
-        ]
+        return row_lines(columns, widths, cells)
 
     titled = any(column.title for column in columns)
     return {

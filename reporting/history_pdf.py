@@ -11,11 +11,9 @@ follow the last row. The number of lines a page holds follows from the page's si
 line height set in the template (``LINES_FIRST_PAGE``, ``LINES_PER_PAGE``, kept with some margin).
 """
 
-import textwrap
 import threading
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -25,6 +23,7 @@ from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 
 from core.templatetags.portal import duration, kwh
+from core.text_table import GAP, Column, give_way, row_lines
 from reporting.history import HistoryRow, HistoryTotals
 
 #: Characters on a line: DejaVu Sans Mono at 7.5 pt (4.52 pt a character) in A4 landscape less 24 mm of margins.
@@ -32,16 +31,8 @@ LINE_CHARS = 170
 #: Lines of 10.5 pt in the 180 mm between the top and bottom margins (48 would fit), less the title block.
 LINES_PER_PAGE = 44
 LINES_FIRST_PAGE = 36
-GAP = "  "
 NARROWEST = 10
 TITLE_WRAP = 10  # a longer column title wraps onto a second header line when its figures are narrower
-
-
-@dataclass(frozen=True)
-class Column:
-    title: str
-    right: bool = False
-    flexible: bool = False
 
 
 def _columns() -> list[Column]:
@@ -109,29 +100,12 @@ def _widths(columns: list[Column], rows: Sequence[list[str]], width: int) -> lis
         )
         for i, column in enumerate(columns)
     ]
-    spare = width - sum(widths) - len(GAP) * (len(columns) - 1)
-    flexible = [i for i, column in enumerate(columns) if column.flexible]
-    while spare < 0:
-        widest = max(flexible, key=widths.__getitem__)
-        cut = min(-spare, widths[widest] - NARROWEST)
-        if cut <= 0:
-            break
-        widths[widest] -= cut
-        spare += cut
+    give_way(columns, widths, width=width, narrowest=NARROWEST)
     return widths
 
 
 def _lines(columns: list[Column], widths: list[int], cells: list[str]) -> list[str]:
-    stacked = [
-        (textwrap.wrap(cell, w) or [""]) if len(cell) > w else [cell] for cell, w in zip(cells, widths, strict=True)
-    ]
-    return [
-        GAP.join(
-            (part[n] if n < len(part) else "").rjust(w) if column.right else (part[n] if n < len(part) else "").ljust(w)
-            for column, part, w in zip(columns, stacked, widths, strict=True)
-        ).rstrip()
-        for n in range(max(map(len, stacked)))
-    ]
+    return [line.rstrip() for line in row_lines(columns, widths, cells)]
 
 
 def history_pages(rows: Sequence[HistoryRow], totals: HistoryTotals) -> dict:
