@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.admin_reports import ReportForm
 from billing.selectors import organization_time_zone
-from core.admin_pages import admin_urls_add
+from core.admin_pages import admin_app_list_add, admin_page_entry, admin_urls_add
 from core.exports import FORMATS, table_response, xlsx_response
 from reporting.charts import bar_chart, heatmap, line_chart
 from reporting.overview import HOURS, WEEKDAYS, Period, operator_overview, overview_tables
@@ -204,17 +204,7 @@ def _report_entries(request) -> list[dict]:
             url = reverse(link.url_name)
         except NoReverseMatch:
             continue
-        entries.append(
-            {
-                "name": link.label,
-                "object_name": link.url_name.rsplit(":", 1)[-1],
-                "admin_url": url,
-                "add_url": None,
-                "view_only": True,
-                "perms": {"view": True},
-                "model": None,
-            }
-        )
+        entries.append(admin_page_entry(str(link.label), link.url_name.rsplit(":", 1)[-1], url))
     return entries
 
 
@@ -222,39 +212,6 @@ def report_urls() -> list[URLPattern]:
     return [path("reporting/overview/", admin.site.admin_view(overview_view), name="reporting_overview")]
 
 
-def _install() -> None:
-    site = admin.site
-    if getattr(site, "_reporting_reports_installed", False):
-        return
-    admin_urls_add("reporting_reports", report_urls)
-    original_app_list = site.get_app_list
-
-    def get_app_list(request, app_label=None):
-        """The index and the side bar list the reporting pages, as if they were models of the app."""
-        app_list = original_app_list(request, app_label)
-        if app_label not in (None, "reporting"):
-            return app_list
-        entries = _report_entries(request)
-        if not entries:
-            return app_list
-        for app in app_list:
-            if app["app_label"] == "reporting":
-                app["models"] = [*entries, *app["models"]]
-                return app_list
-        app_list.append(
-            {
-                "name": str(_("Reporting")),
-                "app_label": "reporting",
-                "app_url": entries[0]["admin_url"],
-                "has_module_perms": True,
-                "models": entries,
-            }
-        )
-        return sorted(app_list, key=lambda app: app["name"].lower())
-
-    # The default site lists the report pages in place (mypy sees a method replaced and an unknown attribute).
-    site.get_app_list = get_app_list  # type: ignore[method-assign]
-    site._reporting_reports_installed = True  # type: ignore[attr-defined]
-
-
-_install()
+# The index and the side bar list the reporting pages, as if they were models of the app.
+admin_urls_add("reporting_reports", report_urls)
+admin_app_list_add("reporting_reports", "reporting", _report_entries, app_name=lambda: str(_("Reporting")))

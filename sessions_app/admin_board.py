@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from core import csp
-from core.admin_pages import admin_urls_add
+from core.admin_pages import admin_app_list_add, admin_page_entry, admin_urls_add
 from sessions_app.board import (
     OFFLINE,
     ONLINE,
@@ -234,36 +234,14 @@ def board_urls() -> list[URLPattern]:
     ]
 
 
-def _install() -> None:
-    """Serve the pages and list the board first under the sessions app on the index and the side bar."""
-    site = admin.site
-    if getattr(site, "_sessions_board_installed", False):
-        return
-    admin_urls_add("sessions_app_board", board_urls)
-    original_app_list = site.get_app_list
-
-    def get_app_list(request, app_label=None):
-        app_list = original_app_list(request, app_label)
-        try:
-            board_organization(request.user)
-        except PermissionDenied:
-            return app_list
-        entry = {
-            "name": gettext("Live operations board"),
-            "object_name": "board",
-            "admin_url": reverse("admin:sessions_app_board"),
-            "add_url": None,
-            "view_only": True,
-            "perms": {"view": True},
-            "model": None,
-        }
-        for app in app_list:
-            if app["app_label"] == "sessions_app":
-                app["models"] = [entry, *app["models"]]
-        return app_list
-
-    site.get_app_list = get_app_list  # type: ignore[method-assign]  # the default site lists the board in place
-    site._sessions_board_installed = True  # type: ignore[attr-defined]
+def _board_entries(request: HttpRequest) -> list[dict]:
+    try:
+        board_organization(request.user)
+    except PermissionDenied:
+        return []
+    return [admin_page_entry(gettext("Live operations board"), "board", reverse("admin:sessions_app_board"))]
 
 
-_install()
+# Serve the pages and list the board first under the sessions app on the index and the side bar.
+admin_urls_add("sessions_app_board", board_urls)
+admin_app_list_add("sessions_app_board", "sessions_app", _board_entries)
