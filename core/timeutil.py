@@ -211,3 +211,8 @@ def utc_months(start: datetime, end: datetime) -> list[tuple[datetime, datetime]
         cuts.append((cursor, min(following, end)))
         cursor = min(following, end)
     return cuts
+
+
+def utc_text(moment: datetime) -> str:
+    """An aware moment as OCPP (and OCPI) write it: ISO 8601 in UTC with a ``Z``."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

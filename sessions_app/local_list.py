@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, IdTag
 from accounts.selectors import id_tag_judge
+from core.timeutil import utc_text
 from sessions_app import hooks
 from sessions_app.models import ChargePoint, ChargingSession, LocalAuthList
 from sessions_app.ocpp import command_payloads
@@ -95,10 +96,6 @@ class DesiredList:
     refused: Entries = field(default_factory=dict)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def local_list_desired(*, organization_id: int, at: datetime) -> DesiredList:
     """The operator's cards as a local list should hold them at ``at`` (the rules of Authorize, without the
     charger's side: concurrency is for the moment of a start, not for a list)."""
@@ -124,7 +121,7 @@ def local_list_desired(*, organization_id: int, at: datetime) -> DesiredList:
             status = AuthorizationStatus.BLOCKED
         info: dict = {"status": str(status)}
         if verdict.expiry_date is not None:
-            info["expiry_date"] = _iso(verdict.expiry_date)
+            info["expiry_date"] = utc_text(verdict.expiry_date)
         if verdict.parent_id_tag:
             info["parent_id_tag"] = verdict.parent_id_tag
         (accepted if status == AuthorizationStatus.ACCEPTED else refused)[tag.uid] = info

@@ -10,7 +10,7 @@ import base64
 import binascii
 import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from ocpp.charge_point import remove_nones
 from ocpp.v16 import call, datatypes
 from ocpp.v16.enums import ChargingProfileKindType, ChargingProfilePurposeType, ChargingRateUnitType, RecurrencyKind
 
+from core.timeutil import utc_text
 from sessions_app.ocpp.certificates import CertificateError, certificate_load, certificate_pem
 
 #: OCPP 1.6 CiString lengths of DataTransfer.req.
@@ -494,7 +495,7 @@ def _utc_text(moment: datetime, field: str) -> str:
     """An aware moment as OCPP's UTC text; a naive one is refused (whose local time would it be?)."""
     if moment.tzinfo is None:
         raise CommandPayloadError(field, str(_("Give the time with its time zone.")))
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_text(moment)
 
 
 def get_diagnostics(
@@ -638,7 +639,7 @@ def _local_list_expiry(value: datetime | str, id_tag: str, field: str) -> str:
         raise CommandPayloadError(
             field, str(_("Id tag %(id_tag)s: give the expiry as a date-time with its time zone.") % {"id_tag": id_tag})
         )
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_text(moment)
 
 
 # --- security extension (OCPP 1.6 security whitepaper; sessions_app.charger_security) ---------------------------

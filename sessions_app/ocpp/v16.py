@@ -18,6 +18,7 @@ from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
 from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
+from core.timeutil import utc_text
 from sessions_app import charger_security, firmware, hooks, services, uploads
 from sessions_app.local_list import local_list_boot_enqueue
 from sessions_app.models import ChargePoint, ChargerEvent, Connector, StopReason
@@ -48,10 +49,6 @@ def parse_time(value: str) -> datetime:
         return datetime.max.replace(tzinfo=UTC) if aware.year == MAXYEAR else datetime.min.replace(tzinfo=UTC)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _status_16(status: str | None) -> str | None:
     """OCPP 1.6 knows no NoCredit: such a card is Blocked for now."""
     return AuthorizationStatus.BLOCKED if status == AuthorizationStatus.NO_CREDIT else status
@@ -63,11 +60,11 @@ def _id_tag_info(verdict: TagVerdict | None = None, status: str | None = None) -
     return datatypes.IdTagInfo(
         status=_status_16(verdict.status),
         parent_id_tag=verdict.parent_id_tag,
-        expiry_date=_iso(verdict.expiry_date) if verdict.expiry_date else None,
+        expiry_date=utc_text(verdict.expiry_date) if verdict.expiry_date else None,
     )
 
 
-def _connector_number(connector_id: int) -> int:
+def connector_number_checked(connector_id: int) -> int:
     """The connectorId, if a connector can have that number (OCPP sets no upper bound; the column does)."""
     if not 0 <= connector_id <= Connector.MAX_NUMBER:
         raise PropertyConstraintViolationError(
@@ -118,7 +115,7 @@ class CentralSystem16(OcppChargePoint):
             at=timezone.now(),
         )
         return call_result.BootNotification(
-            current_time=_iso(timezone.now()),
+            current_time=utc_text(timezone.now()),
             interval=cp.heartbeat_interval,
             status=_REGISTRATION[cp.registration_status],
         )
@@ -134,7 +131,7 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
-        return call_result.Heartbeat(current_time=_iso(timezone.now()))
+        return call_result.Heartbeat(current_time=utc_text(timezone.now()))
 
     @on(Action.status_notification)
     async def on_status_notification(self, connector_id: int, error_code: str, status: str, **optional):
@@ -142,7 +139,7 @@ class CentralSystem16(OcppChargePoint):
             services.connector_status_record_many,
             services.StatusReport(
                 self.charge_point,
-                _connector_number(connector_id),
+                connector_number_checked(connector_id),
                 status,
                 error_code,
                 parse_time(optional["timestamp"]) if "timestamp" in optional else timezone.now(),
@@ -162,7 +159,7 @@ class CentralSystem16(OcppChargePoint):
     async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **optional):
         session = await db(services.session_start)(
             charge_point=self.charge_point,
-            connector_id=_connector_number(connector_id),
+            connector_id=connector_number_checked(connector_id),
             raw_uid=id_tag,
             meter_start_wh=meter_start,
             timestamp=parse_time(timestamp),
@@ -181,7 +178,7 @@ class CentralSystem16(OcppChargePoint):
             services.meter_values_record_many,
             services.MeterValuesReport(
                 self.charge_point,
-                _connector_number(connector_id),
+                connector_number_checked(connector_id),
                 optional.get("transaction_id"),
                 _readings(meter_value),
             ),

@@ -36,10 +36,11 @@ from ocpp.v201.enums import (
 )
 
 from accounts.selectors import TagVerdict
+from core.timeutil import utc_text
 from sessions_app import services
 from sessions_app.models import ChargePoint, ConnectorStatus, ErrorCode
 from sessions_app.ocpp import batching
-from sessions_app.ocpp.v16 import _connector_number, _iso, db, parse_time
+from sessions_app.ocpp.v16 import connector_number_checked, db, parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +70,14 @@ def connector_number(evse_id: int, connector_id: int) -> int:
         )
     if connector_id < 0:
         raise PropertyConstraintViolationError(details={"cause": f"connectorId {connector_id} is negative"})
-    return _connector_number(evse_id)
+    return connector_number_checked(evse_id)
 
 
 def id_token_info(verdict: TagVerdict) -> datatypes.IdTokenInfoType:
     """The 2.0.1 idTokenInfo for ``services.id_tag_authorize``'s verdict (the fields 1.6's idTagInfo has)."""
     return datatypes.IdTokenInfoType(
         status=verdict.status,
-        cache_expiry_date_time=_iso(verdict.expiry_date) if verdict.expiry_date else None,
+        cache_expiry_date_time=utc_text(verdict.expiry_date) if verdict.expiry_date else None,
         group_id_token=(
             datatypes.IdTokenType(id_token=verdict.parent_id_tag, type=IdTokenEnumType.central)
             if verdict.parent_id_tag
@@ -106,14 +107,14 @@ class CentralSystem201(OcppChargePoint):
             at=timezone.now(),
         )
         return call_result.BootNotification(
-            current_time=_iso(timezone.now()),
+            current_time=utc_text(timezone.now()),
             interval=cp.heartbeat_interval,
             status=_REGISTRATION[cp.registration_status],
         )
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **_optional):
-        return call_result.Heartbeat(current_time=_iso(timezone.now()))
+        return call_result.Heartbeat(current_time=utc_text(timezone.now()))
 
     @on(Action.status_notification)
     async def on_status_notification(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from accounts.services import id_tag_block, id_tag_issue
+from core.timeutil import utc_text
 from sessions_app import local_list
 from sessions_app.local_list import DesiredList, local_list_apply, local_list_plan
 from sessions_app.models import ChargePoint, LocalAuthList
@@ -250,7 +251,7 @@ def test_an_issued_card_is_added_and_an_expiry_is_caught_by_the_sweep(
     added = keeping.lists()[-1]
     assert added["update_type"] == "Differential"
     assert added["local_authorization_list"] == [
-        {"id_tag": card.uid, "id_tag_info": {"status": "Accepted", "expiry_date": local_list._iso(expires)}}
+        {"id_tag": card.uid, "id_tag_info": {"status": "Accepted", "expiry_date": utc_text(expires)}}
     ]
 
     assert local_list.local_list_sweep(now=datetime.now(UTC)) == 0  # up to date: nothing queued
@@ -259,7 +260,7 @@ def test_an_issued_card_is_added_and_an_expiry_is_caught_by_the_sweep(
     assert keeping.lists()[-1] == added
     local_list.local_list_sync(charge_point_id=world.cp_a.pk, now=expires + timedelta(seconds=1))
     assert keeping.lists()[-1]["local_authorization_list"] == [
-        {"id_tag": card.uid, "id_tag_info": {"status": "Expired", "expiry_date": local_list._iso(expires)}}
+        {"id_tag": card.uid, "id_tag_info": {"status": "Expired", "expiry_date": utc_text(expires)}}
     ]
 
 
