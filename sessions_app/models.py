@@ -365,6 +365,21 @@ class Connector(models.Model):
         default=ErrorCode.NO_ERROR,
     )
     status_changed_at = models.DateTimeField(_("status since"), null=True, blank=True)
+    #: OCPP 2.0.1 numbers connectors within an EVSE; blank here means EVSE ``number``, its connector 1.
+    evse_id = models.PositiveSmallIntegerField(
+        _("EVSE (OCPP 2.0.1)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("For an EVSE with several connectors: the EVSE this one belongs to. Blank: EVSE = number."),
+    )
+    evse_connector_id = models.PositiveSmallIntegerField(
+        _("connector on the EVSE"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Its connectorId within that EVSE (from 1)."),
+    )
 
     class Meta:
         verbose_name = _("connector")
@@ -372,6 +387,16 @@ class Connector(models.Model):
         ordering = ["charge_point", "number"]
         constraints = [
             models.UniqueConstraint(fields=["charge_point", "number"], name="connector_number_unique"),
+            models.UniqueConstraint(
+                fields=["charge_point", "evse_id", "evse_connector_id"],
+                condition=Q(evse_id__isnull=False),
+                name="connector_evse_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(evse_id__isnull=True, evse_connector_id__isnull=True)
+                | Q(evse_id__gte=1, evse_connector_id__gte=1),
+                name="connector_evse_both_or_neither",
+            ),
             models.CheckConstraint(condition=Q(number__gte=1), name="connector_number_positive"),
             models.CheckConstraint(condition=Q(max_power_kw__gte=0), name="connector_power_not_negative"),
         ]
@@ -394,6 +419,18 @@ class StopReason(models.TextChoices):
     UNLOCK_COMMAND = "UnlockCommand", _("Unlock command")
     DE_AUTHORIZED = "DeAuthorized", _("Card de-authorized")
     OTHER = "Other", _("Other")
+    # OCPP 2.0.1's stoppedReason adds these.
+    ENERGY_LIMIT_REACHED = "EnergyLimitReached", _("Energy limit reached")
+    GROUND_FAULT = "GroundFault", _("Ground fault")
+    IMMEDIATE_RESET = "ImmediateReset", _("Immediate reset")
+    LOCAL_OUT_OF_CREDIT = "LocalOutOfCredit", _("Out of credit")
+    MASTER_PASS = "MasterPass", _("Master pass")
+    OVERCURRENT_FAULT = "OvercurrentFault", _("Overcurrent fault")
+    POWER_QUALITY = "PowerQuality", _("Power quality")
+    SOC_LIMIT_REACHED = "SOCLimitReached", _("Battery charge limit reached")
+    STOPPED_BY_EV = "StoppedByEV", _("Stopped by the vehicle")
+    TIME_LIMIT_REACHED = "TimeLimitReached", _("Time limit reached")
+    TIMEOUT = "Timeout", _("Timed out")
 
 
 class ChargingSession(models.Model):
@@ -461,6 +498,12 @@ class ChargingSession(models.Model):
     meter_stop_wh = models.BigIntegerField(_("meter at stop (Wh)"), null=True, blank=True)
     energy_wh = models.BigIntegerField(_("energy (Wh)"), null=True, blank=True)
     stop_reason = models.CharField(_("stop reason"), max_length=20, choices=StopReason.choices, blank=True)
+    charger_transaction_id = models.CharField(
+        _("charger's transaction id"),
+        max_length=36,
+        blank=True,
+        help_text=_("OCPP 2.0.1: the id the charger gave the transaction. Blank for OCPP 1.6 (ours is the id)."),
+    )
     created_at = models.DateTimeField(_("received"), default=timezone.now)
 
     class Meta:
@@ -492,6 +535,12 @@ class ChargingSession(models.Model):
                 fields=["connector", "id_tag_uid", "meter_start_wh", "charger_started_at"],
                 condition=Q(charger_started_at__isnull=False),
                 name="session_start_once_as_sent",
+            ),
+            # A 2.0.1 charger's transaction is one session, whichever of its events arrives first.
+            models.UniqueConstraint(
+                fields=["charge_point", "charger_transaction_id"],
+                condition=~Q(charger_transaction_id=""),
+                name="session_charger_transaction_once",
             ),
         ]
 
@@ -556,6 +605,9 @@ class SessionFlag(models.Model):
         ZERO_ENERGY = "zero_energy", _("No energy delivered")
         STOP_BEFORE_START = "stop_before_start", _("Stopped before it started")
         UNSTORABLE_READING = "unstorable_reading", _("Reading that is no number a meter can hold")
+        MISSING_START = "missing_start", _("Transaction's start event not received")
+        LATE_EVENT = "late_event", _("Transaction event received after the session was priced")
+        MISSING_EVENTS = "missing_events", _("Transaction events missing")
 
     session = models.ForeignKey(
         ChargingSession,
@@ -787,6 +839,7 @@ class ChargerEvent(models.Model):
         DIAGNOSTICS_STATUS = "diagnostics_status", _("Diagnostics upload status")
         LOG_STATUS = "log_status", _("Log upload status")
         SIGNED_FIRMWARE_STATUS = "signed_firmware_status", _("Signed firmware update status")
+        NOTIFY_EVENT = "notify_event", _("Device event (OCPP 2.0.1)")
 
     charge_point = models.ForeignKey(
         ChargePoint,
@@ -809,6 +862,104 @@ class ChargerEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.status}".strip()
+
+
+class TransactionEvent(models.Model):
+    """One OCPP 2.0.1 TransactionEvent as received: its session's history, and what makes a replay a no-op.
+
+    Stored once per (charger, transaction, seqNo): the same event sent again (its answer lost, or replayed from
+    the charger's offline queue) changes nothing. The session's fields are derived from all its events, whatever
+    order they came in (``sessions_app.transaction_events``).
+    """
+
+    class EventType(models.TextChoices):
+        STARTED = "Started", _("Started")
+        UPDATED = "Updated", _("Updated")
+        ENDED = "Ended", _("Ended")
+
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        on_delete=models.CASCADE,
+        related_name="transaction_events",
+        verbose_name=_("charge point"),
+        db_index=False,
+    )
+    session = models.ForeignKey(
+        ChargingSession,
+        on_delete=models.CASCADE,
+        related_name="transaction_events",
+        verbose_name=_("session"),
+    )
+    transaction_id = models.CharField(_("charger's transaction id"), max_length=36)
+    seq_no = models.PositiveIntegerField(_("sequence number"))
+    event_type = models.CharField(_("event"), max_length=10, choices=EventType.choices)
+    trigger_reason = models.CharField(_("trigger"), max_length=30)
+    timestamp = models.DateTimeField(_("time"))
+    charging_state = models.CharField(_("charging state"), max_length=20, blank=True)
+    stopped_reason = models.CharField(_("stop reason"), max_length=20, blank=True)
+    offline = models.BooleanField(_("sent after being offline"), default=False)
+    id_token = models.CharField(_("id token as sent"), max_length=36, blank=True)
+    energy_register_wh = models.DecimalField(
+        _("energy register (Wh)"), max_digits=20, decimal_places=6, null=True, blank=True
+    )
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("transaction event")
+        verbose_name_plural = _("transaction events")
+        ordering = ["session", "seq_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["charge_point", "transaction_id", "seq_no"], name="transaction_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transaction_id} #{self.seq_no} {self.event_type}"
+
+
+class StationVariable(models.Model):
+    """One variable of a station's OCPP 2.0.1 device model, as its latest NotifyReport (or GetVariables) gave it."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        on_delete=models.CASCADE,
+        related_name="variables",
+        verbose_name=_("charge point"),
+        db_index=False,
+    )
+    component = models.CharField(_("component"), max_length=50)
+    component_instance = models.CharField(_("component instance"), max_length=50, blank=True)
+    evse_id = models.PositiveIntegerField(_("EVSE"), default=0, help_text=_("0: the component is not an EVSE's."))
+    connector_id = models.PositiveIntegerField(_("connector"), default=0, help_text=_("0: not a connector's."))
+    variable = models.CharField(_("variable"), max_length=50)
+    variable_instance = models.CharField(_("variable instance"), max_length=50, blank=True)
+    attribute_type = models.CharField(_("attribute"), max_length=10, default="Actual")
+    value = models.CharField(_("value"), max_length=2500, blank=True)
+    mutability = models.CharField(_("mutability"), max_length=10, blank=True)
+    characteristics = models.JSONField(_("characteristics"), default=dict, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("station variable")
+        verbose_name_plural = _("station variables")
+        ordering = ["charge_point", "component", "component_instance", "variable", "variable_instance"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "charge_point",
+                    "component",
+                    "component_instance",
+                    "evse_id",
+                    "connector_id",
+                    "variable",
+                    "variable_instance",
+                    "attribute_type",
+                ],
+                name="station_variable_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component}.{self.variable} = {self.value}"
 
 
 class ChargerCommand(models.Model):
