@@ -1,5 +1,5 @@
 """Certificates made in the tests with the ``cryptography`` package: an operator's CA, a server certificate for
-loopback, chargers' client certificates. Nothing from outside the test."""
+loopback, chargers' client certificates and certificate signing requests. Nothing from outside the test."""
 
 import ipaddress
 from dataclasses import dataclass
@@ -123,3 +123,16 @@ def make_client_certificate(
 ) -> Issued:
     """A charger's certificate: its charge point id as the subject's CN (OCPP security profile 3)."""
     return _issue(ca, ocpp_id, usage=ExtendedKeyUsageOID.CLIENT_AUTH, valid_from=valid_from, valid_to=valid_to)
+
+
+def make_csr(common_name: str, organization: str = "Alpha Charge", key=None) -> str:
+    """A charger's certificate signing request (SignCertificate's csr), PEM, with its own key unless given one."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")

@@ -94,14 +94,40 @@ def follow_up(function):
     return database_sync_to_async(function, thread_sensitive=False, executor=FOLLOW_UP_THREADS)
 
 
+class CertificateRequests:
+    """One connection's SignCertificate calls answered Accepted whose certificate is still to be sent (by message
+    id): the step after the answer (``ocpp.routing.after``) issues and sends a certificate only for those, once.
+    The same for OCPP 1.6's security extension and 2.0.1 (``v201_security``)."""
+
+    def __init__(self) -> None:
+        self._due: set[str] = set()
+
+    async def answer(self, charge_point: ChargePoint, csr: str, call_unique_id: str) -> bool:
+        """Whether the request is Accepted (``charger_security.sign_certificate_accepts``); then its certificate
+        is due."""
+        accepted = await db(charger_security.sign_certificate_accepts)(charge_point=charge_point, csr=csr)
+        if accepted:
+            self._due.add(call_unique_id)
+        return accepted
+
+    async def send(self, charge_point: ChargePoint, csr: str, call_unique_id: str, **certificate_signed: str) -> None:
+        """Once the answer has gone: the certificate issued and sent with CertificateSigned (with
+        ``certificate_signed``'s fields too), if the request was Accepted; a Rejected one has nothing to send."""
+        if call_unique_id not in self._due:
+            return
+        self._due.discard(call_unique_id)
+        await follow_up(charger_security.certificate_sign_followup)(
+            charge_point=charge_point, csr=csr, now=timezone.now(), **certificate_signed
+        )
+
+
 class CentralSystem16(OcppChargePoint):
     """The server's side of one charger's OCPP 1.6 conversation."""
 
     def __init__(self, charge_point: ChargePoint, connection):
         super().__init__(charge_point.ocpp_id, connection)
         self.charge_point = charge_point
-        #: The SignCertificate calls (by message id) answered Accepted whose certificate is still to be sent.
-        self._certificates_due: set[str] = set()
+        self._certificate_requests = CertificateRequests()
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **optional):
@@ -239,19 +265,12 @@ class CentralSystem16(OcppChargePoint):
     async def on_sign_certificate(self, csr: str, call_unique_id: str):
         """Security extension: Accepted when a CA is configured and the CSR is this charger's (CN its id, O its
         operator); the certificate follows with CertificateSigned once this answer has gone, only if Accepted."""
-        accepted = await db(charger_security.sign_certificate_accepts)(charge_point=self.charge_point, csr=csr)
-        if accepted:
-            self._certificates_due.add(call_unique_id)
+        accepted = await self._certificate_requests.answer(self.charge_point, csr, call_unique_id)
         return call_result.SignCertificate(status="Accepted" if accepted else "Rejected")
 
     @after(Action.sign_certificate)
     async def after_sign_certificate(self, csr: str, call_unique_id: str):
-        if call_unique_id not in self._certificates_due:  # answered Rejected: nothing to sign or send
-            return
-        self._certificates_due.discard(call_unique_id)
-        await follow_up(charger_security.certificate_sign_followup)(
-            charge_point=self.charge_point, csr=csr, now=timezone.now()
-        )
+        await self._certificate_requests.send(self.charge_point, csr, call_unique_id)
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status: str):

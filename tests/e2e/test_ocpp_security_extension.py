@@ -11,8 +11,6 @@ import asyncio
 import pytest
 import websockets
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.conf import global_settings, settings
 from django.db import connections
@@ -27,23 +25,11 @@ from sessions_app.models import ChargePoint, ChargerCertificate, ChargerCommand,
 from sessions_app.ocpp import certificates, command_payloads
 from tests.e2e.ocpp_client import TestCharger, connected, iso
 from tests.e2e.test_ocpp_commands import needs_redis, send_from_thread
-from tests.tls_certificates import make_ca
+from tests.tls_certificates import make_ca, make_csr
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OLD_PASSWORD = "the-old-password-1234"
-
-
-def make_csr(common_name: str, organization: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 class SecureCharger(TestCharger):

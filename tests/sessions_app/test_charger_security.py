@@ -9,9 +9,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from django.core.cache import cache
 from django.urls import reverse
@@ -24,26 +22,9 @@ from sessions_app.ocpp.commands import CommandResult
 from sessions_app.ocpp.log_redaction import MASK, command_redacted, redact
 from sessions_app.services import charger_command_record
 from tests.sessions_app.websocket import ChargerSocket
-from tests.tls_certificates import make_ca
+from tests.tls_certificates import make_ca, make_csr
 
 pytestmark = pytest.mark.django_db
-
-
-def make_csr(common_name: str, organization: str = "Alpha Charge", key=None) -> str:
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                ]
-            )
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 @pytest.fixture
