@@ -9,6 +9,11 @@ node), and the sender answers "offline" at once instead of waiting out the comma
 A receipt in time is answered with "go", and only then is the command sent to the charger: one
 that reached a slow process after its sender gave up is never run. No clocks are compared.
 
+Callers speak one command vocabulary, OCPP 1.6's actions and payloads (``ACTIONS``), whatever the charger's version;
+to a charger that speaks 2.0.1 ``command_send`` sends their translation (``v201_commands``), keeps that on the
+charger's history (what was really sent, and its answer as it came) and returns the answer as the caller's action
+answers. The 2.0.1-only actions (``v201_commands.V201_ONLY``) go to 2.0.1 chargers only.
+
 Once told "go" the command may have reached the charger, so a connection that ends before the charger
 answers is ``no_answer`` (sent, no answer: it may have been carried out), never "offline" (nothing sent):
 the holder replies so as its connection closes, and a sender hearing nothing from the holder says the same.
@@ -26,6 +31,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sessions_app.models import ChargePoint
+from sessions_app.ocpp import v201_commands
+from sessions_app.ocpp.command_payloads import CommandPayloadError
+from sessions_app.ocpp.v201_commands import Translation
 from sessions_app.services import charger_command_record
 
 #: What operators and drivers may send, by OCPP 1.6 action name.
@@ -64,6 +72,8 @@ GO_TIMEOUT = RECEIPT_TIMEOUT + 1
 #: answered (see the status); offline: nothing was sent; timeout: the charger, still connected, did not answer in
 #: time; no_answer: sent, but the connection ended before an answer came; error: the charger answered CALLERROR.
 OUTCOMES = ("answered", "offline", "timeout", "no_answer", "error")
+#: What goes out on a connection: ``ACTIONS``, and what 2.0.1 chargers get besides (translations, 2.0.1-only).
+SENT_ACTIONS = frozenset({*ACTIONS, "RequestStartTransaction", "RequestStopTransaction", *v201_commands.V201_ONLY})
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ def outcome_text(result: CommandResult) -> str:
 async def command_send_async(
     charge_point: ChargePoint, action: str, payload: dict, timeout: float = 30
 ) -> CommandResult:
-    if action not in ACTIONS:
+    if action not in SENT_ACTIONS:
         raise ValueError(f"Unknown command {action!r}.")
     if not charge_point.channel_name:
         return CommandResult("offline")
@@ -135,16 +145,36 @@ async def command_send_async(
     )
 
 
+def command_translation(charge_point: ChargePoint, action: str, payload: dict) -> Translation:
+    """What goes to this charger for ``action``: the same to a 1.6 charger, its translation to a 2.0.1 one.
+
+    ``CommandPayloadError`` when it cannot be said to this charger (a 2.0.1-only action to a 1.6 charger, a
+    configuration key or a session 2.0.1 has no name for): nothing is sent. Forms and the API ask first."""
+    if action not in ACTIONS and action not in v201_commands.V201_ONLY:
+        raise ValueError(f"Unknown command {action!r}.")
+    if charge_point.ocpp_protocol == ChargePoint.OcppProtocol.OCPP201:
+        return v201_commands.command_translate(charge_point, action, payload)
+    if action in v201_commands.V201_ONLY:
+        raise CommandPayloadError(
+            "action", str(_("%(action)s is an OCPP 2.0.1 command; this charger speaks 1.6.") % {"action": action})
+        )
+    return Translation(action, payload)
+
+
 def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout: float = 30) -> CommandResult:
     """From synchronous code (views, admin, tasks); the command and its outcome go on the charger's history.
-    The answer returned is the one the history keeps, a charger's password in it (GetConfiguration AuthorizationKey,
-    write-only in OCPP) masked there once."""
+
+    The history keeps what was sent (to a 2.0.1 charger: the translated action and payload) and the charger's
+    answer as it came, a charger's password in them (AuthorizationKey, BasicAuthPassword: write-only) masked there
+    once; the answer returned is that one, in the shape ``action`` answers in. ``CommandPayloadError`` (see
+    ``command_translation``) before anything is sent or kept."""
+    translation = command_translation(charge_point, action, payload)
     sent_at = timezone.now()
-    result = async_to_sync(command_send_async)(charge_point, action, payload, timeout)
+    result = async_to_sync(command_send_async)(charge_point, translation.action, translation.payload, timeout)
     kept = charger_command_record(
         charge_point=charge_point,
-        action=action,
-        request=payload,
+        action=translation.action,
+        request=translation.payload,
         outcome=result.outcome,
         answer=result.payload,
         error_code=result.code,
@@ -152,4 +182,5 @@ def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout:
         sent_at=sent_at,
         finished_at=timezone.now(),
     )
-    return dataclasses.replace(result, payload=kept.answer)
+    answer = translation.answer(kept.answer) if result.outcome == "answered" else kept.answer
+    return dataclasses.replace(result, payload=answer)
