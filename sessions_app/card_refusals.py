@@ -56,8 +56,8 @@ def remembered(authorize: Callable[..., "TagVerdict"]) -> Callable[..., "TagVerd
     """Wraps ``id_tag_authorize``: a refusal of a known card is recorded as its last."""
 
     @functools.wraps(authorize)
-    def wrapper(*, charge_point, raw_uid: str, at: datetime) -> "TagVerdict":
-        verdict = authorize(charge_point=charge_point, raw_uid=raw_uid, at=at)
+    def wrapper(*, charge_point, raw_uid: str, at: datetime, **running) -> "TagVerdict":
+        verdict = authorize(charge_point=charge_point, raw_uid=raw_uid, at=at, **running)
         if verdict.status != AuthorizationStatus.ACCEPTED and verdict.id_tag is not None:
             refusal_record(card_id=verdict.id_tag.pk, status=verdict.status, station=str(charge_point), at=at)
         return verdict

@@ -37,9 +37,13 @@ MAX_DELAY = timedelta(hours=1)
 SWEEP_BATCH = 200
 
 
-def post_stop_work_begin(*, session: ChargingSession, now: datetime) -> None:
-    """In the transaction completing ``session``: its work, committed with it and run after the commit."""
+def post_stop_work_begin(*, session: ChargingSession, now: datetime, due: datetime | None = None) -> None:
+    """In the transaction completing ``session``: its work, committed with it and run after the commit, or from
+    ``due`` on (a session whose charger may still send part of it: ``sessions_app.transaction_events``)."""
     post_stop_work_queue(session_ids=[session.pk], now=now)
+    if due is not None:
+        PostStopWork.objects.filter(session_id=session.pk, done_at__isnull=True).update(next_attempt_at=due)
+        return  # the sweeper runs it once due
     transaction.on_commit(lambda: post_stop_work_enqueue(session_id=session.pk))
 
 

@@ -50,12 +50,15 @@ _UNIT_SCALE = {"kWh": ("Wh", 1000), "kW": ("W", 1000), "kvarh": ("varh", 1000), 
 
 
 @card_refusals.remembered
-def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -> TagVerdict:
+def id_tag_authorize(
+    *, charge_point: ChargePoint, raw_uid: str, at: datetime, running_session: int | None = None
+) -> TagVerdict:
     """May this tag charge at this station now? The one answer the OCPP Authorize handler gives.
 
     Accepted, Blocked, Expired and Invalid come from the card itself (see
     ``accounts.selectors.id_tag_verdict``); ConcurrentTx when the card already runs as
-    many sessions as it is allowed. A charger not yet accepted learns nothing about cards.
+    many sessions as it is allowed, not counting ``running_session`` (the session a 2.0.1 charger asks
+    about again while it runs). A charger not yet accepted learns nothing about cards.
 
     The registration status is read from the database, not from ``charge_point``: the connection
     holds that object from its handshake, and an operator who rejects the charger meanwhile must
@@ -67,7 +70,11 @@ def id_tag_authorize(*, charge_point: ChargePoint, raw_uid: str, at: datetime) -
     verdict = id_tag_verdict(raw_uid=raw_uid, organization=charge_point.organization, at=at)
     if verdict.status != AuthorizationStatus.ACCEPTED:
         return verdict
-    refusal = id_tag_refusal_now(id_tag=cast(IdTag, verdict.id_tag), at=at)  # an accepted verdict names its tag
+    id_tag = cast(IdTag, verdict.id_tag)  # an accepted verdict names its tag
+    running = ChargingSession.objects.filter(id_tag=id_tag, state=ChargingSession.State.ACTIVE)
+    if running_session is not None:
+        running = running.exclude(pk=running_session)
+    refusal = id_tag_refusal_now(id_tag=id_tag, at=at, running=running.count())
     if refusal is not None:
         return TagVerdict(refusal, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
     return verdict
@@ -451,7 +458,7 @@ def charge_point_boot(
 # --- status --------------------------------------------------------------------------------
 
 
-def _connector(charge_point: ChargePoint, number: int) -> Connector | None:
+def connector_by_number(charge_point: ChargePoint, number: int) -> Connector | None:
     """Connector 0 is the station itself; other numbers are created as the charger reports them."""
     if number == 0:
         return None
@@ -472,7 +479,7 @@ def _connectors_of(reports: list) -> dict[tuple[int, int], Connector | None]:
     for report in reports:
         key = (report.charge_point.pk, report.connector_id)
         if key not in known:
-            known[key] = _connector(report.charge_point, report.connector_id)
+            known[key] = connector_by_number(report.charge_point, report.connector_id)
     return known
 
 
@@ -560,7 +567,7 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
 # --- sessions ------------------------------------------------------------------------------
 
 
-def _flag(session: ChargingSession, code: str, detail: str = "") -> None:
+def session_flag(session: ChargingSession, code: str, detail: str = "") -> None:
     SessionFlag.objects.get_or_create(session=session, code=code, defaults={"detail": detail})
 
 
@@ -579,7 +586,7 @@ def _clock_wrong_note(times_by_charger: Mapping[int, Iterable[tuple[datetime, da
             ChargePoint.objects.filter(pk=charge_point_id).update(clock_wrong_at=now, clock_wrong_sent=max(wrong))
 
 
-def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, datetime]], now: datetime) -> None:
+def session_flag_times(session: ChargingSession, times: Iterable[tuple[datetime, datetime]], now: datetime) -> None:
     """Flag a session whose charger times (reported, stored) were implausible and replaced (see ``charger_time``).
 
     One flag per kind, whatever the number of readings, its detail naming the charger's times (the original
@@ -593,7 +600,7 @@ def _flag_times(session: ChargingSession, times: Iterable[tuple[datetime, dateti
             code: str = SessionFlag.Code.FUTURE_TIMESTAMP if reported > stored else SessionFlag.Code.PAST_TIMESTAMP
             replaced.setdefault(code, []).append((reported, stored))
     for code, pairs in replaced.items():
-        _flag(
+        session_flag(
             session,
             code,
             f"Charger time {_span([reported for reported, _ in pairs])}, "
@@ -623,7 +630,7 @@ def session_start(
     offline): it keeps the tag's real status and a flag, and the charger is told that status.
     """
     uid = id_tag_presented(raw_uid)
-    connector = _connector(charge_point, connector_id)
+    connector = connector_by_number(charge_point, connector_id)
     started_at = charger_time(charge_point=charge_point, reported=timestamp, received=now)
     key: dict[str, object] = {"connector": connector, "id_tag_uid": uid, "meter_start_wh": meter_start_wh}
     # Its time as sent identifies a repeat, whether it was used or replaced (session_start_once, ..._as_sent).
@@ -649,10 +656,12 @@ def session_start(
                 **key,
             )
             if verdict.status != AuthorizationStatus.ACCEPTED:
-                _flag(session, SessionFlag.Code.UNAUTHORIZED_START, f"The tag's status was {verdict.status}.")
+                session_flag(session, SessionFlag.Code.UNAUTHORIZED_START, f"The tag's status was {verdict.status}.")
             if busy:
-                _flag(session, SessionFlag.Code.CONCURRENT_START, "Another session was still open on the connector.")
-            _flag_times(session, [(timestamp, started_at)], now)
+                session_flag(
+                    session, SessionFlag.Code.CONCURRENT_START, "Another session was still open on the connector."
+                )
+            session_flag_times(session, [(timestamp, started_at)], now)
             from sessions_app.reservations import reservation_use  # it imports this module
 
             reservation_use(session=session, reservation_id=reservation_id, now=now)
@@ -687,7 +696,7 @@ def _in_base_units(value: Decimal, unit: str) -> tuple[Decimal, str] | None:
     return value * scale, unit
 
 
-def _measurement(sampled: dict) -> tuple[str, Decimal, str] | None:
+def sampled_measurement(sampled: dict) -> tuple[str, Decimal, str] | None:
     """(measurand, value, unit) in base units, or None for a value that is not a number."""
     value = _number(sampled)
     based = None if value is None else _in_base_units(value, sampled.get("unit") or "Wh")
@@ -735,7 +744,7 @@ def _meter_rows(
     times = charger_times(charge_point=charge_point, reported=reported, received=now)
     for reading, sent, at in zip(meter_value, reported, times, strict=True):
         for sampled in reading.get("sampled_value", []):
-            measured = None if signed_meter.is_signed(sampled) else _measurement(sampled)
+            measured = None if signed_meter.is_signed(sampled) else sampled_measurement(sampled)
             if measured is None:
                 continue
             measurand, value, unit = measured
@@ -771,7 +780,7 @@ def _check_register(
         if floor_at is not None and row.timestamp < floor_at:
             continue
         if row.value < floor:
-            _flag(session, SessionFlag.Code.METER_BACKWARDS, f"Register read {row.value} Wh after {floor} Wh.")
+            session_flag(session, SessionFlag.Code.METER_BACKWARDS, f"Register read {row.value} Wh after {floor} Wh.")
         floor, floor_at = row.value, row.timestamp
     return floor, floor_at
 
@@ -841,7 +850,7 @@ def _store_meter_values(reports: list[MeterValuesReport], now: datetime) -> list
         per_report.append((session, rows))
     _clock_wrong_note(station_times, now)
     for session_id, times in times_of.items():
-        _flag_times(sessions[session_id], times, now)  # once per session and batch, not per reading
+        session_flag_times(sessions[session_id], times, now)  # once per session and batch, not per reading
     created = {
         id(row)
         for row in _create_once(
@@ -918,8 +927,8 @@ def _orphan_stop(
         },
     )
     if created:
-        _flag(session, code, f"StopTransaction for transaction {transaction_id}.")
-        _flag_times(session, [(timestamp, at)], now)
+        session_flag(session, code, f"StopTransaction for transaction {transaction_id}.")
+        session_flag_times(session, [(timestamp, at)], now)
     return session
 
 
@@ -971,9 +980,11 @@ def session_stop(
     reason: str,
     transaction_data: list[dict],
     now: datetime,
+    price_from: datetime | None = None,
 ) -> ChargingSession:
     """Close a session from StopTransaction. A repeated stop changes nothing; an implausible stop time is
-    replaced by ``now`` (see ``charger_time``), kept and flagged.
+    replaced by ``now`` (see ``charger_time``), kept and flagged. Its price and charge follow after the commit,
+    or from ``price_from`` on (``post_stop.post_stop_work_begin``).
 
     Only the station that runs a transaction may stop it: a stop from another station is
     kept as a flagged record on the sender and a security event, and the real session is
@@ -1005,24 +1016,24 @@ def session_stop(
     session.save(
         update_fields=["state", "stopped_at", "charger_stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"]
     )
-    post_stop_work_begin(session=session, now=now)  # price, charge, rollups: after commit, crash-safe
+    post_stop_work_begin(session=session, now=now, due=price_from)  # price, charge, rollups: crash-safe
     if transaction_data:
         connector_id = session.connector.number if session.connector else 0
         _store_meter_values([MeterValuesReport(charge_point, connector_id, session.pk, transaction_data)], now)
         # A stop is never refused (MeterValues would get a CALLERROR): what cannot be stored is flagged instead.
         if problem := meter_value_unstorable(transaction_data):
-            _flag(session, SessionFlag.Code.UNSTORABLE_READING, problem)
+            session_flag(session, SessionFlag.Code.UNSTORABLE_READING, problem)
     if meter_stop_wh < session.meter_start_wh:
-        _flag(
+        session_flag(
             session,
             SessionFlag.Code.METER_BACKWARDS,
             f"Meter stop {meter_stop_wh} Wh < start {session.meter_start_wh} Wh.",
         )
     elif session.energy_wh == 0:
-        _flag(session, SessionFlag.Code.ZERO_ENERGY)
+        session_flag(session, SessionFlag.Code.ZERO_ENERGY)
     if session.stopped_at < session.started_at:
-        _flag(session, SessionFlag.Code.STOP_BEFORE_START)
-    _flag_times(session, [(timestamp, session.stopped_at)], now)
+        session_flag(session, SessionFlag.Code.STOP_BEFORE_START)
+    session_flag_times(session, [(timestamp, session.stopped_at)], now)
     board_changed([charge_point])
     return session
 
