@@ -272,11 +272,11 @@ def sign_certificate_accepts(*, charge_point: ChargePoint, csr: str) -> bool:
 
 
 def certificate_sign_and_send(
-    *, charge_point: ChargePoint, csr: str, now: datetime, timeout: float = 30, certificate_type: str = ""
+    *, charge_point: ChargePoint, csr: str, now: datetime, timeout: float = 30
 ) -> ChargerCertificate | None:
     """After an accepted SignCertificate: issue the certificate from the operator's CA, keep it, send it with
-    CertificateSigned (OCPP 2.0.1 says its ``certificate_type`` too) and keep what the charger said (installed,
-    refused, or not delivered). None when the CSR is not accepted (nothing is issued)."""
+    CertificateSigned and keep what the charger said (installed, refused, or not delivered). None when the CSR is
+    not accepted (nothing is issued)."""
     if csr_problem(charge_point=charge_point, csr=csr):
         return None
     ca = certificates.operator_ca()
@@ -297,8 +297,7 @@ def certificate_sign_and_send(
     chain = certificates.chain_pem(issued, ca)
     if len(chain) > CERTIFICATE_CHAIN_MAX_LENGTH:  # CertificateSigned.req allows 10,000 characters: the leaf alone
         chain = record.certificate_pem
-    payload = {"certificate_chain": chain} | ({"certificate_type": certificate_type} if certificate_type else {})
-    result = commands.command_send(charge_point, "CertificateSigned", payload, timeout)
+    result = commands.command_send(charge_point, "CertificateSigned", {"certificate_chain": chain}, timeout)
     if result.outcome == "answered":
         status = (
             ChargerCertificate.Status.ACCEPTED if result.status == "Accepted" else ChargerCertificate.Status.REJECTED
@@ -311,14 +310,12 @@ def certificate_sign_and_send(
     return record
 
 
-def certificate_sign_followup(
-    *, charge_point: ChargePoint, csr: str, now: datetime, certificate_type: str = ""
-) -> ChargerCertificate | None:
+def certificate_sign_followup(*, charge_point: ChargePoint, csr: str, now: datetime) -> ChargerCertificate | None:
     """``certificate_sign_and_send`` as the step after an Accepted SignCertificate's answer (a Rejected one has
     none), which nobody awaits: a failure is logged (the charger asks again: its SignCertificate retries, or the
     operator's ExtendedTriggerMessage)."""
     try:
-        return certificate_sign_and_send(charge_point=charge_point, csr=csr, now=now, certificate_type=certificate_type)
+        return certificate_sign_and_send(charge_point=charge_point, csr=csr, now=now)
     except Exception:
         logger.exception("Charger %s: its certificate could not be issued or sent", charge_point.ocpp_id)
         return None

@@ -110,14 +110,14 @@ class CertificateRequests:
             self._due.add(call_unique_id)
         return accepted
 
-    async def send(self, charge_point: ChargePoint, csr: str, call_unique_id: str, **certificate_signed: str) -> None:
-        """Once the answer has gone: the certificate issued and sent with CertificateSigned (with
-        ``certificate_signed``'s fields too), if the request was Accepted; a Rejected one has nothing to send."""
+    async def send(self, charge_point: ChargePoint, csr: str, call_unique_id: str) -> None:
+        """Once the answer has gone: the certificate issued and sent with CertificateSigned, if the request was
+        Accepted; a Rejected one has nothing to send."""
         if call_unique_id not in self._due:
             return
         self._due.discard(call_unique_id)
         await follow_up(charger_security.certificate_sign_followup)(
-            charge_point=charge_point, csr=csr, now=timezone.now(), **certificate_signed
+            charge_point=charge_point, csr=csr, now=timezone.now()
         )
 
 

@@ -2,10 +2,10 @@
 
 Answered as 1.6's (``v16.CertificateRequests``, ``charger_security.sign_certificate_accepts``): Accepted when the
 operator's CA is configured and the CSR is this charger's (CN its id, O its operator); once the answer has gone, the
-certificate follows with CertificateSigned, its ``certificateType`` ChargingStationCertificate: the operator's CA
-issues certificates for the charger's connection to us (security profile 3), which is also what a request without a
-type gets. A V2GCertificate request (ISO 15118, the charger towards vehicles) is Rejected with its reason in
-``statusInfo``: there is no V2G CA here to sign it with.
+certificate follows with CertificateSigned, its ``certificateType`` ChargingStationCertificate (``v201_commands``):
+the operator's CA issues certificates for the charger's connection to us (security profile 3), which is also what a
+request without a type gets. A V2GCertificate request (ISO 15118, the charger towards vehicles) is Rejected with
+its reason in ``statusInfo``: there is no V2G CA here to sign it with.
 """
 
 import logging
@@ -49,9 +49,4 @@ class SignCertificate201:
 
     @after(Action.sign_certificate)
     async def after_sign_certificate(self, csr: str, call_unique_id: str, **_optional):
-        await self._certificate_requests.send(
-            self.charge_point,
-            csr,
-            call_unique_id,
-            certificate_type=CertificateSigningUseEnumType.charging_station_certificate.value,
-        )
+        await self._certificate_requests.send(self.charge_point, csr, call_unique_id)

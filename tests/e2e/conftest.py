@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.e2e.browser import chromium
+from tests.tls_certificates import make_ca, make_server_certificate
 
 
 @pytest.fixture
@@ -448,6 +450,36 @@ def server_process(transactional_db, tmp_path):
     yield make
     for server in servers:
         server.terminate()
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """The operator's CA (certificate and key), and the server's certificate for 127.0.0.1 and localhost, as files."""
+    ca = make_ca()
+    ca_path, ca_key = ca.write(tmp_path, "ca")
+    server_cert, server_key = make_server_certificate(ca).write(tmp_path, "server")
+    return {"ca": ca, "ca_file": ca_path, "ca_key": ca_key, "cert": server_cert, "key": server_key, "dir": tmp_path}
+
+
+@pytest.fixture
+def tls_server(server_process, pki):
+    """The server as `make serve` runs it with the TLS settings (Makefile, TLS_ARGS): uvicorn's own TLS, client
+    certificates optional, the project's websocket protocol passing them on; the operator's CA also signs the
+    chargers' certificates (SignCertificate)."""
+    server = server_process(
+        OCPP_TLS_CERT_FILE=str(pki["cert"]),
+        OCPP_TLS_KEY_FILE=str(pki["key"]),
+        OCPP_CA_CERT_FILE=str(pki["ca_file"]),
+        OCPP_CA_KEY_FILE=str(pki["ca_key"]),
+        # uvicorn's options from the environment: --ssl-certfile, --ssl-keyfile, --ssl-ca-certs, --ssl-cert-reqs (and
+        # --ws, as every test server has it: _subprocess_env)
+        UVICORN_SSL_CERTFILE=str(pki["cert"]),
+        UVICORN_SSL_KEYFILE=str(pki["key"]),
+        UVICORN_SSL_CA_CERTS=str(pki["ca_file"]),
+        UVICORN_SSL_CERT_REQS=str(int(ssl.CERT_OPTIONAL)),
+    )
+    server.start()
+    return server
 
 
 def _postgres_bindir() -> Path | None:

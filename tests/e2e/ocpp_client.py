@@ -4,6 +4,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import ssl as ssl_module
 from datetime import UTC, datetime
 
 import websockets
@@ -46,6 +47,13 @@ class TestCharger(ChargePoint):
         )
 
 
+def basic_auth_headers(ocpp_id: str, password: str | None) -> dict[str, str]:
+    """HTTP Basic with the charge point id as the user name (security profiles 1 and 2); none without a password."""
+    if password is None:
+        return {}
+    return {"Authorization": "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()}
+
+
 @contextlib.asynccontextmanager
 async def connected(
     url: str,
@@ -53,13 +61,15 @@ async def connected(
     password: str | None = None,
     subprotocols=("ocpp1.6",),
     charger_class: type[TestCharger] = TestCharger,
+    ssl: ssl_module.SSLContext | None = None,
 ):
-    """Open the websocket and run the charger's receive loop for the duration of the block."""
-    headers = {}
-    if password is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()
+    """Open the websocket (over TLS with ``ssl``, for a wss:// url) and run the charger's receive loop for the
+    duration of the block."""
     async with websockets.connect(
-        f"{url}/ocpp/{ocpp_id}", subprotocols=list(subprotocols), additional_headers=headers
+        f"{url}/ocpp/{ocpp_id}",
+        subprotocols=list(subprotocols),
+        additional_headers=basic_auth_headers(ocpp_id, password),
+        ssl=ssl,
     ) as ws:
         charger = charger_class(ocpp_id, ws, response_timeout=10)
         loop = asyncio.create_task(charger.start())

@@ -136,8 +136,8 @@ def test_an_accepted_request_is_followed_up_once_and_a_rejected_one_never(world,
         accepted = await requests.answer(world.cp_a, csr, "m-1")
         rejected = await requests.answer(world.cp_a, make_csr("BETA-1", world.org_a.name), "m-2")
         for call_id in ("m-1", "m-1", "m-2"):  # the step after an answer, run again for m-1
-            await requests.send(world.cp_a, csr, call_id, certificate_type="ChargingStationCertificate")
+            await requests.send(world.cp_a, csr, call_id)
         return accepted, rejected
 
     assert asyncio.run(scenario()) == (True, False)
-    assert [(call["csr"], call["certificate_type"]) for call in followed] == [(csr, "ChargingStationCertificate")]
+    assert [(call["charge_point"], call["csr"]) for call in followed] == [(world.cp_a, csr)]
