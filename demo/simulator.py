@@ -1,10 +1,16 @@
-"""Simulated OCPP 1.6J chargers, for demos, tests and load.
+"""Simulated OCPP chargers (1.6J and 2.0.1), for demos, tests and load.
 
-Each :class:`SimCharger` is a client of the ``ocpp`` package (``ocpp.v16.ChargePoint``) over ``websockets``:
-it boots, heartbeats, reports status, runs charging sessions on each connector (Authorize, StartTransaction,
-MeterValues, StopTransaction), now and then reports a fault or drops offline (queueing its transaction messages
-and delivering them in order, with their original timestamps, on reconnect), and answers the central system's
-commands (remote start/stop, reset, unlock, availability, configuration, trigger, data transfer).
+Each :class:`SimCharger` is a client of the ``ocpp`` package over ``websockets``: it boots, heartbeats, reports
+status, runs charging sessions on each connector, now and then reports a fault or drops offline (queueing its
+transaction messages and delivering them in order, with their original timestamps, on reconnect), and answers
+the central system's commands (remote start/stop, reset, unlock, availability, configuration, trigger, data
+transfer).
+
+One charger model, two wire formats: the session, meter and energy model below is the same for both versions;
+a :class:`Wire` turns its steps into one version's messages and reads the answers. :class:`Wire16` speaks 1.6
+(Authorize, StartTransaction, MeterValues, StopTransaction); ``demo.simulator_v201.Wire201`` speaks 2.0.1
+(Authorize, TransactionEvent Started/Updated/Ended with seqNo, StatusNotification per EVSE). Each charger
+offers the one subprotocol of its :attr:`ChargerSpec.ocpp`, so a fleet can mix versions.
 
 ``speed`` multiplies simulated time: at ``speed=60`` a driver's hour-long stay takes a minute of wall time.
 Timestamps sent are wall-clock (the server must never see the future), and the meter advances by power x the
@@ -24,10 +30,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import websockets
+from ocpp.charge_point import ChargePoint as OcppBaseChargePoint
 from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as OcppChargePoint
@@ -52,9 +59,13 @@ logger = logging.getLogger(__name__)
 logging.getLogger("ocpp.sim").setLevel(logging.WARNING)
 
 VENDOR = "ChargePortalSim"
+FIRMWARE = "1.4.2-sim"
+CARD_TOKEN_TYPE = "ISO14443"  # noqa: S105 - the 2.0.1 id token type of an RFID card, no secret
 FAULT_CODES = ("GroundFailure", "ConnectorLockFailure", "OverCurrentFailure", "HighTemperature", "EVCommunicationError")
 AC_POWERS_W = (11_000.0, 22_000.0)
 DC_POWERS_W = (50_000.0, 150_000.0)
+OCPP16, OCPP201 = "1.6", "2.0.1"
+OCPP_VERSIONS = (OCPP16, OCPP201)
 
 
 # --------------------------------------------------------------------------- physics (pure)
@@ -125,6 +136,21 @@ def ocpp_timestamp(at: datetime | None = None) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
+def sampled_values(
+    register_wh: float, *, power_w: float | None = None, soc: float | None = None
+) -> list[tuple[str, int, str, str]]:
+    """One sample's ``(measurand, value, unit, location)``: the register in whole Wh, the power and SoC if known.
+
+    What a meter reads, whichever version then spells it (:func:`meter_value` for 1.6, ``meter_value_201``).
+    """
+    readings = [("Energy.Active.Import.Register", int(register_wh), "Wh", "Outlet")]
+    if power_w is not None:
+        readings.append(("Power.Active.Import", round(power_w), "W", "Outlet"))
+    if soc is not None:
+        readings.append(("SoC", round(soc * 100), "Percent", "EV"))
+    return readings
+
+
 def meter_value(
     register_wh: int,
     *,
@@ -135,28 +161,9 @@ def meter_value(
 ) -> dict[str, Any]:
     """One 1.6 ``MeterValue`` (snake_case; the ocpp package camel-cases it). Values are strings, as 1.6 wants."""
     sampled = [
-        {
-            "value": str(int(register_wh)),
-            "context": context,
-            "measurand": "Energy.Active.Import.Register",
-            "location": "Outlet",
-            "unit": "Wh",
-        }
+        {"value": str(value), "context": context, "measurand": measurand, "location": location, "unit": unit}
+        for measurand, value, unit, location in sampled_values(register_wh, power_w=power_w, soc=soc)
     ]
-    if power_w is not None:
-        sampled.append(
-            {
-                "value": f"{power_w:.0f}",
-                "context": context,
-                "measurand": "Power.Active.Import",
-                "location": "Outlet",
-                "unit": "W",
-            }
-        )
-    if soc is not None:
-        sampled.append(
-            {"value": f"{soc * 100:.0f}", "context": context, "measurand": "SoC", "location": "EV", "unit": "Percent"}
-        )
     return {"timestamp": ocpp_timestamp(at), "sampled_value": sampled}
 
 
@@ -167,10 +174,11 @@ def meter_value(
 class OpenTransaction:
     """A session the server still has open on this connector (from the database): the charger resumes it."""
 
-    transaction_id: int
+    transaction_id: int | str  # 1.6: the server's id; 2.0.1: the charger's own
     id_tag: str
     meter_start_wh: int
     started_at: datetime
+    seq_no: int = 0  # 2.0.1: the seqNo of the transaction's next event
 
 
 @dataclass
@@ -189,6 +197,7 @@ class ChargerSpec:
     model: str = "SimAC22"
     serial: str = ""
     tags: list[str] = field(default_factory=list)  # this charger's cards; SimOptions.tags when empty
+    ocpp: str = OCPP16  # the version it speaks (the one subprotocol it offers): OCPP16 or OCPP201
 
 
 @dataclass
@@ -213,8 +222,10 @@ class SimOptions:
         return max(self.min_wait_s, sim_seconds / self.speed)
 
 
-def make_specs(ids: list[str], *, rng: random.Random, password: str | None = None) -> list[ChargerSpec]:
-    """Generated chargers: mostly 2-connector AC (11 or 22 kW), some 2-connector DC (50 or 150 kW)."""
+def make_specs(
+    ids: list[str], *, rng: random.Random, password: str | None = None, ocpp: str = OCPP16
+) -> list[ChargerSpec]:
+    """Generated chargers speaking ``ocpp``: mostly 2-connector AC (11 or 22 kW), some 2-connector DC (50 or 150 kW)."""
     specs = []
     for ocpp_id in ids:
         dc = rng.random() < 0.25
@@ -226,6 +237,7 @@ def make_specs(ids: list[str], *, rng: random.Random, password: str | None = Non
                 model=f"Sim{'DC' if dc else 'AC'}{int(power / 1000)}",
                 serial=f"SIM{rng.randrange(10**8):08d}",
                 connectors=[ConnectorSpec(number=n, max_power_w=power) for n in (1, 2)],
+                ocpp=ocpp,
             )
         )
     return specs
@@ -252,6 +264,15 @@ class _Outgoing:
 
 
 @dataclass
+class StartRequest:
+    """A remote start the central system asked for: the driver's token, and 2.0.1's remoteStartId and token type."""
+
+    id_tag: str
+    remote_start_id: int | None = None
+    token_type: str = CARD_TOKEN_TYPE
+
+
+@dataclass
 class _Vehicle:
     capacity_wh: float
     soc: float
@@ -267,12 +288,14 @@ class ConnectorState:
     error_code: str = "NoError"
     operative: bool = True
     pending_operative: bool | None = None  # ChangeAvailability scheduled until the session ends
-    transaction_id: int | None = None
+    transaction_id: int | str | None = None  # 1.6: the server's (an int); 2.0.1: the charger's own (a string)
+    seq_no: int = 0  # 2.0.1: the seqNo the transaction's next event carries
     id_tag: str | None = None
+    token_type: str = CARD_TOKEN_TYPE  # 2.0.1: the id token's type
     started_at: datetime | None = None
     power_w: float = 0.0
     vehicle: _Vehicle | None = None
-    remote_start: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=1))
+    remote_start: asyncio.Queue[StartRequest] = field(default_factory=lambda: asyncio.Queue(maxsize=1))
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     stop_reason: str = "Local"
     in_session: bool = False
@@ -286,9 +309,48 @@ class ConnectorState:
     def busy(self) -> bool:
         return self.in_session or self.status not in ("Available",)
 
+    @property
+    def soc(self) -> float | None:
+        return self.vehicle.soc if self.vehicle else None
+
+
+class Wire(Protocol):
+    """One OCPP version's messages for the charger model's steps (payloads of the ocpp package's ``call``)."""
+
+    subprotocol: str
+
+    def protocol(self, connection) -> OcppBaseChargePoint:
+        """The ocpp package's charge point on ``connection``, answering the central system's commands."""
+
+    def boot(self, reason: str) -> Any: ...
+    def heartbeat(self) -> Any: ...
+    def status(self, number: int, status: str, error_code: str, *, previous: str | None) -> Any | None:
+        """A connector's (1.6) status as this version reports it; None when there is nothing to report: a status
+        this version does not tell apart from ``previous`` (None: report it whatever it was)."""
+
+    def authorize(self, id_tag: str) -> Any: ...
+    def authorization(self, result: Any) -> str:
+        """The id tag's status in the Authorize answer."""
+
+    def start(self, conn: ConnectorState, meter_start: int, *, remote_start_id: int | None) -> Any: ...
+    def started(self, conn: ConnectorState, result: Any) -> str:
+        """The start's answer: sets what it tells of the transaction, returns the id tag's status."""
+
+    def charging_state(self, conn: ConnectorState) -> Any | None:
+        """The connector's status (Charging, SuspendedEV) within its transaction, if the version tells it so."""
+
+    def sample(self, conn: ConnectorState) -> Any:
+        """A periodic reading of the connector in its transaction."""
+
+    def stop(self, conn: ConnectorState, meter_start: int, meter_stop: int, reason: str) -> Any:
+        """The transaction's end; ``reason`` is 1.6's, the model's vocabulary."""
+
+    def triggered_values(self, conn: ConnectorState) -> Any:
+        """The reading the central system asked for with TriggerMessage."""
+
 
 class _Protocol(OcppChargePoint):
-    """The ocpp package's charge point, answering the central system's commands for a :class:`SimCharger`."""
+    """The ocpp package's 1.6 charge point, answering the central system's commands for a :class:`SimCharger`."""
 
     def __init__(self, sim: SimCharger, connection):
         super().__init__(
@@ -302,23 +364,19 @@ class _Protocol(OcppChargePoint):
     # -- remote start / stop
     @on("RemoteStartTransaction")
     def on_remote_start(self, id_tag, connector_id=None, **_):
-        conn = self.sim.connector_for_remote_start(connector_id)
-        if conn is None:
-            return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
-        conn.remote_start.put_nowait(id_tag)
-        return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.accepted)
+        accepted = self.sim.remote_start(connector_id, StartRequest(id_tag))
+        status = RemoteStartStopStatus.accepted if accepted else RemoteStartStopStatus.rejected
+        return call_result.RemoteStartTransaction(status=status)
 
     @on("RemoteStopTransaction")
     def on_remote_stop(self, transaction_id, **_):
-        known = any(c.transaction_id == transaction_id for c in self.sim.connectors.values())
+        known = self.sim.transaction_connector(transaction_id) is not None
         status = RemoteStartStopStatus.accepted if known else RemoteStartStopStatus.rejected
         return call_result.RemoteStopTransaction(status=status)
 
     @after("RemoteStopTransaction")
     def after_remote_stop(self, transaction_id, **_):
-        for conn in self.sim.connectors.values():
-            if conn.transaction_id == transaction_id:
-                self.sim.request_stop(conn, "Remote")
+        self.sim.remote_stop(transaction_id)
 
     # -- reset, unlock, availability
     @on("Reset")
@@ -340,25 +398,12 @@ class _Protocol(OcppChargePoint):
 
     @on("ChangeAvailability")
     def on_change_availability(self, connector_id, type, **_):  # noqa: A002
-        operative = type == AvailabilityType.operative
-        targets = list(self.sim.connectors.values()) if connector_id == 0 else [self.sim.connectors.get(connector_id)]
-        if None in targets:
-            return call_result.ChangeAvailability(status=AvailabilityStatus.rejected)
-        scheduled = False
-        for conn in targets:
-            if conn.in_session:
-                conn.pending_operative = operative
-                scheduled = True
-            else:
-                conn.operative = operative
-        status = AvailabilityStatus.scheduled if scheduled else AvailabilityStatus.accepted
-        return call_result.ChangeAvailability(status=status)
+        status = self.sim.change_availability(connector_id, operative=type == AvailabilityType.operative)
+        return call_result.ChangeAvailability(status=AvailabilityStatus(status))
 
     @after("ChangeAvailability")
     async def after_change_availability(self, connector_id, type, **_):  # noqa: A002
-        for conn in self.sim.connectors.values():
-            if connector_id in (0, conn.number) and not conn.in_session and conn.status in ("Available", "Unavailable"):
-                await self.sim.set_status(conn, "Available" if conn.operative else "Unavailable")
+        await self.sim.availability_reported(connector_id)
 
     # -- configuration
     @on("GetConfiguration")
@@ -376,28 +421,103 @@ class _Protocol(OcppChargePoint):
     # -- trigger, data transfer
     @on("TriggerMessage")
     def on_trigger(self, requested_message, connector_id=None, **_):
-        supported = {
-            MessageTrigger.boot_notification,
-            MessageTrigger.heartbeat,
-            MessageTrigger.status_notification,
-            MessageTrigger.meter_values,
-        }
-        if requested_message not in supported:
-            return call_result.TriggerMessage(status=TriggerMessageStatus.not_implemented)
-        if connector_id not in (None, 0) and connector_id not in self.sim.connectors:
-            return call_result.TriggerMessage(status=TriggerMessageStatus.rejected)
-        return call_result.TriggerMessage(status=TriggerMessageStatus.accepted)
+        return call_result.TriggerMessage(
+            status=TriggerMessageStatus(self.sim.trigger_status(requested_message, connector_id))
+        )
 
     @after("TriggerMessage")
     async def after_trigger(self, requested_message, connector_id=None, **_):
-        with contextlib.suppress(Offline, OCPPError, TimeoutError):
-            await self.sim.triggered(requested_message, connector_id)
+        await self.sim.triggered(requested_message, connector_id)
 
     @on("DataTransfer")
     def on_data_transfer(self, vendor_id, message_id=None, data=None, **_):
-        if vendor_id != VENDOR:
-            return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
-        return call_result.DataTransfer(status=DataTransferStatus.accepted, data=data)
+        status = DataTransferStatus(self.sim.data_transfer_status(vendor_id))
+        return call_result.DataTransfer(status=status, data=data if status == "Accepted" else None)
+
+
+class Wire16:
+    """OCPP 1.6J: the server numbers the transaction; StopTransaction carries the session's begin and end readings."""
+
+    subprotocol = "ocpp1.6"
+
+    def __init__(self, sim: SimCharger):
+        self.sim = sim
+
+    def protocol(self, connection) -> OcppBaseChargePoint:
+        return _Protocol(self.sim, connection)
+
+    def boot(self, reason: str) -> call.BootNotification:
+        spec = self.sim.spec
+        return call.BootNotification(  # 1.6 limits: model 20 characters, serial 25; no boot reason
+            charge_point_vendor=VENDOR,
+            charge_point_model=spec.model[:20],
+            charge_point_serial_number=spec.serial[:25] or None,
+            firmware_version=FIRMWARE,
+        )
+
+    def heartbeat(self) -> call.Heartbeat:
+        return call.Heartbeat()
+
+    def status(self, number: int, status: str, error_code: str, *, previous: str | None) -> call.StatusNotification:
+        return call.StatusNotification(
+            connector_id=number, error_code=error_code, status=status, timestamp=ocpp_timestamp()
+        )
+
+    def authorize(self, id_tag: str) -> call.Authorize:
+        return call.Authorize(id_tag=id_tag)
+
+    def authorization(self, result: call_result.Authorize) -> str:
+        return result.id_tag_info.get("status")
+
+    def start(self, conn: ConnectorState, meter_start: int, *, remote_start_id: int | None) -> call.StartTransaction:
+        return call.StartTransaction(
+            connector_id=conn.number,
+            id_tag=conn.id_tag,
+            meter_start=meter_start,
+            timestamp=ocpp_timestamp(conn.started_at),
+        )
+
+    def started(self, conn: ConnectorState, result: call_result.StartTransaction) -> str:
+        conn.transaction_id = result.transaction_id
+        return result.id_tag_info.get("status")
+
+    def charging_state(self, conn: ConnectorState) -> None:
+        return None  # 1.6 tells it by StatusNotification alone
+
+    def sample(self, conn: ConnectorState) -> call.MeterValues:
+        return self._meter_values(conn, "Sample.Periodic")
+
+    def triggered_values(self, conn: ConnectorState) -> call.MeterValues:
+        return self._meter_values(conn, "Trigger")
+
+    def _meter_values(self, conn: ConnectorState, context: str) -> call.MeterValues:
+        value = meter_value(int(conn.register_wh), power_w=conn.power_w, soc=conn.soc, context=context)
+        return call.MeterValues(connector_id=conn.number, transaction_id=conn.transaction_id, meter_value=[value])
+
+    def stop(self, conn: ConnectorState, meter_start: int, meter_stop: int, reason: str) -> call.StopTransaction:
+        data = [
+            meter_value(meter_start, context="Transaction.Begin", at=conn.started_at),
+            meter_value(meter_stop, context="Transaction.End"),
+        ]
+        return call.StopTransaction(
+            meter_stop=meter_stop,
+            timestamp=ocpp_timestamp(),
+            transaction_id=conn.transaction_id,
+            reason=reason,
+            id_tag=conn.id_tag,
+            transaction_data=data,
+        )
+
+
+def wire_for(sim: SimCharger) -> Wire:
+    """The wire of the version ``sim`` speaks."""
+    if sim.spec.ocpp == OCPP201:
+        from demo.simulator_v201 import Wire201  # built on this module's model and helpers
+
+        return Wire201(sim)
+    if sim.spec.ocpp != OCPP16:
+        raise ValueError(f"unknown OCPP version {sim.spec.ocpp!r}: one of {', '.join(OCPP_VERSIONS)}")
+    return Wire16(sim)
 
 
 class SimCharger:
@@ -431,9 +551,12 @@ class SimCharger:
         self._interrupt = asyncio.Event()
         self._interrupt_wait_s = 0.0
         self._boot_now = asyncio.Event()
+        self._boot_reason = "PowerUp"  # 2.0.1 tells why it boots
         self._closing = False
+        self._reset_when_idle = False  # 2.0.1's Reset OnIdle: no new session until the reset
         self._lock = asyncio.Lock()  # one outstanding CALL per charger (the ocpp package also locks)
-        self._protocol: _Protocol | None = None
+        self._protocol: OcppBaseChargePoint | None = None
+        self.wire = wire_for(self)
 
     # ------------------------------------------------------------------ public
 
@@ -472,17 +595,63 @@ class SimCharger:
                 return conn
         return None
 
-    async def set_status(self, conn: ConnectorState | None, status: str, error_code: str = "NoError") -> None:
+    def remote_start(self, connector_id: int | None, request: StartRequest) -> bool:
+        """Start a session for the central system on that connector (any free one if None): whether it will."""
+        conn = self.connector_for_remote_start(connector_id)
+        if conn is None or self._reset_when_idle:
+            return False
+        conn.remote_start.put_nowait(request)
+        return True
+
+    def transaction_connector(self, transaction_id: int | str) -> ConnectorState | None:
+        return next((c for c in self.connectors.values() if c.transaction_id == transaction_id), None)
+
+    def remote_stop(self, transaction_id: int | str) -> None:
+        conn = self.transaction_connector(transaction_id)
+        if conn is not None:
+            self.request_stop(conn, "Remote")
+
+    async def set_status(
+        self, conn: ConnectorState | None, status: str, error_code: str = "NoError", *, again: bool = False
+    ) -> None:
+        """Set and report a connector's status (``conn`` None: the station's); ``again`` reports it even unchanged."""
+        previous = None if again or conn is None else conn.status
         if conn is not None:
             conn.status, conn.error_code = status, error_code
-        number = conn.number if conn else 0
+        payload = self.wire.status(conn.number if conn else 0, status, error_code, previous=previous)
+        if payload is None:
+            return
         with contextlib.suppress(Offline, OCPPError, TimeoutError):
-            await self.send(
-                call.StatusNotification(
-                    connector_id=number, error_code=error_code, status=status, timestamp=ocpp_timestamp()
-                ),
-                wait=False,
-            )
+            await self.send(payload, wait=False)
+
+    def change_availability(self, connector_id: int, *, operative: bool) -> str:
+        """Accepted, Scheduled (for when a running session ends) or Rejected (no such connector); 0: all of them."""
+        targets = list(self.connectors.values()) if connector_id == 0 else [self.connectors.get(connector_id)]
+        scheduled = False
+        for conn in targets:
+            if conn is None:
+                return "Rejected"
+            if conn.in_session:
+                conn.pending_operative = operative
+                scheduled = True
+            else:
+                conn.operative = operative
+        return "Scheduled" if scheduled else "Accepted"
+
+    async def availability_reported(self, connector_id: int) -> None:
+        """After a ChangeAvailability: the connectors it changed report their new status."""
+        for conn in self.connectors.values():
+            if connector_id in (0, conn.number) and not conn.in_session and conn.status in ("Available", "Unavailable"):
+                await self.set_status(conn, "Available" if conn.operative else "Unavailable")
+
+    def queued(self) -> list[Any]:
+        """The messages waiting to be delivered that a disconnection keeps (the transactions' messages)."""
+        return [entry.payload for entry in self._outbox if entry.queued]
+
+    @staticmethod
+    def data_transfer_status(vendor_id: str) -> str:
+        """DataTransfer: our own vendor's messages are echoed, anyone else's refused (the same words in 2.0.1)."""
+        return "Accepted" if vendor_id == VENDOR else "UnknownVendorId"
 
     def configuration(self) -> dict[str, tuple[str, bool]]:
         return {k: (v[0], v[1]) for k, v in self.config.items()}
@@ -498,27 +667,41 @@ class SimCharger:
         self.config[key][0] = value
         return ConfigurationStatus.accepted
 
+    def trigger_status(self, message: str, connector_id: int | None) -> str:
+        """TriggerMessage's answer (the message names and answers are the same in 1.6 and 2.0.1)."""
+        supported = {
+            MessageTrigger.boot_notification,
+            MessageTrigger.heartbeat,
+            MessageTrigger.status_notification,
+            MessageTrigger.meter_values,
+        }
+        if message not in supported:
+            return "NotImplemented"
+        if connector_id not in (None, 0) and connector_id not in self.connectors:
+            return "Rejected"
+        return "Accepted"
+
     async def triggered(self, message: str, connector_id: int | None) -> None:
+        """Send what TriggerMessage asked for (after its answer; nothing if offline)."""
+        with contextlib.suppress(Offline, OCPPError, TimeoutError):
+            await self._triggered(message, connector_id)
+
+    async def _triggered(self, message: str, connector_id: int | None) -> None:
         if message == MessageTrigger.boot_notification:
             self._boot_now.set()
             if self.online.is_set():
-                await self.send(self._boot_payload())
+                await self.send(self.wire.boot("Triggered"))
         elif message == MessageTrigger.heartbeat:
-            await self.send(call.Heartbeat())
+            await self.send(self.wire.heartbeat())
         elif message == MessageTrigger.status_notification:
             station: list[ConnectorState | None] = [] if connector_id else [None]  # None: the station itself
             for conn in [*station, *self._targets(connector_id)]:
                 await self.set_status(
-                    conn, conn.status if conn else "Available", conn.error_code if conn else "NoError"
+                    conn, conn.status if conn else "Available", conn.error_code if conn else "NoError", again=True
                 )
         elif message == MessageTrigger.meter_values:
             for conn in self._targets(connector_id):
-                soc = conn.vehicle.soc if conn.vehicle else None
-                value = meter_value(int(conn.register_wh), power_w=conn.power_w, soc=soc, context="Trigger")
-                await self.send(
-                    call.MeterValues(connector_id=conn.number, meter_value=[value], transaction_id=conn.transaction_id),
-                    wait=False,
-                )
+                await self.send(self.wire.triggered_values(conn), wait=False)
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """End running sessions (reason Local) and deliver what is queued, if connected, within ``timeout``."""
@@ -536,6 +719,7 @@ class SimCharger:
     async def reset(self, *, hard: bool) -> None:
         """Stop sessions (after the socket drops for a hard reset, so the stops are queued), then reboot."""
         reason = "HardReset" if hard else "SoftReset"
+        self._boot_reason = "RemoteReset"
         active = [c for c in self.connectors.values() if c.in_session]
         if hard:
             self._request_interrupt(self.options.scaled(30))
@@ -548,6 +732,21 @@ class SimCharger:
                 await asyncio.wait_for(self._drained(), 10)
             self._request_interrupt(self.options.scaled(15))
         logger.info("%s: %s reset", self.spec.ocpp_id, "hard" if hard else "soft")
+
+    def has_sessions(self) -> bool:
+        return any(c.in_session for c in self.connectors.values())
+
+    async def reset_when_idle(self) -> None:
+        """2.0.1's Reset OnIdle: start no session, let the running ones end, then reset (as a soft reset)."""
+        self._reset_when_idle = True
+        try:
+            while self.has_sessions():
+                await asyncio.wait(
+                    [asyncio.create_task(c.session_done.wait()) for c in self.connectors.values() if c.in_session]
+                )
+            await self.reset(hard=False)
+        finally:
+            self._reset_when_idle = False
 
     # ------------------------------------------------------------------ connection
 
@@ -574,7 +773,7 @@ class SimCharger:
             try:
                 async with websockets.connect(
                     self._url(),
-                    subprotocols=[Subprotocol("ocpp1.6")],
+                    subprotocols=[Subprotocol(self.wire.subprotocol)],
                     additional_headers=self._headers(),
                     open_timeout=15,
                     max_size=2**20,
@@ -598,7 +797,7 @@ class SimCharger:
 
         Returns how long to stay away (0 for the usual backoff).
         """
-        protocol = _Protocol(self, ws)
+        protocol = self.wire.protocol(ws)
         self._protocol = protocol
         self._interrupt.clear()
         listener = asyncio.create_task(protocol.start())
@@ -609,7 +808,7 @@ class SimCharger:
             self.online.set()
             await self.set_status(None, "Available")
             for conn in self.connectors.values():
-                await self.set_status(conn, conn.status, conn.error_code)
+                await self.set_status(conn, conn.status, conn.error_code, again=True)
             helpers = [asyncio.create_task(self._deliver(protocol)), asyncio.create_task(self._heartbeat())]
             interrupt = asyncio.create_task(self._interrupt.wait())
             helpers.append(interrupt)
@@ -633,29 +832,21 @@ class SimCharger:
                 entry.future.set_exception(Offline(type(entry.payload).__name__))
         self._outbox = kept
 
-    def _boot_payload(self) -> call.BootNotification:
-        # 1.6 limits: model 20 characters, serial 25
-        return call.BootNotification(
-            charge_point_vendor=VENDOR,
-            charge_point_model=self.spec.model[:20],
-            charge_point_serial_number=self.spec.serial[:25] or None,
-            firmware_version="1.4.2-sim",
-        )
-
-    async def _call(self, protocol: _Protocol, payload: Any) -> Any:
+    async def _call(self, protocol: OcppBaseChargePoint, payload: Any) -> Any:
         async with self._lock:
             return await protocol.call(payload, suppress=False)
 
-    async def _boot(self, protocol: _Protocol, listener: asyncio.Task) -> bool:
+    async def _boot(self, protocol: OcppBaseChargePoint, listener: asyncio.Task) -> bool:
         """BootNotification until Accepted (Pending/Rejected: retry after the interval given)."""
         while not listener.done():
             self._boot_now.clear()
-            result = await self._call(protocol, self._boot_payload())
+            result = await self._call(protocol, self.wire.boot(self._boot_reason))
             interval = int(result.interval or 0)
-            if result.status == RegistrationStatus.accepted:
+            if result.status == RegistrationStatus.accepted:  # the same word in 2.0.1
                 if interval > 0:
                     self.config["HeartbeatInterval"][0] = str(interval)
                 self.booted_count += 1
+                self._boot_reason = "PowerUp"
                 logger.debug("%s: boot accepted, heartbeat %ss", self.spec.ocpp_id, interval)
                 return True
             logger.info("%s: boot %s, retrying in %ss", self.spec.ocpp_id, result.status, interval or 60)
@@ -663,7 +854,7 @@ class SimCharger:
                 await asyncio.wait_for(self._boot_now.wait(), self.options.scaled(interval or 60))
         return False
 
-    async def _deliver(self, protocol: _Protocol) -> None:
+    async def _deliver(self, protocol: OcppBaseChargePoint) -> None:
         """Send the outbox head by head; a queued message stays until answered (or refused with a CALLERROR)."""
         while True:
             while not self._outbox:
@@ -690,7 +881,7 @@ class SimCharger:
         while True:
             await asyncio.sleep(self.options.scaled(int(self.config["HeartbeatInterval"][0])))
             with contextlib.suppress(Offline, OCPPError, TimeoutError):
-                await self.send(call.Heartbeat())
+                await self.send(self.wire.heartbeat())
 
     def _targets(self, connector_id: int | None) -> list[ConnectorState]:
         if connector_id:
@@ -717,29 +908,37 @@ class SimCharger:
             await self._resume(conn, conn.spec.open_transaction)
         while True:
             await self.online.wait()
+            request: StartRequest | None
             try:
-                id_tag = await asyncio.wait_for(conn.remote_start.get(), opts.scaled(self.rng.uniform(*opts.idle_s)))
-                remote = True
+                request = await asyncio.wait_for(conn.remote_start.get(), opts.scaled(self.rng.uniform(*opts.idle_s)))
             except TimeoutError:
-                id_tag, remote = None, False
+                request = None
             if not conn.operative or conn.status != "Available" or not self.online.is_set() or self._closing:
                 continue
-            if not remote and self.rng.random() < opts.fault_probability:
+            if request is None and self.rng.random() < opts.fault_probability:
                 await self._fault(conn)
                 continue
-            if not remote:
+            if request is None:
                 tags = self.spec.tags or opts.tags
-                if not tags:
+                if not tags or self._reset_when_idle:
                     continue
-                id_tag = self.rng.choice(tags)
+                request = StartRequest(self.rng.choice(tags))
+                remote = False
+            else:
+                remote = True
             try:
-                await self._session(conn, id_tag, remote=remote)
+                await self._session(conn, request, remote=remote)
             except (Offline, OCPPError, TimeoutError) as exc:
                 logger.debug("%s/%s: session attempt ended: %r", self.spec.ocpp_id, conn.number, exc)
-                conn.in_session = False
-                conn.session_done.set()
+                self._session_over(conn)
                 if conn.status != "Available":
                     await self.set_status(conn, "Available" if conn.operative else "Unavailable")
+
+    @staticmethod
+    def _session_over(conn: ConnectorState) -> None:
+        conn.transaction_id = conn.id_tag = conn.vehicle = conn.started_at = None
+        conn.in_session = False
+        conn.session_done.set()
 
     async def _fault(self, conn: ConnectorState) -> None:
         code = self.rng.choice(FAULT_CODES)
@@ -748,14 +947,13 @@ class SimCharger:
         await self._wait_sim(self.rng.uniform(*self.options.fault_s))
         await self.set_status(conn, "Available" if conn.operative else "Unavailable")
 
-    async def _session(self, conn: ConnectorState, id_tag: str, *, remote: bool) -> None:
+    async def _session(self, conn: ConnectorState, request: StartRequest, *, remote: bool) -> None:
+        id_tag = request.id_tag
         await self.set_status(conn, "Preparing")
         if not remote:
-            result = await self.send(call.Authorize(id_tag=id_tag))
-            if result.id_tag_info.get("status") != "Accepted":
-                logger.debug(
-                    "%s/%s: id_tag=%r %s", self.spec.ocpp_id, conn.number, id_tag, result.id_tag_info.get("status")
-                )
+            status = self.wire.authorization(await self.send(self.wire.authorize(id_tag)))
+            if status != "Accepted":
+                logger.debug("%s/%s: id_tag=%r %s", self.spec.ocpp_id, conn.number, id_tag, status)
                 await self.set_status(conn, "Available")
                 return
         conn.in_session = True
@@ -768,13 +966,9 @@ class SimCharger:
         # (Carried over, that fraction could make a session stopped after a moment count 1 Wh in 50 ms: 72 kW.)
         conn.register_wh = float(int(conn.register_wh))
         meter_start = int(conn.register_wh)
-        start = await self.send(
-            call.StartTransaction(
-                connector_id=conn.number, id_tag=id_tag, meter_start=meter_start, timestamp=ocpp_timestamp()
-            ),
-            queued=True,
-        )
-        conn.transaction_id, conn.id_tag, conn.started_at = start.transaction_id, id_tag, datetime.now(UTC)
+        conn.id_tag, conn.token_type, conn.started_at, conn.seq_no = id_tag, request.token_type, datetime.now(UTC), 0
+        start = self.wire.start(conn, meter_start, remote_start_id=request.remote_start_id)
+        status = self.wire.started(conn, await self.send(start, queued=True))
         logger.info(
             "%s/%s: start tx %s id_tag=%r at %s Wh",
             self.spec.ocpp_id,
@@ -783,7 +977,7 @@ class SimCharger:
             id_tag,
             meter_start,
         )
-        if start.id_tag_info.get("status") != "Accepted":
+        if status != "Accepted":
             conn.stop_reason = "DeAuthorized"
         elif not self._closing:
             await self._charge(conn)
@@ -797,6 +991,7 @@ class SimCharger:
         conn.stop_reason = "Local"
         conn.vehicle = self._new_vehicle(conn)
         conn.transaction_id, conn.id_tag, conn.started_at = open_tx.transaction_id, open_tx.id_tag, open_tx.started_at
+        conn.seq_no = open_tx.seq_no
         conn.register_wh = max(conn.register_wh, float(open_tx.meter_start_wh))
         logger.info("%s/%s: resume tx %s", self.spec.ocpp_id, conn.number, conn.transaction_id)
         await self._charge(conn)
@@ -817,7 +1012,7 @@ class SimCharger:
         """Charge until the driver leaves, the vehicle is full, or a stop is requested; queue MeterValues."""
         vehicle = conn.vehicle
         assert vehicle is not None  # noqa: S101
-        await self.set_status(conn, "Charging")
+        await self._charging_status(conn, "Charging")
         stay = self.rng.uniform(*self.options.stay_s)
         elapsed = 0.0
         full_since: float | None = None
@@ -838,18 +1033,10 @@ class SimCharger:
             if stopped:
                 break
             elapsed += charged_s * self.options.speed
-            await self.send(
-                call.MeterValues(
-                    connector_id=conn.number,
-                    transaction_id=conn.transaction_id,
-                    meter_value=[meter_value(int(conn.register_wh), power_w=conn.power_w, soc=vehicle.soc)],
-                ),
-                queued=True,
-                wait=False,
-            )
+            await self.send(self.wire.sample(conn), queued=True, wait=False)
             if vehicle.soc >= vehicle.target_soc and full_since is None:
                 full_since = elapsed
-                await self.set_status(conn, "SuspendedEV")
+                await self._charging_status(conn, "SuspendedEV")
             if elapsed >= stay or (full_since is not None and elapsed - full_since >= 600):
                 conn.stop_reason = self.rng.choice(("EVDisconnected", "Local"))
                 break
@@ -863,26 +1050,18 @@ class SimCharger:
                 self._request_interrupt(away)
         conn.power_w = 0.0
 
+    async def _charging_status(self, conn: ConnectorState, status: str) -> None:
+        """A change of state within the transaction: the connector's status, and 2.0.1's TransactionEvent."""
+        await self.set_status(conn, status)
+        event = self.wire.charging_state(conn)
+        if event is not None:
+            await self.send(event, queued=True, wait=False)
+
     async def _stop(self, conn: ConnectorState, meter_start: int) -> None:
         meter_stop = int(conn.register_wh)
         reason = conn.stop_reason
         await self.set_status(conn, "Finishing")
-        data = [
-            meter_value(meter_start, context="Transaction.Begin", at=conn.started_at),
-            meter_value(meter_stop, context="Transaction.End"),
-        ]
-        await self.send(
-            call.StopTransaction(
-                meter_stop=meter_stop,
-                timestamp=ocpp_timestamp(),
-                transaction_id=conn.transaction_id,
-                reason=reason,
-                id_tag=conn.id_tag,
-                transaction_data=data,
-            ),
-            queued=True,
-            wait=False,
-        )
+        await self.send(self.wire.stop(conn, meter_start, meter_stop, reason), queued=True, wait=False)
         logger.info(
             "%s/%s: stop tx %s (%s) %s Wh",
             self.spec.ocpp_id,
@@ -891,9 +1070,7 @@ class SimCharger:
             reason,
             meter_stop - meter_start,
         )
-        conn.transaction_id = conn.id_tag = conn.vehicle = conn.started_at = None
-        conn.in_session = False
-        conn.session_done.set()
+        self._session_over(conn)
         if conn.pending_operative is not None:
             conn.operative, conn.pending_operative = conn.pending_operative, None
         if reason not in ("HardReset", "SoftReset"):
@@ -930,8 +1107,11 @@ async def run_chargers(
 # --------------------------------------------------------------------------- database (sync; call outside the loop)
 
 
-def _connector_from_db(connector, last_meter_stop, open_session) -> ConnectorSpec:
-    """A connector whose meter continues from the highest reading the server has of it."""
+def _connector_from_db(connector, last_meter_stop, open_session, *, ocpp: str) -> ConnectorSpec:
+    """A connector whose meter continues from the highest reading the server has of it.
+
+    A 2.0.1 station's open transaction goes on under its own id, with the seqNo after the last event stored.
+    """
     readings = [
         float(v)
         for v in (
@@ -941,9 +1121,16 @@ def _connector_from_db(connector, last_meter_stop, open_session) -> ConnectorSpe
         )
         if v is not None
     ]
-    open_tx = open_session and OpenTransaction(
-        open_session.pk, open_session.id_tag_uid, open_session.meter_start_wh, open_session.started_at
-    )
+    open_tx = None
+    if open_session is not None:
+        charger_id = open_session.charger_transaction_id if ocpp == OCPP201 else ""
+        open_tx = OpenTransaction(
+            charger_id or open_session.pk,
+            open_session.id_tag_uid,
+            open_session.meter_start_wh,
+            open_session.started_at,
+            seq_no=open_session.last_seq_no + 1 if open_session.last_seq_no is not None else 0,
+        )
     return ConnectorSpec(
         number=connector.number,
         max_power_w=float(connector.max_power_kw or 11) * 1000,
@@ -953,7 +1140,8 @@ def _connector_from_db(connector, last_meter_stop, open_session) -> ConnectorSpe
 
 
 def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> list[ChargerSpec]:
-    """The accepted charge points and their connectors, each with its operator's usable cards (``with_tags``).
+    """The accepted charge points and their connectors, each with its operator's usable cards (``with_tags``),
+    speaking the OCPP version each agreed at its latest connection.
 
     Passwords are only stored hashed: pass the shared one, or the chargers connect without.
     """
@@ -969,7 +1157,8 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
             MeterValue.objects.filter(session=OuterRef("pk"), measurand=ENERGY_REGISTER)
             .order_by("-timestamp")
             .values("value")[:1]
-        )
+        ),
+        last_seq_no=Max("transaction_events__seq_no"),
     )
     open_sessions = {s.connector_id: s for s in open_query.order_by("started_at")}
     last_meter = dict(
@@ -980,8 +1169,9 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
     )
     points = ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
     for cp in points.prefetch_related("connectors").order_by("ocpp_id"):
+        ocpp = cp.ocpp_protocol.removeprefix("ocpp")  # the version it spoke last
         connectors = [
-            _connector_from_db(c, last_meter.get(c.pk), open_sessions.get(c.pk)) for c in cp.connectors.all()
+            _connector_from_db(c, last_meter.get(c.pk), open_sessions.get(c.pk), ocpp=ocpp) for c in cp.connectors.all()
         ] or [ConnectorSpec(number=1, max_power_w=11_000.0)]
         tags: list[str] = []
         if with_tags:
@@ -996,6 +1186,7 @@ def specs_from_db(*, password: str | None = None, with_tags: bool = True) -> lis
                 model=cp.model or "SimAC22",
                 serial=cp.serial_number,
                 tags=tags,
+                ocpp=ocpp,
             )
         )
     return specs

@@ -1,4 +1,7 @@
-"""The charger simulator: its charging curve, and whole chargers against a tiny OCPP 1.6 central system."""
+"""The charger simulator: its charging curve, and whole chargers against a tiny OCPP 1.6 central system.
+
+(The 2.0.1 wire is tested in test_simulator_v201.py, on this module's harness.)
+"""
 
 import asyncio
 import contextlib
@@ -15,6 +18,7 @@ from ocpp.v16 import call, call_result
 
 from accounts.models import CustomerAccount, IdTag
 from demo.simulator import (
+    OCPP16,
     ChargerSpec,
     ConnectorSpec,
     OpenTransaction,
@@ -149,7 +153,8 @@ class CentralSystem(OcppChargePoint):
 
 
 class Harness:
-    def __init__(self):
+    def __init__(self, central_system=CentralSystem):
+        self.central_system = central_system
         self.log = defaultdict(list)
         self.connections: dict[str, CentralSystem] = {}
         self.connects = 0
@@ -159,7 +164,7 @@ class Harness:
         cp_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
         self.connects += 1
         self.log["headers"].append(dict(ws.request.headers))
-        cs = CentralSystem(cp_id, ws, self.log)
+        cs = self.central_system(cp_id, ws, self.log)
         self.connections[cp_id] = cs
         with contextlib.suppress(websockets.exceptions.ConnectionClosed):
             await cs.start()
@@ -197,9 +202,12 @@ async def _run(
     open_transaction=None,
     max_power_w=150_000.0,
     register_wh=2_000_000.0,
+    ocpp=OCPP16,
+    central_system=CentralSystem,
 ):
-    harness = Harness()
-    async with websockets.serve(harness.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
+    """Run ``scenario(harness)`` while one simulated charger speaking ``ocpp`` talks to ``central_system``."""
+    harness = Harness(central_system)
+    async with websockets.serve(harness.handler, "127.0.0.1", 0, subprotocols=[f"ocpp{ocpp}"]) as server:
         harness.port = server.sockets[0].getsockname()[1]
         plugs = [
             ConnectorSpec(
@@ -210,7 +218,7 @@ async def _run(
             )
             for n in range(1, connectors + 1)
         ]
-        spec = ChargerSpec(ocpp_id="SIM-T1", password=password, connectors=plugs)
+        spec = ChargerSpec(ocpp_id="SIM-T1", password=password, connectors=plugs, ocpp=ocpp)
         sim = asyncio.create_task(run_chargers([spec], _options(harness.port, **options_overrides), seed=seed))
         try:
             await scenario(harness)
