@@ -72,6 +72,8 @@ GO_TIMEOUT = RECEIPT_TIMEOUT + 1
 #: answered (see the status); offline: nothing was sent; timeout: the charger, still connected, did not answer in
 #: time; no_answer: sent, but the connection ended before an answer came; error: the charger answered CALLERROR.
 OUTCOMES = ("answered", "offline", "timeout", "no_answer", "error")
+#: The error code of a command this side could not send (the charger never saw it).
+INVALID_COMMAND = "InvalidCommand"
 #: What goes out on a connection: ``ACTIONS``, and what 2.0.1 chargers get besides (translations, 2.0.1-only).
 SENT_ACTIONS = frozenset({*ACTIONS, "RequestStartTransaction", "RequestStopTransaction", *v201_commands.V201_ONLY})
 
@@ -166,9 +168,15 @@ def command_send(charge_point: ChargePoint, action: str, payload: dict, timeout:
 
     The history keeps what was sent (to a 2.0.1 charger: the translated action and payload) and the charger's
     answer as it came, a charger's password in them (AuthorizationKey, BasicAuthPassword: write-only) masked there
-    once; the answer returned is that one, in the shape ``action`` answers in. ``CommandPayloadError`` (see
-    ``command_translation``) before anything is sent or kept."""
-    translation = command_translation(charge_point, action, payload)
+    once; the answer returned is that one, in the shape ``action`` answers in.
+
+    A command that cannot be said to this charger (``command_translation``'s ``CommandPayloadError``) is neither
+    sent nor kept: its outcome is ``error`` with the code ``InvalidCommand`` (as the consumer's for a payload its
+    call class refuses) and the reason. Forms and the API ask ``command_translation`` first, to name the field."""
+    try:
+        translation = command_translation(charge_point, action, payload)
+    except CommandPayloadError as refused:
+        return CommandResult("error", code=INVALID_COMMAND, description=str(refused))
     sent_at = timezone.now()
     result = async_to_sync(command_send_async)(charge_point, translation.action, translation.payload, timeout)
     kept = charger_command_record(

@@ -29,6 +29,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -166,6 +167,127 @@ def _built(action: str, payload: dict) -> Any:
 def _sent(request: Any, answer: Callable[[dict], dict] = _same) -> Translation:
     action, payload = command_payload(request)
     return Translation(action, payload, answer)
+
+
+# --- the 2.0.1-only commands, built from what operators give ------------------------------------------------------
+
+REPORT_BASES = ("ConfigurationInventory", "FullInventory", "SummaryInventory")
+COMPONENT_CRITERIA = ("Active", "Available", "Enabled", "Problem")
+ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
+#: A variable operators may not set by hand: the charger's password (rotated by ``charger_security``).
+SECRET_VARIABLES = frozenset({("securityctrlr", "basicauthpassword")})
+#: 2.0.1's identifierString (component and variable names, instances) and SetVariables' attributeValue.
+NAME_MAX_LENGTH = 50
+VALUE_MAX_LENGTH = 1000
+VARIABLES_MAX = 100
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9*\-_=:+|@.]{1,50}$")
+
+
+def variable_secret(component: str, variable: str) -> bool:
+    """Whether a component's variable holds the charger's password."""
+    return (component.lower(), variable.lower()) in SECRET_VARIABLES
+
+
+def _component_variables(variables: list[dict], field_name: str, *, with_value: bool) -> list[dict]:
+    """Each ``{component, component_instance, variable, variable_instance[, value][, attribute_type]}`` checked,
+    as 2.0.1's component and variable objects (absent instances left out)."""
+    if not variables:
+        raise CommandPayloadError(field_name, str(_("Name at least one component and variable.")))
+    if len(variables) > VARIABLES_MAX:
+        raise CommandPayloadError(field_name, str(_("At most %(max)s variables.") % {"max": VARIABLES_MAX}))
+    checked = []
+    for entry in variables:
+        names = [entry.get(key) or "" for key in ("component", "component_instance", "variable", "variable_instance")]
+        for name, required in zip(names, (True, False, True, False), strict=True):
+            if (name or required) and not _IDENTIFIER.match(name):
+                raise CommandPayloadError(
+                    field_name,
+                    str(_("%(name)r is no OCPP 2.0.1 name: 1 to 50 letters, digits or *-_=:+|@.") % {"name": name}),
+                )
+        attribute_type = entry.get("attribute_type") or None
+        if attribute_type is not None and attribute_type not in ATTRIBUTE_TYPES:
+            raise CommandPayloadError(
+                field_name, str(_("Choose one of %(choices)s.") % {"choices": ", ".join(ATTRIBUTE_TYPES)})
+            )
+        item: dict[str, Any] = {
+            "component": datatypes.ComponentType(name=names[0], instance=names[1] or None),
+            "variable": datatypes.VariableType(name=names[2], instance=names[3] or None),
+            "attribute_type": attribute_type,
+        }
+        if with_value:
+            value = str(entry.get("value") if entry.get("value") is not None else "")
+            if len(value) > VALUE_MAX_LENGTH:
+                raise CommandPayloadError(
+                    field_name, str(_("A value has at most %(max)s characters.") % {"max": VALUE_MAX_LENGTH})
+                )
+            item["attribute_value"] = value
+        checked.append(item)
+    return checked
+
+
+def get_variables(*, variables: list[dict]) -> call.GetVariables:
+    """Read variables of the charger's device model (``variables``: see ``_component_variables``)."""
+    entries = _component_variables(variables, "variables", with_value=False)
+    return call.GetVariables(get_variable_data=[datatypes.GetVariableDataType(**entry) for entry in entries])
+
+
+def set_variables(*, variables: list[dict]) -> call.SetVariables:
+    """Set variables of the device model, each with its ``value``; never the charger's password."""
+    entries = _component_variables(variables, "variables", with_value=True)
+    for entry in entries:
+        if variable_secret(entry["component"].name, entry["variable"].name):
+            raise CommandPayloadError(
+                "variables", str(_("The charger's password is changed by rotating it, not by hand."))
+            )
+    return call.SetVariables(set_variable_data=[datatypes.SetVariableDataType(**entry) for entry in entries])
+
+
+def get_base_report(*, report_base: str, request_id: int | None = None) -> call.GetBaseReport:
+    """The charger reports its device model (NotifyReport messages naming ``request_id``, fresh when not given)."""
+    if report_base not in REPORT_BASES:
+        raise CommandPayloadError(
+            "report_base", str(_("Choose one of %(choices)s.") % {"choices": ", ".join(REPORT_BASES)})
+        )
+    return call.GetBaseReport(request_id=_request_id(request_id), report_base=report_base)
+
+
+def get_report(
+    *, component_criteria: list[str] | None = None, variables: list[dict] | None = None, request_id: int | None = None
+) -> call.GetReport:
+    """The charger reports the components matching the criteria and/or the variables named (none: everything)."""
+    criteria = list(component_criteria or [])
+    if any(criterion not in COMPONENT_CRITERIA for criterion in criteria):
+        raise CommandPayloadError(
+            "component_criteria", str(_("Choose from %(choices)s.") % {"choices": ", ".join(COMPONENT_CRITERIA)})
+        )
+    named = _component_variables(variables, "variables", with_value=False) if variables else []
+    return call.GetReport(
+        request_id=_request_id(request_id),
+        component_variable=[
+            datatypes.ComponentVariableType(component=entry["component"], variable=entry["variable"]) for entry in named
+        ]
+        or None,
+        component_criteria=criteria or None,
+    )
+
+
+def cost_updated(*, total_cost: Decimal, transaction_id: str) -> call.CostUpdated:
+    """A running transaction's cost so far, for the charger's display (a JSON number: float at this edge only)."""
+    if total_cost < 0:
+        raise CommandPayloadError("total_cost", str(_("A cost is 0 or more.")))
+    if not transaction_id:
+        raise CommandPayloadError("transaction_id", str(_("Required for this command.")))
+    return call.CostUpdated(total_cost=float(total_cost), transaction_id=transaction_id)
+
+
+def _request_id(request_id: int | None) -> int:
+    if request_id is None:
+        return request_id_new()
+    if not 0 <= request_id <= REQUEST_MAX_ID:
+        raise CommandPayloadError(
+            "request_id", str(_("Give a request id from 0 to %(max)s.") % {"max": REQUEST_MAX_ID})
+        )
+    return request_id
 
 
 # --- what 1.6 names by number -------------------------------------------------------------------------------------

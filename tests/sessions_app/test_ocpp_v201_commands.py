@@ -468,6 +468,55 @@ def test_a_command_that_cannot_be_said_to_the_charger_is_neither_sent_nor_kept(w
 
     monkeypatch.setattr(commands, "command_send_async", must_not_send)
 
-    with pytest.raises(CommandPayloadError):
-        commands.command_send(cp201, "ChangeConfiguration", {"key": "LightIntensity", "value": "1"})
+    result = commands.command_send(cp201, "ChangeConfiguration", {"key": "LightIntensity", "value": "1"})
+
+    assert (result.outcome, result.code) == ("error", "InvalidCommand")
+    assert "LightIntensity" in result.description
     assert not ChargerCommand.objects.exists()
+
+
+def test_the_2_0_1_only_commands_are_built_from_what_operators_give():
+    variables = [
+        {"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "60"},
+        {"component": "EVSE", "component_instance": "2", "variable": "Power", "attribute_type": "MaxSet"},
+    ]
+
+    got = command_payload(v201_commands.get_variables(variables=variables))
+    report = command_payload(v201_commands.get_report(component_criteria=["Problem"], request_id=4))
+
+    assert got == (
+        "GetVariables",
+        {
+            "get_variable_data": [
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                {
+                    "component": {"name": "EVSE", "instance": "2"},
+                    "variable": {"name": "Power"},
+                    "attribute_type": "MaxSet",
+                },
+            ]
+        },
+    )
+    assert (
+        command_payload(v201_commands.set_variables(variables=variables[:1]))[1]["set_variable_data"][0][
+            "attribute_value"
+        ]
+        == "60"
+    )
+    assert report == ("GetReport", {"request_id": 4, "component_criteria": ["Problem"]})
+    assert command_payload(v201_commands.get_base_report(report_base="FullInventory"))[1]["request_id"] > 0
+    assert command_payload(v201_commands.cost_updated(total_cost=Decimal("12.40"), transaction_id="tx"))[1] == {
+        "total_cost": 12.4,
+        "transaction_id": "tx",
+    }
+    for refused in (
+        lambda: v201_commands.get_variables(variables=[]),
+        lambda: v201_commands.get_variables(variables=[{"component": "Bad Name", "variable": "X"}]),
+        lambda: v201_commands.set_variables(
+            variables=[{"component": "SecurityCtrlr", "variable": "BasicAuthPassword", "value": "x"}]
+        ),
+        lambda: v201_commands.get_base_report(report_base="Everything"),
+        lambda: v201_commands.get_report(component_criteria=["Broken"]),
+    ):
+        with pytest.raises(CommandPayloadError):
+            refused()
