@@ -35,6 +35,7 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions_app", "reservation"): ("view", "add", "change"),
     ("sessions_app", "chargerupload"): ("view",),
     ("sessions_app", "signedmetervalue"): ("view",),
+    ("sessions_app", "stationvariable"): ("view",),
     ("billing", "tariff"): ("view", "add", "change", "delete"),
     ("billing", "tariffelement"): ("view", "add", "change", "delete"),
     ("billing", "pricecomponent"): ("view", "add", "change", "delete"),

@@ -18,6 +18,7 @@ from core.admin_scoping import OrganizationScopedAdmin, OrganizationScopedMixin,
 from sessions_app import (
     admin_card_search,
     admin_charge_point_list,
+    admin_device_model,
     admin_reservations,  # noqa: F401 - registers ReservationAdmin
     admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
 )
@@ -26,6 +27,7 @@ from sessions_app.admin_firmware import update_firmware
 from sessions_app.admin_local_list import local_list_status_display, resend_local_list
 from sessions_app.admin_security import AlertingFilter, alerting, rotate_password
 from sessions_app.admin_signed_meter import SignedMeterValueInline, meter_public_key_clean
+from sessions_app.evse import evse_pairs_taken_twice
 from sessions_app.forms import ChargerCommandForm, command_form_initial
 from sessions_app.local_list import local_list_sent_by_hand
 from sessions_app.models import (
@@ -71,9 +73,61 @@ class SiteAdmin(OrganizationScopedAdmin):
         return obj.charge_point_count
 
 
+class ConnectorForm(forms.ModelForm):
+    """A connector's place on an OCPP 2.0.1 EVSE (``sessions_app.evse``): both numbers, or neither."""
+
+    def clean(self):
+        data = super().clean()
+        evse_id, evse_connector_id = data.get("evse_id"), data.get("evse_connector_id")
+        if self.has_error("evse_id") or self.has_error("evse_connector_id"):
+            return data
+        if evse_id is not None and evse_connector_id is None:
+            self.add_error("evse_connector_id", _("Which connector of the EVSE is it? Give both numbers, or neither."))
+        elif evse_id is None and evse_connector_id is not None:
+            self.add_error("evse_id", _("Which EVSE is it on? Give both numbers, or neither."))
+        return data
+
+
+class ConnectorFormSet(forms.BaseInlineFormSet):
+    """A station's connectors: no two may be the same connector of the same EVSE."""
+
+    def clean(self):
+        super().clean()
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("number")
+        ]
+        taken_twice = evse_pairs_taken_twice(
+            (data["number"], data.get("evse_id"), data.get("evse_connector_id")) for data in kept
+        )
+        if taken_twice:
+            raise forms.ValidationError(
+                [
+                    _(
+                        "Two connectors would be EVSE %(evse)d's connector %(connector)d (a connector with no EVSE "
+                        "given is connector 1 of the EVSE numbered as itself)."
+                    )
+                    % {"evse": evse, "connector": connector}
+                    for evse, connector in taken_twice
+                ]
+            )
+
+
 class ConnectorInline(admin.TabularInline):
     model = Connector
-    fields = ["number", "connector_type", "max_power_kw", "status", "error_code", "status_changed_at"]
+    form = ConnectorForm
+    formset = ConnectorFormSet
+    fields = [
+        "number",
+        "connector_type",
+        "max_power_kw",
+        "evse_id",
+        "evse_connector_id",
+        "status",
+        "error_code",
+        "status_changed_at",
+    ]
     readonly_fields = ["status", "error_code", "status_changed_at"]
     extra = 0
 
@@ -172,6 +226,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         "local_list_status",
         "local_list_max_length",
         "send_local_list_max_length",
+        "device_model",
     ]
     fieldsets = [
         (None, {"fields": ["organization", "site", "ocpp_id", "name", "registration_status"]}),
@@ -189,6 +244,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
                     "last_seen_at",
                     "connected_at",
                     "ocpp_protocol",
+                    "device_model",
                     "last_boot_at",
                     "heartbeat_interval",
                     "created_at",
@@ -202,6 +258,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
     # The local authorization list (sessions_app.admin_local_list): its state on the page, and "send it again".
     actions = [*actions, resend_local_list]
     local_list_status = local_list_status_display
+    device_model = admin_device_model.device_model_link
 
     def get_queryset(self, request):
         return (
@@ -328,6 +385,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
 @admin.register(Connector)
 class ConnectorAdmin(OrganizationScopedAdmin):
     organization_path = "charge_point__organization"
+    form = ConnectorForm
     list_display = [
         "__str__",
         "charge_point",

@@ -294,3 +294,21 @@ def reservations_end_on_status(*, charge_point_id: int, connector_id: int | None
             _ended(pk)
             ended += 1
     return ended
+
+
+#: OCPP 2.0.1's ReservationStatusUpdate: the charger ended a reservation itself, at its expiry (Expired) or because
+#: its EVSE became faulted or unavailable (Removed: ended as a StatusNotification of that would end it here).
+CHARGER_ENDED = {"Expired": Reservation.Status.EXPIRED, "Removed": Reservation.Status.FAULTED}
+
+
+def reservation_ended_by_charger(*, charge_point: ChargePoint, reservation_id: int, status: str, now: datetime) -> bool:
+    """A 2.0.1 charger's ReservationStatusUpdate ends that open reservation of its own (``CHARGER_ENDED``): an expired
+    one at its expiry (or now, if the charger's clock is ahead), a removed one now. False when it names none open."""
+    if not 0 < reservation_id <= command_payloads.REQUEST_MAX_ID:
+        return False
+    reservation = _open(Reservation.objects.filter(pk=reservation_id, charge_point=charge_point)).first()
+    if reservation is None:
+        logger.info("Charger %s ended reservation %s, which is not open here.", charge_point.ocpp_id, reservation_id)
+        return False
+    ended = CHARGER_ENDED[status]
+    return _end(reservation, ended, min(now, reservation.expires_at) if ended == Reservation.Status.EXPIRED else now)

@@ -14,14 +14,15 @@ from ocpp.exceptions import PropertyConstraintViolationError, TypeConstraintViol
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call_result, datatypes
-from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
+from ocpp.v16.enums import Action, RegistrationStatus
 
 from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
 from core.timeutil import utc_text
-from sessions_app import charger_security, firmware, hooks, services, uploads
+from sessions_app import charger_security, firmware, services, uploads
+from sessions_app.data_transfer import data_transfer_receive
 from sessions_app.local_list import local_list_boot_enqueue
-from sessions_app.models import ChargePoint, ChargerEvent, Connector, StopReason
+from sessions_app.models import ChargePoint, Connector, StopReason
 from sessions_app.ocpp import batching
 
 SUBPROTOCOL = "ocpp1.6"
@@ -231,22 +232,14 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **optional):
-        message_id, data = optional.get("message_id", ""), optional.get("data")
-        await db(services.charger_event_record)(
+        """Kept, and answered by the handler registered for it (``data_transfer``, as in 2.0.1)."""
+        answer = await db(data_transfer_receive)(
             charge_point=self.charge_point,
-            kind=ChargerEvent.Kind.DATA_TRANSFER,
             vendor_id=vendor_id,
-            message_id=message_id,
-            data=data or "",
-            at=timezone.now(),
+            message_id=optional.get("message_id", ""),
+            data=optional.get("data"),
+            now=timezone.now(),
         )
-        handler = hooks.data_transfer_handlers.get((vendor_id, message_id))
-        if handler is None:
-            known_vendor = any(vendor == vendor_id for vendor, _message in hooks.data_transfer_handlers)
-            return call_result.DataTransfer(
-                status=DataTransferStatus.unknown_message_id if known_vendor else DataTransferStatus.unknown_vendor_id
-            )
-        answer = await db(handler)(self.charge_point, data, timezone.now())
         return call_result.DataTransfer(status=answer.status, data=answer.data)
 
     @on(Action.security_event_notification)

@@ -7,10 +7,11 @@ connection stays open. Commands to a 2.0.1 charger are not translated yet.
 What 2.0.1 says differently, translated here and nowhere below:
 
 - EVSE and connector: 2.0.1 numbers connectors within an EVSE (``evseId`` from 1, ``connectorId`` from 1 within
-  it); our ``Connector.number`` is one number per station, as in 1.6. An EVSE with one connector (the usual
-  case) is our connector number ``evseId``; ``evseId`` 0 is the station itself (1.6's connector 0). A second
-  connector on one EVSE (``connectorId`` > 1) has no number of ours yet: its status is refused with
-  NotSupported rather than written over its sibling's.
+  it); our ``Connector.number`` is one number per station, as in 1.6. A connector the operator described as
+  EVSE e's connector c (``Connector.evse_id``, ``evse_connector_id``) is that one; any other EVSE e is our
+  connector number e, its one connector 1; ``evseId`` 0 is the station itself (1.6's connector 0)
+  (``sessions_app.evse``, read once per connection). A pair naming no connector of ours (a second connector not
+  described) is refused with NotSupported rather than written over another connector.
 - Connector status: Available, Reserved, Unavailable and Faulted are 1.6's; Occupied (a vehicle plugged in,
   charging or not: 2.0.1 tells charging through TransactionEvent) is 1.6's Preparing. 2.0.1 sends no error
   code with a status: Faulted is stored with OtherError, the others with NoError.
@@ -38,10 +39,11 @@ from ocpp.v201.enums import (
 from accounts.selectors import TagVerdict
 from core.timeutil import utc_text
 from sessions_app import services
+from sessions_app.evse import EvseNumbering, evse_numbering
 from sessions_app.models import ChargePoint, ConnectorStatus, ErrorCode
 from sessions_app.ocpp import batching
 from sessions_app.ocpp.v16 import connector_number_checked, db, parse_time
-from sessions_app.ocpp.v201_boot import AfterBoot201
+from sessions_app.ocpp.v201_notifications import NotificationHandlers
 from sessions_app.ocpp.v201_security import SignCertificate201
 
 logger = logging.getLogger(__name__)
@@ -61,18 +63,19 @@ CONNECTOR_STATUS = {
 }
 
 
-def connector_number(evse_id: int, connector_id: int) -> int:
-    """Our connector number for a 2.0.1 (evseId, connectorId): see the module's docstring."""
-    if evse_id == 0:
-        return 0
-    if connector_id > 1:
+def evse_connector_number(numbering: EvseNumbering, evse_id: int, connector_id: int) -> int:
+    """Our connector number for a 2.0.1 (evseId, connectorId) by the station's ``numbering``: see the module's
+    docstring."""
+    if evse_id < 0 or connector_id < 0:
+        raise PropertyConstraintViolationError(details={"cause": f"evseId {evse_id}, connectorId {connector_id}"})
+    number = numbering.connector_number(evse_id, connector_id)
+    if number is None:
         raise NotSupportedError(
-            description="EVSEs with more than one connector are not supported yet",
+            description="No connector here is this EVSE's connector: the operator describes it on the connector "
+            "(EVSE, connector on the EVSE)",
             details={"evseId": evse_id, "connectorId": connector_id},
         )
-    if connector_id < 0:
-        raise PropertyConstraintViolationError(details={"cause": f"connectorId {connector_id} is negative"})
-    return connector_number_checked(evse_id)
+    return connector_number_checked(number)
 
 
 def id_token_info(verdict: TagVerdict) -> datatypes.IdTokenInfoType:
@@ -88,12 +91,23 @@ def id_token_info(verdict: TagVerdict) -> datatypes.IdTokenInfoType:
     )
 
 
-class CentralSystem201(AfterBoot201, SignCertificate201, OcppChargePoint):
+class CentralSystem201(SignCertificate201, NotificationHandlers, OcppChargePoint):
     """The server's side of one charger's OCPP 2.0.1 conversation."""
 
     def __init__(self, charge_point: ChargePoint, connection):
         super().__init__(charge_point.ocpp_id, connection)
         self.charge_point = charge_point
+        self._evse_numbering: EvseNumbering | None = None
+
+    async def route_message(self, raw_msg):
+        """Before the first message: the station's described EVSEs read, for ``connector_number``."""
+        if self._evse_numbering is None:
+            self._evse_numbering = await db(evse_numbering)(charge_point=self.charge_point)
+        await super().route_message(raw_msg)
+
+    def connector_number(self, evse_id: int, connector_id: int) -> int:
+        """Our connector number for a 2.0.1 (evseId, connectorId) of this station (``evse_connector_number``)."""
+        return evse_connector_number(self._evse_numbering or EvseNumbering(), evse_id, connector_id)
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charging_station: dict, reason: str, **_optional):
@@ -127,7 +141,7 @@ class CentralSystem201(AfterBoot201, SignCertificate201, OcppChargePoint):
             services.connector_status_record_many,
             services.StatusReport(
                 self.charge_point,
-                connector_number(evse_id, connector_id),
+                self.connector_number(evse_id, connector_id),
                 status,
                 ErrorCode.OTHER_ERROR if status == ConnectorStatus.FAULTED else ErrorCode.NO_ERROR,
                 parse_time(timestamp),

@@ -23,6 +23,7 @@ from sessions_app.models import (
     SecurityEvent,
     SessionFlag,
     SignedMeterValue,
+    StationVariable,
     StatusEvent,
 )
 from tests.factories import make_account, make_driver, make_session, make_tag
@@ -362,6 +363,7 @@ def test_every_admin_page_renders(client, world, user):
         charge_point=world.cp_a, organization=world.org_a, ocpp_id="ALPHA-1", kind="connection_replaced"
     )
     ChargerEvent.objects.create(charge_point=world.cp_a, kind="data_transfer", vendor_id="Test")
+    StationVariable.objects.create(charge_point=world.cp_a, component="OCPPCommCtrlr", variable="HeartbeatInterval")
     ChargerCommand.objects.create(
         charge_point=world.cp_a,
         action="ClearCache",

@@ -13,10 +13,11 @@ from ocpp.exceptions import NotSupportedError
 
 from accounts.models import IdTag
 from accounts.services import id_tag_block
+from sessions_app.evse import EvseNumbering
 from sessions_app.models import ChargePoint, Connector, ConnectorStatus, SecurityEvent
 from sessions_app.ocpp.consumer import negotiate
 from sessions_app.ocpp.routing import websocket_urlpatterns
-from sessions_app.ocpp.v201 import CONNECTOR_STATUS, connector_number
+from sessions_app.ocpp.v201 import CONNECTOR_STATUS, evse_connector_number
 from tests.factories import make_tag
 from tests.sessions_app.websocket import ChargerSocket
 
@@ -106,12 +107,12 @@ def test_a_charger_offering_none_of_our_versions_is_refused_before_a_channel_is_
     [(1, 1, 1), (2, 1, 2), (3, 0, 3), (0, 0, 0)],
 )
 def test_a_single_connector_evse_is_our_connector_numbered_as_the_evse(evse_id, connector_id, number):
-    assert connector_number(evse_id, connector_id) == number
+    assert evse_connector_number(EvseNumbering(), evse_id, connector_id) == number
 
 
-def test_a_second_connector_on_one_evse_is_not_supported_yet():
+def test_a_second_connector_on_one_evse_not_described_is_not_supported():
     with pytest.raises(NotSupportedError):
-        connector_number(1, 2)
+        evse_connector_number(EvseNumbering(), 1, 2)
 
 
 def test_every_2_0_1_connector_status_has_a_status_of_ours():
