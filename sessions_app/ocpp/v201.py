@@ -43,6 +43,7 @@ from sessions_app.evse import EvseNumbering, evse_numbering
 from sessions_app.models import ChargePoint, ConnectorStatus, ErrorCode
 from sessions_app.ocpp import batching
 from sessions_app.ocpp.v16 import connector_number_checked, db, parse_time
+from sessions_app.ocpp.v201_boot import AfterBoot201
 from sessions_app.ocpp.v201_notifications import NotificationHandlers
 from sessions_app.ocpp.v201_security import SignCertificate201
 
@@ -91,7 +92,7 @@ def id_token_info(verdict: TagVerdict) -> datatypes.IdTokenInfoType:
     )
 
 
-class CentralSystem201(SignCertificate201, NotificationHandlers, OcppChargePoint):
+class CentralSystem201(AfterBoot201, SignCertificate201, NotificationHandlers, OcppChargePoint):
     """The server's side of one charger's OCPP 2.0.1 conversation."""
 
     def __init__(self, charge_point: ChargePoint, connection):
