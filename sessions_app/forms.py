@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import IdTag, User
 from sessions_app.charger_security import authorization_key_refusal, extended_trigger_call, install_certificate_call
 from sessions_app.models import ChargePoint, ChargingSession, Connector
-from sessions_app.ocpp import command_payloads
+from sessions_app.ocpp import command_payloads, commands, v201_commands
 from sessions_app.selectors import RemoteStart, cards_for_charging, connectors_for_driver_start, remote_start_decide
 
 #: ReserveNow and CancelReservation are left out on purpose: a reservation sent as a bare command would be held by
@@ -45,6 +45,10 @@ ACTION_CHOICES = [
     ("SendLocalList", _("Send a local authorization list (SendLocalList)")),
     ("UpdateFirmware", _("Update the firmware (UpdateFirmware)")),
     ("SignedUpdateFirmware", _("Update the firmware, signed (SignedUpdateFirmware)")),
+    ("GetVariables", _("Read variables, OCPP 2.0.1 (GetVariables)")),
+    ("SetVariables", _("Set variables, OCPP 2.0.1 (SetVariables)")),
+    ("GetBaseReport", _("Report the device model, OCPP 2.0.1 (GetBaseReport)")),
+    ("GetReport", _("Report chosen components, OCPP 2.0.1 (GetReport)")),
 ]
 #: Which form fields each action needs.
 REQUIRED_FIELDS = {
@@ -77,6 +81,10 @@ REQUIRED_FIELDS = {
     "SendLocalList": ["list_version", "update_type"],
     "UpdateFirmware": ["location", "retrieve_date"],
     "SignedUpdateFirmware": ["request_id", "location", "retrieve_date_time", "signing_certificate", "signature"],
+    "GetVariables": ["variables"],
+    "SetVariables": ["variables"],
+    "GetBaseReport": ["report_base"],
+    "GetReport": [],
 }
 #: Fields an action may take besides its required ones.
 OPTIONAL_FIELDS = {
@@ -98,6 +106,8 @@ OPTIONAL_FIELDS = {
     "SendLocalList": ["local_authorization_list"],
     "UpdateFirmware": ["retries", "retry_interval"],
     "SignedUpdateFirmware": ["retries", "retry_interval", "install_date_time"],
+    "GetBaseReport": ["request_id"],
+    "GetReport": ["component_criteria", "variables", "request_id"],
 }
 #: The new commands, each built by its typed builder from the form fields of the same names.
 BUILDERS = {
@@ -114,7 +124,13 @@ BUILDERS = {
     "SendLocalList": command_payloads.send_local_list,
     "UpdateFirmware": command_payloads.update_firmware,
     "SignedUpdateFirmware": command_payloads.signed_update_firmware,
+    "GetVariables": v201_commands.get_variables,
+    "SetVariables": v201_commands.set_variables,
+    "GetBaseReport": v201_commands.get_base_report,
+    "GetReport": v201_commands.get_report,
 }
+#: Fields the translation for a charger's OCPP version names otherwise (``commands.command_translation``).
+TRANSLATION_FIELDS = {"key": "keys", "transaction_id": "session"}
 
 
 def commands_using(field_name: str) -> list[str]:
@@ -141,6 +157,40 @@ class LocalListField(forms.CharField):
             info = {"status": status, "expiry_date": expiry, "parent_id_tag": parent} if status else None
             entries.append({"id_tag": id_tag, "id_tag_info": info})
         return entries
+
+
+class VariablesField(forms.CharField):
+    """OCPP 2.0.1 variables as a person types them: one per line, ``Component.Variable``, either with
+    ``:instance`` (``OCPPCommCtrlr.MessageAttempts:TransactionEvent``), and for SetVariables ``= value``. Each line is
+    read here; the builder checks the names (``v201_commands``)."""
+
+    LINE = re.compile(r"^([^.\s=:]+)(?::([^.\s=]+))?\.([^\s=:]+)(?::([^\s=]+))?\s*(?:=\s*(.*))?$")
+
+    def to_python(self, value):
+        variables, errors = [], []
+        for number, line in enumerate((super().to_python(value) or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            match = self.LINE.match(line.strip())
+            if match is None:
+                errors.append(
+                    _("Line %(line)s: write Component.Variable, e.g. OCPPCommCtrlr.HeartbeatInterval.")
+                    % {"line": number}
+                )
+                continue
+            component, component_instance, variable, variable_instance, setting = match.groups()
+            entry = {
+                "component": component,
+                "component_instance": component_instance or "",
+                "variable": variable,
+                "variable_instance": variable_instance or "",
+            }
+            if setting is not None:
+                entry["value"] = setting.strip()
+            variables.append(entry)
+        if errors:
+            raise forms.ValidationError(errors)
+        return variables
 
 
 class SchedulePeriodsField(forms.CharField):
@@ -396,10 +446,40 @@ class ChargerCommandForm(forms.Form):
         required=False,
         help_text=_("As GetInstalledCertificateIds reported it, like the hashes."),
     )
+    variables = VariablesField(
+        label=_("variables"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "One per line: Component.Variable, each optionally with :instance, e.g. OCPPCommCtrlr.HeartbeatInterval; "
+            "to set one add = value, e.g. OCPPCommCtrlr.HeartbeatInterval = 300."
+        ),
+    )
+    report_base = forms.ChoiceField(
+        label=_("report"),
+        required=False,
+        choices=[
+            ("", "---------"),
+            ("ConfigurationInventory", _("ConfigurationInventory: the variables that can be set")),
+            ("FullInventory", _("FullInventory: every component and variable")),
+            ("SummaryInventory", _("SummaryInventory: availability and problems")),
+        ],
+    )
+    component_criteria = forms.MultipleChoiceField(
+        label=_("components that are"),
+        required=False,
+        choices=[(name, name) for name in v201_commands.COMPONENT_CRITERIA],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None chosen and no variables named: every component."),
+    )
 
     def __init__(self, *args, charge_point: ChargePoint, **kwargs):
         super().__init__(*args, **kwargs)
         self.charge_point = charge_point
+        if charge_point.ocpp_protocol != ChargePoint.OcppProtocol.OCPP201:  # the others a 2.0.1 charger gets translated
+            cast(forms.ChoiceField, self.fields["action"]).choices = [
+                (action, label) for action, label in ACTION_CHOICES if action not in v201_commands.V201_ONLY
+            ]
         # Only the charger's own operator's cards and this charger's running sessions.
         cast(forms.ModelChoiceField, self.fields["id_tag"]).queryset = IdTag.objects.filter(
             customer_account__organization_id=charge_point.organization_id,
@@ -435,6 +515,12 @@ class ChargerCommandForm(forms.Form):
                 self.ocpp_call = BUILDERS[action](**{name: data[name] for name in self._fields_of(action)})
             except command_payloads.CommandPayloadError as error:
                 self.add_error(error.field if error.field in self.fields else None, error.message)
+        if action and not self.errors:  # said as this charger's OCPP version says it, or why it cannot be
+            try:
+                commands.command_translation(self.charge_point, action, self.payload())
+            except command_payloads.CommandPayloadError as error:
+                field = error.field if error.field in self._fields_of(action) else TRANSLATION_FIELDS.get(error.field)
+                self.add_error(field if field in self._fields_of(action) else None, error.message)
         return data
 
     @staticmethod

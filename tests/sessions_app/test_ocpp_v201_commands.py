@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.messages import MessageType, get_validator
 
@@ -520,3 +521,80 @@ def test_the_2_0_1_only_commands_are_built_from_what_operators_give():
     ):
         with pytest.raises(CommandPayloadError):
             refused()
+
+
+# --- the admin's command page -------------------------------------------------------------------------------------
+
+
+def commands_url(cp: ChargePoint) -> str:
+    return reverse("admin:sessions_app_chargepoint_commands", args=[cp.pk])
+
+
+def test_the_command_page_offers_2_0_1_commands_to_2_0_1_chargers_only(client, world, cp201):
+    client.force_login(world.carol)
+
+    to_201 = client.get(commands_url(cp201)).content.decode()
+    ChargePoint.objects.filter(pk=cp201.pk).update(ocpp_protocol=ChargePoint.OcppProtocol.OCPP16)
+    to_16 = client.get(commands_url(cp201)).content.decode()
+
+    for action in ("GetVariables", "SetVariables", "GetBaseReport", "GetReport"):
+        assert f'value="{action}"' in to_201 and f'value="{action}"' not in to_16
+    assert 'value="RemoteStartTransaction"' in to_201
+
+
+def test_the_command_page_sends_2_0_1_commands_from_their_fields(client, world, cp201, transport):
+    client.force_login(world.carol)
+    forms = [
+        (
+            {"action": "GetVariables", "variables": "OCPPCommCtrlr.HeartbeatInterval\nEVSE:1.Power"},
+            {
+                "get_variable_data": [
+                    {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                    {"component": {"name": "EVSE", "instance": "1"}, "variable": {"name": "Power"}},
+                ]
+            },
+        ),
+        (
+            {"action": "SetVariables", "variables": "OCPPCommCtrlr.MessageAttempts:TransactionEvent = 5"},
+            {
+                "set_variable_data": [
+                    {
+                        "attribute_value": "5",
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "MessageAttempts", "instance": "TransactionEvent"},
+                    }
+                ]
+            },
+        ),
+        (
+            {"action": "GetBaseReport", "report_base": "SummaryInventory", "request_id": 12},
+            {"request_id": 12, "report_base": "SummaryInventory"},
+        ),
+        (
+            {"action": "GetReport", "component_criteria": ["Problem", "Enabled"], "request_id": 13},
+            {"request_id": 13, "component_criteria": ["Problem", "Enabled"]},
+        ),
+    ]
+
+    for data, payload in forms:
+        response = client.post(commands_url(cp201), data)
+        assert response.status_code == 200, data
+        assert transport.sent[-1] == ("ALPHA-1", data["action"], payload), response.context["form"].errors
+
+    assert len(transport.sent) == len(forms)
+
+
+def test_the_command_page_says_why_a_command_cannot_be_said_to_a_2_0_1_charger(client, world, cp201, transport):
+    old = make_session(world.cp_a.connectors.get(number=1), world.alice_card, energy_wh=None)
+    client.force_login(world.carol)
+
+    unknown_key = client.post(commands_url(cp201), {"action": "GetConfiguration", "keys": "NumberOfConnectors"})
+    no_transaction = client.post(commands_url(cp201), {"action": "RemoteStopTransaction", "session": old.pk})
+    password = client.post(
+        commands_url(cp201), {"action": "SetVariables", "variables": "SecurityCtrlr.BasicAuthPassword = x"}
+    )
+
+    assert "keys" in unknown_key.context["form"].errors
+    assert "session" in no_transaction.context["form"].errors
+    assert "variables" in password.context["form"].errors
+    assert transport.sent == []
