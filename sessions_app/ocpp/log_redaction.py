@@ -9,7 +9,8 @@ same record repeats it (a schema error's "On instance" line). Everything else is
 
 A charger's password does not reach them either (OCPP 1.6 security whitepaper): the value beside the
 configuration key ``AuthorizationKey`` (a ChangeConfiguration, a GetConfiguration answer) is masked the
-same way; ``command_redacted`` masks it in what a command's history keeps.
+same way, and so is OCPP 2.0.1's ``attributeValue`` of SecurityCtrlr.BasicAuthPassword (a SetVariables);
+``command_redacted`` masks them in what a command's history keeps.
 The secret token of a charger's upload address (``/ocpp-uploads/<token>/``) is masked too.
 
 Installed by ``LOGGING`` in settings on the ``ocpp`` logger (so every handler of it sees the masked
@@ -38,6 +39,8 @@ _VALUE = re.compile(
 _QUERY_VALUE = re.compile(r"(?P<key>[?&](?:q|" + _KEY + r")=)(?P<value>[^&\s\"']*)", re.IGNORECASE)
 #: Configuration keys whose value is a secret (compared in lower case: OCPP keys are case-insensitive).
 SECRET_CONFIGURATION_KEYS = frozenset({"authorizationkey"})
+#: OCPP 2.0.1 variables whose value is a secret, as (component, variable) in lower case.
+SECRET_VARIABLES = frozenset({("securityctrlr", "basicauthpassword")})
 _QUOTED = r"(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q))[^\\\n]){0," + str(_MAX_VALUE) + r"})(?P=q)"
 _AUTH_KEY_FIELD = r"(?:[\"']?)\bkey(?:[\"']?)\s*[:=]\s*[\"']AuthorizationKey[\"']"
 _VALUE_FIELD = r"(?:[\"']?)\bvalue(?:[\"']?)\s*[:=]\s*"
@@ -48,6 +51,11 @@ _SECRET_AFTER = re.compile(
 )
 _SECRET_BEFORE = re.compile(
     r"(?P<head>" + _VALUE_FIELD + r")" + _QUOTED + r"(?=[^{}]{0,200}?" + _AUTH_KEY_FIELD + r")", re.IGNORECASE
+)
+#: OCPP 2.0.1: the attribute value of a SetVariables entry that sets the charger's password (its variable follows).
+_SECRET_ATTRIBUTE = re.compile(
+    r"(?P<head>(?:[\"']?)\battribute_?value(?:[\"']?)\s*[:=]\s*)" + _QUOTED + r"(?=[^\n]{0,200}?BasicAuthPassword)",
+    re.IGNORECASE,
 )
 #: The secret token of a charger's upload address (sessions_app.uploads), in a GetDiagnostics/GetLog frame or an
 #: access log line: whoever reads it could upload in the charger's place.
@@ -64,16 +72,11 @@ def redact(*texts: str) -> list[str]:
     values |= {
         match["value"]
         for text in texts
-        for pattern in (_SECRET_AFTER, _SECRET_BEFORE)
+        for pattern in (_SECRET_AFTER, _SECRET_BEFORE, _SECRET_ATTRIBUTE)
         for match in pattern.finditer(text)
     }
-    texts = tuple(
-        _SECRET_BEFORE.sub(
-            lambda m: f"{m['head']}{m['q']}{MASK}{m['q']}",
-            _SECRET_AFTER.sub(lambda m: f"{m['head']}{m['q']}{MASK}{m['q']}", text),
-        )
-        for text in texts
-    )
+    for pattern in (_SECRET_AFTER, _SECRET_BEFORE, _SECRET_ATTRIBUTE):
+        texts = tuple(pattern.sub(lambda m: f"{m['head']}{m['q']}{MASK}{m['q']}", text) for text in texts)
     masked = [_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{m['q']}{MASK}{m['q']}", text) for text in texts]
     masked = [_QUERY_VALUE.sub(lambda m: f"{m['key']}{MASK}" if m["value"] else m[0], text) for text in masked]
     masked = [_UPLOAD_TOKEN.sub(lambda m: f"{m['head']}{MASK}", text) for text in masked]
@@ -105,11 +108,32 @@ def configuration_key_secret(key: object) -> bool:
     return isinstance(key, str) and key.strip().lower() in SECRET_CONFIGURATION_KEYS
 
 
+def _names(item: dict) -> tuple[str, str]:
+    """A SetVariables entry's (component, variable) names, in lower case."""
+
+    def name(part: object) -> str:
+        return str(part.get("name", "")).strip().lower() if isinstance(part, dict) else ""
+
+    return name(item.get("component")), name(item.get("variable"))
+
+
 def command_redacted(action: str, request: dict, answer: dict) -> tuple[dict, dict]:
     """A command's request and answer (snake_case) as its history keeps them: a secret configuration key's value
-    masked in a ChangeConfiguration and in a GetConfiguration answer (a charger should never send it back)."""
+    masked in a ChangeConfiguration and in a GetConfiguration answer (a charger should never send it back), and
+    the charger's password in an OCPP 2.0.1 SetVariables (SecurityCtrlr.BasicAuthPassword)."""
     if action == "ChangeConfiguration" and configuration_key_secret(request.get("key")) and "value" in request:
         request = {**request, "value": MASK}
+    entries_set = request.get("set_variable_data") if action == "SetVariables" else None
+    if isinstance(entries_set, list):
+        request = {
+            **request,
+            "set_variable_data": [
+                {**item, "attribute_value": MASK}
+                if isinstance(item, dict) and _names(item) in SECRET_VARIABLES and "attribute_value" in item
+                else item
+                for item in entries_set
+            ],
+        }
     entries = answer.get("configuration_key") if action == "GetConfiguration" else None
     if isinstance(entries, list) and any(
         isinstance(entry, dict) and configuration_key_secret(entry.get("key")) for entry in entries

@@ -1,5 +1,6 @@
 """OCPP 2.0.1's SignCertificate over the in-process consumer: answered as 1.6's, the certificate then sent with
-CertificateSigned (its type ChargingStationCertificate), a V2GCertificate request refused with its reason.
+CertificateSigned (its type ChargingStationCertificate), a V2GCertificate request refused with its reason; the
+charger's password (SetVariables SecurityCtrlr.BasicAuthPassword) masked in the command history and the logs.
 
 tests/e2e/test_ocpp_v201_security.py runs it, and security profiles 1 to 3, with a 2.0.1 charger on the real server.
 """
@@ -13,6 +14,7 @@ import pytest
 from sessions_app import charger_security
 from sessions_app.models import ChargerCertificate, ChargerCommand
 from sessions_app.ocpp import certificates
+from sessions_app.ocpp.log_redaction import MASK, command_redacted, redact
 from sessions_app.ocpp.v16 import CertificateRequests
 from tests.sessions_app.websocket import ChargerSocket
 from tests.tls_certificates import make_ca, make_csr
@@ -141,3 +143,18 @@ def test_an_accepted_request_is_followed_up_once_and_a_rejected_one_never(world,
 
     assert asyncio.run(scenario()) == (True, False)
     assert [(call["charge_point"], call["csr"]) for call in followed] == [(world.cp_a, csr)]
+
+
+def test_a_2_0_1_chargers_password_is_masked_in_the_command_history_and_in_logged_frames():
+    password = {"attribute_value": "s3cret-Passw0rd", "component": {"name": "SecurityCtrlr"}}
+    other = {"attribute_value": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+    request = {"set_variable_data": [{**password, "variable": {"name": "basicAuthPassword"}}, other]}
+
+    kept, _answer = command_redacted("SetVariables", request, {})
+    (frame,) = redact(
+        '[2, "m-1", "SetVariables", {"setVariableData": [{"attributeValue": "s3cret-Passw0rd", '
+        '"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}]}]'
+    )
+
+    assert [item["attribute_value"] for item in kept["set_variable_data"]] == [MASK, "60"]
+    assert "s3cret-Passw0rd" not in frame and f'"attributeValue": "{MASK}"' in frame
