@@ -9,6 +9,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.balances import wallet_refusal
+        from billing.quotes import session_cost_so_far
         from billing.reservation_fees import (
             reservation_fee_by_id,
             reservation_fee_offers_for_driver,
@@ -18,6 +19,7 @@ class BillingConfig(AppConfig):
         from billing.selectors import session_billing_gaps
         from billing.services import session_price_freeze_by_id
         from billing.stripe_payments import stripe_settings_check
+        from billing.tariff_message import tariff_message_for_card
         from billing.terminal import TERMINAL_PAYMENT, terminal_payment_data_transfer
         from sessions_app import hooks
 
@@ -42,6 +44,12 @@ class BillingConfig(AppConfig):
         # a card whose prepaid wallet is empty may not start;
         if wallet_refusal not in hooks.authorization_checks:
             hooks.authorization_checks.append(wallet_refusal)
+        # a 2.0.1 charger shows a card's driver the prices when it accepts the card;
+        if tariff_message_for_card not in hooks.tariff_message_handlers:
+            hooks.tariff_message_handlers.append(tariff_message_for_card)
+        # an OCPP 2.0.1 charger shows a running session's cost so far (CostUpdated);
+        if session_cost_so_far not in hooks.session_cost_handlers:
+            hooks.session_cost_handlers.append(session_cost_so_far)
         # a charger's payment terminal reports what it was paid by DataTransfer.
         hooks.data_transfer_handlers[TERMINAL_PAYMENT] = terminal_payment_data_transfer
         # Stripe's secret key and webhook secret come together (billing.E001).

@@ -17,8 +17,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from accounts.models import AuthorizationStatus, IdTag
-    from sessions_app.models import ChargePoint
+    from sessions_app.models import ChargePoint, ChargingSession
 
 logger = logging.getLogger(__name__)
 
@@ -121,3 +123,47 @@ class DataTransferAnswer:
 
 #: (vendorId, messageId) -> handler(charge_point, data, now) for DataTransfer requests a higher app understands.
 data_transfer_handlers: dict[tuple[str, str], Callable[["ChargePoint", str | None, datetime], DataTransferAnswer]] = {}
+
+
+@dataclass(frozen=True)
+class DriverMessage:
+    """A short text for a charger to show a driver (OCPP 2.0.1 personalMessage), in ``language`` ("en", "sv")."""
+
+    content: str
+    language: str
+
+
+#: Called with ``charge_point``, ``id_tag`` and ``at``: what the card's driver pays at that charger, in the driver's
+#: language (billing), or None when there is nothing to say.
+tariff_message_handlers: list[Callable[..., DriverMessage | None]] = []
+
+
+def tariff_message(*, charge_point: "ChargePoint", id_tag: "IdTag", at: datetime) -> DriverMessage | None:
+    """The first handler's message. One that fails is logged and skipped: a card's answer does not wait on it."""
+    for handler in list(tariff_message_handlers):
+        try:
+            message = handler(charge_point=charge_point, id_tag=id_tag, at=at)
+        except Exception:
+            logger.exception("tariff_message handler %r failed for charger %s", handler, charge_point.pk)
+            continue
+        if message is not None:
+            return message
+    return None
+
+
+#: Called with a running session and the moment: what it costs so far (gross, in its tariff's currency), or None when
+#: unpriced. billing registers it; ``sessions_app.session_cost`` tells an OCPP 2.0.1 charger (CostUpdated).
+session_cost_handlers: list[Callable[["ChargingSession", datetime], "Decimal | None"]] = []
+
+
+def session_cost(session: "ChargingSession", at: datetime) -> "Decimal | None":
+    """The first registered handler's cost of ``session`` that is not None; one that fails is logged and skipped."""
+    for handler in list(session_cost_handlers):
+        try:
+            cost = handler(session, at)
+        except Exception:
+            logger.exception("session_cost handler %r failed for session %s", handler, session.pk)
+            continue
+        if cost is not None:
+            return cost
+    return None

@@ -1,6 +1,7 @@
 """OCPP 2.0.1: the first slice of the handler table, beside ``v16`` and calling the same services.
 
-Handled: BootNotification, Heartbeat, StatusNotification, Authorize. Any other 2.0.1 action a charger
+Handled here: BootNotification, Heartbeat, StatusNotification, Authorize; the mixins among the bases handle the
+notifications (``v201_notifications``) and the rest of their own. Any other 2.0.1 action a charger
 sends gets a CALLERROR (NotSupported for a 2.0.1 action, NotImplemented for an unknown one) and the
 connection stays open. Commands to a 2.0.1 charger are not translated yet.
 
@@ -22,6 +23,7 @@ What 2.0.1 says differently, translated here and nowhere below:
 - Registration: Accepted, Pending and Rejected on the operator's decision, as in 1.6.
 """
 
+import dataclasses
 import logging
 
 from django.utils import timezone
@@ -33,12 +35,14 @@ from ocpp.v201.enums import (
     Action,
     ConnectorStatusEnumType,
     IdTokenEnumType,
+    MessageFormatEnumType,
     RegistrationStatusEnumType,
 )
 
+from accounts.models import AuthorizationStatus
 from accounts.selectors import TagVerdict
 from core.timeutil import utc_text
-from sessions_app import services
+from sessions_app import hooks, services
 from sessions_app.evse import EvseNumbering, evse_numbering
 from sessions_app.models import ChargePoint, ConnectorStatus, ErrorCode
 from sessions_app.ocpp import batching
@@ -152,7 +156,19 @@ class CentralSystem201(AfterBoot201, SignCertificate201, NotificationHandlers, O
 
     @on(Action.authorize)
     async def on_authorize(self, id_token: dict, **_optional):
+        """An accepted card's driver is also told the prices here, in the driver's language (``hooks.tariff_message``,
+        from billing), as the personal message."""
         verdict = await db(services.id_tag_authorize)(
             charge_point=self.charge_point, raw_uid=id_token["id_token"], at=timezone.now()
         )
-        return call_result.Authorize(id_token_info=id_token_info(verdict))
+        info = id_token_info(verdict)
+        if verdict.status == AuthorizationStatus.ACCEPTED and verdict.id_tag is not None:
+            message = await db(hooks.tariff_message)(
+                charge_point=self.charge_point, id_tag=verdict.id_tag, at=timezone.now()
+            )
+            if message is not None:
+                content = datatypes.MessageContentType(
+                    format=MessageFormatEnumType.utf8, content=message.content, language=message.language
+                )
+                info = dataclasses.replace(info, personal_message=content, language_1=message.language)
+        return call_result.Authorize(id_token_info=info)

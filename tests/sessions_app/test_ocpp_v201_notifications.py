@@ -8,6 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.services import id_tag_block
+from billing.models import TariffAssignment
 from reporting.faults import needs_attention
 from sessions_app import device_model, hooks
 from sessions_app.evse import EvseNumbering, evse_numbering, evse_pairs_taken_twice
@@ -20,6 +22,7 @@ from sessions_app.models import (
     StatusEvent,
 )
 from sessions_app.reservations import reservation_ended_by_charger
+from tests.factories import make_tag, make_tariff
 from tests.sessions_app.websocket import ChargerSocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -352,3 +355,38 @@ def test_the_notifications_nothing_acts_on_are_answered_as_2_0_1_asks(world):
     assert [answer[0] for answer in answers] == [3] * 8
     assert answers[2][2]["status"] == "Rejected" and answers[2][2]["statusInfo"]["reasonCode"] == "NotSupported"
     assert answers[3][2] == {"status": "Accepted"}
+
+
+# --- Authorize: the driver's prices as the personal message ------------------------------------------------------
+
+
+def test_an_accepted_card_is_told_its_drivers_prices_in_the_drivers_language_a_refused_one_nothing(world):
+    TariffAssignment.objects.create(tariff=make_tariff(world.org_a, energy="4.00", flat="10.00"), site=world.site_a)
+    type(world.alice).objects.filter(pk=world.alice.pk).update(language="sv")
+    english = make_tag(world.bob.customer_account, world.bob, uid="04C0C0C0")
+    id_tag_block(id_tag=world.bob_card)
+
+    def authorize(uid: str) -> dict:
+        return {"idToken": {"idToken": uid, "type": "ISO14443"}}
+
+    swedish, in_english, refused = (
+        answer[2]["idTokenInfo"]
+        for answer in _calls(
+            ("Authorize", authorize("04A1B2C3")),
+            ("Authorize", authorize("04C0C0C0")),
+            ("Authorize", authorize("04B0B0B0")),
+        )
+    )
+    connector_two = Connector.objects.get(charge_point=world.cp_a, number=2)
+    TariffAssignment.objects.create(tariff=make_tariff(world.org_a, energy="6.00"), connector=connector_two)
+    (differing,) = (answer[2]["idTokenInfo"] for answer in _calls(("Authorize", authorize(english.uid))))
+
+    assert swedish["personalMessage"] == {
+        "format": "UTF8",
+        "language": "sv",
+        "content": "4,00 SEK/kWh; Startavgift 10,00 SEK",
+    }
+    assert swedish["language1"] == "sv"
+    assert in_english["personalMessage"]["content"] == "4.00 SEK/kWh; Start fee 10.00 SEK"
+    assert refused["status"] == "Blocked" and "personalMessage" not in refused
+    assert differing["personalMessage"]["content"] == "#1: 4.00 SEK/kWh; Start fee 10.00 SEK | #2: 6.00 SEK/kWh"
