@@ -132,7 +132,7 @@ def _session_of(report: TransactionEventReport, now: datetime) -> ChargingSessio
     """The transaction's session, locked; made from this event when it is the first to arrive."""
     cp = report.charge_point
     session = (
-        ChargingSession.objects.select_for_update()
+        ChargingSession.objects.select_for_update(of=("self",))
         .select_related("connector")
         .filter(charge_point=cp, charger_transaction_id=report.transaction_id)
         .first()
