@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 import unicodedata
+import uuid
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -55,6 +56,7 @@ from billing.services import session_price_freeze, tariff_assignment_create, tar
 from billing.statement_content import accounts_with_activity
 from billing.statements import statement_create, statement_render
 from core.timeutil import month_period, previous_month
+from demo.simulator_v201 import ENDED_TRIGGER
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -66,6 +68,7 @@ from sessions_app.models import (
     Site,
     StatusEvent,
     StopReason,
+    TransactionEvent,
 )
 from sessions_app.services import StatusReport, connector_status_record_many
 
@@ -78,6 +81,8 @@ STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
 BATCH_SIZE = 2000
 UNPLUGGED = timedelta(seconds=30)  # from a session's stop to the connector reporting Available
 STATEMENT_SAMPLE_EVERY = 3  # the main operator's private accounts with a statement of last month: one in three
+OCPP_201_EVERY = 3  # every third station (the 3rd, 6th, ... built) speaks OCPP 2.0.1, the others 1.6
+DEMO_TRANSACTIONS = uuid.UUID("5b1d6a52-7e0c-4c43-9f43-2f1f1d0c2a01")  # namespace of the 2.0.1 transaction ids
 
 
 @dataclass(frozen=True)
@@ -728,6 +733,7 @@ class _Builder:
         self.progress = progress or (lambda it, desc, total: it)
         self.uids: set[str] = set()
         self.labels = 100_000
+        self.stations = 0
         self.counts: dict[str, int] = {}
 
     # ---- helpers
@@ -807,6 +813,7 @@ class _Builder:
         for model, how_many in spec.charge_points:
             for _ in range(how_many):
                 number += 1
+                self.stations += 1
                 ocpp_id = f"{spec.prefix}-{spec.code}-{number:02d}"
                 cp = ChargePoint(
                     organization=site.organization,
@@ -818,6 +825,7 @@ class _Builder:
                     serial_number=model.serial(rng),
                     firmware_version=model.firmware,
                     registration_status=ChargePoint.RegistrationStatus.ACCEPTED,
+                    ocpp_protocol=station_protocol(self.stations),
                     last_seen_at=self.until - timedelta(seconds=rng.randint(5, 280)),
                     last_boot_at=self.at(rng.uniform(3, 40)),
                     created_at=site.created_at + timedelta(days=rng.randint(0, 20)),
@@ -1366,6 +1374,7 @@ class _Builder:
                 started_at=start,
                 meter_start_wh=meter_start,
                 created_at=start + timedelta(seconds=rng.randint(0, 3)),
+                charger_transaction_id=charger_transaction_id(conn.connector, start),
             )
             if active:
                 session.state = ChargingSession.State.ACTIVE
@@ -1381,6 +1390,50 @@ class _Builder:
                     samples.append((stop, "SoC", round(soc_track[minutes]), "Percent", ctx_end, "EV"))
                 conn.register_wh = meter_start + energy
             plan.session = session
+
+    @staticmethod
+    def transaction_events(sessions: list[ChargingSession]) -> list[TransactionEvent]:
+        """The 2.0.1 stations' sessions as their TransactionEvents: Started (seqNo 0) and, once stopped, Ended (1).
+
+        A session charging now has only its Started: the simulator carries on with seqNo 1.
+        """
+        events = []
+        for session in sessions:
+            if not session.charger_transaction_id:
+                continue
+            common = {
+                "charge_point_id": session.charge_point_id,
+                "session_id": session.pk,
+                "transaction_id": session.charger_transaction_id,
+                "id_token": session.id_tag_uid,
+            }
+            events.append(
+                TransactionEvent(
+                    **common,
+                    seq_no=0,
+                    event_type=TransactionEvent.EventType.STARTED,
+                    trigger_reason="Authorized",
+                    timestamp=session.started_at,
+                    charging_state="Charging",
+                    energy_register_wh=session.meter_start_wh,
+                    received_at=session.created_at,
+                )
+            )
+            if session.stopped_at is not None:
+                events.append(
+                    TransactionEvent(
+                        **common,
+                        seq_no=1,
+                        event_type=TransactionEvent.EventType.ENDED,
+                        trigger_reason=ENDED_TRIGGER.get(session.stop_reason, "AbnormalCondition"),
+                        timestamp=session.stopped_at,
+                        charging_state="Idle" if session.stop_reason == StopReason.EV_DISCONNECTED else "EVConnected",
+                        stopped_reason=session.stop_reason,
+                        energy_register_wh=session.meter_stop_wh,
+                        received_at=session.stopped_at,
+                    )
+                )
+        return events
 
     def status_reports(self, conns: list[_Conn]) -> list[StatusReport]:
         """What each connector reported: available from the start, its faults, then charging now, or available
@@ -1418,6 +1471,23 @@ class _Builder:
             ):
                 reports.append(report(ConnectorStatus.AVAILABLE, last.stopped_at + UNPLUGGED))
         return reports
+
+
+def station_protocol(index: int) -> str:
+    """The OCPP version the ``index``-th station built (from 1) speaks: a stable third of them 2.0.1."""
+    if index % OCPP_201_EVERY == 0:
+        return ChargePoint.OcppProtocol.OCPP201
+    return ChargePoint.OcppProtocol.OCPP16
+
+
+def charger_transaction_id(connector: Connector, start: datetime) -> str:
+    """The id a 2.0.1 station gave the session it started at ``start`` (a UUID, as chargers make; the same for the
+    same seed); blank on a 1.6 station, whose sessions are numbered by the server."""
+    if connector.charge_point.ocpp_protocol != ChargePoint.OcppProtocol.OCPP201:
+        return ""
+    return str(
+        uuid.uuid5(DEMO_TRANSACTIONS, f"{connector.charge_point.ocpp_id}/{connector.number}/{start.isoformat()}")
+    )
 
 
 def build_demo(
@@ -1458,6 +1528,8 @@ def _build(b: _Builder) -> DemoSummary:
 
     sessions = [p.charged for p in plans]
     ChargingSession.objects.bulk_create(sessions, batch_size=BATCH_SIZE)
+    events = b.transaction_events(sessions)
+    TransactionEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
     flags = [
         SessionFlag(
             session=p.charged,
@@ -1522,6 +1594,14 @@ def _build(b: _Builder) -> DemoSummary:
             "organizations": 2,
             "sites": len(MAIN_SITES) + 1,
             "charge points": len({c.connector.charge_point_id for c in conns}),
+            "charge points on OCPP 2.0.1": len(
+                {
+                    c.connector.charge_point_id
+                    for c in conns
+                    if c.connector.charge_point.ocpp_protocol == ChargePoint.OcppProtocol.OCPP201
+                }
+            ),
+            "transaction events (OCPP 2.0.1)": len(events),
             "connectors": len(conns),
             "charging sessions": len(sessions),
             "active sessions": sum(1 for s in sessions if s.state == ChargingSession.State.ACTIVE),

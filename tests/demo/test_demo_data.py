@@ -93,6 +93,24 @@ def test_main_operator_has_three_sites_and_charge_points_with_two_connectors(dem
     assert ChargePoint.objects.filter(site__organization=second).count() == 2
 
 
+def test_a_third_of_the_stations_speak_ocpp_2_0_1_and_their_sessions_are_told_as_transaction_events(demo):
+    """Each 2.0.1 station's session has its own transaction id, a Started event (seqNo 0) with the meter at start
+    and, once stopped, an Ended one (seqNo 1) with the meter at stop: what the simulator carries on from."""
+    protocols = list(ChargePoint.objects.order_by("pk").values_list("ocpp_protocol", flat=True))
+    assert protocols[2::3] == ["ocpp2.0.1"] * len(protocols[2::3])
+    assert set(protocols) - set(protocols[2::3]) == {"ocpp1.6"}
+    sessions = ChargingSession.objects.filter(charge_point__ocpp_protocol="ocpp2.0.1")
+    assert sessions.exists() and not sessions.filter(charger_transaction_id="").exists()
+    assert not ChargingSession.objects.filter(charge_point__ocpp_protocol="ocpp1.6").exclude(charger_transaction_id="")
+    for session in sessions.prefetch_related("transaction_events"):
+        events = [(e.seq_no, e.event_type, e.energy_register_wh) for e in session.transaction_events.all()]
+        begin = (0, "Started", session.meter_start_wh)
+        if session.state == ChargingSession.State.ACTIVE:
+            assert events == [begin]
+        else:
+            assert events == [begin, (1, "Ended", session.meter_stop_wh)]
+
+
 def test_two_hundred_drivers_each_with_a_card(demo):
     drivers = User.objects.filter(customer_account__organization__slug="laddkraft")
     assert drivers.count() == 200

@@ -1,4 +1,4 @@
-"""``manage.py simulate_chargers``: run simulated OCPP 1.6J chargers against the central system."""
+"""``manage.py simulate_chargers``: run simulated OCPP 1.6J and 2.0.1 chargers against the central system."""
 
 import asyncio
 import logging
@@ -15,7 +15,7 @@ def _csv(value: str) -> list[str]:
 
 class Command(BaseCommand):
     help = (
-        "Run N simulated OCPP 1.6J chargers (boot, heartbeats, sessions with meter values, faults, offline "
+        "Run N simulated OCPP 1.6J or 2.0.1 chargers (boot, heartbeats, sessions with meter values, faults, offline "
         "periods, answers to remote commands). Example: simulate_chargers --from-db --speed 60 --duration 300"
     )
 
@@ -47,6 +47,12 @@ class Command(BaseCommand):
             default=60,
             help="MeterValueSampleInterval in simulated seconds (default 60).",
         )
+        parser.add_argument(
+            "--ocpp",
+            choices=simulator.OCPP_VERSIONS,
+            default=None,
+            help="The OCPP version every charger speaks. Default: with --from-db the one each agreed last, else 1.6.",
+        )
         parser.add_argument("--seed", type=int, default=None, help="Random seed.")
 
     def handle(self, *args, **options):
@@ -60,6 +66,9 @@ class Command(BaseCommand):
         else:
             ids = options["ids"] or [f"{options['prefix']}{i:04d}" for i in range(1, options["count"] + 1)]
             specs = simulator.make_specs(ids, rng=rng, password=options["password"])
+        if options["ocpp"]:
+            for spec in specs:
+                spec.ocpp = options["ocpp"]
         tags = options["tags"]
         if not tags and not (options["from_db"] and any(s.tags for s in specs)):
             tags = simulator.make_tags(10, rng=rng)
