@@ -1,9 +1,10 @@
-"""OCPP 1.6J load benchmark: idle connections held, then a MeterValues-heavy CALL mix.
+"""OCPP load benchmark (1.6J or 2.0.1): idle connections held, then a MeterValues-heavy CALL mix.
 
 Not a test: run it and read the table.
 
     .venv/bin/python bench/ocpp_load.py                       # bare ocpp-package server, then our server
     .venv/bin/python bench/ocpp_load.py --targets bare -k 2000  # only the ceiling
+    .venv/bin/python bench/ocpp_load.py --ocpp 2.0.1          # the same, every charger speaking 2.0.1
     .venv/bin/python bench/ocpp_load.py --targets url --url ws://127.0.0.1:8000/ocpp/ --prefix LOAD-
 
 Targets:
@@ -24,6 +25,10 @@ Phases, per target:
 
 The load clients are raw websockets with hand-built JSON frames, not the simulator, so the client is not the
 bottleneck. Calls the server makes to a load charger are answered with a CALLERROR NotImplemented.
+
+``--ocpp 2.0.1``: every charger (and the bare server) speaks 2.0.1, with the same mix in 2.0.1's messages:
+MeterValues with ``evseId`` and numeric values with a ``unitOfMeasure``, Heartbeat, StatusNotification
+(Occupied on EVSE 1), after a 2.0.1 BootNotification. The readings are the same draws as 1.6's.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import websockets
+from websockets.typing import Subprotocol
 
 
 def raise_fd_limit() -> int:
@@ -62,13 +68,10 @@ def now_iso() -> str:
 # --------------------------------------------------------------------------- the bare server (subprocess)
 
 
-def serve_bare(port: int, sync_validation: bool) -> None:
-    import ocpp.messages
+def _bare_v16():
     from ocpp.routing import on
     from ocpp.v16 import ChargePoint, call_result
 
-    if sync_validation:
-        ocpp.messages.ASYNC_VALIDATION = False
     accepted = {"status": "Accepted"}
 
     class Bare(ChargePoint):
@@ -100,6 +103,49 @@ def serve_bare(port: int, sync_validation: bool) -> None:
         def stop_transaction(self, **_):
             return call_result.StopTransaction()
 
+    return Bare
+
+
+def _bare_v201():
+    from ocpp.routing import on
+    from ocpp.v201 import ChargePoint, call_result
+    from ocpp.v201.enums import Action
+
+    class Bare(ChargePoint):
+        @on(Action.boot_notification)
+        def boot(self, **_):
+            return call_result.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+
+        @on(Action.heartbeat)
+        def heartbeat(self):
+            return call_result.Heartbeat(current_time=now_iso())
+
+        @on(Action.status_notification)
+        def status(self, **_):
+            return call_result.StatusNotification()
+
+        @on(Action.meter_values)
+        def meter_values(self, **_):
+            return call_result.MeterValues()
+
+        @on(Action.authorize)
+        def authorize(self, **_):
+            return call_result.Authorize(id_token_info={"status": "Accepted"})
+
+        @on(Action.transaction_event)
+        def transaction_event(self, **_):
+            return call_result.TransactionEvent()
+
+    return Bare
+
+
+def serve_bare(port: int, sync_validation: bool, version: str) -> None:
+    import ocpp.messages
+
+    if sync_validation:
+        ocpp.messages.ASYNC_VALIDATION = False
+    Bare = _bare_v201() if version == "2.0.1" else _bare_v16()  # noqa: N806 - a class
+
     import logging
 
     logging.getLogger("ocpp").setLevel(logging.WARNING)
@@ -110,7 +156,8 @@ def serve_bare(port: int, sync_validation: bool) -> None:
             await cp.start()
 
     async def main():
-        async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"], backlog=4096) as server:
+        subprotocols = [Subprotocol(f"ocpp{version}")]
+        async with websockets.serve(handler, "127.0.0.1", port, subprotocols=subprotocols, backlog=4096) as server:
             print(server.sockets[0].getsockname()[1], flush=True)
             await asyncio.Future()
 
@@ -129,12 +176,60 @@ class Stats:
     closed: int = 0
 
 
+class Frames16:
+    """The mix's payloads in OCPP 1.6J: values as text in their unit."""
+
+    subprotocol = "ocpp1.6"
+    boot = {"chargePointVendor": "LoadBench", "chargePointModel": "Raw"}
+
+    @staticmethod
+    def meter_values(readings: list[tuple[str, int, str, str]]) -> dict:
+        sampled = [
+            {"value": str(value), "measurand": measurand, "unit": unit, "context": "Sample.Periodic", "location": at}
+            for measurand, value, unit, at in readings
+        ]
+        return {"connectorId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": sampled}]}
+
+    @staticmethod
+    def status() -> dict:
+        return {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": now_iso()}
+
+
+class Frames201:
+    """The mix's payloads in OCPP 2.0.1: values as numbers with a unit of measure; EVSE 1, its connector 1."""
+
+    subprotocol = "ocpp2.0.1"
+    boot = {"chargingStation": {"vendorName": "LoadBench", "model": "Raw"}, "reason": "PowerUp"}
+
+    @staticmethod
+    def meter_values(readings: list[tuple[str, int, str, str]]) -> dict:
+        sampled = [
+            {
+                "value": value,
+                "measurand": measurand,
+                "unitOfMeasure": {"unit": unit},
+                "context": "Sample.Periodic",
+                "location": at,
+            }
+            for measurand, value, unit, at in readings
+        ]
+        return {"evseId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": sampled}]}
+
+    @staticmethod
+    def status() -> dict:
+        return {"timestamp": now_iso(), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}
+
+
+FRAMES: dict[str, type[Frames16] | type[Frames201]] = {"1.6": Frames16, "2.0.1": Frames201}
+
+
 class RawCharger:
     """One websocket, one outstanding CALL, frames built by hand."""
 
-    def __init__(self, ocpp_id: str, ws):
+    def __init__(self, ocpp_id: str, ws, frames: type[Frames16] | type[Frames201]):
         self.ocpp_id = ocpp_id
         self.ws = ws
+        self.frames = frames
         self.seq = 0
         self.register = random.randrange(1_000_000)  # noqa: S311 - load generator
 
@@ -156,41 +251,20 @@ class RawCharger:
         roll = rng.random()
         if roll < 0.8:
             self.register += rng.randrange(50, 400)
-            sampled = [
-                {
-                    "value": str(self.register),
-                    "measurand": "Energy.Active.Import.Register",
-                    "unit": "Wh",
-                    "context": "Sample.Periodic",
-                    "location": "Outlet",
-                },
-                {
-                    "value": str(rng.randrange(3000, 22000)),
-                    "measurand": "Power.Active.Import",
-                    "unit": "W",
-                    "context": "Sample.Periodic",
-                    "location": "Outlet",
-                },
-                {
-                    "value": str(rng.randrange(10, 100)),
-                    "measurand": "SoC",
-                    "unit": "Percent",
-                    "context": "Sample.Periodic",
-                    "location": "EV",
-                },
+            readings = [
+                ("Energy.Active.Import.Register", self.register, "Wh", "Outlet"),
+                ("Power.Active.Import", rng.randrange(3000, 22000), "W", "Outlet"),
+                ("SoC", rng.randrange(10, 100), "Percent", "EV"),
             ]
-            return "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": sampled}]}
+            return "MeterValues", self.frames.meter_values(readings)
         if roll < 0.9:
             return "Heartbeat", {}
-        return "StatusNotification", {
-            "connectorId": 1,
-            "errorCode": "NoError",
-            "status": "Charging",
-            "timestamp": now_iso(),
-        }
+        return "StatusNotification", self.frames.status()
 
 
-async def open_one(url: str, ocpp_id: str, password: str | None, sem: asyncio.Semaphore) -> RawCharger | None:
+async def open_one(
+    url: str, ocpp_id: str, password: str | None, sem: asyncio.Semaphore, frames: type[Frames16] | type[Frames201]
+) -> RawCharger | None:
     headers = {}
     if password:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{ocpp_id}:{password}".encode()).decode()
@@ -198,7 +272,7 @@ async def open_one(url: str, ocpp_id: str, password: str | None, sem: asyncio.Se
         try:
             ws = await websockets.connect(
                 url.rstrip("/") + "/" + quote(ocpp_id, safe=""),
-                subprotocols=["ocpp1.6"],
+                subprotocols=[Subprotocol(frames.subprotocol)],
                 additional_headers=headers,
                 open_timeout=60,
                 ping_interval=None,
@@ -207,11 +281,9 @@ async def open_one(url: str, ocpp_id: str, password: str | None, sem: asyncio.Se
             )
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
             return None
-        charger = RawCharger(ocpp_id, ws)
+        charger = RawCharger(ocpp_id, ws, frames)
         try:
-            await charger.call(
-                "BootNotification", {"chargePointVendor": "LoadBench", "chargePointModel": "Raw"}, timeout=60
-            )
+            await charger.call("BootNotification", frames.boot, timeout=60)
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
             await ws.close()
             return None
@@ -220,10 +292,7 @@ async def open_one(url: str, ocpp_id: str, password: str | None, sem: asyncio.Se
 
 async def load(charger: RawCharger, until: float, warmup_end: float, stats: Stats, rng: random.Random) -> None:
     with contextlib.suppress(websockets.exceptions.ConnectionClosed):
-        await charger.call(
-            "StatusNotification",
-            {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": now_iso()},
-        )
+        await charger.call("StatusNotification", charger.frames.status())
     while time.perf_counter() < until:
         action, payload = charger.next_message(rng)
         try:
@@ -245,7 +314,8 @@ async def load(charger: RawCharger, until: float, warmup_end: float, stats: Stat
 async def run_target(name: str, url: str, ids: list[str], password: str | None, args) -> dict:
     sem = asyncio.Semaphore(args.open_concurrency)
     started = time.perf_counter()
-    opened = await asyncio.gather(*(open_one(url, i, password, sem) for i in ids))
+    frames = FRAMES[args.ocpp]
+    opened = await asyncio.gather(*(open_one(url, i, password, sem, frames) for i in ids))
     chargers = [c for c in opened if c is not None]
     open_s = time.perf_counter() - started
     print(f"[{name}] opened {len(chargers)}/{len(ids)} in {open_s:.1f}s; holding {args.hold}s", flush=True)
@@ -269,7 +339,7 @@ async def run_target(name: str, url: str, ids: list[str], password: str | None, 
         return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
 
     return {
-        "target": name,
+        "target": f"{name} {args.ocpp}",
         "k": len(ids),
         "held": len(held),
         "open_s": open_s,
@@ -287,14 +357,14 @@ async def run_target(name: str, url: str, ids: list[str], password: str | None, 
 
 def print_table(rows: list[dict]) -> None:
     header = (
-        f"{'target':<8} {'held/K':>13} {'open s':>7} {'C':>5} {'CALLs/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'target':<10} {'held/K':>13} {'open s':>7} {'C':>5} {'CALLs/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'CALLERR':>8} {'timeouts':>8} {'closed':>6}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['target']:<8} {str(r['held']) + '/' + str(r['k']):>13} {r['open_s']:>7.1f} {r['c']:>5} "
+            f"{r['target']:<10} {str(r['held']) + '/' + str(r['k']):>13} {r['open_s']:>7.1f} {r['c']:>5} "
             f"{r['calls_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>8} {r['timeouts']:>8} "
             f"{r['closed']:>6}"
         )
@@ -312,8 +382,8 @@ def ids_from_db() -> list[str]:
     return list(accepted.order_by("ocpp_id").values_list("ocpp_id", flat=True))
 
 
-def start_bare(sync_validation: bool) -> tuple[subprocess.Popen, int]:
-    cmd = [sys.executable, os.path.abspath(__file__), "--serve-bare"]
+def start_bare(sync_validation: bool, version: str) -> tuple[subprocess.Popen, int]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--serve-bare", "--ocpp", version]
     if sync_validation:
         cmd.append("--sync-validation")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)  # noqa: S603 - our own script
@@ -338,11 +408,12 @@ def main() -> None:
         action="store_true",
         help="bare: ocpp.messages.ASYNC_VALIDATION = False (validate in the event loop).",
     )
+    parser.add_argument("--ocpp", choices=sorted(FRAMES), default="1.6", help="OCPP version spoken (default 1.6).")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.serve_bare:
-        serve_bare(0, args.sync_validation)
+        serve_bare(0, args.sync_validation, args.ocpp)
         return
 
     limit = raise_fd_limit()
@@ -352,7 +423,7 @@ def main() -> None:
     rows = []
     for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
         if target == "bare":
-            proc, port = start_bare(args.sync_validation)
+            proc, port = start_bare(args.sync_validation, args.ocpp)
             try:
                 ids = [f"BARE-{i:05d}" for i in range(1, args.connections + 1)]
                 rows.append(asyncio.run(run_target("bare", f"ws://127.0.0.1:{port}/ocpp/", ids, None, args)))
