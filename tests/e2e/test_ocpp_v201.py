@@ -103,7 +103,12 @@ def test_a_2_0_1_action_not_handled_yet_is_not_supported_and_the_connection_stay
     async def scenario():
         async with _connected_201(asgi_server) as charger:
             with pytest.raises(OcppNotSupported):
-                await charger.call(call.LogStatusNotification(status="Idle"), suppress=False)
+                await charger.call(
+                    call.Get15118EVCertificate(
+                        iso15118_schema_version="urn:iso:15118:2:2013:MsgDef", action="Install", exi_request="AA=="
+                    ),
+                    suppress=False,
+                )
             return (await charger.call(call.Heartbeat(), suppress=False)).current_time
 
     assert run(scenario())
