@@ -7,25 +7,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
+from sessions_app.device_model import VARIABLE_KEY
 from sessions_app.models import ChargePoint, StationVariable
 
 
 @admin.register(StationVariable)
 class StationVariableAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     organization_path = "charge_point__organization"
-    list_display = [
-        "charge_point",
-        "component",
-        "component_instance",
-        "evse_id",
-        "connector_id",
-        "variable",
-        "variable_instance",
-        "attribute_type",
-        "value",
-        "mutability",
-        "updated_at",
-    ]
+    list_display = ["charge_point", *VARIABLE_KEY, "value", "mutability", "updated_at"]
     list_filter = [("charge_point", admin.RelatedOnlyFieldListFilter), "attribute_type", "mutability"]
     list_select_related = ["charge_point"]
     search_fields = ["component", "component_instance", "variable", "variable_instance", "value"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import UniqueConstraint
 
 from core.timeutil import utc_text
 from sessions_app import services
@@ -35,16 +36,13 @@ from sessions_app.models import (
 
 # --- variables -----------------------------------------------------------------------------------------------
 
-#: What names one row (beside its charge point): StationVariable's unique constraint.
-VARIABLE_KEY = (
-    "component",
-    "component_instance",
-    "evse_id",
-    "connector_id",
-    "variable",
-    "variable_instance",
-    "attribute_type",
+#: What names one row beside its charge point, read from StationVariable's unique constraint.
+_ONCE = next(
+    constraint
+    for constraint in StationVariable._meta.constraints
+    if isinstance(constraint, UniqueConstraint) and constraint.name == "station_variable_once"
 )
+VARIABLE_KEY = tuple(name for name in _ONCE.fields if name != "charge_point")
 
 
 @dataclass(frozen=True)

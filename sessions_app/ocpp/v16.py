@@ -95,6 +95,26 @@ def follow_up(function):
     return database_sync_to_async(function, thread_sensitive=False, executor=FOLLOW_UP_THREADS)
 
 
+async def security_event_receive(charge_point: ChargePoint, timestamp: str, fields: dict) -> None:
+    """SecurityEventNotification (1.6 security extension, and 2.0.1): kept as a security event; the alarming types
+    alert the operator (charger_security)."""
+    await db(charger_security.security_event_report)(
+        charge_point=charge_point,
+        event_type=fields["type"],
+        timestamp=parse_time(timestamp),
+        tech_info=fields.get("tech_info") or "",
+        now=timezone.now(),
+    )
+
+
+async def signed_firmware_status_receive(charge_point: ChargePoint, status: str, request_id: int | None) -> None:
+    """A signed update's progress (1.6 SignedFirmwareStatusNotification, 2.0.1 FirmwareStatusNotification):
+    requestId is the update's id (sessions_app.firmware)."""
+    await db(firmware.firmware_status_record)(
+        charge_point=charge_point, status=status, request_id=request_id, signed=True, at=timezone.now()
+    )
+
+
 class CertificateRequests:
     """One connection's SignCertificate calls answered Accepted whose certificate is still to be sent (by message
     id): the step after the answer (``ocpp.routing.after``) issues and sends a certificate only for those, once.
@@ -244,14 +264,7 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.security_event_notification)
     async def on_security_event_notification(self, timestamp: str, **fields):
-        """Security extension: kept as a security event; the alarming types alert the operator (charger_security)."""
-        await db(charger_security.security_event_report)(
-            charge_point=self.charge_point,
-            event_type=fields["type"],
-            timestamp=parse_time(timestamp),
-            tech_info=fields.get("tech_info") or "",
-            now=timezone.now(),
-        )
+        await security_event_receive(self.charge_point, timestamp, fields)
         return call_result.SecurityEventNotification()
 
     @on(Action.sign_certificate)
@@ -273,14 +286,7 @@ class CentralSystem16(OcppChargePoint):
 
     @on(Action.signed_firmware_status_notification)
     async def on_signed_firmware_status_notification(self, status: str, **optional):
-        """Security extension: a signed update's progress; requestId is the update's id (sessions_app.firmware)."""
-        await db(firmware.firmware_status_record)(
-            charge_point=self.charge_point,
-            status=status,
-            request_id=optional.get("request_id"),
-            signed=True,
-            at=timezone.now(),
-        )
+        await signed_firmware_status_receive(self.charge_point, status, optional.get("request_id"))
         return call_result.SignedFirmwareStatusNotification()
 
     @on(Action.diagnostics_status_notification)

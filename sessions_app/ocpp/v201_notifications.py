@@ -3,9 +3,9 @@
 
 - NotifyEvent: each event kept, a problem made a fault (``device_model.device_events_record``).
 - NotifyReport: the device model's variables stored, part by part (``device_model.station_variables_store``).
-- SecurityEventNotification: as 1.6's security extension (``charger_security.security_event_report``).
+- SecurityEventNotification: as 1.6's security extension (``v16.security_event_receive``).
 - FirmwareStatusNotification: as 1.6's SignedFirmwareStatusNotification, whose statuses 2.0.1's are, requestId the
-  update's id (``firmware.firmware_status_record``). LogStatusNotification: as 1.6's (``uploads.log_status_record``).
+  update's id (``v16.signed_firmware_status_receive``). LogStatusNotification: as 1.6's (``uploads.log_status_record``).
 - DataTransfer: as 1.6's (``data_transfer``); 2.0.1's data may be any JSON: other than a string, it is kept and
   handed on as JSON text (its keys as the ``ocpp`` package gives them, in snake_case).
 - ReservationStatusUpdate: the reservation ends (``reservations.reservation_ended_by_charger``).
@@ -26,10 +26,10 @@ from ocpp.routing import on
 from ocpp.v201 import call_result, datatypes
 from ocpp.v201.enums import Action, GenericStatusEnumType, NotifyEVChargingNeedsStatusEnumType
 
-from sessions_app import charger_security, device_model, firmware, reservations, uploads
+from sessions_app import device_model, reservations, uploads
 from sessions_app.data_transfer import data_transfer_receive
 from sessions_app.models import ChargePoint, Connector
-from sessions_app.ocpp.v16 import db, parse_time
+from sessions_app.ocpp.v16 import db, parse_time, security_event_receive, signed_firmware_status_receive
 
 logger = logging.getLogger(__name__)
 
@@ -49,21 +49,28 @@ def _place(component: dict) -> tuple[int, int]:
     return place
 
 
-def device_event(data: dict) -> device_model.DeviceEvent:
-    """One eventData of a NotifyEvent."""
+def _component_variable(data: dict) -> dict:
+    """The component and variable an eventData or a reportData names, as the services' arguments."""
     component, variable = data["component"], data["variable"]
     evse_id, connector_id = _place(component)
+    return {
+        "component": component["name"],
+        "component_instance": component.get("instance") or "",
+        "evse_id": evse_id,
+        "connector_id": connector_id,
+        "variable": variable["name"],
+        "variable_instance": variable.get("instance") or "",
+    }
+
+
+def device_event(data: dict) -> device_model.DeviceEvent:
+    """One eventData of a NotifyEvent."""
     return device_model.DeviceEvent(
+        **_component_variable(data),
         event_id=data["event_id"],
         timestamp=parse_time(data["timestamp"]),
         trigger=data["trigger"],
         actual_value=data["actual_value"],
-        component=component["name"],
-        component_instance=component.get("instance") or "",
-        evse_id=evse_id,
-        connector_id=connector_id,
-        variable=variable["name"],
-        variable_instance=variable.get("instance") or "",
         cause=data.get("cause"),
         tech_code=data.get("tech_code") or "",
         tech_info=data.get("tech_info") or "",
@@ -75,17 +82,11 @@ def device_event(data: dict) -> device_model.DeviceEvent:
 def reported_variables(data: dict) -> list[device_model.ReportedVariable]:
     """One reportData of a NotifyReport: a variable per attribute it reports, its characteristics in OCPP's own
     spelling (camelCase)."""
-    component, variable = data["component"], data["variable"]
-    evse_id, connector_id = _place(component)
+    names = _component_variable(data)
     characteristics = snake_to_camel_case(data.get("variable_characteristics") or {})
     return [
         device_model.ReportedVariable(
-            component=component["name"],
-            component_instance=component.get("instance") or "",
-            evse_id=evse_id,
-            connector_id=connector_id,
-            variable=variable["name"],
-            variable_instance=variable.get("instance") or "",
+            **names,
             attribute_type=attribute.get("type") or "Actual",
             value=attribute.get("value") or "",
             mutability=attribute.get("mutability") or "",
@@ -128,24 +129,12 @@ class NotificationHandlers:
 
     @on(Action.security_event_notification)
     async def on_security_event_notification(self, timestamp: str, **fields):
-        await db(charger_security.security_event_report)(
-            charge_point=self.charge_point,
-            event_type=fields["type"],
-            timestamp=parse_time(timestamp),
-            tech_info=fields.get("tech_info") or "",
-            now=timezone.now(),
-        )
+        await security_event_receive(self.charge_point, timestamp, fields)
         return call_result.SecurityEventNotification()
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status: str, **optional):
-        await db(firmware.firmware_status_record)(
-            charge_point=self.charge_point,
-            status=status,
-            request_id=optional.get("request_id"),
-            signed=True,
-            at=timezone.now(),
-        )
+        await signed_firmware_status_receive(self.charge_point, status, optional.get("request_id"))
         return call_result.FirmwareStatusNotification()
 
     @on(Action.log_status_notification)

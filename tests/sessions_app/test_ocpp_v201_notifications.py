@@ -341,6 +341,13 @@ def test_a_reservation_the_charger_ends_ends_here_expired_or_faulted_once(world)
 
 def test_the_notifications_nothing_acts_on_are_answered_as_2_0_1_asks(world):
     schedule = {"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7000}]}
+    profile = {
+        "id": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [schedule],
+    }
     answers = _calls(
         ("NotifyChargingLimit", {"chargingLimit": {"chargingLimitSource": "EMS", "isGridCritical": True}, "evseId": 1}),
         ("ClearedChargingLimit", {"chargingLimitSource": "EMS"}),
@@ -350,9 +357,13 @@ def test_the_notifications_nothing_acts_on_are_answered_as_2_0_1_asks(world):
         ("NotifyCustomerInformation", {"data": "card 04A1", "seqNo": 0, "generatedAt": _z(T0), "requestId": 2}),
         ("NotifyMonitoringReport", {"requestId": 3, "seqNo": 0, "generatedAt": _z(T0)}),
         ("PublishFirmwareStatusNotification", {"status": "Idle"}),
+        (
+            "ReportChargingProfiles",
+            {"requestId": 4, "chargingLimitSource": "CSO", "evseId": 0, "chargingProfile": [profile]},
+        ),
     )
 
-    assert [answer[0] for answer in answers] == [3] * 8
+    assert [answer[0] for answer in answers] == [3] * 9
     assert answers[2][2]["status"] == "Rejected" and answers[2][2]["statusInfo"]["reasonCode"] == "NotSupported"
     assert answers[3][2] == {"status": "Accepted"}
 
