@@ -310,5 +310,11 @@ def session_cost_estimate(*, session: ChargingSession, now: datetime) -> dict | 
     }
 
 
+def session_cost_so_far(session: ChargingSession, now: datetime) -> Decimal | None:
+    """A running session's gross cost so far (``session_cost_estimate``), for sessions_app's CostUpdated."""
+    estimate = session_cost_estimate(session=session, now=now)
+    return None if estimate is None else estimate["gross"]
+
+
 def session_cost_label(estimate: dict) -> str:
     return _("Price") if estimate["final"] else _("Cost so far")

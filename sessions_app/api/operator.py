@@ -191,6 +191,13 @@ def command_result_data(action: str, result: commands.CommandResult) -> dict:
 
 
 def _answer(charge_point: ChargePoint, action: str, payload: dict) -> Response:
+    """Send and answer; a command the station's OCPP version cannot say (``commands.command_translation``: an
+    unmapped configuration key or a session without the station's transaction id for 2.0.1, a 2.0.1-only command
+    to 1.6) is a 400 naming the field, nothing sent."""
+    try:
+        commands.command_translation(charge_point, action, payload)
+    except command_payloads.CommandPayloadError as refused:
+        raise serializers.ValidationError({refused.field: [refused.message]}) from refused
     result = commands.command_send(charge_point, action, payload, timeout=COMMAND_TIMEOUT)
     return Response(OperatorCommandResultSerializer(command_result_data(action, result)).data)
 

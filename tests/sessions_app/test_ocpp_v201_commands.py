@@ -12,6 +12,7 @@ from ocpp.charge_point import snake_to_camel_case
 from ocpp.messages import MessageType, get_validator
 
 from accounts.models import IdTag
+from sessions_app import hooks
 from sessions_app.models import ChargePoint, ChargerCommand, ChargerUpload, ChargingSession, Connector
 from sessions_app.ocpp import command_payloads, commands, v201_commands
 from sessions_app.ocpp.command_payloads import CommandPayloadError, command_payload
@@ -598,3 +599,69 @@ def test_the_command_page_says_why_a_command_cannot_be_said_to_a_2_0_1_charger(c
     assert "session" in no_transaction.context["form"].errors
     assert "variables" in password.context["form"].errors
     assert transport.sent == []
+
+
+# --- the operator API ---------------------------------------------------------------------------------------------
+
+
+def test_the_operator_api_sends_2_0_1_commands_to_2_0_1_stations(carol_api, world, cp201, transport):
+    variable = {"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval"}
+    calls = [
+        ("api:operator_station_variables_read", {"variables": [variable]}, "GetVariables"),
+        ("api:operator_station_variables_change", {"variables": [{**variable, "value": "60"}]}, "SetVariables"),
+        ("api:operator_station_base_report", {"report_base": "ConfigurationInventory"}, "GetBaseReport"),
+        ("api:operator_station_report", {"component_criteria": ["Problem"], "request_id": 3}, "GetReport"),
+    ]
+
+    for name, body, action in calls:
+        response = carol_api.post(reverse(name, args=[cp201.pk]), body, format="json")
+        assert response.status_code == 200, response.json()
+        assert response.json()["action"] == action and transport.sent[-1][1] == action
+
+    assert transport.sent[1][2]["set_variable_data"][0]["attribute_value"] == "60"
+    assert transport.sent[3][2] == {"request_id": 3, "component_criteria": ["Problem"]}
+
+
+def test_the_operator_api_refuses_what_the_stations_version_cannot_say(carol_api, world, cp201, transport):
+    variables = {"variables": [{"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval"}]}
+
+    to_16 = carol_api.post(
+        reverse("api:operator_station_variables_read", args=[world.cp_b.pk]), variables, format="json"
+    )
+    ChargePoint.objects.filter(pk=cp201.pk).update(ocpp_protocol=ChargePoint.OcppProtocol.OCPP16)
+    to_16_own = carol_api.post(
+        reverse("api:operator_station_variables_read", args=[cp201.pk]), variables, format="json"
+    )
+    ChargePoint.objects.filter(pk=cp201.pk).update(ocpp_protocol=ChargePoint.OcppProtocol.OCPP201)
+    unknown_key = carol_api.post(
+        reverse("api:operator_station_configuration_read", args=[cp201.pk]), {"keys": ["NumberOfConnectors"]}
+    )
+
+    assert to_16.status_code == 404  # another operator's station
+    assert to_16_own.status_code == 400 and "action" in to_16_own.json()["error"]["fields"]
+    assert unknown_key.status_code == 400 and "key" in unknown_key.json()["error"]["fields"]
+    assert transport.sent == []
+
+
+def test_a_running_sessions_cost_is_sent_as_billing_prices_it(carol_api, world, cp201, transport, monkeypatch):
+    session = running_session(world)
+    finished = make_session(world.cp_a.connectors.get(number=1), world.alice_card)
+    monkeypatch.setattr(hooks, "session_cost_handlers", [lambda session, at: Decimal("3.75")])
+
+    response = carol_api.post(reverse("api:operator_session_cost", args=[session.pk]))
+    over = carol_api.post(reverse("api:operator_session_cost", args=[finished.pk]))
+    monkeypatch.setattr(hooks, "session_cost_handlers", [])
+    unpriced = carol_api.post(reverse("api:operator_session_cost", args=[session.pk]))
+
+    assert response.status_code == 200 and response.json()["action"] == "CostUpdated"
+    assert transport.sent == [("ALPHA-1", "CostUpdated", {"total_cost": 3.75, "transaction_id": "tx-201-a"})]
+    assert over.status_code == 404
+    assert unpriced.status_code == 400
+
+
+def test_billing_prices_the_cost_so_far_for_the_charger(world):
+    """billing registers the hook: a session without a tariff has no cost to tell."""
+    session = running_session(world)
+
+    assert hooks.session_cost_handlers
+    assert hooks.session_cost(session, datetime.now(UTC)) is None
