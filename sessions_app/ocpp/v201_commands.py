@@ -38,6 +38,7 @@ from ocpp.v201 import call, datatypes
 from accounts.models import IdTag, IdTagKind
 from sessions_app.models import ChargePoint, ChargerCommand, ChargerUpload, ChargingSession, Connector
 from sessions_app.ocpp.command_payloads import REQUEST_MAX_ID, CommandPayloadError, command_payload
+from sessions_app.ocpp.log_redaction import SECRET_VARIABLES
 
 #: Actions only a 2.0.1 charger takes, sent in 2.0.1's own fields (snake_case).
 V201_ONLY = ("GetVariables", "SetVariables", "GetBaseReport", "GetReport", "CostUpdated")
@@ -174,8 +175,6 @@ def _sent(request: Any, answer: Callable[[dict], dict] = _same) -> Translation:
 REPORT_BASES = ("ConfigurationInventory", "FullInventory", "SummaryInventory")
 COMPONENT_CRITERIA = ("Active", "Available", "Enabled", "Problem")
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
-#: A variable operators may not set by hand: the charger's password (rotated by ``charger_security``).
-SECRET_VARIABLES = frozenset({("securityctrlr", "basicauthpassword")})
 #: 2.0.1's identifierString (component and variable names, instances) and SetVariables' attributeValue.
 NAME_MAX_LENGTH = 50
 VALUE_MAX_LENGTH = 1000
@@ -184,7 +183,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z0-9*\-_=:+|@.]{1,50}$")
 
 
 def variable_secret(component: str, variable: str) -> bool:
-    """Whether a component's variable holds the charger's password."""
+    """Whether a component's variable holds the charger's password (rotated by ``charger_security``, never set by
+    hand)."""
     return (component.lower(), variable.lower()) in SECRET_VARIABLES
 
 
