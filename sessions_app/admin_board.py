@@ -214,7 +214,8 @@ def board_command_view(request: HttpRequest, charge_point_id: int) -> HttpRespon
         "charger": charge_point,
         "outcome": commands.outcome_text(result),
     }
-    accepted = result.outcome == "answered" and result.status in ("Accepted", "Unlocked")
+    # Scheduled: an OCPP 2.0.1 station resets once its sessions have ended (a Soft reset is OnIdle there)
+    accepted = result.outcome == "answered" and result.status in ("Accepted", "Unlocked", "Scheduled")
     messages.add_message(request, messages.SUCCESS if accepted else messages.WARNING, text)
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):

@@ -209,7 +209,8 @@ def firmware_update_send(*, update_id: int, now: datetime) -> FirmwareUpdate | N
         return _outcome(update, Status.REFUSED, result.outcome)
     if result.outcome == "error":
         return _outcome(update, Status.REFUSED, (result.code or "error")[:40])
-    if action == "UpdateFirmware" or result.status in ("Accepted", "AcceptedCanceled"):
+    # 1.6's UpdateFirmware is answered without a status; a 2.0.1 charger's (the translation's) answers with one
+    if (action == "UpdateFirmware" and not result.status) or result.status in ("Accepted", "AcceptedCanceled"):
         return _outcome(update, Status.SENT, result.status)
     if result.status in CERTIFICATE_REFUSALS:
         return _outcome(update, Status.SIGNATURE_FAILED, result.status)

@@ -665,3 +665,56 @@ def test_billing_prices_the_cost_so_far_for_the_charger(world):
 
     assert hooks.session_cost_handlers
     assert hooks.session_cost(session, datetime.now(UTC)) is None
+
+
+# --- callers, unchanged, reaching a 2.0.1 charger -----------------------------------------------------------------
+
+
+@pytest.fixture
+def charger_answers(monkeypatch):
+    """The channel layer replaced: every command is answered with ``answer.payload`` and recorded in ``sent``."""
+
+    class Charger:
+        answer = commands.CommandResult("answered", {"status": "Accepted"})
+        sent: list[tuple[str, dict]] = []
+
+        async def __call__(self, charge_point, action, payload, timeout=30):
+            self.sent.append((action, payload))
+            return self.answer
+
+    charger = Charger()
+    charger.sent = []
+    monkeypatch.setattr(commands, "command_send_async", charger)
+    return charger
+
+
+def test_the_boards_stop_unlock_and_reset_reach_a_2_0_1_station(client, world, cp201, charger_answers):
+    session = running_session(world)
+    client.force_login(world.carol)
+    url = reverse("admin:sessions_app_board_command", args=[cp201.pk])
+    charger_answers.answer = commands.CommandResult("answered", {"status": "Scheduled"})
+
+    client.post(url, {"target": f"stop:{session.pk}"})
+    client.post(url, {"target": f"unlock:{world.cp_a.connectors.get(number=2).pk}"})
+    reset = client.post(url, {"target": "reset"}, follow=True)
+
+    assert charger_answers.sent == [
+        ("RequestStopTransaction", {"transaction_id": "tx-201-a"}),
+        ("UnlockConnector", {"evse_id": 2, "connector_id": 1}),
+        ("Reset", {"type": "OnIdle"}),
+    ]
+    assert [message.level_tag for message in reset.context["messages"]][-1] == "success"
+
+
+def test_a_2_0_1_chargers_firmware_update_refused_is_refused(world, cp201, charger_answers, settings, tmp_path):
+    from sessions_app import firmware
+    from tests.sessions_app.test_firmware import NOW, campaign_for, uploaded
+
+    settings.MEDIA_ROOT, settings.OCPP_UPLOAD_BASE_URL = tmp_path, ""
+    charger_answers.answer = commands.CommandResult("answered", {"status": "Rejected"})
+    campaign = campaign_for(uploaded(world), [cp201])
+
+    firmware.firmware_campaign_send(campaign_id=campaign.pk, now=NOW)
+
+    assert charger_answers.sent[0][0] == "UpdateFirmware" and "firmware" in charger_answers.sent[0][1]
+    assert campaign.updates.get().status == firmware.Status.REFUSED
