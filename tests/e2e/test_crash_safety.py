@@ -2,11 +2,12 @@
 while PostgreSQL restarts under it. The chargers resend whatever went unanswered, as real ones do; afterwards
 every acknowledged message is stored once and every completed session is priced and charged exactly once.
 
-Each charger speaks OCPP 1.6 over its own websocket (the ``ocpp`` package's client) and keeps a record of
-every CALL it sent and whether it was answered. A lost connection is reopened with back-off; an unanswered
-CALL (no answer before the connection dropped, a CALLERROR or a timeout) is sent again with a new message id
-and the same payload, and the charger goes on only once it is answered, as OCPP 1.6 asks of transaction
-messages. Random choices come from a seeded generator, so a failure can be replayed.
+Each charger speaks OCPP 1.6 or, every other one, 2.0.1 (its transaction as TransactionEvents) over its own
+websocket (the ``ocpp`` package's client) and keeps a record of every CALL it sent and whether it was answered.
+A lost connection is reopened with back-off; an unanswered CALL (no answer before the connection dropped, a
+CALLERROR or a timeout) is sent again with a new message id and the same payload, and the charger goes on only
+once it is answered, as OCPP asks of transaction messages. Random choices come from a seeded generator, so a
+failure can be replayed.
 """
 
 import asyncio
@@ -26,6 +27,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
+from ocpp.v201 import ChargePoint as Client201
+from ocpp.v201 import call as call201
 
 from accounts.models import IdTag
 from billing.models import LedgerEntry, SessionPrice
@@ -109,6 +112,8 @@ class PlannedSession:
     started_at: datetime
     meter_start: int
     transaction_id: int | None = None
+    #: A 2.0.1 charger names its transactions itself; the server's session id is looked up afterwards.
+    charger_transaction_id: str = ""
 
     def reading_at(self, n: int) -> datetime:
         return self.started_at + timedelta(minutes=3 * n)
@@ -124,7 +129,7 @@ class PlannedSession:
     @property
     def note(self) -> str:
         """What the charger tells of the session by DataTransfer (vendor data the server keeps as it is)."""
-        return f"transaction {self.transaction_id} on connector {self.connector}"
+        return f"transaction {self.charger_transaction_id or self.transaction_id} on connector {self.connector}"
 
 
 @dataclass
@@ -149,9 +154,10 @@ class StormCharger:
     uid: str
     plan: list[PlannedSession]
     rng: random.Random
+    ocpp: str = "1.6"
     sent: list[Sent] = field(default_factory=list)
     failures: Counter = field(default_factory=Counter)
-    _client: TestCharger | None = None
+    _client: TestCharger | Client201 | None = None
     _receiving: asyncio.Task | None = None
 
     async def _connected(self) -> TestCharger:
@@ -159,14 +165,15 @@ class StormCharger:
         while self._client is None:
             try:
                 ws = await websockets.connect(
-                    f"{self.url}/ocpp/{self.ocpp_id}", subprotocols=["ocpp1.6"], open_timeout=RESPONSE_TIMEOUT
+                    f"{self.url}/ocpp/{self.ocpp_id}", subprotocols=[f"ocpp{self.ocpp}"], open_timeout=RESPONSE_TIMEOUT
                 )
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as error:
                 self.failures[f"connect: {type(error).__name__}"] += 1
                 await asyncio.sleep(backoff * self.rng.uniform(0.5, 1.5))
                 backoff = min(2 * backoff, BACKOFF[1])
                 continue
-            self._client = TestCharger(self.ocpp_id, ws, response_timeout=RESPONSE_TIMEOUT)
+            client_class = Client201 if self.ocpp == "2.0.1" else TestCharger
+            self._client = client_class(self.ocpp_id, ws, response_timeout=RESPONSE_TIMEOUT)
             self._receiving = asyncio.create_task(self._client.start())
         return self._client
 
@@ -192,10 +199,10 @@ class StormCharger:
         except websockets.exceptions.ConnectionClosed as error:
             raise ConnectionLost from error
 
-    async def send(self, payload) -> Any:
+    async def send(self, payload, label: str = "") -> Any:
         """Send a CALL until it is answered: after a CALLERROR or a timeout on the same connection, after a
         lost connection on a new one; each time with a new message id, as the package gives every call."""
-        sent = Sent(type(payload).__name__)
+        sent = Sent(label or type(payload).__name__)
         self.sent.append(sent)
         await asyncio.sleep(self.rng.uniform(*PACE))
         backoff = BACKOFF[0]
@@ -214,6 +221,9 @@ class StormCharger:
 
     async def charge(self, planned: PlannedSession) -> None:
         """Authorize, start, report the meter while charging, stop, with the connector's status on the way."""
+        if self.ocpp == "2.0.1":
+            await self.charge_201(planned)
+            return
         connector = planned.connector
         await self.send(call.Authorize(id_tag=self.uid))
         start = await self.send(
@@ -258,8 +268,49 @@ class StormCharger:
             )
         )
 
+    async def charge_201(self, planned: PlannedSession) -> None:
+        """The same session as ``charge`` in OCPP 2.0.1: Started, an Updated per reading, Ended, numbered by seqNo."""
+        token, at = {"id_token": self.uid, "type": "ISO14443"}, planned.started_at
+        status = {"evse_id": planned.connector, "connector_id": 1}
+
+        def event(kind: str, seq_no: int, moment: datetime, readings: list[dict], **fields):
+            return call201.TransactionEvent(
+                event_type=kind,
+                timestamp=iso(moment),
+                trigger_reason={"Started": "Authorized", "Ended": "EVCommunicationLost"}.get(
+                    kind, "MeterValuePeriodic"
+                ),
+                seq_no=seq_no,
+                transaction_info={"transaction_id": planned.charger_transaction_id, **fields.pop("info", {})},
+                meter_value=readings,
+                **fields,
+            )
+
+        await self.send(call201.Authorize(id_token=token))
+        begin = _register(at, planned.meter_start, "Transaction.Begin")
+        evse = {"id": planned.connector, "connector_id": 1}
+        await self.send(event("Started", 0, at, [begin], id_token=token, evse=evse))
+        await self.send(call201.StatusNotification(timestamp=iso(at), connector_status="Occupied", **status))
+        await self.send(call201.DataTransfer(vendor_id="org.storm", message_id="Session", data=planned.note))
+        for n in range(1, READINGS + 1):
+            register = _register(planned.reading_at(n), planned.meter_start + 1000 * n, "Sample.Periodic")
+            power = {"value": 11.0, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "kW"}}
+            register["sampledValue"].append(power)
+            await self.send(event("Updated", n, planned.reading_at(n), [register]))
+        end = _register(planned.stopped_at, planned.meter_stop, "Transaction.End")
+        info = {"stopped_reason": "EVDisconnected"}
+        ended = event("Ended", READINGS + 1, planned.stopped_at, [end], id_token=token, info=info)
+        await self.send(ended, label="TransactionEvent(Ended)")
+        await self.send(
+            call201.StatusNotification(timestamp=iso(planned.stopped_at), connector_status="Available", **status)
+        )
+
     async def run(self) -> None:
-        await self.send(call.BootNotification(charge_point_vendor="Storm", charge_point_model="Crash"))
+        if self.ocpp == "2.0.1":
+            station = {"vendor_name": "Storm", "model": "Crash"}
+            await self.send(call201.BootNotification(charging_station=station, reason="PowerUp"))
+        else:
+            await self.send(call.BootNotification(charge_point_vendor="Storm", charge_point_model="Crash"))
         for planned in self.plan:
             await self.charge(planned)
         await self._disconnect()
@@ -267,6 +318,11 @@ class StormCharger:
     @property
     def resent(self) -> int:
         return sum(sent.attempts - 1 for sent in self.sent)
+
+
+def _register(at: datetime, wh: int, context: str) -> dict:
+    """A 2.0.1 reading of the energy register alone."""
+    return {"timestamp": iso(at), "sampledValue": [{"value": wh, "context": context}]}
 
 
 def _reading(planned: PlannedSession, n: int) -> dict:
@@ -280,7 +336,8 @@ def _reading(planned: PlannedSession, n: int) -> dict:
 
 
 def _storm_chargers(url: str, fleet: Fleet, rng: random.Random) -> list[StormCharger]:
-    """Every charger's sessions, in the past hours (charger clocks are right), 20 minutes apart."""
+    """Every charger's sessions, in the past hours (charger clocks are right), 20 minutes apart; every other
+    charger speaks 2.0.1."""
     first = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     return [
         StormCharger(
@@ -288,11 +345,13 @@ def _storm_chargers(url: str, fleet: Fleet, rng: random.Random) -> list[StormCha
             ocpp_id=cp.ocpp_id,
             uid=tag.uid,
             rng=random.Random(rng.random()),
+            ocpp="2.0.1" if n % 2 else "1.6",
             plan=[
                 PlannedSession(
                     connector=1 + k % 2,
                     started_at=first + timedelta(minutes=20 * k + n),
                     meter_start=1_000_000 * (n + 1) + 10_000 * k,
+                    charger_transaction_id=f"{cp.ocpp_id}-{k}" if n % 2 else "",
                 )
                 for k in range(SESSIONS)
             ],
@@ -342,7 +401,8 @@ async def _stop_in_flight(chargers: list[StormCharger], storm: asyncio.Future) -
 
     def waiting(charger: StormCharger) -> bool:
         last = charger.sent[-1] if charger.sent else None
-        return last is not None and last.action == "StopTransaction" and last.attempts and last.answer is None
+        stopping = last is not None and last.action in ("StopTransaction", "TransactionEvent(Ended)")
+        return stopping and last.attempts and last.answer is None
 
     while not any(waiting(charger) for charger in chargers) and not storm.done():
         await asyncio.sleep(0.005)
@@ -391,7 +451,16 @@ def _assert_swept_connections_ended_at_the_last_message(left: dict[int, datetime
     assert last_ended == left
 
 
+def _session_ids_of_2_0_1(chargers: list[StormCharger]) -> None:
+    """The server's session of each 2.0.1 transaction, found by the charger's own transaction id."""
+    for charger in chargers:
+        for p in charger.plan:
+            if p.charger_transaction_id:
+                p.transaction_id = ChargingSession.objects.get(charger_transaction_id=p.charger_transaction_id).pk
+
+
 def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[StormCharger]) -> None:
+    _session_ids_of_2_0_1(chargers)
     planned = {(charger.ocpp_id, p.transaction_id): p for charger in chargers for p in charger.plan}
     assert all(sent.answer is not None for charger in chargers for sent in charger.sent)
 
@@ -428,6 +497,8 @@ def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[
             expected[(tx, p.reading_at(n), "Energy.Active.Import.Register")] += 1
             expected[(tx, p.reading_at(n), "Power.Active.Import")] += 1
         expected[(tx, p.stopped_at, "Energy.Active.Import.Register")] += 1
+        if p.charger_transaction_id:  # 2.0.1 also reports the register at the start, inside its Started event
+            expected[(tx, p.started_at, "Energy.Active.Import.Register")] += 1
     assert {key: count for key, count in readings.items() if count > 1} == {}, "readings stored more than once"
     assert readings == expected
 
@@ -441,7 +512,11 @@ def _assert_every_acknowledged_message_stored_once(fleet: Fleet, chargers: list[
     assert statuses == Counter(
         (ocpp_id, p.connector, at, status)
         for (ocpp_id, _tx), p in planned.items()
-        for at, status in ((p.started_at, "Charging"), (p.stopped_at, "Available"))
+        # 2.0.1's Occupied is our Preparing: it tells charging by its transaction events
+        for at, status in (
+            (p.started_at, "Preparing" if p.charger_transaction_id else "Charging"),
+            (p.stopped_at, "Available"),
+        )
     )
 
     # No charger is left "connected", no connection open (the killed processes' ones ended on reconnect, or
