@@ -36,6 +36,7 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions_app", "chargerupload"): ("view",),
     ("sessions_app", "signedmetervalue"): ("view",),
     ("sessions_app", "stationvariable"): ("view",),
+    ("sessions_app", "transactionevent"): ("view",),
     ("billing", "tariff"): ("view", "add", "change", "delete"),
     ("billing", "tariffelement"): ("view", "add", "change", "delete"),
     ("billing", "pricecomponent"): ("view", "add", "change", "delete"),

@@ -41,6 +41,7 @@ from sessions_app.models import (
     SessionFlag,
     Site,
     StatusEvent,
+    TransactionEvent,
 )
 from sessions_app.ocpp import commands
 from sessions_app.services import charge_points_approve, session_flags_resolve
@@ -413,6 +414,30 @@ class SessionFlagInline(admin.TabularInline):
         return False
 
 
+class TransactionEventInline(admin.TabularInline):
+    """An OCPP 2.0.1 session's events as received, in the charger's order: what its start, card and stop came
+    from (``sessions_app.transaction_events``)."""
+
+    model = TransactionEvent
+    fields = readonly_fields = (
+        "seq_no",
+        "event_type",
+        "trigger_reason",
+        "timestamp",
+        "charging_state",
+        "stopped_reason",
+        "offline",
+        "id_token",
+        "energy_register_wh",
+        "received_at",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ChargingSession)
 class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     organization_path = "charge_point__organization"
@@ -431,10 +456,10 @@ class ChargingSessionAdmin(ReadOnlyAdminMixin, OrganizationScopedAdmin):
     ]
     list_filter = ["state", "stop_reason", "auth_status", ("charge_point__site", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["charge_point", "connector", "customer_account"]
-    search_fields = ["=id", "id_tag_uid", "charge_point__ocpp_id", "customer_account__name"]
+    search_fields = ["=id", "id_tag_uid", "charge_point__ocpp_id", "customer_account__name", "=charger_transaction_id"]
     date_hierarchy = "started_at"
     show_full_result_count = False
-    inlines = [SessionFlagInline, SignedMeterValueInline]
+    inlines = [SessionFlagInline, TransactionEventInline, SignedMeterValueInline]
     # The page (sessions_app.admin_session_page): local times with the zone, kWh, the parts higher apps add
     # (curve, price) and a stop button while the session runs.
     fields = readonly_fields = tuple(session_page.SESSION_FIELDS)

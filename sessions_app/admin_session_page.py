@@ -72,6 +72,7 @@ SESSION_FIELDS = [
     "meter_start_display",
     "meter_stop_display",
     "stop_reason",
+    "charger_transaction_id",
     "charger_started_local",
     "charger_stopped_local",
     "created_local",

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuthorizationStatus
@@ -231,3 +232,14 @@ def test_2_0_1_sampled_values_read_as_1_6_ones():
         {"value": "OCMF|{}|{}", "format": "SignedData"},
     ]
     assert Decimal(converted[0]["sampled_value"][1]["value"]) == 7400
+
+
+def test_the_admin_session_page_shows_the_chargers_transaction_id_and_its_events(client, world):
+    session = _record(_transaction(world))
+    client.force_login(world.carol)
+
+    page = client.get(reverse("admin:sessions_app_chargingsession_change", args=[session.pk])).content.decode()
+    found = client.get(reverse("admin:sessions_app_chargingsession_changelist"), {"q": "tx-7f3a"}).content.decode()
+
+    assert "tx-7f3a" in page and "EVCommunicationLost" in page and "MeterValuePeriodic" in page
+    assert f"/{session.pk}/change/" in found
