@@ -50,6 +50,7 @@ from sessions_app.ocpp.v16 import connector_number_checked, db, parse_time
 from sessions_app.ocpp.v201_boot import AfterBoot201
 from sessions_app.ocpp.v201_notifications import NotificationHandlers
 from sessions_app.ocpp.v201_security import SignCertificate201
+from sessions_app.ocpp.v201_transactions import TransactionHandlers
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +97,11 @@ def id_token_info(verdict: TagVerdict) -> datatypes.IdTokenInfoType:
     )
 
 
-class CentralSystem201(AfterBoot201, SignCertificate201, NotificationHandlers, OcppChargePoint):
+class CentralSystem201(AfterBoot201, TransactionHandlers, SignCertificate201, NotificationHandlers, OcppChargePoint):
     """The server's side of one charger's OCPP 2.0.1 conversation."""
+
+    #: For the handlers of the mixins, which cannot import this module.
+    id_token_info = staticmethod(id_token_info)
 
     def __init__(self, charge_point: ChargePoint, connection):
         super().__init__(charge_point.ocpp_id, connection)
