@@ -221,6 +221,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
         "last_seen_at",
         "connected_at",
         "last_boot_at",
+        "last_boot_reason",
         "heartbeat_interval",
         "ocpp_protocol",
         "created_at",
@@ -247,6 +248,7 @@ class ChargePointAdmin(OrganizationScopedAdmin):
                     "ocpp_protocol",
                     "device_model",
                     "last_boot_at",
+                    "last_boot_reason",
                     "heartbeat_interval",
                     "created_at",
                 ]

@@ -128,6 +128,7 @@ class ChargePoint(models.Model):
 
         OCPP16 = "ocpp1.6", _("OCPP 1.6")
         OCPP201 = "ocpp2.0.1", _("OCPP 2.0.1")
+        OCPP21 = "ocpp2.1", _("OCPP 2.1")
 
     organization = models.ForeignKey(
         Organization,
@@ -220,6 +221,12 @@ class ChargePoint(models.Model):
     clock_wrong_sent = BoundedDateTimeField(_("wrong time as sent"), null=True, blank=True)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
+    last_boot_reason = models.CharField(
+        _("last boot reason"),
+        max_length=30,
+        blank=True,
+        help_text=_("OCPP 2.0.1's reason for its last boot: PowerUp, Watchdog, FirmwareUpdate, RemoteReset, ..."),
+    )
     connected_at = models.DateTimeField(_("connected since"), null=True, blank=True)
     channel_name = models.CharField(
         _("connection"),
@@ -249,6 +256,11 @@ class ChargePoint(models.Model):
             raise ValidationError({"site": _("The site belongs to another operator.")})
         if self.registration_status == self.RegistrationStatus.ACCEPTED and not self.site_id:
             raise ValidationError({"site": _("Choose the site before accepting the charger.")})
+
+    @property
+    def speaks_ocpp2(self) -> bool:
+        """OCPP 2.0.1 or 2.1: transactions as TransactionEvents, EVSEs, the device model, commands in 2.x terms."""
+        return self.ocpp_protocol in (self.OcppProtocol.OCPP201, self.OcppProtocol.OCPP21)
 
     def is_online(self, now) -> bool:
         """Connected, and heard from within two heartbeat intervals (``offline_after``); the connection sweep

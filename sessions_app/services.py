@@ -443,14 +443,31 @@ def _charge_point_disconnect_silent(*, charge_point_id: int, now: datetime) -> b
 
 
 def charge_point_boot(
-    *, charge_point: ChargePoint, vendor: str, model: str, serial_number: str, firmware_version: str, at: datetime
+    *,
+    charge_point: ChargePoint,
+    vendor: str,
+    model: str,
+    serial_number: str,
+    firmware_version: str,
+    at: datetime,
+    reason: str = "",
 ) -> ChargePoint:
-    """Record what the charger says it is; its registration status is the operator's decision."""
+    """Record what the charger says it is, and why it booted (2.0.1 says: a Watchdog reboot is a fault to look
+    into); its registration status is the operator's decision."""
     charge_point.vendor, charge_point.model = vendor, model
     charge_point.serial_number, charge_point.firmware_version = serial_number, firmware_version
     charge_point.last_boot_at = charge_point.last_seen_at = at
+    charge_point.last_boot_reason = reason
     charge_point.save(
-        update_fields=["vendor", "model", "serial_number", "firmware_version", "last_boot_at", "last_seen_at"]
+        update_fields=[
+            "vendor",
+            "model",
+            "serial_number",
+            "firmware_version",
+            "last_boot_at",
+            "last_boot_reason",
+            "last_seen_at",
+        ]
     )
     return charge_point
 

@@ -116,6 +116,7 @@ class OperatorStationSerializer(serializers.ModelSerializer):
             "connected_at",
             "ocpp_protocol",
             "last_boot_at",
+            "last_boot_reason",
             "heartbeat_interval",
             "connectors",
         ]

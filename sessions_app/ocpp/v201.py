@@ -120,9 +120,8 @@ class CentralSystem201(AfterBoot201, TransactionHandlers, SignCertificate201, No
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charging_station: dict, reason: str, **_optional):
-        """As 1.6's boot; the reason (PowerUp, FirmwareUpdate, RemoteReset, ...) is logged, no column keeps it."""
+        """As 1.6's boot; the reason (PowerUp, Watchdog, FirmwareUpdate, RemoteReset, ...) is kept too."""
         await db(self.charge_point.refresh_from_db)()  # the operator may have approved it meanwhile
-        logger.info("Charger %s booted (OCPP 2.0.1, reason %s)", self.charge_point.ocpp_id, reason)
         cp = await db(services.charge_point_boot)(
             charge_point=self.charge_point,
             vendor=charging_station["vendor_name"],
@@ -130,6 +129,7 @@ class CentralSystem201(AfterBoot201, TransactionHandlers, SignCertificate201, No
             serial_number=charging_station.get("serial_number", ""),
             firmware_version=charging_station.get("firmware_version", ""),
             at=timezone.now(),
+            reason=reason,
         )
         return call_result.BootNotification(
             current_time=utc_text(timezone.now()),

@@ -143,6 +143,7 @@ def test_boot_is_accepted_with_the_servers_interval_and_the_station_recorded(wor
     assert heartbeat[0] == 3 and heartbeat[2]["currentTime"]
     cp = ChargePoint.objects.get(pk=world.cp_a.pk)
     assert (cp.vendor, cp.model, cp.serial_number) == ("Acme", "Two", "SN-9") and cp.last_boot_at is not None
+    assert cp.last_boot_reason == "PowerUp"
 
 
 @pytest.mark.parametrize(
@@ -233,17 +234,11 @@ def test_a_charger_not_accepted_learns_nothing_about_cards(world):
     assert answer[2]["idTokenInfo"]["status"] == "Invalid"
 
 
-def test_actions_not_handled_yet_get_the_proper_call_error_and_the_connection_stays(world):
-    transaction = {
-        "eventType": "Started",
-        "timestamp": _now(),
-        "triggerReason": "Authorized",
-        "seqNo": 0,
-        "transactionInfo": {"transactionId": "T-1"},
-    }
+def test_actions_not_handled_get_the_proper_call_error_and_the_connection_stays(world):
+    certificate = {"iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef", "action": "Install", "exiRequest": "AA=="}
 
     not_yet, unknown, start_16, heartbeat = _calls(
-        ("TransactionEvent", transaction),
+        ("Get15118EVCertificate", certificate),
         ("FlyToTheMoon", {}),
         ("StartTransaction", {"connectorId": 1, "idTag": "04A1B2C3", "meterStart": 0, "timestamp": _now()}),
         ("Heartbeat", {}),
