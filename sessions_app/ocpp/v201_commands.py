@@ -34,6 +34,20 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from ocpp.v201 import call, datatypes
+from ocpp.v201.enums import (
+    AttributeEnumType,
+    CertificateSigningUseEnumType,
+    ChargingProfilePurposeEnumType,
+    ComponentCriterionEnumType,
+    GetVariableStatusEnumType,
+    IdTokenEnumType,
+    InstallCertificateUseEnumType,
+    LogEnumType,
+    MessageTriggerEnumType,
+    ReportBaseEnumType,
+    ResetEnumType,
+    SetVariableStatusEnumType,
+)
 
 from accounts.models import IdTag, IdTagKind
 from sessions_app.models import ChargePoint, ChargerCommand, ChargerUpload, ChargingSession, Connector
@@ -110,23 +124,29 @@ CONFIGURATION_VARIABLES = {
     "WebSocketPingInterval": Variable("OCPPCommCtrlr", "WebSocketPingInterval"),
 }
 _CONFIGURATION_KEYS = {key.lower(): key for key in CONFIGURATION_VARIABLES}  # 1.6 keys are case-insensitive
-RESET_TYPES = {"Hard": "Immediate", "Soft": "OnIdle"}
+#: A token this system gives no more precise type (an app token, a roaming token, one not known here).
+CENTRAL = IdTokenEnumType.central.value
+RESET_TYPES = {"Hard": ResetEnumType.immediate.value, "Soft": ResetEnumType.on_idle.value}
 #: TriggerMessage and ExtendedTriggerMessage: the messages 2.0.1 names otherwise.
 TRIGGER_MESSAGES = {
-    "DiagnosticsStatusNotification": "LogStatusNotification",
-    "SignChargePointCertificate": "SignChargingStationCertificate",
+    "DiagnosticsStatusNotification": MessageTriggerEnumType.log_status_notification.value,
+    "SignChargePointCertificate": MessageTriggerEnumType.sign_charging_station_certificate.value,
 }
-PROFILE_PURPOSES = {"ChargePointMaxProfile": "ChargingStationMaxProfile"}
-CERTIFICATE_TYPES = {"CentralSystemRootCertificate": "CSMSRootCertificate"}
+PROFILE_PURPOSES = {"ChargePointMaxProfile": ChargingProfilePurposeEnumType.charging_station_max_profile.value}
+CERTIFICATE_TYPES = {"CentralSystemRootCertificate": InstallCertificateUseEnumType.csms_root_certificate.value}
 ID_TOKEN_TYPES: dict[str, str] = {
-    IdTagKind.RFID: "ISO14443",
-    IdTagKind.KEY_CODE: "KeyCode",
-    IdTagKind.EMAID: "eMAID",
-    IdTagKind.APP_TOKEN: "Central",
-    IdTagKind.ROAMING: "Central",
+    IdTagKind.RFID: IdTokenEnumType.iso14443.value,
+    IdTagKind.KEY_CODE: IdTokenEnumType.key_code.value,
+    IdTagKind.EMAID: IdTokenEnumType.e_maid.value,
+    IdTagKind.APP_TOKEN: CENTRAL,
+    IdTagKind.ROAMING: CENTRAL,
 }
 #: SetVariables answers 1.6's ChangeConfiguration has no word for: the key is not there to be set.
-_NOT_SUPPORTED = ("UnknownComponent", "UnknownVariable", "NotSupportedAttributeType")
+_NOT_SUPPORTED = (
+    SetVariableStatusEnumType.unknown_component,
+    SetVariableStatusEnumType.unknown_variable,
+    SetVariableStatusEnumType.not_supported_attribute_type,
+)
 _UPLOAD_TOKEN = re.compile(r"/ocpp-uploads/([A-Za-z0-9_-]+)/")
 
 
@@ -172,9 +192,9 @@ def _sent(request: Any, answer: Callable[[dict], dict] = _same) -> Translation:
 
 # --- the 2.0.1-only commands, built from what operators give ------------------------------------------------------
 
-REPORT_BASES = ("ConfigurationInventory", "FullInventory", "SummaryInventory")
-COMPONENT_CRITERIA = ("Active", "Available", "Enabled", "Problem")
-ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
+REPORT_BASES = tuple(base.value for base in ReportBaseEnumType)
+COMPONENT_CRITERIA = tuple(criterion.value for criterion in ComponentCriterionEnumType)
+ATTRIBUTE_TYPES = tuple(attribute.value for attribute in AttributeEnumType)
 #: 2.0.1's identifierString (component and variable names, instances) and SetVariables' attributeValue.
 NAME_MAX_LENGTH = 50
 VALUE_MAX_LENGTH = 1000
@@ -334,16 +354,16 @@ def _token_types(charge_point: ChargePoint, uids: Iterable[str]) -> dict[str, st
     kinds = IdTag.objects.filter(
         customer_account__organization_id=charge_point.organization_id, uid__in=list(uids)
     ).values_list("uid", "kind")
-    return {uid: ID_TOKEN_TYPES.get(kind, "Central") for uid, kind in kinds}
+    return {uid: ID_TOKEN_TYPES.get(kind, CENTRAL) for uid, kind in kinds}
 
 
 def _id_token(charge_point: ChargePoint, id_tag: str, types: dict[str, str] | None = None) -> datatypes.IdTokenType:
     known = _token_types(charge_point, [id_tag]) if types is None else types
-    return datatypes.IdTokenType(id_token=id_tag, type=known.get(id_tag, "Central"))
+    return datatypes.IdTokenType(id_token=id_tag, type=known.get(id_tag, CENTRAL))
 
 
 def _group_token(parent_id_tag: str | None) -> datatypes.IdTokenType | None:
-    return datatypes.IdTokenType(id_token=parent_id_tag, type="Central") if parent_id_tag else None
+    return datatypes.IdTokenType(id_token=parent_id_tag, type=CENTRAL) if parent_id_tag else None
 
 
 def _profile(charge_point: ChargePoint, profile: dict, *, for_start: bool = False) -> datatypes.ChargingProfileType:
@@ -451,7 +471,7 @@ def _configuration_get(charge_point: ChargePoint, *, key: list[str] | None = Non
             given = by_place.get(_place_of(entry))
             if given is None:
                 continue
-            if entry.get("attribute_status") == "Accepted":
+            if entry.get("attribute_status") == GetVariableStatusEnumType.accepted:
                 readonly = CONFIGURATION_VARIABLES[_CONFIGURATION_KEYS[given.lower()]].readonly
                 found.append({"key": given, "readonly": readonly, "value": entry.get("attribute_value")})
             else:
@@ -672,7 +692,7 @@ def _diagnostics(
         log=datatypes.LogParametersType(
             remote_location=location, oldest_timestamp=start_time, latest_timestamp=stop_time
         ),
-        log_type="DiagnosticsLog",
+        log_type=LogEnumType.diagnostics_log.value,
         request_id=upload or request_id_new(),
         retries=retries,
         retry_interval=retry_interval,
@@ -686,7 +706,10 @@ def _log(charge_point: ChargePoint, **fields: Any) -> Translation:
 
 def _certificate_signed(charge_point: ChargePoint, *, certificate_chain: str) -> Translation:
     return _sent(
-        call.CertificateSigned(certificate_chain=certificate_chain, certificate_type="ChargingStationCertificate")
+        call.CertificateSigned(
+            certificate_chain=certificate_chain,
+            certificate_type=CertificateSigningUseEnumType.charging_station_certificate.value,
+        )
     )
 
 
