@@ -1,7 +1,9 @@
 """Forms for commands to chargers: the operator's admin page and the driver's start button.
 
 Each form turns what a person chose into the OCPP 1.6 payload, in the snake_case keys the
-``ocpp`` package's call classes take (``sessions_app.ocpp.commands.command_send``).
+``ocpp`` package's call classes take (``sessions_app.ocpp.commands.command_send``), or for the commands only
+OCPP 2.0.1 has (offered to 2.0.1 chargers only) into 2.0.1's. A 2.0.1 charger gets the 1.6 commands translated;
+the command form asks first whether the charger's version can say the command (``commands.command_translation``).
 """
 
 import re
