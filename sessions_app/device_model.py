@@ -12,7 +12,8 @@
   problem (the ``Problem`` variable true, or a monitor's Alerting trigger) on a connector, an EVSE or the station
   is also a status report with an error code (OtherError, the component and variable as its info, techCode as the
   vendor's code), its status left as it was; the problem cleared (``cleared``, or Problem false) is a report with
-  NoError. So a 2.0.1 fault is in the fault log, "Needs attention" and the fault alerts as a 1.6 error code is.
+  NoError. So a 2.0.1 problem is a fault in the fault log and "Needs attention" as a 1.6 error code is; the station
+  alerts (``reporting.alerts``) wait, as for 1.6, for a Faulted status (2.0.1's StatusNotification Faulted).
 """
 
 from dataclasses import dataclass, field
