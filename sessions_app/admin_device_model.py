@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyAdminMixin
 from sessions_app.device_model import VARIABLE_KEY
@@ -33,5 +34,5 @@ def device_model_link(_admin, charge_point: ChargePoint) -> str:
         '<a href="{}?charge_point__id__exact={}">{}</a>',
         url,
         charge_point.pk,
-        _("%(count)d variables") % {"count": count},
+        ngettext("%(count)d variable", "%(count)d variables", count) % {"count": count},
     )
