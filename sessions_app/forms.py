@@ -478,7 +478,7 @@ class ChargerCommandForm(forms.Form):
     def __init__(self, *args, charge_point: ChargePoint, **kwargs):
         super().__init__(*args, **kwargs)
         self.charge_point = charge_point
-        if charge_point.ocpp_protocol != ChargePoint.OcppProtocol.OCPP201:  # the others a 2.0.1 charger gets translated
+        if not charge_point.speaks_ocpp2:  # the others a 2.0.1 (or 2.1) charger gets translated
             cast(forms.ChoiceField, self.fields["action"]).choices = [
                 (action, label) for action, label in ACTION_CHOICES if action not in v201_commands.V201_ONLY
             ]

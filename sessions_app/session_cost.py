@@ -8,7 +8,7 @@ API); sending it periodically or after each MeterValues is still to come.
 from datetime import datetime
 
 from sessions_app import hooks
-from sessions_app.models import ChargePoint, ChargingSession
+from sessions_app.models import ChargingSession
 from sessions_app.ocpp import commands, v201_commands
 from sessions_app.ocpp.command_payloads import command_payload
 
@@ -18,7 +18,7 @@ def session_cost_send(*, session: ChargingSession, now: datetime, timeout: float
     charger, a finished session, no transaction id from the charger yet, no price)."""
     charge_point = session.charge_point
     if (
-        charge_point.ocpp_protocol != ChargePoint.OcppProtocol.OCPP201
+        not charge_point.speaks_ocpp2
         or session.state != ChargingSession.State.ACTIVE
         or not session.charger_transaction_id
     ):

@@ -154,7 +154,7 @@ def command_translation(charge_point: ChargePoint, action: str, payload: dict) -
     configuration key or a session 2.0.1 has no name for): nothing is sent. Forms and the API ask first."""
     if action not in ACTIONS and action not in v201_commands.V201_ONLY:
         raise ValueError(f"Unknown command {action!r}.")
-    if charge_point.ocpp_protocol == ChargePoint.OcppProtocol.OCPP201:
+    if charge_point.speaks_ocpp2:  # 2.1 takes 2.0.1's commands as they are
         return v201_commands.command_translate(charge_point, action, payload)
     if action in v201_commands.V201_ONLY:
         raise CommandPayloadError(
