@@ -35,12 +35,10 @@ class EvseNumbering:
         return evse_id
 
     def evse_connector_numbers(self, evse_id: int) -> list[int]:
-        """Our numbers of all the connectors of one EVSE (the one by the EVSE's number when none is described)."""
-        described = sorted(number for (evse, _connector), number in self.numbers.items() if evse == evse_id)
-        if described:
-            return described
-        single = self.connector_number(evse_id, 1)
-        return [] if single is None else [single]
+        """Our numbers of all the connectors of one EVSE: those described as its, and its connector 1 by the rule."""
+        numbers = {number for (evse, _connector), number in self.numbers.items() if evse == evse_id}
+        first = self.connector_number(evse_id, 1)
+        return sorted(numbers if first is None else numbers | {first})
 
 
 def evse_numbering(*, charge_point: ChargePoint) -> EvseNumbering:

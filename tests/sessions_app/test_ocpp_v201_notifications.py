@@ -66,7 +66,7 @@ def test_a_described_connector_is_its_evses_and_the_others_keep_the_evse_number(
     assert numbering.connector_number(0, 0) == 0
     assert numbering.connector_number(3, 1) is None  # number 3 is EVSE 1's second connector
     assert numbering.connector_number(2, 2) is None  # not described
-    assert numbering.evse_connector_numbers(1) == [3]
+    assert numbering.evse_connector_numbers(1) == [1, 3]
     assert numbering.evse_connector_numbers(2) == [2]
 
 
@@ -199,10 +199,12 @@ def test_a_station_problem_is_a_station_fault_and_an_evse_problem_one_on_each_of
         now=timezone.now(),
     )
 
-    assert made == 2
+    assert made == 3
     assert StatusEvent.objects.get(charge_point=world.cp_a, connector=None).error_code == "OtherError"
-    assert Connector.objects.get(charge_point=world.cp_a, number=2).error_code == "OtherError"
-    assert Connector.objects.get(charge_point=world.cp_a, number=1).error_code == "NoError"
+    assert set(Connector.objects.filter(charge_point=world.cp_a).values_list("number", "error_code")) == {
+        (1, "OtherError"),
+        (2, "OtherError"),
+    }
 
 
 # --- NotifyReport --------------------------------------------------------------------------------------------
@@ -401,3 +403,14 @@ def test_an_accepted_card_is_told_its_drivers_prices_in_the_drivers_language_a_r
     assert in_english["personalMessage"]["content"] == "4.00 SEK/kWh; Start fee 10.00 SEK"
     assert refused["status"] == "Blocked" and "personalMessage" not in refused
     assert differing["personalMessage"]["content"] == "#1: 4.00 SEK/kWh; Start fee 10.00 SEK | #2: 6.00 SEK/kWh"
+
+
+def test_a_failing_price_lookup_leaves_the_card_accepted_without_a_message(world, monkeypatch):
+    def broken(**_arguments):
+        raise RuntimeError("pricing is down")
+
+    monkeypatch.setattr(hooks, "tariff_message_handlers", [broken])
+
+    (answer,) = _calls(("Authorize", {"idToken": {"idToken": "04A1B2C3", "type": "ISO14443"}}))
+
+    assert answer[2]["idTokenInfo"] == {"status": "Accepted"}
