@@ -123,9 +123,25 @@ def transaction_event_record(*, report: TransactionEventReport, now: datetime) -
     if session.connector is None and report.connector_number:
         session.connector = services.connector_by_number(report.charge_point, report.connector_number)
         session.save(update_fields=["connector"])
+    if _routine(session, report):
+        board_changed([report.charge_point], readings_only=True)
+        return session
     _derive(session, report, now)
     board_changed([report.charge_point])
     return session
+
+
+def _routine(session: ChargingSession, report: TransactionEventReport) -> bool:
+    """An Updated event that can change nothing derived (no card, its session running from a Started event with
+    a register): most of a transaction's events, spared reading all the others."""
+    return (
+        report.event_type == TransactionEvent.EventType.UPDATED
+        and not report.raw_token
+        and session.state == ChargingSession.State.ACTIVE
+        and session.transaction_events.filter(
+            event_type=TransactionEvent.EventType.STARTED, energy_register_wh__isnull=False
+        ).exists()
+    )
 
 
 def _session_of(report: TransactionEventReport, now: datetime) -> ChargingSession:
