@@ -20,6 +20,7 @@ from sessions_app import services, transaction_events
 from sessions_app.models import ChargePoint
 from sessions_app.ocpp import batching
 from sessions_app.ocpp.v16 import db, parse_time
+from sessions_app.ocpp.v201_commands import remote_start_find
 from sessions_app.signed_meter import SIGNED_DATA
 
 _KEPT = ("measurand", "phase", "context", "location")
@@ -49,6 +50,12 @@ def readings(meter_value: list[dict]) -> list[dict]:
     return converted
 
 
+def remote_start_token(*, charge_point: ChargePoint, remote_start_id: int) -> str:
+    """The card a remote start named (``v201_commands``), for its transaction's events that name none."""
+    command = remote_start_find(charge_point=charge_point, remote_start_id=remote_start_id)
+    return command.request["id_token"]["id_token"] if command else ""
+
+
 class TransactionHandlers:
     """The TransactionEvent and MeterValues handlers of ``v201.CentralSystem201``, which provides these."""
 
@@ -61,8 +68,12 @@ class TransactionHandlers:
         self, event_type: str, timestamp: str, trigger_reason: str, seq_no: int, transaction_info: dict, **optional
     ):
         """Kept once and applied to its session (``transaction_events``); a card it names gets its verdict."""
-        evse, id_token = optional.get("evse"), optional.get("id_token") or {}
+        evse, token = optional.get("evse"), (optional.get("id_token") or {}).get("id_token", "")
         number = self.connector_number(evse["id"], evse.get("connector_id", 1)) if evse else None
+        if not token and transaction_info.get("remote_start_id") is not None:
+            token = await db(remote_start_token)(
+                charge_point=self.charge_point, remote_start_id=transaction_info["remote_start_id"]
+            )
         report = transaction_events.TransactionEventReport(
             charge_point=self.charge_point,
             transaction_id=transaction_info["transaction_id"],
@@ -71,7 +82,7 @@ class TransactionHandlers:
             trigger_reason=trigger_reason,
             timestamp=parse_time(timestamp),
             connector_number=number,
-            raw_token=id_token.get("id_token", ""),
+            raw_token=token,
             meter_value=readings(optional.get("meter_value") or []),
             charging_state=transaction_info.get("charging_state") or "",
             stopped_reason=transaction_info.get("stopped_reason") or "",
@@ -79,7 +90,7 @@ class TransactionHandlers:
             reservation_id=optional.get("reservation_id"),
         )
         session = await db(transaction_events.transaction_event_record)(report=report, now=timezone.now())
-        if not report.raw_token:
+        if not optional.get("id_token"):  # idTokenInfo answers an idToken sent, not one taken from a remote start
             return call_result.TransactionEvent()
         verdict = await db(services.id_tag_authorize)(
             charge_point=self.charge_point, raw_uid=report.raw_token, at=timezone.now(), running_session=session.pk

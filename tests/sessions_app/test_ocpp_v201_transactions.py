@@ -4,8 +4,9 @@ session, its card gets a verdict, readings outside a transaction land on the EVS
 import asyncio
 
 import pytest
+from django.utils import timezone
 
-from sessions_app.models import ChargingSession, MeterValue
+from sessions_app.models import ChargerCommand, ChargingSession, MeterValue
 from tests.sessions_app.websocket import ChargerSocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,3 +118,28 @@ def test_bad_transaction_frames_get_call_errors_and_store_nothing(world):
     assert answers[2][2] == "TypeConstraintViolation"
     assert (answers[0][2], answers[1][2]) == ("ProtocolError", "FormatViolation")  # 2.0.1's names
     assert not ChargingSession.objects.exists() and not MeterValue.objects.exists()
+
+
+def test_a_remote_starts_card_is_the_sessions_when_its_events_name_none(world):
+    ChargerCommand.objects.create(
+        charge_point=world.cp_a,
+        action="RequestStartTransaction",
+        request={"id_token": {"id_token": world.alice_card.uid, "type": "ISO14443"}, "remote_start_id": 4711},
+        outcome="answered",
+        sent_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    started = _event(
+        "Started",
+        0,
+        "2026-11-20T08:00:00Z",
+        evse={"id": 1, "connectorId": 1},
+        meterValue=_energy("2026-11-20T08:00:00Z", 1000, "Transaction.Begin"),
+        info={"remoteStartId": 4711},
+    )
+
+    (answer,) = _calls(started)
+
+    assert answer[0] == 3 and "idTokenInfo" not in answer[2]
+    session = ChargingSession.objects.get()
+    assert (session.id_tag_id, session.auth_status) == (world.alice_card.pk, "Accepted")
