@@ -167,7 +167,8 @@ def log_status_record(
     *, charge_point: ChargePoint, status: str, request_id: int | None, at: datetime
 ) -> ChargerUpload | None:
     """LogStatusNotification (security extension): kept as a charger event, and applied to the log upload whose
-    id is ``request_id`` (this system's GetLog requestId). Returns that upload, if it is this charger's."""
+    id is ``request_id`` (this system's GetLog requestId; for a 2.x charger also a diagnostics upload, which it
+    was asked for as GetLog DiagnosticsLog). Returns that upload, if it is this charger's."""
     charger_event_record(
         charge_point=charge_point,
         kind=ChargerEvent.Kind.LOG_STATUS,
@@ -177,9 +178,10 @@ def log_status_record(
     )
     if request_id is None or not 0 < request_id <= command_payloads.REQUEST_MAX_ID:
         return None
-    found = ChargerUpload.objects.filter(
-        pk=request_id, charge_point=charge_point, kind__in=list(LOG_TYPES)
-    ).values_list("pk", flat=True)
+    kinds = [*LOG_TYPES, ChargerUpload.Kind.DIAGNOSTICS] if charge_point.speaks_ocpp2 else list(LOG_TYPES)
+    found = ChargerUpload.objects.filter(pk=request_id, charge_point=charge_point, kind__in=kinds).values_list(
+        "pk", flat=True
+    )
     return _progress_apply(pk=found[0], status=status) if found else None
 
 

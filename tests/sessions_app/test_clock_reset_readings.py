@@ -114,7 +114,7 @@ def test_a_start_breaking_another_constraint_raises_its_own_error(cp, world, mon
     def refused(*args, **kwargs):
         raise IntegrityError("CHECK constraint failed")
 
-    monkeypatch.setattr(services, "_flag_times", refused)
+    monkeypatch.setattr(services, "session_flag_times", refused)
     with pytest.raises(IntegrityError, match="CHECK constraint failed"):
         session_start(
             charge_point=cp,

@@ -244,6 +244,19 @@ def test_log_progress_goes_to_the_upload_its_request_id_names_on_that_charger_on
     assert (event.status, event.data) == ("PermissionDenied", f"requestId {upload.pk}")
 
 
+def test_a_2_0_1_chargers_diagnostics_progress_comes_as_log_status_naming_the_upload(world, transport):
+    """A 2.0.1 charger is asked for diagnostics with GetLog DiagnosticsLog, the upload's id its requestId."""
+    upload = ask(world, transport)
+    log_status_record(charge_point=world.cp_a, status="Uploading", request_id=upload.pk, at=timezone.now())
+    upload.refresh_from_db()
+    assert upload.status == "requested"  # a 1.6 charger reports diagnostics with DiagnosticsStatusNotification
+
+    world.cp_a.ocpp_protocol = world.cp_a.OcppProtocol.OCPP201
+    log_status_record(charge_point=world.cp_a, status="Uploading", request_id=upload.pk, at=timezone.now())
+    upload.refresh_from_db()
+    assert (upload.status, upload.charger_status) == ("uploading", "Uploading")
+
+
 def test_the_command_and_its_answer_go_on_the_chargers_history_through_command_send(world, transport):
     ask(world, transport)
     assert [sent[1] for sent in transport.sent] == ["GetDiagnostics"]
