@@ -26,9 +26,15 @@ Phases, per target:
 The load clients are raw websockets with hand-built JSON frames, not the simulator, so the client is not the
 bottleneck. Calls the server makes to a load charger are answered with a CALLERROR NotImplemented.
 
-``--ocpp 2.0.1``: every charger (and the bare server) speaks 2.0.1, with the same mix in 2.0.1's messages:
-MeterValues with ``evseId`` and numeric values with a ``unitOfMeasure``, Heartbeat, StatusNotification
-(Occupied on EVSE 1), after a 2.0.1 BootNotification. The readings are the same draws as 1.6's.
+``--ocpp 2.0.1``: every charger (and the bare server) speaks 2.0.1, after a 2.0.1 BootNotification, with the
+same mix as a 2.0.1 charger sends it: before the measured phase each of the C chargers starts a transaction
+(TransactionEvent Started on EVSE 1 with its register at Transaction.Begin and a card), the 80 % readings (the
+same draws as 1.6's) are TransactionEvent Updated events of that transaction (seqNo 1, 2, ...), Heartbeat and
+StatusNotification (Occupied) as in 1.6; after it each ends its transaction (Ended, its register at
+Transaction.End), so the sessions complete. The Started and Ended events are timed apart from the mix, all C at
+once, in a second table (how long all took, p50, p99, failed, cards not Accepted). The cards: ``--id-token``,
+else with ``--ids-from-db`` the database's active cards of those operators, one per charger as far as they go
+(a card allows one session at a time unless it says otherwise), else LOADBENCH (unknown to our server).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -176,48 +183,105 @@ class Stats:
     closed: int = 0
 
 
+#: One reading drawn by the mix: (measurand, value, unit, location).
+Reading = tuple[str, int, str, str]
+PERIODIC, BEGIN, END = "Sample.Periodic", "Transaction.Begin", "Transaction.End"
+
+
 class Frames16:
-    """The mix's payloads in OCPP 1.6J: values as text in their unit."""
+    """The mix's payloads in OCPP 1.6J: values as text in their unit; readings as MeterValues, no transaction."""
 
     subprotocol = "ocpp1.6"
     boot = {"chargePointVendor": "LoadBench", "chargePointModel": "Raw"}
 
     @staticmethod
-    def meter_values(readings: list[tuple[str, int, str, str]]) -> dict:
+    def readings(charger: RawCharger, readings: list[Reading]) -> tuple[str, dict]:
         sampled = [
-            {"value": str(value), "measurand": measurand, "unit": unit, "context": "Sample.Periodic", "location": at}
+            {"value": str(value), "measurand": measurand, "unit": unit, "context": PERIODIC, "location": at}
             for measurand, value, unit, at in readings
         ]
-        return {"connectorId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": sampled}]}
+        return "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": sampled}]}
 
     @staticmethod
     def status() -> dict:
         return {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": now_iso()}
 
+    @staticmethod
+    def begin(charger: RawCharger) -> tuple[str, dict] | None:
+        return None
+
+    @staticmethod
+    def end(charger: RawCharger) -> tuple[str, dict] | None:
+        return None
+
 
 class Frames201:
-    """The mix's payloads in OCPP 2.0.1: values as numbers with a unit of measure; EVSE 1, its connector 1."""
+    """The mix's payloads in OCPP 2.0.1: values as numbers with a unit of measure; EVSE 1, its connector 1.
+
+    Readings travel as a 2.0.1 charger sends a transaction's: in TransactionEvents of the transaction ``begin``
+    opened (Started with the register at Transaction.Begin and the charger's card, then Updated events numbered
+    on from seqNo 1), which ``end`` closes (Ended with the register at Transaction.End)."""
 
     subprotocol = "ocpp2.0.1"
     boot = {"chargingStation": {"vendorName": "LoadBench", "model": "Raw"}, "reason": "PowerUp"}
 
     @staticmethod
-    def meter_values(readings: list[tuple[str, int, str, str]]) -> dict:
+    def meter_value(readings: list[Reading], context: str) -> dict:
         sampled = [
             {
                 "value": value,
                 "measurand": measurand,
                 "unitOfMeasure": {"unit": unit},
-                "context": "Sample.Periodic",
+                "context": context,
                 "location": at,
             }
             for measurand, value, unit, at in readings
         ]
-        return {"evseId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": sampled}]}
+        return {"timestamp": now_iso(), "sampledValue": sampled}
+
+    @classmethod
+    def event(
+        cls, charger: RawCharger, kind: str, trigger: str, readings: list[Reading], context: str, **fields
+    ) -> tuple[str, dict]:
+        """The charger's transaction's next event (its seqNo taken)."""
+        seq_no, charger.seq_no = charger.seq_no, charger.seq_no + 1
+        info = {"transactionId": charger.transaction_id, "chargingState": "Charging", **fields.pop("info", {})}
+        payload = {
+            "eventType": kind,
+            "timestamp": now_iso(),
+            "triggerReason": trigger,
+            "seqNo": seq_no,
+            "transactionInfo": info,
+            "meterValue": [cls.meter_value(readings, context)],
+            **fields,
+        }
+        return "TransactionEvent", payload
+
+    @classmethod
+    def readings(cls, charger: RawCharger, readings: list[Reading]) -> tuple[str, dict]:
+        return cls.event(charger, "Updated", "MeterValuePeriodic", readings, PERIODIC)
 
     @staticmethod
     def status() -> dict:
         return {"timestamp": now_iso(), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}
+
+    @classmethod
+    def begin(cls, charger: RawCharger) -> tuple[str, dict] | None:
+        charger.transaction_id, charger.seq_no = str(uuid.uuid4()), 0
+        return cls.event(
+            charger,
+            "Started",
+            "Authorized",
+            [charger.register_reading()],
+            BEGIN,
+            evse={"id": 1, "connectorId": 1},
+            idToken={"idToken": charger.id_token, "type": "ISO14443"},
+        )
+
+    @classmethod
+    def end(cls, charger: RawCharger) -> tuple[str, dict] | None:
+        info = {"chargingState": "Idle", "stoppedReason": "EVDisconnected"}
+        return cls.event(charger, "Ended", "EVDeparted", [charger.register_reading()], END, info=info)
 
 
 FRAMES: dict[str, type[Frames16] | type[Frames201]] = {"1.6": Frames16, "2.0.1": Frames201}
@@ -232,8 +296,12 @@ class RawCharger:
         self.frames = frames
         self.seq = 0
         self.register = random.randrange(1_000_000)  # noqa: S311 - load generator
+        self.id_token = ""  # the card a 2.0.1 transaction starts with
+        self.transaction_id = ""
+        self.seq_no = 0
 
-    async def call(self, action: str, payload: dict, timeout: float = 30.0) -> tuple[bool, float]:
+    async def call(self, action: str, payload: dict, timeout: float = 30.0) -> tuple[dict | None, float]:
+        """The CALLRESULT's payload (None for a CALLERROR) and how long it took."""
         self.seq += 1
         unique_id = str(self.seq)
         started = time.perf_counter()
@@ -245,21 +313,24 @@ class RawCharger:
                     await self.ws.send(json.dumps([4, frame[1], "NotImplemented", "", {}]))
                     continue
                 if frame[1] == unique_id:
-                    return frame[0] == 3, time.perf_counter() - started
+                    return frame[2] if frame[0] == 3 else None, time.perf_counter() - started
 
     def next_message(self, rng: random.Random) -> tuple[str, dict]:
         roll = rng.random()
         if roll < 0.8:
             self.register += rng.randrange(50, 400)
             readings = [
-                ("Energy.Active.Import.Register", self.register, "Wh", "Outlet"),
+                self.register_reading(),
                 ("Power.Active.Import", rng.randrange(3000, 22000), "W", "Outlet"),
                 ("SoC", rng.randrange(10, 100), "Percent", "EV"),
             ]
-            return "MeterValues", self.frames.meter_values(readings)
+            return self.frames.readings(self, readings)
         if roll < 0.9:
             return "Heartbeat", {}
         return "StatusNotification", self.frames.status()
+
+    def register_reading(self) -> Reading:
+        return ("Energy.Active.Import.Register", self.register, "Wh", "Outlet")
 
 
 async def open_one(
@@ -296,7 +367,7 @@ async def load(charger: RawCharger, until: float, warmup_end: float, stats: Stat
     while time.perf_counter() < until:
         action, payload = charger.next_message(rng)
         try:
-            ok, latency = await charger.call(action, payload, timeout=30)
+            answer, latency = await charger.call(action, payload, timeout=30)
         except TimeoutError:
             stats.timeouts += 1
             continue
@@ -305,13 +376,41 @@ async def load(charger: RawCharger, until: float, warmup_end: float, stats: Stat
             return
         if time.perf_counter() < warmup_end:
             continue
-        if ok:
+        if answer is not None:
             stats.latencies.append(latency)
         else:
             stats.errors += 1
 
 
-async def run_target(name: str, url: str, ids: list[str], password: str | None, args) -> dict:
+def percentile(latencies: list[float], p: float) -> float:
+    """The ``p`` quantile of sorted latencies, in ms."""
+    return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
+
+
+async def transactions_step(chargers: list[RawCharger], step) -> dict | None:
+    """Each charger's CALL of ``step`` (``begin`` or ``end`` of its transaction), all at once, not in the mix's
+    figures: how long all took, p50/p99, CALLERRORs and failures (timeouts, closed) and cards not Accepted.
+    None when the version has no such step (1.6: its readings belong to no transaction)."""
+    calls = [(charger, call) for charger in chargers if (call := step(charger)) is not None]
+    if not calls:
+        return None
+    started = time.perf_counter()
+    results = await asyncio.gather(*(c.call(*call) for c, call in calls), return_exceptions=True)
+    elapsed = time.perf_counter() - started
+    answered = [r for r in results if not isinstance(r, BaseException) and r[0] is not None]
+    latencies = sorted(latency for _, latency in answered)
+    verdicts = [answer["idTokenInfo"]["status"] for answer, _ in answered if "idTokenInfo" in answer]
+    return {
+        "n": len(calls),
+        "s": elapsed,
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+        "errors": len(results) - len(answered),
+        "refused": sum(1 for status in verdicts if status != "Accepted"),
+    }
+
+
+async def run_target(name: str, url: str, ids: list[str], password: str | None, cards: list[str], args) -> dict:
     sem = asyncio.Semaphore(args.open_concurrency)
     started = time.perf_counter()
     frames = FRAMES[args.ocpp]
@@ -323,6 +422,9 @@ async def run_target(name: str, url: str, ids: list[str], password: str | None, 
     held = [c for c in chargers if c.ws.state is websockets.protocol.State.OPEN]
 
     workers = held[: args.concurrency]
+    for n, charger in enumerate(workers):
+        charger.id_token = cards[n % len(cards)]
+    began = await transactions_step(workers, frames.begin)
     stats = Stats()
     rng = random.Random(1)  # noqa: S311 - load generator
     start = time.perf_counter()
@@ -331,13 +433,10 @@ async def run_target(name: str, url: str, ids: list[str], password: str | None, 
     await asyncio.gather(*(load(c, until, warmup_end, stats, rng) for c in workers))
     measured = max(1e-9, time.perf_counter() - warmup_end)
     still_open = sum(1 for c in chargers if c.ws.state is websockets.protocol.State.OPEN)
+    ended = await transactions_step([c for c in workers if c.ws.state is websockets.protocol.State.OPEN], frames.end)
 
     await asyncio.gather(*(c.ws.close() for c in chargers), return_exceptions=True)
     lat = sorted(stats.latencies)
-
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
-
     return {
         "target": f"{name} {args.ocpp}",
         "k": len(ids),
@@ -346,12 +445,14 @@ async def run_target(name: str, url: str, ids: list[str], password: str | None, 
         "after_load": still_open,
         "c": len(workers),
         "calls_s": len(lat) / measured,
-        "p50": pct(0.5),
-        "p99": pct(0.99),
+        "p50": percentile(lat, 0.5),
+        "p99": percentile(lat, 0.99),
         "median_check": statistics.median(lat) * 1000 if lat else float("nan"),
         "errors": stats.errors,
         "timeouts": stats.timeouts,
         "closed": stats.closed,
+        "began": began,
+        "ended": ended,
     }
 
 
@@ -368,9 +469,25 @@ def print_table(rows: list[dict]) -> None:
             f"{r['calls_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>8} {r['timeouts']:>8} "
             f"{r['closed']:>6}"
         )
+    steps = [(r["target"], name, r[name]) for r in rows for name in ("began", "ended") if r[name]]
+    if not steps:
+        return
+    print()
+    header = (
+        f"{'target':<10} {'transactions':<12} {'C':>5} {'all s':>7} {'p50 ms':>8} {'p99 ms':>8} {'failed':>8} "
+        f"{'refused':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for target, name, step in steps:
+        print(
+            f"{target:<10} {name:<12} {step['n']:>5} {step['s']:>7.1f} {step['p50']:>8.1f} {step['p99']:>8.1f} "
+            f"{step['errors']:>8} {step['refused']:>8}"
+        )
 
 
-def ids_from_db() -> list[str]:
+def accepted_charge_points():
+    """The accepted charge points of the database this process is configured for (Django set up here)."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargeportal.settings")
     import django
@@ -378,8 +495,27 @@ def ids_from_db() -> list[str]:
     django.setup()
     from sessions_app.models import ChargePoint
 
-    accepted = ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
-    return list(accepted.order_by("ocpp_id").values_list("ocpp_id", flat=True))
+    return ChargePoint.objects.filter(registration_status=ChargePoint.RegistrationStatus.ACCEPTED)
+
+
+def ids_from_db(limit: int) -> list[str]:
+    return list(accepted_charge_points().order_by("ocpp_id").values_list("ocpp_id", flat=True)[:limit])
+
+
+def cards_from_db(limit: int) -> list[str]:
+    """Active, unexpired cards of the accepted charge points' operators, one per load charger where there are
+    enough (a card runs one session at a time unless it allows more)."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from accounts.models import IdTag
+
+    usable = IdTag.objects.filter(
+        Q(expires_at=None) | Q(expires_at__gt=timezone.now()),
+        status=IdTag.Status.ACTIVE,
+        customer_account__organization__in=accepted_charge_points().values("organization"),
+    )
+    return list(usable.order_by("uid").values_list("uid", flat=True)[:limit])
 
 
 def start_bare(sync_validation: bool, version: str) -> tuple[subprocess.Popen, int]:
@@ -409,6 +545,12 @@ def main() -> None:
         help="bare: ocpp.messages.ASYNC_VALIDATION = False (validate in the event loop).",
     )
     parser.add_argument("--ocpp", choices=sorted(FRAMES), default="1.6", help="OCPP version spoken (default 1.6).")
+    parser.add_argument(
+        "--id-token",
+        action="append",
+        help="2.0.1: the card each transaction starts with (repeat for several, dealt round the chargers); "
+        "default the usable cards of the database with --ids-from-db, else LOADBENCH.",
+    )
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -421,20 +563,24 @@ def main() -> None:
     if args.connections + 100 > limit:
         print(f"warning: K={args.connections} is close to the open-file limit {limit}", flush=True)
     rows = []
+    cards = args.id_token or ["LOADBENCH"]
     for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
         if target == "bare":
             proc, port = start_bare(args.sync_validation, args.ocpp)
             try:
                 ids = [f"BARE-{i:05d}" for i in range(1, args.connections + 1)]
-                rows.append(asyncio.run(run_target("bare", f"ws://127.0.0.1:{port}/ocpp/", ids, None, args)))
+                bare = f"ws://127.0.0.1:{port}/ocpp/"
+                rows.append(asyncio.run(run_target("bare", bare, ids, None, cards, args)))
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
         elif target == "url":
-            ids = (
-                ids_from_db() if args.ids_from_db else [f"{args.prefix}{i:05d}" for i in range(1, args.connections + 1)]
-            )
-            rows.append(asyncio.run(run_target("url", args.url, ids, args.password, args)))
+            if args.ids_from_db:
+                ids = ids_from_db(args.connections)
+                cards = args.id_token or cards_from_db(args.concurrency) or cards
+            else:
+                ids = [f"{args.prefix}{i:05d}" for i in range(1, args.connections + 1)]
+            rows.append(asyncio.run(run_target("url", args.url, ids, args.password, cards, args)))
         else:
             parser.error(f"unknown target {target!r}")
     print()
