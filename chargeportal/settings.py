@@ -160,9 +160,6 @@ else:
 # A charger's largest OCPP frame (bytes); a larger one closes its connection with 1009 (message too big).
 # Give uvicorn the same as --ws-max-size (make serve does), so it stops reading one that large at once.
 OCPP_MAX_FRAME_BYTES = env_int("OCPP_MAX_FRAME_BYTES", 1_048_576, minimum=4096)
-# OCPP 2.0.1 is in progress (README "OCPP 2.0.1"): its chargers would charge without their sessions being recorded
-# (TransactionEvent is not handled yet), so the handshake offers it only where an operator or a test asks for it.
-OCPP_201_ENABLED = env_bool("OCPP_201_ENABLED", False)
 # Where the admin's live board opens its websocket when websockets are served apart from the pages (another
 # host or port, e.g. ws://127.0.0.1:8001/ws/board/); empty: /ws/board/ on the page's own host.
 BOARD_WEBSOCKET_URL = env_str("BOARD_WEBSOCKET_URL", "")

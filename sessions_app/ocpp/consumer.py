@@ -36,6 +36,8 @@ from ocpp.exceptions import (
 from ocpp.messages import Call, unpack
 from ocpp.v16 import call as call16
 from ocpp.v16.enums import Action as Action16
+from ocpp.v21 import call as call21
+from ocpp.v21.enums import Action as Action21
 from ocpp.v201 import call as call201
 from ocpp.v201.enums import Action as Action201
 
@@ -48,7 +50,7 @@ from sessions_app.ocpp.commands import GO_TIMEOUT
 from sessions_app.ocpp.tls import handshake_transport
 from sessions_app.ocpp.v16 import SUBPROTOCOL, CentralSystem16, db
 from sessions_app.ocpp.v201 import SUBPROTOCOL as SUBPROTOCOL_201
-from sessions_app.ocpp.v201 import CentralSystem201
+from sessions_app.ocpp.v201 import SUBPROTOCOL_21, CentralSystem21, CentralSystem201
 
 logger = logging.getLogger(__name__)
 # Validate payloads in the event loop: a schema check is cheaper than the hop to the thread pool the
@@ -77,22 +79,15 @@ class Protocol:
 
 #: Newest first: a charger offering several gets the newest of them (``negotiate``).
 PROTOCOLS = (
+    Protocol(SUBPROTOCOL_21, CentralSystem21, call21, Action21, "2.1"),
     Protocol(SUBPROTOCOL_201, CentralSystem201, call201, Action201, "2.0.1"),
     Protocol(SUBPROTOCOL, CentralSystem16, call16, Action16, "1.6"),
 )
 
 
 def negotiate(offered: list[str]) -> Protocol | None:
-    """The newest OCPP version both sides speak, whatever order the charger lists them in; None for none.
-
-    2.0.1 only with ``OCPP_201_ENABLED``: until its transactions are recorded, a 2.0.1 charger is better refused
-    (the operator sees why) than let charge unbilled."""
-    return next((protocol for protocol in served_protocols() if protocol.subprotocol in offered), None)
-
-
-def served_protocols() -> list[Protocol]:
-    """The versions this server offers now, newest first."""
-    return [p for p in PROTOCOLS if p.subprotocol != SUBPROTOCOL_201 or settings.OCPP_201_ENABLED]
+    """The newest OCPP version both sides speak, whatever order the charger lists them in; None for none."""
+    return next((protocol for protocol in PROTOCOLS if protocol.subprotocol in offered), None)
 
 
 async def disconnect_all() -> None:
@@ -165,7 +160,7 @@ async def _refuse_subprotocol(scope, receive, send) -> None:
         return
     ocpp_id, address = scope["url_route"]["kwargs"]["ocpp_id"], scope_client_address(scope)
     offered = scope.get("subprotocols", [])
-    ours = ", ".join(protocol.subprotocol for protocol in served_protocols())
+    ours = ", ".join(protocol.subprotocol for protocol in PROTOCOLS)
     logger.warning("Refused charger %r from %s: it offers %r, none of %s", ocpp_id, address, offered, ours)
     await db(services.charge_point_subprotocol_refused)(ocpp_id=ocpp_id, remote_address=address, offered=offered)
     await send({"type": "websocket.close", "code": 1000})

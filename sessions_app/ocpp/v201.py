@@ -1,9 +1,13 @@
-"""OCPP 2.0.1: the first slice of the handler table, beside ``v16`` and calling the same services.
+"""OCPP 2.0.1 (and 2.1): the handler table beside ``v16``, calling the same services.
 
-Handled here: BootNotification, Heartbeat, StatusNotification, Authorize; the mixins among the bases handle the
-notifications (``v201_notifications``) and the rest of their own. Any other 2.0.1 action a charger
-sends gets a CALLERROR (NotSupported for a 2.0.1 action, NotImplemented for an unknown one) and the
-connection stays open. Commands to a 2.0.1 charger are not translated yet.
+Handled here: BootNotification (its reason kept), Heartbeat, StatusNotification, Authorize; the mixins among the
+bases handle the rest: TransactionEvent and MeterValues (``v201_transactions``), the notifications
+(``v201_notifications``), SignCertificate (``v201_security``) and the work after a boot (``v201_boot``). Any
+other action a charger sends gets a CALLERROR (NotSupported for one of the version's actions, NotImplemented for
+an unknown one) and the connection stays open. Commands reach a 2.x charger translated (``v201_commands``).
+
+OCPP 2.1 keeps 2.0.1's messages, adding optional fields and messages of its own: ``CentralSystem21`` is this
+table checked against 2.1's schemas; its new messages are answered NotSupported.
 
 What 2.0.1 says differently, translated here and nowhere below:
 
@@ -27,6 +31,7 @@ import dataclasses
 import logging
 
 from django.utils import timezone
+from ocpp import v21
 from ocpp.exceptions import NotSupportedError, PropertyConstraintViolationError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint as OcppChargePoint
@@ -55,6 +60,7 @@ from sessions_app.ocpp.v201_transactions import TransactionHandlers
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp2.0.1"
+SUBPROTOCOL_21 = "ocpp2.1"
 _REGISTRATION = {
     ChargePoint.RegistrationStatus.ACCEPTED: RegistrationStatusEnumType.accepted,
     ChargePoint.RegistrationStatus.PENDING: RegistrationStatusEnumType.pending,
@@ -176,3 +182,11 @@ class CentralSystem201(AfterBoot201, TransactionHandlers, SignCertificate201, No
                 )
                 info = dataclasses.replace(info, personal_message=content, language_1=message.language)
         return call_result.Authorize(id_token_info=info)
+
+
+class CentralSystem21(CentralSystem201):
+    """The server's side of an OCPP 2.1 conversation: the 2.0.1 handlers, each message checked as 2.1 has it."""
+
+    _call = v21.call
+    _call_result = v21.call_result
+    _ocpp_version = "2.1"

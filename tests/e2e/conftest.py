@@ -77,7 +77,6 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
         "DEBUG": "0",
         "DJANGO_SETTINGS_MODULE": "chargeportal.settings",
         "FORWARDED_ALLOW_IPS": ",".join(settings.TRUSTED_PROXIES),
-        "OCPP_201_ENABLED": "1",  # the 2.0.1 tests talk to the same servers; 1.6 is unaffected by it
         **extra,
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

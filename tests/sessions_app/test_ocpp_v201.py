@@ -26,11 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 V201 = ("ocpp2.0.1",)
 
 
-@pytest.fixture(autouse=True)
-def _v201_enabled(settings):
-    settings.OCPP_201_ENABLED = True
-
-
 BOOT = {"chargingStation": {"vendorName": "Acme", "model": "Two", "serialNumber": "SN-9"}, "reason": "PowerUp"}
 
 
@@ -55,6 +50,8 @@ def _protocol_chosen(offered: tuple[str, ...]) -> tuple[str | None, str]:
         (("ocpp2.0.1", "ocpp1.6"), "ocpp2.0.1"),
         (("ocpp1.6",), "ocpp1.6"),
         (("ocpp1.5", "ocpp1.6"), "ocpp1.6"),
+        (("ocpp1.6", "ocpp2.0.1", "ocpp2.1"), "ocpp2.1"),
+        (("ocpp2.1",), "ocpp2.1"),
     ],
 )
 def test_the_newest_version_both_sides_speak_is_chosen_and_remembered(world, offered, chosen):
@@ -64,15 +61,6 @@ def test_the_newest_version_both_sides_speak_is_chosen_and_remembered(world, off
 def test_a_charger_back_on_1_6_is_remembered_as_1_6_again(world):
     _protocol_chosen(V201)
     assert _protocol_chosen(("ocpp1.6",)) == ("ocpp1.6", "ocpp1.6")
-
-
-def test_without_the_setting_2_0_1_is_not_offered_so_a_2_0_1_charger_is_refused_and_one_offering_both_gets_1_6(
-    settings,
-):
-    settings.OCPP_201_ENABLED = False
-    assert negotiate(["ocpp2.0.1"]) is None
-    chosen = negotiate(["ocpp2.0.1", "ocpp1.6"])
-    assert chosen is not None and chosen.subprotocol == "ocpp1.6"
 
 
 def test_negotiate_refuses_what_offers_none_of_ours():

@@ -31,11 +31,6 @@ V201 = ("ocpp2.0.1",)
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _v201_enabled(settings):
-    settings.OCPP_201_ENABLED = True
-
-
 def _z(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 

@@ -24,11 +24,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 V201 = ("ocpp2.0.1",)
 
 
-@pytest.fixture(autouse=True)
-def _v201_enabled(settings):
-    settings.OCPP_201_ENABLED = True
-
-
 @pytest.fixture
 def operator_ca(tmp_path, settings):
     ca = make_ca()

@@ -12,11 +12,6 @@ from tests.sessions_app.websocket import ChargerSocket
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _v201_enabled(settings):
-    settings.OCPP_201_ENABLED = True
-
-
 def _calls(*calls: tuple[str, dict]) -> list[list]:
     async def scenario():
         async with ChargerSocket("ALPHA-1", subprotocols=("ocpp2.0.1",)) as charger:
