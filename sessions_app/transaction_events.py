@@ -215,6 +215,8 @@ def _derive(session: ChargingSession, report: TransactionEventReport, now: datet
         _stop(session, cp, ended, registers, started is not None, now)
     if started is not None:  # the start came after all: the flag stays as history, resolved
         _resolve(session, SessionFlag.Code.MISSING_START, now)
+    if ended is not None:
+        _gaps_check(session, events, ended, now)
 
 
 def _start_update(session: ChargingSession, changed: dict, report: TransactionEventReport, now: datetime) -> None:
@@ -246,6 +248,19 @@ def _start_update(session: ChargingSession, changed: dict, report: TransactionEv
         _resolve(session, SessionFlag.Code.UNAUTHORIZED_START, now)
     if work is not None and report.event_type == TransactionEvent.EventType.STARTED:
         post_stop_work_begin(session=session, now=now, due=now)  # it was waiting for this start
+
+
+def _gaps_check(
+    session: ChargingSession, events: list[TransactionEvent], ended: TransactionEvent, now: datetime
+) -> None:
+    """Flag an ended transaction whose events up to its Ended are not all here (seqNo counts them from its first:
+    the missing ones' readings are missing too); resolved once they arrive."""
+    missing = sorted(set(range(events[0].seq_no, ended.seq_no)) - {event.seq_no for event in events})
+    if missing:
+        shown = ", ".join(str(seq_no) for seq_no in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        session_flag(session, SessionFlag.Code.MISSING_EVENTS, f"Events {shown} of {ended.seq_no + 1} not received.")
+    else:
+        _resolve(session, SessionFlag.Code.MISSING_EVENTS, now)
 
 
 def _resolve(session: ChargingSession, code: str, now: datetime) -> None:

@@ -243,3 +243,15 @@ def test_the_admin_session_page_shows_the_chargers_transaction_id_and_its_events
 
     assert "tx-7f3a" in page and "EVCommunicationLost" in page and "MeterValuePeriodic" in page
     assert f"/{session.pk}/change/" in found
+
+
+def test_events_missing_before_the_end_are_flagged_until_they_come(world):
+    started, updated, ended = _transaction(world)
+    session = _record([started, ended])
+
+    flag = session.flags.get(code=SessionFlag.Code.MISSING_EVENTS)
+    assert flag.detail == "Events 1 of 3 not received." and flag.resolved_at is None
+
+    session = _record([updated])
+
+    assert session.flags.get(code=SessionFlag.Code.MISSING_EVENTS).resolved_at is not None
