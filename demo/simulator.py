@@ -349,17 +349,21 @@ class Wire(Protocol):
         """The reading the central system asked for with TriggerMessage."""
 
 
-class _Protocol(OcppChargePoint):
-    """The ocpp package's 1.6 charge point, answering the central system's commands for a :class:`SimCharger`."""
+class SimAnswering:
+    """Before the ``ocpp`` package's charge point of either version: the one ``SimCharger`` it answers for."""
 
     def __init__(self, sim: SimCharger, connection):
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]  # the package's ChargePoint comes next in the bases
             sim.spec.ocpp_id,
             connection,
             response_timeout=sim.options.response_timeout_s,
             logger=logging.getLogger("ocpp.sim"),
         )
         self.sim = sim
+
+
+class _Protocol(SimAnswering, OcppChargePoint):
+    """The ocpp package's 1.6 charge point, answering the central system's commands for a :class:`SimCharger`."""
 
     # -- remote start / stop
     @on("RemoteStartTransaction")

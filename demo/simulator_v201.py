@@ -17,7 +17,6 @@ What 2.0.1 says differently from 1.6, and how the simulated station says it:
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
@@ -43,6 +42,7 @@ from demo.simulator import (
     FIRMWARE,
     VENDOR,
     ConnectorState,
+    SimAnswering,
     SimCharger,
     StartRequest,
     ocpp_timestamp,
@@ -222,17 +222,8 @@ class Wire201:
         )
 
 
-class _Protocol201(OcppChargePoint):
+class _Protocol201(SimAnswering, OcppChargePoint):
     """The ocpp package's 2.0.1 charge point, answering the central system's commands for a ``SimCharger``."""
-
-    def __init__(self, sim: SimCharger, connection):
-        super().__init__(
-            sim.spec.ocpp_id,
-            connection,
-            response_timeout=sim.options.response_timeout_s,
-            logger=logging.getLogger("ocpp.sim"),
-        )
-        self.sim = sim
 
     # -- remote start / stop
     @on(Action.request_start_transaction)
