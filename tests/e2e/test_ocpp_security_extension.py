@@ -25,6 +25,7 @@ from sessions_app.models import ChargePoint, ChargerCertificate, ChargerCommand,
 from sessions_app.ocpp import certificates, command_payloads
 from tests.e2e.ocpp_client import TestCharger, connected, iso
 from tests.e2e.test_ocpp_commands import needs_redis, send_from_thread
+from tests.e2e.tls_client import certificate_answer_kept
 from tests.tls_certificates import make_ca, make_csr
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,19 +207,13 @@ def ca_server(world, server_process, tmp_path):
 def test_a_charger_asking_for_a_certificate_gets_one_from_the_operators_ca(ca_server, world):
     server, ca = ca_server
 
-    def answer_kept() -> bool:
-        try:
-            return ChargerCertificate.objects.exclude(status=ChargerCertificate.Status.ISSUED).exists()
-        finally:
-            connections.close_all()
-
     async def scenario():
         async with connected(server.url, "ALPHA-1", charger_class=SecureCharger) as charger:
             await charger.boot()
             answer = await charger.call(call.SignCertificate(csr=make_csr("ALPHA-1", world.org_a.name)), suppress=False)
             await asyncio.wait_for(charger.signed.wait(), 15)
             for _attempt in range(100):  # connected until the server has the charger's answer
-                if await asyncio.to_thread(answer_kept):
+                if await asyncio.to_thread(certificate_answer_kept):
                     break
                 await asyncio.sleep(0.1)
             return answer, charger.chain

@@ -11,7 +11,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import global_settings
 from django.conf import settings as django_settings
-from django.db import connections
 from ocpp.routing import on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
@@ -22,7 +21,7 @@ from tests.e2e.ocpp_client import connected
 from tests.e2e.test_ocpp_commands import needs_redis
 from tests.e2e.test_ocpp_security_extension import rotate_from_thread
 from tests.e2e.test_ocpp_v201 import Charger201
-from tests.e2e.tls_client import CHALLENGE, client_context, new_charger, refusal, wss
+from tests.e2e.tls_client import CHALLENGE, certificate_answer_kept, client_context, new_charger, refusal, wss
 from tests.tls_certificates import Issued, make_client_certificate, make_csr
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,12 +118,6 @@ def test_profile_3_a_2_0_1_charger_gets_a_certificate_with_sign_certificate_and_
     of_another = make_client_certificate(pki["ca"], new_charger(world, Profile.CLIENT_CERTIFICATE).ocpp_id)
     key = ec.generate_private_key(ec.SECP256R1())
 
-    def answer_kept() -> bool:
-        try:
-            return ChargerCertificate.objects.exclude(status=ChargerCertificate.Status.ISSUED).exists()
-        finally:
-            connections.close_all()
-
     async def scenario():
         refused = await refusal(
             url, charger.ocpp_id, context=client_context(pki, of_another, "other"), subprotocols=V201
@@ -137,7 +130,7 @@ def test_profile_3_a_2_0_1_charger_gets_a_certificate_with_sign_certificate_and_
             answer = (await station.call(request, suppress=False)).status
             chain, certificate_type = await asyncio.wait_for(station.signed, 15)
             for _attempt in range(100):  # connected until the server has kept the charger's answer
-                if await asyncio.to_thread(answer_kept):
+                if await asyncio.to_thread(certificate_answer_kept):
                     break
                 await asyncio.sleep(0.1)
         issued = Issued(x509.load_pem_x509_certificates(chain.encode("ascii"))[0], key)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import websockets
 from django.contrib.auth.hashers import make_password
+from django.db import connections
 
-from sessions_app.models import ChargePoint
+from sessions_app.models import ChargePoint, ChargerCertificate
 from tests.e2e.ocpp_client import basic_auth_headers
 from tests.factories import make_charge_point
 from tests.tls_certificates import Issued
@@ -58,3 +59,12 @@ async def refusal(
             return 101, None
     except websockets.exceptions.InvalidStatus as refused:
         return refused.response.status_code, refused.response.headers.get("WWW-Authenticate")
+
+
+def certificate_answer_kept() -> bool:
+    """Whether the server has kept a charger's answer to a CertificateSigned (read from the test's thread, its
+    connection closed again so the test database can be flushed)."""
+    try:
+        return ChargerCertificate.objects.exclude(status=ChargerCertificate.Status.ISSUED).exists()
+    finally:
+        connections.close_all()
