@@ -1,4 +1,4 @@
-"""OCPP 2.0.1 transactions end to end: the `ocpp` package's v201 client as the charger on the served project.
+"""OCPP 2.0.1 transactions and readings end to end: the `ocpp` package's v201 client as the charger, served.
 A transaction starts online; the charger loses its connection, charges on, and back online sends what it queued,
 flagged offline, out of order and one event twice; a second transaction's Ended arrives before its Started.
 Each is one session, its readings stored once, priced once."""
@@ -41,7 +41,7 @@ def _event(kind: str, seq_no: int, minutes: int, wh: int, transaction_id: str, *
     )
 
 
-async def _send(url: str, *events: call.TransactionEvent) -> list:
+async def _send(url: str, *events) -> list:
     async with connected(url, "ALPHA-1", subprotocols=("ocpp2.0.1",), charger_class=Charger201) as charger:  # type: ignore[arg-type]
         return [await charger.call(event, suppress=False) for event in events]
 
@@ -74,8 +74,11 @@ def test_offline_reordered_and_replayed_events_make_one_session_priced_once(asgi
         _event("Updated", 1, 30, 6500, "tx-online", offline=True),
     ]
 
-    (answer,) = asyncio.run(_send(asgi_server, started))
+    clock = {"timestamp": iso(T0), "sampled_value": [{"value": 41.5, "unit_of_measure": {"unit": "kWh"}}]}
+    (answer, _readings) = asyncio.run(_send(asgi_server, started, call.MeterValues(evse_id=0, meter_value=[clock])))
     assert answer.id_token_info["status"] == "Accepted"
+    station_reading = MeterValue.objects.get(session=None)  # outside the transaction: the station's own meter
+    assert (station_reading.connector, station_reading.value, station_reading.unit) == (None, 41500, "Wh")
     asyncio.run(_send(asgi_server, *queued, started, queued[0]))  # back online: the queue, then two resends
 
     session = ChargingSession.objects.get(charger_transaction_id="tx-online")
