@@ -89,7 +89,11 @@ class TransactionHandlers:
             offline=bool(optional.get("offline")),
             reservation_id=optional.get("reservation_id"),
         )
-        session = await db(transaction_events.transaction_event_record)(report=report, now=timezone.now())
+        session = None
+        if transaction_events.routine_report(report):  # most events: many chargers' in one transaction
+            session = await batching.submit(transaction_events.routine_events_record_many, report)
+        if session is None:
+            session = await db(transaction_events.transaction_event_record)(report=report, now=timezone.now())
         if not optional.get("id_token"):  # idTokenInfo answers an idToken sent, not one taken from a remote start
             return call_result.TransactionEvent()
         verdict = await db(services.id_tag_authorize)(
