@@ -91,7 +91,13 @@ def _register(event) -> int:
 
 
 def _events_of(log, transaction_id):
-    return [e for e in log["TransactionEvent"] if e["transaction_info"]["transaction_id"] == transaction_id]
+    """The transaction's events as the server keeps them: once per seqNo. A charger going offline before an
+    event's answer came sends it again on its return, as OCPP asks."""
+    events = {}
+    for event in log["TransactionEvent"]:
+        if event["transaction_info"]["transaction_id"] == transaction_id:
+            events.setdefault(event["seq_no"], event)
+    return list(events.values())
 
 
 def _check_transaction(events):

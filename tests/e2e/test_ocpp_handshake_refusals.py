@@ -43,7 +43,7 @@ def test_a_charger_offering_no_ocpp_version_of_ours_is_refused_recorded_and_the_
         "offered: ocpp0.1",
         2,
     )
-    refused = "Refused charger 'ALPHA-1' from 127.0.0.1: it offers ['ocpp0.1'], none of ocpp2.0.1, ocpp1.6"
+    refused = "Refused charger 'ALPHA-1' from 127.0.0.1: it offers ['ocpp0.1'], none of ocpp2.1, ocpp2.0.1, ocpp1.6"
     assert refused in server.log_tail()
     assert "Waiting for background tasks" not in server.log_tail()
     assert took < 5
