@@ -152,6 +152,10 @@ def routine_events_record_many(*, reports: list[TransactionEventReport], now: da
     return results
 
 
+#: A Started event with an energy register: the start of a session that routine events cannot change.
+_REGISTERED_START = Q(event_type=TransactionEvent.EventType.STARTED, energy_register_wh__isnull=False)
+
+
 def routine_report(report: TransactionEventReport) -> bool:
     """Whether the report alone allows the event to be routine (``_routine``): an Updated event with no card."""
     return report.event_type == TransactionEvent.EventType.UPDATED and not report.raw_token
@@ -165,10 +169,6 @@ def _routine(session: ChargingSession, report: TransactionEventReport) -> bool:
         and session.state == ChargingSession.State.ACTIVE
         and session.transaction_events.filter(_REGISTERED_START).exists()
     )
-
-
-#: A Started event with an energy register: the start of a session that routine events cannot change.
-_REGISTERED_START = Q(event_type=TransactionEvent.EventType.STARTED, energy_register_wh__isnull=False)
 
 
 def _running_sessions(reports: list[TransactionEventReport]) -> dict[tuple[int, str], ChargingSession]:
