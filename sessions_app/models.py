@@ -207,6 +207,15 @@ class ChargePoint(models.Model):
         blank=True,
         help_text=_("SendLocalListMaxLength, read from the charger at boot."),
     )
+    charging_rate_units = models.CharField(
+        _("charging rate units"),
+        max_length=10,
+        blank=True,
+        help_text=_(
+            "What its charging profiles may be in (A, W or A,W): ChargingScheduleAllowedChargingRateUnit, "
+            "read from the charger. Blank: not known yet (amperes are sent)."
+        ),
+    )
     meter_public_key = models.TextField(
         _("meter public key"),
         blank=True,
@@ -363,6 +372,9 @@ class Connector(models.Model):
         max_digits=6,
         decimal_places=1,
         validators=[MinValueValidator(0)],
+    )
+    phases = models.PositiveSmallIntegerField(
+        _("phases"), choices=[(1, "1"), (3, "3")], default=3, help_text=_("The phases it charges on (load management).")
     )
     status = models.CharField(
         _("status"),
@@ -972,6 +984,155 @@ class StationVariable(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component}.{self.variable} = {self.value}"
+
+
+class LoadGroup(models.Model):
+    """A power limit the chargers of a site (or a named group of its charge points) share (load management).
+
+    The allocator (``sessions_app.load_allocation``) divides what the limit leaves, after the other loads, among
+    the running sessions; ``sessions_app.load_management`` sends each charger its share as charging profiles.
+    """
+
+    class LimitUnit(models.TextChoices):
+        KW = "kW", _("kW")
+        AMPERES = "A", _("A per phase")
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="load_groups", verbose_name=_("site"))
+    name = models.CharField(_("name"), max_length=100)
+    charge_points = models.ManyToManyField(
+        ChargePoint,
+        blank=True,
+        related_name="load_groups",
+        verbose_name=_("charge points"),
+        help_text=_("None chosen: every charge point of the site."),
+    )
+    enabled = models.BooleanField(
+        _("managed"),
+        default=True,
+        help_text=_("Off: the chargers' profiles are cleared and they charge at their maximum."),
+    )
+    limit_unit = models.CharField(_("limit in"), max_length=2, choices=LimitUnit.choices, default=LimitUnit.KW)
+    limit = models.DecimalField(_("limit"), max_digits=8, decimal_places=1, validators=[MinValueValidator(0)])
+    phases = models.PositiveSmallIntegerField(_("phases"), choices=[(1, "1"), (3, "3")], default=3)
+    voltage = models.PositiveSmallIntegerField(
+        _("voltage (V)"), default=230, validators=[MinValueValidator(100)], help_text=_("Phase to neutral.")
+    )
+    other_loads_kw = models.DecimalField(
+        _("other loads (kW)"),
+        max_digits=8,
+        decimal_places=1,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text=_("Kept free for the site's other loads, unless a site meter reports them."),
+    )
+    site_meter = models.BooleanField(
+        _("site meter"),
+        default=False,
+        help_text=_("The other loads are what the site meter last pushed (operator API), when it is recent."),
+    )
+    rotation_minutes = models.PositiveSmallIntegerField(
+        _("turns (minutes)"),
+        default=15,
+        validators=[MinValueValidator(1)],
+        help_text=_("When the limit cannot give every car the minimum, sessions take turns of this length."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("load group")
+        verbose_name_plural = _("load groups")
+        ordering = ["site", "name"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="load_group_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.site}: {self.name}"
+
+
+class LoadLimitWindow(models.Model):
+    """A lower limit at certain hours of certain weekdays, in the site's local time (e.g. weekdays 07-20)."""
+
+    group = models.ForeignKey(LoadGroup, on_delete=models.CASCADE, related_name="windows", verbose_name=_("group"))
+    weekdays = models.CharField(
+        _("weekdays"),
+        max_length=7,
+        default="12345",
+        validators=[RegexValidator(r"^[1-7]{1,7}$", _("Weekday numbers, Monday 1 to Sunday 7, e.g. 12345."))],
+        help_text=_("Monday 1 to Sunday 7, e.g. 12345 for weekdays."),
+    )
+    start = models.TimeField(_("from"))
+    end = models.TimeField(_("until"), help_text=_("Earlier than the start: until that time the next day."))
+    limit = models.DecimalField(
+        _("limit"),
+        max_digits=8,
+        decimal_places=1,
+        validators=[MinValueValidator(0)],
+        help_text=_("In the group's unit."),
+    )
+
+    class Meta:
+        verbose_name = _("lower limit window")
+        verbose_name_plural = _("lower limit windows")
+        ordering = ["group", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.weekdays} {self.start:%H:%M}-{self.end:%H:%M}: {self.limit}"
+
+
+class SiteMeterReading(models.Model):
+    """The site's other loads as its meter pushed them (operator API), for the allocator."""
+
+    group = models.ForeignKey(
+        LoadGroup, on_delete=models.CASCADE, related_name="meter_readings", verbose_name=_("group")
+    )
+    measured_at = models.DateTimeField(_("measured"))
+    power_kw = models.DecimalField(_("power (kW)"), max_digits=10, decimal_places=3)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("site meter reading")
+        verbose_name_plural = _("site meter readings")
+        ordering = ["-measured_at"]
+        indexes = [models.Index(fields=["group", "-measured_at"], name="site_meter_group_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.power_kw} kW @ {self.measured_at:%Y-%m-%d %H:%M}"
+
+
+class ConnectorAllocation(models.Model):
+    """A managed connector's share as last decided and sent, and what its charger answered."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Being sent")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected by the charger")
+        OFFLINE = "offline", _("Charger offline")
+        WAITING = "waiting", _("Waiting for its turn")
+
+    connector = models.OneToOneField(
+        Connector, on_delete=models.CASCADE, related_name="allocation", verbose_name=_("connector")
+    )
+    group = models.ForeignKey(LoadGroup, on_delete=models.CASCADE, related_name="allocations", verbose_name=_("group"))
+    session = models.ForeignKey(
+        ChargingSession,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("session"),
+    )
+    limit_w = models.PositiveIntegerField(_("limit (W)"))
+    limit_a = models.DecimalField(_("limit (A per phase)"), max_digits=6, decimal_places=1)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_at = models.DateTimeField(_("decided"), default=timezone.now)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("connector allocation")
+        verbose_name_plural = _("connector allocations")
+        ordering = ["group", "connector"]
+
+    def __str__(self) -> str:
+        return f"{self.connector}: {self.limit_w} W ({self.get_status_display()})"
 
 
 class ChargerCommand(models.Model):

@@ -360,6 +360,14 @@ class CustomerGroup(models.Model):
         verbose_name=_("operator"),
     )
     name = models.CharField(_("name"), max_length=200)
+    load_priority = models.PositiveSmallIntegerField(
+        _("charging priority"),
+        default=0,
+        help_text=_(
+            "Where a site's power is shared (load management), members' cars get their share first: higher "
+            "first; 0 is everyone else's."
+        ),
+    )
     customer_accounts = models.ManyToManyField(
         CustomerAccount,
         through="CustomerGroupMembership",
