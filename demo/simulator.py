@@ -28,6 +28,7 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -42,8 +43,11 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import (
     AvailabilityStatus,
     AvailabilityType,
+    ChargingProfileStatus,
+    ClearChargingProfileStatus,
     ConfigurationStatus,
     DataTransferStatus,
+    GetCompositeScheduleStatus,
     MessageTrigger,
     RegistrationStatus,
     RemoteStartStopStatus,
@@ -53,6 +57,8 @@ from ocpp.v16.enums import (
     UnlockStatus,
 )
 from websockets.typing import Subprotocol
+
+from demo.charging_profiles import VOLTAGE, ChargingProfile, ProfileStore, from_wire
 
 logger = logging.getLogger(__name__)
 # The ocpp package logs every frame at INFO; the simulator's own lines are enough.
@@ -66,6 +72,8 @@ AC_POWERS_W = (11_000.0, 22_000.0)
 DC_POWERS_W = (50_000.0, 150_000.0)
 OCPP16, OCPP201 = "1.6", "2.0.1"
 OCPP_VERSIONS = (OCPP16, OCPP201)
+MIN_AMPERES = 6  # IEC 61851: below this per phase a car does not charge
+RATE_UNIT_NAMES = {"A": "Current", "W": "Power"}  # 1.6's ChargingScheduleAllowedChargingRateUnit spelling
 
 
 # --------------------------------------------------------------------------- physics (pure)
@@ -108,22 +116,28 @@ def advance_charge(
     capacity_wh: float,
     efficiency: float = 0.92,
     step_s: float = 10.0,
+    limit_w: float | None = None,
 ) -> tuple[float, float, float]:
     """Charge for ``dt_s`` seconds from ``soc``: return ``(new_soc, metered_wh, power_w_at_end)``.
 
     Integrates in steps of at most ``step_s`` so the taper is followed; the meter counts the energy before the
-    vehicle's losses (``efficiency``). ``metered_wh`` is never negative and the power never exceeds the maximum.
+    vehicle's losses (``efficiency``). ``metered_wh`` is never negative and the power never exceeds the maximum,
+    nor ``limit_w`` (what the charging profiles allow) when given.
     """
+
+    def power_at(soc: float) -> float:
+        power = charge_power_w(soc, max_power_w)
+        return power if limit_w is None else max(0.0, min(power, limit_w))
+
     metered = 0.0
     remaining = max(0.0, dt_s)
     while remaining > 1e-9 and soc < 1.0:
         dt = min(step_s, remaining)
-        power = charge_power_w(soc, max_power_w)
-        energy_wh = power * dt / 3600.0
+        energy_wh = power_at(soc) * dt / 3600.0
         soc = min(1.0, soc + energy_wh * efficiency / capacity_wh)
         metered += energy_wh
         remaining -= dt
-    return soc, metered, charge_power_w(soc, max_power_w)
+    return soc, metered, power_at(soc)
 
 
 def basic_auth_header(charge_point_id: str, password: str) -> str:
@@ -187,6 +201,7 @@ class ConnectorSpec:
     max_power_w: float
     register_wh: float | None = None  # the meter as the server last saw it; random when unknown
     open_transaction: OpenTransaction | None = None
+    phases: int = 3
 
 
 @dataclass
@@ -198,6 +213,7 @@ class ChargerSpec:
     serial: str = ""
     tags: list[str] = field(default_factory=list)  # this charger's cards; SimOptions.tags when empty
     ocpp: str = OCPP16  # the version it speaks (the one subprotocol it offers): OCPP16 or OCPP201
+    rate_units: tuple[str, ...] = ("A", "W")  # the units its charging profiles may be in
 
 
 @dataclass
@@ -217,6 +233,9 @@ class SimOptions:
     min_wait_s: float = 0.05  # floor on any scaled wait, so a huge speed cannot spin
     reconnect_max_s: float = 30.0  # wall seconds; backoff is not scaled
     response_timeout_s: float = 30.0
+    # The battery and the meter follow simulated time (a bench measuring a compressed day's energy); the server
+    # then sees sessions averaging ``speed`` times their power. Off: they follow the real time charged.
+    energy_in_sim_time: bool = False
 
     def scaled(self, sim_seconds: float) -> float:
         return max(self.min_wait_s, sim_seconds / self.speed)
@@ -270,14 +289,17 @@ class StartRequest:
     id_tag: str
     remote_start_id: int | None = None
     token_type: str = CARD_TOKEN_TYPE
+    vehicle: Vehicle | None = None  # the car plugged in (a bench's); None: a random one
+    stay_s: float | None = None  # how long its driver stays (simulated seconds); None: SimOptions.stay_s
 
 
 @dataclass
-class _Vehicle:
+class Vehicle:
     capacity_wh: float
     soc: float
     target_soc: float
     max_power_w: float
+    phases: int = 3  # it charges on (for a limit in amperes)
 
 
 @dataclass
@@ -294,9 +316,10 @@ class ConnectorState:
     token_type: str = CARD_TOKEN_TYPE  # 2.0.1: the id token's type
     started_at: datetime | None = None
     power_w: float = 0.0
-    vehicle: _Vehicle | None = None
+    vehicle: Vehicle | None = None
     remote_start: asyncio.Queue[StartRequest] = field(default_factory=lambda: asyncio.Queue(maxsize=1))
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # a stop, or a profile changed: re-read the limit
     stop_reason: str = "Local"
     in_session: bool = False
     session_done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -438,6 +461,47 @@ class _Protocol(SimAnswering, OcppChargePoint):
         status = DataTransferStatus(self.sim.data_transfer_status(vendor_id))
         return call_result.DataTransfer(status=status, data=data if status == "Accepted" else None)
 
+    # -- smart charging
+    @on("SetChargingProfile")
+    def on_set_charging_profile(self, connector_id, cs_charging_profiles, **_):
+        profile = from_wire(
+            cs_charging_profiles,
+            cs_charging_profiles["charging_schedule"],
+            profile_id=cs_charging_profiles["charging_profile_id"],
+            connector=connector_id,
+            received_at=datetime.now(UTC),
+        )
+        accepted = self.sim.set_charging_profile(profile)
+        return call_result.SetChargingProfile(
+            status=ChargingProfileStatus.accepted if accepted else ChargingProfileStatus.rejected
+        )
+
+    @on("ClearChargingProfile")
+    def on_clear_charging_profile(self, id=None, connector_id=None, charging_profile_purpose=None, stack_level=None):  # noqa: A002
+        cleared = self.sim.clear_charging_profiles(
+            profile_id=id, connector=connector_id, purpose=charging_profile_purpose, stack_level=stack_level
+        )
+        return call_result.ClearChargingProfile(
+            status=ClearChargingProfileStatus.accepted if cleared else ClearChargingProfileStatus.unknown
+        )
+
+    @on("GetCompositeSchedule")
+    def on_get_composite_schedule(self, connector_id, duration, charging_rate_unit=None, **_):
+        composite = self.sim.composite_schedule(connector_id, duration, charging_rate_unit)
+        if composite is None:
+            return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.rejected)
+        start, unit, periods = composite
+        return call_result.GetCompositeSchedule(
+            status=GetCompositeScheduleStatus.accepted,
+            connector_id=connector_id,
+            schedule_start=ocpp_timestamp(start),
+            charging_schedule={
+                "duration": duration,
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [{"start_period": s, "limit": limit} for s, limit in periods],
+            },
+        )
+
 
 class Wire16:
     """OCPP 1.6J: the server numbers the transaction; StopTransaction carries the session's begin and end readings."""
@@ -547,7 +611,18 @@ class SimCharger:
             "StopTransactionOnInvalidId": ["true", False],
             "ConnectionTimeOut": ["60", False],
             "LocalAuthorizeOffline": ["false", False],
+            "SupportedFeatureProfiles": ["Core,RemoteTrigger,SmartCharging", True],
+            "ChargingScheduleAllowedChargingRateUnit": [
+                ",".join(RATE_UNIT_NAMES[unit] for unit in spec.rate_units),
+                True,
+            ],
+            "ChargeProfileMaxStackLevel": ["8", True],
+            "ChargingScheduleMaxPeriods": ["24", True],
+            "MaxChargingProfilesInstalled": ["16", True],
         }
+        self.profiles = ProfileStore()
+        # Told of what a bench watches: ("started" | "profile" | "stopped", connector number, wall time).
+        self.observer: Callable[[str, int, float], None] | None = None
         self.online = asyncio.Event()
         self.booted_count = 0
         self._outbox: deque[_Outgoing] = deque()
@@ -591,6 +666,84 @@ class SimCharger:
         if conn.in_session:
             conn.stop_reason = reason
             conn.stop_requested.set()
+            conn.wake.set()
+
+    # ------------------------------------------------------------------ charging profiles
+
+    def set_charging_profile(self, profile: ChargingProfile) -> bool:
+        """SetChargingProfile: whether it was taken (see ``ProfileStore.install``); the cars follow it at once."""
+        running = {n: c.transaction_id if c.in_session else None for n, c in self.connectors.items()}
+        accepted = self.profiles.install(profile, connectors=running, units=self.spec.rate_units)
+        if accepted:
+            self._profiles_changed()
+            for number in self.connectors if profile.connector == 0 else [profile.connector]:
+                self._observe("profile", number)
+        return accepted
+
+    def clear_charging_profiles(self, **criteria: Any) -> bool:
+        """ClearChargingProfile: whether any profile matched."""
+        cleared = self.profiles.clear(**criteria)
+        if cleared:
+            self._profiles_changed()
+        return cleared
+
+    def composite_schedule(
+        self, connector_id: int, duration_s: int, unit: str | None
+    ) -> tuple[datetime, str, list[tuple[int, float]]] | None:
+        """GetCompositeSchedule from the profiles held: (start, unit, [(seconds, limit)]); None: no such connector."""
+        conn = self.connectors.get(connector_id)
+        if connector_id and conn is None:
+            return None
+        unit = unit if unit in ("A", "W") else self.spec.rate_units[0]
+        phases = self._phases(conn) if conn else 3
+        max_w = conn.spec.max_power_w if conn else sum(c.spec.max_power_w for c in self.connectors.values())
+        now = datetime.now(UTC)
+        periods = self.profiles.composite(
+            connector_id, now, duration_s, phases=phases, session_start=conn.started_at if conn else None, max_w=max_w
+        )
+        per_unit = 1.0 if unit == "W" else phases * VOLTAGE
+        return now, unit, [(start, round(limit / per_unit, 1)) for start, limit in periods]
+
+    def draw_limit_w(self, conn: ConnectorState) -> float | None:
+        """What the car on ``conn`` may draw now under the profiles held: its connector's limit, its share of the
+        station's (shares in proportion to what each car would draw), 0 below the IEC minimum; None: no limit."""
+        now = datetime.now(UTC)
+        limit = self._connector_limit_w(conn, now)
+        station = self.profiles.station_limit_w(now)
+        if station is not None:
+            wanted = {c.number: self._wanted_w(c, now) for c in self.connectors.values()}
+            total = sum(wanted.values())
+            share = station if total <= station else station * wanted[conn.number] / total
+            limit = share if limit is None else min(limit, share)
+        if limit is not None and limit < MIN_AMPERES * VOLTAGE * self._phases(conn):
+            return 0.0
+        return limit
+
+    def _connector_limit_w(self, conn: ConnectorState, now: datetime) -> float | None:
+        return self.profiles.connector_limit_w(
+            conn.number, now, phases=self._phases(conn), session_start=conn.started_at
+        )
+
+    def _wanted_w(self, conn: ConnectorState, now: datetime) -> float:
+        """What the car on ``conn`` would draw under its connector's own limit (0 if none charging)."""
+        vehicle = conn.vehicle
+        if vehicle is None or not conn.in_session or vehicle.soc >= vehicle.target_soc:
+            return 0.0
+        power = charge_power_w(vehicle.soc, vehicle.max_power_w)
+        limit = self._connector_limit_w(conn, now)
+        return power if limit is None else min(power, limit)
+
+    @staticmethod
+    def _phases(conn: ConnectorState) -> int:
+        return min(conn.spec.phases, conn.vehicle.phases) if conn.vehicle else conn.spec.phases
+
+    def _profiles_changed(self) -> None:
+        for conn in self.connectors.values():
+            conn.wake.set()
+
+    def _observe(self, event: str, number: int) -> None:
+        if self.observer is not None:
+            self.observer(event, number, time.monotonic())
 
     def connector_for_remote_start(self, connector_id: int | None) -> ConnectorState | None:
         candidates = [self.connectors.get(connector_id)] if connector_id else list(self.connectors.values())
@@ -938,11 +1091,14 @@ class SimCharger:
                 if conn.status != "Available":
                     await self.set_status(conn, "Available" if conn.operative else "Unavailable")
 
-    @staticmethod
-    def _session_over(conn: ConnectorState) -> None:
+    def _session_over(self, conn: ConnectorState) -> None:
+        if conn.in_session:
+            self._observe("stopped", conn.number)
         conn.transaction_id = conn.id_tag = conn.vehicle = conn.started_at = None
         conn.in_session = False
         conn.session_done.set()
+        self.profiles.transaction_ended(conn.number)
+        self._profiles_changed()  # the station's share of the others may grow
 
     async def _fault(self, conn: ConnectorState) -> None:
         code = self.rng.choice(FAULT_CODES)
@@ -964,7 +1120,7 @@ class SimCharger:
         conn.session_done.clear()
         conn.stop_requested.clear()
         conn.stop_reason = "Local"
-        conn.vehicle = self._new_vehicle(conn)
+        conn.vehicle = request.vehicle or self._new_vehicle(conn)
         # The register shows whole Wh: the session starts from the reading it reports, leaving behind the fraction
         # of a Wh metered before, so its energy (stop minus start) is never more than was metered in its own time.
         # (Carried over, that fraction could make a session stopped after a moment count 1 Wh in 50 ms: 72 kW.)
@@ -973,6 +1129,7 @@ class SimCharger:
         conn.id_tag, conn.token_type, conn.started_at, conn.seq_no = id_tag, request.token_type, datetime.now(UTC), 0
         start = self.wire.start(conn, meter_start, remote_start_id=request.remote_start_id)
         status = self.wire.started(conn, await self.send(start, queued=True))
+        self._observe("started", conn.number)
         logger.info(
             "%s/%s: start tx %s id_tag=%r at %s Wh",
             self.spec.ocpp_id,
@@ -984,7 +1141,7 @@ class SimCharger:
         if status != "Accepted":
             conn.stop_reason = "DeAuthorized"
         elif not self._closing:
-            await self._charge(conn)
+            await self._charge(conn, stay_s=request.stay_s)
         await self._stop(conn, meter_start)
 
     async def _resume(self, conn: ConnectorState, open_tx: OpenTransaction) -> None:
@@ -1001,37 +1158,29 @@ class SimCharger:
         await self._charge(conn)
         await self._stop(conn, open_tx.meter_start_wh)
 
-    def _new_vehicle(self, conn: ConnectorState) -> _Vehicle:
+    def _new_vehicle(self, conn: ConnectorState) -> Vehicle:
         capacity = self.rng.choice((40_000.0, 60_000.0, 77_000.0, 100_000.0))
         dc = conn.spec.max_power_w > 22_000
         car_max = self.rng.choice((50_000.0, 100_000.0, 150_000.0, 250_000.0) if dc else (7_400.0, 11_000.0, 22_000.0))
-        return _Vehicle(
+        return Vehicle(
             capacity_wh=capacity,
             soc=self.rng.uniform(0.1, 0.6),
             target_soc=self.rng.uniform(0.8, 1.0),
             max_power_w=min(car_max, conn.spec.max_power_w),
+            phases=1 if car_max == 7_400.0 else 3,  # 7.4 kW: 32 A on one phase
         )
 
-    async def _charge(self, conn: ConnectorState) -> None:
+    async def _charge(self, conn: ConnectorState, *, stay_s: float | None = None) -> None:
         """Charge until the driver leaves, the vehicle is full, or a stop is requested; queue MeterValues."""
         vehicle = conn.vehicle
         assert vehicle is not None  # noqa: S101
         await self._charging_status(conn, "Charging")
-        stay = self.rng.uniform(*self.options.stay_s)
+        stay = self.rng.uniform(*self.options.stay_s) if stay_s is None else stay_s
         elapsed = 0.0
         full_since: float | None = None
         while not conn.stop_requested.is_set():
             interval = max(1, int(self.config["MeterValueSampleInterval"][0]))
-            began = time.monotonic()
-            stopped = await self._wait_sim(interval, conn.stop_requested)
-            # The meter counts the real time that passed (the timestamps the server sees are wall-clock), so
-            # energy / duration stays within the connector's power at any speed; the speed only shortens stays.
-            charged_s = time.monotonic() - began
-            if vehicle.soc < vehicle.target_soc:
-                vehicle.soc, metered, conn.power_w = advance_charge(
-                    vehicle.soc, charged_s, max_power_w=vehicle.max_power_w, capacity_wh=vehicle.capacity_wh
-                )
-                conn.register_wh += metered
+            stopped, charged_s = await self._charge_for(conn, interval)
             if vehicle.soc >= vehicle.target_soc:
                 conn.power_w = 0.0
             if stopped:
@@ -1041,6 +1190,10 @@ class SimCharger:
             if vehicle.soc >= vehicle.target_soc and full_since is None:
                 full_since = elapsed
                 await self._charging_status(conn, "SuspendedEV")
+            elif full_since is None:  # a limit under the minimum holds the car (SuspendedEVSE) until it rises
+                state = "SuspendedEVSE" if self.draw_limit_w(conn) == 0 else "Charging"
+                if state != conn.status:
+                    await self._charging_status(conn, state)
             if elapsed >= stay or (full_since is not None and elapsed - full_since >= 600):
                 conn.stop_reason = self.rng.choice(("EVDisconnected", "Local"))
                 break
@@ -1053,6 +1206,41 @@ class SimCharger:
                 logger.info("%s: going offline for %.1fs", self.spec.ocpp_id, away)
                 self._request_interrupt(away)
         conn.power_w = 0.0
+
+    async def _charge_for(self, conn: ConnectorState, interval_s: float) -> tuple[bool, float]:
+        """Charge for one sample interval (simulated seconds) under the limit in force, read again whenever the
+        profiles change: ``(stopped, wall seconds charged)``.
+
+        The meter counts the real time that passed (the timestamps the server sees are wall-clock), so energy /
+        duration stays within the connector's power at any speed; the speed only shortens stays (unless
+        ``SimOptions.energy_in_sim_time``).
+        """
+        vehicle = conn.vehicle
+        assert vehicle is not None  # noqa: S101
+        scale = self.options.speed if self.options.energy_in_sim_time else 1.0
+        began = time.monotonic()
+        while True:
+            conn.wake.clear()
+            if conn.stop_requested.is_set():
+                conn.wake.set()
+            limit = self.draw_limit_w(conn)
+            if vehicle.soc < vehicle.target_soc:
+                conn.power_w = advance_charge(
+                    vehicle.soc, 0, max_power_w=vehicle.max_power_w, capacity_wh=vehicle.capacity_wh, limit_w=limit
+                )[2]
+            span_began = time.monotonic()
+            woken = await self._wait_sim(interval_s - (span_began - began) * self.options.speed, conn.wake)
+            if vehicle.soc < vehicle.target_soc:
+                vehicle.soc, metered, conn.power_w = advance_charge(
+                    vehicle.soc,
+                    (time.monotonic() - span_began) * scale,
+                    max_power_w=vehicle.max_power_w,
+                    capacity_wh=vehicle.capacity_wh,
+                    limit_w=limit,
+                )
+                conn.register_wh += metered
+            if not woken or conn.stop_requested.is_set():
+                return conn.stop_requested.is_set(), time.monotonic() - began
 
     async def _charging_status(self, conn: ConnectorState, status: str) -> None:
         """A change of state within the transaction: the connector's status, and 2.0.1's TransactionEvent."""
@@ -1140,6 +1328,7 @@ def _connector_from_db(connector, last_meter_stop, open_session, *, ocpp: str) -
         max_power_w=float(connector.max_power_kw or 11) * 1000,
         register_wh=max(readings) if readings else None,
         open_transaction=open_tx,
+        phases=connector.phases,
     )
 
 

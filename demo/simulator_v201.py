@@ -18,6 +18,7 @@ What 2.0.1 says differently from 1.6, and how the simulated station says it:
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.routing import after, on
@@ -26,7 +27,10 @@ from ocpp.v201 import call, call_result
 from ocpp.v201.enums import (
     Action,
     ChangeAvailabilityStatusEnumType,
+    ChargingProfileStatusEnumType,
+    ClearChargingProfileStatusEnumType,
     DataTransferStatusEnumType,
+    GenericStatusEnumType,
     GetVariableStatusEnumType,
     OperationalStatusEnumType,
     RequestStartStopStatusEnumType,
@@ -37,9 +41,11 @@ from ocpp.v201.enums import (
     UnlockStatusEnumType,
 )
 
+from demo.charging_profiles import PURPOSES, from_wire
 from demo.simulator import (
     CARD_TOKEN_TYPE,
     FIRMWARE,
+    RATE_UNIT_NAMES,
     VENDOR,
     ConnectorState,
     SimAnswering,
@@ -79,6 +85,7 @@ VARIABLES = {  # (component, variable) -> the model's configuration key (1.6's n
     ("AuthCtrlr", "LocalAuthorizeOffline"): "LocalAuthorizeOffline",
     ("TxCtrlr", "StopTxOnInvalidId"): "StopTransactionOnInvalidId",
     ("TxCtrlr", "EVConnectionTimeOut"): "ConnectionTimeOut",
+    ("SmartChargingCtrlr", "RateUnit"): "ChargingScheduleAllowedChargingRateUnit",
 }
 SET_STATUS = {"NotSupported": SetVariableStatusEnumType.unknown_variable}  # 1.6's ChangeConfiguration -> 2.0.1
 
@@ -103,6 +110,12 @@ def meter_value_201(
         for measurand, value, unit, location in sampled_values(register_wh, power_w=power_w, soc=soc)
     ]
     return {"timestamp": ocpp_timestamp(at), "sampled_value": sampled}
+
+
+def _value_201(value: str) -> str:
+    """A configuration value as 2.0.1 spells it: the rate units are A and W (1.6: Current and Power)."""
+    names = {name: unit for unit, name in RATE_UNIT_NAMES.items()}
+    return ",".join(names.get(part, part) for part in value.split(","))
 
 
 def _evse(conn: ConnectorState) -> dict[str, int]:
@@ -305,7 +318,7 @@ class _Protocol201(SimAnswering, OcppChargePoint):
             elif attribute != "Actual":
                 status = GetVariableStatusEnumType.not_supported_attribute_type
             else:
-                status, result["attribute_value"] = GetVariableStatusEnumType.accepted, config[key][0]
+                status, result["attribute_value"] = GetVariableStatusEnumType.accepted, _value_201(config[key][0])
             results.append({**result, "attribute_status": status})
         return call_result.GetVariables(get_variable_result=results)
 
@@ -346,3 +359,48 @@ class _Protocol201(SimAnswering, OcppChargePoint):
     def on_data_transfer(self, vendor_id, message_id=None, data=None, **_):
         status = DataTransferStatusEnumType(self.sim.data_transfer_status(vendor_id))
         return call_result.DataTransfer(status=status, data=data if status == "Accepted" else None)
+
+    # -- smart charging
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, evse_id, charging_profile, **_):
+        profile = from_wire(
+            charging_profile,
+            charging_profile["charging_schedule"][0],  # more than one only for ISO 15118 offers
+            profile_id=charging_profile["id"],
+            connector=evse_id,
+            received_at=datetime.now(UTC),
+        )
+        accepted = self.sim.set_charging_profile(profile)
+        status = ChargingProfileStatusEnumType.accepted if accepted else ChargingProfileStatusEnumType.rejected
+        return call_result.SetChargingProfile(status=status)
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, charging_profile_id=None, charging_profile_criteria=None, **_):
+        criteria = charging_profile_criteria or {}
+        purpose = criteria.get("charging_profile_purpose")
+        ids = criteria.get("charging_profile_id") or [None]
+        cleared = False
+        for profile_id in [charging_profile_id] if charging_profile_id is not None else ids:
+            cleared |= self.sim.clear_charging_profiles(
+                profile_id=profile_id,
+                connector=criteria.get("evse_id"),
+                purpose=PURPOSES.get(purpose, purpose),
+                stack_level=criteria.get("stack_level"),
+            )
+        status = ClearChargingProfileStatusEnumType.accepted if cleared else ClearChargingProfileStatusEnumType.unknown
+        return call_result.ClearChargingProfile(status=status)
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, duration, evse_id, charging_rate_unit=None, **_):
+        composite = self.sim.composite_schedule(evse_id, duration, charging_rate_unit)
+        if composite is None:
+            return call_result.GetCompositeSchedule(status=GenericStatusEnumType.rejected)
+        start, unit, periods = composite
+        schedule = {
+            "evse_id": evse_id,
+            "duration": duration,
+            "schedule_start": ocpp_timestamp(start),
+            "charging_rate_unit": unit,
+            "charging_schedule_period": [{"start_period": s, "limit": limit} for s, limit in periods],
+        }
+        return call_result.GetCompositeSchedule(status=GenericStatusEnumType.accepted, schedule=schedule)
