@@ -9,6 +9,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.balances import wallet_refusal
+        from billing.load_priority import session_load_priorities
         from billing.quotes import session_cost_so_far
         from billing.reservation_fees import (
             reservation_fee_by_id,
@@ -50,6 +51,9 @@ class BillingConfig(AppConfig):
         # an OCPP 2.0.1 charger shows a running session's cost so far (CostUpdated);
         if session_cost_so_far not in hooks.session_cost_handlers:
             hooks.session_cost_handlers.append(session_cost_so_far)
+        # load management shares a site's power among sessions by their customer groups' priority;
+        if session_load_priorities not in hooks.load_priority_handlers:
+            hooks.load_priority_handlers.append(session_load_priorities)
         # a charger's payment terminal reports what it was paid by DataTransfer.
         hooks.data_transfer_handlers[TERMINAL_PAYMENT] = terminal_payment_data_transfer
         # Stripe's secret key and webhook secret come together (billing.E001).

@@ -242,6 +242,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Every minute: local authorization lists that are pending, failed and due again, or out of date (a card expired).
     "local-list-sweep": {"task": "sessions_app.local_list_sweep", "schedule": 60.0, "options": {"expires": 55}},
+    # Every minute: each load group's limit shared again (windows starting and ending, turns, chargers back online).
+    "load-sweep": {"task": "sessions_app.load_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: firmware that did not reach its charger (offline, no answer) goes again to those connected now.
     "firmware-resend": {"task": "sessions_app.firmware_resend", "schedule": 300.0, "options": {"expires": 290}},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.

@@ -167,3 +167,23 @@ def session_cost(session: "ChargingSession", at: datetime) -> "Decimal | None":
         if cost is not None:
             return cost
     return None
+
+
+#: Called with session ids: each returns {session id: charging priority} (higher first) for the sessions it knows
+#: (billing: the customer groups of their accounts). Load management shares a site's power by it.
+load_priority_handlers: list[Callable[[list[int]], dict[int, int]]] = []
+
+
+def load_priorities(session_ids: list[int]) -> dict[int, int]:
+    """Every handler's priorities merged, the highest kept; a session none knows is absent (priority 0). One that
+    fails is logged and skipped: sharing goes on without it."""
+    priorities: dict[int, int] = {}
+    for handler in list(load_priority_handlers):
+        try:
+            found = handler(session_ids)
+        except Exception:
+            logger.exception("load_priority handler %r failed", handler)
+            continue
+        for session_id, priority in found.items():
+            priorities[session_id] = max(priority, priorities.get(session_id, priority))
+    return priorities

@@ -26,6 +26,7 @@ from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import id_tag_presented
 from sessions_app import card_refusals, charger_auth, hooks, lockout, signed_meter
 from sessions_app.board_push import board_changed
+from sessions_app.load_triggers import load_changed, load_draws_reported
 from sessions_app.models import (
     ChargePoint,
     ChargerCommand,
@@ -688,6 +689,7 @@ def session_start(
             raise
         return existing
     board_changed([charge_point])
+    load_changed([charge_point])
     return session
 
 
@@ -909,6 +911,7 @@ def meter_values_record_many(*, reports: list[MeterValuesReport], now: datetime)
         (r.charge_point for r, count in zip(reports, stored, strict=True) if count and r.transaction_id is not None),
         readings_only=True,
     )
+    load_draws_reported(report for report, count in zip(reports, stored, strict=True) if count)
     return stored
 
 
@@ -1052,6 +1055,7 @@ def session_stop(
         session_flag(session, SessionFlag.Code.STOP_BEFORE_START)
     session_flag_times(session, [(timestamp, session.stopped_at)], now)
     board_changed([charge_point])
+    load_changed([charge_point])
     return session
 
 

@@ -6,6 +6,7 @@ each ASGI server process runs them itself every ``POST_STOP_SWEEP_SECONDS`` whil
 - reservations past their expiry (``reservations.reservations_expire``);
 - local authorization lists to send or send again (``local_list.local_list_sweep``; the syncs run inline);
 - firmware that did not reach chargers connected now (``firmware.firmware_resend_due``);
+- every load group shared again (``load_management.load_sweep``; the rebalances run in threads of their own);
 - what higher apps registered in ``hooks.server_sweeps`` (billing: reservation fees a crash left unpriced).
 
 Servers sweeping at once are safe: a post-stop record is claimed by a conditional update before it runs, and
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from sessions_app import hooks
 from sessions_app.firmware import firmware_resend_due
+from sessions_app.load_management import load_sweep
 from sessions_app.local_list import local_list_sweep
 from sessions_app.post_stop import post_stop_sweep
 from sessions_app.reservations import reservations_expire
@@ -43,6 +45,7 @@ async def _sweep_all() -> None:
         ("reservation", lambda: reservations_expire(now=timezone.now())),
         ("local list", local_list_sweep),
         ("firmware", lambda: firmware_resend_due(now=timezone.now())),
+        ("load", load_sweep),
         *hooks.server_sweeps,
     )
     for name, sweep in sweeps:

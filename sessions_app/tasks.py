@@ -4,6 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from sessions_app.firmware import firmware_campaign_send, firmware_resend_due
+from sessions_app.load_management import load_charger_boot, load_rebalance_run, load_sweep
 from sessions_app.local_list import local_list_boot, local_list_sweep, local_list_sync
 from sessions_app.post_stop import post_stop_sweep, post_stop_work_run
 from sessions_app.reservations import reservations_expire
@@ -79,3 +80,23 @@ def firmware_resend_task() -> int:
     """Beat's job every 5 minutes: firmware that did not reach its charger (offline, no answer) is sent again to
     the chargers connected now, within the campaign's window. Returns how many were sent to."""
     return firmware_resend_due(now=timezone.now())
+
+
+@shared_task(name="sessions_app.load_rebalance", acks_late=True)
+def load_rebalance_task(group_id: int, release_ids: list[int] | None = None) -> bool:
+    """Share a load group's limit again and send what changed; clear the profiles of ``release_ids`` no group manages
+    any more (``load_management.load_rebalance_run``: one run per group at a time). Whether this call ran it."""
+    return load_rebalance_run(group_id=group_id, release_ids=release_ids or [])
+
+
+@shared_task(name="sessions_app.load_charger_boot", acks_late=True)
+def load_charger_boot_task(charge_point_id: int) -> str:
+    """After a managed charger's boot: read its rate units, share its group again (``load_management``)."""
+    return load_charger_boot(charge_point_id=charge_point_id)
+
+
+@shared_task(name="sessions_app.load_sweep", acks_late=True)
+def load_sweep_task() -> int:
+    """Beat's job every minute: every load group shared again (windows, turns, chargers back online), disabled ones
+    let go. Returns how many groups were queued."""
+    return load_sweep()

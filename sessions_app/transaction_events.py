@@ -35,6 +35,7 @@ from accounts.models import AuthorizationStatus
 from accounts.uids import id_tag_presented
 from sessions_app import services
 from sessions_app.board_push import board_changed
+from sessions_app.load_triggers import load_changed
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -113,6 +114,7 @@ def transaction_event_record(*, report: TransactionEventReport, now: datetime) -
         return session
     _derive(session, report, now)
     board_changed([report.charge_point])
+    load_changed([report.charge_point])  # a transaction started, stopped or got its connector: shares change
     return session
 
 

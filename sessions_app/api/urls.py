@@ -1,6 +1,7 @@
 from sessions_app.api import (
     charger_security,
     driver,
+    load_management,
     local_list,
     operator,
     operator_uploads,
@@ -15,5 +16,6 @@ urlpatterns = (
     + operator_v201.urlpatterns
     + reservations.urlpatterns
     + local_list.urlpatterns
+    + load_management.urlpatterns
     + charger_security.urlpatterns
 )

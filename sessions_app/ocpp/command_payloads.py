@@ -175,6 +175,7 @@ def charging_profile(
     duration: int | None = None,
     start_schedule: datetime | None = None,
     min_charging_rate: Decimal | float | None = None,
+    pause_allowed: bool = False,
 ) -> datatypes.ChargingProfile:
     """A ChargingProfile as OCPP 1.6 allows it, wherever it is sent (SetChargingProfile, RemoteStartTransaction).
 
@@ -182,7 +183,9 @@ def charging_profile(
     or week); limits are more than 0 with at most one decimal (sent as JSON numbers), in A or W per
     ``charging_rate_unit``; a recurrence (Daily, Weekly) exactly for a Recurring profile, which needs its
     ``start_schedule``; a Relative one has none (it starts when the transaction does); a transaction id only for
-    a TxProfile; times with their time zone, sent in UTC, ``valid_to`` after ``valid_from``.
+    a TxProfile; times with their time zone, sent in UTC, ``valid_to`` after ``valid_from``. ``pause_allowed``: a
+    limit may be 0 (OCPP allows it: the car pauses), as load management sends a session waiting its turn; a person's
+    form and the operator API keep refusing it (a slip would stop a car).
     """
     _check_id(charging_profile_id, "charging_profile_id", _("Give a profile id from 0 to %(max)s."))
     if stack_level < 0:
@@ -228,7 +231,7 @@ def charging_profile(
             str(_("The minimum charging rate is a number more than 0.")),
             str(_("The minimum charging rate has at most one decimal, e.g. 7.5.")),
         )
-    periods = _schedule_periods(schedule_periods, duration if duration is not None else recurrence)
+    periods = _schedule_periods(schedule_periods, duration if duration is not None else recurrence, pause_allowed)
     return datatypes.ChargingProfile(
         charging_profile_id=charging_profile_id,
         stack_level=stack_level,
@@ -291,7 +294,9 @@ def _json_time(value: str | None, field: str) -> datetime | None:
         raise CommandPayloadError(field, str(_("Give the time in ISO 8601 with its time zone."))) from error
 
 
-def _schedule_periods(periods: Sequence[SchedulePeriod], within: int | None) -> list[datatypes.ChargingSchedulePeriod]:
+def _schedule_periods(
+    periods: Sequence[SchedulePeriod], within: int | None, pause_allowed: bool = False
+) -> list[datatypes.ChargingSchedulePeriod]:
     """The periods checked in order; ``within``: the seconds every period must start within (duration, recurrence)."""
     field = "schedule_periods"
     if not periods:
@@ -330,6 +335,7 @@ def _schedule_periods(periods: Sequence[SchedulePeriod], within: int | None) -> 
             field,
             str(_("Period %(number)s: the limit is a number more than 0.") % {"number": number}),
             str(_("Period %(number)s: the limit has at most one decimal, e.g. 7.5.") % {"number": number}),
+            zero_allowed=pause_allowed,
         )
         if phases is not None and (
             isinstance(phases, bool) or not isinstance(phases, int) or not 1 <= phases <= PHASES_MAX
@@ -355,14 +361,16 @@ def _period_fields(period: SchedulePeriod, number: int) -> tuple:
     )
 
 
-def _rate(value: Decimal | float | int | None, field: str, not_positive: str, too_precise: str) -> float:
+def _rate(
+    value: Decimal | float | int | None, field: str, not_positive: str, too_precise: str, zero_allowed: bool = False
+) -> float:
     """A limit or rate: a number more than 0 with at most one decimal (OCPP 1.6: "at most one digit fraction"),
     sent as a JSON number; ``not_positive`` and ``too_precise`` say what is wrong with it."""
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
     except (InvalidOperation, ValueError) as error:
         raise CommandPayloadError(field, not_positive) from error
-    if isinstance(value, bool) or not amount.is_finite() or amount <= 0:
+    if isinstance(value, bool) or not amount.is_finite() or amount < 0 or (amount == 0 and not zero_allowed):
         raise CommandPayloadError(field, not_positive)
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -1:

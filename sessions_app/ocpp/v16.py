@@ -21,6 +21,7 @@ from accounts.selectors import TagVerdict
 from core.timeutil import utc_text
 from sessions_app import charger_security, firmware, services, uploads
 from sessions_app.data_transfer import data_transfer_receive
+from sessions_app.load_triggers import load_charger_booted_enqueue
 from sessions_app.local_list import local_list_boot_enqueue
 from sessions_app.models import ChargePoint, Connector, StopReason
 from sessions_app.ocpp import batching
@@ -175,6 +176,8 @@ class CentralSystem16(OcppChargePoint):
         await follow_up(firmware.firmware_charger_booted)(charge_point=self.charge_point, now=timezone.now())
         # Its local authorization list: settings read, versions compared, the list sent (sessions_app.local_list).
         await follow_up(local_list_boot_enqueue)(charge_point_id=self.charge_point.pk)
+        # Its load group's share: rate units read, profiles sent again (sessions_app.load_management).
+        await follow_up(load_charger_booted_enqueue)(charge_point_id=self.charge_point.pk)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
