@@ -63,6 +63,8 @@ from sessions_app.models import (
     Connector,
     ConnectorStatus,
     ErrorCode,
+    LoadGroup,
+    LoadLimitWindow,
     MeterValue,
     SessionFlag,
     Site,
@@ -669,6 +671,25 @@ def demo_tariffs(main: Organization, second: Organization, *, valid_from: dateti
     norrsken = _tariff(second, "Norrsken", valid_from, [({}, {"ENERGY": ("4.20", 1), "FLAT": ("5.00", 1)})])
     tariff_assignment_create(tariff=norrsken)
     return 3
+
+
+def demo_load_group(site: Site) -> LoadGroup:
+    """The demo's managed site, as a housing association runs one: its chargers share a main fuse's worth of
+    amperes (well below their sum), less on weekday evenings when the flats cook and wash, and the fleet customers'
+    cars get their share first. No random draw: the rest of the demo is the same for a seed."""
+    group = LoadGroup.objects.create(
+        site=site,
+        name="Huvudsäkring",
+        limit_unit=LoadGroup.LimitUnit.AMPERES,
+        limit=Decimal(100),
+        phases=3,
+        voltage=230,
+        other_loads_kw=Decimal(10),
+        rotation_minutes=15,
+    )
+    LoadLimitWindow.objects.create(group=group, weekdays="12345", start=time(17), end=time(21), limit=Decimal(63))
+    CustomerGroup.objects.filter(organization=site.organization).update(load_priority=1)
+    return group
 
 
 @transaction.atomic
@@ -1505,14 +1526,19 @@ def build_demo(
 def _build(b: _Builder) -> DemoSummary:
     main, second = b.organizations()
     conns: list[_Conn] = []
+    sites: list[tuple[Site, list[_Conn]]] = []
     for spec in MAIN_SITES:
-        conns += b.site(main, spec)[1]
+        sites.append(b.site(main, spec))
+        conns += sites[-1][1]
     main_conns = list(conns)
     conns += b.site(second, SECOND_SITE)[1]
 
     drivers, everyone = b.drivers(main, second, make_password(DRIVER_PASSWORD))
     b.logins(main, everyone[0])
     b.counts["tariffs"] = demo_tariffs(main, second, valid_from=b.start)
+    managed = max(sites, key=lambda site: len(site[1]))[0]  # the site with most connectors
+    demo_load_group(managed)
+    b.counts["managed sites (load groups)"] = 1
 
     b.faults(main_conns)
     for conn in b.progress(conns, "planning", len(conns)):

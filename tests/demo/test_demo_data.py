@@ -337,3 +337,18 @@ def test_no_site_is_called_near_full_while_one_of_its_stations_is_called_rarely_
             assert not near_full & {site_of[station] for station in rarely_used}, (organization.slug, first, last)
             callouts += len(overview.callouts)
     assert callouts
+
+
+def test_the_site_with_most_connectors_is_managed_with_a_limit_that_binds(demo):
+    from sessions_app.models import LoadGroup
+
+    group = LoadGroup.objects.select_related("site").get()
+    connectors = Connector.objects.filter(charge_point__site=group.site)
+    assert connectors.count() == max(
+        Connector.objects.filter(charge_point__site=site).count() for site in Site.objects.all()
+    )
+    assert group.enabled and not group.charge_points.exists()  # every charge point of the site
+    connectors_max_a = sum(c.max_power_kw for c in connectors) * 1000 / (group.phases * group.voltage)
+    window = group.windows.get()
+    assert window.limit < group.limit < connectors_max_a and window.weekdays == "12345"
+    assert group.site.organization.customer_groups.filter(load_priority__gt=0).exists()
