@@ -463,7 +463,7 @@ class _Protocol(SimAnswering, OcppChargePoint):
 
     # -- smart charging
     @on("SetChargingProfile")
-    def on_set_charging_profile(self, connector_id, cs_charging_profiles, **_):
+    async def on_set_charging_profile(self, connector_id, cs_charging_profiles, **_):
         profile = from_wire(
             cs_charging_profiles,
             cs_charging_profiles["charging_schedule"],
@@ -471,7 +471,7 @@ class _Protocol(SimAnswering, OcppChargePoint):
             connector=connector_id,
             received_at=datetime.now(UTC),
         )
-        accepted = self.sim.set_charging_profile(profile)
+        accepted = await self.sim.set_charging_profile(profile)
         return call_result.SetChargingProfile(
             status=ChargingProfileStatus.accepted if accepted else ChargingProfileStatus.rejected
         )
@@ -621,7 +621,8 @@ class SimCharger:
             "MaxChargingProfilesInstalled": ["16", True],
         }
         self.profiles = ProfileStore()
-        # Told of what a bench watches: ("started" | "profile" | "stopped", connector number, wall time).
+        # Told of what a bench watches: (event, connector number, time.monotonic()); the events are "started" (its
+        # start answered), "stopped" (before the session is forgotten) and a profile's purpose (one taken).
         self.observer: Callable[[str, int, float], None] | None = None
         self.online = asyncio.Event()
         self.booted_count = 0
@@ -670,14 +671,23 @@ class SimCharger:
 
     # ------------------------------------------------------------------ charging profiles
 
-    def set_charging_profile(self, profile: ChargingProfile) -> bool:
-        """SetChargingProfile: whether it was taken (see ``ProfileStore.install``); the cars follow it at once."""
+    async def set_charging_profile(self, profile: ChargingProfile) -> bool:
+        """SetChargingProfile: whether it was taken (see ``ProfileStore.install``); the cars follow it at once.
+
+        A 1.6 transaction's id comes in the StartTransaction answer: a profile for it may be read off the socket
+        just after that answer, before the session has taken it in, so a start awaiting its id is waited for.
+        """
+        conn = self.connectors.get(profile.connector)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.options.response_timeout_s):
+                while conn is not None and conn.in_session and conn.transaction_id is None:
+                    await asyncio.sleep(0.005)
         running = {n: c.transaction_id if c.in_session else None for n, c in self.connectors.items()}
         accepted = self.profiles.install(profile, connectors=running, units=self.spec.rate_units)
         if accepted:
             self._profiles_changed()
             for number in self.connectors if profile.connector == 0 else [profile.connector]:
-                self._observe("profile", number)
+                self._observe(profile.purpose, number)
         return accepted
 
     def clear_charging_profiles(self, **criteria: Any) -> bool:

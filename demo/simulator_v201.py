@@ -362,7 +362,7 @@ class _Protocol201(SimAnswering, OcppChargePoint):
 
     # -- smart charging
     @on(Action.set_charging_profile)
-    def on_set_charging_profile(self, evse_id, charging_profile, **_):
+    async def on_set_charging_profile(self, evse_id, charging_profile, **_):
         profile = from_wire(
             charging_profile,
             charging_profile["charging_schedule"][0],  # more than one only for ISO 15118 offers
@@ -370,7 +370,7 @@ class _Protocol201(SimAnswering, OcppChargePoint):
             connector=evse_id,
             received_at=datetime.now(UTC),
         )
-        accepted = self.sim.set_charging_profile(profile)
+        accepted = await self.sim.set_charging_profile(profile)
         status = ChargingProfileStatusEnumType.accepted if accepted else ChargingProfileStatusEnumType.rejected
         return call_result.SetChargingProfile(status=status)
 
