@@ -331,11 +331,11 @@ class CustomerGroupMembershipInline(OrganizationScopedMixin, admin.TabularInline
 @admin.register(CustomerGroup)
 class CustomerGroupAdmin(OrganizationScopedAdmin):
     organization_path = "organization"
-    list_display = ["name", "organization", "member_count", "created_at"]
+    list_display = ["name", "organization", "member_count", "load_priority", "created_at"]
     list_filter = [ORGANIZATION_FILTER]
     list_select_related = ["organization"]
     search_fields = ["name"]
-    fields = ["organization", "name"]
+    fields = ["organization", "name", "load_priority"]
     ordering = ["name"]
     inlines = [CustomerGroupMembershipInline]
 

@@ -19,6 +19,7 @@ from sessions_app import (
     admin_card_search,
     admin_charge_point_list,
     admin_device_model,
+    admin_load,  # noqa: F401 - registers LoadGroupAdmin (load management)
     admin_reservations,  # noqa: F401 - registers ReservationAdmin
     admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
 )
@@ -123,6 +124,7 @@ class ConnectorInline(admin.TabularInline):
         "number",
         "connector_type",
         "max_power_kw",
+        "phases",
         "evse_id",
         "evse_connector_id",
         "status",
