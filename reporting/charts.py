@@ -4,6 +4,7 @@ Each function takes plain numbers and labels and returns safe SVG markup sized b
 (so it scales with the page). Pages show the same numbers in a table next to each chart.
 """
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
@@ -138,3 +139,50 @@ def heatmap(
         if c % every == 0
     ]
     return _svg("".join(parts), title, height=height)
+
+
+def limit_chart(
+    labels: Sequence[str],
+    power: Sequence[float | int | Decimal],
+    limit: Sequence[float | int | Decimal],
+    *,
+    title: str,
+    names: tuple[str, str],
+    peak: int | None = None,
+    unit: str = "kW",
+) -> SafeString:
+    """A power curve as steps against its limit (dashed; it may change along the way), the ``peak``-th step
+    marked with its value: a site's power against its load-management limit."""
+    power_numbers, limit_numbers = [_number(v) for v in power], [_number(v) for v in limit]
+    parts, top = _axis(math.ceil(max(power_numbers + limit_numbers, default=0) * 1.1 / 4) * 4)  # whole ticks
+    step = (WIDTH - PAD_LEFT - PAD_RIGHT) / max(len(power_numbers), 1)
+
+    def y(value: float) -> float:
+        return HEIGHT - PAD_BOTTOM - (HEIGHT - PAD_TOP - PAD_BOTTOM) * value / top
+
+    def steps(values: list[float]) -> str:
+        return " ".join(
+            f"{PAD_LEFT + i * step:.1f},{y(v):.1f} {PAD_LEFT + (i + 1) * step:.1f},{y(v):.1f}"
+            for i, v in enumerate(values)
+        )
+
+    power_name, limit_name = names
+    parts.append(
+        f'<polyline points="{steps(power_numbers)}" fill="none" stroke="{ACCENT}" stroke-width="2">'
+        f"<title>{escape(power_name)} ({escape(unit)})</title></polyline>"
+        f'<polyline points="{steps(limit_numbers)}" fill="none" stroke="#d1495b" stroke-width="2" '
+        f'stroke-dasharray="6 4"><title>{escape(limit_name)} ({escape(unit)})</title></polyline>'
+        f'<text x="{PAD_LEFT + 8}" y="{PAD_TOP + 10}" fill="{ACCENT}">{escape(power_name)}</text>'
+        f'<text x="{PAD_LEFT + 118}" y="{PAD_TOP + 10}" fill="#d1495b">{escape(limit_name)}</text>'
+    )
+    if peak is not None:
+        x, value = PAD_LEFT + (peak + 0.5) * step, power_numbers[peak]
+        anchor = "end" if x > WIDTH / 2 else "start"
+        parts.append(
+            f'<circle class="peak" cx="{x:.1f}" cy="{y(value):.1f}" r="4" fill="{ACCENT}" stroke="#fff">'
+            f"<title>{escape(str(labels[peak]))}: {value:g} {escape(unit)}</title></circle>"
+            f'<text x="{x + (-6 if anchor == "end" else 6):.1f}" y="{y(value) - 6:.1f}" text-anchor="{anchor}" '
+            f'fill="{TEXT}">{value:g} {escape(unit)}</text>'
+        )
+    positions = [PAD_LEFT + (i + 0.5) * step for i in range(len(power_numbers))]
+    return _svg("".join(parts + _x_labels(labels[: len(positions)], positions)), title)

@@ -1,0 +1,36 @@
+"""A load group's page in headless chromium: its live part follows a new share without a reload, under the CSP."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from sessions_app.models import ConnectorAllocation, LoadGroup
+from tests.e2e.browser import log_in
+from tests.factories import make_session
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_live_allocation_updates_without_reloading(page, live_server, world):
+    group = LoadGroup.objects.create(site=world.site_a, name="Garage", limit=Decimal(22))
+    connector = world.cp_a.connectors.get(number=1)
+    session = make_session(connector, world.alice_card, energy_wh=None)
+    allocation = ConnectorAllocation.objects.create(
+        connector=connector, group=group, session=session, limit_w=11040, limit_a=Decimal(16), status="accepted"
+    )
+    url = reverse("admin:reporting_load_group", args=[group.pk])
+    log_in(page, live_server, world.carol, next_url=url)
+    page.wait_for_url(f"{live_server.url}{url}")
+    rows = page.locator("#load-rows tr")
+    expect(rows.first).to_contain_text("11.04")
+    assert page.locator("svg.chart").count() == 2
+    page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+
+    ConnectorAllocation.objects.filter(pk=allocation.pk).update(limit_w=6900, limit_a=Decimal(10), status="waiting")
+
+    expect(rows.first).to_contain_text("Waiting for its turn", timeout=15_000)
+    assert "6.90" in rows.first.inner_text()
+    assert page.evaluate("window.loadedOnce") is True
+    assert page.problems == []
