@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet, prefetch_related_objects
 
 from core.timeutil import month_period
 from reporting.history import _readings
+from reporting.rollups.intervals import to_us
 from sessions_app.load_management import (
     METER_FRESH,
     _window_applies,
@@ -183,24 +184,30 @@ def _session_points(
 
 def site_power(group: LoadGroup, start: datetime, end: datetime) -> list[Decimal]:
     """Average kW of the group's connectors in each ``INTERVAL`` from ``start`` to ``end`` (UTC, whole intervals
-    apart): the energy between two readings of a session counted evenly over the time between them."""
+    apart): the energy between two readings of a session counted evenly over the time between them.
+
+    In microseconds and float Wh (a month of minute readings of 20 connectors is about a million pairs); the
+    averages are rounded to 0.01 kW once, at the end."""
+    step, origin = INTERVAL // timedelta(microseconds=1), to_us(start)
     count = (end - start) // INTERVAL
-    energy = [Decimal(0)] * count
+    energy = [0.0] * count
     connector_ids = list(group_connectors(group).values_list("pk", flat=True))
     for points in _session_points(connector_ids, start, end):
-        for (t0, e0), (t1, e1) in zip(points, points[1:], strict=False):
-            if e1 <= e0 or t1 <= t0 or t1 <= start or t0 >= end:
+        times = [to_us(at) - origin for at, _wh in points]
+        registers = [float(wh) for _at, wh in points]
+        for i in range(1, len(points)):
+            a, b, wh = times[i - 1], times[i], registers[i] - registers[i - 1]
+            if wh <= 0 or b <= max(a, 0) or a >= count * step:
                 continue
-            per_second = (e1 - e0) / Decimal((t1 - t0).total_seconds())
-            first = max(0, (t0 - start) // INTERVAL)
-            last = min(count - 1, (t1 - start) // INTERVAL)
-            for index in range(first, last + 1):
-                lo = max(t0, start + INTERVAL * index)
-                hi = min(t1, start + INTERVAL * (index + 1))
-                if hi > lo:
-                    energy[index] += per_second * Decimal((hi - lo).total_seconds())
-    hours = Decimal(INTERVAL.total_seconds()) / 3600
-    return [(wh / hours / 1000).quantize(_KW, ROUND_HALF_UP) for wh in energy]
+            first, last = a // step, (b - 1) // step
+            if first == last:  # most pairs: within one interval
+                energy[first] += wh
+                continue
+            per_us = wh / (b - a)
+            for index in range(max(first, 0), min(last, count - 1) + 1):
+                energy[index] += per_us * (min(b, (index + 1) * step) - max(a, index * step))
+    per_kw = Decimal(INTERVAL.total_seconds()) / 3600 * 1000  # Wh in an interval at 1 kW
+    return [(Decimal(wh) / per_kw).quantize(_KW, ROUND_HALF_UP) for wh in energy]
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,16 @@ def test_the_site_power_is_summed_per_15_minutes_and_its_peak_is_found(world, gr
     assert sum(point.power_kw for point in month.points) == Decimal("29.00")
 
 
+def test_a_session_over_midnight_counts_its_part_of_the_day(world, group):
+    """12 kW from 23:50 to 00:10 site time, known only from the meter at start and stop (4 kWh): 2 kWh in each
+    day's quarter hour at midnight, 8 kW on average over its 15 minutes."""
+    start = datetime(2026, 5, 4, 21, 50, tzinfo=UTC)  # 23:50 in Stockholm
+    make_session(world.cp_a.connectors.get(number=1), world.alice_card, started_at=start, energy_wh=4_000, minutes=20)
+    day = day_curve(group, date(2026, 5, 5))
+    assert [point.power_kw for point in day.points[:2]] == [Decimal("8.00"), Decimal(0)]
+    assert day_curve(group, date(2026, 5, 4)).points[-1].power_kw == Decimal("8.00")
+
+
 def test_a_day_with_a_daylight_saving_change_has_92_quarter_hours(group):
     assert len(day_curve(group, date(2026, 3, 29)).points) == 92
     assert day_curve(group, date(2026, 3, 29)).peak is None
