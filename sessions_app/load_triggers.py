@@ -11,30 +11,53 @@ time (``load_management.load_rebalance_run``): triggers during a run make it run
 This module imports no command code, so the services can import it.
 """
 
+import asyncio
 import logging
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from asgiref.sync import SyncToAsync
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from sessions_app.models import ChargePoint, ConnectorAllocation, LoadGroup
 
 logger = logging.getLogger(__name__)
 
-#: Without a broker: the threads that run rebalances (and a boot's reading of the rate units).
+#: Without a broker: the threads that run rebalances (and a boot's reading of the rate units), and their tasks.
 _BACKGROUND = ThreadPoolExecutor(max_workers=4, thread_name_prefix="load-management")
+_running: set[asyncio.Task] = set()
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The server's event loop when this code runs in it or in one of its ``sync_to_async`` threads, else None."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
 
 
 def _in_background(task, *args) -> None:
-    def run() -> None:
-        try:
-            task.apply(args=args)
-        finally:
-            connection.close()
+    """Run the task in a ``_BACKGROUND`` thread of the server's loop (its commands then go through the loop's one
+    channel layer); with no server loop in this process (a management command) here and now."""
+    loop = _server_loop()
+    if loop is None:
+        task.apply(args=args)
+        return
+    work = database_sync_to_async(partial(task.apply, args=args), thread_sensitive=False, executor=_BACKGROUND)
 
-    _BACKGROUND.submit(run)
+    def start() -> None:
+        running = loop.create_task(work())
+        _running.add(running)
+        running.add_done_callback(_running.discard)
+
+    loop.call_soon_threadsafe(start)
 
 
 def _queue(task_name: str, *args) -> None:
