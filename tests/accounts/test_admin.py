@@ -18,6 +18,7 @@ from sessions_app.models import (
     Firmware,
     FirmwareCampaign,
     FirmwareUpdate,
+    LoadGroup,
     MeterValue,
     Reservation,
     SecurityEvent,
@@ -403,6 +404,7 @@ def test_every_admin_page_renders(client, world, user):
         not_before=session.started_at,
         not_after=session.stopped_at,
     )
+    LoadGroup.objects.create(site=world.site_a, name="Garage", limit=50)
     api_token_create(user=world.carol, name="ERP")
     client.force_login(getattr(world, user))
     for model in admin.site._registry:
