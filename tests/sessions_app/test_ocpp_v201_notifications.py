@@ -103,7 +103,7 @@ def _inline_post(charge_point, connectors: list[dict]) -> dict:
 
 def test_the_admin_asks_for_both_evse_numbers_or_neither_and_refuses_one_evse_connector_twice(world, client):
     one, two = Connector.objects.filter(charge_point=world.cp_a).order_by("number")
-    base = {"connector_type": "type2", "max_power_kw": "22.0", "charge_point": world.cp_a.pk}
+    base = {"connector_type": "type2", "max_power_kw": "22.0", "phases": "3", "charge_point": world.cp_a.pk}
     url = reverse("admin:sessions_app_chargepoint_change", args=[world.cp_a.pk])
     client.force_login(world.carol)
 
