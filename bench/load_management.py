@@ -185,6 +185,7 @@ class DayResult:
     profile_delays_s: list[float] = field(default_factory=list)
     no_profile: int = 0  # managed: sessions that never received a TxProfile
     without_default: int = 0  # managed: chargers with no TxDefaultProfile from the server before the day
+    by_car: dict[float, list[int]] = field(default_factory=dict)  # car maximum W -> [reached, served]
 
 
 class Watch:
@@ -210,8 +211,11 @@ class Watch:
         elif event == "stopped" and key in self.started and conn.vehicle is not None:
             began, register = self.started.pop(key)
             self.result.energy_wh += conn.register_wh - register
-            self.result.reached += conn.vehicle.soc >= conn.vehicle.target_soc - 1e-9
+            reached = conn.vehicle.soc >= conn.vehicle.target_soc - 1e-9
+            self.result.reached += reached
             self.result.served += 1
+            kind = self.result.by_car.setdefault(conn.vehicle.max_power_w, [0, 0])
+            kind[0], kind[1] = kind[0] + reached, kind[1] + 1
             self.result.no_profile += began >= 0
 
 
@@ -335,6 +339,12 @@ def report(managed: dict, naive: dict, free: tuple[float, float, list[float]], c
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
+def by_car(name: str, result: DayResult) -> str:
+    """Cars reaching their need out of those served, by the car's maximum (7.4 kW: one phase)."""
+    kinds = sorted(result.by_car.items())
+    return f"{name}: " + ", ".join(f"{w / 1000:g} kW {done}/{served}" for w, (done, served) in kinds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="A running server on --database-url (default: one started here).")
@@ -386,6 +396,9 @@ def main() -> None:
         unconstrained(cars),
         counts,
     )
+    print("cars reaching their need, by car maximum:")
+    print(by_car("  managed", managed_result))
+    print(by_car("  equal split", naive_result))
 
 
 if __name__ == "__main__":
