@@ -447,3 +447,20 @@ def test_another_operators_group_is_not_found_for_the_meter_push(world):
 
     assert answer.status_code == 404
     assert not SiteMeterReading.objects.exists()
+
+
+def test_the_sweep_queues_every_enabled_group_and_disabled_ones_still_holding_allocations(
+    world, transport, monkeypatch
+):
+    enabled = group_of(world)
+    online(world.cp_a)
+    charging(world, world.cp_a.connectors.get(number=1))
+    load_rebalance(group_id=enabled.pk, now=NOW)
+    let_go = LoadGroup.objects.create(site=world.site_b, name="Mall", limit=Decimal("50"), enabled=False)
+    ConnectorAllocation.objects.filter(group=enabled).update(group=let_go)
+    LoadGroup.objects.create(site=world.site_b, name="Idle", limit=Decimal("50"), enabled=False)
+    queued = []
+    monkeypatch.setattr(load_triggers, "load_rebalance_enqueue", lambda *args: queued.append(args))
+
+    assert load_management.load_sweep() == 2
+    assert queued == [(enabled.pk, []), (let_go.pk, [])]
