@@ -67,8 +67,9 @@ logger = logging.getLogger(__name__)
 METER_FRESH = timedelta(minutes=5)
 #: A car's draw older than this is not known.
 DRAW_FRESH = timedelta(minutes=2)
-#: A car drawing at least this share (percent) of the limit it was given is held back by it, not slow.
-HELD_PERCENT = 90
+#: A car drawing at least this share (percent) of the limit it was given, on some of the connector's phases, is
+#: held back by it, not slow. Above the allocator's slow cap (draw + 10 %: 91 % of it), so a capped car stays capped.
+HELD_PERCENT = 95
 #: A share this much higher (A per phase) than what the charger holds is sent; a smaller rise waits.
 RAISE_STEP_A = Decimal("1.0")
 #: Our profiles: their stack level, the default's id, and the TxProfiles' ids (plus the connector's number).
@@ -342,6 +343,31 @@ def _row_save(
     item.row, _created = ConnectorAllocation.objects.update_or_create(connector=item.connector, defaults=values)
 
 
+def _phases_key(session_id: int) -> str:
+    return f"load-management:phases:{session_id}"
+
+
+def _phases_used(item: _Connector, session: ChargingSession, draw: int | None, voltage: int) -> int:
+    """The phases the car charges on: a one-phase car on a three-phase connector draws its ampere limit on one
+    phase only, and shared watts as if it used three it would be taken for a slow car and held at the minimum.
+    Seen when it draws its limit on fewer phases (remembered for the session), else the connector's."""
+    phases = item.connector.phases
+    if draw is not None and item.row is not None and item.row.session_id == session.pk and item.row.limit_a > 0:
+        per_phase_w = item.row.limit_a * voltage
+        seen = min(phases, max(1, round(draw / per_phase_w)))
+        if seen < phases and per_phase_w * seen * HELD_PERCENT <= draw * 100 <= per_phase_w * seen * 105:
+            cache.set(_phases_key(session.pk), seen, int(DRAW_FRESH.total_seconds()) * 60)
+            return seen
+    return cache.get(_phases_key(session.pk)) or phases
+
+
+def _held(item: _Connector, session: ChargingSession, draw: int, phases: int, voltage: int) -> bool:
+    """Whether the car draws about the ampere limit it was given, on its phases: held back by it, not slow."""
+    if item.row is None or item.row.session_id != session.pk or item.row.limit_a <= 0:
+        return False
+    return draw * 100 >= item.row.limit_a * voltage * phases * HELD_PERCENT
+
+
 def _pass(group: LoadGroup, items: list[_Connector], defaults: dict[int, str], now: datetime) -> tuple[int, int]:
     """One allocation and its sends; returns (profiles sent, refusals found)."""
     limit_w = load_group_limit_w(group, now)
@@ -364,14 +390,14 @@ def _pass(group: LoadGroup, items: list[_Connector], defaults: dict[int, str], n
         session = item.session
         assert session is not None  # noqa: S101 - running items have one
         draw = drawing.get(session.pk)
-        held = item.row is not None and item.row.session_id == session.pk and item.row.limit_w > 0
-        if draw is not None and held and item.row is not None and draw * 100 >= item.row.limit_w * HELD_PERCENT:
+        phases = _phases_used(item, session, draw, group.voltage)
+        if draw is not None and _held(item, session, draw, phases, group.voltage):
             draw = None  # held back by its limit: free to take a bigger share
         demands.append(
             Demand(
                 connector_id=item.connector.pk,
-                max_w=item.max_w,
-                phases=item.connector.phases,
+                max_w=item.max_w * phases // item.connector.phases,
+                phases=phases,
                 drawing_w=draw,
                 priority=priorities.get(session.pk, 0),
                 started_at=session.started_at,

@@ -464,3 +464,28 @@ def test_the_sweep_queues_every_enabled_group_and_disabled_ones_still_holding_al
 
     assert load_management.load_sweep() == 2
     assert queued == [(enabled.pk, []), (let_go.pk, [])]
+
+
+def test_a_one_phase_car_on_a_three_phase_connector_is_shared_amperes_on_one_phase(world, transport):
+    """It draws its ampere limit on one phase: a third of the watts a three-phase share means. Taken for a slow
+    car, it would be held near its draw, ever lower, down to the minimum."""
+    group = group_of(world, limit="22.0")
+    online(world.cp_a)
+    one_phase = charging(world, world.cp_a.connectors.get(number=1))
+    charging(world, world.cp_a.connectors.get(number=2))
+    load_rebalance(group_id=group.pk, now=NOW)
+    given = ConnectorAllocation.objects.get(connector=one_phase.connector).limit_a
+    MeterValue.objects.create(
+        charge_point=world.cp_a,
+        connector=one_phase.connector,
+        session=one_phase,
+        timestamp=NOW,
+        measurand="Power.Active.Import",
+        value=given * 230,
+        unit="W",
+    )
+
+    for seconds in (30, 60, 90):
+        load_rebalance(group_id=group.pk, now=NOW + timedelta(seconds=seconds))
+
+    assert ConnectorAllocation.objects.get(connector=one_phase.connector).limit_a >= given
