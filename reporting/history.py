@@ -466,7 +466,7 @@ def history_session(*, user: User, pk: int) -> ChargingSession | None:
 _TO_BASE = {"Wh": Decimal(1), "kWh": Decimal(1000), "W": Decimal(1), "kW": Decimal(1000)}
 
 
-def _readings(measurand: str, rows: list[tuple]) -> list[tuple[datetime, Decimal]]:
+def measurand_readings(measurand: str, rows: list[tuple]) -> list[tuple[datetime, Decimal]]:
     """(time, value in Wh or W) of one measurand: the all-phase values, else the phases summed per time."""
     mine = [
         (at, phase, value * _TO_BASE[unit]) for m, at, phase, value, unit in rows if m == measurand and unit in _TO_BASE
@@ -496,8 +496,8 @@ def session_curve(session: ChargingSession, *, now: datetime, max_points: int = 
         .order_by("timestamp", "pk")
         .values_list("measurand", "timestamp", "phase", "value", "unit")
     )
-    energy = _readings(ENERGY_REGISTER, rows)
-    power = _readings(POWER_IMPORT, rows)
+    energy = measurand_readings(ENERGY_REGISTER, rows)
+    power = measurand_readings(POWER_IMPORT, rows)
     if not energy and not power:
         return {"points": []}
     start = session.started_at

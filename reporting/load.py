@@ -15,15 +15,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Q, QuerySet, prefetch_related_objects
 
 from core.timeutil import month_period
-from reporting.history import _readings
+from reporting.history import measurand_readings
 from reporting.rollups.intervals import to_us
 from sessions_app.load_management import (
     METER_FRESH,
-    _window_applies,
     load_group_charge_points,
     load_group_limit_w,
     load_other_loads_w,
     sessions_drawing_w,
+    window_applies,
 )
 from sessions_app.models import (
     ChargingSession,
@@ -68,7 +68,7 @@ def limit_at(group: LoadGroup, at: datetime) -> LimitNow:
     to ask about many moments."""
     local = at.astimezone(group.site.tzinfo)
     window = min(
-        (window for window in group.windows.all() if _window_applies(window, local)),
+        (window for window in group.windows.all() if window_applies(window, local)),
         key=lambda window: window.limit,
         default=None,
     )
@@ -177,7 +177,7 @@ def _session_points(
     points = []
     for pk, ends in known.items():
         by_time = dict(ends)
-        by_time.update(_readings(ENERGY_REGISTER, rows[pk]))  # a reading at the start or stop is the meter's own
+        by_time.update(measurand_readings(ENERGY_REGISTER, rows[pk]))  # a reading at the start or stop: the meter's
         points.append(sorted(by_time.items()))
     return points
 

@@ -113,7 +113,7 @@ def charge_point_group(charge_point: ChargePoint) -> LoadGroup | None:
     return groups.filter(site_id=charge_point.site_id, charge_points__isnull=True).first()
 
 
-def _window_applies(window: LoadLimitWindow, local: datetime) -> bool:
+def window_applies(window: LoadLimitWindow, local: datetime) -> bool:
     """Whether the window holds at that local time: on one of its weekdays from its start, or, one running past
     midnight (its end before its start), until its end the next day. The same start and end: all day."""
     today, yesterday = str(local.isoweekday()), str((local - timedelta(days=1)).isoweekday())
@@ -134,7 +134,7 @@ def _in_watts(group: LoadGroup, limit: Decimal) -> int:
 def load_group_limit_w(group: LoadGroup, now: datetime) -> int:
     """The group's limit now in W: the lowest window applying in the site's local time, else its own."""
     local = now.astimezone(group.site.tzinfo)
-    applying = [window.limit for window in group.windows.all() if _window_applies(window, local)]
+    applying = [window.limit for window in group.windows.all() if window_applies(window, local)]
     return _in_watts(group, min(applying) if applying else group.limit)
 
 
