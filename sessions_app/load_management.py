@@ -343,29 +343,20 @@ def _row_save(
     item.row, _created = ConnectorAllocation.objects.update_or_create(connector=item.connector, defaults=values)
 
 
-def _phases_key(session_id: int) -> str:
-    return f"load-management:phases:{session_id}"
-
-
-def _phases_used(item: _Connector, session: ChargingSession, draw: int | None, voltage: int) -> int:
-    """The phases the car charges on: a one-phase car on a three-phase connector draws its ampere limit on one
-    phase only, and shared watts as if it used three it would be taken for a slow car and held at the minimum.
-    Seen when it draws its limit on fewer phases (remembered for the session), else the connector's."""
-    phases = item.connector.phases
-    if draw is not None and item.row is not None and item.row.session_id == session.pk and item.row.limit_a > 0:
-        per_phase_w = item.row.limit_a * voltage
-        seen = min(phases, max(1, round(draw / per_phase_w)))
-        if seen < phases and per_phase_w * seen * HELD_PERCENT <= draw * 100 <= per_phase_w * seen * 105:
-            cache.set(_phases_key(session.pk), seen, int(DRAW_FRESH.total_seconds()) * 60)
-            return seen
-    return cache.get(_phases_key(session.pk)) or phases
-
-
-def _held(item: _Connector, session: ChargingSession, draw: int, phases: int, voltage: int) -> bool:
-    """Whether the car draws about the ampere limit it was given, on its phases: held back by it, not slow."""
+def _held(item: _Connector, session: ChargingSession, draw: int, voltage: int) -> bool:
+    """Whether the car draws about the ampere limit it was given, on all of the connector's phases or on fewer (a
+    one-phase car on a three-phase connector draws a third of the watts): held back by it, not slow. Its share
+    stays in amperes on every phase, so a car that used more phases than it showed still keeps the limit."""
     if item.row is None or item.row.session_id != session.pk or item.row.limit_a <= 0:
         return False
-    return draw * 100 >= item.row.limit_a * voltage * phases * HELD_PERCENT
+    per_phase_w = item.row.limit_a * voltage
+    return (
+        any(
+            per_phase_w * phases * HELD_PERCENT <= draw * 100 <= per_phase_w * phases * 105
+            for phases in range(1, item.connector.phases)
+        )
+        or draw * 100 >= per_phase_w * item.connector.phases * HELD_PERCENT
+    )
 
 
 def _pass(group: LoadGroup, items: list[_Connector], defaults: dict[int, str], now: datetime) -> tuple[int, int]:
@@ -390,14 +381,13 @@ def _pass(group: LoadGroup, items: list[_Connector], defaults: dict[int, str], n
         session = item.session
         assert session is not None  # noqa: S101 - running items have one
         draw = drawing.get(session.pk)
-        phases = _phases_used(item, session, draw, group.voltage)
-        if draw is not None and _held(item, session, draw, phases, group.voltage):
+        if draw is not None and _held(item, session, draw, group.voltage):
             draw = None  # held back by its limit: free to take a bigger share
         demands.append(
             Demand(
                 connector_id=item.connector.pk,
-                max_w=item.max_w * phases // item.connector.phases,
-                phases=phases,
+                max_w=item.max_w,
+                phases=item.connector.phases,
                 drawing_w=draw,
                 priority=priorities.get(session.pk, 0),
                 started_at=session.started_at,

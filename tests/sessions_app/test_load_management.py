@@ -466,7 +466,7 @@ def test_the_sweep_queues_every_enabled_group_and_disabled_ones_still_holding_al
     assert queued == [(enabled.pk, []), (let_go.pk, [])]
 
 
-def test_a_one_phase_car_on_a_three_phase_connector_is_shared_amperes_on_one_phase(world, transport):
+def test_a_one_phase_car_on_a_three_phase_connector_keeps_its_amperes(world, transport):
     """It draws its ampere limit on one phase: a third of the watts a three-phase share means. Taken for a slow
     car, it would be held near its draw, ever lower, down to the minimum."""
     group = group_of(world, limit="22.0")
