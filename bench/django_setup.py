@@ -20,3 +20,21 @@ def setup_django(database_url: str, *, media_root: str | None = None) -> None:
     import django
 
     django.setup()
+
+
+def bench_site(name: str, prefix: str):
+    """A new operator with one site in Stockholm for a run's chargers (after ``setup_django``)."""
+    from accounts.models import Organization
+    from sessions_app.models import Site
+
+    organization = Organization.objects.create(name=f"{name} {prefix}", slug=prefix.lower().strip("-"))
+    return Site.objects.create(
+        organization=organization,
+        name=name,
+        street="Storgatan 1",
+        postal_code="111 22",
+        city="Stockholm",
+        latitude=59.3293,
+        longitude=18.0686,
+        time_zone="Europe/Stockholm",
+    )

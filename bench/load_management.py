@@ -50,7 +50,7 @@ from soak import Server, free_port
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.django_setup import setup_django  # noqa: E402
+from bench.django_setup import bench_site, setup_django  # noqa: E402
 from demo.charging_profiles import TX, TX_DEFAULT, ChargingProfile, Period  # noqa: E402
 from demo.simulator import (  # noqa: E402
     ChargerSpec,
@@ -138,20 +138,11 @@ def register(prefix: str, cars: int, *, managed: bool) -> tuple[list[str], list[
     with ``managed`` a load group of ``LIMIT_KW`` over the whole site. Returns (charger ids, card uids)."""
     from decimal import Decimal
 
-    from accounts.models import CustomerAccount, IdTag, Organization
-    from sessions_app.models import ChargePoint, Connector, LoadGroup, Site
+    from accounts.models import CustomerAccount, IdTag
+    from sessions_app.models import ChargePoint, Connector, LoadGroup
 
-    organization = Organization.objects.create(name=f"Load bench {prefix}", slug=prefix.lower().strip("-"))
-    site = Site.objects.create(
-        organization=organization,
-        name="Workplace",
-        street="Storgatan 1",
-        postal_code="111 22",
-        city="Stockholm",
-        latitude=Decimal("59.3293"),
-        longitude=Decimal("18.0686"),
-        time_zone="Europe/Stockholm",
-    )
+    site = bench_site("Workplace", prefix)
+    organization = site.organization
     ids = [f"{prefix}{n:02d}" for n in range(1, CHARGERS + 1)]
     for ocpp_id in ids:
         cp = ChargePoint.objects.create(

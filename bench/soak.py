@@ -46,25 +46,15 @@ from ocpp_load import RawCharger, open_one, raise_fd_limit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.django_setup import setup_django  # noqa: E402
+from bench.django_setup import bench_site, setup_django  # noqa: E402
 
 
 def register(prefix: str, count: int) -> list[str]:
     """``count`` accepted chargers ``<prefix>00001``... of a new operator."""
-    from accounts.models import Organization
-    from sessions_app.models import ChargePoint, Site
+    from sessions_app.models import ChargePoint
 
-    organization = Organization.objects.create(name=f"Soak {prefix}", slug=prefix.lower().strip("-"))
-    site = Site.objects.create(
-        organization=organization,
-        name="Soak",
-        street="Storgatan 1",
-        postal_code="111 22",
-        city="Stockholm",
-        latitude=59.3293,
-        longitude=18.0686,
-        time_zone="Europe/Stockholm",
-    )
+    site = bench_site("Soak", prefix)
+    organization = site.organization
     ids = [f"{prefix}{number:05d}" for number in range(1, count + 1)]
     ChargePoint.objects.bulk_create(
         [
