@@ -112,9 +112,9 @@ def transaction_event_record(*, report: TransactionEventReport, now: datetime) -
     if _routine(session, report):
         board_changed([report.charge_point], readings_only=True)
         return session
-    _derive(session, report, now)
-    board_changed([report.charge_point])
-    load_changed([report.charge_point])  # a transaction started, stopped or got its connector: shares change
+    if not _derive(session, report, now):  # a stop has told them already
+        board_changed([report.charge_point])
+        load_changed([report.charge_point])  # a transaction started or got its card or connector: shares change
     return session
 
 
@@ -253,8 +253,9 @@ def _session_of(report: TransactionEventReport, now: datetime) -> ChargingSessio
     return session
 
 
-def _derive(session: ChargingSession, report: TransactionEventReport, now: datetime) -> None:
-    """Set the session's start, card and stop from all its events (see the module docstring)."""
+def _derive(session: ChargingSession, report: TransactionEventReport, now: datetime) -> bool:
+    """Set the session's start, card and stop from all its events (see the module docstring); whether it stopped
+    now (``services.session_stop`` then told the board and load management)."""
     cp = report.charge_point
     events = list(session.transaction_events.order_by("seq_no"))
     started = next((event for event in events if event.event_type == TransactionEvent.EventType.STARTED), None)
@@ -286,12 +287,15 @@ def _derive(session: ChargingSession, report: TransactionEventReport, now: datet
         from sessions_app.reservations import reservation_use  # it imports services, which this module imports
 
         reservation_use(session=session, reservation_id=report.reservation_id, now=now)
+    stopped = False
     if ended is not None and session.state == ChargingSession.State.ACTIVE:
         _stop(session, cp, ended, registers, started is not None, now)
+        stopped = True
     if started is not None:  # the start came after all: the flag stays as history, resolved
         _resolve(session, SessionFlag.Code.MISSING_START, now)
     if ended is not None:
         _gaps_check(session, events, ended, now)
+    return stopped
 
 
 def _start_update(session: ChargingSession, changed: dict, report: TransactionEventReport, now: datetime) -> None:
