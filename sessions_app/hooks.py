@@ -29,6 +29,12 @@ logger = logging.getLogger(__name__)
 session_completed_handlers: list[Callable[[int], object]] = []  # what a handler returns is not used
 
 
+def register(handlers: list, handler) -> None:
+    """Add ``handler`` to ``handlers`` once: ``ready()`` may run more than once (tests, reloads)."""
+    if handler not in handlers:
+        handlers.append(handler)
+
+
 def _run_each(handlers: list[Callable[[int], object]], subject_id: int, what: str) -> list[str]:
     """Run every handler with ``subject_id``; one that fails is logged and does not stop the others.
     Returns the failures."""
