@@ -36,6 +36,7 @@ shared again at once, in the same run.
 """
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -224,8 +225,16 @@ def _profile_send(
         pause_allowed=True,
         **extra,
     )
-    action, payload = command_payloads.command_payload(request)
-    return commands.command_send(charge_point, action, payload, COMMAND_TIMEOUT)
+    return _command(charge_point, *command_payloads.command_payload(request))
+
+
+def _command(charge_point: ChargePoint, action: str, payload: dict) -> CommandResult:
+    """Send one command and wait for its answer; the run's lock is then held a while longer (``_run``)."""
+    result = commands.command_send(charge_point, action, payload, COMMAND_TIMEOUT)
+    lock = getattr(_run, "lock", None)
+    if lock is not None:
+        cache.touch(lock, LOCK_SECONDS)
+    return result
 
 
 def _status_of(result: CommandResult, charging: bool) -> str:
@@ -496,12 +505,11 @@ def load_release(*, charge_point_ids: list[int]) -> list[int]:
         if charge_point_group(charge_point) is not None:
             continue
         results = [
-            commands.command_send(
+            _command(
                 charge_point,
                 *command_payloads.command_payload(
                     command_payloads.clear_charging_profile(charging_profile_purpose=purpose, stack_level=STACK_LEVEL)
                 ),
-                COMMAND_TIMEOUT,
             )
             for purpose in ("TxDefaultProfile", "TxProfile")
         ]
@@ -523,7 +531,7 @@ def load_charger_boot(*, charge_point_id: int) -> str:
     group = charge_point_group(charge_point)
     if group is None:
         return charge_point.charging_rate_units
-    answer = commands.command_send(charge_point, "GetConfiguration", {"key": [RATE_UNIT_KEY]}, COMMAND_TIMEOUT)
+    answer = _command(charge_point, "GetConfiguration", {"key": [RATE_UNIT_KEY]})
     values = {
         item.get("key"): item.get("value")
         for item in answer.payload.get("configuration_key") or []
@@ -544,28 +552,32 @@ def load_charger_boot(*, charge_point_id: int) -> str:
 
 # --- one run per group at a time ---------------------------------------------------------------------------------
 
-#: How long a run's lock holds at most (a run killed midway frees its group after that).
-LOCK_SECONDS = 300
+#: How long a run's lock holds after its start or its last command's answer (a command waits COMMAND_TIMEOUT at
+#: most): a run killed midway (its server process stopped) frees its group after that.
+LOCK_SECONDS = 4 * COMMAND_TIMEOUT
+#: The lock of the run in this thread, if any (``_command`` extends it).
+_run = threading.local()
 
 
 def load_rebalance_run(*, group_id: int, release_ids: Iterable[int] = ()) -> bool:
-    """The task's body: one run per group at a time (a cache lock). A trigger while a run is in flight marks the
-    group to run again, which the run in flight does before it lets go. Returns whether this call ran it."""
+    """The task's body: one run per group at a time (a cache lock). Every call marks the group (with the chargers to
+    release) before it tries the lock; the run holding it takes marks until none is left, and looks once more after
+    it lets go, so a mark made while it held the lock is never left behind. Returns whether this call ran."""
     lock, again = f"load-management:run:{group_id}", f"load-management:again:{group_id}"
-    if not cache.add(lock, 1, LOCK_SECONDS):
-        cache.set(again, sorted({*(cache.get(again) or []), *release_ids}), LOCK_SECONDS)
-        return False
-    try:
-        release = list(release_ids)
-        while True:
-            cache.delete(again)
-            load_rebalance(group_id=group_id, release_ids=release)
-            pending = cache.get(again)
-            if pending is None:
-                return True
-            release = list(pending)
-    finally:
-        cache.delete(lock)
+    cache.set(again, sorted({*(cache.get(again) or []), *release_ids}), LOCK_SECONDS)
+    ran = False
+    while cache.add(lock, 1, LOCK_SECONDS):
+        ran, _run.lock = True, lock
+        try:
+            while (pending := cache.get(again)) is not None:
+                cache.delete(again)
+                load_rebalance(group_id=group_id, release_ids=pending)
+        finally:
+            _run.lock = None
+            cache.delete(lock)
+        if cache.get(again) is None:
+            break
+    return ran
 
 
 # --- the site meter ----------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Every trigger only queues a rebalance of the group after the current transaction commits, and never raises:
 a session starting or stopping (``load_changed``, from ``services`` and ``transaction_events``), a car's draw
-changing by an ampere per phase or more (``load_draws_reported``, from the meter values' path), a charger's boot
+changing by an ampere per phase or more (``load_draws_reported``, from the meter values' path), a charger's
+connection opening or ending (``load_connections_changed``: an offline charger counts at its maximum), its boot
 (``load_charger_booted_enqueue``, after its answer), the admin changing a group (``load_rebalance_soon``) and the
 sweep every minute (``load_management.load_sweep``). With a broker a Celery task runs it; without one (tasks eager)
 a thread of this process does, so the charger's answer never waits on the profiles sent. One run per group at a
@@ -116,6 +117,17 @@ def load_changed(charge_points: Iterable[ChargePoint]) -> None:
         _after_commit(_groups_of(list(charge_points)))
     except Exception:
         logger.exception("Load management not told of a change: the sweep will catch it.")
+
+
+def load_connections_changed(charge_point_ids: Iterable[int]) -> None:
+    """These chargers connected or lost their connection: their groups are shared again after the commit (one
+    gone offline counts at its maximum, one back online is given its share again). Never raises."""
+    try:
+        ids = list(charge_point_ids)
+        if ids and LoadGroup.objects.filter(enabled=True).exists():
+            load_changed(ChargePoint.objects.filter(pk__in=ids).only("pk", "site_id"))
+    except Exception:
+        logger.exception("Load management not told of connections changing: the sweep will catch it.")
 
 
 def load_draws_reported(reports: Iterable) -> None:

@@ -26,7 +26,7 @@ from accounts.selectors import TagVerdict, id_tag_verdict
 from accounts.uids import id_tag_presented
 from sessions_app import card_refusals, charger_auth, hooks, lockout, signed_meter
 from sessions_app.board_push import board_changed
-from sessions_app.load_triggers import load_changed, load_draws_reported
+from sessions_app.load_triggers import load_changed, load_connections_changed, load_draws_reported
 from sessions_app.models import (
     ChargePoint,
     ChargerCommand,
@@ -336,6 +336,8 @@ def charge_point_connect(
     known.ocpp_protocol = protocol  # the subprotocol agreed at this handshake (the consumer's choice)
     known.save(update_fields=["channel_name", "connected_at", "last_seen_at", "ocpp_protocol"])
     board_changed([known])
+    if not alive:  # back online (a connection replaced while alive kept it online)
+        load_connections_changed([known.pk])
     return Connection(known, previous)
 
 
@@ -386,6 +388,7 @@ def charge_point_disconnect_many(*, reports: list[Disconnect], now: datetime) ->
             disconnected_at=Greatest(Value(now), F("connected_at")),  # never before the connection began
         )
         board_changed(ChargePoint(pk=key[0], organization_id=current[key]) for key in ended)
+        load_connections_changed(ids)
     held = [(r.charge_point_id, r.channel_name) in current for r in reports]
     return held
 
@@ -407,6 +410,7 @@ def charge_point_seen(*, charge_point_id: int, at: datetime, channel_name: str |
     if chargers.filter(channel_name="").update(channel_name=channel_name, connected_at=at, last_seen_at=at):
         ChargerConnection.objects.create(charge_point_id=charge_point_id, connected_at=at)
         board_changed(chargers.only("organization_id"))
+        load_connections_changed([charge_point_id])
 
 
 def charge_points_disconnect_silent(*, now: datetime | None = None) -> int:
@@ -440,6 +444,7 @@ def _charge_point_disconnect_silent(*, charge_point_id: int, now: datetime) -> b
     charge_point.channel_name = ""
     charge_point.save(update_fields=["channel_name"])
     board_changed([charge_point])
+    load_connections_changed([charge_point.pk])
     return True
 
 

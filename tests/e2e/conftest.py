@@ -91,8 +91,12 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup):
-    """The real ASGI server (uvicorn, as `make serve` runs it) in its own process, on the test database."""
+    """The real ASGI server (uvicorn, as `make serve` runs it) in its own process, on the test database, with an
+    empty cache (an earlier test's server, stopped midway, may have left locks in it)."""
     from django.conf import settings
+    from django.core.cache import cache
+
+    cache.clear()
 
     port = _free_port()
     env = _subprocess_env(CELERY_EAGER="1")  # no worker here: a stop's price and rollups follow inline

@@ -158,3 +158,28 @@ def test_a_rejected_profile_is_reported_and_counted_at_its_maximum(asgi_server, 
     assert (rejected.status, rejected.limit_w) == ("rejected", 22000)
     answers = ChargerCommand.objects.filter(charge_point=refusing, action="SetChargingProfile")
     assert "Rejected" in {row.status for row in answers}
+
+
+def test_a_charger_going_offline_and_back_is_counted_then_shared_again_without_a_boot(asgi_server, world):
+    """No sweep runs here: the connection closing, and opening again without a BootNotification, share the group."""
+    group(world, "33.0")
+    make_charge_point(world.site_a, "ALPHA-2", connectors=1)
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1", charger_class=ObedientCharger) as charging:
+            async with connected(asgi_server, "ALPHA-2", charger_class=ObedientCharger) as leaving:
+                await charging.boot()
+                await leaving.boot()
+                await leaving.until(lambda: leaving.default is not None)
+                await charging.start_charging(1, world.alice_card.uid)
+                await charging.until(lambda: charging.limits.get(1) == 31.8)  # alone: its 22 kW maximum
+            # ALPHA-2's socket closed: its 22 kW are reserved, 11 kW left for the car.
+            await charging.until(lambda: charging.limits.get(1) == 15.9)
+            offline = await asyncio.to_thread(
+                lambda: ConnectorAllocation.objects.get(connector__charge_point__ocpp_id="ALPHA-2").status
+            )
+            async with connected(asgi_server, "ALPHA-2", charger_class=ObedientCharger):  # back, no boot
+                await charging.until(lambda: charging.limits.get(1) == 31.8)
+            return offline
+
+    assert asyncio.run(scenario()) == "offline"

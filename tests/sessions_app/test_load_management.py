@@ -379,6 +379,39 @@ def test_a_run_while_another_is_in_flight_makes_that_one_run_again(world, monkey
     assert cache.get("load-management:run:3") is None
 
 
+def test_a_trigger_between_a_runs_last_look_and_its_letting_go_is_run(world, monkeypatch):
+    from django.core.cache import cache
+
+    runs = []
+    monkeypatch.setattr(load_management, "load_rebalance", lambda *, group_id, release_ids: runs.append(release_ids))
+    delete = cache.delete
+
+    def delete_late(key, *args, **kwargs):
+        if key == "load-management:run:3" and len(runs) == 1:  # the run has looked for marks: none left
+            assert load_rebalance_run(group_id=3, release_ids=[7]) is False  # the lock is still held
+        return delete(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "delete", delete_late)
+
+    assert load_rebalance_run(group_id=3) is True
+    assert runs == [[], [7]]
+
+
+def test_a_run_holds_its_lock_a_while_longer_after_each_answer(world, monkeypatch):
+    """A run killed midway frees its group within LOCK_SECONDS of its last answer, not of its start."""
+    from django.core.cache import cache
+
+    group = group_of(world)
+    online(world.cp_a)
+    touched = []
+    monkeypatch.setattr(cache, "touch", lambda key, timeout: touched.append((key, timeout)))
+    monkeypatch.setattr(commands, "command_send", lambda *args: ACCEPTED)
+
+    load_rebalance_run(group_id=group.pk)
+
+    assert touched and set(touched) == {(f"load-management:run:{group.pk}", load_management.LOCK_SECONDS)}
+
+
 def test_a_start_and_a_stop_queue_their_group_after_the_commit(world, django_capture_on_commit_callbacks, monkeypatch):
     group = group_of(world)
     queued = []
