@@ -25,7 +25,7 @@ import uuid
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -33,7 +33,7 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Max, OuterRef, Q, Subquery, prefetch_related_objects
 
 from accounts.bank import luhn_check_digit
 from accounts.models import CustomerAccount, IdTag, Organization, User
@@ -57,6 +57,8 @@ from billing.statement_content import accounts_with_activity
 from billing.statements import statement_create, statement_render
 from core.timeutil import month_period, previous_month
 from demo.simulator_v201 import ENDED_TRIGGER
+from sessions_app.load_allocation import Demand, allocate
+from sessions_app.load_management import load_group_limit_w, load_other_loads_w
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
@@ -585,6 +587,12 @@ class _Conn:
     register_wh: int
     faults: list[_Fault] = field(default_factory=list)
     plans: list[_Plan] = field(default_factory=list)
+    managed: bool = False  # on the site of the demo's load group (``_Builder.simulate_managed``)
+
+    def starting(self, at: datetime) -> datetime:
+        """When a car plugged in at ``at`` starts: at once, or on the managed site at the whole minute, the step
+        its limit is shared in, so its sessions share one grid of minutes."""
+        return at.replace(second=0) if self.managed else at
 
 
 @dataclass
@@ -611,6 +619,75 @@ class _Plan:
         if self.session is None:
             raise LookupError("simulate has not charged this plan yet")
         return self.session
+
+
+class _Charge:
+    """A plan's car charging, minute by minute: ``want`` is what it would draw in its next minute (None once the
+    plan is over: its driver left, "now" came, or a DC car reached its target and stopped), ``take`` charges that
+    minute at a power up to it. Whole watt-hours a minute; constant power, tapering at the end (AC), or following
+    the battery's state of charge (DC)."""
+
+    def __init__(self, plan: _Plan, rng: random.Random, until: datetime) -> None:
+        conn, car = plan.conn, plan.chosen()[0].car
+        self.plan, self.rng = plan, rng
+        self.meter_start = conn.register_wh
+        limit = int((until - plan.start).total_seconds() // 60)  # minutes until "now"
+        self.minutes = min(plan.minutes, limit)
+        self.active = plan.minutes > limit
+        self.cum = [0]  # Wh charged after each minute
+        self.power: list[float] = []  # W in each minute
+        self.p_max = self.need = self.taper = self.capacity = self.target = 0.0
+        self.done_at: int | None = None
+        if plan.zero:
+            self.soc = [rng.uniform(8, 45)]
+        elif conn.dc:
+            self.capacity = car.battery_kwh * 1000
+            self.soc = [rng.uniform(8, 45)]
+            self.target = rng.uniform(72, 93)
+            self.p_max = min(car.dc_kw, conn.max_kw) * rng.uniform(0.85, 0.98) * 1000
+        else:
+            self.soc = []
+            self.p_max = min(car.ac_kw, conn.max_kw) * rng.uniform(0.92, 0.99) * 1000
+            self.need = {"residential": rng.uniform(6, 40), "workplace": rng.uniform(5, 32)}.get(
+                conn.profile, rng.uniform(4, 22)
+            ) * 1000
+            self.taper = self.p_max / 6  # the last ten minutes' worth
+
+    def want(self) -> float | None:
+        m = len(self.power)
+        if m >= self.minutes:
+            return None
+        if self.plan.zero:
+            return 0.0
+        if self.plan.conn.dc:
+            if self.done_at is not None:
+                if m >= self.done_at:  # the charger ends the session
+                    self.minutes = self.plan.minutes = m
+                    self.active = False
+                    return None
+                return 0.0
+            soc = self.soc[-1]
+            if soc >= self.target:
+                self.done_at = m + self.rng.randint(1, 3)
+                return 0.0
+            p = self.p_max if soc < 80 else self.p_max * max(0.15, 1 - (soc - 80) / 20 * 0.85)
+            return p * 0.5 if m == 0 else p
+        remaining = self.need - self.cum[-1]
+        if remaining <= 0:
+            return 0.0
+        return self.p_max if remaining > self.taper else max(self.p_max * remaining / self.taper, 1400.0)
+
+    def take(self, p: float) -> None:
+        if self.plan.zero:
+            e = 0
+            self.soc.append(self.soc[-1])
+        elif self.plan.conn.dc:
+            e = int(p / 60)
+            self.soc.append(min(100.0, self.soc[-1] + e / self.capacity * 100))
+        else:
+            e = int(min(p / 60, max(self.need - self.cum[-1], 0.0)))
+        self.power.append(p if e > 0 else 0.0)
+        self.cum.append(self.cum[-1] + e)
 
 
 @dataclass
@@ -1221,7 +1298,9 @@ class _Builder:
         while hour < self.until:
             local = hour.astimezone(STOCKHOLM)
             rate = (weekend_rates if local.weekday() >= 5 else weekday_rates)[local.hour]
-            arrivals = sorted(hour + timedelta(seconds=rng.randint(0, 3599)) for _ in range(_poisson(rng, rate)))
+            arrivals = sorted(
+                conn.starting(hour + timedelta(seconds=rng.randint(0, 3599))) for _ in range(_poisson(rng, rate))
+            )
             for start in arrivals:
                 if start < free_at or start >= self.until:
                     continue
@@ -1261,7 +1340,9 @@ class _Builder:
         rng = self.rng
         idle = [c for c in conns if not (c.faults and c.faults[-1].end is None)]
         for conn in rng.sample(idle, min(how_many, len(idle))):
-            start = self.until - timedelta(minutes=rng.randint(6, 25 if conn.dc else 110), seconds=rng.randint(0, 59))
+            start = conn.starting(
+                self.until - timedelta(minutes=rng.randint(6, 25 if conn.dc else 110), seconds=rng.randint(0, 59))
+            )
             last = conn.plans[-1] if conn.plans else None
             if last is not None and last.start + timedelta(minutes=last.minutes + 5) > start:
                 continue
@@ -1308,109 +1389,134 @@ class _Builder:
         return kept
 
     def simulate(self, conn: _Conn) -> None:
-        """Charge each session minute by minute; fill meter register, samples and the session."""
-        rng = self.rng
+        """Charge each session minute by minute, each car as fast as it can; fill meter register, samples and the
+        session."""
         for plan in conn.plans:
-            driver, card = plan.chosen()
-            car = driver.car
-            meter_start = conn.register_wh
-            limit = int((self.until - plan.start).total_seconds() // 60)  # minutes until "now"
-            minutes = min(plan.minutes, limit)
-            active = plan.minutes > limit
-            finished_early = False
-            cum = [0.0]
-            power = []
-            soc_track: list[float] = []
-            if plan.zero:
-                power = [0.0] * minutes
-                cum = [0.0] * (minutes + 1)
-                soc_track = [rng.uniform(8, 45)] * (minutes + 1)
-            elif conn.dc:
-                capacity = car.battery_kwh * 1000
-                soc = rng.uniform(8, 45)
-                target = rng.uniform(72, 93)
-                p_max = min(car.dc_kw, conn.max_kw) * rng.uniform(0.85, 0.98) * 1000
-                soc_track.append(soc)
-                done_at = None
-                for m in range(minutes):
-                    if done_at is not None:
-                        p = 0.0
-                        if m >= done_at:
-                            minutes, finished_early = m, True
-                            break
-                    elif soc >= target:
-                        done_at = m + rng.randint(1, 3)
-                        p = 0.0
-                    else:
-                        p = p_max if soc < 80 else p_max * max(0.15, 1 - (soc - 80) / 20 * 0.85)
-                        if m == 0:
-                            p *= 0.5
-                    e = p / 60
-                    soc = min(100.0, soc + e / capacity * 100)
-                    power.append(p)
-                    cum.append(cum[-1] + e)
-                    soc_track.append(soc)
-                if finished_early:
-                    plan.minutes, active = minutes, False
-            else:
-                p_max = min(car.ac_kw, conn.max_kw) * rng.uniform(0.92, 0.99) * 1000
-                need = {"residential": rng.uniform(6, 40), "workplace": rng.uniform(5, 32)}.get(
-                    conn.profile, rng.uniform(4, 22)
-                ) * 1000
-                taper = p_max / 6  # the last ten minutes' worth
-                for _ in range(minutes):
-                    remaining = need - cum[-1]
-                    if remaining <= 0:
-                        p = 0.0
-                    else:
-                        p = p_max if remaining > taper else max(p_max * remaining / taper, 1400.0)
-                    e = min(p / 60, max(remaining, 0.0))
-                    power.append(p if e > 0 else 0.0)
-                    cum.append(cum[-1] + e)
-            start = plan.start
-            energy = round(cum[minutes]) if not plan.zero else 0
-            stop = start + timedelta(minutes=minutes)
+            charge = _Charge(plan, self.rng, self.until)
+            while (wanted := charge.want()) is not None:
+                charge.take(wanted)
+            self.record(charge)
+
+    def simulate_managed(self, group: LoadGroup, conns: list[_Conn]) -> None:
+        """Charge the managed site's sessions together, minute by minute, as load management shares its limit: each
+        minute the group's limit then (``load_group_limit_w``: its windows in the site's time) less its other loads
+        (``load_other_loads_w``) is shared among the cars plugged in (``load_allocation.allocate``: the fleet
+        customers' cars first, turns when not every car gets its minimum) and each car draws the lesser of what it
+        wants and its share. A car held back charges longer, or gets less before its driver leaves. The sessions
+        start on whole minutes (``_Conn.starting``) and whole watt-hours are charged each minute, so the register
+        readings at the quarter hours (``record``) keep every quarter's energy within the limit. The limit is looked
+        up once a quarter hour (the group's window starts and ends on whole hours); a car's draw is told again, as
+        load management hears it, when it moved by an ampere per phase or more."""
+        prefetch_related_objects([group], "windows")
+        turn = group.rotation_minutes * 60  # seconds
+        priorities = dict(  # an account's highest customer group, as billing.load_priority gives its sessions
+            CustomerGroupMembership.objects.filter(customer_group__organization_id=group.site.organization_id)
+            .values("customer_account_id")
+            .annotate(priority=Max("customer_group__load_priority"))
+            .values_list("customer_account_id", "priority")
+        )
+        waiting = sorted((plan for conn in conns for plan in conn.plans), key=lambda plan: plan.start, reverse=True)
+        running: dict[_Charge, Demand] = {}  # each car's demand, with the draw it was last decided with
+        asked: tuple = ()
+        shares: dict[int, int] = {}
+        now = waiting[-1].start if waiting else self.until
+        quarter = None
+        available = 0
+        while waiting or running:
+            if not running and waiting[-1].start > now:
+                now = waiting[-1].start
+            while waiting and waiting[-1].start <= now:
+                plan = waiting.pop()
+                running[_Charge(plan, self.rng, self.until)] = Demand(
+                    connector_id=plan.conn.connector.pk,
+                    max_w=int(plan.conn.max_kw * 1000),
+                    phases=plan.conn.connector.phases,
+                    drawing_w=None,
+                    priority=priorities.get(plan.chosen()[0].account.pk, 0),
+                    started_at=plan.start,
+                    session_id=0,  # not saved yet
+                )
+            wants = []
+            for charge in list(running):
+                wanted = charge.want()
+                if wanted is None:
+                    self.record(charge)
+                    del running[charge]
+                else:
+                    wants.append((charge, wanted))
+            if quarter != now - timedelta(minutes=now.minute % 15):  # demo_load_group's window: whole hours
+                quarter = now - timedelta(minutes=now.minute % 15)
+                available = load_group_limit_w(group, now) - load_other_loads_w(group, now)
+            for charge, wanted in wants:  # a draw is told again when it moved by an ampere per phase or more
+                demand = running[charge]
+                if demand.drawing_w is None or abs(wanted - demand.drawing_w) >= demand.phases * group.voltage:
+                    running[charge] = replace(demand, drawing_w=int(wanted))
+            question = (available, int(now.timestamp()) // turn, tuple(running.values()))
+            if question != asked:  # the same question (and turn), the same shares
+                asked = question
+                demands = list(running.values())
+                allocated = allocate(
+                    available_w=available, voltage=group.voltage, demands=demands, now=now, turn=timedelta(seconds=turn)
+                )
+                shares = {share.connector_id: share.limit_w for share in allocated}
+            for charge, wanted in wants:
+                charge.take(min(wanted, shares[running[charge].connector_id]))
+            now += timedelta(minutes=1)
+
+    def record(self, charge: _Charge) -> None:
+        """The charged plan's session and its samples: the register at its start, every 5 (DC) or 10 minutes (the
+        managed site's: at each quarter hour, clock-aligned) and at its stop, with the power and the car's state of
+        charge (DC) beside it."""
+        rng, plan, conn = self.rng, charge.plan, charge.plan.conn
+        driver, card = plan.chosen()
+        meter_start, minutes, cum, power, soc = charge.meter_start, charge.minutes, charge.cum, charge.power, charge.soc
+        start = plan.start
+        energy = cum[minutes]
+        stop = start + timedelta(minutes=minutes)
+        if conn.managed:
+            first, interval, ctx_periodic = 15 - start.minute % 15, 15, "Sample.Clock"
+        else:
             interval = 5 if conn.dc else 10
-            samples = plan.samples
-            ctx_begin, ctx_periodic, ctx_end = "Transaction.Begin", "Sample.Periodic", "Transaction.End"
-            reg = "Energy.Active.Import.Register"
-            samples.append((start, reg, meter_start, "Wh", ctx_begin, "Outlet"))
+            first, ctx_periodic = interval, "Sample.Periodic"
+        samples = plan.samples
+        ctx_begin, ctx_end = "Transaction.Begin", "Transaction.End"
+        reg = "Energy.Active.Import.Register"
+        samples.append((start, reg, meter_start, "Wh", ctx_begin, "Outlet"))
+        if conn.dc:
+            samples.append((start, "SoC", round(soc[0]), "Percent", ctx_begin, "EV"))
+        for m in range(first, minutes + (1 if charge.active else 0), interval):
+            at = start + timedelta(minutes=m)
+            samples.append((at, reg, meter_start + cum[m], "Wh", ctx_periodic, "Outlet"))
+            # (the jitter of a reading, never above what the connector can give)
+            watts = round(min(power[m - 1] * rng.uniform(0.985, 1.015), conn.max_kw * 1000)) if power[m - 1] else 0
+            samples.append((at, "Power.Active.Import", watts, "W", ctx_periodic, "Outlet"))
             if conn.dc:
-                samples.append((start, "SoC", round(soc_track[0]), "Percent", ctx_begin, "EV"))
-            for m in range(interval, minutes + (1 if active else 0), interval):
-                at = start + timedelta(minutes=m)
-                samples.append((at, reg, meter_start + round(cum[m]), "Wh", ctx_periodic, "Outlet"))
-                # (the jitter of a reading, never above what the connector can give)
-                watts = round(min(power[m - 1] * rng.uniform(0.985, 1.015), conn.max_kw * 1000)) if power[m - 1] else 0
-                samples.append((at, "Power.Active.Import", watts, "W", ctx_periodic, "Outlet"))
-                if conn.dc:
-                    samples.append((at, "SoC", round(soc_track[m]), "Percent", ctx_periodic, "EV"))
-            session = ChargingSession(
-                charge_point=conn.connector.charge_point,
-                connector=conn.connector,
-                id_tag=card.tag,
-                id_tag_uid=card.tag.uid,
-                customer_account=driver.account,
-                auth_status="Accepted",
-                started_at=start,
-                meter_start_wh=meter_start,
-                created_at=start + timedelta(seconds=rng.randint(0, 3)),
-                charger_transaction_id=charger_transaction_id(conn.connector, start),
-            )
-            if active:
-                session.state = ChargingSession.State.ACTIVE
-                conn.register_wh = meter_start + round(cum[minutes])
-            else:
-                session.state = ChargingSession.State.COMPLETED
-                session.stopped_at = stop
-                session.meter_stop_wh = meter_start + energy
-                session.energy_wh = energy
-                session.stop_reason = plan.stop_reason
-                samples.append((stop, reg, meter_start + energy, "Wh", ctx_end, "Outlet"))
-                if conn.dc:
-                    samples.append((stop, "SoC", round(soc_track[minutes]), "Percent", ctx_end, "EV"))
-                conn.register_wh = meter_start + energy
-            plan.session = session
+                samples.append((at, "SoC", round(soc[m]), "Percent", ctx_periodic, "EV"))
+        session = ChargingSession(
+            charge_point=conn.connector.charge_point,
+            connector=conn.connector,
+            id_tag=card.tag,
+            id_tag_uid=card.tag.uid,
+            customer_account=driver.account,
+            auth_status="Accepted",
+            started_at=start,
+            meter_start_wh=meter_start,
+            created_at=start + timedelta(seconds=rng.randint(0, 3)),
+            charger_transaction_id=charger_transaction_id(conn.connector, start),
+        )
+        if charge.active:
+            session.state = ChargingSession.State.ACTIVE
+        else:
+            session.state = ChargingSession.State.COMPLETED
+            session.stopped_at = stop
+            session.meter_stop_wh = meter_start + energy
+            session.energy_wh = energy
+            session.stop_reason = plan.stop_reason
+            samples.append((stop, reg, meter_start + energy, "Wh", ctx_end, "Outlet"))
+            if conn.dc:
+                samples.append((stop, "SoC", round(soc[minutes]), "Percent", ctx_end, "EV"))
+        conn.register_wh = meter_start + energy
+        plan.session = session
 
     @staticmethod
     def transaction_events(sessions: list[ChargingSession]) -> list[TransactionEvent]:
@@ -1536,8 +1642,10 @@ def _build(b: _Builder) -> DemoSummary:
     drivers, everyone = b.drivers(main, second, make_password(DRIVER_PASSWORD))
     b.logins(main, everyone[0])
     b.counts["tariffs"] = demo_tariffs(main, second, valid_from=b.start)
-    managed = max(sites, key=lambda site: len(site[1]))[0]  # the site with most connectors
-    demo_load_group(managed)
+    managed, managed_conns = max(sites, key=lambda site: len(site[1]))  # the site with most connectors
+    group = demo_load_group(managed)
+    for conn in managed_conns:
+        conn.managed = True
     b.counts["managed sites (load groups)"] = 1
 
     b.faults(main_conns)
@@ -1549,7 +1657,8 @@ def _build(b: _Builder) -> DemoSummary:
         conn.plans = []
     for plan in plans:
         plan.conn.plans.append(plan)
-    for conn in b.progress(conns, "charging", len(conns)):
+    b.simulate_managed(group, managed_conns)
+    for conn in b.progress([conn for conn in conns if not conn.managed], "charging", len(conns) - len(managed_conns)):
         b.simulate(conn)
 
     sessions = [p.charged for p in plans]

@@ -8,6 +8,7 @@ test_demo_data_fresh.py.
 import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import authenticate
@@ -21,12 +22,14 @@ from billing.models import LedgerEntry, SessionPrice
 from billing.reconciliation import reconciliation_report
 from billing.selectors import ENERGY_REGISTER, tariff_for
 from demo.builder import DEMO_LOGINS, DEMO_ORG_SLUGS
+from reporting.load import day_curve, other_loads
 from reporting.overview import Period, operator_overview
 from sessions_app.models import (
     ChargePoint,
     ChargingSession,
     Connector,
     ConnectorStatus,
+    LoadGroup,
     MeterValue,
     SessionFlag,
     Site,
@@ -340,8 +343,6 @@ def test_no_site_is_called_near_full_while_one_of_its_stations_is_called_rarely_
 
 
 def test_the_site_with_most_connectors_is_managed_with_a_limit_that_binds(demo):
-    from sessions_app.models import LoadGroup
-
     group = LoadGroup.objects.select_related("site").get()
     connectors = Connector.objects.filter(charge_point__site=group.site)
     assert connectors.count() == max(
@@ -352,3 +353,21 @@ def test_the_site_with_most_connectors_is_managed_with_a_limit_that_binds(demo):
     window = group.windows.get()
     assert window.limit < group.limit < connectors_max_a and window.weekdays == "12345"
     assert group.site.organization.customer_groups.filter(load_priority__gt=0).exists()
+
+
+def test_the_managed_sites_history_stays_within_its_limit_less_other_loads(demo):
+    """The managed site's cars shared its limit as load management does: each quarter hour of the site's power, from
+    its register readings as the load page reads them, stays within the limit then (the weekday evening window's
+    included, in the site's time) less the other loads; and on the Friday evening the limit binds."""
+    group = LoadGroup.objects.select_related("site").get()
+    quarters, evening_peak = 0, Decimal(0)
+    for day in [*DEMO_DAYS, date(2026, 3, 2)]:  # the last hour of the demo is on 2 March, site time
+        for point in day_curve(group, day).points:
+            room = point.limit_kw - other_loads(group, now=point.at).kw
+            assert point.power_kw <= room, point
+            quarters += 1
+            if point.at.date() == date(2026, 2, 27) and 17 <= point.at.hour < 21:
+                assert point.limit_kw == Decimal("43.47")  # 63 A x 3 x 230 V
+                evening_peak = max(evening_peak, point.power_kw)
+    assert quarters == 4 * 96
+    assert evening_peak > Decimal("43.47") - Decimal(10) - Decimal(2)  # the cars took about all there was
