@@ -5,6 +5,7 @@ import base64
 import contextlib
 import json
 import ssl as ssl_module
+import threading
 from datetime import UTC, datetime
 
 import websockets
@@ -84,3 +85,26 @@ async def raw_exchange(url: str, ocpp_id: str, frame: str) -> list:
     async with websockets.connect(f"{url}/ocpp/{ocpp_id}", subprotocols=["ocpp1.6"]) as ws:
         await ws.send(frame)
         return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+class ChargerThread:
+    """A charger connected to the server in a thread and event loop of its own, driven from the test's thread
+    (Playwright's sync API holds the test thread's loop)."""
+
+    def __init__(self, url: str, ocpp_id: str, charger_class: type[TestCharger] = TestCharger):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.context = connected(url, ocpp_id, charger_class=charger_class)
+        self.charger = self.run(self.context.__aenter__())
+
+    def run(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(20)
+
+    def close(self) -> None:
+        try:
+            self.run(self.context.__aexit__(None, None, None))
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+            self.loop.close()

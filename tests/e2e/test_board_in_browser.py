@@ -9,9 +9,7 @@ the same host, so the session cookie signs it in); the push and the board's comm
 through the Redis channel layer.
 """
 
-import asyncio
 import socket
-import threading
 import time
 from urllib.parse import urlsplit
 
@@ -22,7 +20,7 @@ from playwright.sync_api import expect
 
 from sessions_app.models import ChargingSession
 from tests.e2e.browser import log_in
-from tests.e2e.ocpp_client import connected, iso
+from tests.e2e.ocpp_client import ChargerThread, iso
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -30,28 +28,6 @@ pytestmark = [
         not settings.REDIS_URL, reason="The board's push and command cross processes through the Redis channel layer."
     ),
 ]
-
-
-class ChargerThread:
-    """A charger connected to the server, driven from the test's thread."""
-
-    def __init__(self, url: str, ocpp_id: str):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.context = connected(url, ocpp_id)
-        self.charger = self.run(self.context.__aenter__())
-
-    def run(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(20)
-
-    def close(self) -> None:
-        try:
-            self.run(self.context.__aexit__(None, None, None))
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-            self.loop.close()
 
 
 def status(connector_id: int, state: str, error_code: str = "NoError"):
