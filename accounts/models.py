@@ -104,6 +104,7 @@ class CustomerAccount(models.Model):
     class Kind(models.TextChoices):
         PERSON = "person", _("Person")
         FLEET = "fleet", _("Company fleet")
+        ROAMING = "roaming", _("Roaming partner")
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("Active")

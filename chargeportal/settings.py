@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "sessions_app.apps.SessionsAppConfig",
     "billing.apps.BillingConfig",
     "reporting.apps.ReportingConfig",
+    "roaming.apps.RoamingConfig",
     "demo.apps.DemoConfig",
 ]
 
@@ -246,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
     "load-sweep": {"task": "sessions_app.load_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: firmware that did not reach its charger (offline, no answer) goes again to those connected now.
     "firmware-resend": {"task": "sessions_app.firmware_resend", "schedule": 300.0, "options": {"expires": 290}},
+    # Every minute: pushes to roaming partners that are due (retries with back-off, and those a crash left unsent).
+    "roaming-push-sweep": {"task": "roaming.push_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.
     "rollups-refresh": {"task": "reporting.rollups_refresh", "schedule": 60.0, "options": {"expires": 55}},
     # Every 5 minutes: email operators about stations offline or faulted longer than they allow, once per incident.

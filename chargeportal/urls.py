@@ -26,6 +26,8 @@ urlpatterns = [
     path("ocpp-uploads/", include("sessions_app.upload_urls")),
     # Firmware files for chargers (no sign-in: the address carries a secret token; sessions_app/firmware.py).
     path("firmware/", include("sessions_app.firmware_urls")),
+    # OCPI 2.2.1 (roaming partners: eMSPs, hubs); each partner signs its calls with its own token.
+    path("ocpi/", include("roaming.urls")),
     path("", include("billing.urls")),
     path("", include("reporting.urls")),
 ]

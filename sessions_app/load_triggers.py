@@ -5,73 +5,29 @@ a session starting or stopping (``load_changed``, from ``services`` and ``transa
 changing by an ampere per phase or more (``load_draws_reported``, from the meter values' path), a charger's
 connection opening or ending (``load_connections_changed``: an offline charger counts at its maximum), its boot
 (``load_charger_booted_enqueue``, after its answer), the admin changing a group (``load_rebalance_soon``) and the
-sweep every minute (``load_management.load_sweep``). With a broker a Celery task runs it; without one (tasks eager)
-a thread of this process does, so the charger's answer never waits on the profiles sent. One run per group at a
-time (``load_management.load_rebalance_run``): triggers during a run make it run once more.
+sweep every minute (``load_management.load_sweep``). ``core.background.task_queue`` runs it (a Celery task, or
+without a broker a thread of the server), so the charger's answer never waits on the profiles sent. One run per
+group at a time (``load_management.load_rebalance_run``): triggers during a run make it run once more.
 
 This module imports no command code, so the services can import it.
 """
 
-import asyncio
 import logging
-import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from asgiref.sync import SyncToAsync
-from channels.db import database_sync_to_async
-from django.conf import settings
 from django.db import transaction
 
+from core.background import task_queue
 from sessions_app.models import ChargePoint, ConnectorAllocation, LoadGroup
 
 logger = logging.getLogger(__name__)
-
-#: Without a broker: the threads that run rebalances (and a boot's reading of the rate units), and their tasks.
-_BACKGROUND = ThreadPoolExecutor(max_workers=4, thread_name_prefix="load-management")
-_running: set[asyncio.Task] = set()
-
-
-def _server_loop() -> asyncio.AbstractEventLoop | None:
-    """The server's event loop when this code runs in it or in one of its ``sync_to_async`` threads, else None."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
-        return None
-    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-
-
-def _in_background(task, *args) -> None:
-    """Run the task in a ``_BACKGROUND`` thread of the server's loop (its commands then go through the loop's one
-    channel layer); with no server loop in this process (a management command) here and now."""
-    loop = _server_loop()
-    if loop is None:
-        task.apply(args=args)
-        return
-    work = database_sync_to_async(partial(task.apply, args=args), thread_sensitive=False, executor=_BACKGROUND)
-
-    def start() -> None:
-        running = loop.create_task(work())
-        _running.add(running)
-        running.add_done_callback(_running.discard)
-
-    loop.call_soon_threadsafe(start)
 
 
 def _queue(task_name: str, *args) -> None:
     from sessions_app import tasks  # the tasks module imports load_management, which imports this one
 
-    task = getattr(tasks, task_name)
-    try:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            _in_background(task, *args)
-        else:
-            task.delay(*args)
-    except Exception:
-        logger.exception("Could not queue %s%s: the load sweep will.", task_name, args)
+    task_queue(getattr(tasks, task_name), *args)
 
 
 def load_rebalance_enqueue(group_id: int, release_ids: list[int]) -> None:
