@@ -103,13 +103,15 @@ def transaction_event_record(*, report: TransactionEventReport, now: datetime) -
     if seen.exists():
         return session
     _event_row(report, session, now).save(force_insert=True)
-    if report.meter_value:
-        services.meter_values_record_many(reports=[_readings(session, report)], now=now)
-        _unstorable_flag(session, report)
+    located = False  # its EVSE named at last (2.0.1 may start a transaction before the cable is in)
     if session.connector is None and report.connector_number:
         session.connector = services.connector_by_number(report.charge_point, report.connector_number)
         session.save(update_fields=["connector"])
-    if _routine(session, report):
+        located = True
+    if report.meter_value:
+        services.meter_values_record_many(reports=[_readings(session, report)], now=now)
+        _unstorable_flag(session, report)
+    if not located and _routine(session, report):
         board_changed([report.charge_point], readings_only=True)
         return session
     if not _derive(session, report, now):  # a stop has told them already

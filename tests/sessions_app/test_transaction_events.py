@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuthorizationStatus
+from sessions_app import transaction_events
 from sessions_app.models import ChargingSession, MeterValue, PostStopWork, SessionFlag, TransactionEvent
 from sessions_app.ocpp.v201_transactions import readings
 from sessions_app.post_stop import post_stop_work_run
@@ -166,6 +167,24 @@ def test_a_card_presented_after_the_cable_is_the_sessions_card(world):
 
     assert (session.id_tag_id, session.auth_status) == (world.alice_card.pk, AuthorizationStatus.ACCEPTED)
     assert not session.flags.exists()
+
+
+def test_an_evse_named_after_the_start_shares_its_load_group_again_and_has_its_readings(world, monkeypatch):
+    """TxStartPoint Authorized: the card starts the transaction, the EVSE comes with the cable in a routine
+    Updated event; only then does the session have a connector to be given a share."""
+    told = []
+    monkeypatch.setattr(transaction_events, "load_changed", lambda charge_points: told.append(list(charge_points)))
+    session = _record([_event(world, "Started", 0, 0, 1000, connector_number=None)])
+    assert session.connector is None and told == [[world.cp_a]]
+
+    plugged = _event(world, "Updated", 1, 1, 1000, connector_number=1, trigger_reason="CablePluggedIn")
+    session = _record([plugged])
+
+    assert session.connector.number == 1
+    assert told == [[world.cp_a], [world.cp_a]]
+    assert MeterValue.objects.get(session=session, value=1000, timestamp=T0 + timedelta(minutes=1)).connector == (
+        session.connector
+    )
 
 
 def test_a_transaction_no_card_was_ever_presented_for_is_flagged(world):
