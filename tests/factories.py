@@ -162,3 +162,29 @@ def make_site_peak(site: Site, at: datetime, peak_sessions: int) -> None:
     rollups_from_hours(
         connector_ids=connector_ids, start=at, end=at + timedelta(hours=1), peaks={(site.pk, at): peak_sessions}
     )
+
+
+def make_partner(organization: Organization, name: str = "Roam eMSP", *, registered: bool = True, **fields):
+    """A roaming partner of ``organization`` (with our OCPI party SE*CPO made if missing); registered: party NL*EMS,
+    its token to us ``incoming_token`` and its endpoints at https://emsp.example/ocpi/2.2.1/<module>."""
+    from roaming.models import OperatorParty, Partner
+    from roaming.partners import partner_create
+
+    OperatorParty.objects.get_or_create(organization=organization, defaults={"country_code": "SE", "party_id": "CPO"})
+    partner = partner_create(organization=organization, name=name, billing_email=f"roam{next(_seq)}@example.com")
+    if registered:
+        modules = ("credentials", "locations", "tariffs", "sessions", "cdrs", "tokens", "commands")
+        partner.state, partner.country_code, partner.party_id = Partner.State.REGISTERED, "NL", "EMS"
+        partner.outgoing_token, partner.version = "token-we-present", "2.2.1"
+        partner.versions_url = "https://emsp.example/ocpi/versions"
+        partner.endpoints = {
+            module: {
+                "RECEIVER": f"https://emsp.example/ocpi/2.2.1/{module}",
+                "SENDER": f"https://emsp.example/ocpi/2.2.1/{module}",
+            }
+            for module in modules
+        }
+    for field, value in fields.items():
+        setattr(partner, field, value)
+    partner.save()
+    return partner
