@@ -11,10 +11,12 @@ reads the reservation's status, times and session itself (a reservation fee, say
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+from django.db import transaction
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -193,3 +195,30 @@ def load_priorities(session_ids: list[int]) -> dict[int, int]:
         for session_id, priority in found.items():
             priorities[session_id] = max(priority, priorities.get(session_id, priority))
     return priorities
+
+
+#: Called with the ids of sessions that started (or got their card: 2.0.1), got new meter values or stopped, once
+#: the transaction that recorded it has committed (``sessions_changed``, from ``services.session_start``,
+#: ``services.meter_values_record_many``, ``services.session_stop`` and ``transaction_events``). roaming pushes a
+#: partner's sessions (OCPI Sessions). A handler reads what it needs itself and must be cheap for sessions it has no
+#: interest in (one query for the batch); one that fails is logged: a charger's message never fails for it.
+session_changed_handlers: list[Callable[[list[int]], object]] = []  # what a handler returns is not used
+
+
+def sessions_changed(session_ids: Iterable[int]) -> None:
+    """After the current transaction commits (at once outside one), run every session-changed handler with the ids.
+    Never raises."""
+    try:
+        ids = sorted(set(session_ids))
+        if ids and session_changed_handlers:
+            transaction.on_commit(lambda: _sessions_changed_now(ids), robust=True)
+    except Exception:
+        logger.exception("session_changed handlers not queued for %s", session_ids)
+
+
+def _sessions_changed_now(session_ids: list[int]) -> None:
+    for handler in list(session_changed_handlers):
+        try:
+            handler(session_ids)
+        except Exception:
+            logger.exception("session_changed handler %r failed for %s", handler, session_ids)

@@ -695,6 +695,7 @@ def session_start(
         return existing
     board_changed([charge_point])
     load_changed([charge_point])
+    hooks.sessions_changed([session.pk])
     return session
 
 
@@ -917,6 +918,9 @@ def meter_values_record_many(*, reports: list[MeterValuesReport], now: datetime)
         readings_only=True,
     )
     load_draws_reported(report for report, count in zip(reports, stored, strict=True) if count)
+    hooks.sessions_changed(
+        r.transaction_id for r, count in zip(reports, stored, strict=True) if count and r.transaction_id is not None
+    )
     return stored
 
 
@@ -1061,6 +1065,7 @@ def session_stop(
     session_flag_times(session, [(timestamp, session.stopped_at)], now)
     board_changed([charge_point])
     load_changed([charge_point])
+    hooks.sessions_changed([session.pk])
     return session
 
 

@@ -33,7 +33,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import AuthorizationStatus
 from accounts.uids import id_tag_presented
-from sessions_app import services
+from sessions_app import hooks, services
 from sessions_app.board_push import board_changed
 from sessions_app.load_triggers import load_changed
 from sessions_app.models import (
@@ -323,6 +323,7 @@ def _start_update(session: ChargingSession, changed: dict, report: TransactionEv
         if cast(datetime, session.stopped_at) >= session.started_at:
             _resolve(session, SessionFlag.Code.STOP_BEFORE_START, now)
     session.save(update_fields=fields)
+    hooks.sessions_changed([session.pk])  # its card or start may make it a partner's session, or change it
     if "auth_status" in changed and session.auth_status != AuthorizationStatus.ACCEPTED:
         session_flag(session, SessionFlag.Code.UNAUTHORIZED_START, f"The tag's status was {session.auth_status}.")
     elif "auth_status" in changed:  # a card came late, and it is good
