@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CustomerAccount, IdTag, Organization
 from billing.models import CustomerGroup
-from sessions_app.models import ChargingSession
+from sessions_app.models import ChargePoint, ChargingSession, Reservation
 
 #: OCPI's CiString(2) country code and CiString(3) party id, as the partner's credentials roles give them.
 COUNTRY_CODE_LENGTH = 2
@@ -174,6 +174,9 @@ class RoamingSession(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("partner"))
     token = models.ForeignKey(RoamingToken, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("token"))
     authorization_reference = models.CharField(_("authorization reference"), max_length=36, blank=True)
+    last_updated = models.DateTimeField(
+        _("last updated"), default=timezone.now, help_text=_("When the session last changed as the partner sees it.")
+    )
 
     class Meta:
         verbose_name = _("roaming session")
@@ -267,6 +270,24 @@ class RoamingCommand(models.Model):
     command = models.CharField(_("command"), max_length=20)
     request = models.JSONField(_("request"))
     response_url = models.URLField(_("response URL"), max_length=500)
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="roaming_commands",
+        verbose_name=_("charge point"),
+        help_text=_("The charger the command is for."),
+    )
+    reservation = models.ForeignKey(
+        Reservation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="roaming_commands",
+        verbose_name=_("reservation"),
+        help_text=_("The reservation a RESERVE_NOW made (the partner's reservation_id names it)."),
+    )
     result = models.CharField(_("result"), max_length=20, choices=Result.choices, blank=True)
     received_at = models.DateTimeField(_("received"), default=timezone.now)
     result_sent_at = models.DateTimeField(_("result sent"), null=True, blank=True)
