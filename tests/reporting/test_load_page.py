@@ -8,8 +8,18 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from reporting.load import day_curve, limit_at, month_curve
-from sessions_app.models import ConnectorAllocation, LoadGroup, LoadLimitWindow, MeterValue
+from core.timeutil import month_period
+from reporting.load import (
+    _add_summed,
+    _meters,
+    day_curve,
+    limit_at,
+    month_curve,
+    site_power,
+    site_power_per_reading,
+)
+from reporting.rollups.intervals import to_us
+from sessions_app.models import ChargingSession, ConnectorAllocation, LoadGroup, LoadLimitWindow, MeterValue
 from tests.conftest import PASSWORD
 from tests.factories import make_charge_point, make_session
 
@@ -165,3 +175,62 @@ def test_the_live_part_lists_each_connectors_share_status_and_draw(client, world
     assert live["allocated_kw"] == "7.36" and live["draw_kw"] == "6.90"
     assert "taking turns of 15 minutes: 1 is waiting" in live["turns"]
     assert "Waiting for its turn" in page and "6.90" in page
+
+
+def _reading(session, at: datetime, value, *, unit: str = "Wh", phase: str = "", context: str = "Sample.Periodic"):
+    MeterValue.objects.create(
+        charge_point=session.charge_point,
+        connector=session.connector,
+        session=session,
+        timestamp=at,
+        measurand="Energy.Active.Import.Register",
+        phase=phase,
+        value=Decimal(value),
+        unit=unit,
+        context=context,
+    )
+
+
+def test_the_month_is_summed_by_the_database_to_the_same_figures_as_reading_by_reading(world, group):
+    """The database sums the rises within each quarter hour; the rest is spread in Python. Plain sessions (minute
+    readings with microseconds, one on a boundary; sparse readings; a register that falls; none at all, over
+    midnight; still charging) are summed, odd ones (kWh, phases, two readings at one time, a reading before the
+    start) read one by one; the month's figures are those of every reading."""
+    one, two = world.cp_a.connectors.get(number=1), world.cp_a.connectors.get(number=2)
+    day = datetime(2026, 5, 5, 6, 0, tzinfo=UTC)
+    minutes = make_session(one, world.alice_card, started_at=day + timedelta(seconds=20), energy_wh=9_000, minutes=50)
+    for minute in range(1, 50):
+        at = day + timedelta(minutes=minute, microseconds=500_000 if minute % 7 else 0)
+        _reading(minutes, at, 1_000_000 + 181 * minute + (minute % 3))
+    _reading(minutes, day + timedelta(minutes=15), 1_002_800, context="Sample.Clock")  # on the boundary
+    sparse = make_session(two, world.bob_card, started_at=day + timedelta(minutes=3), energy_wh=12_000, minutes=100)
+    for minute, wh in ((41, 1_004_000), (44, 1_003_000), (46, 1_005_000), (99, 1_011_000)):  # it falls once
+        _reading(sparse, day + timedelta(minutes=minute), wh)
+    make_session(one, world.alice_card, started_at=datetime(2026, 5, 9, 21, 50, tzinfo=UTC), energy_wh=4_000)
+    running = make_session(two, world.bob_card, started_at=datetime(2026, 5, 31, 20, 0, tzinfo=UTC), energy_wh=None)
+    _reading(running, datetime(2026, 5, 31, 21, 55, tzinfo=UTC), 1_020_000)
+    _reading(running, datetime(2026, 5, 31, 22, 30, tzinfo=UTC), 1_029_000)  # 00:30 on 1 June, site time
+    kwh = make_session(one, world.alice_card, started_at=datetime(2026, 5, 12, 8, 0, tzinfo=UTC), energy_wh=6_000)
+    for minute in range(10, 60, 10):
+        _reading(kwh, kwh.started_at + timedelta(minutes=minute), Decimal(1000) + Decimal(minute) / 10, unit="kWh")
+    phases = make_session(two, world.bob_card, started_at=datetime(2026, 5, 12, 8, 5, tzinfo=UTC), energy_wh=9_000)
+    for minute in range(10, 60, 10):
+        for phase in ("L1", "L2", "L3"):
+            _reading(phases, phases.started_at + timedelta(minutes=minute), 333_333 + 50 * minute, phase=phase)
+    twice = make_session(one, world.alice_card, started_at=datetime(2026, 5, 20, 6, 0, tzinfo=UTC), energy_wh=5_000)
+    _reading(twice, twice.started_at + timedelta(minutes=20), 1_002_000)
+    _reading(twice, twice.started_at + timedelta(minutes=20), 1_001_000, context="Sample.Clock")
+    early = make_session(two, world.bob_card, started_at=datetime(2026, 5, 21, 6, 0, tzinfo=UTC), energy_wh=5_000)
+    _reading(early, early.started_at - timedelta(minutes=2), 999_000)
+    _reading(early, early.started_at + timedelta(minutes=30), 1_003_000)
+
+    start, end = month_period(date(2026, 5, 1), "Europe/Stockholm")
+    sessions = ChargingSession.objects.filter(connector__charge_point=world.cp_a)
+    left = _add_summed([0.0] * 3000, sessions, _meters(sessions, to_us(start)), start, end)
+    assert left == {kwh.pk, phases.pk, twice.pk, early.pk}
+    per_reading = site_power_per_reading(group, start, end)
+    assert site_power(group, start, end) == per_reading
+    assert sum(per_reading) > 0
+    month = month_curve(group, date(2026, 5, 20))
+    by_day = [per_reading[i : i + 96] for i in range(0, len(per_reading), 96)]  # May: no daylight-saving change
+    assert [point.power_kw for point in month.points] == [max(quarters) for quarters in by_day]
