@@ -1,0 +1,167 @@
+"""Partners' tokens (OCPI 2.2.1 Tokens, our receiver side): stored as cards of the partner's account, checked
+against the Token object (a clear 2001, nothing stored half), PUT/PATCH/GET over HTTP."""
+
+import base64
+
+import pytest
+
+from accounts.models import IdTag
+from roaming.models import RoamingToken
+from roaming.ocpi import OcpiError
+from roaming.tokens import token_patch, token_upsert
+from tests.factories import make_partner
+
+pytestmark = pytest.mark.django_db
+
+URL = "/ocpi/2.2.1/tokens/NL/EMS/"
+
+
+def a_token(**fields) -> dict:
+    token = {
+        "country_code": "NL",
+        "party_id": "EMS",
+        "uid": "12345678905880",
+        "type": "RFID",
+        "contract_id": "NL-EMS-C12345678-X",
+        "visual_number": "DF000-2001-8999-1",
+        "issuer": "Roam eMSP",
+        "group_id": "DF000-2001-8999",
+        "valid": True,
+        "whitelist": "ALLOWED",
+        "language": "nl",
+        "default_profile_type": "GREEN",
+        "energy_contract": {"supplier_name": "Greenpeace Energy eG", "contract_id": "0123456789"},
+        "last_updated": "2026-12-01T10:00:00Z",
+    }
+    token.update(fields)
+    return {name: value for name, value in token.items() if value is not ...}
+
+
+def auth(partner) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}
+
+
+@pytest.fixture
+def partner(world):
+    return make_partner(world.org_a)
+
+
+def stored() -> tuple[int, int]:
+    return RoamingToken.objects.count(), IdTag.objects.count()
+
+
+# --- the service ---------------------------------------------------------------------------------------------------
+
+
+def test_a_pushed_token_becomes_a_card_of_the_partners_account(partner):
+    token = token_upsert(partner=partner, data=a_token())
+
+    card = token.id_tag
+    assert (card.customer_account, card.kind, card.uid, card.status) == (
+        partner.customer_account,
+        IdTag.Kind.RFID,
+        "12345678905880",
+        IdTag.Status.ACTIVE,
+    )
+    assert card.label == "DF000-2001-8999-1"
+    assert (token.whitelist, token.valid, token.authorized_until) == ("ALLOWED", True, None)
+    assert token.data["energy_contract"] == {"supplier_name": "Greenpeace Energy eG", "contract_id": "0123456789"}
+
+
+@pytest.mark.parametrize(
+    ("ocpi_type", "uid", "kind", "card_uid"),
+    [
+        ("RFID", "04:a1:b2:c9", IdTag.Kind.RFID, "04A1B2C9"),  # a card UID, normalised as local cards are
+        ("RFID", "012345678", IdTag.Kind.ROAMING, "012345678"),  # not a card UID: as given
+        ("APP_USER", "app-user-7", IdTag.Kind.APP_TOKEN, "app-user-7"),
+        ("AD_HOC_USER", "adhoc-1", IdTag.Kind.ROAMING, "adhoc-1"),
+        ("OTHER", "x" * 20, IdTag.Kind.ROAMING, "x" * 20),
+    ],
+)
+def test_the_card_kind_follows_the_token_type(partner, ocpi_type, uid, kind, card_uid):
+    card = token_upsert(partner=partner, data=a_token(type=ocpi_type, uid=uid)).id_tag
+
+    assert (card.kind, card.uid) == (kind, card_uid)
+
+
+def test_a_put_again_updates_the_same_card_and_valid_false_blocks_it(partner):
+    first = token_upsert(partner=partner, data=a_token())
+    blocked = token_upsert(partner=partner, data=a_token(valid=False, last_updated="2026-12-02T10:00:00Z"))
+
+    assert blocked.pk == first.pk and blocked.id_tag_id == first.id_tag_id
+    assert blocked.id_tag.status == IdTag.Status.BLOCKED and blocked.id_tag.blocked_at is not None
+    again = token_upsert(partner=partner, data=a_token(valid=True, last_updated="2026-12-03T10:00:00Z"))
+    assert again.id_tag.status == IdTag.Status.ACTIVE
+    assert stored() == (1, 3)  # alice's and bob's cards, and this one
+
+
+def test_a_patch_merges_fields_and_needs_last_updated(partner):
+    token_upsert(partner=partner, data=a_token())
+
+    patched = token_patch(
+        partner=partner,
+        country_code="nl",
+        party_id="ems",
+        uid="12345678905880",
+        ocpi_type="RFID",
+        data={"valid": False, "whitelist": "NEVER", "last_updated": "2026-12-02T10:00:00Z"},
+    )
+
+    assert patched is not None
+    assert (patched.valid, patched.whitelist, patched.id_tag.status) == (False, "NEVER", IdTag.Status.BLOCKED)
+    assert patched.data["contract_id"] == "NL-EMS-C12345678-X"  # kept
+    with pytest.raises(OcpiError, match="last_updated is required"):
+        token_patch(partner=partner, country_code="NL", party_id="EMS", uid="12345678905880", ocpi_type="RFID", data={})
+    with pytest.raises(OcpiError, match="uid identifies the token"):
+        token_patch(
+            partner=partner,
+            country_code="NL",
+            party_id="EMS",
+            uid="12345678905880",
+            ocpi_type="RFID",
+            data={"uid": "99", "last_updated": "2026-12-02T10:00:00Z"},
+        )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"uid": ...}, "uid is required"),
+        ({"contract_id": None}, "contract_id is required"),
+        ({"issuer": 7}, "issuer must be a non-empty string"),
+        ({"uid": "u" * 37}, "uid has 37 characters; at most 36"),
+        ({"visual_number": "v" * 65}, "visual_number has 65 characters; at most 64"),
+        ({"type": "CARD"}, "type must be one of AD_HOC_USER, APP_USER, OTHER, RFID"),
+        ({"whitelist": "SOMETIMES"}, "whitelist must be one of"),
+        ({"valid": "yes"}, "valid is required and must be true or false"),
+        ({"last_updated": "yesterday"}, "last_updated is required"),
+        ({"last_updated": "2026-12-01T10:00:00"}, "last_updated is required"),  # no zone
+        ({"energy_contract": {"contract_id": "1"}}, "energy_contract.supplier_name is required"),
+        ({"uid": "kort\u00e4"}, "uid may hold only printable ASCII"),
+        ({"uid": "a" * 21}, "at most 20 \\(OCPP 1.6 idTag\\)"),  # an OCPI uid, but no charger can present it
+        ({"country_code": "DE"}, "belongs to DE\\*EMS; this partner is NL\\*EMS"),
+    ],
+)
+def test_a_bad_token_is_refused_with_2001_and_nothing_is_stored(partner, fields, message):
+    before = stored()
+
+    with pytest.raises(OcpiError, match=message) as refused:
+        token_upsert(partner=partner, data=a_token(**fields))
+
+    assert refused.value.status == 2001
+    assert stored() == before
+
+
+def test_a_uid_that_is_already_a_card_here_is_refused_not_taken_over(world, partner):
+    other = make_partner(world.org_a, "Other eMSP", country_code="DE", party_id="OTH")
+    token_upsert(partner=other, data=a_token(country_code="DE", party_id="OTH", uid="0AADBEEF"))
+    before = stored()
+
+    for uid in ("04a1b2c3", "0aadbeef"):  # alice's card; the other partner's token (letter case does not count)
+        with pytest.raises(OcpiError, match="already a card here") as refused:
+            token_upsert(partner=partner, data=a_token(uid=uid))
+        assert refused.value.status == 2001
+
+    assert stored() == before
+    world.alice_card.refresh_from_db()
+    assert world.alice_card.customer_account == world.alice.customer_account
