@@ -3,10 +3,14 @@
 from django.urls import path
 
 from roaming.api.credentials import CredentialsView
+from roaming.api.tokens import TokenView
 from roaming.api.versions import VersionDetailsView, VersionsView
+from roaming.ocpi import OcpiView
 
 urlpatterns = [
     path("versions", VersionsView.as_view(), name="ocpi_versions"),
     path("2.2.1", VersionDetailsView.as_view(), name="ocpi_version_details"),
     path("2.2.1/credentials", CredentialsView.as_view(), name="ocpi_credentials"),
+    path("2.2.1/tokens", OcpiView.as_view(), name="ocpi_tokens"),  # only the URLs below it are offered
+    path("2.2.1/tokens/<str:country_code>/<str:party_id>/<str:token_uid>", TokenView.as_view(), name="ocpi_token"),
 ]

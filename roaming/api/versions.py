@@ -9,6 +9,7 @@ from roaming.ocpi import VERSION, Answer, OcpiView
 ENDPOINTS = [
     ("credentials", "SENDER", "ocpi_credentials"),
     ("credentials", "RECEIVER", "ocpi_credentials"),
+    ("tokens", "RECEIVER", "ocpi_tokens"),
 ]
 
 

@@ -2,6 +2,7 @@
 against the Token object (a clear 2001, nothing stored half), PUT/PATCH/GET over HTTP."""
 
 import base64
+import re
 
 import pytest
 
@@ -165,3 +166,92 @@ def test_a_uid_that_is_already_a_card_here_is_refused_not_taken_over(world, part
     assert stored() == before
     world.alice_card.refresh_from_db()
     assert world.alice_card.customer_account == world.alice.customer_account
+
+
+# --- over HTTP -----------------------------------------------------------------------------------------------------
+
+
+def put(client, partner, uid: str, body, query: str = ""):
+    return client.put(f"{URL}{uid}{query}", body, content_type="application/json", **auth(partner))
+
+
+def test_put_then_get_gives_the_token_back(client, partner):
+    answer = put(client, partner, "12345678905880", a_token())
+
+    assert answer.status_code == 200 and answer.json()["status_code"] == 1000
+    got = client.get(f"{URL}12345678905880?type=RFID", **auth(partner)).json()
+    assert got["status_code"] == 1000
+    assert got["data"] == a_token()
+    assert "/ocpi/2.2.1/tokens" in str(client.get("/ocpi/2.2.1", **auth(partner)).json()["data"]["endpoints"])
+
+
+def test_patch_over_http_blocks_the_card(client, partner):
+    put(client, partner, "12345678905880", a_token())
+
+    answer = client.patch(
+        f"{URL}12345678905880",
+        {"valid": False, "last_updated": "2026-12-02T10:00:00Z"},
+        content_type="application/json",
+        **auth(partner),
+    )
+
+    assert answer.json()["status_code"] == 1000
+    assert IdTag.objects.get(uid="12345678905880").status == IdTag.Status.BLOCKED
+
+
+def test_an_unknown_token_is_2004_for_get_and_patch(client, partner):
+    put(client, partner, "12345678905880", a_token())
+
+    for answer in (
+        client.get(f"{URL}12345678905880?type=APP_USER", **auth(partner)),
+        client.patch(
+            f"{URL}0000",
+            {"valid": False, "last_updated": "2026-12-02T10:00:00Z"},
+            content_type="application/json",
+            **auth(partner),
+        ),
+    ):
+        assert (answer.status_code, answer.json()["status_code"]) == (404, 2004)
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        (f"{URL}99999999", a_token(), "uid \\('12345678905880'\\) is not the one the URL names"),
+        (f"{URL}12345678905880?type=APP_USER", a_token(), "type \\('RFID'\\) is not the one"),
+        (f"{URL}12345678905880?type=CARD", a_token(), "type must be one of"),
+        ("/ocpi/2.2.1/tokens/DE/OTH/12345678905880", a_token(country_code="DE", party_id="OTH"), "not this partner's"),
+        (f"{URL}12345678905880", a_token(contract_id=...), "contract_id is required"),
+        (f"{URL}12345678905880", [a_token()], "must be a JSON object"),
+    ],
+)
+def test_a_bad_put_is_refused_with_2001_and_nothing_is_stored(client, partner, url, body, message):
+    before = stored()
+
+    answer = client.put(url, body, content_type="application/json", **auth(partner))
+
+    assert (answer.status_code, answer.json()["status_code"]) == (400, 2001)
+    assert re.search(message, answer.json()["status_message"])
+    assert stored() == before
+
+
+def test_malformed_and_oversized_bodies_are_refused(client, partner):
+    before = stored()
+
+    malformed = client.put(f"{URL}1234", "{not json", content_type="application/json", **auth(partner))
+    huge = client.put(
+        f"{URL}12345678905880", a_token(issuer="x" * 2_000_000), content_type="application/json", **auth(partner)
+    )
+
+    assert (malformed.status_code, malformed.json()["status_code"]) == (400, 2001)
+    assert (huge.status_code, huge.json()["status_code"]) == (413, 2001)
+    assert stored() == before
+
+
+def test_a_partner_cannot_read_another_partners_token(client, world, partner):
+    other = make_partner(world.org_a, "Other eMSP", country_code="DE", party_id="OTH")
+    token_upsert(partner=other, data=a_token(country_code="DE", party_id="OTH"))
+
+    answer = client.get("/ocpi/2.2.1/tokens/DE/OTH/12345678905880", **auth(partner))
+
+    assert answer.json()["status_code"] == 2001 and "data" not in answer.json()
