@@ -54,6 +54,13 @@ OPERATOR_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("billing", "ledgerentry"): ("view",),
     ("billing", "statement"): ("view", "add", "change"),
     ("reporting", "outageexclusion"): ("view", "add", "change", "delete"),
+    ("roaming", "operatorparty"): ("view", "add", "change"),
+    ("roaming", "partner"): ("view", "add", "change"),
+    ("roaming", "pushitem"): ("view",),
+    ("roaming", "roamingtoken"): ("view",),
+    ("roaming", "roamingsession"): ("view",),
+    ("roaming", "cdr"): ("view",),
+    ("roaming", "roamingcommand"): ("view",),
     ("reporting", "alertincident"): ("view",),
 }
 

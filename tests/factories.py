@@ -165,12 +165,16 @@ def make_site_peak(site: Site, at: datetime, peak_sessions: int) -> None:
 
 
 def make_partner(organization: Organization, name: str = "Roam eMSP", *, registered: bool = True, **fields):
-    """A roaming partner of ``organization`` (with our OCPI party SE*CPO made if missing); registered: party NL*EMS,
+    """A roaming partner of ``organization`` (with our OCPI party made if missing: SE*CPO for the first operator);
+    registered: party NL*EMS,
     its token to us ``incoming_token`` and its endpoints at https://emsp.example/ocpi/2.2.1/<module>."""
     from roaming.models import OperatorParty, Partner
     from roaming.partners import partner_create
 
-    OperatorParty.objects.get_or_create(organization=organization, defaults={"country_code": "SE", "party_id": "CPO"})
+    if not OperatorParty.objects.filter(organization=organization).exists():
+        taken = OperatorParty.objects.filter(country_code="SE", party_id="CPO").exists()
+        party_id = f"{organization.pk % 1000:03d}" if taken else "CPO"
+        OperatorParty.objects.create(organization=organization, country_code="SE", party_id=party_id)
     partner = partner_create(organization=organization, name=name, billing_email=f"roam{next(_seq)}@example.com")
     if registered:
         modules = ("credentials", "locations", "tariffs", "sessions", "cdrs", "tokens", "commands")
