@@ -46,10 +46,17 @@ def routing_headers(partner: Partner) -> dict[str, str]:
 
 
 def partner_call(
-    partner: Partner, method: str, url: str, *, body: Any = None, token: str | None = None, params=None
+    partner: Partner,
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    token: str | None = None,
+    params=None,
+    timeout: float = CALL_TIMEOUT,
 ) -> Reply:
-    """Call ``url`` at the partner with our token (``token``, else the partner's ``outgoing_token``). Raises
-    ``PartnerUnreachable`` when no OCPI envelope comes back."""
+    """Call ``url`` at the partner with our token (``token``, else the partner's ``outgoing_token``), waiting at most
+    ``timeout`` seconds. Raises ``PartnerUnreachable`` when no OCPI envelope comes back."""
     request_id = str(uuid.uuid4())
     headers = {
         "Authorization": token_encode(token if token is not None else partner.outgoing_token),
@@ -58,7 +65,7 @@ def partner_call(
         **routing_headers(partner),
     }
     try:
-        response = requests.request(method, url, json=body, headers=headers, params=params, timeout=CALL_TIMEOUT)
+        response = requests.request(method, url, json=body, headers=headers, params=params, timeout=timeout)
     except requests.RequestException as error:
         raise PartnerUnreachable(f"{method} {url}: {error}") from error
     try:
