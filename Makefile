@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The roaming end-to-end tests' eMSP (extrawest-ocpi), in a venv of its own: its pins are older than the project's.
+EMSP_VENV := .venv-emsp
+EMSP_REQUIREMENTS := tests/e2e/emsp_peer/requirements.txt
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Server processes for `make serve`; more than one needs REDIS_URL (the channel layer joins them).
@@ -37,6 +40,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+$(EMSP_VENV)/.installed: $(EMSP_REQUIREMENTS)
+	test -x $(EMSP_VENV)/bin/python || $(PYTHON) -m venv $(EMSP_VENV)
+	$(EMSP_VENV)/bin/python -m pip install -q -r $(EMSP_REQUIREMENTS)
+	touch $@
+
 ## demo: install, migrate SQLite, load demo data once, serve on http://$(HOST):$(PORT) with simulated chargers
 demo: $(VENV)/.installed
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
@@ -67,7 +75,7 @@ endif
 endif
 
 ## test: lint, type check, migrations up to date, then the whole suite (PostgreSQL/Redis when their URLs are set)
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(EMSP_VENV)/.installed
 	bin/system-deps
 	bin/services-up
 	@test -n "$$REDIS_URL" || echo "NOTE: no REDIS_URL and no local Redis: the real Celery worker tests are skipped."
@@ -79,8 +87,8 @@ test: $(VENV)/.installed-test
 
 ## messages: refresh the Swedish catalogue after changing user-visible text
 messages: $(VENV)/.installed
-	$(DEMO_ENV) $(PY) manage.py makemessages -l sv --ignore=.venv --ignore=var
-	$(DEMO_ENV) $(PY) manage.py compilemessages --ignore=.venv
+	$(DEMO_ENV) $(PY) manage.py makemessages -l sv --ignore=.venv --ignore=$(EMSP_VENV) --ignore=var
+	$(DEMO_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=$(EMSP_VENV)
 
 clean:
-	rm -rf $(VENV) var db.sqlite3 db.sqlite3-wal db.sqlite3-shm
+	rm -rf $(VENV) $(EMSP_VENV) var db.sqlite3 db.sqlite3-wal db.sqlite3-shm

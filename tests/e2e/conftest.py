@@ -138,6 +138,19 @@ def asgi_server(django_db_setup):
         log.close()
 
 
+@pytest.fixture
+def emsp_peer(tmp_path):
+    """An eMSP on loopback (extrawest-ocpi in its own venv: tests/e2e/emsp.py), started; stopped after the test."""
+    from tests.e2e.emsp import EmspPeer
+
+    peer = EmspPeer(tmp_path, port=_free_port())
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
 @dataclass
 class SmtpReceiver:
     """A real SMTP server on loopback; set ``refuse`` (e.g. "451 ...") to answer every message with it."""

@@ -1,0 +1,105 @@
+"""OCPI 2.2.1 end to end against an independent eMSP: extrawest-ocpi (tests/e2e/emsp_peer, in its own venv) on
+loopback, and the project served by uvicorn (its /ocpi/ on the ``asgi_server``). The peer's library serves its
+OCPI endpoints and checks what we send with its own models of the 2.2.1 objects; what the library cannot do as an
+eMSP (register with a CPO, pull, push a token, send a command) the peer does with plain HTTP and its own token."""
+
+import pytest
+import requests
+
+from roaming.client import endpoint_url, partner_call
+from roaming.models import OperatorParty, Partner
+from roaming.partners import partner_create, partner_register
+from tests.e2e.emsp import COUNTRY_CODE, PARTY_ID, token_header
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def our_versions_url(asgi_server: str) -> str:
+    return asgi_server.replace("ws://", "http://", 1) + "/ocpi/versions"
+
+
+@pytest.fixture
+def partner(world) -> Partner:
+    """The operator (organization A, SE*CPO) and a partner it made in the admin, with a token A to give."""
+    OperatorParty.objects.create(organization=world.org_a, country_code="SE", party_id="CPO")
+    return partner_create(organization=world.org_a, name="E2E eMSP", billing_email="roaming@emsp.example")
+
+
+def _each_side_opens_the_other(peer, partner: Partner) -> None:
+    """The peer reads our credentials with the token it holds, and we read its credentials with ours."""
+    ours = peer.send("credentials", expect="Credentials")
+    assert (ours["status"], ours["body"]["status_code"], ours["invalid"]) == (200, 1000, [])
+    assert [(r["role"], r["country_code"], r["party_id"]) for r in ours["body"]["data"]["roles"]] == [
+        ("CPO", "SE", "CPO")
+    ]
+    theirs = partner_call(partner, "GET", endpoint_url(partner, "credentials"))
+    assert theirs.ok, theirs
+    assert [(r["role"], r["country_code"], r["party_id"]) for r in theirs.data["roles"]] == [
+        ("EMSP", COUNTRY_CODE, PARTY_ID)
+    ]
+
+
+def test_the_emsp_registers_with_our_token_a_and_each_side_then_opens_the_other(asgi_server, emsp_peer, partner):
+    token_a = partner.incoming_token
+
+    answer = emsp_peer.register(our_versions_url(asgi_server), token_a)
+
+    assert (answer["status"], answer["body"]["status_code"]) == (200, 1000), answer
+    partner.refresh_from_db()
+    assert partner.state == Partner.State.REGISTERED and partner.version == "2.2.1"
+    assert (partner.role, partner.country_code, partner.party_id) == ("EMSP", COUNTRY_CODE, PARTY_ID)
+    assert partner.versions_url == emsp_peer.versions_url
+    assert endpoint_url(partner, "cdrs") == f"{emsp_peer.url}/ocpi/emsp/2.2.1/cdrs/"
+    assert endpoint_url(partner, "tokens", "SENDER") == f"{emsp_peer.url}/ocpi/emsp/2.2.1/tokens/"
+    held = emsp_peer.state()
+    # token C, ours, replaced A; the peer's token B is what we present
+    assert held["cpo"]["token"] == partner.incoming_token != token_a
+    assert held["accepted"] == [partner.outgoing_token]
+    assert held["cpo"]["url"] == our_versions_url(asgi_server)
+    _each_side_opens_the_other(emsp_peer, partner)
+    refused = requests.get(our_versions_url(asgi_server), headers=token_header(token_a), timeout=10)
+    assert (refused.status_code, refused.json()["status_code"]) == (401, 2000)
+    again = emsp_peer.register(our_versions_url(asgi_server), token_a)
+    assert again["status"] == 401
+
+
+def test_we_register_with_the_emsps_token_a_then_rotate_and_the_old_tokens_are_refused(asgi_server, emsp_peer, partner):
+    our_token_a = partner.incoming_token
+
+    partner = partner_register(
+        partner=partner,
+        versions_url=emsp_peer.versions_url,
+        token_a=emsp_peer.token_a,
+        our_versions_url=our_versions_url(asgi_server),
+    )
+
+    assert partner.state == Partner.State.REGISTERED
+    assert (partner.role, partner.country_code, partner.party_id) == ("EMSP", COUNTRY_CODE, PARTY_ID)
+    held = emsp_peer.state()
+    assert held["token_a"] is None  # the library's credentials module took our POST with A, and A is spent
+    assert held["cpo"]["token"] == partner.incoming_token not in (our_token_a, None)
+    assert held["accepted"] == [partner.outgoing_token]
+    assert held["cpo"]["url"] == our_versions_url(asgi_server)
+    assert {e["identifier"] for e in held["cpo"]["endpoints"]} >= {"credentials"}
+    _each_side_opens_the_other(emsp_peer, partner)
+    assert requests.get(emsp_peer.versions_url, headers=token_header(emsp_peer.token_a), timeout=10).status_code == 401
+    assert requests.get(our_versions_url(asgi_server), headers=token_header(our_token_a), timeout=10).status_code == 401
+
+    # rotation: the same exchange again is a PUT credentials, both tokens new
+    before_in, before_out = partner.incoming_token, partner.outgoing_token
+    partner = partner_register(
+        partner=partner, versions_url=emsp_peer.versions_url, token_a="", our_versions_url=our_versions_url(asgi_server)
+    )
+
+    assert partner.incoming_token != before_in and partner.outgoing_token != before_out
+    held = emsp_peer.state()
+    assert held["cpo"]["token"] == partner.incoming_token and held["accepted"] == [partner.outgoing_token]
+    assert [(r["method"], r["status"]) for r in held["requests"] if r["path"].endswith("/credentials/")] == [
+        ("POST", 200),
+        ("GET", 200),
+        ("PUT", 200),
+    ]
+    _each_side_opens_the_other(emsp_peer, partner)
+    assert emsp_peer.send("credentials", token=before_in)["status"] == 401
+    theirs_refused = requests.get(endpoint_url(partner, "credentials"), headers=token_header(before_out), timeout=10)
+    assert theirs_refused.status_code == 403  # the library's answer to a token it does not know
