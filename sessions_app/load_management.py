@@ -169,12 +169,16 @@ def sessions_drawing_w(session_ids: Iterable[int], now: datetime) -> dict[int, i
     for session_id, at, phase, value in rows:
         if latest_at.setdefault(session_id, at) == at:
             latest.setdefault(session_id, []).append((phase, value))
-    drawing = {}
-    for session_id, values in latest.items():
-        totals = [value for phase, value in values if not phase]
-        by_phase = [value for phase, value in values if phase in _PHASE_TOTALS]
-        drawing[session_id] = max(int(sum(totals[:1] or by_phase)), 0)
-    return drawing
+    return {session_id: draw_w(values) for session_id, values in latest.items()}
+
+
+def draw_w(values: Iterable[tuple[str, Decimal]]) -> int:
+    """A car's draw in W from one reading's (phase, active power import) values: its total, else the sum of its
+    phases (line to neutral or phase alone; never between phases)."""
+    values = list(values)
+    totals = [value for phase, value in values if not phase]
+    by_phase = [value for phase, value in values if phase in _PHASE_TOTALS]
+    return max(int(sum(totals[:1] or by_phase)), 0)
 
 
 def _draw_key(session_id: int) -> str:

@@ -97,7 +97,7 @@ def load_draws_reported(reports: Iterable) -> None:
 
 
 def _draws_reported(reports: list) -> None:
-    from sessions_app.load_management import load_draw_changed  # it imports the commands, which import services
+    from sessions_app.load_management import draw_w, load_draw_changed  # it imports the commands (and services)
     from sessions_app.selectors import POWER_IMPORT
     from sessions_app.services import sampled_measurement
 
@@ -106,12 +106,14 @@ def _draws_reported(reports: list) -> None:
         if report.transaction_id is None:
             continue
         for reading in report.meter_value:
-            for sampled in reading.get("sampled_value", []):
-                if (sampled.get("measurand") or "") != POWER_IMPORT or sampled.get("phase"):
-                    continue
-                measured = sampled_measurement(sampled)
-                if measured is not None:
-                    drawing[report.transaction_id] = int(measured[1])
+            values = [
+                (sampled.get("phase") or "", measured[1])
+                for sampled in reading.get("sampled_value", [])
+                if (sampled.get("measurand") or "") == POWER_IMPORT
+                and (measured := sampled_measurement(sampled)) is not None
+            ]
+            if values:
+                drawing[report.transaction_id] = draw_w(values)
     if not drawing:
         return
     groups = set()

@@ -448,6 +448,32 @@ def test_a_draw_change_queues_the_group_and_a_steady_draw_does_not(
     assert queued == [(group.pk, [])]
 
 
+def test_a_draw_reported_per_phase_only_is_summed(world, transport, django_capture_on_commit_callbacks, monkeypatch):
+    from sessions_app.services import MeterValuesReport
+
+    group = group_of(world)
+    online(world.cp_a)
+    session = charging(world, world.cp_a.connectors.get(number=1))
+    load_rebalance(group_id=group.pk, now=NOW)
+    queued = []
+    monkeypatch.setattr(load_triggers, "load_rebalance_enqueue", lambda *args: queued.append(args))
+    load_management.cache.set(load_management._draw_key(session.pk), 10000)
+
+    def report(*watts: str) -> MeterValuesReport:
+        sampled = [
+            {"measurand": "Power.Active.Import", "unit": "W", "value": value, "phase": phase}
+            for phase, value in zip(("L1", "L2", "L3"), watts, strict=False)
+        ]
+        return MeterValuesReport(world.cp_a, 1, session.pk, [{"timestamp": NOW, "sampled_value": sampled}])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        load_triggers.load_draws_reported([report("3400", "3400", "3400")])  # 10.2 kW: as before
+    assert queued == []
+    with django_capture_on_commit_callbacks(execute=True):
+        load_triggers.load_draws_reported([report("1400", "1400", "1400")])  # 4.2 kW
+    assert queued == [(group.pk, [])]
+
+
 def test_the_site_meter_push_stores_the_reading_and_queues_the_group(world, carol_api, monkeypatch):
     group = group_of(world)
     queued = []
