@@ -3,13 +3,17 @@ loopback, and the project served by uvicorn (its /ocpi/ on the ``asgi_server``).
 OCPI endpoints and checks what we send with its own models of the 2.2.1 objects; what the library cannot do as an
 eMSP (register with a CPO, pull, push a token, send a command) the peer does with plain HTTP and its own token."""
 
+import asyncio
+
 import pytest
 import requests
+from ocpp.v16 import call
 
 from roaming.client import endpoint_url, partner_call
-from roaming.models import OperatorParty, Partner
+from roaming.models import OperatorParty, Partner, RoamingToken
 from roaming.partners import partner_create, partner_register
 from tests.e2e.emsp import COUNTRY_CODE, PARTY_ID, token_header
+from tests.e2e.ocpp_client import connected, iso
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,3 +107,64 @@ def test_we_register_with_the_emsps_token_a_then_rotate_and_the_old_tokens_are_r
     assert emsp_peer.send("credentials", token=before_in)["status"] == 401
     theirs_refused = requests.get(endpoint_url(partner, "credentials"), headers=token_header(before_out), timeout=10)
     assert theirs_refused.status_code == 403  # the library's answer to a token it does not know
+
+
+@pytest.fixture
+def registered(asgi_server, emsp_peer, partner) -> Partner:
+    """The partner registered both ways: we registered with the peer's token A (its library's credentials module)."""
+    return partner_register(
+        partner=partner,
+        versions_url=emsp_peer.versions_url,
+        token_a=emsp_peer.token_a,
+        our_versions_url=our_versions_url(asgi_server),
+    )
+
+
+def emsp_token(uid: str, **fields) -> dict:
+    """One of the eMSP's tokens (an RFID card), as its library's Token model takes it."""
+    return {
+        "country_code": COUNTRY_CODE,
+        "party_id": PARTY_ID,
+        "uid": uid,
+        "type": "RFID",
+        "contract_id": f"{COUNTRY_CODE}-{PARTY_ID}-C{uid[-8:]}",
+        "visual_number": f"E2E {uid[-4:]}",
+        "issuer": "E2E eMSP",
+        "valid": True,
+        "whitelist": "ALLOWED",
+        "last_updated": iso(),
+        **fields,
+    }
+
+
+def test_a_token_the_emsp_pushes_is_a_card_the_charger_has_accepted(asgi_server, emsp_peer, registered, world):
+    pushed = emsp_peer.push_token(emsp_token("04E2E0A1B2C3D4"))
+
+    assert (pushed["status"], pushed["body"]["status_code"]) == (200, 1000), pushed
+    token = RoamingToken.objects.select_related("id_tag").get(partner=registered, uid="04E2E0A1B2C3D4")
+    assert (token.country_code, token.party_id, token.type, token.whitelist, token.valid) == (
+        COUNTRY_CODE,
+        PARTY_ID,
+        "RFID",
+        "ALLOWED",
+        True,
+    )
+    assert token.id_tag.customer_account_id == registered.customer_account_id
+    read = emsp_peer.send("tokens", role="RECEIVER", path=f"{COUNTRY_CODE}/{PARTY_ID}/04E2E0A1B2C3D4", expect="Token")
+    assert (read["body"]["status_code"], read["invalid"], read["body"]["data"]["uid"]) == (1000, [], "04E2E0A1B2C3D4")
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1") as charger:
+            await charger.boot()
+            known = await charger.call(call.Authorize(id_tag="04E2E0A1B2C3D4"), suppress=False)
+            blocked = await asyncio.to_thread(
+                emsp_peer.push_token, emsp_token("04E2E0A1B2C3D4", valid=False, last_updated=iso())
+            )
+            refused = await charger.call(call.Authorize(id_tag="04E2E0A1B2C3D4"), suppress=False)
+            return known, blocked, refused
+
+    known, blocked, refused = asyncio.run(scenario())
+
+    assert known.id_tag_info["status"] == "Accepted"
+    assert blocked["body"]["status_code"] == 1000
+    assert refused.id_tag_info["status"] == "Blocked"
