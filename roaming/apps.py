@@ -14,3 +14,7 @@ class RoamingConfig(AppConfig):
 
         # Without a broker the server sends the pushes that are due itself (with one, beat runs roaming.push_sweep).
         hooks.register(hooks.server_sweeps, ("roaming push", push_send_due))
+        # An EVSE's status (its connector's, or its charger gone offline or back) is pushed to partners (Locations).
+        from roaming.locations import evse_statuses_push
+
+        hooks.register(hooks.connector_status_handlers, evse_statuses_push)

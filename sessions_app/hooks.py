@@ -50,6 +50,36 @@ def _run_each(handlers: list[Callable[[int], object]], subject_id: int, what: st
     return failures
 
 
+#: Called with ``charge_point_ids`` and ``connector_ids`` after the commit that changed connectors' status, from
+#: ``connector_status_changed``: a StatusNotification moved these connectors (``connector_ids``), or these chargers'
+#: connections began or ended, online or offline (``connector_ids`` None: all their connectors). Roaming pushes the
+#: EVSEs' status to its partners. Once per change, not retried: a handler that fails is logged and never reaches the
+#: charger's message.
+connector_status_handlers: list[Callable[[list[int], list[int] | None], object]] = []
+
+
+def connector_status_changed(charge_point_ids: Iterable[int], *, connector_ids: Iterable[int] | None = None) -> None:
+    """Run the connector-status handlers after the current transaction commits (now, outside one); nothing is done
+    without a handler or a charger. Never raises."""
+    if not connector_status_handlers:
+        return
+    try:
+        charge_points = sorted(set(charge_point_ids))
+        connectors = None if connector_ids is None else sorted(set(connector_ids))
+        if charge_points:
+            transaction.on_commit(lambda: _connector_status_run(charge_points, connectors), robust=True)
+    except Exception:
+        logger.exception("connector_status handlers not queued for %s", charge_point_ids)
+
+
+def _connector_status_run(charge_point_ids: list[int], connector_ids: list[int] | None) -> None:
+    for handler in list(connector_status_handlers):
+        try:
+            handler(charge_point_ids, connector_ids)
+        except Exception:
+            logger.exception("connector_status handler %r failed for %s", handler, charge_point_ids)
+
+
 def session_completed(session_id: int) -> list[str]:
     """Run every session-completed handler (see ``_run_each``)."""
     return _run_each(session_completed_handlers, session_id, "session_completed")

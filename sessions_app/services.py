@@ -338,6 +338,7 @@ def charge_point_connect(
     board_changed([known])
     if not alive:  # back online (a connection replaced while alive kept it online)
         load_connections_changed([known.pk])
+        hooks.connector_status_changed([known.pk])
     return Connection(known, previous)
 
 
@@ -389,6 +390,7 @@ def charge_point_disconnect_many(*, reports: list[Disconnect], now: datetime) ->
         )
         board_changed(ChargePoint(pk=key[0], organization_id=current[key]) for key in ended)
         load_connections_changed(ids)
+        hooks.connector_status_changed(ids)
     held = [(r.charge_point_id, r.channel_name) in current for r in reports]
     return held
 
@@ -411,6 +413,7 @@ def charge_point_seen(*, charge_point_id: int, at: datetime, channel_name: str |
         ChargerConnection.objects.create(charge_point_id=charge_point_id, connected_at=at)
         board_changed(chargers.only("organization_id"))
         load_connections_changed([charge_point_id])
+        hooks.connector_status_changed([charge_point_id])
 
 
 def charge_points_disconnect_silent(*, now: datetime | None = None) -> int:
@@ -445,6 +448,7 @@ def _charge_point_disconnect_silent(*, charge_point_id: int, now: datetime) -> b
     charge_point.save(update_fields=["channel_name"])
     board_changed([charge_point])
     load_connections_changed([charge_point.pk])
+    hooks.connector_status_changed([charge_point.pk])
     return True
 
 
@@ -572,10 +576,17 @@ def connector_status_record_many(*, reports: list[StatusReport], now: datetime) 
             event.connector_id not in latest or event.timestamp >= latest[event.connector_id].timestamp
         ):
             latest[event.connector_id] = event
+    statuses_before = dict(Connector.objects.filter(pk__in=list(latest)).values_list("pk", "status"))
+    moved: dict[int, int] = {}  # connector id -> charge point id, of the connectors whose status changed
     for connector_id, event in latest.items():
-        Connector.objects.filter(pk=connector_id).filter(
-            Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=event.timestamp)
-        ).update(status=event.status, error_code=event.error_code, status_changed_at=event.timestamp)
+        updated = (
+            Connector.objects.filter(pk=connector_id)
+            .filter(Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=event.timestamp))
+            .update(status=event.status, error_code=event.error_code, status_changed_at=event.timestamp)
+        )
+        if updated and statuses_before.get(connector_id) != event.status:
+            moved[connector_id] = event.charge_point_id
+    hooks.connector_status_changed(moved.values(), connector_ids=moved)
     from sessions_app.reservations import ENDING_STATUSES, reservations_end_on_status  # it imports this module
 
     for event in filter(None, stored_events):

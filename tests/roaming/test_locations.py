@@ -1,0 +1,284 @@
+"""OCPI Locations (CPO sender): the operator's sites as Locations with their EVSEs, a page at a time or one by its
+ids, and each EVSE's status pushed to the partners as a charger reports it or goes offline."""
+
+import base64
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from billing.models import TariffAssignment
+from core.timeutil import utc_text
+from roaming.models import PushItem
+from sessions_app.models import ChargePoint, Connector, ConnectorStatus, Site
+from sessions_app.services import StatusReport, charge_point_disconnect, connector_status_record_many
+from tests.factories import REGISTERED_AT, make_charge_point, make_partner, make_site, make_tariff
+
+pytestmark = pytest.mark.django_db
+
+LOCATIONS = "/ocpi/2.2.1/locations"
+RECEIVER = "https://emsp.example/ocpi/2.2.1/locations"
+
+
+def auth(partner) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}
+
+
+@pytest.fixture
+def partner(world):
+    return make_partner(world.org_a)
+
+
+def online(charge_point: ChargePoint) -> ChargePoint:
+    now = timezone.now()
+    charge_point.channel_name, charge_point.connected_at, charge_point.last_seen_at = "channel-1", now, now
+    charge_point.save(update_fields=["channel_name", "connected_at", "last_seen_at"])
+    return charge_point
+
+
+def test_a_partner_gets_the_operators_sites_as_locations_with_an_evse_per_connector(client, world, partner):
+    response = client.get(LOCATIONS, **auth(partner))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status_code"] == 1000
+    [location] = body["data"]  # operator B's site is not listed
+    assert location["id"] == str(world.site_a.pk)
+    assert (location["country_code"], location["party_id"], location["publish"]) == ("SE", "CPO", True)
+    assert (location["address"], location["city"], location["postal_code"]) == ("Storgatan 1", "Stockholm", "111 22")
+    assert location["country"] == "SWE"
+    assert location["coordinates"] == {"latitude": "59.329300", "longitude": "18.068600"}
+    assert location["time_zone"] == "Europe/Stockholm"
+    assert location["operator"] == {"name": world.org_a.name}
+    assert [evse["uid"] for evse in location["evses"]] == ["ALPHA-1-1", "ALPHA-1-2"]
+    evse = location["evses"][0]
+    assert evse["evse_id"] == "SE*CPO*EALPHA*1*1"
+    assert evse["status"] == "UNKNOWN"  # the charger is offline
+    assert "REMOTE_START_STOP_CAPABLE" in evse["capabilities"]
+    [connector] = evse["connectors"]
+    assert connector == {
+        "id": "1",
+        "standard": "IEC_62196_T2",
+        "format": "SOCKET",
+        "power_type": "AC_3_PHASE",
+        "max_voltage": 230,
+        "max_amperage": 32,
+        "max_electric_power": 22000,
+        "last_updated": "2020-01-01T00:00:00Z",
+    }
+    assert location["last_updated"] == utc_text(world.site_a.created_at)  # newer than its EVSEs (2020)
+
+
+def test_an_evse_status_is_its_connectors_while_the_charger_is_online(client, world, partner):
+    online(world.cp_a)
+    Connector.objects.filter(charge_point=world.cp_a, number=1).update(status=ConnectorStatus.SUSPENDED_EV)
+    Connector.objects.filter(charge_point=world.cp_a, number=2).update(status=ConnectorStatus.FAULTED)
+
+    [location] = client.get(LOCATIONS, **auth(partner)).json()["data"]
+
+    assert [evse["status"] for evse in location["evses"]] == ["CHARGING", "OUTOFORDER"]
+
+
+def test_a_dc_connector_and_a_one_phase_one(client, world, partner):
+    Connector.objects.filter(charge_point=world.cp_a, number=1).update(
+        connector_type=Connector.ConnectorType.CCS2, max_power_kw=Decimal("150.0")
+    )
+    Connector.objects.filter(charge_point=world.cp_a, number=2).update(phases=1, max_power_kw=Decimal("7.4"))
+
+    [location] = client.get(LOCATIONS, **auth(partner)).json()["data"]
+
+    dc, ac = (evse["connectors"][0] for evse in location["evses"])
+    assert (dc["standard"], dc["format"], dc["power_type"], dc["max_electric_power"]) == (
+        "IEC_62196_T2_COMBO",
+        "CABLE",
+        "DC",
+        150000,
+    )
+    assert (ac["power_type"], ac["max_amperage"], ac["max_electric_power"]) == ("AC_1_PHASE", 32, 7400)
+
+
+def test_sites_without_an_accepted_charger_are_not_locations(client, world, partner):
+    make_site(world.org_a, "Empty lot")
+    pending = make_charge_point(make_site(world.org_a, "Pending"), "PENDING-1")
+    ChargePoint.objects.filter(pk=pending.pk).update(registration_status=ChargePoint.RegistrationStatus.PENDING)
+
+    data = client.get(LOCATIONS, **auth(partner)).json()["data"]
+
+    assert [location["id"] for location in data] == [str(world.site_a.pk)]
+
+
+def test_connectors_name_the_tariff_the_partners_drivers_are_priced_with(client, world, partner):
+    everyone = make_tariff(world.org_a, "Everyone")
+    TariffAssignment.objects.create(tariff=everyone)
+    roaming = make_tariff(world.org_a, "Roaming")
+    TariffAssignment.objects.create(tariff=roaming, site=world.site_a, customer_group=partner.customer_group)
+
+    [location] = client.get(LOCATIONS, **auth(partner)).json()["data"]
+
+    assert [evse["connectors"][0]["tariff_ids"] for evse in location["evses"]] == [[str(roaming.pk)]] * 2
+
+
+def test_the_list_is_paginated_with_the_headers_and_filtered_by_last_updated(client, world, partner):
+    sites = [world.site_a] + [make_site(world.org_a) for _ in range(2)]
+    for site in sites[1:]:
+        make_charge_point(site, connectors=1)
+    Site.objects.update(created_at=REGISTERED_AT)
+    changed = Connector.objects.get(charge_point__site=sites[2])
+    changed.status_changed_at = datetime(2024, 5, 1, tzinfo=UTC)
+    changed.save()
+
+    first = client.get(LOCATIONS, {"limit": 2}, **auth(partner))
+    second = client.get(LOCATIONS, {"limit": 2, "offset": 2}, **auth(partner))
+    recent = client.get(LOCATIONS, {"date_from": "2024-01-01T00:00:00Z"}, **auth(partner))
+    older = client.get(LOCATIONS, {"date_to": "2024-01-01T00:00:00Z"}, **auth(partner))
+
+    assert (first["X-Total-Count"], first["X-Limit"]) == ("3", "100")
+    assert [loc["id"] for loc in first.json()["data"]] == [str(sites[0].pk), str(sites[1].pk)]
+    assert first["Link"] == f'<http://testserver{LOCATIONS}?limit=2&offset=2>; rel="next"'
+    assert [loc["id"] for loc in second.json()["data"]] == [str(sites[2].pk)]
+    assert "Link" not in second
+    assert [loc["id"] for loc in recent.json()["data"]] == [str(sites[2].pk)]
+    assert recent.json()["data"][0]["last_updated"] == "2024-05-01T00:00:00Z"
+    assert [loc["id"] for loc in older.json()["data"]] == [str(sites[0].pk), str(sites[1].pk)]
+
+
+def test_without_a_token_the_locations_are_refused(client, world, partner):
+    assert client.get(LOCATIONS).status_code == 401
+    assert client.get(LOCATIONS, HTTP_AUTHORIZATION="Token bm9wZQ==").status_code == 401
+
+
+def test_one_location_evse_or_connector_by_its_ids(client, world, partner):
+    site = world.site_a.pk
+
+    location = client.get(f"{LOCATIONS}/{site}", **auth(partner)).json()["data"]
+    evse = client.get(f"{LOCATIONS}/{site}/ALPHA-1-2", **auth(partner)).json()["data"]
+    connector = client.get(f"{LOCATIONS}/{site}/ALPHA-1-2/1", **auth(partner)).json()["data"]
+
+    assert location["id"] == str(site) and len(location["evses"]) == 2
+    assert evse["uid"] == "ALPHA-1-2" and evse["evse_id"] == "SE*CPO*EALPHA*1*2"
+    assert connector["id"] == "1" and connector["standard"] == "IEC_62196_T2"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["{other}", "{other}/BETA-1-1", "{site}/BETA-1-1", "{site}/ALPHA-1-3", "{site}/ALPHA-1-1/2", "x", "{site}/nope"],
+)
+def test_unknown_or_another_operators_ids_are_2003_not_found(client, world, partner, path):
+    url = f"{LOCATIONS}/" + path.format(site=world.site_a.pk, other=world.site_b.pk)
+
+    response = client.get(url, **auth(partner))
+
+    assert response.status_code == 404
+    assert response.json()["status_code"] == 2003
+
+
+def test_a_long_ocpp_identity_gets_a_short_evse_uid_that_finds_it(client, world, partner):
+    long_id = "A" * 40
+    make_charge_point(world.site_a, long_id, connectors=1)
+
+    [location] = client.get(LOCATIONS, **auth(partner)).json()["data"]
+    [listed] = [evse for evse in location["evses"] if not evse["uid"].startswith("ALPHA-1-")]
+    evse = client.get(f"{LOCATIONS}/{world.site_a.pk}/{listed['uid']}", **auth(partner)).json()["data"]
+
+    assert len(listed["uid"]) <= 36 and listed["uid"].startswith("~")
+    assert "evse_id" not in listed  # too long for eMI3
+    assert evse == listed
+
+
+# --- status pushed ---------------------------------------------------------------------------------------------
+
+
+def status(charge_point: ChargePoint, connector: int, value: str, at: datetime) -> StatusReport:
+    return StatusReport(
+        charge_point=charge_point, connector_id=connector, status=value, error_code="NoError", timestamp=at
+    )
+
+
+@pytest.fixture
+def unsent(monkeypatch):
+    """Pushes stay in the outbox (as when the partner is slow to be reached)."""
+    monkeypatch.setattr("roaming.push._send_soon", lambda ids: None)
+
+
+def test_a_burst_of_status_changes_leaves_one_push_per_evse_and_partner(
+    world, partner, unsent, django_capture_on_commit_callbacks
+):
+    other = make_partner(world.org_a, "Second eMSP", country_code="DE", party_id="EMX")
+    make_partner(world.org_b, "B's eMSP")  # not the operator's partner
+    online(world.cp_a)
+    at = timezone.now()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        connector_status_record_many(reports=[status(world.cp_a, 1, "Preparing", at)], now=at)
+    with django_capture_on_commit_callbacks(execute=True):
+        connector_status_record_many(reports=[status(world.cp_a, 1, "Charging", at + timedelta(seconds=1))], now=at)
+
+    evse_pushes = PushItem.objects.filter(key=f"evse:{world.cp_a.ocpp_id}-1")
+    assert sorted(evse_pushes.values_list("partner_id", flat=True)) == sorted([partner.pk, other.pk])
+    assert {item.body["status"] for item in evse_pushes} == {"CHARGING"}
+    assert not PushItem.objects.exclude(partner__in=[partner, other]).exists()
+
+
+def test_a_status_that_did_not_change_pushes_nothing(world, partner, unsent, django_capture_on_commit_callbacks):
+    online(world.cp_a)
+    Connector.objects.filter(charge_point=world.cp_a, number=1).update(status=ConnectorStatus.AVAILABLE)
+    at = timezone.now()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        connector_status_record_many(reports=[status(world.cp_a, 1, "Available", at)], now=at)
+
+    assert not PushItem.objects.exists()
+
+
+class FakeResponse:
+    status_code = 200
+
+    def json(self):
+        return {"status_code": 1000, "status_message": "Success", "timestamp": "2026-01-01T00:00:00Z"}
+
+
+def test_the_status_is_sent_to_the_partners_locations_receiver(
+    world, partner, monkeypatch, django_capture_on_commit_callbacks
+):
+    calls = []
+    monkeypatch.setattr(
+        "roaming.client.requests.request",
+        lambda method, url, **kwargs: calls.append((method, url, kwargs["json"])) or FakeResponse(),
+    )
+    online(world.cp_a)
+    at = (timezone.now() + timedelta(seconds=1)).replace(microsecond=0)  # after it connected
+
+    with django_capture_on_commit_callbacks(execute=True):
+        connector_status_record_many(reports=[status(world.cp_a, 2, "Faulted", at)], now=at)
+
+    site = world.site_a.pk
+    assert calls == [
+        ("PATCH", f"{RECEIVER}/SE/CPO/{site}/ALPHA-1-2", {"status": "OUTOFORDER", "last_updated": utc_text(at)})
+    ]
+    assert PushItem.objects.get().status == PushItem.Status.SENT
+
+
+def test_a_charger_going_offline_pushes_its_evses_unknown(world, partner, unsent, django_capture_on_commit_callbacks):
+    online(world.cp_a)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        charge_point_disconnect(charge_point_id=world.cp_a.pk, channel_name="channel-1")
+
+    pushes = PushItem.objects.order_by("key")
+    assert [(item.key, item.body["status"]) for item in pushes] == [
+        ("evse:ALPHA-1-1", "UNKNOWN"),
+        ("evse:ALPHA-1-2", "UNKNOWN"),
+    ]
+
+
+def test_a_partner_without_a_locations_receiver_gets_no_push(world, unsent, django_capture_on_commit_callbacks):
+    partner = make_partner(world.org_a)
+    partner.endpoints = {"credentials": partner.endpoints["credentials"]}
+    partner.save()
+    online(world.cp_a)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        charge_point_disconnect(charge_point_id=world.cp_a.pk, channel_name="channel-1")
+
+    assert not PushItem.objects.exists()
