@@ -9,8 +9,8 @@ Not a test: run it and read the lines it prints.
 The database is a throwaway: by default a new SQLite file in a temporary directory, else the (existing)
 database of ``--database-url``, migrated first. A new operator gets one site managed by a load group (63 A, 32 A
 on weekdays 07-20) whose ``--connectors`` connectors charge all through last month (site time): sessions of four
-hours at 11 kW, ten minutes apart, an energy register reading every ``--every`` minutes (1: about 860,000
-readings for 20 connectors). Building the data is not timed.
+hours at 11 kW, ten minutes apart, an energy register reading every ``--every`` minutes (1: 825,600
+readings for 20 connectors in a 30-day month). Building the data is not timed.
 
 Timed, warm (once first): the month chart's figures (``reporting.load.month_curve``: the database sums each
 quarter hour), the same month reading by reading in Python (``site_power_per_reading``, how the chart was made
