@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from roaming.commands import command_execute
 from roaming.push import push_send, push_send_due
 
 
@@ -15,3 +16,11 @@ def push_send_task(item_ids: list[int]) -> int:
 def push_sweep_task() -> int:
     """Beat's job every minute: the pushes due (retries, and those a crash left unsent)."""
     return push_send_due()
+
+
+@shared_task(name="roaming.command_execute")
+def command_execute_task(command_id: int) -> str:
+    """Send a partner's command to its charger and post the result (queued after the commit that kept it). Not
+    ``acks_late``: a worker dying mid-way leaves the command unsent rather than sending it twice (the partner waits
+    out the timeout it was given)."""
+    return command_execute(command_id=command_id)
