@@ -14,6 +14,11 @@ class RoamingConfig(AppConfig):
 
         # Without a broker the server sends the pushes that are due itself (with one, beat runs roaming.push_sweep).
         hooks.register(hooks.server_sweeps, ("roaming push", push_send_due))
+        # A partner's token (or a uid no card has) at a charger's Authorize/StartTransaction: the partner asked in
+        # real time as its whitelist rule says (Tokens).
+        from roaming.authorization import realtime_authorize
+
+        hooks.register(hooks.realtime_authorization_handlers, realtime_authorize)
         # An EVSE's status (its connector's, or its charger gone offline or back) is pushed to partners (Locations).
         from roaming.locations import evse_statuses_push
 

@@ -153,6 +153,31 @@ def authorization_refusal(id_tag: "IdTag", at) -> "AuthorizationStatus | None":
     return None
 
 
+#: Called by ``services.id_tag_authorize`` (a charger's Authorize, StartTransaction and StopTransaction, a reservation's
+#: check) before a card is judged, with ``charge_point``, ``raw_uid`` (as presented), ``id_tag`` (the operator's card
+#: for it, None when it has none) and ``at``. A handler that asks someone else about cards in real time (roaming: the
+#: partner whose token it is, or for an unknown uid the partners that authorize in real time) returns the card to
+#: judge (for an unknown uid, one of the charger's operator it has just stored) or the status that refuses it; None:
+#: no say, the card is judged as it is. The charger waits for the answer: a handler keeps to a few seconds. The first
+#: answer that is not None wins; a handler that fails is logged and skipped.
+realtime_authorization_handlers: list[Callable[..., "IdTag | AuthorizationStatus | None"]] = []
+
+
+def realtime_authorization(
+    *, charge_point: "ChargePoint", raw_uid: str, id_tag: "IdTag | None", at: datetime
+) -> "IdTag | AuthorizationStatus | None":
+    """The first registered handler's answer that is not None (see ``realtime_authorization_handlers``)."""
+    for handler in list(realtime_authorization_handlers):
+        try:
+            answer = handler(charge_point=charge_point, raw_uid=raw_uid, id_tag=id_tag, at=at)
+        except Exception:
+            logger.exception("realtime_authorization handler %r failed for charger %s", handler, charge_point.pk)
+            continue
+        if answer is not None:
+            return answer
+    return None
+
+
 @dataclass(frozen=True)
 class DataTransferAnswer:
     status: str  # OCPP DataTransferStatus: Accepted, Rejected, UnknownMessageId, UnknownVendorId

@@ -22,7 +22,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, IdTag, Organization
-from accounts.selectors import TagVerdict, id_tag_verdict
+from accounts.selectors import TagVerdict, id_tag_judge, id_tag_verdict
 from accounts.uids import id_tag_presented
 from sessions_app import card_refusals, charger_auth, hooks, lockout, signed_meter
 from sessions_app.board_push import board_changed
@@ -57,7 +57,9 @@ def id_tag_authorize(
     """May this tag charge at this station now? The one answer the OCPP Authorize handler gives.
 
     Accepted, Blocked, Expired and Invalid come from the card itself (see
-    ``accounts.selectors.id_tag_verdict``); ConcurrentTx when the card already runs as
+    ``accounts.selectors.id_tag_verdict``), unless a real-time authorization handler has its say first
+    (``hooks.realtime_authorization``: a roaming partner asked about its token, which may refuse it or
+    make an unknown uid a card); ConcurrentTx when the card already runs as
     many sessions as it is allowed, not counting ``running_session`` (the session a 2.0.1 charger asks
     about again while it runs). A charger not yet accepted learns nothing about cards.
 
@@ -69,6 +71,11 @@ def id_tag_authorize(
     if status != ChargePoint.RegistrationStatus.ACCEPTED:
         return TagVerdict(AuthorizationStatus.INVALID, None, None, None)
     verdict = id_tag_verdict(raw_uid=raw_uid, organization=charge_point.organization, at=at)
+    answer = hooks.realtime_authorization(charge_point=charge_point, raw_uid=raw_uid, id_tag=verdict.id_tag, at=at)
+    if isinstance(answer, IdTag) and answer.customer_account.organization_id == charge_point.organization_id:
+        verdict = id_tag_judge(tag=answer, at=at)
+    elif isinstance(answer, AuthorizationStatus):
+        return TagVerdict(answer, verdict.id_tag, verdict.expiry_date, verdict.parent_id_tag)
     if verdict.status != AuthorizationStatus.ACCEPTED:
         return verdict
     id_tag = cast(IdTag, verdict.id_tag)  # an accepted verdict names its tag
