@@ -23,3 +23,8 @@ class RoamingConfig(AppConfig):
         from roaming.locations import evse_statuses_push
 
         hooks.register(hooks.connector_status_handlers, evse_statuses_push)
+        # Partners' commands: a result's acknowledgement noted; a reservation the operator or a fault ended is told.
+        from roaming import commands, push
+
+        hooks.register(push.acknowledged_handlers, commands.command_result_acknowledged)
+        hooks.register(hooks.reservation_ended_handlers, commands.command_reservation_ended)

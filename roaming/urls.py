@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from roaming.api.commands import CommandsView
 from roaming.api.credentials import CredentialsView
 from roaming.api.locations import LocationsView
 from roaming.api.tariffs import TariffsView
@@ -24,4 +25,6 @@ urlpatterns = [
     path("2.2.1/tariffs", TariffsView.as_view(), name="ocpi_tariffs"),
     path("2.2.1/tokens", OcpiView.as_view(), name="ocpi_tokens"),  # only the URLs below it are offered
     path("2.2.1/tokens/<str:country_code>/<str:party_id>/<str:token_uid>", TokenView.as_view(), name="ocpi_token"),
+    path("2.2.1/commands", CommandsView.as_view(), name="ocpi_commands"),
+    path("2.2.1/commands/<str:command>", CommandsView.as_view(), name="ocpi_command"),
 ]

@@ -12,6 +12,7 @@ ENDPOINTS = [
     ("locations", "SENDER", "ocpi_locations"),
     ("tariffs", "SENDER", "ocpi_tariffs"),
     ("tokens", "RECEIVER", "ocpi_tokens"),
+    ("commands", "RECEIVER", "ocpi_commands"),
 ]
 
 
