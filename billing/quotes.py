@@ -258,7 +258,8 @@ def connector_price_summaries_for_driver(*, user: User, at: datetime) -> dict[in
 # --- the cost of a session so far ---------------------------------------------------------------------
 
 
-def _latest_register_wh(session: ChargingSession, now: datetime) -> int:
+def latest_register_wh(session: ChargingSession, now: datetime) -> int:
+    """The session's energy register at ``now``: its newest reading until then, never below the meter at start."""
     value = (
         MeterValue.objects.filter(
             session=session,
@@ -276,7 +277,7 @@ def _latest_register_wh(session: ChargingSession, now: datetime) -> int:
 
 
 def session_cost_estimate(*, session: ChargingSession, now: datetime) -> dict | None:
-    """What the session costs so far (gross), or its frozen price once completed; None when unpriced.
+    """What the session costs so far (gross and net), or its frozen price once completed; None when unpriced.
 
     A running session is priced by the tariff valid at its start, on its timeline until ``now`` with the
     newest energy register reading as the stop meter, exactly as it would be priced if it stopped now.
@@ -288,6 +289,7 @@ def session_cost_estimate(*, session: ChargingSession, now: datetime) -> dict | 
         return {
             "session_id": session.pk,
             "gross": frozen.gross_total,
+            "net": frozen.net_total,
             "currency": frozen.currency,
             "energy_wh": frozen.energy_wh,
             "final": True,
@@ -299,11 +301,12 @@ def session_cost_estimate(*, session: ChargingSession, now: datetime) -> dict | 
         return None
     so_far = copy.copy(session)
     so_far.stopped_at = max(now, session.started_at)
-    so_far.meter_stop_wh = _latest_register_wh(session, so_far.stopped_at)
+    so_far.meter_stop_wh = latest_register_wh(session, so_far.stopped_at)
     priced = pricing.price_session(tariff_spec(tariff, time_zone=session_time_zone(session)), session_timeline(so_far))
     return {
         "session_id": session.pk,
         "gross": priced.gross_total,
+        "net": priced.net_total,
         "currency": priced.currency,
         "energy_wh": priced.energy_wh,
         "final": False,

@@ -169,6 +169,7 @@ def test_the_frozen_price_is_used_once_the_session_has_stopped(world):
     assert estimate == {
         "session_id": session.pk,
         "gross": Decimal("39.00"),
+        "net": frozen.net_total,
         "currency": "SEK",
         "energy_wh": 10_000,
         "final": True,
