@@ -16,9 +16,10 @@ class RoamingConfig(AppConfig):
         hooks.register(hooks.server_sweeps, ("roaming push", push_send_due))
         # A partner's token (or a uid no card has) at a charger's Authorize/StartTransaction: the partner asked in
         # real time as its whitelist rule says (Tokens).
-        from roaming.authorization import realtime_authorize
+        from roaming.authorization import realtime_authorize, token_whitelist_refusal
 
         hooks.register(hooks.realtime_authorization_handlers, realtime_authorize)
+        hooks.register(hooks.authorization_checks, token_whitelist_refusal)  # NEVER: not on chargers' local lists
         # An EVSE's status (its connector's, or its charger gone offline or back) is pushed to partners (Locations).
         from roaming.locations import evse_statuses_push
 

@@ -14,6 +14,8 @@ Registered as ``sessions_app.hooks.realtime_authorization_handlers``: a charger'
   partner, and refuses when it does not answer. A token known only from a real-time answer is asked again once
   that answer's ``authorized_until`` has passed (then by its whitelist if the partner does not answer). A fresh
   ALLOWED answer covers the token until its ``authorized_until``: Authorize then StartTransaction ask once.
+- NEVER means never whitelisted: such a token is refused by the authorization checks (``token_whitelist_refusal``:
+  not on chargers' local lists) unless a fresh ALLOWED answer covers it.
 - Every refusal (and a uid nobody answered for) is remembered ``REFUSAL_SECONDS`` per operator and uid, so a
   charger trying again does not hammer the partner.
 - The partner's ``authorization_reference`` of an ALLOWED answer is kept in the cache for the token
@@ -235,3 +237,16 @@ def realtime_authorize(
     if token is None:
         return None
     return _known_token(token, charge_point=charge_point, raw_uid=raw_uid, at=at)
+
+
+def token_whitelist_refusal(id_tag: IdTag, at: datetime) -> AuthorizationStatus | None:
+    """Invalid for a partner's token whose whitelist is NEVER unless a fresh ALLOWED answer covers ``at``: never
+    whitelisted, so never on a charger's local list (an authorization check, ``sessions_app.hooks``; at Authorize
+    ``realtime_authorize`` has asked the partner first)."""
+    if id_tag.customer_account.kind != CustomerAccount.Kind.ROAMING:
+        return None
+    token = RoamingToken.objects.filter(id_tag=id_tag).only("whitelist", "authorized_until").first()
+    if token is None or token.whitelist != RoamingToken.Whitelist.NEVER:
+        return None
+    fresh = token.authorized_until is not None and token.authorized_until > at
+    return None if fresh else AuthorizationStatus.INVALID

@@ -15,6 +15,7 @@ from roaming.authorization import authorization_reference
 from roaming.client import PartnerUnreachable, Reply
 from roaming.models import RoamingToken
 from roaming.tokens import token_upsert
+from sessions_app.local_list import local_list_desired
 from sessions_app.models import ChargingSession
 from sessions_app.services import id_tag_authorize, session_start
 from tests.factories import make_partner
@@ -271,3 +272,14 @@ def test_a_partners_driver_charges_over_ocpp_after_real_time_authorization(world
     session = ChargingSession.objects.get(pk=started[2]["transactionId"])
     assert session.customer_account == partner.customer_account
     assert len(emsp.calls) == 1  # StartTransaction found the token here
+
+
+def test_a_never_token_is_not_whitelisted_on_chargers_local_lists(world, partner, emsp):
+    push(partner, uid="0A0B0C0D", whitelist="ALWAYS")
+    push(partner, uid="0E0E0E0E", whitelist="NEVER")
+
+    desired = local_list_desired(organization_id=world.org_a.pk, at=timezone.now())
+
+    assert "0A0B0C0D" in desired.accepted
+    assert "0E0E0E0E" not in desired.accepted
+    assert emsp.calls == []  # a list is made without asking anyone
