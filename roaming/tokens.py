@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import IdTag
+from accounts.selectors import id_tags_taken
 from accounts.services import id_tag_block, id_tag_issue, id_tag_unblock
 from accounts.uids import ID_TAG_MAX_LENGTH, IdTagKind, normalize_uid, validate_uid
 from core.timeutil import utc_text
@@ -145,25 +146,34 @@ def _card_status_sync(id_tag: IdTag, valid: bool, at: datetime) -> IdTag:
     return id_tag
 
 
-def _store(*, partner: Partner, token: dict[str, Any], existing: RoamingToken | None, authorized_until) -> RoamingToken:
+class _UidTaken(Exception):
+    """The token's uid is another card's."""
+
+
+def _locked(partner: Partner, **identity: str) -> RoamingToken | None:
+    """The partner's token of that identity (``IDENTITY_FIELDS``), locked for the update, or None."""
+    return RoamingToken.objects.select_for_update().select_related("id_tag").filter(partner=partner, **identity).first()
+
+
+def _token_new(partner: Partner, token: dict[str, Any]) -> RoamingToken:
+    """A new token (unsaved) with its card issued to the partner's account. Raises ``_UidTaken``."""
+    kind, card_uid = id_tag_form(token["uid"], token["type"])
+    try:
+        id_tag = id_tag_issue(
+            customer_account=partner.customer_account,
+            uid=card_uid,
+            kind=kind,
+            label=(token.get("visual_number") or token["contract_id"])[:100],
+        )
+    except ValidationError as error:
+        if "uid" in error.message_dict and id_tags_taken(uids=[card_uid]):
+            raise _UidTaken from error
+        raise invalid(f"uid {token['uid']!r} cannot be a card here: {error.messages[0]}") from error
+    return RoamingToken(partner=partner, id_tag=id_tag)
+
+
+def _store(*, token: dict[str, Any], existing: RoamingToken, authorized_until: datetime | None) -> RoamingToken:
     last_updated = cast(datetime, parse_datetime(token["last_updated"]))  # token_validate checked it
-    if existing is None:
-        kind, card_uid = id_tag_form(token["uid"], token["type"])
-        try:
-            id_tag = id_tag_issue(
-                customer_account=partner.customer_account,
-                uid=card_uid,
-                kind=kind,
-                label=(token.get("visual_number") or token["contract_id"])[:100],
-            )
-        except ValidationError as error:
-            if "uid" in error.message_dict:  # taken by another card, in any letter case
-                raise invalid(
-                    f"uid {token['uid']!r} is already a card here (a local card or another partner's token): "
-                    "it is not taken over."
-                ) from error
-            raise invalid(f"uid {token['uid']!r} cannot be a card here: {error.messages[0]}") from error
-        existing = RoamingToken(partner=partner, id_tag=id_tag)
     existing.id_tag = _card_status_sync(existing.id_tag, token["valid"], last_updated)
     for name in ("country_code", "party_id", "uid", "type", "contract_id", "whitelist", "valid"):
         setattr(existing, name, token[name])
@@ -188,14 +198,19 @@ def token_upsert(*, partner: Partner, data: dict, authorized_until: datetime | N
     ``OcpiError`` 2001 for a bad token, another party's, or a uid that is another card here."""
     token = token_validate(data)
     _party_check(partner, token)
-    existing = (
-        RoamingToken.objects.select_for_update()
-        .select_related("id_tag")
-        .filter(partner=partner, country_code=token["country_code"], party_id=token["party_id"])
-        .filter(uid=token["uid"], type=token["type"])
-        .first()
-    )
-    return _store(partner=partner, token=token, existing=existing, authorized_until=authorized_until)
+    key = {name: token[name] for name in IDENTITY_FIELDS}
+    existing = _locked(partner, **key)
+    if existing is None:
+        try:
+            existing = _token_new(partner, token)
+        except _UidTaken:
+            existing = _locked(partner, **key)  # the same token stored meanwhile (a push and a real-time answer)
+            if existing is None:
+                raise invalid(
+                    f"uid {token['uid']!r} is already a card here (a local card or another partner's token): "
+                    "it is not taken over."
+                ) from None
+    return _store(token=token, existing=existing, authorized_until=authorized_until)
 
 
 @transaction.atomic
@@ -209,17 +224,11 @@ def token_patch(
         raise invalid("The PATCH body must be a JSON object.")
     if "last_updated" not in data:
         raise invalid("last_updated is required in a PATCH.")
-    existing = (
-        RoamingToken.objects.select_for_update()
-        .select_related("id_tag")
-        .filter(partner=partner, country_code=country_code.upper(), party_id=party_id.upper(), uid=uid)
-        .filter(type=ocpi_type)
-        .first()
-    )
+    existing = _locked(partner, country_code=country_code.upper(), party_id=party_id.upper(), uid=uid, type=ocpi_type)
     if existing is None:
         return None
     token = token_validate({**existing.data, **data})
     for name in IDENTITY_FIELDS:
         if str(token[name]) != str(getattr(existing, name)):
             raise invalid(f"{name} identifies the token and cannot be changed by a PATCH.")
-    return _store(partner=partner, token=token, existing=existing, authorized_until=existing.authorized_until)
+    return _store(token=token, existing=existing, authorized_until=existing.authorized_until)
