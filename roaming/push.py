@@ -60,19 +60,22 @@ def _send_soon(ids: list[int]) -> None:
     task_queue(push_send_task, ids)
 
 
-def _claim(item_id: int, now: datetime) -> bool:
-    """Take the row for one send: it is due and no one else holds it (a holder pushes next_attempt_at ahead)."""
-    return bool(
-        PushItem.objects.filter(pk=item_id, status=PushItem.Status.PENDING, next_attempt_at__lte=now).update(
-            next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS)
-        )
+def _claim(item_id: int, now: datetime) -> datetime | None:
+    """Take the row for one send: it is due and no one else holds it (a holder pushes next_attempt_at ahead).
+    Returns the claim's mark (its next_attempt_at), or None. A newer body stored meanwhile (``push_enqueue``) moves
+    next_attempt_at to now, so the mark no longer matches: the sender then leaves the row to be sent again."""
+    claimed = now + timedelta(seconds=CLAIM_SECONDS)
+    taken = PushItem.objects.filter(pk=item_id, status=PushItem.Status.PENDING, next_attempt_at__lte=now).update(
+        next_attempt_at=claimed
     )
+    return claimed if taken else None
 
 
 def push_send(*, item_id: int, now: datetime | None = None) -> bool:
     """Send one due push now; returns whether the partner acknowledged it."""
     now = now or timezone.now()
-    if not _claim(item_id, now):
+    claimed = _claim(item_id, now)
+    if claimed is None:
         return False
     item = PushItem.objects.select_related("partner", "partner__organization").get(pk=item_id)
     try:
@@ -80,14 +83,13 @@ def push_send(*, item_id: int, now: datetime | None = None) -> bool:
         error = "" if reply.ok else f"HTTP {reply.http_status}, {reply.status_code} {reply.message}"
     except PartnerUnreachable as unreachable:
         error = str(unreachable)
+    ours = PushItem.objects.filter(pk=item.pk, next_attempt_at=claimed)  # not replaced by a newer body meanwhile
     if not error:
-        PushItem.objects.filter(pk=item.pk).update(status=PushItem.Status.SENT, sent_at=timezone.now(), last_error="")
-        push_acknowledged(item, at=timezone.now())
+        if ours.update(status=PushItem.Status.SENT, sent_at=timezone.now(), last_error=""):
+            push_acknowledged(item, at=timezone.now())
         return True
     delay = min(BACKOFF * (2 ** min(item.attempts, 16)), BACKOFF_MAX)
-    PushItem.objects.filter(pk=item.pk).update(
-        attempts=F("attempts") + 1, next_attempt_at=timezone.now() + delay, last_error=error[:2000]
-    )
+    ours.update(attempts=F("attempts") + 1, next_attempt_at=timezone.now() + delay, last_error=error[:2000])
     logger.warning(
         "OCPI push %s to partner %s failed (attempt %s): %s", item, item.partner_id, item.attempts + 1, error
     )
