@@ -24,8 +24,19 @@ class RoamingConfig(AppConfig):
         from roaming.locations import evse_statuses_push
 
         hooks.register(hooks.connector_status_handlers, evse_statuses_push)
+        # A partner's session is recorded and pushed as it starts, gets meter values and stops (OCPI Sessions);
+        from roaming.cdrs import cdr_acknowledged, cdr_make_by_id
+        from roaming.push import acknowledged_handlers
+        from roaming.sessions import partner_sessions_changed
+
+        hooks.register(hooks.session_changed_handlers, partner_sessions_changed)
+        # once priced (billing's handler comes first: its app is readied before this one) it becomes a CDR, sent
+        # until the partner acknowledges it.
+        hooks.register(hooks.session_completed_handlers, cdr_make_by_id)
+        hooks.register(acknowledged_handlers, cdr_acknowledged)
         # Partners' commands: a result's acknowledgement noted; a reservation the operator or a fault ended is told.
         from roaming import commands, push
 
         hooks.register(push.acknowledged_handlers, commands.command_result_acknowledged)
         hooks.register(hooks.reservation_ended_handlers, commands.command_reservation_ended)
+        hooks.register(hooks.server_sweeps, ("roaming commands overdue", commands.commands_overdue))

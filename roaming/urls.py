@@ -2,9 +2,11 @@
 
 from django.urls import path
 
+from roaming.api.cdrs import CdrsView
 from roaming.api.commands import CommandsView
 from roaming.api.credentials import CredentialsView
 from roaming.api.locations import LocationsView
+from roaming.api.sessions import SessionsView
 from roaming.api.tariffs import TariffsView
 from roaming.api.tokens import TokenView
 from roaming.api.versions import VersionDetailsView, VersionsView
@@ -14,6 +16,8 @@ urlpatterns = [
     path("versions", VersionsView.as_view(), name="ocpi_versions"),
     path("2.2.1", VersionDetailsView.as_view(), name="ocpi_version_details"),
     path("2.2.1/credentials", CredentialsView.as_view(), name="ocpi_credentials"),
+    path("2.2.1/sessions", SessionsView.as_view(), name="ocpi_sessions"),
+    path("2.2.1/cdrs", CdrsView.as_view(), name="ocpi_cdrs"),
     path("2.2.1/locations", LocationsView.as_view(), name="ocpi_locations"),
     path("2.2.1/locations/<str:location_id>", LocationsView.as_view(), name="ocpi_location"),
     path("2.2.1/locations/<str:location_id>/<str:evse_uid>", LocationsView.as_view(), name="ocpi_location_evse"),

@@ -9,6 +9,8 @@ from roaming.ocpi import VERSION, Answer, OcpiView
 ENDPOINTS = [
     ("credentials", "SENDER", "ocpi_credentials"),
     ("credentials", "RECEIVER", "ocpi_credentials"),
+    ("sessions", "SENDER", "ocpi_sessions"),
+    ("cdrs", "SENDER", "ocpi_cdrs"),
     ("locations", "SENDER", "ocpi_locations"),
     ("tariffs", "SENDER", "ocpi_tariffs"),
     ("tokens", "RECEIVER", "ocpi_tokens"),
