@@ -47,7 +47,7 @@ class EmspPeer:
             "COUNTRY_CODE": COUNTRY_CODE,
             "PARTY_ID": PARTY_ID,
             "CI_STRING_LOWERCASE_PREFERENCE": "false",
-            "ENVIRONMENT": "development",
+            "ENVIRONMENT": "production",
             # the peer's
             "PEER_STATE": str(self.directory / "emsp-peer-state.json"),
             "PEER_TOKEN_A": self.token_a,

@@ -14,6 +14,7 @@ from roaming.models import OperatorParty, Partner, RoamingToken
 from roaming.partners import partner_create, partner_register
 from tests.e2e.emsp import COUNTRY_CODE, PARTY_ID, token_header
 from tests.e2e.ocpp_client import connected, iso
+from tests.factories import make_charge_point, make_site
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -168,3 +169,60 @@ def test_a_token_the_emsp_pushes_is_a_card_the_charger_has_accepted(asgi_server,
     assert known.id_tag_info["status"] == "Accepted"
     assert blocked["body"]["status_code"] == 1000
     assert refused.id_tag_info["status"] == "Blocked"
+
+
+def test_the_emsp_pulls_our_locations_page_by_page_and_gets_each_evse_status_as_it_changes(
+    asgi_server, emsp_peer, registered, world
+):
+    harbour, mall = make_site(world.org_a, "Alpha Harbour"), make_site(world.org_a, "Alpha Mall")
+    make_charge_point(harbour, "ALPHA-2", connectors=1)
+    make_charge_point(mall, "ALPHA-3")
+
+    pulled = emsp_peer.pull("locations", limit=2)
+
+    assert [(page["status"], page["count"]) for page in pulled["pages"]] == [(200, 2), (200, 1)]
+    assert [page["headers"]["X-Total-Count"] for page in pulled["pages"]] == ["3", "3"]
+    assert pulled["pages"][0]["headers"]["Link"] and not pulled["pages"][1]["headers"]["Link"]
+    assert pulled["invalid"] == []  # every Location fits the library's model of 2.2.1
+    locations = {location["id"]: location for location in pulled["objects"]}
+    assert list(locations) == [str(world.site_a.pk), str(harbour.pk), str(mall.pk)]  # not operator B's site
+    alpha = locations[str(world.site_a.pk)]
+    assert (alpha["country_code"], alpha["party_id"], alpha["name"]) == ("SE", "CPO", "Alpha Depot")
+    assert (alpha["address"], alpha["postal_code"], alpha["city"], alpha["country"]) == (
+        "Storgatan 1",
+        "111 22",
+        "Stockholm",
+        "SWE",
+    )
+    assert alpha["coordinates"] == {"latitude": "59.329300", "longitude": "18.068600"}
+    assert [(evse["uid"], evse["status"]) for evse in alpha["evses"]] == [
+        ("ALPHA-1-1", "UNKNOWN"),  # the charger is offline
+        ("ALPHA-1-2", "UNKNOWN"),
+    ]
+    assert [evse["uid"] for evse in locations[str(harbour.pk)]["evses"]] == ["ALPHA-2-1"]
+    [connector] = alpha["evses"][0]["connectors"]
+    assert (connector["standard"], connector["power_type"], connector["max_electric_power"]) == (
+        "IEC_62196_T2",
+        "AC_3_PHASE",
+        22000,
+    )
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1") as charger:
+            await charger.boot()
+            await charger.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+            await charger.call(call.StatusNotification(connector_id=2, error_code="NoError", status="Faulted"))
+
+            def statuses(state):
+                evses = state["locations"][str(world.site_a.pk)]["evses"]
+                found = {evse["uid"]: evse["status"] for evse in evses}
+                return found if found == {"ALPHA-1-1": "AVAILABLE", "ALPHA-1-2": "OUTOFORDER"} else None
+
+            return await asyncio.to_thread(emsp_peer.wait_for, statuses, 20, "the EVSE statuses")
+
+    assert asyncio.run(scenario())
+    patches = [r for r in emsp_peer.state()["requests"] if r["method"] == "PATCH"]
+    assert {(r["path"], r["status"]) for r in patches} >= {
+        (f"/ocpi/emsp/2.2.1/locations/SE/CPO/{world.site_a.pk}/ALPHA-1-1", 200),
+        (f"/ocpi/emsp/2.2.1/locations/SE/CPO/{world.site_a.pk}/ALPHA-1-2", 200),
+    }

@@ -267,14 +267,15 @@ def _endpoint(module: str, role: str) -> str:
     raise LookupError(f"The CPO lists no {module} {role} endpoint.")
 
 
-def _validate(model: str, data: Any) -> list[str]:
-    errors = []
+def _validate(model: str, data: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """The objects in ``data`` as the library's model reads them, and the errors of those it refuses."""
+    read, errors = [], []
     for item in data if isinstance(data, list) else [data]:
         try:
-            MODELS[model].parse_obj(item)
+            read.append(jsonable_encoder(MODELS[model].parse_obj(item).dict()))
         except ValidationError as error:
             errors.append(f"{item.get('id', item.get('uid', '?')) if isinstance(item, dict) else item}: {error}")
-    return errors
+    return read, errors
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
@@ -346,13 +347,14 @@ async def send(call: Call) -> dict[str, Any]:
         )
     answer = _answer(response)
     if call.expect and isinstance(answer["body"], dict) and "data" in answer["body"]:
-        answer["invalid"] = _validate(call.expect, answer["body"]["data"])
+        answer["invalid"] = _validate(call.expect, answer["body"]["data"])[1]
     return answer
 
 
 @app.get("/_peer/pull/{module}", include_in_schema=False)
 async def pull(module: str, limit: int = 50) -> dict[str, Any]:
-    """The CPO's ``module`` list as an eMSP pulls it: page after page while a ``Link`` names the next."""
+    """The CPO's ``module`` list as an eMSP pulls it: page after page while a ``Link`` names the next; each object
+    read by the library's model is kept as if the CPO had pushed it (its later PATCHes apply to it)."""
     pages, objects, invalid = [], [], []
     url, params = _endpoint(module, "SENDER"), {"limit": limit}
     async with httpx.AsyncClient(timeout=20) as client:
@@ -366,9 +368,13 @@ async def pull(module: str, limit: int = 50) -> dict[str, Any]:
                 pages[-1]["body"] = answer["body"]
                 break
             objects.extend(data)
-            invalid.extend(_validate(PULL_MODELS[module], data))
+            read, errors = _validate(PULL_MODELS[module], data)
+            invalid.extend(errors)
+            if module != "cdrs":
+                STATE[module].update({item["id"]: item for item in read})
             match = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', headers["Link"] or "")
             url, params = (match.group(1), None) if match else (None, None)
+    save()
     return {"pages": pages, "objects": objects, "invalid": invalid}
 
 
