@@ -14,6 +14,8 @@ its drivers' sessions, unlock a connector, reserve a connector or cancel that re
 - Locations, EVSEs and connectors are named as the Locations module names them (``roaming.locations.connector_find``:
   the operator's own only). START_SESSION or RESERVE_NOW without an EVSE goes to a charger of the location with a
   free connector, which then chooses the connector.
+- A command still without a result ``OVERDUE`` after it came (never queued, its worker gone) is answered TIMEOUT
+  (``commands_overdue``, every minute).
 - A reservation the operator cancels or the connector's fault ends is posted to its RESERVE_NOW's ``response_url``
   as CANCELED_RESERVATION (``command_reservation_ended``).
 - A START_SESSION (or RESERVE_NOW) authorized the token at its charger: ``command_start_recent`` finds it (no
@@ -50,6 +52,8 @@ RESERVE_NOW, CANCEL_RESERVATION = "RESERVE_NOW", "CANCEL_RESERVATION"
 CHARGER_TIMEOUT = 30
 #: Seconds the partner is told to wait for the result (the charger's time, and the post's).
 RESULT_TIMEOUT = CHARGER_TIMEOUT + 30
+#: A command with no result this long after it came was never queued or lost its worker: TIMEOUT is posted.
+OVERDUE = timedelta(minutes=5)
 #: A START_SESSION or RESERVE_NOW authorizes its token at its charger this long (no real-time authorization).
 START_AUTHORIZED = timedelta(minutes=15)
 #: OCPI's CiString(36) (ids), and its URL type's length.
@@ -451,6 +455,21 @@ def _post(command: RoamingCommand, *, key: str, result: str, message: str) -> No
         body["message"] = display_text(message)
     push_enqueue(
         partner=command.partner, module="commands", key=key, method="POST", url=command.response_url, body=body
+    )
+
+
+def commands_overdue(*, now: datetime | None = None) -> int:
+    """Commands still without a result ``OVERDUE`` after they came (never queued, or their worker died): TIMEOUT
+    posted, so the partner hears rather than waits; not sent to the charger late. Beat's job every minute (and
+    the server's without a broker); how many."""
+    now = now or timezone.now()
+    overdue = RoamingCommand.objects.filter(result="", received_at__lt=now - OVERDUE).select_related(
+        "partner__organization"
+    )
+    message = "The command could not be carried out in time."
+    return sum(
+        command_result_post(command=command, result=RoamingCommand.Result.TIMEOUT, message=message)
+        for command in overdue
     )
 
 

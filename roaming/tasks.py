@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from roaming.commands import command_execute
+from roaming.commands import command_execute, commands_overdue
 from roaming.push import push_send, push_send_due
 
 
@@ -24,3 +24,9 @@ def command_execute_task(command_id: int) -> str:
     ``acks_late``: a worker dying mid-way leaves the command unsent rather than sending it twice (the partner waits
     out the timeout it was given)."""
     return command_execute(command_id=command_id)
+
+
+@shared_task(name="roaming.commands_overdue")
+def commands_overdue_task() -> int:
+    """Beat's job every minute: partners' commands left without a result are answered TIMEOUT."""
+    return commands_overdue()

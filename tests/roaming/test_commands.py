@@ -5,11 +5,12 @@ response_url (a fake requests.request at the client)."""
 
 import base64
 from datetime import timedelta
+from unittest.mock import patch
 
 import pytest
 from django.utils import timezone
 
-from roaming.commands import authorization_reference_for, command_start_recent
+from roaming.commands import authorization_reference_for, command_execute, command_start_recent, commands_overdue
 from roaming.models import Partner, RoamingCommand, RoamingSession
 from roaming.tokens import token_upsert
 from sessions_app.models import ChargingSession, ConnectorStatus, Reservation
@@ -245,6 +246,22 @@ def test_a_charger_that_does_not_answer_gives_a_timeout_result(world, partner, c
     post("START_SESSION", start_body(world))
 
     assert [body["result"] for body in emsp.results(RESULT_URL + "1")] == ["TIMEOUT"]
+
+
+def test_a_command_left_without_a_result_is_answered_timeout_and_not_sent_late(
+    world, partner, charger, emsp, post, django_capture_on_commit_callbacks
+):
+    with patch("roaming.commands.task_queue"):  # never queued (a broker down, say)
+        post("START_SESSION", start_body(world))
+
+    assert commands_overdue(now=timezone.now() + timedelta(minutes=4)) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert commands_overdue(now=timezone.now() + timedelta(minutes=6)) == 1
+    command_execute(command_id=RoamingCommand.objects.get().pk)  # queued after all, too late
+
+    assert charger.sent == []
+    assert [body["result"] for body in emsp.results(RESULT_URL + "1")] == ["TIMEOUT"]
+    assert commands_overdue(now=timezone.now() + timedelta(minutes=6)) == 0
 
 
 @pytest.mark.parametrize(
