@@ -40,4 +40,3 @@ class RoamingConfig(AppConfig):
         hooks.register(push.acknowledged_handlers, commands.command_result_acknowledged)
         hooks.register(hooks.reservation_ended_handlers, commands.command_reservation_ended)
         hooks.register(hooks.server_sweeps, ("roaming commands overdue", commands.commands_overdue))
-        hooks.register(hooks.server_sweeps, ("roaming commands overdue", commands.commands_overdue))
