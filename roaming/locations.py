@@ -42,11 +42,12 @@ MODULE = "locations"
 #: OCPI's EVSE uid is CiString(36); an EVSE id's part after "E" (eMI3) at most 30 letters, digits and "*".
 UID_LENGTH = 36
 EVSE_ID_PART_LENGTH = 30
+PHYSICAL_REFERENCE_LENGTH = 16
 #: The OCPI Connector of each EVSE (one connector per EVSE).
 CONNECTOR_ID = "1"
 
 #: OCPP connector status -> OCPI EVSE status.
-STATUS = {
+STATUS: dict[str, str] = {
     ConnectorStatus.AVAILABLE: "AVAILABLE",
     ConnectorStatus.PREPARING: "CHARGING",
     ConnectorStatus.CHARGING: "CHARGING",
@@ -61,7 +62,7 @@ STATUS = {
 #: What every EVSE here can do: cards at the reader, and the partner's START/STOP, RESERVE_NOW and UNLOCK commands.
 CAPABILITIES = ["RFID_READER", "REMOTE_START_STOP_CAPABLE", "RESERVABLE", "UNLOCK_CAPABLE"]
 #: Connector type -> OCPI ConnectorType and ConnectorFormat.
-STANDARD = {
+STANDARD: dict[str, tuple[str, str]] = {
     Connector.ConnectorType.TYPE2: ("IEC_62196_T2", "SOCKET"),
     Connector.ConnectorType.TYPE2_CABLE: ("IEC_62196_T2", "CABLE"),
     Connector.ConnectorType.CCS2: ("IEC_62196_T2_COMBO", "CABLE"),
@@ -167,13 +168,14 @@ def _latest(queryset: QuerySet, site_path: str, field: str) -> Coalesce:
 
 
 def locations_for(*, organization: Organization) -> QuerySet[Site]:
-    """The operator's sites with a published charge point, oldest first, each with its ``last_updated``."""
-    accepted = {"registration_status": ChargePoint.RegistrationStatus.ACCEPTED}
-    charge_points = ChargePoint.objects.filter(**accepted)
-    connectors = Connector.objects.filter(**{f"charge_point__{key}": value for key, value in accepted.items()})
-    connections = ChargerConnection.objects.filter(**{f"charge_point__{key}": value for key, value in accepted.items()})
+    """The operator's sites with a published connector, oldest first, each with its ``last_updated``: the latest
+    of its creation and its EVSEs' (``evse_last_updated``)."""
+    accepted = ChargePoint.RegistrationStatus.ACCEPTED
+    connectors = Connector.objects.filter(charge_point__registration_status=accepted)
+    charge_points = ChargePoint.objects.filter(pk__in=connectors.values("charge_point_id"))
+    connections = ChargerConnection.objects.filter(charge_point__in=charge_points)
     return (
-        Site.objects.filter(organization=organization, pk__in=charge_points.values("site_id"))
+        Site.objects.filter(organization=organization, pk__in=connectors.values("charge_point__site_id"))
         .annotate(
             last_updated=Greatest(
                 F("created_at"),
@@ -192,11 +194,12 @@ def evse_status(connector: Connector, now: datetime) -> str:
     """OCPI's status of the connector's EVSE: its OCPP status while its charger is online, else UNKNOWN."""
     if not connector.charge_point.is_online(now):
         return "UNKNOWN"
-    return STATUS.get(ConnectorStatus(connector.status), "UNKNOWN")
+    return STATUS.get(connector.status, "UNKNOWN")
 
 
 def evse_last_updated(connector: Connector) -> datetime:
-    """The charge point loaded by ``_published_charge_points`` (its ``last_disconnected_at``)."""
+    """When the EVSE last changed: its charger was registered, connected or disconnected (``last_disconnected_at``
+    as ``_published_charge_points`` annotates it) or its connector's status changed."""
     charge_point = connector.charge_point
     moments = [
         charge_point.created_at,
@@ -215,9 +218,7 @@ def _power_type(connector: Connector) -> str:
 
 def connector_object(connector: Connector, *, tariff_ids: list[str]) -> dict[str, Any]:
     """The OCPI Connector of the connector's EVSE."""
-    standard, form = STANDARD.get(
-        Connector.ConnectorType(connector.connector_type), STANDARD[Connector.ConnectorType.TYPE2]
-    )
+    standard, form = STANDARD.get(connector.connector_type, STANDARD[Connector.ConnectorType.TYPE2])
     power_type = _power_type(connector)
     watts = int(Decimal(connector.max_power_kw) * 1000)
     voltage = DC_VOLTAGE if power_type == "DC" else AC_VOLTAGE
@@ -249,9 +250,9 @@ def evse_object(connector: Connector, *, party: OperatorParty, tariff_ids: list[
     emi3 = evse_id(party, connector)
     if emi3 is not None:
         data["evse_id"] = emi3
-    physical = connector.charge_point.name or connector.charge_point.ocpp_id
-    if len(physical) <= 14:
-        data["physical_reference"] = f"{physical}/{connector.number}"[:16]
+    physical = f"{connector.charge_point.name or connector.charge_point.ocpp_id}/{connector.number}"
+    if len(physical) <= PHYSICAL_REFERENCE_LENGTH:  # what a driver reads on the charger, when it fits
+        data["physical_reference"] = physical
     return data
 
 

@@ -12,7 +12,12 @@ from billing.models import TariffAssignment
 from core.timeutil import utc_text
 from roaming.models import PushItem
 from sessions_app.models import ChargePoint, Connector, ConnectorStatus, Site
-from sessions_app.services import StatusReport, charge_point_disconnect, connector_status_record_many
+from sessions_app.services import (
+    StatusReport,
+    charge_point_disconnect,
+    charge_point_seen,
+    connector_status_record_many,
+)
 from tests.factories import REGISTERED_AT, make_charge_point, make_partner, make_site, make_tariff
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +60,7 @@ def test_a_partner_gets_the_operators_sites_as_locations_with_an_evse_per_connec
     evse = location["evses"][0]
     assert evse["evse_id"] == "SE*CPO*EALPHA*1*1"
     assert evse["status"] == "UNKNOWN"  # the charger is offline
+    assert evse["physical_reference"] == "ALPHA-1/1"
     assert "REMOTE_START_STOP_CAPABLE" in evse["capabilities"]
     [connector] = evse["connectors"]
     assert connector == {
@@ -100,12 +106,14 @@ def test_a_dc_connector_and_a_one_phase_one(client, world, partner):
 
 def test_sites_without_an_accepted_charger_are_not_locations(client, world, partner):
     make_site(world.org_a, "Empty lot")
+    make_charge_point(make_site(world.org_a, "No plugs"), "BARE-1", connectors=0)
     pending = make_charge_point(make_site(world.org_a, "Pending"), "PENDING-1")
     ChargePoint.objects.filter(pk=pending.pk).update(registration_status=ChargePoint.RegistrationStatus.PENDING)
 
-    data = client.get(LOCATIONS, **auth(partner)).json()["data"]
+    response = client.get(LOCATIONS, **auth(partner))
 
-    assert [location["id"] for location in data] == [str(world.site_a.pk)]
+    assert [location["id"] for location in response.json()["data"]] == [str(world.site_a.pk)]
+    assert response["X-Total-Count"] == "1"
 
 
 def test_connectors_name_the_tariff_the_partners_drivers_are_priced_with(client, world, partner):
@@ -269,6 +277,18 @@ def test_a_charger_going_offline_pushes_its_evses_unknown(world, partner, unsent
     assert [(item.key, item.body["status"]) for item in pushes] == [
         ("evse:ALPHA-1-1", "UNKNOWN"),
         ("evse:ALPHA-1-2", "UNKNOWN"),
+    ]
+
+
+def test_a_charger_back_online_pushes_its_evses_status(world, partner, unsent, django_capture_on_commit_callbacks):
+    Connector.objects.filter(charge_point=world.cp_a).update(status=ConnectorStatus.AVAILABLE)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        charge_point_seen(charge_point_id=world.cp_a.pk, at=timezone.now(), channel_name="channel-2")
+
+    assert sorted((item.key, item.body["status"]) for item in PushItem.objects.all()) == [
+        ("evse:ALPHA-1-1", "AVAILABLE"),
+        ("evse:ALPHA-1-2", "AVAILABLE"),
     ]
 
 
