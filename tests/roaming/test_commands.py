@@ -18,6 +18,8 @@ from sessions_app.ocpp import commands as ocpp_commands
 from sessions_app.ocpp.commands import CommandResult
 from sessions_app.reservations import reservation_cancel
 from tests.factories import make_partner, make_session, make_staff
+from tests.roaming.conftest import FakePartner
+from tests.roaming.conftest import a_token as conftest_token
 
 pytestmark = pytest.mark.django_db
 
@@ -25,18 +27,8 @@ RESULT_URL = "https://emsp.example/ocpi/2.2.1/commands/result/"
 
 
 def a_token(**fields) -> dict:
-    token = {
-        "country_code": "NL",
-        "party_id": "EMS",
-        "uid": "APP0001",
-        "type": "APP_USER",
-        "contract_id": "NL-EMS-C00001-X",
-        "issuer": "Roam",
-        "valid": True,
-        "whitelist": "ALLOWED",
-        "last_updated": "2026-12-01T10:00:00Z",
-    }
-    return {**token, **fields}
+    """An app user's token (the conftest's RFID card's fields otherwise)."""
+    return conftest_token(**{"uid": "APP0001", "type": "APP_USER", **fields})
 
 
 def auth(partner: Partner) -> dict[str, str]:
@@ -61,26 +53,9 @@ class Charger:
         return self.answers[action]
 
 
-class Response:
-    def __init__(self, body: dict, status_code: int = 200):
-        self.body, self.status_code = body, status_code
-
-    def json(self) -> dict:
-        return self.body
-
-
-class Emsp:
-    """The partner's endpoints at ``requests.request``: each call recorded, acknowledged."""
-
-    def __init__(self):
-        self.calls: list[tuple[str, str, dict]] = []
-
-    def __call__(self, method, url, *, json=None, headers=None, params=None, timeout=None):
-        self.calls.append((method, url, json))
-        return Response({"status_code": 1000, "status_message": "Success", "timestamp": "2026-12-05T00:00:00Z"})
-
-    def results(self, url: str) -> list[dict]:
-        return [body for method, called, body in self.calls if method == "POST" and called == url]
+def results(emsp: FakePartner, url: str) -> list[dict | None]:
+    """The CommandResults posted to ``url``."""
+    return [body for method, called, body in emsp.calls if method == "POST" and called == url]
 
 
 @pytest.fixture
@@ -88,18 +63,6 @@ def charger(monkeypatch) -> Charger:
     fake = Charger()
     monkeypatch.setattr(ocpp_commands, "command_send", fake)
     return fake
-
-
-@pytest.fixture
-def emsp(monkeypatch) -> Emsp:
-    fake = Emsp()
-    monkeypatch.setattr("roaming.client.requests.request", fake)
-    return fake
-
-
-@pytest.fixture
-def partner(world) -> Partner:
-    return make_partner(world.org_a)
 
 
 @pytest.fixture
@@ -159,7 +122,7 @@ def test_start_session_is_accepted_the_charger_asked_and_the_result_posted(world
     card = partner.tokens.get(uid="APP0001").id_tag
     assert card.customer_account == partner.customer_account
     assert charger.sent == [("ALPHA-1", "RemoteStartTransaction", {"id_tag": card.uid, "connector_id": 1})]
-    assert emsp.results(RESULT_URL + "1") == [
+    assert results(emsp, RESULT_URL + "1") == [
         {"result": "ACCEPTED", "message": [{"language": "en", "text": "The charger answered Accepted."}]}
     ]
     command = RoamingCommand.objects.get()
@@ -199,7 +162,7 @@ def test_a_start_refused_by_the_charger_is_posted_rejected(world, partner, charg
 
     assert post("START_SESSION", start_body(world)).json()["data"]["result"] == "ACCEPTED"
 
-    assert [body["result"] for body in emsp.results(RESULT_URL + "1")] == ["REJECTED"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "1")] == ["REJECTED"]
 
 
 def test_a_start_on_a_busy_or_faulted_evse_is_not_sent_and_says_why(world, partner, charger, emsp, post):
@@ -212,8 +175,8 @@ def test_a_start_on_a_busy_or_faulted_evse_is_not_sent_and_says_why(world, partn
     post("START_SESSION", start_body(world, response_url=RESULT_URL + "2"))
 
     assert charger.sent == []
-    assert [body["result"] for body in emsp.results(RESULT_URL + "1")] == ["EVSE_OCCUPIED"]
-    assert [body["result"] for body in emsp.results(RESULT_URL + "2")] == ["EVSE_INOPERATIVE"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "1")] == ["EVSE_OCCUPIED"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "2")] == ["EVSE_INOPERATIVE"]
 
 
 def test_a_start_without_an_evse_goes_to_a_charger_of_the_location_which_chooses(world, partner, charger, emsp, post):
@@ -232,7 +195,7 @@ def test_an_offline_charger_gives_a_failed_result(world, partner, emsp, post):
     """The real command_send: the charger holds no connection, so nothing is sent."""
     assert post("START_SESSION", start_body(world)).json()["data"]["result"] == "ACCEPTED"
 
-    assert emsp.results(RESULT_URL + "1") == [
+    assert results(emsp, RESULT_URL + "1") == [
         {
             "result": "FAILED",
             "message": [{"language": "en", "text": "The charger was offline, so nothing was sent."}],
@@ -245,7 +208,7 @@ def test_a_charger_that_does_not_answer_gives_a_timeout_result(world, partner, c
 
     post("START_SESSION", start_body(world))
 
-    assert [body["result"] for body in emsp.results(RESULT_URL + "1")] == ["TIMEOUT"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "1")] == ["TIMEOUT"]
 
 
 def test_a_command_left_without_a_result_is_answered_timeout_and_not_sent_late(
@@ -260,7 +223,7 @@ def test_a_command_left_without_a_result_is_answered_timeout_and_not_sent_late(
     command_execute(command_id=RoamingCommand.objects.get().pk)  # queued after all, too late
 
     assert charger.sent == []
-    assert [body["result"] for body in emsp.results(RESULT_URL + "1")] == ["TIMEOUT"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "1")] == ["TIMEOUT"]
     assert commands_overdue(now=timezone.now() + timedelta(minutes=6)) == 0
 
 
@@ -320,7 +283,7 @@ def test_stop_session_stops_the_partners_own_session(world, partner, charger, em
 
     assert answer.json()["data"] == {"result": "ACCEPTED", "timeout": 60}
     assert charger.sent == [("ALPHA-1", "RemoteStopTransaction", {"transaction_id": session.pk})]
-    assert [body["result"] for body in emsp.results(RESULT_URL + "stop")] == ["ACCEPTED"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "stop")] == ["ACCEPTED"]
 
 
 def test_stop_session_of_another_partner_or_an_unknown_one_is_unknown_session(world, partner, charger, emsp, post):
@@ -361,8 +324,8 @@ def test_unlock_connector_unlocks_and_a_failed_unlock_is_failed(world, partner, 
     post("UNLOCK_CONNECTOR", {**body, "response_url": RESULT_URL + "unlock2"})
 
     assert charger.sent == [("ALPHA-1", "UnlockConnector", {"connector_id": 2})] * 2
-    assert [body["result"] for body in emsp.results(RESULT_URL + "unlock")] == ["ACCEPTED"]
-    assert [body["result"] for body in emsp.results(RESULT_URL + "unlock2")] == ["FAILED"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "unlock")] == ["ACCEPTED"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "unlock2")] == ["FAILED"]
 
 
 def test_unlock_connector_needs_the_evse_and_connector(world, partner, charger, emsp, post):
@@ -389,7 +352,7 @@ def test_reserve_now_reserves_through_the_reservations_and_cancel_reservation_ca
     assert reservation.id_tag == partner.tokens.get().id_tag
     assert RoamingCommand.objects.get(command="RESERVE_NOW").reservation == reservation
     assert charger.sent[0][1] == "ReserveNow" and charger.sent[0][2]["reservation_id"] == reservation.pk
-    assert [body["result"] for body in emsp.results(RESULT_URL + "reserve")] == ["ACCEPTED"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "reserve")] == ["ACCEPTED"]
 
     cancel = post("CANCEL_RESERVATION", {"response_url": RESULT_URL + "cancel", "reservation_id": "res-1"})
 
@@ -397,8 +360,8 @@ def test_reserve_now_reserves_through_the_reservations_and_cancel_reservation_ca
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.CANCELLED
     assert charger.sent[-1] == ("ALPHA-1", "CancelReservation", {"reservation_id": reservation.pk})
-    assert [body["result"] for body in emsp.results(RESULT_URL + "cancel")] == ["ACCEPTED"]
-    assert [body["result"] for body in emsp.results(RESULT_URL + "reserve")] == ["ACCEPTED"]  # not told twice
+    assert [body["result"] for body in results(emsp, RESULT_URL + "cancel")] == ["ACCEPTED"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "reserve")] == ["ACCEPTED"]  # not told twice
 
 
 def test_reserve_now_with_the_same_reservation_id_replaces_the_reservation(world, partner, charger, emsp, post):
@@ -412,7 +375,7 @@ def test_reserve_now_with_the_same_reservation_id_replaces_the_reservation(world
     assert first.status == Reservation.Status.CANCELLED
     second = Reservation.objects.exclude(pk=first.pk).get()
     assert (second.status, second.connector.number) == (Reservation.Status.ACTIVE, 1)
-    assert [body["result"] for body in emsp.results(RESULT_URL + "again")] == ["ACCEPTED"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "again")] == ["ACCEPTED"]
 
 
 def test_a_reservation_the_charger_refuses_is_posted_with_its_reason(world, partner, charger, emsp, post):
@@ -421,7 +384,7 @@ def test_a_reservation_the_charger_refuses_is_posted_with_its_reason(world, part
 
     post("RESERVE_NOW", reserve_body(world))
 
-    assert emsp.results(RESULT_URL + "reserve") == [
+    assert results(emsp, RESULT_URL + "reserve") == [
         {
             "result": "EVSE_OCCUPIED",
             "message": [{"language": "en", "text": "The charger says the connector is in use."}],
@@ -435,7 +398,7 @@ def test_a_reservation_the_reservations_refuse_is_rejected_with_the_reason(world
 
     post("RESERVE_NOW", reserve_body(world, expiry_date=too_long))
 
-    [result] = emsp.results(RESULT_URL + "reserve")
+    [result] = results(emsp, RESULT_URL + "reserve")
     assert result["result"] == "REJECTED"
     assert "A reservation lasts from 1 to" in result["message"][0]["text"]
     assert charger.sent == []
@@ -459,7 +422,7 @@ def test_cancel_reservation_of_an_unknown_or_another_partners_reservation_is_rej
         assert answer.json()["data"]["result"] == "REJECTED"
 
     assert Reservation.objects.get().status == Reservation.Status.ACTIVE
-    assert emsp.results(RESULT_URL + "cancel") == []
+    assert results(emsp, RESULT_URL + "cancel") == []
 
 
 def test_a_reservation_the_operator_cancels_is_posted_as_canceled_reservation(
@@ -473,4 +436,4 @@ def test_a_reservation_the_operator_cancels_is_posted_as_canceled_reservation(
             reservation=Reservation.objects.get(), now=timezone.now(), cancelled_by=make_staff(world.org_a)
         )
 
-    assert [body["result"] for body in emsp.results(RESULT_URL + "reserve")] == ["ACCEPTED", "CANCELED_RESERVATION"]
+    assert [body["result"] for body in results(emsp, RESULT_URL + "reserve")] == ["ACCEPTED", "CANCELED_RESERVATION"]
