@@ -129,8 +129,9 @@ class EmspPeer:
     def pull(self, module: str, limit: int) -> dict[str, Any]:
         return self._call("GET", f"pull/{module}", params={"limit": limit})
 
-    def push_token(self, token: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "tokens", json=token)
+    def push_token(self, token: dict[str, Any], push: bool = True) -> dict[str, Any]:
+        """Keep one of the eMSP's tokens and push it to the CPO (``push`` false: only kept, for real time)."""
+        return self._call("POST", "tokens", json=token, params={"push": str(push).lower()})
 
     def commands_url(self, uid: str) -> str:
         """Where the CPO posts a command's result (the library's commands endpoint)."""

@@ -4,17 +4,22 @@ OCPI endpoints and checks what we send with its own models of the 2.2.1 objects;
 eMSP (register with a CPO, pull, push a token, send a command) the peer does with plain HTTP and its own token."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import requests
 from ocpp.v16 import call
 
+from billing.models import SessionPrice
+from billing.services import tariff_assignment_create
 from roaming.client import endpoint_url, partner_call
-from roaming.models import OperatorParty, Partner, RoamingToken
+from roaming.models import Cdr, OperatorParty, Partner, RoamingToken
 from roaming.partners import partner_create, partner_register
+from sessions_app.models import ChargingSession
 from tests.e2e.emsp import COUNTRY_CODE, PARTY_ID, token_header
 from tests.e2e.ocpp_client import connected, iso
-from tests.factories import make_charge_point, make_site
+from tests.factories import make_charge_point, make_site, make_tariff
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -226,3 +231,65 @@ def test_the_emsp_pulls_our_locations_page_by_page_and_gets_each_evse_status_as_
         (f"/ocpi/emsp/2.2.1/locations/SE/CPO/{world.site_a.pk}/ALPHA-1-1", 200),
         (f"/ocpi/emsp/2.2.1/locations/SE/CPO/{world.site_a.pk}/ALPHA-1-2", 200),
     }
+
+
+def charge(asgi_server: str, uid: str, *, start: datetime, readings: list[tuple[int, int]], stop: tuple[int, int]):
+    """A real charger (ALPHA-1, connector 1) charges with card ``uid``: started ``start`` at 1000 Wh, the
+    register ``(minutes, Wh)`` readings, stopped at ``stop``. Returns the transaction id."""
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1") as charger:
+            await charger.boot()
+            started = await charger.call(
+                call.StartTransaction(connector_id=1, id_tag=uid, meter_start=1000, timestamp=iso(start)),
+                suppress=False,
+            )
+            assert started.id_tag_info["status"] == "Accepted"
+            for minutes, wh in readings:
+                register = {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+                reading = {"timestamp": iso(start + timedelta(minutes=minutes)), "sampledValue": [register]}
+                await charger.call(
+                    call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[reading])
+                )
+            minutes, wh = stop
+            await charger.call(
+                call.StopTransaction(
+                    transaction_id=started.transaction_id,
+                    id_tag=uid,
+                    meter_stop=wh,
+                    timestamp=iso(start + timedelta(minutes=minutes)),
+                )
+            )
+            return started.transaction_id
+
+    return asyncio.run(scenario())
+
+
+def test_a_session_with_the_emsps_token_reaches_it_live_then_as_one_cdr_priced_by_the_partners_tariff(
+    asgi_server, emsp_peer, registered, world
+):
+    tariff_assignment_create(tariff=make_tariff(world.org_a, energy="6.00"))  # everyone else's price
+    tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"), customer_group=registered.customer_group)
+    assert emsp_peer.push_token(emsp_token("04E2E0E1E2E3E4"))["body"]["status_code"] == 1000
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+    charge(asgi_server, "04E2E0E1E2E3E4", start=start, readings=[(20, 3000)], stop=(50, 6000))
+
+    session = ChargingSession.objects.get(connector__charge_point=world.cp_a)
+    assert session.energy_wh == 5000 and session.roaming.partner == registered
+    [cdr] = emsp_peer.wait_for(lambda state: state["cdrs"], message="the CDR")
+    received = emsp_peer.state()
+    assert received["rejected"] == []  # the library's models took every Session and CDR
+    ocpi_session = received["sessions"][str(session.pk)]
+    assert (ocpi_session["status"], ocpi_session["kwh"], ocpi_session["currency"]) == ("COMPLETED", 5.0, "SEK")
+    assert ocpi_session["cdr_token"]["uid"] == "04E2E0E1E2E3E4"
+    assert (ocpi_session["location_id"], ocpi_session["evse_uid"]) == (str(world.site_a.pk), "ALPHA-1-1")
+    writes = [(r["method"], r["status"]) for r in received["requests"] if f"/sessions/SE/CPO/{session.pk}" in r["path"]]
+    assert writes[0] == ("PUT", 200) and ("PATCH", 200) in writes[1:]  # begun, then patched
+    assert (cdr["session_id"], cdr["total_energy"], cdr["currency"]) == (str(session.pk), 5.0, "SEK")
+    assert cdr["total_cost"] == {"excl_vat": 16.0, "incl_vat": 20.0}  # 5 kWh at the partner's 4.00 incl. 25 % VAT
+    assert (cdr["cdr_token"]["uid"], cdr["cdr_location"]["evse_id"]) == ("04E2E0E1E2E3E4", "SE*CPO*EALPHA*1*1")
+    assert SessionPrice.objects.get(session=session).gross_total == Decimal("20.00")
+    stored = Cdr.objects.get(session=session)
+    assert stored.ocpi_id == cdr["id"] and stored.acknowledged_at is not None
+    assert stored.data["cdr_location"]["evse_uid"] == "ALPHA-1-1"  # the library's CdrLocation has no evse_uid

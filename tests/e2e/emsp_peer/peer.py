@@ -16,8 +16,8 @@ the peer holds, behind ``/_peer/...`` routes the test calls:
 - ``POST /_peer/send`` {module, role, method, path, params, body, expect}: one call to the CPO's endpoint;
 - ``GET /_peer/pull/{module}?limit=N``: the CPO's list, page after page by its ``Link`` header, each object
   checked by the library's model;
-- ``POST /_peer/tokens`` (a token object): kept (the library's tokens sender then lists and authorizes it) and
-  pushed to the CPO (``PUT tokens/{country_code}/{party_id}/{uid}``);
+- ``POST /_peer/tokens[?push=false]`` (a token object): kept (the library's tokens sender then lists and authorizes
+  it) and pushed to the CPO (``PUT tokens/{country_code}/{party_id}/{uid}``);
 - ``GET /_peer/state``: everything received.
 
 Settings (environment): the library's ``OCPI_HOST`` (host:port), ``PROTOCOL``, ``COUNTRY_CODE``, ``PARTY_ID``;
@@ -379,11 +379,14 @@ async def pull(module: str, limit: int = 50) -> dict[str, Any]:
 
 
 @app.post("/_peer/tokens", include_in_schema=False)
-async def token_push(token: Token) -> dict[str, Any]:
-    """Keep one of our tokens (the library's model) and push it to the CPO's tokens receiver."""
+async def token_push(token: Token, push: bool = True) -> dict[str, Any]:
+    """Keep one of our tokens (the library's model) and push it to the CPO's tokens receiver (``push`` false: only
+    kept, for the CPO to ask about in real time)."""
     data = jsonable_encoder(token.dict(exclude_none=True))
     STATE["tokens"][data["uid"]] = data
     save()
+    if not push:
+        return {"kept": data}
     path = f"{data['country_code']}/{data['party_id']}/{data['uid']}"
     return await send(
         Call(module="tokens", role="RECEIVER", method="PUT", path=path, params={"type": data["type"]}, body=data)
