@@ -70,8 +70,12 @@ def test_the_stop_commits_its_pending_work_in_the_same_transaction(world, tariff
         stop(world, session)
     work = PostStopWork.objects.get(session=session)
     assert work.done_at is None and work.attempts == 0 and work.queued_at == STOP + timedelta(seconds=1)
-    # the work runs only after the commit (the other callback tells the live boards of the stop)
-    assert [c.__module__ for c in callbacks] == ["sessions_app.post_stop", "sessions_app.board_push"]
+    # the work runs only after the commit (the others tell the live boards and the session-changed handlers)
+    assert [c.__module__ for c in callbacks] == [
+        "sessions_app.post_stop",
+        "sessions_app.board_push",
+        "sessions_app.hooks",
+    ]
     assert not SessionPrice.objects.exists()
 
     other = start(world, at=STOP + timedelta(hours=1))
