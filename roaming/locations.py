@@ -28,11 +28,10 @@ from django.utils import timezone
 
 from accounts.models import CustomerAccount, Organization
 from billing.selectors import tariff_for
-from core.timeutil import utc_text
 from roaming.client import endpoint_url
 from roaming.countries import alpha_3
 from roaming.models import OperatorParty, Partner
-from roaming.ocpi import OcpiError, Status
+from roaming.ocpi import OcpiError, Status, ocpi_datetime
 from roaming.push import push_enqueue
 from sessions_app.models import ChargePoint, ChargerConnection, Connector, ConnectorStatus, Site
 
@@ -231,7 +230,7 @@ def connector_object(connector: Connector, *, tariff_ids: list[str]) -> dict[str
         "max_voltage": voltage,
         "max_amperage": round(watts / (voltage * lines)),
         "max_electric_power": watts,
-        "last_updated": utc_text(evse_last_updated(connector)),
+        "last_updated": ocpi_datetime(evse_last_updated(connector)),
     }
     if tariff_ids:
         data["tariff_ids"] = tariff_ids
@@ -245,7 +244,7 @@ def evse_object(connector: Connector, *, party: OperatorParty, tariff_ids: list[
         "status": evse_status(connector, now),
         "capabilities": CAPABILITIES,
         "connectors": [connector_object(connector, tariff_ids=tariff_ids)],
-        "last_updated": utc_text(evse_last_updated(connector)),
+        "last_updated": ocpi_datetime(evse_last_updated(connector)),
     }
     emi3 = evse_id(party, connector)
     if emi3 is not None:
@@ -282,7 +281,7 @@ def location_object(
         ],
         "operator": _business_details(site.organization, party),
         "time_zone": site.time_zone,
-        "last_updated": utc_text(max([site.created_at, *(evse_last_updated(c) for c in connectors)])),
+        "last_updated": ocpi_datetime(max([site.created_at, *(evse_last_updated(c) for c in connectors)])),
     }
     return data
 
@@ -387,7 +386,7 @@ def evse_statuses_push(charge_point_ids: list[int], connector_ids: list[int] | N
         for connector in connectors:
             connector.charge_point = charge_points[connector.charge_point_id]
             uid = evse_uid(connector)
-            body = {"status": evse_status(connector, now), "last_updated": utc_text(evse_last_updated(connector))}
+            body = {"status": evse_status(connector, now), "last_updated": ocpi_datetime(evse_last_updated(connector))}
             for partner in partners:
                 if partner.organization_id != connector.charge_point.organization_id:
                     continue

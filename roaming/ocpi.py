@@ -32,7 +32,6 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from core.timeutil import utc_text
 from roaming.models import Partner
 
 logger = logging.getLogger(__name__)
@@ -106,11 +105,19 @@ def partner_authenticate(request: HttpRequest, *, registration: bool) -> Partner
     return partner
 
 
+def ocpi_datetime(moment: datetime) -> str:
+    """OCPI's DateTime: RFC 3339 in UTC with a ``Z``, at most 25 characters (string(25)), so milliseconds at most:
+    ``2026-01-31T12:00:00.123Z`` (``core.timeutil.utc_text`` writes microseconds: 27 characters)."""
+    moment = moment.astimezone(UTC)
+    milliseconds = f".{moment.microsecond // 1000:03d}" if moment.microsecond >= 1000 else ""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}{milliseconds}Z"
+
+
 def envelope(data: Any = None, status: Status = Status.SUCCESS, message: str = "Success") -> dict[str, Any]:
     body: dict[str, Any] = {
         "status_code": int(status),
         "status_message": message,
-        "timestamp": utc_text(timezone.now()),
+        "timestamp": ocpi_datetime(timezone.now()),
     }
     if data is not None:
         body["data"] = data

@@ -21,9 +21,9 @@ from billing.models import PriceComponent, Tariff, TariffAssignment
 from billing.pricing_tariff import Restrictions, TariffSpec, net_unit_price
 from billing.selectors import tariff_spec
 from core import money
-from core.timeutil import utc_text
 from roaming.locations import operator_party
 from roaming.models import OperatorParty, Partner
+from roaming.ocpi import ocpi_datetime
 
 #: OCPI DayOfWeek, Monday (0) first as our days of week.
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
@@ -113,7 +113,7 @@ def tariff_spec_object(
         "type": "REGULAR",
         "elements": elements,
         **fields,
-        "last_updated": utc_text(last_updated),
+        "last_updated": ocpi_datetime(last_updated),
     }
     if spec.min_price is not None:
         data["min_price"] = _price(spec.min_price, spec)
@@ -126,10 +126,10 @@ def tariff_object(tariff: Tariff, *, party: OperatorParty) -> dict[str, Any]:
     """The OCPI Tariff of one of the operator's tariffs."""
     fields: dict[str, Any] = {
         "tariff_alt_text": [{"language": "en", "text": tariff.name[:512]}],
-        "start_date_time": utc_text(tariff.valid_from),
+        "start_date_time": ocpi_datetime(tariff.valid_from),
     }
     if tariff.valid_until is not None:
-        fields["end_date_time"] = utc_text(tariff.valid_until)
+        fields["end_date_time"] = ocpi_datetime(tariff.valid_until)
     return tariff_spec_object(
         tariff_spec(tariff, time_zone=settings.TIME_ZONE),
         tariff_id=str(tariff.pk),

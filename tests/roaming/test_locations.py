@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from billing.models import TariffAssignment
-from core.timeutil import utc_text
 from roaming.models import PushItem
+from roaming.ocpi import ocpi_datetime
 from sessions_app.models import ChargePoint, Connector, ConnectorStatus, Site
 from sessions_app.services import (
     StatusReport,
@@ -73,7 +73,7 @@ def test_a_partner_gets_the_operators_sites_as_locations_with_an_evse_per_connec
         "max_electric_power": 22000,
         "last_updated": "2020-01-01T00:00:00Z",
     }
-    assert location["last_updated"] == utc_text(world.site_a.created_at)  # newer than its EVSEs (2020)
+    assert location["last_updated"] == ocpi_datetime(world.site_a.created_at)  # newer than its EVSEs (2020)
 
 
 def test_an_evse_status_is_its_connectors_while_the_charger_is_online(client, world, partner):
@@ -262,7 +262,7 @@ def test_the_status_is_sent_to_the_partners_locations_receiver(
 
     site = world.site_a.pk
     assert calls == [
-        ("PATCH", f"{RECEIVER}/SE/CPO/{site}/ALPHA-1-2", {"status": "OUTOFORDER", "last_updated": utc_text(at)})
+        ("PATCH", f"{RECEIVER}/SE/CPO/{site}/ALPHA-1-2", {"status": "OUTOFORDER", "last_updated": ocpi_datetime(at)})
     ]
     assert PushItem.objects.get().status == PushItem.Status.SENT
 
@@ -302,3 +302,11 @@ def test_a_partner_without_a_locations_receiver_gets_no_push(world, unsent, djan
         charge_point_disconnect(charge_point_id=world.cp_a.pk, channel_name="channel-1")
 
     assert not PushItem.objects.exists()
+
+
+def test_times_are_ocpi_datetimes_of_25_characters_at_most():
+    moment = datetime(2026, 1, 31, 12, 0, 0, 123456, tzinfo=UTC)
+
+    assert ocpi_datetime(moment) == "2026-01-31T12:00:00.123Z"
+    assert ocpi_datetime(moment.replace(microsecond=999)) == "2026-01-31T12:00:00Z"
+    assert ocpi_datetime(moment.astimezone(timezone.get_fixed_timezone(60))) == "2026-01-31T12:00:00.123Z"
