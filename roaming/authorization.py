@@ -11,8 +11,9 @@ Registered as ``sessions_app.hooks.realtime_authorization_handlers``: a charger'
   partner knowing the uid, or none answering refuses it.
 - **A known token**, by its whitelist: ALWAYS and ALLOWED are judged here alone (real-time is optional for ALLOWED:
   not done); ALLOWED_OFFLINE asks the partner, and judges here alone when it does not answer; NEVER asks the
-  partner, and refuses when it does not answer. A token known only from a real-time answer is asked again once
-  that answer's ``authorized_until`` has passed (then by its whitelist if the partner does not answer). A fresh
+  partner, and refuses when it does not answer. A token known only from a real-time answer (or a command) is
+  asked again once that answer's ``authorized_until`` has passed, unless its whitelist is ALWAYS (real-time
+  authorization not allowed); then by its whitelist if the partner does not answer. A fresh
   ALLOWED answer covers the token until its ``authorized_until``: Authorize then StartTransaction ask once.
 - NEVER means never whitelisted: such a token is refused by the authorization checks (``token_whitelist_refusal``:
   not on chargers' local lists) unless a fresh ALLOWED answer covers it.
@@ -161,6 +162,8 @@ def _store_allowed(partner: Partner, info: dict[str, Any], raw_uid: str) -> Roam
 
 
 def _must_ask(token: RoamingToken, at: datetime) -> bool:
+    if token.whitelist == RoamingToken.Whitelist.ALWAYS:  # OCPI: real-time authorization not allowed
+        return False
     fresh = token.authorized_until is not None and token.authorized_until > at
     lapsed = token.authorized_until is not None and not fresh
     return lapsed or (token.whitelist in ASKED and not fresh)

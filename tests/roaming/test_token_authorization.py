@@ -239,17 +239,17 @@ def test_allowed_offline_asks_and_accepts_on_the_local_verdict_when_unreachable(
 
 
 def test_a_token_known_only_from_real_time_is_asked_again_once_its_answer_lapsed(world, partner, emsp):
-    token = token_upsert(
-        partner=partner,
-        data=a_token(uid="0A0B0C0D", whitelist="ALWAYS"),
-        authorized_until=timezone.now() - timedelta(seconds=1),
-    )
-    emsp.answers["0A0B0C0D"] = "BLOCKED"
+    lapsed = timezone.now() - timedelta(seconds=1)
+    token = token_upsert(partner=partner, data=a_token(uid="0A0B0C0D"), authorized_until=lapsed)  # ALLOWED
+    always = token_upsert(partner=partner, data=a_token(uid="0E0E0E0E", whitelist="ALWAYS"), authorized_until=lapsed)
+    emsp.answers["0A0B0C0D"] = emsp.answers["0E0E0E0E"] = "BLOCKED"
 
     assert authorize(world, "0A0B0C0D").status == AuthorizationStatus.BLOCKED
     assert len(emsp.calls) == 1
     token.refresh_from_db()
     assert token.id_tag.status == IdTag.Status.ACTIVE  # the refusal is the partner's answer, not a push
+    assert authorize(world, "0E0E0E0E").status == AuthorizationStatus.ACCEPTED  # ALWAYS: never asked in real time
+    assert len(emsp.calls) == 1 and always.authorized_until == lapsed
 
 
 # --- over OCPP ------------------------------------------------------------------------------------------------------
