@@ -1,4 +1,5 @@
-"""Revenue by site, charger, connector, tariff, customer group or period, from the frozen session prices.
+"""Revenue by site, charger, connector, tariff, customer group, roaming partner or period, from the frozen session
+prices.
 
 Everything is summed in the database; Python only turns the grouped rows into report rows.
 A session counts in the period its charging *started* in (the moment its tariff was chosen).
@@ -12,11 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organization
+from accounts.models import CustomerAccount, Organization
 from billing.balances import MONEY_FIELD, ZERO, reservation_owed_subquery, session_owed_subquery
 from billing.models import CreditNote, ReservationPrice, SessionPrice
 from core import money
@@ -43,11 +44,26 @@ GROUP_BY = {
             "session__customer_account__customer_group_memberships__customer_group__name",
         ),
     ),
+    # A roaming partner is a customer account of kind "roaming" (the roaming app's Partner holds it): its drivers'
+    # sessions; everyone else's sessions share the row with no partner.
+    "roaming_partner": (_("Roaming partner"), ("roaming_account_id", "roaming_account_name")),
     "day": (_("Day"), ("bucket",)),
     "week": (_("Week"), ("bucket",)),
     "month": (_("Month"), ("bucket",)),
 }
 _TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+#: What the row of the sessions outside every group is called (default "(none)").
+_NONE_LABEL = {"roaming_partner": _("Not roaming")}
+
+
+def _roaming_account(account_path: str) -> dict[str, Case]:
+    """The annotations the "roaming_partner" grouping reads: the customer account at ``account_path`` and its name
+    when it is a roaming partner's, None otherwise."""
+    roaming = Q(**{f"{account_path}__kind": CustomerAccount.Kind.ROAMING})
+    return {
+        "roaming_account_id": Case(When(roaming, then=F(f"{account_path}_id")), default=None),
+        "roaming_account_name": Case(When(roaming, then=F(f"{account_path}__name")), default=None),
+    }
 
 
 @dataclass(frozen=True)
@@ -159,7 +175,7 @@ def _label(group_by: str, values: dict) -> tuple[object, str]:
         return day, day.isoformat()
     key = values[fields[0]]
     if key is None:
-        return None, str(_("(none)"))
+        return None, str(_NONE_LABEL.get(group_by, _("(none)")))
     if group_by == "charge_point":
         return key, values[fields[2]] or values[fields[1]]
     if group_by == "connector":
@@ -255,7 +271,8 @@ def revenue_report(
     Days, weeks (ISO, from Monday) and months are in ``time_zone`` (IANA; default the
     project's), cut by the database. A customer in several customer groups counts in each
     of them, so those rows may add up to more than the totals; the totals never double count.
-    Groups and totals are per currency.
+    Groups and totals are per currency. By roaming partner, each partner's customer account (kind "roaming") is a
+    row and every other session counts in the "Not roaming" row.
 
     Reservation fees (``billing.reservation_fees``) count in the period their reservation was *made* in, in the
     group of its site, charger, connector (none for a whole-charger reservation), tariff or customer group:
@@ -270,6 +287,8 @@ def revenue_report(
     grouped = prices
     if group_by in _TRUNC:
         grouped = grouped.annotate(bucket=_TRUNC[group_by]("session__started_at", tzinfo=zoneinfo.ZoneInfo(time_zone)))
+    if group_by == "roaming_partner":
+        grouped = grouped.annotate(**_roaming_account("session__customer_account"))
     grouped_rows = grouped.values(*fields, "currency").annotate(**_SUMS).order_by(*fields, "currency")
     rows = [_row(values, key=key, label=label) for values in grouped_rows for key, label in [_label(group_by, values)]]
     fees = revenue_reservation_fees(organization=organization, start=start, end=end)
@@ -278,6 +297,8 @@ def revenue_report(
         fees_grouped = fees.annotate(
             bucket=_TRUNC[group_by]("reservation__created_at", tzinfo=zoneinfo.ZoneInfo(time_zone))
         )
+    elif group_by == "roaming_partner":
+        fees_grouped = fees.annotate(**_roaming_account("customer_account"))
     else:
         fees_grouped = fees
     fee_rows = fees_grouped.values(*fee_fields, "currency").annotate(**_RESERVATION_SUMS).order_by(*fee_fields)

@@ -432,7 +432,9 @@ def test_the_revenue_page_and_its_csv_show_the_reservation_fees(world, client):
     assert (total[6], total[-2], total[-1]) == ("16.00", "1", "16.00")
 
 
-@pytest.mark.parametrize("group_by", ["site", "charge_point", "connector", "tariff", "customer_group", "week", "month"])
+@pytest.mark.parametrize(
+    "group_by", ["site", "charge_point", "connector", "tariff", "customer_group", "roaming_partner", "week", "month"]
+)
 def test_every_revenue_grouping_counts_the_fee_once_in_its_group(world, group_by):
     fee_tariff(world)
     reservation_price_freeze(reservation=reservation(world))
