@@ -264,7 +264,7 @@ def location_object(
     site: Site, connectors: list[Connector], *, party: OperatorParty, tariff_ids: dict[int, list[str]], now: datetime
 ) -> dict[str, Any]:
     """The OCPI Location of a site with its published connectors as EVSEs."""
-    data: dict[str, Any] = {
+    return {
         "country_code": party.country_code,
         "party_id": party.party_id,
         "id": location_id_of(site),
@@ -283,7 +283,6 @@ def location_object(
         "time_zone": site.time_zone,
         "last_updated": ocpi_datetime(max([site.created_at, *(evse_last_updated(c) for c in connectors)])),
     }
-    return data
 
 
 def _business_details(organization: Organization, party: OperatorParty) -> dict[str, str]:
@@ -293,7 +292,9 @@ def _business_details(organization: Organization, party: OperatorParty) -> dict[
     return details
 
 
-def _tariff_ids(connectors: Iterable[Connector], customer_account: CustomerAccount, now: datetime) -> dict[int, list]:
+def _tariff_ids(
+    connectors: Iterable[Connector], customer_account: CustomerAccount, now: datetime
+) -> dict[int, list[str]]:
     """Connector id -> the id of the tariff the partner's drivers are priced with there now (none: empty)."""
     ids: dict[int, list[str]] = {}
     for connector in connectors:

@@ -10,6 +10,7 @@ gross computed once (``core.money``). Decimals become JSON numbers only here, at
 ``last_updated`` is the tariff's creation: the tariff keeps no edit time.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,7 +30,7 @@ from roaming.ocpi import ocpi_datetime
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 #: A percentage of VAT written with this many decimals at most (25 %, 12.5 %).
 VAT_QUANTUM = Decimal("0.01")
-#: What we store as the tariff's last_updated field (see the module's docstring).
+#: The tariff's column sent as its last_updated and filtered by date_from/date_to (see the module's docstring).
 UPDATED_FIELD = "created_at"
 
 
@@ -139,6 +140,6 @@ def tariff_object(tariff: Tariff, *, party: OperatorParty) -> dict[str, Any]:
     )
 
 
-def tariffs_serialize(tariffs, *, partner: Partner) -> list[dict[str, Any]]:
+def tariffs_serialize(tariffs: Iterable[Tariff], *, partner: Partner) -> list[dict[str, Any]]:
     party = operator_party(partner)
     return [tariff_object(tariff, party=party) for tariff in tariffs]
