@@ -28,10 +28,10 @@ from django.utils import timezone
 from billing.models import SessionPrice
 from billing.selectors import tariff_spec_from_snapshot
 from core import money
-from core.timeutil import utc_text
 from roaming.client import endpoint_url
 from roaming.locations import connector_object, evse_id, location_object, operator_party
 from roaming.models import Cdr, Partner, PushItem, RoamingSession
+from roaming.ocpi import ocpi_datetime
 from roaming.push import push_enqueue
 from roaming.sessions import (
     auth_method,
@@ -140,8 +140,8 @@ def cdr_object(roaming: RoamingSession, price: SessionPrice, *, ocpi_id: str, no
         "country_code": country_code,
         "party_id": party_id,
         "id": ocpi_id,
-        "start_date_time": utc_text(session.started_at),
-        "end_date_time": utc_text(stopped_at),
+        "start_date_time": ocpi_datetime(session.started_at),
+        "end_date_time": ocpi_datetime(stopped_at),
         "session_id": str(session.pk),
         "cdr_token": cdr_token(roaming.token),
         "auth_method": auth_method(roaming),
@@ -158,7 +158,7 @@ def cdr_object(roaming: RoamingSession, price: SessionPrice, *, ocpi_id: str, no
         "total_cost": price_object(price.net_total, price.gross_total, currency),
         "total_energy": kwh(price.energy_wh),
         "total_time": _hours((stopped_at - session.started_at).total_seconds()),
-        "last_updated": utc_text(now),
+        "last_updated": ocpi_datetime(now),
     }
     if roaming.authorization_reference:
         data["authorization_reference"] = roaming.authorization_reference
@@ -219,14 +219,14 @@ def charging_periods(lines: list[dict], *, start: datetime, energy_wh: int, tari
     if not dimensions:
         return [
             {
-                "start_date_time": utc_text(start),
+                "start_date_time": ocpi_datetime(start),
                 "dimensions": [{"type": "ENERGY", "volume": kwh(energy_wh)}],
                 "tariff_id": tariff_id,
             }
         ]
     return [
         {
-            "start_date_time": utc_text(datetime.fromisoformat(starts_at)),
+            "start_date_time": ocpi_datetime(datetime.fromisoformat(starts_at)),
             "dimensions": [{"type": kind, "volume": float(volume)} for kind, volume in sorted(volumes.items())],
             "tariff_id": tariff_id,
         }

@@ -22,11 +22,11 @@ from django.utils import timezone
 
 from billing.quotes import latest_register_wh, session_cost_estimate
 from core import money
-from core.timeutil import utc_text
 from roaming.authorization import authorization_reference
 from roaming.client import endpoint_url
 from roaming.locations import CONNECTOR_ID, evse_uid, location_id_of, operator_party
 from roaming.models import Partner, PushItem, RoamingSession, RoamingToken
+from roaming.ocpi import ocpi_datetime
 from roaming.push import push_enqueue
 from sessions_app.models import ChargingSession, Connector
 
@@ -86,16 +86,16 @@ def session_object(roaming: RoamingSession, *, now: datetime) -> dict:
         "country_code": party.country_code,
         "party_id": party.party_id,
         "id": str(session.pk),
-        "start_date_time": utc_text(session.started_at),
+        "start_date_time": ocpi_datetime(session.started_at),
         "kwh": kwh(_energy_wh(session, now)),
         "cdr_token": cdr_token(roaming.token),
         "auth_method": auth_method(roaming),
         "currency": estimate["currency"] if estimate else settings.DEFAULT_CURRENCY,
         "status": "COMPLETED" if session.state == ChargingSession.State.COMPLETED else "ACTIVE",
-        "last_updated": utc_text(now),
+        "last_updated": ocpi_datetime(now),
     }
     if session.stopped_at is not None:
-        data["end_date_time"] = utc_text(session.stopped_at)
+        data["end_date_time"] = ocpi_datetime(session.stopped_at)
     if roaming.authorization_reference:
         data["authorization_reference"] = roaming.authorization_reference
     if session.connector is not None:
