@@ -14,7 +14,7 @@ from ocpp.v16 import call
 from billing.models import SessionPrice
 from billing.services import tariff_assignment_create
 from roaming.client import endpoint_url, partner_call
-from roaming.models import Cdr, OperatorParty, Partner, RoamingToken
+from roaming.models import Cdr, OperatorParty, Partner, RoamingCommand, RoamingToken
 from roaming.partners import partner_create, partner_register
 from sessions_app.models import ChargingSession
 from tests.e2e.emsp import COUNTRY_CODE, PARTY_ID, token_header
@@ -293,3 +293,53 @@ def test_a_session_with_the_emsps_token_reaches_it_live_then_as_one_cdr_priced_b
     stored = Cdr.objects.get(session=session)
     assert stored.ocpi_id == cdr["id"] and stored.acknowledged_at is not None
     assert stored.data["cdr_location"]["evse_uid"] == "ALPHA-1-1"  # the library's CdrLocation has no evse_uid
+
+
+def test_a_start_session_from_the_emsp_reaches_the_charger_and_its_result_is_posted_back(
+    asgi_server, emsp_peer, registered, world
+):
+    command = {
+        "response_url": emsp_peer.commands_url("start-1"),
+        "token": emsp_token("04E2E0F1F2F3F4"),
+        "location_id": str(world.site_a.pk),
+        "evse_uid": "ALPHA-1-2",
+        "authorization_reference": "E2E-REF-1",
+    }
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1") as charger:
+            await charger.boot()
+            answer = await asyncio.to_thread(
+                emsp_peer.send,
+                "commands",
+                "RECEIVER",
+                "POST",
+                path="START_SESSION",
+                body=command,
+                expect="CommandResponse",
+            )
+            results = await asyncio.to_thread(
+                emsp_peer.wait_for, lambda state: state["command_results"].get("start-1"), 20, "the CommandResult"
+            )
+            remote = list(charger.commands)
+            [(_name, request)] = remote
+            started = await charger.call(
+                call.StartTransaction(
+                    connector_id=request["connector_id"], id_tag=request["id_tag"], meter_start=0, timestamp=iso()
+                ),
+                suppress=False,
+            )
+            return answer, results, remote, started
+
+    answer, results, remote, started = asyncio.run(scenario())
+
+    assert (answer["status"], answer["body"]["status_code"], answer["invalid"]) == (200, 1000, [])
+    assert answer["body"]["data"]["result"] == "ACCEPTED"
+    assert remote == [("RemoteStartTransaction", {"id_tag": "04E2E0F1F2F3F4", "connector_id": 2})]
+    assert [result["result"] for result in results] == ["ACCEPTED"]  # posted once
+    assert started.id_tag_info["status"] == "Accepted"
+    command_row = RoamingCommand.objects.get(partner=registered)
+    assert (command_row.command, command_row.result) == ("START_SESSION", "ACCEPTED")
+    assert command_row.result_sent_at is not None
+    session = ChargingSession.objects.get(connector__charge_point=world.cp_a, connector__number=2)
+    assert (session.roaming.partner, session.roaming.token.uid) == (registered, "04E2E0F1F2F3F4")
