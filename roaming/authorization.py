@@ -15,6 +15,8 @@ Registered as ``sessions_app.hooks.realtime_authorization_handlers``: a charger'
   asked again once that answer's ``authorized_until`` has passed, unless its whitelist is ALWAYS (real-time
   authorization not allowed); then by its whitelist if the partner does not answer. A fresh
   ALLOWED answer covers the token until its ``authorized_until``: Authorize then StartTransaction ask once.
+- The tokens of a partner that is no longer registered (its credentials deleted) are refused: no session or CDR
+  could reach it.
 - NEVER means never whitelisted: such a token is refused by the authorization checks (``token_whitelist_refusal``:
   not on chargers' local lists) unless a fresh ALLOWED answer covers it.
 - Every refusal (and a uid nobody answered for) is remembered ``REFUSAL_SECONDS`` per operator and uid, so a
@@ -117,7 +119,9 @@ def location_references(charge_point: ChargePoint) -> dict[str, Any] | None:
     }
 
 
-def _ask(partner: Partner, *, raw_uid: str, ocpi_type: str, location, timeout: float) -> dict[str, Any] | None:
+def _ask(
+    partner: Partner, *, raw_uid: str, ocpi_type: str, location: dict[str, Any] | None, timeout: float
+) -> dict[str, Any] | None:
     """The partner's AuthorizationInfo for the uid (``allowed`` one of the AllowedType values), or None when it does
     not know the token. Raises ``_NoAnswer``."""
     url = endpoint_url(partner, "tokens", "SENDER")
@@ -169,7 +173,9 @@ def _must_ask(token: RoamingToken, at: datetime) -> bool:
     return lapsed or (token.whitelist in ASKED and not fresh)
 
 
-def _known_token(token: RoamingToken, *, charge_point: ChargePoint, raw_uid: str, at: datetime):
+def _known_token(
+    token: RoamingToken, *, charge_point: ChargePoint, raw_uid: str, at: datetime
+) -> IdTag | AuthorizationStatus | None:
     organization_id = charge_point.organization_id
     if not _must_ask(token, at):
         return None
@@ -239,6 +245,8 @@ def realtime_authorize(
     token = RoamingToken.objects.select_related("partner__organization__ocpi_party").filter(id_tag=id_tag).first()
     if token is None:
         return None
+    if token.partner.state != Partner.State.REGISTERED:  # its credentials deleted: no session or CDR could reach it
+        return AuthorizationStatus.INVALID
     return _known_token(token, charge_point=charge_point, raw_uid=raw_uid, at=at)
 
 

@@ -13,7 +13,7 @@ from accounts.models import AuthorizationStatus, IdTag
 from roaming import authorization
 from roaming.authorization import authorization_reference
 from roaming.client import PartnerUnreachable, Reply
-from roaming.models import RoamingToken
+from roaming.models import Partner, RoamingToken
 from roaming.tokens import token_upsert
 from sessions_app.local_list import local_list_desired
 from sessions_app.models import ChargingSession
@@ -105,6 +105,15 @@ def test_a_pushed_token_starts_a_session_of_the_partners_account(world, partner,
         token.id_tag,
         partner.customer_account,
     )
+
+
+def test_the_tokens_of_a_partner_no_longer_registered_are_refused(world, partner, emsp):
+    push(partner, uid="0A0B0C0D", whitelist="ALWAYS")
+    partner.state = Partner.State.SUSPENDED
+    partner.save()
+
+    assert authorize(world, "0A0B0C0D").status == AuthorizationStatus.INVALID
+    assert emsp.calls == []
 
 
 def test_a_local_card_never_asks_a_partner(world, partner, emsp):
