@@ -30,11 +30,6 @@ def auth(partner) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}
 
 
-@pytest.fixture
-def partner(world):
-    return make_partner(world.org_a)
-
-
 def online(charge_point: ChargePoint) -> ChargePoint:
     now = timezone.now()
     charge_point.channel_name, charge_point.connected_at, charge_point.last_seen_at = "channel-1", now, now
@@ -239,21 +234,9 @@ def test_a_status_that_did_not_change_pushes_nothing(world, partner, unsent, dja
     assert not PushItem.objects.exists()
 
 
-class FakeResponse:
-    status_code = 200
-
-    def json(self):
-        return {"status_code": 1000, "status_message": "Success", "timestamp": "2026-01-01T00:00:00Z"}
-
-
 def test_the_status_is_sent_to_the_partners_locations_receiver(
-    world, partner, monkeypatch, django_capture_on_commit_callbacks
+    world, partner, emsp, django_capture_on_commit_callbacks
 ):
-    calls = []
-    monkeypatch.setattr(
-        "roaming.client.requests.request",
-        lambda method, url, **kwargs: calls.append((method, url, kwargs["json"])) or FakeResponse(),
-    )
     online(world.cp_a)
     at = (timezone.now() + timedelta(seconds=1)).replace(microsecond=0)  # after it connected
 
@@ -261,7 +244,7 @@ def test_the_status_is_sent_to_the_partners_locations_receiver(
         connector_status_record_many(reports=[status(world.cp_a, 2, "Faulted", at)], now=at)
 
     site = world.site_a.pk
-    assert calls == [
+    assert emsp.calls == [
         ("PATCH", f"{RECEIVER}/SE/CPO/{site}/ALPHA-1-2", {"status": "OUTOFORDER", "last_updated": ocpi_datetime(at)})
     ]
     assert PushItem.objects.get().status == PushItem.Status.SENT

@@ -19,11 +19,6 @@ def auth(partner) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}
 
 
-@pytest.fixture
-def partner(world):
-    return make_partner(world.org_a)
-
-
 def assigned(tariff: Tariff, **scope) -> Tariff:
     TariffAssignment.objects.create(tariff=tariff, **scope)
     return tariff
