@@ -106,8 +106,16 @@ def _cdr_push(cdr: Cdr) -> PushItem | None:
     if not url:
         logger.warning("Partner %s has no CDRs receiver: CDR %s waits for it to be pulled.", cdr.partner_id, cdr)
         return None
+    # A partner whose credentials were deleted gets it once registered again (the sweep sends registered ones).
+    registered = cdr.partner.state == Partner.State.REGISTERED
     return push_enqueue(
-        partner=cdr.partner, module=MODULE, key=f"cdr:{cdr.ocpi_id}", method="POST", url=url, body=cdr.data
+        partner=cdr.partner,
+        module=MODULE,
+        key=f"cdr:{cdr.ocpi_id}",
+        method="POST",
+        url=url,
+        body=cdr.data,
+        send_now=registered,
     )
 
 

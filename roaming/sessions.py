@@ -117,9 +117,10 @@ _PATCHED = ("kwh", "total_cost", "currency", "status", "end_date_time", "last_up
 
 def session_push(*, roaming: RoamingSession, now: datetime) -> PushItem | None:
     """Send the session's state to the partner's sessions receiver (module docstring): the whole Session by PUT
-    until the partner has one, else a PATCH of what changes. None when the partner has no sessions receiver."""
+    until the partner has one, else a PATCH of what changes. None when the partner has no sessions receiver or is not
+    registered (its credentials deleted)."""
     base = endpoint_url(roaming.partner, MODULE)
-    if not base:
+    if not base or roaming.partner.state != Partner.State.REGISTERED:
         return None
     data = session_object(roaming, now=now)
     key = f"session:{roaming.session_id}"

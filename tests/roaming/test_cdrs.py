@@ -13,7 +13,7 @@ from django.db import connection
 from billing.models import SessionPrice
 from billing.services import session_price_freeze, tariff_assignment_create
 from roaming.cdrs import CdrNotReady, cdr_make, cdr_make_by_id
-from roaming.models import Cdr, PushItem, RoamingSession
+from roaming.models import Cdr, Partner, PushItem, RoamingSession
 from roaming.push import push_send_due
 from roaming.tokens import token_upsert
 from sessions_app.models import ChargingSession, PostStopWork, SignedMeterValue
@@ -172,7 +172,7 @@ def test_a_partner_offline_for_an_hour_gets_the_cdr_once_when_it_is_back(
     assert method == "POST" and body["id"] == cdr.ocpi_id and cdr.acknowledged_at is not None
     [item] = cdr_pushes(session)
     assert item.status == PushItem.Status.SENT
-    assert "cdrs" in type(partner).objects.get(pk=partner.pk).last_push
+    assert "cdrs" in Partner.objects.get(pk=partner.pk).last_push
 
 
 @pytest.mark.django_db
@@ -267,3 +267,25 @@ def test_two_cdr_handlers_at_once_make_one_cdr_and_one_push(world, emsp, partner
     assert Cdr.objects.filter(session=session).count() == 1
     assert len(cdr_pushes(session)) == 1
     assert SessionPrice.objects.filter(session=session).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_partner_whose_credentials_were_deleted_gets_its_cdr_once_registered_again(
+    world, emsp, partner, roaming_token, roaming_tariff, django_capture_on_commit_callbacks
+):
+    partner.state = Partner.State.SUSPENDED
+    partner.save(update_fields=["state"])
+    session = partner_session(world, partner, roaming_token)
+    session_price_freeze(session=session)
+    with django_capture_on_commit_callbacks(execute=True):
+        cdr_make_by_id(session.pk)
+    push_send_due(now=datetime.now(UTC) + timedelta(minutes=5))
+
+    assert emsp.calls == [] and [item.status for item in cdr_pushes(session)] == [PushItem.Status.PENDING]
+
+    partner.state = Partner.State.REGISTERED
+    partner.save(update_fields=["state"])
+    push_send_due(now=datetime.now(UTC) + timedelta(minutes=6))
+
+    assert [method for method, _url, _body in emsp.sent(module="cdrs")] == ["POST"]
+    assert Cdr.objects.get(session=session).acknowledged_at is not None
