@@ -14,8 +14,9 @@ from ocpp.v16 import call
 from billing.models import SessionPrice
 from billing.services import tariff_assignment_create
 from roaming.client import endpoint_url, partner_call
-from roaming.models import Cdr, OperatorParty, Partner, RoamingCommand, RoamingToken
+from roaming.models import Cdr, OperatorParty, Partner, PushItem, RoamingCommand, RoamingToken
 from roaming.partners import partner_create, partner_register
+from roaming.push import push_retry_now
 from sessions_app.models import ChargingSession
 from tests.e2e.emsp import COUNTRY_CODE, PARTY_ID, token_header
 from tests.e2e.ocpp_client import connected, iso
@@ -343,3 +344,37 @@ def test_a_start_session_from_the_emsp_reaches_the_charger_and_its_result_is_pos
     assert command_row.result_sent_at is not None
     session = ChargingSession.objects.get(connector__charge_point=world.cp_a, connector__number=2)
     assert (session.roaming.partner, session.roaming.token.uid) == (registered, "04E2E0F1F2F3F4")
+
+
+def test_cdrs_made_while_the_emsp_is_offline_each_reach_it_once_when_it_is_back(
+    asgi_server, emsp_peer, registered, world
+):
+    tariff_assignment_create(tariff=make_tariff(world.org_a, energy="4.00"), customer_group=registered.customer_group)
+    emsp_peer.push_token(emsp_token("04E2E0A9A8A7A6"))
+    emsp_peer.stop()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+
+    charge(asgi_server, "04E2E0A9A8A7A6", start=start, readings=[], stop=(30, 3000))
+    charge(asgi_server, "04E2E0A9A8A7A6", start=start + timedelta(hours=1), readings=[], stop=(30, 4500))
+    push_retry_now(partner=registered)  # the admin's "send what waits now", while the eMSP is still away
+
+    cdrs = list(Cdr.objects.filter(partner=registered).order_by("created_at"))
+    assert [cdr.data["total_energy"] for cdr in cdrs] == [2.0, 3.5]
+    assert all(cdr.acknowledged_at is None for cdr in cdrs)
+    waiting = PushItem.objects.filter(partner=registered, module="cdrs", status=PushItem.Status.PENDING)
+    assert waiting.count() == 2 and all(item.attempts >= 2 and item.last_error for item in waiting)
+
+    emsp_peer.start()  # back, with what it held (its tokens, the sessions and CDRs it had)
+    push_retry_now(partner=registered)
+    push_retry_now(partner=registered)  # nothing is sent twice, however often the queue is swept
+
+    received = emsp_peer.state()["cdrs"]
+    assert sorted(cdr["id"] for cdr in received) == sorted(cdr.ocpi_id for cdr in cdrs)  # each once
+    assert sorted(cdr["total_cost"]["incl_vat"] for cdr in received) == [8.0, 14.0]
+    assert all(cdr.acknowledged_at is not None for cdr in Cdr.objects.filter(partner=registered))
+    # (the EVSE status PATCHes wait on: this eMSP never pulled the location, and its library answers them 404)
+    assert not PushItem.objects.filter(
+        partner=registered, module__in=("sessions", "cdrs"), status=PushItem.Status.PENDING
+    ).exists()
+    sessions = emsp_peer.state()["sessions"]
+    assert sorted((s["status"], s["kwh"]) for s in sessions.values()) == [("COMPLETED", 2.0), ("COMPLETED", 3.5)]
