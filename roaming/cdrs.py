@@ -86,7 +86,10 @@ def cdr_make(*, roaming: RoamingSession, now: datetime | None = None) -> Cdr:
         return existing
     price = SessionPrice.objects.filter(session_id=roaming.session_id).first()
     if price is None:
-        raise CdrNotReady(f"Session {roaming.session_id} has no price yet: its CDR waits for it.")
+        raise CdrNotReady(
+            f"Session {roaming.session_id} has no price yet: its CDR waits for it (does a tariff apply to the "
+            f"partner's sessions there?)."
+        )
     now = now or timezone.now()
     data = cdr_object(roaming, price, ocpi_id=cdr_id(roaming.session), now=now)
     with transaction.atomic():
