@@ -1,4 +1,4 @@
-"""Operator admin for statements: the list with each one's delivery, its PDF, sending again, and producing one.
+"""Operator admin for statements: the list with each one's delivery, its PDF and CSV, sending again, and producing one.
 
 An issued statement never changes, so nothing here edits or deletes one: the list and each
 statement's page are read-only. "Send again" resets its delivery (``statement_resend``) and
@@ -39,9 +39,11 @@ from billing import tasks
 from billing.models import Statement
 from billing.quotes import money_display
 from billing.selectors import organization_time_zone
+from billing.statement_csv import statement_csv_filename, statement_table
 from billing.statement_views import statement_pdf_response, statement_period_label
 from billing.statements import statement_create, statement_render, statement_resend
 from core.admin_scoping import OrganizationScopedAdmin, user_organization
+from core.exports import csv_response
 from core.timeutil import month_period
 
 #: Months offered on the form: this many before the current one.
@@ -221,7 +223,10 @@ class StatementAdmin(OrganizationScopedAdmin):
         if obj.status != Statement.Status.ISSUED or not obj.pdf:
             return "–"
         return format_html(
-            '<a href="{}">{}</a>', reverse("admin:billing_statement_pdf", args=[obj.pk]), gettext("Download")
+            '<a href="{}">{}</a> · <a href="{}">CSV</a>',
+            reverse("admin:billing_statement_pdf", args=[obj.pk]),
+            gettext("Download"),
+            reverse("admin:billing_statement_csv", args=[obj.pk]),
         )
 
     # Sending again.
@@ -267,6 +272,7 @@ class StatementAdmin(OrganizationScopedAdmin):
         return [
             path("produce/", wrap(self.produce_view), name="billing_statement_produce"),
             path("<int:pk>/pdf/", wrap(self.pdf_view), name="billing_statement_pdf"),
+            path("<int:pk>/csv/", wrap(self.csv_view), name="billing_statement_csv"),
             *super().get_urls(),
         ]
 
@@ -277,6 +283,14 @@ class StatementAdmin(OrganizationScopedAdmin):
         if not self.has_view_permission(request, statement):
             raise PermissionDenied
         return statement_pdf_response(statement)
+
+    def csv_view(self, request, pk):
+        """The statement's lines (a partner's settlement: its CDRs) and totals as CSV, from its snapshot."""
+        statement = get_object_or_404(self.get_queryset(request).filter(status=Statement.Status.ISSUED), pk=pk)
+        if not self.has_view_permission(request, statement):
+            raise PermissionDenied
+        headers, rows = statement_table(statement)
+        return csv_response(filename=statement_csv_filename(statement), headers=headers, rows=rows)
 
     def _accounts(self, request):
         accounts = CustomerAccount.objects.select_related("organization").order_by("name", "pk")

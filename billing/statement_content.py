@@ -6,6 +6,9 @@ a charger reports late lands on the next statement instead of none; a reservatio
 refunds and wallet movements belong to the period they were booked in. Amounts are strings
 (Decimal as written), times ISO 8601 in UTC; the template shows them in the statement's time zone.
 
+A roaming partner's statement is its settlement (``is_settlement``): each session carries the id of the CDR the
+partner was sent of it and the EVSE that CDR names (roaming tells them through ``hooks.session_cdrs``).
+
 The account's position: what was owed at the start of the period, plus sessions, less credit
 notes and payments, plus refunds, is what is owed at its end (the amount due, or in the
 customer's favour when negative); the same for the prepaid wallet.
@@ -27,6 +30,7 @@ from billing.balances import ZERO, payment_method_of
 from billing.models import CreditNote, LedgerEntry, ReservationPrice, SessionPrice
 from billing.selectors import organization_time_zone
 from core import money
+from sessions_app import hooks
 
 Kind, Method = LedgerEntry.Kind, LedgerEntry.Method
 
@@ -179,6 +183,9 @@ def statement_content(
         line["vat"] += price["vat_amount"]
         line["gross"] += price["gross_total"]
 
+    if is_settlement_account(customer_account):
+        _with_cdrs(sessions)
+
     reservation_fees = []
     for fee in (
         ReservationPrice.objects.filter(
@@ -293,6 +300,25 @@ def statement_content(
             "wallet_end": _money(sums["wallet_end"]),
         },
     }
+
+
+def is_settlement_account(customer_account: CustomerAccount) -> bool:
+    """A roaming partner's account: its statement is the partner's settlement (its CDRs and their totals)."""
+    return customer_account.kind == CustomerAccount.Kind.ROAMING
+
+
+def is_settlement(content: Mapping[str, Any]) -> bool:
+    """Whether a statement's snapshot is a roaming partner's settlement."""
+    return content["customer"]["kind"] == CustomerAccount.Kind.ROAMING
+
+
+def _with_cdrs(sessions: list[dict]) -> None:
+    """A settlement's sessions get the id of the CDR the partner was sent and the EVSE it names (roaming tells,
+    ``hooks.session_cdrs``); a session it sent none of has them empty."""
+    cdrs = hooks.session_cdrs([session["id"] for session in sessions]) if sessions else {}
+    for session in sessions:
+        cdr = cdrs.get(session["id"])
+        session["cdr_id"], session["evse_id"] = (cdr.cdr_id, cdr.evse_id) if cdr else ("", "")
 
 
 def accounts_with_activity(*, organization: Organization, start: datetime, end: datetime) -> set[int]:

@@ -1,5 +1,7 @@
 """A statement's snapshot as a PDF: a Django template rendered by WeasyPrint, in the customer's language.
 
+A roaming partner's statement is its settlement: titled so, its sessions listed as the CDRs it was sent.
+
 The statement's tables (sessions, credit notes, payments, VAT, the account) are set as lines of a
 monospaced font, one text line per row, instead of HTML tables. WeasyPrint's cost grows with the
 number of boxes it lays out, about a millisecond per table cell: a 30-session statement as an HTML
@@ -28,6 +30,7 @@ from weasyprint.text.fonts import FontConfiguration
 from accounts.bank import iban_grouped
 from billing.models import LedgerEntry, PaymentAccount, Statement
 from billing.quotes import money_display
+from billing.statement_content import is_settlement
 from core.text_table import Column, give_way, row_lines
 
 #: Characters on a table line: DejaVu Sans Mono at 8 pt between the A4 page's side margins (statement.html).
@@ -130,6 +133,39 @@ def _sessions_table(sessions: list[dict], p: _Printer) -> dict:
             Column("kWh", right=True),
             Column(_("Price"), right=True),
             Column(_("Paid"), flexible=True),
+        ],
+        rows,
+        fill=False,
+    )
+
+
+def _settlement_table(sessions: list[dict], p: _Printer) -> dict:
+    """A roaming partner's settlement: each session as the CDR it was sent (id, EVSE) with its net, VAT and total."""
+    rows = [
+        [
+            row.get("cdr_id", ""),
+            f"#{row['id']}",
+            p.day(row["started_at"]),
+            p.clock(row["started_at"]),
+            row.get("evse_id") or row["station"] + (f" #{row['connector']}" if row.get("connector") else ""),
+            p.kwh(row["energy_wh"]),
+            p.money(row["net"]),
+            p.money(row["vat"]),
+            p.money(row["gross"]),
+        ]
+        for row in sessions
+    ]
+    return text_table(
+        [
+            Column(_("CDR")),
+            Column(_("Session")),
+            Column(_("Date")),
+            Column(_("Start")),
+            Column(_("EVSE"), flexible=True),
+            Column("kWh", right=True),
+            Column(_("Net"), right=True),
+            Column(_("VAT"), right=True),
+            Column(_("Price"), right=True),
         ],
         rows,
         fill=False,
@@ -323,6 +359,8 @@ def statement_context(statement: Statement) -> dict:
     content = statement.content
     p = _Printer(statement)
     wallet = content["payment_method"] == PaymentAccount.Method.WALLET
+    settlement = is_settlement(content)
+    sessions_table = _settlement_table if settlement else _sessions_table
     logo = content["operator"].get("logo")
     owed_end = Decimal(content["totals"]["owed_end"])
     return {
@@ -331,7 +369,8 @@ def statement_context(statement: Statement) -> dict:
         "customer": content["customer"],
         **_header(statement, content, p),
         "wallet": wallet,
-        "sessions": _sessions_table(content["sessions"], p) if content["sessions"] else None,
+        "settlement": settlement,
+        "sessions": sessions_table(content["sessions"], p) if content["sessions"] else None,
         "reservation_fees": _reservation_fees_table(content["reservation_fees"], p)
         if content.get("reservation_fees")
         else None,

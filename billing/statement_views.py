@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from billing.models import Statement
 from billing.quotes import money_display
+from billing.statement_content import is_settlement
 
 STATEMENTS_PER_PAGE = 24
 
@@ -40,7 +41,10 @@ def statement_period_label(statement: Statement) -> str:
 
 
 def statement_filename(statement: Statement) -> str:
-    """The name a downloaded PDF gets, e.g. ``statement-000042.pdf`` (in the reader's language)."""
+    """The name a downloaded PDF gets, e.g. ``statement-000042.pdf`` (``settlement-000042.pdf`` for a roaming
+    partner's), in the reader's language."""
+    if is_settlement(statement.content):
+        return gettext("settlement-%(number)s.pdf") % {"number": statement.display_number}
     return gettext("statement-%(number)s.pdf") % {"number": statement.display_number}
 
 

@@ -32,8 +32,10 @@ from django.utils.translation import gettext as _
 from accounts.models import CustomerAccount, Organization
 from billing.models import Statement, StatementSequence
 from billing.selectors import organization_time_zone
-from billing.statement_content import account_language, accounts_with_activity, statement_content
+from billing.statement_content import account_language, accounts_with_activity, is_settlement, statement_content
+from billing.statement_csv import statement_csv, statement_csv_filename
 from billing.statement_pdf import statement_pdf
+from billing.statement_views import statement_filename
 from core.timeutil import month_period, previous_month
 
 logger = logging.getLogger(__name__)
@@ -182,18 +184,23 @@ def statement_email_claim(*, statement_id: int, now: datetime) -> Statement | No
 
 
 def _message(statement: Statement) -> EmailMessage:
+    """The statement's email with its PDF; a roaming partner's settlement also has its lines as CSV."""
     with translation.override(statement.language):
         context = {
             "statement": statement,
             "customer": statement.content["customer"],
             "operator": statement.content["operator"],
         }
-        subject = _("Your charging statement %(number)s from %(operator)s") % {
-            "number": statement.display_number,
-            "operator": statement.organization.name,
-        }
-        body = render_to_string("billing/statement_email.txt", context)
-        filename = _("statement-%(number)s.pdf") % {"number": statement.display_number}
+        names = {"number": statement.display_number, "operator": statement.organization.name}
+        csv_attachment = None
+        if is_settlement(statement.content):
+            subject = _("Your roaming settlement %(number)s from %(operator)s") % names
+            body = render_to_string("billing/settlement_email.txt", context)
+            csv_attachment = (statement_csv_filename(statement), statement_csv(statement), "text/csv")
+        else:
+            subject = _("Your charging statement %(number)s from %(operator)s") % names
+            body = render_to_string("billing/statement_email.txt", context)
+        filename = statement_filename(statement)
     message = EmailMessage(
         subject=subject,
         body=body,
@@ -203,6 +210,8 @@ def _message(statement: Statement) -> EmailMessage:
     )
     with statement.pdf.open("rb") as pdf:
         message.attach(filename, pdf.read(), "application/pdf")
+    if csv_attachment is not None:
+        message.attach(*csv_attachment)
     return message
 
 

@@ -40,3 +40,7 @@ class RoamingConfig(AppConfig):
         hooks.register(push.acknowledged_handlers, commands.command_result_acknowledged)
         hooks.register(hooks.reservation_ended_handlers, commands.command_reservation_ended)
         hooks.register(hooks.server_sweeps, ("roaming commands overdue", commands.commands_overdue))
+        # A partner's monthly statement is its settlement: each session with the CDR it was sent as.
+        from roaming.settlement import session_cdrs
+
+        hooks.register(hooks.session_cdr_handlers, session_cdrs)

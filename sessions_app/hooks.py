@@ -277,3 +277,27 @@ def _sessions_changed_now(session_ids: list[int]) -> None:
             handler(session_ids)
         except Exception:
             logger.exception("session_changed handler %r failed for %s", handler, session_ids)
+
+
+@dataclass(frozen=True)
+class SessionCdr:
+    """The charge detail record a roaming partner was sent of one of its drivers' sessions: its id, and the EVSE it
+    names (the partner's word for where the session was)."""
+
+    cdr_id: str
+    evse_id: str
+
+
+#: Called by billing's statement content (``billing.statement_content``) with the ids of the sessions on a roaming
+#: partner's statement (its monthly settlement): each returns {session id: SessionCdr} for the sessions it sent the
+#: partner a CDR of (roaming registers it). A handler that fails fails the statement, which the next run makes again:
+#: an issued settlement never changes, so none is made without its CDR ids.
+session_cdr_handlers: list[Callable[[list[int]], dict[int, SessionCdr]]] = []
+
+
+def session_cdrs(session_ids: list[int]) -> dict[int, SessionCdr]:
+    """Every handler's CDRs by session, merged (a later handler's wins)."""
+    found: dict[int, SessionCdr] = {}
+    for handler in list(session_cdr_handlers):
+        found.update(handler(session_ids))
+    return found
