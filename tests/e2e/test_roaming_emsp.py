@@ -294,6 +294,13 @@ def test_a_session_with_the_emsps_token_reaches_it_live_then_as_one_cdr_priced_b
     stored = Cdr.objects.get(session=session)
     assert stored.ocpi_id == cdr["id"] and stored.acknowledged_at is not None
     assert stored.data["cdr_location"]["evse_uid"] == "ALPHA-1-1"  # the library's CdrLocation has no evse_uid
+    # the same pulled, and the tariff the session and CDR name, each read by the library's model
+    sessions, cdrs, tariffs = (emsp_peer.pull(module, limit=10) for module in ("sessions", "cdrs", "tariffs"))
+    assert (sessions["invalid"], cdrs["invalid"], tariffs["invalid"]) == ([], [], [])
+    assert [s["id"] for s in sessions["objects"]] == [str(session.pk)] and cdrs["objects"] == [stored.data]
+    partner_tariff = next(t for t in tariffs["objects"] if t["id"] == cdr["tariffs"][0]["id"])
+    [component] = partner_tariff["elements"][0]["price_components"]
+    assert (component["type"], component["price"], component["vat"]) == ("ENERGY", 3.2, 25.0)  # 4.00 incl. VAT
 
 
 def test_a_start_session_from_the_emsp_reaches_the_charger_and_its_result_is_posted_back(
