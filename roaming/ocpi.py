@@ -113,6 +113,15 @@ def ocpi_datetime(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}{milliseconds}Z"
 
 
+def ocpi_datetime_parse(raw: Any) -> datetime | None:
+    """An OCPI DateTime read (one without a zone designator is UTC, as OCPI's timestamps all are); None when
+    ``raw`` is no date and time."""
+    moment = parse_datetime(raw) if isinstance(raw, str) else None
+    if moment is None:
+        return None
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+
+
 def envelope(data: Any = None, status: Status = Status.SUCCESS, message: str = "Success") -> dict[str, Any]:
     body: dict[str, Any] = {
         "status_code": int(status),
@@ -196,10 +205,10 @@ def _moment(request: HttpRequest, name: str) -> datetime | None:
     raw = request.GET.get(name)
     if raw is None:
         return None
-    moment = parse_datetime(raw)
+    moment = ocpi_datetime_parse(raw)
     if moment is None:
         raise invalid(f"{name} is not an ISO 8601 date and time.")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+    return moment
 
 
 def _count(request: HttpRequest, name: str, default: int) -> int:

@@ -18,15 +18,13 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import IdTag
 from accounts.selectors import id_tags_taken
 from accounts.services import id_tag_block, id_tag_issue, id_tag_unblock
 from accounts.uids import ID_TAG_MAX_LENGTH, IdTagKind, normalize_uid, validate_uid
-from core.timeutil import utc_text
 from roaming.models import Partner, RoamingToken
-from roaming.ocpi import invalid
+from roaming.ocpi import invalid, ocpi_datetime, ocpi_datetime_parse
 
 TOKEN_TYPES = ("AD_HOC_USER", "APP_USER", "OTHER", "RFID")
 WHITELIST_TYPES = tuple(RoamingToken.Whitelist.values)
@@ -93,11 +91,10 @@ def token_validate(data: Any) -> dict[str, Any]:
         _text(contract, "supplier_name", True, 64, False, where="energy_contract.")
         _text(contract, "contract_id", False, 64, False, where="energy_contract.")
         token["energy_contract"] = contract
-    moment = token.get("last_updated")
-    parsed = parse_datetime(moment) if isinstance(moment, str) else None
-    if parsed is None or parsed.tzinfo is None:
-        raise invalid("last_updated is required: a date and time in UTC (ISO 8601, e.g. 2026-01-31T12:00:00Z).")
-    token["last_updated"] = utc_text(parsed)
+    moment = ocpi_datetime_parse(token.get("last_updated"))
+    if moment is None:
+        raise invalid("last_updated is required: a date and time (RFC 3339, e.g. 2026-01-31T12:00:00Z).")
+    token["last_updated"] = ocpi_datetime(moment)
     token["country_code"], token["party_id"] = token["country_code"].upper(), token["party_id"].upper()
     return token
 
@@ -173,7 +170,7 @@ def _token_new(partner: Partner, token: dict[str, Any]) -> RoamingToken:
 
 
 def _store(*, token: dict[str, Any], existing: RoamingToken, authorized_until: datetime | None) -> RoamingToken:
-    last_updated = cast(datetime, parse_datetime(token["last_updated"]))  # token_validate checked it
+    last_updated = cast(datetime, ocpi_datetime_parse(token["last_updated"]))  # token_validate checked it
     existing.id_tag = _card_status_sync(existing.id_tag, token["valid"], last_updated)
     for name in ("country_code", "party_id", "uid", "type", "contract_id", "whitelist", "valid"):
         setattr(existing, name, token[name])

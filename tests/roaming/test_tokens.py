@@ -136,7 +136,6 @@ def test_a_patch_merges_fields_and_needs_last_updated(partner):
         ({"whitelist": "SOMETIMES"}, "whitelist must be one of"),
         ({"valid": "yes"}, "valid is required and must be true or false"),
         ({"last_updated": "yesterday"}, "last_updated is required"),
-        ({"last_updated": "2026-12-01T10:00:00"}, "last_updated is required"),  # no zone
         ({"energy_contract": {"contract_id": "1"}}, "energy_contract.supplier_name is required"),
         ({"uid": "kort\u00e4"}, "uid may hold only printable ASCII"),
         ({"uid": "a" * 21}, "at most 20 \\(OCPP 1.6 idTag\\)"),  # an OCPI uid, but no charger can present it
@@ -255,3 +254,19 @@ def test_a_partner_cannot_read_another_partners_token(client, world, partner):
     answer = client.get("/ocpi/2.2.1/tokens/DE/OTH/12345678905880", **auth(partner))
 
     assert answer.json()["status_code"] == 2001 and "data" not in answer.json()
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z"),
+        ("2026-12-01T10:00:00.5Z", "2026-12-01T10:00:00.500Z"),
+        ("2026-12-01T10:00:00.123456", "2026-12-01T10:00:00.123Z"),  # no zone: UTC, as every OCPI timestamp
+        ("2026-12-01T12:00:00+02:00", "2026-12-01T10:00:00Z"),
+    ],
+)
+def test_last_updated_is_taken_in_any_ocpi_form_and_kept_as_an_ocpi_datetime(partner, sent, kept):
+    token = token_upsert(partner=partner, data=a_token(last_updated=sent))
+
+    assert token.data["last_updated"] == kept
+    assert len(kept) <= 25  # OCPI DateTime: string(25)
