@@ -24,6 +24,7 @@ from billing.quotes import latest_register_wh, session_cost_estimate
 from core import money
 from roaming.authorization import authorization_reference
 from roaming.client import endpoint_url
+from roaming.commands import authorization_reference_for, command_start_recent
 from roaming.locations import CONNECTOR_ID, evse_uid, location_id_of, operator_party
 from roaming.models import Partner, PushItem, RoamingSession, RoamingToken
 from roaming.ocpi import ocpi_datetime
@@ -62,7 +63,11 @@ def cdr_token(token: RoamingToken) -> dict:
 
 
 def auth_method(roaming: RoamingSession) -> str:
-    """AUTH_REQUEST when the partner authorized the token in real time, else WHITELIST (its pushed list)."""
+    """COMMAND when the partner's START_SESSION or RESERVE_NOW authorized it there, AUTH_REQUEST when the partner
+    authorized the token in real time, else WHITELIST (its pushed list)."""
+    session = roaming.session
+    if command_start_recent(token=roaming.token, charge_point=session.charge_point, at=session.started_at):
+        return "COMMAND"
     if roaming.authorization_reference or roaming.token.authorized_until is not None:
         return "AUTH_REQUEST"
     return "WHITELIST"
@@ -148,7 +153,9 @@ def roaming_session_ensure(session: ChargingSession) -> RoamingSession | None:
         defaults={
             "partner_id": token.partner_id,
             "token": token,
-            "authorization_reference": authorization_reference(token)[:36],
+            "authorization_reference": (
+                authorization_reference(token) or authorization_reference_for(session=session, token=token)
+            )[:36],
         },
     )
     return RoamingSession.objects.select_related(*RELATED).get(session=session)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from roaming.models import PushItem, RoamingSession
+from roaming.models import PushItem, RoamingCommand, RoamingSession
 from roaming.push import push_send_due
 from roaming.tokens import token_upsert
 from sessions_app import services
@@ -180,3 +180,24 @@ def test_a_partner_lists_its_own_sessions_only_a_page_at_a_time(client, world, p
     assert sorted(ids) == sorted(str(session.pk) for session in mine)
     assert {item["status"] for item in first.json()["data"]} == {"COMPLETED"}
     assert "Link" not in second
+
+
+def test_a_session_a_partners_start_session_began_says_command_and_its_authorization_reference(
+    world, emsp, partner, roaming_token, django_capture_on_commit_callbacks
+):
+    RoamingCommand.objects.create(
+        partner=partner,
+        command="START_SESSION",
+        request={"token": {"uid": TOKEN_UID, "type": "RFID"}, "authorization_reference": "auth-77"},
+        response_url="https://emsp.example/ocpi/2.2.1/commands/START_SESSION/1",
+        charge_point=world.cp_a,
+        received_at=T0 - timedelta(seconds=30),
+        result="ACCEPTED",
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        session = start(world)
+
+    [(_method, _url, body)] = emsp.sent()
+    assert (body["auth_method"], body["authorization_reference"]) == ("COMMAND", "auth-77")
+    assert RoamingSession.objects.get(session=session).authorization_reference == "auth-77"
