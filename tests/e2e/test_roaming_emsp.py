@@ -73,6 +73,14 @@ def test_the_emsp_registers_with_our_token_a_and_each_side_then_opens_the_other(
     again = emsp_peer.register(our_versions_url(asgi_server), token_a)
     assert again["status"] == 401
 
+    # the eMSP unregisters (its DELETE credentials): its token opens nothing any more
+    held_token = emsp_peer.state()["cpo"]["token"]
+    deleted = emsp_peer.send("credentials", method="DELETE")
+    assert (deleted["status"], deleted["body"]["status_code"]) == (200, 1000)
+    partner.refresh_from_db()
+    assert partner.state == Partner.State.SUSPENDED
+    assert emsp_peer.send("credentials", token=held_token)["status"] == 401
+
 
 def test_we_register_with_the_emsps_token_a_then_rotate_and_the_old_tokens_are_refused(asgi_server, emsp_peer, partner):
     our_token_a = partner.incoming_token
@@ -303,10 +311,10 @@ def test_a_session_with_the_emsps_token_reaches_it_live_then_as_one_cdr_priced_b
     assert (component["type"], component["price"], component["vat"]) == ("ENERGY", 3.2, 25.0)  # 4.00 incl. VAT
 
 
-def test_a_start_session_from_the_emsp_reaches_the_charger_and_its_result_is_posted_back(
+def test_start_and_stop_session_from_the_emsp_reach_the_charger_and_their_results_are_posted_back(
     asgi_server, emsp_peer, registered, world
 ):
-    command = {
+    start_command = {
         "response_url": emsp_peer.commands_url("start-1"),
         "token": emsp_token("04E2E0F1F2F3F4"),
         "location_id": str(world.site_a.pk),
@@ -314,41 +322,46 @@ def test_a_start_session_from_the_emsp_reaches_the_charger_and_its_result_is_pos
         "authorization_reference": "E2E-REF-1",
     }
 
+    def command(name: str, body: dict) -> dict:
+        return emsp_peer.send("commands", "RECEIVER", "POST", path=name, body=body, expect="CommandResponse")
+
+    def result(uid: str) -> list[dict]:
+        return emsp_peer.wait_for(lambda state: state["command_results"].get(uid), 20, f"the CommandResult {uid}")
+
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as charger:
             await charger.boot()
-            answer = await asyncio.to_thread(
-                emsp_peer.send,
-                "commands",
-                "RECEIVER",
-                "POST",
-                path="START_SESSION",
-                body=command,
-                expect="CommandResponse",
-            )
-            results = await asyncio.to_thread(
-                emsp_peer.wait_for, lambda state: state["command_results"].get("start-1"), 20, "the CommandResult"
-            )
-            remote = list(charger.commands)
-            [(_name, request)] = remote
+            started_answer = await asyncio.to_thread(command, "START_SESSION", start_command)
+            start_results = await asyncio.to_thread(result, "start-1")
+            [(_name, request)] = charger.commands
             started = await charger.call(
                 call.StartTransaction(
                     connector_id=request["connector_id"], id_tag=request["id_tag"], meter_start=0, timestamp=iso()
                 ),
                 suppress=False,
             )
-            return answer, results, remote, started
+            session = await asyncio.to_thread(
+                ChargingSession.objects.get, connector__charge_point=world.cp_a, connector__number=2
+            )
+            stop_command = {"response_url": emsp_peer.commands_url("stop-1"), "session_id": str(session.pk)}
+            stopped_answer = await asyncio.to_thread(command, "STOP_SESSION", stop_command)
+            stop_results = await asyncio.to_thread(result, "stop-1")
+            return [started_answer, stopped_answer], [start_results, stop_results], list(charger.commands), started
 
-    answer, results, remote, started = asyncio.run(scenario())
+    answers, results, remote, started = asyncio.run(scenario())
 
-    assert (answer["status"], answer["body"]["status_code"], answer["invalid"]) == (200, 1000, [])
-    assert answer["body"]["data"]["result"] == "ACCEPTED"
-    assert remote == [("RemoteStartTransaction", {"id_tag": "04E2E0F1F2F3F4", "connector_id": 2})]
-    assert [result["result"] for result in results] == ["ACCEPTED"]  # posted once
+    for answer in answers:
+        assert (answer["status"], answer["body"]["status_code"], answer["invalid"]) == (200, 1000, [])
+        assert answer["body"]["data"]["result"] == "ACCEPTED"
+    assert remote == [
+        ("RemoteStartTransaction", {"id_tag": "04E2E0F1F2F3F4", "connector_id": 2}),
+        ("RemoteStopTransaction", {"transaction_id": started.transaction_id}),
+    ]
+    assert [[r["result"] for r in posted] for posted in results] == [["ACCEPTED"], ["ACCEPTED"]]  # each once
     assert started.id_tag_info["status"] == "Accepted"
-    command_row = RoamingCommand.objects.get(partner=registered)
-    assert (command_row.command, command_row.result) == ("START_SESSION", "ACCEPTED")
-    assert command_row.result_sent_at is not None
+    rows = RoamingCommand.objects.filter(partner=registered).order_by("received_at")
+    assert [(row.command, row.result) for row in rows] == [("START_SESSION", "ACCEPTED"), ("STOP_SESSION", "ACCEPTED")]
+    assert all(row.result_sent_at is not None for row in rows)
     session = ChargingSession.objects.get(connector__charge_point=world.cp_a, connector__number=2)
     assert (session.roaming.partner, session.roaming.token.uid) == (registered, "04E2E0F1F2F3F4")
 
