@@ -364,6 +364,9 @@ def test_start_and_stop_session_from_the_emsp_reach_the_charger_and_their_result
     assert all(row.result_sent_at is not None for row in rows)
     session = ChargingSession.objects.get(connector__charge_point=world.cp_a, connector__number=2)
     assert (session.roaming.partner, session.roaming.token.uid) == (registered, "04E2E0F1F2F3F4")
+    assert session.roaming.authorization_reference == "E2E-REF-1"
+    ocpi_session = emsp_peer.wait_for(lambda state: state["sessions"].get(str(session.pk)), message="the Session")
+    assert (ocpi_session["auth_method"], ocpi_session["authorization_reference"]) == ("COMMAND", "E2E-REF-1")
 
 
 def test_cdrs_made_while_the_emsp_is_offline_each_reach_it_once_when_it_is_back(
