@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import IdTag
 from billing.models import PriceComponent, TariffAssignment, TariffElement
+from billing.services import tariff_assignment_create
 from roaming import partners
 from roaming.authorization import location_references
 from roaming.client import PartnerUnreachable
@@ -325,6 +326,29 @@ def test_the_cdrs_we_post_and_a_partner_reads_are_valid_with_signed_meter_values
     valid("CDR", posted)
     [listed] = get_data(client, f"{BASE}/cdrs", partner)
     valid("CDR", listed)
+
+
+def cdr_posted(world, emsp, partner, roaming_token, connector, capture) -> dict:
+    """The CDR POSTed for a priced 1 h, 10 kWh session of the partner's driver at ``connector``."""
+    session = make_session(connector, roaming_token.id_tag, started_at=T0, energy_wh=10_000)
+    RoamingSession.objects.create(session=session, partner=partner, token=roaming_token)
+    with capture(execute=True):
+        post_stop_work_queue(session_ids=[session.pk], now=T0)
+        post_stop_sweep(now=T0 + timedelta(hours=2))
+    [(_method, _url, posted)] = emsp.sent(module="cdrs")
+    return posted
+
+
+@pytest.mark.xfail(strict=True, reason="a tariff without price components is sent as a Tariff with no elements")
+def test_the_cdr_of_a_session_priced_by_a_free_tariff_is_valid(
+    world, emsp, partner, roaming_token, django_capture_on_commit_callbacks
+):
+    tariff_assignment_create(
+        tariff=make_tariff(world.org_a, "Free", energy=None), customer_group=partner.customer_group
+    )
+    connector = world.cp_a.connectors.get(number=1)
+
+    valid("CDR", cdr_posted(world, emsp, partner, roaming_token, connector, django_capture_on_commit_callbacks))
 
 
 # --- commands ------------------------------------------------------------------------------------------------------
