@@ -57,6 +57,7 @@ from billing.statement_content import accounts_with_activity
 from billing.statements import statement_create, statement_render
 from core.timeutil import month_period, previous_month
 from demo.simulator_v201 import ENDED_TRIGGER
+from roaming.models import OperatorParty
 from sessions_app.load_allocation import Demand, allocate
 from sessions_app.load_management import load_group_limit_w, load_other_loads_w
 from sessions_app.models import (
@@ -890,6 +891,9 @@ class _Builder:
             other_bank_account="Bankgiro 7792-1393",
             created_at=self.at(400),
         )
+        # Each operator as an OCPI party, ready to register roaming partners (admin -> Roaming).
+        OperatorParty.objects.create(organization=main, country_code="SE", party_id="LKS")
+        OperatorParty.objects.create(organization=second, country_code="SE", party_id="NSL")
         return main, second
 
     def site(self, org: Organization, spec: SiteSpec) -> tuple[Site, list[_Conn]]:
