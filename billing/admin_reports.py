@@ -79,15 +79,19 @@ class RevenueForm(ReportForm):
     )
 
 
-def _check_access(request) -> None:
-    user = request.user
-    if user.is_superuser:
-        return
-    if getattr(user, "organization", None) is None or not user.has_perm("billing.view_sessionprice"):
+def report_allowed(user, permission: str = "billing.view_sessionprice") -> bool:
+    """Superusers, and staff of an organization with ``permission``, may see a report."""
+    return user.is_superuser or (getattr(user, "organization", None) is not None and user.has_perm(permission))
+
+
+def report_access_check(request, permission: str = "billing.view_sessionprice") -> None:
+    """Refuses whoever may not see the report (``report_allowed``)."""
+    if not report_allowed(request.user, permission):
         raise PermissionDenied
 
 
-def _period(form: ReportForm, time_zone: str) -> tuple[datetime, datetime, date, date]:
+def report_period(form: ReportForm, time_zone: str) -> tuple[datetime, datetime, date, date]:
+    """The form's period: its start and end in ``time_zone``, its first and last local day."""
     zone = zoneinfo.ZoneInfo(time_zone)
     first, after_last = form.local_dates(timezone.localtime(timezone.now(), zone).date())
     return (
@@ -98,8 +102,10 @@ def _period(form: ReportForm, time_zone: str) -> tuple[datetime, datetime, date,
     )
 
 
-def _prepare(request, form_class):
-    _check_access(request)
+def report_form(request, form_class, permission: str = "billing.view_sessionprice"):
+    """The report's form bound to the query string (the month by default) and the organization it is for (None
+    until one is chosen), once the user may see it."""
+    report_access_check(request, permission)
     data = request.GET.copy()
     data.pop("format", None)
     form = form_class(data or None, user=request.user)
@@ -109,12 +115,13 @@ def _prepare(request, form_class):
     return form, organization
 
 
-def _context(request, form, title, **extra):
+def report_context(request, form, title, *, app_label: str = "billing", **extra):
+    """What a report page's template needs besides its own figures."""
     return {
         **admin.site.each_context(request),
         "title": title,
         "form": form,
-        "app_label": "billing",
+        "app_label": app_label,
         "query": request.GET.urlencode(),
         **extra,
     }
@@ -159,11 +166,11 @@ def _revenue_cells(row) -> list:
 
 
 def revenue_view(request):
-    form, organization = _prepare(request, RevenueForm)
+    form, organization = report_form(request, RevenueForm)
     report = time_zone = first = last = None
     if organization is not None:
         time_zone = organization_time_zone(organization)
-        start, end, first, last = _period(form, time_zone)
+        start, end, first, last = report_period(form, time_zone)
         report = revenue_report(
             organization=organization,
             start=start,
@@ -182,7 +189,7 @@ def revenue_view(request):
     return TemplateResponse(
         request,
         "admin/billing/revenue.html",
-        _context(
+        report_context(
             request,
             form,
             gettext("Revenue"),
@@ -241,11 +248,11 @@ def _reconciliation_rows(report) -> list[list]:
 
 
 def reconciliation_view(request):
-    form, organization = _prepare(request, ReportForm)
+    form, organization = report_form(request, ReportForm)
     report = time_zone = first = last = None
     if organization is not None:
         time_zone = organization_time_zone(organization)
-        start, end, first, last = _period(form, time_zone)
+        start, end, first, last = report_period(form, time_zone)
         report = reconciliation_report(organization=organization, start=start, end=end)
         if request.GET.get("format") in FORMATS:
             return table_response(
@@ -258,7 +265,7 @@ def reconciliation_view(request):
     return TemplateResponse(
         request,
         "admin/billing/reconciliation.html",
-        _context(
+        report_context(
             request,
             form,
             gettext("Energy reconciliation"),

@@ -44,3 +44,5 @@ class RoamingConfig(AppConfig):
         from roaming.settlement import session_cdrs
 
         hooks.register(hooks.session_cdr_handlers, session_cdrs)
+        # The admin's CDR reconciliation page (added to the admin site's URLs and index when imported).
+        from roaming import admin_reconciliation  # noqa: F401
