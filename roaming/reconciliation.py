@@ -19,7 +19,7 @@ from functools import partial
 
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Organization
 from billing.models import SessionPrice
@@ -113,7 +113,9 @@ def _waiting(cdrs: Iterable[Cdr]) -> dict[tuple[int, str], PushItem]:
 def _not_acknowledged_detail(push: PushItem | None) -> str:
     if push is None:
         return _("Not being sent: waits for the partner to pull it.")
-    detail = _("%(attempts)d attempts, next at %(next)s.") % {
+    detail = ngettext(
+        "%(attempts)d attempt, next at %(next)s.", "%(attempts)d attempts, next at %(next)s.", push.attempts
+    ) % {
         "attempts": push.attempts,
         "next": push.next_attempt_at.isoformat(timespec="seconds"),
     }

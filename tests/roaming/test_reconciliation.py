@@ -115,7 +115,7 @@ def test_priced_sessions_cdrs_made_and_acknowledged_with_every_gap_listed(world,
     assert "total_cost.excl_vat 60.0, priced 64.00" in differs.detail
     assert "total_cost.incl_vat 75.0, priced 80.00" in differs.detail
     assert "total_energy 3.500 kWh, priced 4.000 kWh" in differs.detail
-    assert waiting.detail.startswith("1 attempts, next at ") and "connection refused" in waiting.detail
+    assert waiting.detail.startswith("1 attempt, next at ") and "connection refused" in waiting.detail
     assert _no_price.detail == "The session is not priced."
 
 
