@@ -8,9 +8,10 @@ objects are checked by the library's own pydantic models of OCPI 2.2.1: what we 
 422 and kept in ``rejected``. The ``Crud`` below keeps everything it is given in a JSON file (``PEER_STATE``), so the
 peer may be stopped and started again (a partner offline for a while) and the test reads what it received.
 
-The library has no client side for an eMSP: it cannot register with a CPO, pull a CPO's lists, push a token or
-send a command. Those are done here with plain HTTP (httpx, as the library's own calls are made) using the token
-the peer holds, behind ``/_peer/...`` routes the test calls:
+The library has no client side for an eMSP: it cannot register with a CPO, pull a CPO's lists or send a command,
+and its push (``/push/{version}``) joins the receiver's URL and the ids without a slash (it expects endpoint URLs
+ending in "/", ours do not) and sends no ``type``. Those are done here with plain HTTP (httpx, as the library's own
+calls are made) using the token the peer holds, behind ``/_peer/...`` routes the test calls:
 
 - ``POST /_peer/register`` {versions_url, token_a}: the eMSP registers with a CPO (its POST credentials);
 - ``POST /_peer/send`` {module, role, method, path, params, body, expect}: one call to the CPO's endpoint;
@@ -19,6 +20,10 @@ the peer holds, behind ``/_peer/...`` routes the test calls:
 - ``POST /_peer/tokens[?push=false]`` (a token object): kept (the library's tokens sender then lists and authorizes
   it) and pushed to the CPO (``PUT tokens/{country_code}/{party_id}/{uid}``);
 - ``GET /_peer/state``: everything received.
+
+Where the library departs from 2.2.1 (the tests allow for it): ``POST tokens/{uid}/authorize`` answers ``data`` as a
+one-element list, not an AuthorizationInfo object; its CdrLocation has no ``evse_uid`` (dropped from what it keeps);
+a PATCH or GET of an object it does not hold is answered HTTP 404 without an OCPI envelope.
 
 Settings (environment): the library's ``OCPI_HOST`` (host:port), ``PROTOCOL``, ``COUNTRY_CODE``, ``PARTY_ID``;
 ``PEER_STATE`` (the JSON file) and ``PEER_TOKEN_A`` (the token A it gives the CPO, at its first start).
