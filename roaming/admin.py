@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_scoping import ImmutableAdminMixin, OrganizationScopedAdmin, ReadOnlyAdminMixin, user_organization
+from roaming import admin_reconciliation  # noqa: F401 (its page joins the admin's URLs and index)
 from roaming.api.versions import versions_url
 from roaming.models import Cdr, OperatorParty, Partner, PushItem, RoamingCommand, RoamingSession, RoamingToken
 from roaming.ocpi import OcpiError
@@ -157,11 +158,14 @@ class PartnerAdmin(OrganizationScopedAdmin):
     def last_pushes(self, partner: Partner) -> str:
         return format_html_join("", "<div>{}: {}</div>", sorted(partner.last_push.items())) or "-"
 
-    @admin.display(description=_("register"))
+    @admin.display(description=_("actions"))
     def actions_offered(self, partner: Partner) -> str:
         url = reverse("admin:roaming_partner_register", args=[partner.pk])
         label = _("Update our credentials") if partner.state == Partner.State.REGISTERED else _("Register with it")
-        return format_html('<a href="{}">{}</a>', url, label)
+        reconciliation = reverse("admin:roaming_cdr_reconciliation") + f"?partner={partner.pk}"
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>', url, label, reconciliation, _("CDR reconciliation")
+        )
 
     def get_urls(self):
         register = self.admin_site.admin_view(self.register_view)

@@ -9,40 +9,33 @@ class RoamingConfig(AppConfig):
     verbose_name = _("Roaming")
 
     def ready(self) -> None:
-        from roaming.push import push_send_due
+        from roaming import commands
+        from roaming.authorization import realtime_authorize, token_whitelist_refusal
+        from roaming.cdrs import cdr_acknowledged, cdr_make_by_id
+        from roaming.locations import evse_statuses_push
+        from roaming.push import acknowledged_handlers, push_send_due
+        from roaming.sessions import partner_sessions_changed
+        from roaming.settlement import session_cdrs
         from sessions_app import hooks
 
-        # Without a broker the server sends the pushes that are due itself (with one, beat runs roaming.push_sweep).
+        # Without a broker the server sends the pushes that are due itself (with one, beat runs roaming.push_sweep),
+        # and answers TIMEOUT to partners' commands left without a result.
         hooks.register(hooks.server_sweeps, ("roaming push", push_send_due))
+        hooks.register(hooks.server_sweeps, ("roaming commands overdue", commands.commands_overdue))
         # A partner's token (or a uid no card has) at a charger's Authorize/StartTransaction: the partner asked in
-        # real time as its whitelist rule says (Tokens).
-        from roaming.authorization import realtime_authorize, token_whitelist_refusal
-
+        # real time as its whitelist rule says (Tokens); NEVER tokens stay off chargers' local lists.
         hooks.register(hooks.realtime_authorization_handlers, realtime_authorize)
-        hooks.register(hooks.authorization_checks, token_whitelist_refusal)  # NEVER: not on chargers' local lists
+        hooks.register(hooks.authorization_checks, token_whitelist_refusal)
         # An EVSE's status (its connector's, or its charger gone offline or back) is pushed to partners (Locations).
-        from roaming.locations import evse_statuses_push
-
         hooks.register(hooks.connector_status_handlers, evse_statuses_push)
-        # A partner's session is recorded and pushed as it starts, gets meter values and stops (OCPI Sessions);
-        from roaming.cdrs import cdr_acknowledged, cdr_make_by_id
-        from roaming.push import acknowledged_handlers
-        from roaming.sessions import partner_sessions_changed
-
+        # A partner's session is recorded and pushed as it starts, gets meter values and stops (Sessions); once
+        # priced (billing's handler comes first: its app is readied before this one) it becomes a CDR, sent until
+        # the partner acknowledges it.
         hooks.register(hooks.session_changed_handlers, partner_sessions_changed)
-        # once priced (billing's handler comes first: its app is readied before this one) it becomes a CDR, sent
-        # until the partner acknowledges it.
         hooks.register(hooks.session_completed_handlers, cdr_make_by_id)
         hooks.register(acknowledged_handlers, cdr_acknowledged)
         # Partners' commands: a result's acknowledgement noted; a reservation the operator or a fault ended is told.
-        from roaming import commands, push
-
-        hooks.register(push.acknowledged_handlers, commands.command_result_acknowledged)
+        hooks.register(acknowledged_handlers, commands.command_result_acknowledged)
         hooks.register(hooks.reservation_ended_handlers, commands.command_reservation_ended)
-        hooks.register(hooks.server_sweeps, ("roaming commands overdue", commands.commands_overdue))
         # A partner's monthly statement is its settlement: each session with the CDR it was sent as.
-        from roaming.settlement import session_cdrs
-
         hooks.register(hooks.session_cdr_handlers, session_cdrs)
-        # The admin's CDR reconciliation page (added to the admin site's URLs and index when imported).
-        from roaming import admin_reconciliation  # noqa: F401

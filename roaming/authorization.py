@@ -140,7 +140,8 @@ def _ask(
         raise _NoAnswer(str(error)) from error
     if reply.http_status == 404 or reply.status_code == Status.UNKNOWN_TOKEN:
         return None
-    info = reply.data
+    # One AuthorizationInfo; some implementations (extrawest-ocpi) wrap it in a list of one.
+    info = reply.data[0] if isinstance(reply.data, list) and len(reply.data) == 1 else reply.data
     if not reply.ok or not isinstance(info, dict) or info.get("allowed") not in ("ALLOWED", *REFUSALS):
         raise _NoAnswer(f"{partner}: HTTP {reply.http_status}, status {reply.status_code} {reply.message}")
     return info

@@ -401,3 +401,30 @@ def test_cdrs_made_while_the_emsp_is_offline_each_reach_it_once_when_it_is_back(
     ).exists()
     sessions = emsp_peer.state()["sessions"]
     assert sorted((s["status"], s["kwh"]) for s in sessions.values()) == [("COMPLETED", 2.0), ("COMPLETED", 3.5)]
+
+
+def test_a_token_only_the_emsp_knows_is_authorized_in_real_time_by_its_librarys_authorize(
+    asgi_server, emsp_peer, registered, world
+):
+    emsp_peer.push_token(emsp_token("04E2E0B1B2B3B4"), push=False)
+    emsp_peer.push_token(emsp_token("04E2E0C1C2C3C4", valid=False), push=False)
+
+    async def scenario():
+        async with connected(asgi_server, "ALPHA-1") as charger:
+            await charger.boot()
+            return [
+                (await charger.call(call.Authorize(id_tag=uid), suppress=False)).id_tag_info["status"]
+                for uid in ("04E2E0B1B2B3B4", "04E2E0C1C2C3C4", "04E2E0D1D2D3D4")
+            ]
+
+    statuses = asyncio.run(scenario())
+
+    assert statuses == ["Accepted", "Invalid", "Invalid"]  # known and valid, known not valid, unknown to the eMSP
+    asked = emsp_peer.state()["authorizations"]
+    assert [a["token_uid"] for a in asked] == ["04E2E0B1B2B3B4", "04E2E0C1C2C3C4"]
+    assert asked[0]["location_reference"] == {
+        "location_id": str(world.site_a.pk),
+        "evse_uids": ["ALPHA-1-1", "ALPHA-1-2"],
+    }
+    token = RoamingToken.objects.get(partner=registered, uid="04E2E0B1B2B3B4")
+    assert token.authorized_until is not None and token.id_tag.customer_account_id == registered.customer_account_id
