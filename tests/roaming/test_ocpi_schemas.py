@@ -159,11 +159,11 @@ def test_error_answers_are_valid_envelopes(client, world):
 
 @pytest.fixture
 def varied_sites(world):
-    """Sites and chargers at the edges: long names and addresses, a long OCPP id, DC and three-phase connectors,
-    the partner's own tariff and a restricted tariff for everyone."""
+    """A site and chargers at the edges: long name, street and city, another country, southern and western
+    coordinates, a 40-character OCPP id, DC and three-phase connectors."""
     site = make_site(world.org_a, "A site whose name is long " * 7, time_zone="Europe/Stockholm")
     site.street, site.city, site.postal_code = "Långa gatan " * 10, "Stad med ett mycket långt namn " * 3, "123 45 67 8"
-    site.latitude, site.longitude = Decimal("-33.868800"), Decimal("-151.209300")
+    site.latitude, site.longitude, site.country = Decimal("-33.868800"), Decimal("-151.209300"), "NO"
     site.save()
     make_charge_point(site, "A" * 40, connectors=1)
     fast = make_charge_point(site, "DC-FAST-1", connectors=2)
