@@ -21,6 +21,7 @@ from billing.models import CustomerGroup, CustomerGroupMembership
 from roaming.client import PartnerUnreachable, partner_call
 from roaming.models import COUNTRY_CODE_LENGTH, PARTY_ID_LENGTH, Partner
 from roaming.ocpi import VERSION, OcpiError, Status, invalid
+from roaming.validation import ocpi_check
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ class PartnerCredentials:
 
 
 def credentials_read(data: Any) -> PartnerCredentials:
-    """A credentials object the partner sent (or answered with); raises ``OcpiError`` 2001 when it is not one."""
-    if not isinstance(data, dict):
-        raise invalid("credentials must be an object.")
+    """A credentials object the partner sent (or answered with): valid OCPI 2.2.1 (``roaming/schemas``) with a role
+    we can register it under. Raises ``OcpiError`` 2001 naming what is wrong."""
+    ocpi_check("Credentials", data)
     token, url, roles = data.get("token"), data.get("url"), data.get("roles")
     if not isinstance(token, str) or not token or len(token) > 64:
         raise invalid("credentials.token must be a string of 1 to 64 characters.")

@@ -150,14 +150,20 @@ def test_delete_unregisters_and_no_token_opens_anything(client, world):
     ("body", "message"),
     [
         ("not json", "not JSON"),
-        ({"url": THEIR_VERSIONS, "roles": their_credentials()["roles"]}, "credentials.token"),
+        ({"url": THEIR_VERSIONS, "roles": their_credentials()["roles"]}, "Credentials.token is missing"),
         ({**their_credentials(), "url": "ftp://x"}, "credentials.url"),
-        ({**their_credentials(), "roles": []}, "credentials.roles"),
+        ({**their_credentials(), "roles": []}, "Credentials.roles must have at least 1 item"),
         (
             {**their_credentials(), "roles": [{"role": "EMSP", "country_code": "NLD", "party_id": "EMS"}]},
             "country_code",
         ),
-        ({**their_credentials(), "roles": [{"role": "CPO", "country_code": "NL", "party_id": "EMS"}]}, "role must"),
+        (
+            {
+                **their_credentials(),
+                "roles": [{"role": "CPO", "country_code": "NL", "party_id": "EMS", "business_details": {"name": "C"}}],
+            },
+            "role must",
+        ),
     ],
 )
 def test_bad_credentials_are_refused_2001_and_change_nothing(client, pending, emsp, body, message):

@@ -574,10 +574,6 @@ def their_credentials(**fields) -> dict:
     return {**credentials, **fields}
 
 
-#: The credentials receiver (roaming.partners.credentials_read) does not check business_details yet: it takes the
-#: object and calls the partner's versions endpoint.
-NO_BUSINESS_DETAILS_CHECK = pytest.mark.xfail(strict=True, reason="credentials_read does not check business_details")
-
 CREDENTIALS_CASES = {
     "token over 64": {"token": "T" * 65},
     "token missing": {"token": ...},
@@ -600,10 +596,7 @@ CREDENTIALS_CASES = {
 
 @pytest.mark.parametrize(
     "fields",
-    [
-        pytest.param(fields, id=name, marks=NO_BUSINESS_DETAILS_CHECK if "business_details" in name else ())
-        for name, fields in CREDENTIALS_CASES.items()
-    ],
+    [pytest.param(fields, id=name) for name, fields in CREDENTIALS_CASES.items()],
 )
 def test_malformed_credentials_are_a_clear_2001_and_change_nothing(client, world, monkeypatch, fields):
     called = []
