@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
-from billing.models import PriceComponent, Tariff, TariffAssignment
+from billing.models import Tariff, TariffAssignment
 from billing.pricing_tariff import Restrictions, TariffSpec, net_unit_price
 from billing.selectors import tariff_spec
 from core import money
@@ -35,15 +35,14 @@ UPDATED_FIELD = "created_at"
 
 
 def tariffs_for(*, partner: Partner, now: datetime) -> QuerySet[Tariff]:
-    """The tariffs the partner may see: assigned for everyone or for its own group, not ended, priced (one
-    component at least), oldest first."""
+    """The tariffs the partner may see: assigned for everyone or for its own group, not ended, oldest first (a free
+    one too: connectors name it)."""
     assigned = TariffAssignment.objects.filter(
         Q(customer_group__isnull=True) | Q(customer_group_id=partner.customer_group_id)
     ).values("tariff_id")
     return (
         Tariff.objects.filter(organization_id=partner.organization_id, pk__in=assigned)
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
-        .filter(Exists(PriceComponent.objects.filter(element__tariff=OuterRef("pk"))))
         .order_by("pk")
     )
 
@@ -106,6 +105,8 @@ def tariff_spec_object(
             continue
         restrictions = _restrictions(element.restrictions)
         elements.append({"price_components": components, **({"restrictions": restrictions} if restrictions else {})})
+    if not elements:  # a free tariff: OCPI wants one element at least, so a flat price of nothing
+        elements.append({"price_components": [{"type": "FLAT", "price": 0, "vat": vat, "step_size": 1}]})
     data: dict[str, Any] = {
         "country_code": party.country_code,
         "party_id": party.party_id,

@@ -225,7 +225,6 @@ def test_tariffs_a_partner_reads_are_valid(client, world, partner, roaming_tarif
         valid("Tariff", tariff)
 
 
-@pytest.mark.xfail(strict=True, reason="a free tariff (no price components) is named by connectors, not published")
 def test_a_free_tariff_the_connectors_name_is_published_as_a_valid_tariff(client, world, partner):
     free = make_tariff(world.org_a, "Free", energy=None)
     tariff_assignment_create(tariff=free, customer_group=partner.customer_group)
@@ -354,7 +353,6 @@ def cdr_posted(world, emsp, partner, roaming_token, connector, capture) -> dict:
     return posted
 
 
-@pytest.mark.xfail(strict=True, reason="a tariff without price components is sent as a Tariff with no elements")
 def test_the_cdr_of_a_session_priced_by_a_free_tariff_is_valid(
     world, emsp, partner, roaming_token, django_capture_on_commit_callbacks
 ):
