@@ -423,54 +423,49 @@ def test_a_start_and_a_stop_queue_their_group_after_the_commit(world, django_cap
     assert queued == [(group.pk, [])]
 
 
-def test_a_draw_change_queues_the_group_and_a_steady_draw_does_not(
-    world, transport, django_capture_on_commit_callbacks, monkeypatch
-):
+@pytest.fixture
+def managed_draw(world, transport, monkeypatch):
+    """A managed session whose share was decided with a 10 kW draw, a report of its readings (phase, W) and the
+    rebalances queued."""
     from sessions_app.services import MeterValuesReport
 
     group = group_of(world)
     online(world.cp_a)
     session = charging(world, world.cp_a.connectors.get(number=1))
     load_rebalance(group_id=group.pk, now=NOW)
-    queued = []
-    monkeypatch.setattr(load_triggers, "load_rebalance_enqueue", lambda *args: queued.append(args))
-
-    def report(watts: str) -> MeterValuesReport:
-        sampled = [{"measurand": "Power.Active.Import", "unit": "W", "value": watts}]
-        return MeterValuesReport(world.cp_a, 1, session.pk, [{"timestamp": NOW, "sampled_value": sampled}])
-
-    load_management.cache.set(load_management._draw_key(session.pk), 10000)
-    with django_capture_on_commit_callbacks(execute=True):
-        load_triggers.load_draws_reported([report("10300")])  # less than an ampere per phase (690 W)
-    assert queued == []
-    with django_capture_on_commit_callbacks(execute=True):
-        load_triggers.load_draws_reported([report("4000")])
-    assert queued == [(group.pk, [])]
-
-
-def test_a_draw_reported_per_phase_only_is_summed(world, transport, django_capture_on_commit_callbacks, monkeypatch):
-    from sessions_app.services import MeterValuesReport
-
-    group = group_of(world)
-    online(world.cp_a)
-    session = charging(world, world.cp_a.connectors.get(number=1))
-    load_rebalance(group_id=group.pk, now=NOW)
-    queued = []
+    queued: list = []
     monkeypatch.setattr(load_triggers, "load_rebalance_enqueue", lambda *args: queued.append(args))
     load_management.cache.set(load_management._draw_key(session.pk), 10000)
 
-    def report(*watts: str) -> MeterValuesReport:
+    def report(*values: tuple[str, str]) -> MeterValuesReport:
         sampled = [
-            {"measurand": "Power.Active.Import", "unit": "W", "value": value, "phase": phase}
-            for phase, value in zip(("L1", "L2", "L3"), watts, strict=False)
+            {"measurand": "Power.Active.Import", "unit": "W", "value": watts, **({"phase": phase} if phase else {})}
+            for phase, watts in values
         ]
         return MeterValuesReport(world.cp_a, 1, session.pk, [{"timestamp": NOW, "sampled_value": sampled}])
 
+    return group, report, queued
+
+
+def test_a_draw_change_queues_the_group_and_a_steady_draw_does_not(managed_draw, django_capture_on_commit_callbacks):
+    group, report, queued = managed_draw
+
     with django_capture_on_commit_callbacks(execute=True):
-        load_triggers.load_draws_reported([report("3400", "3400", "3400")])  # 10.2 kW: as before
+        load_triggers.load_draws_reported([report(("", "10300"))])  # less than an ampere per phase (690 W)
     assert queued == []
     with django_capture_on_commit_callbacks(execute=True):
-        load_triggers.load_draws_reported([report("1400", "1400", "1400")])  # 4.2 kW
+        load_triggers.load_draws_reported([report(("", "4000"))])
+    assert queued == [(group.pk, [])]
+
+
+def test_a_draw_reported_per_phase_only_is_summed(managed_draw, django_capture_on_commit_callbacks):
+    group, report, queued = managed_draw
+
+    with django_capture_on_commit_callbacks(execute=True):
+        load_triggers.load_draws_reported([report(("L1", "3400"), ("L2", "3400"), ("L3", "3400"))])  # 10.2 kW
+    assert queued == []
+    with django_capture_on_commit_callbacks(execute=True):
+        load_triggers.load_draws_reported([report(("L1", "1400"), ("L2", "1400"), ("L3", "1400"))])  # 4.2 kW
     assert queued == [(group.pk, [])]
 
 
