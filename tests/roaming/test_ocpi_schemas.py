@@ -8,6 +8,8 @@ import base64
 import json
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -615,3 +617,138 @@ def test_malformed_credentials_are_a_clear_2001_and_change_nothing(client, world
     assert called == []
     pending.refresh_from_db()
     assert (pending.state, pending.incoming_token, pending.outgoing_token) == ("pending", token_a, "")
+
+
+# Every field of what a receiver takes, made wrong the ways its schema says (over its length, not one of its
+# values, of another JSON type, missing when required), nested objects and a list's first object too.
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "roaming" / "schemas"
+
+
+def _definitions() -> dict[str, dict]:
+    return {path.name: json.loads(path.read_text()) for path in SCHEMA_DIR.glob("*.json")}
+
+
+def _resolved(schema: dict, file_name: str, documents: dict) -> tuple[dict, str]:
+    """``schema`` with its ``$ref`` chain merged in (the outer keywords winning), and the file it ends in."""
+    merged = dict(schema)
+    while "$ref" in merged:
+        reference = merged.pop("$ref")
+        target_file, _, pointer = reference.partition("#")
+        file_name = target_file or file_name
+        target: Any = documents[file_name]
+        for part in pointer.strip("/").split("/"):
+            target = target[part]
+        merged = {**target, **merged}
+    return merged, file_name
+
+
+def _wrong_values(schema: dict) -> list[tuple[str, Any]]:
+    if "enum" in schema:
+        return [("not one of its values", "NOT_ONE_OF_THEM")]
+    kind = schema.get("type")
+    if kind == "boolean":
+        return [("not a boolean", "yes")]
+    if kind in ("integer", "number"):
+        return [("not a number", "12")]
+    if kind == "array":
+        return [("not a list", "x")]
+    if kind == "object":
+        return [("not an object", "x")]
+    wrong = [("not a string", 12)]
+    if "maxLength" in schema:
+        wrong.append((f"over {schema['maxLength']} characters", "A" * (schema["maxLength"] + 1)))
+    return wrong
+
+
+def malformed(name: str, example: dict) -> list[tuple[str, str, dict]]:
+    """(the case, the field's name, ``example`` with that field wrong) for every field of the OCPI ``name``."""
+    documents = _definitions()
+    file_name = next(file for file, document in documents.items() if name in document["$defs"])
+
+    def variants(schema: dict, file_name: str, value: dict, path: str) -> list[tuple[str, str, dict]]:
+        out = []
+        for field, field_schema in schema.get("properties", {}).items():
+            resolved, field_file = _resolved(field_schema, file_name, documents)
+            label = f"{path}{field}"
+            if field in schema.get("required", []):
+                out.append((f"{label} missing", field, {k: v for k, v in value.items() if k != field}))
+            for what, wrong in _wrong_values(resolved):
+                out.append((f"{label} {what}", field, {**value, field: wrong}))
+            inner = value.get(field)
+            if resolved.get("type") == "array" and isinstance(inner, list) and inner and isinstance(inner[0], dict):
+                item, item_file = _resolved(resolved["items"], field_file, documents)
+                for case, named, changed in variants(item, item_file, inner[0], f"{label}[0]."):
+                    out.append((case, named, {**value, field: [changed, *inner[1:]]}))
+            elif resolved.get("type") == "object" and isinstance(inner, dict):
+                for case, named, changed in variants(resolved, field_file, inner, f"{label}."):
+                    out.append((case, named, {**value, field: changed}))
+        return out
+
+    definition, _ = _resolved(documents[file_name]["$defs"][name], file_name, documents)
+    return variants(definition, file_name, example, f"{name}.")
+
+
+def test_every_malformed_token_field_is_a_2001_naming_it_and_stores_nothing(client, world, partner):
+    cases = malformed("Token", a_token(energy_contract={"supplier_name": "Green", "contract_id": "1"}))
+    assert len(cases) > 30
+    before, unclear = stored_tokens(), []
+    for case, named, body in cases:
+        assert ocpi_validate("Token", body) != [], case
+        uid = body.get("uid") if isinstance(body.get("uid"), str) else TOKEN_UID
+        answer = call(client, "PUT", f"{BASE}/tokens/NL/EMS/{uid}", partner.incoming_token, body)
+        assert (answer["http_status"], answer["status_code"]) == (400, 2001), (case, answer)
+        assert stored_tokens() == before, case
+        if named not in answer["status_message"]:
+            unclear.append((case, answer["status_message"]))
+    assert unclear == []
+
+
+def test_every_malformed_command_field_is_a_2001_naming_it_and_keeps_nothing(
+    client, world, emsp, partner, roaming_token, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(ocpp_commands, "command_send", lambda *args, **kwargs: sent.append(args))
+    session = make_session(world.cp_a.connectors.get(number=1), roaming_token.id_tag, energy_wh=None)
+    roaming_session = RoamingSession.objects.create(session=session, partner=partner, token=roaming_token)
+    before, unclear = stored_tokens(), []
+    for command, example in command_bodies(world, roaming_session).items():
+        name = command.title().replace("_", "")
+        for case, named, body in malformed(name, example):
+            assert ocpi_validate(name, body) != [], case
+            with django_capture_on_commit_callbacks(execute=True):
+                answer = call(client, "POST", f"{BASE}/commands/{command}", partner.incoming_token, body)
+            assert (answer["http_status"], answer["status_code"]) == (400, 2001), (case, answer)
+            if named not in answer["status_message"]:
+                unclear.append((case, answer["status_message"]))
+    assert not RoamingCommand.objects.exists() and stored_tokens() == before and sent == []
+    assert unclear == []
+
+
+def test_every_malformed_credentials_field_is_a_2001_naming_it_and_changes_nothing(client, world, monkeypatch):
+    called = []
+    monkeypatch.setattr(partners, "partner_call", lambda *args, **kwargs: called.append(args))
+    pending = make_partner(world.org_a, registered=False)
+    token_a, unclear = pending.incoming_token, []
+    example = their_credentials(
+        roles=[
+            {
+                "role": "EMSP",
+                "business_details": {"name": "Roam", "website": "https://roam.example", "logo": LOGO},
+                "party_id": "EMS",
+                "country_code": "NL",
+            }
+        ]
+    )
+    for case, named, body in malformed("Credentials", example):
+        answer = call(client, "POST", f"{BASE}/credentials", token_a, body)
+        assert (answer["http_status"], answer["status_code"]) == (400, 2001), (case, answer)
+        if named not in answer["status_message"]:
+            unclear.append((case, answer["status_message"]))
+    assert called == []
+    pending.refresh_from_db()
+    assert (pending.state, pending.incoming_token) == ("pending", token_a)
+    assert unclear == []
+
+
+LOGO = {"url": "https://roam.example/logo.png", "category": "OPERATOR", "type": "png", "width": 100, "height": 50}
