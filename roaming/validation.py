@@ -51,13 +51,13 @@ _Validator = extend(
 
 
 @cache
-def _documents() -> dict[str, dict]:
-    """Each schema file's contents by its file name."""
+def schema_documents() -> dict[str, dict]:
+    """Each schema file's contents by its file name (read once; not to be changed)."""
     return {path.name: json.loads(path.read_text()) for path in sorted(SCHEMA_DIR.glob("*.json"))}
 
 
 def _definition_file(name: str) -> str:
-    for file_name, document in _documents().items():
+    for file_name, document in schema_documents().items():
         if name in document.get("$defs", {}):
             return file_name
     raise KeyError(f"No OCPI schema defines {name!r}.")
@@ -92,7 +92,7 @@ def _validator(name: str, *, partial: bool, strict: bool) -> Draft202012Validato
     variant = ("strict/" if strict else "") + ("partial/" if partial else "")
     documents = {
         file_name: {**(_strict(document) if strict else document), "$id": _base(document, variant) + file_name}
-        for file_name, document in _documents().items()
+        for file_name, document in schema_documents().items()
     }
     registry: Registry = Registry().with_resources(
         (document["$id"], Resource.from_contents(document)) for document in documents.values()
@@ -168,7 +168,7 @@ def _pattern_text(pattern: str | None) -> str | None:
     """What a pattern that failed stands for, known by the definition that has it (or refuses it)."""
     for where, text in _PATTERN_TEXT.items():
         file_name, _, pointer = where.partition("#/$defs/")
-        definition = _documents()[file_name]["$defs"][pointer]
+        definition = schema_documents()[file_name]["$defs"][pointer]
         candidates = [definition.get("pattern"), definition.get("not", {}).get("pattern")] + [
             field.get("pattern") for field in definition.get("properties", {}).values()
         ]

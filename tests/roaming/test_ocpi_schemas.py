@@ -8,7 +8,6 @@ import base64
 import json
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from roaming.client import PartnerUnreachable
 from roaming.locations import evse_statuses_push
 from roaming.models import Cdr, Partner, PushItem, RoamingCommand, RoamingSession, RoamingToken
 from roaming.ocpi import OcpiError
-from roaming.validation import ocpi_check, ocpi_error, ocpi_validate
+from roaming.validation import ocpi_check, ocpi_error, ocpi_validate, schema_documents
 from sessions_app import services
 from sessions_app.models import ChargePoint, Connector, SignedMeterValue
 from sessions_app.ocpp import commands as ocpp_commands
@@ -622,12 +621,6 @@ def test_malformed_credentials_are_a_clear_2001_and_change_nothing(client, world
 # Every field of what a receiver takes, made wrong the ways its schema says (over its length, not one of its
 # values, of another JSON type, missing when required), nested objects and a list's first object too.
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "roaming" / "schemas"
-
-
-def _definitions() -> dict[str, dict]:
-    return {path.name: json.loads(path.read_text()) for path in SCHEMA_DIR.glob("*.json")}
-
 
 def _resolved(schema: dict, file_name: str, documents: dict) -> tuple[dict, str]:
     """``schema`` with its ``$ref`` chain merged in (the outer keywords winning), and the file it ends in."""
@@ -663,7 +656,7 @@ def _wrong_values(schema: dict) -> list[tuple[str, Any]]:
 
 def malformed(name: str, example: dict) -> list[tuple[str, str, dict]]:
     """(the case, the field's name, ``example`` with that field wrong) for every field of the OCPI ``name``."""
-    documents = _definitions()
+    documents = schema_documents()
     file_name = next(file for file, document in documents.items() if name in document["$defs"])
 
     def variants(schema: dict, file_name: str, value: dict, path: str) -> list[tuple[str, str, dict]]:
