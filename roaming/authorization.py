@@ -161,7 +161,8 @@ def _store_allowed(partner: Partner, info: dict[str, Any], raw_uid: str) -> Roam
     except OcpiError as error:
         raise _NoAnswer(f"{partner}: its token cannot be stored: {error.message}") from error
     reference = info.get("authorization_reference")
-    reference = reference if isinstance(reference, str) and 0 < len(reference) <= 36 else ""
+    usable = isinstance(reference, str) and 0 < len(reference) <= 36 and reference.isascii() and reference.isprintable()
+    reference = reference if usable else ""  # CiString(36), echoed in the session and its CDR
     _remember(_reference_key(token), reference, ALLOWED_FOR.total_seconds())
     return token
 
