@@ -160,9 +160,10 @@ def _store_allowed(partner: Partner, info: dict[str, Any], raw_uid: str) -> Roam
         token = token_upsert(partner=partner, data=data, authorized_until=timezone.now() + ALLOWED_FOR)
     except OcpiError as error:
         raise _NoAnswer(f"{partner}: its token cannot be stored: {error.message}") from error
-    reference = info.get("authorization_reference")
-    usable = isinstance(reference, str) and 0 < len(reference) <= 36 and reference.isascii() and reference.isprintable()
-    reference = reference if usable else ""  # CiString(36), echoed in the session and its CDR
+    given = info.get("authorization_reference")  # CiString(36), echoed in the session and its CDR
+    reference = (
+        given if isinstance(given, str) and 0 < len(given) <= 36 and given.isascii() and given.isprintable() else ""
+    )
     _remember(_reference_key(token), reference, ALLOWED_FOR.total_seconds())
     return token
 
