@@ -192,8 +192,19 @@ def ocpi_error(name: str, problems: list[str]) -> OcpiError:
     return invalid(f"Not a valid OCPI {name}: {shown}" + (f" (and {more} more)." if more > 0 else "."))
 
 
+def _without_nulls(data: Any) -> Any:
+    """``data`` with every ``null`` field left out: what a partner sends as null it did not give (implementations
+    write optional fields as null; a required one is then reported missing)."""
+    if isinstance(data, dict):
+        return {key: _without_nulls(value) for key, value in data.items() if value is not None}
+    if isinstance(data, list):
+        return [_without_nulls(item) for item in data]
+    return data
+
+
 def ocpi_check(name: str, data: Any, *, partial: bool = False) -> None:
-    """Raises the partner's 2001 (``OcpiError``) when ``data`` is not a valid OCPI ``name``."""
-    problems = ocpi_validate(name, data, partial=partial)
+    """Raises the partner's 2001 (``OcpiError``) when ``data`` a partner sent is not a valid OCPI ``name`` (its
+    null fields taken as not given)."""
+    problems = ocpi_validate(name, _without_nulls(data), partial=partial)
     if problems:
         raise ocpi_error(name, problems)

@@ -3,12 +3,15 @@ partner's OCPI endpoints answered by a fake (``roaming.client.requests.request``
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import requests
 
 from billing.services import tariff_assignment_create
 from roaming.tokens import token_upsert
+from sessions_app.models import SignedMeterValue
 from tests.factories import make_partner, make_tariff
 
 TOKEN_UID = "04AABBCCDD"
@@ -80,3 +83,24 @@ def roaming_tariff(world, partner):
     tariff = make_tariff(world.org_a, "Roaming", energy="5.00", time="60.00")
     tariff_assignment_create(tariff=tariff, customer_group=partner.customer_group)
     return tariff
+
+
+def signed_readings(session, start, readings: list[tuple[str, int, str]]) -> None:
+    """OCMF signed meter values of ``session`` (its charger given a meter key): (context, minutes after
+    ``start``, register Wh) each."""
+    charge_point = session.charge_point
+    charge_point.meter_public_key = "3059301306072A8648CE3D020106082A8648CE3D03010703420004" + "AB" * 64
+    charge_point.save(update_fields=["meter_public_key"])
+    for context, minutes, register in readings:
+        SignedMeterValue.objects.create(
+            charge_point=charge_point,
+            connector=session.connector,
+            session=session,
+            timestamp=start + timedelta(minutes=minutes),
+            context=context,
+            encoding="OCMF",
+            data=f'OCMF|{{"RD":[{{"RV":{register}}}]}}|{{"SD":"30{minutes:02d}"}}',
+            data_digest=f"{minutes:064d}",
+            value_wh=Decimal(register),
+            verification=SignedMeterValue.Verification.NOT_VERIFIED,
+        )

@@ -5,7 +5,6 @@ tariff, periods and totals and the charger's signed meter values; listed to the 
 import base64
 import threading
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -16,10 +15,10 @@ from roaming.cdrs import CdrNotReady, cdr_make, cdr_make_by_id
 from roaming.models import Cdr, Partner, PushItem, RoamingSession
 from roaming.push import push_send_due
 from roaming.tokens import token_upsert
-from sessions_app.models import ChargingSession, PostStopWork, SignedMeterValue
+from sessions_app.models import ChargingSession, PostStopWork
 from sessions_app.post_stop import post_stop_sweep, post_stop_work_queue
 from tests.factories import make_partner, make_session
-from tests.roaming.conftest import TOKEN_UID, a_token
+from tests.roaming.conftest import TOKEN_UID, a_token, signed_readings
 
 T0 = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
 
@@ -178,25 +177,11 @@ def test_a_partner_offline_for_an_hour_gets_the_cdr_once_when_it_is_back(
 @pytest.mark.django_db
 def test_signed_meter_values_go_with_the_cdr(world, emsp, partner, roaming_token, roaming_tariff):
     session = partner_session(world, partner, roaming_token)
-    world.cp_a.meter_public_key = "3059301306072A8648CE3D020106082A8648CE3D03010703420004" + "AB" * 64
-    world.cp_a.save(update_fields=["meter_public_key"])
-    for context, minutes, register in (
-        ("Transaction.Begin", 0, "1000000"),
-        ("Sample.Periodic", 30, "1005000"),
-        ("Transaction.End", 60, "1010000"),
-    ):
-        SignedMeterValue.objects.create(
-            charge_point=world.cp_a,
-            connector=session.connector,
-            session=session,
-            timestamp=T0 + timedelta(minutes=minutes),
-            context=context,
-            encoding="OCMF",
-            data=f'OCMF|{{"RD":[{{"RV":{register}}}]}}|{{"SD":"30{minutes:02d}"}}',
-            data_digest=f"{minutes:064d}",
-            value_wh=Decimal(register),
-            verification=SignedMeterValue.Verification.NOT_VERIFIED,
-        )
+    signed_readings(
+        session,
+        T0,
+        [("Transaction.Begin", 0, "1000000"), ("Sample.Periodic", 30, "1005000"), ("Transaction.End", 60, "1010000")],
+    )
     session_price_freeze(session=session)
 
     cdr = cdr_make(roaming=RoamingSession.objects.get(session=session))

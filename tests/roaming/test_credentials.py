@@ -263,3 +263,14 @@ def test_a_partner_refusing_our_credentials_leaves_it_as_it_was(world, emsp, mon
 
     partner.refresh_from_db()
     assert (partner.state, partner.incoming_token) == ("pending", token_before)
+
+
+def test_optional_fields_sent_as_null_are_taken_as_not_given(client, pending, emsp):
+    body = their_credentials()
+    body["roles"][0]["business_details"] |= {"logo": None, "website": None}
+
+    answer = client.post(
+        "/ocpi/2.2.1/credentials", body, content_type="application/json", **auth(pending.incoming_token)
+    )
+
+    assert answer.json()["status_code"] == 1000

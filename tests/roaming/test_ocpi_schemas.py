@@ -24,12 +24,12 @@ from roaming.models import Cdr, Partner, PushItem, RoamingCommand, RoamingSessio
 from roaming.ocpi import OcpiError
 from roaming.validation import ocpi_check, ocpi_error, ocpi_validate, schema_documents
 from sessions_app import services
-from sessions_app.models import ChargePoint, Connector, SignedMeterValue
+from sessions_app.models import ChargePoint, Connector
 from sessions_app.ocpp import commands as ocpp_commands
 from sessions_app.ocpp.commands import CommandResult
 from sessions_app.post_stop import post_stop_sweep, post_stop_work_queue
 from tests.factories import make_charge_point, make_partner, make_session, make_site, make_tariff
-from tests.roaming.conftest import TOKEN_UID, a_token
+from tests.roaming.conftest import TOKEN_UID, a_token, signed_readings
 
 pytestmark = pytest.mark.django_db
 
@@ -316,21 +316,7 @@ def test_the_cdrs_we_post_and_a_partner_reads_are_valid_with_signed_meter_values
 ):
     session = make_session(world.cp_a.connectors.get(number=1), roaming_token.id_tag, started_at=T0, energy_wh=10_000)
     RoamingSession.objects.create(session=session, partner=partner, token=roaming_token)
-    world.cp_a.meter_public_key = "3059301306072A8648CE3D020106082A8648CE3D03010703420004" + "AB" * 64
-    world.cp_a.save(update_fields=["meter_public_key"])
-    for context, minutes, register in (("Transaction.Begin", 0, "1000000"), ("Transaction.End", 60, "1010000")):
-        SignedMeterValue.objects.create(
-            charge_point=world.cp_a,
-            connector=session.connector,
-            session=session,
-            timestamp=T0 + timedelta(minutes=minutes),
-            context=context,
-            encoding="OCMF",
-            data=f'OCMF|{{"RD":[{{"RV":{register}}}]}}|{{"SD":"30{minutes:02d}"}}',
-            data_digest=f"{minutes:064d}",
-            value_wh=Decimal(register),
-            verification=SignedMeterValue.Verification.NOT_VERIFIED,
-        )
+    signed_readings(session, T0, [("Transaction.Begin", 0, "1000000"), ("Transaction.End", 60, "1010000")])
     with django_capture_on_commit_callbacks(execute=True):
         post_stop_work_queue(session_ids=[session.pk], now=T0)
         post_stop_sweep(now=T0 + timedelta(hours=2))
