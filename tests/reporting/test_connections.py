@@ -143,7 +143,7 @@ def test_a_real_websocket_connection_is_recorded_and_closed(asgi_server, world):
     while_connected = asyncio.run(scenario())
 
     assert len(while_connected) == 1 and while_connected[0][1] is None
-    for _ in range(50):  # the server closes the record as the socket closes
+    for _ in range(300):  # the server closes the record as the socket closes (a bound: 30 s)
         if history(world.cp_a)[0][1] is not None:
             break
         asyncio.run(asyncio.sleep(0.1))
