@@ -1,6 +1,7 @@
 """A partner's driver charging here: the partner, its token (a card of its account), its roaming tariff, and the
 partner's OCPI endpoints answered by a fake (``roaming.client.requests.request`` monkeypatched)."""
 
+import base64
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -104,3 +105,8 @@ def signed_readings(session, start, readings: list[tuple[str, int, str]]) -> Non
             value_wh=Decimal(register),
             verification=SignedMeterValue.Verification.NOT_VERIFIED,
         )
+
+
+def auth(partner) -> dict[str, str]:
+    """The Django test client's header for a call with the partner's token (OCPI 2.2.1: base64)."""
+    return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}

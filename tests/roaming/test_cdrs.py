@@ -2,7 +2,6 @@
 runs twice or crashes, POSTed to the partner until it acknowledges it (then ``acknowledged_at``), with the price's
 tariff, periods and totals and the charger's signed meter values; listed to the partner that pulls its CDRs."""
 
-import base64
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -18,13 +17,9 @@ from roaming.tokens import token_upsert
 from sessions_app.models import ChargingSession, PostStopWork
 from sessions_app.post_stop import post_stop_sweep, post_stop_work_queue
 from tests.factories import make_partner, make_session
-from tests.roaming.conftest import TOKEN_UID, a_token, signed_readings
+from tests.roaming.conftest import TOKEN_UID, a_token, auth, signed_readings
 
 T0 = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
-
-
-def auth(partner) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}
 
 
 def partner_session(world, partner, token, *, energy_wh: int = 10_000, started_at: datetime = T0) -> ChargingSession:

@@ -1,7 +1,6 @@
 """OCPI Locations (CPO sender): the operator's sites as Locations with their EVSEs, a page at a time or one by its
 ids, and each EVSE's status pushed to the partners as a charger reports it or goes offline."""
 
-import base64
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -19,15 +18,12 @@ from sessions_app.services import (
     connector_status_record_many,
 )
 from tests.factories import REGISTERED_AT, make_charge_point, make_partner, make_site, make_tariff
+from tests.roaming.conftest import auth
 
 pytestmark = pytest.mark.django_db
 
 LOCATIONS = "/ocpi/2.2.1/locations"
 RECEIVER = "https://emsp.example/ocpi/2.2.1/locations"
-
-
-def auth(partner) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}
 
 
 def online(charge_point: ChargePoint) -> ChargePoint:

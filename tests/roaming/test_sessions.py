@@ -2,7 +2,6 @@
 the whole Session PUT to the partner, PATCHed as meter values arrive and at the stop, through the outbox (a stream
 to a partner that is offline collapses to the newest state), and listed to the partner that pulls its sessions."""
 
-import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,16 +12,12 @@ from roaming.tokens import token_upsert
 from sessions_app import services
 from sessions_app.models import ChargingSession
 from tests.factories import make_partner, make_session
-from tests.roaming.conftest import TOKEN_UID, a_token
+from tests.roaming.conftest import TOKEN_UID, a_token, auth
 
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 RECEIVER = "https://emsp.example/ocpi/2.2.1/sessions/SE/CPO/"
-
-
-def auth(partner) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}
 
 
 def start(world, uid: str = TOKEN_UID, at: datetime = T0) -> ChargingSession:

@@ -1,7 +1,6 @@
 """OCPI Tariffs (CPO sender): the operator's tariffs for everyone and the partner's own roaming tariff, never another
 group's, as OCPI Tariffs (net prices and VAT, restrictions, min/max price), a page at a time."""
 
-import base64
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
@@ -9,14 +8,11 @@ import pytest
 
 from billing.models import CustomerGroup, PriceComponent, Tariff, TariffAssignment, TariffElement
 from tests.factories import make_partner, make_tariff
+from tests.roaming.conftest import auth
 
 pytestmark = pytest.mark.django_db
 
 TARIFFS = "/ocpi/2.2.1/tariffs"
-
-
-def auth(partner) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": "Token " + base64.b64encode(partner.incoming_token.encode()).decode()}
 
 
 def assigned(tariff: Tariff, **scope) -> Tariff:
