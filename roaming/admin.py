@@ -51,7 +51,7 @@ class PushInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 class RegisterForm(forms.Form):
-    versions_url = forms.URLField(label=_("the partner's versions URL"), max_length=500)
+    versions_url = forms.URLField(label=_("the partner's versions URL"), max_length=500, assume_scheme="https")
     token_a = forms.CharField(
         label=_("the token A it gave you"), max_length=64, required=False, help_text=_("Not needed to update.")
     )

@@ -4,6 +4,7 @@ Every permission test checks that the wrong actor is refused (alice vs bob, caro
 """
 
 import os
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -67,6 +68,31 @@ def _celery_tasks_inline():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = eager
+
+
+def _connections_checked_out() -> int:
+    """How many connections of the test process's pool are handed out now (0 without a pool: SQLite)."""
+    from django.db import connection
+
+    if not connection.settings_dict["NAME"].startswith("test_"):  # the test database not set up (yet)
+        return 0
+    pool = getattr(connection, "pool", None)
+    if pool is None or pool.closed:
+        return 0
+    stats = pool.get_stats()
+    return stats["pool_size"] - stats["pool_available"]
+
+
+@pytest.fixture(autouse=True)
+def _no_connection_left_checked_out():
+    """A thread that ends with its database connection open (``asyncio.to_thread`` running a query) leaves it checked
+    out of the pool for good; a few such leaks and the pool runs dry tests later, where each test waits 30 s and fails
+    far from the cause. The test that leaked fails instead. Only the test's own thread may hold one."""
+    yield
+    deadline = time.monotonic() + 2  # a connection the pool is still opening counts until it is in
+    while (out := _connections_checked_out()) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out <= 1, f"{out} database connections still checked out: a thread ended without closing its own"
 
 
 @dataclass

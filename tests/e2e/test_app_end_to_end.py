@@ -24,6 +24,7 @@ from sessions_app.models import ChargingSession
 from tests.conftest import PASSWORD
 from tests.e2e.ocpp_client import TestCharger, connected, iso
 from tests.factories import make_tariff
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,7 +109,7 @@ class App:
 
     async def in_thread(self, method: str, path: str, body: dict | None = None, **params) -> requests.Response:
         """While the charger runs in this thread's event loop (the server waits for its answers)."""
-        return await asyncio.to_thread(self.request, method, path, body, **params)
+        return await in_thread(self.request, method, path, body, **params)
 
 
 def emailed_key(email: str) -> str:

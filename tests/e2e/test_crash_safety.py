@@ -57,6 +57,7 @@ from tests.factories import (
     make_tag,
     make_tariff,
 )
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -582,7 +583,7 @@ def test_chargers_storming_a_server_killed_three_times_lose_nothing_and_nothing_
             server.kill()
             kills += 1
             await asyncio.sleep(rng.uniform(0.0, 0.5))
-            await asyncio.to_thread(server.start)
+            await in_thread(server.start)
         return kills
 
     kills = run(_storm(chargers, kill_three_times))
@@ -634,9 +635,9 @@ def test_a_server_outlives_postgresql_restarting_mid_storm_and_loses_nothing(fle
         await _answers_after(chargers, rng.randint(60, 120), storm)
         if storm.done():
             return None
-        await asyncio.to_thread(cluster.stop)
+        await in_thread(cluster.stop)
         await asyncio.sleep(2)  # meanwhile handshakes fail and CALLs wait or get a CALLERROR
-        await asyncio.to_thread(cluster.start)
+        await in_thread(cluster.start)
         return _answered(chargers)
 
     answered_at_restart = run(_storm(chargers, restart_postgresql))

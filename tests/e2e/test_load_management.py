@@ -16,6 +16,7 @@ from sessions_app.models import ChargerCommand, ConnectorAllocation, LoadGroup
 from tests.e2e.ocpp_client import TestCharger, connected, iso
 from tests.e2e.test_ocpp_commands import needs_redis
 from tests.factories import make_charge_point
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_redis]
 
@@ -175,7 +176,7 @@ def test_a_charger_going_offline_and_back_is_counted_then_shared_again_without_a
                 await charging.until(lambda: charging.limits.get(1) == 31.8)  # alone: its 22 kW maximum
             # ALPHA-2's socket closed: its 22 kW are reserved, 11 kW left for the car.
             await charging.until(lambda: charging.limits.get(1) == 15.9)
-            offline = await asyncio.to_thread(
+            offline = await in_thread(
                 lambda: ConnectorAllocation.objects.get(connector__charge_point__ocpp_id="ALPHA-2").status
             )
             async with connected(asgi_server, "ALPHA-2", charger_class=ObedientCharger):  # back, no boot

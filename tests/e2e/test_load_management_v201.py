@@ -20,6 +20,7 @@ from tests.e2e.ocpp_client import connected, iso
 from tests.e2e.test_load_management import WAIT, ObedientCharger, group
 from tests.e2e.test_ocpp_commands import needs_redis
 from tests.factories import make_charge_point
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_redis]
 
@@ -129,7 +130,7 @@ async def kept(ocpp_id: str, limit_a: str) -> None:
         ).exists()
 
     async with asyncio.timeout(WAIT):
-        while not await asyncio.to_thread(found):
+        while not await in_thread(found):
             await asyncio.sleep(0.05)
 
 
@@ -140,7 +141,7 @@ async def settled(group_id: int) -> None:
         return not cache.get_many([f"load-management:run:{group_id}", f"load-management:again:{group_id}"])
 
     async with asyncio.timeout(WAIT):
-        while not await asyncio.to_thread(idle):
+        while not await in_thread(idle):
             await asyncio.sleep(0.05)
 
 
@@ -336,7 +337,7 @@ def test_a_201_charger_leaving_management_has_its_profiles_cleared(asgi_server, 
             await new.until(lambda: new.default_in_unit)
             await new.start_charging("tx-let-go", world.bob_card.uid)
             await new.until(lambda: new.limits.get(1) == 31.8)
-            await asyncio.to_thread(disable)
+            await in_thread(disable)
             await new.until(lambda: len(new.cleared) == 2)
             return new.cleared
 

@@ -11,6 +11,7 @@ from ocpp.v16 import call
 
 from sessions_app.models import ChargePoint, ChargerEvent, MeterValue, SecurityEvent
 from tests.e2e.ocpp_client import connected, iso
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DEEP = "[" * 5000 + "]" * 5000
@@ -31,9 +32,7 @@ def test_deeply_nested_frames_get_a_formation_violation_and_the_connection_goes_
             with_id = await _exchange(ws, '[2, "deep-1", "DataTransfer", ' + DEEP + "]")
             without_id = await _exchange(ws, DEEP)
             heartbeat = await _exchange(ws, '[2, "hb-1", "Heartbeat", {}]')
-            connected_meanwhile = await asyncio.to_thread(
-                lambda: ChargePoint.objects.get(pk=world.cp_a.pk).channel_name
-            )
+            connected_meanwhile = await in_thread(lambda: ChargePoint.objects.get(pk=world.cp_a.pk).channel_name)
             return with_id, without_id, heartbeat, connected_meanwhile
 
     with_id, without_id, heartbeat, channel = run(scenario())

@@ -24,6 +24,7 @@ from sessions_app.models import (
     StatusEvent,
 )
 from tests.e2e.ocpp_client import connected, iso, raw_exchange
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +53,7 @@ def test_accepted_charger_boots_with_the_servers_interval_and_its_connection_is_
         async with connected(asgi_server, "ALPHA-1") as charger:
             boot = await charger.boot()
             heartbeat = await charger.call(call.Heartbeat())
-            online = await asyncio.to_thread(lambda: ChargePoint.objects.get(pk=world.cp_a.pk).channel_name)
+            online = await in_thread(lambda: ChargePoint.objects.get(pk=world.cp_a.pk).channel_name)
             return boot, heartbeat, online
 
     boot, heartbeat, channel_while_connected = run(scenario())

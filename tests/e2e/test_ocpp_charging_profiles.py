@@ -21,6 +21,7 @@ from sessions_app.models import ChargePoint, ChargerCommand, ChargingSession
 from sessions_app.ocpp import command_payloads
 from tests.e2e.ocpp_client import TestCharger, connected, iso
 from tests.e2e.test_ocpp_commands import needs_redis, send, send_from_thread
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -151,8 +152,8 @@ def test_a_tx_profile_for_the_running_transaction_from_the_operator_api(asgi_ser
                 "charging_rate_unit": "W",
                 "periods": [{"start_period": 0, "limit": 7400}, {"start_period": 900, "limit": 3700.5}],
             }
-            answer = await asyncio.to_thread(post, body)
-            wrong = await asyncio.to_thread(post, {**body, "connector": 0})
+            answer = await in_thread(post, body)
+            wrong = await in_thread(post, {**body, "connector": 0})
             return started, answer, wrong, charger.frames
 
     started, answer, wrong, frames = asyncio.run(scenario())

@@ -10,7 +10,6 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
@@ -18,6 +17,7 @@ from ocpp.v16.enums import Action
 from sessions_app.models import ChargePoint
 from sessions_app.ocpp import commands
 from tests.e2e.ocpp_client import TestCharger, connected
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 needs_redis = pytest.mark.skipif(
@@ -32,16 +32,8 @@ def send(ocpp_id: str, action: str, payload: dict, timeout: float = 10) -> comma
 
 
 async def send_from_thread(*args) -> commands.CommandResult:
-    """``send`` in a worker thread, which then closes its database connection (or the test database
-    cannot be dropped at the end)."""
-
-    def in_thread():
-        try:
-            return send(*args)
-        finally:
-            connections.close_all()
-
-    return await asyncio.to_thread(in_thread)
+    """``send`` in a worker thread (this loop runs the charger)."""
+    return await in_thread(send, *args)
 
 
 class SilentCharger(TestCharger):
@@ -118,15 +110,12 @@ def test_a_command_while_the_charger_moves_to_another_node_answers_offline_at_on
     so the sender answers "offline" within seconds instead of waiting out the command's 30 s."""
 
     def leave_for_another_node():
-        try:
-            ChargePoint.objects.filter(pk=world.cp_a.pk).update(channel_name="specific.left!node")
-        finally:
-            connections.close_all()
+        ChargePoint.objects.filter(pk=world.cp_a.pk).update(channel_name="specific.left!node")
 
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as charger:
             await charger.boot()
-            await asyncio.to_thread(leave_for_another_node)
+            await in_thread(leave_for_another_node)
             began = time.monotonic()
             result = await send_from_thread("ALPHA-1", "Reset", {"type": "Soft"}, 30)
             return result, time.monotonic() - began, charger.commands

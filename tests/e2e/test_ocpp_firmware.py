@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connections
 from django.test import Client
 from ocpp.routing import after, on
 from ocpp.v16 import call, call_result
@@ -26,6 +25,7 @@ from sessions_app.models import ChargePoint, ChargerCommand, ChargerEvent, Firmw
 from tests.e2e.ocpp_client import TestCharger, connected, iso
 from tests.e2e.test_ocpp_commands import needs_redis
 from tests.factories import make_charge_point
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_redis]
 
@@ -59,7 +59,7 @@ class UpdatingCharger(TestCharger):
     @after(Action.update_firmware)
     async def install(self, location, retrieve_date, **optional):
         await self.call(call.FirmwareStatusNotification(status="Downloading"), suppress=False)
-        self.downloaded = await asyncio.to_thread(download, location)
+        self.downloaded = await in_thread(download, location)
         await self.call(call.FirmwareStatusNotification(status="Downloaded"), suppress=False)
         await self.call(call.FirmwareStatusNotification(status="Installing"), suppress=False)
         if self.installs:
@@ -99,7 +99,7 @@ class SignatureCheckingCharger(TestCharger):
     async def check(self, request_id, firmware, **optional):
         for status in ("Downloading", "Downloaded"):
             await self.call(call.SignedFirmwareStatusNotification(status=status, request_id=request_id), suppress=False)
-        self.downloaded = await asyncio.to_thread(download, firmware["location"])
+        self.downloaded = await in_thread(download, firmware["location"])
         await self.call(
             call.SignedFirmwareStatusNotification(status="InvalidSignature", request_id=request_id), suppress=False
         )
@@ -130,18 +130,6 @@ def firmware_of(world, image, *, signed=False) -> Firmware:
     fw.save()
     names.append(fw.file.name)
     return fw
-
-
-async def in_thread(function, **kwargs):
-    """A service that sends commands, in a worker thread (this loop runs the chargers), closing its connection."""
-
-    def run():
-        try:
-            return function(**kwargs)
-        finally:
-            connections.close_all()
-
-    return await asyncio.to_thread(run)
 
 
 def statuses(campaign: FirmwareCampaign) -> dict[str, str]:

@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import pytest
-from django.db import connections
 from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
@@ -17,6 +16,7 @@ from sessions_app.models import ChargePoint, ChargerCommand, LocalAuthList
 from tests.e2e.ocpp_client import TestCharger, connected
 from tests.e2e.test_ocpp_commands import needs_redis
 from tests.factories import make_tag
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,17 +98,14 @@ class NoListCharger(TestCharger):
 
 
 def _state(ocpp_id: str = "ALPHA-1") -> LocalAuthList | None:
-    try:
-        return LocalAuthList.objects.filter(charge_point__ocpp_id=ocpp_id).first()
-    finally:
-        connections.close_all()
+    return LocalAuthList.objects.filter(charge_point__ocpp_id=ocpp_id).first()
 
 
 async def until(check, timeout: float = 20, what: str = ""):
     """Wait until ``check()`` (run in a thread, so it may read the database) is true."""
     deadline = time.monotonic() + timeout
     while True:
-        result = await asyncio.to_thread(check)
+        result = await in_thread(check)
         if result:
             return result
         if time.monotonic() > deadline:
@@ -161,13 +158,8 @@ def test_a_blocked_card_reaches_the_charger_as_a_differential_update(asgi_server
             await charger.boot()
             await until(_in_sync_at(1), what="the first list")
 
-            def block():
-                try:
-                    id_tag_block(id_tag=keeping.bob_card)  # its sync runs on commit, here (tasks inline), via Redis
-                finally:
-                    connections.close_all()
-
-            await asyncio.to_thread(block)
+            # Its sync runs on commit, there (tasks inline), via Redis.
+            await in_thread(id_tag_block, id_tag=keeping.bob_card)
             await until(_in_sync_at(2), what="the differential update")
             return charger
 

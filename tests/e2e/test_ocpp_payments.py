@@ -14,6 +14,7 @@ from billing.models import LedgerEntry, PaymentAccount
 from billing.services import tariff_assignment_create
 from tests.e2e.ocpp_client import connected, iso
 from tests.factories import make_tariff
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,7 +72,7 @@ def test_an_empty_wallet_is_blocked_at_authorize_and_a_topped_up_one_pays_its_se
             empty = await charger.call(call.Authorize(id_tag="04A1B2C3"))
             # A charger that goes on regardless delivered 1 kWh: it is owed, and paid by the next top-up.
             refused_start, _ = await session_of(charger, start_at - timedelta(hours=3), kwh=1)
-            await asyncio.to_thread(
+            await in_thread(
                 wallet_top_up,
                 customer_account=wallet_account,
                 amount="50.00",
@@ -83,7 +84,7 @@ def test_an_empty_wallet_is_blocked_at_authorize_and_a_topped_up_one_pays_its_se
             start, _ = await session_of(charger, start_at, kwh=10)  # 40.00 of the 46.00 left
             # Stops commit before the answer; pricing follows right after: wait for the wallet to pay.
             for _ in range(50):
-                if await asyncio.to_thread(lambda: account_balance(wallet_account).wallet) == Decimal("6.00"):
+                if await in_thread(lambda: account_balance(wallet_account).wallet) == Decimal("6.00"):
                     break
                 await asyncio.sleep(0.1)
             still = await charger.call(call.Authorize(id_tag="04A1B2C3"))
@@ -131,9 +132,7 @@ def test_a_terminal_payment_reported_by_the_charger_settles_its_session_once(asg
             )
             unknown = await charger.call(call.DataTransfer(vendor_id="org.chargeportal", message_id="Nope"))
             for _ in range(50):
-                if await asyncio.to_thread(
-                    LedgerEntry.objects.filter(session_id=start.transaction_id, kind="charge").exists
-                ):
+                if await in_thread(LedgerEntry.objects.filter(session_id=start.transaction_id, kind="charge").exists):
                     break
                 await asyncio.sleep(0.1)
             return start, paid, replay, wrong, unknown

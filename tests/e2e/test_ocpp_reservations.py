@@ -7,7 +7,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connections
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
@@ -16,6 +15,7 @@ from sessions_app.models import ChargePoint, ChargerCommand, ChargingSession, Re
 from sessions_app.reservations import reservation_cancel, reservation_create, reservations_expire
 from tests.e2e.ocpp_client import TestCharger, connected, iso
 from tests.e2e.test_ocpp_commands import needs_redis
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,19 +59,6 @@ class ReservingCharger(TestCharger):
 class OccupiedCharger(ReservingCharger):
     __test__ = False
     answer = "Occupied"
-
-
-async def in_thread(function, **kwargs):
-    """A service of the test process, in a worker thread (the loop runs the charger) that then closes its
-    database connection."""
-
-    def run():
-        try:
-            return function(**kwargs)
-        finally:
-            connections.close_all()
-
-    return await asyncio.to_thread(run)
 
 
 def reserve(world, **options):

@@ -13,7 +13,6 @@ import websockets
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from django.conf import global_settings, settings
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 from ocpp.routing import after, on
@@ -26,6 +25,7 @@ from sessions_app.ocpp import certificates, command_payloads
 from tests.e2e.ocpp_client import TestCharger, connected, iso
 from tests.e2e.test_ocpp_commands import needs_redis, send_from_thread
 from tests.e2e.tls_client import certificate_answer_kept
+from tests.threads import in_thread
 from tests.tls_certificates import make_ca, make_csr
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,15 +102,11 @@ async def handshake_status(url: str, ocpp_id: str, password: str) -> int:
 
 
 async def rotate_from_thread(ocpp_id: str) -> charger_security.PasswordRotation:
-    def in_thread():
-        try:
-            return charger_security.charge_point_password_rotate(
-                charge_point=ChargePoint.objects.get(ocpp_id=ocpp_id), by=None, now=timezone.now(), timeout=10
-            )
-        finally:
-            connections.close_all()
-
-    return await asyncio.to_thread(in_thread)
+    return await in_thread(
+        lambda: charger_security.charge_point_password_rotate(
+            charge_point=ChargePoint.objects.get(ocpp_id=ocpp_id), by=None, now=timezone.now(), timeout=10
+        )
+    )
 
 
 @pytest.fixture
@@ -213,7 +209,7 @@ def test_a_charger_asking_for_a_certificate_gets_one_from_the_operators_ca(ca_se
             answer = await charger.call(call.SignCertificate(csr=make_csr("ALPHA-1", world.org_a.name)), suppress=False)
             await asyncio.wait_for(charger.signed.wait(), 15)
             for _attempt in range(100):  # connected until the server has the charger's answer
-                if await asyncio.to_thread(certificate_answer_kept):
+                if await in_thread(certificate_answer_kept):
                     break
                 await asyncio.sleep(0.1)
             return answer, charger.chain

@@ -10,7 +10,6 @@ import urllib.request
 import uuid
 
 import pytest
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 from ocpp.routing import on
@@ -21,6 +20,7 @@ from sessions_app.models import ChargePoint, ChargerCommand, ChargerEvent, Charg
 from sessions_app.uploads import upload_request
 from tests.e2e.ocpp_client import TestCharger, connected
 from tests.e2e.test_ocpp_commands import needs_redis
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,7 +81,7 @@ class UploadingCharger(TestCharger):
         if self.fail:
             await self.call(call.DiagnosticsStatusNotification(status="UploadFailed"), suppress=False)
             return
-        self.put_statuses.append(await asyncio.to_thread(http_put, f"{location}diag-ALPHA-1.zip", DIAGNOSTICS))
+        self.put_statuses.append(await in_thread(http_put, f"{location}diag-ALPHA-1.zip", DIAGNOSTICS))
         await self.call(call.DiagnosticsStatusNotification(status="Uploaded"), suppress=False)
 
     @on(Action.get_log)
@@ -94,7 +94,7 @@ class UploadingCharger(TestCharger):
         await asyncio.sleep(0.2)
         await self.call(call.LogStatusNotification(status="Uploading", request_id=request_id), suppress=False)
         self.put_statuses.append(
-            await asyncio.to_thread(http_post_multipart, location, "security.log", b"2026-12-04 tamper switch\n")
+            await in_thread(http_post_multipart, location, "security.log", b"2026-12-04 tamper switch\n")
         )
         await self.call(call.LogStatusNotification(status="Uploaded", request_id=request_id), suppress=False)
 
@@ -110,30 +110,22 @@ def upload_address(asgi_server, settings) -> str:
 
 
 async def ask_from_thread(world, kind: str) -> ChargerUpload:
-    def in_thread():
-        try:
-            return upload_request(
+    return await in_thread(
+        lambda: (
+            upload_request(
                 charge_point=ChargePoint.objects.get(pk=world.cp_a.pk),
                 kind=kind,
                 requested_by=world.carol,
                 now=timezone.now(),
                 timeout=10,
             ).upload
-        finally:
-            connections.close_all()
-
-    return await asyncio.to_thread(in_thread)
+        )
+    )
 
 
 async def settled(upload: ChargerUpload, statuses: tuple[str, ...], seconds: float = 10) -> ChargerUpload:
-    def read():
-        try:
-            return ChargerUpload.objects.get(pk=upload.pk)
-        finally:
-            connections.close_all()
-
     for _ in range(int(seconds * 10)):
-        current = await asyncio.to_thread(read)
+        current = await in_thread(ChargerUpload.objects.get, pk=upload.pk)
         if current.status in statuses:
             return current
         await asyncio.sleep(0.1)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint as OcppChargePoint201
 from ocpp.v201 import call, call_result
@@ -19,6 +18,7 @@ from sessions_app.ocpp.command_payloads import command_payload
 from tests.e2e.ocpp_client import connected
 from tests.e2e.test_ocpp_commands import needs_redis
 from tests.factories import make_session
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_redis]
 LATER = datetime.now(UTC) + timedelta(days=1)
@@ -115,13 +115,9 @@ def _connected_201(asgi_server):
 async def _send(action: str, payload: dict) -> commands.CommandResult:
     """``command_send`` as a view calls it (the charger's row read fresh), in a thread: this loop runs the charger."""
 
-    def in_thread():
-        try:
-            return commands.command_send(ChargePoint.objects.get(ocpp_id="ALPHA-1"), action, payload, 10)
-        finally:
-            connections.close_all()
-
-    return await asyncio.to_thread(in_thread)
+    return await in_thread(
+        lambda: commands.command_send(ChargePoint.objects.get(ocpp_id="ALPHA-1"), action, payload, 10)
+    )
 
 
 def _commands(world, session: ChargingSession) -> list[tuple[str, dict, str, dict, dict]]:

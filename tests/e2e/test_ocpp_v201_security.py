@@ -22,6 +22,7 @@ from tests.e2e.test_ocpp_commands import needs_redis
 from tests.e2e.test_ocpp_security_extension import rotate_from_thread
 from tests.e2e.test_ocpp_v201 import Charger201
 from tests.e2e.tls_client import CHALLENGE, certificate_answer_kept, client_context, new_charger, refusal, wss
+from tests.threads import in_thread
 from tests.tls_certificates import Issued, make_client_certificate, make_csr
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,7 +131,7 @@ def test_profile_3_a_2_0_1_charger_gets_a_certificate_with_sign_certificate_and_
             answer = (await station.call(request, suppress=False)).status
             chain, certificate_type = await asyncio.wait_for(station.signed, 15)
             for _attempt in range(100):  # connected until the server has kept the charger's answer
-                if await asyncio.to_thread(certificate_answer_kept):
+                if await in_thread(certificate_answer_kept):
                     break
                 await asyncio.sleep(0.1)
         issued = Issued(x509.load_pem_x509_certificates(chain.encode("ascii"))[0], key)

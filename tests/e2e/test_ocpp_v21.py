@@ -17,6 +17,7 @@ from sessions_app.models import ChargePoint, ChargingSession
 from sessions_app.ocpp.commands import command_send
 from tests.e2e.ocpp_client import connected, iso
 from tests.factories import make_tariff
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,11 +60,9 @@ def test_a_2_1_charger_charges_is_stopped_by_the_operator_and_its_session_is_pri
             boot = await charger.call(call.BootNotification(charging_station=station, reason="PowerUp"), suppress=False)
             authorized = await charger.call(call.Authorize(id_token=token), suppress=False)
             await charger.call(event("Started", 0, 0, 2000, id_token=token, evse={"id": 1, "connector_id": 1}))
-            session = await asyncio.to_thread(ChargingSession.objects.get, charger_transaction_id="v21-tx")
-            online = await asyncio.to_thread(ChargePoint.objects.get, pk=world.cp_a.pk)
-            stop = await asyncio.to_thread(
-                command_send, online, "RemoteStopTransaction", {"transaction_id": session.pk}
-            )
+            session = await in_thread(ChargingSession.objects.get, charger_transaction_id="v21-tx")
+            online = await in_thread(ChargePoint.objects.get, pk=world.cp_a.pk)
+            stop = await in_thread(command_send, online, "RemoteStopTransaction", {"transaction_id": session.pk})
             ended = await charger.call(event("Ended", 1, 50, 7000, info={"stopped_reason": "Remote"}), suppress=False)
             return charger._connection.subprotocol, boot, authorized, stop, charger.stops, ended
 

@@ -21,6 +21,7 @@ from sessions_app.models import ChargingSession
 from tests.e2e.emsp import COUNTRY_CODE, PARTY_ID, token_header
 from tests.e2e.ocpp_client import connected, iso
 from tests.factories import make_charge_point, make_site, make_tariff
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -172,7 +173,7 @@ def test_a_token_the_emsp_pushes_is_a_card_the_charger_has_accepted(asgi_server,
         async with connected(asgi_server, "ALPHA-1") as charger:
             await charger.boot()
             known = await charger.call(call.Authorize(id_tag="04E2E0A1B2C3D4"), suppress=False)
-            blocked = await asyncio.to_thread(
+            blocked = await in_thread(
                 emsp_peer.push_token, emsp_token("04E2E0A1B2C3D4", valid=False, last_updated=iso())
             )
             refused = await charger.call(call.Authorize(id_tag="04E2E0A1B2C3D4"), suppress=False)
@@ -232,7 +233,7 @@ def test_the_emsp_pulls_our_locations_page_by_page_and_gets_each_evse_status_as_
                 found = {evse["uid"]: evse["status"] for evse in evses}
                 return found if found == {"ALPHA-1-1": "AVAILABLE", "ALPHA-1-2": "OUTOFORDER"} else None
 
-            return await asyncio.to_thread(emsp_peer.wait_for, statuses, 20, "the EVSE statuses")
+            return await in_thread(emsp_peer.wait_for, statuses, 20, "the EVSE statuses")
 
     assert asyncio.run(scenario())
     patches = [r for r in emsp_peer.state()["requests"] if r["method"] == "PATCH"]
@@ -331,8 +332,8 @@ def test_start_and_stop_session_from_the_emsp_reach_the_charger_and_their_result
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as charger:
             await charger.boot()
-            started_answer = await asyncio.to_thread(command, "START_SESSION", start_command)
-            start_results = await asyncio.to_thread(result, "start-1")
+            started_answer = await in_thread(command, "START_SESSION", start_command)
+            start_results = await in_thread(result, "start-1")
             [(_name, request)] = charger.commands
             started = await charger.call(
                 call.StartTransaction(
@@ -340,12 +341,12 @@ def test_start_and_stop_session_from_the_emsp_reach_the_charger_and_their_result
                 ),
                 suppress=False,
             )
-            session = await asyncio.to_thread(
+            session = await in_thread(
                 ChargingSession.objects.get, connector__charge_point=world.cp_a, connector__number=2
             )
             stop_command = {"response_url": emsp_peer.commands_url("stop-1"), "session_id": str(session.pk)}
-            stopped_answer = await asyncio.to_thread(command, "STOP_SESSION", stop_command)
-            stop_results = await asyncio.to_thread(result, "stop-1")
+            stopped_answer = await in_thread(command, "STOP_SESSION", stop_command)
+            stop_results = await in_thread(result, "stop-1")
             return [started_answer, stopped_answer], [start_results, stop_results], list(charger.commands), started
 
     answers, results, remote, started = asyncio.run(scenario())

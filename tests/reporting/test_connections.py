@@ -9,6 +9,7 @@ import pytest
 from sessions_app.models import ChargePoint, ChargerConnection
 from sessions_app.services import charge_point_connect, charge_point_disconnect, charge_point_seen
 from tests.e2e.conftest import asgi_server  # noqa: F401 - the real server, for the last test
+from tests.threads import in_thread
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -138,7 +139,7 @@ def test_a_real_websocket_connection_is_recorded_and_closed(asgi_server, world):
     async def scenario():
         async with connected(asgi_server, "ALPHA-1") as charger:
             await charger.boot()
-            return await asyncio.to_thread(history, world.cp_a)
+            return await in_thread(history, world.cp_a)
 
     while_connected = asyncio.run(scenario())
 

@@ -22,6 +22,7 @@ from sessions_app.ocpp.commands import CommandResult
 from sessions_app.ocpp.log_redaction import MASK, command_redacted, redact
 from sessions_app.services import charger_command_record
 from tests.sessions_app.websocket import ChargerSocket
+from tests.threads import in_thread
 from tests.tls_certificates import make_ca, make_csr
 
 pytestmark = pytest.mark.django_db
@@ -377,7 +378,7 @@ def test_sign_certificate_is_answered_then_certificate_signed_follows(world, ope
                 {"type": "websocket.receive", "text": __import__("json").dumps(reply)}
             )
             for _attempt in range(100):
-                if await asyncio.to_thread(
+                if await in_thread(
                     lambda: ChargerCertificate.objects.filter(status=ChargerCertificate.Status.ACCEPTED).exists()
                 ):
                     break

@@ -21,6 +21,7 @@ from sessions_app.services import (
 )
 from sessions_app.tasks import connection_sweep_task
 from tests.sessions_app.websocket import ChargerSocket
+from tests.threads import in_thread
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 LAST_SEEN = T0 + timedelta(minutes=10)
@@ -174,7 +175,7 @@ def test_a_live_charger_swept_while_silent_is_back_through_its_next_message(tran
         async with ChargerSocket(world.cp_a.ocpp_id) as charger:
             with time_machine.travel(start + offline_after(300) + timedelta(minutes=1), tick=False):
                 back = timezone.now()
-                assert await asyncio.to_thread(charge_points_disconnect_silent) == 1
+                assert await in_thread(charge_points_disconnect_silent) == 1
                 assert (await charger.call("Heartbeat", {}))[0] == 3
         return back
 

@@ -14,6 +14,7 @@ from asgiref.testing import ApplicationCommunicator
 from chargeportal.asgi import application
 from sessions_app import services
 from sessions_app.models import ChargePoint
+from tests.threads import in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +51,7 @@ def test_a_handshake_held_in_the_database_does_not_hold_up_another_chargers(worl
         a = ApplicationCommunicator(application, _scope(slow_id, 50001))
         b = ApplicationCommunicator(application, _scope(world.cp_b.ocpp_id, 50002))
         await a.send_input({"type": "websocket.connect"})
-        assert await asyncio.to_thread(entered.wait, 10), "charger A's handshake never reached the service"
+        assert await in_thread(entered.wait, 10), "charger A's handshake never reached the service"
         await b.send_input({"type": "websocket.connect"})
         try:
             b_answer = (await b.receive_output(5))["type"]  # serialized: B waits for A, and this times out

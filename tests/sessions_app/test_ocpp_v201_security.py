@@ -17,6 +17,7 @@ from sessions_app.ocpp import certificates
 from sessions_app.ocpp.log_redaction import MASK, command_redacted, redact
 from sessions_app.ocpp.v16 import CertificateRequests
 from tests.sessions_app.websocket import ChargerSocket
+from tests.threads import in_thread
 from tests.tls_certificates import make_ca, make_csr
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,9 +50,7 @@ def _sign_and_answer(request: dict) -> tuple[list, list]:
             reply = json.dumps([3, signed[1], {"status": "Accepted"}])
             await charger.communicator.send_input({"type": "websocket.receive", "text": reply})
             for _attempt in range(100):  # connected until the server has kept the charger's answer
-                if await asyncio.to_thread(
-                    ChargerCertificate.objects.filter(status=ChargerCertificate.Status.ACCEPTED).exists
-                ):
+                if await in_thread(ChargerCertificate.objects.filter(status=ChargerCertificate.Status.ACCEPTED).exists):
                     break
                 await asyncio.sleep(0.05)
             return answer, signed
