@@ -86,25 +86,33 @@ def session_object(roaming: RoamingSession, *, now: datetime) -> dict:
     """The OCPI 2.2.1 Session of a partner's session as it stands at ``now``."""
     session = roaming.session
     party = operator_party(roaming.partner)
-    estimate = session_cost_estimate(session=session, now=now)
     data: dict = {
         "country_code": party.country_code,
         "party_id": party.party_id,
         "id": str(session.pk),
         "start_date_time": ocpi_datetime(session.started_at),
-        "kwh": kwh(_energy_wh(session, now)),
         "cdr_token": cdr_token(roaming.token),
         "auth_method": auth_method(roaming),
+        **_changing_fields(session, now=now),
+    }
+    if roaming.authorization_reference:
+        data["authorization_reference"] = roaming.authorization_reference
+    if session.connector is not None:
+        data["location_id"], data["evse_uid"], data["connector_id"] = location_ids(session.connector)
+    return data
+
+
+def _changing_fields(session: ChargingSession, *, now: datetime) -> dict:
+    """The Session's fields that change while it runs and when it stops: what a PATCH carries."""
+    estimate = session_cost_estimate(session=session, now=now)
+    data: dict = {
+        "kwh": kwh(_energy_wh(session, now)),
         "currency": estimate["currency"] if estimate else settings.DEFAULT_CURRENCY,
         "status": "COMPLETED" if session.state == ChargingSession.State.COMPLETED else "ACTIVE",
         "last_updated": ocpi_datetime(now),
     }
     if session.stopped_at is not None:
         data["end_date_time"] = ocpi_datetime(session.stopped_at)
-    if roaming.authorization_reference:
-        data["authorization_reference"] = roaming.authorization_reference
-    if session.connector is not None:
-        data["location_id"], data["evse_uid"], data["connector_id"] = location_ids(session.connector)
     if estimate is not None:
         data["total_cost"] = price_object(estimate["net"], estimate["gross"], estimate["currency"])
     return data
@@ -116,10 +124,6 @@ def _energy_wh(session: ChargingSession, now: datetime) -> int:
     return max(0, latest_register_wh(session, now) - session.meter_start_wh)
 
 
-#: The fields a PATCH carries: what changes while a session runs and when it stops.
-_PATCHED = ("kwh", "total_cost", "currency", "status", "end_date_time", "last_updated")
-
-
 def session_push(*, roaming: RoamingSession, now: datetime) -> PushItem | None:
     """Send the session's state to the partner's sessions receiver (module docstring): the whole Session by PUT
     until the partner has one, else a PATCH of what changes. None when the partner has no sessions receiver or is not
@@ -127,15 +131,16 @@ def session_push(*, roaming: RoamingSession, now: datetime) -> PushItem | None:
     base = endpoint_url(roaming.partner, MODULE)
     if not base or roaming.partner.state != Partner.State.REGISTERED:
         return None
-    data = session_object(roaming, now=now)
+    party = operator_party(roaming.partner)
     key = f"session:{roaming.session_id}"
-    url = f"{base.rstrip('/')}/{data['country_code']}/{data['party_id']}/{data['id']}"
-    puts = PushItem.objects.filter(partner=roaming.partner, key=key, method="PUT")
-    put_acknowledged = puts.filter(status=PushItem.Status.SENT).exists()
-    if not put_acknowledged:
-        method, body = "PUT", data
+    url = f"{base.rstrip('/')}/{party.country_code}/{party.party_id}/{roaming.session_id}"
+    put_acknowledged = PushItem.objects.filter(
+        partner=roaming.partner, key=key, method="PUT", status=PushItem.Status.SENT
+    ).exists()
+    if put_acknowledged:
+        method, body = "PATCH", _changing_fields(roaming.session, now=now)
     else:
-        method, body = "PATCH", {name: data[name] for name in _PATCHED if name in data}
+        method, body = "PUT", session_object(roaming, now=now)
     RoamingSession.objects.filter(pk=roaming.pk).update(last_updated=now)
     return push_enqueue(partner=roaming.partner, module=MODULE, key=key, method=method, url=url, body=body)
 

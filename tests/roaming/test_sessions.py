@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from roaming import sessions as roaming_sessions
 from roaming.models import PushItem, RoamingCommand, RoamingSession
 from roaming.push import push_send_due
 from roaming.tokens import token_upsert
@@ -92,6 +93,24 @@ def test_a_partners_session_is_put_at_its_start_then_patched_by_meter_values_and
     # and once priced, the final cost: 10 kWh x 5.00 + 1 h x 60.00 = 110.00 incl. 25 % VAT, 88.00 excl.
     assert patches[-1]["total_cost"] == {"excl_vat": 88.0, "incl_vat": 110.0}
     assert set(patches[0]) <= {"kwh", "total_cost", "currency", "status", "end_date_time", "last_updated"}
+
+
+def test_a_patch_is_built_from_the_changing_fields_alone(
+    world, emsp, partner, roaming_token, roaming_tariff, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Meter values come every minute: their PATCH must not look up what never changes (the auth method's command
+    and token queries)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        session = start(world)
+
+    def not_for_a_patch(_roaming):
+        raise AssertionError("the auth method was looked up for a PATCH")
+
+    monkeypatch.setattr(roaming_sessions, "auth_method", not_for_a_patch)
+    with django_capture_on_commit_callbacks(execute=True):
+        readings(world, session, 1_002_000, T0 + timedelta(minutes=10))
+    method, _url, body = emsp.sent()[-1]
+    assert method == "PATCH" and body["kwh"] == 2.0
 
 
 def test_a_local_cards_session_is_no_partners(world, emsp, partner, django_capture_on_commit_callbacks):
