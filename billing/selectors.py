@@ -1,5 +1,6 @@
 """Reads for billing: which tariff applies, the tariff as the pricing engine's data, a session's timeline."""
 
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -61,33 +62,63 @@ def tariff_for(*, connector: Connector, customer_account: CustomerAccount | None
     level one for a customer group the customer is in beats a general one. Only tariffs
     valid at ``at`` count.
     """
-    # One query, kept lean: it runs for every session priced. An assignment names at most one place (a check
-    # constraint), so each place is one condition; a customer is in a group once (a unique constraint), so the
-    # join to the memberships yields each assignment once and needs no DISTINCT.
-    charge_point = connector.charge_point
+    return tariffs_for(connectors=[connector], customer_account=customer_account, at=at)[connector.pk]
+
+
+def tariffs_for(
+    *, connectors: Iterable[Connector], customer_account: CustomerAccount | None, at: datetime
+) -> dict[int, Tariff | None]:
+    """Connector id -> ``tariff_for`` each of these connectors (their charge points loaded), in one query."""
+    # Kept lean: it runs for every session priced. An assignment names at most one place (a check constraint), so
+    # each place is one condition; a customer is in a group once (a unique constraint), so the join to the
+    # memberships yields each assignment once and needs no DISTINCT.
+    connectors = list(connectors)
+    if not connectors:
+        return {}
+    charge_points = {connector.charge_point for connector in connectors}
+    site_ids = {cp.site_id for cp in charge_points if cp.site_id}
     scope = (
-        Q(connector_id=connector.pk)
-        | Q(charge_point_id=charge_point.pk)
+        Q(connector_id__in=[connector.pk for connector in connectors])
+        | Q(charge_point_id__in=[cp.pk for cp in charge_points])
         | Q(site_id=None, charge_point_id=None, connector_id=None)
     )
-    if charge_point.site_id:
-        scope |= Q(site_id=charge_point.site_id)
+    if site_ids:
+        scope |= Q(site_id__in=site_ids)
     groups = Q(customer_group_id=None)
     if customer_account is not None:
         groups |= Q(customer_group__memberships__customer_account_id=customer_account.pk)
-    candidates = list(
+    assignments = list(
         TariffAssignment.objects.filter(
             scope,
             groups,
             _valid_at(at),
-            tariff__organization_id=charge_point.organization_id,
+            tariff__organization_id__in={cp.organization_id for cp in charge_points},
         )
         .select_related("tariff")
         .order_by()
     )
-    if not candidates:
-        return None
-    return min(candidates, key=_assignment_rank).tariff
+    found: dict[int, Tariff | None] = {}
+    for connector in connectors:
+        charge_point = connector.charge_point
+        candidates = [
+            assignment
+            for assignment in assignments
+            if assignment.tariff.organization_id == charge_point.organization_id and _assigned_to(assignment, connector)
+        ]
+        found[connector.pk] = min(candidates, key=_assignment_rank).tariff if candidates else None
+    return found
+
+
+def _assigned_to(assignment: TariffAssignment, connector: Connector) -> bool:
+    """Whether the assignment's place is this connector, its charge point, its site or its whole operator."""
+    charge_point = connector.charge_point
+    if assignment.connector_id:
+        return assignment.connector_id == connector.pk
+    if assignment.charge_point_id:
+        return assignment.charge_point_id == charge_point.pk
+    if assignment.site_id:
+        return assignment.site_id == charge_point.site_id
+    return True
 
 
 def _assignment_rank(assignment: TariffAssignment) -> tuple:

@@ -27,7 +27,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import CustomerAccount, Organization
-from billing.selectors import tariff_for
+from billing.selectors import tariffs_for
 from roaming.client import endpoint_url
 from roaming.countries import alpha_3
 from roaming.models import OperatorParty, Partner
@@ -296,11 +296,8 @@ def _tariff_ids(
     connectors: Iterable[Connector], customer_account: CustomerAccount, now: datetime
 ) -> dict[int, list[str]]:
     """Connector id -> the id of the tariff the partner's drivers are priced with there now (none: empty)."""
-    ids: dict[int, list[str]] = {}
-    for connector in connectors:
-        tariff = tariff_for(connector=connector, customer_account=customer_account, at=now)
-        ids[connector.pk] = [str(tariff.pk)] if tariff is not None else []
-    return ids
+    tariffs = tariffs_for(connectors=connectors, customer_account=customer_account, at=now)
+    return {pk: [str(tariff.pk)] if tariff is not None else [] for pk, tariff in tariffs.items()}
 
 
 def _site_connectors(sites: list[Site]) -> dict[int, list[Connector]]:

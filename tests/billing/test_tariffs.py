@@ -19,7 +19,7 @@ from billing.models import (
     TariffAssignment,
     TariffElement,
 )
-from billing.selectors import tariff_for, tariff_spec, tariff_spec_from_snapshot, tariff_spec_to_snapshot
+from billing.selectors import tariff_for, tariff_spec, tariff_spec_from_snapshot, tariff_spec_to_snapshot, tariffs_for
 from billing.services import tariff_assignment_create
 from tests.factories import make_account, make_charge_point, make_session, make_site, make_tariff
 
@@ -54,6 +54,26 @@ def test_the_most_specific_assignment_wins(world):
     tariff_assignment_create(tariff=tariffs["connector"], connector=connector)
     assert tariff_for(connector=connector, customer_account=account, at=MAR) == tariffs["connector"]
     assert tariff_for(connector=other_connector, customer_account=account, at=MAR) == tariffs["cp"]
+
+
+def test_tariffs_for_many_connectors_are_each_ones_tariff_for_in_one_query(world, django_assert_num_queries):
+    other_cp = make_charge_point(make_site(world.org_a, "Alpha Harbour"), "ALPHA-2")
+    connectors = [*world.cp_a.connectors.all(), *other_cp.connectors.all(), *world.cp_b.connectors.all()]
+    for connector in connectors:
+        connector.charge_point  # noqa: B018 - loaded, as callers give them
+    fleet = group_with(world.org_a, world.alice.customer_account)
+    tariff_assignment_create(tariff=make_tariff(world.org_a, "Alpha"))
+    tariff_assignment_create(tariff=make_tariff(world.org_a, "Harbour"), charge_point=other_cp)
+    tariff_assignment_create(tariff=make_tariff(world.org_a, "Fleet"), site=world.site_a, customer_group=fleet)
+    tariff_assignment_create(tariff=make_tariff(world.org_a, "Plug 2"), connector=connectors[1])
+    tariff_assignment_create(tariff=make_tariff(world.org_b, "Beta"), site=world.site_b)
+
+    for account in (world.alice.customer_account, world.bob.customer_account, None):
+        with django_assert_num_queries(1):
+            found = tariffs_for(connectors=connectors, customer_account=account, at=MAR)
+        each = {c.pk: tariff_for(connector=c, customer_account=account, at=MAR) for c in connectors}
+        assert found == each
+    assert [t.name for t in found.values()] == ["Alpha", "Plug 2", "Harbour", "Harbour", "Beta", "Beta"]
 
 
 def test_an_assignment_elsewhere_does_not_apply(world):

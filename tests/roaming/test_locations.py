@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import TariffAssignment
@@ -116,6 +118,20 @@ def test_connectors_name_the_tariff_the_partners_drivers_are_priced_with(client,
     [location] = client.get(LOCATIONS, **auth(partner)).json()["data"]
 
     assert [evse["connectors"][0]["tariff_ids"] for evse in location["evses"]] == [[str(roaming.pk)]] * 2
+
+
+def test_the_list_costs_the_same_queries_however_many_connectors_it_names(client, world, partner):
+    TariffAssignment.objects.create(tariff=make_tariff(world.org_a, "Everyone"))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(LOCATIONS, **auth(partner)).status_code == 200
+        return len(captured)
+
+    few = queries()
+    for _ in range(3):
+        make_charge_point(make_site(world.org_a), connectors=4)
+    assert queries() == few
 
 
 def test_the_list_is_paginated_with_the_headers_and_filtered_by_last_updated(client, world, partner):
