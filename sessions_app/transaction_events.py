@@ -89,9 +89,20 @@ def _wh(value: Decimal) -> int:
     return int(value.to_integral_value(ROUND_HALF_UP))
 
 
-@transaction.atomic
 def transaction_event_record(*, report: TransactionEventReport, now: datetime) -> ChargingSession:
-    """Keep one TransactionEvent and bring its session up to date with all of its events (module docstring)."""
+    """Keep one TransactionEvent and bring its session up to date with all of its events (module docstring).
+
+    A card the event names is judged once before the transaction that locks its session: that may ask a roaming
+    partner over the network (``hooks.realtime_authorization``), which must not hold the lock or a database
+    connection in a transaction meanwhile; the partner's answer is remembered, so the judgement inside asks no one.
+    """
+    if report.raw_token:
+        services.id_tag_authorize(charge_point=report.charge_point, raw_uid=report.raw_token, at=now)
+    return _event_record(report=report, now=now)
+
+
+@transaction.atomic
+def _event_record(*, report: TransactionEventReport, now: datetime) -> ChargingSession:
     try:
         with transaction.atomic():
             session = _session_of(report, now)

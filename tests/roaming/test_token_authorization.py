@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import AuthorizationStatus, IdTag
@@ -20,6 +21,7 @@ from sessions_app.models import ChargingSession
 from sessions_app.services import id_tag_authorize, session_start
 from tests.factories import make_partner
 from tests.roaming.test_tokens import a_token
+from tests.sessions_app.test_ocpp_v201_transactions import _event
 from tests.sessions_app.websocket import ChargerSocket
 
 pytestmark = pytest.mark.django_db
@@ -281,6 +283,32 @@ def test_a_partners_driver_charges_over_ocpp_after_real_time_authorization(world
     session = ChargingSession.objects.get(pk=started[2]["transactionId"])
     assert session.customer_account == partner.customer_account
     assert len(emsp.calls) == 1  # StartTransaction found the token here
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_201_transaction_asks_the_partner_outside_any_database_transaction(world, partner, emsp, monkeypatch):
+    """The question crosses the network: it must not hold the session's lock (or a connection in a transaction)."""
+    emsp.answers["1A2B3C4D"] = "ALLOWED"
+    in_transaction = []
+    ask = emsp.__call__
+    monkeypatch.setattr(
+        authorization,
+        "partner_call",
+        lambda *args, **kwargs: in_transaction.append(connection.in_atomic_block) or ask(*args, **kwargs),
+    )
+    card = {"idToken": "1A2B3C4D", "type": "ISO14443"}
+    now = datetime.now(UTC).isoformat()
+    started = _event("Started", 0, now, evse={"id": 1, "connectorId": 1}, idToken=card)
+
+    async def scenario():
+        async with ChargerSocket("ALPHA-1", subprotocols=("ocpp2.0.1",)) as charger:
+            return await charger.call(*started)
+
+    answer = asyncio.run(scenario())
+
+    assert answer[2]["idTokenInfo"]["status"] == "Accepted"
+    assert in_transaction == [False]  # asked once, outside
+    assert ChargingSession.objects.get().customer_account == partner.customer_account
 
 
 def test_a_never_token_is_not_whitelisted_on_chargers_local_lists(world, partner, emsp):
