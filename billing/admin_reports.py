@@ -6,7 +6,10 @@ superusers choose one. The pages are added in front of the admin site's own URLs
 """
 
 import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import admin
@@ -14,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -127,6 +131,70 @@ def report_context(request, form, title, *, app_label: str = "billing", **extra)
     }
 
 
+@dataclass(frozen=True)
+class ReportPage:
+    """One admin report for an organization and a period: how it is built, and shown as a page or a table."""
+
+    title: Promise
+    template: str
+    filename: str  # the export's file name starts with it
+    columns: list
+    build: Callable[..., Any]  # (organization, start, end, time_zone, cleaned_data) -> the report
+    rows: Callable[[Any], list[list]]  # the report's table, as exported
+    form_class: type[ReportForm] = ReportForm
+    permission: str = "billing.view_sessionprice"
+    app_label: str = "billing"
+    context: Callable[[Any], dict] = lambda _report: {}  # what its template needs besides the report
+
+
+def report_page_view(request, page: ReportPage):
+    """The report's page, or its table as CSV/XLSX when the query string asks for a ``format``."""
+    form, organization = report_form(request, page.form_class, page.permission)
+    report = time_zone = first = last = None
+    if organization is not None:
+        time_zone = organization_time_zone(organization)
+        start, end, first, last = report_period(form, time_zone)
+        report = page.build(
+            organization=organization, start=start, end=end, time_zone=time_zone, cleaned_data=form.cleaned_data
+        )
+        if request.GET.get("format") in FORMATS:
+            return table_response(
+                request.GET["format"],
+                filename_stem=f"{page.filename}-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
+                headers=page.columns,
+                rows=page.rows(report),
+                title=str(page.title),
+            )
+    return TemplateResponse(
+        request,
+        page.template,
+        report_context(
+            request,
+            form,
+            str(page.title),
+            app_label=page.app_label,
+            organization=organization,
+            report=report,
+            time_zone=time_zone,
+            first=first,
+            last=last,
+            **(page.context(report) if report is not None else {}),
+        ),
+    )
+
+
+def rows_per_gap(items, head: Callable[[Any], list], gap_cells: Callable[[Any], list], gap_width: int) -> list[list]:
+    """One row per gap of each item (``item.gaps``), led by the item's own cells; an item without gaps gets one row
+    with the gap's cells empty."""
+    rows: list[list] = []
+    for item in items:
+        cells = head(item)
+        rows.extend([*cells, *gap_cells(gap)] for gap in item.gaps)
+        if not item.gaps:
+            rows.append([*cells, *[""] * gap_width])
+    return rows
+
+
 REVENUE_COLUMNS = [
     _("Group"),
     _("Currency"),
@@ -165,44 +233,26 @@ def _revenue_cells(row) -> list:
     ]
 
 
-def revenue_view(request):
-    form, organization = report_form(request, RevenueForm)
-    report = time_zone = first = last = None
-    if organization is not None:
-        time_zone = organization_time_zone(organization)
-        start, end, first, last = report_period(form, time_zone)
-        report = revenue_report(
-            organization=organization,
-            start=start,
-            end=end,
-            group_by=form.cleaned_data.get("group_by") or "site",
-            time_zone=time_zone,
-        )
-        if request.GET.get("format") in FORMATS:
-            return table_response(
-                request.GET["format"],
-                filename_stem=f"revenue-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
-                headers=REVENUE_COLUMNS,
-                rows=[_revenue_cells(row) for row in [*report.rows, *report.totals]],
-                title=gettext("Revenue"),
-            )
-    return TemplateResponse(
-        request,
-        "admin/billing/revenue.html",
-        report_context(
-            request,
-            form,
-            gettext("Revenue"),
-            organization=organization,
-            report=report,
-            time_zone=time_zone,
-            first=first,
-            last=last,
-            columns=REVENUE_COLUMNS,
-            rows=[_revenue_cells(row) for row in report.rows] if report else [],
-            totals=[_revenue_cells(row) for row in report.totals] if report else [],
-        ),
-    )
+REVENUE = ReportPage(
+    title=_("Revenue"),
+    template="admin/billing/revenue.html",
+    filename="revenue",
+    columns=REVENUE_COLUMNS,
+    build=lambda *, organization, start, end, time_zone, cleaned_data: revenue_report(
+        organization=organization,
+        start=start,
+        end=end,
+        group_by=cleaned_data.get("group_by") or "site",
+        time_zone=time_zone,
+    ),
+    rows=lambda report: [_revenue_cells(row) for row in [*report.rows, *report.totals]],
+    form_class=RevenueForm,
+    context=lambda report: {
+        "columns": REVENUE_COLUMNS,
+        "rows": [_revenue_cells(row) for row in report.rows],
+        "totals": [_revenue_cells(row) for row in report.totals],
+    },
+)
 
 
 RECONCILIATION_COLUMNS = [
@@ -219,70 +269,47 @@ RECONCILIATION_COLUMNS = [
 ]
 
 
-def _reconciliation_rows(report) -> list[list]:
-    """One row per gap (a connector without gaps gets one row with empty gap columns)."""
-    rows = []
-    for item in report:
-        source = gettext("register") if item.metered_from_register else gettext("sessions")
-        head = [
-            str(item.connector),
-            item.billed_wh,
-            "" if item.metered_wh is None else item.metered_wh,
-            source if item.metered_wh is not None else "",
-            "" if item.difference_wh is None else item.difference_wh,
-        ]
-        if not item.gaps:
-            rows.append([*head, "", "", "", "", ""])
-        for gap in item.gaps:
-            rows.append(
-                [
-                    *head,
-                    gap.label,
-                    gap.at.isoformat(),
-                    gap.session_id or "",
-                    "" if gap.energy_wh is None else gap.energy_wh,
-                    gap.detail,
-                ]
-            )
-    return rows
+def _reconciliation_head(item) -> list:
+    source = gettext("register") if item.metered_from_register else gettext("sessions")
+    return [
+        str(item.connector),
+        item.billed_wh,
+        "" if item.metered_wh is None else item.metered_wh,
+        source if item.metered_wh is not None else "",
+        "" if item.difference_wh is None else item.difference_wh,
+    ]
 
 
-def reconciliation_view(request):
-    form, organization = report_form(request, ReportForm)
-    report = time_zone = first = last = None
-    if organization is not None:
-        time_zone = organization_time_zone(organization)
-        start, end, first, last = report_period(form, time_zone)
-        report = reconciliation_report(organization=organization, start=start, end=end)
-        if request.GET.get("format") in FORMATS:
-            return table_response(
-                request.GET["format"],
-                filename_stem=f"reconciliation-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
-                headers=RECONCILIATION_COLUMNS,
-                rows=_reconciliation_rows(report),
-                title=gettext("Energy reconciliation"),
-            )
-    return TemplateResponse(
-        request,
-        "admin/billing/reconciliation.html",
-        report_context(
-            request,
-            form,
-            gettext("Energy reconciliation"),
-            organization=organization,
-            report=report,
-            time_zone=time_zone,
-            first=first,
-            last=last,
-        ),
-    )
+def _reconciliation_gap(gap) -> list:
+    return [
+        gap.label,
+        gap.at.isoformat(),
+        gap.session_id or "",
+        "" if gap.energy_wh is None else gap.energy_wh,
+        gap.detail,
+    ]
+
+
+RECONCILIATION = ReportPage(
+    title=_("Energy reconciliation"),
+    template="admin/billing/reconciliation.html",
+    filename="reconciliation",
+    columns=RECONCILIATION_COLUMNS,
+    build=lambda *, organization, start, end, **_other: reconciliation_report(
+        organization=organization, start=start, end=end
+    ),
+    rows=lambda report: rows_per_gap(report, _reconciliation_head, _reconciliation_gap, gap_width=5),
+)
 
 
 def report_urls() -> list[URLPattern]:
     return [
-        path("billing/reports/revenue/", admin.site.admin_view(revenue_view), name="billing_revenue"),
+        path("billing/reports/revenue/", admin.site.admin_view(report_page_view), {"page": REVENUE}, "billing_revenue"),
         path(
-            "billing/reports/reconciliation/", admin.site.admin_view(reconciliation_view), name="billing_reconciliation"
+            "billing/reports/reconciliation/",
+            admin.site.admin_view(report_page_view),
+            {"page": RECONCILIATION},
+            "billing_reconciliation",
         ),
     ]
 

@@ -11,15 +11,12 @@ from typing import cast
 
 from django import forms
 from django.contrib import admin
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin_reports import ReportForm, report_allowed, report_context, report_form, report_period
-from billing.selectors import organization_time_zone
+from billing.admin_reports import ReportForm, ReportPage, report_allowed, report_page_view, rows_per_gap
 from core.admin_pages import admin_app_list_add, admin_page_entry, admin_urls_add
-from core.exports import FORMATS, table_response
 from roaming.models import Partner
 from roaming.reconciliation import PartnerReconciliation, cdr_reconciliation
 
@@ -71,69 +68,45 @@ def _head(result: PartnerReconciliation) -> list:
     ]
 
 
+def _gap(gap) -> list:
+    return [
+        gap.label,
+        gap.session_id,
+        gap.cdr_id,
+        gap.started_at.isoformat(),
+        "" if gap.priced_gross is None else gap.priced_gross,
+        "" if gap.cdr_gross is None else gap.cdr_gross,
+        gap.detail,
+    ]
+
+
 def reconciliation_rows(report: list[PartnerReconciliation]) -> list[list]:
     """One row per gap with its partner's figures; a partner without gaps gets one row with empty gap columns."""
-    rows = []
-    for result in report:
-        head = _head(result)
-        if not result.gaps:
-            rows.append([*head, "", "", "", "", "", "", ""])
-        for gap in result.gaps:
-            rows.append(
-                [
-                    *head,
-                    gap.label,
-                    gap.session_id,
-                    gap.cdr_id,
-                    gap.started_at.isoformat(),
-                    "" if gap.priced_gross is None else gap.priced_gross,
-                    "" if gap.cdr_gross is None else gap.cdr_gross,
-                    gap.detail,
-                ]
-            )
-    return rows
+    return rows_per_gap(report, _head, _gap, gap_width=7)
 
 
-def cdr_reconciliation_view(request):
-    form, organization = report_form(request, CdrReconciliationForm, PERMISSION)
-    report = time_zone = first = last = None
-    if organization is not None:
-        time_zone = organization_time_zone(organization)
-        start, end, first, last = report_period(form, time_zone)
-        report = cdr_reconciliation(
-            organization=organization, start=start, end=end, partner=form.cleaned_data.get("partner")
-        )
-        if request.GET.get("format") in FORMATS:
-            return table_response(
-                request.GET["format"],
-                filename_stem=f"cdr-reconciliation-{organization.slug}-{first:%Y%m%d}-{last:%Y%m%d}",
-                headers=COLUMNS,
-                rows=reconciliation_rows(report),
-                title=gettext("CDR reconciliation"),
-            )
-    return TemplateResponse(
-        request,
-        "admin/roaming/cdr_reconciliation.html",
-        report_context(
-            request,
-            form,
-            gettext("CDR reconciliation"),
-            app_label="roaming",
-            organization=organization,
-            report=report,
-            time_zone=time_zone,
-            first=first,
-            last=last,
-        ),
-    )
+CDR_RECONCILIATION = ReportPage(
+    title=_("CDR reconciliation"),
+    template="admin/roaming/cdr_reconciliation.html",
+    filename="cdr-reconciliation",
+    columns=COLUMNS,
+    build=lambda *, organization, start, end, cleaned_data, **_other: cdr_reconciliation(
+        organization=organization, start=start, end=end, partner=cleaned_data.get("partner")
+    ),
+    rows=reconciliation_rows,
+    form_class=CdrReconciliationForm,
+    permission=PERMISSION,
+    app_label="roaming",
+)
 
 
 def _urls() -> list[URLPattern]:
     return [
         path(
             "roaming/reports/cdr-reconciliation/",
-            admin.site.admin_view(cdr_reconciliation_view),
-            name="roaming_cdr_reconciliation",
+            admin.site.admin_view(report_page_view),
+            {"page": CDR_RECONCILIATION},
+            "roaming_cdr_reconciliation",
         )
     ]
 
