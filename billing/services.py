@@ -35,6 +35,7 @@ from billing.selectors import (
     tariff_spec_to_snapshot,
 )
 from core import money
+from sessions_app import hooks
 from sessions_app.models import ChargePoint, ChargingSession, Connector, Site
 
 
@@ -371,4 +372,5 @@ def credit_note_issue(*, session: ChargingSession, net_amount: Decimal, reason: 
         created_by=user if getattr(user, "pk", None) else None,
     )
     credit_note_book(credit_note=credit_note)
+    hooks.session_credited(session.pk)
     return credit_note

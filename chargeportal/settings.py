@@ -249,6 +249,8 @@ CELERY_BEAT_SCHEDULE = {
     "firmware-resend": {"task": "sessions_app.firmware_resend", "schedule": 300.0, "options": {"expires": 290}},
     # Every minute: pushes to roaming partners that are due (retries with back-off, and those a crash left unsent).
     "roaming-push-sweep": {"task": "roaming.push_sweep", "schedule": 60.0, "options": {"expires": 55}},
+    # Every minute: credit notes on roaming partners' sessions whose credit CDR was missed (a crash).
+    "roaming-cdr-corrections": {"task": "roaming.cdr_corrections", "schedule": 60.0, "options": {"expires": 55}},
     # Every minute: partners' commands still without a result 5 minutes on are answered TIMEOUT (never sent late).
     "roaming-commands-overdue": {"task": "roaming.commands_overdue", "schedule": 60.0, "options": {"expires": 55}},
     # Every minute: reporting rollups of what arrived since the last run and of the hours still open.

@@ -225,7 +225,7 @@ class RoamingSessionAdmin(_ExchangedAdmin):
 
 @admin.register(Cdr)
 class CdrAdmin(_ExchangedAdmin):
-    list_display = ["ocpi_id", "session", "partner", "credit", "created_at", "acknowledged_at"]
+    list_display = ["ocpi_id", "session", "partner", "version", "credit", "created_at", "acknowledged_at"]
     list_filter = ["partner", "credit"]
     search_fields = ["ocpi_id"]
 

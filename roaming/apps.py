@@ -11,6 +11,7 @@ class RoamingConfig(AppConfig):
     def ready(self) -> None:
         from roaming import commands
         from roaming.authorization import realtime_authorize, token_whitelist_refusal
+        from roaming.cdr_credits import cdr_correct, cdrs_correct_due
         from roaming.cdrs import cdr_acknowledged, cdr_make_by_id
         from roaming.locations import evse_statuses_push
         from roaming.push import acknowledged_handlers, push_send_due
@@ -34,6 +35,10 @@ class RoamingConfig(AppConfig):
         hooks.register(hooks.session_changed_handlers, partner_sessions_changed)
         hooks.register(hooks.session_completed_handlers, cdr_make_by_id)
         hooks.register(acknowledged_handlers, cdr_acknowledged)
+        # A credit note on such a session: a credit CDR offsets the CDR in force and a new version follows (the
+        # sweep catches one missed; beat runs it as roaming.cdr_corrections).
+        hooks.register(hooks.session_credited_handlers, cdr_correct)
+        hooks.register(hooks.server_sweeps, ("roaming CDR corrections", cdrs_correct_due))
         # Partners' commands: a result's acknowledgement noted; a reservation the operator or a fault ended is told.
         hooks.register(acknowledged_handlers, commands.command_result_acknowledged)
         hooks.register(hooks.reservation_ended_handlers, commands.command_reservation_ended)

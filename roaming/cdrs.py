@@ -4,7 +4,8 @@
   ``Cdr`` is made from that price (``cdr_make_by_id``, the session-completed handler registered after billing's): the
   OCPI CDR object frozen in ``Cdr.data``, never changed after. Not priced yet, the handler raises, so the post-stop
   work tries again later (``sessions_app.post_stop``).
-- Exactly once: one ``Cdr`` per session (a unique constraint); the CDR and its push (the outbox's ``POST`` under
+- Exactly once: one first ``Cdr`` per session (a unique constraint; a credit note on the session later makes a
+  credit CDR and the next version, ``roaming.cdr_credits``); the CDR and its push (the outbox's ``POST`` under
   ``cdr:<id>``) are stored in one transaction, so a run twice, two at once, or one after a crash between the price
   and the CDR make one CDR and one push. The outbox sends it after the commit and retries with back-off until the
   partner acknowledges it; then ``Cdr.acknowledged_at`` is set (``cdr_acknowledged``, a
@@ -17,6 +18,7 @@
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -25,7 +27,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.models import SessionPrice
+from billing.models import CreditNote, SessionPrice
 from billing.selectors import tariff_spec_from_snapshot
 from core import money
 from roaming.client import endpoint_url
@@ -52,6 +54,13 @@ MODULE = "cdrs"
 _HOURS = Decimal("0.0001")
 #: Price line component -> the CDR dimension measuring it (FLAT has none).
 _DIMENSIONS = {"ENERGY": "ENERGY", "TIME": "TIME", "PARKING_TIME": "PARKING_TIME"}
+#: Price line component -> the CDR's total cost of it.
+_COMPONENT_TOTALS = {
+    "FLAT": "total_fixed_cost",
+    "ENERGY": "total_energy_cost",
+    "TIME": "total_time_cost",
+    "PARKING_TIME": "total_parking_cost",
+}
 #: A signed value's OCPP context -> OCPI SignedValue nature.
 _NATURE = {"Transaction.Begin": "Start", "Transaction.End": "End"}
 #: OCPI SignedData limits: signed_data String(5000), public_key String(512), plain_data String(512).
@@ -81,7 +90,7 @@ def cdr_make_by_id(session_id: int) -> None:
 
 def cdr_make(*, roaming: RoamingSession, now: datetime | None = None) -> Cdr:
     """The session's CDR, made and queued for the partner once; raises ``CdrNotReady`` while it is unpriced."""
-    existing = Cdr.objects.filter(session_id=roaming.session_id, credit=False).first()
+    existing = Cdr.objects.filter(session_id=roaming.session_id, credit=False).order_by("-version").first()
     if existing is not None:
         return existing
     price = SessionPrice.objects.filter(session_id=roaming.session_id).first()
@@ -91,20 +100,28 @@ def cdr_make(*, roaming: RoamingSession, now: datetime | None = None) -> Cdr:
             f"partner's sessions there?)."
         )
     now = now or timezone.now()
-    data = cdr_object(roaming, price, ocpi_id=cdr_id(roaming.session), now=now)
+    credits = list(CreditNote.objects.filter(session_id=roaming.session_id).order_by("pk"))
+    data = cdr_object(roaming, price, ocpi_id=cdr_id(roaming.session), now=now, credits=credits)
     with transaction.atomic():
         cdr, created = Cdr.objects.get_or_create(
             session_id=roaming.session_id,
+            version=1,
             credit=False,
-            defaults={"ocpi_id": data["id"], "partner": roaming.partner, "data": data, "created_at": now},
+            defaults={
+                "ocpi_id": data["id"],
+                "partner": roaming.partner,
+                "data": data,
+                "created_at": now,
+                "credited_through": credits[-1] if credits else None,
+            },
         )
         if created:
-            _cdr_push(cdr)
+            cdr_push(cdr)
             session_push(roaming=roaming, now=now)  # the session's final cost, and COMPLETED should a push be lost
     return cdr
 
 
-def _cdr_push(cdr: Cdr) -> PushItem | None:
+def cdr_push(cdr: Cdr) -> PushItem | None:
     url = endpoint_url(cdr.partner, MODULE)
     if not url:
         logger.warning("Partner %s has no CDRs receiver: CDR %s waits for it to be pulled.", cdr.partner_id, cdr)
@@ -138,8 +155,16 @@ def partner_cdrs(partner: Partner) -> QuerySet[Cdr]:
 # --- the CDR object --------------------------------------------------------------------------------------------
 
 
-def cdr_object(roaming: RoamingSession, price: SessionPrice, *, ocpi_id: str, now: datetime) -> dict[str, Any]:
-    """The OCPI 2.2.1 CDR of a priced partner's session."""
+def cdr_object(
+    roaming: RoamingSession,
+    price: SessionPrice,
+    *,
+    ocpi_id: str,
+    now: datetime,
+    credits: Sequence[CreditNote] = (),
+) -> dict[str, Any]:
+    """The OCPI 2.2.1 CDR of a priced partner's session, less the ``credits`` given back on it
+    (``roaming.cdr_credits``)."""
     session = roaming.session
     party = operator_party(roaming.partner)
     country_code, party_id = party.country_code, party.party_id
@@ -173,12 +198,7 @@ def cdr_object(roaming: RoamingSession, price: SessionPrice, *, ocpi_id: str, no
     }
     if roaming.authorization_reference:
         data["authorization_reference"] = roaming.authorization_reference
-    for component, field in (
-        ("FLAT", "total_fixed_cost"),
-        ("ENERGY", "total_energy_cost"),
-        ("TIME", "total_time_cost"),
-        ("PARKING_TIME", "total_parking_cost"),
-    ):
+    for component, field in _COMPONENT_TOTALS.items():
         net = [Decimal(line["net_amount"]) for line in lines if line["component"] == component]
         if net:
             total = sum(net, Decimal(0))
@@ -189,7 +209,22 @@ def cdr_object(roaming: RoamingSession, price: SessionPrice, *, ocpi_id: str, no
     signed = signed_data(session)
     if signed is not None:
         data["signed_data"] = signed
+    if credits:
+        _credits_take_off(data, price, credits)
     return data
+
+
+def _credits_take_off(data: dict[str, Any], price: SessionPrice, credits: Sequence[CreditNote]) -> None:
+    """What is left to pay once the credits are given back: the total less them; the costs per component left out
+    (they no longer add up to it); a remark saying what was credited and why."""
+    net = price.net_total - sum((credit.net_amount for credit in credits), Decimal(0))
+    gross = price.gross_total - sum((credit.gross_amount for credit in credits), Decimal(0))
+    data["total_cost"] = price_object(net, gross, price.currency)
+    for field in _COMPONENT_TOTALS.values():
+        data.pop(field, None)
+    credited = money.quantize(price.gross_total - gross, price.currency)
+    reasons = "; ".join(credit.reason for credit in credits)
+    data["remark"] = f"Credited {credited} {price.currency} incl. VAT: {reasons}"[:255]
 
 
 def _hours(seconds: float) -> float:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CustomerAccount, IdTag, Organization
-from billing.models import CustomerGroup
+from billing.models import CreditNote, CustomerGroup
 from sessions_app.models import ChargePoint, ChargingSession, Reservation
 
 #: OCPI's CiString(2) country code and CiString(3) party id, as the partner's credentials roles give them.
@@ -188,15 +188,37 @@ class RoamingSession(models.Model):
 
 
 class Cdr(models.Model):
-    """The charge detail record of a partner's session: made once when its price is frozen, never changed after
-    (a correction is a new CDR crediting it), sent until the partner acknowledges it."""
+    """The charge detail record of a partner's session: made once when its price is frozen, never changed after,
+    sent until the partner acknowledges it. A credit note on the session replaces the CDR in force by a credit CDR
+    offsetting it and, unless nothing is left to pay, a new version (``roaming.cdr_credits``)."""
 
     ocpi_id = models.CharField(_("CDR id"), max_length=39, unique=True)
     session = models.ForeignKey(
         ChargingSession, on_delete=models.PROTECT, related_name="cdrs", verbose_name=_("session")
     )
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="cdrs", verbose_name=_("partner"))
+    version = models.PositiveSmallIntegerField(
+        _("version"), default=1, help_text=_("The session's first CDR is 1; each correction makes the next.")
+    )
     credit = models.BooleanField(_("credit"), default=False)
+    credit_reference = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credited_by",
+        verbose_name=_("credits"),
+        help_text=_("A credit CDR: the CDR it offsets."),
+    )
+    credited_through = models.ForeignKey(
+        CreditNote,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("credit notes through"),
+        help_text=_("The session's last credit note this CDR's amounts take off (empty: none)."),
+    )
     data = models.JSONField(_("OCPI CDR"))
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
@@ -206,7 +228,12 @@ class Cdr(models.Model):
         verbose_name_plural = _("CDRs")
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["session"], condition=models.Q(credit=False), name="cdr_one_per_session")
+            models.UniqueConstraint(fields=["session", "version", "credit"], name="cdr_one_per_session_version"),
+            models.CheckConstraint(
+                condition=models.Q(credit=False, credit_reference__isnull=True)
+                | models.Q(credit=True, credit_reference__isnull=False),
+                name="cdr_credit_names_what_it_credits",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,28 +1,32 @@
 """The reconciliation of CDRs sent against sessions priced, per partner and period (README "Roaming").
 
 A partner's sessions are those of its customer account (its drivers' tokens are cards of that account); those priced
-in the period (``SessionPrice.priced_at``, the rule its settlement follows) are set against the CDRs made of them
-(not credits). What does not agree is listed:
+in the period (``SessionPrice.priced_at``, the rule its settlement follows), less the credit notes given back on them,
+are set against the CDRs made of them: a session's CDRs sum to what the partner owes (a credit CDR's costs are
+negative, ``roaming.cdr_credits``). What does not agree is listed:
 
 - ``no_cdr``: priced, but no CDR was made (the partner is not told it owes it);
 - ``not_acknowledged``: a CDR the partner has not acknowledged yet (with its push's attempts and last error);
-- ``differs``: a CDR whose total cost (excl. or incl. VAT), currency or energy is not the frozen price's;
+- ``differs``: a session whose CDRs' total cost (excl. or incl. VAT) is not its frozen price less its credit notes
+  (a credit note not sent yet), or whose CDR in force's currency or energy is not the price's;
 - ``no_price``: a CDR made in the period for this partner whose session is not one of its priced sessions (unpriced,
   or priced on another customer's account).
 """
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
+from typing import cast
 
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Organization
-from billing.models import SessionPrice
+from billing.models import CreditNote, SessionPrice
 from core import money
 from roaming.cdrs import MODULE as CDRS_MODULE
 from roaming.models import Cdr, Partner, PushItem
@@ -76,29 +80,46 @@ def _energy_kwh(value) -> Decimal | None:
     return None if value is None else Decimal(str(value)).quantize(KWH)
 
 
-def _differences(cdr: Cdr, price: SessionPrice) -> list[str]:
-    """What of the CDR is not the frozen price: total cost excl./incl. VAT, currency, energy."""
+def _differences(chain: list[Cdr], price: SessionPrice, credited: tuple[Decimal, Decimal]) -> list[str]:
+    """What of the session's CDRs is not its frozen price less its credit notes (``credited``, excl. and incl. VAT):
+    their total cost, the currency, the energy of the CDR in force (the latest that is not a credit; a session
+    credited in full has none)."""
     found = []
-    for name, frozen in (("excl_vat", price.net_total), ("incl_vat", price.gross_total)):
-        sent = _cost(cdr, name)
-        if sent is None or sent != money.quantize(frozen, price.currency):
+    for name, frozen, taken_off in (
+        ("excl_vat", price.net_total, credited[0]),
+        ("incl_vat", price.gross_total, credited[1]),
+    ):
+        costs = [_cost(cdr, name) for cdr in chain]
+        sent = None if None in costs else sum(cast(list[Decimal], costs), Decimal(0))
+        owed = money.quantize(frozen - taken_off, price.currency)
+        if sent is None or sent != owed:
             found.append(
                 _("total_cost.%(name)s %(sent)s, priced %(priced)s")
-                % {"name": name, "sent": "–" if sent is None else sent, "priced": money.stored_amount(frozen)}
+                % {"name": name, "sent": "–" if sent is None else sent, "priced": money.stored_amount(owed)}
             )
-    if cdr.data.get("currency") != price.currency:
-        found.append(
-            _("currency %(sent)s, priced in %(priced)s")
-            % {"sent": cdr.data.get("currency") or "–", "priced": price.currency}
-        )
-    energy = _energy_kwh(cdr.data.get("total_energy"))
-    priced_kwh = (Decimal(price.energy_wh) / 1000).quantize(KWH)
-    if energy != priced_kwh:
-        found.append(
-            _("total_energy %(sent)s kWh, priced %(priced)s kWh")
-            % {"sent": "–" if energy is None else energy, "priced": priced_kwh}
-        )
+    if any(cdr.data.get("currency") != price.currency for cdr in chain):
+        sent_in = ", ".join(sorted({cdr.data.get("currency") or "–" for cdr in chain}))
+        found.append(_("currency %(sent)s, priced in %(priced)s") % {"sent": sent_in, "priced": price.currency})
+    in_force = [cdr for cdr in chain if not cdr.credit and not any(c.credit_reference_id == cdr.pk for c in chain)]
+    if in_force:
+        energy = _energy_kwh(in_force[-1].data.get("total_energy"))
+        priced_kwh = (Decimal(price.energy_wh) / 1000).quantize(KWH)
+        if energy != priced_kwh:
+            found.append(
+                _("total_energy %(sent)s kWh, priced %(priced)s kWh")
+                % {"sent": "–" if energy is None else energy, "priced": priced_kwh}
+            )
     return found
+
+
+def _credited(session_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    """Session id -> what its credit notes gave back, excl. and incl. VAT (absent: nothing)."""
+    return {
+        row["session_id"]: (row["net"], row["gross"])
+        for row in CreditNote.objects.filter(session_id__in=session_ids)
+        .values("session_id")
+        .annotate(net=Sum("net_amount"), gross=Sum("gross_amount"))
+    }
 
 
 def _waiting(cdrs: Iterable[Cdr]) -> dict[tuple[int, str], PushItem]:
@@ -149,26 +170,48 @@ def cdr_reconciliation(
         | ~Q(session__customer_account_id=F("partner__customer_account_id"))
     )
     cdrs = list(
-        Cdr.objects.filter(credit=False)
-        .filter(
+        Cdr.objects.filter(
             Q(session_id__in=list(prices), partner_id__in=list(results))
             | Q(not_priced_on_its_account, partner_id__in=list(results), created_at__gte=start, created_at__lt=end)
         )
         .select_related("session")
-        .order_by("session__started_at", "pk")
+        .order_by("session__started_at", "version", "credit", "pk")
     )
-    cdr_of = {cdr.session_id: cdr for cdr in cdrs if owner.get(cdr.session_id) == cdr.partner_id}
-    waiting = _waiting(cdr for cdr in cdr_of.values() if cdr.acknowledged_at is None)
+    chains: dict[int, list[Cdr]] = defaultdict(list)  # a priced session's CDRs, oldest version first
+    for cdr in cdrs:
+        if owner.get(cdr.session_id) == cdr.partner_id:
+            chains[cdr.session_id].append(cdr)
+    waiting = _waiting(cdr for chain in chains.values() for cdr in chain if cdr.acknowledged_at is None)
+    credited = _credited(list(prices))
+    nothing = (Decimal(0), Decimal(0))
 
     for session_id, price in prices.items():
         result = results[owner[session_id]]
         result.sessions_priced += 1
         result.priced_energy_wh += price.energy_wh
-        result.priced_net += price.net_total
-        result.priced_gross += price.gross_total
-        if session_id not in cdr_of:
+        taken_off = credited.get(session_id, nothing)
+        owed_gross = price.gross_total - taken_off[1]
+        result.priced_net += price.net_total - taken_off[0]
+        result.priced_gross += owed_gross
+        chain = chains.get(session_id)
+        if not chain:
             result.gaps.append(
-                CdrGap("no_cdr", session_id, "", price.session.started_at, price.gross_total, None, _("No CDR made."))
+                CdrGap("no_cdr", session_id, "", price.session.started_at, owed_gross, None, _("No CDR made."))
+            )
+            continue
+        sent_gross = sum((_cost(cdr, "incl_vat") or Decimal(0) for cdr in chain), Decimal(0))
+        differences = _differences(chain, price, taken_off)
+        if differences:
+            result.gaps.append(
+                CdrGap(
+                    "differs",
+                    session_id,
+                    chain[-1].ocpi_id,
+                    price.session.started_at,
+                    owed_gross,
+                    sent_gross,
+                    "; ".join(differences),
+                )
             )
     for cdr in cdrs:
         result = results[cdr.partner_id]
@@ -178,22 +221,15 @@ def cdr_reconciliation(
         result.cdr_net += net or 0
         result.cdr_gross += gross or 0
         gap_of = partial(CdrGap, session_id=cdr.session_id, cdr_id=cdr.ocpi_id, started_at=cdr.session.started_at)
-        if cdr_of.get(cdr.session_id) is not cdr:
+        if cdr not in chains.get(cdr.session_id, ()):
             priced = prices.get(cdr.session_id) or SessionPrice.objects.filter(session_id=cdr.session_id).first()
             detail = _("The session is not priced.") if priced is None else _("The session is another customer's.")
             result.gaps.append(gap_of(kind="no_price", priced_gross=None, cdr_gross=gross, detail=detail))
             continue
-        price = prices[cdr.session_id]
-        differences = _differences(cdr, price)
-        if differences:
-            result.gaps.append(
-                gap_of(kind="differs", priced_gross=price.gross_total, cdr_gross=gross, detail="; ".join(differences))
-            )
         if cdr.acknowledged_at is None:
             detail = _not_acknowledged_detail(waiting.get((cdr.partner_id, f"cdr:{cdr.ocpi_id}")))
-            result.gaps.append(
-                gap_of(kind="not_acknowledged", priced_gross=price.gross_total, cdr_gross=gross, detail=detail)
-            )
+            owed = prices[cdr.session_id].gross_total - credited.get(cdr.session_id, nothing)[1]
+            result.gaps.append(gap_of(kind="not_acknowledged", priced_gross=owed, cdr_gross=gross, detail=detail))
     for result in results.values():
         result.gaps.sort(key=lambda gap: (gap.started_at, gap.session_id, gap.kind))
     return list(results.values())

@@ -7,10 +7,11 @@ from sessions_app.hooks import SessionCdr
 
 
 def session_cdrs(session_ids: list[int]) -> dict[int, SessionCdr]:
-    """The CDR (not a credit) each of these sessions was sent as: its id and the EVSE id its location names."""
+    """The CDR (not a credit) each of these sessions was last sent as (a credit note makes a new version,
+    ``roaming.cdr_credits``): its id and the EVSE id its location names."""
     return {
         session_id: SessionCdr(cdr_id=ocpi_id, evse_id=evse_id or "")
-        for session_id, ocpi_id, evse_id in Cdr.objects.filter(session_id__in=session_ids, credit=False).values_list(
-            "session_id", "ocpi_id", "data__cdr_location__evse_id"
-        )
+        for session_id, ocpi_id, evse_id in Cdr.objects.filter(session_id__in=session_ids, credit=False)
+        .order_by("version")
+        .values_list("session_id", "ocpi_id", "data__cdr_location__evse_id")
     }

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from roaming.cdr_credits import cdrs_correct_due
 from roaming.commands import command_execute, commands_overdue
 from roaming.push import push_send, push_send_due
 
@@ -30,3 +31,9 @@ def command_execute_task(command_id: int) -> str:
 def commands_overdue_task() -> int:
     """Beat's job every minute: partners' commands left without a result are answered TIMEOUT."""
     return commands_overdue()
+
+
+@shared_task(name="roaming.cdr_corrections")
+def cdr_corrections_task() -> int:
+    """Beat's job every minute: credit notes on partners' sessions whose CDR correction was missed."""
+    return cdrs_correct_due()

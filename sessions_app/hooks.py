@@ -85,6 +85,23 @@ def session_completed(session_id: int) -> list[str]:
     return _run_each(session_completed_handlers, session_id, "session_completed")
 
 
+#: Called with a session's id after the transaction that issued a credit note on its price has committed
+#: (``billing.services.credit_note_issue``): roaming corrects the CDR a partner was sent. Once, not retried: a
+#: handler that fails is logged, and its own sweep must catch up.
+session_credited_handlers: list[Callable[[int], object]] = []  # what a handler returns is not used
+
+
+def session_credited(session_id: int) -> None:
+    """Run every session-credited handler (see ``_run_each``) after the current transaction commits. Never raises."""
+    try:
+        if session_credited_handlers:
+            transaction.on_commit(
+                lambda: _run_each(session_credited_handlers, session_id, "session_credited"), robust=True
+            )
+    except Exception:
+        logger.exception("session_credited handlers not queued for %s", session_id)
+
+
 #: Called with a reservation's id after the transaction that ended it has committed (any end status, see
 #: ``sessions_app.reservations``); once per end, not retried: a handler that fails is logged.
 reservation_ended_handlers: list[Callable[[int], object]] = []  # what a handler returns is not used
