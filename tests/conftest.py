@@ -87,12 +87,14 @@ def _connections_checked_out() -> int:
 def _no_connection_left_checked_out():
     """A thread that ends with its database connection open (``asyncio.to_thread`` running a query) leaves it checked
     out of the pool for good; a few such leaks and the pool runs dry tests later, where each test waits 30 s and fails
-    far from the cause. The test that leaked fails instead. Only the test's own thread may hold one."""
+    far from the cause. The test that leaked fails instead. Only the test's own thread may hold any: two at most, one
+    for its synchronous code and one for code under an event loop (Playwright's, in the browser tests), which
+    Django keeps apart."""
     yield
     deadline = time.monotonic() + 2  # a connection the pool is still opening counts until it is in
-    while (out := _connections_checked_out()) > 1 and time.monotonic() < deadline:
+    while (out := _connections_checked_out()) > 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert out <= 1, f"{out} database connections still checked out: a thread ended without closing its own"
+    assert out <= 2, f"{out} database connections still checked out: a thread ended without closing its own"
 
 
 @dataclass

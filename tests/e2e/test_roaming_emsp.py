@@ -12,7 +12,7 @@ import requests
 from ocpp.v16 import call
 
 from billing.models import SessionPrice
-from billing.services import tariff_assignment_create
+from billing.services import credit_note_issue, tariff_assignment_create
 from roaming.client import endpoint_url, partner_call
 from roaming.models import Cdr, OperatorParty, Partner, PushItem, RoamingCommand, RoamingToken
 from roaming.partners import partner_create, partner_register
@@ -310,6 +310,17 @@ def test_a_session_with_the_emsps_token_reaches_it_live_then_as_one_cdr_priced_b
     partner_tariff = next(t for t in tariffs["objects"] if t["id"] == cdr["tariffs"][0]["id"])
     [component] = partner_tariff["elements"][0]["price_components"]
     assert (component["type"], component["price"], component["vat"]) == ("ENERGY", 3.2, 25.0)  # 4.00 incl. VAT
+
+    # A credit note: the library takes the credit CDR offsetting the CDR and the session's next version.
+    credit_note_issue(session=session, net_amount=Decimal("4.00"), reason="Slow charger", user=world.carol)
+    credited = emsp_peer.wait_for(lambda state: len(state["cdrs"]) == 3 and state["cdrs"], message="the credit CDRs")
+    assert emsp_peer.state()["rejected"] == []
+    by_id = {received["id"]: received for received in credited}
+    offset, replacement = by_id[f"{cdr['id']}-C"], by_id[f"{cdr['id']}-2"]
+    assert (offset["credit"], offset["credit_reference_id"]) == (True, cdr["id"])
+    assert offset["total_cost"] == {"excl_vat": -16.0, "incl_vat": -20.0}
+    assert replacement["total_cost"] == {"excl_vat": 12.0, "incl_vat": 15.0}
+    assert all(stored.acknowledged_at is not None for stored in Cdr.objects.filter(session=session))
 
 
 def test_start_and_stop_session_from_the_emsp_reach_the_charger_and_their_results_are_posted_back(
