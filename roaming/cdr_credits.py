@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from billing.models import CreditNote, SessionPrice
@@ -102,12 +102,10 @@ def cdr_correct(session_id: int, *, now: datetime | None = None) -> bool:
 
 def cdrs_correct_due(*, limit: int = BATCH) -> int:
     """The sweep: correct the sessions whose CDR in force misses a credit note; returns how many were corrected."""
-    newest = CreditNote.objects.filter(session_id=OuterRef("session_id")).order_by("-pk").values("pk")[:1]
     due = (
-        Cdr.objects.filter(credit=False, credited_by__isnull=True)
-        .annotate(newest_credit=Subquery(newest))
+        Cdr.objects.filter(credit=False, credited_by__isnull=True, session__credit_notes__isnull=False)
+        .annotate(newest_credit=Max("session__credit_notes__pk"))
         .filter(Q(credited_through__isnull=True) | Q(newest_credit__gt=F("credited_through_id")))
-        .filter(newest_credit__isnull=False)
         .order_by("pk")
         .values_list("session_id", flat=True)
     )
