@@ -13,7 +13,7 @@ class RoamingConfig(AppConfig):
         from roaming.authorization import realtime_authorize, token_whitelist_refusal
         from roaming.cdr_credits import cdr_correct, cdrs_correct_due
         from roaming.cdrs import cdr_acknowledged, cdr_make_by_id
-        from roaming.locations import evse_statuses_push
+        from roaming.locations import evse_statuses_push, locations_push
         from roaming.push import acknowledged_handlers, push_send_due
         from roaming.sessions import partner_sessions_changed
         from roaming.settlement import session_cdrs
@@ -29,6 +29,8 @@ class RoamingConfig(AppConfig):
         hooks.register(hooks.authorization_checks, token_whitelist_refusal)
         # An EVSE's status (its connector's, or its charger gone offline or back) is pushed to partners (Locations).
         hooks.register(hooks.connector_status_handlers, evse_statuses_push)
+        # A site the operator edited (its address, name, position...) is sent whole to partners (Locations).
+        hooks.register(hooks.site_changed_handlers, locations_push)
         # A partner's session is recorded and pushed as it starts, gets meter values and stops (Sessions); once
         # priced (billing's handler comes first: its app is readied before this one) it becomes a CDR, sent until
         # the partner acknowledges it.

@@ -168,7 +168,7 @@ def _latest(queryset: QuerySet, site_path: str, field: str) -> Coalesce:
 
 def locations_for(*, organization: Organization) -> QuerySet[Site]:
     """The operator's sites with a published connector, oldest first, each with its ``last_updated``: the latest
-    of its creation and its EVSEs' (``evse_last_updated``)."""
+    of its own last change and its EVSEs' (``evse_last_updated``)."""
     accepted = ChargePoint.RegistrationStatus.ACCEPTED
     connectors = Connector.objects.filter(charge_point__registration_status=accepted)
     charge_points = ChargePoint.objects.filter(pk__in=connectors.values("charge_point_id"))
@@ -177,7 +177,7 @@ def locations_for(*, organization: Organization) -> QuerySet[Site]:
         Site.objects.filter(organization=organization, pk__in=connectors.values("charge_point__site_id"))
         .annotate(
             last_updated=Greatest(
-                F("created_at"),
+                F("updated_at"),
                 _latest(charge_points, "site", "created_at"),
                 _latest(charge_points, "site", "connected_at"),
                 _latest(connections, "charge_point__site", "disconnected_at"),
@@ -281,7 +281,7 @@ def location_object(
         ],
         "operator": _business_details(site.organization, party),
         "time_zone": site.time_zone,
-        "last_updated": ocpi_datetime(max([site.created_at, *(evse_last_updated(c) for c in connectors)])),
+        "last_updated": ocpi_datetime(max([site.updated_at, *(evse_last_updated(c) for c in connectors)])),
     }
 
 
@@ -397,4 +397,34 @@ def evse_statuses_push(charge_point_ids: list[int], connector_ids: list[int] | N
                     method="PATCH",
                     url=f"{base}/{party.country_code}/{party.party_id}/{connector.charge_point.site_id}/{uid}",
                     body=body,
+                )
+
+
+def locations_push(site_ids: list[int]) -> None:
+    """``hooks.site_changed_handlers``: an operator changed these sites; each registered partner of their operator
+    with a locations receiver gets the whole Location again (``PUT``), through the outbox. A site with no published
+    connector is no Location: nothing is sent."""
+    sites = list(Site.objects.filter(pk__in=site_ids).select_related("organization__ocpi_party"))
+    partners = [
+        partner
+        for partner in Partner.objects.filter(
+            state=Partner.State.REGISTERED,
+            organization_id__in={site.organization_id for site in sites},
+            organization__ocpi_party__isnull=False,
+        ).select_related("organization__ocpi_party", "customer_account")
+        if endpoint_url(partner, MODULE)
+    ]
+    with transaction.atomic():
+        for partner in partners:
+            party = partner.organization.ocpi_party
+            base = str(endpoint_url(partner, MODULE)).rstrip("/")
+            own = [site for site in sites if site.organization_id == partner.organization_id]
+            for location in locations_serialize(own, partner=partner):
+                push_enqueue(
+                    partner=partner,
+                    module=MODULE,
+                    key=f"location:{location['id']}",
+                    method="PUT",
+                    url=f"{base}/{party.country_code}/{party.party_id}/{location['id']}",
+                    body=location,
                 )

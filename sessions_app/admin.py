@@ -22,6 +22,7 @@ from sessions_app import (
     admin_load,  # noqa: F401 - registers LoadGroupAdmin (load management)
     admin_reservations,  # noqa: F401 - registers ReservationAdmin
     admin_uploads,  # noqa: F401 - registers ChargerUploadAdmin (diagnostics and logs)
+    hooks,
 )
 from sessions_app import admin_session_page as session_page
 from sessions_app.admin_firmware import update_firmware
@@ -69,6 +70,11 @@ class SiteAdmin(OrganizationScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(charge_point_count=Count("charge_points"))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:
+            hooks.sites_changed([obj.pk])  # roaming partners are sent the site's Location
 
     @admin.display(description=_("charge points"), ordering="charge_point_count")
     def charge_point_count(self, obj):

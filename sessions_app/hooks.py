@@ -72,6 +72,30 @@ def connector_status_changed(charge_point_ids: Iterable[int], *, connector_ids: 
         logger.exception("connector_status handlers not queued for %s", charge_point_ids)
 
 
+#: Called with site ids after the commit that changed what those sites are (an operator edited one in the admin:
+#: name, address, position, time zone); roaming sends the partners their Locations. Once per change, not retried: a
+#: handler that fails is logged (partners that pull see the change, the site's ``updated_at``).
+site_changed_handlers: list[Callable[[list[int]], object]] = []
+
+
+def sites_changed(site_ids: Iterable[int]) -> None:
+    """Run the site-changed handlers after the current transaction commits (now, outside one). Never raises."""
+    try:
+        ids = sorted(set(site_ids))
+        if ids and site_changed_handlers:
+            transaction.on_commit(lambda: _each_with(site_changed_handlers, ids, "site_changed"), robust=True)
+    except Exception:
+        logger.exception("site_changed handlers not queued for %s", site_ids)
+
+
+def _each_with(handlers: list[Callable[[list[int]], object]], ids: list[int], what: str) -> None:
+    for handler in list(handlers):
+        try:
+            handler(ids)
+        except Exception:
+            logger.exception("%s handler %r failed for %s", what, handler, ids)
+
+
 def _connector_status_run(charge_point_ids: list[int], connector_ids: list[int] | None) -> None:
     for handler in list(connector_status_handlers):
         try:
@@ -283,17 +307,9 @@ def sessions_changed(session_ids: Iterable[int]) -> None:
     try:
         ids = sorted(set(session_ids))
         if ids and session_changed_handlers:
-            transaction.on_commit(lambda: _sessions_changed_now(ids), robust=True)
+            transaction.on_commit(lambda: _each_with(session_changed_handlers, ids, "session_changed"), robust=True)
     except Exception:
         logger.exception("session_changed handlers not queued for %s", session_ids)
-
-
-def _sessions_changed_now(session_ids: list[int]) -> None:
-    for handler in list(session_changed_handlers):
-        try:
-            handler(session_ids)
-        except Exception:
-            logger.exception("session_changed handler %r failed for %s", handler, session_ids)
 
 
 @dataclass(frozen=True)

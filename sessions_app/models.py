@@ -74,6 +74,7 @@ class Site(models.Model):
         ),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
 
     class Meta:
         verbose_name = _("site")

@@ -3,8 +3,10 @@ ids, and each EVSE's status pushed to the partners as a charger reports it or go
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
+from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -66,7 +68,7 @@ def test_a_partner_gets_the_operators_sites_as_locations_with_an_evse_per_connec
         "max_electric_power": 22000,
         "last_updated": "2020-01-01T00:00:00Z",
     }
-    assert location["last_updated"] == ocpi_datetime(world.site_a.created_at)  # newer than its EVSEs (2020)
+    assert location["last_updated"] == ocpi_datetime(world.site_a.updated_at)  # newer than its EVSEs (2020)
 
 
 def test_an_evse_status_is_its_connectors_while_the_charger_is_online(client, world, partner):
@@ -138,7 +140,7 @@ def test_the_list_is_paginated_with_the_headers_and_filtered_by_last_updated(cli
     sites = [world.site_a] + [make_site(world.org_a) for _ in range(2)]
     for site in sites[1:]:
         make_charge_point(site, connectors=1)
-    Site.objects.update(created_at=REGISTERED_AT)
+    Site.objects.update(created_at=REGISTERED_AT, updated_at=REGISTERED_AT)
     changed = Connector.objects.get(charge_point__site=sites[2])
     changed.status_changed_at = datetime(2024, 5, 1, tzinfo=UTC)
     changed.save()
@@ -305,3 +307,49 @@ def test_times_are_ocpi_datetimes_of_25_characters_at_most():
     assert ocpi_datetime(moment) == "2026-01-31T12:00:00.123Z"
     assert ocpi_datetime(moment.replace(microsecond=999)) == "2026-01-31T12:00:00Z"
     assert ocpi_datetime(moment.astimezone(timezone.get_fixed_timezone(60))) == "2026-01-31T12:00:00.123Z"
+
+
+# --- a site edited ----------------------------------------------------------------------------------------------------
+
+
+def admin_save(rf, user, site: Site, changed: list[str]) -> None:
+    """The site saved from its admin page with ``changed`` fields changed (what the admin's save does after its form
+    is valid)."""
+    request = rf.post("/")
+    request.user = user
+    admin.site._registry[Site].save_model(request, site, SimpleNamespace(changed_data=changed), change=True)
+
+
+def test_an_edited_site_is_sent_whole_to_the_partners_locations_receiver(
+    client, rf, world, partner, emsp, django_capture_on_commit_callbacks
+):
+    make_partner(world.org_b, "B's eMSP")  # another operator's partner
+    site = Site.objects.get(pk=world.site_a.pk)
+    site.street, site.name = "Hamngatan 2", "Alpha Harbour"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_save(rf, world.carol, site, ["street", "name"])
+
+    [(method, url, body)] = emsp.calls
+    assert (method, url) == ("PUT", f"{RECEIVER}/SE/CPO/{site.pk}")
+    assert (body["address"], body["name"], body["last_updated"]) == (
+        "Hamngatan 2",
+        "Alpha Harbour",
+        ocpi_datetime(Site.objects.get(pk=site.pk).updated_at),
+    )
+    assert [evse["uid"] for evse in body["evses"]] == ["ALPHA-1-1", "ALPHA-1-2"]
+    pulled = client.get(f"{LOCATIONS}/{site.pk}", **auth(partner)).json()["data"]
+    assert pulled == body
+    since = client.get(LOCATIONS, {"date_from": body["last_updated"]}, **auth(partner)).json()["data"]
+    assert [location["id"] for location in since] == [str(site.pk)]
+
+
+def test_a_site_saved_unchanged_or_without_a_published_charger_sends_nothing(
+    rf, world, partner, emsp, django_capture_on_commit_callbacks
+):
+    bare = make_site(world.org_a, "Empty lot")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_save(rf, world.carol, world.site_a, [])
+        admin_save(rf, world.carol, bare, ["street"])
+
+    assert emsp.calls == []
