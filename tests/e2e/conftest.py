@@ -89,12 +89,13 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def asgi_server(django_db_setup):
     """The real ASGI server (uvicorn, as `make serve` runs it) in its own process, on the test database, with an
-    empty cache (a server of an earlier run, stopped midway, may have left locks in it). One per test module: its
-    sweeps (every minute: post-stop work, load groups, pushes to roaming partners...) must not run on into the
-    transactional tests pytest-django runs after the e2e ones, whose rows they would act on."""
+    empty cache (a server of an earlier run, stopped midway, may have left locks in it). One for the e2e tests
+    (starting one takes seconds), stopped once they are done: its sweeps (every minute: post-stop work, load groups,
+    pushes to roaming partners...) must not run on into the transactional tests pytest-django runs after the e2e
+    ones, whose rows they would act on."""
     from django.conf import settings
     from django.core.cache import cache
 
