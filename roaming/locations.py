@@ -363,16 +363,7 @@ def evse_statuses_push(charge_point_ids: list[int], connector_ids: list[int] | N
     """These connectors (None: all those of these charge points) changed status, or their charger went offline or
     came back: each registered partner of their operator with a locations receiver gets their EVSEs' status
     (``PATCH``), through the outbox. One query when the operators have no such partner."""
-    partners = list(
-        Partner.objects.filter(
-            state=Partner.State.REGISTERED,
-            organization__charge_points__pk__in=charge_point_ids,
-            organization__ocpi_party__isnull=False,
-        )
-        .select_related("organization__ocpi_party")
-        .distinct()
-    )
-    partners = [partner for partner in partners if endpoint_url(partner, MODULE)]
+    partners = _receivers(organization__charge_points__pk__in=charge_point_ids)
     if not partners:
         return
     charge_points = {cp.pk: cp for cp in _published_charge_points().filter(pk__in=charge_point_ids)}
@@ -386,18 +377,9 @@ def evse_statuses_push(charge_point_ids: list[int], connector_ids: list[int] | N
             uid = evse_uid(connector)
             body = {"status": evse_status(connector, now), "last_updated": ocpi_datetime(evse_last_updated(connector))}
             for partner in partners:
-                if partner.organization_id != connector.charge_point.organization_id:
-                    continue
-                party = partner.organization.ocpi_party
-                base = str(endpoint_url(partner, MODULE)).rstrip("/")
-                push_enqueue(
-                    partner=partner,
-                    module=MODULE,
-                    key=f"evse:{uid}",
-                    method="PATCH",
-                    url=f"{base}/{party.country_code}/{party.party_id}/{connector.charge_point.site_id}/{uid}",
-                    body=body,
-                )
+                if partner.organization_id == connector.charge_point.organization_id:
+                    url = _receiver_url(partner, connector.charge_point.site_id, uid)
+                    push_enqueue(partner=partner, module=MODULE, key=f"evse:{uid}", method="PATCH", url=url, body=body)
 
 
 def locations_push(site_ids: list[int]) -> None:
@@ -405,19 +387,9 @@ def locations_push(site_ids: list[int]) -> None:
     with a locations receiver gets the whole Location again (``PUT``), through the outbox. A site with no published
     connector is no Location: nothing is sent."""
     sites = list(Site.objects.filter(pk__in=site_ids).select_related("organization__ocpi_party"))
-    partners = [
-        partner
-        for partner in Partner.objects.filter(
-            state=Partner.State.REGISTERED,
-            organization_id__in={site.organization_id for site in sites},
-            organization__ocpi_party__isnull=False,
-        ).select_related("organization__ocpi_party", "customer_account")
-        if endpoint_url(partner, MODULE)
-    ]
+    partners = _receivers(organization_id__in={site.organization_id for site in sites})
     with transaction.atomic():
         for partner in partners:
-            party = partner.organization.ocpi_party
-            base = str(endpoint_url(partner, MODULE)).rstrip("/")
             own = [site for site in sites if site.organization_id == partner.organization_id]
             for location in locations_serialize(own, partner=partner):
                 push_enqueue(
@@ -425,6 +397,24 @@ def locations_push(site_ids: list[int]) -> None:
                     module=MODULE,
                     key=f"location:{location['id']}",
                     method="PUT",
-                    url=f"{base}/{party.country_code}/{party.party_id}/{location['id']}",
+                    url=_receiver_url(partner, location["id"]),
                     body=location,
                 )
+
+
+def _receivers(**operators) -> list[Partner]:
+    """The registered partners with a locations receiver of the operators (``operators``: a filter) that are an
+    OCPI party: who is sent what changes."""
+    partners = (
+        Partner.objects.filter(state=Partner.State.REGISTERED, organization__ocpi_party__isnull=False, **operators)
+        .select_related("organization__ocpi_party", "customer_account")
+        .distinct()
+    )
+    return [partner for partner in partners if endpoint_url(partner, MODULE)]
+
+
+def _receiver_url(partner: Partner, *ids: object) -> str:
+    """The partner's locations receiver URL of a Location (its id) or an EVSE (location id, EVSE uid)."""
+    party = partner.organization.ocpi_party
+    base = str(endpoint_url(partner, MODULE)).rstrip("/")
+    return "/".join([base, party.country_code, party.party_id, *map(str, ids)])

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
@@ -37,9 +37,9 @@ def register(handlers: list, handler) -> None:
         handlers.append(handler)
 
 
-def _run_each(handlers: list[Callable[[int], object]], subject_id: int, what: str) -> list[str]:
-    """Run every handler with ``subject_id``; one that fails is logged and does not stop the others.
-    Returns the failures."""
+def _run_each(handlers: list[Callable[[Any], object]], subject_id: Any, what: str) -> list[str]:
+    """Run every handler with ``subject_id`` (an id, or a list of them); one that fails is logged and does not stop
+    the others. Returns the failures."""
     failures = []
     for handler in list(handlers):
         try:
@@ -48,6 +48,16 @@ def _run_each(handlers: list[Callable[[int], object]], subject_id: int, what: st
             logger.exception("%s handler %r failed for %s", what, handler, subject_id)
             failures.append(f"{getattr(handler, '__qualname__', handler)}: {exc!r}")
     return failures
+
+
+def _run_after_commit(handlers: list[Callable[[Any], object]], subject_id: Any, what: str) -> None:
+    """``_run_each`` once the current transaction commits (now, outside one). Never raises: the change that asked
+    for it stands whatever its handlers do."""
+    try:
+        if handlers:
+            transaction.on_commit(lambda: _run_each(handlers, subject_id, what), robust=True)
+    except Exception:
+        logger.exception("%s handlers not queued for %s", what, subject_id)
 
 
 #: Called with ``charge_point_ids`` and ``connector_ids`` after the commit that changed connectors' status, from
@@ -79,21 +89,9 @@ site_changed_handlers: list[Callable[[list[int]], object]] = []
 
 
 def sites_changed(site_ids: Iterable[int]) -> None:
-    """Run the site-changed handlers after the current transaction commits (now, outside one). Never raises."""
-    try:
-        ids = sorted(set(site_ids))
-        if ids and site_changed_handlers:
-            transaction.on_commit(lambda: _each_with(site_changed_handlers, ids, "site_changed"), robust=True)
-    except Exception:
-        logger.exception("site_changed handlers not queued for %s", site_ids)
-
-
-def _each_with(handlers: list[Callable[[list[int]], object]], ids: list[int], what: str) -> None:
-    for handler in list(handlers):
-        try:
-            handler(ids)
-        except Exception:
-            logger.exception("%s handler %r failed for %s", what, handler, ids)
+    """Run the site-changed handlers after the current transaction commits (``_run_after_commit``)."""
+    if ids := sorted(set(site_ids)):
+        _run_after_commit(site_changed_handlers, ids, "site_changed")
 
 
 def _connector_status_run(charge_point_ids: list[int], connector_ids: list[int] | None) -> None:
@@ -116,14 +114,8 @@ session_credited_handlers: list[Callable[[int], object]] = []  # what a handler 
 
 
 def session_credited(session_id: int) -> None:
-    """Run every session-credited handler (see ``_run_each``) after the current transaction commits. Never raises."""
-    try:
-        if session_credited_handlers:
-            transaction.on_commit(
-                lambda: _run_each(session_credited_handlers, session_id, "session_credited"), robust=True
-            )
-    except Exception:
-        logger.exception("session_credited handlers not queued for %s", session_id)
+    """Run every session-credited handler after the current transaction commits (``_run_after_commit``)."""
+    _run_after_commit(session_credited_handlers, session_id, "session_credited")
 
 
 #: Called with a reservation's id after the transaction that ended it has committed (any end status, see
@@ -302,14 +294,10 @@ session_changed_handlers: list[Callable[[list[int]], object]] = []  # what a han
 
 
 def sessions_changed(session_ids: Iterable[int]) -> None:
-    """After the current transaction commits (at once outside one), run every session-changed handler with the ids.
-    Never raises."""
-    try:
-        ids = sorted(set(session_ids))
-        if ids and session_changed_handlers:
-            transaction.on_commit(lambda: _each_with(session_changed_handlers, ids, "session_changed"), robust=True)
-    except Exception:
-        logger.exception("session_changed handlers not queued for %s", session_ids)
+    """After the current transaction commits (at once outside one), run every session-changed handler with the ids
+    (``_run_after_commit``). Never raises."""
+    if ids := sorted(set(session_ids)):
+        _run_after_commit(session_changed_handlers, ids, "session_changed")
 
 
 @dataclass(frozen=True)
